@@ -1,0 +1,74 @@
+//! The broker port: the only way the engine reaches the outside world.
+//!
+//! A real broker's REST client implements it; so does the simulator. The
+//! engine never knows which one it has.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::error::BrokerError;
+use crate::order::{Order, OrderRequest, Position};
+
+/// A broker's order API.
+///
+/// Every call may fail with any [`BrokerError`]; the engine classifies and
+/// recovers. Futures are `Send` so that each order can be monitored in its
+/// own task on any runtime.
+pub trait Broker: Send + Sync {
+    /// Places an order. The broker must refuse a second order with a
+    /// `client_order_id` it has seen (422).
+    fn submit_order(
+        &self,
+        request: &OrderRequest,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send;
+
+    /// Reads an order by the broker's id.
+    fn get_order(&self, order_id: &str) -> impl Future<Output = Result<Order, BrokerError>> + Send;
+
+    /// Reads an order by the engine's `client_order_id`.
+    fn get_order_by_client_id(
+        &self,
+        client_order_id: &str,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send;
+
+    /// Asks the broker to cancel an order. Success means the request was
+    /// accepted, not that the order is canceled: a fill can still land.
+    fn cancel_order(&self, order_id: &str) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Reads the position in one symbol; `None` when flat.
+    fn get_position(
+        &self,
+        symbol: &str,
+    ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send;
+}
+
+impl<B: Broker + ?Sized> Broker for Arc<B> {
+    fn submit_order(
+        &self,
+        request: &OrderRequest,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send {
+        (**self).submit_order(request)
+    }
+
+    fn get_order(&self, order_id: &str) -> impl Future<Output = Result<Order, BrokerError>> + Send {
+        (**self).get_order(order_id)
+    }
+
+    fn get_order_by_client_id(
+        &self,
+        client_order_id: &str,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send {
+        (**self).get_order_by_client_id(client_order_id)
+    }
+
+    fn cancel_order(&self, order_id: &str) -> impl Future<Output = Result<(), BrokerError>> + Send {
+        (**self).cancel_order(order_id)
+    }
+
+    fn get_position(
+        &self,
+        symbol: &str,
+    ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send {
+        (**self).get_position(symbol)
+    }
+}

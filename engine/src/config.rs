@@ -1,0 +1,375 @@
+//! Fill detection configuration, with the original specification's defaults
+//! and range checks that name the field at fault.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::error::ConfigError;
+
+/// How often the monitor loop reads an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollingConfig {
+    /// The same interval every time.
+    Fixed {
+        /// The interval; default 1 s.
+        interval: Duration,
+    },
+    /// Starts at `initial` and grows by `step` after every poll, up to `max`.
+    /// The original specification's strategy: 0.5 s, +0.1 s, 2 s.
+    Linear {
+        /// First interval; default 500 ms.
+        initial: Duration,
+        /// Growth per poll; default 100 ms.
+        step: Duration,
+        /// Cap; default 2 s.
+        max: Duration,
+    },
+    /// Starts at `initial` and multiplies by `factor` after every poll, up to
+    /// `max`.
+    Exponential {
+        /// First interval; default 250 ms.
+        initial: Duration,
+        /// Growth factor, at least 1; default 2.
+        factor: f64,
+        /// Cap; default 4 s.
+        max: Duration,
+    },
+}
+
+impl PollingConfig {
+    /// The original specification's linear-adaptive polling: 500 ms, +100 ms
+    /// per poll, capped at 2 s.
+    #[must_use]
+    pub fn linear_default() -> Self {
+        Self::Linear {
+            initial: Duration::from_millis(500),
+            step: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        }
+    }
+
+    /// A short name for reports: `fixed`, `linear`, `exponential`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Fixed { .. } => "fixed",
+            Self::Linear { .. } => "linear",
+            Self::Exponential { .. } => "exponential",
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::Fixed { interval } => positive("polling.interval", *interval),
+            Self::Linear {
+                initial,
+                step: _,
+                max,
+            } => {
+                positive("polling.initial", *initial)?;
+                cap_at_least_initial(*initial, *max)
+            }
+            Self::Exponential {
+                initial,
+                factor,
+                max,
+            } => {
+                positive("polling.initial", *initial)?;
+                if !factor.is_finite() || *factor < 1.0 {
+                    return Err(ConfigError::new(
+                        "polling.factor",
+                        format!("is {factor}; it must be a finite number of at least 1"),
+                    ));
+                }
+                cap_at_least_initial(*initial, *max)
+            }
+        }
+    }
+}
+
+fn cap_at_least_initial(initial: Duration, max: Duration) -> Result<(), ConfigError> {
+    if max < initial {
+        return Err(ConfigError::new(
+            "polling.max",
+            format!(
+                "({max:?}) is below polling.initial ({initial:?}); the cap must be at least the first interval"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::new(
+            field,
+            "is zero; it must be a positive duration such as 500ms",
+        ));
+    }
+    Ok(())
+}
+
+/// Retries of a failed broker call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryConfig {
+    /// Retries after the first attempt; default 3.
+    pub max_retries: u32,
+    /// Backoff before the first retry, doubled for each one after; default
+    /// 500 ms.
+    pub backoff_base: Duration,
+    /// Cap on one backoff; default 8 s.
+    pub backoff_max: Duration,
+    /// Fraction of each backoff that is random, in 0..=1: a delay `d` becomes
+    /// a uniform draw from `[d * (1 - jitter), d]`. Default 0.5.
+    pub jitter: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(8),
+            jitter: 0.5,
+        }
+    }
+}
+
+/// What to do with an order that is partly filled when its deadline comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialFillPolicy {
+    /// Cancel the remainder and keep what filled (default).
+    CancelRemainder,
+    /// Keep monitoring the remainder for up to `extension` past the deadline,
+    /// then cancel what is still open.
+    KeepWorking {
+        /// How long past the deadline to keep working.
+        extension: Duration,
+    },
+}
+
+/// Reads after a cancel, until the broker shows a terminal state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostCancelConfig {
+    /// Reads at most; default 10.
+    pub max_reads: u32,
+    /// Wait between reads; default 500 ms.
+    pub interval: Duration,
+}
+
+impl Default for PostCancelConfig {
+    fn default() -> Self {
+        Self {
+            max_reads: 10,
+            interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Reads of the broker's position when checking it against the engine's
+/// expectation; brokers' positions can lag their fills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsistencyConfig {
+    /// Reads at most before reporting a discrepancy; default 3.
+    pub max_reads: u32,
+    /// Wait between reads; default 1 s.
+    pub interval: Duration,
+}
+
+impl Default for ConsistencyConfig {
+    fn default() -> Self {
+        Self {
+            max_reads: 3,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Everything the fill detector needs to know.
+///
+/// Defaults (the original specification's): 60 s timeout; linear-adaptive
+/// polling 500 ms +100 ms per poll up to 2 s; 3 retries with a 500 ms backoff
+/// base (doubling, capped at 8 s, half of it jitter); final verification on;
+/// cancel the remainder of a partial fill; 10 post-cancel reads 500 ms apart;
+/// slippage flagged above 50 bps adverse; 3 position reads 1 s apart.
+///
+/// Call [`FillDetectionConfig::validate`] (the detector does on construction)
+/// to check ranges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillDetectionConfig {
+    /// How long to monitor before the deadline path; default 60 s.
+    pub timeout: Duration,
+    /// When to read next.
+    pub polling: PollingConfig,
+    /// Retries of failed reads, cancels and submits.
+    pub retry: RetryConfig,
+    /// Read once more at the deadline before cancelling; default on.
+    pub final_verification: bool,
+    /// Partial fills at the deadline.
+    pub partial_fill_policy: PartialFillPolicy,
+    /// Reads after a cancel.
+    pub post_cancel: PostCancelConfig,
+    /// Adverse slippage above this many basis points is flagged and logged
+    /// at WARN; default 50.
+    pub slippage_threshold_bps: Decimal,
+    /// Position reads for the consistency check.
+    pub consistency: ConsistencyConfig,
+}
+
+impl Default for FillDetectionConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            polling: PollingConfig::linear_default(),
+            retry: RetryConfig::default(),
+            final_verification: true,
+            partial_fill_policy: PartialFillPolicy::CancelRemainder,
+            post_cancel: PostCancelConfig::default(),
+            slippage_threshold_bps: Decimal::from(50),
+            consistency: ConsistencyConfig::default(),
+        }
+    }
+}
+
+impl FillDetectionConfig {
+    /// Checks every range.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range, what it is and
+    /// what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("timeout", self.timeout)?;
+        self.polling.validate()?;
+        positive("retry.backoff_base", self.retry.backoff_base)?;
+        if self.retry.backoff_max < self.retry.backoff_base {
+            return Err(ConfigError::new(
+                "retry.backoff_max",
+                format!(
+                    "({:?}) is below retry.backoff_base ({:?}); the cap must be at least the base",
+                    self.retry.backoff_max, self.retry.backoff_base
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.retry.jitter) {
+            return Err(ConfigError::new(
+                "retry.jitter",
+                format!(
+                    "is {}; it must be a fraction between 0 and 1",
+                    self.retry.jitter
+                ),
+            ));
+        }
+        if self.post_cancel.max_reads == 0 {
+            return Err(ConfigError::new(
+                "post_cancel.max_reads",
+                "is 0; at least one read is needed to see how a cancel ended",
+            ));
+        }
+        positive("post_cancel.interval", self.post_cancel.interval)?;
+        if let PartialFillPolicy::KeepWorking { extension } = self.partial_fill_policy {
+            positive("partial_fill_policy.extension", extension)?;
+        }
+        if self.slippage_threshold_bps.is_sign_negative() {
+            return Err(ConfigError::new(
+                "slippage_threshold_bps",
+                format!(
+                    "is {}; it must be zero or more basis points",
+                    self.slippage_threshold_bps
+                ),
+            ));
+        }
+        if self.consistency.max_reads == 0 {
+            return Err(ConfigError::new(
+                "consistency.max_reads",
+                "is 0; at least one read is needed to compare positions",
+            ));
+        }
+        positive("consistency.interval", self.consistency.interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults are the original specification's and pass validation.
+    #[test]
+    fn defaults_match_specification_and_validate() {
+        let config = FillDetectionConfig::default();
+        assert_eq!(config.timeout, Duration::from_secs(60));
+        assert_eq!(config.polling, PollingConfig::linear_default());
+        assert_eq!(config.retry.max_retries, 3);
+        assert_eq!(config.retry.backoff_base, Duration::from_millis(500));
+        assert!(config.final_verification);
+        assert_eq!(
+            config.partial_fill_policy,
+            PartialFillPolicy::CancelRemainder
+        );
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    fn field_of(config: &FillDetectionConfig) -> &'static str {
+        config.validate().expect_err("config must be refused").field
+    }
+
+    /// Each kind of bad value is refused with the field that holds it.
+    #[test]
+    fn validation_names_the_offending_field() {
+        let base = FillDetectionConfig::default();
+
+        let mut c = base.clone();
+        c.timeout = Duration::ZERO;
+        assert_eq!(field_of(&c), "timeout");
+
+        let mut c = base.clone();
+        c.polling = PollingConfig::Fixed {
+            interval: Duration::ZERO,
+        };
+        assert_eq!(field_of(&c), "polling.interval");
+
+        let mut c = base.clone();
+        c.polling = PollingConfig::Linear {
+            initial: Duration::from_secs(2),
+            step: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(field_of(&c), "polling.max");
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("below polling.initial")
+        );
+
+        let mut c = base.clone();
+        c.polling = PollingConfig::Exponential {
+            initial: Duration::from_millis(100),
+            factor: 0.5,
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(field_of(&c), "polling.factor");
+
+        let mut c = base.clone();
+        c.retry.jitter = 1.5;
+        assert_eq!(field_of(&c), "retry.jitter");
+
+        let mut c = base.clone();
+        c.retry.backoff_max = Duration::from_millis(100);
+        assert_eq!(field_of(&c), "retry.backoff_max");
+
+        let mut c = base.clone();
+        c.post_cancel.max_reads = 0;
+        assert_eq!(field_of(&c), "post_cancel.max_reads");
+
+        let mut c = base.clone();
+        c.slippage_threshold_bps = Decimal::NEGATIVE_ONE;
+        assert_eq!(field_of(&c), "slippage_threshold_bps");
+
+        let mut c = base;
+        c.partial_fill_policy = PartialFillPolicy::KeepWorking {
+            extension: Duration::ZERO,
+        };
+        assert_eq!(field_of(&c), "partial_fill_policy.extension");
+    }
+}

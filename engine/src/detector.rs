@@ -1,0 +1,711 @@
+//! The fill detector: idempotent submission, the monitor loop, the deadline
+//! path, and the position consistency check.
+//!
+//! One [`FillDetector`] serves any number of orders. Each order is watched by
+//! its own state machine (a private `Watch`) in its own task; the only things
+//! shared between orders are the broker handle, the read-only configuration
+//! and the verifier, so nothing on the hot path takes a lock.
+//!
+//! The monitor loop reads the order on the polling strategy's schedule and
+//! stops as soon as a snapshot proves a full fill or the broker confirms a
+//! terminal state. At the deadline it reads once more (final verification),
+//! then cancels. A cancel refused as "already filled" is followed by reads
+//! that return the fill; an accepted or unanswered cancel is followed by
+//! reads, up to a bound, until the broker shows how the order ended. When it
+//! never does, the verdict is [`Verdict::Unresolved`], never `NotFilled`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep, sleep_until};
+use tracing::{debug, error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::broker::Broker;
+use crate::config::{FillDetectionConfig, PartialFillPolicy};
+use crate::entropy::{derive_rng, stable_hash};
+use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};
+use crate::order::{Order, OrderRequest, OrderStatus};
+use crate::polling::PollContext;
+use crate::result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
+use crate::slippage::Slippage;
+use crate::verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
+
+/// The `tracing` target of every engine log line.
+const TARGET: &str = "fillproof::engine";
+
+/// An order placed at the broker, and what it took to place it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// The broker's view of the order as placed.
+    pub order: Order,
+    /// Calls made, retries and lookups included.
+    pub api_calls: ApiCalls,
+    /// Retries of failed calls.
+    pub retries: u32,
+    /// True when the order was found by `client_order_id` after a submit
+    /// whose answer was lost or ambiguous.
+    pub recovered_by_lookup: bool,
+}
+
+/// Watches orders until the broker confirms what happened to them.
+///
+/// Cheap to clone: clones share the broker, configuration and verifier.
+pub struct FillDetector<B> {
+    broker: Arc<B>,
+    config: Arc<FillDetectionConfig>,
+    verifier: Arc<dyn FillVerifier>,
+    jitter_seed: u64,
+}
+
+impl<B> Clone for FillDetector<B> {
+    fn clone(&self) -> Self {
+        Self {
+            broker: Arc::clone(&self.broker),
+            config: Arc::clone(&self.config),
+            verifier: Arc::clone(&self.verifier),
+            jitter_seed: self.jitter_seed,
+        }
+    }
+}
+
+impl<B: Broker + 'static> FillDetector<B> {
+    /// A detector with the [`RobustVerifier`] and jitter seed 0.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when a configuration value is out of range.
+    pub fn new(broker: Arc<B>, config: FillDetectionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            broker,
+            config: Arc::new(config),
+            verifier: Arc::new(RobustVerifier),
+            jitter_seed: 0,
+        })
+    }
+
+    /// Replaces the verifier (a harness uses this to measure flawed rules).
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: Arc<dyn FillVerifier>) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// Seeds the backoff jitter. Each order draws from its own stream, keyed
+    /// by this seed and its `client_order_id`, so runs are reproducible and
+    /// one order's retries never shift another's.
+    #[must_use]
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = seed;
+        self
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &FillDetectionConfig {
+        &self.config
+    }
+
+    /// The broker handle.
+    #[must_use]
+    pub fn broker(&self) -> &Arc<B> {
+        &self.broker
+    }
+
+    fn rng_for(&self, client_order_id: &str) -> ChaCha8Rng {
+        derive_rng(
+            self.jitter_seed,
+            "engine-backoff",
+            stable_hash(client_order_id.as_bytes()),
+        )
+    }
+
+    /// Places an order without ever placing it twice.
+    ///
+    /// A submit that fails ambiguously (timeout, reset, 5xx, bad body) is
+    /// resolved by looking the order up by its `client_order_id` before any
+    /// retry; only a lookup that answers "not found" allows a resubmit. A
+    /// 429 is retried after its Retry-After. A 422 refusing a duplicate
+    /// `client_order_id` means an earlier attempt landed: the order is looked
+    /// up and returned.
+    ///
+    /// # Errors
+    /// [`SubmitError::Rejected`] when the broker refuses the order;
+    /// [`SubmitError::Unknown`] when, after every retry, it is still unknown
+    /// whether the broker holds it.
+    pub async fn submit(&self, request: &OrderRequest) -> Result<Submission, SubmitError> {
+        let retry = &self.config.retry;
+        let backoff = Backoff::new(retry);
+        let mut rng = self.rng_for(&request.client_order_id);
+        let mut api_calls = ApiCalls::default();
+        let mut retries = 0;
+        let mut attempt = 0u32;
+        loop {
+            api_calls.submit += 1;
+            let error = match self.broker.submit_order(request).await {
+                Ok(order) => {
+                    info!(target: TARGET, order_id = %order.id, client_order_id = %request.client_order_id,
+                        symbol = %request.symbol, qty = %request.qty, side = %request.side, "order submitted");
+                    return Ok(Submission {
+                        order,
+                        api_calls,
+                        retries,
+                        recovered_by_lookup: false,
+                    });
+                }
+                Err(error) => error,
+            };
+            let must_look_up = if error.is_duplicate_client_order_id() {
+                true
+            } else {
+                match error.class() {
+                    ErrorClass::Permanent => {
+                        info!(target: TARGET, client_order_id = %request.client_order_id, %error, "order rejected");
+                        return Err(SubmitError::Rejected {
+                            client_order_id: request.client_order_id.clone(),
+                            source: error,
+                        });
+                    }
+                    // A 429 means the broker did not act; everything else that
+                    // is not permanent might have been applied.
+                    ErrorClass::Transient => error.retry_after().is_none(),
+                    ErrorClass::Ambiguous => true,
+                }
+            };
+            if must_look_up {
+                match self
+                    .lookup(request, &backoff, &mut rng, &mut api_calls, &mut retries)
+                    .await
+                {
+                    Lookup::Found(order) => {
+                        info!(target: TARGET, order_id = %order.id, client_order_id = %request.client_order_id,
+                            %error, "submit answer lost; order found by client_order_id");
+                        return Ok(Submission {
+                            order: *order,
+                            api_calls,
+                            retries,
+                            recovered_by_lookup: true,
+                        });
+                    }
+                    Lookup::Absent => {}
+                    Lookup::Unknown(last) => {
+                        return Err(SubmitError::Unknown {
+                            client_order_id: request.client_order_id.clone(),
+                            attempts: attempt + 1,
+                            last,
+                        });
+                    }
+                }
+            }
+            if attempt >= retry.max_retries {
+                return Err(SubmitError::Unknown {
+                    client_order_id: request.client_order_id.clone(),
+                    attempts: attempt + 1,
+                    last: error,
+                });
+            }
+            let delay = wait_before_retry(&error, &backoff, attempt, &mut rng);
+            warn!(target: TARGET, client_order_id = %request.client_order_id, attempt = attempt + 1,
+                delay_ms = delay.as_millis() as u64, %error, "submit failed; retrying");
+            sleep(delay).await;
+            attempt += 1;
+            retries += 1;
+        }
+    }
+
+    async fn lookup(
+        &self,
+        request: &OrderRequest,
+        backoff: &Backoff,
+        rng: &mut ChaCha8Rng,
+        api_calls: &mut ApiCalls,
+        retries: &mut u32,
+    ) -> Lookup {
+        let mut attempt = 0u32;
+        loop {
+            api_calls.get_order_by_client_id += 1;
+            match self
+                .broker
+                .get_order_by_client_id(&request.client_order_id)
+                .await
+            {
+                Ok(order) => return Lookup::Found(Box::new(order)),
+                Err(BrokerError::NotFound { .. }) => return Lookup::Absent,
+                Err(error) if error.class() == ErrorClass::Permanent => {
+                    return Lookup::Unknown(error);
+                }
+                Err(error) => {
+                    if attempt >= self.config.retry.max_retries {
+                        return Lookup::Unknown(error);
+                    }
+                    let delay = wait_before_retry(&error, backoff, attempt, rng);
+                    warn!(target: TARGET, client_order_id = %request.client_order_id, attempt = attempt + 1,
+                        delay_ms = delay.as_millis() as u64, %error, "lookup by client_order_id failed; retrying");
+                    sleep(delay).await;
+                    attempt += 1;
+                    *retries += 1;
+                }
+            }
+        }
+    }
+
+    /// Submits `request` and watches the order it placed. The result's call
+    /// counts include the submission's.
+    ///
+    /// # Errors
+    /// As [`FillDetector::submit`].
+    pub async fn execute(
+        &self,
+        request: &OrderRequest,
+        expected_price: Option<Decimal>,
+    ) -> Result<FillResult, SubmitError> {
+        let submission = self.submit(request).await?;
+        let mut result = self.monitor(submission.order, expected_price).await;
+        result.api_calls.submit += submission.api_calls.submit;
+        result.api_calls.get_order_by_client_id += submission.api_calls.get_order_by_client_id;
+        result.retries += submission.retries;
+        Ok(result)
+    }
+
+    /// Watches `order` (as the broker returned it on submission) until the
+    /// broker confirms what happened to it. `expected_price` is what the
+    /// trader expected to pay or receive, for the slippage figure.
+    pub async fn monitor(&self, order: Order, expected_price: Option<Decimal>) -> FillResult {
+        let mut watch = Watch {
+            broker: &*self.broker,
+            config: &self.config,
+            verifier: &*self.verifier,
+            rng: self.rng_for(&order.client_order_id),
+            backoff: Backoff::new(&self.config.retry),
+            start: Instant::now(),
+            checks: 0,
+            polls: 0,
+            api_calls: ApiCalls::default(),
+            retries: 0,
+            best: None,
+            last_seen: None,
+            expected_price,
+            order,
+        };
+        watch.run().await
+    }
+
+    /// Watches `order` in a task of its own.
+    pub fn spawn(&self, order: Order, expected_price: Option<Decimal>) -> JoinHandle<FillResult> {
+        let detector = self.clone();
+        tokio::spawn(async move { detector.monitor(order, expected_price).await })
+    }
+
+    /// Compares the broker's position in `symbol` with `expected`, re-reading
+    /// up to the configured bound because positions can lag fills. Logs a
+    /// discrepancy at ERROR.
+    pub async fn check_position(&self, symbol: &str, expected: Decimal) -> (Consistency, ApiCalls) {
+        let settings = &self.config.consistency;
+        let mut api_calls = ApiCalls::default();
+        let mut last = None;
+        for read in 0..settings.max_reads {
+            if read > 0 {
+                sleep(settings.interval).await;
+            }
+            api_calls.get_position += 1;
+            match self.broker.get_position(symbol).await {
+                Ok(position) => {
+                    let broker = position.map_or(Decimal::ZERO, |p| p.qty);
+                    if broker == expected {
+                        return (Consistency::Consistent, api_calls);
+                    }
+                    last = Some(Ok(broker));
+                }
+                Err(error) => last = Some(Err(error)),
+            }
+        }
+        let outcome = match last {
+            Some(Ok(broker)) => {
+                error!(target: TARGET, %symbol, %expected, %broker, "position inconsistent with fills");
+                Consistency::Discrepancy { expected, broker }
+            }
+            Some(Err(error)) => {
+                warn!(target: TARGET, %symbol, %error, "position could not be read");
+                Consistency::Unavailable(error)
+            }
+            None => Consistency::Unavailable(BrokerError::Timeout),
+        };
+        (outcome, api_calls)
+    }
+}
+
+enum Lookup {
+    Found(Box<Order>),
+    Absent,
+    Unknown(BrokerError),
+}
+
+/// The wait before retry `attempt`: the backoff, or the broker's Retry-After
+/// when that is longer.
+fn wait_before_retry(
+    error: &BrokerError,
+    backoff: &Backoff,
+    attempt: u32,
+    rng: &mut ChaCha8Rng,
+) -> Duration {
+    let delay = backoff.delay(attempt, rng);
+    error.retry_after().map_or(delay, |after| after.max(delay))
+}
+
+/// One order's monitor state.
+struct Watch<'a, B> {
+    broker: &'a B,
+    config: &'a FillDetectionConfig,
+    verifier: &'a dyn FillVerifier,
+    rng: ChaCha8Rng,
+    backoff: Backoff,
+    start: Instant,
+    /// Logical reads of the order (one per poll, final or post-cancel read).
+    checks: u32,
+    /// Reads made by the polling loop, for the strategy.
+    polls: u32,
+    api_calls: ApiCalls,
+    retries: u32,
+    /// The verification with the most filled quantity seen so far: filled
+    /// quantity never decreases at a broker, so an older snapshot read later
+    /// must not shrink it.
+    best: Option<Verification>,
+    /// Status and filled quantity of the last snapshot, to log changes.
+    last_seen: Option<(OrderStatus, Decimal)>,
+    expected_price: Option<Decimal>,
+    /// The latest snapshot.
+    order: Order,
+}
+
+/// Why the monitor loop stopped without a verdict.
+enum LoopEnd {
+    Deadline,
+}
+
+impl<B: Broker> Watch<'_, B> {
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn run(&mut self) -> FillResult {
+        info!(target: TARGET, order_id = %self.order.id, symbol = %self.order.symbol, qty = %self.order.qty,
+            timeout_ms = self.config.timeout.as_millis() as u64, "monitoring started");
+        let snapshot = self.order.clone();
+        if let Some(result) = self.observe(snapshot) {
+            return result;
+        }
+        let deadline = self.start + self.config.timeout;
+        match self.poll_until(deadline).await {
+            Ok(result) => return result,
+            Err(LoopEnd::Deadline) => {}
+        }
+        self.at_deadline().await
+    }
+
+    /// Reads on the strategy's schedule until a verdict or `until`.
+    async fn poll_until(&mut self, until: Instant) -> Result<FillResult, LoopEnd> {
+        let mut strategy = self.config.polling.build();
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Err(LoopEnd::Deadline);
+            }
+            let interval = strategy.next_interval(PollContext {
+                polls_done: self.polls,
+                elapsed: now - self.start,
+                remaining: until - now,
+            });
+            let wake = (now + interval).min(until);
+            sleep_until(wake).await;
+            if wake >= until {
+                // The read at the deadline is the final verification's.
+                return Err(LoopEnd::Deadline);
+            }
+            self.polls += 1;
+            match self.read().await {
+                Ok(order) => {
+                    if let Some(result) = self.observe(order) {
+                        return Ok(result);
+                    }
+                }
+                Err(error) if error.class() == ErrorClass::Permanent => {
+                    return Ok(self.finish(
+                        Verdict::Unresolved,
+                        None,
+                        format!("reading the order failed permanently: {error}"),
+                    ));
+                }
+                // Retries are spent; keep monitoring on the normal schedule.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// One logical read of the order, with retries on transient and
+    /// ambiguous errors.
+    async fn read(&mut self) -> Result<Order, BrokerError> {
+        self.checks += 1;
+        let mut attempt = 0u32;
+        loop {
+            self.api_calls.get_order += 1;
+            let error = match self.broker.get_order(&self.order.id).await {
+                Ok(order) => return Ok(order),
+                Err(error) => error,
+            };
+            if error.class() == ErrorClass::Permanent || attempt >= self.config.retry.max_retries {
+                warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(),
+                    check = self.checks, %error, "order read failed");
+                return Err(error);
+            }
+            let delay = wait_before_retry(&error, &self.backoff, attempt, &mut self.rng);
+            warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
+                attempt = attempt + 1, delay_ms = delay.as_millis() as u64, %error, "order read failed; retrying");
+            sleep(delay).await;
+            attempt += 1;
+            self.retries += 1;
+        }
+    }
+
+    /// Records a snapshot and returns a verdict when it settles the order.
+    fn observe(&mut self, order: Order) -> Option<FillResult> {
+        let verification = self.verifier.verify(&order);
+        debug!(target: TARGET, order_id = %order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
+            status = %order.status, filled_qty = %order.filled_qty, methods = %verification.methods, "order checked");
+        let seen = (order.status.clone(), order.filled_qty);
+        if self.last_seen.as_ref() != Some(&seen) {
+            info!(target: TARGET, order_id = %order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
+                status = %order.status, filled_qty = %order.filled_qty, "order changed");
+            self.last_seen = Some(seen);
+        }
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|best| verification.filled_qty >= best.filled_qty)
+        {
+            self.best = Some(verification.clone());
+        }
+        self.order = order;
+        if verification.state == FillState::Full {
+            return Some(self.finish(
+                Verdict::Filled,
+                Some(verification.methods),
+                format!("fill confirmed by {}", verification.methods),
+            ));
+        }
+        self.terminal_verdict()
+    }
+
+    /// A verdict when the latest snapshot is terminal without a full fill.
+    fn terminal_verdict(&mut self) -> Option<FillResult> {
+        let status = self.order.status.clone();
+        let filled = self.best_qty() > Decimal::ZERO;
+        let (verdict, reason) = match status {
+            OrderStatus::Rejected => (Verdict::Rejected, "broker rejected the order".to_owned()),
+            OrderStatus::Canceled | OrderStatus::Expired if filled => (
+                Verdict::PartiallyFilled,
+                format!("partly filled, remainder {status}"),
+            ),
+            OrderStatus::Canceled | OrderStatus::Expired => (
+                Verdict::NotFilled,
+                format!("broker confirmed {status} with nothing filled"),
+            ),
+            OrderStatus::Replaced => (
+                Verdict::Unresolved,
+                "order was replaced; its replacement is not watched here".to_owned(),
+            ),
+            _ => return None,
+        };
+        Some(self.finish(verdict, None, reason))
+    }
+
+    fn best_qty(&self) -> Decimal {
+        self.best.as_ref().map_or(Decimal::ZERO, |b| b.filled_qty)
+    }
+
+    async fn at_deadline(&mut self) -> FillResult {
+        info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
+            "deadline reached");
+        if self.config.final_verification {
+            if let Some(result) = self.verify_once().await {
+                return self.mark_deadline(result);
+            }
+        }
+        if let PartialFillPolicy::KeepWorking { extension } = self.config.partial_fill_policy {
+            if self.best_qty() > Decimal::ZERO {
+                let until = self.start + self.config.timeout + extension;
+                if let Ok(result) = self.poll_until(until).await {
+                    return self.mark_deadline(result);
+                }
+            }
+        }
+        let outcome = self.cancel().await;
+        let result = match outcome {
+            CancelOutcome::AlreadyFilled => self.confirm_refused_cancel().await,
+            other => self.after_cancel(other).await,
+        };
+        self.mark_deadline(result)
+    }
+
+    fn mark_deadline(&self, mut result: FillResult) -> FillResult {
+        result.deadline_reached = true;
+        result
+    }
+
+    /// One read; a verdict when it settles the order.
+    async fn verify_once(&mut self) -> Option<FillResult> {
+        match self.read().await {
+            Ok(order) => self.observe(order),
+            Err(_) => None,
+        }
+    }
+
+    async fn cancel(&mut self) -> CancelOutcome {
+        let mut attempt = 0u32;
+        loop {
+            self.api_calls.cancel += 1;
+            let error = match self.broker.cancel_order(&self.order.id).await {
+                Ok(()) => {
+                    info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), "cancel accepted");
+                    return CancelOutcome::Accepted;
+                }
+                Err(error) => error,
+            };
+            if error.is_already_filled() {
+                info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), %error,
+                    "cancel refused: order already filled");
+                return CancelOutcome::AlreadyFilled;
+            }
+            if error.class() == ErrorClass::Permanent {
+                info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), %error, "cancel refused");
+                return CancelOutcome::Refused(error);
+            }
+            if attempt >= self.config.retry.max_retries {
+                warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), %error,
+                    "cancel unanswered after retries");
+                return CancelOutcome::Unknown(error);
+            }
+            // Cancel is idempotent at the broker, so retrying is safe.
+            let delay = wait_before_retry(&error, &self.backoff, attempt, &mut self.rng);
+            warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), attempt = attempt + 1,
+                delay_ms = delay.as_millis() as u64, %error, "cancel failed; retrying");
+            sleep(delay).await;
+            attempt += 1;
+            self.retries += 1;
+        }
+    }
+
+    /// The broker said the order is already filled: read it back to get the
+    /// quantity and price. The broker's refusal is itself evidence of the
+    /// fill, so if the reads never corroborate it the order is still
+    /// reported filled, with lower confidence.
+    async fn confirm_refused_cancel(&mut self) -> FillResult {
+        let refusal = Methods {
+            cancel_refused_as_filled: true,
+            ..Methods::default()
+        };
+        for read in 0..self.config.post_cancel.max_reads {
+            if read > 0 {
+                sleep(self.config.post_cancel.interval).await;
+            }
+            if let Some(mut result) = self.verify_once().await {
+                if result.verdict == Verdict::Filled {
+                    result.methods = result.methods.union(refusal);
+                    result.confidence = result.methods.confidence();
+                    result.cancel = Some(CancelOutcome::AlreadyFilled);
+                }
+                return result;
+            }
+        }
+        let qty = self.order.qty;
+        let mut result = self.finish(
+            Verdict::Filled,
+            Some(refusal),
+            "cancel refused as already filled; reads did not show the fill yet".to_owned(),
+        );
+        result.filled_qty = qty;
+        result.cancel = Some(CancelOutcome::AlreadyFilled);
+        result
+    }
+
+    /// Reads until the broker shows how the order ended, within the bound.
+    async fn after_cancel(&mut self, outcome: CancelOutcome) -> FillResult {
+        for read in 0..self.config.post_cancel.max_reads {
+            if read > 0 {
+                sleep(self.config.post_cancel.interval).await;
+            }
+            if let Some(mut result) = self.verify_once().await {
+                result.cancel = Some(outcome);
+                return result;
+            }
+        }
+        let reason = format!(
+            "no terminal state after cancel ({}); last status {} with {} filled",
+            match &outcome {
+                CancelOutcome::Accepted => "accepted".to_owned(),
+                CancelOutcome::AlreadyFilled => "already filled".to_owned(),
+                CancelOutcome::Refused(error) => format!("refused: {error}"),
+                CancelOutcome::Unknown(error) => format!("unanswered: {error}"),
+            },
+            self.order.status,
+            self.best_qty()
+        );
+        let mut result = self.finish(Verdict::Unresolved, None, reason);
+        result.cancel = Some(outcome);
+        result
+    }
+
+    /// Builds the result and logs it. `methods` overrides the best
+    /// verification's methods (for fills proven by a cancel refusal).
+    fn finish(&self, verdict: Verdict, methods: Option<Methods>, reason: String) -> FillResult {
+        let best = self.best.clone();
+        let filled_qty = best.as_ref().map_or(Decimal::ZERO, |b| b.filled_qty);
+        let avg_price = best.as_ref().and_then(|b| b.avg_price);
+        let methods =
+            methods.unwrap_or_else(|| best.as_ref().map(|b| b.methods).unwrap_or_default());
+        let confidence = if filled_qty > Decimal::ZERO || methods.cancel_refused_as_filled {
+            methods.confidence()
+        } else {
+            0.0
+        };
+        let slippage = match (self.expected_price, avg_price) {
+            (Some(expected), Some(price)) => Slippage::measure(
+                self.order.side,
+                expected,
+                price,
+                self.config.slippage_threshold_bps,
+            ),
+            _ => None,
+        };
+        if let Some(s) = slippage.filter(|s| s.flagged) {
+            warn!(target: TARGET, order_id = %self.order.id, expected = %s.expected_price, price = %s.fill_price,
+                bps = %s.bps, "slippage above threshold");
+        }
+        let elapsed = self.start.elapsed();
+        info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
+            verdict = %verdict, filled_qty = %filled_qty, %methods, confidence, %reason, "monitoring finished");
+        FillResult {
+            order_id: self.order.id.clone(),
+            client_order_id: self.order.client_order_id.clone(),
+            symbol: self.order.symbol.clone(),
+            side: self.order.side,
+            qty: self.order.qty,
+            verdict,
+            filled_qty,
+            avg_price,
+            filled_at: best.as_ref().and_then(|b| b.filled_at),
+            methods,
+            confidence,
+            checks: self.checks,
+            api_calls: self.api_calls,
+            retries: self.retries,
+            elapsed,
+            deadline_reached: false,
+            cancel: None,
+            slippage,
+            reason,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `fillproof-engine`: the order-execution engine a trading bot runs in production.
+//!
+//! The engine submits orders idempotently, watches each one until the broker
+//! confirms what happened to it, and reports a [`FillResult`] that never
+//! claims a fill the broker did not make and never drops one it did. It talks
+//! to the outside world only through the [`Broker`] port, so the same code runs
+//! against a real broker's REST client and against `fillproof-simulator`.
+//!
+//! The pieces, one per module:
+//! - [`Order`], [`OrderRequest`], [`OrderStatus`]: the order model, mirroring
+//!   the Alpaca v2 order object, with quantities and prices in [`Decimal`].
+//! - [`Broker`] and [`BrokerError`]: the port and its error taxonomy, each
+//!   error classified as transient, permanent or ambiguous ([`ErrorClass`]).
+//! - [`FillDetectionConfig`]: timeouts, polling, retries and policies, with
+//!   the defaults of the original specification, validated on construction.
+//! - [`PollingStrategy`]: when to look next (fixed, linear-adaptive, capped
+//!   exponential).
+//! - [`FillVerifier`]: what an order snapshot proves; [`RobustVerifier`]
+//!   never makes a full fill out of corroborating evidence alone.
+//! - [`Backoff`]: exponential backoff with jitter from an injected RNG.
+//! - [`FillDetector`]: submission, the monitor loop, the deadline path with
+//!   final verification, cancel and post-cancel verification, and the
+//!   position consistency check.
+//!
+//! [`Decimal`]: rust_decimal::Decimal
+
+mod backoff;
+mod broker;
+mod config;
+mod detector;
+mod entropy;
+mod error;
+mod order;
+mod polling;
+mod result;
+mod slippage;
+mod verify;
+
+pub use backoff::Backoff;
+pub use broker::Broker;
+pub use config::{
+    ConsistencyConfig, FillDetectionConfig, PartialFillPolicy, PollingConfig, PostCancelConfig,
+    RetryConfig,
+};
+pub use detector::{FillDetector, Submission};
+pub use entropy::{derive_rng, stable_hash};
+pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
+pub use order::{
+    Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
+};
+pub use polling::{PollContext, PollingStrategy};
+pub use result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
+pub use slippage::Slippage;
+pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
+
+pub use rust_decimal::Decimal;

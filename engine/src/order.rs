@@ -1,0 +1,408 @@
+//! The order model: what the engine sends and what a broker answers.
+//!
+//! The shapes mirror the Alpaca v2 order object so that a REST adapter maps
+//! fields one to one. Quantities and prices are [`Decimal`]; statuses are
+//! parsed tolerantly because brokers and SDKs spell them differently.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Buy or sell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Buy: the position grows by the filled quantity.
+    Buy,
+    /// Sell: the position shrinks by the filled quantity.
+    Sell,
+}
+
+impl Side {
+    /// `+1` for a buy, `-1` for a sell: multiply a filled quantity by it to get
+    /// the change in position.
+    #[must_use]
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        })
+    }
+}
+
+/// The order type, as Alpaca names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderType {
+    /// Fill at the market.
+    Market,
+    /// Fill at the limit price or better.
+    Limit,
+    /// Becomes a market order at the stop price.
+    Stop,
+    /// Becomes a limit order at the stop price.
+    StopLimit,
+    /// A stop that trails the market.
+    TrailingStop,
+}
+
+/// How long an order stays working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeInForce {
+    /// Until the end of the trading day.
+    Day,
+    /// Until canceled.
+    Gtc,
+    /// At the opening auction.
+    Opg,
+    /// At the closing auction.
+    Cls,
+    /// Immediate or cancel.
+    Ioc,
+    /// Fill or kill.
+    Fok,
+}
+
+/// An order's status: every Alpaca status, plus any other spelling kept
+/// verbatim.
+///
+/// Parsing is tolerant of case, of an enum-path prefix (`OrderStatus.FILLED`)
+/// and of the short `fill`, but it never guesses: a spelling it does not know
+/// becomes [`OrderStatus::Unknown`] with the original text, which the engine
+/// treats as "not proven filled, not terminal".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Received and routed.
+    New,
+    /// Some of the quantity has filled.
+    PartiallyFilled,
+    /// All of the quantity has filled.
+    Filled,
+    /// Done for the day; may still receive updates on a later day.
+    DoneForDay,
+    /// Canceled; the filled quantity (if any) stands.
+    Canceled,
+    /// Expired under its time in force.
+    Expired,
+    /// Replaced by another order.
+    Replaced,
+    /// A cancel is being processed; a fill can still land.
+    PendingCancel,
+    /// A replace is being processed.
+    PendingReplace,
+    /// Accepted but not yet routed.
+    Accepted,
+    /// Received but not yet accepted.
+    PendingNew,
+    /// Accepted for an auction.
+    AcceptedForBidding,
+    /// Stopped: a fill is guaranteed at a price.
+    Stopped,
+    /// Rejected; never worked.
+    Rejected,
+    /// Suspended; not eligible to trade.
+    Suspended,
+    /// Filled, with settlement figures still being calculated.
+    Calculated,
+    /// Held until a trigger.
+    Held,
+    /// A spelling the parser does not know, kept as the broker sent it.
+    Unknown(String),
+}
+
+impl OrderStatus {
+    /// Parses a status as brokers and SDKs spell it.
+    ///
+    /// Accepts any case, an enum-path prefix (`OrderStatus.FILLED`), `-` or a
+    /// space for `_`, the short `fill` and the British `cancelled`. Anything
+    /// else is kept as [`OrderStatus::Unknown`].
+    #[must_use]
+    pub fn parse(raw: &str) -> Self {
+        let trimmed = raw.trim();
+        let last = trimmed.rsplit('.').next().unwrap_or(trimmed);
+        let normalized: String = last
+            .chars()
+            .map(|c| match c {
+                '-' | ' ' => '_',
+                other => other.to_ascii_lowercase(),
+            })
+            .collect();
+        match normalized.as_str() {
+            "new" => Self::New,
+            "partially_filled" => Self::PartiallyFilled,
+            "filled" | "fill" => Self::Filled,
+            "done_for_day" => Self::DoneForDay,
+            "canceled" | "cancelled" => Self::Canceled,
+            "expired" => Self::Expired,
+            "replaced" => Self::Replaced,
+            "pending_cancel" => Self::PendingCancel,
+            "pending_replace" => Self::PendingReplace,
+            "accepted" => Self::Accepted,
+            "pending_new" => Self::PendingNew,
+            "accepted_for_bidding" => Self::AcceptedForBidding,
+            "stopped" => Self::Stopped,
+            "rejected" => Self::Rejected,
+            "suspended" => Self::Suspended,
+            "calculated" => Self::Calculated,
+            "held" => Self::Held,
+            _ => Self::Unknown(raw.to_owned()),
+        }
+    }
+
+    /// The canonical Alpaca spelling, or the original text of an unknown one.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::New => "new",
+            Self::PartiallyFilled => "partially_filled",
+            Self::Filled => "filled",
+            Self::DoneForDay => "done_for_day",
+            Self::Canceled => "canceled",
+            Self::Expired => "expired",
+            Self::Replaced => "replaced",
+            Self::PendingCancel => "pending_cancel",
+            Self::PendingReplace => "pending_replace",
+            Self::Accepted => "accepted",
+            Self::PendingNew => "pending_new",
+            Self::AcceptedForBidding => "accepted_for_bidding",
+            Self::Stopped => "stopped",
+            Self::Rejected => "rejected",
+            Self::Suspended => "suspended",
+            Self::Calculated => "calculated",
+            Self::Held => "held",
+            Self::Unknown(raw) => raw,
+        }
+    }
+
+    /// True for the states after which nothing more can happen to the order:
+    /// filled, canceled, expired, rejected, replaced.
+    ///
+    /// `done_for_day` is not terminal: the order may receive fills on a later
+    /// day. An unknown spelling is not terminal either.
+    #[must_use]
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Self::Filled | Self::Canceled | Self::Expired | Self::Rejected | Self::Replaced
+        )
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for OrderStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Ok(Self::parse(&raw))
+    }
+}
+
+/// A broker wall-clock stamp: microseconds since the Unix epoch, UTC.
+///
+/// Displayed as RFC 3339 (`2025-10-17T13:30:01.200000Z`), the form Alpaca
+/// uses. In simulation it is the scenario epoch plus virtual elapsed time,
+/// never the machine's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp {
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    pub unix_micros: i64,
+}
+
+impl Timestamp {
+    /// A stamp from microseconds since the Unix epoch.
+    #[must_use]
+    pub const fn from_unix_micros(unix_micros: i64) -> Self {
+        Self { unix_micros }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.unix_micros.div_euclid(1_000_000);
+        let micros = self.unix_micros.rem_euclid(1_000_000);
+        let days = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            of_day / 3600,
+            of_day % 3600 / 60,
+            of_day % 60
+        )
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
+/// Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// What the engine asks a broker to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    /// The engine's deterministic id for this intent; the broker refuses a
+    /// second order with the same one, which makes retries safe.
+    pub client_order_id: String,
+    /// The instrument.
+    pub symbol: String,
+    /// Quantity, positive.
+    pub qty: Decimal,
+    /// Buy or sell.
+    pub side: Side,
+    /// Market, limit, ...
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    /// Time in force.
+    pub time_in_force: TimeInForce,
+    /// Limit price for limit orders.
+    pub limit_price: Option<Decimal>,
+}
+
+/// A broker's view of an order, shaped like the Alpaca v2 order object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The broker's id.
+    pub id: String,
+    /// The engine's id for the intent.
+    pub client_order_id: String,
+    /// The instrument.
+    pub symbol: String,
+    /// Ordered quantity.
+    pub qty: Decimal,
+    /// Buy or sell.
+    pub side: Side,
+    /// Market, limit, ...
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    /// Time in force.
+    pub time_in_force: TimeInForce,
+    /// Limit price for limit orders.
+    pub limit_price: Option<Decimal>,
+    /// Status as the broker reports it; may lag `filled_qty`.
+    pub status: OrderStatus,
+    /// Quantity filled so far.
+    pub filled_qty: Decimal,
+    /// Average price of the quantity filled so far.
+    pub filled_avg_price: Option<Decimal>,
+    /// When the broker accepted the order.
+    pub submitted_at: Option<Timestamp>,
+    /// When the order filled (completely, for most brokers).
+    pub filled_at: Option<Timestamp>,
+    /// When the order was canceled.
+    pub canceled_at: Option<Timestamp>,
+    /// When anything on the order last changed.
+    pub updated_at: Option<Timestamp>,
+}
+
+/// A broker's position in one symbol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The instrument.
+    pub symbol: String,
+    /// Signed quantity: positive long, negative short.
+    pub qty: Decimal,
+    /// Average entry price, when the position is open.
+    pub avg_entry_price: Option<Decimal>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every spelling the design names parses to `Filled`; the enum-path and
+    /// upper-case forms of other statuses parse too.
+    #[test]
+    fn status_parses_every_filled_spelling() {
+        for raw in ["filled", "FILLED", "OrderStatus.FILLED", "fill", " Filled "] {
+            assert_eq!(OrderStatus::parse(raw), OrderStatus::Filled, "{raw}");
+        }
+        assert_eq!(
+            OrderStatus::parse("OrderStatus.PARTIALLY_FILLED"),
+            OrderStatus::PartiallyFilled
+        );
+        assert_eq!(
+            OrderStatus::parse("pending-cancel"),
+            OrderStatus::PendingCancel
+        );
+        assert_eq!(OrderStatus::parse("CANCELLED"), OrderStatus::Canceled);
+    }
+
+    /// An unknown spelling is kept verbatim, not mapped to the nearest guess.
+    #[test]
+    fn status_keeps_unknown_spelling_verbatim() {
+        let parsed = OrderStatus::parse("fully_executed");
+        assert_eq!(parsed, OrderStatus::Unknown("fully_executed".to_owned()));
+        assert_eq!(parsed.as_str(), "fully_executed");
+        assert!(!parsed.is_terminal());
+    }
+
+    /// Every canonical spelling round-trips through `parse`.
+    #[test]
+    fn status_canonical_spellings_round_trip() {
+        for status in [
+            OrderStatus::New,
+            OrderStatus::PartiallyFilled,
+            OrderStatus::Filled,
+            OrderStatus::DoneForDay,
+            OrderStatus::Canceled,
+            OrderStatus::Expired,
+            OrderStatus::Replaced,
+            OrderStatus::PendingCancel,
+            OrderStatus::PendingReplace,
+            OrderStatus::Accepted,
+            OrderStatus::PendingNew,
+            OrderStatus::AcceptedForBidding,
+            OrderStatus::Stopped,
+            OrderStatus::Rejected,
+            OrderStatus::Suspended,
+            OrderStatus::Calculated,
+            OrderStatus::Held,
+        ] {
+            assert_eq!(OrderStatus::parse(status.as_str()), status);
+        }
+    }
+
+    /// Timestamps print as RFC 3339 in UTC with microseconds.
+    #[test]
+    fn timestamp_displays_rfc3339() {
+        // 2025-10-17T13:30:01.2Z
+        let stamp = Timestamp::from_unix_micros(1_760_707_801_200_000);
+        assert_eq!(stamp.to_string(), "2025-10-17T13:30:01.200000Z");
+        assert_eq!(
+            Timestamp::from_unix_micros(0).to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
+    }
+}

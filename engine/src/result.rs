@@ -1,0 +1,146 @@
+//! What the fill detector reports about one order.
+
+use std::fmt;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::error::BrokerError;
+use crate::order::{Side, Timestamp};
+use crate::slippage::Slippage;
+use crate::verify::Methods;
+
+/// The detector's conclusion about an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// The whole quantity filled.
+    Filled,
+    /// Part of the quantity filled and the rest is confirmed canceled or
+    /// expired.
+    PartiallyFilled,
+    /// The broker confirmed a terminal state (canceled, expired) with nothing
+    /// filled.
+    NotFilled,
+    /// The broker rejected the order.
+    Rejected,
+    /// No terminal state could be confirmed: the order may still be working.
+    /// Never reported as `NotFilled`.
+    Unresolved,
+}
+
+impl Verdict {
+    /// The verdict's name in snake case.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Filled => "filled",
+            Self::PartiallyFilled => "partially_filled",
+            Self::NotFilled => "not_filled",
+            Self::Rejected => "rejected",
+            Self::Unresolved => "unresolved",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the deadline's cancel went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The broker accepted the cancel request.
+    Accepted,
+    /// The broker refused it because the order had already filled.
+    AlreadyFilled,
+    /// The broker refused it for another reason (e.g. already canceled).
+    Refused(BrokerError),
+    /// No answer after every retry: it may or may not have been applied.
+    Unknown(BrokerError),
+}
+
+/// Broker calls made for one order, retries included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiCalls {
+    /// `submit_order` calls.
+    pub submit: u32,
+    /// `get_order` calls.
+    pub get_order: u32,
+    /// `get_order_by_client_id` calls.
+    pub get_order_by_client_id: u32,
+    /// `cancel_order` calls.
+    pub cancel: u32,
+    /// `get_position` calls.
+    pub get_position: u32,
+}
+
+impl ApiCalls {
+    /// All calls together.
+    #[must_use]
+    pub fn total(&self) -> u32 {
+        self.submit + self.get_order + self.get_order_by_client_id + self.cancel + self.get_position
+    }
+}
+
+/// Everything the detector learned about one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillResult {
+    /// The broker's order id.
+    pub order_id: String,
+    /// The engine's id for the intent.
+    pub client_order_id: String,
+    /// The instrument.
+    pub symbol: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// The ordered quantity.
+    pub qty: Decimal,
+    /// The conclusion.
+    pub verdict: Verdict,
+    /// What the broker filled, as far as the engine saw: for `Unresolved`,
+    /// the most it ever saw filled.
+    pub filled_qty: Decimal,
+    /// Average fill price, when known.
+    pub avg_price: Option<Decimal>,
+    /// The broker's fill stamp, when known.
+    pub filled_at: Option<Timestamp>,
+    /// The methods that saw the fill.
+    pub methods: Methods,
+    /// Confidence in the fill, 0..=1 (0 when nothing filled).
+    pub confidence: f64,
+    /// Order reads made (monitor loop, final and post-cancel verification).
+    pub checks: u32,
+    /// Broker calls by endpoint, retries included.
+    pub api_calls: ApiCalls,
+    /// Retries of failed calls.
+    pub retries: u32,
+    /// Virtual or real time from the start of monitoring to the verdict.
+    pub elapsed: Duration,
+    /// True when the deadline came before a fill was detected.
+    pub deadline_reached: bool,
+    /// How the deadline's cancel went, when there was one.
+    pub cancel: Option<CancelOutcome>,
+    /// Slippage against the expected price, when both are known.
+    pub slippage: Option<Slippage>,
+    /// Why the verdict is what it is, in a sentence.
+    pub reason: String,
+}
+
+/// A position check: the broker's position against the engine's
+/// expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consistency {
+    /// They agree.
+    Consistent,
+    /// They disagree after every read.
+    Discrepancy {
+        /// What the engine expected.
+        expected: Decimal,
+        /// What the broker last reported.
+        broker: Decimal,
+    },
+    /// The broker's position could not be read.
+    Unavailable(BrokerError),
+}

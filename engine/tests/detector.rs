@@ -1,0 +1,443 @@
+//! The fill detector against a scripted broker: the monitor loop, error
+//! recovery, every deadline outcome, partial fills and idempotent submission.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fillproof_engine::{
+    BrokerError, CancelOutcome, Consistency, Decimal, FillDetectionConfig, FillDetector,
+    PartialFillPolicy, SubmitError, Verdict,
+};
+use support::{Script, ScriptedBroker, change, new_order, request};
+
+const LATENCY: Duration = Duration::from_millis(40);
+
+fn config(timeout_s: u64) -> FillDetectionConfig {
+    FillDetectionConfig {
+        timeout: Duration::from_secs(timeout_s),
+        ..FillDetectionConfig::default()
+    }
+}
+
+fn setup(
+    script: Script,
+    config: FillDetectionConfig,
+) -> (Arc<ScriptedBroker>, FillDetector<ScriptedBroker>) {
+    let broker = Arc::new(ScriptedBroker::new(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config)
+        .expect("valid config")
+        .with_jitter_seed(9);
+    (broker, detector)
+}
+
+fn qty(n: i64) -> Decimal {
+    Decimal::from(n)
+}
+
+/// The QQQ incident: the status field lags for 70 s while `filled_qty` shows
+/// the fill after 1.2 s. The detector reports the fill within one poll of it,
+/// long before its 60 s deadline, without cancelling.
+#[tokio::test(start_paused = true)]
+async fn status_lag_fill_is_detected_before_deadline() {
+    let script = Script {
+        changes: vec![
+            change(1_200, "accepted", 100, Some("512.35")),
+            change(70_000, "filled", 100, Some("512.35")),
+        ],
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(60));
+    let result = detector
+        .monitor(new_order(100), Some("512.30".parse().expect("price")))
+        .await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert!(!result.deadline_reached);
+    assert!(
+        result.elapsed < Duration::from_secs(3),
+        "{:?}",
+        result.elapsed
+    );
+    assert!(result.methods.filled_qty && !result.methods.status);
+    assert_eq!(broker.calls().cancel, 0);
+    let slippage = result.slippage.expect("expected price was given");
+    assert!(slippage.bps > Decimal::ZERO);
+}
+
+/// A fill already visible in the submit answer ends monitoring at once.
+#[tokio::test(start_paused = true)]
+async fn fill_in_submit_answer_needs_no_read() {
+    let (broker, detector) = setup(Script::default(), config(60));
+    let mut order = new_order(100);
+    order.status = fillproof_engine::OrderStatus::parse("FILLED");
+    order.filled_qty = qty(100);
+    let result = detector.monitor(order, None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.checks, 0);
+    assert!(broker.calls().get_order_at.is_empty());
+}
+
+/// Transient and ambiguous read errors are retried with backoff and the fill
+/// is still found; each retry is counted.
+#[tokio::test(start_paused = true)]
+async fn transient_read_errors_are_retried() {
+    let script = Script {
+        changes: vec![change(300, "filled", 100, Some("1"))],
+        get_errors: [
+            BrokerError::Server {
+                status: 503,
+                message: "unavailable".into(),
+            },
+            BrokerError::Timeout,
+            BrokerError::ConnectionReset,
+        ]
+        .into(),
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(60));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.retries, 3);
+    assert_eq!(result.api_calls.get_order, 4);
+    assert_eq!(broker.calls().get_order_at.len(), 4);
+}
+
+/// A 429 with Retry-After makes the next attempt wait at least that long.
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured() {
+    let script = Script {
+        changes: vec![change(100, "filled", 100, Some("1"))],
+        get_errors: [BrokerError::RateLimited {
+            retry_after: Some(Duration::from_secs(5)),
+        }]
+        .into(),
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(60));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    let times = broker.calls().get_order_at;
+    assert_eq!(times.len(), 2);
+    assert!(times[1] - times[0] >= Duration::from_secs(5), "{times:?}");
+}
+
+/// A permanent read error fails fast: one call, no retries, and the verdict
+/// is unresolved rather than "not filled".
+#[tokio::test(start_paused = true)]
+async fn permanent_read_error_fails_fast_and_unresolved() {
+    let script = Script {
+        get_errors: [BrokerError::NotFound {
+            message: "order not found".into(),
+        }]
+        .into(),
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(60));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Unresolved);
+    assert_eq!(result.retries, 0);
+    assert_eq!(broker.calls().get_order_at.len(), 1);
+}
+
+/// When every retry of a read fails, monitoring goes on at the polling
+/// schedule and finds the fill later.
+#[tokio::test(start_paused = true)]
+async fn monitoring_continues_after_retries_are_spent() {
+    let script = Script {
+        changes: vec![change(200, "filled", 100, Some("1"))],
+        get_errors: std::iter::repeat_n(BrokerError::Timeout, 4).collect(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(60));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.checks, 2);
+    assert_eq!(result.api_calls.get_order, 5);
+}
+
+/// Deadline, cancel refused as "already filled": the detector reads the
+/// order back and reports the fill with its price.
+#[tokio::test(start_paused = true)]
+async fn cancel_refused_as_filled_returns_the_fill() {
+    let script = Script {
+        changes: vec![change(10_300, "filled", 100, Some("590.02"))],
+        cancel_answers: [Err(BrokerError::Unprocessable {
+            message: r#"order is already in "filled" state"#.into(),
+        })]
+        .into(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(result.avg_price, Some("590.02".parse().expect("price")));
+    assert!(result.deadline_reached);
+    assert_eq!(result.cancel, Some(CancelOutcome::AlreadyFilled));
+    assert!(result.methods.cancel_refused_as_filled);
+}
+
+/// Deadline, cancel accepted, and the fill lands while the cancel is pending:
+/// post-cancel verification reports the fill.
+#[tokio::test(start_paused = true)]
+async fn cancel_accepted_then_filled_reports_fill() {
+    let script = Script {
+        on_cancel: vec![
+            change(0, "pending_cancel", 0, None),
+            change(1_000, "filled", 100, Some("590.05")),
+        ],
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
+    assert_eq!(broker.calls().cancel, 1);
+}
+
+/// Deadline, cancel accepted and confirmed with nothing filled: not filled.
+#[tokio::test(start_paused = true)]
+async fn cancel_accepted_then_canceled_is_not_filled() {
+    let script = Script {
+        on_cancel: vec![
+            change(0, "pending_cancel", 0, None),
+            change(1_500, "canceled", 0, None),
+        ],
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::NotFilled);
+    assert_eq!(result.filled_qty, Decimal::ZERO);
+    assert_eq!(result.confidence, 0.0);
+}
+
+/// Deadline, cancel never answered and the order never terminal: the verdict
+/// is unresolved, never "not filled", and the cancel was retried.
+#[tokio::test(start_paused = true)]
+async fn cancel_timeout_without_terminal_state_is_unresolved() {
+    let script = Script {
+        cancel_answers: std::iter::repeat_n(Err(BrokerError::Timeout), 4).collect(),
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Unresolved);
+    assert!(matches!(
+        result.cancel,
+        Some(CancelOutcome::Unknown(BrokerError::Timeout))
+    ));
+    assert_eq!(broker.calls().cancel, 4);
+    assert!(
+        result.reason.contains("no terminal state"),
+        "{}",
+        result.reason
+    );
+}
+
+/// Deadline, cancel timed out but it was applied: reads show the order
+/// canceled, so "not filled" is confirmed.
+#[tokio::test(start_paused = true)]
+async fn cancel_timeout_then_canceled_is_not_filled() {
+    let script = Script {
+        changes: vec![change(11_000, "canceled", 0, None)],
+        cancel_answers: std::iter::repeat_n(Err(BrokerError::Timeout), 4).collect(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::NotFilled);
+}
+
+/// The final verification at the deadline catches a fill that landed after
+/// the last poll, without a cancel.
+#[tokio::test(start_paused = true)]
+async fn final_verification_catches_last_second_fill() {
+    let script = Script {
+        changes: vec![change(9_990, "filled", 100, Some("1"))],
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert!(result.deadline_reached);
+    assert_eq!(broker.calls().cancel, 0);
+}
+
+/// A partial fill at the deadline under the default policy: the remainder is
+/// canceled and the filled part reported, with the broker's quantity.
+#[tokio::test(start_paused = true)]
+async fn partial_fill_cancels_remainder() {
+    let script = Script {
+        changes: vec![change(1_000, "partially_filled", 40, Some("590.1"))],
+        on_cancel: vec![change(500, "canceled", 40, Some("590.1"))],
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::PartiallyFilled);
+    assert_eq!(result.filled_qty, qty(40));
+    assert_eq!(broker.calls().cancel, 1);
+}
+
+/// Under keep-working, a partial fill is watched past the deadline and its
+/// completion reported without a cancel.
+#[tokio::test(start_paused = true)]
+async fn keep_working_policy_waits_for_the_remainder() {
+    let script = Script {
+        changes: vec![
+            change(1_000, "partially_filled", 40, Some("590.1")),
+            change(12_000, "filled", 100, Some("590.2")),
+        ],
+        ..Script::default()
+    };
+    let mut config = config(10);
+    config.partial_fill_policy = PartialFillPolicy::KeepWorking {
+        extension: Duration::from_secs(5),
+    };
+    let (broker, detector) = setup(script, config);
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(broker.calls().cancel, 0);
+}
+
+/// A lost submit answer is resolved by looking the order up by its
+/// client order id: one order at the broker, no resubmit.
+#[tokio::test(start_paused = true)]
+async fn lost_submit_answer_is_found_by_client_id() {
+    let script = Script {
+        submit_answers: [(true, Err(BrokerError::Timeout))].into(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let submission = detector
+        .submit(&request(100))
+        .await
+        .expect("found by lookup");
+    assert!(submission.recovered_by_lookup);
+    let calls = broker.calls();
+    assert_eq!(calls.orders_created, 1);
+    assert_eq!(calls.submit, 1);
+    assert_eq!(calls.lookup, 1);
+}
+
+/// A submit that failed without reaching the broker is retried after the
+/// lookup says "not found": still exactly one order.
+#[tokio::test(start_paused = true)]
+async fn unapplied_submit_is_retried_once_absent() {
+    let script = Script {
+        submit_answers: [(false, Err(BrokerError::ConnectionReset))].into(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let submission = detector
+        .submit(&request(100))
+        .await
+        .expect("second attempt lands");
+    assert!(!submission.recovered_by_lookup);
+    assert_eq!(submission.retries, 1);
+    let calls = broker.calls();
+    assert_eq!(calls.orders_created, 1);
+    assert_eq!(calls.submit, 2);
+}
+
+/// When the lookup itself keeps failing, the detector does not resubmit
+/// blindly: it reports the submission as unknown.
+#[tokio::test(start_paused = true)]
+async fn unknown_submit_is_not_resubmitted_blindly() {
+    let script = Script {
+        submit_answers: [(false, Err(BrokerError::Timeout))].into(),
+        lookup_errors: std::iter::repeat_n(BrokerError::Timeout, 4).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let error = detector.submit(&request(100)).await.expect_err("unknown");
+    assert!(matches!(error, SubmitError::Unknown { .. }), "{error}");
+    assert_eq!(broker.calls().submit, 1);
+}
+
+/// A permanent refusal of a submit fails fast with the broker's reason.
+#[tokio::test(start_paused = true)]
+async fn refused_submit_fails_fast() {
+    let script = Script {
+        submit_answers: [(
+            false,
+            Err(BrokerError::Forbidden {
+                message: "insufficient buying power".into(),
+            }),
+        )]
+        .into(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let error = detector.submit(&request(100)).await.expect_err("refused");
+    assert!(matches!(error, SubmitError::Rejected { .. }));
+    assert!(error.to_string().contains("insufficient buying power"));
+    assert_eq!(broker.calls().submit, 1);
+}
+
+/// A lagging position is re-read until it matches; a real discrepancy is
+/// reported with both figures.
+#[tokio::test(start_paused = true)]
+async fn position_check_tolerates_lag_and_reports_discrepancy() {
+    let script = Script {
+        positions: [qty(0), qty(100)].into(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(60));
+    let (consistency, calls) = detector.check_position("QQQ", qty(100)).await;
+    assert_eq!(consistency, Consistency::Consistent);
+    assert_eq!(calls.get_position, 2);
+
+    let script = Script {
+        positions: [qty(60)].into(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(60));
+    let (consistency, _) = detector.check_position("QQQ", qty(100)).await;
+    assert_eq!(
+        consistency,
+        Consistency::Discrepancy {
+            expected: qty(100),
+            broker: qty(60)
+        }
+    );
+}
+
+/// Many orders are watched at once, each in its own task.
+#[tokio::test(start_paused = true)]
+async fn many_orders_in_parallel_tasks() {
+    let mut handles = Vec::new();
+    for i in 0..50u64 {
+        let script = Script {
+            changes: vec![change(100 * i, "filled", 100, Some("1"))],
+            ..Script::default()
+        };
+        let (_broker, detector) = setup(script, config(60));
+        handles.push(detector.spawn(new_order(100), None));
+    }
+    for handle in handles {
+        assert_eq!(handle.await.expect("task").verdict, Verdict::Filled);
+    }
+}
+
+/// A bad configuration is refused when the detector is built.
+#[test]
+fn detector_refuses_invalid_config() {
+    let broker = Arc::new(ScriptedBroker::new(
+        new_order(1),
+        Script::default(),
+        LATENCY,
+    ));
+    let mut config = config(60);
+    config.timeout = Duration::ZERO;
+    let error = FillDetector::new(broker, config).err().expect("refused");
+    assert_eq!(error.field, "timeout");
+}
