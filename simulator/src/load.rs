@@ -1,0 +1,551 @@
+//! Reading a scenario file: size and encoding guards, YAML parsing with
+//! field paths and locations, and the checks that span several fields.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fillproof_engine::{FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use serde_saphyr::{Budget, Location, MessageFormatter, Options, UserMessageFormatter};
+
+use crate::distribution::{Dist, DurationDist};
+use crate::duration::parse_duration;
+use crate::error::{Diagnostic, ScenarioError};
+use crate::expect::Expectation;
+use crate::scenario::{
+    FORMAT_VERSION, LatencySpec, PartialPolicySpec, PollingSpec, Scenario, TimelineKind,
+};
+use crate::suggest::did_you_mean;
+
+/// Scenario files larger than this are refused: the largest real one is a
+/// few kilobytes, and a latency sample file has its own limit.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Sample files larger than this are refused.
+pub const MAX_SAMPLES_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Most orders a scenario may place.
+pub const MAX_ORDERS: u32 = 10_000_000;
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    ///
+    /// # Errors
+    /// A [`ScenarioError`] naming the file, the line and column where known,
+    /// the field, what is wrong and what is allowed.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let file = path.display().to_string();
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            ScenarioError::whole_file(
+                &file,
+                format!("cannot read the file: {error}; check the path"),
+            )
+        })?;
+        if !metadata.is_file() {
+            return Err(ScenarioError::whole_file(
+                &file,
+                "is not a file; give the path of a .yaml scenario",
+            ));
+        }
+        if metadata.len() > MAX_FILE_BYTES {
+            return Err(ScenarioError::whole_file(
+                &file,
+                format!(
+                    "is {} bytes; scenario files are at most {MAX_FILE_BYTES} bytes (put long latency samples in a `samples_file`)",
+                    metadata.len()
+                ),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|error| {
+            ScenarioError::whole_file(&file, format!("cannot read the file: {error}"))
+        })?;
+        Self::parse(&bytes, &file, path.parent())
+    }
+
+    /// Parses and checks scenario text. `file` names it in errors;
+    /// `base_dir` resolves `samples_file` paths.
+    ///
+    /// # Errors
+    /// As [`Scenario::load`].
+    pub fn parse(bytes: &[u8], file: &str, base_dir: Option<&Path>) -> Result<Self, ScenarioError> {
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(ScenarioError::whole_file(
+                file,
+                format!(
+                    "is {} bytes; scenario files are at most {MAX_FILE_BYTES} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        if let Some(offset) = bytes.iter().position(|b| *b == 0) {
+            return Err(ScenarioError::whole_file(
+                file,
+                format!("is a binary file (NUL byte at offset {offset}); scenarios are YAML text"),
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|error| {
+            ScenarioError::whole_file(
+                file,
+                format!(
+                    "is not UTF-8 text (invalid byte at offset {}); scenarios are YAML text",
+                    error.valid_up_to()
+                ),
+            )
+        })?;
+        let mut scenario = parse_yaml(text, file)?;
+        resolve_sample_files(&mut scenario, file, base_dir)?;
+        let diagnostics = check(&scenario, file);
+        if diagnostics.is_empty() {
+            Ok(scenario)
+        } else {
+            Err(ScenarioError { diagnostics })
+        }
+    }
+
+    /// The fill detector configuration the scenario's `engine:` section
+    /// describes, on top of the engine's defaults.
+    ///
+    /// # Errors
+    /// What is wrong with the polling section or the resulting configuration.
+    pub fn detection_config(&self) -> Result<FillDetectionConfig, String> {
+        let spec = &self.engine;
+        let mut config = FillDetectionConfig::default();
+        if let Some(timeout) = spec.timeout {
+            config.timeout = timeout.0;
+        }
+        if let Some(polling) = &spec.polling {
+            config.polling = polling_config(&polling.value)?;
+        }
+        if let Some(final_verification) = spec.final_verification {
+            config.final_verification = final_verification;
+        }
+        if let Some(max_retries) = spec.max_retries {
+            config.retry.max_retries = max_retries;
+        }
+        if let Some(policy) = spec.partial_fills {
+            config.partial_fill_policy = match policy {
+                PartialPolicySpec::CancelRemainder => PartialFillPolicy::CancelRemainder,
+                PartialPolicySpec::KeepWorking => PartialFillPolicy::KeepWorking {
+                    extension: config.timeout,
+                },
+            };
+        }
+        config.validate().map_err(|error| error.to_string())?;
+        Ok(config)
+    }
+
+    /// The `expect:` thresholds, parsed.
+    ///
+    /// # Errors
+    /// The first threshold that does not parse (a loaded scenario has none).
+    pub fn expectations(&self) -> Result<Vec<Expectation>, String> {
+        self.expect
+            .iter()
+            .map(|(metric, text)| Expectation::parse(metric, &text.value))
+            .collect()
+    }
+}
+
+/// The strategies `engine.polling.strategy` accepts.
+pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential"];
+
+/// A polling configuration from its scenario spelling.
+///
+/// # Errors
+/// A missing or extra parameter, or an unknown strategy.
+pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
+    let need = |value: Option<crate::duration::Dur>, name: &str| {
+        value
+            .map(|d| d.0)
+            .ok_or_else(|| format!("strategy `{}` needs `{name}`", spec.strategy))
+    };
+    let refuse = |present: bool, name: &str| {
+        if present {
+            Err(format!(
+                "strategy `{}` does not take `{name}`",
+                spec.strategy
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match spec.strategy.as_str() {
+        "fixed" => {
+            refuse(spec.initial.is_some(), "initial")?;
+            refuse(spec.step.is_some(), "step")?;
+            refuse(spec.factor.is_some(), "factor")?;
+            refuse(spec.max.is_some(), "max")?;
+            Ok(PollingConfig::Fixed {
+                interval: need(spec.interval, "interval")?,
+            })
+        }
+        "linear" => {
+            refuse(spec.interval.is_some(), "interval")?;
+            refuse(spec.factor.is_some(), "factor")?;
+            Ok(PollingConfig::Linear {
+                initial: need(spec.initial, "initial")?,
+                step: need(spec.step, "step")?,
+                max: need(spec.max, "max")?,
+            })
+        }
+        "exponential" => {
+            refuse(spec.interval.is_some(), "interval")?;
+            refuse(spec.step.is_some(), "step")?;
+            Ok(PollingConfig::Exponential {
+                initial: need(spec.initial, "initial")?,
+                factor: spec.factor.unwrap_or(2.0),
+                max: need(spec.max, "max")?,
+            })
+        }
+        other => Err(format!(
+            "unknown strategy `{other}`{}; expected one of {}",
+            did_you_mean(other, STRATEGIES),
+            STRATEGIES.join(", ")
+        )),
+    }
+}
+
+fn yaml_options() -> Options {
+    let mut options = Options::default();
+    // Scenario files are small and shallow; these bounds refuse alias bombs
+    // and pathological nesting long before they cost time or memory.
+    let mut budget = Budget::default();
+    budget.max_depth = 32;
+    budget.max_nodes = 200_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_documents = 1;
+    options.budget = Some(budget);
+    options
+}
+
+fn parse_yaml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let mut path = None;
+    let result =
+        serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
+            serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|error| {
+                path = Some(error.path().to_string());
+                error.into_inner()
+            })
+        });
+    result.map_err(|error| {
+        let location = error.location();
+        let message = UserMessageFormatter.format_message(&error).into_owned();
+        // `Spanned` fields add a `value` step that is not in the file.
+        let field = path
+            .map(|p| p.replace(".value", ""))
+            .filter(|p| !p.is_empty() && p != ".");
+        ScenarioError {
+            diagnostics: vec![Diagnostic {
+                file: file.to_owned(),
+                line: location.map(|l| l.line()).filter(|l| *l > 0),
+                column: location.map(|l| l.column()).filter(|c| *c > 0),
+                field,
+                message: with_suggestion(&message),
+            }],
+        }
+    })
+}
+
+/// Adds "did you mean" to serde's unknown field and unknown variant
+/// messages: "unknown field `nmae`, expected one of `name`, `seed`".
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
+    else {
+        return message.to_owned();
+    };
+    let Some((name, tail)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let Some((_, list)) = tail.split_once("expected one of ") else {
+        return message.to_owned();
+    };
+    let known: Vec<String> = list
+        .split(", ")
+        .map(|s| s.trim_matches('`').to_owned())
+        .collect();
+    let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    let hint = did_you_mean(name, &known_refs);
+    if hint.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{message}{hint}")
+    }
+}
+
+fn resolve_sample_files(
+    scenario: &mut Scenario,
+    file: &str,
+    base_dir: Option<&Path>,
+) -> Result<(), ScenarioError> {
+    let mut diagnostics = Vec::new();
+    for (endpoint, latency) in &mut scenario.broker.latency {
+        let dists: Vec<&mut DurationDist> = match latency {
+            LatencySpec::RoundTrip(d) => vec![d],
+            LatencySpec::Legs { request, response } => vec![request, response],
+        };
+        for dist in dists {
+            if let Dist::SamplesFile(relative) = &dist.0 {
+                let full = base_dir.map_or_else(
+                    || Path::new(relative).to_path_buf(),
+                    |dir| dir.join(relative),
+                );
+                match read_samples(&full) {
+                    Ok(values) => dist.0 = Dist::Samples(values),
+                    Err(message) => diagnostics.push(Diagnostic {
+                        file: file.to_owned(),
+                        line: None,
+                        column: None,
+                        field: Some(format!("broker.latency.{endpoint}")),
+                        message: format!("samples_file `{}`: {message}", full.display()),
+                    }),
+                }
+            }
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(ScenarioError { diagnostics })
+    }
+}
+
+/// One duration a line; blank lines and `#` comments are skipped.
+fn read_samples(path: &Path) -> Result<Vec<f64>, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if metadata.len() > MAX_SAMPLES_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; at most {MAX_SAMPLES_FILE_BYTES}",
+            metadata.len()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it as text: {e}"))?;
+    let mut values = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let value = parse_duration(line).map_err(|e| format!("line {}: {e}", number + 1))?;
+        values.push(value.as_secs_f64());
+    }
+    if values.is_empty() {
+        return Err("holds no samples; write one duration a line".to_owned());
+    }
+    Ok(values)
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at(
+        &mut self,
+        location: Option<Location>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_owned(),
+            line: location.map(|l| l.line()).filter(|l| *l > 0),
+            column: location.map(|l| l.column()).filter(|c| *c > 0),
+            field: Some(field.into()),
+            message: message.into(),
+        });
+    }
+}
+
+/// The checks that span several fields.
+fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        file,
+        diagnostics: Vec::new(),
+    };
+    if scenario.version.value != FORMAT_VERSION {
+        c.at(
+            Some(scenario.version.referenced),
+            "version",
+            format!(
+                "is {}; this build reads version {FORMAT_VERSION}",
+                scenario.version.value
+            ),
+        );
+    }
+    let workload = &scenario.workload;
+    let orders = workload.orders.value;
+    if orders == 0 || orders > MAX_ORDERS {
+        c.at(
+            Some(workload.orders.referenced),
+            "workload.orders",
+            format!("is {orders}; allowed: 1 to {MAX_ORDERS}"),
+        );
+    }
+    if workload.traders == 0 {
+        c.at(
+            None,
+            "workload.traders",
+            "is 0; at least one trader places the orders",
+        );
+    }
+    if workload.symbols.value.is_empty() {
+        c.at(
+            Some(workload.symbols.referenced),
+            "workload.symbols",
+            "is empty; list at least one symbol",
+        );
+    }
+    let prices = &workload.reference_price.value;
+    for symbol in &workload.symbols.value {
+        if !prices.contains_key(symbol) {
+            c.at(
+                Some(workload.reference_price.referenced),
+                "workload.reference_price",
+                format!("has no price for symbol `{symbol}`; add `{symbol}: \"PRICE\"`"),
+            );
+        }
+    }
+    if let Some(polling) = &scenario.engine.polling {
+        if let Err(message) = polling_config(&polling.value) {
+            c.at(Some(polling.referenced), "engine.polling", message);
+        }
+    }
+    if let Err(message) = scenario.detection_config() {
+        if scenario
+            .engine
+            .polling
+            .as_ref()
+            .is_none_or(|p| polling_config(&p.value).is_ok())
+        {
+            c.at(None, "engine", message);
+        }
+    }
+    for (endpoint, fault) in &scenario.broker.faults {
+        let total: f64 = fault.value.probabilities().iter().sum();
+        if total > 1.0 + 1e-12 {
+            c.at(
+                Some(fault.referenced),
+                format!("broker.faults.{endpoint}"),
+                format!("fault probabilities add up to {total}; their sum must be at most 1"),
+            );
+        }
+    }
+    let visibility = &scenario.broker.visibility;
+    if !visibility.status_spelling.is_empty() {
+        let total: f64 = visibility.status_spelling.values().map(|w| w.0).sum();
+        if total <= 0.0 {
+            c.at(
+                None,
+                "broker.visibility.status_spelling",
+                "weights add up to 0; give at least one spelling a positive weight",
+            );
+        }
+        for spelling in visibility.status_spelling.keys() {
+            if spelling.trim().is_empty() {
+                c.at(
+                    None,
+                    "broker.visibility.status_spelling",
+                    "has an empty spelling",
+                );
+            }
+        }
+    }
+    if let Some(limit) = &scenario.broker.rate_limit {
+        if limit.requests == 0 {
+            c.at(
+                None,
+                "broker.rate_limit.requests",
+                "is 0; allow at least 1 request per window",
+            );
+        }
+        if limit.per.0.is_zero() {
+            c.at(
+                None,
+                "broker.rate_limit.per",
+                "is 0s; the window must be positive",
+            );
+        }
+    }
+    for (i, outage) in scenario.broker.outages.iter().enumerate() {
+        if outage.duration.0.is_zero() {
+            c.at(
+                None,
+                format!("broker.outages[{i}].for"),
+                "is 0s; an outage must last a positive time",
+            );
+        }
+    }
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        let field = format!("timeline[{i}].order");
+        if event.order.value >= orders {
+            c.at(
+                Some(event.order.referenced),
+                field,
+                format!(
+                    "order {} does not exist; the workload has orders 0 to {}",
+                    event.order.value,
+                    orders.saturating_sub(1)
+                ),
+            );
+        }
+        match event.event {
+            TimelineKind::Fill => {
+                if event.qty == Some(0) {
+                    c.at(
+                        Some(event.order.referenced),
+                        format!("timeline[{i}].qty"),
+                        "is 0; a fill has a positive quantity",
+                    );
+                }
+            }
+            _ => {
+                if event.qty.is_some() || event.price.is_some() {
+                    c.at(
+                        Some(event.order.referenced),
+                        format!("timeline[{i}]"),
+                        "only `fill` events take `qty` and `price`",
+                    );
+                }
+            }
+        }
+    }
+    for (metric, text) in &scenario.expect {
+        if let Err(message) = Expectation::parse(metric, &text.value) {
+            c.at(Some(text.referenced), format!("expect.{metric}"), message);
+        }
+    }
+    if scenario.limits.settle.0 > Duration::from_secs(86_400) {
+        c.at(
+            None,
+            "limits.settle",
+            "is over a day; the settle window is at most 1d",
+        );
+    }
+    if scenario.limits.max_virtual_time.0.is_zero() {
+        c.at(
+            None,
+            "limits.max_virtual_time",
+            "is 0s; give runs a positive bound",
+        );
+    }
+    c.diagnostics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serde's unknown-field message gains the closest known name.
+    #[test]
+    fn unknown_field_message_gains_suggestion() {
+        let message = "unknown field `timout`, expected one of `timeout`, `polling`";
+        assert_eq!(
+            with_suggestion(message),
+            format!("{message} (did you mean `timeout`?)")
+        );
+        let unrelated = "unknown field `zzz`, expected one of `timeout`";
+        assert_eq!(with_suggestion(unrelated), unrelated);
+    }
+}

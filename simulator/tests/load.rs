@@ -1,0 +1,237 @@
+//! Scenario loading: every contract and library file loads, and each kind of
+//! bad file is refused with the right line, field and message.
+
+use std::path::{Path, PathBuf};
+
+use fillproof_simulator::Scenario;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+/// The three contract files load unchanged.
+#[test]
+fn contract_files_load() {
+    let dir = workspace().join("../shared/scenario-contract");
+    let mut files = Vec::new();
+    yaml_files(&dir, &mut files);
+    assert_eq!(files.len(), 3, "contract files under {}", dir.display());
+    for file in files {
+        if let Err(error) = Scenario::load(&file) {
+            panic!("{error}");
+        }
+    }
+}
+
+/// Every scenario of the library loads.
+#[test]
+fn library_scenarios_load() {
+    let mut files = Vec::new();
+    yaml_files(&workspace().join("scenarios"), &mut files);
+    for file in &files {
+        if let Err(error) = Scenario::load(file) {
+            panic!("{error}");
+        }
+    }
+}
+
+const GOOD: &str = r#"version: 1
+name: t
+workload:
+  orders: 2
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+broker:
+  faults:
+    get_order: {timeout: 0.01}
+timeline:
+  - {at: 1s, order: 1, event: fill}
+expect:
+  detection_rate: "== 1"
+"#;
+
+/// The good base file of the table below loads, so each bad variant fails
+/// for the one reason it was made for.
+#[test]
+fn base_of_bad_file_table_is_good() {
+    Scenario::parse(GOOD.as_bytes(), "good.yaml", None).expect("base file loads");
+}
+
+/// Each kind of bad file is refused with the line, the field path and a
+/// message saying what is wrong.
+#[test]
+fn bad_files_name_line_field_and_problem() {
+    // (replace this, with that, expected line, expected field, message needle)
+    let cases: &[(&str, &str, Option<u64>, &str, &str)] = &[
+        (
+            "{timeout: 0.01}",
+            "{timeout: 1.5}",
+            Some(10),
+            "broker.faults.get_order.timeout",
+            "out of range; allowed: 0 to 1",
+        ),
+        (
+            "{timeout: 0.01}",
+            "{timout: 0.01}",
+            Some(10),
+            "broker.faults.get_order.timout",
+            "did you mean `timeout`",
+        ),
+        (
+            "  get_order: {",
+            "  get_ordr: {",
+            Some(10),
+            "broker.faults.get_ordr",
+            "did you mean `get_order`",
+        ),
+        (
+            "qty: 10",
+            "qty: {uniform: [10, 1]}",
+            Some(6),
+            "workload.qty.uniform",
+            "out of order",
+        ),
+        (
+            "{at: 1s,",
+            "{at: -1s,",
+            Some(12),
+            "timeline[0].at",
+            "negative",
+        ),
+        (
+            "{at: 1s,",
+            "{at: 1,",
+            Some(12),
+            "timeline[0].at",
+            "needs a unit",
+        ),
+        (
+            "order: 1,",
+            "order: 5,",
+            Some(12),
+            "timeline[0].order",
+            "does not exist",
+        ),
+        (
+            "symbols: [SPY]",
+            "symbols: [SPY, QQQ]",
+            Some(7),
+            "workload.reference_price",
+            "no price for symbol `QQQ`",
+        ),
+        (
+            "\"== 1\"",
+            "\"about 1\"",
+            Some(14),
+            "expect.detection_rate",
+            "no comparison",
+        ),
+        (
+            "detection_rate:",
+            "detection_rte:",
+            Some(14),
+            "expect.detection_rte",
+            "did you mean `detection_rate`",
+        ),
+        (
+            "version: 1",
+            "version: 2",
+            Some(1),
+            "version",
+            "reads version 1",
+        ),
+        (
+            "\"590.10\"",
+            "590.10",
+            Some(7),
+            "workload.reference_price.SPY",
+            "decimal strings",
+        ),
+        (
+            "name: t\n",
+            "name: t\nseeed: 3\n",
+            Some(3),
+            "seeed",
+            "did you mean `seed`",
+        ),
+        (
+            "orders: 2",
+            "orders: 0",
+            Some(4),
+            "workload.orders",
+            "allowed: 1 to",
+        ),
+    ];
+    for (from, to, line, field, needle) in cases {
+        assert!(GOOD.contains(from), "table row does not apply: {from}");
+        let text = GOOD.replacen(from, to, 1);
+        let error = Scenario::parse(text.as_bytes(), "bad.yaml", None).expect_err(to);
+        let first = &error.diagnostics[0];
+        let shown = error.to_string();
+        assert_eq!(first.file, "bad.yaml", "{shown}");
+        assert_eq!(first.line, *line, "line for {to}: {shown}");
+        assert_eq!(
+            first.field.as_deref(),
+            Some(*field),
+            "field for {to}: {shown}"
+        );
+        assert!(
+            shown.contains(needle),
+            "message for {to} lacks {needle:?}: {shown}"
+        );
+    }
+}
+
+/// Syntax errors, bombs, binaries, huge and missing files are refused with a
+/// clear message and no panic.
+#[test]
+fn hostile_files_are_refused() {
+    let broken = "version: 1\nname: [unclosed\n";
+    let error = Scenario::parse(broken.as_bytes(), "broken.yaml", None).expect_err("syntax");
+    assert!(error.diagnostics[0].line.is_some(), "{error}");
+
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let error = Scenario::parse(bomb.as_bytes(), "bomb.yaml", None).expect_err("bomb");
+    assert!(!error.to_string().is_empty());
+
+    let deep = format!("version: 1\nname: {}{}\n", "[".repeat(500), "]".repeat(500));
+    let error = Scenario::parse(deep.as_bytes(), "deep.yaml", None).expect_err("deep");
+    assert!(error.to_string().contains("deep.yaml"), "{error}");
+
+    let binary = b"version: 1\n\x00\x01\x02";
+    let error = Scenario::parse(binary, "bin.yaml", None).expect_err("binary");
+    assert!(error.to_string().contains("binary file"), "{error}");
+
+    let latin1 = b"name: caf\xe9\n";
+    let error = Scenario::parse(latin1, "latin1.yaml", None).expect_err("not utf-8");
+    assert!(error.to_string().contains("not UTF-8"), "{error}");
+
+    let huge = vec![b'#'; (fillproof_simulator::MAX_FILE_BYTES + 1) as usize];
+    let error = Scenario::parse(&huge, "huge.yaml", None).expect_err("huge");
+    assert!(error.to_string().contains("at most"), "{error}");
+
+    let error = Scenario::load(Path::new("/nonexistent/scenario.yaml")).expect_err("missing");
+    assert!(error.to_string().contains("check the path"), "{error}");
+}
