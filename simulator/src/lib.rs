@@ -6,25 +6,52 @@
 //!   [`Scenario::load`], with errors naming file, line, column and field.
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
 //!   scenario files write them.
+//! - [`BrokerModel`]: the broker's behaviour compiled from a scenario, and
+//!   swarm mode's reweighting of it.
+//! - [`SimBroker`]: the broker itself, on tokio's (paused) clock.
+//! - [`Ledger`]: the ground truth: accepted orders, fills, positions.
+//! - [`Workload`]: the orders a run places, drawn per order from the seed.
+//! - [`Trace`]: every broker event and API call, with a running hash.
+//!
+//! # Entropy
+//!
+//! A run has one `u64` seed. Every random stream is derived from it by
+//! purpose and key with [`fillproof_engine::derive_rng`]: `workload` by
+//! order index, `lifecycle` by order index (drawn when the order is
+//! accepted), `call` by order, endpoint and call number, `swarm` once per
+//! run. Nothing reads the machine's clock or entropy, so the same scenario
+//! and seed give the same trace, and the same trace hash, on any machine.
 
+mod broker;
 mod distribution;
 mod duration;
 mod error;
 mod expect;
+mod ledger;
+mod lifecycle;
 mod load;
+mod model;
 mod scenario;
 mod suggest;
+mod trace;
+mod workload;
 
+pub use broker::SimBroker;
 pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
+pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus};
+pub use lifecycle::{Plan, slipped_price};
 pub use load::{MAX_FILE_BYTES, MAX_ORDERS, STRATEGIES, polling_config};
+pub use model::{BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel};
 pub use scenario::{
     BrokerSpec, CancelSpec, Endpoint, EngineKind, EngineSpec, FAULT_KINDS, FORMAT_VERSION,
     FaultSpec, FillSpec, LatencySpec, Limits, OrderKind, OutageSpec, PartialPolicySpec,
     PartialSpec, PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec,
     Scenario, SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight,
-    WhenFilled, Workload,
+    WhenFilled, WorkloadSpec,
 };
 pub use suggest::{closest, did_you_mean};
+pub use trace::{Trace, TraceEvent, TraceKind, first_divergence};
+pub use workload::{Intent, Workload, client_order_id};

@@ -44,7 +44,7 @@ pub struct Scenario {
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// The orders to place.
-    pub workload: Workload,
+    pub workload: WorkloadSpec,
     /// How the engine under test is set up.
     #[serde(default)]
     pub engine: EngineSpec,
@@ -103,7 +103,7 @@ impl Default for Limits {
 /// The orders a run places.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Workload {
+pub struct WorkloadSpec {
     /// How many orders, 1 to 10,000,000.
     pub orders: Spanned<u32>,
     /// Gap between one order's submission and the next; default none.

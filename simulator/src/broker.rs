@@ -1,0 +1,588 @@
+//! The simulated broker: the engine's `Broker` port over the ledger, with
+//! latency, faults, rate limits and outages drawn from seeded streams.
+//!
+//! Each call draws its latency legs and its fault from a stream keyed by
+//! the order, the endpoint and the call's number, so a call's fate never
+//! depends on what other orders are doing. The request is applied at the
+//! broker after the request leg, under one short lock on the world state;
+//! no lock is held across an `await`.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use fillproof_engine::{
+    Broker, BrokerError, Order, OrderRequest, Position, derive_rng, stable_hash,
+};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use tokio::time::{Instant, sleep};
+
+use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
+use crate::lifecycle::{draw, lifecycle_rng};
+use crate::model::{BrokerModel, FaultKind};
+use crate::scenario::{Endpoint, WhenFilled};
+use crate::trace::{Trace, TraceEvent, TraceKind};
+
+/// The seeded mock broker.
+pub struct SimBroker {
+    model: BrokerModel,
+    seed: u64,
+    start: Instant,
+    world: Mutex<World>,
+}
+
+struct World {
+    ledger: Ledger,
+    /// Client order id to workload index, as registered by the harness.
+    registry: indexmap::IndexMap<String, u32>,
+    /// Calls made per (order key, endpoint).
+    call_numbers: std::collections::BTreeMap<(u64, usize), u32>,
+    bucket: Option<Bucket>,
+    healed: bool,
+    trace: Trace,
+    /// Calls per endpoint, indexed by [`Endpoint::index`].
+    calls: [u64; 5],
+    /// Calls answered 429 by the rate limit.
+    rate_limited: u64,
+}
+
+/// A token bucket refilled continuously.
+struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    per_second: f64,
+    last: Duration,
+}
+
+impl Bucket {
+    /// Takes a token at `now`, or says how long until one is free.
+    fn take(&mut self, now: Duration) -> Result<(), Duration> {
+        let elapsed = now.saturating_sub(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / self.per_second;
+            // Whole milliseconds, rounded up, as a Retry-After header would.
+            Err(Duration::from_millis((wait * 1000.0).ceil() as u64))
+        }
+    }
+}
+
+/// Per-call draws, made before the call starts.
+struct CallDraws {
+    number: u32,
+    request: Duration,
+    response: Duration,
+    fault: Option<FaultKind>,
+    rng: ChaCha8Rng,
+}
+
+/// A key naming whose stream a call draws from: the workload index for a
+/// registered order, a hash of the name otherwise.
+fn unregistered_key(name: &str) -> u64 {
+    (1 << 63) | stable_hash(name.as_bytes())
+}
+
+impl SimBroker {
+    /// A broker following `model` with streams derived from `seed`. Call it
+    /// inside the runtime that will run the simulation: virtual time zero is
+    /// now. With `record_trace` the trace keeps every event, otherwise only
+    /// its hash.
+    #[must_use]
+    pub fn new(model: BrokerModel, seed: u64, record_trace: bool) -> Self {
+        let bucket = model.rate_limit.map(|(requests, per)| Bucket {
+            capacity: f64::from(requests),
+            tokens: f64::from(requests),
+            per_second: f64::from(requests) / per.as_secs_f64().max(1e-9),
+            last: Duration::ZERO,
+        });
+        Self {
+            seed,
+            start: Instant::now(),
+            world: Mutex::new(World {
+                ledger: Ledger::default(),
+                registry: indexmap::IndexMap::new(),
+                call_numbers: std::collections::BTreeMap::new(),
+                bucket,
+                healed: false,
+                trace: Trace::new(record_trace),
+                calls: [0; 5],
+                rate_limited: 0,
+            }),
+            model,
+        }
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves plain data behind, still
+        // consistent call by call; keep serving it rather than panic again.
+        self.world.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Virtual time since the broker was created.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The model in force.
+    #[must_use]
+    pub fn model(&self) -> &BrokerModel {
+        &self.model
+    }
+
+    /// Tells the broker that `client_order_id` is workload order `index`, so
+    /// that its lifecycle and timeline are the ones drawn for that index.
+    pub fn register(&self, client_order_id: &str, index: u32) {
+        self.world()
+            .registry
+            .insert(client_order_id.to_owned(), index);
+    }
+
+    /// Heals every fault: no more transient errors, outages or rate limits.
+    /// Latency, lags and the fill model stay.
+    pub fn heal(&self) {
+        let now = self.micros(self.elapsed());
+        let mut world = self.world();
+        world.healed = true;
+        world.trace.push(TraceEvent {
+            t_us: now,
+            kind: TraceKind::Healed,
+        });
+    }
+
+    /// Reads the ledger.
+    pub fn with_ledger<R>(&self, read: impl FnOnce(&Ledger) -> R) -> R {
+        read(&self.world().ledger)
+    }
+
+    /// The trace's running hash.
+    #[must_use]
+    pub fn trace_hash(&self) -> u64 {
+        self.world().trace.hash()
+    }
+
+    /// A copy of the trace.
+    #[must_use]
+    pub fn trace(&self) -> Trace {
+        self.world().trace.clone()
+    }
+
+    /// Calls made per endpoint, in [`Endpoint::ALL`] order.
+    #[must_use]
+    pub fn calls(&self) -> [u64; 5] {
+        self.world().calls
+    }
+
+    /// Calls the broker's rate limit answered with 429.
+    #[must_use]
+    pub fn rate_limited(&self) -> u64 {
+        self.world().rate_limited
+    }
+
+    fn micros(&self, t: Duration) -> u64 {
+        u64::try_from(t.as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn key_for_client_id(world: &World, client_order_id: &str) -> (u64, Option<u32>) {
+        match world.registry.get(client_order_id) {
+            Some(&index) => (u64::from(index), Some(index)),
+            None => (unregistered_key(client_order_id), None),
+        }
+    }
+
+    fn key_for_id(world: &World, id: &str) -> (u64, Option<u32>) {
+        match world.ledger.by_id(id) {
+            Some(order) => match order.index {
+                Some(index) => (u64::from(index), Some(index)),
+                None => (unregistered_key(&order.client_order_id), None),
+            },
+            None => (unregistered_key(id), None),
+        }
+    }
+
+    fn draws(&self, world: &mut World, endpoint: Endpoint, key: u64) -> CallDraws {
+        let slot = world
+            .call_numbers
+            .entry((key, endpoint.index()))
+            .or_insert(0);
+        let number = *slot;
+        *slot += 1;
+        world.calls[endpoint.index()] += 1;
+        let mut mix = [0u8; 17];
+        mix[..8].copy_from_slice(&key.to_le_bytes());
+        mix[8] = endpoint.index() as u8;
+        mix[9..13].copy_from_slice(&number.to_le_bytes());
+        let mut rng = derive_rng(self.seed, "call", stable_hash(&mix));
+        let (request_leg, response_leg) = &self.model.latency[endpoint.index()];
+        let request = request_leg.sample(&mut rng);
+        let response = response_leg.sample(&mut rng);
+        let u = rng.random::<f64>();
+        let fault = if world.healed {
+            None
+        } else {
+            self.model.faults[endpoint.index()].pick(u)
+        };
+        CallDraws {
+            number,
+            request,
+            response,
+            fault,
+            rng,
+        }
+    }
+
+    /// One API call: request leg, apply at the broker (unless a fault, an
+    /// outage or the rate limit stops it), response leg.
+    async fn call<T>(
+        &self,
+        endpoint: Endpoint,
+        target: &str,
+        key_of: fn(&World, &str) -> (u64, Option<u32>),
+        apply: impl FnOnce(&mut World, Duration, &mut ChaCha8Rng, Option<u32>) -> Result<T, BrokerError>,
+        seen: impl Fn(&T) -> Option<String>,
+    ) -> Result<T, BrokerError> {
+        let (mut draws, order) = {
+            let mut world = self.world();
+            let (key, order) = key_of(&world, target);
+            (self.draws(&mut world, endpoint, key), order)
+        };
+        if !draws.request.is_zero() {
+            sleep(draws.request).await;
+        }
+        let faults = &self.model.faults[endpoint.index()];
+        let result = {
+            let now = self.elapsed();
+            let mut world = self.world();
+            let in_outage = !world.healed
+                && self
+                    .model
+                    .outages
+                    .iter()
+                    .any(|(at, length)| *at <= now && now < *at + *length);
+            let limited = if in_outage || world.healed {
+                Ok(())
+            } else {
+                world.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
+            };
+            let (result, applied) = if in_outage {
+                (
+                    Err(BrokerError::Server {
+                        status: 503,
+                        message: "service unavailable".into(),
+                    }),
+                    false,
+                )
+            } else if let Err(retry_after) = limited {
+                world.rate_limited += 1;
+                (
+                    Err(BrokerError::RateLimited {
+                        retry_after: Some(retry_after),
+                    }),
+                    false,
+                )
+            } else {
+                match draws.fault {
+                    None => (apply(&mut world, now, &mut draws.rng, order), true),
+                    Some(fault) => {
+                        if fault.applied() {
+                            // The broker acts; the answer is what breaks.
+                            let _ = apply(&mut world, now, &mut draws.rng, order);
+                        }
+                        (Err(fault_error(fault, faults.retry_after)), fault.applied())
+                    }
+                }
+            };
+            let outcome = match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(error) => error.to_string(),
+            };
+            let seen_text = result.as_ref().ok().and_then(&seen);
+            world.trace.push(TraceEvent {
+                t_us: self.micros(now),
+                kind: TraceKind::Call {
+                    endpoint: endpoint.as_str().to_owned(),
+                    order,
+                    target: target.to_owned(),
+                    call: draws.number,
+                    outcome,
+                    applied,
+                    seen: seen_text,
+                },
+            });
+            result
+        };
+        let wait = match draws.fault {
+            Some(FaultKind::Timeout | FaultKind::LostResponse) => {
+                faults.timeout_after.saturating_sub(draws.request)
+            }
+            _ => draws.response,
+        };
+        if !wait.is_zero() {
+            sleep(wait).await;
+        }
+        result
+    }
+
+    fn stale_time(&self, now: Duration, rng: &mut ChaCha8Rng) -> Duration {
+        // Draw both numbers whether or not the read is stale, so the stream
+        // stays aligned.
+        let u = rng.random::<f64>();
+        match &self.model.stale_reads {
+            Some((probability, age)) => {
+                let age = age.sample(rng);
+                if u < *probability {
+                    now.saturating_sub(age)
+                } else {
+                    now
+                }
+            }
+            None => now,
+        }
+    }
+
+    fn accept(
+        &self,
+        world: &mut World,
+        now: Duration,
+        request: &OrderRequest,
+        index: Option<u32>,
+    ) -> Result<Order, BrokerError> {
+        if world
+            .ledger
+            .by_client_id(&request.client_order_id)
+            .is_some()
+        {
+            return Err(BrokerError::Unprocessable {
+                message: "client_order_id must be unique".into(),
+            });
+        }
+        let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
+        let mut rng = lifecycle_rng(self.seed, key);
+        let plan = draw(&self.model, &mut rng, index, request, now);
+        if plan.reject_now {
+            return Err(BrokerError::Unprocessable {
+                message: "order rejected by broker risk check".into(),
+            });
+        }
+        let id = match index {
+            Some(index) => format!("ord-{index:07}"),
+            None => format!(
+                "ord-x{:016x}",
+                stable_hash(request.client_order_id.as_bytes())
+            ),
+        };
+        let plan_text = plan
+            .fills
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}@{}+{}",
+                    f.qty,
+                    f.price,
+                    self.micros(f.at.saturating_sub(now))
+                )
+            })
+            .chain(
+                plan.broker_end
+                    .iter()
+                    .map(|(at, end)| format!("{end:?}+{}", self.micros(at.saturating_sub(now)))),
+            )
+            .collect::<Vec<_>>()
+            .join(",");
+        world.trace.push(TraceEvent {
+            t_us: self.micros(now),
+            kind: TraceKind::Accept {
+                order: index,
+                id: id.clone(),
+                plan: plan_text,
+            },
+        });
+        let order = LedgerOrder {
+            index,
+            id,
+            client_order_id: request.client_order_id.clone(),
+            symbol: request.symbol.clone(),
+            side: request.side,
+            qty: request.qty,
+            order_type: request.order_type,
+            time_in_force: request.time_in_force,
+            limit_price: request.limit_price,
+            accepted_at: now,
+            fills: plan.fills,
+            broker_end: plan.broker_end,
+            cancel_requested_at: None,
+            cancel_effective_at: None,
+            status_lag: plan.status_lag,
+            filled_spelling: plan.filled_spelling,
+        };
+        let snapshot = order.snapshot(now, self.model.epoch_unix_micros);
+        world.ledger.insert(order);
+        Ok(snapshot)
+    }
+
+    fn cancel_at(
+        &self,
+        world: &mut World,
+        now: Duration,
+        id: &str,
+        index: Option<u32>,
+    ) -> Result<(), BrokerError> {
+        let processing = self.model.cancel_processing;
+        let when_filled = self.model.when_filled;
+        let Some(order) = world.ledger.by_id_mut(id) else {
+            return Err(not_found());
+        };
+        match order.status_at(now) {
+            TrueStatus::Filled => match when_filled {
+                WhenFilled::Reject422 => Err(BrokerError::Unprocessable {
+                    message: r#"order is already in "filled" state"#.into(),
+                }),
+                WhenFilled::Accept204 => Ok(()),
+            },
+            TrueStatus::Canceled | TrueStatus::Expired | TrueStatus::Rejected => {
+                let state = match order.status_at(now) {
+                    TrueStatus::Expired => "expired",
+                    TrueStatus::Rejected => "rejected",
+                    _ => "canceled",
+                };
+                Err(BrokerError::Unprocessable {
+                    message: format!(r#"order is already in "{state}" state"#),
+                })
+            }
+            TrueStatus::PendingCancel => Ok(()),
+            TrueStatus::New | TrueStatus::PartiallyFilled => {
+                let effective = order.request_cancel(now, processing);
+                let t_us = self.micros(now);
+                world.trace.push(TraceEvent {
+                    t_us,
+                    kind: TraceKind::CancelRequested {
+                        order: index,
+                        effective_us: self.micros(effective),
+                    },
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+fn not_found() -> BrokerError {
+    BrokerError::NotFound {
+        message: "order not found".into(),
+    }
+}
+
+fn fault_error(fault: FaultKind, retry_after: Duration) -> BrokerError {
+    let server = |status: u16, message: &str| BrokerError::Server {
+        status,
+        message: message.to_owned(),
+    };
+    match fault {
+        FaultKind::Timeout | FaultKind::LostResponse => BrokerError::Timeout,
+        FaultKind::ConnectionReset => BrokerError::ConnectionReset,
+        FaultKind::Http500 => server(500, "internal server error"),
+        FaultKind::Http502 => server(502, "bad gateway"),
+        FaultKind::Http503 => server(503, "service unavailable"),
+        FaultKind::Http504 => server(504, "gateway timeout"),
+        FaultKind::Http429 => BrokerError::RateLimited {
+            retry_after: Some(retry_after),
+        },
+        FaultKind::GarbageBody => BrokerError::BadBody {
+            detail: "expected value at line 1 column 1: <html><body>502 Bad Gateway".into(),
+        },
+    }
+}
+
+fn seen_order(order: &Order) -> Option<String> {
+    Some(format!("{}/{}", order.status, order.filled_qty))
+}
+
+impl Broker for SimBroker {
+    async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
+        self.call(
+            Endpoint::Submit,
+            &request.client_order_id,
+            Self::key_for_client_id,
+            |world, now, _rng, index| self.accept(world, now, request, index),
+            seen_order,
+        )
+        .await
+    }
+
+    async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
+        self.call(
+            Endpoint::GetOrder,
+            order_id,
+            Self::key_for_id,
+            |world, now, rng, _index| {
+                let at = self.stale_time(now, rng);
+                world
+                    .ledger
+                    .by_id(order_id)
+                    .map(|o| o.snapshot(at.max(o.accepted_at), self.model.epoch_unix_micros))
+                    .ok_or_else(not_found)
+            },
+            seen_order,
+        )
+        .await
+    }
+
+    async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
+        self.call(
+            Endpoint::GetOrderByClientId,
+            client_order_id,
+            Self::key_for_client_id,
+            |world, now, rng, _index| {
+                let at = self.stale_time(now, rng);
+                world
+                    .ledger
+                    .by_client_id(client_order_id)
+                    .map(|o| o.snapshot(at.max(o.accepted_at), self.model.epoch_unix_micros))
+                    .ok_or_else(not_found)
+            },
+            seen_order,
+        )
+        .await
+    }
+
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        self.call(
+            Endpoint::Cancel,
+            order_id,
+            Self::key_for_id,
+            |world, now, _rng, index| self.cancel_at(world, now, order_id, index),
+            |()| None,
+        )
+        .await
+    }
+
+    async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
+        self.call(
+            Endpoint::GetPosition,
+            symbol,
+            |_, symbol| (unregistered_key(&format!("position/{symbol}")), None),
+            |world, now, rng, _index| {
+                let lag = self.model.position_lag.sample(rng);
+                let qty = world.ledger.position_at(symbol, now.saturating_sub(lag));
+                Ok((qty != Decimal::ZERO).then(|| Position {
+                    symbol: symbol.to_owned(),
+                    qty,
+                    avg_entry_price: None,
+                }))
+            },
+            |position| {
+                Some(
+                    position
+                        .as_ref()
+                        .map_or_else(|| "flat".to_owned(), |p| p.qty.to_string()),
+                )
+            },
+        )
+        .await
+    }
+}

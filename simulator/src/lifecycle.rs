@@ -1,0 +1,198 @@
+//! Drawing an order's lifecycle at acceptance, from the order's own stream.
+//!
+//! Everything the broker will do to the order — whether and when it fills,
+//! in how many pieces, at what prices, how long its status field lags, how
+//! the filled status is spelt, whether it is rejected later — is drawn here,
+//! once, from a stream keyed by the seed and the order's workload index.
+//! How often the engine polls can therefore never change what the broker
+//! does.
+
+use std::time::Duration;
+
+use fillproof_engine::{OrderRequest, Side, derive_rng};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+
+use crate::ledger::{BrokerEnd, Fill};
+use crate::model::BrokerModel;
+use crate::scenario::TimelineKind;
+
+/// What the broker will do to one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Refuse the submit outright.
+    pub reject_now: bool,
+    /// Fills, in time order.
+    pub fills: Vec<Fill>,
+    /// An end the broker chooses, and when.
+    pub broker_end: Option<(Duration, BrokerEnd)>,
+    /// Status field lag.
+    pub status_lag: Duration,
+    /// Spelling of the filled status.
+    pub filled_spelling: String,
+}
+
+/// The stream an order's lifecycle is drawn from.
+#[must_use]
+pub fn lifecycle_rng(seed: u64, order_key: u64) -> ChaCha8Rng {
+    derive_rng(seed, "lifecycle", order_key)
+}
+
+/// Draws the lifecycle of an order accepted at `accepted_at`. `index` is its
+/// workload index, when known: timeline events for it replace the random
+/// fill model.
+#[must_use]
+pub fn draw(
+    model: &BrokerModel,
+    rng: &mut ChaCha8Rng,
+    index: Option<u32>,
+    request: &OrderRequest,
+    accepted_at: Duration,
+) -> Plan {
+    // A fixed order of draws keeps each order's stream aligned whatever the
+    // knobs are set to.
+    let reject_now = rng.random::<f64>() < model.reject_probability;
+    let reject_later = rng.random::<f64>() < model.async_reject_probability;
+    let reject_delay = model.async_reject_delay.sample(rng);
+    let fills_at_all = rng.random::<f64>() < model.fill_probability;
+    let delay = model.fill_delay.sample(rng);
+    let in_pieces = rng.random::<f64>();
+    let status_lag = model.status_lag.sample(rng);
+    let filled_spelling = pick_spelling(model, rng.random::<f64>());
+    let reference = model
+        .reference_prices
+        .get(&request.symbol)
+        .copied()
+        .or(request.limit_price)
+        .unwrap_or(Decimal::ONE);
+
+    let mut plan = Plan {
+        reject_now,
+        fills: Vec::new(),
+        broker_end: None,
+        status_lag,
+        filled_spelling,
+    };
+    if reject_now {
+        return plan;
+    }
+    if let Some(events) = index.and_then(|i| model.timeline.get(&i)) {
+        let mut remaining = request.qty;
+        for event in events {
+            let at = event.at.0.max(accepted_at);
+            match event.event {
+                TimelineKind::Fill => {
+                    let qty = event.qty.map_or(remaining, Decimal::from).min(remaining);
+                    if qty > Decimal::ZERO {
+                        let price = event.price.map_or(reference, |p| p.0);
+                        plan.fills.push(Fill { at, qty, price });
+                        remaining -= qty;
+                    }
+                }
+                TimelineKind::Reject => {
+                    plan.broker_end.get_or_insert((at, BrokerEnd::Rejected));
+                }
+                TimelineKind::Cancel => {
+                    plan.broker_end.get_or_insert((at, BrokerEnd::Canceled));
+                }
+                TimelineKind::Expire => {
+                    plan.broker_end.get_or_insert((at, BrokerEnd::Expired));
+                }
+            }
+        }
+        if let Some((end, _)) = plan.broker_end {
+            plan.fills.retain(|f| f.at < end);
+        }
+        return plan;
+    }
+    if reject_later {
+        plan.broker_end = Some((accepted_at + reject_delay, BrokerEnd::Rejected));
+        return plan;
+    }
+    if !fills_at_all {
+        return plan;
+    }
+    let pieces = match &model.partial {
+        Some(partial) if in_pieces < partial.probability => {
+            rng.random_range(partial.pieces_low..=partial.pieces_high)
+        }
+        _ => 1,
+    };
+    let qty = request.qty;
+    let pieces = Decimal::from(pieces).min(qty).max(Decimal::ONE);
+    let whole = qty.trunc();
+    let count: u32 = pieces.try_into().unwrap_or(1);
+    let base = (whole / pieces).floor();
+    let mut leftover = qty - base * pieces;
+    let mut at = accepted_at + delay;
+    for piece in 0..count {
+        if piece > 0 {
+            at += model
+                .partial
+                .as_ref()
+                .map_or(Duration::ZERO, |p| p.spacing.sample(rng));
+        }
+        let mut piece_qty = base;
+        if leftover >= Decimal::ONE {
+            piece_qty += Decimal::ONE;
+            leftover -= Decimal::ONE;
+        }
+        if piece + 1 == count {
+            piece_qty += leftover;
+        }
+        let bps = model.slippage_bps.0.sample(rng);
+        plan.fills.push(Fill {
+            at,
+            qty: piece_qty,
+            price: slipped_price(reference, bps, request.side),
+        });
+    }
+    plan
+}
+
+fn pick_spelling(model: &BrokerModel, u: f64) -> String {
+    let total: f64 = model.spellings.iter().map(|(_, w)| w).sum();
+    let mut cumulative = 0.0;
+    for (spelling, weight) in &model.spellings {
+        cumulative += weight / total;
+        if u < cumulative {
+            return spelling.clone();
+        }
+    }
+    model
+        .spellings
+        .last()
+        .map_or_else(|| "filled".to_owned(), |(s, _)| s.clone())
+}
+
+/// The reference price moved `bps` basis points against the trader (up for
+/// a buy, down for a sell), to the cent.
+#[must_use]
+pub fn slipped_price(reference: Decimal, bps: f64, side: Side) -> Decimal {
+    let bps = Decimal::from_f64(bps).unwrap_or(Decimal::ZERO).round_dp(4);
+    let factor = Decimal::ONE + side.sign() * bps / Decimal::from(10_000);
+    let price = (reference * factor).round_dp(2);
+    price.max(Decimal::new(1, 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slippage moves a buy up and a sell down, to the cent.
+    #[test]
+    fn slippage_is_against_the_trader() {
+        let reference: Decimal = "100.00".parse().expect("price");
+        assert_eq!(
+            slipped_price(reference, 10.0, Side::Buy),
+            "100.10".parse().expect("p")
+        );
+        assert_eq!(
+            slipped_price(reference, 10.0, Side::Sell),
+            "99.90".parse().expect("p")
+        );
+        assert_eq!(slipped_price(reference, 0.0, Side::Buy), reference);
+    }
+}

@@ -1,0 +1,304 @@
+//! The broker's behaviour, compiled from a scenario's `broker:` section into
+//! the form the simulated broker draws from, and swarm mode's reweighting.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fillproof_engine::derive_rng;
+use indexmap::IndexMap;
+use rand::Rng;
+use rust_decimal::Decimal;
+
+use crate::distribution::{Dist, DurationDist, NumberDist};
+use crate::scenario::{Endpoint, FAULT_KINDS, Scenario, TimelineEvent, WhenFilled};
+
+/// A fault a call can meet, in [`FAULT_KINDS`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// No answer; not applied.
+    Timeout,
+    /// Connection reset; not applied.
+    ConnectionReset,
+    /// HTTP 500; not applied.
+    Http500,
+    /// HTTP 502; not applied.
+    Http502,
+    /// HTTP 503; not applied.
+    Http503,
+    /// HTTP 504; applied.
+    Http504,
+    /// HTTP 429; not applied.
+    Http429,
+    /// Unparseable body; applied.
+    GarbageBody,
+    /// Answer lost; applied.
+    LostResponse,
+}
+
+impl FaultKind {
+    const ALL: [FaultKind; 9] = [
+        Self::Timeout,
+        Self::ConnectionReset,
+        Self::Http500,
+        Self::Http502,
+        Self::Http503,
+        Self::Http504,
+        Self::Http429,
+        Self::GarbageBody,
+        Self::LostResponse,
+    ];
+
+    /// True when the broker applies the request despite the fault.
+    #[must_use]
+    pub fn applied(self) -> bool {
+        matches!(self, Self::Http504 | Self::GarbageBody | Self::LostResponse)
+    }
+
+    /// The fault's scenario name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        FAULT_KINDS[self as usize]
+    }
+}
+
+/// Faults of one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointFaults {
+    /// Chance of each fault per call, in [`FAULT_KINDS`] order.
+    pub probabilities: [f64; 9],
+    /// When the engine sees a timeout.
+    pub timeout_after: Duration,
+    /// Retry-After of a 429.
+    pub retry_after: Duration,
+}
+
+impl Default for EndpointFaults {
+    fn default() -> Self {
+        Self {
+            probabilities: [0.0; 9],
+            timeout_after: Duration::from_secs(5),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+impl EndpointFaults {
+    /// The fault a uniform draw `u` in 0..1 selects, if any.
+    #[must_use]
+    pub fn pick(&self, u: f64) -> Option<FaultKind> {
+        let mut cumulative = 0.0;
+        for (kind, p) in FaultKind::ALL.iter().zip(self.probabilities) {
+            cumulative += p;
+            if u < cumulative {
+                return Some(*kind);
+            }
+        }
+        None
+    }
+}
+
+/// Fills in pieces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialModel {
+    /// Chance a filling order fills in pieces.
+    pub probability: f64,
+    /// Fewest pieces.
+    pub pieces_low: u32,
+    /// Most pieces.
+    pub pieces_high: u32,
+    /// Time between pieces.
+    pub spacing: DurationDist,
+}
+
+/// Everything the simulated broker draws from.
+#[derive(Debug, Clone)]
+pub struct BrokerModel {
+    /// Request and response legs per endpoint, indexed by [`Endpoint::index`].
+    pub latency: [(DurationDist, DurationDist); 5],
+    /// Faults per endpoint, indexed by [`Endpoint::index`].
+    pub faults: [EndpointFaults; 5],
+    /// Chance an order fills.
+    pub fill_probability: f64,
+    /// Acceptance to first fill.
+    pub fill_delay: DurationDist,
+    /// Fills in pieces, when set.
+    pub partial: Option<PartialModel>,
+    /// Slippage in basis points, positive against the trader.
+    pub slippage_bps: NumberDist,
+    /// How long the status field lags, per order.
+    pub status_lag: DurationDist,
+    /// Spellings of the filled status with their weights.
+    pub spellings: Vec<(String, f64)>,
+    /// Stale reads: chance and age.
+    pub stale_reads: Option<(f64, DurationDist)>,
+    /// What a cancel of a filled order answers.
+    pub when_filled: WhenFilled,
+    /// How long an accepted cancel takes.
+    pub cancel_processing: Duration,
+    /// Token bucket: calls per window.
+    pub rate_limit: Option<(u32, Duration)>,
+    /// Outage windows: start and length.
+    pub outages: Vec<(Duration, Duration)>,
+    /// How far positions lag fills.
+    pub position_lag: DurationDist,
+    /// Chance a submit is refused at once.
+    pub reject_probability: f64,
+    /// Chance an accepted order is rejected later.
+    pub async_reject_probability: f64,
+    /// When a later rejection lands, after acceptance.
+    pub async_reject_delay: DurationDist,
+    /// Scripted events by workload order index.
+    pub timeline: BTreeMap<u32, Vec<TimelineEvent>>,
+    /// Reference prices by symbol.
+    pub reference_prices: IndexMap<String, Decimal>,
+    /// Broker wall-clock of virtual time zero, in Unix microseconds.
+    pub epoch_unix_micros: i64,
+}
+
+/// 2025-01-02T14:30:00Z, a market open: the broker's wall clock at virtual
+/// time zero.
+pub const DEFAULT_EPOCH_UNIX_MICROS: i64 = 1_735_828_200_000_000;
+
+impl BrokerModel {
+    /// The model a loaded scenario describes.
+    #[must_use]
+    pub fn from_scenario(scenario: &Scenario) -> Self {
+        let broker = &scenario.broker;
+        let latency = Endpoint::ALL.map(|endpoint| {
+            broker.latency.get(&endpoint).map_or_else(
+                || (DurationDist::default(), DurationDist::default()),
+                |l| l.legs(),
+            )
+        });
+        let faults = Endpoint::ALL.map(|endpoint| {
+            broker
+                .faults
+                .get(&endpoint)
+                .map_or_else(EndpointFaults::default, |spec| {
+                    let defaults = EndpointFaults::default();
+                    EndpointFaults {
+                        probabilities: spec.value.probabilities(),
+                        timeout_after: spec
+                            .value
+                            .timeout_after
+                            .map_or(defaults.timeout_after, |d| d.0),
+                        retry_after: spec.value.retry_after.map_or(defaults.retry_after, |d| d.0),
+                    }
+                })
+        });
+        let spellings = if broker.visibility.status_spelling.is_empty() {
+            vec![("filled".to_owned(), 1.0)]
+        } else {
+            broker
+                .visibility
+                .status_spelling
+                .iter()
+                .map(|(s, w)| (s.clone(), w.0))
+                .collect()
+        };
+        let mut timeline: BTreeMap<u32, Vec<TimelineEvent>> = BTreeMap::new();
+        for event in &scenario.timeline {
+            timeline
+                .entry(event.order.value)
+                .or_default()
+                .push(event.clone());
+        }
+        for events in timeline.values_mut() {
+            events.sort_by_key(|e| e.at);
+        }
+        Self {
+            latency,
+            faults,
+            fill_probability: broker.fill.probability.0,
+            fill_delay: broker.fill.delay.clone(),
+            partial: broker.fill.partial.as_ref().map(|p| PartialModel {
+                probability: p.probability.0,
+                pieces_low: p.pieces.low,
+                pieces_high: p.pieces.high,
+                spacing: p.spacing.clone(),
+            }),
+            slippage_bps: broker.fill.slippage_bps.clone(),
+            status_lag: broker.visibility.status_lag.clone(),
+            spellings,
+            stale_reads: broker
+                .visibility
+                .stale_reads
+                .as_ref()
+                .map(|s| (s.probability.0, s.age.clone())),
+            when_filled: broker.cancel.when_filled,
+            cancel_processing: broker.cancel.processing.0,
+            rate_limit: broker.rate_limit.as_ref().map(|r| (r.requests, r.per.0)),
+            outages: broker
+                .outages
+                .iter()
+                .map(|o| (o.at.0, o.duration.0))
+                .collect(),
+            position_lag: broker.position_lag.clone(),
+            reject_probability: broker.rejections.probability.0,
+            async_reject_probability: broker.rejections.async_probability.0,
+            async_reject_delay: broker.rejections.async_delay.clone(),
+            timeline,
+            reference_prices: scenario
+                .workload
+                .reference_price
+                .value
+                .iter()
+                .map(|(s, p)| (s.clone(), p.0))
+                .collect(),
+            epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
+        }
+    }
+
+    /// Swarm mode: from `seed`'s own stream, switches off about half of the
+    /// fault kinds present and scales each remaining probability by a random
+    /// weight in (0, 1], so it stays within the scenario's bound. Returns a
+    /// line per knob saying what it became.
+    pub fn swarm(&mut self, seed: u64) -> Vec<String> {
+        let mut rng = derive_rng(seed, "swarm", 0);
+        let mut report = Vec::new();
+        let mut decide = |name: String, rng: &mut rand_chacha::ChaCha8Rng| -> f64 {
+            let weight = if rng.random::<bool>() {
+                0.0
+            } else {
+                1.0 - rng.random::<f64>()
+            };
+            if weight == 0.0 {
+                report.push(format!("{name}: off"));
+            } else {
+                report.push(format!("{name}: x{weight:.3}"));
+            }
+            weight
+        };
+        for endpoint in Endpoint::ALL {
+            let faults = &mut self.faults[endpoint.index()];
+            for (i, p) in faults.probabilities.iter_mut().enumerate() {
+                if *p > 0.0 {
+                    *p *= decide(format!("faults.{endpoint}.{}", FAULT_KINDS[i]), &mut rng);
+                }
+            }
+        }
+        if let Some(partial) = &mut self.partial {
+            partial.probability *= decide("fill.partial".into(), &mut rng);
+        }
+        if let Some((p, _)) = &mut self.stale_reads {
+            *p *= decide("visibility.stale_reads".into(), &mut rng);
+        }
+        if !self.status_lag.0.is_zero() && decide("visibility.status_lag".into(), &mut rng) == 0.0 {
+            self.status_lag = DurationDist(Dist::Fixed(0.0));
+        }
+        if !self.outages.is_empty() && decide("outages".into(), &mut rng) == 0.0 {
+            self.outages.clear();
+        }
+        if self.rate_limit.is_some() && decide("rate_limit".into(), &mut rng) == 0.0 {
+            self.rate_limit = None;
+        }
+        if self.reject_probability > 0.0 {
+            self.reject_probability *= decide("rejections.probability".into(), &mut rng);
+        }
+        if self.async_reject_probability > 0.0 {
+            self.async_reject_probability *=
+                decide("rejections.async_probability".into(), &mut rng);
+        }
+        report
+    }
+}

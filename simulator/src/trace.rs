@@ -1,0 +1,143 @@
+//! The trace: every broker event and every API call, stamped with virtual
+//! time, hashed as it grows so that a run is identified by one number.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// One line of the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceEvent {
+    /// Virtual microseconds since the run began.
+    pub t_us: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: TraceKind,
+}
+
+/// What a trace line records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TraceKind {
+    /// A call reached the broker (or was refused on the way).
+    Call {
+        /// The endpoint.
+        endpoint: String,
+        /// The order's workload index, when known.
+        order: Option<u32>,
+        /// The broker id or client id or symbol the call named.
+        target: String,
+        /// The call's number for this order and endpoint, from 0.
+        call: u32,
+        /// What the engine will see: `ok`, or the error.
+        outcome: String,
+        /// True when the broker applied the request.
+        applied: bool,
+        /// For order reads: the status and filled quantity returned.
+        seen: Option<String>,
+    },
+    /// The broker accepted an order and drew its lifecycle.
+    Accept {
+        /// The order's workload index, when known.
+        order: Option<u32>,
+        /// The broker's id.
+        id: String,
+        /// The planned fills as `qty@price+offset_us`, and any planned
+        /// rejection.
+        plan: String,
+    },
+    /// The broker accepted a cancel request.
+    CancelRequested {
+        /// The order's workload index, when known.
+        order: Option<u32>,
+        /// Virtual microseconds at which the cancel takes effect.
+        effective_us: u64,
+    },
+    /// The broker's faults healed (the harness's settle window began).
+    Healed,
+}
+
+/// A trace under construction: a running FNV-1a hash over each event's JSON
+/// line, and the events themselves when recording.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    hash: u64,
+    count: u64,
+    events: Option<Vec<TraceEvent>>,
+}
+
+impl Trace {
+    /// A trace that keeps its events when `record` is true, and only the
+    /// hash otherwise.
+    #[must_use]
+    pub fn new(record: bool) -> Self {
+        Self {
+            hash: 0xcbf2_9ce4_8422_2325,
+            count: 0,
+            events: record.then(Vec::new),
+        }
+    }
+
+    /// Appends an event.
+    pub fn push(&mut self, event: TraceEvent) {
+        let line = serde_json::to_vec(&event).unwrap_or_default();
+        for byte in line.iter().chain(std::iter::once(&b'\n')) {
+            self.hash ^= u64::from(*byte);
+            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.count += 1;
+        if let Some(events) = &mut self.events {
+            events.push(event);
+        }
+    }
+
+    /// The running hash.
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Events so far.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// True before the first event.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The recorded events, when recording.
+    #[must_use]
+    pub fn events(&self) -> Option<&[TraceEvent]> {
+        self.events.as_deref()
+    }
+
+    /// Writes the recorded events as JSON lines.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn write_json_lines<W: Write>(&self, mut out: W) -> std::io::Result<()> {
+        for event in self.events.iter().flatten() {
+            serde_json::to_writer(&mut out, event)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// The first place two recorded traces differ: the index and both events
+/// (either may be missing when one trace is longer).
+#[must_use]
+pub fn first_divergence<'a>(
+    a: &'a [TraceEvent],
+    b: &'a [TraceEvent],
+) -> Option<(usize, Option<&'a TraceEvent>, Option<&'a TraceEvent>)> {
+    let common = a.len().min(b.len());
+    (0..common)
+        .find(|&i| a[i] != b[i])
+        .or((a.len() != b.len()).then_some(common))
+        .map(|i| (i, a.get(i), b.get(i)))
+}

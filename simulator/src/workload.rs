@@ -1,0 +1,134 @@
+//! The workload: the orders a run places, drawn from the scenario and the
+//! seed. Each order's symbol, side and quantity come from its own stream, so
+//! changing one order never shifts another.
+
+use std::time::Duration;
+
+use fillproof_engine::{OrderRequest, OrderType, Side, TimeInForce, derive_rng};
+use rand::Rng;
+use rust_decimal::Decimal;
+
+use crate::scenario::{OrderKind, Scenario, SideSpec};
+
+/// One order the workload places.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    /// Position in the workload, from 0.
+    pub index: u32,
+    /// Which trader places it, from 0.
+    pub trader: u32,
+    /// When it is submitted, since the run began.
+    pub submit_at: Duration,
+    /// What is sent to the broker.
+    pub request: OrderRequest,
+    /// The symbol's reference price: what the trader expects to pay.
+    pub reference_price: Decimal,
+}
+
+/// The deterministic client order id of order `index` in a run with `seed`.
+#[must_use]
+pub fn client_order_id(seed: u64, index: u32) -> String {
+    format!("fp-{seed:x}-{index}")
+}
+
+/// The workload's orders, in submission order, generated one at a time so
+/// that a run of millions of orders never holds them all.
+pub struct Workload<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    orders: u32,
+    next: u32,
+    clock: Duration,
+}
+
+impl<'a> Workload<'a> {
+    /// The workload of `scenario` under `seed`, with `orders` overriding the
+    /// scenario's count when given.
+    #[must_use]
+    pub fn new(scenario: &'a Scenario, seed: u64, orders: Option<u32>) -> Self {
+        Self {
+            scenario,
+            seed,
+            orders: orders.unwrap_or(scenario.workload.orders.value),
+            next: 0,
+            clock: Duration::ZERO,
+        }
+    }
+
+    /// How many orders it places.
+    #[must_use]
+    pub fn len(&self) -> u32 {
+        self.orders
+    }
+
+    /// True when it places none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.orders == 0
+    }
+}
+
+impl Iterator for Workload<'_> {
+    type Item = Intent;
+
+    fn next(&mut self) -> Option<Intent> {
+        if self.next >= self.orders {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        let spec = &self.scenario.workload;
+        let mut rng = derive_rng(self.seed, "workload", u64::from(index));
+        if index > 0 {
+            if let Some(arrival) = &spec.arrival {
+                self.clock += arrival.sample(&mut rng);
+            }
+        }
+        let symbols = &spec.symbols.value;
+        let symbol = symbols[rng.random_range(0..symbols.len())].clone();
+        let side = match spec.side {
+            SideSpec::Buy => Side::Buy,
+            SideSpec::Sell => Side::Sell,
+            SideSpec::Mixed { buy, sell } => {
+                if rng.random::<f64>() * (buy + sell) < buy {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                }
+            }
+        };
+        let qty_draw = spec.qty.0.sample(&mut rng).round();
+        // Quantities are whole shares of at least one; a normal draw below
+        // one becomes one.
+        let qty = if qty_draw.is_finite() && qty_draw >= 1.0 {
+            Decimal::from(qty_draw.min(1e12) as u64)
+        } else {
+            Decimal::ONE
+        };
+        let reference_price = spec
+            .reference_price
+            .value
+            .get(&symbol)
+            .map_or(Decimal::ONE, |p| p.0);
+        let (order_type, limit_price) = match spec.order_type {
+            OrderKind::Market => (OrderType::Market, None),
+            OrderKind::Limit => (OrderType::Limit, Some(reference_price)),
+        };
+        let traders = spec.traders.max(1);
+        Some(Intent {
+            index,
+            trader: index % traders,
+            submit_at: self.clock,
+            request: OrderRequest {
+                client_order_id: client_order_id(self.seed, index),
+                symbol,
+                qty,
+                side,
+                order_type,
+                time_in_force: TimeInForce::Day,
+                limit_price,
+            },
+            reference_price,
+        })
+    }
+}

@@ -1,0 +1,495 @@
+//! Each fault knob, alone, against the simulated broker: the behaviour it
+//! promises, observed through the engine's `Broker` port on virtual time.
+
+use std::time::Duration;
+
+use fillproof_engine::{Broker, BrokerError, OrderStatus};
+use fillproof_simulator::{BrokerModel, Intent, Scenario, SimBroker, TraceKind, Workload};
+use rust_decimal::Decimal;
+use tokio::time::{Instant, sleep, sleep_until};
+
+/// A one-symbol scenario with `broker` as its broker section (indented two
+/// spaces per level) and `extra` appended at the top level.
+fn scenario(orders: u32, broker: &str, extra: &str) -> Scenario {
+    let text = format!(
+        "version: 1\nname: knob\nseed: 5\nworkload:\n  orders: {orders}\n  symbols: [QQQ]\n  qty: 100\n  reference_price: {{QQQ: \"100.00\"}}\nbroker:\n{broker}\n{extra}\n"
+    );
+    Scenario::parse(text.as_bytes(), "knob.yaml", None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn setup(s: &Scenario) -> (SimBroker, Vec<Intent>) {
+    let broker = SimBroker::new(BrokerModel::from_scenario(s), s.seed, true);
+    let intents: Vec<Intent> = Workload::new(s, s.seed, None).collect();
+    for intent in &intents {
+        broker.register(&intent.request.client_order_id, intent.index);
+    }
+    (broker, intents)
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// A round-trip latency is split in two legs, the request applied halfway;
+/// explicit legs are honoured each.
+#[tokio::test(start_paused = true)]
+async fn latency_round_trip_and_legs() {
+    let s = scenario(
+        1,
+        "  latency:\n    submit: 80ms\n    cancel: {request: 500ms, response: 20ms}\n  fill: {probability: 0}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let start = Instant::now();
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    assert_eq!(start.elapsed(), ms(80));
+    assert_eq!(broker.with_ledger(|l| l.orders()[0].accepted_at), ms(40));
+    broker
+        .cancel_order(&order.id)
+        .await
+        .expect("cancel accepted");
+    assert_eq!(start.elapsed(), ms(600));
+    let requested = broker.with_ledger(|l| l.orders()[0].cancel_requested_at);
+    assert_eq!(requested, Some(ms(580)));
+}
+
+/// Each transient error kind surfaces as its `BrokerError`, and a timeout
+/// takes `timeout_after` to surface.
+#[tokio::test(start_paused = true)]
+async fn transient_errors_per_endpoint() {
+    type Check = fn(&BrokerError) -> bool;
+    let cases: &[(&str, Check)] = &[
+        ("timeout", |e| matches!(e, BrokerError::Timeout)),
+        ("connection_reset", |e| {
+            matches!(e, BrokerError::ConnectionReset)
+        }),
+        ("http_500", |e| {
+            matches!(e, BrokerError::Server { status: 500, .. })
+        }),
+        ("http_502", |e| {
+            matches!(e, BrokerError::Server { status: 502, .. })
+        }),
+        ("http_503", |e| {
+            matches!(e, BrokerError::Server { status: 503, .. })
+        }),
+        ("http_504", |e| {
+            matches!(e, BrokerError::Server { status: 504, .. })
+        }),
+        ("http_429", |e| {
+            e.retry_after() == Some(Duration::from_secs(3))
+        }),
+        ("garbage_body", |e| matches!(e, BrokerError::BadBody { .. })),
+    ];
+    for (kind, check) in cases {
+        let s = scenario(
+            1,
+            &format!("  faults:\n    get_order: {{{kind}: 1, timeout_after: 2s, retry_after: 3s}}"),
+            "",
+        );
+        let (broker, intents) = setup(&s);
+        let order = broker
+            .submit_order(&intents[0].request)
+            .await
+            .expect("submit is clean");
+        let start = Instant::now();
+        let error = broker.get_order(&order.id).await.expect_err(kind);
+        assert!(check(&error), "{kind}: {error}");
+        if *kind == "timeout" {
+            assert_eq!(start.elapsed(), Duration::from_secs(2), "timeout_after");
+        }
+    }
+}
+
+/// A lost response: the broker applies the submit, the caller sees a
+/// timeout, and a lookup by client order id finds the order.
+#[tokio::test(start_paused = true)]
+async fn lost_response_is_applied() {
+    let s = scenario(1, "  faults:\n    submit: {lost_response: 1}", "");
+    let (broker, intents) = setup(&s);
+    let request = &intents[0].request;
+    let error = broker.submit_order(request).await.expect_err("answer lost");
+    assert_eq!(error, BrokerError::Timeout);
+    assert_eq!(broker.with_ledger(|l| l.orders().len()), 1);
+    let found = broker
+        .get_order_by_client_id(&request.client_order_id)
+        .await
+        .expect("found");
+    assert_eq!(found.client_order_id, request.client_order_id);
+}
+
+/// A second submit with the same client order id is refused like a real
+/// broker refuses it, and creates nothing.
+#[tokio::test(start_paused = true)]
+async fn duplicate_client_order_id_is_refused() {
+    let s = scenario(1, "  fill: {probability: 0}", "");
+    let (broker, intents) = setup(&s);
+    broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("first");
+    let error = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect_err("second");
+    assert!(error.is_duplicate_client_order_id(), "{error}");
+    assert_eq!(broker.with_ledger(|l| l.orders().len()), 1);
+}
+
+/// The fill model: delay, pieces with spacing, and side-aware slippage.
+#[tokio::test(start_paused = true)]
+async fn fill_model_delay_pieces_and_slippage() {
+    let s = scenario(
+        1,
+        "  fill:\n    delay: 1.2s\n    partial: {probability: 1, pieces: [3, 3], spacing: 1s}\n    slippage_bps: 10",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    let fills = broker.with_ledger(|l| l.orders()[0].fills.clone());
+    let times: Vec<Duration> = fills.iter().map(|f| f.at).collect();
+    assert_eq!(times, vec![ms(1_200), ms(2_200), ms(3_200)]);
+    let qty: Decimal = fills.iter().map(|f| f.qty).sum();
+    assert_eq!(qty, Decimal::from(100));
+    assert!(
+        fills
+            .iter()
+            .all(|f| f.price == "100.10".parse::<Decimal>().expect("p"))
+    );
+}
+
+/// A fill probability of 0 never fills.
+#[tokio::test(start_paused = true)]
+async fn fill_probability_zero_never_fills() {
+    let s = scenario(1, "  fill: {probability: 0}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(3600)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(read.filled_qty, Decimal::ZERO);
+    assert_eq!(read.status, OrderStatus::New);
+}
+
+/// Synchronous rejection refuses the submit; asynchronous rejection accepts
+/// and later reads rejected.
+#[tokio::test(start_paused = true)]
+async fn rejections_sync_and_async() {
+    let s = scenario(1, "  rejections: {probability: 1}", "");
+    let (broker, intents) = setup(&s);
+    let error = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, BrokerError::Unprocessable { .. }),
+        "{error}"
+    );
+    assert_eq!(broker.with_ledger(|l| l.orders().len()), 0);
+
+    let s = scenario(
+        1,
+        "  rejections: {async_probability: 1, async_delay: 2s}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    assert_eq!(order.status, OrderStatus::New);
+    sleep(Duration::from_secs(3)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::Rejected);
+    assert_eq!(read.filled_qty, Decimal::ZERO);
+}
+
+/// With `status_lag`, a read between the fill and the catch-up shows
+/// `filled_qty == qty` and a status that is not filled; after it, filled.
+#[tokio::test(start_paused = true)]
+async fn status_lag_hides_fill_from_status_only() {
+    let s = scenario(
+        1,
+        "  fill: {delay: 1s}\n  visibility: {status_lag: 10s}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(5)).await;
+    let between = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(between.filled_qty, between.qty);
+    assert_ne!(between.status, OrderStatus::Filled);
+    sleep(Duration::from_secs(10)).await;
+    let after = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(after.status, OrderStatus::Filled);
+}
+
+/// A stale read returns an older snapshot: before the fill, after it
+/// happened.
+#[tokio::test(start_paused = true)]
+async fn stale_reads_return_older_snapshots() {
+    let s = scenario(
+        1,
+        "  fill: {delay: 1s}\n  visibility: {stale_reads: {probability: 1, age: 10s}}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(5)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(
+        read.filled_qty,
+        Decimal::ZERO,
+        "stale snapshot predates the fill"
+    );
+    assert!(
+        broker.with_ledger(|l| l.orders()[0].filled_qty_at(Duration::from_secs(5))) > Decimal::ZERO
+    );
+}
+
+/// Status spellings reach the engine as the broker spells them: a known
+/// variant parses to filled, an unknown one stays unknown.
+#[tokio::test(start_paused = true)]
+async fn status_spellings() {
+    for (spelling, expected) in [
+        ("OrderStatus.FILLED", OrderStatus::Filled),
+        ("FILLED", OrderStatus::Filled),
+        ("done", OrderStatus::Unknown("done".into())),
+    ] {
+        let s = scenario(
+            1,
+            &format!("  visibility:\n    status_spelling: {{\"{spelling}\": 1}}"),
+            "",
+        );
+        let (broker, intents) = setup(&s);
+        let order = broker
+            .submit_order(&intents[0].request)
+            .await
+            .expect("accepted");
+        let read = broker.get_order(&order.id).await.expect("read");
+        assert_eq!(read.status, expected, "{spelling}");
+    }
+}
+
+/// Cancel of a filled order answers 422 "already filled", or 204 when so
+/// configured.
+#[tokio::test(start_paused = true)]
+async fn cancel_of_filled_order() {
+    let s = scenario(1, "  cancel: {when_filled: reject_422}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    let error = broker
+        .cancel_order(&order.id)
+        .await
+        .expect_err("already filled");
+    assert!(error.is_already_filled(), "{error}");
+
+    let s = scenario(1, "  cancel: {when_filled: accept_204}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    broker.cancel_order(&order.id).await.expect("204");
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::Filled);
+}
+
+/// During cancel processing a fill wins and the order ends filled; a fill
+/// due after processing never happens and the order ends canceled.
+#[tokio::test(start_paused = true)]
+async fn cancel_processing_race() {
+    let s = scenario(1, "  fill: {delay: 3s}\n  cancel: {processing: 2s}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    sleep(ms(1_500)).await;
+    broker.cancel_order(&order.id).await.expect("accepted");
+    let pending = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(pending.status, OrderStatus::PendingCancel);
+    sleep(Duration::from_secs(5)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(
+        read.status,
+        OrderStatus::Filled,
+        "fill during processing wins"
+    );
+
+    let s = scenario(1, "  fill: {delay: 5s}\n  cancel: {processing: 2s}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    broker.cancel_order(&order.id).await.expect("accepted");
+    sleep(Duration::from_secs(10)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::Canceled);
+    assert_eq!(read.filled_qty, Decimal::ZERO);
+    assert!(broker.with_ledger(|l| l.orders()[0].fills.is_empty()));
+}
+
+/// The token bucket answers 429 with the wait until the next token.
+#[tokio::test(start_paused = true)]
+async fn rate_limit_answers_429_with_retry_after() {
+    let s = scenario(1, "  rate_limit: {requests: 2, per: 1s}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("first token");
+    broker.get_order(&order.id).await.expect("second token");
+    let error = broker.get_order(&order.id).await.expect_err("bucket empty");
+    assert_eq!(error.retry_after(), Some(ms(500)));
+    assert_eq!(broker.rate_limited(), 1);
+    sleep(ms(500)).await;
+    broker.get_order(&order.id).await.expect("refilled");
+}
+
+/// During an outage every call answers 503; after it, calls succeed.
+#[tokio::test(start_paused = true)]
+async fn outage_window_answers_503() {
+    let s = scenario(1, "  outages:\n    - {at: 1s, for: 2s}", "");
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("before");
+    sleep_until(Instant::now() + ms(1_500)).await;
+    let error = broker.get_order(&order.id).await.expect_err("during");
+    assert!(
+        matches!(error, BrokerError::Server { status: 503, .. }),
+        "{error}"
+    );
+    sleep(Duration::from_secs(2)).await;
+    broker.get_order(&order.id).await.expect("after");
+}
+
+/// Positions lag fills by `position_lag`.
+#[tokio::test(start_paused = true)]
+async fn position_lag_delays_positions() {
+    let s = scenario(1, "  fill: {delay: 1s}\n  position_lag: 5s", "");
+    let (broker, intents) = setup(&s);
+    broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        broker.get_position("QQQ").await.expect("read"),
+        None,
+        "lagging"
+    );
+    sleep(Duration::from_secs(5)).await;
+    let position = broker
+        .get_position("QQQ")
+        .await
+        .expect("read")
+        .expect("open");
+    assert_eq!(position.qty, Decimal::from(100));
+}
+
+/// A timeline overrides the random model for the orders it names: order 0
+/// fills when the timeline says, not at once; order 1 follows the model.
+#[tokio::test(start_paused = true)]
+async fn timeline_overrides_random_model() {
+    let s = scenario(
+        2,
+        "  fill: {probability: 1}",
+        "timeline:\n  - {at: 10.3s, order: 0, event: fill, qty: 40, price: \"99.50\"}",
+    );
+    let (broker, intents) = setup(&s);
+    broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    broker
+        .submit_order(&intents[1].request)
+        .await
+        .expect("accepted");
+    let (scripted, random) =
+        broker.with_ledger(|l| (l.orders()[0].fills.clone(), l.orders()[1].fills.clone()));
+    assert_eq!(scripted.len(), 1);
+    assert_eq!(scripted[0].at, ms(10_300));
+    assert_eq!(scripted[0].qty, Decimal::from(40));
+    assert_eq!(scripted[0].price, "99.50".parse::<Decimal>().expect("p"));
+    assert_eq!(random[0].at, Duration::ZERO);
+}
+
+/// After `heal`, faults, outages and rate limits stop.
+#[tokio::test(start_paused = true)]
+async fn heal_stops_faults() {
+    let s = scenario(
+        1,
+        "  faults:\n    get_order: {http_503: 1}\n  outages:\n    - {at: 0s, for: 1h}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect_err("outage");
+    broker.heal();
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("healed");
+    broker.get_order(&order.id).await.expect("healed");
+    let events = broker.trace();
+    assert!(
+        events
+            .events()
+            .expect("recorded")
+            .iter()
+            .any(|e| e.kind == TraceKind::Healed)
+    );
+}
+
+/// Swarm mode: the same seed gives the same mix, other seeds give other
+/// mixes, and no probability exceeds the scenario's.
+#[test]
+fn swarm_reweights_within_bounds() {
+    let s = scenario(
+        1,
+        "  faults:\n    get_order: {timeout: 0.1, http_503: 0.1, connection_reset: 0.1}\n    submit: {lost_response: 0.1, http_500: 0.1}\n  fill: {partial: {probability: 0.5, pieces: [2, 3]}}",
+        "",
+    );
+    let base = BrokerModel::from_scenario(&s);
+    let mix = |seed| {
+        let mut model = base.clone();
+        let report = model.swarm(seed);
+        (report, model)
+    };
+    let (first, model) = mix(1);
+    assert_eq!(first, mix(1).0);
+    let distinct: std::collections::BTreeSet<Vec<String>> =
+        (0..20).map(|seed| mix(seed).0).collect();
+    assert!(
+        distinct.len() > 10,
+        "only {} distinct mixes",
+        distinct.len()
+    );
+    for (bound, swarmed) in base.faults.iter().zip(model.faults.iter()) {
+        for (b, s) in bound.probabilities.iter().zip(swarmed.probabilities) {
+            assert!(s <= *b, "{s} above {b}");
+        }
+    }
+}
