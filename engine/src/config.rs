@@ -123,6 +123,9 @@ pub struct RetryConfig {
     /// Fraction of each backoff that is random, in 0..=1: a delay `d` becomes
     /// a uniform draw from `[d * (1 - jitter), d]`. Default 0.5.
     pub jitter: f64,
+    /// 429 answers waited out per call without spending a retry: the broker
+    /// said it did not act, so waiting as asked is safe. Default 30.
+    pub rate_limit_waits: u32,
 }
 
 impl Default for RetryConfig {
@@ -132,6 +135,7 @@ impl Default for RetryConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
             jitter: 0.5,
+            rate_limit_waits: 30,
         }
     }
 }
@@ -192,7 +196,8 @@ impl Default for ConsistencyConfig {
 /// polling 500 ms +100 ms per poll up to 2 s; 3 retries with a 500 ms backoff
 /// base (doubling, capped at 8 s, half of it jitter); final verification on;
 /// cancel the remainder of a partial fill; 10 post-cancel reads 500 ms apart;
-/// slippage flagged above 50 bps adverse; 3 position reads 1 s apart.
+/// slippage flagged above 50 bps adverse; 3 position reads 1 s apart; 60 s
+/// to resolve a submission.
 ///
 /// Call [`FillDetectionConfig::validate`] (the detector does on construction)
 /// to check ranges.
@@ -215,6 +220,9 @@ pub struct FillDetectionConfig {
     pub slippage_threshold_bps: Decimal,
     /// Position reads for the consistency check.
     pub consistency: ConsistencyConfig,
+    /// How long a submission may take to resolve, counting 429 waits and
+    /// lookups after ambiguous failures; default 60 s.
+    pub submit_timeout: Duration,
 }
 
 impl Default for FillDetectionConfig {
@@ -228,6 +236,7 @@ impl Default for FillDetectionConfig {
             post_cancel: PostCancelConfig::default(),
             slippage_threshold_bps: Decimal::from(50),
             consistency: ConsistencyConfig::default(),
+            submit_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -285,7 +294,8 @@ impl FillDetectionConfig {
                 "is 0; at least one read is needed to compare positions",
             ));
         }
-        positive("consistency.interval", self.consistency.interval)
+        positive("consistency.interval", self.consistency.interval)?;
+        positive("submit_timeout", self.submit_timeout)
     }
 }
 

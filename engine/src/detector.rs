@@ -125,130 +125,128 @@ impl<B: Broker + 'static> FillDetector<B> {
 
     /// Places an order without ever placing it twice.
     ///
-    /// A submit that fails ambiguously (timeout, reset, 5xx, bad body) is
-    /// resolved by looking the order up by its `client_order_id` before any
-    /// retry; only a lookup that answers "not found" allows a resubmit. A
-    /// 429 is retried after its Retry-After. A 422 refusing a duplicate
-    /// `client_order_id` means an earlier attempt landed: the order is looked
-    /// up and returned.
+    /// - A 429 says the broker did not act: the submit is retried after its
+    ///   Retry-After (or the backoff, if longer), without spending a retry,
+    ///   until the submit deadline.
+    /// - An ambiguous failure (timeout, reset, 5xx, bad body) may have placed
+    ///   the order, so it is resolved by looking the order up by its
+    ///   `client_order_id` before anything else; lookups repeat with backoff
+    ///   until the broker answers or the submit deadline passes. Only a
+    ///   lookup that answers "not found" allows a resubmit, and resubmits
+    ///   are bounded by `retry.max_retries`.
+    /// - A 422 refusing a duplicate `client_order_id` means an earlier
+    ///   attempt landed: the order is looked up and returned.
+    /// - Any other 403 or 422 is a rejection.
     ///
     /// # Errors
     /// [`SubmitError::Rejected`] when the broker refuses the order;
-    /// [`SubmitError::Unknown`] when, after every retry, it is still unknown
-    /// whether the broker holds it.
+    /// [`SubmitError::NotPlaced`] when the broker confirmed it holds no
+    /// such order after every attempt; [`SubmitError::Unknown`] when it
+    /// could not be told whether the broker holds it.
     pub async fn submit(&self, request: &OrderRequest) -> Result<Submission, SubmitError> {
-        let retry = &self.config.retry;
-        let backoff = Backoff::new(retry);
-        let mut rng = self.rng_for(&request.client_order_id);
-        let mut api_calls = ApiCalls::default();
-        let mut retries = 0;
-        let mut attempt = 0u32;
+        let mut attempt = Attempt {
+            backoff: Backoff::new(&self.config.retry),
+            rng: self.rng_for(&request.client_order_id),
+            api_calls: ApiCalls::default(),
+            retries: 0,
+            deadline: Instant::now() + self.config.submit_timeout,
+        };
+        let client_order_id = &request.client_order_id;
+        let mut resubmits = 0u32;
+        let mut waits = 0u32;
         loop {
-            api_calls.submit += 1;
+            attempt.api_calls.submit += 1;
             let error = match self.broker.submit_order(request).await {
                 Ok(order) => {
-                    info!(target: TARGET, order_id = %order.id, client_order_id = %request.client_order_id,
-                        symbol = %request.symbol, qty = %request.qty, side = %request.side, "order submitted");
-                    return Ok(Submission {
-                        order,
-                        api_calls,
-                        retries,
-                        recovered_by_lookup: false,
-                    });
+                    info!(target: TARGET, order_id = %order.id, %client_order_id, symbol = %request.symbol,
+                        qty = %request.qty, side = %request.side, "order submitted");
+                    return Ok(attempt.submission(order, false));
                 }
                 Err(error) => error,
             };
-            let must_look_up = if error.is_duplicate_client_order_id() {
-                true
-            } else {
-                match error.class() {
-                    ErrorClass::Permanent => {
-                        info!(target: TARGET, client_order_id = %request.client_order_id, %error, "order rejected");
-                        return Err(SubmitError::Rejected {
-                            client_order_id: request.client_order_id.clone(),
-                            source: error,
-                        });
-                    }
-                    // A 429 means the broker did not act; everything else that
-                    // is not permanent might have been applied.
-                    ErrorClass::Transient => error.retry_after().is_none(),
-                    ErrorClass::Ambiguous => true,
-                }
-            };
-            if must_look_up {
-                match self
-                    .lookup(request, &backoff, &mut rng, &mut api_calls, &mut retries)
-                    .await
-                {
-                    Lookup::Found(order) => {
-                        info!(target: TARGET, order_id = %order.id, client_order_id = %request.client_order_id,
-                            %error, "submit answer lost; order found by client_order_id");
-                        return Ok(Submission {
-                            order: *order,
-                            api_calls,
-                            retries,
-                            recovered_by_lookup: true,
-                        });
-                    }
-                    Lookup::Absent => {}
-                    Lookup::Unknown(last) => {
-                        return Err(SubmitError::Unknown {
-                            client_order_id: request.client_order_id.clone(),
-                            attempts: attempt + 1,
-                            last,
-                        });
-                    }
-                }
+            if error.class() == ErrorClass::Permanent && !error.is_duplicate_client_order_id() {
+                info!(target: TARGET, %client_order_id, %error, "order rejected");
+                return Err(SubmitError::Rejected {
+                    client_order_id: client_order_id.clone(),
+                    source: error,
+                });
             }
-            if attempt >= retry.max_retries {
-                return Err(SubmitError::Unknown {
-                    client_order_id: request.client_order_id.clone(),
-                    attempts: attempt + 1,
+            if error.class() == ErrorClass::Transient {
+                // The broker did not act; wait as asked, within the deadline.
+                let delay =
+                    wait_before_retry(&error, &attempt.backoff, waits.min(2), &mut attempt.rng);
+                if waits >= self.config.retry.rate_limit_waits
+                    || Instant::now() + delay >= attempt.deadline
+                {
+                    return Err(SubmitError::NotPlaced {
+                        client_order_id: client_order_id.clone(),
+                        attempts: attempt.api_calls.submit,
+                        last: error,
+                    });
+                }
+                warn!(target: TARGET, %client_order_id, delay_ms = delay.as_millis() as u64, %error,
+                    "submit refused for now; retrying");
+                sleep(delay).await;
+                waits += 1;
+                attempt.retries += 1;
+                continue;
+            }
+            match self.look_up(request, &mut attempt).await {
+                Lookup::Found(order) => {
+                    info!(target: TARGET, order_id = %order.id, %client_order_id, %error,
+                        "submit answer lost; order found by client_order_id");
+                    return Ok(attempt.submission(*order, true));
+                }
+                Lookup::Unknown(last) => {
+                    return Err(SubmitError::Unknown {
+                        client_order_id: client_order_id.clone(),
+                        attempts: attempt.api_calls.submit,
+                        last,
+                    });
+                }
+                Lookup::Absent => {}
+            }
+            if resubmits >= self.config.retry.max_retries {
+                return Err(SubmitError::NotPlaced {
+                    client_order_id: client_order_id.clone(),
+                    attempts: attempt.api_calls.submit,
                     last: error,
                 });
             }
-            let delay = wait_before_retry(&error, &backoff, attempt, &mut rng);
-            warn!(target: TARGET, client_order_id = %request.client_order_id, attempt = attempt + 1,
-                delay_ms = delay.as_millis() as u64, %error, "submit failed; retrying");
+            let delay = wait_before_retry(&error, &attempt.backoff, resubmits, &mut attempt.rng);
+            warn!(target: TARGET, %client_order_id, attempt = resubmits + 1, delay_ms = delay.as_millis() as u64,
+                %error, "submit failed and the broker holds no such order; retrying");
             sleep(delay).await;
-            attempt += 1;
-            retries += 1;
+            resubmits += 1;
+            attempt.retries += 1;
         }
     }
 
-    async fn lookup(
-        &self,
-        request: &OrderRequest,
-        backoff: &Backoff,
-        rng: &mut ChaCha8Rng,
-        api_calls: &mut ApiCalls,
-        retries: &mut u32,
-    ) -> Lookup {
-        let mut attempt = 0u32;
+    /// Looks the order up by client order id until the broker answers or the
+    /// submit deadline passes.
+    async fn look_up(&self, request: &OrderRequest, attempt: &mut Attempt) -> Lookup {
+        let mut tries = 0u32;
         loop {
-            api_calls.get_order_by_client_id += 1;
-            match self
+            attempt.api_calls.get_order_by_client_id += 1;
+            let error = match self
                 .broker
                 .get_order_by_client_id(&request.client_order_id)
                 .await
             {
                 Ok(order) => return Lookup::Found(Box::new(order)),
                 Err(BrokerError::NotFound { .. }) => return Lookup::Absent,
-                Err(error) if error.class() == ErrorClass::Permanent => {
-                    return Lookup::Unknown(error);
-                }
-                Err(error) => {
-                    if attempt >= self.config.retry.max_retries {
-                        return Lookup::Unknown(error);
-                    }
-                    let delay = wait_before_retry(&error, backoff, attempt, rng);
-                    warn!(target: TARGET, client_order_id = %request.client_order_id, attempt = attempt + 1,
-                        delay_ms = delay.as_millis() as u64, %error, "lookup by client_order_id failed; retrying");
-                    sleep(delay).await;
-                    attempt += 1;
-                    *retries += 1;
-                }
+                Err(error) => error,
+            };
+            let delay = wait_before_retry(&error, &attempt.backoff, tries, &mut attempt.rng);
+            if error.class() == ErrorClass::Permanent || Instant::now() + delay >= attempt.deadline
+            {
+                return Lookup::Unknown(error);
             }
+            warn!(target: TARGET, client_order_id = %request.client_order_id, attempt = tries + 1,
+                delay_ms = delay.as_millis() as u64, %error, "lookup by client_order_id failed; retrying");
+            sleep(delay).await;
+            tries += 1;
+            attempt.retries += 1;
         }
     }
 
@@ -341,6 +339,26 @@ enum Lookup {
     Found(Box<Order>),
     Absent,
     Unknown(BrokerError),
+}
+
+/// One submission's budget and counters.
+struct Attempt {
+    backoff: Backoff,
+    rng: ChaCha8Rng,
+    api_calls: ApiCalls,
+    retries: u32,
+    deadline: Instant,
+}
+
+impl Attempt {
+    fn submission(&self, order: Order, recovered_by_lookup: bool) -> Submission {
+        Submission {
+            order,
+            api_calls: self.api_calls,
+            retries: self.retries,
+            recovered_by_lookup,
+        }
+    }
 }
 
 /// The wait before retry `attempt`: the backoff, or the broker's Retry-After
@@ -449,23 +467,50 @@ impl<B: Broker> Watch<'_, B> {
     async fn read(&mut self) -> Result<Order, BrokerError> {
         self.checks += 1;
         let mut attempt = 0u32;
+        let mut waits = 0u32;
         loop {
             self.api_calls.get_order += 1;
             let error = match self.broker.get_order(&self.order.id).await {
                 Ok(order) => return Ok(order),
                 Err(error) => error,
             };
-            if error.class() == ErrorClass::Permanent || attempt >= self.config.retry.max_retries {
+            let Some(delay) = self.retry_delay(&error, &mut attempt, &mut waits) else {
                 warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(),
                     check = self.checks, %error, "order read failed");
                 return Err(error);
-            }
-            let delay = wait_before_retry(&error, &self.backoff, attempt, &mut self.rng);
+            };
             warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
-                attempt = attempt + 1, delay_ms = delay.as_millis() as u64, %error, "order read failed; retrying");
+                attempt, delay_ms = delay.as_millis() as u64, %error, "order read failed; retrying");
             sleep(delay).await;
-            attempt += 1;
-            self.retries += 1;
+        }
+    }
+
+    /// The wait before retrying after `error`, or `None` when it must not be
+    /// retried: permanent errors, and others once `max_retries` are spent.
+    /// A 429 is waited out without spending a retry, up to
+    /// `rate_limit_waits` times.
+    fn retry_delay(
+        &mut self,
+        error: &BrokerError,
+        attempt: &mut u32,
+        waits: &mut u32,
+    ) -> Option<Duration> {
+        let retry = &self.config.retry;
+        match error.class() {
+            ErrorClass::Permanent => None,
+            ErrorClass::Transient if *waits < retry.rate_limit_waits => {
+                let delay = wait_before_retry(error, &self.backoff, (*waits).min(2), &mut self.rng);
+                *waits += 1;
+                self.retries += 1;
+                Some(delay)
+            }
+            _ if *attempt >= retry.max_retries => None,
+            _ => {
+                let delay = wait_before_retry(error, &self.backoff, *attempt, &mut self.rng);
+                *attempt += 1;
+                self.retries += 1;
+                Some(delay)
+            }
         }
     }
 
@@ -564,6 +609,7 @@ impl<B: Broker> Watch<'_, B> {
 
     async fn cancel(&mut self) -> CancelOutcome {
         let mut attempt = 0u32;
+        let mut waits = 0u32;
         loop {
             self.api_calls.cancel += 1;
             let error = match self.broker.cancel_order(&self.order.id).await {
@@ -582,18 +628,15 @@ impl<B: Broker> Watch<'_, B> {
                 info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), %error, "cancel refused");
                 return CancelOutcome::Refused(error);
             }
-            if attempt >= self.config.retry.max_retries {
+            // Cancel is idempotent at the broker, so retrying is safe.
+            let Some(delay) = self.retry_delay(&error, &mut attempt, &mut waits) else {
                 warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), %error,
                     "cancel unanswered after retries");
                 return CancelOutcome::Unknown(error);
-            }
-            // Cancel is idempotent at the broker, so retrying is safe.
-            let delay = wait_before_retry(&error, &self.backoff, attempt, &mut self.rng);
-            warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), attempt = attempt + 1,
+            };
+            warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), attempt,
                 delay_ms = delay.as_millis() as u64, %error, "cancel failed; retrying");
             sleep(delay).await;
-            attempt += 1;
-            self.retries += 1;
         }
     }
 

@@ -8,12 +8,12 @@ use thiserror::Error;
 /// How to react to a [`BrokerError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
-    /// The broker did not act on the request and says so (429, 503): retry
-    /// after a wait.
+    /// The broker did not act on the request and says so (429): retry after
+    /// the wait it asks for.
     Transient,
-    /// The request may or may not have been applied (timeout, reset, 500,
-    /// 502, 504, unparseable body): a read can simply be retried; a write
-    /// must first be reconciled by reading the broker's state.
+    /// The request may or may not have been applied (timeout, reset, any
+    /// 5xx, unparseable body): a read can simply be retried; a write must
+    /// first be reconciled by reading the broker's state.
     Ambiguous,
     /// Retrying will not help (403, 404, 422): fail fast.
     Permanent,
@@ -77,7 +77,6 @@ impl BrokerError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::RateLimited { .. } => ErrorClass::Transient,
-            Self::Server { status: 503, .. } => ErrorClass::Transient,
             Self::Timeout | Self::ConnectionReset | Self::Server { .. } | Self::BadBody { .. } => {
                 ErrorClass::Ambiguous
             }
@@ -153,6 +152,19 @@ pub enum SubmitError {
         /// The broker's answer.
         source: BrokerError,
     },
+    /// The broker holds no such order after every attempt: each failed
+    /// submit was refused (429) or looked up and not found.
+    #[error(
+        "order {client_order_id} was not placed after {attempts} attempts (last error: {last}); the broker holds no such order"
+    )]
+    NotPlaced {
+        /// The intent's id.
+        client_order_id: String,
+        /// Submit attempts made.
+        attempts: u32,
+        /// The last error seen.
+        last: BrokerError,
+    },
     /// After every retry and lookup it is still unknown whether the broker
     /// holds the order. The engine did not resubmit blindly; reconcile by
     /// looking up `client_order_id` later.
@@ -188,7 +200,7 @@ mod tests {
         assert_eq!(server(500).class(), ErrorClass::Ambiguous);
         assert_eq!(server(502).class(), ErrorClass::Ambiguous);
         assert_eq!(server(504).class(), ErrorClass::Ambiguous);
-        assert_eq!(server(503).class(), ErrorClass::Transient);
+        assert_eq!(server(503).class(), ErrorClass::Ambiguous);
         let limited = BrokerError::RateLimited {
             retry_after: Some(Duration::from_secs(2)),
         };

@@ -346,13 +346,13 @@ async fn unapplied_submit_is_retried_once_absent() {
     assert_eq!(calls.submit, 2);
 }
 
-/// When the lookup itself keeps failing, the detector does not resubmit
-/// blindly: it reports the submission as unknown.
+/// When the lookup itself keeps failing until the submit deadline, the
+/// detector does not resubmit blindly: it reports the submission as unknown.
 #[tokio::test(start_paused = true)]
 async fn unknown_submit_is_not_resubmitted_blindly() {
     let script = Script {
         submit_answers: [(false, Err(BrokerError::Timeout))].into(),
-        lookup_errors: std::iter::repeat_n(BrokerError::Timeout, 4).collect(),
+        lookup_errors: std::iter::repeat_n(BrokerError::Timeout, 1000).collect(),
         ..Script::default()
     };
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
@@ -360,6 +360,56 @@ async fn unknown_submit_is_not_resubmitted_blindly() {
     let error = detector.submit(&request(100)).await.expect_err("unknown");
     assert!(matches!(error, SubmitError::Unknown { .. }), "{error}");
     assert_eq!(broker.calls().submit, 1);
+}
+
+/// A 429 on submit is waited out without spending a retry: five in a row,
+/// more than `max_retries`, still end with the order placed once.
+#[tokio::test(start_paused = true)]
+async fn rate_limited_submit_waits_without_spending_retries() {
+    let limited = || {
+        (
+            false,
+            Err(BrokerError::RateLimited {
+                retry_after: Some(Duration::from_secs(1)),
+            }),
+        )
+    };
+    let script = Script {
+        submit_answers: std::iter::repeat_with(limited).take(5).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let submission = detector.submit(&request(100)).await.expect("placed");
+    assert_eq!(submission.api_calls.submit, 6);
+    assert_eq!(
+        submission.api_calls.get_order_by_client_id, 0,
+        "a 429 needs no lookup"
+    );
+    assert_eq!(broker.calls().orders_created, 1);
+}
+
+/// When every ambiguous submit is looked up and not found, and the retries
+/// are spent, the order is reported as not placed (not unknown).
+#[tokio::test(start_paused = true)]
+async fn submit_absent_after_every_retry_is_not_placed() {
+    let reset = || (false, Err(BrokerError::ConnectionReset));
+    let script = Script {
+        submit_answers: std::iter::repeat_with(reset).take(4).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let error = detector
+        .submit(&request(100))
+        .await
+        .expect_err("not placed");
+    assert!(
+        matches!(error, SubmitError::NotPlaced { attempts: 4, .. }),
+        "{error}"
+    );
+    assert_eq!(broker.calls().lookup, 4);
+    assert_eq!(broker.calls().orders_created, 0);
 }
 
 /// A permanent refusal of a submit fails fast with the broker's reason.
@@ -440,4 +490,23 @@ fn detector_refuses_invalid_config() {
     config.timeout = Duration::ZERO;
     let error = FillDetector::new(broker, config).err().expect("refused");
     assert_eq!(error.field, "timeout");
+}
+
+/// A 429 on a read is waited out without spending a retry: more of them than
+/// `max_retries` still end in the fill being found by the same read.
+#[tokio::test(start_paused = true)]
+async fn rate_limited_reads_do_not_spend_retries() {
+    let limited = || BrokerError::RateLimited {
+        retry_after: Some(Duration::from_millis(200)),
+    };
+    let script = Script {
+        changes: vec![change(0, "filled", 100, Some("1"))],
+        get_errors: std::iter::repeat_with(limited).take(6).collect(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(60));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.checks, 1, "one logical read");
+    assert_eq!(result.api_calls.get_order, 7);
 }

@@ -1,7 +1,56 @@
-//! The `fillproof` command line. Its subcommands (`run`, `check`, `replay`,
-//! `gate`) are not written yet; today it only reports that.
+//! The `fillproof` command line.
+//!
+//! Exit codes: 0 success, 1 a gate or expectation fell short, 2 bad input
+//! (a scenario that does not load, a bad flag, a file that cannot be
+//! written). A closed output pipe exits 0.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("fillproof: no subcommands are available in this build yet");
-    std::process::ExitCode::from(2)
+use std::process::ExitCode;
+
+use clap::Parser;
+use fillproof_harness::cli::{Cli, Command};
+use fillproof_harness::commands::{self, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(level) = &cli.log {
+        match level.parse::<tracing_subscriber::filter::LevelFilter>() {
+            Ok(filter) => tracing_subscriber::fmt()
+                .with_max_level(filter)
+                .with_writer(std::io::stderr)
+                .without_time()
+                .init(),
+            Err(_) => {
+                eprintln!("error: --log {level}: use one of error, warn, info, debug, trace");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let result = match &cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Gate(args) => commands::gate::run(args).map(|(exit, bad_input)| {
+            if bad_input {
+                eprintln!("error: some scenarios did not load; see above");
+                std::process::exit(2);
+            }
+            exit
+        }),
+    };
+    match result {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::ShortFall) => ExitCode::from(1),
+        Err(error) => {
+            let broken_pipe = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -269,13 +269,14 @@ impl SimBroker {
             } else {
                 world.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
             };
-            let (result, applied) = if in_outage {
+            let (result, applied, fault_name) = if in_outage {
                 (
                     Err(BrokerError::Server {
                         status: 503,
                         message: "service unavailable".into(),
                     }),
                     false,
+                    Some("outage"),
                 )
             } else if let Err(retry_after) = limited {
                 world.rate_limited += 1;
@@ -284,16 +285,21 @@ impl SimBroker {
                         retry_after: Some(retry_after),
                     }),
                     false,
+                    Some("rate_limit"),
                 )
             } else {
                 match draws.fault {
-                    None => (apply(&mut world, now, &mut draws.rng, order), true),
+                    None => (apply(&mut world, now, &mut draws.rng, order), true, None),
                     Some(fault) => {
                         if fault.applied() {
                             // The broker acts; the answer is what breaks.
                             let _ = apply(&mut world, now, &mut draws.rng, order);
                         }
-                        (Err(fault_error(fault, faults.retry_after)), fault.applied())
+                        (
+                            Err(fault_error(fault, faults.retry_after)),
+                            fault.applied(),
+                            Some(fault.name()),
+                        )
                     }
                 }
             };
@@ -311,6 +317,7 @@ impl SimBroker {
                     call: draws.number,
                     outcome,
                     applied,
+                    fault: fault_name.map(str::to_owned),
                     seen: seen_text,
                 },
             });

@@ -33,6 +33,9 @@ pub enum TraceKind {
         outcome: String,
         /// True when the broker applied the request.
         applied: bool,
+        /// The injected fault, `outage` or `rate_limit` that shaped the
+        /// answer, if any.
+        fault: Option<String>,
         /// For order reads: the status and filled quantity returned.
         seen: Option<String>,
     },

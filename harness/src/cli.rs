@@ -1,0 +1,147 @@
+//! The command line, parsed in two steps: clap's arguments, as close to the
+//! flags as possible, then validated settings built from them in each
+//! command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// fillproof: measures an order-execution engine against a simulated
+/// broker's ground truth.
+#[derive(Debug, Parser)]
+#[command(name = "fillproof", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Engine log level on stderr (error, warn, info, debug); off by default.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios and report the engine's metrics against ground truth.
+    Run(RunArgs),
+    /// Validate scenario files.
+    Check(CheckArgs),
+    /// Show one seed's orders: what the broker did and what the engine saw.
+    Replay(ReplayArgs),
+    /// Run every scenario against its `expect:` thresholds; fail on any
+    /// shortfall.
+    Gate(GateArgs),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// One JSON object per scenario, one per line.
+    Json,
+}
+
+/// Engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// The fillproof engine.
+    Robust,
+    /// The original status-only detector.
+    Naive,
+    /// The robust loop with the literal "any of four methods" verifier.
+    SeedLiteral,
+}
+
+/// Flags shared by commands that run scenarios.
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Engine under test, overriding the scenario's `engine.kind`.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineArg>,
+    /// Polling strategy, overriding the scenario's: fixed, linear,
+    /// exponential.
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<String>,
+    /// Number of orders, overriding the scenario's.
+    #[arg(long, value_name = "N")]
+    pub orders: Option<u32>,
+}
+
+/// `fillproof run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// First seed; default the scenario's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How many seeds, from the first: seed, seed+1, ...
+    #[arg(long, default_value_t = 1, value_name = "COUNT")]
+    pub seeds: u32,
+    /// Engine, strategy and order count.
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write every trace event as JSON lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Seeds run in parallel; default the number of cores.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run each seed twice and compare traces; name the first divergent
+    /// event on a mismatch.
+    #[arg(long)]
+    pub check_determinism: bool,
+    /// Swarm mode for every seed, whatever the scenario says.
+    #[arg(long)]
+    pub swarm: bool,
+}
+
+/// `fillproof check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario files or folders.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+}
+
+/// `fillproof replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The scenario file.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// The seed to replay; default the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only this order (workload index, from 0).
+    #[arg(long, value_name = "I")]
+    pub order: Option<u32>,
+    /// Engine, strategy and order count.
+    #[command(flatten)]
+    pub setup: SetupArgs,
+}
+
+/// `fillproof gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Scenario files or folders; default `scenarios/`.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Seeds per scenario, from its own seed.
+    #[arg(long, default_value_t = 1, value_name = "COUNT")]
+    pub seeds: u32,
+    /// Scenarios' seeds run in parallel; default the number of cores.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Also run each seed twice and compare traces.
+    #[arg(long)]
+    pub check_determinism: bool,
+}

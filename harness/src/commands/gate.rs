@@ -1,0 +1,137 @@
+//! `fillproof gate`: every scenario against its `expect:` thresholds, for
+//! CI. Prints each shortfall with the metric, the threshold, the actual
+//! value and the command that replays it; writes JUnit XML on request.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_clock, wall_ms};
+use crate::cli::GateArgs;
+use crate::junit::{Case, write_junit};
+use crate::report::{Report, ReportInput, format_value};
+use crate::runner::{RunSpec, run_seeds};
+
+/// Runs `gate`.
+///
+/// # Errors
+/// A path that does not exist, or a JUnit file that cannot be written. A
+/// scenario that does not load is reported as a failed case and makes the
+/// exit code 2.
+pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        args.paths.clone()
+    };
+    let files = scenario_files(&paths)?;
+    let mut cases = Vec::new();
+    let mut bad_input = false;
+    let mut short = false;
+    println!(
+        "{:<6} {:<34} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "result",
+        "scenario",
+        "orders",
+        "detection",
+        "missed",
+        "false+",
+        "unres",
+        "dupes",
+        "wall ms"
+    );
+    for path in &files {
+        let file = path.display().to_string();
+        let scenario = match load(path) {
+            Ok(scenario) => scenario,
+            Err(error) => {
+                bad_input = true;
+                println!("{:<6} {file}\n{error:#}", "ERROR");
+                cases.push(Case::error(&file, &file, &format!("{error:#}")));
+                continue;
+            }
+        };
+        let seeds = seed_list(scenario.seed, args.seeds);
+        let mut spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?;
+        spec.record_trace = args.check_determinism;
+        let started = wall_clock();
+        let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
+        let wall = wall_ms(started);
+        let deterministic = !args.check_determinism
+            || same_traces(
+                &runs,
+                &run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?,
+                &file,
+            );
+        let report = Report::new(
+            &ReportInput {
+                scenario: &scenario,
+                file: &file,
+                engine: spec.engine.as_str(),
+                strategy: spec.config.polling.name(),
+                wall_ms: wall,
+                expectations: Ok(()),
+                replay_flags: String::new(),
+            },
+            &runs,
+        );
+        let mut failures: Vec<String> = report
+            .shortfalls()
+            .map(|c| {
+                format!(
+                    "{} {} fell short: actual {} · replay: {}",
+                    c.metric,
+                    c.threshold,
+                    format_value(c.actual),
+                    report.replay
+                )
+            })
+            .collect();
+        if report.expectations.is_empty() {
+            failures.push(format!(
+                "{file} has no `expect:` thresholds; a gate needs at least one"
+            ));
+        }
+        if !deterministic {
+            failures.push(format!(
+                "trace differs between two runs of the same seed · replay: {}",
+                report.replay
+            ));
+        }
+        let m = &report.metrics;
+        println!(
+            "{:<6} {:<34} {:>6} {:>9.4} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
+            if failures.is_empty() { "PASS" } else { "FAIL" },
+            scenario.name,
+            m.orders,
+            m.detection_rate,
+            m.missed_fills,
+            m.false_positives,
+            m.unresolved,
+            m.duplicate_orders,
+            wall
+        );
+        for failure in &failures {
+            println!("       {failure}");
+        }
+        short |= !failures.is_empty();
+        cases.push(if failures.is_empty() {
+            Case::pass(&scenario.name, &file, wall)
+        } else {
+            Case::failure(&scenario.name, &file, wall, &failures.join("\n"))
+        });
+    }
+    if let Some(junit) = &args.junit {
+        write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    let passed = cases.iter().filter(|c| c.passed()).count();
+    println!("{passed} passed, {} failed", cases.len() - passed);
+    Ok((
+        if short {
+            Exit::ShortFall
+        } else {
+            Exit::Success
+        },
+        bad_input,
+    ))
+}

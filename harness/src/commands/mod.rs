@@ -1,0 +1,167 @@
+//! One file per subcommand, and what they share.
+
+pub mod check;
+pub mod gate;
+pub mod replay;
+pub mod run;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use fillproof_simulator::{EngineKind, Scenario};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{EngineArg, SetupArgs};
+use crate::runner::RunSpec;
+use crate::strategies;
+
+/// How a command ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything held.
+    Success,
+    /// A gate or expectation fell short.
+    ShortFall,
+}
+
+/// Loads a scenario; the error lists every problem with file, line and
+/// field.
+///
+/// # Errors
+/// The scenario's problems.
+pub fn load(path: &Path) -> Result<Arc<Scenario>> {
+    Scenario::load(path)
+        .map(Arc::new)
+        .map_err(|e| anyhow!("{e}"))
+}
+
+/// The `.yaml` files named, folders searched recursively, in name order.
+///
+/// # Errors
+/// A path that does not exist.
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            collect(path, &mut files).with_context(|| format!("reading {}", path.display()))?;
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(anyhow!(
+                "{}: no such file or folder; check the path",
+                path.display()
+            ));
+        }
+    }
+    Ok(files)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The engine kind of a flag.
+#[must_use]
+pub fn engine_kind(arg: EngineArg) -> EngineKind {
+    match arg {
+        EngineArg::Robust => EngineKind::Robust,
+        EngineArg::Naive => EngineKind::Naive,
+        EngineArg::SeedLiteral => EngineKind::SeedLiteral,
+    }
+}
+
+/// A run spec for `scenario` at `seed` with the overrides of `setup`, the
+/// flags that reproduce them, and whether the setup is the scenario's own.
+///
+/// # Errors
+/// A bad strategy name or engine section.
+pub fn spec(
+    scenario: Arc<Scenario>,
+    seed: u64,
+    setup: &SetupArgs,
+) -> Result<(RunSpec, String, bool)> {
+    let mut spec = RunSpec::from_scenario(scenario, seed)?;
+    let mut flags = Vec::new();
+    let mut own = true;
+    if let Some(engine) = setup.engine {
+        let kind = engine_kind(engine);
+        if kind != spec.engine {
+            own = false;
+        }
+        spec.engine = kind;
+        flags.push(format!("--engine {}", kind.as_str()));
+    }
+    if let Some(name) = &setup.strategy {
+        spec = spec.with_polling(strategies::preset(name).map_err(anyhow::Error::msg)?);
+        own = false;
+        flags.push(format!("--strategy {name}"));
+    }
+    if let Some(orders) = setup.orders {
+        spec.orders = Some(orders);
+        flags.push(format!("--orders {orders}"));
+    }
+    Ok((spec, flags.join(" "), own))
+}
+
+/// Seeds run in parallel: the flag, or the number of cores.
+#[must_use]
+pub fn jobs(flag: Option<usize>) -> usize {
+    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1)
+}
+
+/// A progress bar over `total` orders on stderr; hidden when stderr is not
+/// a terminal or the run is short.
+#[must_use]
+pub fn progress(total: u64, label: &str) -> ProgressBar {
+    if total < 2_000 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} orders ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(label.to_owned());
+    bar
+}
+
+/// The seeds `first`, `first + 1`, ... `count` of them.
+#[must_use]
+pub fn seed_list(first: u64, count: u32) -> Vec<u64> {
+    (0..u64::from(count.max(1)))
+        .map(|i| first.wrapping_add(i))
+        .collect()
+}
+
+/// Wall-clock milliseconds since `started`, to the microsecond, for the
+/// report's wall time.
+#[must_use]
+pub fn wall_ms(started: std::time::Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0
+}
+
+/// The wall clock, read in one place: reports give the real time a run
+/// took; nothing in a simulated run reads it.
+#[must_use]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the report's wall time is meant to be real time"
+)]
+pub fn wall_clock() -> std::time::Instant {
+    std::time::Instant::now()
+}

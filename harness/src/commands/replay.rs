@@ -1,0 +1,203 @@
+//! `fillproof replay`: one seed's orders side by side, at virtual-time
+//! resolution: what the broker really did, and what the engine saw and
+//! decided.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use fillproof_simulator::{LedgerOrder, TraceKind};
+
+use super::{Exit, load, spec};
+use crate::cli::ReplayArgs;
+use crate::metrics::check_orders;
+use crate::runner::{SeedRun, run_seed};
+
+/// Width of the broker column.
+const BROKER_WIDTH: usize = 42;
+
+/// Runs `replay`.
+///
+/// # Errors
+/// A scenario that does not load, a bad flag, or an order that does not
+/// exist.
+pub fn run(args: &ReplayArgs) -> Result<Exit> {
+    let scenario = load(&args.scenario)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let (mut spec, _, _) = spec(scenario, seed, &args.setup)?;
+    spec.record_trace = true;
+    let run = run_seed(&spec, &|| {})?;
+    if let Some(order) = args.order {
+        if order as usize >= run.outcomes.len() {
+            return Err(anyhow!(
+                "order {order} does not exist; this run has orders 0 to {}",
+                run.outcomes.len().saturating_sub(1)
+            ));
+        }
+    }
+    print!("{}", render(&run, args.order, spec.engine.as_str()));
+    Ok(Exit::Success)
+}
+
+fn secs(t: Duration) -> String {
+    format!("{:.3}s", t.as_secs_f64())
+}
+
+/// The side-by-side timeline of `only` (or every order) of `run`.
+#[must_use]
+pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
+    let checks = check_orders(run);
+    let prefix = format!("fp-{:x}-", run.seed);
+    let mut out = String::new();
+    for (outcome, check) in run.outcomes.iter().zip(&checks) {
+        if only.is_some_and(|i| i != outcome.index) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "order {} · {} · {} {} {} · engine {} · seed {}",
+            outcome.index,
+            outcome.client_order_id,
+            outcome.side,
+            outcome.qty,
+            outcome.symbol,
+            engine,
+            run.seed
+        );
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<BROKER_WIDTH$} engine (what it saw and decided)",
+            "time", "broker (ground truth)"
+        );
+        let mut rows: Vec<(Duration, u8, String, String)> = Vec::new();
+        let mine = |o: &&LedgerOrder| {
+            o.index == Some(outcome.index)
+                || o.client_order_id
+                    .strip_prefix(&prefix)
+                    .and_then(|r| r.split('-').next())
+                    == Some(&outcome.index.to_string())
+        };
+        for order in run.ledger.orders().iter().filter(mine) {
+            rows.push((
+                order.accepted_at,
+                0,
+                format!("accepted as {}", order.id),
+                String::new(),
+            ));
+            let mut total = rust_decimal::Decimal::ZERO;
+            for fill in order.fills_by(run.ended_at) {
+                total += fill.qty;
+                rows.push((
+                    fill.at,
+                    1,
+                    format!("fill {} @ {} (total {})", fill.qty, fill.price, total),
+                    String::new(),
+                ));
+            }
+            if let Some(done) = order.terminal_at(run.ended_at) {
+                let shown = done + order.status_lag;
+                if !order.status_lag.is_zero() && shown <= run.ended_at {
+                    rows.push((
+                        shown,
+                        1,
+                        "status field catches up".to_owned(),
+                        String::new(),
+                    ));
+                }
+            }
+            if let (Some(requested), Some(effective)) =
+                (order.cancel_requested_at, order.cancel_effective_at)
+            {
+                rows.push((
+                    requested,
+                    0,
+                    format!("cancel requested (effective {})", secs(effective)),
+                    String::new(),
+                ));
+                if order.filled_qty_at(run.ended_at) < order.qty && effective <= run.ended_at {
+                    rows.push((effective, 1, "canceled".to_owned(), String::new()));
+                }
+            }
+            if let Some((at, end)) = order.broker_end {
+                rows.push((
+                    at,
+                    1,
+                    format!("{end:?} by the broker").to_lowercase(),
+                    String::new(),
+                ));
+            }
+        }
+        for event in run.trace.events().unwrap_or_default() {
+            if let TraceKind::Call {
+                endpoint,
+                order: Some(i),
+                outcome: answer,
+                seen,
+                applied,
+                ..
+            } = &event.kind
+            {
+                if *i != outcome.index {
+                    continue;
+                }
+                let mut text = format!("{endpoint} → {answer}");
+                if let Some(seen) = seen {
+                    let _ = write!(text, " ({seen})");
+                }
+                if let Some(fault) = fault {
+                    let effect = if *applied {
+                        "applied at broker"
+                    } else {
+                        "not applied"
+                    };
+                    let _ = write!(text, " [{fault}, {effect}]");
+                }
+                rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
+            }
+        }
+        if let Some(at) = outcome.concluded_at {
+            let v = &outcome.verdict;
+            let price = v.avg_price.map_or_else(String::new, |p| format!(" @ {p}"));
+            rows.push((
+                at,
+                3,
+                String::new(),
+                format!(
+                    "verdict {} {}{}: {}",
+                    v.verdict, v.filled_qty, price, v.reason
+                ),
+            ));
+        }
+        rows.sort_by_key(|row| (row.0, row.1));
+        for (at, _, broker, engine_text) in rows {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<BROKER_WIDTH$} {}",
+                secs(at),
+                broker,
+                engine_text
+            );
+        }
+        let verdict = if check.engine_qty == check.ledger_qty {
+            "match"
+        } else if check.engine_qty < check.ledger_qty {
+            "MISSED FILL"
+        } else {
+            "INVENTED FILL"
+        };
+        let _ = writeln!(
+            out,
+            "  truth: filled {} · engine: {} {} · {}{}\n",
+            check.ledger_qty,
+            outcome.verdict.verdict,
+            check.engine_qty,
+            verdict,
+            if check.broker_orders > 1 {
+                format!(" · {} broker orders (duplicates)", check.broker_orders)
+            } else {
+                String::new()
+            }
+        );
+    }
+    out
+}

@@ -1,0 +1,144 @@
+//! `fillproof run`: runs scenarios and reports the metrics.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use anyhow::{Context, Result};
+use fillproof_simulator::first_divergence;
+use serde::Serialize;
+
+use super::{Exit, jobs, load, progress, seed_list, spec, wall_clock, wall_ms};
+use crate::cli::{Format, RunArgs};
+use crate::report::{Report, ReportInput};
+use crate::runner::{SeedRun, run_seeds};
+
+/// Runs `run`.
+///
+/// # Errors
+/// A scenario that does not load, a bad flag, or a trace file that cannot
+/// be written.
+pub fn run(args: &RunArgs) -> Result<Exit> {
+    let mut exit = Exit::Success;
+    let mut trace_out = match &args.trace {
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| {
+                format!("creating trace file {}", path.display())
+            })?))
+        }
+        None => None,
+    };
+    for path in &args.scenarios {
+        let scenario = load(path)?;
+        let file = path.display().to_string();
+        let first = args.seed.unwrap_or(scenario.seed);
+        let seeds = seed_list(first, args.seeds);
+        let (mut spec, flags, own) = spec(scenario.clone(), first, &args.setup)?;
+        spec.record_trace = args.trace.is_some() || args.check_determinism;
+        spec.swarm = spec.swarm || args.swarm;
+        let orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
+        let bar = progress(orders * seeds.len() as u64, &scenario.name);
+        let started = wall_clock();
+        let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| bar.inc(1))?;
+        let wall = wall_ms(started);
+        bar.finish_and_clear();
+        if args.check_determinism {
+            let again = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
+            if !same_traces(&runs, &again, &file) {
+                exit = Exit::ShortFall;
+            }
+        }
+        let report = Report::new(
+            &ReportInput {
+                scenario: &scenario,
+                file: &file,
+                engine: spec.engine.as_str(),
+                strategy: &args
+                    .setup
+                    .strategy
+                    .clone()
+                    .unwrap_or_else(|| spec.config.polling.name().to_owned()),
+                wall_ms: wall,
+                expectations: if own {
+                    Ok(())
+                } else {
+                    Err("--engine or --strategy overrides the scenario's setup".to_owned())
+                },
+                replay_flags: flags,
+            },
+            &runs,
+        );
+        match args.format {
+            Format::Table => print!("{}", report.table()),
+            Format::Json => println!("{}", serde_json::to_string(&report)?),
+        }
+        if report.shortfalls().next().is_some() {
+            exit = Exit::ShortFall;
+        }
+        if let Some(out) = &mut trace_out {
+            write_traces(out, &runs)?;
+        }
+    }
+    if let Some(mut out) = trace_out {
+        out.flush().context("writing the trace file")?;
+    }
+    Ok(exit)
+}
+
+/// Compares two runs of the same seeds; prints the first divergent event of
+/// each mismatch to stderr. True when all match.
+pub fn same_traces(first: &[SeedRun], second: &[SeedRun], file: &str) -> bool {
+    let mut same = true;
+    for (a, b) in first.iter().zip(second) {
+        if a.trace.hash() == b.trace.hash() {
+            continue;
+        }
+        same = false;
+        eprintln!(
+            "determinism: {file} seed {} gave trace hashes {:016x} and {:016x}",
+            a.seed,
+            a.trace.hash(),
+            b.trace.hash()
+        );
+        if let (Some(x), Some(y)) = (a.trace.events(), b.trace.events()) {
+            if let Some((index, left, right)) = first_divergence(x, y) {
+                eprintln!("  first divergent event, #{index}:");
+                eprintln!(
+                    "    first run:  {}",
+                    left.map_or_else(|| "(none)".to_owned(), json)
+                );
+                eprintln!(
+                    "    second run: {}",
+                    right.map_or_else(|| "(none)".to_owned(), json)
+                );
+            }
+        }
+    }
+    same
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct SeededEvent<'a> {
+    seed: u64,
+    #[serde(flatten)]
+    event: &'a fillproof_simulator::TraceEvent,
+}
+
+fn write_traces<W: Write>(out: &mut W, runs: &[SeedRun]) -> Result<()> {
+    for run in runs {
+        for event in run.trace.events().unwrap_or_default() {
+            serde_json::to_writer(
+                &mut *out,
+                &SeededEvent {
+                    seed: run.seed,
+                    event,
+                },
+            )?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}

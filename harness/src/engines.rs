@@ -1,0 +1,233 @@
+//! The engines under test: the fillproof engine, and two baselines kept as
+//! what-not-to-do so the harness can show what they get wrong.
+//!
+//! - `robust`: [`FillDetector`] with the [`RobustVerifier`].
+//! - `seed-literal`: the same loop with [`LiteralVerifier`], the original
+//!   specification's literal rule that ANY of four methods confirms a fill.
+//!   A partial fill has a positive price and a fill stamp, so it "confirms"
+//!   a full fill that never happened.
+//! - `naive`: the original `_wait_for_fill`: reads the status field only,
+//!   cancels at the deadline and treats a failed cancel as "no fill"; its
+//!   submit retries blindly with a fresh client order id, the classic way
+//!   to place an order twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fillproof_engine::{
+    Broker, Decimal, FillDetectionConfig, FillDetector, FillState, FillVerifier, Order,
+    OrderRequest, OrderStatus, RobustVerifier, Verdict, Verification,
+};
+use fillproof_simulator::EngineKind;
+use tokio::time::{Instant, sleep, sleep_until};
+
+/// The literal rule of the original specification: a fill is confirmed
+/// when ANY of status, `filled_qty >= qty`, a positive average price or a
+/// fill stamp says so, and it is taken to be the whole quantity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiteralVerifier;
+
+impl FillVerifier for LiteralVerifier {
+    fn verify(&self, order: &Order) -> Verification {
+        let methods = RobustVerifier::methods(order);
+        let any = methods.status || methods.filled_qty || methods.avg_price || methods.filled_at;
+        let (state, filled_qty) = if any {
+            (FillState::Full, order.qty)
+        } else {
+            (FillState::None, Decimal::ZERO)
+        };
+        Verification {
+            state,
+            methods,
+            filled_qty,
+            avg_price: order.filled_avg_price,
+            filled_at: order.filled_at,
+        }
+    }
+}
+
+/// What an engine concluded about one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineVerdict {
+    /// The verdict; a submission that ended without an order is `Rejected`
+    /// when the broker refused it and `Unresolved` when unknown.
+    pub verdict: Verdict,
+    /// Filled quantity the engine reports.
+    pub filled_qty: Decimal,
+    /// Average price the engine reports.
+    pub avg_price: Option<Decimal>,
+    /// True when the deadline came before the engine settled the order.
+    pub deadline_reached: bool,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The broker id of the order the engine watched, if it got one.
+    pub order_id: Option<String>,
+}
+
+/// An engine ready to execute orders against broker `B`.
+pub enum Engine<B> {
+    /// The fillproof engine, or the seed-literal baseline (same loop, other
+    /// verifier).
+    Detector(FillDetector<B>),
+    /// The naive baseline.
+    Naive(NaiveEngine<B>),
+}
+
+impl<B> Clone for Engine<B> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Detector(d) => Self::Detector(d.clone()),
+            Self::Naive(n) => Self::Naive(n.clone()),
+        }
+    }
+}
+
+impl<B: Broker + 'static> Engine<B> {
+    /// The engine of `kind` over `broker`, with `config` and jitter from
+    /// `seed`.
+    ///
+    /// # Errors
+    /// A configuration out of range.
+    pub fn new(
+        kind: EngineKind,
+        broker: Arc<B>,
+        config: FillDetectionConfig,
+        seed: u64,
+    ) -> Result<Self, fillproof_engine::ConfigError> {
+        Ok(match kind {
+            EngineKind::Robust => {
+                Self::Detector(FillDetector::new(broker, config)?.with_jitter_seed(seed))
+            }
+            EngineKind::SeedLiteral => Self::Detector(
+                FillDetector::new(broker, config)?
+                    .with_jitter_seed(seed)
+                    .with_verifier(Arc::new(LiteralVerifier)),
+            ),
+            EngineKind::Naive => {
+                config.validate()?;
+                Self::Naive(NaiveEngine { broker, config })
+            }
+        })
+    }
+
+    /// Places and watches one order.
+    pub async fn execute(&self, request: &OrderRequest, expected_price: Decimal) -> EngineVerdict {
+        match self {
+            Self::Detector(detector) => match detector.execute(request, Some(expected_price)).await
+            {
+                Ok(result) => EngineVerdict {
+                    verdict: result.verdict,
+                    filled_qty: result.filled_qty,
+                    avg_price: result.avg_price,
+                    deadline_reached: result.deadline_reached,
+                    reason: result.reason,
+                    order_id: Some(result.order_id),
+                },
+                Err(error) => EngineVerdict {
+                    verdict: match error {
+                        fillproof_engine::SubmitError::Rejected { .. } => Verdict::Rejected,
+                        // The broker confirmed it holds no such order.
+                        fillproof_engine::SubmitError::NotPlaced { .. } => Verdict::NotFilled,
+                        fillproof_engine::SubmitError::Unknown { .. } => Verdict::Unresolved,
+                    },
+                    filled_qty: Decimal::ZERO,
+                    avg_price: None,
+                    deadline_reached: false,
+                    reason: error.to_string(),
+                    order_id: None,
+                },
+            },
+            Self::Naive(naive) => naive.execute(request).await,
+        }
+    }
+}
+
+/// The original status-only fill detector, kept to measure what it misses.
+pub struct NaiveEngine<B> {
+    broker: Arc<B>,
+    config: FillDetectionConfig,
+}
+
+impl<B> Clone for NaiveEngine<B> {
+    fn clone(&self) -> Self {
+        Self {
+            broker: Arc::clone(&self.broker),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Submit attempts the naive engine makes.
+const NAIVE_SUBMIT_ATTEMPTS: u32 = 3;
+
+impl<B: Broker> NaiveEngine<B> {
+    async fn execute(&self, request: &OrderRequest) -> EngineVerdict {
+        let not_filled =
+            |reason: &str, order_id: Option<String>, deadline_reached: bool| EngineVerdict {
+                verdict: Verdict::NotFilled,
+                filled_qty: Decimal::ZERO,
+                avg_price: None,
+                deadline_reached,
+                reason: reason.to_owned(),
+                order_id,
+            };
+        let mut placed = None;
+        for attempt in 0..NAIVE_SUBMIT_ATTEMPTS {
+            let mut attempt_request = request.clone();
+            if attempt > 0 {
+                // The bug: a fresh id per attempt defeats the broker's
+                // duplicate check.
+                attempt_request.client_order_id = format!("{}-r{attempt}", request.client_order_id);
+            }
+            match self.broker.submit_order(&attempt_request).await {
+                Ok(order) => {
+                    placed = Some(order);
+                    break;
+                }
+                Err(_) => sleep(Duration::from_secs(1)).await,
+            }
+        }
+        let Some(order) = placed else {
+            return not_filled("submit failed", None, false);
+        };
+        let start = Instant::now();
+        let deadline = start + self.config.timeout;
+        let mut strategy = self.config.polling.build();
+        let mut polls = 0;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let interval = strategy.next_interval(fillproof_engine::PollContext {
+                polls_done: polls,
+                elapsed: now - start,
+                remaining: deadline - now,
+            });
+            sleep_until((now + interval).min(deadline)).await;
+            polls += 1;
+            if let Ok(read) = self.broker.get_order(&order.id).await {
+                match read.status {
+                    OrderStatus::Filled => {
+                        return EngineVerdict {
+                            verdict: Verdict::Filled,
+                            filled_qty: read.qty,
+                            avg_price: read.filled_avg_price,
+                            deadline_reached: false,
+                            reason: "status reads filled".into(),
+                            order_id: Some(order.id),
+                        };
+                    }
+                    OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected => {
+                        return not_filled("status reads terminal", Some(order.id), false);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Whatever the cancel answers, the naive detector reports no fill:
+        // "already filled" is taken as a failed cancel.
+        let _ = self.broker.cancel_order(&order.id).await;
+        not_filled("timed out; cancelled", Some(order.id), true)
+    }
+}

@@ -1,0 +1,338 @@
+//! Metrics: each order's engine verdict against the ledger, with the
+//! definitions of DESIGN.md.
+//!
+//! An intent's truth is what the broker filled for it across every broker
+//! order that carries its client order id (retries that made duplicates
+//! included), at the end of the run.
+
+use std::time::Duration;
+
+use fillproof_engine::{Decimal, Verdict};
+use fillproof_simulator::{Endpoint, Ledger};
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::runner::SeedRun;
+
+/// One order compared with the truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderCheck {
+    /// Workload index.
+    pub index: u32,
+    /// What the broker filled for the intent.
+    pub ledger_qty: Decimal,
+    /// What the engine reported.
+    pub engine_qty: Decimal,
+    /// Broker orders placed for the intent.
+    pub broker_orders: u32,
+    /// Virtual time of the fill that completed the ledger quantity.
+    pub filled_at: Option<Duration>,
+    /// Engine detection latency, for correctly detected fills.
+    pub latency: Option<Duration>,
+}
+
+/// The intent index a ledger order belongs to: its client order id is the
+/// intent's, possibly with a `-rN` retry suffix.
+fn intent_of(client_order_id: &str, prefix: &str) -> Option<u32> {
+    let rest = client_order_id.strip_prefix(prefix)?;
+    let digits = rest.split('-').next()?;
+    digits.parse().ok()
+}
+
+/// Compares every order of a seed run with its ledger.
+#[must_use]
+pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
+    let prefix = format!("fp-{:x}-", run.seed);
+    let count = run.outcomes.len();
+    let mut ledger_qty = vec![Decimal::ZERO; count];
+    let mut broker_orders = vec![0u32; count];
+    let mut filled_at: Vec<Option<Duration>> = vec![None; count];
+    for order in run.ledger.orders() {
+        let Some(index) = order
+            .index
+            .or_else(|| intent_of(&order.client_order_id, &prefix))
+        else {
+            continue;
+        };
+        let slot = index as usize;
+        if slot >= count {
+            continue;
+        }
+        broker_orders[slot] += 1;
+        ledger_qty[slot] += order.filled_qty_at(run.ended_at);
+        if let Some(at) = order.last_fill_at(run.ended_at) {
+            filled_at[slot] = Some(filled_at[slot].map_or(at, |t: Duration| t.max(at)));
+        }
+    }
+    run.outcomes
+        .iter()
+        .map(|outcome| {
+            let slot = outcome.index as usize;
+            let engine_qty = outcome.verdict.filled_qty;
+            let latency = match (filled_at[slot], outcome.concluded_at) {
+                (Some(fill), Some(seen))
+                    if engine_qty == ledger_qty[slot] && engine_qty > Decimal::ZERO =>
+                {
+                    Some(seen.saturating_sub(fill))
+                }
+                _ => None,
+            };
+            OrderCheck {
+                index: outcome.index,
+                ledger_qty: ledger_qty[slot],
+                engine_qty,
+                broker_orders: broker_orders[slot],
+                filled_at: filled_at[slot],
+                latency,
+            }
+        })
+        .collect()
+}
+
+/// Percentiles of detection latency, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `values` (milliseconds).
+    #[must_use]
+    pub fn of(mut values: Vec<f64>) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let index = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+            values[index]
+        };
+        Self {
+            p50: rank(0.50),
+            p95: rank(0.95),
+            p99: rank(0.99),
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+/// The metrics of DESIGN.md over one or more seed runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Orders placed (intents).
+    pub orders: u64,
+    /// Orders the broker filled, any quantity.
+    pub filled_orders: u64,
+    /// Filled orders whose engine quantity equals the ledger's, over filled
+    /// orders; 1 when nothing filled.
+    pub detection_rate: f64,
+    /// Orders where the broker filled more than the engine reported.
+    pub missed_fills: u64,
+    /// Orders where the engine reported more than the broker filled.
+    pub false_positives: u64,
+    /// Orders whose deadline came before the engine settled them, over all.
+    pub timeout_rate: f64,
+    /// Orders the engine could not bring to a confirmed terminal state.
+    pub unresolved: u64,
+    /// Broker orders beyond one per intent.
+    pub duplicate_orders: u64,
+    /// Symbols whose engine position differs from the ledger's at the end.
+    pub consistency_violations: u64,
+    /// Detection latency of correctly detected fills.
+    pub detection_latency_ms: Percentiles,
+    /// Broker calls per order, all endpoints, retries included.
+    pub api_calls_per_order: f64,
+    /// Broker calls per order by endpoint.
+    pub api_calls_by_endpoint: IndexMap<String, f64>,
+    /// Calls the broker's rate limit refused with 429.
+    pub rate_limited_calls: u64,
+    /// Up to ten orders (seed:index) that missed a fill.
+    pub missed_examples: Vec<String>,
+    /// Up to ten orders (seed:index) with an invented fill.
+    pub false_positive_examples: Vec<String>,
+    /// Up to ten unresolved orders (seed:index) with the engine's reason.
+    pub unresolved_examples: Vec<String>,
+}
+
+/// How many offending orders a report names.
+const EXAMPLES: usize = 10;
+
+impl Metrics {
+    /// The metrics over `runs`, pooled.
+    #[must_use]
+    pub fn over(runs: &[SeedRun]) -> Self {
+        let mut orders = 0u64;
+        let mut filled = 0u64;
+        let mut detected = 0u64;
+        let mut missed = 0u64;
+        let mut invented = 0u64;
+        let mut timed_out = 0u64;
+        let mut unresolved = 0u64;
+        let mut duplicates = 0u64;
+        let mut violations = 0u64;
+        let mut latencies = Vec::new();
+        let mut calls = [0u64; 5];
+        let mut rate_limited = 0u64;
+        let mut missed_examples = Vec::new();
+        let mut false_positive_examples = Vec::new();
+        let mut unresolved_examples = Vec::new();
+        for run in runs {
+            let checks = check_orders(run);
+            for (check, outcome) in checks.iter().zip(&run.outcomes) {
+                orders += 1;
+                if check.ledger_qty > Decimal::ZERO {
+                    filled += 1;
+                    if check.engine_qty == check.ledger_qty {
+                        detected += 1;
+                    }
+                }
+                if check.ledger_qty > check.engine_qty {
+                    missed += 1;
+                    if missed_examples.len() < EXAMPLES {
+                        missed_examples.push(format!("{}:{}", run.seed, check.index));
+                    }
+                }
+                if check.engine_qty > check.ledger_qty {
+                    invented += 1;
+                    if false_positive_examples.len() < EXAMPLES {
+                        false_positive_examples.push(format!("{}:{}", run.seed, check.index));
+                    }
+                }
+                if outcome.verdict.deadline_reached {
+                    timed_out += 1;
+                }
+                if outcome.verdict.verdict == Verdict::Unresolved {
+                    unresolved += 1;
+                    if unresolved_examples.len() < EXAMPLES {
+                        unresolved_examples.push(format!(
+                            "{}:{} ({})",
+                            run.seed, check.index, outcome.verdict.reason
+                        ));
+                    }
+                }
+                duplicates += u64::from(check.broker_orders.saturating_sub(1));
+                if let Some(latency) = check.latency {
+                    latencies.push(latency.as_secs_f64() * 1000.0);
+                }
+            }
+            violations += consistency_violations(run, &run.ledger);
+            for (total, n) in calls.iter_mut().zip(run.calls) {
+                *total += n;
+            }
+            rate_limited += run.rate_limited;
+        }
+        let per_order = |n: u64| {
+            if orders == 0 {
+                0.0
+            } else {
+                n as f64 / orders as f64
+            }
+        };
+        let api_calls_by_endpoint = Endpoint::ALL
+            .iter()
+            .map(|e| (e.as_str().to_owned(), round4(per_order(calls[e.index()]))))
+            .collect();
+        Self {
+            orders,
+            filled_orders: filled,
+            detection_rate: if filled == 0 {
+                1.0
+            } else {
+                detected as f64 / filled as f64
+            },
+            missed_fills: missed,
+            false_positives: invented,
+            timeout_rate: per_order(timed_out),
+            unresolved,
+            duplicate_orders: duplicates,
+            consistency_violations: violations,
+            detection_latency_ms: Percentiles::of(latencies),
+            api_calls_per_order: round4(per_order(calls.iter().sum())),
+            api_calls_by_endpoint,
+            rate_limited_calls: rate_limited,
+            missed_examples,
+            false_positive_examples,
+            unresolved_examples,
+        }
+    }
+
+    /// A metric by its `expect:` name.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "detection_rate" => self.detection_rate,
+            "missed_fills" => self.missed_fills as f64,
+            "false_positives" => self.false_positives as f64,
+            "timeout_rate" => self.timeout_rate,
+            "unresolved" => self.unresolved as f64,
+            "duplicate_orders" => self.duplicate_orders as f64,
+            "consistency_violations" => self.consistency_violations as f64,
+            "detection_latency_p50_ms" => self.detection_latency_ms.p50,
+            "detection_latency_p95_ms" => self.detection_latency_ms.p95,
+            "detection_latency_p99_ms" => self.detection_latency_ms.p99,
+            "detection_latency_max_ms" => self.detection_latency_ms.max,
+            "api_calls_per_order" => self.api_calls_per_order,
+            "orders" => self.orders as f64,
+            "filled_orders" => self.filled_orders as f64,
+            _ => return None,
+        })
+    }
+}
+
+fn round4(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
+}
+
+/// Symbols whose position by the engine's reported fills differs from the
+/// ledger's position at the end of the run.
+fn consistency_violations(run: &SeedRun, ledger: &Ledger) -> u64 {
+    let mut engine: IndexMap<&str, Decimal> = IndexMap::new();
+    for outcome in &run.outcomes {
+        *engine
+            .entry(outcome.symbol.as_str())
+            .or_insert(Decimal::ZERO) += outcome.side.sign() * outcome.verdict.filled_qty;
+    }
+    let truth = ledger.positions_at(run.ended_at);
+    let mut symbols: Vec<&str> = engine.keys().copied().collect();
+    for symbol in truth.keys() {
+        if !symbols.contains(&symbol.as_str()) {
+            symbols.push(symbol);
+        }
+    }
+    symbols
+        .into_iter()
+        .filter(|symbol| {
+            engine.get(symbol).copied().unwrap_or(Decimal::ZERO)
+                != truth.get(*symbol).copied().unwrap_or(Decimal::ZERO)
+        })
+        .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nearest-rank percentiles of a known list.
+    #[test]
+    fn percentiles_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = Percentiles::of(values);
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(Vec::new()), Percentiles::default());
+    }
+
+    /// Retry suffixes map back to their intent.
+    #[test]
+    fn intent_of_strips_retry_suffix() {
+        assert_eq!(intent_of("fp-7-12", "fp-7-"), Some(12));
+        assert_eq!(intent_of("fp-7-12-r2", "fp-7-"), Some(12));
+        assert_eq!(intent_of("other", "fp-7-"), None);
+    }
+}

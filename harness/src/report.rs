@@ -1,0 +1,308 @@
+//! Reports: the metrics of a scenario run with what identifies and replays
+//! it, as a table for people and JSON for tools.
+
+use std::fmt::Write as _;
+
+use fillproof_simulator::{Expectation, Scenario};
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::runner::SeedRun;
+
+/// A threshold and how the run did against it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// The metric.
+    pub metric: String,
+    /// The threshold as written: `>= 0.9999`.
+    pub threshold: String,
+    /// The measured value.
+    pub actual: f64,
+    /// True when it holds.
+    pub ok: bool,
+}
+
+/// One seed's identity in a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeedLine {
+    /// The seed.
+    pub seed: u64,
+    /// Its trace hash, hex.
+    pub trace_hash: String,
+    /// Trace events.
+    pub trace_events: u64,
+    /// Virtual time at the end, seconds.
+    pub virtual_seconds: f64,
+    /// Swarm mode's mix, when on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub swarm: Vec<String>,
+}
+
+/// A scenario's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file.
+    pub file: String,
+    /// First seed.
+    pub seed: u64,
+    /// The engine.
+    pub engine: String,
+    /// The polling strategy.
+    pub strategy: String,
+    /// The metrics, at the top level.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// One trace hash for the whole report: of the seeds' hashes, in order.
+    pub trace_hash: String,
+    /// Every seed.
+    pub seeds: Vec<SeedLine>,
+    /// Virtual time simulated, all seeds, seconds.
+    pub virtual_seconds: f64,
+    /// Wall-clock time of the run, milliseconds.
+    pub wall_ms: f64,
+    /// Virtual time over wall time.
+    pub speedup: f64,
+    /// The `expect:` checks, when evaluated.
+    pub expectations: Vec<Check>,
+    /// Why expectations were not evaluated, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expectations_skipped: Option<String>,
+    /// The command that replays the first seed.
+    pub replay: String,
+}
+
+/// Hex form of a trace hash.
+#[must_use]
+pub fn hex(hash: u64) -> String {
+    format!("{hash:016x}")
+}
+
+/// Combines seed hashes in order into one.
+#[must_use]
+pub fn combined_hash(runs: &[SeedRun]) -> u64 {
+    let mut bytes = Vec::with_capacity(runs.len() * 16);
+    for run in runs {
+        bytes.extend_from_slice(&run.seed.to_le_bytes());
+        bytes.extend_from_slice(&run.trace.hash().to_le_bytes());
+    }
+    fillproof_engine::stable_hash(&bytes)
+}
+
+/// What a report needs besides the runs.
+pub struct ReportInput<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// Its file.
+    pub file: &'a str,
+    /// Engine name.
+    pub engine: &'a str,
+    /// Strategy name.
+    pub strategy: &'a str,
+    /// Wall-clock milliseconds.
+    pub wall_ms: f64,
+    /// Evaluate `expect:`; otherwise the reason not to.
+    pub expectations: Result<(), String>,
+    /// Flags to repeat in the replay command (`--engine naive`).
+    pub replay_flags: String,
+}
+
+impl Report {
+    /// Builds the report of `runs`.
+    #[must_use]
+    pub fn new(input: &ReportInput<'_>, runs: &[SeedRun]) -> Self {
+        let metrics = Metrics::over(runs);
+        let virtual_seconds: f64 = runs.iter().map(|r| r.ended_at.as_secs_f64()).sum();
+        let (expectations, expectations_skipped) = match &input.expectations {
+            Ok(()) => (evaluate(input.scenario, &metrics), None),
+            Err(reason) => (Vec::new(), Some(reason.clone())),
+        };
+        let seed = runs.first().map_or(input.scenario.seed, |r| r.seed);
+        Self {
+            scenario: input.scenario.name.clone(),
+            file: input.file.to_owned(),
+            seed,
+            engine: input.engine.to_owned(),
+            strategy: input.strategy.to_owned(),
+            metrics,
+            trace_hash: hex(combined_hash(runs)),
+            seeds: runs
+                .iter()
+                .map(|r| SeedLine {
+                    seed: r.seed,
+                    trace_hash: hex(r.trace.hash()),
+                    trace_events: r.trace.len(),
+                    virtual_seconds: r.ended_at.as_secs_f64(),
+                    swarm: r.swarm.clone(),
+                })
+                .collect(),
+            virtual_seconds,
+            wall_ms: input.wall_ms,
+            speedup: if input.wall_ms > 0.0 {
+                (virtual_seconds * 1000.0 / input.wall_ms).round()
+            } else {
+                0.0
+            },
+            expectations,
+            expectations_skipped,
+            replay: replay_command(input.file, seed, &input.replay_flags),
+        }
+    }
+
+    /// The checks that fell short.
+    pub fn shortfalls(&self) -> impl Iterator<Item = &Check> {
+        self.expectations.iter().filter(|c| !c.ok)
+    }
+
+    /// The human-readable table.
+    #[must_use]
+    pub fn table(&self) -> String {
+        let m = &self.metrics;
+        let mut out = String::new();
+        let seeds = if self.seeds.len() == 1 {
+            format!("seed {}", self.seed)
+        } else {
+            format!(
+                "seeds {}..{} ({})",
+                self.seed,
+                self.seeds.last().map_or(self.seed, |s| s.seed),
+                self.seeds.len()
+            )
+        };
+        let _ = writeln!(
+            out,
+            "{}  ({}, engine {}, polling {})",
+            self.scenario, seeds, self.engine, self.strategy
+        );
+        let rows: Vec<(&str, String)> = vec![
+            ("orders", m.orders.to_string()),
+            ("filled orders", m.filled_orders.to_string()),
+            ("detection rate", format!("{:.4}", m.detection_rate)),
+            (
+                "missed fills",
+                with_examples(m.missed_fills, &m.missed_examples),
+            ),
+            (
+                "false positives",
+                with_examples(m.false_positives, &m.false_positive_examples),
+            ),
+            ("timeout rate", format!("{:.4}", m.timeout_rate)),
+            ("unresolved", m.unresolved.to_string()),
+            ("duplicate orders", m.duplicate_orders.to_string()),
+            (
+                "consistency violations",
+                m.consistency_violations.to_string(),
+            ),
+            (
+                "detection latency ms",
+                format!(
+                    "p50 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0}",
+                    m.detection_latency_ms.p50,
+                    m.detection_latency_ms.p95,
+                    m.detection_latency_ms.p99,
+                    m.detection_latency_ms.max
+                ),
+            ),
+            (
+                "api calls per order",
+                format!(
+                    "{:.2}  ({})",
+                    m.api_calls_per_order,
+                    m.api_calls_by_endpoint
+                        .iter()
+                        .filter(|(_, v)| **v > 0.0)
+                        .map(|(k, v)| format!("{k} {v:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            ("rate-limited calls", m.rate_limited_calls.to_string()),
+            ("trace hash", self.trace_hash.clone()),
+            (
+                "time",
+                format!(
+                    "{:.1}s virtual in {:.0} ms wall (x{})",
+                    self.virtual_seconds, self.wall_ms, self.speedup
+                ),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "  {name:<24} {value}");
+        }
+        for example in &m.unresolved_examples {
+            let _ = writeln!(out, "  unresolved {example}");
+        }
+        for line in self
+            .seeds
+            .iter()
+            .flat_map(|s| s.swarm.iter().map(move |w| (s.seed, w)))
+        {
+            let _ = writeln!(out, "  swarm seed {:<13} {}", line.0, line.1);
+        }
+        if let Some(reason) = &self.expectations_skipped {
+            let _ = writeln!(out, "  expectations not checked: {reason}");
+        }
+        for check in &self.expectations {
+            let _ = writeln!(
+                out,
+                "  expect {:<24} {:<10} {} (actual {})",
+                check.metric,
+                check.threshold,
+                if check.ok { "ok" } else { "FELL SHORT" },
+                format_value(check.actual)
+            );
+        }
+        let _ = writeln!(out, "  replay: {}", self.replay);
+        out
+    }
+}
+
+fn with_examples(count: u64, examples: &[String]) -> String {
+    if examples.is_empty() {
+        count.to_string()
+    } else {
+        format!("{count}  (seed:order {})", examples.join(", "))
+    }
+}
+
+/// A metric value without noise: integers as integers.
+#[must_use]
+pub fn format_value(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value:.6}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    }
+}
+
+/// The one-line command that replays `seed` of `file`.
+#[must_use]
+pub fn replay_command(file: &str, seed: u64, flags: &str) -> String {
+    let mut command = format!("fillproof replay {file} --seed {seed}");
+    if !flags.is_empty() {
+        command.push(' ');
+        command.push_str(flags);
+    }
+    command
+}
+
+fn evaluate(scenario: &Scenario, metrics: &Metrics) -> Vec<Check> {
+    scenario
+        .expect
+        .iter()
+        .filter_map(|(metric, text)| {
+            let expectation = Expectation::parse(metric, &text.value).ok()?;
+            let actual = metrics.get(metric)?;
+            Some(Check {
+                metric: metric.clone(),
+                threshold: text.value.trim().to_owned(),
+                actual,
+                ok: expectation.holds(actual),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,276 @@
+//! Running one seed: a current-thread tokio runtime on a paused clock, the
+//! simulated broker, the engine under test, the workload, then faults heal
+//! and the engine gets a bounded settle window; the outcome of every order
+//! is collected for comparison with the ledger.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use fillproof_engine::{Decimal, FillDetectionConfig, PollingConfig, Side, Verdict};
+use fillproof_simulator::{BrokerModel, EngineKind, Ledger, Scenario, SimBroker, Trace, Workload};
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use crate::engines::{Engine, EngineVerdict};
+
+/// How to run one seed.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// The run seed.
+    pub seed: u64,
+    /// Orders, overriding the scenario's count.
+    pub orders: Option<u32>,
+    /// The engine.
+    pub engine: EngineKind,
+    /// The fill detector configuration.
+    pub config: FillDetectionConfig,
+    /// Keep every trace event (for `--trace`, replay and determinism checks).
+    pub record_trace: bool,
+    /// Swarm mode.
+    pub swarm: bool,
+}
+
+impl RunSpec {
+    /// The scenario's own setup for `seed`: its engine, its configuration,
+    /// its swarm flag.
+    ///
+    /// # Errors
+    /// An `engine:` section that does not make a valid configuration.
+    pub fn from_scenario(scenario: Arc<Scenario>, seed: u64) -> Result<Self> {
+        let config = scenario
+            .detection_config()
+            .map_err(anyhow::Error::msg)
+            .context("engine section")?;
+        Ok(Self {
+            engine: scenario.engine.kind.unwrap_or(EngineKind::Robust),
+            swarm: scenario.swarm,
+            scenario,
+            seed,
+            orders: None,
+            config,
+            record_trace: false,
+        })
+    }
+
+    /// Replaces the polling strategy.
+    #[must_use]
+    pub fn with_polling(mut self, polling: PollingConfig) -> Self {
+        self.config.polling = polling;
+        self
+    }
+}
+
+/// One order's outcome.
+#[derive(Debug, Clone)]
+pub struct OrderOutcome {
+    /// Workload index.
+    pub index: u32,
+    /// Client order id of the intent.
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Ordered quantity.
+    pub qty: Decimal,
+    /// When it was submitted, virtual.
+    pub submitted_at: Duration,
+    /// What the engine concluded.
+    pub verdict: EngineVerdict,
+    /// When the engine concluded, virtual; `None` when it never did within
+    /// the run's bounds.
+    pub concluded_at: Option<Duration>,
+}
+
+/// Everything one seed produced.
+pub struct SeedRun {
+    /// The seed.
+    pub seed: u64,
+    /// Per order, in workload order.
+    pub outcomes: Vec<OrderOutcome>,
+    /// The ground truth.
+    pub ledger: Ledger,
+    /// Virtual time at the end.
+    pub ended_at: Duration,
+    /// The trace (events kept only when recording).
+    pub trace: Trace,
+    /// Broker calls per endpoint.
+    pub calls: [u64; 5],
+    /// Calls the broker's rate limit refused.
+    pub rate_limited: u64,
+    /// Swarm mode's mix, when on.
+    pub swarm: Vec<String>,
+}
+
+/// Runs one seed to completion on its own paused runtime.
+///
+/// # Errors
+/// Only setup failures (a runtime that cannot start, a bad configuration);
+/// everything the engine or broker does is an outcome, not an error.
+pub fn run_seed(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .context("starting the simulation runtime")?;
+    runtime.block_on(simulate(spec, on_order_done))
+}
+
+async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {
+    let scenario = &spec.scenario;
+    let mut model = BrokerModel::from_scenario(scenario);
+    let swarm = if spec.swarm {
+        model.swarm(spec.seed)
+    } else {
+        Vec::new()
+    };
+    let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
+    let engine = Engine::new(
+        spec.engine,
+        Arc::clone(&broker),
+        spec.config.clone(),
+        spec.seed,
+    )
+    .context("engine configuration")?;
+    let start = Instant::now();
+    let run_limit = start + scenario.limits.max_virtual_time.0;
+
+    let mut pending = Vec::new();
+    let mut last_submit = Duration::ZERO;
+    for intent in Workload::new(scenario, spec.seed, spec.orders) {
+        broker.register(&intent.request.client_order_id, intent.index);
+        let at = start + intent.submit_at;
+        if at >= run_limit {
+            break;
+        }
+        sleep_until(at).await;
+        last_submit = intent.submit_at;
+        let engine = engine.clone();
+        let request = intent.request.clone();
+        let expected = intent.reference_price;
+        let handle = tokio::spawn(async move {
+            let verdict = engine.execute(&request, expected).await;
+            (verdict, start.elapsed())
+        });
+        pending.push((intent, handle));
+    }
+
+    // The workload is over once the last order has had its full deadline
+    // (and the keep-working extension); then faults heal and the engine
+    // gets the settle window to finish.
+    let extension = match spec.config.partial_fill_policy {
+        fillproof_engine::PartialFillPolicy::KeepWorking { extension } => extension,
+        fillproof_engine::PartialFillPolicy::CancelRemainder => Duration::ZERO,
+    };
+    let workload_end = (start + last_submit + spec.config.timeout + extension).min(run_limit);
+    let settle_end = (workload_end + scenario.limits.settle.0).min(run_limit);
+    let healer = {
+        let broker = Arc::clone(&broker);
+        tokio::spawn(async move {
+            sleep_until(workload_end).await;
+            broker.heal();
+        })
+    };
+
+    let mut outcomes = Vec::with_capacity(pending.len());
+    for (intent, mut handle) in pending {
+        let finished = timeout_at(settle_end, &mut handle).await;
+        let (verdict, concluded_at) = match finished {
+            Ok(Ok((verdict, at))) => (verdict, Some(at)),
+            Ok(Err(join_error)) => (
+                unfinished(format!("engine task failed: {join_error}")),
+                None,
+            ),
+            Err(_) => {
+                handle.abort();
+                (
+                    unfinished("engine still working when the settle window closed".to_owned()),
+                    None,
+                )
+            }
+        };
+        on_order_done();
+        outcomes.push(OrderOutcome {
+            index: intent.index,
+            client_order_id: intent.request.client_order_id,
+            symbol: intent.request.symbol,
+            side: intent.request.side,
+            qty: intent.request.qty,
+            submitted_at: intent.submit_at,
+            verdict,
+            concluded_at,
+        });
+    }
+    // The healer may still be waiting when every order finished early.
+    healer.abort();
+    let ended_at = start.elapsed();
+    let ledger = broker.with_ledger(Clone::clone);
+    Ok(SeedRun {
+        seed: spec.seed,
+        outcomes,
+        ledger,
+        ended_at,
+        trace: broker.trace(),
+        calls: broker.calls(),
+        rate_limited: broker.rate_limited(),
+        swarm,
+    })
+}
+
+fn unfinished(reason: String) -> EngineVerdict {
+    EngineVerdict {
+        verdict: Verdict::Unresolved,
+        filled_qty: Decimal::ZERO,
+        avg_price: None,
+        deadline_reached: true,
+        reason,
+        order_id: None,
+    }
+}
+
+/// Runs `seeds` on up to `jobs` threads, one runtime per seed, and returns
+/// the results in seed order whatever the job count.
+///
+/// # Errors
+/// The first seed's setup error, in seed order.
+pub fn run_seeds(
+    spec: &RunSpec,
+    seeds: &[u64],
+    jobs: usize,
+    on_order_done: &(dyn Fn() + Sync),
+) -> Result<Vec<SeedRun>> {
+    let jobs = jobs.clamp(1, seeds.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<SeedRun>>>> =
+        seeds.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    let seed_spec = RunSpec {
+                        seed,
+                        ..spec.clone()
+                    };
+                    let result = run_seed(&seed_spec, on_order_done);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(seeds)
+        .map(|(slot, seed)| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("seed {seed} produced no result")))
+        })
+        .collect()
+}
