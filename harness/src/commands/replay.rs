@@ -134,6 +134,7 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
                 outcome: answer,
                 seen,
                 applied,
+                fault,
                 ..
             } = &event.kind
             {
