@@ -153,6 +153,9 @@ pub struct Metrics {
     pub api_calls_by_endpoint: IndexMap<String, f64>,
     /// Calls the broker's rate limit refused with 429.
     pub rate_limited_calls: u64,
+    /// Symbols the engine's own end-of-run reconciliation reported
+    /// inconsistent with the broker's positions.
+    pub position_alarms: u64,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
     /// Up to ten orders (seed:index) with an invented fill.
@@ -180,6 +183,7 @@ impl Metrics {
         let mut latencies = Vec::new();
         let mut calls = [0u64; 5];
         let mut rate_limited = 0u64;
+        let mut position_alarms = 0u64;
         let mut missed_examples = Vec::new();
         let mut false_positive_examples = Vec::new();
         let mut unresolved_examples = Vec::new();
@@ -227,6 +231,7 @@ impl Metrics {
                 *total += n;
             }
             rate_limited += run.rate_limited;
+            position_alarms += run.position_alarms;
         }
         let per_order = |n: u64| {
             if orders == 0 {
@@ -257,6 +262,7 @@ impl Metrics {
             api_calls_per_order: round4(per_order(calls.iter().sum())),
             api_calls_by_endpoint,
             rate_limited_calls: rate_limited,
+            position_alarms,
             missed_examples,
             false_positive_examples,
             unresolved_examples,
@@ -281,6 +287,8 @@ impl Metrics {
             "api_calls_per_order" => self.api_calls_per_order,
             "orders" => self.orders as f64,
             "filled_orders" => self.filled_orders as f64,
+            "position_alarms" => self.position_alarms as f64,
+            "rate_limited_calls" => self.rate_limited_calls as f64,
             _ => return None,
         })
     }

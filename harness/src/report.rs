@@ -218,6 +218,7 @@ impl Report {
                 ),
             ),
             ("rate-limited calls", m.rate_limited_calls.to_string()),
+            ("position alarms", m.position_alarms.to_string()),
             ("trace hash", self.trace_hash.clone()),
             (
                 "time",

@@ -100,6 +100,8 @@ pub struct SeedRun {
     pub calls: [u64; 5],
     /// Calls the broker's rate limit refused.
     pub rate_limited: u64,
+    /// Symbols the engine's own reconciliation reported inconsistent.
+    pub position_alarms: u64,
     /// Swarm mode's mix, when on.
     pub swarm: Vec<String>,
 }
@@ -203,7 +205,12 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             concluded_at,
         });
     }
-    // The healer may still be waiting when every order finished early.
+    let position_alarms = reconcile(&engine, &outcomes).await;
+    // The broker goes on after the engine has given up on an order (a fill
+    // during cancel processing lands later): the truth is taken once the
+    // settle window has closed, when everything the broker scheduled by
+    // then has happened.
+    sleep_until(settle_end).await;
     healer.abort();
     let ended_at = start.elapsed();
     let ledger = broker.with_ledger(Clone::clone);
@@ -215,8 +222,36 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         trace: broker.trace(),
         calls: broker.calls(),
         rate_limited: broker.rate_limited(),
+        position_alarms,
         swarm,
     })
+}
+
+/// The engine's own reconciliation once every order is done: each symbol's
+/// broker position against the engine's fills, re-read through position
+/// lag. Returns the symbols the engine reported inconsistent. The naive
+/// baseline does not reconcile.
+async fn reconcile(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> u64 {
+    let Engine::Detector(detector) = engine else {
+        return 0;
+    };
+    let mut expected: indexmap::IndexMap<&str, Decimal> = indexmap::IndexMap::new();
+    for outcome in outcomes {
+        *expected
+            .entry(outcome.symbol.as_str())
+            .or_insert(Decimal::ZERO) += outcome.side.sign() * outcome.verdict.filled_qty;
+    }
+    let mut alarms = 0;
+    for (symbol, qty) in expected {
+        let (consistency, _) = detector.check_position(symbol, qty).await;
+        if matches!(
+            consistency,
+            fillproof_engine::Consistency::Discrepancy { .. }
+        ) {
+            alarms += 1;
+        }
+    }
+    alarms
 }
 
 fn unfinished(reason: String) -> EngineVerdict {

@@ -19,6 +19,8 @@ pub const METRICS: &[&str] = &[
     "api_calls_per_order",
     "orders",
     "filled_orders",
+    "position_alarms",
+    "rate_limited_calls",
 ];
 
 /// A comparison.

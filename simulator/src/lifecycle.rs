@@ -59,6 +59,7 @@ pub fn draw(
     let fills_at_all = rng.random::<f64>() < model.fill_probability;
     let delay = model.fill_delay.sample(rng);
     let in_pieces = rng.random::<f64>();
+    let rests = rng.random::<f64>();
     let status_lag = model.status_lag.sample(rng);
     let filled_spelling = pick_spelling(model, rng.random::<f64>());
     let reference = model
@@ -148,6 +149,13 @@ pub fn draw(
             qty: piece_qty,
             price: slipped_price(reference, bps, request.side),
         });
+    }
+    let last_rests = match &model.partial {
+        Some(partial) => count > 1 && rests < partial.unfilled,
+        None => false,
+    };
+    if last_rests {
+        plan.fills.pop();
     }
     plan
 }

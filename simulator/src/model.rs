@@ -108,6 +108,8 @@ pub struct PartialModel {
     pub pieces_high: u32,
     /// Time between pieces.
     pub spacing: DurationDist,
+    /// Chance the last piece never fills.
+    pub unfilled: f64,
 }
 
 /// Everything the simulated broker draws from.
@@ -216,6 +218,7 @@ impl BrokerModel {
                 pieces_low: p.pieces.low,
                 pieces_high: p.pieces.high,
                 spacing: p.spacing.clone(),
+                unfilled: p.unfilled.0,
             }),
             slippage_bps: broker.fill.slippage_bps.clone(),
             status_lag: broker.visibility.status_lag.clone(),

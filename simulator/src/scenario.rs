@@ -627,6 +627,10 @@ pub struct PartialSpec {
     /// Time between pieces.
     #[serde(default)]
     pub spacing: DurationDist,
+    /// Chance that the last piece never fills: the remainder rests until
+    /// it is cancelled. Default 0.
+    #[serde(default)]
+    pub unfilled: Probability,
 }
 
 /// A range of piece counts.

@@ -163,6 +163,26 @@ async fn fill_model_delay_pieces_and_slippage() {
     );
 }
 
+/// With `unfilled`, the last piece never comes: the order rests partly
+/// filled.
+#[tokio::test(start_paused = true)]
+async fn partial_unfilled_remainder_rests() {
+    let s = scenario(
+        1,
+        "  fill:\n    partial: {probability: 1, pieces: [4, 4], spacing: 1s, unfilled: 1}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let order = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(60)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(read.filled_qty, Decimal::from(75));
+    assert_eq!(read.status, OrderStatus::PartiallyFilled);
+}
+
 /// A fill probability of 0 never fills.
 #[tokio::test(start_paused = true)]
 async fn fill_probability_zero_never_fills() {

@@ -29,7 +29,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
     let mut bad_input = false;
     let mut short = false;
     println!(
-        "{:<6} {:<34} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "{:<6} {:<42} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}",
         "result",
         "scenario",
         "orders",
@@ -100,7 +100,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         }
         let m = &report.metrics;
         println!(
-            "{:<6} {:<34} {:>6} {:>9.4} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
+            "{:<6} {:<42} {:>6} {:>9.4} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
             if failures.is_empty() { "PASS" } else { "FAIL" },
             scenario.name,
             m.orders,
