@@ -171,13 +171,13 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
         }
         rows.sort_by_key(|row| (row.0, row.1));
         for (at, _, broker, engine_text) in rows {
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "  {:<10} {:<BROKER_WIDTH$} {}",
                 secs(at),
                 broker,
                 engine_text
             );
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         let verdict = if check.engine_qty == check.ledger_qty {
             "match"

@@ -1,0 +1,195 @@
+//! The `fillproof` command line, end to end: exit codes, and whole-output
+//! snapshots with wall-clock figures filtered out.
+
+use std::path::Path;
+use std::process::Command;
+
+fn workspace() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Runs the binary from the workspace root; returns exit code, stdout and
+/// stderr as one text for a snapshot.
+fn fillproof(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_fillproof"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn transcript(args: &[&str]) -> String {
+    let (code, stdout, stderr) = fillproof(args);
+    format!(
+        "$ fillproof {}\nexit code: {code}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        args.join(" ")
+    )
+}
+
+macro_rules! snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                (r"\d+(\.\d+)? ms wall \(x\d+\)", "[WALL] ms wall (x[SPEEDUP])"),
+                (r#""wall_ms":[0-9.]+"#, r#""wall_ms":"[WALL]""#),
+                (r#""speedup":[0-9.]+"#, r#""speedup":"[SPEEDUP]""#),
+            ],
+        }, {
+            insta::assert_snapshot!($name, $text);
+        });
+    };
+}
+
+/// `check` on the good library exits 0 and lists each file.
+#[test]
+fn check_good_files() {
+    snapshot!(
+        "check_good",
+        transcript(&[
+            "check",
+            "scenarios/cancel-fill-race.yaml",
+            "scenarios/incidents"
+        ])
+    );
+}
+
+/// `check` on a bad file exits 2 and names file, line, field and fix.
+#[test]
+fn check_bad_file() {
+    let dir = std::env::temp_dir().join(format!("fillproof-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nname: bad\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: 1\n  reference_price: {SPY: \"1\"}\nbroker:\n  faults:\n    get_order: {timeout: 1.5}\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = fillproof(&["check", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let stderr = stderr.replace(bad.to_str().expect("utf-8 path"), "bad.yaml");
+    snapshot!("check_bad", stderr);
+}
+
+/// `run` on the QQQ incident: the table, exit 0.
+#[test]
+fn run_incident_table() {
+    snapshot!(
+        "run_incident",
+        transcript(&["run", "scenarios/incidents/incident-qqq-status-lag.yaml"])
+    );
+}
+
+/// `replay` of the cancel race: both orders side by side.
+#[test]
+fn replay_cancel_race() {
+    snapshot!(
+        "replay_cancel_race",
+        transcript(&["replay", "scenarios/cancel-fill-race.yaml"])
+    );
+}
+
+/// The incident's JSON shows detection rate 1 for robust and 0 for naive,
+/// with the fields DESIGN.md names at the top level.
+#[test]
+fn incident_json_robust_detects_naive_misses() {
+    let file = "scenarios/incidents/incident-qqq-status-lag.yaml";
+    let parse = |args: &[&str]| -> serde_json::Value {
+        let (code, stdout, stderr) = fillproof(args);
+        assert!(code == 0, "{stderr}");
+        serde_json::from_str(stdout.trim()).expect("one JSON object")
+    };
+    let robust = parse(&["run", file, "--format", "json"]);
+    let naive = parse(&["run", file, "--format", "json", "--engine", "naive"]);
+    assert_eq!(robust["detection_rate"], 1.0);
+    assert_eq!(naive["detection_rate"], 0.0);
+    assert_eq!(naive["missed_fills"], 1);
+    for field in [
+        "detection_rate",
+        "missed_fills",
+        "false_positives",
+        "timeout_rate",
+        "unresolved",
+        "duplicate_orders",
+        "consistency_violations",
+        "api_calls_per_order",
+        "orders",
+        "seed",
+        "wall_ms",
+    ] {
+        assert!(
+            robust[field].is_number(),
+            "{field} is not a number: {}",
+            robust[field]
+        );
+    }
+    for p in ["p50", "p95", "p99", "max"] {
+        assert!(robust["detection_latency_ms"][p].is_number(), "{p}");
+    }
+    assert!(robust["trace_hash"].is_string());
+    assert_eq!(robust["scenario"], "incident-qqq-status-lag");
+}
+
+/// A shortfall exits 1 and prints the replay command; a missing file exits 2.
+#[test]
+fn exit_codes_for_shortfall_and_bad_input() {
+    let (code, stdout, _) = fillproof(&[
+        "gate",
+        "scenarios/canaries/naive-misses-status-lag.yaml",
+        "scenarios/cancel-fill-race.yaml",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) = fillproof(&[
+        "run",
+        "scenarios/incidents/incident-qqq-status-lag.yaml",
+        "--orders",
+        "1",
+        "--seed",
+        "20251017",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, stderr) = fillproof(&["run", "scenarios/no-such-file.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("check the path"), "{stderr}");
+    let (code, _, stderr) = fillproof(&[
+        "run",
+        "scenarios/cancel-fill-race.yaml",
+        "--strategy",
+        "linaer",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("did you mean `linear`"), "{stderr}");
+}
+
+/// A gate over a scenario whose threshold cannot hold exits 1 and names
+/// the metric, the threshold and the replay command; JUnit XML is written.
+#[test]
+fn gate_shortfall_exits_one_with_replay_and_junit() {
+    let dir = std::env::temp_dir().join(format!("fillproof-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let source =
+        std::fs::read_to_string(workspace().join("scenarios/cancel-fill-race.yaml")).expect("read");
+    let strict = source.replace("detection_rate: \"== 1\"", "timeout_rate: \"== 0\"");
+    let file = dir.join("strict.yaml");
+    std::fs::write(&file, strict).expect("write");
+    let junit = dir.join("junit.xml");
+    let (code, stdout, _) = fillproof(&[
+        "gate",
+        file.to_str().expect("utf-8"),
+        "--junit",
+        junit.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("timeout_rate == 0 fell short: actual 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("replay: fillproof replay"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+}

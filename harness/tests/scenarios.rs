@@ -1,0 +1,73 @@
+//! Every scenario of the library is a test: it loads, runs with its own
+//! seed and engine, and meets its `expect:` thresholds. Canaries meet
+//! theirs by showing their baseline's failure.
+
+use std::path::{Path, PathBuf};
+
+use fillproof_harness::commands::{load, scenario_files};
+use fillproof_harness::report::{Report, ReportInput};
+use fillproof_harness::runner::{RunSpec, run_seed};
+
+fn library() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    scenario_files(&[root]).expect("scenarios folder")
+}
+
+/// Each library scenario meets its thresholds, and each has some.
+#[test]
+fn every_library_scenario_meets_its_expectations() {
+    let files = library();
+    assert!(files.len() >= 20, "only {} scenarios", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        let scenario = load(path).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(
+            !scenario.expect.is_empty(),
+            "{} has no expect: block",
+            path.display()
+        );
+        let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed).expect("spec");
+        let run = run_seed(&spec, &|| {}).expect("run");
+        let file = path.display().to_string();
+        let report = Report::new(
+            &ReportInput {
+                scenario: &scenario,
+                file: &file,
+                engine: spec.engine.as_str(),
+                strategy: spec.config.polling.name(),
+                wall_ms: 0.0,
+                expectations: Ok(()),
+                replay_flags: String::new(),
+            },
+            &[run],
+        );
+        for check in report.shortfalls() {
+            failures.push(format!(
+                "{}: {} {} (actual {})",
+                scenario.name, check.metric, check.threshold, check.actual
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Each canary pins a baseline: it names a baseline engine, so that a
+/// harness that stops catching that engine's bug fails its own gate.
+#[test]
+fn every_canary_runs_a_baseline() {
+    let canaries: Vec<PathBuf> = library()
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "canaries"))
+        .collect();
+    assert!(canaries.len() >= 4, "only {} canaries", canaries.len());
+    for path in canaries {
+        let scenario = load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        let kind = scenario.engine.kind.expect("a canary names its engine");
+        assert_ne!(
+            kind,
+            fillproof_simulator::EngineKind::Robust,
+            "{}",
+            path.display()
+        );
+    }
+}
