@@ -153,20 +153,43 @@ pub enum PartialFillPolicy {
     },
 }
 
-/// Reads after a cancel, until the broker shows a terminal state.
+/// Reads after a cancel, until the broker shows a terminal state. The
+/// first read is at once; the waits between reads start at `interval` and
+/// grow by half each time up to `max_interval`, because a cancel may take a
+/// while to process and a lagging status field longer still to show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostCancelConfig {
-    /// Reads at most; default 10.
+    /// Reads at most; default 16 (about 45 s with the default waits).
     pub max_reads: u32,
-    /// Wait between reads; default 500 ms.
+    /// First wait between reads; default 250 ms.
     pub interval: Duration,
+    /// Longest wait between reads; default 4 s.
+    pub max_interval: Duration,
 }
 
 impl Default for PostCancelConfig {
     fn default() -> Self {
         Self {
-            max_reads: 10,
-            interval: Duration::from_millis(500),
+            max_reads: 16,
+            interval: Duration::from_millis(250),
+            max_interval: Duration::from_secs(4),
+        }
+    }
+}
+
+impl PostCancelConfig {
+    /// The wait before read number `read` (0 is the first read: no wait).
+    #[must_use]
+    pub fn wait_before(&self, read: u32) -> Duration {
+        if read == 0 {
+            return Duration::ZERO;
+        }
+        let exponent = i32::try_from(read.min(64) - 1).unwrap_or(63);
+        let scaled = self.interval.as_secs_f64() * 1.5f64.powi(exponent);
+        if scaled >= self.max_interval.as_secs_f64() {
+            self.max_interval
+        } else {
+            Duration::from_secs_f64(scaled)
         }
     }
 }
@@ -195,7 +218,8 @@ impl Default for ConsistencyConfig {
 /// Defaults (the original specification's): 60 s timeout; linear-adaptive
 /// polling 500 ms +100 ms per poll up to 2 s; 3 retries with a 500 ms backoff
 /// base (doubling, capped at 8 s, half of it jitter); final verification on;
-/// cancel the remainder of a partial fill; 10 post-cancel reads 500 ms apart;
+/// cancel the remainder of a partial fill; 16 post-cancel reads, 250 ms
+/// apart at first and up to 4 s;
 /// slippage flagged above 50 bps adverse; 3 position reads 1 s apart; 60 s
 /// to resolve a submission.
 ///
@@ -276,6 +300,15 @@ impl FillDetectionConfig {
             ));
         }
         positive("post_cancel.interval", self.post_cancel.interval)?;
+        if self.post_cancel.max_interval < self.post_cancel.interval {
+            return Err(ConfigError::new(
+                "post_cancel.max_interval",
+                format!(
+                    "({:?}) is below post_cancel.interval ({:?}); the cap must be at least the first wait",
+                    self.post_cancel.max_interval, self.post_cancel.interval
+                ),
+            ));
+        }
         if let PartialFillPolicy::KeepWorking { extension } = self.partial_fill_policy {
             positive("partial_fill_policy.extension", extension)?;
         }
@@ -302,6 +335,18 @@ impl FillDetectionConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Post-cancel waits start at the interval, grow by half and stop at
+    /// the cap; the first read does not wait.
+    #[test]
+    fn post_cancel_waits_grow_to_cap() {
+        let p = PostCancelConfig::default();
+        let waits: Vec<u64> = (0..6)
+            .map(|r| p.wait_before(r).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, vec![0, 250, 375, 562, 843, 1265]);
+        assert_eq!(p.wait_before(40), Duration::from_secs(4));
+    }
 
     /// The defaults are the original specification's and pass validation.
     #[test]

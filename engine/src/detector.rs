@@ -650,8 +650,9 @@ impl<B: Broker> Watch<'_, B> {
             ..Methods::default()
         };
         for read in 0..self.config.post_cancel.max_reads {
-            if read > 0 {
-                sleep(self.config.post_cancel.interval).await;
+            let wait = self.config.post_cancel.wait_before(read);
+            if !wait.is_zero() {
+                sleep(wait).await;
             }
             if let Some(mut result) = self.verify_once().await {
                 if result.verdict == Verdict::Filled {
@@ -676,8 +677,9 @@ impl<B: Broker> Watch<'_, B> {
     /// Reads until the broker shows how the order ended, within the bound.
     async fn after_cancel(&mut self, outcome: CancelOutcome) -> FillResult {
         for read in 0..self.config.post_cancel.max_reads {
-            if read > 0 {
-                sleep(self.config.post_cancel.interval).await;
+            let wait = self.config.post_cancel.wait_before(read);
+            if !wait.is_zero() {
+                sleep(wait).await;
             }
             if let Some(mut result) = self.verify_once().await {
                 result.cancel = Some(outcome);

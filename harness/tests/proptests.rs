@@ -1,0 +1,265 @@
+//! The correctness properties of the original design, each checked against
+//! the simulator's ground truth on generated scenarios or broker
+//! behaviours. 100 cases each by default; `PROPTEST_CASES` overrides.
+//! Property 7 (logging completeness) lives in `proptests_logging.rs`: it
+//! installs a `tracing` subscriber, which must not share a process with
+//! tests running in parallel.
+//!
+//! Most properties share one strong form: every *confident* verdict
+//! (filled, partially filled, not filled, rejected) reports exactly what
+//! the broker filled, and doubt is only ever expressed as `Unresolved`.
+
+mod support;
+
+mod proptests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use fillproof_engine::{
+        Decimal, FillState, FillVerifier, Order, OrderStatus, OrderType, PartialFillPolicy,
+        PollingConfig, RobustVerifier, Side, TimeInForce, Timestamp, Verdict,
+    };
+    use fillproof_harness::metrics::{Metrics, check_orders};
+    use fillproof_harness::runner::{RunSpec, run_seed};
+    use fillproof_simulator::Scenario;
+    use proptest::prelude::*;
+
+    use crate::support::{
+        Knobs, confident_verdicts_are_right, config, detect_directly, moderate, run, run_with,
+    };
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Property 1, fill detection completeness: under a broker with
+        /// every fault class at moderate rates, every fill the broker makes
+        /// is reported with its exact quantity, nothing is invented, nothing
+        /// is left unresolved and no order is placed twice.
+        #[test]
+        fn fill_detection_completeness(knobs in moderate()) {
+            let run = run(&knobs);
+            let m = Metrics::over(std::slice::from_ref(&run));
+            prop_assert_eq!(m.missed_fills, 0, "{:?}", m.missed_examples);
+            prop_assert_eq!(m.false_positives, 0, "{:?}", m.false_positive_examples);
+            prop_assert_eq!(m.unresolved, 0, "{:?}", m.unresolved_examples);
+            prop_assert_eq!(m.duplicate_orders, 0);
+        }
+
+        /// Property 2, multi-method redundancy (verifier): a snapshot proves
+        /// a full fill exactly when the status reads filled (any spelling)
+        /// or `filled_qty >= qty`; price and stamp never do on their own.
+        #[test]
+        fn multi_method_redundancy_verifier(
+            status in prop::sample::select(vec![
+                "new", "accepted", "partially_filled", "filled", "FILLED", "OrderStatus.FILLED",
+                "fill", "pending_cancel", "canceled", "done", "expired",
+            ]),
+            qty in 1i64..1000,
+            filled_fraction in 0.0f64..=1.0,
+            priced in any::<bool>(),
+            stamped in any::<bool>(),
+        ) {
+            let filled = ((qty as f64) * filled_fraction).floor() as i64;
+            let order = Order {
+                id: "o".into(), client_order_id: "c".into(), symbol: "SPY".into(),
+                qty: Decimal::from(qty), side: Side::Buy, order_type: OrderType::Market,
+                time_in_force: TimeInForce::Day, limit_price: None,
+                status: OrderStatus::parse(status), filled_qty: Decimal::from(filled),
+                filled_avg_price: priced.then(|| Decimal::from(100)),
+                submitted_at: None, filled_at: stamped.then_some(Timestamp::from_unix_micros(1)),
+                canceled_at: None, updated_at: None,
+            };
+            let v = RobustVerifier.verify(&order);
+            let proven = order.status == OrderStatus::Filled || filled >= qty;
+            prop_assert_eq!(v.state == FillState::Full, proven);
+            if !proven {
+                prop_assert_eq!(v.filled_qty, Decimal::from(filled));
+            }
+        }
+
+        /// Property 2, multi-method redundancy (end to end): with the status
+        /// field lagging by up to two minutes and spelt five ways (one
+        /// unknown), every fill is still found through `filled_qty`.
+        #[test]
+        fn multi_method_redundancy_under_status_lag(knobs in moderate(), lag_s in 10u32..120) {
+            let knobs = Knobs {
+                status_lag_ms: lag_s * 1000,
+                read_faults: 0.0, submit_faults: 0.0, cancel_faults: 0.0, stale: 0.0,
+                ..knobs
+            };
+            let run = run(&knobs);
+            prop_assert!(confident_verdicts_are_right(&run).is_ok(), "{:?}", confident_verdicts_are_right(&run));
+            let m = Metrics::over(std::slice::from_ref(&run));
+            prop_assert_eq!(m.missed_fills, 0, "{:?}", m.unresolved_examples);
+            prop_assert_eq!(m.false_positives, 0);
+        }
+
+        /// Property 3, error-recovery resilience: under heavy transient
+        /// errors on every endpoint, no verdict is confidently wrong, no
+        /// order is duplicated, and doubt shows only as `Unresolved`.
+        #[test]
+        fn error_recovery_resilience(
+            knobs in moderate(),
+            read in 0.02f64..0.1,
+            submit in 0.02f64..0.15,
+            cancel in 0.05f64..0.3,
+        ) {
+            let knobs = Knobs { read_faults: read, submit_faults: submit, cancel_faults: cancel, ..knobs };
+            let run = run(&knobs);
+            prop_assert!(confident_verdicts_are_right(&run).is_ok(), "{:?}", confident_verdicts_are_right(&run));
+            let m = Metrics::over(std::slice::from_ref(&run));
+            prop_assert_eq!(m.duplicate_orders, 0);
+            prop_assert_eq!(m.false_positives, 0, "{:?}", m.false_positive_examples);
+        }
+
+        /// Property 4, final verification guarantee: fills scripted from a
+        /// second before to a second after each order's deadline are all
+        /// reported, with nothing unresolved.
+        #[test]
+        fn final_verification_guarantee(
+            seed in any::<u64>(),
+            offsets_ms in prop::collection::vec(-1_000i64..1_000, 4),
+            processing_ms in 0u32..1_500,
+            accept_204 in any::<bool>(),
+        ) {
+            // Orders are submitted at 0 s, 2 s, 4 s, 6 s (fixed arrival) and
+            // watched for 10 s; the monitor starts after the submit answer.
+            let timeline: String = offsets_ms.iter().enumerate().map(|(i, off)| {
+                let at_ms = (i as i64) * 2_000 + 10_000 + off;
+                format!("  - {{at: {at_ms}ms, order: {i}, event: fill}}\n")
+            }).collect();
+            let text = format!(r#"version: 1
+name: last-second
+seed: {seed}
+workload:
+  orders: 4
+  arrival: 2s
+  symbols: [SPY]
+  qty: 100
+  reference_price: {{SPY: "590.10"}}
+engine:
+  timeout: 10s
+broker:
+  latency:
+    submit: 60ms
+    get_order: {{uniform: [10ms, 100ms]}}
+    cancel: {{request: {{uniform: [20ms, 500ms]}}, response: 20ms}}
+  fill: {{probability: 0}}
+  cancel: {{when_filled: {when}, processing: {processing_ms}ms}}
+timeline:
+{timeline}"#, when = if accept_204 { "accept_204" } else { "reject_422" });
+            let scenario = Arc::new(Scenario::parse(text.as_bytes(), "t.yaml", None).expect("valid"));
+            let spec = RunSpec::from_scenario(scenario, seed).expect("spec");
+            let run = run_seed(&spec, &|| {}).expect("run");
+            let m = Metrics::over(std::slice::from_ref(&run));
+            prop_assert_eq!(m.detection_rate, 1.0, "{:?} {:?}", m.missed_examples, m.unresolved_examples);
+            prop_assert_eq!(m.unresolved, 0);
+            prop_assert_eq!(m.false_positives, 0);
+        }
+
+        /// Property 5, cancel-detect race handling: whatever the cancel's
+        /// flight time, processing time and answer to a filled order, and
+        /// wherever the fill lands around the cancel, the engine reports
+        /// what the broker filled.
+        #[test]
+        fn cancel_detect_race_handling(knobs in moderate(), processing_ms in 0u32..3_000, accept_204 in any::<bool>()) {
+            let knobs = Knobs {
+                // Fills cluster around the deadline.
+                delay_ms: knobs.timeout_s * 1000,
+                cancel_processing_ms: processing_ms,
+                accept_204,
+                read_faults: 0.0, submit_faults: 0.0, cancel_faults: 0.0,
+                ..knobs
+            };
+            let run = run(&knobs);
+            prop_assert!(confident_verdicts_are_right(&run).is_ok(), "{:?}", confident_verdicts_are_right(&run));
+            let m = Metrics::over(std::slice::from_ref(&run));
+            prop_assert_eq!(m.missed_fills, 0, "{:?}", m.unresolved_examples);
+            prop_assert_eq!(m.unresolved, 0, "{:?}", m.unresolved_examples);
+        }
+
+        /// Property 6, state consistency: the engine's positions equal the
+        /// ledger's at the end, and its own reconciliation raises no alarm
+        /// through position lag of up to two seconds.
+        #[test]
+        fn state_consistency(knobs in moderate(), position_lag_ms in 0u32..2_000) {
+            let knobs = Knobs { position_lag_ms, ..knobs };
+            let run = run(&knobs);
+            let m = Metrics::over(std::slice::from_ref(&run));
+            prop_assert_eq!(m.consistency_violations, 0, "{:?} {:?}", m.missed_examples, m.unresolved_examples);
+            prop_assert_eq!(m.position_alarms, 0);
+        }
+
+        /// Property 8, slippage consistency: each reported slippage is the
+        /// side-aware distance, in basis points, between the broker's
+        /// average fill price and the reference price; positive exactly when
+        /// adverse; flagged exactly above the threshold.
+        #[test]
+        fn slippage_consistency(knobs in moderate(), threshold in 0u32..60) {
+            let knobs = Knobs { read_faults: 0.0, submit_faults: 0.0, cancel_faults: 0.0, ..knobs };
+            let results = detect_directly(&knobs, |c| c.slippage_threshold_bps = Decimal::from(threshold), None);
+            for (result, reference, ledger_avg) in results {
+                let Some(s) = result.slippage else { continue };
+                let avg = ledger_avg.expect("a fill has a price");
+                prop_assert_eq!(s.fill_price, avg);
+                let raw = (avg - reference) / reference * Decimal::from(10_000);
+                let expected = (raw * result.side.sign()).round_dp(4);
+                prop_assert_eq!(s.bps, expected);
+                let adverse = match result.side { Side::Buy => avg > reference, Side::Sell => avg < reference };
+                prop_assert_eq!(s.bps > Decimal::ZERO, adverse);
+                prop_assert_eq!(s.flagged, s.bps > Decimal::from(threshold));
+            }
+        }
+
+        /// Property 9, partial-fill handling: under either policy, the
+        /// reported quantity is exactly what the broker filled, and under
+        /// cancel-the-remainder an order left partly filled is reported as
+        /// partially filled.
+        #[test]
+        fn partial_fill_handling(knobs in moderate(), keep_working in any::<bool>()) {
+            let knobs = Knobs {
+                partial: 0.9, unfilled: 0.5, spacing_ms: 4_000,
+                read_faults: 0.0, submit_faults: 0.0, cancel_faults: 0.0,
+                ..knobs
+            };
+            let run = run_with(&knobs, |spec| {
+                if keep_working {
+                    spec.config.partial_fill_policy = PartialFillPolicy::KeepWorking { extension: spec.config.timeout };
+                }
+            });
+            prop_assert!(confident_verdicts_are_right(&run).is_ok(), "{:?}", confident_verdicts_are_right(&run));
+            for (check, outcome) in check_orders(&run).iter().zip(&run.outcomes) {
+                let partly = check.ledger_qty > Decimal::ZERO && check.ledger_qty < outcome.qty;
+                if partly && outcome.verdict.verdict != Verdict::Unresolved {
+                    prop_assert_eq!(outcome.verdict.verdict, Verdict::PartiallyFilled, "order {}", check.index);
+                }
+            }
+        }
+
+        /// Property 10, adaptive polling efficiency: against the very same
+        /// broker (same seed, common random numbers), linear-adaptive
+        /// polling reads no more than polling at its initial interval
+        /// throughout, and finds every fill as exactly.
+        #[test]
+        fn adaptive_polling_efficiency(knobs in moderate()) {
+            let knobs = Knobs {
+                read_faults: 0.0, submit_faults: 0.0, cancel_faults: 0.0, stale: 0.0, status_lag_ms: 0,
+                ..knobs
+            };
+            let adaptive = run_with(&knobs, |s| s.config.polling = PollingConfig::linear_default());
+            let fixed = run_with(&knobs, |s| s.config.polling = PollingConfig::Fixed { interval: Duration::from_millis(500) });
+            let (a, f) = (Metrics::over(std::slice::from_ref(&adaptive)), Metrics::over(std::slice::from_ref(&fixed)));
+            prop_assert!(adaptive.calls[1] <= fixed.calls[1], "adaptive {} reads, fixed {}", adaptive.calls[1], fixed.calls[1]);
+            prop_assert_eq!(a.detection_rate, 1.0);
+            prop_assert_eq!(f.detection_rate, 1.0);
+            // A fill found before the deadline is seen within one capped
+            // interval (2 s) plus one read's latency (at most 150 ms).
+            for (check, outcome) in check_orders(&adaptive).iter().zip(&adaptive.outcomes) {
+                if outcome.verdict.verdict == Verdict::Filled && !outcome.verdict.deadline_reached {
+                    let latency = check.latency.expect("a detected fill has a latency");
+                    prop_assert!(latency <= Duration::from_millis(2_150), "order {} seen {:?} after its fill", check.index, latency);
+                }
+            }
+        }
+    }
+}
