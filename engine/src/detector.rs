@@ -675,15 +675,38 @@ impl<B: Broker> Watch<'_, B> {
     }
 
     /// Reads until the broker shows how the order ended, within the bound.
-    async fn after_cancel(&mut self, outcome: CancelOutcome) -> FillResult {
+    ///
+    /// When the cancel went unanswered and a read shows the order still
+    /// open (not even `pending_cancel`), the cancel is sent again, up to
+    /// `retry.max_retries` times: cancel is idempotent at the broker, and an
+    /// order left working after its deadline is exactly what the deadline
+    /// is there to prevent.
+    async fn after_cancel(&mut self, mut outcome: CancelOutcome) -> FillResult {
+        let mut resends = 0u32;
         for read in 0..self.config.post_cancel.max_reads {
             let wait = self.config.post_cancel.wait_before(read);
             if !wait.is_zero() {
                 sleep(wait).await;
             }
-            if let Some(mut result) = self.verify_once().await {
+            let Ok(order) = self.read().await else {
+                continue;
+            };
+            if let Some(mut result) = self.observe(order) {
                 result.cancel = Some(outcome);
                 return result;
+            }
+            let open = self.order.status != OrderStatus::PendingCancel;
+            if open
+                && matches!(outcome, CancelOutcome::Unknown(_))
+                && resends < self.config.retry.max_retries
+            {
+                resends += 1;
+                info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
+                    "cancel went unanswered and the order is still open; sending it again");
+                outcome = self.cancel().await;
+                if outcome == CancelOutcome::AlreadyFilled {
+                    return self.confirm_refused_cancel().await;
+                }
             }
         }
         let reason = format!(

@@ -215,11 +215,11 @@ async fn cancel_accepted_then_canceled_is_not_filled() {
 }
 
 /// Deadline, cancel never answered and the order never terminal: the verdict
-/// is unresolved, never "not filled", and the cancel was retried.
+/// is unresolved, never "not filled", and the cancel was retried and resent.
 #[tokio::test(start_paused = true)]
 async fn cancel_timeout_without_terminal_state_is_unresolved() {
     let script = Script {
-        cancel_answers: std::iter::repeat_n(Err(BrokerError::Timeout), 4).collect(),
+        cancel_answers: std::iter::repeat_n(Err(BrokerError::Timeout), 100).collect(),
         ..Script::default()
     };
     let (broker, detector) = setup(script, config(10));
@@ -229,7 +229,8 @@ async fn cancel_timeout_without_terminal_state_is_unresolved() {
         result.cancel,
         Some(CancelOutcome::Unknown(BrokerError::Timeout))
     ));
-    assert_eq!(broker.calls().cancel, 4);
+    // Four attempts, then three resends of four attempts each.
+    assert_eq!(broker.calls().cancel, 16);
     assert!(
         result.reason.contains("no terminal state"),
         "{}",
@@ -509,4 +510,29 @@ async fn rate_limited_reads_do_not_spend_retries() {
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.checks, 1, "one logical read");
     assert_eq!(result.api_calls.get_order, 7);
+}
+
+/// A cancel lost in an outage is sent again once reads show the order still
+/// open, and the order is then confirmed canceled instead of unresolved.
+#[tokio::test(start_paused = true)]
+async fn unanswered_cancel_is_resent_when_order_still_open() {
+    let unavailable = || {
+        Err(BrokerError::Server {
+            status: 503,
+            message: "service unavailable".into(),
+        })
+    };
+    let script = Script {
+        cancel_answers: std::iter::repeat_with(unavailable).take(4).collect(),
+        on_cancel: vec![
+            change(0, "pending_cancel", 0, None),
+            change(300, "canceled", 0, None),
+        ],
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::NotFilled, "{}", result.reason);
+    assert_eq!(broker.calls().cancel, 5);
+    assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
 }
