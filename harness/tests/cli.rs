@@ -193,3 +193,60 @@ fn gate_shortfall_exits_one_with_replay_and_junit() {
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert!(xml.contains("failures=\"1\""), "{xml}");
 }
+
+/// `--trace` writes every event as a JSON line tagged with its seed.
+#[test]
+fn trace_file_has_one_json_line_per_event() {
+    let dir = std::env::temp_dir().join(format!("fillproof-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trace = dir.join("trace.jsonl");
+    let (code, _, stderr) = fillproof(&[
+        "run",
+        "scenarios/cancel-fill-race.yaml",
+        "--seeds",
+        "2",
+        "--trace",
+        trace.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(events.len() > 20, "{} events", events.len());
+    assert!(
+        events
+            .iter()
+            .all(|e| e["t_us"].is_number() && e["event"].is_string())
+    );
+    let seeds: std::collections::BTreeSet<u64> =
+        events.iter().filter_map(|e| e["seed"].as_u64()).collect();
+    assert_eq!(seeds, [7, 8].into_iter().collect());
+}
+
+/// The report does not depend on how many threads ran the seeds.
+#[test]
+fn output_does_not_depend_on_job_count() {
+    let args = |jobs: &'static str| {
+        vec![
+            "run",
+            "scenarios/swarm.yaml",
+            "--seeds",
+            "6",
+            "--format",
+            "json",
+            "--jobs",
+            jobs,
+        ]
+    };
+    let strip = |text: String| -> serde_json::Value {
+        let mut value: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON");
+        value["wall_ms"] = serde_json::Value::Null;
+        value["speedup"] = serde_json::Value::Null;
+        value
+    };
+    let (_, one, _) = fillproof(&args("1"));
+    let (_, three, _) = fillproof(&args("3"));
+    assert_eq!(strip(one), strip(three));
+}

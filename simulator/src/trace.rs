@@ -144,3 +144,54 @@ pub fn first_divergence<'a>(
         .or((a.len() != b.len()).then_some(common))
         .map(|i| (i, a.get(i), b.get(i)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(t_us: u64) -> TraceEvent {
+        TraceEvent {
+            t_us,
+            kind: TraceKind::Healed,
+        }
+    }
+
+    /// The first differing event is found, and a longer trace diverges
+    /// where the shorter one ends.
+    #[test]
+    fn first_divergence_names_the_first_difference() {
+        let a = vec![event(1), event(2), event(3)];
+        let b = vec![event(1), event(5), event(3)];
+        let (index, left, right) = first_divergence(&a, &b).expect("they differ");
+        assert_eq!(index, 1);
+        assert_eq!(left, Some(&event(2)));
+        assert_eq!(right, Some(&event(5)));
+        assert_eq!(first_divergence(&a, &a), None);
+        let (index, _, right) = first_divergence(&a, &a[..2]).expect("lengths differ");
+        assert_eq!((index, right), (2, None));
+    }
+
+    /// The hash runs over every event, and recording is optional.
+    #[test]
+    fn hash_covers_every_event() {
+        let mut recorded = Trace::new(true);
+        let mut hashed_only = Trace::new(false);
+        for t in 0..3 {
+            recorded.push(event(t));
+            hashed_only.push(event(t));
+        }
+        assert_eq!(recorded.hash(), hashed_only.hash());
+        assert_eq!(recorded.events().map(<[_]>::len), Some(3));
+        assert_eq!(hashed_only.events(), None);
+        let mut other = Trace::new(false);
+        for t in [0, 1, 4] {
+            other.push(event(t));
+        }
+        assert_ne!(other.hash(), recorded.hash());
+        let mut out = Vec::new();
+        recorded.write_json_lines(&mut out).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.starts_with(r#"{"t_us":0,"event":"healed"}"#), "{text}");
+    }
+}
