@@ -272,7 +272,20 @@ impl<B: Broker + 'static> FillDetector<B> {
     /// broker confirms what happened to it. `expected_price` is what the
     /// trader expected to pay or receive, for the slippage figure.
     pub async fn monitor(&self, order: Order, expected_price: Option<Decimal>) -> FillResult {
+        self.monitor_with(order, expected_price, None).await
+    }
+
+    /// As [`FillDetector::monitor`], calling `on_change` with every snapshot
+    /// whose status or filled quantity differs from the one before (the
+    /// submit answer included): the hook behind an event stream.
+    pub async fn monitor_with(
+        &self,
+        order: Order,
+        expected_price: Option<Decimal>,
+        on_change: Option<&(dyn Fn(&Order) + Sync)>,
+    ) -> FillResult {
         let mut watch = Watch {
+            on_change,
             broker: &*self.broker,
             config: &self.config,
             verifier: &*self.verifier,
@@ -375,6 +388,7 @@ fn wait_before_retry(
 
 /// One order's monitor state.
 struct Watch<'a, B> {
+    on_change: Option<&'a (dyn Fn(&Order) + Sync)>,
     broker: &'a B,
     config: &'a FillDetectionConfig,
     verifier: &'a dyn FillVerifier,
@@ -524,6 +538,9 @@ impl<B: Broker> Watch<'_, B> {
             info!(target: TARGET, order_id = %order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
                 status = %order.status, filled_qty = %order.filled_qty, "order changed");
             self.last_seen = Some(seen);
+            if let Some(hook) = self.on_change {
+                hook(&order);
+            }
         }
         if self
             .best

@@ -21,23 +21,38 @@
 //! - [`FillDetector`]: submission, the monitor loop, the deadline path with
 //!   final verification, cancel and post-cancel verification, and the
 //!   position consistency check.
+//! - [`OrderExecutor`]: the whole lifecycle of a [`Signal`]: [`validate`],
+//!   [`RiskLimits`], the [`AuditLog`], submission through a client-side
+//!   [`RateLimiter`], fill detection, the [`PositionBook`] and a stream of
+//!   [`OrderEvent`]s.
 //!
 //! [`Decimal`]: rust_decimal::Decimal
 
+mod audit;
 mod backoff;
 mod broker;
+mod clock;
 mod config;
 mod detector;
 mod entropy;
 mod error;
+mod executor;
 mod order;
 mod polling;
+mod positions;
+mod ratelimit;
 mod result;
+mod risk;
 mod slippage;
 mod verify;
 
+pub use audit::{
+    AuditEntry, AuditError, AuditEvent, AuditLog, AuditRecord, AuditSink, FileSink, GENESIS,
+    MemorySink, export_csv, verify,
+};
 pub use backoff::Backoff;
 pub use broker::Broker;
+pub use clock::{Clock, SystemClock, VirtualClock};
 pub use config::{
     ConsistencyConfig, FillDetectionConfig, PartialFillPolicy, PollingConfig, PostCancelConfig,
     RetryConfig,
@@ -45,11 +60,19 @@ pub use config::{
 pub use detector::{FillDetector, Submission};
 pub use entropy::{derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
+pub use executor::{
+    AppliedFill, ExecutionError, ExecutorConfig, OrderEvent, OrderExecutor, OrderState,
+};
 pub use order::{
     Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
 };
 pub use polling::{PollContext, PollingStrategy};
+pub use positions::{Commission, PositionBook, PositionState};
+pub use ratelimit::{RateLimit, RateLimitedBroker, RateLimiter};
 pub use result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
+pub use risk::{
+    RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, money, validate,
+};
 pub use slippage::Slippage;
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
 

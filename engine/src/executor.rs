@@ -1,0 +1,561 @@
+//! The order lifecycle: a trading signal through validation, risk checks,
+//! an audit record written before anything is sent, idempotent submission,
+//! fill detection, position update and events.
+//!
+//! ```text
+//! signal ─ validate ─ risk ─ audit "submit" (PENDING) ─ submit (SUBMITTED)
+//!        ─ monitor (every status change is an event) ─ positions ─ audit
+//! ```
+//!
+//! Pre-trade state (positions, orders in flight, buying power, each
+//! trader's recent orders) sits behind one short lock taken before
+//! submission and after the verdict; the polling loop never takes it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tracing::info;
+
+use crate::audit::{AuditEntry, AuditEvent, AuditLog};
+use crate::broker::Broker;
+use crate::clock::Clock;
+use crate::config::FillDetectionConfig;
+use crate::detector::FillDetector;
+use crate::error::{ConfigError, SubmitError};
+use crate::order::{Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Timestamp};
+use crate::positions::{Commission, PositionBook};
+use crate::ratelimit::{RateLimit, RateLimitedBroker};
+use crate::result::{CancelOutcome, FillResult, Verdict};
+use crate::risk::{RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, validate};
+use crate::verify::FillVerifier;
+
+/// Everything the executor needs to know. Defaults: the fill detector's;
+/// validation within 5% of the reference price; the default risk limits;
+/// no commission; 190 calls a minute; buying power not checked.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Fill detection and submission retries.
+    pub detection: FillDetectionConfig,
+    /// Pre-trade validation.
+    pub validation: ValidationConfig,
+    /// Risk limits.
+    pub risk: RiskLimits,
+    /// Commission deducted from realized P&L.
+    pub commission: Commission,
+    /// Client-side rate limit on every broker call; `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// The account's buying power at the start; `None`: not checked.
+    pub buying_power: Option<Decimal>,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            detection: FillDetectionConfig::default(),
+            validation: ValidationConfig::default(),
+            risk: RiskLimits::default(),
+            commission: Commission::default(),
+            rate_limit: Some(RateLimit::DEFAULT),
+            buying_power: None,
+        }
+    }
+}
+
+/// Where an order is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderState {
+    /// Passed the checks; recorded; about to be sent.
+    Pending,
+    /// The broker holds it.
+    Submitted,
+    /// The broker reported a change (status or filled quantity).
+    Working,
+    /// Done: filled.
+    Filled,
+    /// Done: partly filled, the rest canceled.
+    PartiallyFilled,
+    /// Done: confirmed not filled.
+    NotFilled,
+    /// Refused before sending, or rejected by the broker.
+    Rejected,
+    /// Submission failed or monitoring could not confirm an outcome.
+    Failed,
+}
+
+/// One status change, for a UI or a logger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// The intent's id.
+    pub client_order_id: String,
+    /// Whose order.
+    pub trader_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// The broker's id, once known.
+    pub order_id: Option<String>,
+    /// The new state.
+    pub state: OrderState,
+    /// The broker's status, when the change came from the broker.
+    pub broker_status: Option<String>,
+    /// Filled quantity.
+    pub filled_qty: Decimal,
+    /// Average fill price.
+    pub avg_price: Option<Decimal>,
+    /// When (the broker's stamp for broker changes).
+    pub at: Timestamp,
+}
+
+/// How an execution ended without a fill result.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ExecutionError {
+    /// The signal failed validation; nothing was sent.
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    /// A risk rule refused it; nothing was sent.
+    #[error("{0}")]
+    Risk(#[from] RiskViolation),
+    /// The audit record could not be written, so the order was not sent.
+    #[error("audit log write failed, order not sent: {0}")]
+    Audit(String),
+    /// Submission failed.
+    #[error("{0}")]
+    Submit(#[from] SubmitError),
+}
+
+/// A fill applied to the positions, in the order applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedFill {
+    /// The intent's id.
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Quantity.
+    pub qty: Decimal,
+    /// Price.
+    pub price: Decimal,
+    /// Trading day (days since the Unix epoch, UTC).
+    pub day: i64,
+}
+
+#[derive(Default)]
+struct Book {
+    positions: PositionBook,
+    /// Signed quantity of orders in flight, by symbol.
+    in_flight: BTreeMap<String, Decimal>,
+    /// Buying power left, when checked.
+    available: Option<Decimal>,
+    /// Each trader's order times within the last minute.
+    recent: BTreeMap<String, VecDeque<Instant>>,
+    applied: Vec<AppliedFill>,
+}
+
+/// Takes trading signals through the whole order lifecycle.
+pub struct OrderExecutor<B> {
+    detector: FillDetector<RateLimitedBroker<Arc<B>>>,
+    validation: ValidationConfig,
+    risk: RiskLimits,
+    book: Arc<Mutex<Book>>,
+    audit: Arc<AuditLog>,
+    events: broadcast::Sender<OrderEvent>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<B> Clone for OrderExecutor<B> {
+    fn clone(&self) -> Self {
+        Self {
+            detector: self.detector.clone(),
+            validation: self.validation.clone(),
+            risk: self.risk.clone(),
+            book: Arc::clone(&self.book),
+            audit: Arc::clone(&self.audit),
+            events: self.events.clone(),
+            clock: Arc::clone(&self.clock),
+        }
+    }
+}
+
+/// Events kept for a slow subscriber before it starts missing them.
+const EVENT_CAPACITY: usize = 4096;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+impl<B: Broker + 'static> OrderExecutor<B> {
+    /// An executor over `broker`, auditing to `audit`, stamping with
+    /// `clock`, drawing retry jitter from `seed`.
+    ///
+    /// # Errors
+    /// A configuration value out of range.
+    pub fn new(
+        broker: Arc<B>,
+        config: ExecutorConfig,
+        audit: Arc<AuditLog>,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        let limited = Arc::new(RateLimitedBroker::new(broker, config.rate_limit)?);
+        let detector = FillDetector::new(limited, config.detection)?.with_jitter_seed(seed);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Ok(Self {
+            detector,
+            validation: config.validation,
+            risk: config.risk,
+            book: Arc::new(Mutex::new(Book {
+                positions: PositionBook::new(config.commission),
+                available: config.buying_power,
+                ..Book::default()
+            })),
+            audit,
+            events,
+            clock,
+        })
+    }
+
+    /// Replaces the fill verifier (a harness measures flawed ones).
+    #[must_use]
+    pub fn with_verifier(mut self, verifier: Arc<dyn FillVerifier>) -> Self {
+        self.detector = self.detector.with_verifier(verifier);
+        self
+    }
+
+    /// The fill detector in use.
+    #[must_use]
+    pub fn detector(&self) -> &FillDetector<RateLimitedBroker<Arc<B>>> {
+        &self.detector
+    }
+
+    /// A receiver of every status change from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<OrderEvent> {
+        self.events.subscribe()
+    }
+
+    /// The positions and P&L so far.
+    #[must_use]
+    pub fn positions(&self) -> PositionBook {
+        self.lock().positions.clone()
+    }
+
+    /// Every fill applied to the positions, in order.
+    #[must_use]
+    pub fn applied(&self) -> Vec<AppliedFill> {
+        self.lock().applied.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn today(&self) -> i64 {
+        self.clock.now().unix_micros.div_euclid(MICROS_PER_DAY)
+    }
+
+    fn emit(
+        &self,
+        signal: &Signal,
+        state: OrderState,
+        order: Option<&Order>,
+        at: Option<Timestamp>,
+    ) {
+        let _ = self.events.send(OrderEvent {
+            client_order_id: signal.client_order_id.clone(),
+            trader_id: signal.trader_id.clone(),
+            symbol: signal.symbol.clone(),
+            order_id: order.map(|o| o.id.clone()),
+            state,
+            broker_status: order.map(|o| o.status.to_string()),
+            filled_qty: order.map_or(Decimal::ZERO, |o| o.filled_qty),
+            avg_price: order.and_then(|o| o.filled_avg_price),
+            at: at.unwrap_or_else(|| self.clock.now()),
+        });
+    }
+
+    fn audit(
+        &self,
+        signal: &Signal,
+        event: AuditEvent,
+        order_id: Option<&str>,
+        (qty, price): (Decimal, Option<Decimal>),
+        status: &str,
+        reason: &str,
+    ) -> std::io::Result<()> {
+        self.audit.record(AuditEntry {
+            event,
+            trader_id: signal.trader_id.clone(),
+            client_order_id: signal.client_order_id.clone(),
+            order_id: order_id.map(str::to_owned),
+            symbol: signal.symbol.clone(),
+            side: signal.side,
+            qty,
+            price,
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Validation and risk checks; on success the order is counted in
+    /// flight and its buying power reserved.
+    fn admit(&self, signal: &Signal, reference: Decimal) -> Result<Decimal, ExecutionError> {
+        let today = self.today();
+        let mut book = self.lock();
+        validate(signal, reference, book.available, &self.validation)?;
+        if let Some(limit) = self.risk.daily_loss_limit {
+            let pnl = book.positions.daily_pnl(today);
+            if pnl <= -limit {
+                return Err(RiskViolation::DailyLoss { pnl, limit }.into());
+            }
+        }
+        if let Some(limit) = self.risk.max_position {
+            let held = book.positions.position(&signal.symbol).qty;
+            let flying = book
+                .in_flight
+                .get(&signal.symbol)
+                .copied()
+                .unwrap_or(Decimal::ZERO);
+            let projected = held + flying + signal.side.sign() * signal.qty;
+            if projected.abs() > limit {
+                return Err(RiskViolation::MaxPosition {
+                    symbol: signal.symbol.clone(),
+                    projected,
+                    limit,
+                }
+                .into());
+            }
+        }
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        let recent = book.recent.entry(signal.trader_id.clone()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            recent.pop_front();
+        }
+        let count = u32::try_from(recent.len()).unwrap_or(u32::MAX);
+        if count >= self.risk.max_orders_per_minute {
+            return Err(RiskViolation::OrderRate {
+                trader: signal.trader_id.clone(),
+                count,
+                limit: self.risk.max_orders_per_minute,
+            }
+            .into());
+        }
+        recent.push_back(now);
+        *book
+            .in_flight
+            .entry(signal.symbol.clone())
+            .or_insert(Decimal::ZERO) += signal.side.sign() * signal.qty;
+        let reserved = match signal.side {
+            Side::Buy => signal.qty * signal.limit_price.unwrap_or(reference),
+            Side::Sell => Decimal::ZERO,
+        };
+        if let Some(available) = &mut book.available {
+            *available -= reserved;
+        }
+        Ok(reserved)
+    }
+
+    /// Undoes `admit`'s bookkeeping and applies what filled.
+    fn settle(&self, signal: &Signal, reserved: Decimal, filled: Decimal, price: Decimal) {
+        let today = self.today();
+        let mut book = self.lock();
+        *book
+            .in_flight
+            .entry(signal.symbol.clone())
+            .or_insert(Decimal::ZERO) -= signal.side.sign() * signal.qty;
+        let notional = filled * price;
+        if let Some(available) = &mut book.available {
+            *available += reserved;
+            match signal.side {
+                Side::Buy => *available -= notional,
+                Side::Sell => *available += notional,
+            }
+        }
+        if filled > Decimal::ZERO {
+            book.positions
+                .apply(&signal.symbol, signal.side, filled, price, today);
+            book.applied.push(AppliedFill {
+                client_order_id: signal.client_order_id.clone(),
+                symbol: signal.symbol.clone(),
+                side: signal.side,
+                qty: filled,
+                price,
+                day: today,
+            });
+        }
+    }
+
+    /// Takes `signal` through the lifecycle. `reference` is the price the
+    /// trader expects (the market price for a market order).
+    ///
+    /// # Errors
+    /// Validation, a risk rule, the audit log, or submission refused or
+    /// failed the order; in each case the broker holds no order from it, or
+    /// (for [`SubmitError::Unknown`]) it cannot be told whether it does.
+    pub async fn execute(
+        &self,
+        signal: &Signal,
+        reference: Decimal,
+    ) -> Result<FillResult, ExecutionError> {
+        let reserved = match self.admit(signal, reference) {
+            Ok(reserved) => reserved,
+            Err(error) => {
+                let _ = self.audit(
+                    signal,
+                    AuditEvent::Refused,
+                    None,
+                    (signal.qty, signal.limit_price),
+                    "refused",
+                    &error.to_string(),
+                );
+                info!(target: "fillproof::engine", client_order_id = %signal.client_order_id, %error, "signal refused");
+                self.emit(signal, OrderState::Rejected, None, None);
+                return Err(error);
+            }
+        };
+        if let Err(error) = self.audit(
+            signal,
+            AuditEvent::Submit,
+            None,
+            (signal.qty, signal.limit_price),
+            "pending",
+            "about to send",
+        ) {
+            self.settle(signal, reserved, Decimal::ZERO, reference);
+            self.emit(signal, OrderState::Failed, None, None);
+            return Err(ExecutionError::Audit(error.to_string()));
+        }
+        self.emit(signal, OrderState::Pending, None, None);
+        let request = OrderRequest {
+            client_order_id: signal.client_order_id.clone(),
+            symbol: signal.symbol.clone(),
+            qty: signal.qty,
+            side: signal.side,
+            order_type: if signal.limit_price.is_some() {
+                OrderType::Limit
+            } else {
+                OrderType::Market
+            },
+            time_in_force: TimeInForce::Day,
+            limit_price: signal.limit_price,
+        };
+        let submission = match self.detector.submit(&request).await {
+            Ok(submission) => submission,
+            Err(error) => {
+                let (event, state) = match error {
+                    SubmitError::Rejected { .. } => (AuditEvent::Reject, OrderState::Rejected),
+                    SubmitError::NotPlaced { .. } | SubmitError::Unknown { .. } => {
+                        (AuditEvent::Failure, OrderState::Failed)
+                    }
+                };
+                let _ = self.audit(
+                    signal,
+                    event,
+                    None,
+                    (signal.qty, None),
+                    "not placed",
+                    &error.to_string(),
+                );
+                self.settle(signal, reserved, Decimal::ZERO, reference);
+                self.emit(signal, state, None, None);
+                return Err(error.into());
+            }
+        };
+        let order_id = submission.order.id.clone();
+        let _ = self.audit(
+            signal,
+            AuditEvent::Submitted,
+            Some(&order_id),
+            (signal.qty, signal.limit_price),
+            submission.order.status.as_str(),
+            if submission.recovered_by_lookup {
+                "found by client_order_id after a lost answer"
+            } else {
+                "accepted"
+            },
+        );
+        self.emit(
+            signal,
+            OrderState::Submitted,
+            Some(&submission.order),
+            submission.order.updated_at,
+        );
+        let on_change =
+            |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
+        let mut result = self
+            .detector
+            .monitor_with(submission.order, Some(reference), Some(&on_change))
+            .await;
+        result.api_calls.submit += submission.api_calls.submit;
+        result.api_calls.get_order_by_client_id += submission.api_calls.get_order_by_client_id;
+        result.retries += submission.retries;
+
+        let price = result.avg_price.unwrap_or(reference);
+        self.settle(signal, reserved, result.filled_qty, price);
+        if let Some(cancel) = &result.cancel {
+            let how = match cancel {
+                CancelOutcome::Accepted => "cancel accepted".to_owned(),
+                CancelOutcome::AlreadyFilled => "cancel refused: already filled".to_owned(),
+                CancelOutcome::Refused(e) => format!("cancel refused: {e}"),
+                CancelOutcome::Unknown(e) => format!("cancel unanswered: {e}"),
+            };
+            let _ = self.audit(
+                signal,
+                AuditEvent::Cancel,
+                Some(&order_id),
+                (signal.qty, None),
+                "deadline",
+                &how,
+            );
+        }
+        let (event, state, status) = match result.verdict {
+            Verdict::Filled => (AuditEvent::Fill, OrderState::Filled, OrderStatus::Filled),
+            Verdict::PartiallyFilled => (
+                AuditEvent::Fill,
+                OrderState::PartiallyFilled,
+                OrderStatus::Canceled,
+            ),
+            Verdict::NotFilled => (
+                AuditEvent::NotFilled,
+                OrderState::NotFilled,
+                OrderStatus::Canceled,
+            ),
+            Verdict::Rejected => (
+                AuditEvent::Reject,
+                OrderState::Rejected,
+                OrderStatus::Rejected,
+            ),
+            Verdict::Unresolved => (
+                AuditEvent::Failure,
+                OrderState::Failed,
+                OrderStatus::Unknown("unresolved".into()),
+            ),
+        };
+        let _ = self.audit(
+            signal,
+            event,
+            Some(&order_id),
+            (result.filled_qty, result.avg_price),
+            status.as_str(),
+            &result.reason,
+        );
+        let _ = self.events.send(OrderEvent {
+            client_order_id: signal.client_order_id.clone(),
+            trader_id: signal.trader_id.clone(),
+            symbol: signal.symbol.clone(),
+            order_id: Some(order_id),
+            state,
+            broker_status: None,
+            filled_qty: result.filled_qty,
+            avg_price: result.avg_price,
+            at: self.clock.now(),
+        });
+        Ok(result)
+    }
+}

@@ -1,0 +1,386 @@
+//! Pre-trade checks: validation (is the order well formed and affordable?)
+//! and risk limits (would it take the account past a limit?). Both run
+//! before anything reaches the broker, and both say exactly what was wrong
+//! with the numbers.
+
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use crate::order::Side;
+
+/// A trading signal: what a trader wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// Deterministic id of this intent; becomes the order's
+    /// `client_order_id`, so a retry can never place a second order.
+    pub client_order_id: String,
+    /// Who wants it.
+    pub trader_id: String,
+    /// The instrument.
+    pub symbol: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// Quantity, positive.
+    pub qty: Decimal,
+    /// Limit price; `None` for a market order.
+    pub limit_price: Option<Decimal>,
+    /// Protective stop, checked to be on the losing side of the reference
+    /// price. Validated and recorded; the broker port places no bracket
+    /// orders, so it is not sent.
+    pub stop_loss: Option<Decimal>,
+    /// Profit target, checked to be on the winning side of the reference
+    /// price. Validated and recorded, not sent.
+    pub take_profit: Option<Decimal>,
+}
+
+/// Formats money as `$5,000.00` (or `-$10,250.00`).
+#[must_use]
+pub fn money(amount: Decimal) -> String {
+    let rounded = amount.round_dp(2).abs();
+    let text = format!("{rounded:.2}");
+    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let mut out = String::new();
+    if amount.round_dp(2).is_sign_negative() && !rounded.is_zero() {
+        out.push('-');
+    }
+    let _ = write!(out, "${grouped}.{cents}");
+    out
+}
+
+/// Why validation refused a signal.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValidationError {
+    /// Quantity zero or negative.
+    #[error("Quantity must be greater than 0; got {qty}")]
+    NonPositiveQuantity {
+        /// What was asked.
+        qty: Decimal,
+    },
+    /// Limit price too far from the reference price.
+    #[error(
+        "Limit price {} is {deviation_pct}% from the reference price {}; allowed: within {band_pct}%",
+        money(*price),
+        money(*reference)
+    )]
+    PriceOutsideBand {
+        /// The limit price.
+        price: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// How far off, in percent.
+        deviation_pct: Decimal,
+        /// The band, in percent.
+        band_pct: Decimal,
+    },
+    /// A buy costs more than the buying power left.
+    #[error("Insufficient funds for {} order; available: {}", money(*notional), money(*available))]
+    InsufficientFunds {
+        /// What the order would cost.
+        notional: Decimal,
+        /// Buying power left.
+        available: Decimal,
+    },
+    /// A stop loss on the wrong side of the price.
+    #[error("Stop loss {} must be {} the reference price {} for a {side}", money(*stop), if *side == Side::Buy { "below" } else { "above" }, money(*reference))]
+    StopLossWrongSide {
+        /// The stop.
+        stop: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// The order's side.
+        side: Side,
+    },
+    /// A take profit on the wrong side of the price.
+    #[error("Take profit {} must be {} the reference price {} for a {side}", money(*target), if *side == Side::Buy { "above" } else { "below" }, money(*reference))]
+    TakeProfitWrongSide {
+        /// The target.
+        target: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// The order's side.
+        side: Side,
+    },
+}
+
+/// Validation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationConfig {
+    /// A limit price must be within this many percent of the reference
+    /// price; default 5.
+    pub price_band_pct: Decimal,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            price_band_pct: Decimal::from(5),
+        }
+    }
+}
+
+/// Checks a signal against the reference price and, for buys, the buying
+/// power left (`None`: not checked). Cheap: a handful of `Decimal`
+/// operations, no allocation on success.
+///
+/// # Errors
+/// The first problem found.
+pub fn validate(
+    signal: &Signal,
+    reference: Decimal,
+    available: Option<Decimal>,
+    config: &ValidationConfig,
+) -> Result<(), ValidationError> {
+    if signal.qty <= Decimal::ZERO {
+        return Err(ValidationError::NonPositiveQuantity { qty: signal.qty });
+    }
+    let price = signal.limit_price.unwrap_or(reference);
+    if let Some(limit) = signal.limit_price {
+        if reference > Decimal::ZERO {
+            let deviation_pct =
+                ((limit - reference).abs() / reference * Decimal::from(100)).round_dp(2);
+            if deviation_pct > config.price_band_pct {
+                return Err(ValidationError::PriceOutsideBand {
+                    price: limit,
+                    reference,
+                    deviation_pct,
+                    band_pct: config.price_band_pct,
+                });
+            }
+        }
+    }
+    if let Some(stop) = signal.stop_loss {
+        let wrong = match signal.side {
+            Side::Buy => stop >= reference,
+            Side::Sell => stop <= reference,
+        };
+        if wrong {
+            return Err(ValidationError::StopLossWrongSide {
+                stop,
+                reference,
+                side: signal.side,
+            });
+        }
+    }
+    if let Some(target) = signal.take_profit {
+        let wrong = match signal.side {
+            Side::Buy => target <= reference,
+            Side::Sell => target >= reference,
+        };
+        if wrong {
+            return Err(ValidationError::TakeProfitWrongSide {
+                target,
+                reference,
+                side: signal.side,
+            });
+        }
+    }
+    if let (Side::Buy, Some(available)) = (signal.side, available) {
+        let notional = signal.qty * price;
+        if notional > available {
+            return Err(ValidationError::InsufficientFunds {
+                notional,
+                available,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Risk limits. Defaults: 10,000 shares per symbol, $10,000.00 daily loss,
+/// 100 orders a minute per trader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskLimits {
+    /// Largest absolute position per symbol, counting orders in flight;
+    /// `None`: no limit.
+    pub max_position: Option<Decimal>,
+    /// Largest realized loss in a trading day; `None`: no limit.
+    pub daily_loss_limit: Option<Decimal>,
+    /// Most orders a trader may place in any minute.
+    pub max_orders_per_minute: u32,
+}
+
+impl Default for RiskLimits {
+    fn default() -> Self {
+        Self {
+            max_position: Some(Decimal::from(10_000)),
+            daily_loss_limit: Some(Decimal::from(10_000)),
+            max_orders_per_minute: 100,
+        }
+    }
+}
+
+/// A risk rule a signal would break.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RiskViolation {
+    /// The position would grow past the limit.
+    #[error("max position size: {symbol} position would be {projected} (limit {limit})")]
+    MaxPosition {
+        /// The symbol.
+        symbol: String,
+        /// The position after this order and those in flight.
+        projected: Decimal,
+        /// The limit.
+        limit: Decimal,
+    },
+    /// Today's realized loss is at or past the limit.
+    #[error("daily loss limit: realized P&L today is {} (limit -{})", money(*pnl), money(*limit))]
+    DailyLoss {
+        /// Today's realized P&L.
+        pnl: Decimal,
+        /// The limit.
+        limit: Decimal,
+    },
+    /// The trader placed too many orders in the last minute.
+    #[error(
+        "max orders per minute: trader {trader} placed {count} orders in the last minute (limit {limit})"
+    )]
+    OrderRate {
+        /// The trader.
+        trader: String,
+        /// Orders in the last minute.
+        count: u32,
+        /// The limit.
+        limit: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("decimal")
+    }
+
+    fn signal(side: Side, qty: &str, limit: Option<&str>) -> Signal {
+        Signal {
+            client_order_id: "c".into(),
+            trader_id: "t".into(),
+            symbol: "SPY".into(),
+            side,
+            qty: d(qty),
+            limit_price: limit.map(d),
+            stop_loss: None,
+            take_profit: None,
+        }
+    }
+
+    /// Money is formatted with a dollar sign, thousands separators and cents.
+    #[test]
+    fn money_formats_like_the_specification() {
+        assert_eq!(money(d("5000")), "$5,000.00");
+        assert_eq!(money(d("3200")), "$3,200.00");
+        assert_eq!(money(d("1234567.891")), "$1,234,567.89");
+        assert_eq!(money(d("-10250")), "-$10,250.00");
+        assert_eq!(money(d("0.5")), "$0.50");
+    }
+
+    /// The specification's message for a buy beyond the buying power.
+    #[test]
+    fn insufficient_funds_message() {
+        let error = validate(
+            &signal(Side::Buy, "50", None),
+            d("100"),
+            Some(d("3200")),
+            &ValidationConfig::default(),
+        )
+        .expect_err("too expensive");
+        assert_eq!(
+            error.to_string(),
+            "Insufficient funds for $5,000.00 order; available: $3,200.00"
+        );
+        // A sell does not need buying power.
+        assert!(
+            validate(
+                &signal(Side::Sell, "50", None),
+                d("100"),
+                Some(d("3200")),
+                &ValidationConfig::default()
+            )
+            .is_ok()
+        );
+    }
+
+    /// Quantity, price band, stop and target are each checked with a
+    /// specific message.
+    #[test]
+    fn each_rule_has_its_message() {
+        let config = ValidationConfig::default();
+        let e = validate(&signal(Side::Buy, "0", None), d("100"), None, &config).expect_err("qty");
+        assert_eq!(e.to_string(), "Quantity must be greater than 0; got 0");
+        let e = validate(
+            &signal(Side::Buy, "1", Some("110")),
+            d("100"),
+            None,
+            &config,
+        )
+        .expect_err("band");
+        assert_eq!(
+            e.to_string(),
+            "Limit price $110.00 is 10.00% from the reference price $100.00; allowed: within 5%"
+        );
+        let mut s = signal(Side::Buy, "1", None);
+        s.stop_loss = Some(d("101"));
+        let e = validate(&s, d("100"), None, &config).expect_err("stop");
+        assert_eq!(
+            e.to_string(),
+            "Stop loss $101.00 must be below the reference price $100.00 for a buy"
+        );
+        let mut s = signal(Side::Sell, "1", None);
+        s.take_profit = Some(d("101"));
+        let e = validate(&s, d("100"), None, &config).expect_err("target");
+        assert_eq!(
+            e.to_string(),
+            "Take profit $101.00 must be below the reference price $100.00 for a sell"
+        );
+        assert!(
+            validate(
+                &signal(Side::Buy, "1", Some("104")),
+                d("100"),
+                None,
+                &config
+            )
+            .is_ok()
+        );
+    }
+
+    /// Risk violations carry the rule and the numbers.
+    #[test]
+    fn risk_messages_name_rule_and_numbers() {
+        let v = RiskViolation::MaxPosition {
+            symbol: "SPY".into(),
+            projected: d("12000"),
+            limit: d("10000"),
+        };
+        assert_eq!(
+            v.to_string(),
+            "max position size: SPY position would be 12000 (limit 10000)"
+        );
+        let v = RiskViolation::DailyLoss {
+            pnl: d("-10250"),
+            limit: d("10000"),
+        };
+        assert_eq!(
+            v.to_string(),
+            "daily loss limit: realized P&L today is -$10,250.00 (limit -$10,000.00)"
+        );
+        let v = RiskViolation::OrderRate {
+            trader: "t1".into(),
+            count: 100,
+            limit: 100,
+        };
+        assert_eq!(
+            v.to_string(),
+            "max orders per minute: trader t1 placed 100 orders in the last minute (limit 100)"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! The order executor against the scripted broker: the audit record is on
+//! disk before the broker sees the order, events follow every change,
+//! positions follow fills, and refused signals never reach the broker.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fillproof_engine::{
+    AuditEvent, AuditLog, AuditRecord, AuditSink, Decimal, ExecutionError, ExecutorConfig,
+    MemorySink, OrderExecutor, OrderState, RiskLimits, RiskViolation, Side, Signal, Verdict,
+    VirtualClock, verify,
+};
+use support::{CLIENT_ID, Script, ScriptedBroker, change, new_order};
+
+fn signal(qty: i64) -> Signal {
+    Signal {
+        client_order_id: CLIENT_ID.into(),
+        trader_id: "alice".into(),
+        symbol: "QQQ".into(),
+        side: Side::Buy,
+        qty: Decimal::from(qty),
+        limit_price: None,
+        stop_loss: None,
+        take_profit: None,
+    }
+}
+
+/// A sink that notes how many submits the broker had seen when each line
+/// was written.
+struct WitnessSink {
+    broker: Arc<ScriptedBroker>,
+    seen: Arc<Mutex<Vec<(String, u32)>>>,
+}
+
+impl AuditSink for WitnessSink {
+    fn append(&mut self, line: &str) -> std::io::Result<()> {
+        let record: AuditRecord = serde_json::from_str(line).map_err(std::io::Error::other)?;
+        let event = serde_json::to_string(&record.event).map_err(std::io::Error::other)?;
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((event, self.broker.calls().submit));
+        Ok(())
+    }
+}
+
+fn executor(
+    broker: &Arc<ScriptedBroker>,
+    config: ExecutorConfig,
+) -> (OrderExecutor<ScriptedBroker>, MemorySink) {
+    let sink = MemorySink::default();
+    let clock = VirtualClock::new(1_735_828_200_000_000).shared();
+    let audit = Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock)));
+    let executor = OrderExecutor::new(Arc::clone(broker), config, audit, clock, 1).expect("config");
+    (executor, sink)
+}
+
+fn filling_broker() -> Arc<ScriptedBroker> {
+    let script = Script {
+        changes: vec![
+            change(500, "partially_filled", 40, Some("100")),
+            change(1_000, "filled", 100, Some("101")),
+        ],
+        ..Script::default()
+    };
+    Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ))
+}
+
+/// The "submit" record is written before the broker sees the order, and
+/// the whole log verifies.
+#[tokio::test(start_paused = true)]
+async fn audit_record_precedes_the_broker_call() {
+    let broker = filling_broker();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let clock = VirtualClock::new(0).shared();
+    let sink = WitnessSink {
+        broker: Arc::clone(&broker),
+        seen: Arc::clone(&seen),
+    };
+    let audit = Arc::new(AuditLog::new(Box::new(sink), Arc::clone(&clock)));
+    let executor = OrderExecutor::new(
+        Arc::clone(&broker),
+        ExecutorConfig::default(),
+        audit,
+        clock,
+        1,
+    )
+    .expect("config");
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("filled");
+    assert_eq!(result.verdict, Verdict::Filled);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen[0], ("\"submit\"".to_owned(), 0), "{seen:?}");
+    assert_eq!(seen[1].0, "\"submitted\"");
+    assert_eq!(seen.last().map(|s| s.0.as_str()), Some("\"fill\""));
+}
+
+/// Events follow the lifecycle in order: pending, submitted, each broker
+/// change, then the verdict; positions and P&L follow the fill.
+#[tokio::test(start_paused = true)]
+async fn events_and_positions_follow_the_order() {
+    let broker = filling_broker();
+    let (executor, sink) = executor(&broker, ExecutorConfig::default());
+    let mut events = executor.subscribe();
+    executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("filled");
+    let mut states = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        states.push(event.state);
+    }
+    assert_eq!(states.first(), Some(&OrderState::Pending));
+    assert_eq!(states.get(1), Some(&OrderState::Submitted));
+    assert!(states.contains(&OrderState::Working));
+    assert_eq!(states.last(), Some(&OrderState::Filled));
+    let position = executor.positions().position("QQQ");
+    assert_eq!(position.qty, Decimal::from(100));
+    assert_eq!(position.avg_entry_price, Decimal::from(101));
+    assert_eq!(executor.applied().len(), 1);
+    // submit, submitted, fill
+    assert_eq!(verify(&sink.lines().join("\n")), Ok(3));
+}
+
+/// A signal that fails validation never reaches the broker; the refusal is
+/// audited with its message.
+#[tokio::test(start_paused = true)]
+async fn invalid_signal_never_reaches_broker() {
+    let broker = filling_broker();
+    let config = ExecutorConfig {
+        buying_power: Some(Decimal::from(3_200)),
+        ..ExecutorConfig::default()
+    };
+    let (executor, sink) = executor(&broker, config);
+    let error = executor
+        .execute(&signal(50), Decimal::from(100))
+        .await
+        .expect_err("too expensive");
+    assert_eq!(
+        error.to_string(),
+        "Insufficient funds for $5,000.00 order; available: $3,200.00"
+    );
+    assert_eq!(broker.calls().submit, 0);
+    let lines = sink.lines();
+    assert_eq!(lines.len(), 1);
+    let record: AuditRecord = serde_json::from_str(&lines[0]).expect("record");
+    assert_eq!(record.event, AuditEvent::Refused);
+    assert!(record.reason.contains("Insufficient funds"));
+}
+
+/// The max-position rule refuses an order that would take the position
+/// past the limit, naming the numbers.
+#[tokio::test(start_paused = true)]
+async fn max_position_rule_refuses() {
+    let broker = filling_broker();
+    let config = ExecutorConfig {
+        risk: RiskLimits {
+            max_position: Some(Decimal::from(50)),
+            ..RiskLimits::default()
+        },
+        ..ExecutorConfig::default()
+    };
+    let (executor, _) = executor(&broker, config);
+    let error = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect_err("too big");
+    assert!(
+        matches!(
+            error,
+            ExecutionError::Risk(RiskViolation::MaxPosition { .. })
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "max position size: QQQ position would be 100 (limit 50)"
+    );
+    assert_eq!(broker.calls().submit, 0);
+}
+
+/// The per-trader order rate: the third order within a minute is refused
+/// when the limit is two; a minute later orders go again.
+#[tokio::test(start_paused = true)]
+async fn order_rate_rule_refuses_and_recovers() {
+    // The broker refuses every order at once, so each execution is quick;
+    // refused orders still count against the rate.
+    let refuse = || {
+        (
+            false,
+            Err(fillproof_engine::BrokerError::Forbidden {
+                message: "account restricted".into(),
+            }),
+        )
+    };
+    let script = Script {
+        submit_answers: std::iter::repeat_with(refuse).take(10).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ));
+    let config = ExecutorConfig {
+        risk: RiskLimits {
+            max_orders_per_minute: 2,
+            ..RiskLimits::default()
+        },
+        ..ExecutorConfig::default()
+    };
+    let (executor, _) = executor(&broker, config);
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        outcomes.push(executor.execute(&signal(1), Decimal::from(100)).await);
+    }
+    let error = outcomes.pop().expect("three").expect_err("third refused");
+    assert_eq!(
+        error.to_string(),
+        "max orders per minute: trader alice placed 2 orders in the last minute (limit 2)"
+    );
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let again = executor.execute(&signal(1), Decimal::from(100)).await;
+    assert!(matches!(again, Err(ExecutionError::Submit(_))), "{again:?}");
+    assert_eq!(broker.calls().submit, 3);
+}
+
+/// The daily loss rule refuses new orders once today's realized loss has
+/// reached the limit.
+#[tokio::test(start_paused = true)]
+async fn daily_loss_rule_refuses() {
+    let broker = filling_broker();
+    let config = ExecutorConfig {
+        risk: RiskLimits {
+            daily_loss_limit: Some(Decimal::from(100)),
+            ..RiskLimits::default()
+        },
+        commission: fillproof_engine::Commission {
+            per_order: Decimal::from(150),
+            per_share: Decimal::ZERO,
+        },
+        ..ExecutorConfig::default()
+    };
+    let (executor, _) = executor(&broker, config);
+    // The first fill pays 150 commission: a realized loss of 150.
+    executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("filled");
+    let mut second = signal(1);
+    second.client_order_id = "client-2".into();
+    let error = executor
+        .execute(&second, Decimal::from(100))
+        .await
+        .expect_err("limit reached");
+    assert_eq!(
+        error.to_string(),
+        "daily loss limit: realized P&L today is -$150.00 (limit -$100.00)"
+    );
+}
