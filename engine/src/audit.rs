@@ -246,9 +246,16 @@ impl AuditLog {
     }
 }
 
-/// What [`verify`] found wrong, and on which line (1-based).
+/// What [`verify`] or [`export_csv`] found wrong, and on which line
+/// (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuditError {
+    /// A date argument not written `YYYY-MM-DD`.
+    #[error("date `{date}` is not written YYYY-MM-DD")]
+    BadDate {
+        /// What was given.
+        date: String,
+    },
     /// A line that is not a record.
     #[error("line {line}: not an audit record ({detail})")]
     Malformed {
@@ -336,9 +343,8 @@ pub fn export_csv(text: &str, trader: &str, from: &str, to: &str) -> Result<Stri
                 }
             });
         if !valid {
-            return Err(AuditError::Malformed {
-                line: 0,
-                detail: format!("date `{date}` is not written YYYY-MM-DD"),
+            return Err(AuditError::BadDate {
+                date: date.to_owned(),
             });
         }
     }
@@ -500,7 +506,12 @@ mod tests {
         );
         let none = export_csv(&text, "alice", "2025-01-03", "2025-01-31").expect("export");
         assert_eq!(none.lines().count(), 1);
-        assert!(export_csv(&text, "alice", "2025/01/02", "2025-01-02").is_err());
+        assert_eq!(
+            export_csv(&text, "alice", "2025/01/02", "2025-01-02"),
+            Err(AuditError::BadDate {
+                date: "2025/01/02".into()
+            })
+        );
     }
 
     /// A file sink writes each record as a line, flushed: the file holds

@@ -31,6 +31,36 @@ pub enum Command {
     /// Run every scenario against its `expect:` thresholds; fail on any
     /// shortfall.
     Gate(GateArgs),
+    /// Verify or export an audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `fillproof audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 0 when intact, 1 naming the first edited,
+    /// removed or reordered line.
+    Verify {
+        /// The audit log (JSON lines).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print one trader's records for a date range as CSV.
+    Export {
+        /// The audit log (JSON lines).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The trader whose records to export; no other trader's appear.
+        #[arg(long)]
+        trader: String,
+        /// First day, YYYY-MM-DD (UTC).
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last day, YYYY-MM-DD (UTC), inclusive.
+        #[arg(long, value_name = "DATE")]
+        to: String,
+    },
 }
 
 /// Output formats.
@@ -99,6 +129,9 @@ pub struct RunArgs {
     /// Swarm mode for every seed, whatever the scenario says.
     #[arg(long)]
     pub swarm: bool,
+    /// Write the engine's audit log to this file (one scenario, one seed).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
 }
 
 /// `fillproof check`.

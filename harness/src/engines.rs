@@ -1,8 +1,8 @@
 //! The engines under test: the fillproof engine, and two baselines kept as
 //! what-not-to-do so the harness can show what they get wrong.
 //!
-//! - `robust`: [`FillDetector`] with the [`RobustVerifier`].
-//! - `seed-literal`: the same loop with [`LiteralVerifier`], the original
+//! - `robust`: the [`OrderExecutor`] with the [`RobustVerifier`].
+//! - `seed-literal`: the same lifecycle with [`LiteralVerifier`], the original
 //!   specification's literal rule that ANY of four methods confirms a fill.
 //!   A partial fill has a positive price and a fill stamp, so it "confirms"
 //!   a full fill that never happened.
@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, Decimal, FillDetectionConfig, FillDetector, FillState, FillVerifier, Order,
-    OrderRequest, OrderStatus, RobustVerifier, Verdict, Verification,
+    AuditLog, Broker, Clock, Decimal, ExecutionError, ExecutorConfig, FillDetectionConfig,
+    FillState, FillVerifier, MemorySink, Order, OrderExecutor, OrderRequest, OrderStatus,
+    RobustVerifier, Signal, SubmitError, Verdict, Verification,
 };
 use fillproof_simulator::EngineKind;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -49,8 +50,9 @@ impl FillVerifier for LiteralVerifier {
 /// What an engine concluded about one order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineVerdict {
-    /// The verdict; a submission that ended without an order is `Rejected`
-    /// when the broker refused it and `Unresolved` when unknown.
+    /// The verdict; a signal refused before sending, or an order the broker
+    /// refused, is `Rejected`; a submission whose fate is unknown is
+    /// `Unresolved`.
     pub verdict: Verdict,
     /// Filled quantity the engine reports.
     pub filled_qty: Decimal,
@@ -58,6 +60,9 @@ pub struct EngineVerdict {
     pub avg_price: Option<Decimal>,
     /// True when the deadline came before the engine settled the order.
     pub deadline_reached: bool,
+    /// True when validation or a risk rule refused the signal: nothing was
+    /// sent.
+    pub refused: bool,
     /// Why, in a sentence.
     pub reason: String,
     /// The broker id of the order the engine watched, if it got one.
@@ -66,9 +71,9 @@ pub struct EngineVerdict {
 
 /// An engine ready to execute orders against broker `B`.
 pub enum Engine<B> {
-    /// The fillproof engine, or the seed-literal baseline (same loop, other
-    /// verifier).
-    Detector(FillDetector<B>),
+    /// The fillproof engine, or the seed-literal baseline (same lifecycle,
+    /// other verifier), with the sink its audit log writes to.
+    Executor(OrderExecutor<B>, MemorySink),
     /// The naive baseline.
     Naive(NaiveEngine<B>),
 }
@@ -76,69 +81,94 @@ pub enum Engine<B> {
 impl<B> Clone for Engine<B> {
     fn clone(&self) -> Self {
         match self {
-            Self::Detector(d) => Self::Detector(d.clone()),
+            Self::Executor(e, sink) => Self::Executor(e.clone(), sink.clone()),
             Self::Naive(n) => Self::Naive(n.clone()),
         }
     }
 }
 
 impl<B: Broker + 'static> Engine<B> {
-    /// The engine of `kind` over `broker`, with `config` and jitter from
-    /// `seed`.
+    /// The engine of `kind` over `broker`, with `config`, stamping with
+    /// `clock` and drawing jitter from `seed`.
     ///
     /// # Errors
     /// A configuration out of range.
     pub fn new(
         kind: EngineKind,
         broker: Arc<B>,
-        config: FillDetectionConfig,
+        config: ExecutorConfig,
+        clock: Arc<dyn Clock>,
         seed: u64,
     ) -> Result<Self, fillproof_engine::ConfigError> {
-        Ok(match kind {
-            EngineKind::Robust => {
-                Self::Detector(FillDetector::new(broker, config)?.with_jitter_seed(seed))
-            }
-            EngineKind::SeedLiteral => Self::Detector(
-                FillDetector::new(broker, config)?
-                    .with_jitter_seed(seed)
-                    .with_verifier(Arc::new(LiteralVerifier)),
-            ),
-            EngineKind::Naive => {
-                config.validate()?;
-                Self::Naive(NaiveEngine { broker, config })
-            }
-        })
+        if kind == EngineKind::Naive {
+            config.detection.validate()?;
+            return Ok(Self::Naive(NaiveEngine {
+                broker,
+                config: config.detection,
+            }));
+        }
+        let sink = MemorySink::default();
+        let audit = Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock)));
+        let mut executor = OrderExecutor::new(broker, config, audit, clock, seed)?;
+        if kind == EngineKind::SeedLiteral {
+            executor = executor.with_verifier(Arc::new(LiteralVerifier));
+        }
+        Ok(Self::Executor(executor, sink))
     }
 
     /// Places and watches one order.
-    pub async fn execute(&self, request: &OrderRequest, expected_price: Decimal) -> EngineVerdict {
+    pub async fn execute(&self, signal: &Signal, expected_price: Decimal) -> EngineVerdict {
         match self {
-            Self::Detector(detector) => match detector.execute(request, Some(expected_price)).await
-            {
+            Self::Executor(executor, _) => match executor.execute(signal, expected_price).await {
                 Ok(result) => EngineVerdict {
                     verdict: result.verdict,
                     filled_qty: result.filled_qty,
                     avg_price: result.avg_price,
                     deadline_reached: result.deadline_reached,
+                    refused: false,
                     reason: result.reason,
                     order_id: Some(result.order_id),
                 },
                 Err(error) => EngineVerdict {
-                    verdict: match error {
-                        fillproof_engine::SubmitError::Rejected { .. } => Verdict::Rejected,
+                    verdict: match &error {
+                        ExecutionError::Validation(_) | ExecutionError::Risk(_) => {
+                            Verdict::Rejected
+                        }
+                        ExecutionError::Submit(SubmitError::Rejected { .. }) => Verdict::Rejected,
                         // The broker confirmed it holds no such order.
-                        fillproof_engine::SubmitError::NotPlaced { .. } => Verdict::NotFilled,
-                        fillproof_engine::SubmitError::Unknown { .. } => Verdict::Unresolved,
+                        ExecutionError::Submit(SubmitError::NotPlaced { .. }) => Verdict::NotFilled,
+                        ExecutionError::Submit(SubmitError::Unknown { .. })
+                        | ExecutionError::Audit(_) => Verdict::Unresolved,
                     },
                     filled_qty: Decimal::ZERO,
                     avg_price: None,
                     deadline_reached: false,
+                    refused: matches!(
+                        error,
+                        ExecutionError::Validation(_) | ExecutionError::Risk(_)
+                    ),
                     reason: error.to_string(),
                     order_id: None,
                 },
             },
-            Self::Naive(naive) => naive.execute(request).await,
+            Self::Naive(naive) => naive.execute(&request_of(signal)).await,
         }
+    }
+}
+
+fn request_of(signal: &Signal) -> OrderRequest {
+    OrderRequest {
+        client_order_id: signal.client_order_id.clone(),
+        symbol: signal.symbol.clone(),
+        qty: signal.qty,
+        side: signal.side,
+        order_type: if signal.limit_price.is_some() {
+            fillproof_engine::OrderType::Limit
+        } else {
+            fillproof_engine::OrderType::Market
+        },
+        time_in_force: fillproof_engine::TimeInForce::Day,
+        limit_price: signal.limit_price,
     }
 }
 
@@ -168,6 +198,7 @@ impl<B: Broker> NaiveEngine<B> {
                 filled_qty: Decimal::ZERO,
                 avg_price: None,
                 deadline_reached,
+                refused: false,
                 reason: reason.to_owned(),
                 order_id,
             };
@@ -214,6 +245,7 @@ impl<B: Broker> NaiveEngine<B> {
                             filled_qty: read.qty,
                             avg_price: read.filled_avg_price,
                             deadline_reached: false,
+                            refused: false,
                             reason: "status reads filled".into(),
                             order_id: Some(order.id),
                         };

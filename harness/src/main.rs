@@ -1,6 +1,7 @@
 //! The `fillproof` command line.
 //!
-//! Exit codes: 0 success, 1 a gate or expectation fell short, 2 bad input
+//! Exit codes: 0 success, 1 a gate or expectation fell short (or an audit
+//! log failed verification), 2 bad input
 //! (a scenario that does not load, a bad flag, a file that cannot be
 //! written). A closed output pipe exits 0.
 
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Replay(args) => commands::replay::run(args),
+        Command::Audit(command) => commands::audit::run(command),
         Command::Gate(args) => commands::gate::run(args).map(|(exit, bad_input)| {
             if bad_input {
                 eprintln!("error: some scenarios did not load; see above");

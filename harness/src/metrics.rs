@@ -156,6 +156,17 @@ pub struct Metrics {
     /// Symbols the engine's own end-of-run reconciliation reported
     /// inconsistent with the broker's positions.
     pub position_alarms: u64,
+    /// Symbols whose realized P&L in the engine's book differs from the
+    /// P&L of the ledger's true fills applied in the same order (engines
+    /// with a position book).
+    pub pnl_mismatches: u64,
+    /// Orders the broker accepted that have no `submit` record in the
+    /// engine's audit log, or that filled and have no `fill` record.
+    pub audit_missing: u64,
+    /// Orders whose outcome reached the trader as a rate-limit error.
+    pub rate_limit_errors_surfaced: u64,
+    /// Signals refused by validation or a risk rule before sending.
+    pub risk_rejections: u64,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
     /// Up to ten orders (seed:index) with an invented fill.
@@ -184,6 +195,10 @@ impl Metrics {
         let mut calls = [0u64; 5];
         let mut rate_limited = 0u64;
         let mut position_alarms = 0u64;
+        let mut pnl_mismatches = 0u64;
+        let mut audit_missing = 0u64;
+        let mut rate_limit_errors = 0u64;
+        let mut risk_rejections = 0u64;
         let mut missed_examples = Vec::new();
         let mut false_positive_examples = Vec::new();
         let mut unresolved_examples = Vec::new();
@@ -227,6 +242,14 @@ impl Metrics {
                 }
             }
             violations += consistency_violations(run, &run.ledger);
+            pnl_mismatches += pnl_mismatch_count(run);
+            audit_missing += audit_missing_count(run, &checks);
+            rate_limit_errors += run
+                .outcomes
+                .iter()
+                .filter(|o| o.verdict.reason.contains("HTTP 429"))
+                .count() as u64;
+            risk_rejections += run.outcomes.iter().filter(|o| o.verdict.refused).count() as u64;
             for (total, n) in calls.iter_mut().zip(run.calls) {
                 *total += n;
             }
@@ -263,6 +286,10 @@ impl Metrics {
             api_calls_by_endpoint,
             rate_limited_calls: rate_limited,
             position_alarms,
+            pnl_mismatches,
+            audit_missing,
+            rate_limit_errors_surfaced: rate_limit_errors,
+            risk_rejections,
             missed_examples,
             false_positive_examples,
             unresolved_examples,
@@ -288,10 +315,116 @@ impl Metrics {
             "orders" => self.orders as f64,
             "filled_orders" => self.filled_orders as f64,
             "position_alarms" => self.position_alarms as f64,
+            "pnl_mismatches" => self.pnl_mismatches as f64,
+            "audit_missing" => self.audit_missing as f64,
+            "rate_limit_errors_surfaced" => self.rate_limit_errors_surfaced as f64,
+            "risk_rejections" => self.risk_rejections as f64,
             "rate_limited_calls" => self.rate_limited_calls as f64,
             _ => return None,
         })
     }
+}
+
+/// The intent index of every ledger order, by the workload's client order
+/// id convention (retries may add a `-rN` suffix).
+fn intent_index(run: &SeedRun, order: &fillproof_simulator::LedgerOrder) -> Option<usize> {
+    let prefix = format!("fp-{:x}-", run.seed);
+    order
+        .index
+        .or_else(|| intent_of(&order.client_order_id, &prefix))
+        .map(|i| i as usize)
+        .filter(|i| *i < run.outcomes.len())
+}
+
+/// Replays the ledger's true fills through a fresh book, in the order the
+/// engine applied its own (then any the engine never applied), and counts
+/// the symbols whose realized P&L differs from the engine's.
+fn pnl_mismatch_count(run: &SeedRun) -> u64 {
+    let Some(book) = &run.book else {
+        return 0;
+    };
+    let count = run.outcomes.len();
+    let mut qty = vec![Decimal::ZERO; count];
+    let mut notional = vec![Decimal::ZERO; count];
+    for order in run.ledger.orders() {
+        let Some(slot) = intent_index(run, order) else {
+            continue;
+        };
+        let filled = order.filled_qty_at(run.ended_at);
+        if let Some(price) = order.avg_price_at(run.ended_at) {
+            qty[slot] += filled;
+            notional[slot] += filled * price;
+        }
+    }
+    let prefix = format!("fp-{:x}-", run.seed);
+    let mut truth = fillproof_engine::PositionBook::new(run.commission);
+    let mut done = vec![false; count];
+    let mut day = 0;
+    for fill in &run.applied {
+        let Some(slot) = intent_of(&fill.client_order_id, &prefix).map(|i| i as usize) else {
+            continue;
+        };
+        day = fill.day;
+        if slot < count && !done[slot] && qty[slot] > Decimal::ZERO {
+            truth.apply(
+                &fill.symbol,
+                fill.side,
+                qty[slot],
+                notional[slot] / qty[slot],
+                fill.day,
+            );
+            done[slot] = true;
+        }
+    }
+    for (slot, outcome) in run.outcomes.iter().enumerate() {
+        if !done[slot] && qty[slot] > Decimal::ZERO {
+            truth.apply(
+                &outcome.symbol,
+                outcome.side,
+                qty[slot],
+                notional[slot] / qty[slot],
+                day,
+            );
+        }
+    }
+    let mut symbols: Vec<&str> = book.positions().map(|(s, _)| s).collect();
+    symbols.extend(truth.positions().map(|(s, _)| s));
+    symbols.sort_unstable();
+    symbols.dedup();
+    symbols
+        .into_iter()
+        .filter(|s| book.position(s).realized_pnl != truth.position(s).realized_pnl)
+        .count() as u64
+}
+
+/// Orders the broker accepted without a `submit` record, or filled without
+/// a `fill` record, in the engine's audit log (all of them for an engine
+/// that keeps none).
+fn audit_missing_count(run: &SeedRun, checks: &[OrderCheck]) -> u64 {
+    let mut submitted = std::collections::BTreeSet::new();
+    let mut filled = std::collections::BTreeSet::new();
+    for line in run.audit.iter().flatten() {
+        if let Ok(record) = serde_json::from_str::<fillproof_engine::AuditRecord>(line) {
+            match record.event {
+                fillproof_engine::AuditEvent::Submit => {
+                    submitted.insert(record.client_order_id);
+                }
+                fillproof_engine::AuditEvent::Fill => {
+                    filled.insert(record.client_order_id);
+                }
+                _ => {}
+            }
+        }
+    }
+    run.outcomes
+        .iter()
+        .zip(checks)
+        .filter(|(outcome, check)| {
+            let accepted = check.broker_orders > 0;
+            (accepted && !submitted.contains(&outcome.client_order_id))
+                || (check.ledger_qty > Decimal::ZERO && !filled.contains(&outcome.client_order_id))
+        })
+        .count() as u64
 }
 
 fn round4(value: f64) -> f64 {

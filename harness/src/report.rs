@@ -219,6 +219,13 @@ impl Report {
             ),
             ("rate-limited calls", m.rate_limited_calls.to_string()),
             ("position alarms", m.position_alarms.to_string()),
+            ("pnl mismatches", m.pnl_mismatches.to_string()),
+            ("audit missing", m.audit_missing.to_string()),
+            (
+                "rate-limit errors",
+                m.rate_limit_errors_surfaced.to_string(),
+            ),
+            ("risk rejections", m.risk_rejections.to_string()),
             ("trace hash", self.trace_hash.clone()),
             (
                 "time",

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use fillproof_engine::{Decimal, FillDetectionConfig, PollingConfig, Side, Verdict};
+use fillproof_engine::{
+    AppliedFill, Commission, Decimal, ExecutorConfig, FillDetectionConfig, PollingConfig,
+    PositionBook, RateLimit, RiskLimits, Side, Signal, ValidationConfig, Verdict, VirtualClock,
+};
 use fillproof_simulator::{BrokerModel, EngineKind, Ledger, Scenario, SimBroker, Trace, Workload};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
@@ -104,6 +107,71 @@ pub struct SeedRun {
     pub position_alarms: u64,
     /// Swarm mode's mix, when on.
     pub swarm: Vec<String>,
+    /// The engine's positions and P&L at the end (engines with a book).
+    pub book: Option<PositionBook>,
+    /// The fills the engine applied to its book, in order.
+    pub applied: Vec<AppliedFill>,
+    /// The commission the engine charged.
+    pub commission: Commission,
+    /// The engine's audit log (engines that keep one).
+    pub audit: Option<Vec<String>>,
+}
+
+/// The executor configuration a scenario describes: its fill detection
+/// configuration (given separately, since a run may override polling), its
+/// client-side rate limit, risk limits and commission, and the broker
+/// account's buying power. Risk limits the scenario leaves out are off:
+/// the harness measures fill detection unless a scenario asks for limits.
+///
+/// # Errors
+/// A limit out of range.
+pub fn executor_config(
+    scenario: &Scenario,
+    detection: FillDetectionConfig,
+) -> Result<ExecutorConfig> {
+    let engine = &scenario.engine;
+    let risk = engine.risk.as_ref().map_or(
+        RiskLimits {
+            max_position: None,
+            daily_loss_limit: None,
+            max_orders_per_minute: u32::MAX,
+        },
+        |r| RiskLimits {
+            max_position: r.max_position.map(Decimal::from),
+            daily_loss_limit: r.daily_loss_limit.map(|p| p.0),
+            max_orders_per_minute: r.max_orders_per_minute.unwrap_or(u32::MAX),
+        },
+    );
+    let commission = engine
+        .commission
+        .as_ref()
+        .map_or(Commission::default(), |c| Commission {
+            per_order: c.per_order.map_or(Decimal::ZERO, |p| p.0),
+            per_share: c.per_share.map_or(Decimal::ZERO, |p| p.0),
+        });
+    let rate_limit = engine.rate_limit.as_ref().map(|r| RateLimit {
+        requests: r.requests,
+        per: r.per.0,
+    });
+    if let Some(limit) = &rate_limit {
+        limit
+            .validate()
+            .map_err(|e| anyhow::anyhow!("engine.{e}"))?;
+    }
+    let validation = ValidationConfig {
+        price_band_pct: engine
+            .price_band_pct
+            .and_then(|w| Decimal::try_from(w.0).ok())
+            .unwrap_or_else(|| ValidationConfig::default().price_band_pct),
+    };
+    Ok(ExecutorConfig {
+        detection,
+        validation,
+        risk,
+        commission,
+        rate_limit,
+        buying_power: scenario.broker.account.buying_power.map(|p| p.0),
+    })
 }
 
 /// Runs one seed to completion on its own paused runtime.
@@ -128,14 +196,13 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     } else {
         Vec::new()
     };
+    let epoch = model.epoch_unix_micros;
     let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
-    let engine = Engine::new(
-        spec.engine,
-        Arc::clone(&broker),
-        spec.config.clone(),
-        spec.seed,
-    )
-    .context("engine configuration")?;
+    let config = executor_config(scenario, spec.config.clone())?;
+    let commission = config.commission;
+    let clock = VirtualClock::new(epoch).shared();
+    let engine = Engine::new(spec.engine, Arc::clone(&broker), config, clock, spec.seed)
+        .context("engine configuration")?;
     let start = Instant::now();
     let run_limit = start + scenario.limits.max_virtual_time.0;
 
@@ -150,10 +217,19 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         sleep_until(at).await;
         last_submit = intent.submit_at;
         let engine = engine.clone();
-        let request = intent.request.clone();
+        let signal = Signal {
+            client_order_id: intent.request.client_order_id.clone(),
+            trader_id: format!("trader-{}", intent.trader),
+            symbol: intent.request.symbol.clone(),
+            side: intent.request.side,
+            qty: intent.request.qty,
+            limit_price: intent.request.limit_price,
+            stop_loss: None,
+            take_profit: None,
+        };
         let expected = intent.reference_price;
         let handle = tokio::spawn(async move {
-            let verdict = engine.execute(&request, expected).await;
+            let verdict = engine.execute(&signal, expected).await;
             (verdict, start.elapsed())
         });
         pending.push((intent, handle));
@@ -214,6 +290,14 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     healer.abort();
     let ended_at = start.elapsed();
     let ledger = broker.with_ledger(Clone::clone);
+    let (book, applied, audit) = match &engine {
+        Engine::Executor(executor, sink) => (
+            Some(executor.positions()),
+            executor.applied(),
+            Some(sink.lines()),
+        ),
+        Engine::Naive(_) => (None, Vec::new(), None),
+    };
     Ok(SeedRun {
         seed: spec.seed,
         outcomes,
@@ -224,6 +308,10 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         rate_limited: broker.rate_limited(),
         position_alarms,
         swarm,
+        book,
+        applied,
+        commission,
+        audit,
     })
 }
 
@@ -232,9 +320,10 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
 /// lag. Returns the symbols the engine reported inconsistent. The naive
 /// baseline does not reconcile.
 async fn reconcile(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> u64 {
-    let Engine::Detector(detector) = engine else {
+    let Engine::Executor(executor, _) = engine else {
         return 0;
     };
+    let detector = executor.detector();
     let mut expected: indexmap::IndexMap<&str, Decimal> = indexmap::IndexMap::new();
     for outcome in outcomes {
         *expected
@@ -260,6 +349,7 @@ fn unfinished(reason: String) -> EngineVerdict {
         filled_qty: Decimal::ZERO,
         avg_price: None,
         deadline_reached: true,
+        refused: false,
         reason,
         order_id: None,
     }

@@ -250,3 +250,53 @@ fn output_does_not_depend_on_job_count() {
     let (_, three, _) = fillproof(&args("3"));
     assert_eq!(strip(one), strip(three));
 }
+
+/// `run --audit` writes a log that `audit verify` accepts; an edited line
+/// makes it exit 1 naming the line; `audit export` gives one trader's
+/// records only.
+#[test]
+fn audit_log_round_trip() {
+    let dir = std::env::temp_dir().join(format!("fillproof-audit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let log = dir.join("audit.jsonl");
+    let log_arg = log.to_str().expect("utf-8");
+    let (code, _, stderr) = fillproof(&[
+        "run",
+        "scenarios/lifecycle/many-traders.yaml",
+        "--orders",
+        "60",
+        "--audit",
+        log_arg,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = fillproof(&["audit", "verify", log_arg]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("hash chain intact"), "{stdout}");
+
+    let (code, csv, stderr) = fillproof(&[
+        "audit",
+        "export",
+        log_arg,
+        "--trader",
+        "trader-7",
+        "--from",
+        "2025-01-02",
+        "--to",
+        "2025-01-02",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r.split(',').nth(2) == Some("trader-7")),
+        "{csv}"
+    );
+
+    let text = std::fs::read_to_string(&log).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[4] = lines[4].replacen("\"symbol\":\"", "\"symbol\":\"X", 1);
+    std::fs::write(&log, lines.join("\n")).expect("write");
+    let (code, stdout, _) = fillproof(&["audit", "verify", log_arg]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("line 5: record 5 was edited"), "{stdout}");
+}

@@ -368,6 +368,31 @@ impl SimBroker {
                 message: "client_order_id must be unique".into(),
             });
         }
+        if self.model.not_tradable.contains(&request.symbol) {
+            return Err(BrokerError::Unprocessable {
+                message: format!("asset {} is not tradable", request.symbol),
+            });
+        }
+        let reference_of = |symbol: &str, limit: Option<Decimal>| {
+            limit
+                .or_else(|| self.model.reference_prices.get(symbol).copied())
+                .unwrap_or(Decimal::ONE)
+        };
+        if let (fillproof_engine::Side::Buy, Some(initial)) =
+            (request.side, self.model.buying_power)
+        {
+            let available = world
+                .ledger
+                .buying_power_at(initial, now, |o| reference_of(&o.symbol, o.limit_price));
+            let cost = request.qty * reference_of(&request.symbol, request.limit_price);
+            if cost > available {
+                return Err(BrokerError::Forbidden {
+                    message: format!(
+                        "insufficient buying power: order costs {cost}, available {available}"
+                    ),
+                });
+            }
+        }
         let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
         let mut rng = lifecycle_rng(self.seed, key);
         let plan = draw(&self.model, &mut rng, index, request, now);

@@ -21,6 +21,10 @@ pub const METRICS: &[&str] = &[
     "filled_orders",
     "position_alarms",
     "rate_limited_calls",
+    "pnl_mismatches",
+    "audit_missing",
+    "rate_limit_errors_surfaced",
+    "risk_rejections",
 ];
 
 /// A comparison.

@@ -306,6 +306,33 @@ impl Ledger {
             .sum()
     }
 
+    /// Buying power left at `t`: `initial`, less the cost of buy fills and
+    /// the reserved cost of open buys (at `reference` prices), plus the
+    /// proceeds of sell fills.
+    #[must_use]
+    pub fn buying_power_at(
+        &self,
+        initial: Decimal,
+        t: Duration,
+        reference: impl Fn(&LedgerOrder) -> Decimal,
+    ) -> Decimal {
+        let mut available = initial;
+        for order in &self.orders {
+            let filled = order.filled_qty_at(t);
+            let cost = order.fills_by(t).map(|f| f.qty * f.price).sum::<Decimal>();
+            match order.side {
+                Side::Buy => {
+                    available -= cost;
+                    if !order.status_at(t).is_terminal() {
+                        available -= (order.qty - filled) * reference(order);
+                    }
+                }
+                Side::Sell => available += cost,
+            }
+        }
+        available
+    }
+
     /// Net positions of every symbol traded, at `t`, in first-trade order.
     #[must_use]
     pub fn positions_at(&self, t: Duration) -> IndexMap<String, Decimal> {

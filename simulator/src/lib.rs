@@ -46,11 +46,11 @@ pub use lifecycle::{Plan, slipped_price};
 pub use load::{MAX_FILE_BYTES, MAX_ORDERS, STRATEGIES, polling_config};
 pub use model::{BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel};
 pub use scenario::{
-    BrokerSpec, CancelSpec, Endpoint, EngineKind, EngineSpec, FAULT_KINDS, FORMAT_VERSION,
-    FaultSpec, FillSpec, LatencySpec, Limits, OrderKind, OutageSpec, PartialPolicySpec,
-    PartialSpec, PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec,
-    Scenario, SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight,
-    WhenFilled, WorkloadSpec,
+    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind, EngineSpec,
+    FAULT_KINDS, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec, Limits, OrderKind, OutageSpec,
+    PartialPolicySpec, PartialSpec, PiecesRange, PollingSpec, Price, Probability, RateLimitSpec,
+    RejectionSpec, RiskSpec, Scenario, SideSpec, StaleReadSpec, TimelineEvent, TimelineKind,
+    VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
 };
 pub use suggest::{closest, did_you_mean};
 pub use trace::{Trace, TraceEvent, TraceKind, first_divergence};

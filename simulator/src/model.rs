@@ -155,6 +155,10 @@ pub struct BrokerModel {
     pub reference_prices: IndexMap<String, Decimal>,
     /// Broker wall-clock of virtual time zero, in Unix microseconds.
     pub epoch_unix_micros: i64,
+    /// The account's starting buying power, when limited.
+    pub buying_power: Option<Decimal>,
+    /// Symbols the account may not trade.
+    pub not_tradable: Vec<String>,
 }
 
 /// 2025-01-02T14:30:00Z, a market open: the broker's wall clock at virtual
@@ -249,6 +253,8 @@ impl BrokerModel {
                 .map(|(s, p)| (s.clone(), p.0))
                 .collect(),
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
+            buying_power: broker.account.buying_power.map(|p| p.0),
+            not_tradable: broker.account.not_tradable.clone(),
         }
     }
 

@@ -269,6 +269,46 @@ impl<'de> Deserialize<'de> for Price {
     }
 }
 
+/// An amount of money of zero or more, written as a decimal string
+/// (`"0.005"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Amount(pub Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AmountVisitor;
+        impl Visitor<'_> for AmountVisitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an amount of zero or more as a decimal string, such as \"0.005\"")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Amount, E> {
+                let amount: Decimal = value.trim().parse().map_err(|_| {
+                    E::custom(format!(
+                        "`{value}` is not a decimal amount; write it like \"0.005\""
+                    ))
+                })?;
+                if amount.is_sign_negative() {
+                    return Err(E::custom(format!("amount {amount} must be zero or more")));
+                }
+                Ok(Amount(amount))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Amount, E> {
+                self.visit_str(&value.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Amount, E> {
+                self.visit_str(&value.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Amount, E> {
+                Err(E::custom(format!(
+                    "amount {value} is a binary float; write amounts as decimal strings, like \"{value}\""
+                )))
+            }
+        }
+        deserializer.deserialize_any(AmountVisitor)
+    }
+}
+
 /// Which engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -317,6 +357,46 @@ pub struct EngineSpec {
     /// What to do with a partial fill at the deadline.
     #[serde(default)]
     pub partial_fills: Option<PartialPolicySpec>,
+    /// Client-side rate limit on the engine's broker calls; default none.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Risk limits; default none (every limit off).
+    #[serde(default)]
+    pub risk: Option<RiskSpec>,
+    /// Commission deducted from realized P&L; default none.
+    #[serde(default)]
+    pub commission: Option<CommissionSpec>,
+    /// A limit price must be within this many percent of the reference
+    /// price; default 5.
+    #[serde(default)]
+    pub price_band_pct: Option<Weight>,
+}
+
+/// Risk limits; each is off when left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSpec {
+    /// Largest absolute position per symbol, in shares.
+    #[serde(default)]
+    pub max_position: Option<u64>,
+    /// Largest realized loss in a trading day, in dollars.
+    #[serde(default)]
+    pub daily_loss_limit: Option<Price>,
+    /// Most orders a trader may place in any minute.
+    #[serde(default)]
+    pub max_orders_per_minute: Option<u32>,
+}
+
+/// Commission per fill.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommissionSpec {
+    /// Per order that fills, in dollars.
+    #[serde(default)]
+    pub per_order: Option<Amount>,
+    /// Per share, in dollars.
+    #[serde(default)]
+    pub per_share: Option<Amount>,
 }
 
 /// A partial-fill policy.
@@ -471,6 +551,23 @@ pub struct BrokerSpec {
     /// Rejections of submitted orders.
     #[serde(default)]
     pub rejections: RejectionSpec,
+    /// The account: buying power and symbols it may not trade.
+    #[serde(default)]
+    pub account: AccountSpec,
+}
+
+/// The broker account behind the orders.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    /// Cash available for buys; a buy costing more is refused with 403.
+    /// Default: not limited.
+    #[serde(default)]
+    pub buying_power: Option<Price>,
+    /// Symbols the account may not trade; orders in them are refused with
+    /// 422. Default none.
+    #[serde(default)]
+    pub not_tradable: Vec<String>,
 }
 
 /// Latency of one endpoint: one distribution for the round trip (the request

@@ -183,6 +183,58 @@ async fn partial_unfilled_remainder_rests() {
     assert_eq!(read.status, OrderStatus::PartiallyFilled);
 }
 
+/// The account refuses orders in symbols it may not trade (422) and buys
+/// beyond its buying power (403), counting open buys as spent; sells need
+/// no buying power.
+#[tokio::test(start_paused = true)]
+async fn account_refuses_untradable_and_unaffordable() {
+    let s = scenario(
+        3,
+        "  fill: {probability: 0}\n  account: {buying_power: \"25000.00\", not_tradable: [QQQ]}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let error = broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect_err("not tradable");
+    assert_eq!(
+        error.to_string(),
+        "HTTP 422 unprocessable: asset QQQ is not tradable"
+    );
+
+    let s = scenario(
+        3,
+        "  fill: {probability: 0}\n  account: {buying_power: \"25000.00\"}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    // Each order is 100 QQQ at 100.00: 10,000.00. Two fit, the third does not.
+    broker
+        .submit_order(&intents[0].request)
+        .await
+        .expect("first fits");
+    broker
+        .submit_order(&intents[1].request)
+        .await
+        .expect("second fits");
+    let error = broker
+        .submit_order(&intents[2].request)
+        .await
+        .expect_err("third does not");
+    assert!(matches!(error, BrokerError::Forbidden { .. }), "{error}");
+    assert!(
+        error.to_string().contains("insufficient buying power"),
+        "{error}"
+    );
+    let mut sell = intents[2].request.clone();
+    sell.side = fillproof_engine::Side::Sell;
+    broker
+        .submit_order(&sell)
+        .await
+        .expect("a sell needs no buying power");
+}
+
 /// A fill probability of 0 never fills.
 #[tokio::test(start_paused = true)]
 async fn fill_probability_zero_never_fills() {

@@ -1,5 +1,6 @@
 //! One file per subcommand, and what they share.
 
+pub mod audit;
 pub mod check;
 pub mod gate;
 pub mod replay;

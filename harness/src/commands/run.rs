@@ -27,6 +27,11 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         }
         None => None,
     };
+    if args.audit.is_some() && (args.scenarios.len() > 1 || args.seeds > 1) {
+        return Err(anyhow::anyhow!(
+            "--audit writes one run's audit log: give one scenario and one seed"
+        ));
+    }
     for path in &args.scenarios {
         let scenario = load(path)?;
         let file = path.display().to_string();
@@ -76,6 +81,14 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         }
         if let Some(out) = &mut trace_out {
             write_traces(out, &runs)?;
+        }
+        if let Some(audit) = &args.audit {
+            let lines = runs.first().and_then(|r| r.audit.clone()).ok_or_else(|| {
+                anyhow::anyhow!("engine {} keeps no audit log", spec.engine.as_str())
+            })?;
+            let mut text = lines.join("\n");
+            text.push('\n');
+            std::fs::write(audit, text).with_context(|| format!("writing {}", audit.display()))?;
         }
     }
     if let Some(mut out) = trace_out {

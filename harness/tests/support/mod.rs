@@ -56,7 +56,7 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    fn yaml(&self) -> String {
+    pub fn yaml(&self) -> String {
         let f = self.read_faults;
         format!(
             r#"version: 1
@@ -121,7 +121,7 @@ broker:
         )
     }
 
-    fn scenario(&self) -> Arc<Scenario> {
+    pub fn scenario(&self) -> Arc<Scenario> {
         let text = self.yaml();
         Arc::new(
             Scenario::parse(text.as_bytes(), "generated.yaml", None)
