@@ -98,6 +98,7 @@ pub struct AuditRecord {
     /// Hash of the previous line ([`GENESIS`] for the first).
     pub prev_hash: String,
     /// SHA-256 of `prev_hash` and this record without `hash`, hex.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
 }
 
@@ -108,28 +109,45 @@ impl AuditRecord {
         let mut body = self.clone();
         body.hash = String::new();
         let json = serde_json::to_string(&body).unwrap_or_default();
-        let mut hasher = Sha256::new();
-        hasher.update(self.prev_hash.as_bytes());
-        hasher.update(b"\n");
-        hasher.update(json.as_bytes());
-        hasher
-            .finalize()
-            .iter()
-            .fold(String::with_capacity(64), |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            })
+        hash_body(&self.prev_hash, &json)
     }
+
+    /// The record as a line: its body (every field but `hash`) with the
+    /// hash of `prev_hash` and that body appended, serialized once.
+    fn sealed_line(&mut self) -> Result<String, serde_json::Error> {
+        self.hash = String::new();
+        let mut line = serde_json::to_string(&*self)?;
+        self.hash = hash_body(&self.prev_hash, &line);
+        line.pop();
+        let _ = write!(line, ",\"hash\":\"{}\"}}", self.hash);
+        Ok(line)
+    }
+}
+
+/// SHA-256 of `prev_hash`, a newline and `body`, hex.
+fn hash_body(prev_hash: &str, body: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// Where records go. `append` returns once the line is written and
 /// flushed.
 pub trait AuditSink: Send {
-    /// Appends one line (without its newline).
+    /// Appends one record: `line` is its JSON form (without a newline),
+    /// which is what a log holds; `record` is the same, parsed.
     ///
     /// # Errors
     /// The write's error; the caller must not send the order.
-    fn append(&mut self, line: &str) -> std::io::Result<()>;
+    fn append(&mut self, record: &AuditRecord, line: &str) -> std::io::Result<()>;
 }
 
 /// A file opened for appending; each line is flushed as it is written.
@@ -152,7 +170,7 @@ impl FileSink {
 }
 
 impl AuditSink for FileSink {
-    fn append(&mut self, line: &str) -> std::io::Result<()> {
+    fn append(&mut self, _record: &AuditRecord, line: &str) -> std::io::Result<()> {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
@@ -180,7 +198,7 @@ impl MemorySink {
 }
 
 impl AuditSink for MemorySink {
-    fn append(&mut self, line: &str) -> std::io::Result<()> {
+    fn append(&mut self, _record: &AuditRecord, line: &str) -> std::io::Result<()> {
         self.lines
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -237,9 +255,8 @@ impl AuditLog {
             prev_hash: chain.last_hash.clone(),
             hash: String::new(),
         };
-        record.hash = record.expected_hash();
-        let line = serde_json::to_string(&record).map_err(std::io::Error::other)?;
-        chain.sink.append(&line)?;
+        let line = record.sealed_line().map_err(std::io::Error::other)?;
+        chain.sink.append(&record, &line)?;
         chain.seq = record.seq;
         chain.last_hash = record.hash;
         Ok(())
@@ -439,10 +456,15 @@ mod tests {
         sink.lines()
     }
 
-    /// An untouched log verifies, with its record count.
+    /// An untouched log verifies, with its record count, and each line's
+    /// hash is the one recomputed from its content.
     #[test]
     fn intact_log_verifies() {
-        assert_eq!(verify(&sample_log().join("\n")), Ok(5));
+        let lines = sample_log();
+        assert_eq!(verify(&lines.join("\n")), Ok(5));
+        let record: AuditRecord = serde_json::from_str(&lines[0]).expect("record");
+        assert_eq!(record.hash, record.expected_hash());
+        assert_eq!(record.prev_hash, GENESIS);
     }
 
     /// An edited line is caught on that line.

@@ -35,6 +35,25 @@ pub enum PollingConfig {
         /// Cap; default 4 s.
         max: Duration,
     },
+    /// Dense right after submission, a slowly growing cruise while nothing
+    /// changes, dense again before the deadline; see
+    /// [`PollingConfig::adaptive_default`].
+    Adaptive {
+        /// First interval; default 300 ms.
+        first: Duration,
+        /// Interval after the first, and after any change; default 1.4 s.
+        cruise: Duration,
+        /// Unchanged polls at the cruise interval before it starts to grow.
+        patience: u32,
+        /// Growth per unchanged poll after that, at least 1; default 1.05.
+        growth: f64,
+        /// Cap; default 2 s.
+        max: Duration,
+        /// How long before the deadline the endgame starts; default 3 s.
+        endgame: Duration,
+        /// Interval in the endgame; default 500 ms.
+        endgame_interval: Duration,
+    },
 }
 
 impl PollingConfig {
@@ -56,6 +75,7 @@ impl PollingConfig {
             Self::Fixed { .. } => "fixed",
             Self::Linear { .. } => "linear",
             Self::Exponential { .. } => "exponential",
+            Self::Adaptive { .. } => "adaptive",
         }
     }
 
@@ -83,6 +103,26 @@ impl PollingConfig {
                     ));
                 }
                 cap_at_least_initial(*initial, *max)
+            }
+            Self::Adaptive {
+                first,
+                cruise,
+                patience: _,
+                growth,
+                max,
+                endgame: _,
+                endgame_interval,
+            } => {
+                positive("polling.first", *first)?;
+                positive("polling.cruise", *cruise)?;
+                positive("polling.endgame_interval", *endgame_interval)?;
+                if !growth.is_finite() || *growth < 1.0 {
+                    return Err(ConfigError::new(
+                        "polling.growth",
+                        format!("is {growth}; it must be a finite number of at least 1"),
+                    ));
+                }
+                cap_at_least_initial(*cruise, *max)
             }
         }
     }

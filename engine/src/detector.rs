@@ -294,6 +294,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             start: Instant::now(),
             checks: 0,
             polls: 0,
+            polls_at_change: 0,
             api_calls: ApiCalls::default(),
             retries: 0,
             best: None,
@@ -399,6 +400,8 @@ struct Watch<'a, B> {
     checks: u32,
     /// Reads made by the polling loop, for the strategy.
     polls: u32,
+    /// `polls` when the order last changed.
+    polls_at_change: u32,
     api_calls: ApiCalls,
     retries: u32,
     /// The verification with the most filled quantity seen so far: filled
@@ -449,6 +452,7 @@ impl<B: Broker> Watch<'_, B> {
                 polls_done: self.polls,
                 elapsed: now - self.start,
                 remaining: until - now,
+                polls_since_change: self.polls - self.polls_at_change,
             });
             let wake = (now + interval).min(until);
             sleep_until(wake).await;
@@ -538,6 +542,7 @@ impl<B: Broker> Watch<'_, B> {
             info!(target: TARGET, order_id = %order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
                 status = %order.status, filled_qty = %order.filled_qty, "order changed");
             self.last_seen = Some(seen);
+            self.polls_at_change = self.polls;
             if let Some(hook) = self.on_change {
                 hook(&order);
             }

@@ -16,6 +16,9 @@ pub struct PollContext {
     pub elapsed: Duration,
     /// Time left until the deadline.
     pub remaining: Duration,
+    /// Reads since the order last changed (status or filled quantity); the
+    /// submit answer counts as the first change.
+    pub polls_since_change: u32,
 }
 
 /// Chooses the wait before the next read.
@@ -69,7 +72,82 @@ impl PollingStrategy for Exponential {
     }
 }
 
+/// Polls where fills are likely and backs off where they are not: one
+/// quick look soon after submission (market orders often fill at once),
+/// then a steady cruise interval that grows slowly while nothing changes
+/// and snaps back when something does (partial fills come in bursts), and
+/// a dense endgame before the deadline, so that a last-second fill is seen
+/// before the engine has to cancel, which costs more calls than a poll.
+struct Adaptive {
+    first: Duration,
+    cruise: Duration,
+    patience: u32,
+    growth: f64,
+    max: Duration,
+    endgame: Duration,
+    endgame_interval: Duration,
+}
+
+impl PollingStrategy for Adaptive {
+    fn next_interval(&mut self, context: PollContext) -> Duration {
+        if context.remaining <= self.endgame {
+            return self.endgame_interval;
+        }
+        let steady = if context.polls_done == 0 {
+            self.first
+        } else {
+            let exponent = i32::try_from(
+                context
+                    .polls_since_change
+                    .saturating_sub(self.patience.max(1))
+                    .min(64),
+            )
+            .unwrap_or(64);
+            let scaled = self.cruise.as_secs_f64() * self.growth.powi(exponent);
+            if scaled >= self.max.as_secs_f64() {
+                self.max
+            } else {
+                Duration::from_secs_f64(scaled)
+            }
+        };
+        // Land on the start of the endgame rather than skip past it.
+        let until_endgame = context.remaining - self.endgame;
+        if until_endgame > Duration::ZERO && steady > until_endgame {
+            until_endgame
+        } else {
+            steady
+        }
+    }
+}
+
 impl PollingConfig {
+    /// The adaptive strategy with its defaults: every 1.4 s (the first look
+    /// included) while fills are likely; after 8 unchanged polls (about
+    /// 11 s) the interval grows by half each poll up to 10 s; every 500 ms
+    /// in the last 2 s before the deadline.
+    ///
+    /// Why these: on the bundled scenarios most fills land in the first
+    /// seconds, spread roughly exponentially, and for such fills a steady
+    /// interval is the cheapest way to a given p95 latency; polling faster
+    /// at first (300 ms) bought a lower median for about 0.7 more calls per
+    /// order on the production day, so the first look defaults to the
+    /// cruise interval. Orders still open after the patience are mostly
+    /// orders that will not fill; backing off there saves most of what
+    /// they would cost. The endgame makes a last-second fill visible before
+    /// the engine must cancel, which costs more calls than a poll.
+    #[must_use]
+    pub fn adaptive_default() -> Self {
+        Self::Adaptive {
+            first: Duration::from_millis(1400),
+            cruise: Duration::from_millis(1400),
+            patience: 8,
+            growth: 1.5,
+            max: Duration::from_secs(10),
+            endgame: Duration::from_secs(2),
+            endgame_interval: Duration::from_millis(500),
+        }
+    }
+
     /// A fresh strategy for one order.
     #[must_use]
     pub fn build(&self) -> Box<dyn PollingStrategy> {
@@ -84,6 +162,23 @@ impl PollingConfig {
                 initial,
                 factor,
                 max,
+            }),
+            Self::Adaptive {
+                first,
+                cruise,
+                patience,
+                growth,
+                max,
+                endgame,
+                endgame_interval,
+            } => Box::new(Adaptive {
+                first,
+                cruise,
+                patience,
+                growth,
+                max,
+                endgame,
+                endgame_interval,
             }),
         }
     }
@@ -101,6 +196,7 @@ mod tests {
                     polls_done,
                     elapsed: Duration::ZERO,
                     remaining: Duration::from_secs(60),
+                    polls_since_change: polls_done,
                 })
             })
             .collect()
@@ -140,8 +236,83 @@ mod tests {
             polls_done: u32::MAX,
             elapsed: Duration::ZERO,
             remaining: Duration::ZERO,
+            polls_since_change: u32::MAX,
         });
         assert_eq!(late, Duration::from_secs(3));
+    }
+
+    /// Adaptive: a quick first look, a cruise growing while nothing
+    /// changes, back to cruise after a change, never past the start of the
+    /// endgame, and dense within it.
+    #[test]
+    fn adaptive_cruises_resets_and_ends_dense() {
+        let mut s = PollingConfig::adaptive_default().build();
+        let at = |polls_done, polls_since_change, remaining_ms| PollContext {
+            polls_done,
+            elapsed: Duration::ZERO,
+            remaining: Duration::from_millis(remaining_ms),
+            polls_since_change,
+        };
+        assert_eq!(
+            s.next_interval(at(0, 0, 60_000)),
+            Duration::from_millis(1400)
+        );
+        assert_eq!(
+            s.next_interval(at(1, 1, 60_000)),
+            Duration::from_millis(1400)
+        );
+        assert_eq!(
+            s.next_interval(at(8, 8, 60_000)),
+            Duration::from_millis(1400),
+            "patience"
+        );
+        assert_eq!(
+            s.next_interval(at(9, 9, 60_000)),
+            Duration::from_millis(2100)
+        );
+        assert_eq!(
+            s.next_interval(at(10, 10, 60_000)),
+            Duration::from_millis(3150)
+        );
+        assert_eq!(
+            s.next_interval(at(30, 30, 60_000)),
+            Duration::from_secs(10),
+            "cap"
+        );
+        assert_eq!(
+            s.next_interval(at(30, 1, 60_000)),
+            Duration::from_millis(1400),
+            "a change resets"
+        );
+        assert_eq!(
+            s.next_interval(at(30, 30, 5_000)),
+            Duration::from_secs(3),
+            "lands on the endgame"
+        );
+        assert_eq!(
+            s.next_interval(at(31, 31, 1_500)),
+            Duration::from_millis(500),
+            "dense endgame"
+        );
+        let mut quick = PollingConfig::Adaptive {
+            first: Duration::from_millis(300),
+            cruise: Duration::from_secs(1),
+            patience: 1,
+            growth: 2.0,
+            max: Duration::from_secs(4),
+            endgame: Duration::from_secs(2),
+            endgame_interval: Duration::from_millis(500),
+        }
+        .build();
+        assert_eq!(
+            quick.next_interval(at(0, 0, 60_000)),
+            Duration::from_millis(300),
+            "first look"
+        );
+        assert_eq!(
+            quick.next_interval(at(2, 2, 60_000)),
+            Duration::from_secs(2)
+        );
     }
 
     /// Fixed never changes.

@@ -35,8 +35,7 @@ struct WitnessSink {
 }
 
 impl AuditSink for WitnessSink {
-    fn append(&mut self, line: &str) -> std::io::Result<()> {
-        let record: AuditRecord = serde_json::from_str(line).map_err(std::io::Error::other)?;
+    fn append(&mut self, record: &AuditRecord, _line: &str) -> std::io::Result<()> {
         let event = serde_json::to_string(&record.event).map_err(std::io::Error::other)?;
         self.seen
             .lock()

@@ -34,6 +34,34 @@ pub enum Command {
     /// Verify or export an audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Compare polling strategies on the same seeds: detection latency
+    /// against API calls per order.
+    Sweep(SweepArgs),
+}
+
+/// `fillproof sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Scenario files or folders.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Strategies to compare, comma-separated: fixed, linear, exponential,
+    /// adaptive, fixed:DURATION. The first is the baseline.
+    #[arg(long, value_delimiter = ',', default_value = "linear,adaptive")]
+    pub strategies: Vec<String>,
+    /// Seeds per scenario, from its own seed; every strategy faces the same
+    /// ones.
+    #[arg(long, default_value_t = 4, value_name = "COUNT")]
+    pub seeds: u32,
+    /// Seeds run in parallel; default the number of cores.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Write an SVG plot of the frontier here.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `fillproof audit ...`.

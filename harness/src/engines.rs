@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::{
-    AuditLog, Broker, Clock, Decimal, ExecutionError, ExecutorConfig, FillDetectionConfig,
-    FillState, FillVerifier, MemorySink, Order, OrderExecutor, OrderRequest, OrderStatus,
-    RobustVerifier, Signal, SubmitError, Verdict, Verification,
+    AuditEvent, AuditLog, AuditRecord, AuditSink, Broker, Clock, Decimal, ExecutionError,
+    ExecutorConfig, FillDetectionConfig, FillState, FillVerifier, Order, OrderExecutor,
+    OrderRequest, OrderStatus, RobustVerifier, Signal, SubmitError, Verdict, Verification,
 };
 use fillproof_simulator::EngineKind;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -47,6 +47,67 @@ impl FillVerifier for LiteralVerifier {
     }
 }
 
+/// What an engine's audit log held, in the form the metrics need: which
+/// intents have a `submit` and a `fill` record, and the lines themselves
+/// when asked to keep them (for `run --audit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSummary {
+    /// Client order ids with a `submit` record.
+    pub submitted: std::collections::BTreeSet<String>,
+    /// Client order ids with a `fill` record.
+    pub filled: std::collections::BTreeSet<String>,
+    /// Every line, when kept.
+    pub lines: Option<Vec<String>>,
+}
+
+/// An audit sink that keeps the summary (and the lines on request) in
+/// memory: a simulated run writes no files while it runs.
+#[derive(Debug, Clone, Default)]
+pub struct AuditCollector {
+    summary: Arc<std::sync::Mutex<AuditSummary>>,
+}
+
+impl AuditCollector {
+    /// A collector; `keep_lines` keeps every line too.
+    #[must_use]
+    pub fn new(keep_lines: bool) -> Self {
+        Self {
+            summary: Arc::new(std::sync::Mutex::new(AuditSummary {
+                lines: keep_lines.then(Vec::new),
+                ..AuditSummary::default()
+            })),
+        }
+    }
+
+    /// What was collected.
+    #[must_use]
+    pub fn summary(&self) -> AuditSummary {
+        self.summary.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl AuditSink for AuditCollector {
+    fn append(&mut self, record: &AuditRecord, line: &str) -> std::io::Result<()> {
+        let mut summary = self
+            .summary
+            .lock()
+            .map_err(|_| std::io::Error::other("audit collector poisoned"))?;
+        match record.event {
+            AuditEvent::Submit => {
+                summary.submitted.insert(record.client_order_id.clone());
+            }
+            AuditEvent::Fill => {
+                summary.filled.insert(record.client_order_id.clone());
+            }
+            _ => {}
+        }
+        if let Some(lines) = &mut summary.lines {
+            lines.push(line.to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// What an engine concluded about one order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineVerdict {
@@ -72,8 +133,8 @@ pub struct EngineVerdict {
 /// An engine ready to execute orders against broker `B`.
 pub enum Engine<B> {
     /// The fillproof engine, or the seed-literal baseline (same lifecycle,
-    /// other verifier), with the sink its audit log writes to.
-    Executor(OrderExecutor<B>, MemorySink),
+    /// other verifier), with what its audit log wrote.
+    Executor(OrderExecutor<B>, AuditCollector),
     /// The naive baseline.
     Naive(NaiveEngine<B>),
 }
@@ -99,6 +160,7 @@ impl<B: Broker + 'static> Engine<B> {
         config: ExecutorConfig,
         clock: Arc<dyn Clock>,
         seed: u64,
+        keep_audit_lines: bool,
     ) -> Result<Self, fillproof_engine::ConfigError> {
         if kind == EngineKind::Naive {
             config.detection.validate()?;
@@ -107,7 +169,7 @@ impl<B: Broker + 'static> Engine<B> {
                 config: config.detection,
             }));
         }
-        let sink = MemorySink::default();
+        let sink = AuditCollector::new(keep_audit_lines);
         let audit = Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock)));
         let mut executor = OrderExecutor::new(broker, config, audit, clock, seed)?;
         if kind == EngineKind::SeedLiteral {
@@ -234,6 +296,8 @@ impl<B: Broker> NaiveEngine<B> {
                 polls_done: polls,
                 elapsed: now - start,
                 remaining: deadline - now,
+                // The naive detector never tracks changes.
+                polls_since_change: polls,
             });
             sleep_until((now + interval).min(deadline)).await;
             polls += 1;

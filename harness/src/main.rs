@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Replay(args) => commands::replay::run(args),
         Command::Audit(command) => commands::audit::run(command),
+        Command::Sweep(args) => commands::sweep::run(args),
         Command::Gate(args) => commands::gate::run(args).map(|(exit, bad_input)| {
             if bad_input {
                 eprintln!("error: some scenarios did not load; see above");

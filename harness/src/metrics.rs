@@ -401,28 +401,16 @@ fn pnl_mismatch_count(run: &SeedRun) -> u64 {
 /// a `fill` record, in the engine's audit log (all of them for an engine
 /// that keeps none).
 fn audit_missing_count(run: &SeedRun, checks: &[OrderCheck]) -> u64 {
-    let mut submitted = std::collections::BTreeSet::new();
-    let mut filled = std::collections::BTreeSet::new();
-    for line in run.audit.iter().flatten() {
-        if let Ok(record) = serde_json::from_str::<fillproof_engine::AuditRecord>(line) {
-            match record.event {
-                fillproof_engine::AuditEvent::Submit => {
-                    submitted.insert(record.client_order_id);
-                }
-                fillproof_engine::AuditEvent::Fill => {
-                    filled.insert(record.client_order_id);
-                }
-                _ => {}
-            }
-        }
-    }
+    let empty = crate::engines::AuditSummary::default();
+    let audit = run.audit.as_ref().unwrap_or(&empty);
     run.outcomes
         .iter()
         .zip(checks)
         .filter(|(outcome, check)| {
             let accepted = check.broker_orders > 0;
-            (accepted && !submitted.contains(&outcome.client_order_id))
-                || (check.ledger_qty > Decimal::ZERO && !filled.contains(&outcome.client_order_id))
+            (accepted && !audit.submitted.contains(&outcome.client_order_id))
+                || (check.ledger_qty > Decimal::ZERO
+                    && !audit.filled.contains(&outcome.client_order_id))
         })
         .count() as u64
 }

@@ -11,7 +11,10 @@ use fillproof_engine::{
     AppliedFill, Commission, Decimal, ExecutorConfig, FillDetectionConfig, PollingConfig,
     PositionBook, RateLimit, RiskLimits, Side, Signal, ValidationConfig, Verdict, VirtualClock,
 };
-use fillproof_simulator::{BrokerModel, EngineKind, Ledger, Scenario, SimBroker, Trace, Workload};
+use fillproof_simulator::{
+    BrokerModel, EngineKind, Intent, Ledger, Scenario, SimBroker, Trace, Workload,
+};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::engines::{Engine, EngineVerdict};
@@ -33,6 +36,8 @@ pub struct RunSpec {
     pub record_trace: bool,
     /// Swarm mode.
     pub swarm: bool,
+    /// Keep the engine's audit log lines (for `run --audit`).
+    pub keep_audit_lines: bool,
 }
 
 impl RunSpec {
@@ -54,6 +59,7 @@ impl RunSpec {
             orders: None,
             config,
             record_trace: false,
+            keep_audit_lines: false,
         })
     }
 
@@ -113,8 +119,8 @@ pub struct SeedRun {
     pub applied: Vec<AppliedFill>,
     /// The commission the engine charged.
     pub commission: Commission,
-    /// The engine's audit log (engines that keep one).
-    pub audit: Option<Vec<String>>,
+    /// The engine's audit log, summarized (engines that keep one).
+    pub audit: Option<crate::engines::AuditSummary>,
 }
 
 /// The executor configuration a scenario describes: its fill detection
@@ -201,12 +207,49 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     let config = executor_config(scenario, spec.config.clone())?;
     let commission = config.commission;
     let clock = VirtualClock::new(epoch).shared();
-    let engine = Engine::new(spec.engine, Arc::clone(&broker), config, clock, spec.seed)
-        .context("engine configuration")?;
+    let engine = Engine::new(
+        spec.engine,
+        Arc::clone(&broker),
+        config,
+        clock,
+        spec.seed,
+        spec.keep_audit_lines,
+    )
+    .context("engine configuration")?;
     let start = Instant::now();
     let run_limit = start + scenario.limits.max_virtual_time.0;
 
-    let mut pending = Vec::new();
+    // Finished tasks are reaped as the run goes, so that a run of many
+    // orders holds only the tasks still working; results are filed by
+    // workload index, so reaping order never shows.
+    let mut tasks: JoinSet<(u32, EngineVerdict, Duration)> = JoinSet::new();
+    let mut task_index: indexmap::IndexMap<tokio::task::Id, u32> = indexmap::IndexMap::new();
+    let mut intents: Vec<Intent> = Vec::new();
+    let mut results: Vec<Option<(EngineVerdict, Option<Duration>)>> = Vec::new();
+    let file = |results: &mut Vec<Option<(EngineVerdict, Option<Duration>)>>,
+                task_index: &mut indexmap::IndexMap<tokio::task::Id, u32>,
+                joined: Result<
+        (tokio::task::Id, (u32, EngineVerdict, Duration)),
+        tokio::task::JoinError,
+    >| {
+        let (index, entry) = match joined {
+            Ok((id, (index, verdict, at))) => {
+                task_index.swap_remove(&id);
+                (index, (verdict, Some(at)))
+            }
+            Err(error) => {
+                let Some(index) = task_index.swap_remove(&error.id()) else {
+                    return;
+                };
+                (
+                    index,
+                    (unfinished(format!("engine task failed: {error}")), None),
+                )
+            }
+        };
+        results[index as usize] = Some(entry);
+        on_order_done();
+    };
     let mut last_submit = Duration::ZERO;
     for intent in Workload::new(scenario, spec.seed, spec.orders) {
         broker.register(&intent.request.client_order_id, intent.index);
@@ -215,6 +258,9 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             break;
         }
         sleep_until(at).await;
+        while let Some(joined) = tasks.try_join_next_with_id() {
+            file(&mut results, &mut task_index, joined);
+        }
         last_submit = intent.submit_at;
         let engine = engine.clone();
         let signal = Signal {
@@ -228,11 +274,14 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             take_profit: None,
         };
         let expected = intent.reference_price;
-        let handle = tokio::spawn(async move {
+        let index = intent.index;
+        let abort = tasks.spawn(async move {
             let verdict = engine.execute(&signal, expected).await;
-            (verdict, start.elapsed())
+            (index, verdict, start.elapsed())
         });
-        pending.push((intent, handle));
+        task_index.insert(abort.id(), index);
+        results.push(None);
+        intents.push(intent);
     }
 
     // The workload is over once the last order has had its full deadline
@@ -251,25 +300,22 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             broker.heal();
         })
     };
+    while let Ok(Some(joined)) = timeout_at(settle_end, tasks.join_next_with_id()).await {
+        file(&mut results, &mut task_index, joined);
+    }
+    // Whatever is still working when the settle window closes is stopped.
+    tasks.abort_all();
+    drop(tasks);
 
-    let mut outcomes = Vec::with_capacity(pending.len());
-    for (intent, mut handle) in pending {
-        let finished = timeout_at(settle_end, &mut handle).await;
-        let (verdict, concluded_at) = match finished {
-            Ok(Ok((verdict, at))) => (verdict, Some(at)),
-            Ok(Err(join_error)) => (
-                unfinished(format!("engine task failed: {join_error}")),
+    let mut outcomes = Vec::with_capacity(intents.len());
+    for (intent, result) in intents.into_iter().zip(results) {
+        let (verdict, concluded_at) = result.unwrap_or_else(|| {
+            on_order_done();
+            (
+                unfinished("engine still working when the settle window closed".to_owned()),
                 None,
-            ),
-            Err(_) => {
-                handle.abort();
-                (
-                    unfinished("engine still working when the settle window closed".to_owned()),
-                    None,
-                )
-            }
-        };
-        on_order_done();
+            )
+        });
         outcomes.push(OrderOutcome {
             index: intent.index,
             client_order_id: intent.request.client_order_id,
@@ -289,12 +335,12 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     sleep_until(settle_end).await;
     healer.abort();
     let ended_at = start.elapsed();
-    let ledger = broker.with_ledger(Clone::clone);
+    let ledger = broker.take_ledger();
     let (book, applied, audit) = match &engine {
         Engine::Executor(executor, sink) => (
             Some(executor.positions()),
             executor.applied(),
-            Some(sink.lines()),
+            Some(sink.summary()),
         ),
         Engine::Naive(_) => (None, Vec::new(), None),
     };

@@ -146,7 +146,7 @@ impl Scenario {
 }
 
 /// The strategies `engine.polling.strategy` accepts.
-pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential"];
+pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential", "adaptive"];
 
 /// A polling configuration from its scenario spelling.
 ///
@@ -168,7 +168,47 @@ pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
             Ok(())
         }
     };
+    let adaptive_only = [
+        (spec.first.is_some(), "first"),
+        (spec.cruise.is_some(), "cruise"),
+        (spec.growth.is_some(), "growth"),
+        (spec.patience.is_some(), "patience"),
+        (spec.endgame.is_some(), "endgame"),
+        (spec.endgame_interval.is_some(), "endgame_interval"),
+    ];
+    if spec.strategy != "adaptive" {
+        for (present, name) in adaptive_only {
+            refuse(present, name)?;
+        }
+    }
     match spec.strategy.as_str() {
+        "adaptive" => {
+            refuse(spec.interval.is_some(), "interval")?;
+            refuse(spec.initial.is_some(), "initial")?;
+            refuse(spec.step.is_some(), "step")?;
+            refuse(spec.factor.is_some(), "factor")?;
+            let PollingConfig::Adaptive {
+                first,
+                cruise,
+                patience,
+                growth,
+                max,
+                endgame,
+                endgame_interval,
+            } = PollingConfig::adaptive_default()
+            else {
+                return Err("the adaptive defaults are not adaptive".to_owned());
+            };
+            Ok(PollingConfig::Adaptive {
+                first: spec.first.map_or(first, |d| d.0),
+                cruise: spec.cruise.map_or(cruise, |d| d.0),
+                patience: spec.patience.unwrap_or(patience),
+                growth: spec.growth.unwrap_or(growth),
+                max: spec.max.map_or(max, |d| d.0),
+                endgame: spec.endgame.map_or(endgame, |d| d.0),
+                endgame_interval: spec.endgame_interval.map_or(endgame_interval, |d| d.0),
+            })
+        }
         "fixed" => {
             refuse(spec.initial.is_some(), "initial")?;
             refuse(spec.step.is_some(), "step")?;

@@ -410,8 +410,10 @@ pub enum PartialPolicySpec {
 }
 
 /// A polling strategy: `{strategy: linear, initial: 500ms, step: 100ms,
-/// max: 2s}`, `{strategy: fixed, interval: 1s}` or `{strategy: exponential,
-/// initial: 250ms, factor: 2, max: 4s}`.
+/// max: 2s}`, `{strategy: fixed, interval: 1s}`, `{strategy: exponential,
+/// initial: 250ms, factor: 2, max: 4s}` or `{strategy: adaptive}` (with
+/// optional `first`, `cruise`, `growth`, `max`, `endgame`,
+/// `endgame_interval`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollingSpec {
@@ -432,6 +434,24 @@ pub struct PollingSpec {
     /// Cap.
     #[serde(default)]
     pub max: Option<Dur>,
+    /// Adaptive: first interval.
+    #[serde(default)]
+    pub first: Option<Dur>,
+    /// Adaptive: interval after the first and after any change.
+    #[serde(default)]
+    pub cruise: Option<Dur>,
+    /// Adaptive: unchanged polls at the cruise interval before it grows.
+    #[serde(default)]
+    pub patience: Option<u32>,
+    /// Adaptive: growth per unchanged poll after that.
+    #[serde(default)]
+    pub growth: Option<f64>,
+    /// Adaptive: how long before the deadline the endgame starts.
+    #[serde(default)]
+    pub endgame: Option<Dur>,
+    /// Adaptive: interval in the endgame.
+    #[serde(default)]
+    pub endgame_interval: Option<Dur>,
 }
 
 /// A broker API endpoint.

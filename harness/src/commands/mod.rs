@@ -5,6 +5,7 @@ pub mod check;
 pub mod gate;
 pub mod replay;
 pub mod run;
+pub mod sweep;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -40,6 +40,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         let (mut spec, flags, own) = spec(scenario.clone(), first, &args.setup)?;
         spec.record_trace = args.trace.is_some() || args.check_determinism;
         spec.swarm = spec.swarm || args.swarm;
+        spec.keep_audit_lines = args.audit.is_some();
         let orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
         let bar = progress(orders * seeds.len() as u64, &scenario.name);
         let started = wall_clock();
@@ -83,9 +84,13 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
             write_traces(out, &runs)?;
         }
         if let Some(audit) = &args.audit {
-            let lines = runs.first().and_then(|r| r.audit.clone()).ok_or_else(|| {
-                anyhow::anyhow!("engine {} keeps no audit log", spec.engine.as_str())
-            })?;
+            let lines = runs
+                .first()
+                .and_then(|r| r.audit.as_ref())
+                .and_then(|a| a.lines.clone())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("engine {} keeps no audit log", spec.engine.as_str())
+                })?;
             let mut text = lines.join("\n");
             text.push('\n');
             std::fs::write(audit, text).with_context(|| format!("writing {}", audit.display()))?;

@@ -1,0 +1,216 @@
+//! `fillproof sweep`: every polling strategy against the same seeds of
+//! each scenario (common random numbers: the broker's fills do not depend
+//! on how often anyone polls), as a table of detection latency against API
+//! calls per order, and an SVG plot of that frontier.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::{Exit, jobs, load, scenario_files, seed_list};
+use crate::cli::{Format, SweepArgs};
+use crate::metrics::Metrics;
+use crate::runner::{RunSpec, run_seeds};
+use crate::strategies;
+
+/// One strategy on one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// Scenario name.
+    pub scenario: String,
+    /// Strategy name.
+    pub strategy: String,
+    /// Detection rate over the seeds.
+    pub detection_rate: f64,
+    /// Detection latency p50, ms.
+    pub p50_ms: f64,
+    /// Detection latency p95, ms.
+    pub p95_ms: f64,
+    /// Detection latency p99, ms.
+    pub p99_ms: f64,
+    /// Broker calls per order, all endpoints.
+    pub api_calls_per_order: f64,
+    /// Change in calls per order against the first strategy, percent.
+    pub calls_vs_baseline_pct: f64,
+    /// Change in p95 latency against the first strategy, percent.
+    pub p95_vs_baseline_pct: f64,
+}
+
+/// Runs `sweep`.
+///
+/// # Errors
+/// A scenario that does not load, an unknown strategy, or a plot that
+/// cannot be written.
+pub fn run(args: &SweepArgs) -> Result<Exit> {
+    let configs = args
+        .strategies
+        .iter()
+        .map(|name| strategies::preset(name).map(|c| (name.clone(), c)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    if configs.is_empty() {
+        return Err(anyhow!("--strategies names no strategy"));
+    }
+    let mut points = Vec::new();
+    for path in scenario_files(&args.scenarios)? {
+        let scenario = load(&path)?;
+        let seeds = seed_list(scenario.seed, args.seeds);
+        let mut baseline: Option<(f64, f64)> = None;
+        for (name, polling) in &configs {
+            let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?
+                .with_polling(polling.clone());
+            let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
+            let m = Metrics::over(&runs);
+            let (base_calls, base_p95) =
+                *baseline.get_or_insert((m.api_calls_per_order, m.detection_latency_ms.p95));
+            let change = |value: f64, base: f64| {
+                if base > 0.0 {
+                    (value / base - 1.0) * 100.0
+                } else {
+                    0.0
+                }
+            };
+            points.push(Point {
+                scenario: scenario.name.clone(),
+                strategy: name.clone(),
+                detection_rate: m.detection_rate,
+                p50_ms: m.detection_latency_ms.p50,
+                p95_ms: m.detection_latency_ms.p95,
+                p99_ms: m.detection_latency_ms.p99,
+                api_calls_per_order: m.api_calls_per_order,
+                calls_vs_baseline_pct: change(m.api_calls_per_order, base_calls),
+                p95_vs_baseline_pct: change(m.detection_latency_ms.p95, base_p95),
+            });
+        }
+    }
+    match args.format {
+        Format::Table => print!("{}", table(&points, &configs[0].0)),
+        Format::Json => {
+            for point in &points {
+                println!("{}", serde_json::to_string(point)?);
+            }
+        }
+    }
+    if let Some(plot) = &args.plot {
+        draw(&points, plot).with_context(|| format!("writing {}", plot.display()))?;
+    }
+    Ok(Exit::Success)
+}
+
+fn table(points: &[Point], baseline: &str) -> String {
+    let mut out = format!(
+        "{:<42} {:<12} {:>9} {:>8} {:>8} {:>8} {:>9} {:>10} {:>9}\n",
+        "scenario",
+        "strategy",
+        "detection",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "calls/ord",
+        "calls vs",
+        "p95 vs"
+    );
+    out.push_str(&format!("{:>110}\n", format!("(vs {baseline})")));
+    for p in points {
+        out.push_str(&format!(
+            "{:<42} {:<12} {:>9.4} {:>8.0} {:>8.0} {:>8.0} {:>9.2} {:>9.1}% {:>8.1}%\n",
+            p.scenario,
+            p.strategy,
+            p.detection_rate,
+            p.p50_ms,
+            p.p95_ms,
+            p.p99_ms,
+            p.api_calls_per_order,
+            p.calls_vs_baseline_pct,
+            p.p95_vs_baseline_pct
+        ));
+    }
+    out
+}
+
+/// Colours for strategies, in `--strategies` order.
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn draw(points: &[Point], path: &Path) -> Result<()> {
+    let max_x = points
+        .iter()
+        .map(|p| p.api_calls_per_order)
+        .fold(1.0, f64::max)
+        * 1.1;
+    let max_y = points.iter().map(|p| p.p95_ms).fold(100.0, f64::max) * 1.1;
+    let mut strategies: Vec<&str> = Vec::new();
+    for p in points {
+        if !strategies.contains(&p.strategy.as_str()) {
+            strategies.push(&p.strategy);
+        }
+    }
+    let mut scenarios: Vec<&str> = Vec::new();
+    for p in points {
+        if !scenarios.contains(&p.scenario.as_str()) {
+            scenarios.push(&p.scenario);
+        }
+    }
+    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Detection latency p95 against API calls per order",
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("API calls per order")
+        .y_desc("detection latency p95 (ms)")
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    // A grey line joins each scenario's strategies: the trade-off it offers.
+    for scenario in &scenarios {
+        let line: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.scenario == *scenario)
+            .map(|p| (p.api_calls_per_order, p.p95_ms))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(line, RGBColor(200, 200, 200)))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    for (i, strategy) in strategies.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let series: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.strategy == *strategy)
+            .map(|p| (p.api_calls_per_order, p.p95_ms))
+            .collect();
+        chart
+            .draw_series(
+                series
+                    .into_iter()
+                    .map(|xy| Circle::new(xy, 5, colour.filled())),
+            )
+            .map_err(|e| anyhow!("{e}"))?
+            .label(strategy.to_string())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow!("{e}"))?;
+    Ok(())
+}
