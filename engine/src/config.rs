@@ -6,6 +6,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use crate::error::ConfigError;
+use crate::polling::AdaptivePolling;
 
 /// How often the monitor loop reads an order.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,25 +36,9 @@ pub enum PollingConfig {
         /// Cap; default 4 s.
         max: Duration,
     },
-    /// Dense right after submission, a slowly growing cruise while nothing
-    /// changes, dense again before the deadline; see
-    /// [`PollingConfig::adaptive_default`].
-    Adaptive {
-        /// First interval; default 300 ms.
-        first: Duration,
-        /// Interval after the first, and after any change; default 1.4 s.
-        cruise: Duration,
-        /// Unchanged polls at the cruise interval before it starts to grow.
-        patience: u32,
-        /// Growth per unchanged poll after that, at least 1; default 1.05.
-        growth: f64,
-        /// Cap; default 2 s.
-        max: Duration,
-        /// How long before the deadline the endgame starts; default 3 s.
-        endgame: Duration,
-        /// Interval in the endgame; default 500 ms.
-        endgame_interval: Duration,
-    },
+    /// A steady cruise while fills are likely, backing off while nothing
+    /// changes, dense again before the deadline; see [`AdaptivePolling`].
+    Adaptive(AdaptivePolling),
 }
 
 impl PollingConfig {
@@ -75,7 +60,7 @@ impl PollingConfig {
             Self::Fixed { .. } => "fixed",
             Self::Linear { .. } => "linear",
             Self::Exponential { .. } => "exponential",
-            Self::Adaptive { .. } => "adaptive",
+            Self::Adaptive(_) => "adaptive",
         }
     }
 
@@ -104,25 +89,20 @@ impl PollingConfig {
                 }
                 cap_at_least_initial(*initial, *max)
             }
-            Self::Adaptive {
-                first,
-                cruise,
-                patience: _,
-                growth,
-                max,
-                endgame: _,
-                endgame_interval,
-            } => {
-                positive("polling.first", *first)?;
-                positive("polling.cruise", *cruise)?;
-                positive("polling.endgame_interval", *endgame_interval)?;
-                if !growth.is_finite() || *growth < 1.0 {
+            Self::Adaptive(adaptive) => {
+                positive("polling.first", adaptive.first)?;
+                positive("polling.cruise", adaptive.cruise)?;
+                positive("polling.endgame_interval", adaptive.endgame_interval)?;
+                if !adaptive.growth.is_finite() || adaptive.growth < 1.0 {
                     return Err(ConfigError::new(
                         "polling.growth",
-                        format!("is {growth}; it must be a finite number of at least 1"),
+                        format!(
+                            "is {}; it must be a finite number of at least 1",
+                            adaptive.growth
+                        ),
                     ));
                 }
-                cap_at_least_initial(*cruise, *max)
+                cap_at_least_initial(adaptive.cruise, adaptive.max)
             }
         }
     }

@@ -66,7 +66,7 @@ pub use executor::{
 pub use order::{
     Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
 };
-pub use polling::{PollContext, PollingStrategy};
+pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
 pub use positions::{Commission, PositionBook, PositionState};
 pub use ratelimit::{RateLimit, RateLimitedBroker, RateLimiter};
 pub use result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};

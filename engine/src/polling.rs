@@ -72,23 +72,57 @@ impl PollingStrategy for Exponential {
     }
 }
 
-/// Polls where fills are likely and backs off where they are not: one
-/// quick look soon after submission (market orders often fill at once),
-/// then a steady cruise interval that grows slowly while nothing changes
-/// and snaps back when something does (partial fills come in bursts), and
-/// a dense endgame before the deadline, so that a last-second fill is seen
-/// before the engine has to cancel, which costs more calls than a poll.
-struct Adaptive {
-    first: Duration,
-    cruise: Duration,
-    patience: u32,
-    growth: f64,
-    max: Duration,
-    endgame: Duration,
-    endgame_interval: Duration,
+/// Polls where fills are likely and backs off where they are not: a
+/// steady cruise interval while fills are likely (the first look
+/// included, unless `first` says otherwise), growing once nothing has
+/// changed for `patience` polls and snapping back when something changes
+/// (partial fills come in bursts), and a dense endgame before the deadline,
+/// so that a last-second fill is seen before the engine has to cancel,
+/// which costs more calls than a poll.
+///
+/// The defaults: every 1.4 s (the first look included); after 8 unchanged
+/// polls (about 11 s) the interval grows by half each poll up to 10 s;
+/// every 500 ms in the last 2 s before the deadline. Why these: on the
+/// bundled scenarios most fills land in the first seconds, spread roughly
+/// exponentially, and for such fills a steady interval is the cheapest way
+/// to a given p95 latency; polling faster at first (300 ms) bought a lower
+/// median for about 0.7 more calls per order on the production day, so the
+/// first look defaults to the cruise interval. Orders still open after the
+/// patience are mostly orders that will not fill; backing off there saves
+/// most of what they would cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptivePolling {
+    /// First interval; default 1.4 s.
+    pub first: Duration,
+    /// Interval after the first, and after any change; default 1.4 s.
+    pub cruise: Duration,
+    /// Unchanged polls at the cruise interval before it grows; default 8.
+    pub patience: u32,
+    /// Growth per unchanged poll after that, at least 1; default 1.5.
+    pub growth: f64,
+    /// Cap; default 10 s.
+    pub max: Duration,
+    /// How long before the deadline the endgame starts; default 2 s.
+    pub endgame: Duration,
+    /// Interval in the endgame; default 500 ms.
+    pub endgame_interval: Duration,
 }
 
-impl PollingStrategy for Adaptive {
+impl Default for AdaptivePolling {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(1400),
+            cruise: Duration::from_millis(1400),
+            patience: 8,
+            growth: 1.5,
+            max: Duration::from_secs(10),
+            endgame: Duration::from_secs(2),
+            endgame_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl PollingStrategy for AdaptivePolling {
     fn next_interval(&mut self, context: PollContext) -> Duration {
         if context.remaining <= self.endgame {
             return self.endgame_interval;
@@ -121,31 +155,10 @@ impl PollingStrategy for Adaptive {
 }
 
 impl PollingConfig {
-    /// The adaptive strategy with its defaults: every 1.4 s (the first look
-    /// included) while fills are likely; after 8 unchanged polls (about
-    /// 11 s) the interval grows by half each poll up to 10 s; every 500 ms
-    /// in the last 2 s before the deadline.
-    ///
-    /// Why these: on the bundled scenarios most fills land in the first
-    /// seconds, spread roughly exponentially, and for such fills a steady
-    /// interval is the cheapest way to a given p95 latency; polling faster
-    /// at first (300 ms) bought a lower median for about 0.7 more calls per
-    /// order on the production day, so the first look defaults to the
-    /// cruise interval. Orders still open after the patience are mostly
-    /// orders that will not fill; backing off there saves most of what
-    /// they would cost. The endgame makes a last-second fill visible before
-    /// the engine must cancel, which costs more calls than a poll.
+    /// The adaptive strategy with its defaults ([`AdaptivePolling`]).
     #[must_use]
     pub fn adaptive_default() -> Self {
-        Self::Adaptive {
-            first: Duration::from_millis(1400),
-            cruise: Duration::from_millis(1400),
-            patience: 8,
-            growth: 1.5,
-            max: Duration::from_secs(10),
-            endgame: Duration::from_secs(2),
-            endgame_interval: Duration::from_millis(500),
-        }
+        Self::Adaptive(AdaptivePolling::default())
     }
 
     /// A fresh strategy for one order.
@@ -163,23 +176,7 @@ impl PollingConfig {
                 factor,
                 max,
             }),
-            Self::Adaptive {
-                first,
-                cruise,
-                patience,
-                growth,
-                max,
-                endgame,
-                endgame_interval,
-            } => Box::new(Adaptive {
-                first,
-                cruise,
-                patience,
-                growth,
-                max,
-                endgame,
-                endgame_interval,
-            }),
+            Self::Adaptive(adaptive) => Box::new(adaptive),
         }
     }
 }
@@ -294,15 +291,14 @@ mod tests {
             Duration::from_millis(500),
             "dense endgame"
         );
-        let mut quick = PollingConfig::Adaptive {
+        let mut quick = PollingConfig::Adaptive(AdaptivePolling {
             first: Duration::from_millis(300),
             cruise: Duration::from_secs(1),
             patience: 1,
             growth: 2.0,
             max: Duration::from_secs(4),
-            endgame: Duration::from_secs(2),
-            endgame_interval: Duration::from_millis(500),
-        }
+            ..AdaptivePolling::default()
+        })
         .build();
         assert_eq!(
             quick.next_interval(at(0, 0, 60_000)),

@@ -150,6 +150,30 @@ impl Report {
         }
     }
 
+    /// The report of runs made with the scenario's own setup, as the gate
+    /// makes them: expectations checked, nothing to repeat on replay.
+    #[must_use]
+    pub fn own_setup(
+        scenario: &Scenario,
+        file: &str,
+        spec: &crate::runner::RunSpec,
+        wall_ms: f64,
+        runs: &[SeedRun],
+    ) -> Self {
+        Self::new(
+            &ReportInput {
+                scenario,
+                file,
+                engine: spec.engine.as_str(),
+                strategy: spec.config.polling.name(),
+                wall_ms,
+                expectations: Ok(()),
+                replay_flags: String::new(),
+            },
+            runs,
+        )
+    }
+
     /// The checks that fell short.
     pub fn shortfalls(&self) -> impl Iterator<Item = &Check> {
         self.expectations.iter().filter(|c| !c.ok)

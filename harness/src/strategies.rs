@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::PollingConfig;
+use fillproof_engine::{AdaptivePolling, PollingConfig};
 
 /// The names `--strategy` accepts; `fixed:DURATION` (e.g. `fixed:1.5s`)
 /// sets the fixed interval, and `adaptive:KEY=VALUE;...` (keys `first`,
@@ -50,18 +50,7 @@ pub fn preset(name: &str) -> Result<PollingConfig, String> {
 }
 
 fn adaptive(name: &str, settings: &str) -> Result<PollingConfig, String> {
-    let PollingConfig::Adaptive {
-        mut first,
-        mut cruise,
-        mut patience,
-        mut growth,
-        mut max,
-        mut endgame,
-        mut endgame_interval,
-    } = PollingConfig::adaptive_default()
-    else {
-        return Err("the adaptive defaults are not adaptive".to_owned());
-    };
+    let mut adaptive = AdaptivePolling::default();
     for setting in settings.split(';').filter(|s| !s.is_empty()) {
         let (key, value) = setting
             .split_once('=')
@@ -71,33 +60,25 @@ fn adaptive(name: &str, settings: &str) -> Result<PollingConfig, String> {
                 .map_err(|e| format!("strategy `{name}`: {key}: {e}"))
         };
         match key {
-            "first" => first = duration()?,
-            "cruise" => cruise = duration()?,
-            "max" => max = duration()?,
-            "endgame" => endgame = duration()?,
-            "endgame_interval" => endgame_interval = duration()?,
+            "first" => adaptive.first = duration()?,
+            "cruise" => adaptive.cruise = duration()?,
+            "max" => adaptive.max = duration()?,
+            "endgame" => adaptive.endgame = duration()?,
+            "endgame_interval" => adaptive.endgame_interval = duration()?,
             "patience" => {
-                patience = value.parse().map_err(|_| {
+                adaptive.patience = value.parse().map_err(|_| {
                     format!("strategy `{name}`: patience `{value}` is not a whole number")
                 })?;
             }
             "growth" => {
-                growth = value
+                adaptive.growth = value
                     .parse()
                     .map_err(|_| format!("strategy `{name}`: growth `{value}` is not a number"))?;
             }
             other => return Err(format!("strategy `{name}`: unknown setting `{other}`")),
         }
     }
-    let config = PollingConfig::Adaptive {
-        first,
-        cruise,
-        patience,
-        growth,
-        max,
-        endgame,
-        endgame_interval,
-    };
+    let config = PollingConfig::Adaptive(adaptive);
     let check = fillproof_engine::FillDetectionConfig {
         polling: config.clone(),
         ..fillproof_engine::FillDetectionConfig::default()

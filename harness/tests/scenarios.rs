@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use fillproof_harness::commands::{load, scenario_files};
-use fillproof_harness::report::{Report, ReportInput};
+use fillproof_harness::report::Report;
 use fillproof_harness::runner::{RunSpec, run_seed};
 
 fn library() -> Vec<PathBuf> {
@@ -29,18 +29,7 @@ fn every_library_scenario_meets_its_expectations() {
         let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed).expect("spec");
         let run = run_seed(&spec, &|| {}).expect("run");
         let file = path.display().to_string();
-        let report = Report::new(
-            &ReportInput {
-                scenario: &scenario,
-                file: &file,
-                engine: spec.engine.as_str(),
-                strategy: spec.config.polling.name(),
-                wall_ms: 0.0,
-                expectations: Ok(()),
-                replay_flags: String::new(),
-            },
-            &[run],
-        );
+        let report = Report::own_setup(&scenario, &file, &spec, 0.0, &[run]);
         for check in report.shortfalls() {
             failures.push(format!(
                 "{}: {} {} (actual {})",

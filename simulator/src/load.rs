@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fillproof_engine::{FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use fillproof_engine::{AdaptivePolling, FillDetectionConfig, PartialFillPolicy, PollingConfig};
 use serde_saphyr::{Budget, Location, MessageFormatter, Options, UserMessageFormatter};
 
 use crate::distribution::{Dist, DurationDist};
@@ -187,27 +187,29 @@ pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
             refuse(spec.initial.is_some(), "initial")?;
             refuse(spec.step.is_some(), "step")?;
             refuse(spec.factor.is_some(), "factor")?;
-            let PollingConfig::Adaptive {
-                first,
-                cruise,
-                patience,
-                growth,
-                max,
-                endgame,
-                endgame_interval,
-            } = PollingConfig::adaptive_default()
-            else {
-                return Err("the adaptive defaults are not adaptive".to_owned());
-            };
-            Ok(PollingConfig::Adaptive {
-                first: spec.first.map_or(first, |d| d.0),
-                cruise: spec.cruise.map_or(cruise, |d| d.0),
-                patience: spec.patience.unwrap_or(patience),
-                growth: spec.growth.unwrap_or(growth),
-                max: spec.max.map_or(max, |d| d.0),
-                endgame: spec.endgame.map_or(endgame, |d| d.0),
-                endgame_interval: spec.endgame_interval.map_or(endgame_interval, |d| d.0),
-            })
+            let mut adaptive = AdaptivePolling::default();
+            if let Some(first) = spec.first {
+                adaptive.first = first.0;
+            }
+            if let Some(cruise) = spec.cruise {
+                adaptive.cruise = cruise.0;
+            }
+            if let Some(patience) = spec.patience {
+                adaptive.patience = patience;
+            }
+            if let Some(growth) = spec.growth {
+                adaptive.growth = growth;
+            }
+            if let Some(max) = spec.max {
+                adaptive.max = max.0;
+            }
+            if let Some(endgame) = spec.endgame {
+                adaptive.endgame = endgame.0;
+            }
+            if let Some(interval) = spec.endgame_interval {
+                adaptive.endgame_interval = interval.0;
+            }
+            Ok(PollingConfig::Adaptive(adaptive))
         }
         "fixed" => {
             refuse(spec.initial.is_some(), "initial")?;

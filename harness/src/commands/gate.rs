@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::GateArgs;
 use crate::junit::{Case, write_junit};
-use crate::report::{Report, ReportInput, format_value};
+use crate::report::{Report, format_value};
 use crate::runner::{RunSpec, run_seeds};
 
 /// Runs `gate`.
@@ -63,18 +63,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
                 &run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?,
                 &file,
             );
-        let report = Report::new(
-            &ReportInput {
-                scenario: &scenario,
-                file: &file,
-                engine: spec.engine.as_str(),
-                strategy: spec.config.polling.name(),
-                wall_ms: wall,
-                expectations: Ok(()),
-                replay_flags: String::new(),
-            },
-            &runs,
-        );
+        let report = Report::own_setup(&scenario, &file, &spec, wall, &runs);
         let mut failures: Vec<String> = report
             .shortfalls()
             .map(|c| {
