@@ -5,16 +5,66 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// A 64-bit FNV-1a hash: stable across machines, compilers and releases,
-/// unlike the standard library's hasher, whose algorithm may change.
+/// A 64-bit FNV-1a hasher: stable across machines, compilers and
+/// releases, unlike the standard library's, whose algorithm may change.
+/// Integers are hashed as little-endian bytes of a fixed width, so a
+/// derived `Hash` gives the same value on every platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StableHasher(u64);
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// Builds [`StableHasher`]s, for maps whose hashing must cost little and
+/// never depend on the process.
+pub type StableBuildHasher = std::hash::BuildHasherDefault<StableHasher>;
+
+/// The 64-bit FNV-1a hash of `bytes`.
 #[must_use]
 pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    let mut hasher = StableHasher::default();
+    std::hash::Hasher::write(&mut hasher, bytes);
+    std::hash::Hasher::finish(&hasher)
 }
 
 /// A ChaCha8 stream keyed by `(seed, purpose, index)`.

@@ -58,7 +58,7 @@ pub use config::{
     RetryConfig,
 };
 pub use detector::{FillDetector, Submission};
-pub use entropy::{derive_rng, stable_hash};
+pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 pub use executor::{
     AppliedFill, ExecutionError, ExecutorConfig, OrderEvent, OrderExecutor, OrderState,

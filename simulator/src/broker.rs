@@ -35,7 +35,7 @@ pub struct SimBroker {
 struct World {
     ledger: Ledger,
     /// Client order id to workload index, as registered by the harness.
-    registry: indexmap::IndexMap<String, u32>,
+    registry: indexmap::IndexMap<String, u32, fillproof_engine::StableBuildHasher>,
     /// Calls made per (order key, endpoint).
     call_numbers: std::collections::BTreeMap<(u64, usize), u32>,
     bucket: Option<Bucket>,
@@ -105,7 +105,7 @@ impl SimBroker {
             start: Instant::now(),
             world: Mutex::new(World {
                 ledger: Ledger::default(),
-                registry: indexmap::IndexMap::new(),
+                registry: indexmap::IndexMap::default(),
                 call_numbers: std::collections::BTreeMap::new(),
                 bucket,
                 healed: false,
@@ -311,20 +311,20 @@ impl SimBroker {
                 }
             };
             let outcome = match &result {
-                Ok(_) => "ok".to_owned(),
-                Err(error) => error.to_string(),
+                Ok(_) => std::borrow::Cow::Borrowed("ok"),
+                Err(error) => std::borrow::Cow::Owned(error.to_string()),
             };
             let seen_text = result.as_ref().ok().and_then(&seen);
             world.trace.push(TraceEvent {
                 t_us: self.micros(now),
                 kind: TraceKind::Call {
-                    endpoint: endpoint.as_str().to_owned(),
+                    endpoint: endpoint.as_str(),
                     order,
                     target: target.to_owned(),
                     call: draws.number,
                     outcome,
                     applied,
-                    fault: fault_name.map(str::to_owned),
+                    fault: fault_name,
                     seen: seen_text,
                 },
             });

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{Order, OrderStatus, OrderType, Side, TimeInForce, Timestamp};
+use fillproof_engine::{
+    Order, OrderStatus, OrderType, Side, StableBuildHasher, TimeInForce, Timestamp,
+};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
@@ -257,8 +259,8 @@ impl LedgerOrder {
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
     orders: Vec<LedgerOrder>,
-    by_id: IndexMap<String, usize>,
-    by_client_id: IndexMap<String, usize>,
+    by_id: IndexMap<String, usize, StableBuildHasher>,
+    by_client_id: IndexMap<String, usize, StableBuildHasher>,
 }
 
 impl Ledger {

@@ -1,12 +1,15 @@
 //! The trace: every broker event and every API call, stamped with virtual
 //! time, hashed as it grows so that a run is identified by one number.
 
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::io::Write;
 
+use fillproof_engine::StableHasher;
 use serde::Serialize;
 
 /// One line of the trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TraceEvent {
     /// Virtual microseconds since the run began.
     pub t_us: u64,
@@ -16,13 +19,13 @@ pub struct TraceEvent {
 }
 
 /// What a trace line records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TraceKind {
     /// A call reached the broker (or was refused on the way).
     Call {
         /// The endpoint.
-        endpoint: String,
+        endpoint: &'static str,
         /// The order's workload index, when known.
         order: Option<u32>,
         /// The broker id or client id or symbol the call named.
@@ -30,12 +33,12 @@ pub enum TraceKind {
         /// The call's number for this order and endpoint, from 0.
         call: u32,
         /// What the engine will see: `ok`, or the error.
-        outcome: String,
+        outcome: Cow<'static, str>,
         /// True when the broker applied the request.
         applied: bool,
         /// The injected fault, `outage` or `rate_limit` that shaped the
         /// answer, if any.
-        fault: Option<String>,
+        fault: Option<&'static str>,
         /// For order reads: the status and filled quantity returned.
         seen: Option<String>,
     },
@@ -60,11 +63,12 @@ pub enum TraceKind {
     Healed,
 }
 
-/// A trace under construction: a running FNV-1a hash over each event's JSON
-/// line, and the events themselves when recording.
+/// A trace under construction: a running FNV-1a hash over every event's
+/// fields (see [`StableHasher`]), and the events themselves when
+/// recording. The hash is the same whether or not events are kept.
 #[derive(Debug, Clone)]
 pub struct Trace {
-    hash: u64,
+    hasher: StableHasher,
     count: u64,
     events: Option<Vec<TraceEvent>>,
 }
@@ -75,7 +79,7 @@ impl Trace {
     #[must_use]
     pub fn new(record: bool) -> Self {
         Self {
-            hash: 0xcbf2_9ce4_8422_2325,
+            hasher: StableHasher::default(),
             count: 0,
             events: record.then(Vec::new),
         }
@@ -83,11 +87,7 @@ impl Trace {
 
     /// Appends an event.
     pub fn push(&mut self, event: TraceEvent) {
-        let line = serde_json::to_vec(&event).unwrap_or_default();
-        for byte in line.iter().chain(std::iter::once(&b'\n')) {
-            self.hash ^= u64::from(*byte);
-            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        event.hash(&mut self.hasher);
         self.count += 1;
         if let Some(events) = &mut self.events {
             events.push(event);
@@ -97,7 +97,7 @@ impl Trace {
     /// The running hash.
     #[must_use]
     pub fn hash(&self) -> u64 {
-        self.hash
+        self.hasher.finish()
     }
 
     /// Events so far.
