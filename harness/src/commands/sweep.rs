@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
+use plotters::coord::combinators::IntoLogRange;
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -146,7 +147,16 @@ fn draw(points: &[Point], path: &Path) -> Result<()> {
         .map(|p| p.api_calls_per_order)
         .fold(1.0, f64::max)
         * 1.1;
-    let max_y = points.iter().map(|p| p.p95_ms).fold(100.0, f64::max) * 1.1;
+    // Latencies span two orders of magnitude across scenarios: a log scale
+    // keeps the fast ones readable.
+    let max_y = points.iter().map(|p| p.p95_ms).fold(100.0, f64::max) * 1.5;
+    let min_y = points
+        .iter()
+        .map(|p| p.p95_ms)
+        .filter(|v| *v > 0.0)
+        .fold(max_y, f64::min)
+        .max(1.0)
+        / 1.5;
     let mut strategies: Vec<&str> = Vec::new();
     for p in points {
         if !strategies.contains(&p.strategy.as_str()) {
@@ -169,12 +179,12 @@ fn draw(points: &[Point], path: &Path) -> Result<()> {
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        .build_cartesian_2d(0f64..max_x, (min_y..max_y).log_scale())
         .map_err(|e| anyhow!("{e}"))?;
     chart
         .configure_mesh()
         .x_desc("API calls per order")
-        .y_desc("detection latency p95 (ms)")
+        .y_desc("detection latency p95 (ms, log scale)")
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
     // A grey line joins each scenario's strategies: the trade-off it offers.
@@ -182,7 +192,7 @@ fn draw(points: &[Point], path: &Path) -> Result<()> {
         let line: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.scenario == *scenario)
-            .map(|p| (p.api_calls_per_order, p.p95_ms))
+            .map(|p| (p.api_calls_per_order, p.p95_ms.max(min_y)))
             .collect();
         chart
             .draw_series(LineSeries::new(line, RGBColor(200, 200, 200)))
@@ -193,7 +203,7 @@ fn draw(points: &[Point], path: &Path) -> Result<()> {
         let series: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.strategy == *strategy)
-            .map(|p| (p.api_calls_per_order, p.p95_ms))
+            .map(|p| (p.api_calls_per_order, p.p95_ms.max(min_y)))
             .collect();
         chart
             .draw_series(
