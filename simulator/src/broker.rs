@@ -342,6 +342,19 @@ impl SimBroker {
         result
     }
 
+    /// An order read at `now`: its snapshot, possibly a stale one, or 404.
+    fn read(
+        &self,
+        order: Option<&LedgerOrder>,
+        now: Duration,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Order, BrokerError> {
+        let at = self.stale_time(now, rng);
+        order
+            .map(|o| o.snapshot(at.max(o.accepted_at), self.model.epoch_unix_micros))
+            .ok_or_else(not_found)
+    }
+
     fn stale_time(&self, now: Duration, rng: &mut ChaCha8Rng) -> Duration {
         // Draw both numbers whether or not the read is stale, so the stream
         // stays aligned.
@@ -558,14 +571,7 @@ impl Broker for SimBroker {
             Endpoint::GetOrder,
             order_id,
             Self::key_for_id,
-            |world, now, rng, _index| {
-                let at = self.stale_time(now, rng);
-                world
-                    .ledger
-                    .by_id(order_id)
-                    .map(|o| o.snapshot(at.max(o.accepted_at), self.model.epoch_unix_micros))
-                    .ok_or_else(not_found)
-            },
+            |world, now, rng, _index| self.read(world.ledger.by_id(order_id), now, rng),
             seen_order,
         )
         .await
@@ -577,12 +583,7 @@ impl Broker for SimBroker {
             client_order_id,
             Self::key_for_client_id,
             |world, now, rng, _index| {
-                let at = self.stale_time(now, rng);
-                world
-                    .ledger
-                    .by_client_id(client_order_id)
-                    .map(|o| o.snapshot(at.max(o.accepted_at), self.model.epoch_unix_micros))
-                    .ok_or_else(not_found)
+                self.read(world.ledger.by_client_id(client_order_id), now, rng)
             },
             seen_order,
         )
