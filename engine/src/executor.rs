@@ -263,6 +263,10 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         order: Option<&Order>,
         at: Option<Timestamp>,
     ) {
+        // Nobody listening: skip building an event that would be dropped.
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let _ = self.events.send(OrderEvent {
             client_order_id: signal.client_order_id.clone(),
             trader_id: signal.trader_id.clone(),
@@ -545,17 +549,19 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             status.as_str(),
             &result.reason,
         );
-        let _ = self.events.send(OrderEvent {
-            client_order_id: signal.client_order_id.clone(),
-            trader_id: signal.trader_id.clone(),
-            symbol: signal.symbol.clone(),
-            order_id: Some(order_id),
-            state,
-            broker_status: None,
-            filled_qty: result.filled_qty,
-            avg_price: result.avg_price,
-            at: self.clock.now(),
-        });
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(OrderEvent {
+                client_order_id: signal.client_order_id.clone(),
+                trader_id: signal.trader_id.clone(),
+                symbol: signal.symbol.clone(),
+                order_id: Some(order_id),
+                state,
+                broker_status: None,
+                filled_qty: result.filled_qty,
+                avg_price: result.avg_price,
+                at: self.clock.now(),
+            });
+        }
         Ok(result)
     }
 }
