@@ -129,6 +129,11 @@ impl OrderStatus {
     /// else is kept as [`OrderStatus::Unknown`].
     #[must_use]
     pub fn parse(raw: &str) -> Self {
+        // Most answers use the canonical spelling: match it without
+        // allocating.
+        if let Some(status) = Self::canonical(raw) {
+            return status;
+        }
         let trimmed = raw.trim();
         let last = trimmed.rsplit('.').next().unwrap_or(trimmed);
         let normalized: String = last
@@ -138,12 +143,20 @@ impl OrderStatus {
                 other => other.to_ascii_lowercase(),
             })
             .collect();
-        match normalized.as_str() {
+        Self::canonical(&normalized)
+            .or_else(|| (normalized == "fill").then_some(Self::Filled))
+            .or_else(|| (normalized == "cancelled").then_some(Self::Canceled))
+            .unwrap_or_else(|| Self::Unknown(raw.to_owned()))
+    }
+
+    /// The status a canonical Alpaca spelling names, if `text` is one.
+    fn canonical(text: &str) -> Option<Self> {
+        Some(match text {
             "new" => Self::New,
             "partially_filled" => Self::PartiallyFilled,
-            "filled" | "fill" => Self::Filled,
+            "filled" => Self::Filled,
             "done_for_day" => Self::DoneForDay,
-            "canceled" | "cancelled" => Self::Canceled,
+            "canceled" => Self::Canceled,
             "expired" => Self::Expired,
             "replaced" => Self::Replaced,
             "pending_cancel" => Self::PendingCancel,
@@ -156,8 +169,8 @@ impl OrderStatus {
             "suspended" => Self::Suspended,
             "calculated" => Self::Calculated,
             "held" => Self::Held,
-            _ => Self::Unknown(raw.to_owned()),
-        }
+            _ => return None,
+        })
     }
 
     /// The canonical Alpaca spelling, or the original text of an unknown one.
