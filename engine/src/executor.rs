@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::FillDetectionConfig;
 use crate::detector::FillDetector;
 use crate::error::{ConfigError, SubmitError};
-use crate::order::{Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Timestamp};
+use crate::order::{Order, OrderStatus, Side, Timestamp};
 use crate::positions::{Commission, PositionBook};
 use crate::ratelimit::{RateLimit, RateLimitedBroker};
 use crate::result::{CancelOutcome, FillResult, Verdict};
@@ -436,19 +436,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             return Err(ExecutionError::Audit(error.to_string()));
         }
         self.emit(signal, OrderState::Pending, None, None);
-        let request = OrderRequest {
-            client_order_id: signal.client_order_id.clone(),
-            symbol: signal.symbol.clone(),
-            qty: signal.qty,
-            side: signal.side,
-            order_type: if signal.limit_price.is_some() {
-                OrderType::Limit
-            } else {
-                OrderType::Market
-            },
-            time_in_force: TimeInForce::Day,
-            limit_price: signal.limit_price,
-        };
+        let request = signal.request();
         let submission = match self.detector.submit(&request).await {
             Ok(submission) => submission,
             Err(error) => {

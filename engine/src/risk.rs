@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
-use crate::order::Side;
+use crate::order::{OrderRequest, OrderType, Side, TimeInForce};
 
 /// A trading signal: what a trader wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,27 @@ pub struct Signal {
     /// Profit target, checked to be on the winning side of the reference
     /// price. Validated and recorded, not sent.
     pub take_profit: Option<Decimal>,
+}
+
+impl Signal {
+    /// The order the signal asks the broker for: a day order, limit when it
+    /// has a limit price, market otherwise.
+    #[must_use]
+    pub fn request(&self) -> OrderRequest {
+        OrderRequest {
+            client_order_id: self.client_order_id.clone(),
+            symbol: self.symbol.clone(),
+            qty: self.qty,
+            side: self.side,
+            order_type: if self.limit_price.is_some() {
+                OrderType::Limit
+            } else {
+                OrderType::Market
+            },
+            time_in_force: TimeInForce::Day,
+            limit_price: self.limit_price,
+        }
+    }
 }
 
 /// Formats money as `$5,000.00` (or `-$10,250.00`).

@@ -213,24 +213,8 @@ impl<B: Broker + 'static> Engine<B> {
                     order_id: None,
                 },
             },
-            Self::Naive(naive) => naive.execute(&request_of(signal)).await,
+            Self::Naive(naive) => naive.execute(&signal.request()).await,
         }
-    }
-}
-
-fn request_of(signal: &Signal) -> OrderRequest {
-    OrderRequest {
-        client_order_id: signal.client_order_id.clone(),
-        symbol: signal.symbol.clone(),
-        qty: signal.qty,
-        side: signal.side,
-        order_type: if signal.limit_price.is_some() {
-            fillproof_engine::OrderType::Limit
-        } else {
-            fillproof_engine::OrderType::Market
-        },
-        time_in_force: fillproof_engine::TimeInForce::Day,
-        limit_price: signal.limit_price,
     }
 }
 

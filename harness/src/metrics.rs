@@ -31,33 +31,63 @@ pub struct OrderCheck {
     pub latency: Option<Duration>,
 }
 
-/// The intent index a ledger order belongs to: its client order id is the
-/// intent's, possibly with a `-rN` retry suffix.
+/// The intent index a client order id belongs to: the workload's id,
+/// possibly with a `-rN` retry suffix.
 fn intent_of(client_order_id: &str, prefix: &str) -> Option<u32> {
     let rest = client_order_id.strip_prefix(prefix)?;
     let digits = rest.split('-').next()?;
     digits.parse().ok()
 }
 
+/// Maps broker orders and client order ids of one seed run back to the
+/// workload intent they belong to.
+pub struct IntentIds {
+    prefix: String,
+    count: usize,
+}
+
+impl IntentIds {
+    /// The mapping for `run`.
+    #[must_use]
+    pub fn new(run: &SeedRun) -> Self {
+        Self {
+            prefix: format!("fp-{:x}-", run.seed),
+            count: run.outcomes.len(),
+        }
+    }
+
+    /// The intent of a client order id, when it is one of this run's.
+    #[must_use]
+    pub fn of_client_id(&self, client_order_id: &str) -> Option<usize> {
+        intent_of(client_order_id, &self.prefix)
+            .map(|i| i as usize)
+            .filter(|i| *i < self.count)
+    }
+
+    /// The intent of a broker order: its registered index, or its client
+    /// order id.
+    #[must_use]
+    pub fn of_order(&self, order: &fillproof_simulator::LedgerOrder) -> Option<usize> {
+        order
+            .index
+            .map(|i| i as usize)
+            .filter(|i| *i < self.count)
+            .or_else(|| self.of_client_id(&order.client_order_id))
+    }
+}
+
 /// Compares every order of a seed run with its ledger.
 #[must_use]
 pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
-    let prefix = format!("fp-{:x}-", run.seed);
+    let ids = IntentIds::new(run);
     let count = run.outcomes.len();
     let mut ledger_qty = vec![Decimal::ZERO; count];
     let mut broker_orders = vec![0u32; count];
     let mut filled_at: Vec<Option<Duration>> = vec![None; count];
     for order in run.ledger.orders() {
-        let Some(index) = order
-            .index
-            .or_else(|| intent_of(&order.client_order_id, &prefix))
-        else {
+        let Some(slot) = ids.of_order(order) else {
             continue;
         };
-        let slot = index as usize;
-        if slot >= count {
-            continue;
-        }
         broker_orders[slot] += 1;
         ledger_qty[slot] += order.filled_qty_at(run.ended_at);
         if let Some(at) = order.last_fill_at(run.ended_at) {
@@ -325,17 +355,6 @@ impl Metrics {
     }
 }
 
-/// The intent index of every ledger order, by the workload's client order
-/// id convention (retries may add a `-rN` suffix).
-fn intent_index(run: &SeedRun, order: &fillproof_simulator::LedgerOrder) -> Option<usize> {
-    let prefix = format!("fp-{:x}-", run.seed);
-    order
-        .index
-        .or_else(|| intent_of(&order.client_order_id, &prefix))
-        .map(|i| i as usize)
-        .filter(|i| *i < run.outcomes.len())
-}
-
 /// Replays the ledger's true fills through a fresh book, in the order the
 /// engine applied its own (then any the engine never applied), and counts
 /// the symbols whose realized P&L differs from the engine's.
@@ -343,11 +362,12 @@ fn pnl_mismatch_count(run: &SeedRun) -> u64 {
     let Some(book) = &run.book else {
         return 0;
     };
+    let ids = IntentIds::new(run);
     let count = run.outcomes.len();
     let mut qty = vec![Decimal::ZERO; count];
     let mut notional = vec![Decimal::ZERO; count];
     for order in run.ledger.orders() {
-        let Some(slot) = intent_index(run, order) else {
+        let Some(slot) = ids.of_order(order) else {
             continue;
         };
         let filled = order.filled_qty_at(run.ended_at);
@@ -356,16 +376,15 @@ fn pnl_mismatch_count(run: &SeedRun) -> u64 {
             notional[slot] += filled * price;
         }
     }
-    let prefix = format!("fp-{:x}-", run.seed);
     let mut truth = fillproof_engine::PositionBook::new(run.commission);
     let mut done = vec![false; count];
     let mut day = 0;
     for fill in &run.applied {
-        let Some(slot) = intent_of(&fill.client_order_id, &prefix).map(|i| i as usize) else {
+        let Some(slot) = ids.of_client_id(&fill.client_order_id) else {
             continue;
         };
         day = fill.day;
-        if slot < count && !done[slot] && qty[slot] > Decimal::ZERO {
+        if !done[slot] && qty[slot] > Decimal::ZERO {
             truth.apply(
                 &fill.symbol,
                 fill.side,

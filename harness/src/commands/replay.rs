@@ -10,7 +10,7 @@ use fillproof_simulator::{LedgerOrder, TraceKind};
 
 use super::{Exit, load, spec};
 use crate::cli::ReplayArgs;
-use crate::metrics::check_orders;
+use crate::metrics::{IntentIds, check_orders};
 use crate::runner::{SeedRun, run_seed};
 
 /// Width of the broker column.
@@ -47,7 +47,7 @@ fn secs(t: Duration) -> String {
 #[must_use]
 pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
     let checks = check_orders(run);
-    let prefix = format!("fp-{:x}-", run.seed);
+    let ids = IntentIds::new(run);
     let mut out = String::new();
     for (outcome, check) in run.outcomes.iter().zip(&checks) {
         if only.is_some_and(|i| i != outcome.index) {
@@ -70,13 +70,7 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
             "time", "broker (ground truth)"
         );
         let mut rows: Vec<(Duration, u8, String, String)> = Vec::new();
-        let mine = |o: &&LedgerOrder| {
-            o.index == Some(outcome.index)
-                || o.client_order_id
-                    .strip_prefix(&prefix)
-                    .and_then(|r| r.split('-').next())
-                    == Some(&outcome.index.to_string())
-        };
+        let mine = |o: &&LedgerOrder| ids.of_order(o) == Some(outcome.index as usize);
         for order in run.ledger.orders().iter().filter(mine) {
             rows.push((
                 order.accepted_at,
