@@ -130,13 +130,14 @@ fn hash_body(prev_hash: &str, body: &str) -> String {
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
     hasher.update(body.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(2 * digest.len());
+    for byte in digest {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// Where records go. `append` returns once the line is written and
@@ -458,6 +459,16 @@ mod tests {
 
     /// An untouched log verifies, with its record count, and each line's
     /// hash is the one recomputed from its content.
+    /// The chain's hash is SHA-256 of the previous hash, a newline and the
+    /// body, in lower-case hex (checked against an independent SHA-256).
+    #[test]
+    fn hash_is_sha256_hex_of_previous_and_body() {
+        assert_eq!(
+            hash_body(GENESIS, r#"{"a":1}"#),
+            "f21735afd2cd6af4fc5804b0045cebfd545aef8396d29d030c39cb8880b45b7f"
+        );
+    }
+
     #[test]
     fn intact_log_verifies() {
         let lines = sample_log();

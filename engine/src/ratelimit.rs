@@ -90,9 +90,12 @@ impl RateLimiter {
             // ahead of it.
             let start = theoretical.checked_sub(burst).map_or(now, |t| t.max(now));
             *next = Some(theoretical + interval);
-            start
+            (start > now).then_some(start)
         };
-        sleep_until(start).await;
+        // A call with its turn now goes straight on: no timer, no yield.
+        if let Some(start) = start {
+            sleep_until(start).await;
+        }
     }
 }
 
