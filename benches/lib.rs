@@ -1,5 +1,6 @@
 //! Helpers shared by the criterion benchmarks in `benches/`: where the
-//! bundled scenarios are, and a broker that answers at once.
+//! bundled scenarios are, and a broker that answers at once. The benches
+//! run on the same allocator as the `fillproof` binary.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,6 +9,11 @@ use fillproof_engine::{
     Broker, BrokerError, Decimal, Order, OrderRequest, OrderStatus, OrderType, Position, Side,
     TimeInForce,
 };
+
+/// The allocator the `fillproof` binary uses, so a bench measures what a
+/// run costs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The workspace's `scenarios/` folder.
 #[must_use]
