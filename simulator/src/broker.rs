@@ -22,7 +22,7 @@ use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
 use crate::model::{BrokerModel, FaultKind};
 use crate::scenario::{Endpoint, WhenFilled};
-use crate::trace::{Trace, TraceEvent, TraceKind};
+use crate::trace::{CallRecord, Seen, Trace, TraceEvent, TraceKind};
 
 /// The seeded mock broker.
 pub struct SimBroker {
@@ -251,7 +251,7 @@ impl SimBroker {
         target: &str,
         key_of: fn(&World, &str) -> (u64, Option<u32>),
         apply: impl FnOnce(&mut World, Duration, &mut ChaCha8Rng, Option<u32>) -> Result<T, BrokerError>,
-        seen: impl Fn(&T) -> Option<String>,
+        seen: impl Fn(&T) -> Option<Seen>,
     ) -> Result<T, BrokerError> {
         let (mut draws, order) = {
             let mut world = self.world();
@@ -314,20 +314,21 @@ impl SimBroker {
                 Ok(_) => std::borrow::Cow::Borrowed("ok"),
                 Err(error) => std::borrow::Cow::Owned(error.to_string()),
             };
-            let seen_text = result.as_ref().ok().and_then(&seen);
-            world.trace.push(TraceEvent {
-                t_us: self.micros(now),
-                kind: TraceKind::Call {
+            let seen = result.as_ref().ok().and_then(&seen);
+            let t_us = self.micros(now);
+            world.trace.push_call(
+                t_us,
+                CallRecord {
                     endpoint: endpoint.as_str(),
                     order,
-                    target: target.to_owned(),
+                    target,
                     call: draws.number,
                     outcome,
                     applied,
                     fault: fault_name,
-                    seen: seen_text,
+                    seen,
                 },
-            });
+            );
             result
         };
         let wait = match draws.fault {
@@ -550,8 +551,11 @@ fn fault_error(fault: FaultKind, retry_after: Duration) -> BrokerError {
     }
 }
 
-fn seen_order(order: &Order) -> Option<String> {
-    Some(format!("{}/{}", order.status, order.filled_qty))
+fn seen_order(order: &Order) -> Option<Seen> {
+    Some(Seen::Order {
+        status: order.status.clone(),
+        filled_qty: order.filled_qty,
+    })
 }
 
 impl Broker for SimBroker {
@@ -615,13 +619,7 @@ impl Broker for SimBroker {
                     avg_entry_price: None,
                 }))
             },
-            |position| {
-                Some(
-                    position
-                        .as_ref()
-                        .map_or_else(|| "flat".to_owned(), |p| p.qty.to_string()),
-                )
-            },
+            |position| Some(Seen::Position(position.as_ref().map(|p| p.qty))),
         )
         .await
     }

@@ -2,10 +2,11 @@
 //! time, hashed as it grows so that a run is identified by one number.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 
-use fillproof_engine::StableHasher;
+use fillproof_engine::{Decimal, OrderStatus, StableHasher};
 use serde::Serialize;
 
 /// One line of the trace.
@@ -39,8 +40,8 @@ pub enum TraceKind {
         /// The injected fault, `outage` or `rate_limit` that shaped the
         /// answer, if any.
         fault: Option<&'static str>,
-        /// For order reads: the status and filled quantity returned.
-        seen: Option<String>,
+        /// For order and position reads: what the engine was shown.
+        seen: Option<Seen>,
     },
     /// The broker accepted an order and drew its lifecycle.
     Accept {
@@ -61,6 +62,60 @@ pub enum TraceKind {
     },
     /// The broker's faults healed (the harness's settle window began).
     Healed,
+}
+
+/// What a read showed the engine, as a trace line prints it: an order's
+/// `status/filled_qty`, or a position's quantity (`flat` for none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seen {
+    /// An order read.
+    Order {
+        /// The status field returned.
+        status: OrderStatus,
+        /// The filled quantity returned.
+        filled_qty: Decimal,
+    },
+    /// A position read: the quantity, or `None` when flat.
+    Position(Option<Decimal>),
+}
+
+impl fmt::Display for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Order { status, filled_qty } => write!(f, "{status}/{filled_qty}"),
+            Self::Position(None) => f.write_str("flat"),
+            Self::Position(Some(qty)) => write!(f, "{qty}"),
+        }
+    }
+}
+
+impl Serialize for Seen {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An API call as it is traced, borrowing what the caller holds: hashing
+/// it allocates nothing, and it is copied into a [`TraceEvent`] only when
+/// the trace keeps its events.
+#[derive(Debug, Clone)]
+pub struct CallRecord<'a> {
+    /// The endpoint.
+    pub endpoint: &'static str,
+    /// The order's workload index, when known.
+    pub order: Option<u32>,
+    /// The broker id or client id or symbol the call named.
+    pub target: &'a str,
+    /// The call's number for this order and endpoint, from 0.
+    pub call: u32,
+    /// What the engine will see: `ok`, or the error.
+    pub outcome: Cow<'static, str>,
+    /// True when the broker applied the request.
+    pub applied: bool,
+    /// The fault, `outage` or `rate_limit` that shaped the answer, if any.
+    pub fault: Option<&'static str>,
+    /// What a read showed.
+    pub seen: Option<Seen>,
 }
 
 /// A trace under construction: a running FNV-1a hash over every event's
@@ -91,6 +146,38 @@ impl Trace {
         self.count += 1;
         if let Some(events) = &mut self.events {
             events.push(event);
+        }
+    }
+
+    /// Appends an API call. Its hash covers the same fields as the
+    /// [`TraceKind::Call`] it becomes, whether or not events are kept.
+    pub fn push_call(&mut self, t_us: u64, call: CallRecord<'_>) {
+        let hasher = &mut self.hasher;
+        t_us.hash(hasher);
+        "call".hash(hasher);
+        call.endpoint.hash(hasher);
+        call.order.hash(hasher);
+        call.target.hash(hasher);
+        call.call.hash(hasher);
+        call.outcome.hash(hasher);
+        call.applied.hash(hasher);
+        call.fault.hash(hasher);
+        call.seen.hash(hasher);
+        self.count += 1;
+        if let Some(events) = &mut self.events {
+            events.push(TraceEvent {
+                t_us,
+                kind: TraceKind::Call {
+                    endpoint: call.endpoint,
+                    order: call.order,
+                    target: call.target.to_owned(),
+                    call: call.call,
+                    outcome: call.outcome,
+                    applied: call.applied,
+                    fault: call.fault,
+                    seen: call.seen,
+                },
+            });
         }
     }
 
