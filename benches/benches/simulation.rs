@@ -8,15 +8,27 @@
 //!   seed sweep's single run.
 //!
 //! Each size is measured twice, with throughput in orders per second and
-//! in simulated API calls per second, and beside it a bare-tokio baseline:
-//! as many tasks, each sleeping on the paused clock as many times as the
-//! simulation made API calls, with no engine or broker work, the floor of
-//! what the runtime itself costs.
+//! in simulated API calls per second, and beside it two bare-tokio
+//! baselines on a paused clock, with no engine or broker work:
+//!
+//! - `bare_tokio_sleeps`: as many tasks as orders, each sleeping as many
+//!   times as the simulation made API calls per order, on durations of
+//!   1 ms to 1 s that many tasks share (the runtime's best case);
+//! - `bare_tokio_replay`: every timer the simulated run waited on (the
+//!   engine's poll intervals and backoffs, the broker's request and
+//!   response legs, the rate limiter), replayed task by task with the same
+//!   start times and deadlines (the runtime's floor for this very run).
+//!
+//! Their throughput is in sleeps per second, so `api_calls` over
+//! `bare_tokio_sleeps` is the share of the runtime's best case a simulated
+//! call reaches, and the replay's time over the run's is the share of a
+//! run that is the runtime's own timer work.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fillproof_benches::scenarios_dir;
+use fillproof_engine::clock::record_timers;
 use fillproof_harness::commands::load;
 use fillproof_harness::runner::{RunSpec, run_seed};
 
@@ -31,14 +43,21 @@ fn spec(orders: u32) -> RunSpec {
     spec
 }
 
-/// `tasks` tasks each sleeping `sleeps_per_task` times on a paused clock.
-fn bare_tokio(tasks: u64, sleeps_per_task: u64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .expect("runtime");
-    runtime.block_on(async {
+        .expect("runtime")
+}
+
+/// `tasks` tasks each sleeping `sleeps_per_task` times on a paused clock.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the baseline is bare tokio, without the engine's timer wrapper"
+)]
+fn bare_tokio(tasks: u64, sleeps_per_task: u64) {
+    paused_runtime().block_on(async {
         let handles: Vec<_> = (0..tasks)
             .map(|i| {
                 tokio::spawn(async move {
@@ -52,6 +71,63 @@ fn bare_tokio(tasks: u64, sleeps_per_task: u64) {
             handle.await.expect("task");
         }
     });
+}
+
+/// A recorded run's timers, task by task: when each task made its first
+/// timer (offset from the run's first timer) and the deadlines it waited
+/// for, in order. Timers made outside a task (the harness's own arrival
+/// waits) are left out; the replay makes one such wait per task instead.
+struct Replay {
+    tasks: Vec<(Duration, Vec<Duration>)>,
+    sleeps: u64,
+}
+
+impl Replay {
+    fn record(spec: &RunSpec) -> Self {
+        let (run, waits) = record_timers(|| run_seed(spec, &|| {}));
+        run.expect("run");
+        let origin = waits.first().map(|w| w.start).expect("the run waits");
+        let mut tasks: indexmap::IndexMap<tokio::task::Id, (Duration, Vec<Duration>)> =
+            indexmap::IndexMap::new();
+        for wait in &waits {
+            if let Some(task) = wait.task {
+                tasks
+                    .entry(task)
+                    .or_insert_with(|| (wait.start - origin, Vec::new()))
+                    .1
+                    .push(wait.deadline - origin);
+            }
+        }
+        let mut tasks: Vec<_> = tasks.into_values().collect();
+        tasks.sort_by_key(|(start, _)| *start);
+        let sleeps = tasks.iter().map(|(_, d)| d.len() as u64 + 1).sum();
+        Self { tasks, sleeps }
+    }
+
+    /// Replays the timers on bare tokio: each task starts when it first
+    /// waited and sleeps until each of its deadlines in turn.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the baseline is bare tokio, without the engine's timer wrapper"
+    )]
+    fn run(&self) {
+        paused_runtime().block_on(async {
+            let origin = tokio::time::Instant::now();
+            let mut handles = Vec::with_capacity(self.tasks.len());
+            for (start, deadlines) in &self.tasks {
+                tokio::time::sleep_until(origin + *start).await;
+                let deadlines = deadlines.clone();
+                handles.push(tokio::spawn(async move {
+                    for deadline in deadlines {
+                        tokio::time::sleep_until(origin + deadline).await;
+                    }
+                }));
+            }
+            for handle in handles {
+                handle.await.expect("task");
+            }
+        });
+    }
 }
 
 fn simulation(c: &mut Criterion) {
@@ -73,6 +149,14 @@ fn simulation(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("api_calls", orders), &spec, |b, spec| {
             b.iter(|| run_seed(spec, &|| {}).expect("run"));
         });
+
+        let replay = Replay::record(&spec);
+        group.throughput(Throughput::Elements(replay.sleeps));
+        group.bench_with_input(
+            BenchmarkId::new("bare_tokio_replay", orders),
+            &replay,
+            |b, replay| b.iter(|| replay.run()),
+        );
 
         let per_task = calls.div_ceil(u64::from(orders));
         group.throughput(Throughput::Elements(per_task * u64::from(orders)));

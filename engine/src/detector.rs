@@ -20,7 +20,9 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::Instant;
+
+use crate::clock::{sleep, sleep_until};
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;

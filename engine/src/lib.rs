@@ -25,13 +25,15 @@
 //!   [`RiskLimits`], the [`AuditLog`], submission through a client-side
 //!   [`RateLimiter`], fill detection, the [`PositionBook`] and a stream of
 //!   [`OrderEvent`]s.
+//! - [`clock`]: wall-clock stamps ([`Clock`]) and the timers every wait
+//!   goes through, which a benchmark can record and replay.
 //!
 //! [`Decimal`]: rust_decimal::Decimal
 
 mod audit;
 mod backoff;
 mod broker;
-mod clock;
+pub mod clock;
 mod config;
 mod detector;
 mod entropy;

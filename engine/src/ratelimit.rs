@@ -10,7 +10,9 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
+
+use crate::clock::sleep_until;
 
 use crate::broker::Broker;
 use crate::error::{BrokerError, ConfigError};
@@ -197,7 +199,7 @@ mod tests {
         for _ in 0..3 {
             limiter.acquire().await;
         }
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        crate::clock::sleep(Duration::from_secs(60)).await;
         let start = Instant::now();
         for _ in 0..3 {
             limiter.acquire().await;

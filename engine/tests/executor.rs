@@ -226,7 +226,7 @@ async fn order_rate_rule_refuses_and_recovers() {
         error.to_string(),
         "max orders per minute: trader alice placed 2 orders in the last minute (limit 2)"
     );
-    tokio::time::sleep(Duration::from_secs(61)).await;
+    fillproof_engine::clock::sleep(Duration::from_secs(61)).await;
     let again = executor.execute(&signal(1), Decimal::from(100)).await;
     assert!(matches!(again, Err(ExecutionError::Submit(_))), "{again:?}");
     assert_eq!(broker.calls().submit, 3);

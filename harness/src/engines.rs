@@ -14,13 +14,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
     AuditEvent, AuditLog, AuditRecord, AuditSink, Broker, Clock, Decimal, ExecutionError,
     ExecutorConfig, FillDetectionConfig, FillState, FillVerifier, Order, OrderExecutor,
     OrderRequest, OrderStatus, RobustVerifier, Signal, SubmitError, Verdict, Verification,
 };
 use fillproof_simulator::EngineKind;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::Instant;
 
 /// The literal rule of the original specification: a fill is confirmed
 /// when ANY of status, `filled_qty >= qty`, a positive average price or a

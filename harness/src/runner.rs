@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use fillproof_engine::clock::sleep_until;
 use fillproof_engine::{
     AppliedFill, Commission, Decimal, ExecutorConfig, FillDetectionConfig, PollingConfig,
     PositionBook, RateLimit, RiskLimits, Side, Signal, ValidationConfig, Verdict, VirtualClock,
@@ -15,7 +16,7 @@ use fillproof_simulator::{
     BrokerModel, EngineKind, Intent, Ledger, Scenario, SimBroker, Trace, Workload,
 };
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio::time::{Instant, timeout_at};
 
 use crate::engines::{Engine, EngineVerdict};
 

@@ -10,13 +10,14 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use fillproof_engine::clock::sleep;
 use fillproof_engine::{
     Broker, BrokerError, Order, OrderRequest, Position, derive_rng, stable_hash,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 
 use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};

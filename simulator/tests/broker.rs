@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{Broker, BrokerError, OrderStatus};
 use fillproof_simulator::{BrokerModel, Intent, Scenario, SimBroker, TraceKind, Workload};
 use rust_decimal::Decimal;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::Instant;
 
 /// A one-symbol scenario with `broker` as its broker section (indented two
 /// spaces per level) and `extra` appended at the top level.

@@ -77,7 +77,7 @@ fn run(seed: u64, polling: PollingConfig) -> Outcome {
         let mut tasks = Vec::new();
         for intent in Workload::new(&scenario, seed, None) {
             broker.register(&intent.request.client_order_id, intent.index);
-            tokio::time::sleep_until(start + intent.submit_at).await;
+            fillproof_engine::clock::sleep_until(start + intent.submit_at).await;
             let detector = detector.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = detector
@@ -89,7 +89,7 @@ fn run(seed: u64, polling: PollingConfig) -> Outcome {
             task.await.expect("task");
         }
         // Let everything the broker scheduled happen.
-        tokio::time::sleep(Duration::from_secs(120)).await;
+        fillproof_engine::clock::sleep(Duration::from_secs(120)).await;
         let trace = broker.trace();
         Outcome {
             hash: trace.hash(),

@@ -12,11 +12,12 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use fillproof_engine::clock::sleep;
 use fillproof_engine::{
     Broker, BrokerError, Decimal, Order, OrderRequest, OrderStatus, OrderType, Position, Side,
     TimeInForce, Timestamp,
 };
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 
 /// One scripted change of the order's state.
 #[derive(Debug, Clone)]

@@ -245,7 +245,7 @@ pub fn detect_directly(
             let mut tasks = Vec::new();
             for intent in Workload::new(&scenario, knobs.seed, None) {
                 broker.register(&intent.request.client_order_id, intent.index);
-                tokio::time::sleep_until(start + intent.submit_at).await;
+                fillproof_engine::clock::sleep_until(start + intent.submit_at).await;
                 let detector = detector.clone();
                 let reference = intent.reference_price;
                 tasks.push(tokio::spawn(async move {
@@ -262,7 +262,7 @@ pub fn detect_directly(
                     results.push((result, reference));
                 }
             }
-            tokio::time::sleep(Duration::from_secs(300)).await;
+            fillproof_engine::clock::sleep(Duration::from_secs(300)).await;
             let end = broker.elapsed();
             results
                 .into_iter()
