@@ -153,7 +153,7 @@ mod tests {
             });
         });
         assert_eq!(waits.len(), 2);
-        runtime.block_on(sleep(Duration::from_secs(1)));
+        runtime.block_on(async { sleep(Duration::from_secs(1)).await });
         assert!(TIMER_LOG.with(|log| log.borrow().is_none()));
     }
 }
