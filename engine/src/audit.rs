@@ -4,7 +4,6 @@
 //! [`verify`]. A record is written and flushed before the broker call it
 //! precedes: an order is on disk before it is sent.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -116,10 +115,15 @@ impl AuditRecord {
     /// hash of `prev_hash` and that body appended, serialized once.
     fn sealed_line(&mut self) -> Result<String, serde_json::Error> {
         self.hash = String::new();
-        let mut line = serde_json::to_string(&*self)?;
+        // A line is about 400 bytes: one allocation, no regrowth.
+        let mut body = Vec::with_capacity(640);
+        serde_json::to_writer(&mut body, &*self)?;
+        let mut line = String::from_utf8(body).map_err(serde::ser::Error::custom)?;
         self.hash = hash_body(&self.prev_hash, &line);
         line.pop();
-        let _ = write!(line, ",\"hash\":\"{}\"}}", self.hash);
+        line.push_str(",\"hash\":\"");
+        line.push_str(&self.hash);
+        line.push_str("\"}");
         Ok(line)
     }
 }

@@ -21,12 +21,11 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-use crate::clock::{sleep, sleep_until};
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::broker::Broker;
+use crate::clock::{sleep, sleep_until};
 use crate::config::{FillDetectionConfig, PartialFillPolicy};
 use crate::entropy::{derive_rng, stable_hash};
 use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::clock::sleep_until;
-
 use crate::broker::Broker;
+use crate::clock::sleep_until;
 use crate::error::{BrokerError, ConfigError};
 use crate::order::{Order, OrderRequest, Position};
 
