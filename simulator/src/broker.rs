@@ -23,7 +23,7 @@ use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
 use crate::model::{BrokerModel, FaultKind};
 use crate::scenario::{Endpoint, WhenFilled};
-use crate::trace::{CallRecord, Seen, Trace, TraceEvent, TraceKind};
+use crate::trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind};
 
 /// The seeded mock broker.
 pub struct SimBroker {
@@ -430,32 +430,16 @@ impl SimBroker {
                 stable_hash(request.client_order_id.as_bytes())
             ),
         };
-        let plan_text = plan
-            .fills
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}@{}+{}",
-                    f.qty,
-                    f.price,
-                    self.micros(f.at.saturating_sub(now))
-                )
-            })
-            .chain(
-                plan.broker_end
-                    .iter()
-                    .map(|(at, end)| format!("{end:?}+{}", self.micros(at.saturating_sub(now)))),
-            )
-            .collect::<Vec<_>>()
-            .join(",");
-        world.trace.push(TraceEvent {
-            t_us: self.micros(now),
-            kind: TraceKind::Accept {
+        world.trace.push_accept(
+            self.micros(now),
+            AcceptRecord {
                 order: index,
-                id: id.clone(),
-                plan: plan_text,
+                id: &id,
+                accepted_at: now,
+                fills: &plan.fills,
+                broker_end: plan.broker_end,
             },
-        });
+        );
         let order = LedgerOrder {
             index,
             id,

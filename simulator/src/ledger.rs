@@ -26,7 +26,7 @@ pub struct Fill {
 }
 
 /// How an order ended without the engine asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BrokerEnd {
     /// The broker rejected it after accepting it.
     Rejected,

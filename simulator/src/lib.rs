@@ -53,5 +53,5 @@ pub use scenario::{
     VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
 };
 pub use suggest::{closest, did_you_mean};
-pub use trace::{CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
+pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
 pub use workload::{Intent, Workload, client_order_id};

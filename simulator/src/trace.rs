@@ -5,9 +5,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
+use std::time::Duration;
 
 use fillproof_engine::{Decimal, OrderStatus, StableHasher};
 use serde::Serialize;
+
+use crate::ledger::{BrokerEnd, Fill};
 
 /// One line of the trace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -118,6 +121,42 @@ pub struct CallRecord<'a> {
     pub seen: Option<Seen>,
 }
 
+/// An accepted order's drawn lifecycle as it is traced, borrowing the
+/// plan: hashed field by field, printed as `qty@price+offset_us` (and any
+/// broker-chosen end) only when the trace keeps its events.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptRecord<'a> {
+    /// The order's workload index, when known.
+    pub order: Option<u32>,
+    /// The broker's id.
+    pub id: &'a str,
+    /// When the broker accepted it; offsets are from here.
+    pub accepted_at: Duration,
+    /// The planned fills.
+    pub fills: &'a [Fill],
+    /// An end the broker chose, and when.
+    pub broker_end: Option<(Duration, BrokerEnd)>,
+}
+
+impl AcceptRecord<'_> {
+    fn offset_us(&self, at: Duration) -> u64 {
+        u64::try_from(at.saturating_sub(self.accepted_at).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn plan_text(&self) -> String {
+        self.fills
+            .iter()
+            .map(|f| format!("{}@{}+{}", f.qty, f.price, self.offset_us(f.at)))
+            .chain(
+                self.broker_end
+                    .iter()
+                    .map(|(at, end)| format!("{end:?}+{}", self.offset_us(*at))),
+            )
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// A trace under construction: a running FNV-1a hash over every event's
 /// fields (see [`StableHasher`]), and the events themselves when
 /// recording. The hash is the same whether or not events are kept.
@@ -176,6 +215,37 @@ impl Trace {
                     applied: call.applied,
                     fault: call.fault,
                     seen: call.seen,
+                },
+            });
+        }
+    }
+
+    /// Appends an accepted order and its plan; the hash covers the same
+    /// content as the [`TraceKind::Accept`] it becomes.
+    pub fn push_accept(&mut self, t_us: u64, accept: AcceptRecord<'_>) {
+        let hasher = &mut self.hasher;
+        t_us.hash(hasher);
+        "accept".hash(hasher);
+        accept.order.hash(hasher);
+        accept.id.hash(hasher);
+        accept.fills.len().hash(hasher);
+        for fill in accept.fills {
+            fill.qty.hash(hasher);
+            fill.price.hash(hasher);
+            accept.offset_us(fill.at).hash(hasher);
+        }
+        accept
+            .broker_end
+            .map(|(at, end)| (accept.offset_us(at), end))
+            .hash(hasher);
+        self.count += 1;
+        if let Some(events) = &mut self.events {
+            events.push(TraceEvent {
+                t_us,
+                kind: TraceKind::Accept {
+                    order: accept.order,
+                    id: accept.id.to_owned(),
+                    plan: accept.plan_text(),
                 },
             });
         }
@@ -280,5 +350,72 @@ mod tests {
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(text.lines().count(), 3);
         assert!(text.starts_with(r#"{"t_us":0,"event":"healed"}"#), "{text}");
+    }
+
+    fn call(qty: u32) -> CallRecord<'static> {
+        CallRecord {
+            endpoint: "get_order",
+            order: Some(7),
+            target: "ord-0000007",
+            call: 2,
+            outcome: Cow::Borrowed("ok"),
+            applied: true,
+            fault: None,
+            seen: Some(Seen::Order {
+                status: OrderStatus::PartiallyFilled,
+                filled_qty: Decimal::from(qty),
+            }),
+        }
+    }
+
+    fn accept(fills: &[Fill]) -> AcceptRecord<'_> {
+        AcceptRecord {
+            order: Some(7),
+            id: "ord-0000007",
+            accepted_at: Duration::from_secs(1),
+            fills,
+            broker_end: Some((Duration::from_millis(3_500), BrokerEnd::Expired)),
+        }
+    }
+
+    /// Calls and acceptances hash the same whether or not events are kept,
+    /// every field counts, and a kept event prints what a reader needs.
+    #[test]
+    fn calls_and_acceptances_hash_the_same_kept_or_not() {
+        let fills = [Fill {
+            at: Duration::from_millis(1_250),
+            qty: Decimal::from(40),
+            price: "512.31".parse().expect("price"),
+        }];
+        let mut recorded = Trace::new(true);
+        let mut hashed_only = Trace::new(false);
+        for trace in [&mut recorded, &mut hashed_only] {
+            trace.push_accept(1_000_000, accept(&fills));
+            trace.push_call(2_000_000, call(40));
+        }
+        assert_eq!(recorded.hash(), hashed_only.hash());
+        assert_eq!(recorded.len(), 2);
+
+        let mut other_qty = Trace::new(false);
+        other_qty.push_accept(1_000_000, accept(&fills));
+        other_qty.push_call(2_000_000, call(41));
+        assert_ne!(other_qty.hash(), hashed_only.hash());
+        let mut other_fill = Trace::new(false);
+        let later = [Fill {
+            at: Duration::from_millis(1_251),
+            ..fills[0].clone()
+        }];
+        other_fill.push_accept(1_000_000, accept(&later));
+        other_fill.push_call(2_000_000, call(40));
+        assert_ne!(other_fill.hash(), hashed_only.hash());
+
+        let mut out = Vec::new();
+        recorded.write_json_lines(&mut out).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains(r#""plan":"40@512.31+250000,Expired+2500000""#),
+            "{text}"
+        );
+        assert!(text.contains(r#""seen":"partially_filled/40""#), "{text}");
     }
 }
