@@ -182,9 +182,15 @@ impl Trace {
     /// Appends an event.
     pub fn push(&mut self, event: TraceEvent) {
         event.hash(&mut self.hasher);
+        self.keep(|| event);
+    }
+
+    /// Counts an event already hashed, and keeps it when recording: `build`
+    /// runs only then.
+    fn keep(&mut self, build: impl FnOnce() -> TraceEvent) {
         self.count += 1;
         if let Some(events) = &mut self.events {
-            events.push(event);
+            events.push(build());
         }
     }
 
@@ -202,22 +208,19 @@ impl Trace {
         call.applied.hash(hasher);
         call.fault.hash(hasher);
         call.seen.hash(hasher);
-        self.count += 1;
-        if let Some(events) = &mut self.events {
-            events.push(TraceEvent {
-                t_us,
-                kind: TraceKind::Call {
-                    endpoint: call.endpoint,
-                    order: call.order,
-                    target: call.target.to_owned(),
-                    call: call.call,
-                    outcome: call.outcome,
-                    applied: call.applied,
-                    fault: call.fault,
-                    seen: call.seen,
-                },
-            });
-        }
+        self.keep(|| TraceEvent {
+            t_us,
+            kind: TraceKind::Call {
+                endpoint: call.endpoint,
+                order: call.order,
+                target: call.target.to_owned(),
+                call: call.call,
+                outcome: call.outcome,
+                applied: call.applied,
+                fault: call.fault,
+                seen: call.seen,
+            },
+        });
     }
 
     /// Appends an accepted order and its plan; the hash covers the same
@@ -238,17 +241,14 @@ impl Trace {
             .broker_end
             .map(|(at, end)| (accept.offset_us(at), end))
             .hash(hasher);
-        self.count += 1;
-        if let Some(events) = &mut self.events {
-            events.push(TraceEvent {
-                t_us,
-                kind: TraceKind::Accept {
-                    order: accept.order,
-                    id: accept.id.to_owned(),
-                    plan: accept.plan_text(),
-                },
-            });
-        }
+        self.keep(|| TraceEvent {
+            t_us,
+            kind: TraceKind::Accept {
+                order: accept.order,
+                id: accept.id.to_owned(),
+                plan: accept.plan_text(),
+            },
+        });
     }
 
     /// The running hash.
