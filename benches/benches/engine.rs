@@ -16,17 +16,14 @@ use fillproof_engine::{
     Decimal, FillDetectionConfig, FillDetector, PollingConfig, Side, Signal, ValidationConfig,
     validate,
 };
+use fillproof_harness::runner::simulation_runtime;
 
 /// Polls per monitored order, as described in the header.
 const SIZES: [u32; 3] = [10, 100, 1_000];
 
 fn per_poll(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_poll");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = simulation_runtime().expect("runtime");
     for polls in SIZES {
         let broker = Arc::new(InstantBroker::new(polls));
         let config = FillDetectionConfig {

@@ -30,7 +30,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use fillproof_benches::scenarios_dir;
 use fillproof_engine::clock::record_timers;
 use fillproof_harness::commands::load;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::runner::{RunSpec, run_seed, simulation_runtime};
 
 /// Orders per size, as described in the header.
 const SIZES: [u32; 3] = [1_000, 10_000, 100_000];
@@ -43,21 +43,13 @@ fn spec(orders: u32) -> RunSpec {
     spec
 }
 
-fn paused_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-}
-
 /// `tasks` tasks each sleeping `sleeps_per_task` times on a paused clock.
 #[expect(
     clippy::disallowed_methods,
     reason = "the baseline is bare tokio, without the engine's timer wrapper"
 )]
 fn bare_tokio(tasks: u64, sleeps_per_task: u64) {
-    paused_runtime().block_on(async {
+    simulation_runtime().expect("runtime").block_on(async {
         let handles: Vec<_> = (0..tasks)
             .map(|i| {
                 tokio::spawn(async move {
@@ -111,7 +103,7 @@ impl Replay {
         reason = "the baseline is bare tokio, without the engine's timer wrapper"
     )]
     fn run(&self) {
-        paused_runtime().block_on(async {
+        simulation_runtime().expect("runtime").block_on(async {
             let origin = tokio::time::Instant::now();
             let mut handles = Vec::with_capacity(self.tasks.len());
             for (start, deadlines) in &self.tasks {

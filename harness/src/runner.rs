@@ -187,12 +187,22 @@ pub fn executor_config(
 /// Only setup failures (a runtime that cannot start, a bad configuration);
 /// everything the engine or broker does is an outcome, not an error.
 pub fn run_seed(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = simulation_runtime().context("starting the simulation runtime")?;
+    runtime.block_on(simulate(spec, on_order_done))
+}
+
+/// The runtime a simulated run uses: one thread, tokio's clock paused, so
+/// virtual time advances only when every task waits, and a run is the
+/// same on any machine. Benches and tests that stand beside a run use it
+/// too.
+///
+/// # Errors
+/// The runtime's, if it cannot start.
+pub fn simulation_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .context("starting the simulation runtime")?;
-    runtime.block_on(simulate(spec, on_order_done))
 }
 
 async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {

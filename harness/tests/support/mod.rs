@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fillproof_engine::{Decimal, FillDetectionConfig, FillDetector, FillResult, Verdict};
 use fillproof_harness::metrics::check_orders;
-use fillproof_harness::runner::{RunSpec, SeedRun, run_seed};
+use fillproof_harness::runner::{RunSpec, SeedRun, run_seed, simulation_runtime};
 use fillproof_simulator::{BrokerModel, Scenario, SimBroker, Workload};
 use proptest::prelude::*;
 
@@ -226,11 +226,7 @@ pub fn detect_directly(
     let scenario = knobs.scenario();
     let mut config = scenario.detection_config().expect("config");
     adjust(&mut config);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = simulation_runtime().expect("runtime");
     let body = || {
         runtime.block_on(async {
             let broker = Arc::new(SimBroker::new(
