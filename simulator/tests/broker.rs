@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fillproof_engine::clock::{sleep, sleep_until};
-use fillproof_engine::{Broker, BrokerError, OrderStatus};
+use fillproof_engine::{Broker, BrokerError, Order, OrderStatus};
 use fillproof_simulator::{BrokerModel, Intent, Scenario, SimBroker, TraceKind, Workload};
 use rust_decimal::Decimal;
 use tokio::time::Instant;
@@ -27,6 +27,14 @@ fn setup(s: &Scenario) -> (SimBroker, Vec<Intent>) {
     (broker, intents)
 }
 
+/// Submits an intent the broker must accept, and returns its order.
+async fn accepted(broker: &SimBroker, intent: &Intent) -> Order {
+    broker
+        .submit_order(&intent.request)
+        .await
+        .expect("accepted")
+}
+
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
@@ -42,10 +50,7 @@ async fn latency_round_trip_and_legs() {
     );
     let (broker, intents) = setup(&s);
     let start = Instant::now();
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     assert_eq!(start.elapsed(), ms(80));
     assert_eq!(broker.with_ledger(|l| l.orders()[0].accepted_at), ms(40));
     broker
@@ -148,10 +153,7 @@ async fn fill_model_delay_pieces_and_slippage() {
         "",
     );
     let (broker, intents) = setup(&s);
-    broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    accepted(&broker, &intents[0]).await;
     let fills = broker.with_ledger(|l| l.orders()[0].fills.clone());
     let times: Vec<Duration> = fills.iter().map(|f| f.at).collect();
     assert_eq!(times, vec![ms(1_200), ms(2_200), ms(3_200)]);
@@ -174,10 +176,7 @@ async fn partial_unfilled_remainder_rests() {
         "",
     );
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     sleep(Duration::from_secs(60)).await;
     let read = broker.get_order(&order.id).await.expect("read");
     assert_eq!(read.filled_qty, Decimal::from(75));
@@ -241,10 +240,7 @@ async fn account_refuses_untradable_and_unaffordable() {
 async fn fill_probability_zero_never_fills() {
     let s = scenario(1, "  fill: {probability: 0}", "");
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     sleep(Duration::from_secs(3600)).await;
     let read = broker.get_order(&order.id).await.expect("read");
     assert_eq!(read.filled_qty, Decimal::ZERO);
@@ -273,10 +269,7 @@ async fn rejections_sync_and_async() {
         "",
     );
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     assert_eq!(order.status, OrderStatus::New);
     sleep(Duration::from_secs(3)).await;
     let read = broker.get_order(&order.id).await.expect("read");
@@ -294,10 +287,7 @@ async fn status_lag_hides_fill_from_status_only() {
         "",
     );
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     sleep(Duration::from_secs(5)).await;
     let between = broker.get_order(&order.id).await.expect("read");
     assert_eq!(between.filled_qty, between.qty);
@@ -317,10 +307,7 @@ async fn stale_reads_return_older_snapshots() {
         "",
     );
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     sleep(Duration::from_secs(5)).await;
     let read = broker.get_order(&order.id).await.expect("read");
     assert_eq!(
@@ -348,10 +335,7 @@ async fn status_spellings() {
             "",
         );
         let (broker, intents) = setup(&s);
-        let order = broker
-            .submit_order(&intents[0].request)
-            .await
-            .expect("accepted");
+        let order = accepted(&broker, &intents[0]).await;
         let read = broker.get_order(&order.id).await.expect("read");
         assert_eq!(read.status, expected, "{spelling}");
     }
@@ -363,10 +347,7 @@ async fn status_spellings() {
 async fn cancel_of_filled_order() {
     let s = scenario(1, "  cancel: {when_filled: reject_422}", "");
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     let error = broker
         .cancel_order(&order.id)
         .await
@@ -375,10 +356,7 @@ async fn cancel_of_filled_order() {
 
     let s = scenario(1, "  cancel: {when_filled: accept_204}", "");
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     broker.cancel_order(&order.id).await.expect("204");
     let read = broker.get_order(&order.id).await.expect("read");
     assert_eq!(read.status, OrderStatus::Filled);
@@ -390,10 +368,7 @@ async fn cancel_of_filled_order() {
 async fn cancel_processing_race() {
     let s = scenario(1, "  fill: {delay: 3s}\n  cancel: {processing: 2s}", "");
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     sleep(ms(1_500)).await;
     broker.cancel_order(&order.id).await.expect("accepted");
     let pending = broker.get_order(&order.id).await.expect("read");
@@ -408,10 +383,7 @@ async fn cancel_processing_race() {
 
     let s = scenario(1, "  fill: {delay: 5s}\n  cancel: {processing: 2s}", "");
     let (broker, intents) = setup(&s);
-    let order = broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    let order = accepted(&broker, &intents[0]).await;
     broker.cancel_order(&order.id).await.expect("accepted");
     sleep(Duration::from_secs(10)).await;
     let read = broker.get_order(&order.id).await.expect("read");
@@ -461,10 +433,7 @@ async fn outage_window_answers_503() {
 async fn position_lag_delays_positions() {
     let s = scenario(1, "  fill: {delay: 1s}\n  position_lag: 5s", "");
     let (broker, intents) = setup(&s);
-    broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
+    accepted(&broker, &intents[0]).await;
     sleep(Duration::from_secs(2)).await;
     assert_eq!(
         broker.get_position("QQQ").await.expect("read"),
@@ -490,14 +459,8 @@ async fn timeline_overrides_random_model() {
         "timeline:\n  - {at: 10.3s, order: 0, event: fill, qty: 40, price: \"99.50\"}",
     );
     let (broker, intents) = setup(&s);
-    broker
-        .submit_order(&intents[0].request)
-        .await
-        .expect("accepted");
-    broker
-        .submit_order(&intents[1].request)
-        .await
-        .expect("accepted");
+    accepted(&broker, &intents[0]).await;
+    accepted(&broker, &intents[1]).await;
     let (scripted, random) =
         broker.with_ledger(|l| (l.orders()[0].fills.clone(), l.orders()[1].fills.clone()));
     assert_eq!(scripted.len(), 1);
