@@ -250,47 +250,24 @@ mod tests {
             remaining: Duration::from_millis(remaining_ms),
             polls_since_change,
         };
-        assert_eq!(
-            s.next_interval(at(0, 0, 60_000)),
-            Duration::from_millis(1400)
-        );
-        assert_eq!(
-            s.next_interval(at(1, 1, 60_000)),
-            Duration::from_millis(1400)
-        );
-        assert_eq!(
-            s.next_interval(at(8, 8, 60_000)),
-            Duration::from_millis(1400),
-            "patience"
-        );
-        assert_eq!(
-            s.next_interval(at(9, 9, 60_000)),
-            Duration::from_millis(2100)
-        );
-        assert_eq!(
-            s.next_interval(at(10, 10, 60_000)),
-            Duration::from_millis(3150)
-        );
-        assert_eq!(
-            s.next_interval(at(30, 30, 60_000)),
-            Duration::from_secs(10),
-            "cap"
-        );
-        assert_eq!(
-            s.next_interval(at(30, 1, 60_000)),
-            Duration::from_millis(1400),
-            "a change resets"
-        );
-        assert_eq!(
-            s.next_interval(at(30, 30, 5_000)),
-            Duration::from_secs(3),
-            "lands on the endgame"
-        );
-        assert_eq!(
-            s.next_interval(at(31, 31, 1_500)),
-            Duration::from_millis(500),
-            "dense endgame"
-        );
+        // (polls done, polls since a change, ms to the deadline) → ms, why
+        for ((done, since, remaining), want, why) in [
+            ((0, 0, 60_000), 1_400, "first look"),
+            ((1, 1, 60_000), 1_400, "cruise"),
+            ((8, 8, 60_000), 1_400, "patience"),
+            ((9, 9, 60_000), 2_100, "growth"),
+            ((10, 10, 60_000), 3_150, "growth"),
+            ((30, 30, 60_000), 10_000, "cap"),
+            ((30, 1, 60_000), 1_400, "a change resets"),
+            ((30, 30, 5_000), 3_000, "lands on the endgame"),
+            ((31, 31, 1_500), 500, "dense endgame"),
+        ] {
+            assert_eq!(
+                s.next_interval(at(done, since, remaining)),
+                Duration::from_millis(want),
+                "{why}"
+            );
+        }
         let mut quick = PollingConfig::Adaptive(AdaptivePolling {
             first: Duration::from_millis(300),
             cruise: Duration::from_secs(1),
