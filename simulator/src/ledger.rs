@@ -5,6 +5,12 @@
 //! An order's fills are drawn when it is accepted and stored with the
 //! virtual time at which each happens; the state at any time is computed
 //! from them, so no background task is needed to make fills "happen".
+//!
+//! One rule decides what "at the same instant" means everywhere the ledger
+//! reads, cuts or cancels: a fill planned at `at` has happened at every
+//! `t >= at` ([`fill_done_by`]). A read at `t` shows it, and a cancel or a
+//! broker-chosen end taking effect at `t` keeps it, so nothing a read has
+//! shown is ever taken back.
 
 use std::time::Duration;
 
@@ -115,10 +121,17 @@ impl TrueStatus {
     }
 }
 
+/// True when a fill planned at `fill_at` has happened by `t`: fills at the
+/// same instant as a read, a cancel or an end are done.
+#[must_use]
+pub fn fill_done_by(fill_at: Duration, t: Duration) -> bool {
+    fill_at <= t
+}
+
 impl LedgerOrder {
     /// Fills that have happened by `t`.
     pub fn fills_by(&self, t: Duration) -> impl Iterator<Item = &Fill> {
-        self.fills.iter().take_while(move |f| f.at <= t)
+        self.fills.iter().take_while(move |f| fill_done_by(f.at, t))
     }
 
     /// Quantity filled by `t`.
@@ -193,13 +206,13 @@ impl LedgerOrder {
     }
 
     /// Applies a cancel request that reached the broker at `now` and takes
-    /// `processing` to complete: fills before it completes still happen,
-    /// later ones never do.
+    /// `processing` to complete: fills up to the instant it completes still
+    /// happen, later ones never do.
     pub fn request_cancel(&mut self, now: Duration, processing: Duration) -> Duration {
-        let effective = now + processing;
+        let effective = now.saturating_add(processing);
         self.cancel_requested_at = Some(now);
         self.cancel_effective_at = Some(effective);
-        self.fills.retain(|f| f.at < effective);
+        self.fills.retain(|f| fill_done_by(f.at, effective));
         effective
     }
 
@@ -421,6 +434,29 @@ mod tests {
         let mut o = order(&[(1_000, 100, "10")], 0);
         o.request_cancel(ms(500), ms(2_000));
         assert_eq!(o.status_at(ms(5_000)), TrueStatus::Filled);
+    }
+
+    /// A fill a read has shown survives a cancel that takes effect at the
+    /// same instant: the read at t shows partially_filled/40, a cancel at t
+    /// with no processing time keeps those 40, and the order ends canceled
+    /// with 40 filled, never canceled with 0.
+    #[test]
+    fn cancel_at_the_instant_of_a_fill_keeps_it() {
+        let mut o = order(&[(1_000, 40, "10"), (3_000, 60, "10")], 0);
+        let read = o.snapshot(ms(1_000), 0);
+        assert_eq!(read.status, OrderStatus::PartiallyFilled);
+        assert_eq!(read.filled_qty, Decimal::from(40));
+        o.request_cancel(ms(1_000), Duration::ZERO);
+        assert_eq!(o.filled_qty_at(ms(10_000)), Decimal::from(40));
+        assert_eq!(o.snapshot(ms(1_000), 0).filled_qty, Decimal::from(40));
+        assert_eq!(o.status_at(ms(10_000)), TrueStatus::Canceled);
+
+        // With processing time, the fill landing exactly when the cancel
+        // completes is kept too.
+        let mut o = order(&[(1_000, 40, "10"), (3_000, 60, "10")], 0);
+        o.request_cancel(ms(500), ms(2_500));
+        assert_eq!(o.filled_qty_at(ms(10_000)), Decimal::from(100));
+        assert_eq!(o.status_at(ms(10_000)), TrueStatus::Filled);
     }
 
     /// Positions net buys against sells.

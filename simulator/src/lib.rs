@@ -41,8 +41,8 @@ pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
-pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus};
-pub use lifecycle::{Plan, slipped_price};
+pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
+pub use lifecycle::{Plan, on_price_grid, slipped_price, within_limit};
 pub use load::{MAX_FILE_BYTES, MAX_ORDERS, STRATEGIES, polling_config};
 pub use model::{BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel};
 pub use scenario::{

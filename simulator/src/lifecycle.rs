@@ -88,6 +88,7 @@ pub fn draw(
                     let qty = event.qty.map_or(remaining, Decimal::from).min(remaining);
                     if qty > Decimal::ZERO {
                         let price = event.price.map_or(reference, |p| p.0);
+                        let price = within_limit(price, request.side, request.limit_price);
                         plan.fills.push(Fill { at, qty, price });
                         remaining -= qty;
                     }
@@ -103,8 +104,16 @@ pub fn draw(
                 }
             }
         }
-        if let Some((end, _)) = plan.broker_end {
-            plan.fills.retain(|f| f.at < end);
+        match plan.broker_end {
+            // A rejected order never filled: `check` refuses a timeline
+            // that fills an order before rejecting it, so fills left here
+            // were scripted after the rejection.
+            Some((_, BrokerEnd::Rejected)) => plan.fills.clear(),
+            // Fills at the instant the broker ends the order have happened.
+            Some((end, _)) => plan
+                .fills
+                .retain(|f| crate::ledger::fill_done_by(f.at, end)),
+            None => {}
         }
         return plan;
     }
@@ -147,7 +156,11 @@ pub fn draw(
         plan.fills.push(Fill {
             at,
             qty: piece_qty,
-            price: slipped_price(reference, bps, request.side),
+            price: within_limit(
+                slipped_price(reference, bps, request.side),
+                request.side,
+                request.limit_price,
+            ),
         });
     }
     let last_rests = match &model.partial {
@@ -176,13 +189,33 @@ fn pick_spelling(model: &BrokerModel, u: f64) -> String {
 }
 
 /// The reference price moved `bps` basis points against the trader (up for
-/// a buy, down for a sell), to the cent.
+/// a buy, down for a sell), on the price grid: whole cents from $1.00 up,
+/// hundredths of a cent below (as US equities trade), never below the
+/// smallest increment.
 #[must_use]
 pub fn slipped_price(reference: Decimal, bps: f64, side: Side) -> Decimal {
     let bps = Decimal::from_f64(bps).unwrap_or(Decimal::ZERO).round_dp(4);
     let factor = Decimal::ONE + side.sign() * bps / Decimal::from(10_000);
-    let price = (reference * factor).round_dp(2);
-    price.max(Decimal::new(1, 2))
+    on_price_grid(reference.checked_mul(factor).unwrap_or(reference))
+}
+
+/// `price` rounded to its increment: $0.01 from $1.00 up, $0.0001 below,
+/// and at least $0.0001.
+#[must_use]
+pub fn on_price_grid(price: Decimal) -> Decimal {
+    let places = if price >= Decimal::ONE { 2 } else { 4 };
+    price.round_dp(places).max(Decimal::new(1, 4))
+}
+
+/// A fill price that respects the order's limit: a buy never pays more
+/// than its limit and a sell never takes less.
+#[must_use]
+pub fn within_limit(price: Decimal, side: Side, limit: Option<Decimal>) -> Decimal {
+    match (limit, side) {
+        (Some(limit), Side::Buy) => price.min(limit),
+        (Some(limit), Side::Sell) => price.max(limit),
+        (None, _) => price,
+    }
 }
 
 #[cfg(test)]
@@ -202,5 +235,36 @@ mod tests {
             "99.90".parse().expect("p")
         );
         assert_eq!(slipped_price(reference, 0.0, Side::Buy), reference);
+    }
+
+    /// Below $1.00 prices keep their sub-penny increments instead of being
+    /// floored to a cent; from $1.00 up they are whole cents.
+    #[test]
+    fn sub_dollar_prices_keep_sub_penny_increments() {
+        let reference: Decimal = "0.0042".parse().expect("price");
+        assert_eq!(slipped_price(reference, 0.0, Side::Buy), reference);
+        assert_eq!(
+            slipped_price("0.5000".parse().expect("p"), 10.0, Side::Buy),
+            "0.5005".parse::<Decimal>().expect("p")
+        );
+        assert_eq!(
+            on_price_grid("1.234".parse().expect("p")),
+            "1.23".parse::<Decimal>().expect("p")
+        );
+        assert_eq!(on_price_grid(Decimal::ZERO), Decimal::new(1, 4));
+    }
+
+    /// A limit order never fills through its limit: a buy is capped at the
+    /// limit, a sell floored at it, a market order is untouched.
+    #[test]
+    fn limit_orders_never_fill_through_the_limit() {
+        let limit: Decimal = "100.00".parse().expect("price");
+        let above: Decimal = "100.10".parse().expect("price");
+        let below: Decimal = "99.90".parse().expect("price");
+        assert_eq!(within_limit(above, Side::Buy, Some(limit)), limit);
+        assert_eq!(within_limit(below, Side::Buy, Some(limit)), below);
+        assert_eq!(within_limit(below, Side::Sell, Some(limit)), limit);
+        assert_eq!(within_limit(above, Side::Sell, Some(limit)), above);
+        assert_eq!(within_limit(above, Side::Buy, None), above);
     }
 }

@@ -553,6 +553,30 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             }
         }
     }
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        if event.event != TimelineKind::Reject {
+            continue;
+        }
+        let filled_before = scenario.timeline.iter().find(|other| {
+            other.event == TimelineKind::Fill
+                && other.order.value == event.order.value
+                && other.at.0 <= event.at.0
+        });
+        if let Some(fill) = filled_before {
+            c.at(
+                Some(event.order.referenced),
+                format!("timeline[{i}].event"),
+                format!(
+                    "order {} fills at {} and is rejected at {}; a broker never rejects an \
+                     order that has filled any quantity: use `cancel` or `expire`, or move \
+                     the rejection before the fill",
+                    event.order.value,
+                    crate::duration::format_duration(fill.at.0),
+                    crate::duration::format_duration(event.at.0)
+                ),
+            );
+        }
+    }
     for (metric, text) in &scenario.expect {
         if let Err(message) = Expectation::parse(metric, &text.value) {
             c.at(Some(text.referenced), format!("expect.{metric}"), message);

@@ -181,6 +181,13 @@ fn bad_files_name_line_field_and_problem() {
             "did you mean `seed`",
         ),
         (
+            "  - {at: 1s, order: 1, event: fill}\n",
+            "  - {at: 1s, order: 1, event: fill}\n  - {at: 2s, order: 1, event: reject}\n",
+            Some(13),
+            "timeline[1].event",
+            "never rejects an order that has filled",
+        ),
+        (
             "orders: 2",
             "orders: 0",
             Some(4),
