@@ -140,8 +140,11 @@ pub struct AppliedFill {
     pub qty: Decimal,
     /// Price.
     pub price: Decimal,
-    /// Trading day (days since the Unix epoch, UTC).
+    /// Trading day (days since the Unix epoch, UTC) of `filled_at`.
     pub day: i64,
+    /// When the broker filled it: its fill stamp, or the engine's clock
+    /// when the broker gave none.
+    pub filled_at: Timestamp,
 }
 
 #[derive(Default)]
@@ -236,10 +239,21 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.events.subscribe()
     }
 
-    /// The positions and P&L so far.
+    /// The positions and P&L so far, as the broker's statement shows them:
+    /// every fill applied in the order the broker stamped it (orders are
+    /// detected out of that order, and average-cost P&L depends on it),
+    /// each on the trading day of its stamp.
     #[must_use]
     pub fn positions(&self) -> PositionBook {
-        self.lock().positions.clone()
+        let book = self.lock();
+        let mut fills: Vec<&AppliedFill> = book.applied.iter().collect();
+        // A stable sort keeps the applied order among fills stamped alike.
+        fills.sort_by_key(|f| f.filled_at);
+        let mut positions = PositionBook::new(book.positions.commission());
+        for fill in fills {
+            positions.apply(&fill.symbol, fill.side, fill.qty, fill.price, fill.day);
+        }
+        positions
     }
 
     /// Every fill applied to the positions, in order.
@@ -366,8 +380,16 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     }
 
     /// Undoes `admit`'s bookkeeping and applies what filled.
-    fn settle(&self, signal: &Signal, reserved: Decimal, filled: Decimal, price: Decimal) {
+    fn settle(
+        &self,
+        signal: &Signal,
+        reserved: Decimal,
+        filled: Decimal,
+        price: Decimal,
+        filled_at: Option<Timestamp>,
+    ) {
         let today = self.today();
+        let filled_at = filled_at.unwrap_or_else(|| self.clock.now());
         let mut book = self.lock();
         *book
             .in_flight
@@ -390,7 +412,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 side: signal.side,
                 qty: filled,
                 price,
-                day: today,
+                day: filled_at.unix_micros.div_euclid(MICROS_PER_DAY),
+                filled_at,
             });
         }
     }
@@ -431,7 +454,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             "pending",
             "about to send",
         ) {
-            self.settle(signal, reserved, Decimal::ZERO, reference);
+            self.settle(signal, reserved, Decimal::ZERO, reference, None);
             self.emit(signal, OrderState::Failed, None, None);
             return Err(ExecutionError::Audit(error.to_string()));
         }
@@ -454,7 +477,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                     "not placed",
                     &error.to_string(),
                 );
-                self.settle(signal, reserved, Decimal::ZERO, reference);
+                self.settle(signal, reserved, Decimal::ZERO, reference, None);
                 self.emit(signal, state, None, None);
                 return Err(error.into());
             }
@@ -489,7 +512,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         result.retries += submission.retries;
 
         let price = result.avg_price.unwrap_or(reference);
-        self.settle(signal, reserved, result.filled_qty, price);
+        self.settle(signal, reserved, result.filled_qty, price, result.filled_at);
         if let Some(cancel) = &result.cancel {
             let how = match cancel {
                 CancelOutcome::Accepted => "cancel accepted".to_owned(),

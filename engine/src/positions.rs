@@ -68,10 +68,25 @@ impl PositionBook {
         price: Decimal,
         day: i64,
     ) -> Decimal {
+        let commission = self.commission.on(qty);
+        self.apply_charged(symbol, side, qty, price, day, commission)
+    }
+
+    /// Applies one piece of an order's fill, charging `commission` for it
+    /// instead of the book's rate: a broker statement that lists an order's
+    /// fills one by one charges the per-order part once.
+    pub fn apply_charged(
+        &mut self,
+        symbol: &str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        day: i64,
+        commission: Decimal,
+    ) -> Decimal {
         if qty <= Decimal::ZERO {
             return Decimal::ZERO;
         }
-        let commission = self.commission.on(qty);
         let position = self.positions.entry(symbol.to_owned()).or_default();
         let signed = side.sign() * qty;
         let mut realized = Decimal::ZERO;
@@ -113,6 +128,12 @@ impl PositionBook {
     /// Every symbol traded, in name order.
     pub fn positions(&self) -> impl Iterator<Item = (&str, &PositionState)> {
         self.positions.iter().map(|(s, p)| (s.as_str(), p))
+    }
+
+    /// The commission this book charges.
+    #[must_use]
+    pub fn commission(&self) -> Commission {
+        self.commission
     }
 
     /// Realized P&L on trading day `day`.

@@ -109,6 +109,8 @@ pub enum EngineArg {
     Naive,
     /// The robust loop with the literal "any of four methods" verifier.
     SeedLiteral,
+    /// The naive detector behind the Python client's retries of 429 and 504.
+    NaiveRetry,
 }
 
 /// Flags shared by commands that run scenarios.

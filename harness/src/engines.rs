@@ -1,4 +1,4 @@
-//! The engines under test: the fillproof engine, and two baselines kept as
+//! The engines under test: the fillproof engine, and baselines kept as
 //! what-not-to-do so the harness can show what they get wrong.
 //!
 //! - `robust`: the [`OrderExecutor`] with the [`RobustVerifier`].
@@ -6,19 +6,24 @@
 //!   specification's literal rule that ANY of four methods confirms a fill.
 //!   A partial fill has a positive price and a fill stamp, so it "confirms"
 //!   a full fill that never happened.
-//! - `naive`: the original `_wait_for_fill`: reads the status field only,
-//!   cancels at the deadline and treats a failed cancel as "no fill"; its
-//!   submit retries blindly with a fresh client order id, the classic way
-//!   to place an order twice.
+//! - `naive`: the original `_wait_for_fill`, as it was: one submit, then the
+//!   status field only; it cancels at the deadline and takes a failed cancel
+//!   for "no fill". No bug is added to it.
+//! - `naive-retry`: the same detector behind the retry policy the most
+//!   common Python client applies on its own: every call, POST included, is
+//!   retried on 429 and 504, three times, 3 s apart, without looking the
+//!   order up first. The bot sends no client order id, so each retry is a
+//!   new order to the broker (modelled as a fresh `-rN` id).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
-    AuditEvent, AuditLog, AuditRecord, AuditSink, Broker, Clock, Decimal, ExecutionError,
-    ExecutorConfig, FillDetectionConfig, FillState, FillVerifier, Order, OrderExecutor,
-    OrderRequest, OrderStatus, RobustVerifier, Signal, SubmitError, Verdict, Verification,
+    AuditEvent, AuditLog, AuditRecord, AuditSink, Broker, BrokerError, Clock, Decimal,
+    ExecutionError, ExecutorConfig, FillDetectionConfig, FillState, FillVerifier, Order,
+    OrderExecutor, OrderRequest, OrderStatus, RobustVerifier, Signal, SubmitError, Verdict,
+    Verification,
 };
 use fillproof_simulator::EngineKind;
 use tokio::time::Instant;
@@ -129,6 +134,9 @@ pub struct EngineVerdict {
     pub reason: String,
     /// The broker id of the order the engine watched, if it got one.
     pub order_id: Option<String>,
+    /// The broker's error that reached the trader as the outcome, when the
+    /// order ended on one (a submission that failed).
+    pub broker_error: Option<BrokerError>,
 }
 
 /// An engine ready to execute orders against broker `B`.
@@ -163,11 +171,12 @@ impl<B: Broker + 'static> Engine<B> {
         seed: u64,
         keep_audit_lines: bool,
     ) -> Result<Self, fillproof_engine::ConfigError> {
-        if kind == EngineKind::Naive {
+        if matches!(kind, EngineKind::Naive | EngineKind::NaiveRetry) {
             config.detection.validate()?;
             return Ok(Self::Naive(NaiveEngine {
                 broker,
                 config: config.detection,
+                retry: kind == EngineKind::NaiveRetry,
             }));
         }
         let sink = AuditCollector::new(keep_audit_lines);
@@ -191,6 +200,7 @@ impl<B: Broker + 'static> Engine<B> {
                     refused: false,
                     reason: result.reason,
                     order_id: Some(result.order_id),
+                    broker_error: None,
                 },
                 Err(error) => EngineVerdict {
                     verdict: match &error {
@@ -212,6 +222,14 @@ impl<B: Broker + 'static> Engine<B> {
                     ),
                     reason: error.to_string(),
                     order_id: None,
+                    broker_error: match &error {
+                        ExecutionError::Submit(
+                            SubmitError::Rejected { source: last, .. }
+                            | SubmitError::NotPlaced { last, .. }
+                            | SubmitError::Unknown { last, .. },
+                        ) => Some(last.clone()),
+                        _ => None,
+                    },
                 },
             },
             Self::Naive(naive) => naive.execute(&signal.request()).await,
@@ -219,10 +237,12 @@ impl<B: Broker + 'static> Engine<B> {
     }
 }
 
-/// The original status-only fill detector, kept to measure what it misses.
+/// The original status-only fill detector, kept to measure what it misses;
+/// with `retry`, behind the Python client's own retry policy.
 pub struct NaiveEngine<B> {
     broker: Arc<B>,
     config: FillDetectionConfig,
+    retry: bool,
 }
 
 impl<B> Clone for NaiveEngine<B> {
@@ -230,14 +250,45 @@ impl<B> Clone for NaiveEngine<B> {
         Self {
             broker: Arc::clone(&self.broker),
             config: self.config.clone(),
+            retry: self.retry,
         }
     }
 }
 
-/// Submit attempts the naive engine makes.
-const NAIVE_SUBMIT_ATTEMPTS: u32 = 3;
+/// Retries the Python client makes of a call answered 429 or 504.
+const CLIENT_RETRIES: u32 = 3;
+
+/// The Python client's fixed wait between those retries.
+const CLIENT_RETRY_WAIT: Duration = Duration::from_secs(3);
+
+/// True for the answers the Python client retries on its own.
+fn client_retries(error: &BrokerError) -> bool {
+    matches!(
+        error,
+        BrokerError::RateLimited { .. } | BrokerError::Server { status: 504, .. }
+    )
+}
 
 impl<B: Broker> NaiveEngine<B> {
+    /// One call as the bot makes it: once, or with `retry` up to three more
+    /// times on 429 and 504, 3 s apart. `attempt` builds the call for the
+    /// attempt's number.
+    async fn call<T, F>(&self, mut attempt: impl FnMut(u32) -> F) -> Result<T, BrokerError>
+    where
+        F: std::future::Future<Output = Result<T, BrokerError>>,
+    {
+        let mut number = 0;
+        loop {
+            match attempt(number).await {
+                Err(error) if self.retry && number < CLIENT_RETRIES && client_retries(&error) => {
+                    number += 1;
+                    sleep(CLIENT_RETRY_WAIT).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn execute(&self, request: &OrderRequest) -> EngineVerdict {
         let not_filled =
             |reason: &str, order_id: Option<String>, deadline_reached: bool| EngineVerdict {
@@ -248,25 +299,28 @@ impl<B: Broker> NaiveEngine<B> {
                 refused: false,
                 reason: reason.to_owned(),
                 order_id,
+                broker_error: None,
             };
-        let mut placed = None;
-        for attempt in 0..NAIVE_SUBMIT_ATTEMPTS {
-            let mut attempt_request = request.clone();
-            if attempt > 0 {
-                // The bug: a fresh id per attempt defeats the broker's
-                // duplicate check.
-                attempt_request.client_order_id = format!("{}-r{attempt}", request.client_order_id);
-            }
-            match self.broker.submit_order(&attempt_request).await {
-                Ok(order) => {
-                    placed = Some(order);
-                    break;
+        let submitted = self
+            .call(|attempt| {
+                let mut attempt_request = request.clone();
+                if attempt > 0 {
+                    // The bot sent no client order id: to the broker each
+                    // retry is a new order.
+                    attempt_request.client_order_id =
+                        format!("{}-r{attempt}", request.client_order_id);
                 }
-                Err(_) => sleep(Duration::from_secs(1)).await,
+                async move { self.broker.submit_order(&attempt_request).await }
+            })
+            .await;
+        let order = match submitted {
+            Ok(order) => order,
+            Err(error) => {
+                return EngineVerdict {
+                    broker_error: Some(error),
+                    ..not_filled("submit failed", None, false)
+                };
             }
-        }
-        let Some(order) = placed else {
-            return not_filled("submit failed", None, false);
         };
         let start = Instant::now();
         let deadline = start + self.config.timeout;
@@ -286,7 +340,7 @@ impl<B: Broker> NaiveEngine<B> {
             });
             sleep_until((now + interval).min(deadline)).await;
             polls += 1;
-            if let Ok(read) = self.broker.get_order(&order.id).await {
+            if let Ok(read) = self.call(|_| self.broker.get_order(&order.id)).await {
                 match read.status {
                     OrderStatus::Filled => {
                         return EngineVerdict {
@@ -297,6 +351,7 @@ impl<B: Broker> NaiveEngine<B> {
                             refused: false,
                             reason: "status reads filled".into(),
                             order_id: Some(order.id),
+                            broker_error: None,
                         };
                     }
                     OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected => {
@@ -308,7 +363,7 @@ impl<B: Broker> NaiveEngine<B> {
         }
         // Whatever the cancel answers, the naive detector reports no fill:
         // "already filled" is taken as a failed cancel.
-        let _ = self.broker.cancel_order(&order.id).await;
+        let _ = self.call(|_| self.broker.cancel_order(&order.id)).await;
         not_filled("timed out; cancelled", Some(order.id), true)
     }
 }

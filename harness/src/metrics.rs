@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{Decimal, Verdict};
-use fillproof_simulator::{Endpoint, Ledger};
+use fillproof_engine::{BrokerError, Decimal, Verdict};
+use fillproof_simulator::{Endpoint, LedgerOrder, SubmitRefusal};
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -19,16 +19,60 @@ use crate::runner::SeedRun;
 pub struct OrderCheck {
     /// Workload index.
     pub index: u32,
-    /// What the broker filled for the intent.
+    /// What the broker filled for the intent by the end of the run.
     pub ledger_qty: Decimal,
+    /// What the broker had filled for the intent when the engine concluded
+    /// (the end of the run, for an engine that never concluded).
+    pub ledger_qty_at_conclusion: Decimal,
     /// What the engine reported.
     pub engine_qty: Decimal,
     /// Broker orders placed for the intent.
     pub broker_orders: u32,
     /// Virtual time of the fill that completed the ledger quantity.
     pub filled_at: Option<Duration>,
-    /// Engine detection latency, for correctly detected fills.
-    pub latency: Option<Duration>,
+    /// Engine detection latency in milliseconds (conclusion − the last fill
+    /// it reports), for correctly detected fills; signed, never clamped.
+    pub latency_ms: Option<f64>,
+    /// True when a broker order of the intent was still open when the
+    /// engine concluded.
+    pub open_at_conclusion: bool,
+}
+
+impl OrderCheck {
+    /// The broker filled some quantity.
+    #[must_use]
+    pub fn filled(&self) -> bool {
+        self.ledger_qty > Decimal::ZERO
+    }
+
+    /// The engine claimed more than the broker had filled when it
+    /// concluded: a phantom or premature fill.
+    #[must_use]
+    pub fn false_positive(&self) -> bool {
+        self.engine_qty > self.ledger_qty_at_conclusion
+    }
+
+    /// The broker filled more than the engine reported.
+    #[must_use]
+    pub fn missed(&self) -> bool {
+        self.ledger_qty > self.engine_qty
+    }
+
+    /// A fill reported with the ledger's exact quantity, and not before
+    /// the broker had made it.
+    #[must_use]
+    pub fn detected(&self) -> bool {
+        self.filled() && self.engine_qty == self.ledger_qty && !self.false_positive()
+    }
+
+    /// The engine concluded while the broker still had the order open, or
+    /// the broker filled after the conclusion and the engine never
+    /// reported it.
+    #[must_use]
+    pub fn abandoned(&self) -> bool {
+        self.open_at_conclusion
+            || (self.ledger_qty > self.ledger_qty_at_conclusion && self.missed())
+    }
 }
 
 /// The intent index a client order id belongs to: the workload's id,
@@ -80,43 +124,42 @@ impl IntentIds {
 #[must_use]
 pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
     let ids = IntentIds::new(run);
-    let count = run.outcomes.len();
-    let mut ledger_qty = vec![Decimal::ZERO; count];
-    let mut broker_orders = vec![0u32; count];
-    let mut filled_at: Vec<Option<Duration>> = vec![None; count];
+    let mut checks: Vec<OrderCheck> = run
+        .outcomes
+        .iter()
+        .map(|outcome| OrderCheck {
+            index: outcome.index,
+            ledger_qty: Decimal::ZERO,
+            ledger_qty_at_conclusion: Decimal::ZERO,
+            engine_qty: outcome.verdict.filled_qty,
+            broker_orders: 0,
+            filled_at: None,
+            latency_ms: None,
+            open_at_conclusion: false,
+        })
+        .collect();
     for order in run.ledger.orders() {
         let Some(slot) = ids.of_order(order) else {
             continue;
         };
-        broker_orders[slot] += 1;
-        ledger_qty[slot] += order.filled_qty_at(run.ended_at);
+        let concluded = run.outcomes[slot].concluded_at.unwrap_or(run.ended_at);
+        let check = &mut checks[slot];
+        check.broker_orders += 1;
+        check.ledger_qty += order.filled_qty_at(run.ended_at);
+        check.ledger_qty_at_conclusion += order.filled_qty_at(concluded);
+        check.open_at_conclusion |= !order.status_at(concluded).is_terminal();
         if let Some(at) = order.last_fill_at(run.ended_at) {
-            filled_at[slot] = Some(filled_at[slot].map_or(at, |t: Duration| t.max(at)));
+            check.filled_at = Some(check.filled_at.map_or(at, |t| t.max(at)));
         }
     }
-    run.outcomes
-        .iter()
-        .map(|outcome| {
-            let slot = outcome.index as usize;
-            let engine_qty = outcome.verdict.filled_qty;
-            let latency = match (filled_at[slot], outcome.concluded_at) {
-                (Some(fill), Some(seen))
-                    if engine_qty == ledger_qty[slot] && engine_qty > Decimal::ZERO =>
-                {
-                    Some(seen.saturating_sub(fill))
-                }
-                _ => None,
-            };
-            OrderCheck {
-                index: outcome.index,
-                ledger_qty: ledger_qty[slot],
-                engine_qty,
-                broker_orders: broker_orders[slot],
-                filled_at: filled_at[slot],
-                latency,
-            }
-        })
-        .collect()
+    for (check, outcome) in checks.iter_mut().zip(&run.outcomes) {
+        if let (true, Some(fill), Some(seen)) =
+            (check.detected(), check.filled_at, outcome.concluded_at)
+        {
+            check.latency_ms = Some((seen.as_secs_f64() - fill.as_secs_f64()) * 1000.0);
+        }
+    }
+    checks
 }
 
 /// Percentiles of detection latency, in milliseconds.
@@ -133,334 +176,450 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// Nearest-rank percentiles of `values` (milliseconds).
+    /// Nearest-rank percentiles of `values` (milliseconds); `None` when
+    /// there are none.
     #[must_use]
-    pub fn of(mut values: Vec<f64>) -> Self {
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
         if values.is_empty() {
-            return Self::default();
+            return None;
         }
         values.sort_by(f64::total_cmp);
         let rank = |p: f64| {
             let index = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
             values[index]
         };
-        Self {
+        Some(Self {
             p50: rank(0.50),
             p95: rank(0.95),
             p99: rank(0.99),
             max: values[values.len() - 1],
-        }
+        })
     }
 }
 
-/// The metrics of DESIGN.md over one or more seed runs.
+/// Intents taken for execution that never became a broker order, by the
+/// cause the broker saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NotPlaced {
+    /// The broker's rate limit refused the last attempt.
+    pub rate_limit: u64,
+    /// The broker was in an outage at the last attempt.
+    pub outage: u64,
+    /// The broker refused the order itself (403, 422).
+    pub rejected_by_broker: u64,
+    /// The engine stopped trying (or never sent) for any other reason.
+    pub gave_up: u64,
+}
+
+impl NotPlaced {
+    /// All of them.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.rate_limit + self.outage + self.rejected_by_broker + self.gave_up
+    }
+}
+
+/// The metrics of DESIGN.md over one or more seed runs. A metric an engine
+/// cannot produce (the naive baselines keep no position book, no audit log
+/// and do no reconciliation) is `None`: `null` in JSON, `n/a` in tables.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
-    /// Orders placed (intents).
+    /// Intents in the workload.
     pub orders: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,
-    /// Filled orders whose engine quantity equals the ledger's, over filled
-    /// orders; 1 when nothing filled.
-    pub detection_rate: f64,
+    /// Filled orders whose engine quantity equals the ledger's and was not
+    /// claimed before the broker filled it, over filled orders; `None` when
+    /// nothing filled.
+    pub detection_rate: Option<f64>,
     /// Orders where the broker filled more than the engine reported.
     pub missed_fills: u64,
-    /// Orders where the engine reported more than the broker filled.
+    /// Orders where the engine reported more than the broker had filled
+    /// when the engine concluded.
     pub false_positives: u64,
-    /// Orders whose deadline came before the engine settled them, over all.
+    /// Orders whose deadline came before the engine settled them, over all
+    /// (the engine's own verdict).
     pub timeout_rate: f64,
-    /// Orders the engine could not bring to a confirmed terminal state.
+    /// Orders the engine could not bring to a confirmed terminal state (the
+    /// engine's own verdict).
     pub unresolved: u64,
+    /// Orders the engine concluded while the broker still had them open, or
+    /// that the broker filled after the conclusion without the engine
+    /// reporting it.
+    pub abandoned_orders: u64,
+    /// Intents taken for execution that never became a broker order.
+    pub orders_not_placed: u64,
+    /// The same, by cause.
+    pub orders_not_placed_by_cause: NotPlaced,
+    /// Intents placed at the broker over intents taken for execution;
+    /// `None` when none was taken.
+    pub placement_rate: Option<f64>,
     /// Broker orders beyond one per intent.
     pub duplicate_orders: u64,
-    /// Symbols whose engine position differs from the ledger's at the end.
-    pub consistency_violations: u64,
-    /// Detection latency of correctly detected fills.
-    pub detection_latency_ms: Percentiles,
-    /// Broker calls per order, all endpoints, retries included.
-    pub api_calls_per_order: f64,
-    /// Broker calls per order by endpoint.
+    /// Broker orders whose client order id maps to no intent.
+    pub unknown_broker_orders: u64,
+    /// Symbols whose position in the engine's book differs from the
+    /// ledger's at the end.
+    pub consistency_violations: Option<u64>,
+    /// Detection latency of correctly detected fills; `None` when none was.
+    pub detection_latency_ms: Option<Percentiles>,
+    /// Engine calls to the broker, all endpoints, retries included, per
+    /// order sent to the broker; `None` when none was sent.
+    pub api_calls_per_order: Option<f64>,
+    /// The same by endpoint.
     pub api_calls_by_endpoint: IndexMap<String, f64>,
     /// Calls the broker's rate limit refused with 429.
     pub rate_limited_calls: u64,
     /// Symbols the engine's own end-of-run reconciliation reported
     /// inconsistent with the broker's positions.
-    pub position_alarms: u64,
+    pub position_alarms: Option<u64>,
     /// Symbols whose realized P&L in the engine's book differs from the
-    /// P&L of the ledger's true fills applied in the same order (engines
-    /// with a position book).
-    pub pnl_mismatches: u64,
+    /// P&L of the ledger's fills applied in the ledger's order.
+    pub pnl_mismatches: Option<u64>,
     /// Orders the broker accepted that have no `submit` record in the
     /// engine's audit log, or that filled and have no `fill` record.
-    pub audit_missing: u64,
-    /// Orders whose outcome reached the trader as a rate-limit error.
+    pub audit_missing: Option<u64>,
+    /// Orders whose outcome reached the trader as a rate-limit error (429).
     pub rate_limit_errors_surfaced: u64,
     /// Signals refused by validation or a risk rule before sending.
     pub risk_rejections: u64,
+    /// Engine tasks that panicked.
+    pub engine_panics: u64,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
-    /// Up to ten orders (seed:index) with an invented fill.
+    /// Up to ten orders (seed:index) with an invented or premature fill.
     pub false_positive_examples: Vec<String>,
     /// Up to ten unresolved orders (seed:index) with the engine's reason.
     pub unresolved_examples: Vec<String>,
+    /// Up to ten abandoned orders (seed:index).
+    pub abandoned_examples: Vec<String>,
+    /// Up to ten panicked engine tasks (seed:index) with the message.
+    pub panic_examples: Vec<String>,
 }
 
 /// How many offending orders a report names.
 const EXAMPLES: usize = 10;
 
+fn note(examples: &mut Vec<String>, example: impl FnOnce() -> String) {
+    if examples.len() < EXAMPLES {
+        examples.push(example());
+    }
+}
+
+/// Adds `value` to a total that stays absent once any run could not
+/// produce it.
+fn add_some(total: &mut Option<u64>, value: Option<u64>, first: bool) {
+    *total = match (first, *total, value) {
+        (true, _, v) => v,
+        (false, Some(t), Some(v)) => Some(t + v),
+        _ => None,
+    };
+}
+
 impl Metrics {
     /// The metrics over `runs`, pooled.
     #[must_use]
     pub fn over(runs: &[SeedRun]) -> Self {
-        let mut orders = 0u64;
-        let mut filled = 0u64;
+        let mut m = Self {
+            orders: 0,
+            filled_orders: 0,
+            detection_rate: None,
+            missed_fills: 0,
+            false_positives: 0,
+            timeout_rate: 0.0,
+            unresolved: 0,
+            abandoned_orders: 0,
+            orders_not_placed: 0,
+            orders_not_placed_by_cause: NotPlaced::default(),
+            placement_rate: None,
+            duplicate_orders: 0,
+            unknown_broker_orders: 0,
+            consistency_violations: None,
+            detection_latency_ms: None,
+            api_calls_per_order: None,
+            api_calls_by_endpoint: IndexMap::new(),
+            rate_limited_calls: 0,
+            position_alarms: None,
+            pnl_mismatches: None,
+            audit_missing: None,
+            rate_limit_errors_surfaced: 0,
+            risk_rejections: 0,
+            engine_panics: 0,
+            missed_examples: Vec::new(),
+            false_positive_examples: Vec::new(),
+            unresolved_examples: Vec::new(),
+            abandoned_examples: Vec::new(),
+            panic_examples: Vec::new(),
+        };
         let mut detected = 0u64;
-        let mut missed = 0u64;
-        let mut invented = 0u64;
         let mut timed_out = 0u64;
-        let mut unresolved = 0u64;
-        let mut duplicates = 0u64;
-        let mut violations = 0u64;
+        let mut taken = 0u64;
+        let mut sent = 0u64;
         let mut latencies = Vec::new();
         let mut calls = [0u64; 5];
-        let mut rate_limited = 0u64;
-        let mut position_alarms = 0u64;
-        let mut pnl_mismatches = 0u64;
-        let mut audit_missing = 0u64;
-        let mut rate_limit_errors = 0u64;
-        let mut risk_rejections = 0u64;
-        let mut missed_examples = Vec::new();
-        let mut false_positive_examples = Vec::new();
-        let mut unresolved_examples = Vec::new();
-        for run in runs {
+        for (n, run) in runs.iter().enumerate() {
+            let first = n == 0;
+            let ids = IntentIds::new(run);
             let checks = check_orders(run);
+            let sent_by_intent = intents_sent(run, &ids);
             for (check, outcome) in checks.iter().zip(&run.outcomes) {
-                orders += 1;
-                if check.ledger_qty > Decimal::ZERO {
-                    filled += 1;
-                    if check.engine_qty == check.ledger_qty {
-                        detected += 1;
-                    }
+                let example = || format!("{}:{}", run.seed, check.index);
+                m.orders += 1;
+                if check.filled() {
+                    m.filled_orders += 1;
                 }
-                if check.ledger_qty > check.engine_qty {
-                    missed += 1;
-                    if missed_examples.len() < EXAMPLES {
-                        missed_examples.push(format!("{}:{}", run.seed, check.index));
-                    }
+                if check.detected() {
+                    detected += 1;
                 }
-                if check.engine_qty > check.ledger_qty {
-                    invented += 1;
-                    if false_positive_examples.len() < EXAMPLES {
-                        false_positive_examples.push(format!("{}:{}", run.seed, check.index));
-                    }
+                if check.missed() {
+                    m.missed_fills += 1;
+                    note(&mut m.missed_examples, example);
+                }
+                if check.false_positive() {
+                    m.false_positives += 1;
+                    note(&mut m.false_positive_examples, example);
+                }
+                if check.abandoned() {
+                    m.abandoned_orders += 1;
+                    note(&mut m.abandoned_examples, example);
                 }
                 if outcome.verdict.deadline_reached {
                     timed_out += 1;
                 }
                 if outcome.verdict.verdict == Verdict::Unresolved {
-                    unresolved += 1;
-                    if unresolved_examples.len() < EXAMPLES {
-                        unresolved_examples.push(format!(
-                            "{}:{} ({})",
-                            run.seed, check.index, outcome.verdict.reason
-                        ));
+                    m.unresolved += 1;
+                    note(&mut m.unresolved_examples, || {
+                        format!("{} ({})", example(), outcome.verdict.reason)
+                    });
+                }
+                if outcome.verdict.refused {
+                    m.risk_rejections += 1;
+                } else {
+                    taken += 1;
+                    if check.broker_orders == 0 {
+                        let cause = not_placed_cause(run, &ids, outcome.index as usize);
+                        let by = &mut m.orders_not_placed_by_cause;
+                        *match cause {
+                            Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
+                            Some(SubmitRefusal::Outage) => &mut by.outage,
+                            Some(SubmitRefusal::Rejected) => &mut by.rejected_by_broker,
+                            Some(SubmitRefusal::Fault) | None => &mut by.gave_up,
+                        } += 1;
                     }
                 }
-                duplicates += u64::from(check.broker_orders.saturating_sub(1));
-                if let Some(latency) = check.latency {
-                    latencies.push(latency.as_secs_f64() * 1000.0);
+                if matches!(
+                    outcome.verdict.broker_error,
+                    Some(BrokerError::RateLimited { .. })
+                ) {
+                    m.rate_limit_errors_surfaced += 1;
+                }
+                m.duplicate_orders += u64::from(check.broker_orders.saturating_sub(1));
+                if let Some(latency) = check.latency_ms {
+                    latencies.push(latency);
                 }
             }
-            violations += consistency_violations(run, &run.ledger);
-            pnl_mismatches += pnl_mismatch_count(run);
-            audit_missing += audit_missing_count(run, &checks);
-            rate_limit_errors += run
-                .outcomes
+            sent += sent_by_intent.iter().filter(|s| **s).count() as u64;
+            m.unknown_broker_orders += run
+                .ledger
+                .orders()
                 .iter()
-                .filter(|o| o.verdict.reason.contains("HTTP 429"))
+                .filter(|o| ids.of_order(o).is_none())
                 .count() as u64;
-            risk_rejections += run.outcomes.iter().filter(|o| o.verdict.refused).count() as u64;
+            for (index, message) in &run.panics {
+                m.engine_panics += 1;
+                note(&mut m.panic_examples, || {
+                    format!("{}:{index} ({message})", run.seed)
+                });
+            }
+            add_some(
+                &mut m.consistency_violations,
+                consistency_violations(run),
+                first,
+            );
+            add_some(&mut m.pnl_mismatches, pnl_mismatch_count(run), first);
+            add_some(
+                &mut m.audit_missing,
+                audit_missing_count(run, &checks),
+                first,
+            );
+            add_some(&mut m.position_alarms, run.position_alarms, first);
             for (total, n) in calls.iter_mut().zip(run.calls) {
                 *total += n;
             }
-            rate_limited += run.rate_limited;
-            position_alarms += run.position_alarms;
+            m.rate_limited_calls += run.rate_limited;
         }
-        let per_order = |n: u64| {
-            if orders == 0 {
-                0.0
-            } else {
-                n as f64 / orders as f64
-            }
-        };
-        let api_calls_by_endpoint = Endpoint::ALL
+        m.orders_not_placed = m.orders_not_placed_by_cause.total();
+        let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+        m.detection_rate = ratio(detected, m.filled_orders);
+        m.timeout_rate = ratio(timed_out, m.orders).unwrap_or(0.0);
+        m.placement_rate = ratio(taken - m.orders_not_placed, taken);
+        m.detection_latency_ms = Percentiles::of(latencies);
+        m.api_calls_per_order = ratio(calls.iter().sum(), sent).map(round4);
+        m.api_calls_by_endpoint = Endpoint::ALL
             .iter()
-            .map(|e| (e.as_str().to_owned(), round4(per_order(calls[e.index()]))))
+            .map(|e| {
+                let per = ratio(calls[e.index()], sent).map_or(0.0, round4);
+                (e.as_str().to_owned(), per)
+            })
             .collect();
-        Self {
-            orders,
-            filled_orders: filled,
-            detection_rate: if filled == 0 {
-                1.0
-            } else {
-                detected as f64 / filled as f64
-            },
-            missed_fills: missed,
-            false_positives: invented,
-            timeout_rate: per_order(timed_out),
-            unresolved,
-            duplicate_orders: duplicates,
-            consistency_violations: violations,
-            detection_latency_ms: Percentiles::of(latencies),
-            api_calls_per_order: round4(per_order(calls.iter().sum())),
-            api_calls_by_endpoint,
-            rate_limited_calls: rate_limited,
-            position_alarms,
-            pnl_mismatches,
-            audit_missing,
-            rate_limit_errors_surfaced: rate_limit_errors,
-            risk_rejections,
-            missed_examples,
-            false_positive_examples,
-            unresolved_examples,
-        }
+        m
     }
 
-    /// A metric by its `expect:` name.
+    /// A metric by its `expect:` name; `None` when absent.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<f64> {
-        Some(match name {
+        let count = |n: u64| Some(n as f64);
+        let latency = |pick: fn(&Percentiles) -> f64| self.detection_latency_ms.as_ref().map(pick);
+        match name {
             "detection_rate" => self.detection_rate,
-            "missed_fills" => self.missed_fills as f64,
-            "false_positives" => self.false_positives as f64,
-            "timeout_rate" => self.timeout_rate,
-            "unresolved" => self.unresolved as f64,
-            "duplicate_orders" => self.duplicate_orders as f64,
-            "consistency_violations" => self.consistency_violations as f64,
-            "detection_latency_p50_ms" => self.detection_latency_ms.p50,
-            "detection_latency_p95_ms" => self.detection_latency_ms.p95,
-            "detection_latency_p99_ms" => self.detection_latency_ms.p99,
-            "detection_latency_max_ms" => self.detection_latency_ms.max,
+            "missed_fills" => count(self.missed_fills),
+            "false_positives" => count(self.false_positives),
+            "timeout_rate" => Some(self.timeout_rate),
+            "unresolved" => count(self.unresolved),
+            "abandoned_orders" => count(self.abandoned_orders),
+            "orders_not_placed" => count(self.orders_not_placed),
+            "placement_rate" => self.placement_rate,
+            "duplicate_orders" => count(self.duplicate_orders),
+            "unknown_broker_orders" => count(self.unknown_broker_orders),
+            "consistency_violations" => self.consistency_violations.map(|n| n as f64),
+            "detection_latency_p50_ms" => latency(|p| p.p50),
+            "detection_latency_p95_ms" => latency(|p| p.p95),
+            "detection_latency_p99_ms" => latency(|p| p.p99),
+            "detection_latency_max_ms" => latency(|p| p.max),
             "api_calls_per_order" => self.api_calls_per_order,
-            "orders" => self.orders as f64,
-            "filled_orders" => self.filled_orders as f64,
-            "position_alarms" => self.position_alarms as f64,
-            "pnl_mismatches" => self.pnl_mismatches as f64,
-            "audit_missing" => self.audit_missing as f64,
-            "rate_limit_errors_surfaced" => self.rate_limit_errors_surfaced as f64,
-            "risk_rejections" => self.risk_rejections as f64,
-            "rate_limited_calls" => self.rate_limited_calls as f64,
-            _ => return None,
-        })
+            "orders" => count(self.orders),
+            "filled_orders" => count(self.filled_orders),
+            "position_alarms" => self.position_alarms.map(|n| n as f64),
+            "pnl_mismatches" => self.pnl_mismatches.map(|n| n as f64),
+            "audit_missing" => self.audit_missing.map(|n| n as f64),
+            "rate_limit_errors_surfaced" => count(self.rate_limit_errors_surfaced),
+            "risk_rejections" => count(self.risk_rejections),
+            "rate_limited_calls" => count(self.rate_limited_calls),
+            "engine_panics" => count(self.engine_panics),
+            _ => None,
+        }
     }
 }
 
-/// Replays the ledger's true fills through a fresh book, in the order the
-/// engine applied its own (then any the engine never applied), and counts
-/// the symbols whose realized P&L differs from the engine's.
-fn pnl_mismatch_count(run: &SeedRun) -> u64 {
-    let Some(book) = &run.book else {
-        return 0;
-    };
-    let ids = IntentIds::new(run);
-    let count = run.outcomes.len();
-    let mut qty = vec![Decimal::ZERO; count];
-    let mut notional = vec![Decimal::ZERO; count];
-    for order in run.ledger.orders() {
-        let Some(slot) = ids.of_order(order) else {
-            continue;
-        };
-        let filled = order.filled_qty_at(run.ended_at);
-        if let Some(price) = order.avg_price_at(run.ended_at) {
-            qty[slot] += filled;
-            notional[slot] += filled * price;
+/// Per intent: true when at least one submit for it reached the broker.
+fn intents_sent(run: &SeedRun, ids: &IntentIds) -> Vec<bool> {
+    let mut sent = vec![false; run.outcomes.len()];
+    for client_order_id in run.submits.keys() {
+        if let Some(slot) = ids.of_client_id(client_order_id) {
+            sent[slot] = true;
         }
     }
-    let mut truth = fillproof_engine::PositionBook::new(run.commission);
-    let mut done = vec![false; count];
-    let mut day = 0;
-    for fill in &run.applied {
-        let Some(slot) = ids.of_client_id(&fill.client_order_id) else {
-            continue;
-        };
-        day = fill.day;
-        if !done[slot] && qty[slot] > Decimal::ZERO {
-            truth.apply(
-                &fill.symbol,
-                fill.side,
-                qty[slot],
-                notional[slot] / qty[slot],
-                fill.day,
-            );
-            done[slot] = true;
+    sent
+}
+
+/// Why the broker holds no order for intent `slot`, as the broker saw its
+/// submits: a broker rejection if any, else the refusal of the last
+/// attempt; `None` when no submit reached it or the last was simply lost.
+fn not_placed_cause(run: &SeedRun, ids: &IntentIds, slot: usize) -> Option<SubmitRefusal> {
+    let records = run
+        .submits
+        .iter()
+        .filter(|(id, _)| ids.of_client_id(id) == Some(slot))
+        .map(|(_, record)| record);
+    let mut last = None;
+    for record in records {
+        if record.rejected {
+            return Some(SubmitRefusal::Rejected);
+        }
+        last = record.last_refusal.or(last);
+    }
+    last
+}
+
+/// Replays every fill of the ledger through a fresh book, in the ledger's
+/// order (by fill time, then acceptance order, then piece) on the trading
+/// day of its own timestamp, charging the per-order commission once per
+/// broker order, and counts the symbols whose realized P&L differs from
+/// the engine's book. `None` for an engine without a book.
+fn pnl_mismatch_count(run: &SeedRun) -> Option<u64> {
+    let book = run.book.as_ref()?;
+    let mut fills: Vec<(
+        Duration,
+        usize,
+        usize,
+        &LedgerOrder,
+        &fillproof_simulator::Fill,
+    )> = Vec::new();
+    for (seq, order) in run.ledger.orders().iter().enumerate() {
+        for (piece, fill) in order.fills_by(run.ended_at).enumerate() {
+            fills.push((fill.at, seq, piece, order, fill));
         }
     }
-    for (slot, outcome) in run.outcomes.iter().enumerate() {
-        if !done[slot] && qty[slot] > Decimal::ZERO {
-            truth.apply(
-                &outcome.symbol,
-                outcome.side,
-                qty[slot],
-                notional[slot] / qty[slot],
-                day,
-            );
+    fills.sort_by_key(|(at, seq, piece, _, _)| (*at, *seq, *piece));
+    let commission = run.commission;
+    let mut truth = fillproof_engine::PositionBook::new(commission);
+    for (at, _, piece, order, fill) in fills {
+        let micros = i64::try_from(at.as_micros()).unwrap_or(i64::MAX);
+        let day = run
+            .epoch_unix_micros
+            .saturating_add(micros)
+            .div_euclid(MICROS_PER_DAY);
+        let mut charge = commission.per_share * fill.qty;
+        if piece == 0 {
+            charge += commission.per_order;
         }
+        truth.apply_charged(&order.symbol, order.side, fill.qty, fill.price, day, charge);
     }
     let mut symbols: Vec<&str> = book.positions().map(|(s, _)| s).collect();
     symbols.extend(truth.positions().map(|(s, _)| s));
     symbols.sort_unstable();
     symbols.dedup();
-    symbols
-        .into_iter()
-        .filter(|s| book.position(s).realized_pnl != truth.position(s).realized_pnl)
-        .count() as u64
+    Some(
+        symbols
+            .into_iter()
+            .filter(|s| book.position(s).realized_pnl != truth.position(s).realized_pnl)
+            .count() as u64,
+    )
 }
 
+/// Microseconds in a day, for trading days from timestamps.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// Orders the broker accepted without a `submit` record, or filled without
-/// a `fill` record, in the engine's audit log (all of them for an engine
-/// that keeps none).
-fn audit_missing_count(run: &SeedRun, checks: &[OrderCheck]) -> u64 {
-    let empty = crate::engines::AuditSummary::default();
-    let audit = run.audit.as_ref().unwrap_or(&empty);
-    run.outcomes
-        .iter()
-        .zip(checks)
-        .filter(|(outcome, check)| {
-            let accepted = check.broker_orders > 0;
-            (accepted && !audit.submitted.contains(&outcome.client_order_id))
-                || (check.ledger_qty > Decimal::ZERO
-                    && !audit.filled.contains(&outcome.client_order_id))
-        })
-        .count() as u64
+/// a `fill` record, in the engine's audit log; `None` for an engine that
+/// keeps none.
+fn audit_missing_count(run: &SeedRun, checks: &[OrderCheck]) -> Option<u64> {
+    let audit = run.audit.as_ref()?;
+    Some(
+        run.outcomes
+            .iter()
+            .zip(checks)
+            .filter(|(outcome, check)| {
+                let accepted = check.broker_orders > 0;
+                (accepted && !audit.submitted.contains(&outcome.client_order_id))
+                    || (check.ledger_qty > Decimal::ZERO
+                        && !audit.filled.contains(&outcome.client_order_id))
+            })
+            .count() as u64,
+    )
 }
 
 fn round4(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
 
-/// Symbols whose position by the engine's reported fills differs from the
-/// ledger's position at the end of the run.
-fn consistency_violations(run: &SeedRun, ledger: &Ledger) -> u64 {
-    let mut engine: IndexMap<&str, Decimal> = IndexMap::new();
-    for outcome in &run.outcomes {
-        *engine
-            .entry(outcome.symbol.as_str())
-            .or_insert(Decimal::ZERO) += outcome.side.sign() * outcome.verdict.filled_qty;
-    }
-    let truth = ledger.positions_at(run.ended_at);
-    let mut symbols: Vec<&str> = engine.keys().copied().collect();
-    for symbol in truth.keys() {
-        if !symbols.contains(&symbol.as_str()) {
-            symbols.push(symbol);
-        }
-    }
-    symbols
-        .into_iter()
-        .filter(|symbol| {
-            engine.get(symbol).copied().unwrap_or(Decimal::ZERO)
-                != truth.get(*symbol).copied().unwrap_or(Decimal::ZERO)
-        })
-        .count() as u64
+/// Symbols whose position in the engine's book differs from the ledger's
+/// position at the end of the run; `None` for an engine without a book.
+fn consistency_violations(run: &SeedRun) -> Option<u64> {
+    let book = run.book.as_ref()?;
+    let truth = run.ledger.positions_at(run.ended_at);
+    let mut symbols: Vec<&str> = book.positions().map(|(s, _)| s).collect();
+    symbols.extend(truth.keys().map(String::as_str));
+    symbols.sort_unstable();
+    symbols.dedup();
+    Some(
+        symbols
+            .into_iter()
+            .filter(|symbol| {
+                book.position(symbol).qty != truth.get(*symbol).copied().unwrap_or(Decimal::ZERO)
+            })
+            .count() as u64,
+    )
 }
 
 #[cfg(test)]
@@ -471,9 +630,9 @@ mod tests {
     #[test]
     fn percentiles_nearest_rank() {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        let p = Percentiles::of(values);
+        let p = Percentiles::of(values).expect("values");
         assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
-        assert_eq!(Percentiles::of(Vec::new()), Percentiles::default());
+        assert_eq!(Percentiles::of(Vec::new()), None);
     }
 
     /// Retry suffixes map back to their intent.

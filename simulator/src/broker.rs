@@ -46,6 +46,36 @@ struct World {
     calls: [u64; 5],
     /// Calls answered 429 by the rate limit.
     rate_limited: u64,
+    /// What became of every submit, by client order id.
+    submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
+}
+
+/// Why a submit the broker received did not place an order, as the broker
+/// knows it (not as the engine guessed it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubmitRefusal {
+    /// The broker's rate limit answered 429.
+    RateLimit,
+    /// The broker was in an outage window (503).
+    Outage,
+    /// The broker refused the order itself (403 or 422).
+    Rejected,
+    /// An injected fault answered instead, and the request was not applied
+    /// (500, 502, 503, 504 or a timeout before the broker).
+    Fault,
+}
+
+/// Every submit the broker received for one client order id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubmitRecord {
+    /// Submit calls that reached the broker.
+    pub attempts: u32,
+    /// True once one of them placed an order.
+    pub placed: bool,
+    /// True when the broker refused the order itself at least once.
+    pub rejected: bool,
+    /// Why the last unplaced attempt was refused.
+    pub last_refusal: Option<SubmitRefusal>,
 }
 
 /// A token bucket refilled continuously.
@@ -113,6 +143,7 @@ impl SimBroker {
                 trace: Trace::new(record_trace),
                 calls: [0; 5],
                 rate_limited: 0,
+                submits: indexmap::IndexMap::default(),
             }),
             model,
         }
@@ -190,6 +221,15 @@ impl SimBroker {
     #[must_use]
     pub fn rate_limited(&self) -> u64 {
         self.world().rate_limited
+    }
+
+    /// What became of every submit, by client order id, in the order the
+    /// ids were first seen.
+    #[must_use]
+    pub fn submits(
+        &self,
+    ) -> indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher> {
+        self.world().submits.clone()
     }
 
     fn micros(&self, t: Duration) -> u64 {
@@ -311,6 +351,28 @@ impl SimBroker {
                     }
                 }
             };
+            if endpoint == Endpoint::Submit {
+                let refusal = match fault_name {
+                    Some("outage") => Some(SubmitRefusal::Outage),
+                    Some("rate_limit") => Some(SubmitRefusal::RateLimit),
+                    _ if applied && result.is_err() && draws.fault.is_none() => {
+                        Some(SubmitRefusal::Rejected)
+                    }
+                    Some(_) if !applied => Some(SubmitRefusal::Fault),
+                    _ => None,
+                };
+                let placed = world.ledger.by_client_id(target).is_some();
+                let record = world.submits.entry(target.to_owned()).or_default();
+                record.attempts += 1;
+                record.placed |= placed;
+                // A refusal after the order was placed (a resubmit of the
+                // same id, refused as a duplicate) says nothing of why it
+                // was not placed.
+                if let Some(refusal) = refusal.filter(|_| !placed) {
+                    record.rejected |= refusal == SubmitRefusal::Rejected;
+                    record.last_refusal = Some(refusal);
+                }
+            }
             let outcome = match &result {
                 Ok(_) => std::borrow::Cow::Borrowed("ok"),
                 Err(error) => std::borrow::Cow::Owned(error.to_string()),

@@ -36,7 +36,7 @@ mod suggest;
 mod trace;
 mod workload;
 
-pub use broker::SimBroker;
+pub use broker::{SimBroker, SubmitRecord, SubmitRefusal};
 pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};

@@ -320,6 +320,9 @@ pub enum EngineKind {
     /// The robust loop with the literal "any of four methods" verifier, kept
     /// to show the fills it invents.
     SeedLiteral,
+    /// The naive detector behind the Python client's own retries of 429 and
+    /// 504 on every call, kept to show the duplicate orders they make.
+    NaiveRetry,
 }
 
 impl EngineKind {
@@ -330,6 +333,7 @@ impl EngineKind {
             Self::Robust => "robust",
             Self::Naive => "naive",
             Self::SeedLiteral => "seed-literal",
+            Self::NaiveRetry => "naive-retry",
         }
     }
 }

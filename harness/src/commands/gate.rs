@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::GateArgs;
 use crate::junit::{Case, write_junit};
-use crate::report::{Report, format_value};
+use crate::report::{Report, format_actual};
 use crate::runner::{RunSpec, run_seeds};
 
 /// Runs `gate`.
@@ -25,6 +25,16 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         args.paths.clone()
     };
     let files = scenario_files(&paths)?;
+    if files.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no scenario files (*.yaml) under {}; a gate that runs nothing cannot pass",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let mut cases = Vec::new();
     let mut bad_input = false;
     let mut short = false;
@@ -71,7 +81,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
                     "{} {} fell short: actual {} · replay: {}",
                     c.metric,
                     c.threshold,
-                    format_value(c.actual),
+                    format_actual(c.actual),
                     report.replay
                 )
             })
@@ -89,11 +99,12 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         }
         let m = &report.metrics;
         println!(
-            "{:<6} {:<42} {:>6} {:>9.4} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
+            "{:<6} {:<42} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
             if failures.is_empty() { "PASS" } else { "FAIL" },
             scenario.name,
             m.orders,
-            m.detection_rate,
+            m.detection_rate
+                .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}")),
             m.missed_fills,
             m.false_positives,
             m.unresolved,

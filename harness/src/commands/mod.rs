@@ -82,6 +82,7 @@ pub fn engine_kind(arg: EngineArg) -> EngineKind {
         EngineArg::Robust => EngineKind::Robust,
         EngineArg::Naive => EngineKind::Naive,
         EngineArg::SeedLiteral => EngineKind::SeedLiteral,
+        EngineArg::NaiveRetry => EngineKind::NaiveRetry,
     }
 }
 

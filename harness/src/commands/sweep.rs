@@ -64,8 +64,18 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
                 .with_polling(polling.clone());
             let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
             let m = Metrics::over(&runs);
-            let (base_calls, base_p95) =
-                *baseline.get_or_insert((m.api_calls_per_order, m.detection_latency_ms.p95));
+            let (Some(detection_rate), Some(latency), Some(calls)) = (
+                m.detection_rate,
+                m.detection_latency_ms,
+                m.api_calls_per_order,
+            ) else {
+                eprintln!(
+                    "{}: strategy {name} detected no fill; left out of the sweep",
+                    scenario.name
+                );
+                continue;
+            };
+            let (base_calls, base_p95) = *baseline.get_or_insert((calls, latency.p95));
             let change = |value: f64, base: f64| {
                 if base > 0.0 {
                     (value / base - 1.0) * 100.0
@@ -76,13 +86,13 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
             points.push(Point {
                 scenario: scenario.name.clone(),
                 strategy: name.clone(),
-                detection_rate: m.detection_rate,
-                p50_ms: m.detection_latency_ms.p50,
-                p95_ms: m.detection_latency_ms.p95,
-                p99_ms: m.detection_latency_ms.p99,
-                api_calls_per_order: m.api_calls_per_order,
-                calls_vs_baseline_pct: change(m.api_calls_per_order, base_calls),
-                p95_vs_baseline_pct: change(m.detection_latency_ms.p95, base_p95),
+                detection_rate,
+                p50_ms: latency.p50,
+                p95_ms: latency.p95,
+                p99_ms: latency.p99,
+                api_calls_per_order: calls,
+                calls_vs_baseline_pct: change(calls, base_calls),
+                p95_vs_baseline_pct: change(latency.p95, base_p95),
             });
         }
     }
