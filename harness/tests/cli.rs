@@ -194,6 +194,38 @@ fn gate_shortfall_exits_one_with_replay_and_junit() {
     assert!(xml.contains("failures=\"1\""), "{xml}");
 }
 
+/// A gate that would run nothing is bad input (exit 2), and a file that
+/// fails to load is one failed JUnit case while the other files still run.
+#[test]
+fn gate_refuses_to_run_nothing_and_reports_unloadable_files() {
+    let dir = std::env::temp_dir().join(format!("fillproof-empty-{}", std::process::id()));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("temp dir");
+    let (code, stdout, stderr) = fillproof(&["gate", empty.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stderr.contains("runs nothing"), "{stderr}");
+
+    let mixed = dir.join("mixed");
+    std::fs::create_dir_all(&mixed).expect("temp dir");
+    std::fs::write(mixed.join("a-broken.yaml"), "version: 1\nname: [\n").expect("write");
+    std::fs::copy(
+        workspace().join("scenarios/cancel-fill-race.yaml"),
+        mixed.join("b-good.yaml"),
+    )
+    .expect("copy");
+    let junit = dir.join("junit.xml");
+    let (code, stdout, _) = fillproof(&[
+        "gate",
+        mixed.to_str().expect("utf-8"),
+        "--junit",
+        junit.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains("PASS   cancel-fill-race"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("tests=\"2\""), "{xml}");
+}
+
 /// `--trace` writes every event as a JSON line tagged with its seed.
 #[test]
 fn trace_file_has_one_json_line_per_event() {
