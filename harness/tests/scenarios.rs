@@ -13,13 +13,10 @@ fn library() -> Vec<PathBuf> {
     scenario_files(&[root]).expect("scenarios folder")
 }
 
-/// Each library scenario meets its thresholds, and each has some.
-#[test]
-fn every_library_scenario_meets_its_expectations() {
-    let files = library();
-    assert!(files.len() >= 20, "only {} scenarios", files.len());
+/// The shortfalls of `files`, each run with its own seed and engine.
+fn shortfalls(files: &[PathBuf]) -> Vec<String> {
     let mut failures = Vec::new();
-    for path in &files {
+    for path in files {
         let scenario = load(path).unwrap_or_else(|e| panic!("{e:#}"));
         assert!(
             !scenario.expect.is_empty(),
@@ -40,6 +37,26 @@ fn every_library_scenario_meets_its_expectations() {
             ));
         }
     }
+    failures
+}
+
+/// Each library scenario meets its thresholds, and each has some.
+#[test]
+fn every_library_scenario_meets_its_expectations() {
+    let files = library();
+    assert!(files.len() >= 20, "only {} scenarios", files.len());
+    let failures = shortfalls(&files);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The scenario contract's files (copies kept with the simulator's tests)
+/// run unchanged and meet their own thresholds.
+#[test]
+fn contract_files_run_unchanged() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../simulator/tests/contract");
+    let files = scenario_files(&[root]).expect("contract folder");
+    assert_eq!(files.len(), 3, "{files:?}");
+    let failures = shortfalls(&files);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

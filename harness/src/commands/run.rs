@@ -67,7 +67,10 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
                 expectations: if own {
                     Ok(())
                 } else {
-                    Err("--engine or --strategy overrides the scenario's setup".to_owned())
+                    Err(
+                        "--engine, --strategy or --orders overrides the scenario's setup"
+                            .to_owned(),
+                    )
                 },
                 replay_flags: flags,
             },
