@@ -21,7 +21,7 @@ mod proptests {
     };
     use fillproof_harness::metrics::{Metrics, check_orders};
     use fillproof_harness::runner::{RunSpec, run_seed};
-    use fillproof_simulator::Scenario;
+    use fillproof_simulator::{Scenario, TraceKind};
     use proptest::prelude::*;
 
     use crate::support::{
@@ -34,7 +34,8 @@ mod proptests {
         /// Property 1, fill detection completeness: under a broker with
         /// every fault class at moderate rates, every fill the broker makes
         /// is reported with its exact quantity, nothing is invented, nothing
-        /// is left unresolved and no order is placed twice.
+        /// is left unresolved and no order is placed twice. Checked against
+        /// the mutant "a status-only verifier" (`filled_qty >= qty` ignored).
         #[test]
         fn fill_detection_completeness(knobs in moderate()) {
             let run = run(&knobs);
@@ -48,6 +49,8 @@ mod proptests {
         /// Property 2, multi-method redundancy (verifier): a snapshot proves
         /// a full fill exactly when the status reads filled (any spelling)
         /// or `filled_qty >= qty`; price and stamp never do on their own.
+        /// Checked against the mutants "`filled_qty >= qty` ignored" and
+        /// (through the unit tests beside it) "a positive price proves it".
         #[test]
         fn multi_method_redundancy_verifier(
             status in prop::sample::select(vec![
@@ -55,11 +58,14 @@ mod proptests {
                 "fill", "pending_cancel", "canceled", "done", "expired",
             ]),
             qty in 1i64..1000,
-            filled_fraction in 0.0f64..=1.0,
+            filled_fraction in 0.0f64..1.0,
+            whole in any::<bool>(),
             priced in any::<bool>(),
             stamped in any::<bool>(),
         ) {
-            let filled = ((qty as f64) * filled_fraction).floor() as i64;
+            // Half the cases fill the whole quantity, so a verifier that
+            // ignores `filled_qty >= qty` is caught.
+            let filled = if whole { qty } else { ((qty as f64) * filled_fraction).floor() as i64 };
             let order = Order {
                 id: "o".into(), client_order_id: "c".into(), symbol: "SPY".into(),
                 qty: Decimal::from(qty), side: Side::Buy, order_type: OrderType::Market,
@@ -79,7 +85,9 @@ mod proptests {
 
         /// Property 2, multi-method redundancy (end to end): with the status
         /// field lagging by up to two minutes and spelt five ways (one
-        /// unknown), every fill is still found through `filled_qty`.
+        /// unknown), every fill is still found through `filled_qty`, and a
+        /// whole fill is reported as filled. Checked against the mutant
+        /// "`filled_qty >= qty` ignored".
         #[test]
         fn multi_method_redundancy_under_status_lag(knobs in moderate(), lag_s in 10u32..120) {
             let knobs = Knobs {
@@ -92,11 +100,20 @@ mod proptests {
             let m = Metrics::over(std::slice::from_ref(&run));
             prop_assert_eq!(m.missed_fills, 0, "{:?}", m.unresolved_examples);
             prop_assert_eq!(m.false_positives, 0);
+            // A whole fill is reported as filled, found through
+            // `filled_qty` while the status still lags.
+            for (check, outcome) in check_orders(&run).iter().zip(&run.outcomes) {
+                if check.ledger_qty == outcome.qty {
+                    prop_assert_eq!(outcome.verdict.verdict, Verdict::Filled, "order {}: {}", check.index, outcome.verdict.reason);
+                }
+            }
         }
 
         /// Property 3, error-recovery resilience: under heavy transient
         /// errors on every endpoint, no verdict is confidently wrong, no
-        /// order is duplicated, and doubt shows only as `Unresolved`.
+        /// order is duplicated, no fill is missed and no order is left open
+        /// at the broker. Checked against the mutant "give up (unresolved)
+        /// on the first read error".
         #[test]
         fn error_recovery_resilience(
             knobs in moderate(),
@@ -110,11 +127,18 @@ mod proptests {
             let m = Metrics::over(std::slice::from_ref(&run));
             prop_assert_eq!(m.duplicate_orders, 0);
             prop_assert_eq!(m.false_positives, 0, "{:?}", m.false_positive_examples);
+            // Recovery means doubt is rare, not a way out: every read error
+            // is retried and the monitor keeps going, so the engine still
+            // misses nothing and leaves nothing open at the broker.
+            prop_assert_eq!(m.missed_fills, 0, "{:?}", m.unresolved_examples);
+            prop_assert_eq!(m.abandoned_orders, 0, "{:?}", m.abandoned_examples);
         }
 
         /// Property 4, final verification guarantee: fills scripted from a
         /// second before to a second after each order's deadline are all
-        /// reported, with nothing unresolved.
+        /// reported, with nothing unresolved, and a fill before the
+        /// deadline is found without a cancel. Checked against the mutant
+        /// "final verification off by default": the cancel check fails it.
         #[test]
         fn final_verification_guarantee(
             seed in any::<u64>(),
@@ -149,18 +173,35 @@ broker:
 timeline:
 {timeline}"#, when = if accept_204 { "accept_204" } else { "reject_422" });
             let scenario = Arc::new(Scenario::parse(text.as_bytes(), "t.yaml", None).expect("valid"));
-            let spec = RunSpec::from_scenario(scenario, seed).expect("spec");
+            let mut spec = RunSpec::from_scenario(scenario, seed).expect("spec");
+            spec.record_trace = true;
             let run = run_seed(&spec, &|| {}).expect("run");
             let m = Metrics::over(std::slice::from_ref(&run));
             prop_assert_eq!(m.detection_rate, Some(1.0), "{:?} {:?}", m.missed_examples, m.unresolved_examples);
             prop_assert_eq!(m.unresolved, 0);
             prop_assert_eq!(m.false_positives, 0);
+            // The deadline falls 10.06 s after each submit (the monitor
+            // starts once the 60 ms submit answer is in). A fill 150 ms or
+            // more before it is found by the final read at the deadline, so
+            // the engine never sends a cancel for it: cancelling a filled
+            // order is what the final verification exists to avoid.
+            for (i, off) in offsets_ms.iter().enumerate() {
+                if *off > -150 {
+                    continue;
+                }
+                let cancels = run.trace.events().expect("trace kept").iter().filter(|e| matches!(
+                    &e.kind,
+                    TraceKind::Call { endpoint: "cancel", order: Some(o), .. } if *o == i as u32
+                )).count();
+                prop_assert_eq!(cancels, 0, "order {} filled {} ms before its deadline was sent a cancel", i, -off);
+            }
         }
 
         /// Property 5, cancel-detect race handling: whatever the cancel's
         /// flight time, processing time and answer to a filled order, and
         /// wherever the fill lands around the cancel, the engine reports
-        /// what the broker filled.
+        /// what the broker filled. Checked against the mutant "a cancel
+        /// refused as already filled means no fill".
         #[test]
         fn cancel_detect_race_handling(knobs in moderate(), processing_ms in 0u32..3_000, accept_204 in any::<bool>()) {
             let knobs = Knobs {
@@ -180,7 +221,8 @@ timeline:
 
         /// Property 6, state consistency: the engine's positions equal the
         /// ledger's at the end, and its own reconciliation raises no alarm
-        /// through position lag of up to two seconds.
+        /// through position lag of up to two seconds. Checked against the
+        /// mutant "the book adds twice the quantity of a fill".
         #[test]
         fn state_consistency(knobs in moderate(), position_lag_ms in 0u32..2_000) {
             let knobs = Knobs { position_lag_ms, ..knobs };
@@ -193,7 +235,8 @@ timeline:
         /// Property 8, slippage consistency: each reported slippage is the
         /// side-aware distance, in basis points, between the broker's
         /// average fill price and the reference price; positive exactly when
-        /// adverse; flagged exactly above the threshold.
+        /// adverse; flagged exactly above the threshold. Checked against the
+        /// mutant "slippage not signed by side".
         #[test]
         fn slippage_consistency(knobs in moderate(), threshold in 0u32..60) {
             let knobs = Knobs { read_faults: 0.0, submit_faults: 0.0, cancel_faults: 0.0, ..knobs };
@@ -214,7 +257,8 @@ timeline:
         /// Property 9, partial-fill handling: under either policy, the
         /// reported quantity is exactly what the broker filled, and under
         /// cancel-the-remainder an order left partly filled is reported as
-        /// partially filled.
+        /// partially filled. Checked against the mutant "a partial fill is
+        /// reported as unresolved".
         #[test]
         fn partial_fill_handling(knobs in moderate(), keep_working in any::<bool>()) {
             let knobs = Knobs {
@@ -228,10 +272,12 @@ timeline:
                 }
             });
             prop_assert!(confident_verdicts_are_right(&run).is_ok(), "{:?}", confident_verdicts_are_right(&run));
+            // With no faults there is nothing to doubt: an order left partly
+            // filled is reported as partially filled, never as unresolved.
             for (check, outcome) in check_orders(&run).iter().zip(&run.outcomes) {
                 let partly = check.ledger_qty > Decimal::ZERO && check.ledger_qty < outcome.qty;
-                if partly && outcome.verdict.verdict != Verdict::Unresolved {
-                    prop_assert_eq!(outcome.verdict.verdict, Verdict::PartiallyFilled, "order {}", check.index);
+                if partly {
+                    prop_assert_eq!(outcome.verdict.verdict, Verdict::PartiallyFilled, "order {}: {}", check.index, outcome.verdict.reason);
                 }
             }
         }
@@ -239,7 +285,8 @@ timeline:
         /// Property 10, adaptive polling efficiency: against the very same
         /// broker (same seed, common random numbers), linear-adaptive
         /// polling reads no more than polling at its initial interval
-        /// throughout, and finds every fill as exactly.
+        /// throughout, fewer where orders wait, and finds every fill as
+        /// exactly. Checked against the mutant "polling never grows".
         #[test]
         fn adaptive_polling_efficiency(knobs in moderate()) {
             let knobs = Knobs {
@@ -250,6 +297,12 @@ timeline:
             let fixed = run_with(&knobs, |s| s.config.polling = PollingConfig::Fixed { interval: Duration::from_millis(500) });
             let (a, f) = (Metrics::over(std::slice::from_ref(&adaptive)), Metrics::over(std::slice::from_ref(&fixed)));
             prop_assert!(adaptive.calls[1] <= fixed.calls[1], "adaptive {} reads, fixed {}", adaptive.calls[1], fixed.calls[1]);
+            // Where orders wait long enough for the interval to grow (more
+            // than three reads each at the fixed 500 ms), growing must save
+            // reads: polling that never grows reads exactly as often.
+            if fixed.calls[1] > 3 * u64::from(knobs.orders) {
+                prop_assert!(adaptive.calls[1] < fixed.calls[1], "adaptive {} reads, fixed {}", adaptive.calls[1], fixed.calls[1]);
+            }
             prop_assert_eq!(a.detection_rate.unwrap_or(1.0), 1.0);
             prop_assert_eq!(f.detection_rate.unwrap_or(1.0), 1.0);
             // A fill found before the deadline is seen within one capped

@@ -19,7 +19,8 @@ mod proptests {
         /// result with the verdict, each carrying `order_id`, elapsed time
         /// and check count; one line per check (DEBUG when the read
         /// answered, WARN when it failed); and exactly one WARN "retrying"
-        /// line per retry the engine counted.
+        /// line per retry the engine counted. Checked against the mutant
+        /// "a retried read logs nothing".
         #[test]
         fn logging_completeness(knobs in moderate()) {
             let buffer = Arc::new(Mutex::new(Vec::new()));
