@@ -26,6 +26,10 @@ pub struct Check {
     /// The first seed it failed on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_seed: Option<u64>,
+    /// Over several seeds, the least and greatest value a seed measured
+    /// (the threshold is checked against each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_seed_range: Option<[f64; 2]>,
 }
 
 /// One seed's identity in a report.
@@ -139,6 +143,7 @@ impl Report {
                 actual: Some(metrics.engine_panics as f64),
                 ok: false,
                 failed_seed: runs.iter().find(|r| !r.panics.is_empty()).map(|r| r.seed),
+                per_seed_range: None,
             });
         }
         let first = runs.first().map_or(input.scenario.seed, |r| r.seed);
@@ -338,9 +343,18 @@ impl Report {
                 check.threshold,
                 if check.ok { "ok" } else { "FELL SHORT" },
                 format_actual(check.actual),
-                check
-                    .failed_seed
-                    .map_or_else(String::new, |s| format!(", seed {s}"))
+                match (check.failed_seed, check.per_seed_range) {
+                    (Some(seed), _) => format!(" at seed {seed}"),
+                    (None, Some([lo, hi])) if lo == hi => {
+                        format!(" pooled; {} per seed", format_value(lo))
+                    }
+                    (None, Some([lo, hi])) => format!(
+                        " pooled; {} to {} per seed",
+                        format_value(lo),
+                        format_value(hi)
+                    ),
+                    (None, None) => String::new(),
+                }
             );
         }
         let _ = writeln!(out, "  replay: {}", self.replay);
@@ -417,12 +431,21 @@ fn evaluate(scenario: &Scenario, pooled: &Metrics, per_seed: &[(u64, Metrics)]) 
                 .iter()
                 .map(|(seed, m)| (*seed, m.get(metric)))
                 .find(|(_, value)| !holds(*value));
+            let values: Vec<f64> = per_seed.iter().filter_map(|(_, m)| m.get(metric)).collect();
+            let per_seed_range = (per_seed.len() > 1 && !values.is_empty()).then(|| {
+                values
+                    .iter()
+                    .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], v| {
+                        [lo.min(*v), hi.max(*v)]
+                    })
+            });
             Some(Check {
                 metric: metric.clone(),
                 threshold: text.value.trim().to_owned(),
                 actual: failed.map_or_else(|| pooled.get(metric), |(_, value)| value),
                 ok: failed.is_none(),
                 failed_seed: failed.map(|(seed, _)| seed),
+                per_seed_range,
             })
         })
         .collect()
