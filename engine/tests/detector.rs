@@ -390,6 +390,80 @@ async fn rate_limited_submit_waits_without_spending_retries() {
     assert_eq!(broker.calls().orders_created, 1);
 }
 
+/// A submit the broker refuses with 429 forever is waited out at most
+/// `rate_limit_waits` times, then reported as not placed with the 429 as
+/// its last error; each wait is counted as a retry.
+#[tokio::test(start_paused = true)]
+async fn endless_rate_limit_on_submit_stops_after_its_waits() {
+    let limited = || {
+        (
+            false,
+            Err(BrokerError::RateLimited {
+                retry_after: Some(Duration::from_millis(100)),
+            }),
+        )
+    };
+    let script = Script {
+        submit_answers: std::iter::repeat_with(limited).take(100).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let mut config = config(60);
+    config.retry.rate_limit_waits = 4;
+    let detector = FillDetector::new(Arc::clone(&broker), config).expect("valid");
+    let error = detector
+        .submit(&request(100))
+        .await
+        .expect_err("never placed");
+    match error {
+        SubmitError::NotPlaced { attempts, last, .. } => {
+            assert_eq!(attempts, 5, "one first try and four waits");
+            assert!(matches!(last, BrokerError::RateLimited { .. }), "{last}");
+        }
+        other => panic!("expected not placed, got {other}"),
+    }
+    assert_eq!(broker.calls().submit, 5);
+    assert_eq!(broker.calls().orders_created, 0);
+}
+
+/// A 429 whose wait would end past the submit deadline is not waited out:
+/// with 10 s waits and a 25 s deadline the engine tries at 0 s, 10 s and
+/// 20 s, and gives up at the third answer rather than wait past 25 s.
+#[tokio::test(start_paused = true)]
+async fn rate_limit_waits_stop_at_the_submit_deadline() {
+    let limited = || {
+        (
+            false,
+            Err(BrokerError::RateLimited {
+                retry_after: Some(Duration::from_secs(10)),
+            }),
+        )
+    };
+    let script = Script {
+        submit_answers: std::iter::repeat_with(limited).take(100).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let mut config = config(60);
+    config.submit_timeout = Duration::from_secs(25);
+    let detector = FillDetector::new(Arc::clone(&broker), config).expect("valid");
+    let started = tokio::time::Instant::now();
+    let error = detector
+        .submit(&request(100))
+        .await
+        .expect_err("never placed");
+    assert!(
+        matches!(error, SubmitError::NotPlaced { attempts: 3, .. }),
+        "{error}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(25),
+        "waited past the deadline: {elapsed:?}"
+    );
+    assert!(elapsed >= Duration::from_secs(20), "{elapsed:?}");
+}
+
 /// When every ambiguous submit is looked up and not found, and the retries
 /// are spent, the order is reported as not placed (not unknown).
 #[tokio::test(start_paused = true)]
