@@ -464,6 +464,38 @@ async fn rate_limit_waits_stop_at_the_submit_deadline() {
     assert!(elapsed >= Duration::from_secs(20), "{elapsed:?}");
 }
 
+/// Lookups by client order id that keep failing back off (doubling from
+/// 500 ms, capped at 8 s) and stop before the submit deadline: within a
+/// 20 s deadline that is at most ten lookups, where a backoff that never
+/// grew would make forty or more.
+#[tokio::test(start_paused = true)]
+async fn failing_lookups_back_off_and_stop_at_the_deadline() {
+    let unavailable = || BrokerError::Server {
+        status: 503,
+        message: "service unavailable".into(),
+    };
+    let script = Script {
+        submit_answers: [(false, Err(BrokerError::Timeout))].into(),
+        lookup_errors: std::iter::repeat_with(unavailable).take(1_000).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let mut config = config(60);
+    config.submit_timeout = Duration::from_secs(20);
+    let detector = FillDetector::new(Arc::clone(&broker), config)
+        .expect("valid")
+        .with_jitter_seed(3);
+    let started = tokio::time::Instant::now();
+    let error = detector.submit(&request(100)).await.expect_err("unknown");
+    assert!(matches!(error, SubmitError::Unknown { .. }), "{error}");
+    // No wait crosses the deadline; only the last call's own latency may.
+    let bound = Duration::from_secs(20) + LATENCY;
+    assert!(started.elapsed() <= bound, "{:?}", started.elapsed());
+    let lookups = broker.calls().lookup;
+    assert!((2..=10).contains(&lookups), "{lookups} lookups");
+    assert_eq!(broker.calls().submit, 1, "never resubmitted blindly");
+}
+
 /// When every ambiguous submit is looked up and not found, and the retries
 /// are spent, the order is reported as not placed (not unknown).
 #[tokio::test(start_paused = true)]
