@@ -496,6 +496,28 @@ async fn failing_lookups_back_off_and_stop_at_the_deadline() {
     assert_eq!(broker.calls().submit, 1, "never resubmitted blindly");
 }
 
+/// A read answered 429 is waited out `rate_limit_waits` times without
+/// spending a retry, then retried `max_retries` times like any transient
+/// error, then fails as one check; the monitor goes on reading on its
+/// schedule. Every check therefore makes exactly 1 + 2 + 3 calls here.
+#[tokio::test(start_paused = true)]
+async fn rate_limited_reads_wait_a_bounded_number_of_times() {
+    let limited = || BrokerError::RateLimited {
+        retry_after: Some(Duration::from_millis(10)),
+    };
+    let script = Script {
+        get_errors: std::iter::repeat_with(limited).take(10_000).collect(),
+        ..Script::default()
+    };
+    let mut config = config(5);
+    config.retry.rate_limit_waits = 2;
+    let (broker, detector) = setup(script, config);
+    let result = detector.execute(&request(100), None).await.expect("placed");
+    assert_eq!(result.verdict, Verdict::Unresolved, "{}", result.reason);
+    let reads = broker.calls().get_order_at.len() as u32;
+    assert_eq!(reads, result.checks * 6, "{} checks", result.checks);
+}
+
 /// When every ambiguous submit is looked up and not found, and the retries
 /// are spent, the order is reported as not placed (not unknown).
 #[tokio::test(start_paused = true)]
@@ -548,10 +570,15 @@ async fn position_check_tolerates_lag_and_reports_discrepancy() {
         positions: [qty(0), qty(100)].into(),
         ..Script::default()
     };
-    let (_broker, detector) = setup(script, config(60));
+    let settings = config(60);
+    let interval = settings.consistency.interval;
+    let (_broker, detector) = setup(script, settings);
+    let started = tokio::time::Instant::now();
     let (consistency, calls) = detector.check_position("QQQ", qty(100)).await;
     assert_eq!(consistency, Consistency::Consistent);
     assert_eq!(calls.get_position, 2);
+    // The first read goes at once; the re-read waits one interval.
+    assert_eq!(started.elapsed(), interval + LATENCY * 2);
 
     let script = Script {
         positions: [qty(60)].into(),
