@@ -179,6 +179,70 @@ async fn cancel_refused_as_filled_returns_the_fill() {
     assert!(result.methods.cancel_refused_as_filled);
 }
 
+/// Cancel refused as "already filled" while reads still lag the fill by
+/// two seconds: the post-cancel reads wait between them (250 ms, doubling)
+/// and so see the fill with its price, rather than spending every read at
+/// once and reporting the quantity without one.
+#[tokio::test(start_paused = true)]
+async fn reads_after_a_refused_cancel_wait_for_a_lagging_fill() {
+    let script = Script {
+        changes: vec![change(12_000, "filled", 100, Some("590.02"))],
+        cancel_answers: [Err(BrokerError::Unprocessable {
+            message: r#"order is already in "filled" state"#.into(),
+        })]
+        .into(),
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(result.avg_price, Some("590.02".parse().expect("price")));
+}
+
+/// A rejection the broker makes after accepting the order is a verdict at
+/// once: rejected, nothing filled, no cancel, long before the deadline.
+#[tokio::test(start_paused = true)]
+async fn late_rejection_is_reported_at_once() {
+    let script = Script {
+        changes: vec![change(1_000, "rejected", 0, None)],
+        ..Script::default()
+    };
+    let (broker, detector) = setup(script, config(60));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Rejected, "{}", result.reason);
+    assert!(!result.deadline_reached);
+    assert!(
+        result.elapsed < Duration::from_secs(5),
+        "{:?}",
+        result.elapsed
+    );
+    assert_eq!(broker.calls().cancel, 0);
+}
+
+/// Keep-working extends the deadline only for an order with something
+/// filled: an order with nothing filled is cancelled at the deadline.
+#[tokio::test(start_paused = true)]
+async fn keep_working_does_not_extend_an_unfilled_order() {
+    let script = Script {
+        on_cancel: vec![change(0, "canceled", 0, None)],
+        ..Script::default()
+    };
+    let mut config = config(10);
+    config.partial_fill_policy = PartialFillPolicy::KeepWorking {
+        extension: Duration::from_secs(30),
+    };
+    let (broker, detector) = setup(script, config);
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::NotFilled, "{}", result.reason);
+    assert_eq!(broker.calls().cancel, 1);
+    assert!(
+        result.elapsed < Duration::from_secs(15),
+        "{:?}",
+        result.elapsed
+    );
+}
+
 /// Deadline, cancel accepted, and the fill lands while the cancel is pending:
 /// post-cancel verification reports the fill.
 #[tokio::test(start_paused = true)]
