@@ -249,6 +249,44 @@ mod tests {
         assert_eq!(v.state, FillState::None);
     }
 
+    /// A price of zero is no evidence of a fill, and an order of zero
+    /// quantity (a broker sending garbage) never reads as filled through
+    /// `filled_qty >= qty`.
+    #[test]
+    fn zero_price_and_zero_quantity_prove_nothing() {
+        let v = RobustVerifier.verify(&order("new", 10, 0, Some("0"), false));
+        assert!(!v.methods.avg_price);
+        assert_eq!(v.avg_price, None);
+        let v = RobustVerifier.verify(&order("new", 0, 0, None, false));
+        assert!(!v.methods.filled_qty);
+        assert_eq!(v.state, FillState::None);
+    }
+
+    /// A union holds every method either side saw; only the empty set is
+    /// empty.
+    #[test]
+    fn union_keeps_every_method_and_is_empty_only_when_none() {
+        let one = |set: fn(&mut Methods)| {
+            let mut m = Methods::default();
+            set(&mut m);
+            m
+        };
+        let setters: [fn(&mut Methods); 5] = [
+            |m| m.status = true,
+            |m| m.filled_qty = true,
+            |m| m.avg_price = true,
+            |m| m.filled_at = true,
+            |m| m.cancel_refused_as_filled = true,
+        ];
+        for set in setters {
+            let m = one(set);
+            assert!(!m.is_empty());
+            assert_eq!(m.union(Methods::default()), m);
+            assert_eq!(Methods::default().union(m), m);
+        }
+        assert!(Methods::default().is_empty());
+    }
+
     /// All four methods together give full confidence.
     #[test]
     fn all_methods_give_full_confidence() {

@@ -116,7 +116,12 @@ fn abandoned_orders_are_counted() {
     let run = run(library("canaries/naive-misses-cancel-race.yaml"), None);
     let checks = check_orders(&run);
     assert!(checks.iter().any(|c| c.open_at_conclusion));
-    assert!(metrics(&run).abandoned_orders >= 1);
+    let m = metrics(&run);
+    assert!(m.abandoned_orders >= 1);
+    // Both fills land around the naive engine's cancel, and it reports
+    // neither.
+    assert_eq!(m.missed_fills, 2);
+    assert_eq!(m.detection_rate, Some(0.0));
     let robust = run_robust_cancel_race();
     assert_eq!(metrics(&robust).abandoned_orders, 0);
 }
