@@ -635,6 +635,126 @@ mod tests {
         assert_eq!(Percentiles::of(Vec::new()), None);
     }
 
+    fn check(ledger: i64, at_conclusion: i64, engine: i64, open: bool) -> OrderCheck {
+        OrderCheck {
+            index: 0,
+            ledger_qty: Decimal::from(ledger),
+            ledger_qty_at_conclusion: Decimal::from(at_conclusion),
+            engine_qty: Decimal::from(engine),
+            broker_orders: 1,
+            filled_at: None,
+            latency_ms: None,
+            open_at_conclusion: open,
+        }
+    }
+
+    /// Each verdict of an order against the ledger, case by case:
+    /// (ledger at the end, ledger when the engine concluded, engine's
+    /// claim, open at conclusion) → (detected, missed, false positive,
+    /// abandoned), with the reason.
+    #[test]
+    fn order_verdicts_against_the_ledger() {
+        let cases = [
+            (
+                (100, 100, 100, false),
+                (true, false, false, false),
+                "exact, in time",
+            ),
+            (
+                (100, 40, 100, false),
+                (false, false, true, false),
+                "claimed before the broker filled",
+            ),
+            (
+                (100, 100, 40, false),
+                (false, true, false, false),
+                "reported less",
+            ),
+            (
+                (100, 40, 40, false),
+                (false, true, false, true),
+                "filled after the conclusion, unreported",
+            ),
+            (
+                (40, 40, 40, true),
+                (true, false, false, true),
+                "concluded while the order was open",
+            ),
+            (
+                (0, 0, 0, false),
+                (false, false, false, false),
+                "nothing filled, nothing claimed",
+            ),
+            (
+                (0, 0, 10, false),
+                (false, false, true, false),
+                "phantom fill",
+            ),
+            (
+                (100, 40, 100, true),
+                (false, false, true, true),
+                "premature and open",
+            ),
+        ];
+        for ((ledger, at, engine, open), (detected, missed, invented, abandoned), why) in cases {
+            let c = check(ledger, at, engine, open);
+            assert_eq!(c.detected(), detected, "detected: {why}");
+            assert_eq!(c.missed(), missed, "missed: {why}");
+            assert_eq!(c.false_positive(), invented, "false positive: {why}");
+            assert_eq!(c.abandoned(), abandoned, "abandoned: {why}");
+            assert_eq!(c.filled(), ledger > 0, "filled: {why}");
+        }
+    }
+
+    /// Orders not placed add up over their causes.
+    #[test]
+    fn not_placed_total_is_the_sum_of_causes() {
+        let by = NotPlaced {
+            rate_limit: 2,
+            outage: 3,
+            rejected_by_broker: 5,
+            gave_up: 7,
+        };
+        assert_eq!(by.total(), 17);
+    }
+
+    /// Only this run's intents map: an index at or past the workload's end,
+    /// or another run's prefix, maps to nothing; a registered index past
+    /// the end falls back to the client order id.
+    #[test]
+    fn intent_ids_stay_inside_the_workload() {
+        let ids = IntentIds {
+            prefix: "fp-7-".into(),
+            count: 3,
+        };
+        assert_eq!(ids.of_client_id("fp-7-2"), Some(2));
+        assert_eq!(ids.of_client_id("fp-7-3"), None);
+        assert_eq!(ids.of_client_id("fp-8-1"), None);
+        let order = |index: Option<u32>, client: &str| fillproof_simulator::LedgerOrder {
+            index,
+            id: "ord".into(),
+            client_order_id: client.into(),
+            symbol: "SPY".into(),
+            side: fillproof_engine::Side::Buy,
+            qty: Decimal::ONE,
+            order_type: fillproof_engine::OrderType::Market,
+            time_in_force: fillproof_engine::TimeInForce::Day,
+            limit_price: None,
+            accepted_at: Duration::ZERO,
+            fills: Vec::new(),
+            broker_end: None,
+            cancel_requested_at: None,
+            cancel_effective_at: None,
+            status_lag: Duration::ZERO,
+            filled_spelling: "filled".into(),
+        };
+        assert_eq!(ids.of_order(&order(Some(1), "x")), Some(1));
+        assert_eq!(ids.of_order(&order(Some(0), "x")), Some(0));
+        assert_eq!(ids.of_order(&order(Some(3), "fp-7-2")), Some(2));
+        assert_eq!(ids.of_order(&order(Some(3), "x")), None);
+        assert_eq!(ids.of_order(&order(None, "fp-7-1-r1")), Some(1));
+    }
+
     /// Retry suffixes map back to their intent.
     #[test]
     fn intent_of_strips_retry_suffix() {

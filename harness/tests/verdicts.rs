@@ -186,6 +186,10 @@ fn harness_reads_are_not_engine_calls() {
     let m = metrics(&run);
     assert_eq!(run.calls[4], 0, "position reads counted as engine calls");
     assert_eq!(m.api_calls_per_order, Some(3.0));
+    // The fill lands 1.2 s after acceptance; the engine sees it on the
+    // read after, 34 ms later.
+    let latency = m.detection_latency_ms.expect("one detected fill");
+    assert!((latency.p50 - 34.0).abs() < 1e-6, "{latency:?}");
 }
 
 /// The P&L truth does not depend on the order the engine applied its
