@@ -300,3 +300,62 @@ expect:
         report.replay
     );
 }
+
+/// Pooled over seeds, every count is the sum of the seeds' counts, a
+/// metric absent from any seed is absent from the pool, and a report names
+/// at most ten examples of each kind.
+#[test]
+fn pooled_counts_are_sums_over_seeds() {
+    const COUNTS: &[&str] = &[
+        "orders",
+        "filled_orders",
+        "missed_fills",
+        "false_positives",
+        "unresolved",
+        "abandoned_orders",
+        "orders_not_placed",
+        "duplicate_orders",
+        "unknown_broker_orders",
+        "consistency_violations",
+        "pnl_mismatches",
+        "audit_missing",
+        "position_alarms",
+        "rate_limit_errors_surfaced",
+        "risk_rejections",
+        "rate_limited_calls",
+        "engine_panics",
+    ];
+    for file in [
+        "canaries/seed-literal-invents-partial-fills.yaml",
+        "canaries/naive-retry-duplicates-on-504.yaml",
+        "lifecycle/account-rejections.yaml",
+        "lifecycle/broker-limit-burst.yaml",
+    ] {
+        let scenario = library(file);
+        let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed).expect("spec");
+        let runs = run_seeds(&spec, &[scenario.seed, scenario.seed + 1], 1, &|| {}).expect("runs");
+        let (a, b) = (metrics(&runs[0]), metrics(&runs[1]));
+        let pooled = Metrics::over(&runs);
+        for name in COUNTS {
+            let sum = a.get(name).zip(b.get(name)).map(|(x, y)| x + y);
+            assert_eq!(pooled.get(name), sum, "{file}: {name}");
+        }
+        for examples in [
+            &pooled.missed_examples,
+            &pooled.false_positive_examples,
+            &pooled.abandoned_examples,
+        ] {
+            assert!(examples.len() <= 10, "{file}: {examples:?}");
+        }
+        if pooled.false_positives >= 10 {
+            assert_eq!(pooled.false_positive_examples.len(), 10, "{file}");
+        }
+    }
+    // A book in one seed and none in the other: the pool has none.
+    let scenario = library("slippage.yaml");
+    let robust = run(scenario.clone(), None);
+    let naive = run(scenario, Some(EngineKind::Naive));
+    let pooled = Metrics::over(&[robust, naive]);
+    assert_eq!(pooled.consistency_violations, None);
+    assert_eq!(pooled.pnl_mismatches, None);
+}
