@@ -359,3 +359,45 @@ fn pooled_counts_are_sums_over_seeds() {
     assert_eq!(pooled.consistency_violations, None);
     assert_eq!(pooled.pnl_mismatches, None);
 }
+
+/// Every metric a scenario may set a threshold on is one the report
+/// produces: a robust run with fills has a value for each, and each reads
+/// back as the field it names.
+#[test]
+fn every_expect_metric_is_produced() {
+    let m = metrics(&run(library("slippage.yaml"), None));
+    for name in fillproof_simulator::METRICS {
+        assert!(m.get(name).is_some(), "{name} has no value");
+    }
+    let latency = m.detection_latency_ms.expect("fills");
+    assert_eq!(m.get("detection_latency_p50_ms"), Some(latency.p50));
+    assert_eq!(m.get("detection_latency_p95_ms"), Some(latency.p95));
+    assert_eq!(m.get("detection_latency_p99_ms"), Some(latency.p99));
+    assert_eq!(m.get("detection_latency_max_ms"), Some(latency.max));
+    assert_eq!(m.get("orders"), Some(m.orders as f64));
+    assert_eq!(m.get("filled_orders"), Some(m.filled_orders as f64));
+    assert_eq!(m.get("placement_rate"), m.placement_rate);
+    assert_eq!(m.get("no_such_metric"), None);
+}
+
+/// An accepted order with no `submit` record, or a filled one with no
+/// `fill` record, is missing from the audit log.
+#[test]
+fn audit_missing_counts_submit_and_fill_records() {
+    let mut run = run(library("rejections.yaml"), None);
+    assert_eq!(metrics(&run).audit_missing, Some(0));
+    let checks = check_orders(&run);
+    let filled = checks.iter().position(|c| c.filled()).expect("a fill");
+    let unfilled = checks
+        .iter()
+        .position(|c| !c.filled() && c.broker_orders > 0)
+        .expect("an order that did not fill");
+    let audit = run.audit.as_mut().expect("robust keeps an audit log");
+    audit.filled.remove(&run.outcomes[filled].client_order_id);
+    assert_eq!(metrics(&run).audit_missing, Some(1));
+    let audit = run.audit.as_mut().expect("audit");
+    audit
+        .submitted
+        .remove(&run.outcomes[unfilled].client_order_id);
+    assert_eq!(metrics(&run).audit_missing, Some(2));
+}
