@@ -325,11 +325,14 @@ fn pooled_counts_are_sums_over_seeds() {
         "rate_limited_calls",
         "engine_panics",
     ];
+    let mut counted = std::collections::BTreeSet::new();
     for file in [
         "canaries/seed-literal-invents-partial-fills.yaml",
         "canaries/naive-retry-duplicates-on-504.yaml",
         "lifecycle/account-rejections.yaml",
         "lifecycle/broker-limit-burst.yaml",
+        "lifecycle/daily-loss-limit.yaml",
+        "rate-limit.yaml",
     ] {
         let scenario = library(file);
         let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed).expect("spec");
@@ -339,6 +342,9 @@ fn pooled_counts_are_sums_over_seeds() {
         for name in COUNTS {
             let sum = a.get(name).zip(b.get(name)).map(|(x, y)| x + y);
             assert_eq!(pooled.get(name), sum, "{file}: {name}");
+            if sum.is_some_and(|s| s > 0.0) {
+                counted.insert(*name);
+            }
         }
         for examples in [
             &pooled.missed_examples,
@@ -350,6 +356,22 @@ fn pooled_counts_are_sums_over_seeds() {
         if pooled.false_positives >= 10 {
             assert_eq!(pooled.false_positive_examples.len(), 10, "{file}");
         }
+    }
+    // The sums above were checked on non-zero counts for these.
+    for name in [
+        "orders",
+        "filled_orders",
+        "missed_fills",
+        "false_positives",
+        "abandoned_orders",
+        "orders_not_placed",
+        "duplicate_orders",
+        "consistency_violations",
+        "pnl_mismatches",
+        "risk_rejections",
+        "rate_limited_calls",
+    ] {
+        assert!(counted.contains(name), "no scenario here counts {name}");
     }
     // A book in one seed and none in the other: the pool has none.
     let scenario = library("slippage.yaml");
