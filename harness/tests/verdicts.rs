@@ -406,6 +406,11 @@ fn every_expect_metric_is_produced() {
 /// `fill` record, is missing from the audit log.
 #[test]
 fn audit_missing_counts_submit_and_fill_records() {
+    // Signals refused by a risk rule were never sent: they need no record.
+    let refused = metrics(&run(library("lifecycle/daily-loss-limit.yaml"), None));
+    assert!(refused.risk_rejections > 0);
+    assert_eq!(refused.audit_missing, Some(0));
+
     let mut run = run(library("rejections.yaml"), None);
     assert_eq!(metrics(&run).audit_missing, Some(0));
     let checks = check_orders(&run);
@@ -422,4 +427,48 @@ fn audit_missing_counts_submit_and_fill_records() {
         .submitted
         .remove(&run.outcomes[unfilled].client_order_id);
     assert_eq!(metrics(&run).audit_missing, Some(2));
+}
+
+/// Each order not placed is filed under the cause the broker saw for its
+/// own submits, never another order's: with broker rejections and lost
+/// submits mixed, the naive baseline (one submit, no retry) has both
+/// causes, each matching the broker's record.
+#[test]
+fn not_placed_causes_are_each_orders_own() {
+    let scenario = parse(
+        r#"version: 1
+name: mixed-refusals
+seed: 8
+workload:
+  orders: 200
+  arrival: 200ms
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  kind: naive
+  timeout: 2s
+broker:
+  rejections: {probability: 0.2}
+  faults:
+    submit: {http_500: 0.2}
+"#,
+    );
+    let run = run(scenario, None);
+    let m = metrics(&run);
+    let by = m.orders_not_placed_by_cause;
+    let rejected = run
+        .submits
+        .values()
+        .filter(|r| r.rejected && !r.placed)
+        .count() as u64;
+    let failed = run
+        .submits
+        .values()
+        .filter(|r| !r.rejected && !r.placed)
+        .count() as u64;
+    assert!(rejected > 0 && failed > 0, "{by:?}");
+    assert_eq!(by.rejected_by_broker, rejected, "{by:?}");
+    assert_eq!(by.gave_up, failed, "{by:?}");
+    assert_eq!(m.orders_not_placed, rejected + failed);
 }
