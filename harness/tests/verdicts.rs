@@ -472,3 +472,34 @@ broker:
     assert_eq!(by.gave_up, failed, "{by:?}");
     assert_eq!(m.orders_not_placed, rejected + failed);
 }
+
+/// An order the engine was still working when the run's bound ended it is
+/// unresolved and counted as timed out; an order concluded in time is not.
+#[test]
+fn orders_cut_off_by_the_run_bound_are_unresolved_and_timed_out() {
+    let scenario = parse(
+        r#"version: 1
+name: cut-off
+seed: 2
+workload:
+  orders: 2
+  arrival: 1s
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timeout: 60s
+broker:
+  fill: {probability: 0}
+timeline:
+  - {at: 500ms, order: 0, event: fill}
+limits:
+  max_virtual_time: 10s
+"#,
+    );
+    let m = metrics(&run(scenario, None));
+    assert_eq!(m.unresolved, 1, "{:?}", m.unresolved_examples);
+    assert_eq!(m.timeout_rate, 0.5);
+    assert_eq!(m.filled_orders, 1);
+    assert_eq!(m.detection_rate, Some(1.0));
+}
