@@ -36,6 +36,23 @@ fn qty(n: i64) -> Decimal {
     Decimal::from(n)
 }
 
+/// A script whose first `count` submits are refused with 429, each asking
+/// for a wait of `retry_after`.
+fn rate_limited_submits(retry_after: Duration, count: usize) -> Script {
+    let limited = || {
+        (
+            false,
+            Err(BrokerError::RateLimited {
+                retry_after: Some(retry_after),
+            }),
+        )
+    };
+    Script {
+        submit_answers: std::iter::repeat_with(limited).take(count).collect(),
+        ..Script::default()
+    }
+}
+
 /// The QQQ incident: the status field lags for 70 s while `filled_qty` shows
 /// the fill after 1.2 s. The detector reports the fill within one poll of it,
 /// long before its 60 s deadline, without cancelling.
@@ -431,18 +448,7 @@ async fn unknown_submit_is_not_resubmitted_blindly() {
 /// more than `max_retries`, still end with the order placed once.
 #[tokio::test(start_paused = true)]
 async fn rate_limited_submit_waits_without_spending_retries() {
-    let limited = || {
-        (
-            false,
-            Err(BrokerError::RateLimited {
-                retry_after: Some(Duration::from_secs(1)),
-            }),
-        )
-    };
-    let script = Script {
-        submit_answers: std::iter::repeat_with(limited).take(5).collect(),
-        ..Script::default()
-    };
+    let script = rate_limited_submits(Duration::from_secs(1), 5);
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
     let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
     let submission = detector.submit(&request(100)).await.expect("placed");
@@ -459,18 +465,7 @@ async fn rate_limited_submit_waits_without_spending_retries() {
 /// its last error; each wait is counted as a retry.
 #[tokio::test(start_paused = true)]
 async fn endless_rate_limit_on_submit_stops_after_its_waits() {
-    let limited = || {
-        (
-            false,
-            Err(BrokerError::RateLimited {
-                retry_after: Some(Duration::from_millis(100)),
-            }),
-        )
-    };
-    let script = Script {
-        submit_answers: std::iter::repeat_with(limited).take(100).collect(),
-        ..Script::default()
-    };
+    let script = rate_limited_submits(Duration::from_millis(100), 100);
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
     let mut config = config(60);
     config.retry.rate_limit_waits = 4;
@@ -495,18 +490,7 @@ async fn endless_rate_limit_on_submit_stops_after_its_waits() {
 /// 20 s, and gives up at the third answer rather than wait past 25 s.
 #[tokio::test(start_paused = true)]
 async fn rate_limit_waits_stop_at_the_submit_deadline() {
-    let limited = || {
-        (
-            false,
-            Err(BrokerError::RateLimited {
-                retry_after: Some(Duration::from_secs(10)),
-            }),
-        )
-    };
-    let script = Script {
-        submit_answers: std::iter::repeat_with(limited).take(100).collect(),
-        ..Script::default()
-    };
+    let script = rate_limited_submits(Duration::from_secs(10), 100);
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
     let mut config = config(60);
     config.submit_timeout = Duration::from_secs(25);
