@@ -174,18 +174,24 @@ async fn monitoring_continues_after_retries_are_spent() {
     assert_eq!(result.api_calls.get_order, 5);
 }
 
-/// Deadline, cancel refused as "already filled": the detector reads the
-/// order back and reports the fill with its price.
-#[tokio::test(start_paused = true)]
-async fn cancel_refused_as_filled_returns_the_fill() {
-    let script = Script {
-        changes: vec![change(10_300, "filled", 100, Some("590.02"))],
+/// A script whose order fills whole at `fill_at_ms` (price 590.02) and
+/// whose cancel is refused as "already filled".
+fn filled_then_cancel_refused(fill_at_ms: u64) -> Script {
+    Script {
+        changes: vec![change(fill_at_ms, "filled", 100, Some("590.02"))],
         cancel_answers: [Err(BrokerError::Unprocessable {
             message: r#"order is already in "filled" state"#.into(),
         })]
         .into(),
         ..Script::default()
-    };
+    }
+}
+
+/// Deadline, cancel refused as "already filled": the detector reads the
+/// order back and reports the fill with its price.
+#[tokio::test(start_paused = true)]
+async fn cancel_refused_as_filled_returns_the_fill() {
+    let script = filled_then_cancel_refused(10_300);
     let (_broker, detector) = setup(script, config(10));
     let result = detector.monitor(new_order(100), None).await;
     assert_eq!(result.verdict, Verdict::Filled);
@@ -202,14 +208,7 @@ async fn cancel_refused_as_filled_returns_the_fill() {
 /// once and reporting the quantity without one.
 #[tokio::test(start_paused = true)]
 async fn reads_after_a_refused_cancel_wait_for_a_lagging_fill() {
-    let script = Script {
-        changes: vec![change(12_000, "filled", 100, Some("590.02"))],
-        cancel_answers: [Err(BrokerError::Unprocessable {
-            message: r#"order is already in "filled" state"#.into(),
-        })]
-        .into(),
-        ..Script::default()
-    };
+    let script = filled_then_cancel_refused(12_000);
     let (_broker, detector) = setup(script, config(10));
     let result = detector.monitor(new_order(100), None).await;
     assert_eq!(result.verdict, Verdict::Filled);
