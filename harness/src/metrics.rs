@@ -361,7 +361,7 @@ impl Metrics {
             let first = n == 0;
             let ids = IntentIds::new(run);
             let checks = check_orders(run);
-            let sent_by_intent = intents_sent(run, &ids);
+            let submits = submits_by_intent(run, &ids);
             for (check, outcome) in checks.iter().zip(&run.outcomes) {
                 let example = || format!("{}:{}", run.seed, check.index);
                 m.orders += 1;
@@ -397,7 +397,7 @@ impl Metrics {
                 } else {
                     taken += 1;
                     if check.broker_orders == 0 {
-                        let cause = not_placed_cause(run, &ids, outcome.index as usize);
+                        let cause = submits[outcome.index as usize].cause();
                         let by = &mut m.orders_not_placed_by_cause;
                         *match cause {
                             Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
@@ -418,7 +418,7 @@ impl Metrics {
                     latencies.push(latency);
                 }
             }
-            sent += sent_by_intent.iter().filter(|s| **s).count() as u64;
+            sent += submits.iter().filter(|s| s.sent).count() as u64;
             m.unknown_broker_orders += run
                 .ledger
                 .orders()
@@ -501,34 +501,43 @@ impl Metrics {
     }
 }
 
-/// Per intent: true when at least one submit for it reached the broker.
-fn intents_sent(run: &SeedRun, ids: &IntentIds) -> Vec<bool> {
-    let mut sent = vec![false; run.outcomes.len()];
-    for client_order_id in run.submits.keys() {
-        if let Some(slot) = ids.of_client_id(client_order_id) {
-            sent[slot] = true;
-        }
-    }
-    sent
+/// What the broker saw of one intent's submits, over every client order id
+/// that maps to it.
+#[derive(Debug, Clone, Copy, Default)]
+struct IntentSubmits {
+    /// At least one submit reached the broker.
+    sent: bool,
+    /// The broker refused the order itself at least once.
+    rejected: bool,
+    /// The refusal of the last unplaced attempt.
+    last_refusal: Option<SubmitRefusal>,
 }
 
-/// Why the broker holds no order for intent `slot`, as the broker saw its
-/// submits: a broker rejection if any, else the refusal of the last
-/// attempt; `None` when no submit reached it or the last was simply lost.
-fn not_placed_cause(run: &SeedRun, ids: &IntentIds, slot: usize) -> Option<SubmitRefusal> {
-    let records = run
-        .submits
-        .iter()
-        .filter(|(id, _)| ids.of_client_id(id) == Some(slot))
-        .map(|(_, record)| record);
-    let mut last = None;
-    for record in records {
-        if record.rejected {
-            return Some(SubmitRefusal::Rejected);
+impl IntentSubmits {
+    /// Why the broker holds no order for the intent: a broker rejection if
+    /// any, else the refusal of the last attempt; `None` when no submit
+    /// reached it or the last was simply lost.
+    fn cause(&self) -> Option<SubmitRefusal> {
+        if self.rejected {
+            Some(SubmitRefusal::Rejected)
+        } else {
+            self.last_refusal
         }
-        last = record.last_refusal.or(last);
     }
-    last
+}
+
+/// The broker's record of submits, gathered per intent in one pass.
+fn submits_by_intent(run: &SeedRun, ids: &IntentIds) -> Vec<IntentSubmits> {
+    let mut by_intent = vec![IntentSubmits::default(); run.outcomes.len()];
+    for (client_order_id, record) in &run.submits {
+        if let Some(slot) = ids.of_client_id(client_order_id) {
+            let intent = &mut by_intent[slot];
+            intent.sent = true;
+            intent.rejected |= record.rejected;
+            intent.last_refusal = record.last_refusal.or(intent.last_refusal);
+        }
+    }
+    by_intent
 }
 
 /// Replays every fill of the ledger through a fresh book, in the ledger's
