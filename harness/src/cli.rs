@@ -51,10 +51,10 @@ pub struct SweepArgs {
     pub strategies: Vec<String>,
     /// Seeds per scenario, from its own seed; every strategy faces the same
     /// ones.
-    #[arg(long, default_value_t = 4, value_name = "COUNT")]
+    #[arg(long, default_value_t = 4, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub seeds: u32,
     /// Seeds run in parallel; default the number of cores.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Write an SVG plot of the frontier here.
     #[arg(long, value_name = "FILE.svg")]
@@ -124,7 +124,7 @@ pub struct SetupArgs {
     #[arg(long, value_name = "NAME")]
     pub strategy: Option<String>,
     /// Number of orders, overriding the scenario's.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub orders: Option<u32>,
 }
 
@@ -138,7 +138,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// How many seeds, from the first: seed, seed+1, ...
-    #[arg(long, default_value_t = 1, value_name = "COUNT")]
+    #[arg(long, default_value_t = 1, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub seeds: u32,
     /// Engine, strategy and order count.
     #[command(flatten)]
@@ -150,7 +150,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// Seeds run in parallel; default the number of cores.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Run each seed twice and compare traces; name the first divergent
     /// event on a mismatch.
@@ -199,12 +199,21 @@ pub struct GateArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Seeds per scenario, from its own seed.
-    #[arg(long, default_value_t = 1, value_name = "COUNT")]
+    #[arg(long, default_value_t = 1, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub seeds: u32,
     /// Scenarios' seeds run in parallel; default the number of cores.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Also run each seed twice and compare traces.
     #[arg(long)]
     pub check_determinism: bool,
+}
+
+/// A count of at least one, for `--jobs`.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(error) => Err(error.to_string()),
+    }
 }

@@ -332,3 +332,44 @@ fn audit_log_round_trip() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("line 5: record 5 was edited"), "{stdout}");
 }
+
+/// Counts of zero are bad input, refused before any work, and so is an
+/// order a replay does not have.
+#[test]
+fn zero_counts_and_missing_orders_are_bad_input() {
+    for args in [
+        ["run", "scenarios/slippage.yaml", "--seeds", "0"],
+        ["run", "scenarios/slippage.yaml", "--jobs", "0"],
+        ["run", "scenarios/slippage.yaml", "--orders", "0"],
+        ["gate", "scenarios/slippage.yaml", "--seeds", "0"],
+        ["replay", "scenarios/cancel-fill-race.yaml", "--order", "99"],
+    ] {
+        let (code, stdout, stderr) = fillproof(&args);
+        assert_eq!(code, 2, "{args:?}: {stdout}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?} did work: {stdout}");
+    }
+}
+
+/// A reader that closes the pipe early (`fillproof run ... | head -1`)
+/// ends the command quietly with exit 0, not with a panic.
+#[test]
+fn closed_stdout_pipe_exits_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fillproof"))
+        .args([
+            "run",
+            "scenarios/slippage.yaml",
+            "scenarios/status-lag.yaml",
+        ])
+        .current_dir(workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    // Close the read end before the run has printed anything.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("waits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

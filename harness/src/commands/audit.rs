@@ -18,11 +18,11 @@ pub fn run(command: &AuditCommand) -> Result<Exit> {
                 .with_context(|| format!("reading {}", file.display()))?;
             match verify(&text) {
                 Ok(count) => {
-                    println!("ok  {}: {count} records, hash chain intact", file.display());
+                    outln!("ok  {}: {count} records, hash chain intact", file.display());
                     Ok(Exit::Success)
                 }
                 Err(error) => {
-                    println!("BROKEN  {}: {error}", file.display());
+                    outln!("BROKEN  {}: {error}", file.display());
                     Ok(Exit::ShortFall)
                 }
             }
@@ -37,7 +37,7 @@ pub fn run(command: &AuditCommand) -> Result<Exit> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let csv = export_csv(&text, trader, from, to)
                 .with_context(|| format!("exporting {}", file.display()))?;
-            print!("{csv}");
+            out!("{csv}");
             Ok(Exit::Success)
         }
     }

@@ -15,7 +15,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
     let mut problems = Vec::new();
     for file in &files {
         match Scenario::load(file) {
-            Ok(scenario) => println!("ok  {} ({})", file.display(), scenario.name),
+            Ok(scenario) => outln!("ok  {} ({})", file.display(), scenario.name),
             Err(error) => problems.push(error.to_string()),
         }
     }

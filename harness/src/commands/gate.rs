@@ -38,7 +38,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
     let mut cases = Vec::new();
     let mut bad_input = false;
     let mut short = false;
-    println!(
+    outln!(
         "{:<6} {:<42} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}",
         "result",
         "scenario",
@@ -56,7 +56,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
             Ok(scenario) => scenario,
             Err(error) => {
                 bad_input = true;
-                println!("{:<6} {file}\n{error:#}", "ERROR");
+                outln!("{:<6} {file}\n{error:#}", "ERROR");
                 cases.push(Case::error(&file, &file, &format!("{error:#}")));
                 continue;
             }
@@ -98,7 +98,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
             ));
         }
         let m = &report.metrics;
-        println!(
+        outln!(
             "{:<6} {:<42} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
             if failures.is_empty() { "PASS" } else { "FAIL" },
             scenario.name,
@@ -112,7 +112,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
             wall
         );
         for failure in &failures {
-            println!("       {failure}");
+            outln!("       {failure}");
         }
         short |= !failures.is_empty();
         cases.push(if failures.is_empty() {
@@ -125,7 +125,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
     }
     let passed = cases.iter().filter(|c| c.passed()).count();
-    println!("{passed} passed, {} failed", cases.len() - passed);
+    outln!("{passed} passed, {} failed", cases.len() - passed);
     Ok((
         if short {
             Exit::ShortFall

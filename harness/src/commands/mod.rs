@@ -1,5 +1,23 @@
 //! One file per subcommand, and what they share.
 
+/// `println!` that returns the write's error instead of panicking, so a
+/// closed stdout pipe (`fillproof check scenarios | head -1`) ends the
+/// command quietly: `main` maps a broken pipe to exit 0.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` that returns the write's error instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 pub mod audit;
 pub mod check;
 pub mod gate;

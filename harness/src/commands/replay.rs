@@ -24,18 +24,25 @@ const BROKER_WIDTH: usize = 42;
 pub fn run(args: &ReplayArgs) -> Result<Exit> {
     let scenario = load(&args.scenario)?;
     let seed = args.seed.unwrap_or(scenario.seed);
-    let (mut spec, _, _) = spec(scenario, seed, &args.setup)?;
+    let (mut spec, _, _) = spec(scenario.clone(), seed, &args.setup)?;
     spec.record_trace = true;
-    let run = run_seed(&spec, &|| {})?;
-    if let Some(order) = args.order {
-        if order as usize >= run.outcomes.len() {
-            return Err(anyhow!(
-                "order {order} does not exist; this run has orders 0 to {}",
-                run.outcomes.len().saturating_sub(1)
-            ));
-        }
+    let no_such_order = |order: u32, count: usize| {
+        anyhow!(
+            "order {order} does not exist; this run has orders 0 to {}",
+            count.saturating_sub(1)
+        )
+    };
+    // Checked against the workload before any work, and against what the
+    // run reached (its time bound can stop the workload early) after.
+    let workload = spec.orders.unwrap_or(scenario.workload.orders.value) as usize;
+    if let Some(order) = args.order.filter(|o| *o as usize >= workload) {
+        return Err(no_such_order(order, workload));
     }
-    print!("{}", render(&run, args.order, spec.engine.as_str()));
+    let run = run_seed(&spec, &|| {})?;
+    if let Some(order) = args.order.filter(|o| *o as usize >= run.outcomes.len()) {
+        return Err(no_such_order(order, run.outcomes.len()));
+    }
+    out!("{}", render(&run, args.order, spec.engine.as_str()));
     Ok(Exit::Success)
 }
 

@@ -77,8 +77,8 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
             &runs,
         );
         match args.format {
-            Format::Table => print!("{}", report.table()),
-            Format::Json => println!("{}", serde_json::to_string(&report)?),
+            Format::Table => out!("{}", report.table()),
+            Format::Json => outln!("{}", serde_json::to_string(&report)?),
         }
         if report.shortfalls().next().is_some() {
             exit = Exit::ShortFall;

@@ -97,10 +97,10 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
         }
     }
     match args.format {
-        Format::Table => print!("{}", table(&points, &configs[0].0)),
+        Format::Table => out!("{}", table(&points, &configs[0].0)),
         Format::Json => {
             for point in &points {
-                println!("{}", serde_json::to_string(point)?);
+                outln!("{}", serde_json::to_string(point)?);
             }
         }
     }
