@@ -165,7 +165,7 @@ pub fn executor_config(
             per_share: c.per_share.map_or(Decimal::ZERO, |p| p.0),
         });
     let rate_limit = engine.rate_limit.as_ref().map(|r| RateLimit {
-        requests: r.requests,
+        requests: r.requests.value,
         per: r.per.0,
     });
     if let Some(limit) = &rate_limit {

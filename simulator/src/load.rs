@@ -494,18 +494,24 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             }
         }
     }
-    if let Some(limit) = &scenario.broker.rate_limit {
-        if limit.requests == 0 {
+    // The engine's client-side limit and the broker's bucket obey the same
+    // rules; the engine refuses at run time what is let through here.
+    for (section, limit) in [
+        ("engine", &scenario.engine.rate_limit),
+        ("broker", &scenario.broker.rate_limit),
+    ] {
+        let Some(limit) = limit else { continue };
+        if limit.requests.value == 0 {
             c.at(
-                None,
-                "broker.rate_limit.requests",
+                Some(limit.requests.referenced),
+                format!("{section}.rate_limit.requests"),
                 "is 0; allow at least 1 request per window",
             );
         }
         if limit.per.0.is_zero() {
             c.at(
-                None,
-                "broker.rate_limit.per",
+                Some(limit.requests.referenced),
+                format!("{section}.rate_limit.per"),
                 "is 0s; the window must be positive",
             );
         }

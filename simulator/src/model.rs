@@ -234,7 +234,10 @@ impl BrokerModel {
                 .map(|s| (s.probability.0, s.age.clone())),
             when_filled: broker.cancel.when_filled,
             cancel_processing: broker.cancel.processing.0,
-            rate_limit: broker.rate_limit.as_ref().map(|r| (r.requests, r.per.0)),
+            rate_limit: broker
+                .rate_limit
+                .as_ref()
+                .map(|r| (r.requests.value, r.per.0)),
             outages: broker
                 .outages
                 .iter()

@@ -909,7 +909,7 @@ pub enum WhenFilled {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     /// Calls per window, at least 1.
-    pub requests: u32,
+    pub requests: Spanned<u32>,
     /// The window, positive.
     pub per: Dur,
 }

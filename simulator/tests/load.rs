@@ -186,6 +186,13 @@ fn bad_files_name_line_field_and_problem() {
             "never rejects an order that has filled",
         ),
         (
+            "broker:\n",
+            "engine:\n  rate_limit: {requests: 0, per: 60s}\nbroker:\n",
+            Some(9),
+            "engine.rate_limit.requests",
+            "allow at least 1 request",
+        ),
+        (
             "orders: 2",
             "orders: 0",
             Some(4),
