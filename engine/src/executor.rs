@@ -187,8 +187,6 @@ impl<B> Clone for OrderExecutor<B> {
 /// Events kept for a slow subscriber before it starts missing them.
 const EVENT_CAPACITY: usize = 4096;
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
 impl<B: Broker + 'static> OrderExecutor<B> {
     /// An executor over `broker`, auditing to `audit`, stamping with
     /// `clock`, drawing retry jitter from `seed`.
@@ -267,7 +265,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     }
 
     fn today(&self) -> i64 {
-        self.clock.now().unix_micros.div_euclid(MICROS_PER_DAY)
+        self.clock.now().trading_day()
     }
 
     fn emit(
@@ -412,7 +410,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 side: signal.side,
                 qty: filled,
                 price,
-                day: filled_at.unix_micros.div_euclid(MICROS_PER_DAY),
+                day: filled_at.trading_day(),
                 filled_at,
             });
         }

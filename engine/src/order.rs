@@ -248,6 +248,12 @@ impl Timestamp {
     pub const fn from_unix_micros(unix_micros: i64) -> Self {
         Self { unix_micros }
     }
+
+    /// The trading day the stamp falls on: days since the Unix epoch, UTC.
+    #[must_use]
+    pub const fn trading_day(self) -> i64 {
+        self.unix_micros.div_euclid(86_400_000_000)
+    }
 }
 
 impl fmt::Display for Timestamp {

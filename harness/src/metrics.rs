@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{BrokerError, Decimal, Verdict};
+use fillproof_engine::{BrokerError, Decimal, Timestamp, Verdict};
 use fillproof_simulator::{Endpoint, LedgerOrder, SubmitRefusal};
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -564,30 +564,21 @@ fn pnl_mismatch_count(run: &SeedRun) -> Option<u64> {
     let mut truth = fillproof_engine::PositionBook::new(commission);
     for (at, _, piece, order, fill) in fills {
         let micros = i64::try_from(at.as_micros()).unwrap_or(i64::MAX);
-        let day = run
-            .epoch_unix_micros
-            .saturating_add(micros)
-            .div_euclid(MICROS_PER_DAY);
+        let day =
+            Timestamp::from_unix_micros(run.epoch_unix_micros.saturating_add(micros)).trading_day();
         let mut charge = commission.per_share * fill.qty;
         if piece == 0 {
             charge += commission.per_order;
         }
         truth.apply_charged(&order.symbol, order.side, fill.qty, fill.price, day, charge);
     }
-    let mut symbols: Vec<&str> = book.positions().map(|(s, _)| s).collect();
-    symbols.extend(truth.positions().map(|(s, _)| s));
-    symbols.sort_unstable();
-    symbols.dedup();
     Some(
-        symbols
+        symbols_of(book, truth.positions().map(|(s, _)| s))
             .into_iter()
             .filter(|s| book.position(s).realized_pnl != truth.position(s).realized_pnl)
             .count() as u64,
     )
 }
-
-/// Microseconds in a day, for trading days from timestamps.
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Orders the broker accepted without a `submit` record, or filled without
 /// a `fill` record, in the engine's audit log; `None` for an engine that
@@ -608,6 +599,18 @@ fn audit_missing_count(run: &SeedRun, checks: &[OrderCheck]) -> Option<u64> {
     )
 }
 
+/// Every symbol in the engine's book or in `others`, once each, in name
+/// order.
+fn symbols_of<'a>(
+    book: &'a fillproof_engine::PositionBook,
+    others: impl Iterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let mut symbols: Vec<&str> = book.positions().map(|(s, _)| s).chain(others).collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    symbols
+}
+
 fn round4(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
@@ -617,12 +620,8 @@ fn round4(value: f64) -> f64 {
 fn consistency_violations(run: &SeedRun) -> Option<u64> {
     let book = run.book.as_ref()?;
     let truth = run.ledger.positions_at(run.ended_at);
-    let mut symbols: Vec<&str> = book.positions().map(|(s, _)| s).collect();
-    symbols.extend(truth.keys().map(String::as_str));
-    symbols.sort_unstable();
-    symbols.dedup();
     Some(
-        symbols
+        symbols_of(book, truth.keys().map(String::as_str))
             .into_iter()
             .filter(|symbol| {
                 book.position(symbol).qty != truth.get(*symbol).copied().unwrap_or(Decimal::ZERO)

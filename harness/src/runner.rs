@@ -377,7 +377,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         ended_at,
         trace: broker.trace(),
         calls,
-        submits: broker.submits(),
+        submits: broker.take_submits(),
         panics,
         epoch_unix_micros: epoch,
         rate_limited: broker.rate_limited(),

@@ -223,13 +223,14 @@ impl SimBroker {
         self.world().rate_limited
     }
 
-    /// What became of every submit, by client order id, in the order the
-    /// ids were first seen.
+    /// Takes out what became of every submit, by client order id, in the
+    /// order the ids were first seen, at the end of a run (as
+    /// [`SimBroker::take_ledger`] does the ledger), leaving none.
     #[must_use]
-    pub fn submits(
+    pub fn take_submits(
         &self,
     ) -> indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher> {
-        self.world().submits.clone()
+        std::mem::take(&mut self.world().submits)
     }
 
     fn micros(&self, t: Duration) -> u64 {
