@@ -238,10 +238,7 @@ impl Report {
         let rows: Vec<(&str, String)> = vec![
             ("orders", m.orders.to_string()),
             ("filled orders", m.filled_orders.to_string()),
-            (
-                "detection rate",
-                m.detection_rate.map_or_else(absent, |r| format!("{r:.4}")),
-            ),
+            ("detection rate", format_rate(m.detection_rate)),
             (
                 "missed fills",
                 with_examples(m.missed_fills, &m.missed_examples),
@@ -267,10 +264,7 @@ impl Report {
                     by.gave_up
                 ),
             ),
-            (
-                "placement rate",
-                m.placement_rate.map_or_else(absent, |r| format!("{r:.4}")),
-            ),
+            ("placement rate", format_rate(m.placement_rate)),
             ("duplicate orders", m.duplicate_orders.to_string()),
             ("unknown broker orders", m.unknown_broker_orders.to_string()),
             ("consistency violations", count(m.consistency_violations)),
@@ -392,6 +386,12 @@ pub fn replay_command(file: &str, seed: u64, flags: &str) -> String {
         command.push_str(flags);
     }
     command
+}
+
+/// A rate to four places, or `n/a` when it is absent.
+#[must_use]
+pub fn format_rate(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}"))
 }
 
 /// A measured value, or `n/a` when the metric is absent.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::GateArgs;
 use crate::junit::{Case, write_junit};
-use crate::report::{Report, format_actual};
+use crate::report::{Report, format_actual, format_rate};
 use crate::runner::{RunSpec, run_seeds};
 
 /// Runs `gate`.
@@ -103,8 +103,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
             if failures.is_empty() { "PASS" } else { "FAIL" },
             scenario.name,
             m.orders,
-            m.detection_rate
-                .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}")),
+            format_rate(m.detection_rate),
             m.missed_fills,
             m.false_positives,
             m.unresolved,
