@@ -66,13 +66,13 @@ impl PollingConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         match self {
-            Self::Fixed { interval } => positive("polling.interval", *interval),
+            Self::Fixed { interval: every } => interval("polling.interval", *every),
             Self::Linear {
                 initial,
                 step: _,
                 max,
             } => {
-                positive("polling.initial", *initial)?;
+                interval("polling.initial", *initial)?;
                 cap_at_least_initial(*initial, *max)
             }
             Self::Exponential {
@@ -80,7 +80,7 @@ impl PollingConfig {
                 factor,
                 max,
             } => {
-                positive("polling.initial", *initial)?;
+                interval("polling.initial", *initial)?;
                 if !factor.is_finite() || *factor < 1.0 {
                     return Err(ConfigError::new(
                         "polling.factor",
@@ -90,9 +90,9 @@ impl PollingConfig {
                 cap_at_least_initial(*initial, *max)
             }
             Self::Adaptive(adaptive) => {
-                positive("polling.first", adaptive.first)?;
-                positive("polling.cruise", adaptive.cruise)?;
-                positive("polling.endgame_interval", adaptive.endgame_interval)?;
+                interval("polling.first", adaptive.first)?;
+                interval("polling.cruise", adaptive.cruise)?;
+                interval("polling.endgame_interval", adaptive.endgame_interval)?;
                 if !adaptive.growth.is_finite() || adaptive.growth < 1.0 {
                     return Err(ConfigError::new(
                         "polling.growth",
@@ -125,6 +125,31 @@ fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
         return Err(ConfigError::new(
             field,
             "is zero; it must be a positive duration such as 500ms",
+        ));
+    }
+    Ok(())
+}
+
+/// A polling interval: at least [`MIN_POLL_INTERVAL`].
+fn interval(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value < MIN_POLL_INTERVAL {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "is {value:?}; a polling interval must be at least {MIN_POLL_INTERVAL:?} (reading one order more often only burns the broker's rate limit)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A deadline or horizon: positive and at most [`MAX_DEADLINE`].
+fn bounded(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    positive(field, value)?;
+    if value > MAX_DEADLINE {
+        return Err(ConfigError::new(
+            field,
+            format!("is {value:?}; it must be at most {MAX_DEADLINE:?} (one day)"),
         ));
     }
     Ok(())
@@ -241,7 +266,8 @@ impl Default for ConsistencyConfig {
 /// cancel the remainder of a partial fill; 16 post-cancel reads, 250 ms
 /// apart at first and up to 4 s;
 /// slippage flagged above 50 bps adverse; 3 position reads 1 s apart; 60 s
-/// to resolve a submission.
+/// to resolve a submission; 10 min past a deadline to learn an order's
+/// fate.
 ///
 /// Call [`FillDetectionConfig::validate`] (the detector does on construction)
 /// to check ranges.
@@ -267,7 +293,22 @@ pub struct FillDetectionConfig {
     /// How long a submission may take to resolve, counting 429 waits and
     /// lookups after ambiguous failures; default 60 s.
     pub submit_timeout: Duration,
+    /// How long past a deadline the engine keeps working to learn an
+    /// order's fate when the broker cannot tell it yet: lookups by
+    /// `client_order_id` after a submit whose outcome is unknown, reads
+    /// while a cancel is pending, reads to price a fill proven by a cancel
+    /// refusal. Default 10 min, long enough to ride out a multi-minute
+    /// outage.
+    pub reconcile_horizon: Duration,
 }
+
+/// The shortest polling interval the engine accepts: a broker is not read
+/// more often than a hundred times a second per order.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The longest deadline, submit deadline or reconcile horizon the engine
+/// accepts: one day, the life of a day order.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(86_400);
 
 impl Default for FillDetectionConfig {
     fn default() -> Self {
@@ -281,6 +322,7 @@ impl Default for FillDetectionConfig {
             slippage_threshold_bps: Decimal::from(50),
             consistency: ConsistencyConfig::default(),
             submit_timeout: Duration::from_secs(60),
+            reconcile_horizon: Duration::from_secs(600),
         }
     }
 }
@@ -292,7 +334,7 @@ impl FillDetectionConfig {
     /// A [`ConfigError`] naming the first field out of range, what it is and
     /// what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("timeout", self.timeout)?;
+        bounded("timeout", self.timeout)?;
         self.polling.validate()?;
         positive("retry.backoff_base", self.retry.backoff_base)?;
         if self.retry.backoff_max < self.retry.backoff_base {
@@ -330,7 +372,7 @@ impl FillDetectionConfig {
             ));
         }
         if let PartialFillPolicy::KeepWorking { extension } = self.partial_fill_policy {
-            positive("partial_fill_policy.extension", extension)?;
+            bounded("partial_fill_policy.extension", extension)?;
         }
         if self.slippage_threshold_bps.is_sign_negative() {
             return Err(ConfigError::new(
@@ -348,7 +390,8 @@ impl FillDetectionConfig {
             ));
         }
         positive("consistency.interval", self.consistency.interval)?;
-        positive("submit_timeout", self.submit_timeout)
+        bounded("submit_timeout", self.submit_timeout)?;
+        bounded("reconcile_horizon", self.reconcile_horizon)
     }
 }
 
@@ -441,10 +484,50 @@ mod tests {
         c.slippage_threshold_bps = Decimal::NEGATIVE_ONE;
         assert_eq!(field_of(&c), "slippage_threshold_bps");
 
-        let mut c = base;
+        let mut c = base.clone();
         c.partial_fill_policy = PartialFillPolicy::KeepWorking {
             extension: Duration::ZERO,
         };
         assert_eq!(field_of(&c), "partial_fill_policy.extension");
+
+        let mut c = base;
+        c.reconcile_horizon = Duration::ZERO;
+        assert_eq!(field_of(&c), "reconcile_horizon");
+    }
+
+    /// Polling faster than the floor, and deadlines longer than a day, are
+    /// refused: they would only turn a run into hours of CPU.
+    #[test]
+    fn work_bounds_are_refused() {
+        let base = FillDetectionConfig::default();
+
+        let mut c = base.clone();
+        c.polling = PollingConfig::Fixed {
+            interval: Duration::from_nanos(1),
+        };
+        assert_eq!(field_of(&c), "polling.interval");
+        assert!(c.validate().unwrap_err().to_string().contains("10ms"));
+        c.polling = PollingConfig::Fixed {
+            interval: MIN_POLL_INTERVAL,
+        };
+        assert_eq!(c.validate(), Ok(()));
+
+        let mut c = base.clone();
+        c.polling = PollingConfig::Linear {
+            initial: Duration::from_millis(9),
+            step: Duration::ZERO,
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(field_of(&c), "polling.initial");
+
+        let mut c = base.clone();
+        c.timeout = Duration::from_secs(10 * 365 * 86_400);
+        assert_eq!(field_of(&c), "timeout");
+        c.timeout = MAX_DEADLINE;
+        assert_eq!(c.validate(), Ok(()));
+
+        let mut c = base;
+        c.reconcile_horizon = MAX_DEADLINE + Duration::from_secs(1);
+        assert_eq!(field_of(&c), "reconcile_horizon");
     }
 }

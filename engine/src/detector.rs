@@ -50,6 +50,11 @@ pub struct Submission {
     /// True when the order was found by `client_order_id` after a submit
     /// whose answer was lost or ambiguous.
     pub recovered_by_lookup: bool,
+    /// True when the order was found only after the submit deadline (the
+    /// broker was unreachable until then): it is overdue, so monitoring
+    /// goes straight to the deadline path (final read, cancel, reads until
+    /// the broker shows how it ended).
+    pub overdue: bool,
 }
 
 /// Watches orders until the broker confirms what happened to them.
@@ -138,6 +143,13 @@ impl<B: Broker + 'static> FillDetector<B> {
     /// - A 422 refusing a duplicate `client_order_id` means an earlier
     ///   attempt landed: the order is looked up and returned.
     /// - Any other 403 or 422 is a rejection.
+    /// - When the submit deadline passes while the broker still cannot say
+    ///   whether it holds the order (an outage or a 429 storm after a lost
+    ///   answer), lookups go on, with backoff, for up to
+    ///   `reconcile_horizon` more: the broker may hold a live order, and an
+    ///   order nobody watches is the worst outcome. An order found then is
+    ///   [`Submission::overdue`]; one confirmed absent was never placed and
+    ///   is not sent again.
     ///
     /// # Errors
     /// [`SubmitError::Rejected`] when the broker refuses the order;
@@ -151,6 +163,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             api_calls: ApiCalls::default(),
             retries: 0,
             deadline: Instant::now() + self.config.submit_timeout,
+            failed_lookups: 0,
         };
         let client_order_id = &request.client_order_id;
         let mut resubmits = 0u32;
@@ -198,13 +211,7 @@ impl<B: Broker + 'static> FillDetector<B> {
                         "submit answer lost; order found by client_order_id");
                     return Ok(attempt.submission(*order, true));
                 }
-                Lookup::Unknown(last) => {
-                    return Err(SubmitError::Unknown {
-                        client_order_id: client_order_id.clone(),
-                        attempts: attempt.api_calls.submit,
-                        last,
-                    });
-                }
+                Lookup::Unknown(last) => return self.reconcile(request, attempt, last).await,
                 Lookup::Absent => {}
             }
             if resubmits >= self.config.retry.max_retries {
@@ -223,10 +230,52 @@ impl<B: Broker + 'static> FillDetector<B> {
         }
     }
 
+    /// The submit deadline passed with the outcome unknown: keep looking the
+    /// order up, with backoff, until the broker answers or the reconcile
+    /// horizon passes.
+    async fn reconcile(
+        &self,
+        request: &OrderRequest,
+        mut attempt: Attempt,
+        last: BrokerError,
+    ) -> Result<Submission, SubmitError> {
+        let client_order_id = &request.client_order_id;
+        let unknown = |attempt: &Attempt, last| SubmitError::Unknown {
+            client_order_id: client_order_id.clone(),
+            attempts: attempt.api_calls.submit,
+            last,
+        };
+        if last.class() == ErrorClass::Permanent {
+            return Err(unknown(&attempt, last));
+        }
+        warn!(target: TARGET, %client_order_id, %last,
+            horizon_ms = self.config.reconcile_horizon.as_millis() as u64,
+            "submit outcome unknown at the deadline; reconciling by client_order_id");
+        attempt.deadline += self.config.reconcile_horizon;
+        match self.look_up(request, &mut attempt).await {
+            Lookup::Found(order) => {
+                warn!(target: TARGET, order_id = %order.id, %client_order_id,
+                    "order found after the submit deadline; cancelling it");
+                let mut submission = attempt.submission(*order, true);
+                submission.overdue = true;
+                Ok(submission)
+            }
+            Lookup::Absent => Err(SubmitError::NotPlaced {
+                client_order_id: client_order_id.clone(),
+                attempts: attempt.api_calls.submit,
+                last,
+            }),
+            Lookup::Unknown(last) => {
+                error!(target: TARGET, %client_order_id, %last,
+                    "broker unreachable through the reconcile horizon; the order's fate is unknown");
+                Err(unknown(&attempt, last))
+            }
+        }
+    }
+
     /// Looks the order up by client order id until the broker answers or the
-    /// submit deadline passes.
+    /// attempt's deadline passes.
     async fn look_up(&self, request: &OrderRequest, attempt: &mut Attempt) -> Lookup {
-        let mut tries = 0u32;
         loop {
             attempt.api_calls.get_order_by_client_id += 1;
             let error = match self
@@ -235,9 +284,13 @@ impl<B: Broker + 'static> FillDetector<B> {
                 .await
             {
                 Ok(order) => return Lookup::Found(Box::new(order)),
-                Err(BrokerError::NotFound { .. }) => return Lookup::Absent,
+                Err(BrokerError::NotFound { .. }) => {
+                    attempt.failed_lookups = 0;
+                    return Lookup::Absent;
+                }
                 Err(error) => error,
             };
+            let tries = attempt.failed_lookups;
             let delay = wait_before_retry(&error, &attempt.backoff, tries, &mut attempt.rng);
             if error.class() == ErrorClass::Permanent || Instant::now() + delay >= attempt.deadline
             {
@@ -246,7 +299,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             warn!(target: TARGET, client_order_id = %request.client_order_id, attempt = tries + 1,
                 delay_ms = delay.as_millis() as u64, %error, "lookup by client_order_id failed; retrying");
             sleep(delay).await;
-            tries += 1;
+            attempt.failed_lookups += 1;
             attempt.retries += 1;
         }
     }
@@ -262,11 +315,32 @@ impl<B: Broker + 'static> FillDetector<B> {
         expected_price: Option<Decimal>,
     ) -> Result<FillResult, SubmitError> {
         let submission = self.submit(request).await?;
-        let mut result = self.monitor(submission.order, expected_price).await;
+        Ok(self
+            .monitor_submission(submission, expected_price, None)
+            .await)
+    }
+
+    /// Watches the order `submission` placed, as [`FillDetector::monitor_with`];
+    /// an [`overdue`](Submission::overdue) one goes straight to the
+    /// deadline path. The result's call counts include the submission's.
+    pub async fn monitor_submission(
+        &self,
+        submission: Submission,
+        expected_price: Option<Decimal>,
+        on_change: Option<&(dyn Fn(&Order) + Sync)>,
+    ) -> FillResult {
+        let deadline = if submission.overdue {
+            Instant::now()
+        } else {
+            Instant::now() + self.config.timeout
+        };
+        let mut result = self
+            .watch(submission.order, expected_price, on_change, deadline)
+            .await;
         result.api_calls.submit += submission.api_calls.submit;
         result.api_calls.get_order_by_client_id += submission.api_calls.get_order_by_client_id;
         result.retries += submission.retries;
-        Ok(result)
+        result
     }
 
     /// Watches `order` (as the broker returned it on submission) until the
@@ -285,6 +359,17 @@ impl<B: Broker + 'static> FillDetector<B> {
         expected_price: Option<Decimal>,
         on_change: Option<&(dyn Fn(&Order) + Sync)>,
     ) -> FillResult {
+        let deadline = Instant::now() + self.config.timeout;
+        self.watch(order, expected_price, on_change, deadline).await
+    }
+
+    async fn watch(
+        &self,
+        order: Order,
+        expected_price: Option<Decimal>,
+        on_change: Option<&(dyn Fn(&Order) + Sync)>,
+        deadline: Instant,
+    ) -> FillResult {
         let mut watch = Watch {
             on_change,
             broker: &*self.broker,
@@ -293,6 +378,8 @@ impl<B: Broker + 'static> FillDetector<B> {
             rng: self.rng_for(&order.client_order_id),
             backoff: Backoff::new(&self.config.retry),
             start: Instant::now(),
+            deadline,
+            horizon: deadline + self.config.reconcile_horizon,
             checks: 0,
             polls: 0,
             polls_at_change: 0,
@@ -363,6 +450,9 @@ struct Attempt {
     api_calls: ApiCalls,
     retries: u32,
     deadline: Instant,
+    /// Lookups that failed in a row: the backoff goes on growing across
+    /// the reconcile horizon instead of starting over.
+    failed_lookups: u32,
 }
 
 impl Attempt {
@@ -372,6 +462,7 @@ impl Attempt {
             api_calls: self.api_calls,
             retries: self.retries,
             recovered_by_lookup,
+            overdue: false,
         }
     }
 }
@@ -397,6 +488,11 @@ struct Watch<'a, B> {
     rng: ChaCha8Rng,
     backoff: Backoff,
     start: Instant,
+    /// When monitoring gives way to the deadline path.
+    deadline: Instant,
+    /// How long past the deadline the engine keeps reading an order the
+    /// broker has not shown ended (see `reconcile_horizon`).
+    horizon: Instant,
     /// Logical reads of the order (one per poll, final or post-cancel read).
     checks: u32,
     /// Reads made by the polling loop, for the strategy.
@@ -433,8 +529,7 @@ impl<B: Broker> Watch<'_, B> {
         if let Some(result) = self.observe(snapshot) {
             return result;
         }
-        let deadline = self.start + self.config.timeout;
-        match self.poll_until(deadline).await {
+        match self.poll_until(self.deadline).await {
             Ok(result) => return result,
             Err(LoopEnd::Deadline) => {}
         }
@@ -596,6 +691,7 @@ impl<B: Broker> Watch<'_, B> {
     async fn at_deadline(&mut self) -> FillResult {
         info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
             "deadline reached");
+        self.horizon = Instant::now() + self.config.reconcile_horizon;
         if self.config.final_verification {
             if let Some(result) = self.verify_once().await {
                 return self.mark_deadline(result);
@@ -603,7 +699,7 @@ impl<B: Broker> Watch<'_, B> {
         }
         if let PartialFillPolicy::KeepWorking { extension } = self.config.partial_fill_policy {
             if self.best_qty() > Decimal::ZERO {
-                let until = self.start + self.config.timeout + extension;
+                let until = self.deadline + extension;
                 if let Ok(result) = self.poll_until(until).await {
                     return self.mark_deadline(result);
                 }
@@ -663,20 +759,35 @@ impl<B: Broker> Watch<'_, B> {
         }
     }
 
+    /// True while post-cancel read `read` is still due: within
+    /// `post_cancel.max_reads`, and past them until the reconcile horizon
+    /// (the caller stops as soon as the broker shows how the order ended).
+    fn read_due(&self, read: u32) -> bool {
+        read < self.config.post_cancel.max_reads || Instant::now() < self.horizon
+    }
+
+    /// Waits before post-cancel read `read`.
+    async fn wait_to_read(&self, read: u32) {
+        let wait = self.config.post_cancel.wait_before(read);
+        if !wait.is_zero() {
+            sleep(wait).await;
+        }
+    }
+
     /// The broker said the order is already filled: read it back to get the
-    /// quantity and price. The broker's refusal is itself evidence of the
-    /// fill, so if the reads never corroborate it the order is still
-    /// reported filled, with lower confidence.
+    /// quantity and price, until the reconcile horizon if need be. The
+    /// broker's refusal is itself evidence of the fill, so if the reads
+    /// never corroborate it the order is still reported filled, with lower
+    /// confidence and its price unknown (never a guess).
     async fn confirm_refused_cancel(&mut self) -> FillResult {
         let refusal = Methods {
             cancel_refused_as_filled: true,
             ..Methods::default()
         };
-        for read in 0..self.config.post_cancel.max_reads {
-            let wait = self.config.post_cancel.wait_before(read);
-            if !wait.is_zero() {
-                sleep(wait).await;
-            }
+        let mut read = 0u32;
+        while self.read_due(read) {
+            self.wait_to_read(read).await;
+            read += 1;
             if let Some(mut result) = self.verify_once().await {
                 if result.verdict == Verdict::Filled {
                     result.methods = result.methods.union(refusal);
@@ -690,14 +801,22 @@ impl<B: Broker> Watch<'_, B> {
         let mut result = self.finish(
             Verdict::Filled,
             Some(refusal),
-            "cancel refused as already filled; reads did not show the fill yet".to_owned(),
+            "cancel refused as already filled; no read showed the fill, so its price is unknown"
+                .to_owned(),
         );
+        if result.filled_qty < qty {
+            // A price seen on part of the fill is not the whole fill's.
+            result.avg_price = None;
+            result.slippage = None;
+        }
         result.filled_qty = qty;
         result.cancel = Some(CancelOutcome::AlreadyFilled);
         result
     }
 
-    /// Reads until the broker shows how the order ended, within the bound.
+    /// Reads until the broker shows how the order ended: `max_reads` reads,
+    /// and past them, while the broker still shows the order open (a long
+    /// `pending_cancel`) or cannot be read, until the reconcile horizon.
     ///
     /// When the cancel went unanswered and a read shows the order still
     /// open (not even `pending_cancel`), the cancel is sent again, up to
@@ -706,11 +825,10 @@ impl<B: Broker> Watch<'_, B> {
     /// is there to prevent.
     async fn after_cancel(&mut self, mut outcome: CancelOutcome) -> FillResult {
         let mut resends = 0u32;
-        for read in 0..self.config.post_cancel.max_reads {
-            let wait = self.config.post_cancel.wait_before(read);
-            if !wait.is_zero() {
-                sleep(wait).await;
-            }
+        let mut read = 0u32;
+        while self.read_due(read) {
+            self.wait_to_read(read).await;
+            read += 1;
             let Ok(order) = self.read().await else {
                 continue;
             };

@@ -36,7 +36,8 @@ use crate::verify::FillVerifier;
 
 /// Everything the executor needs to know. Defaults: the fill detector's;
 /// validation within 5% of the reference price; the default risk limits;
-/// no commission; 190 calls a minute; buying power not checked.
+/// no commission; 190 calls a minute; 5 s per call; buying power not
+/// checked.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     /// Fill detection and submission retries.
@@ -49,6 +50,10 @@ pub struct ExecutorConfig {
     pub commission: Commission,
     /// Client-side rate limit on every broker call; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
+    /// The longest one broker call may take, once sent, before the engine
+    /// stops waiting and treats it as an ambiguous outcome (the broker may
+    /// have acted); default 5 s.
+    pub call_timeout: Duration,
     /// The account's buying power at the start; `None`: not checked.
     pub buying_power: Option<Decimal>,
 }
@@ -61,6 +66,7 @@ impl Default for ExecutorConfig {
             risk: RiskLimits::default(),
             commission: Commission::default(),
             rate_limit: Some(RateLimit::DEFAULT),
+            call_timeout: Duration::from_secs(5),
             buying_power: None,
         }
     }
@@ -138,8 +144,9 @@ pub struct AppliedFill {
     pub side: Side,
     /// Quantity.
     pub qty: Decimal,
-    /// Price.
-    pub price: Decimal,
+    /// Price; `None` when only a cancel refused as "already filled" proved
+    /// the fill and no read showed its price.
+    pub price: Option<Decimal>,
     /// Trading day (days since the Unix epoch, UTC) of `filled_at`.
     pub day: i64,
     /// When the broker filled it: its fill stamp, or the engine's clock
@@ -200,7 +207,19 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         clock: Arc<dyn Clock>,
         seed: u64,
     ) -> Result<Self, ConfigError> {
-        let limited = Arc::new(RateLimitedBroker::new(broker, config.rate_limit)?);
+        if config.call_timeout > config.detection.submit_timeout {
+            return Err(ConfigError::new(
+                "call_timeout",
+                format!(
+                    "({:?}) is longer than submit_timeout ({:?}); one call cannot take longer than the whole submission",
+                    config.call_timeout, config.detection.submit_timeout
+                ),
+            ));
+        }
+        let limited = Arc::new(
+            RateLimitedBroker::new(broker, config.rate_limit)?
+                .with_call_timeout(config.call_timeout)?,
+        );
         let detector = FillDetector::new(limited, config.detection)?.with_jitter_seed(seed);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(Self {
@@ -249,7 +268,12 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         fills.sort_by_key(|f| f.filled_at);
         let mut positions = PositionBook::new(book.positions.commission());
         for fill in fills {
-            positions.apply(&fill.symbol, fill.side, fill.qty, fill.price, fill.day);
+            match fill.price {
+                Some(price) => {
+                    positions.apply(&fill.symbol, fill.side, fill.qty, price, fill.day);
+                }
+                None => positions.apply_unpriced(&fill.symbol, fill.side, fill.qty, fill.day),
+            }
         }
         positions
     }
@@ -377,13 +401,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         Ok(reserved)
     }
 
-    /// Undoes `admit`'s bookkeeping and applies what filled.
+    /// Undoes `admit`'s bookkeeping and applies what filled. A fill whose
+    /// price is unknown keeps a buy's reservation spent (the best estimate
+    /// of its cost) and credits a sale nothing until its price is known.
     fn settle(
         &self,
         signal: &Signal,
         reserved: Decimal,
         filled: Decimal,
-        price: Decimal,
+        price: Option<Decimal>,
         filled_at: Option<Timestamp>,
     ) {
         let today = self.today();
@@ -393,17 +419,30 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             .in_flight
             .entry(signal.symbol.clone())
             .or_insert(Decimal::ZERO) -= signal.side.sign() * signal.qty;
-        let notional = filled * price;
         if let Some(available) = &mut book.available {
-            *available += reserved;
-            match signal.side {
-                Side::Buy => *available -= notional,
-                Side::Sell => *available += notional,
+            match price {
+                Some(price) => {
+                    *available += reserved;
+                    let notional = filled * price;
+                    match signal.side {
+                        Side::Buy => *available -= notional,
+                        Side::Sell => *available += notional,
+                    }
+                }
+                None if filled.is_zero() => *available += reserved,
+                None => {}
             }
         }
         if filled > Decimal::ZERO {
-            book.positions
-                .apply(&signal.symbol, signal.side, filled, price, today);
+            match price {
+                Some(price) => {
+                    book.positions
+                        .apply(&signal.symbol, signal.side, filled, price, today);
+                }
+                None => book
+                    .positions
+                    .apply_unpriced(&signal.symbol, signal.side, filled, today),
+            }
             book.applied.push(AppliedFill {
                 client_order_id: signal.client_order_id.clone(),
                 symbol: signal.symbol.clone(),
@@ -452,7 +491,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             "pending",
             "about to send",
         ) {
-            self.settle(signal, reserved, Decimal::ZERO, reference, None);
+            self.settle(signal, reserved, Decimal::ZERO, None, None);
             self.emit(signal, OrderState::Failed, None, None);
             return Err(ExecutionError::Audit(error.to_string()));
         }
@@ -475,7 +514,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                     "not placed",
                     &error.to_string(),
                 );
-                self.settle(signal, reserved, Decimal::ZERO, reference, None);
+                self.settle(signal, reserved, Decimal::ZERO, None, None);
                 self.emit(signal, state, None, None);
                 return Err(error.into());
             }
@@ -501,16 +540,18 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         );
         let on_change =
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
-        let mut result = self
+        let result = self
             .detector
-            .monitor_with(submission.order, Some(reference), Some(&on_change))
+            .monitor_submission(submission, Some(reference), Some(&on_change))
             .await;
-        result.api_calls.submit += submission.api_calls.submit;
-        result.api_calls.get_order_by_client_id += submission.api_calls.get_order_by_client_id;
-        result.retries += submission.retries;
 
-        let price = result.avg_price.unwrap_or(reference);
-        self.settle(signal, reserved, result.filled_qty, price, result.filled_at);
+        self.settle(
+            signal,
+            reserved,
+            result.filled_qty,
+            result.avg_price,
+            result.filled_at,
+        );
         if let Some(cancel) = &result.cancel {
             let how = match cancel {
                 CancelOutcome::Accepted => "cancel accepted".to_owned(),
@@ -550,6 +591,22 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 OrderStatus::Unknown("unresolved".into()),
             ),
         };
+        if event != AuditEvent::Fill && result.filled_qty > Decimal::ZERO {
+            // The order ended otherwise, but quantity was booked: the audit
+            // log records every fill the positions hold.
+            let _ = self.audit(
+                signal,
+                AuditEvent::Fill,
+                Some(&order_id),
+                (result.filled_qty, result.avg_price),
+                if result.filled_qty < result.qty {
+                    OrderStatus::PartiallyFilled.as_str()
+                } else {
+                    OrderStatus::Filled.as_str()
+                },
+                &result.reason,
+            );
+        }
         let _ = self.audit(
             signal,
             event,

@@ -56,8 +56,8 @@ pub use backoff::Backoff;
 pub use broker::Broker;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use config::{
-    ConsistencyConfig, FillDetectionConfig, PartialFillPolicy, PollingConfig, PostCancelConfig,
-    RetryConfig,
+    ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL, PartialFillPolicy,
+    PollingConfig, PostCancelConfig, RetryConfig,
 };
 pub use detector::{FillDetector, Submission};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};

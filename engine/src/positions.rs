@@ -38,6 +38,22 @@ pub struct PositionState {
     pub realized_pnl: Decimal,
     /// Commission paid.
     pub commission_paid: Decimal,
+    /// Signed quantity booked with its price unknown (a fill proven only by
+    /// a cancel refused as "already filled"); part of `qty`, left out of the
+    /// average entry price and realized P&L.
+    pub unpriced_qty: Decimal,
+    /// Fills booked with their price unknown: while any is, realized P&L
+    /// is what the priced fills give and may not be the broker's.
+    pub unpriced_fills: u32,
+}
+
+impl PositionState {
+    /// True when every fill in this position has a known price, so its
+    /// realized P&L is complete.
+    #[must_use]
+    pub fn priced(&self) -> bool {
+        self.unpriced_fills == 0
+    }
 }
 
 /// Every symbol's position, and realized P&L by trading day.
@@ -90,33 +106,52 @@ impl PositionBook {
         let position = self.positions.entry(symbol.to_owned()).or_default();
         let signed = side.sign() * qty;
         let mut realized = Decimal::ZERO;
-        if position.qty.is_zero() || position.qty.is_sign_positive() == signed.is_sign_positive() {
-            let open = position.qty.abs();
+        // Average cost runs over the priced quantity only.
+        let priced = position.qty - position.unpriced_qty;
+        if priced.is_zero() || priced.is_sign_positive() == signed.is_sign_positive() {
+            let open = priced.abs();
             position.avg_entry_price =
                 (open * position.avg_entry_price + qty * price) / (open + qty);
-            position.qty += signed;
         } else {
-            let open = position.qty.abs();
+            let open = priced.abs();
             let closing = qty.min(open);
-            let direction = if position.qty.is_sign_positive() {
+            let direction = if priced.is_sign_positive() {
                 Decimal::ONE
             } else {
                 Decimal::NEGATIVE_ONE
             };
             realized = closing * (price - position.avg_entry_price) * direction;
-            position.qty += signed;
-            if position.qty.is_zero() {
+            if qty == open {
                 position.avg_entry_price = Decimal::ZERO;
             } else if qty > open {
                 // Crossed zero: the rest opens on the other side.
                 position.avg_entry_price = price;
             }
         }
+        position.qty += signed;
         realized -= commission;
         position.realized_pnl += realized;
         position.commission_paid += commission;
         *self.daily.entry(day).or_insert(Decimal::ZERO) += realized;
         realized
+    }
+
+    /// Books a fill of `qty` whose price is not known: the position moves,
+    /// commission is charged on trading day `day`, and the symbol is marked
+    /// [not fully priced](PositionState::priced).
+    pub fn apply_unpriced(&mut self, symbol: &str, side: Side, qty: Decimal, day: i64) {
+        if qty <= Decimal::ZERO {
+            return;
+        }
+        let commission = self.commission.on(qty);
+        let position = self.positions.entry(symbol.to_owned()).or_default();
+        let signed = side.sign() * qty;
+        position.qty += signed;
+        position.unpriced_qty += signed;
+        position.unpriced_fills += 1;
+        position.realized_pnl -= commission;
+        position.commission_paid += commission;
+        *self.daily.entry(day).or_insert(Decimal::ZERO) -= commission;
     }
 
     /// One symbol's position (flat when never traded).
@@ -173,6 +208,25 @@ mod tests {
             (d(0), d(0), d(200_000))
         );
         assert_eq!(book.daily_pnl(0), d(200_000));
+    }
+
+    /// A fill with its price unknown moves the position but not the average
+    /// price or realized P&L of the priced fills, and marks the symbol.
+    #[test]
+    fn unpriced_fill_moves_quantity_only() {
+        let mut book = PositionBook::default();
+        book.apply("SPY", Side::Buy, d(100), d(10), 0);
+        book.apply_unpriced("SPY", Side::Buy, d(50), 0);
+        let p = book.position("SPY");
+        assert_eq!(
+            (p.qty, p.avg_entry_price, p.unpriced_qty),
+            (d(150), d(10), d(50))
+        );
+        assert!(!p.priced());
+        assert_eq!(book.apply("SPY", Side::Sell, d(100), d(12), 0), d(200));
+        let p = book.position("SPY");
+        assert_eq!((p.qty, p.avg_entry_price), (d(50), d(0)));
+        assert!(book.position("QQQ").priced());
     }
 
     /// Commission is deducted from realized P&L on every fill.

@@ -1,5 +1,7 @@
-//! A client-side rate limiter: calls wait their turn instead of running
-//! into the broker's limit.
+//! The gate every engine call to the broker goes through: a client-side
+//! rate limiter (calls wait their turn instead of running into the
+//! broker's limit) and a per-call timeout (a call that hangs ends as an
+//! ambiguous outcome instead of blocking its order past its deadline).
 //!
 //! The limiter is a token bucket in its GCRA form: it keeps the time at
 //! which the next call may start and moves it on by one emission interval
@@ -7,13 +9,15 @@
 //! sleeps on tokio's clock (virtual in simulations); no lock is held while
 //! it sleeps.
 
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::broker::Broker;
-use crate::clock::sleep_until;
+use crate::clock::{sleep, sleep_until};
 use crate::error::{BrokerError, ConfigError};
 use crate::order::{Order, OrderRequest, Position};
 
@@ -101,10 +105,14 @@ impl RateLimiter {
 }
 
 /// A broker whose every call first waits its turn at a [`RateLimiter`]
-/// (or goes straight through, without a limit).
+/// (or goes straight through, without a limit), then, once sent, is
+/// bounded by the call timeout when one is set. The wait for a turn is not
+/// part of the call: a call queued behind a burst has not reached the
+/// broker, so it cannot have timed out there.
 pub struct RateLimitedBroker<B> {
     inner: B,
     limiter: Option<RateLimiter>,
+    call_timeout: Option<Duration>,
 }
 
 impl<B> RateLimitedBroker<B> {
@@ -120,7 +128,35 @@ impl<B> RateLimitedBroker<B> {
         Ok(Self {
             inner,
             limiter: limit.map(RateLimiter::new),
+            call_timeout: None,
         })
+    }
+
+    /// Bounds every call, once sent, by `limit`: past it the call ends
+    /// with [`BrokerError::Timeout`], an ambiguous outcome (the broker may
+    /// have acted).
+    ///
+    /// # Errors
+    /// A zero limit.
+    pub fn with_call_timeout(mut self, limit: Duration) -> Result<Self, ConfigError> {
+        if limit.is_zero() {
+            return Err(ConfigError::new(
+                "call_timeout",
+                "is zero; it must be a positive duration such as 5s",
+            ));
+        }
+        self.call_timeout = Some(limit);
+        Ok(self)
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, BrokerError>>,
+    ) -> Result<T, BrokerError> {
+        match self.call_timeout {
+            Some(limit) => within(limit, call).await,
+            None => call.await,
+        }
     }
 
     async fn turn(&self) {
@@ -138,28 +174,47 @@ impl<B> RateLimitedBroker<B> {
 impl<B: Broker> Broker for RateLimitedBroker<B> {
     async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
         self.turn().await;
-        self.inner.submit_order(request).await
+        self.bounded(self.inner.submit_order(request)).await
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
         self.turn().await;
-        self.inner.get_order(order_id).await
+        self.bounded(self.inner.get_order(order_id)).await
     }
 
     async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
         self.turn().await;
-        self.inner.get_order_by_client_id(client_order_id).await
+        self.bounded(self.inner.get_order_by_client_id(client_order_id))
+            .await
     }
 
     async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
         self.turn().await;
-        self.inner.cancel_order(order_id).await
+        self.bounded(self.inner.cancel_order(order_id)).await
     }
 
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
         self.turn().await;
-        self.inner.get_position(symbol).await
+        self.bounded(self.inner.get_position(symbol)).await
     }
+}
+
+/// `call`, or [`BrokerError::Timeout`] (an ambiguous outcome: the broker may
+/// have acted) when it takes longer than `limit`.
+/// A call that completes at the very instant of the limit keeps its answer.
+async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, BrokerError>>,
+) -> Result<T, BrokerError> {
+    let mut call = std::pin::pin!(call);
+    let mut timer = std::pin::pin!(sleep(limit));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(answer) = call.as_mut().poll(cx) {
+            return Poll::Ready(answer);
+        }
+        timer.as_mut().poll(cx).map(|()| Err(BrokerError::Timeout))
+    })
+    .await
 }
 
 #[cfg(test)]

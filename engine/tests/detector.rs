@@ -512,9 +512,9 @@ async fn rate_limit_waits_stop_at_the_submit_deadline() {
 }
 
 /// Lookups by client order id that keep failing back off (doubling from
-/// 500 ms, capped at 8 s) and stop before the submit deadline: within a
-/// 20 s deadline that is at most ten lookups, where a backoff that never
-/// grew would make forty or more.
+/// 500 ms, capped at 8 s) and stop at the reconcile horizon after the
+/// submit deadline: within 20 s and 40 s more that is at most sixteen
+/// lookups, where a backoff that never grew would make a hundred or more.
 #[tokio::test(start_paused = true)]
 async fn failing_lookups_back_off_and_stop_at_the_deadline() {
     let unavailable = || BrokerError::Server {
@@ -529,17 +529,19 @@ async fn failing_lookups_back_off_and_stop_at_the_deadline() {
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
     let mut config = config(60);
     config.submit_timeout = Duration::from_secs(20);
+    config.reconcile_horizon = config_horizon();
     let detector = FillDetector::new(Arc::clone(&broker), config)
         .expect("valid")
         .with_jitter_seed(3);
     let started = tokio::time::Instant::now();
     let error = detector.submit(&request(100)).await.expect_err("unknown");
     assert!(matches!(error, SubmitError::Unknown { .. }), "{error}");
-    // No wait crosses the deadline; only the last call's own latency may.
-    let bound = Duration::from_secs(20) + LATENCY;
+    // No wait crosses the deadline and the horizon after it; only the last
+    // call's own latency may.
+    let bound = Duration::from_secs(20) + config_horizon() + LATENCY;
     assert!(started.elapsed() <= bound, "{:?}", started.elapsed());
     let lookups = broker.calls().lookup;
-    assert!((2..=10).contains(&lookups), "{lookups} lookups");
+    assert!((2..=16).contains(&lookups), "{lookups} lookups");
     assert_eq!(broker.calls().submit, 1, "never resubmitted blindly");
 }
 
@@ -715,4 +717,119 @@ async fn unanswered_cancel_is_resent_when_order_still_open() {
     assert_eq!(result.verdict, Verdict::NotFilled, "{}", result.reason);
     assert_eq!(broker.calls().cancel, 5);
     assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
+}
+
+fn config_horizon() -> Duration {
+    Duration::from_secs(40)
+}
+
+/// A submit whose answer is lost, then a broker unreachable for longer
+/// than the submit deadline: the detector keeps looking the order up by
+/// `client_order_id` past the deadline, finds it when the broker is back
+/// (100 s in), and reports the fill it made meanwhile. Before the reconcile
+/// horizon, this order was reported unknown with nothing filled.
+#[tokio::test(start_paused = true)]
+async fn unknown_submit_is_reconciled_once_the_broker_is_back() {
+    let script = Script {
+        submit_answers: [(true, Err(BrokerError::Timeout))].into(),
+        reads_down: Some((Duration::ZERO, Duration::from_secs(100))),
+        changes: vec![change(30_000, "filled", 100, Some("590.02"))],
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60))
+        .expect("valid")
+        .with_jitter_seed(5);
+    let submission = detector.submit(&request(100)).await.expect("found");
+    assert!(submission.recovered_by_lookup && submission.overdue);
+    let result = detector.monitor_submission(submission, None, None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(result.avg_price, Some("590.02".parse().expect("price")));
+    assert_eq!(broker.calls().submit, 1, "never resubmitted");
+}
+
+/// The same, with the order still open when the broker comes back: being
+/// past its deadline, it is cancelled at once instead of being left to
+/// work unwatched, and its end is confirmed by reads.
+#[tokio::test(start_paused = true)]
+async fn order_found_after_the_submit_deadline_is_cancelled() {
+    let script = Script {
+        submit_answers: [(true, Err(BrokerError::Timeout))].into(),
+        reads_down: Some((Duration::ZERO, Duration::from_secs(100))),
+        on_cancel: vec![change(100, "canceled", 0, None)],
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60))
+        .expect("valid")
+        .with_jitter_seed(5);
+    let started = tokio::time::Instant::now();
+    let result = detector.execute(&request(100), None).await.expect("found");
+    assert_eq!(result.verdict, Verdict::NotFilled);
+    assert!(result.deadline_reached);
+    assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
+    assert_eq!(broker.calls().cancel, 1);
+    // Cancelled as soon as found, not after a fresh 60 s of monitoring.
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A cancel that stays `pending_cancel` for 60 s, longer than the 16
+/// post-cancel reads last (about 45 s), and a fill that lands at the end
+/// of it: the detector keeps reading while the broker shows the order
+/// open and reports the fill.
+#[tokio::test(start_paused = true)]
+async fn long_pending_cancel_is_read_until_it_ends() {
+    let script = Script {
+        on_cancel: vec![
+            change(0, "pending_cancel", 0, None),
+            change(60_000, "filled", 100, Some("590.02")),
+        ],
+        ..Script::default()
+    };
+    let (_broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled, "{}", result.reason);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
+}
+
+/// A cancel refused as "already filled" while reads fail for a minute
+/// longer than the post-cancel reads last: the reads go on until one
+/// succeeds, and the fill is reported with the broker's price.
+#[tokio::test(start_paused = true)]
+async fn refused_cancel_is_priced_once_a_read_succeeds() {
+    let mut script = filled_then_cancel_refused(10_300);
+    script.reads_down = Some((Duration::from_secs(9), Duration::from_secs(200)));
+    let (_broker, detector) = setup(script, config(10));
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(result.avg_price, Some("590.02".parse().expect("price")));
+}
+
+/// When no read succeeds within the horizon, the fill the cancel refusal
+/// proved is reported with its quantity and no price: never a guess.
+#[tokio::test(start_paused = true)]
+async fn refused_cancel_without_a_read_has_no_price() {
+    let mut script = filled_then_cancel_refused(5_000);
+    script.changes = vec![change(5_000, "partially_filled", 40, Some("590.00"))];
+    script
+        .changes
+        .push(change(10_300, "filled", 100, Some("590.02")));
+    script.reads_down = Some((Duration::from_secs(9), Duration::from_secs(100_000)));
+    let mut config = config(10);
+    config.reconcile_horizon = Duration::from_secs(60);
+    let (_broker, detector) = setup(script, config);
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(
+        result.avg_price, None,
+        "the partial's price is not the fill's"
+    );
 }

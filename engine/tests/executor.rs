@@ -265,3 +265,127 @@ async fn daily_loss_rule_refuses() {
         "daily loss limit: realized P&L today is -$150.00 (limit -$100.00)"
     );
 }
+
+/// The events of the audit lines, in order.
+fn audit_events(sink: &MemorySink) -> Vec<String> {
+    sink.lines()
+        .iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("json line");
+            value["event"].as_str().expect("event").to_owned()
+        })
+        .collect()
+}
+
+/// A fill proven only by a cancel refused as "already filled", with no
+/// read of the order succeeding within the horizon: the quantity is booked
+/// with its price unknown, never at the reference price, and the symbol's
+/// P&L is marked incomplete.
+#[tokio::test(start_paused = true)]
+async fn fill_of_unknown_price_is_booked_without_a_price() {
+    let script = Script {
+        changes: vec![change(10_300, "filled", 100, Some("101"))],
+        cancel_answers: [Err(fillproof_engine::BrokerError::Unprocessable {
+            message: r#"order is already in "filled" state"#.into(),
+        })]
+        .into(),
+        reads_down: Some((Duration::from_secs(9), Duration::from_secs(100_000))),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ));
+    let mut config = ExecutorConfig::default();
+    config.detection.timeout = Duration::from_secs(10);
+    config.detection.reconcile_horizon = Duration::from_secs(60);
+    let (executor, sink) = executor(&broker, config);
+    let result = executor
+        .execute(&signal(100), Decimal::from(95))
+        .await
+        .expect("executed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.avg_price, None);
+    let position = executor.positions().position("QQQ");
+    assert_eq!(position.qty, Decimal::from(100));
+    assert_eq!(position.unpriced_qty, Decimal::from(100));
+    assert_eq!(
+        position.avg_entry_price,
+        Decimal::ZERO,
+        "not the reference 95"
+    );
+    assert!(!position.priced());
+    assert_eq!(executor.applied()[0].price, None);
+    assert!(audit_events(&sink).contains(&"fill".to_owned()));
+}
+
+/// An order that fills 40 and is then rejected by the broker ends
+/// rejected, but the 40 it booked has its `fill` record before the
+/// `reject` one.
+#[tokio::test(start_paused = true)]
+async fn fill_before_a_rejection_is_audited() {
+    let script = Script {
+        changes: vec![
+            change(500, "partially_filled", 40, Some("100")),
+            change(1_000, "rejected", 40, Some("100")),
+        ],
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ));
+    let (executor, sink) = executor(&broker, ExecutorConfig::default());
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("executed");
+    assert_eq!(result.verdict, Verdict::Rejected);
+    assert_eq!(result.filled_qty, Decimal::from(40));
+    assert_eq!(executor.positions().position("QQQ").qty, Decimal::from(40));
+    let events = audit_events(&sink);
+    let tail: Vec<&str> = events
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(tail, ["fill", "reject"], "{events:?}");
+}
+
+/// A read that hangs for five minutes ends at the call timeout as an
+/// ambiguous outcome and is retried: the fill is seen seconds after it
+/// happened, long before the deadline, instead of five minutes later.
+#[tokio::test(start_paused = true)]
+async fn hung_reads_end_at_the_call_timeout() {
+    let script = Script {
+        changes: vec![change(2_000, "filled", 100, Some("101"))],
+        read_latencies: [Duration::from_secs(300)].into(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ));
+    let mut config = ExecutorConfig::default();
+    config.detection.timeout = Duration::from_secs(30);
+    config.call_timeout = Duration::from_secs(2);
+    let (executor, _sink) = executor(&broker, config);
+    let started = tokio::time::Instant::now();
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("executed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert!(!result.deadline_reached);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(result.retries >= 1);
+}

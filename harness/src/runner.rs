@@ -185,6 +185,10 @@ pub fn executor_config(
         risk,
         commission,
         rate_limit,
+        call_timeout: engine
+            .call_timeout
+            .as_ref()
+            .map_or_else(|| ExecutorConfig::default().call_timeout, |t| t.value.0),
         buying_power: scenario.broker.account.buying_power.map(|p| p.0),
     })
 }
@@ -309,13 +313,15 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
 
     // The workload is over once the last order has had its full deadline
     // (and the keep-working extension); then faults heal and the engine
-    // gets the settle window to finish.
+    // gets its reconcile horizon (it may keep reading an order that long
+    // past its deadline) and the settle window to finish.
     let extension = match spec.config.partial_fill_policy {
         fillproof_engine::PartialFillPolicy::KeepWorking { extension } => extension,
         fillproof_engine::PartialFillPolicy::CancelRemainder => Duration::ZERO,
     };
     let workload_end = (start + last_submit + spec.config.timeout + extension).min(run_limit);
-    let settle_end = (workload_end + scenario.limits.settle.0).min(run_limit);
+    let settle_end =
+        (workload_end + spec.config.reconcile_horizon + scenario.limits.settle.0).min(run_limit);
     let healer = {
         let broker = Arc::clone(&broker);
         tokio::spawn(async move {

@@ -101,11 +101,15 @@ fn no_retries_is_caught() {
     println!("caught by {}", caught.unwrap_or_default());
 }
 
-/// Post-cancel reads off: the configuration refuses zero reads, so one
-/// read is as close to off as it allows.
+/// Post-cancel reads off: the configuration refuses zero reads and a zero
+/// reconcile horizon (past which reads stop even while the order shows
+/// open), so one read and a 1 ms horizon are as close to off as it allows.
 #[test]
 fn post_cancel_reads_off_is_caught() {
-    let caught = first_caught(|s| s.config.post_cancel.max_reads = 1);
+    let caught = first_caught(|s| {
+        s.config.post_cancel.max_reads = 1;
+        s.config.reconcile_horizon = Duration::from_millis(1);
+    });
     assert!(caught.is_some(), "no library scenario noticed");
     println!("caught by {}", caught.unwrap_or_default());
 }
@@ -114,6 +118,15 @@ fn post_cancel_reads_off_is_caught() {
 #[test]
 fn any_of_four_verifier_is_caught() {
     let caught = first_caught(|s| s.engine = EngineKind::SeedLiteral);
+    assert!(caught.is_some(), "no library scenario noticed");
+    println!("caught by {}", caught.unwrap_or_default());
+}
+
+/// The reconcile horizon cut to 1 ms: unknown submits, long cancels and
+/// fills proven only by a cancel refusal are given up on at the deadline.
+#[test]
+fn no_reconcile_horizon_is_caught() {
+    let caught = first_caught(|s| s.config.reconcile_horizon = Duration::from_millis(1));
     assert!(caught.is_some(), "no library scenario noticed");
     println!("caught by {}", caught.unwrap_or_default());
 }

@@ -109,8 +109,11 @@ impl Scenario {
     pub fn detection_config(&self) -> Result<FillDetectionConfig, String> {
         let spec = &self.engine;
         let mut config = FillDetectionConfig::default();
-        if let Some(timeout) = spec.timeout {
-            config.timeout = timeout.0;
+        if let Some(timeout) = &spec.timeout {
+            config.timeout = timeout.value.0;
+        }
+        if let Some(horizon) = &spec.reconcile_horizon {
+            config.reconcile_horizon = horizon.value.0;
         }
         if let Some(polling) = &spec.polling {
             config.polling = polling_config(&polling.value)?;
@@ -455,13 +458,43 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
         }
     }
     if let Err(message) = scenario.detection_config() {
-        if scenario
-            .engine
+        let engine = &scenario.engine;
+        if engine
             .polling
             .as_ref()
             .is_none_or(|p| polling_config(&p.value).is_ok())
         {
-            c.at(None, "engine", message);
+            // The line of the setting at fault, when the scenario has it.
+            let line = [
+                ("polling.", engine.polling.as_ref().map(|p| p.referenced)),
+                ("timeout", engine.timeout.as_ref().map(|t| t.referenced)),
+                (
+                    "reconcile_horizon",
+                    engine.reconcile_horizon.as_ref().map(|t| t.referenced),
+                ),
+                (
+                    "partial_fill_policy",
+                    engine.timeout.as_ref().map(|t| t.referenced),
+                ),
+            ]
+            .into_iter()
+            .find(|(field, _)| message.starts_with(field))
+            .and_then(|(_, line)| line);
+            c.at(line, "engine", message);
+        }
+    }
+    if let Some(limit) = &scenario.engine.call_timeout {
+        let submit = FillDetectionConfig::default().submit_timeout;
+        if limit.value.0.is_zero() || limit.value.0 > submit {
+            c.at(
+                Some(limit.referenced),
+                "engine.call_timeout",
+                format!(
+                    "is {}; it must be positive and at most the submit deadline ({})",
+                    crate::duration::format_duration(limit.value.0),
+                    crate::duration::format_duration(submit)
+                ),
+            );
         }
     }
     for (endpoint, fault) in &scenario.broker.faults {

@@ -74,8 +74,9 @@ fn default_seed() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Virtual time the engine gets after the last order, with faults
-    /// healed, to finish; default 2m.
+    /// Virtual time the engine gets to finish, with faults healed, after
+    /// the last order's deadline and the engine's reconcile horizon;
+    /// default 2m.
     #[serde(default = "default_settle")]
     pub settle: Dur,
     /// Virtual time after which a run is stopped; default 7d.
@@ -346,9 +347,18 @@ pub struct EngineSpec {
     /// Which engine; default robust.
     #[serde(default)]
     pub kind: Option<EngineKind>,
-    /// Monitoring deadline per order.
+    /// Monitoring deadline per order, at most 1 day.
     #[serde(default)]
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Spanned<Dur>>,
+    /// The longest one broker call may take, once sent, before the engine
+    /// treats it as an ambiguous outcome; default 5s.
+    #[serde(default)]
+    pub call_timeout: Option<Spanned<Dur>>,
+    /// How long past a deadline the engine keeps working to learn an
+    /// order's fate (lookups after an unknown submit, reads through a long
+    /// `pending_cancel`); default 10m, at most 1 day.
+    #[serde(default)]
+    pub reconcile_horizon: Option<Spanned<Dur>>,
     /// Polling strategy.
     #[serde(default)]
     pub polling: Option<Spanned<PollingSpec>>,

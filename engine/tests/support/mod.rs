@@ -50,6 +50,12 @@ pub struct Script {
     pub lookup_errors: VecDeque<BrokerError>,
     /// Position reads, one per call; once empty, the last one repeats.
     pub positions: VecDeque<Decimal>,
+    /// A window (from, until) in which every read of the order, by id or
+    /// by client order id, answers 503; other calls go through.
+    pub reads_down: Option<(Duration, Duration)>,
+    /// Latencies of the first `get_order` calls, one per call, in place of
+    /// the broker's own.
+    pub read_latencies: VecDeque<Duration>,
 }
 
 /// Counts and stamps of calls made.
@@ -119,6 +125,14 @@ pub fn request(qty: i64) -> OrderRequest {
     }
 }
 
+/// A 503 answer.
+pub fn unavailable() -> BrokerError {
+    BrokerError::Server {
+        status: 503,
+        message: "service unavailable".into(),
+    }
+}
+
 /// A change at `at_ms`.
 pub fn change(
     at_ms: u64,
@@ -169,6 +183,14 @@ impl ScriptedBroker {
         self.start.elapsed()
     }
 
+    fn reads_down(&self, state: &State) -> bool {
+        let now = self.now();
+        state
+            .script
+            .reads_down
+            .is_some_and(|(from, until)| from <= now && now < until)
+    }
+
     /// The order as it stands now: the base with every change due applied.
     fn snapshot(&self, state: &mut State) -> Order {
         let now = self.now();
@@ -210,12 +232,22 @@ impl Broker for ScriptedBroker {
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
-        sleep(self.latency).await;
+        let latency = self
+            .state
+            .lock()
+            .expect("lock")
+            .script
+            .read_latencies
+            .pop_front();
+        sleep(latency.unwrap_or(self.latency)).await;
         let mut state = self.state.lock().expect("lock");
         let now = self.now();
         state.calls.get_order_at.push(now);
         if let Some(error) = state.script.get_errors.pop_front() {
             return Err(error);
+        }
+        if self.reads_down(&state) {
+            return Err(unavailable());
         }
         assert_eq!(order_id, ORDER_ID, "engine asked for an order it never got");
         Ok(self.snapshot(&mut state))
@@ -227,6 +259,9 @@ impl Broker for ScriptedBroker {
         state.calls.lookup += 1;
         if let Some(error) = state.script.lookup_errors.pop_front() {
             return Err(error);
+        }
+        if self.reads_down(&state) {
+            return Err(unavailable());
         }
         if !state.created || client_order_id != state.order.client_order_id {
             return Err(BrokerError::NotFound {
