@@ -373,3 +373,40 @@ fn closed_stdout_pipe_exits_quietly() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `audit verify` and `audit export` refuse a device or a FIFO before
+/// opening it (a FIFO used to hang them, `/dev/zero` to eat memory): exit 2
+/// with the file named.
+#[test]
+fn audit_reads_only_bounded_regular_files() {
+    let (code, _, stderr) = fillproof(&["audit", "verify", "/dev/zero"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("fillproof-audit-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fifo = dir.join("audit.jsonl");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let fifo = fifo.to_str().expect("utf-8 path");
+    let (code, _, stderr) = fillproof(&[
+        "audit",
+        "export",
+        fifo,
+        "--trader",
+        "t",
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-01-02",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}

@@ -43,7 +43,9 @@ pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
 pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
 pub use lifecycle::{Plan, on_price_grid, slipped_price, within_limit};
-pub use load::{MAX_FILE_BYTES, MAX_ORDERS, STRATEGIES, polling_config};
+pub use load::{
+    MAX_FILE_BYTES, MAX_ORDERS, MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded,
+};
 pub use model::{BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel};
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind, EngineSpec,

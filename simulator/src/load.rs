@@ -7,7 +7,7 @@ use std::time::Duration;
 use fillproof_engine::{AdaptivePolling, FillDetectionConfig, PartialFillPolicy, PollingConfig};
 use serde_saphyr::{Budget, Location, MessageFormatter, Options, UserMessageFormatter};
 
-use crate::distribution::{Dist, DurationDist};
+use crate::distribution::Dist;
 use crate::duration::parse_duration;
 use crate::error::{Diagnostic, ScenarioError};
 use crate::expect::Expectation;
@@ -55,9 +55,8 @@ impl Scenario {
                 ),
             ));
         }
-        let bytes = std::fs::read(path).map_err(|error| {
-            ScenarioError::whole_file(&file, format!("cannot read the file: {error}"))
-        })?;
+        let bytes = read_bounded(path, MAX_FILE_BYTES)
+            .map_err(|message| ScenarioError::whole_file(&file, message))?;
         Self::parse(&bytes, &file, path.parent())
     }
 
@@ -92,7 +91,7 @@ impl Scenario {
             )
         })?;
         let mut scenario = parse_yaml(text, file)?;
-        resolve_sample_files(&mut scenario, file, base_dir)?;
+        resolve_sample_files(&mut scenario, file, text, base_dir)?;
         let diagnostics = check(&scenario, file);
         if diagnostics.is_empty() {
             Ok(scenario)
@@ -319,34 +318,100 @@ fn with_suggestion(message: &str) -> String {
     }
 }
 
+/// Every distribution of a scenario, with its field path and whether its
+/// values are durations: the places a `samples_file` may stand.
+fn distributions_mut(scenario: &mut Scenario) -> Vec<(String, &mut Dist, bool)> {
+    let mut out: Vec<(String, &mut Dist, bool)> = Vec::new();
+    let workload = &mut scenario.workload;
+    if let Some(arrival) = &mut workload.arrival {
+        out.push(("workload.arrival".into(), &mut arrival.0, true));
+    }
+    out.push(("workload.qty".into(), &mut workload.qty.0, false));
+    let broker = &mut scenario.broker;
+    for (endpoint, latency) in &mut broker.latency {
+        match latency {
+            LatencySpec::RoundTrip(d) => {
+                out.push((format!("broker.latency.{endpoint}"), &mut d.0, true));
+            }
+            LatencySpec::Legs { request, response } => {
+                out.push((
+                    format!("broker.latency.{endpoint}.request"),
+                    &mut request.0,
+                    true,
+                ));
+                out.push((
+                    format!("broker.latency.{endpoint}.response"),
+                    &mut response.0,
+                    true,
+                ));
+            }
+        }
+    }
+    out.push(("broker.fill.delay".into(), &mut broker.fill.delay.0, true));
+    out.push((
+        "broker.fill.slippage_bps".into(),
+        &mut broker.fill.slippage_bps.0,
+        false,
+    ));
+    if let Some(partial) = &mut broker.fill.partial {
+        out.push((
+            "broker.fill.partial.spacing".into(),
+            &mut partial.spacing.0,
+            true,
+        ));
+    }
+    let visibility = &mut broker.visibility;
+    out.push((
+        "broker.visibility.status_lag".into(),
+        &mut visibility.status_lag.0,
+        true,
+    ));
+    if let Some(stale) = &mut visibility.stale_reads {
+        out.push((
+            "broker.visibility.stale_reads.age".into(),
+            &mut stale.age.0,
+            true,
+        ));
+    }
+    out.push((
+        "broker.position_lag".into(),
+        &mut broker.position_lag.0,
+        true,
+    ));
+    out.push((
+        "broker.rejections.async_delay".into(),
+        &mut broker.rejections.async_delay.0,
+        true,
+    ));
+    out
+}
+
+/// Replaces every `samples_file` with the samples it holds, read relative
+/// to `base_dir` (the scenario file's folder).
 fn resolve_sample_files(
     scenario: &mut Scenario,
     file: &str,
+    text: &str,
     base_dir: Option<&Path>,
 ) -> Result<(), ScenarioError> {
     let mut diagnostics = Vec::new();
-    for (endpoint, latency) in &mut scenario.broker.latency {
-        let dists: Vec<&mut DurationDist> = match latency {
-            LatencySpec::RoundTrip(d) => vec![d],
-            LatencySpec::Legs { request, response } => vec![request, response],
+    for (field, dist, durations) in distributions_mut(scenario) {
+        let Dist::SamplesFile(relative) = &*dist else {
+            continue;
         };
-        for dist in dists {
-            if let Dist::SamplesFile(relative) = &dist.0 {
-                let full = base_dir.map_or_else(
-                    || Path::new(relative).to_path_buf(),
-                    |dir| dir.join(relative),
-                );
-                match read_samples(&full) {
-                    Ok(values) => dist.0 = Dist::Samples(values),
-                    Err(message) => diagnostics.push(Diagnostic {
-                        file: file.to_owned(),
-                        line: None,
-                        column: None,
-                        field: Some(format!("broker.latency.{endpoint}")),
-                        message: format!("samples_file `{}`: {message}", full.display()),
-                    }),
-                }
-            }
+        let full = base_dir.map_or_else(
+            || Path::new(relative).to_path_buf(),
+            |dir| dir.join(relative),
+        );
+        match read_samples(&full, durations) {
+            Ok(values) => *dist = Dist::Samples(values),
+            Err(message) => diagnostics.push(Diagnostic {
+                file: file.to_owned(),
+                line: line_of_samples_file(text, relative),
+                column: None,
+                field: Some(field),
+                message: format!("samples_file `{}`: {message}", full.display()),
+            }),
         }
     }
     if diagnostics.is_empty() {
@@ -356,27 +421,75 @@ fn resolve_sample_files(
     }
 }
 
-/// One duration a line; blank lines and `#` comments are skipped.
-fn read_samples(path: &Path) -> Result<Vec<f64>, String> {
+/// The line (from 1) of the first `samples_file` naming `path`.
+fn line_of_samples_file(text: &str, path: &str) -> Option<u64> {
+    text.lines()
+        .position(|line| line.contains("samples_file") && line.contains(path))
+        .and_then(|index| u64::try_from(index + 1).ok())
+}
+
+/// The bytes of a regular file of at most `limit` bytes. Anything else (a
+/// folder, a device such as `/dev/zero`, a FIFO, a socket) is refused
+/// before it is opened, and no more than `limit + 1` bytes are ever read,
+/// so a file that grows after the check is refused too.
+///
+/// # Errors
+/// What is wrong, in words for a person.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if metadata.len() > MAX_SAMPLES_FILE_BYTES {
+    if !metadata.is_file() {
+        return Err(
+            "is not a regular file (a folder, device, FIFO or socket); give the path of a file"
+                .to_owned(),
+        );
+    }
+    if metadata.len() > limit {
         return Err(format!(
-            "is {} bytes; at most {MAX_SAMPLES_FILE_BYTES}",
+            "is {} bytes; at most {limit} are read",
             metadata.len()
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it as text: {e}"))?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("grew past {limit} bytes while being read"));
+    }
+    Ok(bytes)
+}
+
+/// One value a line (durations, or plain numbers when `durations` is
+/// false); blank lines and `#` comments are skipped.
+fn read_samples(path: &Path, durations: bool) -> Result<Vec<f64>, String> {
+    let bytes = read_bounded(path, MAX_SAMPLES_FILE_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {}); write one value a line",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     let mut values = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let value = parse_duration(line).map_err(|e| format!("line {}: {e}", number + 1))?;
-        values.push(value.as_secs_f64());
+        let value = if durations {
+            parse_duration(line)
+                .map_err(|e| format!("line {}: {e}", number + 1))?
+                .as_secs_f64()
+        } else {
+            line.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("line {}: `{line}` is not a number", number + 1))?
+        };
+        values.push(value);
     }
     if values.is_empty() {
-        return Err("holds no samples; write one duration a line".to_owned());
+        return Err("holds no samples; write one value a line".to_owned());
     }
     Ok(values)
 }

@@ -257,3 +257,100 @@ fn hostile_files_are_refused() {
     let error = Scenario::load(Path::new("/nonexistent/scenario.yaml")).expect_err("missing");
     assert!(error.to_string().contains("check the path"), "{error}");
 }
+
+/// A scenario file in a fresh temporary folder, with a samples file beside
+/// it when `samples` is given.
+fn scenario_with_samples(tag: &str, dist_field: &str, samples: Option<&str>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fillproof-samples-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    if let Some(text) = samples {
+        std::fs::write(dir.join("values.txt"), text).expect("samples");
+    }
+    let yaml = GOOD.replace("broker:\n", &format!("broker:\n{dist_field}\n"));
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, yaml).expect("scenario");
+    path
+}
+
+/// `samples_file` works wherever a distribution is allowed, relative to
+/// the scenario file, for durations and plain numbers alike: before, only
+/// `broker.latency` read its file and every other field silently drew 0.
+#[test]
+fn samples_file_works_wherever_a_distribution_does() {
+    use fillproof_simulator::Dist;
+    let path = scenario_with_samples(
+        "delay",
+        "  fill:\n    delay: {samples_file: values.txt}",
+        Some("250ms\n# a comment\n1s\n"),
+    );
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    match &scenario.broker.fill.delay.0 {
+        Dist::Samples(values) => assert_eq!(values, &[0.25, 1.0]),
+        other => panic!("fill.delay not resolved: {other:?}"),
+    }
+
+    let path = scenario_with_samples(
+        "slippage",
+        "  fill:\n    slippage_bps: {samples_file: values.txt}",
+        Some("-3\n2.5\n"),
+    );
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    match &scenario.broker.fill.slippage_bps.0 {
+        Dist::Samples(values) => assert_eq!(values, &[-3.0, 2.5]),
+        other => panic!("slippage_bps not resolved: {other:?}"),
+    }
+
+    let path = scenario_with_samples(
+        "missing",
+        "  visibility:\n    status_lag: {samples_file: values.txt}",
+        None,
+    );
+    let error = Scenario::load(&path).expect_err("missing samples file");
+    let d = &error.diagnostics[0];
+    assert_eq!(d.field.as_deref(), Some("broker.visibility.status_lag"));
+    assert_eq!(d.line, Some(10), "{error}");
+    assert!(error.to_string().contains("values.txt"), "{error}");
+}
+
+/// A `samples_file` that is a device or a FIFO is refused before it is
+/// opened (`/dev/zero` used to be read until memory ran out, and a FIFO
+/// hung the loader), and a file over the limit is refused unread.
+#[test]
+fn samples_file_must_be_a_bounded_regular_file() {
+    for (tag, target) in [("zero", "/dev/zero"), ("folder", "/tmp")] {
+        let path = scenario_with_samples(
+            tag,
+            &format!("  latency:\n    get_order: {{samples_file: {target}}}"),
+            None,
+        );
+        let error = Scenario::load(&path).expect_err("not a regular file");
+        assert!(
+            error.to_string().contains("not a regular file"),
+            "{tag}: {error}"
+        );
+    }
+
+    let path = scenario_with_samples(
+        "fifo",
+        "  latency:\n    get_order: {samples_file: pipe}",
+        None,
+    );
+    let fifo = path.with_file_name("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    let error = Scenario::load(&path).expect_err("fifo");
+    assert!(error.to_string().contains("not a regular file"), "{error}");
+
+    let big = "1ms\n".repeat((fillproof_simulator::MAX_SAMPLES_FILE_BYTES / 4 + 1) as usize);
+    let path = scenario_with_samples(
+        "big",
+        "  latency:\n    get_order: {samples_file: values.txt}",
+        Some(&big),
+    );
+    let error = Scenario::load(&path).expect_err("too big");
+    assert!(error.to_string().contains("at most"), "{error}");
+}

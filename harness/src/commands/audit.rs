@@ -1,21 +1,42 @@
 //! `fillproof audit`: verify an audit log's hash chain, or export one
 //! trader's records as CSV.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use fillproof_engine::{export_csv, verify};
+use fillproof_simulator::read_bounded;
 
 use super::Exit;
 use crate::cli::AuditCommand;
 
+/// The largest audit log read: about three million records, a busy
+/// month; rotate logs larger than this.
+pub const MAX_AUDIT_BYTES: u64 = 1 << 30;
+
+/// An audit log's text: a regular file of at most [`MAX_AUDIT_BYTES`], in
+/// UTF-8, read without ever holding more than the limit.
+fn read_log(file: &Path) -> Result<String> {
+    let bytes = read_bounded(file, MAX_AUDIT_BYTES)
+        .map_err(|message| anyhow::anyhow!("audit log {}: {message}", file.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "audit log {}: not UTF-8 text (invalid byte at offset {}); audit logs are JSON lines",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// Runs `audit verify` or `audit export`.
 ///
 /// # Errors
-/// A file that cannot be read, or (for export) a malformed log or date.
+/// A file that cannot be read, is not a regular file, is too large or is
+/// not text; or (for export) a malformed log or date.
 pub fn run(command: &AuditCommand) -> Result<Exit> {
     match command {
         AuditCommand::Verify { file } => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = read_log(file)?;
             match verify(&text) {
                 Ok(count) => {
                     outln!("ok  {}: {count} records, hash chain intact", file.display());
@@ -33,8 +54,7 @@ pub fn run(command: &AuditCommand) -> Result<Exit> {
             from,
             to,
         } => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = read_log(file)?;
             let csv = export_csv(&text, trader, from, to)
                 .with_context(|| format!("exporting {}", file.display()))?;
             out!("{csv}");
