@@ -10,6 +10,7 @@
 //!   definitions.
 //! - [`report`]: tables and JSON; [`junit`]: JUnit XML for the gate.
 
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod engines;

@@ -410,3 +410,74 @@ fn audit_reads_only_bounded_regular_files() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
+
+/// A scenario in a fresh temporary folder.
+fn temp_scenario(tag: &str, yaml: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("fillproof-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, yaml).expect("scenario");
+    path.to_str().expect("utf-8 path").to_owned()
+}
+
+const NEVER_FILLS: &str = r#"version: 1
+name: heavy
+workload:
+  orders: ORDERS
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timeout: TIMEOUT
+  polling: {strategy: fixed, interval: INTERVAL}
+broker:
+  fill: {probability: 0}
+"#;
+
+fn never_fills(orders: &str, timeout: &str, interval: &str) -> String {
+    NEVER_FILLS
+        .replace("ORDERS", orders)
+        .replace("TIMEOUT", timeout)
+        .replace("INTERVAL", interval)
+}
+
+/// Runs whose work would explode are refused before any work, with the
+/// figures and a way out: a ten-year deadline or 1 ns polling by `check`
+/// (with line and field), a day of 10 ms polling for a thousand orders by
+/// the run's plan, ten million orders at once by its memory estimate.
+#[test]
+fn runs_that_would_explode_are_refused() {
+    let path = temp_scenario("decade", &never_fills("1", "87600h", "1s"));
+    let (code, _, stderr) = fillproof(&["check", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(":9:") && stderr.contains("engine.timeout"),
+        "{stderr}"
+    );
+
+    let path = temp_scenario("nanos", &never_fills("1", "60s", "1ns"));
+    let (code, _, stderr) = fillproof(&["run", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("engine.polling.interval") && stderr.contains("10ms"),
+        "{stderr}"
+    );
+
+    let path = temp_scenario("day", &never_fills("1000", "24h", "10ms"));
+    let (code, stdout, stderr) = fillproof(&["run", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "nothing ran: {stdout}");
+    assert!(
+        stderr.contains("order reads") && stderr.contains("shorten engine.timeout"),
+        "{stderr}"
+    );
+
+    let path = temp_scenario("burst", &never_fills("10000000", "10s", "1s"));
+    let (code, _, stderr) = fillproof(&["run", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("in flight at once") && stderr.contains("workload.arrival"),
+        "{stderr}"
+    );
+}

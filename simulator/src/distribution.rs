@@ -88,6 +88,24 @@ impl Dist {
         matches!(self, Self::Fixed(value) if *value == 0.0)
     }
 
+    /// The mean of a draw (for a run's cost estimate, not for drawing).
+    #[must_use]
+    pub fn mean(&self) -> f64 {
+        match self {
+            Self::Fixed(value) => *value,
+            Self::Uniform { low, high } => (low + high) / 2.0,
+            Self::Normal { mean, .. } | Self::Exponential { mean } => *mean,
+            Self::LogNormal { median, p99 } => {
+                let sigma = (p99.ln() - median.ln()) / Z_P99;
+                median * (sigma * sigma / 2.0).exp()
+            }
+            Self::Samples(values) if !values.is_empty() => {
+                values.iter().sum::<f64>() / values.len() as f64
+            }
+            Self::Samples(_) | Self::SamplesFile(_) => 0.0,
+        }
+    }
+
     /// The largest value a draw can take, where bounded.
     #[must_use]
     pub fn upper_bound(&self) -> Option<f64> {

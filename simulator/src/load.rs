@@ -131,7 +131,10 @@ impl Scenario {
                 },
             };
         }
-        config.validate().map_err(|error| error.to_string())?;
+        // The field first, as the scenario spells it under `engine:`.
+        config
+            .validate()
+            .map_err(|error| format!("{} {}", error.field, error.problem))?;
         Ok(config)
     }
 
@@ -593,7 +596,8 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             .into_iter()
             .find(|(field, _)| message.starts_with(field))
             .and_then(|(_, line)| line);
-            c.at(line, "engine", message);
+            let (field, problem) = message.split_once(' ').unwrap_or(("", &message));
+            c.at(line, format!("engine.{field}"), problem);
         }
     }
     if let Some(limit) = &scenario.engine.call_timeout {

@@ -64,6 +64,12 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         let seeds = seed_list(scenario.seed, args.seeds);
         let mut spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?;
         spec.record_trace = args.check_determinism;
+        if let Err(error) = crate::budget::admit(&spec, seeds.len(), jobs(args.jobs)) {
+            bad_input = true;
+            outln!("{:<6} {file}\n{error:#}", "ERROR");
+            cases.push(Case::error(&scenario.name, &file, &format!("{error:#}")));
+            continue;
+        }
         let started = wall_clock();
         let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
         let wall = wall_ms(started);

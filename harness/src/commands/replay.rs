@@ -38,6 +38,7 @@ pub fn run(args: &ReplayArgs) -> Result<Exit> {
     if let Some(order) = args.order.filter(|o| *o as usize >= workload) {
         return Err(no_such_order(order, workload));
     }
+    crate::budget::admit(&spec, 1, 1)?;
     let run = run_seed(&spec, &|| {})?;
     if let Some(order) = args.order.filter(|o| *o as usize >= run.outcomes.len()) {
         return Err(no_such_order(order, run.outcomes.len()));

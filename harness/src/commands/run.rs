@@ -42,6 +42,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         spec.swarm = spec.swarm || args.swarm;
         spec.keep_audit_lines = args.audit.is_some();
         let orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
+        crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
         let bar = progress(orders * seeds.len() as u64, &scenario.name);
         let started = wall_clock();
         let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| bar.inc(1))?;

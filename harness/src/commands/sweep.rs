@@ -62,6 +62,7 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
         for (name, polling) in &configs {
             let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?
                 .with_polling(polling.clone());
+            crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
             let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
             let m = Metrics::over(&runs);
             let (Some(detection_rate), Some(latency), Some(calls)) = (
