@@ -224,8 +224,11 @@ impl NotPlaced {
 /// and do no reconciliation) is `None`: `null` in JSON, `n/a` in tables.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
-    /// Intents in the workload.
+    /// Intents in the workload that the run started.
     pub orders: u64,
+    /// Intents of the workload the run never started: `limits.max_virtual_time`
+    /// ended the run before their submission time.
+    pub orders_unrun: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,
     /// Filled orders whose engine quantity equals the ledger's and was not
@@ -322,6 +325,7 @@ impl Metrics {
     pub fn over(runs: &[SeedRun]) -> Self {
         let mut m = Self {
             orders: 0,
+            orders_unrun: 0,
             filled_orders: 0,
             detection_rate: None,
             missed_fills: 0,
@@ -425,6 +429,7 @@ impl Metrics {
                 .iter()
                 .filter(|o| ids.of_order(o).is_none())
                 .count() as u64;
+            m.orders_unrun += run.unrun;
             for (index, message) in &run.panics {
                 m.engine_panics += 1;
                 note(&mut m.panic_examples, || {
@@ -488,6 +493,7 @@ impl Metrics {
             "detection_latency_max_ms" => latency(|p| p.max),
             "api_calls_per_order" => self.api_calls_per_order,
             "orders" => count(self.orders),
+            "orders_unrun" => count(self.orders_unrun),
             "filled_orders" => count(self.filled_orders),
             "position_alarms" => self.position_alarms.map(|n| n as f64),
             "pnl_mismatches" => self.pnl_mismatches.map(|n| n as f64),

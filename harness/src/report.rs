@@ -146,6 +146,18 @@ impl Report {
                 per_seed_range: None,
             });
         }
+        // Orders the run's time bound left unrun fail it, unless the
+        // scenario says how many it accepts.
+        if metrics.orders_unrun > 0 && !input.scenario.expect.contains_key("orders_unrun") {
+            expectations.push(Check {
+                metric: "orders_unrun".to_owned(),
+                threshold: "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)".to_owned(),
+                actual: Some(metrics.orders_unrun as f64),
+                ok: false,
+                failed_seed: runs.iter().find(|r| r.unrun > 0).map(|r| r.seed),
+                per_seed_range: None,
+            });
+        }
         let first = runs.first().map_or(input.scenario.seed, |r| r.seed);
         // The replay names a seed that shows the failure.
         let seed = expectations
@@ -237,6 +249,7 @@ impl Report {
         let by = &m.orders_not_placed_by_cause;
         let rows: Vec<(&str, String)> = vec![
             ("orders", m.orders.to_string()),
+            ("orders unrun", m.orders_unrun.to_string()),
             ("filled orders", m.filled_orders.to_string()),
             ("detection rate", format_rate(m.detection_rate)),
             (

@@ -111,6 +111,8 @@ pub struct SeedRun {
     pub calls: [u64; 5],
     /// What became of every submit the broker received, by client order id.
     pub submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
+    /// Workload orders never started: the run's time bound came first.
+    pub unrun: u64,
     /// Engine tasks that panicked: `(workload index, panic message)`.
     pub panics: Vec<(u32, String)>,
     /// The broker's epoch: virtual time zero as Unix microseconds.
@@ -278,6 +280,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         on_order_done();
     };
     let mut last_submit = Duration::ZERO;
+    let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
     for intent in Workload::new(scenario, spec.seed, spec.orders) {
         broker.register(&intent.request.client_order_id, intent.index);
         let at = start + intent.submit_at;
@@ -335,15 +338,19 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     // Whatever is still working when the settle window closes is stopped.
     tasks.abort_all();
     drop(tasks);
+    let cut_short = settle_end >= run_limit;
+    let unrun = workload_orders.saturating_sub(intents.len() as u64);
 
     let mut outcomes = Vec::with_capacity(intents.len());
     for (intent, result) in intents.into_iter().zip(results) {
         let (verdict, concluded_at) = result.unwrap_or_else(|| {
             on_order_done();
-            (
-                unfinished("engine still working when the settle window closed".to_owned()),
-                None,
-            )
+            let reason = if cut_short {
+                "engine still working when limits.max_virtual_time ended the run"
+            } else {
+                "engine still working when the settle window closed"
+            };
+            (unfinished(reason.to_owned()), None)
         });
         outcomes.push(OrderOutcome {
             index: intent.index,
@@ -359,7 +366,12 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     // The engine's calls end here: the reconciliation below is the
     // harness reading positions, not the engine working orders.
     let calls = broker.calls();
-    let position_alarms = reconcile(&engine, &outcomes).await;
+    // The run's time bound holds for the engine's own end-of-run checks
+    // too: cut off, they report nothing (absent, not zero).
+    let position_alarms = timeout_at(run_limit, reconcile(&engine, &outcomes))
+        .await
+        .ok()
+        .flatten();
     // The broker goes on after the engine has given up on an order (a fill
     // during cancel processing lands later): the truth is taken once the
     // settle window has closed, when everything the broker scheduled by
@@ -384,6 +396,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         trace: broker.trace(),
         calls,
         submits: broker.take_submits(),
+        unrun,
         panics,
         epoch_unix_micros: epoch,
         rate_limited: broker.rate_limited(),

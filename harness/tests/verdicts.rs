@@ -503,3 +503,42 @@ limits:
     assert_eq!(m.filled_orders, 1);
     assert_eq!(m.detection_rate, Some(1.0));
 }
+
+const CUT_SHORT: &str = r#"version: 1
+name: cut-short
+seed: 3
+workload:
+  orders: 20
+  arrival: 1s
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timeout: 5s
+broker:
+  latency: {get_position: 5s}
+  fill: {delay: 200ms}
+limits:
+  max_virtual_time: 10s
+EXPECT"#;
+
+/// Orders the run's time bound left unstarted are counted, never silently
+/// dropped, and fail the run unless the scenario accepts them; the
+/// engine's end-of-run reconciliation is held to the bound too, so its
+/// figure is absent rather than made up.
+#[test]
+fn orders_left_unrun_by_the_time_bound_fail_unless_accepted() {
+    let scenario = parse(&CUT_SHORT.replace("EXPECT", ""));
+    let runs = [run(scenario.clone(), None)];
+    let m = metrics(&runs[0]);
+    assert_eq!(m.orders, 10);
+    assert_eq!(m.orders_unrun, 10);
+    assert_eq!(m.position_alarms, None);
+    let report = report_of(&scenario, &runs);
+    let failed: Vec<&str> = report.shortfalls().map(|c| c.metric.as_str()).collect();
+    assert_eq!(failed, ["orders_unrun"]);
+
+    let accepted = parse(&CUT_SHORT.replace("EXPECT", "expect:\n  orders_unrun: \"<= 10\"\n"));
+    let runs = [run(accepted.clone(), None)];
+    assert_eq!(report_of(&accepted, &runs).shortfalls().count(), 0);
+}

@@ -23,6 +23,7 @@ pub const METRICS: &[&str] = &[
     "detection_latency_max_ms",
     "api_calls_per_order",
     "orders",
+    "orders_unrun",
     "filled_orders",
     "position_alarms",
     "rate_limited_calls",
