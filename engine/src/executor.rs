@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::audit::{AuditEntry, AuditEvent, AuditLog};
 use crate::broker::Broker;
@@ -31,7 +31,9 @@ use crate::order::{Order, OrderStatus, Side, Timestamp};
 use crate::positions::{Commission, PositionBook};
 use crate::ratelimit::{RateLimit, RateLimitedBroker};
 use crate::result::{CancelOutcome, FillResult, Verdict};
-use crate::risk::{RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, validate};
+use crate::risk::{
+    RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
+};
 use crate::verify::FillVerifier;
 
 /// Everything the executor needs to know. Defaults: the fill detector's;
@@ -358,7 +360,9 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 .get(&signal.symbol)
                 .copied()
                 .unwrap_or(Decimal::ZERO);
-            let projected = held + flying + signal.side.sign() * signal.qty;
+            let projected = held
+                .saturating_add(flying)
+                .saturating_add(signal.side.sign() * signal.qty);
             if projected.abs() > limit {
                 return Err(RiskViolation::MaxPosition {
                     symbol: signal.symbol.clone(),
@@ -387,16 +391,18 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             .into());
         }
         recent.push_back(now);
-        *book
+        let flying = book
             .in_flight
             .entry(signal.symbol.clone())
-            .or_insert(Decimal::ZERO) += signal.side.sign() * signal.qty;
+            .or_insert(Decimal::ZERO);
+        *flying = flying.saturating_add(signal.side.sign() * signal.qty);
+        // Bounded by validation: at most MAX_QTY x MAX_PRICE.
         let reserved = match signal.side {
             Side::Buy => signal.qty * signal.limit_price.unwrap_or(reference),
             Side::Sell => Decimal::ZERO,
         };
         if let Some(available) = &mut book.available {
-            *available -= reserved;
+            *available = available.saturating_sub(reserved);
         }
         Ok(reserved)
     }
@@ -414,22 +420,33 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     ) {
         let today = self.today();
         let filled_at = filled_at.unwrap_or_else(|| self.clock.now());
+        // A price outside what the engine trades at is a broker's garbage,
+        // not a price: the fill is booked with its price unknown.
+        let price = price.filter(|p| {
+            let sane = price_in_range(*p);
+            if !sane {
+                warn!(target: "fillproof::engine", client_order_id = %signal.client_order_id, price = %p,
+                    "fill price out of range; booked with its price unknown");
+            }
+            sane
+        });
         let mut book = self.lock();
-        *book
+        let flying = book
             .in_flight
             .entry(signal.symbol.clone())
-            .or_insert(Decimal::ZERO) -= signal.side.sign() * signal.qty;
+            .or_insert(Decimal::ZERO);
+        *flying = flying.saturating_sub(signal.side.sign() * signal.qty);
         if let Some(available) = &mut book.available {
             match price {
                 Some(price) => {
-                    *available += reserved;
-                    let notional = filled * price;
-                    match signal.side {
-                        Side::Buy => *available -= notional,
-                        Side::Sell => *available += notional,
-                    }
+                    let notional = filled.saturating_mul(price);
+                    let back = available.saturating_add(reserved);
+                    *available = match signal.side {
+                        Side::Buy => back.saturating_sub(notional),
+                        Side::Sell => back.saturating_add(notional),
+                    };
                 }
-                None if filled.is_zero() => *available += reserved,
+                None if filled.is_zero() => *available = available.saturating_add(reserved),
                 None => {}
             }
         }

@@ -73,7 +73,8 @@ pub use positions::{Commission, PositionBook, PositionState};
 pub use ratelimit::{RateLimit, RateLimitedBroker, RateLimiter};
 pub use result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
 pub use risk::{
-    RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, money, validate,
+    MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, RiskLimits, RiskViolation, Signal, ValidationConfig,
+    ValidationError, money, price_in_range, validate,
 };
 pub use slippage::Slippage;
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};

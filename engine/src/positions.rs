@@ -23,7 +23,10 @@ impl Commission {
     /// Commission on a fill of `qty`.
     #[must_use]
     pub fn on(&self, qty: Decimal) -> Decimal {
-        self.per_order + self.per_share * qty
+        self.per_share
+            .checked_mul(qty)
+            .and_then(|c| c.checked_add(self.per_order))
+            .unwrap_or(Decimal::MAX)
     }
 }
 
@@ -54,6 +57,43 @@ impl PositionState {
     pub fn priced(&self) -> bool {
         self.unpriced_fills == 0
     }
+}
+
+/// A priced fill's effect on `position`: the new average entry price and
+/// the P&L realized before commission, by the average-cost method over the
+/// priced quantity; `None` when a figure would overflow.
+fn priced_effect(
+    position: &PositionState,
+    signed: Decimal,
+    price: Decimal,
+) -> Option<(Decimal, Decimal)> {
+    let qty = signed.abs();
+    let priced = position.qty.checked_sub(position.unpriced_qty)?;
+    let open = priced.abs();
+    if priced.is_zero() || priced.is_sign_positive() == signed.is_sign_positive() {
+        let cost = open
+            .checked_mul(position.avg_entry_price)?
+            .checked_add(qty.checked_mul(price)?)?;
+        return Some((cost.checked_div(open.checked_add(qty)?)?, Decimal::ZERO));
+    }
+    let closing = qty.min(open);
+    let direction = if priced.is_sign_positive() {
+        Decimal::ONE
+    } else {
+        Decimal::NEGATIVE_ONE
+    };
+    let realized = closing
+        .checked_mul(price.checked_sub(position.avg_entry_price)?)?
+        .checked_mul(direction)?;
+    let avg = if qty == open {
+        Decimal::ZERO
+    } else if qty > open {
+        // Crossed zero: the rest opens on the other side.
+        price
+    } else {
+        position.avg_entry_price
+    };
+    Some((avg, realized))
 }
 
 /// Every symbol's position, and realized P&L by trading day.
@@ -90,7 +130,10 @@ impl PositionBook {
 
     /// Applies one piece of an order's fill, charging `commission` for it
     /// instead of the book's rate: a broker statement that lists an order's
-    /// fills one by one charges the per-order part once.
+    /// fills one by one charges the per-order part once. A fill whose
+    /// figures would overflow (a price near `Decimal::MAX` from a broker
+    /// sending garbage) is booked as [unpriced](PositionBook::apply_unpriced)
+    /// rather than allowed to panic.
     pub fn apply_charged(
         &mut self,
         symbol: &str,
@@ -105,34 +148,17 @@ impl PositionBook {
         }
         let position = self.positions.entry(symbol.to_owned()).or_default();
         let signed = side.sign() * qty;
-        let mut realized = Decimal::ZERO;
-        // Average cost runs over the priced quantity only.
-        let priced = position.qty - position.unpriced_qty;
-        if priced.is_zero() || priced.is_sign_positive() == signed.is_sign_positive() {
-            let open = priced.abs();
-            position.avg_entry_price =
-                (open * position.avg_entry_price + qty * price) / (open + qty);
-        } else {
-            let open = priced.abs();
-            let closing = qty.min(open);
-            let direction = if priced.is_sign_positive() {
-                Decimal::ONE
-            } else {
-                Decimal::NEGATIVE_ONE
-            };
-            realized = closing * (price - position.avg_entry_price) * direction;
-            if qty == open {
-                position.avg_entry_price = Decimal::ZERO;
-            } else if qty > open {
-                // Crossed zero: the rest opens on the other side.
-                position.avg_entry_price = price;
-            }
-        }
-        position.qty += signed;
-        realized -= commission;
-        position.realized_pnl += realized;
-        position.commission_paid += commission;
-        *self.daily.entry(day).or_insert(Decimal::ZERO) += realized;
+        let Some((avg_entry_price, gross)) = priced_effect(position, signed, price) else {
+            self.book_unpriced(symbol, signed, day, commission);
+            return Decimal::ZERO;
+        };
+        let realized = gross.saturating_sub(commission);
+        position.avg_entry_price = avg_entry_price;
+        position.qty = position.qty.saturating_add(signed);
+        position.realized_pnl = position.realized_pnl.saturating_add(realized);
+        position.commission_paid = position.commission_paid.saturating_add(commission);
+        let daily = self.daily.entry(day).or_insert(Decimal::ZERO);
+        *daily = daily.saturating_add(realized);
         realized
     }
 
@@ -144,14 +170,18 @@ impl PositionBook {
             return;
         }
         let commission = self.commission.on(qty);
+        self.book_unpriced(symbol, side.sign() * qty, day, commission);
+    }
+
+    fn book_unpriced(&mut self, symbol: &str, signed: Decimal, day: i64, commission: Decimal) {
         let position = self.positions.entry(symbol.to_owned()).or_default();
-        let signed = side.sign() * qty;
-        position.qty += signed;
-        position.unpriced_qty += signed;
-        position.unpriced_fills += 1;
-        position.realized_pnl -= commission;
-        position.commission_paid += commission;
-        *self.daily.entry(day).or_insert(Decimal::ZERO) -= commission;
+        position.qty = position.qty.saturating_add(signed);
+        position.unpriced_qty = position.unpriced_qty.saturating_add(signed);
+        position.unpriced_fills = position.unpriced_fills.saturating_add(1);
+        position.realized_pnl = position.realized_pnl.saturating_sub(commission);
+        position.commission_paid = position.commission_paid.saturating_add(commission);
+        let daily = self.daily.entry(day).or_insert(Decimal::ZERO);
+        *daily = daily.saturating_sub(commission);
     }
 
     /// One symbol's position (flat when never traded).
@@ -227,6 +257,30 @@ mod tests {
         let p = book.position("SPY");
         assert_eq!((p.qty, p.avg_entry_price), (d(50), d(0)));
         assert!(book.position("QQQ").priced());
+    }
+
+    /// Figures at the edge of `Decimal` never panic: a fill whose cost
+    /// would overflow is booked without a price, and tiny prices work.
+    #[test]
+    fn extreme_figures_never_panic() {
+        let mut book = PositionBook::default();
+        book.apply("X", Side::Buy, d(10), Decimal::MAX, 0);
+        book.apply("X", Side::Buy, Decimal::MAX, Decimal::MAX, 0);
+        book.apply("X", Side::Sell, d(5), Decimal::MAX, 0);
+        let p = book.position("X");
+        assert!(!p.priced());
+        let tiny = Decimal::new(1, 28);
+        let mut book = PositionBook::default();
+        book.apply("Y", Side::Buy, d(3), tiny, 0);
+        book.apply("Y", Side::Sell, d(3), tiny * d(2), 0);
+        assert!(book.position("Y").priced());
+        assert_eq!(book.position("Y").qty, d(0));
+        let huge = PositionBook::new(Commission {
+            per_order: Decimal::MAX,
+            per_share: Decimal::MAX,
+        });
+        let mut huge = huge;
+        huge.apply("Z", Side::Buy, d(1), d(1), 0);
     }
 
     /// Commission is deducted from realized P&L on every fill.

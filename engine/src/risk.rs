@@ -77,6 +77,27 @@ pub fn money(amount: Decimal) -> String {
     out
 }
 
+/// The smallest price the engine trades at: $0.0001, the sub-penny
+/// increment.
+pub const MIN_PRICE: Decimal = Decimal::from_parts(1, 0, 0, false, 4);
+
+/// The largest price the engine trades at: $10,000,000 a share.
+pub const MAX_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
+
+/// The largest quantity of one order: 1,000,000,000.
+pub const MAX_QTY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
+/// The largest amount of money the engine is configured with (buying
+/// power, a loss limit, a commission): $1,000,000,000,000,000. With the
+/// price and quantity bounds, no sum of a run's notionals can overflow.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
+
+/// True when `price` is one the engine trades at.
+#[must_use]
+pub fn price_in_range(price: Decimal) -> bool {
+    (MIN_PRICE..=MAX_PRICE).contains(&price)
+}
+
 /// Why validation refused a signal.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ValidationError {
@@ -85,6 +106,20 @@ pub enum ValidationError {
     NonPositiveQuantity {
         /// What was asked.
         qty: Decimal,
+    },
+    /// Quantity above [`MAX_QTY`].
+    #[error("Quantity {qty} is too large; allowed: at most {MAX_QTY}")]
+    QuantityTooLarge {
+        /// What was asked.
+        qty: Decimal,
+    },
+    /// A price outside [`MIN_PRICE`]..=[`MAX_PRICE`].
+    #[error("{what} {price} is out of range; allowed: {MIN_PRICE} to {MAX_PRICE}")]
+    PriceOutOfRange {
+        /// Which price: `Limit price` or `Reference price`.
+        what: &'static str,
+        /// The price.
+        price: Decimal,
     },
     /// Limit price too far from the reference price.
     #[error(
@@ -163,19 +198,30 @@ pub fn validate(
     if signal.qty <= Decimal::ZERO {
         return Err(ValidationError::NonPositiveQuantity { qty: signal.qty });
     }
+    if signal.qty > MAX_QTY {
+        return Err(ValidationError::QuantityTooLarge { qty: signal.qty });
+    }
+    // Within these bounds no arithmetic below, or on the order's fills,
+    // can overflow.
+    for (what, price) in [
+        ("Reference price", Some(reference)),
+        ("Limit price", signal.limit_price),
+    ] {
+        if let Some(price) = price.filter(|p| !price_in_range(*p)) {
+            return Err(ValidationError::PriceOutOfRange { what, price });
+        }
+    }
     let price = signal.limit_price.unwrap_or(reference);
     if let Some(limit) = signal.limit_price {
-        if reference > Decimal::ZERO {
-            let deviation_pct =
-                ((limit - reference).abs() / reference * Decimal::from(100)).round_dp(2);
-            if deviation_pct > config.price_band_pct {
-                return Err(ValidationError::PriceOutsideBand {
-                    price: limit,
-                    reference,
-                    deviation_pct,
-                    band_pct: config.price_band_pct,
-                });
-            }
+        let deviation_pct =
+            ((limit - reference).abs() / reference * Decimal::from(100)).round_dp(2);
+        if deviation_pct > config.price_band_pct {
+            return Err(ValidationError::PriceOutsideBand {
+                price: limit,
+                reference,
+                deviation_pct,
+                band_pct: config.price_band_pct,
+            });
         }
     }
     if let Some(stop) = signal.stop_loss {
@@ -403,5 +449,56 @@ mod tests {
             v.to_string(),
             "max orders per minute: trader t1 placed 100 orders in the last minute (limit 100)"
         );
+    }
+
+    /// Quantities and prices outside the engine's bounds are refused with
+    /// the bound, so that nothing after validation can overflow: a price of
+    /// 10^-28, a price or buying power near `Decimal::MAX`.
+    #[test]
+    fn out_of_range_figures_are_refused_with_the_bound() {
+        let tiny = "0.0000000000000000000000000001";
+        let error = validate(
+            &signal(Side::Buy, "1", None),
+            d(tiny),
+            None,
+            &ValidationConfig::default(),
+        )
+        .expect_err("tiny reference");
+        assert_eq!(
+            error.to_string(),
+            format!("Reference price {tiny} is out of range; allowed: 0.0001 to 10000000")
+        );
+        let error = validate(
+            &signal(Side::Sell, "1", Some(&Decimal::MAX.to_string())),
+            Decimal::MAX,
+            Some(Decimal::MAX),
+            &ValidationConfig::default(),
+        )
+        .expect_err("huge price");
+        assert!(
+            matches!(error, ValidationError::PriceOutOfRange { .. }),
+            "{error}"
+        );
+        let error = validate(
+            &signal(Side::Buy, "1000000001", None),
+            d("10"),
+            Some(Decimal::MAX),
+            &ValidationConfig::default(),
+        )
+        .expect_err("huge quantity");
+        assert_eq!(
+            error.to_string(),
+            "Quantity 1000000001 is too large; allowed: at most 1000000000"
+        );
+        // At the bounds, with buying power near the limit of Decimal, the
+        // largest order passes without overflow.
+        validate(
+            &signal(Side::Buy, "1000000000", Some("10000000")),
+            MAX_PRICE,
+            Some(Decimal::MAX),
+            &ValidationConfig::default(),
+        )
+        .expect("largest order");
+        assert_eq!(MAX_AMOUNT, d("1000000000000000"));
     }
 }

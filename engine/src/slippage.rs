@@ -33,8 +33,14 @@ impl Slippage {
         if expected_price <= Decimal::ZERO {
             return None;
         }
-        let raw = (fill_price - expected_price) / expected_price * Decimal::from(10_000);
-        let bps = (raw * side.sign()).round_dp(4);
+        // Prices come from outside: a figure that cannot be computed is
+        // left out rather than allowed to overflow.
+        let bps = fill_price
+            .checked_sub(expected_price)?
+            .checked_div(expected_price)?
+            .checked_mul(Decimal::from(10_000))?
+            .checked_mul(side.sign())?
+            .round_dp(4);
         Some(Self {
             expected_price,
             fill_price,
@@ -80,5 +86,21 @@ mod tests {
     #[test]
     fn zero_expected_price_gives_none() {
         assert_eq!(Slippage::measure(Side::Buy, d("0"), d("1"), d("5")), None);
+    }
+
+    /// Prices at the edge of `Decimal` give no figure instead of a panic.
+    #[test]
+    fn extreme_prices_never_panic() {
+        let tiny = Decimal::new(1, 28);
+        assert_eq!(
+            Slippage::measure(Side::Buy, tiny, Decimal::MAX, d("5")),
+            None
+        );
+        assert_eq!(
+            Slippage::measure(Side::Sell, Decimal::MAX, Decimal::MIN, d("5")),
+            None
+        );
+        let s = Slippage::measure(Side::Buy, tiny, tiny, d("5")).expect("equal prices");
+        assert_eq!(s.bps, Decimal::ZERO);
     }
 }

@@ -389,3 +389,37 @@ async fn hung_reads_end_at_the_call_timeout() {
     );
     assert!(result.retries >= 1);
 }
+
+/// A broker answering a fill at a price near `Decimal::MAX`, against an
+/// account whose buying power is near it too: nothing panics, and the
+/// fill is booked with its price unknown instead of at the garbage price.
+#[tokio::test(start_paused = true)]
+async fn garbage_fill_price_never_panics() {
+    let script = Script {
+        changes: vec![change(
+            500,
+            "filled",
+            100,
+            Some("79228162514264337593543950335"),
+        )],
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ));
+    let config = ExecutorConfig {
+        buying_power: Some(Decimal::MAX),
+        ..ExecutorConfig::default()
+    };
+    let (executor, _sink) = executor(&broker, config);
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("executed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    let position = executor.positions().position("QQQ");
+    assert_eq!(position.qty, Decimal::from(100));
+    assert!(!position.priced(), "the garbage price is not booked");
+}

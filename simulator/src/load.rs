@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fillproof_engine::{AdaptivePolling, FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use fillproof_engine::{
+    AdaptivePolling, Decimal, FillDetectionConfig, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE,
+    PartialFillPolicy, PollingConfig, price_in_range,
+};
 use serde_saphyr::{Budget, Location, MessageFormatter, Options, UserMessageFormatter};
 
 use crate::distribution::Dist;
@@ -497,6 +500,73 @@ fn read_samples(path: &Path, durations: bool) -> Result<Vec<f64>, String> {
     Ok(values)
 }
 
+/// `value is out of range; allowed: low to high`.
+fn out_of_range(value: impl std::fmt::Display, low: Decimal, high: Decimal) -> String {
+    format!("is {value}, out of range; allowed: {low} to {high}")
+}
+
+/// Prices, quantities and money within the engine's bounds, so that no
+/// arithmetic on them can overflow (see `fillproof_engine::MAX_PRICE` and
+/// its neighbours).
+fn check_bounds(scenario: &Scenario, c: &mut Checker<'_>) {
+    let workload = &scenario.workload;
+    for (symbol, price) in &workload.reference_price.value {
+        if !price_in_range(price.0) {
+            c.at(
+                Some(workload.reference_price.referenced),
+                format!("workload.reference_price.{symbol}"),
+                out_of_range(price.0, MIN_PRICE, MAX_PRICE),
+            );
+        }
+    }
+    let most = workload.qty.0.upper_bound();
+    if let Some(most) = most.filter(|q| *q > 1e9) {
+        c.at(
+            None,
+            "workload.qty",
+            format!("can draw {most}, out of range; allowed: 1 to {MAX_QTY}"),
+        );
+    }
+    let money = [
+        (
+            "broker.account.buying_power",
+            scenario.broker.account.buying_power.map(|p| p.0),
+        ),
+        (
+            "engine.risk.daily_loss_limit",
+            scenario
+                .engine
+                .risk
+                .as_ref()
+                .and_then(|r| r.daily_loss_limit)
+                .map(|p| p.0),
+        ),
+        (
+            "engine.commission.per_order",
+            scenario
+                .engine
+                .commission
+                .as_ref()
+                .and_then(|r| r.per_order)
+                .map(|p| p.0),
+        ),
+        (
+            "engine.commission.per_share",
+            scenario
+                .engine
+                .commission
+                .as_ref()
+                .and_then(|r| r.per_share)
+                .map(|p| p.0),
+        ),
+    ];
+    for (field, amount) in money {
+        if let Some(amount) = amount.filter(|a| *a > MAX_AMOUNT) {
+            c.at(None, field, out_of_range(amount, Decimal::ZERO, MAX_AMOUNT));
+        }
+    }
+}
+
 struct Checker<'a> {
     file: &'a str,
     diagnostics: Vec<Diagnostic>,
@@ -675,6 +745,7 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             );
         }
     }
+    check_bounds(scenario, &mut c);
     for (i, event) in scenario.timeline.iter().enumerate() {
         let field = format!("timeline[{i}].order");
         if event.order.value >= orders {
@@ -695,6 +766,13 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
                         Some(event.order.referenced),
                         format!("timeline[{i}].qty"),
                         "is 0; a fill has a positive quantity",
+                    );
+                }
+                if let Some(price) = event.price.filter(|p| !price_in_range(p.0)) {
+                    c.at(
+                        Some(event.order.referenced),
+                        format!("timeline[{i}].price"),
+                        out_of_range(price.0, MIN_PRICE, MAX_PRICE),
                     );
                 }
             }

@@ -115,7 +115,8 @@ pub struct WorkloadSpec {
     /// Buy, sell, or weights of each; default buy.
     #[serde(default)]
     pub side: SideSpec,
-    /// Quantity per order, rounded to a whole number of at least 1.
+    /// Quantity per order, rounded to a whole number from 1 to
+    /// 1,000,000,000.
     pub qty: NumberDist,
     /// Order type; default market.
     #[serde(rename = "type", default)]

@@ -101,7 +101,7 @@ impl Iterator for Workload<'_> {
         // Quantities are whole shares of at least one; a normal draw below
         // one becomes one.
         let qty = if qty_draw.is_finite() && qty_draw >= 1.0 {
-            Decimal::from(qty_draw.min(1e12) as u64)
+            Decimal::from(qty_draw.min(1e9) as u64)
         } else {
             Decimal::ONE
         };

@@ -199,6 +199,55 @@ fn bad_files_name_line_field_and_problem() {
             "workload.orders",
             "allowed: 1 to",
         ),
+        (
+            r#"{SPY: "590.10"}"#,
+            r#"{SPY: "0.0000000000000000000000000001"}"#,
+            Some(7),
+            "workload.reference_price.SPY",
+            "allowed: 0.0001 to 10000000",
+        ),
+        (
+            r#"{SPY: "590.10"}"#,
+            r#"{SPY: "79228162514264337593543950335"}"#,
+            Some(7),
+            "workload.reference_price.SPY",
+            "out of range; allowed: 0.0001 to 10000000",
+        ),
+        (
+            "qty: 10",
+            "qty: {uniform: [1, 1e12]}",
+            None,
+            "workload.qty",
+            "allowed: 1 to 1000000000",
+        ),
+        (
+            "broker:\n",
+            "broker:\n  account: {buying_power: \"79228162514264337593543950335\"}\n",
+            None,
+            "broker.account.buying_power",
+            "allowed: 0 to 1000000000000000",
+        ),
+        (
+            "event: fill}",
+            "event: fill, price: \"20000000\"}",
+            Some(12),
+            "timeline[0].price",
+            "allowed: 0.0001 to 10000000",
+        ),
+        (
+            "broker:\n",
+            "engine:\n  polling: {strategy: fixed, interval: 1ns}\nbroker:\n",
+            Some(9),
+            "engine.polling.interval",
+            "at least 10ms",
+        ),
+        (
+            "broker:\n",
+            "engine:\n  timeout: 87600h\nbroker:\n",
+            Some(9),
+            "engine.timeout",
+            "at most 86400s",
+        ),
     ];
     for (from, to, line, field, needle) in cases {
         assert!(GOOD.contains(from), "table row does not apply: {from}");
