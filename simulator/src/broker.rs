@@ -453,6 +453,28 @@ impl SimBroker {
                 message: "client_order_id must be unique".into(),
             });
         }
+        // A broker refuses what it cannot trade; within these bounds no sum
+        // of the ledger's can overflow, whatever an engine sends.
+        if request.qty <= Decimal::ZERO || request.qty > fillproof_engine::MAX_QTY {
+            return Err(BrokerError::Unprocessable {
+                message: format!(
+                    "qty must be more than 0 and at most {}",
+                    fillproof_engine::MAX_QTY
+                ),
+            });
+        }
+        if let Some(limit) = request
+            .limit_price
+            .filter(|p| !fillproof_engine::price_in_range(*p))
+        {
+            return Err(BrokerError::Unprocessable {
+                message: format!(
+                    "limit_price {limit} must be from {} to {}",
+                    fillproof_engine::MIN_PRICE,
+                    fillproof_engine::MAX_PRICE
+                ),
+            });
+        }
         if self.model.not_tradable.contains(&request.symbol) {
             return Err(BrokerError::Unprocessable {
                 message: format!("asset {} is not tradable", request.symbol),

@@ -200,11 +200,13 @@ pub fn slipped_price(reference: Decimal, bps: f64, side: Side) -> Decimal {
 }
 
 /// `price` rounded to its increment: $0.01 from $1.00 up, $0.0001 below,
-/// and at least $0.0001.
+/// and within the prices anything trades at ($0.0001 to $10,000,000).
 #[must_use]
 pub fn on_price_grid(price: Decimal) -> Decimal {
     let places = if price >= Decimal::ONE { 2 } else { 4 };
-    price.round_dp(places).max(Decimal::new(1, 4))
+    price
+        .round_dp(places)
+        .clamp(fillproof_engine::MIN_PRICE, fillproof_engine::MAX_PRICE)
 }
 
 /// A fill price that respects the order's limit: a buy never pays more

@@ -529,3 +529,50 @@ fn swarm_reweights_within_bounds() {
         }
     }
 }
+
+/// Whatever an engine sends, the broker's arithmetic never overflows: an
+/// order for `Decimal::MAX` shares, or at a limit of 10^-28 or near
+/// `Decimal::MAX`, is refused with 422 like any order a broker cannot
+/// trade, against an account whose buying power is checked; a sane order
+/// beside them is accepted.
+#[tokio::test(start_paused = true)]
+async fn orders_beyond_the_bounds_are_refused_without_overflow() {
+    let s = scenario(1, "  account: {buying_power: \"1000000000000000\"}", "");
+    let (broker, intents) = setup(&s);
+    let mut request = intents[0].request.clone();
+    let tiny = Decimal::new(1, 28);
+    for (qty, limit) in [
+        (Decimal::MAX, None),
+        (Decimal::ONE, Some(tiny)),
+        (Decimal::ONE, Some(Decimal::MAX)),
+    ] {
+        request.qty = qty;
+        request.limit_price = limit;
+        request.order_type = if limit.is_some() {
+            fillproof_engine::OrderType::Limit
+        } else {
+            fillproof_engine::OrderType::Market
+        };
+        let error = broker.submit_order(&request).await.expect_err("refused");
+        assert!(
+            matches!(error, BrokerError::Unprocessable { .. }),
+            "{error}"
+        );
+    }
+    accepted(&broker, &intents[0]).await;
+}
+
+/// Slippage drawn from a wild distribution never takes a fill price past
+/// the bounds anything trades at.
+#[test]
+fn slipped_prices_stay_within_the_bounds() {
+    use fillproof_engine::{MAX_PRICE, MIN_PRICE, Side};
+    use fillproof_simulator::slipped_price;
+    assert_eq!(slipped_price(MAX_PRICE, 1e20, Side::Buy), MAX_PRICE);
+    assert_eq!(slipped_price(MAX_PRICE, 1e30, Side::Buy), MAX_PRICE);
+    assert_eq!(slipped_price(MIN_PRICE, 1e20, Side::Sell), MIN_PRICE);
+    assert_eq!(
+        slipped_price(Decimal::ONE, f64::NAN, Side::Buy),
+        Decimal::ONE
+    );
+}
