@@ -833,3 +833,29 @@ async fn refused_cancel_without_a_read_has_no_price() {
         "the partial's price is not the fill's"
     );
 }
+
+/// A submit whose answer is lost, then a 429 storm (each answer asking for
+/// a 10 s wait) on the lookups for two minutes, longer than the submit
+/// deadline: the lookups wait as asked, go on past the deadline, and find
+/// the order once the storm passes.
+#[tokio::test(start_paused = true)]
+async fn unknown_submit_is_reconciled_through_a_rate_limit_storm() {
+    let limited = || BrokerError::RateLimited {
+        retry_after: Some(Duration::from_secs(10)),
+    };
+    let script = Script {
+        submit_answers: [(true, Err(BrokerError::Timeout))].into(),
+        lookup_errors: std::iter::repeat_with(limited).take(12).collect(),
+        changes: vec![change(5_000, "filled", 100, Some("590.02"))],
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let detector = FillDetector::new(Arc::clone(&broker), config(60))
+        .expect("valid")
+        .with_jitter_seed(5);
+    let result = detector.execute(&request(100), None).await.expect("found");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, qty(100));
+    assert_eq!(broker.calls().lookup, 13);
+    assert_eq!(broker.calls().submit, 1);
+}
