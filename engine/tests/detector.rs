@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fillproof_engine::{
     BrokerError, CancelOutcome, Consistency, Decimal, FillDetectionConfig, FillDetector,
-    PartialFillPolicy, SubmitError, Verdict,
+    FillResult, PartialFillPolicy, SubmitError, Verdict,
 };
 use support::{Script, ScriptedBroker, change, new_order, request};
 
@@ -259,19 +259,26 @@ async fn keep_working_does_not_extend_an_unfilled_order() {
     );
 }
 
-/// Deadline, cancel accepted, and the fill lands while the cancel is pending:
-/// post-cancel verification reports the fill.
-#[tokio::test(start_paused = true)]
-async fn cancel_accepted_then_filled_reports_fill() {
+/// A 10 s order whose cancel is accepted and left `pending_cancel`, and
+/// which fills `fill_after_ms` after the cancel; the detector's result.
+async fn filled_while_cancel_pending(fill_after_ms: u64) -> (Arc<ScriptedBroker>, FillResult) {
     let script = Script {
         on_cancel: vec![
             change(0, "pending_cancel", 0, None),
-            change(1_000, "filled", 100, Some("590.05")),
+            change(fill_after_ms, "filled", 100, Some("590.05")),
         ],
         ..Script::default()
     };
     let (broker, detector) = setup(script, config(10));
     let result = detector.monitor(new_order(100), None).await;
+    (broker, result)
+}
+
+/// Deadline, cancel accepted, and the fill lands while the cancel is pending:
+/// post-cancel verification reports the fill.
+#[tokio::test(start_paused = true)]
+async fn cancel_accepted_then_filled_reports_fill() {
+    let (broker, result) = filled_while_cancel_pending(1_000).await;
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
     assert_eq!(broker.calls().cancel, 1);
@@ -784,15 +791,7 @@ async fn order_found_after_the_submit_deadline_is_cancelled() {
 /// open and reports the fill.
 #[tokio::test(start_paused = true)]
 async fn long_pending_cancel_is_read_until_it_ends() {
-    let script = Script {
-        on_cancel: vec![
-            change(0, "pending_cancel", 0, None),
-            change(60_000, "filled", 100, Some("590.02")),
-        ],
-        ..Script::default()
-    };
-    let (_broker, detector) = setup(script, config(10));
-    let result = detector.monitor(new_order(100), None).await;
+    let (_broker, result) = filled_while_cancel_pending(60_000).await;
     assert_eq!(result.verdict, Verdict::Filled, "{}", result.reason);
     assert_eq!(result.filled_qty, qty(100));
     assert_eq!(result.cancel, Some(CancelOutcome::Accepted));

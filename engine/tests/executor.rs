@@ -56,6 +56,16 @@ fn executor(
     (executor, sink)
 }
 
+/// A broker that creates the order on submit and follows `script`,
+/// answering after 20 ms.
+fn scripted(script: Script) -> Arc<ScriptedBroker> {
+    Arc::new(ScriptedBroker::empty(
+        new_order(100),
+        script,
+        Duration::from_millis(20),
+    ))
+}
+
 fn filling_broker() -> Arc<ScriptedBroker> {
     let script = Script {
         changes: vec![
@@ -204,11 +214,7 @@ async fn order_rate_rule_refuses_and_recovers() {
         submit_answers: std::iter::repeat_with(refuse).take(10).collect(),
         ..Script::default()
     };
-    let broker = Arc::new(ScriptedBroker::empty(
-        new_order(100),
-        script,
-        Duration::from_millis(20),
-    ));
+    let broker = scripted(script);
     let config = ExecutorConfig {
         risk: RiskLimits {
             max_orders_per_minute: 2,
@@ -292,11 +298,7 @@ async fn fill_of_unknown_price_is_booked_without_a_price() {
         reads_down: Some((Duration::from_secs(9), Duration::from_secs(100_000))),
         ..Script::default()
     };
-    let broker = Arc::new(ScriptedBroker::empty(
-        new_order(100),
-        script,
-        Duration::from_millis(20),
-    ));
+    let broker = scripted(script);
     let mut config = ExecutorConfig::default();
     config.detection.timeout = Duration::from_secs(10);
     config.detection.reconcile_horizon = Duration::from_secs(60);
@@ -332,11 +334,7 @@ async fn fill_before_a_rejection_is_audited() {
         ],
         ..Script::default()
     };
-    let broker = Arc::new(ScriptedBroker::empty(
-        new_order(100),
-        script,
-        Duration::from_millis(20),
-    ));
+    let broker = scripted(script);
     let (executor, sink) = executor(&broker, ExecutorConfig::default());
     let result = executor
         .execute(&signal(100), Decimal::from(100))
@@ -366,11 +364,7 @@ async fn hung_reads_end_at_the_call_timeout() {
         read_latencies: [Duration::from_secs(300)].into(),
         ..Script::default()
     };
-    let broker = Arc::new(ScriptedBroker::empty(
-        new_order(100),
-        script,
-        Duration::from_millis(20),
-    ));
+    let broker = scripted(script);
     let mut config = ExecutorConfig::default();
     config.detection.timeout = Duration::from_secs(30);
     config.call_timeout = Duration::from_secs(2);
@@ -404,11 +398,7 @@ async fn garbage_fill_price_never_panics() {
         )],
         ..Script::default()
     };
-    let broker = Arc::new(ScriptedBroker::empty(
-        new_order(100),
-        script,
-        Duration::from_millis(20),
-    ));
+    let broker = scripted(script);
     let config = ExecutorConfig {
         buying_power: Some(Decimal::MAX),
         ..ExecutorConfig::default()

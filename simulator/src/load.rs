@@ -527,6 +527,7 @@ fn check_bounds(scenario: &Scenario, c: &mut Checker<'_>) {
             format!("can draw {most}, out of range; allowed: 1 to {MAX_QTY}"),
         );
     }
+    let commission = scenario.engine.commission.as_ref();
     let money = [
         (
             "broker.account.buying_power",
@@ -543,21 +544,11 @@ fn check_bounds(scenario: &Scenario, c: &mut Checker<'_>) {
         ),
         (
             "engine.commission.per_order",
-            scenario
-                .engine
-                .commission
-                .as_ref()
-                .and_then(|r| r.per_order)
-                .map(|p| p.0),
+            commission.and_then(|c| c.per_order).map(|p| p.0),
         ),
         (
             "engine.commission.per_share",
-            scenario
-                .engine
-                .commission
-                .as_ref()
-                .and_then(|r| r.per_share)
-                .map(|p| p.0),
+            commission.and_then(|c| c.per_share).map(|p| p.0),
         ),
     ];
     for (field, amount) in money {
