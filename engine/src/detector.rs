@@ -379,7 +379,8 @@ impl<B: Broker + 'static> FillDetector<B> {
             backoff: Backoff::new(&self.config.retry),
             start: Instant::now(),
             deadline,
-            horizon: deadline + self.config.reconcile_horizon,
+            // Set when the deadline path starts.
+            horizon: deadline,
             checks: 0,
             polls: 0,
             polls_at_change: 0,

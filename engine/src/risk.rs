@@ -365,6 +365,14 @@ mod tests {
             error.to_string(),
             "Insufficient funds for $5,000.00 order; available: $3,200.00"
         );
+        // Exactly the buying power left is enough.
+        validate(
+            &signal(Side::Buy, "32", None),
+            d("100"),
+            Some(d("3200")),
+            &ValidationConfig::default(),
+        )
+        .expect("exactly affordable");
         // A sell does not need buying power.
         assert!(
             validate(

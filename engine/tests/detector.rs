@@ -791,10 +791,13 @@ async fn order_found_after_the_submit_deadline_is_cancelled() {
 /// open and reports the fill.
 #[tokio::test(start_paused = true)]
 async fn long_pending_cancel_is_read_until_it_ends() {
-    let (_broker, result) = filled_while_cancel_pending(60_000).await;
+    let (broker, result) = filled_while_cancel_pending(60_000).await;
     assert_eq!(result.verdict, Verdict::Filled, "{}", result.reason);
     assert_eq!(result.filled_qty, qty(100));
     assert_eq!(result.cancel, Some(CancelOutcome::Accepted));
+    // With backoff: a minute of reads at up to 4 s apart, not a busy loop.
+    let reads = broker.calls().get_order_at.len();
+    assert!((16..40).contains(&reads), "{reads} reads");
 }
 
 /// A cancel refused as "already filled" while reads fail for a minute

@@ -352,6 +352,10 @@ async fn fill_before_a_rejection_is_audited() {
         .map(String::as_str)
         .collect();
     assert_eq!(tail, ["fill", "reject"], "{events:?}");
+    let lines = sink.lines();
+    let fill: serde_json::Value = serde_json::from_str(&lines[lines.len() - 2]).expect("json");
+    assert_eq!(fill["status"], "partially_filled", "{fill}");
+    assert_eq!(fill["qty"], "40", "{fill}");
 }
 
 /// A read that hangs for five minutes ends at the call timeout as an
@@ -412,4 +416,97 @@ async fn garbage_fill_price_never_panics() {
     let position = executor.positions().position("QQQ");
     assert_eq!(position.qty, Decimal::from(100));
     assert!(!position.priced(), "the garbage price is not booked");
+}
+
+/// Buying power follows each buy: reserved at the limit (or reference)
+/// price while the order is in flight, then charged at the fill's price; a
+/// fill whose price is unknown keeps its reservation spent.
+#[tokio::test(start_paused = true)]
+async fn buying_power_follows_reservations_and_fills() {
+    let filled_at_101 = || Script {
+        changes: vec![change(500, "filled", 100, Some("101"))],
+        ..Script::default()
+    };
+    // 15,000 of buying power; 100 at 100 reserves 10,000, fills at 10,100.
+    let broker = scripted(filled_at_101());
+    let config = ExecutorConfig {
+        buying_power: Some(Decimal::from(15_000)),
+        ..ExecutorConfig::default()
+    };
+    let (trader, _sink) = executor(&broker, config);
+    trader
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("filled");
+    // 4,900 left: 49 at 100 is affordable, 50 is not.
+    let mut next = signal(50);
+    next.client_order_id = "client-2".into();
+    let error = trader
+        .execute(&next, Decimal::from(100))
+        .await
+        .expect_err("50 at 100 is more than 4,900");
+    assert!(
+        error.to_string().contains("available: $4,900.00"),
+        "{error}"
+    );
+
+    // The same buy proven filled by a cancel refusal with no price: the
+    // 10,000 reserved stays spent.
+    let script = Script {
+        changes: vec![change(10_300, "filled", 100, Some("101"))],
+        cancel_answers: [Err(fillproof_engine::BrokerError::Unprocessable {
+            message: r#"order is already in "filled" state"#.into(),
+        })]
+        .into(),
+        reads_down: Some((Duration::from_secs(9), Duration::from_secs(100_000))),
+        ..Script::default()
+    };
+    let broker = scripted(script);
+    let mut config = ExecutorConfig {
+        buying_power: Some(Decimal::from(15_000)),
+        ..ExecutorConfig::default()
+    };
+    config.detection.timeout = Duration::from_secs(10);
+    config.detection.reconcile_horizon = Duration::from_secs(60);
+    let (trader, _sink) = executor(&broker, config);
+    trader
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("filled, price unknown");
+    next.qty = Decimal::from(51);
+    let error = trader
+        .execute(&next, Decimal::from(100))
+        .await
+        .expect_err("5,100 is more than the 5,000 left");
+    assert!(
+        error.to_string().contains("available: $5,000.00"),
+        "{error}"
+    );
+
+    // A buy that ends with nothing filled gives its reservation back whole.
+    let script = Script {
+        on_cancel: vec![change(100, "canceled", 0, None)],
+        ..Script::default()
+    };
+    let broker = scripted(script);
+    let mut config = ExecutorConfig {
+        buying_power: Some(Decimal::from(15_000)),
+        ..ExecutorConfig::default()
+    };
+    config.detection.timeout = Duration::from_secs(10);
+    let (trader, _sink) = executor(&broker, config);
+    let result = trader
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("not filled");
+    assert_eq!(result.verdict, Verdict::NotFilled);
+    next.qty = Decimal::from(150);
+    let error = trader
+        .execute(&next, Decimal::from(101))
+        .await
+        .expect_err("15,150 is more than 15,000");
+    assert!(
+        error.to_string().contains("available: $15,000.00"),
+        "{error}"
+    );
 }
