@@ -365,6 +365,14 @@ mod tests {
             error.to_string(),
             "Insufficient funds for $5,000.00 order; available: $3,200.00"
         );
+        // A limit exactly at the edge of the band is within it.
+        validate(
+            &signal(Side::Buy, "1", Some("105")),
+            d("100"),
+            None,
+            &ValidationConfig::default(),
+        )
+        .expect("5% off is within a 5% band");
         // Exactly the buying power left is enough.
         validate(
             &signal(Side::Buy, "32", None),

@@ -196,6 +196,47 @@ async fn max_position_rule_refuses() {
     assert_eq!(broker.calls().submit, 0);
 }
 
+/// The position limit counts orders in flight with their side: while a
+/// sell of 100 works, another sell of 100 would take the position to -200
+/// and is refused; once the first has filled and left the in-flight count,
+/// a sell of 50 (to -150, the limit) goes.
+#[tokio::test(start_paused = true)]
+async fn max_position_counts_orders_in_flight_by_side() {
+    let broker = filling_broker();
+    let config = ExecutorConfig {
+        risk: RiskLimits {
+            max_position: Some(Decimal::from(150)),
+            ..RiskLimits::default()
+        },
+        ..ExecutorConfig::default()
+    };
+    let (trader, _) = executor(&broker, config);
+    let sell = |id: &str, qty: i64| Signal {
+        client_order_id: id.into(),
+        side: Side::Sell,
+        ..signal(qty)
+    };
+    let first = sell(CLIENT_ID, 100);
+    let second = sell("client-2", 100);
+    let (done, refused) = tokio::join!(trader.execute(&first, Decimal::from(100)), async {
+        fillproof_engine::clock::sleep(Duration::from_millis(100)).await;
+        trader.execute(&second, Decimal::from(100)).await
+    });
+    assert_eq!(done.expect("first fills").verdict, Verdict::Filled);
+    let error = refused.expect_err("-200 is past the limit");
+    assert_eq!(
+        error.to_string(),
+        "max position size: QQQ position would be -200 (limit 150)"
+    );
+    let third = trader
+        .execute(&sell("client-3", 50), Decimal::from(100))
+        .await;
+    assert!(
+        !matches!(third, Err(ExecutionError::Risk(_))),
+        "-150 is within the limit: {third:?}"
+    );
+}
+
 /// The per-trader order rate: the third order within a minute is refused
 /// when the limit is two; a minute later orders go again.
 #[tokio::test(start_paused = true)]
@@ -494,12 +535,14 @@ async fn buying_power_follows_reservations_and_fills() {
         ..ExecutorConfig::default()
     };
     config.detection.timeout = Duration::from_secs(10);
-    let (trader, _sink) = executor(&broker, config);
+    let (trader, sink) = executor(&broker, config);
     let result = trader
         .execute(&signal(100), Decimal::from(100))
         .await
         .expect("not filled");
     assert_eq!(result.verdict, Verdict::NotFilled);
+    assert!(trader.applied().is_empty());
+    assert!(!audit_events(&sink).contains(&"fill".to_owned()));
     next.qty = Decimal::from(150);
     let error = trader
         .execute(&next, Decimal::from(101))
