@@ -493,6 +493,41 @@ mod tests {
 
     use super::*;
 
+    /// Each distribution's mean, in closed form, agrees with the average of
+    /// many draws.
+    #[test]
+    fn means_match_the_draws() {
+        let dists = [
+            Dist::Fixed(2.0),
+            Dist::Uniform {
+                low: 1.0,
+                high: 3.0,
+            },
+            Dist::Normal {
+                mean: 5.0,
+                std: 1.0,
+            },
+            Dist::LogNormal {
+                median: 1.0,
+                p99: 4.0,
+            },
+            Dist::Exponential { mean: 0.5 },
+            Dist::Samples(vec![1.0, 2.0, 6.0]),
+        ];
+        for dist in dists {
+            let mut rng = derive_rng(7, "mean", 0);
+            let n = 200_000;
+            let average = (0..n).map(|_| dist.sample(&mut rng)).sum::<f64>() / f64::from(n);
+            let mean = dist.mean();
+            assert!(
+                (average - mean).abs() < 0.02 * mean.max(1.0),
+                "{dist:?}: mean {mean}, draws average {average}"
+            );
+        }
+        assert_eq!(Dist::Samples(Vec::new()).mean(), 0.0);
+        assert_eq!(Dist::Samples(vec![1.0, 2.0, 6.0]).mean(), 3.0);
+    }
+
     fn durations(yaml: &str) -> Result<DurationDist, String> {
         serde_saphyr::from_str::<DurationDist>(yaml).map_err(|e| e.to_string())
     }

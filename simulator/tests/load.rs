@@ -243,6 +243,20 @@ fn bad_files_name_line_field_and_problem() {
         ),
         (
             "broker:\n",
+            "engine:\n  call_timeout: 0s\nbroker:\n",
+            Some(9),
+            "engine.call_timeout",
+            "must be positive",
+        ),
+        (
+            "broker:\n",
+            "engine:\n  call_timeout: 61s\nbroker:\n",
+            Some(9),
+            "engine.call_timeout",
+            "at most the submit deadline (60s)",
+        ),
+        (
+            "broker:\n",
             "engine:\n  timeout: 87600h\nbroker:\n",
             Some(9),
             "engine.timeout",
