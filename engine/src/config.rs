@@ -39,6 +39,14 @@ pub enum PollingConfig {
     /// A steady cruise while fills are likely, backing off while nothing
     /// changes, dense again before the deadline; see [`AdaptivePolling`].
     Adaptive(AdaptivePolling),
+    /// Stream first: the broker's trade updates drive detection, and the
+    /// order is read over REST only when the stream has been quiet on it for
+    /// `safety` (a safety poll), after a reconnect, and on the deadline path.
+    /// Without a stream it is fixed polling every `safety`.
+    Hybrid {
+        /// Quiet time before a safety read; default 15 s.
+        safety: Duration,
+    },
 }
 
 impl PollingConfig {
@@ -53,7 +61,16 @@ impl PollingConfig {
         }
     }
 
-    /// A short name for reports: `fixed`, `linear`, `exponential`.
+    /// The stream-first strategy with its default 15 s safety poll.
+    #[must_use]
+    pub fn hybrid_default() -> Self {
+        Self::Hybrid {
+            safety: Duration::from_secs(15),
+        }
+    }
+
+    /// A short name for reports: `fixed`, `linear`, `exponential`,
+    /// `adaptive`, `hybrid`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
@@ -61,12 +78,14 @@ impl PollingConfig {
             Self::Linear { .. } => "linear",
             Self::Exponential { .. } => "exponential",
             Self::Adaptive(_) => "adaptive",
+            Self::Hybrid { .. } => "hybrid",
         }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         match self {
             Self::Fixed { interval: every } => interval("polling.interval", *every),
+            Self::Hybrid { safety } => interval("polling.safety", *safety),
             Self::Linear {
                 initial,
                 step: _,

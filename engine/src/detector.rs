@@ -15,6 +15,7 @@
 //! never does, the verdict is [`Verdict::Unresolved`], never `NotFilled`.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
@@ -26,13 +27,14 @@ use tracing::{debug, error, info, warn};
 use crate::backoff::Backoff;
 use crate::broker::Broker;
 use crate::clock::{sleep, sleep_until};
-use crate::config::{FillDetectionConfig, PartialFillPolicy};
+use crate::config::{FillDetectionConfig, PartialFillPolicy, PollingConfig};
 use crate::entropy::{derive_rng, stable_hash};
 use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 use crate::order::{Order, OrderRequest, OrderStatus};
 use crate::polling::PollContext;
 use crate::result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
 use crate::slippage::Slippage;
+use crate::stream::{OrderSignal, Route, StreamRouter, TradeUpdates};
 use crate::verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
 
 /// The `tracing` target of every engine log line.
@@ -65,6 +67,7 @@ pub struct FillDetector<B> {
     config: Arc<FillDetectionConfig>,
     verifier: Arc<dyn FillVerifier>,
     jitter_seed: u64,
+    router: Option<StreamRouter>,
 }
 
 impl<B> Clone for FillDetector<B> {
@@ -74,6 +77,7 @@ impl<B> Clone for FillDetector<B> {
             config: Arc::clone(&self.config),
             verifier: Arc::clone(&self.verifier),
             jitter_seed: self.jitter_seed,
+            router: self.router.clone(),
         }
     }
 }
@@ -90,7 +94,29 @@ impl<B: Broker + 'static> FillDetector<B> {
             config: Arc::new(config),
             verifier: Arc::new(RobustVerifier),
             jitter_seed: 0,
+            router: None,
         })
+    }
+
+    /// Listens to `source`'s trade updates (in a task on the current
+    /// runtime), for the [`PollingConfig::Hybrid`] strategy; other
+    /// strategies ignore the stream.
+    #[must_use]
+    pub fn with_trade_updates(mut self, source: &dyn TradeUpdates) -> Self {
+        self.router = Some(StreamRouter::start(source));
+        self
+    }
+
+    /// The stream subscription of the order `client_order_id`, when the
+    /// detector detects stream-first: take it before submitting, so that
+    /// no event of the order is missed, and hand it to
+    /// [`FillDetector::monitor_submission`].
+    #[must_use]
+    pub fn route(&self, client_order_id: &str) -> Option<Route> {
+        match (&self.router, &self.config.polling) {
+            (Some(router), PollingConfig::Hybrid { .. }) => Some(router.register(client_order_id)),
+            _ => None,
+        }
     }
 
     /// Replaces the verifier (a harness uses this to measure flawed rules).
@@ -314,20 +340,24 @@ impl<B: Broker + 'static> FillDetector<B> {
         request: &OrderRequest,
         expected_price: Option<Decimal>,
     ) -> Result<FillResult, SubmitError> {
+        let route = self.route(&request.client_order_id);
         let submission = self.submit(request).await?;
         Ok(self
-            .monitor_submission(submission, expected_price, None)
+            .monitor_submission(submission, expected_price, None, route)
             .await)
     }
 
     /// Watches the order `submission` placed, as [`FillDetector::monitor_with`];
     /// an [`overdue`](Submission::overdue) one goes straight to the
-    /// deadline path. The result's call counts include the submission's.
+    /// deadline path. `route` is the order's stream subscription, from
+    /// [`FillDetector::route`]. The result's call counts include the
+    /// submission's.
     pub async fn monitor_submission(
         &self,
         submission: Submission,
         expected_price: Option<Decimal>,
         on_change: Option<&(dyn Fn(&Order) + Sync)>,
+        route: Option<Route>,
     ) -> FillResult {
         let deadline = if submission.overdue {
             Instant::now()
@@ -335,7 +365,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             Instant::now() + self.config.timeout
         };
         let mut result = self
-            .watch(submission.order, expected_price, on_change, deadline)
+            .watch(submission.order, expected_price, on_change, deadline, route)
             .await;
         result.api_calls.submit += submission.api_calls.submit;
         result.api_calls.get_order_by_client_id += submission.api_calls.get_order_by_client_id;
@@ -360,7 +390,9 @@ impl<B: Broker + 'static> FillDetector<B> {
         on_change: Option<&(dyn Fn(&Order) + Sync)>,
     ) -> FillResult {
         let deadline = Instant::now() + self.config.timeout;
-        self.watch(order, expected_price, on_change, deadline).await
+        let route = self.route(&order.client_order_id);
+        self.watch(order, expected_price, on_change, deadline, route)
+            .await
     }
 
     async fn watch(
@@ -369,8 +401,11 @@ impl<B: Broker + 'static> FillDetector<B> {
         expected_price: Option<Decimal>,
         on_change: Option<&(dyn Fn(&Order) + Sync)>,
         deadline: Instant,
+        route: Option<Route>,
     ) -> FillResult {
         let mut watch = Watch {
+            route,
+            executions: std::collections::BTreeSet::new(),
             on_change,
             broker: &*self.broker,
             config: &self.config,
@@ -480,8 +515,34 @@ fn wait_before_retry(
     error.retry_after().map_or(delay, |after| after.max(delay))
 }
 
+/// What woke a stream-first watch.
+enum Wake {
+    Signal(OrderSignal),
+    Timer,
+    Closed,
+}
+
+/// The next signal on `signals`, or the timer at `wake`.
+async fn next_signal(
+    signals: &mut tokio::sync::mpsc::UnboundedReceiver<OrderSignal>,
+    wake: Instant,
+) -> Wake {
+    let mut timer = std::pin::pin!(sleep_until(wake));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(signal) = signals.poll_recv(cx) {
+            return Poll::Ready(signal.map_or(Wake::Closed, Wake::Signal));
+        }
+        timer.as_mut().poll(cx).map(|()| Wake::Timer)
+    })
+    .await
+}
+
 /// One order's monitor state.
 struct Watch<'a, B> {
+    /// The order's stream subscription, when detecting stream-first.
+    route: Option<Route>,
+    /// Executions seen on the stream: a duplicate is dropped unread.
+    executions: std::collections::BTreeSet<String>,
     on_change: Option<&'a (dyn Fn(&Order) + Sync)>,
     broker: &'a B,
     config: &'a FillDetectionConfig,
@@ -537,8 +598,84 @@ impl<B: Broker> Watch<'_, B> {
         self.at_deadline().await
     }
 
+    /// Stream first: takes the order's trade updates as they come, reads
+    /// it over REST after a reconnect and when the stream has been quiet on
+    /// it for the safety interval, until a verdict or `until`. `Ok(None)`
+    /// when the stream closed: polling takes over.
+    async fn listen_until(&mut self, until: Instant) -> Result<Option<FillResult>, LoopEnd> {
+        let PollingConfig::Hybrid { safety } = self.config.polling else {
+            return Ok(None);
+        };
+        let mut quiet_since = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Err(LoopEnd::Deadline);
+            }
+            let wake = (quiet_since + safety).min(until);
+            let Some(route) = self.route.as_mut() else {
+                return Ok(None);
+            };
+            let order = match next_signal(&mut route.signals, wake).await {
+                Wake::Closed => {
+                    warn!(target: TARGET, order_id = %self.order.id, "trade updates closed; polling instead");
+                    self.route = None;
+                    return Ok(None);
+                }
+                Wake::Signal(OrderSignal::Update(update)) => {
+                    quiet_since = Instant::now();
+                    if let Some(id) = &update.execution_id {
+                        if !self.executions.insert(id.clone()) {
+                            debug!(target: TARGET, order_id = %self.order.id, execution_id = %id,
+                                "duplicate execution on the stream; dropped");
+                            continue;
+                        }
+                    }
+                    debug!(target: TARGET, order_id = %self.order.id, event = update.event.as_str(),
+                        "trade update");
+                    update.order
+                }
+                Wake::Signal(OrderSignal::Gap) => {
+                    // Events may have been lost: REST says what happened.
+                    quiet_since = Instant::now();
+                    match self.read().await {
+                        Ok(order) => order,
+                        Err(_) => continue,
+                    }
+                }
+                Wake::Timer => {
+                    if wake >= until {
+                        // The read at the deadline is the final verification's.
+                        return Err(LoopEnd::Deadline);
+                    }
+                    quiet_since = Instant::now();
+                    self.polls += 1;
+                    match self.read().await {
+                        Ok(order) => order,
+                        Err(error) if error.class() == ErrorClass::Permanent => {
+                            return Ok(Some(self.finish(
+                                Verdict::Unresolved,
+                                None,
+                                format!("reading the order failed permanently: {error}"),
+                            )));
+                        }
+                        Err(_) => continue,
+                    }
+                }
+            };
+            if let Some(result) = self.observe(order) {
+                return Ok(Some(result));
+            }
+        }
+    }
+
     /// Reads on the strategy's schedule until a verdict or `until`.
     async fn poll_until(&mut self, until: Instant) -> Result<FillResult, LoopEnd> {
+        if self.route.is_some() {
+            if let Some(result) = self.listen_until(until).await? {
+                return Ok(result);
+            }
+        }
         let mut strategy = self.config.polling.build();
         loop {
             let now = Instant::now();

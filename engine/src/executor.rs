@@ -239,6 +239,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         })
     }
 
+    /// Listens to `source`'s trade updates for stream-first detection
+    /// ([`PollingConfig::Hybrid`](crate::PollingConfig::Hybrid)); call it
+    /// inside the runtime the executor runs on.
+    #[must_use]
+    pub fn with_trade_updates(mut self, source: &dyn crate::stream::TradeUpdates) -> Self {
+        self.detector = self.detector.with_trade_updates(source);
+        self
+    }
+
     /// Replaces the fill verifier (a harness measures flawed ones).
     #[must_use]
     pub fn with_verifier(mut self, verifier: Arc<dyn FillVerifier>) -> Self {
@@ -514,6 +523,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         }
         self.emit(signal, OrderState::Pending, None, None);
         let request = signal.request();
+        let route = self.detector.route(&signal.client_order_id);
         let submission = match self.detector.submit(&request).await {
             Ok(submission) => submission,
             Err(error) => {
@@ -559,7 +569,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
         let result = self
             .detector
-            .monitor_submission(submission, Some(reference), Some(&on_change))
+            .monitor_submission(submission, Some(reference), Some(&on_change), route)
             .await;
 
         self.settle(

@@ -46,6 +46,7 @@ mod ratelimit;
 mod result;
 mod risk;
 mod slippage;
+mod stream;
 mod verify;
 
 pub use audit::{
@@ -77,6 +78,9 @@ pub use risk::{
     ValidationError, money, price_in_range, validate,
 };
 pub use slippage::Slippage;
+pub use stream::{
+    OrderSignal, Route, StreamItem, StreamRouter, TradeEvent, TradeUpdate, TradeUpdates,
+};
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
 
 pub use rust_decimal::Decimal;

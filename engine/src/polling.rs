@@ -177,6 +177,8 @@ impl PollingConfig {
                 max,
             }),
             Self::Adaptive(adaptive) => Box::new(adaptive),
+            // The safety poll's schedule; the stream does the rest.
+            Self::Hybrid { safety } => Box::new(Fixed { interval: safety }),
         }
     }
 }

@@ -749,7 +749,9 @@ async fn unknown_submit_is_reconciled_once_the_broker_is_back() {
         .with_jitter_seed(5);
     let submission = detector.submit(&request(100)).await.expect("found");
     assert!(submission.recovered_by_lookup && submission.overdue);
-    let result = detector.monitor_submission(submission, None, None).await;
+    let result = detector
+        .monitor_submission(submission, None, None, None)
+        .await;
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.filled_qty, qty(100));
     assert_eq!(result.avg_price, Some("590.02".parse().expect("price")));

@@ -188,6 +188,18 @@ impl<B: Broker + 'static> Engine<B> {
         Ok(Self::Executor(executor, sink))
     }
 
+    /// Feeds the executor `source`'s trade updates (the naive baselines
+    /// only poll). Call it inside the run's runtime.
+    #[must_use]
+    pub fn listening_to(self, source: &dyn fillproof_engine::TradeUpdates) -> Self {
+        match self {
+            Self::Executor(executor, sink) => {
+                Self::Executor(executor.with_trade_updates(source), sink)
+            }
+            naive @ Self::Naive(_) => naive,
+        }
+    }
+
     /// Places and watches one order.
     pub async fn execute(&self, signal: &Signal, expected_price: Decimal) -> EngineVerdict {
         match self {

@@ -228,6 +228,16 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         Vec::new()
     };
     let epoch = model.epoch_unix_micros;
+    let hybrid = matches!(
+        spec.config.polling,
+        fillproof_engine::PollingConfig::Hybrid { .. }
+    );
+    if hybrid && model.stream.is_none() {
+        anyhow::bail!(
+            "{}: strategy `hybrid` detects from the broker's trade updates, and this scenario has no `broker.stream`; add one or choose another strategy",
+            scenario.name
+        );
+    }
     let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
     let config = executor_config(scenario, spec.config.clone())?;
     let commission = config.commission;
@@ -241,6 +251,11 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         spec.keep_audit_lines,
     )
     .context("engine configuration")?;
+    let engine = if hybrid {
+        engine.listening_to(&*broker)
+    } else {
+        engine
+    };
     let start = Instant::now();
     let run_limit = start + scenario.limits.max_virtual_time.0;
 

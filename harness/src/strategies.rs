@@ -8,13 +8,15 @@ use fillproof_engine::{AdaptivePolling, PollingConfig};
 /// sets the fixed interval, and `adaptive:KEY=VALUE;...` (keys `first`,
 /// `cruise`, `patience`, `growth`, `max`, `endgame`, `endgame_interval`) tunes the
 /// adaptive one.
-pub const NAMES: &[&str] = &["fixed", "linear", "exponential", "adaptive"];
+pub const NAMES: &[&str] = &["fixed", "linear", "exponential", "adaptive", "hybrid"];
 
 /// The polling configuration a name stands for:
 /// - `fixed`: every 1 s (`fixed:1.5s`: every 1.5 s);
 /// - `linear`: the original specification's 500 ms, +100 ms per poll, up to 2 s;
 /// - `exponential`: 250 ms, doubling, up to 4 s;
-/// - `adaptive`: [`PollingConfig::adaptive_default`].
+/// - `adaptive`: [`PollingConfig::adaptive_default`];
+/// - `hybrid`: stream first, [`PollingConfig::hybrid_default`] (needs a
+///   scenario with `broker.stream`).
 ///
 /// # Errors
 /// An unknown name, with the closest known one, or a bad interval.
@@ -41,6 +43,7 @@ pub fn preset(name: &str) -> Result<PollingConfig, String> {
             max: Duration::from_secs(4),
         }),
         "adaptive" => Ok(PollingConfig::adaptive_default()),
+        "hybrid" => Ok(PollingConfig::hybrid_default()),
         other => Err(format!(
             "unknown strategy `{other}`{}; expected one of {} (or fixed:DURATION)",
             fillproof_simulator::did_you_mean(other, NAMES),

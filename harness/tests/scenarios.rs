@@ -55,7 +55,7 @@ fn every_library_scenario_meets_its_expectations() {
 fn contract_files_run_unchanged() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../simulator/tests/contract");
     let files = scenario_files(&[root]).expect("contract folder");
-    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files.len(), 4, "{files:?}");
     let failures = shortfalls(&files);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

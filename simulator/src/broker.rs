@@ -7,12 +7,13 @@
 //! broker after the request leg, under one short lock on the world state;
 //! no lock is held across an `await`.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::clock::sleep;
 use fillproof_engine::{
-    Broker, BrokerError, Order, OrderRequest, Position, derive_rng, stable_hash,
+    Broker, BrokerError, Order, OrderRequest, Position, StreamItem, TradeUpdates, derive_rng,
+    stable_hash,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -23,6 +24,7 @@ use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
 use crate::model::{BrokerModel, FaultKind};
 use crate::scenario::{Endpoint, WhenFilled};
+use crate::stream::{Happening, Publisher, StreamState, StreamWorld};
 use crate::trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind};
 
 /// The seeded mock broker.
@@ -30,7 +32,9 @@ pub struct SimBroker {
     model: BrokerModel,
     seed: u64,
     start: Instant,
-    world: Mutex<World>,
+    world: Arc<Mutex<World>>,
+    /// The trade-updates stream, when the model has one.
+    publisher: Option<Publisher<World>>,
 }
 
 struct World {
@@ -48,6 +52,21 @@ struct World {
     rate_limited: u64,
     /// What became of every submit, by client order id.
     submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
+    stream: StreamState,
+}
+
+impl StreamWorld for World {
+    fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    fn stream(&mut self) -> &mut StreamState {
+        &mut self.stream
+    }
+
+    fn healed(&self) -> bool {
+        self.healed
+    }
 }
 
 /// Why a submit the broker received did not place an order, as the broker
@@ -131,21 +150,52 @@ impl SimBroker {
             per_second: f64::from(requests) / per.as_secs_f64().max(1e-9),
             last: Duration::ZERO,
         });
+        let start = Instant::now();
+        let world = Arc::new(Mutex::new(World {
+            ledger: Ledger::default(),
+            registry: indexmap::IndexMap::default(),
+            call_numbers: std::collections::BTreeMap::new(),
+            bucket,
+            healed: false,
+            trace: Trace::new(record_trace),
+            calls: [0; 5],
+            rate_limited: 0,
+            submits: indexmap::IndexMap::default(),
+            stream: StreamState::new(seed),
+        }));
+        let publisher = model.stream.clone().map(|stream| Publisher {
+            world: Arc::clone(&world),
+            model: Arc::new(stream),
+            start,
+            epoch_unix_micros: model.epoch_unix_micros,
+            seed,
+        });
         Self {
             seed,
-            start: Instant::now(),
-            world: Mutex::new(World {
-                ledger: Ledger::default(),
-                registry: indexmap::IndexMap::default(),
-                call_numbers: std::collections::BTreeMap::new(),
-                bucket,
-                healed: false,
-                trace: Trace::new(record_trace),
-                calls: [0; 5],
-                rate_limited: 0,
-                submits: indexmap::IndexMap::default(),
-            }),
+            start,
+            world,
+            publisher,
             model,
+        }
+    }
+
+    /// Schedules `happenings` of `order_id` on the stream, when anyone
+    /// listens.
+    fn publish(
+        &self,
+        world: &mut World,
+        order_id: &str,
+        key: u64,
+        happenings: impl IntoIterator<Item = (Happening, Duration)>,
+    ) {
+        let Some(publisher) = &self.publisher else {
+            return;
+        };
+        if !world.stream.has_subscribers() {
+            return;
+        }
+        for (happening, at) in happenings {
+            publisher.schedule(order_id, key, happening, at, world.healed);
         }
     }
 
@@ -544,7 +594,19 @@ impl SimBroker {
             filled_spelling: plan.filled_spelling,
         };
         let snapshot = order.snapshot(now, self.model.epoch_unix_micros);
+        let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, now))
+            .chain(
+                order
+                    .fills
+                    .iter()
+                    .enumerate()
+                    .map(|(piece, fill)| (Happening::Fill(piece), fill.at)),
+            )
+            .chain(order.broker_end.map(|(at, _)| (Happening::BrokerEnd, at)))
+            .collect();
+        let id = order.id.clone();
         world.ledger.insert(order);
+        self.publish(world, &id, key, happenings);
         Ok(snapshot)
     }
 
@@ -580,6 +642,18 @@ impl SimBroker {
             TrueStatus::PendingCancel => Ok(()),
             TrueStatus::New | TrueStatus::PartiallyFilled => {
                 let effective = order.request_cancel(now, processing);
+                let key = order
+                    .index
+                    .map_or_else(|| unregistered_key(&order.client_order_id), u64::from);
+                self.publish(
+                    world,
+                    id,
+                    key,
+                    [
+                        (Happening::PendingCancel, now),
+                        (Happening::Canceled, effective),
+                    ],
+                );
                 let t_us = self.micros(now);
                 world.trace.push(TraceEvent {
                     t_us,
@@ -626,6 +700,17 @@ fn seen_order(order: &Order) -> Option<Seen> {
         status: order.status.clone(),
         filled_qty: order.filled_qty,
     })
+}
+
+impl TradeUpdates for SimBroker {
+    /// Subscribes to the scenario's stream; without one the subscription
+    /// is closed at once.
+    fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<StreamItem> {
+        match &self.publisher {
+            Some(publisher) => publisher.subscribe(),
+            None => tokio::sync::mpsc::unbounded_channel().1,
+        }
+    }
 }
 
 impl Broker for SimBroker {

@@ -220,17 +220,40 @@ impl LedgerOrder {
     /// stamps as of `now`, the status field as of `now - status_lag`.
     #[must_use]
     pub fn snapshot(&self, now: Duration, epoch_unix_micros: i64) -> Order {
+        self.snapshot_with(
+            now,
+            now.saturating_sub(self.status_lag),
+            true,
+            epoch_unix_micros,
+        )
+    }
+
+    /// The order as it truly stands at `now`: no status lag, the filled
+    /// status spelt `filled`. What a trade update carries.
+    #[must_use]
+    pub fn true_snapshot(&self, now: Duration, epoch_unix_micros: i64) -> Order {
+        self.snapshot_with(now, now, false, epoch_unix_micros)
+    }
+
+    /// The order at `now` with its status as of `status_time`, the filled
+    /// status in the order's own spelling when `spelled`.
+    fn snapshot_with(
+        &self,
+        now: Duration,
+        status_time: Duration,
+        spelled: bool,
+        epoch_unix_micros: i64,
+    ) -> Order {
         let stamp = |t: Duration| {
             Timestamp::from_unix_micros(
                 epoch_unix_micros.saturating_add(i64::try_from(t.as_micros()).unwrap_or(i64::MAX)),
             )
         };
-        let status_time = now.saturating_sub(self.status_lag);
         let raw_status = if status_time < self.accepted_at {
             "accepted"
         } else {
             match self.status_at(status_time) {
-                TrueStatus::Filled => self.filled_spelling.as_str(),
+                TrueStatus::Filled if spelled => self.filled_spelling.as_str(),
                 other => other.canonical(),
             }
         };

@@ -32,6 +32,7 @@ mod lifecycle;
 mod load;
 mod model;
 mod scenario;
+mod stream;
 mod suggest;
 mod trace;
 mod workload;
@@ -46,7 +47,9 @@ pub use lifecycle::{Plan, on_price_grid, slipped_price, within_limit};
 pub use load::{
     MAX_FILE_BYTES, MAX_ORDERS, MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded,
 };
-pub use model::{BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel};
+pub use model::{
+    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel, StreamModel,
+};
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind, EngineSpec,
     FAULT_KINDS, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec, Limits, OrderKind, OutageSpec,

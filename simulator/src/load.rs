@@ -154,7 +154,7 @@ impl Scenario {
 }
 
 /// The strategies `engine.polling.strategy` accepts.
-pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential", "adaptive"];
+pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential", "adaptive", "hybrid"];
 
 /// A polling configuration from its scenario spelling.
 ///
@@ -189,7 +189,26 @@ pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
             refuse(present, name)?;
         }
     }
+    if spec.strategy != "hybrid" {
+        refuse(spec.safety.is_some(), "safety")?;
+    }
     match spec.strategy.as_str() {
+        "hybrid" => {
+            for (present, name) in [
+                (spec.interval.is_some(), "interval"),
+                (spec.initial.is_some(), "initial"),
+                (spec.step.is_some(), "step"),
+                (spec.factor.is_some(), "factor"),
+                (spec.max.is_some(), "max"),
+            ] {
+                refuse(present, name)?;
+            }
+            Ok(spec
+                .safety
+                .map_or_else(PollingConfig::hybrid_default, |safety| {
+                    PollingConfig::Hybrid { safety: safety.0 }
+                }))
+        }
         "adaptive" => {
             refuse(spec.interval.is_some(), "interval")?;
             refuse(spec.initial.is_some(), "initial")?;
@@ -389,6 +408,21 @@ fn distributions_mut(scenario: &mut Scenario) -> Vec<(String, &mut Dist, bool)> 
         &mut broker.rejections.async_delay.0,
         true,
     ));
+    if let Some(stream) = &mut broker.stream {
+        out.push(("broker.stream.delay".into(), &mut stream.delay.0, true));
+        if let Some(disconnects) = &mut stream.disconnects {
+            out.push((
+                "broker.stream.disconnects.every".into(),
+                &mut disconnects.every.0,
+                true,
+            ));
+            out.push((
+                "broker.stream.disconnects.down_for".into(),
+                &mut disconnects.down_for.0,
+                true,
+            ));
+        }
+    }
     out
 }
 
@@ -632,6 +666,38 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
     if let Some(polling) = &scenario.engine.polling {
         if let Err(message) = polling_config(&polling.value) {
             c.at(Some(polling.referenced), "engine.polling", message);
+        }
+        if polling.value.strategy == "hybrid" && scenario.broker.stream.is_none() {
+            c.at(
+                Some(polling.referenced),
+                "engine.polling",
+                "strategy `hybrid` detects from the broker's trade updates; add `broker.stream` (e.g. `stream: {delay: 40ms}`) or choose another strategy",
+            );
+        }
+    }
+    if let Some(disconnects) = scenario
+        .broker
+        .stream
+        .as_ref()
+        .and_then(|s| s.disconnects.as_ref())
+    {
+        if disconnects.every.0.upper_bound() == Some(0.0) {
+            c.at(
+                None,
+                "broker.stream.disconnects.every",
+                "is 0s; the stream must stay connected for a positive time between disconnects",
+            );
+        }
+    }
+    if let Some(stream) = &scenario.broker.stream {
+        for (i, outage) in stream.outages.iter().enumerate() {
+            if outage.duration.0.is_zero() {
+                c.at(
+                    None,
+                    format!("broker.stream.outages[{i}].for"),
+                    "is 0s; an outage must last a positive time",
+                );
+            }
         }
     }
     if let Err(message) = scenario.detection_config() {

@@ -159,6 +159,26 @@ pub struct BrokerModel {
     pub buying_power: Option<Decimal>,
     /// Symbols the account may not trade.
     pub not_tradable: Vec<String>,
+    /// The trade-updates stream, when the scenario has one.
+    pub stream: Option<StreamModel>,
+}
+
+/// The trade-updates stream's delivery and faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamModel {
+    /// Delivery delay after the event.
+    pub delay: DurationDist,
+    /// Chance an event is never delivered.
+    pub drop: f64,
+    /// Chance an event is delivered twice.
+    pub duplicate: f64,
+    /// Chance an event is held back so later ones overtake it.
+    pub reorder: f64,
+    /// Time from one reconnect to the next disconnect, and each
+    /// disconnect's length.
+    pub disconnects: Option<(DurationDist, DurationDist)>,
+    /// Scripted windows of the stream being down: start and length.
+    pub outages: Vec<(Duration, Duration)>,
 }
 
 /// 2025-01-02T14:30:00Z, a market open: the broker's wall clock at virtual
@@ -258,6 +278,17 @@ impl BrokerModel {
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
             buying_power: broker.account.buying_power.map(|p| p.0),
             not_tradable: broker.account.not_tradable.clone(),
+            stream: broker.stream.as_ref().map(|s| StreamModel {
+                delay: s.delay.clone(),
+                drop: s.drop.0,
+                duplicate: s.duplicate.0,
+                reorder: s.reorder.0,
+                disconnects: s
+                    .disconnects
+                    .as_ref()
+                    .map(|d| (d.every.clone(), d.down_for.clone())),
+                outages: s.outages.iter().map(|o| (o.at.0, o.duration.0)).collect(),
+            }),
         }
     }
 

@@ -467,6 +467,9 @@ pub struct PollingSpec {
     /// Adaptive: interval in the endgame.
     #[serde(default)]
     pub endgame_interval: Option<Dur>,
+    /// Hybrid: quiet time on the stream before a safety read.
+    #[serde(default)]
+    pub safety: Option<Dur>,
 }
 
 /// A broker API endpoint.
@@ -589,6 +592,48 @@ pub struct BrokerSpec {
     /// The account: buying power and symbols it may not trade.
     #[serde(default)]
     pub account: AccountSpec,
+    /// The `trade_updates` stream; default none.
+    #[serde(default)]
+    pub stream: Option<StreamSpec>,
+}
+
+/// The broker's `trade_updates` stream and its faults. Every event is
+/// published from the ledger's truth at the moment it happens and
+/// delivered after a delay; faults drop, duplicate and reorder events, and
+/// disconnects and outages lose what happens while the connection is down
+/// (no replay, as with Alpaca's stream).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Delivery delay after the event; default none.
+    #[serde(default)]
+    pub delay: DurationDist,
+    /// Chance an event is never delivered; default 0.
+    #[serde(default)]
+    pub drop: Probability,
+    /// Chance an event is delivered twice; default 0.
+    #[serde(default)]
+    pub duplicate: Probability,
+    /// Chance an event is held back (up to 2 s more), so that later events
+    /// of its order can overtake it; default 0.
+    #[serde(default)]
+    pub reorder: Probability,
+    /// Disconnects: how often and for how long; default none.
+    #[serde(default)]
+    pub disconnects: Option<DisconnectSpec>,
+    /// Windows in which the stream is down; default none.
+    #[serde(default)]
+    pub outages: Vec<OutageSpec>,
+}
+
+/// How often the stream disconnects, and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectSpec {
+    /// Time from one reconnect to the next disconnect.
+    pub every: DurationDist,
+    /// How long each disconnect lasts.
+    pub down_for: DurationDist,
 }
 
 /// The broker account behind the orders.

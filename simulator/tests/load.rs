@@ -32,6 +32,7 @@ const CONTRACT_FILES: &[&str] = &[
     "tests/contract/cancel-fill-race.yaml",
     "tests/contract/incident-qqq-status-lag.yaml",
     "tests/contract/production-day.yaml",
+    "tests/contract/stream-day.yaml",
 ];
 
 /// The contract files load unchanged.
