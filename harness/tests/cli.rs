@@ -481,3 +481,16 @@ fn runs_that_would_explode_are_refused() {
         "{stderr}"
     );
 }
+
+/// `--strategy hybrid` on a scenario without a trade-updates stream is bad
+/// input, said before any work; on the stream day it runs.
+#[test]
+fn hybrid_needs_a_stream() {
+    let (code, _, stderr) = fillproof(&["run", "scenarios/outage.yaml", "--strategy", "hybrid"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("broker.stream"), "{stderr}");
+    let (code, stdout, stderr) =
+        fillproof(&["run", "scenarios/stream-day.yaml", "--orders", "300"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("polling hybrid"), "{stdout}");
+}

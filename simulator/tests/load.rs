@@ -258,6 +258,20 @@ fn bad_files_name_line_field_and_problem() {
         ),
         (
             "broker:\n",
+            "engine:\n  polling: {strategy: hybrid}\nbroker:\n",
+            Some(9),
+            "engine.polling",
+            "add `broker.stream`",
+        ),
+        (
+            "broker:\n",
+            "broker:\n  stream: {delay: 40ms, drop: 1.5}\n",
+            Some(9),
+            "broker.stream.drop",
+            "allowed: 0 to 1",
+        ),
+        (
+            "broker:\n",
             "engine:\n  timeout: 87600h\nbroker:\n",
             Some(9),
             "engine.timeout",
