@@ -67,6 +67,11 @@ impl StreamWorld for World {
     fn healed(&self) -> bool {
         self.healed
     }
+
+    fn trace(&mut self, at: Duration, kind: TraceKind) {
+        let t_us = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
+        self.trace.push(TraceEvent { t_us, kind });
+    }
 }
 
 /// Why a submit the broker received did not place an order, as the broker

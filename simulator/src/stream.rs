@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::ledger::{Ledger, TrueStatus};
 use crate::model::StreamModel;
+use crate::trace::TraceKind;
 
 /// Something that happened to an order, for the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,8 @@ pub(crate) trait StreamWorld: Send + 'static {
     fn stream(&mut self) -> &mut StreamState;
     /// True once faults have healed.
     fn healed(&self) -> bool;
+    /// Notes an event in the run's trace, at `at` since the run began.
+    fn trace(&mut self, at: Duration, kind: TraceKind);
 }
 
 fn lock<W>(world: &Mutex<W>) -> std::sync::MutexGuard<'_, W> {
@@ -206,11 +209,22 @@ impl<W: StreamWorld> Publisher<W> {
             tokio::spawn(async move {
                 sleep_until(wake).await;
                 let mut world = lock(&world);
-                if !world.healed() && world.stream().is_down(&model, deliver_at) {
+                let Some(update) = trade_update(world.ledger(), &order_id, happening, at, epoch)
+                else {
                     return;
-                }
-                if let Some(update) = trade_update(world.ledger(), &order_id, happening, at, epoch)
-                {
+                };
+                let delivered = world.healed() || !world.stream().is_down(&model, deliver_at);
+                let index = world.ledger().by_id(&order_id).and_then(|o| o.index);
+                world.trace(
+                    deliver_at,
+                    TraceKind::Stream {
+                        order: index,
+                        update: update.event.as_str().to_owned(),
+                        filled_qty: update.order.filled_qty,
+                        delivered,
+                    },
+                );
+                if delivered {
                     world.stream().send(&StreamItem::Update(Box::new(update)));
                 }
             });
@@ -245,6 +259,7 @@ impl<W: StreamWorld> Publisher<W> {
                     sleep_until(start + back).await;
                     now = back;
                     let mut world = lock(&world);
+                    world.trace(back, TraceKind::StreamReconnected);
                     let stream = world.stream();
                     stream.send(&StreamItem::Reconnected);
                     if !stream.has_subscribers() {

@@ -65,6 +65,20 @@ pub enum TraceKind {
     },
     /// The broker's faults healed (the harness's settle window began).
     Healed,
+    /// A trade update reached the stream's subscribers, or was lost
+    /// because the connection was down.
+    Stream {
+        /// The order's workload index, when known.
+        order: Option<u32>,
+        /// The update's event, as on the wire (`partial_fill`, ...).
+        update: String,
+        /// The order's filled quantity it carried.
+        filled_qty: rust_decimal::Decimal,
+        /// False when the connection was down and the event was lost.
+        delivered: bool,
+    },
+    /// The stream's connection came back after a disconnect or outage.
+    StreamReconnected,
 }
 
 /// What a read showed the engine, as a trace line prints it: an order's

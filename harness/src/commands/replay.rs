@@ -158,6 +158,34 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
                 rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
             }
         }
+        for event in run.trace.events().unwrap_or_default() {
+            let text = match &event.kind {
+                TraceKind::Stream {
+                    order: Some(i),
+                    update,
+                    filled_qty,
+                    delivered,
+                } if *i == outcome.index => {
+                    let lost = if *delivered {
+                        ""
+                    } else {
+                        " [lost: connection down]"
+                    };
+                    format!("stream → {update} ({filled_qty} filled){lost}")
+                }
+                // A reconnect concerns the orders working at the time.
+                TraceKind::StreamReconnected
+                    if outcome.concluded_at.is_none_or(|end| {
+                        let at = Duration::from_micros(event.t_us);
+                        outcome.submitted_at <= at && at <= end
+                    }) =>
+                {
+                    "stream reconnected".to_owned()
+                }
+                _ => continue,
+            };
+            rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
+        }
         if let Some(at) = outcome.concluded_at {
             let v = &outcome.verdict;
             let price = v.avg_price.map_or_else(String::new, |p| format!(" @ {p}"));
