@@ -32,6 +32,7 @@ use crate::entropy::{derive_rng, stable_hash};
 use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 use crate::order::{Order, OrderRequest, OrderStatus};
 use crate::polling::PollContext;
+use crate::ratelimit::{Priority, with_priority};
 use crate::result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
 use crate::slippage::Slippage;
 use crate::stream::{OrderSignal, Route, StreamRouter, TradeUpdates};
@@ -196,7 +197,17 @@ impl<B: Broker + 'static> FillDetector<B> {
         let mut waits = 0u32;
         loop {
             attempt.api_calls.submit += 1;
-            let error = match self.broker.submit_order(request).await {
+            let sent = with_priority(Priority::Submit, self.broker.submit_order(request)).await;
+            let error = match sent {
+                Err(BrokerError::Deferred { max_wait }) => {
+                    // Never sent: the call budget had no turn for it.
+                    warn!(target: TARGET, %client_order_id, max_wait_ms = max_wait.as_millis() as u64,
+                        "submission shed: no turn under the rate limit");
+                    return Err(SubmitError::Shed {
+                        client_order_id: client_order_id.clone(),
+                        max_wait,
+                    });
+                }
                 Ok(order) => {
                     info!(target: TARGET, order_id = %order.id, %client_order_id, symbol = %request.symbol,
                         qty = %request.qty, side = %request.side, "order submitted");
@@ -638,7 +649,7 @@ impl<B: Broker> Watch<'_, B> {
                 Wake::Signal(OrderSignal::Gap) => {
                     // Events may have been lost: REST says what happened.
                     quiet_since = Instant::now();
-                    match self.read().await {
+                    match with_priority(Priority::Routine, self.read()).await {
                         Ok(order) => order,
                         Err(_) => continue,
                     }
@@ -650,7 +661,7 @@ impl<B: Broker> Watch<'_, B> {
                     }
                     quiet_since = Instant::now();
                     self.polls += 1;
-                    match self.read().await {
+                    match with_priority(Priority::Routine, self.read()).await {
                         Ok(order) => order,
                         Err(error) if error.class() == ErrorClass::Permanent => {
                             return Ok(Some(self.finish(
@@ -695,7 +706,7 @@ impl<B: Broker> Watch<'_, B> {
                 return Err(LoopEnd::Deadline);
             }
             self.polls += 1;
-            match self.read().await {
+            match with_priority(Priority::Routine, self.read()).await {
                 Ok(order) => {
                     if let Some(result) = self.observe(order) {
                         return Ok(result);
@@ -724,6 +735,11 @@ impl<B: Broker> Watch<'_, B> {
             self.api_calls.get_order += 1;
             let error = match self.broker.get_order(&self.order.id).await {
                 Ok(order) => return Ok(order),
+                Err(error @ BrokerError::Deferred { .. }) => {
+                    // A poll the call budget skipped: never sent.
+                    self.api_calls.get_order -= 1;
+                    return Err(error);
+                }
                 Err(error) => error,
             };
             let Some(delay) = self.retry_delay(&error, &mut attempt, &mut waits) else {

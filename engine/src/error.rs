@@ -69,6 +69,14 @@ pub enum BrokerError {
         /// What was wrong with it.
         detail: String,
     },
+    /// Not sent: the engine's call budget had no turn for this call within
+    /// the wait it may take (a routine poll skipped under pressure, or a
+    /// submission shed). The broker never saw it.
+    #[error("not sent: the call budget had no turn within {max_wait:?}")]
+    Deferred {
+        /// The longest this call could have waited for a turn.
+        max_wait: Duration,
+    },
 }
 
 impl BrokerError {
@@ -76,7 +84,7 @@ impl BrokerError {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::RateLimited { .. } => ErrorClass::Transient,
+            Self::RateLimited { .. } | Self::Deferred { .. } => ErrorClass::Transient,
             Self::Timeout | Self::ConnectionReset | Self::Server { .. } | Self::BadBody { .. } => {
                 ErrorClass::Ambiguous
             }
@@ -178,6 +186,18 @@ pub enum SubmitError {
         attempts: u32,
         /// The last error seen.
         last: BrokerError,
+    },
+    /// Shed before sending: the call budget had no turn for the submission
+    /// within its longest wait, so it was never sent and nothing was placed
+    /// by this attempt (any earlier attempt was confirmed absent).
+    #[error(
+        "order {client_order_id} shed: no turn to send it within {max_wait:?} under the broker's rate limit; nothing was placed"
+    )]
+    Shed {
+        /// The intent's id.
+        client_order_id: String,
+        /// The longest the submission could wait for a turn.
+        max_wait: Duration,
     },
 }
 

@@ -38,8 +38,8 @@ use crate::verify::FillVerifier;
 
 /// Everything the executor needs to know. Defaults: the fill detector's;
 /// validation within 5% of the reference price; the default risk limits;
-/// no commission; 190 calls a minute; 5 s per call; buying power not
-/// checked.
+/// no commission; a call budget of 180 calls a minute (a submission waits
+/// at most 30 s for a turn); 5 s per call; buying power not checked.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     /// Fill detection and submission retries.
@@ -56,6 +56,9 @@ pub struct ExecutorConfig {
     /// stops waiting and treats it as an ambiguous outcome (the broker may
     /// have acted); default 5 s.
     pub call_timeout: Duration,
+    /// The longest a submission waits for a turn in the call budget before
+    /// it is shed, never sent; default 30 s.
+    pub submit_max_wait: Duration,
     /// The account's buying power at the start; `None`: not checked.
     pub buying_power: Option<Decimal>,
 }
@@ -69,6 +72,7 @@ impl Default for ExecutorConfig {
             commission: Commission::default(),
             rate_limit: Some(RateLimit::DEFAULT),
             call_timeout: Duration::from_secs(5),
+            submit_max_wait: Duration::from_secs(30),
             buying_power: None,
         }
     }
@@ -220,7 +224,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         }
         let limited = Arc::new(
             RateLimitedBroker::new(broker, config.rate_limit)?
-                .with_call_timeout(config.call_timeout)?,
+                .with_call_timeout(config.call_timeout)?
+                .with_submit_max_wait(config.submit_max_wait),
         );
         let detector = FillDetector::new(limited, config.detection)?.with_jitter_seed(seed);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -529,9 +534,9 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             Err(error) => {
                 let (event, state) = match error {
                     SubmitError::Rejected { .. } => (AuditEvent::Reject, OrderState::Rejected),
-                    SubmitError::NotPlaced { .. } | SubmitError::Unknown { .. } => {
-                        (AuditEvent::Failure, OrderState::Failed)
-                    }
+                    SubmitError::NotPlaced { .. }
+                    | SubmitError::Unknown { .. }
+                    | SubmitError::Shed { .. } => (AuditEvent::Failure, OrderState::Failed),
                 };
                 let _ = self.audit(
                     signal,

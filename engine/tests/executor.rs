@@ -553,3 +553,39 @@ async fn buying_power_follows_reservations_and_fills() {
         "{error}"
     );
 }
+
+/// Under a call budget whose queue is longer than a submission may wait,
+/// the submission is shed before it is sent: the broker never sees it, the
+/// trader gets a clear error, and it is audited as a failure.
+#[tokio::test(start_paused = true)]
+async fn submission_beyond_its_wait_is_shed_unsent() {
+    let broker = filling_broker();
+    let config = ExecutorConfig {
+        rate_limit: Some(fillproof_engine::RateLimit {
+            requests: 1,
+            per: Duration::from_secs(60),
+        }),
+        submit_max_wait: Duration::from_secs(5),
+        ..ExecutorConfig::default()
+    };
+    let (trader, sink) = executor(&broker, config);
+    // The one call of this minute goes to a position read.
+    let _ = trader.detector().check_position("QQQ", Decimal::ZERO).await;
+    let error = trader
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect_err("shed");
+    assert!(
+        matches!(
+            error,
+            ExecutionError::Submit(fillproof_engine::SubmitError::Shed { .. })
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("shed"), "{error}");
+    assert_eq!(broker.calls().submit, 0, "never sent");
+    assert_eq!(
+        audit_events(&sink).last().map(String::as_str),
+        Some("failure")
+    );
+}

@@ -220,8 +220,11 @@ impl<B: Broker + 'static> Engine<B> {
                             Verdict::Rejected
                         }
                         ExecutionError::Submit(SubmitError::Rejected { .. }) => Verdict::Rejected,
-                        // The broker confirmed it holds no such order.
-                        ExecutionError::Submit(SubmitError::NotPlaced { .. }) => Verdict::NotFilled,
+                        // The broker confirmed it holds no such order, or the
+                        // engine shed it unsent.
+                        ExecutionError::Submit(
+                            SubmitError::NotPlaced { .. } | SubmitError::Shed { .. },
+                        ) => Verdict::NotFilled,
                         ExecutionError::Submit(SubmitError::Unknown { .. })
                         | ExecutionError::Audit(_) => Verdict::Unresolved,
                     },
@@ -240,6 +243,12 @@ impl<B: Broker + 'static> Engine<B> {
                             | SubmitError::NotPlaced { last, .. }
                             | SubmitError::Unknown { last, .. },
                         ) => Some(last.clone()),
+                        // A shed submission carries the budget's refusal.
+                        ExecutionError::Submit(SubmitError::Shed { max_wait, .. }) => {
+                            Some(BrokerError::Deferred {
+                                max_wait: *max_wait,
+                            })
+                        }
                         _ => None,
                     },
                 },

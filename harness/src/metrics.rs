@@ -207,6 +207,10 @@ pub struct NotPlaced {
     pub outage: u64,
     /// The broker refused the order itself (403, 422).
     pub rejected_by_broker: u64,
+    /// The engine shed it before sending: its call budget had no turn for
+    /// the submission within the longest wait (the engine's word, checked:
+    /// the broker holds no order for it).
+    pub shed: u64,
     /// The engine stopped trying (or never sent) for any other reason.
     pub gave_up: u64,
 }
@@ -215,7 +219,7 @@ impl NotPlaced {
     /// All of them.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.rate_limit + self.outage + self.rejected_by_broker + self.gave_up
+        self.rate_limit + self.outage + self.rejected_by_broker + self.shed + self.gave_up
     }
 }
 
@@ -273,6 +277,13 @@ pub struct Metrics {
     pub api_calls_by_endpoint: IndexMap<String, f64>,
     /// Calls the broker's rate limit refused with 429.
     pub rate_limited_calls: u64,
+    /// Those calls as a share of the engine's calls the broker received;
+    /// `None` when it received none.
+    pub rate_limited_share: Option<f64>,
+    /// The wait each submission spent queued for a turn in the engine's
+    /// call budget (the engine's own figure); `None` for an engine without
+    /// one, or with no submission sent through it.
+    pub queue_wait_ms: Option<Percentiles>,
     /// Symbols the engine's own end-of-run reconciliation reported
     /// inconsistent with the broker's positions.
     pub position_alarms: Option<u64>,
@@ -343,6 +354,8 @@ impl Metrics {
             api_calls_per_order: None,
             api_calls_by_endpoint: IndexMap::new(),
             rate_limited_calls: 0,
+            rate_limited_share: None,
+            queue_wait_ms: None,
             position_alarms: None,
             pnl_mismatches: None,
             audit_missing: None,
@@ -360,6 +373,7 @@ impl Metrics {
         let mut taken = 0u64;
         let mut sent = 0u64;
         let mut latencies = Vec::new();
+        let mut queue_waits = Vec::new();
         let mut calls = [0u64; 5];
         for (n, run) in runs.iter().enumerate() {
             let first = n == 0;
@@ -402,8 +416,13 @@ impl Metrics {
                     taken += 1;
                     if check.broker_orders == 0 {
                         let cause = submits[outcome.index as usize].cause();
+                        let shed = matches!(
+                            outcome.verdict.broker_error,
+                            Some(BrokerError::Deferred { .. })
+                        );
                         let by = &mut m.orders_not_placed_by_cause;
                         *match cause {
+                            _ if shed => &mut by.shed,
                             Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
                             Some(SubmitRefusal::Outage) => &mut by.outage,
                             Some(SubmitRefusal::Rejected) => &mut by.rejected_by_broker,
@@ -452,6 +471,9 @@ impl Metrics {
                 *total += n;
             }
             m.rate_limited_calls += run.rate_limited;
+            if let Some(waits) = &run.submit_waits {
+                queue_waits.extend(waits.iter().map(|w| w.as_secs_f64() * 1000.0));
+            }
         }
         m.orders_not_placed = m.orders_not_placed_by_cause.total();
         let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
@@ -460,6 +482,8 @@ impl Metrics {
         m.placement_rate = ratio(taken - m.orders_not_placed, taken);
         m.detection_latency_ms = Percentiles::of(latencies);
         m.api_calls_per_order = ratio(calls.iter().sum(), sent).map(round4);
+        m.rate_limited_share = ratio(m.rate_limited_calls, calls.iter().sum()).map(round4);
+        m.queue_wait_ms = Percentiles::of(queue_waits);
         m.api_calls_by_endpoint = Endpoint::ALL
             .iter()
             .map(|e| {
@@ -483,6 +507,7 @@ impl Metrics {
             "unresolved" => count(self.unresolved),
             "abandoned_orders" => count(self.abandoned_orders),
             "orders_not_placed" => count(self.orders_not_placed),
+            "orders_shed" => count(self.orders_not_placed_by_cause.shed),
             "placement_rate" => self.placement_rate,
             "duplicate_orders" => count(self.duplicate_orders),
             "unknown_broker_orders" => count(self.unknown_broker_orders),
@@ -501,6 +526,9 @@ impl Metrics {
             "rate_limit_errors_surfaced" => count(self.rate_limit_errors_surfaced),
             "risk_rejections" => count(self.risk_rejections),
             "rate_limited_calls" => count(self.rate_limited_calls),
+            "rate_limited_share" => self.rate_limited_share,
+            "queue_wait_p50_ms" => self.queue_wait_ms.map(|p| p.p50),
+            "queue_wait_p95_ms" => self.queue_wait_ms.map(|p| p.p95),
             "engine_panics" => count(self.engine_panics),
             _ => None,
         }
@@ -731,9 +759,10 @@ mod tests {
             rate_limit: 2,
             outage: 3,
             rejected_by_broker: 5,
+            shed: 11,
             gave_up: 7,
         };
-        assert_eq!(by.total(), 17);
+        assert_eq!(by.total(), 28);
     }
 
     /// Only this run's intents map: an index at or past the workload's end,

@@ -269,11 +269,12 @@ impl Report {
             (
                 "orders not placed",
                 format!(
-                    "{}  (rate limit {}, outage {}, rejected by broker {}, gave up {})",
+                    "{}  (rate limit {}, outage {}, rejected by broker {}, shed {}, gave up {})",
                     m.orders_not_placed,
                     by.rate_limit,
                     by.outage,
                     by.rejected_by_broker,
+                    by.shed,
                     by.gave_up
                 ),
             ),
@@ -304,7 +305,21 @@ impl Report {
                     )
                 }),
             ),
-            ("rate-limited calls", m.rate_limited_calls.to_string()),
+            (
+                "rate-limited calls",
+                match m.rate_limited_share {
+                    Some(share) => {
+                        format!("{}  ({:.2}% of calls)", m.rate_limited_calls, share * 100.0)
+                    }
+                    None => m.rate_limited_calls.to_string(),
+                },
+            ),
+            (
+                "submit queue wait ms",
+                m.queue_wait_ms.map_or_else(absent, |w| {
+                    format!("p50 {:.0}  p95 {:.0}  max {:.0}", w.p50, w.p95, w.max)
+                }),
+            ),
             ("position alarms", count(m.position_alarms)),
             ("pnl mismatches", count(m.pnl_mismatches)),
             ("audit missing", count(m.audit_missing)),

@@ -113,6 +113,9 @@ pub struct SeedRun {
     pub submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
     /// Workload orders never started: the run's time bound came first.
     pub unrun: u64,
+    /// The wait each submission spent queued in the engine's call budget;
+    /// `None` for an engine without one.
+    pub submit_waits: Option<Vec<Duration>>,
     /// Engine tasks that panicked: `(workload index, panic message)`.
     pub panics: Vec<(u32, String)>,
     /// The broker's epoch: virtual time zero as Unix microseconds.
@@ -191,6 +194,10 @@ pub fn executor_config(
             .call_timeout
             .as_ref()
             .map_or_else(|| ExecutorConfig::default().call_timeout, |t| t.value.0),
+        submit_max_wait: engine
+            .shed_after
+            .as_ref()
+            .map_or_else(|| ExecutorConfig::default().submit_max_wait, |t| t.value.0),
         buying_power: scenario.broker.account.buying_power.map(|p| p.0),
     })
 }
@@ -412,6 +419,10 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         calls,
         submits: broker.take_submits(),
         unrun,
+        submit_waits: match &engine {
+            Engine::Executor(executor, _) => Some(executor.detector().broker().submit_waits()),
+            Engine::Naive(_) => None,
+        },
         panics,
         epoch_unix_micros: epoch,
         rate_limited: broker.rate_limited(),

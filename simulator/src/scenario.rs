@@ -372,9 +372,14 @@ pub struct EngineSpec {
     /// What to do with a partial fill at the deadline.
     #[serde(default)]
     pub partial_fills: Option<PartialPolicySpec>,
-    /// Client-side rate limit on the engine's broker calls; default none.
+    /// Client-side rate limit on the engine's broker calls (its call
+    /// budget); default none.
     #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
+    /// The longest a submission waits for a turn in the call budget before
+    /// it is shed, never sent; default 30s.
+    #[serde(default)]
+    pub shed_after: Option<Spanned<Dur>>,
     /// Risk limits; default none (every limit off).
     #[serde(default)]
     pub risk: Option<RiskSpec>,
