@@ -6,8 +6,24 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crate::error::BrokerError;
 use crate::order::{Order, OrderRequest, Position};
+
+/// The rate-limit state a broker reports with its answers (Alpaca sends
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` on
+/// every response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitState {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// Requests left in this window.
+    pub remaining: u32,
+    /// How long until the window resets (for Alpaca, the `Reset` epoch
+    /// second less the time of the answer).
+    pub reset_in: Duration,
+}
 
 /// A broker's order API.
 ///
@@ -40,6 +56,13 @@ pub trait Broker: Send + Sync {
         &self,
         symbol: &str,
     ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send;
+
+    /// The rate-limit state reported with the latest answer, when the broker
+    /// reports one: a REST adapter keeps the headers of its latest response.
+    /// The engine's call budget learns from it.
+    fn rate_limit_state(&self) -> Option<RateLimitState> {
+        None
+    }
 }
 
 impl<B: Broker + ?Sized> Broker for Arc<B> {
@@ -70,5 +93,9 @@ impl<B: Broker + ?Sized> Broker for Arc<B> {
         symbol: &str,
     ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send {
         (**self).get_position(symbol)
+    }
+
+    fn rate_limit_state(&self) -> Option<RateLimitState> {
+        (**self).rate_limit_state()
     }
 }

@@ -54,7 +54,7 @@ pub use audit::{
     MemorySink, export_csv, verify,
 };
 pub use backoff::Backoff;
-pub use broker::Broker;
+pub use broker::{Broker, RateLimitState};
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use config::{
     ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL, PartialFillPolicy,

@@ -103,8 +103,10 @@ impl RateLimit {
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
-    /// Theoretical arrival time of the next call.
-    next: Mutex<Option<Instant>>,
+    /// Theoretical arrival time of the next call, and the interval between
+    /// calls (the limit's, lengthened by each 429: the broker allows less
+    /// than the budget thought).
+    schedule: Mutex<(Option<Instant>, Duration)>,
 }
 
 impl RateLimiter {
@@ -113,18 +115,36 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            next: Mutex::new(None),
+            schedule: Mutex::new((None, limit.interval())),
         }
+    }
+
+    fn schedule(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, Duration)> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn burst(&self) -> Duration {
         self.limit.interval() * self.limit.requests.saturating_sub(1)
     }
 
+    /// The interval between calls now.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        self.schedule().1
+    }
+
+    /// The broker refused a call the budget let through: lengthen the
+    /// interval by a tenth, up to one call per window.
+    pub fn slow_down(&self) {
+        let mut schedule = self.schedule();
+        schedule.1 = schedule.1.mul_f64(1.1).min(self.limit.per);
+    }
+
     /// Reserves the next turn, unless it is more than `max_wait` away (then
     /// nothing is reserved). Returns when the turn starts.
     fn reserve(&self, max_wait: Option<Duration>) -> Option<Instant> {
-        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut schedule = self.schedule();
+        let (next, interval) = &mut *schedule;
         let now = Instant::now();
         // An idle limiter's schedule catches up with now: the bucket is
         // full again, but holds no more than the burst.
@@ -137,7 +157,7 @@ impl RateLimiter {
         if max_wait.is_some_and(|max| start - now > max) {
             return None;
         }
-        *next = Some(theoretical + self.limit.interval());
+        *next = Some(theoretical + *interval);
         Some(start)
     }
 
@@ -160,9 +180,9 @@ impl RateLimiter {
     /// No call starts before `until`, and none in a burst right after it:
     /// what a 429's Retry-After asks for.
     pub fn pause_until(&self, until: Instant) {
-        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
         let paused = until + self.burst();
-        *next = Some(next.map_or(paused, |n| n.max(paused)));
+        let mut schedule = self.schedule();
+        schedule.0 = Some(schedule.0.map_or(paused, |n| n.max(paused)));
     }
 }
 
@@ -268,7 +288,7 @@ impl<B> RateLimitedBroker<B> {
             }
             (Some(limiter), Priority::Routine | Priority::Submit) => {
                 let max_wait = if priority == Priority::Routine {
-                    limiter.limit.interval()
+                    limiter.interval()
                 } else {
                     self.submit_max_wait
                 };
@@ -288,13 +308,24 @@ impl<B> RateLimitedBroker<B> {
     }
 
     /// After an answer: a 429 pauses the whole budget for the wait the
-    /// broker asked for (1 s when it gave none).
-    fn heed<T>(&self, answer: Result<T, BrokerError>) -> Result<T, BrokerError> {
-        if let (Some(limiter), Err(BrokerError::RateLimited { retry_after })) =
-            (&self.limiter, &answer)
-        {
+    /// broker asked for (1 s when it gave none) and slows it by a tenth; a
+    /// reported rate-limit state with nothing remaining pauses it until its
+    /// reset.
+    fn heed<T>(&self, answer: Result<T, BrokerError>) -> Result<T, BrokerError>
+    where
+        B: Broker,
+    {
+        let Some(limiter) = &self.limiter else {
+            return answer;
+        };
+        if let Err(BrokerError::RateLimited { retry_after }) = &answer {
             let wait = retry_after.unwrap_or(Duration::from_secs(1));
             limiter.pause_until(Instant::now() + wait);
+            limiter.slow_down();
+        } else if let Some(state) = self.inner.rate_limit_state() {
+            if state.remaining == 0 {
+                limiter.pause_until(Instant::now() + state.reset_in);
+            }
         }
         answer
     }
@@ -330,6 +361,10 @@ impl<B: Broker> Broker for RateLimitedBroker<B> {
         self.turn().await?;
         let answer = self.bounded(self.inner.cancel_order(order_id)).await;
         self.heed(answer)
+    }
+
+    fn rate_limit_state(&self) -> Option<crate::broker::RateLimitState> {
+        self.inner.rate_limit_state()
     }
 
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
@@ -443,6 +478,23 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(10));
         limiter.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(11));
+    }
+
+    /// Each refusal the budget let through lengthens its interval by a
+    /// tenth, never beyond one call per window.
+    #[test]
+    fn slowing_down_lengthens_the_interval_up_to_the_window() {
+        let limiter = RateLimiter::new(RateLimit {
+            requests: 10,
+            per: Duration::from_secs(1),
+        });
+        assert_eq!(limiter.interval(), Duration::from_millis(100));
+        limiter.slow_down();
+        assert_eq!(limiter.interval(), Duration::from_millis(110));
+        for _ in 0..100 {
+            limiter.slow_down();
+        }
+        assert_eq!(limiter.interval(), Duration::from_secs(1));
     }
 
     /// Zero counts and windows are refused with the field.

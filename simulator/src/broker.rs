@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use fillproof_engine::clock::sleep;
 use fillproof_engine::{
-    Broker, BrokerError, Order, OrderRequest, Position, StreamItem, TradeUpdates, derive_rng,
-    stable_hash,
+    Broker, BrokerError, Order, OrderRequest, Position, RateLimitState, StreamItem, TradeUpdates,
+    derive_rng, stable_hash,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -53,6 +53,8 @@ struct World {
     /// What became of every submit, by client order id.
     submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
     stream: StreamState,
+    /// The rate-limit state sent with the latest answer.
+    rate_state: Option<RateLimitState>,
 }
 
 impl StreamWorld for World {
@@ -111,6 +113,22 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// What the broker reports with an answer: its limit, the whole tokens
+    /// left, and (the bucket refilling continuously) the time until the
+    /// next token.
+    fn state(&self) -> RateLimitState {
+        let reset_in = if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / self.per_second)
+        };
+        RateLimitState {
+            limit: self.capacity as u32,
+            remaining: self.tokens.max(0.0) as u32,
+            reset_in,
+        }
+    }
+
     /// Takes a token at `now`, or says how long until one is free.
     fn take(&mut self, now: Duration) -> Result<(), Duration> {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();
@@ -167,6 +185,7 @@ impl SimBroker {
             rate_limited: 0,
             submits: indexmap::IndexMap::default(),
             stream: StreamState::new(seed),
+            rate_state: None,
         }));
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
@@ -372,6 +391,11 @@ impl SimBroker {
                 Ok(())
             } else {
                 world.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
+            };
+            world.rate_state = if world.healed {
+                None
+            } else {
+                world.bucket.as_ref().map(Bucket::state)
             };
             let (result, applied, fault_name) = if in_outage {
                 (
@@ -719,6 +743,10 @@ impl TradeUpdates for SimBroker {
 }
 
 impl Broker for SimBroker {
+    fn rate_limit_state(&self) -> Option<RateLimitState> {
+        self.world().rate_state
+    }
+
     async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
         self.call(
             Endpoint::Submit,
