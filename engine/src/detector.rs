@@ -33,9 +33,9 @@ use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 use crate::order::{Order, OrderRequest, OrderStatus};
 use crate::polling::PollContext;
 use crate::ratelimit::{Priority, with_priority};
-use crate::result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
+use crate::result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
 use crate::slippage::Slippage;
-use crate::stream::{OrderSignal, Route, StreamRouter, TradeUpdates};
+use crate::stream::{OrderSignal, Route, StreamRouter, TradeUpdate, TradeUpdates};
 use crate::verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
 
 /// The `tracing` target of every engine log line.
@@ -417,6 +417,7 @@ impl<B: Broker + 'static> FillDetector<B> {
         let mut watch = Watch {
             route,
             executions: std::collections::BTreeSet::new(),
+            fills: Vec::new(),
             on_change,
             broker: &*self.broker,
             config: &self.config,
@@ -526,6 +527,10 @@ fn wait_before_retry(
     error.retry_after().map_or(delay, |after| after.max(delay))
 }
 
+/// How long a stream-first verdict waits for executions still on their
+/// way, so that the fill is booked execution by execution.
+const EXECUTION_GRACE: Duration = Duration::from_secs(2);
+
 /// What woke a stream-first watch.
 enum Wake {
     Signal(OrderSignal),
@@ -554,6 +559,8 @@ struct Watch<'a, B> {
     route: Option<Route>,
     /// Executions seen on the stream: a duplicate is dropped unread.
     executions: std::collections::BTreeSet<String>,
+    /// Those executions, in the order they arrived.
+    fills: Vec<Execution>,
     on_change: Option<&'a (dyn Fn(&Order) + Sync)>,
     broker: &'a B,
     config: &'a FillDetectionConfig,
@@ -600,7 +607,7 @@ impl<B: Broker> Watch<'_, B> {
             timeout_ms = self.config.timeout.as_millis() as u64, "monitoring started");
         let snapshot = self.order.clone();
         if let Some(result) = self.observe(snapshot) {
-            return result;
+            return self.collect_executions(result).await;
         }
         match self.poll_until(self.deadline).await {
             Ok(result) => return result,
@@ -635,12 +642,8 @@ impl<B: Broker> Watch<'_, B> {
                 }
                 Wake::Signal(OrderSignal::Update(update)) => {
                     quiet_since = Instant::now();
-                    if let Some(id) = &update.execution_id {
-                        if !self.executions.insert(id.clone()) {
-                            debug!(target: TARGET, order_id = %self.order.id, execution_id = %id,
-                                "duplicate execution on the stream; dropped");
-                            continue;
-                        }
+                    if !self.note_execution(&update) {
+                        continue;
                     }
                     debug!(target: TARGET, order_id = %self.order.id, event = update.event.as_str(),
                         "trade update");
@@ -675,9 +678,71 @@ impl<B: Broker> Watch<'_, B> {
                 }
             };
             if let Some(result) = self.observe(order) {
-                return Ok(Some(result));
+                return Ok(Some(self.collect_executions(result).await));
             }
         }
+    }
+
+    /// Notes the execution an update reports; false for a duplicate.
+    fn note_execution(&mut self, update: &TradeUpdate) -> bool {
+        let Some(id) = &update.execution_id else {
+            return true;
+        };
+        if !self.executions.insert(id.clone()) {
+            debug!(target: TARGET, order_id = %self.order.id, execution_id = %id,
+                "duplicate execution on the stream; dropped");
+            return false;
+        }
+        if let (Some(qty), Some(price)) = (update.qty, update.price) {
+            self.fills.push(Execution {
+                id: id.clone(),
+                qty,
+                price,
+                at: update.at,
+            });
+        }
+        true
+    }
+
+    fn executions_qty(&self) -> Decimal {
+        self.fills.iter().map(|e| e.qty).sum()
+    }
+
+    /// A verdict reached while some of the order's executions are still on
+    /// their way (events of one order can arrive out of order): waits up to
+    /// [`EXECUTION_GRACE`] for them, so that the fill can be booked
+    /// execution by execution, each at its own price.
+    async fn collect_executions(&mut self, mut result: FillResult) -> FillResult {
+        // Events already delivered (while the submission was being
+        // resolved, say) are read first, without waiting.
+        while let Some(Ok(signal)) = self.route.as_mut().map(|r| r.signals.try_recv()) {
+            if let OrderSignal::Update(update) = signal {
+                self.note_execution(&update);
+            }
+        }
+        if self.executions_qty() == result.filled_qty {
+            result.executions = self.fills.clone();
+        }
+        if self.fills.is_empty() || !result.executions.is_empty() {
+            return result;
+        }
+        let until = Instant::now() + EXECUTION_GRACE;
+        while self.executions_qty() < result.filled_qty {
+            let Some(route) = self.route.as_mut() else {
+                break;
+            };
+            match next_signal(&mut route.signals, until).await {
+                Wake::Signal(OrderSignal::Update(update)) => {
+                    self.note_execution(&update);
+                }
+                Wake::Signal(OrderSignal::Gap) | Wake::Timer | Wake::Closed => break,
+            }
+        }
+        if self.executions_qty() == result.filled_qty {
+            result.executions = self.fills.clone();
+        }
+        result.elapsed = self.start.elapsed();
+        result
     }
 
     /// Reads on the strategy's schedule until a verdict or `until`.
@@ -1069,6 +1134,11 @@ impl<B: Broker> Watch<'_, B> {
             cancel: None,
             slippage,
             reason,
+            executions: if self.fills.iter().map(|e| e.qty).sum::<Decimal>() == filled_qty {
+                self.fills.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }

@@ -158,6 +158,9 @@ pub struct AppliedFill {
     /// When the broker filled it: its fill stamp, or the engine's clock
     /// when the broker gave none.
     pub filled_at: Timestamp,
+    /// Commission charged for it (an order's executions booked one by one
+    /// pay the per-order part once).
+    pub commission: Decimal,
 }
 
 #[derive(Default)]
@@ -286,7 +289,14 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         for fill in fills {
             match fill.price {
                 Some(price) => {
-                    positions.apply(&fill.symbol, fill.side, fill.qty, price, fill.day);
+                    positions.apply_charged(
+                        &fill.symbol,
+                        fill.side,
+                        fill.qty,
+                        price,
+                        fill.day,
+                        fill.commission,
+                    );
                 }
                 None => positions.apply_unpriced(&fill.symbol, fill.side, fill.qty, fill.day),
             }
@@ -421,16 +431,17 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         Ok(reserved)
     }
 
-    /// Undoes `admit`'s bookkeeping and applies what filled. A fill whose
-    /// price is unknown keeps a buy's reservation spent (the best estimate
-    /// of its cost) and credits a sale nothing until its price is known.
+    /// Undoes `admit`'s bookkeeping and applies what filled: execution by
+    /// execution when every one is known (`executions`), otherwise the
+    /// whole quantity at the average price. A fill whose price is unknown
+    /// keeps a buy's reservation spent (the best estimate of its cost) and
+    /// credits a sale nothing until its price is known.
     fn settle(
         &self,
         signal: &Signal,
         reserved: Decimal,
-        filled: Decimal,
-        price: Option<Decimal>,
-        filled_at: Option<Timestamp>,
+        (filled, price, filled_at): (Decimal, Option<Decimal>, Option<Timestamp>),
+        executions: &[crate::result::Execution],
     ) {
         let today = self.today();
         let filled_at = filled_at.unwrap_or_else(|| self.clock.now());
@@ -464,24 +475,50 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 None => {}
             }
         }
-        if filled > Decimal::ZERO {
+        if filled.is_zero() {
+            return;
+        }
+        let commission = book.positions.commission();
+        let pieces: Vec<(Decimal, Option<Decimal>, Timestamp)> = if price.is_some()
+            && !executions.is_empty()
+            && executions.iter().all(|e| price_in_range(e.price))
+        {
+            executions
+                .iter()
+                .map(|e| (e.qty, Some(e.price), e.at))
+                .collect()
+        } else {
+            vec![(filled, price, filled_at)]
+        };
+        for (piece, (qty, price, at)) in pieces.into_iter().enumerate() {
+            let mut charge = commission.per_share.saturating_mul(qty);
+            if piece == 0 {
+                charge = charge.saturating_add(commission.per_order);
+            }
             match price {
                 Some(price) => {
-                    book.positions
-                        .apply(&signal.symbol, signal.side, filled, price, today);
+                    book.positions.apply_charged(
+                        &signal.symbol,
+                        signal.side,
+                        qty,
+                        price,
+                        today,
+                        charge,
+                    );
                 }
                 None => book
                     .positions
-                    .apply_unpriced(&signal.symbol, signal.side, filled, today),
+                    .apply_unpriced(&signal.symbol, signal.side, qty, today),
             }
             book.applied.push(AppliedFill {
                 client_order_id: signal.client_order_id.clone(),
                 symbol: signal.symbol.clone(),
                 side: signal.side,
-                qty: filled,
+                qty,
                 price,
-                day: filled_at.trading_day(),
-                filled_at,
+                day: at.trading_day(),
+                filled_at: at,
+                commission: charge,
             });
         }
     }
@@ -522,7 +559,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             "pending",
             "about to send",
         ) {
-            self.settle(signal, reserved, Decimal::ZERO, None, None);
+            self.settle(signal, reserved, (Decimal::ZERO, None, None), &[]);
             self.emit(signal, OrderState::Failed, None, None);
             return Err(ExecutionError::Audit(error.to_string()));
         }
@@ -546,7 +583,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                     "not placed",
                     &error.to_string(),
                 );
-                self.settle(signal, reserved, Decimal::ZERO, None, None);
+                self.settle(signal, reserved, (Decimal::ZERO, None, None), &[]);
                 self.emit(signal, state, None, None);
                 return Err(error.into());
             }
@@ -580,9 +617,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.settle(
             signal,
             reserved,
-            result.filled_qty,
-            result.avg_price,
-            result.filled_at,
+            (result.filled_qty, result.avg_price, result.filled_at),
+            &result.executions,
         );
         if let Some(cancel) = &result.cancel {
             let how = match cancel {

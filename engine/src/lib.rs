@@ -72,7 +72,7 @@ pub use order::{
 pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
 pub use positions::{Commission, PositionBook, PositionState};
 pub use ratelimit::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
-pub use result::{ApiCalls, CancelOutcome, Consistency, FillResult, Verdict};
+pub use result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
 pub use risk::{
     MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, RiskLimits, RiskViolation, Signal, ValidationConfig,
     ValidationError, money, price_in_range, validate,

@@ -126,6 +126,23 @@ pub struct FillResult {
     pub slippage: Option<Slippage>,
     /// Why the verdict is what it is, in a sentence.
     pub reason: String,
+    /// The executions that make up `filled_qty`, each with its own price and
+    /// stamp, when the trade-updates stream delivered every one of them;
+    /// empty otherwise (then only the average price is known).
+    pub executions: Vec<Execution>,
+}
+
+/// One execution of an order, as a trade update reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// The broker's execution id.
+    pub id: String,
+    /// Quantity.
+    pub qty: Decimal,
+    /// Price.
+    pub price: Decimal,
+    /// When it happened at the broker.
+    pub at: Timestamp,
 }
 
 /// A position check: the broker's position against the engine's

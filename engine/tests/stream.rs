@@ -233,3 +233,40 @@ async fn lagging_rest_never_shrinks_a_stream_fill() {
     assert_eq!(result.filled_qty, Decimal::from(60));
     assert!(!broker.calls().get_order_at.is_empty(), "REST was read");
 }
+
+/// Every execution the stream delivered makes up the result, each with its
+/// own price, even when the fill event overtakes a partial one (the verdict
+/// waits briefly for it); with an execution missing, none is reported and
+/// the fill is booked at its average price.
+#[tokio::test(start_paused = true)]
+async fn executions_are_reported_when_complete() {
+    let stream = ScriptedStream::new(
+        vec![
+            (900, update(TradeEvent::Fill, 100, Some(("e2", 60)))),
+            (1_300, update(TradeEvent::PartialFill, 40, Some(("e1", 40)))),
+        ],
+        false,
+    );
+    let (_broker, detector) = setup(filled_at(800), &stream, hybrid(60, 15));
+    let started = Instant::now();
+    let result = detector.execute(&request(100), None).await.expect("placed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    let ids: Vec<&str> = result.executions.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["e2", "e1"]);
+    assert_eq!(started.elapsed(), Duration::from_millis(1_300));
+
+    let stream = ScriptedStream::new(
+        vec![(900, update(TradeEvent::Fill, 100, Some(("e2", 60))))],
+        false,
+    );
+    let (_broker, detector) = setup(filled_at(800), &stream, hybrid(60, 15));
+    let started = Instant::now();
+    let result = detector.execute(&request(100), None).await.expect("placed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert!(result.executions.is_empty(), "{:?}", result.executions);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(2_900),
+        "waited 2 s, no more"
+    );
+}

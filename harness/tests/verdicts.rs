@@ -542,3 +542,39 @@ fn orders_left_unrun_by_the_time_bound_fail_unless_accepted() {
     let runs = [run(accepted.clone(), None)];
     assert_eq!(report_of(&accepted, &runs).shortfalls().count(), 0);
 }
+
+/// With every execution delivered by the stream, the engine books each at
+/// its own price and stamp (the per-order commission once), so its P&L is
+/// the broker's to the cent, where booking each order at its average price
+/// (polling) is not when partial fills of opposite sides interleave.
+#[test]
+fn stream_executions_make_pnl_exact() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stream-day.yaml"),
+    )
+    .expect("stream day")
+    .replace("orders: 10000", "orders: 3000")
+    .replace("    drop: 0.001\n", "")
+    .replace("    duplicate: 0.002\n", "")
+    .replace("    reorder: 0.01\n", "")
+    .replace(
+        "    disconnects: {every: {exponential: {mean: 30m}}, down_for: {uniform: [1s, 10s]}}\n",
+        "",
+    )
+    .replace(
+        "  polling: {strategy: hybrid}\n",
+        "  polling: {strategy: hybrid}\n  commission: {per_order: \"0.50\", per_share: \"0.005\"}\n",
+    );
+    let scenario = parse(&text);
+    let hybrid = metrics(&run(scenario.clone(), None));
+    assert_eq!(hybrid.pnl_mismatches, Some(0));
+    let spec = RunSpec::from_scenario(scenario, 1)
+        .expect("spec")
+        .with_polling(fillproof_engine::PollingConfig::linear_default());
+    let linear = metrics(&run_seed(&spec, &|| {}).expect("run"));
+    assert!(
+        linear.pnl_mismatches > Some(0),
+        "{:?}",
+        linear.pnl_mismatches
+    );
+}
