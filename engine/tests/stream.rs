@@ -270,3 +270,48 @@ async fn executions_are_reported_when_complete() {
         "waited 2 s, no more"
     );
 }
+
+/// A safety read answered with a permanent error ends the watch at once as
+/// unresolved, not after more reads; a transient one is just skipped.
+#[tokio::test(start_paused = true)]
+async fn safety_read_failing_for_good_is_unresolved() {
+    let script = Script {
+        get_errors: [fillproof_engine::BrokerError::NotFound {
+            message: "order not found".into(),
+        }]
+        .into(),
+        ..Script::default()
+    };
+    let stream = ScriptedStream::new(Vec::new(), false);
+    let (broker, detector) = setup(script, &stream, hybrid(60, 5));
+    let result = detector.execute(&request(100), None).await.expect("placed");
+    assert_eq!(result.verdict, Verdict::Unresolved);
+    assert!(
+        result.reason.contains("failed permanently"),
+        "{}",
+        result.reason
+    );
+    assert_eq!(broker.calls().get_order_at.len(), 1);
+
+    let script = Script {
+        get_errors: [support::unavailable(); 1].into_iter().collect(),
+        changes: vec![change(1_000, "filled", 100, Some("590"))],
+        ..Script::default()
+    };
+    let stream = ScriptedStream::new(Vec::new(), false);
+    let config = FillDetectionConfig {
+        retry: fillproof_engine::RetryConfig {
+            max_retries: 0,
+            ..fillproof_engine::RetryConfig::default()
+        },
+        ..hybrid(60, 5)
+    };
+    let (broker, detector) = setup(script, &stream, config);
+    let result = detector.execute(&request(100), None).await.expect("placed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(
+        broker.calls().get_order_at.len(),
+        2,
+        "the next safety read found it"
+    );
+}

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use fillproof_engine::clock::sleep;
 use fillproof_engine::{
-    Broker, BrokerError, Decimal, Order, OrderRequest, OrderStatus, OrderType, Position, Side,
-    TimeInForce, Timestamp,
+    Broker, BrokerError, Decimal, Order, OrderRequest, OrderStatus, OrderType, Position,
+    RateLimitState, Side, TimeInForce, Timestamp,
 };
 use tokio::time::Instant;
 
@@ -56,6 +56,8 @@ pub struct Script {
     /// Latencies of the first `get_order` calls, one per call, in place of
     /// the broker's own.
     pub read_latencies: VecDeque<Duration>,
+    /// The rate-limit state reported with every answer.
+    pub rate_state: Option<RateLimitState>,
 }
 
 /// Counts and stamps of calls made.
@@ -209,6 +211,10 @@ impl ScriptedBroker {
 }
 
 impl Broker for ScriptedBroker {
+    fn rate_limit_state(&self) -> Option<RateLimitState> {
+        self.state.lock().expect("lock").script.rate_state
+    }
+
     async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
         sleep(self.latency).await;
         let mut state = self.state.lock().expect("lock");
