@@ -60,6 +60,15 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
         let seeds = seed_list(scenario.seed, args.seeds);
         let mut baseline: Option<(f64, f64)> = None;
         for (name, polling) in &configs {
+            if matches!(polling, fillproof_engine::PollingConfig::Hybrid { .. })
+                && scenario.broker.stream.is_none()
+            {
+                eprintln!(
+                    "{}: strategy {name} needs a broker.stream; left out of the sweep",
+                    scenario.name
+                );
+                continue;
+            }
             let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?
                 .with_polling(polling.clone());
             crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
