@@ -27,6 +27,14 @@ fn signal(qty: i64) -> Signal {
     }
 }
 
+/// A second intent, of `qty`, with its own client order id.
+fn another_signal(qty: i64) -> Signal {
+    Signal {
+        client_order_id: "client-2".into(),
+        ..signal(qty)
+    }
+}
+
 /// A sink that notes how many submits the broker had seen when each line
 /// was written.
 struct WitnessSink {
@@ -217,7 +225,7 @@ async fn max_position_counts_orders_in_flight_by_side() {
         ..signal(qty)
     };
     let first = sell(CLIENT_ID, 100);
-    let second = sell("client-2", 100);
+    let second = sell(&another_signal(0).client_order_id, 100);
     let (done, refused) = tokio::join!(trader.execute(&first, Decimal::from(100)), async {
         fillproof_engine::clock::sleep(Duration::from_millis(100)).await;
         trader.execute(&second, Decimal::from(100)).await
@@ -301,8 +309,7 @@ async fn daily_loss_rule_refuses() {
         .execute(&signal(100), Decimal::from(100))
         .await
         .expect("filled");
-    let mut second = signal(1);
-    second.client_order_id = "client-2".into();
+    let second = another_signal(1);
     let error = executor
         .execute(&second, Decimal::from(100))
         .await
@@ -480,8 +487,7 @@ async fn buying_power_follows_reservations_and_fills() {
         .await
         .expect("filled");
     // 4,900 left: 49 at 100 is affordable, 50 is not.
-    let mut next = signal(50);
-    next.client_order_id = "client-2".into();
+    let mut next = another_signal(50);
     let error = trader
         .execute(&next, Decimal::from(100))
         .await
