@@ -120,3 +120,26 @@ async fn skipped_polls_are_not_calls() {
     );
     assert_eq!(broker.calls().get_order_at.len(), before + 1);
 }
+
+/// A poll the budget defers was never sent: it is not counted as a call,
+/// and the next poll goes on as scheduled.
+#[tokio::test(start_paused = true)]
+async fn a_deferred_poll_is_not_a_call() {
+    let script = Script {
+        changes: vec![change(2_000, "filled", 100, Some("590"))],
+        get_errors: [BrokerError::Deferred {
+            max_wait: Duration::from_millis(330),
+        }]
+        .into(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::new(new_order(100), script, LATENCY));
+    let detector =
+        FillDetector::new(Arc::clone(&broker), FillDetectionConfig::default()).expect("valid");
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    // The scripted broker notes the deferred call too; the engine does not.
+    let reached = broker.calls().get_order_at.len() as u32;
+    assert_eq!(result.api_calls.get_order, reached - 1);
+    assert_eq!(result.retries, 0, "a deferred poll is not retried");
+}
