@@ -10,7 +10,7 @@ use std::time::Duration;
 use fillproof_engine::{BrokerError, Decimal, Timestamp, Verdict};
 use fillproof_simulator::{Endpoint, LedgerOrder, SubmitRefusal};
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runner::SeedRun;
 
@@ -199,7 +199,7 @@ impl Percentiles {
 
 /// Intents taken for execution that never became a broker order, by the
 /// cause the broker saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotPlaced {
     /// The broker's rate limit refused the last attempt.
     pub rate_limit: u64,
@@ -330,168 +330,276 @@ fn add_some(total: &mut Option<u64>, value: Option<u64>, first: bool) {
     };
 }
 
+/// What one seed run contributes to the metrics, in raw counts and
+/// samples: tallies of seeds add up, so the metrics of runs made apart (on
+/// the shards of a swarm) are those of one run of them all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Intents started.
+    pub orders: u64,
+    /// Intents the time bound left unstarted.
+    pub orders_unrun: u64,
+    /// Orders the broker filled, any quantity.
+    pub filled_orders: u64,
+    /// Filled orders detected correctly.
+    pub detected: u64,
+    /// Orders with a missed fill.
+    pub missed_fills: u64,
+    /// Orders with an invented or premature fill.
+    pub false_positives: u64,
+    /// Orders whose deadline came first.
+    pub timed_out: u64,
+    /// Unresolved orders.
+    pub unresolved: u64,
+    /// Abandoned orders.
+    pub abandoned_orders: u64,
+    /// Intents taken for execution.
+    pub taken: u64,
+    /// Intents not placed, by cause.
+    pub not_placed: NotPlaced,
+    /// Broker orders beyond one per intent.
+    pub duplicate_orders: u64,
+    /// Broker orders mapping to no intent.
+    pub unknown_broker_orders: u64,
+    /// Consistency violations, when the engine keeps a book.
+    pub consistency_violations: Option<u64>,
+    /// P&L mismatches, when the engine keeps a book.
+    pub pnl_mismatches: Option<u64>,
+    /// Audit records missing, when the engine keeps a log.
+    pub audit_missing: Option<u64>,
+    /// Position alarms, when the engine reconciles.
+    pub position_alarms: Option<u64>,
+    /// Intents whose submit reached the broker.
+    pub sent: u64,
+    /// The engine's calls by endpoint, indexed by `Endpoint::index`.
+    pub calls: [u64; 5],
+    /// Calls answered 429.
+    pub rate_limited_calls: u64,
+    /// Outcomes that reached the trader as a 429.
+    pub rate_limit_errors_surfaced: u64,
+    /// Signals refused before sending.
+    pub risk_rejections: u64,
+    /// Engine tasks that panicked.
+    pub engine_panics: u64,
+    /// Detection latencies, milliseconds.
+    pub latencies_ms: Vec<f64>,
+    /// Submit queue waits, milliseconds; `None` for an engine without a
+    /// call budget.
+    pub queue_waits_ms: Option<Vec<f64>>,
+    /// Examples: missed, false positive, unresolved, abandoned, panicked.
+    pub examples: [Vec<String>; 5],
+}
+
+impl Tally {
+    /// One seed run's tally.
+    #[must_use]
+    pub fn of(run: &SeedRun) -> Self {
+        let mut t = Self::default();
+        let ids = IntentIds::new(run);
+        let checks = check_orders(run);
+        let submits = submits_by_intent(run, &ids);
+        let [missed_ex, fp_ex, unresolved_ex, abandoned_ex, panic_ex] = &mut t.examples;
+        for (check, outcome) in checks.iter().zip(&run.outcomes) {
+            let example = || format!("{}:{}", run.seed, check.index);
+            t.orders += 1;
+            if check.filled() {
+                t.filled_orders += 1;
+            }
+            if check.detected() {
+                t.detected += 1;
+            }
+            if check.missed() {
+                t.missed_fills += 1;
+                note(missed_ex, example);
+            }
+            if check.false_positive() {
+                t.false_positives += 1;
+                note(fp_ex, example);
+            }
+            if check.abandoned() {
+                t.abandoned_orders += 1;
+                note(abandoned_ex, example);
+            }
+            if outcome.verdict.deadline_reached {
+                t.timed_out += 1;
+            }
+            if outcome.verdict.verdict == Verdict::Unresolved {
+                t.unresolved += 1;
+                note(unresolved_ex, || {
+                    format!("{} ({})", example(), outcome.verdict.reason)
+                });
+            }
+            if outcome.verdict.refused {
+                t.risk_rejections += 1;
+            } else {
+                t.taken += 1;
+                if check.broker_orders == 0 {
+                    let cause = submits[outcome.index as usize].cause();
+                    let shed = matches!(
+                        outcome.verdict.broker_error,
+                        Some(BrokerError::Deferred { .. })
+                    );
+                    let by = &mut t.not_placed;
+                    *match cause {
+                        _ if shed => &mut by.shed,
+                        Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
+                        Some(SubmitRefusal::Outage) => &mut by.outage,
+                        Some(SubmitRefusal::Rejected) => &mut by.rejected_by_broker,
+                        Some(SubmitRefusal::Fault) | None => &mut by.gave_up,
+                    } += 1;
+                }
+            }
+            if matches!(
+                outcome.verdict.broker_error,
+                Some(BrokerError::RateLimited { .. })
+            ) {
+                t.rate_limit_errors_surfaced += 1;
+            }
+            t.duplicate_orders += u64::from(check.broker_orders.saturating_sub(1));
+            if let Some(latency) = check.latency_ms {
+                t.latencies_ms.push(latency);
+            }
+        }
+        t.sent = submits.iter().filter(|s| s.sent).count() as u64;
+        t.unknown_broker_orders = run
+            .ledger
+            .orders()
+            .iter()
+            .filter(|o| ids.of_order(o).is_none())
+            .count() as u64;
+        t.orders_unrun = run.unrun;
+        for (index, message) in &run.panics {
+            t.engine_panics += 1;
+            note(panic_ex, || format!("{}:{index} ({message})", run.seed));
+        }
+        t.consistency_violations = consistency_violations(run);
+        t.pnl_mismatches = pnl_mismatch_count(run);
+        t.audit_missing = audit_missing_count(run, &checks);
+        t.position_alarms = run.position_alarms;
+        t.calls = run.calls;
+        t.rate_limited_calls = run.rate_limited;
+        t.queue_waits_ms = run
+            .submit_waits
+            .as_ref()
+            .map(|waits| waits.iter().map(|w| w.as_secs_f64() * 1000.0).collect());
+        t
+    }
+
+    /// Adds `other` (the next seed's) to this running total; `first` when
+    /// this total is still empty.
+    pub fn add(&mut self, other: &Self, first: bool) {
+        macro_rules! sum {
+            ($($field:ident),*) => { $( self.$field += other.$field; )* };
+        }
+        sum!(
+            orders,
+            orders_unrun,
+            filled_orders,
+            detected,
+            missed_fills,
+            false_positives,
+            timed_out,
+            unresolved,
+            abandoned_orders,
+            taken,
+            duplicate_orders,
+            unknown_broker_orders,
+            sent,
+            rate_limited_calls,
+            rate_limit_errors_surfaced,
+            risk_rejections,
+            engine_panics
+        );
+        let (by, more) = (&mut self.not_placed, &other.not_placed);
+        by.rate_limit += more.rate_limit;
+        by.outage += more.outage;
+        by.rejected_by_broker += more.rejected_by_broker;
+        by.shed += more.shed;
+        by.gave_up += more.gave_up;
+        add_some(&mut self.consistency_violations, other.consistency_violations, first);
+        add_some(&mut self.pnl_mismatches, other.pnl_mismatches, first);
+        add_some(&mut self.audit_missing, other.audit_missing, first);
+        add_some(&mut self.position_alarms, other.position_alarms, first);
+        for (total, n) in self.calls.iter_mut().zip(other.calls) {
+            *total += n;
+        }
+        self.latencies_ms.extend_from_slice(&other.latencies_ms);
+        self.queue_waits_ms = match (first, self.queue_waits_ms.take(), &other.queue_waits_ms) {
+            (true, _, more) => more.clone(),
+            (false, Some(mut waits), Some(more)) => {
+                waits.extend_from_slice(more);
+                Some(waits)
+            }
+            _ => None,
+        };
+        for (examples, more) in self.examples.iter_mut().zip(&other.examples) {
+            for example in more {
+                note(examples, || example.clone());
+            }
+        }
+    }
+}
+
 impl Metrics {
     /// The metrics over `runs`, pooled.
     #[must_use]
     pub fn over(runs: &[SeedRun]) -> Self {
-        let mut m = Self {
-            orders: 0,
-            orders_unrun: 0,
-            filled_orders: 0,
-            detection_rate: None,
-            missed_fills: 0,
-            false_positives: 0,
-            timeout_rate: 0.0,
-            unresolved: 0,
-            abandoned_orders: 0,
-            orders_not_placed: 0,
-            orders_not_placed_by_cause: NotPlaced::default(),
-            placement_rate: None,
-            duplicate_orders: 0,
-            unknown_broker_orders: 0,
-            consistency_violations: None,
-            detection_latency_ms: None,
-            api_calls_per_order: None,
-            api_calls_by_endpoint: IndexMap::new(),
-            rate_limited_calls: 0,
-            rate_limited_share: None,
-            queue_wait_ms: None,
-            position_alarms: None,
-            pnl_mismatches: None,
-            audit_missing: None,
-            rate_limit_errors_surfaced: 0,
-            risk_rejections: 0,
-            engine_panics: 0,
-            missed_examples: Vec::new(),
-            false_positive_examples: Vec::new(),
-            unresolved_examples: Vec::new(),
-            abandoned_examples: Vec::new(),
-            panic_examples: Vec::new(),
-        };
-        let mut detected = 0u64;
-        let mut timed_out = 0u64;
-        let mut taken = 0u64;
-        let mut sent = 0u64;
-        let mut latencies = Vec::new();
-        let mut queue_waits = Vec::new();
-        let mut calls = [0u64; 5];
-        for (n, run) in runs.iter().enumerate() {
-            let first = n == 0;
-            let ids = IntentIds::new(run);
-            let checks = check_orders(run);
-            let submits = submits_by_intent(run, &ids);
-            for (check, outcome) in checks.iter().zip(&run.outcomes) {
-                let example = || format!("{}:{}", run.seed, check.index);
-                m.orders += 1;
-                if check.filled() {
-                    m.filled_orders += 1;
-                }
-                if check.detected() {
-                    detected += 1;
-                }
-                if check.missed() {
-                    m.missed_fills += 1;
-                    note(&mut m.missed_examples, example);
-                }
-                if check.false_positive() {
-                    m.false_positives += 1;
-                    note(&mut m.false_positive_examples, example);
-                }
-                if check.abandoned() {
-                    m.abandoned_orders += 1;
-                    note(&mut m.abandoned_examples, example);
-                }
-                if outcome.verdict.deadline_reached {
-                    timed_out += 1;
-                }
-                if outcome.verdict.verdict == Verdict::Unresolved {
-                    m.unresolved += 1;
-                    note(&mut m.unresolved_examples, || {
-                        format!("{} ({})", example(), outcome.verdict.reason)
-                    });
-                }
-                if outcome.verdict.refused {
-                    m.risk_rejections += 1;
-                } else {
-                    taken += 1;
-                    if check.broker_orders == 0 {
-                        let cause = submits[outcome.index as usize].cause();
-                        let shed = matches!(
-                            outcome.verdict.broker_error,
-                            Some(BrokerError::Deferred { .. })
-                        );
-                        let by = &mut m.orders_not_placed_by_cause;
-                        *match cause {
-                            _ if shed => &mut by.shed,
-                            Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
-                            Some(SubmitRefusal::Outage) => &mut by.outage,
-                            Some(SubmitRefusal::Rejected) => &mut by.rejected_by_broker,
-                            Some(SubmitRefusal::Fault) | None => &mut by.gave_up,
-                        } += 1;
-                    }
-                }
-                if matches!(
-                    outcome.verdict.broker_error,
-                    Some(BrokerError::RateLimited { .. })
-                ) {
-                    m.rate_limit_errors_surfaced += 1;
-                }
-                m.duplicate_orders += u64::from(check.broker_orders.saturating_sub(1));
-                if let Some(latency) = check.latency_ms {
-                    latencies.push(latency);
-                }
-            }
-            sent += submits.iter().filter(|s| s.sent).count() as u64;
-            m.unknown_broker_orders += run
-                .ledger
-                .orders()
-                .iter()
-                .filter(|o| ids.of_order(o).is_none())
-                .count() as u64;
-            m.orders_unrun += run.unrun;
-            for (index, message) in &run.panics {
-                m.engine_panics += 1;
-                note(&mut m.panic_examples, || {
-                    format!("{}:{index} ({message})", run.seed)
-                });
-            }
-            add_some(
-                &mut m.consistency_violations,
-                consistency_violations(run),
-                first,
-            );
-            add_some(&mut m.pnl_mismatches, pnl_mismatch_count(run), first);
-            add_some(
-                &mut m.audit_missing,
-                audit_missing_count(run, &checks),
-                first,
-            );
-            add_some(&mut m.position_alarms, run.position_alarms, first);
-            for (total, n) in calls.iter_mut().zip(run.calls) {
-                *total += n;
-            }
-            m.rate_limited_calls += run.rate_limited;
-            if let Some(waits) = &run.submit_waits {
-                queue_waits.extend(waits.iter().map(|w| w.as_secs_f64() * 1000.0));
-            }
+        let tallies: Vec<Tally> = runs.iter().map(Tally::of).collect();
+        Self::from_tallies(&tallies)
+    }
+
+    /// The metrics of seed runs from their tallies, pooled in the order
+    /// given.
+    #[must_use]
+    pub fn from_tallies(tallies: &[Tally]) -> Self {
+        let mut t = Tally::default();
+        for (n, tally) in tallies.iter().enumerate() {
+            t.add(tally, n == 0);
         }
-        m.orders_not_placed = m.orders_not_placed_by_cause.total();
         let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
-        m.detection_rate = ratio(detected, m.filled_orders);
-        m.timeout_rate = ratio(timed_out, m.orders).unwrap_or(0.0);
-        m.placement_rate = ratio(taken - m.orders_not_placed, taken);
-        m.detection_latency_ms = Percentiles::of(latencies);
-        m.api_calls_per_order = ratio(calls.iter().sum(), sent).map(round4);
-        m.rate_limited_share = ratio(m.rate_limited_calls, calls.iter().sum()).map(round4);
-        m.queue_wait_ms = Percentiles::of(queue_waits);
-        m.api_calls_by_endpoint = Endpoint::ALL
-            .iter()
-            .map(|e| {
-                let per = ratio(calls[e.index()], sent).map_or(0.0, round4);
-                (e.as_str().to_owned(), per)
-            })
-            .collect();
-        m
+        let calls: u64 = t.calls.iter().sum();
+        let orders_not_placed = t.not_placed.total();
+        let [missed, fp, unresolved, abandoned, panics] = t.examples.clone();
+        Self {
+            orders: t.orders,
+            orders_unrun: t.orders_unrun,
+            filled_orders: t.filled_orders,
+            detection_rate: ratio(t.detected, t.filled_orders),
+            missed_fills: t.missed_fills,
+            false_positives: t.false_positives,
+            timeout_rate: ratio(t.timed_out, t.orders).unwrap_or(0.0),
+            unresolved: t.unresolved,
+            abandoned_orders: t.abandoned_orders,
+            orders_not_placed,
+            orders_not_placed_by_cause: t.not_placed,
+            placement_rate: ratio(t.taken - orders_not_placed, t.taken),
+            duplicate_orders: t.duplicate_orders,
+            unknown_broker_orders: t.unknown_broker_orders,
+            consistency_violations: t.consistency_violations,
+            detection_latency_ms: Percentiles::of(t.latencies_ms.clone()),
+            api_calls_per_order: ratio(calls, t.sent).map(round4),
+            api_calls_by_endpoint: Endpoint::ALL
+                .iter()
+                .map(|e| {
+                    let per = ratio(t.calls[e.index()], t.sent).map_or(0.0, round4);
+                    (e.as_str().to_owned(), per)
+                })
+                .collect(),
+            rate_limited_calls: t.rate_limited_calls,
+            rate_limited_share: ratio(t.rate_limited_calls, calls).map(round4),
+            queue_wait_ms: t.queue_waits_ms.and_then(Percentiles::of),
+            position_alarms: t.position_alarms,
+            pnl_mismatches: t.pnl_mismatches,
+            audit_missing: t.audit_missing,
+            rate_limit_errors_surfaced: t.rate_limit_errors_surfaced,
+            risk_rejections: t.risk_rejections,
+            engine_panics: t.engine_panics,
+            missed_examples: missed,
+            false_positive_examples: fp,
+            unresolved_examples: unresolved,
+            abandoned_examples: abandoned,
+            panic_examples: panics,
+        }
     }
 
     /// A metric by its `expect:` name; `None` when absent.
