@@ -37,6 +37,59 @@ pub enum Command {
     /// Compare polling strategies on the same seeds: detection latency
     /// against API calls per order.
     Sweep(SweepArgs),
+    /// Combine the JSON reports of the shards of a run (`run --shard K/N
+    /// --format json`) into the report one run of them all would print.
+    Merge(MergeArgs),
+}
+
+/// `fillproof merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON reports of the shards (`run --shard K/N --format json`).
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// The K-th of N deterministic slices of a run's work, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K - 1.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The items of this slice: every N-th, from the K-th.
+    #[must_use]
+    pub fn take<T>(self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u64 % u64::from(self.count) == u64::from(self.index))
+            .map(|(_, item)| item)
+            .collect()
+    }
+}
+
+/// `K/N` with 1 <= K <= N.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("`{text}` is not K/N with 1 <= K <= N, such as 2/4");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u32, u32) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok(Shard {
+        index: k - 1,
+        count: n,
+    })
 }
 
 /// `fillproof sweep`.
@@ -162,6 +215,10 @@ pub struct RunArgs {
     /// Write the engine's audit log to this file (one scenario, one seed).
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
+    /// Run only the K-th of N slices of the seeds (every N-th seed from the
+    /// K-th); `fillproof merge` combines the shards' JSON reports.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 /// `fillproof check`.
@@ -207,6 +264,10 @@ pub struct GateArgs {
     /// Also run each seed twice and compare traces.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Run only the K-th of N slices of the scenarios (every N-th file, in
+    /// name order, from the K-th), for a swarm spread over machines.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 /// A count of at least one, for `--jobs`.

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay::run(args),
         Command::Audit(command) => commands::audit::run(command),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Merge(args) => commands::merge::run(args),
         Command::Gate(args) => commands::gate::run(args).map(|(exit, bad_input)| {
             if bad_input {
                 eprintln!("error: some scenarios did not load; see above");

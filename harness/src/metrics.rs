@@ -516,7 +516,11 @@ impl Tally {
         by.rejected_by_broker += more.rejected_by_broker;
         by.shed += more.shed;
         by.gave_up += more.gave_up;
-        add_some(&mut self.consistency_violations, other.consistency_violations, first);
+        add_some(
+            &mut self.consistency_violations,
+            other.consistency_violations,
+            first,
+        );
         add_some(&mut self.pnl_mismatches, other.pnl_mismatches, first);
         add_some(&mut self.audit_missing, other.audit_missing, first);
         add_some(&mut self.position_alarms, other.position_alarms, first);

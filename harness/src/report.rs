@@ -4,10 +4,45 @@
 use std::fmt::Write as _;
 
 use fillproof_simulator::{Comparison, Expectation, Scenario};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Tally};
 use crate::runner::SeedRun;
+
+/// What a report keeps of one seed run: enough to rebuild the report of
+/// any set of seeds (the shards of a swarm, merged) exactly as one run of
+/// them all would have printed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedSummary {
+    /// The seed.
+    pub seed: u64,
+    /// Its trace hash.
+    pub trace_hash: u64,
+    /// Its trace events.
+    pub trace_events: u64,
+    /// Virtual time at the end, seconds.
+    pub virtual_seconds: f64,
+    /// Swarm mode's mix, when on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swarm: Vec<String>,
+    /// The raw counts and samples of its metrics.
+    pub tally: Tally,
+}
+
+impl SeedSummary {
+    /// The summary of `run`.
+    #[must_use]
+    pub fn of(run: &SeedRun) -> Self {
+        Self {
+            seed: run.seed,
+            trace_hash: run.trace.hash(),
+            trace_events: run.trace.len(),
+            virtual_seconds: run.ended_at.as_secs_f64(),
+            swarm: run.swarm.clone(),
+            tally: Tally::of(run),
+        }
+    }
+}
 
 /// A threshold and how the run did against it. A threshold holds when it
 /// holds for every seed: `actual` is the first failing seed's value, or the
@@ -81,6 +116,11 @@ pub struct Report {
     pub expectations_skipped: Option<String>,
     /// The command that replays the first seed.
     pub replay: String,
+    /// The flags that command repeats (`--engine naive`).
+    pub replay_flags: String,
+    /// Each seed run's summary, in seed order: what `fillproof merge`
+    /// rebuilds the report of several shards from.
+    pub seed_runs: Vec<SeedSummary>,
 }
 
 /// Hex form of a trace hash.
@@ -91,11 +131,11 @@ pub fn hex(hash: u64) -> String {
 
 /// Combines seed hashes in order into one.
 #[must_use]
-pub fn combined_hash(runs: &[SeedRun]) -> u64 {
-    let mut bytes = Vec::with_capacity(runs.len() * 16);
-    for run in runs {
-        bytes.extend_from_slice(&run.seed.to_le_bytes());
-        bytes.extend_from_slice(&run.trace.hash().to_le_bytes());
+pub fn combined_hash(seeds: impl Iterator<Item = (u64, u64)>) -> u64 {
+    let mut bytes = Vec::new();
+    for (seed, trace_hash) in seeds {
+        bytes.extend_from_slice(&seed.to_le_bytes());
+        bytes.extend_from_slice(&trace_hash.to_le_bytes());
     }
     fillproof_engine::stable_hash(&bytes)
 }
@@ -122,15 +162,28 @@ impl Report {
     /// Builds the report of `runs`.
     #[must_use]
     pub fn new(input: &ReportInput<'_>, runs: &[SeedRun]) -> Self {
-        let metrics = Metrics::over(runs);
+        let summaries: Vec<SeedSummary> = runs.iter().map(SeedSummary::of).collect();
+        Self::of_summaries(input, summaries)
+    }
+
+    /// Builds the report of the seed runs `runs` summarizes, in their order.
+    #[must_use]
+    pub fn of_summaries(input: &ReportInput<'_>, runs: Vec<SeedSummary>) -> Self {
+        let tallies: Vec<Tally> = runs.iter().map(|r| r.tally.clone()).collect();
+        let metrics = Metrics::from_tallies(&tallies);
         let per_seed: Vec<(u64, Metrics)> = if runs.len() == 1 {
             vec![(runs[0].seed, metrics.clone())]
         } else {
             runs.iter()
-                .map(|r| (r.seed, Metrics::over(std::slice::from_ref(r))))
+                .map(|r| {
+                    (
+                        r.seed,
+                        Metrics::from_tallies(std::slice::from_ref(&r.tally)),
+                    )
+                })
                 .collect()
         };
-        let virtual_seconds: f64 = runs.iter().map(|r| r.ended_at.as_secs_f64()).sum();
+        let virtual_seconds: f64 = runs.iter().map(|r| r.virtual_seconds).sum();
         let (mut expectations, expectations_skipped) = match &input.expectations {
             Ok(()) => (evaluate(input.scenario, &metrics, &per_seed), None),
             Err(reason) => (Vec::new(), Some(reason.clone())),
@@ -142,7 +195,10 @@ impl Report {
                 threshold: "== 0".to_owned(),
                 actual: Some(metrics.engine_panics as f64),
                 ok: false,
-                failed_seed: runs.iter().find(|r| !r.panics.is_empty()).map(|r| r.seed),
+                failed_seed: runs
+                    .iter()
+                    .find(|r| r.tally.engine_panics > 0)
+                    .map(|r| r.seed),
                 per_seed_range: None,
             });
         }
@@ -154,7 +210,10 @@ impl Report {
                 threshold: "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)".to_owned(),
                 actual: Some(metrics.orders_unrun as f64),
                 ok: false,
-                failed_seed: runs.iter().find(|r| r.unrun > 0).map(|r| r.seed),
+                failed_seed: runs
+                    .iter()
+                    .find(|r| r.tally.orders_unrun > 0)
+                    .map(|r| r.seed),
                 per_seed_range: None,
             });
         }
@@ -171,14 +230,14 @@ impl Report {
             engine: input.engine.to_owned(),
             strategy: input.strategy.to_owned(),
             metrics,
-            trace_hash: hex(combined_hash(runs)),
+            trace_hash: hex(combined_hash(runs.iter().map(|r| (r.seed, r.trace_hash)))),
             seeds: runs
                 .iter()
                 .map(|r| SeedLine {
                     seed: r.seed,
-                    trace_hash: hex(r.trace.hash()),
-                    trace_events: r.trace.len(),
-                    virtual_seconds: r.ended_at.as_secs_f64(),
+                    trace_hash: hex(r.trace_hash),
+                    trace_events: r.trace_events,
+                    virtual_seconds: r.virtual_seconds,
                     swarm: r.swarm.clone(),
                 })
                 .collect(),
@@ -192,6 +251,8 @@ impl Report {
             expectations,
             expectations_skipped,
             replay: replay_command(input.file, seed, &input.replay_flags),
+            replay_flags: input.replay_flags.clone(),
+            seed_runs: runs,
         }
     }
 

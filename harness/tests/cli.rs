@@ -494,3 +494,58 @@ fn hybrid_needs_a_stream() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("polling hybrid"), "{stdout}");
 }
+
+/// The shards of a run, merged, are the run: field by field the same JSON
+/// report (wall-clock time aside), for each scenario of the run; a seed in
+/// two shards, or a shard with nothing to run, is bad input.
+#[test]
+fn shards_merge_to_the_single_run() {
+    let dir = std::env::temp_dir().join(format!("fillproof-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenarios = ["scenarios/partial-fills.yaml", "scenarios/stream-day.yaml"];
+    let base = |extra: &[&str]| {
+        let mut args = vec!["run"];
+        args.extend(scenarios);
+        args.extend(["--seeds", "5", "--orders", "400", "--format", "json"]);
+        args.extend(extra);
+        let (code, stdout, stderr) = fillproof(&args);
+        assert!(code <= 1, "{stderr}");
+        stdout
+    };
+    let whole = base(&[]);
+    let mut shard_files = Vec::new();
+    for k in 1..=3 {
+        let path = dir.join(format!("shard-{k}.json"));
+        std::fs::write(&path, base(&["--shard", &format!("{k}/3")])).expect("shard");
+        shard_files.push(path.to_str().expect("utf-8").to_owned());
+    }
+    let mut args = vec!["merge", "--format", "json"];
+    args.extend(shard_files.iter().rev().map(String::as_str));
+    let (code, merged, stderr) = fillproof(&args);
+    assert!(code <= 1, "{stderr}");
+    let strip = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|line| {
+                let mut value: serde_json::Value = serde_json::from_str(line).expect("json");
+                let object = value.as_object_mut().expect("object");
+                object.remove("wall_ms");
+                object.remove("speedup");
+                value
+            })
+            .collect()
+    };
+    let (whole, merged) = (strip(&whole), strip(&merged));
+    assert_eq!(whole.len(), 2);
+    assert_eq!(whole, merged);
+
+    let twice = [shard_files[0].as_str(), shard_files[0].as_str()];
+    let (code, _, stderr) = fillproof(&[&["merge"][..], &twice[..]].concat());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("in two shards"), "{stderr}");
+    let (code, _, stderr) = fillproof(&["run", scenarios[0], "--seeds", "2", "--shard", "3/3"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("leaves no seed"), "{stderr}");
+    let (code, _, stderr) = fillproof(&["run", scenarios[0], "--shard", "0/3"]);
+    assert_eq!(code, 2, "{stderr}");
+}

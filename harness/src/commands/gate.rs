@@ -35,6 +35,21 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
                 .join(", ")
         ));
     }
+    let files = match args.shard {
+        Some(shard) => {
+            let total = files.len();
+            let mine = shard.take(files);
+            if mine.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "--shard {}/{} leaves none of the {total} scenarios; a gate that runs nothing cannot pass",
+                    shard.index + 1,
+                    shard.count
+                ));
+            }
+            mine
+        }
+        None => files,
+    };
     let mut cases = Vec::new();
     let mut bad_input = false;
     let mut short = false;

@@ -21,6 +21,7 @@ macro_rules! out {
 pub mod audit;
 pub mod check;
 pub mod gate;
+pub mod merge;
 pub mod replay;
 pub mod run;
 pub mod sweep;

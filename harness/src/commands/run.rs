@@ -36,7 +36,18 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         let scenario = load(path)?;
         let file = path.display().to_string();
         let first = args.seed.unwrap_or(scenario.seed);
-        let seeds = seed_list(first, args.seeds);
+        let mut seeds = seed_list(first, args.seeds);
+        if let Some(shard) = args.shard {
+            seeds = shard.take(seeds);
+            if seeds.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "--shard {}/{} leaves no seed of {}: run more seeds or fewer shards",
+                    shard.index + 1,
+                    shard.count,
+                    path.display()
+                ));
+            }
+        }
         let (mut spec, flags, own) = spec(scenario.clone(), first, &args.setup)?;
         spec.record_trace = args.trace.is_some() || args.check_determinism;
         spec.swarm = spec.swarm || args.swarm;
