@@ -48,6 +48,10 @@ pub struct MergeArgs {
     /// JSON reports of the shards (`run --shard K/N --format json`).
     #[arg(required = true, value_name = "REPORT.json")]
     pub reports: Vec<PathBuf>,
+    /// Write a JUnit XML report here: one case per scenario, failing on
+    /// any threshold that fell short.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

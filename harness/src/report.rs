@@ -114,7 +114,7 @@ pub struct Report {
     /// Why expectations were not evaluated, when they were not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expectations_skipped: Option<String>,
-    /// The command that replays the first seed.
+    /// The command that replays the first seed (or the first failing one).
     pub replay: String,
     /// The flags that command repeats (`--engine naive`).
     pub replay_flags: String,
@@ -278,6 +278,23 @@ impl Report {
             },
             runs,
         )
+    }
+
+    /// One line per threshold that fell short: metric, threshold, actual
+    /// value and the replay command.
+    #[must_use]
+    pub fn shortfall_lines(&self) -> Vec<String> {
+        self.shortfalls()
+            .map(|c| {
+                format!(
+                    "{} {} fell short: actual {} · replay: {}",
+                    c.metric,
+                    c.threshold,
+                    format_actual(c.actual),
+                    self.replay
+                )
+            })
+            .collect()
     }
 
     /// The checks that fell short.

@@ -539,6 +539,15 @@ fn shards_merge_to_the_single_run() {
     assert_eq!(whole.len(), 2);
     assert_eq!(whole, merged);
 
+    let junit = dir.join("swarm.xml");
+    let junit_arg = junit.to_str().expect("utf-8").to_owned();
+    let mut args = vec!["merge", "--junit", junit_arg.as_str()];
+    args.extend(shard_files.iter().map(String::as_str));
+    let (code, _, stderr) = fillproof(&args);
+    assert!(code <= 1, "{stderr}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert_eq!(xml.matches("<testcase").count(), 2, "{xml}");
+
     let twice = [shard_files[0].as_str(), shard_files[0].as_str()];
     let (code, _, stderr) = fillproof(&[&["merge"][..], &twice[..]].concat());
     assert_eq!(code, 2, "{stderr}");

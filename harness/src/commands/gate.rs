@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::GateArgs;
 use crate::junit::{Case, write_junit};
-use crate::report::{Report, format_actual, format_rate};
+use crate::report::{Report, format_rate};
 use crate::runner::{RunSpec, run_seeds};
 
 /// Runs `gate`.
@@ -95,18 +95,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
                 &file,
             );
         let report = Report::own_setup(&scenario, &file, &spec, wall, &runs);
-        let mut failures: Vec<String> = report
-            .shortfalls()
-            .map(|c| {
-                format!(
-                    "{} {} fell short: actual {} · replay: {}",
-                    c.metric,
-                    c.threshold,
-                    format_actual(c.actual),
-                    report.replay
-                )
-            })
-            .collect();
+        let mut failures = report.shortfall_lines();
         if report.expectations.is_empty() {
             failures.push(format!(
                 "{file} has no `expect:` thresholds; a gate needs at least one"

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{Exit, load};
 use crate::cli::{Format, MergeArgs};
+use crate::junit::{Case, write_junit};
 use crate::report::{Report, ReportInput, SeedSummary};
 
 /// The largest shard report read.
@@ -46,6 +47,7 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
         }
     }
     let mut exit = Exit::Success;
+    let mut cases = Vec::new();
     for ((file, engine, strategy), shards) in groups {
         let scenario = load(Path::new(&file))
             .with_context(|| format!("loading {file}, the scenario the shards ran"))?;
@@ -76,9 +78,21 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
             Format::Table => out!("{}", report.table()),
             Format::Json => outln!("{}", serde_json::to_string(&report)?),
         }
-        if report.shortfalls().next().is_some() {
+        let failures = report.shortfall_lines();
+        cases.push(if failures.is_empty() {
+            Case::pass(&report.scenario, &file, report.wall_ms)
+        } else {
             exit = Exit::ShortFall;
-        }
+            Case::failure(
+                &report.scenario,
+                &file,
+                report.wall_ms,
+                &failures.join("\n"),
+            )
+        });
+    }
+    if let Some(junit) = &args.junit {
+        write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
     }
     Ok(exit)
 }
