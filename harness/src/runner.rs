@@ -500,9 +500,25 @@ pub fn run_seeds(
     jobs: usize,
     on_order_done: &(dyn Fn() + Sync),
 ) -> Result<Vec<SeedRun>> {
+    run_seeds_into(spec, seeds, jobs, on_order_done, |run| run)
+}
+
+/// As [`run_seeds`], keeping of each run only what `keep` makes of it, as
+/// soon as it ends: a swarm of many seeds then holds one run per job at a
+/// time, not every run.
+///
+/// # Errors
+/// The first seed's setup error, in seed order.
+pub fn run_seeds_into<T: Send>(
+    spec: &RunSpec,
+    seeds: &[u64],
+    jobs: usize,
+    on_order_done: &(dyn Fn() + Sync),
+    keep: impl Fn(SeedRun) -> T + Sync,
+) -> Result<Vec<T>> {
     let jobs = jobs.clamp(1, seeds.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<SeedRun>>>> =
+    let slots: Vec<std::sync::Mutex<Option<Result<T>>>> =
         seeds.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -514,7 +530,7 @@ pub fn run_seeds(
                         seed,
                         ..spec.clone()
                     };
-                    let result = run_seed(&seed_spec, on_order_done);
+                    let result = run_seed(&seed_spec, on_order_done).map(&keep);
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(result);
                     }

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{Exit, jobs, load, progress, seed_list, spec, wall_clock, wall_ms};
 use crate::cli::{Format, RunArgs};
-use crate::report::{Report, ReportInput};
-use crate::runner::{SeedRun, run_seeds};
+use crate::report::{Report, ReportInput, SeedSummary};
+use crate::runner::{SeedRun, run_seeds, run_seeds_into};
 
 /// Runs `run`.
 ///
@@ -56,7 +56,21 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
         let bar = progress(orders * seeds.len() as u64, &scenario.name);
         let started = wall_clock();
-        let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| bar.inc(1))?;
+        // Whole runs are kept only when something needs them (traces,
+        // determinism, the audit log); otherwise each is summarized as it
+        // ends, so a swarm of many seeds holds one run per job at a time.
+        let whole = args.trace.is_some() || args.check_determinism || args.audit.is_some();
+        let (runs, summaries) = if whole {
+            let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| bar.inc(1))?;
+            let summaries = runs.iter().map(SeedSummary::of).collect();
+            (runs, summaries)
+        } else {
+            let summaries =
+                run_seeds_into(&spec, &seeds, jobs(args.jobs), &|| bar.inc(1), |run| {
+                    SeedSummary::of(&run)
+                })?;
+            (Vec::new(), summaries)
+        };
         let wall = wall_ms(started);
         bar.finish_and_clear();
         if args.check_determinism {
@@ -65,7 +79,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
                 exit = Exit::ShortFall;
             }
         }
-        let report = Report::new(
+        let report = Report::of_summaries(
             &ReportInput {
                 scenario: &scenario,
                 file: &file,
@@ -86,7 +100,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
                 },
                 replay_flags: flags,
             },
-            &runs,
+            summaries,
         );
         match args.format {
             Format::Table => out!("{}", report.table()),
