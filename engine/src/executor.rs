@@ -491,10 +491,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             vec![(filled, price, filled_at)]
         };
         for (piece, (qty, price, at)) in pieces.into_iter().enumerate() {
-            let mut charge = commission.per_share.saturating_mul(qty);
-            if piece == 0 {
-                charge = charge.saturating_add(commission.per_order);
-            }
+            let charge = commission.on_piece(qty, piece == 0);
             match price {
                 Some(price) => {
                     book.positions.apply_charged(

@@ -28,6 +28,18 @@ impl Commission {
             .and_then(|c| c.checked_add(self.per_order))
             .unwrap_or(Decimal::MAX)
     }
+
+    /// Commission on one piece of an order's fill, as a broker statement
+    /// listing the pieces charges it: the per-share part on every piece,
+    /// the per-order part on the `first` only.
+    #[must_use]
+    pub fn on_piece(&self, qty: Decimal, first: bool) -> Decimal {
+        if first {
+            self.on(qty)
+        } else {
+            self.per_share.checked_mul(qty).unwrap_or(Decimal::MAX)
+        }
+    }
 }
 
 /// One symbol's position.

@@ -712,10 +712,7 @@ fn pnl_mismatch_count(run: &SeedRun) -> Option<u64> {
         let micros = i64::try_from(at.as_micros()).unwrap_or(i64::MAX);
         let day =
             Timestamp::from_unix_micros(run.epoch_unix_micros.saturating_add(micros)).trading_day();
-        let mut charge = commission.per_share * fill.qty;
-        if piece == 0 {
-            charge += commission.per_order;
-        }
+        let charge = commission.on_piece(fill.qty, piece == 0);
         truth.apply_charged(&order.symbol, order.side, fill.qty, fill.price, day, charge);
     }
     Some(
