@@ -708,6 +708,16 @@ impl<B: Broker> Watch<'_, B> {
         self.fills.iter().map(|e| e.qty).sum()
     }
 
+    /// The executions seen, when they make up `filled` exactly; none
+    /// otherwise (the fill is then known only by its average price).
+    fn executions_making(&self, filled: Decimal) -> Vec<Execution> {
+        if self.executions_qty() == filled {
+            self.fills.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// A verdict reached while some of the order's executions are still on
     /// their way (events of one order can arrive out of order): waits up to
     /// [`EXECUTION_GRACE`] for them, so that the fill can be booked
@@ -720,14 +730,8 @@ impl<B: Broker> Watch<'_, B> {
                 self.note_execution(&update);
             }
         }
-        if self.executions_qty() == result.filled_qty {
-            result.executions = self.fills.clone();
-        }
-        if self.fills.is_empty() || !result.executions.is_empty() {
-            return result;
-        }
         let until = Instant::now() + EXECUTION_GRACE;
-        while self.executions_qty() < result.filled_qty {
+        while !self.fills.is_empty() && self.executions_qty() < result.filled_qty {
             let Some(route) = self.route.as_mut() else {
                 break;
             };
@@ -738,9 +742,7 @@ impl<B: Broker> Watch<'_, B> {
                 Wake::Signal(OrderSignal::Gap) | Wake::Timer | Wake::Closed => break,
             }
         }
-        if self.executions_qty() == result.filled_qty {
-            result.executions = self.fills.clone();
-        }
+        result.executions = self.executions_making(result.filled_qty);
         result.elapsed = self.start.elapsed();
         result
     }
@@ -1029,6 +1031,7 @@ impl<B: Broker> Watch<'_, B> {
             result.slippage = None;
         }
         result.filled_qty = qty;
+        result.executions = self.executions_making(qty);
         result.cancel = Some(CancelOutcome::AlreadyFilled);
         result
     }
@@ -1134,11 +1137,7 @@ impl<B: Broker> Watch<'_, B> {
             cancel: None,
             slippage,
             reason,
-            executions: if self.fills.iter().map(|e| e.qty).sum::<Decimal>() == filled_qty {
-                self.fills.clone()
-            } else {
-                Vec::new()
-            },
+            executions: self.executions_making(filled_qty),
         }
     }
 }
