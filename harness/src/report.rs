@@ -188,34 +188,31 @@ impl Report {
             Ok(()) => (evaluate(input.scenario, &metrics, &per_seed), None),
             Err(reason) => (Vec::new(), Some(reason.clone())),
         };
-        // A run in which the engine panicked fails, whatever `expect:` says.
-        if metrics.engine_panics > 0 {
-            expectations.push(Check {
-                metric: "engine_panics".to_owned(),
-                threshold: "== 0".to_owned(),
-                actual: Some(metrics.engine_panics as f64),
-                ok: false,
-                failed_seed: runs
-                    .iter()
-                    .find(|r| r.tally.engine_panics > 0)
-                    .map(|r| r.seed),
-                per_seed_range: None,
-            });
-        }
+        // Counts that fail a run whatever `expect:` says, with the first
+        // seed that shows them.
+        let mut must_be_zero = |metric: &str, threshold: &str, count: fn(&Tally) -> u64| {
+            let total: u64 = runs.iter().map(|r| count(&r.tally)).sum();
+            if total > 0 {
+                expectations.push(Check {
+                    metric: metric.to_owned(),
+                    threshold: threshold.to_owned(),
+                    actual: Some(total as f64),
+                    ok: false,
+                    failed_seed: runs.iter().find(|r| count(&r.tally) > 0).map(|r| r.seed),
+                    per_seed_range: None,
+                });
+            }
+        };
+        // A run in which the engine panicked fails.
+        must_be_zero("engine_panics", "== 0", |t| t.engine_panics);
         // Orders the run's time bound left unrun fail it, unless the
         // scenario says how many it accepts.
-        if metrics.orders_unrun > 0 && !input.scenario.expect.contains_key("orders_unrun") {
-            expectations.push(Check {
-                metric: "orders_unrun".to_owned(),
-                threshold: "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)".to_owned(),
-                actual: Some(metrics.orders_unrun as f64),
-                ok: false,
-                failed_seed: runs
-                    .iter()
-                    .find(|r| r.tally.orders_unrun > 0)
-                    .map(|r| r.seed),
-                per_seed_range: None,
-            });
+        if !input.scenario.expect.contains_key("orders_unrun") {
+            must_be_zero(
+                "orders_unrun",
+                "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)",
+                |t| t.orders_unrun,
+            );
         }
         let first = runs.first().map_or(input.scenario.seed, |r| r.seed);
         // The replay names a seed that shows the failure.
