@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
-use crate::model::{BrokerModel, FaultKind};
+use crate::model::{BrokerModel, FaultKind, in_window};
 use crate::scenario::{Endpoint, WhenFilled};
 use crate::stream::{Happening, Publisher, StreamState, StreamWorld};
 use crate::trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind};
@@ -381,12 +381,7 @@ impl SimBroker {
         let result = {
             let now = self.elapsed();
             let mut world = self.world();
-            let in_outage = !world.healed
-                && self
-                    .model
-                    .outages
-                    .iter()
-                    .any(|(at, length)| *at <= now && now < *at + *length);
+            let in_outage = !world.healed && in_window(&self.model.outages, now);
             let limited = if in_outage || world.healed {
                 Ok(())
             } else {

@@ -689,17 +689,6 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             );
         }
     }
-    if let Some(stream) = &scenario.broker.stream {
-        for (i, outage) in stream.outages.iter().enumerate() {
-            if outage.duration.0.is_zero() {
-                c.at(
-                    None,
-                    format!("broker.stream.outages[{i}].for"),
-                    "is 0s; an outage must last a positive time",
-                );
-            }
-        }
-    }
     if let Err(message) = scenario.detection_config() {
         let engine = &scenario.engine;
         if engine
@@ -793,13 +782,23 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             );
         }
     }
-    for (i, outage) in scenario.broker.outages.iter().enumerate() {
-        if outage.duration.0.is_zero() {
-            c.at(
-                None,
-                format!("broker.outages[{i}].for"),
-                "is 0s; an outage must last a positive time",
-            );
+    let stream_outages = scenario
+        .broker
+        .stream
+        .as_ref()
+        .map_or(&[][..], |s| &s.outages[..]);
+    for (section, outages) in [
+        ("broker.outages", &scenario.broker.outages[..]),
+        ("broker.stream.outages", stream_outages),
+    ] {
+        for (i, outage) in outages.iter().enumerate() {
+            if outage.duration.0.is_zero() {
+                c.at(
+                    None,
+                    format!("{section}[{i}].for"),
+                    "is 0s; an outage must last a positive time",
+                );
+            }
         }
     }
     check_bounds(scenario, &mut c);

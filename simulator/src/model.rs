@@ -163,6 +163,14 @@ pub struct BrokerModel {
     pub stream: Option<StreamModel>,
 }
 
+/// True when `t` falls in one of `windows`, each a start and a length.
+#[must_use]
+pub fn in_window(windows: &[(Duration, Duration)], t: Duration) -> bool {
+    windows
+        .iter()
+        .any(|(start, length)| *start <= t && t < *start + *length)
+}
+
 /// The trade-updates stream's delivery and faults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamModel {

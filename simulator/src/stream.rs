@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::ledger::{Ledger, TrueStatus};
-use crate::model::StreamModel;
+use crate::model::{StreamModel, in_window};
 use crate::trace::TraceKind;
 
 /// Something that happened to an order, for the stream.
@@ -67,7 +67,7 @@ const MIN_CONNECTED: Duration = Duration::from_millis(1);
 /// The stream's state: subscribers and the disconnect windows drawn so far.
 pub(crate) struct StreamState {
     subscribers: Vec<mpsc::UnboundedSender<StreamItem>>,
-    /// Disconnect windows (start, end), in time order, drawn lazily.
+    /// Disconnect windows (start, length), in time order, drawn lazily.
     windows: Vec<(Duration, Duration)>,
     rng: ChaCha8Rng,
     notifier_started: bool,
@@ -93,43 +93,29 @@ impl StreamState {
         let Some((every, down_for)) = &model.disconnects else {
             return;
         };
-        while self.windows.last().is_none_or(|(_, end)| *end <= t) {
-            let from = self.windows.last().map_or(Duration::ZERO, |(_, end)| *end);
+        let end = |(start, length): &(Duration, Duration)| *start + *length;
+        while self.windows.last().is_none_or(|w| end(w) <= t) {
+            let from = self.windows.last().map_or(Duration::ZERO, end);
             let start = from + every.sample(&mut self.rng).max(MIN_CONNECTED);
-            let end = start + down_for.sample(&mut self.rng);
-            self.windows.push((start, end));
+            self.windows.push((start, down_for.sample(&mut self.rng)));
         }
     }
 
     /// True when the connection is down at `t`.
     fn is_down(&mut self, model: &StreamModel, t: Duration) -> bool {
         self.draw_windows_past(model, t);
-        let within = |(start, end): &(Duration, Duration)| *start <= t && t < *end;
-        self.windows.iter().any(within)
-            || model
-                .outages
-                .iter()
-                .any(|(at, length)| within(&(*at, *at + *length)))
+        in_window(&self.windows, t) || in_window(&model.outages, t)
     }
 
     /// The first time after `t` at which the connection comes back.
     fn next_reconnect_after(&mut self, model: &StreamModel, t: Duration) -> Option<Duration> {
         self.draw_windows_past(model, t);
-        let disconnect = self
-            .windows
+        self.windows
             .iter()
-            .map(|(_, end)| *end)
-            .find(|end| *end > t);
-        let outage = model
-            .outages
-            .iter()
-            .map(|(at, length)| *at + *length)
+            .chain(&model.outages)
+            .map(|(start, length)| *start + *length)
             .filter(|end| *end > t)
-            .min();
-        match (disconnect, outage) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            .min()
     }
 
     fn send(&mut self, item: &StreamItem) {
