@@ -46,6 +46,7 @@ pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by}
 pub use lifecycle::{Plan, on_price_grid, slipped_price, within_limit};
 pub use load::{
     MAX_FILE_BYTES, MAX_ORDERS, MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded,
+    read_bounded_text,
 };
 pub use model::{
     BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel, StreamModel,

@@ -500,16 +500,25 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// The text of a regular file of at most `limit` bytes, read as
+/// [`read_bounded`] reads it; `hint` says what the file should hold when it
+/// is not UTF-8.
+///
+/// # Errors
+/// What is wrong, in words for a person.
+pub fn read_bounded_text(path: &Path, limit: u64, hint: &str) -> Result<String, String> {
+    String::from_utf8(read_bounded(path, limit)?).map_err(|e| {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {}); {hint}",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// One value a line (durations, or plain numbers when `durations` is
 /// false); blank lines and `#` comments are skipped.
 fn read_samples(path: &Path, durations: bool) -> Result<Vec<f64>, String> {
-    let bytes = read_bounded(path, MAX_SAMPLES_FILE_BYTES)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "is not UTF-8 text (invalid byte at offset {}); write one value a line",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let text = read_bounded_text(path, MAX_SAMPLES_FILE_BYTES, "write one value a line")?;
     let mut values = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();

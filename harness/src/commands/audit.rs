@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use fillproof_engine::{export_csv, verify};
-use fillproof_simulator::read_bounded;
+use fillproof_simulator::read_bounded_text;
 
 use super::Exit;
 use crate::cli::AuditCommand;
@@ -17,15 +17,8 @@ pub const MAX_AUDIT_BYTES: u64 = 1 << 30;
 /// An audit log's text: a regular file of at most [`MAX_AUDIT_BYTES`], in
 /// UTF-8, read without ever holding more than the limit.
 fn read_log(file: &Path) -> Result<String> {
-    let bytes = read_bounded(file, MAX_AUDIT_BYTES)
-        .map_err(|message| anyhow::anyhow!("audit log {}: {message}", file.display()))?;
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "audit log {}: not UTF-8 text (invalid byte at offset {}); audit logs are JSON lines",
-            file.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
+    read_bounded_text(file, MAX_AUDIT_BYTES, "audit logs are JSON lines")
+        .map_err(|message| anyhow::anyhow!("audit log {}: {message}", file.display()))
 }
 
 /// Runs `audit verify` or `audit export`.

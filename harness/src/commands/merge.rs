@@ -99,10 +99,12 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
 
 /// The reports in one JSON-lines file.
 fn read_reports(path: &Path) -> Result<Vec<ShardReport>> {
-    let bytes = fillproof_simulator::read_bounded(path, MAX_REPORT_BYTES)
-        .map_err(|message| anyhow!("report {}: {message}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| anyhow!("report {}: not UTF-8 text", path.display()))?;
+    let text = fillproof_simulator::read_bounded_text(
+        path,
+        MAX_REPORT_BYTES,
+        "reports are `fillproof run --format json` output",
+    )
+    .map_err(|message| anyhow!("report {}: {message}", path.display()))?;
     let reports: Vec<ShardReport> = text
         .lines()
         .enumerate()
