@@ -331,13 +331,10 @@ fn audit_events(sink: &MemorySink) -> Vec<String> {
         .collect()
 }
 
-/// A fill proven only by a cancel refused as "already filled", with no
-/// read of the order succeeding within the horizon: the quantity is booked
-/// with its price unknown, never at the reference price, and the symbol's
-/// P&L is marked incomplete.
-#[tokio::test(start_paused = true)]
-async fn fill_of_unknown_price_is_booked_without_a_price() {
-    let script = Script {
+/// An order that fills 300 ms after a 10 s deadline, whose cancel is
+/// refused as "already filled" while no read of it succeeds.
+fn filled_unread() -> Script {
+    Script {
         changes: vec![change(10_300, "filled", 100, Some("101"))],
         cancel_answers: [Err(fillproof_engine::BrokerError::Unprocessable {
             message: r#"order is already in "filled" state"#.into(),
@@ -345,12 +342,29 @@ async fn fill_of_unknown_price_is_booked_without_a_price() {
         .into(),
         reads_down: Some((Duration::from_secs(9), Duration::from_secs(100_000))),
         ..Script::default()
+    }
+}
+
+/// The default configuration with a 10 s deadline, a 60 s reconcile
+/// horizon and, when given, that much buying power.
+fn short_deadline(buying_power: Option<i64>) -> ExecutorConfig {
+    let mut config = ExecutorConfig {
+        buying_power: buying_power.map(Decimal::from),
+        ..ExecutorConfig::default()
     };
-    let broker = scripted(script);
-    let mut config = ExecutorConfig::default();
     config.detection.timeout = Duration::from_secs(10);
     config.detection.reconcile_horizon = Duration::from_secs(60);
-    let (executor, sink) = executor(&broker, config);
+    config
+}
+
+/// A fill proven only by a cancel refused as "already filled", with no
+/// read of the order succeeding within the horizon: the quantity is booked
+/// with its price unknown, never at the reference price, and the symbol's
+/// P&L is marked incomplete.
+#[tokio::test(start_paused = true)]
+async fn fill_of_unknown_price_is_booked_without_a_price() {
+    let broker = scripted(filled_unread());
+    let (executor, sink) = executor(&broker, short_deadline(None));
     let result = executor
         .execute(&signal(100), Decimal::from(95))
         .await
@@ -499,23 +513,8 @@ async fn buying_power_follows_reservations_and_fills() {
 
     // The same buy proven filled by a cancel refusal with no price: the
     // 10,000 reserved stays spent.
-    let script = Script {
-        changes: vec![change(10_300, "filled", 100, Some("101"))],
-        cancel_answers: [Err(fillproof_engine::BrokerError::Unprocessable {
-            message: r#"order is already in "filled" state"#.into(),
-        })]
-        .into(),
-        reads_down: Some((Duration::from_secs(9), Duration::from_secs(100_000))),
-        ..Script::default()
-    };
-    let broker = scripted(script);
-    let mut config = ExecutorConfig {
-        buying_power: Some(Decimal::from(15_000)),
-        ..ExecutorConfig::default()
-    };
-    config.detection.timeout = Duration::from_secs(10);
-    config.detection.reconcile_horizon = Duration::from_secs(60);
-    let (trader, _sink) = executor(&broker, config);
+    let broker = scripted(filled_unread());
+    let (trader, _sink) = executor(&broker, short_deadline(Some(15_000)));
     trader
         .execute(&signal(100), Decimal::from(100))
         .await
@@ -536,12 +535,7 @@ async fn buying_power_follows_reservations_and_fills() {
         ..Script::default()
     };
     let broker = scripted(script);
-    let mut config = ExecutorConfig {
-        buying_power: Some(Decimal::from(15_000)),
-        ..ExecutorConfig::default()
-    };
-    config.detection.timeout = Duration::from_secs(10);
-    let (trader, sink) = executor(&broker, config);
+    let (trader, sink) = executor(&broker, short_deadline(Some(15_000)));
     let result = trader
         .execute(&signal(100), Decimal::from(100))
         .await
