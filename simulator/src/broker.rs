@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use fillproof_engine::clock::sleep;
+use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
     Broker, BrokerError, Order, OrderRequest, Position, RateLimitState, StreamItem, TradeUpdates,
     derive_rng, stable_hash,
@@ -22,13 +22,52 @@ use tokio::time::Instant;
 
 use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
-use crate::model::{BrokerModel, FaultKind, in_window};
+use crate::model::{BrokerModel, FaultKind, OrderTarget, in_window};
 use crate::scenario::{Endpoint, WhenFilled};
 use crate::stream::{Happening, Publisher, StreamState, StreamWorld};
 use crate::trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind};
 
+tokio::task_local! {
+    /// The virtual time at which the calls of a task arrived at the broker,
+    /// when a front end (the HTTP server) says so; see [`at_arrival`].
+    static ARRIVAL: Duration;
+}
+
+/// Runs `calls` as calls that arrived at the broker at virtual time
+/// `arrival` (since the broker was created).
+///
+/// A call then takes effect at `arrival` plus its drawn request leg, exactly,
+/// whatever the clock reads when its task wakes: on the real clock, where a
+/// server runs, the ledger is then a function of the arrival times alone,
+/// so a logged session replays on the paused clock to the same ledger.
+pub async fn at_arrival<F: std::future::Future>(arrival: Duration, calls: F) -> F::Output {
+    ARRIVAL.scope(arrival, calls).await
+}
+
+/// A UUID-shaped id (8-4-4-4-12 hex digits, version 4 and variant bits
+/// set) derived from the seed, a purpose and a key: the same inputs give
+/// the same id on any machine, and no id is random.
+#[must_use]
+pub fn uuid_shaped(seed: u64, purpose: &str, key: u64) -> String {
+    let mut rng = derive_rng(seed, purpose, key);
+    let bits: u128 = rng.random();
+    let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// The seeded mock broker.
 pub struct SimBroker {
+    /// Order ids are UUID-shaped (for clients that check, as alpaca-py
+    /// does) rather than `ord-0000001`.
+    uuid_ids: bool,
     model: BrokerModel,
     seed: u64,
     start: Instant,
@@ -55,6 +94,8 @@ struct World {
     stream: StreamState,
     /// The rate-limit state sent with the latest answer.
     rate_state: Option<RateLimitState>,
+    /// Faults injected, by kind.
+    faults_injected: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl StreamWorld for World {
@@ -186,6 +227,7 @@ impl SimBroker {
             submits: indexmap::IndexMap::default(),
             stream: StreamState::new(seed),
             rate_state: None,
+            faults_injected: std::collections::BTreeMap::new(),
         }));
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
@@ -195,12 +237,35 @@ impl SimBroker {
             seed,
         });
         Self {
+            uuid_ids: false,
             seed,
             start,
             world,
             publisher,
             model,
         }
+    }
+
+    /// The same broker, giving its orders UUID-shaped ids derived from the
+    /// seed, as a broker on the wire must (alpaca-py refuses any other id).
+    #[must_use]
+    pub fn with_uuid_ids(mut self) -> Self {
+        self.uuid_ids = true;
+        self
+    }
+
+    /// The seed the broker's streams derive from.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Faults injected so far, by kind (`lost_response`, `http_504`, ...,
+    /// and `outage` and `rate_limit` for calls an outage or the rate limit
+    /// answered), in name order.
+    #[must_use]
+    pub fn faults_injected(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.world().faults_injected.clone()
     }
 
     /// Schedules `happenings` of `order_id` on the stream, when anyone
@@ -328,7 +393,40 @@ impl SimBroker {
         }
     }
 
-    fn draws(&self, world: &mut World, endpoint: Endpoint, key: u64) -> CallDraws {
+    /// The fault the scenario's `timeline:` scripts for call `number` of
+    /// `endpoint` on the order `order` (by index) or `target` names.
+    fn scripted_fault(
+        &self,
+        world: &World,
+        endpoint: Endpoint,
+        order: Option<u32>,
+        target: &str,
+        number: u32,
+    ) -> Option<FaultKind> {
+        let faults = &self.model.call_faults;
+        let at = |target: OrderTarget| faults.get(&(target, endpoint.index(), number)).copied();
+        if let Some(fault) = order.and_then(|index| at(OrderTarget::Index(index))) {
+            return Some(fault);
+        }
+        let client_order_id = match endpoint {
+            Endpoint::Submit | Endpoint::GetOrderByClientId => Some(target),
+            Endpoint::GetOrder | Endpoint::Cancel => world
+                .ledger
+                .by_id(target)
+                .map(|o| o.client_order_id.as_str()),
+            Endpoint::GetPosition => None,
+        }?;
+        at(OrderTarget::ClientOrderId(client_order_id.to_owned()))
+    }
+
+    fn draws(
+        &self,
+        world: &mut World,
+        endpoint: Endpoint,
+        key: u64,
+        order: Option<u32>,
+        target: &str,
+    ) -> CallDraws {
         let slot = world
             .call_numbers
             .entry((key, endpoint.index()))
@@ -348,7 +446,10 @@ impl SimBroker {
         let fault = if world.healed {
             None
         } else {
-            self.model.faults[endpoint.index()].pick(u)
+            (!self.model.call_faults.is_empty())
+                .then(|| self.scripted_fault(world, endpoint, order, target, number))
+                .flatten()
+                .or_else(|| self.model.faults[endpoint.index()].pick(u))
         };
         CallDraws {
             number,
@@ -372,14 +473,17 @@ impl SimBroker {
         let (mut draws, order) = {
             let mut world = self.world();
             let (key, order) = key_of(&world, target);
-            (self.draws(&mut world, endpoint, key), order)
+            (self.draws(&mut world, endpoint, key, order, target), order)
         };
-        if !draws.request.is_zero() {
-            sleep(draws.request).await;
+        let arrival = ARRIVAL.try_with(|arrival| *arrival).ok();
+        match arrival {
+            Some(arrival) => sleep_until(self.start + arrival + draws.request).await,
+            None if !draws.request.is_zero() => sleep(draws.request).await,
+            None => {}
         }
         let faults = &self.model.faults[endpoint.index()];
         let result = {
-            let now = self.elapsed();
+            let now = arrival.map_or_else(|| self.elapsed(), |arrival| arrival + draws.request);
             let mut world = self.world();
             let in_outage = !world.healed && in_window(&self.model.outages, now);
             let limited = if in_outage || world.healed {
@@ -426,6 +530,9 @@ impl SimBroker {
                     }
                 }
             };
+            if let Some(name) = fault_name {
+                *world.faults_injected.entry(name).or_insert(0) += 1;
+            }
             if endpoint == Endpoint::Submit {
                 let refusal = match fault_name {
                     Some("outage") => Some(SubmitRefusal::Outage),
@@ -583,6 +690,7 @@ impl SimBroker {
             });
         }
         let id = match index {
+            _ if self.uuid_ids => uuid_shaped(self.seed, "order-id", key),
             Some(index) => format!("ord-{index:07}"),
             None => format!(
                 "ord-x{:016x}",

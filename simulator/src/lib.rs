@@ -37,7 +37,7 @@ mod suggest;
 mod trace;
 mod workload;
 
-pub use broker::{SimBroker, SubmitRecord, SubmitRefusal};
+pub use broker::{SimBroker, SubmitRecord, SubmitRefusal, at_arrival, uuid_shaped};
 pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
@@ -49,7 +49,8 @@ pub use load::{
     read_bounded_text,
 };
 pub use model::{
-    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, PartialModel, StreamModel,
+    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, OrderTarget, PartialModel,
+    StreamModel,
 };
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind, EngineSpec,

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::ledger::{BrokerEnd, Fill};
-use crate::model::BrokerModel;
+use crate::model::{BrokerModel, OrderTarget};
 use crate::scenario::TimelineKind;
 
 /// What the broker will do to one order.
@@ -79,11 +79,23 @@ pub fn draw(
     if reject_now {
         return plan;
     }
-    if let Some(events) = index.and_then(|i| model.timeline.get(&i)) {
+    let scripted = index
+        .and_then(|i| model.timeline.get(&OrderTarget::Index(i)))
+        .or_else(|| {
+            // Most scenarios have no timeline: skip the key's allocation.
+            (!model.timeline.is_empty())
+                .then(|| {
+                    model
+                        .timeline
+                        .get(&OrderTarget::ClientOrderId(request.client_order_id.clone()))
+                })
+                .flatten()
+        });
+    if let Some(events) = scripted {
         let mut remaining = request.qty;
         for event in events {
-            let at = event.at.0.max(accepted_at);
-            match event.event {
+            let at = event.at().max(accepted_at);
+            match event.event.value {
                 TimelineKind::Fill => {
                     let qty = event.qty.map_or(remaining, Decimal::from).min(remaining);
                     if qty > Decimal::ZERO {
@@ -102,6 +114,8 @@ pub fn draw(
                 TimelineKind::Expire => {
                     plan.broker_end.get_or_insert((at, BrokerEnd::Expired));
                 }
+                // Call faults are kept apart, in the model's `call_faults`.
+                TimelineKind::Fault => {}
             }
         }
         match plan.broker_end {

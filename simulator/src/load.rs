@@ -15,7 +15,8 @@ use crate::duration::parse_duration;
 use crate::error::{Diagnostic, ScenarioError};
 use crate::expect::Expectation;
 use crate::scenario::{
-    FORMAT_VERSION, LatencySpec, PartialPolicySpec, PollingSpec, Scenario, TimelineKind,
+    FAULT_KINDS, FORMAT_VERSION, LatencySpec, PartialPolicySpec, PollingSpec, Scenario,
+    TimelineKind,
 };
 use crate::suggest::did_you_mean;
 
@@ -812,66 +813,28 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
     }
     check_bounds(scenario, &mut c);
     for (i, event) in scenario.timeline.iter().enumerate() {
-        let field = format!("timeline[{i}].order");
-        if event.order.value >= orders {
-            c.at(
-                Some(event.order.referenced),
-                field,
-                format!(
-                    "order {} does not exist; the workload has orders 0 to {}",
-                    event.order.value,
-                    orders.saturating_sub(1)
-                ),
-            );
-        }
-        match event.event {
-            TimelineKind::Fill => {
-                if event.qty == Some(0) {
-                    c.at(
-                        Some(event.order.referenced),
-                        format!("timeline[{i}].qty"),
-                        "is 0; a fill has a positive quantity",
-                    );
-                }
-                if let Some(price) = event.price.filter(|p| !price_in_range(p.0)) {
-                    c.at(
-                        Some(event.order.referenced),
-                        format!("timeline[{i}].price"),
-                        out_of_range(price.0, MIN_PRICE, MAX_PRICE),
-                    );
-                }
-            }
-            _ => {
-                if event.qty.is_some() || event.price.is_some() {
-                    c.at(
-                        Some(event.order.referenced),
-                        format!("timeline[{i}]"),
-                        "only `fill` events take `qty` and `price`",
-                    );
-                }
-            }
-        }
+        check_timeline_event(i, event, orders, &mut c);
     }
     for (i, event) in scenario.timeline.iter().enumerate() {
-        if event.event != TimelineKind::Reject {
+        if event.event.value != TimelineKind::Reject {
             continue;
         }
         let filled_before = scenario.timeline.iter().find(|other| {
-            other.event == TimelineKind::Fill
-                && other.order.value == event.order.value
-                && other.at.0 <= event.at.0
+            other.event.value == TimelineKind::Fill
+                && crate::model::OrderTarget::of(other) == crate::model::OrderTarget::of(event)
+                && other.at() <= event.at()
         });
         if let Some(fill) = filled_before {
             c.at(
-                Some(event.order.referenced),
+                Some(event.location()),
                 format!("timeline[{i}].event"),
                 format!(
-                    "order {} fills at {} and is rejected at {}; a broker never rejects an \
+                    "{} fills at {} and is rejected at {}; a broker never rejects an \
                      order that has filled any quantity: use `cancel` or `expire`, or move \
                      the rejection before the fill",
-                    event.order.value,
-                    crate::duration::format_duration(fill.at.0),
-                    crate::duration::format_duration(event.at.0)
+                    event.target_name(),
+                    crate::duration::format_duration(fill.at()),
+                    crate::duration::format_duration(event.at())
                 ),
             );
         }
@@ -924,5 +887,125 @@ mod tests {
         );
         let unrelated = "unknown field `zzz`, expected one of `timeout`";
         assert_eq!(with_suggestion(unrelated), unrelated);
+    }
+}
+
+/// Checks one `timeline:` event: it names one order that exists, has a time
+/// unless it is a `fault`, and carries only the fields its kind takes.
+fn check_timeline_event(
+    i: usize,
+    event: &crate::scenario::TimelineEvent,
+    orders: u32,
+    c: &mut Checker<'_>,
+) {
+    let here = Some(event.location());
+    match (&event.order, &event.client_order_id) {
+        (Some(order), None) if order.value >= orders => c.at(
+            Some(order.referenced),
+            format!("timeline[{i}].order"),
+            format!(
+                "order {} does not exist; the workload has orders 0 to {}",
+                order.value,
+                orders.saturating_sub(1)
+            ),
+        ),
+        (Some(_), None) => {}
+        (None, Some(id)) if id.value.is_empty() => c.at(
+            Some(id.referenced),
+            format!("timeline[{i}].client_order_id"),
+            "is empty; give the client's id for the order",
+        ),
+        (None, Some(_)) => {}
+        (Some(_), Some(_)) => c.at(
+            here,
+            format!("timeline[{i}]"),
+            "names its order twice; give `order` (the arrival index) or `client_order_id`, not both",
+        ),
+        (None, None) => c.at(
+            here,
+            format!("timeline[{i}]"),
+            "names no order; give `order` (the arrival index, from 0) or `client_order_id`",
+        ),
+    }
+    let kind = event.event.value;
+    let is_fault = kind == TimelineKind::Fault;
+    if is_fault {
+        if event.call.is_none() {
+            c.at(
+                here,
+                format!("timeline[{i}].call"),
+                "is missing; a `fault` names the endpoint whose call it strikes: submit, \
+                 get_order, get_order_by_client_id, cancel or get_position",
+            );
+        }
+        if event.attempt == Some(0) {
+            c.at(
+                here,
+                format!("timeline[{i}].attempt"),
+                "is 0; calls are counted from 1 (the first call)",
+            );
+        }
+        match &event.fault {
+            None => c.at(
+                here,
+                format!("timeline[{i}].fault"),
+                format!(
+                    "is missing; a `fault` event names one of: {}",
+                    FAULT_KINDS.join(", ")
+                ),
+            ),
+            Some(fault) if crate::model::FaultKind::named(&fault.value).is_none() => c.at(
+                Some(fault.referenced),
+                format!("timeline[{i}].fault"),
+                format!(
+                    "`{}` is not a fault; use one of: {}",
+                    fault.value,
+                    FAULT_KINDS.join(", ")
+                ),
+            ),
+            Some(_) => {}
+        }
+    } else {
+        if event.at.is_none() {
+            c.at(
+                here,
+                format!("timeline[{i}].at"),
+                "is missing; say when the event happens, e.g. `at: 1.5s`",
+            );
+        }
+        if event.call.is_some() || event.attempt.is_some() || event.fault.is_some() {
+            c.at(
+                here,
+                format!("timeline[{i}]"),
+                "only `fault` events take `call`, `attempt` and `fault`",
+            );
+        }
+    }
+    match kind {
+        TimelineKind::Fill => {
+            if event.qty == Some(0) {
+                c.at(
+                    here,
+                    format!("timeline[{i}].qty"),
+                    "is 0; a fill has a positive quantity",
+                );
+            }
+            if let Some(price) = event.price.filter(|p| !price_in_range(p.0)) {
+                c.at(
+                    here,
+                    format!("timeline[{i}].price"),
+                    out_of_range(price.0, MIN_PRICE, MAX_PRICE),
+                );
+            }
+        }
+        _ => {
+            if event.qty.is_some() || event.price.is_some() {
+                c.at(
+                    here,
+                    format!("timeline[{i}]"),
+                    "only `fill` events take `qty` and `price`",
+                );
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use rand::Rng;
 use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
-use crate::scenario::{Endpoint, FAULT_KINDS, Scenario, TimelineEvent, WhenFilled};
+use crate::scenario::{Endpoint, FAULT_KINDS, Scenario, TimelineEvent, TimelineKind, WhenFilled};
 
 /// A fault a call can meet, in [`FAULT_KINDS`] order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +54,41 @@ impl FaultKind {
         matches!(self, Self::Http504 | Self::GarbageBody | Self::LostResponse)
     }
 
+    /// The fault a scenario names `name`, if any.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        FAULT_KINDS
+            .iter()
+            .position(|kind| *kind == name)
+            .map(|i| Self::ALL[i])
+    }
+
     /// The fault's scenario name.
     #[must_use]
     pub fn name(self) -> &'static str {
         FAULT_KINDS[self as usize]
+    }
+}
+
+/// An order as a scenario's `timeline:` names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OrderTarget {
+    /// By workload (arrival) index.
+    Index(u32),
+    /// By the client's id for it.
+    ClientOrderId(String),
+}
+
+impl OrderTarget {
+    /// The order `event` names; `None` for an event that names none, which
+    /// `check` refuses.
+    #[must_use]
+    pub fn of(event: &TimelineEvent) -> Option<Self> {
+        match (&event.order, &event.client_order_id) {
+            (Some(order), _) => Some(Self::Index(order.value)),
+            (None, Some(id)) => Some(Self::ClientOrderId(id.value.clone())),
+            (None, None) => None,
+        }
     }
 }
 
@@ -150,7 +181,10 @@ pub struct BrokerModel {
     /// When a later rejection lands, after acceptance.
     pub async_reject_delay: DurationDist,
     /// Scripted events by workload order index.
-    pub timeline: BTreeMap<u32, Vec<TimelineEvent>>,
+    pub timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>>,
+    /// Faults scripted for single calls: (order, endpoint index, call
+    /// number from 0) to the fault.
+    pub call_faults: BTreeMap<(OrderTarget, usize, u32), FaultKind>,
     /// Reference prices by symbol.
     pub reference_prices: IndexMap<String, Decimal>,
     /// Broker wall-clock of virtual time zero, in Unix microseconds.
@@ -230,15 +264,29 @@ impl BrokerModel {
                 .map(|(s, w)| (s.clone(), w.0))
                 .collect()
         };
-        let mut timeline: BTreeMap<u32, Vec<TimelineEvent>> = BTreeMap::new();
+        let mut timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>> = BTreeMap::new();
+        let mut call_faults = BTreeMap::new();
         for event in &scenario.timeline {
-            timeline
-                .entry(event.order.value)
-                .or_default()
-                .push(event.clone());
+            let Some(target) = OrderTarget::of(event) else {
+                continue;
+            };
+            if event.event.value == TimelineKind::Fault {
+                // `check` refuses a fault event without a known fault or
+                // an endpoint; such an event is left out here.
+                let fault = event
+                    .fault
+                    .as_ref()
+                    .and_then(|f| FaultKind::named(&f.value));
+                if let (Some(fault), Some(call)) = (fault, event.call) {
+                    let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
+                    call_faults.insert((target, call.endpoint().index(), attempt), fault);
+                }
+            } else {
+                timeline.entry(target).or_default().push(event.clone());
+            }
         }
         for events in timeline.values_mut() {
-            events.sort_by_key(|e| e.at);
+            events.sort_by_key(TimelineEvent::at);
         }
         Self {
             latency,
@@ -276,6 +324,7 @@ impl BrokerModel {
             async_reject_probability: broker.rejections.async_probability.0,
             async_reject_delay: broker.rejections.async_delay.clone(),
             timeline,
+            call_faults,
             reference_prices: scenario
                 .workload
                 .reference_price

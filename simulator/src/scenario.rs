@@ -1001,22 +1001,99 @@ pub struct RejectionSpec {
     pub async_delay: DurationDist,
 }
 
-/// One scripted event for one order.
+/// One scripted event for one order: something the broker does to it at a
+/// time (`fill`, `reject`, `cancel`, `expire`), or a fault one of its calls
+/// meets (`fault`: "the first POST of order 3 loses its response").
+///
+/// The order is named by its workload (arrival) index, `order`, or by its
+/// `client_order_id`; exactly one of the two.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineEvent {
-    /// When, in virtual time since the run began.
-    pub at: Dur,
-    /// The workload order it applies to, numbered from 0.
-    pub order: Spanned<u32>,
+    /// When, in virtual time since the run began; required for every event
+    /// but `fault`, which names a call instead.
+    #[serde(default)]
+    pub at: Option<Dur>,
+    /// The workload order it applies to, numbered from 0 in arrival order.
+    #[serde(default)]
+    pub order: Option<Spanned<u32>>,
+    /// The order it applies to, by the client's id for it.
+    #[serde(default)]
+    pub client_order_id: Option<Spanned<String>>,
     /// What happens.
-    pub event: TimelineKind,
+    pub event: Spanned<TimelineKind>,
     /// Quantity filled by a `fill`; default the rest of the order.
     #[serde(default)]
     pub qty: Option<u32>,
     /// Price of a `fill`; default the reference price.
     #[serde(default)]
     pub price: Option<Price>,
+    /// The endpoint whose call a `fault` strikes.
+    #[serde(default)]
+    pub call: Option<EndpointName>,
+    /// Which call of that endpoint for the order a `fault` strikes, from 1
+    /// (the first); default 1.
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    /// The fault a `fault` event injects, one of the fault kinds of
+    /// `broker.faults` (`timeout`, `lost_response`, `http_504`, ...).
+    #[serde(default)]
+    pub fault: Option<Spanned<String>>,
+}
+
+impl TimelineEvent {
+    /// When the event happens; a `fault` event has no time and reads 0.
+    #[must_use]
+    pub fn at(&self) -> Duration {
+        self.at.map_or(Duration::ZERO, |at| at.0)
+    }
+
+    /// Where in the file the event is, for messages.
+    #[must_use]
+    pub fn location(&self) -> serde_saphyr::Location {
+        self.event.referenced
+    }
+
+    /// The order the event names, for messages: `order 3` or
+    /// `client_order_id "abc"`.
+    #[must_use]
+    pub fn target_name(&self) -> String {
+        match (&self.order, &self.client_order_id) {
+            (Some(order), _) => format!("order {}", order.value),
+            (None, Some(id)) => format!("client_order_id {:?}", id.value),
+            (None, None) => "no order".to_owned(),
+        }
+    }
+}
+
+/// An endpoint as a scenario names it (`submit`, `get_order`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointName {
+    /// `submit`.
+    Submit,
+    /// `get_order`.
+    GetOrder,
+    /// `get_order_by_client_id`.
+    GetOrderByClientId,
+    /// `cancel`.
+    Cancel,
+    /// `get_position`.
+    GetPosition,
+}
+
+impl EndpointName {
+    /// The endpoint named.
+    #[must_use]
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            Self::Submit => Endpoint::Submit,
+            Self::GetOrder => Endpoint::GetOrder,
+            Self::GetOrderByClientId => Endpoint::GetOrderByClientId,
+            Self::Cancel => Endpoint::Cancel,
+            Self::GetPosition => Endpoint::GetPosition,
+        }
+    }
 }
 
 /// What a timeline event does.
@@ -1031,4 +1108,6 @@ pub enum TimelineKind {
     Cancel,
     /// The order expires.
     Expire,
+    /// One call of the order's meets a fault (`call`, `attempt`, `fault`).
+    Fault,
 }

@@ -470,6 +470,105 @@ async fn timeline_overrides_random_model() {
     assert_eq!(random[0].at, Duration::ZERO);
 }
 
+/// A `fault` event strikes exactly the call it names: the first submit of
+/// order 1 (by arrival index) loses its answer but is applied, its second
+/// submit is answered; order 0 is untouched. Named by `client_order_id`,
+/// the second `get_order` of an order answers 504.
+#[tokio::test(start_paused = true)]
+async fn timeline_fault_strikes_the_call_it_names() {
+    let s = scenario(
+        2,
+        "  fill: {probability: 0}",
+        "timeline:\n  - {order: 1, event: fault, call: submit, fault: lost_response}",
+    );
+    let (broker, intents) = setup(&s);
+    accepted(&broker, &intents[0]).await;
+    let lost = broker.submit_order(&intents[1].request).await;
+    assert_eq!(lost, Err(BrokerError::Timeout));
+    assert_eq!(broker.with_ledger(|l| l.orders().len()), 2, "applied");
+    let again = broker.submit_order(&intents[1].request).await;
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(BrokerError::is_duplicate_client_order_id),
+        "{again:?}"
+    );
+    assert_eq!(broker.faults_injected().get("lost_response"), Some(&1));
+
+    let by_id = scenario(
+        1,
+        "  fill: {probability: 0}",
+        &format!(
+            "timeline:\n  - {{client_order_id: {}, event: fault, call: get_order, attempt: 2, fault: http_504}}",
+            intents[0].request.client_order_id
+        ),
+    );
+    let (broker, intents) = setup(&by_id);
+    let order = accepted(&broker, &intents[0]).await;
+    assert!(broker.get_order(&order.id).await.is_ok(), "first read");
+    assert_eq!(
+        broker.get_order(&order.id).await.map(|_| ()),
+        Err(BrokerError::Server {
+            status: 504,
+            message: "gateway timeout".into()
+        }),
+        "second read"
+    );
+    assert!(broker.get_order(&order.id).await.is_ok(), "third read");
+}
+
+/// A call made inside `at_arrival` takes effect at the arrival time plus
+/// its request leg exactly, whatever the clock reads when it runs: the
+/// order's acceptance time is the same whether the call starts on time or
+/// late.
+#[tokio::test(start_paused = true)]
+async fn calls_at_an_arrival_time_take_effect_at_it() {
+    let s = scenario(
+        1,
+        "  latency:\n    submit: {request: 30ms, response: 10ms}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let start = Instant::now();
+    sleep(ms(500)).await;
+    let order = fillproof_simulator::at_arrival(ms(200), broker.submit_order(&intents[0].request))
+        .await
+        .expect("accepted");
+    let accepted_at = broker.with_ledger(|l| l.orders()[0].accepted_at);
+    assert_eq!(accepted_at, ms(230));
+    assert_eq!(
+        order
+            .submitted_at
+            .map(|t| t.unix_micros - fillproof_simulator::DEFAULT_EPOCH_UNIX_MICROS),
+        Some(230_000)
+    );
+    assert!(
+        start.elapsed() >= ms(510),
+        "the response leg is still waited"
+    );
+}
+
+/// UUID-shaped ids: 8-4-4-4-12 lowercase hex with the version-4 and variant
+/// bits, the same for the same seed and key, different otherwise.
+#[test]
+fn uuid_shaped_ids_are_derived_not_random() {
+    let id = fillproof_simulator::uuid_shaped(7, "order-id", 3);
+    let groups: Vec<&str> = id.split('-').collect();
+    assert_eq!(
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12]
+    );
+    assert!(
+        id.chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    assert!(groups[2].starts_with('4'), "{id}");
+    assert!("89ab".contains(&groups[3][..1]), "{id}");
+    assert_eq!(id, fillproof_simulator::uuid_shaped(7, "order-id", 3));
+    assert_ne!(id, fillproof_simulator::uuid_shaped(7, "order-id", 4));
+    assert_ne!(id, fillproof_simulator::uuid_shaped(8, "order-id", 3));
+}
+
 /// After `heal`, faults, outages and rate limits stop.
 #[tokio::test(start_paused = true)]
 async fn heal_stops_faults() {
