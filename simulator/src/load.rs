@@ -861,35 +861,6 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
     c.diagnostics
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A file of exactly the limit is read whole; one byte more is refused.
-    #[test]
-    fn read_bounded_takes_exactly_the_limit() {
-        let dir = std::env::temp_dir().join(format!("fillproof-bounded-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("eight.txt");
-        std::fs::write(&path, b"12345678").expect("write");
-        assert_eq!(read_bounded(&path, 8).expect("at the limit"), b"12345678");
-        let error = read_bounded(&path, 7).expect_err("over the limit");
-        assert_eq!(error, "is 8 bytes; at most 7 are read");
-    }
-
-    /// Serde's unknown-field message gains the closest known name.
-    #[test]
-    fn unknown_field_message_gains_suggestion() {
-        let message = "unknown field `timout`, expected one of `timeout`, `polling`";
-        assert_eq!(
-            with_suggestion(message),
-            format!("{message} (did you mean `timeout`?)")
-        );
-        let unrelated = "unknown field `zzz`, expected one of `timeout`";
-        assert_eq!(with_suggestion(unrelated), unrelated);
-    }
-}
-
 /// Checks one `timeline:` event: it names one order that exists, has a time
 /// unless it is a `fault`, and carries only the fields its kind takes.
 fn check_timeline_event(
@@ -1007,5 +978,34 @@ fn check_timeline_event(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of exactly the limit is read whole; one byte more is refused.
+    #[test]
+    fn read_bounded_takes_exactly_the_limit() {
+        let dir = std::env::temp_dir().join(format!("fillproof-bounded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("eight.txt");
+        std::fs::write(&path, b"12345678").expect("write");
+        assert_eq!(read_bounded(&path, 8).expect("at the limit"), b"12345678");
+        let error = read_bounded(&path, 7).expect_err("over the limit");
+        assert_eq!(error, "is 8 bytes; at most 7 are read");
+    }
+
+    /// Serde's unknown-field message gains the closest known name.
+    #[test]
+    fn unknown_field_message_gains_suggestion() {
+        let message = "unknown field `timout`, expected one of `timeout`, `polling`";
+        assert_eq!(
+            with_suggestion(message),
+            format!("{message} (did you mean `timeout`?)")
+        );
+        let unrelated = "unknown field `zzz`, expected one of `timeout`";
+        assert_eq!(with_suggestion(unrelated), unrelated);
     }
 }
