@@ -40,6 +40,47 @@ pub enum Command {
     /// Combine the JSON reports of the shards of a run (`run --shard K/N
     /// --format json`) into the report one run of them all would print.
     Merge(MergeArgs),
+    /// Serve the scenario's simulated broker behind Alpaca's Trading API
+    /// (HTTP and the trade_updates websocket), on the real clock, for a
+    /// bot in any language.
+    Serve(ServeArgs),
+    /// Replay a `serve` session's request log on virtual time: the same
+    /// ledger and the same report, in a moment.
+    ReplaySession(ReplaySessionArgs),
+}
+
+/// `fillproof serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The scenario whose broker to serve.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// Seed; default the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Port on 127.0.0.1; 0 picks a free one and prints it first.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Write the report (JSON) here at shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Log every request here, one JSON line each, for `replay-session`.
+    #[arg(long = "request-log", value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
+}
+
+/// `fillproof replay-session`.
+#[derive(Debug, Args)]
+pub struct ReplaySessionArgs {
+    /// The request log `serve --request-log` wrote.
+    #[arg(value_name = "LOG")]
+    pub request_log: PathBuf,
+    /// The scenario; default the one the log names.
+    #[arg(long, value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// Write the report (JSON) here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// `fillproof merge`.
@@ -280,5 +321,16 @@ fn at_least_one(text: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".to_owned()),
         Ok(n) => Ok(n),
         Err(error) => Err(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's flags are well formed: no two arguments share a
+    /// name (a positional named like a global flag panics at parse time).
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
     }
 }

@@ -38,6 +38,8 @@ fn main() -> ExitCode {
         Command::Audit(command) => commands::audit::run(command),
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Merge(args) => commands::merge::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::ReplaySession(args) => commands::serve::replay_session(args),
         Command::Gate(args) => commands::gate::run(args).map(|(exit, bad_input)| {
             if bad_input {
                 eprintln!("error: some scenarios did not load; see above");

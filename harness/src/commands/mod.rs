@@ -24,6 +24,7 @@ pub mod gate;
 pub mod merge;
 pub mod replay;
 pub mod run;
+pub mod serve;
 pub mod sweep;
 
 use std::io::IsTerminal;

@@ -1,0 +1,159 @@
+//! `fillproof serve` and `fillproof replay-session`: the simulated broker on
+//! the wire, and a served session again on virtual time.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use fillproof_serve::{LogHeader, Report, Session};
+
+use super::{Exit, load};
+use crate::cli::{ReplaySessionArgs, ServeArgs};
+
+/// Runs `serve`: binds 127.0.0.1, prints `listening on http://ADDR` as the
+/// first line, serves until `POST /_fillproof/shutdown` or Ctrl-C, then
+/// writes the report and prints its summary.
+///
+/// # Errors
+/// The scenario does not load, the port cannot be bound, or the log or
+/// report cannot be written.
+pub fn run(args: &ServeArgs) -> Result<Exit> {
+    let scenario = load(&args.scenario)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let log = match &args.request_log {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create request log {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's runtime")?;
+    let report = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+        let address = listener.local_addr().context("no local address")?;
+        let session = Session::new(&scenario, seed).map_err(|e| anyhow!("{e}"))?;
+        if let Some(file) = log {
+            let header = LogHeader {
+                fillproof_session: 1,
+                scenario: args.scenario.display().to_string(),
+                seed,
+            };
+            session
+                .log_to(Box::new(std::io::BufWriter::new(file)), &header)
+                .context("cannot write the request log")?;
+        }
+        outln!("listening on http://{address}");
+        std::io::stdout().flush()?;
+        let interrupt = async {
+            // Without a signal handler, only the shutdown endpoint stops.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        Ok::<_, anyhow::Error>(fillproof_serve::serve(listener, session, interrupt).await)
+    })?;
+    finish(
+        &report,
+        args.report.as_deref(),
+        &format!("fillproof serve {} --seed {seed}", args.scenario.display()),
+    )
+}
+
+/// Runs `replay-session`: the log's requests against a fresh session on the
+/// paused clock, and the report.
+///
+/// # Errors
+/// The log or the scenario does not load, or the report cannot be written.
+pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
+    let (header, requests) =
+        fillproof_serve::read_log(&args.request_log).map_err(|e| anyhow!("{e}"))?;
+    let path = args
+        .scenario
+        .clone()
+        .unwrap_or_else(|| header.scenario.clone().into());
+    let scenario = load(&path).with_context(|| {
+        format!(
+            "the log {} was served from {}; give --scenario if it moved",
+            args.request_log.display(),
+            header.scenario
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .context("cannot start the replay's runtime")?;
+    let report = runtime.block_on(async {
+        let session = Session::new(&scenario, header.seed).map_err(|e| anyhow!("{e}"))?;
+        Ok::<_, anyhow::Error>(fillproof_serve::replay(session, requests).await)
+    })?;
+    if let Some(path) = &args.report {
+        finish(&report, Some(path), "")?;
+    } else {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(if report.passed {
+        Exit::Success
+    } else {
+        Exit::ShortFall
+    })
+}
+
+/// Writes `report` to `path` (if any) and prints its summary.
+fn finish(report: &Report, path: Option<&Path>, command: &str) -> Result<Exit> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    let count = |n: Option<u64>| n.map_or_else(|| "n/a (no claims)".to_owned(), |n| n.to_string());
+    outln!(
+        "{}: seed {}, {} requests, {} orders, {} filled, {} duplicate orders, {} 429s served",
+        report.scenario,
+        report.seed,
+        report.requests,
+        report.orders_placed,
+        report.filled_orders,
+        report.duplicate_orders,
+        report.rate_limited_calls
+    );
+    outln!(
+        "claims: missed fills {}, false positives {}, detection rate {}",
+        count(report.missed_fills),
+        count(report.false_positives),
+        report
+            .detection_rate
+            .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}"))
+    );
+    if !report.faults_injected.is_empty() {
+        let faults: Vec<String> = report
+            .faults_injected
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        outln!("faults injected: {}", faults.join(", "));
+    }
+    for judged in &report.expectations {
+        let actual = judged
+            .actual
+            .map_or_else(|| "not measured by serve".to_owned(), |a| a.to_string());
+        outln!(
+            "  {} {} (actual {actual})",
+            if judged.ok { "ok  " } else { "FAIL" },
+            judged.expectation
+        );
+    }
+    if !command.is_empty() {
+        outln!("replay: {command}");
+    }
+    Ok(if report.passed {
+        Exit::Success
+    } else {
+        Exit::ShortFall
+    })
+}

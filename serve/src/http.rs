@@ -1,0 +1,371 @@
+//! The HTTP front: an accept loop serving each connection with hyper, an
+//! axum router for Alpaca's API, the `trade_updates` websocket and
+//! fillproof's own endpoints.
+//!
+//! A fault that must end a request with no answer at all (a timeout, a
+//! lost response, a reset) cannot be spelt by an axum handler, which always
+//! answers. The handler marks its response with [`CloseConnection`]
+//! instead, and the connection's service turns a marked response into an
+//! error, on which hyper closes the connection without writing anything.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use fillproof_engine::{StreamItem, TradeUpdates};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+use crate::session::{Answer, Reply, Report, Session};
+use crate::wire::{self, code, error_body};
+
+/// Marks a response the connection must drop unanswered.
+#[derive(Debug, Clone, Copy)]
+struct CloseConnection;
+
+/// The error that makes hyper close a connection with no answer.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed by an injected fault")]
+struct Dropped;
+
+/// How long a websocket client has to authenticate and listen.
+const STREAM_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct App {
+    session: Arc<Session>,
+    /// Set to the report once a shutdown was asked for.
+    stop: watch::Sender<Option<Report>>,
+}
+
+/// Serves `session` on `listener` until `POST /_fillproof/shutdown` or
+/// until `interrupt` completes, and returns the report taken then.
+///
+/// Each connection is served in a task of its own; a request's broker work
+/// runs in a task of its own too, so a client that disconnects mid-request
+/// never cuts a call short: the ledger holds what the broker did.
+pub async fn serve(
+    listener: TcpListener,
+    session: Arc<Session>,
+    interrupt: impl Future<Output = ()>,
+) -> Report {
+    let (stop, mut stopped) = watch::channel(None);
+    let app = App {
+        session: Arc::clone(&session),
+        stop,
+    };
+    let router = Router::new()
+        .route("/stream", get(stream))
+        .route("/_fillproof/report", get(report))
+        .route("/_fillproof/claims", post(claims))
+        .route("/_fillproof/shutdown", post(shutdown))
+        .fallback(api)
+        .with_state(app.clone());
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut interrupt => {
+                let at = session.elapsed();
+                session.record("POST", "/_fillproof/shutdown", "", b"", at);
+                return session.report(at);
+            }
+            changed = stopped.changed() => {
+                let report = stopped.borrow().clone();
+                match (changed, report) {
+                    (Ok(()), Some(report)) => return report,
+                    _ => continue,
+                }
+            }
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let router = router.clone();
+                        async move {
+                            let response = router.oneshot(request.map(Body::new)).await;
+                            let response = match response {
+                                Ok(response) => response,
+                                Err(never) => match never {},
+                            };
+                            if response.extensions().get::<CloseConnection>().is_some() {
+                                Err(Dropped)
+                            } else {
+                                Ok::<_, Dropped>(response)
+                            }
+                        }
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
+                    if let Err(error) = connection.await {
+                        tracing::debug!(target: "fillproof::serve", %error, "connection ended");
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    ["apca-api-key-id", "apca-api-secret-key"]
+        .iter()
+        .all(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| !v.trim().is_empty())
+        })
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+fn unauthorized() -> Response<Body> {
+    json_response(
+        401,
+        &error_body(code::UNAUTHORIZED, "request is not authorized"),
+    )
+}
+
+/// Alpaca's API: logged, then answered by the session at its arrival time.
+async fn api(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    if !uri.path().starts_with("/v2/") {
+        return json_response(404, &error_body(code::NOT_FOUND, "endpoint not found"));
+    }
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    let session = Arc::clone(&app.session);
+    let arrival = session.elapsed();
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or("").to_owned();
+    // The broker's work runs apart from the connection: a client that
+    // hangs up mid-request does not cancel what the broker does.
+    let work = tokio::spawn(async move {
+        session.record(method.as_str(), &path, &query, &body, arrival);
+        session
+            .dispatch(method.as_str(), &path, &query, &body, arrival)
+            .await
+    });
+    match work.await {
+        Ok(answer) => answer_response(&answer),
+        Err(error) => {
+            tracing::error!(target: "fillproof::serve", %error, "request task failed");
+            json_response(500, &error_body(50_000_000, "internal server error"))
+        }
+    }
+}
+
+fn answer_response(answer: &Answer) -> Response<Body> {
+    let mut response = match &answer.reply {
+        Reply::Json { status, body } => json_response(*status, body),
+        Reply::NoContent => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Reply::Garbage => {
+            let mut response = Response::new(Body::from(wire::GARBAGE_BODY));
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("text/html"));
+            response
+        }
+        Reply::Close => {
+            let mut response = Response::new(Body::empty());
+            response.extensions_mut().insert(CloseConnection);
+            return response;
+        }
+    };
+    let headers = response.headers_mut();
+    if let Ok(date) = HeaderValue::from_str(&wire::http_date(answer.now)) {
+        headers.insert("date", date);
+    }
+    if let Some(limit) = answer.rate_limit {
+        let reset = answer.now.unix_micros.div_euclid(1_000_000)
+            + i64::try_from(limit.reset_in.as_secs()).unwrap_or(i64::MAX / 2)
+            + i64::from(limit.reset_in.subsec_nanos() > 0);
+        for (name, value) in [
+            ("x-ratelimit-limit", i64::from(limit.limit)),
+            ("x-ratelimit-remaining", i64::from(limit.remaining)),
+            ("x-ratelimit-reset", reset),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+    response
+}
+
+async fn report(State(app): State<App>) -> Response<Body> {
+    let report = app.session.report(app.session.elapsed());
+    json_response(200, &serde_json::to_value(&report).unwrap_or(Value::Null))
+}
+
+async fn claims(State(app): State<App>, body: Bytes) -> Response<Body> {
+    let at = app.session.elapsed();
+    app.session
+        .record("POST", "/_fillproof/claims", "", &body, at);
+    match app.session.claim(&body, at) {
+        Ok(count) => json_response(200, &json!({ "claims": count })),
+        Err(message) => json_response(400, &error_body(code::BAD_REQUEST, &message)),
+    }
+}
+
+async fn shutdown(State(app): State<App>) -> Response<Body> {
+    let at = app.session.elapsed();
+    app.session
+        .record("POST", "/_fillproof/shutdown", "", b"", at);
+    let report = app.session.report(at);
+    let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+    app.stop.send_replace(Some(report));
+    json_response(200, &body)
+}
+
+/// The `trade_updates` websocket.
+async fn stream(State(app): State<App>, upgrade: WebSocketUpgrade) -> impl IntoResponse {
+    upgrade.on_upgrade(move |socket| async move {
+        if let Err(error) = stream_session(socket, &app.session).await {
+            tracing::debug!(target: "fillproof::serve", %error, "stream ended");
+        }
+    })
+}
+
+/// A frame's JSON, from a text or binary message.
+fn frame_json(message: &Message) -> Option<Value> {
+    match message {
+        Message::Text(text) => serde_json::from_str(text.as_str()).ok(),
+        Message::Binary(bytes) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    }
+}
+
+fn frame(value: &Value) -> Message {
+    Message::Binary(Bytes::from(value.to_string()))
+}
+
+/// Authentication in either form clients send: `{"action":"authenticate",
+/// "data":{"key_id","secret_key"}}` (alpaca-py) or `{"action":"auth",
+/// "key","secret"}`.
+fn authenticates(value: &Value) -> Option<bool> {
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    match value.get("action").and_then(Value::as_str)? {
+        "authenticate" => {
+            let data = value.get("data");
+            Some(
+                non_empty(data.and_then(|d| d.get("key_id")))
+                    && non_empty(data.and_then(|d| d.get("secret_key"))),
+            )
+        }
+        "auth" => Some(non_empty(value.get("key")) && non_empty(value.get("secret"))),
+        _ => None,
+    }
+}
+
+async fn next_json(socket: &mut WebSocket) -> Result<Option<Value>, axum::Error> {
+    loop {
+        match tokio::time::timeout(STREAM_HANDSHAKE_TIMEOUT, socket.recv()).await {
+            Err(_) | Ok(None) => return Ok(None),
+            Ok(Some(message)) => {
+                let message = message?;
+                if matches!(message, Message::Close(_)) {
+                    return Ok(None);
+                }
+                if let Some(value) = frame_json(&message) {
+                    return Ok(Some(value));
+                }
+            }
+        }
+    }
+}
+
+async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), axum::Error> {
+    // Authenticate.
+    let Some(auth) = next_json(&mut socket).await? else {
+        return Ok(());
+    };
+    let action = auth
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or("authenticate")
+        .to_owned();
+    let ok = authenticates(&auth) == Some(true);
+    let status = if ok { "authorized" } else { "unauthorized" };
+    socket
+        .send(frame(&json!({
+            "stream": "authorization",
+            "data": { "status": status, "action": action },
+        })))
+        .await?;
+    if !ok {
+        return socket.send(Message::Close(None)).await;
+    }
+    // Listen.
+    loop {
+        let Some(listen) = next_json(&mut socket).await? else {
+            return Ok(());
+        };
+        let streams = listen
+            .pointer("/data/streams")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if listen.get("action").and_then(Value::as_str) == Some("listen") {
+            socket
+                .send(frame(&json!({
+                    "stream": "listening",
+                    "data": { "streams": streams },
+                })))
+                .await?;
+            if streams.iter().any(|s| s.as_str() == Some("trade_updates")) {
+                break;
+            }
+        }
+    }
+    let mut updates = session.broker().subscribe();
+    loop {
+        tokio::select! {
+            biased;
+            item = updates.recv() => match item {
+                Some(StreamItem::Update(update)) => {
+                    let asset = session.asset_id(&update.order.symbol);
+                    socket.send(frame(&wire::trade_update_json(&update, &asset))).await?;
+                }
+                // The scenario's stream went down: so does the socket;
+                // what happened in between is lost, as on the real stream.
+                Some(StreamItem::Reconnected) | None => {
+                    return socket.send(Message::Close(None)).await;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) => return Ok(()),
+                Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `fillproof serve`: the seeded simulated broker behind Alpaca's Trading
+//! API v2, so that any bot in any language (alpaca-py, the C# and JS SDKs,
+//! a hand-written client) meets the scenario's faults and is measured
+//! against the broker's ground truth.
+//!
+//! - [`wire`]: Alpaca's JSON shapes, error codes and the order body.
+//! - [`Session`]: the broker, the request log, clients' claims and the
+//!   report; it answers a request at its arrival time and knows nothing of
+//!   HTTP.
+//! - [`serve`]: the HTTP and websocket front, on the real clock.
+//! - [`replay`]: a logged session again, on the paused clock.
+//!
+//! Network code lives here and in `fillproof-alpaca` only: the engine and
+//! the simulator never link a socket.
+
+mod http;
+mod replay;
+mod session;
+pub mod wire;
+
+pub use http::serve;
+pub use replay::{ReplayError, read_log, replay};
+pub use session::{
+    Answer, FillReport, Judged, LogHeader, LoggedRequest, MAX_CLAIMS, MAX_ORDERS, OrderReport,
+    Reply, Report, Session, query_param,
+};

@@ -1,0 +1,857 @@
+//! One serving session: the simulated broker, what clients asked of it (the
+//! request log), what they claimed, and the report against the ledger.
+//!
+//! [`Session::dispatch`] answers one API request at its arrival time and
+//! knows nothing of HTTP: the server calls it for each request, and
+//! [`replay`](crate::replay) calls it again for each logged request on the
+//! paused clock, which is why a session replays to the same ledger.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
+use fillproof_simulator::{
+    BrokerModel, Endpoint, Expectation, Scenario, SimBroker, TrueStatus, at_arrival, uuid_shaped,
+};
+use indexmap::{IndexMap, IndexSet};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::wire::{self, code, error_body};
+
+/// The most orders one session holds: past it a submit is refused (403),
+/// so a client that floods the server cannot exhaust its memory.
+pub const MAX_ORDERS: usize = 100_000;
+
+/// The most claims one session holds.
+pub const MAX_CLAIMS: usize = 1_000_000;
+
+/// One API request as the server received it: what the log keeps and
+/// replay feeds back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    /// Order of arrival at the session, from 0.
+    pub seq: u64,
+    /// Virtual arrival time, microseconds since the session began.
+    pub t_us: u64,
+    /// `GET`, `POST`, `DELETE`, ...
+    pub method: String,
+    /// The path, e.g. `/v2/orders/{id}`.
+    pub path: String,
+    /// The query string without `?`, possibly empty.
+    #[serde(default)]
+    pub query: String,
+    /// The body, as UTF-8 text (a body that is not UTF-8 is kept lossily).
+    #[serde(default)]
+    pub body: String,
+}
+
+/// The first line of a request log: what the session served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHeader {
+    /// The log format's version, 1.
+    pub fillproof_session: u32,
+    /// The scenario file, as given to `serve`.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// What the server sends back for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A JSON body with a status.
+    Json {
+        /// The HTTP status.
+        status: u16,
+        /// The body.
+        body: Value,
+    },
+    /// 204 with no body (a cancel accepted).
+    NoContent,
+    /// 200 with a body no JSON parser takes (the garbage-body fault).
+    Garbage,
+    /// No answer: the connection is closed (a timeout, a lost response, a
+    /// reset).
+    Close,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Self {
+        Self::Json { status, body }
+    }
+
+    fn error(status: u16, code: u32, message: &str) -> Self {
+        Self::json(status, error_body(code, message))
+    }
+}
+
+/// A reply and the rate-limit state to send with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// What to send.
+    pub reply: Reply,
+    /// `X-Ratelimit-*` headers, when the broker has a rate limit.
+    pub rate_limit: Option<RateLimitState>,
+    /// The broker's clock when it answered, for the `Date` header.
+    pub now: Timestamp,
+}
+
+/// An order's body, to tell a resend of the same order from a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Intent {
+    symbol: String,
+    side: fillproof_engine::Side,
+    qty: Decimal,
+    limit_price: Option<Decimal>,
+}
+
+impl Intent {
+    fn of(request: &OrderRequest) -> Self {
+        Self {
+            symbol: request.symbol.clone(),
+            side: request.side,
+            qty: request.qty,
+            limit_price: request.limit_price,
+        }
+    }
+}
+
+/// A client's claim: the quantity it believes filled, and when it said so.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    qty: Decimal,
+    at: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    seq: u64,
+    /// Client order ids seen in submits, in arrival order: an order's
+    /// arrival index is its place here.
+    arrivals: IndexSet<String>,
+    /// Client order ids the server made up, for submits that sent none.
+    generated: u64,
+    /// Orders placed by a submit with no client id whose answer the client
+    /// never got: a later identical submit is a resend of the same order.
+    undelivered: Vec<(Intent, String)>,
+    /// Order id to the order it duplicates.
+    duplicates: IndexMap<String, String>,
+    claims: IndexMap<String, Claim>,
+}
+
+/// A serving session over one scenario and seed.
+pub struct Session {
+    broker: SimBroker,
+    scenario: String,
+    expectations: Vec<Expectation>,
+    state: Mutex<State>,
+    log: Mutex<Option<Box<dyn Write + Send>>>,
+    buying_power: Decimal,
+}
+
+impl Session {
+    /// A session serving `scenario` with streams derived from `seed`. Call
+    /// it inside the runtime that will serve: time zero is now.
+    ///
+    /// # Errors
+    ///
+    /// The scenario's `expect:` block does not parse.
+    pub fn new(scenario: &Scenario, seed: u64) -> Result<Arc<Self>, String> {
+        let model = BrokerModel::from_scenario(scenario);
+        let buying_power = model.buying_power.unwrap_or_else(|| Decimal::from(100_000));
+        Ok(Arc::new(Self {
+            broker: SimBroker::new(model, seed, false).with_uuid_ids(),
+            scenario: scenario.name.clone(),
+            expectations: scenario.expectations()?,
+            state: Mutex::new(State::default()),
+            log: Mutex::new(None),
+            buying_power,
+        }))
+    }
+
+    /// Logs every request from now on to `sink`, one JSON line each after
+    /// `header`.
+    ///
+    /// # Errors
+    ///
+    /// The header cannot be written.
+    pub fn log_to(
+        &self,
+        mut sink: Box<dyn Write + Send>,
+        header: &LogHeader,
+    ) -> std::io::Result<()> {
+        serde_json::to_writer(&mut sink, header)?;
+        sink.write_all(b"\n")?;
+        sink.flush()?;
+        *self.log.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        Ok(())
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The simulated broker.
+    #[must_use]
+    pub fn broker(&self) -> &SimBroker {
+        &self.broker
+    }
+
+    /// Virtual time since the session began, in whole microseconds (the
+    /// log's resolution, so that a replay sees the very same times).
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        let elapsed = self.broker.elapsed();
+        Duration::from_micros(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn stamp(&self, t: Duration) -> Timestamp {
+        let micros = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
+        Timestamp::from_unix_micros(self.broker.model().epoch_unix_micros.saturating_add(micros))
+    }
+
+    /// The id Alpaca gives the asset `symbol`.
+    #[must_use]
+    pub fn asset_id(&self, symbol: &str) -> String {
+        uuid_shaped(
+            self.broker.seed(),
+            "asset-id",
+            fillproof_engine::stable_hash(symbol.as_bytes()),
+        )
+    }
+
+    /// Records a request in the log, giving it its sequence number. Called
+    /// for API requests and claims, right before they are handled, with no
+    /// wait in between, so that log order is handling order.
+    pub fn record(&self, method: &str, path: &str, query: &str, body: &[u8], t: Duration) -> u64 {
+        let seq = {
+            let mut state = self.state();
+            let seq = state.seq;
+            state.seq += 1;
+            seq
+        };
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sink) = log.as_mut() {
+            let entry = LoggedRequest {
+                seq,
+                t_us: u64::try_from(t.as_micros()).unwrap_or(u64::MAX),
+                method: method.to_owned(),
+                path: path.to_owned(),
+                query: query.to_owned(),
+                body: String::from_utf8_lossy(body).into_owned(),
+            };
+            // A log that cannot be written loses replay, not the session:
+            // say so once and stop logging.
+            let written = serde_json::to_writer(&mut *sink, &entry)
+                .map_err(std::io::Error::from)
+                .and_then(|()| sink.write_all(b"\n"))
+                .and_then(|()| sink.flush());
+            if let Err(error) = written {
+                tracing::error!(target: "fillproof::serve", %error, "request log write failed; logging stops");
+                *log = None;
+            }
+        }
+        seq
+    }
+
+    /// Answers one API request (`/v2/...`) that arrived at `arrival`.
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        arrival: Duration,
+    ) -> Answer {
+        let reply = at_arrival(arrival, self.route(method, path, query, body, arrival)).await;
+        Answer {
+            reply,
+            rate_limit: self.broker.rate_limit_state(),
+            now: self.stamp(self.elapsed().max(arrival)),
+        }
+    }
+
+    async fn route(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        arrival: Duration,
+    ) -> Reply {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        match (method, segments.as_slice()) {
+            ("POST", ["v2", "orders"]) => self.submit(body).await,
+            ("GET", ["v2", "orders"]) => self.list_orders(query, arrival),
+            ("DELETE", ["v2", "orders"]) => self.cancel_all(arrival).await,
+            ("GET", ["v2", "orders:by_client_order_id"]) => {
+                match query_param(query, "client_order_id") {
+                    Some(id) => self.read(self.broker.get_order_by_client_id(&id).await),
+                    None => Reply::error(422, code::BAD_REQUEST, "client_order_id is required"),
+                }
+            }
+            ("GET", ["v2", "orders", id]) => self.read(self.broker.get_order(id).await),
+            ("DELETE", ["v2", "orders", id]) => match self.broker.cancel_order(id).await {
+                Ok(()) => Reply::NoContent,
+                Err(error) => error_reply(&error),
+            },
+            ("GET", ["v2", "positions"]) => self.positions(arrival),
+            ("GET", ["v2", "positions", symbol]) => self.position(symbol, arrival).await,
+            ("GET", ["v2", "account"]) => self.account(arrival),
+            ("GET", ["v2", "clock"]) => Reply::json(200, wire::clock_json(self.stamp(arrival))),
+            (_, ["v2", "orders" | "positions" | "account" | "clock", ..]) => {
+                Reply::error(405, code::BAD_REQUEST, "method not allowed")
+            }
+            _ => Reply::error(404, code::NOT_FOUND, "endpoint not found"),
+        }
+    }
+
+    fn read(&self, result: Result<Order, BrokerError>) -> Reply {
+        match result {
+            Ok(order) => Reply::json(200, wire::order_json(&order, &self.asset_id(&order.symbol))),
+            Err(error) => error_reply(&error),
+        }
+    }
+
+    async fn submit(&self, body: &[u8]) -> Reply {
+        let (request, given) = {
+            let mut state = self.state();
+            let generated = uuid_shaped(self.broker.seed(), "client-order-id", state.generated);
+            let parsed = match wire::order_request(body, &generated) {
+                Ok(parsed) => parsed,
+                Err(error) => return Reply::error(error.status, error.code, &error.message),
+            };
+            if !parsed.1 {
+                state.generated += 1;
+            }
+            let orders = self.broker.with_ledger(|l| l.orders().len());
+            if orders >= MAX_ORDERS {
+                return Reply::error(
+                    403,
+                    code::FORBIDDEN,
+                    &format!("fillproof serve holds at most {MAX_ORDERS} orders a session"),
+                );
+            }
+            let (index, new) = state.arrivals.insert_full(parsed.0.client_order_id.clone());
+            if new {
+                self.broker.register(
+                    &parsed.0.client_order_id,
+                    u32::try_from(index).unwrap_or(u32::MAX),
+                );
+            }
+            parsed
+        };
+        let result = self.broker.submit_order(&request).await;
+        if !given {
+            self.note_placement(&request, result.is_ok());
+        }
+        self.read(result)
+    }
+
+    /// Tells a resend from a new order, for a submit that sent no client id
+    /// (a broker cannot refuse a resend it cannot recognise): an order
+    /// placed with the same body as an earlier order whose answer the
+    /// client never got is a duplicate of it.
+    fn note_placement(&self, request: &OrderRequest, delivered: bool) {
+        let Some(id) = self.broker.with_ledger(|l| {
+            l.by_client_id(&request.client_order_id)
+                .map(|o| o.id.clone())
+        }) else {
+            return;
+        };
+        let intent = Intent::of(request);
+        let mut state = self.state();
+        if let Some(slot) = state.undelivered.iter().position(|(i, _)| *i == intent) {
+            let (_, original) = state.undelivered.remove(slot);
+            state.duplicates.insert(id.clone(), original);
+        }
+        if !delivered {
+            state.undelivered.push((intent, id));
+        }
+    }
+
+    fn list_orders(&self, query: &str, now: Duration) -> Reply {
+        let status = query_param(query, "status").unwrap_or_else(|| "open".into());
+        if !matches!(status.as_str(), "open" | "closed" | "all") {
+            return Reply::error(
+                422,
+                code::BAD_REQUEST,
+                &format!("invalid status \"{status}\": use open, closed or all"),
+            );
+        }
+        let limit = match query_param(query, "limit").map(|l| l.parse::<usize>()) {
+            None => 50,
+            Some(Ok(limit)) if (1..=500).contains(&limit) => limit,
+            Some(_) => {
+                return Reply::error(422, code::BAD_REQUEST, "limit must be from 1 to 500");
+            }
+        };
+        let ascending = query_param(query, "direction").as_deref() == Some("asc");
+        let symbols: Option<Vec<String>> = query_param(query, "symbols").map(|s| {
+            s.split(',')
+                .map(|s| s.trim().to_ascii_uppercase())
+                .collect()
+        });
+        let epoch = self.broker.model().epoch_unix_micros;
+        let orders: Vec<Value> = self.broker.with_ledger(|ledger| {
+            let mut chosen: Vec<_> = ledger
+                .orders()
+                .iter()
+                .filter(|o| o.accepted_at <= now)
+                .filter(|o| {
+                    let terminal = o.status_at(now).is_terminal();
+                    match status.as_str() {
+                        "open" => !terminal,
+                        "closed" => terminal,
+                        _ => true,
+                    }
+                })
+                .filter(|o| symbols.as_ref().is_none_or(|s| s.contains(&o.symbol)))
+                .collect();
+            if !ascending {
+                chosen.reverse();
+            }
+            chosen
+                .into_iter()
+                .take(limit)
+                .map(|o| wire::order_json(&o.snapshot(now, epoch), &self.asset_id(&o.symbol)))
+                .collect()
+        });
+        Reply::json(200, Value::Array(orders))
+    }
+
+    async fn cancel_all(&self, now: Duration) -> Reply {
+        let open: Vec<String> = self.broker.with_ledger(|ledger| {
+            ledger
+                .orders()
+                .iter()
+                .filter(|o| o.accepted_at <= now && !o.status_at(now).is_terminal())
+                .map(|o| o.id.clone())
+                .collect()
+        });
+        let mut results = Vec::with_capacity(open.len());
+        for id in open {
+            let (status, body) = match self.broker.cancel_order(&id).await {
+                Ok(()) => (200, Value::Null),
+                Err(error) => match error_reply(&error) {
+                    Reply::Json { status, body } => (status, body),
+                    _ => (500, error_body(50_000_000, &error.to_string())),
+                },
+            };
+            results.push(json!({ "id": id, "status": status, "body": body }));
+        }
+        Reply::json(207, Value::Array(results))
+    }
+
+    /// Average entry price of the position in `symbol` at `now`: the
+    /// average price of the fills on the position's side.
+    fn entry_price(&self, symbol: &str, qty: Decimal, now: Duration) -> Decimal {
+        let long = qty > Decimal::ZERO;
+        let (amount, filled) = self.broker.with_ledger(|ledger| {
+            ledger
+                .orders()
+                .iter()
+                .filter(|o| o.symbol == symbol)
+                .filter(|o| (o.side == fillproof_engine::Side::Buy) == long)
+                .flat_map(|o| o.fills_by(now))
+                .fold((Decimal::ZERO, Decimal::ZERO), |(a, q), f| {
+                    (a + f.qty * f.price, q + f.qty)
+                })
+        });
+        if filled.is_zero() {
+            self.reference_price(symbol)
+        } else {
+            (amount / filled).round_dp(4)
+        }
+    }
+
+    fn reference_price(&self, symbol: &str) -> Decimal {
+        self.broker
+            .model()
+            .reference_prices
+            .get(symbol)
+            .copied()
+            .unwrap_or(Decimal::ONE)
+    }
+
+    fn position_reply(&self, symbol: &str, qty: Decimal, now: Duration) -> Value {
+        wire::position_json(
+            symbol,
+            &self.asset_id(symbol),
+            qty,
+            self.entry_price(symbol, qty, now),
+            self.reference_price(symbol),
+        )
+    }
+
+    async fn position(&self, symbol: &str, now: Duration) -> Reply {
+        let symbol = symbol.to_ascii_uppercase();
+        match self.broker.get_position(&symbol).await {
+            Ok(Some(position)) => Reply::json(200, self.position_reply(&symbol, position.qty, now)),
+            Ok(None) => Reply::error(404, code::NOT_FOUND, "position does not exist"),
+            Err(error) => error_reply(&error),
+        }
+    }
+
+    fn positions(&self, now: Duration) -> Reply {
+        let positions = self.broker.with_ledger(|l| l.positions_at(now));
+        let list = positions
+            .iter()
+            .filter(|(_, qty)| !qty.is_zero())
+            .map(|(symbol, qty)| self.position_reply(symbol, *qty, now))
+            .collect();
+        Reply::json(200, Value::Array(list))
+    }
+
+    fn account(&self, now: Duration) -> Reply {
+        let (buying_power, cash) = self.broker.with_ledger(|ledger| {
+            let buying_power = ledger.buying_power_at(self.buying_power, now, |o| {
+                o.limit_price
+                    .unwrap_or_else(|| self.reference_price(&o.symbol))
+            });
+            let cash = ledger.orders().iter().fold(self.buying_power, |cash, o| {
+                let cost: Decimal = o.fills_by(now).map(|f| f.qty * f.price).sum();
+                match o.side {
+                    fillproof_engine::Side::Buy => cash - cost,
+                    fillproof_engine::Side::Sell => cash + cost,
+                }
+            });
+            (buying_power, cash)
+        });
+        let id = uuid_shaped(self.broker.seed(), "account-id", 0);
+        Reply::json(200, wire::account_json(&id, buying_power, cash))
+    }
+
+    /// Takes a client's claims, `{"filled_qty": {"<client_order_id>": qty}}`
+    /// made at `at`; a later claim for an id replaces the earlier one.
+    ///
+    /// # Errors
+    ///
+    /// The body is not that shape, or a quantity is not a decimal, with a
+    /// message naming what is wrong.
+    pub fn claim(&self, body: &[u8], at: Duration) -> Result<usize, String> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("claims body is not JSON: {e}"))?;
+        let Some(map) = value.get("filled_qty").and_then(Value::as_object) else {
+            return Err(
+                "claims body must be {\"filled_qty\": {\"<client_order_id>\": <qty>}}".into(),
+            );
+        };
+        let mut parsed = Vec::with_capacity(map.len());
+        for (id, qty) in map {
+            let text = match qty {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                other => return Err(format!("filled_qty.{id} must be a number, not {other}")),
+            };
+            let qty = text
+                .trim()
+                .parse::<Decimal>()
+                .or_else(|_| Decimal::from_scientific(text.trim()))
+                .map_err(|_| format!("filled_qty.{id} \"{text}\" is not a decimal number"))?;
+            if qty < Decimal::ZERO {
+                return Err(format!("filled_qty.{id} is negative"));
+            }
+            parsed.push((id.clone(), qty));
+        }
+        let mut state = self.state();
+        for (id, qty) in parsed {
+            if state.claims.len() >= MAX_CLAIMS && !state.claims.contains_key(&id) {
+                return Err(format!("a session takes at most {MAX_CLAIMS} claims"));
+            }
+            state.claims.insert(id, Claim { qty, at });
+        }
+        Ok(state.claims.len())
+    }
+
+    /// The report at virtual time `now`: per order what the broker did,
+    /// calls by endpoint, 429s, faults by kind, duplicate orders, and once
+    /// claims were posted the fills missed and invented against the ledger.
+    #[must_use]
+    pub fn report(&self, now: Duration) -> Report {
+        let state = self.state();
+        let mut orders = Vec::new();
+        let (mut filled, mut detected, mut missed, mut false_positives) = (0u64, 0u64, 0u64, 0u64);
+        let claimed = !state.claims.is_empty();
+        self.broker.with_ledger(|ledger| {
+            for o in ledger.orders().iter().filter(|o| o.accepted_at <= now) {
+                let filled_qty = o.filled_qty_at(now);
+                let claim = state.claims.get(&o.client_order_id).copied();
+                if claimed {
+                    let claim_qty = claim.map_or(Decimal::ZERO, |c| c.qty);
+                    let invented = claim.is_some_and(|c| c.qty > o.filled_qty_at(c.at));
+                    false_positives += u64::from(invented);
+                    missed += u64::from(filled_qty > claim_qty);
+                    if filled_qty > Decimal::ZERO {
+                        detected += u64::from(claim_qty == filled_qty && !invented);
+                    }
+                }
+                filled += u64::from(filled_qty > Decimal::ZERO);
+                let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+                orders.push(OrderReport {
+                    arrival_index: state
+                        .arrivals
+                        .get_index_of(&o.client_order_id)
+                        .and_then(|i| u32::try_from(i).ok()),
+                    id: o.id.clone(),
+                    client_order_id: o.client_order_id.clone(),
+                    symbol: o.symbol.clone(),
+                    side: o.side.to_string(),
+                    qty: o.qty,
+                    accepted_at_ms: ms(o.accepted_at),
+                    status: status_name(o.status_at(now)).to_owned(),
+                    filled_qty,
+                    fills: o
+                        .fills_by(now)
+                        .map(|f| FillReport {
+                            at_ms: ms(f.at),
+                            qty: f.qty,
+                            price: f.price,
+                        })
+                        .collect(),
+                    cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
+                    claimed_qty: claim.map(|c| c.qty),
+                    duplicate_of: state.duplicates.get(&o.id).cloned(),
+                });
+            }
+        });
+        // Claims for orders the broker never had invent fills too.
+        if claimed {
+            false_positives += state
+                .claims
+                .iter()
+                .filter(|(id, c)| {
+                    c.qty > Decimal::ZERO && !orders.iter().any(|o| &o.client_order_id == *id)
+                })
+                .count() as u64;
+        }
+        let faults = self.broker.faults_injected();
+        let calls = self.broker.calls();
+        let mut report = Report {
+            scenario: self.scenario.clone(),
+            seed: self.broker.seed(),
+            at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+            requests: state.seq,
+            orders_placed: orders.len() as u64,
+            filled_orders: filled,
+            calls_by_endpoint: Endpoint::ALL
+                .iter()
+                .map(|e| (e.as_str().to_owned(), calls[e.index()]))
+                .collect(),
+            rate_limited_calls: faults.get("rate_limit").copied().unwrap_or(0)
+                + faults.get("http_429").copied().unwrap_or(0),
+            faults_injected: faults.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            duplicate_orders: state.duplicates.len() as u64,
+            claims: claimed.then_some(state.claims.len() as u64),
+            missed_fills: claimed.then_some(missed),
+            false_positives: claimed.then_some(false_positives),
+            detection_rate: (claimed && filled > 0).then(|| detected as f64 / filled as f64),
+            orders,
+            expectations: Vec::new(),
+            passed: true,
+        };
+        report.judge(&self.expectations);
+        report
+    }
+}
+
+/// An order as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderReport {
+    /// Its arrival index (the `order` a timeline names), when a submit
+    /// carried its client id.
+    pub arrival_index: Option<u32>,
+    /// The broker's id.
+    pub id: String,
+    /// The client's id (made up by the server when the client sent none).
+    pub client_order_id: String,
+    /// The instrument.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Ordered quantity.
+    pub qty: Decimal,
+    /// When the broker accepted it, virtual milliseconds.
+    pub accepted_at_ms: u64,
+    /// Its true status at the report's time.
+    pub status: String,
+    /// Quantity truly filled by then.
+    pub filled_qty: Decimal,
+    /// Each execution.
+    pub fills: Vec<FillReport>,
+    /// When a cancel was first asked for.
+    pub cancel_requested_at_ms: Option<u64>,
+    /// What the client claimed filled, if it claimed.
+    pub claimed_qty: Option<Decimal>,
+    /// The order this one duplicates: a resend of a submit whose answer the
+    /// client never got.
+    pub duplicate_of: Option<String>,
+}
+
+/// One execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillReport {
+    /// When, virtual milliseconds.
+    pub at_ms: u64,
+    /// How much.
+    pub qty: Decimal,
+    /// At what price.
+    pub price: Decimal,
+}
+
+/// One `expect:` threshold, judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    /// `metric op value`.
+    pub expectation: String,
+    /// The measured value; absent when the session cannot measure it.
+    pub actual: Option<f64>,
+    /// Whether it held (an absent metric never holds).
+    pub ok: bool,
+}
+
+/// A session's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The report's virtual time, milliseconds since the session began.
+    pub at_ms: u64,
+    /// API requests and claims received.
+    pub requests: u64,
+    /// Orders the broker accepted.
+    pub orders_placed: u64,
+    /// Orders with any quantity filled.
+    pub filled_orders: u64,
+    /// Broker calls by endpoint.
+    pub calls_by_endpoint: IndexMap<String, u64>,
+    /// 429s served (the rate limit's and injected ones).
+    pub rate_limited_calls: u64,
+    /// Faults injected, by kind.
+    pub faults_injected: IndexMap<String, u64>,
+    /// Orders that are resends of an order already placed.
+    pub duplicate_orders: u64,
+    /// Client order ids claimed; absent before any claim.
+    pub claims: Option<u64>,
+    /// Orders the broker filled more of than claimed; absent before any
+    /// claim.
+    pub missed_fills: Option<u64>,
+    /// Claims of more than the broker had filled when the claim was made,
+    /// or of fills of orders the broker never had; absent before any claim.
+    pub false_positives: Option<u64>,
+    /// Filled orders claimed at exactly their filled quantity ÷ filled
+    /// orders; absent before any claim, or when nothing filled.
+    pub detection_rate: Option<f64>,
+    /// Every order.
+    pub orders: Vec<OrderReport>,
+    /// The scenario's `expect:` thresholds, judged.
+    pub expectations: Vec<Judged>,
+    /// True when every threshold held.
+    pub passed: bool,
+}
+
+impl Report {
+    /// The value of `metric`, when the session measures it.
+    #[must_use]
+    pub fn metric(&self, metric: &str) -> Option<f64> {
+        let count = |n: u64| Some(n as f64);
+        match metric {
+            "detection_rate" => self.detection_rate,
+            "missed_fills" => self.missed_fills.and_then(count),
+            "false_positives" => self.false_positives.and_then(count),
+            "duplicate_orders" => count(self.duplicate_orders),
+            "filled_orders" => count(self.filled_orders),
+            "orders" => count(self.orders_placed),
+            "rate_limited_calls" => count(self.rate_limited_calls),
+            _ => None,
+        }
+    }
+
+    fn judge(&mut self, expectations: &[Expectation]) {
+        self.expectations = expectations
+            .iter()
+            .map(|e| {
+                let actual = self.metric(&e.metric);
+                Judged {
+                    expectation: e.to_string(),
+                    actual,
+                    ok: actual.is_some_and(|a| e.holds(a)),
+                }
+            })
+            .collect();
+        self.passed = self.expectations.iter().all(|j| j.ok);
+    }
+}
+
+fn status_name(status: TrueStatus) -> &'static str {
+    match status {
+        TrueStatus::New => "new",
+        TrueStatus::PartiallyFilled => "partially_filled",
+        TrueStatus::Filled => "filled",
+        TrueStatus::PendingCancel => "pending_cancel",
+        TrueStatus::Canceled => "canceled",
+        TrueStatus::Expired => "expired",
+        TrueStatus::Rejected => "rejected",
+    }
+}
+
+/// The reply to a broker error, as Alpaca answers it.
+fn error_reply(error: &BrokerError) -> Reply {
+    match error {
+        BrokerError::Timeout | BrokerError::ConnectionReset => Reply::Close,
+        BrokerError::BadBody { .. } => Reply::Garbage,
+        BrokerError::Server { status, message } => {
+            Reply::error(*status, u32::from(*status) * 100_000, message)
+        }
+        BrokerError::RateLimited { .. } => {
+            Reply::error(429, code::RATE_LIMITED, "rate limit exceeded")
+        }
+        BrokerError::NotFound { message } => Reply::error(404, code::NOT_FOUND, message),
+        BrokerError::Forbidden { message } => Reply::error(403, code::FORBIDDEN, message),
+        BrokerError::Unprocessable { .. } if error.is_duplicate_client_order_id() => Reply::error(
+            422,
+            code::DUPLICATE_CLIENT_ORDER_ID,
+            "client_order_id must be unique",
+        ),
+        BrokerError::Unprocessable { message } => Reply::error(422, code::UNPROCESSABLE, message),
+        BrokerError::Deferred { .. } => Reply::error(503, 50_300_000, "service unavailable"),
+    }
+}
+
+/// The value of `name` in a query string, percent-decoded.
+#[must_use]
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key) == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| char::from(b).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

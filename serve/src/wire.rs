@@ -1,0 +1,452 @@
+//! Alpaca's Trading API v2 on the wire: the JSON a client reads (orders,
+//! positions, the account, the clock, errors) and the order body it sends.
+//!
+//! Responses follow what alpaca-py validates: every decimal a string, ids
+//! UUID-shaped, times RFC 3339, statuses lowercase, every required field
+//! present (nullable ones as `null`). Requests are read loosely, as Alpaca
+//! reads them: a quantity or a price may be a JSON number or a string, and
+//! is kept exact; unknown fields are ignored.
+
+use std::str::FromStr;
+
+use fillproof_engine::{Order, OrderRequest, OrderType, Side, TimeInForce, Timestamp};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+/// Alpaca's error codes, by case (the code and the HTTP status are the
+/// contract; the message is for people).
+pub mod code {
+    /// 400: the body is not a valid request.
+    pub const BAD_REQUEST: u32 = 40_010_000;
+    /// 422: a second order with a `client_order_id` already used.
+    pub const DUPLICATE_CLIENT_ORDER_ID: u32 = 40_010_001;
+    /// 401: missing or wrong keys.
+    pub const UNAUTHORIZED: u32 = 40_110_000;
+    /// 403: insufficient buying power, or another refusal.
+    pub const FORBIDDEN: u32 = 40_310_000;
+    /// 404: no such order or position.
+    pub const NOT_FOUND: u32 = 40_410_000;
+    /// 422: the request cannot be applied (an order already filled, ...).
+    pub const UNPROCESSABLE: u32 = 42_210_000;
+    /// 429: too many requests.
+    pub const RATE_LIMITED: u32 = 42_910_000;
+}
+
+/// An error body: `{"code": <8 digits>, "message": "..."}`.
+#[must_use]
+pub fn error_body(code: u32, message: &str) -> Value {
+    json!({ "code": code, "message": message })
+}
+
+/// The body a garbage-body fault sends with a 200: what a misconfigured
+/// proxy answers, which no JSON parser takes.
+pub const GARBAGE_BODY: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+
+fn stamp(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+fn decimal(d: Option<Decimal>) -> Value {
+    d.map_or(Value::Null, |d| Value::String(d.normalize().to_string()))
+}
+
+fn order_type(t: OrderType) -> &'static str {
+    match t {
+        OrderType::Market => "market",
+        OrderType::Limit => "limit",
+        OrderType::Stop => "stop",
+        OrderType::StopLimit => "stop_limit",
+        OrderType::TrailingStop => "trailing_stop",
+    }
+}
+
+fn time_in_force(t: TimeInForce) -> &'static str {
+    match t {
+        TimeInForce::Day => "day",
+        TimeInForce::Gtc => "gtc",
+        TimeInForce::Opg => "opg",
+        TimeInForce::Cls => "cls",
+        TimeInForce::Ioc => "ioc",
+        TimeInForce::Fok => "fok",
+    }
+}
+
+/// `stamp` as an HTTP `Date` header: `Fri, 17 Oct 2025 13:30:01 GMT`.
+#[must_use]
+pub fn http_date(stamp: Timestamp) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // RFC 3339 text is `YYYY-MM-DDTHH:MM:SS.ffffffZ`; take its fields.
+    let text = stamp.to_string();
+    let field = |range: std::ops::Range<usize>| text.get(range).unwrap_or("00");
+    let month: usize = field(5..7).parse().unwrap_or(1);
+    let weekday = usize::try_from(stamp.trading_day().rem_euclid(7)).unwrap_or(0);
+    format!(
+        "{}, {} {} {} {} GMT",
+        DAYS[weekday],
+        field(8..10),
+        MONTHS[month.clamp(1, 12) - 1],
+        field(0..4),
+        field(11..19)
+    )
+}
+
+/// An order as Alpaca sends it. `asset_id` is the symbol's id (see
+/// [`Ids::asset`](crate::Ids)).
+#[must_use]
+pub fn order_json(order: &Order, asset_id: &str) -> Value {
+    let status = order.status.as_str();
+    let expired_at = match order.status {
+        fillproof_engine::OrderStatus::Expired => stamp(order.updated_at),
+        _ => Value::Null,
+    };
+    let canceled_at = match order.status {
+        fillproof_engine::OrderStatus::Canceled => stamp(order.canceled_at),
+        _ => Value::Null,
+    };
+    let filled_avg_price = if order.filled_qty > Decimal::ZERO {
+        decimal(order.filled_avg_price)
+    } else {
+        Value::Null
+    };
+    json!({
+        "id": order.id,
+        "client_order_id": order.client_order_id,
+        "created_at": stamp(order.submitted_at),
+        "updated_at": stamp(order.updated_at.or(order.submitted_at)),
+        "submitted_at": stamp(order.submitted_at),
+        "filled_at": stamp(order.filled_at.filter(|_| order.filled_qty > Decimal::ZERO)),
+        "expired_at": expired_at,
+        "canceled_at": canceled_at,
+        "failed_at": Value::Null,
+        "replaced_at": Value::Null,
+        "replaced_by": Value::Null,
+        "replaces": Value::Null,
+        "asset_id": asset_id,
+        "symbol": order.symbol,
+        "asset_class": "us_equity",
+        "notional": Value::Null,
+        "qty": decimal(Some(order.qty)),
+        "filled_qty": decimal(Some(order.filled_qty)),
+        "filled_avg_price": filled_avg_price,
+        "order_class": "",
+        "order_type": order_type(order.order_type),
+        "type": order_type(order.order_type),
+        "side": order.side.to_string(),
+        "time_in_force": time_in_force(order.time_in_force),
+        "limit_price": decimal(order.limit_price),
+        "stop_price": Value::Null,
+        "status": status,
+        "extended_hours": false,
+        "legs": Value::Null,
+        "trail_percent": Value::Null,
+        "trail_price": Value::Null,
+        "hwm": Value::Null,
+    })
+}
+
+/// A position as Alpaca sends it: signed quantity, side, average entry
+/// price and cost basis.
+#[must_use]
+pub fn position_json(
+    symbol: &str,
+    asset_id: &str,
+    qty: Decimal,
+    avg_entry_price: Decimal,
+    current_price: Decimal,
+) -> Value {
+    let market_value = qty * current_price;
+    let cost_basis = qty * avg_entry_price;
+    json!({
+        "asset_id": asset_id,
+        "symbol": symbol,
+        "exchange": "",
+        "asset_class": "us_equity",
+        "asset_marginable": false,
+        "avg_entry_price": decimal(Some(avg_entry_price)),
+        "qty": decimal(Some(qty)),
+        "qty_available": decimal(Some(qty)),
+        "side": if qty < Decimal::ZERO { "short" } else { "long" },
+        "market_value": decimal(Some(market_value)),
+        "cost_basis": decimal(Some(cost_basis)),
+        "unrealized_pl": decimal(Some(market_value - cost_basis)),
+        "current_price": decimal(Some(current_price)),
+    })
+}
+
+/// The account as Alpaca sends it.
+#[must_use]
+pub fn account_json(id: &str, buying_power: Decimal, cash: Decimal) -> Value {
+    json!({
+        "id": id,
+        "account_number": format!("PA{}", &id[..8].to_ascii_uppercase()),
+        "status": "ACTIVE",
+        "crypto_status": "INACTIVE",
+        "currency": "USD",
+        "buying_power": decimal(Some(buying_power)),
+        "regt_buying_power": decimal(Some(buying_power)),
+        "non_marginable_buying_power": decimal(Some(buying_power)),
+        "cash": decimal(Some(cash)),
+        "portfolio_value": decimal(Some(cash)),
+        "equity": decimal(Some(cash)),
+        "pattern_day_trader": false,
+        "trading_blocked": false,
+        "transfers_blocked": false,
+        "account_blocked": false,
+        "trade_suspended_by_user": false,
+        "shorting_enabled": true,
+        "multiplier": "1",
+        "created_at": "2024-01-02T14:30:00Z",
+    })
+}
+
+/// The market clock: the broker is always open while it serves.
+#[must_use]
+pub fn clock_json(now: Timestamp) -> Value {
+    let day = now.trading_day();
+    let at = |micros: i64| Timestamp::from_unix_micros(micros).to_string();
+    // 13:30 and 20:00 UTC: the US session in winter.
+    let open_today = day * 86_400_000_000 + 48_600_000_000;
+    let close_today = day * 86_400_000_000 + 72_000_000_000;
+    json!({
+        "timestamp": now.to_string(),
+        "is_open": true,
+        "next_open": at(open_today + 86_400_000_000),
+        "next_close": at(close_today.max(now.unix_micros + 1)),
+    })
+}
+
+/// A trade update as the `trade_updates` stream sends it.
+#[must_use]
+pub fn trade_update_json(update: &fillproof_engine::TradeUpdate, asset_id: &str) -> Value {
+    let mut data = json!({
+        "event": update.event.as_str(),
+        "timestamp": update.at.to_string(),
+        "order": order_json(&update.order, asset_id),
+    });
+    if let Some(map) = data.as_object_mut() {
+        if let Some(id) = &update.execution_id {
+            map.insert("execution_id".into(), Value::String(id.clone()));
+        }
+        for (field, value) in [
+            ("price", update.price),
+            ("qty", update.qty),
+            ("position_qty", update.position_qty),
+        ] {
+            if value.is_some() {
+                map.insert(field.into(), decimal(value));
+            }
+        }
+    }
+    json!({ "stream": "trade_updates", "data": data })
+}
+
+/// Why an order body was refused, with the HTTP status and Alpaca code to
+/// answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyError {
+    /// 400 or 422.
+    pub status: u16,
+    /// Alpaca's code.
+    pub code: u32,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl BodyError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            status: 422,
+            code: code::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+/// A decimal sent as a JSON number or a string, kept exact.
+fn decimal_field(body: &Value, field: &str) -> Result<Option<Decimal>, BodyError> {
+    let text = match body.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        Some(other) => {
+            return Err(BodyError::invalid(format!(
+                "{field} must be a number or a decimal string, not {other}"
+            )));
+        }
+    };
+    Decimal::from_str(text.trim())
+        .or_else(|_| Decimal::from_scientific(text.trim()))
+        .map(Some)
+        .map_err(|_| BodyError::invalid(format!("{field} \"{text}\" is not a decimal number")))
+}
+
+fn text_field<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, BodyError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(BodyError::invalid(format!(
+            "{field} must be a string, not {other}"
+        ))),
+    }
+}
+
+/// The order an order body asks for. `client_order_id` is the client's, or
+/// `generated` when it sent none (Alpaca makes one up).
+///
+/// # Errors
+///
+/// A body that is not a JSON object (400) or misses or spoils a field
+/// (422), with Alpaca's code and a message naming the field.
+pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, bool), BodyError> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| BodyError {
+        status: 400,
+        code: code::BAD_REQUEST,
+        message: format!("request body format is invalid: {e}"),
+    })?;
+    if !body.is_object() {
+        return Err(BodyError {
+            status: 400,
+            code: code::BAD_REQUEST,
+            message: "request body format is invalid: expected a JSON object".into(),
+        });
+    }
+    let symbol = text_field(&body, "symbol")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| BodyError::invalid("symbol is required"))?;
+    if decimal_field(&body, "notional")?.is_some() {
+        return Err(BodyError::invalid(
+            "notional orders are not simulated; send qty",
+        ));
+    }
+    let qty = decimal_field(&body, "qty")?.ok_or_else(|| BodyError::invalid("qty is required"))?;
+    if qty <= Decimal::ZERO {
+        return Err(BodyError::invalid("qty must be > 0"));
+    }
+    let side = match text_field(&body, "side")? {
+        Some("buy") => Side::Buy,
+        Some("sell") => Side::Sell,
+        Some(other) => {
+            return Err(BodyError::invalid(format!(
+                "invalid side \"{other}\": use buy or sell"
+            )));
+        }
+        None => return Err(BodyError::invalid("side is required")),
+    };
+    let kind = text_field(&body, "type")?.or(text_field(&body, "order_type")?);
+    let order_type = match kind {
+        Some("market") => OrderType::Market,
+        Some("limit") => OrderType::Limit,
+        Some(other @ ("stop" | "stop_limit" | "trailing_stop")) => {
+            return Err(BodyError::invalid(format!(
+                "{other} orders are not simulated; send market or limit"
+            )));
+        }
+        Some(other) => {
+            return Err(BodyError::invalid(format!(
+                "invalid order type \"{other}\""
+            )));
+        }
+        None => return Err(BodyError::invalid("type is required")),
+    };
+    let time_in_force = match text_field(&body, "time_in_force")? {
+        Some("day") => TimeInForce::Day,
+        Some("gtc") => TimeInForce::Gtc,
+        Some("opg") => TimeInForce::Opg,
+        Some("cls") => TimeInForce::Cls,
+        Some("ioc") => TimeInForce::Ioc,
+        Some("fok") => TimeInForce::Fok,
+        Some(other) => {
+            return Err(BodyError::invalid(format!(
+                "invalid time_in_force \"{other}\""
+            )));
+        }
+        None => return Err(BodyError::invalid("time_in_force is required")),
+    };
+    let limit_price = decimal_field(&body, "limit_price")?;
+    if order_type == OrderType::Limit && limit_price.is_none() {
+        return Err(BodyError::invalid(
+            "limit_price is required for limit orders",
+        ));
+    }
+    let given = text_field(&body, "client_order_id")?.filter(|id| !id.is_empty());
+    if given.is_some_and(|id| id.chars().count() > 128) {
+        return Err(BodyError::invalid(
+            "client_order_id must be at most 128 characters",
+        ));
+    }
+    let request = OrderRequest {
+        client_order_id: given.unwrap_or(generated).to_owned(),
+        symbol: symbol.trim().to_ascii_uppercase(),
+        qty,
+        side,
+        order_type,
+        time_in_force,
+        limit_price: limit_price.filter(|_| order_type == OrderType::Limit),
+    };
+    Ok((request, given.is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// alpaca-py sends `"qty": 3.0` as a number; a string works too; both
+    /// are kept exact.
+    #[test]
+    fn quantities_are_numbers_or_strings_kept_exact() {
+        let (request, given) = order_request(
+            br#"{"symbol":"spy","qty":3.0,"side":"buy","type":"limit","time_in_force":"day","limit_price":"590.10"}"#,
+            "gen",
+        )
+        .expect("valid");
+        assert_eq!(request.qty, Decimal::from(3));
+        assert_eq!(request.limit_price, Some(Decimal::new(59010, 2)));
+        assert_eq!(request.symbol, "SPY");
+        assert_eq!(request.client_order_id, "gen");
+        assert!(!given);
+        let (request, given) = order_request(
+            br#"{"symbol":"SPY","qty":"0.1","side":"sell","type":"market","time_in_force":"gtc","client_order_id":"mine"}"#,
+            "gen",
+        )
+        .expect("valid");
+        assert_eq!(request.qty, Decimal::new(1, 1));
+        assert_eq!(request.client_order_id, "mine");
+        assert!(given);
+    }
+
+    /// The `Date` header names the right weekday and month.
+    #[test]
+    fn http_dates_are_rfc_1123() {
+        let stamp = Timestamp::from_unix_micros(1_760_707_801_200_000);
+        assert_eq!(http_date(stamp), "Fri, 17 Oct 2025 13:30:01 GMT");
+        assert_eq!(
+            http_date(Timestamp::from_unix_micros(0)),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
+
+    /// Each bad body is refused with the status, code and field Alpaca
+    /// would name.
+    #[test]
+    fn bad_bodies_name_the_field() {
+        for (body, status, needle) in [
+            (&b"not json"[..], 400, "request body format is invalid"),
+            (b"[1]", 400, "expected a JSON object"),
+            (br#"{"qty":1,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "symbol is required"),
+            (br#"{"symbol":"SPY","side":"buy","type":"market","time_in_force":"day"}"#, 422, "qty is required"),
+            (br#"{"symbol":"SPY","qty":"x","side":"buy","type":"market","time_in_force":"day"}"#, 422, "qty \"x\""),
+            (br#"{"symbol":"SPY","qty":-1,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "qty must be > 0"),
+            (br#"{"symbol":"SPY","qty":1,"side":"hold","type":"market","time_in_force":"day"}"#, 422, "invalid side"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","time_in_force":"day"}"#, 422, "limit_price is required"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market"}"#, 422, "time_in_force is required"),
+            (br#"{"symbol":"SPY","notional":10,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "notional"),
+        ] {
+            let error = order_request(body, "gen").expect_err("refused");
+            assert_eq!(error.status, status, "{error:?}");
+            assert!(error.message.contains(needle), "{error:?} lacks {needle}");
+        }
+    }
+}
