@@ -1,0 +1,391 @@
+//! The engine's [`Broker`] port over Alpaca's REST API.
+//!
+//! One request per call, no retries of its own: the engine owns retries,
+//! and a hidden retry of a submit is how orders get placed twice. Every
+//! answer is mapped by HTTP status and Alpaca code first, message second;
+//! a request that times out, a connection that drops and a body that does
+//! not parse are ambiguous outcomes (the order may exist), never failures.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, Position, RateLimitState};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::config::AlpacaConfig;
+use crate::wire;
+
+/// Alpaca's code for a second order with a used `client_order_id`.
+const CODE_DUPLICATE_CLIENT_ORDER_ID: u64 = 40_010_001;
+/// Alpaca's code for "already in a final state" on a cancel.
+const CODE_UNPROCESSABLE: u64 = 42_210_000;
+
+/// The most bytes of an answer read: an order is about 1 KB, a list of 500
+/// about 500 KB.
+const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// The broker port over Alpaca's REST API.
+#[derive(Debug)]
+pub struct AlpacaBroker {
+    client: reqwest::Client,
+    config: AlpacaConfig,
+    rate_limit: Mutex<Option<RateLimitState>>,
+}
+
+impl AlpacaBroker {
+    /// A client for `config`'s endpoint and keys.
+    ///
+    /// # Errors
+    ///
+    /// The HTTP client cannot be built (no TLS backend).
+    pub fn new(config: AlpacaConfig) -> Result<Self, crate::AlpacaError> {
+        crate::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| crate::AlpacaError::Client(e.to_string()))?;
+        Ok(Self {
+            client,
+            config,
+            rate_limit: Mutex::new(None),
+        })
+    }
+
+    /// The configuration in use.
+    #[must_use]
+    pub fn config(&self) -> &AlpacaConfig {
+        &self.config
+    }
+
+    /// Sends one request; answers with its status, headers and body, or the
+    /// transport failure as a broker error.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Vec<u8>), BrokerError> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut request = self
+            .client
+            .request(method, url)
+            .header("APCA-API-KEY-ID", &self.config.key_id)
+            .header("APCA-API-SECRET-KEY", self.config.secret_key());
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let mut response = request.send().await.map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        self.note_rate_limit(response.headers());
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(BrokerError::BadBody {
+                            detail: format!("answer longer than {MAX_BODY_BYTES} bytes"),
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => return Err(transport_error(&error)),
+            }
+        }
+        let retry_after = retry_after(response.headers());
+        if status.is_success() {
+            Ok((status, bytes))
+        } else {
+            Err(status_error(status, &bytes, retry_after))
+        }
+    }
+
+    fn note_rate_limit(&self, headers: &HeaderMap) {
+        if let Some(state) = rate_limit_state(headers) {
+            *self
+                .rate_limit
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(state);
+        }
+    }
+
+    async fn order_call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<Order, BrokerError> {
+        let (_, bytes) = self.send(method, path, query, body).await?;
+        wire::order(&bytes).map_err(|detail| BrokerError::BadBody { detail })
+    }
+}
+
+/// A transport failure: a timeout is an unknown outcome; anything else
+/// after the request may have left is a dropped connection (also
+/// unknown); a body that breaks off is a bad body.
+fn transport_error(error: &reqwest::Error) -> BrokerError {
+    if error.is_timeout() {
+        BrokerError::Timeout
+    } else if error.is_body() || error.is_decode() {
+        BrokerError::BadBody {
+            detail: error.to_string(),
+        }
+    } else {
+        BrokerError::ConnectionReset
+    }
+}
+
+/// The error an HTTP error status means, by status and Alpaca code first,
+/// message second.
+#[must_use]
+pub fn status_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> BrokerError {
+    let parsed = wire::error_body(body);
+    let message = parsed
+        .message
+        .clone()
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    match status.as_u16() {
+        429 => BrokerError::RateLimited { retry_after },
+        404 => BrokerError::NotFound { message },
+        401 | 403 => BrokerError::Forbidden {
+            message: format!("HTTP {}: {message}", status.as_u16()),
+        },
+        _ if parsed.code == Some(CODE_DUPLICATE_CLIENT_ORDER_ID) => BrokerError::Unprocessable {
+            message: "client_order_id must be unique".into(),
+        },
+        422 if parsed.code == Some(CODE_UNPROCESSABLE)
+            && message.to_ascii_lowercase().contains("filled") =>
+        {
+            BrokerError::Unprocessable {
+                message: r#"order is already in "filled" state"#.into(),
+            }
+        }
+        code @ 500..=599 => BrokerError::Server {
+            status: code,
+            message,
+        },
+        _ => BrokerError::Unprocessable { message },
+    }
+}
+
+fn header_number(headers: &HeaderMap, name: &str) -> Option<i64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `Retry-After` in seconds, when sent.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_number(headers, "retry-after")
+        .and_then(|s| u64::try_from(s).ok())
+        .map(Duration::from_secs)
+}
+
+/// The rate-limit state of an answer's headers: `X-Ratelimit-Reset` is the
+/// Unix second the quota refills, read against the answer's own `Date`
+/// header (the server's clock, not this machine's).
+#[must_use]
+pub fn rate_limit_state(headers: &HeaderMap) -> Option<RateLimitState> {
+    let limit = u32::try_from(header_number(headers, "x-ratelimit-limit")?).ok()?;
+    let remaining = u32::try_from(header_number(headers, "x-ratelimit-remaining")?.max(0)).ok()?;
+    let reset = header_number(headers, "x-ratelimit-reset")?;
+    let now = headers
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .and_then(wire::parse_http_date)
+        .unwrap_or_else(unix_now);
+    let reset_in = Duration::from_secs(u64::try_from(reset.saturating_sub(now)).unwrap_or(0));
+    Some(RateLimitState {
+        limit,
+        remaining,
+        reset_in,
+    })
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a real broker's rate-limit reset is a wall-clock second; used only when the answer has no Date header"
+)]
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Broker for AlpacaBroker {
+    async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
+        let mut body = json!({
+            "symbol": request.symbol,
+            "qty": request.qty.normalize().to_string(),
+            "side": request.side.to_string(),
+            "type": serde_json::to_value(request.order_type).unwrap_or_default(),
+            "time_in_force": serde_json::to_value(request.time_in_force).unwrap_or_default(),
+            "client_order_id": request.client_order_id,
+        });
+        if let (Some(limit), Some(map)) = (request.limit_price, body.as_object_mut()) {
+            map.insert("limit_price".into(), limit.normalize().to_string().into());
+        }
+        self.order_call(Method::POST, "/v2/orders", &[], Some(body))
+            .await
+    }
+
+    async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
+        self.order_call(Method::GET, &format!("/v2/orders/{order_id}"), &[], None)
+            .await
+    }
+
+    async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
+        self.order_call(
+            Method::GET,
+            "/v2/orders:by_client_order_id",
+            &[("client_order_id", client_order_id)],
+            None,
+        )
+        .await
+    }
+
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        self.send(Method::DELETE, &format!("/v2/orders/{order_id}"), &[], None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
+        match self
+            .send(Method::GET, &format!("/v2/positions/{symbol}"), &[], None)
+            .await
+        {
+            Ok((_, bytes)) => {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| BrokerError::BadBody {
+                        detail: format!("not a position: {e}"),
+                    })?;
+                let field = |name: &str| {
+                    value
+                        .get(name)
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(|t| t.parse::<Decimal>().ok())
+                };
+                let qty = field("qty").ok_or_else(|| BrokerError::BadBody {
+                    detail: "position has no decimal qty".into(),
+                })?;
+                Ok(Some(Position {
+                    symbol: symbol.to_owned(),
+                    qty,
+                    avg_entry_price: field("avg_entry_price"),
+                }))
+            }
+            Err(BrokerError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn rate_limit_state(&self) -> Option<RateLimitState> {
+        *self
+            .rate_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each answer Alpaca gives maps to the error class the engine must
+    /// act on, by status and code, whatever the message says.
+    #[test]
+    fn errors_map_by_status_and_code_first() {
+        let duplicate = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"code":40010001,"message":"something reworded"}"#,
+            None,
+        );
+        assert!(duplicate.is_duplicate_client_order_id(), "{duplicate:?}");
+        let filled = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"code":42210000,"message":"order is already in \"filled\" state"}"#,
+            None,
+        );
+        assert!(filled.is_already_filled(), "{filled:?}");
+        let canceled = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"code":42210000,"message":"order is already in \"canceled\" state"}"#,
+            None,
+        );
+        assert!(!canceled.is_already_filled(), "{canceled:?}");
+        assert_eq!(
+            status_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                b"rate limit exceeded",
+                Some(Duration::from_secs(3))
+            ),
+            BrokerError::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
+        assert!(matches!(
+            status_error(
+                StatusCode::NOT_FOUND,
+                br#"{"code":40410000,"message":"order not found"}"#,
+                None
+            ),
+            BrokerError::NotFound { .. }
+        ));
+        assert!(matches!(
+            status_error(
+                StatusCode::FORBIDDEN,
+                br#"{"code":40310000,"message":"insufficient buying power"}"#,
+                None
+            ),
+            BrokerError::Forbidden { .. }
+        ));
+        // A 401 without a code, as seen live.
+        assert!(matches!(
+            status_error(
+                StatusCode::UNAUTHORIZED,
+                br#"{"message":"unauthorized."}"#,
+                None
+            ),
+            BrokerError::Forbidden { .. }
+        ));
+        assert_eq!(
+            status_error(StatusCode::GATEWAY_TIMEOUT, b"<html>504</html>", None),
+            BrokerError::Server {
+                status: 504,
+                message: "<html>504</html>".into()
+            }
+        );
+    }
+
+    /// The rate-limit headers read against the answer's Date header.
+    #[test]
+    fn rate_limit_headers_are_read_against_the_date_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-limit", "200".parse().expect("value"));
+        headers.insert("x-ratelimit-remaining", "17".parse().expect("value"));
+        headers.insert("x-ratelimit-reset", "1760707831".parse().expect("value"));
+        headers.insert(
+            "date",
+            "Fri, 17 Oct 2025 13:30:01 GMT".parse().expect("value"),
+        );
+        assert_eq!(
+            rate_limit_state(&headers),
+            Some(RateLimitState {
+                limit: 200,
+                remaining: 17,
+                reset_in: Duration::from_secs(30)
+            })
+        );
+        headers.remove("x-ratelimit-limit");
+        assert_eq!(rate_limit_state(&headers), None);
+    }
+}

@@ -1,0 +1,294 @@
+//! What Alpaca sends, read into the engine's order model: the order JSON,
+//! error bodies, RFC 3339 stamps and the `Date` header.
+//!
+//! Reading is strict where the engine's safety depends on it (an order
+//! without an id or a parseable quantity is a bad body, an ambiguous
+//! outcome) and tolerant elsewhere (unknown fields are ignored; a status
+//! spelling the engine does not know is kept verbatim).
+
+use std::str::FromStr;
+
+use fillproof_engine::{Order, OrderStatus, OrderType, Side, TimeInForce, Timestamp};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// An order as Alpaca sends it; decimals are strings.
+#[derive(Debug, Deserialize)]
+struct WireOrder {
+    id: String,
+    client_order_id: String,
+    symbol: String,
+    qty: Option<String>,
+    side: String,
+    #[serde(rename = "type")]
+    order_type: String,
+    time_in_force: String,
+    limit_price: Option<String>,
+    status: String,
+    filled_qty: Option<String>,
+    filled_avg_price: Option<String>,
+    submitted_at: Option<String>,
+    filled_at: Option<String>,
+    canceled_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+fn decimal(field: &str, text: Option<&str>) -> Result<Option<Decimal>, String> {
+    text.map(|t| {
+        Decimal::from_str(t.trim())
+            .or_else(|_| Decimal::from_scientific(t.trim()))
+            .map_err(|_| format!("{field} \"{t}\" is not a decimal"))
+    })
+    .transpose()
+}
+
+fn stamp(field: &str, text: Option<&str>) -> Result<Option<Timestamp>, String> {
+    text.map(|t| parse_rfc3339(t).ok_or_else(|| format!("{field} \"{t}\" is not an RFC 3339 time")))
+        .transpose()
+}
+
+/// Reads an order body.
+///
+/// # Errors
+///
+/// The body is not an order: not JSON, a required field missing, or a
+/// quantity, price, side, type or stamp that does not parse. The message
+/// names the field.
+pub fn order(body: &[u8]) -> Result<Order, String> {
+    let wire: WireOrder = serde_json::from_slice(body).map_err(|e| format!("not an order: {e}"))?;
+    let side = match wire.side.as_str() {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        other => return Err(format!("side \"{other}\" is neither buy nor sell")),
+    };
+    let order_type = match wire.order_type.as_str() {
+        "market" => OrderType::Market,
+        "limit" => OrderType::Limit,
+        "stop" => OrderType::Stop,
+        "stop_limit" => OrderType::StopLimit,
+        "trailing_stop" => OrderType::TrailingStop,
+        other => return Err(format!("type \"{other}\" is not an order type")),
+    };
+    let time_in_force = match wire.time_in_force.as_str() {
+        "day" => TimeInForce::Day,
+        "gtc" => TimeInForce::Gtc,
+        "opg" => TimeInForce::Opg,
+        "cls" => TimeInForce::Cls,
+        "ioc" => TimeInForce::Ioc,
+        "fok" => TimeInForce::Fok,
+        other => return Err(format!("time_in_force \"{other}\" is not known")),
+    };
+    Ok(Order {
+        qty: decimal("qty", wire.qty.as_deref())?
+            .ok_or("qty is missing (notional orders are not supported)")?,
+        filled_qty: decimal("filled_qty", wire.filled_qty.as_deref())?.unwrap_or(Decimal::ZERO),
+        filled_avg_price: decimal("filled_avg_price", wire.filled_avg_price.as_deref())?,
+        limit_price: decimal("limit_price", wire.limit_price.as_deref())?,
+        submitted_at: stamp("submitted_at", wire.submitted_at.as_deref())?,
+        filled_at: stamp("filled_at", wire.filled_at.as_deref())?,
+        canceled_at: stamp("canceled_at", wire.canceled_at.as_deref())?,
+        updated_at: stamp("updated_at", wire.updated_at.as_deref())?,
+        status: OrderStatus::parse(&wire.status),
+        id: wire.id,
+        client_order_id: wire.client_order_id,
+        symbol: wire.symbol,
+        side,
+        order_type,
+        time_in_force,
+    })
+}
+
+/// An error body: Alpaca's 8-digit code and its message, either possibly
+/// absent (a 401 has been seen without a code; a proxy answers HTML).
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorBody {
+    /// Alpaca's code, e.g. 40010001.
+    pub code: Option<u64>,
+    /// The message.
+    pub message: Option<String>,
+}
+
+/// Reads an error body, leniently: anything unreadable is an empty one.
+#[must_use]
+pub fn error_body(body: &[u8]) -> ErrorBody {
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(text: &str) -> Option<i64> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// Parses an RFC 3339 time (`2025-10-17T13:30:01.2Z`,
+/// `2025-10-17T09:30:01.123456789-04:00`) to microseconds since the epoch;
+/// digits past the microsecond are dropped.
+#[must_use]
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    let date = text.get(0..10)?;
+    let rest = text.get(10..)?;
+    if !matches!(rest.as_bytes().first(), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let rest = &rest[1..];
+    let year = digits(date.get(0..4)?)?;
+    let month = digits(date.get(5..7)?)?;
+    let day = digits(date.get(8..10)?)?;
+    if date.as_bytes().get(4) != Some(&b'-') || date.as_bytes().get(7) != Some(&b'-') {
+        return None;
+    }
+    let hour = digits(rest.get(0..2)?)?;
+    let minute = digits(rest.get(3..5)?)?;
+    let second = digits(rest.get(6..8)?)?;
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = rest.get(8..)?;
+    let mut micros = 0i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let end = fraction
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(fraction.len());
+        let digits_text = &fraction[..end];
+        if digits_text.is_empty() {
+            return None;
+        }
+        let padded: String = digits_text
+            .chars()
+            .chain("000000".chars())
+            .take(6)
+            .collect();
+        micros = digits(&padded)?;
+        rest = &fraction[end..];
+    }
+    let offset_seconds = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours = digits(rest.get(1..3)?)?;
+            let minutes = digits(rest.get(4..6)?)?;
+            if rest.len() != 6 {
+                return None;
+            }
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_seconds;
+    Some(Timestamp::from_unix_micros(
+        seconds.checked_mul(1_000_000)?.checked_add(micros)?,
+    ))
+}
+
+/// Parses an HTTP `Date` header (`Fri, 17 Oct 2025 13:30:01 GMT`) to
+/// seconds since the epoch.
+#[must_use]
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = text.split_whitespace().skip(1);
+    let day = digits(parts.next()?)?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)?;
+    let year = digits(parts.next()?)?;
+    let mut clock = parts.next()?.split(':');
+    let hour = digits(clock.next()?)?;
+    let minute = digits(clock.next()?)?;
+    let second = digits(clock.next()?)?;
+    let month = i64::try_from(month).ok()? + 1;
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stamps in every form Alpaca and its SDKs send, to the microsecond.
+    #[test]
+    fn rfc3339_stamps_parse_to_the_microsecond() {
+        let parse = |t: &str| parse_rfc3339(t).map(|s| s.unix_micros);
+        assert_eq!(parse("2025-10-17T13:30:01.2Z"), Some(1_760_707_801_200_000));
+        assert_eq!(
+            parse("2025-10-17T13:30:01.200000Z"),
+            Some(1_760_707_801_200_000)
+        );
+        assert_eq!(
+            parse("2025-10-17T09:30:01.200000999-04:00"),
+            Some(1_760_707_801_200_000)
+        );
+        assert_eq!(parse("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse("2024-02-29T00:00:00+00:00"),
+            Some(1_709_164_800_000_000)
+        );
+        for bad in [
+            "",
+            "2025-10-17",
+            "2025-13-01T00:00:00Z",
+            "2025-10-17T13:30:01",
+            "2025-10-17T13:30:01.Z",
+            "2025-10-17X13:30:01Z",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    /// The `Date` header's form.
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            parse_http_date("Fri, 17 Oct 2025 13:30:01 GMT"),
+            Some(1_760_707_801)
+        );
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    /// An order body reads into the engine's model; a body missing what the
+    /// engine needs is refused with the field named.
+    #[test]
+    fn orders_read_exactly_and_refuse_what_is_missing() {
+        let body = br#"{"id":"6a1b","client_order_id":"c-1","symbol":"SPY","qty":"5","side":"buy","type":"limit","order_type":"limit","time_in_force":"day","limit_price":"590.1","status":"partially_filled","filled_qty":"2","filled_avg_price":"590.02","submitted_at":"2025-10-17T13:30:01.2Z","filled_at":null,"canceled_at":null,"updated_at":"2025-10-17T13:30:02Z","extra":1}"#;
+        let order = order(body).expect("an order");
+        assert_eq!(order.qty, Decimal::from(5));
+        assert_eq!(order.filled_qty, Decimal::from(2));
+        assert_eq!(order.filled_avg_price, Some(Decimal::new(59002, 2)));
+        assert_eq!(order.status, OrderStatus::PartiallyFilled);
+        assert_eq!(order.order_type, OrderType::Limit);
+        assert_eq!(
+            order.submitted_at.map(|t| t.unix_micros),
+            Some(1_760_707_801_200_000)
+        );
+        let missing = br#"{"client_order_id":"c","symbol":"SPY","qty":"5","side":"buy","type":"market","time_in_force":"day","status":"new"}"#;
+        assert!(super::order(missing).expect_err("no id").contains("id"));
+        let bad_qty = br#"{"id":"1","client_order_id":"c","symbol":"SPY","qty":"five","side":"buy","type":"market","time_in_force":"day","status":"new"}"#;
+        assert!(
+            super::order(bad_qty)
+                .expect_err("bad qty")
+                .contains("qty \"five\"")
+        );
+        assert!(super::order(b"<html>").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! End to end on loopback: the engine, through this crate's REST adapter,
+//! against `fillproof serve`, on the real clock. The wire must not change
+//! the verdict: the server's report, measured against its ledger, shows no
+//! missed fill, no invented fill and no duplicate order, as the in-process
+//! run of the same scenario does.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use fillproof_alpaca::{AlpacaBroker, AlpacaConfig};
+use fillproof_engine::Signal;
+use fillproof_engine::clock::{SystemClock, sleep_until};
+use fillproof_harness::engines::Engine;
+use fillproof_harness::metrics::Tally;
+use fillproof_harness::runner::{RunSpec, executor_config, run_seed};
+use fillproof_serve::{Report, Session};
+use fillproof_simulator::{EngineKind, Scenario, Workload};
+use serde_json::{Value, json};
+
+fn scenario(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/wire")
+        .join(name);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A server for `scenario` on its own thread and runtime, as `fillproof
+/// serve` runs it; returns its base URL and a handle to its report.
+fn start_server(scenario: Scenario) -> (String, std::thread::JoinHandle<Report>) {
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            address_tx
+                .send(listener.local_addr().expect("address"))
+                .expect("send");
+            let session = Session::new(&scenario, scenario.seed).expect("session");
+            fillproof_serve::serve(listener, session, std::future::pending()).await
+        })
+    });
+    let address = address_rx.recv().expect("server started");
+    (format!("http://{address}"), server)
+}
+
+async fn post(base_url: &str, path: &str, body: &Value) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base_url}{path}"))
+        .json(body)
+        .send()
+        .await
+        .expect("server answers")
+        .status()
+        .as_u16()
+}
+
+/// The engine over the wire: every order of the scenario's workload,
+/// placed at its arrival time, its verdict claimed to the server.
+#[test]
+fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
+    let scenario = scenario("every-fault.yaml");
+    let seed = scenario.seed;
+    let (base_url, server) = start_server(scenario.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let config = AlpacaConfig::paper("key", "secret")
+            .with_base_url(&base_url)
+            .expect("url");
+        let broker = Arc::new(AlpacaBroker::new(config).expect("client"));
+        let detection = scenario.detection_config().expect("engine section");
+        let executor = executor_config(&scenario, detection).expect("config");
+        let engine = Engine::new(
+            EngineKind::Robust,
+            broker,
+            executor,
+            Arc::new(SystemClock),
+            seed,
+            false,
+        )
+        .expect("engine");
+        let start = tokio::time::Instant::now();
+        let mut tasks = Vec::new();
+        for intent in Workload::new(&scenario, seed, None) {
+            sleep_until(start + intent.submit_at).await;
+            let engine = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                let signal = Signal {
+                    client_order_id: intent.request.client_order_id.clone(),
+                    trader_id: "trader-0".into(),
+                    symbol: intent.request.symbol.clone(),
+                    side: intent.request.side,
+                    qty: intent.request.qty,
+                    limit_price: intent.request.limit_price,
+                    stop_loss: None,
+                    take_profit: None,
+                };
+                let verdict = engine.execute(&signal, intent.reference_price).await;
+                (signal.client_order_id, verdict.filled_qty)
+            }));
+        }
+        let mut claims = serde_json::Map::new();
+        for task in tasks {
+            let (id, qty) = task.await.expect("order task");
+            claims.insert(id, json!(qty.to_string()));
+        }
+        let claimed = post(
+            &base_url,
+            "/_fillproof/claims",
+            &json!({ "filled_qty": claims }),
+        )
+        .await;
+        assert_eq!(claimed, 200);
+        assert_eq!(
+            post(&base_url, "/_fillproof/shutdown", &json!({})).await,
+            200
+        );
+    });
+    let report = server.join().expect("server ends");
+
+    let in_process = run_seed(
+        &RunSpec::from_scenario(Arc::new(scenario.clone()), seed).expect("spec"),
+        &|| {},
+    )
+    .expect("in-process run");
+    let tally = Tally::of(&in_process);
+    assert_eq!(
+        (
+            tally.missed_fills,
+            tally.false_positives,
+            tally.duplicate_orders
+        ),
+        (0, 0, 0),
+        "in process"
+    );
+    assert_eq!(report.orders_placed, 12, "{report:#?}");
+    assert!(report.filled_orders > 0, "{report:#?}");
+    assert!(
+        !report.faults_injected.is_empty(),
+        "faults reached the wire: {:?}",
+        report.faults_injected
+    );
+    assert_eq!(report.missed_fills, Some(0), "over the wire: {report:#?}");
+    assert_eq!(
+        report.false_positives,
+        Some(0),
+        "over the wire: {report:#?}"
+    );
+    assert_eq!(report.duplicate_orders, 0, "over the wire: {report:#?}");
+    assert_eq!(
+        report.detection_rate,
+        Some(1.0),
+        "over the wire: {report:#?}"
+    );
+    assert!(report.passed, "{report:#?}");
+}
