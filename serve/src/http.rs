@@ -351,8 +351,14 @@ async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), 
         tokio::select! {
             biased;
             item = updates.recv() => match item {
-                Some(StreamItem::Update(update)) => {
+                Some(StreamItem::Update(mut update)) => {
                     let asset = session.asset_id(&update.order.symbol);
+                    // Clients read execution ids as UUIDs (alpaca-py refuses
+                    // anything else): derive one from the simulator's id.
+                    update.execution_id = update
+                        .execution_id
+                        .as_deref()
+                        .map(|id| session.execution_id(id));
                     socket.send(frame(&wire::trade_update_json(&update, &asset))).await?;
                 }
                 // The scenario's stream went down: so does the socket;

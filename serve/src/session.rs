@@ -223,6 +223,17 @@ impl Session {
         )
     }
 
+    /// The UUID-shaped execution id a client sees for the simulator's
+    /// execution `id`: the same id always maps to the same UUID.
+    #[must_use]
+    pub fn execution_id(&self, id: &str) -> String {
+        uuid_shaped(
+            self.broker.seed(),
+            "execution-id",
+            fillproof_engine::stable_hash(id.as_bytes()),
+        )
+    }
+
     /// Records a request in the log, giving it its sequence number. Called
     /// for API requests and claims, right before they are handled, with no
     /// wait in between, so that log order is handling order.
