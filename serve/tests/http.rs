@@ -1,0 +1,271 @@
+//! `serve` over real sockets on loopback: faults that close a connection
+//! unanswered, clients that hang up or flood, and a logged session that
+//! replays on virtual time to the very same report.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fillproof_serve::{LogHeader, Report, Session};
+use fillproof_simulator::Scenario;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn scenario(broker: &str) -> Scenario {
+    let text = format!(
+        "version: 1\nname: http\nseed: 4\nworkload:\n  orders: 200\n  symbols: [SPY]\n  qty: 5\n  type: market\n  reference_price: {{SPY: \"590.10\"}}\nbroker:\n{broker}\n"
+    );
+    Scenario::parse(text.as_bytes(), "http.yaml", None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A server on its own thread and current-thread runtime, as `fillproof
+/// serve` runs one, logging to `log` when given.
+fn start(
+    scenario: Scenario,
+    log: Option<PathBuf>,
+) -> (SocketAddr, std::thread::JoinHandle<Report>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("address"))
+                .expect("send");
+            let session = Session::new(&scenario, scenario.seed).expect("session");
+            if let Some(path) = log {
+                let header = LogHeader {
+                    fillproof_session: 1,
+                    scenario: "http.yaml".into(),
+                    seed: scenario.seed,
+                };
+                let file = std::fs::File::create(path).expect("log file");
+                session.log_to(Box::new(file), &header).expect("header");
+            }
+            fillproof_serve::serve(listener, session, std::future::pending()).await
+        })
+    });
+    (rx.recv().expect("address"), server)
+}
+
+/// One HTTP/1.1 request; the status and body, or `None` when the server
+/// closed the connection without a byte.
+async fn http(address: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    if answer.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Some((status, body))
+}
+
+fn order_body(client_order_id: &str) -> String {
+    format!(
+        r#"{{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"{client_order_id}"}}"#
+    )
+}
+
+async fn shutdown(address: SocketAddr) {
+    assert_eq!(
+        http(address, "POST", "/_fillproof/shutdown", "")
+            .await
+            .map(|a| a.0),
+        Some(200)
+    );
+}
+
+/// A lost response closes the connection with no answer at all, after the
+/// scenario's delay, and the order it placed stands; a request without
+/// keys is refused with Alpaca's 401.
+#[test]
+fn lost_response_closes_the_connection_and_the_order_stands() {
+    let (address, server) = start(
+        scenario("  faults:\n    submit: {lost_response: 1, timeout_after: 100ms}"),
+        None,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    runtime.block_on(async {
+        assert_eq!(
+            http(address, "POST", "/v2/orders", &order_body("lost-0")).await,
+            None
+        );
+        let found = http(
+            address,
+            "GET",
+            "/v2/orders:by_client_order_id?client_order_id=lost-0",
+            "",
+        )
+        .await;
+        assert_eq!(found.map(|a| a.0), Some(200));
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream
+            .write_all(b"GET /v2/account HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains(r#""code":40110000"#), "{answer}");
+        shutdown(address).await;
+    });
+    let report = server.join().expect("report");
+    assert_eq!(report.orders_placed, 1);
+    assert_eq!(report.faults_injected.get("lost_response"), Some(&1));
+}
+
+/// A client that hangs up while its submit is on its way loses nothing:
+/// the broker still applies it, and the order can be read afterwards.
+#[test]
+fn client_hanging_up_mid_request_loses_no_ledger_state() {
+    let (address, server) = start(
+        scenario("  latency: {submit: {request: 150ms, response: 10ms}}"),
+        None,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    runtime.block_on(async {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        let body = order_body("gone-0");
+        let request = format!(
+            "POST /v2/orders HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        drop(stream);
+        fillproof_engine::clock::sleep(Duration::from_millis(400)).await;
+        let found = http(address, "GET", "/v2/orders:by_client_order_id?client_order_id=gone-0", "").await;
+        assert_eq!(found.map(|a| a.0), Some(200));
+        shutdown(address).await;
+    });
+    assert_eq!(server.join().expect("report").orders_placed, 1);
+}
+
+/// A flood of concurrent submits against a rate limit: every request is
+/// answered, and the ledger holds exactly the orders whose submits were
+/// answered 200.
+#[test]
+fn a_flood_is_answered_and_the_ledger_matches_the_answers() {
+    let (address, server) = start(
+        scenario(
+            "  latency: {submit: {uniform: [1ms, 20ms]}}\n  rate_limit: {requests: 50, per: 1s}",
+        ),
+        None,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let accepted = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..150 {
+            tasks.push(tokio::spawn(async move {
+                http(
+                    address,
+                    "POST",
+                    "/v2/orders",
+                    &order_body(&format!("flood-{i}")),
+                )
+                .await
+            }));
+        }
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.expect("task").map(|a| a.0));
+        }
+        shutdown(address).await;
+        statuses
+    });
+    assert!(
+        accepted.iter().all(|s| matches!(s, Some(200 | 429))),
+        "{accepted:?}"
+    );
+    let ok = accepted.iter().filter(|s| **s == Some(200)).count() as u64;
+    let report = server.join().expect("report");
+    assert!(
+        report.rate_limited_calls > 0,
+        "the flood met the rate limit"
+    );
+    assert_eq!(report.orders_placed, ok);
+    assert_eq!(report.rate_limited_calls, 150 - ok);
+}
+
+/// A session logged live, on the real clock, with faults and claims,
+/// replays on the paused clock to the same report, field by field.
+#[test]
+fn a_logged_session_replays_to_the_same_report() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/wire/every-fault.yaml");
+    let scenario = Scenario::load(&path).expect("scenario");
+    let dir = std::env::temp_dir().join(format!("fillproof-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("session.jsonl");
+    let (address, server) = start(scenario.clone(), Some(log.clone()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    runtime.block_on(async {
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            let id = format!("replay-{i}");
+            if let Some((200, body)) = http(address, "POST", "/v2/orders", &order_body(&id)).await {
+                let order: serde_json::Value = serde_json::from_str(&body).expect("json");
+                ids.push(order["id"].as_str().expect("id").to_owned());
+            }
+            fillproof_engine::clock::sleep(Duration::from_millis(30)).await;
+        }
+        fillproof_engine::clock::sleep(Duration::from_millis(300)).await;
+        for id in &ids {
+            let _ = http(address, "GET", &format!("/v2/orders/{id}"), "").await;
+        }
+        if let Some(first) = ids.first() {
+            let _ = http(address, "DELETE", &format!("/v2/orders/{first}"), "").await;
+        }
+        let _ = http(address, "GET", "/v2/positions/SPY", "").await;
+        let claims = r#"{"filled_qty": {"replay-0": 5, "replay-1": "0"}}"#;
+        assert_eq!(
+            http(address, "POST", "/_fillproof/claims", claims)
+                .await
+                .map(|a| a.0),
+            Some(200)
+        );
+        shutdown(address).await;
+    });
+    let live = server.join().expect("report");
+    let (header, requests) = fillproof_serve::read_log(&log).expect("log reads");
+    assert_eq!(header.seed, scenario.seed);
+    let replay_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("rt");
+    let replayed = replay_runtime.block_on(async {
+        let session = Session::new(&scenario, header.seed).expect("session");
+        fillproof_serve::replay(Arc::clone(&session), requests).await
+    });
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(live.requests > 10, "{live:#?}");
+    assert_eq!(replayed, live);
+}

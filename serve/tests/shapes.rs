@@ -1,0 +1,282 @@
+//! Every response shape `serve` sends, as golden JSON, and checked against
+//! what alpaca-py validates: the fields it requires are present and typed
+//! as it reads them (UUID ids, lowercase statuses, decimal strings, RFC
+//! 3339 stamps, booleans).
+
+use std::time::Duration;
+
+use fillproof_serve::{Reply, Session};
+use fillproof_simulator::Scenario;
+use serde_json::Value;
+
+const SCENARIO: &str = r#"
+version: 1
+name: shapes
+seed: 9
+workload:
+  orders: 2
+  symbols: [SPY]
+  qty: 5
+  type: market
+  reference_price: {SPY: "590.10"}
+broker:
+  latency: {submit: 10ms, get_order: 5ms, cancel: 5ms, get_position: 5ms}
+  fill: {probability: 1, delay: 100ms}
+"#;
+
+fn session() -> std::sync::Arc<Session> {
+    let scenario = Scenario::parse(SCENARIO.as_bytes(), "shapes.yaml", None).expect("scenario");
+    Session::new(&scenario, 9).expect("session")
+}
+
+async fn call(
+    session: &Session,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &str,
+) -> (u16, Value) {
+    let at = session.elapsed();
+    session.record(method, path, query, body.as_bytes(), at);
+    match session
+        .dispatch(method, path, query, body.as_bytes(), at)
+        .await
+        .reply
+    {
+        Reply::Json { status, body } => (status, body),
+        Reply::NoContent => (204, Value::Null),
+        other => panic!("{method} {path}: {other:?}"),
+    }
+}
+
+fn is_uuid(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        let groups: Vec<&str> = s.split('-').collect();
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+            && s.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+    })
+}
+
+fn is_stamp(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.len() >= 20 && s.as_bytes()[10] == b'T' && s.ends_with('Z'))
+}
+
+fn is_decimal(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.parse::<rust_decimal::Decimal>().is_ok())
+}
+
+/// The fields alpaca-py's `Order` model requires, typed as it reads them.
+fn assert_order_shape(order: &Value) {
+    assert!(is_uuid(&order["id"]), "id: {order}");
+    assert!(order["client_order_id"].is_string(), "{order}");
+    for stamp in ["created_at", "updated_at", "submitted_at"] {
+        assert!(is_stamp(&order[stamp]), "{stamp}: {order}");
+    }
+    let status = order["status"].as_str().expect("status");
+    assert_eq!(status, status.to_ascii_lowercase());
+    assert!(order["time_in_force"].is_string() && order["extended_hours"].is_boolean());
+    for decimal in ["qty", "filled_qty"] {
+        assert!(is_decimal(&order[decimal]), "{decimal}: {order}");
+    }
+    assert!(is_uuid(&order["asset_id"]));
+    for nullable in [
+        "filled_at",
+        "filled_avg_price",
+        "canceled_at",
+        "expired_at",
+        "failed_at",
+        "limit_price",
+        "stop_price",
+        "legs",
+    ] {
+        assert!(
+            order.get(nullable).is_some(),
+            "{nullable} present (null or value): {order}"
+        );
+    }
+}
+
+/// An order's life on the wire, every shape along the way: submit, read,
+/// read by client id, list, position, account, clock, cancel of a filled
+/// order, a second submit with the same id, not found.
+#[tokio::test(start_paused = true)]
+async fn every_response_shape_is_what_alpaca_py_reads() {
+    let session = session();
+    let body = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"bot-0"}"#;
+    let (status, submitted) = call(&session, "POST", "/v2/orders", "", body).await;
+    assert_eq!(status, 200);
+    assert_order_shape(&submitted);
+    assert_eq!(submitted["status"], "new");
+    assert_eq!(submitted["filled_avg_price"], Value::Null);
+    insta::assert_json_snapshot!("order_new", submitted);
+
+    tokio::time::advance(Duration::from_millis(500)).await;
+    let id = submitted["id"].as_str().expect("id").to_owned();
+    let (status, filled) = call(&session, "GET", &format!("/v2/orders/{id}"), "", "").await;
+    assert_eq!(status, 200);
+    assert_order_shape(&filled);
+    assert_eq!(filled["status"], "filled");
+    assert!(is_decimal(&filled["filled_avg_price"]) && is_stamp(&filled["filled_at"]));
+    insta::assert_json_snapshot!("order_filled", filled);
+
+    let (status, by_client) = call(
+        &session,
+        "GET",
+        "/v2/orders:by_client_order_id",
+        "client_order_id=bot-0",
+        "",
+    )
+    .await;
+    assert_eq!((status, &by_client["id"]), (200, &filled["id"]));
+
+    let (status, listed) = call(&session, "GET", "/v2/orders", "status=all&limit=5", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let (_, open) = call(&session, "GET", "/v2/orders", "", "").await;
+    assert_eq!(
+        open,
+        Value::Array(vec![]),
+        "the default lists open orders only"
+    );
+
+    let (status, position) = call(&session, "GET", "/v2/positions/SPY", "", "").await;
+    assert_eq!(status, 200);
+    for field in ["avg_entry_price", "qty", "cost_basis"] {
+        assert!(is_decimal(&position[field]), "{field}: {position}");
+    }
+    assert!(is_uuid(&position["asset_id"]) && position["exchange"].is_string());
+    assert_eq!(
+        (&position["side"], &position["qty"]),
+        (&Value::from("long"), &Value::from("5"))
+    );
+    insta::assert_json_snapshot!("position", position);
+
+    let (status, account) = call(&session, "GET", "/v2/account", "", "").await;
+    assert_eq!(status, 200);
+    assert!(is_uuid(&account["id"]) && account["account_number"].is_string());
+    assert_eq!(account["status"], "ACTIVE");
+    insta::assert_json_snapshot!("account", account);
+
+    let (status, clock) = call(&session, "GET", "/v2/clock", "", "").await;
+    assert_eq!(status, 200);
+    for field in ["timestamp", "next_open", "next_close"] {
+        assert!(is_stamp(&clock[field]), "{field}: {clock}");
+    }
+    insta::assert_json_snapshot!("clock", clock);
+
+    let errors = [
+        (
+            "DELETE",
+            format!("/v2/orders/{id}"),
+            "",
+            "",
+            422,
+            42_210_000,
+        ),
+        ("POST", "/v2/orders".to_owned(), "", body, 422, 40_010_001),
+        (
+            "GET",
+            "/v2/orders/00000000-0000-4000-8000-000000000000".to_owned(),
+            "",
+            "",
+            404,
+            40_410_000,
+        ),
+        (
+            "GET",
+            "/v2/positions/QQQ".to_owned(),
+            "",
+            "",
+            404,
+            40_410_000,
+        ),
+        (
+            "POST",
+            "/v2/orders".to_owned(),
+            "",
+            "{not json",
+            400,
+            40_010_000,
+        ),
+        (
+            "GET",
+            "/v2/orders".to_owned(),
+            "status=everything",
+            "",
+            422,
+            40_010_000,
+        ),
+        ("PUT", "/v2/account".to_owned(), "", "", 405, 40_010_000),
+        ("GET", "/v2/nothing".to_owned(), "", "", 404, 40_410_000),
+    ];
+    let mut shapes = Vec::new();
+    for (method, path, query, body, want_status, want_code) in errors {
+        let (status, error) = call(&session, method, &path, query, body).await;
+        assert_eq!(status, want_status, "{method} {path}: {error}");
+        assert_eq!(error["code"], want_code, "{method} {path}: {error}");
+        assert!(error["message"].is_string());
+        shapes.push(error);
+    }
+    insta::assert_json_snapshot!("errors", shapes);
+
+    let (status, results) = call(&session, "DELETE", "/v2/orders", "", "").await;
+    assert_eq!(
+        (status, results),
+        (207, Value::Array(vec![])),
+        "nothing open"
+    );
+}
+
+/// A trade update as the stream sends it carries the order in the same
+/// shape as REST, the execution's price and quantity as decimal strings.
+#[tokio::test(start_paused = true)]
+async fn trade_update_shape() {
+    let session = session();
+    let body = r#"{"symbol":"SPY","qty":"5","side":"buy","type":"market","time_in_force":"day","client_order_id":"bot-1"}"#;
+    let (_, order) = call(&session, "POST", "/v2/orders", "", body).await;
+    let mut engine_order: fillproof_engine::Order = fillproof_engine::Order {
+        id: order["id"].as_str().expect("id").to_owned(),
+        client_order_id: "bot-1".into(),
+        symbol: "SPY".into(),
+        qty: 5.into(),
+        side: fillproof_engine::Side::Buy,
+        order_type: fillproof_engine::OrderType::Market,
+        time_in_force: fillproof_engine::TimeInForce::Day,
+        limit_price: None,
+        status: fillproof_engine::OrderStatus::Filled,
+        filled_qty: 5.into(),
+        filled_avg_price: Some("590.11".parse().expect("price")),
+        submitted_at: Some(fillproof_engine::Timestamp::from_unix_micros(
+            1_735_828_201_000_000,
+        )),
+        filled_at: Some(fillproof_engine::Timestamp::from_unix_micros(
+            1_735_828_201_100_000,
+        )),
+        canceled_at: None,
+        updated_at: Some(fillproof_engine::Timestamp::from_unix_micros(
+            1_735_828_201_100_000,
+        )),
+    };
+    engine_order.filled_qty = 5.into();
+    let update = fillproof_engine::TradeUpdate {
+        event: fillproof_engine::TradeEvent::Fill,
+        order: engine_order,
+        execution_id: Some(session.execution_id("exec-1")),
+        qty: Some(5.into()),
+        price: Some("590.11".parse().expect("price")),
+        position_qty: Some(5.into()),
+        at: fillproof_engine::Timestamp::from_unix_micros(1_735_828_201_100_000),
+    };
+    let frame = fillproof_serve::wire::trade_update_json(&update, &session.asset_id("SPY"));
+    assert_eq!(frame["stream"], "trade_updates");
+    assert_order_shape(&frame["data"]["order"]);
+    assert!(is_uuid(&frame["data"]["execution_id"]));
+    for field in ["price", "qty", "position_qty"] {
+        assert!(is_decimal(&frame["data"][field]), "{field}: {frame}");
+    }
+    insta::assert_json_snapshot!("trade_update", frame);
+}
