@@ -7,9 +7,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use fillproof_alpaca::{AlpacaBroker, AlpacaConfig};
-use fillproof_engine::Signal;
+use std::time::Duration;
+
+use fillproof_alpaca::{AlpacaBroker, AlpacaConfig, AlpacaStream};
 use fillproof_engine::clock::{SystemClock, sleep_until};
+use fillproof_engine::{PollingConfig, Signal};
 use fillproof_harness::engines::Engine;
 use fillproof_harness::metrics::Tally;
 use fillproof_harness::runner::{RunSpec, executor_config, run_seed};
@@ -59,11 +61,11 @@ async fn post(base_url: &str, path: &str, body: &Value) -> u16 {
         .as_u16()
 }
 
-/// The engine over the wire: every order of the scenario's workload,
-/// placed at its arrival time, its verdict claimed to the server.
-#[test]
-fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
-    let scenario = scenario("every-fault.yaml");
+/// Runs the engine over the wire on every order of `scenario`'s workload,
+/// each placed at its arrival time, its verdict claimed to the server;
+/// with `stream`, the engine listens to the server's trade_updates and
+/// polls in hybrid mode. Returns the server's report at shutdown.
+fn drive(scenario: &Scenario, stream: bool) -> Report {
     let seed = scenario.seed;
     let (base_url, server) = start_server(scenario.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -75,10 +77,15 @@ fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
         let config = AlpacaConfig::paper("key", "secret")
             .with_base_url(&base_url)
             .expect("url");
-        let broker = Arc::new(AlpacaBroker::new(config).expect("client"));
-        let detection = scenario.detection_config().expect("engine section");
-        let executor = executor_config(&scenario, detection).expect("config");
-        let engine = Engine::new(
+        let broker = Arc::new(AlpacaBroker::new(config.clone()).expect("client"));
+        let mut detection = scenario.detection_config().expect("engine section");
+        if stream {
+            detection.polling = PollingConfig::Hybrid {
+                safety: Duration::from_secs(2),
+            };
+        }
+        let executor = executor_config(scenario, detection).expect("config");
+        let mut engine = Engine::new(
             EngineKind::Robust,
             broker,
             executor,
@@ -87,9 +94,14 @@ fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
             false,
         )
         .expect("engine");
+        if stream {
+            engine = engine.listening_to(&AlpacaStream::new(config));
+            // Let the websocket connect and listen before the first order.
+            fillproof_engine::clock::sleep(Duration::from_millis(300)).await;
+        }
         let start = tokio::time::Instant::now();
         let mut tasks = Vec::new();
-        for intent in Workload::new(&scenario, seed, None) {
+        for intent in Workload::new(scenario, seed, None) {
             sleep_until(start + intent.submit_at).await;
             let engine = engine.clone();
             tasks.push(tokio::spawn(async move {
@@ -124,7 +136,16 @@ fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
             200
         );
     });
-    let report = server.join().expect("server ends");
+    server.join().expect("server ends")
+}
+
+/// The engine over the wire, polling, against every fault class: the
+/// server's report shows what the in-process run shows.
+#[test]
+fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
+    let scenario = scenario("every-fault.yaml");
+    let seed = scenario.seed;
+    let report = drive(&scenario, false);
 
     let in_process = run_seed(
         &RunSpec::from_scenario(Arc::new(scenario.clone()), seed).expect("spec"),
@@ -161,4 +182,22 @@ fn engine_over_the_wire_misses_invents_and_duplicates_nothing() {
         "over the wire: {report:#?}"
     );
     assert!(report.passed, "{report:#?}");
+}
+
+/// The engine listening to the server's trade_updates websocket through
+/// `AlpacaStream`: every fill detected, and detected from the stream (the
+/// REST reads stay below one an order; polling alone would read each
+/// order several times).
+#[test]
+fn engine_listening_to_the_websocket_detects_every_fill_from_it() {
+    let scenario = scenario("calm-session.yaml");
+    let report = drive(&scenario, true);
+    assert_eq!(report.orders_placed, 3, "{report:#?}");
+    assert_eq!(report.filled_orders, 3, "{report:#?}");
+    assert_eq!(report.missed_fills, Some(0), "{report:#?}");
+    assert_eq!(report.false_positives, Some(0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(1.0), "{report:#?}");
+    let reads =
+        report.calls_by_endpoint["get_order"] + report.calls_by_endpoint["get_order_by_client_id"];
+    assert!(reads < 3, "REST reads {reads}: {report:#?}");
 }

@@ -70,6 +70,10 @@ pub async fn serve(
         .route("/_fillproof/claims", post(claims))
         .route("/_fillproof/shutdown", post(shutdown))
         .fallback(api)
+        .method_not_allowed_fallback(|| async {
+            json_response(405, &error_body(code::BAD_REQUEST, "method not allowed"))
+        })
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app.clone());
     tokio::pin!(interrupt);
     loop {
@@ -146,14 +150,37 @@ fn unauthorized() -> Response<Body> {
     )
 }
 
+/// The largest request body read: an order is a few hundred bytes, a
+/// claims body about 60 bytes an order.
+const MAX_REQUEST_BYTES: usize = 64 << 20;
+
+/// A request's body, or the Alpaca-shaped error that refuses it.
+async fn read_body(body: Body) -> Result<Bytes, Response<Body>> {
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|error| {
+            json_response(
+                413,
+                &error_body(
+                    code::BAD_REQUEST,
+                    &format!("request body unreadable or over {MAX_REQUEST_BYTES} bytes: {error}"),
+                ),
+            )
+        })
+}
+
 /// Alpaca's API: logged, then answered by the session at its arrival time.
 async fn api(
     State(app): State<App>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response<Body> {
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     if !uri.path().starts_with("/v2/") {
         return json_response(404, &error_body(code::NOT_FOUND, "endpoint not found"));
     }
@@ -226,7 +253,11 @@ async fn report(State(app): State<App>) -> Response<Body> {
     json_response(200, &serde_json::to_value(&report).unwrap_or(Value::Null))
 }
 
-async fn claims(State(app): State<App>, body: Bytes) -> Response<Body> {
+async fn claims(State(app): State<App>, body: Body) -> Response<Body> {
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     let at = app.session.elapsed();
     app.session
         .record("POST", "/_fillproof/claims", "", &body, at);
