@@ -57,11 +57,14 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         };
         Ok::<_, anyhow::Error>(fillproof_serve::serve(listener, session, interrupt).await)
     })?;
-    finish(
-        &report,
-        args.report.as_deref(),
-        &format!("fillproof serve {} --seed {seed}", args.scenario.display()),
-    )
+    let again = match &args.request_log {
+        Some(log) => format!("fillproof replay-session {}", log.display()),
+        None => format!(
+            "fillproof serve {} --seed {seed} --request-log FILE, then fillproof replay-session FILE",
+            args.scenario.display()
+        ),
+    };
+    finish(&report, args.report.as_deref(), &again)
 }
 
 /// Runs `replay-session`: the log's requests against a fresh session on the
