@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_alpaca::{AlpacaBroker, AlpacaConfig, AlpacaStream};
+use fillproof_engine::PollingConfig;
 use fillproof_engine::clock::{SystemClock, sleep_until};
-use fillproof_engine::{PollingConfig, Signal};
 use fillproof_harness::engines::Engine;
 use fillproof_harness::metrics::Tally;
 use fillproof_harness::runner::{RunSpec, executor_config, run_seed};
-use fillproof_serve::{Report, Session};
+use fillproof_serve::Report;
 use fillproof_simulator::{EngineKind, Scenario, Workload};
 use serde_json::{Value, json};
 
@@ -26,27 +26,12 @@ fn scenario(name: &str) -> Scenario {
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A server for `scenario` on its own thread and runtime, as `fillproof
-/// serve` runs it; returns its base URL and a handle to its report.
+/// A server for `scenario`, as `fillproof serve` runs one; its base URL
+/// and a handle to its report.
 fn start_server(scenario: Scenario) -> (String, std::thread::JoinHandle<Report>) {
-    let (address_tx, address_rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            address_tx
-                .send(listener.local_addr().expect("address"))
-                .expect("send");
-            let session = Session::new(&scenario, scenario.seed).expect("session");
-            fillproof_serve::serve(listener, session, std::future::pending()).await
-        })
-    });
-    let address = address_rx.recv().expect("server started");
+    let seed = scenario.seed;
+    let (address, server) =
+        fillproof_serve::spawn_on_thread(scenario, seed, None).expect("server starts");
     (format!("http://{address}"), server)
 }
 
@@ -105,16 +90,7 @@ fn drive(scenario: &Scenario, stream: bool) -> Report {
             sleep_until(start + intent.submit_at).await;
             let engine = engine.clone();
             tasks.push(tokio::spawn(async move {
-                let signal = Signal {
-                    client_order_id: intent.request.client_order_id.clone(),
-                    trader_id: "trader-0".into(),
-                    symbol: intent.request.symbol.clone(),
-                    side: intent.request.side,
-                    qty: intent.request.qty,
-                    limit_price: intent.request.limit_price,
-                    stop_loss: None,
-                    take_profit: None,
-                };
+                let signal = intent.signal();
                 let verdict = engine.execute(&signal, intent.reference_price).await;
                 (signal.client_order_id, verdict.filled_qty)
             }));

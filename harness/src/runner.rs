@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use fillproof_engine::clock::sleep_until;
 use fillproof_engine::{
     AppliedFill, Commission, Decimal, ExecutorConfig, FillDetectionConfig, PollingConfig,
-    PositionBook, RateLimit, RiskLimits, Side, Signal, ValidationConfig, Verdict, VirtualClock,
+    PositionBook, RateLimit, RiskLimits, Side, ValidationConfig, Verdict, VirtualClock,
 };
 use fillproof_simulator::{
     BrokerModel, EngineKind, Intent, Ledger, Scenario, SimBroker, SubmitRecord, Trace, Workload,
@@ -315,16 +315,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         }
         last_submit = intent.submit_at;
         let engine = engine.clone();
-        let signal = Signal {
-            client_order_id: intent.request.client_order_id.clone(),
-            trader_id: format!("trader-{}", intent.trader),
-            symbol: intent.request.symbol.clone(),
-            side: intent.request.side,
-            qty: intent.request.qty,
-            limit_price: intent.request.limit_price,
-            stop_loss: None,
-            take_profit: None,
-        };
+        let signal = intent.signal();
         let expected = intent.reference_price;
         let index = intent.index;
         let abort = tasks.spawn(async move {

@@ -406,3 +406,56 @@ async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), 
         }
     }
 }
+
+/// A request log for [`spawn_on_thread`]: where to write, and its header.
+pub type LogSink = (Box<dyn std::io::Write + Send>, crate::session::LogHeader);
+
+/// Serves `scenario` with `seed` on 127.0.0.1 (a free port) from a thread
+/// of its own with its own current-thread runtime, as `fillproof serve`
+/// does, logging requests to `log` when given: for a test suite that
+/// starts a server beside the bot it tests. The handle yields the report
+/// once a client posts `/_fillproof/shutdown`.
+///
+/// # Errors
+///
+/// No port can be bound, the runtime cannot start, the scenario's
+/// `expect:` block does not parse, or the log's header cannot be written.
+pub fn spawn_on_thread(
+    scenario: fillproof_simulator::Scenario,
+    seed: u64,
+    log: Option<LogSink>,
+) -> std::io::Result<(std::net::SocketAddr, std::thread::JoinHandle<Report>)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let started = (|| {
+                let listener = TcpListener::from_std(listener)?;
+                let session = Session::new(&scenario, seed).map_err(std::io::Error::other)?;
+                if let Some((sink, header)) = log {
+                    session.log_to(sink, &header)?;
+                }
+                Ok::<_, std::io::Error>((listener, session))
+            })();
+            match started {
+                Ok((listener, session)) => {
+                    let _ = ready_tx.send(Ok(()));
+                    serve(listener, session, std::future::pending()).await
+                }
+                Err(error) => {
+                    let _ = ready_tx.send(Err(error));
+                    Report::default()
+                }
+            }
+        })
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the server thread ended before it started"))??;
+    Ok((address, handle))
+}

@@ -18,7 +18,7 @@ mod replay;
 mod session;
 pub mod wire;
 
-pub use http::serve;
+pub use http::{LogSink, serve, spawn_on_thread};
 pub use replay::{ReplayError, read_log, replay};
 pub use session::{
     Answer, FillReport, Judged, LogHeader, LoggedRequest, MAX_CLAIMS, MAX_ORDERS, OrderReport,

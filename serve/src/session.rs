@@ -213,25 +213,27 @@ impl Session {
         Timestamp::from_unix_micros(self.broker.model().epoch_unix_micros.saturating_add(micros))
     }
 
-    /// The id Alpaca gives the asset `symbol`.
-    #[must_use]
-    pub fn asset_id(&self, symbol: &str) -> String {
+    /// The UUID-shaped id of `name` for `purpose`: the same name always
+    /// maps to the same UUID in a session with this seed.
+    fn derived_id(&self, purpose: &str, name: &str) -> String {
         uuid_shaped(
             self.broker.seed(),
-            "asset-id",
-            fillproof_engine::stable_hash(symbol.as_bytes()),
+            purpose,
+            fillproof_engine::stable_hash(name.as_bytes()),
         )
     }
 
+    /// The id Alpaca gives the asset `symbol`.
+    #[must_use]
+    pub fn asset_id(&self, symbol: &str) -> String {
+        self.derived_id("asset-id", symbol)
+    }
+
     /// The UUID-shaped execution id a client sees for the simulator's
-    /// execution `id`: the same id always maps to the same UUID.
+    /// execution `id`.
     #[must_use]
     pub fn execution_id(&self, id: &str) -> String {
-        uuid_shaped(
-            self.broker.seed(),
-            "execution-id",
-            fillproof_engine::stable_hash(id.as_bytes()),
-        )
+        self.derived_id("execution-id", id)
     }
 
     /// Records a request in the log, giving it its sequence number. Called
@@ -725,7 +727,7 @@ pub struct Judged {
 }
 
 /// A session's report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The scenario's name.
     pub scenario: String,

@@ -19,49 +19,40 @@ fn scenario(broker: &str) -> Scenario {
     Scenario::parse(text.as_bytes(), "http.yaml", None).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A server on its own thread and current-thread runtime, as `fillproof
-/// serve` runs one, logging to `log` when given.
+/// A server as `fillproof serve` runs one, logging to `log` when given.
 fn start(
     scenario: Scenario,
     log: Option<PathBuf>,
 ) -> (SocketAddr, std::thread::JoinHandle<Report>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("address"))
-                .expect("send");
-            let session = Session::new(&scenario, scenario.seed).expect("session");
-            if let Some(path) = log {
-                let header = LogHeader {
-                    fillproof_session: 1,
-                    scenario: "http.yaml".into(),
-                    seed: scenario.seed,
-                };
-                let file = std::fs::File::create(path).expect("log file");
-                session.log_to(Box::new(file), &header).expect("header");
-            }
-            fillproof_serve::serve(listener, session, std::future::pending()).await
-        })
+    let log = log.map(|path| {
+        let header = LogHeader {
+            fillproof_session: 1,
+            scenario: "http.yaml".into(),
+            seed: scenario.seed,
+        };
+        let file = std::fs::File::create(path).expect("log file");
+        (Box::new(file) as Box<dyn std::io::Write + Send>, header)
     });
-    (rx.recv().expect("address"), server)
+    let seed = scenario.seed;
+    fillproof_serve::spawn_on_thread(scenario, seed, log).expect("server starts")
+}
+
+/// An authenticated HTTP/1.1 request, as a client writes it.
+fn request_text(method: &str, path: &str, body: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// One HTTP/1.1 request; the status and body, or `None` when the server
 /// closed the connection without a byte.
 async fn http(address: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(address).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
+    stream
+        .write_all(request_text(method, path, body).as_bytes())
+        .await
+        .expect("write");
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     if answer.is_empty() {
@@ -148,14 +139,17 @@ fn client_hanging_up_mid_request_loses_no_ledger_state() {
     runtime.block_on(async {
         let mut stream = TcpStream::connect(address).await.expect("connect");
         let body = order_body("gone-0");
-        let request = format!(
-            "POST /v2/orders HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = request_text("POST", "/v2/orders", &body);
         stream.write_all(request.as_bytes()).await.expect("write");
         drop(stream);
         fillproof_engine::clock::sleep(Duration::from_millis(400)).await;
-        let found = http(address, "GET", "/v2/orders:by_client_order_id?client_order_id=gone-0", "").await;
+        let found = http(
+            address,
+            "GET",
+            "/v2/orders:by_client_order_id?client_order_id=gone-0",
+            "",
+        )
+        .await;
         assert_eq!(found.map(|a| a.0), Some(200));
         shutdown(address).await;
     });

@@ -25,6 +25,24 @@ pub struct Intent {
     pub reference_price: Decimal,
 }
 
+impl Intent {
+    /// The trading signal this order stands for, as its trader
+    /// (`trader-N`) hands it to an engine.
+    #[must_use]
+    pub fn signal(&self) -> fillproof_engine::Signal {
+        fillproof_engine::Signal {
+            client_order_id: self.request.client_order_id.clone(),
+            trader_id: format!("trader-{}", self.trader),
+            symbol: self.request.symbol.clone(),
+            side: self.request.side,
+            qty: self.request.qty,
+            limit_price: self.request.limit_price,
+            stop_loss: None,
+            take_profit: None,
+        }
+    }
+}
+
 /// The deterministic client order id of order `index` in a run with `seed`.
 #[must_use]
 pub fn client_order_id(seed: u64, index: u32) -> String {
