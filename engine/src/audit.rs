@@ -64,6 +64,10 @@ pub struct AuditEntry {
     pub status: String,
     /// Why, in a sentence.
     pub reason: String,
+    /// For a fill: when the broker says it filled (the last execution's
+    /// stamp), which the record's own `ts`, the engine's clock when it
+    /// learned of the fill, follows.
+    pub broker_at: Option<crate::order::Timestamp>,
 }
 
 /// One line of the log.
@@ -94,6 +98,11 @@ pub struct AuditRecord {
     pub status: String,
     /// Why.
     pub reason: String,
+    /// For a fill: the broker's stamp of it, RFC 3339 UTC. Absent in
+    /// other records (and in logs written before it existed, which verify
+    /// unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_at: Option<String>,
     /// Hash of the previous line ([`GENESIS`] for the first).
     pub prev_hash: String,
     /// SHA-256 of `prev_hash` and this record without `hash`, hex.
@@ -257,6 +266,7 @@ impl AuditLog {
             price: entry.price,
             status: entry.status,
             reason: entry.reason,
+            broker_at: entry.broker_at.map(|t| t.to_string()),
             prev_hash: chain.last_hash.clone(),
             hash: String::new(),
         };
@@ -444,7 +454,28 @@ mod tests {
             price: Some("590.10".parse().expect("price")),
             status: "filled".into(),
             reason: "fill confirmed, by status".into(),
+            broker_at: (event == AuditEvent::Fill)
+                .then(|| Timestamp::from_unix_micros(1_735_828_199_500_000)),
         }
+    }
+
+    /// A fill record carries the broker's stamp; a record without one is
+    /// written exactly as before the field existed, so older logs verify.
+    #[test]
+    fn broker_stamp_is_written_only_on_fills() {
+        let sink = MemorySink::default();
+        let log = AuditLog::new(Box::new(sink.clone()), Arc::new(FixedClock));
+        log.record(entry("t", AuditEvent::Submit, 1))
+            .expect("submit");
+        log.record(entry("t", AuditEvent::Fill, 1)).expect("fill");
+        let lines = sink.lines();
+        assert!(!lines[0].contains("broker_at"), "{}", lines[0]);
+        assert!(
+            lines[1].contains(r#""broker_at":"2025-01-02T14:29:59.500000Z""#),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(verify(&lines.join("\n")).map(|n| n > 0), Ok(true));
     }
 
     fn sample_log() -> Vec<String> {

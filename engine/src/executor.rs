@@ -347,9 +347,27 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         signal: &Signal,
         event: AuditEvent,
         order_id: Option<&str>,
+        fill: (Decimal, Option<Decimal>),
+        status: &str,
+        reason: &str,
+    ) -> std::io::Result<()> {
+        self.audit_at(signal, event, order_id, fill, status, reason, None)
+    }
+
+    /// [`Self::audit`], with the broker's stamp of a fill.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one record's fields, named at each call; a struct would only rename them"
+    )]
+    fn audit_at(
+        &self,
+        signal: &Signal,
+        event: AuditEvent,
+        order_id: Option<&str>,
         (qty, price): (Decimal, Option<Decimal>),
         status: &str,
         reason: &str,
+        broker_at: Option<crate::order::Timestamp>,
     ) -> std::io::Result<()> {
         self.audit.record(AuditEntry {
             event,
@@ -362,6 +380,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             price,
             status: status.to_owned(),
             reason: reason.to_owned(),
+            broker_at,
         })
     }
 
@@ -659,7 +678,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         if event != AuditEvent::Fill && result.filled_qty > Decimal::ZERO {
             // The order ended otherwise, but quantity was booked: the audit
             // log records every fill the positions hold.
-            let _ = self.audit(
+            let _ = self.audit_at(
                 signal,
                 AuditEvent::Fill,
                 Some(&order_id),
@@ -670,15 +689,17 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                     OrderStatus::Filled.as_str()
                 },
                 &result.reason,
+                result.filled_at,
             );
         }
-        let _ = self.audit(
+        let _ = self.audit_at(
             signal,
             event,
             Some(&order_id),
             (result.filled_qty, result.avg_price),
             status.as_str(),
             &result.reason,
+            result.filled_at.filter(|_| event == AuditEvent::Fill),
         );
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(OrderEvent {

@@ -47,6 +47,45 @@ pub enum Command {
     /// Replay a `serve` session's request log on virtual time: the same
     /// ledger and the same report, in a moment.
     ReplaySession(ReplaySessionArgs),
+    /// Turn an incident (Alpaca's order export, or the engine's audit log)
+    /// into a regression scenario.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `fillproof import`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// From Alpaca's order history (`GET /v2/orders?status=all&nested=true`)
+    /// and fill activities (`GET /v2/account/activities/FILL`).
+    Alpaca {
+        /// The order history, a JSON list.
+        #[arg(value_name = "ORDERS.json")]
+        orders: PathBuf,
+        /// The fill activities, a JSON list: each execution's time,
+        /// quantity and price.
+        #[arg(long, value_name = "FILLS.json")]
+        activities: Option<PathBuf>,
+        /// Write the scenario here; default stdout.
+        #[arg(short, long, value_name = "SCENARIO.yaml")]
+        output: Option<PathBuf>,
+        /// The scenario's name; default `incident-` and the file's stem.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// From the engine's own audit log (`run --audit FILE`, or an
+    /// `OrderExecutor` trading for real).
+    Audit {
+        /// The audit log.
+        #[arg(value_name = "LOG")]
+        audit_log: PathBuf,
+        /// Write the scenario here; default stdout.
+        #[arg(short, long, value_name = "SCENARIO.yaml")]
+        output: Option<PathBuf>,
+        /// The scenario's name; default `incident-` and the file's stem.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// `fillproof serve`.

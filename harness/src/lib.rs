@@ -14,6 +14,7 @@ pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod engines;
+pub mod import;
 pub mod junit;
 pub mod metrics;
 pub mod report;

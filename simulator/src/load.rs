@@ -15,7 +15,7 @@ use crate::duration::parse_duration;
 use crate::error::{Diagnostic, ScenarioError};
 use crate::expect::Expectation;
 use crate::scenario::{
-    FAULT_KINDS, FORMAT_VERSION, LatencySpec, PartialPolicySpec, PollingSpec, Scenario,
+    FAULT_KINDS, FORMAT_VERSION, LatencySpec, OrderKind, PartialPolicySpec, PollingSpec, Scenario,
     TimelineKind,
 };
 use crate::suggest::did_you_mean;
@@ -649,6 +649,7 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             format!("is {orders}; allowed: 1 to {MAX_ORDERS}"),
         );
     }
+    check_listed_orders(scenario, &mut c);
     if workload.traders == 0 {
         c.at(
             None,
@@ -859,6 +860,84 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
         );
     }
     c.diagnostics
+}
+
+/// Checks a listed workload: `orders` counts the list, each order has a
+/// priced symbol, a whole positive quantity within the bounds, a limit
+/// price exactly when it is a limit order, and the list is in submission
+/// order.
+fn check_listed_orders(scenario: &Scenario, c: &mut Checker<'_>) {
+    let workload = &scenario.workload;
+    let list = &workload.list;
+    if list.is_empty() {
+        return;
+    }
+    if usize::try_from(workload.orders.value).ok() != Some(list.len()) {
+        c.at(
+            Some(workload.orders.referenced),
+            "workload.orders",
+            format!(
+                "is {} but workload.list has {} orders; make them equal",
+                workload.orders.value,
+                list.len()
+            ),
+        );
+    }
+    let mut previous = Duration::ZERO;
+    for (i, order) in list.iter().enumerate() {
+        let here = Some(order.referenced);
+        let field = |name: &str| format!("workload.list[{i}].{name}");
+        let order = &order.value;
+        if !workload.reference_price.value.contains_key(&order.symbol) {
+            c.at(
+                here,
+                field("symbol"),
+                format!(
+                    "`{}` has no reference price; add `{}: \"PRICE\"` to workload.reference_price",
+                    order.symbol, order.symbol
+                ),
+            );
+        }
+        if order.qty == 0 || Decimal::from(order.qty) > MAX_QTY {
+            c.at(
+                here,
+                field("qty"),
+                format!("is {}; allowed: 1 to {MAX_QTY} whole shares", order.qty),
+            );
+        }
+        match (order.order_type, order.limit_price) {
+            (OrderKind::Limit, None) => c.at(
+                here,
+                field("limit_price"),
+                "is missing; a limit order needs one",
+            ),
+            (OrderKind::Market, Some(_)) => c.at(
+                here,
+                field("limit_price"),
+                "is set on a market order; add `type: limit` or remove it",
+            ),
+            (OrderKind::Limit, Some(price)) if !price_in_range(price.0) => {
+                c.at(
+                    here,
+                    field("limit_price"),
+                    out_of_range(price.0, MIN_PRICE, MAX_PRICE),
+                );
+            }
+            _ => {}
+        }
+        if order.at.0 < previous {
+            c.at(
+                here,
+                field("at"),
+                format!(
+                    "is {}, before the order above it ({}); list orders in submission order",
+                    crate::duration::format_duration(order.at.0),
+                    crate::duration::format_duration(previous)
+                ),
+            );
+        }
+        previous = previous.max(order.at.0);
+    }
 }
 
 /// Checks one `timeline:` event: it names one order that exists, has a time

@@ -126,6 +126,42 @@ pub struct WorkloadSpec {
     /// Traders placing orders, round robin; default 1.
     #[serde(default = "default_traders")]
     pub traders: u32,
+    /// The orders themselves, one entry each in submission order, as
+    /// `fillproof import` writes them from an incident. When given, `orders`
+    /// counts them, and `arrival`, `side`, `qty` and `type` are not drawn
+    /// from; default none.
+    #[serde(default)]
+    pub list: Vec<Spanned<ListedOrder>>,
+}
+
+/// One order of a listed workload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedOrder {
+    /// When it is submitted, since the run began.
+    pub at: Dur,
+    /// The instrument; it needs a `reference_price`.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: ListedSide,
+    /// Whole shares, 1 to 1,000,000,000.
+    pub qty: u64,
+    /// `market` (default) or `limit`.
+    #[serde(rename = "type", default)]
+    pub order_type: OrderKind,
+    /// The limit price of a limit order, a decimal string.
+    #[serde(default)]
+    pub limit_price: Option<Price>,
+}
+
+/// The side of a listed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListedSide {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
 }
 
 fn default_traders() -> u32 {

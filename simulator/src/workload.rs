@@ -8,7 +8,7 @@ use fillproof_engine::{OrderRequest, OrderType, Side, TimeInForce, derive_rng};
 use rand::Rng;
 use rust_decimal::Decimal;
 
-use crate::scenario::{OrderKind, Scenario, SideSpec};
+use crate::scenario::{ListedOrder, ListedSide, OrderKind, Scenario, SideSpec};
 
 /// One order the workload places.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +67,13 @@ impl<'a> Workload<'a> {
         Self {
             scenario,
             seed,
-            orders: orders.unwrap_or(scenario.workload.orders.value),
+            orders: {
+                let count = orders.unwrap_or(scenario.workload.orders.value);
+                match scenario.workload.list.len() {
+                    0 => count,
+                    listed => count.min(u32::try_from(listed).unwrap_or(u32::MAX)),
+                }
+            },
             next: 0,
             clock: Duration::ZERO,
         }
@@ -86,6 +92,43 @@ impl<'a> Workload<'a> {
     }
 }
 
+impl Workload<'_> {
+    /// Order `index` of a listed workload, as listed.
+    fn listed(&self, index: u32, order: &ListedOrder) -> Intent {
+        let spec = &self.scenario.workload;
+        let reference_price = spec
+            .reference_price
+            .value
+            .get(&order.symbol)
+            .map_or(Decimal::ONE, |p| p.0);
+        let (order_type, limit_price) = match order.order_type {
+            OrderKind::Market => (OrderType::Market, None),
+            OrderKind::Limit => (
+                OrderType::Limit,
+                Some(order.limit_price.map_or(reference_price, |p| p.0)),
+            ),
+        };
+        Intent {
+            index,
+            trader: index % spec.traders.max(1),
+            submit_at: order.at.0,
+            request: OrderRequest {
+                client_order_id: client_order_id(self.seed, index),
+                symbol: order.symbol.clone(),
+                qty: Decimal::from(order.qty.min(1_000_000_000)),
+                side: match order.side {
+                    ListedSide::Buy => Side::Buy,
+                    ListedSide::Sell => Side::Sell,
+                },
+                order_type,
+                time_in_force: TimeInForce::Day,
+                limit_price,
+            },
+            reference_price,
+        }
+    }
+}
+
 impl Iterator for Workload<'_> {
     type Item = Intent;
 
@@ -96,6 +139,9 @@ impl Iterator for Workload<'_> {
         let index = self.next;
         self.next += 1;
         let spec = &self.scenario.workload;
+        if let Some(listed) = spec.list.get(index as usize) {
+            return Some(self.listed(index, &listed.value));
+        }
         let mut rng = derive_rng(self.seed, "workload", u64::from(index));
         if index > 0 {
             if let Some(arrival) = &spec.arrival {

@@ -21,6 +21,7 @@ macro_rules! out {
 pub mod audit;
 pub mod check;
 pub mod gate;
+pub mod import;
 pub mod merge;
 pub mod replay;
 pub mod run;

@@ -1,0 +1,115 @@
+//! `fillproof import`: an incident's records as a regression scenario.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use fillproof_simulator::{Scenario, read_bounded_text};
+
+use super::Exit;
+use crate::cli::ImportCommand;
+use crate::import::{self, Incident};
+
+/// The largest export or audit log read.
+const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+fn read(path: &Path, hint: &str) -> Result<String> {
+    read_bounded_text(path, MAX_INPUT_BYTES, hint).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn default_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned());
+    let slug: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("incident-{}", slug.trim_matches('-'))
+}
+
+/// Runs `import`: reads the records, writes the scenario (to `--output`
+/// or stdout), and checks that it loads.
+///
+/// # Errors
+/// A file that cannot be read or is not what it claims to be (exit 2,
+/// naming the record and field), or an output that cannot be written.
+pub fn run(command: &ImportCommand) -> Result<Exit> {
+    let (incident, name, output): (Incident, String, _) = match command {
+        ImportCommand::Alpaca {
+            orders,
+            activities,
+            output,
+            name,
+        } => {
+            let orders_text = read(
+                orders,
+                "an order history is JSON, as GET /v2/orders returns it",
+            )?;
+            let activities_text = activities
+                .as_ref()
+                .map(|path| {
+                    read(
+                        path,
+                        "fill activities are JSON, as GET /v2/account/activities/FILL returns them",
+                    )
+                })
+                .transpose()?;
+            let activities_name = activities.as_ref().map(|p| p.display().to_string());
+            let incident = import::from_alpaca(
+                &orders.display().to_string(),
+                &orders_text,
+                activities_name.as_deref().zip(activities_text.as_deref()),
+            )?;
+            (
+                incident,
+                name.clone().unwrap_or_else(|| default_name(orders)),
+                output,
+            )
+        }
+        ImportCommand::Audit {
+            audit_log,
+            output,
+            name,
+        } => {
+            let text = read(
+                audit_log,
+                "an audit log is JSON lines, as the engine writes it",
+            )?;
+            let incident = import::from_audit(&audit_log.display().to_string(), &text)?;
+            (
+                incident,
+                name.clone().unwrap_or_else(|| default_name(audit_log)),
+                output,
+            )
+        }
+    };
+    let yaml = import::scenario_yaml(&incident, &name);
+    let label = output.as_ref().map_or_else(
+        || "imported scenario".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let base = output.as_ref().and_then(|p| p.parent());
+    Scenario::parse(yaml.as_bytes(), &label, base)
+        .map_err(|e| anyhow!("the imported scenario does not load; please report it:\n{e}"))?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &yaml)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote {} ({} orders from {}); run it with: fillproof run {}",
+                path.display(),
+                incident.orders.len(),
+                incident.source,
+                path.display()
+            );
+        }
+        None => out!("{yaml}"),
+    }
+    Ok(Exit::Success)
+}
