@@ -199,6 +199,11 @@ pub struct SweepArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Sweep only the K-th of N slices of the seeds (every N-th seed, from
+    /// the K-th), printing each strategy's report as JSON; `fillproof
+    /// merge` combines the shards into the sweep's table.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 /// `fillproof audit ...`.

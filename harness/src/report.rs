@@ -121,6 +121,10 @@ pub struct Report {
     /// Each seed run's summary, in seed order: what `fillproof merge`
     /// rebuilds the report of several shards from.
     pub seed_runs: Vec<SeedSummary>,
+    /// True for one strategy's report of a sweep (`sweep --shard`): merged
+    /// shards of a sweep print the sweep's table.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sweep: bool,
 }
 
 /// Hex form of a trace hash.
@@ -250,6 +254,7 @@ impl Report {
             replay: replay_command(input.file, seed, &input.replay_flags),
             replay_flags: input.replay_flags.clone(),
             seed_runs: runs,
+            sweep: false,
         }
     }
 

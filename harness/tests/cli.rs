@@ -558,3 +558,67 @@ fn shards_merge_to_the_single_run() {
     let (code, _, stderr) = fillproof(&["run", scenarios[0], "--shard", "0/3"]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// A sweep split into shards (`sweep --shard K/N --format json`) and merged
+/// prints the very table, and the very JSON points, one machine's sweep of
+/// every seed prints; a shard needs JSON output, and sweep shards do not
+/// mix with run shards.
+#[test]
+fn sweep_shards_merge_to_the_single_sweep() {
+    let dir = std::env::temp_dir().join(format!("fillproof-sweep-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "scenarios/status-lag.yaml",
+            "scenarios/partial-fills.yaml",
+            "--strategies",
+            "linear,fixed,exponential",
+            "--seeds",
+            "5",
+        ];
+        args.extend(extra);
+        let (code, stdout, stderr) = fillproof(&args);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
+    let mut shard_files = Vec::new();
+    for k in 1..=2 {
+        let path = dir.join(format!("sweep-{k}.json"));
+        std::fs::write(
+            &path,
+            sweep(&["--shard", &format!("{k}/2"), "--format", "json"]),
+        )
+        .expect("shard");
+        shard_files.push(path.to_str().expect("utf-8").to_owned());
+    }
+    for format in ["table", "json"] {
+        let whole = sweep(&["--format", format]);
+        let mut args = vec!["merge", "--format", format];
+        args.extend(shard_files.iter().map(String::as_str));
+        let (code, merged, stderr) = fillproof(&args);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(whole, merged, "{format}");
+        assert!(whole.lines().count() >= 6, "{whole}");
+    }
+    let (code, _, stderr) = fillproof(&["sweep", "scenarios/status-lag.yaml", "--shard", "1/2"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("add --format json"), "{stderr}");
+    let run_shard = dir.join("run.json");
+    let (_, run_json, _) = fillproof(&[
+        "run",
+        "scenarios/status-lag.yaml",
+        "--seeds",
+        "2",
+        "--shard",
+        "1/2",
+        "--format",
+        "json",
+    ]);
+    std::fs::write(&run_shard, run_json).expect("run shard");
+    let (code, _, stderr) =
+        fillproof(&["merge", &shard_files[0], run_shard.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("mix"), "{stderr}");
+}

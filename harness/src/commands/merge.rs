@@ -1,5 +1,6 @@
-//! `fillproof merge`: the shards of a run (`run --shard K/N --format json`),
-//! combined into the report one run of every seed would have printed.
+//! `fillproof merge`: the shards of a run (`run --shard K/N --format json`)
+//! or of a sweep (`sweep --shard K/N --format json`), combined into the
+//! report, or the sweep's table, one machine would have printed.
 
 use std::path::Path;
 
@@ -26,6 +27,8 @@ struct ShardReport {
     expectations_skipped: Option<String>,
     replay_flags: String,
     seed_runs: Vec<SeedSummary>,
+    #[serde(default)]
+    sweep: bool,
 }
 
 /// Runs `merge`.
@@ -36,18 +39,27 @@ struct ShardReport {
 pub fn run(args: &MergeArgs) -> Result<Exit> {
     // Shards of the same scenario, engine and strategy, in first-seen order.
     let mut groups: IndexMap<(String, String, String), Vec<ShardReport>> = IndexMap::new();
+    let mut all = Vec::new();
     for path in &args.reports {
-        for shard in read_reports(path)? {
-            let key = (
-                shard.file.clone(),
-                shard.engine.clone(),
-                shard.strategy.clone(),
-            );
-            groups.entry(key).or_default().push(shard);
-        }
+        all.extend(read_reports(path)?);
+    }
+    let sweeps = all.iter().filter(|shard| shard.sweep).count();
+    if sweeps > 0 && sweeps < all.len() {
+        return Err(anyhow!(
+            "the reports mix `sweep --shard` and `run --shard` output; merge each kind apart"
+        ));
+    }
+    for shard in all {
+        let key = (
+            shard.file.clone(),
+            shard.engine.clone(),
+            shard.strategy.clone(),
+        );
+        groups.entry(key).or_default().push(shard);
     }
     let mut exit = Exit::Success;
     let mut cases = Vec::new();
+    let mut merged = Vec::new();
     for ((file, engine, strategy), shards) in groups {
         let scenario = load(Path::new(&file))
             .with_context(|| format!("loading {file}, the scenario the shards ran"))?;
@@ -74,6 +86,10 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
             },
             runs,
         );
+        if sweeps > 0 {
+            merged.push(report);
+            continue;
+        }
         match args.format {
             Format::Table => out!("{}", report.table()),
             Format::Json => outln!("{}", serde_json::to_string(&report)?),
@@ -90,6 +106,11 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
                 &failures.join("\n"),
             )
         });
+    }
+    if let Some(first) = merged.first() {
+        let baseline = first.strategy.clone();
+        super::sweep::print_points(&super::sweep::points(&merged), &baseline, args.format)?;
+        return Ok(exit);
     }
     if let Some(junit) = &args.junit {
         write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;

@@ -10,10 +10,12 @@ use plotters::coord::combinators::IntoLogRange;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{Exit, jobs, load, scenario_files, seed_list};
+use indexmap::IndexMap;
+
+use super::{Exit, jobs, load, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::{Format, SweepArgs};
-use crate::metrics::Metrics;
-use crate::runner::{RunSpec, run_seeds};
+use crate::report::{Report, ReportInput, SeedSummary};
+use crate::runner::{RunSpec, run_seeds_into};
 use crate::strategies;
 
 /// One strategy on one scenario.
@@ -42,7 +44,8 @@ pub struct Point {
 /// Runs `sweep`.
 ///
 /// # Errors
-/// A scenario that does not load, an unknown strategy, or a plot that
+/// A scenario that does not load, an unknown strategy, a shard that leaves
+/// a scenario no seed, `--shard` without `--format json`, or a plot that
 /// cannot be written.
 pub fn run(args: &SweepArgs) -> Result<Exit> {
     let configs = args
@@ -54,11 +57,26 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
     if configs.is_empty() {
         return Err(anyhow!("--strategies names no strategy"));
     }
-    let mut points = Vec::new();
+    if args.shard.is_some() && args.format != Format::Json {
+        return Err(anyhow!(
+            "--shard prints a shard's reports for `fillproof merge`: add --format json"
+        ));
+    }
+    let mut reports = Vec::new();
     for path in scenario_files(&args.scenarios)? {
         let scenario = load(&path)?;
-        let seeds = seed_list(scenario.seed, args.seeds);
-        let mut baseline: Option<(f64, f64)> = None;
+        let file = path.display().to_string();
+        let mut seeds = seed_list(scenario.seed, args.seeds);
+        if let Some(shard) = args.shard {
+            seeds = shard.take(seeds);
+            if seeds.is_empty() {
+                return Err(anyhow!(
+                    "--shard {}/{} leaves no seed of {file}: sweep more seeds or use fewer shards",
+                    shard.index + 1,
+                    shard.count
+                ));
+            }
+        }
         for (name, polling) in &configs {
             if matches!(polling, fillproof_engine::PollingConfig::Hybrid { .. })
                 && scenario.broker.stream.is_none()
@@ -72,52 +90,102 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
             let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?
                 .with_polling(polling.clone());
             crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
-            let runs = run_seeds(&spec, &seeds, jobs(args.jobs), &|| {})?;
-            let m = Metrics::over(&runs);
-            let (Some(detection_rate), Some(latency), Some(calls)) = (
-                m.detection_rate,
-                m.detection_latency_ms,
-                m.api_calls_per_order,
-            ) else {
-                eprintln!(
-                    "{}: strategy {name} detected no fill; left out of the sweep",
-                    scenario.name
-                );
-                continue;
-            };
-            let (base_calls, base_p95) = *baseline.get_or_insert((calls, latency.p95));
-            let change = |value: f64, base: f64| {
-                if base > 0.0 {
-                    (value / base - 1.0) * 100.0
-                } else {
-                    0.0
-                }
-            };
-            points.push(Point {
-                scenario: scenario.name.clone(),
-                strategy: name.clone(),
-                detection_rate,
-                p50_ms: latency.p50,
-                p95_ms: latency.p95,
-                p99_ms: latency.p99,
-                api_calls_per_order: calls,
-                calls_vs_baseline_pct: change(calls, base_calls),
-                p95_vs_baseline_pct: change(latency.p95, base_p95),
-            });
+            let started = wall_clock();
+            let summaries = run_seeds_into(&spec, &seeds, jobs(args.jobs), &|| {}, |run| {
+                SeedSummary::of(&run)
+            })?;
+            let mut report = Report::of_summaries(
+                &ReportInput {
+                    scenario: &scenario,
+                    file: &file,
+                    engine: spec.engine.as_str(),
+                    strategy: name,
+                    wall_ms: wall_ms(started),
+                    expectations: Err(
+                        "a sweep compares strategies; `expect:` holds for the scenario's own"
+                            .to_owned(),
+                    ),
+                    replay_flags: format!("--strategy {name}"),
+                },
+                summaries,
+            );
+            report.sweep = true;
+            reports.push(report);
         }
     }
-    match args.format {
-        Format::Table => out!("{}", table(&points, &configs[0].0)),
-        Format::Json => {
-            for point in &points {
-                outln!("{}", serde_json::to_string(point)?);
-            }
+    if args.shard.is_some() {
+        for report in &reports {
+            outln!("{}", serde_json::to_string(report)?);
         }
+        return Ok(Exit::Success);
     }
+    let points = points(&reports);
+    print_points(&points, &configs[0].0, args.format)?;
     if let Some(plot) = &args.plot {
         draw(&points, plot).with_context(|| format!("writing {}", plot.display()))?;
     }
     Ok(Exit::Success)
+}
+
+/// The sweep's table (or one JSON point a line), against `baseline`.
+///
+/// # Errors
+/// Standard output is closed.
+pub fn print_points(points: &[Point], baseline: &str, format: Format) -> Result<()> {
+    match format {
+        Format::Table => out!("{}", table(points, baseline)),
+        Format::Json => {
+            for point in points {
+                outln!("{}", serde_json::to_string(point)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sweep's points: each strategy's report on each scenario, in report
+/// order, measured against the first strategy reported for the scenario.
+/// A strategy that detected no fill is left out, with a note.
+#[must_use]
+pub fn points(reports: &[Report]) -> Vec<Point> {
+    let mut points = Vec::new();
+    let mut baselines: IndexMap<&str, (f64, f64)> = IndexMap::new();
+    for report in reports {
+        let m = &report.metrics;
+        let (Some(detection_rate), Some(latency), Some(calls)) = (
+            m.detection_rate,
+            m.detection_latency_ms.as_ref(),
+            m.api_calls_per_order,
+        ) else {
+            eprintln!(
+                "{}: strategy {} detected no fill; left out of the sweep",
+                report.scenario, report.strategy
+            );
+            continue;
+        };
+        let (base_calls, base_p95) = *baselines
+            .entry(report.file.as_str())
+            .or_insert((calls, latency.p95));
+        let change = |value: f64, base: f64| {
+            if base > 0.0 {
+                (value / base - 1.0) * 100.0
+            } else {
+                0.0
+            }
+        };
+        points.push(Point {
+            scenario: report.scenario.clone(),
+            strategy: report.strategy.clone(),
+            detection_rate,
+            p50_ms: latency.p50,
+            p95_ms: latency.p95,
+            p99_ms: latency.p99,
+            api_calls_per_order: calls,
+            calls_vs_baseline_pct: change(calls, base_calls),
+            p95_vs_baseline_pct: change(latency.p95, base_p95),
+        });
+    }
+    points
 }
 
 fn table(points: &[Point], baseline: &str) -> String {
