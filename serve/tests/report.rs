@@ -1,0 +1,167 @@
+//! The report against the ledger: what the broker did, and once a client
+//! posted its claims, the fills it missed and invented, and its detection
+//! rate; duplicates told from new orders by the ledger, not the client.
+
+use std::time::Duration;
+
+use fillproof_serve::{Reply, Session};
+use fillproof_simulator::Scenario;
+
+fn session(broker: &str) -> std::sync::Arc<Session> {
+    let text = format!(
+        "version: 1\nname: report\nseed: 2\nworkload:\n  orders: 5\n  symbols: [SPY]\n  qty: 5\n  type: market\n  reference_price: {{SPY: \"590.10\"}}\nbroker:\n{broker}\nexpect:\n  missed_fills: \"== 0\"\n  duplicate_orders: \"== 0\"\n"
+    );
+    let scenario = Scenario::parse(text.as_bytes(), "report.yaml", None).expect("scenario");
+    Session::new(&scenario, 2).expect("session")
+}
+
+async fn submit(session: &Session, body: &str) -> Reply {
+    let at = session.elapsed();
+    session.record("POST", "/v2/orders", "", body.as_bytes(), at);
+    session
+        .dispatch("POST", "/v2/orders", "", body.as_bytes(), at)
+        .await
+        .reply
+}
+
+fn order(client_order_id: Option<&str>, qty: u32) -> String {
+    let id = client_order_id.map_or(String::new(), |id| format!(r#","client_order_id":"{id}""#));
+    format!(
+        r#"{{"symbol":"SPY","qty":{qty},"side":"buy","type":"market","time_in_force":"day"{id}}}"#
+    )
+}
+
+/// Claims are measured against the ledger: an exact claim is detected, a
+/// claim short of the fill is a miss, a claim above what had filled when
+/// it was made is a false positive (even if the order fills later), a
+/// claim for an order the broker never had is a false positive, and an
+/// order the client does not claim at all is a miss. Before any claim,
+/// those figures are absent, not 0.
+#[tokio::test(start_paused = true)]
+async fn claims_are_measured_against_the_ledger() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    for (id, qty) in [("a", 5), ("b", 5), ("c", 5), ("d", 5)] {
+        assert!(matches!(
+            submit(&session, &order(Some(id), qty)).await,
+            Reply::Json { status: 200, .. }
+        ));
+    }
+    let before = session.report(session.elapsed());
+    assert_eq!(
+        (
+            before.missed_fills,
+            before.false_positives,
+            before.detection_rate
+        ),
+        (None, None, None)
+    );
+    assert!(!before.passed, "an absent metric fails its expectation");
+
+    // Before the fills (1 s after acceptance): "c" claimed filled too early.
+    session
+        .claim(br#"{"filled_qty": {"c": 5}}"#, session.elapsed())
+        .expect("claims");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let now = session.elapsed();
+    session
+        .claim(br#"{"filled_qty": {"a": "5", "b": 3, "ghost": 1}}"#, now)
+        .expect("claims");
+    let report = session.report(now);
+    assert_eq!(report.filled_orders, 4);
+    assert_eq!(report.claims, Some(4));
+    // b short, d unclaimed.
+    assert_eq!(report.missed_fills, Some(2), "{report:#?}");
+    // c before its fill, ghost never existed.
+    assert_eq!(report.false_positives, Some(2), "{report:#?}");
+    // Only a is claimed exactly and in time.
+    assert_eq!(report.detection_rate, Some(0.25), "{report:#?}");
+    assert!(!report.passed);
+
+    // A later claim replaces an earlier one.
+    session
+        .claim(br#"{"filled_qty": {"b": 5, "d": 5}}"#, now)
+        .expect("claims");
+    let report = session.report(now);
+    assert_eq!(report.missed_fills, Some(0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(0.75), "{report:#?}");
+
+    for bad in [
+        &b"not json"[..],
+        br#"{"qty": {}}"#,
+        br#"{"filled_qty": {"a": "x"}}"#,
+        br#"{"filled_qty": {"a": -1}}"#,
+    ] {
+        assert!(
+            session.claim(bad, now).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+/// A resend of a submit whose answer was lost, with no client id, is a
+/// duplicate of the order the lost submit placed; the same body sent again
+/// after an answered submit is a new order; a resend with a client id is
+/// refused by the broker and duplicates nothing.
+#[tokio::test(start_paused = true)]
+async fn duplicates_are_resends_of_unanswered_submits() {
+    // The first submit of arrival 0 loses its answer; the first of
+    // arrival 3 is applied and answered 504.
+    let scenario = Scenario::parse(
+        br#"version: 1
+name: dup
+seed: 2
+workload:
+  orders: 5
+  symbols: [SPY]
+  qty: 5
+  reference_price: {SPY: "590.10"}
+broker:
+  fill: {probability: 0}
+timeline:
+  - {order: 0, event: fault, call: submit, fault: lost_response}
+  - {order: 3, event: fault, call: submit, fault: http_504}
+"#,
+        "dup.yaml",
+        None,
+    )
+    .expect("scenario");
+    let session = Session::new(&scenario, 2).expect("session");
+    // Arrival 0: lost, then resent without an id: a duplicate.
+    assert_eq!(submit(&session, &order(None, 5)).await, Reply::Close);
+    assert!(matches!(
+        submit(&session, &order(None, 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    // Arrival 2: answered; the same body again is a new order, not a resend.
+    assert!(matches!(
+        submit(&session, &order(None, 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    // Arrival 3, with a client id: 504, then the resend is refused.
+    assert!(matches!(
+        submit(&session, &order(Some("mine"), 7)).await,
+        Reply::Json { status: 504, .. }
+    ));
+    let refused = submit(&session, &order(Some("mine"), 7)).await;
+    assert!(
+        matches!(refused, Reply::Json { status: 422, .. }),
+        "{refused:?}"
+    );
+    let report = session.report(session.elapsed());
+    assert_eq!(report.orders_placed, 4, "{report:#?}");
+    assert_eq!(report.duplicate_orders, 1, "{report:#?}");
+    let duplicate: Vec<_> = report
+        .orders
+        .iter()
+        .filter(|o| o.duplicate_of.is_some())
+        .collect();
+    assert_eq!(duplicate.len(), 1);
+    assert_eq!(
+        duplicate[0].duplicate_of.as_deref(),
+        Some(report.orders[0].id.as_str())
+    );
+    assert_eq!(duplicate[0].arrival_index, Some(1));
+    assert_eq!(report.faults_injected.get("lost_response"), Some(&1));
+    assert_eq!(report.faults_injected.get("http_504"), Some(&1));
+}
