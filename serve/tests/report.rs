@@ -77,13 +77,35 @@ async fn claims_are_measured_against_the_ledger() {
     assert_eq!(report.detection_rate, Some(0.25), "{report:#?}");
     assert!(!report.passed);
 
-    // A later claim replaces an earlier one.
+    // A later claim replaces an earlier one; claiming nothing filled of an
+    // order that has not filled, or of an id the broker never saw, is no
+    // false positive; an unfilled order is not in the detection rate.
+    assert!(matches!(
+        submit(&session, &order(Some("e"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    let now = session.elapsed();
     session
-        .claim(br#"{"filled_qty": {"b": 5, "d": 5}}"#, now)
+        .claim(
+            br#"{"filled_qty": {"b": 5, "c": 5, "d": 5, "e": 0, "ghost": 0}}"#,
+            now,
+        )
         .expect("claims");
     let report = session.report(now);
+    assert_eq!(report.filled_orders, 4, "e has not filled: {report:#?}");
     assert_eq!(report.missed_fills, Some(0), "{report:#?}");
-    assert_eq!(report.detection_rate, Some(0.75), "{report:#?}");
+    assert_eq!(report.false_positives, Some(0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(1.0), "{report:#?}");
+    assert!(
+        report.passed,
+        "every expectation measured and met: {report:#?}"
+    );
+    assert_eq!(report.metric("missed_fills"), Some(0.0));
+    assert_eq!(report.metric("duplicate_orders"), Some(0.0));
+    assert_eq!(report.metric("orders"), Some(5.0));
+    assert_eq!(report.metric("filled_orders"), Some(4.0));
+    assert_eq!(report.metric("detection_rate"), Some(1.0));
+    assert_eq!(report.metric("unresolved"), None, "not measured by serve");
 
     for bad in [
         &b"not json"[..],
@@ -164,4 +186,42 @@ timeline:
     assert_eq!(duplicate[0].arrival_index, Some(1));
     assert_eq!(report.faults_injected.get("lost_response"), Some(&1));
     assert_eq!(report.faults_injected.get("http_504"), Some(&1));
+}
+
+/// The 429s served count the rate limit's and the injected ones.
+#[tokio::test(start_paused = true)]
+async fn rate_limited_calls_count_every_429_served() {
+    let scenario = Scenario::parse(
+        br#"version: 1
+name: limits
+seed: 2
+workload:
+  orders: 3
+  symbols: [SPY]
+  qty: 5
+  reference_price: {SPY: "590.10"}
+broker:
+  rate_limit: {requests: 2, per: 60s}
+timeline:
+  - {order: 0, event: fault, call: submit, fault: http_429}
+"#,
+        "limits.yaml",
+        None,
+    )
+    .expect("scenario");
+    let session = Session::new(&scenario, 2).expect("session");
+    let mut statuses = Vec::new();
+    for id in ["a", "a", "b", "c"] {
+        if let Reply::Json { status, .. } = submit(&session, &order(Some(id), 5)).await {
+            statuses.push(status);
+        }
+    }
+    // a: the injected 429 (its call took the bucket's first token), then
+    // placed with the second; b and c: the bucket is empty.
+    assert_eq!(statuses, [429, 200, 429, 429]);
+    let report = session.report(session.elapsed());
+    assert_eq!(report.faults_injected.get("http_429"), Some(&1));
+    assert_eq!(report.faults_injected.get("rate_limit"), Some(&2));
+    assert_eq!(report.rate_limited_calls, 3, "{report:#?}");
+    assert_eq!(report.metric("rate_limited_calls"), Some(3.0));
 }

@@ -280,3 +280,127 @@ async fn trade_update_shape() {
     }
     insta::assert_json_snapshot!("trade_update", frame);
 }
+
+/// The views served from the ledger say what the ledger holds: order lists
+/// by status, direction and limit (bad values refused), the positions list
+/// with each side's average entry price, cash after the fills, and
+/// cancel-all cancelling the open orders only.
+#[tokio::test(start_paused = true)]
+async fn ledger_views_follow_the_ledger() {
+    let text = r#"
+version: 1
+name: views
+seed: 9
+workload:
+  orders: 4
+  symbols: [SPY, QQQ]
+  qty: 5
+  reference_price: {SPY: "100.00", QQQ: "50.00"}
+broker:
+  fill: {probability: 0}
+timeline:
+  - {at: 0s, order: 0, event: fill, qty: 2, price: "100.00"}
+  - {at: 0s, order: 0, event: fill, qty: 2, price: "101.00"}
+  - {at: 0s, order: 1, event: fill, qty: 3, price: "50.00"}
+"#;
+    let scenario = Scenario::parse(text.as_bytes(), "views.yaml", None).expect("scenario");
+    let session = Session::new(&scenario, 9).expect("session");
+    let order = |id: &str, symbol: &str, side: &str, qty: u32| {
+        format!(
+            r#"{{"symbol":"{symbol}","qty":{qty},"side":"{side}","type":"market","time_in_force":"day","client_order_id":"{id}"}}"#
+        )
+    };
+    for (id, symbol, side, qty) in [
+        ("o0", "SPY", "buy", 4),
+        ("o1", "QQQ", "sell", 3),
+        ("o2", "SPY", "buy", 5),
+        ("o3", "QQQ", "buy", 1),
+    ] {
+        let (status, _) = call(
+            &session,
+            "POST",
+            "/v2/orders",
+            "",
+            &order(id, symbol, side, qty),
+        )
+        .await;
+        assert_eq!(status, 200);
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .expect("list")
+            .iter()
+            .map(|o| o["client_order_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let (_, open) = call(&session, "GET", "/v2/orders", "status=open", "").await;
+    assert_eq!(ids(&open), ["o3", "o2"], "newest first");
+    let (_, closed) = call(&session, "GET", "/v2/orders", "status=closed", "").await;
+    assert_eq!(ids(&closed), ["o1", "o0"]);
+    let (_, all) = call(
+        &session,
+        "GET",
+        "/v2/orders",
+        "status=all&direction=asc&limit=3",
+        "",
+    )
+    .await;
+    assert_eq!(ids(&all), ["o0", "o1", "o2"]);
+    let (_, spy) = call(&session, "GET", "/v2/orders", "status=all&symbols=spy", "").await;
+    assert_eq!(ids(&spy), ["o2", "o0"]);
+    for limit in ["0", "501", "many"] {
+        let (status, error) =
+            call(&session, "GET", "/v2/orders", &format!("limit={limit}"), "").await;
+        assert_eq!(status, 422, "limit {limit}: {error}");
+    }
+
+    let (status, positions) = call(&session, "GET", "/v2/positions", "", "").await;
+    assert_eq!(status, 200);
+    let positions = positions.as_array().expect("list").clone();
+    assert_eq!(positions.len(), 2, "{positions:?}");
+    let of = |symbol: &str| {
+        positions
+            .iter()
+            .find(|p| p["symbol"] == symbol)
+            .expect("position")
+            .clone()
+    };
+    assert_eq!(
+        (of("SPY")["qty"].as_str(), of("SPY")["side"].as_str()),
+        (Some("4"), Some("long"))
+    );
+    assert_eq!(
+        of("SPY")["avg_entry_price"],
+        "100.5",
+        "the average of the long side's fills"
+    );
+    assert_eq!(
+        (of("QQQ")["qty"].as_str(), of("QQQ")["side"].as_str()),
+        (Some("-3"), Some("short"))
+    );
+    assert_eq!(
+        of("QQQ")["avg_entry_price"],
+        "50",
+        "the short side's fills only"
+    );
+
+    let (_, account) = call(&session, "GET", "/v2/account", "", "").await;
+    // 100,000 - 402 (SPY bought) + 150 (QQQ sold).
+    assert_eq!(account["cash"], "99748");
+
+    let (status, results) = call(&session, "DELETE", "/v2/orders", "", "").await;
+    assert_eq!(status, 207);
+    let results = results.as_array().expect("list").clone();
+    assert_eq!(results.len(), 2, "the two open orders: {results:?}");
+    assert!(results.iter().all(|r| r["status"] == 200), "{results:?}");
+    let (_, open) = call(&session, "GET", "/v2/orders", "status=open", "").await;
+    assert_eq!(ids(&open), Vec::<String>::new());
+    let report = session.report(session.elapsed());
+    let canceled = report
+        .orders
+        .iter()
+        .filter(|o| o.cancel_requested_at_ms.is_some())
+        .count();
+    assert_eq!(canceled, 2, "{report:#?}");
+}
