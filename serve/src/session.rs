@@ -868,3 +868,48 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Query values are percent-decoded as a client encodes them; a broken
+    /// escape is kept as written rather than guessed.
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let query =
+            "status=all&client_order_id=a%2Fb%20c+d&name=caf%C3%A9&odd=100%25&bad=%zz&end=%4";
+        assert_eq!(
+            query_param(query, "client_order_id").as_deref(),
+            Some("a/b c d")
+        );
+        assert_eq!(query_param(query, "name").as_deref(), Some("caf\u{e9}"));
+        assert_eq!(query_param(query, "odd").as_deref(), Some("100%"));
+        assert_eq!(query_param(query, "bad").as_deref(), Some("%zz"));
+        assert_eq!(query_param(query, "end").as_deref(), Some("%4"));
+        assert_eq!(query_param(query, "status").as_deref(), Some("all"));
+        assert_eq!(query_param(query, "missing"), None);
+    }
+
+    /// Every true status has its Alpaca spelling in the report; a 5xx
+    /// carries its status in Alpaca's 8-digit code.
+    #[test]
+    fn statuses_and_server_codes_are_spelt_as_alpaca_does() {
+        for (status, name) in [
+            (TrueStatus::New, "new"),
+            (TrueStatus::PartiallyFilled, "partially_filled"),
+            (TrueStatus::Filled, "filled"),
+            (TrueStatus::PendingCancel, "pending_cancel"),
+            (TrueStatus::Canceled, "canceled"),
+            (TrueStatus::Expired, "expired"),
+            (TrueStatus::Rejected, "rejected"),
+        ] {
+            assert_eq!(status_name(status), name);
+        }
+        let reply = error_reply(&BrokerError::Server {
+            status: 504,
+            message: "gateway timeout".into(),
+        });
+        assert_eq!(reply, Reply::error(504, 50_400_000, "gateway timeout"),);
+    }
+}
