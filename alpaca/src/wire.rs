@@ -114,92 +114,17 @@ pub fn error_body(body: &[u8]) -> ErrorBody {
     serde_json::from_slice(body).unwrap_or_default()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Parses an RFC 3339 time to a stamp (see
+/// [`Timestamp::parse_rfc3339`]).
+#[must_use]
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    Timestamp::parse_rfc3339(text)
 }
 
 fn digits(text: &str) -> Option<i64> {
     (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
         .then(|| text.parse().ok())
         .flatten()
-}
-
-/// Parses an RFC 3339 time (`2025-10-17T13:30:01.2Z`,
-/// `2025-10-17T09:30:01.123456789-04:00`) to microseconds since the epoch;
-/// digits past the microsecond are dropped.
-#[must_use]
-pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-    let text = text.trim();
-    let date = text.get(0..10)?;
-    let rest = text.get(10..)?;
-    if !matches!(rest.as_bytes().first(), Some(b'T' | b't' | b' ')) {
-        return None;
-    }
-    let rest = &rest[1..];
-    let year = digits(date.get(0..4)?)?;
-    let month = digits(date.get(5..7)?)?;
-    let day = digits(date.get(8..10)?)?;
-    if date.as_bytes().get(4) != Some(&b'-') || date.as_bytes().get(7) != Some(&b'-') {
-        return None;
-    }
-    let hour = digits(rest.get(0..2)?)?;
-    let minute = digits(rest.get(3..5)?)?;
-    let second = digits(rest.get(6..8)?)?;
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = rest.get(8..)?;
-    let mut micros = 0i64;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let end = fraction
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(fraction.len());
-        let digits_text = &fraction[..end];
-        if digits_text.is_empty() {
-            return None;
-        }
-        let padded: String = digits_text
-            .chars()
-            .chain("000000".chars())
-            .take(6)
-            .collect();
-        micros = digits(&padded)?;
-        rest = &fraction[end..];
-    }
-    let offset_seconds = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let hours = digits(rest.get(1..3)?)?;
-            let minutes = digits(rest.get(4..6)?)?;
-            if rest.len() != 6 {
-                return None;
-            }
-            sign * (hours * 3600 + minutes * 60)
-        }
-    };
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset_seconds;
-    Some(Timestamp::from_unix_micros(
-        seconds.checked_mul(1_000_000)?.checked_add(micros)?,
-    ))
 }
 
 /// Parses an HTTP `Date` header (`Fri, 17 Oct 2025 13:30:01 GMT`) to
@@ -219,42 +144,13 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
     let minute = digits(clock.next()?)?;
     let second = digits(clock.next()?)?;
     let month = i64::try_from(month).ok()? + 1;
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+    Timestamp::from_utc((year, month, day), (hour, minute, second), 0)
+        .map(|t| t.unix_micros.div_euclid(1_000_000))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Stamps in every form Alpaca and its SDKs send, to the microsecond.
-    #[test]
-    fn rfc3339_stamps_parse_to_the_microsecond() {
-        let parse = |t: &str| parse_rfc3339(t).map(|s| s.unix_micros);
-        assert_eq!(parse("2025-10-17T13:30:01.2Z"), Some(1_760_707_801_200_000));
-        assert_eq!(
-            parse("2025-10-17T13:30:01.200000Z"),
-            Some(1_760_707_801_200_000)
-        );
-        assert_eq!(
-            parse("2025-10-17T09:30:01.200000999-04:00"),
-            Some(1_760_707_801_200_000)
-        );
-        assert_eq!(parse("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse("2024-02-29T00:00:00+00:00"),
-            Some(1_709_164_800_000_000)
-        );
-        for bad in [
-            "",
-            "2025-10-17",
-            "2025-13-01T00:00:00Z",
-            "2025-10-17T13:30:01",
-            "2025-10-17T13:30:01.Z",
-            "2025-10-17X13:30:01Z",
-        ] {
-            assert_eq!(parse(bad), None, "{bad}");
-        }
-    }
 
     /// The `Date` header's form.
     #[test]

@@ -101,62 +101,7 @@ pub struct ImportError {
 
 /// Microseconds since the epoch of an RFC 3339 stamp.
 fn stamp_us(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (date, rest) = (text.get(0..10)?, text.get(10..)?);
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
-    let number = |s: &str| -> Option<i64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let (year, month, day) = (
-        number(date.get(0..4)?)?,
-        number(date.get(5..7)?)?,
-        number(date.get(8..10)?)?,
-    );
-    let (hour, minute, second) = (
-        number(rest.get(0..2)?)?,
-        number(rest.get(3..5)?)?,
-        number(rest.get(6..8)?)?,
-    );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    let mut rest = rest.get(8..)?;
-    let mut micros = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let end = fraction
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(fraction.len());
-        let padded: String = fraction[..end]
-            .chars()
-            .chain("000000".chars())
-            .take(6)
-            .collect();
-        micros = number(&padded)?;
-        rest = &fraction[end..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 {
-                return None;
-            }
-            sign * (number(rest.get(1..3)?)? * 3600 + number(rest.get(4..6)?)? * 60)
-        }
-    };
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    seconds.checked_mul(1_000_000)?.checked_add(micros)
+    fillproof_engine::Timestamp::parse_rfc3339(text).map(|t| t.unix_micros)
 }
 
 /// A record's fields, read with errors that name the record and field.
@@ -763,21 +708,4 @@ pub fn scenario_yaml(incident: &Incident, name: &str) -> String {
     let _ = writeln!(y, "  false_positives: \"== 0\"");
     let _ = writeln!(y, "  duplicate_orders: \"== 0\"");
     y
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Stamps in Alpaca's forms, to the microsecond.
-    #[test]
-    fn stamps_parse() {
-        assert_eq!(stamp_us("1970-01-01T00:00:01Z"), Some(1_000_000));
-        assert_eq!(
-            stamp_us("2025-10-17T09:30:01.2000009-04:00"),
-            Some(1_760_707_801_200_000)
-        );
-        assert_eq!(stamp_us("2025-10-17"), None);
-        assert_eq!(stamp_us("yesterday"), None);
-    }
 }

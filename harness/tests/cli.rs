@@ -1,27 +1,11 @@
 //! The `fillproof` command line, end to end: exit codes, and whole-output
 //! snapshots with wall-clock figures filtered out.
 
-use std::path::Path;
+mod command;
+
 use std::process::Command;
 
-fn workspace() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-/// Runs the binary from the workspace root; returns exit code, stdout and
-/// stderr as one text for a snapshot.
-fn fillproof(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_fillproof"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use command::{fillproof, workspace};
 
 fn transcript(args: &[&str]) -> String {
     let (code, stdout, stderr) = fillproof(args);

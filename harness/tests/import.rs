@@ -3,32 +3,17 @@
 //! offsets; malformed or truncated input is bad input (exit 2) naming what
 //! is wrong.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod command;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use command::{fillproof, workspace};
 use fillproof_harness::import;
 use fillproof_harness::runner::{RunSpec, run_seed};
 use fillproof_simulator::Scenario;
 use rust_decimal::Decimal;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fillproof(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_fillproof"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// Every fill of a run's ledger: (order index, virtual time to the
 /// microsecond, the resolution of a broker's stamps, qty, price).

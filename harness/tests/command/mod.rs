@@ -1,0 +1,25 @@
+//! Shared by the tests that run the `fillproof` binary: the workspace root
+//! and one way to run the binary from it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root, where relative scenario paths resolve.
+pub fn workspace() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
+}
+
+/// Runs the binary from the workspace root; returns exit code, stdout and
+/// stderr.
+pub fn fillproof(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_fillproof"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
