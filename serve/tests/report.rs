@@ -101,6 +101,7 @@ async fn claims_are_measured_against_the_ledger() {
         "every expectation measured and met: {report:#?}"
     );
     assert_eq!(report.metric("missed_fills"), Some(0.0));
+    assert_eq!(report.metric("false_positives"), Some(0.0));
     assert_eq!(report.metric("duplicate_orders"), Some(0.0));
     assert_eq!(report.metric("orders"), Some(5.0));
     assert_eq!(report.metric("filled_orders"), Some(4.0));
@@ -224,4 +225,86 @@ timeline:
     assert_eq!(report.faults_injected.get("rate_limit"), Some(&2));
     assert_eq!(report.rate_limited_calls, 3, "{report:#?}");
     assert_eq!(report.metric("rate_limited_calls"), Some(3.0));
+}
+
+/// The detection rate needs both claims and fills: fills without claims,
+/// or claims with nothing filled, leave it absent.
+#[tokio::test(start_paused = true)]
+async fn detection_rate_needs_claims_and_fills() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    assert!(matches!(
+        submit(&session, &order(Some("a"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    session
+        .claim(br#"{"filled_qty": {"a": 0}}"#, session.elapsed())
+        .expect("claims");
+    let early = session.report(session.elapsed());
+    assert_eq!((early.filled_orders, early.missed_fills), (0, Some(0)));
+    assert_eq!(early.detection_rate, None, "nothing filled yet");
+
+    let unclaimed = self::session("  fill: {probability: 1, delay: 1s}");
+    assert!(matches!(
+        submit(&unclaimed, &order(Some("a"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let report = unclaimed.report(unclaimed.elapsed());
+    assert_eq!(report.filled_orders, 1);
+    assert_eq!(report.detection_rate, None, "no claims");
+}
+
+/// Cancel-all reports each order's own answer: a cancel the broker fails
+/// is listed with its status and Alpaca's error body.
+#[tokio::test(start_paused = true)]
+async fn cancel_all_lists_each_cancels_answer() {
+    let scenario = Scenario::parse(
+        br#"version: 1
+name: cancel-all
+seed: 2
+workload:
+  orders: 2
+  symbols: [SPY]
+  qty: 5
+  reference_price: {SPY: "590.10"}
+broker:
+  fill: {probability: 0}
+timeline:
+  - {order: 1, event: fault, call: cancel, fault: http_503}
+"#,
+        "cancel-all.yaml",
+        None,
+    )
+    .expect("scenario");
+    let session = Session::new(&scenario, 2).expect("session");
+    for id in ["a", "b"] {
+        assert!(matches!(
+            submit(&session, &order(Some(id), 5)).await,
+            Reply::Json { status: 200, .. }
+        ));
+    }
+    let at = session.elapsed();
+    let Reply::Json { status, body } = session
+        .dispatch("DELETE", "/v2/orders", "", b"", at)
+        .await
+        .reply
+    else {
+        panic!("a JSON answer");
+    };
+    assert_eq!(status, 207);
+    let mut statuses: Vec<u64> = body
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|r| r["status"].as_u64().expect("status"))
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 503], "{body}");
+    let failed = body
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["status"] == 503)
+        .expect("the failed cancel");
+    assert_eq!(failed["body"]["code"], 50_300_000, "{body}");
 }
