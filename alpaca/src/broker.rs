@@ -366,6 +366,47 @@ mod tests {
         );
     }
 
+    /// A cancel refused with Alpaca's code for a final state and a message
+    /// that says filled is "already filled" whatever its wording; a
+    /// `Retry-After` header is read in seconds.
+    #[test]
+    fn codes_decide_before_wording() {
+        let reworded = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"code":42210000,"message":"order status is filled"}"#,
+            None,
+        );
+        assert!(reworded.is_already_filled(), "{reworded:?}");
+        let other_code = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"code":40010000,"message":"order status is filled"}"#,
+            None,
+        );
+        assert!(!other_code.is_already_filled(), "{other_code:?}");
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", "3".parse().expect("value"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+    }
+
+    /// Without a `Date` header the reset is read against this machine's
+    /// clock.
+    #[test]
+    fn rate_limit_reset_without_a_date_header_uses_the_clock() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-limit", "200".parse().expect("value"));
+        headers.insert("x-ratelimit-remaining", "0".parse().expect("value"));
+        headers.insert(
+            "x-ratelimit-reset",
+            (unix_now() + 30).to_string().parse().expect("value"),
+        );
+        let state = rate_limit_state(&headers).expect("state");
+        assert!(
+            (Duration::from_secs(29)..=Duration::from_secs(30)).contains(&state.reset_in),
+            "{state:?}"
+        );
+    }
+
     /// The rate-limit headers read against the answer's Date header.
     #[test]
     fn rate_limit_headers_are_read_against_the_date_header() {

@@ -160,6 +160,8 @@ mod tests {
             Some(1_760_707_801)
         );
         assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(parse_http_date("Fri, 17 Oct 2025 1x:30:01 GMT"), None);
+        assert_eq!(parse_http_date("Fri, 17 Oct 2025 :30:01 GMT"), None);
     }
 
     /// An order body reads into the engine's model; a body missing what the

@@ -1,0 +1,97 @@
+//! The REST adapter against `fillproof serve` on loopback, call by call:
+//! each broker answer arrives as the engine's error class, and the
+//! rate-limit headers reach the engine's call budget.
+
+use std::time::Duration;
+
+use fillproof_alpaca::{AlpacaBroker, AlpacaConfig};
+use fillproof_engine::{Broker, BrokerError, OrderRequest, OrderType, Side, TimeInForce};
+use fillproof_simulator::Scenario;
+use serde_json::json;
+
+const SCENARIO: &str = r#"
+version: 1
+name: adapter
+seed: 6
+workload:
+  orders: 3
+  symbols: [SPY]
+  qty: 5
+  reference_price: {SPY: "590.10"}
+broker:
+  fill: {probability: 1, delay: 50ms}
+  rate_limit: {requests: 100, per: 60s}
+"#;
+
+fn request(client_order_id: &str) -> OrderRequest {
+    OrderRequest {
+        client_order_id: client_order_id.into(),
+        symbol: "SPY".into(),
+        qty: 5.into(),
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        time_in_force: TimeInForce::Day,
+        limit_price: None,
+    }
+}
+
+/// Submit, duplicate, read, position, cancel of a filled order, cancel of
+/// an unknown one, and the rate-limit state after each answer.
+#[test]
+fn each_answer_maps_to_its_error_class() {
+    let scenario = Scenario::parse(SCENARIO.as_bytes(), "adapter.yaml", None).expect("scenario");
+    let (address, server) = fillproof_serve::spawn_on_thread(scenario, 6, None).expect("server");
+    let base = format!("http://{address}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let config = AlpacaConfig::paper("key", "secret")
+            .with_base_url(&base)
+            .expect("url");
+        let broker = AlpacaBroker::new(config).expect("client");
+        assert_eq!(broker.rate_limit_state(), None, "no answer yet");
+        let order = broker.submit_order(&request("a")).await.expect("placed");
+        let state = broker.rate_limit_state().expect("headers read");
+        assert_eq!((state.limit, state.remaining), (100, 99));
+        let again = broker.submit_order(&request("a")).await;
+        assert!(
+            again
+                .as_ref()
+                .is_err_and(BrokerError::is_duplicate_client_order_id),
+            "{again:?}"
+        );
+        fillproof_engine::clock::sleep(Duration::from_millis(200)).await;
+        let read = broker.get_order(&order.id).await.expect("read");
+        assert_eq!(read.filled_qty, 5.into());
+        let by_client = broker.get_order_by_client_id("a").await.expect("read");
+        assert_eq!(by_client.id, order.id);
+        let position = broker.get_position("SPY").await.expect("position");
+        assert_eq!(position.map(|p| p.qty), Some(5.into()));
+        assert_eq!(broker.get_position("QQQ").await, Ok(None), "flat");
+        let cancel = broker.cancel_order(&order.id).await;
+        assert!(
+            cancel.as_ref().is_err_and(BrokerError::is_already_filled),
+            "{cancel:?}"
+        );
+        let unknown = broker
+            .cancel_order("00000000-0000-4000-8000-000000000000")
+            .await;
+        assert!(
+            matches!(unknown, Err(BrokerError::NotFound { .. })),
+            "{unknown:?}"
+        );
+        let open = broker.submit_order(&request("b")).await.expect("placed");
+        assert_eq!(broker.cancel_order(&open.id).await, Ok(()), "a 204");
+        assert!(broker.rate_limit_state().expect("state").remaining < 99);
+        let shutdown = reqwest::Client::new()
+            .post(format!("{base}/_fillproof/shutdown"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("shutdown");
+        assert_eq!(shutdown.status().as_u16(), 200);
+    });
+    assert_eq!(server.join().expect("report").orders_placed, 2);
+}
