@@ -37,6 +37,15 @@ fn start(
     fillproof_serve::spawn_on_thread(scenario, seed, log).expect("server starts")
 }
 
+/// Runs a client on a runtime of its own, on the real clock.
+fn client<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(work)
+}
+
 /// An authenticated HTTP/1.1 request, as a client writes it.
 fn request_text(method: &str, path: &str, body: &str) -> String {
     format!(
@@ -91,11 +100,7 @@ fn lost_response_closes_the_connection_and_the_order_stands() {
         scenario("  faults:\n    submit: {lost_response: 1, timeout_after: 100ms}"),
         None,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    runtime.block_on(async {
+    client(async {
         assert_eq!(
             http(address, "POST", "/v2/orders", &order_body("lost-0")).await,
             None
@@ -132,11 +137,7 @@ fn client_hanging_up_mid_request_loses_no_ledger_state() {
         scenario("  latency: {submit: {request: 150ms, response: 10ms}}"),
         None,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    runtime.block_on(async {
+    client(async {
         let mut stream = TcpStream::connect(address).await.expect("connect");
         let body = order_body("gone-0");
         let request = request_text("POST", "/v2/orders", &body);
@@ -216,11 +217,7 @@ fn a_logged_session_replays_to_the_same_report() {
     std::fs::create_dir_all(&dir).expect("dir");
     let log = dir.join("session.jsonl");
     let (address, server) = start(scenario.clone(), Some(log.clone()));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    runtime.block_on(async {
+    client(async {
         let mut ids = Vec::new();
         for i in 0..8 {
             let id = format!("replay-{i}");

@@ -7,12 +7,23 @@ use std::time::Duration;
 use fillproof_serve::{Reply, Session};
 use fillproof_simulator::Scenario;
 
-fn session(broker: &str) -> std::sync::Arc<Session> {
+/// A session over one symbol and five orders, with `tail` (the broker
+/// section, a timeline, an expect block) after the workload.
+fn session_of(tail: &str) -> std::sync::Arc<Session> {
     let text = format!(
-        "version: 1\nname: report\nseed: 2\nworkload:\n  orders: 5\n  symbols: [SPY]\n  qty: 5\n  type: market\n  reference_price: {{SPY: \"590.10\"}}\nbroker:\n{broker}\nexpect:\n  missed_fills: \"== 0\"\n  duplicate_orders: \"== 0\"\n"
+        "version: 1\nname: report\nseed: 2\nworkload:\n  orders: 5\n  symbols: [SPY]\n  qty: 5\n  type: market\n  reference_price: {{SPY: \"590.10\"}}\n{tail}"
     );
-    let scenario = Scenario::parse(text.as_bytes(), "report.yaml", None).expect("scenario");
+    let scenario = Scenario::parse(text.as_bytes(), "report.yaml", None)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
     Session::new(&scenario, 2).expect("session")
+}
+
+/// A session with `broker` as its broker section, expecting no missed fill
+/// and no duplicate.
+fn session(broker: &str) -> std::sync::Arc<Session> {
+    session_of(&format!(
+        "broker:\n{broker}\nexpect:\n  missed_fills: \"== 0\"\n  duplicate_orders: \"== 0\"\n"
+    ))
 }
 
 async fn submit(session: &Session, body: &str) -> Reply {
@@ -130,26 +141,14 @@ async fn claims_are_measured_against_the_ledger() {
 async fn duplicates_are_resends_of_unanswered_submits() {
     // The first submit of arrival 0 loses its answer; the first of
     // arrival 3 is applied and answered 504.
-    let scenario = Scenario::parse(
-        br#"version: 1
-name: dup
-seed: 2
-workload:
-  orders: 5
-  symbols: [SPY]
-  qty: 5
-  reference_price: {SPY: "590.10"}
-broker:
+    let session = session_of(
+        r#"broker:
   fill: {probability: 0}
 timeline:
   - {order: 0, event: fault, call: submit, fault: lost_response}
   - {order: 3, event: fault, call: submit, fault: http_504}
 "#,
-        "dup.yaml",
-        None,
-    )
-    .expect("scenario");
-    let session = Session::new(&scenario, 2).expect("session");
+    );
     // Arrival 0: lost, then resent without an id: a duplicate.
     assert_eq!(submit(&session, &order(None, 5)).await, Reply::Close);
     assert!(matches!(
@@ -192,25 +191,13 @@ timeline:
 /// The 429s served count the rate limit's and the injected ones.
 #[tokio::test(start_paused = true)]
 async fn rate_limited_calls_count_every_429_served() {
-    let scenario = Scenario::parse(
-        br#"version: 1
-name: limits
-seed: 2
-workload:
-  orders: 3
-  symbols: [SPY]
-  qty: 5
-  reference_price: {SPY: "590.10"}
-broker:
+    let session = session_of(
+        r#"broker:
   rate_limit: {requests: 2, per: 60s}
 timeline:
   - {order: 0, event: fault, call: submit, fault: http_429}
 "#,
-        "limits.yaml",
-        None,
-    )
-    .expect("scenario");
-    let session = Session::new(&scenario, 2).expect("session");
+    );
     let mut statuses = Vec::new();
     for id in ["a", "a", "b", "c"] {
         if let Reply::Json { status, .. } = submit(&session, &order(Some(id), 5)).await {
@@ -258,25 +245,13 @@ async fn detection_rate_needs_claims_and_fills() {
 /// is listed with its status and Alpaca's error body.
 #[tokio::test(start_paused = true)]
 async fn cancel_all_lists_each_cancels_answer() {
-    let scenario = Scenario::parse(
-        br#"version: 1
-name: cancel-all
-seed: 2
-workload:
-  orders: 2
-  symbols: [SPY]
-  qty: 5
-  reference_price: {SPY: "590.10"}
-broker:
+    let session = session_of(
+        r#"broker:
   fill: {probability: 0}
 timeline:
   - {order: 1, event: fault, call: cancel, fault: http_503}
 "#,
-        "cancel-all.yaml",
-        None,
-    )
-    .expect("scenario");
-    let session = Session::new(&scenario, 2).expect("session");
+    );
     for id in ["a", "b"] {
         assert!(matches!(
             submit(&session, &order(Some(id), 5)).await,
