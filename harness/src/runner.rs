@@ -319,7 +319,9 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         let expected = intent.reference_price;
         let index = intent.index;
         let abort = tasks.spawn(async move {
-            let verdict = engine.execute(&signal, expected).await;
+            // Boxed, the order's (large) state is allocated once where it
+            // runs, and the task the runtime moves about stays small.
+            let verdict = Box::pin(engine.execute(&signal, expected)).await;
             (index, verdict, start.elapsed())
         });
         task_index.insert(abort.id(), index);
