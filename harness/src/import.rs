@@ -104,6 +104,17 @@ fn stamp_us(text: &str) -> Option<i64> {
     fillproof_engine::Timestamp::parse_rfc3339(text).map(|t| t.unix_micros)
 }
 
+/// `qty` as whole shares, or why it cannot be replayed: the simulator
+/// holds whole shares only.
+fn whole_shares(field: &str, qty: Decimal) -> Result<u64, String> {
+    if qty.fract() != Decimal::ZERO || qty < Decimal::ZERO {
+        return Err(format!(
+            "`{field}` is {qty}; fillproof simulates whole shares, so a fractional order cannot be replayed"
+        ));
+    }
+    u64::try_from(qty).map_err(|_| format!("`{field}` {qty} is too large"))
+}
+
 /// A record's fields, read with errors that name the record and field.
 struct Fields<'a> {
     file: &'a str,
@@ -158,12 +169,7 @@ impl Fields<'_> {
     }
 
     fn whole(&self, field: &str, qty: Decimal) -> Result<u64, ImportError> {
-        if qty.fract() != Decimal::ZERO || qty < Decimal::ZERO {
-            return Err(self.error(format!(
-                "`{field}` is {qty}; fillproof simulates whole shares, so a fractional order cannot be replayed"
-            )));
-        }
-        u64::try_from(qty).map_err(|_| self.error(format!("`{field}` {qty} is too large")))
+        whole_shares(field, qty).map_err(|problem| self.error(problem))
     }
 
     fn side(&self) -> Result<Side, ImportError> {
@@ -405,19 +411,8 @@ pub fn from_audit(file: &str, text: &str) -> Result<Incident, ImportError> {
                 format!("`ts` \"{}\" is not an RFC 3339 time", record.ts),
             )
         })?;
-        let whole = |qty: Decimal| -> Result<u64, ImportError> {
-            if qty.fract() != Decimal::ZERO || qty < Decimal::ZERO {
-                return Err(bad(
-                    format!("line {line_no}"),
-                    format!("`qty` is {qty}; fillproof simulates whole shares"),
-                ));
-            }
-            u64::try_from(qty).map_err(|_| {
-                bad(
-                    format!("line {line_no}"),
-                    format!("`qty` {qty} is too large"),
-                )
-            })
+        let whole = |qty: Decimal| {
+            whole_shares("qty", qty).map_err(|problem| bad(format!("line {line_no}"), problem))
         };
         match record.event {
             AuditEvent::Submit => {

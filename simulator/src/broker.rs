@@ -87,8 +87,6 @@ struct World {
     trace: Trace,
     /// Calls per endpoint, indexed by [`Endpoint::index`].
     calls: [u64; 5],
-    /// Calls answered 429 by the rate limit.
-    rate_limited: u64,
     /// What became of every submit, by client order id.
     submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
     stream: StreamState,
@@ -223,7 +221,6 @@ impl SimBroker {
             healed: false,
             trace: Trace::new(record_trace),
             calls: [0; 5],
-            rate_limited: 0,
             submits: indexmap::IndexMap::default(),
             stream: StreamState::new(seed),
             rate_state: None,
@@ -359,7 +356,11 @@ impl SimBroker {
     /// Calls the broker's rate limit answered with 429.
     #[must_use]
     pub fn rate_limited(&self) -> u64 {
-        self.world().rate_limited
+        self.world()
+            .faults_injected
+            .get("rate_limit")
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Takes out what became of every submit, by client order id, in the
@@ -506,7 +507,6 @@ impl SimBroker {
                     Some("outage"),
                 )
             } else if let Err(retry_after) = limited {
-                world.rate_limited += 1;
                 (
                     Err(BrokerError::RateLimited {
                         retry_after: Some(retry_after),
