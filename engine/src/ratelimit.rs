@@ -49,8 +49,8 @@ tokio::task_local! {
 
 /// Runs `work` with its broker calls at `priority` (calls made outside any
 /// such scope are [`Priority::Critical`]).
-pub async fn with_priority<F: Future>(priority: Priority, work: F) -> F::Output {
-    PRIORITY.scope(priority, work).await
+pub fn with_priority<F: Future>(priority: Priority, work: F) -> impl Future<Output = F::Output> {
+    PRIORITY.scope(priority, work)
 }
 
 fn current_priority() -> Priority {

@@ -59,9 +59,9 @@ impl FillVerifier for LiteralVerifier {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditSummary {
     /// Client order ids with a `submit` record.
-    pub submitted: std::collections::BTreeSet<String>,
+    pub submitted: indexmap::IndexSet<String, fillproof_engine::StableBuildHasher>,
     /// Client order ids with a `fill` record.
-    pub filled: std::collections::BTreeSet<String>,
+    pub filled: indexmap::IndexSet<String, fillproof_engine::StableBuildHasher>,
     /// Every line, when kept.
     pub lines: Option<Vec<String>>,
 }

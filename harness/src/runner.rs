@@ -269,10 +269,13 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     // Finished tasks are reaped as the run goes, so that a run of many
     // orders holds only the tasks still working; results are filed by
     // workload index, so reaping order never shows.
+    let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
+    broker.reserve(workload_orders);
+    let room = usize::try_from(workload_orders.min(1 << 20)).unwrap_or(1 << 20);
     let mut tasks: JoinSet<(u32, EngineVerdict, Duration)> = JoinSet::new();
     let mut task_index: indexmap::IndexMap<tokio::task::Id, u32> = indexmap::IndexMap::new();
-    let mut intents: Vec<Intent> = Vec::new();
-    let mut results: Vec<Option<(EngineVerdict, Option<Duration>)>> = Vec::new();
+    let mut intents: Vec<Intent> = Vec::with_capacity(room);
+    let mut results: Vec<Option<(EngineVerdict, Option<Duration>)>> = Vec::with_capacity(room);
     let mut panics: Vec<(u32, String)> = Vec::new();
     let file = |results: &mut Vec<Option<(EngineVerdict, Option<Duration>)>>,
                 task_index: &mut indexmap::IndexMap<tokio::task::Id, u32>,
@@ -302,7 +305,6 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         on_order_done();
     };
     let mut last_submit = Duration::ZERO;
-    let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
     for intent in Workload::new(scenario, spec.seed, spec.orders) {
         broker.register(&intent.request.client_order_id, intent.index);
         let at = start + intent.submit_at;

@@ -420,12 +420,12 @@ fn audit_missing_counts_submit_and_fill_records() {
         .position(|c| !c.filled() && c.broker_orders > 0)
         .expect("an order that did not fill");
     let audit = run.audit.as_mut().expect("robust keeps an audit log");
-    audit.filled.remove(&run.outcomes[filled].client_order_id);
+    audit.filled.shift_remove(&run.outcomes[filled].client_order_id);
     assert_eq!(metrics(&run).audit_missing, Some(1));
     let audit = run.audit.as_mut().expect("audit");
     audit
         .submitted
-        .remove(&run.outcomes[unfilled].client_order_id);
+        .shift_remove(&run.outcomes[unfilled].client_order_id);
     assert_eq!(metrics(&run).audit_missing, Some(2));
 }
 

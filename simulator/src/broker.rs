@@ -81,7 +81,7 @@ struct World {
     /// Client order id to workload index, as registered by the harness.
     registry: indexmap::IndexMap<String, u32, fillproof_engine::StableBuildHasher>,
     /// Calls made per (order key, endpoint).
-    call_numbers: std::collections::BTreeMap<(u64, usize), u32>,
+    call_numbers: indexmap::IndexMap<(u64, usize), u32, fillproof_engine::StableBuildHasher>,
     bucket: Option<Bucket>,
     healed: bool,
     trace: Trace,
@@ -216,7 +216,7 @@ impl SimBroker {
         let world = Arc::new(Mutex::new(World {
             ledger: Ledger::default(),
             registry: indexmap::IndexMap::default(),
-            call_numbers: std::collections::BTreeMap::new(),
+            call_numbers: indexmap::IndexMap::default(),
             bucket,
             healed: false,
             trace: Trace::new(record_trace),
@@ -309,6 +309,16 @@ impl SimBroker {
         self.world()
             .registry
             .insert(client_order_id.to_owned(), index);
+    }
+
+    /// Makes room for a run of `orders` orders (at most a million at once:
+    /// beyond that the tables grow as they go).
+    pub fn reserve(&self, orders: u64) {
+        let orders = usize::try_from(orders.min(1 << 20)).unwrap_or(1 << 20);
+        let mut world = self.world();
+        world.ledger.reserve(orders);
+        world.registry.reserve(orders);
+        world.submits.reserve(orders);
     }
 
     /// Heals every fault: no more transient errors, outages or rate limits.

@@ -300,6 +300,14 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Makes room for `orders` more orders, so that a run of a known size
+    /// does not grow (and copy) its tables as it goes.
+    pub fn reserve(&mut self, orders: usize) {
+        self.orders.reserve(orders);
+        self.by_id.reserve(orders);
+        self.by_client_id.reserve(orders);
+    }
+
     /// Records an accepted order.
     pub fn insert(&mut self, order: LedgerOrder) {
         let slot = self.orders.len();
