@@ -420,7 +420,9 @@ fn audit_missing_counts_submit_and_fill_records() {
         .position(|c| !c.filled() && c.broker_orders > 0)
         .expect("an order that did not fill");
     let audit = run.audit.as_mut().expect("robust keeps an audit log");
-    audit.filled.shift_remove(&run.outcomes[filled].client_order_id);
+    audit
+        .filled
+        .shift_remove(&run.outcomes[filled].client_order_id);
     assert_eq!(metrics(&run).audit_missing, Some(1));
     let audit = run.audit.as_mut().expect("audit");
     audit
