@@ -107,7 +107,12 @@ fn stamp_us(text: &str) -> Option<i64> {
 /// `qty` as whole shares, or why it cannot be replayed: the simulator
 /// holds whole shares only.
 fn whole_shares(field: &str, qty: Decimal) -> Result<u64, String> {
-    if qty.fract() != Decimal::ZERO || qty < Decimal::ZERO {
+    if qty < Decimal::ZERO {
+        return Err(format!(
+            "`{field}` is {qty}; a quantity is never negative (a sell is a positive quantity with side `sell`)"
+        ));
+    }
+    if qty.fract() != Decimal::ZERO {
         return Err(format!(
             "`{field}` is {qty}; fillproof simulates whole shares, so a fractional order cannot be replayed"
         ));
@@ -703,4 +708,26 @@ pub fn scenario_yaml(incident: &Incident, name: &str) -> String {
     let _ = writeln!(y, "  false_positives: \"== 0\"");
     let _ = writeln!(y, "  duplicate_orders: \"== 0\"");
     y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whole shares pass; a negative, a fractional and an out-of-range
+    /// quantity are each refused with their own reason.
+    #[test]
+    fn whole_shares_names_what_is_wrong() {
+        assert_eq!(whole_shares("qty", Decimal::from(300)), Ok(300));
+        assert_eq!(whole_shares("qty", Decimal::ZERO), Ok(0));
+        let negative = whole_shares("qty", Decimal::from(-5)).expect_err("negative");
+        assert!(negative.contains("never negative"), "{negative}");
+        let fraction = whole_shares("filled_qty", Decimal::new(15, 1)).expect_err("fraction");
+        assert!(
+            fraction.contains("`filled_qty` is 1.5") && fraction.contains("whole shares"),
+            "{fraction}"
+        );
+        let huge = whole_shares("qty", Decimal::MAX).expect_err("too large");
+        assert!(huge.contains("too large"), "{huge}");
+    }
 }

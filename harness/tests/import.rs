@@ -102,6 +102,52 @@ fn alpaca_export_replays_every_execution_at_its_offset() {
     assert!(naive.contains("missed fills             1"), "{naive}");
 }
 
+/// Without the fill activities, each order that filled replays as one
+/// execution of its whole `filled_qty` at its `filled_avg_price`, at its
+/// `filled_at`'s offset from the first order; the orders that filled
+/// nothing replay none. Expected values are read from the export itself.
+#[test]
+fn alpaca_export_without_activities_replays_one_execution_per_filled_order() {
+    let out = temp("alpaca-orders-only.yaml");
+    let out_text = out.display().to_string();
+    let export = "scenarios/incidents/alpaca-export/orders.json";
+    let (code, _, stderr) = fillproof(&["import", "alpaca", export, "-o", &out_text]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(workspace().join(export)).expect("export");
+    let orders: Vec<serde_json::Value> = serde_json::from_str(&text).expect("json");
+    let stamp = |value: &serde_json::Value| {
+        fillproof_engine::Timestamp::parse_rfc3339(value.as_str().expect("a stamp"))
+            .expect("RFC 3339")
+            .unix_micros
+    };
+    let decimal = |value: &serde_json::Value| -> Decimal {
+        value.as_str().expect("a decimal").parse().expect("decimal")
+    };
+    let first = orders
+        .iter()
+        .map(|o| stamp(&o["submitted_at"]))
+        .min()
+        .expect("orders");
+    let mut expected = Vec::new();
+    for (index, order) in orders.iter().enumerate() {
+        let filled = decimal(&order["filled_qty"]);
+        if filled > Decimal::ZERO {
+            let offset = u64::try_from(stamp(&order["filled_at"]) - first).expect("after");
+            expected.push((
+                u32::try_from(index).expect("index"),
+                Duration::from_micros(offset),
+                filled,
+                decimal(&order["filled_avg_price"]),
+            ));
+        }
+    }
+    expected.sort();
+    assert_eq!(expected.len(), 3, "the export has three filled orders");
+    let scenario = Scenario::load(&out).expect("loads");
+    let (fills, _) = fills(&scenario, 1);
+    assert_eq!(fills, expected);
+}
+
 /// Round trip: a simulated run's audit log, imported and run again,
 /// reproduces the same executions at the same virtual times (whole fills,
 /// as the audit log records one fill per order with the broker's stamp).
@@ -149,6 +195,214 @@ broker:
     assert_eq!(after, before, "{yaml}");
     let tally = fillproof_harness::metrics::Tally::of(&rerun);
     assert_eq!((tally.missed_fills, tally.false_positives), (0, 0));
+}
+
+/// An audit log chained by hand, so that any content verifies: each
+/// record gets its sequence number, the hash before it and its own hash.
+fn chained(records: Vec<fillproof_engine::AuditRecord>) -> String {
+    let mut prev = fillproof_engine::GENESIS.to_owned();
+    let mut log = String::new();
+    for (seq, mut record) in (1..).zip(records) {
+        record.seq = seq;
+        record.prev_hash = prev;
+        record.hash = String::new();
+        record.hash = record.expected_hash();
+        prev = record.hash.clone();
+        log.push_str(&serde_json::to_string(&record).expect("record"));
+        log.push('\n');
+    }
+    fillproof_engine::verify(&log).expect("the hand-made log verifies");
+    log
+}
+
+/// One record for `chained`: `event` of `client_order_id` at second `at`
+/// of 2025-10-17 13:30 UTC.
+fn record(
+    event: fillproof_engine::AuditEvent,
+    client_order_id: &str,
+    qty: u32,
+    price: Option<&str>,
+    at: u32,
+    broker_at: Option<&str>,
+) -> fillproof_engine::AuditRecord {
+    fillproof_engine::AuditRecord {
+        seq: 0,
+        ts: format!("2025-10-17T13:30:{at:02}.000000Z"),
+        event,
+        trader_id: "t".into(),
+        client_order_id: client_order_id.into(),
+        order_id: Some(format!("id-{client_order_id}")),
+        symbol: "SPY".into(),
+        side: fillproof_engine::Side::Buy,
+        qty: Decimal::from(qty),
+        price: price.map(|p| p.parse().expect("price")),
+        status: String::new(),
+        reason: String::new(),
+        broker_at: broker_at.map(str::to_owned),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// How an audit log's orders end: a rejection ends its order rejected and
+/// a not-filled record ends its order canceled, each at the record's
+/// time, also after a partial fill; a fill record without the broker's
+/// stamp (a log from before `broker_at`) is placed at the engine's time
+/// and counted in a note, which a log of stamped fills does not carry; a
+/// bad `broker_at` names its line.
+#[test]
+fn audit_import_reads_ends_and_unstamped_fills() {
+    use fillproof_engine::AuditEvent::{Fill, NotFilled, Reject, Submit};
+    use fillproof_harness::import::{End, Execution};
+    let stamp = |second: u32| {
+        fillproof_engine::Timestamp::parse_rfc3339(&format!("2025-10-17T13:30:{second:02}Z"))
+            .expect("stamp")
+            .unix_micros
+    };
+    let log = chained(vec![
+        record(Submit, "rejected", 10, None, 1, None),
+        record(Reject, "rejected", 10, None, 2, None),
+        record(Submit, "unfilled", 5, None, 3, None),
+        record(NotFilled, "unfilled", 0, None, 6, None),
+        record(Submit, "old-log", 7, None, 4, None),
+        record(Fill, "old-log", 7, Some("590.10"), 9, None),
+        record(Submit, "partial", 8, None, 5, None),
+        record(
+            Fill,
+            "partial",
+            3,
+            Some("100"),
+            8,
+            Some("2025-10-17T13:30:07Z"),
+        ),
+        record(NotFilled, "partial", 3, Some("100"), 10, None),
+    ]);
+    let incident = import::from_audit("old.audit.jsonl", &log).expect("imports");
+    let by_id = |id: &str| {
+        incident
+            .orders
+            .iter()
+            .find(|o| o.client_order_id == id)
+            .unwrap_or_else(|| panic!("{id} imported"))
+    };
+    assert_eq!(by_id("rejected").end, Some((End::Rejected, stamp(2))));
+    assert!(by_id("rejected").executions.is_empty());
+    assert_eq!(by_id("unfilled").end, Some((End::Canceled, stamp(6))));
+    assert_eq!(by_id("partial").end, Some((End::Canceled, stamp(10))));
+    assert_eq!(
+        by_id("partial").executions,
+        vec![Execution {
+            at_us: stamp(7),
+            qty: 3,
+            price: Decimal::from(100),
+        }]
+    );
+    assert_eq!(
+        by_id("old-log").executions,
+        vec![Execution {
+            at_us: stamp(9),
+            qty: 7,
+            price: "590.10".parse().expect("price"),
+        }]
+    );
+    assert_eq!(by_id("old-log").end, None);
+    assert!(
+        incident
+            .notes
+            .iter()
+            .any(|n| n.starts_with("1 fill records carry no broker stamp")),
+        "{:?}",
+        incident.notes
+    );
+
+    // The engine's reported quantity agrees with the log's fills here, so
+    // no order carries the disagreement comment; where it does not, the
+    // order does.
+    let yaml = import::scenario_yaml(&incident, "old-log");
+    assert!(!yaml.contains("the engine reported"), "{yaml}");
+    let mut disagreeing = incident.clone();
+    let slot = disagreeing
+        .orders
+        .iter()
+        .position(|o| o.client_order_id == "partial")
+        .expect("partial");
+    disagreeing.orders[slot].reported_qty = Some(Decimal::from(8));
+    let yaml = import::scenario_yaml(&disagreeing, "old-log");
+    assert!(
+        yaml.contains(&format!(
+            "# At import the engine reported 8 of order {slot} filled; the log's fills add up to 3."
+        )),
+        "{yaml}"
+    );
+
+    let stamped = chained(vec![
+        record(Submit, "partial", 8, None, 5, None),
+        record(
+            Fill,
+            "partial",
+            8,
+            Some("100"),
+            8,
+            Some("2025-10-17T13:30:07Z"),
+        ),
+    ]);
+    let incident = import::from_audit("new.audit.jsonl", &stamped).expect("imports");
+    assert!(
+        !incident.notes.iter().any(|n| n.contains("broker stamp")),
+        "{:?}",
+        incident.notes
+    );
+
+    let bad = chained(vec![
+        record(Submit, "partial", 8, None, 5, None),
+        record(Fill, "partial", 8, Some("100"), 8, Some("yesterday")),
+    ]);
+    let error = import::from_audit("bad.audit.jsonl", &bad).expect_err("bad broker_at");
+    assert_eq!(error.location, "line 2");
+    assert!(error.problem.contains("broker_at"), "{error}");
+}
+
+/// A source that rejects an order after part of it filled (no broker
+/// does, and the scenario schema refuses it) replays the fill and then a
+/// cancel of the rest; a rejection with nothing filled stays a rejection;
+/// an export with nothing filled or ended has an empty timeline and no
+/// detection rate among its expectations.
+#[test]
+fn rejection_after_a_fill_replays_as_a_cancel() {
+    let order = |id: &str, filled: &str| {
+        serde_json::json!({
+            "id": id, "client_order_id": format!("c-{id}"), "symbol": "SPY",
+            "qty": "10", "filled_qty": filled, "side": "buy", "type": "market",
+            "submitted_at": "2025-10-17T13:30:00Z",
+            "filled_at": "2025-10-17T13:30:01Z", "filled_avg_price": "590.10",
+            "failed_at": "2025-10-17T13:30:02Z", "status": "rejected",
+        })
+    };
+    let orders = serde_json::json!([order("a", "4"), order("b", "0")]).to_string();
+    let incident = import::from_alpaca("orders.json", &orders, None).expect("imports");
+    let yaml = import::scenario_yaml(&incident, "rejected-after-fill");
+    assert!(
+        yaml.contains("{at: 1s, order: 0, event: fill, qty: 4, price: \"590.10\"}"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("{at: 2s, order: 0, event: cancel}"), "{yaml}");
+    assert!(yaml.contains("{at: 2s, order: 1, event: reject}"), "{yaml}");
+    Scenario::parse(yaml.as_bytes(), "rejected-after-fill.yaml", None)
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+
+    // An export of orders still working: nothing to replay but the orders.
+    let mut working = order("c", "0");
+    working["status"] = "accepted".into();
+    let orders = serde_json::json!([working]).to_string();
+    let incident = import::from_alpaca("orders.json", &orders, None).expect("imports");
+    let yaml = import::scenario_yaml(&incident, "still-working");
+    assert_eq!(yaml.matches("\ntimeline").count(), 1, "{yaml}");
+    assert!(yaml.contains("\ntimeline: []"), "{yaml}");
+    // With nothing filled there is no detection rate to hold it to.
+    assert!(yaml.contains("filled_orders: \"== 0\""), "{yaml}");
+    assert!(!yaml.contains("detection_rate"), "{yaml}");
+    Scenario::parse(yaml.as_bytes(), "still-working.yaml", None)
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
 }
 
 /// Bad input, each a clear error naming the file and what is wrong, exit
