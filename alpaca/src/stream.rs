@@ -172,7 +172,7 @@ pub fn trade_update(frame: &Value) -> Option<TradeUpdate> {
     let at = data
         .get("timestamp")
         .and_then(Value::as_str)
-        .and_then(wire::parse_rfc3339)
+        .and_then(fillproof_engine::Timestamp::parse_rfc3339)
         .or(order.updated_at)?;
     Some(TradeUpdate {
         event: TradeEvent::parse(data.get("event").and_then(Value::as_str)?),

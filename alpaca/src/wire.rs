@@ -43,8 +43,11 @@ fn decimal(field: &str, text: Option<&str>) -> Result<Option<Decimal>, String> {
 }
 
 fn stamp(field: &str, text: Option<&str>) -> Result<Option<Timestamp>, String> {
-    text.map(|t| parse_rfc3339(t).ok_or_else(|| format!("{field} \"{t}\" is not an RFC 3339 time")))
-        .transpose()
+    text.map(|t| {
+        Timestamp::parse_rfc3339(t)
+            .ok_or_else(|| format!("{field} \"{t}\" is not an RFC 3339 time"))
+    })
+    .transpose()
 }
 
 /// Reads an order body.
@@ -112,13 +115,6 @@ pub struct ErrorBody {
 #[must_use]
 pub fn error_body(body: &[u8]) -> ErrorBody {
     serde_json::from_slice(body).unwrap_or_default()
-}
-
-/// Parses an RFC 3339 time to a stamp (see
-/// [`Timestamp::parse_rfc3339`]).
-#[must_use]
-pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-    Timestamp::parse_rfc3339(text)
 }
 
 fn digits(text: &str) -> Option<i64> {

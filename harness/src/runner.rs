@@ -270,8 +270,10 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     // orders holds only the tasks still working; results are filed by
     // workload index, so reaping order never shows.
     let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
-    broker.reserve(workload_orders);
+    // Room for the run's orders up front (at most a million: beyond that
+    // the tables grow as they go).
     let room = usize::try_from(workload_orders.min(1 << 20)).unwrap_or(1 << 20);
+    broker.reserve(room);
     let mut tasks: JoinSet<(u32, EngineVerdict, Duration)> = JoinSet::new();
     let mut task_index: indexmap::IndexMap<tokio::task::Id, u32> = indexmap::IndexMap::new();
     let mut intents: Vec<Intent> = Vec::with_capacity(room);

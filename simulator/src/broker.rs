@@ -311,10 +311,8 @@ impl SimBroker {
             .insert(client_order_id.to_owned(), index);
     }
 
-    /// Makes room for a run of `orders` orders (at most a million at once:
-    /// beyond that the tables grow as they go).
-    pub fn reserve(&self, orders: u64) {
-        let orders = usize::try_from(orders.min(1 << 20)).unwrap_or(1 << 20);
+    /// Makes room for a run of `orders` orders.
+    pub fn reserve(&self, orders: usize) {
         let mut world = self.world();
         world.ledger.reserve(orders);
         world.registry.reserve(orders);
