@@ -24,11 +24,14 @@
 //! call reaches, and the replay's time over the run's is the share of a
 //! run that is the runtime's own timer work.
 
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fillproof_benches::scenarios_dir;
-use fillproof_engine::clock::record_timers;
+use fillproof_engine::clock::{TimerEnd, record_timers};
 use fillproof_harness::commands::load;
 use fillproof_harness::runner::{RunSpec, run_seed, simulation_runtime};
 
@@ -65,30 +68,61 @@ fn bare_tokio(tasks: u64, sleeps_per_task: u64) {
     });
 }
 
+/// What became of one recorded timer, as the replay repeats it.
+#[derive(Clone, Copy)]
+enum Fate {
+    /// It fired: the task slept until its deadline.
+    Waited,
+    /// It was dropped unfired at this offset: registered and cancelled,
+    /// never woken for (a call's timeout that the answer beat).
+    Dropped(Duration),
+}
+
+/// One recorded timer: its deadline (offset from the run's first timer)
+/// and its fate.
+#[derive(Clone, Copy)]
+struct ReplayTimer {
+    deadline: Duration,
+    fate: Fate,
+}
+
 /// A recorded run's timers, task by task: when each task made its first
-/// timer (offset from the run's first timer) and the deadlines it waited
-/// for, in order. Timers made outside a task (the harness's own arrival
-/// waits) are left out; the replay makes one such wait per task instead.
+/// timer (offset from the run's first timer) and its timers in the order it
+/// made them. Timers made outside a task (the harness's own arrival waits)
+/// are left out; the replay makes one such wait per task instead.
 struct Replay {
-    tasks: Vec<(Duration, Vec<Duration>)>,
+    tasks: Vec<(Duration, Vec<ReplayTimer>)>,
     sleeps: u64,
 }
+
+/// Timers one replayed task keeps armed at once without allocating; more
+/// go on the heap (a task of this run holds at most two: a call's timeout
+/// and a stream wait's bound).
+const ARMED_SLOTS: usize = 4;
 
 impl Replay {
     fn record(spec: &RunSpec) -> Self {
         let (run, waits) = record_timers(|| run_seed(spec, &|| {}));
         run.expect("run");
         let origin = waits.first().map(|w| w.start).expect("the run waits");
-        let mut tasks: indexmap::IndexMap<tokio::task::Id, (Duration, Vec<Duration>)> =
+        let mut tasks: indexmap::IndexMap<tokio::task::Id, (Duration, Vec<ReplayTimer>)> =
             indexmap::IndexMap::new();
         for wait in &waits {
-            if let Some(task) = wait.task {
-                tasks
-                    .entry(task)
-                    .or_insert_with(|| (wait.start - origin, Vec::new()))
-                    .1
-                    .push(wait.deadline - origin);
-            }
+            let Some(task) = wait.task else { continue };
+            let fate = match wait.end {
+                Some(TimerEnd::Fired) => Fate::Waited,
+                Some(TimerEnd::Dropped(at)) => Fate::Dropped(at - origin),
+                // Alive when the run ended: dropped with its task.
+                None => Fate::Dropped(Duration::MAX),
+            };
+            tasks
+                .entry(task)
+                .or_insert_with(|| (wait.start - origin, Vec::new()))
+                .1
+                .push(ReplayTimer {
+                    deadline: wait.deadline - origin,
+                    fate,
+                });
         }
         let mut tasks: Vec<_> = tasks.into_values().collect();
         tasks.sort_by_key(|(start, _)| *start);
@@ -97,7 +131,10 @@ impl Replay {
     }
 
     /// Replays the timers on bare tokio: each task starts when it first
-    /// waited and sleeps until each of its deadlines in turn.
+    /// made a timer and makes its timers in the same order: it sleeps until
+    /// the deadline of each that fired, and registers each that was dropped
+    /// unfired, cancelling it once the replay's clock reaches the time the
+    /// run dropped it.
     #[expect(
         clippy::disallowed_methods,
         reason = "the baseline is bare tokio, without the engine's timer wrapper"
@@ -106,13 +143,11 @@ impl Replay {
         simulation_runtime().expect("runtime").block_on(async {
             let origin = tokio::time::Instant::now();
             let mut handles = Vec::with_capacity(self.tasks.len());
-            for (start, deadlines) in &self.tasks {
+            for (start, timers) in &self.tasks {
                 tokio::time::sleep_until(origin + *start).await;
-                let deadlines = deadlines.clone();
+                let timers = timers.clone();
                 handles.push(tokio::spawn(async move {
-                    for deadline in deadlines {
-                        tokio::time::sleep_until(origin + deadline).await;
-                    }
+                    replay_task(origin, &timers).await;
                 }));
             }
             for handle in handles {
@@ -120,6 +155,69 @@ impl Replay {
             }
         });
     }
+}
+
+/// One task's timers, replayed as [`Replay::run`] describes.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the baseline is bare tokio, without the engine's timer wrapper"
+)]
+async fn replay_task(origin: tokio::time::Instant, timers: &[ReplayTimer]) {
+    type Armed = Option<tokio::time::Sleep>;
+    let (mut a, mut b, mut c, mut d) = (
+        pin!(None::<tokio::time::Sleep>),
+        pin!(None::<tokio::time::Sleep>),
+        pin!(None::<tokio::time::Sleep>),
+        pin!(None::<tokio::time::Sleep>),
+    );
+    let mut slots: [(Pin<&mut Armed>, Duration); ARMED_SLOTS] = [
+        (a.as_mut(), Duration::MAX),
+        (b.as_mut(), Duration::MAX),
+        (c.as_mut(), Duration::MAX),
+        (d.as_mut(), Duration::MAX),
+    ];
+    let mut spilled: Vec<(Pin<Box<tokio::time::Sleep>>, Duration)> = Vec::new();
+    for timer in timers {
+        match timer.fate {
+            Fate::Waited => tokio::time::sleep_until(origin + timer.deadline).await,
+            Fate::Dropped(until) => {
+                let sleep = tokio::time::sleep_until(origin + timer.deadline);
+                match slots.iter_mut().find(|(slot, _)| slot.is_none()) {
+                    Some((slot, slot_until)) => {
+                        slot.set(Some(sleep));
+                        *slot_until = until;
+                        if let Some(armed) = slot.as_mut().as_pin_mut() {
+                            register(armed).await;
+                        }
+                    }
+                    None => {
+                        let mut armed = Box::pin(sleep);
+                        register(armed.as_mut()).await;
+                        spilled.push((armed, until));
+                    }
+                }
+            }
+        }
+        let now = origin.elapsed();
+        for (slot, until) in &mut slots {
+            if *until <= now {
+                slot.set(None);
+                *until = Duration::MAX;
+            }
+        }
+        spilled.retain(|(_, until)| *until > now);
+    }
+}
+
+/// Polls a timer once, as awaiting it in a `select` does: the runtime
+/// registers it.
+async fn register(sleep: Pin<&mut tokio::time::Sleep>) {
+    let mut sleep = sleep;
+    std::future::poll_fn(|cx| {
+        let _ = sleep.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
 }
 
 fn simulation(c: &mut Criterion) {
