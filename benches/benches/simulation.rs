@@ -14,18 +14,22 @@
 //! - `bare_tokio_sleeps`: as many tasks as orders, each sleeping as many
 //!   times as the simulation made API calls per order, on durations of
 //!   1 ms to 1 s that many tasks share (the runtime's best case);
-//! - `bare_tokio_replay`: every timer the simulated run waited on (the
-//!   engine's poll intervals and backoffs, the broker's request and
-//!   response legs, the rate limiter), replayed task by task with the same
-//!   start times and deadlines (the runtime's floor for this very run).
+//! - `bare_tokio_replay`: every timer the simulated run made (the engine's
+//!   poll intervals, backoffs and call timeouts, the broker's request and
+//!   response legs, the rate limiter), replayed task by task in the order
+//!   it made them: a timer that fired is slept through to its deadline, a
+//!   timer dropped unfired (a call's timeout that the answer beat) is
+//!   registered and cancelled when the run dropped it (the runtime's floor
+//!   for this very run).
 //!
-//! Their throughput is in sleeps per second, so `api_calls` over
+//! Their throughput is in timers per second, so `api_calls` over
 //! `bare_tokio_sleeps` is the share of the runtime's best case a simulated
 //! call reaches, and the replay's time over the run's is the share of a
 //! run that is the runtime's own timer work.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -91,8 +95,9 @@ struct ReplayTimer {
 /// made them. Timers made outside a task (the harness's own arrival waits)
 /// are left out; the replay makes one such wait per task instead.
 struct Replay {
-    tasks: Vec<(Duration, Vec<ReplayTimer>)>,
-    sleeps: u64,
+    tasks: Vec<(Duration, Arc<[ReplayTimer]>)>,
+    /// Timers replayed, with one arrival wait per task.
+    timers: u64,
 }
 
 /// Timers one replayed task keeps armed at once without allocating; more
@@ -124,10 +129,13 @@ impl Replay {
                     fate,
                 });
         }
-        let mut tasks: Vec<_> = tasks.into_values().collect();
+        let mut tasks: Vec<(Duration, Arc<[ReplayTimer]>)> = tasks
+            .into_values()
+            .map(|(start, timers)| (start, Arc::from(timers)))
+            .collect();
         tasks.sort_by_key(|(start, _)| *start);
-        let sleeps = tasks.iter().map(|(_, d)| d.len() as u64 + 1).sum();
-        Self { tasks, sleeps }
+        let timers = tasks.iter().map(|(_, d)| d.len() as u64 + 1).sum();
+        Self { tasks, timers }
     }
 
     /// Replays the timers on bare tokio: each task starts when it first
@@ -145,7 +153,7 @@ impl Replay {
             let mut handles = Vec::with_capacity(self.tasks.len());
             for (start, timers) in &self.tasks {
                 tokio::time::sleep_until(origin + *start).await;
-                let timers = timers.clone();
+                let timers = Arc::clone(timers);
                 handles.push(tokio::spawn(async move {
                     replay_task(origin, &timers).await;
                 }));
@@ -241,7 +249,7 @@ fn simulation(c: &mut Criterion) {
         });
 
         let replay = Replay::record(&spec);
-        group.throughput(Throughput::Elements(replay.sleeps));
+        group.throughput(Throughput::Elements(replay.timers));
         group.bench_with_input(
             BenchmarkId::new("bare_tokio_replay", orders),
             &replay,
