@@ -141,14 +141,6 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Timer {
-    /// When the timer fires.
-    #[must_use]
-    pub fn deadline(&self) -> Instant {
-        self.sleep.deadline()
-    }
-}
-
 impl Future for Timer {
     type Output = ();
 
