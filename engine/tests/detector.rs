@@ -863,3 +863,48 @@ async fn unknown_submit_is_reconciled_through_a_rate_limit_storm() {
     assert_eq!(broker.calls().lookup, 13);
     assert_eq!(broker.calls().submit, 1);
 }
+
+/// The adaptive strategy is given the reads since the order last changed:
+/// while nothing changes its interval grows, and the read that sees a
+/// partial fill brings it back to the cruise interval at once.
+#[tokio::test(start_paused = true)]
+async fn adaptive_polling_returns_to_cruise_after_a_change() {
+    let script = Script {
+        changes: vec![
+            change(9_500, "partially_filled", 40, Some("512.35")),
+            change(40_000, "filled", 100, Some("512.35")),
+        ],
+        ..Script::default()
+    };
+    let adaptive = fillproof_engine::AdaptivePolling {
+        first: Duration::from_secs(1),
+        cruise: Duration::from_secs(1),
+        patience: 1,
+        growth: 2.0,
+        max: Duration::from_secs(8),
+        ..fillproof_engine::AdaptivePolling::default()
+    };
+    let config = FillDetectionConfig {
+        polling: fillproof_engine::PollingConfig::Adaptive(adaptive),
+        ..config(60)
+    };
+    let (broker, detector) = setup(script, config);
+    let result = detector.monitor(new_order(100), None).await;
+    assert_eq!(result.verdict, Verdict::Filled);
+    // Each read reaches the broker one 40 ms latency after its interval.
+    let gaps_ms: Vec<u128> = std::iter::once(Duration::ZERO)
+        .chain(broker.calls().get_order_at)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    // 1 s, then doubling while unchanged; the read at 16.2 s sees the
+    // partial fill, and the next two go at the cruise interval before the
+    // growth starts again; the read at 40.44 s sees the fill.
+    assert_eq!(
+        gaps_ms,
+        [
+            1_040, 1_040, 2_040, 4_040, 8_040, 1_040, 1_040, 2_040, 4_040, 8_040, 8_040
+        ]
+    );
+}
