@@ -28,7 +28,7 @@
 //! run that is the runtime's own timer work.
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -100,11 +100,6 @@ struct Replay {
     timers: u64,
 }
 
-/// Timers one replayed task keeps armed at once without allocating; more
-/// go on the heap (a task of this run holds at most two: a call's timeout
-/// and a stream wait's bound).
-const ARMED_SLOTS: usize = 4;
-
 impl Replay {
     fn record(spec: &RunSpec) -> Self {
         let (run, waits) = record_timers(|| run_seed(spec, &|| {}));
@@ -152,10 +147,11 @@ impl Replay {
             let origin = tokio::time::Instant::now();
             let mut handles = Vec::with_capacity(self.tasks.len());
             for (start, timers) in &self.tasks {
-                tokio::time::sleep_until(origin + *start).await;
+                let start = *start;
+                tokio::time::sleep_until(origin + start).await;
                 let timers = Arc::clone(timers);
                 handles.push(tokio::spawn(async move {
-                    replay_task(origin, &timers).await;
+                    replay_task(origin, start, &timers).await;
                 }));
             }
             for handle in handles {
@@ -165,55 +161,55 @@ impl Replay {
     }
 }
 
-/// One task's timers, replayed as [`Replay::run`] describes.
+/// One task's timers, replayed as [`Replay::run`] describes. The replay's
+/// time is followed from the deadlines it waits for (on the paused clock a
+/// wait ends at its deadline, or at once when that has passed), so the
+/// replay reads the clock no more than the run's own timers make it.
 #[expect(
     clippy::disallowed_methods,
     reason = "the baseline is bare tokio, without the engine's timer wrapper"
 )]
-async fn replay_task(origin: tokio::time::Instant, timers: &[ReplayTimer]) {
-    type Armed = Option<tokio::time::Sleep>;
-    let (mut a, mut b, mut c, mut d) = (
-        pin!(None::<tokio::time::Sleep>),
-        pin!(None::<tokio::time::Sleep>),
-        pin!(None::<tokio::time::Sleep>),
-        pin!(None::<tokio::time::Sleep>),
-    );
-    let mut slots: [(Pin<&mut Armed>, Duration); ARMED_SLOTS] = [
-        (a.as_mut(), Duration::MAX),
-        (b.as_mut(), Duration::MAX),
-        (c.as_mut(), Duration::MAX),
-        (d.as_mut(), Duration::MAX),
-    ];
-    let mut spilled: Vec<(Pin<Box<tokio::time::Sleep>>, Duration)> = Vec::new();
+async fn replay_task(origin: tokio::time::Instant, start: Duration, timers: &[ReplayTimer]) {
+    // Armed timers, each with the time the run dropped it; a slot emptied
+    // is used again, so a task allocates only for the most it holds at
+    // once (two in the production day).
+    let mut slots: Vec<(Pin<Box<Option<tokio::time::Sleep>>>, Duration)> = Vec::new();
+    let mut armed = 0usize;
+    let mut now = start;
     for timer in timers {
         match timer.fate {
-            Fate::Waited => tokio::time::sleep_until(origin + timer.deadline).await,
+            Fate::Waited => {
+                tokio::time::sleep_until(origin + timer.deadline).await;
+                now = now.max(timer.deadline);
+            }
             Fate::Dropped(until) => {
                 let sleep = tokio::time::sleep_until(origin + timer.deadline);
-                match slots.iter_mut().find(|(slot, _)| slot.is_none()) {
-                    Some((slot, slot_until)) => {
-                        slot.set(Some(sleep));
-                        *slot_until = until;
-                        if let Some(armed) = slot.as_mut().as_pin_mut() {
-                            register(armed).await;
-                        }
-                    }
+                let index = match slots.iter().position(|(slot, _)| slot.is_none()) {
+                    Some(index) => index,
                     None => {
-                        let mut armed = Box::pin(sleep);
-                        register(armed.as_mut()).await;
-                        spilled.push((armed, until));
+                        slots.push((Box::pin(None), Duration::MAX));
+                        slots.len() - 1
                     }
+                };
+                let (slot, slot_until) = &mut slots[index];
+                slot.set(Some(sleep));
+                *slot_until = until;
+                if let Some(sleep) = slot.as_mut().as_pin_mut() {
+                    register(sleep).await;
                 }
+                armed += 1;
             }
         }
-        let now = origin.elapsed();
+        if armed == 0 {
+            continue;
+        }
         for (slot, until) in &mut slots {
             if *until <= now {
                 slot.set(None);
                 *until = Duration::MAX;
+                armed -= 1;
             }
         }
-        spilled.retain(|(_, until)| *until > now);
     }
 }
 
