@@ -756,9 +756,11 @@ mod tests {
     /// it as soon as `record` returns.
     #[test]
     fn file_sink_persists_before_returning() {
-        let path =
-            std::env::temp_dir().join(format!("fillproof-audit-{}.jsonl", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::Builder::new()
+            .prefix("fillproof-audit-")
+            .tempdir()
+            .expect("temp dir");
+        let path = dir.path().join("audit.jsonl");
         let log = AuditLog::new(
             Box::new(FileSink::open(&path).expect("open")),
             Arc::new(FixedClock),
@@ -768,6 +770,5 @@ mod tests {
         let on_disk = std::fs::read_to_string(&path).expect("read");
         assert_eq!(on_disk.lines().count(), 1);
         assert_eq!(verify(&on_disk), Ok(1));
-        let _ = std::fs::remove_file(&path);
     }
 }

@@ -45,8 +45,8 @@ fn check_good_files() {
 /// `check` on a bad file exits 2 and names file, line, field and fix.
 #[test]
 fn check_bad_file() {
-    let dir = std::env::temp_dir().join(format!("fillproof-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("cli");
+    let dir = scratch.path();
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
@@ -154,8 +154,8 @@ fn exit_codes_for_shortfall_and_bad_input() {
 /// the metric, the threshold and the replay command; JUnit XML is written.
 #[test]
 fn gate_shortfall_exits_one_with_replay_and_junit() {
-    let dir = std::env::temp_dir().join(format!("fillproof-gate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("gate");
+    let dir = scratch.path();
     let source =
         std::fs::read_to_string(workspace().join("scenarios/cancel-fill-race.yaml")).expect("read");
     let strict = source.replace("detection_rate: \"== 1\"", "timeout_rate: \"== 0\"");
@@ -182,7 +182,8 @@ fn gate_shortfall_exits_one_with_replay_and_junit() {
 /// fails to load is one failed JUnit case while the other files still run.
 #[test]
 fn gate_refuses_to_run_nothing_and_reports_unloadable_files() {
-    let dir = std::env::temp_dir().join(format!("fillproof-empty-{}", std::process::id()));
+    let scratch = scratch("empty");
+    let dir = scratch.path();
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("temp dir");
     let (code, stdout, stderr) = fillproof(&["gate", empty.to_str().expect("utf-8")]);
@@ -213,8 +214,8 @@ fn gate_refuses_to_run_nothing_and_reports_unloadable_files() {
 /// `--trace` writes every event as a JSON line tagged with its seed.
 #[test]
 fn trace_file_has_one_json_line_per_event() {
-    let dir = std::env::temp_dir().join(format!("fillproof-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("trace");
+    let dir = scratch.path();
     let trace = dir.join("trace.jsonl");
     let (code, _, stderr) = fillproof(&[
         "run",
@@ -272,8 +273,8 @@ fn output_does_not_depend_on_job_count() {
 /// records only.
 #[test]
 fn audit_log_round_trip() {
-    let dir = std::env::temp_dir().join(format!("fillproof-audit-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("audit-cli");
+    let dir = scratch.path();
     let log = dir.join("audit.jsonl");
     let log_arg = log.to_str().expect("utf-8");
     let (code, _, stderr) = fillproof(&[
@@ -370,9 +371,8 @@ fn audit_reads_only_bounded_regular_files() {
         "{stderr}"
     );
 
-    let dir = std::env::temp_dir().join(format!("fillproof-audit-fifo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("audit-fifo");
+    let dir = scratch.path();
     let fifo = dir.join("audit.jsonl");
     let made = Command::new("mkfifo")
         .arg(&fifo)
@@ -395,14 +395,22 @@ fn audit_reads_only_bounded_regular_files() {
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
 
-/// A scenario in a fresh temporary folder.
-fn temp_scenario(tag: &str, yaml: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("fillproof-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("scenario.yaml");
+/// A scenario in a fresh temporary folder, which goes when the folder
+/// returned beside its path is dropped.
+fn temp_scenario(tag: &str, yaml: &str) -> (tempfile::TempDir, String) {
+    let folder = scratch(&format!("cli-{tag}"));
+    let path = folder.path().join("scenario.yaml");
     std::fs::write(&path, yaml).expect("scenario");
-    path.to_str().expect("utf-8 path").to_owned()
+    let path = path.to_str().expect("utf-8 path").to_owned();
+    (folder, path)
+}
+/// A fresh folder under the system's temporary directory, named
+/// `fillproof-TAG-…`, removed with all it holds when the test ends.
+fn scratch(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("fillproof-{tag}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 const NEVER_FILLS: &str = r#"version: 1
@@ -432,7 +440,7 @@ fn never_fills(orders: &str, timeout: &str, interval: &str) -> String {
 /// the run's plan, ten million orders at once by its memory estimate.
 #[test]
 fn runs_that_would_explode_are_refused() {
-    let path = temp_scenario("decade", &never_fills("1", "87600h", "1s"));
+    let (_scratch, path) = temp_scenario("decade", &never_fills("1", "87600h", "1s"));
     let (code, _, stderr) = fillproof(&["check", &path]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -440,7 +448,7 @@ fn runs_that_would_explode_are_refused() {
         "{stderr}"
     );
 
-    let path = temp_scenario("nanos", &never_fills("1", "60s", "1ns"));
+    let (_scratch, path) = temp_scenario("nanos", &never_fills("1", "60s", "1ns"));
     let (code, _, stderr) = fillproof(&["run", &path]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -448,7 +456,7 @@ fn runs_that_would_explode_are_refused() {
         "{stderr}"
     );
 
-    let path = temp_scenario("day", &never_fills("1000", "24h", "10ms"));
+    let (_scratch, path) = temp_scenario("day", &never_fills("1000", "24h", "10ms"));
     let (code, stdout, stderr) = fillproof(&["run", &path]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stdout.is_empty(), "nothing ran: {stdout}");
@@ -457,7 +465,7 @@ fn runs_that_would_explode_are_refused() {
         "{stderr}"
     );
 
-    let path = temp_scenario("burst", &never_fills("10000000", "10s", "1s"));
+    let (_scratch, path) = temp_scenario("burst", &never_fills("10000000", "10s", "1s"));
     let (code, _, stderr) = fillproof(&["run", &path]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -484,9 +492,8 @@ fn hybrid_needs_a_stream() {
 /// two shards, or a shard with nothing to run, is bad input.
 #[test]
 fn shards_merge_to_the_single_run() {
-    let dir = std::env::temp_dir().join(format!("fillproof-shards-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("shards");
+    let dir = scratch.path();
     let scenarios = ["scenarios/partial-fills.yaml", "scenarios/stream-day.yaml"];
     let base = |extra: &[&str]| {
         let mut args = vec!["run"];
@@ -549,9 +556,8 @@ fn shards_merge_to_the_single_run() {
 /// mix with run shards.
 #[test]
 fn sweep_shards_merge_to_the_single_sweep() {
-    let dir = std::env::temp_dir().join(format!("fillproof-sweep-shards-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch("sweep-shards");
+    let dir = scratch.path();
     let sweep = |extra: &[&str]| {
         let mut args = vec![
             "sweep",

@@ -43,10 +43,15 @@ fn fills(
     (all, run)
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fillproof-import-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
+/// A path named `name` in a fresh temporary folder, which goes (with the
+/// file) when the folder returned beside it is dropped.
+fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let folder = tempfile::Builder::new()
+        .prefix("fillproof-import-")
+        .tempdir()
+        .expect("temp dir");
+    let path = folder.path().join(name);
+    (folder, path)
 }
 
 /// The bundled Alpaca export imports, with one command, into a scenario
@@ -56,7 +61,7 @@ fn temp(name: &str) -> PathBuf {
 /// bundled copy under `scenarios/incidents/` is what the command writes.
 #[test]
 fn alpaca_export_replays_every_execution_at_its_offset() {
-    let out = temp("alpaca.yaml");
+    let (_scratch, out) = temp("alpaca.yaml");
     let out_text = out.display().to_string();
     let (code, _, stderr) = fillproof(&[
         "import",
@@ -108,7 +113,7 @@ fn alpaca_export_replays_every_execution_at_its_offset() {
 /// nothing replay none. Expected values are read from the export itself.
 #[test]
 fn alpaca_export_without_activities_replays_one_execution_per_filled_order() {
-    let out = temp("alpaca-orders-only.yaml");
+    let (_scratch, out) = temp("alpaca-orders-only.yaml");
     let out_text = out.display().to_string();
     let export = "scenarios/incidents/alpaca-export/orders.json";
     let (code, _, stderr) = fillproof(&["import", "alpaca", export, "-o", &out_text]);
@@ -446,7 +451,7 @@ fn malformed_or_truncated_input_is_bad_input() {
         ),
     ];
     for (name, text, needle) in cases {
-        let path = temp(name);
+        let (_scratch, path) = temp(name);
         std::fs::write(&path, text).expect("write");
         let (code, stdout, stderr) = fillproof(&["import", "alpaca", &path.display().to_string()]);
         assert_eq!(code, 2, "{name}: {stdout}{stderr}");
@@ -459,7 +464,7 @@ fn malformed_or_truncated_input_is_bad_input() {
     assert!(stderr.contains("no/such/orders.json"), "{stderr}");
 
     // A tampered audit log does not verify, and is refused.
-    let audit = temp("run.audit.jsonl");
+    let (_scratch, audit) = temp("run.audit.jsonl");
     let (code, _, stderr) = fillproof(&[
         "run",
         "scenarios/incidents/incident-qqq-status-lag.yaml",

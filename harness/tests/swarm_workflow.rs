@@ -98,9 +98,11 @@ fn swarm_workflow_runs_as_written() {
     assert_eq!(matrix.shard, (1..=shards).collect::<Vec<_>>());
     assert!(workflow.env.contains_key("SCENARIO") && workflow.env.contains_key("SEEDS"));
 
-    let dir = std::env::temp_dir().join(format!("fillproof-swarm-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = tempfile::Builder::new()
+        .prefix("fillproof-swarm-")
+        .tempdir()
+        .expect("temp dir");
+    let dir = scratch.path();
     let scenario = "scenarios/partial-fills.yaml";
     let seeds = shards.to_string();
     let mut shard_files = Vec::new();
@@ -144,5 +146,4 @@ fn swarm_workflow_runs_as_written() {
     assert_eq!(strip_wall_clock(&merged), strip_wall_clock(&whole));
     let xml = std::fs::read_to_string(&junit).expect("JUnit written");
     assert_eq!(xml.matches("<testcase").count(), 1, "{xml}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

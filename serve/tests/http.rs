@@ -213,8 +213,11 @@ fn a_flood_is_answered_and_the_ledger_matches_the_answers() {
 fn a_logged_session_replays_to_the_same_report() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/wire/every-fault.yaml");
     let scenario = Scenario::load(&path).expect("scenario");
-    let dir = std::env::temp_dir().join(format!("fillproof-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = tempfile::Builder::new()
+        .prefix("fillproof-replay-")
+        .tempdir()
+        .expect("temp dir");
+    let dir = scratch.path();
     let log = dir.join("session.jsonl");
     let (address, server) = start(scenario.clone(), Some(log.clone()));
     client(async {
@@ -256,7 +259,6 @@ fn a_logged_session_replays_to_the_same_report() {
         let session = Session::new(&scenario, header.seed).expect("session");
         fillproof_serve::replay(Arc::clone(&session), requests).await
     });
-    std::fs::remove_dir_all(&dir).ok();
     assert!(live.requests > 10, "{live:#?}");
     assert_eq!(replayed, live);
 }

@@ -1067,9 +1067,11 @@ mod tests {
     /// A file of exactly the limit is read whole; one byte more is refused.
     #[test]
     fn read_bounded_takes_exactly_the_limit() {
-        let dir = std::env::temp_dir().join(format!("fillproof-bounded-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("eight.txt");
+        let dir = tempfile::Builder::new()
+            .prefix("fillproof-bounded-")
+            .tempdir()
+            .expect("temp dir");
+        let path = dir.path().join("eight.txt");
         std::fs::write(&path, b"12345678").expect("write");
         assert_eq!(read_bounded(&path, 8).expect("at the limit"), b"12345678");
         let error = read_bounded(&path, 7).expect_err("over the limit");

@@ -415,17 +415,26 @@ fn hostile_files_are_refused() {
 
 /// A scenario file in a fresh temporary folder, with a samples file beside
 /// it when `samples` is given.
-fn scenario_with_samples(tag: &str, dist_field: &str, samples: Option<&str>) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fillproof-samples-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+///
+/// The folder goes, with both files, when the folder returned beside the
+/// path is dropped.
+fn scenario_with_samples(
+    tag: &str,
+    dist_field: &str,
+    samples: Option<&str>,
+) -> (tempfile::TempDir, PathBuf) {
+    let folder = tempfile::Builder::new()
+        .prefix(&format!("fillproof-samples-{tag}-"))
+        .tempdir()
+        .expect("temp dir");
+    let dir = folder.path();
     if let Some(text) = samples {
         std::fs::write(dir.join("values.txt"), text).expect("samples");
     }
     let yaml = GOOD.replace("broker:\n", &format!("broker:\n{dist_field}\n"));
     let path = dir.join("scenario.yaml");
     std::fs::write(&path, yaml).expect("scenario");
-    path
+    (folder, path)
 }
 
 /// `samples_file` works wherever a distribution is allowed, relative to
@@ -434,7 +443,7 @@ fn scenario_with_samples(tag: &str, dist_field: &str, samples: Option<&str>) -> 
 #[test]
 fn samples_file_works_wherever_a_distribution_does() {
     use fillproof_simulator::Dist;
-    let path = scenario_with_samples(
+    let (_scratch, path) = scenario_with_samples(
         "delay",
         "  fill:\n    delay: {samples_file: values.txt}",
         Some("250ms\n# a comment\n1s\n"),
@@ -445,7 +454,7 @@ fn samples_file_works_wherever_a_distribution_does() {
         other => panic!("fill.delay not resolved: {other:?}"),
     }
 
-    let path = scenario_with_samples(
+    let (_scratch, path) = scenario_with_samples(
         "slippage",
         "  fill:\n    slippage_bps: {samples_file: values.txt}",
         Some("-3\n2.5\n"),
@@ -456,7 +465,7 @@ fn samples_file_works_wherever_a_distribution_does() {
         other => panic!("slippage_bps not resolved: {other:?}"),
     }
 
-    let path = scenario_with_samples(
+    let (_scratch, path) = scenario_with_samples(
         "missing",
         "  visibility:\n    status_lag: {samples_file: values.txt}",
         None,
@@ -474,7 +483,7 @@ fn samples_file_works_wherever_a_distribution_does() {
 #[test]
 fn samples_file_must_be_a_bounded_regular_file() {
     for (tag, target) in [("zero", "/dev/zero"), ("folder", "/tmp")] {
-        let path = scenario_with_samples(
+        let (_scratch, path) = scenario_with_samples(
             tag,
             &format!("  latency:\n    get_order: {{samples_file: {target}}}"),
             None,
@@ -486,7 +495,7 @@ fn samples_file_must_be_a_bounded_regular_file() {
         );
     }
 
-    let path = scenario_with_samples(
+    let (_scratch, path) = scenario_with_samples(
         "fifo",
         "  latency:\n    get_order: {samples_file: pipe}",
         None,
@@ -501,7 +510,7 @@ fn samples_file_must_be_a_bounded_regular_file() {
     assert!(error.to_string().contains("not a regular file"), "{error}");
 
     let big = "1ms\n".repeat((fillproof_simulator::MAX_SAMPLES_FILE_BYTES / 4 + 1) as usize);
-    let path = scenario_with_samples(
+    let (_scratch, path) = scenario_with_samples(
         "big",
         "  latency:\n    get_order: {samples_file: values.txt}",
         Some(&big),
