@@ -5,7 +5,7 @@ mod command;
 
 use std::process::Command;
 
-use command::{fillproof, workspace};
+use command::{fillproof, scratch, workspace};
 
 fn transcript(args: &[&str]) -> String {
     let (code, stdout, stderr) = fillproof(args);
@@ -45,8 +45,8 @@ fn check_good_files() {
 /// `check` on a bad file exits 2 and names file, line, field and fix.
 #[test]
 fn check_bad_file() {
-    let scratch = scratch("cli");
-    let dir = scratch.path();
+    let folder = scratch("cli");
+    let dir = folder.path();
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
@@ -154,8 +154,8 @@ fn exit_codes_for_shortfall_and_bad_input() {
 /// the metric, the threshold and the replay command; JUnit XML is written.
 #[test]
 fn gate_shortfall_exits_one_with_replay_and_junit() {
-    let scratch = scratch("gate");
-    let dir = scratch.path();
+    let folder = scratch("gate");
+    let dir = folder.path();
     let source =
         std::fs::read_to_string(workspace().join("scenarios/cancel-fill-race.yaml")).expect("read");
     let strict = source.replace("detection_rate: \"== 1\"", "timeout_rate: \"== 0\"");
@@ -182,8 +182,8 @@ fn gate_shortfall_exits_one_with_replay_and_junit() {
 /// fails to load is one failed JUnit case while the other files still run.
 #[test]
 fn gate_refuses_to_run_nothing_and_reports_unloadable_files() {
-    let scratch = scratch("empty");
-    let dir = scratch.path();
+    let folder = scratch("empty");
+    let dir = folder.path();
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("temp dir");
     let (code, stdout, stderr) = fillproof(&["gate", empty.to_str().expect("utf-8")]);
@@ -214,8 +214,8 @@ fn gate_refuses_to_run_nothing_and_reports_unloadable_files() {
 /// `--trace` writes every event as a JSON line tagged with its seed.
 #[test]
 fn trace_file_has_one_json_line_per_event() {
-    let scratch = scratch("trace");
-    let dir = scratch.path();
+    let folder = scratch("trace");
+    let dir = folder.path();
     let trace = dir.join("trace.jsonl");
     let (code, _, stderr) = fillproof(&[
         "run",
@@ -273,8 +273,8 @@ fn output_does_not_depend_on_job_count() {
 /// records only.
 #[test]
 fn audit_log_round_trip() {
-    let scratch = scratch("audit-cli");
-    let dir = scratch.path();
+    let folder = scratch("audit-cli");
+    let dir = folder.path();
     let log = dir.join("audit.jsonl");
     let log_arg = log.to_str().expect("utf-8");
     let (code, _, stderr) = fillproof(&[
@@ -371,8 +371,8 @@ fn audit_reads_only_bounded_regular_files() {
         "{stderr}"
     );
 
-    let scratch = scratch("audit-fifo");
-    let dir = scratch.path();
+    let folder = scratch("audit-fifo");
+    let dir = folder.path();
     let fifo = dir.join("audit.jsonl");
     let made = Command::new("mkfifo")
         .arg(&fifo)
@@ -403,14 +403,6 @@ fn temp_scenario(tag: &str, yaml: &str) -> (tempfile::TempDir, String) {
     std::fs::write(&path, yaml).expect("scenario");
     let path = path.to_str().expect("utf-8 path").to_owned();
     (folder, path)
-}
-/// A fresh folder under the system's temporary directory, named
-/// `fillproof-TAG-…`, removed with all it holds when the test ends.
-fn scratch(tag: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("fillproof-{tag}-"))
-        .tempdir()
-        .expect("temp dir")
 }
 
 const NEVER_FILLS: &str = r#"version: 1
@@ -492,8 +484,8 @@ fn hybrid_needs_a_stream() {
 /// two shards, or a shard with nothing to run, is bad input.
 #[test]
 fn shards_merge_to_the_single_run() {
-    let scratch = scratch("shards");
-    let dir = scratch.path();
+    let folder = scratch("shards");
+    let dir = folder.path();
     let scenarios = ["scenarios/partial-fills.yaml", "scenarios/stream-day.yaml"];
     let base = |extra: &[&str]| {
         let mut args = vec!["run"];
@@ -556,8 +548,8 @@ fn shards_merge_to_the_single_run() {
 /// mix with run shards.
 #[test]
 fn sweep_shards_merge_to_the_single_sweep() {
-    let scratch = scratch("sweep-shards");
-    let dir = scratch.path();
+    let folder = scratch("sweep-shards");
+    let dir = folder.path();
     let sweep = |extra: &[&str]| {
         let mut args = vec![
             "sweep",

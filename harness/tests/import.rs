@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use command::{fillproof, workspace};
+use command::{fillproof, scratch, workspace};
 use fillproof_harness::import;
 use fillproof_harness::runner::{RunSpec, run_seed};
 use fillproof_simulator::Scenario;
@@ -46,10 +46,7 @@ fn fills(
 /// A path named `name` in a fresh temporary folder, which goes (with the
 /// file) when the folder returned beside it is dropped.
 fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let folder = tempfile::Builder::new()
-        .prefix("fillproof-import-")
-        .tempdir()
-        .expect("temp dir");
+    let folder = scratch("import");
     let path = folder.path().join(name);
     (folder, path)
 }

@@ -6,7 +6,7 @@ mod command;
 
 use std::collections::BTreeMap;
 
-use command::{fillproof, workspace};
+use command::{fillproof, scratch, workspace};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -98,11 +98,8 @@ fn swarm_workflow_runs_as_written() {
     assert_eq!(matrix.shard, (1..=shards).collect::<Vec<_>>());
     assert!(workflow.env.contains_key("SCENARIO") && workflow.env.contains_key("SEEDS"));
 
-    let scratch = tempfile::Builder::new()
-        .prefix("fillproof-swarm-")
-        .tempdir()
-        .expect("temp dir");
-    let dir = scratch.path();
+    let folder = scratch("swarm");
+    let dir = folder.path();
     let scenario = "scenarios/partial-fills.yaml";
     let seeds = shards.to_string();
     let mut shard_files = Vec::new();

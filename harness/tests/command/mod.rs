@@ -1,5 +1,5 @@
-//! Shared by the tests that run the `fillproof` binary: the workspace root
-//! and one way to run the binary from it.
+//! Shared by the tests that run the `fillproof` binary: the workspace root,
+//! one way to run the binary from it, and scratch folders for its files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,4 +22,13 @@ pub fn fillproof(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A fresh folder under the system's temporary directory, named
+/// `fillproof-TAG-…`, removed with all it holds when the test ends.
+pub fn scratch(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("fillproof-{tag}-"))
+        .tempdir()
+        .expect("temp dir")
 }
