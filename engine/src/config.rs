@@ -319,6 +319,25 @@ pub struct FillDetectionConfig {
     /// refusal. Default 10 min, long enough to ride out a multi-minute
     /// outage.
     pub reconcile_horizon: Duration,
+    /// What a "not found" from a lookup by `client_order_id` proves.
+    pub absence: AbsenceProof,
+}
+
+/// What a lookup by `client_order_id` answering "not found" proves about
+/// an order whose submit got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AbsenceProof {
+    /// Absence is proven only when no submit of the intent can still
+    /// arrive: while one sent without an answer (a timeout, a reset) may
+    /// still be travelling, lookups go on for up to `reconcile_horizon`
+    /// after it was sent, and an order that turns up late is watched and
+    /// cancelled. The default.
+    #[default]
+    AfterInFlightSubmits,
+    /// The first "not found" after the retries are spent is taken as
+    /// absence: a submit still travelling lands unwatched. The rule of
+    /// earlier engines, kept so the harness can show what it costs.
+    FirstNotFound,
 }
 
 /// The shortest polling interval the engine accepts: a broker is not read
@@ -342,6 +361,7 @@ impl Default for FillDetectionConfig {
             consistency: ConsistencyConfig::default(),
             submit_timeout: Duration::from_secs(60),
             reconcile_horizon: Duration::from_secs(600),
+            absence: AbsenceProof::AfterInFlightSubmits,
         }
     }
 }

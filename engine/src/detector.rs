@@ -27,7 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::backoff::Backoff;
 use crate::broker::Broker;
 use crate::clock::{sleep, sleep_until};
-use crate::config::{FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use crate::config::{AbsenceProof, FillDetectionConfig, PartialFillPolicy, PollingConfig};
 use crate::entropy::{derive_rng, stable_hash};
 use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 use crate::order::{Order, OrderRequest, OrderStatus};
@@ -191,6 +191,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             retries: 0,
             deadline: Instant::now() + self.config.submit_timeout,
             failed_lookups: 0,
+            unanswered_at: None,
         };
         let client_order_id = &request.client_order_id;
         let mut resubmits = 0u32;
@@ -215,6 +216,9 @@ impl<B: Broker + 'static> FillDetector<B> {
                 }
                 Err(error) => error,
             };
+            if error.may_still_arrive() {
+                attempt.unanswered_at = Some(Instant::now());
+            }
             if error.class() == ErrorClass::Permanent && !error.is_duplicate_client_order_id() {
                 info!(target: TARGET, %client_order_id, %error, "order rejected");
                 return Err(SubmitError::Rejected {
@@ -229,11 +233,7 @@ impl<B: Broker + 'static> FillDetector<B> {
                 if waits >= self.config.retry.rate_limit_waits
                     || Instant::now() + delay >= attempt.deadline
                 {
-                    return Err(SubmitError::NotPlaced {
-                        client_order_id: client_order_id.clone(),
-                        attempts: attempt.api_calls.submit,
-                        last: error,
-                    });
+                    return self.absent(request, attempt, error).await;
                 }
                 warn!(target: TARGET, %client_order_id, delay_ms = delay.as_millis() as u64, %error,
                     "submit refused for now; retrying");
@@ -252,17 +252,78 @@ impl<B: Broker + 'static> FillDetector<B> {
                 Lookup::Absent => {}
             }
             if resubmits >= self.config.retry.max_retries {
-                return Err(SubmitError::NotPlaced {
-                    client_order_id: client_order_id.clone(),
-                    attempts: attempt.api_calls.submit,
-                    last: error,
-                });
+                return self.absent(request, attempt, error).await;
             }
             let delay = wait_before_retry(&error, &attempt.backoff, resubmits, &mut attempt.rng);
             warn!(target: TARGET, %client_order_id, attempt = resubmits + 1, delay_ms = delay.as_millis() as u64,
                 %error, "submit failed and the broker holds no such order; retrying");
             sleep(delay).await;
             resubmits += 1;
+            attempt.retries += 1;
+        }
+    }
+
+    /// Every attempt is spent and the broker says it holds no such order.
+    /// That proves the order absent only when no submit can still arrive:
+    /// while one that got no answer may still be travelling, the order is
+    /// looked up by `client_order_id`, with backoff, until
+    /// `reconcile_horizon` after that submit; an order that turns up is
+    /// returned (overdue, and so cancelled, when the submit deadline has
+    /// passed), and only one still absent then was never placed.
+    async fn absent(
+        &self,
+        request: &OrderRequest,
+        mut attempt: Attempt,
+        last: BrokerError,
+    ) -> Result<Submission, SubmitError> {
+        let client_order_id = &request.client_order_id;
+        let not_placed = |attempt: &Attempt, last| SubmitError::NotPlaced {
+            client_order_id: client_order_id.clone(),
+            attempts: attempt.api_calls.submit,
+            last,
+        };
+        let Some(unanswered_at) = attempt
+            .unanswered_at
+            .filter(|_| self.config.absence == AbsenceProof::AfterInFlightSubmits)
+        else {
+            return Err(not_placed(&attempt, last));
+        };
+        let submit_deadline = attempt.deadline;
+        let horizon = unanswered_at + self.config.reconcile_horizon;
+        attempt.deadline = horizon;
+        warn!(target: TARGET, %client_order_id, %last,
+            horizon_ms = self.config.reconcile_horizon.as_millis() as u64,
+            "no order found, but a submit without an answer may still arrive; reconciling by client_order_id");
+        let mut absent_reads = 0u32;
+        loop {
+            match self.look_up(request, &mut attempt).await {
+                Lookup::Found(order) => {
+                    let overdue = Instant::now() >= submit_deadline;
+                    warn!(target: TARGET, order_id = %order.id, %client_order_id, overdue,
+                        "a submit that got no answer arrived late; order found by client_order_id");
+                    let mut submission = attempt.submission(*order, true);
+                    submission.overdue = overdue;
+                    return Ok(submission);
+                }
+                Lookup::Unknown(error) => {
+                    error!(target: TARGET, %client_order_id, %error,
+                        "broker unreachable through the reconcile horizon; the order's fate is unknown");
+                    return Err(SubmitError::Unknown {
+                        client_order_id: client_order_id.clone(),
+                        attempts: attempt.api_calls.submit,
+                        last: error,
+                    });
+                }
+                Lookup::Absent => {}
+            }
+            let delay = attempt.backoff.delay(absent_reads, &mut attempt.rng);
+            if Instant::now() + delay >= horizon {
+                info!(target: TARGET, %client_order_id,
+                    "no submit can still arrive and the broker holds no such order: not placed");
+                return Err(not_placed(&attempt, last));
+            }
+            sleep(delay).await;
+            absent_reads = absent_reads.saturating_add(1);
             attempt.retries += 1;
         }
     }
@@ -501,6 +562,9 @@ struct Attempt {
     /// Lookups that failed in a row: the backoff goes on growing across
     /// the reconcile horizon instead of starting over.
     failed_lookups: u32,
+    /// When the latest submit that got no answer (a timeout, a reset)
+    /// ended: it may still be on its way to the broker.
+    unanswered_at: Option<Instant>,
 }
 
 impl Attempt {

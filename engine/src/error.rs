@@ -80,6 +80,14 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// True when no answer came back, so the request may still be
+    /// travelling to the broker and be applied later (a timeout, a reset).
+    /// Any answer, an error included, proves the request arrived.
+    #[must_use]
+    pub fn may_still_arrive(&self) -> bool {
+        matches!(self, Self::Timeout | Self::ConnectionReset)
+    }
+
     /// How to react to this error.
     #[must_use]
     pub fn class(&self) -> ErrorClass {

@@ -57,8 +57,8 @@ pub use backoff::Backoff;
 pub use broker::{Broker, RateLimitState};
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use config::{
-    ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL, PartialFillPolicy,
-    PollingConfig, PostCancelConfig, RetryConfig,
+    AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL,
+    PartialFillPolicy, PollingConfig, PostCancelConfig, RetryConfig,
 };
 pub use detector::{FillDetector, Submission};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fillproof_engine::PollingConfig;
+use fillproof_engine::{AbsenceProof, PollingConfig};
 use fillproof_harness::report::Report;
 use fillproof_harness::runner::{RunSpec, run_seed};
 use fillproof_simulator::{EngineKind, Scenario};
@@ -62,8 +62,49 @@ fn first_caught(sabotage: impl Fn(&mut RunSpec)) -> Option<String> {
     None
 }
 
+/// The shortfalls of the library scenario at `path` (from the
+/// repository's `scenarios/`) run with its own setup but `sabotage`.
+fn shortfalls_of(path: &str, sabotage: impl Fn(&mut RunSpec)) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(path);
+    let scenario = Arc::new(Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")));
+    let mut spec = RunSpec::from_scenario(scenario.clone(), scenario.seed).expect("spec");
+    sabotage(&mut spec);
+    let runs = [run_seed(&spec, &|| {}).expect("run")];
+    let file = path.display().to_string();
+    let report = Report::own_setup(&scenario, &file, &spec, 0.0, &runs);
+    report
+        .shortfalls()
+        .map(|check| format!("{} {}", check.metric, check.threshold))
+        .collect()
+}
+
+/// Asserts that the scenario at `path`, whose story `sabotage` breaks,
+/// falls short of `metric` under it (and so its gate fails).
+fn assert_caught(path: &str, metric: &str, sabotage: impl Fn(&mut RunSpec)) {
+    let shortfalls = shortfalls_of(path, sabotage);
+    assert!(
+        shortfalls
+            .iter()
+            .any(|s| s.starts_with(&format!("{metric} "))),
+        "{path} did not fall short of {metric} under the sabotage; its shortfalls: {shortfalls:?}"
+    );
+}
+
 // The library passes as it is (`tests/scenarios.rs`), so each catch below
 // is the sabotage's.
+
+/// The rule earlier engines used: the first "not found" after the retries
+/// proves absence, though a submit that got no answer is still on its way.
+/// The late-requests scenario, whose submits arrive after the engine gave
+/// up on them, misses those orders' fills and leaves them working.
+#[test]
+fn trusting_the_first_not_found_is_caught_by_late_requests() {
+    let sabotage = |s: &mut RunSpec| s.config.absence = AbsenceProof::FirstNotFound;
+    assert_caught("late-requests.yaml", "missed_fills", sabotage);
+    assert_caught("late-requests.yaml", "abandoned_orders", sabotage);
+}
 
 /// Final verification at the deadline switched off.
 #[test]

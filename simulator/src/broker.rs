@@ -68,12 +68,27 @@ pub struct SimBroker {
     /// Order ids are UUID-shaped (for clients that check, as alpaca-py
     /// does) rather than `ord-0000001`.
     uuid_ids: bool,
-    model: BrokerModel,
+    model: Arc<BrokerModel>,
     seed: u64,
     start: Instant,
     world: Arc<Mutex<World>>,
     /// The trade-updates stream, when the model has one.
     publisher: Option<Publisher<World>>,
+}
+
+impl Clone for SimBroker {
+    /// Another handle on the same broker (its state is shared), for a
+    /// request that must still land after its caller stopped waiting.
+    fn clone(&self) -> Self {
+        Self {
+            uuid_ids: self.uuid_ids,
+            model: Arc::clone(&self.model),
+            seed: self.seed,
+            start: self.start,
+            world: Arc::clone(&self.world),
+            publisher: self.publisher.clone(),
+        }
+    }
 }
 
 struct World {
@@ -239,7 +254,7 @@ impl SimBroker {
             start,
             world,
             publisher,
-            model,
+            model: Arc::new(model),
         }
     }
 
@@ -471,129 +486,190 @@ impl SimBroker {
 
     /// One API call: request leg, apply at the broker (unless a fault, an
     /// outage or the rate limit stops it), response leg.
-    async fn call<T>(
-        &self,
-        endpoint: Endpoint,
-        target: &str,
-        key_of: fn(&World, &str) -> (u64, Option<u32>),
-        apply: impl FnOnce(&mut World, Duration, &mut ChaCha8Rng, Option<u32>) -> Result<T, BrokerError>,
-        seen: impl Fn(&T) -> Option<Seen>,
-    ) -> Result<T, BrokerError> {
-        let (mut draws, order) = {
+    ///
+    /// The request travels on its own: when the caller stops waiting
+    /// before it arrives (a client's timeout), it still arrives and is
+    /// applied at its drawn time, as a request already sent is by a real
+    /// broker; only the answer then has nobody to go to.
+    async fn call(&self, request: Request) -> Result<Answer, BrokerError> {
+        let endpoint = request.endpoint();
+        let (draws, order) = {
             let mut world = self.world();
-            let (key, order) = key_of(&world, target);
-            (self.draws(&mut world, endpoint, key, order, target), order)
+            let (key, order) = match &request {
+                Request::Submit(r) => Self::key_for_client_id(&world, &r.client_order_id),
+                Request::GetOrderByClientId(id) => Self::key_for_client_id(&world, id),
+                Request::GetOrder(id) | Request::Cancel(id) => Self::key_for_id(&world, id),
+                Request::GetPosition(symbol) => {
+                    (unregistered_key(&format!("position/{symbol}")), None)
+                }
+            };
+            let draws = self.draws(&mut world, endpoint, key, order, request.target());
+            (draws, order)
         };
         let arrival = ARRIVAL.try_with(|arrival| *arrival).ok();
-        match arrival {
-            Some(arrival) => sleep_until(self.start + arrival + draws.request).await,
-            None if !draws.request.is_zero() => sleep(draws.request).await,
-            None => {}
-        }
-        let faults = &self.model.faults[endpoint.index()];
-        let result = {
-            let now = arrival.map_or_else(|| self.elapsed(), |arrival| arrival + draws.request);
-            let mut world = self.world();
-            let in_outage = !world.healed && in_window(&self.model.outages, now);
-            let limited = if in_outage || world.healed {
-                Ok(())
-            } else {
-                world.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
-            };
-            world.rate_state = if world.healed {
-                None
-            } else {
-                world.bucket.as_ref().map(Bucket::state)
-            };
-            let (result, applied, fault_name) = if in_outage {
-                (
-                    Err(BrokerError::Server {
-                        status: 503,
-                        message: "service unavailable".into(),
-                    }),
-                    false,
-                    Some("outage"),
-                )
-            } else if let Err(retry_after) = limited {
-                (
-                    Err(BrokerError::RateLimited {
-                        retry_after: Some(retry_after),
-                    }),
-                    false,
-                    Some("rate_limit"),
-                )
-            } else {
-                match draws.fault {
-                    None => (apply(&mut world, now, &mut draws.rng, order), true, None),
-                    Some(fault) => {
-                        if fault.applied() {
-                            // The broker acts; the answer is what breaks.
-                            let _ = apply(&mut world, now, &mut draws.rng, order);
-                        }
-                        (
-                            Err(fault_error(fault, faults.retry_after)),
-                            fault.applied(),
-                            Some(fault.name()),
-                        )
-                    }
-                }
-            };
-            if let Some(name) = fault_name {
-                *world.faults_injected.entry(name).or_insert(0) += 1;
-            }
-            if endpoint == Endpoint::Submit {
-                let refusal = match fault_name {
-                    Some("outage") => Some(SubmitRefusal::Outage),
-                    Some("rate_limit") => Some(SubmitRefusal::RateLimit),
-                    _ if applied && result.is_err() && draws.fault.is_none() => {
-                        Some(SubmitRefusal::Rejected)
-                    }
-                    Some(_) if !applied => Some(SubmitRefusal::Fault),
-                    _ => None,
-                };
-                let placed = world.ledger.by_client_id(target).is_some();
-                let record = world.submits.entry(target.to_owned()).or_default();
-                record.attempts += 1;
-                record.placed |= placed;
-                // A refusal after the order was placed (a resubmit of the
-                // same id, refused as a duplicate) says nothing of why it
-                // was not placed.
-                if let Some(refusal) = refusal.filter(|_| !placed) {
-                    record.rejected |= refusal == SubmitRefusal::Rejected;
-                    record.last_refusal = Some(refusal);
-                }
-            }
-            let outcome = match &result {
-                Ok(_) => std::borrow::Cow::Borrowed("ok"),
-                Err(error) => std::borrow::Cow::Owned(error.to_string()),
-            };
-            let seen = result.as_ref().ok().and_then(&seen);
-            let t_us = self.micros(now);
-            world.trace.push_call(
-                t_us,
-                CallRecord {
-                    endpoint: endpoint.as_str(),
-                    order,
-                    target,
-                    call: draws.number,
-                    outcome,
-                    applied,
-                    fault: fault_name,
-                    seen,
-                },
-            );
-            result
+        let lands = match arrival {
+            Some(arrival) => Some(self.start + arrival + draws.request),
+            None if !draws.request.is_zero() => Some(Instant::now() + draws.request),
+            None => None,
         };
+        let mut in_flight = InFlight {
+            broker: self,
+            call: Some(Travelling {
+                request,
+                draws,
+                order,
+                arrival,
+                lands,
+            }),
+        };
+        if let Some(lands) = lands {
+            sleep_until(lands).await;
+        }
+        let Some(call) = in_flight.call.take() else {
+            unreachable!("a call lands once, and only here or when its caller is gone");
+        };
+        let (result, wait) = self.land(call, false);
+        if !wait.is_zero() {
+            sleep(wait).await;
+        }
+        result
+    }
+
+    /// Applies a call that has arrived; returns the answer and how long it
+    /// takes to reach the caller.
+    fn land(&self, call: Travelling, abandoned: bool) -> (Result<Answer, BrokerError>, Duration) {
+        let Travelling {
+            request,
+            mut draws,
+            order,
+            arrival,
+            ..
+        } = call;
+        let endpoint = request.endpoint();
+        let target = request.target();
+        let faults = &self.model.faults[endpoint.index()];
+        let now = arrival.map_or_else(|| self.elapsed(), |arrival| arrival + draws.request);
+        let mut world = self.world();
+        let in_outage = !world.healed && in_window(&self.model.outages, now);
+        let limited = if in_outage || world.healed {
+            Ok(())
+        } else {
+            world.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
+        };
+        world.rate_state = if world.healed {
+            None
+        } else {
+            world.bucket.as_ref().map(Bucket::state)
+        };
+        let (result, applied, fault_name) = if in_outage {
+            (
+                Err(BrokerError::Server {
+                    status: 503,
+                    message: "service unavailable".into(),
+                }),
+                false,
+                Some("outage"),
+            )
+        } else if let Err(retry_after) = limited {
+            (
+                Err(BrokerError::RateLimited {
+                    retry_after: Some(retry_after),
+                }),
+                false,
+                Some("rate_limit"),
+            )
+        } else {
+            match draws.fault {
+                None => (
+                    self.apply(&mut world, now, &mut draws.rng, order, &request),
+                    true,
+                    None,
+                ),
+                Some(fault) => {
+                    if fault.applied() {
+                        // The broker acts; the answer is what breaks.
+                        let _ = self.apply(&mut world, now, &mut draws.rng, order, &request);
+                    }
+                    (
+                        Err(fault_error(fault, faults.retry_after)),
+                        fault.applied(),
+                        Some(fault.name()),
+                    )
+                }
+            }
+        };
+        if let Some(name) = fault_name {
+            *world.faults_injected.entry(name).or_insert(0) += 1;
+        }
+        if endpoint == Endpoint::Submit {
+            note_submit(
+                &mut world,
+                target,
+                &result,
+                applied,
+                draws.fault,
+                fault_name,
+            );
+        }
+        let outcome = match &result {
+            Ok(_) => std::borrow::Cow::Borrowed("ok"),
+            Err(error) => std::borrow::Cow::Owned(error.to_string()),
+        };
+        let seen = result.as_ref().ok().and_then(Answer::seen);
+        let t_us = self.micros(now);
+        world.trace.push_call(
+            t_us,
+            CallRecord {
+                endpoint: endpoint.as_str(),
+                order,
+                target,
+                call: draws.number,
+                outcome,
+                applied,
+                fault: fault_name,
+                seen,
+                abandoned,
+            },
+        );
         let wait = match draws.fault {
             Some(FaultKind::Timeout | FaultKind::LostResponse) => {
                 faults.timeout_after.saturating_sub(draws.request)
             }
             _ => draws.response,
         };
-        if !wait.is_zero() {
-            sleep(wait).await;
+        (result, wait)
+    }
+
+    /// What the broker does with a request it received.
+    fn apply(
+        &self,
+        world: &mut World,
+        now: Duration,
+        rng: &mut ChaCha8Rng,
+        index: Option<u32>,
+        request: &Request,
+    ) -> Result<Answer, BrokerError> {
+        match request {
+            Request::Submit(order) => self.accept(world, now, order, index).map(Answer::Order),
+            Request::GetOrder(id) => self
+                .read(world.ledger.by_id(id), now, rng)
+                .map(Answer::Order),
+            Request::GetOrderByClientId(id) => self
+                .read(world.ledger.by_client_id(id), now, rng)
+                .map(Answer::Order),
+            Request::Cancel(id) => self
+                .cancel_at(world, now, id, index)
+                .map(|()| Answer::Canceled),
+            Request::GetPosition(symbol) => {
+                let lag = self.model.position_lag.sample(rng);
+                let qty = world.ledger.position_at(symbol, now.saturating_sub(lag));
+                Ok(Answer::Position((qty != Decimal::ZERO).then(|| Position {
+                    symbol: symbol.clone(),
+                    qty,
+                    avg_entry_price: None,
+                })))
+            }
         }
-        result
     }
 
     /// An order read at `now`: its snapshot, possibly a stale one, or 404.
@@ -835,6 +911,130 @@ fn fault_error(fault: FaultKind, retry_after: Duration) -> BrokerError {
     }
 }
 
+/// A request on its way to the broker, owning what it names, so that it
+/// can land after its caller stopped waiting.
+enum Request {
+    Submit(OrderRequest),
+    GetOrder(String),
+    GetOrderByClientId(String),
+    Cancel(String),
+    GetPosition(String),
+}
+
+impl Request {
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            Self::Submit(_) => Endpoint::Submit,
+            Self::GetOrder(_) => Endpoint::GetOrder,
+            Self::GetOrderByClientId(_) => Endpoint::GetOrderByClientId,
+            Self::Cancel(_) => Endpoint::Cancel,
+            Self::GetPosition(_) => Endpoint::GetPosition,
+        }
+    }
+
+    /// The broker id, client id or symbol the request names.
+    fn target(&self) -> &str {
+        match self {
+            Self::Submit(request) => &request.client_order_id,
+            Self::GetOrder(id)
+            | Self::GetOrderByClientId(id)
+            | Self::Cancel(id)
+            | Self::GetPosition(id) => id,
+        }
+    }
+}
+
+/// The broker's answer to a [`Request`] it applied.
+enum Answer {
+    Order(Order),
+    Canceled,
+    Position(Option<Position>),
+}
+
+impl Answer {
+    /// What the answer shows the caller, for the trace.
+    fn seen(&self) -> Option<Seen> {
+        match self {
+            Self::Order(order) => seen_order(order),
+            Self::Canceled => None,
+            Self::Position(position) => Some(Seen::Position(position.as_ref().map(|p| p.qty))),
+        }
+    }
+
+    /// An answer of another kind than the request asked for: the broker's
+    /// own bug, never the caller's.
+    fn mismatch(&self) -> BrokerError {
+        BrokerError::BadBody {
+            detail: "the simulated broker answered with the wrong kind of answer (a fillproof bug: please report it)".into(),
+        }
+    }
+}
+
+/// A call between its departure and its arrival at the broker.
+struct Travelling {
+    request: Request,
+    draws: CallDraws,
+    order: Option<u32>,
+    arrival: Option<Duration>,
+    /// When it arrives, on the runtime's clock; `None` when at once.
+    lands: Option<Instant>,
+}
+
+/// Holds a call while its request travels. Dropped before the request
+/// arrives (its caller stopped waiting), it sends the request on by itself:
+/// it lands at its time all the same, and its answer goes nowhere.
+struct InFlight<'a> {
+    broker: &'a SimBroker,
+    call: Option<Travelling>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        // Outside a runtime there is no time for it to land in.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let broker = self.broker.clone();
+        runtime.spawn(async move {
+            if let Some(lands) = call.lands {
+                sleep_until(lands).await;
+            }
+            let _ = broker.land(call, true);
+        });
+    }
+}
+
+/// Notes what became of a submit the broker received.
+fn note_submit(
+    world: &mut World,
+    target: &str,
+    result: &Result<Answer, BrokerError>,
+    applied: bool,
+    fault: Option<FaultKind>,
+    fault_name: Option<&'static str>,
+) {
+    let refusal = match fault_name {
+        Some("outage") => Some(SubmitRefusal::Outage),
+        Some("rate_limit") => Some(SubmitRefusal::RateLimit),
+        _ if applied && result.is_err() && fault.is_none() => Some(SubmitRefusal::Rejected),
+        Some(_) if !applied => Some(SubmitRefusal::Fault),
+        _ => None,
+    };
+    let placed = world.ledger.by_client_id(target).is_some();
+    let record = world.submits.entry(target.to_owned()).or_default();
+    record.attempts += 1;
+    record.placed |= placed;
+    // A refusal after the order was placed (a resubmit of the same id,
+    // refused as a duplicate) says nothing of why it was not placed.
+    if let Some(refusal) = refusal.filter(|_| !placed) {
+        record.rejected |= refusal == SubmitRefusal::Rejected;
+        record.last_refusal = Some(refusal);
+    }
+}
+
 fn seen_order(order: &Order) -> Option<Seen> {
     Some(Seen::Order {
         status: order.status.clone(),
@@ -859,67 +1059,38 @@ impl Broker for SimBroker {
     }
 
     async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
-        self.call(
-            Endpoint::Submit,
-            &request.client_order_id,
-            Self::key_for_client_id,
-            |world, now, _rng, index| self.accept(world, now, request, index),
-            seen_order,
-        )
-        .await
+        match self.call(Request::Submit(request.clone())).await? {
+            Answer::Order(order) => Ok(order),
+            other => Err(other.mismatch()),
+        }
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
-        self.call(
-            Endpoint::GetOrder,
-            order_id,
-            Self::key_for_id,
-            |world, now, rng, _index| self.read(world.ledger.by_id(order_id), now, rng),
-            seen_order,
-        )
-        .await
+        match self.call(Request::GetOrder(order_id.to_owned())).await? {
+            Answer::Order(order) => Ok(order),
+            other => Err(other.mismatch()),
+        }
     }
 
     async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
-        self.call(
-            Endpoint::GetOrderByClientId,
-            client_order_id,
-            Self::key_for_client_id,
-            |world, now, rng, _index| {
-                self.read(world.ledger.by_client_id(client_order_id), now, rng)
-            },
-            seen_order,
-        )
-        .await
+        let request = Request::GetOrderByClientId(client_order_id.to_owned());
+        match self.call(request).await? {
+            Answer::Order(order) => Ok(order),
+            other => Err(other.mismatch()),
+        }
     }
 
     async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
-        self.call(
-            Endpoint::Cancel,
-            order_id,
-            Self::key_for_id,
-            |world, now, _rng, index| self.cancel_at(world, now, order_id, index),
-            |()| None,
-        )
-        .await
+        match self.call(Request::Cancel(order_id.to_owned())).await? {
+            Answer::Canceled => Ok(()),
+            other => Err(other.mismatch()),
+        }
     }
 
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
-        self.call(
-            Endpoint::GetPosition,
-            symbol,
-            |_, symbol| (unregistered_key(&format!("position/{symbol}")), None),
-            |world, now, rng, _index| {
-                let lag = self.model.position_lag.sample(rng);
-                let qty = world.ledger.position_at(symbol, now.saturating_sub(lag));
-                Ok((qty != Decimal::ZERO).then(|| Position {
-                    symbol: symbol.to_owned(),
-                    qty,
-                    avg_entry_price: None,
-                }))
-            },
-            |position| Some(Seen::Position(position.as_ref().map(|p| p.qty))),
-        )
-        .await
+        match self.call(Request::GetPosition(symbol.to_owned())).await? {
+            Answer::Position(position) => Ok(position),
+            other => Err(other.mismatch()),
+        }
     }
 }

@@ -149,6 +149,18 @@ pub(crate) trait StreamWorld: Send + 'static {
     fn trace(&mut self, at: Duration, kind: TraceKind);
 }
 
+impl<W> Clone for Publisher<W> {
+    fn clone(&self) -> Self {
+        Self {
+            world: Arc::clone(&self.world),
+            model: Arc::clone(&self.model),
+            start: self.start,
+            epoch_unix_micros: self.epoch_unix_micros,
+            seed: self.seed,
+        }
+    }
+}
+
 fn lock<W>(world: &Mutex<W>) -> std::sync::MutexGuard<'_, W> {
     world.lock().unwrap_or_else(PoisonError::into_inner)
 }

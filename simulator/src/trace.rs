@@ -45,6 +45,9 @@ pub enum TraceKind {
         fault: Option<&'static str>,
         /// For order and position reads: what the engine was shown.
         seen: Option<Seen>,
+        /// True when the caller had stopped waiting before the request
+        /// arrived: applied all the same, its answer went nowhere.
+        abandoned: bool,
     },
     /// The broker accepted an order and drew its lifecycle.
     Accept {
@@ -133,6 +136,9 @@ pub struct CallRecord<'a> {
     pub fault: Option<&'static str>,
     /// What a read showed.
     pub seen: Option<Seen>,
+    /// True when the caller had stopped waiting before the request
+    /// arrived: it was applied all the same, and its answer went nowhere.
+    pub abandoned: bool,
 }
 
 /// An accepted order's drawn lifecycle as it is traced, borrowing the
@@ -222,6 +228,11 @@ impl Trace {
         call.applied.hash(hasher);
         call.fault.hash(hasher);
         call.seen.hash(hasher);
+        if call.abandoned {
+            // Hashed only when set, so runs without such calls keep the
+            // hashes they had before the flag existed.
+            "abandoned".hash(hasher);
+        }
         self.keep(|| TraceEvent {
             t_us,
             kind: TraceKind::Call {
@@ -233,6 +244,7 @@ impl Trace {
                 applied: call.applied,
                 fault: call.fault,
                 seen: call.seen,
+                abandoned: call.abandoned,
             },
         });
     }
@@ -379,6 +391,7 @@ mod tests {
                 status: OrderStatus::PartiallyFilled,
                 filled_qty: Decimal::from(qty),
             }),
+            abandoned: false,
         }
     }
 

@@ -675,3 +675,58 @@ fn slipped_prices_stay_within_the_bounds() {
         Decimal::ONE
     );
 }
+
+/// A request whose caller stops waiting before it arrives still arrives:
+/// a submit is placed at its drawn time and a cancel takes effect, as a
+/// real broker applies what it received; the trace marks both calls as
+/// applied with nobody waiting for the answer.
+#[tokio::test(start_paused = true)]
+async fn a_request_the_caller_stopped_waiting_for_still_arrives() {
+    let s = scenario(
+        1,
+        "  latency:\n    submit: {request: 8s, response: 10ms}\n    cancel: {request: 8s, response: 10ms}\n  fill: {probability: 0}",
+        "",
+    );
+    let (broker, intents) = setup(&s);
+    let start = Instant::now();
+    let gave_up = tokio::time::timeout(ms(5000), broker.submit_order(&intents[0].request)).await;
+    assert!(gave_up.is_err(), "the caller stops waiting at 5 s");
+    assert_eq!(
+        broker.with_ledger(|l| l.orders().len()),
+        0,
+        "not arrived yet"
+    );
+    sleep_until(start + ms(8001)).await;
+    let accepted_at = broker.with_ledger(|l| l.orders().first().map(|o| o.accepted_at));
+    assert_eq!(
+        accepted_at,
+        Some(ms(8000)),
+        "placed when the request landed"
+    );
+    let id = broker.with_ledger(|l| l.orders()[0].id.clone());
+    let gave_up = tokio::time::timeout(ms(1000), broker.cancel_order(&id)).await;
+    assert!(gave_up.is_err());
+    sleep(ms(8000)).await;
+    let requested = broker.with_ledger(|l| l.orders()[0].cancel_requested_at);
+    assert_eq!(
+        requested,
+        Some(ms(16001)),
+        "the cancel landed 8 s after it was sent"
+    );
+    let abandoned: Vec<&str> = broker
+        .trace()
+        .events()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Call {
+                endpoint,
+                abandoned: true,
+                applied: true,
+                ..
+            } => Some(*endpoint),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(abandoned, ["submit", "cancel"]);
+}

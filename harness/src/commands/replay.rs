@@ -137,6 +137,7 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
                 seen,
                 applied,
                 fault,
+                abandoned,
                 ..
             } = &event.kind
             {
@@ -154,6 +155,11 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
                         "not applied"
                     };
                     let _ = write!(text, " [{fault}, {effect}]");
+                }
+                if *abandoned {
+                    text.push_str(
+                        " [arrived after the caller stopped waiting; answer went nowhere]",
+                    );
                 }
                 rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
             }
