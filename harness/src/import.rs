@@ -353,7 +353,7 @@ struct OrderFacts<'a> {
     side: Side,
     limit_price: Option<Decimal>,
     submitted_us: i64,
-    /// How it ended, when, and the field that says so.
+    /// How it ended, when, and what says so (`its `canceled_at``).
     end: Option<(End, i64, &'a str)>,
 }
 
@@ -383,10 +383,10 @@ fn check_executions(facts: &OrderFacts<'_>, fills: &[Witnessed]) -> Result<(), I
                 )));
             }
         }
-        if let Some((end, at, field)) = facts.end {
+        if let Some((end, at, source)) = facts.end {
             if execution.at_us > at {
                 return Err(witness.error(format!(
-                    "`{}` {} is after {order} ended ({} at {}, its `{field}`); a broker fills nothing after an order ends",
+                    "`{}` {} is after {order} ended ({} at {}, {source}); a broker fills nothing after an order ends",
                     witness.at,
                     stamp_text(execution.at_us),
                     end.past(),
@@ -639,16 +639,16 @@ impl AlpacaOrders<'_> {
         Ok(fills)
     }
 
-    /// How the order ended, when, and the field that says when.
+    /// How the order ended, when, and which field says when.
     fn end(
         fields: &Fields<'_>,
         notes: &mut Vec<String>,
     ) -> Result<Option<(End, i64, &'static str)>, ImportError> {
         let status = fields.required("status")?;
-        let (end, field) = match status {
-            "canceled" => (End::Canceled, "canceled_at"),
-            "expired" => (End::Expired, "expired_at"),
-            "rejected" => (End::Rejected, "failed_at"),
+        let (end, field, source) = match status {
+            "canceled" => (End::Canceled, "canceled_at", "its `canceled_at`"),
+            "expired" => (End::Expired, "expired_at", "its `expired_at`"),
+            "rejected" => (End::Rejected, "failed_at", "its `failed_at`"),
             "filled" => return Ok(None),
             other => {
                 // Still working at export: the order is left working.
@@ -660,16 +660,16 @@ impl AlpacaOrders<'_> {
                 return Ok(None);
             }
         };
-        let (at, field) = match fields.stamp(field)? {
-            Some(at) => (at, field),
+        let (at, source) = match fields.stamp(field)? {
+            Some(at) => (at, source),
             None => (
                 fields
                     .stamp("updated_at")?
                     .ok_or_else(|| fields.error(format!("a {status} order has no time for it")))?,
-                "updated_at",
+                "its `updated_at`",
             ),
         };
-        Ok(Some((end, at, field)))
+        Ok(Some((end, at, source)))
     }
 }
 
@@ -896,7 +896,7 @@ impl AuditOrders<'_> {
             let end_line = self.end_lines.get(&slot).copied().unwrap_or(0);
             (kind, end_at, end_line)
         });
-        let end_field = end.map(|(_, _, l)| format!("ts of line {l}"));
+        let end_field = end.map(|(_, _, l)| format!("the `ts` of line {l}"));
         check_executions(
             &OrderFacts {
                 record: &order.record,

@@ -964,7 +964,7 @@ fn audit_import_applies_the_same_checks() {
                 record(NotFilled, "a", 0, None, 3, None),
                 record(Fill, "a", 10, Some("590"), 5, Some("2025-10-17T13:30:04Z")),
             ],
-            "line 3: `broker_at` 2025-10-17T13:30:04.000000Z is after line 1 (client order id a) ended (canceled at 2025-10-17T13:30:03.000000Z, its `ts of line 2`)",
+            "line 3: `broker_at` 2025-10-17T13:30:04.000000Z is after line 1 (client order id a) ended (canceled at 2025-10-17T13:30:03.000000Z, the `ts` of line 2)",
         ),
         (
             "late",
