@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use fillproof_simulator::{Scenario, read_bounded_text};
+use fillproof_simulator::{MAX_FILE_BYTES, Scenario, read_bounded_text};
 
 use super::Exit;
 use crate::cli::ImportCommand;
@@ -95,6 +95,14 @@ pub fn run(command: &ImportCommand) -> Result<Exit> {
         |p| p.display().to_string(),
     );
     let base = output.as_ref().and_then(|p| p.parent());
+    if yaml.len() as u64 > MAX_FILE_BYTES {
+        return Err(anyhow!(
+            "{}: the scenario of its {} orders would be {} bytes, over the {MAX_FILE_BYTES} bytes a scenario file holds; import a shorter stretch of the export",
+            incident.source,
+            incident.orders.len(),
+            yaml.len()
+        ));
+    }
     Scenario::parse(yaml.as_bytes(), &label, base)
         .map_err(|e| anyhow!("the imported scenario does not load; please report it:\n{e}"))?;
     match output {
