@@ -604,3 +604,43 @@ fn sweep_shards_merge_to_the_single_sweep() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("mix"), "{stderr}");
 }
+
+/// `--seed S --seeds N` with S + N - 1 past the largest seed is bad input
+/// for `run`, and a scenario's own seed so near the top is for `sweep` and
+/// `gate`; a list that ends exactly at the largest seed runs.
+#[test]
+fn seeds_never_wrap() {
+    let max = u64::MAX.to_string();
+    let (_scratch, path) = temp_scenario("wrap", &never_fills("5", "1s", "100ms"));
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &max, "--seeds", "3"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing ran: {stdout}");
+    assert!(
+        stderr.contains("3 seeds from 18446744073709551615 run past the largest seed")
+            && stderr.contains("seeds never wrap"),
+        "{stderr}"
+    );
+    let top = (u64::MAX - 2).to_string();
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &top, "--seeds", "3"]);
+    assert!(code <= 1, "{stderr}");
+    assert!(
+        stdout.contains("seeds 18446744073709551613..18446744073709551615 (3)"),
+        "{stdout}"
+    );
+
+    let near_top = format!("{}seed: {max}\n", never_fills("5", "1s", "100ms"));
+    let (_scratch, path) = temp_scenario("wrap-own", &near_top);
+    let (code, stdout, stderr) = fillproof(&["sweep", &path, "--seeds", "2"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the scenario's seed 18446744073709551615 with --seeds 2")
+            && stderr.contains("seeds never wrap"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = fillproof(&["gate", &path, "--seeds", "2"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("ERROR") && stdout.contains("seeds never wrap"),
+        "{stdout}"
+    );
+}

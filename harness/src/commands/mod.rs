@@ -169,12 +169,21 @@ pub fn progress(total: u64, label: &str) -> ProgressBar {
     bar
 }
 
-/// The seeds `first`, `first + 1`, ... `count` of them.
-#[must_use]
-pub fn seed_list(first: u64, count: u32) -> Vec<u64> {
-    (0..u64::from(count.max(1)))
-        .map(|i| first.wrapping_add(i))
-        .collect()
+/// The seeds `first`, `first + 1`, ... `count` of them. Seeds never wrap:
+/// a list that would run past the largest seed is an error that says so.
+///
+/// # Errors
+/// `first + count - 1` is past `u64::MAX`.
+pub fn seed_list(first: u64, count: u32) -> Result<Vec<u64>, String> {
+    let count = u64::from(count.max(1));
+    if first.checked_add(count - 1).is_none() {
+        return Err(format!(
+            "{count} seeds from {first} run past the largest seed, {}: seeds never wrap; start at {} at most, or run fewer seeds",
+            u64::MAX,
+            u64::MAX - (count - 1)
+        ));
+    }
+    Ok((0..count).map(|i| first + i).collect())
 }
 
 /// Wall-clock milliseconds since `started`, to the microsecond, for the

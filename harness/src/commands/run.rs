@@ -36,7 +36,9 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         let scenario = load(path)?;
         let file = path.display().to_string();
         let first = args.seed.unwrap_or(scenario.seed);
-        let mut seeds = seed_list(first, args.seeds);
+        let mut seeds = seed_list(first, args.seeds).map_err(|why| {
+            anyhow::anyhow!("{file}: --seed {first} --seeds {}: {why}", args.seeds)
+        })?;
         if let Some(shard) = args.shard {
             seeds = shard.take(seeds);
             if seeds.is_empty() {

@@ -66,7 +66,13 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
     for path in scenario_files(&args.scenarios)? {
         let scenario = load(&path)?;
         let file = path.display().to_string();
-        let mut seeds = seed_list(scenario.seed, args.seeds);
+        let mut seeds = seed_list(scenario.seed, args.seeds).map_err(|why| {
+            anyhow!(
+                "{file}: the scenario's seed {} with --seeds {}: {why}",
+                scenario.seed,
+                args.seeds
+            )
+        })?;
         if let Some(shard) = args.shard {
             seeds = shard.take(seeds);
             if seeds.is_empty() {
