@@ -480,8 +480,9 @@ fn hybrid_needs_a_stream() {
 }
 
 /// The shards of a run, merged, are the run: field by field the same JSON
-/// report (wall-clock time aside), for each scenario of the run; a seed in
-/// two shards, or a shard with nothing to run, is bad input.
+/// report (wall-clock time aside, what the run was included), for each
+/// scenario of the run; a shard given twice, or a shard with nothing to
+/// run, is bad input.
 #[test]
 fn shards_merge_to_the_single_run() {
     let folder = scratch("shards");
@@ -520,6 +521,17 @@ fn shards_merge_to_the_single_run() {
     };
     let (whole, merged) = (strip(&whole), strip(&merged));
     assert_eq!(whole.len(), 2);
+    // What the run was is part of the report, and the same merged.
+    for report in &whole {
+        let provenance = &report["provenance"];
+        assert_eq!(provenance["seeds"], 5, "{report}");
+        assert_eq!(provenance["orders_override"], 400, "{report}");
+        assert_eq!(
+            provenance["scenario_sha256"].as_str().map(str::len),
+            Some(64)
+        );
+        assert!(provenance.get("shard").is_none(), "a whole run: {report}");
+    }
     assert_eq!(whole, merged);
 
     let junit = dir.join("swarm.xml");
@@ -534,7 +546,10 @@ fn shards_merge_to_the_single_run() {
     let twice = [shard_files[0].as_str(), shard_files[0].as_str()];
     let (code, _, stderr) = fillproof(&[&["merge"][..], &twice[..]].concat());
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("in two shards"), "{stderr}");
+    assert!(
+        stderr.contains("shard 1/3 of") && stderr.contains("is given twice"),
+        "{stderr}"
+    );
     let (code, _, stderr) = fillproof(&["run", scenarios[0], "--seeds", "2", "--shard", "3/3"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("leaves no seed"), "{stderr}");

@@ -60,6 +60,31 @@ pub fn load(path: &Path) -> Result<Arc<Scenario>> {
         .map_err(|e| anyhow!("{e}"))
 }
 
+/// Loads a scenario as [`load`] does, with the SHA-256 of the very bytes
+/// it was read from, hex: what a report says it ran, whatever the path.
+///
+/// # Errors
+/// The scenario's problems.
+pub fn load_digested(path: &Path) -> Result<(Arc<Scenario>, String)> {
+    use sha2::{Digest as _, Sha256};
+    // A file that cannot be read gets `load`'s own words for why.
+    let Ok(bytes) = fillproof_simulator::read_bounded(path, fillproof_simulator::MAX_FILE_BYTES)
+    else {
+        load(path)?;
+        return Err(anyhow!("{}: cannot read the file", path.display()));
+    };
+    let scenario = Scenario::parse(&bytes, &path.display().to_string(), path.parent())
+        .map_err(|e| anyhow!("{e}"))?;
+    let digest = Sha256::digest(&bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    Ok((Arc::new(scenario), digest))
+}
+
 /// The `.yaml` files named, folders searched recursively, in name order.
 ///
 /// # Errors
