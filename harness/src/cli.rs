@@ -137,8 +137,10 @@ pub struct MergeArgs {
     pub format: Format,
 }
 
-/// The K-th of N deterministic slices of a run's work, from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The K-th of N deterministic slices of a run's work, from 1; written
+/// `K/N`, in reports too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Shard {
     /// K - 1.
     pub index: u32,
@@ -156,6 +158,26 @@ impl Shard {
             .filter(|(i, _)| *i as u64 % u64::from(self.count) == u64::from(self.index))
             .map(|(_, item)| item)
             .collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", u64::from(self.index) + 1, self.count)
+    }
+}
+
+impl From<Shard> for String {
+    fn from(shard: Shard) -> Self {
+        shard.to_string()
+    }
+}
+
+impl TryFrom<String> for Shard {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_shard(&text)
     }
 }
 

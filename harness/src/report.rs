@@ -44,6 +44,35 @@ impl SeedSummary {
     }
 }
 
+/// The fillproof version that makes a report, as it says in the report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a run was, beyond its seeds' results: what `fillproof merge` holds
+/// the shards of one run to, and refuses to combine when they differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The fillproof version that ran it ([`VERSION`]).
+    pub fillproof_version: String,
+    /// SHA-256 of the scenario file's bytes as the run read them, hex: the
+    /// file's contents, whatever its path.
+    pub scenario_sha256: String,
+    /// The run's first seed (of all its shards).
+    pub first_seed: u64,
+    /// The run's seed count (of all its shards).
+    pub seeds: u32,
+    /// The workload's size: `--orders`, or the scenario's
+    /// `workload.orders`.
+    pub workload_orders: u64,
+    /// `--orders`, when given.
+    pub orders_override: Option<u32>,
+    /// Swarm mode, from the scenario or `--swarm`.
+    pub swarm: bool,
+    /// The slice of the seeds this report holds (`--shard K/N`); absent
+    /// for a whole run, and for shards merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::cli::Shard>,
+}
+
 /// A threshold and how the run did against it. A threshold holds when it
 /// holds for every seed: `actual` is the first failing seed's value, or the
 /// pooled value when every seed passed.
@@ -118,6 +147,10 @@ pub struct Report {
     pub replay: String,
     /// The flags that command repeats (`--engine naive`).
     pub replay_flags: String,
+    /// What the run was (version, scenario digest, seeds, workload,
+    /// shard), for `fillproof merge`; absent from the gate's reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// Each seed run's summary, in seed order: what `fillproof merge`
     /// rebuilds the report of several shards from.
     pub seed_runs: Vec<SeedSummary>,
@@ -253,6 +286,7 @@ impl Report {
             expectations_skipped,
             replay: replay_command(input.file, seed, &input.replay_flags),
             replay_flags: input.replay_flags.clone(),
+            provenance: None,
             seed_runs: runs,
             sweep: false,
         }

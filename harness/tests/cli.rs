@@ -480,8 +480,9 @@ fn hybrid_needs_a_stream() {
 }
 
 /// The shards of a run, merged, are the run: field by field the same JSON
-/// report (wall-clock time aside), for each scenario of the run; a seed in
-/// two shards, or a shard with nothing to run, is bad input.
+/// report (wall-clock time aside, what the run was included), for each
+/// scenario of the run; a shard given twice, or a shard with nothing to
+/// run, is bad input.
 #[test]
 fn shards_merge_to_the_single_run() {
     let folder = scratch("shards");
@@ -520,6 +521,17 @@ fn shards_merge_to_the_single_run() {
     };
     let (whole, merged) = (strip(&whole), strip(&merged));
     assert_eq!(whole.len(), 2);
+    // What the run was is part of the report, and the same merged.
+    for report in &whole {
+        let provenance = &report["provenance"];
+        assert_eq!(provenance["seeds"], 5, "{report}");
+        assert_eq!(provenance["orders_override"], 400, "{report}");
+        assert_eq!(
+            provenance["scenario_sha256"].as_str().map(str::len),
+            Some(64)
+        );
+        assert!(provenance.get("shard").is_none(), "a whole run: {report}");
+    }
     assert_eq!(whole, merged);
 
     let junit = dir.join("swarm.xml");
@@ -534,7 +546,10 @@ fn shards_merge_to_the_single_run() {
     let twice = [shard_files[0].as_str(), shard_files[0].as_str()];
     let (code, _, stderr) = fillproof(&[&["merge"][..], &twice[..]].concat());
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("in two shards"), "{stderr}");
+    assert!(
+        stderr.contains("shard 1/3 of") && stderr.contains("is given twice"),
+        "{stderr}"
+    );
     let (code, _, stderr) = fillproof(&["run", scenarios[0], "--seeds", "2", "--shard", "3/3"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("leaves no seed"), "{stderr}");
@@ -603,4 +618,44 @@ fn sweep_shards_merge_to_the_single_sweep() {
         fillproof(&["merge", &shard_files[0], run_shard.to_str().expect("utf-8")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("mix"), "{stderr}");
+}
+
+/// `--seed S --seeds N` with S + N - 1 past the largest seed is bad input
+/// for `run`, and a scenario's own seed so near the top is for `sweep` and
+/// `gate`; a list that ends exactly at the largest seed runs.
+#[test]
+fn seeds_never_wrap() {
+    let max = u64::MAX.to_string();
+    let (_scratch, path) = temp_scenario("wrap", &never_fills("5", "1s", "100ms"));
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &max, "--seeds", "3"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing ran: {stdout}");
+    assert!(
+        stderr.contains("3 seeds from 18446744073709551615 run past the largest seed")
+            && stderr.contains("seeds never wrap"),
+        "{stderr}"
+    );
+    let top = (u64::MAX - 2).to_string();
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &top, "--seeds", "3"]);
+    assert!(code <= 1, "{stderr}");
+    assert!(
+        stdout.contains("seeds 18446744073709551613..18446744073709551615 (3)"),
+        "{stdout}"
+    );
+
+    let near_top = format!("{}seed: {max}\n", never_fills("5", "1s", "100ms"));
+    let (_scratch, path) = temp_scenario("wrap-own", &near_top);
+    let (code, stdout, stderr) = fillproof(&["sweep", &path, "--seeds", "2"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the scenario's seed 18446744073709551615 with --seeds 2")
+            && stderr.contains("seeds never wrap"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = fillproof(&["gate", &path, "--seeds", "2"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("ERROR") && stdout.contains("seeds never wrap"),
+        "{stdout}"
+    );
 }

@@ -76,7 +76,19 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
                 continue;
             }
         };
-        let seeds = seed_list(scenario.seed, args.seeds);
+        let seeds = match seed_list(scenario.seed, args.seeds) {
+            Ok(seeds) => seeds,
+            Err(why) => {
+                bad_input = true;
+                let error = format!(
+                    "{file}: the scenario's seed {} with --seeds {}: {why}",
+                    scenario.seed, args.seeds
+                );
+                outln!("{:<6} {error}", "ERROR");
+                cases.push(Case::error(&scenario.name, &file, &error));
+                continue;
+            }
+        };
         let mut spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?;
         spec.record_trace = args.check_determinism;
         if let Err(error) = crate::budget::admit(&spec, seeds.len(), jobs(args.jobs)) {

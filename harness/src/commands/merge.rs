@@ -1,20 +1,33 @@
 //! `fillproof merge`: the shards of a run (`run --shard K/N --format json`)
 //! or of a sweep (`sweep --shard K/N --format json`), combined into the
 //! report, or the sweep's table, one machine would have printed.
+//!
+//! A merge vouches for what it prints, so it refuses (exit 2, naming the
+//! report, the seed and the field) what it cannot vouch for: shards of
+//! different runs (fillproof version, scenario contents, `--orders`,
+//! engine setup, seeds or shard count differ), a shard missing or given
+//! twice, a scenario changed since its shards ran, and a seed whose raw
+//! counts no run could have produced.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{Exit, load};
-use crate::cli::{Format, MergeArgs};
+use super::{Exit, load_digested};
+use crate::cli::{Format, MergeArgs, Shard};
 use crate::junit::{Case, write_junit};
-use crate::report::{Report, ReportInput, SeedSummary};
+use crate::metrics::Tally;
+use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
 
 /// The largest shard report read.
 const MAX_REPORT_BYTES: u64 = 1 << 30;
+
+/// How many examples of each kind one seed's tally names (the metrics'
+/// own bound).
+const EXAMPLES: u64 = 10;
 
 /// What a shard's JSON report holds that the merged report is built from.
 #[derive(Deserialize)]
@@ -26,19 +39,42 @@ struct ShardReport {
     #[serde(default)]
     expectations_skipped: Option<String>,
     replay_flags: String,
+    #[serde(default)]
+    provenance: Option<Provenance>,
     seed_runs: Vec<SeedSummary>,
     #[serde(default)]
     sweep: bool,
+    /// Where it was read: `FILE:LINE`.
+    #[serde(skip)]
+    source: String,
+}
+
+impl ShardReport {
+    /// Its provenance and slice, once [`check_shard`] has vouched for them.
+    fn slice(&self) -> Result<(&Provenance, Shard)> {
+        let provenance = self.provenance.as_ref().ok_or_else(|| {
+            anyhow!(
+                "report {}: says nothing of the run that made it (no `provenance`): it is not the output of this fillproof's `run --shard K/N --format json`; rerun the shard",
+                self.source
+            )
+        })?;
+        let shard = provenance.shard.ok_or_else(|| {
+            anyhow!(
+                "report {}: provenance.shard is absent: a whole run's report, not a shard's; merge combines the reports of `--shard K/N`",
+                self.source
+            )
+        })?;
+        Ok((provenance, shard))
+    }
 }
 
 /// Runs `merge`.
 ///
 /// # Errors
-/// A report that cannot be read or parsed, a seed in two shards, or a
-/// scenario file that no longer loads.
+/// A report that cannot be read or parsed, shards of different runs, a
+/// shard missing or given twice, a seed with impossible counts, or a
+/// scenario file that no longer loads or has changed since the shards ran.
 pub fn run(args: &MergeArgs) -> Result<Exit> {
-    // Shards of the same scenario, engine and strategy, in first-seen order.
-    let mut groups: IndexMap<(String, String, String), Vec<ShardReport>> = IndexMap::new();
     let mut all = Vec::new();
     for path in &args.reports {
         all.extend(read_reports(path)?);
@@ -49,6 +85,23 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
             "the reports mix `sweep --shard` and `run --shard` output; merge each kind apart"
         ));
     }
+    for shard in &all {
+        check_shard(shard)?;
+    }
+    // Where each shard of each setup is, to say so when one is missing.
+    let seen: Vec<Seen> = all
+        .iter()
+        .map(|shard| {
+            shard.slice().map(|(_, slice)| Seen {
+                source: shard.source.clone(),
+                file: shard.file.clone(),
+                setup: format!("engine {}, strategy {}", shard.engine, shard.strategy),
+                slice,
+            })
+        })
+        .collect::<Result<_>>()?;
+    // Shards of the same scenario, engine and strategy, in first-seen order.
+    let mut groups: IndexMap<(String, String, String), Vec<ShardReport>> = IndexMap::new();
     for shard in all {
         let key = (
             shard.file.clone(),
@@ -57,60 +110,37 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
         );
         groups.entry(key).or_default().push(shard);
     }
+    // Every group is vouched for before anything is printed.
+    let merged = groups
+        .into_iter()
+        .map(|(key, shards)| merge_group(&key, shards, &seen))
+        .collect::<Result<Vec<Report>>>()?;
+    if sweeps > 0 {
+        if let Some(first) = merged.first() {
+            let baseline = first.strategy.clone();
+            super::sweep::print_points(&super::sweep::points(&merged), &baseline, args.format)?;
+        }
+        return Ok(Exit::Success);
+    }
     let mut exit = Exit::Success;
     let mut cases = Vec::new();
-    let mut merged = Vec::new();
-    for ((file, engine, strategy), shards) in groups {
-        let scenario = load(Path::new(&file))
-            .with_context(|| format!("loading {file}, the scenario the shards ran"))?;
-        let wall_ms = shards.iter().map(|s| s.wall_ms).sum();
-        let skipped = shards.iter().find_map(|s| s.expectations_skipped.clone());
-        let replay_flags = shards[0].replay_flags.clone();
-        let mut runs: Vec<SeedSummary> = shards.into_iter().flat_map(|s| s.seed_runs).collect();
-        runs.sort_by_key(|r| r.seed);
-        if let Some(pair) = runs.windows(2).find(|w| w[0].seed == w[1].seed) {
-            return Err(anyhow!(
-                "seed {} of {file} is in two shards; merge each shard once",
-                pair[0].seed
-            ));
-        }
-        let report = Report::of_summaries(
-            &ReportInput {
-                scenario: &scenario,
-                file: &file,
-                engine: &engine,
-                strategy: &strategy,
-                wall_ms,
-                expectations: skipped.map_or(Ok(()), Err),
-                replay_flags,
-            },
-            runs,
-        );
-        if sweeps > 0 {
-            merged.push(report);
-            continue;
-        }
+    for report in &merged {
         match args.format {
             Format::Table => out!("{}", report.table()),
-            Format::Json => outln!("{}", serde_json::to_string(&report)?),
+            Format::Json => outln!("{}", serde_json::to_string(report)?),
         }
         let failures = report.shortfall_lines();
         cases.push(if failures.is_empty() {
-            Case::pass(&report.scenario, &file, report.wall_ms)
+            Case::pass(&report.scenario, &report.file, report.wall_ms)
         } else {
             exit = Exit::ShortFall;
             Case::failure(
                 &report.scenario,
-                &file,
+                &report.file,
                 report.wall_ms,
                 &failures.join("\n"),
             )
         });
-    }
-    if let Some(first) = merged.first() {
-        let baseline = first.strategy.clone();
-        super::sweep::print_points(&super::sweep::points(&merged), &baseline, args.format)?;
-        return Ok(exit);
     }
     if let Some(junit) = &args.junit {
         write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
@@ -118,7 +148,484 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
     Ok(exit)
 }
 
-/// The reports in one JSON-lines file.
+/// Where a shard was given, of what scenario, with what setup.
+struct Seen {
+    source: String,
+    file: String,
+    setup: String,
+    slice: Shard,
+}
+
+/// The report of one scenario, engine and strategy's shards, once they are
+/// shown to be every slice of one run of the scenario as it is on disk.
+fn merge_group(
+    key: &(String, String, String),
+    shards: Vec<ShardReport>,
+    seen: &[Seen],
+) -> Result<Report> {
+    let (file, engine, strategy) = key;
+    let setup = format!("engine {engine}, strategy {strategy}");
+    let what = format!("{file} ({setup})");
+    for other in &shards[1..] {
+        same_run(&shards[0], other, &what)?;
+    }
+    every_shard_once(&shards, &what).map_err(|missing| {
+        // The missing shard may be there, run with another engine setup.
+        let elsewhere = seen.iter().find(|s| {
+            s.file == *file && Some(s.slice) == missing.shard && s.setup != setup
+        });
+        match elsewhere {
+            Some(s) => anyhow!(
+                "{}; report {} holds shard {} of {file} run with {}: shards of one run share their engine and strategy",
+                missing.message,
+                s.source,
+                s.slice,
+                s.setup
+            ),
+            None => anyhow!("{}", missing.message),
+        }
+    })?;
+    let (provenance, _) = shards[0].slice()?;
+    let mut provenance = provenance.clone();
+    let (scenario, digest) = load_digested(Path::new(file))
+        .with_context(|| format!("loading {file}, the scenario the shards ran"))?;
+    if digest != provenance.scenario_sha256 {
+        bail!(
+            "{file} has changed since its shards ran (SHA-256 {} then, {digest} now): its `expect:` thresholds may not be the ones the shards ran under; merge with the scenario as it was, or rerun the shards",
+            provenance.scenario_sha256
+        );
+    }
+    let workload = provenance
+        .orders_override
+        .unwrap_or(scenario.workload.orders.value);
+    if provenance.workload_orders != u64::from(workload) {
+        bail!(
+            "report {}: provenance.workload_orders is {}, and {file} with --orders {} makes a workload of {workload}",
+            shards[0].source,
+            provenance.workload_orders,
+            provenance
+                .orders_override
+                .map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
+        );
+    }
+    let wall_ms: f64 = shards.iter().map(|s| s.wall_ms).sum();
+    let skipped = shards[0].expectations_skipped.clone();
+    let replay_flags = shards[0].replay_flags.clone();
+    let mut runs: Vec<SeedSummary> = shards.into_iter().flat_map(|s| s.seed_runs).collect();
+    runs.sort_by_key(|r| r.seed);
+    if let Some(pair) = runs.windows(2).find(|w| w[0].seed == w[1].seed) {
+        bail!(
+            "seed {} of {what} is in two shards; merge each shard once",
+            pair[0].seed
+        );
+    }
+    totals_fit(&runs, wall_ms, &what)?;
+    let mut report = Report::of_summaries(
+        &ReportInput {
+            scenario: &scenario,
+            file,
+            engine,
+            strategy,
+            wall_ms,
+            expectations: skipped.map_or(Ok(()), Err),
+            replay_flags,
+        },
+        runs,
+    );
+    provenance.shard = None;
+    report.provenance = Some(provenance);
+    Ok(report)
+}
+
+/// `other` is a shard of the same run as `first`: same fillproof, same
+/// scenario contents, same workload, setup and seeds, the same count of
+/// shards.
+fn same_run(first: &ShardReport, other: &ShardReport, what: &str) -> Result<()> {
+    type Field = (&'static str, fn(&ShardReport, &Provenance, Shard) -> String);
+    const FIELDS: [Field; 10] = [
+        ("provenance.fillproof_version", |_, p, _| {
+            p.fillproof_version.clone()
+        }),
+        ("provenance.scenario_sha256", |_, p, _| {
+            p.scenario_sha256.clone()
+        }),
+        ("provenance.orders_override (--orders)", |_, p, _| {
+            p.orders_override
+                .map_or_else(|| "none".to_owned(), |n| n.to_string())
+        }),
+        ("provenance.workload_orders", |_, p, _| {
+            p.workload_orders.to_string()
+        }),
+        ("provenance.swarm", |_, p, _| p.swarm.to_string()),
+        ("provenance.first_seed", |_, p, _| p.first_seed.to_string()),
+        ("provenance.seeds", |_, p, _| p.seeds.to_string()),
+        ("the shard count N of provenance.shard K/N", |_, _, s| {
+            s.count.to_string()
+        }),
+        ("replay_flags (the engine setup's overrides)", |r, _, _| {
+            format!("{:?}", r.replay_flags)
+        }),
+        ("expectations_skipped", |r, _, _| {
+            format!("{:?}", r.expectations_skipped)
+        }),
+    ];
+    let (p, s) = first.slice()?;
+    let (q, t) = other.slice()?;
+    for (field, value) in FIELDS {
+        let (a, b) = (value(first, p, s), value(other, q, t));
+        if a != b {
+            bail!(
+                "report {}: {field} is {b}, and report {}, a shard of the same scenario, engine and strategy, {what}, has {a}: shards merge only when they are slices of one run; rerun the odd shard like the others",
+                other.source,
+                first.source
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Why the shards of a group are not each shard once: the message, and
+/// the shard missing, when one is.
+struct NotEveryShard {
+    message: String,
+    shard: Option<Shard>,
+}
+
+/// Each shard K of N is given exactly once.
+fn every_shard_once(shards: &[ShardReport], what: &str) -> Result<(), NotEveryShard> {
+    let mut given: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut count = 1;
+    for shard in shards {
+        let (_, slice) = shard.slice().map_err(|error| NotEveryShard {
+            message: format!("{error:#}"),
+            shard: None,
+        })?;
+        count = slice.count;
+        if let Some(earlier) = given.insert(slice.index, &shard.source) {
+            return Err(NotEveryShard {
+                message: format!(
+                    "shard {slice} of {what} is given twice, in report {earlier} and report {}: merge each shard once",
+                    shard.source
+                ),
+                shard: None,
+            });
+        }
+    }
+    if given.len() as u64 == u64::from(count) {
+        return Ok(());
+    }
+    let missing = Shard {
+        index: given
+            .keys()
+            .zip(0..)
+            .find(|(k, i)| *k != i)
+            .map_or(given.len() as u32, |(_, i)| i),
+        count,
+    };
+    let have: Vec<String> = given
+        .keys()
+        .take(8)
+        .map(|k| format!("{}/{count}", k + 1))
+        .collect();
+    Err(NotEveryShard {
+        message: format!(
+            "shard {missing} of {what} is missing ({} of {count} shards missing; given {}{}): merged, the shards given would stand for the whole run; merge every shard",
+            u64::from(count) - given.len() as u64,
+            have.join(", "),
+            if given.len() > 8 { ", ..." } else { "" }
+        ),
+        shard: Some(missing),
+    })
+}
+
+/// A shard's own consistency: it says what run it is a slice of, by this
+/// fillproof, and each seed is one of its slice's, once, with counts a run
+/// could have made.
+fn check_shard(shard: &ShardReport) -> Result<()> {
+    let (provenance, slice) = shard.slice()?;
+    let source = &shard.source;
+    if provenance.fillproof_version != VERSION {
+        bail!(
+            "report {source}: provenance.fillproof_version is {}, and this merge is fillproof {VERSION}: the merge recomputes the metrics and judges the thresholds, so it must be the fillproof that ran the shards",
+            provenance.fillproof_version
+        );
+    }
+    if !(shard.wall_ms.is_finite() && shard.wall_ms >= 0.0) {
+        bail!(
+            "report {source}: wall_ms is {}; a time is never negative",
+            shard.wall_ms
+        );
+    }
+    let seeds = u64::from(provenance.seeds);
+    if seeds == 0 || provenance.first_seed.checked_add(seeds - 1).is_none() {
+        bail!(
+            "report {source}: provenance.seeds {} from provenance.first_seed {} is no list of seeds (at least one, never past {})",
+            provenance.seeds,
+            provenance.first_seed,
+            u64::MAX
+        );
+    }
+    let mut held: Vec<u64> = Vec::with_capacity(shard.seed_runs.len());
+    for run in &shard.seed_runs {
+        in_slice(run.seed, provenance, slice)
+            .and_then(|()| possible_tally(run, provenance.workload_orders))
+            .map_err(|why| anyhow!("report {source}: seed {}: {why}", run.seed))?;
+        held.push(run.seed);
+    }
+    held.sort_unstable();
+    if let Some(pair) = held.windows(2).find(|w| w[0] == w[1]) {
+        bail!(
+            "report {source}: seed {} is in the shard twice; a shard runs each of its seeds once",
+            pair[0]
+        );
+    }
+    let index = u64::from(slice.index);
+    let count = u64::from(slice.count);
+    let expected = if seeds > index {
+        (seeds - index).div_ceil(count)
+    } else {
+        0
+    };
+    if held.len() as u64 != expected {
+        // Seeds are all of the slice's, once each: so some are missing.
+        let missing = (0..)
+            .map(|n| provenance.first_seed + index + n * count)
+            .find(|seed| held.binary_search(seed).is_err())
+            .unwrap_or(provenance.first_seed);
+        bail!(
+            "report {source}: seed_runs holds {} seeds, and shard {slice} of {seeds} seeds from {} runs {expected}: seed {missing} is missing",
+            held.len(),
+            provenance.first_seed
+        );
+    }
+    Ok(())
+}
+
+/// `seed` is one of the run's, in shard `slice`'s share: every N-th seed
+/// from the K-th.
+fn in_slice(seed: u64, provenance: &Provenance, slice: Shard) -> Result<(), String> {
+    let index = seed
+        .checked_sub(provenance.first_seed)
+        .filter(|i| *i < u64::from(provenance.seeds))
+        .ok_or_else(|| {
+            format!(
+                "not one of the run's seeds ({} seeds from {}, as provenance says)",
+                provenance.seeds, provenance.first_seed
+            )
+        })?;
+    if index % u64::from(slice.count) != u64::from(slice.index) {
+        return Err(format!(
+            "the run's seed number {} (from 1), which shard {slice} does not run: shard K/N runs every N-th seed from the K-th",
+            index + 1
+        ));
+    }
+    Ok(())
+}
+
+/// The identities every seed's tally satisfies, as `metrics::Tally::of`
+/// counts it: each count is of the workload's orders the run started, and
+/// these add up. A tally that breaks one was not made by a run.
+fn possible_tally(run: &SeedSummary, workload_orders: u64) -> Result<(), String> {
+    times(run)?;
+    order_counts(&run.tally, workload_orders)?;
+    taken_and_detected(&run.tally)?;
+    examples_match(run)
+}
+
+/// Each count of orders is of the orders the run started, which with
+/// those left unrun make the workload; detected, missed and invented
+/// fills are verdicts on filled and unfilled orders that exclude each
+/// other.
+fn order_counts(t: &Tally, workload_orders: u64) -> Result<(), String> {
+    let orders = t.orders;
+    if orders.checked_add(t.orders_unrun) != Some(workload_orders) {
+        return Err(format!(
+            "tally.orders {orders} and tally.orders_unrun {} do not add up to the workload's {workload_orders} orders (provenance.workload_orders)",
+            t.orders_unrun
+        ));
+    }
+    let at_most = |field: &str, value: u64, bound: u64, bound_name: &str| {
+        if value > bound {
+            Err(format!(
+                "tally.{field} is {value}, more than {bound_name} {bound}, which is impossible"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    at_most("filled_orders", t.filled_orders, orders, "tally.orders")?;
+    at_most(
+        "detected",
+        t.detected,
+        t.filled_orders,
+        "tally.filled_orders",
+    )?;
+    // An order is detected or missed, detected or a false positive, never
+    // both.
+    let undetected = orders - t.detected;
+    at_most(
+        "missed_fills",
+        t.missed_fills,
+        undetected,
+        "the orders not detected (tally.orders - tally.detected)",
+    )?;
+    at_most(
+        "false_positives",
+        t.false_positives,
+        undetected,
+        "the orders not detected (tally.orders - tally.detected)",
+    )?;
+    for (field, value) in [
+        ("timed_out", t.timed_out),
+        ("unresolved", t.unresolved),
+        ("abandoned_orders", t.abandoned_orders),
+        ("sent", t.sent),
+        ("rate_limit_errors_surfaced", t.rate_limit_errors_surfaced),
+        ("engine_panics", t.engine_panics),
+    ] {
+        at_most(field, value, orders, "tally.orders")?;
+    }
+    Ok(())
+}
+
+/// Each order is taken for execution or refused before it; only a taken
+/// one can go unplaced; each detected fill has one latency sample.
+fn taken_and_detected(t: &Tally) -> Result<(), String> {
+    let orders = t.orders;
+    if t.taken.checked_add(t.risk_rejections) != Some(orders) {
+        return Err(format!(
+            "tally.taken {} and tally.risk_rejections {} do not add up to tally.orders {orders}: each order is taken or refused",
+            t.taken, t.risk_rejections
+        ));
+    }
+    let by = &t.not_placed;
+    let not_placed = [
+        by.rate_limit,
+        by.outage,
+        by.rejected_by_broker,
+        by.shed,
+        by.gave_up,
+    ]
+    .into_iter()
+    .try_fold(0u64, u64::checked_add);
+    if not_placed.is_none_or(|n| n > t.taken) {
+        return Err(format!(
+            "tally.not_placed adds up to more than tally.taken {}: only an order taken can go unplaced",
+            t.taken
+        ));
+    }
+    if t.latencies_ms.len() as u64 != t.detected {
+        return Err(format!(
+            "tally.latencies_ms holds {} samples, and tally.detected is {}: each detected fill has one latency",
+            t.latencies_ms.len(),
+            t.detected
+        ));
+    }
+    Ok(())
+}
+
+/// Times are finite and never negative; a detection happens between the
+/// fill and the end of the seed's run.
+fn times(run: &SeedSummary) -> Result<(), String> {
+    let t = &run.tally;
+    let end_ms = run.virtual_seconds * 1000.0;
+    if !(run.virtual_seconds.is_finite() && run.virtual_seconds >= 0.0) {
+        return Err(format!(
+            "virtual_seconds is {}; a time is never negative",
+            run.virtual_seconds
+        ));
+    }
+    if let Some(bad) = t
+        .latencies_ms
+        .iter()
+        .find(|l| !(l.is_finite() && **l >= 0.0 && **l <= end_ms))
+    {
+        return Err(format!(
+            "tally.latencies_ms holds {bad}, outside 0 to the run's {end_ms} ms: a fill is detected after it happens and before the run ends"
+        ));
+    }
+    if let Some(bad) = t
+        .queue_waits_ms
+        .iter()
+        .flatten()
+        .find(|w| !(w.is_finite() && **w >= 0.0))
+    {
+        return Err(format!(
+            "tally.queue_waits_ms holds {bad}; a time is never negative"
+        ));
+    }
+    Ok(())
+}
+
+/// Each kind of example names the seed's first offending orders: as many
+/// as its count, up to ten, each of this seed.
+fn examples_match(run: &SeedSummary) -> Result<(), String> {
+    let t = &run.tally;
+    let counts = [
+        ("missed_fills", t.missed_fills),
+        ("false_positives", t.false_positives),
+        ("unresolved", t.unresolved),
+        ("abandoned_orders", t.abandoned_orders),
+        ("engine_panics", t.engine_panics),
+    ];
+    let prefix = format!("{}:", run.seed);
+    for (i, ((field, count), examples)) in counts.iter().zip(&t.examples).enumerate() {
+        if examples.len() as u64 != (*count).min(EXAMPLES) {
+            return Err(format!(
+                "tally.{field} is {count}, and tally.examples[{i}] names {} orders: a seed names its first {EXAMPLES}",
+                examples.len()
+            ));
+        }
+        if let Some(other) = examples.iter().find(|e| !e.starts_with(&prefix)) {
+            return Err(format!(
+                "tally.examples[{i}] names {other:?}, not an order of this seed"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The counts no order bounds add up over the seeds without overflowing,
+/// and the times stay finite.
+fn totals_fit(runs: &[SeedSummary], wall_ms: f64, what: &str) -> Result<()> {
+    type Count = (&'static str, fn(&Tally) -> Option<u64>);
+    const UNBOUNDED: [Count; 8] = [
+        ("duplicate_orders", |t| Some(t.duplicate_orders)),
+        ("unknown_broker_orders", |t| Some(t.unknown_broker_orders)),
+        ("rate_limited_calls", |t| Some(t.rate_limited_calls)),
+        ("consistency_violations", |t| {
+            Some(t.consistency_violations.unwrap_or(0))
+        }),
+        ("pnl_mismatches", |t| Some(t.pnl_mismatches.unwrap_or(0))),
+        ("audit_missing", |t| Some(t.audit_missing.unwrap_or(0))),
+        ("position_alarms", |t| Some(t.position_alarms.unwrap_or(0))),
+        // Every endpoint's calls, so each endpoint's fits too.
+        ("calls", |t| {
+            t.calls.iter().try_fold(0u64, |sum, n| sum.checked_add(*n))
+        }),
+    ];
+    for (field, count) in UNBOUNDED {
+        let mut total: Option<u64> = Some(0);
+        for run in runs {
+            total = total
+                .zip(count(&run.tally))
+                .and_then(|(a, b)| a.checked_add(b));
+            if total.is_none() {
+                bail!(
+                    "seed {} of {what}: tally.{field} is too large to add up over the seeds; no run counts that many",
+                    run.seed
+                );
+            }
+        }
+    }
+    let virtual_seconds: f64 = runs.iter().map(|r| r.virtual_seconds).sum();
+    if !(virtual_seconds.is_finite() && wall_ms.is_finite()) {
+        bail!("{what}: the shards' times add up past any number; no run takes that long");
+    }
+    Ok(())
+}
+
+/// The reports in one JSON-lines file, each told where it was read.
 fn read_reports(path: &Path) -> Result<Vec<ShardReport>> {
     let text = fillproof_simulator::read_bounded_text(
         path,
@@ -131,13 +638,13 @@ fn read_reports(path: &Path) -> Result<Vec<ShardReport>> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(number, line)| {
-            serde_json::from_str(line).map_err(|error| {
-                anyhow!(
-                    "report {}:{}: not a `fillproof run --format json` report: {error}",
-                    path.display(),
-                    number + 1
-                )
-            })
+            let source = format!("{}:{}", path.display(), number + 1);
+            match serde_json::from_str::<ShardReport>(line) {
+                Ok(report) => Ok(ShardReport { source, ..report }),
+                Err(error) => Err(anyhow!(
+                    "report {source}: not a `fillproof run --format json` report: {error}"
+                )),
+            }
         })
         .collect::<Result<_>>()?;
     if reports.is_empty() {

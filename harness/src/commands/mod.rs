@@ -60,6 +60,31 @@ pub fn load(path: &Path) -> Result<Arc<Scenario>> {
         .map_err(|e| anyhow!("{e}"))
 }
 
+/// Loads a scenario as [`load`] does, with the SHA-256 of the very bytes
+/// it was read from, hex: what a report says it ran, whatever the path.
+///
+/// # Errors
+/// The scenario's problems.
+pub fn load_digested(path: &Path) -> Result<(Arc<Scenario>, String)> {
+    use sha2::{Digest as _, Sha256};
+    // A file that cannot be read gets `load`'s own words for why.
+    let Ok(bytes) = fillproof_simulator::read_bounded(path, fillproof_simulator::MAX_FILE_BYTES)
+    else {
+        load(path)?;
+        return Err(anyhow!("{}: cannot read the file", path.display()));
+    };
+    let scenario = Scenario::parse(&bytes, &path.display().to_string(), path.parent())
+        .map_err(|e| anyhow!("{e}"))?;
+    let digest = Sha256::digest(&bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    Ok((Arc::new(scenario), digest))
+}
+
 /// The `.yaml` files named, folders searched recursively, in name order.
 ///
 /// # Errors
@@ -169,12 +194,21 @@ pub fn progress(total: u64, label: &str) -> ProgressBar {
     bar
 }
 
-/// The seeds `first`, `first + 1`, ... `count` of them.
-#[must_use]
-pub fn seed_list(first: u64, count: u32) -> Vec<u64> {
-    (0..u64::from(count.max(1)))
-        .map(|i| first.wrapping_add(i))
-        .collect()
+/// The seeds `first`, `first + 1`, ... `count` of them. Seeds never wrap:
+/// a list that would run past the largest seed is an error that says so.
+///
+/// # Errors
+/// `first + count - 1` is past `u64::MAX`.
+pub fn seed_list(first: u64, count: u32) -> Result<Vec<u64>, String> {
+    let count = u64::from(count.max(1));
+    if first.checked_add(count - 1).is_none() {
+        return Err(format!(
+            "{count} seeds from {first} run past the largest seed, {}: seeds never wrap; start at {} at most, or run fewer seeds",
+            u64::MAX,
+            u64::MAX - (count - 1)
+        ));
+    }
+    Ok((0..count).map(|i| first + i).collect())
 }
 
 /// Wall-clock milliseconds since `started`, to the microsecond, for the

@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use fillproof_simulator::first_divergence;
 use serde::Serialize;
 
-use super::{Exit, jobs, load, progress, seed_list, spec, wall_clock, wall_ms};
+use super::{Exit, jobs, load_digested, progress, seed_list, spec, wall_clock, wall_ms};
 use crate::cli::{Format, RunArgs};
-use crate::report::{Report, ReportInput, SeedSummary};
+use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
 use crate::runner::{SeedRun, run_seeds, run_seeds_into};
 
 /// Runs `run`.
@@ -33,10 +33,12 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         ));
     }
     for path in &args.scenarios {
-        let scenario = load(path)?;
+        let (scenario, digest) = load_digested(path)?;
         let file = path.display().to_string();
         let first = args.seed.unwrap_or(scenario.seed);
-        let mut seeds = seed_list(first, args.seeds);
+        let mut seeds = seed_list(first, args.seeds).map_err(|why| {
+            anyhow::anyhow!("{file}: --seed {first} --seeds {}: {why}", args.seeds)
+        })?;
         if let Some(shard) = args.shard {
             seeds = shard.take(seeds);
             if seeds.is_empty() {
@@ -79,7 +81,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
                 exit = Exit::ShortFall;
             }
         }
-        let report = Report::of_summaries(
+        let mut report = Report::of_summaries(
             &ReportInput {
                 scenario: &scenario,
                 file: &file,
@@ -102,6 +104,16 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
             },
             summaries,
         );
+        report.provenance = Some(Provenance {
+            fillproof_version: VERSION.to_owned(),
+            scenario_sha256: digest,
+            first_seed: first,
+            seeds: args.seeds,
+            workload_orders: orders,
+            orders_override: args.setup.orders,
+            swarm: spec.swarm,
+            shard: args.shard,
+        });
         match args.format {
             Format::Table => out!("{}", report.table()),
             Format::Json => outln!("{}", serde_json::to_string(&report)?),

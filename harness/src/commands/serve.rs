@@ -11,8 +11,8 @@ use super::{Exit, load};
 use crate::cli::{ReplaySessionArgs, ServeArgs};
 
 /// Runs `serve`: binds 127.0.0.1, prints `listening on http://ADDR` as the
-/// first line, serves until `POST /_fillproof/shutdown` or Ctrl-C, then
-/// writes the report and prints its summary.
+/// first line, serves until `POST /_fillproof/shutdown`, Ctrl-C or
+/// SIGTERM, then writes the report and prints its summary.
 ///
 /// # Errors
 /// The scenario does not load, the port cannot be bound, or the log or
@@ -47,14 +47,12 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
                 .log_to(Box::new(std::io::BufWriter::new(file)), &header)
                 .context("cannot write the request log")?;
         }
+        // The handlers are in place before the address is printed: a
+        // signal sent as soon as it is read ends the session with its
+        // report, not the process without one.
+        let interrupt = stop_signals();
         outln!("listening on http://{address}");
         std::io::stdout().flush()?;
-        let interrupt = async {
-            // Without a signal handler, only the shutdown endpoint stops.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
         Ok::<_, anyhow::Error>(fillproof_serve::serve(listener, session, interrupt).await)
     })?;
     let again = match &args.request_log {
@@ -65,6 +63,45 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         ),
     };
     finish(&report, args.report.as_deref(), &again)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, what `kill`, systemd and
+/// container runtimes send to stop a process: either ends the session as
+/// `POST /_fillproof/shutdown` does, report and all. A signal whose
+/// handler cannot be installed never completes: the others still stop it.
+/// Called in the runtime; the handlers are installed at once.
+#[cfg(unix)]
+fn stop_signals() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let wait = |kind: SignalKind| {
+        let handler = signal(kind);
+        async move {
+            match handler {
+                Ok(mut handler) => {
+                    handler.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let (interrupt, terminate) = (wait(SignalKind::interrupt()), wait(SignalKind::terminate()));
+    async move {
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
+}
+
+/// Completes on Ctrl-C; without a handler, only the shutdown endpoint
+/// stops the session.
+#[cfg(not(unix))]
+fn stop_signals() -> impl std::future::Future<Output = ()> {
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Runs `replay-session`: the log's requests against a fresh session on the

@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use indexmap::IndexMap;
 
-use super::{Exit, jobs, load, scenario_files, seed_list, wall_clock, wall_ms};
+use super::{Exit, jobs, load_digested, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::{Format, SweepArgs};
-use crate::report::{Report, ReportInput, SeedSummary};
+use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
 use crate::runner::{RunSpec, run_seeds_into};
 use crate::strategies;
 
@@ -64,9 +64,15 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
     }
     let mut reports = Vec::new();
     for path in scenario_files(&args.scenarios)? {
-        let scenario = load(&path)?;
+        let (scenario, digest) = load_digested(&path)?;
         let file = path.display().to_string();
-        let mut seeds = seed_list(scenario.seed, args.seeds);
+        let mut seeds = seed_list(scenario.seed, args.seeds).map_err(|why| {
+            anyhow!(
+                "{file}: the scenario's seed {} with --seeds {}: {why}",
+                scenario.seed,
+                args.seeds
+            )
+        })?;
         if let Some(shard) = args.shard {
             seeds = shard.take(seeds);
             if seeds.is_empty() {
@@ -110,6 +116,16 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
                 summaries,
             );
             report.sweep = true;
+            report.provenance = Some(Provenance {
+                fillproof_version: VERSION.to_owned(),
+                scenario_sha256: digest.clone(),
+                first_seed: scenario.seed,
+                seeds: args.seeds,
+                workload_orders: u64::from(scenario.workload.orders.value),
+                orders_override: None,
+                swarm: spec.swarm,
+                shard: args.shard,
+            });
             reports.push(report);
         }
     }

@@ -1,0 +1,385 @@
+//! `fillproof merge` refuses, with exit 2 and the reason, what it cannot
+//! vouch for: shards of different runs, a shard missing or given twice, a
+//! scenario changed since (or between) its shards ran, and counts no run
+//! could have produced.
+
+mod command;
+
+use std::path::{Path, PathBuf};
+
+use command::{fillproof, scratch};
+use serde_json::Value;
+
+/// A small scenario whose every seed falls short of its one threshold
+/// (20 orders, all filled, against `filled_orders >= 21`), or passes it
+/// with `threshold` ">= 1".
+fn scenario_yaml(threshold: &str) -> String {
+    format!(
+        r#"version: 1
+name: merge-check
+seed: 7
+workload:
+  orders: 20
+  arrival: {{exponential: {{mean: 500ms}}}}
+  symbols: [SPY]
+  qty: 10
+  reference_price: {{SPY: "590.10"}}
+engine:
+  timeout: 10s
+broker:
+  fill: {{delay: {{uniform: [100ms, 2s]}}}}
+expect:
+  filled_orders: "{threshold}"
+"#
+    )
+}
+
+const FALLS_SHORT: &str = ">= 21";
+const HOLDS: &str = ">= 1";
+
+/// A scratch folder holding the scenario, and the shards made in it.
+struct Swarm {
+    _folder: tempfile::TempDir,
+    dir: PathBuf,
+    scenario: String,
+}
+
+impl Swarm {
+    fn new(tag: &str) -> Self {
+        let folder = scratch(&format!("merge-{tag}"));
+        let dir = folder.path().to_path_buf();
+        let scenario = dir.join("scenario.yaml");
+        std::fs::write(&scenario, scenario_yaml(FALLS_SHORT)).expect("scenario");
+        Self {
+            _folder: folder,
+            dir,
+            scenario: scenario.to_str().expect("utf-8").to_owned(),
+        }
+    }
+
+    /// Rewrites the scenario with another threshold.
+    fn edit(&self, threshold: &str) {
+        std::fs::write(&self.scenario, scenario_yaml(threshold)).expect("scenario edited");
+    }
+
+    /// Runs shard `k` of `n` over 3 seeds (with `extra` flags) into
+    /// `NAME.json`; returns its path.
+    fn shard(&self, name: &str, k: u32, n: u32, extra: &[&str]) -> String {
+        let slice = format!("{k}/{n}");
+        let mut args = vec![
+            "run",
+            &self.scenario,
+            "--seeds",
+            "3",
+            "--shard",
+            &slice,
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        let (code, stdout, stderr) = fillproof(&args);
+        assert!(code <= 1, "{args:?}: {stderr}");
+        let path = self.dir.join(format!("{name}.json"));
+        std::fs::write(&path, stdout).expect("shard written");
+        path.to_str().expect("utf-8").to_owned()
+    }
+
+    /// The three shards of the run, unaltered.
+    fn three(&self) -> [String; 3] {
+        [1, 2, 3].map(|k| self.shard(&format!("shard-{k}"), k, 3, &[]))
+    }
+
+    /// A copy of `shard` with `change` made to its JSON, as `NAME.json`.
+    fn tampered(&self, shard: &str, name: &str, change: impl FnOnce(&mut Value)) -> String {
+        let text = std::fs::read_to_string(shard).expect("shard");
+        let mut value: Value = serde_json::from_str(text.trim()).expect("one JSON report");
+        change(&mut value);
+        let path = self.dir.join(format!("{name}.json"));
+        std::fs::write(&path, format!("{value}\n")).expect("tampered shard");
+        path.to_str().expect("utf-8").to_owned()
+    }
+}
+
+fn merge(files: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["merge"];
+    args.extend(files);
+    fillproof(&args)
+}
+
+fn name(path: &str) -> &str {
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name")
+}
+
+/// Merged, the three full shards fall short at seed 7 and exit 1; a third
+/// shard run with `--orders 5` instead (whose report skips `expect:`) is
+/// not a slice of that run, and is refused rather than hiding the others'
+/// shortfall behind its skip.
+#[test]
+fn merge_refuses_a_shard_run_with_other_orders() {
+    let swarm = Swarm::new("orders");
+    let [one, two, three] = swarm.three();
+    let (code, stdout, stderr) = merge(&[&one, &two, &three]);
+    assert_eq!(code, 1, "the full shards fall short: {stdout}{stderr}");
+    assert!(
+        stdout.contains("FELL SHORT (actual 20 at seed 7)"),
+        "{stdout}"
+    );
+
+    let odd = swarm.shard("shard-3-orders", 3, 3, &["--orders", "5"]);
+    let (code, stdout, stderr) = merge(&[&one, &two, &odd]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing merged is printed: {stdout}");
+    assert!(
+        stderr.contains(name(&odd)) && stderr.contains("orders_override (--orders) is 5"),
+        "{stderr}"
+    );
+}
+
+/// A shard run with another engine, or another strategy, is not a slice
+/// of the run: refused, naming where that shard is and its setup; a
+/// shard in swarm mode beside plain ones likewise, naming the field.
+#[test]
+fn merge_refuses_a_shard_of_another_engine_setup() {
+    let swarm = Swarm::new("setup");
+    let [one, _, three] = swarm.three();
+    for (tag, flags, setup) in [
+        (
+            "naive",
+            ["--engine", "naive"],
+            "engine naive, strategy linear",
+        ),
+        (
+            "fixed",
+            ["--strategy", "fixed"],
+            "engine robust, strategy fixed",
+        ),
+    ] {
+        let odd = swarm.shard(&format!("shard-2-{tag}"), 2, 3, &flags);
+        let (code, stdout, stderr) = merge(&[&one, &odd, &three]);
+        assert_eq!(code, 2, "{tag}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("shard 2/3 of")
+                && stderr.contains("(engine robust, strategy linear) is missing")
+                && stderr.contains(&format!("report {odd}:1 holds shard 2/3 of")),
+            "{tag}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("run with {setup}")),
+            "{tag}: {stderr}"
+        );
+    }
+    let swarmed = swarm.shard("shard-2-swarm", 2, 3, &["--swarm"]);
+    let (code, _, stderr) = merge(&[&one, &swarmed, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("report {swarmed}:1: provenance.swarm is true")),
+        "{stderr}"
+    );
+}
+
+/// A lone shard of three, or shards 1 and 3 without 2, are refused naming
+/// the missing shard: merged, they would judge some seeds as the run.
+#[test]
+fn merge_refuses_a_missing_shard() {
+    let swarm = Swarm::new("missing");
+    let [one, _, three] = swarm.three();
+    let (code, _, stderr) = merge(&[&one]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("shard 2/3 of") && stderr.contains("is missing (2 of 3 shards missing"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = merge(&[&three, &one]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("shard 2/3 of") && stderr.contains("is missing (1 of 3"),
+        "{stderr}"
+    );
+}
+
+/// Shard 2 given twice (beside 1 and 3) is refused naming the shard and
+/// both places it was given.
+#[test]
+fn merge_refuses_a_repeated_shard() {
+    let swarm = Swarm::new("repeated");
+    let [one, two, three] = swarm.three();
+    let again = swarm.shard("shard-2-again", 2, 3, &[]);
+    let (code, _, stderr) = merge(&[&one, &two, &again, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("shard 2/3 of")
+            && stderr.contains("is given twice")
+            && stderr.contains(name(&two))
+            && stderr.contains(name(&again)),
+        "{stderr}"
+    );
+}
+
+/// Shards that fell short under the scenario as it ran are not judged by
+/// a threshold edited in afterwards: the merge refuses the changed file
+/// (its contents' digest, whatever the path), and merges again once the
+/// file is as it was.
+#[test]
+fn merge_refuses_a_scenario_changed_after_its_shards_ran() {
+    let swarm = Swarm::new("edited-after");
+    let [one, two, three] = swarm.three();
+    swarm.edit(HOLDS);
+    let (code, stdout, stderr) = merge(&[&one, &two, &three]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("has changed since its shards ran"),
+        "{stderr}"
+    );
+    swarm.edit(FALLS_SHORT);
+    let (code, _, stderr) = merge(&[&one, &two, &three]);
+    assert_eq!(code, 1, "the scenario as it ran: {stderr}");
+}
+
+/// A scenario edited between its shards' runs makes shards of two
+/// different runs: refused, naming the digest that differs.
+#[test]
+fn merge_refuses_a_scenario_changed_between_shards() {
+    let swarm = Swarm::new("edited-between");
+    let one = swarm.shard("shard-1", 1, 3, &[]);
+    swarm.edit(HOLDS);
+    let two = swarm.shard("shard-2", 2, 3, &[]);
+    let three = swarm.shard("shard-3", 3, 3, &[]);
+    let (code, stdout, stderr) = merge(&[&one, &two, &three]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("provenance.scenario_sha256") && stderr.contains(name(&two)),
+        "{stderr}"
+    );
+}
+
+/// A shard made by another fillproof version, or one that does not say
+/// what made it, is refused: the merge recomputes metrics and judges
+/// thresholds with its own code.
+#[test]
+fn merge_refuses_shards_of_another_version() {
+    let swarm = Swarm::new("version");
+    let [one, two, three] = swarm.three();
+    let older = swarm.tampered(&two, "shard-2-older", |report| {
+        report["provenance"]["fillproof_version"] = "0.0.9".into();
+    });
+    let (code, _, stderr) = merge(&[&one, &older, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(name(&older)) && stderr.contains("fillproof_version is 0.0.9"),
+        "{stderr}"
+    );
+    let unsigned = swarm.tampered(&two, "shard-2-unsigned", |report| {
+        report.as_object_mut().expect("object").remove("provenance");
+    });
+    let (code, _, stderr) = merge(&[&one, &unsigned, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(name(&unsigned)) && stderr.contains("provenance"),
+        "{stderr}"
+    );
+}
+
+/// A shard whose raw counts no run could have made is refused, naming the
+/// report, the seed and the field: more detected than filled, a latency
+/// sample gone, a missed fill without its example, orders that are not the
+/// workload's, negative times.
+#[test]
+fn merge_refuses_impossible_tallies() {
+    let swarm = Swarm::new("tallies");
+    let [one, two, three] = swarm.three();
+    type Change = fn(&mut Value);
+    let cases: [(&str, Change, &str); 7] = [
+        (
+            "detected-above-filled",
+            |r| {
+                let tally = &mut r["seed_runs"][0]["tally"];
+                tally["detected"] = (tally["filled_orders"].as_u64().expect("count") + 1).into();
+            },
+            "tally.detected is 21, more than tally.filled_orders 20",
+        ),
+        (
+            "latency-removed",
+            |r| {
+                let samples = r["seed_runs"][0]["tally"]["latencies_ms"]
+                    .as_array_mut()
+                    .expect("samples");
+                samples.pop();
+            },
+            "tally.latencies_ms holds 19 samples, and tally.detected is 20",
+        ),
+        (
+            "missed-without-example",
+            |r| {
+                let tally = &mut r["seed_runs"][0]["tally"];
+                tally["detected"] = 19.into();
+                tally["missed_fills"] = 1.into();
+                tally["latencies_ms"].as_array_mut().expect("samples").pop();
+            },
+            "tally.missed_fills is 1, and tally.examples[0] names 0 orders",
+        ),
+        (
+            "orders-not-the-workload",
+            |r| r["seed_runs"][0]["tally"]["orders_unrun"] = 3.into(),
+            "tally.orders 20 and tally.orders_unrun 3 do not add up to the workload's 20 orders",
+        ),
+        (
+            "negative-virtual-time",
+            |r| r["seed_runs"][0]["virtual_seconds"] = (-1.0).into(),
+            "virtual_seconds is -1; a time is never negative",
+        ),
+        (
+            "negative-latency",
+            |r| r["seed_runs"][0]["tally"]["latencies_ms"][0] = (-5.0).into(),
+            "tally.latencies_ms holds -5",
+        ),
+        (
+            "negative-queue-wait",
+            |r| r["seed_runs"][0]["tally"]["queue_waits_ms"][0] = (-2.0).into(),
+            "tally.queue_waits_ms holds -2",
+        ),
+    ];
+    for (tag, change, field) in cases {
+        let bad = swarm.tampered(&two, tag, change);
+        let (code, stdout, stderr) = merge(&[&one, &bad, &three]);
+        assert_eq!(code, 2, "{tag}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("{}:1: seed 8: {field}", name(&bad))),
+            "{tag}: {stderr}"
+        );
+    }
+}
+
+/// Seeds belong to their shard's slice: a seed past the run's, or two
+/// shards' seeds swapped (each then holds another's), are refused.
+#[test]
+fn merge_refuses_seeds_outside_their_slice() {
+    let swarm = Swarm::new("slices");
+    let [one, two, three] = swarm.three();
+    let outside = swarm.tampered(&two, "shard-2-outside", |r| {
+        r["seed_runs"][0]["seed"] = 100.into();
+    });
+    let (code, _, stderr) = merge(&[&one, &outside, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:1: seed 100: not one of the run's seeds (3 seeds from 7",
+            name(&outside)
+        )),
+        "{stderr}"
+    );
+    let one_holds_8 = swarm.tampered(&one, "shard-1-swapped", |r| {
+        r["seed_runs"][0]["seed"] = 8.into();
+    });
+    let two_holds_7 = swarm.tampered(&two, "shard-2-swapped", |r| {
+        r["seed_runs"][0]["seed"] = 7.into();
+    });
+    let (code, _, stderr) = merge(&[&one_holds_8, &two_holds_7, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("seed 8: the run's seed number 2 (from 1), which shard 1/3 does not run"),
+        "{stderr}"
+    );
+}
