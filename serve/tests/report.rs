@@ -369,8 +369,8 @@ async fn an_invalid_claims_body_after_a_valid_one_changes_nothing() {
 }
 
 /// Claims are bounded: a body that would take the session past
-/// `MAX_CLAIMS` is refused whole, the claims kept stay as they were, and a
-/// body that fits is still taken.
+/// `MAX_CLAIMS` is refused whole with a 413, the claims kept stay as they
+/// were, and a body that fits is still taken.
 #[tokio::test(start_paused = true)]
 async fn claims_past_the_bound_are_refused_whole() {
     let session = session("  fill: {probability: 1, delay: 1s}");
@@ -386,11 +386,10 @@ async fn claims_past_the_bound_are_refused_whole() {
     session.claim(body.as_bytes(), now).expect("fits");
     let before = session.report(now);
     assert_eq!(before.claims, Some(fillproof_serve::MAX_CLAIMS as u64 - 1));
+    let refused = session.claims_reply(br#"{"filled_qty": {"x": 1, "y": 1}}"#, now);
     assert!(
-        session
-            .claim(br#"{"filled_qty": {"x": 1, "y": 1}}"#, now)
-            .is_err(),
-        "two more claims are one too many"
+        matches!(&refused, Reply::Json { status: 413, body } if body["message"].as_str().is_some_and(|m| m.contains("at most"))),
+        "two more claims are one too many: {refused:?}"
     );
     assert_eq!(session.report(now), before, "nothing of it was taken");
     session
@@ -400,4 +399,10 @@ async fn claims_past_the_bound_are_refused_whole() {
         session.report(now).claims,
         Some(fillproof_serve::MAX_CLAIMS as u64)
     );
+    // Repeating a belief keeps nothing more, so a bot that posts it
+    // periodically is not refused; raising one would be.
+    session
+        .claim(br#"{"filled_qty": {"x": 1, "c7": 0}}"#, now)
+        .expect("repeated beliefs fit");
+    assert!(session.claim(br#"{"filled_qty": {"x": 2}}"#, now).is_err());
 }
