@@ -206,6 +206,20 @@ fn lines_after_the_end_are_refused_naming_the_line() {
     assert_refused(&lines, 12, "comes after the log's end line (line 11)");
 }
 
+/// A request after the shutdown, before the end line.
+#[test]
+fn a_request_after_the_shutdown_is_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    let extra = edited(&lines[9], |v| {
+        v["seq"] = 9.into();
+        v["path"] = "/v2/clock".into();
+        v["method"] = "GET".into();
+    });
+    lines.insert(10, extra);
+    rechain(&mut lines);
+    assert_refused(&lines, 11, "comes after the shutdown on line 10");
+}
+
 /// A header edited to another seed breaks the chain on line 1; one naming
 /// another scenario's digest or another fillproof is refused on line 1
 /// even with the chain recomputed.

@@ -148,7 +148,8 @@ impl RequestLog {
 /// Reads a request log and checks it can be replayed faithfully: the hash
 /// chain holds on every line, the header is this format's and this
 /// fillproof's, sequence numbers run 0, 1, 2, …, arrival times never
-/// decrease, and nothing follows the end line.
+/// decrease, no request follows a shutdown, and nothing follows the end
+/// line.
 ///
 /// # Errors
 ///
@@ -287,6 +288,12 @@ fn check_order(log: &RequestLog, request: &LoggedRequest) -> Result<(), String> 
         ));
     }
     if let Some(previous) = log.requests.last() {
+        if is_shutdown(&previous.request) {
+            return Err(format!(
+                "comes after the shutdown on line {}: a session takes no request after it",
+                previous.line
+            ));
+        }
         if request.t_us < previous.request.t_us {
             return Err(format!(
                 "arrives at t_us {}, before the request on line {} (t_us {}): arrival times never run backwards in a log",
@@ -296,6 +303,12 @@ fn check_order(log: &RequestLog, request: &LoggedRequest) -> Result<(), String> 
     }
     Ok(())
 }
+
+fn is_shutdown(request: &LoggedRequest) -> bool {
+    request.method == "POST" && request.path == SHUTDOWN
+}
+
+const SHUTDOWN: &str = "/_fillproof/shutdown";
 
 /// A replayed request's answer: known at once, or when its task ends.
 enum Replayed {
@@ -325,7 +338,7 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
         let body = entry.body.as_bytes();
         let seq = session.record(&entry.method, &entry.path, &entry.query, body, at);
         let answer = match (entry.method.as_str(), entry.path.as_str()) {
-            ("POST", "/_fillproof/shutdown") => {
+            ("POST", SHUTDOWN) => {
                 let taken = session.shut_down(seq, at);
                 let answer = LiveAnswer::of(&report_reply(&taken));
                 report = Some(taken);
