@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::session::{Answer, Reply, Report, Session};
+use crate::session::{Answer, Reply, Report, Session, report_reply};
 use crate::wire::{self, code, error_body};
 
 /// Marks a response the connection must drop unanswered.
@@ -80,9 +80,8 @@ pub async fn serve(
         tokio::select! {
             biased;
             () = &mut interrupt => {
-                let at = session.elapsed();
-                session.record("POST", "/_fillproof/shutdown", "", b"", at);
-                return session.report(at);
+                let (seq, at) = session.arrive("POST", "/_fillproof/shutdown", "", b"");
+                return session.shut_down(seq, at);
             }
             changed = stopped.changed() => {
                 let report = stopped.borrow().clone();
@@ -188,16 +187,18 @@ async fn api(
         return unauthorized();
     }
     let session = Arc::clone(&app.session);
-    let arrival = session.elapsed();
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
     // The broker's work runs apart from the connection: a client that
-    // hangs up mid-request does not cancel what the broker does.
+    // hangs up mid-request does not cancel what the broker does, and its
+    // answer is logged all the same.
     let work = tokio::spawn(async move {
-        session.record(method.as_str(), &path, &query, &body, arrival);
-        session
+        let (seq, arrival) = session.arrive(method.as_str(), &path, &query, &body);
+        let answer = session
             .dispatch(method.as_str(), &path, &query, &body, arrival)
-            .await
+            .await;
+        session.answered(seq, &answer.reply);
+        answer
     });
     match work.await {
         Ok(answer) => answer_response(&answer),
@@ -258,23 +259,26 @@ async fn claims(State(app): State<App>, body: Body) -> Response<Body> {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let at = app.session.elapsed();
-    app.session
-        .record("POST", "/_fillproof/claims", "", &body, at);
-    match app.session.claim(&body, at) {
-        Ok(count) => json_response(200, &json!({ "claims": count })),
-        Err(message) => json_response(400, &error_body(code::BAD_REQUEST, &message)),
-    }
+    let (seq, at) = app.session.arrive("POST", "/_fillproof/claims", "", &body);
+    let reply = app.session.claims_reply(&body, at);
+    app.session.answered(seq, &reply);
+    answer_json(&reply)
 }
 
 async fn shutdown(State(app): State<App>) -> Response<Body> {
-    let at = app.session.elapsed();
-    app.session
-        .record("POST", "/_fillproof/shutdown", "", b"", at);
-    let report = app.session.report(at);
-    let body = serde_json::to_value(&report).unwrap_or(Value::Null);
+    let (seq, at) = app.session.arrive("POST", "/_fillproof/shutdown", "", b"");
+    let report = app.session.shut_down(seq, at);
+    let reply = report_reply(&report);
     app.stop.send_replace(Some(report));
-    json_response(200, &body)
+    answer_json(&reply)
+}
+
+/// A JSON reply of fillproof's own, with no broker headers.
+fn answer_json(reply: &Reply) -> Response<Body> {
+    match reply {
+        Reply::Json { status, body } => json_response(*status, body),
+        _ => json_response(500, &error_body(50_000_000, "internal server error")),
+    }
 }
 
 /// The `trade_updates` websocket.
@@ -408,7 +412,7 @@ async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), 
 }
 
 /// A request log for [`spawn_on_thread`]: where to write, and its header.
-pub type LogSink = (Box<dyn std::io::Write + Send>, crate::session::LogHeader);
+pub type LogSink = (Box<dyn std::io::Write + Send>, crate::log::LogHeader);
 
 /// Serves `scenario` with `seed` on 127.0.0.1 (a free port) from a thread
 /// of its own with its own current-thread runtime, as `fillproof serve`

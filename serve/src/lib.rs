@@ -8,19 +8,27 @@
 //!   report; it answers a request at its arrival time and knows nothing of
 //!   HTTP.
 //! - [`serve`]: the HTTP and websocket front, on the real clock.
+//! - [`claims`]: clients' claims and the rules that judge them against the
+//!   ledger.
+//! - [`log`]: the request log, hash-chained, with each request's live
+//!   answer.
 //! - [`replay`]: a logged session again, on the paused clock.
 //!
 //! Network code lives here and in `fillproof-alpaca` only: the engine and
 //! the simulator never link a socket.
 
+pub mod claims;
 mod http;
+pub mod log;
 mod replay;
 mod session;
 pub mod wire;
 
+pub use claims::{ClaimRefused, MAX_CLAIMS};
 pub use http::{LogSink, serve, spawn_on_thread};
-pub use replay::{ReplayError, read_log, replay};
+pub use log::{LiveAnswer, LogHeader, LoggedRequest};
+pub use replay::{Divergence, LogLine, ReplayError, RequestLog, Shown, read_log, replay};
 pub use session::{
-    Answer, FillReport, Judged, LogHeader, LoggedRequest, MAX_CLAIMS, MAX_ORDERS, OrderReport,
-    Reply, Report, Session, query_param,
+    Answer, FillReport, Judged, MAX_ORDERS, OrderReport, Reply, Report, Session, query_param,
+    report_reply,
 };

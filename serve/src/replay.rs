@@ -6,25 +6,40 @@
 //! ([`fillproof_simulator::at_arrival`]), so the replay reaches the same
 //! ledger and the same report as the live session did, in virtual time,
 //! in a moment.
+//!
+//! A log that cannot be replayed faithfully is refused before anything
+//! runs ([`read_log`], [`RequestLog::check_scenario`]): a broken hash
+//! chain, sequence numbers out of order, times that run backwards, lines
+//! after the end, a header from another fillproof or another scenario. And
+//! each replayed answer is compared with the live one the log recorded:
+//! the first request answered otherwise is named ([`ReplayError::Diverged`])
+//! rather than a report that would blame the bot for the replay's
+//! difference.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::clock::sleep;
+use serde_json::Value;
 
-use crate::session::{LogHeader, LoggedRequest, Report, Session};
+use crate::log::{
+    FILLPROOF_VERSION, LOG_VERSION, LiveAnswer, LogEnd, LogHeader, LoggedRequest, chain_hash,
+    sha256_hex, split_chain,
+};
+use crate::session::{Report, Session, report_reply};
 
 /// The largest request log `replay-session` reads.
 pub const MAX_LOG_BYTES: u64 = 1 << 30;
 
-/// A request log that cannot be replayed.
+/// A request log that cannot be replayed, or was not replayed faithfully.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// The file cannot be read.
     #[error("{0}")]
     Read(String),
-    /// A line is not a log entry.
+    /// A line is not a log entry, or the log cannot be replayed faithfully
+    /// from it.
     #[error("{file}:{line}: {problem}")]
     Line {
         /// The log file.
@@ -34,90 +49,309 @@ pub enum ReplayError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A request was answered otherwise in the replay than live.
+    #[error("{0}")]
+    Diverged(Box<Divergence>),
 }
 
-/// Reads a request log: its header and its requests, in log order.
+/// The first request a replay answered otherwise than the live session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{file}:{line}: the replay diverges from the live session at request {seq} ({method} {path}): live it was answered {live}, the replay answers {replayed}; the replay's report would not be the live session's, so none is given"
+)]
+pub struct Divergence {
+    /// The log file.
+    pub file: String,
+    /// The request's 1-based line.
+    pub line: usize,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its method.
+    pub method: String,
+    /// Its path.
+    pub path: String,
+    /// The live answer, as logged.
+    pub live: Shown,
+    /// The replay's answer.
+    pub replayed: Shown,
+}
+
+/// A [`LiveAnswer`] as an error message shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown(pub LiveAnswer);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = &self.0.body_sha256;
+        match self.0.status {
+            0 => write!(f, "by closing the connection"),
+            status => write!(f, "{status} with a body of SHA-256 {body}"),
+        }
+    }
+}
+
+/// One request of a log, with the line it was on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The 1-based line.
+    pub line: usize,
+    /// The request.
+    pub request: LoggedRequest,
+}
+
+/// A request log, read and checked line by line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLog {
+    /// The file it was read from.
+    pub file: String,
+    /// Its header.
+    pub header: LogHeader,
+    /// The header's 1-based line.
+    pub header_line: usize,
+    /// Its requests, in sequence order.
+    pub requests: Vec<LogLine>,
+    /// Whether it has its end line (a session that did not shut down has
+    /// none).
+    pub ended: bool,
+}
+
+impl RequestLog {
+    fn refuse(&self, line: usize, problem: String) -> ReplayError {
+        ReplayError::Line {
+            file: self.file.clone(),
+            line,
+            problem,
+        }
+    }
+
+    /// Checks that `bytes`, the scenario file `path` about to be replayed,
+    /// are the very bytes the session served.
+    ///
+    /// # Errors
+    ///
+    /// Their SHA-256 differs from the header's, naming the header's line.
+    pub fn check_scenario(&self, path: &str, bytes: &[u8]) -> Result<(), ReplayError> {
+        let digest = sha256_hex(bytes);
+        if digest == self.header.scenario_sha256 {
+            return Ok(());
+        }
+        Err(self.refuse(
+            self.header_line,
+            format!(
+                "the session served a scenario of SHA-256 {} ({}), but {path} has SHA-256 {digest}: the scenario changed since, and the replay would not be faithful; give the scenario as it was served with --scenario",
+                self.header.scenario_sha256, self.header.scenario
+            ),
+        ))
+    }
+}
+
+/// Reads a request log and checks it can be replayed faithfully: the hash
+/// chain holds on every line, the header is this format's and this
+/// fillproof's, sequence numbers run 0, 1, 2, …, arrival times never
+/// decrease, no request follows a shutdown, and nothing follows the end
+/// line.
 ///
 /// # Errors
 ///
-/// The file cannot be read, is not UTF-8, has no header, or a line is not
-/// a log entry (named with its line number).
-pub fn read_log(path: &Path) -> Result<(LogHeader, Vec<LoggedRequest>), ReplayError> {
+/// The file cannot be read or is not UTF-8, or a line fails a check, named
+/// with its line number.
+pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
     let file = path.display().to_string();
     let text = fillproof_simulator::read_bounded_text(
         path,
         MAX_LOG_BYTES,
-        "a request log is one JSON object a line, as `fillproof serve --log` writes it",
+        "a request log is one JSON object a line, as `fillproof serve --request-log` writes it",
     )
     .map_err(ReplayError::Read)?;
+    let bad = |line: usize, problem: String| ReplayError::Line {
+        file: file.clone(),
+        line,
+        problem,
+    };
     let mut lines = text
         .lines()
         .enumerate()
+        .map(|(n, l)| (n + 1, l))
         .filter(|(_, l)| !l.trim().is_empty());
-    let bad = |line: usize, problem: String| ReplayError::Line {
-        file: file.clone(),
-        line: line + 1,
-        problem,
-    };
-    let Some((n, first)) = lines.next() else {
+    let Some((header_line, first)) = lines.next() else {
         return Err(bad(
-            0,
+            1,
             "is empty; a request log starts with its header line".into(),
         ));
     };
-    let header: LogHeader = serde_json::from_str(first).map_err(|e| {
-        bad(
-            n,
-            format!("is not a request log header ({{\"fillproof_session\": 1, \"scenario\", \"seed\"}}): {e}"),
-        )
-    })?;
-    if header.fillproof_session != 1 {
-        return Err(bad(
-            n,
-            format!(
-                "is a version {} log; this fillproof reads version 1",
-                header.fillproof_session
-            ),
-        ));
-    }
-    let mut requests = Vec::new();
+    let mut chain = String::new();
+    let header = read_header(first, &mut chain).map_err(|p| bad(header_line, p))?;
+    let mut log = RequestLog {
+        file: file.clone(),
+        header,
+        header_line,
+        requests: Vec::new(),
+        ended: false,
+    };
+    let mut end_line = None;
     for (n, line) in lines {
-        let entry: LoggedRequest = serde_json::from_str(line)
+        if let Some(end) = end_line {
+            return Err(bad(
+                n,
+                format!(
+                    "comes after the log's end line (line {end}): nothing follows the end of a session, so this log was added to"
+                ),
+            ));
+        }
+        let content = chained_content(line, &mut chain).map_err(|p| bad(n, p))?;
+        let value: Value = serde_json::from_str(&content)
+            .map_err(|e| bad(n, format!("is not a JSON object: {e}")))?;
+        if value.get("fillproof_session_end").is_some() {
+            let end: LogEnd = serde_json::from_value(value)
+                .map_err(|e| bad(n, format!("is not the log's end line: {e}")))?;
+            let count = log.requests.len() as u64;
+            if end.requests != count {
+                return Err(bad(
+                    n,
+                    format!(
+                        "the end line counts {} requests, but the log has {count}: request lines were removed or added",
+                        end.requests
+                    ),
+                ));
+            }
+            end_line = Some(n);
+            continue;
+        }
+        let request: LoggedRequest = serde_json::from_value(value)
             .map_err(|e| bad(n, format!("is not a logged request: {e}")))?;
-        requests.push(entry);
+        check_order(&log, &request).map_err(|p| bad(n, p))?;
+        log.requests.push(LogLine { line: n, request });
     }
-    Ok((header, requests))
+    log.ended = end_line.is_some();
+    Ok(log)
 }
 
-/// Replays `requests` against `session`, which must be new and run on the
+/// The content of `line` without its chain member, once its chain is
+/// checked against `chain`, the previous line's, which it replaces.
+fn chained_content(line: &str, chain: &mut String) -> Result<String, String> {
+    let Some((content, stated)) = split_chain(line) else {
+        return Err(
+            "does not end with its \"chain\" member (64 lowercase hex digits): every line of a request log is chained to the one before".into(),
+        );
+    };
+    let computed = chain_hash(chain, &content);
+    if computed != stated {
+        return Err(format!(
+            "the hash chain breaks here: the line states {stated}, but it and the line before hash to {computed}; this line or the one before it was edited, removed or moved"
+        ));
+    }
+    stated.clone_into(chain);
+    Ok(content)
+}
+
+/// The header, checked: chained, this format, this fillproof.
+fn read_header(line: &str, chain: &mut String) -> Result<LogHeader, String> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| format!("is not a request log header (a JSON object): {e}"))?;
+    match value.get("fillproof_session").and_then(Value::as_u64) {
+        Some(version) if version == u64::from(LOG_VERSION) => {}
+        Some(1) => {
+            return Err(format!(
+                "is the header of a version 1 request log, which has no scenario_sha256, fillproof_version, live answers or chain, so its replay cannot be checked; this fillproof replays version {LOG_VERSION} logs: serve the session again with `fillproof serve --request-log`"
+            ));
+        }
+        Some(version) => {
+            return Err(format!(
+                "is the header of a version {version} request log; this fillproof reads version {LOG_VERSION}"
+            ));
+        }
+        None => {
+            return Err(
+                "is not a request log header: it has no \"fillproof_session\" version".into(),
+            );
+        }
+    }
+    let content = chained_content(line, chain)?;
+    let header: LogHeader =
+        serde_json::from_str(&content).map_err(|e| format!("is not a request log header: {e}"))?;
+    if header.fillproof_version != FILLPROOF_VERSION {
+        return Err(format!(
+            "the session was served by fillproof {}, and this is fillproof {FILLPROOF_VERSION}: the broker's draws may differ between versions, so replay it with fillproof {}",
+            header.fillproof_version, header.fillproof_version
+        ));
+    }
+    Ok(header)
+}
+
+/// A request's sequence number and time, against the log so far.
+fn check_order(log: &RequestLog, request: &LoggedRequest) -> Result<(), String> {
+    let expected = log.requests.len() as u64;
+    if request.seq != expected {
+        return Err(format!(
+            "has seq {} where {expected} comes next: sequence numbers run 0, 1, 2, … in log order, so lines were reordered, removed or added",
+            request.seq
+        ));
+    }
+    if let Some(previous) = log.requests.last() {
+        if is_shutdown(&previous.request) {
+            return Err(format!(
+                "comes after the shutdown on line {}: a session takes no request after it",
+                previous.line
+            ));
+        }
+        if request.t_us < previous.request.t_us {
+            return Err(format!(
+                "arrives at t_us {}, before the request on line {} (t_us {}): arrival times never run backwards in a log",
+                request.t_us, previous.line, previous.request.t_us
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_shutdown(request: &LoggedRequest) -> bool {
+    request.method == "POST" && request.path == SHUTDOWN
+}
+
+const SHUTDOWN: &str = "/_fillproof/shutdown";
+
+/// A replayed request's answer: known at once, or when its task ends.
+enum Replayed {
+    Now(LiveAnswer),
+    Later(tokio::task::JoinHandle<crate::Answer>),
+}
+
+/// Replays `log` against `session`, which must be new and run on the
 /// paused clock, and returns the report taken where the live session took
 /// it: at its shutdown, or after the last request when the log has none.
-pub async fn replay(session: Arc<Session>, requests: Vec<LoggedRequest>) -> Report {
+///
+/// # Errors
+///
+/// A request is answered otherwise than live ([`ReplayError::Diverged`],
+/// the first in log order), or a replayed request's task failed.
+pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, ReplayError> {
     let mut work = Vec::new();
     let mut last = Duration::ZERO;
-    for entry in requests {
+    let mut report = None;
+    for (index, LogLine { request: entry, .. }) in log.requests.iter().enumerate() {
         let at = Duration::from_micros(entry.t_us);
         last = last.max(at);
         let now = session.elapsed();
         if at > now {
             sleep(at - now).await;
         }
-        session.record(
-            &entry.method,
-            &entry.path,
-            &entry.query,
-            entry.body.as_bytes(),
-            at,
-        );
-        match (entry.method.as_str(), entry.path.as_str()) {
-            ("POST", "/_fillproof/shutdown") => return session.report(at),
+        let body = entry.body.as_bytes();
+        let seq = session.record(&entry.method, &entry.path, &entry.query, body, at);
+        let answer = match (entry.method.as_str(), entry.path.as_str()) {
+            ("POST", SHUTDOWN) => {
+                let taken = session.shut_down(seq, at);
+                let answer = LiveAnswer::of(&report_reply(&taken));
+                report = Some(taken);
+                work.push((index, Replayed::Now(answer)));
+                break;
+            }
             ("POST", "/_fillproof/claims") => {
-                // A refused claim was refused live too; it changed nothing.
-                let _ = session.claim(entry.body.as_bytes(), at);
+                Replayed::Now(LiveAnswer::of(&session.claims_reply(body, at)))
             }
             _ => {
                 let session = Arc::clone(&session);
-                work.push(tokio::spawn(async move {
+                let entry = entry.clone();
+                Replayed::Later(tokio::spawn(async move {
                     session
                         .dispatch(
                             &entry.method,
@@ -127,12 +361,59 @@ pub async fn replay(session: Arc<Session>, requests: Vec<LoggedRequest>) -> Repo
                             at,
                         )
                         .await
-                }));
+                }))
             }
+        };
+        work.push((index, answer));
+    }
+    let report = match report {
+        Some(report) => report,
+        None => {
+            let mut done = Vec::with_capacity(work.len());
+            for (index, replayed) in work {
+                done.push((index, Replayed::Now(finish(log, index, replayed).await?)));
+            }
+            work = done;
+            session.report(last)
         }
+    };
+    for (index, replayed) in work {
+        let answer = finish(log, index, replayed).await?;
+        compare(log, index, answer)?;
     }
-    for task in work {
-        let _ = task.await;
+    Ok(report)
+}
+
+/// The answer a replayed request gave.
+async fn finish(
+    log: &RequestLog,
+    index: usize,
+    replayed: Replayed,
+) -> Result<LiveAnswer, ReplayError> {
+    match replayed {
+        Replayed::Now(answer) => Ok(answer),
+        Replayed::Later(task) => task.await.map(|a| LiveAnswer::of(&a.reply)).map_err(|e| {
+            log.refuse(
+                log.requests[index].line,
+                format!("replaying this request failed ({e}); this is a bug in fillproof, please report it with the log"),
+            )
+        }),
     }
-    session.report(last)
+}
+
+/// The replayed answer to request `index` against the live one logged.
+fn compare(log: &RequestLog, index: usize, replayed: LiveAnswer) -> Result<(), ReplayError> {
+    let LogLine { line, request } = &log.requests[index];
+    match &request.answer {
+        Some(live) if *live != replayed => Err(ReplayError::Diverged(Box::new(Divergence {
+            file: log.file.clone(),
+            line: *line,
+            seq: request.seq,
+            method: request.method.clone(),
+            path: request.path.clone(),
+            live: Shown(live.clone()),
+            replayed: Shown(replayed),
+        }))),
+        _ => Ok(()),
+    }
 }

@@ -6,7 +6,6 @@
 //! [`replay`](crate::replay) calls it again for each logged request on the
 //! paused clock, which is why a session replays to the same ledger.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -19,45 +18,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::claims::{ClaimBook, ClaimRefused, judge_claims};
+use crate::log::{LiveAnswer, LogHeader, LogWriter, LoggedRequest};
 use crate::wire::{self, code, error_body};
 
 /// The most orders one session holds: past it a submit is refused (403),
 /// so a client that floods the server cannot exhaust its memory.
 pub const MAX_ORDERS: usize = 100_000;
-
-/// The most claims one session holds.
-pub const MAX_CLAIMS: usize = 1_000_000;
-
-/// One API request as the server received it: what the log keeps and
-/// replay feeds back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoggedRequest {
-    /// Order of arrival at the session, from 0.
-    pub seq: u64,
-    /// Virtual arrival time, microseconds since the session began.
-    pub t_us: u64,
-    /// `GET`, `POST`, `DELETE`, ...
-    pub method: String,
-    /// The path, e.g. `/v2/orders/{id}`.
-    pub path: String,
-    /// The query string without `?`, possibly empty.
-    #[serde(default)]
-    pub query: String,
-    /// The body, as UTF-8 text (a body that is not UTF-8 is kept lossily).
-    #[serde(default)]
-    pub body: String,
-}
-
-/// The first line of a request log: what the session served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogHeader {
-    /// The log format's version, 1.
-    pub fillproof_session: u32,
-    /// The scenario file, as given to `serve`.
-    pub scenario: String,
-    /// The seed.
-    pub seed: u64,
-}
 
 /// What the server sends back for one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,13 +86,6 @@ impl Intent {
     }
 }
 
-/// A client's claim: the quantity it believes filled, and when it said so.
-#[derive(Debug, Clone, Copy)]
-struct Claim {
-    qty: Decimal,
-    at: Duration,
-}
-
 #[derive(Default)]
 struct State {
     seq: u64,
@@ -139,7 +99,7 @@ struct State {
     undelivered: Vec<(Intent, String)>,
     /// Order id to the order it duplicates.
     duplicates: IndexMap<String, String>,
-    claims: IndexMap<String, Claim>,
+    claims: ClaimBook,
 }
 
 /// A serving session over one scenario and seed.
@@ -148,7 +108,7 @@ pub struct Session {
     scenario: String,
     expectations: Vec<Expectation>,
     state: Mutex<State>,
-    log: Mutex<Option<Box<dyn Write + Send>>>,
+    log: Mutex<Option<LogWriter>>,
     buying_power: Decimal,
 }
 
@@ -173,21 +133,23 @@ impl Session {
     }
 
     /// Logs every request from now on to `sink`, one JSON line each after
-    /// `header`.
+    /// `header`, chained (see [`crate::log`]).
     ///
     /// # Errors
     ///
     /// The header cannot be written.
     pub fn log_to(
         &self,
-        mut sink: Box<dyn Write + Send>,
+        sink: Box<dyn std::io::Write + Send>,
         header: &LogHeader,
     ) -> std::io::Result<()> {
-        serde_json::to_writer(&mut sink, header)?;
-        sink.write_all(b"\n")?;
-        sink.flush()?;
-        *self.log.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        let writer = LogWriter::start(sink, header)?;
+        *self.log() = Some(writer);
         Ok(())
+    }
+
+    fn log(&self) -> MutexGuard<'_, Option<LogWriter>> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -236,38 +198,81 @@ impl Session {
         self.derived_id("execution-id", id)
     }
 
-    /// Records a request in the log, giving it its sequence number. Called
-    /// for API requests and claims, right before they are handled, with no
-    /// wait in between, so that log order is handling order.
+    /// Records a request that arrived at `t` in the log, giving it its
+    /// sequence number: what replay does for each logged request. Called
+    /// right before the request is handled, with no wait in between, so
+    /// that log order is handling order.
     pub fn record(&self, method: &str, path: &str, query: &str, body: &[u8], t: Duration) -> u64 {
-        let seq = {
+        self.log_request(method, path, query, body, Some(t)).0
+    }
+
+    /// Records a request arriving now, giving it its sequence number and
+    /// its arrival time, both taken at once so that arrival times never
+    /// decrease along the log. Called right before the request is
+    /// handled, with no wait in between, so that log order is handling
+    /// order; its answer goes to [`Session::answered`].
+    pub fn arrive(&self, method: &str, path: &str, query: &str, body: &[u8]) -> (u64, Duration) {
+        self.log_request(method, path, query, body, None)
+    }
+
+    fn log_request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        at: Option<Duration>,
+    ) -> (u64, Duration) {
+        let mut log = self.log();
+        let (seq, t) = {
             let mut state = self.state();
             let seq = state.seq;
             state.seq += 1;
-            seq
+            (seq, at.unwrap_or_else(|| self.elapsed()))
         };
-        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sink) = log.as_mut() {
-            let entry = LoggedRequest {
+        if let Some(writer) = log.as_mut() {
+            writer.received(LoggedRequest {
                 seq,
                 t_us: u64::try_from(t.as_micros()).unwrap_or(u64::MAX),
                 method: method.to_owned(),
                 path: path.to_owned(),
                 query: query.to_owned(),
                 body: String::from_utf8_lossy(body).into_owned(),
-            };
-            // A log that cannot be written loses replay, not the session:
-            // say so once and stop logging.
-            let written = serde_json::to_writer(&mut *sink, &entry)
-                .map_err(std::io::Error::from)
-                .and_then(|()| sink.write_all(b"\n"))
-                .and_then(|()| sink.flush());
-            if let Err(error) = written {
-                tracing::error!(target: "fillproof::serve", %error, "request log write failed; logging stops");
-                *log = None;
+                answer: None,
+            });
+        }
+        (seq, t)
+    }
+
+    /// Logs the answer given live to request `seq`.
+    pub fn answered(&self, seq: u64, reply: &Reply) {
+        let mut log = self.log();
+        if let Some(writer) = log.as_mut() {
+            if let Err(error) = writer.answered(seq, LiveAnswer::of(reply)) {
+                Self::log_failed(&mut log, &error);
             }
         }
-        seq
+    }
+
+    /// A log that cannot be written loses replay, not the session: say so
+    /// once and stop logging.
+    fn log_failed(log: &mut Option<LogWriter>, error: &std::io::Error) {
+        tracing::error!(target: "fillproof::serve", %error, "request log write failed; logging stops");
+        *log = None;
+    }
+
+    /// Ends the session at `at`, where the shutdown request `seq` arrived:
+    /// takes the report, logs it as that request's answer, writes what is
+    /// left of the log and its end line, and logs no more.
+    pub fn shut_down(&self, seq: u64, at: Duration) -> Report {
+        let report = self.report(at);
+        self.answered(seq, &report_reply(&report));
+        if let Some(writer) = self.log().take() {
+            if let Err(error) = writer.end() {
+                Self::log_failed(&mut None, &error);
+            }
+        }
+        report
     }
 
     /// Answers one API request (`/v2/...`) that arrived at `arrival`.
@@ -539,45 +544,27 @@ impl Session {
     }
 
     /// Takes a client's claims, `{"filled_qty": {"<client_order_id>": qty}}`
-    /// made at `at`; a later claim for an id replaces the earlier one.
+    /// posted at `at`: every claim is kept and judged at the moment it
+    /// was posted (see [`crate::claims`]). Returns the number of client
+    /// order ids claimed so far.
     ///
     /// # Errors
     ///
-    /// The body is not that shape, or a quantity is not a decimal, with a
-    /// message naming what is wrong.
-    pub fn claim(&self, body: &[u8], at: Duration) -> Result<usize, String> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("claims body is not JSON: {e}"))?;
-        let Some(map) = value.get("filled_qty").and_then(Value::as_object) else {
-            return Err(
-                "claims body must be {\"filled_qty\": {\"<client_order_id>\": <qty>}}".into(),
-            );
-        };
-        let mut parsed = Vec::with_capacity(map.len());
-        for (id, qty) in map {
-            let text = match qty {
-                Value::Number(n) => n.to_string(),
-                Value::String(s) => s.clone(),
-                other => return Err(format!("filled_qty.{id} must be a number, not {other}")),
-            };
-            let qty = text
-                .trim()
-                .parse::<Decimal>()
-                .or_else(|_| Decimal::from_scientific(text.trim()))
-                .map_err(|_| format!("filled_qty.{id} \"{text}\" is not a decimal number"))?;
-            if qty < Decimal::ZERO {
-                return Err(format!("filled_qty.{id} is negative"));
-            }
-            parsed.push((id.clone(), qty));
+    /// The body is not that shape, a quantity is not a non-negative
+    /// decimal, or the session would keep more than
+    /// [`MAX_CLAIMS`](crate::MAX_CLAIMS) claims; a refused body changes
+    /// nothing.
+    pub fn claim(&self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
+        self.state().claims.take(body, at)
+    }
+
+    /// The answer to a claims body posted at `at`: `{"claims": n}`, or the
+    /// refusal.
+    pub fn claims_reply(&self, body: &[u8], at: Duration) -> Reply {
+        match self.claim(body, at) {
+            Ok(count) => Reply::json(200, json!({ "claims": count })),
+            Err(refused) => Reply::error(refused.status, code::BAD_REQUEST, &refused.message),
         }
-        let mut state = self.state();
-        for (id, qty) in parsed {
-            if state.claims.len() >= MAX_CLAIMS && !state.claims.contains_key(&id) {
-                return Err(format!("a session takes at most {MAX_CLAIMS} claims"));
-            }
-            state.claims.insert(id, Claim { qty, at });
-        }
-        Ok(state.claims.len())
     }
 
     /// The report at virtual time `now`: per order what the broker did,
@@ -592,15 +579,19 @@ impl Session {
         self.broker.with_ledger(|ledger| {
             for o in ledger.orders().iter().filter(|o| o.accepted_at <= now) {
                 let filled_qty = o.filled_qty_at(now);
-                let claim = state.claims.get(&o.client_order_id).copied();
+                let claims = state.claims.get(&o.client_order_id);
                 if claimed {
-                    let claim_qty = claim.map_or(Decimal::ZERO, |c| c.qty);
-                    let invented = claim.is_some_and(|c| c.qty > o.filled_qty_at(c.at));
-                    false_positives += u64::from(invented);
-                    missed += u64::from(filled_qty > claim_qty);
-                    if filled_qty > Decimal::ZERO {
-                        detected += u64::from(claim_qty == filled_qty && !invented);
-                    }
+                    let filled_at = |t: Duration| {
+                        if o.accepted_at <= t {
+                            o.filled_qty_at(t)
+                        } else {
+                            Decimal::ZERO
+                        }
+                    };
+                    let verdict = judge_claims(claims, filled_at, filled_qty);
+                    false_positives += u64::from(verdict.false_positive);
+                    missed += u64::from(verdict.missed);
+                    detected += u64::from(verdict.detected);
                 }
                 filled += u64::from(filled_qty > Decimal::ZERO);
                 let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
@@ -626,20 +617,20 @@ impl Session {
                         })
                         .collect(),
                     cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
-                    claimed_qty: claim.map(|c| c.qty),
+                    claimed_qty: claims.map(|c| c.latest.qty),
                     duplicate_of: state.duplicates.get(&o.id).cloned(),
                 });
             }
-            // Claims for orders the broker never had (by then) invent
-            // fills too; looked up by id, not searched for, since a session
-            // may hold a million claims.
+            // Claims for orders the broker never had (by the report's
+            // time) invent fills too; looked up by id, not searched for,
+            // since a session may hold a million claims.
             if claimed {
                 false_positives += state
                     .claims
                     .iter()
-                    .filter(|(id, c)| {
-                        c.qty > Decimal::ZERO
-                            && ledger.by_client_id(id).is_none_or(|o| o.accepted_at > now)
+                    .filter(|(id, _)| ledger.by_client_id(id).is_none_or(|o| o.accepted_at > now))
+                    .filter(|(_, c)| {
+                        judge_claims(Some(c), |_| Decimal::ZERO, Decimal::ZERO).false_positive
                     })
                     .count() as u64;
             }
@@ -661,7 +652,7 @@ impl Session {
                 + faults.get("http_429").copied().unwrap_or(0),
             faults_injected: faults.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             duplicate_orders: state.duplicates.len() as u64,
-            claims: claimed.then_some(state.claims.len() as u64),
+            claims: claimed.then_some(state.claims.orders() as u64),
             missed_fills: claimed.then_some(missed),
             false_positives: claimed.then_some(false_positives),
             detection_rate: (claimed && filled > 0).then(|| detected as f64 / filled as f64),
@@ -700,7 +691,7 @@ pub struct OrderReport {
     pub fills: Vec<FillReport>,
     /// When a cancel was first asked for.
     pub cancel_requested_at_ms: Option<u64>,
-    /// What the client claimed filled, if it claimed.
+    /// What the client claimed filled last, if it claimed.
     pub claimed_qty: Option<Decimal>,
     /// The order this one duplicates: a resend of a submit whose answer the
     /// client never got.
@@ -754,14 +745,17 @@ pub struct Report {
     pub duplicate_orders: u64,
     /// Client order ids claimed; absent before any claim.
     pub claims: Option<u64>,
-    /// Orders the broker filled more of than claimed; absent before any
-    /// claim.
+    /// Orders the broker filled more of than the latest claim; absent
+    /// before any claim.
     pub missed_fills: Option<u64>,
-    /// Claims of more than the broker had filled when the claim was made,
-    /// or of fills of orders the broker never had; absent before any claim.
+    /// Orders with any claim above what the broker had filled when the
+    /// claim was posted (every claim counts, not only the latest), and
+    /// client order ids claimed filled that the broker never had; absent
+    /// before any claim.
     pub false_positives: Option<u64>,
-    /// Filled orders claimed at exactly their filled quantity ÷ filled
-    /// orders; absent before any claim, or when nothing filled.
+    /// Filled orders whose latest claim is exactly their filled quantity,
+    /// and was not above what had filled when posted, ÷ filled orders;
+    /// absent before any claim, or when nothing filled.
     pub detection_rate: Option<f64>,
     /// Every order.
     pub orders: Vec<OrderReport>,
@@ -814,6 +808,12 @@ fn status_name(status: TrueStatus) -> &'static str {
         TrueStatus::Expired => "expired",
         TrueStatus::Rejected => "rejected",
     }
+}
+
+/// The answer to a shutdown: the report.
+#[must_use]
+pub fn report_reply(report: &Report) -> Reply {
+    Reply::json(200, serde_json::to_value(report).unwrap_or(Value::Null))
 }
 
 /// The reply to a broker error, as Alpaca answers it.

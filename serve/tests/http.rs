@@ -25,11 +25,7 @@ fn start(
     log: Option<PathBuf>,
 ) -> (SocketAddr, std::thread::JoinHandle<Report>) {
     let log = log.map(|path| {
-        let header = LogHeader {
-            fillproof_session: 1,
-            scenario: "http.yaml".into(),
-            seed: scenario.seed,
-        };
+        let header = LogHeader::new("http.yaml", b"the scenario's bytes", scenario.seed);
         let file = std::fs::File::create(path).expect("log file");
         (Box::new(file) as Box<dyn std::io::Write + Send>, header)
     });
@@ -248,16 +244,23 @@ fn a_logged_session_replays_to_the_same_report() {
         shutdown(address).await;
     });
     let live = server.join().expect("report");
-    let (header, requests) = fillproof_serve::read_log(&log).expect("log reads");
-    assert_eq!(header.seed, scenario.seed);
+    let log = fillproof_serve::read_log(&log).expect("log reads");
+    assert_eq!(log.header.seed, scenario.seed);
+    assert!(log.ended, "the shutdown ends the log");
+    assert!(
+        log.requests.iter().all(|l| l.request.answer.is_some()),
+        "every request was answered before the shutdown: {log:#?}"
+    );
     let replay_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("rt");
     let replayed = replay_runtime.block_on(async {
-        let session = Session::new(&scenario, header.seed).expect("session");
-        fillproof_serve::replay(Arc::clone(&session), requests).await
+        let session = Session::new(&scenario, log.header.seed).expect("session");
+        fillproof_serve::replay(Arc::clone(&session), &log)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     });
     assert!(live.requests > 10, "{live:#?}");
     assert_eq!(replayed, live);

@@ -20,6 +20,13 @@ use crate::cli::{ReplaySessionArgs, ServeArgs};
 pub fn run(args: &ServeArgs) -> Result<Exit> {
     let scenario = load(&args.scenario)?;
     let seed = args.seed.unwrap_or(scenario.seed);
+    // The log's header holds the scenario file's digest, so that a replay
+    // on a scenario changed since is refused.
+    let scenario_bytes = match &args.request_log {
+        Some(_) => std::fs::read(&args.scenario)
+            .with_context(|| format!("cannot read {}", args.scenario.display()))?,
+        None => Vec::new(),
+    };
     let log = match &args.request_log {
         Some(path) => Some(
             std::fs::File::create(path)
@@ -38,11 +45,8 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         let address = listener.local_addr().context("no local address")?;
         let session = Session::new(&scenario, seed).map_err(|e| anyhow!("{e}"))?;
         if let Some(file) = log {
-            let header = LogHeader {
-                fillproof_session: 1,
-                scenario: args.scenario.display().to_string(),
-                seed,
-            };
+            let header =
+                LogHeader::new(&args.scenario.display().to_string(), &scenario_bytes, seed);
             session
                 .log_to(Box::new(std::io::BufWriter::new(file)), &header)
                 .context("cannot write the request log")?;
@@ -108,21 +112,37 @@ fn stop_signals() -> impl std::future::Future<Output = ()> {
 /// paused clock, and the report.
 ///
 /// # Errors
-/// The log or the scenario does not load, or the report cannot be written.
+/// The log or the scenario does not load, the log cannot be replayed
+/// faithfully (a broken chain, requests out of order, times running
+/// backwards, lines after the end, a header from another scenario or
+/// another fillproof), a request is answered otherwise than live, or the
+/// report cannot be written. Each names the log's line.
 pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
-    let (header, requests) =
-        fillproof_serve::read_log(&args.request_log).map_err(|e| anyhow!("{e}"))?;
+    let log = fillproof_serve::read_log(&args.request_log).map_err(|e| anyhow!("{e}"))?;
+    let header = &log.header;
     let path = args
         .scenario
         .clone()
         .unwrap_or_else(|| header.scenario.clone().into());
-    let scenario = load(&path).with_context(|| {
+    let moved = || {
         format!(
             "the log {} was served from {}; give --scenario if it moved",
             args.request_log.display(),
             header.scenario
         )
-    })?;
+    };
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .with_context(moved)?;
+    log.check_scenario(&path.display().to_string(), &bytes)
+        .map_err(|e| anyhow!("{e}"))?;
+    let scenario = load(&path).with_context(moved)?;
+    if !log.ended {
+        eprintln!(
+            "note: {} has no end line: the session did not shut down, so the replay ends at its last request",
+            args.request_log.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -130,7 +150,9 @@ pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
         .context("cannot start the replay's runtime")?;
     let report = runtime.block_on(async {
         let session = Session::new(&scenario, header.seed).map_err(|e| anyhow!("{e}"))?;
-        Ok::<_, anyhow::Error>(fillproof_serve::replay(session, requests).await)
+        fillproof_serve::replay(session, &log)
+            .await
+            .map_err(|e| anyhow!("{e}"))
     })?;
     if let Some(path) = &args.report {
         finish(&report, Some(path), "")?;

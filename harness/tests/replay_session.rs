@@ -1,0 +1,285 @@
+//! `fillproof replay-session` refuses a log it cannot replay faithfully,
+//! with exit 2 naming the line: a broken hash chain, requests out of
+//! order, times running backwards, lines after the end, a header from
+//! another seed, scenario or fillproof; and it names the first request
+//! whose replayed answer differs from the live one the log recorded.
+//!
+//! One session is served live, on the real clock, over sockets; each test
+//! replays that log, or a sabotaged copy of it.
+
+mod command;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use command::{fillproof, scratch, workspace};
+use fillproof_serve::LogHeader;
+use fillproof_serve::log::{chain_hash, split_chain};
+use fillproof_simulator::Scenario;
+use serde_json::Value;
+
+const SCENARIO: &str = "scenarios/wire/calm-session.yaml";
+
+/// A session served live: its log's lines and its report.
+struct Live {
+    lines: Vec<String>,
+    report: Value,
+}
+
+/// One HTTP/1.1 request; the status and the body.
+fn http(address: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// Serves the calm session with a bot that places three orders, reads
+/// them back and its position, claims what it read, and shuts down. Log
+/// lines: 1 header, 2-4 submits, 5-7 order reads, 8 the position, 9 the
+/// claims, 10 the shutdown, 11 the end.
+fn live() -> &'static Live {
+    static LIVE: OnceLock<Live> = OnceLock::new();
+    LIVE.get_or_init(|| {
+        let path = workspace().join(SCENARIO);
+        let bytes = std::fs::read(&path).expect("scenario");
+        let scenario = Scenario::load(&path).expect("scenario loads");
+        let dir = scratch("replay-session-live");
+        let log = dir.path().join("live.jsonl");
+        let sink = Box::new(std::fs::File::create(&log).expect("log"));
+        let header = LogHeader::new(SCENARIO, &bytes, scenario.seed);
+        let seed = scenario.seed;
+        let (address, server) =
+            fillproof_serve::spawn_on_thread(scenario, seed, Some((sink, header))).expect("serve");
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let body = format!(
+                r#"{{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"bot-{i}"}}"#
+            );
+            let (status, answer) = http(address, "POST", "/v2/orders", &body);
+            assert_eq!(status, 200, "{answer}");
+            let order: Value = serde_json::from_str(&answer).expect("order");
+            ids.push(order["id"].as_str().expect("id").to_owned());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        let mut claims = serde_json::Map::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (_, answer) = http(address, "GET", &format!("/v2/orders/{id}"), "");
+            let order: Value = serde_json::from_str(&answer).expect("order");
+            claims.insert(format!("bot-{i}"), order["filled_qty"].clone());
+        }
+        http(address, "GET", "/v2/positions/SPY", "");
+        let claims = serde_json::json!({ "filled_qty": claims }).to_string();
+        assert_eq!(http(address, "POST", "/_fillproof/claims", &claims).0, 200);
+        http(address, "POST", "/_fillproof/shutdown", "");
+        let report = serde_json::to_value(server.join().expect("report")).expect("json");
+        let text = std::fs::read_to_string(&log).expect("log");
+        Live {
+            lines: text.lines().map(str::to_owned).collect(),
+            report,
+        }
+    })
+}
+
+/// Recomputes every line's chain: a sabotage that a careful editor would
+/// hide from the chain, to show the other checks hold on their own.
+fn rechain(lines: &mut [String]) {
+    let mut previous = String::new();
+    for line in lines.iter_mut() {
+        let (content, _) = split_chain(line).expect("chained line");
+        let hash = chain_hash(&previous, &content);
+        let open = content.strip_suffix('}').expect("object");
+        *line = format!("{open},\"chain\":\"{hash}\"}}");
+        previous = hash;
+    }
+}
+
+/// `line` with its JSON content edited by `edit`, chain kept as it was.
+fn edited(line: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let (content, chain) = split_chain(line).expect("chained line");
+    let mut value: Value = serde_json::from_str(&content).expect("json");
+    edit(&mut value);
+    let text = value.to_string();
+    let open = text.strip_suffix('}').expect("object");
+    format!("{open},\"chain\":\"{chain}\"}}")
+}
+
+/// Replays `lines` written to a file; exit code, stdout, stderr and the
+/// file's path as the messages name it.
+fn replay(lines: &[String]) -> (i32, String, String, String) {
+    let dir = scratch("replay-session");
+    let file = dir.path().join("session.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write log");
+    let path = file.display().to_string();
+    let (code, stdout, stderr) = fillproof(&["replay-session", &path]);
+    (code, stdout, stderr, path)
+}
+
+/// Exit 2, and stderr names `line` of the log and says `why`.
+fn assert_refused(lines: &[String], line: usize, why: &str) {
+    let (code, stdout, stderr, path) = replay(lines);
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("{path}:{line}: ")),
+        "names line {line}: {stderr}"
+    );
+    assert!(stderr.contains(why), "says {why:?}: {stderr}");
+    assert!(stdout.is_empty(), "no report: {stdout}");
+}
+
+/// The log as served replays to the live session's report.
+#[test]
+fn an_intact_log_replays_to_the_live_report() {
+    let live = live();
+    assert_eq!(live.lines.len(), 11, "{:#?}", live.lines);
+    let (code, stdout, stderr, _) = replay(&live.lines);
+    let passed = live.report["passed"].as_bool().expect("passed");
+    assert_eq!(code, if passed { 0 } else { 1 }, "{stderr}");
+    let replayed: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(replayed, live.report);
+}
+
+/// Two requests swapped: the chain breaks at the first; with the chain
+/// recomputed, the sequence numbers give it away.
+#[test]
+fn a_reordered_log_is_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    lines.swap(4, 5);
+    assert_refused(&lines, 5, "hash chain breaks");
+    rechain(&mut lines);
+    assert_refused(&lines, 5, "has seq 4 where 3 comes next");
+}
+
+/// A request's body edited: the chain breaks at that line.
+#[test]
+fn an_edited_line_is_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    assert!(lines[2].contains(r#"\"qty\":5"#), "{}", lines[2]);
+    lines[2] = lines[2].replace(r#"\"qty\":5"#, r#"\"qty\":50"#);
+    assert_refused(&lines, 3, "hash chain breaks");
+}
+
+/// A request that arrives before the one logged before it.
+#[test]
+fn times_running_backwards_are_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    lines[5] = edited(&lines[5], |v| v["t_us"] = 0.into());
+    rechain(&mut lines);
+    assert_refused(&lines, 6, "never run backwards");
+}
+
+/// A request removed: its successor's sequence number skips.
+#[test]
+fn a_seq_gap_is_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    lines.remove(5);
+    rechain(&mut lines);
+    assert_refused(&lines, 6, "has seq 5 where 4 comes next");
+}
+
+/// A request appended after the end line.
+#[test]
+fn lines_after_the_end_are_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    let extra = edited(&lines[4], |v| v["seq"] = 9.into());
+    lines.push(extra);
+    rechain(&mut lines);
+    assert_refused(&lines, 12, "comes after the log's end line (line 11)");
+}
+
+/// A request after the shutdown, before the end line.
+#[test]
+fn a_request_after_the_shutdown_is_refused_naming_the_line() {
+    let mut lines = live().lines.clone();
+    let extra = edited(&lines[9], |v| {
+        v["seq"] = 9.into();
+        v["path"] = "/v2/clock".into();
+        v["method"] = "GET".into();
+    });
+    lines.insert(10, extra);
+    rechain(&mut lines);
+    assert_refused(&lines, 11, "comes after the shutdown on line 10");
+}
+
+/// A header edited to another seed breaks the chain on line 1; one naming
+/// another scenario's digest or another fillproof is refused on line 1
+/// even with the chain recomputed.
+#[test]
+fn a_header_from_another_seed_scenario_or_fillproof_is_refused() {
+    let live = live();
+    let mut lines = live.lines.clone();
+    lines[0] = edited(&lines[0], |v| v["seed"] = 4.into());
+    assert_refused(&lines, 1, "hash chain breaks");
+
+    let mut lines = live.lines.clone();
+    lines[0] = edited(&lines[0], |v| v["scenario_sha256"] = "ab".repeat(32).into());
+    rechain(&mut lines);
+    assert_refused(&lines, 1, "the scenario changed since");
+
+    let mut lines = live.lines.clone();
+    lines[0] = edited(&lines[0], |v| v["fillproof_version"] = "0.0.1-other".into());
+    rechain(&mut lines);
+    assert_refused(&lines, 1, "served by fillproof 0.0.1-other");
+}
+
+/// A live answer that differs from the replay's: the replay names that
+/// request (line, seq, method, path) instead of blaming the bot.
+#[test]
+fn an_edited_answer_is_named_as_where_the_replay_diverges() {
+    let mut lines = live().lines.clone();
+    lines[5] = edited(&lines[5], |v| {
+        v["answer"]["body_sha256"] = "cd".repeat(32).into();
+    });
+    rechain(&mut lines);
+    assert_refused(
+        &lines,
+        6,
+        "the replay diverges from the live session at request 4 (GET /v2/orders/",
+    );
+}
+
+/// A log in the old format, without chain or answers, is refused with
+/// what it lacks, not replayed unchecked.
+#[test]
+fn a_version_1_log_is_refused_naming_what_it_lacks() {
+    let lines = vec![
+        format!(r#"{{"fillproof_session":1,"scenario":"{SCENARIO}","seed":3}}"#),
+        r#"{"seq":0,"t_us":10,"method":"GET","path":"/v2/clock","query":"","body":""}"#.into(),
+    ];
+    assert_refused(
+        &lines,
+        1,
+        "version 1 request log, which has no scenario_sha256",
+    );
+}
+
+/// The log's header records this fillproof's version and the scenario's
+/// digest.
+#[test]
+fn the_header_records_the_scenario_digest_seed_and_version() {
+    let header = &live().lines[0];
+    let (content, _) = split_chain(header).expect("chained");
+    let header: LogHeader = serde_json::from_str(&content).expect("header");
+    let bytes = std::fs::read(Path::new(&workspace()).join(SCENARIO)).expect("scenario");
+    assert_eq!(header, LogHeader::new(SCENARIO, &bytes, 3));
+    assert_eq!(header.fillproof_version, env!("CARGO_PKG_VERSION"));
+}

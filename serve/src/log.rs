@@ -1,0 +1,252 @@
+//! The request log `fillproof serve --request-log` writes and
+//! `fillproof replay-session` reads: JSON lines, hash-chained.
+//!
+//! - Line 1, the header: the format's version ([`LOG_VERSION`]), the
+//!   scenario file as given and the SHA-256 of its bytes, the seed, and
+//!   the version of fillproof that served.
+//! - One line per request in sequence order (`seq` 0, 1, 2, …, arrival
+//!   times never decreasing): the request, its virtual arrival time, and
+//!   the live answer (its status and the SHA-256 of its body), `null`
+//!   when the request was still unanswered when the log ended.
+//! - The end line, written at shutdown: how many requests the log holds.
+//!
+//! Every line is a JSON object whose last member is `"chain":"<hex>"`:
+//! the SHA-256, in lowercase hex, of the previous line's chain (nothing for
+//! the header) followed by this line's text without its `,"chain":"…"`
+//! member. An edited, removed or reordered line breaks the chain there.
+//!
+//! Requests are answered concurrently, so a request's line waits until
+//! its answer is known and every earlier request's line is written.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::session::Reply;
+use crate::wire;
+
+/// The version of the request log format this fillproof writes and reads.
+pub const LOG_VERSION: u32 = 2;
+
+/// The version of fillproof, as the log's header records it: a session
+/// replays faithfully only on the fillproof that served it.
+pub const FILLPROOF_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The member every line ends with.
+const CHAIN: &str = ",\"chain\":\"";
+
+/// The lowercase hex SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The chain of a line whose text without its chain member is `content`,
+/// after a line whose chain is `previous` (empty for the header).
+#[must_use]
+pub fn chain_hash(previous: &str, content: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(previous.as_bytes());
+    hasher.update(content.as_bytes());
+    hex(&hasher.finalize())
+}
+
+/// `content`, a JSON object, with its chain member appended.
+fn chained(previous: &str, content: &str) -> (String, String) {
+    let hash = chain_hash(previous, content);
+    let open = content.strip_suffix('}').unwrap_or(content);
+    (format!("{open}{CHAIN}{hash}\"}}"), hash)
+}
+
+/// A line's text without its chain member, and the chain it states; `None`
+/// when it does not end with a chain member.
+#[must_use]
+pub fn split_chain(line: &str) -> Option<(String, &str)> {
+    let at = line.rfind(CHAIN)?;
+    let hash = line[at + CHAIN.len()..].strip_suffix("\"}")?;
+    let well_formed = hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    well_formed.then(|| (format!("{}}}", &line[..at]), hash))
+}
+
+/// The first line of a request log: what the session served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHeader {
+    /// The log format's version, [`LOG_VERSION`].
+    pub fillproof_session: u32,
+    /// The scenario file, as given to `serve`.
+    pub scenario: String,
+    /// The SHA-256 of the scenario file's bytes, lowercase hex.
+    pub scenario_sha256: String,
+    /// The seed.
+    pub seed: u64,
+    /// The version of fillproof that served the session.
+    pub fillproof_version: String,
+}
+
+impl LogHeader {
+    /// The header of a session serving the scenario file `scenario`, whose
+    /// bytes are `bytes`, with `seed`, on this fillproof.
+    #[must_use]
+    pub fn new(scenario: &str, bytes: &[u8], seed: u64) -> Self {
+        Self {
+            fillproof_session: LOG_VERSION,
+            scenario: scenario.to_owned(),
+            scenario_sha256: sha256_hex(bytes),
+            seed,
+            fillproof_version: FILLPROOF_VERSION.to_owned(),
+        }
+    }
+}
+
+/// The answer a request got live: what a faithful replay must answer too.
+///
+/// Only the status and the body are kept: headers (`Date`,
+/// `X-Ratelimit-*`) are read off the clock when the answer leaves, which
+/// on the real clock runs a little behind the virtual times the ledger
+/// keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveAnswer {
+    /// The HTTP status; 0 when the connection was closed with no answer (a
+    /// timeout, a lost response, a reset).
+    pub status: u16,
+    /// The SHA-256 of the body as sent, lowercase hex (of nothing for a
+    /// 204 or a closed connection).
+    pub body_sha256: String,
+}
+
+impl LiveAnswer {
+    /// The answer `reply` makes on the wire.
+    #[must_use]
+    pub fn of(reply: &Reply) -> Self {
+        let (status, body) = match reply {
+            Reply::Json { status, body } => (*status, body.to_string()),
+            Reply::NoContent => (204, String::new()),
+            Reply::Garbage => (200, wire::GARBAGE_BODY.to_owned()),
+            Reply::Close => (0, String::new()),
+        };
+        Self {
+            status,
+            body_sha256: sha256_hex(body.as_bytes()),
+        }
+    }
+}
+
+/// One request as the server received it: what the log keeps and replay
+/// feeds back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    /// Order of arrival at the session, from 0.
+    pub seq: u64,
+    /// Virtual arrival time, microseconds since the session began.
+    pub t_us: u64,
+    /// `GET`, `POST`, `DELETE`, ...
+    pub method: String,
+    /// The path, e.g. `/v2/orders/{id}`.
+    pub path: String,
+    /// The query string without `?`, possibly empty.
+    pub query: String,
+    /// The body, as UTF-8 text (a body that is not UTF-8 is kept lossily).
+    pub body: String,
+    /// The live answer; `None` when the request was still unanswered when
+    /// the log ended.
+    pub answer: Option<LiveAnswer>,
+}
+
+/// The last line of a request log, written at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEnd {
+    /// Always true: marks the line.
+    pub fillproof_session_end: bool,
+    /// Request lines in the log.
+    pub requests: u64,
+}
+
+/// Writes a request log: lines in sequence order, each once its answer is
+/// known, chained.
+pub(crate) struct LogWriter {
+    sink: Box<dyn Write + Send>,
+    chain: String,
+    /// The next sequence number to write.
+    next: u64,
+    /// Request lines written.
+    written: u64,
+    /// Requests logged but not written yet, and whether each was answered.
+    pending: BTreeMap<u64, (LoggedRequest, bool)>,
+}
+
+impl LogWriter {
+    /// A log on `sink`, starting with `header`.
+    pub(crate) fn start(sink: Box<dyn Write + Send>, header: &LogHeader) -> std::io::Result<Self> {
+        let mut writer = Self {
+            sink,
+            chain: String::new(),
+            next: 0,
+            written: 0,
+            pending: BTreeMap::new(),
+        };
+        writer.write(&serde_json::to_string(header)?)?;
+        Ok(writer)
+    }
+
+    fn write(&mut self, content: &str) -> std::io::Result<()> {
+        let (line, hash) = chained(&self.chain, content);
+        self.sink.write_all(line.as_bytes())?;
+        self.sink.write_all(b"\n")?;
+        self.sink.flush()?;
+        self.chain = hash;
+        Ok(())
+    }
+
+    /// Takes a request, unanswered yet.
+    pub(crate) fn received(&mut self, request: LoggedRequest) {
+        self.pending.insert(request.seq, (request, false));
+    }
+
+    /// Records the live answer to request `seq`, and writes every line
+    /// whose turn has come.
+    pub(crate) fn answered(&mut self, seq: u64, answer: LiveAnswer) -> std::io::Result<()> {
+        if let Some((request, done)) = self.pending.get_mut(&seq) {
+            request.answer = Some(answer);
+            *done = true;
+        }
+        while self.pending.get(&self.next).is_some_and(|(_, done)| *done) {
+            self.write_next()?;
+        }
+        Ok(())
+    }
+
+    fn write_next(&mut self) -> std::io::Result<()> {
+        if let Some((request, _)) = self.pending.remove(&self.next) {
+            self.write(&serde_json::to_string(&request)?)?;
+            self.written += 1;
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Writes every request left, answered or not, and the end line.
+    pub(crate) fn end(mut self) -> std::io::Result<()> {
+        while let Some((&seq, _)) = self.pending.first_key_value() {
+            self.next = seq;
+            self.write_next()?;
+        }
+        let end = LogEnd {
+            fillproof_session_end: true,
+            requests: self.written,
+        };
+        self.write(&serde_json::to_string(&end)?)
+    }
+}
