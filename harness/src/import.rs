@@ -376,19 +376,34 @@ pub fn from_alpaca(
 /// the engine wrote it), each `fill` an execution of the quantity the
 /// engine booked at its price and the broker's stamp (`broker_at`; a log
 /// without it gives the engine's own time, with a note), a `not_filled` a
-/// cancel and a `reject` a rejection. The log must verify.
+/// cancel and a `reject` a rejection. The log must verify, keyless (a
+/// keyed log is refused: see [`from_audit_with_key`]).
 ///
 /// # Errors
 ///
 /// The log does not verify (a broken hash chain, a line that is not a
 /// record), or a record's time does not parse.
 pub fn from_audit(file: &str, text: &str) -> Result<Incident, ImportError> {
+    from_audit_with_key(file, text, None)
+}
+
+/// [`from_audit`] of a log chained under `key` (`FILLPROOF_AUDIT_KEY`):
+/// with a key, every record must carry an HMAC under it.
+///
+/// # Errors
+///
+/// As [`from_audit`].
+pub fn from_audit_with_key(
+    file: &str,
+    text: &str,
+    key: Option<&fillproof_engine::AuditKey>,
+) -> Result<Incident, ImportError> {
     let bad = |location: String, problem: String| ImportError {
         file: file.to_owned(),
         location,
         problem,
     };
-    fillproof_engine::verify(text).map_err(|e| {
+    fillproof_engine::verify_chain(text, key).map_err(|e| {
         bad(
             "file".into(),
             format!("does not verify ({e}); import only an intact audit log"),
