@@ -1418,4 +1418,18 @@ mod tests {
             "1,2025-01-02T14:30:00.000000Z,alice,submit,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'\tcmd,'@SUM(A1),buy,10,-5.00,'+1,'-2+3"
         );
     }
+
+    /// A log written before the chain covered exact bytes (by the writer
+    /// at 72f93e0, a submit, its acceptance and a stamped fill) verifies
+    /// unchanged: its lines are the bytes the old scheme re-serialised.
+    #[test]
+    fn log_written_before_the_byte_exact_chain_verifies() {
+        const OLD: &str = r#"{"seq":1,"ts":"2025-01-02T14:30:00.000000Z","event":"submit","trader_id":"trader-0","client_order_id":"fp-1350189-0","order_id":null,"symbol":"QQQ","side":"buy","qty":"46","price":null,"status":"pending","reason":"about to send","prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","hash":"9aa43caf0151b503b40bed4376f1e4c5a80974fee1814b102147b6ef478fded2"}
+{"seq":2,"ts":"2025-01-02T14:30:00.080000Z","event":"submitted","trader_id":"trader-0","client_order_id":"fp-1350189-0","order_id":"ord-0000000","symbol":"QQQ","side":"buy","qty":"46","price":null,"status":"accepted","reason":"accepted","prev_hash":"9aa43caf0151b503b40bed4376f1e4c5a80974fee1814b102147b6ef478fded2","hash":"8883586cc5703d23b715e5d45dd50519aab20cea4bc647287cf33f5b4136e8af"}
+{"seq":3,"ts":"2025-01-02T14:30:01.274000Z","event":"fill","trader_id":"trader-0","client_order_id":"fp-1350189-0","order_id":"ord-0000000","symbol":"QQQ","side":"buy","qty":"46","price":"512.35","status":"filled","reason":"fill confirmed by filled_qty+avg_price+filled_at","broker_at":"2025-01-02T14:30:01.240000Z","prev_hash":"8883586cc5703d23b715e5d45dd50519aab20cea4bc647287cf33f5b4136e8af","hash":"64842512d285bbe444fab52c067de3fad1dbbcd4a5d6a4ca5c05707dfc63fe68"}
+"#;
+        let head = verify_chain(OLD, None).expect("an old log verifies");
+        assert_eq!(head.records, 3);
+        assert!(head.last_hash.starts_with("64842512d285"), "{head:?}");
+    }
 }
