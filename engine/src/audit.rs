@@ -1,16 +1,23 @@
 //! The append-only audit log: one JSON line per submit, fill, cancel,
-//! rejection and failure, each carrying the SHA-256 hash of the line
-//! before it, so that an edited, removed or reordered line is detected by
-//! [`verify`]. A record is written and flushed before the broker call it
-//! precedes: an order is on disk before it is sent.
+//! rejection and failure, each carrying a hash of the hash before it and
+//! its own exact bytes, so that an edited, removed or reordered line is
+//! detected by [`verify_chain`]. A record is written and flushed before the
+//! broker call it precedes: an order is on disk before it is sent.
+//!
+//! Two modes: keyless, the hash is SHA-256, which proves the log is
+//! consistent but can be recomputed by anyone who edits it; keyed with an
+//! [`AuditKey`], it is HMAC-SHA256, which only a holder of the key can
+//! compute. The chain's [`AuditHead`] (records and last hash), kept beside
+//! the log, detects records cut from its end.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use hmac::{Hmac, Mac as _};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use crate::clock::Clock;
@@ -18,6 +25,80 @@ use crate::order::Side;
 
 /// The hash a log's first record chains from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The environment variable that holds the audit key: when set (and not
+/// empty), logs are chained with HMAC-SHA256 under it, and verifying one
+/// needs it.
+pub const AUDIT_KEY_ENV: &str = "FILLPROOF_AUDIT_KEY";
+
+/// How a log's records are chained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainMode {
+    /// SHA-256, keyless: anyone can recompute it.
+    #[serde(rename = "sha256")]
+    Sha256,
+    /// HMAC-SHA256 under an [`AuditKey`]: only a holder of the key can.
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+}
+
+impl ChainMode {
+    /// The mode's name, as records and heads spell it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::HmacSha256 => "hmac-sha256",
+        }
+    }
+
+    fn of(key: Option<&AuditKey>) -> Self {
+        if key.is_some() {
+            Self::HmacSha256
+        } else {
+            Self::Sha256
+        }
+    }
+}
+
+/// The secret an HMAC-SHA256 chain is keyed with. Its `Debug` shows no
+/// part of it.
+#[derive(Clone)]
+pub struct AuditKey {
+    mac: Hmac<Sha256>,
+}
+
+impl AuditKey {
+    /// A key of these bytes; `None` when there are none.
+    #[must_use]
+    pub fn new(secret: &[u8]) -> Option<Self> {
+        if secret.is_empty() {
+            return None;
+        }
+        let mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(secret).ok()?;
+        Some(Self { mac })
+    }
+
+    /// The key in [`AUDIT_KEY_ENV`]: `None` when it is unset or empty.
+    ///
+    /// # Errors
+    /// A value that is not UTF-8.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        match std::env::var(AUDIT_KEY_ENV) {
+            Ok(value) => Ok(Self::new(value.as_bytes())),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+                "{AUDIT_KEY_ENV} is not UTF-8: give the key as text (for example 64 hex digits)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(<secret>)")
+    }
+}
 
 /// What a record records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,31 +184,38 @@ pub struct AuditRecord {
     /// unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_at: Option<String>,
+    /// `hmac-sha256` in a keyed log's records; absent in a keyless one
+    /// (so keyless records are written as before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainMode>,
     /// Hash of the previous line ([`GENESIS`] for the first).
     pub prev_hash: String,
-    /// SHA-256 of `prev_hash` and this record without `hash`, hex.
+    /// SHA-256 (HMAC-SHA256 when keyed) of `prev_hash`, a newline and this
+    /// line's bytes without `hash`, hex.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
 }
 
 impl AuditRecord {
-    /// The hash this record should carry.
+    /// The keyless hash of this record as the writer would write it
+    /// (serde_json's form). [`verify_chain`] does not use it: it hashes a
+    /// line's own bytes, which are these for a line the writer wrote.
     #[must_use]
     pub fn expected_hash(&self) -> String {
         let mut body = self.clone();
         body.hash = String::new();
         let json = serde_json::to_string(&body).unwrap_or_default();
-        hash_body(&self.prev_hash, &json)
+        chain_hash(None, &self.prev_hash, &[&json])
     }
 
     /// The record as a line: its body (every field but `hash`) with the
     /// hash of `prev_hash` and that body appended, serialized once.
-    fn sealed_line(&mut self) -> String {
+    fn sealed_line(&mut self, key: Option<&AuditKey>) -> String {
         self.hash = String::new();
         // A line is about 400 bytes: one allocation, no regrowth.
         let mut line = String::with_capacity(640);
         self.write_body(&mut line);
-        self.hash = hash_body(&self.prev_hash, &line);
+        self.hash = chain_hash(key, &self.prev_hash, &[&line]);
         line.pop();
         line.push_str(",\"hash\":\"");
         line.push_str(&self.hash);
@@ -137,10 +225,11 @@ impl AuditRecord {
 
     /// Writes the record without `hash` as the JSON object serde_json
     /// makes of it, byte for byte (a property test holds the two equal;
-    /// [`AuditRecord::expected_hash`], which [`verify`] uses, still goes
+    /// [`AuditRecord::expected_hash`] goes
     /// through serde_json). Written by hand because a record is written
     /// for every event of every order, and the generic serializer was a
-    /// third of the log's cost.
+    /// third of the log's cost. [`verify_chain`] hashes a line's bytes as
+    /// they are, whatever wrote them.
     fn write_body(&self, out: &mut String) {
         use std::fmt::Write as _;
         let _ = write!(out, "{{\"seq\":{}", self.seq);
@@ -178,6 +267,11 @@ impl AuditRecord {
         if let Some(at) = &self.broker_at {
             out.push_str(",\"broker_at\":");
             push_json_str(out, at);
+        }
+        if let Some(mode) = self.chain {
+            out.push_str(",\"chain\":\"");
+            out.push_str(mode.as_str());
+            out.push('"');
         }
         out.push_str(",\"prev_hash\":");
         push_json_str(out, &self.prev_hash);
@@ -236,20 +330,51 @@ fn push_json_str(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// SHA-256 of `prev_hash`, a newline and `body`, hex.
-fn hash_body(prev_hash: &str, body: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(body.as_bytes());
+/// SHA-256 (HMAC-SHA256 under `key`) of `prev_hash`, a newline and the
+/// body, given in `parts`, in lower-case hex.
+fn chain_hash(key: Option<&AuditKey>, prev_hash: &str, parts: &[&str]) -> String {
+    match key {
+        None => {
+            let mut hasher = Sha256::new();
+            hasher.update(prev_hash.as_bytes());
+            hasher.update(b"\n");
+            for part in parts {
+                hasher.update(part.as_bytes());
+            }
+            hex(&hasher.finalize())
+        }
+        Some(key) => {
+            let mut mac = key.mac.clone();
+            mac.update(prev_hash.as_bytes());
+            mac.update(b"\n");
+            for part in parts {
+                mac.update(part.as_bytes());
+            }
+            hex(&mac.finalize().into_bytes())
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(2 * digest.len());
-    for byte in digest {
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for &byte in bytes {
         hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
         hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     hex
+}
+
+/// Whether `a` and `b` are equal, in time that depends on their lengths
+/// only (a MAC compared byte by byte with an early exit tells a forger
+/// how much of a guess was right).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Where records go. `append` returns once the line is written and
@@ -326,16 +451,30 @@ struct Chain {
     last_hash: String,
 }
 
-/// The log: a sink, the chain's head, and a clock for stamps.
+/// The log: a sink, the chain's head, a clock for stamps, and the key
+/// when keyed.
 pub struct AuditLog {
     chain: Mutex<Chain>,
     clock: Arc<dyn Clock>,
+    key: Option<AuditKey>,
 }
 
 impl AuditLog {
-    /// A new log writing to `sink`, chaining from [`GENESIS`].
+    /// A new keyless log writing to `sink`, chaining from [`GENESIS`] with
+    /// SHA-256.
     #[must_use]
     pub fn new(sink: Box<dyn AuditSink>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_key(sink, clock, None)
+    }
+
+    /// A new log writing to `sink`, chained with HMAC-SHA256 under `key`
+    /// (keyless SHA-256 when `None`).
+    #[must_use]
+    pub fn with_key(
+        sink: Box<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+        key: Option<AuditKey>,
+    ) -> Self {
         Self {
             chain: Mutex::new(Chain {
                 sink,
@@ -343,7 +482,16 @@ impl AuditLog {
                 last_hash: GENESIS.to_owned(),
             }),
             clock,
+            key,
         }
+    }
+
+    /// The chain's head so far: records written and the last one's hash,
+    /// sealed when keyed. Kept beside the log, it detects a cut tail.
+    #[must_use]
+    pub fn head(&self) -> AuditHead {
+        let chain = self.chain.lock().unwrap_or_else(PoisonError::into_inner);
+        AuditHead::new(chain.seq, chain.last_hash.clone(), self.key.as_ref())
     }
 
     /// Writes one record and flushes it.
@@ -366,10 +514,11 @@ impl AuditLog {
             status: entry.status,
             reason: entry.reason,
             broker_at: entry.broker_at.map(|t| t.to_string()),
+            chain: self.key.as_ref().map(|_| ChainMode::HmacSha256),
             prev_hash: chain.last_hash.clone(),
             hash: String::new(),
         };
-        let line = record.sealed_line();
+        let line = record.sealed_line(self.key.as_ref());
         chain.sink.append(&record, &line)?;
         chain.seq = record.seq;
         chain.last_hash = record.hash;
@@ -377,8 +526,116 @@ impl AuditLog {
     }
 }
 
-/// What [`verify`] or [`export_csv`] found wrong, and on which line
-/// (1-based).
+/// The chain's head: how many records a log holds and the last one's hash,
+/// written beside the log (`LOG.head`, one JSON object) so that a log cut
+/// short is detected. Keyed, it carries a seal (HMAC-SHA256 of the count
+/// and the hash) that only a holder of the key can write for a shorter
+/// log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditHead {
+    /// Records in the log.
+    pub records: u64,
+    /// The last record's hash ([`GENESIS`] for none).
+    pub last_hash: String,
+    /// How the log is chained.
+    pub mode: ChainMode,
+    /// Keyed: HMAC-SHA256 of `records` and `last_hash`, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
+}
+
+impl AuditHead {
+    /// The head of a log of `records` records ending with `last_hash`,
+    /// sealed under `key`.
+    #[must_use]
+    pub fn new(records: u64, last_hash: String, key: Option<&AuditKey>) -> Self {
+        let seal = key.map(|key| Self::seal_of(key, records, &last_hash));
+        Self {
+            records,
+            last_hash,
+            mode: ChainMode::of(key),
+            seal,
+        }
+    }
+
+    fn seal_of(key: &AuditKey, records: u64, last_hash: &str) -> String {
+        let mut mac = key.mac.clone();
+        mac.update(format!("fillproof audit head\n{records}\n{last_hash}").as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// The head as a line of JSON, newline-terminated.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Reads a head written by [`AuditHead::to_json`].
+    ///
+    /// # Errors
+    /// Text that is not such a head, with the parser's word on why (which
+    /// names the field).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text.trim_end()).map_err(|e| e.to_string())
+    }
+
+    /// Checks that `log`, the head a verified log ends with (from
+    /// [`verify_chain`]), is the one this head was written for.
+    ///
+    /// # Errors
+    /// [`AuditError::HeadMismatch`] naming what differs: the mode, the
+    /// count (a cut tail, or records added), the last hash, or the seal.
+    pub fn check(&self, log: &AuditHead, key: Option<&AuditKey>) -> Result<(), AuditError> {
+        let mismatch = |detail: String| Err(AuditError::HeadMismatch { detail });
+        if self.mode != log.mode {
+            return mismatch(format!(
+                "the head says the log is chained with {}, and it is chained with {}",
+                self.mode.as_str(),
+                log.mode.as_str()
+            ));
+        }
+        if self.records > log.records {
+            return mismatch(format!(
+                "the log holds {} records and its head {}: {} records were cut from its end",
+                log.records,
+                self.records,
+                self.records - log.records
+            ));
+        }
+        if self.records < log.records {
+            return mismatch(format!(
+                "the log holds {} records and its head {}: records were added after the head was written",
+                log.records, self.records
+            ));
+        }
+        if !same(&self.last_hash, &log.last_hash) {
+            return mismatch(format!(
+                "the log's last record (record {}) has hash {} and its head says {}: the log's last records are not the ones the head was written for",
+                log.records, log.last_hash, self.last_hash
+            ));
+        }
+        if let Some(key) = key {
+            let expected = Self::seal_of(key, self.records, &self.last_hash);
+            if !self
+                .seal
+                .as_deref()
+                .is_some_and(|seal| same(seal, &expected))
+            {
+                return mismatch(
+                    "the head's seal does not match its count and hash under this key: the head was edited, or written with another key".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`verify_chain`] or [`export_csv`] found wrong, and on which line
+/// (1-based). [`AuditError::is_bad_input`] tells input that is not an
+/// audit log (or cannot be checked as given) from a log that fails.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuditError {
     /// A date argument not written `YYYY-MM-DD`.
@@ -387,16 +644,50 @@ pub enum AuditError {
         /// What was given.
         date: String,
     },
-    /// A line that is not a record.
-    #[error("line {line}: not an audit record ({detail})")]
+    /// An empty file.
+    #[error("the file is empty; an audit log holds one JSON record per line")]
+    Empty,
+    /// A file of blank lines only.
+    #[error(
+        "the file holds only blank lines ({lines}); an audit log holds one JSON record per line"
+    )]
+    Blank {
+        /// How many.
+        lines: usize,
+    },
+    /// A line that is not a record: not JSON, or JSON without a record's
+    /// fields.
+    #[error("line {line}: {detail}")]
     Malformed {
         /// The line.
         line: usize,
-        /// What the parser said.
+        /// What is wrong, with the parser's word.
         detail: String,
     },
-    /// A record whose content does not match its hash: it was edited.
-    #[error("line {line}: record {seq} was edited (its hash does not match its content)")]
+    /// A keyed record, and no key to check it with.
+    #[error(
+        "line {line}: record {seq} is chained with HMAC-SHA256; set {AUDIT_KEY_ENV} to the key the log was written with to verify it"
+    )]
+    KeyRequired {
+        /// The line.
+        line: usize,
+        /// The record's sequence number.
+        seq: u64,
+    },
+    /// A keyless record where a key was given: with a key, every record
+    /// must carry an HMAC, or anyone could have rewritten the log.
+    #[error(
+        "line {line}: record {seq} carries a keyless SHA-256 hash, and {AUDIT_KEY_ENV} is set: the log was written without the key, or rewritten by someone without it"
+    )]
+    NotKeyed {
+        /// The line.
+        line: usize,
+        /// The record's sequence number.
+        seq: u64,
+    },
+    /// A record whose bytes do not match its hash: it was edited (or,
+    /// keyed, written with another key).
+    #[error("line {line}: record {seq} was edited (its hash does not match its bytes)")]
     Edited {
         /// The line.
         line: usize,
@@ -418,31 +709,65 @@ pub enum AuditError {
         /// The sequence number expected here.
         expected: u64,
     },
+    /// The log does not end where its head says.
+    #[error("{detail}")]
+    HeadMismatch {
+        /// What differs.
+        detail: String,
+    },
 }
 
-/// Checks a whole log; returns how many records it holds.
+impl AuditError {
+    /// True for input that is not an audit log, or cannot be checked as
+    /// given (a bad date, an empty file, a line that is not a record, a
+    /// keyed log without the key); false for a log that fails its checks.
+    #[must_use]
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::BadDate { .. }
+                | Self::Empty
+                | Self::Blank { .. }
+                | Self::Malformed { .. }
+                | Self::KeyRequired { .. }
+        )
+    }
+}
+
+/// Checks a whole keyless log; returns how many records it holds. A keyed
+/// log is refused ([`AuditError::KeyRequired`]): use [`verify_chain`].
 ///
 /// # Errors
-/// The first line that is malformed, edited, or out of chain.
+/// As [`verify_chain`].
 pub fn verify(text: &str) -> Result<u64, AuditError> {
+    verify_chain(text, None).map(|head| head.records)
+}
+
+/// Checks a whole log, hashing each line's exact bytes (every byte but
+/// its final `,"hash":"…"}`, which must end it, with a `}` in its place) with
+/// the hash before it: SHA-256 without a key, HMAC-SHA256 under `key`.
+/// With a key every record must be keyed; without one a keyed record is
+/// refused. Blank lines between records are skipped. Returns the head the
+/// log ends with.
+///
+/// # Errors
+/// An empty or blank log, or the first line that is not a record, is
+/// edited, out of chain, or in the wrong mode.
+pub fn verify_chain(text: &str, key: Option<&AuditKey>) -> Result<AuditHead, AuditError> {
+    if text.is_empty() {
+        return Err(AuditError::Empty);
+    }
     let mut previous_seq = 0;
     let mut previous_hash = GENESIS.to_owned();
+    let mut blank = 0;
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
         if line.trim().is_empty() {
+            blank += 1;
             continue;
         }
-        let record: AuditRecord =
-            serde_json::from_str(line).map_err(|e| AuditError::Malformed {
-                line: line_number,
-                detail: e.to_string(),
-            })?;
-        if record.hash != record.expected_hash() {
-            return Err(AuditError::Edited {
-                line: line_number,
-                seq: record.seq,
-            });
-        }
+        let record = parse_record(line, line_number)?;
+        check_line(line, line_number, &record, key)?;
         if record.seq != previous_seq + 1 || record.prev_hash != previous_hash {
             return Err(AuditError::Broken {
                 line: line_number,
@@ -454,16 +779,97 @@ pub fn verify(text: &str) -> Result<u64, AuditError> {
         previous_seq = record.seq;
         previous_hash = record.hash;
     }
-    Ok(previous_seq)
+    if previous_seq == 0 {
+        return Err(AuditError::Blank { lines: blank });
+    }
+    Ok(AuditHead::new(previous_seq, previous_hash, key))
+}
+
+/// A line as a record; a line that is not one says whether it is JSON.
+fn parse_record(line: &str, line_number: usize) -> Result<AuditRecord, AuditError> {
+    serde_json::from_str(line).map_err(|error| {
+        let json = serde_json::from_str::<serde_json::Value>(line).is_ok();
+        AuditError::Malformed {
+            line: line_number,
+            detail: if json {
+                format!("not an audit record ({error})")
+            } else {
+                format!("not JSON ({error}); an audit log holds one JSON record per line")
+            },
+        }
+    })
+}
+
+/// Checks a record's mode against the key, and its hash against its
+/// line's bytes.
+fn check_line(
+    line: &str,
+    line_number: usize,
+    record: &AuditRecord,
+    key: Option<&AuditKey>,
+) -> Result<(), AuditError> {
+    let keyed = record.chain == Some(ChainMode::HmacSha256);
+    match (keyed, key) {
+        (true, None) => {
+            return Err(AuditError::KeyRequired {
+                line: line_number,
+                seq: record.seq,
+            });
+        }
+        (false, Some(_)) => {
+            return Err(AuditError::NotKeyed {
+                line: line_number,
+                seq: record.seq,
+            });
+        }
+        _ => {}
+    }
+    let edited = AuditError::Edited {
+        line: line_number,
+        seq: record.seq,
+    };
+    // The writer ends each line with its hash; a line that does not end
+    // with the hash it holds, as the writer writes it, was rewritten.
+    let tail_len = ",\"hash\":\"\"}".len() + record.hash.len();
+    let Some(body) = line
+        .len()
+        .checked_sub(tail_len)
+        .and_then(|at| line.get(..at).zip(line.get(at..)))
+        .filter(|(_, tail)| {
+            tail.strip_prefix(",\"hash\":\"")
+                .and_then(|t| t.strip_suffix("\"}"))
+                == Some(record.hash.as_str())
+        })
+        .map(|(body, _)| body)
+    else {
+        return Err(edited);
+    };
+    let expected = chain_hash(key, &record.prev_hash, &[body, "}"]);
+    if same(&expected, &record.hash) {
+        Ok(())
+    } else {
+        Err(edited)
+    }
 }
 
 /// The records of `trader` whose date (UTC, `YYYY-MM-DD`) is within
-/// `from..=to`, as CSV with a header. Only that trader's records are ever
-/// included.
+/// `from..=to`, as CSV with a header, from a log that verifies (under
+/// `key` when given, as [`verify_chain`]). Only that trader's records are
+/// ever included. Text cells that a spreadsheet would take for a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) are
+/// written with a `'` before them; numeric cells (`seq`, `qty`, `price`)
+/// are numbers parsed from the record, never formulas, and are written as
+/// they are, a negative number with its `-`.
 ///
 /// # Errors
-/// A malformed line, or a date not written `YYYY-MM-DD`.
-pub fn export_csv(text: &str, trader: &str, from: &str, to: &str) -> Result<String, AuditError> {
+/// A date not written `YYYY-MM-DD`, or a log that does not verify.
+pub fn export_csv(
+    text: &str,
+    key: Option<&AuditKey>,
+    trader: &str,
+    from: &str,
+    to: &str,
+) -> Result<String, AuditError> {
     for date in [from, to] {
         let valid = date.len() == 10
             && date.char_indices().all(|(i, c)| {
@@ -479,6 +885,7 @@ pub fn export_csv(text: &str, trader: &str, from: &str, to: &str) -> Result<Stri
             });
         }
     }
+    verify_chain(text, key)?;
     let mut csv = String::from(
         "seq,timestamp,trader_id,event,client_order_id,order_id,symbol,side,qty,price,status,reason\n",
     );
@@ -486,38 +893,48 @@ pub fn export_csv(text: &str, trader: &str, from: &str, to: &str) -> Result<Stri
         if line.trim().is_empty() {
             continue;
         }
-        let record: AuditRecord =
-            serde_json::from_str(line).map_err(|e| AuditError::Malformed {
-                line: index + 1,
-                detail: e.to_string(),
-            })?;
+        let record = parse_record(line, index + 1)?;
         let date = record.ts.get(..10).unwrap_or("");
         if record.trader_id != trader || date < from || date > to {
             continue;
         }
-        let event = serde_json::to_value(record.event)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let fields = [
+        let numbers = [
             record.seq.to_string(),
+            record.qty.to_string(),
+            record.price.map(|p| p.to_string()).unwrap_or_default(),
+        ];
+        let texts = [
             record.ts,
             record.trader_id,
-            event,
+            record.event.as_str().to_owned(),
             record.client_order_id,
             record.order_id.unwrap_or_default(),
             record.symbol,
             record.side.to_string(),
-            record.qty.to_string(),
-            record.price.map(|p| p.to_string()).unwrap_or_default(),
-            record.status,
-            record.reason,
         ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        let [seq, qty, price] = numbers.map(|n| csv_field(&n));
+        let [ts, trader_id, event, client, order, symbol, side] =
+            texts.map(|t| csv_field(&neutralised(t)));
+        let status = csv_field(&neutralised(record.status));
+        let reason = csv_field(&neutralised(record.reason));
+        let row = [
+            seq, ts, trader_id, event, client, order, symbol, side, qty, price, status, reason,
+        ];
         csv.push_str(&row.join(","));
         csv.push('\n');
     }
     Ok(csv)
+}
+
+/// A text cell a spreadsheet would read as a formula (OWASP's list: a
+/// leading `=`, `+`, `-`, `@`, tab or carriage return) with a `'` before
+/// it, so it is shown as text; any other cell as it is.
+fn neutralised(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 fn csv_field(value: &str) -> String {
@@ -569,9 +986,11 @@ mod tests {
 
     proptest! {
         /// The hand-written line is serde_json's, byte for byte, whatever
-        /// the fields hold: `verify` recomputes hashes through serde_json.
+        /// the fields hold: `expected_hash`, and logs chained by hand
+        /// through serde_json, must match what the writer writes.
         #[test]
         fn body_is_written_as_serde_json_writes_it(
+            chain in prop::option::of(prop::sample::select(vec![ChainMode::Sha256, ChainMode::HmacSha256])),
             seq in any::<u64>(),
             event in any_event(),
             texts in prop::collection::vec(any_text(), 8),
@@ -595,6 +1014,7 @@ mod tests {
                 status: texts[5].clone(),
                 reason: texts[6].clone(),
                 broker_at: broker_at.then(|| texts[7].clone()),
+                chain,
                 prev_hash: texts[7].clone(),
                 hash: String::new(),
             };
@@ -649,8 +1069,14 @@ mod tests {
     }
 
     fn sample_log() -> Vec<String> {
+        sample_log_keyed(None).0
+    }
+
+    /// Five submits, alternately alice's and bob's, under `key`, and the
+    /// log's head.
+    fn sample_log_keyed(key: Option<AuditKey>) -> (Vec<String>, AuditHead) {
         let sink = MemorySink::default();
-        let log = AuditLog::new(Box::new(sink.clone()), Arc::new(FixedClock));
+        let log = AuditLog::with_key(Box::new(sink.clone()), Arc::new(FixedClock), key);
         for n in 0..5 {
             log.record(entry(
                 if n % 2 == 0 { "alice" } else { "bob" },
@@ -659,7 +1085,7 @@ mod tests {
             ))
             .expect("memory never fails");
         }
-        sink.lines()
+        (sink.lines(), log.head())
     }
 
     /// An untouched log verifies, with its record count, and each line's
@@ -669,9 +1095,28 @@ mod tests {
     #[test]
     fn hash_is_sha256_hex_of_previous_and_body() {
         assert_eq!(
-            hash_body(GENESIS, r#"{"a":1}"#),
+            chain_hash(None, GENESIS, &[r#"{"a":1}"#]),
             "f21735afd2cd6af4fc5804b0045cebfd545aef8396d29d030c39cb8880b45b7f"
         );
+    }
+
+    /// Keyed, it is HMAC-SHA256 of the same message (checked against an
+    /// independent HMAC), and the head's seal likewise.
+    #[test]
+    fn keyed_hash_is_hmac_sha256_of_previous_and_body() {
+        let key = AuditKey::new(b"k").expect("key");
+        assert_eq!(
+            chain_hash(Some(&key), GENESIS, &[r#"{"a":"#, "1}"]),
+            "6f0f2566167e1d58dbd509d76beecdcf835ec50cc7ccb24de468d91a8f34e8e3"
+        );
+        assert_eq!(
+            AuditHead::new(3, GENESIS.into(), Some(&key))
+                .seal
+                .as_deref(),
+            Some("decd9072930c14275372b5035ffc2346c10d4e1e32fbfcad337322895ee3b6c9")
+        );
+        assert!(AuditKey::new(b"").is_none());
+        assert_eq!(format!("{key:?}"), "AuditKey(<secret>)");
     }
 
     #[test]
@@ -730,7 +1175,7 @@ mod tests {
     #[test]
     fn export_is_per_trader_and_date_range() {
         let text = sample_log().join("\n");
-        let csv = export_csv(&text, "alice", "2025-01-02", "2025-01-02").expect("export");
+        let csv = export_csv(&text, None, "alice", "2025-01-02", "2025-01-02").expect("export");
         let rows: Vec<&str> = csv.lines().skip(1).collect();
         assert_eq!(rows.len(), 3);
         assert!(
@@ -742,10 +1187,10 @@ mod tests {
             "{}",
             rows[0]
         );
-        let none = export_csv(&text, "alice", "2025-01-03", "2025-01-31").expect("export");
+        let none = export_csv(&text, None, "alice", "2025-01-03", "2025-01-31").expect("export");
         assert_eq!(none.lines().count(), 1);
         assert_eq!(
-            export_csv(&text, "alice", "2025/01/02", "2025-01-02"),
+            export_csv(&text, None, "alice", "2025/01/02", "2025-01-02"),
             Err(AuditError::BadDate {
                 date: "2025/01/02".into()
             })
@@ -770,5 +1215,221 @@ mod tests {
         let on_disk = std::fs::read_to_string(&path).expect("read");
         assert_eq!(on_disk.lines().count(), 1);
         assert_eq!(verify(&on_disk), Ok(1));
+    }
+
+    /// A line edited so that it parses to the same record, `"qty":"100"`
+    /// written as the number 99.999999999999999999 (which parses to 100),
+    /// is caught: the hash covers the line's bytes, not the record parsed
+    /// back and written again. So is a space added between fields.
+    #[test]
+    fn edit_that_reads_back_the_same_is_detected() {
+        let sink = MemorySink::default();
+        let log = AuditLog::new(Box::new(sink.clone()), Arc::new(FixedClock));
+        for n in 0..3 {
+            let mut e = entry("alice", AuditEvent::Submit, n);
+            e.qty = Decimal::from(100);
+            log.record(e).expect("memory");
+        }
+        let lines = sink.lines();
+        assert_eq!(verify(&lines.join("\n")), Ok(3));
+        let mut edited = lines.clone();
+        edited[1] = edited[1].replace(r#""qty":"100""#, r#""qty":99.999999999999999999"#);
+        assert_ne!(edited[1], lines[1]);
+        let parsed: AuditRecord = serde_json::from_str(&edited[1]).expect("still a record");
+        assert_eq!(parsed.qty, Decimal::from(100), "reads back the same");
+        assert_eq!(
+            verify(&edited.join("\n")),
+            Err(AuditError::Edited { line: 2, seq: 2 })
+        );
+        let mut spaced = lines;
+        spaced[2] = spaced[2].replacen(r#","symbol":"#, r#", "symbol":"#, 1);
+        assert_eq!(
+            verify(&spaced.join("\n")),
+            Err(AuditError::Edited { line: 3, seq: 3 })
+        );
+    }
+
+    /// An empty file, a file of blank lines and a line that is not JSON
+    /// are bad input, each saying which; the line is named.
+    #[test]
+    fn empty_blank_and_non_json_logs_are_bad_input() {
+        assert_eq!(verify(""), Err(AuditError::Empty));
+        assert_eq!(verify("\n  \n"), Err(AuditError::Blank { lines: 2 }));
+        let mut lines = sample_log();
+        lines.insert(2, "not json at all".into());
+        let error = verify(&lines.join("\n")).expect_err("not JSON");
+        assert!(
+            matches!(error, AuditError::Malformed { line: 3, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("not JSON"), "{error}");
+        let error = verify(r#"{"seq":1}"#).expect_err("not a record");
+        assert!(
+            error.to_string().contains("not an audit record") && error.to_string().contains("ts"),
+            "{error}"
+        );
+        for bad in [AuditError::Empty, AuditError::Blank { lines: 1 }, error] {
+            assert!(bad.is_bad_input(), "{bad}");
+        }
+        assert!(!AuditError::Edited { line: 1, seq: 1 }.is_bad_input());
+    }
+
+    /// The head the writer keeps is the one verification ends with; a log
+    /// cut short, or one record longer, no longer matches it, and the
+    /// mismatch says which.
+    #[test]
+    fn head_detects_a_cut_tail() {
+        let (lines, head) = sample_log_keyed(None);
+        assert_eq!(head.records, 5);
+        let whole = verify_chain(&lines.join("\n"), None).expect("verifies");
+        assert_eq!(whole, head);
+        assert_eq!(head.check(&whole, None), Ok(()));
+        assert_eq!(AuditHead::parse(&head.to_json()), Ok(head.clone()));
+
+        let cut = verify_chain(&lines[..3].join("\n"), None).expect("a shorter chain verifies");
+        let error = head.check(&cut, None).expect_err("cut tail");
+        assert!(
+            error.to_string().contains("holds 3 records and its head 5")
+                && error
+                    .to_string()
+                    .contains("2 records were cut from its end"),
+            "{error}"
+        );
+        let stale = AuditHead::new(3, cut.last_hash.clone(), None);
+        let error = stale.check(&whole, None).expect_err("added");
+        assert!(error.to_string().contains("added"), "{error}");
+        let mut other = head.clone();
+        other.last_hash = GENESIS.into();
+        let error = other.check(&whole, None).expect_err("other hash");
+        assert!(error.to_string().contains("last record"), "{error}");
+        assert!(AuditHead::parse(r#"{"records":"five"}"#).is_err());
+    }
+
+    /// A keyed log verifies under its key only: another key finds the
+    /// first record edited, no key is refused as bad input (the key is
+    /// named), and a keyed head's seal must match the key.
+    #[test]
+    fn keyed_log_verifies_under_its_key_only() {
+        let key = AuditKey::new(b"the right key").expect("key");
+        let wrong = AuditKey::new(b"another key").expect("key");
+        let (lines, head) = sample_log_keyed(Some(key.clone()));
+        assert!(
+            lines[0].contains(r#""chain":"hmac-sha256","prev_hash""#),
+            "{}",
+            lines[0]
+        );
+        let text = lines.join("\n");
+        let verified = verify_chain(&text, Some(&key)).expect("verifies");
+        assert_eq!(verified, head);
+        assert_eq!(head.mode, ChainMode::HmacSha256);
+        assert_eq!(head.check(&verified, Some(&key)), Ok(()));
+
+        assert_eq!(
+            verify_chain(&text, Some(&wrong)),
+            Err(AuditError::Edited { line: 1, seq: 1 })
+        );
+        let error = verify_chain(&text, None).expect_err("no key");
+        assert_eq!(error, AuditError::KeyRequired { line: 1, seq: 1 });
+        assert!(error.is_bad_input());
+        assert!(error.to_string().contains(AUDIT_KEY_ENV), "{error}");
+
+        // A head for a cut log, its count and hash taken from the log but
+        // sealed without the key, does not pass.
+        let cut = verify_chain(&lines[..3].join("\n"), Some(&key)).expect("verifies");
+        let mut forged = AuditHead::new(3, cut.last_hash.clone(), Some(&wrong));
+        assert!(forged.check(&cut, Some(&key)).is_err());
+        forged.seal = None;
+        let error = forged.check(&cut, Some(&key)).expect_err("unsealed");
+        assert!(error.to_string().contains("seal"), "{error}");
+    }
+
+    /// Without the key a keyed log cannot be re-forged: a record edited
+    /// and the chain recomputed keyless fails keyed verification (and so
+    /// does one recomputed under a key of the forger's own).
+    #[test]
+    fn keyed_log_cannot_be_reforged_without_the_key() {
+        let key = AuditKey::new(b"the right key").expect("key");
+        let (lines, _) = sample_log_keyed(Some(key.clone()));
+        let rechain = |forger: Option<&AuditKey>| {
+            let mut prev = GENESIS.to_owned();
+            let mut out = Vec::new();
+            for line in &lines {
+                let mut record: AuditRecord = serde_json::from_str(line).expect("record");
+                if record.seq == 3 {
+                    record.qty = Decimal::from(1000);
+                }
+                record.chain = forger.map(|_| ChainMode::HmacSha256);
+                record.prev_hash = prev;
+                let line = record.sealed_line(forger);
+                prev = record.hash;
+                out.push(line);
+            }
+            out.join("\n")
+        };
+        let keyless = rechain(None);
+        assert_eq!(verify(&keyless), Ok(5), "keyless, anyone can recompute it");
+        assert_eq!(
+            verify_chain(&keyless, Some(&key)),
+            Err(AuditError::NotKeyed { line: 1, seq: 1 })
+        );
+        let own_key = AuditKey::new(b"forger").expect("key");
+        assert_eq!(
+            verify_chain(&rechain(Some(&own_key)), Some(&key)),
+            Err(AuditError::Edited { line: 1, seq: 1 })
+        );
+    }
+
+    /// Export verifies first: a tampered log is refused, not exported.
+    #[test]
+    fn export_refuses_a_tampered_log() {
+        let mut lines = sample_log();
+        lines[2] = lines[2].replace(r#""qty":"10""#, r#""qty":"1000""#);
+        assert_eq!(
+            export_csv(&lines.join("\n"), None, "alice", "2025-01-01", "2025-12-31"),
+            Err(AuditError::Edited { line: 3, seq: 3 })
+        );
+    }
+
+    /// Text cells that a spreadsheet would run as a formula are written
+    /// with a `'` before them; a negative price stays a number.
+    #[test]
+    fn export_neutralises_formulas_in_text_cells() {
+        let sink = MemorySink::default();
+        let log = AuditLog::new(Box::new(sink.clone()), Arc::new(FixedClock));
+        let mut e = entry("alice", AuditEvent::Submit, 1);
+        e.client_order_id = "=HYPERLINK(\"http://x\",\"y\")".into();
+        e.symbol = "@SUM(A1)".into();
+        e.status = "+1".into();
+        e.reason = "-2+3".into();
+        e.order_id = Some("\tcmd".into());
+        e.price = Some("-5.00".parse().expect("price"));
+        log.record(e).expect("memory");
+        let csv = export_csv(
+            &sink.lines().join("\n"),
+            None,
+            "alice",
+            "2025-01-02",
+            "2025-01-02",
+        )
+        .expect("export");
+        let row = csv.lines().nth(1).expect("row");
+        assert_eq!(
+            row,
+            "1,2025-01-02T14:30:00.000000Z,alice,submit,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'\tcmd,'@SUM(A1),buy,10,-5.00,'+1,'-2+3"
+        );
+    }
+
+    /// A log written before the chain covered exact bytes (by the writer
+    /// at 72f93e0, a submit, its acceptance and a stamped fill) verifies
+    /// unchanged: its lines are the bytes the old scheme re-serialised.
+    #[test]
+    fn log_written_before_the_byte_exact_chain_verifies() {
+        const OLD: &str = r#"{"seq":1,"ts":"2025-01-02T14:30:00.000000Z","event":"submit","trader_id":"trader-0","client_order_id":"fp-1350189-0","order_id":null,"symbol":"QQQ","side":"buy","qty":"46","price":null,"status":"pending","reason":"about to send","prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","hash":"9aa43caf0151b503b40bed4376f1e4c5a80974fee1814b102147b6ef478fded2"}
+{"seq":2,"ts":"2025-01-02T14:30:00.080000Z","event":"submitted","trader_id":"trader-0","client_order_id":"fp-1350189-0","order_id":"ord-0000000","symbol":"QQQ","side":"buy","qty":"46","price":null,"status":"accepted","reason":"accepted","prev_hash":"9aa43caf0151b503b40bed4376f1e4c5a80974fee1814b102147b6ef478fded2","hash":"8883586cc5703d23b715e5d45dd50519aab20cea4bc647287cf33f5b4136e8af"}
+{"seq":3,"ts":"2025-01-02T14:30:01.274000Z","event":"fill","trader_id":"trader-0","client_order_id":"fp-1350189-0","order_id":"ord-0000000","symbol":"QQQ","side":"buy","qty":"46","price":"512.35","status":"filled","reason":"fill confirmed by filled_qty+avg_price+filled_at","broker_at":"2025-01-02T14:30:01.240000Z","prev_hash":"8883586cc5703d23b715e5d45dd50519aab20cea4bc647287cf33f5b4136e8af","hash":"64842512d285bbe444fab52c067de3fad1dbbcd4a5d6a4ca5c05707dfc63fe68"}
+"#;
+        let head = verify_chain(OLD, None).expect("an old log verifies");
+        assert_eq!(head.records, 3);
+        assert!(head.last_hash.starts_with("64842512d285"), "{head:?}");
     }
 }

@@ -50,8 +50,8 @@ mod stream;
 mod verify;
 
 pub use audit::{
-    AuditEntry, AuditError, AuditEvent, AuditLog, AuditRecord, AuditSink, FileSink, GENESIS,
-    MemorySink, export_csv, verify,
+    AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
+    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, export_csv, verify, verify_chain,
 };
 pub use backoff::Backoff;
 pub use broker::{Broker, RateLimitState};

@@ -231,14 +231,22 @@ pub struct SweepArgs {
 /// `fillproof audit ...`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain: exit 0 when intact, 1 naming the first edited,
-    /// removed or reordered line.
+    /// Check the hash chain over each line's exact bytes: exit 0 when
+    /// intact, 1 naming the first edited, removed or reordered line (or,
+    /// with `--head`, a cut tail), 2 for a file that is not an audit log.
+    /// A log written with `FILLPROOF_AUDIT_KEY` set needs the same key.
     Verify {
         /// The audit log (JSON lines).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// Also check the chain's head, which `run --audit` writes beside
+        /// the log (default `FILE.head`): the log must end where it says.
+        #[arg(long, value_name = "HEAD")]
+        head: Option<Option<PathBuf>>,
     },
-    /// Print one trader's records for a date range as CSV.
+    /// Print one trader's records for a date range as CSV, once the chain
+    /// verifies (exit 1 when it does not); cells that a spreadsheet would
+    /// run as formulas are written with a `'` before them.
     Export {
         /// The audit log (JSON lines).
         #[arg(value_name = "FILE")]

@@ -171,6 +171,23 @@ impl<B: Broker + 'static> Engine<B> {
         seed: u64,
         keep_audit_lines: bool,
     ) -> Result<Self, fillproof_engine::ConfigError> {
+        Self::with_audit_key(kind, broker, config, clock, seed, keep_audit_lines, None)
+    }
+
+    /// [`Engine::new`], its audit log chained with HMAC-SHA256 under
+    /// `audit_key` (keyless SHA-256 when `None`).
+    ///
+    /// # Errors
+    /// A configuration out of range.
+    pub fn with_audit_key(
+        kind: EngineKind,
+        broker: Arc<B>,
+        config: ExecutorConfig,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+        keep_audit_lines: bool,
+        audit_key: Option<fillproof_engine::AuditKey>,
+    ) -> Result<Self, fillproof_engine::ConfigError> {
         if matches!(kind, EngineKind::Naive | EngineKind::NaiveRetry) {
             config.detection.validate()?;
             return Ok(Self::Naive(NaiveEngine {
@@ -180,7 +197,11 @@ impl<B: Broker + 'static> Engine<B> {
             }));
         }
         let sink = AuditCollector::new(keep_audit_lines);
-        let audit = Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock)));
+        let audit = Arc::new(AuditLog::with_key(
+            Box::new(sink.clone()),
+            Arc::clone(&clock),
+            audit_key,
+        ));
         let mut executor = OrderExecutor::new(broker, config, audit, clock, seed)?;
         if kind == EngineKind::SeedLiteral {
             executor = executor.with_verifier(Arc::new(LiteralVerifier));

@@ -950,7 +950,21 @@ impl AuditOrders<'_> {
 /// The log does not verify (a broken hash chain, a line that is not a
 /// record), or a record breaks one of those checks, named by its line.
 pub fn from_audit(file: &str, text: &str) -> Result<Incident, ImportError> {
-    fillproof_engine::verify(text).map_err(|e| ImportError {
+    from_audit_with_key(file, text, None)
+}
+
+/// [`from_audit`] of a log chained under `key` (`FILLPROOF_AUDIT_KEY`):
+/// with a key, every record must carry an HMAC under it; without one, a
+/// keyed log is refused.
+///
+/// # Errors
+/// As [`from_audit`].
+pub fn from_audit_with_key(
+    file: &str,
+    text: &str,
+    key: Option<&fillproof_engine::AuditKey>,
+) -> Result<Incident, ImportError> {
+    fillproof_engine::verify_chain(text, key).map_err(|e| ImportError {
         file: file.to_owned(),
         location: "file".into(),
         problem: format!("does not verify ({e}); import only an intact audit log"),

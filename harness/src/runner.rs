@@ -39,6 +39,9 @@ pub struct RunSpec {
     pub swarm: bool,
     /// Keep the engine's audit log lines (for `run --audit`).
     pub keep_audit_lines: bool,
+    /// Chain the audit log with HMAC-SHA256 under this key (`run --audit`
+    /// with `FILLPROOF_AUDIT_KEY` set); keyless SHA-256 when `None`.
+    pub audit_key: Option<fillproof_engine::AuditKey>,
 }
 
 impl RunSpec {
@@ -61,6 +64,7 @@ impl RunSpec {
             config,
             record_trace: false,
             keep_audit_lines: false,
+            audit_key: None,
         })
     }
 
@@ -249,13 +253,14 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     let config = executor_config(scenario, spec.config.clone())?;
     let commission = config.commission;
     let clock = VirtualClock::new(epoch).shared();
-    let engine = Engine::new(
+    let engine = Engine::with_audit_key(
         spec.engine,
         Arc::clone(&broker),
         config,
         clock,
         spec.seed,
         spec.keep_audit_lines,
+        spec.audit_key.clone(),
     )
     .context("engine configuration")?;
     let engine = if hybrid {

@@ -241,6 +241,7 @@ fn record(
         status: String::new(),
         reason: String::new(),
         broker_at: broker_at.map(str::to_owned),
+        chain: None,
         prev_hash: String::new(),
         hash: String::new(),
     }

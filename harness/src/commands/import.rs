@@ -81,7 +81,9 @@ pub fn run(command: &ImportCommand) -> Result<Exit> {
                 audit_log,
                 "an audit log is JSON lines, as the engine writes it",
             )?;
-            let incident = import::from_audit(&audit_log.display().to_string(), &text)?;
+            let key = super::audit::env_key()?;
+            let incident =
+                import::from_audit_with_key(&audit_log.display().to_string(), &text, key.as_ref())?;
             (
                 incident,
                 name.clone().unwrap_or_else(|| default_name(audit_log)),

@@ -2,8 +2,10 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use fillproof_engine::{AuditHead, AuditKey, GENESIS, verify_chain};
 use fillproof_simulator::first_divergence;
 use serde::Serialize;
 
@@ -32,6 +34,11 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
             "--audit writes one run's audit log: give one scenario and one seed"
         ));
     }
+    let audit_key = if args.audit.is_some() {
+        super::audit::env_key()?
+    } else {
+        None
+    };
     for path in &args.scenarios {
         let (scenario, digest) = load_digested(path)?;
         let file = path.display().to_string();
@@ -54,6 +61,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         spec.record_trace = args.trace.is_some() || args.check_determinism;
         spec.swarm = spec.swarm || args.swarm;
         spec.keep_audit_lines = args.audit.is_some();
+        spec.audit_key.clone_from(&audit_key);
         let orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
         crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
         let bar = progress(orders * seeds.len() as u64, &scenario.name);
@@ -132,15 +140,39 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
                 .ok_or_else(|| {
                     anyhow::anyhow!("engine {} keeps no audit log", spec.engine.as_str())
                 })?;
-            let mut text = lines.join("\n");
-            text.push('\n');
-            std::fs::write(audit, text).with_context(|| format!("writing {}", audit.display()))?;
+            write_audit(audit, &lines, audit_key.as_ref())?;
         }
     }
     if let Some(mut out) = trace_out {
         out.flush().context("writing the trace file")?;
     }
     Ok(exit)
+}
+
+/// Writes the run's audit log to `path` and its head (records and last
+/// hash, sealed when keyed) beside it, to `path` with `.head` added, for
+/// `audit verify --head`.
+///
+/// # Errors
+/// A file that cannot be written.
+fn write_audit(path: &Path, lines: &[String], key: Option<&AuditKey>) -> Result<()> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    // The log was written and chained in memory just now; checking it
+    // again gives the head and proves the chain before it is saved.
+    let head = match verify_chain(&text, key) {
+        Ok(head) => head,
+        Err(_) if lines.is_empty() => AuditHead::new(0, GENESIS.to_owned(), key),
+        Err(error) => {
+            anyhow::bail!(
+                "the run's own audit log does not verify ({error}); this is a fillproof bug, please report it"
+            )
+        }
+    };
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    let head_path = super::audit::head_path(path);
+    std::fs::write(&head_path, head.to_json())
+        .with_context(|| format!("writing {}", head_path.display()))
 }
 
 /// Compares two runs of the same seeds; prints the first divergent event of

@@ -12,9 +12,18 @@ pub fn workspace() -> PathBuf {
 /// Runs the binary from the workspace root; returns exit code, stdout and
 /// stderr.
 pub fn fillproof(args: &[&str]) -> (i32, String, String) {
+    fillproof_env(args, &[])
+}
+
+/// [`fillproof`] with these environment variables set; the audit key
+/// (`FILLPROOF_AUDIT_KEY`) is never taken from the test's own
+/// environment, only from `env`.
+pub fn fillproof_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_fillproof"))
         .args(args)
         .current_dir(workspace())
+        .env_remove("FILLPROOF_AUDIT_KEY")
+        .envs(env.iter().copied())
         .output()
         .expect("binary runs");
     (
