@@ -316,13 +316,15 @@ impl<B: Broker + 'static> FillDetector<B> {
                 }
                 Lookup::Absent => {}
             }
-            let delay = attempt.backoff.delay(absent_reads, &mut attempt.rng);
-            if Instant::now() + delay >= horizon {
+            let now = Instant::now();
+            if now >= horizon {
                 info!(target: TARGET, %client_order_id,
                     "no submit can still arrive and the broker holds no such order: not placed");
                 return Err(not_placed(&attempt, last));
             }
-            sleep(delay).await;
+            // The last lookup is made at the horizon, not before it.
+            let delay = attempt.backoff.delay(absent_reads, &mut attempt.rng);
+            sleep(delay.min(horizon - now)).await;
             absent_reads = absent_reads.saturating_add(1);
             attempt.retries += 1;
         }
@@ -1197,6 +1199,7 @@ impl<B: Broker> Watch<'_, B> {
             api_calls: self.api_calls,
             retries: self.retries,
             elapsed,
+            decided_at: Instant::now(),
             deadline_reached: false,
             cancel: None,
             slippage,

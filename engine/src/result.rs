@@ -118,6 +118,10 @@ pub struct FillResult {
     pub retries: u32,
     /// Virtual or real time from the start of monitoring to the verdict.
     pub elapsed: Duration,
+    /// The moment the engine reached its verdict, on the runtime's clock:
+    /// before any wait for executions still on their way, so that a claim
+    /// is judged against what the broker had filled when it was made.
+    pub decided_at: tokio::time::Instant,
     /// True when the deadline came before a fill was detected.
     pub deadline_reached: bool,
     /// How the deadline's cancel went, when there was one.

@@ -575,7 +575,9 @@ async fn rate_limited_reads_wait_a_bounded_number_of_times() {
 }
 
 /// When every ambiguous submit is looked up and not found, and the retries
-/// are spent, the order is reported as not placed (not unknown).
+/// are spent, the order is reported as not placed (not unknown), but only
+/// once no submit that got no answer can still arrive: lookups go on until
+/// the reconcile horizon after the last of them.
 #[tokio::test(start_paused = true)]
 async fn submit_absent_after_every_retry_is_not_placed() {
     let reset = || (false, Err(BrokerError::ConnectionReset));
@@ -584,7 +586,44 @@ async fn submit_absent_after_every_retry_is_not_placed() {
         ..Script::default()
     };
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
-    let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
+    let config = config(60);
+    let horizon = config.reconcile_horizon;
+    let detector = FillDetector::new(Arc::clone(&broker), config).expect("valid");
+    let start = tokio::time::Instant::now();
+    let error = detector
+        .submit(&request(100))
+        .await
+        .expect_err("not placed");
+    assert!(
+        matches!(error, SubmitError::NotPlaced { attempts: 4, .. }),
+        "{error}"
+    );
+    assert!(
+        start.elapsed() >= horizon,
+        "concluded absent after {:?}, before a submit sent without an answer could no longer arrive",
+        start.elapsed()
+    );
+    assert!(
+        broker.calls().lookup > 4,
+        "{} lookups",
+        broker.calls().lookup
+    );
+    assert_eq!(broker.calls().orders_created, 0);
+}
+
+/// The rule of earlier engines, kept as `AbsenceProof::FirstNotFound`:
+/// the first "not found" after the retries is taken as absence at once.
+#[tokio::test(start_paused = true)]
+async fn first_not_found_rule_concludes_absent_at_once() {
+    let reset = || (false, Err(BrokerError::ConnectionReset));
+    let script = Script {
+        submit_answers: std::iter::repeat_with(reset).take(4).collect(),
+        ..Script::default()
+    };
+    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
+    let mut config = config(60);
+    config.absence = fillproof_engine::AbsenceProof::FirstNotFound;
+    let detector = FillDetector::new(Arc::clone(&broker), config).expect("valid");
     let error = detector
         .submit(&request(100))
         .await
@@ -594,7 +633,6 @@ async fn submit_absent_after_every_retry_is_not_placed() {
         "{error}"
     );
     assert_eq!(broker.calls().lookup, 4);
-    assert_eq!(broker.calls().orders_created, 0);
 }
 
 /// A permanent refusal of a submit fails fast with the broker's reason.

@@ -137,6 +137,9 @@ pub struct EngineVerdict {
     /// The broker's error that reached the trader as the outcome, when the
     /// order ended on one (a submission that failed).
     pub broker_error: Option<BrokerError>,
+    /// When the engine reached its verdict, when it says so; otherwise the
+    /// verdict was reached when the engine returned it.
+    pub decided_at: Option<Instant>,
 }
 
 /// An engine ready to execute orders against broker `B`.
@@ -234,6 +237,7 @@ impl<B: Broker + 'static> Engine<B> {
                     reason: result.reason,
                     order_id: Some(result.order_id),
                     broker_error: None,
+                    decided_at: Some(result.decided_at),
                 },
                 Err(error) => EngineVerdict {
                     verdict: match &error {
@@ -272,6 +276,7 @@ impl<B: Broker + 'static> Engine<B> {
                         }
                         _ => None,
                     },
+                    decided_at: None,
                 },
             },
             Self::Naive(naive) => naive.execute(&signal.request()).await,
@@ -342,6 +347,7 @@ impl<B: Broker> NaiveEngine<B> {
                 reason: reason.to_owned(),
                 order_id,
                 broker_error: None,
+                decided_at: None,
             };
         let submitted = self
             .call(|attempt| {
@@ -394,6 +400,7 @@ impl<B: Broker> NaiveEngine<B> {
                             reason: "status reads filled".into(),
                             order_id: Some(order.id),
                             broker_error: None,
+                            decided_at: None,
                         };
                     }
                     OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected => {

@@ -331,7 +331,12 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             // Boxed, the order's (large) state is allocated once where it
             // runs, and the task the runtime moves about stays small.
             let verdict = Box::pin(engine.execute(&signal, expected)).await;
-            (index, verdict, start.elapsed())
+            // Judged at the moment the engine decided, not when it was done
+            // collecting what followed (executions still on their way).
+            let decided = verdict
+                .decided_at
+                .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+            (index, verdict, decided)
         });
         task_index.insert(abort.id(), index);
         results.push(None);
@@ -488,6 +493,7 @@ fn unfinished(reason: String) -> EngineVerdict {
         reason,
         order_id: None,
         broker_error: None,
+        decided_at: None,
     }
 }
 

@@ -86,6 +86,45 @@ fn premature_claims_are_false_positives() {
     );
 }
 
+/// A verdict is judged at the moment the engine decided it. Detecting
+/// stream-first, the engine waits up to 2 s after a verdict for executions
+/// still on their way; seed-literal claims a partial fill as whole, and
+/// the rest of the order fills within that wait. Judged at the end of the
+/// wait, the claim would look right; judged when it was made, every such
+/// order is a false positive and none a detection, and a scenario
+/// expecting no false positives from it fails.
+#[test]
+fn stream_first_claims_are_judged_when_decided() {
+    let file = "canaries/seed-literal-stream-first-invents-partial-fills.yaml";
+    let run = run(library(file), None);
+    let checks = check_orders(&run);
+    let forgiven_by_the_wait: Vec<_> = checks
+        .iter()
+        .filter(|c| c.engine_qty > c.ledger_qty_at_conclusion && c.engine_qty == c.ledger_qty)
+        .collect();
+    assert!(
+        forgiven_by_the_wait.len() >= 50,
+        "{} claims the broker filled only later",
+        forgiven_by_the_wait.len()
+    );
+    for check in &forgiven_by_the_wait {
+        assert!(check.false_positive(), "order {}", check.index);
+        assert!(!check.detected(), "order {}", check.index);
+    }
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(file),
+    )
+    .expect("canary");
+    let strict = parse(&text.replace("false_positives: \">= 50\"", "false_positives: \"== 0\""));
+    let spec = RunSpec::from_scenario(strict.clone(), strict.seed).expect("spec");
+    let runs = [run_seed(&spec, &|| {}).expect("run")];
+    let report = Report::own_setup(&strict, "strict.yaml", &spec, 0.0, &runs);
+    let shortfalls: Vec<String> = report.shortfalls().map(|c| c.metric.to_string()).collect();
+    assert_eq!(shortfalls, ["false_positives"]);
+}
+
 /// Intents the engine took that never became a broker order are counted,
 /// by the cause the broker saw: the naive baseline loses most of a burst
 /// to the broker's rate limit.
