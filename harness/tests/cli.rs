@@ -604,3 +604,44 @@ fn sweep_shards_merge_to_the_single_sweep() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("mix"), "{stderr}");
 }
+
+/// A timeline fill that only some draws of `workload.qty` fit: `check`
+/// passes it with a warning (exit 0); a run whose seed draws too little for
+/// the order is refused before any work (exit 2, naming the timeline's
+/// line), never run with the fill cut short; a seed that draws enough runs.
+#[test]
+fn scripted_fill_larger_than_the_draw_refuses_the_run() {
+    let yaml = "version: 1\nname: drawn\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: {uniform: [1, 20]}\n  reference_price: {SPY: \"590.10\"}\ntimeline:\n  - {at: 1s, order: 0, event: fill, qty: 15}\n";
+    let (_scratch, path) = temp_scenario("drawn", yaml);
+    let (code, stdout, stderr) = fillproof(&["check", &path]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("warning: ")
+            && stdout.contains(":9:")
+            && stdout.contains("timeline[0].qty"),
+        "{stdout}"
+    );
+    let scenario = fillproof_simulator::Scenario::load(std::path::Path::new(&path)).expect("loads");
+    let qty = |seed| fillproof_simulator::order_qty(&scenario, seed, 0);
+    let small = (1..200u64)
+        .find(|seed| qty(*seed) < 15.into())
+        .expect("a small draw");
+    let large = (1..200u64)
+        .find(|seed| qty(*seed) >= 15.into())
+        .expect("a large draw");
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &small.to_string()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing ran: {stdout}");
+    assert!(
+        stderr.contains("line 9")
+            && stderr.contains("for 15 shares is")
+            && stderr.contains(&format!("past its {} shares", qty(small))),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &large.to_string()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning: "),
+        "run shows the warning too: {stderr}"
+    );
+}

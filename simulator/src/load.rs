@@ -14,9 +14,10 @@ use crate::distribution::Dist;
 use crate::duration::parse_duration;
 use crate::error::{Diagnostic, ScenarioError};
 use crate::expect::Expectation;
+use crate::model::OrderTarget;
 use crate::scenario::{
     FAULT_KINDS, FORMAT_VERSION, LatencySpec, OrderKind, PartialPolicySpec, PollingSpec, Scenario,
-    TimelineKind,
+    TimelineEvent, TimelineKind,
 };
 use crate::suggest::did_you_mean;
 
@@ -96,11 +97,14 @@ impl Scenario {
         })?;
         let mut scenario = parse_yaml(text, file)?;
         resolve_sample_files(&mut scenario, file, text, base_dir)?;
-        let diagnostics = check(&scenario, file);
-        if diagnostics.is_empty() {
+        let checked = check(&scenario, file);
+        if checked.diagnostics.is_empty() {
+            scenario.warnings = checked.warnings;
             Ok(scenario)
         } else {
-            Err(ScenarioError { diagnostics })
+            Err(ScenarioError {
+                diagnostics: checked.diagnostics,
+            })
         }
     }
 
@@ -414,12 +418,12 @@ fn distributions_mut(scenario: &mut Scenario) -> Vec<(String, &mut Dist, bool)> 
         if let Some(disconnects) = &mut stream.disconnects {
             out.push((
                 "broker.stream.disconnects.every".into(),
-                &mut disconnects.every.0,
+                &mut disconnects.value.every.0,
                 true,
             ));
             out.push((
                 "broker.stream.disconnects.down_for".into(),
-                &mut disconnects.down_for.0,
+                &mut disconnects.value.down_for.0,
                 true,
             ));
         }
@@ -605,30 +609,54 @@ fn check_bounds(scenario: &Scenario, c: &mut Checker<'_>) {
 struct Checker<'a> {
     file: &'a str,
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
+    fn diagnostic(
+        &self,
+        location: Option<Location>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_owned(),
+            line: location.map(|l| l.line()).filter(|l| *l > 0),
+            column: location.map(|l| l.column()).filter(|c| *c > 0),
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A problem: the file is refused.
     fn at(
         &mut self,
         location: Option<Location>,
         field: impl Into<String>,
         message: impl Into<String>,
     ) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_owned(),
-            line: location.map(|l| l.line()).filter(|l| *l > 0),
-            column: location.map(|l| l.column()).filter(|c| *c > 0),
-            field: Some(field.into()),
-            message: message.into(),
-        });
+        let diagnostic = self.diagnostic(location, field, message);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// A warning: the file loads, and the warning is shown beside it.
+    fn warn(
+        &mut self,
+        location: Option<Location>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let diagnostic = self.diagnostic(location, field, message);
+        self.warnings.push(diagnostic);
     }
 }
 
-/// The checks that span several fields.
-fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
+/// The checks that span several fields: the problems, and the warnings.
+fn check<'a>(scenario: &Scenario, file: &'a str) -> Checker<'a> {
     let mut c = Checker {
         file,
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
     if scenario.version.value != FORMAT_VERSION {
         c.at(
@@ -692,14 +720,17 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
         .as_ref()
         .and_then(|s| s.disconnects.as_ref())
     {
-        if disconnects.every.0.upper_bound() == Some(0.0) {
+        if disconnects.value.every.0.upper_bound() == Some(0.0) {
             c.at(
-                None,
+                Some(disconnects.referenced),
                 "broker.stream.disconnects.every",
                 "is 0s; the stream must stay connected for a positive time between disconnects",
             );
+        } else {
+            check_flap_rate(disconnects, scenario.limits.max_virtual_time.0, &mut c);
         }
     }
+    warn_waits_past_deadline(scenario, &mut c);
     if let Err(message) = scenario.detection_config() {
         let engine = &scenario.engine;
         if engine
@@ -816,6 +847,7 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
     for (i, event) in scenario.timeline.iter().enumerate() {
         check_timeline_event(i, event, orders, &mut c);
     }
+    check_timeline_orders(scenario, &mut c);
     for (i, event) in scenario.timeline.iter().enumerate() {
         if event.event.value != TimelineKind::Reject {
             continue;
@@ -859,7 +891,7 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             "is 0s; give runs a positive bound",
         );
     }
-    c.diagnostics
+    c
 }
 
 /// Checks a listed workload: `orders` counts the list, each order has a
@@ -937,6 +969,227 @@ fn check_listed_orders(scenario: &Scenario, c: &mut Checker<'_>) {
             );
         }
         previous = previous.max(order.at.0);
+    }
+}
+
+/// Most stream disconnects a run may expect within `limits.max_virtual_time`:
+/// each is a window the stream keeps and a reconnect the engine answers
+/// with a read of every open order, so a stream that flaps every
+/// millisecond for a week would make a run explode.
+pub const MAX_DISCONNECTS_PER_RUN: f64 = 1_000_000.0;
+
+/// Refuses disconnects so frequent that a run could expect more than
+/// [`MAX_DISCONNECTS_PER_RUN`] of them: the mean of `every` plus the mean of
+/// `down_for` (one disconnect cycle) must be at least
+/// `limits.max_virtual_time` / [`MAX_DISCONNECTS_PER_RUN`].
+fn check_flap_rate(
+    disconnects: &serde_saphyr::Spanned<crate::scenario::DisconnectSpec>,
+    horizon: Duration,
+    c: &mut Checker<'_>,
+) {
+    use crate::duration::format_duration;
+    let (line, disconnects) = (disconnects.referenced, &disconnects.value);
+    // The stream stays connected at least 1 ms between disconnects.
+    let every = disconnects.every.0.mean().max(0.001);
+    let down = disconnects.down_for.0.mean().max(0.0);
+    let cycle = every + down;
+    let expected = horizon.as_secs_f64() / cycle;
+    if expected.is_nan() || expected <= MAX_DISCONNECTS_PER_RUN {
+        return;
+    }
+    let least_cycle = horizon.as_secs_f64() / MAX_DISCONNECTS_PER_RUN;
+    // Rounded to whole milliseconds and seconds, each on the safe side.
+    let least_every = Duration::from_millis(((least_cycle - down).max(0.001) * 1e3).ceil() as u64);
+    let longest_run = Duration::from_secs((cycle * MAX_DISCONNECTS_PER_RUN).floor() as u64);
+    c.at(
+        Some(line),
+        "broker.stream.disconnects.every",
+        format!(
+            "averages {} between disconnects, each down for {} on average: about {expected:.0} \
+             disconnects within `limits.max_virtual_time` ({}), and a run may expect at most \
+             {MAX_DISCONNECTS_PER_RUN:.0}; make `every` average at least {}, or lower \
+             `limits.max_virtual_time` to at most {}",
+            format_duration(Duration::from_secs_f64(every)),
+            format_duration(Duration::from_secs_f64(down)),
+            format_duration(horizon),
+            format_duration(least_every),
+            format_duration(longest_run),
+        ),
+    );
+}
+
+/// Warns where a wait the engine is given is longer than the order's
+/// deadline (`engine.timeout`), so that it can never take effect as meant.
+fn warn_waits_past_deadline(scenario: &Scenario, c: &mut Checker<'_>) {
+    use crate::duration::format_duration;
+    let engine = &scenario.engine;
+    let deadline = engine
+        .timeout
+        .as_ref()
+        .map_or_else(|| FillDetectionConfig::default().timeout, |t| t.value.0);
+    if let Some(shed_after) = engine.shed_after.as_ref().filter(|s| s.value.0 > deadline) {
+        c.warn(
+            Some(shed_after.referenced),
+            "engine.shed_after",
+            format!(
+                "is {}, longer than the order's deadline (`engine.timeout`, {}): a submission \
+                 may wait for a turn longer than the order is watched once placed; make it at \
+                 most the deadline",
+                format_duration(shed_after.value.0),
+                format_duration(deadline)
+            ),
+        );
+    }
+    let safety = engine
+        .polling
+        .as_ref()
+        .filter(|p| p.value.strategy == "hybrid")
+        .and_then(|p| p.value.safety.map(|s| (p.referenced, s.0)))
+        .filter(|(_, safety)| *safety > deadline);
+    if let Some((line, safety)) = safety {
+        c.warn(
+            Some(line),
+            "engine.polling.safety",
+            format!(
+                "is {}, longer than the order's deadline (`engine.timeout`, {}): an order the \
+                 stream is quiet on gets no safety read before its deadline; make it shorter \
+                 than the deadline",
+                format_duration(safety),
+                format_duration(deadline)
+            ),
+        );
+    }
+}
+
+/// The fewest and most shares the workload can order for `target`: exact
+/// for a listed order or a fixed `workload.qty`, the draw's bounds
+/// otherwise, and any quantity for an order named by client order id.
+fn qty_bounds(scenario: &Scenario, target: &OrderTarget) -> (u64, u64) {
+    const MOST: u64 = 1_000_000_000;
+    let workload = &scenario.workload;
+    let OrderTarget::Index(index) = target else {
+        return (1, MOST);
+    };
+    if let Some(order) = workload.list.get(*index as usize) {
+        return (order.value.qty, order.value.qty);
+    }
+    // As the workload draws: rounded, at least 1 and at most a billion.
+    let whole = |v: f64| {
+        if v.is_finite() {
+            v.round().clamp(1.0, 1e9) as u64
+        } else {
+            MOST
+        }
+    };
+    let dist = &workload.qty.0;
+    let least = match dist {
+        Dist::Fixed(value) => whole(*value),
+        Dist::Uniform { low, .. } => whole(*low),
+        Dist::Samples(values) => values.iter().copied().reduce(f64::min).map_or(1, whole),
+        _ => 1,
+    };
+    (least, dist.upper_bound().map_or(MOST, whole))
+}
+
+/// Checks each order's scripted story as a whole: its fills must fit its
+/// quantity, none may come after the order ends, and it ends once. Where
+/// the quantity is drawn, fills that fit only some draws are a warning, and
+/// a run whose draw they do not fit is refused before it starts.
+fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
+    let mut by_order: std::collections::BTreeMap<OrderTarget, Vec<(usize, &TimelineEvent)>> =
+        std::collections::BTreeMap::new();
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        if event.event.value == TimelineKind::Fault || event.at.is_none() {
+            continue;
+        }
+        if let Some(target) = OrderTarget::of(event) {
+            by_order.entry(target).or_default().push((i, event));
+        }
+    }
+    for (target, events) in &mut by_order {
+        // The order the broker applies them in (see `BrokerModel`).
+        events.sort_by_key(|(_, event)| event.at());
+        let ends: Vec<&(usize, &TimelineEvent)> = events
+            .iter()
+            .filter(|(_, e)| e.event.value != TimelineKind::Fill)
+            .collect();
+        if let Some(&&(first_index, first)) = ends.first() {
+            let ended = format!(
+                "{} is {} at {} (`timeline[{first_index}]`, line {})",
+                first.target_name(),
+                end_word(first.event.value),
+                crate::duration::format_duration(first.at()),
+                first.location().line()
+            );
+            for &&(i, end) in &ends[1..] {
+                c.at(
+                    Some(end.location()),
+                    format!("timeline[{i}].event"),
+                    format!("ends the order again: {ended}; an order ends once, remove one"),
+                );
+            }
+            for &(i, fill) in events.iter() {
+                if fill.event.value == TimelineKind::Fill && fill.at() > first.at() {
+                    c.at(
+                        Some(fill.location()),
+                        format!("timeline[{i}].at"),
+                        format!(
+                            "fills at {}, after the order has ended: {ended}; move the fill \
+                             to or before the end, or the end after the fill",
+                            crate::duration::format_duration(fill.at())
+                        ),
+                    );
+                }
+            }
+        }
+        let (least, most) = qty_bounds(scenario, target);
+        let scripted: Vec<TimelineEvent> = events.iter().map(|(_, e)| (*e).clone()).collect();
+        let field_of = |overfill: &crate::lifecycle::Overfill| {
+            let (i, event) = events[overfill.event];
+            let name = if event.qty.is_some() { "qty" } else { "event" };
+            (event.location(), format!("timeline[{i}].{name}"))
+        };
+        let drawn = if least == most {
+            String::new()
+        } else {
+            format!(" (`workload.qty` draws at most {most} for it)")
+        };
+        if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(most)) {
+            let (location, field) = field_of(&overfill);
+            c.at(
+                Some(location),
+                field,
+                format!(
+                    "{} for {} of {most} shares{drawn}; make its scripted fills add up to at \
+                     most its quantity",
+                    overfill.problem, overfill.target
+                ),
+            );
+        } else if let Err(overfill) =
+            crate::lifecycle::scripted_fills(&scripted, Decimal::from(least))
+        {
+            let (location, field) = field_of(&overfill);
+            c.warn(
+                Some(location),
+                field,
+                format!(
+                    "{} for {} when `workload.qty` draws {least} for it (it draws {least} to \
+                     {most}); a run whose draw is too small for the scripted fills is refused \
+                     before it starts",
+                    overfill.problem, overfill.target
+                ),
+            );
+        }
+    }
+}
+
+/// How a timeline end reads in a message.
+fn end_word(kind: TimelineKind) -> &'static str {
+    match kind {
+        TimelineKind::Reject => "rejected",
+        TimelineKind::Cancel => "canceled",
+        TimelineKind::Expire => "expired",
+        TimelineKind::Fill | TimelineKind::Fault => "filled",
     }
 }
 

@@ -518,3 +518,236 @@ fn samples_file_must_be_a_bounded_regular_file() {
     let error = Scenario::load(&path).expect_err("too big");
     assert!(error.to_string().contains("at most"), "{error}");
 }
+
+/// `GOOD` with its timeline replaced by `timeline` (entries indented two
+/// spaces; the first is on line 12) and `qty` as its workload quantity.
+fn with_timeline(qty: &str, timeline: &str) -> String {
+    GOOD.replacen("qty: 10", &format!("qty: {qty}"), 1)
+        .replacen("  - {at: 1s, order: 1, event: fill}\n", timeline, 1)
+}
+
+/// The diagnostics of a file that must be refused, as (line, field).
+fn refused(text: &str) -> (Vec<(Option<u64>, String)>, String) {
+    let error = Scenario::parse(text.as_bytes(), "bad.yaml", None).expect_err(text);
+    let found = error
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.field.clone().unwrap_or_default()))
+        .collect();
+    (found, error.to_string())
+}
+
+/// Scripted fills that add up to more than the order's quantity are
+/// refused, naming the line and the order, whether the quantity is fixed,
+/// listed or drawn (when every draw is too small); so is a fill that
+/// scripts the rest of an order already filled.
+#[test]
+fn timeline_fills_past_the_order_quantity_are_refused() {
+    let cases: &[(&str, &str, u64, &str, &str)] = &[
+        (
+            "10",
+            "  - {at: 1s, order: 1, event: fill, qty: 6}\n  - {at: 2s, order: 1, event: fill, qty: 6}\n",
+            13,
+            "timeline[1].qty",
+            "the fill at 2s for 6 shares is 2 too many for order 1 of 10 shares",
+        ),
+        (
+            "10",
+            "  - {at: 1s, order: 0, event: fill, qty: 11}\n",
+            12,
+            "timeline[0].qty",
+            "for 11 shares is 1 too many for order 0 of 10 shares",
+        ),
+        (
+            "10",
+            "  - {at: 1s, order: 1, event: fill}\n  - {at: 2s, order: 1, event: fill, qty: 1}\n",
+            13,
+            "timeline[1].qty",
+            "is 1 too many for order 1",
+        ),
+        (
+            "10",
+            "  - {at: 3s, order: 1, event: fill}\n  - {at: 2s, order: 1, event: fill, qty: 10}\n",
+            12,
+            "timeline[0].event",
+            "the fill at 3s (the rest of the order) finds nothing left for order 1",
+        ),
+        (
+            "{uniform: [1, 20]}",
+            "  - {at: 1s, order: 1, event: fill, qty: 21}\n",
+            12,
+            "timeline[0].qty",
+            "(`workload.qty` draws at most 20 for it)",
+        ),
+    ];
+    for (qty, timeline, line, field, needle) in cases {
+        let text = with_timeline(qty, timeline);
+        let (found, shown) = refused(&text);
+        assert_eq!(found, vec![(Some(*line), (*field).to_owned())], "{shown}");
+        assert!(shown.contains(needle), "lacks {needle:?}: {shown}");
+    }
+    let listed = GOOD.replacen(
+        "  orders: 2\n",
+        "  orders: 2\n  list:\n    - {at: 0s, symbol: SPY, side: buy, qty: 5}\n    - {at: 1s, symbol: SPY, side: buy, qty: 7}\n",
+        1,
+    );
+    let listed = listed.replacen(
+        "order: 1, event: fill}",
+        "order: 1, event: fill, qty: 8}",
+        1,
+    );
+    let (found, shown) = refused(&listed);
+    assert_eq!(
+        found,
+        vec![(Some(15), "timeline[0].qty".to_owned())],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1 too many for order 1 of 7 shares"),
+        "{shown}"
+    );
+}
+
+/// A fill the draw may not fit (some draws are too small) loads with a
+/// warning saying the run refuses such a draw; one every draw fits loads
+/// clean.
+#[test]
+fn timeline_fills_some_draws_do_not_fit_warn() {
+    let text = with_timeline(
+        "{uniform: [1, 20]}",
+        "  - {at: 1s, order: 1, event: fill, qty: 15}\n",
+    );
+    let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+    assert_eq!(scenario.warnings.len(), 1, "{:?}", scenario.warnings);
+    let warning = &scenario.warnings[0];
+    assert_eq!(warning.line, Some(12));
+    assert_eq!(warning.field.as_deref(), Some("timeline[0].qty"));
+    assert!(
+        warning.message.contains("draws 1 to 20")
+            && warning.message.contains("refused before it starts"),
+        "{warning}"
+    );
+    let text = with_timeline(
+        "{uniform: [15, 20]}",
+        "  - {at: 1s, order: 1, event: fill, qty: 15}\n",
+    );
+    let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+    assert!(scenario.warnings.is_empty(), "{:?}", scenario.warnings);
+}
+
+/// A fill scripted after the order has ended (cancelled, rejected or
+/// expired in the timeline) is refused, and so is a second end.
+#[test]
+fn timeline_fills_after_the_order_ends_are_refused() {
+    for end in ["cancel", "reject", "expire"] {
+        let text = with_timeline(
+            "10",
+            &format!(
+                "  - {{at: 2s, order: 1, event: {end}}}\n  - {{at: 3s, order: 1, event: fill, qty: 4}}\n"
+            ),
+        );
+        let (found, shown) = refused(&text);
+        assert_eq!(
+            found,
+            vec![(Some(13), "timeline[1].at".to_owned())],
+            "{shown}"
+        );
+        assert!(
+            shown.contains("fills at 3s, after the order has ended: order 1 is")
+                && shown.contains("at 2s (`timeline[0]`, line 12)"),
+            "{shown}"
+        );
+    }
+    // A fill at the instant of a cancel has happened: it stands.
+    let text = with_timeline(
+        "10",
+        "  - {at: 2s, order: 1, event: cancel}\n  - {at: 2s, order: 1, event: fill, qty: 4}\n",
+    );
+    Scenario::parse(text.as_bytes(), "t.yaml", None).expect("a fill as the order ends loads");
+    let text = with_timeline(
+        "10",
+        "  - {at: 2s, order: 1, event: cancel}\n  - {at: 5s, order: 1, event: expire}\n",
+    );
+    let (found, shown) = refused(&text);
+    assert_eq!(
+        found,
+        vec![(Some(13), "timeline[1].event".to_owned())],
+        "{shown}"
+    );
+    assert!(shown.contains("ends the order again"), "{shown}");
+}
+
+/// A stream that would disconnect more than a million times within
+/// `limits.max_virtual_time` is refused, with the bound and what to change;
+/// the same flapping under a shorter run bound, or a realistic rate, loads.
+#[test]
+fn stream_flap_rate_is_bounded() {
+    let flapping = GOOD.replacen(
+        "broker:\n",
+        "broker:\n  stream:\n    disconnects: {every: 1ms, down_for: 1ms}\n",
+        1,
+    );
+    let (found, shown) = refused(&flapping);
+    assert_eq!(
+        found,
+        vec![(Some(10), "broker.stream.disconnects.every".to_owned())],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("about 302400000 disconnects within `limits.max_virtual_time` (604800s)")
+            && shown.contains("at most 1000000")
+            && shown.contains("make `every` average at least 604ms")
+            && shown.contains("lower `limits.max_virtual_time` to at most 2000s"),
+        "{shown}"
+    );
+    let bounded = format!("{flapping}limits: {{max_virtual_time: 30m}}\n");
+    Scenario::parse(bounded.as_bytes(), "t.yaml", None).expect("a 30-minute bound fits");
+    let realistic = GOOD.replacen(
+        "broker:\n",
+        "broker:\n  stream:\n    disconnects: {every: {exponential: {mean: 1s}}, down_for: 100ms}\n",
+        1,
+    );
+    Scenario::parse(realistic.as_bytes(), "t.yaml", None).expect("once a second fits a week");
+}
+
+/// `shed_after` or a hybrid `safety` longer than the deadline loads with a
+/// warning naming the line and the field; within the deadline, none.
+#[test]
+fn waits_longer_than_the_deadline_warn() {
+    let engine = |settings: &str| {
+        GOOD.replacen(
+            "broker:\n",
+            &format!("engine:\n  timeout: 60s\n{settings}broker:\n  stream: {{delay: 40ms}}\n"),
+            1,
+        )
+    };
+    let cases = [
+        ("  shed_after: 90s\n", "engine.shed_after", "is 90s, longer"),
+        (
+            "  polling: {strategy: hybrid, safety: 2m}\n",
+            "engine.polling.safety",
+            "is 120s, longer",
+        ),
+    ];
+    for (settings, field, needle) in cases {
+        let text = engine(settings);
+        let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+        assert_eq!(scenario.warnings.len(), 1, "{:?}", scenario.warnings);
+        let warning = &scenario.warnings[0];
+        assert_eq!(warning.line, Some(10), "{warning}");
+        assert_eq!(warning.field.as_deref(), Some(field), "{warning}");
+        assert!(
+            warning.message.contains(needle)
+                && warning.message.contains("deadline (`engine.timeout`, 60s)"),
+            "{warning}"
+        );
+    }
+    for settings in [
+        "  shed_after: 60s\n",
+        "  polling: {strategy: hybrid, safety: 15s}\n",
+    ] {
+        let text = engine(settings);
+        let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+        assert!(scenario.warnings.is_empty(), "{:?}", scenario.warnings);
+    }
+}
