@@ -60,6 +60,25 @@ fn check_bad_file() {
     snapshot!("check_bad", stderr);
 }
 
+/// `check` on a file with several problems exits 2 and names every one,
+/// each with its line, field and fix, in file order: a misspelt field, an
+/// out-of-range probability, and a timeline order that does not exist.
+#[test]
+fn check_names_every_problem() {
+    let folder = scratch("cli");
+    let bad = folder.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nname: bad\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: 1\n  reference_price: {SPY: \"1\"}\nengine:\n  timout: 30s\nbroker:\n  faults:\n    get_order: {timeout: 1.5}\ntimeline:\n  - {at: 1s, order: 3, event: fill}\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = fillproof(&["check", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let stderr = stderr.replace(bad.to_str().expect("utf-8 path"), "bad.yaml");
+    snapshot!("check_every_problem", stderr);
+}
+
 /// `run` on the QQQ incident: the table, exit 0.
 #[test]
 fn run_incident_table() {

@@ -31,6 +31,7 @@ mod ledger;
 mod lifecycle;
 mod load;
 mod model;
+mod recover;
 mod scenario;
 mod stream;
 mod suggest;
@@ -48,8 +49,8 @@ pub use lifecycle::{
     within_limit,
 };
 pub use load::{
-    MAX_FILE_BYTES, MAX_ORDERS, MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded,
-    read_bounded_text,
+    MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
+    MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
 };
 pub use model::{
     BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, OrderTarget, PartialModel,

@@ -751,3 +751,129 @@ fn waits_longer_than_the_deadline_warn() {
         assert!(scenario.warnings.is_empty(), "{:?}", scenario.warnings);
     }
 }
+
+/// Every (line, field) a refused file's error names, in order.
+fn named(text: &str) -> Vec<(Option<u64>, String)> {
+    refused(text).0
+}
+
+/// A file with a misspelt field and an out-of-range probability names
+/// both, each with its line and field: the first problem no longer hides
+/// the rest.
+#[test]
+fn misspelt_field_and_bad_probability_are_both_named() {
+    let text = GOOD
+        .replacen("name: t\n", "name: t\nseeed: 3\n", 1)
+        .replacen("{timeout: 0.01}", "{timeout: 1.5}", 1);
+    let (found, shown) = refused(&text);
+    assert_eq!(
+        found,
+        vec![
+            (Some(3), "seeed".to_owned()),
+            (Some(11), "broker.faults.get_order.timeout".to_owned()),
+        ],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("did you mean `seed`") && shown.contains("out of range; allowed: 0 to 1"),
+        "{shown}"
+    );
+}
+
+/// A file with a problem of every sort (misspelt and unknown fields,
+/// values out of range in block and flow mappings, an unknown variant, and
+/// problems only the checks that span fields find) names each once, with
+/// its line, column and field, in file order; nothing that follows from a
+/// field left out (a required field now missing) is named.
+#[test]
+fn every_problem_of_a_file_is_named() {
+    let text = r#"version: 1
+name: t
+workload:
+  orders: 2
+  symbols: [SPY, QQQ]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timout: 87600h
+broker:
+  fill:
+    probability: 1.5
+    partial: {probability: 0.2, pieces: [1, 5]}
+  faults:
+    get_order: {timeout: 0.01, zzz: 3, http_503: 2}
+  stream:
+    dropp: 0.1
+timeline:
+  - {at: -1s, order: 1, event: fill}
+  - {at: 1s, order: 5, event: fill}
+  - at: 2s
+    order: 0
+    event: explode
+  - {at: 3s, order: 7, event: fill}
+expect:
+  false_positives: "about 0"
+"#;
+    let error = Scenario::parse(text.as_bytes(), "every.yaml", None).expect_err("refused");
+    let found: Vec<(u64, u64, &str)> = error
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.line.unwrap_or(0),
+                d.column.unwrap_or(0),
+                d.field.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (7, 20, "workload.reference_price"),
+            (9, 3, "engine.timout"),
+            // The misspelt key is read as `timeout`, and its value checked.
+            (9, 11, "engine.timeout"),
+            (12, 18, "broker.fill.probability"),
+            (13, 41, "broker.fill.partial.pieces"),
+            (15, 32, "broker.faults.get_order.zzz"),
+            (15, 50, "broker.faults.get_order.http_503"),
+            (17, 5, "broker.stream.dropp"),
+            (19, 10, "timeline[0].at"),
+            (20, 21, "timeline[1].order"),
+            (23, 12, "timeline[2].event"),
+            // Named as in the file, though the item above it was left out.
+            (24, 21, "timeline[3].order"),
+            (26, 20, "expect.false_positives"),
+        ],
+        "{error}"
+    );
+    let shown = error.to_string();
+    assert!(!shown.contains("missing field"), "{shown}");
+}
+
+/// A syntax error further on is named beside the first problem; a file
+/// with more problems than `MAX_PARSE_PROBLEMS` names that many and stops.
+#[test]
+fn syntax_errors_and_the_problem_cap() {
+    let text = GOOD
+        .replacen("{timeout: 0.01}", "{timeout: 1.5}", 1)
+        .replacen("\"== 1\"", "[unclosed", 1);
+    let (found, shown) = refused(&text);
+    assert_eq!(found.len(), 2, "{shown}");
+    assert_eq!(
+        found[0],
+        (Some(10), "broker.faults.get_order.timeout".to_owned())
+    );
+    assert_eq!(found[1].0, Some(14), "{shown}");
+    assert!(shown.contains("unclosed bracket"), "{shown}");
+
+    let mut many = GOOD.replacen("  - {at: 1s, order: 1, event: fill}\n", "", 1);
+    let events: String = (0..200)
+        .map(|i| format!("  - {{at: 1s, order: 1, event: fill, zz{i}: 1}}\n"))
+        .collect();
+    many = many.replacen("timeline:\n", &format!("timeline:\n{events}"), 1);
+    let found = named(&many);
+    assert_eq!(found.len(), fillproof_simulator::MAX_PARSE_PROBLEMS);
+    assert_eq!(found[0], (Some(12), "timeline[0].zz0".to_owned()));
+    assert_eq!(found[49], (Some(61), "timeline[49].zz49".to_owned()));
+}
