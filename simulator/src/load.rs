@@ -98,14 +98,14 @@ impl Scenario {
         })?;
         let mut parsed = parse_yaml(text, file);
         let mut diagnostics = std::mem::take(&mut parsed.diagnostics);
-        // A file that parsed only with fields renamed or left out is still
-        // checked, so that every problem is named at once; what follows
-        // from a field left out is not reported again.
         // In file order; problems without a line (whole-file bounds) last.
         let in_order = |mut diagnostics: Vec<Diagnostic>| {
             diagnostics.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
             ScenarioError { diagnostics }
         };
+        // A file that parsed only with fields renamed or left out is still
+        // checked, so that every problem is named at once; what follows
+        // from a field left out is not reported again.
         let Some(mut scenario) = parsed.scenario.take() else {
             return Err(in_order(diagnostics));
         };
@@ -1289,10 +1289,9 @@ fn qty_bounds(scenario: &Scenario, target: &OrderTarget) -> (u64, u64) {
     (least, dist.upper_bound().map_or(MOST, whole))
 }
 
-/// Checks each order's scripted story as a whole: its fills must fit its
-/// quantity, none may come after the order ends, and it ends once. Where
-/// the quantity is drawn, fills that fit only some draws are a warning, and
-/// a run whose draw they do not fit is refused before it starts.
+/// Checks each order's scripted story as a whole: none of its fills may
+/// come after the order ends, it ends once, and its fills must fit its
+/// quantity ([`check_timeline_quantities`]).
 fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
     let mut by_order: std::collections::BTreeMap<OrderTarget, Vec<(usize, &TimelineEvent)>> =
         std::collections::BTreeMap::new();
@@ -1307,65 +1306,86 @@ fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
     for (target, events) in &mut by_order {
         // The order the broker applies them in (see `BrokerModel`).
         events.sort_by_key(|(_, event)| event.at());
-        let ends: Vec<&(usize, &TimelineEvent)> = events
-            .iter()
-            .filter(|(_, e)| e.event.value != TimelineKind::Fill)
-            .collect();
-        if let Some(&&(first_index, first)) = ends.first() {
-            let ended = format!(
-                "{} is {} at {} (`timeline[{first_index}]`, line {})",
-                first.target_name(),
-                end_word(first.event.value),
-                crate::duration::format_duration(first.at()),
-                first.location().line()
-            );
-            for &&(i, end) in &ends[1..] {
-                c.at(
-                    Some(end.location()),
-                    format!("timeline[{i}].event"),
-                    format!("ends the order again: {ended}; an order ends once, remove one"),
-                );
-            }
-            for &(i, fill) in events.iter() {
-                if fill.event.value == TimelineKind::Fill && fill.at() > first.at() {
-                    c.at(
-                        Some(fill.location()),
-                        format!("timeline[{i}].at"),
-                        format!(
-                            "fills at {}, after the order has ended: {ended}; move the fill \
-                             to or before the end, or the end after the fill",
-                            crate::duration::format_duration(fill.at())
-                        ),
-                    );
-                }
-            }
-        }
-        let (least, most) = qty_bounds(scenario, target);
-        let scripted: Vec<TimelineEvent> = events.iter().map(|(_, e)| (*e).clone()).collect();
-        let field_of = |overfill: &crate::lifecycle::Overfill| {
-            let (i, event) = events[overfill.event];
-            let name = if event.qty.is_some() { "qty" } else { "event" };
-            (event.location(), format!("timeline[{i}].{name}"))
-        };
-        let drawn = if least == most {
-            String::new()
-        } else {
-            format!(" (`workload.qty` draws at most {most} for it)")
-        };
-        if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(most)) {
-            let (location, field) = field_of(&overfill);
+        check_timeline_ends(events, c);
+        check_timeline_quantities(scenario, target, events, c);
+    }
+}
+
+/// Refuses a second end of one order's `events` (in time order), and any
+/// fill after its first end.
+fn check_timeline_ends(events: &[(usize, &TimelineEvent)], c: &mut Checker<'_>) {
+    let ends: Vec<&(usize, &TimelineEvent)> = events
+        .iter()
+        .filter(|(_, e)| e.event.value != TimelineKind::Fill)
+        .collect();
+    let Some(&&(first_index, first)) = ends.first() else {
+        return;
+    };
+    let ended = format!(
+        "{} is {} at {} (`timeline[{first_index}]`, line {})",
+        first.target_name(),
+        end_word(first.event.value),
+        crate::duration::format_duration(first.at()),
+        first.location().line()
+    );
+    for &&(i, end) in &ends[1..] {
+        c.at(
+            Some(end.location()),
+            format!("timeline[{i}].event"),
+            format!("ends the order again: {ended}; an order ends once, remove one"),
+        );
+    }
+    for &(i, fill) in events {
+        if fill.event.value == TimelineKind::Fill && fill.at() > first.at() {
             c.at(
-                Some(location),
-                field,
+                Some(fill.location()),
+                format!("timeline[{i}].at"),
                 format!(
-                    "{} for {} of {most} shares{drawn}; make its scripted fills add up to at \
-                     most its quantity",
-                    overfill.problem, overfill.target
+                    "fills at {}, after the order has ended: {ended}; move the fill to or \
+                     before the end, or the end after the fill",
+                    crate::duration::format_duration(fill.at())
                 ),
             );
-        } else if let Err(overfill) =
-            crate::lifecycle::scripted_fills(&scripted, Decimal::from(least))
-        {
+        }
+    }
+}
+
+/// Refuses fills of one order's `events` (in time order) that no quantity
+/// the workload can give it holds, and warns about fills that only some
+/// drawn quantities hold (a run whose draw they do not fit is refused
+/// before it starts).
+fn check_timeline_quantities(
+    scenario: &Scenario,
+    target: &OrderTarget,
+    events: &[(usize, &TimelineEvent)],
+    c: &mut Checker<'_>,
+) {
+    let (least, most) = qty_bounds(scenario, target);
+    let scripted: Vec<TimelineEvent> = events.iter().map(|(_, e)| (*e).clone()).collect();
+    let field_of = |overfill: &crate::lifecycle::Overfill| {
+        let (i, event) = events[overfill.event];
+        let name = if event.qty.is_some() { "qty" } else { "event" };
+        (event.location(), format!("timeline[{i}].{name}"))
+    };
+    let bound = match target {
+        _ if least == most => String::new(),
+        OrderTarget::Index(_) => format!(" (`workload.qty` draws at most {most} for it)"),
+        OrderTarget::ClientOrderId(_) => " (no order is for more)".to_owned(),
+    };
+    if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(most)) {
+        let (location, field) = field_of(&overfill);
+        c.at(
+            Some(location),
+            field,
+            format!(
+                "{} for {} of {most} shares{bound}; make its scripted fills add up to at most \
+                 its quantity",
+                overfill.problem, overfill.target
+            ),
+        );
+    } else if matches!(target, OrderTarget::Index(_)) {
+        // An order named by client order id is checked when it is placed.
+        if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(least)) {
             let (location, field) = field_of(&overfill);
             c.warn(
                 Some(location),
