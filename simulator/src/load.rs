@@ -410,6 +410,8 @@ impl Parsed {
 /// to report every one, up to [`MAX_PARSE_PROBLEMS`].
 fn parse_yaml(text: &str, file: &str) -> Parsed {
     let mut current = std::borrow::Cow::Borrowed(text);
+    // The tree of `current`, once a patch made it.
+    let mut patched_root = None;
     let mut parsed = Parsed {
         scenario: None,
         diagnostics: Vec::new(),
@@ -451,33 +453,40 @@ fn parse_yaml(text: &str, file: &str) -> Parsed {
         while matches!(steps.last(), Some(Step::Key { phantom: true, .. })) {
             steps.pop();
         }
-        let root = match crate::recover::tree(&current, yaml_options()) {
-            Ok(root) => root,
-            Err(error) => {
-                // A patched text that is not YAML says nothing of the file.
-                if matches!(current, std::borrow::Cow::Borrowed(_)) {
+        let root = match patched_root.take() {
+            Some(root) => root,
+            None => match crate::recover::tree(&current, yaml_options()) {
+                Ok(root) => root,
+                Err(error) => {
                     parsed.not_yaml(file, &error);
+                    break;
                 }
-                break;
-            }
+            },
         };
         let renamed = failure
             .suggestion
             .filter(|_| !follows)
             .and_then(|to| crate::recover::rename(&current, &root, &steps, &to));
-        if let Some((text, rename)) = renamed {
+        let patched = if let Some((text, rename)) = renamed {
             parsed.renames.push(rename);
-            current = std::borrow::Cow::Owned(text);
+            text
         } else if let Some(text) = crate::recover::remove(&current, &root, &steps) {
             if let Some(Step::Index(index)) = steps.last() {
                 let sequence = crate::recover::field_name(&steps[..steps.len() - 1]);
                 parsed.items_removed.push((sequence, *index));
             }
             parsed.removed.push(field_in_file);
-            current = std::borrow::Cow::Owned(text);
+            text
         } else {
             break;
+        };
+        // A patch that leaves no YAML (a removed anchor an alias still
+        // names) would only report problems of its own making.
+        match crate::recover::tree(&patched, yaml_options()) {
+            Ok(root) => patched_root = Some(root),
+            Err(_) => break,
         }
+        current = std::borrow::Cow::Owned(patched);
     }
     parsed
 }

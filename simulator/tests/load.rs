@@ -851,10 +851,18 @@ expect:
     assert!(!shown.contains("missing field"), "{shown}");
 }
 
-/// A syntax error further on is named beside the first problem; a file
-/// with more problems than `MAX_PARSE_PROBLEMS` names that many and stops.
+/// A syntax error further on is named beside the first problem; a field
+/// that cannot be left out without breaking the YAML (an anchor an alias
+/// still names) ends the reading without a problem of its own making; a
+/// file with more problems than `MAX_PARSE_PROBLEMS` names that many and
+/// stops.
 #[test]
 fn syntax_errors_and_the_problem_cap() {
+    let anchored = GOOD
+        .replacen("name: t\n", "name: t\nbase: &b {timeout: 0.5}\n", 1)
+        .replacen("get_order: {timeout: 0.01}", "get_order: *b", 1);
+    assert_eq!(named(&anchored), vec![(Some(3), "base".to_owned())]);
+
     let text = GOOD
         .replacen("{timeout: 0.01}", "{timeout: 1.5}", 1)
         .replacen("\"== 1\"", "[unclosed", 1);
