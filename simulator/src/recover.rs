@@ -146,7 +146,35 @@ impl<'de> Deserialize<'de> for Node {
 /// # Errors
 /// The YAML parser's, when the text is not YAML.
 pub(crate) fn tree(text: &str, options: Options) -> Result<Spanned<Node>, serde_saphyr::Error> {
-    serde_saphyr::from_str_with_options(text, options)
+    let mut root = serde_saphyr::from_str_with_options(text, options)?;
+    plain_keys_as_written(&mut root, text);
+    Ok(root)
+}
+
+/// Plain keys as the file writes them: a typed field reads `ON` or `y` as
+/// text, where the generic parse reads a boolean.
+fn plain_keys_as_written(node: &mut Spanned<Node>, text: &str) {
+    match &mut node.value {
+        Node::Scalar(_) => {}
+        Node::Seq(items) => {
+            for item in items {
+                plain_keys_as_written(item, text);
+            }
+        }
+        Node::Map(entries) => {
+            for (key, value) in entries {
+                let written = span(key).and_then(|(offset, len)| text.get(offset..offset + len));
+                if let (Some(written), Node::Scalar(name)) = (written, &mut key.value) {
+                    let plain = !written.is_empty()
+                        && !written.starts_with(['"', '\'', '&', '!', '*', '?', '|', '>']);
+                    if plain {
+                        *name = written.to_owned();
+                    }
+                }
+                plain_keys_as_written(value, text);
+            }
+        }
+    }
 }
 
 /// The byte offset and length of a node's own token.
@@ -368,5 +396,106 @@ pub(crate) fn before_removal(field: &str, sequence: &str, index: usize) -> Strin
     match number.parse::<usize>() {
         Ok(at) if at >= index => format!("{sequence}[{}]{tail}", at + 1),
         _ => field.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Step {
+        Step::Key {
+            name: name.to_owned(),
+            phantom: false,
+        }
+    }
+
+    fn removed(text: &str, steps: &[Step]) -> Option<String> {
+        let root = tree(text, Options::default()).expect("yaml");
+        remove(text, &root, steps)
+    }
+
+    /// A field is blanked out whole, nested block and flow values
+    /// included, with a comma beside it in a flow mapping; every other
+    /// line and column stays, and what is left is YAML.
+    #[test]
+    fn remove_blanks_the_field_and_keeps_positions() {
+        let text = "a: 1\nb:\n  c: {x: 1, y: [1,\n    2], z: 3}\n  d: |\n    text\ne: 5\n";
+        let out = removed(text, &[key("b"), key("c"), key("y")]).expect("removed");
+        assert_eq!(
+            out,
+            "a: 1\nb:\n  c: {x: 1,       \n        z: 3}\n  d: |\n    text\ne: 5\n"
+        );
+        let out = removed(text, &[key("b"), key("d")]).expect("removed");
+        assert_eq!(
+            out,
+            "a: 1\nb:\n  c: {x: 1, y: [1,\n    2], z: 3}\n      \n        \ne: 5\n"
+        );
+        for out in [&out, &removed(text, &[key("b")]).expect("removed")] {
+            assert_eq!(out.len(), text.len());
+            assert_eq!(out.lines().count(), text.lines().count());
+            tree(out, Options::default()).expect("still YAML");
+        }
+    }
+
+    /// The last field of a block mapping leaves an empty mapping, not
+    /// null; a block sequence item goes with its dash.
+    #[test]
+    fn remove_keeps_collections_and_takes_items_whole() {
+        let text = "a:\n  b: 1\nc:\n  - x: 1\n    y: 2\n  - x: 3\n";
+        assert_eq!(
+            removed(text, &[key("a"), key("b")]).expect("removed"),
+            "a:\n  {}  \nc:\n  - x: 1\n    y: 2\n  - x: 3\n"
+        );
+        assert_eq!(
+            removed(text, &[key("c"), Step::Index(0)]).expect("removed"),
+            "a:\n  b: 1\nc:\n        \n        \n  - x: 3\n"
+        );
+        assert_eq!(removed(text, &[key("nothing")]), None);
+    }
+
+    /// A misspelt key is renamed where it stands, unless its mapping
+    /// already has the new name; the rename maps later columns back.
+    #[test]
+    fn rename_in_place() {
+        let text = "a: {timout: 1, ON: 2}\n";
+        let root = tree(text, Options::default()).expect("yaml");
+        let (out, made) = rename(text, &root, &[key("a"), key("timout")], "timeout").expect("ok");
+        assert_eq!(out, "a: {timeout: 1, ON: 2}\n");
+        assert_eq!(made.undo(1, 17), 16);
+        assert_eq!(made.undo(1, 4), 4);
+        assert_eq!(made.undo(2, 17), 17);
+        // `ON` is the key's name as written, not a boolean.
+        assert!(rename(text, &root, &[key("a"), key("timout")], "ON").is_none());
+    }
+
+    /// Field names: wrappers left out, and which fields hold which.
+    #[test]
+    fn field_names_and_holding() {
+        let steps = [
+            key("timeline"),
+            Step::Index(2),
+            key("event"),
+            Step::Key {
+                name: "value".to_owned(),
+                phantom: true,
+            },
+        ];
+        assert_eq!(field_name(&steps), "timeline[2].event");
+        assert!(holds("timeline[2]", "timeline[2].event"));
+        assert!(holds("", "seed"));
+        assert!(!holds("timeline[2]", "timeline[20].event"));
+        assert_eq!(
+            before_removal("timeline[2].at", "timeline", 1),
+            "timeline[3].at"
+        );
+        assert_eq!(
+            before_removal("timeline[0].at", "timeline", 1),
+            "timeline[0].at"
+        );
+        assert_eq!(
+            before_removal("workload.list[4]", "timeline", 1),
+            "workload.list[4]"
+        );
     }
 }
