@@ -419,9 +419,10 @@ fn parse_yaml(text: &str, file: &str) -> Parsed {
         renames: Vec::new(),
         items_removed: Vec::new(),
     };
-    // Each round either ends or reports a problem or leaves a field out;
-    // all rounds together read at most 64 MiB.
-    let rounds = (64 * 1024 * 1024 / text.len().max(1)).clamp(2, MAX_PARSE_PROBLEMS * 4);
+    // Each round either ends or reports a problem or leaves a field out,
+    // and reads the text at most twice; all rounds together read at most
+    // 64 MiB.
+    let rounds = (32 * 1024 * 1024 / text.len().max(1)).clamp(2, MAX_PARSE_PROBLEMS * 4);
     for _ in 0..rounds {
         let failure = match parse_once(&current, file) {
             Ok(scenario) => {
