@@ -249,6 +249,11 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
             scenario.name
         );
     }
+    // A timeline that fills an order past the quantity drawn for it is
+    // refused before any work, never cut short.
+    let orders = Workload::new(scenario, spec.seed, spec.orders).len();
+    fillproof_simulator::check_scripted_quantities(&model, scenario, spec.seed, orders)
+        .map_err(|overfill| anyhow::anyhow!("{}, seed {}: {overfill}", scenario.name, spec.seed))?;
     let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
     let config = executor_config(scenario, spec.config.clone())?;
     let commission = config.commission;

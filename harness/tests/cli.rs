@@ -60,6 +60,25 @@ fn check_bad_file() {
     snapshot!("check_bad", stderr);
 }
 
+/// `check` on a file with several problems exits 2 and names every one,
+/// each with its line, field and fix, in file order: a misspelt field, an
+/// out-of-range probability, and a timeline order that does not exist.
+#[test]
+fn check_names_every_problem() {
+    let folder = scratch("cli");
+    let bad = folder.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nname: bad\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: 1\n  reference_price: {SPY: \"1\"}\nengine:\n  timout: 30s\nbroker:\n  faults:\n    get_order: {timeout: 1.5}\ntimeline:\n  - {at: 1s, order: 3, event: fill}\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = fillproof(&["check", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let stderr = stderr.replace(bad.to_str().expect("utf-8 path"), "bad.yaml");
+    snapshot!("check_every_problem", stderr);
+}
+
 /// `run` on the QQQ incident: the table, exit 0.
 #[test]
 fn run_incident_table() {
@@ -657,5 +676,46 @@ fn seeds_never_wrap() {
     assert!(
         stdout.contains("ERROR") && stdout.contains("seeds never wrap"),
         "{stdout}"
+    );
+}
+
+/// A timeline fill that only some draws of `workload.qty` fit: `check`
+/// passes it with a warning (exit 0); a run whose seed draws too little for
+/// the order is refused before any work (exit 2, naming the timeline's
+/// line), never run with the fill cut short; a seed that draws enough runs.
+#[test]
+fn scripted_fill_larger_than_the_draw_refuses_the_run() {
+    let yaml = "version: 1\nname: drawn\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: {uniform: [1, 20]}\n  reference_price: {SPY: \"590.10\"}\ntimeline:\n  - {at: 1s, order: 0, event: fill, qty: 15}\n";
+    let (_scratch, path) = temp_scenario("drawn", yaml);
+    let (code, stdout, stderr) = fillproof(&["check", &path]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("warning: ")
+            && stdout.contains(":9:")
+            && stdout.contains("timeline[0].qty"),
+        "{stdout}"
+    );
+    let scenario = fillproof_simulator::Scenario::load(std::path::Path::new(&path)).expect("loads");
+    let qty = |seed| fillproof_simulator::order_qty(&scenario, seed, 0);
+    let small = (1..200u64)
+        .find(|seed| qty(*seed) < 15.into())
+        .expect("a small draw");
+    let large = (1..200u64)
+        .find(|seed| qty(*seed) >= 15.into())
+        .expect("a large draw");
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &small.to_string()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing ran: {stdout}");
+    assert!(
+        stderr.contains("line 9")
+            && stderr.contains("for 15 shares is")
+            && stderr.contains(&format!("past its {} shares", qty(small))),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = fillproof(&["run", &path, "--seed", &large.to_string()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning: "),
+        "run shows the warning too: {stderr}"
     );
 }

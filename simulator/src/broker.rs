@@ -767,7 +767,14 @@ impl SimBroker {
         }
         let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
         let mut rng = lifecycle_rng(self.seed, key);
-        let plan = draw(&self.model, &mut rng, index, request, now);
+        // A harness run checks the timeline against each order's quantity
+        // before it starts; an order whose quantity only its client knows
+        // (a bot under `serve`) is refused here, never filled short.
+        let plan = draw(&self.model, &mut rng, index, request, now).map_err(|overfill| {
+            BrokerError::Unprocessable {
+                message: format!("the scenario's timeline does not fit this order: {overfill}"),
+            }
+        })?;
         if plan.reject_now {
             return Err(BrokerError::Unprocessable {
                 message: "order rejected by broker risk check".into(),

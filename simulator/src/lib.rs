@@ -31,6 +31,7 @@ mod ledger;
 mod lifecycle;
 mod load;
 mod model;
+mod recover;
 mod scenario;
 mod stream;
 mod suggest;
@@ -43,10 +44,13 @@ pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
 pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
-pub use lifecycle::{Plan, on_price_grid, slipped_price, within_limit};
+pub use lifecycle::{
+    Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
+    within_limit,
+};
 pub use load::{
-    MAX_FILE_BYTES, MAX_ORDERS, MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded,
-    read_bounded_text,
+    MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
+    MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
 };
 pub use model::{
     BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, OrderTarget, PartialModel,
@@ -61,4 +65,4 @@ pub use scenario::{
 };
 pub use suggest::{closest, did_you_mean};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
-pub use workload::{Intent, Workload, client_order_id};
+pub use workload::{Intent, Workload, client_order_id, index_of_client_order_id, order_qty};

@@ -43,14 +43,17 @@ pub fn lifecycle_rng(seed: u64, order_key: u64) -> ChaCha8Rng {
 /// Draws the lifecycle of an order accepted at `accepted_at`. `index` is its
 /// workload index, when known: timeline events for it replace the random
 /// fill model.
-#[must_use]
+///
+/// # Errors
+/// An [`Overfill`] when the timeline fills the order with more than its
+/// quantity: the order is refused rather than its fills cut short.
 pub fn draw(
     model: &BrokerModel,
     rng: &mut ChaCha8Rng,
     index: Option<u32>,
     request: &OrderRequest,
     accepted_at: Duration,
-) -> Plan {
+) -> Result<Plan, Overfill> {
     // A fixed order of draws keeps each order's stream aligned whatever the
     // knobs are set to.
     let reject_now = rng.random::<f64>() < model.reject_probability;
@@ -77,7 +80,7 @@ pub fn draw(
         filled_spelling,
     };
     if reject_now {
-        return plan;
+        return Ok(plan);
     }
     let scripted = index
         .and_then(|i| model.timeline.get(&OrderTarget::Index(i)))
@@ -92,18 +95,14 @@ pub fn draw(
                 .flatten()
         });
     if let Some(events) = scripted {
-        let mut remaining = request.qty;
-        for event in events {
+        let takes = scripted_fills(events, request.qty)?;
+        for (event, qty) in events.iter().zip(takes) {
             let at = event.at().max(accepted_at);
             match event.event.value {
                 TimelineKind::Fill => {
-                    let qty = event.qty.map_or(remaining, Decimal::from).min(remaining);
-                    if qty > Decimal::ZERO {
-                        let price = event.price.map_or(reference, |p| p.0);
-                        let price = within_limit(price, request.side, request.limit_price);
-                        plan.fills.push(Fill { at, qty, price });
-                        remaining -= qty;
-                    }
+                    let price = event.price.map_or(reference, |p| p.0);
+                    let price = within_limit(price, request.side, request.limit_price);
+                    plan.fills.push(Fill { at, qty, price });
                 }
                 TimelineKind::Reject => {
                     plan.broker_end.get_or_insert((at, BrokerEnd::Rejected));
@@ -118,25 +117,28 @@ pub fn draw(
                 TimelineKind::Fault => {}
             }
         }
-        match plan.broker_end {
-            // A rejected order never filled: `check` refuses a timeline
-            // that fills an order before rejecting it, so fills left here
-            // were scripted after the rejection.
-            Some((_, BrokerEnd::Rejected)) => plan.fills.clear(),
-            // Fills at the instant the broker ends the order have happened.
-            Some((end, _)) => plan
-                .fills
-                .retain(|f| crate::ledger::fill_done_by(f.at, end)),
-            None => {}
-        }
-        return plan;
+        // `check` refuses a timeline that fills an order when or after the
+        // broker rejects it, or after it ends otherwise, and one that ends
+        // an order twice: nothing scripted is dropped here.
+        debug_assert!(
+            match plan.broker_end {
+                Some((_, BrokerEnd::Rejected)) => plan.fills.is_empty(),
+                Some((end, _)) => plan
+                    .fills
+                    .iter()
+                    .all(|f| crate::ledger::fill_done_by(f.at, end)),
+                None => true,
+            },
+            "a checked timeline scripts a fill after its order ends"
+        );
+        return Ok(plan);
     }
     if reject_later {
         plan.broker_end = Some((accepted_at + reject_delay, BrokerEnd::Rejected));
-        return plan;
+        return Ok(plan);
     }
     if !fills_at_all {
-        return plan;
+        return Ok(plan);
     }
     let pieces = match &model.partial {
         Some(partial) if in_pieces < partial.probability => {
@@ -184,7 +186,101 @@ pub fn draw(
     if last_rests {
         plan.fills.pop();
     }
-    plan
+    Ok(plan)
+}
+
+/// A timeline that fills an order with more than it orders: the run is
+/// refused rather than the fill cut short.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "line {line}: the timeline fills {target} past its {qty} shares: {problem}; make its \
+     scripted fills add up to at most the order's quantity"
+)]
+pub struct Overfill {
+    /// The line of the fill that does not fit, from 1.
+    pub line: u64,
+    /// The order, as the timeline names it: `order 3`.
+    pub target: String,
+    /// What does not fit.
+    pub problem: String,
+    /// The order's quantity.
+    pub qty: Decimal,
+    /// The fill's place among the events given to [`scripted_fills`].
+    pub event: usize,
+}
+
+/// Checks, before a run of `orders` orders of `scenario` under `seed`, that
+/// the timeline's fills fit each workload order they name, by index or by
+/// the client order id the workload gives it.
+///
+/// # Errors
+/// The first order (in the timeline's order of targets) whose scripted
+/// fills exceed its quantity.
+pub fn check_scripted_quantities(
+    model: &BrokerModel,
+    scenario: &crate::scenario::Scenario,
+    seed: u64,
+    orders: u32,
+) -> Result<(), Overfill> {
+    for (target, events) in &model.timeline {
+        let index = match target {
+            OrderTarget::Index(index) => Some(*index),
+            OrderTarget::ClientOrderId(id) => crate::workload::index_of_client_order_id(seed, id),
+        };
+        let Some(index) = index.filter(|i| *i < orders) else {
+            continue;
+        };
+        scripted_fills(events, crate::workload::order_qty(scenario, seed, index))?;
+    }
+    Ok(())
+}
+
+/// The quantity each of an order's scripted `events` (in time order) fills:
+/// a `fill`'s `qty`, or the rest of an order of `qty` shares when it gives
+/// none, and zero for other events. Nothing is cut to fit.
+///
+/// # Errors
+/// The first fill that would take the order past `qty`, or that has nothing
+/// left to fill.
+pub fn scripted_fills(
+    events: &[crate::scenario::TimelineEvent],
+    qty: Decimal,
+) -> Result<Vec<Decimal>, Overfill> {
+    let mut remaining = qty;
+    let mut takes = Vec::with_capacity(events.len());
+    for (position, event) in events.iter().enumerate() {
+        if event.event.value != TimelineKind::Fill {
+            takes.push(Decimal::ZERO);
+            continue;
+        }
+        let refuse = |problem: String| Overfill {
+            line: event.location().line(),
+            target: event.target_name(),
+            problem,
+            qty,
+            event: position,
+        };
+        let take = match event.qty {
+            Some(scripted) if Decimal::from(scripted) > remaining => {
+                return Err(refuse(format!(
+                    "the fill at {} for {scripted} shares is {} too many",
+                    crate::duration::format_duration(event.at()),
+                    Decimal::from(scripted) - remaining
+                )));
+            }
+            Some(scripted) => Decimal::from(scripted),
+            None if remaining <= Decimal::ZERO => {
+                return Err(refuse(format!(
+                    "the fill at {} (the rest of the order) finds nothing left",
+                    crate::duration::format_duration(event.at())
+                )));
+            }
+            None => remaining,
+        };
+        remaining -= take;
+        takes.push(take);
+    }
+    Ok(takes)
 }
 
 fn pick_spelling(model: &BrokerModel, u: f64) -> String {

@@ -14,9 +14,11 @@ use crate::distribution::Dist;
 use crate::duration::parse_duration;
 use crate::error::{Diagnostic, ScenarioError};
 use crate::expect::Expectation;
+use crate::model::OrderTarget;
+use crate::recover::{Rename, Step};
 use crate::scenario::{
     FAULT_KINDS, FORMAT_VERSION, LatencySpec, OrderKind, PartialPolicySpec, PollingSpec, Scenario,
-    TimelineKind,
+    TimelineEvent, TimelineKind,
 };
 use crate::suggest::did_you_mean;
 
@@ -94,13 +96,37 @@ impl Scenario {
                 ),
             )
         })?;
-        let mut scenario = parse_yaml(text, file)?;
-        resolve_sample_files(&mut scenario, file, text, base_dir)?;
-        let diagnostics = check(&scenario, file);
+        let mut parsed = parse_yaml(text, file);
+        let mut diagnostics = std::mem::take(&mut parsed.diagnostics);
+        // In file order; problems without a line (whole-file bounds) last.
+        let in_order = |mut diagnostics: Vec<Diagnostic>| {
+            diagnostics.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
+            ScenarioError { diagnostics }
+        };
+        // A file that parsed only with fields renamed or left out is still
+        // checked, so that every problem is named at once; what follows
+        // from a field left out is not reported again.
+        let Some(mut scenario) = parsed.scenario.take() else {
+            return Err(in_order(diagnostics));
+        };
+        if let Err(error) = resolve_sample_files(&mut scenario, file, text, base_dir) {
+            diagnostics.extend(error.diagnostics);
+        }
+        let checked = check(&scenario, file);
+        let later = |found: Vec<Diagnostic>| -> Vec<Diagnostic> {
+            found
+                .into_iter()
+                .map(|d| parsed.in_file(d))
+                .filter(|d| parsed.unrelated(d))
+                .collect()
+        };
+        diagnostics.extend(later(checked.diagnostics));
+        let warnings = later(checked.warnings);
         if diagnostics.is_empty() {
+            scenario.warnings = warnings;
             Ok(scenario)
         } else {
-            Err(ScenarioError { diagnostics })
+            Err(in_order(diagnostics))
         }
     }
 
@@ -288,59 +314,245 @@ fn yaml_options() -> Options {
     options
 }
 
-fn parse_yaml(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    let mut path = None;
+/// Most problems the typed parse reports from one file before it stops
+/// reading on (each costs a parse of the file).
+pub const MAX_PARSE_PROBLEMS: usize = 50;
+
+/// Why one typed parse of the file stopped.
+struct Failure {
+    diagnostic: Diagnostic,
+    /// The field at fault, when the parse knew it.
+    steps: Option<Vec<Step>>,
+    /// The close known name of a misspelt field.
+    suggestion: Option<String>,
+}
+
+/// What the typed parse of a file made of it.
+struct Parsed {
+    /// The scenario, when the parse got through (perhaps after fields at
+    /// fault were renamed or left out).
+    scenario: Option<Scenario>,
+    /// The problems met on the way, in the order met.
+    diagnostics: Vec<Diagnostic>,
+    /// The fields left out to read on: checks that follow do not report
+    /// them, or the fields holding them, as missing.
+    removed: Vec<String>,
+    /// The misspelt keys renamed to read on, in the order made.
+    renames: Vec<Rename>,
+    /// The sequence items left out (the sequence's field and the item's
+    /// index, as the text then had them), in the order made.
+    items_removed: Vec<(String, usize)>,
+}
+
+impl Parsed {
+    /// `field` as the file names it, before any item was left out.
+    fn field_in_file(&self, field: &str) -> String {
+        self.items_removed
+            .iter()
+            .rev()
+            .fold(field.to_owned(), |field, (sequence, index)| {
+                crate::recover::before_removal(&field, sequence, *index)
+            })
+    }
+
+    /// `diagnostic` with its field and column as in the file, before any
+    /// item was left out or key renamed.
+    fn in_file(&self, mut diagnostic: Diagnostic) -> Diagnostic {
+        diagnostic.field = diagnostic.field.map(|field| self.field_in_file(&field));
+        if let (Some(line), Some(column)) = (diagnostic.line, diagnostic.column) {
+            diagnostic.column = Some(
+                self.renames
+                    .iter()
+                    .rev()
+                    .fold(column, |column, rename| rename.undo(line, column)),
+            );
+        }
+        diagnostic
+    }
+
+    /// Reports where the file stops being YAML, unless the typed parse
+    /// already stopped there.
+    fn not_yaml(&mut self, file: &str, error: &serde_saphyr::Error) {
+        let Some(location) = error.location() else {
+            return;
+        };
+        let (line, column) = (location.line(), location.column());
+        if self
+            .diagnostics
+            .iter()
+            .any(|d| d.line == Some(line) && d.column == Some(column))
+        {
+            return;
+        }
+        self.diagnostics.push(Diagnostic {
+            file: file.to_owned(),
+            line: Some(line).filter(|l| *l > 0),
+            column: Some(column).filter(|c| *c > 0),
+            field: None,
+            message: UserMessageFormatter.format_message(error).into_owned(),
+        });
+    }
+
+    /// False for a diagnostic about a field left out, or one holding it or
+    /// held by it: it follows from a problem already reported.
+    fn unrelated(&self, diagnostic: &Diagnostic) -> bool {
+        let Some(field) = diagnostic.field.as_deref().filter(|f| !f.is_empty()) else {
+            return true;
+        };
+        !self
+            .removed
+            .iter()
+            .any(|gone| crate::recover::holds(field, gone) || crate::recover::holds(gone, field))
+    }
+}
+
+/// Parses the file, reading on past each problem (see [`crate::recover`])
+/// to report every one, up to [`MAX_PARSE_PROBLEMS`].
+fn parse_yaml(text: &str, file: &str) -> Parsed {
+    let mut current = std::borrow::Cow::Borrowed(text);
+    // The tree of `current`, once a patch made it.
+    let mut patched_root = None;
+    let mut parsed = Parsed {
+        scenario: None,
+        diagnostics: Vec::new(),
+        removed: Vec::new(),
+        renames: Vec::new(),
+        items_removed: Vec::new(),
+    };
+    // Each round either ends or reports a problem or leaves a field out,
+    // and reads the text at most twice; all rounds together read at most
+    // 64 MiB.
+    let rounds = (32 * 1024 * 1024 / text.len().max(1)).clamp(2, MAX_PARSE_PROBLEMS * 4);
+    for _ in 0..rounds {
+        let failure = match parse_once(&current, file) {
+            Ok(scenario) => {
+                parsed.scenario = Some(scenario);
+                break;
+            }
+            Err(failure) => *failure,
+        };
+        let field = failure.steps.as_deref().map(crate::recover::field_name);
+        let field_in_file = field.as_deref().map(|f| parsed.field_in_file(f));
+        // An error where a field was left out (a required field now
+        // missing) follows from a problem already reported.
+        let follows = field_in_file.as_deref().is_some_and(|field| {
+            parsed
+                .removed
+                .iter()
+                .any(|removed| crate::recover::holds(field, removed))
+        });
+        if !follows {
+            let diagnostic = parsed.in_file(failure.diagnostic);
+            parsed.diagnostics.push(diagnostic);
+            if parsed.diagnostics.len() >= MAX_PARSE_PROBLEMS {
+                break;
+            }
+        }
+        let (Some(mut steps), Some(field_in_file)) = (failure.steps, field_in_file) else {
+            break;
+        };
+        while matches!(steps.last(), Some(Step::Key { phantom: true, .. })) {
+            steps.pop();
+        }
+        let root = match patched_root.take() {
+            Some(root) => root,
+            None => match crate::recover::tree(&current, yaml_options()) {
+                Ok(root) => root,
+                Err(error) => {
+                    parsed.not_yaml(file, &error);
+                    break;
+                }
+            },
+        };
+        let renamed = failure
+            .suggestion
+            .filter(|_| !follows)
+            .and_then(|to| crate::recover::rename(&current, &root, &steps, &to));
+        let patched = if let Some((text, rename)) = renamed {
+            parsed.renames.push(rename);
+            text
+        } else if let Some(text) = crate::recover::remove(&current, &root, &steps) {
+            if let Some(Step::Index(index)) = steps.last() {
+                let sequence = crate::recover::field_name(&steps[..steps.len() - 1]);
+                parsed.items_removed.push((sequence, *index));
+            }
+            parsed.removed.push(field_in_file);
+            text
+        } else {
+            break;
+        };
+        // A patch that leaves no YAML (a removed anchor an alias still
+        // names) would only report problems of its own making.
+        match crate::recover::tree(&patched, yaml_options()) {
+            Ok(root) => patched_root = Some(root),
+            Err(_) => break,
+        }
+        current = std::borrow::Cow::Owned(patched);
+    }
+    parsed
+}
+
+/// One typed parse of the text, stopping at its first error.
+fn parse_once(text: &str, file: &str) -> Result<Scenario, Box<Failure>> {
+    let mut steps = None;
     let result =
         serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
             serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|error| {
-                path = Some(error.path().to_string());
+                steps = Some(crate::recover::steps(error.path()));
                 error.into_inner()
             })
         });
     result.map_err(|error| {
         let location = error.location();
         let message = UserMessageFormatter.format_message(&error).into_owned();
-        // `Spanned` fields add a `value` step that is not in the file.
-        let field = path
-            .map(|p| p.replace(".value", ""))
-            .filter(|p| !p.is_empty() && p != ".");
-        ScenarioError {
-            diagnostics: vec![Diagnostic {
+        let steps = steps.flatten();
+        let field = steps
+            .as_deref()
+            .map(crate::recover::field_name)
+            .filter(|p| !p.is_empty());
+        let (message, suggestion) = with_suggestion(&message);
+        Box::new(Failure {
+            diagnostic: Diagnostic {
                 file: file.to_owned(),
                 line: location.map(|l| l.line()).filter(|l| *l > 0),
                 column: location.map(|l| l.column()).filter(|c| *c > 0),
                 field,
-                message: with_suggestion(&message),
-            }],
-        }
+                message,
+            },
+            steps,
+            suggestion,
+        })
     })
 }
 
 /// Adds "did you mean" to serde's unknown field and unknown variant
-/// messages: "unknown field `nmae`, expected one of `name`, `seed`".
-fn with_suggestion(message: &str) -> String {
+/// messages: "unknown field `nmae`, expected one of `name`, `seed`"; the
+/// suggested name of an unknown field beside it.
+fn with_suggestion(message: &str) -> (String, Option<String>) {
+    let field = message.starts_with("unknown field `");
     let Some(rest) = message
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))
     else {
-        return message.to_owned();
+        return (message.to_owned(), None);
     };
     let Some((name, tail)) = rest.split_once('`') else {
-        return message.to_owned();
+        return (message.to_owned(), None);
     };
     let Some((_, list)) = tail.split_once("expected one of ") else {
-        return message.to_owned();
+        return (message.to_owned(), None);
     };
     let known: Vec<String> = list
         .split(", ")
         .map(|s| s.trim_matches('`').to_owned())
         .collect();
     let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
-    let hint = did_you_mean(name, &known_refs);
-    if hint.is_empty() {
-        message.to_owned()
-    } else {
-        format!("{message}{hint}")
+    match crate::suggest::closest(name, &known_refs) {
+        Some(closest) => (
+            format!("{message}{}", did_you_mean(name, &known_refs)),
+            field.then(|| closest.to_owned()),
+        ),
+        None => (message.to_owned(), None),
     }
 }
 
@@ -414,12 +626,12 @@ fn distributions_mut(scenario: &mut Scenario) -> Vec<(String, &mut Dist, bool)> 
         if let Some(disconnects) = &mut stream.disconnects {
             out.push((
                 "broker.stream.disconnects.every".into(),
-                &mut disconnects.every.0,
+                &mut disconnects.value.every.0,
                 true,
             ));
             out.push((
                 "broker.stream.disconnects.down_for".into(),
-                &mut disconnects.down_for.0,
+                &mut disconnects.value.down_for.0,
                 true,
             ));
         }
@@ -605,30 +817,54 @@ fn check_bounds(scenario: &Scenario, c: &mut Checker<'_>) {
 struct Checker<'a> {
     file: &'a str,
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
+    fn diagnostic(
+        &self,
+        location: Option<Location>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_owned(),
+            line: location.map(|l| l.line()).filter(|l| *l > 0),
+            column: location.map(|l| l.column()).filter(|c| *c > 0),
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A problem: the file is refused.
     fn at(
         &mut self,
         location: Option<Location>,
         field: impl Into<String>,
         message: impl Into<String>,
     ) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_owned(),
-            line: location.map(|l| l.line()).filter(|l| *l > 0),
-            column: location.map(|l| l.column()).filter(|c| *c > 0),
-            field: Some(field.into()),
-            message: message.into(),
-        });
+        let diagnostic = self.diagnostic(location, field, message);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// A warning: the file loads, and the warning is shown beside it.
+    fn warn(
+        &mut self,
+        location: Option<Location>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let diagnostic = self.diagnostic(location, field, message);
+        self.warnings.push(diagnostic);
     }
 }
 
-/// The checks that span several fields.
-fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
+/// The checks that span several fields: the problems, and the warnings.
+fn check<'a>(scenario: &Scenario, file: &'a str) -> Checker<'a> {
     let mut c = Checker {
         file,
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
     if scenario.version.value != FORMAT_VERSION {
         c.at(
@@ -692,14 +928,17 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
         .as_ref()
         .and_then(|s| s.disconnects.as_ref())
     {
-        if disconnects.every.0.upper_bound() == Some(0.0) {
+        if disconnects.value.every.0.upper_bound() == Some(0.0) {
             c.at(
-                None,
+                Some(disconnects.referenced),
                 "broker.stream.disconnects.every",
                 "is 0s; the stream must stay connected for a positive time between disconnects",
             );
+        } else {
+            check_flap_rate(disconnects, scenario.limits.max_virtual_time.0, &mut c);
         }
     }
+    warn_waits_past_deadline(scenario, &mut c);
     if let Err(message) = scenario.detection_config() {
         let engine = &scenario.engine;
         if engine
@@ -816,6 +1055,7 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
     for (i, event) in scenario.timeline.iter().enumerate() {
         check_timeline_event(i, event, orders, &mut c);
     }
+    check_timeline_orders(scenario, &mut c);
     for (i, event) in scenario.timeline.iter().enumerate() {
         if event.event.value != TimelineKind::Reject {
             continue;
@@ -859,7 +1099,7 @@ fn check(scenario: &Scenario, file: &str) -> Vec<Diagnostic> {
             "is 0s; give runs a positive bound",
         );
     }
-    c.diagnostics
+    c
 }
 
 /// Checks a listed workload: `orders` counts the list, each order has a
@@ -937,6 +1177,247 @@ fn check_listed_orders(scenario: &Scenario, c: &mut Checker<'_>) {
             );
         }
         previous = previous.max(order.at.0);
+    }
+}
+
+/// Most stream disconnects a run may expect within `limits.max_virtual_time`:
+/// each is a window the stream keeps and a reconnect the engine answers
+/// with a read of every open order, so a stream that flaps every
+/// millisecond for a week would make a run explode.
+pub const MAX_DISCONNECTS_PER_RUN: f64 = 1_000_000.0;
+
+/// Refuses disconnects so frequent that a run could expect more than
+/// [`MAX_DISCONNECTS_PER_RUN`] of them: the mean of `every` plus the mean of
+/// `down_for` (one disconnect cycle) must be at least
+/// `limits.max_virtual_time` / [`MAX_DISCONNECTS_PER_RUN`].
+fn check_flap_rate(
+    disconnects: &serde_saphyr::Spanned<crate::scenario::DisconnectSpec>,
+    horizon: Duration,
+    c: &mut Checker<'_>,
+) {
+    use crate::duration::format_duration;
+    let (line, disconnects) = (disconnects.referenced, &disconnects.value);
+    // The stream stays connected at least 1 ms between disconnects.
+    let every = disconnects.every.0.mean().max(0.001);
+    let down = disconnects.down_for.0.mean().max(0.0);
+    let cycle = every + down;
+    let expected = horizon.as_secs_f64() / cycle;
+    if expected.is_nan() || expected <= MAX_DISCONNECTS_PER_RUN {
+        return;
+    }
+    let least_cycle = horizon.as_secs_f64() / MAX_DISCONNECTS_PER_RUN;
+    // Rounded to whole milliseconds and seconds, each on the safe side.
+    let least_every = Duration::from_millis(((least_cycle - down).max(0.001) * 1e3).ceil() as u64);
+    let longest_run = Duration::from_secs((cycle * MAX_DISCONNECTS_PER_RUN).floor() as u64);
+    c.at(
+        Some(line),
+        "broker.stream.disconnects.every",
+        format!(
+            "averages {} between disconnects, each down for {} on average: about {expected:.0} \
+             disconnects within `limits.max_virtual_time` ({}), and a run may expect at most \
+             {MAX_DISCONNECTS_PER_RUN:.0}; make `every` average at least {}, or lower \
+             `limits.max_virtual_time` to at most {}",
+            format_duration(Duration::from_secs_f64(every)),
+            format_duration(Duration::from_secs_f64(down)),
+            format_duration(horizon),
+            format_duration(least_every),
+            format_duration(longest_run),
+        ),
+    );
+}
+
+/// Warns where a wait the engine is given is longer than the order's
+/// deadline (`engine.timeout`), so that it can never take effect as meant.
+fn warn_waits_past_deadline(scenario: &Scenario, c: &mut Checker<'_>) {
+    use crate::duration::format_duration;
+    let engine = &scenario.engine;
+    let deadline = engine
+        .timeout
+        .as_ref()
+        .map_or_else(|| FillDetectionConfig::default().timeout, |t| t.value.0);
+    if let Some(shed_after) = engine.shed_after.as_ref().filter(|s| s.value.0 > deadline) {
+        c.warn(
+            Some(shed_after.referenced),
+            "engine.shed_after",
+            format!(
+                "is {}, longer than the order's deadline (`engine.timeout`, {}): a submission \
+                 may wait for a turn longer than the order is watched once placed; make it at \
+                 most the deadline",
+                format_duration(shed_after.value.0),
+                format_duration(deadline)
+            ),
+        );
+    }
+    let safety = engine
+        .polling
+        .as_ref()
+        .filter(|p| p.value.strategy == "hybrid")
+        .and_then(|p| p.value.safety.map(|s| (p.referenced, s.0)))
+        .filter(|(_, safety)| *safety > deadline);
+    if let Some((line, safety)) = safety {
+        c.warn(
+            Some(line),
+            "engine.polling.safety",
+            format!(
+                "is {}, longer than the order's deadline (`engine.timeout`, {}): an order the \
+                 stream is quiet on gets no safety read before its deadline; make it shorter \
+                 than the deadline",
+                format_duration(safety),
+                format_duration(deadline)
+            ),
+        );
+    }
+}
+
+/// The fewest and most shares the workload can order for `target`: exact
+/// for a listed order or a fixed `workload.qty`, the draw's bounds
+/// otherwise, and any quantity for an order named by client order id.
+fn qty_bounds(scenario: &Scenario, target: &OrderTarget) -> (u64, u64) {
+    const MOST: u64 = 1_000_000_000;
+    let workload = &scenario.workload;
+    let OrderTarget::Index(index) = target else {
+        return (1, MOST);
+    };
+    if let Some(order) = workload.list.get(*index as usize) {
+        return (order.value.qty, order.value.qty);
+    }
+    // As the workload draws: rounded, at least 1 and at most a billion.
+    let whole = |v: f64| {
+        if v.is_finite() {
+            v.round().clamp(1.0, 1e9) as u64
+        } else {
+            MOST
+        }
+    };
+    let dist = &workload.qty.0;
+    let least = match dist {
+        Dist::Fixed(value) => whole(*value),
+        Dist::Uniform { low, .. } => whole(*low),
+        Dist::Samples(values) => values.iter().copied().reduce(f64::min).map_or(1, whole),
+        _ => 1,
+    };
+    (least, dist.upper_bound().map_or(MOST, whole))
+}
+
+/// Checks each order's scripted story as a whole: none of its fills may
+/// come after the order ends, it ends once, and its fills must fit its
+/// quantity ([`check_timeline_quantities`]).
+fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
+    let mut by_order: std::collections::BTreeMap<OrderTarget, Vec<(usize, &TimelineEvent)>> =
+        std::collections::BTreeMap::new();
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        if event.event.value == TimelineKind::Fault || event.at.is_none() {
+            continue;
+        }
+        if let Some(target) = OrderTarget::of(event) {
+            by_order.entry(target).or_default().push((i, event));
+        }
+    }
+    for (target, events) in &mut by_order {
+        // The order the broker applies them in (see `BrokerModel`).
+        events.sort_by_key(|(_, event)| event.at());
+        check_timeline_ends(events, c);
+        check_timeline_quantities(scenario, target, events, c);
+    }
+}
+
+/// Refuses a second end of one order's `events` (in time order), and any
+/// fill after its first end.
+fn check_timeline_ends(events: &[(usize, &TimelineEvent)], c: &mut Checker<'_>) {
+    let ends: Vec<&(usize, &TimelineEvent)> = events
+        .iter()
+        .filter(|(_, e)| e.event.value != TimelineKind::Fill)
+        .collect();
+    let Some(&&(first_index, first)) = ends.first() else {
+        return;
+    };
+    let ended = format!(
+        "{} is {} at {} (`timeline[{first_index}]`, line {})",
+        first.target_name(),
+        end_word(first.event.value),
+        crate::duration::format_duration(first.at()),
+        first.location().line()
+    );
+    for &&(i, end) in &ends[1..] {
+        c.at(
+            Some(end.location()),
+            format!("timeline[{i}].event"),
+            format!("ends the order again: {ended}; an order ends once, remove one"),
+        );
+    }
+    for &(i, fill) in events {
+        if fill.event.value == TimelineKind::Fill && fill.at() > first.at() {
+            c.at(
+                Some(fill.location()),
+                format!("timeline[{i}].at"),
+                format!(
+                    "fills at {}, after the order has ended: {ended}; move the fill to or \
+                     before the end, or the end after the fill",
+                    crate::duration::format_duration(fill.at())
+                ),
+            );
+        }
+    }
+}
+
+/// Refuses fills of one order's `events` (in time order) that no quantity
+/// the workload can give it holds, and warns about fills that only some
+/// drawn quantities hold (a run whose draw they do not fit is refused
+/// before it starts).
+fn check_timeline_quantities(
+    scenario: &Scenario,
+    target: &OrderTarget,
+    events: &[(usize, &TimelineEvent)],
+    c: &mut Checker<'_>,
+) {
+    let (least, most) = qty_bounds(scenario, target);
+    let scripted: Vec<TimelineEvent> = events.iter().map(|(_, e)| (*e).clone()).collect();
+    let field_of = |overfill: &crate::lifecycle::Overfill| {
+        let (i, event) = events[overfill.event];
+        let name = if event.qty.is_some() { "qty" } else { "event" };
+        (event.location(), format!("timeline[{i}].{name}"))
+    };
+    let bound = match target {
+        _ if least == most => String::new(),
+        OrderTarget::Index(_) => format!(" (`workload.qty` draws at most {most} for it)"),
+        OrderTarget::ClientOrderId(_) => " (no order is for more)".to_owned(),
+    };
+    if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(most)) {
+        let (location, field) = field_of(&overfill);
+        c.at(
+            Some(location),
+            field,
+            format!(
+                "{} for {} of {most} shares{bound}; make its scripted fills add up to at most \
+                 its quantity",
+                overfill.problem, overfill.target
+            ),
+        );
+    } else if matches!(target, OrderTarget::Index(_)) {
+        // An order named by client order id is checked when it is placed.
+        if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(least)) {
+            let (location, field) = field_of(&overfill);
+            c.warn(
+                Some(location),
+                field,
+                format!(
+                    "{} for {} when `workload.qty` draws {least} for it (it draws {least} to \
+                     {most}); a run whose draw is too small for the scripted fills is refused \
+                     before it starts",
+                    overfill.problem, overfill.target
+                ),
+            );
+        }
+    }
+}
+
+/// How a timeline end reads in a message.
+fn end_word(kind: TimelineKind) -> &'static str {
+    match kind {
+        TimelineKind::Reject => "rejected",
+        TimelineKind::Cancel => "canceled",
+        TimelineKind::Expire => "expired",
+        TimelineKind::Fill | TimelineKind::Fault => "filled",
     }
 }
 
@@ -1084,9 +1565,12 @@ mod tests {
         let message = "unknown field `timout`, expected one of `timeout`, `polling`";
         assert_eq!(
             with_suggestion(message),
-            format!("{message} (did you mean `timeout`?)")
+            (
+                format!("{message} (did you mean `timeout`?)"),
+                Some("timeout".to_owned())
+            )
         );
         let unrelated = "unknown field `zzz`, expected one of `timeout`";
-        assert_eq!(with_suggestion(unrelated), unrelated);
+        assert_eq!(with_suggestion(unrelated), (unrelated.to_owned(), None));
     }
 }

@@ -343,7 +343,7 @@ impl BrokerModel {
                 disconnects: s
                     .disconnects
                     .as_ref()
-                    .map(|d| (d.every.clone(), d.down_for.clone())),
+                    .map(|d| (d.value.every.clone(), d.value.down_for.clone())),
                 outages: s.outages.iter().map(|o| (o.at.0, o.duration.0)).collect(),
             }),
         }

@@ -64,6 +64,11 @@ pub struct Scenario {
     /// Bounds on a run.
     #[serde(default)]
     pub limits: Limits,
+    /// What `check` found questionable but not wrong (a setting that can
+    /// never take effect, a scripted fill a draw may not fit); filled in by
+    /// [`Scenario::parse`], never read from the file.
+    #[serde(skip)]
+    pub warnings: Vec<crate::error::Diagnostic>,
 }
 
 fn default_seed() -> u64 {
@@ -661,7 +666,7 @@ pub struct StreamSpec {
     pub reorder: Probability,
     /// Disconnects: how often and for how long; default none.
     #[serde(default)]
-    pub disconnects: Option<DisconnectSpec>,
+    pub disconnects: Option<Spanned<DisconnectSpec>>,
     /// Windows in which the stream is down; default none.
     #[serde(default)]
     pub outages: Vec<OutageSpec>,

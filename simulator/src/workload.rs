@@ -49,6 +49,17 @@ pub fn client_order_id(seed: u64, index: u32) -> String {
     format!("fp-{seed:x}-{index}")
 }
 
+/// The workload index of `client_order_id` in a run with `seed`, when it is
+/// one the workload gives ([`client_order_id`]).
+#[must_use]
+pub fn index_of_client_order_id(seed: u64, client_order_id: &str) -> Option<u32> {
+    let index: u32 = client_order_id
+        .strip_prefix(&format!("fp-{seed:x}-"))?
+        .parse()
+        .ok()?;
+    (self::client_order_id(seed, index) == client_order_id).then_some(index)
+}
+
 /// The workload's orders, in submission order, generated one at a time so
 /// that a run of millions of orders never holds them all.
 pub struct Workload<'a> {
@@ -129,6 +140,60 @@ impl Workload<'_> {
     }
 }
 
+/// What the workload draws for one order, in this order from its stream.
+struct Drawn {
+    gap: Duration,
+    symbol: String,
+    side: Side,
+    qty: Decimal,
+}
+
+fn draw_order(spec: &crate::scenario::WorkloadSpec, rng: &mut impl Rng, index: u32) -> Drawn {
+    let gap = match &spec.arrival {
+        Some(arrival) if index > 0 => arrival.sample(rng),
+        _ => Duration::ZERO,
+    };
+    let symbols = &spec.symbols.value;
+    let symbol = symbols[rng.random_range(0..symbols.len())].clone();
+    let side = match spec.side {
+        SideSpec::Buy => Side::Buy,
+        SideSpec::Sell => Side::Sell,
+        SideSpec::Mixed { buy, sell } => {
+            if rng.random::<f64>() * (buy + sell) < buy {
+                Side::Buy
+            } else {
+                Side::Sell
+            }
+        }
+    };
+    let qty_draw = spec.qty.0.sample(rng).round();
+    // Quantities are whole shares of at least one; a normal draw below
+    // one becomes one.
+    let qty = if qty_draw.is_finite() && qty_draw >= 1.0 {
+        Decimal::from(qty_draw.min(1e9) as u64)
+    } else {
+        Decimal::ONE
+    };
+    Drawn {
+        gap,
+        symbol,
+        side,
+        qty,
+    }
+}
+
+/// The quantity of order `index` of `scenario`'s workload under `seed`, as
+/// the workload places it, drawn without the orders before it.
+#[must_use]
+pub fn order_qty(scenario: &Scenario, seed: u64, index: u32) -> Decimal {
+    let spec = &scenario.workload;
+    if let Some(listed) = spec.list.get(index as usize) {
+        return Decimal::from(listed.value.qty.min(1_000_000_000));
+    }
+    let mut rng = derive_rng(seed, "workload", u64::from(index));
+    draw_order(spec, &mut rng, index).qty
+}
+
 impl Iterator for Workload<'_> {
     type Item = Intent;
 
@@ -143,32 +208,13 @@ impl Iterator for Workload<'_> {
             return Some(self.listed(index, &listed.value));
         }
         let mut rng = derive_rng(self.seed, "workload", u64::from(index));
-        if index > 0 {
-            if let Some(arrival) = &spec.arrival {
-                self.clock += arrival.sample(&mut rng);
-            }
-        }
-        let symbols = &spec.symbols.value;
-        let symbol = symbols[rng.random_range(0..symbols.len())].clone();
-        let side = match spec.side {
-            SideSpec::Buy => Side::Buy,
-            SideSpec::Sell => Side::Sell,
-            SideSpec::Mixed { buy, sell } => {
-                if rng.random::<f64>() * (buy + sell) < buy {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                }
-            }
-        };
-        let qty_draw = spec.qty.0.sample(&mut rng).round();
-        // Quantities are whole shares of at least one; a normal draw below
-        // one becomes one.
-        let qty = if qty_draw.is_finite() && qty_draw >= 1.0 {
-            Decimal::from(qty_draw.min(1e9) as u64)
-        } else {
-            Decimal::ONE
-        };
+        let Drawn {
+            gap,
+            symbol,
+            side,
+            qty,
+        } = draw_order(spec, &mut rng, index);
+        self.clock += gap;
         let reference_price = spec
             .reference_price
             .value

@@ -730,3 +730,61 @@ async fn a_request_the_caller_stopped_waiting_for_still_arrives() {
         .collect();
     assert_eq!(abandoned, ["submit", "cancel"]);
 }
+
+/// A scripted fill larger than the order it lands on is never cut to fit:
+/// an order whose quantity only its client knows (named by client order id,
+/// as a bot under `serve` names it) is refused at submit, with the
+/// timeline's line, and nothing enters the ledger; a workload order whose
+/// drawn quantity is too small makes the run refuse before it starts.
+#[tokio::test(start_paused = true)]
+async fn timeline_overfill_is_refused_never_truncated() {
+    let s = scenario(
+        1,
+        "  fill: {probability: 1}",
+        "timeline:\n  - {at: 1s, client_order_id: bot-1, event: fill, qty: 150}",
+    );
+    let (broker, intents) = setup(&s);
+    let mut request = intents[0].request.clone();
+    request.client_order_id = "bot-1".into();
+    let refused = broker.submit_order(&request).await;
+    match refused {
+        Err(BrokerError::Unprocessable { message }) => assert!(
+            message.contains("line 12")
+                && message.contains("the fill at 1s for 150 shares is 50 too many"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(broker.with_ledger(|l| l.orders().len()), 0);
+
+    let drawn = Scenario::parse(
+        b"version: 1\nname: drawn\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: {uniform: [1, 20]}\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {at: 1s, order: 0, event: fill, qty: 15}\n",
+        "drawn.yaml",
+        None,
+    )
+    .expect("loads, with a warning");
+    let model = BrokerModel::from_scenario(&drawn);
+    let qty = |seed| fillproof_simulator::order_qty(&drawn, seed, 0);
+    let small = (1..200)
+        .find(|seed| qty(*seed) < Decimal::from(15))
+        .expect("a small draw");
+    let large = (1..200)
+        .find(|seed| qty(*seed) >= Decimal::from(15))
+        .expect("a large draw");
+    let refusal = fillproof_simulator::check_scripted_quantities(&model, &drawn, small, 1)
+        .expect_err("the small draw is refused");
+    assert_eq!(refusal.line, 9);
+    assert_eq!(refusal.qty, qty(small));
+    fillproof_simulator::check_scripted_quantities(&model, &drawn, large, 1)
+        .expect("the large draw runs");
+    // The broker itself refuses the small draw's order rather than fill it short.
+    let broker = SimBroker::new(model, small, true);
+    let intent = Workload::new(&drawn, small, None).next().expect("order 0");
+    assert_eq!(intent.request.qty, qty(small));
+    broker.register(&intent.request.client_order_id, 0);
+    let refused = broker.submit_order(&intent.request).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("line 9")),
+        "{refused:?}"
+    );
+}

@@ -518,3 +518,370 @@ fn samples_file_must_be_a_bounded_regular_file() {
     let error = Scenario::load(&path).expect_err("too big");
     assert!(error.to_string().contains("at most"), "{error}");
 }
+
+/// `GOOD` with its timeline replaced by `timeline` (entries indented two
+/// spaces; the first is on line 12) and `qty` as its workload quantity.
+fn with_timeline(qty: &str, timeline: &str) -> String {
+    GOOD.replacen("qty: 10", &format!("qty: {qty}"), 1)
+        .replacen("  - {at: 1s, order: 1, event: fill}\n", timeline, 1)
+}
+
+/// The diagnostics of a file that must be refused, as (line, field).
+fn refused(text: &str) -> (Vec<(Option<u64>, String)>, String) {
+    let error = Scenario::parse(text.as_bytes(), "bad.yaml", None).expect_err(text);
+    let found = error
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.field.clone().unwrap_or_default()))
+        .collect();
+    (found, error.to_string())
+}
+
+/// Scripted fills that add up to more than the order's quantity are
+/// refused, naming the line and the order, whether the quantity is fixed,
+/// listed or drawn (when every draw is too small); so is a fill that
+/// scripts the rest of an order already filled.
+#[test]
+fn timeline_fills_past_the_order_quantity_are_refused() {
+    let cases: &[(&str, &str, u64, &str, &str)] = &[
+        (
+            "10",
+            "  - {at: 1s, order: 1, event: fill, qty: 6}\n  - {at: 2s, order: 1, event: fill, qty: 6}\n",
+            13,
+            "timeline[1].qty",
+            "the fill at 2s for 6 shares is 2 too many for order 1 of 10 shares",
+        ),
+        (
+            "10",
+            "  - {at: 1s, order: 0, event: fill, qty: 11}\n",
+            12,
+            "timeline[0].qty",
+            "for 11 shares is 1 too many for order 0 of 10 shares",
+        ),
+        (
+            "10",
+            "  - {at: 1s, order: 1, event: fill}\n  - {at: 2s, order: 1, event: fill, qty: 1}\n",
+            13,
+            "timeline[1].qty",
+            "is 1 too many for order 1",
+        ),
+        (
+            "10",
+            "  - {at: 3s, order: 1, event: fill}\n  - {at: 2s, order: 1, event: fill, qty: 10}\n",
+            12,
+            "timeline[0].event",
+            "the fill at 3s (the rest of the order) finds nothing left for order 1",
+        ),
+        (
+            "{uniform: [1, 20]}",
+            "  - {at: 1s, order: 1, event: fill, qty: 21}\n",
+            12,
+            "timeline[0].qty",
+            "(`workload.qty` draws at most 20 for it)",
+        ),
+    ];
+    for (qty, timeline, line, field, needle) in cases {
+        let text = with_timeline(qty, timeline);
+        let (found, shown) = refused(&text);
+        assert_eq!(found, vec![(Some(*line), (*field).to_owned())], "{shown}");
+        assert!(shown.contains(needle), "lacks {needle:?}: {shown}");
+    }
+    let listed = GOOD.replacen(
+        "  orders: 2\n",
+        "  orders: 2\n  list:\n    - {at: 0s, symbol: SPY, side: buy, qty: 5}\n    - {at: 1s, symbol: SPY, side: buy, qty: 7}\n",
+        1,
+    );
+    let listed = listed.replacen(
+        "order: 1, event: fill}",
+        "order: 1, event: fill, qty: 8}",
+        1,
+    );
+    let (found, shown) = refused(&listed);
+    assert_eq!(
+        found,
+        vec![(Some(15), "timeline[0].qty".to_owned())],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1 too many for order 1 of 7 shares"),
+        "{shown}"
+    );
+}
+
+/// A fill the draw may not fit (some draws are too small) loads with a
+/// warning saying the run refuses such a draw; one every draw fits loads
+/// clean.
+#[test]
+fn timeline_fills_some_draws_do_not_fit_warn() {
+    let text = with_timeline(
+        "{uniform: [1, 20]}",
+        "  - {at: 1s, order: 1, event: fill, qty: 15}\n",
+    );
+    let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+    assert_eq!(scenario.warnings.len(), 1, "{:?}", scenario.warnings);
+    let warning = &scenario.warnings[0];
+    assert_eq!(warning.line, Some(12));
+    assert_eq!(warning.field.as_deref(), Some("timeline[0].qty"));
+    assert!(
+        warning.message.contains("draws 1 to 20")
+            && warning.message.contains("refused before it starts"),
+        "{warning}"
+    );
+    let text = with_timeline(
+        "{uniform: [15, 20]}",
+        "  - {at: 1s, order: 1, event: fill, qty: 15}\n",
+    );
+    let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+    assert!(scenario.warnings.is_empty(), "{:?}", scenario.warnings);
+}
+
+/// A fill scripted after the order has ended (cancelled, rejected or
+/// expired in the timeline) is refused, and so is a second end.
+#[test]
+fn timeline_fills_after_the_order_ends_are_refused() {
+    for end in ["cancel", "reject", "expire"] {
+        let text = with_timeline(
+            "10",
+            &format!(
+                "  - {{at: 2s, order: 1, event: {end}}}\n  - {{at: 3s, order: 1, event: fill, qty: 4}}\n"
+            ),
+        );
+        let (found, shown) = refused(&text);
+        assert_eq!(
+            found,
+            vec![(Some(13), "timeline[1].at".to_owned())],
+            "{shown}"
+        );
+        assert!(
+            shown.contains("fills at 3s, after the order has ended: order 1 is")
+                && shown.contains("at 2s (`timeline[0]`, line 12)"),
+            "{shown}"
+        );
+    }
+    // A fill at the instant of a cancel has happened: it stands.
+    let text = with_timeline(
+        "10",
+        "  - {at: 2s, order: 1, event: cancel}\n  - {at: 2s, order: 1, event: fill, qty: 4}\n",
+    );
+    Scenario::parse(text.as_bytes(), "t.yaml", None).expect("a fill as the order ends loads");
+    let text = with_timeline(
+        "10",
+        "  - {at: 2s, order: 1, event: cancel}\n  - {at: 5s, order: 1, event: expire}\n",
+    );
+    let (found, shown) = refused(&text);
+    assert_eq!(
+        found,
+        vec![(Some(13), "timeline[1].event".to_owned())],
+        "{shown}"
+    );
+    assert!(shown.contains("ends the order again"), "{shown}");
+}
+
+/// A stream that would disconnect more than a million times within
+/// `limits.max_virtual_time` is refused, with the bound and what to change;
+/// the same flapping under a shorter run bound, or a realistic rate, loads.
+#[test]
+fn stream_flap_rate_is_bounded() {
+    let flapping = GOOD.replacen(
+        "broker:\n",
+        "broker:\n  stream:\n    disconnects: {every: 1ms, down_for: 1ms}\n",
+        1,
+    );
+    let (found, shown) = refused(&flapping);
+    assert_eq!(
+        found,
+        vec![(Some(10), "broker.stream.disconnects.every".to_owned())],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("about 302400000 disconnects within `limits.max_virtual_time` (604800s)")
+            && shown.contains("at most 1000000")
+            && shown.contains("make `every` average at least 604ms")
+            && shown.contains("lower `limits.max_virtual_time` to at most 2000s"),
+        "{shown}"
+    );
+    let bounded = format!("{flapping}limits: {{max_virtual_time: 30m}}\n");
+    Scenario::parse(bounded.as_bytes(), "t.yaml", None).expect("a 30-minute bound fits");
+    let realistic = GOOD.replacen(
+        "broker:\n",
+        "broker:\n  stream:\n    disconnects: {every: {exponential: {mean: 1s}}, down_for: 100ms}\n",
+        1,
+    );
+    Scenario::parse(realistic.as_bytes(), "t.yaml", None).expect("once a second fits a week");
+}
+
+/// `shed_after` or a hybrid `safety` longer than the deadline loads with a
+/// warning naming the line and the field; within the deadline, none.
+#[test]
+fn waits_longer_than_the_deadline_warn() {
+    let engine = |settings: &str| {
+        GOOD.replacen(
+            "broker:\n",
+            &format!("engine:\n  timeout: 60s\n{settings}broker:\n  stream: {{delay: 40ms}}\n"),
+            1,
+        )
+    };
+    let cases = [
+        ("  shed_after: 90s\n", "engine.shed_after", "is 90s, longer"),
+        (
+            "  polling: {strategy: hybrid, safety: 2m}\n",
+            "engine.polling.safety",
+            "is 120s, longer",
+        ),
+    ];
+    for (settings, field, needle) in cases {
+        let text = engine(settings);
+        let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+        assert_eq!(scenario.warnings.len(), 1, "{:?}", scenario.warnings);
+        let warning = &scenario.warnings[0];
+        assert_eq!(warning.line, Some(10), "{warning}");
+        assert_eq!(warning.field.as_deref(), Some(field), "{warning}");
+        assert!(
+            warning.message.contains(needle)
+                && warning.message.contains("deadline (`engine.timeout`, 60s)"),
+            "{warning}"
+        );
+    }
+    for settings in [
+        "  shed_after: 60s\n",
+        "  polling: {strategy: hybrid, safety: 15s}\n",
+    ] {
+        let text = engine(settings);
+        let scenario = Scenario::parse(text.as_bytes(), "t.yaml", None).expect("loads");
+        assert!(scenario.warnings.is_empty(), "{:?}", scenario.warnings);
+    }
+}
+
+/// Every (line, field) a refused file's error names, in order.
+fn named(text: &str) -> Vec<(Option<u64>, String)> {
+    refused(text).0
+}
+
+/// A file with a misspelt field and an out-of-range probability names
+/// both, each with its line and field: the first problem no longer hides
+/// the rest.
+#[test]
+fn misspelt_field_and_bad_probability_are_both_named() {
+    let text = GOOD
+        .replacen("name: t\n", "name: t\nseeed: 3\n", 1)
+        .replacen("{timeout: 0.01}", "{timeout: 1.5}", 1);
+    let (found, shown) = refused(&text);
+    assert_eq!(
+        found,
+        vec![
+            (Some(3), "seeed".to_owned()),
+            (Some(11), "broker.faults.get_order.timeout".to_owned()),
+        ],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("did you mean `seed`") && shown.contains("out of range; allowed: 0 to 1"),
+        "{shown}"
+    );
+}
+
+/// A file with a problem of every sort (misspelt and unknown fields,
+/// values out of range in block and flow mappings, an unknown variant, and
+/// problems only the checks that span fields find) names each once, with
+/// its line, column and field, in file order; nothing that follows from a
+/// field left out (a required field now missing) is named.
+#[test]
+fn every_problem_of_a_file_is_named() {
+    let text = r#"version: 1
+name: t
+workload:
+  orders: 2
+  symbols: [SPY, QQQ]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timout: 87600h
+broker:
+  fill:
+    probability: 1.5
+    partial: {probability: 0.2, pieces: [1, 5]}
+  faults:
+    get_order: {timeout: 0.01, zzz: 3, http_503: 2}
+  stream:
+    dropp: 0.1
+timeline:
+  - {at: -1s, order: 1, event: fill}
+  - {at: 1s, order: 5, event: fill}
+  - at: 2s
+    order: 0
+    event: explode
+  - {at: 3s, order: 7, event: fill}
+expect:
+  false_positives: "about 0"
+"#;
+    let error = Scenario::parse(text.as_bytes(), "every.yaml", None).expect_err("refused");
+    let found: Vec<(u64, u64, &str)> = error
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.line.unwrap_or(0),
+                d.column.unwrap_or(0),
+                d.field.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (7, 20, "workload.reference_price"),
+            (9, 3, "engine.timout"),
+            // The misspelt key is read as `timeout`, and its value checked.
+            (9, 11, "engine.timeout"),
+            (12, 18, "broker.fill.probability"),
+            (13, 41, "broker.fill.partial.pieces"),
+            (15, 32, "broker.faults.get_order.zzz"),
+            (15, 50, "broker.faults.get_order.http_503"),
+            (17, 5, "broker.stream.dropp"),
+            (19, 10, "timeline[0].at"),
+            (20, 21, "timeline[1].order"),
+            (23, 12, "timeline[2].event"),
+            // Named as in the file, though the item above it was left out.
+            (24, 21, "timeline[3].order"),
+            (26, 20, "expect.false_positives"),
+        ],
+        "{error}"
+    );
+    let shown = error.to_string();
+    assert!(!shown.contains("missing field"), "{shown}");
+}
+
+/// A syntax error further on is named beside the first problem; a field
+/// that cannot be left out without breaking the YAML (an anchor an alias
+/// still names) ends the reading without a problem of its own making; a
+/// file with more problems than `MAX_PARSE_PROBLEMS` names that many and
+/// stops.
+#[test]
+fn syntax_errors_and_the_problem_cap() {
+    let anchored = GOOD
+        .replacen("name: t\n", "name: t\nbase: &b {timeout: 0.5}\n", 1)
+        .replacen("get_order: {timeout: 0.01}", "get_order: *b", 1);
+    assert_eq!(named(&anchored), vec![(Some(3), "base".to_owned())]);
+
+    let text = GOOD
+        .replacen("{timeout: 0.01}", "{timeout: 1.5}", 1)
+        .replacen("\"== 1\"", "[unclosed", 1);
+    let (found, shown) = refused(&text);
+    assert_eq!(found.len(), 2, "{shown}");
+    assert_eq!(
+        found[0],
+        (Some(10), "broker.faults.get_order.timeout".to_owned())
+    );
+    assert_eq!(found[1].0, Some(14), "{shown}");
+    assert!(shown.contains("unclosed bracket"), "{shown}");
+
+    let mut many = GOOD.replacen("  - {at: 1s, order: 1, event: fill}\n", "", 1);
+    let events: String = (0..200)
+        .map(|i| format!("  - {{at: 1s, order: 1, event: fill, zz{i}: 1}}\n"))
+        .collect();
+    many = many.replacen("timeline:\n", &format!("timeline:\n{events}"), 1);
+    let found = named(&many);
+    assert_eq!(found.len(), fillproof_simulator::MAX_PARSE_PROBLEMS);
+    assert_eq!(found[0], (Some(12), "timeline[0].zz0".to_owned()));
+    assert_eq!(found[49], (Some(61), "timeline[49].zz49".to_owned()));
+}

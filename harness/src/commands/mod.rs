@@ -50,14 +50,16 @@ pub enum Exit {
 }
 
 /// Loads a scenario; the error lists every problem with file, line and
-/// field.
+/// field. Its warnings go to stderr, one a line, and do not stop it.
 ///
 /// # Errors
 /// The scenario's problems.
 pub fn load(path: &Path) -> Result<Arc<Scenario>> {
-    Scenario::load(path)
-        .map(Arc::new)
-        .map_err(|e| anyhow!("{e}"))
+    let scenario = Scenario::load(path).map_err(|e| anyhow!("{e}"))?;
+    for warning in &scenario.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(Arc::new(scenario))
 }
 
 /// Loads a scenario as [`load`] does, with the SHA-256 of the very bytes
