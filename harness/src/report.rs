@@ -125,6 +125,9 @@ pub struct Report {
     pub engine: String,
     /// The polling strategy.
     pub strategy: String,
+    /// The call budget the engine ran under, in words: the engine's
+    /// default, the scenario's, or none.
+    pub call_budget: String,
     /// The metrics, at the top level.
     #[serde(flatten)]
     pub metrics: Metrics,
@@ -158,6 +161,39 @@ pub struct Report {
     /// shards of a sweep print the sweep's table.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sweep: bool,
+}
+
+/// The call budget `engine` runs `scenario` under, in words.
+#[must_use]
+pub fn budget_in_words(scenario: &Scenario, engine: &str) -> String {
+    if engine.starts_with("naive") {
+        return "none (the naive baselines keep no budget)".into();
+    }
+    let per = |limit: &fillproof_engine::RateLimit| {
+        format!(
+            "{} per {}",
+            limit.requests,
+            crate::report::duration_words(limit.per)
+        )
+    };
+    match (
+        &scenario.engine.rate_limit,
+        crate::runner::call_budget(scenario),
+    ) {
+        (None, Some(limit)) => format!("{} (the engine's default)", per(&limit)),
+        (_, Some(limit)) => per(&limit),
+        (_, None) => "none (rate_limit: none)".into(),
+    }
+}
+
+/// A duration as a scenario writes it: `60s`, `1500ms`.
+#[must_use]
+pub fn duration_words(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 && d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Hex form of a trace hash.
@@ -263,6 +299,7 @@ impl Report {
             seed: first,
             engine: input.engine.to_owned(),
             strategy: input.strategy.to_owned(),
+            call_budget: budget_in_words(input.scenario, input.engine),
             metrics,
             trace_hash: hex(combined_hash(runs.iter().map(|r| (r.seed, r.trace_hash)))),
             seeds: runs
@@ -355,8 +392,8 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "{}  ({}, engine {}, polling {})",
-            self.scenario, seeds, self.engine, self.strategy
+            "{}  ({}, engine {}, polling {}, call budget {})",
+            self.scenario, seeds, self.engine, self.strategy, self.call_budget
         );
         let absent = || "n/a".to_owned();
         let count = |v: Option<u64>| v.map_or_else(absent, |v| v.to_string());

@@ -173,10 +173,7 @@ pub fn executor_config(
             per_order: c.per_order.map_or(Decimal::ZERO, |p| p.0),
             per_share: c.per_share.map_or(Decimal::ZERO, |p| p.0),
         });
-    let rate_limit = engine.rate_limit.as_ref().map(|r| RateLimit {
-        requests: r.requests.value,
-        per: r.per.0,
-    });
+    let rate_limit = call_budget(scenario);
     if let Some(limit) = &rate_limit {
         limit
             .validate()
@@ -204,6 +201,20 @@ pub fn executor_config(
             .map_or_else(|| ExecutorConfig::default().submit_max_wait, |t| t.value.0),
         buying_power: scenario.broker.account.buying_power.map(|p| p.0),
     })
+}
+
+/// The call budget the scenario's engine runs under: the engine's own
+/// default (180 a minute) unless the scenario sets one, or none when it
+/// says `rate_limit: none`, as a bot in production would run.
+#[must_use]
+pub fn call_budget(scenario: &Scenario) -> Option<RateLimit> {
+    match &scenario.engine.rate_limit {
+        None => ExecutorConfig::default().rate_limit,
+        Some(budget) => budget.limit().map(|r| RateLimit {
+            requests: r.requests.value,
+            per: r.per.0,
+        }),
+    }
 }
 
 /// Runs one seed to completion on its own paused runtime.

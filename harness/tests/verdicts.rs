@@ -619,3 +619,53 @@ fn stream_executions_make_pnl_exact() {
         linear.pnl_mismatches
     );
 }
+
+/// A scenario that does not set `engine.rate_limit` runs under the
+/// engine's own default budget (180 a minute), as a bot in production
+/// would; `rate_limit: none` runs without one; every report says which.
+#[test]
+fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
+    let base = "version: 1\nname: budget\nseed: 3\nworkload:\n  orders: 2\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\n";
+    let default = parse(base);
+    assert_eq!(
+        fillproof_harness::runner::call_budget(&default),
+        Some(fillproof_engine::RateLimit::DEFAULT)
+    );
+    let report = report_of(&default, &[run(default.clone(), None)]);
+    assert_eq!(report.call_budget, "180 per 60s (the engine's default)");
+    assert!(
+        report
+            .table()
+            .contains("call budget 180 per 60s (the engine's default)")
+    );
+    let json = serde_json::to_value(&report).expect("json");
+    assert_eq!(json["call_budget"], "180 per 60s (the engine's default)");
+
+    let none = parse(&format!("{base}engine:\n  rate_limit: none\n"));
+    assert_eq!(fillproof_harness::runner::call_budget(&none), None);
+    assert_eq!(
+        report_of(&none, &[run(none.clone(), None)]).call_budget,
+        "none (rate_limit: none)"
+    );
+
+    let set = parse(&format!(
+        "{base}engine:\n  rate_limit: {{requests: 50, per: 10s}}\n"
+    ));
+    assert_eq!(
+        fillproof_harness::runner::call_budget(&set),
+        Some(fillproof_engine::RateLimit {
+            requests: 50,
+            per: std::time::Duration::from_secs(10)
+        })
+    );
+    let refused = Scenario::parse(
+        format!("{base}engine:\n  rate_limit: off\n").as_bytes(),
+        "t.yaml",
+        None,
+    )
+    .expect_err("not a budget");
+    assert!(
+        refused.to_string().contains("engine.rate_limit") && refused.to_string().contains("none"),
+        "{refused}"
+    );
+}

@@ -57,11 +57,12 @@ pub use model::{
     StreamModel,
 };
 pub use scenario::{
-    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind, EngineSpec,
-    FAULT_KINDS, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec, Limits, ListedOrder, ListedSide,
-    OrderKind, OutageSpec, PartialPolicySpec, PartialSpec, PiecesRange, PollingSpec, Price,
-    Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario, SideSpec, StaleReadSpec,
-    TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
+    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,
+    EngineRateLimit, EngineSpec, FAULT_KINDS, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec,
+    Limits, ListedOrder, ListedSide, OrderKind, OutageSpec, PartialPolicySpec, PartialSpec,
+    PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario,
+    SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled,
+    WorkloadSpec,
 };
 pub use suggest::{closest, did_you_mean};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};

@@ -17,8 +17,8 @@ use crate::expect::Expectation;
 use crate::model::OrderTarget;
 use crate::recover::{Rename, Step};
 use crate::scenario::{
-    FAULT_KINDS, FORMAT_VERSION, LatencySpec, OrderKind, PartialPolicySpec, PollingSpec, Scenario,
-    TimelineEvent, TimelineKind,
+    EngineRateLimit, FAULT_KINDS, FORMAT_VERSION, LatencySpec, OrderKind, PartialPolicySpec,
+    PollingSpec, Scenario, TimelineEvent, TimelineKind,
 };
 use crate::suggest::did_you_mean;
 
@@ -1013,8 +1013,15 @@ fn check<'a>(scenario: &Scenario, file: &'a str) -> Checker<'a> {
     // The engine's client-side limit and the broker's bucket obey the same
     // rules; the engine refuses at run time what is let through here.
     for (section, limit) in [
-        ("engine", &scenario.engine.rate_limit),
-        ("broker", &scenario.broker.rate_limit),
+        (
+            "engine",
+            &scenario
+                .engine
+                .rate_limit
+                .as_ref()
+                .and_then(EngineRateLimit::limit),
+        ),
+        ("broker", &scenario.broker.rate_limit.as_ref()),
     ] {
         let Some(limit) = limit else { continue };
         if limit.requests.value == 0 {

@@ -414,9 +414,10 @@ pub struct EngineSpec {
     #[serde(default)]
     pub partial_fills: Option<PartialPolicySpec>,
     /// Client-side rate limit on the engine's broker calls (its call
-    /// budget); default none.
+    /// budget): absent, the engine's own default (180 a minute, as a bot
+    /// in production runs it); `none` for no budget at all.
     #[serde(default)]
-    pub rate_limit: Option<RateLimitSpec>,
+    pub rate_limit: Option<EngineRateLimit>,
     /// The longest a submission waits for a turn in the call budget before
     /// it is shed, never sent; default 30s.
     #[serde(default)]
@@ -1004,6 +1005,52 @@ pub enum WhenFilled {
     /// 204, as if the cancel were accepted; nothing changes.
     #[serde(rename = "accept_204")]
     Accept204,
+}
+
+/// The engine's call budget as a scenario sets it: `none`, or a limit.
+#[derive(Debug, Clone)]
+pub enum EngineRateLimit {
+    /// `rate_limit: none`: the engine runs without a call budget.
+    Off,
+    /// `rate_limit: {requests: N, per: D}`.
+    Limit(RateLimitSpec),
+}
+
+impl EngineRateLimit {
+    /// The limit, unless the budget is off.
+    #[must_use]
+    pub fn limit(&self) -> Option<&RateLimitSpec> {
+        match self {
+            Self::Off => None,
+            Self::Limit(limit) => Some(limit),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EngineRateLimit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BudgetVisitor;
+        impl<'de> Visitor<'de> for BudgetVisitor {
+            type Value = EngineRateLimit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`none` or {requests: N, per: D}")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<EngineRateLimit, E> {
+                if value == "none" {
+                    Ok(EngineRateLimit::Off)
+                } else {
+                    Err(E::custom(format!(
+                        "`{value}` is not a call budget; write `none` for no budget, or {{requests: 180, per: 60s}}"
+                    )))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EngineRateLimit, A::Error> {
+                RateLimitSpec::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(EngineRateLimit::Limit)
+            }
+        }
+        deserializer.deserialize_any(BudgetVisitor)
+    }
 }
 
 /// A token bucket: `requests` calls per `per`, refilled continuously.

@@ -56,10 +56,15 @@ pub enum Exit {
 /// The scenario's problems.
 pub fn load(path: &Path) -> Result<Arc<Scenario>> {
     let scenario = Scenario::load(path).map_err(|e| anyhow!("{e}"))?;
+    warn_of(&scenario);
+    Ok(Arc::new(scenario))
+}
+
+/// Prints a loaded scenario's warnings to stderr, one a line.
+fn warn_of(scenario: &Scenario) {
     for warning in &scenario.warnings {
         eprintln!("warning: {warning}");
     }
-    Ok(Arc::new(scenario))
 }
 
 /// Loads a scenario as [`load`] does, with the SHA-256 of the very bytes
@@ -77,6 +82,7 @@ pub fn load_digested(path: &Path) -> Result<(Arc<Scenario>, String)> {
     };
     let scenario = Scenario::parse(&bytes, &path.display().to_string(), path.parent())
         .map_err(|e| anyhow!("{e}"))?;
+    warn_of(&scenario);
     let digest = Sha256::digest(&bytes)
         .iter()
         .fold(String::with_capacity(64), |mut hex, byte| {
