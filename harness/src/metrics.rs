@@ -8,13 +8,16 @@
 use std::time::Duration;
 
 use fillproof_engine::{BrokerError, Decimal, Timestamp, Verdict};
-use fillproof_simulator::{Endpoint, LedgerOrder, SubmitRefusal};
+use fillproof_simulator::judge::{self, ClaimCheck};
+use fillproof_simulator::{Endpoint, Fill, LedgerOrder, SubmitRefusal};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::runner::SeedRun;
+use crate::runner::{OrderOutcome, SeedRun};
 
-/// One order compared with the truth.
+/// One order compared with the truth. The rules that judge it are
+/// [`fillproof_simulator::judge`]'s, the ones `fillproof serve` judges a
+/// bot's claims by.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrderCheck {
     /// Workload index.
@@ -36,33 +39,49 @@ pub struct OrderCheck {
     /// True when a broker order of the intent was still open when the
     /// engine concluded.
     pub open_at_conclusion: bool,
+    /// Whether the average price the engine reported differs from the
+    /// ledger's for the quantity it reported
+    /// ([`judge::price_mismatch`]); `None` when it reported no price, or
+    /// nothing filled.
+    pub price_mismatch: Option<bool>,
 }
 
 impl OrderCheck {
+    /// The engine's verdict as the judge sees it: a claim of `engine_qty`
+    /// made at the conclusion.
+    fn claim(&self) -> ClaimCheck {
+        ClaimCheck {
+            filled: self.ledger_qty,
+            filled_when_claimed: self.ledger_qty_at_conclusion,
+            claimed: self.engine_qty,
+            open_when_claimed: self.open_at_conclusion,
+        }
+    }
+
     /// The broker filled some quantity.
     #[must_use]
     pub fn filled(&self) -> bool {
-        self.ledger_qty > Decimal::ZERO
+        self.claim().filled()
     }
 
     /// The engine claimed more than the broker had filled when it
     /// concluded: a phantom or premature fill.
     #[must_use]
     pub fn false_positive(&self) -> bool {
-        self.engine_qty > self.ledger_qty_at_conclusion
+        self.claim().false_positive()
     }
 
     /// The broker filled more than the engine reported.
     #[must_use]
     pub fn missed(&self) -> bool {
-        self.ledger_qty > self.engine_qty
+        self.claim().missed()
     }
 
     /// A fill reported with the ledger's exact quantity, and not before
     /// the broker had made it.
     #[must_use]
     pub fn detected(&self) -> bool {
-        self.filled() && self.engine_qty == self.ledger_qty && !self.false_positive()
+        self.claim().detected()
     }
 
     /// The engine concluded while the broker still had the order open, or
@@ -70,8 +89,7 @@ impl OrderCheck {
     /// reported it.
     #[must_use]
     pub fn abandoned(&self) -> bool {
-        self.open_at_conclusion
-            || (self.ledger_qty > self.ledger_qty_at_conclusion && self.missed())
+        self.claim().abandoned()
     }
 }
 
@@ -124,42 +142,82 @@ impl IntentIds {
 #[must_use]
 pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
     let ids = IntentIds::new(run);
-    let mut checks: Vec<OrderCheck> = run
+    let mut claims: Vec<ClaimCheck> = run
         .outcomes
         .iter()
-        .map(|outcome| OrderCheck {
-            index: outcome.index,
-            ledger_qty: Decimal::ZERO,
-            ledger_qty_at_conclusion: Decimal::ZERO,
-            engine_qty: outcome.verdict.filled_qty,
-            broker_orders: 0,
-            filled_at: None,
-            latency_ms: None,
-            open_at_conclusion: false,
+        .map(|outcome| ClaimCheck {
+            claimed: outcome.verdict.filled_qty,
+            ..ClaimCheck::default()
         })
         .collect();
+    let mut broker_orders: Vec<Vec<&LedgerOrder>> = vec![Vec::new(); run.outcomes.len()];
     for order in run.ledger.orders() {
         let Some(slot) = ids.of_order(order) else {
             continue;
         };
         let concluded = run.outcomes[slot].concluded_at.unwrap_or(run.ended_at);
-        let check = &mut checks[slot];
-        check.broker_orders += 1;
-        check.ledger_qty += order.filled_qty_at(run.ended_at);
-        check.ledger_qty_at_conclusion += order.filled_qty_at(concluded);
-        check.open_at_conclusion |= !order.status_at(concluded).is_terminal();
-        if let Some(at) = order.last_fill_at(run.ended_at) {
-            check.filled_at = Some(check.filled_at.map_or(at, |t| t.max(at)));
-        }
+        claims[slot].add_order(order, concluded, run.ended_at);
+        broker_orders[slot].push(order);
     }
-    for (check, outcome) in checks.iter_mut().zip(&run.outcomes) {
-        if let (true, Some(fill), Some(seen)) =
-            (check.detected(), check.filled_at, outcome.concluded_at)
-        {
-            check.latency_ms = Some((seen.as_secs_f64() - fill.as_secs_f64()) * 1000.0);
-        }
+    run.outcomes
+        .iter()
+        .zip(claims)
+        .zip(&broker_orders)
+        .enumerate()
+        .map(|(slot, ((outcome, claim), orders))| {
+            let filled_at = orders
+                .iter()
+                .filter_map(|o| o.last_fill_at(run.ended_at))
+                .max();
+            let latency_ms = match (claim.detected(), filled_at, outcome.concluded_at) {
+                (true, Some(fill), Some(seen)) => Some(judge::latency_ms(fill, seen)),
+                _ => None,
+            };
+            OrderCheck {
+                index: outcome.index,
+                ledger_qty: claim.filled,
+                ledger_qty_at_conclusion: claim.filled_when_claimed,
+                engine_qty: claim.claimed,
+                broker_orders: u32::try_from(orders.len()).unwrap_or(u32::MAX),
+                filled_at,
+                latency_ms,
+                open_at_conclusion: claim.open_when_claimed,
+                price_mismatch: judge::price_mismatch(
+                    claim.claimed,
+                    outcome.verdict.avg_price,
+                    intent_fills(run, &ids, slot, outcome, orders),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The fills an engine's reported price is judged against, in fill order:
+/// those of the broker order it watched, when that is one of the intent's;
+/// otherwise those of every broker order of the intent.
+fn intent_fills<'a>(
+    run: &'a SeedRun,
+    ids: &IntentIds,
+    slot: usize,
+    outcome: &OrderOutcome,
+    orders: &[&'a LedgerOrder],
+) -> Vec<&'a Fill> {
+    let watched = outcome
+        .verdict
+        .order_id
+        .as_deref()
+        .and_then(|id| run.ledger.by_id(id))
+        .filter(|o| ids.of_order(o) == Some(slot));
+    if let Some(order) = watched {
+        return order.fills_by(run.ended_at).collect();
     }
-    checks
+    let mut fills: Vec<&Fill> = orders
+        .iter()
+        .flat_map(|o| o.fills_by(run.ended_at))
+        .collect();
+    // Stable: fills at one instant stay in acceptance order.
+    fills.sort_by_key(|f| f.at);
+    fills
 }
 
 /// Percentiles of detection latency, in milliseconds.
@@ -244,6 +302,11 @@ pub struct Metrics {
     /// Orders where the engine reported more than the broker had filled
     /// when the engine concluded.
     pub false_positives: u64,
+    /// Orders whose reported average fill price differs from the ledger's
+    /// average for the quantity reported, at the broker's 4 decimal
+    /// places; `None` when no order had a price to judge (the engine
+    /// reported none, or nothing filled).
+    pub price_mismatches: Option<u64>,
     /// Orders whose deadline came before the engine settled them, over all
     /// (the engine's own verdict).
     pub timeout_rate: f64,
@@ -307,6 +370,9 @@ pub struct Metrics {
     pub unresolved_examples: Vec<String>,
     /// Up to ten abandoned orders (seed:index).
     pub abandoned_examples: Vec<String>,
+    /// Up to ten orders (seed:index) reported at a price the ledger does
+    /// not show.
+    pub price_mismatch_examples: Vec<String>,
     /// Up to ten panicked engine tasks (seed:index) with the message.
     pub panic_examples: Vec<String>,
 }
@@ -347,6 +413,15 @@ pub struct Tally {
     pub missed_fills: u64,
     /// Orders with an invented or premature fill.
     pub false_positives: u64,
+    /// Orders with a reported price judged against the ledger's.
+    #[serde(default)]
+    pub price_checked: u64,
+    /// Those whose price differs from the ledger's.
+    #[serde(default)]
+    pub price_mismatches: u64,
+    /// Up to ten orders whose price differs.
+    #[serde(default)]
+    pub price_examples: Vec<String>,
     /// Orders whose deadline came first.
     pub timed_out: u64,
     /// Unresolved orders.
@@ -419,6 +494,13 @@ impl Tally {
             if check.abandoned() {
                 t.abandoned_orders += 1;
                 note(abandoned_ex, example);
+            }
+            if let Some(mismatch) = check.price_mismatch {
+                t.price_checked += 1;
+                if mismatch {
+                    t.price_mismatches += 1;
+                    note(&mut t.price_examples, example);
+                }
             }
             if outcome.verdict.deadline_reached {
                 t.timed_out += 1;
@@ -498,6 +580,8 @@ impl Tally {
             detected,
             missed_fills,
             false_positives,
+            price_checked,
+            price_mismatches,
             timed_out,
             unresolved,
             abandoned_orders,
@@ -536,7 +620,12 @@ impl Tally {
             }
             _ => None,
         };
-        for (examples, more) in self.examples.iter_mut().zip(&other.examples) {
+        for (examples, more) in self
+            .examples
+            .iter_mut()
+            .chain([&mut self.price_examples])
+            .zip(other.examples.iter().chain([&other.price_examples]))
+        {
             for example in more {
                 note(examples, || example.clone());
             }
@@ -571,6 +660,7 @@ impl Metrics {
             detection_rate: ratio(t.detected, t.filled_orders),
             missed_fills: t.missed_fills,
             false_positives: t.false_positives,
+            price_mismatches: (t.price_checked > 0).then_some(t.price_mismatches),
             timeout_rate: ratio(t.timed_out, t.orders).unwrap_or(0.0),
             unresolved: t.unresolved,
             abandoned_orders: t.abandoned_orders,
@@ -602,6 +692,7 @@ impl Metrics {
             false_positive_examples: fp,
             unresolved_examples: unresolved,
             abandoned_examples: abandoned,
+            price_mismatch_examples: t.price_examples.clone(),
             panic_examples: panics,
         }
     }
@@ -615,6 +706,7 @@ impl Metrics {
             "detection_rate" => self.detection_rate,
             "missed_fills" => count(self.missed_fills),
             "false_positives" => count(self.false_positives),
+            "price_mismatches" => self.price_mismatches.map(|n| n as f64),
             "timeout_rate" => Some(self.timeout_rate),
             "unresolved" => count(self.unresolved),
             "abandoned_orders" => count(self.abandoned_orders),
@@ -800,6 +892,7 @@ mod tests {
             filled_at: None,
             latency_ms: None,
             open_at_conclusion: open,
+            price_mismatch: None,
         }
     }
 

@@ -411,6 +411,11 @@ impl Report {
                 "false positives",
                 with_examples(m.false_positives, &m.false_positive_examples),
             ),
+            (
+                "price mismatches",
+                m.price_mismatches
+                    .map_or_else(absent, |n| with_examples(n, &m.price_mismatch_examples)),
+            ),
             ("timeout rate", format!("{:.4}", m.timeout_rate)),
             ("unresolved", m.unresolved.to_string()),
             (

@@ -124,7 +124,8 @@ pub struct SeedRun {
     pub panics: Vec<(u32, String)>,
     /// The broker's epoch: virtual time zero as Unix microseconds.
     pub epoch_unix_micros: i64,
-    /// Calls the broker's rate limit refused.
+    /// Calls the broker answered 429
+    /// ([`fillproof_simulator::judge::rate_limited_calls`]).
     pub rate_limited: u64,
     /// Symbols the engine's own reconciliation reported inconsistent;
     /// `None` for an engine that does not reconcile.
@@ -448,7 +449,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         },
         panics,
         epoch_unix_micros: epoch,
-        rate_limited: broker.rate_limited(),
+        rate_limited: fillproof_simulator::judge::rate_limited_calls(&broker.faults_injected()),
         position_alarms,
         swarm,
         book,

@@ -291,7 +291,21 @@ fn merge_refuses_impossible_tallies() {
     let swarm = Swarm::new("tallies");
     let [one, two, three] = swarm.three();
     type Change = fn(&mut Value);
-    let cases: [(&str, Change, &str); 7] = [
+    let cases: [(&str, Change, &str); 9] = [
+        (
+            "price-mismatches-above-judged",
+            |r| {
+                let tally = &mut r["seed_runs"][0]["tally"];
+                tally["price_mismatches"] =
+                    (tally["price_checked"].as_u64().expect("count") + 1).into();
+            },
+            "tally.price_mismatches is 21, more than tally.price_checked 20",
+        ),
+        (
+            "price-mismatch-without-example",
+            |r| r["seed_runs"][0]["tally"]["price_mismatches"] = 1.into(),
+            "tally.price_mismatches is 1, and tally.price_examples names 0 orders",
+        ),
         (
             "detected-above-filled",
             |r| {
@@ -381,5 +395,42 @@ fn merge_refuses_seeds_outside_their_slice() {
     assert!(
         stderr.contains("seed 8: the run's seed number 2 (from 1), which shard 1/3 does not run"),
         "{stderr}"
+    );
+}
+
+/// Price mismatches are carried per seed and add up over the shards: a
+/// seed counting one (with its example) makes the merged report's
+/// `price_mismatches` 1, where every seed judged its prices.
+#[test]
+fn merge_adds_up_price_mismatches() {
+    let swarm = Swarm::new("prices");
+    let [one, two, three] = swarm.three();
+    let read = |args: &[&str]| {
+        let (code, stdout, stderr) = fillproof(args);
+        assert_eq!(code, 1, "falls short as written: {stdout}{stderr}");
+        serde_json::from_str::<Value>(stdout.trim()).expect("one JSON report")
+    };
+    let merged = read(&["merge", &one, &two, &three, "--format", "json"]);
+    assert_eq!(merged["price_mismatches"], 0, "{merged}");
+    let judged: u64 = merged["seed_runs"]
+        .as_array()
+        .expect("seeds")
+        .iter()
+        .map(|s| s["tally"]["price_checked"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(
+        judged, 60,
+        "every filled order of 3 seeds had its price judged"
+    );
+    let wrong = swarm.tampered(&two, "one-price-wrong", |r| {
+        let tally = &mut r["seed_runs"][0]["tally"];
+        tally["price_mismatches"] = 1.into();
+        tally["price_examples"] = serde_json::json!(["8:3"]);
+    });
+    let merged = read(&["merge", &one, &wrong, &three, "--format", "json"]);
+    assert_eq!(merged["price_mismatches"], 1, "{merged}");
+    assert_eq!(
+        merged["price_mismatch_examples"],
+        serde_json::json!(["8:3"])
     );
 }

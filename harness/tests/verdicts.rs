@@ -350,6 +350,7 @@ fn pooled_counts_are_sums_over_seeds() {
         "filled_orders",
         "missed_fills",
         "false_positives",
+        "price_mismatches",
         "unresolved",
         "abandoned_orders",
         "orders_not_placed",
@@ -402,6 +403,7 @@ fn pooled_counts_are_sums_over_seeds() {
         "filled_orders",
         "missed_fills",
         "false_positives",
+        "price_mismatches",
         "abandoned_orders",
         "orders_not_placed",
         "duplicate_orders",
@@ -668,4 +670,130 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
         refused.to_string().contains("engine.rate_limit") && refused.to_string().contains("none"),
         "{refused}"
     );
+}
+
+/// The robust engine reports the ledger's average price for every fill it
+/// reports on a scenario of partial fills: orders filled in several
+/// pieces are judged, at the broker's precision, and none differs.
+#[test]
+fn robust_prices_match_the_ledger_on_partial_fills() {
+    let run = run(library("partial-fills.yaml"), None);
+    let checks = check_orders(&run);
+    let pieces = |index: u32| {
+        run.ledger
+            .orders()
+            .iter()
+            .filter(|o| o.index == Some(index))
+            .map(|o| o.fills.len())
+            .sum::<usize>()
+    };
+    let judged_in_pieces = checks
+        .iter()
+        .filter(|c| c.price_mismatch.is_some() && pieces(c.index) > 1)
+        .count();
+    assert!(
+        judged_in_pieces >= 50,
+        "{judged_in_pieces} orders filled in pieces had their price judged"
+    );
+    let wrong: Vec<u32> = checks
+        .iter()
+        .filter(|c| c.price_mismatch == Some(true))
+        .map(|c| c.index)
+        .collect();
+    assert_eq!(wrong, Vec::<u32>::new());
+    assert_eq!(metrics(&run).price_mismatches, Some(0));
+}
+
+/// An engine that reports one fill a cent off the ledger's average is
+/// caught: one price mismatch, named, and the scenario's
+/// `price_mismatches: "== 0"` fails the run. An engine that reports no
+/// price leaves the metric absent, not 0.
+#[test]
+fn a_price_a_cent_off_is_a_price_mismatch() {
+    let scenario = library("partial-fills.yaml");
+    let honest = run(scenario.clone(), None);
+    let mut broken = run(scenario.clone(), None);
+    let slot = broken
+        .outcomes
+        .iter()
+        .position(|o| o.verdict.filled_qty > Decimal::ZERO && o.verdict.avg_price.is_some())
+        .expect("a fill reported with its price");
+    let index = broken.outcomes[slot].index;
+    if let Some(price) = broken.outcomes[slot].verdict.avg_price.as_mut() {
+        *price += Decimal::new(1, 2);
+    }
+    let m = metrics(&broken);
+    assert_eq!(m.price_mismatches, Some(1));
+    assert_eq!(
+        m.price_mismatch_examples,
+        [format!("{}:{index}", broken.seed)]
+    );
+    assert_eq!(m.false_positives, 0, "the quantity is still right");
+    assert!(scenario.expect.contains_key("price_mismatches"));
+    let passing = report_of(&scenario, std::slice::from_ref(&honest));
+    assert_eq!(passing.shortfalls().count(), 0);
+    let report = report_of(&scenario, &[broken]);
+    let shortfalls: Vec<String> = report.shortfalls().map(|c| c.metric.clone()).collect();
+    assert_eq!(shortfalls, ["price_mismatches"]);
+    assert!(
+        report.table().contains(&format!(
+            "price mismatches         1  (seed:order {}:{index})",
+            report.seed
+        )),
+        "{}",
+        report.table()
+    );
+
+    let mut priceless = honest;
+    for outcome in &mut priceless.outcomes {
+        outcome.verdict.avg_price = None;
+    }
+    let m = metrics(&priceless);
+    assert_eq!(m.price_mismatches, None);
+    assert_eq!(m.get("price_mismatches"), None);
+}
+
+/// `rate_limited_calls` counts every call the broker answered 429, its
+/// rate limit's and injected `http_429` faults alike, as `fillproof serve`
+/// reports it: on a run with both, it is the number of 429 answers in the
+/// trace.
+#[test]
+fn rate_limited_calls_count_injected_429s() {
+    let scenario = parse(
+        r#"version: 1
+name: both-429s
+seed: 3
+workload:
+  orders: 40
+  arrival: {exponential: {mean: 100ms}}
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timeout: 5s
+broker:
+  fill: {delay: {uniform: [100ms, 2s]}}
+  faults:
+    get_order: {http_429: 0.2}
+  rate_limit: {requests: 20, per: 1s}
+"#,
+    );
+    let mut spec = RunSpec::from_scenario(scenario.clone(), scenario.seed).expect("spec");
+    spec.record_trace = true;
+    let run = run_seed(&spec, &|| {}).expect("run");
+    let mut answered_429 = std::collections::BTreeMap::new();
+    for event in run.trace.events().expect("trace kept") {
+        if let fillproof_simulator::TraceKind::Call { outcome, fault, .. } = &event.kind {
+            if outcome.starts_with("HTTP 429") {
+                *answered_429.entry(fault.unwrap_or("none")).or_insert(0u64) += 1;
+            }
+        }
+    }
+    assert!(
+        answered_429.get("http_429").is_some_and(|n| *n > 0)
+            && answered_429.get("rate_limit").is_some_and(|n| *n > 0),
+        "the run must see both kinds: {answered_429:?}"
+    );
+    let m = metrics(&run);
+    assert_eq!(m.rate_limited_calls, answered_429.values().sum::<u64>());
 }

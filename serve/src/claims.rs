@@ -1,11 +1,13 @@
-//! Clients' claims: every quantity a client said it believed filled, and
-//! the rules that judge them against the broker's ledger.
+//! Clients' claims: every quantity (and, when given, average price) a
+//! client said it believed filled, judged against the broker's ledger by
+//! [`fillproof_simulator::judge`]'s rules, the ones `fillproof run` judges
+//! an engine by.
 //!
 //! Every claim counts: a claim above what the broker had filled when it
 //! was posted is a false positive whatever the client posts later, so a
 //! client that posts its beliefs periodically is caught claiming early.
-//! Missed fills and the detection rate are judged on the latest claim per
-//! order, the client's final belief.
+//! Missed fills, the detection rate and price mismatches are judged on the
+//! latest claim per order, the client's final belief.
 //!
 //! What the broker had filled by a moment is read from the ledger when the
 //! report is taken, not when the claim arrives: the ledger is a function
@@ -14,19 +16,24 @@
 
 use std::time::Duration;
 
+use fillproof_simulator::LedgerOrder;
+use fillproof_simulator::judge::{self, ClaimCheck};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The most claims one session keeps: past it a claims body is refused
 /// whole (413), so a client cannot exhaust the server's memory.
 pub const MAX_CLAIMS: usize = 1_000_000;
 
-/// A client's claim: the quantity it believes filled, and when it said so.
+/// A client's claim: the quantity it believes filled, maybe the average
+/// price it believes it filled at, and when it said so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
     /// The quantity claimed filled.
     pub qty: Decimal,
+    /// The average fill price claimed, when the body gave one.
+    pub avg_price: Option<Decimal>,
     /// When the claim was posted, virtual time since the session began.
     pub at: Duration,
 }
@@ -59,7 +66,8 @@ impl ClaimHistory {
 #[error("{message}")]
 pub struct ClaimRefused {
     /// 400 for a body that is not `{"filled_qty": {...}}` with decimal
-    /// quantities, 413 for one that would take the session past
+    /// quantities (and, optionally, `"avg_price": {...}` with decimal
+    /// prices of ids it claims), 413 for one that would take the session past
     /// [`MAX_CLAIMS`].
     pub status: u16,
     /// What is wrong, naming the entry.
@@ -108,20 +116,22 @@ impl ClaimBook {
     }
 
     /// Takes a claims body, `{"filled_qty": {"<client_order_id>": qty}}`,
-    /// posted at `at`: all of it, or, when any entry is bad or it would
+    /// optionally with `"avg_price": {"<client_order_id>": price}` for
+    /// some of the ids it claims, posted at `at`: all of it, or, when any entry is bad or it would
     /// take the session past [`MAX_CLAIMS`], none of it. Returns the
     /// number of client order ids claimed so far.
     ///
     /// # Errors
     ///
-    /// The body is not that shape, a quantity is not a non-negative
-    /// decimal (a JSON number or a decimal string), or the session would
+    /// The body is not that shape, a quantity or price is not a
+    /// non-negative decimal (a JSON number or a decimal string), a price
+    /// names an id the body claims no quantity for, or the session would
     /// hold too many claims.
     pub fn take(&mut self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
         let parsed = parse(body)?;
         let raises = parsed
             .iter()
-            .filter(|(id, qty)| self.by_order.get(id).is_none_or(|h| *qty > h.highest()))
+            .filter(|(id, qty, _)| self.by_order.get(id).is_none_or(|h| *qty > h.highest()))
             .count();
         if self.kept.saturating_add(raises) > MAX_CLAIMS {
             return Err(ClaimRefused {
@@ -132,8 +142,8 @@ impl ClaimBook {
                 ),
             });
         }
-        for (id, qty) in parsed {
-            let claim = Claim { qty, at };
+        for (id, qty, avg_price) in parsed {
+            let claim = Claim { qty, avg_price, at };
             match self.by_order.get_mut(&id) {
                 Some(history) => {
                     if qty > history.highest() {
@@ -157,8 +167,9 @@ impl ClaimBook {
     }
 }
 
-/// The entries of a claims body, every one checked.
-fn parse(body: &[u8]) -> Result<Vec<(String, Decimal)>, ClaimRefused> {
+/// The entries of a claims body, every one checked: id, quantity and the
+/// price claimed for it, if any.
+fn parse(body: &[u8]) -> Result<Vec<(String, Decimal, Option<Decimal>)>, ClaimRefused> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ClaimRefused::bad(format!("claims body is not JSON: {e}")))?;
     let Some(map) = value.get("filled_qty").and_then(Value::as_object) else {
@@ -166,32 +177,57 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Decimal)>, ClaimRefused> {
             "claims body must be {\"filled_qty\": {\"<client_order_id>\": <qty>}}".into(),
         ));
     };
+    let prices = match value.get("avg_price") {
+        None => None,
+        Some(Value::Object(prices)) => Some(prices),
+        Some(other) => {
+            return Err(ClaimRefused::bad(format!(
+                "avg_price must be {{\"<client_order_id>\": <price>}}, not {other}"
+            )));
+        }
+    };
+    if let Some(id) = prices
+        .into_iter()
+        .flat_map(Map::keys)
+        .find(|id| !map.contains_key(*id))
+    {
+        return Err(ClaimRefused::bad(format!(
+            "avg_price.{id} names an order this body claims no filled_qty for; a price is claimed with its quantity"
+        )));
+    }
     let mut parsed = Vec::with_capacity(map.len());
     for (id, qty) in map {
-        let text = match qty {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.clone(),
-            other => {
-                return Err(ClaimRefused::bad(format!(
-                    "filled_qty.{id} must be a number, not {other}"
-                )));
-            }
-        };
-        let qty = text
-            .trim()
-            .parse::<Decimal>()
-            .or_else(|_| Decimal::from_scientific(text.trim()))
-            .map_err(|_| {
-                ClaimRefused::bad(format!(
-                    "filled_qty.{id} \"{text}\" is not a decimal number"
-                ))
-            })?;
-        if qty < Decimal::ZERO {
-            return Err(ClaimRefused::bad(format!("filled_qty.{id} is negative")));
-        }
-        parsed.push((id.clone(), qty));
+        let qty = non_negative(&format!("filled_qty.{id}"), qty)?;
+        let price = prices
+            .and_then(|p| p.get(id))
+            .map(|price| non_negative(&format!("avg_price.{id}"), price))
+            .transpose()?;
+        parsed.push((id.clone(), qty, price));
     }
     Ok(parsed)
+}
+
+/// The non-negative decimal `value` (a JSON number or a decimal string)
+/// at `field`.
+fn non_negative(field: &str, value: &Value) -> Result<Decimal, ClaimRefused> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        other => {
+            return Err(ClaimRefused::bad(format!(
+                "{field} must be a number, not {other}"
+            )));
+        }
+    };
+    let number = text
+        .trim()
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(text.trim()))
+        .map_err(|_| ClaimRefused::bad(format!("{field} \"{text}\" is not a decimal number")))?;
+    if number < Decimal::ZERO {
+        return Err(ClaimRefused::bad(format!("{field} is negative")));
+    }
+    Ok(number)
 }
 
 /// How one order's claims compare with the ledger.
@@ -204,32 +240,51 @@ pub struct Verdict {
     /// The broker filled some, and the latest claim is exactly what it
     /// filled and was not above what had filled when it was posted.
     pub detected: bool,
+    /// Whether the latest claim's average price differs from the ledger's
+    /// for the quantity it claims; `None` when it claims no price, or
+    /// nothing filled.
+    pub price_mismatch: Option<bool>,
 }
 
-/// The claim-versus-ledger rules for one client order id: `claims` (none
-/// when the client never claimed it), `filled_at(t)` what the broker had
-/// filled of it by `t` (zero before the broker had the order, or when it
-/// never had it), `filled_now` what it filled by the report's time.
+/// The claim-versus-ledger rules ([`fillproof_simulator::judge`]) for one
+/// client order id: `claims` (none when the client never claimed it)
+/// against `order`, the broker's order for it (none when the broker never
+/// had it), the ledger read at `now`, the report's time.
 ///
-/// False positives are judged on every claim; missed fills and detection
-/// on the latest claim, the client's final belief.
+/// False positives are judged on every claim, each at the moment it was
+/// posted; missed fills, detection and the price on the latest claim, the
+/// client's final belief.
+#[must_use]
 pub fn judge_claims(
     claims: Option<&ClaimHistory>,
-    filled_at: impl Fn(Duration) -> Decimal,
-    filled_now: Decimal,
+    order: Option<&LedgerOrder>,
+    now: Duration,
 ) -> Verdict {
-    let invented = |c: &Claim| c.qty > filled_at(c.at);
-    let Some(history) = claims else {
-        return Verdict {
-            missed: filled_now > Decimal::ZERO,
-            ..Verdict::default()
-        };
+    // What the broker had filled by `t`: nothing before it had the order.
+    let filled_at = |t: Duration| {
+        order
+            .filter(|o| o.accepted_at <= t)
+            .map_or(Decimal::ZERO, |o| o.filled_qty_at(t))
     };
-    let latest = history.latest;
+    let filled = filled_at(now);
+    let latest = claims.map(|h| h.latest);
+    let check = ClaimCheck {
+        filled,
+        filled_when_claimed: latest.map_or(filled, |c| filled_at(c.at)),
+        claimed: latest.map_or(Decimal::ZERO, |c| c.qty),
+        open_when_claimed: false,
+    };
     Verdict {
-        false_positive: history.raises.iter().any(invented),
-        missed: filled_now > latest.qty,
-        detected: filled_now > Decimal::ZERO && latest.qty == filled_now && !invented(&latest),
+        false_positive: claims.is_some_and(|h| {
+            h.raises
+                .iter()
+                .any(|c| judge::false_positive(c.qty, filled_at(c.at)))
+        }),
+        missed: check.missed(),
+        detected: check.detected(),
+        price_mismatch: latest
+            .zip(order)
+            .and_then(|(c, o)| judge::price_mismatch(c.qty, c.avg_price, o.fills_by(now))),
     }
 }
 
@@ -263,19 +318,98 @@ mod tests {
             history.latest,
             Claim {
                 qty: 7.into(),
+                avg_price: None,
                 at: at(4)
             }
         );
         assert_eq!(book.kept, 2);
         // Filled 5 at 2 ms: the 5 claimed at 1 ms was early.
-        let filled = |t: Duration| {
-            if t >= at(2) {
-                Decimal::from(5)
-            } else {
-                Decimal::ZERO
-            }
-        };
-        let verdict = judge_claims(Some(history), filled, 5.into());
+        let order = filled_order(&[(2, 5, "10")]);
+        let verdict = judge_claims(Some(history), Some(&order), at(5));
         assert!(verdict.false_positive && !verdict.missed && !verdict.detected);
+    }
+
+    /// An order accepted at 0 ms with `fills` of (ms, qty, price).
+    fn filled_order(fills: &[(u64, i64, &str)]) -> LedgerOrder {
+        LedgerOrder {
+            index: None,
+            id: "o".into(),
+            client_order_id: "a".into(),
+            symbol: "SPY".into(),
+            side: fillproof_engine::Side::Buy,
+            qty: 100.into(),
+            order_type: fillproof_engine::OrderType::Market,
+            time_in_force: fillproof_engine::TimeInForce::Day,
+            limit_price: None,
+            accepted_at: Duration::ZERO,
+            fills: fills
+                .iter()
+                .map(|(ms, qty, price)| fillproof_simulator::Fill {
+                    at: at(*ms),
+                    qty: (*qty).into(),
+                    price: price.parse().expect("price"),
+                })
+                .collect(),
+            broker_end: None,
+            cancel_requested_at: None,
+            cancel_effective_at: None,
+            status_lag: Duration::ZERO,
+            filled_spelling: "filled".into(),
+        }
+    }
+
+    /// A price goes with its quantity: the latest claim's price is judged
+    /// against the ledger's average for the quantity it claims, and a
+    /// later claim without one leaves nothing to judge.
+    #[test]
+    fn the_latest_claims_price_is_judged() {
+        let order = filled_order(&[(1, 10, "100"), (2, 10, "100.02")]);
+        let judged = |bodies: &[&str]| {
+            let mut book = ClaimBook::default();
+            for body in bodies {
+                book.take(body.as_bytes(), at(3)).expect("taken");
+            }
+            judge_claims(book.get("a"), Some(&order), at(3)).price_mismatch
+        };
+        let whole = r#"{"filled_qty": {"a": 20}, "avg_price": {"a": "100.01"}}"#;
+        let first = r#"{"filled_qty": {"a": 10}, "avg_price": {"a": 100}}"#;
+        let off = r#"{"filled_qty": {"a": 20}, "avg_price": {"a": 100.02}}"#;
+        let bare = r#"{"filled_qty": {"a": 20}}"#;
+        assert_eq!(judged(&[whole]), Some(false));
+        assert_eq!(judged(&[first]), Some(false));
+        assert_eq!(judged(&[off]), Some(true));
+        assert_eq!(judged(&[off, whole]), Some(false));
+        assert_eq!(judged(&[whole, off]), Some(true));
+        assert_eq!(judged(&[off, bare]), None);
+    }
+
+    /// A price without its quantity, or not a price, refuses the body whole.
+    #[test]
+    fn bad_prices_refuse_the_body() {
+        for (body, names) in [
+            (
+                r#"{"filled_qty": {"a": 1}, "avg_price": {"b": 1}}"#,
+                "avg_price.b",
+            ),
+            (
+                r#"{"filled_qty": {"a": 1}, "avg_price": {"a": "x"}}"#,
+                "avg_price.a",
+            ),
+            (
+                r#"{"filled_qty": {"a": 1}, "avg_price": {"a": -1}}"#,
+                "avg_price.a",
+            ),
+            (r#"{"filled_qty": {"a": 1}, "avg_price": [1]}"#, "avg_price"),
+        ] {
+            let mut book = ClaimBook::default();
+            let refused = book.take(body.as_bytes(), at(1)).expect_err(body);
+            assert_eq!(refused.status, 400, "{body}");
+            assert!(
+                refused.message.contains(names),
+                "{body}: {}",
+                refused.message
+            );
+            assert!(book.is_empty(), "{body}");
+        }
     }
 }

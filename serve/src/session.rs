@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
+use fillproof_simulator::judge;
 use fillproof_simulator::{
     BrokerModel, Endpoint, Expectation, Scenario, SimBroker, TrueStatus, at_arrival, uuid_shaped,
 };
@@ -544,14 +545,15 @@ impl Session {
     }
 
     /// Takes a client's claims, `{"filled_qty": {"<client_order_id>": qty}}`
+    /// with optional `"avg_price": {"<client_order_id>": price}`,
     /// posted at `at`: every claim is kept and judged at the moment it
     /// was posted (see [`crate::claims`]). Returns the number of client
     /// order ids claimed so far.
     ///
     /// # Errors
     ///
-    /// The body is not that shape, a quantity is not a non-negative
-    /// decimal, or the session would keep more than
+    /// The body is not that shape, a quantity or price is not a
+    /// non-negative decimal, or the session would keep more than
     /// [`MAX_CLAIMS`](crate::MAX_CLAIMS) claims; a refused body changes
     /// nothing.
     pub fn claim(&self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
@@ -575,23 +577,21 @@ impl Session {
         let state = self.state();
         let mut orders = Vec::new();
         let (mut filled, mut detected, mut missed, mut false_positives) = (0u64, 0u64, 0u64, 0u64);
+        let (mut priced, mut price_mismatches) = (0u64, 0u64);
         let claimed = !state.claims.is_empty();
         self.broker.with_ledger(|ledger| {
             for o in ledger.orders().iter().filter(|o| o.accepted_at <= now) {
                 let filled_qty = o.filled_qty_at(now);
                 let claims = state.claims.get(&o.client_order_id);
                 if claimed {
-                    let filled_at = |t: Duration| {
-                        if o.accepted_at <= t {
-                            o.filled_qty_at(t)
-                        } else {
-                            Decimal::ZERO
-                        }
-                    };
-                    let verdict = judge_claims(claims, filled_at, filled_qty);
+                    let verdict = judge_claims(claims, Some(o), now);
                     false_positives += u64::from(verdict.false_positive);
                     missed += u64::from(verdict.missed);
                     detected += u64::from(verdict.detected);
+                    if let Some(mismatch) = verdict.price_mismatch {
+                        priced += 1;
+                        price_mismatches += u64::from(mismatch);
+                    }
                 }
                 filled += u64::from(filled_qty > Decimal::ZERO);
                 let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
@@ -618,6 +618,7 @@ impl Session {
                         .collect(),
                     cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
                     claimed_qty: claims.map(|c| c.latest.qty),
+                    claimed_avg_price: claims.and_then(|c| c.latest.avg_price),
                     duplicate_of: state.duplicates.get(&o.id).cloned(),
                 });
             }
@@ -629,9 +630,7 @@ impl Session {
                     .claims
                     .iter()
                     .filter(|(id, _)| ledger.by_client_id(id).is_none_or(|o| o.accepted_at > now))
-                    .filter(|(_, c)| {
-                        judge_claims(Some(c), |_| Decimal::ZERO, Decimal::ZERO).false_positive
-                    })
+                    .filter(|(_, c)| judge_claims(Some(c), None, now).false_positive)
                     .count() as u64;
             }
         });
@@ -648,13 +647,13 @@ impl Session {
                 .iter()
                 .map(|e| (e.as_str().to_owned(), calls[e.index()]))
                 .collect(),
-            rate_limited_calls: faults.get("rate_limit").copied().unwrap_or(0)
-                + faults.get("http_429").copied().unwrap_or(0),
+            rate_limited_calls: judge::rate_limited_calls(&faults),
             faults_injected: faults.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             duplicate_orders: state.duplicates.len() as u64,
             claims: claimed.then_some(state.claims.orders() as u64),
             missed_fills: claimed.then_some(missed),
             false_positives: claimed.then_some(false_positives),
+            price_mismatches: (priced > 0).then_some(price_mismatches),
             detection_rate: (claimed && filled > 0).then(|| detected as f64 / filled as f64),
             orders,
             expectations: Vec::new(),
@@ -693,6 +692,9 @@ pub struct OrderReport {
     pub cancel_requested_at_ms: Option<u64>,
     /// What the client claimed filled last, if it claimed.
     pub claimed_qty: Option<Decimal>,
+    /// The average price that claim gave, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_avg_price: Option<Decimal>,
     /// The order this one duplicates: a resend of a submit whose answer the
     /// client never got.
     pub duplicate_of: Option<String>,
@@ -737,7 +739,8 @@ pub struct Report {
     pub filled_orders: u64,
     /// Broker calls by endpoint.
     pub calls_by_endpoint: IndexMap<String, u64>,
-    /// 429s served (the rate limit's and injected ones).
+    /// `rate_limited_calls`, as the README's metrics table defines it
+    /// ([`judge::rate_limited_calls`]).
     pub rate_limited_calls: u64,
     /// Faults injected, by kind.
     pub faults_injected: IndexMap<String, u64>,
@@ -745,17 +748,19 @@ pub struct Report {
     pub duplicate_orders: u64,
     /// Client order ids claimed; absent before any claim.
     pub claims: Option<u64>,
-    /// Orders the broker filled more of than the latest claim; absent
+    /// `missed_fills`, judged on the latest claim per order; absent
     /// before any claim.
     pub missed_fills: Option<u64>,
-    /// Orders with any claim above what the broker had filled when the
-    /// claim was posted (every claim counts, not only the latest), and
-    /// client order ids claimed filled that the broker never had; absent
+    /// `false_positives`, judged on every claim at the moment it was
+    /// posted, client order ids the broker never had included; absent
     /// before any claim.
     pub false_positives: Option<u64>,
-    /// Filled orders whose latest claim is exactly their filled quantity,
-    /// and was not above what had filled when posted, ÷ filled orders;
-    /// absent before any claim, or when nothing filled.
+    /// `price_mismatches`, judged on the latest claim per order; absent
+    /// when no latest claim gave a price for a filled order.
+    #[serde(default)]
+    pub price_mismatches: Option<u64>,
+    /// `detection_rate`, judged on the latest claim per order; absent
+    /// before any claim, or when nothing filled.
     pub detection_rate: Option<f64>,
     /// Every order.
     pub orders: Vec<OrderReport>,
@@ -774,6 +779,7 @@ impl Report {
             "detection_rate" => self.detection_rate,
             "missed_fills" => self.missed_fills.and_then(count),
             "false_positives" => self.false_positives.and_then(count),
+            "price_mismatches" => self.price_mismatches.and_then(count),
             "duplicate_orders" => count(self.duplicate_orders),
             "filled_orders" => count(self.filled_orders),
             "orders" => count(self.orders_placed),

@@ -406,3 +406,70 @@ async fn claims_past_the_bound_are_refused_whole() {
         .expect("repeated beliefs fit");
     assert!(session.claim(br#"{"filled_qty": {"x": 2}}"#, now).is_err());
 }
+
+/// A claim may carry the average price the client believes it filled at
+/// (`"avg_price": {"<client_order_id>": price}`): the latest claim's price
+/// is judged against the ledger's average for the quantity it claims, as
+/// `fillproof run` judges an engine's. No price claimed leaves
+/// `price_mismatches` absent; a cent off counts.
+#[tokio::test(start_paused = true)]
+async fn claimed_prices_are_judged_against_the_ledger() {
+    let session = session_of(
+        "broker:\n  fill: {probability: 1, delay: 1s, partial: {probability: 1, pieces: [2, 2], spacing: 200ms}, slippage_bps: {uniform: [0, 20]}}\nexpect:\n  price_mismatches: \"== 0\"\n",
+    );
+    for id in ["a", "b"] {
+        assert!(matches!(
+            submit(&session, &order(Some(id), 5)).await,
+            Reply::Json { status: 200, .. }
+        ));
+    }
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let now = session.elapsed();
+    session
+        .claim(br#"{"filled_qty": {"a": 5, "b": 5}}"#, now)
+        .expect("claims");
+    let report = session.report(now);
+    assert_eq!(report.price_mismatches, None, "no price claimed");
+    assert_eq!(report.metric("price_mismatches"), None);
+    assert!(!report.passed, "an absent metric fails its expectation");
+
+    // The ledger's average over each order's fills, to 4 places.
+    let average = |id: &str| {
+        let o = report
+            .orders
+            .iter()
+            .find(|o| o.client_order_id == id)
+            .expect("order");
+        assert!(o.fills.len() == 2, "filled in two pieces: {o:?}");
+        let notional: rust_decimal::Decimal = o.fills.iter().map(|f| f.qty * f.price).sum();
+        (notional / o.filled_qty).round_dp(4)
+    };
+    let (a, b) = (average("a"), average("b"));
+    let body = format!(
+        r#"{{"filled_qty": {{"a": 5, "b": 5}}, "avg_price": {{"a": "{a}", "b": "{}"}}}}"#,
+        b + rust_decimal::Decimal::new(1, 2)
+    );
+    session.claim(body.as_bytes(), now).expect("claims");
+    let report = session.report(now);
+    assert_eq!(
+        report.price_mismatches,
+        Some(1),
+        "b a cent off: {report:#?}"
+    );
+    assert_eq!(report.metric("price_mismatches"), Some(1.0));
+    assert!(!report.passed);
+    let claimed = |id: &str| {
+        report
+            .orders
+            .iter()
+            .find(|o| o.client_order_id == id)
+            .and_then(|o| o.claimed_avg_price)
+    };
+    assert_eq!(claimed("a"), Some(a));
+
+    let body = format!(r#"{{"filled_qty": {{"b": 5}}, "avg_price": {{"b": {b}}}}}"#);
+    session.claim(body.as_bytes(), now).expect("claims");
+    let report = session.report(now);
+    assert_eq!(report.price_mismatches, Some(0), "{report:#?}");
+    assert!(report.passed, "{report:#?}");
+}

@@ -376,16 +376,6 @@ impl SimBroker {
         self.world().calls
     }
 
-    /// Calls the broker's rate limit answered with 429.
-    #[must_use]
-    pub fn rate_limited(&self) -> u64 {
-        self.world()
-            .faults_injected
-            .get("rate_limit")
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// Takes out what became of every submit, by client order id, in the
     /// order the ids were first seen, at the end of a run (as
     /// [`SimBroker::take_ledger`] does the ledger), leaving none.

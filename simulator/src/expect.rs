@@ -8,6 +8,7 @@ pub const METRICS: &[&str] = &[
     "detection_rate",
     "missed_fills",
     "false_positives",
+    "price_mismatches",
     "timeout_rate",
     "unresolved",
     "abandoned_orders",

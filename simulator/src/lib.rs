@@ -12,6 +12,8 @@
 //! - [`Ledger`]: the ground truth: accepted orders, fills, positions.
 //! - [`Workload`]: the orders a run places, drawn per order from the seed.
 //! - [`Trace`]: every broker event and API call, with a running hash.
+//! - [`judge`]: the claim-versus-ledger rules `run`, `merge` and `serve`
+//!   judge by.
 //!
 //! # Entropy
 //!
@@ -27,6 +29,7 @@ mod distribution;
 mod duration;
 mod error;
 mod expect;
+pub mod judge;
 mod ledger;
 mod lifecycle;
 mod load;

@@ -404,7 +404,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     broker.get_order(&order.id).await.expect("second token");
     let error = broker.get_order(&order.id).await.expect_err("bucket empty");
     assert_eq!(error.retry_after(), Some(ms(500)));
-    assert_eq!(broker.rate_limited(), 1);
+    assert_eq!(broker.faults_injected().get("rate_limit"), Some(&1));
     sleep(ms(500)).await;
     broker.get_order(&order.id).await.expect("refilled");
 }

@@ -475,6 +475,20 @@ fn order_counts(t: &Tally, workload_orders: u64) -> Result<(), String> {
         undetected,
         "the orders not detected (tally.orders - tally.detected)",
     )?;
+    // A price is judged on a filled order with a quantity and a price
+    // claimed; a mismatch is one judged.
+    at_most(
+        "price_checked",
+        t.price_checked,
+        t.filled_orders,
+        "tally.filled_orders",
+    )?;
+    at_most(
+        "price_mismatches",
+        t.price_mismatches,
+        t.price_checked,
+        "tally.price_checked",
+    )?;
     for (field, value) in [
         ("timed_out", t.timed_out),
         ("unresolved", t.unresolved),
@@ -569,16 +583,25 @@ fn examples_match(run: &SeedSummary) -> Result<(), String> {
         ("engine_panics", t.engine_panics),
     ];
     let prefix = format!("{}:", run.seed);
-    for (i, ((field, count), examples)) in counts.iter().zip(&t.examples).enumerate() {
-        if examples.len() as u64 != (*count).min(EXAMPLES) {
+    let named = t
+        .examples
+        .iter()
+        .enumerate()
+        .map(|(i, examples)| (format!("examples[{i}]"), examples))
+        .chain([("price_examples".to_owned(), &t.price_examples)]);
+    let counts = counts
+        .into_iter()
+        .chain([("price_mismatches", t.price_mismatches)]);
+    for ((field, count), (list, examples)) in counts.zip(named) {
+        if examples.len() as u64 != count.min(EXAMPLES) {
             return Err(format!(
-                "tally.{field} is {count}, and tally.examples[{i}] names {} orders: a seed names its first {EXAMPLES}",
+                "tally.{field} is {count}, and tally.{list} names {} orders: a seed names its first {EXAMPLES}",
                 examples.len()
             ));
         }
         if let Some(other) = examples.iter().find(|e| !e.starts_with(&prefix)) {
             return Err(format!(
-                "tally.examples[{i}] names {other:?}, not an order of this seed"
+                "tally.{list} names {other:?}, not an order of this seed"
             ));
         }
     }
