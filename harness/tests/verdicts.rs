@@ -771,6 +771,7 @@ workload:
   reference_price: {SPY: "590.10"}
 engine:
   timeout: 5s
+  rate_limit: none
 broker:
   fill: {delay: {uniform: [100ms, 2s]}}
   faults:
