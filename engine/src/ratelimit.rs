@@ -11,10 +11,11 @@
 //! goes only if it gets a turn within one interval, and is otherwise
 //! skipped, so under pressure polling thins out for every order instead of
 //! crowding out the calls that settle orders; a catch-up read (an order
-//! read after the stream reconnected) queues in turn with submissions and
-//! is never skipped; a submission that cannot get a turn within its
+//! read after the stream reconnected, to find what the stream lost) queues
+//! and is never skipped, and goes before queued submissions (but after
+//! critical calls); a submission that cannot get a turn within its
 //! longest wait is shed before it is sent ([`BrokerError::Deferred`]), and
-//! so is one that critical calls would push back beyond it. A 429 pauses
+//! so is one that more urgent calls would push back beyond it. A 429 pauses
 //! the whole budget for the wait the broker asked for: no retry storm.
 //!
 //! The limiter is a token bucket in its GCRA form: it keeps the time at
@@ -48,8 +49,8 @@ pub enum Priority {
     /// shed beyond it; critical calls go before it.
     Submit,
     /// A read that catches up with what the stream lost (an order read
-    /// after a reconnect): queues in turn with submissions and is never
-    /// skipped; critical calls go before it.
+    /// after a reconnect): queues, never skipped, before submissions;
+    /// critical calls go before it.
     Catchup,
 }
 
@@ -124,41 +125,52 @@ struct Schedule {
     /// The interval between calls (the limit's, lengthened by each 429:
     /// the broker allows less than the budget thought).
     interval: Duration,
-    /// Calls holding a turn that has not started yet and that a critical
-    /// call may take (submissions, catch-up reads), in turn order.
+    /// Calls holding a turn that has not started yet and that a more
+    /// urgent call may take (submissions, catch-up reads).
     queued: Vec<Queued>,
     /// The id the next queued call gets.
     next_id: u64,
 }
 
-/// A call holding a turn a critical call may take.
+/// How a call ranks for taking another's turn: a call takes the queued
+/// turns of lower ranks.
+const SUBMIT_RANK: u8 = 0;
+/// A catch-up read's rank: before submissions.
+const CATCH_UP_RANK: u8 = 1;
+/// A deadline-critical call's rank: before everything queued.
+const CRITICAL_RANK: u8 = 2;
+
+/// A call holding a turn a more urgent call may take.
 #[derive(Debug)]
 struct Queued {
     id: u64,
+    /// Its rank: [`SUBMIT_RANK`] or [`CATCH_UP_RANK`].
+    rank: u8,
     /// When its turn starts.
     turn: Instant,
     /// The latest its turn may start, past which it is shed; `None` for a
     /// call never shed.
     latest: Option<Instant>,
-    /// Set when critical calls pushed its turn beyond `latest`.
+    /// Set when more urgent calls pushed its turn beyond `latest`.
     shed: bool,
     /// Wakes its waiter when it is shed.
     wake: Arc<Notify>,
 }
 
 impl Schedule {
-    /// Hands the earliest queued turn before `own` (a critical call's own
-    /// reservation) to that critical call: each queued call from there on
-    /// moves to the next one's turn, the last to `own`. A call moved past
-    /// its latest start is shed and the move stops there. Returns the
-    /// critical call's turn and whether `own` went to someone.
-    fn overtake(&mut self, own: Instant, now: Instant) -> (Instant, bool) {
-        let movable: Vec<usize> = (0..self.queued.len())
+    /// Hands the earliest turn before `own` (a call's own reservation)
+    /// queued by a call ranked below `rank` to that call: each such queued
+    /// call from there on moves to the next one's turn, the last to `own`.
+    /// A call moved past its latest start is shed and the move stops
+    /// there. Returns the call's turn and whether `own` went to someone.
+    fn overtake(&mut self, rank: u8, own: Instant, now: Instant) -> (Instant, bool) {
+        let mut movable: Vec<usize> = (0..self.queued.len())
             .filter(|&i| {
                 let q = &self.queued[i];
-                !q.shed && q.turn > now && q.turn < own
+                q.rank < rank && !q.shed && q.turn > now && q.turn < own
             })
             .collect();
+        movable.sort_by_key(|&i| self.queued[i].turn);
         let Some(&first) = movable.first() else {
             return (own, true);
         };
@@ -236,24 +248,32 @@ impl RateLimiter {
         Some(start)
     }
 
+    /// Reserves a turn for a call of `rank` (within `max_wait`, when
+    /// given), taking the earliest turn queued by a lower rank.
+    fn take_turn(
+        &self,
+        schedule: &mut Schedule,
+        rank: u8,
+        max_wait: Option<Duration>,
+    ) -> Option<Instant> {
+        let before = schedule.next;
+        let own = self.reserve_in(schedule, max_wait)?;
+        let (start, own_used) = schedule.overtake(rank, own, Instant::now());
+        if !own_used {
+            // A call was shed instead of moving back: the turn reserved
+            // here is nobody's, so it is given back.
+            schedule.next = before;
+        }
+        Some(start)
+    }
+
     /// Waits until a call may go: a deadline-critical call, which takes
     /// the turn of the earliest queued submission or catch-up read.
     pub async fn acquire(&self) {
-        let start = {
-            let mut schedule = self.schedule();
-            let before = schedule.next;
-            let own = self
-                .reserve_in(&mut schedule, None)
-                .unwrap_or_else(Instant::now);
-            let (start, own_used) = schedule.overtake(own, Instant::now());
-            if !own_used {
-                // A call was shed instead of moving back: the turn
-                // reserved here is nobody's, so it is given back.
-                schedule.next = before;
-            }
-            start
-        };
-        wait_for(start).await;
+        let start = self.take_turn(&mut self.schedule(), CRITICAL_RANK, None);
+        if let Some(start) = start {
+            wait_for(start).await;
+        }
     }
 
     /// Waits for a turn that starts within `max_wait`, and returns the
@@ -265,16 +285,29 @@ impl RateLimiter {
         Some(waited)
     }
 
-    /// Queues for a turn that critical calls may take, each moving this
-    /// call one turn back: within `max_wait` (a submission; `None` when
-    /// there is none past the one reserved now, or when critical calls
-    /// push it beyond) or without bound (`max_wait` `None`, a catch-up
-    /// read). Returns the wait.
-    pub async fn queue(&self, max_wait: Option<Duration>) -> Option<Duration> {
+    /// Queues a submission for a turn within `max_wait`, which critical
+    /// calls and catch-up reads may take, each moving it one turn back.
+    /// Returns the wait; `None` (not sent) when no turn is free within
+    /// `max_wait`, or when others pushed it beyond.
+    pub async fn queue_submission(&self, max_wait: Duration) -> Option<Duration> {
+        self.queue(SUBMIT_RANK, Some(max_wait)).await
+    }
+
+    /// Queues a catch-up read (an order read after the stream reconnected)
+    /// for a turn without bound: it takes the turn of the earliest queued
+    /// submission, and critical calls may take its turn, each moving it
+    /// one turn back. Returns the wait.
+    pub async fn catch_up(&self) -> Duration {
+        self.queue(CATCH_UP_RANK, None).await.unwrap_or_default()
+    }
+
+    /// Queues a call of `rank` for a turn within `max_wait` (without bound
+    /// when `None`). Returns the wait, or `None` when shed.
+    async fn queue(&self, rank: u8, max_wait: Option<Duration>) -> Option<Duration> {
         let queued_at = Instant::now();
         let (id, wake) = {
             let mut schedule = self.schedule();
-            let turn = self.reserve_in(&mut schedule, max_wait)?;
+            let turn = self.take_turn(&mut schedule, rank, max_wait)?;
             if turn <= queued_at {
                 return Some(Duration::ZERO);
             }
@@ -283,6 +316,7 @@ impl RateLimiter {
             let wake = Arc::new(Notify::new());
             schedule.queued.push(Queued {
                 id,
+                rank,
                 turn,
                 latest: max_wait.and_then(|max| queued_at.checked_add(max)),
                 shed: false,
@@ -433,7 +467,7 @@ impl<B> RateLimitedBroker<B> {
                 return Ok(());
             }
             (Some(limiter), Priority::Catchup) => {
-                limiter.queue(None).await;
+                limiter.catch_up().await;
                 return Ok(());
             }
             (Some(limiter), Priority::Routine) => {
@@ -446,7 +480,7 @@ impl<B> RateLimitedBroker<B> {
             (Some(limiter), Priority::Submit) => {
                 let max_wait = self.submit_max_wait;
                 limiter
-                    .queue(Some(max_wait))
+                    .queue_submission(max_wait)
                     .await
                     .ok_or(BrokerError::Deferred { max_wait })?
             }

@@ -292,11 +292,12 @@ async fn a_submission_pushed_past_its_wait_is_shed() {
     );
 }
 
-/// With the budget booked five turns ahead, a routine poll is skipped but
-/// a catch-up read (after a reconnect) queues for its turn; a critical
-/// call made later still goes before it.
+/// With the budget booked five turns ahead by queued submissions, a
+/// routine poll is skipped, but a catch-up read (after a reconnect) queues
+/// and takes the first queued submission's turn; a critical call made
+/// later still goes before it.
 #[tokio::test(start_paused = true)]
-async fn catch_up_reads_queue_and_give_way_to_critical_calls() {
+async fn catch_up_reads_go_before_submissions_and_after_critical_calls() {
     let gate = one_a_second(Duration::from_secs(60));
     let submissions: Vec<_> = (0..5).map(|_| submit(&gate)).collect();
     tokio::task::yield_now().await;
@@ -312,7 +313,7 @@ async fn catch_up_reads_queue_and_give_way_to_critical_calls() {
         })
     };
     tokio::task::yield_now().await;
-    fillproof_engine::clock::sleep(Duration::from_millis(4_500)).await;
+    fillproof_engine::clock::sleep(Duration::from_millis(500)).await;
     gate.cancel_order(support::ORDER_ID).await.expect("cancel");
     catch_up.await.expect("task").expect("catch-up read sent");
     for submission in submissions {
@@ -322,12 +323,12 @@ async fn catch_up_reads_queue_and_give_way_to_critical_calls() {
         gate.inner().log(),
         [
             ("submit", 0),
-            ("submit", 1_000),
-            ("submit", 2_000),
+            ("cancel", 1_000),
+            ("get_order", 2_000),
             ("submit", 3_000),
             ("submit", 4_000),
-            ("cancel", 5_000),
-            ("get_order", 6_000),
+            ("submit", 5_000),
+            ("submit", 6_000),
         ]
     );
 }
