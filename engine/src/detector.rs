@@ -597,6 +597,49 @@ fn wait_before_retry(
 /// way, so that the fill is booked execution by execution.
 const EXECUTION_GRACE: Duration = Duration::from_secs(2);
 
+/// Reconnects closer together than this (counted from the last reconnect
+/// or the end of the last read after one) are one storm.
+const RECONNECT_STORM: Duration = Duration::from_secs(1);
+
+/// The reconnects a stream-first watch has seen, for reading the order
+/// once per storm of them instead of once per reconnect: the first
+/// reconnect of a storm is read at once; those arriving while that read is
+/// on its way or within [`RECONNECT_STORM`] of the last are folded into
+/// one more read, made once the storm has been over for
+/// [`RECONNECT_STORM`]. A stream that flaps without end gets the safety
+/// reads meanwhile.
+#[derive(Debug, Default)]
+struct Reconnects {
+    /// The last reconnect, or the end of the last read after one.
+    last: Option<Instant>,
+    /// A reconnect was folded into a read still to come.
+    pending: bool,
+}
+
+impl Reconnects {
+    /// A reconnect at `now`; true when it must be read at once, as the
+    /// first of its storm.
+    fn arrived(&mut self, now: Instant) -> bool {
+        let in_storm = self.last.is_some_and(|last| now < last + RECONNECT_STORM);
+        self.last = Some(now);
+        self.pending = in_storm;
+        !in_storm
+    }
+
+    /// When the read for the folded reconnects is due, if one is.
+    fn due(&self) -> Option<Instant> {
+        self.last
+            .filter(|_| self.pending)
+            .map(|last| last + RECONNECT_STORM)
+    }
+
+    /// A read after a reconnect ended at `now`.
+    fn read_done(&mut self, now: Instant) {
+        self.last = Some(now);
+        self.pending = false;
+    }
+}
+
 /// What woke a stream-first watch.
 enum Wake {
     Signal(OrderSignal),
@@ -683,20 +726,23 @@ impl<B: Broker> Watch<'_, B> {
     }
 
     /// Stream first: takes the order's trade updates as they come, reads
-    /// it over REST after a reconnect and when the stream has been quiet on
-    /// it for the safety interval, until a verdict or `until`. `Ok(None)`
-    /// when the stream closed: polling takes over.
+    /// it over REST after a reconnect (once per storm of reconnects, see
+    /// [`Reconnects`]) and when the stream has been quiet on it for the
+    /// safety interval, until a verdict or `until`. `Ok(None)` when the
+    /// stream closed: polling takes over.
     async fn listen_until(&mut self, until: Instant) -> Result<Option<FillResult>, LoopEnd> {
         let PollingConfig::Hybrid { safety } = self.config.polling else {
             return Ok(None);
         };
         let mut quiet_since = Instant::now();
+        let mut reconnects = Reconnects::default();
         loop {
             let now = Instant::now();
             if now >= until {
                 return Err(LoopEnd::Deadline);
             }
-            let wake = (quiet_since + safety).min(until);
+            let due = reconnects.due();
+            let wake = (quiet_since + safety).min(until).min(due.unwrap_or(until));
             let Some(route) = self.route.as_mut() else {
                 return Ok(None);
             };
@@ -716,18 +762,30 @@ impl<B: Broker> Watch<'_, B> {
                     update.order
                 }
                 Wake::Signal(OrderSignal::Gap) => {
+                    if !reconnects.arrived(Instant::now()) {
+                        // Folded into the storm's read.
+                        continue;
+                    }
                     // Events may have been lost: REST says what happened.
                     quiet_since = Instant::now();
-                    match with_priority(Priority::Routine, self.read()).await {
-                        Ok(order) => order,
-                        Err(_) => continue,
+                    match self.catch_up(&mut reconnects).await {
+                        Some(order) => order,
+                        None => continue,
+                    }
+                }
+                Wake::Timer if wake >= until => {
+                    // The read at the deadline is the final verification's.
+                    return Err(LoopEnd::Deadline);
+                }
+                Wake::Timer if due.is_some_and(|due| due <= wake) => {
+                    // The storm is over: one read for the reconnects in it.
+                    quiet_since = Instant::now();
+                    match self.catch_up(&mut reconnects).await {
+                        Some(order) => order,
+                        None => continue,
                     }
                 }
                 Wake::Timer => {
-                    if wake >= until {
-                        // The read at the deadline is the final verification's.
-                        return Err(LoopEnd::Deadline);
-                    }
                     quiet_since = Instant::now();
                     self.polls += 1;
                     match with_priority(Priority::Routine, self.read()).await {
@@ -747,6 +805,16 @@ impl<B: Broker> Watch<'_, B> {
                 return Ok(Some(self.collect_executions(result).await));
             }
         }
+    }
+
+    /// The read after a reconnect, at [`Priority::Catchup`]: queued for a
+    /// turn of the call budget, never skipped, so a fill the stream lost
+    /// surfaces as soon as the turn comes.
+    async fn catch_up(&mut self, reconnects: &mut Reconnects) -> Option<Order> {
+        debug!(target: TARGET, order_id = %self.order.id, "reading after a reconnect");
+        let read = with_priority(Priority::Catchup, self.read()).await;
+        reconnects.read_done(Instant::now());
+        read.ok()
     }
 
     /// Notes the execution an update reports; false for a duplicate.

@@ -5,12 +5,18 @@
 //!
 //! Calls are served by [`Priority`]: deadline-critical calls (final
 //! verification, cancels, post-cancel reads, lookups) always queue for a
-//! turn; a routine poll goes only if it gets a turn within one interval,
-//! and is otherwise skipped, so under pressure polling thins out for every
-//! order instead of crowding out the calls that settle orders; a
-//! submission that cannot get a turn within its longest wait is shed
-//! before it is sent ([`BrokerError::Deferred`]). A 429 pauses the whole
-//! budget for the wait the broker asked for: no retry storm.
+//! turn, and take the turn of the earliest submission or catch-up read
+//! still waiting for one (which moves one turn back), so an order's
+//! deadline is never spent behind a queue of submissions; a routine poll
+//! goes only if it gets a turn within one interval, and is otherwise
+//! skipped, so under pressure polling thins out for every order instead of
+//! crowding out the calls that settle orders; a catch-up read (an order
+//! read after the stream reconnected, to find what the stream lost) queues
+//! and is never skipped, and goes before queued submissions (but after
+//! critical calls); a submission that cannot get a turn within its
+//! longest wait is shed before it is sent ([`BrokerError::Deferred`]), and
+//! so is one that more urgent calls would push back beyond it. A 429 pauses
+//! the whole budget for the wait the broker asked for: no retry storm.
 //!
 //! The limiter is a token bucket in its GCRA form: it keeps the time at
 //! which the next call may start and moves it on by one emission interval
@@ -19,10 +25,11 @@
 //! it sleeps.
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::broker::Broker;
@@ -39,8 +46,12 @@ pub enum Priority {
     /// post-cancel read, lookup, position check): always queues.
     Critical,
     /// A submission: queues up to the budget's longest submit wait, and is
-    /// shed beyond it.
+    /// shed beyond it; critical calls go before it.
     Submit,
+    /// A read that catches up with what the stream lost (an order read
+    /// after a reconnect): queues, never skipped, before submissions;
+    /// critical calls go before it.
+    Catchup,
 }
 
 tokio::task_local! {
@@ -103,10 +114,79 @@ impl RateLimit {
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
-    /// Theoretical arrival time of the next call, and the interval between
-    /// calls (the limit's, lengthened by each 429: the broker allows less
-    /// than the budget thought).
-    schedule: Mutex<(Option<Instant>, Duration)>,
+    schedule: Mutex<Schedule>,
+}
+
+/// The limiter's mutable state.
+#[derive(Debug)]
+struct Schedule {
+    /// Theoretical arrival time of the next call.
+    next: Option<Instant>,
+    /// The interval between calls (the limit's, lengthened by each 429:
+    /// the broker allows less than the budget thought).
+    interval: Duration,
+    /// Calls holding a turn that has not started yet and that a more
+    /// urgent call may take (submissions, catch-up reads).
+    queued: Vec<Queued>,
+    /// The id the next queued call gets.
+    next_id: u64,
+}
+
+/// How a call ranks for taking another's turn: a call takes the queued
+/// turns of lower ranks.
+const SUBMIT_RANK: u8 = 0;
+/// A catch-up read's rank: before submissions.
+const CATCH_UP_RANK: u8 = 1;
+/// A deadline-critical call's rank: before everything queued.
+const CRITICAL_RANK: u8 = 2;
+
+/// A call holding a turn a more urgent call may take.
+#[derive(Debug)]
+struct Queued {
+    id: u64,
+    /// Its rank: [`SUBMIT_RANK`] or [`CATCH_UP_RANK`].
+    rank: u8,
+    /// When its turn starts.
+    turn: Instant,
+    /// The latest its turn may start, past which it is shed; `None` for a
+    /// call never shed.
+    latest: Option<Instant>,
+    /// Set when more urgent calls pushed its turn beyond `latest`.
+    shed: bool,
+    /// Wakes its waiter when it is shed.
+    wake: Arc<Notify>,
+}
+
+impl Schedule {
+    /// Hands the earliest turn before `own` (a call's own reservation)
+    /// queued by a call ranked below `rank` to that call: each such queued
+    /// call from there on moves to the next one's turn, the last to `own`.
+    /// A call moved past its latest start is shed and the move stops
+    /// there. Returns the call's turn and whether `own` went to someone.
+    fn overtake(&mut self, rank: u8, own: Instant, now: Instant) -> (Instant, bool) {
+        let mut movable: Vec<usize> = (0..self.queued.len())
+            .filter(|&i| {
+                let q = &self.queued[i];
+                q.rank < rank && !q.shed && q.turn > now && q.turn < own
+            })
+            .collect();
+        movable.sort_by_key(|&i| self.queued[i].turn);
+        let Some(&first) = movable.first() else {
+            return (own, true);
+        };
+        let taken = self.queued[first].turn;
+        for (k, &i) in movable.iter().enumerate() {
+            let moved_to = movable.get(k + 1).map_or(own, |&j| self.queued[j].turn);
+            let call = &mut self.queued[i];
+            if call.latest.is_some_and(|latest| moved_to > latest) {
+                call.shed = true;
+                call.wake.notify_one();
+                return (taken, false);
+            }
+            call.turn = moved_to;
+        }
+        (taken, true)
+    }
 }
 
 impl RateLimiter {
@@ -115,11 +195,16 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            schedule: Mutex::new((None, limit.interval())),
+            schedule: Mutex::new(Schedule {
+                next: None,
+                interval: limit.interval(),
+                queued: Vec::new(),
+                next_id: 0,
+            }),
         }
     }
 
-    fn schedule(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, Duration)> {
+    fn schedule(&self) -> std::sync::MutexGuard<'_, Schedule> {
         self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -130,25 +215,27 @@ impl RateLimiter {
     /// The interval between calls now.
     #[must_use]
     pub fn interval(&self) -> Duration {
-        self.schedule().1
+        self.schedule().interval
     }
 
     /// The broker refused a call the budget let through: lengthen the
     /// interval by a tenth, up to one call per window.
     pub fn slow_down(&self) {
         let mut schedule = self.schedule();
-        schedule.1 = schedule.1.mul_f64(1.1).min(self.limit.per);
+        schedule.interval = schedule.interval.mul_f64(1.1).min(self.limit.per);
     }
 
     /// Reserves the next turn, unless it is more than `max_wait` away (then
     /// nothing is reserved). Returns when the turn starts.
     fn reserve(&self, max_wait: Option<Duration>) -> Option<Instant> {
-        let mut schedule = self.schedule();
-        let (next, interval) = &mut *schedule;
+        self.reserve_in(&mut self.schedule(), max_wait)
+    }
+
+    fn reserve_in(&self, schedule: &mut Schedule, max_wait: Option<Duration>) -> Option<Instant> {
         let now = Instant::now();
         // An idle limiter's schedule catches up with now: the bucket is
         // full again, but holds no more than the burst.
-        let theoretical = next.unwrap_or(now).max(now);
+        let theoretical = schedule.next.unwrap_or(now).max(now);
         // A call may start once the schedule is no more than a burst
         // ahead of it.
         let start = theoretical
@@ -157,13 +244,34 @@ impl RateLimiter {
         if max_wait.is_some_and(|max| start - now > max) {
             return None;
         }
-        *next = Some(theoretical + *interval);
+        schedule.next = Some(theoretical + schedule.interval);
         Some(start)
     }
 
-    /// Waits until a call may go.
+    /// Reserves a turn for a call of `rank` (within `max_wait`, when
+    /// given), taking the earliest turn queued by a lower rank.
+    fn take_turn(
+        &self,
+        schedule: &mut Schedule,
+        rank: u8,
+        max_wait: Option<Duration>,
+    ) -> Option<Instant> {
+        let before = schedule.next;
+        let own = self.reserve_in(schedule, max_wait)?;
+        let (start, own_used) = schedule.overtake(rank, own, Instant::now());
+        if !own_used {
+            // A call was shed instead of moving back: the turn reserved
+            // here is nobody's, so it is given back.
+            schedule.next = before;
+        }
+        Some(start)
+    }
+
+    /// Waits until a call may go: a deadline-critical call, which takes
+    /// the turn of the earliest queued submission or catch-up read.
     pub async fn acquire(&self) {
-        if let Some(start) = self.reserve(None) {
+        let start = self.take_turn(&mut self.schedule(), CRITICAL_RANK, None);
+        if let Some(start) = start {
             wait_for(start).await;
         }
     }
@@ -177,13 +285,81 @@ impl RateLimiter {
         Some(waited)
     }
 
+    /// Queues a submission for a turn within `max_wait`, which critical
+    /// calls and catch-up reads may take, each moving it one turn back.
+    /// Returns the wait; `None` (not sent) when no turn is free within
+    /// `max_wait`, or when others pushed it beyond.
+    pub async fn queue_submission(&self, max_wait: Duration) -> Option<Duration> {
+        self.queue(SUBMIT_RANK, Some(max_wait)).await
+    }
+
+    /// Queues a catch-up read (an order read after the stream reconnected)
+    /// for a turn without bound: it takes the turn of the earliest queued
+    /// submission, and critical calls may take its turn, each moving it
+    /// one turn back. Returns the wait.
+    pub async fn catch_up(&self) -> Duration {
+        self.queue(CATCH_UP_RANK, None).await.unwrap_or_default()
+    }
+
+    /// Queues a call of `rank` for a turn within `max_wait` (without bound
+    /// when `None`). Returns the wait, or `None` when shed.
+    async fn queue(&self, rank: u8, max_wait: Option<Duration>) -> Option<Duration> {
+        let queued_at = Instant::now();
+        let (id, wake) = {
+            let mut schedule = self.schedule();
+            let turn = self.take_turn(&mut schedule, rank, max_wait)?;
+            if turn <= queued_at {
+                return Some(Duration::ZERO);
+            }
+            let id = schedule.next_id;
+            schedule.next_id += 1;
+            let wake = Arc::new(Notify::new());
+            schedule.queued.push(Queued {
+                id,
+                rank,
+                turn,
+                latest: max_wait.and_then(|max| queued_at.checked_add(max)),
+                shed: false,
+                wake: Arc::clone(&wake),
+            });
+            (id, wake)
+        };
+        loop {
+            let turn = {
+                let mut schedule = self.schedule();
+                let at = schedule.queued.iter().position(|q| q.id == id)?;
+                let (turn, shed) = (schedule.queued[at].turn, schedule.queued[at].shed);
+                if shed || turn <= Instant::now() {
+                    schedule.queued.remove(at);
+                    return (!shed).then(|| queued_at.elapsed());
+                }
+                turn
+            };
+            first_of(sleep_until(turn), wake.notified()).await;
+        }
+    }
+
     /// No call starts before `until`, and none in a burst right after it:
     /// what a 429's Retry-After asks for.
     pub fn pause_until(&self, until: Instant) {
         let paused = until + self.burst();
         let mut schedule = self.schedule();
-        schedule.0 = Some(schedule.0.map_or(paused, |n| n.max(paused)));
+        schedule.next = Some(schedule.next.map_or(paused, |n| n.max(paused)));
     }
+}
+
+/// Waits for whichever of `a` and `b` finishes first.
+async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Sleeps until `start`; a call with its turn now goes straight on: no
@@ -290,14 +466,21 @@ impl<B> RateLimitedBroker<B> {
                 limiter.acquire().await;
                 return Ok(());
             }
-            (Some(limiter), Priority::Routine | Priority::Submit) => {
-                let max_wait = if priority == Priority::Routine {
-                    limiter.interval()
-                } else {
-                    self.submit_max_wait
-                };
+            (Some(limiter), Priority::Catchup) => {
+                limiter.catch_up().await;
+                return Ok(());
+            }
+            (Some(limiter), Priority::Routine) => {
+                let max_wait = limiter.interval();
                 limiter
                     .acquire_within(max_wait)
+                    .await
+                    .ok_or(BrokerError::Deferred { max_wait })?
+            }
+            (Some(limiter), Priority::Submit) => {
+                let max_wait = self.submit_max_wait;
+                limiter
+                    .queue_submission(max_wait)
                     .await
                     .ok_or(BrokerError::Deferred { max_wait })?
             }

@@ -1,15 +1,16 @@
 //! The call budget against the scripted broker: a 429 or an exhausted
 //! reported limit holds every call, polls that find no turn are skipped
-//! and never counted as calls, and submissions record their queue wait.
+//! and never counted as calls, submissions record their queue wait, and
+//! deadline-critical calls go before queued submissions and catch-up reads.
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, BrokerError, FillDetectionConfig, FillDetector, Priority, RateLimit, RateLimitState,
-    RateLimitedBroker, Verdict, with_priority,
+    Broker, BrokerError, FillDetectionConfig, FillDetector, Order, OrderRequest, Position,
+    Priority, RateLimit, RateLimitState, RateLimitedBroker, Verdict, with_priority,
 };
 use support::{Script, ScriptedBroker, change, new_order, request};
 use tokio::time::Instant;
@@ -142,4 +143,192 @@ async fn a_deferred_poll_is_not_a_call() {
     let reached = broker.calls().get_order_at.len() as u32;
     assert_eq!(result.api_calls.get_order, reached - 1);
     assert_eq!(result.retries, 0, "a deferred poll is not retried");
+}
+
+/// A broker that answers at once and logs each call as it arrives: its
+/// name and the virtual milliseconds since the broker was made.
+struct LogBroker {
+    start: Instant,
+    log: Mutex<Vec<(&'static str, u64)>>,
+}
+
+impl LogBroker {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, call: &'static str) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).expect("fits");
+        self.log.lock().expect("lock").push((call, ms));
+    }
+
+    fn log(&self) -> Vec<(&'static str, u64)> {
+        self.log.lock().expect("lock").clone()
+    }
+}
+
+impl Broker for LogBroker {
+    async fn submit_order(&self, _request: &OrderRequest) -> Result<Order, BrokerError> {
+        self.note("submit");
+        Ok(new_order(100))
+    }
+
+    async fn get_order(&self, _order_id: &str) -> Result<Order, BrokerError> {
+        self.note("get_order");
+        Ok(new_order(100))
+    }
+
+    async fn get_order_by_client_id(&self, _client_order_id: &str) -> Result<Order, BrokerError> {
+        self.note("lookup");
+        Ok(new_order(100))
+    }
+
+    async fn cancel_order(&self, _order_id: &str) -> Result<(), BrokerError> {
+        self.note("cancel");
+        Ok(())
+    }
+
+    async fn get_position(&self, _symbol: &str) -> Result<Option<Position>, BrokerError> {
+        self.note("position");
+        Ok(None)
+    }
+}
+
+/// A budget of one call a second in front of a [`LogBroker`], shedding
+/// submissions that would wait longer than `shed_after`.
+fn one_a_second(shed_after: Duration) -> Arc<RateLimitedBroker<Arc<LogBroker>>> {
+    let limit = RateLimit {
+        requests: 1,
+        per: Duration::from_secs(1),
+    };
+    Arc::new(
+        RateLimitedBroker::new(Arc::new(LogBroker::new()), Some(limit))
+            .expect("limit")
+            .with_submit_max_wait(shed_after),
+    )
+}
+
+/// Starts a submission through `gate` now, in a task of its own.
+fn submit(
+    gate: &Arc<RateLimitedBroker<Arc<LogBroker>>>,
+) -> tokio::task::JoinHandle<Result<Order, BrokerError>> {
+    let gate = Arc::clone(gate);
+    tokio::spawn(
+        async move { with_priority(Priority::Submit, gate.submit_order(&request(100))).await },
+    )
+}
+
+/// Four submissions queue at 0 s for the turns at 0, 1, 2 and 3 s. A
+/// cancel and a final read issued at 0.5 s (deadline-critical: no priority
+/// scope) take the turns at 1 and 2 s; the queued submissions go after
+/// them, each moved back by two turns.
+#[tokio::test(start_paused = true)]
+async fn critical_calls_go_before_queued_submissions() {
+    let gate = one_a_second(Duration::from_secs(60));
+    let submissions: Vec<_> = (0..4).map(|_| submit(&gate)).collect();
+    tokio::task::yield_now().await;
+    fillproof_engine::clock::sleep(Duration::from_millis(500)).await;
+    let critical = {
+        let gate = Arc::clone(&gate);
+        tokio::spawn(async move {
+            gate.cancel_order(support::ORDER_ID).await.expect("cancel");
+            gate.get_order(support::ORDER_ID).await.expect("final read");
+        })
+    };
+    for submission in submissions {
+        submission.await.expect("task").expect("sent");
+    }
+    critical.await.expect("task");
+    assert_eq!(
+        gate.inner().log(),
+        [
+            ("submit", 0),
+            ("cancel", 1_000),
+            ("get_order", 2_000),
+            ("submit", 3_000),
+            ("submit", 4_000),
+            ("submit", 5_000),
+        ]
+    );
+    assert_eq!(
+        gate.submit_waits(),
+        [0, 3_000, 4_000, 5_000].map(Duration::from_millis)
+    );
+}
+
+/// A submission that a critical call would push beyond its longest wait
+/// is shed, never sent; the turn it leaves goes to the next call, so no
+/// turn is wasted.
+#[tokio::test(start_paused = true)]
+async fn a_submission_pushed_past_its_wait_is_shed() {
+    let gate = one_a_second(Duration::from_secs(3));
+    let submissions: Vec<_> = (0..4).map(|_| submit(&gate)).collect();
+    tokio::task::yield_now().await;
+    fillproof_engine::clock::sleep(Duration::from_millis(500)).await;
+    gate.cancel_order(support::ORDER_ID).await.expect("cancel");
+    let mut answers = Vec::new();
+    for submission in submissions {
+        answers.push(submission.await.expect("task"));
+    }
+    assert!(answers[..3].iter().all(Result::is_ok), "{answers:?}");
+    assert!(
+        matches!(answers[3], Err(BrokerError::Deferred { .. })),
+        "{:?}",
+        answers[3]
+    );
+    let _ = gate.get_position("QQQ").await;
+    assert_eq!(
+        gate.inner().log(),
+        [
+            ("submit", 0),
+            ("cancel", 1_000),
+            ("submit", 2_000),
+            ("submit", 3_000),
+            ("position", 4_000),
+        ]
+    );
+}
+
+/// With the budget booked five turns ahead by queued submissions, a
+/// routine poll is skipped, but a catch-up read (after a reconnect) queues
+/// and takes the first queued submission's turn; a critical call made
+/// later still goes before it.
+#[tokio::test(start_paused = true)]
+async fn catch_up_reads_go_before_submissions_and_after_critical_calls() {
+    let gate = one_a_second(Duration::from_secs(60));
+    let submissions: Vec<_> = (0..5).map(|_| submit(&gate)).collect();
+    tokio::task::yield_now().await;
+    let skipped = with_priority(Priority::Routine, gate.get_order(support::ORDER_ID)).await;
+    assert!(
+        matches!(skipped, Err(BrokerError::Deferred { .. })),
+        "{skipped:?}"
+    );
+    let catch_up = {
+        let gate = Arc::clone(&gate);
+        tokio::spawn(async move {
+            with_priority(Priority::Catchup, gate.get_order(support::ORDER_ID)).await
+        })
+    };
+    tokio::task::yield_now().await;
+    fillproof_engine::clock::sleep(Duration::from_millis(500)).await;
+    gate.cancel_order(support::ORDER_ID).await.expect("cancel");
+    catch_up.await.expect("task").expect("catch-up read sent");
+    for submission in submissions {
+        submission.await.expect("task").expect("sent");
+    }
+    assert_eq!(
+        gate.inner().log(),
+        [
+            ("submit", 0),
+            ("cancel", 1_000),
+            ("get_order", 2_000),
+            ("submit", 3_000),
+            ("submit", 4_000),
+            ("submit", 5_000),
+            ("submit", 6_000),
+        ]
+    );
 }

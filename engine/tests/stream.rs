@@ -187,6 +187,30 @@ async fn reconnect_sends_the_engine_to_rest() {
     assert!(started.elapsed() < Duration::from_millis(2_100));
 }
 
+/// A stream flapping every millisecond, in two storms (501 reconnects
+/// from 2 s to 2.5 s, 201 from 8 s to 8.2 s; the fill at 8.1 s is lost in
+/// the second): each storm costs two reads, one at its first reconnect and
+/// one for the rest once it has been over for a second, not a read per
+/// reconnect, and that second read finds the fill the storm lost.
+#[tokio::test(start_paused = true)]
+async fn a_reconnect_storm_is_read_once_more_not_per_reconnect() {
+    let storm =
+        |from_ms: u64, to_ms: u64| (from_ms..=to_ms).map(|ms| (ms, StreamItem::Reconnected));
+    let stream = ScriptedStream::new(
+        storm(2_000, 2_500).chain(storm(8_000, 8_200)).collect(),
+        false,
+    );
+    let (broker, detector) = setup(filled_at(8_100), &stream, hybrid(60, 15));
+    let started = Instant::now();
+    let result = detector.execute(&request(100), None).await.expect("placed");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(
+        broker.calls().get_order_at,
+        [2_040, 3_540, 8_040, 9_240].map(Duration::from_millis)
+    );
+    assert_eq!(started.elapsed(), Duration::from_millis(9_240));
+}
+
 /// A stream quiet on the order for the safety interval: one REST read.
 #[tokio::test(start_paused = true)]
 async fn quiet_stream_gets_a_safety_read() {

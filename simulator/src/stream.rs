@@ -14,6 +14,7 @@
 //! from a stream of their own; events delivered while the connection is
 //! down are lost, and subscribers are told when it is back.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -64,20 +65,43 @@ const REORDER_HOLD: Duration = Duration::from_secs(2);
 /// cannot make the stream flap without end.
 const MIN_CONNECTED: Duration = Duration::from_millis(1);
 
+/// How long a disconnect window is kept after it ended, counted from the
+/// latest time asked about. Deliveries ask about the moment they wake, so
+/// none asks about a time this far back; the windows before it are
+/// dropped, so a stream flapping for days holds a bounded number.
+const KEEP_WINDOWS_FOR: Duration = Duration::from_secs(60);
+
 /// The stream's state: subscribers and the disconnect windows drawn so far.
 pub(crate) struct StreamState {
     subscribers: Vec<mpsc::UnboundedSender<StreamItem>>,
-    /// Disconnect windows (start, length), in time order, drawn lazily.
-    windows: Vec<(Duration, Duration)>,
+    /// Disconnect windows (start, length), drawn lazily in time order: they
+    /// never overlap, so both starts and ends are sorted, and a time is
+    /// looked up by binary search. Those ended [`KEEP_WINDOWS_FOR`] before
+    /// the latest time asked about are dropped.
+    windows: VecDeque<(Duration, Duration)>,
+    /// The end of the last window drawn, whether or not still kept.
+    drawn_until: Option<Duration>,
+    /// The latest time asked about.
+    latest: Duration,
+    /// Windows looked at by lookups so far: the work they cost.
+    probes: u64,
     rng: ChaCha8Rng,
     notifier_started: bool,
+}
+
+/// A window's end.
+fn end((start, length): &(Duration, Duration)) -> Duration {
+    *start + *length
 }
 
 impl StreamState {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
             subscribers: Vec::new(),
-            windows: Vec::new(),
+            windows: VecDeque::new(),
+            drawn_until: None,
+            latest: Duration::ZERO,
+            probes: 0,
             rng: derive_rng(seed, "stream-disconnects", 0),
             notifier_started: false,
         }
@@ -88,32 +112,53 @@ impl StreamState {
         !self.subscribers.is_empty()
     }
 
-    /// Draws disconnect windows until one ends after `t`.
+    /// Draws disconnect windows until one ends after `t`, and drops those
+    /// no lookup needs any more.
     fn draw_windows_past(&mut self, model: &StreamModel, t: Duration) {
         let Some((every, down_for)) = &model.disconnects else {
             return;
         };
-        let end = |(start, length): &(Duration, Duration)| *start + *length;
-        while self.windows.last().is_none_or(|w| end(w) <= t) {
-            let from = self.windows.last().map_or(Duration::ZERO, end);
+        while self.drawn_until.is_none_or(|until| until <= t) {
+            let from = self.drawn_until.unwrap_or(Duration::ZERO);
             let start = from + every.sample(&mut self.rng).max(MIN_CONNECTED);
-            self.windows.push((start, down_for.sample(&mut self.rng)));
+            let window = (start, down_for.sample(&mut self.rng));
+            self.drawn_until = Some(end(&window));
+            self.windows.push_back(window);
         }
+        self.latest = self.latest.max(t);
+        let horizon = self.latest.saturating_sub(KEEP_WINDOWS_FOR);
+        while self.windows.front().is_some_and(|w| end(w) < horizon) {
+            self.windows.pop_front();
+        }
+    }
+
+    /// The index of the first kept window that ends after `t`, by binary
+    /// search.
+    fn first_ending_after(&mut self, t: Duration) -> usize {
+        let probes = &mut self.probes;
+        self.windows.partition_point(|w| {
+            *probes += 1;
+            end(w) <= t
+        })
     }
 
     /// True when the connection is down at `t`.
     fn is_down(&mut self, model: &StreamModel, t: Duration) -> bool {
         self.draw_windows_past(model, t);
-        in_window(&self.windows, t) || in_window(&model.outages, t)
+        let i = self.first_ending_after(t);
+        let in_disconnect = self.windows.get(i).is_some_and(|(start, _)| *start <= t);
+        in_disconnect || in_window(&model.outages, t)
     }
 
     /// The first time after `t` at which the connection comes back.
     fn next_reconnect_after(&mut self, model: &StreamModel, t: Duration) -> Option<Duration> {
         self.draw_windows_past(model, t);
+        let i = self.first_ending_after(t);
         self.windows
-            .iter()
+            .get(i)
+            .into_iter()
             .chain(&model.outages)
-            .map(|(start, length)| *start + *length)
+            .map(end)
             .filter(|end| *end > t)
             .min()
     }
@@ -325,4 +370,93 @@ fn trade_update(
         price: execution.as_ref().map(|(_, _, price)| *price),
         at: fillproof_engine::Timestamp::from_unix_micros(epoch_unix_micros.saturating_add(micros)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distribution::{Dist, DurationDist};
+
+    fn flapping(every_ms: f64, down_ms: f64) -> StreamModel {
+        StreamModel {
+            delay: DurationDist(Dist::Fixed(0.0)),
+            drop: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            disconnects: Some((
+                DurationDist(Dist::Fixed(every_ms)),
+                DurationDist(Dist::Fixed(down_ms)),
+            )),
+            outages: Vec::new(),
+        }
+    }
+
+    /// A stream flapping every millisecond for ten virtual minutes (300,000
+    /// disconnects), asked about every half millisecond: each lookup costs
+    /// a binary search over the windows kept, never a scan of every window
+    /// drawn (which cost some 45 billion looks here), and the windows kept
+    /// stay bounded.
+    #[test]
+    fn a_flapping_stream_costs_logarithmic_work_per_lookup() {
+        let model = flapping(0.001, 0.001);
+        let mut state = StreamState::new(3);
+        let step = Duration::from_micros(500);
+        let span = Duration::from_secs(600);
+        let lookups = span.as_micros() / step.as_micros();
+        let mut down = 0u64;
+        let mut reconnects = 0u64;
+        let mut t = Duration::ZERO;
+        while t < span {
+            down += u64::from(state.is_down(&model, t));
+            let back = state.next_reconnect_after(&model, t).expect("disconnects");
+            assert!(back > t);
+            reconnects += u64::from(back - t <= step);
+            t += step;
+        }
+        // Connected 1 ms, down 1 ms: half of the times asked about are down.
+        assert_eq!(down, u64::try_from(lookups / 2).expect("fits"));
+        assert!(reconnects > 0);
+        let kept = state.windows.len();
+        // 60 s of windows, 2 ms each, and the one being drawn.
+        assert!(kept <= 30_002, "{kept} windows kept");
+        // Two binary searches per time, each at most log2(kept) + 1 looks.
+        let per_lookup = u64::from(kept.ilog2()) + 2;
+        let bound = 2 * u64::try_from(lookups).expect("fits") * per_lookup;
+        assert!(
+            state.probes <= bound,
+            "{} windows looked at for {lookups} times, bound {bound}",
+            state.probes
+        );
+    }
+
+    /// The lookups answer as a scan of every window would, about disconnects
+    /// of random lengths, with scripted outages overlapping them.
+    #[test]
+    fn binary_search_answers_as_a_scan() {
+        let mut model = flapping(0.0, 0.0);
+        model.disconnects = Some((
+            DurationDist(Dist::Exponential { mean: 0.04 }),
+            DurationDist(Dist::Exponential { mean: 0.01 }),
+        ));
+        model.outages = vec![
+            (Duration::from_millis(500), Duration::from_millis(300)),
+            (Duration::from_millis(100), Duration::from_millis(5)),
+        ];
+        let mut state = StreamState::new(11);
+        // Draw the windows of the whole span first, so none is dropped.
+        state.draw_windows_past(&model, Duration::from_secs(2));
+        let all: Vec<_> = state.windows.iter().copied().collect();
+        for ms in 0..2_000u64 {
+            let t = Duration::from_millis(ms) + Duration::from_micros(ms % 7 * 100);
+            let scan_down = in_window(&all, t) || in_window(&model.outages, t);
+            assert_eq!(state.is_down(&model, t), scan_down, "at {t:?}");
+            let scan_back = all
+                .iter()
+                .chain(&model.outages)
+                .map(end)
+                .filter(|e| *e > t)
+                .min();
+            assert_eq!(state.next_reconnect_after(&model, t), scan_back, "at {t:?}");
+        }
+    }
 }

@@ -210,3 +210,30 @@ async fn same_seed_same_stream() {
     assert!(first.len() > 100);
     assert_eq!(first, second);
 }
+
+/// A stream flapping every millisecond (up 1 ms, down 1 ms) for ten
+/// virtual minutes announces each of its reconnects, one every 2 ms, and
+/// the events delivered while it is up arrive: the run finishes, where a scan of
+/// every disconnect drawn so far for each delivery and each reconnect made
+/// it quadratic in virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_stream_flapping_every_millisecond_runs_to_the_end() {
+    let s = scenario(
+        1,
+        "  fill:\n    delay: 300s\n  stream:\n    disconnects: {every: 1ms, down_for: 1ms}",
+    );
+    let (_, items) = run(&s, Duration::from_secs(600), None).await;
+    let reconnects = items
+        .iter()
+        .filter(|(_, item)| matches!(item, StreamItem::Reconnected))
+        .count();
+    // At 2 ms, 4 ms, ... up to the last before 600 s.
+    assert_eq!(reconnects, 299_999);
+    let events: Vec<(u128, &str)> = updates(&items)
+        .iter()
+        .map(|(at, u)| (at.as_micros(), u.event.as_str()))
+        .collect();
+    // Accepted at 0 and filled at 300 s, each delivered at once, while the
+    // stream is up (from 0 to 1 ms, 2 to 3 ms, and so on).
+    assert_eq!(events, [(0, "new"), (300_000_000, "fill")]);
+}
