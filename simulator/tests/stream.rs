@@ -220,7 +220,9 @@ async fn same_seed_same_stream() {
 async fn a_stream_flapping_every_millisecond_runs_to_the_end() {
     let s = scenario(
         1,
-        "  fill:\n    delay: 300s\n  stream:\n    disconnects: {every: 1ms, down_for: 1ms}",
+        // `check` bounds the flap rate by the run's length: a 2 ms cycle
+        // fits a run of at most 2,000 s.
+        "  fill:\n    delay: 300s\n  stream:\n    disconnects: {every: 1ms, down_for: 1ms}\nlimits:\n  max_virtual_time: 30m",
     );
     let (_, items) = run(&s, Duration::from_secs(600), None).await;
     let reconnects = items
