@@ -412,6 +412,9 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     // The engine's calls end here: the reconciliation below is the
     // harness reading positions, not the engine working orders.
     let calls = broker.calls();
+    // The 429s of the same calls: the share they are of `calls` never
+    // counts an answer to a call `calls` leaves out.
+    let rate_limited = fillproof_simulator::judge::rate_limited_calls(&broker.faults_injected());
     // The run's time bound holds for the engine's own end-of-run checks
     // too: cut off, they report nothing (absent, not zero).
     let position_alarms = timeout_at(run_limit, reconcile(&engine, &outcomes))
@@ -423,6 +426,16 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
     // settle window has closed, when everything the broker scheduled by
     // then has happened.
     sleep_until(settle_end).await;
+    // Requests the engine stopped waiting for still land at the broker:
+    // the truth waits for the last of them, and gives what it placed a
+    // settle window of its own, within the run's time bound.
+    while let Some(lands) = broker.requests_travelling_until() {
+        let until = (lands + scenario.limits.settle.0).min(run_limit);
+        if Instant::now() >= until {
+            break;
+        }
+        sleep_until(until).await;
+    }
     healer.abort();
     let ended_at = start.elapsed();
     let ledger = broker.take_ledger();
@@ -443,13 +456,16 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         calls,
         submits: broker.take_submits(),
         unrun,
+        // Without a call budget nothing queues: the wait is absent, not 0.
         submit_waits: match &engine {
-            Engine::Executor(executor, _) => Some(executor.detector().broker().submit_waits()),
-            Engine::Naive(_) => None,
+            Engine::Executor(executor, _) if call_budget(scenario).is_some() => {
+                Some(executor.detector().broker().submit_waits())
+            }
+            Engine::Executor(..) | Engine::Naive(_) => None,
         },
         panics,
         epoch_unix_micros: epoch,
-        rate_limited: fillproof_simulator::judge::rate_limited_calls(&broker.faults_injected()),
+        rate_limited,
         position_alarms,
         swarm,
         book,

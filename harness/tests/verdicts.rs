@@ -798,3 +798,83 @@ broker:
     let m = metrics(&run);
     assert_eq!(m.rate_limited_calls, answered_429.values().sum::<u64>());
 }
+
+/// The truth waits for every request still on its way: submits stuck
+/// three minutes on the way to the broker land after a short settle window
+/// closed, and the orders they place fill unwatched (the engine, with a
+/// one-minute reconcile horizon, gave up on them). Judged before they
+/// landed, the run would report nothing missed and nothing abandoned.
+#[test]
+fn requests_landing_after_the_settle_window_are_judged() {
+    let scenario = parse(
+        r#"version: 1
+name: late-3m
+seed: 20
+workload:
+  orders: 20
+  arrival: {exponential: {mean: 1s}}
+  symbols: [SPY]
+  side: {buy: 0.5, sell: 0.5}
+  qty: {uniform: [1, 100]}
+  reference_price: {SPY: "590.10"}
+engine:
+  call_timeout: 5s
+  reconcile_horizon: 1m
+broker:
+  latency:
+    submit: {request: 3m, response: 50ms}
+    get_order: 40ms
+    get_order_by_client_id: 40ms
+    cancel: 50ms
+  fill:
+    probability: 1
+    delay: {exponential: {mean: 2s}}
+limits:
+  settle: 30s
+"#,
+    );
+    let run = run(scenario, None);
+    let m = metrics(&run);
+    assert_eq!(m.filled_orders, 20);
+    assert_eq!(m.missed_fills, 20);
+    assert_eq!(m.abandoned_orders, 20);
+    assert!(
+        run.ended_at >= std::time::Duration::from_secs(180),
+        "{:?}",
+        run.ended_at
+    );
+}
+
+/// `rate_limited_calls` counts the 429s of the calls `api_calls_per_order`
+/// counts, so their share never passes 1: a broker allowing two calls a
+/// minute answers the order's own two calls, and the end-of-run position
+/// reads that it answers 429 are left out of both.
+#[test]
+fn rate_limited_share_counts_the_calls_it_divides_by() {
+    let scenario = parse(
+        r#"version: 1
+name: rl-share
+seed: 1
+workload:
+  orders: 1
+  arrival: {fixed: 1s}
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+engine:
+  timeout: 5s
+  rate_limit: none
+broker:
+  fill:
+    probability: 1
+    delay: 10ms
+  rate_limit: {requests: 2, per: 60s}
+"#,
+    );
+    let m = metrics(&run(scenario, None));
+    assert_eq!(m.api_calls_per_order, Some(2.0));
+    assert_eq!(m.rate_limited_calls, 0);
+    assert_eq!(m.rate_limited_share, Some(0.0));
+    // Without a call budget nothing queued: the wait is absent, not 0.
+    assert_eq!(m.queue_wait_ms, None);
+}

@@ -109,6 +109,9 @@ struct World {
     rate_state: Option<RateLimitState>,
     /// Faults injected, by kind.
     faults_injected: std::collections::BTreeMap<&'static str, u64>,
+    /// Requests whose caller stopped waiting, still on their way: how many,
+    /// and when the last of them lands.
+    travelling: (u64, Option<Instant>),
 }
 
 impl StreamWorld for World {
@@ -240,6 +243,7 @@ impl SimBroker {
             stream: StreamState::new(seed),
             rate_state: None,
             faults_injected: std::collections::BTreeMap::new(),
+            travelling: (0, None),
         }));
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
@@ -368,6 +372,17 @@ impl SimBroker {
     #[must_use]
     pub fn trace(&self) -> Trace {
         self.world().trace.clone()
+    }
+
+    /// When the last request whose caller stopped waiting lands, while any
+    /// is still on its way: the ledger is not the whole truth before then.
+    #[must_use]
+    pub fn requests_travelling_until(&self) -> Option<Instant> {
+        let world = self.world();
+        match world.travelling {
+            (0, _) => None,
+            (_, lands) => lands,
+        }
     }
 
     /// Calls made per endpoint, in [`Endpoint::ALL`] order.
@@ -995,11 +1010,18 @@ impl Drop for InFlight<'_> {
             return;
         };
         let broker = self.broker.clone();
+        {
+            let mut world = broker.world();
+            let (count, last) = &mut world.travelling;
+            *count += 1;
+            *last = (*last).max(call.lands);
+        }
         runtime.spawn(async move {
             if let Some(lands) = call.lands {
                 sleep_until(lands).await;
             }
             let _ = broker.land(call, true);
+            broker.world().travelling.0 -= 1;
         });
     }
 }
