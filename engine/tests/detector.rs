@@ -580,24 +580,10 @@ async fn rate_limited_reads_wait_a_bounded_number_of_times() {
 /// the reconcile horizon after the last of them.
 #[tokio::test(start_paused = true)]
 async fn submit_absent_after_every_retry_is_not_placed() {
-    let reset = || (false, Err(BrokerError::ConnectionReset));
-    let script = Script {
-        submit_answers: std::iter::repeat_with(reset).take(4).collect(),
-        ..Script::default()
-    };
-    let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
     let config = config(60);
     let horizon = config.reconcile_horizon;
-    let detector = FillDetector::new(Arc::clone(&broker), config).expect("valid");
     let start = tokio::time::Instant::now();
-    let error = detector
-        .submit(&request(100))
-        .await
-        .expect_err("not placed");
-    assert!(
-        matches!(error, SubmitError::NotPlaced { attempts: 4, .. }),
-        "{error}"
-    );
+    let broker = submit_into_resets(config).await;
     assert!(
         start.elapsed() >= horizon,
         "concluded absent after {:?}, before a submit sent without an answer could no longer arrive",
@@ -615,14 +601,21 @@ async fn submit_absent_after_every_retry_is_not_placed() {
 /// the first "not found" after the retries is taken as absence at once.
 #[tokio::test(start_paused = true)]
 async fn first_not_found_rule_concludes_absent_at_once() {
+    let mut config = config(60);
+    config.absence = fillproof_engine::AbsenceProof::FirstNotFound;
+    let broker = submit_into_resets(config).await;
+    assert_eq!(broker.calls().lookup, 4);
+}
+
+/// Submits against a broker that resets every submit and never holds the
+/// order; asserts the intent ends not placed after its four attempts.
+async fn submit_into_resets(config: FillDetectionConfig) -> Arc<ScriptedBroker> {
     let reset = || (false, Err(BrokerError::ConnectionReset));
     let script = Script {
         submit_answers: std::iter::repeat_with(reset).take(4).collect(),
         ..Script::default()
     };
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
-    let mut config = config(60);
-    config.absence = fillproof_engine::AbsenceProof::FirstNotFound;
     let detector = FillDetector::new(Arc::clone(&broker), config).expect("valid");
     let error = detector
         .submit(&request(100))
@@ -632,7 +625,7 @@ async fn first_not_found_rule_concludes_absent_at_once() {
         matches!(error, SubmitError::NotPlaced { attempts: 4, .. }),
         "{error}"
     );
-    assert_eq!(broker.calls().lookup, 4);
+    broker
 }
 
 /// A permanent refusal of a submit fails fast with the broker's reason.
