@@ -19,7 +19,9 @@
 //! the engine under test watches every order until the fills the broker
 //! reported (an order filled more than [`MAX_FILL_WAIT`] after its
 //! submission is refused: no scenario's engine watches an order that
-//! long).
+//! long). The engine runs without a call budget (`rate_limit: none`: the
+//! orders are replayed as the bot sent them) and with a price band that
+//! admits every imported limit order.
 
 mod stream;
 mod text;
@@ -1083,6 +1085,23 @@ fn write_engine_and_limits(y: &mut String, incident: &Incident, zero: i64) {
             minutes_text(timeout.as_secs() / 60)
         );
     }
+    if let Some((band, i, gap)) = needed_price_band(incident) {
+        let order = &incident.orders[i];
+        let _ = writeln!(
+            y,
+            "  # Order {i}'s limit price {} is {}% from {}'s reference price {} (its first\n  # execution's price); the engine's default band of {DEFAULT_PRICE_BAND_PCT}% would refuse it\n  # before the broker sees it. This band, the widest gap rounded up to a\n  # whole percent, admits every limit order of the export.",
+            order.limit_price.unwrap_or_default(),
+            gap.round_dp(2).normalize(),
+            one_line(&shown(&order.symbol)),
+            reference_price(incident, &order.symbol),
+        );
+        let _ = writeln!(y, "  price_band_pct: {band}");
+    }
+    let _ = writeln!(
+        y,
+        "  # The scenario replays the orders as the bot sent them, and its expectations\n  # count every one: no call budget (the engine's default of 180 calls a\n  # minute would shed submissions of a burst the bot did send). Set one to\n  # test the budget against this incident."
+    );
+    let _ = writeln!(y, "  rate_limit: none");
     let last_submit = incident
         .orders
         .iter()
@@ -1148,19 +1167,53 @@ fn write_header(y: &mut String, incident: &Incident, name: &str) {
     let _ = writeln!(y, "seed: 1\n");
 }
 
+/// The reference price the scenario gives `symbol`: its first
+/// execution's price (or, before any execution, the first limit price).
+fn reference_price(incident: &Incident, symbol: &str) -> Decimal {
+    incident
+        .orders
+        .iter()
+        .filter(|o| o.symbol == symbol)
+        .find_map(|o| o.executions.first().map(|e| e.price).or(o.limit_price))
+        .unwrap_or(Decimal::ONE)
+}
+
+/// The engine's default price band, in percent of the reference price
+/// (`fillproof_engine::ValidationConfig::default`).
+const DEFAULT_PRICE_BAND_PCT: u64 = 5;
+
+/// The widest gap, in percent, between an imported limit price and its
+/// symbol's reference price, rounded up to a whole percent, with the
+/// order it belongs to; `None` when the engine's default band admits
+/// every limit order. The engine refuses a limit price more than
+/// `engine.price_band_pct` from the reference price (its deviation
+/// rounded to the cent of a percent), so a band of this many percent
+/// admits each one. Prices are within [`MIN_PRICE`]..=[`MAX_PRICE`], so
+/// the band is at most 10^13 %, a whole number a scenario's
+/// `price_band_pct` holds exactly.
+fn needed_price_band(incident: &Incident) -> Option<(u64, usize, Decimal)> {
+    let mut widest: Option<(Decimal, usize)> = None;
+    for (i, order) in incident.orders.iter().enumerate() {
+        let Some(limit) = order.limit_price else {
+            continue;
+        };
+        let reference = reference_price(incident, &order.symbol);
+        let gap = (limit - reference).abs() / reference * Decimal::ONE_HUNDRED;
+        if widest.is_none_or(|(w, _)| gap > w) {
+            widest = Some((gap, i));
+        }
+    }
+    let (gap, i) = widest?;
+    let band = u64::try_from(gap.ceil()).unwrap_or(u64::MAX);
+    (band > DEFAULT_PRICE_BAND_PCT).then_some((band, i, gap))
+}
+
 /// The `workload:` section: every order in `list`.
 fn write_workload(y: &mut String, incident: &Incident, zero: i64) {
     let mut symbols: Vec<&str> = incident.orders.iter().map(|o| o.symbol.as_str()).collect();
     symbols.sort_unstable();
     symbols.dedup();
-    let reference = |symbol: &str| {
-        incident
-            .orders
-            .iter()
-            .filter(|o| o.symbol == symbol)
-            .find_map(|o| o.executions.first().map(|e| e.price).or(o.limit_price))
-            .unwrap_or(Decimal::ONE)
-    };
+    let reference = |symbol: &str| reference_price(incident, symbol);
     let _ = writeln!(y, "workload:");
     let _ = writeln!(y, "  orders: {}", incident.orders.len());
     let quoted: Vec<String> = symbols.iter().map(|s| yaml_quote(s)).collect();

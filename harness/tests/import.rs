@@ -986,3 +986,82 @@ fn audit_import_applies_the_same_checks() {
         );
     }
 }
+
+/// Exports the engine's defaults would fail on their own expectations
+/// import into scenarios the robust engine passes: a take-profit limit
+/// sell 6% above the entry and a limit buy 5.93% above the first fill
+/// (the engine's 5% price band refused each before the broker saw it;
+/// the scenario now sets `engine.price_band_pct` to the widest gap,
+/// rounded up), and 400 market orders 2 ms apart (the engine's default
+/// call budget of 180 calls a minute shed most; the scenario now runs
+/// without one, replaying the orders as the bot sent them).
+#[test]
+fn imported_scenarios_pass_their_own_expectations() {
+    let folder = scratch("import-defaults");
+    let limit = |id: &str, side: &str, price: &str, submitted: &str, at: &str| {
+        let mut order = alpaca_order(id);
+        order["type"] = "limit".into();
+        order["limit_price"] = price.into();
+        order["side"] = side.into();
+        order["submitted_at"] = submitted.into();
+        filled(order, at, price)
+    };
+    let entry = |symbol: &str, price: &str| {
+        filled(alpaca_order("entry"), "2025-10-17T13:30:01Z", price).tap("symbol", symbol)
+    };
+    let take_profit = serde_json::json!([
+        entry("XYZ", "10.00"),
+        limit(
+            "tp",
+            "sell",
+            "10.60",
+            "2025-10-17T13:30:02Z",
+            "2025-10-17T14:10:00Z"
+        )
+        .tap("symbol", "XYZ"),
+    ]);
+    let band = serde_json::json!([
+        entry("SPY", "590.00"),
+        limit(
+            "far",
+            "buy",
+            "625.00",
+            "2025-11-20T14:30:00Z",
+            "2025-11-20T14:30:02Z"
+        ),
+    ]);
+    let burst: Vec<serde_json::Value> = (0..400_u32)
+        .map(|i| {
+            let submitted = format!("2025-10-17T13:30:{:02}.{:03}Z", i * 2 / 1000, i * 2 % 1000);
+            let at = format!(
+                "2025-10-17T13:30:{:02}.{:03}Z",
+                5 + i * 2 / 1000,
+                i * 2 % 1000
+            );
+            filled(
+                alpaca_order(&format!("b{i}")).tap("qty", "1"),
+                &at,
+                "590.00",
+            )
+            .tap("submitted_at", &submitted)
+        })
+        .collect();
+    let burst = serde_json::Value::from(burst);
+    for (name, orders, needle, filled_orders) in [
+        ("take-profit.json", take_profit, "price_band_pct: 6\n", 2),
+        ("band.json", band, "price_band_pct: 6\n", 2),
+        ("burst.json", burst, "rate_limit: none", 400),
+    ] {
+        let (code, stderr, out) = import_files(&folder, name, &orders.to_string(), None);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        let yaml = std::fs::read_to_string(&out).expect("written");
+        assert!(yaml.contains(needle), "{name}: {yaml}");
+        let (code, stdout, stderr) = fillproof(&["run", &out.display().to_string()]);
+        assert_eq!(code, 0, "{name}: {stdout}{stderr}");
+        assert!(!stdout.contains("FELL SHORT"), "{name}: {stdout}");
+        assert!(
+            stdout.contains(&format!("ok (actual {filled_orders})")),
+            "{name}: {stdout}"
+        );
+    }
+}
