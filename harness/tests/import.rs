@@ -365,38 +365,56 @@ fn audit_import_reads_ends_and_unstamped_fills() {
     assert!(error.problem.contains("broker_at"), "{error}");
 }
 
-/// A source that rejects an order after part of it filled (no broker
-/// does, and the scenario schema refuses it) replays the fill and then a
-/// cancel of the rest; a rejection with nothing filled stays a rejection;
-/// an export with nothing filled or ended has an empty timeline and no
-/// detection rate among its expectations.
+/// In the engine's audit log, a rejection followed by a fill the broker
+/// stamped before it (the engine logs every fill the positions hold, also
+/// of an order it reports rejected) replays as a fill and a cancel of the
+/// rest: a broker never fills an order it rejected. In an export a
+/// rejected order with fills is refused (`contradictory_exports_are_refused`);
+/// a rejection with nothing filled stays a rejection; an export with
+/// nothing filled or ended has an empty timeline and no detection rate
+/// among its expectations.
 #[test]
 fn rejection_after_a_fill_replays_as_a_cancel() {
-    let order = |id: &str, filled: &str| {
-        serde_json::json!({
-            "id": id, "client_order_id": format!("c-{id}"), "symbol": "SPY",
-            "qty": "10", "filled_qty": filled, "side": "buy", "type": "market",
-            "submitted_at": "2025-10-17T13:30:00Z",
-            "filled_at": "2025-10-17T13:30:01Z", "filled_avg_price": "590.10",
-            "failed_at": "2025-10-17T13:30:02Z", "status": "rejected",
-        })
-    };
-    let orders = serde_json::json!([order("a", "4"), order("b", "0")]).to_string();
-    let incident = import::from_alpaca("orders.json", &orders, None).expect("imports");
+    use fillproof_engine::AuditEvent::{Fill, Reject, Submit};
+    let log = chained(vec![
+        record(Submit, "a", 10, None, 0, None),
+        record(Reject, "a", 0, None, 2, None),
+        record(
+            Fill,
+            "a",
+            4,
+            Some("590.10"),
+            3,
+            Some("2025-10-17T13:30:01Z"),
+        ),
+    ]);
+    let incident = import::from_audit("run.audit.jsonl", &log).expect("imports");
     let yaml = import::scenario_yaml(&incident, "rejected-after-fill");
     assert!(
         yaml.contains("{at: 1s, order: 0, event: fill, qty: 4, price: \"590.10\"}"),
         "{yaml}"
     );
     assert!(yaml.contains("{at: 2s, order: 0, event: cancel}"), "{yaml}");
-    assert!(yaml.contains("{at: 2s, order: 1, event: reject}"), "{yaml}");
     Scenario::parse(yaml.as_bytes(), "rejected-after-fill.yaml", None)
         .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
 
+    let order = |id: &str, status: &str| {
+        serde_json::json!({
+            "id": id, "client_order_id": format!("c-{id}"), "symbol": "SPY",
+            "qty": "10", "filled_qty": "0", "side": "buy", "type": "market",
+            "submitted_at": "2025-10-17T13:30:00Z",
+            "failed_at": "2025-10-17T13:30:02Z", "status": status,
+        })
+    };
+    let orders = serde_json::json!([order("b", "rejected")]).to_string();
+    let incident = import::from_alpaca("orders.json", &orders, None).expect("imports");
+    let yaml = import::scenario_yaml(&incident, "rejected");
+    assert!(yaml.contains("{at: 2s, order: 0, event: reject}"), "{yaml}");
+    Scenario::parse(yaml.as_bytes(), "rejected.yaml", None)
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+
     // An export of orders still working: nothing to replay but the orders.
-    let mut working = order("c", "0");
-    working["status"] = "accepted".into();
-    let orders = serde_json::json!([working]).to_string();
+    let orders = serde_json::json!([order("c", "accepted")]).to_string();
     let incident = import::from_alpaca("orders.json", &orders, None).expect("imports");
     let yaml = import::scenario_yaml(&incident, "still-working");
     assert_eq!(yaml.matches("\ntimeline").count(), 1, "{yaml}");
@@ -806,6 +824,76 @@ fn contradictory_exports_are_refused() {
             Some(vec![fill("f1", "0", "590", 1)]),
             "zero-fill.json.fills.json: activity 0 (id f1): `qty` is 0",
         ),
+        (
+            "before-submit.json",
+            vec![filled(order(), "2025-10-17T13:29:00Z", "590")],
+            None,
+            "before-submit.json: order 0 (id a): `filled_at` 2025-10-17T13:29:00.000000Z is before order 0 (id a) was submitted (2025-10-17T13:30:00.000000Z)",
+        ),
+        (
+            "activity-before-submit.json",
+            vec![order()],
+            Some(vec![activity(
+                "f1",
+                "a",
+                "4",
+                "590",
+                "2025-10-17T13:29:58.999Z",
+            )]),
+            "activity-before-submit.json.fills.json: activity 0 (id f1): `transaction_time` 2025-10-17T13:29:58.999000Z is before order 0 (id a) was submitted",
+        ),
+        (
+            "cancel-before-submit.json",
+            vec![with(
+                with(order(), "status", "canceled"),
+                "canceled_at",
+                "2025-10-16T13:30:00Z",
+            )],
+            None,
+            "cancel-before-submit.json: order 0 (id a): its `canceled_at` 2025-10-16T13:30:00.000000Z is before the order was submitted",
+        ),
+        (
+            "rejected-filled.json",
+            vec![with(
+                with(
+                    filled(order(), &at(1), "590").tap("filled_qty", "4"),
+                    "status",
+                    "rejected",
+                ),
+                "failed_at",
+                &at(2),
+            )],
+            None,
+            "rejected-filled.json: order 0 (id a): `filled_qty` is 4 but `status` is rejected",
+        ),
+        (
+            "rejected-activity.json",
+            vec![with(
+                with(order(), "status", "rejected"),
+                "failed_at",
+                &at(2),
+            )],
+            Some(vec![fill("f1", "4", "590", 1)]),
+            "rejected-activity.json.fills.json: activity 0 (id f1): fills order 0 (id a), whose `status` is rejected",
+        ),
+        (
+            "filled-nothing.json",
+            vec![filled(order(), &at(1), "590").tap("filled_qty", "0")],
+            None,
+            "filled-nothing.json: order 0 (id a): `filled_qty` is 0 but `status` is filled",
+        ),
+        (
+            "activity-symbol.json",
+            vec![filled(order(), &at(1), "590")],
+            Some(vec![fill("f1", "10", "230", 1).tap("symbol", "AAPL")]),
+            "activity-symbol.json.fills.json: activity 0 (id f1): `symbol` \"AAPL\" is not \"SPY\", the symbol of order 0 (id a)",
+        ),
+        (
+            "activity-side.json",
+            vec![filled(order(), &at(1), "590")],
+            Some(vec![fill("f1", "10", "590", 1).tap("side", "sell")]),
+            "activity-side.json.fills.json: activity 0 (id f1): `side` sell is not buy, the side of order 0 (id a)",
+        ),
     ];
     for (name, orders, fills, needle) in cases {
         let orders = serde_json::Value::from(orders).to_string();
@@ -921,8 +1009,9 @@ fn a_scenario_too_large_for_a_file_is_refused() {
 /// The audit log import applies the same checks where the log has the
 /// field: a control character in an id, a time that does not exist, a
 /// zero quantity, a fill above the order's quantity or through its limit,
-/// a fill recorded after the order's end, and a fill more than a day
-/// after its submission are refused, naming the line and the field.
+/// a fill recorded after the order's end, a fill more than a day after
+/// its submission, and a fill or an end more than a second before it are
+/// refused, naming the line and the field.
 #[test]
 fn audit_import_applies_the_same_checks() {
     use fillproof_engine::AuditEvent::{Fill, NotFilled, Submit};
@@ -975,6 +1064,22 @@ fn audit_import_applies_the_same_checks() {
             ],
             "line 2: `broker_at` 2025-10-19T13:30:02.000000Z fills line 1 (client order id a) 2d 0h 0m after its submission",
         ),
+        (
+            "fill-before-submit",
+            vec![
+                record(Submit, "a", 10, None, 5, None),
+                record(Fill, "a", 10, Some("590"), 6, Some("2025-10-17T13:30:03Z")),
+            ],
+            "line 2: `broker_at` 2025-10-17T13:30:03.000000Z is before line 1 (client order id a) was submitted (2025-10-17T13:30:05.000000Z)",
+        ),
+        (
+            "end-before-submit",
+            vec![
+                record(Submit, "a", 10, None, 5, None),
+                record(NotFilled, "a", 0, None, 2, None),
+            ],
+            "line 2: `ts` 2025-10-17T13:30:02.000000Z is before line 1 (client order id a) was submitted",
+        ),
     ];
     for (name, records, needle) in cases {
         let error = import::from_audit("run.audit.jsonl", &chained(records))
@@ -985,6 +1090,40 @@ fn audit_import_applies_the_same_checks() {
             "{name}: {error}\nlacks: {needle}"
         );
     }
+}
+
+/// A fill or an end stamped less than a second before its order's
+/// submission is clock skew between the stamps: it is imported, and
+/// replayed at the submission. (A second or more is refused, in
+/// `contradictory_exports_are_refused`.)
+#[test]
+fn clock_skew_within_a_second_is_replayed_at_the_submission() {
+    assert_eq!(import::MAX_CLOCK_SKEW, Duration::from_secs(1));
+    let orders = serde_json::json!([
+        alpaca_order("a"),
+        filled(alpaca_order("b"), "2025-10-17T13:29:59.500Z", "590.10"),
+    ])
+    .to_string();
+    let fills = serde_json::json!([activity(
+        "f1",
+        "a",
+        "10",
+        "590.10",
+        "2025-10-17T13:29:59.001Z"
+    )])
+    .to_string();
+    let incident =
+        import::from_alpaca("orders.json", &orders, Some(("fills.json", &fills))).expect("imports");
+    let yaml = import::scenario_yaml(&incident, "skew");
+    for i in 0..2 {
+        assert!(
+            yaml.contains(&format!(
+                "{{at: 0s, order: {i}, event: fill, qty: 10, price: \"590.10\"}}"
+            )),
+            "{yaml}"
+        );
+    }
+    Scenario::parse(yaml.as_bytes(), "skew.yaml", None).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
 }
 
 /// Exports the engine's defaults would fail on their own expectations
