@@ -287,10 +287,17 @@ impl Fields<'_> {
                 return Err(self.error(format!("`{field}` must be a decimal, not {other}")));
             }
         };
-        text.trim()
-            .parse::<Decimal>()
-            .map(Some)
-            .map_err(|_| self.error(format!("`{field}` {} is not a decimal", yaml_quote(&text))))
+        let text = text.trim();
+        match Decimal::from_str_exact(text) {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => Err(self.error(match text.parse::<Decimal>() {
+                Ok(rounded) => format!(
+                    "`{field}` {} has more digits than a decimal holds exactly (28 after the point); it would be read as {rounded}, which the export does not say",
+                    yaml_quote(text)
+                ),
+                Err(_) => format!("`{field}` {} is not a decimal", yaml_quote(text)),
+            })),
+        }
     }
 
     /// A price field, when present: positive and tradable.
@@ -792,7 +799,7 @@ impl AlpacaOrders<'_> {
 /// through its limit, or later than [`MAX_FILL_WAIT`] after its
 /// submission; an end before its submission; a `rejected` order with
 /// fills, a `filled` one without; a fill activity of another symbol or
-/// side than its order's); more than [`MAX_IMPORT_ORDERS`] orders or
+/// side than its order's; a key listed twice in a record); more than [`MAX_IMPORT_ORDERS`] orders or
 /// [`MAX_IMPORT_ACTIVITIES`] activities. Each is named with the file,
 /// the record and the field.
 pub fn from_alpaca(

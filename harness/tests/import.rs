@@ -708,9 +708,14 @@ fn quoted_strings_round_trip() {
 
 /// Exports that contradict themselves are refused with exit 2, naming
 /// the file, the record (index and id) and the field: executions above
-/// the order's quantity, after the order ended, or through its limit;
-/// an order or activity id listed twice; times that do not exist; zero
-/// or negative quantities and prices. None says "please report it".
+/// the order's quantity, a second or more before its submission, after
+/// the order ended, or through its limit; an end before the submission;
+/// a `rejected` order with fills, a `filled` one without; a fill
+/// activity of another symbol or side than its order's; an order or
+/// activity id listed twice; times that do not exist (a
+/// leap second among them); a quantity with more digits than a decimal
+/// holds exactly; zero or negative quantities and prices. None says
+/// "please report it".
 #[test]
 fn contradictory_exports_are_refused() {
     let folder = scratch("import-contradictions");
@@ -893,6 +898,22 @@ fn contradictory_exports_are_refused() {
             vec![filled(order(), &at(1), "590")],
             Some(vec![fill("f1", "10", "590", 1).tap("side", "sell")]),
             "activity-side.json.fills.json: activity 0 (id f1): `side` sell is not buy, the side of order 0 (id a)",
+        ),
+        (
+            "fractional-digits.json",
+            vec![filled(order(), &at(1), "590").tap("qty", "10.00000000000000000000000000001")],
+            None,
+            "fractional-digits.json: order 0 (id a): `qty` \"10.00000000000000000000000000001\" has more digits than a decimal holds exactly",
+        ),
+        (
+            "leap-second.json",
+            vec![filled(
+                with(order(), "submitted_at", "2025-10-17T13:30:60Z"),
+                "2025-10-17T13:31:01Z",
+                "590",
+            )],
+            None,
+            "leap-second.json: order 0 (id a): `submitted_at` \"2025-10-17T13:30:60Z\" is not a time: its second is 60",
         ),
     ];
     for (name, orders, fills, needle) in cases {
@@ -1202,5 +1223,72 @@ fn imported_scenarios_pass_their_own_expectations() {
             stdout.contains(&format!("ok (actual {filled_orders})")),
             "{name}: {stdout}"
         );
+    }
+}
+
+/// A record holding a key twice (`"qty": "10", "qty": "5"`: which one
+/// counts depends on the JSON reader) is refused, naming the file, the
+/// record and the key, in an order, a leg and an activity alike.
+#[test]
+fn a_key_listed_twice_in_a_record_is_refused() {
+    let folder = scratch("import-dupkey");
+    let order = alpaca_order("a").to_string();
+    let twice = order.replacen(r#""qty":"10""#, r#""qty":"10","qty":"5""#, 1);
+    assert_ne!(twice, order, "the key is doubled");
+    let (code, stderr, out) = import_files(&folder, "dupkey.json", &format!("[{twice}]"), None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("dupkey.json: order 0: holds the key \"qty\" twice"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    let leg = format!(
+        "[{}]",
+        alpaca_order("p")
+            .to_string()
+            .replacen('}', &format!(",\"legs\":[{twice}]}}"), 1)
+    );
+    let (code, stderr, _) = import_files(&folder, "dupleg.json", &leg, None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("dupleg.json: order 0: holds the key \"qty\" twice"),
+        "{stderr}"
+    );
+    let fill = activity("f1", "a", "4", "590", "2025-10-17T13:30:01Z").to_string();
+    let fill_twice = fill.replacen(r#""price":"590""#, r#""price":"590","price":"1""#, 1);
+    assert_ne!(fill_twice, fill);
+    let (code, stderr, _) = import_files(
+        &folder,
+        "dupfill.json",
+        &format!("[{order}]"),
+        Some(&format!("[{fill_twice}]")),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("dupfill.json.fills.json: activity 0: holds the key \"price\" twice"),
+        "{stderr}"
+    );
+}
+
+/// `--name ""` (or blank) is refused with exit 2 and nothing written.
+#[test]
+fn an_empty_name_is_refused() {
+    let folder = scratch("import-name");
+    let orders = folder.path().join("orders.json");
+    std::fs::write(&orders, serde_json::json!([alpaca_order("a")]).to_string()).expect("write");
+    let out = folder.path().join("out.yaml");
+    for name in ["", "  "] {
+        let (code, _, stderr) = fillproof(&[
+            "import",
+            "alpaca",
+            &orders.display().to_string(),
+            "--name",
+            name,
+            "-o",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("--name is empty"), "{stderr}");
+        assert!(!out.exists(), "nothing is written");
     }
 }
