@@ -9,8 +9,10 @@
 //! missing a field the scenario needs, a quantity or price the simulator
 //! cannot hold, an id or symbol with a control character, a time that
 //! does not exist, or records that contradict each other (fills above the
-//! order's quantity, after its end or through its limit; an id listed
-//! twice) are bad input, named with the file, the record and the field.
+//! order's quantity, before its submission, after its end or through its
+//! limit; a status its `filled_qty` contradicts; a fill activity of
+//! another symbol or side than its order's; an id listed twice) are bad
+//! input, named with the file, the record and the field.
 //! Records are read one at a time and the reading stops at the first bad
 //! one; an export with more orders than a scenario holds is refused as
 //! soon as the count is passed. Every string is written through
@@ -19,7 +21,9 @@
 //! the engine under test watches every order until the fills the broker
 //! reported (an order filled more than [`MAX_FILL_WAIT`] after its
 //! submission is refused: no scenario's engine watches an order that
-//! long).
+//! long). The engine runs without a call budget (`rate_limit: none`: the
+//! orders are replayed as the bot sent them) and with a price band that
+//! admits every imported limit order.
 
 mod stream;
 mod text;
@@ -54,6 +58,17 @@ pub const MAX_FILL_WAIT: Duration = Duration::from_secs(86_400 - 60);
 /// The longest stretch an incident may span, from its first order to the
 /// last time it records.
 pub const MAX_INCIDENT_SPAN: Duration = Duration::from_secs(366 * 86_400);
+
+/// How far before its order's submission a stamp may fall and still be
+/// taken as clock skew (the submission's and the execution's stamps can
+/// come from different clocks: the engine's and the broker's in an audit
+/// log, different services of the broker in an export). Such a stamp is
+/// replayed at the submission; one earlier than this is refused: nothing
+/// fills or ends before it is submitted.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(1);
+
+/// [`MAX_CLOCK_SKEW`] in microseconds.
+const SKEW_US: i64 = 1_000_000;
 
 /// The engine's deadline when every fill comes before it: the engine's
 /// own default.
@@ -272,10 +287,17 @@ impl Fields<'_> {
                 return Err(self.error(format!("`{field}` must be a decimal, not {other}")));
             }
         };
-        text.trim()
-            .parse::<Decimal>()
-            .map(Some)
-            .map_err(|_| self.error(format!("`{field}` {} is not a decimal", yaml_quote(&text))))
+        let text = text.trim();
+        match Decimal::from_str_exact(text) {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => Err(self.error(match text.parse::<Decimal>() {
+                Ok(rounded) => format!(
+                    "`{field}` {} has more digits than a decimal holds exactly (28 after the point); it would be read as {rounded}, which the export does not say",
+                    yaml_quote(text)
+                ),
+                Err(_) => format!("`{field}` {} is not a decimal", yaml_quote(text)),
+            })),
+        }
     }
 
     /// A price field, when present: positive and tradable.
@@ -344,6 +366,9 @@ impl Witness {
 struct Witnessed {
     execution: Execution,
     witness: Witness,
+    /// The symbol and side the record gives, when it gives them (a fill
+    /// activity does), to be checked against its order's.
+    claims: (Option<String>, Option<Side>),
 }
 
 /// What the executions of an order are checked against.
@@ -363,7 +388,19 @@ struct OrderFacts<'a> {
 fn check_executions(facts: &OrderFacts<'_>, fills: &[Witnessed]) -> Result<(), ImportError> {
     let order = facts.record;
     let mut total: u64 = 0;
-    for Witnessed { execution, witness } in fills {
+    for Witnessed {
+        execution, witness, ..
+    } in fills
+    {
+        if execution.at_us < facts.submitted_us.saturating_sub(SKEW_US) {
+            return Err(witness.error(format!(
+                "`{}` {} is before {order} was submitted ({}); a broker fills nothing before an order is submitted (stamps up to {} apart are taken as clock skew)",
+                witness.at,
+                stamp_text(execution.at_us),
+                stamp_text(facts.submitted_us),
+                fillproof_simulator::format_duration(MAX_CLOCK_SKEW)
+            )));
+        }
         total = total.saturating_add(execution.qty);
         if total > facts.qty {
             return Err(witness.error(format!(
@@ -479,6 +516,11 @@ fn read_activities(
                 }
             }
             let order_id = fields.required("order_id")?.to_owned();
+            let symbol = fields.text("symbol")?.map(str::to_ascii_uppercase);
+            let side = match fields.text("side")? {
+                Some(_) => Some(fields.side()?),
+                None => None,
+            };
             let execution = Execution {
                 at_us: fields
                     .stamp("transaction_time")?
@@ -497,6 +539,7 @@ fn read_activities(
                     qty: "qty",
                     price: "price",
                 },
+                claims: (symbol, side),
             });
             Ok(())
         },
@@ -559,7 +602,19 @@ impl AlpacaOrders<'_> {
         let side = fields.side()?;
         let symbol = fields.required("symbol")?.to_ascii_uppercase();
         let end = Self::end(&fields, self.notes)?;
+        if let Some((_, at, source)) = end {
+            if at < submitted_us.saturating_sub(SKEW_US) {
+                return Err(fields.error(format!(
+                    "{source} {} is before the order was submitted ({}); an order ends after its submission (stamps up to {} apart are taken as clock skew)",
+                    stamp_text(at),
+                    stamp_text(submitted_us),
+                    fillproof_simulator::format_duration(MAX_CLOCK_SKEW)
+                )));
+            }
+        }
+        Self::check_status(&fields, end)?;
         let fills = self.executions(&fields, &broker_id, qty)?;
+        Self::check_claims(&fields.record, &symbol, side, end, &fills)?;
         check_executions(
             &OrderFacts {
                 record: &fields.record,
@@ -626,6 +681,7 @@ impl AlpacaOrders<'_> {
                     qty: "filled_qty",
                     price: "filled_avg_price",
                 },
+                claims: (None, None),
             });
         }
         fills.sort_by_key(|f| f.execution.at_us);
@@ -637,6 +693,59 @@ impl AlpacaOrders<'_> {
             ));
         }
         Ok(fills)
+    }
+
+    /// Refuses a `status` its `filled_qty` contradicts: `filled` with
+    /// nothing filled, `rejected` with something filled.
+    fn check_status(
+        fields: &Fields<'_>,
+        end: Option<(End, i64, &'static str)>,
+    ) -> Result<(), ImportError> {
+        let filled = fields.decimal("filled_qty")?.unwrap_or(Decimal::ZERO);
+        let status = fields.required("status")?;
+        if status == "filled" && filled <= Decimal::ZERO {
+            return Err(fields.error(format!(
+                "`filled_qty` is {filled} but `status` is filled; a filled order has filled shares: the export is damaged or not the one it claims to be"
+            )));
+        }
+        if matches!(end, Some((End::Rejected, ..))) && filled > Decimal::ZERO {
+            return Err(fields.error(format!(
+                "`filled_qty` is {filled} but `status` is rejected; a broker fills nothing of an order it rejects: the export is damaged or not the one it claims to be"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses executions that claim another symbol or side than their
+    /// order's, or that fill an order the broker rejected.
+    fn check_claims(
+        order: &str,
+        symbol: &str,
+        side: Side,
+        end: Option<(End, i64, &'static str)>,
+        fills: &[Witnessed],
+    ) -> Result<(), ImportError> {
+        for fill in fills {
+            let (claimed_symbol, claimed_side) = &fill.claims;
+            if let Some(claimed) = claimed_symbol.as_deref().filter(|s| *s != symbol) {
+                return Err(fill.witness.error(format!(
+                    "`symbol` {} is not {}, the symbol of {order}, which its `order_id` names; an execution trades its order's symbol",
+                    yaml_quote(claimed),
+                    yaml_quote(symbol)
+                )));
+            }
+            if let Some(claimed) = claimed_side.filter(|s| *s != side) {
+                return Err(fill.witness.error(format!(
+                    "`side` {claimed} is not {side}, the side of {order}, which its `order_id` names; an execution trades its order's side"
+                )));
+            }
+            if matches!(end, Some((End::Rejected, ..))) {
+                return Err(fill.witness.error(format!(
+                    "fills {order}, whose `status` is rejected; a broker fills nothing of an order it rejects"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// How the order ended, when, and which field says when.
@@ -686,8 +795,11 @@ impl AlpacaOrders<'_> {
 /// (a control character in an id or symbol, a time that does not exist, a
 /// quantity or price that is not positive); records that contradict each
 /// other (an id listed twice; executions above the order's quantity,
-/// after it ended, through its limit, or later than [`MAX_FILL_WAIT`]
-/// after its submission); more than [`MAX_IMPORT_ORDERS`] orders or
+/// more than [`MAX_CLOCK_SKEW`] before its submission, after it ended,
+/// through its limit, or later than [`MAX_FILL_WAIT`] after its
+/// submission; an end before its submission; a `rejected` order with
+/// fills, a `filled` one without; a fill activity of another symbol or
+/// side than its order's; a key listed twice in a record); more than [`MAX_IMPORT_ORDERS`] orders or
 /// [`MAX_IMPORT_ACTIVITIES`] activities. Each is named with the file,
 /// the record and the field.
 pub fn from_alpaca(
@@ -798,6 +910,18 @@ impl AuditOrders<'_> {
                 let Some(&slot) = self.index.get(&record.client_order_id) else {
                     return Ok(());
                 };
+                if at < self.orders[slot].submitted_us.saturating_sub(SKEW_US) {
+                    return Err(self.bad(
+                        line,
+                        format!(
+                            "`ts` {} is before {} was submitted ({}); an order ends after its submission (stamps up to {} apart are taken as clock skew)",
+                            stamp_text(at),
+                            self.orders[slot].record,
+                            stamp_text(self.orders[slot].submitted_us),
+                            fillproof_simulator::format_duration(MAX_CLOCK_SKEW)
+                        ),
+                    ));
+                }
                 let order = &mut self.orders[slot];
                 order.reported_qty.get_or_insert(Decimal::ZERO);
                 let end = if record.event == AuditEvent::Reject {
@@ -921,6 +1045,7 @@ impl AuditOrders<'_> {
                     qty: "qty",
                     price: "price",
                 },
+                claims: (None, None),
             }],
         )?;
         let order = &mut self.orders[slot];
@@ -1083,6 +1208,23 @@ fn write_engine_and_limits(y: &mut String, incident: &Incident, zero: i64) {
             minutes_text(timeout.as_secs() / 60)
         );
     }
+    if let Some((band, i, gap)) = needed_price_band(incident) {
+        let order = &incident.orders[i];
+        let _ = writeln!(
+            y,
+            "  # Order {i}'s limit price {} is {}% from {}'s reference price {} (its first\n  # execution's price); the engine's default band of {DEFAULT_PRICE_BAND_PCT}% would refuse it\n  # before the broker sees it. This band, the widest gap rounded up to a\n  # whole percent, admits every limit order of the export.",
+            order.limit_price.unwrap_or_default(),
+            gap.round_dp(2).normalize(),
+            one_line(&shown(&order.symbol)),
+            reference_price(incident, &order.symbol),
+        );
+        let _ = writeln!(y, "  price_band_pct: {band}");
+    }
+    let _ = writeln!(
+        y,
+        "  # The scenario replays the orders as the bot sent them, and its expectations\n  # count every one: no call budget (the engine's default of 180 calls a\n  # minute would shed submissions of a burst the bot did send). Set one to\n  # test the budget against this incident."
+    );
+    let _ = writeln!(y, "  rate_limit: none");
     let last_submit = incident
         .orders
         .iter()
@@ -1148,19 +1290,53 @@ fn write_header(y: &mut String, incident: &Incident, name: &str) {
     let _ = writeln!(y, "seed: 1\n");
 }
 
+/// The reference price the scenario gives `symbol`: its first
+/// execution's price (or, before any execution, the first limit price).
+fn reference_price(incident: &Incident, symbol: &str) -> Decimal {
+    incident
+        .orders
+        .iter()
+        .filter(|o| o.symbol == symbol)
+        .find_map(|o| o.executions.first().map(|e| e.price).or(o.limit_price))
+        .unwrap_or(Decimal::ONE)
+}
+
+/// The engine's default price band, in percent of the reference price
+/// (`fillproof_engine::ValidationConfig::default`).
+const DEFAULT_PRICE_BAND_PCT: u64 = 5;
+
+/// The widest gap, in percent, between an imported limit price and its
+/// symbol's reference price, rounded up to a whole percent, with the
+/// order it belongs to; `None` when the engine's default band admits
+/// every limit order. The engine refuses a limit price more than
+/// `engine.price_band_pct` from the reference price (its deviation
+/// rounded to the cent of a percent), so a band of this many percent
+/// admits each one. Prices are within [`MIN_PRICE`]..=[`MAX_PRICE`], so
+/// the band is at most 10^13 %, a whole number a scenario's
+/// `price_band_pct` holds exactly.
+fn needed_price_band(incident: &Incident) -> Option<(u64, usize, Decimal)> {
+    let mut widest: Option<(Decimal, usize)> = None;
+    for (i, order) in incident.orders.iter().enumerate() {
+        let Some(limit) = order.limit_price else {
+            continue;
+        };
+        let reference = reference_price(incident, &order.symbol);
+        let gap = (limit - reference).abs() / reference * Decimal::ONE_HUNDRED;
+        if widest.is_none_or(|(w, _)| gap > w) {
+            widest = Some((gap, i));
+        }
+    }
+    let (gap, i) = widest?;
+    let band = u64::try_from(gap.ceil()).unwrap_or(u64::MAX);
+    (band > DEFAULT_PRICE_BAND_PCT).then_some((band, i, gap))
+}
+
 /// The `workload:` section: every order in `list`.
 fn write_workload(y: &mut String, incident: &Incident, zero: i64) {
     let mut symbols: Vec<&str> = incident.orders.iter().map(|o| o.symbol.as_str()).collect();
     symbols.sort_unstable();
     symbols.dedup();
-    let reference = |symbol: &str| {
-        incident
-            .orders
-            .iter()
-            .filter(|o| o.symbol == symbol)
-            .find_map(|o| o.executions.first().map(|e| e.price).or(o.limit_price))
-            .unwrap_or(Decimal::ONE)
-    };
+    let reference = |symbol: &str| reference_price(incident, symbol);
     let _ = writeln!(y, "workload:");
     let _ = writeln!(y, "  orders: {}", incident.orders.len());
     let quoted: Vec<String> = symbols.iter().map(|s| yaml_quote(s)).collect();

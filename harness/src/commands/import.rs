@@ -91,6 +91,11 @@ pub fn run(command: &ImportCommand) -> Result<Exit> {
             )
         }
     };
+    if name.trim().is_empty() {
+        return Err(anyhow!(
+            "--name is empty; a scenario's name says what it replays (leave --name out for `incident-` and the file's stem)"
+        ));
+    }
     let yaml = import::scenario_yaml(&incident, &name);
     let label = output.as_ref().map_or_else(
         || "imported scenario".to_owned(),

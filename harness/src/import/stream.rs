@@ -3,7 +3,7 @@
 //! memory holds one record (of bounded size) and what the importer kept,
 //! never the whole list as JSON values.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{
@@ -18,10 +18,12 @@ use super::ImportError;
 /// record past this is not one.
 pub const MAX_RECORD_VALUES: usize = 10_000;
 
-/// A JSON value, built while counting its values down from `left`.
+/// A JSON value, built while counting its values down from `left`; a
+/// key an object holds twice stops it, and is kept in `duplicate`.
 #[derive(Clone, Copy)]
 struct Bounded<'a> {
     left: &'a Cell<usize>,
+    duplicate: &'a RefCell<Option<String>>,
 }
 
 impl Bounded<'_> {
@@ -108,6 +110,11 @@ impl<'de> Visitor<'de> for Bounded<'_> {
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             self.take()?;
+            if fields.contains_key(&key) {
+                let error = <A::Error as de::Error>::custom(format!("duplicate key `{key}`"));
+                *self.duplicate.borrow_mut() = Some(key);
+                return Err(error);
+            }
             let value = map.next_value_seed(self)?;
             fields.insert(key, value);
         }
@@ -124,6 +131,8 @@ struct Records<'a, F> {
     count: &'a mut usize,
     /// Values the record being read may still hold.
     left: &'a Cell<usize>,
+    /// A key the record being read holds twice.
+    duplicate: &'a RefCell<Option<String>>,
 }
 
 impl<'de, F> Visitor<'de> for Records<'_, F>
@@ -139,7 +148,11 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
             self.left.set(MAX_RECORD_VALUES);
-            let Some(record) = seq.next_element_seed(Bounded { left: self.left })? else {
+            let Some(record) = seq.next_element_seed(Bounded {
+                left: self.left,
+                duplicate: self.duplicate,
+            })?
+            else {
                 return Ok(());
             };
             let index = *self.count;
@@ -159,8 +172,9 @@ where
 ///
 /// # Errors
 /// The refusal of `on_record`; or the text is not JSON (named with the
-/// record the syntax error falls in), not a list, or a record holds more
-/// than [`MAX_RECORD_VALUES`] values.
+/// record the syntax error falls in), not a list, a record holds more
+/// than [`MAX_RECORD_VALUES`] values, or an object in it holds a key
+/// twice.
 pub fn for_each_record<F>(
     file: &str,
     text: &str,
@@ -195,18 +209,28 @@ where
     let mut refused = None;
     let mut count = 0;
     let left = Cell::new(MAX_RECORD_VALUES);
+    let duplicate = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let read = deserializer.deserialize_seq(Records {
         on_record: &mut on_record,
         refused: &mut refused,
         count: &mut count,
         left: &left,
+        duplicate: &duplicate,
     });
     if let Some(refusal) = refused {
         return Err(refusal);
     }
     read.map_err(|e| {
-        if left.get() == 0 {
+        if let Some(key) = duplicate.borrow_mut().take() {
+            bad(
+                format!("{noun} {count}"),
+                format!(
+                    "holds the key {} twice ({e}); JSON readers disagree on which one counts, so the record says two things: the export is damaged or not the one it claims to be",
+                    super::yaml_quote(&key)
+                ),
+            )
+        } else if left.get() == 0 {
             bad(
                 format!("{noun} {count}"),
                 format!(

@@ -87,8 +87,9 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 
 /// Microseconds since the epoch of an RFC 3339 time that exists: the
 /// engine's parser, and on top of it the checks it leaves out (a day past
-/// its month's end, such as `2025-02-30`; an offset beyond `±23:59`, such
-/// as `+99:99`).
+/// its month's end, such as `2025-02-30`; an hour, minute or second past
+/// `23:59:59`, such as the leap second `13:30:60`; an offset beyond
+/// `±23:59`, such as `+99:99`).
 ///
 /// # Errors
 /// Why `text` is not such a time, for a message that already names the
@@ -103,6 +104,20 @@ pub fn strict_stamp(text: &str) -> Result<i64, String> {
             .unwrap_or(0)
     };
     let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    if text.as_bytes().get(13) == Some(&b':') && text.as_bytes().get(16) == Some(&b':') {
+        let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
+        for (what, value, most) in [
+            ("hour", hour, 23),
+            ("minute", minute, 59),
+            ("second", second, 59),
+        ] {
+            if value > most {
+                return Err(format!(
+                    "is not a time: its {what} is {value}, and a {what} runs to {most} (a leap second, 60, is not replayed: the simulated clock has none)"
+                ));
+            }
+        }
+    }
     if day > days_in_month(year, month) {
         return Err(format!(
             "is not a time: {year:04}-{month:02} has {} days, not {day}",
@@ -172,6 +187,10 @@ mod tests {
         let offset = strict_stamp("2025-10-17T13:30:00+99:99").expect_err("offset");
         assert!(offset.contains("+99:99"), "{offset}");
         assert!(strict_stamp("2025-10-17T13:30:00+05:60").is_err());
+        let leap = strict_stamp("2025-10-17T13:30:60Z").expect_err("second 60");
+        assert!(leap.contains("its second is 60"), "{leap}");
+        assert!(strict_stamp("2016-12-31T23:59:60Z").is_err());
+        assert!(strict_stamp("2025-10-17T23:59:59.999999Z").is_ok());
         assert!(strict_stamp("yesterday").is_err());
     }
 }
