@@ -135,6 +135,70 @@ pub struct MergeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Which seeds the merge re-runs to vouch for the shards' results:
+    /// `sample` (half of each shard report's seeds, rounded up, picked at
+    /// random, and every seed a threshold fell short on), `all`, a number
+    /// of seeds per shard report, or `none` (the merge is then unverified
+    /// and exits 1 at best).
+    #[arg(long, default_value = "sample", value_name = "WHICH", value_parser = parse_verify)]
+    pub verify: Verify,
+    /// The key that picks a sample's seeds, 16 hex digits; by default a
+    /// fresh random one. The merge prints its key: give it here to
+    /// re-run the same sample of the same shards.
+    #[arg(long, value_name = "HEX", value_parser = parse_verify_key)]
+    pub verify_key: Option<u64>,
+    /// Seeds re-run in parallel; default the number of cores.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub jobs: Option<usize>,
+}
+
+/// Which seeds `merge` re-runs (`--verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Half of each shard report's seeds, rounded up, picked at random,
+    /// and every seed a threshold fell short on.
+    Sample,
+    /// Every seed.
+    All,
+    /// This many seeds of each shard report (all of a shard holding
+    /// fewer), picked at random, and every seed a threshold fell short on.
+    PerShard(u32),
+    /// None: the merge takes the shards' results on trust.
+    None,
+}
+
+impl std::fmt::Display for Verify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sample => f.write_str("sample"),
+            Self::All => f.write_str("all"),
+            Self::PerShard(n) => write!(f, "{n}"),
+            Self::None => f.write_str("none"),
+        }
+    }
+}
+
+fn parse_verify(text: &str) -> Result<Verify, String> {
+    match text.trim() {
+        "sample" => Ok(Verify::Sample),
+        "all" => Ok(Verify::All),
+        "none" => Ok(Verify::None),
+        number => match number.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Verify::PerShard(n)),
+            _ => Err(format!(
+                "`{text}` is not sample, all, none or a number of seeds per shard (at least 1)"
+            )),
+        },
+    }
+}
+
+fn parse_verify_key(text: &str) -> Result<u64, String> {
+    let digits = text.trim();
+    if digits.is_empty() || digits.len() > 16 {
+        return Err(format!("`{text}` is not a key of 1 to 16 hex digits"));
+    }
+    u64::from_str_radix(digits, 16)
+        .map_err(|_| format!("`{text}` is not a key of 1 to 16 hex digits"))
 }
 
 /// The K-th of N deterministic slices of a run's work, from 1; written

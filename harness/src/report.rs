@@ -161,6 +161,51 @@ pub struct Report {
     /// shards of a sweep print the sweep's table.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sweep: bool,
+    /// Which seeds `fillproof merge` re-ran to vouch for the shards'
+    /// results; absent from a run's own report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// What `fillproof merge` re-ran of the shards it merged: each seed re-run
+/// gave, field for field, the summary its shard reported (a merge that
+/// finds one that does not is refused, not printed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// How the seeds were chosen: `sample`, `all`, `none`, or a number of
+    /// seeds per shard report (`merge --verify`).
+    pub mode: String,
+    /// The key that picked the sample, hex (`merge --verify-key` picks the
+    /// same seeds of the same shards again); absent when nothing was
+    /// sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The run's seeds.
+    pub seeds: u64,
+    /// The seeds re-run, each matching its shard's summary, in order.
+    pub verified: Vec<u64>,
+}
+
+impl Verification {
+    /// The verification in words, for the table.
+    #[must_use]
+    pub fn words(&self) -> String {
+        if self.mode == "none" {
+            return "UNVERIFIED: merge --verify none re-ran no seed; the shards' results are taken on trust".to_owned();
+        }
+        let listed: Vec<String> = self.verified.iter().take(8).map(u64::to_string).collect();
+        format!(
+            "{} of {} seeds re-run, each as its shard reported (seeds {}{}; --verify {}{})",
+            self.verified.len(),
+            self.seeds,
+            listed.join(", "),
+            if self.verified.len() > 8 { ", ..." } else { "" },
+            self.mode,
+            self.key
+                .as_ref()
+                .map_or_else(String::new, |key| format!(", --verify-key {key}"))
+        )
+    }
 }
 
 /// The call budget `engine` runs `scenario` under, in words.
@@ -326,6 +371,7 @@ impl Report {
             provenance: None,
             seed_runs: runs,
             sweep: false,
+            verification: None,
         }
     }
 
@@ -509,6 +555,9 @@ impl Report {
             .flat_map(|s| s.swarm.iter().map(move |w| (s.seed, w)))
         {
             let _ = writeln!(out, "  swarm seed {:<13} {}", line.0, line.1);
+        }
+        if let Some(verification) = &self.verification {
+            let _ = writeln!(out, "  {:<24} {}", "verified", verification.words());
         }
         if let Some(reason) = &self.expectations_skipped {
             let _ = writeln!(out, "  expectations not checked: {reason}");

@@ -538,8 +538,22 @@ fn shards_merge_to_the_single_run() {
             })
             .collect()
     };
-    let (whole, merged) = (strip(&whole), strip(&merged));
+    let (whole, mut merged) = (strip(&whole), strip(&merged));
     assert_eq!(whole.len(), 2);
+    // The merge says which seeds it re-ran to vouch for them: half of
+    // each shard's, rounded up (shards of 2, 2 and 1 seeds), and any a
+    // threshold fell short on.
+    for report in &mut merged {
+        let verification = report
+            .as_object_mut()
+            .expect("object")
+            .remove("verification")
+            .expect("the merge says what it verified");
+        assert_eq!(verification["mode"], "sample", "{verification}");
+        assert_eq!(verification["seeds"], 5, "{verification}");
+        let verified = verification["verified"].as_array().expect("seeds").len();
+        assert!((3..=5).contains(&verified), "{verification}");
+    }
     // What the run was is part of the report, and the same merged.
     for report in &whole {
         let provenance = &report["provenance"];

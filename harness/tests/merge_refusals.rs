@@ -422,15 +422,355 @@ fn merge_adds_up_price_mismatches() {
         judged, 60,
         "every filled order of 3 seeds had its price judged"
     );
-    let wrong = swarm.tampered(&two, "one-price-wrong", |r| {
+    // A count no run of seed 8 makes, taken on trust (`--verify none`),
+    // adds up; re-run, it is refused.
+    let wrong = swarm.reprinted(&two, "one-price-wrong", |r| {
         let tally = &mut r["seed_runs"][0]["tally"];
         tally["price_mismatches"] = 1.into();
         tally["price_examples"] = serde_json::json!(["8:3"]);
     });
-    let merged = read(&["merge", &one, &wrong, &three, "--format", "json"]);
+    let merged = read(&[
+        "merge", &one, &wrong, &three, "--format", "json", "--verify", "none",
+    ]);
     assert_eq!(merged["price_mismatches"], 1, "{merged}");
     assert_eq!(
         merged["price_mismatch_examples"],
         serde_json::json!(["8:3"])
     );
+    let (code, _, stderr) = merge(&[&one, &wrong, &three]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("seed 8: re-run with the report's setup (engine robust, strategy linear), it gives tally.price_"),
+        "{stderr}"
+    );
+}
+
+/// The naive baseline on a QQQ status-lag incident: it
+/// misses fills on seeds 20251018 to 20251020, against
+/// `missed_fills: "== 0"`.
+const MISSES: &str = r#"version: 1
+name: merge-misses
+seed: 20251018
+workload:
+  orders: 4
+  symbols: [QQQ]
+  side: buy
+  qty: 46
+  type: market
+  reference_price: {QQQ: "512.30"}
+engine:
+  kind: naive
+  timeout: 60s
+  polling: {strategy: linear, initial: 500ms, step: 100ms, max: 2s}
+broker:
+  latency:
+    submit: 80ms
+    get_order: {uniform: [20ms, 60ms]}
+    cancel: 50ms
+  fill:
+    probability: 1
+    delay: 1.2s
+    slippage_bps: 1
+  visibility:
+    status_lag: {uniform: [0s, 90s]}
+  cancel:
+    when_filled: reject_422
+expect:
+  missed_fills: "== 0"
+"#;
+
+impl Swarm {
+    /// A scratch folder holding [`MISSES`] as its scenario.
+    fn misses(tag: &str) -> Self {
+        let swarm = Self::new(tag);
+        std::fs::write(&swarm.scenario, MISSES).expect("scenario");
+        swarm
+    }
+
+    /// Runs shard `slice` of `seeds` seeds into `NAME.json`.
+    fn seeds(&self, name: &str, seeds: &str, slice: &str) -> String {
+        let args = [
+            "run",
+            &self.scenario,
+            "--seeds",
+            seeds,
+            "--shard",
+            slice,
+            "--format",
+            "json",
+        ];
+        let (code, stdout, stderr) = fillproof(&args);
+        assert!(code <= 1, "{args:?}: {stderr}");
+        let path = self.dir.join(format!("{name}.json"));
+        std::fs::write(&path, stdout).expect("shard written");
+        path.to_str().expect("utf-8").to_owned()
+    }
+
+    /// A copy of `shard` with `change` made to its JSON and then every
+    /// field `run` derives from its seed runs and labels printed again,
+    /// as a tamperer with this fillproof's code would: metrics, checks,
+    /// trace hashes and the rest agree with the edit.
+    fn reprinted(&self, shard: &str, name: &str, change: impl FnOnce(&mut Value)) -> String {
+        use fillproof_harness::report::{Provenance, Report, ReportInput, SeedSummary};
+        let scenario =
+            fillproof_simulator::Scenario::load(Path::new(&self.scenario)).expect("scenario loads");
+        self.tampered(shard, name, |report| {
+            change(report);
+            let text = |field: &str| report[field].as_str().expect("text").to_owned();
+            let runs: Vec<SeedSummary> =
+                serde_json::from_value(report["seed_runs"].clone()).expect("seed runs");
+            let mut again = Report::of_summaries(
+                &ReportInput {
+                    scenario: &scenario,
+                    file: &text("file"),
+                    engine: &text("engine"),
+                    strategy: &text("strategy"),
+                    wall_ms: report["wall_ms"].as_f64().expect("wall"),
+                    expectations: report
+                        .get("expectations_skipped")
+                        .and_then(Value::as_str)
+                        .map_or(Ok(()), |why| Err(why.to_owned())),
+                    replay_flags: text("replay_flags"),
+                },
+                runs,
+            );
+            again.provenance = Some(
+                serde_json::from_value::<Provenance>(report["provenance"].clone())
+                    .expect("provenance"),
+            );
+            *report = serde_json::to_value(&again).expect("report");
+        })
+    }
+}
+
+/// What /tmp's `tamper.py` did: every missed fill of a seed made a
+/// detection, consistently (detected = filled, missed 0, a latency sample
+/// for each new detection, no missed examples).
+fn hide_misses(tally: &mut Value) {
+    let filled = tally["filled_orders"].as_u64().expect("count");
+    let added = filled - tally["detected"].as_u64().expect("count");
+    tally["detected"] = filled.into();
+    tally["missed_fills"] = 0.into();
+    tally["price_checked"] = filled.into();
+    tally["timed_out"] = 0.into();
+    let samples = tally["latencies_ms"].as_array_mut().expect("samples");
+    samples.extend((0..added).map(|_| Value::from(1000.0)));
+    tally["examples"][0] = serde_json::json!([]);
+}
+
+/// Seed runs whose counts were edited consistently, the whole report
+/// printed again to agree, pass every threshold the honest shards fail;
+/// the merge re-runs the seed and refuses, naming the report, the seed and
+/// the field. One seed a shard: the default sample re-runs it. Under
+/// `--verify none` the same shards merge to a report that says it is
+/// unverified and exits 1, not 0.
+#[test]
+fn merge_reruns_a_sampled_seed_and_refuses_its_edited_counts() {
+    let swarm = Swarm::misses("edited-counts");
+    let one = swarm.seeds("shard-1", "2", "1/2");
+    let two = swarm.seeds("shard-2", "2", "2/2");
+    let (code, stdout, stderr) = merge(&[&one, &two]);
+    assert_eq!(code, 1, "the naive engine misses fills: {stdout}{stderr}");
+    assert!(
+        stdout.contains("expect missed_fills") && stdout.contains("FELL SHORT"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("verified                 2 of 2 seeds re-run"),
+        "{stdout}"
+    );
+    let edit = |r: &mut Value| hide_misses(&mut r["seed_runs"][0]["tally"]);
+    let one_hidden = swarm.reprinted(&one, "shard-1-hidden", edit);
+    let two_hidden = swarm.reprinted(&two, "shard-2-hidden", edit);
+
+    // Unverified, the edit passes the threshold: what the merge refuses.
+    let junit = swarm.dir.join("unverified.xml");
+    let junit = junit.to_str().expect("utf-8");
+    let (code, stdout, stderr) = merge(&[
+        &one_hidden,
+        &two_hidden,
+        "--verify",
+        "none",
+        "--junit",
+        junit,
+    ]);
+    assert_eq!(code, 1, "unverified is never a pass: {stdout}{stderr}");
+    assert!(!stdout.contains("FELL SHORT"), "{stdout}");
+    assert!(stdout.contains("UNVERIFIED"), "{stdout}");
+    let xml = std::fs::read_to_string(junit).expect("JUnit written");
+    assert!(
+        xml.contains("<failure") && xml.contains("unverified: merge --verify none"),
+        "{xml}"
+    );
+
+    let (code, stdout, stderr) = merge(&[&one_hidden, &two_hidden]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing merged is printed: {stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "report {one_hidden}:1: seed 20251018: re-run with the report's setup (engine naive, strategy linear), it gives tally."
+        )),
+        "{stderr}"
+    );
+    // Edited in one shard only, the seed is still re-run and refused.
+    let (code, _, stderr) = merge(&[&one, &two_hidden, "--verify", "all"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("report {two_hidden}:1: seed 20251019: re-run")),
+        "{stderr}"
+    );
+}
+
+/// One shard of three seeds, the middle one's counts edited consistently:
+/// `--verify all` re-runs every seed and always refuses it; a sample of
+/// it re-runs two of the three (half, rounded up), the same two for the
+/// same `--verify-key`, and says which.
+#[test]
+fn merge_verify_all_refuses_any_edited_seed() {
+    let swarm = Swarm::misses("verify-all");
+    let whole = swarm.seeds("whole", "3", "1/1");
+    let edited = swarm.reprinted(&whole, "whole-edited", |r| {
+        hide_misses(&mut r["seed_runs"][1]["tally"]);
+    });
+    let (code, _, stderr) = merge(&[&edited, "--verify", "all"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("report {edited}:1: seed 20251019: re-run")),
+        "{stderr}"
+    );
+
+    let verified = |key: &str| {
+        let (code, stdout, stderr) = merge(&[&whole, "--verify-key", key, "--format", "json"]);
+        assert_eq!(code, 1, "{stderr}");
+        let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+        let verification = &report["verification"];
+        assert_eq!(verification["mode"], "sample", "{verification}");
+        assert_eq!(verification["seeds"], 3, "{verification}");
+        assert_eq!(
+            verification["key"],
+            format!("{:0>16}", key),
+            "{verification}"
+        );
+        let seeds: Vec<u64> = verification["verified"]
+            .as_array()
+            .expect("seeds")
+            .iter()
+            .map(|s| s.as_u64().expect("seed"))
+            .collect();
+        // Two sampled; the seed a threshold fell short on is among them or
+        // added.
+        assert!(seeds.len() == 2 || seeds.len() == 3, "{seeds:?}");
+        assert!(
+            seeds.contains(&20251018),
+            "the first failing seed: {seeds:?}"
+        );
+        seeds
+    };
+    assert_eq!(verified("1f"), verified("1f"));
+}
+
+/// One seed's summary copied over another's (its seed rewritten) carries
+/// the other's trace hash, which no run of a second seed makes: refused,
+/// naming both seeds and their reports.
+#[test]
+fn merge_refuses_two_seeds_with_one_trace() {
+    let swarm = Swarm::misses("one-trace");
+    let one = swarm.seeds("shard-1", "2", "1/2");
+    let two = swarm.seeds("shard-2", "2", "2/2");
+    let donor: Value =
+        serde_json::from_str(std::fs::read_to_string(&one).expect("shard").trim()).expect("json");
+    let copied = swarm.reprinted(&two, "shard-2-copied", |r| {
+        let mut run = donor["seed_runs"][0].clone();
+        run["seed"] = 20251019.into();
+        for list in run["tally"]["examples"].as_array_mut().expect("examples") {
+            for example in list.as_array_mut().expect("list") {
+                let renamed = example
+                    .as_str()
+                    .expect("example")
+                    .replace("20251018:", "20251019:");
+                *example = renamed.into();
+            }
+        }
+        r["seed_runs"][0] = run;
+    });
+    let (code, stdout, stderr) = merge(&[&one, &copied]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "seed 20251018 (report {one}:1) and seed 20251019 (report {copied}:1) carry the same trace hash"
+        )),
+        "{stderr}"
+    );
+}
+
+/// Every shard relabelled with another engine: the label alone disagrees
+/// with the setup its scenario and replay flags make, and is refused
+/// naming the field; relabelled throughout (engine, replay flags, the
+/// skipped expectations, printed again), the seeds re-run with the
+/// labelled engine give other results, and are refused.
+#[test]
+fn merge_refuses_a_relabelled_engine() {
+    let swarm = Swarm::misses("relabelled");
+    let one = swarm.seeds("shard-1", "2", "1/2");
+    let two = swarm.seeds("shard-2", "2", "2/2");
+    let label = |r: &mut Value| r["engine"] = "robust".into();
+    let one_label = swarm.tampered(&one, "shard-1-label", label);
+    let two_label = swarm.tampered(&two, "shard-2-label", label);
+    let (code, _, stderr) = merge(&[&one_label, &two_label]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "report {one_label}:1: `engine` is \"robust\", and fillproof"
+        )) && stderr.contains("prints \"naive\" there"),
+        "{stderr}"
+    );
+
+    let setup = |r: &mut Value| {
+        r["engine"] = "robust".into();
+        r["replay_flags"] = "--engine robust".into();
+        r["expectations_skipped"] =
+            "--engine, --strategy or --orders overrides the scenario's setup".into();
+    };
+    let one_setup = swarm.reprinted(&one, "shard-1-setup", setup);
+    let two_setup = swarm.reprinted(&two, "shard-2-setup", setup);
+    let (code, _, stderr) = merge(&[&one_setup, &two_setup]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "report {one_setup}:1: seed 20251018: re-run with the report's setup (engine robust, strategy linear), it gives trace_hash"
+        )),
+        "{stderr}"
+    );
+}
+
+/// A field this fillproof does not print, at the top, in the provenance
+/// or in a seed's tally, is refused naming it: a merge takes a report
+/// only as it was printed.
+#[test]
+fn merge_refuses_unknown_fields() {
+    let swarm = Swarm::new("unknown");
+    let [one, two, three] = swarm.three();
+    type Change = fn(&mut Value);
+    let cases: [(&str, Change, &str); 3] = [
+        ("top", |r| r["zzz"] = 1.into(), "zzz"),
+        (
+            "provenance",
+            |r| r["provenance"]["extra"] = "x".into(),
+            "provenance.extra",
+        ),
+        (
+            "tally",
+            |r| r["seed_runs"][0]["tally"]["bogus"] = 5.into(),
+            "seed_runs[0].tally.bogus",
+        ),
+    ];
+    for (tag, change, field) in cases {
+        let bad = swarm.tampered(&two, tag, change);
+        let (code, stdout, stderr) = merge(&[&one, &bad, &three]);
+        assert_eq!(code, 2, "{tag}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("report {bad}:1: unknown field `{field}`")),
+            "{tag}: {stderr}"
+        );
+    }
 }

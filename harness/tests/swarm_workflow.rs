@@ -140,6 +140,17 @@ fn swarm_workflow_runs_as_written() {
     assert!(code <= 1, "{merge:?}: {stderr}");
     let (code, whole, stderr) = fillproof(&["run", scenario, "--seeds", &seeds]);
     assert!(code <= 1, "{stderr}");
+    // The merge adds the one line a run has not: the seeds it re-ran.
+    let (verified, merged): (Vec<&str>, Vec<&str>) = merged
+        .lines()
+        .partition(|line| line.trim_start().starts_with("verified "));
+    assert_eq!(
+        verified.len(),
+        1,
+        "the merge says what it re-ran: {merged:?}"
+    );
+    assert!(verified[0].contains("seeds re-run"), "{verified:?}");
+    let merged = merged.join("\n") + "\n";
     assert_eq!(strip_wall_clock(&merged), strip_wall_clock(&whole));
     let xml = std::fs::read_to_string(&junit).expect("JUnit written");
     assert_eq!(xml.matches("<testcase").count(), 1, "{xml}");

@@ -6,21 +6,27 @@
 //! report, the seed and the field) what it cannot vouch for: shards of
 //! different runs (fillproof version, scenario contents, `--orders`,
 //! engine setup, seeds or shard count differ), a shard missing or given
-//! twice, a scenario changed since its shards ran, and a seed whose raw
-//! counts no run could have produced.
+//! twice, a scenario changed since its shards ran, a seed whose raw
+//! counts no run could have produced, two seeds with one trace, a report
+//! that is not as this fillproof prints it (a field unknown, a label or a
+//! metric changed), and a seed that, re-run, does not give what its shard
+//! reported ([`vouch`]).
 
-use std::collections::BTreeMap;
+mod vouch;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{Exit, load_digested};
-use crate::cli::{Format, MergeArgs, Shard};
+use super::{Exit, jobs, load_digested};
+use crate::cli::{Format, MergeArgs, Shard, Verify};
 use crate::junit::{Case, write_junit};
 use crate::metrics::Tally;
-use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
+use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION, Verification};
 
 /// The largest shard report read.
 const MAX_REPORT_BYTES: u64 = 1 << 30;
@@ -47,6 +53,13 @@ struct ShardReport {
     /// Where it was read: `FILE:LINE`.
     #[serde(skip)]
     source: String,
+    /// The report as read, every field.
+    #[serde(skip)]
+    value: Value,
+    /// The stable hash of its line's bytes, which a sample of its seeds
+    /// is drawn with.
+    #[serde(skip)]
+    bytes_hash: u64,
 }
 
 impl ShardReport {
@@ -88,6 +101,12 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
     for shard in &all {
         check_shard(shard)?;
     }
+    vouch::distinct_traces(&all)?;
+    let plan = vouch::Plan {
+        verify: args.verify,
+        key: args.verify_key.unwrap_or_else(vouch::random_key),
+        jobs: jobs(args.jobs),
+    };
     // Where each shard of each setup is, to say so when one is missing.
     let seen: Vec<Seen> = all
         .iter()
@@ -113,23 +132,46 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
     // Every group is vouched for before anything is printed.
     let merged = groups
         .into_iter()
-        .map(|(key, shards)| merge_group(&key, shards, &seen))
+        .map(|(key, shards)| merge_group(&key, shards, &seen, &plan))
         .collect::<Result<Vec<Report>>>()?;
+    // A verdict no seed was re-run for is not one the merge vouches for.
+    let unverified = args.verify == Verify::None;
+    let mut exit = if unverified {
+        Exit::ShortFall
+    } else {
+        Exit::Success
+    };
     if sweeps > 0 {
         if let Some(first) = merged.first() {
             let baseline = first.strategy.clone();
             super::sweep::print_points(&super::sweep::points(&merged), &baseline, args.format)?;
         }
-        return Ok(Exit::Success);
+        // The points are the sweep's own; what was verified goes beside.
+        for report in &merged {
+            if let Some(verification) = &report.verification {
+                eprintln!(
+                    "merge: {} (strategy {}): {}",
+                    report.scenario,
+                    report.strategy,
+                    verification.words()
+                );
+            }
+        }
+        return Ok(exit);
     }
-    let mut exit = Exit::Success;
     let mut cases = Vec::new();
     for report in &merged {
         match args.format {
             Format::Table => out!("{}", report.table()),
             Format::Json => outln!("{}", serde_json::to_string(report)?),
         }
-        let failures = report.shortfall_lines();
+        let mut failures = report.shortfall_lines();
+        if unverified {
+            failures.push(format!(
+                "unverified: merge --verify none re-ran no seed of {}; the shards' results are taken on trust",
+                report.file
+            ));
+        }
         cases.push(if failures.is_empty() {
             Case::pass(&report.scenario, &report.file, report.wall_ms)
         } else {
@@ -162,6 +204,7 @@ fn merge_group(
     key: &(String, String, String),
     shards: Vec<ShardReport>,
     seen: &[Seen],
+    plan: &vouch::Plan,
 ) -> Result<Report> {
     let (file, engine, strategy) = key;
     let setup = format!("engine {engine}, strategy {strategy}");
@@ -208,10 +251,22 @@ fn merge_group(
                 .map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
         );
     }
+    // Each shard's setup, rebuilt as `run` or `sweep` builds it, and its
+    // report exactly as this fillproof prints it with that setup.
+    let setups = shards
+        .iter()
+        .map(|shard| vouch::setup_of(shard, &scenario))
+        .collect::<Result<Vec<_>>>()?;
+    for (shard, setup) in shards.iter().zip(&setups) {
+        vouch::as_printed(shard, &scenario, setup)?;
+    }
     let wall_ms: f64 = shards.iter().map(|s| s.wall_ms).sum();
-    let skipped = shards[0].expectations_skipped.clone();
-    let replay_flags = shards[0].replay_flags.clone();
-    let mut runs: Vec<SeedSummary> = shards.into_iter().flat_map(|s| s.seed_runs).collect();
+    let skipped = setups[0].expectations.clone().err();
+    let replay_flags = setups[0].flags.clone();
+    let mut runs: Vec<SeedSummary> = shards
+        .iter()
+        .flat_map(|s| s.seed_runs.iter().cloned())
+        .collect();
     runs.sort_by_key(|r| r.seed);
     if let Some(pair) = runs.windows(2).find(|w| w[0].seed == w[1].seed) {
         bail!(
@@ -234,6 +289,32 @@ fn merge_group(
     );
     provenance.shard = None;
     report.provenance = Some(provenance);
+    // Seeds re-run: a sample of each shard's, and every seed a threshold
+    // fell short on, so that a failure printed is one a run makes.
+    let mut picks: Vec<BTreeSet<u64>> = shards.iter().map(|s| vouch::sample(s, plan)).collect();
+    if plan.verify != Verify::None {
+        for seed in report.shortfalls().filter_map(|check| check.failed_seed) {
+            if let Some(i) = shards
+                .iter()
+                .position(|s| s.seed_runs.iter().any(|r| r.seed == seed))
+            {
+                picks[i].insert(seed);
+            }
+        }
+    }
+    let mut verified = Vec::new();
+    for ((shard, setup), pick) in shards.iter().zip(&setups).zip(&picks) {
+        vouch::rerun(shard, setup, pick, plan.jobs)?;
+        verified.extend(pick.iter().copied());
+    }
+    verified.sort_unstable();
+    let sampled = matches!(plan.verify, Verify::Sample | Verify::PerShard(_));
+    report.verification = Some(Verification {
+        mode: plan.verify.to_string(),
+        key: sampled.then(|| format!("{:016x}", plan.key)),
+        seeds: report.seed_runs.len() as u64,
+        verified,
+    });
     Ok(report)
 }
 
@@ -662,12 +743,18 @@ fn read_reports(path: &Path) -> Result<Vec<ShardReport>> {
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(number, line)| {
             let source = format!("{}:{}", path.display(), number + 1);
-            match serde_json::from_str::<ShardReport>(line) {
-                Ok(report) => Ok(ShardReport { source, ..report }),
-                Err(error) => Err(anyhow!(
-                    "report {source}: not a `fillproof run --format json` report: {error}"
-                )),
-            }
+            let not_a_report = |error: serde_json::Error| {
+                anyhow!("report {source}: not a `fillproof run --format json` report: {error}")
+            };
+            let value: Value = serde_json::from_str(line).map_err(not_a_report)?;
+            let report: ShardReport =
+                serde_json::from_value(value.clone()).map_err(not_a_report)?;
+            Ok(ShardReport {
+                source: source.clone(),
+                value,
+                bytes_hash: fillproof_engine::stable_hash(line.as_bytes()),
+                ..report
+            })
         })
         .collect::<Result<_>>()?;
     if reports.is_empty() {

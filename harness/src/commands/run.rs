@@ -14,6 +14,10 @@ use crate::cli::{Format, RunArgs};
 use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
 use crate::runner::{SeedRun, run_seeds, run_seeds_into};
 
+/// Why a run with another setup than the scenario's own skips `expect:`,
+/// as its report says.
+pub const OVERRIDDEN: &str = "--engine, --strategy or --orders overrides the scenario's setup";
+
 /// Runs `run`.
 ///
 /// # Errors
@@ -103,10 +107,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
                 expectations: if own {
                     Ok(())
                 } else {
-                    Err(
-                        "--engine, --strategy or --orders overrides the scenario's setup"
-                            .to_owned(),
-                    )
+                    Err(OVERRIDDEN.to_owned())
                 },
                 replay_flags: flags,
             },

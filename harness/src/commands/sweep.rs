@@ -41,6 +41,9 @@ pub struct Point {
     pub p95_vs_baseline_pct: f64,
 }
 
+/// Why a sweep's reports skip `expect:`, as they say.
+pub const COMPARES: &str = "a sweep compares strategies; `expect:` holds for the scenario's own";
+
 /// Runs `sweep`.
 ///
 /// # Errors
@@ -107,10 +110,7 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
                     engine: spec.engine.as_str(),
                     strategy: name,
                     wall_ms: wall_ms(started),
-                    expectations: Err(
-                        "a sweep compares strategies; `expect:` holds for the scenario's own"
-                            .to_owned(),
-                    ),
+                    expectations: Err(COMPARES.to_owned()),
                     replay_flags: format!("--strategy {name}"),
                 },
                 summaries,
