@@ -424,11 +424,12 @@ fn pooled_counts_are_sums_over_seeds() {
 }
 
 /// Every metric a scenario may set a threshold on is one the report
-/// produces: a robust run with fills has a value for each, and each reads
-/// back as the field it names.
+/// produces: a robust run with fills, under a call budget (without one
+/// the queue wait is absent), has a value for each, and each reads back as
+/// the field it names.
 #[test]
 fn every_expect_metric_is_produced() {
-    let m = metrics(&run(library("slippage.yaml"), None));
+    let m = metrics(&run(library("late-requests.yaml"), None));
     for name in fillproof_simulator::METRICS {
         assert!(m.get(name).is_some(), "{name} has no value");
     }
