@@ -6,8 +6,9 @@
 //! Every claim counts: a claim above what the broker had filled when it
 //! was posted is a false positive whatever the client posts later, so a
 //! client that posts its beliefs periodically is caught claiming early.
-//! Missed fills, the detection rate and price mismatches are judged on the
-//! latest claim per order, the client's final belief.
+//! Missed fills and price mismatches are judged on the latest claim per
+//! order, the client's final belief; an order counts as detected when its
+//! latest claim is exact and none of its claims was early.
 //!
 //! What the broker had filled by a moment is read from the ledger when the
 //! report is taken, not when the claim arrives: the ledger is a function
@@ -237,8 +238,10 @@ pub struct Verdict {
     pub false_positive: bool,
     /// The broker filled more than the latest claim (or there was none).
     pub missed: bool,
-    /// The broker filled some, and the latest claim is exactly what it
-    /// filled and was not above what had filled when it was posted.
+    /// The broker filled some, the latest claim is exactly what it
+    /// filled, and no claim for the order was above what had filled when
+    /// it was posted ([`judge::detected`]): an order claimed early is not
+    /// detected, whatever the client posts later.
     pub detected: bool,
     /// Whether the latest claim's average price differs from the ledger's
     /// for the quantity it claims; `None` when it claims no price, or
@@ -252,8 +255,9 @@ pub struct Verdict {
 /// had it), the ledger read at `now`, the report's time.
 ///
 /// False positives are judged on every claim, each at the moment it was
-/// posted; missed fills, detection and the price on the latest claim, the
-/// client's final belief.
+/// posted; missed fills and the price on the latest claim, the client's
+/// final belief; detection on the latest claim and on there being no false
+/// positive among them all.
 #[must_use]
 pub fn judge_claims(
     claims: Option<&ClaimHistory>,
@@ -274,14 +278,15 @@ pub fn judge_claims(
         claimed: latest.map_or(Decimal::ZERO, |c| c.qty),
         open_when_claimed: false,
     };
+    let false_positive = claims.is_some_and(|h| {
+        h.raises
+            .iter()
+            .any(|c| judge::false_positive(c.qty, filled_at(c.at)))
+    });
     Verdict {
-        false_positive: claims.is_some_and(|h| {
-            h.raises
-                .iter()
-                .any(|c| judge::false_positive(c.qty, filled_at(c.at)))
-        }),
+        false_positive,
         missed: check.missed(),
-        detected: check.detected(),
+        detected: judge::detected(check.filled, check.claimed, false_positive),
         price_mismatch: latest
             .zip(order)
             .and_then(|(c, o)| judge::price_mismatch(c.qty, c.avg_price, o.fills_by(now))),

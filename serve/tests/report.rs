@@ -90,9 +90,10 @@ async fn claims_are_measured_against_the_ledger() {
 
     // A later claim is the final belief missed fills and the detection
     // rate judge, but the early claim of "c" and the claim of "ghost" stay
-    // false positives; claiming nothing filled of an order that has not
-    // filled, or of an id the broker never saw, is no false positive; an
-    // unfilled order is not in the detection rate.
+    // false positives, and "c", claimed early, is not detected; claiming
+    // nothing filled of an order that has not filled, or of an id the
+    // broker never saw, is no false positive; an unfilled order is not in
+    // the detection rate.
     assert!(matches!(
         submit(&session, &order(Some("e"), 5)).await,
         Reply::Json { status: 200, .. }
@@ -108,7 +109,7 @@ async fn claims_are_measured_against_the_ledger() {
     assert_eq!(report.filled_orders, 4, "e has not filled: {report:#?}");
     assert_eq!(report.missed_fills, Some(0), "{report:#?}");
     assert_eq!(report.false_positives, Some(2), "c and ghost: {report:#?}");
-    assert_eq!(report.detection_rate, Some(1.0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(0.75), "all but c: {report:#?}");
     assert!(
         report.passed,
         "every expectation measured and met: {report:#?}"
@@ -118,7 +119,7 @@ async fn claims_are_measured_against_the_ledger() {
     assert_eq!(report.metric("duplicate_orders"), Some(0.0));
     assert_eq!(report.metric("orders"), Some(5.0));
     assert_eq!(report.metric("filled_orders"), Some(4.0));
-    assert_eq!(report.metric("detection_rate"), Some(1.0));
+    assert_eq!(report.metric("detection_rate"), Some(0.75));
     assert_eq!(report.metric("unresolved"), None, "not measured by serve");
 
     for bad in [
@@ -289,7 +290,8 @@ timeline:
 /// Every claim counts: a bot that posts its beliefs periodically, and
 /// believed an order filled before the broker filled it, is caught
 /// claiming early, though its later posts of the same belief are right.
-/// Its final belief is exact, so it misses nothing and detects the fill.
+/// Its final belief is exact, so it misses nothing, but an order claimed
+/// before the broker filled it is not detected: only "patient" is.
 #[tokio::test(start_paused = true)]
 async fn a_bot_posting_beliefs_periodically_is_caught_claiming_early() {
     let session = session("  fill: {probability: 1, delay: 1s}");
@@ -324,8 +326,39 @@ async fn a_bot_posting_beliefs_periodically_is_caught_claiming_early() {
         "the early claim counts though later posts are right: {report:#?}"
     );
     assert_eq!(report.missed_fills, Some(0), "{report:#?}");
-    assert_eq!(report.detection_rate, Some(1.0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(0.5), "{report:#?}");
     assert_eq!(report.claims, Some(2), "client order ids claimed");
+}
+
+/// The detection rate's one definition holds for a bot whose claims
+/// repeat: an order claimed before the broker filled it and claimed again,
+/// the same quantity, once it had is a false positive and not a
+/// detection; counting it as both would let a bot that claims everything
+/// early and again late score a perfect detection rate.
+#[tokio::test(start_paused = true)]
+async fn an_early_claim_repeated_after_the_fill_is_not_detected() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    assert!(matches!(
+        submit(&session, &order(Some("a1"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    session
+        .claim(br#"{"filled_qty": {"a1": 5}}"#, session.elapsed())
+        .expect("claims");
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let now = session.elapsed();
+    session
+        .claim(br#"{"filled_qty": {"a1": 5}}"#, now)
+        .expect("claims");
+    let report = session.report(now);
+    assert_eq!(report.filled_orders, 1, "{report:#?}");
+    assert_eq!(report.false_positives, Some(1), "{report:#?}");
+    assert_eq!(report.missed_fills, Some(0), "{report:#?}");
+    assert_eq!(
+        report.detection_rate,
+        Some(0.0),
+        "claimed before the fill: not detected: {report:#?}"
+    );
 }
 
 /// A claims body that fails validation changes nothing, whichever entry
