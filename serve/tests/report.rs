@@ -506,3 +506,114 @@ async fn claimed_prices_are_judged_against_the_ledger() {
     assert_eq!(report.price_mismatches, Some(0), "{report:#?}");
     assert!(report.passed, "{report:#?}");
 }
+
+/// A claims body that names an order twice in `filled_qty` or `avg_price`
+/// says two things of it and only one could be judged: it is refused (400,
+/// naming the id) and nothing of it is taken, however the values differ.
+#[tokio::test(start_paused = true)]
+async fn a_claims_body_naming_an_order_twice_is_refused() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    assert!(matches!(
+        submit(&session, &order(Some("a2"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let now = session.elapsed();
+    let before = session.report(now);
+    for (body, names) in [
+        (
+            r#"{"filled_qty":{"a2":6,"a2":5}}"#,
+            r#"filled_qty names "a2""#,
+        ),
+        (
+            r#"{"filled_qty":{"a2":5,"b":1,"a2":5}}"#,
+            r#"filled_qty names "a2""#,
+        ),
+        (
+            r#"{"filled_qty":{"a2":5},"avg_price":{"a2":"590.10","a2":"1"}}"#,
+            r#"avg_price names "a2""#,
+        ),
+        (
+            r#"{"filled_qty":{"a2":6},"filled_qty":{"a2":5}}"#,
+            r#"names "filled_qty""#,
+        ),
+    ] {
+        let reply = session.claims_reply(body.as_bytes(), now);
+        let Reply::Json {
+            status,
+            body: answer,
+        } = &reply
+        else {
+            panic!("{body}: {reply:?}");
+        };
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert_eq!(*status, 400, "{body}: {message}");
+        assert!(message.contains(names), "{body}: {message}");
+        assert_eq!(session.report(now), before, "{body}: nothing taken");
+    }
+}
+
+/// Claimed quantities are read exactly as written: a JSON number with more
+/// digits than a float holds is not rounded to the fill it falls short
+/// of, and a value with more digits than a decimal holds exactly is
+/// refused (400, naming the id and the value) rather than rounded into a
+/// claim the client never made.
+#[tokio::test(start_paused = true)]
+async fn claimed_quantities_are_read_exactly() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    for id in ["a3", "a4"] {
+        assert!(matches!(
+            submit(&session, &order(Some(id), 5)).await,
+            Reply::Json { status: 200, .. }
+        ));
+    }
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let now = session.elapsed();
+    session
+        .claim(br#"{"filled_qty":{"a3":4.99999999999999999}}"#, now)
+        .expect("an exact decimal");
+    let report = session.report(now);
+    let a3 = report
+        .orders
+        .iter()
+        .find(|o| o.client_order_id == "a3")
+        .expect("a3");
+    assert_eq!(
+        a3.claimed_qty,
+        Some("4.99999999999999999".parse().expect("decimal")),
+        "not rounded to 5: {report:#?}"
+    );
+    assert_eq!(report.missed_fills, Some(2), "a3 short, a4 unclaimed");
+    let before = report;
+    for body in [
+        r#"{"filled_qty":{"a4":"5.00000000000000000000000000001"}}"#,
+        r#"{"filled_qty":{"a4":5.00000000000000000000000000001}}"#,
+        r#"{"filled_qty":{"a4":5},"avg_price":{"a4":"590.100000000000000000000000000001"}}"#,
+    ] {
+        let reply = session.claims_reply(body.as_bytes(), now);
+        let Reply::Json {
+            status,
+            body: answer,
+        } = &reply
+        else {
+            panic!("{body}: {reply:?}");
+        };
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert_eq!(*status, 400, "{body}: {message}");
+        assert!(
+            message.contains(".a4") && message.contains("0000000000000000000001"),
+            "{body}: names the id and the value: {message}"
+        );
+        assert!(message.contains("exactly"), "{body}: says why: {message}");
+        assert_eq!(session.report(now), before, "{body}: nothing taken");
+    }
+    // Exponents and trailing zeros are exact too.
+    session
+        .claim(
+            br#"{"filled_qty":{"a4":"0.5e1","a3":5.000000000000000000000000000000}}"#,
+            now,
+        )
+        .expect("exact");
+    let report = session.report(now);
+    assert_eq!(report.missed_fills, Some(0), "{report:#?}");
+}
