@@ -120,6 +120,12 @@ pub struct ReplaySessionArgs {
     /// Write the report (JSON) here instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Replay a log with no end line (the server was killed, or the log
+    /// was cut short) up to its last request: the report is marked
+    /// `"partial": true` and does not pass (exit 1 at best). Without it,
+    /// such a log is refused (exit 2).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 /// `fillproof merge`.

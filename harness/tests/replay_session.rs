@@ -1,8 +1,9 @@
 //! `fillproof replay-session` refuses a log it cannot replay faithfully,
 //! with exit 2 naming the line: a broken hash chain, requests out of
 //! order, times running backwards, lines after the end, a header from
-//! another seed, scenario or fillproof; and it names the first request
-//! whose replayed answer differs from the live one the log recorded.
+//! another seed, scenario or fillproof, a live answer removed, a log cut
+//! short (unless `--partial`); and it names the first request whose
+//! replayed answer differs from the live one the log recorded.
 //!
 //! One session is served live, on the real clock, over sockets; each test
 //! replays that log, or a sabotaged copy of it.
@@ -126,17 +127,29 @@ fn edited(line: &str, edit: impl FnOnce(&mut Value)) -> String {
 /// Replays `lines` written to a file; exit code, stdout, stderr and the
 /// file's path as the messages name it.
 fn replay(lines: &[String]) -> (i32, String, String, String) {
+    replay_with(lines, &[])
+}
+
+/// [`replay`] with more arguments after the log.
+fn replay_with(lines: &[String], args: &[&str]) -> (i32, String, String, String) {
     let dir = scratch("replay-session");
     let file = dir.path().join("session.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write log");
     let path = file.display().to_string();
-    let (code, stdout, stderr) = fillproof(&["replay-session", &path]);
+    let mut all = vec!["replay-session", path.as_str()];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = fillproof(&all);
     (code, stdout, stderr, path)
 }
 
 /// Exit 2, and stderr names `line` of the log and says `why`.
 fn assert_refused(lines: &[String], line: usize, why: &str) {
-    let (code, stdout, stderr, path) = replay(lines);
+    assert_refused_with(lines, &[], line, why);
+}
+
+/// [`assert_refused`] with more arguments after the log.
+fn assert_refused_with(lines: &[String], args: &[&str], line: usize, why: &str) {
+    let (code, stdout, stderr, path) = replay_with(lines, args);
     assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stderr.contains(&format!("{path}:{line}: ")),
@@ -282,4 +295,77 @@ fn the_header_records_the_scenario_digest_seed_and_version() {
     let bytes = std::fs::read(Path::new(&workspace()).join(SCENARIO)).expect("scenario");
     assert_eq!(header, LogHeader::new(SCENARIO, &bytes, 3));
     assert_eq!(header.fillproof_version, env!("CARGO_PKG_VERSION"));
+}
+
+/// A log cut short (`head -n 3`: no end line) is refused, naming that it
+/// has none; with `--partial` it replays what it holds, to a report marked
+/// partial that does not pass (exit 1), though the session's own
+/// thresholds may all hold.
+#[test]
+fn a_log_cut_short_is_refused_unless_partial() {
+    let live = live();
+    let cut = &live.lines[..3];
+    assert_refused(cut, 3, "the log has no end line");
+    let (code, stdout, stderr, _) = replay_with(cut, &["--partial"]);
+    assert_eq!(code, 1, "a partial log cannot pass: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(report["partial"], true, "{report:#}");
+    assert_eq!(report["passed"], false, "{report:#}");
+    assert_eq!(report["requests"], 2, "{report:#}");
+    assert!(stderr.contains("no end line"), "{stderr}");
+    // The whole log, end line and all, is no partial one.
+    let (_, stdout, _, _) = replay_with(&live.lines, &["--partial"]);
+    let report: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(report.get("partial"), None, "{report:#}");
+}
+
+/// Every request line is written once it is answered, but those in flight
+/// at shutdown, which the end line lists: an answer set to `null` (which
+/// would keep the replay from comparing it) is refused naming its line,
+/// whether every answer is removed, one, or one the end line claims was
+/// in flight though it is answered at once; so is an end line listing an
+/// answered request, and a cut log with an answer removed.
+#[test]
+fn a_removed_answer_is_refused_naming_the_line() {
+    let live = live();
+    let null = |line: &String| edited(line, |v| v["answer"] = Value::Null);
+
+    let mut lines = live.lines.clone();
+    for line in &mut lines[1..10] {
+        *line = null(line);
+    }
+    rechain(&mut lines);
+    assert_refused(&lines, 2, "does not list it as in flight at shutdown");
+
+    let mut lines = live.lines.clone();
+    lines[5] = null(&lines[5]);
+    rechain(&mut lines);
+    assert_refused(&lines, 6, "does not list it as in flight at shutdown");
+
+    let mut lines = live.lines.clone();
+    lines[8] = null(&lines[8]);
+    lines[10] = edited(&lines[10], |v| v["in_flight"] = serde_json::json!([7]));
+    rechain(&mut lines);
+    assert_refused(&lines, 9, "is answered as soon as it arrives");
+
+    let mut lines = live.lines.clone();
+    lines[10] = edited(&lines[10], |v| v["in_flight"] = serde_json::json!([4]));
+    rechain(&mut lines);
+    assert_refused(&lines, 11, "but that line has a live answer");
+
+    let mut lines = live.lines[..6].to_vec();
+    lines[4] = null(&lines[4]);
+    rechain(&mut lines);
+    assert_refused_with(&lines, &["--partial"], 5, "the log has no end line");
+
+    // Listed on the end line, a broker call's missing answer is one the
+    // shutdown cut: the log replays.
+    let mut lines = live.lines.clone();
+    lines[5] = null(&lines[5]);
+    lines[10] = edited(&lines[10], |v| v["in_flight"] = serde_json::json!([4]));
+    rechain(&mut lines);
+    let (code, stdout, stderr, _) = replay(&lines);
+    assert!(code < 2, "{stderr}");
+    let replayed: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(replayed, live.report);
 }

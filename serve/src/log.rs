@@ -6,9 +6,11 @@
 //!   the version of fillproof that served.
 //! - One line per request in sequence order (`seq` 0, 1, 2, …, arrival
 //!   times never decreasing): the request, its virtual arrival time, and
-//!   the live answer (its status and the SHA-256 of its body), `null`
-//!   when the request was still unanswered when the log ended.
-//! - The end line, written at shutdown: how many requests the log holds.
+//!   the live answer (its status and the SHA-256 of its body). A line is
+//!   written once its request is answered; only a request still in flight
+//!   at shutdown is written unanswered, with `null`.
+//! - The end line, written at shutdown: how many requests the log holds,
+//!   and which were in flight at shutdown (`in_flight`, their `seq`s).
 //!
 //! Every line is a JSON object whose last member is `"chain":"<hex>"`:
 //! the SHA-256, in lowercase hex, of the previous line's chain (nothing for
@@ -160,8 +162,8 @@ pub struct LoggedRequest {
     pub query: String,
     /// The body, as UTF-8 text (a body that is not UTF-8 is kept lossily).
     pub body: String,
-    /// The live answer; `None` when the request was still unanswered when
-    /// the log ended.
+    /// The live answer; `None` when the request was still in flight at
+    /// shutdown (the end line lists it).
     pub answer: Option<LiveAnswer>,
 }
 
@@ -172,6 +174,11 @@ pub struct LogEnd {
     pub fillproof_session_end: bool,
     /// Request lines in the log.
     pub requests: u64,
+    /// The sequence numbers of the requests still unanswered at shutdown,
+    /// in order: the only request lines whose `answer` is `null` (absent
+    /// when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<u64>,
 }
 
 /// Writes a request log: lines in sequence order, each once its answer is
@@ -237,15 +244,21 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Writes every request left, answered or not, and the end line.
+    /// Writes every request left, answered or not, and the end line,
+    /// which lists those unanswered.
     pub(crate) fn end(mut self) -> std::io::Result<()> {
-        while let Some((&seq, _)) = self.pending.first_key_value() {
+        let mut in_flight = Vec::new();
+        while let Some((&seq, (_, done))) = self.pending.first_key_value() {
+            if !done {
+                in_flight.push(seq);
+            }
             self.next = seq;
             self.write_next()?;
         }
         let end = LogEnd {
             fillproof_session_end: true,
             requests: self.written,
+            in_flight,
         };
         self.write(&serde_json::to_string(&end)?)
     }

@@ -148,8 +148,10 @@ impl RequestLog {
 /// Reads a request log and checks it can be replayed faithfully: the hash
 /// chain holds on every line, the header is this format's and this
 /// fillproof's, sequence numbers run 0, 1, 2, …, arrival times never
-/// decrease, no request follows a shutdown, and nothing follows the end
-/// line.
+/// decrease, no request follows a shutdown, nothing follows the end
+/// line, and every request has its live answer but those the end line
+/// lists as in flight at shutdown. A log with no end line is read
+/// ([`RequestLog::ended`] false); whether to replay it is the caller's.
 ///
 /// # Errors
 ///
@@ -214,6 +216,7 @@ pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
                     ),
                 ));
             }
+            check_in_flight(&log, &end.in_flight, n).map_err(|(line, p)| bad(line, p))?;
             end_line = Some(n);
             continue;
         }
@@ -223,7 +226,64 @@ pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
         log.requests.push(LogLine { line: n, request });
     }
     log.ended = end_line.is_some();
+    if !log.ended {
+        if let Some(unanswered) = log.requests.iter().find(|r| r.request.answer.is_none()) {
+            return Err(bad(
+                unanswered.line,
+                "has no live answer (\"answer\": null), and the log has no end line: a request's line is written once it is answered, and only requests in flight at shutdown are written without one, listed on the end line; this answer was removed".into(),
+            ));
+        }
+    }
     Ok(log)
+}
+
+/// The requests unanswered in `log` against `in_flight`, the end line's
+/// (line `end`) list of those in flight at shutdown: the same requests,
+/// each a broker call (claims and the shutdown are answered at once).
+/// On failure, the line to name and why.
+fn check_in_flight(log: &RequestLog, in_flight: &[u64], end: usize) -> Result<(), (usize, String)> {
+    let mut listed = in_flight.iter().peekable();
+    for LogLine { line, request } in &log.requests {
+        let is_listed = listed.next_if(|seq| **seq == request.seq).is_some();
+        match (&request.answer, is_listed) {
+            (None, false) => {
+                return Err((
+                    *line,
+                    format!(
+                        "has no live answer (\"answer\": null), but the end line (line {end}) does not list it as in flight at shutdown: a request's line is written once it is answered, so this answer was removed, and the replay could not be checked against it"
+                    ),
+                ));
+            }
+            (Some(_), true) => {
+                return Err((
+                    end,
+                    format!(
+                        "lists request {} (line {line}) as in flight at shutdown, but that line has a live answer",
+                        request.seq
+                    ),
+                ));
+            }
+            (None, true) if request.path.starts_with("/_fillproof/") => {
+                return Err((
+                    *line,
+                    format!(
+                        "has no live answer, but {} {} is answered as soon as it arrives and is never in flight at shutdown: this answer was removed",
+                        request.method, request.path
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    match listed.next() {
+        Some(seq) => Err((
+            end,
+            format!(
+                "lists request {seq} as in flight at shutdown, but no request line with that seq comes before it unanswered (in_flight lists sequence numbers in increasing order)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The content of `line` without its chain member, once its chain is
@@ -319,6 +379,8 @@ enum Replayed {
 /// Replays `log` against `session`, which must be new and run on the
 /// paused clock, and returns the report taken where the live session took
 /// it: at its shutdown, or after the last request when the log has none.
+/// The report of a log with no end line is marked partial
+/// ([`Report::mark_partial`]): it never passes.
 ///
 /// # Errors
 ///
@@ -366,7 +428,7 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
         };
         work.push((index, answer));
     }
-    let report = match report {
+    let mut report = match report {
         Some(report) => report,
         None => {
             let mut done = Vec::with_capacity(work.len());
@@ -380,6 +442,9 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
     for (index, replayed) in work {
         let answer = finish(log, index, replayed).await?;
         compare(log, index, answer)?;
+    }
+    if !log.ended {
+        report.mark_partial();
     }
     Ok(report)
 }

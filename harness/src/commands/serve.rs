@@ -115,8 +115,9 @@ fn stop_signals() -> impl std::future::Future<Output = ()> {
 /// The log or the scenario does not load, the log cannot be replayed
 /// faithfully (a broken chain, requests out of order, times running
 /// backwards, lines after the end, a header from another scenario or
-/// another fillproof), a request is answered otherwise than live, or the
-/// report cannot be written. Each names the log's line.
+/// another fillproof, an answer removed), a request is answered otherwise
+/// than live, the log has no end line and `--partial` was not given, or
+/// the report cannot be written. Each names the log's line.
 pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
     let log = fillproof_serve::read_log(&args.request_log).map_err(|e| anyhow!("{e}"))?;
     let header = &log.header;
@@ -138,9 +139,17 @@ pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
         .map_err(|e| anyhow!("{e}"))?;
     let scenario = load(&path).with_context(moved)?;
     if !log.ended {
+        let last = log.requests.last().map_or(log.header_line, |r| r.line);
+        if !args.partial {
+            return Err(anyhow!(
+                "{}:{last}: the log has no end line after this line: the session never shut down (the server was killed) or the log was cut short, so a replay of it is a replay of part of a session, which cannot stand for the whole; give --partial to replay what it holds (the report is marked partial and does not pass)",
+                args.request_log.display()
+            ));
+        }
         eprintln!(
-            "note: {} has no end line: the session did not shut down, so the replay ends at its last request",
-            args.request_log.display()
+            "note: {} has no end line: replaying its {} requests, to line {last}; the report is partial and does not pass",
+            args.request_log.display(),
+            log.requests.len()
         );
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
