@@ -15,7 +15,10 @@
 //! Every line is a JSON object whose last member is `"chain":"<hex>"`:
 //! the SHA-256, in lowercase hex, of the previous line's chain (nothing for
 //! the header) followed by this line's text without its `,"chain":"…"`
-//! member. An edited, removed or reordered line breaks the chain there.
+//! member. An edited, removed or reordered line breaks the chain there,
+//! unless whoever edited it computed every chain after it again: the
+//! chain has no key, so it catches accidents and unaware tools, not a
+//! deliberate forgery.
 //!
 //! Requests are answered concurrently, so a request's line waits until
 //! its answer is known and every earlier request's line is written.
