@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use command::{fillproof, scratch, workspace};
+use command::{fillproof, fillproof_env, scratch, workspace};
 use fillproof_serve::LogHeader;
 use fillproof_serve::log::{chain_hash, split_chain};
 use fillproof_simulator::Scenario;
@@ -132,24 +132,48 @@ fn replay(lines: &[String]) -> (i32, String, String, String) {
 
 /// [`replay`] with more arguments after the log.
 fn replay_with(lines: &[String], args: &[&str]) -> (i32, String, String, String) {
+    replay_env(lines, args, &[])
+}
+
+/// [`replay_with`] with these environment variables set.
+fn replay_env(
+    lines: &[String],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String, String) {
     let dir = scratch("replay-session");
     let file = dir.path().join("session.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write log");
     let path = file.display().to_string();
     let mut all = vec!["replay-session", path.as_str()];
     all.extend_from_slice(args);
-    let (code, stdout, stderr) = fillproof(&all);
+    let (code, stdout, stderr) = if env.is_empty() {
+        fillproof(&all)
+    } else {
+        fillproof_env(&all, env)
+    };
     (code, stdout, stderr, path)
 }
 
 /// Exit 2, and stderr names `line` of the log and says `why`.
 fn assert_refused(lines: &[String], line: usize, why: &str) {
-    assert_refused_with(lines, &[], line, why);
+    assert_refused_env(lines, &[], &[], line, why);
 }
 
 /// [`assert_refused`] with more arguments after the log.
 fn assert_refused_with(lines: &[String], args: &[&str], line: usize, why: &str) {
-    let (code, stdout, stderr, path) = replay_with(lines, args);
+    assert_refused_env(lines, args, &[], line, why);
+}
+
+/// [`assert_refused_with`] with these environment variables set.
+fn assert_refused_env(
+    lines: &[String],
+    args: &[&str],
+    env: &[(&str, &str)],
+    line: usize,
+    why: &str,
+) {
+    let (code, stdout, stderr, path) = replay_env(lines, args, env);
     assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stderr.contains(&format!("{path}:{line}: ")),
@@ -368,4 +392,84 @@ fn a_removed_answer_is_refused_naming_the_line() {
     assert!(code < 2, "{stderr}");
     let replayed: Value = serde_json::from_str(&stdout).expect("report");
     assert_eq!(replayed, live.report);
+}
+
+/// `fillproof serve` run with `FILLPROOF_AUDIT_KEY` set chains its log
+/// with HMAC-SHA256 under the key: the log replays with the key, is
+/// refused without it or under another, and a line edited and chained
+/// again without the key (keyless, as anyone can, or keeping the header's
+/// `chain_mode`) is refused, naming line 1.
+#[cfg(unix)]
+#[test]
+fn a_keyed_log_needs_its_key_and_refuses_a_keyless_rechain() {
+    use std::io::BufRead as _;
+    const KEY: &str = "request-log test key";
+    let keyed = [("FILLPROOF_AUDIT_KEY", KEY)];
+    let dir = scratch("replay-session-keyed");
+    let log = dir.path().join("keyed.jsonl");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fillproof"))
+        .args(["serve", SCENARIO, "--port", "0", "--request-log"])
+        .arg(&log)
+        .current_dir(workspace())
+        .env_remove("FILLPROOF_AUDIT_KEY")
+        .envs(keyed)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("fillproof serve starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the first line");
+    let address: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    let order = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"k-0"}"#;
+    assert_eq!(http(address, "POST", "/v2/orders", order).0, 200);
+    let claims = r#"{"filled_qty":{"k-0":0}}"#;
+    assert_eq!(http(address, "POST", "/_fillproof/claims", claims).0, 200);
+    http(address, "POST", "/_fillproof/shutdown", "");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    let status = child.wait().expect("serve exits");
+    assert!(status.code().is_some_and(|c| c < 2), "{status:?}: {rest}");
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(
+        lines[0].contains(r#""chain_mode":"hmac-sha256""#),
+        "{}",
+        lines[0]
+    );
+
+    let (code, stdout, stderr, _) = replay_env(&lines, &[], &keyed);
+    assert!(code < 2, "replays under its key: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(report["requests"], 3, "{report:#}");
+
+    assert_refused(&lines, 1, "set FILLPROOF_AUDIT_KEY");
+    assert_refused_env(
+        &lines,
+        &[],
+        &[("FILLPROOF_AUDIT_KEY", "another key")],
+        1,
+        "hash chain breaks",
+    );
+
+    // A forger without the key raises the claim and chains the log again.
+    let mut forged = lines.clone();
+    assert!(forged[2].contains(r#"\"k-0\":0"#), "{}", forged[2]);
+    forged[2] = forged[2].replace(r#"\"k-0\":0"#, r#"\"k-0\":5"#);
+    let mut keeping_mode = forged.clone();
+    rechain(&mut keeping_mode);
+    assert_refused_env(&keeping_mode, &[], &keyed, 1, "hash chain breaks");
+    forged[0] = edited(&forged[0], |v| {
+        v.as_object_mut().expect("header").remove("chain_mode");
+    });
+    rechain(&mut forged);
+    assert_refused_env(&forged, &[], &keyed, 1, "this log's chain is keyless");
 }

@@ -144,7 +144,24 @@ impl Session {
         sink: Box<dyn std::io::Write + Send>,
         header: &LogHeader,
     ) -> std::io::Result<()> {
-        let writer = LogWriter::start(sink, header)?;
+        self.log_keyed_to(sink, header, None)
+    }
+
+    /// [`Session::log_to`], the chain keyed with HMAC-SHA256 under `key`
+    /// when given (`FILLPROOF_AUDIT_KEY`): only a holder of the key can
+    /// compute it, so a line edited and chained again without it is
+    /// refused on replay.
+    ///
+    /// # Errors
+    ///
+    /// The header cannot be written.
+    pub fn log_keyed_to(
+        &self,
+        sink: Box<dyn std::io::Write + Send>,
+        header: &LogHeader,
+        key: Option<fillproof_engine::AuditKey>,
+    ) -> std::io::Result<()> {
+        let writer = LogWriter::start(sink, header, key)?;
         *self.log() = Some(writer);
         Ok(())
     }

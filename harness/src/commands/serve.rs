@@ -27,6 +27,12 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
             .with_context(|| format!("cannot read {}", args.scenario.display()))?,
         None => Vec::new(),
     };
+    // With FILLPROOF_AUDIT_KEY set, the log's chain is HMAC-SHA256 under
+    // it, as the engine's audit log's is.
+    let key = match &args.request_log {
+        Some(_) => super::audit::env_key()?,
+        None => None,
+    };
     let log = match &args.request_log {
         Some(path) => Some(
             std::fs::File::create(path)
@@ -48,7 +54,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
             let header =
                 LogHeader::new(&args.scenario.display().to_string(), &scenario_bytes, seed);
             session
-                .log_to(Box::new(std::io::BufWriter::new(file)), &header)
+                .log_keyed_to(Box::new(std::io::BufWriter::new(file)), &header, key)
                 .context("cannot write the request log")?;
         }
         // The handlers are in place before the address is printed: a
@@ -119,7 +125,9 @@ fn stop_signals() -> impl std::future::Future<Output = ()> {
 /// than live, the log has no end line and `--partial` was not given, or
 /// the report cannot be written. Each names the log's line.
 pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
-    let log = fillproof_serve::read_log(&args.request_log).map_err(|e| anyhow!("{e}"))?;
+    let key = super::audit::env_key()?;
+    let log = fillproof_serve::read_keyed_log(&args.request_log, key.as_ref())
+        .map_err(|e| anyhow!("{e}"))?;
     let header = &log.header;
     let path = args
         .scenario
