@@ -79,6 +79,18 @@ impl AuditKey {
         Some(Self { mac })
     }
 
+    /// HMAC-SHA256 under this key of `parts`, one after another, in
+    /// lower-case hex: for other logs chained under the same key
+    /// (`fillproof serve`'s request log).
+    #[must_use]
+    pub fn hmac_hex(&self, parts: &[&[u8]]) -> String {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        hex(&mac.finalize().into_bytes())
+    }
+
     /// The key in [`AUDIT_KEY_ENV`]: `None` when it is unset or empty.
     ///
     /// # Errors
@@ -1102,6 +1114,18 @@ mod tests {
 
     /// Keyed, it is HMAC-SHA256 of the same message (checked against an
     /// independent HMAC), and the head's seal likewise.
+    /// The key's HMAC of parts is that of their concatenation, and
+    /// another key's differs.
+    #[test]
+    fn hmac_hex_is_of_the_parts_one_after_another() {
+        let key = AuditKey::new(b"k").expect("key");
+        let whole = key.hmac_hex(&[b"previous content"]);
+        assert_eq!(key.hmac_hex(&[b"previous ", b"content"]), whole);
+        assert_eq!(whole.len(), 64);
+        let other = AuditKey::new(b"other").expect("key");
+        assert_ne!(other.hmac_hex(&[b"previous content"]), whole);
+    }
+
     #[test]
     fn keyed_hash_is_hmac_sha256_of_previous_and_body() {
         let key = AuditKey::new(b"k").expect("key");

@@ -103,7 +103,9 @@ pub struct ServeArgs {
     /// Write the report (JSON) here at shutdown.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Log every request here, one JSON line each, for `replay-session`.
+    /// Log every request here, one JSON line each, for `replay-session`;
+    /// hash-chained, with HMAC-SHA256 under `FILLPROOF_AUDIT_KEY` when it
+    /// is set (replay then needs the same key).
     #[arg(long = "request-log", value_name = "FILE")]
     pub request_log: Option<PathBuf>,
 }
@@ -111,7 +113,9 @@ pub struct ServeArgs {
 /// `fillproof replay-session`.
 #[derive(Debug, Args)]
 pub struct ReplaySessionArgs {
-    /// The request log `serve --request-log` wrote.
+    /// The request log `serve --request-log` wrote (a keyed one needs the
+    /// server's `FILLPROOF_AUDIT_KEY`; with it set, a keyless log is
+    /// refused).
     #[arg(value_name = "LOG")]
     pub request_log: PathBuf,
     /// The scenario; default the one the log names.
@@ -120,6 +124,12 @@ pub struct ReplaySessionArgs {
     /// Write the report (JSON) here instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Replay a log with no end line (the server was killed, or the log
+    /// was cut short) up to its last request: the report is marked
+    /// `"partial": true` and does not pass (exit 1 at best). Without it,
+    /// such a log is refused (exit 2).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 /// `fillproof merge`.

@@ -1,8 +1,9 @@
 //! `fillproof replay-session` refuses a log it cannot replay faithfully,
 //! with exit 2 naming the line: a broken hash chain, requests out of
 //! order, times running backwards, lines after the end, a header from
-//! another seed, scenario or fillproof; and it names the first request
-//! whose replayed answer differs from the live one the log recorded.
+//! another seed, scenario or fillproof, a live answer removed, a log cut
+//! short (unless `--partial`); and it names the first request whose
+//! replayed answer differs from the live one the log recorded.
 //!
 //! One session is served live, on the real clock, over sockets; each test
 //! replays that log, or a sabotaged copy of it.
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use command::{fillproof, scratch, workspace};
+use command::{fillproof, fillproof_env, scratch, workspace};
 use fillproof_serve::LogHeader;
 use fillproof_serve::log::{chain_hash, split_chain};
 use fillproof_simulator::Scenario;
@@ -126,17 +127,53 @@ fn edited(line: &str, edit: impl FnOnce(&mut Value)) -> String {
 /// Replays `lines` written to a file; exit code, stdout, stderr and the
 /// file's path as the messages name it.
 fn replay(lines: &[String]) -> (i32, String, String, String) {
+    replay_with(lines, &[])
+}
+
+/// [`replay`] with more arguments after the log.
+fn replay_with(lines: &[String], args: &[&str]) -> (i32, String, String, String) {
+    replay_env(lines, args, &[])
+}
+
+/// [`replay_with`] with these environment variables set.
+fn replay_env(
+    lines: &[String],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String, String) {
     let dir = scratch("replay-session");
     let file = dir.path().join("session.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write log");
     let path = file.display().to_string();
-    let (code, stdout, stderr) = fillproof(&["replay-session", &path]);
+    let mut all = vec!["replay-session", path.as_str()];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = if env.is_empty() {
+        fillproof(&all)
+    } else {
+        fillproof_env(&all, env)
+    };
     (code, stdout, stderr, path)
 }
 
 /// Exit 2, and stderr names `line` of the log and says `why`.
 fn assert_refused(lines: &[String], line: usize, why: &str) {
-    let (code, stdout, stderr, path) = replay(lines);
+    assert_refused_env(lines, &[], &[], line, why);
+}
+
+/// [`assert_refused`] with more arguments after the log.
+fn assert_refused_with(lines: &[String], args: &[&str], line: usize, why: &str) {
+    assert_refused_env(lines, args, &[], line, why);
+}
+
+/// [`assert_refused_with`] with these environment variables set.
+fn assert_refused_env(
+    lines: &[String],
+    args: &[&str],
+    env: &[(&str, &str)],
+    line: usize,
+    why: &str,
+) {
+    let (code, stdout, stderr, path) = replay_env(lines, args, env);
     assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stderr.contains(&format!("{path}:{line}: ")),
@@ -282,4 +319,157 @@ fn the_header_records_the_scenario_digest_seed_and_version() {
     let bytes = std::fs::read(Path::new(&workspace()).join(SCENARIO)).expect("scenario");
     assert_eq!(header, LogHeader::new(SCENARIO, &bytes, 3));
     assert_eq!(header.fillproof_version, env!("CARGO_PKG_VERSION"));
+}
+
+/// A log cut short (`head -n 3`: no end line) is refused, naming that it
+/// has none; with `--partial` it replays what it holds, to a report marked
+/// partial that does not pass (exit 1), though the session's own
+/// thresholds may all hold.
+#[test]
+fn a_log_cut_short_is_refused_unless_partial() {
+    let live = live();
+    let cut = &live.lines[..3];
+    assert_refused(cut, 3, "the log has no end line");
+    let (code, stdout, stderr, _) = replay_with(cut, &["--partial"]);
+    assert_eq!(code, 1, "a partial log cannot pass: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(report["partial"], true, "{report:#}");
+    assert_eq!(report["passed"], false, "{report:#}");
+    assert_eq!(report["requests"], 2, "{report:#}");
+    assert!(stderr.contains("no end line"), "{stderr}");
+    // The whole log, end line and all, is no partial one.
+    let (_, stdout, _, _) = replay_with(&live.lines, &["--partial"]);
+    let report: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(report.get("partial"), None, "{report:#}");
+}
+
+/// Every request line is written once it is answered, but those in flight
+/// at shutdown, which the end line lists: an answer set to `null` (which
+/// would keep the replay from comparing it) is refused naming its line,
+/// whether every answer is removed, one, or one the end line claims was
+/// in flight though it is answered at once; so is an end line listing an
+/// answered request, and a cut log with an answer removed.
+#[test]
+fn a_removed_answer_is_refused_naming_the_line() {
+    let live = live();
+    let null = |line: &String| edited(line, |v| v["answer"] = Value::Null);
+
+    let mut lines = live.lines.clone();
+    for line in &mut lines[1..10] {
+        *line = null(line);
+    }
+    rechain(&mut lines);
+    assert_refused(&lines, 2, "does not list it as in flight at shutdown");
+
+    let mut lines = live.lines.clone();
+    lines[5] = null(&lines[5]);
+    rechain(&mut lines);
+    assert_refused(&lines, 6, "does not list it as in flight at shutdown");
+
+    let mut lines = live.lines.clone();
+    lines[8] = null(&lines[8]);
+    lines[10] = edited(&lines[10], |v| v["in_flight"] = serde_json::json!([7]));
+    rechain(&mut lines);
+    assert_refused(&lines, 9, "is answered as soon as it arrives");
+
+    let mut lines = live.lines.clone();
+    lines[10] = edited(&lines[10], |v| v["in_flight"] = serde_json::json!([4]));
+    rechain(&mut lines);
+    assert_refused(&lines, 11, "but that line has a live answer");
+
+    let mut lines = live.lines[..6].to_vec();
+    lines[4] = null(&lines[4]);
+    rechain(&mut lines);
+    assert_refused_with(&lines, &["--partial"], 5, "the log has no end line");
+
+    // Listed on the end line, a broker call's missing answer is one the
+    // shutdown cut: the log replays.
+    let mut lines = live.lines.clone();
+    lines[5] = null(&lines[5]);
+    lines[10] = edited(&lines[10], |v| v["in_flight"] = serde_json::json!([4]));
+    rechain(&mut lines);
+    let (code, stdout, stderr, _) = replay(&lines);
+    assert!(code < 2, "{stderr}");
+    let replayed: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(replayed, live.report);
+}
+
+/// `fillproof serve` run with `FILLPROOF_AUDIT_KEY` set chains its log
+/// with HMAC-SHA256 under the key: the log replays with the key, is
+/// refused without it or under another, and a line edited and chained
+/// again without the key (keyless, as anyone can, or keeping the header's
+/// `chain_mode`) is refused, naming line 1.
+#[cfg(unix)]
+#[test]
+fn a_keyed_log_needs_its_key_and_refuses_a_keyless_rechain() {
+    use std::io::BufRead as _;
+    const KEY: &str = "request-log test key";
+    let keyed = [("FILLPROOF_AUDIT_KEY", KEY)];
+    let dir = scratch("replay-session-keyed");
+    let log = dir.path().join("keyed.jsonl");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fillproof"))
+        .args(["serve", SCENARIO, "--port", "0", "--request-log"])
+        .arg(&log)
+        .current_dir(workspace())
+        .env_remove("FILLPROOF_AUDIT_KEY")
+        .envs(keyed)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("fillproof serve starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the first line");
+    let address: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    let order = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"k-0"}"#;
+    assert_eq!(http(address, "POST", "/v2/orders", order).0, 200);
+    let claims = r#"{"filled_qty":{"k-0":0}}"#;
+    assert_eq!(http(address, "POST", "/_fillproof/claims", claims).0, 200);
+    http(address, "POST", "/_fillproof/shutdown", "");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    let status = child.wait().expect("serve exits");
+    assert!(status.code().is_some_and(|c| c < 2), "{status:?}: {rest}");
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(
+        lines[0].contains(r#""chain_mode":"hmac-sha256""#),
+        "{}",
+        lines[0]
+    );
+
+    let (code, stdout, stderr, _) = replay_env(&lines, &[], &keyed);
+    assert!(code < 2, "replays under its key: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(report["requests"], 3, "{report:#}");
+
+    assert_refused(&lines, 1, "set FILLPROOF_AUDIT_KEY");
+    assert_refused_env(
+        &lines,
+        &[],
+        &[("FILLPROOF_AUDIT_KEY", "another key")],
+        1,
+        "hash chain breaks",
+    );
+
+    // A forger without the key raises the claim and chains the log again.
+    let mut forged = lines.clone();
+    assert!(forged[2].contains(r#"\"k-0\":0"#), "{}", forged[2]);
+    forged[2] = forged[2].replace(r#"\"k-0\":0"#, r#"\"k-0\":5"#);
+    let mut keeping_mode = forged.clone();
+    rechain(&mut keeping_mode);
+    assert_refused_env(&keeping_mode, &[], &keyed, 1, "hash chain breaks");
+    forged[0] = edited(&forged[0], |v| {
+        v.as_object_mut().expect("header").remove("chain_mode");
+    });
+    rechain(&mut forged);
+    assert_refused_env(&forged, &[], &keyed, 1, "this log's chain is keyless");
 }

@@ -6,8 +6,9 @@
 //! Every claim counts: a claim above what the broker had filled when it
 //! was posted is a false positive whatever the client posts later, so a
 //! client that posts its beliefs periodically is caught claiming early.
-//! Missed fills, the detection rate and price mismatches are judged on the
-//! latest claim per order, the client's final belief.
+//! Missed fills and price mismatches are judged on the latest claim per
+//! order, the client's final belief; an order counts as detected when its
+//! latest claim is exact and none of its claims was early.
 //!
 //! What the broker had filled by a moment is read from the ledger when the
 //! report is taken, not when the claim arrives: the ledger is a function
@@ -20,7 +21,9 @@ use fillproof_simulator::LedgerOrder;
 use fillproof_simulator::judge::{self, ClaimCheck};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::marker::PhantomData;
 
 /// The most claims one session keeps: past it a claims body is refused
 /// whole (413), so a client cannot exhaust the server's memory.
@@ -123,8 +126,9 @@ impl ClaimBook {
     ///
     /// # Errors
     ///
-    /// The body is not that shape, a quantity or price is not a
-    /// non-negative decimal (a JSON number or a decimal string), a price
+    /// The body is not that shape, names an id twice in `filled_qty` or
+    /// `avg_price`, a quantity or price is not a non-negative decimal (a
+    /// JSON number or a decimal string) a [`Decimal`] holds exactly, a price
     /// names an id the body claims no quantity for, or the session would
     /// hold too many claims.
     pub fn take(&mut self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
@@ -167,39 +171,104 @@ impl ClaimBook {
     }
 }
 
+/// The members of a JSON object in the order written, each value's text
+/// as written: a repeated key is kept as often as it appears, where a
+/// parsed map would keep only its last value, and a number's digits are
+/// not rounded through a float.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+                while let Some(member) = map.next_entry::<String, &'a RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit(PhantomData))
+    }
+}
+
+impl<'a> Members<'a> {
+    /// The members of `raw`, when it is an object.
+    fn of(raw: &'a RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    /// Refuses a key given twice, naming it: the body would say two things
+    /// of one entry and only one could be judged.
+    fn unique(&self, field: &str) -> Result<IndexMap<&str, &'a RawValue>, ClaimRefused> {
+        let mut seen = IndexMap::with_capacity(self.0.len());
+        for (key, value) in &self.0 {
+            if seen.insert(key.as_str(), *value).is_some() {
+                return Err(ClaimRefused::bad(format!(
+                    "{field} names \"{key}\" more than once: a claims body gives each order one value (a JSON object with a repeated key would keep only its last, and the other would never be judged); nothing of this body was taken"
+                )));
+            }
+        }
+        Ok(seen)
+    }
+}
+
+/// At most the first 80 characters of a value's JSON text, for a message.
+fn shown(raw: &RawValue) -> String {
+    let text = raw.get();
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// The entries of a claims body, every one checked: id, quantity and the
 /// price claimed for it, if any.
 fn parse(body: &[u8]) -> Result<Vec<(String, Decimal, Option<Decimal>)>, ClaimRefused> {
-    let value: Value = serde_json::from_slice(body)
+    let raw: &RawValue = serde_json::from_slice(body)
         .map_err(|e| ClaimRefused::bad(format!("claims body is not JSON: {e}")))?;
-    let Some(map) = value.get("filled_qty").and_then(Value::as_object) else {
-        return Err(ClaimRefused::bad(
+    let shape = || {
+        ClaimRefused::bad(
             "claims body must be {\"filled_qty\": {\"<client_order_id>\": <qty>}}".into(),
-        ));
+        )
     };
-    let prices = match value.get("avg_price") {
+    let top = Members::of(raw).ok_or_else(shape)?;
+    let top = top.unique("the claims body")?;
+    let map = top
+        .get("filled_qty")
+        .and_then(|raw| Members::of(raw))
+        .ok_or_else(shape)?;
+    let prices = match top.get("avg_price") {
         None => None,
-        Some(Value::Object(prices)) => Some(prices),
-        Some(other) => {
-            return Err(ClaimRefused::bad(format!(
-                "avg_price must be {{\"<client_order_id>\": <price>}}, not {other}"
-            )));
-        }
+        Some(raw) => Some(Members::of(raw).ok_or_else(|| {
+            ClaimRefused::bad(format!(
+                "avg_price must be {{\"<client_order_id>\": <price>}}, not {}",
+                shown(raw)
+            ))
+        })?),
     };
+    let quantities = map.unique("filled_qty")?;
+    let prices = prices.as_ref().map(|p| p.unique("avg_price")).transpose()?;
     if let Some(id) = prices
-        .into_iter()
-        .flat_map(Map::keys)
-        .find(|id| !map.contains_key(*id))
+        .iter()
+        .flat_map(IndexMap::keys)
+        .find(|id| !quantities.contains_key(*id))
     {
         return Err(ClaimRefused::bad(format!(
             "avg_price.{id} names an order this body claims no filled_qty for; a price is claimed with its quantity"
         )));
     }
-    let mut parsed = Vec::with_capacity(map.len());
-    for (id, qty) in map {
+    let mut parsed = Vec::with_capacity(map.0.len());
+    for (id, qty) in &map.0 {
         let qty = non_negative(&format!("filled_qty.{id}"), qty)?;
         let price = prices
-            .and_then(|p| p.get(id))
+            .as_ref()
+            .and_then(|p| p.get(id.as_str()))
             .map(|price| non_negative(&format!("avg_price.{id}"), price))
             .transpose()?;
         parsed.push((id.clone(), qty, price));
@@ -208,26 +277,82 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Decimal, Option<Decimal>)>, ClaimRe
 }
 
 /// The non-negative decimal `value` (a JSON number or a decimal string)
-/// at `field`.
-fn non_negative(field: &str, value: &Value) -> Result<Decimal, ClaimRefused> {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        other => {
+/// at `field`, read exactly from its text: a value a decimal cannot hold
+/// exactly is refused, not rounded into a claim the client never made.
+fn non_negative(field: &str, value: &RawValue) -> Result<Decimal, ClaimRefused> {
+    let raw = value.get().trim();
+    let text = match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(raw)
+            .map_err(|e| ClaimRefused::bad(format!("{field} is not a JSON string: {e}")))?,
+        Some(b'-' | b'0'..=b'9') => raw.to_owned(),
+        _ => {
             return Err(ClaimRefused::bad(format!(
-                "{field} must be a number, not {other}"
+                "{field} must be a number, not {}",
+                shown(value)
             )));
         }
     };
-    let number = text
-        .trim()
-        .parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(text.trim()))
-        .map_err(|_| ClaimRefused::bad(format!("{field} \"{text}\" is not a decimal number")))?;
+    let number = exact_decimal(text.trim()).map_err(|inexact| {
+        ClaimRefused::bad(if inexact {
+            format!(
+                "{field} \"{text}\" has more digits than a decimal holds exactly (28 after the point, 28 or 29 in all): rounded, it would be judged as a claim the client never made"
+            )
+        } else {
+            format!("{field} \"{text}\" is not a decimal number")
+        })
+    })?;
     if number < Decimal::ZERO {
         return Err(ClaimRefused::bad(format!("{field} is negative")));
     }
     Ok(number)
+}
+
+/// `text` (a decimal, maybe with an exponent: `5`, `4.75`, `1e2`) as a
+/// [`Decimal`] holding exactly its value. `Err(true)` when it is a number
+/// that a decimal could only hold rounded (or not at all), `Err(false)`
+/// when it is not a number.
+fn exact_decimal(text: &str) -> Result<Decimal, bool> {
+    let (digits, exponent) = match text.find(['e', 'E']) {
+        Some(at) => {
+            let exponent = text[at + 1..].parse::<i64>().map_err(|_| false)?;
+            (&text[..at], exponent)
+        }
+        None => (text, 0),
+    };
+    let significand = match Decimal::from_str_exact(digits) {
+        Ok(number) => number,
+        // Trailing zeros after the point say nothing about the value.
+        Err(_) if digits.contains('.') && digits.ends_with('0') => {
+            Decimal::from_str_exact(digits.trim_end_matches('0'))
+                .map_err(|_| digits.parse::<Decimal>().is_ok())?
+        }
+        Err(_) => return Err(digits.parse::<Decimal>().is_ok()),
+    };
+    if exponent == 0 {
+        return Ok(significand);
+    }
+    let mut mantissa = significand.mantissa();
+    if mantissa == 0 {
+        return Ok(Decimal::ZERO);
+    }
+    // The value is mantissa × 10^shift.
+    let mut shift = exponent.saturating_sub(i64::from(significand.scale()));
+    while shift > 0 {
+        mantissa = mantissa.checked_mul(10).ok_or(true)?;
+        shift -= 1;
+    }
+    while shift < -28 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        shift += 1;
+    }
+    let scale = shift
+        .checked_neg()
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or(true)?;
+    if scale > 28 {
+        return Err(true);
+    }
+    Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| true)
 }
 
 /// How one order's claims compare with the ledger.
@@ -237,8 +362,10 @@ pub struct Verdict {
     pub false_positive: bool,
     /// The broker filled more than the latest claim (or there was none).
     pub missed: bool,
-    /// The broker filled some, and the latest claim is exactly what it
-    /// filled and was not above what had filled when it was posted.
+    /// The broker filled some, the latest claim is exactly what it
+    /// filled, and no claim for the order was above what had filled when
+    /// it was posted ([`judge::detected`]): an order claimed early is not
+    /// detected, whatever the client posts later.
     pub detected: bool,
     /// Whether the latest claim's average price differs from the ledger's
     /// for the quantity it claims; `None` when it claims no price, or
@@ -252,8 +379,9 @@ pub struct Verdict {
 /// had it), the ledger read at `now`, the report's time.
 ///
 /// False positives are judged on every claim, each at the moment it was
-/// posted; missed fills, detection and the price on the latest claim, the
-/// client's final belief.
+/// posted; missed fills and the price on the latest claim, the client's
+/// final belief; detection on the latest claim and on there being no false
+/// positive among them all.
 #[must_use]
 pub fn judge_claims(
     claims: Option<&ClaimHistory>,
@@ -274,14 +402,15 @@ pub fn judge_claims(
         claimed: latest.map_or(Decimal::ZERO, |c| c.qty),
         open_when_claimed: false,
     };
+    let false_positive = claims.is_some_and(|h| {
+        h.raises
+            .iter()
+            .any(|c| judge::false_positive(c.qty, filled_at(c.at)))
+    });
     Verdict {
-        false_positive: claims.is_some_and(|h| {
-            h.raises
-                .iter()
-                .any(|c| judge::false_positive(c.qty, filled_at(c.at)))
-        }),
+        false_positive,
         missed: check.missed(),
-        detected: check.detected(),
+        detected: judge::detected(check.filled, check.claimed, false_positive),
         price_mismatch: latest
             .zip(order)
             .and_then(|(c, o)| judge::price_mismatch(c.qty, c.avg_price, o.fills_by(now))),
@@ -381,6 +510,29 @@ mod tests {
         assert_eq!(judged(&[off, whole]), Some(false));
         assert_eq!(judged(&[whole, off]), Some(true));
         assert_eq!(judged(&[off, bare]), None);
+    }
+
+    /// Decimals are read exactly, exponents included; what a decimal could
+    /// only hold rounded is told from what is not a number at all.
+    #[test]
+    fn decimals_are_read_exactly() {
+        let exact = |text: &str| exact_decimal(text).map(|d| d.to_string());
+        assert_eq!(
+            exact("4.99999999999999999"),
+            Ok("4.99999999999999999".into())
+        );
+        assert_eq!(exact("0.5e1"), Ok("5".into()));
+        assert_eq!(exact("5E-2"), Ok("0.05".into()));
+        assert_eq!(exact("1.50e2"), Ok("150".into()));
+        assert_eq!(exact("0e999999999999"), Ok("0".into()));
+        assert_eq!(exact("5.0000000000000000000000000000000"), Ok("5".into()));
+        assert_eq!(exact("5.00000000000000000000000000001"), Err(true));
+        assert_eq!(exact("1e-29"), Err(true));
+        assert_eq!(exact("1e29"), Err(true));
+        assert_eq!(exact("1e-9223372036854775808"), Err(true));
+        assert_eq!(exact("1e9223372036854775807"), Err(true));
+        assert_eq!(exact("five"), Err(false));
+        assert_eq!(exact("5e"), Err(false));
     }
 
     /// A price without its quantity, or not a price, refuses the body whole.

@@ -27,7 +27,9 @@ pub mod wire;
 pub use claims::{ClaimRefused, MAX_CLAIMS};
 pub use http::{LogSink, serve, spawn_on_thread};
 pub use log::{LiveAnswer, LogHeader, LoggedRequest};
-pub use replay::{Divergence, LogLine, ReplayError, RequestLog, Shown, read_log, replay};
+pub use replay::{
+    Divergence, LogLine, ReplayError, RequestLog, Shown, read_keyed_log, read_log, replay,
+};
 pub use session::{
     Answer, FillReport, Judged, MAX_ORDERS, OrderReport, Reply, Report, Session, query_param,
     report_reply,

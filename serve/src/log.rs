@@ -6,14 +6,22 @@
 //!   the version of fillproof that served.
 //! - One line per request in sequence order (`seq` 0, 1, 2, …, arrival
 //!   times never decreasing): the request, its virtual arrival time, and
-//!   the live answer (its status and the SHA-256 of its body), `null`
-//!   when the request was still unanswered when the log ended.
-//! - The end line, written at shutdown: how many requests the log holds.
+//!   the live answer (its status and the SHA-256 of its body). A line is
+//!   written once its request is answered; only a request still in flight
+//!   at shutdown is written unanswered, with `null`.
+//! - The end line, written at shutdown: how many requests the log holds,
+//!   and which were in flight at shutdown (`in_flight`, their `seq`s).
 //!
 //! Every line is a JSON object whose last member is `"chain":"<hex>"`:
 //! the SHA-256, in lowercase hex, of the previous line's chain (nothing for
 //! the header) followed by this line's text without its `,"chain":"…"`
-//! member. An edited, removed or reordered line breaks the chain there.
+//! member. An edited, removed or reordered line breaks the chain there,
+//! unless whoever edited it computed every chain after it again: keyless,
+//! the chain catches accidents and unaware tools, not a deliberate
+//! forgery. Under a key (`FILLPROOF_AUDIT_KEY`, the engine's
+//! [`AuditKey`]) the chain is HMAC-SHA256 of the same bytes, the header
+//! says `"chain_mode":"hmac-sha256"`, and only a holder of the key can
+//! chain an edited line again.
 //!
 //! Requests are answered concurrently, so a request's line waits until
 //! its answer is known and every earlier request's line is written.
@@ -21,6 +29,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use fillproof_engine::{AuditKey, ChainMode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -52,18 +61,31 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The chain of a line whose text without its chain member is `content`,
-/// after a line whose chain is `previous` (empty for the header).
+/// after a line whose chain is `previous` (empty for the header), in a
+/// keyless log: SHA-256.
 #[must_use]
 pub fn chain_hash(previous: &str, content: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(previous.as_bytes());
-    hasher.update(content.as_bytes());
-    hex(&hasher.finalize())
+    keyed_chain_hash(None, previous, content)
+}
+
+/// [`chain_hash`] in a log chained under `key`: HMAC-SHA256 of the same
+/// bytes, which only a holder of the key can compute.
+#[must_use]
+pub fn keyed_chain_hash(key: Option<&AuditKey>, previous: &str, content: &str) -> String {
+    match key {
+        Some(key) => key.hmac_hex(&[previous.as_bytes(), content.as_bytes()]),
+        None => {
+            let mut hasher = Sha256::new();
+            hasher.update(previous.as_bytes());
+            hasher.update(content.as_bytes());
+            hex(&hasher.finalize())
+        }
+    }
 }
 
 /// `content`, a JSON object, with its chain member appended.
-fn chained(previous: &str, content: &str) -> (String, String) {
-    let hash = chain_hash(previous, content);
+fn chained(key: Option<&AuditKey>, previous: &str, content: &str) -> (String, String) {
+    let hash = keyed_chain_hash(key, previous, content);
     let open = content.strip_suffix('}').unwrap_or(content);
     (format!("{open}{CHAIN}{hash}\"}}"), hash)
 }
@@ -94,6 +116,10 @@ pub struct LogHeader {
     pub seed: u64,
     /// The version of fillproof that served the session.
     pub fillproof_version: String,
+    /// `hmac-sha256` when the log is chained under a key
+    /// (`FILLPROOF_AUDIT_KEY`); absent for a keyless (SHA-256) chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_mode: Option<ChainMode>,
 }
 
 impl LogHeader {
@@ -107,6 +133,7 @@ impl LogHeader {
             scenario_sha256: sha256_hex(bytes),
             seed,
             fillproof_version: FILLPROOF_VERSION.to_owned(),
+            chain_mode: None,
         }
     }
 }
@@ -160,8 +187,8 @@ pub struct LoggedRequest {
     pub query: String,
     /// The body, as UTF-8 text (a body that is not UTF-8 is kept lossily).
     pub body: String,
-    /// The live answer; `None` when the request was still unanswered when
-    /// the log ended.
+    /// The live answer; `None` when the request was still in flight at
+    /// shutdown (the end line lists it).
     pub answer: Option<LiveAnswer>,
 }
 
@@ -172,12 +199,18 @@ pub struct LogEnd {
     pub fillproof_session_end: bool,
     /// Request lines in the log.
     pub requests: u64,
+    /// The sequence numbers of the requests still unanswered at shutdown,
+    /// in order: the only request lines whose `answer` is `null` (absent
+    /// when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<u64>,
 }
 
 /// Writes a request log: lines in sequence order, each once its answer is
 /// known, chained.
 pub(crate) struct LogWriter {
     sink: Box<dyn Write + Send>,
+    key: Option<AuditKey>,
     chain: String,
     /// The next sequence number to write.
     next: u64,
@@ -188,21 +221,31 @@ pub(crate) struct LogWriter {
 }
 
 impl LogWriter {
-    /// A log on `sink`, starting with `header`.
-    pub(crate) fn start(sink: Box<dyn Write + Send>, header: &LogHeader) -> std::io::Result<Self> {
+    /// A log on `sink`, starting with `header`, chained under `key` when
+    /// given (the header then says so).
+    pub(crate) fn start(
+        sink: Box<dyn Write + Send>,
+        header: &LogHeader,
+        key: Option<AuditKey>,
+    ) -> std::io::Result<Self> {
+        let header = LogHeader {
+            chain_mode: key.as_ref().map(|_| ChainMode::HmacSha256),
+            ..header.clone()
+        };
         let mut writer = Self {
             sink,
+            key,
             chain: String::new(),
             next: 0,
             written: 0,
             pending: BTreeMap::new(),
         };
-        writer.write(&serde_json::to_string(header)?)?;
+        writer.write(&serde_json::to_string(&header)?)?;
         Ok(writer)
     }
 
     fn write(&mut self, content: &str) -> std::io::Result<()> {
-        let (line, hash) = chained(&self.chain, content);
+        let (line, hash) = chained(self.key.as_ref(), &self.chain, content);
         self.sink.write_all(line.as_bytes())?;
         self.sink.write_all(b"\n")?;
         self.sink.flush()?;
@@ -237,15 +280,21 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Writes every request left, answered or not, and the end line.
+    /// Writes every request left, answered or not, and the end line,
+    /// which lists those unanswered.
     pub(crate) fn end(mut self) -> std::io::Result<()> {
-        while let Some((&seq, _)) = self.pending.first_key_value() {
+        let mut in_flight = Vec::new();
+        while let Some((&seq, (_, done))) = self.pending.first_key_value() {
+            if !done {
+                in_flight.push(seq);
+            }
             self.next = seq;
             self.write_next()?;
         }
         let end = LogEnd {
             fillproof_session_end: true,
             requests: self.written,
+            in_flight,
         };
         self.write(&serde_json::to_string(&end)?)
     }

@@ -23,8 +23,10 @@ use std::time::Duration;
 use fillproof_engine::clock::sleep;
 use serde_json::Value;
 
+use fillproof_engine::{AUDIT_KEY_ENV, AuditKey, ChainMode};
+
 use crate::log::{
-    FILLPROOF_VERSION, LOG_VERSION, LiveAnswer, LogEnd, LogHeader, LoggedRequest, chain_hash,
+    FILLPROOF_VERSION, LOG_VERSION, LiveAnswer, LogEnd, LogHeader, LoggedRequest, keyed_chain_hash,
     sha256_hex, split_chain,
 };
 use crate::session::{Report, Session, report_reply};
@@ -148,14 +150,29 @@ impl RequestLog {
 /// Reads a request log and checks it can be replayed faithfully: the hash
 /// chain holds on every line, the header is this format's and this
 /// fillproof's, sequence numbers run 0, 1, 2, …, arrival times never
-/// decrease, no request follows a shutdown, and nothing follows the end
-/// line.
+/// decrease, no request follows a shutdown, nothing follows the end
+/// line, and every request has its live answer but those the end line
+/// lists as in flight at shutdown. A log with no end line is read
+/// ([`RequestLog::ended`] false); whether to replay it is the caller's.
 ///
 /// # Errors
 ///
 /// The file cannot be read or is not UTF-8, or a line fails a check, named
 /// with its line number.
 pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
+    read_keyed_log(path, None)
+}
+
+/// [`read_log`] of a log chained under `key` (`FILLPROOF_AUDIT_KEY`), or
+/// keyless when `None`: a keyed log needs its key, and with a key a
+/// keyless log is refused (whoever edits one can chain it again).
+///
+/// # Errors
+///
+/// As [`read_log`]; a keyed log without a key, a keyless log with one, a
+/// chain that does not hold under the key (another key, or a line edited
+/// and chained again without it), naming line 1 or the line it breaks at.
+pub fn read_keyed_log(path: &Path, key: Option<&AuditKey>) -> Result<RequestLog, ReplayError> {
     let file = path.display().to_string();
     let text = fillproof_simulator::read_bounded_text(
         path,
@@ -180,7 +197,7 @@ pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
         ));
     };
     let mut chain = String::new();
-    let header = read_header(first, &mut chain).map_err(|p| bad(header_line, p))?;
+    let header = read_header(first, key, &mut chain).map_err(|p| bad(header_line, p))?;
     let mut log = RequestLog {
         file: file.clone(),
         header,
@@ -198,7 +215,7 @@ pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
                 ),
             ));
         }
-        let content = chained_content(line, &mut chain).map_err(|p| bad(n, p))?;
+        let content = chained_content(line, key, &mut chain).map_err(|p| bad(n, p))?;
         let value: Value = serde_json::from_str(&content)
             .map_err(|e| bad(n, format!("is not a JSON object: {e}")))?;
         if value.get("fillproof_session_end").is_some() {
@@ -214,6 +231,7 @@ pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
                     ),
                 ));
             }
+            check_in_flight(&log, &end.in_flight, n).map_err(|(line, p)| bad(line, p))?;
             end_line = Some(n);
             continue;
         }
@@ -223,29 +241,100 @@ pub fn read_log(path: &Path) -> Result<RequestLog, ReplayError> {
         log.requests.push(LogLine { line: n, request });
     }
     log.ended = end_line.is_some();
+    if !log.ended {
+        if let Some(unanswered) = log.requests.iter().find(|r| r.request.answer.is_none()) {
+            return Err(bad(
+                unanswered.line,
+                "has no live answer (\"answer\": null), and the log has no end line: a request's line is written once it is answered, and only requests in flight at shutdown are written without one, listed on the end line; this answer was removed".into(),
+            ));
+        }
+    }
     Ok(log)
+}
+
+/// The requests unanswered in `log` against `in_flight`, the end line's
+/// (line `end`) list of those in flight at shutdown: the same requests,
+/// each a broker call (claims and the shutdown are answered at once).
+/// On failure, the line to name and why.
+fn check_in_flight(log: &RequestLog, in_flight: &[u64], end: usize) -> Result<(), (usize, String)> {
+    let mut listed = in_flight.iter().peekable();
+    for LogLine { line, request } in &log.requests {
+        let is_listed = listed.next_if(|seq| **seq == request.seq).is_some();
+        match (&request.answer, is_listed) {
+            (None, false) => {
+                return Err((
+                    *line,
+                    format!(
+                        "has no live answer (\"answer\": null), but the end line (line {end}) does not list it as in flight at shutdown: a request's line is written once it is answered, so this answer was removed, and the replay could not be checked against it"
+                    ),
+                ));
+            }
+            (Some(_), true) => {
+                return Err((
+                    end,
+                    format!(
+                        "lists request {} (line {line}) as in flight at shutdown, but that line has a live answer",
+                        request.seq
+                    ),
+                ));
+            }
+            (None, true) if request.path.starts_with("/_fillproof/") => {
+                return Err((
+                    *line,
+                    format!(
+                        "has no live answer, but {} {} is answered as soon as it arrives and is never in flight at shutdown: this answer was removed",
+                        request.method, request.path
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    match listed.next() {
+        Some(seq) => Err((
+            end,
+            format!(
+                "lists request {seq} as in flight at shutdown, but no request line with that seq comes before it unanswered (in_flight lists sequence numbers in increasing order)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The content of `line` without its chain member, once its chain is
 /// checked against `chain`, the previous line's, which it replaces.
-fn chained_content(line: &str, chain: &mut String) -> Result<String, String> {
+fn chained_content(
+    line: &str,
+    key: Option<&AuditKey>,
+    chain: &mut String,
+) -> Result<String, String> {
     let Some((content, stated)) = split_chain(line) else {
         return Err(
             "does not end with its \"chain\" member (64 lowercase hex digits): every line of a request log is chained to the one before".into(),
         );
     };
-    let computed = chain_hash(chain, &content);
+    let computed = keyed_chain_hash(key, chain, &content);
     if computed != stated {
         return Err(format!(
-            "the hash chain breaks here: the line states {stated}, but it and the line before hash to {computed}; this line or the one before it was edited, removed or moved"
+            "the hash chain breaks here: the line states {stated}, but it and the line before hash to {computed}{}; this line or the one before it was edited, removed or moved",
+            if key.is_some() {
+                " under the key (or the key is not the one the server ran with)"
+            } else {
+                ""
+            }
         ));
     }
     stated.clone_into(chain);
     Ok(content)
 }
 
-/// The header, checked: chained, this format, this fillproof.
-fn read_header(line: &str, chain: &mut String) -> Result<LogHeader, String> {
+/// The header, checked: chained (under `key`, which a keyed log needs and
+/// a keyless one must not be given), this format, this fillproof.
+fn read_header(
+    line: &str,
+    key: Option<&AuditKey>,
+    chain: &mut String,
+) -> Result<LogHeader, String> {
     let value: Value = serde_json::from_str(line)
         .map_err(|e| format!("is not a request log header (a JSON object): {e}"))?;
     match value.get("fillproof_session").and_then(Value::as_u64) {
@@ -266,7 +355,22 @@ fn read_header(line: &str, chain: &mut String) -> Result<LogHeader, String> {
             );
         }
     }
-    let content = chained_content(line, chain)?;
+    let keyed =
+        value.get("chain_mode").and_then(Value::as_str) == Some(ChainMode::HmacSha256.as_str());
+    match (keyed, key) {
+        (true, None) => {
+            return Err(format!(
+                "the log is chained with HMAC-SHA256 under a key: set {AUDIT_KEY_ENV} to the key the server ran with to replay it"
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(format!(
+                "{AUDIT_KEY_ENV} is set, but this log's chain is keyless SHA-256, which anyone who edits the log can compute again: a server run with the key writes a keyed log, so this one was not written under it or was chained again without it; unset {AUDIT_KEY_ENV} to replay a keyless log"
+            ));
+        }
+        _ => {}
+    }
+    let content = chained_content(line, key, chain)?;
     let header: LogHeader =
         serde_json::from_str(&content).map_err(|e| format!("is not a request log header: {e}"))?;
     if header.fillproof_version != FILLPROOF_VERSION {
@@ -319,6 +423,8 @@ enum Replayed {
 /// Replays `log` against `session`, which must be new and run on the
 /// paused clock, and returns the report taken where the live session took
 /// it: at its shutdown, or after the last request when the log has none.
+/// The report of a log with no end line is marked partial
+/// ([`Report::mark_partial`]): it never passes.
 ///
 /// # Errors
 ///
@@ -366,7 +472,7 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
         };
         work.push((index, answer));
     }
-    let report = match report {
+    let mut report = match report {
         Some(report) => report,
         None => {
             let mut done = Vec::with_capacity(work.len());
@@ -380,6 +486,9 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
     for (index, replayed) in work {
         let answer = finish(log, index, replayed).await?;
         compare(log, index, answer)?;
+    }
+    if !log.ended {
+        report.mark_partial();
     }
     Ok(report)
 }

@@ -144,7 +144,24 @@ impl Session {
         sink: Box<dyn std::io::Write + Send>,
         header: &LogHeader,
     ) -> std::io::Result<()> {
-        let writer = LogWriter::start(sink, header)?;
+        self.log_keyed_to(sink, header, None)
+    }
+
+    /// [`Session::log_to`], the chain keyed with HMAC-SHA256 under `key`
+    /// when given (`FILLPROOF_AUDIT_KEY`): only a holder of the key can
+    /// compute it, so a line edited and chained again without it is
+    /// refused on replay.
+    ///
+    /// # Errors
+    ///
+    /// The header cannot be written.
+    pub fn log_keyed_to(
+        &self,
+        sink: Box<dyn std::io::Write + Send>,
+        header: &LogHeader,
+        key: Option<fillproof_engine::AuditKey>,
+    ) -> std::io::Result<()> {
+        let writer = LogWriter::start(sink, header, key)?;
         *self.log() = Some(writer);
         Ok(())
     }
@@ -657,6 +674,7 @@ impl Session {
             detection_rate: (claimed && filled > 0).then(|| detected as f64 / filled as f64),
             orders,
             expectations: Vec::new(),
+            partial: false,
             passed: true,
         };
         report.judge(&self.expectations);
@@ -766,7 +784,12 @@ pub struct Report {
     pub orders: Vec<OrderReport>,
     /// The scenario's `expect:` thresholds, judged.
     pub expectations: Vec<Judged>,
-    /// True when every threshold held.
+    /// True for the replay of a request log with no end line (`fillproof
+    /// replay-session --partial`): a report of part of a session, which
+    /// never passes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// True when every threshold held (never for a partial report).
     pub passed: bool,
 }
 
@@ -786,6 +809,13 @@ impl Report {
             "rate_limited_calls" => count(self.rate_limited_calls),
             _ => None,
         }
+    }
+
+    /// Marks the report as one of part of a session (a request log with
+    /// no end line): it does not pass, whatever its thresholds say.
+    pub fn mark_partial(&mut self) {
+        self.partial = true;
+        self.passed = false;
     }
 
     fn judge(&mut self, expectations: &[Expectation]) {

@@ -265,3 +265,46 @@ fn a_logged_session_replays_to_the_same_report() {
     assert!(live.requests > 10, "{live:#?}");
     assert_eq!(replayed, live);
 }
+
+/// A request still in flight at shutdown is the one request written with
+/// no answer: the end line lists it (`in_flight`), the log reads, and it
+/// replays to the live report.
+#[test]
+fn a_request_in_flight_at_shutdown_is_listed_on_the_end_line() {
+    let scenario = scenario("  latency: {submit: {uniform: [2s, 2s]}}");
+    let scratch = tempfile::Builder::new()
+        .prefix("fillproof-in-flight-")
+        .tempdir()
+        .expect("temp dir");
+    let log = scratch.path().join("session.jsonl");
+    let (address, server) = start(scenario.clone(), Some(log.clone()));
+    client(async {
+        let pending =
+            tokio::spawn(
+                async move { http(address, "POST", "/v2/orders", &order_body("slow")).await },
+            );
+        fillproof_engine::clock::sleep(Duration::from_millis(200)).await;
+        shutdown(address).await;
+        assert_eq!(pending.await.expect("task"), None, "cut by the shutdown");
+    });
+    let live = server.join().expect("report");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let end = text.lines().last().expect("end line");
+    assert!(end.contains(r#""in_flight":[0]"#), "{text}");
+    let log = fillproof_serve::read_log(&log).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(log.ended);
+    assert_eq!(log.requests[0].request.answer, None, "{text}");
+    let replayed = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("rt")
+        .block_on(async {
+            let session = Session::new(&scenario, log.header.seed).expect("session");
+            fillproof_serve::replay(session, &log)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+    assert_eq!(replayed, live);
+    assert!(!replayed.partial);
+}

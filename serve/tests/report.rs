@@ -90,9 +90,10 @@ async fn claims_are_measured_against_the_ledger() {
 
     // A later claim is the final belief missed fills and the detection
     // rate judge, but the early claim of "c" and the claim of "ghost" stay
-    // false positives; claiming nothing filled of an order that has not
-    // filled, or of an id the broker never saw, is no false positive; an
-    // unfilled order is not in the detection rate.
+    // false positives, and "c", claimed early, is not detected; claiming
+    // nothing filled of an order that has not filled, or of an id the
+    // broker never saw, is no false positive; an unfilled order is not in
+    // the detection rate.
     assert!(matches!(
         submit(&session, &order(Some("e"), 5)).await,
         Reply::Json { status: 200, .. }
@@ -108,7 +109,7 @@ async fn claims_are_measured_against_the_ledger() {
     assert_eq!(report.filled_orders, 4, "e has not filled: {report:#?}");
     assert_eq!(report.missed_fills, Some(0), "{report:#?}");
     assert_eq!(report.false_positives, Some(2), "c and ghost: {report:#?}");
-    assert_eq!(report.detection_rate, Some(1.0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(0.75), "all but c: {report:#?}");
     assert!(
         report.passed,
         "every expectation measured and met: {report:#?}"
@@ -118,7 +119,7 @@ async fn claims_are_measured_against_the_ledger() {
     assert_eq!(report.metric("duplicate_orders"), Some(0.0));
     assert_eq!(report.metric("orders"), Some(5.0));
     assert_eq!(report.metric("filled_orders"), Some(4.0));
-    assert_eq!(report.metric("detection_rate"), Some(1.0));
+    assert_eq!(report.metric("detection_rate"), Some(0.75));
     assert_eq!(report.metric("unresolved"), None, "not measured by serve");
 
     for bad in [
@@ -289,7 +290,8 @@ timeline:
 /// Every claim counts: a bot that posts its beliefs periodically, and
 /// believed an order filled before the broker filled it, is caught
 /// claiming early, though its later posts of the same belief are right.
-/// Its final belief is exact, so it misses nothing and detects the fill.
+/// Its final belief is exact, so it misses nothing, but an order claimed
+/// before the broker filled it is not detected: only "patient" is.
 #[tokio::test(start_paused = true)]
 async fn a_bot_posting_beliefs_periodically_is_caught_claiming_early() {
     let session = session("  fill: {probability: 1, delay: 1s}");
@@ -324,8 +326,39 @@ async fn a_bot_posting_beliefs_periodically_is_caught_claiming_early() {
         "the early claim counts though later posts are right: {report:#?}"
     );
     assert_eq!(report.missed_fills, Some(0), "{report:#?}");
-    assert_eq!(report.detection_rate, Some(1.0), "{report:#?}");
+    assert_eq!(report.detection_rate, Some(0.5), "{report:#?}");
     assert_eq!(report.claims, Some(2), "client order ids claimed");
+}
+
+/// The detection rate's one definition holds for a bot whose claims
+/// repeat: an order claimed before the broker filled it and claimed again,
+/// the same quantity, once it had is a false positive and not a
+/// detection; counting it as both would let a bot that claims everything
+/// early and again late score a perfect detection rate.
+#[tokio::test(start_paused = true)]
+async fn an_early_claim_repeated_after_the_fill_is_not_detected() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    assert!(matches!(
+        submit(&session, &order(Some("a1"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    session
+        .claim(br#"{"filled_qty": {"a1": 5}}"#, session.elapsed())
+        .expect("claims");
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let now = session.elapsed();
+    session
+        .claim(br#"{"filled_qty": {"a1": 5}}"#, now)
+        .expect("claims");
+    let report = session.report(now);
+    assert_eq!(report.filled_orders, 1, "{report:#?}");
+    assert_eq!(report.false_positives, Some(1), "{report:#?}");
+    assert_eq!(report.missed_fills, Some(0), "{report:#?}");
+    assert_eq!(
+        report.detection_rate,
+        Some(0.0),
+        "claimed before the fill: not detected: {report:#?}"
+    );
 }
 
 /// A claims body that fails validation changes nothing, whichever entry
@@ -472,4 +505,115 @@ async fn claimed_prices_are_judged_against_the_ledger() {
     let report = session.report(now);
     assert_eq!(report.price_mismatches, Some(0), "{report:#?}");
     assert!(report.passed, "{report:#?}");
+}
+
+/// A claims body that names an order twice in `filled_qty` or `avg_price`
+/// says two things of it and only one could be judged: it is refused (400,
+/// naming the id) and nothing of it is taken, however the values differ.
+#[tokio::test(start_paused = true)]
+async fn a_claims_body_naming_an_order_twice_is_refused() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    assert!(matches!(
+        submit(&session, &order(Some("a2"), 5)).await,
+        Reply::Json { status: 200, .. }
+    ));
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let now = session.elapsed();
+    let before = session.report(now);
+    for (body, names) in [
+        (
+            r#"{"filled_qty":{"a2":6,"a2":5}}"#,
+            r#"filled_qty names "a2""#,
+        ),
+        (
+            r#"{"filled_qty":{"a2":5,"b":1,"a2":5}}"#,
+            r#"filled_qty names "a2""#,
+        ),
+        (
+            r#"{"filled_qty":{"a2":5},"avg_price":{"a2":"590.10","a2":"1"}}"#,
+            r#"avg_price names "a2""#,
+        ),
+        (
+            r#"{"filled_qty":{"a2":6},"filled_qty":{"a2":5}}"#,
+            r#"names "filled_qty""#,
+        ),
+    ] {
+        let reply = session.claims_reply(body.as_bytes(), now);
+        let Reply::Json {
+            status,
+            body: answer,
+        } = &reply
+        else {
+            panic!("{body}: {reply:?}");
+        };
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert_eq!(*status, 400, "{body}: {message}");
+        assert!(message.contains(names), "{body}: {message}");
+        assert_eq!(session.report(now), before, "{body}: nothing taken");
+    }
+}
+
+/// Claimed quantities are read exactly as written: a JSON number with more
+/// digits than a float holds is not rounded to the fill it falls short
+/// of, and a value with more digits than a decimal holds exactly is
+/// refused (400, naming the id and the value) rather than rounded into a
+/// claim the client never made.
+#[tokio::test(start_paused = true)]
+async fn claimed_quantities_are_read_exactly() {
+    let session = session("  fill: {probability: 1, delay: 1s}");
+    for id in ["a3", "a4"] {
+        assert!(matches!(
+            submit(&session, &order(Some(id), 5)).await,
+            Reply::Json { status: 200, .. }
+        ));
+    }
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let now = session.elapsed();
+    session
+        .claim(br#"{"filled_qty":{"a3":4.99999999999999999}}"#, now)
+        .expect("an exact decimal");
+    let report = session.report(now);
+    let a3 = report
+        .orders
+        .iter()
+        .find(|o| o.client_order_id == "a3")
+        .expect("a3");
+    assert_eq!(
+        a3.claimed_qty,
+        Some("4.99999999999999999".parse().expect("decimal")),
+        "not rounded to 5: {report:#?}"
+    );
+    assert_eq!(report.missed_fills, Some(2), "a3 short, a4 unclaimed");
+    let before = report;
+    for body in [
+        r#"{"filled_qty":{"a4":"5.00000000000000000000000000001"}}"#,
+        r#"{"filled_qty":{"a4":5.00000000000000000000000000001}}"#,
+        r#"{"filled_qty":{"a4":5},"avg_price":{"a4":"590.100000000000000000000000000001"}}"#,
+    ] {
+        let reply = session.claims_reply(body.as_bytes(), now);
+        let Reply::Json {
+            status,
+            body: answer,
+        } = &reply
+        else {
+            panic!("{body}: {reply:?}");
+        };
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert_eq!(*status, 400, "{body}: {message}");
+        assert!(
+            message.contains(".a4") && message.contains("0000000000000000000001"),
+            "{body}: names the id and the value: {message}"
+        );
+        assert!(message.contains("exactly"), "{body}: says why: {message}");
+        assert_eq!(session.report(now), before, "{body}: nothing taken");
+    }
+    // Exponents and trailing zeros are exact too.
+    session
+        .claim(
+            br#"{"filled_qty":{"a4":"0.5e1","a3":5.000000000000000000000000000000}}"#,
+            now,
+        )
+        .expect("exact");
+    let report = session.report(now);
+    assert_eq!(report.missed_fills, Some(0), "{report:#?}");
 }

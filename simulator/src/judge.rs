@@ -24,6 +24,18 @@ pub fn false_positive(claimed: Decimal, filled_when_claimed: Decimal) -> bool {
     claimed > filled_when_claimed
 }
 
+/// Whether an order counts as detected: the broker filled some (`filled`
+/// above zero), the final claim is exactly what it filled, and no claim
+/// about the order, the final one or any before it, was a false positive
+/// ([`false_positive`]): an order claimed before the broker filled it is
+/// not detected, whatever is claimed later. `fillproof run` judges one
+/// claim per order (the engine's verdict), `fillproof serve` every claim a
+/// client posted; both count detections with this rule.
+#[must_use]
+pub fn detected(filled: Decimal, final_claim: Decimal, any_false_positive: bool) -> bool {
+    filled > Decimal::ZERO && final_claim == filled && !any_false_positive
+}
+
 /// What the ledger says of one order (or of every broker order made for
 /// one intent) against a final claim: the quantities the rules compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,11 +98,12 @@ impl ClaimCheck {
         self.filled > self.claimed
     }
 
-    /// The broker filled some, and the final claim is exactly what it
-    /// filled and was not made before the broker filled it.
+    /// The broker filled some, and the claim (the only one this check
+    /// holds) is exactly what it filled and was not made before the broker
+    /// filled it ([`detected`]).
     #[must_use]
     pub fn detected(&self) -> bool {
-        self.filled() && self.claimed == self.filled && !self.false_positive()
+        detected(self.filled, self.claimed, self.false_positive())
     }
 
     /// The claim was made while the broker still had the order open, or
@@ -206,6 +219,16 @@ mod tests {
             assert_eq!(c.false_positive(), invented, "false positive: {why}");
             assert_eq!(c.abandoned(), abandoned, "abandoned: {why}");
         }
+    }
+
+    /// One early claim among several keeps an order from being detected,
+    /// however exact the final claim.
+    #[test]
+    fn an_early_claim_is_never_a_detection() {
+        assert!(detected(5.into(), 5.into(), false));
+        assert!(!detected(5.into(), 5.into(), true), "claimed early once");
+        assert!(!detected(5.into(), 4.into(), false));
+        assert!(!detected(Decimal::ZERO, Decimal::ZERO, false));
     }
 
     /// The ledger's average for the quantity claimed takes fills in order,

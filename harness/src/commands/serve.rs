@@ -27,6 +27,12 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
             .with_context(|| format!("cannot read {}", args.scenario.display()))?,
         None => Vec::new(),
     };
+    // With FILLPROOF_AUDIT_KEY set, the log's chain is HMAC-SHA256 under
+    // it, as the engine's audit log's is.
+    let key = match &args.request_log {
+        Some(_) => super::audit::env_key()?,
+        None => None,
+    };
     let log = match &args.request_log {
         Some(path) => Some(
             std::fs::File::create(path)
@@ -48,7 +54,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
             let header =
                 LogHeader::new(&args.scenario.display().to_string(), &scenario_bytes, seed);
             session
-                .log_to(Box::new(std::io::BufWriter::new(file)), &header)
+                .log_keyed_to(Box::new(std::io::BufWriter::new(file)), &header, key)
                 .context("cannot write the request log")?;
         }
         // The handlers are in place before the address is printed: a
@@ -115,10 +121,13 @@ fn stop_signals() -> impl std::future::Future<Output = ()> {
 /// The log or the scenario does not load, the log cannot be replayed
 /// faithfully (a broken chain, requests out of order, times running
 /// backwards, lines after the end, a header from another scenario or
-/// another fillproof), a request is answered otherwise than live, or the
-/// report cannot be written. Each names the log's line.
+/// another fillproof, an answer removed), a request is answered otherwise
+/// than live, the log has no end line and `--partial` was not given, or
+/// the report cannot be written. Each names the log's line.
 pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
-    let log = fillproof_serve::read_log(&args.request_log).map_err(|e| anyhow!("{e}"))?;
+    let key = super::audit::env_key()?;
+    let log = fillproof_serve::read_keyed_log(&args.request_log, key.as_ref())
+        .map_err(|e| anyhow!("{e}"))?;
     let header = &log.header;
     let path = args
         .scenario
@@ -138,9 +147,17 @@ pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
         .map_err(|e| anyhow!("{e}"))?;
     let scenario = load(&path).with_context(moved)?;
     if !log.ended {
+        let last = log.requests.last().map_or(log.header_line, |r| r.line);
+        if !args.partial {
+            return Err(anyhow!(
+                "{}:{last}: the log has no end line after this line: the session never shut down (the server was killed) or the log was cut short, so a replay of it is a replay of part of a session, which cannot stand for the whole; give --partial to replay what it holds (the report is marked partial and does not pass)",
+                args.request_log.display()
+            ));
+        }
         eprintln!(
-            "note: {} has no end line: the session did not shut down, so the replay ends at its last request",
-            args.request_log.display()
+            "note: {} has no end line: replaying its {} requests, to line {last}; the report is partial and does not pass",
+            args.request_log.display(),
+            log.requests.len()
         );
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
