@@ -231,6 +231,20 @@ pub fn budget_in_words(scenario: &Scenario, engine: &str) -> String {
     }
 }
 
+/// The call budget `engine` runs `scenario` under, in a table's column:
+/// `default` (the engine's own), `none`, or the scenario's `N/D`.
+#[must_use]
+pub fn budget_short(scenario: &Scenario, engine: &str) -> String {
+    if engine.starts_with("naive") {
+        return "none".into();
+    }
+    match (&scenario.engine.rate_limit, crate::runner::call_budget(scenario)) {
+        (None, Some(_)) => "default".into(),
+        (_, Some(limit)) => format!("{}/{}", limit.requests, duration_words(limit.per)),
+        (_, None) => "none".into(),
+    }
+}
+
 /// A duration as a scenario writes it: `60s`, `1500ms`.
 #[must_use]
 pub fn duration_words(d: std::time::Duration) -> String {

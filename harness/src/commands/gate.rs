@@ -54,9 +54,10 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
     let mut bad_input = false;
     let mut short = false;
     outln!(
-        "{:<6} {:<42} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "{:<6} {:<42} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}",
         "result",
         "scenario",
+        "budget",
         "orders",
         "detection",
         "missed",
@@ -121,9 +122,10 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         }
         let m = &report.metrics;
         outln!(
-            "{:<6} {:<42} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
+            "{:<6} {:<42} {:<9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8.0}",
             if failures.is_empty() { "PASS" } else { "FAIL" },
             scenario.name,
+            crate::report::budget_short(&scenario, spec.engine.as_str()),
             m.orders,
             format_rate(m.detection_rate),
             m.missed_fills,
