@@ -291,6 +291,10 @@ pub struct Metrics {
     /// Intents of the workload the run never started: `limits.max_virtual_time`
     /// ended the run before their submission time.
     pub orders_unrun: u64,
+    /// Requests the engine sent that had not reached the broker when
+    /// `limits.max_virtual_time` ended the run: the ledger cannot say what
+    /// they would have done.
+    pub requests_unlanded: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,
     /// Filled orders whose engine quantity equals the ledger's and was not
@@ -405,6 +409,10 @@ pub struct Tally {
     pub orders: u64,
     /// Intents the time bound left unstarted.
     pub orders_unrun: u64,
+    /// Requests still on their way to the broker when the time bound ended
+    /// the run.
+    #[serde(default)]
+    pub requests_unlanded: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,
     /// Filled orders detected correctly.
@@ -550,6 +558,7 @@ impl Tally {
             .filter(|o| ids.of_order(o).is_none())
             .count() as u64;
         t.orders_unrun = run.unrun;
+        t.requests_unlanded = run.unlanded;
         for (index, message) in &run.panics {
             t.engine_panics += 1;
             note(panic_ex, || format!("{}:{index} ({message})", run.seed));
@@ -576,6 +585,7 @@ impl Tally {
         sum!(
             orders,
             orders_unrun,
+            requests_unlanded,
             filled_orders,
             detected,
             missed_fills,
@@ -656,6 +666,7 @@ impl Metrics {
         Self {
             orders: t.orders,
             orders_unrun: t.orders_unrun,
+            requests_unlanded: t.requests_unlanded,
             filled_orders: t.filled_orders,
             detection_rate: ratio(t.detected, t.filled_orders),
             missed_fills: t.missed_fills,
@@ -723,6 +734,7 @@ impl Metrics {
             "api_calls_per_order" => self.api_calls_per_order,
             "orders" => count(self.orders),
             "orders_unrun" => count(self.orders_unrun),
+            "requests_unlanded" => count(self.requests_unlanded),
             "filled_orders" => count(self.filled_orders),
             "position_alarms" => self.position_alarms.map(|n| n as f64),
             "pnl_mismatches" => self.pnl_mismatches.map(|n| n as f64),

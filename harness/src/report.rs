@@ -238,7 +238,10 @@ pub fn budget_short(scenario: &Scenario, engine: &str) -> String {
     if engine.starts_with("naive") {
         return "none".into();
     }
-    match (&scenario.engine.rate_limit, crate::runner::call_budget(scenario)) {
+    match (
+        &scenario.engine.rate_limit,
+        crate::runner::call_budget(scenario),
+    ) {
         (None, Some(_)) => "default".into(),
         (_, Some(limit)) => format!("{}/{}", limit.requests, duration_words(limit.per)),
         (_, None) => "none".into(),
@@ -339,6 +342,15 @@ impl Report {
         must_be_zero("engine_panics", "== 0", |t| t.engine_panics);
         // Orders the run's time bound left unrun fail it, unless the
         // scenario says how many it accepts.
+        // So do requests still on their way when it ended: the ledger
+        // cannot say what they would have done.
+        if !input.scenario.expect.contains_key("requests_unlanded") {
+            must_be_zero(
+                "requests_unlanded",
+                "== 0 (limits.max_virtual_time ended the run while requests were still on their way to the broker; raise it, or accept them with a requests_unlanded expectation)",
+                |t| t.requests_unlanded,
+            );
+        }
         if !input.scenario.expect.contains_key("orders_unrun") {
             must_be_zero(
                 "orders_unrun",
@@ -461,6 +473,7 @@ impl Report {
         let rows: Vec<(&str, String)> = vec![
             ("orders", m.orders.to_string()),
             ("orders unrun", m.orders_unrun.to_string()),
+            ("requests unlanded", m.requests_unlanded.to_string()),
             ("filled orders", m.filled_orders.to_string()),
             ("detection rate", format_rate(m.detection_rate)),
             (

@@ -117,6 +117,9 @@ pub struct SeedRun {
     pub submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
     /// Workload orders never started: the run's time bound came first.
     pub unrun: u64,
+    /// Requests the engine sent that had not reached the broker when the
+    /// run's time bound ended it: what they would have done is unknown.
+    pub unlanded: u64,
     /// The wait each submission spent queued in the engine's call budget;
     /// `None` for an engine without one.
     pub submit_waits: Option<Vec<Duration>>,
@@ -437,6 +440,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         sleep_until(until).await;
     }
     healer.abort();
+    let unlanded = broker.requests_travelling();
     let ended_at = start.elapsed();
     let ledger = broker.take_ledger();
     let (book, applied, audit) = match &engine {
@@ -456,6 +460,7 @@ async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<S
         calls,
         submits: broker.take_submits(),
         unrun,
+        unlanded,
         // Without a call budget nothing queues: the wait is absent, not 0.
         submit_waits: match &engine {
             Engine::Executor(executor, _) if call_budget(scenario).is_some() => {

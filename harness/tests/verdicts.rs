@@ -879,3 +879,51 @@ broker:
     // Without a call budget nothing queued: the wait is absent, not 0.
     assert_eq!(m.queue_wait_ms, None);
 }
+
+/// A run that `limits.max_virtual_time` ends while requests are still on
+/// their way to the broker cannot say what they would have done: it fails,
+/// naming them, instead of reporting nothing missed and nothing abandoned
+/// (submits stuck 3 minutes on the way, the run ended at 2m59s).
+#[test]
+fn requests_still_travelling_when_the_run_ends_fail_it() {
+    let text = r#"version: 1
+name: late-3m-cut
+seed: 20
+workload:
+  orders: 20
+  arrival: {exponential: {mean: 1s}}
+  symbols: [SPY]
+  side: {buy: 0.5, sell: 0.5}
+  qty: {uniform: [1, 100]}
+  reference_price: {SPY: "590.10"}
+engine:
+  call_timeout: 5s
+  reconcile_horizon: 1m
+  rate_limit: none
+broker:
+  latency:
+    submit: {request: 3m, response: 50ms}
+  fill:
+    probability: 1
+    delay: 2s
+limits:
+  settle: 30s
+  max_virtual_time: 2m59s
+expect:
+  missed_fills: "== 0"
+"#;
+    let scenario = parse(text);
+    let runs = [run(scenario.clone(), None)];
+    let m = metrics(&runs[0]);
+    assert!(m.requests_unlanded >= 20, "{}", m.requests_unlanded);
+    let failed: Vec<String> = report_of(&scenario, &runs)
+        .shortfalls()
+        .map(|c| c.metric.to_string())
+        .collect();
+    assert_eq!(failed, ["requests_unlanded"]);
+    // Given room to land, the same submits are judged: every fill missed.
+    let roomy = parse(&text.replace("max_virtual_time: 2m59s", "max_virtual_time: 10m"));
+    let m = metrics(&run(roomy, None));
+    assert_eq!(m.requests_unlanded, 0);
+    assert_eq!(m.missed_fills, 20);
+}

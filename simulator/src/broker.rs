@@ -385,6 +385,13 @@ impl SimBroker {
         }
     }
 
+    /// Requests whose caller stopped waiting that have not reached the
+    /// broker yet.
+    #[must_use]
+    pub fn requests_travelling(&self) -> u64 {
+        self.world().travelling.0
+    }
+
     /// Calls made per endpoint, in [`Endpoint::ALL`] order.
     #[must_use]
     pub fn calls(&self) -> [u64; 5] {

@@ -29,6 +29,7 @@ pub const METRICS: &[&str] = &[
     "api_calls_per_order",
     "orders",
     "orders_unrun",
+    "requests_unlanded",
     "filled_orders",
     "position_alarms",
     "rate_limited_calls",
