@@ -10,8 +10,10 @@
 //! cannot hold, an id or symbol with a control character, a time that
 //! does not exist, or records that contradict each other (fills above the
 //! order's quantity, before its submission, after its end or through its
-//! limit; a status its `filled_qty` contradicts; a fill activity of
-//! another symbol or side than its order's; an id listed twice) are bad
+//! limit; a status its `filled_qty` contradicts; fill activities their
+//! order's `filled_qty`, `filled_at` or `filled_avg_price` contradicts; a
+//! fill activity of another symbol or side than its order's; an id listed
+//! twice) are bad
 //! input, named with the file, the record and the field.
 //! Records are read one at a time and the reading stops at the first bad
 //! one; an export with more orders than a scenario holds is refused as
@@ -37,7 +39,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 pub use stream::MAX_RECORD_VALUES;
-pub use text::{printable, shown, strict_stamp, yaml_quote};
+pub use text::{printable, shown, strict_stamp, sub_micro_ns, yaml_quote};
 
 /// The most orders one import takes: about what a scenario file (at most
 /// [`fillproof_simulator::MAX_FILE_BYTES`], 1 MiB) holds with each order's
@@ -173,6 +175,16 @@ fn stamp_text(us: i64) -> String {
     Timestamp::from_unix_micros(us).to_string()
 }
 
+/// A time for messages to the nanosecond when `sub_ns` (the nanoseconds
+/// past the microsecond `us`) is not 0.
+fn stamp_text_ns(us: i64, sub_ns: u16) -> String {
+    let text = stamp_text(us);
+    match text.strip_suffix('Z') {
+        Some(micros) if sub_ns > 0 => format!("{micros}{sub_ns:03}Z"),
+        _ => text,
+    }
+}
+
 /// A wait for messages: `6d 0h 30m`, `45m 0s`, `59.95s`.
 fn wait_text(us: i64) -> String {
     let micros = u64::try_from(us).unwrap_or(0);
@@ -241,11 +253,40 @@ fn tradable_price(field: &str, price: Decimal) -> Result<Decimal, String> {
     Ok(price)
 }
 
+/// The text of the JSON number `field` of the record `raw` (an object's
+/// text), as the file writes it.
+fn number_text(raw: &str, field: &str) -> Option<String> {
+    let fields: BTreeMap<String, &serde_json::value::RawValue> = serde_json::from_str(raw).ok()?;
+    fields.get(field).map(|value| value.get().to_owned())
+}
+
+/// The texts of a record's `legs` (`raw` is the record's text), as the
+/// file writes them.
+fn legs_text(raw: &str) -> Vec<&str> {
+    #[derive(serde::Deserialize)]
+    struct Legs<'a> {
+        #[serde(borrow, default)]
+        legs: Option<Vec<&'a serde_json::value::RawValue>>,
+    }
+    serde_json::from_str::<Legs<'_>>(raw)
+        .ok()
+        .and_then(|l| l.legs)
+        .map(|legs| {
+            legs.into_iter()
+                .map(serde_json::value::RawValue::get)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A record's fields, read with errors that name the record and field.
 struct Fields<'a> {
     file: &'a str,
     record: String,
     value: &'a Value,
+    /// The record's text as the file writes it: a JSON number is read
+    /// from its own digits, never through a float.
+    raw: &'a str,
 }
 
 impl Fields<'_> {
@@ -278,24 +319,37 @@ impl Fields<'_> {
         }
     }
 
+    /// A decimal field, read exactly: a string (as Alpaca writes
+    /// quantities and prices) or a JSON number, each from its own digits
+    /// (an exponent, `1E2`, is read exactly too); a value a decimal holds
+    /// only rounded is refused.
     fn decimal(&self, field: &str) -> Result<Option<Decimal>, ImportError> {
         let text = match self.value.get(field) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Number(_)) => number_text(self.raw, field).ok_or_else(|| {
+                self.error(format!(
+                    "`{field}` is a JSON number whose digits cannot be read"
+                ))
+            })?,
             Some(other) => {
                 return Err(self.error(format!("`{field}` must be a decimal, not {other}")));
             }
         };
         let text = text.trim();
-        match Decimal::from_str_exact(text) {
+        match fillproof_serve::claims::exact_decimal(text) {
             Ok(value) => Ok(Some(value)),
-            Err(_) => Err(self.error(match text.parse::<Decimal>() {
-                Ok(rounded) => format!(
+            Err(inexact) => Err(self.error(match text.parse::<Decimal>() {
+                Ok(rounded) if inexact => format!(
                     "`{field}` {} has more digits than a decimal holds exactly (28 after the point); it would be read as {rounded}, which the export does not say",
                     yaml_quote(text)
                 ),
-                Err(_) => format!("`{field}` {} is not a decimal", yaml_quote(text)),
+                _ if inexact => format!(
+                    "`{field}` {} is a number no decimal holds exactly (more than 28 digits, or beyond {}): the export does not say a quantity or price fillproof can replay",
+                    yaml_quote(text),
+                    Decimal::MAX
+                ),
+                _ => format!("`{field}` {} is not a decimal", yaml_quote(text)),
             })),
         }
     }
@@ -322,6 +376,11 @@ impl Fields<'_> {
                     .map_err(|why| self.error(format!("`{field}` {} {why}", yaml_quote(t))))
             })
             .transpose()
+    }
+
+    /// The nanoseconds the stamp `field` gives past its microsecond.
+    fn sub_ns(&self, field: &str) -> Result<u16, ImportError> {
+        Ok(self.text(field)?.map_or(0, sub_micro_ns))
     }
 
     fn whole(&self, field: &str, qty: Decimal) -> Result<u64, ImportError> {
@@ -369,6 +428,10 @@ struct Witnessed {
     /// The symbol and side the record gives, when it gives them (a fill
     /// activity does), to be checked against its order's.
     claims: (Option<String>, Option<Side>),
+    /// The nanoseconds its stamp gives past its microsecond (0 to 999),
+    /// which the replay's microseconds leave out: a fill and a cancel
+    /// in the same microsecond are still ordered by them.
+    sub_ns: u16,
 }
 
 /// What the executions of an order are checked against.
@@ -380,6 +443,8 @@ struct OrderFacts<'a> {
     submitted_us: i64,
     /// How it ended, when, and what says so (`its `canceled_at``).
     end: Option<(End, i64, &'a str)>,
+    /// The nanoseconds the end's stamp gives past its microsecond.
+    end_sub_ns: u16,
 }
 
 /// Refuses executions the order could not have had: more than its
@@ -389,7 +454,10 @@ fn check_executions(facts: &OrderFacts<'_>, fills: &[Witnessed]) -> Result<(), I
     let order = facts.record;
     let mut total: u64 = 0;
     for Witnessed {
-        execution, witness, ..
+        execution,
+        witness,
+        sub_ns,
+        ..
     } in fills
     {
         if execution.at_us < facts.submitted_us.saturating_sub(SKEW_US) {
@@ -421,13 +489,13 @@ fn check_executions(facts: &OrderFacts<'_>, fills: &[Witnessed]) -> Result<(), I
             }
         }
         if let Some((end, at, source)) = facts.end {
-            if execution.at_us > at {
+            if (execution.at_us, *sub_ns) > (at, facts.end_sub_ns) {
                 return Err(witness.error(format!(
                     "`{}` {} is after {order} ended ({} at {}, {source}); a broker fills nothing after an order ends",
                     witness.at,
-                    stamp_text(execution.at_us),
+                    stamp_text_ns(execution.at_us, *sub_ns),
                     end.past(),
-                    stamp_text(at)
+                    stamp_text_ns(at, facts.end_sub_ns)
                 )));
             }
         }
@@ -486,12 +554,13 @@ fn read_activities(
         text,
         "a list of FILL activities",
         "activity",
-        |i, value| {
+        |i, value, raw| {
             let id = value.get("id").and_then(Value::as_str);
             let fields = Fields {
                 file,
                 record: record_name(&format!("activity {i}"), id),
                 value: &value,
+                raw,
             };
             if i >= MAX_IMPORT_ACTIVITIES {
                 return Err(fields.error(format!(
@@ -521,6 +590,7 @@ fn read_activities(
                 Some(_) => Some(fields.side()?),
                 None => None,
             };
+            let sub_ns = fields.sub_ns("transaction_time")?;
             let execution = Execution {
                 at_us: fields
                     .stamp("transaction_time")?
@@ -540,6 +610,7 @@ fn read_activities(
                     price: "price",
                 },
                 claims: (symbol, side),
+                sub_ns,
             });
             Ok(())
         },
@@ -560,12 +631,14 @@ struct AlpacaOrders<'a> {
 
 impl AlpacaOrders<'_> {
     /// One order record (`label` is `order 3` or `order 3 leg 0`).
-    fn order(&mut self, label: &str, value: &Value) -> Result<(), ImportError> {
+    /// `raw` is the record's text.
+    fn order(&mut self, label: &str, value: &Value, raw: &str) -> Result<(), ImportError> {
         let id = value.get("id").and_then(Value::as_str);
         let fields = Fields {
             file: self.file,
             record: record_name(label, id),
             value,
+            raw,
         };
         let broker_id = fields.required("id")?.to_owned();
         if let Some(first) = self.seen.get(&broker_id) {
@@ -612,7 +685,7 @@ impl AlpacaOrders<'_> {
                 )));
             }
         }
-        Self::check_status(&fields, end)?;
+        Self::check_status(&fields, qty, end)?;
         let fills = self.executions(&fields, &broker_id, qty)?;
         Self::check_claims(&fields.record, &symbol, side, end, &fills)?;
         check_executions(
@@ -623,9 +696,17 @@ impl AlpacaOrders<'_> {
                 limit_price,
                 submitted_us,
                 end,
+                end_sub_ns: match end {
+                    Some((_, _, "its `updated_at`")) => fields.sub_ns("updated_at")?,
+                    Some((End::Canceled, ..)) => fields.sub_ns("canceled_at")?,
+                    Some((End::Expired, ..)) => fields.sub_ns("expired_at")?,
+                    Some((End::Rejected, ..)) => fields.sub_ns("failed_at")?,
+                    None => 0,
+                },
             },
             &fills,
         )?;
+        Self::check_activities(&fields, &fills)?;
         self.orders.push(IncidentOrder {
             record: fields.record.clone(),
             broker_id,
@@ -646,8 +727,8 @@ impl AlpacaOrders<'_> {
     /// The order's executions, in time order: its fill activities, or
     /// without them one execution of its `filled_qty` at its
     /// `filled_avg_price` and `filled_at`. A `filled_qty` above the
-    /// order's quantity is refused; one the activities disagree with
-    /// gets a note.
+    /// order's quantity is refused (one its activities disagree with is
+    /// refused by [`Self::check_activities`]).
     fn executions(
         &mut self,
         fields: &Fields<'_>,
@@ -682,23 +763,79 @@ impl AlpacaOrders<'_> {
                     price: "filled_avg_price",
                 },
                 claims: (None, None),
+                sub_ns: match fields.text("filled_at")? {
+                    Some(_) => fields.sub_ns("filled_at")?,
+                    None => fields.sub_ns("updated_at")?,
+                },
             });
         }
-        fills.sort_by_key(|f| f.execution.at_us);
-        let executed: u64 = fills.iter().map(|f| f.execution.qty).sum();
-        if executed != filled_shares {
-            self.notes.push(format!(
-                "{} reads filled_qty {filled} but its fill activities add up to {executed}; the activities are replayed",
-                fields.record
-            ));
-        }
+        fills.sort_by_key(|f| (f.execution.at_us, f.sub_ns));
         Ok(fills)
     }
 
+    /// Refuses an order its fill activities contradict: they add up to
+    /// another quantity than its `filled_qty` (whatever its status), the
+    /// last of them is more than [`MAX_CLOCK_SKEW`] from its `filled_at`,
+    /// or their volume-weighted average price is not its
+    /// `filled_avg_price` to the digits the export writes (`590.04` is
+    /// any average from 590.035 to 590.045).
+    fn check_activities(fields: &Fields<'_>, fills: &[Witnessed]) -> Result<(), ImportError> {
+        if fills.iter().all(|f| f.witness.record == fields.record) {
+            // No activities: the one execution is the order's own fields.
+            return Ok(());
+        }
+        let filled = fields.decimal("filled_qty")?.unwrap_or(Decimal::ZERO);
+        let executed: u64 = fills.iter().map(|f| f.execution.qty).sum();
+        if Decimal::from(executed) != filled {
+            return Err(fields.error(format!(
+                "`filled_qty` is {filled} but its fill activities add up to {executed}; an order's `filled_qty` is what its executions add up to: the export is damaged, or the activities are not the whole of this order's (export them for the same stretch as the orders)"
+            )));
+        }
+        let Some(last) = fills.last() else {
+            return Ok(());
+        };
+        if let Some(filled_at) = fields.stamp("filled_at")? {
+            if (filled_at - last.execution.at_us).abs() > SKEW_US {
+                return Err(fields.error(format!(
+                    "`filled_at` {} is not the time of its last fill activity ({}, {}); an order's `filled_at` is its last execution's (stamps up to {} apart are taken as clock skew)",
+                    stamp_text(filled_at),
+                    last.witness.record,
+                    stamp_text(last.execution.at_us),
+                    fillproof_simulator::format_duration(MAX_CLOCK_SKEW)
+                )));
+            }
+        }
+        if let Some(average) = fields.decimal("filled_avg_price")? {
+            // |Σ qty·price / executed − average| ≤ half a unit of the
+            // average's last digit, compared without dividing.
+            let notional = fills.iter().fold(Decimal::ZERO, |sum, f| {
+                sum.saturating_add(Decimal::from(f.execution.qty).saturating_mul(f.execution.price))
+            });
+            let gap = notional
+                .saturating_sub(average.saturating_mul(Decimal::from(executed)))
+                .abs()
+                .saturating_mul(Decimal::TWO);
+            let unit = Decimal::new(1, average.scale());
+            if gap > unit.saturating_mul(Decimal::from(executed)) {
+                let vwap = notional
+                    .checked_div(Decimal::from(executed))
+                    .unwrap_or_default();
+                return Err(fields.error(format!(
+                    "`filled_avg_price` is {average} but its fill activities average {} (volume-weighted); the export writes the average to {} digits after the point, so it is off by more than rounding: the export is damaged or the activities are not this order's",
+                    vwap.round_dp(average.scale() + 4).normalize(),
+                    average.scale()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a `status` its `filled_qty` contradicts: `filled` with
-    /// nothing filled, `rejected` with something filled.
+    /// nothing filled or less than its `qty`, `rejected` with something
+    /// filled.
     fn check_status(
         fields: &Fields<'_>,
+        qty: u64,
         end: Option<(End, i64, &'static str)>,
     ) -> Result<(), ImportError> {
         let filled = fields.decimal("filled_qty")?.unwrap_or(Decimal::ZERO);
@@ -706,6 +843,11 @@ impl AlpacaOrders<'_> {
         if status == "filled" && filled <= Decimal::ZERO {
             return Err(fields.error(format!(
                 "`filled_qty` is {filled} but `status` is filled; a filled order has filled shares: the export is damaged or not the one it claims to be"
+            )));
+        }
+        if status == "filled" && filled < Decimal::from(qty) {
+            return Err(fields.error(format!(
+                "`filled_qty` is {filled} but `status` is filled and its `qty` is {qty}; a filled order is filled whole (one partly filled is `partially_filled`, or `canceled` or `expired` with what filled): the export is damaged or not the one it claims to be"
             )));
         }
         if matches!(end, Some((End::Rejected, ..))) && filled > Decimal::ZERO {
@@ -797,8 +939,11 @@ impl AlpacaOrders<'_> {
 /// other (an id listed twice; executions above the order's quantity,
 /// more than [`MAX_CLOCK_SKEW`] before its submission, after it ended,
 /// through its limit, or later than [`MAX_FILL_WAIT`] after its
-/// submission; an end before its submission; a `rejected` order with
-/// fills, a `filled` one without; a fill activity of another symbol or
+/// submission, or after it ended to the nanosecond the stamps give; an
+/// end before its submission; a `rejected` order with fills, a `filled`
+/// one without or with less than its `qty`; fill activities that
+/// disagree with their order's `filled_qty`, `filled_at` or
+/// `filled_avg_price`; a fill activity of another symbol or
 /// side than its order's; a key listed twice in a record); more than [`MAX_IMPORT_ORDERS`] orders or
 /// [`MAX_IMPORT_ACTIVITIES`] activities. Each is named with the file,
 /// the record and the field.
@@ -824,13 +969,15 @@ pub fn from_alpaca(
         orders_text,
         "a list of orders",
         "order",
-        |i, value| {
-            reader.order(&format!("order {i}"), &value)?;
+        |i, value, raw| {
+            reader.order(&format!("order {i}"), &value, raw)?;
             // `nested=true` puts a bracket order's legs under it: each is
             // an order of its own.
             if let Some(Value::Array(legs)) = value.get("legs") {
+                let texts = legs_text(raw);
                 for (k, leg) in legs.iter().enumerate() {
-                    reader.order(&format!("order {i} leg {k}"), leg)?;
+                    let text = texts.get(k).copied().unwrap_or("");
+                    reader.order(&format!("order {i} leg {k}"), leg, text)?;
                 }
             }
             Ok(())
@@ -1031,6 +1178,7 @@ impl AuditOrders<'_> {
                 end: end
                     .zip(end_field.as_deref())
                     .map(|((kind, end_at, _), field)| (kind, end_at, field)),
+                end_sub_ns: 0,
             },
             &[Witnessed {
                 execution: execution.clone(),
@@ -1046,6 +1194,7 @@ impl AuditOrders<'_> {
                     price: "price",
                 },
                 claims: (None, None),
+                sub_ns: 0,
             }],
         )?;
         let order = &mut self.orders[slot];

@@ -915,6 +915,49 @@ fn contradictory_exports_are_refused() {
             None,
             "leap-second.json: order 0 (id a): `submitted_at` \"2025-10-17T13:30:60Z\" is not a time: its second is 60",
         ),
+        (
+            "activities-short.json",
+            vec![filled(order(), &at(2), "590")],
+            Some(vec![fill("f1", "5", "590", 2)]),
+            "activities-short.json: order 0 (id a): `filled_qty` is 10 but its fill activities add up to 5",
+        ),
+        (
+            "canceled-activities.json",
+            vec![canceled.clone()],
+            Some(vec![fill("f1", "10", "590", 2)]),
+            "canceled-activities.json: order 0 (id a): `filled_qty` is 0 but its fill activities add up to 10",
+        ),
+        (
+            "filled-partly.json",
+            vec![filled(order(), &at(1), "590").tap("filled_qty", "4")],
+            None,
+            "filled-partly.json: order 0 (id a): `filled_qty` is 4 but `status` is filled and its `qty` is 10",
+        ),
+        (
+            "filled-at-elsewhere.json",
+            vec![filled(order(), &at(2), "590")],
+            Some(vec![fill("f1", "10", "590", 40)]),
+            "filled-at-elsewhere.json: order 0 (id a): `filled_at` 2025-10-17T13:30:02.000000Z is not the time of its last fill activity (activity 0 (id f1), 2025-10-17T13:30:40.000000Z)",
+        ),
+        (
+            "average-elsewhere.json",
+            vec![filled(order(), &at(2), "590.00")],
+            Some(vec![fill("f1", "5", "590", 1), fill("f2", "5", "600", 2)]),
+            "average-elsewhere.json: order 0 (id a): `filled_avg_price` is 590.00 but its fill activities average 595 (volume-weighted)",
+        ),
+        (
+            "same-microsecond.json",
+            vec![
+                canceled
+                    .clone()
+                    .tap("canceled_at", "2025-10-17T13:30:05.0000001Z")
+                    .tap("filled_qty", "10"),
+            ],
+            Some(vec![
+                fill("f1", "10", "590", 0).tap("transaction_time", "2025-10-17T13:30:05.0000009Z"),
+            ]),
+            "same-microsecond.json.fills.json: activity 0 (id f1): `transaction_time` 2025-10-17T13:30:05.000000900Z is after order 0 (id a) ended (canceled at 2025-10-17T13:30:05.000000100Z, its `canceled_at`)",
+        ),
     ];
     for (name, orders, fills, needle) in cases {
         let orders = serde_json::Value::from(orders).to_string();
@@ -925,6 +968,116 @@ fn contradictory_exports_are_refused() {
         assert!(!stderr.contains("please report"), "{name}: {stderr}");
         assert!(!out.exists(), "{name}: nothing is written");
     }
+}
+
+/// An order's `filled_avg_price` is its fill activities' volume-weighted
+/// average to the digits the export writes it with: the bundled SPY
+/// order's fills (100 at 590.02, 120 at 590.05, 80 at 590.06) average
+/// 590.0426666..., so `590.04` and `590.0427` agree with them and
+/// `590.0433` does not. A fill stamped within the cancel's microsecond
+/// but before it (by the stamps' nanoseconds) is kept.
+#[test]
+fn an_average_price_agrees_with_its_activities_to_its_digits() {
+    let at = |s: &str| format!("2025-10-17T13:30:0{s}Z");
+    let fills = serde_json::json!([
+        activity("f1", "a", "100", "590.02", &at("1")),
+        activity("f2", "a", "120", "590.05", &at("2")),
+        activity("f3", "a", "80", "590.06", &at("3")),
+    ])
+    .to_string();
+    let import = |average: &str| {
+        let order = filled(alpaca_order("a").tap("qty", "300"), &at("3"), average);
+        let orders = serde_json::json!([order]).to_string();
+        import::from_alpaca("orders.json", &orders, Some(("fills.json", &fills)))
+    };
+    for agrees in [
+        "590.04",
+        "590.0427",
+        "590.042667",
+        "590.0426666666666666666666667",
+    ] {
+        import(agrees).unwrap_or_else(|e| panic!("{agrees}: {e}"));
+    }
+    for disagrees in ["590.0433", "590.05", "590.0426", "590.04266"] {
+        let error = import(disagrees).expect_err(disagrees).to_string();
+        assert!(
+            error.contains(&format!(
+                "`filled_avg_price` is {disagrees} but its fill activities average 590.0426"
+            )),
+            "{error}"
+        );
+    }
+
+    let order = alpaca_order("a")
+        .tap("status", "canceled")
+        .tap("canceled_at", "2025-10-17T13:30:05.0000009Z")
+        .tap("filled_qty", "10");
+    let orders = serde_json::json!([order]).to_string();
+    let fills = serde_json::json!([activity(
+        "f1",
+        "a",
+        "10",
+        "590",
+        "2025-10-17T13:30:05.0000001Z"
+    )])
+    .to_string();
+    import::from_alpaca("orders.json", &orders, Some(("fills.json", &fills)))
+        .expect("a fill before the cancel within its microsecond imports");
+}
+
+/// A quantity or price written as a JSON number is read from its own
+/// digits, never through a float: `10.00000000000000000000000000001`
+/// is refused (a decimal holds it only rounded), `100.000000000000001`
+/// is a fractional quantity, a 20-digit price is written whole, and an
+/// exponent (`1e2`, `"1E2"`, `5.9012E2`) is read exactly, in an order
+/// and in its legs.
+#[test]
+fn json_numbers_are_read_exactly() {
+    let order = |qty: &str, filled: &str, price: &str| {
+        format!(
+            r#"[{{"id":"a","client_order_id":"c-a","symbol":"SPY","side":"buy","type":"market","submitted_at":"2025-10-17T13:30:00Z","status":"filled","filled_at":"2025-10-17T13:30:01Z","qty":{qty},"filled_qty":{filled},"filled_avg_price":{price}}}]"#
+        )
+    };
+    let import = |text: &str| import::from_alpaca("orders.json", text, None);
+    let error = import(&order(
+        "10.00000000000000000000000000001",
+        "10.00000000000000000000000000001",
+        "590",
+    ))
+    .expect_err("rounded")
+    .to_string();
+    assert!(
+        error.contains("`qty` \"10.00000000000000000000000000001\" has more digits than a decimal holds exactly"),
+        "{error}"
+    );
+    let error = import(&order("100.000000000000001", "100.000000000000001", "590"))
+        .expect_err("fractional")
+        .to_string();
+    assert!(
+        error.contains("`qty` is 100.000000000000001; fillproof simulates whole shares"),
+        "{error}"
+    );
+    let incident = import(&order("1e2", r#""1E2""#, "5.9012345678901234567E2")).expect("imports");
+    assert_eq!(incident.orders[0].qty, 100);
+    let price = incident.orders[0].executions[0].price;
+    assert_eq!(price.to_string(), "590.12345678901234567");
+    let yaml = import::scenario_yaml(&incident, "numbers");
+    assert!(yaml.contains("price: \"590.12345678901234567\""), "{yaml}");
+
+    let legs = order("1e1", "10", "590").replacen(
+        r#""status":"filled","#,
+        r#""status":"filled","legs":[{"id":"b","symbol":"SPY","side":"sell","type":"limit","limit_price":600.000000000000001,"submitted_at":"2025-10-17T13:30:00Z","status":"new","qty":1E1,"filled_qty":0}],"#,
+        1,
+    );
+    let incident = import(&legs).expect("imports");
+    assert_eq!(incident.orders[1].qty, 10);
+    assert_eq!(
+        incident.orders[1]
+            .limit_price
+            .map(|p| p.to_string())
+            .as_deref(),
+        Some("600.000000000000001")
+    );
 }
 
 /// Sets a field of a JSON record in a chain of builders.
@@ -1121,7 +1274,7 @@ fn audit_import_applies_the_same_checks() {
 fn clock_skew_within_a_second_is_replayed_at_the_submission() {
     assert_eq!(import::MAX_CLOCK_SKEW, Duration::from_secs(1));
     let orders = serde_json::json!([
-        alpaca_order("a"),
+        filled(alpaca_order("a"), "2025-10-17T13:29:59.001Z", "590.10"),
         filled(alpaca_order("b"), "2025-10-17T13:29:59.500Z", "590.10"),
     ])
     .to_string();

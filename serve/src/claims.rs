@@ -311,7 +311,11 @@ fn non_negative(field: &str, value: &RawValue) -> Result<Decimal, ClaimRefused> 
 /// [`Decimal`] holding exactly its value. `Err(true)` when it is a number
 /// that a decimal could only hold rounded (or not at all), `Err(false)`
 /// when it is not a number.
-fn exact_decimal(text: &str) -> Result<Decimal, bool> {
+///
+/// # Errors
+/// `true` when `text` is a number no decimal holds exactly, `false`
+/// when it is not a number.
+pub fn exact_decimal(text: &str) -> Result<Decimal, bool> {
     let (digits, exponent) = match text.find(['e', 'E']) {
         Some(at) => {
             let exponent = text[at + 1..].parse::<i64>().map_err(|_| false)?;

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{
     self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use super::ImportError;
@@ -137,7 +138,7 @@ struct Records<'a, F> {
 
 impl<'de, F> Visitor<'de> for Records<'_, F>
 where
-    F: FnMut(usize, Value) -> Result<(), ImportError>,
+    F: FnMut(usize, Value, &str) -> Result<(), ImportError>,
 {
     type Value = ();
 
@@ -147,17 +148,31 @@ where
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
-            self.left.set(MAX_RECORD_VALUES);
-            let Some(record) = seq.next_element_seed(Bounded {
-                left: self.left,
-                duplicate: self.duplicate,
-            })?
-            else {
+            // The record's text as it is in the file (borrowed, not
+            // copied): its numbers are read from it exactly.
+            let Some(raw) = seq.next_element::<&'de RawValue>()? else {
                 return Ok(());
             };
+            self.left.set(MAX_RECORD_VALUES);
+            let mut inner = serde_json::Deserializer::from_str(raw.get());
+            let record = Bounded {
+                left: self.left,
+                duplicate: self.duplicate,
+            }
+            .deserialize(&mut inner)
+            .map_err(|e| {
+                // The reason without the position inside the record: the
+                // error is placed at the record in the file.
+                let reason = match self.duplicate.borrow().as_deref() {
+                    Some(key) => format!("duplicate key `{key}`"),
+                    None if self.left.get() == 0 => "record too large".to_owned(),
+                    None => e.to_string(),
+                };
+                <A::Error as de::Error>::custom(reason)
+            })?;
             let index = *self.count;
             *self.count += 1;
-            if let Err(refusal) = (self.on_record)(index, record) {
+            if let Err(refusal) = (self.on_record)(index, record, raw.get()) {
                 *self.refused = Some(refusal);
                 return Err(de::Error::custom("refused"));
             }
@@ -166,7 +181,8 @@ where
 }
 
 /// Reads `text`, a JSON list of `what`, handing each record (with its
-/// index) to `on_record` as soon as it is parsed, and stopping at the
+/// index and its text as the file writes it, for reading its numbers
+/// exactly) to `on_record` as soon as it is parsed, and stopping at the
 /// first one `on_record` refuses. `noun` names a record in errors
 /// (`order 3`). Returns how many records the list holds.
 ///
@@ -183,7 +199,7 @@ pub fn for_each_record<F>(
     mut on_record: F,
 ) -> Result<usize, ImportError>
 where
-    F: FnMut(usize, Value) -> Result<(), ImportError>,
+    F: FnMut(usize, Value, &str) -> Result<(), ImportError>,
 {
     let bad = |location: String, problem: String| ImportError {
         file: file.to_owned(),

@@ -141,6 +141,24 @@ pub fn strict_stamp(text: &str) -> Result<i64, String> {
     Ok(stamp.unix_micros)
 }
 
+/// The nanoseconds an RFC 3339 stamp gives past its microsecond (its
+/// seventh to ninth digits after the second's point, 0 to 999), which
+/// [`strict_stamp`]'s microseconds leave out. Digits past the ninth are
+/// left out: no clock stamps finer.
+#[must_use]
+pub fn sub_micro_ns(text: &str) -> u16 {
+    let Some(fraction) = text.trim().get(19..).and_then(|t| t.strip_prefix('.')) else {
+        return 0;
+    };
+    let digits: String = fraction
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .skip(6)
+        .take(3)
+        .collect();
+    format!("{digits:0<3}").parse().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +210,15 @@ mod tests {
         assert!(strict_stamp("2016-12-31T23:59:60Z").is_err());
         assert!(strict_stamp("2025-10-17T23:59:59.999999Z").is_ok());
         assert!(strict_stamp("yesterday").is_err());
+    }
+
+    /// The nanoseconds past the microsecond, as many as the stamp gives.
+    #[test]
+    fn nanoseconds_past_the_microsecond() {
+        assert_eq!(sub_micro_ns("2025-10-17T13:30:05.0000009Z"), 900);
+        assert_eq!(sub_micro_ns("2025-10-17T13:30:05.000000123+02:00"), 123);
+        assert_eq!(sub_micro_ns("2025-10-17T13:30:05.123456Z"), 0);
+        assert_eq!(sub_micro_ns("2025-10-17T13:30:05Z"), 0);
+        assert_eq!(sub_micro_ns("2025-10-17T13:30:05.1234567891Z"), 789);
     }
 }
