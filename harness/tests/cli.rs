@@ -632,6 +632,16 @@ fn sweep_shards_merge_to_the_single_sweep() {
         assert_eq!(whole, merged, "{format}");
         assert!(whole.lines().count() >= 6, "{whole}");
     }
+    // A sweep's merge writes its JUnit file too: a case per strategy and
+    // scenario.
+    let junit = dir.join("sweep.xml");
+    let junit = junit.to_str().expect("utf-8");
+    let mut args = vec!["merge", "--junit", junit];
+    args.extend(shard_files.iter().map(String::as_str));
+    let (code, _, stderr) = fillproof(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let xml = std::fs::read_to_string(junit).expect("sweep junit written");
+    assert_eq!(xml.matches("<testcase").count(), 6, "{xml}");
     let (code, _, stderr) = fillproof(&["sweep", "scenarios/status-lag.yaml", "--shard", "1/2"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("add --format json"), "{stderr}");

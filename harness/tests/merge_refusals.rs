@@ -774,3 +774,22 @@ fn merge_refuses_unknown_fields() {
         );
     }
 }
+
+/// A refused merge writes its JUnit file too, with one error case saying
+/// why: a CI job reading the file never finds an earlier passing report
+/// standing for a merge that was refused.
+#[test]
+fn a_refused_merge_replaces_its_junit_file_with_the_refusal() {
+    let swarm = Swarm::new("junit");
+    let [one, _, _] = swarm.three();
+    let junit = swarm.dir.join("merge.xml");
+    std::fs::write(&junit, "<testsuite failures=\"0\"/>").expect("stale file");
+    let junit = junit.to_str().expect("utf-8");
+    let (code, _, stderr) = merge(&[&one, "--junit", junit]);
+    assert_eq!(code, 2, "{stderr}");
+    let xml = std::fs::read_to_string(junit).expect("junit written");
+    assert!(
+        xml.contains("merge refused") && xml.contains("is missing"),
+        "{xml}"
+    );
+}

@@ -88,6 +88,18 @@ impl ShardReport {
 /// shard missing or given twice, a seed with impossible counts, or a
 /// scenario file that no longer loads or has changed since the shards ran.
 pub fn run(args: &MergeArgs) -> Result<Exit> {
+    let merged = merge(args);
+    // A refused merge leaves no earlier JUnit file standing for it: the
+    // file says the merge was refused, and why.
+    if let (Err(error), Some(junit)) = (&merged, &args.junit) {
+        let case = Case::error("merge", "merge", &format!("merge refused: {error:#}"));
+        write_junit(junit, &[case]).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    merged
+}
+
+/// [`run`], but for the JUnit file of a refusal.
+fn merge(args: &MergeArgs) -> Result<Exit> {
     let mut all = Vec::new();
     for path in &args.reports {
         all.extend(read_reports(path)?);
@@ -157,14 +169,34 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
                 );
             }
         }
+        if let Some(junit) = &args.junit {
+            // A sweep's exit is its points' (as one machine's sweep);
+            // the JUnit file says what each strategy's checks found.
+            let mut sweep_exit = exit;
+            let cases = junit_cases(&merged, unverified, &mut sweep_exit);
+            write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
+        }
         return Ok(exit);
     }
-    let mut cases = Vec::new();
     for report in &merged {
         match args.format {
             Format::Table => out!("{}", report.table()),
             Format::Json => outln!("{}", serde_json::to_string(report)?),
         }
+    }
+    let cases = junit_cases(&merged, unverified, &mut exit);
+    if let Some(junit) = &args.junit {
+        write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    Ok(exit)
+}
+
+/// One JUnit case per merged report: passed, or failed with its
+/// shortfalls (and `unverified` when no seed was re-run); a failure makes
+/// `exit` a shortfall.
+fn junit_cases(merged: &[Report], unverified: bool, exit: &mut Exit) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for report in merged {
         let mut failures = report.shortfall_lines();
         if unverified {
             failures.push(format!(
@@ -175,7 +207,7 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
         cases.push(if failures.is_empty() {
             Case::pass(&report.scenario, &report.file, report.wall_ms)
         } else {
-            exit = Exit::ShortFall;
+            *exit = Exit::ShortFall;
             Case::failure(
                 &report.scenario,
                 &report.file,
@@ -184,10 +216,7 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
             )
         });
     }
-    if let Some(junit) = &args.junit {
-        write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
-    }
-    Ok(exit)
+    cases
 }
 
 /// Where a shard was given, of what scenario, with what setup.
