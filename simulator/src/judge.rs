@@ -189,6 +189,29 @@ mod tests {
         text.parse().expect("price")
     }
 
+    /// An order counts as filled when the broker filled any quantity of
+    /// it, and only then.
+    #[test]
+    fn filled_means_any_quantity() {
+        let of = |filled: i64| ClaimCheck {
+            filled: Decimal::from(filled),
+            ..ClaimCheck::default()
+        };
+        assert!(of(1).filled());
+        assert!(of(100).filled());
+        assert!(!of(0).filled());
+    }
+
+    /// Latency runs from the last fill to the claim, in milliseconds,
+    /// signed: a claim before the fill is negative, never clamped.
+    #[test]
+    fn latency_is_signed_milliseconds_from_fill_to_claim() {
+        let at = Duration::from_millis;
+        assert!((latency_ms(at(1_000), at(3_500)) - 2_500.0).abs() < 1e-9);
+        assert!((latency_ms(at(3_500), at(1_000)) + 2_500.0).abs() < 1e-9);
+        assert!(latency_ms(at(7), at(7)).abs() < 1e-12);
+    }
+
     /// Each verdict of a claim against the ledger, case by case:
     /// (filled in the end, filled when claimed, claimed, open when
     /// claimed) → (detected, missed, false positive, abandoned).
