@@ -82,11 +82,17 @@ pub async fn serve(
             biased;
             () = &mut interrupt, if !interrupted => {
                 interrupted = true;
+                // The report comes when the requests still on their way
+                // have landed; meanwhile the server goes on answering, 503
+                // to anything new. A shutdown asked for over HTTP already
+                // under way ends the session with its report instead.
                 if let Some((seq, at)) = session.arrive_shutdown() {
-                    return session.shut_down(seq, at).await;
+                    let session = Arc::clone(&session);
+                    let stop = app.stop.clone();
+                    tokio::spawn(async move {
+                        stop.send_replace(Some(session.shut_down(seq, at).await));
+                    });
                 }
-                // A shutdown asked for over HTTP is under way: its report
-                // ends the session.
             }
             changed = stopped.changed() => {
                 let report = stopped.borrow().clone();
