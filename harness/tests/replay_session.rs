@@ -473,3 +473,88 @@ fn a_keyed_log_needs_its_key_and_refuses_a_keyless_rechain() {
     rechain(&mut forged);
     assert_refused_env(&forged, &[], &keyed, 1, "this log's chain is keyless");
 }
+
+/// A submit still on its way to the broker when `fillproof serve` shuts
+/// down lands before the report is taken: the report holds its order (so
+/// `orders: ">= 1"` holds and serve exits 0), says so, and
+/// `replay-session` of the log reaches the same report and exit.
+#[cfg(unix)]
+#[test]
+fn a_submit_on_its_way_at_shutdown_lands_in_the_report_and_the_replay() {
+    use std::io::BufRead as _;
+    let dir = scratch("replay-session-in-flight");
+    let scenario = dir.path().join("slow-submit.yaml");
+    let calm = std::fs::read_to_string(workspace().join(SCENARIO)).expect("scenario");
+    let slow = calm
+        .replace(
+            "submit: {uniform: [5ms, 20ms]}",
+            "submit: {request: 1s, response: 2s}",
+        )
+        .replace("expect:\n", "expect:\n  orders: \">= 1\"\n");
+    assert!(slow.contains("request: 1s") && slow.contains("orders: \">= 1\""));
+    std::fs::write(&scenario, slow).expect("scenario");
+    let log = dir.path().join("in-flight.jsonl");
+    let report = dir.path().join("report.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fillproof"))
+        .arg("serve")
+        .arg(&scenario)
+        .args(["--port", "0", "--request-log"])
+        .arg(&log)
+        .arg("--report")
+        .arg(&report)
+        .current_dir(workspace())
+        .env_remove("FILLPROOF_AUDIT_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("fillproof serve starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the first line");
+    let address: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    // The submit is sent and left on its way; its answer never comes.
+    let order = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"slow-0"}"#;
+    let mut pending = TcpStream::connect(address).expect("connect");
+    write!(
+        pending,
+        "POST /v2/orders HTTP/1.1\r\nHost: x\r\nAPCA-API-KEY-ID: k\r\nAPCA-API-SECRET-KEY: s\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{order}",
+        order.len()
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    let claims = r#"{"filled_qty":{"slow-0":0}}"#;
+    assert_eq!(http(address, "POST", "/_fillproof/claims", claims).0, 200);
+    let (status, answer) = http(address, "POST", "/_fillproof/shutdown", "");
+    assert_eq!(status, 200, "{answer}");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    let exit = child.wait().expect("serve exits");
+    drop(pending);
+    assert_eq!(exit.code(), Some(0), "{rest}");
+    assert!(
+        rest.contains("1 requests were still on their way to the broker at shutdown"),
+        "{rest}"
+    );
+    let live: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(live["orders_placed"], 1, "{live:#}");
+    assert_eq!(live["orders"][0]["client_order_id"], "slow-0", "{live:#}");
+    assert_eq!(live["requests_in_flight_at_shutdown"], 1, "{live:#}");
+    assert_eq!(live["passed"], true, "{live:#}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|end| end.contains(r#""in_flight":[0]"#)),
+        "{text}"
+    );
+
+    let (code, replayed, stderr) = fillproof(&["replay-session", &log.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    let replayed: Value = serde_json::from_str(&replayed).expect("report");
+    assert_eq!(replayed, live);
+}

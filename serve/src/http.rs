@@ -76,12 +76,23 @@ pub async fn serve(
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app.clone());
     tokio::pin!(interrupt);
+    let mut interrupted = false;
     loop {
         tokio::select! {
             biased;
-            () = &mut interrupt => {
-                let (seq, at) = session.arrive("POST", "/_fillproof/shutdown", "", b"");
-                return session.shut_down(seq, at);
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                // The report comes when the requests still on their way
+                // have landed; meanwhile the server goes on answering, 503
+                // to anything new. A shutdown asked for over HTTP already
+                // under way ends the session with its report instead.
+                if let Some((seq, at)) = session.arrive_shutdown() {
+                    let session = Arc::clone(&session);
+                    let stop = app.stop.clone();
+                    tokio::spawn(async move {
+                        stop.send_replace(Some(session.shut_down(seq, at).await));
+                    });
+                }
             }
             changed = stopped.changed() => {
                 let report = stopped.borrow().clone();
@@ -193,20 +204,34 @@ async fn api(
     // hangs up mid-request does not cancel what the broker does, and its
     // answer is logged all the same.
     let work = tokio::spawn(async move {
-        let (seq, arrival) = session.arrive(method.as_str(), &path, &query, &body);
+        let (seq, arrival) = session.arrive(method.as_str(), &path, &query, &body)?;
         let answer = session
             .dispatch(method.as_str(), &path, &query, &body, arrival)
             .await;
         session.answered(seq, &answer.reply);
-        answer
+        Some(answer)
     });
     match work.await {
-        Ok(answer) => answer_response(&answer),
+        Ok(Some(answer)) => answer_response(&answer),
+        Ok(None) => shutting_down(),
         Err(error) => {
             tracing::error!(target: "fillproof::serve", %error, "request task failed");
             json_response(500, &error_body(50_000_000, "internal server error"))
         }
     }
+}
+
+/// The answer to a request that arrives after the shutdown, while the
+/// session lets the requests still on their way land: it is not part of
+/// the session, and is not logged.
+fn shutting_down() -> Response<Body> {
+    json_response(
+        503,
+        &error_body(
+            50_300_000,
+            "the fillproof session is shutting down and takes no more requests",
+        ),
+    )
 }
 
 fn answer_response(answer: &Answer) -> Response<Body> {
@@ -259,18 +284,63 @@ async fn claims(State(app): State<App>, body: Body) -> Response<Body> {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let (seq, at) = app.session.arrive("POST", "/_fillproof/claims", "", &body);
+    let Some((seq, at)) = app.session.arrive("POST", "/_fillproof/claims", "", &body) else {
+        return shutting_down();
+    };
     let reply = app.session.claims_reply(&body, at);
     app.session.answered(seq, &reply);
     answer_json(&reply)
 }
 
 async fn shutdown(State(app): State<App>) -> Response<Body> {
-    let (seq, at) = app.session.arrive("POST", "/_fillproof/shutdown", "", b"");
-    let report = app.session.shut_down(seq, at);
+    let Some((seq, at)) = app.session.arrive_shutdown() else {
+        return shutting_down();
+    };
+    // The session waits for the requests still on their way to land: that
+    // work runs apart from the connection, so a client that hangs up
+    // meanwhile still ends the session with its report.
+    let session = Arc::clone(&app.session);
+    let mut ending = Ending {
+        work: Some(tokio::spawn(
+            async move { session.shut_down(seq, at).await },
+        )),
+        stop: app.stop.clone(),
+    };
+    let Some(work) = ending.work.as_mut() else {
+        return shutting_down();
+    };
+    let report = work.await;
+    ending.work = None;
+    let report = report.unwrap_or_else(|error| {
+        tracing::error!(target: "fillproof::serve", %error, "shutdown task failed");
+        Report::default()
+    });
     let reply = report_reply(&report);
     app.stop.send_replace(Some(report));
     answer_json(&reply)
+}
+
+/// A shutdown's work, which outlives the request that asked for it:
+/// dropped before the report was sent on (its client hung up), it sends
+/// the report on itself once taken.
+struct Ending {
+    work: Option<tokio::task::JoinHandle<Report>>,
+    stop: watch::Sender<Option<Report>>,
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        // Outside a runtime (it is being dropped) nothing waits for it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if let Some(work) = self.work.take() {
+            let stop = self.stop.clone();
+            runtime.spawn(async move {
+                stop.send_replace(Some(work.await.unwrap_or_default()));
+            });
+        }
+    }
 }
 
 /// A JSON reply of fillproof's own, with no broker headers.

@@ -445,7 +445,7 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
         let seq = session.record(&entry.method, &entry.path, &entry.query, body, at);
         let answer = match (entry.method.as_str(), entry.path.as_str()) {
             ("POST", SHUTDOWN) => {
-                let taken = session.shut_down(seq, at);
+                let taken = session.shut_down(seq, at).await;
                 let answer = LiveAnswer::of(&report_reply(&taken));
                 report = Some(taken);
                 work.push((index, Replayed::Now(answer)));

@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use fillproof_engine::clock::sleep;
 use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
 use fillproof_simulator::judge;
 use fillproof_simulator::{
@@ -101,6 +102,8 @@ struct State {
     /// Order id to the order it duplicates.
     duplicates: IndexMap<String, String>,
     claims: ClaimBook,
+    /// A shutdown has arrived: the session takes no request after it.
+    closed: bool,
 }
 
 /// A serving session over one scenario and seed.
@@ -221,7 +224,9 @@ impl Session {
     /// right before the request is handled, with no wait in between, so
     /// that log order is handling order.
     pub fn record(&self, method: &str, path: &str, query: &str, body: &[u8], t: Duration) -> u64 {
-        self.log_request(method, path, query, body, Some(t)).0
+        let closing = method == "POST" && path == "/_fillproof/shutdown";
+        self.log_request(method, path, query, body, Some(t), closing)
+            .map_or(0, |(seq, _)| seq)
     }
 
     /// Records a request arriving now, giving it its sequence number and
@@ -229,8 +234,26 @@ impl Session {
     /// decrease along the log. Called right before the request is
     /// handled, with no wait in between, so that log order is handling
     /// order; its answer goes to [`Session::answered`].
-    pub fn arrive(&self, method: &str, path: &str, query: &str, body: &[u8]) -> (u64, Duration) {
-        self.log_request(method, path, query, body, None)
+    ///
+    /// `None` once a shutdown has arrived ([`Session::arrive_shutdown`]):
+    /// the session takes no request after it, and the request is not
+    /// logged.
+    pub fn arrive(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Option<(u64, Duration)> {
+        self.log_request(method, path, query, body, None, false)
+    }
+
+    /// Records the shutdown (`POST /_fillproof/shutdown`, Ctrl-C, SIGTERM)
+    /// arriving now, as [`Session::arrive`] does, and closes the session
+    /// to every request after it; its answer is
+    /// [`Session::shut_down`]'s. `None` when a shutdown arrived already.
+    pub fn arrive_shutdown(&self) -> Option<(u64, Duration)> {
+        self.log_request("POST", "/_fillproof/shutdown", "", b"", None, true)
     }
 
     fn log_request(
@@ -240,10 +263,15 @@ impl Session {
         query: &str,
         body: &[u8],
         at: Option<Duration>,
-    ) -> (u64, Duration) {
+        closing: bool,
+    ) -> Option<(u64, Duration)> {
         let mut log = self.log();
         let (seq, t) = {
             let mut state = self.state();
+            if state.closed && at.is_none() {
+                return None;
+            }
+            state.closed |= closing;
             let seq = state.seq;
             state.seq += 1;
             (seq, at.unwrap_or_else(|| self.elapsed()))
@@ -259,7 +287,7 @@ impl Session {
                 answer: None,
             });
         }
-        (seq, t)
+        Some((seq, t))
     }
 
     /// Logs the answer given live to request `seq`.
@@ -279,11 +307,21 @@ impl Session {
         *log = None;
     }
 
-    /// Ends the session at `at`, where the shutdown request `seq` arrived:
-    /// takes the report, logs it as that request's answer, writes what is
-    /// left of the log and its end line, and logs no more.
-    pub fn shut_down(&self, seq: u64, at: Duration) -> Report {
-        let report = self.report(at);
+    /// Ends the session whose shutdown request `seq` arrived at `at`:
+    /// lets every request still on its way to the broker land (the broker
+    /// applies a request at its arrival whether or not anyone waits, so
+    /// before then the ledger is not the whole truth), takes the report
+    /// when the last of them has landed (at `at` when none was on its
+    /// way), logs it as the shutdown's answer, writes what is left of the
+    /// log and its end line, and logs no more.
+    ///
+    /// The wait is bounded by the requests' drawn request legs, and is in
+    /// virtual time: the report's time is the last landing, so a replay
+    /// takes the very same report.
+    pub async fn shut_down(&self, seq: u64, at: Duration) -> Report {
+        let (in_flight, until) = self.let_land(at).await;
+        let mut report = self.report(until);
+        report.requests_in_flight_at_shutdown = in_flight;
         self.answered(seq, &report_reply(&report));
         if let Some(writer) = self.log().take() {
             if let Err(error) = writer.end() {
@@ -291,6 +329,27 @@ impl Session {
             }
         }
         report
+    }
+
+    /// Waits until no request is on its way to the broker. Returns how
+    /// many were still on their way at `at` (landing after it), and the
+    /// time the last of them landed (`at` when none).
+    async fn let_land(&self, at: Duration) -> (u64, Duration) {
+        // A request that arrived in the same instant as the shutdown may
+        // not have left for the broker yet (a replay hands it to a task
+        // of its own): let it leave first.
+        tokio::task::yield_now().await;
+        let on_their_way = self.broker.requests_on_their_way();
+        let in_flight = on_their_way.iter().filter(|lands| **lands > at).count() as u64;
+        let mut until = at;
+        while let Some(&last) = self.broker.requests_on_their_way().last() {
+            until = until.max(last);
+            let now = self.broker.elapsed();
+            // Past its time and not landed yet: its task has not run; give
+            // it the runtime.
+            sleep(last.saturating_sub(now).max(Duration::from_millis(1))).await;
+        }
+        (in_flight, until)
     }
 
     /// Answers one API request (`/v2/...`) that arrived at `arrival`.
@@ -673,6 +732,7 @@ impl Session {
             price_mismatches: (priced > 0).then_some(price_mismatches),
             detection_rate: (claimed && filled > 0).then(|| detected as f64 / filled as f64),
             orders,
+            requests_in_flight_at_shutdown: 0,
             expectations: Vec::new(),
             partial: false,
             passed: true,
@@ -747,7 +807,10 @@ pub struct Report {
     pub scenario: String,
     /// The seed.
     pub seed: u64,
-    /// The report's virtual time, milliseconds since the session began.
+    /// The report's virtual time, milliseconds since the session began:
+    /// at a shutdown, when the last request still on its way to the
+    /// broker landed ([`Report::requests_in_flight_at_shutdown`]), or the
+    /// shutdown's own time when none was.
     pub at_ms: u64,
     /// API requests and claims received.
     pub requests: u64,
@@ -782,6 +845,13 @@ pub struct Report {
     pub detection_rate: Option<f64>,
     /// Every order.
     pub orders: Vec<OrderReport>,
+    /// Requests still on their way to the broker when the session shut
+    /// down (broker calls: a `DELETE /v2/orders` makes one per open
+    /// order). The report waited for them to land and is taken when the
+    /// last did (`at_ms`), so the orders they placed and the cancels they
+    /// asked for are in it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests_in_flight_at_shutdown: u64,
     /// The scenario's `expect:` thresholds, judged.
     pub expectations: Vec<Judged>,
     /// True for the replay of a request log with no end line (`fillproof
@@ -832,6 +902,10 @@ impl Report {
             .collect();
         self.passed = self.expectations.iter().all(|j| j.ok);
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn status_name(status: TrueStatus) -> &'static str {

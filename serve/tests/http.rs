@@ -266,11 +266,14 @@ fn a_logged_session_replays_to_the_same_report() {
     assert_eq!(replayed, live);
 }
 
-/// A request still in flight at shutdown is the one request written with
-/// no answer: the end line lists it (`in_flight`), the log reads, and it
+/// A submit still on its way to the broker at shutdown lands before the
+/// report is taken: the report holds its order, says one request was in
+/// flight, and is taken when it landed (its 1s request leg). Its answer,
+/// a second later, never left: it is the one request written with no
+/// answer, the end line lists it (`in_flight`), the log reads, and it
 /// replays to the live report.
 #[test]
-fn a_request_in_flight_at_shutdown_is_listed_on_the_end_line() {
+fn a_request_in_flight_at_shutdown_lands_before_the_report() {
     let scenario = scenario("  latency: {submit: {uniform: [2s, 2s]}}");
     let scratch = tempfile::Builder::new()
         .prefix("fillproof-in-flight-")
@@ -288,6 +291,10 @@ fn a_request_in_flight_at_shutdown_is_listed_on_the_end_line() {
         assert_eq!(pending.await.expect("task"), None, "cut by the shutdown");
     });
     let live = server.join().expect("report");
+    assert_eq!(live.orders_placed, 1, "{live:#?}");
+    assert_eq!(live.orders[0].client_order_id, "slow");
+    assert_eq!(live.requests_in_flight_at_shutdown, 1, "{live:#?}");
+    assert_eq!(live.at_ms, live.orders[0].accepted_at_ms, "{live:#?}");
     let text = std::fs::read_to_string(&log).expect("log");
     let end = text.lines().last().expect("end line");
     assert!(end.contains(r#""in_flight":[0]"#), "{text}");

@@ -112,6 +112,22 @@ struct World {
     /// Requests whose caller stopped waiting, still on their way: how many,
     /// and when the last of them lands.
     travelling: (u64, Option<Instant>),
+    /// Every request sent and not yet applied, whether or not its caller
+    /// still waits: how many land at each virtual time.
+    on_their_way: std::collections::BTreeMap<Duration, u32>,
+}
+
+impl World {
+    /// A request that was to land at `at` has landed (or never will).
+    fn not_on_its_way(&mut self, at: Duration) {
+        if let std::collections::btree_map::Entry::Occupied(mut entry) = self.on_their_way.entry(at)
+        {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+    }
 }
 
 impl StreamWorld for World {
@@ -244,6 +260,7 @@ impl SimBroker {
             rate_state: None,
             faults_injected: std::collections::BTreeMap::new(),
             travelling: (0, None),
+            on_their_way: std::collections::BTreeMap::new(),
         }));
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
@@ -392,6 +409,22 @@ impl SimBroker {
         self.world().travelling.0
     }
 
+    /// When each request sent to the broker and not yet applied lands,
+    /// whether or not its caller still waits: virtual time since the
+    /// broker was created (its arrival plus its drawn request leg),
+    /// earliest first, one entry per request. A front end that ends a
+    /// session waits for the last of them, so that the ledger it judges
+    /// holds every request sent before the end.
+    #[must_use]
+    pub fn requests_on_their_way(&self) -> Vec<Duration> {
+        let world = self.world();
+        world
+            .on_their_way
+            .iter()
+            .flat_map(|(at, n)| std::iter::repeat_n(*at, *n as usize))
+            .collect()
+    }
+
     /// Calls made per endpoint, in [`Endpoint::ALL`] order.
     #[must_use]
     pub fn calls(&self) -> [u64; 5] {
@@ -524,6 +557,13 @@ impl SimBroker {
             None if !draws.request.is_zero() => Some(Instant::now() + draws.request),
             None => None,
         };
+        let landing = match arrival {
+            Some(arrival) => Some(arrival + draws.request),
+            None => lands.map(|lands| lands.saturating_duration_since(self.start)),
+        };
+        if let Some(at) = landing {
+            *self.world().on_their_way.entry(at).or_insert(0) += 1;
+        }
         let mut in_flight = InFlight {
             broker: self,
             call: Some(Travelling {
@@ -532,6 +572,7 @@ impl SimBroker {
                 order,
                 arrival,
                 lands,
+                landing,
             }),
         };
         if let Some(lands) = lands {
@@ -555,6 +596,7 @@ impl SimBroker {
             mut draws,
             order,
             arrival,
+            landing,
             ..
         } = call;
         let endpoint = request.endpoint();
@@ -562,6 +604,9 @@ impl SimBroker {
         let faults = &self.model.faults[endpoint.index()];
         let now = arrival.map_or_else(|| self.elapsed(), |arrival| arrival + draws.request);
         let mut world = self.world();
+        if let Some(at) = landing {
+            world.not_on_its_way(at);
+        }
         let in_outage = !world.healed && in_window(&self.model.outages, now);
         let limited = if in_outage || world.healed {
             Ok(())
@@ -997,6 +1042,9 @@ struct Travelling {
     arrival: Option<Duration>,
     /// When it arrives, on the runtime's clock; `None` when at once.
     lands: Option<Instant>,
+    /// When it arrives, virtual time since the broker was created (its
+    /// entry in `on_their_way`); `None` when at once.
+    landing: Option<Duration>,
 }
 
 /// Holds a call while its request travels. Dropped before the request
@@ -1014,6 +1062,9 @@ impl Drop for InFlight<'_> {
         };
         // Outside a runtime there is no time for it to land in.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if let Some(at) = call.landing {
+                self.broker.world().not_on_its_way(at);
+            }
             return;
         };
         let broker = self.broker.clone();

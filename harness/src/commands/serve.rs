@@ -209,6 +209,13 @@ fn finish(report: &Report, path: Option<&Path>, command: &str) -> Result<Exit> {
             .detection_rate
             .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}"))
     );
+    if report.requests_in_flight_at_shutdown > 0 {
+        outln!(
+            "{} requests were still on their way to the broker at shutdown: the report waited for them to land, and is taken at {} ms",
+            report.requests_in_flight_at_shutdown,
+            report.at_ms
+        );
+    }
     if !report.faults_injected.is_empty() {
         let faults: Vec<String> = report
             .faults_injected
