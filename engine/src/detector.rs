@@ -277,16 +277,11 @@ impl<B: Broker + 'static> FillDetector<B> {
         last: BrokerError,
     ) -> Result<Submission, SubmitError> {
         let client_order_id = &request.client_order_id;
-        let not_placed = |attempt: &Attempt, last| SubmitError::NotPlaced {
-            client_order_id: client_order_id.clone(),
-            attempts: attempt.api_calls.submit,
-            last,
-        };
         let Some(unanswered_at) = attempt
             .unanswered_at
             .filter(|_| self.config.absence == AbsenceProof::AfterInFlightSubmits)
         else {
-            return Err(not_placed(&attempt, last));
+            return Err(attempt.not_placed(client_order_id, last));
         };
         let submit_deadline = attempt.deadline;
         let horizon = unanswered_at + self.config.reconcile_horizon;
@@ -308,11 +303,7 @@ impl<B: Broker + 'static> FillDetector<B> {
                 Lookup::Unknown(error) => {
                     error!(target: TARGET, %client_order_id, %error,
                         "broker unreachable through the reconcile horizon; the order's fate is unknown");
-                    return Err(SubmitError::Unknown {
-                        client_order_id: client_order_id.clone(),
-                        attempts: attempt.api_calls.submit,
-                        last: error,
-                    });
+                    return Err(attempt.unknown(client_order_id, error));
                 }
                 Lookup::Absent => {}
             }
@@ -320,7 +311,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             if now >= horizon {
                 info!(target: TARGET, %client_order_id,
                     "no submit can still arrive and the broker holds no such order: not placed");
-                return Err(not_placed(&attempt, last));
+                return Err(attempt.not_placed(client_order_id, last));
             }
             // The last lookup is made at the horizon, not before it.
             let delay = attempt.backoff.delay(absent_reads, &mut attempt.rng);
@@ -340,13 +331,8 @@ impl<B: Broker + 'static> FillDetector<B> {
         last: BrokerError,
     ) -> Result<Submission, SubmitError> {
         let client_order_id = &request.client_order_id;
-        let unknown = |attempt: &Attempt, last| SubmitError::Unknown {
-            client_order_id: client_order_id.clone(),
-            attempts: attempt.api_calls.submit,
-            last,
-        };
         if last.class() == ErrorClass::Permanent {
-            return Err(unknown(&attempt, last));
+            return Err(attempt.unknown(client_order_id, last));
         }
         warn!(target: TARGET, %client_order_id, %last,
             horizon_ms = self.config.reconcile_horizon.as_millis() as u64,
@@ -360,15 +346,11 @@ impl<B: Broker + 'static> FillDetector<B> {
                 submission.overdue = true;
                 Ok(submission)
             }
-            Lookup::Absent => Err(SubmitError::NotPlaced {
-                client_order_id: client_order_id.clone(),
-                attempts: attempt.api_calls.submit,
-                last,
-            }),
+            Lookup::Absent => Err(attempt.not_placed(client_order_id, last)),
             Lookup::Unknown(last) => {
                 error!(target: TARGET, %client_order_id, %last,
                     "broker unreachable through the reconcile horizon; the order's fate is unknown");
-                Err(unknown(&attempt, last))
+                Err(attempt.unknown(client_order_id, last))
             }
         }
     }
@@ -570,6 +552,24 @@ struct Attempt {
 }
 
 impl Attempt {
+    /// The intent was never placed; `last` is the last attempt's error.
+    fn not_placed(&self, client_order_id: &str, last: BrokerError) -> SubmitError {
+        SubmitError::NotPlaced {
+            client_order_id: client_order_id.to_owned(),
+            attempts: self.api_calls.submit,
+            last,
+        }
+    }
+
+    /// Whether the broker holds the intent could not be told.
+    fn unknown(&self, client_order_id: &str, last: BrokerError) -> SubmitError {
+        SubmitError::Unknown {
+            client_order_id: client_order_id.to_owned(),
+            attempts: self.api_calls.submit,
+            last,
+        }
+    }
+
     fn submission(&self, order: Order, recovered_by_lookup: bool) -> Submission {
         Submission {
             order,

@@ -800,15 +800,10 @@ broker:
     assert_eq!(m.rate_limited_calls, answered_429.values().sum::<u64>());
 }
 
-/// The truth waits for every request still on its way: submits stuck
-/// three minutes on the way to the broker land after a short settle window
-/// closed, and the orders they place fill unwatched (the engine, with a
-/// one-minute reconcile horizon, gave up on them). Judged before they
-/// landed, the run would report nothing missed and nothing abandoned.
-#[test]
-fn requests_landing_after_the_settle_window_are_judged() {
-    let scenario = parse(
-        r#"version: 1
+/// Twenty orders whose engine waits 5 s per call and looks its orders up
+/// for a minute: the head of the late-submit scenarios below, which add
+/// their broker and limits.
+const LATE_SUBMITS: &str = r#"version: 1
 name: late-3m
 seed: 20
 workload:
@@ -821,7 +816,18 @@ workload:
 engine:
   call_timeout: 5s
   reconcile_horizon: 1m
-broker:
+"#;
+
+/// The truth waits for every request still on its way: submits stuck
+/// three minutes on the way to the broker land after a short settle window
+/// closed, and the orders they place fill unwatched (the engine, with a
+/// one-minute reconcile horizon, gave up on them). Judged before they
+/// landed, the run would report nothing missed and nothing abandoned.
+#[test]
+fn requests_landing_after_the_settle_window_are_judged() {
+    let scenario = parse(&format!(
+        "{LATE_SUBMITS}{}",
+        r#"broker:
   latency:
     submit: {request: 3m, response: 50ms}
     get_order: 40ms
@@ -832,8 +838,8 @@ broker:
     delay: {exponential: {mean: 2s}}
 limits:
   settle: 30s
-"#,
-    );
+"#
+    ));
     let run = run(scenario, None);
     let m = metrics(&run);
     assert_eq!(m.filled_orders, 20);
@@ -886,20 +892,9 @@ broker:
 /// (submits stuck 3 minutes on the way, the run ended at 2m59s).
 #[test]
 fn requests_still_travelling_when_the_run_ends_fail_it() {
-    let text = r#"version: 1
-name: late-3m-cut
-seed: 20
-workload:
-  orders: 20
-  arrival: {exponential: {mean: 1s}}
-  symbols: [SPY]
-  side: {buy: 0.5, sell: 0.5}
-  qty: {uniform: [1, 100]}
-  reference_price: {SPY: "590.10"}
-engine:
-  call_timeout: 5s
-  reconcile_horizon: 1m
-  rate_limit: none
+    let text = &format!(
+        "{LATE_SUBMITS}{}",
+        r#"  rate_limit: none
 broker:
   latency:
     submit: {request: 3m, response: 50ms}
@@ -911,7 +906,8 @@ limits:
   max_virtual_time: 2m59s
 expect:
   missed_fills: "== 0"
-"#;
+"#
+    );
     let scenario = parse(text);
     let runs = [run(scenario.clone(), None)];
     let m = metrics(&runs[0]);
