@@ -35,6 +35,31 @@ async fn submit(session: &Session, body: &str) -> Reply {
         .reply
 }
 
+/// Submits a market buy of `qty` with `client_order_id` and asserts the
+/// broker placed it (200).
+async fn placed(session: &Session, client_order_id: &str, qty: u32) {
+    assert!(matches!(
+        submit(session, &order(Some(client_order_id), qty)).await,
+        Reply::Json { status: 200, .. }
+    ));
+}
+
+/// Posts the claims `body` at `now`, asserts it is refused with 400, and
+/// returns the refusal's message.
+fn refused(session: &Session, body: &str, now: Duration) -> String {
+    let reply = session.claims_reply(body.as_bytes(), now);
+    let Reply::Json {
+        status,
+        body: answer,
+    } = &reply
+    else {
+        panic!("{body}: {reply:?}");
+    };
+    let message = answer["message"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(*status, 400, "{body}: {message}");
+    message
+}
+
 fn order(client_order_id: Option<&str>, qty: u32) -> String {
     let id = client_order_id.map_or(String::new(), |id| format!(r#","client_order_id":"{id}""#));
     format!(
@@ -94,10 +119,7 @@ async fn claims_are_measured_against_the_ledger() {
     // nothing filled of an order that has not filled, or of an id the
     // broker never saw, is no false positive; an unfilled order is not in
     // the detection rate.
-    assert!(matches!(
-        submit(&session, &order(Some("e"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
+    placed(&session, "e", 5).await;
     let now = session.elapsed();
     session
         .claim(
@@ -222,10 +244,7 @@ timeline:
 #[tokio::test(start_paused = true)]
 async fn detection_rate_needs_claims_and_fills() {
     let session = session("  fill: {probability: 1, delay: 1s}");
-    assert!(matches!(
-        submit(&session, &order(Some("a"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
+    placed(&session, "a", 5).await;
     session
         .claim(br#"{"filled_qty": {"a": 0}}"#, session.elapsed())
         .expect("claims");
@@ -295,14 +314,8 @@ timeline:
 #[tokio::test(start_paused = true)]
 async fn a_bot_posting_beliefs_periodically_is_caught_claiming_early() {
     let session = session("  fill: {probability: 1, delay: 1s}");
-    assert!(matches!(
-        submit(&session, &order(Some("early"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
-    assert!(matches!(
-        submit(&session, &order(Some("patient"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
+    placed(&session, "early", 5).await;
+    placed(&session, "patient", 5).await;
     // Every 300 ms for 3 s: "early" believed filled from 600 ms, before
     // its fill at about 1 s; "patient" believed filled once it was.
     for tick in 1..=10u32 {
@@ -338,10 +351,7 @@ async fn a_bot_posting_beliefs_periodically_is_caught_claiming_early() {
 #[tokio::test(start_paused = true)]
 async fn an_early_claim_repeated_after_the_fill_is_not_detected() {
     let session = session("  fill: {probability: 1, delay: 1s}");
-    assert!(matches!(
-        submit(&session, &order(Some("a1"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
+    placed(&session, "a1", 5).await;
     session
         .claim(br#"{"filled_qty": {"a1": 5}}"#, session.elapsed())
         .expect("claims");
@@ -366,10 +376,7 @@ async fn an_early_claim_repeated_after_the_fill_is_not_detected() {
 #[tokio::test(start_paused = true)]
 async fn an_invalid_claims_body_after_a_valid_one_changes_nothing() {
     let session = session("  fill: {probability: 1, delay: 1s}");
-    assert!(matches!(
-        submit(&session, &order(Some("a"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
+    placed(&session, "a", 5).await;
     tokio::time::advance(Duration::from_secs(2)).await;
     let now = session.elapsed();
     session
@@ -513,10 +520,7 @@ async fn claimed_prices_are_judged_against_the_ledger() {
 #[tokio::test(start_paused = true)]
 async fn a_claims_body_naming_an_order_twice_is_refused() {
     let session = session("  fill: {probability: 1, delay: 1s}");
-    assert!(matches!(
-        submit(&session, &order(Some("a2"), 5)).await,
-        Reply::Json { status: 200, .. }
-    ));
+    placed(&session, "a2", 5).await;
     tokio::time::advance(Duration::from_millis(1500)).await;
     let now = session.elapsed();
     let before = session.report(now);
@@ -538,16 +542,7 @@ async fn a_claims_body_naming_an_order_twice_is_refused() {
             r#"names "filled_qty""#,
         ),
     ] {
-        let reply = session.claims_reply(body.as_bytes(), now);
-        let Reply::Json {
-            status,
-            body: answer,
-        } = &reply
-        else {
-            panic!("{body}: {reply:?}");
-        };
-        let message = answer["message"].as_str().unwrap_or_default();
-        assert_eq!(*status, 400, "{body}: {message}");
+        let message = refused(&session, body, now);
         assert!(message.contains(names), "{body}: {message}");
         assert_eq!(session.report(now), before, "{body}: nothing taken");
     }
@@ -590,16 +585,7 @@ async fn claimed_quantities_are_read_exactly() {
         r#"{"filled_qty":{"a4":5.00000000000000000000000000001}}"#,
         r#"{"filled_qty":{"a4":5},"avg_price":{"a4":"590.100000000000000000000000000001"}}"#,
     ] {
-        let reply = session.claims_reply(body.as_bytes(), now);
-        let Reply::Json {
-            status,
-            body: answer,
-        } = &reply
-        else {
-            panic!("{body}: {reply:?}");
-        };
-        let message = answer["message"].as_str().unwrap_or_default();
-        assert_eq!(*status, 400, "{body}: {message}");
+        let message = refused(&session, body, now);
         assert!(
             message.contains(".a4") && message.contains("0000000000000000000001"),
             "{body}: names the id and the value: {message}"
