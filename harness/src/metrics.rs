@@ -291,9 +291,9 @@ pub struct Metrics {
     /// Intents of the workload the run never started: `limits.max_virtual_time`
     /// ended the run before their submission time.
     pub orders_unrun: u64,
-    /// Requests the engine sent that had not reached the broker when
-    /// `limits.max_virtual_time` ended the run: the ledger cannot say what
-    /// they would have done.
+    /// Submits and cancels the engine sent that had not reached the broker
+    /// when `limits.max_virtual_time` ended the run: the ledger cannot say
+    /// what they would have done.
     pub requests_unlanded: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,

@@ -391,8 +391,9 @@ impl SimBroker {
         self.world().trace.clone()
     }
 
-    /// When the last request whose caller stopped waiting lands, while any
-    /// is still on its way: the ledger is not the whole truth before then.
+    /// When the last submit or cancel whose caller stopped waiting lands,
+    /// while any is still on its way: the ledger is not the whole truth
+    /// before then.
     #[must_use]
     pub fn requests_travelling_until(&self) -> Option<Instant> {
         let world = self.world();
@@ -402,8 +403,8 @@ impl SimBroker {
         }
     }
 
-    /// Requests whose caller stopped waiting that have not reached the
-    /// broker yet.
+    /// Submits and cancels whose caller stopped waiting that have not
+    /// reached the broker yet (reads change nothing when they land).
     #[must_use]
     pub fn requests_travelling(&self) -> u64 {
         self.world().travelling.0
@@ -1068,7 +1069,10 @@ impl Drop for InFlight<'_> {
             return;
         };
         let broker = self.broker.clone();
-        {
+        // Only a submit or a cancel changes what the broker does: the
+        // truth waits for those; a read that lands later changes nothing.
+        let changes_the_ledger = matches!(call.request, Request::Submit(_) | Request::Cancel(_));
+        if changes_the_ledger {
             let mut world = broker.world();
             let (count, last) = &mut world.travelling;
             *count += 1;
@@ -1079,7 +1083,9 @@ impl Drop for InFlight<'_> {
                 sleep_until(lands).await;
             }
             let _ = broker.land(call, true);
-            broker.world().travelling.0 -= 1;
+            if changes_the_ledger {
+                broker.world().travelling.0 -= 1;
+            }
         });
     }
 }
