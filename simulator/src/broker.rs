@@ -601,13 +601,69 @@ impl SimBroker {
             ..
         } = call;
         let endpoint = request.endpoint();
-        let target = request.target();
         let faults = &self.model.faults[endpoint.index()];
         let now = arrival.map_or_else(|| self.elapsed(), |arrival| arrival + draws.request);
         let mut world = self.world();
         if let Some(at) = landing {
             world.not_on_its_way(at);
         }
+        let (result, applied, fault_name) = match self.fate(&mut world, now, draws.fault) {
+            Fate::Outage => (
+                Err(BrokerError::Server {
+                    status: 503,
+                    message: "service unavailable".into(),
+                }),
+                false,
+                Some("outage"),
+            ),
+            Fate::RateLimited(retry_after) => (
+                Err(BrokerError::RateLimited {
+                    retry_after: Some(retry_after),
+                }),
+                false,
+                Some("rate_limit"),
+            ),
+            Fate::Clean => (
+                self.apply(&mut world, now, &mut draws.rng, order, &request),
+                true,
+                None,
+            ),
+            Fate::Fault(fault) => {
+                if fault.applied() {
+                    // The broker acts; the answer is what breaks.
+                    let _ = self.apply(&mut world, now, &mut draws.rng, order, &request);
+                }
+                (
+                    Err(fault_error(fault, faults.retry_after)),
+                    fault.applied(),
+                    Some(fault.name()),
+                )
+            }
+        };
+        let landed = Landed {
+            request: &request,
+            draws: &draws,
+            order,
+            now,
+            result: &result,
+            applied,
+            fault_name,
+            abandoned,
+        };
+        self.note_landed(&mut world, &landed);
+        let wait = match draws.fault {
+            Some(FaultKind::Timeout | FaultKind::LostResponse) => {
+                faults.timeout_after.saturating_sub(draws.request)
+            }
+            _ => draws.response,
+        };
+        (result, wait)
+    }
+
+    /// What becomes of a call arriving at `now` whose draws picked `fault`:
+    /// an outage or the rate limit answers first (the bucket spends a
+    /// token on every call it lets through), then the drawn fault, if any.
+    fn fate(&self, world: &mut World, now: Duration, fault: Option<FaultKind>) -> Fate {
         let in_outage = !world.healed && in_window(&self.model.outages, now);
         let limited = if in_outage || world.healed {
             Ok(())
@@ -619,83 +675,52 @@ impl SimBroker {
         } else {
             world.bucket.as_ref().map(Bucket::state)
         };
-        let (result, applied, fault_name) = if in_outage {
-            (
-                Err(BrokerError::Server {
-                    status: 503,
-                    message: "service unavailable".into(),
-                }),
-                false,
-                Some("outage"),
-            )
-        } else if let Err(retry_after) = limited {
-            (
-                Err(BrokerError::RateLimited {
-                    retry_after: Some(retry_after),
-                }),
-                false,
-                Some("rate_limit"),
-            )
-        } else {
-            match draws.fault {
-                None => (
-                    self.apply(&mut world, now, &mut draws.rng, order, &request),
-                    true,
-                    None,
-                ),
-                Some(fault) => {
-                    if fault.applied() {
-                        // The broker acts; the answer is what breaks.
-                        let _ = self.apply(&mut world, now, &mut draws.rng, order, &request);
-                    }
-                    (
-                        Err(fault_error(fault, faults.retry_after)),
-                        fault.applied(),
-                        Some(fault.name()),
-                    )
-                }
-            }
-        };
-        if let Some(name) = fault_name {
+        match (in_outage, limited, fault) {
+            (true, _, _) => Fate::Outage,
+            (false, Err(retry_after), _) => Fate::RateLimited(retry_after),
+            (false, Ok(()), Some(fault)) => Fate::Fault(fault),
+            (false, Ok(()), None) => Fate::Clean,
+        }
+    }
+
+    /// Counts a landed call's fault, notes what became of a submit, and
+    /// traces the call.
+    fn note_landed(&self, world: &mut World, landed: &Landed<'_>) {
+        let endpoint = landed.request.endpoint();
+        let target = landed.request.target();
+        if let Some(name) = landed.fault_name {
             *world.faults_injected.entry(name).or_insert(0) += 1;
         }
         if endpoint == Endpoint::Submit {
             note_submit(
-                &mut world,
+                world,
                 target,
-                &result,
-                applied,
-                draws.fault,
-                fault_name,
+                landed.result,
+                landed.applied,
+                landed.draws.fault,
+                landed.fault_name,
             );
         }
-        let outcome = match &result {
+        let outcome = match landed.result {
             Ok(_) => std::borrow::Cow::Borrowed("ok"),
             Err(error) => std::borrow::Cow::Owned(error.to_string()),
         };
-        let seen = result.as_ref().ok().and_then(Answer::seen);
-        let t_us = self.micros(now);
+        let seen = landed.result.as_ref().ok().and_then(Answer::seen);
+        let t_us = self.micros(landed.now);
         world.trace.push_call(
             t_us,
             CallRecord {
                 endpoint: endpoint.as_str(),
-                order,
+                order: landed.order,
                 target,
-                call: draws.number,
+                call: landed.draws.number,
                 outcome,
-                applied,
-                fault: fault_name,
+                applied: landed.applied,
+                fault: landed.fault_name,
                 seen,
-                abandoned,
+                abandoned: landed.abandoned,
             },
         );
-        let wait = match draws.fault {
-            Some(FaultKind::Timeout | FaultKind::LostResponse) => {
-                faults.timeout_after.saturating_sub(draws.request)
-            }
-            _ => draws.response,
-        };
-        (result, wait)
     }
 
     /// What the broker does with a request it received.
@@ -1033,6 +1058,31 @@ impl Answer {
             detail: "the simulated broker answered with the wrong kind of answer (a fillproof bug: please report it)".into(),
         }
     }
+}
+
+/// What the broker does with a call that arrived.
+enum Fate {
+    /// An outage window answers 503; nothing is applied.
+    Outage,
+    /// The rate limit answers 429, with the wait until a token is free.
+    RateLimited(Duration),
+    /// The drawn fault answers (after the broker acted, for the faults
+    /// that apply first).
+    Fault(FaultKind),
+    /// The broker applies the request and answers.
+    Clean,
+}
+
+/// A call that has landed, as it is counted and traced.
+struct Landed<'a> {
+    request: &'a Request,
+    draws: &'a CallDraws,
+    order: Option<u32>,
+    now: Duration,
+    result: &'a Result<Answer, BrokerError>,
+    applied: bool,
+    fault_name: Option<&'static str>,
+    abandoned: bool,
 }
 
 /// A call between its departure and its arrival at the broker.
