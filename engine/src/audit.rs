@@ -79,18 +79,6 @@ impl AuditKey {
         Some(Self { mac })
     }
 
-    /// HMAC-SHA256 under this key of `parts`, one after another, in
-    /// lower-case hex: for other logs chained under the same key
-    /// (`fillproof serve`'s request log).
-    #[must_use]
-    pub fn hmac_hex(&self, parts: &[&[u8]]) -> String {
-        let mut mac = self.mac.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        hex(&mac.finalize().into_bytes())
-    }
-
     /// The key in [`AUDIT_KEY_ENV`]: `None` when it is unset or empty.
     ///
     /// # Errors
@@ -345,22 +333,31 @@ fn push_json_str(out: &mut String, text: &str) {
 /// SHA-256 (HMAC-SHA256 under `key`) of `prev_hash`, a newline and the
 /// body, given in `parts`, in lower-case hex.
 fn chain_hash(key: Option<&AuditKey>, prev_hash: &str, parts: &[&str]) -> String {
+    let head: [&[u8]; 2] = [prev_hash.as_bytes(), b"\n"];
+    digest_hex(
+        key,
+        head.into_iter().chain(parts.iter().map(|p| p.as_bytes())),
+    )
+}
+
+/// SHA-256 of `parts`, one after another (HMAC-SHA256 under `key`, which
+/// only a holder of the key can compute), in lower-case hex: the one
+/// digest every fillproof hash chain and file digest is made with (the
+/// audit log, `fillproof serve`'s request log, a scenario's digest).
+#[must_use]
+pub fn digest_hex<'a>(key: Option<&AuditKey>, parts: impl IntoIterator<Item = &'a [u8]>) -> String {
     match key {
         None => {
             let mut hasher = Sha256::new();
-            hasher.update(prev_hash.as_bytes());
-            hasher.update(b"\n");
             for part in parts {
-                hasher.update(part.as_bytes());
+                hasher.update(part);
             }
             hex(&hasher.finalize())
         }
         Some(key) => {
             let mut mac = key.mac.clone();
-            mac.update(prev_hash.as_bytes());
-            mac.update(b"\n");
             for part in parts {
-                mac.update(part.as_bytes());
+                mac.update(part);
             }
             hex(&mac.finalize().into_bytes())
         }
@@ -1112,20 +1109,30 @@ mod tests {
         );
     }
 
-    /// Keyed, it is HMAC-SHA256 of the same message (checked against an
-    /// independent HMAC), and the head's seal likewise.
-    /// The key's HMAC of parts is that of their concatenation, and
-    /// another key's differs.
+    /// The digest of parts is that of their concatenation, keyed or not;
+    /// another key's differs, and so does the keyless one.
     #[test]
-    fn hmac_hex_is_of_the_parts_one_after_another() {
+    fn digest_hex_is_of_the_parts_one_after_another() {
+        let whole_of = |key: Option<&AuditKey>| {
+            let whole = digest_hex(key, [&b"previous content"[..]]);
+            assert_eq!(digest_hex(key, [&b"previous "[..], b"content"]), whole);
+            assert_eq!(whole.len(), 64);
+            whole
+        };
         let key = AuditKey::new(b"k").expect("key");
-        let whole = key.hmac_hex(&[b"previous content"]);
-        assert_eq!(key.hmac_hex(&[b"previous ", b"content"]), whole);
-        assert_eq!(whole.len(), 64);
         let other = AuditKey::new(b"other").expect("key");
-        assert_ne!(other.hmac_hex(&[b"previous content"]), whole);
+        let keyed = whole_of(Some(&key));
+        assert_ne!(whole_of(Some(&other)), keyed);
+        assert_ne!(whole_of(None), keyed);
+        // SHA-256 of "previous content", from an independent implementation.
+        assert_eq!(
+            whole_of(None),
+            "1dcaf1234b3749710bc6d5b7f14cf271bf082851ad6582334b28d5970df08be0"
+        );
     }
 
+    /// Keyed, it is HMAC-SHA256 of the same message (checked against an
+    /// independent HMAC), and the head's seal likewise.
     #[test]
     fn keyed_hash_is_hmac_sha256_of_previous_and_body() {
         let key = AuditKey::new(b"k").expect("key");

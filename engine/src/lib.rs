@@ -51,7 +51,8 @@ mod verify;
 
 pub use audit::{
     AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
-    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, export_csv, verify, verify_chain,
+    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify,
+    verify_chain,
 };
 pub use backoff::Backoff;
 pub use broker::{Broker, RateLimitState};

@@ -29,9 +29,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use fillproof_engine::{AuditKey, ChainMode};
+use fillproof_engine::{AuditKey, ChainMode, digest_hex};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::session::Reply;
 use crate::wire;
@@ -49,15 +48,7 @@ const CHAIN: &str = ",\"chain\":\"";
 /// The lowercase hex SHA-256 of `bytes`.
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    digest_hex(None, [bytes])
 }
 
 /// The chain of a line whose text without its chain member is `content`,
@@ -72,15 +63,7 @@ pub fn chain_hash(previous: &str, content: &str) -> String {
 /// bytes, which only a holder of the key can compute.
 #[must_use]
 pub fn keyed_chain_hash(key: Option<&AuditKey>, previous: &str, content: &str) -> String {
-    match key {
-        Some(key) => key.hmac_hex(&[previous.as_bytes(), content.as_bytes()]),
-        None => {
-            let mut hasher = Sha256::new();
-            hasher.update(previous.as_bytes());
-            hasher.update(content.as_bytes());
-            hex(&hasher.finalize())
-        }
-    }
+    digest_hex(key, [previous.as_bytes(), content.as_bytes()])
 }
 
 /// `content`, a JSON object, with its chain member appended.

@@ -73,7 +73,6 @@ fn warn_of(scenario: &Scenario) {
 /// # Errors
 /// The scenario's problems.
 pub fn load_digested(path: &Path) -> Result<(Arc<Scenario>, String)> {
-    use sha2::{Digest as _, Sha256};
     // A file that cannot be read gets `load`'s own words for why.
     let Ok(bytes) = fillproof_simulator::read_bounded(path, fillproof_simulator::MAX_FILE_BYTES)
     else {
@@ -83,13 +82,7 @@ pub fn load_digested(path: &Path) -> Result<(Arc<Scenario>, String)> {
     let scenario = Scenario::parse(&bytes, &path.display().to_string(), path.parent())
         .map_err(|e| anyhow!("{e}"))?;
     warn_of(&scenario);
-    let digest = Sha256::digest(&bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        });
+    let digest = fillproof_engine::digest_hex(None, [&bytes[..]]);
     Ok((Arc::new(scenario), digest))
 }
 
