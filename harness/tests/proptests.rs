@@ -11,6 +11,37 @@
 
 mod support;
 
+/// Every proptest regression file in the workspace is one a live test
+/// reads: the harness's properties persist to
+/// `harness/proptest-regressions/proptests.txt` (`support::config`), the
+/// engine's in-file properties to `engine/proptest-regressions/<file>.txt`.
+/// A file anywhere else holds cases no run replays; its lines belong in
+/// the live file.
+#[test]
+fn every_proptest_regression_file_is_replayed() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let live = [
+        "harness/proptest-regressions/proptests.txt",
+        "engine/proptest-regressions/audit.txt",
+    ];
+    let mut found = Vec::new();
+    support::regression_files(&root, &root, &mut found);
+    let orphans: Vec<&String> = found
+        .iter()
+        .filter(|f| !live.contains(&f.as_str()))
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "proptest regression files no test replays (merge their `cc` lines into {}): {orphans:?}",
+        live[0]
+    );
+    assert!(
+        found.iter().any(|f| f == live[0]),
+        "the live regression file {} is missing; found {found:?}",
+        live[0]
+    );
+}
+
 mod proptests {
     use std::sync::Arc;
     use std::time::Duration;

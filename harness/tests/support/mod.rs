@@ -299,3 +299,35 @@ impl std::io::Write for BufferWriter {
         Ok(())
     }
 }
+
+/// Every proptest regression file under `dir` (a `*.proptest-regressions`
+/// file, or a `.txt` file in a `proptest-regressions/` folder), as a path from
+/// `root` with `/` separators; `target/` and hidden folders are skipped.
+pub fn regression_files(root: &std::path::Path, dir: &std::path::Path, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                regression_files(root, &path, found);
+            }
+            continue;
+        }
+        let in_folder = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|p| p == "proptest-regressions");
+        if (in_folder && name.ends_with(".txt")) || name.ends_with(".proptest-regressions") {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            let parts: Vec<_> = relative.iter().map(|p| p.to_string_lossy()).collect();
+            found.push(parts.join("/"));
+        }
+    }
+}
