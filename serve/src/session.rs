@@ -13,7 +13,7 @@ use fillproof_engine::clock::sleep;
 use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
 use fillproof_simulator::judge;
 use fillproof_simulator::{
-    BrokerModel, Endpoint, Expectation, Scenario, SimBroker, TrueStatus, at_arrival, uuid_shaped,
+    BrokerModel, Endpoint, Expectation, Scenario, SimBroker, at_arrival, uuid_shaped,
 };
 use indexmap::{IndexMap, IndexSet};
 use rust_decimal::Decimal;
@@ -682,7 +682,7 @@ impl Session {
                     side: o.side.to_string(),
                     qty: o.qty,
                     accepted_at_ms: ms(o.accepted_at),
-                    status: status_name(o.status_at(now)).to_owned(),
+                    status: o.status_at(now).as_str().to_owned(),
                     filled_qty,
                     fills: o
                         .fills_by(now)
@@ -908,18 +908,6 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-fn status_name(status: TrueStatus) -> &'static str {
-    match status {
-        TrueStatus::New => "new",
-        TrueStatus::PartiallyFilled => "partially_filled",
-        TrueStatus::Filled => "filled",
-        TrueStatus::PendingCancel => "pending_cancel",
-        TrueStatus::Canceled => "canceled",
-        TrueStatus::Expired => "expired",
-        TrueStatus::Rejected => "rejected",
-    }
-}
-
 /// The answer to a shutdown: the report.
 #[must_use]
 pub fn report_reply(report: &Report) -> Reply {
@@ -985,6 +973,7 @@ fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fillproof_simulator::TrueStatus;
 
     /// Query values are percent-decoded as a client encodes them; a broken
     /// escape is kept as written rather than guessed.
@@ -1017,7 +1006,7 @@ mod tests {
             (TrueStatus::Expired, "expired"),
             (TrueStatus::Rejected, "rejected"),
         ] {
-            assert_eq!(status_name(status), name);
+            assert_eq!(status.as_str(), name);
         }
         let reply = error_reply(&BrokerError::Server {
             status: 504,
