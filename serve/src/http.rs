@@ -26,7 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::session::{Answer, Reply, Report, Session, report_reply};
+use crate::api::{Answer, Reply};
+use crate::report::{Report, report_reply};
+use crate::session::Session;
 use crate::wire::{self, code, error_body};
 
 /// Marks a response the connection must drop unanswered.

@@ -17,20 +17,21 @@
 //! Network code lives here and in `fillproof-alpaca` only: the engine and
 //! the simulator never link a socket.
 
+mod api;
 pub mod claims;
 mod http;
 pub mod log;
 mod replay;
+mod report;
 mod session;
 pub mod wire;
 
+pub use api::{Answer, MAX_ORDERS, Reply, query_param};
 pub use claims::{ClaimRefused, MAX_CLAIMS};
 pub use http::{LogSink, serve, spawn_on_thread};
 pub use log::{LiveAnswer, LogHeader, LoggedRequest};
 pub use replay::{
     Divergence, LogLine, ReplayError, RequestLog, Shown, read_keyed_log, read_log, replay,
 };
-pub use session::{
-    Answer, FillReport, Judged, MAX_ORDERS, OrderReport, Reply, Report, Session, query_param,
-    report_reply,
-};
+pub use report::{FillReport, Judged, OrderReport, Report, report_reply};
+pub use session::Session;

@@ -32,7 +32,7 @@ use std::io::Write;
 use fillproof_engine::{AuditKey, ChainMode, digest_hex};
 use serde::{Deserialize, Serialize};
 
-use crate::session::Reply;
+use crate::api::Reply;
 use crate::wire;
 
 /// The version of the request log format this fillproof writes and reads.

@@ -29,7 +29,8 @@ use crate::log::{
     FILLPROOF_VERSION, LOG_VERSION, LiveAnswer, LogEnd, LogHeader, LoggedRequest, keyed_chain_hash,
     sha256_hex, split_chain,
 };
-use crate::session::{Report, Session, report_reply};
+use crate::report::{Report, report_reply};
+use crate::session::Session;
 
 /// The largest request log `replay-session` reads.
 pub const MAX_LOG_BYTES: u64 = 1 << 30;
