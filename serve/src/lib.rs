@@ -18,13 +18,13 @@
 //! the simulator never link a socket.
 
 mod api;
-pub mod claims;
 mod http;
-pub mod log;
 mod replay;
 mod report;
 mod session;
 pub mod wire;
+
+pub use session::{claims, log};
 
 pub use api::{Answer, MAX_ORDERS, Reply, query_param};
 pub use claims::{ClaimRefused, MAX_CLAIMS};
