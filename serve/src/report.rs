@@ -38,7 +38,7 @@ impl Session {
                         price_mismatches += u64::from(mismatch);
                     }
                 }
-                filled += u64::from(filled_qty > Decimal::ZERO);
+                filled += u64::from(judge::filled(filled_qty));
                 let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
                 orders.push(OrderReport {
                     arrival_index: state
@@ -98,8 +98,10 @@ impl Session {
             claims: claimed.then_some(state.claims.orders() as u64),
             missed_fills: claimed.then_some(missed),
             false_positives: claimed.then_some(false_positives),
-            price_mismatches: (priced > 0).then_some(price_mismatches),
-            detection_rate: (claimed && filled > 0).then(|| detected as f64 / filled as f64),
+            price_mismatches: judge::price_mismatches(priced, price_mismatches),
+            detection_rate: claimed
+                .then(|| judge::detection_rate(detected, filled))
+                .flatten(),
             orders,
             requests_in_flight_at_shutdown: 0,
             expectations: Vec::new(),
