@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use fillproof_simulator::{Endpoint, Expectation, judge};
+use fillproof_simulator::{Endpoint, Expectation, Ledger, LedgerOrder, judge};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::Reply;
-use crate::claims::judge_claims;
-use crate::session::Session;
+use crate::claims::{ClaimBook, ClaimHistory, Verdict, judge_claims};
+use crate::session::{Session, State};
 
 impl Session {
     /// The report at virtual time `now`: per order what the broker did,
@@ -20,74 +20,49 @@ impl Session {
     #[must_use]
     pub fn report(&self, now: Duration) -> Report {
         let state = self.state();
-        let mut orders = Vec::new();
-        let (mut filled, mut detected, mut missed, mut false_positives) = (0u64, 0u64, 0u64, 0u64);
-        let (mut priced, mut price_mismatches) = (0u64, 0u64);
         let claimed = !state.claims.is_empty();
-        self.broker.with_ledger(|ledger| {
-            for o in ledger.orders().iter().filter(|o| o.accepted_at <= now) {
-                let filled_qty = o.filled_qty_at(now);
-                let claims = state.claims.get(&o.client_order_id);
-                if claimed {
-                    let verdict = judge_claims(claims, Some(o), now);
-                    false_positives += u64::from(verdict.false_positive);
-                    missed += u64::from(verdict.missed);
-                    detected += u64::from(verdict.detected);
-                    if let Some(mismatch) = verdict.price_mismatch {
-                        priced += 1;
-                        price_mismatches += u64::from(mismatch);
-                    }
-                }
-                filled += u64::from(judge::filled(filled_qty));
-                let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
-                orders.push(OrderReport {
-                    arrival_index: state
-                        .arrivals
-                        .get_index_of(&o.client_order_id)
-                        .and_then(|i| u32::try_from(i).ok()),
-                    id: o.id.clone(),
-                    client_order_id: o.client_order_id.clone(),
-                    symbol: o.symbol.clone(),
-                    side: o.side.to_string(),
-                    qty: o.qty,
-                    accepted_at_ms: ms(o.accepted_at),
-                    status: o.status_at(now).as_str().to_owned(),
-                    filled_qty,
-                    fills: o
-                        .fills_by(now)
-                        .map(|f| FillReport {
-                            at_ms: ms(f.at),
-                            qty: f.qty,
-                            price: f.price,
-                        })
-                        .collect(),
-                    cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
-                    claimed_qty: claims.map(|c| c.latest.qty),
-                    claimed_avg_price: claims.and_then(|c| c.latest.avg_price),
-                    duplicate_of: state.duplicates.get(&o.id).cloned(),
-                });
-            }
-            // Claims for orders the broker never had (by the report's
-            // time) invent fills too; looked up by id, not searched for,
-            // since a session may hold a million claims.
+        let (orders, counts) = self.broker.with_ledger(|ledger| {
+            let mut counts = Counts::default();
+            let orders: Vec<OrderReport> = ledger
+                .orders()
+                .iter()
+                .filter(|o| o.accepted_at <= now)
+                .map(|o| {
+                    let claims = state.claims.get(&o.client_order_id);
+                    let verdict = claimed.then(|| judge_claims(claims, Some(o), now));
+                    counts.add(o.filled_qty_at(now), verdict);
+                    order_report(o, claims, &state, now)
+                })
+                .collect();
             if claimed {
-                false_positives += state
-                    .claims
-                    .iter()
-                    .filter(|(id, _)| ledger.by_client_id(id).is_none_or(|o| o.accepted_at > now))
-                    .filter(|(_, c)| judge_claims(Some(c), None, now).false_positive)
-                    .count() as u64;
+                counts.false_positives += unheld_claims_invented(&state.claims, ledger, now);
             }
+            (orders, counts)
         });
+        let mut report = self.summary(now, &state, orders, &counts);
+        report.judge(&self.expectations);
+        report
+    }
+
+    /// The report's figures from the orders and the counts of their
+    /// verdicts, its thresholds not yet judged.
+    fn summary(
+        &self,
+        now: Duration,
+        state: &State,
+        orders: Vec<OrderReport>,
+        counts: &Counts,
+    ) -> Report {
+        let claimed = !state.claims.is_empty();
         let faults = self.broker.faults_injected();
         let calls = self.broker.calls();
-        let mut report = Report {
+        Report {
             scenario: self.scenario.clone(),
             seed: self.broker.seed(),
             at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
             requests: state.seq,
             orders_placed: orders.len() as u64,
-            filled_orders: filled,
+            filled_orders: counts.filled,
             calls_by_endpoint: Endpoint::ALL
                 .iter()
                 .map(|e| (e.as_str().to_owned(), calls[e.index()]))
@@ -96,20 +71,94 @@ impl Session {
             faults_injected: faults.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             duplicate_orders: state.duplicates.len() as u64,
             claims: claimed.then_some(state.claims.orders() as u64),
-            missed_fills: claimed.then_some(missed),
-            false_positives: claimed.then_some(false_positives),
-            price_mismatches: judge::price_mismatches(priced, price_mismatches),
+            missed_fills: claimed.then_some(counts.missed),
+            false_positives: claimed.then_some(counts.false_positives),
+            price_mismatches: judge::price_mismatches(counts.priced, counts.price_mismatches),
             detection_rate: claimed
-                .then(|| judge::detection_rate(detected, filled))
+                .then(|| judge::detection_rate(counts.detected, counts.filled))
                 .flatten(),
             orders,
             requests_in_flight_at_shutdown: 0,
             expectations: Vec::new(),
             partial: false,
             passed: true,
-        };
-        report.judge(&self.expectations);
-        report
+        }
+    }
+}
+
+/// The verdicts of a report's orders, counted.
+#[derive(Debug, Default)]
+struct Counts {
+    filled: u64,
+    detected: u64,
+    missed: u64,
+    false_positives: u64,
+    priced: u64,
+    price_mismatches: u64,
+}
+
+impl Counts {
+    /// Counts one order that filled `filled_qty`, with the verdict on its
+    /// claims once any claim was posted.
+    fn add(&mut self, filled_qty: Decimal, verdict: Option<Verdict>) {
+        if let Some(verdict) = verdict {
+            self.false_positives += u64::from(verdict.false_positive);
+            self.missed += u64::from(verdict.missed);
+            self.detected += u64::from(verdict.detected);
+            if let Some(mismatch) = verdict.price_mismatch {
+                self.priced += 1;
+                self.price_mismatches += u64::from(mismatch);
+            }
+        }
+        self.filled += u64::from(judge::filled(filled_qty));
+    }
+}
+
+/// Claims for orders the broker never had (by the report's time) invent
+/// fills too: how many of them do. Looked up by id, not searched for,
+/// since a session may hold a million claims.
+fn unheld_claims_invented(claims: &ClaimBook, ledger: &Ledger, now: Duration) -> u64 {
+    claims
+        .iter()
+        .filter(|(id, _)| ledger.by_client_id(id).is_none_or(|o| o.accepted_at > now))
+        .filter(|(_, c)| judge_claims(Some(c), None, now).false_positive)
+        .count() as u64
+}
+
+/// One order as the report shows it at `now`, with the latest of its
+/// `claims`.
+fn order_report(
+    o: &LedgerOrder,
+    claims: Option<&ClaimHistory>,
+    state: &State,
+    now: Duration,
+) -> OrderReport {
+    let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+    OrderReport {
+        arrival_index: state
+            .arrivals
+            .get_index_of(&o.client_order_id)
+            .and_then(|i| u32::try_from(i).ok()),
+        id: o.id.clone(),
+        client_order_id: o.client_order_id.clone(),
+        symbol: o.symbol.clone(),
+        side: o.side.to_string(),
+        qty: o.qty,
+        accepted_at_ms: ms(o.accepted_at),
+        status: o.status_at(now).as_str().to_owned(),
+        filled_qty: o.filled_qty_at(now),
+        fills: o
+            .fills_by(now)
+            .map(|f| FillReport {
+                at_ms: ms(f.at),
+                qty: f.qty,
+                price: f.price,
+            })
+            .collect(),
+        cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
+        claimed_qty: claims.map(|c| c.latest.qty),
+        claimed_avg_price: claims.and_then(|c| c.latest.avg_price),
+        duplicate_of: state.duplicates.get(&o.id).cloned(),
     }
 }
 
