@@ -1,5 +1,11 @@
 //! Alpaca's Trading API v2 routes: each endpoint's answer from the
-//! session's broker.
+//! session's broker, at the request's arrival time.
+//!
+//! Entry point: [`Session::dispatch`], which routes a request and returns
+//! its [`Answer`]. Orders (submit, read, list, cancel), positions, the
+//! account and the clock each have their handler here; a broker error
+//! becomes Alpaca's answer to it (`error_reply`). Imports `session` and
+//! `wire`.
 
 use std::time::Duration;
 
@@ -9,40 +15,11 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::session::{Intent, Session};
-use crate::wire::{self, code, error_body};
+use crate::wire::{self, Reply, code, error_body};
 
 /// The most orders one session holds: past it a submit is refused (403),
 /// so a client that floods the server cannot exhaust its memory.
 pub const MAX_ORDERS: usize = 100_000;
-
-/// What the server sends back for one request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// A JSON body with a status.
-    Json {
-        /// The HTTP status.
-        status: u16,
-        /// The body.
-        body: Value,
-    },
-    /// 204 with no body (a cancel accepted).
-    NoContent,
-    /// 200 with a body no JSON parser takes (the garbage-body fault).
-    Garbage,
-    /// No answer: the connection is closed (a timeout, a lost response, a
-    /// reset).
-    Close,
-}
-
-impl Reply {
-    pub(crate) fn json(status: u16, body: Value) -> Self {
-        Self::Json { status, body }
-    }
-
-    pub(crate) fn error(status: u16, code: u32, message: &str) -> Self {
-        Self::json(status, error_body(code, message))
-    }
-}
 
 /// A reply and the rate-limit state to send with it.
 #[derive(Debug, Clone, PartialEq)]

@@ -26,10 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::api::{Answer, Reply};
+use crate::api::Answer;
 use crate::report::{Report, report_reply};
 use crate::session::Session;
-use crate::wire::{self, code, error_body};
+use crate::wire::{self, Reply, code, error_body};
 
 /// Marks a response the connection must drop unanswered.
 #[derive(Debug, Clone, Copy)]

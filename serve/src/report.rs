@@ -1,17 +1,25 @@
 //! The session's report: per order what the broker did, and once clients
 //! claimed, their claims judged against the ledger.
+//!
+//! Entry points: [`Session::report`], the report at a virtual time, and
+//! [`Session::shut_down`], which lets every request on its way land, takes
+//! the report and ends the request log. Every claim-versus-ledger rule and
+//! figure is [`fillproof_simulator::judge`]'s (through
+//! [`judge_claims`](crate::claims::judge_claims)), the ones `fillproof run`
+//! measures an engine by. Imports `session` and `wire`.
 
 use std::time::Duration;
 
+use fillproof_engine::clock::sleep;
 use fillproof_simulator::{Endpoint, Expectation, Ledger, LedgerOrder, judge};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::Reply;
 use crate::claims::{ClaimBook, ClaimHistory, Verdict, judge_claims};
 use crate::session::{Session, State};
+use crate::wire::Reply;
 
 impl Session {
     /// The report at virtual time `now`: per order what the broker did,
@@ -42,6 +50,46 @@ impl Session {
         let mut report = self.summary(now, &state, orders, &counts);
         report.judge(&self.expectations);
         report
+    }
+
+    /// Ends the session whose shutdown request `seq` arrived at `at`:
+    /// lets every request still on its way to the broker land (the broker
+    /// applies a request at its arrival whether or not anyone waits, so
+    /// before then the ledger is not the whole truth), takes the report
+    /// when the last of them has landed (at `at` when none was on its
+    /// way), logs it as the shutdown's answer, writes what is left of the
+    /// log and its end line, and logs no more.
+    ///
+    /// The wait is bounded by the requests' drawn request legs, and is in
+    /// virtual time: the report's time is the last landing, so a replay
+    /// takes the very same report.
+    pub async fn shut_down(&self, seq: u64, at: Duration) -> Report {
+        let (in_flight, until) = self.let_land(at).await;
+        let mut report = self.report(until);
+        report.requests_in_flight_at_shutdown = in_flight;
+        self.end_log(seq, &report_reply(&report));
+        report
+    }
+
+    /// Waits until no request is on its way to the broker. Returns how
+    /// many were still on their way at `at` (landing after it), and the
+    /// time the last of them landed (`at` when none).
+    async fn let_land(&self, at: Duration) -> (u64, Duration) {
+        // A request that arrived in the same instant as the shutdown may
+        // not have left for the broker yet (a replay hands it to a task
+        // of its own): let it leave first.
+        tokio::task::yield_now().await;
+        let on_their_way = self.broker.requests_on_their_way();
+        let in_flight = on_their_way.iter().filter(|lands| **lands > at).count() as u64;
+        let mut until = at;
+        while let Some(&last) = self.broker.requests_on_their_way().last() {
+            until = until.max(last);
+            let now = self.broker.elapsed();
+            // Past its time and not landed yet: its task has not run; give
+            // it the runtime.
+            sleep(last.saturating_sub(now).max(Duration::from_millis(1))).await;
+        }
+        (in_flight, until)
     }
 
     /// The report's figures from the orders and the counts of their

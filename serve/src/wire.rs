@@ -38,6 +38,35 @@ pub fn error_body(code: u32, message: &str) -> Value {
     json!({ "code": code, "message": message })
 }
 
+/// What the server sends back for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A JSON body with a status.
+    Json {
+        /// The HTTP status.
+        status: u16,
+        /// The body.
+        body: Value,
+    },
+    /// 204 with no body (a cancel accepted).
+    NoContent,
+    /// 200 with a body no JSON parser takes (the garbage-body fault).
+    Garbage,
+    /// No answer: the connection is closed (a timeout, a lost response, a
+    /// reset).
+    Close,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, body: Value) -> Self {
+        Self::Json { status, body }
+    }
+
+    pub(crate) fn error(status: u16, code: u32, message: &str) -> Self {
+        Self::json(status, error_body(code, message))
+    }
+}
+
 /// The body a garbage-body fault sends with a 200: what a misconfigured
 /// proxy answers, which no JSON parser takes.
 pub const GARBAGE_BODY: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
@@ -94,7 +123,7 @@ pub fn http_date(stamp: Timestamp) -> String {
 }
 
 /// An order as Alpaca sends it. `asset_id` is the symbol's id (see
-/// [`Ids::asset`](crate::Ids)).
+/// [`Session::asset_id`](crate::Session::asset_id)).
 #[must_use]
 pub fn order_json(order: &Order, asset_id: &str) -> Value {
     let status = order.status.as_str();

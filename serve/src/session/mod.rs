@@ -1,16 +1,28 @@
-//! One serving session: the simulated broker, what clients asked of it (the
-//! request log), what they claimed, and the report against the ledger.
+//! One serving session's state: the simulated broker, what clients asked
+//! of it (the request log), what they claimed, and the account's starting
+//! buying power.
 //!
-//! [`Session::dispatch`] answers one API request at its arrival time and
-//! knows nothing of HTTP: the server calls it for each request, and
-//! [`replay`](crate::replay) calls it again for each logged request on the
-//! paused clock, which is why a session replays to the same ledger.
+//! Entry points: [`Session::new`]; [`Session::arrive`] (or
+//! [`Session::record`] on replay) logs a request before it is handled,
+//! [`Session::answered`] its answer; [`Session::claim`] takes a claims
+//! body. `api` adds [`Session::dispatch`], which answers one API request at
+//! its arrival time and knows nothing of HTTP: the server calls it for each
+//! request, and [`replay`](crate::replay) calls it again for each logged
+//! request on the paused clock, which is why a session replays to the same
+//! ledger. `report` adds [`Session::report`] and [`Session::shut_down`].
+//!
+//! - `state`: the session's own book beside the ledger (arrivals, made-up
+//!   client ids, resends, claims).
+//! - [`log`]: the request log, hash-chained.
+//! - [`claims`]: clients' claims, kept for judging.
+//!
+//! May import `wire`, the engine and the simulator; never `api`, `report`
+//! or `http`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::Timestamp;
-use fillproof_engine::clock::sleep;
 use fillproof_simulator::{BrokerModel, Expectation, Scenario, SimBroker, uuid_shaped};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -21,11 +33,9 @@ mod state;
 
 pub(crate) use state::{Intent, State};
 
-use crate::api::Reply;
 use crate::claims::ClaimRefused;
 use crate::log::{LiveAnswer, LogHeader, LogWriter, LoggedRequest};
-use crate::report::{Report, report_reply};
-use crate::wire::code;
+use crate::wire::{Reply, code};
 
 /// A serving session over one scenario and seed.
 pub struct Session {
@@ -228,49 +238,15 @@ impl Session {
         *log = None;
     }
 
-    /// Ends the session whose shutdown request `seq` arrived at `at`:
-    /// lets every request still on its way to the broker land (the broker
-    /// applies a request at its arrival whether or not anyone waits, so
-    /// before then the ledger is not the whole truth), takes the report
-    /// when the last of them has landed (at `at` when none was on its
-    /// way), logs it as the shutdown's answer, writes what is left of the
-    /// log and its end line, and logs no more.
-    ///
-    /// The wait is bounded by the requests' drawn request legs, and is in
-    /// virtual time: the report's time is the last landing, so a replay
-    /// takes the very same report.
-    pub async fn shut_down(&self, seq: u64, at: Duration) -> Report {
-        let (in_flight, until) = self.let_land(at).await;
-        let mut report = self.report(until);
-        report.requests_in_flight_at_shutdown = in_flight;
-        self.answered(seq, &report_reply(&report));
+    /// Logs `reply` as the answer to request `seq`, the session's last,
+    /// writes what is left of the log and its end line, and logs no more.
+    pub(crate) fn end_log(&self, seq: u64, reply: &Reply) {
+        self.answered(seq, reply);
         if let Some(writer) = self.log().take() {
             if let Err(error) = writer.end() {
                 Self::log_failed(&mut None, &error);
             }
         }
-        report
-    }
-
-    /// Waits until no request is on its way to the broker. Returns how
-    /// many were still on their way at `at` (landing after it), and the
-    /// time the last of them landed (`at` when none).
-    async fn let_land(&self, at: Duration) -> (u64, Duration) {
-        // A request that arrived in the same instant as the shutdown may
-        // not have left for the broker yet (a replay hands it to a task
-        // of its own): let it leave first.
-        tokio::task::yield_now().await;
-        let on_their_way = self.broker.requests_on_their_way();
-        let in_flight = on_their_way.iter().filter(|lands| **lands > at).count() as u64;
-        let mut until = at;
-        while let Some(&last) = self.broker.requests_on_their_way().last() {
-            until = until.max(last);
-            let now = self.broker.elapsed();
-            // Past its time and not landed yet: its task has not run; give
-            // it the runtime.
-            sleep(last.saturating_sub(now).max(Duration::from_millis(1))).await;
-        }
-        (in_flight, until)
     }
 
     /// Takes a client's claims, `{"filled_qty": {"<client_order_id>": qty}}`
