@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use fillproof_engine::{BrokerError, Decimal, Timestamp, Verdict};
-use fillproof_simulator::judge::{self, ClaimCheck};
-use fillproof_simulator::{Endpoint, Fill, LedgerOrder, SubmitRefusal};
+use fillproof_simulator::judge::{self, Claim, ClaimCheck};
+use fillproof_simulator::{Endpoint, LedgerOrder, SubmitRefusal};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{OrderOutcome, SeedRun};
+use crate::runner::SeedRun;
 
 /// One order compared with the truth. The rules that judge it are
 /// [`fillproof_simulator::judge`]'s, the ones `fillproof serve` judges a
@@ -55,6 +55,7 @@ impl OrderCheck {
             filled_when_claimed: self.ledger_qty_at_conclusion,
             claimed: self.engine_qty,
             open_when_claimed: self.open_at_conclusion,
+            earlier_false_positive: false,
         }
     }
 
@@ -138,86 +139,52 @@ impl IntentIds {
     }
 }
 
-/// Compares every order of a seed run with its ledger.
+/// Compares every order of a seed run with its ledger: the engine's
+/// verdict is one claim, made when it concluded (the end of the run, for an
+/// engine that never concluded), about every broker order of its intent,
+/// judged by [`judge::judge_order`].
 #[must_use]
 pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
     let ids = IntentIds::new(run);
-    let mut claims: Vec<ClaimCheck> = run
-        .outcomes
-        .iter()
-        .map(|outcome| ClaimCheck {
-            claimed: outcome.verdict.filled_qty,
-            ..ClaimCheck::default()
-        })
-        .collect();
     let mut broker_orders: Vec<Vec<&LedgerOrder>> = vec![Vec::new(); run.outcomes.len()];
     for order in run.ledger.orders() {
-        let Some(slot) = ids.of_order(order) else {
-            continue;
-        };
-        let concluded = run.outcomes[slot].concluded_at.unwrap_or(run.ended_at);
-        claims[slot].add_order(order, concluded, run.ended_at);
-        broker_orders[slot].push(order);
+        if let Some(slot) = ids.of_order(order) {
+            broker_orders[slot].push(order);
+        }
     }
     run.outcomes
         .iter()
-        .zip(claims)
         .zip(&broker_orders)
         .enumerate()
-        .map(|(slot, ((outcome, claim), orders))| {
-            let filled_at = orders
-                .iter()
-                .filter_map(|o| o.last_fill_at(run.ended_at))
-                .max();
-            let latency_ms = match (claim.detected(), filled_at, outcome.concluded_at) {
-                (true, Some(fill), Some(seen)) => Some(judge::latency_ms(fill, seen)),
-                _ => None,
+        .map(|(slot, (outcome, orders))| {
+            let claim = Claim {
+                qty: outcome.verdict.filled_qty,
+                avg_price: outcome.verdict.avg_price,
+                at: outcome.concluded_at.unwrap_or(run.ended_at),
             };
+            // The order the engine watched names the fills its price is
+            // judged against, when it is one of the intent's.
+            let watched = outcome
+                .verdict
+                .order_id
+                .as_deref()
+                .and_then(|id| run.ledger.by_id(id))
+                .filter(|o| ids.of_order(o) == Some(slot));
+            let judged = judge::judge_order(orders, watched, &[], Some(&claim), run.ended_at);
+            let check = judged.check;
             OrderCheck {
                 index: outcome.index,
-                ledger_qty: claim.filled,
-                ledger_qty_at_conclusion: claim.filled_when_claimed,
-                engine_qty: claim.claimed,
+                ledger_qty: check.filled,
+                ledger_qty_at_conclusion: check.filled_when_claimed,
+                engine_qty: check.claimed,
                 broker_orders: u32::try_from(orders.len()).unwrap_or(u32::MAX),
-                filled_at,
-                latency_ms,
-                open_at_conclusion: claim.open_when_claimed,
-                price_mismatch: judge::price_mismatch(
-                    claim.claimed,
-                    outcome.verdict.avg_price,
-                    intent_fills(run, &ids, slot, outcome, orders),
-                ),
+                filled_at: judged.last_fill_at,
+                latency_ms: judged.latency_ms(outcome.concluded_at),
+                open_at_conclusion: check.open_when_claimed,
+                price_mismatch: judged.price_mismatch,
             }
         })
         .collect()
-}
-
-/// The fills an engine's reported price is judged against, in fill order:
-/// those of the broker order it watched, when that is one of the intent's;
-/// otherwise those of every broker order of the intent.
-fn intent_fills<'a>(
-    run: &'a SeedRun,
-    ids: &IntentIds,
-    slot: usize,
-    outcome: &OrderOutcome,
-    orders: &[&'a LedgerOrder],
-) -> Vec<&'a Fill> {
-    let watched = outcome
-        .verdict
-        .order_id
-        .as_deref()
-        .and_then(|id| run.ledger.by_id(id))
-        .filter(|o| ids.of_order(o) == Some(slot));
-    if let Some(order) = watched {
-        return order.fills_by(run.ended_at).collect();
-    }
-    let mut fills: Vec<&Fill> = orders
-        .iter()
-        .flat_map(|o| o.fills_by(run.ended_at))
-        .collect();
-    // Stable: fills at one instant stay in acceptance order.
-    fills.sort_by_key(|f| f.at);
-    fills
 }
 
 /// Percentiles of detection latency, in milliseconds.
@@ -668,10 +635,10 @@ impl Metrics {
             orders_unrun: t.orders_unrun,
             requests_unlanded: t.requests_unlanded,
             filled_orders: t.filled_orders,
-            detection_rate: ratio(t.detected, t.filled_orders),
+            detection_rate: judge::detection_rate(t.detected, t.filled_orders),
             missed_fills: t.missed_fills,
             false_positives: t.false_positives,
-            price_mismatches: (t.price_checked > 0).then_some(t.price_mismatches),
+            price_mismatches: judge::price_mismatches(t.price_checked, t.price_mismatches),
             timeout_rate: ratio(t.timed_out, t.orders).unwrap_or(0.0),
             unresolved: t.unresolved,
             abandoned_orders: t.abandoned_orders,

@@ -26,8 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::session::{Answer, Reply, Report, Session, report_reply};
-use crate::wire::{self, code, error_body};
+use crate::api::Answer;
+use crate::report::{Report, report_reply};
+use crate::session::Session;
+use crate::wire::{self, Reply, code, error_body};
 
 /// Marks a response the connection must drop unanswered.
 #[derive(Debug, Clone, Copy)]
@@ -64,17 +66,7 @@ pub async fn serve(
         session: Arc::clone(&session),
         stop,
     };
-    let router = Router::new()
-        .route("/stream", get(stream))
-        .route("/_fillproof/report", get(report))
-        .route("/_fillproof/claims", post(claims))
-        .route("/_fillproof/shutdown", post(shutdown))
-        .fallback(api)
-        .method_not_allowed_fallback(|| async {
-            json_response(405, &error_body(code::BAD_REQUEST, "method not allowed"))
-        })
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(app.clone());
+    let router = router(app.clone());
     tokio::pin!(interrupt);
     let mut interrupted = false;
     loop {
@@ -103,32 +95,51 @@ pub async fn serve(
             }
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
-                let router = router.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                        let router = router.clone();
-                        async move {
-                            let response = router.oneshot(request.map(Body::new)).await;
-                            let response = match response {
-                                Ok(response) => response,
-                                Err(never) => match never {},
-                            };
-                            if response.extensions().get::<CloseConnection>().is_some() {
-                                Err(Dropped)
-                            } else {
-                                Ok::<_, Dropped>(response)
-                            }
-                        }
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades();
-                    if let Err(error) = connection.await {
-                        tracing::debug!(target: "fillproof::serve", %error, "connection ended");
-                    }
-                });
+                tokio::spawn(serve_connection(stream, router.clone()));
             }
         }
+    }
+}
+
+/// The routes: Alpaca's API (the fallback), the `trade_updates` stream,
+/// and fillproof's own endpoints.
+fn router(app: App) -> Router {
+    Router::new()
+        .route("/stream", get(stream))
+        .route("/_fillproof/report", get(report))
+        .route("/_fillproof/claims", post(claims))
+        .route("/_fillproof/shutdown", post(shutdown))
+        .fallback(api)
+        .method_not_allowed_fallback(|| async {
+            json_response(405, &error_body(code::BAD_REQUEST, "method not allowed"))
+        })
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+/// Serves one connection with hyper until it ends; a response marked
+/// [`CloseConnection`] closes it without an answer.
+async fn serve_connection(stream: tokio::net::TcpStream, router: Router) {
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request.map(Body::new)).await;
+            let response = match response {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if response.extensions().get::<CloseConnection>().is_some() {
+                Err(Dropped)
+            } else {
+                Ok::<_, Dropped>(response)
+            }
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        tracing::debug!(target: "fillproof::serve", %error, "connection ended");
     }
 }
 

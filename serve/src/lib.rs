@@ -3,34 +3,47 @@
 //! a hand-written client) meets the scenario's faults and is measured
 //! against the broker's ground truth.
 //!
-//! - [`wire`]: Alpaca's JSON shapes, error codes and the order body.
-//! - [`Session`]: the broker, the request log, clients' claims and the
-//!   report; it answers a request at its arrival time and knows nothing of
-//!   HTTP.
-//! - [`serve`]: the HTTP and websocket front, on the real clock.
-//! - [`claims`]: clients' claims and the rules that judge them against the
-//!   ledger.
-//! - [`log`]: the request log, hash-chained, with each request's live
-//!   answer.
-//! - [`replay`]: a logged session again, on the paused clock.
+//! Modules, from the edge inwards; each imports only those below it:
 //!
-//! Network code lives here and in `fillproof-alpaca` only: the engine and
-//! the simulator never link a socket.
+//! - `http` ([`serve`], [`spawn_on_thread`]): the HTTP and websocket
+//!   front, on the real clock. May import `api`, `report`, `session`,
+//!   `wire`.
+//! - `replay` ([`replay`], [`read_log`], [`read_keyed_log`]): a logged
+//!   session again, on the paused clock. May import `report`, `session`
+//!   (and through it `api`'s [`Session::dispatch`]), `wire`.
+//! - `api` ([`Session::dispatch`], [`Answer`], [`query_param`]): Alpaca's
+//!   routes, each endpoint's answer from the broker at the request's
+//!   arrival time. May import `session`, `wire`.
+//! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
+//!   the report, its claim-versus-ledger figures through
+//!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
+//! - `session` ([`Session`], [`claims`], [`log`]): the session's state:
+//!   the simulated broker, the request log (hash-chained, with each
+//!   request's live answer), clients' claims, the account's starting
+//!   buying power; it knows nothing of HTTP. May import `wire`.
+//! - [`wire`] ([`Reply`]): Alpaca's JSON shapes, error codes, the order
+//!   body, and the reply a request gets. Imports no other module.
+//!
+//! Every module may import the engine and the simulator. Network code
+//! lives in `http` here and in `fillproof-alpaca` only: the engine and the
+//! simulator never link a socket.
 
-pub mod claims;
+mod api;
 mod http;
-pub mod log;
 mod replay;
+mod report;
 mod session;
 pub mod wire;
 
+pub use session::{claims, log};
+
+pub use api::{Answer, MAX_ORDERS, query_param};
 pub use claims::{ClaimRefused, MAX_CLAIMS};
 pub use http::{LogSink, serve, spawn_on_thread};
 pub use log::{LiveAnswer, LogHeader, LoggedRequest};
 pub use replay::{
     Divergence, LogLine, ReplayError, RequestLog, Shown, read_keyed_log, read_log, replay,
 };
-pub use session::{
-    Answer, FillReport, Judged, MAX_ORDERS, OrderReport, Reply, Report, Session, query_param,
-    report_reply,
-};
+pub use report::{FillReport, Judged, OrderReport, Report, report_reply};
+pub use session::Session;
+pub use wire::Reply;

@@ -29,7 +29,8 @@ use crate::log::{
     FILLPROOF_VERSION, LOG_VERSION, LiveAnswer, LogEnd, LogHeader, LoggedRequest, keyed_chain_hash,
     sha256_hex, split_chain,
 };
-use crate::session::{Report, Session, report_reply};
+use crate::report::{Report, report_reply};
+use crate::session::Session;
 
 /// The largest request log `replay-session` reads.
 pub const MAX_LOG_BYTES: u64 = 1 << 30;
@@ -216,40 +217,58 @@ pub fn read_keyed_log(path: &Path, key: Option<&AuditKey>) -> Result<RequestLog,
             ));
         }
         let content = chained_content(line, key, &mut chain).map_err(|p| bad(n, p))?;
-        let value: Value = serde_json::from_str(&content)
-            .map_err(|e| bad(n, format!("is not a JSON object: {e}")))?;
-        if value.get("fillproof_session_end").is_some() {
-            let end: LogEnd = serde_json::from_value(value)
-                .map_err(|e| bad(n, format!("is not the log's end line: {e}")))?;
-            let count = log.requests.len() as u64;
-            if end.requests != count {
-                return Err(bad(
-                    n,
-                    format!(
-                        "the end line counts {} requests, but the log has {count}: request lines were removed or added",
-                        end.requests
-                    ),
-                ));
-            }
-            check_in_flight(&log, &end.in_flight, n).map_err(|(line, p)| bad(line, p))?;
+        if take_line(&mut log, n, &content).map_err(|(line, p)| bad(line, p))? {
             end_line = Some(n);
-            continue;
         }
-        let request: LoggedRequest = serde_json::from_value(value)
-            .map_err(|e| bad(n, format!("is not a logged request: {e}")))?;
-        check_order(&log, &request).map_err(|p| bad(n, p))?;
-        log.requests.push(LogLine { line: n, request });
     }
     log.ended = end_line.is_some();
     if !log.ended {
-        if let Some(unanswered) = log.requests.iter().find(|r| r.request.answer.is_none()) {
-            return Err(bad(
-                unanswered.line,
-                "has no live answer (\"answer\": null), and the log has no end line: a request's line is written once it is answered, and only requests in flight at shutdown are written without one, listed on the end line; this answer was removed".into(),
-            ));
-        }
+        check_answered(&log).map_err(|(line, p)| bad(line, p))?;
     }
     Ok(log)
+}
+
+/// Takes line `n` of a log, its chained `content` checked already: a
+/// logged request joins `log`; the end line is checked against the
+/// requests before it. `true` for the end line. On failure, the line to
+/// name and why.
+fn take_line(log: &mut RequestLog, n: usize, content: &str) -> Result<bool, (usize, String)> {
+    let value: Value =
+        serde_json::from_str(content).map_err(|e| (n, format!("is not a JSON object: {e}")))?;
+    if value.get("fillproof_session_end").is_some() {
+        let end: LogEnd = serde_json::from_value(value)
+            .map_err(|e| (n, format!("is not the log's end line: {e}")))?;
+        let count = log.requests.len() as u64;
+        if end.requests != count {
+            return Err((
+                n,
+                format!(
+                    "the end line counts {} requests, but the log has {count}: request lines were removed or added",
+                    end.requests
+                ),
+            ));
+        }
+        check_in_flight(log, &end.in_flight, n)?;
+        return Ok(true);
+    }
+    let request: LoggedRequest =
+        serde_json::from_value(value).map_err(|e| (n, format!("is not a logged request: {e}")))?;
+    check_order(log, &request).map_err(|p| (n, p))?;
+    log.requests.push(LogLine { line: n, request });
+    Ok(false)
+}
+
+/// A log with no end line has every request answered: only requests in
+/// flight at shutdown go unanswered, and the end line lists them. On
+/// failure, the line to name and why.
+fn check_answered(log: &RequestLog) -> Result<(), (usize, String)> {
+    match log.requests.iter().find(|r| r.request.answer.is_none()) {
+        Some(unanswered) => Err((
+            unanswered.line,
+            "has no live answer (\"answer\": null), and the log has no end line: a request's line is written once it is answered, and only requests in flight at shutdown are written without one, listed on the end line; this answer was removed".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The requests unanswered in `log` against `in_flight`, the end line's

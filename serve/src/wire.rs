@@ -38,6 +38,35 @@ pub fn error_body(code: u32, message: &str) -> Value {
     json!({ "code": code, "message": message })
 }
 
+/// What the server sends back for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A JSON body with a status.
+    Json {
+        /// The HTTP status.
+        status: u16,
+        /// The body.
+        body: Value,
+    },
+    /// 204 with no body (a cancel accepted).
+    NoContent,
+    /// 200 with a body no JSON parser takes (the garbage-body fault).
+    Garbage,
+    /// No answer: the connection is closed (a timeout, a lost response, a
+    /// reset).
+    Close,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, body: Value) -> Self {
+        Self::Json { status, body }
+    }
+
+    pub(crate) fn error(status: u16, code: u32, message: &str) -> Self {
+        Self::json(status, error_body(code, message))
+    }
+}
+
 /// The body a garbage-body fault sends with a 200: what a misconfigured
 /// proxy answers, which no JSON parser takes.
 pub const GARBAGE_BODY: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
@@ -94,7 +123,7 @@ pub fn http_date(stamp: Timestamp) -> String {
 }
 
 /// An order as Alpaca sends it. `asset_id` is the symbol's id (see
-/// [`Ids::asset`](crate::Ids)).
+/// [`Session::asset_id`](crate::Session::asset_id)).
 #[must_use]
 pub fn order_json(order: &Order, asset_id: &str) -> Value {
     let status = order.status.as_str();
@@ -296,11 +325,42 @@ fn text_field<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, BodyE
 /// The order an order body asks for. `client_order_id` is the client's, or
 /// `generated` when it sent none (Alpaca makes one up).
 ///
+/// Fields are checked in a fixed order (symbol, quantity, side, type, time
+/// in force, limit price, client order id), so a body with several faults
+/// is always refused naming the same one.
+///
 /// # Errors
 ///
 /// A body that is not a JSON object (400) or misses or spoils a field
 /// (422), with Alpaca's code and a message naming the field.
 pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, bool), BodyError> {
+    let body = json_object(bytes)?;
+    let symbol = symbol_field(&body)?;
+    let qty = qty_field(&body)?;
+    let side = side_field(&body)?;
+    let order_type = order_type_field(&body)?;
+    let time_in_force = time_in_force_field(&body)?;
+    let limit_price = decimal_field(&body, "limit_price")?;
+    if order_type == OrderType::Limit && limit_price.is_none() {
+        return Err(BodyError::invalid(
+            "limit_price is required for limit orders",
+        ));
+    }
+    let given = client_order_id_field(&body)?;
+    let request = OrderRequest {
+        client_order_id: given.unwrap_or(generated).to_owned(),
+        symbol,
+        qty,
+        side,
+        order_type,
+        time_in_force,
+        limit_price: limit_price.filter(|_| order_type == OrderType::Limit),
+    };
+    Ok((request, given.is_some()))
+}
+
+/// The body as a JSON object (400 when it is not one).
+fn json_object(bytes: &[u8]) -> Result<Value, BodyError> {
     let body: Value = serde_json::from_slice(bytes).map_err(|e| BodyError {
         status: 400,
         code: code::BAD_REQUEST,
@@ -313,80 +373,86 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
             message: "request body format is invalid: expected a JSON object".into(),
         });
     }
-    let symbol = text_field(&body, "symbol")?
+    Ok(body)
+}
+
+/// The symbol, trimmed and upper-cased; required.
+fn symbol_field(body: &Value) -> Result<String, BodyError> {
+    let symbol = text_field(body, "symbol")?
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| BodyError::invalid("symbol is required"))?;
-    if decimal_field(&body, "notional")?.is_some() {
+    Ok(symbol.trim().to_ascii_uppercase())
+}
+
+/// The quantity: required and positive; a notional order is refused.
+fn qty_field(body: &Value) -> Result<Decimal, BodyError> {
+    if decimal_field(body, "notional")?.is_some() {
         return Err(BodyError::invalid(
             "notional orders are not simulated; send qty",
         ));
     }
-    let qty = decimal_field(&body, "qty")?.ok_or_else(|| BodyError::invalid("qty is required"))?;
+    let qty = decimal_field(body, "qty")?.ok_or_else(|| BodyError::invalid("qty is required"))?;
     if qty <= Decimal::ZERO {
         return Err(BodyError::invalid("qty must be > 0"));
     }
-    let side = match text_field(&body, "side")? {
-        Some("buy") => Side::Buy,
-        Some("sell") => Side::Sell,
-        Some(other) => {
-            return Err(BodyError::invalid(format!(
-                "invalid side \"{other}\": use buy or sell"
-            )));
-        }
-        None => return Err(BodyError::invalid("side is required")),
-    };
-    let kind = text_field(&body, "type")?.or(text_field(&body, "order_type")?);
-    let order_type = match kind {
-        Some("market") => OrderType::Market,
-        Some("limit") => OrderType::Limit,
-        Some(other @ ("stop" | "stop_limit" | "trailing_stop")) => {
-            return Err(BodyError::invalid(format!(
-                "{other} orders are not simulated; send market or limit"
-            )));
-        }
-        Some(other) => {
-            return Err(BodyError::invalid(format!(
-                "invalid order type \"{other}\""
-            )));
-        }
-        None => return Err(BodyError::invalid("type is required")),
-    };
-    let time_in_force = match text_field(&body, "time_in_force")? {
-        Some("day") => TimeInForce::Day,
-        Some("gtc") => TimeInForce::Gtc,
-        Some("opg") => TimeInForce::Opg,
-        Some("cls") => TimeInForce::Cls,
-        Some("ioc") => TimeInForce::Ioc,
-        Some("fok") => TimeInForce::Fok,
-        Some(other) => {
-            return Err(BodyError::invalid(format!(
-                "invalid time_in_force \"{other}\""
-            )));
-        }
-        None => return Err(BodyError::invalid("time_in_force is required")),
-    };
-    let limit_price = decimal_field(&body, "limit_price")?;
-    if order_type == OrderType::Limit && limit_price.is_none() {
-        return Err(BodyError::invalid(
-            "limit_price is required for limit orders",
-        ));
+    Ok(qty)
+}
+
+/// `buy` or `sell`; required.
+fn side_field(body: &Value) -> Result<Side, BodyError> {
+    match text_field(body, "side")? {
+        Some("buy") => Ok(Side::Buy),
+        Some("sell") => Ok(Side::Sell),
+        Some(other) => Err(BodyError::invalid(format!(
+            "invalid side \"{other}\": use buy or sell"
+        ))),
+        None => Err(BodyError::invalid("side is required")),
     }
-    let given = text_field(&body, "client_order_id")?.filter(|id| !id.is_empty());
+}
+
+/// `type` (or `order_type`): market or limit; the other kinds Alpaca
+/// takes are refused as not simulated.
+fn order_type_field(body: &Value) -> Result<OrderType, BodyError> {
+    let kind = text_field(body, "type")?.or(text_field(body, "order_type")?);
+    match kind {
+        Some("market") => Ok(OrderType::Market),
+        Some("limit") => Ok(OrderType::Limit),
+        Some(other @ ("stop" | "stop_limit" | "trailing_stop")) => Err(BodyError::invalid(
+            format!("{other} orders are not simulated; send market or limit"),
+        )),
+        Some(other) => Err(BodyError::invalid(format!(
+            "invalid order type \"{other}\""
+        ))),
+        None => Err(BodyError::invalid("type is required")),
+    }
+}
+
+/// The time in force; required.
+fn time_in_force_field(body: &Value) -> Result<TimeInForce, BodyError> {
+    match text_field(body, "time_in_force")? {
+        Some("day") => Ok(TimeInForce::Day),
+        Some("gtc") => Ok(TimeInForce::Gtc),
+        Some("opg") => Ok(TimeInForce::Opg),
+        Some("cls") => Ok(TimeInForce::Cls),
+        Some("ioc") => Ok(TimeInForce::Ioc),
+        Some("fok") => Ok(TimeInForce::Fok),
+        Some(other) => Err(BodyError::invalid(format!(
+            "invalid time_in_force \"{other}\""
+        ))),
+        None => Err(BodyError::invalid("time_in_force is required")),
+    }
+}
+
+/// The client's order id, when it sent a non-empty one of at most 128
+/// characters.
+fn client_order_id_field(body: &Value) -> Result<Option<&str>, BodyError> {
+    let given = text_field(body, "client_order_id")?.filter(|id| !id.is_empty());
     if given.is_some_and(|id| id.chars().count() > 128) {
         return Err(BodyError::invalid(
             "client_order_id must be at most 128 characters",
         ));
     }
-    let request = OrderRequest {
-        client_order_id: given.unwrap_or(generated).to_owned(),
-        symbol: symbol.trim().to_ascii_uppercase(),
-        qty,
-        side,
-        order_type,
-        time_in_force,
-        limit_price: limit_price.filter(|_| order_type == OrderType::Limit),
-    };
-    Ok((request, given.is_some()))
+    Ok(given)
 }
 
 #[cfg(test)]

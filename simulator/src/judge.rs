@@ -1,8 +1,14 @@
 //! The claim-versus-ledger rules: how a claim about one order (a quantity
 //! filled, maybe an average price, and the instant it was made) is judged
-//! against the ledger, and how the broker's 429s are counted. `fillproof
-//! run` (and `merge`, which adds up its counts) and `fillproof serve` both
-//! judge with these functions, so a metric means the same in each.
+//! against the ledger, how the verdicts add up to a figure, and how the
+//! broker's 429s are counted. `fillproof run` (and `merge`, which adds up
+//! its counts) and `fillproof serve` both judge with these functions, so a
+//! metric means the same in each.
+//!
+//! Entry point: [`judge_order`], one order's claims (the engine's one
+//! verdict, or every claim a client posted) against every broker order
+//! made for it; [`detection_rate`] and [`price_mismatches`] aggregate the
+//! verdicts. Imports the ledger only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +20,25 @@ use crate::ledger::{Fill, LedgerOrder};
 /// The decimal places an average fill price is compared at: those of the
 /// broker's `filled_avg_price` (the ledger's snapshots round to them).
 pub const PRICE_DP: u32 = 4;
+
+/// One claim about an order: the quantity claimed filled, maybe the
+/// average price claimed, and the instant it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The quantity claimed filled.
+    pub qty: Decimal,
+    /// The average fill price claimed, when the claim gave one.
+    pub avg_price: Option<Decimal>,
+    /// When the claim was made, virtual time since the run (or session)
+    /// began.
+    pub at: Duration,
+}
+
+/// Whether the broker filled an order at all: any quantity above zero.
+#[must_use]
+pub fn filled(filled: Decimal) -> bool {
+    filled > Decimal::ZERO
+}
 
 /// A claim of `claimed` filled, made when the broker had filled
 /// `filled_when_claimed`, is a false positive: it claims more than the
@@ -32,8 +57,8 @@ pub fn false_positive(claimed: Decimal, filled_when_claimed: Decimal) -> bool {
 /// claim per order (the engine's verdict), `fillproof serve` every claim a
 /// client posted; both count detections with this rule.
 #[must_use]
-pub fn detected(filled: Decimal, final_claim: Decimal, any_false_positive: bool) -> bool {
-    filled > Decimal::ZERO && final_claim == filled && !any_false_positive
+pub fn detected(filled_qty: Decimal, final_claim: Decimal, any_false_positive: bool) -> bool {
+    filled(filled_qty) && final_claim == filled_qty && !any_false_positive
 }
 
 /// What the ledger says of one order (or of every broker order made for
@@ -49,6 +74,10 @@ pub struct ClaimCheck {
     pub claimed: Decimal,
     /// A broker order was still open at the instant of the claim.
     pub open_when_claimed: bool,
+    /// A claim made before the final one was a false positive (`fillproof
+    /// serve` keeps every claim a client posted; `fillproof run` judges
+    /// the engine's one verdict, so never).
+    pub earlier_false_positive: bool,
 }
 
 impl ClaimCheck {
@@ -72,24 +101,51 @@ impl ClaimCheck {
         check
     }
 
+    /// The check of the claims about one order against `orders` (every
+    /// broker order made for it, none when the broker never had it), the
+    /// ledger read at `end`: `last` is the final claim (none when nothing
+    /// was claimed: a claim of zero at `end`), `earlier` the claims before
+    /// it that may have claimed more than had filled then (the final claim
+    /// among them changes nothing).
+    #[must_use]
+    pub fn of_claims(
+        orders: &[&LedgerOrder],
+        earlier: &[Claim],
+        last: Option<&Claim>,
+        end: Duration,
+    ) -> Self {
+        let (claimed, claimed_at) = last.map_or((Decimal::ZERO, end), |c| (c.qty, c.at));
+        let mut check = Self {
+            claimed,
+            earlier_false_positive: earlier
+                .iter()
+                .any(|c| false_positive(c.qty, filled_by(orders, c.at))),
+            ..Self::default()
+        };
+        for order in orders {
+            check.add_order(order, claimed_at, end);
+        }
+        check
+    }
+
     /// Adds one more broker order of the claim's order.
     pub fn add_order(&mut self, order: &LedgerOrder, claimed_at: Duration, end: Duration) {
-        self.filled += order.filled_qty_at(end);
-        self.filled_when_claimed += order.filled_qty_at(claimed_at);
+        self.filled += filled_by(&[order], end);
+        self.filled_when_claimed += filled_by(&[order], claimed_at);
         self.open_when_claimed |= !order.status_at(claimed_at).is_terminal();
     }
 
-    /// The broker filled some quantity.
+    /// The broker filled some quantity ([`filled`]).
     #[must_use]
     pub fn filled(&self) -> bool {
-        self.filled > Decimal::ZERO
+        filled(self.filled)
     }
 
-    /// The claim is above what the broker had filled when it was made
-    /// ([`false_positive`]).
+    /// The final claim, or a claim before it, was above what the broker
+    /// had filled when it was made ([`false_positive`]).
     #[must_use]
     pub fn false_positive(&self) -> bool {
-        false_positive(self.claimed, self.filled_when_claimed)
+        self.earlier_false_positive || false_positive(self.claimed, self.filled_when_claimed)
     }
 
     /// The broker filled more than the final claim.
@@ -98,9 +154,9 @@ impl ClaimCheck {
         self.filled > self.claimed
     }
 
-    /// The broker filled some, and the claim (the only one this check
-    /// holds) is exactly what it filled and was not made before the broker
-    /// filled it ([`detected`]).
+    /// The broker filled some, and the final claim is exactly what it
+    /// filled and neither it nor any claim before it was made before the
+    /// broker filled it ([`detected`]).
     #[must_use]
     pub fn detected(&self) -> bool {
         detected(self.filled, self.claimed, self.false_positive())
@@ -112,6 +168,99 @@ impl ClaimCheck {
     pub fn abandoned(&self) -> bool {
         self.open_when_claimed || (self.filled > self.filled_when_claimed && self.missed())
     }
+}
+
+/// What the broker had filled of `orders` by `t`: nothing of an order
+/// before it had the order.
+fn filled_by(orders: &[&LedgerOrder], t: Duration) -> Decimal {
+    orders
+        .iter()
+        .filter(|o| o.accepted_at <= t)
+        .map(|o| o.filled_qty_at(t))
+        .sum()
+}
+
+/// One order's claims judged against the ledger: what the rules compare,
+/// the price, and when the broker last filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Judgement {
+    /// The quantities the rules compare.
+    pub check: ClaimCheck,
+    /// Whether the final claim's average price differs from the ledger's
+    /// ([`price_mismatch`] of the [`judged_fills`]); `None` when there is
+    /// nothing to judge.
+    pub price_mismatch: Option<bool>,
+    /// The last fill of any of the order's broker orders by the end.
+    pub last_fill_at: Option<Duration>,
+}
+
+impl Judgement {
+    /// Detection latency ([`latency_ms`]) of a claim concluded at
+    /// `concluded_at`: only for a detected order with a fill, and a claim
+    /// that concluded.
+    #[must_use]
+    pub fn latency_ms(&self, concluded_at: Option<Duration>) -> Option<f64> {
+        match (self.check.detected(), self.last_fill_at, concluded_at) {
+            (true, Some(fill), Some(seen)) => Some(latency_ms(fill, seen)),
+            _ => None,
+        }
+    }
+}
+
+/// Judges the claims about one order against `orders`, every broker order
+/// made for it (none when the broker never had it), the ledger read at
+/// `end`: `last` is the final claim, `earlier` the claims before it
+/// ([`ClaimCheck::of_claims`]), and `named` the broker order the final
+/// claim is about, when the claimant names one (its fills judge the
+/// price, [`judged_fills`]).
+#[must_use]
+pub fn judge_order<'a>(
+    orders: &[&'a LedgerOrder],
+    named: Option<&'a LedgerOrder>,
+    earlier: &[Claim],
+    last: Option<&Claim>,
+    end: Duration,
+) -> Judgement {
+    let check = ClaimCheck::of_claims(orders, earlier, last, end);
+    Judgement {
+        check,
+        price_mismatch: last
+            .and_then(|c| price_mismatch(c.qty, c.avg_price, judged_fills(orders, named, end))),
+        last_fill_at: orders.iter().filter_map(|o| o.last_fill_at(end)).max(),
+    }
+}
+
+/// The fills a claimed price is judged against, in fill order: those of
+/// the broker order the claim names (`named`) by `end`, when it is one of
+/// `orders`; otherwise those of every order in `orders`, by fill time
+/// (fills at one instant stay in the order `orders` gives).
+#[must_use]
+pub fn judged_fills<'a>(
+    orders: &[&'a LedgerOrder],
+    named: Option<&'a LedgerOrder>,
+    end: Duration,
+) -> Vec<&'a Fill> {
+    if let Some(order) = named.filter(|n| orders.iter().any(|o| o.id == n.id)) {
+        return order.fills_by(end).collect();
+    }
+    let mut fills: Vec<&Fill> = orders.iter().flat_map(|o| o.fills_by(end)).collect();
+    // Stable: fills at one instant stay in acceptance order.
+    fills.sort_by_key(|f| f.at);
+    fills
+}
+
+/// The detection rate: orders detected over orders the broker filled;
+/// `None` when nothing filled.
+#[must_use]
+pub fn detection_rate(detected: u64, filled: u64) -> Option<f64> {
+    (filled > 0).then(|| detected as f64 / filled as f64)
+}
+
+/// The price mismatches figure: `mismatched` of the `checked` orders whose
+/// claimed price was judged; `None` when no order had a price to judge.
+#[must_use]
+pub fn price_mismatches(checked: u64, mismatched: u64) -> Option<u64> {
+    (checked > 0).then_some(mismatched)
 }
 
 /// Detection latency in milliseconds: from the last fill of a correctly
@@ -236,6 +385,7 @@ mod tests {
                 filled_when_claimed: when.into(),
                 claimed: claimed.into(),
                 open_when_claimed: open,
+                earlier_false_positive: false,
             };
             assert_eq!(c.detected(), detected, "detected: {why}");
             assert_eq!(c.missed(), missed, "missed: {why}");
@@ -304,6 +454,58 @@ mod tests {
         assert!(check.detected() && !check.open_when_claimed);
         let early = ClaimCheck::of([&order], 30.into(), Duration::from_millis(2), end);
         assert!(early.false_positive() && early.open_when_claimed);
+    }
+
+    /// One order's claims judged whole: an early claim among the earlier
+    /// ones keeps an exact final claim from being a detection; without it
+    /// the final claim is detected, its price judged against the named
+    /// order's fills, and its latency runs from the last fill.
+    #[test]
+    fn judge_order_weighs_every_claim() {
+        let mut order = LedgerOrder {
+            index: None,
+            id: "o".into(),
+            client_order_id: "c".into(),
+            symbol: "SPY".into(),
+            side: fillproof_engine::Side::Buy,
+            qty: 20.into(),
+            order_type: fillproof_engine::OrderType::Market,
+            time_in_force: fillproof_engine::TimeInForce::Day,
+            limit_price: None,
+            accepted_at: Duration::ZERO,
+            fills: vec![fill(10, 10, "100"), fill(20, 10, "102")],
+            broker_end: None,
+            cancel_requested_at: None,
+            cancel_effective_at: None,
+            status_lag: Duration::ZERO,
+            filled_spelling: "filled".into(),
+        };
+        let at = Duration::from_millis;
+        let claim = |qty: i64, ms: u64| Claim {
+            qty: qty.into(),
+            avg_price: Some(price("101")),
+            at: at(ms),
+        };
+        let last = claim(20, 30);
+        let clean = judge_order(
+            &[&order],
+            Some(&order),
+            &[claim(10, 15)],
+            Some(&last),
+            at(40),
+        );
+        assert!(clean.check.detected() && !clean.check.false_positive());
+        assert_eq!(clean.price_mismatch, Some(false));
+        assert_eq!(clean.last_fill_at, Some(at(20)));
+        let latency = clean.latency_ms(Some(at(30))).expect("detected");
+        assert!((latency - 10.0).abs() < 1e-9);
+        let early = judge_order(&[&order], None, &[claim(20, 15)], Some(&last), at(40));
+        assert!(early.check.false_positive() && !early.check.detected());
+        assert_eq!(early.latency_ms(Some(at(30))), None);
+        // Nothing is filled of an order before the broker had it.
+        order.accepted_at = at(50);
+        let before = judge_order(&[&order], None, &[], Some(&claim(10, 40)), at(40));
+        assert!(before.check.false_positive() && !before.check.filled());
     }
 
     /// A claimed price is judged at the snapshot's precision: equal after

@@ -99,7 +99,11 @@ pub enum TrueStatus {
 }
 
 impl TrueStatus {
-    fn canonical(self) -> &'static str {
+    /// The canonical (Alpaca) spelling of the status: `new`,
+    /// `partially_filled`, `filled`, `pending_cancel`, `canceled`,
+    /// `expired`, `rejected`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::New => "new",
             Self::PartiallyFilled => "partially_filled",
@@ -254,7 +258,7 @@ impl LedgerOrder {
         } else {
             match self.status_at(status_time) {
                 TrueStatus::Filled if spelled => self.filled_spelling.as_str(),
-                other => other.canonical(),
+                other => other.as_str(),
             }
         };
         let status = OrderStatus::parse(raw_status);

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use fillproof_simulator::LedgerOrder;
-use fillproof_simulator::judge::{self, ClaimCheck};
+use fillproof_simulator::judge;
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -30,16 +30,9 @@ use std::marker::PhantomData;
 pub const MAX_CLAIMS: usize = 1_000_000;
 
 /// A client's claim: the quantity it believes filled, maybe the average
-/// price it believes it filled at, and when it said so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim {
-    /// The quantity claimed filled.
-    pub qty: Decimal,
-    /// The average fill price claimed, when the body gave one.
-    pub avg_price: Option<Decimal>,
-    /// When the claim was posted, virtual time since the session began.
-    pub at: Duration,
-}
+/// price it believes it filled at, and when it said so (the judge's
+/// [`Claim`](fillproof_simulator::judge::Claim)).
+pub use fillproof_simulator::judge::Claim;
 
 /// The claims for one client order id, as far as judging needs them.
 ///
@@ -392,32 +385,19 @@ pub fn judge_claims(
     order: Option<&LedgerOrder>,
     now: Duration,
 ) -> Verdict {
-    // What the broker had filled by `t`: nothing before it had the order.
-    let filled_at = |t: Duration| {
-        order
-            .filter(|o| o.accepted_at <= t)
-            .map_or(Decimal::ZERO, |o| o.filled_qty_at(t))
-    };
-    let filled = filled_at(now);
-    let latest = claims.map(|h| h.latest);
-    let check = ClaimCheck {
-        filled,
-        filled_when_claimed: latest.map_or(filled, |c| filled_at(c.at)),
-        claimed: latest.map_or(Decimal::ZERO, |c| c.qty),
-        open_when_claimed: false,
-    };
-    let false_positive = claims.is_some_and(|h| {
-        h.raises
-            .iter()
-            .any(|c| judge::false_positive(c.qty, filled_at(c.at)))
-    });
+    let orders: Vec<&LedgerOrder> = order.into_iter().collect();
+    let judged = judge::judge_order(
+        &orders,
+        order,
+        claims.map_or(&[], |h| h.raises.as_slice()),
+        claims.map(|h| &h.latest),
+        now,
+    );
     Verdict {
-        false_positive,
-        missed: check.missed(),
-        detected: judge::detected(check.filled, check.claimed, false_positive),
-        price_mismatch: latest
-            .zip(order)
-            .and_then(|(c, o)| judge::price_mismatch(c.qty, c.avg_price, o.fills_by(now))),
+        false_positive: judged.check.false_positive(),
+        missed: judged.check.missed(),
+        detected: judged.check.detected(),
+        price_mismatch: judged.price_mismatch,
     }
 }
 

@@ -32,8 +32,8 @@ use std::io::Write;
 use fillproof_engine::{AuditKey, ChainMode, digest_hex};
 use serde::{Deserialize, Serialize};
 
-use crate::session::Reply;
 use crate::wire;
+use crate::wire::Reply;
 
 /// The version of the request log format this fillproof writes and reads.
 pub const LOG_VERSION: u32 = 2;

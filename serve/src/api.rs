@@ -1,0 +1,405 @@
+//! Alpaca's Trading API v2 routes: each endpoint's answer from the
+//! session's broker, at the request's arrival time.
+//!
+//! Entry point: [`Session::dispatch`], which routes a request and returns
+//! its [`Answer`]. Orders (submit, read, list, cancel), positions, the
+//! account and the clock each have their handler here; a broker error
+//! becomes Alpaca's answer to it (`error_reply`). Imports `session` and
+//! `wire`.
+
+use std::time::Duration;
+
+use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
+use fillproof_simulator::{at_arrival, uuid_shaped};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::session::{Intent, Session};
+use crate::wire::{self, Reply, code, error_body};
+
+/// The most orders one session holds: past it a submit is refused (403),
+/// so a client that floods the server cannot exhaust its memory.
+pub const MAX_ORDERS: usize = 100_000;
+
+/// A reply and the rate-limit state to send with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// What to send.
+    pub reply: Reply,
+    /// `X-Ratelimit-*` headers, when the broker has a rate limit.
+    pub rate_limit: Option<RateLimitState>,
+    /// The broker's clock when it answered, for the `Date` header.
+    pub now: Timestamp,
+}
+
+impl Session {
+    /// Answers one API request (`/v2/...`) that arrived at `arrival`.
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        arrival: Duration,
+    ) -> Answer {
+        let reply = at_arrival(arrival, self.route(method, path, query, body, arrival)).await;
+        Answer {
+            reply,
+            rate_limit: self.broker.rate_limit_state(),
+            now: self.stamp(self.elapsed().max(arrival)),
+        }
+    }
+
+    async fn route(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        arrival: Duration,
+    ) -> Reply {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        match (method, segments.as_slice()) {
+            ("POST", ["v2", "orders"]) => self.submit(body).await,
+            ("GET", ["v2", "orders"]) => self.list_orders(query, arrival),
+            ("DELETE", ["v2", "orders"]) => self.cancel_all(arrival).await,
+            ("GET", ["v2", "orders:by_client_order_id"]) => {
+                match query_param(query, "client_order_id") {
+                    Some(id) => self.read(self.broker.get_order_by_client_id(&id).await),
+                    None => Reply::error(422, code::BAD_REQUEST, "client_order_id is required"),
+                }
+            }
+            ("GET", ["v2", "orders", id]) => self.read(self.broker.get_order(id).await),
+            ("DELETE", ["v2", "orders", id]) => match self.broker.cancel_order(id).await {
+                Ok(()) => Reply::NoContent,
+                Err(error) => error_reply(&error),
+            },
+            ("GET", ["v2", "positions"]) => self.positions(arrival),
+            ("GET", ["v2", "positions", symbol]) => self.position(symbol, arrival).await,
+            ("GET", ["v2", "account"]) => self.account(arrival),
+            ("GET", ["v2", "clock"]) => Reply::json(200, wire::clock_json(self.stamp(arrival))),
+            (_, ["v2", "orders" | "positions" | "account" | "clock", ..]) => {
+                Reply::error(405, code::BAD_REQUEST, "method not allowed")
+            }
+            _ => Reply::error(404, code::NOT_FOUND, "endpoint not found"),
+        }
+    }
+
+    fn read(&self, result: Result<Order, BrokerError>) -> Reply {
+        match result {
+            Ok(order) => Reply::json(200, wire::order_json(&order, &self.asset_id(&order.symbol))),
+            Err(error) => error_reply(&error),
+        }
+    }
+
+    async fn submit(&self, body: &[u8]) -> Reply {
+        let (request, given) = {
+            let mut state = self.state();
+            let generated = uuid_shaped(self.broker.seed(), "client-order-id", state.generated);
+            let parsed = match wire::order_request(body, &generated) {
+                Ok(parsed) => parsed,
+                Err(error) => return Reply::error(error.status, error.code, &error.message),
+            };
+            if !parsed.1 {
+                state.generated += 1;
+            }
+            let orders = self.broker.with_ledger(|l| l.orders().len());
+            if orders >= MAX_ORDERS {
+                return Reply::error(
+                    403,
+                    code::FORBIDDEN,
+                    &format!("fillproof serve holds at most {MAX_ORDERS} orders a session"),
+                );
+            }
+            let (index, new) = state.arrivals.insert_full(parsed.0.client_order_id.clone());
+            if new {
+                self.broker.register(
+                    &parsed.0.client_order_id,
+                    u32::try_from(index).unwrap_or(u32::MAX),
+                );
+            }
+            parsed
+        };
+        let result = self.broker.submit_order(&request).await;
+        if !given {
+            self.note_placement(&request, result.is_ok());
+        }
+        self.read(result)
+    }
+
+    /// Tells a resend from a new order, for a submit that sent no client id
+    /// (a broker cannot refuse a resend it cannot recognise): an order
+    /// placed with the same body as an earlier order whose answer the
+    /// client never got is a duplicate of it.
+    fn note_placement(&self, request: &OrderRequest, delivered: bool) {
+        let Some(id) = self.broker.with_ledger(|l| {
+            l.by_client_id(&request.client_order_id)
+                .map(|o| o.id.clone())
+        }) else {
+            return;
+        };
+        let intent = Intent::of(request);
+        let mut state = self.state();
+        if let Some(slot) = state.undelivered.iter().position(|(i, _)| *i == intent) {
+            let (_, original) = state.undelivered.remove(slot);
+            state.duplicates.insert(id.clone(), original);
+        }
+        if !delivered {
+            state.undelivered.push((intent, id));
+        }
+    }
+
+    fn list_orders(&self, query: &str, now: Duration) -> Reply {
+        let status = query_param(query, "status").unwrap_or_else(|| "open".into());
+        if !matches!(status.as_str(), "open" | "closed" | "all") {
+            return Reply::error(
+                422,
+                code::BAD_REQUEST,
+                &format!("invalid status \"{status}\": use open, closed or all"),
+            );
+        }
+        let limit = match query_param(query, "limit").map(|l| l.parse::<usize>()) {
+            None => 50,
+            Some(Ok(limit)) if (1..=500).contains(&limit) => limit,
+            Some(_) => {
+                return Reply::error(422, code::BAD_REQUEST, "limit must be from 1 to 500");
+            }
+        };
+        let ascending = query_param(query, "direction").as_deref() == Some("asc");
+        let symbols: Option<Vec<String>> = query_param(query, "symbols").map(|s| {
+            s.split(',')
+                .map(|s| s.trim().to_ascii_uppercase())
+                .collect()
+        });
+        let epoch = self.broker.model().epoch_unix_micros;
+        let orders: Vec<Value> = self.broker.with_ledger(|ledger| {
+            let mut chosen: Vec<_> = ledger
+                .orders()
+                .iter()
+                .filter(|o| o.accepted_at <= now)
+                .filter(|o| {
+                    let terminal = o.status_at(now).is_terminal();
+                    match status.as_str() {
+                        "open" => !terminal,
+                        "closed" => terminal,
+                        _ => true,
+                    }
+                })
+                .filter(|o| symbols.as_ref().is_none_or(|s| s.contains(&o.symbol)))
+                .collect();
+            if !ascending {
+                chosen.reverse();
+            }
+            chosen
+                .into_iter()
+                .take(limit)
+                .map(|o| wire::order_json(&o.snapshot(now, epoch), &self.asset_id(&o.symbol)))
+                .collect()
+        });
+        Reply::json(200, Value::Array(orders))
+    }
+
+    async fn cancel_all(&self, now: Duration) -> Reply {
+        let open: Vec<String> = self.broker.with_ledger(|ledger| {
+            ledger
+                .orders()
+                .iter()
+                .filter(|o| o.accepted_at <= now && !o.status_at(now).is_terminal())
+                .map(|o| o.id.clone())
+                .collect()
+        });
+        let mut results = Vec::with_capacity(open.len());
+        for id in open {
+            let (status, body) = match self.broker.cancel_order(&id).await {
+                Ok(()) => (200, Value::Null),
+                Err(error) => match error_reply(&error) {
+                    Reply::Json { status, body } => (status, body),
+                    _ => (500, error_body(50_000_000, &error.to_string())),
+                },
+            };
+            results.push(json!({ "id": id, "status": status, "body": body }));
+        }
+        Reply::json(207, Value::Array(results))
+    }
+
+    /// Average entry price of the position in `symbol` at `now`: the
+    /// average price of the fills on the position's side.
+    fn entry_price(&self, symbol: &str, qty: Decimal, now: Duration) -> Decimal {
+        let long = qty > Decimal::ZERO;
+        let (amount, filled) = self.broker.with_ledger(|ledger| {
+            ledger
+                .orders()
+                .iter()
+                .filter(|o| o.symbol == symbol)
+                .filter(|o| (o.side == fillproof_engine::Side::Buy) == long)
+                .flat_map(|o| o.fills_by(now))
+                .fold((Decimal::ZERO, Decimal::ZERO), |(a, q), f| {
+                    (a + f.qty * f.price, q + f.qty)
+                })
+        });
+        if filled.is_zero() {
+            self.reference_price(symbol)
+        } else {
+            (amount / filled).round_dp(4)
+        }
+    }
+
+    fn reference_price(&self, symbol: &str) -> Decimal {
+        self.broker
+            .model()
+            .reference_prices
+            .get(symbol)
+            .copied()
+            .unwrap_or(Decimal::ONE)
+    }
+
+    fn position_reply(&self, symbol: &str, qty: Decimal, now: Duration) -> Value {
+        wire::position_json(
+            symbol,
+            &self.asset_id(symbol),
+            qty,
+            self.entry_price(symbol, qty, now),
+            self.reference_price(symbol),
+        )
+    }
+
+    async fn position(&self, symbol: &str, now: Duration) -> Reply {
+        let symbol = symbol.to_ascii_uppercase();
+        match self.broker.get_position(&symbol).await {
+            Ok(Some(position)) => Reply::json(200, self.position_reply(&symbol, position.qty, now)),
+            Ok(None) => Reply::error(404, code::NOT_FOUND, "position does not exist"),
+            Err(error) => error_reply(&error),
+        }
+    }
+
+    fn positions(&self, now: Duration) -> Reply {
+        let positions = self.broker.with_ledger(|l| l.positions_at(now));
+        let list = positions
+            .iter()
+            .filter(|(_, qty)| !qty.is_zero())
+            .map(|(symbol, qty)| self.position_reply(symbol, *qty, now))
+            .collect();
+        Reply::json(200, Value::Array(list))
+    }
+
+    fn account(&self, now: Duration) -> Reply {
+        let (buying_power, cash) = self.broker.with_ledger(|ledger| {
+            let buying_power = ledger.buying_power_at(self.buying_power, now, |o| {
+                o.limit_price
+                    .unwrap_or_else(|| self.reference_price(&o.symbol))
+            });
+            let cash = ledger.orders().iter().fold(self.buying_power, |cash, o| {
+                let cost: Decimal = o.fills_by(now).map(|f| f.qty * f.price).sum();
+                match o.side {
+                    fillproof_engine::Side::Buy => cash - cost,
+                    fillproof_engine::Side::Sell => cash + cost,
+                }
+            });
+            (buying_power, cash)
+        });
+        let id = uuid_shaped(self.broker.seed(), "account-id", 0);
+        Reply::json(200, wire::account_json(&id, buying_power, cash))
+    }
+}
+
+/// The reply to a broker error, as Alpaca answers it.
+fn error_reply(error: &BrokerError) -> Reply {
+    match error {
+        BrokerError::Timeout | BrokerError::ConnectionReset => Reply::Close,
+        BrokerError::BadBody { .. } => Reply::Garbage,
+        BrokerError::Server { status, message } => {
+            Reply::error(*status, u32::from(*status) * 100_000, message)
+        }
+        BrokerError::RateLimited { .. } => {
+            Reply::error(429, code::RATE_LIMITED, "rate limit exceeded")
+        }
+        BrokerError::NotFound { message } => Reply::error(404, code::NOT_FOUND, message),
+        BrokerError::Forbidden { message } => Reply::error(403, code::FORBIDDEN, message),
+        BrokerError::Unprocessable { .. } if error.is_duplicate_client_order_id() => Reply::error(
+            422,
+            code::DUPLICATE_CLIENT_ORDER_ID,
+            "client_order_id must be unique",
+        ),
+        BrokerError::Unprocessable { message } => Reply::error(422, code::UNPROCESSABLE, message),
+        BrokerError::Deferred { .. } => Reply::error(503, 50_300_000, "service unavailable"),
+    }
+}
+
+/// The value of `name` in a query string, percent-decoded.
+#[must_use]
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key) == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| char::from(b).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fillproof_simulator::TrueStatus;
+
+    /// Query values are percent-decoded as a client encodes them; a broken
+    /// escape is kept as written rather than guessed.
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let query =
+            "status=all&client_order_id=a%2Fb%20c+d&name=caf%C3%A9&odd=100%25&bad=%zz&end=%4";
+        assert_eq!(
+            query_param(query, "client_order_id").as_deref(),
+            Some("a/b c d")
+        );
+        assert_eq!(query_param(query, "name").as_deref(), Some("caf\u{e9}"));
+        assert_eq!(query_param(query, "odd").as_deref(), Some("100%"));
+        assert_eq!(query_param(query, "bad").as_deref(), Some("%zz"));
+        assert_eq!(query_param(query, "end").as_deref(), Some("%4"));
+        assert_eq!(query_param(query, "status").as_deref(), Some("all"));
+        assert_eq!(query_param(query, "missing"), None);
+    }
+
+    /// Every true status has its Alpaca spelling in the report; a 5xx
+    /// carries its status in Alpaca's 8-digit code.
+    #[test]
+    fn statuses_and_server_codes_are_spelt_as_alpaca_does() {
+        for (status, name) in [
+            (TrueStatus::New, "new"),
+            (TrueStatus::PartiallyFilled, "partially_filled"),
+            (TrueStatus::Filled, "filled"),
+            (TrueStatus::PendingCancel, "pending_cancel"),
+            (TrueStatus::Canceled, "canceled"),
+            (TrueStatus::Expired, "expired"),
+            (TrueStatus::Rejected, "rejected"),
+        ] {
+            assert_eq!(status.as_str(), name);
+        }
+        let reply = error_reply(&BrokerError::Server {
+            status: 504,
+            message: "gateway timeout".into(),
+        });
+        assert_eq!(reply, Reply::error(504, 50_400_000, "gateway timeout"),);
+    }
+}

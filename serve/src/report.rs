@@ -1,0 +1,383 @@
+//! The session's report: per order what the broker did, and once clients
+//! claimed, their claims judged against the ledger.
+//!
+//! Entry points: [`Session::report`], the report at a virtual time, and
+//! [`Session::shut_down`], which lets every request on its way land, takes
+//! the report and ends the request log. Every claim-versus-ledger rule and
+//! figure is [`fillproof_simulator::judge`]'s (through
+//! [`judge_claims`](crate::claims::judge_claims)), the ones `fillproof run`
+//! measures an engine by. Imports `session` and `wire`.
+
+use std::time::Duration;
+
+use fillproof_engine::clock::sleep;
+use fillproof_simulator::{Endpoint, Expectation, Ledger, LedgerOrder, judge};
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::claims::{ClaimBook, ClaimHistory, Verdict, judge_claims};
+use crate::session::{Session, State};
+use crate::wire::Reply;
+
+impl Session {
+    /// The report at virtual time `now`: per order what the broker did,
+    /// calls by endpoint, 429s, faults by kind, duplicate orders, and once
+    /// claims were posted the fills missed and invented against the ledger.
+    #[must_use]
+    pub fn report(&self, now: Duration) -> Report {
+        let state = self.state();
+        let claimed = !state.claims.is_empty();
+        let (orders, counts) = self.broker.with_ledger(|ledger| {
+            let mut counts = Counts::default();
+            let orders: Vec<OrderReport> = ledger
+                .orders()
+                .iter()
+                .filter(|o| o.accepted_at <= now)
+                .map(|o| {
+                    let claims = state.claims.get(&o.client_order_id);
+                    let verdict = claimed.then(|| judge_claims(claims, Some(o), now));
+                    counts.add(o.filled_qty_at(now), verdict);
+                    order_report(o, claims, &state, now)
+                })
+                .collect();
+            if claimed {
+                counts.false_positives += unheld_claims_invented(&state.claims, ledger, now);
+            }
+            (orders, counts)
+        });
+        let mut report = self.summary(now, &state, orders, &counts);
+        report.judge(&self.expectations);
+        report
+    }
+
+    /// Ends the session whose shutdown request `seq` arrived at `at`:
+    /// lets every request still on its way to the broker land (the broker
+    /// applies a request at its arrival whether or not anyone waits, so
+    /// before then the ledger is not the whole truth), takes the report
+    /// when the last of them has landed (at `at` when none was on its
+    /// way), logs it as the shutdown's answer, writes what is left of the
+    /// log and its end line, and logs no more.
+    ///
+    /// The wait is bounded by the requests' drawn request legs, and is in
+    /// virtual time: the report's time is the last landing, so a replay
+    /// takes the very same report.
+    pub async fn shut_down(&self, seq: u64, at: Duration) -> Report {
+        let (in_flight, until) = self.let_land(at).await;
+        let mut report = self.report(until);
+        report.requests_in_flight_at_shutdown = in_flight;
+        self.end_log(seq, &report_reply(&report));
+        report
+    }
+
+    /// Waits until no request is on its way to the broker. Returns how
+    /// many were still on their way at `at` (landing after it), and the
+    /// time the last of them landed (`at` when none).
+    async fn let_land(&self, at: Duration) -> (u64, Duration) {
+        // A request that arrived in the same instant as the shutdown may
+        // not have left for the broker yet (a replay hands it to a task
+        // of its own): let it leave first.
+        tokio::task::yield_now().await;
+        let on_their_way = self.broker.requests_on_their_way();
+        let in_flight = on_their_way.iter().filter(|lands| **lands > at).count() as u64;
+        let mut until = at;
+        while let Some(&last) = self.broker.requests_on_their_way().last() {
+            until = until.max(last);
+            let now = self.broker.elapsed();
+            // Past its time and not landed yet: its task has not run; give
+            // it the runtime.
+            sleep(last.saturating_sub(now).max(Duration::from_millis(1))).await;
+        }
+        (in_flight, until)
+    }
+
+    /// The report's figures from the orders and the counts of their
+    /// verdicts, its thresholds not yet judged.
+    fn summary(
+        &self,
+        now: Duration,
+        state: &State,
+        orders: Vec<OrderReport>,
+        counts: &Counts,
+    ) -> Report {
+        let claimed = !state.claims.is_empty();
+        let faults = self.broker.faults_injected();
+        let calls = self.broker.calls();
+        Report {
+            scenario: self.scenario.clone(),
+            seed: self.broker.seed(),
+            at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+            requests: state.seq,
+            orders_placed: orders.len() as u64,
+            filled_orders: counts.filled,
+            calls_by_endpoint: Endpoint::ALL
+                .iter()
+                .map(|e| (e.as_str().to_owned(), calls[e.index()]))
+                .collect(),
+            rate_limited_calls: judge::rate_limited_calls(&faults),
+            faults_injected: faults.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            duplicate_orders: state.duplicates.len() as u64,
+            claims: claimed.then_some(state.claims.orders() as u64),
+            missed_fills: claimed.then_some(counts.missed),
+            false_positives: claimed.then_some(counts.false_positives),
+            price_mismatches: judge::price_mismatches(counts.priced, counts.price_mismatches),
+            detection_rate: claimed
+                .then(|| judge::detection_rate(counts.detected, counts.filled))
+                .flatten(),
+            orders,
+            requests_in_flight_at_shutdown: 0,
+            expectations: Vec::new(),
+            partial: false,
+            passed: true,
+        }
+    }
+}
+
+/// The verdicts of a report's orders, counted.
+#[derive(Debug, Default)]
+struct Counts {
+    filled: u64,
+    detected: u64,
+    missed: u64,
+    false_positives: u64,
+    priced: u64,
+    price_mismatches: u64,
+}
+
+impl Counts {
+    /// Counts one order that filled `filled_qty`, with the verdict on its
+    /// claims once any claim was posted.
+    fn add(&mut self, filled_qty: Decimal, verdict: Option<Verdict>) {
+        if let Some(verdict) = verdict {
+            self.false_positives += u64::from(verdict.false_positive);
+            self.missed += u64::from(verdict.missed);
+            self.detected += u64::from(verdict.detected);
+            if let Some(mismatch) = verdict.price_mismatch {
+                self.priced += 1;
+                self.price_mismatches += u64::from(mismatch);
+            }
+        }
+        self.filled += u64::from(judge::filled(filled_qty));
+    }
+}
+
+/// Claims for orders the broker never had (by the report's time) invent
+/// fills too: how many of them do. Looked up by id, not searched for,
+/// since a session may hold a million claims.
+fn unheld_claims_invented(claims: &ClaimBook, ledger: &Ledger, now: Duration) -> u64 {
+    claims
+        .iter()
+        .filter(|(id, _)| ledger.by_client_id(id).is_none_or(|o| o.accepted_at > now))
+        .filter(|(_, c)| judge_claims(Some(c), None, now).false_positive)
+        .count() as u64
+}
+
+/// One order as the report shows it at `now`, with the latest of its
+/// `claims`.
+fn order_report(
+    o: &LedgerOrder,
+    claims: Option<&ClaimHistory>,
+    state: &State,
+    now: Duration,
+) -> OrderReport {
+    let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+    OrderReport {
+        arrival_index: state
+            .arrivals
+            .get_index_of(&o.client_order_id)
+            .and_then(|i| u32::try_from(i).ok()),
+        id: o.id.clone(),
+        client_order_id: o.client_order_id.clone(),
+        symbol: o.symbol.clone(),
+        side: o.side.to_string(),
+        qty: o.qty,
+        accepted_at_ms: ms(o.accepted_at),
+        status: o.status_at(now).as_str().to_owned(),
+        filled_qty: o.filled_qty_at(now),
+        fills: o
+            .fills_by(now)
+            .map(|f| FillReport {
+                at_ms: ms(f.at),
+                qty: f.qty,
+                price: f.price,
+            })
+            .collect(),
+        cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
+        claimed_qty: claims.map(|c| c.latest.qty),
+        claimed_avg_price: claims.and_then(|c| c.latest.avg_price),
+        duplicate_of: state.duplicates.get(&o.id).cloned(),
+    }
+}
+
+/// An order as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderReport {
+    /// Its arrival index (the `order` a timeline names), when a submit
+    /// carried its client id.
+    pub arrival_index: Option<u32>,
+    /// The broker's id.
+    pub id: String,
+    /// The client's id (made up by the server when the client sent none).
+    pub client_order_id: String,
+    /// The instrument.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Ordered quantity.
+    pub qty: Decimal,
+    /// When the broker accepted it, virtual milliseconds.
+    pub accepted_at_ms: u64,
+    /// Its true status at the report's time.
+    pub status: String,
+    /// Quantity truly filled by then.
+    pub filled_qty: Decimal,
+    /// Each execution.
+    pub fills: Vec<FillReport>,
+    /// When a cancel was first asked for.
+    pub cancel_requested_at_ms: Option<u64>,
+    /// What the client claimed filled last, if it claimed.
+    pub claimed_qty: Option<Decimal>,
+    /// The average price that claim gave, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_avg_price: Option<Decimal>,
+    /// The order this one duplicates: a resend of a submit whose answer the
+    /// client never got.
+    pub duplicate_of: Option<String>,
+}
+
+/// One execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillReport {
+    /// When, virtual milliseconds.
+    pub at_ms: u64,
+    /// How much.
+    pub qty: Decimal,
+    /// At what price.
+    pub price: Decimal,
+}
+
+/// One `expect:` threshold, judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    /// `metric op value`.
+    pub expectation: String,
+    /// The measured value; absent when the session cannot measure it.
+    pub actual: Option<f64>,
+    /// Whether it held (an absent metric never holds).
+    pub ok: bool,
+}
+
+/// A session's report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The report's virtual time, milliseconds since the session began:
+    /// at a shutdown, when the last request still on its way to the
+    /// broker landed ([`Report::requests_in_flight_at_shutdown`]), or the
+    /// shutdown's own time when none was.
+    pub at_ms: u64,
+    /// API requests and claims received.
+    pub requests: u64,
+    /// Orders the broker accepted.
+    pub orders_placed: u64,
+    /// Orders with any quantity filled.
+    pub filled_orders: u64,
+    /// Broker calls by endpoint.
+    pub calls_by_endpoint: IndexMap<String, u64>,
+    /// `rate_limited_calls`, as the README's metrics table defines it
+    /// ([`judge::rate_limited_calls`]).
+    pub rate_limited_calls: u64,
+    /// Faults injected, by kind.
+    pub faults_injected: IndexMap<String, u64>,
+    /// Orders that are resends of an order already placed.
+    pub duplicate_orders: u64,
+    /// Client order ids claimed; absent before any claim.
+    pub claims: Option<u64>,
+    /// `missed_fills`, judged on the latest claim per order; absent
+    /// before any claim.
+    pub missed_fills: Option<u64>,
+    /// `false_positives`, judged on every claim at the moment it was
+    /// posted, client order ids the broker never had included; absent
+    /// before any claim.
+    pub false_positives: Option<u64>,
+    /// `price_mismatches`, judged on the latest claim per order; absent
+    /// when no latest claim gave a price for a filled order.
+    #[serde(default)]
+    pub price_mismatches: Option<u64>,
+    /// `detection_rate`, judged on the latest claim per order; absent
+    /// before any claim, or when nothing filled.
+    pub detection_rate: Option<f64>,
+    /// Every order.
+    pub orders: Vec<OrderReport>,
+    /// Requests still on their way to the broker when the session shut
+    /// down (broker calls: a `DELETE /v2/orders` makes one per open
+    /// order). The report waited for them to land and is taken when the
+    /// last did (`at_ms`), so the orders they placed and the cancels they
+    /// asked for are in it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests_in_flight_at_shutdown: u64,
+    /// The scenario's `expect:` thresholds, judged.
+    pub expectations: Vec<Judged>,
+    /// True for the replay of a request log with no end line (`fillproof
+    /// replay-session --partial`): a report of part of a session, which
+    /// never passes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// True when every threshold held (never for a partial report).
+    pub passed: bool,
+}
+
+impl Report {
+    /// The value of `metric`, when the session measures it.
+    #[must_use]
+    pub fn metric(&self, metric: &str) -> Option<f64> {
+        let count = |n: u64| Some(n as f64);
+        match metric {
+            "detection_rate" => self.detection_rate,
+            "missed_fills" => self.missed_fills.and_then(count),
+            "false_positives" => self.false_positives.and_then(count),
+            "price_mismatches" => self.price_mismatches.and_then(count),
+            "duplicate_orders" => count(self.duplicate_orders),
+            "filled_orders" => count(self.filled_orders),
+            "orders" => count(self.orders_placed),
+            "rate_limited_calls" => count(self.rate_limited_calls),
+            _ => None,
+        }
+    }
+
+    /// Marks the report as one of part of a session (a request log with
+    /// no end line): it does not pass, whatever its thresholds say.
+    pub fn mark_partial(&mut self) {
+        self.partial = true;
+        self.passed = false;
+    }
+
+    fn judge(&mut self, expectations: &[Expectation]) {
+        self.expectations = expectations
+            .iter()
+            .map(|e| {
+                let actual = self.metric(&e.metric);
+                Judged {
+                    expectation: e.to_string(),
+                    actual,
+                    ok: actual.is_some_and(|a| e.holds(a)),
+                }
+            })
+            .collect();
+        self.passed = self.expectations.iter().all(|j| j.ok);
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The answer to a shutdown: the report.
+#[must_use]
+pub fn report_reply(report: &Report) -> Reply {
+    Reply::json(200, serde_json::to_value(report).unwrap_or(Value::Null))
+}

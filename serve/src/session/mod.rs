@@ -1,0 +1,276 @@
+//! One serving session's state: the simulated broker, what clients asked
+//! of it (the request log), what they claimed, and the account's starting
+//! buying power.
+//!
+//! Entry points: [`Session::new`]; [`Session::arrive`] (or
+//! [`Session::record`] on replay) logs a request before it is handled,
+//! [`Session::answered`] its answer; [`Session::claim`] takes a claims
+//! body. `api` adds [`Session::dispatch`], which answers one API request at
+//! its arrival time and knows nothing of HTTP: the server calls it for each
+//! request, and [`replay`](crate::replay) calls it again for each logged
+//! request on the paused clock, which is why a session replays to the same
+//! ledger. `report` adds [`Session::report`] and [`Session::shut_down`].
+//!
+//! - `state`: the session's own book beside the ledger (arrivals, made-up
+//!   client ids, resends, claims).
+//! - [`log`]: the request log, hash-chained.
+//! - [`claims`]: clients' claims, kept for judging.
+//!
+//! May import `wire`, the engine and the simulator; never `api`, `report`
+//! or `http`.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use fillproof_engine::Timestamp;
+use fillproof_simulator::{BrokerModel, Expectation, Scenario, SimBroker, uuid_shaped};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+pub mod claims;
+pub mod log;
+mod state;
+
+pub(crate) use state::{Intent, State};
+
+use crate::claims::ClaimRefused;
+use crate::log::{LiveAnswer, LogHeader, LogWriter, LoggedRequest};
+use crate::wire::{Reply, code};
+
+/// A serving session over one scenario and seed.
+pub struct Session {
+    pub(crate) broker: SimBroker,
+    pub(crate) scenario: String,
+    pub(crate) expectations: Vec<Expectation>,
+    state: Mutex<State>,
+    log: Mutex<Option<LogWriter>>,
+    pub(crate) buying_power: Decimal,
+}
+
+impl Session {
+    /// A session serving `scenario` with streams derived from `seed`. Call
+    /// it inside the runtime that will serve: time zero is now.
+    ///
+    /// # Errors
+    ///
+    /// The scenario's `expect:` block does not parse.
+    pub fn new(scenario: &Scenario, seed: u64) -> Result<Arc<Self>, String> {
+        let model = BrokerModel::from_scenario(scenario);
+        let buying_power = model.buying_power.unwrap_or_else(|| Decimal::from(100_000));
+        Ok(Arc::new(Self {
+            broker: SimBroker::new(model, seed, false).with_uuid_ids(),
+            scenario: scenario.name.clone(),
+            expectations: scenario.expectations()?,
+            state: Mutex::new(State::default()),
+            log: Mutex::new(None),
+            buying_power,
+        }))
+    }
+
+    /// Logs every request from now on to `sink`, one JSON line each after
+    /// `header`, chained (see [`crate::log`]).
+    ///
+    /// # Errors
+    ///
+    /// The header cannot be written.
+    pub fn log_to(
+        &self,
+        sink: Box<dyn std::io::Write + Send>,
+        header: &LogHeader,
+    ) -> std::io::Result<()> {
+        self.log_keyed_to(sink, header, None)
+    }
+
+    /// [`Session::log_to`], the chain keyed with HMAC-SHA256 under `key`
+    /// when given (`FILLPROOF_AUDIT_KEY`): only a holder of the key can
+    /// compute it, so a line edited and chained again without it is
+    /// refused on replay.
+    ///
+    /// # Errors
+    ///
+    /// The header cannot be written.
+    pub fn log_keyed_to(
+        &self,
+        sink: Box<dyn std::io::Write + Send>,
+        header: &LogHeader,
+        key: Option<fillproof_engine::AuditKey>,
+    ) -> std::io::Result<()> {
+        let writer = LogWriter::start(sink, header, key)?;
+        *self.log() = Some(writer);
+        Ok(())
+    }
+
+    fn log(&self) -> MutexGuard<'_, Option<LogWriter>> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The simulated broker.
+    #[must_use]
+    pub fn broker(&self) -> &SimBroker {
+        &self.broker
+    }
+
+    /// Virtual time since the session began, in whole microseconds (the
+    /// log's resolution, so that a replay sees the very same times).
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        let elapsed = self.broker.elapsed();
+        Duration::from_micros(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn stamp(&self, t: Duration) -> Timestamp {
+        let micros = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
+        Timestamp::from_unix_micros(self.broker.model().epoch_unix_micros.saturating_add(micros))
+    }
+
+    /// The UUID-shaped id of `name` for `purpose`: the same name always
+    /// maps to the same UUID in a session with this seed.
+    fn derived_id(&self, purpose: &str, name: &str) -> String {
+        uuid_shaped(
+            self.broker.seed(),
+            purpose,
+            fillproof_engine::stable_hash(name.as_bytes()),
+        )
+    }
+
+    /// The id Alpaca gives the asset `symbol`.
+    #[must_use]
+    pub fn asset_id(&self, symbol: &str) -> String {
+        self.derived_id("asset-id", symbol)
+    }
+
+    /// The UUID-shaped execution id a client sees for the simulator's
+    /// execution `id`.
+    #[must_use]
+    pub fn execution_id(&self, id: &str) -> String {
+        self.derived_id("execution-id", id)
+    }
+
+    /// Records a request that arrived at `t` in the log, giving it its
+    /// sequence number: what replay does for each logged request. Called
+    /// right before the request is handled, with no wait in between, so
+    /// that log order is handling order.
+    pub fn record(&self, method: &str, path: &str, query: &str, body: &[u8], t: Duration) -> u64 {
+        let closing = method == "POST" && path == "/_fillproof/shutdown";
+        self.log_request(method, path, query, body, Some(t), closing)
+            .map_or(0, |(seq, _)| seq)
+    }
+
+    /// Records a request arriving now, giving it its sequence number and
+    /// its arrival time, both taken at once so that arrival times never
+    /// decrease along the log. Called right before the request is
+    /// handled, with no wait in between, so that log order is handling
+    /// order; its answer goes to [`Session::answered`].
+    ///
+    /// `None` once a shutdown has arrived ([`Session::arrive_shutdown`]):
+    /// the session takes no request after it, and the request is not
+    /// logged.
+    pub fn arrive(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Option<(u64, Duration)> {
+        self.log_request(method, path, query, body, None, false)
+    }
+
+    /// Records the shutdown (`POST /_fillproof/shutdown`, Ctrl-C, SIGTERM)
+    /// arriving now, as [`Session::arrive`] does, and closes the session
+    /// to every request after it; its answer is
+    /// [`Session::shut_down`]'s. `None` when a shutdown arrived already.
+    pub fn arrive_shutdown(&self) -> Option<(u64, Duration)> {
+        self.log_request("POST", "/_fillproof/shutdown", "", b"", None, true)
+    }
+
+    fn log_request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        at: Option<Duration>,
+        closing: bool,
+    ) -> Option<(u64, Duration)> {
+        let mut log = self.log();
+        let (seq, t) = {
+            let mut state = self.state();
+            if state.closed && at.is_none() {
+                return None;
+            }
+            state.closed |= closing;
+            let seq = state.seq;
+            state.seq += 1;
+            (seq, at.unwrap_or_else(|| self.elapsed()))
+        };
+        if let Some(writer) = log.as_mut() {
+            writer.received(LoggedRequest {
+                seq,
+                t_us: u64::try_from(t.as_micros()).unwrap_or(u64::MAX),
+                method: method.to_owned(),
+                path: path.to_owned(),
+                query: query.to_owned(),
+                body: String::from_utf8_lossy(body).into_owned(),
+                answer: None,
+            });
+        }
+        Some((seq, t))
+    }
+
+    /// Logs the answer given live to request `seq`.
+    pub fn answered(&self, seq: u64, reply: &Reply) {
+        let mut log = self.log();
+        if let Some(writer) = log.as_mut() {
+            if let Err(error) = writer.answered(seq, LiveAnswer::of(reply)) {
+                Self::log_failed(&mut log, &error);
+            }
+        }
+    }
+
+    /// A log that cannot be written loses replay, not the session: say so
+    /// once and stop logging.
+    fn log_failed(log: &mut Option<LogWriter>, error: &std::io::Error) {
+        tracing::error!(target: "fillproof::serve", %error, "request log write failed; logging stops");
+        *log = None;
+    }
+
+    /// Logs `reply` as the answer to request `seq`, the session's last,
+    /// writes what is left of the log and its end line, and logs no more.
+    pub(crate) fn end_log(&self, seq: u64, reply: &Reply) {
+        self.answered(seq, reply);
+        if let Some(writer) = self.log().take() {
+            if let Err(error) = writer.end() {
+                Self::log_failed(&mut None, &error);
+            }
+        }
+    }
+
+    /// Takes a client's claims, `{"filled_qty": {"<client_order_id>": qty}}`
+    /// with optional `"avg_price": {"<client_order_id>": price}`,
+    /// posted at `at`: every claim is kept and judged at the moment it
+    /// was posted (see [`crate::claims`]). Returns the number of client
+    /// order ids claimed so far.
+    ///
+    /// # Errors
+    ///
+    /// The body is not that shape, a quantity or price is not a
+    /// non-negative decimal, or the session would keep more than
+    /// [`MAX_CLAIMS`](crate::MAX_CLAIMS) claims; a refused body changes
+    /// nothing.
+    pub fn claim(&self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
+        self.state().claims.take(body, at)
+    }
+
+    /// The answer to a claims body posted at `at`: `{"claims": n}`, or the
+    /// refusal.
+    pub fn claims_reply(&self, body: &[u8], at: Duration) -> Reply {
+        match self.claim(body, at) {
+            Ok(count) => Reply::json(200, json!({ "claims": count })),
+            Err(refused) => Reply::error(refused.status, code::BAD_REQUEST, &refused.message),
+        }
+    }
+}
