@@ -10,13 +10,13 @@
 //!   definitions.
 //! - [`report`]: tables and JSON; [`junit`]: JUnit XML for the gate.
 
-pub mod budget;
 pub mod cli;
 pub mod commands;
-pub mod engines;
 pub mod import;
 pub mod junit;
 pub mod metrics;
 pub mod report;
-pub mod runner;
-pub mod strategies;
+pub mod run;
+
+// Old paths, kept while callers outside this crate use them.
+pub use run::{engines, runner};

@@ -7,7 +7,7 @@ use fillproof_simulator::{Comparison, Expectation, Scenario};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Metrics, Tally};
-use crate::runner::SeedRun;
+use crate::run::SeedRun;
 
 /// What a report keeps of one seed run: enough to rebuild the report of
 /// any set of seeds (the shards of a swarm, merged) exactly as one run of
@@ -223,7 +223,7 @@ pub fn budget_in_words(scenario: &Scenario, engine: &str) -> String {
     };
     match (
         &scenario.engine.rate_limit,
-        crate::runner::call_budget(scenario),
+        crate::run::call_budget(scenario),
     ) {
         (None, Some(limit)) => format!("{} (the engine's default)", per(&limit)),
         (_, Some(limit)) => per(&limit),
@@ -240,7 +240,7 @@ pub fn budget_short(scenario: &Scenario, engine: &str) -> String {
     }
     match (
         &scenario.engine.rate_limit,
-        crate::runner::call_budget(scenario),
+        crate::run::call_budget(scenario),
     ) {
         (None, Some(_)) => "default".into(),
         (_, Some(limit)) => format!("{}/{}", limit.requests, duration_words(limit.per)),
@@ -407,7 +407,7 @@ impl Report {
     pub fn own_setup(
         scenario: &Scenario,
         file: &str,
-        spec: &crate::runner::RunSpec,
+        spec: &crate::run::RunSpec,
         wall_ms: f64,
         runs: &[SeedRun],
     ) -> Self {

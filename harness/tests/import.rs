@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use command::{fillproof, scratch, workspace};
 use fillproof_harness::import;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::run::{RunSpec, run_seed};
 use fillproof_simulator::Scenario;
 use rust_decimal::Decimal;
 
@@ -22,7 +22,7 @@ fn fills(
     seed: u64,
 ) -> (
     Vec<(u32, Duration, Decimal, Decimal)>,
-    fillproof_harness::runner::SeedRun,
+    fillproof_harness::run::SeedRun,
 ) {
     let mut spec = RunSpec::from_scenario(Arc::new(scenario.clone()), seed).expect("spec");
     spec.keep_audit_lines = true;

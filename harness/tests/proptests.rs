@@ -20,7 +20,7 @@ mod proptests {
         PollingConfig, RobustVerifier, Side, TimeInForce, Timestamp, Verdict,
     };
     use fillproof_harness::metrics::{Metrics, check_orders};
-    use fillproof_harness::runner::{RunSpec, run_seed};
+    use fillproof_harness::run::{RunSpec, run_seed};
     use fillproof_simulator::{Scenario, TraceKind};
     use proptest::prelude::*;
 

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use fillproof_harness::commands::{load, scenario_files};
 use fillproof_harness::report::Report;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::run::{RunSpec, run_seed};
 
 /// Files under `folder` of the repository, relative to its root.
 fn files_under(folder: &str) -> Vec<PathBuf> {

@@ -10,7 +10,7 @@ use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_
 use crate::cli::GateArgs;
 use crate::junit::{Case, write_junit};
 use crate::report::{Report, format_rate};
-use crate::runner::{RunSpec, run_seeds};
+use crate::run::{RunSpec, run_seeds};
 
 /// Runs `gate`.
 ///
@@ -92,7 +92,7 @@ pub fn run(args: &GateArgs) -> Result<(Exit, bool)> {
         };
         let mut spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?;
         spec.record_trace = args.check_determinism;
-        if let Err(error) = crate::budget::admit(&spec, seeds.len(), jobs(args.jobs)) {
+        if let Err(error) = crate::run::cost::admit(&spec, seeds.len(), jobs(args.jobs)) {
             bad_input = true;
             outln!("{:<6} {file}\n{error:#}", "ERROR");
             cases.push(Case::error(&scenario.name, &file, &format!("{error:#}")));

@@ -37,8 +37,8 @@ use fillproof_simulator::{EngineKind, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{EngineArg, SetupArgs};
-use crate::runner::RunSpec;
-use crate::strategies;
+use crate::run::RunSpec;
+use crate::run::strategies;
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

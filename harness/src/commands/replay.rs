@@ -11,7 +11,7 @@ use fillproof_simulator::{LedgerOrder, TraceKind};
 use super::{Exit, load, spec};
 use crate::cli::ReplayArgs;
 use crate::metrics::{IntentIds, check_orders};
-use crate::runner::{SeedRun, run_seed};
+use crate::run::{SeedRun, run_seed};
 
 /// Width of the broker column.
 const BROKER_WIDTH: usize = 42;
@@ -38,7 +38,7 @@ pub fn run(args: &ReplayArgs) -> Result<Exit> {
     if let Some(order) = args.order.filter(|o| *o as usize >= workload) {
         return Err(no_such_order(order, workload));
     }
-    crate::budget::admit(&spec, 1, 1)?;
+    crate::run::cost::admit(&spec, 1, 1)?;
     let run = run_seed(&spec, &|| {})?;
     if let Some(order) = args.order.filter(|o| *o as usize >= run.outcomes.len()) {
         return Err(no_such_order(order, run.outcomes.len()));

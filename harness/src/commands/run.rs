@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{Exit, jobs, load_digested, progress, seed_list, spec, wall_clock, wall_ms};
 use crate::cli::{Format, RunArgs};
 use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
-use crate::runner::{SeedRun, run_seeds, run_seeds_into};
+use crate::run::{SeedRun, run_seeds, run_seeds_into};
 
 /// Why a run with another setup than the scenario's own skips `expect:`,
 /// as its report says.
@@ -67,7 +67,7 @@ pub fn run(args: &RunArgs) -> Result<Exit> {
         spec.keep_audit_lines = args.audit.is_some();
         spec.audit_key.clone_from(&audit_key);
         let orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
-        crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
+        crate::run::cost::admit(&spec, seeds.len(), jobs(args.jobs))?;
         let bar = progress(orders * seeds.len() as u64, &scenario.name);
         let started = wall_clock();
         // Whole runs are kept only when something needs them (traces,

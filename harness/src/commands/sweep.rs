@@ -15,8 +15,8 @@ use indexmap::IndexMap;
 use super::{Exit, jobs, load_digested, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::{Format, SweepArgs};
 use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
-use crate::runner::{RunSpec, run_seeds_into};
-use crate::strategies;
+use crate::run::strategies;
+use crate::run::{RunSpec, run_seeds_into};
 
 /// One strategy on one scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -98,7 +98,7 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
             }
             let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?
                 .with_polling(polling.clone());
-            crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
+            crate::run::cost::admit(&spec, seeds.len(), jobs(args.jobs))?;
             let started = wall_clock();
             let summaries = run_seeds_into(&spec, &seeds, jobs(args.jobs), &|| {}, |run| {
                 SeedSummary::of(&run)

@@ -18,7 +18,7 @@ use fillproof_simulator::{
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
-use crate::engines::{Engine, EngineVerdict};
+use super::engines::{Engine, EngineVerdict};
 
 /// How to run one seed.
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ pub struct SeedRun {
     /// The commission the engine charged.
     pub commission: Commission,
     /// The engine's audit log, summarized (engines that keep one).
-    pub audit: Option<crate::engines::AuditSummary>,
+    pub audit: Option<super::engines::AuditSummary>,
 }
 
 /// The executor configuration a scenario describes: its fill detection

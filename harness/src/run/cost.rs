@@ -11,7 +11,7 @@
 use anyhow::Result;
 use fillproof_engine::{PartialFillPolicy, PollContext};
 
-use crate::runner::RunSpec;
+use super::runner::RunSpec;
 
 /// Memory an order holds for the whole run.
 pub const BYTES_PER_ORDER: u64 = 2_000;
