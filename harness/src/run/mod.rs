@@ -19,6 +19,7 @@
 pub mod cost;
 pub mod engines;
 pub mod runner;
+mod simulate;
 pub mod strategies;
 
 pub use runner::{
