@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use fillproof_engine::clock::sleep_until;
-use fillproof_engine::{Decimal, Verdict, VirtualClock};
+use fillproof_engine::{Commission, Decimal, Verdict, VirtualClock};
 use fillproof_simulator::{BrokerModel, Intent, SimBroker, Workload};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
@@ -15,7 +15,92 @@ use tokio::time::{Instant, timeout_at};
 use super::engines::{Engine, EngineVerdict};
 use super::runner::{OrderOutcome, RunSpec, SeedRun, call_budget, executor_config};
 
+/// What an engine task hands back: its workload index, the engine's
+/// verdict, and when the engine decided (virtual, since the start).
+type Finished = (u32, EngineVerdict, Duration);
+
+/// A finished order as filed: the verdict, and when the engine concluded
+/// (`None` when it never did).
+type Filed = (EngineVerdict, Option<Duration>);
+
+/// Runs one seed on the current (paused) runtime. The phases, in order:
+/// set up the broker and the engine, submit the workload, give the settle
+/// window (faults heal when the workload is over), file every order's
+/// outcome, let the engine check its positions, wait for the requests
+/// still travelling to the broker, and collect what the run produced.
 pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {
+    let setup = set_up(spec)?;
+    let scenario = &spec.scenario;
+    let start = Instant::now();
+    let run_limit = start + scenario.limits.max_virtual_time.0;
+
+    let mut filing = Filing::new(setup.room, on_order_done);
+    let submitted = submit_workload(spec, &setup, start, run_limit, &mut filing).await;
+
+    let window = Window::after(spec, start, submitted.last_submit, run_limit);
+    let healer = heal_at(&setup.broker, window.workload_end);
+    settle(submitted.tasks, window.settle_end, &mut filing).await;
+    let cut_short = window.settle_end >= run_limit;
+    let unrun = setup
+        .workload_orders
+        .saturating_sub(submitted.intents.len() as u64);
+    let outcomes = file_outcomes(submitted.intents, filing.results, cut_short, on_order_done);
+
+    // The engine's calls end here: the position check below is the
+    // harness reading positions, not the engine working orders.
+    let calls = setup.broker.calls();
+    // The 429s of the same calls: the share they are of `calls` never
+    // counts an answer to a call `calls` leaves out.
+    let rate_limited =
+        fillproof_simulator::judge::rate_limited_calls(&setup.broker.faults_injected());
+    // The run's time bound holds for the engine's own end-of-run checks
+    // too: cut off, they report nothing (absent, not zero).
+    let position_alarms = timeout_at(run_limit, check_positions(&setup.engine, &outcomes))
+        .await
+        .ok()
+        .flatten();
+
+    // The broker goes on after the engine has given up on an order (a fill
+    // during cancel processing lands later): the truth is taken once the
+    // settle window has closed, when everything the broker scheduled by
+    // then has happened.
+    sleep_until(window.settle_end).await;
+    wait_for_travelling_requests(&setup.broker, scenario.limits.settle.0, run_limit).await;
+    healer.abort();
+
+    Ok(collect(
+        spec,
+        setup,
+        Ended {
+            start,
+            outcomes,
+            calls,
+            rate_limited,
+            position_alarms,
+            unrun,
+            panics: filing.panics,
+        },
+    ))
+}
+
+/// The broker and the engine a seed runs, before any order.
+struct Setup {
+    broker: Arc<SimBroker>,
+    engine: Engine<SimBroker>,
+    /// Swarm mode's mix, when on.
+    swarm: Vec<String>,
+    /// The broker's epoch: virtual time zero as Unix microseconds.
+    epoch: i64,
+    commission: Commission,
+    /// The orders the run asks for.
+    workload_orders: u64,
+    /// Room reserved up front for the run's orders.
+    room: usize,
+}
+
+/// Sets up the broker and the engine: refuses a strategy the scenario
+/// cannot serve and a timeline that overfills an order, before any work.
+fn set_up(spec: &RunSpec) -> Result<Setup> {
     let scenario = &spec.scenario;
     let mut model = BrokerModel::from_scenario(scenario);
     let swarm = if spec.swarm {
@@ -58,62 +143,111 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
     } else {
         engine
     };
-    let start = Instant::now();
-    let run_limit = start + scenario.limits.max_virtual_time.0;
-
-    // Finished tasks are reaped as the run goes, so that a run of many
-    // orders holds only the tasks still working; results are filed by
-    // workload index, so reaping order never shows.
     let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
     // Room for the run's orders up front (at most a million: beyond that
     // the tables grow as they go).
     let room = usize::try_from(workload_orders.min(1 << 20)).unwrap_or(1 << 20);
     broker.reserve(room);
-    let mut tasks: JoinSet<(u32, EngineVerdict, Duration)> = JoinSet::new();
-    let mut task_index: indexmap::IndexMap<tokio::task::Id, u32> = indexmap::IndexMap::new();
-    let mut intents: Vec<Intent> = Vec::with_capacity(room);
-    let mut results: Vec<Option<(EngineVerdict, Option<Duration>)>> = Vec::with_capacity(room);
-    let mut panics: Vec<(u32, String)> = Vec::new();
-    let file = |results: &mut Vec<Option<(EngineVerdict, Option<Duration>)>>,
-                task_index: &mut indexmap::IndexMap<tokio::task::Id, u32>,
-                panics: &mut Vec<(u32, String)>,
-                joined: Result<
-        (tokio::task::Id, (u32, EngineVerdict, Duration)),
-        tokio::task::JoinError,
-    >| {
+    Ok(Setup {
+        broker,
+        engine,
+        swarm,
+        epoch,
+        commission,
+        workload_orders,
+        room,
+    })
+}
+
+/// Where finished engine tasks are filed. Finished tasks are reaped as the
+/// run goes, so that a run of many orders holds only the tasks still
+/// working; results are filed by workload index, so reaping order never
+/// shows.
+struct Filing<'a> {
+    /// Per workload order submitted, its result once its task ended.
+    results: Vec<Option<Filed>>,
+    /// The workload index of each task still working.
+    task_index: indexmap::IndexMap<tokio::task::Id, u32>,
+    /// Engine tasks that panicked: `(workload index, panic message)`.
+    panics: Vec<(u32, String)>,
+    on_order_done: &'a (dyn Fn() + Sync),
+}
+
+impl<'a> Filing<'a> {
+    fn new(room: usize, on_order_done: &'a (dyn Fn() + Sync)) -> Self {
+        Self {
+            results: Vec::with_capacity(room),
+            task_index: indexmap::IndexMap::new(),
+            panics: Vec::new(),
+            on_order_done,
+        }
+    }
+
+    /// A task started for the order at workload `index`.
+    fn started(&mut self, id: tokio::task::Id, index: u32) {
+        self.task_index.insert(id, index);
+        self.results.push(None);
+    }
+
+    /// Files what a task ended with: its verdict, or a panic as an
+    /// unfinished order.
+    fn file(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
         let (index, entry) = match joined {
             Ok((id, (index, verdict, at))) => {
-                task_index.swap_remove(&id);
+                self.task_index.swap_remove(&id);
                 (index, (verdict, Some(at)))
             }
             Err(error) => {
-                let Some(index) = task_index.swap_remove(&error.id()) else {
+                let Some(index) = self.task_index.swap_remove(&error.id()) else {
                     return;
                 };
                 let message = panic_message(error);
-                panics.push((index, message.clone()));
+                self.panics.push((index, message.clone()));
                 (
                     index,
                     (unfinished(format!("engine task panicked: {message}")), None),
                 )
             }
         };
-        results[index as usize] = Some(entry);
-        on_order_done();
-    };
+        self.results[index as usize] = Some(entry);
+        (self.on_order_done)();
+    }
+}
+
+/// The workload as submitted: the tasks still working, the intents sent,
+/// and when the last of them was.
+struct Submitted {
+    tasks: JoinSet<Finished>,
+    intents: Vec<Intent>,
+    last_submit: Duration,
+}
+
+/// Submits the workload, each order at its time, one engine task per
+/// order, reaping finished tasks as it goes; stops at the run's time bound.
+async fn submit_workload(
+    spec: &RunSpec,
+    setup: &Setup,
+    start: Instant,
+    run_limit: Instant,
+    filing: &mut Filing<'_>,
+) -> Submitted {
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut intents: Vec<Intent> = Vec::with_capacity(setup.room);
     let mut last_submit = Duration::ZERO;
-    for intent in Workload::new(scenario, spec.seed, spec.orders) {
-        broker.register(&intent.request.client_order_id, intent.index);
+    for intent in Workload::new(&spec.scenario, spec.seed, spec.orders) {
+        setup
+            .broker
+            .register(&intent.request.client_order_id, intent.index);
         let at = start + intent.submit_at;
         if at >= run_limit {
             break;
         }
         sleep_until(at).await;
         while let Some(joined) = tasks.try_join_next_with_id() {
-            file(&mut results, &mut task_index, &mut panics, joined);
+            filing.file(joined);
         }
         last_submit = intent.submit_at;
-        let engine = engine.clone();
+        let engine = setup.engine.clone();
         let signal = intent.signal();
         let expected = intent.reference_price;
         let index = intent.index;
@@ -128,38 +262,71 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
                 .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
             (index, verdict, decided)
         });
-        task_index.insert(abort.id(), index);
-        results.push(None);
+        filing.started(abort.id(), index);
         intents.push(intent);
     }
-
-    // The workload is over once the last order has had its full deadline
-    // (and the keep-working extension); then faults heal and the engine
-    // gets its reconcile horizon (it may keep reading an order that long
-    // past its deadline) and the settle window to finish.
-    let extension = match spec.config.partial_fill_policy {
-        fillproof_engine::PartialFillPolicy::KeepWorking { extension } => extension,
-        fillproof_engine::PartialFillPolicy::CancelRemainder => Duration::ZERO,
-    };
-    let workload_end = (start + last_submit + spec.config.timeout + extension).min(run_limit);
-    let settle_end =
-        (workload_end + spec.config.reconcile_horizon + scenario.limits.settle.0).min(run_limit);
-    let healer = {
-        let broker = Arc::clone(&broker);
-        tokio::spawn(async move {
-            sleep_until(workload_end).await;
-            broker.heal();
-        })
-    };
-    while let Ok(Some(joined)) = timeout_at(settle_end, tasks.join_next_with_id()).await {
-        file(&mut results, &mut task_index, &mut panics, joined);
+    Submitted {
+        tasks,
+        intents,
+        last_submit,
     }
-    // Whatever is still working when the settle window closes is stopped.
+}
+
+/// When the workload is over and when the settle window closes.
+struct Window {
+    workload_end: Instant,
+    settle_end: Instant,
+}
+
+impl Window {
+    /// The workload is over once the last order has had its full deadline
+    /// (and the keep-working extension); then faults heal and the engine
+    /// gets its reconcile horizon (it may keep reading an order that long
+    /// past its deadline) and the settle window to finish. Both end by the
+    /// run's time bound.
+    fn after(spec: &RunSpec, start: Instant, last_submit: Duration, run_limit: Instant) -> Self {
+        let extension = match spec.config.partial_fill_policy {
+            fillproof_engine::PartialFillPolicy::KeepWorking { extension } => extension,
+            fillproof_engine::PartialFillPolicy::CancelRemainder => Duration::ZERO,
+        };
+        let workload_end = (start + last_submit + spec.config.timeout + extension).min(run_limit);
+        let settle_end =
+            (workload_end + spec.config.reconcile_horizon + spec.scenario.limits.settle.0)
+                .min(run_limit);
+        Self {
+            workload_end,
+            settle_end,
+        }
+    }
+}
+
+/// Heals the broker's faults at `at`, on a task of its own.
+fn heal_at(broker: &Arc<SimBroker>, at: Instant) -> tokio::task::JoinHandle<()> {
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        sleep_until(at).await;
+        broker.heal();
+    })
+}
+
+/// Files tasks as they finish until `settle_end`; whatever is still working
+/// when the settle window closes is stopped.
+async fn settle(mut tasks: JoinSet<Finished>, settle_end: Instant, filing: &mut Filing<'_>) {
+    while let Ok(Some(joined)) = timeout_at(settle_end, tasks.join_next_with_id()).await {
+        filing.file(joined);
+    }
     tasks.abort_all();
     drop(tasks);
-    let cut_short = settle_end >= run_limit;
-    let unrun = workload_orders.saturating_sub(intents.len() as u64);
+}
 
+/// Every submitted order's outcome, in workload order; an order whose
+/// engine never concluded is unfinished, with the reason the run ended.
+fn file_outcomes(
+    intents: Vec<Intent>,
+    results: Vec<Option<Filed>>,
+    cut_short: bool,
+    on_order_done: &(dyn Fn() + Sync),
+) -> Vec<OrderOutcome> {
     let mut outcomes = Vec::with_capacity(intents.len());
     for (intent, result) in intents.into_iter().zip(results) {
         let (verdict, concluded_at) = result.unwrap_or_else(|| {
@@ -182,36 +349,46 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
             concluded_at,
         });
     }
-    // The engine's calls end here: the reconciliation below is the
-    // harness reading positions, not the engine working orders.
-    let calls = broker.calls();
-    // The 429s of the same calls: the share they are of `calls` never
-    // counts an answer to a call `calls` leaves out.
-    let rate_limited = fillproof_simulator::judge::rate_limited_calls(&broker.faults_injected());
-    // The run's time bound holds for the engine's own end-of-run checks
-    // too: cut off, they report nothing (absent, not zero).
-    let position_alarms = timeout_at(run_limit, reconcile(&engine, &outcomes))
-        .await
-        .ok()
-        .flatten();
-    // The broker goes on after the engine has given up on an order (a fill
-    // during cancel processing lands later): the truth is taken once the
-    // settle window has closed, when everything the broker scheduled by
-    // then has happened.
-    sleep_until(settle_end).await;
-    // Requests the engine stopped waiting for still land at the broker:
-    // the truth waits for the last of them, and gives what it placed a
-    // settle window of its own, within the run's time bound.
+    outcomes
+}
+
+/// Requests the engine stopped waiting for still land at the broker: the
+/// truth waits for the last of them, and gives what it placed a settle
+/// window of its own, within the run's time bound.
+async fn wait_for_travelling_requests(broker: &SimBroker, settle: Duration, run_limit: Instant) {
     while let Some(lands) = broker.requests_travelling_until() {
-        let until = (lands + scenario.limits.settle.0).min(run_limit);
+        let until = (lands + settle).min(run_limit);
         if Instant::now() >= until {
             break;
         }
         sleep_until(until).await;
     }
-    healer.abort();
+}
+
+/// What the run's phases gathered before the truth is collected.
+struct Ended {
+    start: Instant,
+    outcomes: Vec<OrderOutcome>,
+    calls: [u64; 5],
+    rate_limited: u64,
+    position_alarms: Option<u64>,
+    unrun: u64,
+    panics: Vec<(u32, String)>,
+}
+
+/// Collects what the run produced: the requests never landed, the ledger,
+/// the trace, the submits, and the engine's book, fills and audit log.
+fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
+    let Setup {
+        broker,
+        engine,
+        swarm,
+        epoch,
+        commission,
+        ..
+    } = setup;
     let unlanded = broker.requests_travelling();
-    let ended_at = start.elapsed();
+    let ended_at = ended.start.elapsed();
     let ledger = broker.take_ledger();
     let (book, applied, audit) = match &engine {
         Engine::Executor(executor, sink) => (
@@ -221,40 +398,40 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
         ),
         Engine::Naive(_) => (None, Vec::new(), None),
     };
-    Ok(SeedRun {
+    SeedRun {
         seed: spec.seed,
-        outcomes,
+        outcomes: ended.outcomes,
         ledger,
         ended_at,
         trace: broker.trace(),
-        calls,
+        calls: ended.calls,
         submits: broker.take_submits(),
-        unrun,
+        unrun: ended.unrun,
         unlanded,
         // Without a call budget nothing queues: the wait is absent, not 0.
         submit_waits: match &engine {
-            Engine::Executor(executor, _) if call_budget(scenario).is_some() => {
+            Engine::Executor(executor, _) if call_budget(&spec.scenario).is_some() => {
                 Some(executor.detector().broker().submit_waits())
             }
             Engine::Executor(..) | Engine::Naive(_) => None,
         },
-        panics,
+        panics: ended.panics,
         epoch_unix_micros: epoch,
-        rate_limited,
-        position_alarms,
+        rate_limited: ended.rate_limited,
+        position_alarms: ended.position_alarms,
         swarm,
         book,
         applied,
         commission,
         audit,
-    })
+    }
 }
 
-/// The engine's own reconciliation once every order is done: each symbol's
-/// broker position against the engine's fills, re-read through position
-/// lag. Returns the symbols the engine reported inconsistent. The naive
-/// baseline does not reconcile.
-async fn reconcile(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> Option<u64> {
+/// The engine's own end-of-run position check once every order is done:
+/// each symbol's broker position against the engine's fills, re-read
+/// through position lag. Returns the symbols the engine reported
+/// inconsistent. The naive baseline does not check its positions.
+async fn check_positions(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> Option<u64> {
     let Engine::Executor(executor, _) = engine else {
         return None;
     };
