@@ -14,9 +14,10 @@ pub mod cli;
 pub mod commands;
 pub mod import;
 pub mod junit;
-pub mod metrics;
+pub mod measure;
 pub mod report;
 pub mod run;
 
 // Old paths, kept while callers outside this crate use them.
+pub use measure::metrics;
 pub use run::{engines, runner};
