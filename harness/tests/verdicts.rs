@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fillproof_engine::{BrokerError, Decimal, Side};
-use fillproof_harness::metrics::{Metrics, check_orders};
-use fillproof_harness::report::{Report, ReportInput};
+use fillproof_harness::measure::metrics::{Metrics, check_orders};
+use fillproof_harness::measure::report::{Report, ReportInput};
 use fillproof_harness::run::{RunSpec, SeedRun, run_seed, run_seeds};
 use fillproof_simulator::{EngineKind, Scenario};
 

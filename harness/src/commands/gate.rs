@@ -10,8 +10,8 @@ use fillproof_simulator::Scenario;
 
 use super::{Exit, jobs, load, run::same_traces, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::GateArgs;
-use crate::junit::{Case, write_junit};
-use crate::report::{Report, format_rate};
+use crate::measure::junit::{Case, write_junit};
+use crate::measure::report::{Report, format_rate};
 use crate::run::{RunSpec, run_seeds};
 
 /// Runs `gate`: picks the scenario files, then gates each in turn (a
@@ -239,7 +239,7 @@ fn print_row(prepared: &Prepared, gated: &Gated) -> Result<()> {
             "FAIL"
         },
         prepared.scenario.name,
-        crate::report::budget_short(&prepared.scenario, prepared.spec.engine.as_str()),
+        crate::measure::report::budget_short(&prepared.scenario, prepared.spec.engine.as_str()),
         m.orders,
         format_rate(m.detection_rate),
         m.missed_fills,

@@ -24,9 +24,9 @@ use serde_json::Value;
 
 use super::{Exit, jobs, load_digested};
 use crate::cli::{Format, MergeArgs, Shard, Verify};
-use crate::junit::{Case, write_junit};
-use crate::metrics::Tally;
-use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION, Verification};
+use crate::measure::junit::{Case, write_junit};
+use crate::measure::metrics::Tally;
+use crate::measure::report::{Provenance, Report, ReportInput, SeedSummary, VERSION, Verification};
 
 /// The largest shard report read.
 const MAX_REPORT_BYTES: u64 = 1 << 30;

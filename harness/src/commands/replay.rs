@@ -10,7 +10,7 @@ use fillproof_simulator::{LedgerOrder, TraceKind};
 
 use super::{Exit, load, spec};
 use crate::cli::ReplayArgs;
-use crate::metrics::{IntentIds, OrderCheck, check_orders};
+use crate::measure::metrics::{IntentIds, OrderCheck, check_orders};
 use crate::run::{OrderOutcome, SeedRun, run_seed};
 
 /// Width of the broker column.

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Exit, jobs, load_digested, progress, seed_list, spec, wall_clock, wall_ms};
 use crate::cli::{Format, RunArgs};
-use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
+use crate::measure::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
 use crate::run::{SeedRun, run_seeds, run_seeds_into};
 
 /// Why a run with another setup than the scenario's own skips `expect:`,

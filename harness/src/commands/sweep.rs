@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 
 use super::{Exit, jobs, load_digested, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::{Format, SweepArgs};
-use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
+use crate::measure::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
 use crate::run::strategies;
 use crate::run::{RunSpec, run_seeds_into};
 

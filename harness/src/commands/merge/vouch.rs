@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::ShardReport;
 use crate::cli::{EngineArg, SetupArgs, Verify};
-use crate::report::{Report, ReportInput, SeedSummary, VERSION, hex};
+use crate::measure::report::{Report, ReportInput, SeedSummary, VERSION, hex};
 use crate::run::{RunSpec, run_seeds_into};
 
 /// How a merge re-runs seeds.

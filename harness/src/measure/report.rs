@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use fillproof_simulator::{Comparison, Expectation, Scenario};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Metrics, Tally};
+use crate::measure::metrics::{Metrics, Tally};
 use crate::run::SeedRun;
 
 /// What a report keeps of one seed run: enough to rebuild the report of
@@ -218,7 +218,7 @@ pub fn budget_in_words(scenario: &Scenario, engine: &str) -> String {
         format!(
             "{} per {}",
             limit.requests,
-            crate::report::duration_words(limit.per)
+            crate::measure::report::duration_words(limit.per)
         )
     };
     match (
