@@ -18,3 +18,4 @@
 pub mod junit;
 pub mod metrics;
 pub mod report;
+mod table;
