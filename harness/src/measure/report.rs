@@ -110,6 +110,19 @@ pub struct SeedLine {
     pub swarm: Vec<String>,
 }
 
+impl SeedLine {
+    /// The line of one seed's summary.
+    fn of(run: &SeedSummary) -> Self {
+        Self {
+            seed: run.seed,
+            trace_hash: hex(run.trace_hash),
+            trace_events: run.trace_events,
+            virtual_seconds: run.virtual_seconds,
+            swarm: run.swarm.clone(),
+        }
+    }
+}
+
 /// A scenario's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -299,63 +312,20 @@ impl Report {
         Self::of_summaries(input, summaries)
     }
 
-    /// Builds the report of the seed runs `runs` summarizes, in their order.
+    /// Builds the report of the seed runs `runs` summarizes, in their order:
+    /// pools the metrics (and keeps each seed's), checks `expect:` and the
+    /// counts that fail any run, then names a seed to replay.
     #[must_use]
     pub fn of_summaries(input: &ReportInput<'_>, runs: Vec<SeedSummary>) -> Self {
         let tallies: Vec<Tally> = runs.iter().map(|r| r.tally.clone()).collect();
         let metrics = Metrics::from_tallies(&tallies);
-        let per_seed: Vec<(u64, Metrics)> = if runs.len() == 1 {
-            vec![(runs[0].seed, metrics.clone())]
-        } else {
-            runs.iter()
-                .map(|r| {
-                    (
-                        r.seed,
-                        Metrics::from_tallies(std::slice::from_ref(&r.tally)),
-                    )
-                })
-                .collect()
-        };
+        let per_seed = per_seed_metrics(&runs, &metrics);
         let virtual_seconds: f64 = runs.iter().map(|r| r.virtual_seconds).sum();
         let (mut expectations, expectations_skipped) = match &input.expectations {
             Ok(()) => (evaluate(input.scenario, &metrics, &per_seed), None),
             Err(reason) => (Vec::new(), Some(reason.clone())),
         };
-        // Counts that fail a run whatever `expect:` says, with the first
-        // seed that shows them.
-        let mut must_be_zero = |metric: &str, threshold: &str, count: fn(&Tally) -> u64| {
-            let total: u64 = runs.iter().map(|r| count(&r.tally)).sum();
-            if total > 0 {
-                expectations.push(Check {
-                    metric: metric.to_owned(),
-                    threshold: threshold.to_owned(),
-                    actual: Some(total as f64),
-                    ok: false,
-                    failed_seed: runs.iter().find(|r| count(&r.tally) > 0).map(|r| r.seed),
-                    per_seed_range: None,
-                });
-            }
-        };
-        // A run in which the engine panicked fails.
-        must_be_zero("engine_panics", "== 0", |t| t.engine_panics);
-        // Orders the run's time bound left unrun fail it, unless the
-        // scenario says how many it accepts.
-        // So do requests still on their way when it ended: the ledger
-        // cannot say what they would have done.
-        if !input.scenario.expect.contains_key("requests_unlanded") {
-            must_be_zero(
-                "requests_unlanded",
-                "== 0 (limits.max_virtual_time ended the run while requests were still on their way to the broker; raise it, or accept them with a requests_unlanded expectation)",
-                |t| t.requests_unlanded,
-            );
-        }
-        if !input.scenario.expect.contains_key("orders_unrun") {
-            must_be_zero(
-                "orders_unrun",
-                "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)",
-                |t| t.orders_unrun,
-            );
-        }
+        expectations.extend(standing_checks(input.scenario, &runs));
         let first = runs.first().map_or(input.scenario.seed, |r| r.seed);
         // The replay names a seed that shows the failure.
         let seed = expectations
@@ -371,16 +341,7 @@ impl Report {
             call_budget: budget_in_words(input.scenario, input.engine),
             metrics,
             trace_hash: hex(combined_hash(runs.iter().map(|r| (r.seed, r.trace_hash)))),
-            seeds: runs
-                .iter()
-                .map(|r| SeedLine {
-                    seed: r.seed,
-                    trace_hash: hex(r.trace_hash),
-                    trace_events: r.trace_events,
-                    virtual_seconds: r.virtual_seconds,
-                    swarm: r.swarm.clone(),
-                })
-                .collect(),
+            seeds: runs.iter().map(SeedLine::of).collect(),
             virtual_seconds,
             wall_ms: input.wall_ms,
             speedup: if input.wall_ms > 0.0 {
@@ -444,6 +405,63 @@ impl Report {
     pub fn shortfalls(&self) -> impl Iterator<Item = &Check> {
         self.expectations.iter().filter(|c| !c.ok)
     }
+}
+
+/// Each seed's own metrics (the pooled ones when there is one seed).
+fn per_seed_metrics(runs: &[SeedSummary], pooled: &Metrics) -> Vec<(u64, Metrics)> {
+    if runs.len() == 1 {
+        vec![(runs[0].seed, pooled.clone())]
+    } else {
+        runs.iter()
+            .map(|r| {
+                (
+                    r.seed,
+                    Metrics::from_tallies(std::slice::from_ref(&r.tally)),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Counts that fail a run whatever `expect:` says, with the first seed
+/// that shows them: engine panics always; orders left unrun and requests
+/// still travelling unless the scenario says how many it accepts.
+fn standing_checks(scenario: &Scenario, runs: &[SeedSummary]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut must_be_zero = |metric: &str, threshold: &str, count: fn(&Tally) -> u64| {
+        let total: u64 = runs.iter().map(|r| count(&r.tally)).sum();
+        if total > 0 {
+            checks.push(Check {
+                metric: metric.to_owned(),
+                threshold: threshold.to_owned(),
+                actual: Some(total as f64),
+                ok: false,
+                failed_seed: runs.iter().find(|r| count(&r.tally) > 0).map(|r| r.seed),
+                per_seed_range: None,
+            });
+        }
+    };
+    // A run in which the engine panicked fails.
+    must_be_zero("engine_panics", "== 0", |t| t.engine_panics);
+    // Orders the run's time bound left unrun fail it, unless the
+    // scenario says how many it accepts.
+    // So do requests still on their way when it ended: the ledger
+    // cannot say what they would have done.
+    if !scenario.expect.contains_key("requests_unlanded") {
+        must_be_zero(
+            "requests_unlanded",
+            "== 0 (limits.max_virtual_time ended the run while requests were still on their way to the broker; raise it, or accept them with a requests_unlanded expectation)",
+            |t| t.requests_unlanded,
+        );
+    }
+    if !scenario.expect.contains_key("orders_unrun") {
+        must_be_zero(
+            "orders_unrun",
+            "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)",
+            |t| t.orders_unrun,
+        );
+    }
+    checks
 }
 
 /// A metric value without noise: integers as integers.
