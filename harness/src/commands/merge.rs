@@ -100,6 +100,40 @@ pub fn run(args: &MergeArgs) -> Result<Exit> {
 
 /// [`run`], but for the JUnit file of a refusal.
 fn merge(args: &MergeArgs) -> Result<Exit> {
+    let all = read_all(args)?;
+    let sweeps = all.iter().filter(|shard| shard.sweep).count();
+    let plan = vouch::Plan {
+        verify: args.verify,
+        key: args.verify_key.unwrap_or_else(vouch::random_key),
+        jobs: jobs(args.jobs),
+    };
+    let seen = seen_of(&all)?;
+    // Every group is vouched for before anything is printed.
+    let merged = group(all)
+        .into_iter()
+        .map(|(key, shards)| merge_group(&key, shards, &seen, &plan))
+        .collect::<Result<Vec<Report>>>()?;
+    // A verdict no seed was re-run for is not one the merge vouches for.
+    let unverified = args.verify == Verify::None;
+    let exit = if unverified {
+        Exit::ShortFall
+    } else {
+        Exit::Success
+    };
+    if sweeps > 0 {
+        print_sweep(args, &merged, unverified, exit)
+    } else {
+        print_reports(args, &merged, unverified, exit)
+    }
+}
+
+/// Every shard report given, each checked on its own, and no two seeds
+/// with one trace.
+///
+/// # Errors
+/// A report that cannot be read or parsed, `sweep` and `run` shards mixed,
+/// a shard that fails its own checks, or two seeds with one trace.
+fn read_all(args: &MergeArgs) -> Result<Vec<ShardReport>> {
     let mut all = Vec::new();
     for path in &args.reports {
         all.extend(read_reports(path)?);
@@ -114,14 +148,15 @@ fn merge(args: &MergeArgs) -> Result<Exit> {
         check_shard(shard)?;
     }
     vouch::distinct_traces(&all)?;
-    let plan = vouch::Plan {
-        verify: args.verify,
-        key: args.verify_key.unwrap_or_else(vouch::random_key),
-        jobs: jobs(args.jobs),
-    };
-    // Where each shard of each setup is, to say so when one is missing.
-    let seen: Vec<Seen> = all
-        .iter()
+    Ok(all)
+}
+
+/// Where each shard of each setup is, to say so when one is missing.
+///
+/// # Errors
+/// A report that is not a shard's.
+fn seen_of(all: &[ShardReport]) -> Result<Vec<Seen>> {
+    all.iter()
         .map(|shard| {
             shard.slice().map(|(_, slice)| Seen {
                 source: shard.source.clone(),
@@ -130,9 +165,15 @@ fn merge(args: &MergeArgs) -> Result<Exit> {
                 slice,
             })
         })
-        .collect::<Result<_>>()?;
-    // Shards of the same scenario, engine and strategy, in first-seen order.
-    let mut groups: IndexMap<(String, String, String), Vec<ShardReport>> = IndexMap::new();
+        .collect()
+}
+
+/// A group's key: scenario file, engine, strategy.
+type GroupKey = (String, String, String);
+
+/// Shards of the same scenario, engine and strategy, in first-seen order.
+fn group(all: Vec<ShardReport>) -> IndexMap<GroupKey, Vec<ShardReport>> {
+    let mut groups: IndexMap<GroupKey, Vec<ShardReport>> = IndexMap::new();
     for shard in all {
         let key = (
             shard.file.clone(),
@@ -141,50 +182,58 @@ fn merge(args: &MergeArgs) -> Result<Exit> {
         );
         groups.entry(key).or_default().push(shard);
     }
-    // Every group is vouched for before anything is printed.
-    let merged = groups
-        .into_iter()
-        .map(|(key, shards)| merge_group(&key, shards, &seen, &plan))
-        .collect::<Result<Vec<Report>>>()?;
-    // A verdict no seed was re-run for is not one the merge vouches for.
-    let unverified = args.verify == Verify::None;
-    let mut exit = if unverified {
-        Exit::ShortFall
-    } else {
-        Exit::Success
-    };
-    if sweeps > 0 {
-        if let Some(first) = merged.first() {
-            let baseline = first.strategy.clone();
-            super::sweep::print_points(&super::sweep::points(&merged), &baseline, args.format)?;
-        }
-        // The points are the sweep's own; what was verified goes beside.
-        for report in &merged {
-            if let Some(verification) = &report.verification {
-                eprintln!(
-                    "merge: {} (strategy {}): {}",
-                    report.scenario,
-                    report.strategy,
-                    verification.words()
-                );
-            }
-        }
-        if let Some(junit) = &args.junit {
-            // A sweep's exit is its points' (as one machine's sweep);
-            // the JUnit file says what each strategy's checks found.
-            let mut sweep_exit = exit;
-            let cases = junit_cases(&merged, unverified, &mut sweep_exit);
-            write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
-        }
-        return Ok(exit);
+    groups
+}
+
+/// A merged sweep: its points as one machine's sweep prints them, what was
+/// verified beside them on stderr, and the JUnit file.
+///
+/// # Errors
+/// Standard output is closed, or the JUnit file cannot be written.
+fn print_sweep(args: &MergeArgs, merged: &[Report], unverified: bool, exit: Exit) -> Result<Exit> {
+    if let Some(first) = merged.first() {
+        let baseline = first.strategy.clone();
+        super::sweep::print_points(&super::sweep::points(merged), &baseline, args.format)?;
     }
-    for report in &merged {
+    // The points are the sweep's own; what was verified goes beside.
+    for report in merged {
+        if let Some(verification) = &report.verification {
+            eprintln!(
+                "merge: {} (strategy {}): {}",
+                report.scenario,
+                report.strategy,
+                verification.words()
+            );
+        }
+    }
+    if let Some(junit) = &args.junit {
+        // A sweep's exit is its points' (as one machine's sweep);
+        // the JUnit file says what each strategy's checks found.
+        let mut sweep_exit = exit;
+        let cases = junit_cases(merged, unverified, &mut sweep_exit);
+        write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
+    }
+    Ok(exit)
+}
+
+/// Merged runs: each report as `run` prints it, and the JUnit file; a
+/// shortfall makes the exit one.
+///
+/// # Errors
+/// Standard output is closed, or the JUnit file cannot be written.
+fn print_reports(
+    args: &MergeArgs,
+    merged: &[Report],
+    unverified: bool,
+    mut exit: Exit,
+) -> Result<Exit> {
+    for report in merged {
         match args.format {
             Format::Table => out!("{}", report.table()),
             Format::Json => outln!("{}", serde_json::to_string(report)?),
         }
     }
-    let cases = junit_cases(&merged, unverified, &mut exit);
+    let cases = junit_cases(merged, unverified, &mut exit);
     if let Some(junit) = &args.junit {
         write_junit(junit, &cases).with_context(|| format!("writing {}", junit.display()))?;
     }
@@ -228,20 +277,64 @@ struct Seen {
 }
 
 /// The report of one scenario, engine and strategy's shards, once they are
-/// shown to be every slice of one run of the scenario as it is on disk.
+/// shown to be every slice of one run of the scenario as it is on disk:
+/// the shards checked complete, the scenario checked unchanged, each
+/// shard's setup rebuilt and its report checked as printed, the seeds
+/// pooled into one report, and seeds re-run to verify it.
 fn merge_group(
-    key: &(String, String, String),
+    key: &GroupKey,
     shards: Vec<ShardReport>,
     seen: &[Seen],
     plan: &vouch::Plan,
 ) -> Result<Report> {
+    let (file, engine, strategy) = key;
+    let what = check_complete(key, &shards, seen)?;
+    let (scenario, mut provenance) = load_as_ran(file, &shards)?;
+    // Each shard's setup, rebuilt as `run` or `sweep` builds it, and its
+    // report exactly as this fillproof prints it with that setup.
+    let setups = shards
+        .iter()
+        .map(|shard| vouch::setup_of(shard, &scenario))
+        .collect::<Result<Vec<_>>>()?;
+    for (shard, setup) in shards.iter().zip(&setups) {
+        vouch::as_printed(shard, &scenario, setup)?;
+    }
+    let wall_ms: f64 = shards.iter().map(|s| s.wall_ms).sum();
+    let skipped = setups[0].expectations.clone().err();
+    let replay_flags = setups[0].flags.clone();
+    let runs = pooled_runs(&shards, wall_ms, &what)?;
+    let mut report = Report::of_summaries(
+        &ReportInput {
+            scenario: &scenario,
+            file,
+            engine,
+            strategy,
+            wall_ms,
+            expectations: skipped.map_or(Ok(()), Err),
+            replay_flags,
+        },
+        runs,
+    );
+    provenance.shard = None;
+    report.provenance = Some(provenance);
+    report.verification = Some(verify(&report, &shards, &setups, plan)?);
+    Ok(report)
+}
+
+/// The group's shards are of one run, and every shard is there once;
+/// returns the group's name for later messages.
+///
+/// # Errors
+/// Shards of different runs, or a shard missing (saying where it is when
+/// it was run with another setup) or given twice.
+fn check_complete(key: &GroupKey, shards: &[ShardReport], seen: &[Seen]) -> Result<String> {
     let (file, engine, strategy) = key;
     let setup = format!("engine {engine}, strategy {strategy}");
     let what = format!("{file} ({setup})");
     for other in &shards[1..] {
         same_run(&shards[0], other, &what)?;
     }
-    every_shard_once(&shards, &what).map_err(|missing| {
+    every_shard_once(shards, &what).map_err(|missing| {
         // The missing shard may be there, run with another engine setup.
         let elsewhere = seen.iter().find(|s| {
             s.file == *file && Some(s.slice) == missing.shard && s.setup != setup
@@ -257,8 +350,21 @@ fn merge_group(
             None => anyhow!("{}", missing.message),
         }
     })?;
+    Ok(what)
+}
+
+/// The scenario as it is on disk, shown to be the one the shards ran, and
+/// the shards' provenance.
+///
+/// # Errors
+/// A scenario that no longer loads, has changed since the shards ran, or
+/// makes another workload than the shards say.
+fn load_as_ran(
+    file: &str,
+    shards: &[ShardReport],
+) -> Result<(std::sync::Arc<fillproof_simulator::Scenario>, Provenance)> {
     let (provenance, _) = shards[0].slice()?;
-    let mut provenance = provenance.clone();
+    let provenance = provenance.clone();
     let (scenario, digest) = load_digested(Path::new(file))
         .with_context(|| format!("loading {file}, the scenario the shards ran"))?;
     if digest != provenance.scenario_sha256 {
@@ -280,18 +386,15 @@ fn merge_group(
                 .map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
         );
     }
-    // Each shard's setup, rebuilt as `run` or `sweep` builds it, and its
-    // report exactly as this fillproof prints it with that setup.
-    let setups = shards
-        .iter()
-        .map(|shard| vouch::setup_of(shard, &scenario))
-        .collect::<Result<Vec<_>>>()?;
-    for (shard, setup) in shards.iter().zip(&setups) {
-        vouch::as_printed(shard, &scenario, setup)?;
-    }
-    let wall_ms: f64 = shards.iter().map(|s| s.wall_ms).sum();
-    let skipped = setups[0].expectations.clone().err();
-    let replay_flags = setups[0].flags.clone();
+    Ok((scenario, provenance))
+}
+
+/// Every shard's seeds, in seed order, each once, with totals a run could
+/// have produced.
+///
+/// # Errors
+/// A seed in two shards, or totals that do not fit.
+fn pooled_runs(shards: &[ShardReport], wall_ms: f64, what: &str) -> Result<Vec<SeedSummary>> {
     let mut runs: Vec<SeedSummary> = shards
         .iter()
         .flat_map(|s| s.seed_runs.iter().cloned())
@@ -303,23 +406,21 @@ fn merge_group(
             pair[0].seed
         );
     }
-    totals_fit(&runs, wall_ms, &what)?;
-    let mut report = Report::of_summaries(
-        &ReportInput {
-            scenario: &scenario,
-            file,
-            engine,
-            strategy,
-            wall_ms,
-            expectations: skipped.map_or(Ok(()), Err),
-            replay_flags,
-        },
-        runs,
-    );
-    provenance.shard = None;
-    report.provenance = Some(provenance);
-    // Seeds re-run: a sample of each shard's, and every seed a threshold
-    // fell short on, so that a failure printed is one a run makes.
+    totals_fit(&runs, wall_ms, what)?;
+    Ok(runs)
+}
+
+/// Re-runs seeds: a sample of each shard's, and every seed a threshold
+/// fell short on, so that a failure printed is one a run makes.
+///
+/// # Errors
+/// A seed that, re-run, does not give what its shard reported.
+fn verify(
+    report: &Report,
+    shards: &[ShardReport],
+    setups: &[vouch::Setup],
+    plan: &vouch::Plan,
+) -> Result<Verification> {
     let mut picks: Vec<BTreeSet<u64>> = shards.iter().map(|s| vouch::sample(s, plan)).collect();
     if plan.verify != Verify::None {
         for seed in report.shortfalls().filter_map(|check| check.failed_seed) {
@@ -332,19 +433,18 @@ fn merge_group(
         }
     }
     let mut verified = Vec::new();
-    for ((shard, setup), pick) in shards.iter().zip(&setups).zip(&picks) {
+    for ((shard, setup), pick) in shards.iter().zip(setups).zip(&picks) {
         vouch::rerun(shard, setup, pick, plan.jobs)?;
         verified.extend(pick.iter().copied());
     }
     verified.sort_unstable();
     let sampled = matches!(plan.verify, Verify::Sample | Verify::PerShard(_));
-    report.verification = Some(Verification {
+    Ok(Verification {
         mode: plan.verify.to_string(),
         key: sampled.then(|| format!("{:016x}", plan.key)),
         seeds: report.seed_runs.len() as u64,
         verified,
-    });
-    Ok(report)
+    })
 }
 
 /// `other` is a shard of the same run as `first`: same fillproof, same
