@@ -109,7 +109,9 @@ struct AlpacaOrders<'a> {
 
 impl AlpacaOrders<'_> {
     /// One order record (`label` is `order 3` or `order 3 leg 0`).
-    /// `raw` is the record's text.
+    /// `raw` is the record's text. Its id is taken once, its terms read,
+    /// its end, status, executions and claims checked against each other,
+    /// then the order is filed.
     fn order(&mut self, label: &str, value: &Value, raw: &str) -> Result<(), ImportError> {
         let id = value.get("id").and_then(Value::as_str);
         let fields = Fields {
@@ -118,6 +120,46 @@ impl AlpacaOrders<'_> {
             value,
             raw,
         };
+        let broker_id = self.admit_id(&fields)?;
+        let terms = Terms::of(&fields)?;
+        let end = Self::end_after_submission(&fields, self.notes, terms.submitted_us)?;
+        Self::check_status(&fields, terms.qty, end)?;
+        let fills = self.executions(&fields, &broker_id, terms.qty)?;
+        Self::check_claims(&fields.record, &terms.symbol, terms.side, end, &fills)?;
+        check_executions(
+            &OrderFacts {
+                record: &fields.record,
+                qty: terms.qty,
+                side: terms.side,
+                limit_price: terms.limit_price,
+                submitted_us: terms.submitted_us,
+                end,
+                end_sub_ns: end_sub_ns(&fields, end)?,
+            },
+            &fills,
+        )?;
+        Self::check_activities(&fields, &fills)?;
+        self.orders.push(IncidentOrder {
+            record: fields.record.clone(),
+            broker_id,
+            client_order_id: fields.text("client_order_id")?.unwrap_or("").to_owned(),
+            symbol: terms.symbol,
+            side: terms.side,
+            qty: terms.qty,
+            limit_price: terms.limit_price,
+            replayed_as_market: (!matches!(terms.kind, "market" | "limit"))
+                .then(|| terms.kind.to_owned()),
+            submitted_us: terms.submitted_us,
+            executions: fills.into_iter().map(|f| f.execution).collect(),
+            end: end.map(|(kind, at, _)| (kind, at)),
+            reported_qty: None,
+        });
+        Ok(())
+    }
+
+    /// The order's broker id, taken once: an id listed twice, or an order
+    /// past the most one scenario holds, is refused.
+    fn admit_id(&mut self, fields: &Fields<'_>) -> Result<String, ImportError> {
         let broker_id = fields.required("id")?.to_owned();
         if let Some(first) = self.seen.get(&broker_id) {
             return Err(fields.error(format!(
@@ -131,28 +173,17 @@ impl AlpacaOrders<'_> {
             )));
         }
         self.seen.insert(broker_id.clone(), fields.record.clone());
-        let qty = fields.positive("qty", " (a notional order cannot be replayed)")?;
-        let kind = fields
-            .text("type")?
-            .or(fields.text("order_type")?)
-            .unwrap_or("market");
-        let limit_price = match kind {
-            "limit" => Some(
-                fields
-                    .price("limit_price")?
-                    .ok_or_else(|| fields.error("a limit order's `limit_price` is missing"))?,
-            ),
-            _ => None,
-        };
-        let submitted_us = match fields.stamp("submitted_at")? {
-            Some(at) => at,
-            None => fields
-                .stamp("created_at")?
-                .ok_or_else(|| fields.error("`submitted_at` and `created_at` are missing"))?,
-        };
-        let side = fields.side()?;
-        let symbol = fields.required("symbol")?.to_ascii_uppercase();
-        let end = Self::end(&fields, self.notes)?;
+        Ok(broker_id)
+    }
+
+    /// How the order ended, when it did: after its submission (up to the
+    /// clock skew allowed).
+    fn end_after_submission(
+        fields: &Fields<'_>,
+        notes: &mut Vec<String>,
+        submitted_us: i64,
+    ) -> Result<Option<(End, i64, &'static str)>, ImportError> {
+        let end = Self::end(fields, notes)?;
         if let Some((_, at, source)) = end {
             if at < submitted_us.saturating_sub(SKEW_US) {
                 return Err(fields.error(format!(
@@ -163,43 +194,7 @@ impl AlpacaOrders<'_> {
                 )));
             }
         }
-        Self::check_status(&fields, qty, end)?;
-        let fills = self.executions(&fields, &broker_id, qty)?;
-        Self::check_claims(&fields.record, &symbol, side, end, &fills)?;
-        check_executions(
-            &OrderFacts {
-                record: &fields.record,
-                qty,
-                side,
-                limit_price,
-                submitted_us,
-                end,
-                end_sub_ns: match end {
-                    Some((_, _, "its `updated_at`")) => fields.sub_ns("updated_at")?,
-                    Some((End::Canceled, ..)) => fields.sub_ns("canceled_at")?,
-                    Some((End::Expired, ..)) => fields.sub_ns("expired_at")?,
-                    Some((End::Rejected, ..)) => fields.sub_ns("failed_at")?,
-                    None => 0,
-                },
-            },
-            &fills,
-        )?;
-        Self::check_activities(&fields, &fills)?;
-        self.orders.push(IncidentOrder {
-            record: fields.record.clone(),
-            broker_id,
-            client_order_id: fields.text("client_order_id")?.unwrap_or("").to_owned(),
-            symbol,
-            side,
-            qty,
-            limit_price,
-            replayed_as_market: (!matches!(kind, "market" | "limit")).then(|| kind.to_owned()),
-            submitted_us,
-            executions: fills.into_iter().map(|f| f.execution).collect(),
-            end: end.map(|(kind, at, _)| (kind, at)),
-            reported_qty: None,
-        });
-        Ok(())
+        Ok(end)
     }
 
     /// The order's executions, in time order: its fill activities, or
@@ -402,6 +397,68 @@ impl AlpacaOrders<'_> {
     }
 }
 
+/// What an order record says of the order itself, read in this order so
+/// that the first problem named is the same whatever follows.
+struct Terms<'a> {
+    qty: u64,
+    /// The order type as the export spells it (`market` when absent).
+    kind: &'a str,
+    limit_price: Option<Decimal>,
+    submitted_us: i64,
+    side: Side,
+    symbol: String,
+}
+
+impl<'a> Terms<'a> {
+    /// The order's quantity, type, limit price, submission, side and
+    /// symbol.
+    fn of(fields: &'a Fields<'_>) -> Result<Self, ImportError> {
+        let qty = fields.positive("qty", " (a notional order cannot be replayed)")?;
+        let kind = fields
+            .text("type")?
+            .or(fields.text("order_type")?)
+            .unwrap_or("market");
+        let limit_price = match kind {
+            "limit" => Some(
+                fields
+                    .price("limit_price")?
+                    .ok_or_else(|| fields.error("a limit order's `limit_price` is missing"))?,
+            ),
+            _ => None,
+        };
+        let submitted_us = match fields.stamp("submitted_at")? {
+            Some(at) => at,
+            None => fields
+                .stamp("created_at")?
+                .ok_or_else(|| fields.error("`submitted_at` and `created_at` are missing"))?,
+        };
+        let side = fields.side()?;
+        let symbol = fields.required("symbol")?.to_ascii_uppercase();
+        Ok(Self {
+            qty,
+            kind,
+            limit_price,
+            submitted_us,
+            side,
+            symbol,
+        })
+    }
+}
+
+/// The nanoseconds past its microsecond of the stamp that ended the order.
+fn end_sub_ns(
+    fields: &Fields<'_>,
+    end: Option<(End, i64, &'static str)>,
+) -> Result<u16, ImportError> {
+    match end {
+        Some((_, _, "its `updated_at`")) => fields.sub_ns("updated_at"),
+        Some((End::Canceled, ..)) => fields.sub_ns("canceled_at"),
+        Some((End::Expired, ..)) => fields.sub_ns("expired_at"),
+        Some((End::Rejected, ..)) => fields.sub_ns("failed_at"),
+        None => Ok(0),
+    }
+}
+
 /// Reads Alpaca's order history (`GET /v2/orders?status=all&nested=true`)
 /// and, when given, its fill activities (`GET
 /// /v2/account/activities/FILL`), which carry each execution's time,
@@ -416,7 +473,7 @@ impl AlpacaOrders<'_> {
 /// quantity or price that is not positive); records that contradict each
 /// other (an id listed twice; executions above the order's quantity,
 /// more than [`MAX_CLOCK_SKEW`] before its submission, after it ended,
-/// through its limit, or later than [`MAX_FILL_WAIT`] after its
+/// through its limit, or later than [`MAX_FILL_WAIT`](super::MAX_FILL_WAIT) after its
 /// submission, or after it ended to the nanosecond the stamps give; an
 /// end before its submission; a `rejected` order with fills, a `filled`
 /// one without or with less than its `qty`; fill activities that

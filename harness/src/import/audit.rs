@@ -217,10 +217,10 @@ impl AuditOrders<'_> {
 /// engine booked at its price and the broker's stamp (`broker_at`; a log
 /// without it gives the engine's own time, with a note), a `not_filled` a
 /// cancel and a `reject` a rejection. The log must verify. The checks of
-/// [`from_alpaca`] apply where the log has the field: printable ids and
+/// [`from_alpaca`](super::from_alpaca) apply where the log has the field: printable ids and
 /// symbols, times that exist, positive quantities and prices, fills
 /// within the order's quantity and limit, not after its recorded end and
-/// within [`MAX_FILL_WAIT`] of its submission, at most
+/// within [`MAX_FILL_WAIT`](super::MAX_FILL_WAIT) of its submission, at most
 /// [`MAX_IMPORT_ORDERS`] orders.
 ///
 /// # Errors

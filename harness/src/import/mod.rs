@@ -26,6 +26,17 @@
 //! long). The engine runs without a call budget (`rate_limit: none`: the
 //! orders are replayed as the bot sent them) and with a price band that
 //! admits every imported limit order.
+//!
+//! Entry points: [`from_alpaca`] (`alpaca.rs`, an order history and its
+//! fill activities), [`from_audit`] / [`from_audit_with_key`] (`audit.rs`,
+//! the engine's audit log), both giving an [`Incident`] whose records are
+//! checked by `validate.rs`; [`scenario_yaml`] (`scenario.rs`) writes it as
+//! a scenario. `stream.rs` reads an export one record at a time, and
+//! `text.rs` holds the strict text rules (stamps, quoting).
+//!
+//! May import: `fillproof_engine` (the audit log, prices, quantities),
+//! `fillproof_simulator` (durations). Nothing else of the harness: the
+//! `import` command reads the files and writes the result.
 
 mod alpaca;
 mod audit;

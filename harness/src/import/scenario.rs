@@ -28,7 +28,7 @@ fn minutes_text(minutes: u64) -> String {
 /// The engine's deadline that outlasts a wait of `wait` for a fill: the
 /// engine's default (60s) when the wait is shorter, else the wait rounded
 /// up to the minute, plus a minute; at most a day (a wait of at most
-/// [`MAX_FILL_WAIT`] gets at most that).
+/// [`MAX_FILL_WAIT`](super::MAX_FILL_WAIT) gets at most that).
 #[must_use]
 pub fn engine_timeout(wait: Duration) -> Duration {
     if wait < DEFAULT_TIMEOUT {
@@ -373,7 +373,7 @@ fn write_expect(y: &mut String, incident: &Incident) {
 /// from the records is written with [`yaml_quote`] (or, in comments,
 /// [`shown`]). `engine.timeout` outlasts the longest wait for a fill
 /// ([`engine_timeout`]; the readers refuse a wait past
-/// [`MAX_FILL_WAIT`]) and `limits.max_virtual_time` the whole run.
+/// [`MAX_FILL_WAIT`](super::MAX_FILL_WAIT)) and `limits.max_virtual_time` the whole run.
 #[must_use]
 pub fn scenario_yaml(incident: &Incident, name: &str) -> String {
     let zero = incident
