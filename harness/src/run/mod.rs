@@ -3,8 +3,10 @@
 //!
 //! Entry points:
 //! - [`run_seed`], [`run_seeds`], [`run_seeds_into`] ([`runner`]): one seed
-//!   on one paused current-thread runtime, phase by phase; many seeds
-//!   across threads, merged in seed order. [`RunSpec`] says how,
+//!   on one paused current-thread runtime, phase by phase (set up, submit
+//!   the workload, settle, file outcomes, check positions, wait for the
+//!   requests still travelling, collect: `simulate.rs`); many seeds across
+//!   threads, merged in seed order. [`RunSpec`] says how,
 //!   [`SeedRun`] holds what came out.
 //! - [`engines`]: the engines under test, the fillproof engine and the
 //!   baselines kept to show what they get wrong.
