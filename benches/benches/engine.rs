@@ -16,7 +16,7 @@ use fillproof_engine::{
     Decimal, FillDetectionConfig, FillDetector, PollingConfig, Side, Signal, ValidationConfig,
     validate,
 };
-use fillproof_harness::runner::simulation_runtime;
+use fillproof_harness::run::simulation_runtime;
 
 /// Polls per monitored order, as described in the header.
 const SIZES: [u32; 3] = [10, 100, 1_000];

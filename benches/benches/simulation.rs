@@ -37,7 +37,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use fillproof_benches::scenarios_dir;
 use fillproof_engine::clock::{TimerEnd, record_timers};
 use fillproof_harness::commands::load;
-use fillproof_harness::runner::{RunSpec, run_seed, simulation_runtime};
+use fillproof_harness::run::{RunSpec, run_seed, simulation_runtime};
 
 /// Orders per size, as described in the header.
 const SIZES: [u32; 3] = [1_000, 10_000, 100_000];

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fillproof_engine::{Broker, StreamItem, TradeUpdates};
-use fillproof_harness::runner::simulation_runtime;
+use fillproof_harness::run::simulation_runtime;
 use fillproof_simulator::{BrokerModel, Scenario, SimBroker, Workload};
 use tokio::time::Instant;
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::{AbsenceProof, PollingConfig};
-use fillproof_harness::report::Report;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::measure::report::Report;
+use fillproof_harness::run::{RunSpec, run_seed};
 use fillproof_simulator::{EngineKind, Scenario};
 
 fn library() -> Vec<PathBuf> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use command::{fillproof, scratch, workspace};
 use fillproof_harness::import;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::run::{RunSpec, run_seed};
 use fillproof_simulator::Scenario;
 use rust_decimal::Decimal;
 
@@ -22,7 +22,7 @@ fn fills(
     seed: u64,
 ) -> (
     Vec<(u32, Duration, Decimal, Decimal)>,
-    fillproof_harness::runner::SeedRun,
+    fillproof_harness::run::SeedRun,
 ) {
     let mut spec = RunSpec::from_scenario(Arc::new(scenario.clone()), seed).expect("spec");
     spec.keep_audit_lines = true;
@@ -95,7 +95,7 @@ fn alpaca_export_replays_every_execution_at_its_offset() {
             (2, ms(6_080), Decimal::from(80), price("228.47")),
         ]
     );
-    let tally = fillproof_harness::metrics::Tally::of(&run);
+    let tally = fillproof_harness::measure::metrics::Tally::of(&run);
     assert_eq!((tally.missed_fills, tally.false_positives), (0, 0));
     let (code, stdout, _) = fillproof(&["run", &out_text]);
     assert_eq!(code, 0, "{stdout}");
@@ -195,7 +195,7 @@ broker:
         .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let (after, rerun) = fills(&imported, 1);
     assert_eq!(after, before, "{yaml}");
-    let tally = fillproof_harness::metrics::Tally::of(&rerun);
+    let tally = fillproof_harness::measure::metrics::Tally::of(&rerun);
     assert_eq!((tally.missed_fills, tally.false_positives), (0, 0));
 }
 

@@ -14,7 +14,7 @@ mod support;
 use std::sync::Arc;
 
 use fillproof_engine::Decimal;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::run::{RunSpec, run_seed};
 use fillproof_simulator::{Scenario, Seen, TraceKind};
 use proptest::prelude::*;
 

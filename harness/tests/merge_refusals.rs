@@ -511,7 +511,7 @@ impl Swarm {
     /// as a tamperer with this fillproof's code would: metrics, checks,
     /// trace hashes and the rest agree with the edit.
     fn reprinted(&self, shard: &str, name: &str, change: impl FnOnce(&mut Value)) -> String {
-        use fillproof_harness::report::{Provenance, Report, ReportInput, SeedSummary};
+        use fillproof_harness::measure::report::{Provenance, Report, ReportInput, SeedSummary};
         let scenario =
             fillproof_simulator::Scenario::load(Path::new(&self.scenario)).expect("scenario loads");
         self.tampered(shard, name, |report| {

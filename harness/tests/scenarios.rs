@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use fillproof_harness::commands::{load, scenario_files};
-use fillproof_harness::report::Report;
-use fillproof_harness::runner::{RunSpec, run_seed};
+use fillproof_harness::measure::report::Report;
+use fillproof_harness::run::{RunSpec, run_seed};
 
 /// Files under `folder` of the repository, relative to its root.
 fn files_under(folder: &str) -> Vec<PathBuf> {
@@ -70,7 +70,7 @@ fn shortfalls<'a>(reports: impl Iterator<Item = &'a (PathBuf, Report)>) -> Vec<S
                 report.scenario,
                 check.metric,
                 check.threshold,
-                fillproof_harness::report::format_actual(check.actual)
+                fillproof_harness::measure::report::format_actual(check.actual)
             ));
         }
     }

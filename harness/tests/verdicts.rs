@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fillproof_engine::{BrokerError, Decimal, Side};
-use fillproof_harness::metrics::{Metrics, check_orders};
-use fillproof_harness::report::{Report, ReportInput};
-use fillproof_harness::runner::{RunSpec, SeedRun, run_seed, run_seeds};
+use fillproof_harness::measure::metrics::{Metrics, check_orders};
+use fillproof_harness::measure::report::{Report, ReportInput};
+use fillproof_harness::run::{RunSpec, SeedRun, run_seed, run_seeds};
 use fillproof_simulator::{EngineKind, Scenario};
 
 fn library(file: &str) -> Arc<Scenario> {
@@ -631,7 +631,7 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
     let base = "version: 1\nname: budget\nseed: 3\nworkload:\n  orders: 2\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\n";
     let default = parse(base);
     assert_eq!(
-        fillproof_harness::runner::call_budget(&default),
+        fillproof_harness::run::call_budget(&default),
         Some(fillproof_engine::RateLimit::DEFAULT)
     );
     let report = report_of(&default, &[run(default.clone(), None)]);
@@ -645,7 +645,7 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
     assert_eq!(json["call_budget"], "180 per 60s (the engine's default)");
 
     let none = parse(&format!("{base}engine:\n  rate_limit: none\n"));
-    assert_eq!(fillproof_harness::runner::call_budget(&none), None);
+    assert_eq!(fillproof_harness::run::call_budget(&none), None);
     assert_eq!(
         report_of(&none, &[run(none.clone(), None)]).call_budget,
         "none (rate_limit: none)"
@@ -655,7 +655,7 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
         "{base}engine:\n  rate_limit: {{requests: 50, per: 10s}}\n"
     ));
     assert_eq!(
-        fillproof_harness::runner::call_budget(&set),
+        fillproof_harness::run::call_budget(&set),
         Some(fillproof_engine::RateLimit {
             requests: 50,
             per: std::time::Duration::from_secs(10)

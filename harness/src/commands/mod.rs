@@ -1,4 +1,17 @@
 //! One file per subcommand, and what they share.
+//!
+//! Entry points: each subcommand's `run` (`run::run`, `gate::run`,
+//! `replay::run`, `sweep::run`, `merge::run`, `import::run`, `audit::run`,
+//! `check::run`, `serve::run` and `serve::replay_session`), called by
+//! `main.rs` with the parsed [`crate::cli`] arguments; and what they share:
+//! [`load`] / [`load_digested`] (a scenario and its warnings),
+//! [`scenario_files`], [`spec`] (a run's setup from the flags), the seed
+//! list, the job count and the wall clock.
+//!
+//! May import every folder of the crate (`cli`, `run`, `measure`,
+//! `import`) and `fillproof_serve`; nothing imports `commands` but
+//! `main.rs`, the tests and the benches. A command prints; what it prints
+//! is built by the folders it calls.
 
 /// `println!` that returns the write's error instead of panicking, so a
 /// closed stdout pipe (`fillproof check scenarios | head -1`) ends the
@@ -37,8 +50,8 @@ use fillproof_simulator::{EngineKind, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{EngineArg, SetupArgs};
-use crate::runner::RunSpec;
-use crate::strategies;
+use crate::run::RunSpec;
+use crate::run::strategies;
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

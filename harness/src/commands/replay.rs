@@ -10,8 +10,8 @@ use fillproof_simulator::{LedgerOrder, TraceKind};
 
 use super::{Exit, load, spec};
 use crate::cli::ReplayArgs;
-use crate::metrics::{IntentIds, check_orders};
-use crate::runner::{SeedRun, run_seed};
+use crate::measure::metrics::{IntentIds, OrderCheck, check_orders};
+use crate::run::{OrderOutcome, SeedRun, run_seed};
 
 /// Width of the broker column.
 const BROKER_WIDTH: usize = 42;
@@ -38,7 +38,7 @@ pub fn run(args: &ReplayArgs) -> Result<Exit> {
     if let Some(order) = args.order.filter(|o| *o as usize >= workload) {
         return Err(no_such_order(order, workload));
     }
-    crate::budget::admit(&spec, 1, 1)?;
+    crate::run::cost::admit(&spec, 1, 1)?;
     let run = run_seed(&spec, &|| {})?;
     if let Some(order) = args.order.filter(|o| *o as usize >= run.outcomes.len()) {
         return Err(no_such_order(order, run.outcomes.len()));
@@ -51,7 +51,14 @@ fn secs(t: Duration) -> String {
     format!("{:.3}s", t.as_secs_f64())
 }
 
-/// The side-by-side timeline of `only` (or every order) of `run`.
+/// One line of an order's timeline: when, a rank that orders lines of the
+/// same instant (broker before engine), the broker column and the engine
+/// column.
+type Row = (Duration, u8, String, String);
+
+/// The side-by-side timeline of `only` (or every order) of `run`: for each
+/// order a heading, then the broker's rows, the engine's calls, the stream
+/// and the verdict merged by time, then the truth against the verdict.
 #[must_use]
 pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
     let checks = check_orders(run);
@@ -61,150 +68,11 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
         if only.is_some_and(|i| i != outcome.index) {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "order {} · {} · {} {} {} · engine {} · seed {}",
-            outcome.index,
-            outcome.client_order_id,
-            outcome.side,
-            outcome.qty,
-            outcome.symbol,
-            engine,
-            run.seed
-        );
-        let _ = writeln!(
-            out,
-            "  {:<10} {:<BROKER_WIDTH$} engine (what it saw and decided)",
-            "time", "broker (ground truth)"
-        );
-        let mut rows: Vec<(Duration, u8, String, String)> = Vec::new();
-        let mine = |o: &&LedgerOrder| ids.of_order(o) == Some(outcome.index as usize);
-        for order in run.ledger.orders().iter().filter(mine) {
-            rows.push((
-                order.accepted_at,
-                0,
-                format!("accepted as {}", order.id),
-                String::new(),
-            ));
-            let mut total = rust_decimal::Decimal::ZERO;
-            for fill in order.fills_by(run.ended_at) {
-                total += fill.qty;
-                rows.push((
-                    fill.at,
-                    1,
-                    format!("fill {} @ {} (total {})", fill.qty, fill.price, total),
-                    String::new(),
-                ));
-            }
-            if let Some(done) = order.terminal_at(run.ended_at) {
-                let shown = done + order.status_lag;
-                if !order.status_lag.is_zero() && shown <= run.ended_at {
-                    rows.push((
-                        shown,
-                        1,
-                        "status field catches up".to_owned(),
-                        String::new(),
-                    ));
-                }
-            }
-            if let (Some(requested), Some(effective)) =
-                (order.cancel_requested_at, order.cancel_effective_at)
-            {
-                rows.push((
-                    requested,
-                    0,
-                    format!("cancel requested (effective {})", secs(effective)),
-                    String::new(),
-                ));
-                if order.filled_qty_at(run.ended_at) < order.qty && effective <= run.ended_at {
-                    rows.push((effective, 1, "canceled".to_owned(), String::new()));
-                }
-            }
-            if let Some((at, end)) = order.broker_end {
-                rows.push((
-                    at,
-                    1,
-                    format!("{end:?} by the broker").to_lowercase(),
-                    String::new(),
-                ));
-            }
-        }
-        for event in run.trace.events().unwrap_or_default() {
-            if let TraceKind::Call {
-                endpoint,
-                order: Some(i),
-                outcome: answer,
-                seen,
-                applied,
-                fault,
-                abandoned,
-                ..
-            } = &event.kind
-            {
-                if *i != outcome.index {
-                    continue;
-                }
-                let mut text = format!("{endpoint} → {answer}");
-                if let Some(seen) = seen {
-                    let _ = write!(text, " ({seen})");
-                }
-                if let Some(fault) = fault {
-                    let effect = if *applied {
-                        "applied at broker"
-                    } else {
-                        "not applied"
-                    };
-                    let _ = write!(text, " [{fault}, {effect}]");
-                }
-                if *abandoned {
-                    text.push_str(
-                        " [arrived after the caller stopped waiting; answer went nowhere]",
-                    );
-                }
-                rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
-            }
-        }
-        for event in run.trace.events().unwrap_or_default() {
-            let text = match &event.kind {
-                TraceKind::Stream {
-                    order: Some(i),
-                    update,
-                    filled_qty,
-                    delivered,
-                } if *i == outcome.index => {
-                    let lost = if *delivered {
-                        ""
-                    } else {
-                        " [lost: connection down]"
-                    };
-                    format!("stream → {update} ({filled_qty} filled){lost}")
-                }
-                // A reconnect concerns the orders working at the time.
-                TraceKind::StreamReconnected
-                    if outcome.concluded_at.is_none_or(|end| {
-                        let at = Duration::from_micros(event.t_us);
-                        outcome.submitted_at <= at && at <= end
-                    }) =>
-                {
-                    "stream reconnected".to_owned()
-                }
-                _ => continue,
-            };
-            rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
-        }
-        if let Some(at) = outcome.concluded_at {
-            let v = &outcome.verdict;
-            let price = v.avg_price.map_or_else(String::new, |p| format!(" @ {p}"));
-            rows.push((
-                at,
-                3,
-                String::new(),
-                format!(
-                    "verdict {} {}{}: {}",
-                    v.verdict, v.filled_qty, price, v.reason
-                ),
-            ));
-        }
+        write_heading(&mut out, run, outcome, engine);
+        let mut rows = broker_rows(run, &ids, outcome);
+        rows.extend(call_rows(run, outcome));
+        rows.extend(stream_rows(run, outcome));
+        rows.extend(verdict_row(outcome));
         rows.sort_by_key(|row| (row.0, row.1));
         for (at, _, broker, engine_text) in rows {
             let line = format!(
@@ -215,26 +83,200 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
             );
             let _ = writeln!(out, "{}", line.trim_end());
         }
-        let verdict = if check.engine_qty == check.ledger_qty {
-            "match"
-        } else if check.engine_qty < check.ledger_qty {
-            "MISSED FILL"
-        } else {
-            "INVENTED FILL"
-        };
-        let _ = writeln!(
-            out,
-            "  truth: filled {} · engine: {} {} · {}{}\n",
-            check.ledger_qty,
-            outcome.verdict.verdict,
-            check.engine_qty,
-            verdict,
-            if check.broker_orders > 1 {
-                format!(" · {} broker orders (duplicates)", check.broker_orders)
-            } else {
-                String::new()
-            }
-        );
+        write_truth(&mut out, outcome, check);
     }
     out
+}
+
+/// The order's heading and the column titles.
+fn write_heading(out: &mut String, run: &SeedRun, outcome: &OrderOutcome, engine: &str) {
+    let _ = writeln!(
+        out,
+        "order {} · {} · {} {} {} · engine {} · seed {}",
+        outcome.index,
+        outcome.client_order_id,
+        outcome.side,
+        outcome.qty,
+        outcome.symbol,
+        engine,
+        run.seed
+    );
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<BROKER_WIDTH$} engine (what it saw and decided)",
+        "time", "broker (ground truth)"
+    );
+}
+
+/// What the broker did with the order's broker orders: acceptance, fills,
+/// the status field catching up, cancels, the broker's own ends.
+fn broker_rows(run: &SeedRun, ids: &IntentIds, outcome: &OrderOutcome) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mine = |o: &&LedgerOrder| ids.of_order(o) == Some(outcome.index as usize);
+    for order in run.ledger.orders().iter().filter(mine) {
+        rows.push((
+            order.accepted_at,
+            0,
+            format!("accepted as {}", order.id),
+            String::new(),
+        ));
+        let mut total = rust_decimal::Decimal::ZERO;
+        for fill in order.fills_by(run.ended_at) {
+            total += fill.qty;
+            rows.push((
+                fill.at,
+                1,
+                format!("fill {} @ {} (total {})", fill.qty, fill.price, total),
+                String::new(),
+            ));
+        }
+        if let Some(done) = order.terminal_at(run.ended_at) {
+            let shown = done + order.status_lag;
+            if !order.status_lag.is_zero() && shown <= run.ended_at {
+                rows.push((
+                    shown,
+                    1,
+                    "status field catches up".to_owned(),
+                    String::new(),
+                ));
+            }
+        }
+        if let (Some(requested), Some(effective)) =
+            (order.cancel_requested_at, order.cancel_effective_at)
+        {
+            rows.push((
+                requested,
+                0,
+                format!("cancel requested (effective {})", secs(effective)),
+                String::new(),
+            ));
+            if order.filled_qty_at(run.ended_at) < order.qty && effective <= run.ended_at {
+                rows.push((effective, 1, "canceled".to_owned(), String::new()));
+            }
+        }
+        if let Some((at, end)) = order.broker_end {
+            rows.push((
+                at,
+                1,
+                format!("{end:?} by the broker").to_lowercase(),
+                String::new(),
+            ));
+        }
+    }
+    rows
+}
+
+/// The engine's calls about the order, with what each one met.
+fn call_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for event in run.trace.events().unwrap_or_default() {
+        if let TraceKind::Call {
+            endpoint,
+            order: Some(i),
+            outcome: answer,
+            seen,
+            applied,
+            fault,
+            abandoned,
+            ..
+        } = &event.kind
+        {
+            if *i != outcome.index {
+                continue;
+            }
+            let mut text = format!("{endpoint} → {answer}");
+            if let Some(seen) = seen {
+                let _ = write!(text, " ({seen})");
+            }
+            if let Some(fault) = fault {
+                let effect = if *applied {
+                    "applied at broker"
+                } else {
+                    "not applied"
+                };
+                let _ = write!(text, " [{fault}, {effect}]");
+            }
+            if *abandoned {
+                text.push_str(" [arrived after the caller stopped waiting; answer went nowhere]");
+            }
+            rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
+        }
+    }
+    rows
+}
+
+/// The trade updates about the order, and the stream's reconnects while
+/// it was working.
+fn stream_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for event in run.trace.events().unwrap_or_default() {
+        let text = match &event.kind {
+            TraceKind::Stream {
+                order: Some(i),
+                update,
+                filled_qty,
+                delivered,
+            } if *i == outcome.index => {
+                let lost = if *delivered {
+                    ""
+                } else {
+                    " [lost: connection down]"
+                };
+                format!("stream → {update} ({filled_qty} filled){lost}")
+            }
+            // A reconnect concerns the orders working at the time.
+            TraceKind::StreamReconnected
+                if outcome.concluded_at.is_none_or(|end| {
+                    let at = Duration::from_micros(event.t_us);
+                    outcome.submitted_at <= at && at <= end
+                }) =>
+            {
+                "stream reconnected".to_owned()
+            }
+            _ => continue,
+        };
+        rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
+    }
+    rows
+}
+
+/// The engine's verdict, when it concluded.
+fn verdict_row(outcome: &OrderOutcome) -> Option<Row> {
+    let at = outcome.concluded_at?;
+    let v = &outcome.verdict;
+    let price = v.avg_price.map_or_else(String::new, |p| format!(" @ {p}"));
+    Some((
+        at,
+        3,
+        String::new(),
+        format!(
+            "verdict {} {}{}: {}",
+            v.verdict, v.filled_qty, price, v.reason
+        ),
+    ))
+}
+
+/// The truth against the engine's verdict: a match, a missed fill or an
+/// invented one, and duplicates.
+fn write_truth(out: &mut String, outcome: &OrderOutcome, check: &OrderCheck) {
+    let verdict = if check.engine_qty == check.ledger_qty {
+        "match"
+    } else if check.engine_qty < check.ledger_qty {
+        "MISSED FILL"
+    } else {
+        "INVENTED FILL"
+    };
+    let _ = writeln!(
+        out,
+        "  truth: filled {} · engine: {} {} · {}{}\n",
+        check.ledger_qty,
+        outcome.verdict.verdict,
+        check.engine_qty,
+        verdict,
+        if check.broker_orders > 1 {
+            format!(" · {} broker orders (duplicates)", check.broker_orders)
+        } else {
+            String::new()
+        }
+    );
 }

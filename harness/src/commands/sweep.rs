@@ -10,13 +10,14 @@ use plotters::coord::combinators::IntoLogRange;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use fillproof_engine::PollingConfig;
 use indexmap::IndexMap;
 
 use super::{Exit, jobs, load_digested, scenario_files, seed_list, wall_clock, wall_ms};
 use crate::cli::{Format, SweepArgs};
-use crate::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
-use crate::runner::{RunSpec, run_seeds_into};
-use crate::strategies;
+use crate::measure::report::{Provenance, Report, ReportInput, SeedSummary, VERSION};
+use crate::run::strategies;
+use crate::run::{RunSpec, run_seeds_into};
 
 /// One strategy on one scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -44,13 +45,39 @@ pub struct Point {
 /// Why a sweep's reports skip `expect:`, as they say.
 pub const COMPARES: &str = "a sweep compares strategies; `expect:` holds for the scenario's own";
 
-/// Runs `sweep`.
+/// Runs `sweep`: checks the strategies and flags, sweeps each scenario's
+/// seeds with every strategy, then prints the shard's reports or the
+/// points (and draws the plot).
 ///
 /// # Errors
 /// A scenario that does not load, an unknown strategy, a shard that leaves
 /// a scenario no seed, `--shard` without `--format json`, or a plot that
 /// cannot be written.
 pub fn run(args: &SweepArgs) -> Result<Exit> {
+    let configs = strategy_configs(args)?;
+    let mut reports = Vec::new();
+    for path in scenario_files(&args.scenarios)? {
+        sweep_scenario(&path, args, &configs, &mut reports)?;
+    }
+    if args.shard.is_some() {
+        for report in &reports {
+            outln!("{}", serde_json::to_string(report)?);
+        }
+        return Ok(Exit::Success);
+    }
+    let points = points(&reports);
+    print_points(&points, &configs[0].0, args.format)?;
+    if let Some(plot) = &args.plot {
+        draw(&points, plot).with_context(|| format!("writing {}", plot.display()))?;
+    }
+    Ok(Exit::Success)
+}
+
+/// The strategies named, each with its polling configuration, in order.
+///
+/// # Errors
+/// An unknown strategy, none at all, or `--shard` without `--format json`.
+fn strategy_configs(args: &SweepArgs) -> Result<Vec<(String, PollingConfig)>> {
     let configs = args
         .strategies
         .iter()
@@ -65,82 +92,81 @@ pub fn run(args: &SweepArgs) -> Result<Exit> {
             "--shard prints a shard's reports for `fillproof merge`: add --format json"
         ));
     }
-    let mut reports = Vec::new();
-    for path in scenario_files(&args.scenarios)? {
-        let (scenario, digest) = load_digested(&path)?;
-        let file = path.display().to_string();
-        let mut seeds = seed_list(scenario.seed, args.seeds).map_err(|why| {
-            anyhow!(
-                "{file}: the scenario's seed {} with --seeds {}: {why}",
-                scenario.seed,
-                args.seeds
-            )
-        })?;
-        if let Some(shard) = args.shard {
-            seeds = shard.take(seeds);
-            if seeds.is_empty() {
-                return Err(anyhow!(
-                    "--shard {}/{} leaves no seed of {file}: sweep more seeds or use fewer shards",
-                    shard.index + 1,
-                    shard.count
-                ));
-            }
+    Ok(configs)
+}
+
+/// Sweeps one scenario: its seeds (this shard's) with every strategy it
+/// can serve, one report each, added to `reports`.
+///
+/// # Errors
+/// A scenario that does not load, a bad seed range, a shard that leaves no
+/// seed, or a run refused or failing to set up.
+fn sweep_scenario(
+    path: &Path,
+    args: &SweepArgs,
+    configs: &[(String, PollingConfig)],
+    reports: &mut Vec<Report>,
+) -> Result<()> {
+    let (scenario, digest) = load_digested(path)?;
+    let file = path.display().to_string();
+    let mut seeds = seed_list(scenario.seed, args.seeds).map_err(|why| {
+        anyhow!(
+            "{file}: the scenario's seed {} with --seeds {}: {why}",
+            scenario.seed,
+            args.seeds
+        )
+    })?;
+    if let Some(shard) = args.shard {
+        seeds = shard.take(seeds);
+        if seeds.is_empty() {
+            return Err(anyhow!(
+                "--shard {}/{} leaves no seed of {file}: sweep more seeds or use fewer shards",
+                shard.index + 1,
+                shard.count
+            ));
         }
-        for (name, polling) in &configs {
-            if matches!(polling, fillproof_engine::PollingConfig::Hybrid { .. })
-                && scenario.broker.stream.is_none()
-            {
-                eprintln!(
-                    "{}: strategy {name} needs a broker.stream; left out of the sweep",
-                    scenario.name
-                );
-                continue;
-            }
-            let spec = RunSpec::from_scenario(scenario.clone(), scenario.seed)?
-                .with_polling(polling.clone());
-            crate::budget::admit(&spec, seeds.len(), jobs(args.jobs))?;
-            let started = wall_clock();
-            let summaries = run_seeds_into(&spec, &seeds, jobs(args.jobs), &|| {}, |run| {
-                SeedSummary::of(&run)
-            })?;
-            let mut report = Report::of_summaries(
-                &ReportInput {
-                    scenario: &scenario,
-                    file: &file,
-                    engine: spec.engine.as_str(),
-                    strategy: name,
-                    wall_ms: wall_ms(started),
-                    expectations: Err(COMPARES.to_owned()),
-                    replay_flags: format!("--strategy {name}"),
-                },
-                summaries,
+    }
+    for (name, polling) in configs {
+        if matches!(polling, PollingConfig::Hybrid { .. }) && scenario.broker.stream.is_none() {
+            eprintln!(
+                "{}: strategy {name} needs a broker.stream; left out of the sweep",
+                scenario.name
             );
-            report.sweep = true;
-            report.provenance = Some(Provenance {
-                fillproof_version: VERSION.to_owned(),
-                scenario_sha256: digest.clone(),
-                first_seed: scenario.seed,
-                seeds: args.seeds,
-                workload_orders: u64::from(scenario.workload.orders.value),
-                orders_override: None,
-                swarm: spec.swarm,
-                shard: args.shard,
-            });
-            reports.push(report);
+            continue;
         }
+        let spec =
+            RunSpec::from_scenario(scenario.clone(), scenario.seed)?.with_polling(polling.clone());
+        crate::run::cost::admit(&spec, seeds.len(), jobs(args.jobs))?;
+        let started = wall_clock();
+        let summaries = run_seeds_into(&spec, &seeds, jobs(args.jobs), &|| {}, |run| {
+            SeedSummary::of(&run)
+        })?;
+        let mut report = Report::of_summaries(
+            &ReportInput {
+                scenario: &scenario,
+                file: &file,
+                engine: spec.engine.as_str(),
+                strategy: name,
+                wall_ms: wall_ms(started),
+                expectations: Err(COMPARES.to_owned()),
+                replay_flags: format!("--strategy {name}"),
+            },
+            summaries,
+        );
+        report.sweep = true;
+        report.provenance = Some(Provenance {
+            fillproof_version: VERSION.to_owned(),
+            scenario_sha256: digest.clone(),
+            first_seed: scenario.seed,
+            seeds: args.seeds,
+            workload_orders: u64::from(scenario.workload.orders.value),
+            orders_override: None,
+            swarm: spec.swarm,
+            shard: args.shard,
+        });
+        reports.push(report);
     }
-    if args.shard.is_some() {
-        for report in &reports {
-            outln!("{}", serde_json::to_string(report)?);
-        }
-        return Ok(Exit::Success);
-    }
-    let points = points(&reports);
-    print_points(&points, &configs[0].0, args.format)?;
-    if let Some(plot) = &args.plot {
-        draw(&points, plot).with_context(|| format!("writing {}", plot.display()))?;
-    }
-    Ok(Exit::Success)
+    Ok(())
 }
 
 /// The sweep's table (or one JSON point a line), against `baseline`.
@@ -245,34 +271,10 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// Draws the frontier: a log-scale chart framed to the points, a grey line
+/// per scenario, a coloured series per strategy, and the legend.
 fn draw(points: &[Point], path: &Path) -> Result<()> {
-    let max_x = points
-        .iter()
-        .map(|p| p.api_calls_per_order)
-        .fold(1.0, f64::max)
-        * 1.1;
-    // Latencies span two orders of magnitude across scenarios: a log scale
-    // keeps the fast ones readable.
-    let max_y = points.iter().map(|p| p.p95_ms).fold(100.0, f64::max) * 1.5;
-    let min_y = points
-        .iter()
-        .map(|p| p.p95_ms)
-        .filter(|v| *v > 0.0)
-        .fold(max_y, f64::min)
-        .max(1.0)
-        / 1.5;
-    let mut strategies: Vec<&str> = Vec::new();
-    for p in points {
-        if !strategies.contains(&p.strategy.as_str()) {
-            strategies.push(&p.strategy);
-        }
-    }
-    let mut scenarios: Vec<&str> = Vec::new();
-    for p in points {
-        if !scenarios.contains(&p.scenario.as_str()) {
-            scenarios.push(&p.scenario);
-        }
-    }
+    let (max_x, min_y, max_y) = bounds(points);
     let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
@@ -292,17 +294,17 @@ fn draw(points: &[Point], path: &Path) -> Result<()> {
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
     // A grey line joins each scenario's strategies: the trade-off it offers.
-    for scenario in &scenarios {
+    for scenario in first_seen(points, |p| &p.scenario) {
         let line: Vec<(f64, f64)> = points
             .iter()
-            .filter(|p| p.scenario == *scenario)
+            .filter(|p| p.scenario == scenario)
             .map(|p| (p.api_calls_per_order, p.p95_ms.max(min_y)))
             .collect();
         chart
             .draw_series(LineSeries::new(line, RGBColor(200, 200, 200)))
             .map_err(|e| anyhow!("{e}"))?;
     }
-    for (i, strategy) in strategies.iter().enumerate() {
+    for (i, strategy) in first_seen(points, |p| &p.strategy).iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let series: Vec<(f64, f64)> = points
             .iter()
@@ -327,4 +329,35 @@ fn draw(points: &[Point], path: &Path) -> Result<()> {
         .map_err(|e| anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow!("{e}"))?;
     Ok(())
+}
+
+/// The chart's bounds: the largest x, and the smallest and largest y.
+/// Latencies span two orders of magnitude across scenarios: a log scale
+/// keeps the fast ones readable.
+fn bounds(points: &[Point]) -> (f64, f64, f64) {
+    let max_x = points
+        .iter()
+        .map(|p| p.api_calls_per_order)
+        .fold(1.0, f64::max)
+        * 1.1;
+    let max_y = points.iter().map(|p| p.p95_ms).fold(100.0, f64::max) * 1.5;
+    let min_y = points
+        .iter()
+        .map(|p| p.p95_ms)
+        .filter(|v| *v > 0.0)
+        .fold(max_y, f64::min)
+        .max(1.0)
+        / 1.5;
+    (max_x, min_y, max_y)
+}
+
+/// The distinct values `key` takes over `points`, in the order first seen.
+fn first_seen<'a>(points: &'a [Point], key: impl Fn(&'a Point) -> &'a String) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for p in points {
+        if !seen.contains(&key(p).as_str()) {
+            seen.push(key(p));
+        }
+    }
+    seen
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fillproof_engine::{Decimal, FillDetectionConfig, FillDetector, FillResult, Verdict};
-use fillproof_harness::metrics::check_orders;
-use fillproof_harness::runner::{RunSpec, SeedRun, run_seed, simulation_runtime};
+use fillproof_harness::measure::metrics::check_orders;
+use fillproof_harness::run::{RunSpec, SeedRun, run_seed, simulation_runtime};
 use fillproof_simulator::{BrokerModel, Scenario, SimBroker, Workload};
 use proptest::prelude::*;
 

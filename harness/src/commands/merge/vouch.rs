@@ -6,7 +6,7 @@
 //!
 //! The scenario is on disk (its digest checked) and the fillproof is the
 //! one that ran the shards, so each seed's summary can be made again with
-//! [`run_seed`](crate::runner::run_seed), from the setup the report says it
+//! [`run_seed`](crate::run::run_seed), from the setup the report says it
 //! ran with, rebuilt as `run` and `sweep` build it. A seed re-run that
 //! differs from its shard's summary in any field refuses the merge.
 
@@ -20,8 +20,8 @@ use serde_json::Value;
 
 use super::ShardReport;
 use crate::cli::{EngineArg, SetupArgs, Verify};
-use crate::report::{Report, ReportInput, SeedSummary, VERSION, hex};
-use crate::runner::{RunSpec, run_seeds_into};
+use crate::measure::report::{Report, ReportInput, SeedSummary, VERSION, hex};
+use crate::run::{RunSpec, run_seeds_into};
 
 /// How a merge re-runs seeds.
 pub(super) struct Plan {
@@ -310,7 +310,7 @@ pub(super) fn rerun(
     let source = &shard.source;
     let seeds: Vec<u64> = seeds.iter().copied().collect();
     let context = || format!("report {source}: re-running seeds {seeds:?} to verify them");
-    crate::budget::admit(&setup.spec, seeds.len(), jobs).with_context(context)?;
+    crate::run::cost::admit(&setup.spec, seeds.len(), jobs).with_context(context)?;
     let runs = run_seeds_into(&setup.spec, &seeds, jobs, &|| {}, |run| {
         SeedSummary::of(&run)
     })

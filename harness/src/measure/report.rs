@@ -1,13 +1,11 @@
 //! Reports: the metrics of a scenario run with what identifies and replays
-//! it, as a table for people and JSON for tools.
-
-use std::fmt::Write as _;
+//! it, as a table for people (`table.rs`) and JSON for tools.
 
 use fillproof_simulator::{Comparison, Expectation, Scenario};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Metrics, Tally};
-use crate::runner::SeedRun;
+use crate::measure::metrics::{Metrics, Tally};
+use crate::run::SeedRun;
 
 /// What a report keeps of one seed run: enough to rebuild the report of
 /// any set of seeds (the shards of a swarm, merged) exactly as one run of
@@ -110,6 +108,19 @@ pub struct SeedLine {
     /// Swarm mode's mix, when on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub swarm: Vec<String>,
+}
+
+impl SeedLine {
+    /// The line of one seed's summary.
+    fn of(run: &SeedSummary) -> Self {
+        Self {
+            seed: run.seed,
+            trace_hash: hex(run.trace_hash),
+            trace_events: run.trace_events,
+            virtual_seconds: run.virtual_seconds,
+            swarm: run.swarm.clone(),
+        }
+    }
 }
 
 /// A scenario's report.
@@ -218,12 +229,12 @@ pub fn budget_in_words(scenario: &Scenario, engine: &str) -> String {
         format!(
             "{} per {}",
             limit.requests,
-            crate::report::duration_words(limit.per)
+            crate::measure::report::duration_words(limit.per)
         )
     };
     match (
         &scenario.engine.rate_limit,
-        crate::runner::call_budget(scenario),
+        crate::run::call_budget(scenario),
     ) {
         (None, Some(limit)) => format!("{} (the engine's default)", per(&limit)),
         (_, Some(limit)) => per(&limit),
@@ -240,7 +251,7 @@ pub fn budget_short(scenario: &Scenario, engine: &str) -> String {
     }
     match (
         &scenario.engine.rate_limit,
-        crate::runner::call_budget(scenario),
+        crate::run::call_budget(scenario),
     ) {
         (None, Some(_)) => "default".into(),
         (_, Some(limit)) => format!("{}/{}", limit.requests, duration_words(limit.per)),
@@ -301,63 +312,20 @@ impl Report {
         Self::of_summaries(input, summaries)
     }
 
-    /// Builds the report of the seed runs `runs` summarizes, in their order.
+    /// Builds the report of the seed runs `runs` summarizes, in their order:
+    /// pools the metrics (and keeps each seed's), checks `expect:` and the
+    /// counts that fail any run, then names a seed to replay.
     #[must_use]
     pub fn of_summaries(input: &ReportInput<'_>, runs: Vec<SeedSummary>) -> Self {
         let tallies: Vec<Tally> = runs.iter().map(|r| r.tally.clone()).collect();
         let metrics = Metrics::from_tallies(&tallies);
-        let per_seed: Vec<(u64, Metrics)> = if runs.len() == 1 {
-            vec![(runs[0].seed, metrics.clone())]
-        } else {
-            runs.iter()
-                .map(|r| {
-                    (
-                        r.seed,
-                        Metrics::from_tallies(std::slice::from_ref(&r.tally)),
-                    )
-                })
-                .collect()
-        };
+        let per_seed = per_seed_metrics(&runs, &metrics);
         let virtual_seconds: f64 = runs.iter().map(|r| r.virtual_seconds).sum();
         let (mut expectations, expectations_skipped) = match &input.expectations {
             Ok(()) => (evaluate(input.scenario, &metrics, &per_seed), None),
             Err(reason) => (Vec::new(), Some(reason.clone())),
         };
-        // Counts that fail a run whatever `expect:` says, with the first
-        // seed that shows them.
-        let mut must_be_zero = |metric: &str, threshold: &str, count: fn(&Tally) -> u64| {
-            let total: u64 = runs.iter().map(|r| count(&r.tally)).sum();
-            if total > 0 {
-                expectations.push(Check {
-                    metric: metric.to_owned(),
-                    threshold: threshold.to_owned(),
-                    actual: Some(total as f64),
-                    ok: false,
-                    failed_seed: runs.iter().find(|r| count(&r.tally) > 0).map(|r| r.seed),
-                    per_seed_range: None,
-                });
-            }
-        };
-        // A run in which the engine panicked fails.
-        must_be_zero("engine_panics", "== 0", |t| t.engine_panics);
-        // Orders the run's time bound left unrun fail it, unless the
-        // scenario says how many it accepts.
-        // So do requests still on their way when it ended: the ledger
-        // cannot say what they would have done.
-        if !input.scenario.expect.contains_key("requests_unlanded") {
-            must_be_zero(
-                "requests_unlanded",
-                "== 0 (limits.max_virtual_time ended the run while requests were still on their way to the broker; raise it, or accept them with a requests_unlanded expectation)",
-                |t| t.requests_unlanded,
-            );
-        }
-        if !input.scenario.expect.contains_key("orders_unrun") {
-            must_be_zero(
-                "orders_unrun",
-                "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)",
-                |t| t.orders_unrun,
-            );
-        }
+        expectations.extend(standing_checks(input.scenario, &runs));
         let first = runs.first().map_or(input.scenario.seed, |r| r.seed);
         // The replay names a seed that shows the failure.
         let seed = expectations
@@ -373,16 +341,7 @@ impl Report {
             call_budget: budget_in_words(input.scenario, input.engine),
             metrics,
             trace_hash: hex(combined_hash(runs.iter().map(|r| (r.seed, r.trace_hash)))),
-            seeds: runs
-                .iter()
-                .map(|r| SeedLine {
-                    seed: r.seed,
-                    trace_hash: hex(r.trace_hash),
-                    trace_events: r.trace_events,
-                    virtual_seconds: r.virtual_seconds,
-                    swarm: r.swarm.clone(),
-                })
-                .collect(),
+            seeds: runs.iter().map(SeedLine::of).collect(),
             virtual_seconds,
             wall_ms: input.wall_ms,
             speedup: if input.wall_ms > 0.0 {
@@ -407,7 +366,7 @@ impl Report {
     pub fn own_setup(
         scenario: &Scenario,
         file: &str,
-        spec: &crate::runner::RunSpec,
+        spec: &crate::run::RunSpec,
         wall_ms: f64,
         runs: &[SeedRun],
     ) -> Self {
@@ -446,182 +405,63 @@ impl Report {
     pub fn shortfalls(&self) -> impl Iterator<Item = &Check> {
         self.expectations.iter().filter(|c| !c.ok)
     }
+}
 
-    /// The human-readable table.
-    #[must_use]
-    pub fn table(&self) -> String {
-        let m = &self.metrics;
-        let mut out = String::new();
-        let seeds = if self.seeds.len() == 1 {
-            format!("seed {}", self.seed)
-        } else {
-            format!(
-                "seeds {}..{} ({})",
-                self.seed,
-                self.seeds.last().map_or(self.seed, |s| s.seed),
-                self.seeds.len()
-            )
-        };
-        let _ = writeln!(
-            out,
-            "{}  ({}, engine {}, polling {}, call budget {})",
-            self.scenario, seeds, self.engine, self.strategy, self.call_budget
-        );
-        let absent = || "n/a".to_owned();
-        let count = |v: Option<u64>| v.map_or_else(absent, |v| v.to_string());
-        let by = &m.orders_not_placed_by_cause;
-        let rows: Vec<(&str, String)> = vec![
-            ("orders", m.orders.to_string()),
-            ("orders unrun", m.orders_unrun.to_string()),
-            ("requests unlanded", m.requests_unlanded.to_string()),
-            ("filled orders", m.filled_orders.to_string()),
-            ("detection rate", format_rate(m.detection_rate)),
-            (
-                "missed fills",
-                with_examples(m.missed_fills, &m.missed_examples),
-            ),
-            (
-                "false positives",
-                with_examples(m.false_positives, &m.false_positive_examples),
-            ),
-            (
-                "price mismatches",
-                m.price_mismatches
-                    .map_or_else(absent, |n| with_examples(n, &m.price_mismatch_examples)),
-            ),
-            ("timeout rate", format!("{:.4}", m.timeout_rate)),
-            ("unresolved", m.unresolved.to_string()),
-            (
-                "abandoned orders",
-                with_examples(m.abandoned_orders, &m.abandoned_examples),
-            ),
-            (
-                "orders not placed",
-                format!(
-                    "{}  (rate limit {}, outage {}, rejected by broker {}, shed {}, gave up {})",
-                    m.orders_not_placed,
-                    by.rate_limit,
-                    by.outage,
-                    by.rejected_by_broker,
-                    by.shed,
-                    by.gave_up
-                ),
-            ),
-            ("placement rate", format_rate(m.placement_rate)),
-            ("duplicate orders", m.duplicate_orders.to_string()),
-            ("unknown broker orders", m.unknown_broker_orders.to_string()),
-            ("consistency violations", count(m.consistency_violations)),
-            (
-                "detection latency ms",
-                m.detection_latency_ms.map_or_else(absent, |l| {
-                    format!(
-                        "p50 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0}",
-                        l.p50, l.p95, l.p99, l.max
-                    )
-                }),
-            ),
-            (
-                "api calls per order",
-                m.api_calls_per_order.map_or_else(absent, |calls| {
-                    format!(
-                        "{calls:.2}  ({})",
-                        m.api_calls_by_endpoint
-                            .iter()
-                            .filter(|(_, v)| **v > 0.0)
-                            .map(|(k, v)| format!("{k} {v:.2}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }),
-            ),
-            (
-                "rate-limited calls",
-                match m.rate_limited_share {
-                    Some(share) => {
-                        format!("{}  ({:.2}% of calls)", m.rate_limited_calls, share * 100.0)
-                    }
-                    None => m.rate_limited_calls.to_string(),
-                },
-            ),
-            (
-                "submit queue wait ms",
-                m.queue_wait_ms.map_or_else(absent, |w| {
-                    format!("p50 {:.0}  p95 {:.0}  max {:.0}", w.p50, w.p95, w.max)
-                }),
-            ),
-            ("position alarms", count(m.position_alarms)),
-            ("pnl mismatches", count(m.pnl_mismatches)),
-            ("audit missing", count(m.audit_missing)),
-            (
-                "rate-limit errors",
-                m.rate_limit_errors_surfaced.to_string(),
-            ),
-            ("risk rejections", m.risk_rejections.to_string()),
-            (
-                "engine panics",
-                with_examples(m.engine_panics, &m.panic_examples),
-            ),
-            ("trace hash", self.trace_hash.clone()),
-            (
-                "time",
-                format!(
-                    "{:.1}s virtual in {:.0} ms wall (x{})",
-                    self.virtual_seconds, self.wall_ms, self.speedup
-                ),
-            ),
-        ];
-        for (name, value) in rows {
-            let _ = writeln!(out, "  {name:<24} {value}");
-        }
-        for example in &m.unresolved_examples {
-            let _ = writeln!(out, "  unresolved {example}");
-        }
-        for line in self
-            .seeds
-            .iter()
-            .flat_map(|s| s.swarm.iter().map(move |w| (s.seed, w)))
-        {
-            let _ = writeln!(out, "  swarm seed {:<13} {}", line.0, line.1);
-        }
-        if let Some(verification) = &self.verification {
-            let _ = writeln!(out, "  {:<24} {}", "verified", verification.words());
-        }
-        if let Some(reason) = &self.expectations_skipped {
-            let _ = writeln!(out, "  expectations not checked: {reason}");
-        }
-        for check in &self.expectations {
-            let _ = writeln!(
-                out,
-                "  expect {:<24} {:<10} {} (actual {}{})",
-                check.metric,
-                check.threshold,
-                if check.ok { "ok" } else { "FELL SHORT" },
-                format_actual(check.actual),
-                match (check.failed_seed, check.per_seed_range) {
-                    (Some(seed), _) => format!(" at seed {seed}"),
-                    (None, Some([lo, hi])) if lo == hi => {
-                        format!(" pooled; {} per seed", format_value(lo))
-                    }
-                    (None, Some([lo, hi])) => format!(
-                        " pooled; {} to {} per seed",
-                        format_value(lo),
-                        format_value(hi)
-                    ),
-                    (None, None) => String::new(),
-                }
-            );
-        }
-        let _ = writeln!(out, "  replay: {}", self.replay);
-        out
+/// Each seed's own metrics (the pooled ones when there is one seed).
+fn per_seed_metrics(runs: &[SeedSummary], pooled: &Metrics) -> Vec<(u64, Metrics)> {
+    if runs.len() == 1 {
+        vec![(runs[0].seed, pooled.clone())]
+    } else {
+        runs.iter()
+            .map(|r| {
+                (
+                    r.seed,
+                    Metrics::from_tallies(std::slice::from_ref(&r.tally)),
+                )
+            })
+            .collect()
     }
 }
 
-fn with_examples(count: u64, examples: &[String]) -> String {
-    if examples.is_empty() {
-        count.to_string()
-    } else {
-        format!("{count}  (seed:order {})", examples.join(", "))
+/// Counts that fail a run whatever `expect:` says, with the first seed
+/// that shows them: engine panics always; orders left unrun and requests
+/// still travelling unless the scenario says how many it accepts.
+fn standing_checks(scenario: &Scenario, runs: &[SeedSummary]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut must_be_zero = |metric: &str, threshold: &str, count: fn(&Tally) -> u64| {
+        let total: u64 = runs.iter().map(|r| count(&r.tally)).sum();
+        if total > 0 {
+            checks.push(Check {
+                metric: metric.to_owned(),
+                threshold: threshold.to_owned(),
+                actual: Some(total as f64),
+                ok: false,
+                failed_seed: runs.iter().find(|r| count(&r.tally) > 0).map(|r| r.seed),
+                per_seed_range: None,
+            });
+        }
+    };
+    // A run in which the engine panicked fails.
+    must_be_zero("engine_panics", "== 0", |t| t.engine_panics);
+    // Orders the run's time bound left unrun fail it, unless the
+    // scenario says how many it accepts.
+    // So do requests still on their way when it ended: the ledger
+    // cannot say what they would have done.
+    if !scenario.expect.contains_key("requests_unlanded") {
+        must_be_zero(
+            "requests_unlanded",
+            "== 0 (limits.max_virtual_time ended the run while requests were still on their way to the broker; raise it, or accept them with a requests_unlanded expectation)",
+            |t| t.requests_unlanded,
+        );
     }
+    if !scenario.expect.contains_key("orders_unrun") {
+        must_be_zero(
+            "orders_unrun",
+            "== 0 (limits.max_virtual_time ended the run first; raise it, or accept them with an orders_unrun expectation)",
+            |t| t.orders_unrun,
+        );
+    }
+    checks
 }
 
 /// A metric value without noise: integers as integers.

@@ -1,7 +1,9 @@
 //! What a run will cost, estimated before it starts, so that a run that
 //! would take hours of CPU or more memory than the machine has is refused
 //! with the reason and a way out, instead of being killed by the OS or
-//! left running.
+//! left running. The entry point is [`admit`]; [`estimate`] gives the
+//! figures. (The engine's call budget, the calls it may make to the broker
+//! in a window, is another thing: see [`super::runner::call_budget`].)
 //!
 //! Memory per order was measured on the release build: 200,000 orders
 //! spaced 1 ms apart peak at about 430 MB (about 2 KB an order for the
@@ -11,7 +13,7 @@
 use anyhow::Result;
 use fillproof_engine::{PartialFillPolicy, PollContext};
 
-use crate::runner::RunSpec;
+use super::runner::RunSpec;
 
 /// Memory an order holds for the whole run.
 pub const BYTES_PER_ORDER: u64 = 2_000;
@@ -65,12 +67,12 @@ pub fn estimate(spec: &RunSpec) -> Estimate {
     let bytes = orders
         .saturating_mul(BYTES_PER_ORDER)
         .saturating_add(in_flight.saturating_mul(BYTES_PER_ORDER_IN_FLIGHT));
-    let budget = MAX_READS / orders.max(1) + 1;
+    let read_cap = MAX_READS / orders.max(1) + 1;
     Estimate {
         orders,
         in_flight,
         bytes,
-        reads_per_order: reads_before_deadline(spec, budget),
+        reads_per_order: reads_before_deadline(spec, read_cap),
     }
 }
 

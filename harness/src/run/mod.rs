@@ -1,0 +1,30 @@
+//! Running seeds: the engine under test against the simulated broker on
+//! virtual time, and what each seed produced.
+//!
+//! Entry points:
+//! - [`run_seed`], [`run_seeds`], [`run_seeds_into`] ([`runner`]): one seed
+//!   on one paused current-thread runtime, phase by phase (set up, submit
+//!   the workload, settle, file outcomes, check positions, wait for the
+//!   requests still travelling, collect: `simulate.rs`); many seeds across
+//!   threads, merged in seed order. [`RunSpec`] says how,
+//!   [`SeedRun`] holds what came out.
+//! - [`engines`]: the engines under test, the fillproof engine and the
+//!   baselines kept to show what they get wrong.
+//! - [`cost::admit`]: the run's cost (memory, planned reads) estimated
+//!   before it starts, and a run the machine cannot carry refused.
+//! - [`strategies`]: the polling strategies `--strategy` and the sweep name.
+//!
+//! May import: `fillproof_engine`, `fillproof_simulator`. Nothing from
+//! `measure/`, `commands/` or the CLI: what a run produced is judged
+//! elsewhere.
+
+pub mod cost;
+pub mod engines;
+pub mod runner;
+mod simulate;
+pub mod strategies;
+
+pub use runner::{
+    OrderOutcome, RunSpec, SeedRun, call_budget, executor_config, run_seed, run_seeds,
+    run_seeds_into, simulation_runtime,
+};

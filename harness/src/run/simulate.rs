@@ -1,0 +1,483 @@
+//! One seed's simulation on the current runtime: the broker and the engine
+//! set up, the workload submitted, faults healed and the settle window
+//! given, every order's outcome filed, and the ground truth collected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use fillproof_engine::clock::sleep_until;
+use fillproof_engine::{Commission, Decimal, Verdict, VirtualClock};
+use fillproof_simulator::{BrokerModel, Intent, SimBroker, Workload};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout_at};
+
+use super::engines::{Engine, EngineVerdict};
+use super::runner::{OrderOutcome, RunSpec, SeedRun, call_budget, executor_config};
+
+/// What an engine task hands back: its workload index, the engine's
+/// verdict, and when the engine decided (virtual, since the start).
+type Finished = (u32, EngineVerdict, Duration);
+
+/// A finished order as filed: the verdict, and when the engine concluded
+/// (`None` when it never did).
+type Filed = (EngineVerdict, Option<Duration>);
+
+/// Runs one seed on the current (paused) runtime. The phases, in order:
+/// set up the broker and the engine, submit the workload, give the settle
+/// window (faults heal when the workload is over), file every order's
+/// outcome, let the engine check its positions, wait for the requests
+/// still travelling to the broker, and collect what the run produced.
+pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {
+    let setup = set_up(spec)?;
+    let scenario = &spec.scenario;
+    let start = Instant::now();
+    let run_limit = start + scenario.limits.max_virtual_time.0;
+
+    let mut filing = Filing::new(setup.room, on_order_done);
+    let submitted = submit_workload(spec, &setup, start, run_limit, &mut filing).await;
+
+    let window = Window::after(spec, start, submitted.last_submit, run_limit);
+    let healer = heal_at(&setup.broker, window.workload_end);
+    settle(submitted.tasks, window.settle_end, &mut filing).await;
+    let cut_short = window.settle_end >= run_limit;
+    let unrun = setup
+        .workload_orders
+        .saturating_sub(submitted.intents.len() as u64);
+    let outcomes = file_outcomes(submitted.intents, filing.results, cut_short, on_order_done);
+
+    // The engine's calls end here: the position check below is the
+    // harness reading positions, not the engine working orders.
+    let calls = setup.broker.calls();
+    // The 429s of the same calls: the share they are of `calls` never
+    // counts an answer to a call `calls` leaves out.
+    let rate_limited =
+        fillproof_simulator::judge::rate_limited_calls(&setup.broker.faults_injected());
+    // The run's time bound holds for the engine's own end-of-run checks
+    // too: cut off, they report nothing (absent, not zero).
+    let position_alarms = timeout_at(run_limit, check_positions(&setup.engine, &outcomes))
+        .await
+        .ok()
+        .flatten();
+
+    // The broker goes on after the engine has given up on an order (a fill
+    // during cancel processing lands later): the truth is taken once the
+    // settle window has closed, when everything the broker scheduled by
+    // then has happened.
+    sleep_until(window.settle_end).await;
+    wait_for_travelling_requests(&setup.broker, scenario.limits.settle.0, run_limit).await;
+    healer.abort();
+
+    Ok(collect(
+        spec,
+        setup,
+        Ended {
+            start,
+            outcomes,
+            calls,
+            rate_limited,
+            position_alarms,
+            unrun,
+            panics: filing.panics,
+        },
+    ))
+}
+
+/// The broker and the engine a seed runs, before any order.
+struct Setup {
+    broker: Arc<SimBroker>,
+    engine: Engine<SimBroker>,
+    /// Swarm mode's mix, when on.
+    swarm: Vec<String>,
+    /// The broker's epoch: virtual time zero as Unix microseconds.
+    epoch: i64,
+    commission: Commission,
+    /// The orders the run asks for.
+    workload_orders: u64,
+    /// Room reserved up front for the run's orders.
+    room: usize,
+}
+
+/// Sets up the broker and the engine: refuses a strategy the scenario
+/// cannot serve and a timeline that overfills an order, before any work.
+fn set_up(spec: &RunSpec) -> Result<Setup> {
+    let scenario = &spec.scenario;
+    let mut model = BrokerModel::from_scenario(scenario);
+    let swarm = if spec.swarm {
+        model.swarm(spec.seed)
+    } else {
+        Vec::new()
+    };
+    let epoch = model.epoch_unix_micros;
+    let hybrid = matches!(
+        spec.config.polling,
+        fillproof_engine::PollingConfig::Hybrid { .. }
+    );
+    if hybrid && model.stream.is_none() {
+        anyhow::bail!(
+            "{}: strategy `hybrid` detects from the broker's trade updates, and this scenario has no `broker.stream`; add one or choose another strategy",
+            scenario.name
+        );
+    }
+    // A timeline that fills an order past the quantity drawn for it is
+    // refused before any work, never cut short.
+    let orders = Workload::new(scenario, spec.seed, spec.orders).len();
+    fillproof_simulator::check_scripted_quantities(&model, scenario, spec.seed, orders)
+        .map_err(|overfill| anyhow::anyhow!("{}, seed {}: {overfill}", scenario.name, spec.seed))?;
+    let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
+    let config = executor_config(scenario, spec.config.clone())?;
+    let commission = config.commission;
+    let clock = VirtualClock::new(epoch).shared();
+    let engine = Engine::with_audit_key(
+        spec.engine,
+        Arc::clone(&broker),
+        config,
+        clock,
+        spec.seed,
+        spec.keep_audit_lines,
+        spec.audit_key.clone(),
+    )
+    .context("engine configuration")?;
+    let engine = if hybrid {
+        engine.listening_to(&*broker)
+    } else {
+        engine
+    };
+    let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
+    // Room for the run's orders up front (at most a million: beyond that
+    // the tables grow as they go).
+    let room = usize::try_from(workload_orders.min(1 << 20)).unwrap_or(1 << 20);
+    broker.reserve(room);
+    Ok(Setup {
+        broker,
+        engine,
+        swarm,
+        epoch,
+        commission,
+        workload_orders,
+        room,
+    })
+}
+
+/// Where finished engine tasks are filed. Finished tasks are reaped as the
+/// run goes, so that a run of many orders holds only the tasks still
+/// working; results are filed by workload index, so reaping order never
+/// shows.
+struct Filing<'a> {
+    /// Per workload order submitted, its result once its task ended.
+    results: Vec<Option<Filed>>,
+    /// The workload index of each task still working.
+    task_index: indexmap::IndexMap<tokio::task::Id, u32>,
+    /// Engine tasks that panicked: `(workload index, panic message)`.
+    panics: Vec<(u32, String)>,
+    on_order_done: &'a (dyn Fn() + Sync),
+}
+
+impl<'a> Filing<'a> {
+    fn new(room: usize, on_order_done: &'a (dyn Fn() + Sync)) -> Self {
+        Self {
+            results: Vec::with_capacity(room),
+            task_index: indexmap::IndexMap::new(),
+            panics: Vec::new(),
+            on_order_done,
+        }
+    }
+
+    /// A task started for the order at workload `index`.
+    fn started(&mut self, id: tokio::task::Id, index: u32) {
+        self.task_index.insert(id, index);
+        self.results.push(None);
+    }
+
+    /// Files what a task ended with: its verdict, or a panic as an
+    /// unfinished order.
+    fn file(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
+        let (index, entry) = match joined {
+            Ok((id, (index, verdict, at))) => {
+                self.task_index.swap_remove(&id);
+                (index, (verdict, Some(at)))
+            }
+            Err(error) => {
+                let Some(index) = self.task_index.swap_remove(&error.id()) else {
+                    return;
+                };
+                let message = panic_message(error);
+                self.panics.push((index, message.clone()));
+                (
+                    index,
+                    (unfinished(format!("engine task panicked: {message}")), None),
+                )
+            }
+        };
+        self.results[index as usize] = Some(entry);
+        (self.on_order_done)();
+    }
+}
+
+/// The workload as submitted: the tasks still working, the intents sent,
+/// and when the last of them was.
+struct Submitted {
+    tasks: JoinSet<Finished>,
+    intents: Vec<Intent>,
+    last_submit: Duration,
+}
+
+/// Submits the workload, each order at its time, one engine task per
+/// order, reaping finished tasks as it goes; stops at the run's time bound.
+async fn submit_workload(
+    spec: &RunSpec,
+    setup: &Setup,
+    start: Instant,
+    run_limit: Instant,
+    filing: &mut Filing<'_>,
+) -> Submitted {
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut intents: Vec<Intent> = Vec::with_capacity(setup.room);
+    let mut last_submit = Duration::ZERO;
+    for intent in Workload::new(&spec.scenario, spec.seed, spec.orders) {
+        setup
+            .broker
+            .register(&intent.request.client_order_id, intent.index);
+        let at = start + intent.submit_at;
+        if at >= run_limit {
+            break;
+        }
+        sleep_until(at).await;
+        while let Some(joined) = tasks.try_join_next_with_id() {
+            filing.file(joined);
+        }
+        last_submit = intent.submit_at;
+        let engine = setup.engine.clone();
+        let signal = intent.signal();
+        let expected = intent.reference_price;
+        let index = intent.index;
+        let abort = tasks.spawn(async move {
+            // Boxed, the order's (large) state is allocated once where it
+            // runs, and the task the runtime moves about stays small.
+            let verdict = Box::pin(engine.execute(&signal, expected)).await;
+            // Judged at the moment the engine decided, not when it was done
+            // collecting what followed (executions still on their way).
+            let decided = verdict
+                .decided_at
+                .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+            (index, verdict, decided)
+        });
+        filing.started(abort.id(), index);
+        intents.push(intent);
+    }
+    Submitted {
+        tasks,
+        intents,
+        last_submit,
+    }
+}
+
+/// When the workload is over and when the settle window closes.
+struct Window {
+    workload_end: Instant,
+    settle_end: Instant,
+}
+
+impl Window {
+    /// The workload is over once the last order has had its full deadline
+    /// (and the keep-working extension); then faults heal and the engine
+    /// gets its reconcile horizon (it may keep reading an order that long
+    /// past its deadline) and the settle window to finish. Both end by the
+    /// run's time bound.
+    fn after(spec: &RunSpec, start: Instant, last_submit: Duration, run_limit: Instant) -> Self {
+        let extension = match spec.config.partial_fill_policy {
+            fillproof_engine::PartialFillPolicy::KeepWorking { extension } => extension,
+            fillproof_engine::PartialFillPolicy::CancelRemainder => Duration::ZERO,
+        };
+        let workload_end = (start + last_submit + spec.config.timeout + extension).min(run_limit);
+        let settle_end =
+            (workload_end + spec.config.reconcile_horizon + spec.scenario.limits.settle.0)
+                .min(run_limit);
+        Self {
+            workload_end,
+            settle_end,
+        }
+    }
+}
+
+/// Heals the broker's faults at `at`, on a task of its own.
+fn heal_at(broker: &Arc<SimBroker>, at: Instant) -> tokio::task::JoinHandle<()> {
+    let broker = Arc::clone(broker);
+    tokio::spawn(async move {
+        sleep_until(at).await;
+        broker.heal();
+    })
+}
+
+/// Files tasks as they finish until `settle_end`; whatever is still working
+/// when the settle window closes is stopped.
+async fn settle(mut tasks: JoinSet<Finished>, settle_end: Instant, filing: &mut Filing<'_>) {
+    while let Ok(Some(joined)) = timeout_at(settle_end, tasks.join_next_with_id()).await {
+        filing.file(joined);
+    }
+    tasks.abort_all();
+    drop(tasks);
+}
+
+/// Every submitted order's outcome, in workload order; an order whose
+/// engine never concluded is unfinished, with the reason the run ended.
+fn file_outcomes(
+    intents: Vec<Intent>,
+    results: Vec<Option<Filed>>,
+    cut_short: bool,
+    on_order_done: &(dyn Fn() + Sync),
+) -> Vec<OrderOutcome> {
+    let mut outcomes = Vec::with_capacity(intents.len());
+    for (intent, result) in intents.into_iter().zip(results) {
+        let (verdict, concluded_at) = result.unwrap_or_else(|| {
+            on_order_done();
+            let reason = if cut_short {
+                "engine still working when limits.max_virtual_time ended the run"
+            } else {
+                "engine still working when the settle window closed"
+            };
+            (unfinished(reason.to_owned()), None)
+        });
+        outcomes.push(OrderOutcome {
+            index: intent.index,
+            client_order_id: intent.request.client_order_id,
+            symbol: intent.request.symbol,
+            side: intent.request.side,
+            qty: intent.request.qty,
+            submitted_at: intent.submit_at,
+            verdict,
+            concluded_at,
+        });
+    }
+    outcomes
+}
+
+/// Requests the engine stopped waiting for still land at the broker: the
+/// truth waits for the last of them, and gives what it placed a settle
+/// window of its own, within the run's time bound.
+async fn wait_for_travelling_requests(broker: &SimBroker, settle: Duration, run_limit: Instant) {
+    while let Some(lands) = broker.requests_travelling_until() {
+        let until = (lands + settle).min(run_limit);
+        if Instant::now() >= until {
+            break;
+        }
+        sleep_until(until).await;
+    }
+}
+
+/// What the run's phases gathered before the truth is collected.
+struct Ended {
+    start: Instant,
+    outcomes: Vec<OrderOutcome>,
+    calls: [u64; 5],
+    rate_limited: u64,
+    position_alarms: Option<u64>,
+    unrun: u64,
+    panics: Vec<(u32, String)>,
+}
+
+/// Collects what the run produced: the requests never landed, the ledger,
+/// the trace, the submits, and the engine's book, fills and audit log.
+fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
+    let Setup {
+        broker,
+        engine,
+        swarm,
+        epoch,
+        commission,
+        ..
+    } = setup;
+    let unlanded = broker.requests_travelling();
+    let ended_at = ended.start.elapsed();
+    let ledger = broker.take_ledger();
+    let (book, applied, audit) = match &engine {
+        Engine::Executor(executor, sink) => (
+            Some(executor.positions()),
+            executor.applied(),
+            Some(sink.summary()),
+        ),
+        Engine::Naive(_) => (None, Vec::new(), None),
+    };
+    SeedRun {
+        seed: spec.seed,
+        outcomes: ended.outcomes,
+        ledger,
+        ended_at,
+        trace: broker.trace(),
+        calls: ended.calls,
+        submits: broker.take_submits(),
+        unrun: ended.unrun,
+        unlanded,
+        // Without a call budget nothing queues: the wait is absent, not 0.
+        submit_waits: match &engine {
+            Engine::Executor(executor, _) if call_budget(&spec.scenario).is_some() => {
+                Some(executor.detector().broker().submit_waits())
+            }
+            Engine::Executor(..) | Engine::Naive(_) => None,
+        },
+        panics: ended.panics,
+        epoch_unix_micros: epoch,
+        rate_limited: ended.rate_limited,
+        position_alarms: ended.position_alarms,
+        swarm,
+        book,
+        applied,
+        commission,
+        audit,
+    }
+}
+
+/// The engine's own end-of-run position check once every order is done:
+/// each symbol's broker position against the engine's fills, re-read
+/// through position lag. Returns the symbols the engine reported
+/// inconsistent. The naive baseline does not check its positions.
+async fn check_positions(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) -> Option<u64> {
+    let Engine::Executor(executor, _) = engine else {
+        return None;
+    };
+    let detector = executor.detector();
+    let mut expected: indexmap::IndexMap<&str, Decimal> = indexmap::IndexMap::new();
+    for outcome in outcomes {
+        *expected
+            .entry(outcome.symbol.as_str())
+            .or_insert(Decimal::ZERO) += outcome.side.sign() * outcome.verdict.filled_qty;
+    }
+    let mut alarms = 0;
+    for (symbol, qty) in expected {
+        let (consistency, _) = detector.check_position(symbol, qty).await;
+        if matches!(
+            consistency,
+            fillproof_engine::Consistency::Discrepancy { .. }
+        ) {
+            alarms += 1;
+        }
+    }
+    Some(alarms)
+}
+
+/// What a panicking engine task said, or why it ended otherwise.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return error.to_string();
+    }
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_owned())
+}
+
+fn unfinished(reason: String) -> EngineVerdict {
+    EngineVerdict {
+        verdict: Verdict::Unresolved,
+        filled_qty: Decimal::ZERO,
+        avg_price: None,
+        deadline_reached: true,
+        refused: false,
+        reason,
+        order_id: None,
+        broker_error: None,
+        decided_at: None,
+    }
+}
