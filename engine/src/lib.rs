@@ -30,58 +30,42 @@
 //!
 //! [`Decimal`]: rust_decimal::Decimal
 
-mod audit;
-mod backoff;
-mod broker;
-pub mod clock;
-mod config;
-mod detector;
-mod entropy;
-mod error;
-mod executor;
-mod order;
-mod polling;
-mod positions;
-mod ratelimit;
-mod result;
-mod risk;
-mod slippage;
-mod stream;
-mod verify;
+mod budget;
+mod detect;
+mod lifecycle;
+mod port;
+mod time;
 
-pub use audit::{
-    AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
-    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify,
-    verify_chain,
+/// Wall-clock stamps and the timers every wait goes through (the `time`
+/// layer, under the path callers have always used).
+pub mod clock {
+    pub use crate::time::{
+        Clock, SystemClock, Timer, TimerEnd, TimerWait, VirtualClock, record_timers, sleep,
+        sleep_until,
+    };
+}
+
+pub use budget::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
+pub use detect::{
+    AbsenceProof, AdaptivePolling, ApiCalls, Backoff, CancelOutcome, Consistency,
+    ConsistencyConfig, Execution, FillDetectionConfig, FillDetector, FillResult, FillState,
+    FillVerifier, MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, PartialFillPolicy, PollContext,
+    PollingConfig, PollingStrategy, PostCancelConfig, RetryConfig, RobustVerifier, Slippage,
+    Submission, Verdict, Verification,
 };
-pub use backoff::Backoff;
-pub use broker::{Broker, RateLimitState};
-pub use clock::{Clock, SystemClock, VirtualClock};
-pub use config::{
-    AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL,
-    PartialFillPolicy, PollingConfig, PostCancelConfig, RetryConfig,
+pub use lifecycle::{
+    AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,
+    AuditRecord, AuditSink, ChainMode, Commission, ExecutionError, ExecutorConfig, FileSink,
+    GENESIS, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, MemorySink, OrderEvent, OrderExecutor,
+    OrderState, PositionBook, PositionState, RiskLimits, RiskViolation, Signal, ValidationConfig,
+    ValidationError, digest_hex, export_csv, money, price_in_range, validate, verify, verify_chain,
 };
-pub use detector::{FillDetector, Submission};
-pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
-pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
-pub use executor::{
-    AppliedFill, ExecutionError, ExecutorConfig, OrderEvent, OrderExecutor, OrderState,
+pub use port::{
+    Broker, BrokerError, ConfigError, ErrorClass, Order, OrderRequest, OrderSignal, OrderStatus,
+    OrderType, Position, RateLimitState, Route, Side, StableBuildHasher, StableHasher, StreamItem,
+    StreamRouter, SubmitError, TimeInForce, Timestamp, TradeEvent, TradeUpdate, TradeUpdates,
+    derive_rng, stable_hash,
 };
-pub use order::{
-    Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
-};
-pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
-pub use positions::{Commission, PositionBook, PositionState};
-pub use ratelimit::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
-pub use result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
-pub use risk::{
-    MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, RiskLimits, RiskViolation, Signal, ValidationConfig,
-    ValidationError, money, price_in_range, validate,
-};
-pub use slippage::Slippage;
-pub use stream::{
-    OrderSignal, Route, StreamItem, StreamRouter, TradeEvent, TradeUpdate, TradeUpdates,
-};
-pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
+pub use time::{Clock, SystemClock, VirtualClock};
 
 pub use rust_decimal::Decimal;

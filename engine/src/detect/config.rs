@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::error::ConfigError;
-use crate::polling::AdaptivePolling;
+use crate::detect::AdaptivePolling;
+use crate::port::ConfigError;
 
 /// How often the monitor loop reads an order.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
-use crate::order::{OrderRequest, OrderType, Side, TimeInForce};
+use crate::port::{OrderRequest, OrderType, Side, TimeInForce};
 
 /// A trading signal: what a trader wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]

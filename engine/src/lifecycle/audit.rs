@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
-use crate::clock::Clock;
-use crate::order::Side;
+use crate::port::Side;
+use crate::time::Clock;
 
 /// The hash a log's first record chains from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -148,7 +148,7 @@ pub struct AuditEntry {
     /// For a fill: when the broker says it filled (the last execution's
     /// stamp), which the record's own `ts`, the engine's clock when it
     /// learned of the fill, follows.
-    pub broker_at: Option<crate::order::Timestamp>,
+    pub broker_at: Option<crate::port::Timestamp>,
 }
 
 /// One line of the log.
@@ -959,7 +959,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::order::Timestamp;
+    use crate::port::Timestamp;
 
     fn any_decimal() -> impl Strategy<Value = Decimal> {
         (any::<i64>(), 0u32..=12).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))

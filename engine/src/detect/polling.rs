@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::PollingConfig;
+use crate::detect::PollingConfig;
 
 /// What a strategy may look at when choosing the next interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::RetryConfig;
+use crate::detect::RetryConfig;
 
 /// Backoff before retry number `attempt` (0 for the first retry):
 /// `min(base * 2^attempt, max)`, of which the fraction `jitter` is random.
@@ -48,7 +48,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::derive_rng;
+    use crate::port::derive_rng;
 
     /// The ceiling doubles from the base and stops at the cap.
     #[test]

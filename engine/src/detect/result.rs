@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::error::BrokerError;
-use crate::order::{Side, Timestamp};
-use crate::slippage::Slippage;
-use crate::verify::Methods;
+use crate::detect::Methods;
+use crate::detect::Slippage;
+use crate::port::BrokerError;
+use crate::port::{Side, Timestamp};
 
 /// The detector's conclusion about an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use crate::order::{Order, Timestamp};
+use crate::port::{Order, Timestamp};
 
 /// What happened to an order, as a trade update names it.
 #[derive(Debug, Clone, PartialEq, Eq)]

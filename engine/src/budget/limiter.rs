@@ -32,10 +32,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::broker::Broker;
-use crate::clock::{sleep, sleep_until};
-use crate::error::{BrokerError, ConfigError};
-use crate::order::{Order, OrderRequest, Position};
+use crate::port::Broker;
+use crate::port::{BrokerError, ConfigError};
+use crate::port::{Order, OrderRequest, Position};
+use crate::time::{sleep, sleep_until};
 
 /// How urgent a call is, for the call budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -554,7 +554,7 @@ impl<B: Broker> Broker for RateLimitedBroker<B> {
         self.heed(answer)
     }
 
-    fn rate_limit_state(&self) -> Option<crate::broker::RateLimitState> {
+    fn rate_limit_state(&self) -> Option<crate::port::RateLimitState> {
         self.inner.rate_limit_state()
     }
 
@@ -621,7 +621,7 @@ mod tests {
         for _ in 0..3 {
             limiter.acquire().await;
         }
-        crate::clock::sleep(Duration::from_secs(60)).await;
+        crate::time::sleep(Duration::from_secs(60)).await;
         let start = Instant::now();
         for _ in 0..3 {
             limiter.acquire().await;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use crate::order::Side;
+use crate::port::Side;
 
 /// Commission charged per fill.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -21,20 +21,20 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::audit::{AuditEntry, AuditEvent, AuditLog};
-use crate::broker::Broker;
-use crate::clock::Clock;
-use crate::config::FillDetectionConfig;
-use crate::detector::FillDetector;
-use crate::error::{ConfigError, SubmitError};
-use crate::order::{Order, OrderStatus, Side, Timestamp};
-use crate::positions::{Commission, PositionBook};
-use crate::ratelimit::{RateLimit, RateLimitedBroker};
-use crate::result::{CancelOutcome, FillResult, Verdict};
-use crate::risk::{
+use crate::budget::{RateLimit, RateLimitedBroker};
+use crate::detect::FillDetectionConfig;
+use crate::detect::FillDetector;
+use crate::detect::FillVerifier;
+use crate::detect::{CancelOutcome, FillResult, Verdict};
+use crate::lifecycle::{AuditEntry, AuditEvent, AuditLog};
+use crate::lifecycle::{Commission, PositionBook};
+use crate::lifecycle::{
     RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
 };
-use crate::verify::FillVerifier;
+use crate::port::Broker;
+use crate::port::{ConfigError, SubmitError};
+use crate::port::{Order, OrderStatus, Side, Timestamp};
+use crate::time::Clock;
 
 /// Everything the executor needs to know. Defaults: the fill detector's;
 /// validation within 5% of the reference price; the default risk limits;
@@ -251,7 +251,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// ([`PollingConfig::Hybrid`](crate::PollingConfig::Hybrid)); call it
     /// inside the runtime the executor runs on.
     #[must_use]
-    pub fn with_trade_updates(mut self, source: &dyn crate::stream::TradeUpdates) -> Self {
+    pub fn with_trade_updates(mut self, source: &dyn crate::port::TradeUpdates) -> Self {
         self.detector = self.detector.with_trade_updates(source);
         self
     }
@@ -367,7 +367,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         (qty, price): (Decimal, Option<Decimal>),
         status: &str,
         reason: &str,
-        broker_at: Option<crate::order::Timestamp>,
+        broker_at: Option<crate::port::Timestamp>,
     ) -> std::io::Result<()> {
         self.audit.record(AuditEntry {
             event,
@@ -460,7 +460,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         signal: &Signal,
         reserved: Decimal,
         (filled, price, filled_at): (Decimal, Option<Decimal>, Option<Timestamp>),
-        executions: &[crate::result::Execution],
+        executions: &[crate::detect::Execution],
     ) {
         let today = self.today();
         let filled_at = filled_at.unwrap_or_else(|| self.clock.now());

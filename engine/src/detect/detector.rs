@@ -24,19 +24,19 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::backoff::Backoff;
-use crate::broker::Broker;
-use crate::clock::{sleep, sleep_until};
-use crate::config::{AbsenceProof, FillDetectionConfig, PartialFillPolicy, PollingConfig};
-use crate::entropy::{derive_rng, stable_hash};
-use crate::error::{BrokerError, ConfigError, ErrorClass, SubmitError};
-use crate::order::{Order, OrderRequest, OrderStatus};
-use crate::polling::PollContext;
-use crate::ratelimit::{Priority, with_priority};
-use crate::result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
-use crate::slippage::Slippage;
-use crate::stream::{OrderSignal, Route, StreamRouter, TradeUpdate, TradeUpdates};
-use crate::verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
+use crate::budget::{Priority, with_priority};
+use crate::detect::Backoff;
+use crate::detect::PollContext;
+use crate::detect::Slippage;
+use crate::detect::{AbsenceProof, FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use crate::detect::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
+use crate::detect::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
+use crate::port::Broker;
+use crate::port::{BrokerError, ConfigError, ErrorClass, SubmitError};
+use crate::port::{Order, OrderRequest, OrderStatus};
+use crate::port::{OrderSignal, Route, StreamRouter, TradeUpdate, TradeUpdates};
+use crate::port::{derive_rng, stable_hash};
+use crate::time::{sleep, sleep_until};
 
 /// The `tracing` target of every engine log line.
 const TARGET: &str = "fillproof::engine";

@@ -1,0 +1,14 @@
+//! The call budget: one budget of broker calls shared by every order, and
+//! the limiter behind it.
+//!
+//! Entry points: [`RateLimitedBroker`] (a broker whose every call first
+//! waits its turn, by the caller's [`Priority`], set with
+//! [`with_priority`]), [`RateLimiter`] and its [`RateLimit`].
+//!
+//! Imports: `time` (every wait is a recordable timer) and `port` (the
+//! broker it wraps, its errors). Nothing here knows about orders being
+//! watched or executed.
+
+mod limiter;
+
+pub use limiter::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};

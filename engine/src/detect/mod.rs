@@ -1,0 +1,32 @@
+//! Fill detection: everything between "the order is sent" and "the broker
+//! confirmed what happened to it".
+//!
+//! Entry points: [`FillDetector`] (submission, monitoring, the deadline
+//! path, the position check), configured by [`FillDetectionConfig`] with
+//! its [`PollingConfig`]; the pieces it is made of, each usable alone:
+//! [`PollingStrategy`], [`FillVerifier`] / [`RobustVerifier`],
+//! [`Backoff`], [`Slippage`]; and what it reports ([`FillResult`],
+//! [`Verdict`], [`Submission`]).
+//!
+//! Imports: `budget` (call priorities), `time` (timers) and `port`.
+//! Never `lifecycle`: detection knows nothing of signals, risk, books or
+//! audit logs.
+
+mod backoff;
+mod config;
+mod detector;
+mod polling;
+mod result;
+mod slippage;
+mod verify;
+
+pub use backoff::Backoff;
+pub use config::{
+    AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL,
+    PartialFillPolicy, PollingConfig, PostCancelConfig, RetryConfig,
+};
+pub use detector::{FillDetector, Submission};
+pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
+pub use result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
+pub use slippage::Slippage;
+pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};

@@ -1,0 +1,29 @@
+//! The order lifecycle: a trading signal from validation to a booked fill.
+//!
+//! Entry point: [`OrderExecutor`] (configured by [`ExecutorConfig`]),
+//! which takes a [`Signal`] through [`validate`], the [`RiskLimits`], the
+//! [`AuditLog`], submission and fill detection, the [`PositionBook`] and a
+//! stream of [`OrderEvent`]s. The audit log's verification and export
+//! ([`verify_chain`], [`export_csv`]) work on a log file alone.
+//!
+//! Imports: `detect`, `budget`, `time` and `port` — it is the top layer,
+//! and nothing in the crate imports it.
+
+mod audit;
+mod book;
+mod executor;
+mod risk;
+
+pub use audit::{
+    AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
+    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify,
+    verify_chain,
+};
+pub use book::{Commission, PositionBook, PositionState};
+pub use executor::{
+    AppliedFill, ExecutionError, ExecutorConfig, OrderEvent, OrderExecutor, OrderState,
+};
+pub use risk::{
+    MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, RiskLimits, RiskViolation, Signal, ValidationConfig,
+    ValidationError, money, price_in_range, validate,
+};

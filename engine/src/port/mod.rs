@@ -1,0 +1,28 @@
+//! The ports: what the engine knows of the outside world, and nothing else.
+//!
+//! Entry points: the [`Broker`] trait (the REST port) and the
+//! [`TradeUpdates`] trait (the push stream port); the order model
+//! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`], ...); the
+//! error taxonomy ([`BrokerError`], [`ErrorClass`], [`ConfigError`],
+//! [`SubmitError`]); and the seeded-randomness leaf (`entropy`:
+//! [`derive_rng`], [`stable_hash`]), which every layer may use.
+//!
+//! Imports: nothing from the rest of the crate. `port` is the bottom
+//! layer (`lifecycle → detect → budget → time → port`); a real broker's
+//! REST client, the simulator and the engine all meet here.
+
+mod broker;
+mod entropy;
+mod error;
+mod order;
+mod stream;
+
+pub use broker::{Broker, RateLimitState};
+pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
+pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
+pub use order::{
+    Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
+};
+pub use stream::{
+    OrderSignal, Route, StreamItem, StreamRouter, TradeEvent, TradeUpdate, TradeUpdates,
+};
