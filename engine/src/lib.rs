@@ -47,11 +47,11 @@ pub mod clock {
 
 pub use budget::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
 pub use detect::{
-    AbsenceProof, AdaptivePolling, ApiCalls, Backoff, CancelOutcome, Consistency,
-    ConsistencyConfig, Execution, FillDetectionConfig, FillDetector, FillResult, FillState,
-    FillVerifier, MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, PartialFillPolicy, PollContext,
-    PollingConfig, PollingStrategy, PostCancelConfig, RetryConfig, RobustVerifier, Slippage,
-    Submission, Verdict, Verification,
+    AbsenceProof, AdaptivePolling, Backoff, CancelOutcome, Consistency, ConsistencyConfig,
+    Execution, FillDetectionConfig, FillDetector, FillResult, FillState, FillVerifier,
+    MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, PartialFillPolicy, PollContext, PollingConfig,
+    PollingStrategy, PostCancelConfig, RetryConfig, RobustVerifier, Slippage, Submission, Verdict,
+    Verification,
 };
 pub use lifecycle::{
     AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,
@@ -61,10 +61,10 @@ pub use lifecycle::{
     ValidationError, digest_hex, export_csv, money, price_in_range, validate, verify, verify_chain,
 };
 pub use port::{
-    Broker, BrokerError, ConfigError, ErrorClass, Order, OrderRequest, OrderSignal, OrderStatus,
-    OrderType, Position, RateLimitState, Route, Side, StableBuildHasher, StableHasher, StreamItem,
-    StreamRouter, SubmitError, TimeInForce, Timestamp, TradeEvent, TradeUpdate, TradeUpdates,
-    derive_rng, stable_hash,
+    Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, Order, OrderRequest,
+    OrderSignal, OrderStatus, OrderType, Position, RateLimitState, Route, Side, StableBuildHasher,
+    StableHasher, StreamItem, StreamRouter, SubmitError, TimeInForce, Timestamp, TradeEvent,
+    TradeUpdate, TradeUpdates, derive_rng, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

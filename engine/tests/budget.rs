@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, BrokerError, FillDetectionConfig, FillDetector, Order, OrderRequest, Position,
-    Priority, RateLimit, RateLimitState, RateLimitedBroker, Verdict, with_priority,
+    Broker, BrokerError, Endpoint, FillDetectionConfig, FillDetector, Order, OrderRequest,
+    Position, Priority, RateLimit, RateLimitState, RateLimitedBroker, Verdict, with_priority,
 };
 use support::{Script, ScriptedBroker, change, new_order, request};
 use tokio::time::Instant;
@@ -99,7 +99,8 @@ async fn skipped_polls_are_not_calls() {
     assert_eq!(result.verdict, Verdict::Filled);
     let reads = broker.calls().get_order_at.len();
     assert_eq!(
-        result.api_calls.get_order as usize, reads,
+        result.api_calls[Endpoint::GetOrder] as usize,
+        reads,
         "only sent reads count"
     );
     assert!(
@@ -141,7 +142,7 @@ async fn a_deferred_poll_is_not_a_call() {
     assert_eq!(result.verdict, Verdict::Filled);
     // The scripted broker notes the deferred call too; the engine does not.
     let reached = broker.calls().get_order_at.len() as u32;
-    assert_eq!(result.api_calls.get_order, reached - 1);
+    assert_eq!(result.api_calls[Endpoint::GetOrder], reached - 1);
     assert_eq!(result.retries, 0, "a deferred poll is not retried");
 }
 

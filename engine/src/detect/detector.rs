@@ -29,10 +29,11 @@ use crate::detect::Backoff;
 use crate::detect::PollContext;
 use crate::detect::Slippage;
 use crate::detect::{AbsenceProof, FillDetectionConfig, PartialFillPolicy, PollingConfig};
-use crate::detect::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
+use crate::detect::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
 use crate::detect::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
 use crate::port::Broker;
 use crate::port::{BrokerError, ConfigError, ErrorClass, SubmitError};
+use crate::port::{Endpoint, EndpointCounts};
 use crate::port::{Order, OrderRequest, OrderStatus};
 use crate::port::{OrderSignal, Route, StreamRouter, TradeUpdate, TradeUpdates};
 use crate::port::{derive_rng, stable_hash};
@@ -47,7 +48,7 @@ pub struct Submission {
     /// The broker's view of the order as placed.
     pub order: Order,
     /// Calls made, retries and lookups included.
-    pub api_calls: ApiCalls,
+    pub api_calls: EndpointCounts,
     /// Retries of failed calls.
     pub retries: u32,
     /// True when the order was found by `client_order_id` after a submit
@@ -187,7 +188,7 @@ impl<B: Broker + 'static> FillDetector<B> {
         let mut attempt = Attempt {
             backoff: Backoff::new(&self.config.retry),
             rng: self.rng_for(&request.client_order_id),
-            api_calls: ApiCalls::default(),
+            api_calls: EndpointCounts::default(),
             retries: 0,
             deadline: Instant::now() + self.config.submit_timeout,
             failed_lookups: 0,
@@ -197,7 +198,7 @@ impl<B: Broker + 'static> FillDetector<B> {
         let mut resubmits = 0u32;
         let mut waits = 0u32;
         loop {
-            attempt.api_calls.submit += 1;
+            attempt.api_calls[Endpoint::Submit] += 1;
             let sent = with_priority(Priority::Submit, self.broker.submit_order(request)).await;
             let error = match sent {
                 Err(BrokerError::Deferred { max_wait }) => {
@@ -359,7 +360,7 @@ impl<B: Broker + 'static> FillDetector<B> {
     /// attempt's deadline passes.
     async fn look_up(&self, request: &OrderRequest, attempt: &mut Attempt) -> Lookup {
         loop {
-            attempt.api_calls.get_order_by_client_id += 1;
+            attempt.api_calls[Endpoint::GetOrderByClientId] += 1;
             let error = match self
                 .broker
                 .get_order_by_client_id(&request.client_order_id)
@@ -423,8 +424,7 @@ impl<B: Broker + 'static> FillDetector<B> {
         let mut result = self
             .watch(submission.order, expected_price, on_change, deadline, route)
             .await;
-        result.api_calls.submit += submission.api_calls.submit;
-        result.api_calls.get_order_by_client_id += submission.api_calls.get_order_by_client_id;
+        result.api_calls.add(&submission.api_calls);
         result.retries += submission.retries;
         result
     }
@@ -476,7 +476,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             checks: 0,
             polls: 0,
             polls_at_change: 0,
-            api_calls: ApiCalls::default(),
+            api_calls: EndpointCounts::default(),
             retries: 0,
             best: None,
             last_seen: None,
@@ -495,15 +495,19 @@ impl<B: Broker + 'static> FillDetector<B> {
     /// Compares the broker's position in `symbol` with `expected`, re-reading
     /// up to the configured bound because positions can lag fills. Logs a
     /// discrepancy at ERROR.
-    pub async fn check_position(&self, symbol: &str, expected: Decimal) -> (Consistency, ApiCalls) {
+    pub async fn check_position(
+        &self,
+        symbol: &str,
+        expected: Decimal,
+    ) -> (Consistency, EndpointCounts) {
         let settings = &self.config.consistency;
-        let mut api_calls = ApiCalls::default();
+        let mut api_calls = EndpointCounts::default();
         let mut last = None;
         for read in 0..settings.max_reads {
             if read > 0 {
                 sleep(settings.interval).await;
             }
-            api_calls.get_position += 1;
+            api_calls[Endpoint::GetPosition] += 1;
             match self.broker.get_position(symbol).await {
                 Ok(position) => {
                     let broker = position.map_or(Decimal::ZERO, |p| p.qty);
@@ -540,7 +544,7 @@ enum Lookup {
 struct Attempt {
     backoff: Backoff,
     rng: ChaCha8Rng,
-    api_calls: ApiCalls,
+    api_calls: EndpointCounts,
     retries: u32,
     deadline: Instant,
     /// Lookups that failed in a row: the backoff goes on growing across
@@ -556,7 +560,7 @@ impl Attempt {
     fn not_placed(&self, client_order_id: &str, last: BrokerError) -> SubmitError {
         SubmitError::NotPlaced {
             client_order_id: client_order_id.to_owned(),
-            attempts: self.api_calls.submit,
+            attempts: self.api_calls[Endpoint::Submit],
             last,
         }
     }
@@ -565,7 +569,7 @@ impl Attempt {
     fn unknown(&self, client_order_id: &str, last: BrokerError) -> SubmitError {
         SubmitError::Unknown {
             client_order_id: client_order_id.to_owned(),
-            attempts: self.api_calls.submit,
+            attempts: self.api_calls[Endpoint::Submit],
             last,
         }
     }
@@ -688,7 +692,7 @@ struct Watch<'a, B> {
     polls: u32,
     /// `polls` when the order last changed.
     polls_at_change: u32,
-    api_calls: ApiCalls,
+    api_calls: EndpointCounts,
     retries: u32,
     /// The verification with the most filled quantity seen so far: filled
     /// quantity never decreases at a broker, so an older snapshot read later
@@ -933,12 +937,12 @@ impl<B: Broker> Watch<'_, B> {
         let mut attempt = 0u32;
         let mut waits = 0u32;
         loop {
-            self.api_calls.get_order += 1;
+            self.api_calls[Endpoint::GetOrder] += 1;
             let error = match self.broker.get_order(&self.order.id).await {
                 Ok(order) => return Ok(order),
                 Err(error @ BrokerError::Deferred { .. }) => {
                     // A poll the call budget skipped: never sent.
-                    self.api_calls.get_order -= 1;
+                    self.api_calls[Endpoint::GetOrder] -= 1;
                     return Err(error);
                 }
                 Err(error) => error,
@@ -1085,7 +1089,7 @@ impl<B: Broker> Watch<'_, B> {
         let mut attempt = 0u32;
         let mut waits = 0u32;
         loop {
-            self.api_calls.cancel += 1;
+            self.api_calls[Endpoint::Cancel] += 1;
             let error = match self.broker.cancel_order(&self.order.id).await {
                 Ok(()) => {
                     info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), "cancel accepted");

@@ -27,6 +27,6 @@ pub use config::{
 };
 pub use detector::{FillDetector, Submission};
 pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
-pub use result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
+pub use result::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
 pub use slippage::Slippage;
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};

@@ -3,6 +3,7 @@
 //! Entry points: the [`Broker`] trait (the REST port) and the
 //! [`TradeUpdates`] trait (the push stream port); the order model
 //! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`], ...); the
+//! port's calls by name ([`Endpoint`], counted by [`EndpointCounts`]); the
 //! error taxonomy ([`BrokerError`], [`ErrorClass`], [`ConfigError`],
 //! [`SubmitError`]); and the seeded-randomness leaf (`entropy`:
 //! [`derive_rng`], [`stable_hash`]), which every layer may use.
@@ -12,12 +13,14 @@
 //! REST client, the simulator and the engine all meet here.
 
 mod broker;
+mod endpoint;
 mod entropy;
 mod error;
 mod order;
 mod stream;
 
 pub use broker::{Broker, RateLimitState};
+pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 pub use order::{
