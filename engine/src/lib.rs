@@ -14,7 +14,8 @@
 //! - [`FillDetectionConfig`]: timeouts, polling, retries and policies, with
 //!   the defaults of the original specification, validated on construction.
 //! - [`PollingStrategy`]: when to look next (fixed, linear-adaptive, capped
-//!   exponential).
+//!   exponential, adaptive, stream-first hybrid), each named by a
+//!   [`Strategy`] with its preset.
 //! - [`FillVerifier`]: what an order snapshot proves; [`RobustVerifier`]
 //!   never makes a full fill out of corroborating evidence alone.
 //! - [`Backoff`]: exponential backoff with jitter from an injected RNG.
@@ -50,8 +51,8 @@ pub use detect::{
     AbsenceProof, AdaptivePolling, Backoff, CancelOutcome, Consistency, ConsistencyConfig,
     Execution, FillDetectionConfig, FillDetector, FillResult, FillState, FillVerifier,
     MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, PartialFillPolicy, PollContext, PollingConfig,
-    PollingStrategy, PostCancelConfig, RetryConfig, RobustVerifier, Slippage, Submission, Verdict,
-    Verification,
+    PollingParams, PollingParamsError, PollingStrategy, PostCancelConfig, RetryConfig,
+    RobustVerifier, Slippage, Strategy, Submission, UnknownStrategy, Verdict, Verification,
 };
 pub use lifecycle::{
     AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,

@@ -5,7 +5,9 @@
 //! path, the position check), configured by [`FillDetectionConfig`] with
 //! its [`PollingConfig`]; the pieces it is made of, each usable alone:
 //! [`PollingStrategy`], [`FillVerifier`] / [`RobustVerifier`],
-//! [`Backoff`], [`Slippage`]; and what it reports ([`FillResult`],
+//! [`Backoff`], [`Slippage`]; the strategies' names and presets
+//! ([`Strategy`], [`PollingConfig::preset`], [`PollingConfig::from_params`]);
+//! and what it reports ([`FillResult`],
 //! [`Verdict`], [`Submission`]).
 //!
 //! Imports: `budget` (call priorities), `time` (timers) and `port`.
@@ -18,15 +20,19 @@ mod detector;
 mod polling;
 mod result;
 mod slippage;
+mod strategy;
 mod verify;
 
 pub use backoff::Backoff;
 pub use config::{
-    AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL,
-    PartialFillPolicy, PollingConfig, PostCancelConfig, RetryConfig,
+    AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, PartialFillPolicy,
+    PostCancelConfig, RetryConfig,
 };
 pub use detector::{FillDetector, Submission};
-pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
+pub use polling::{
+    AdaptivePolling, MIN_POLL_INTERVAL, PollContext, PollingConfig, PollingStrategy,
+};
 pub use result::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
 pub use slippage::Slippage;
+pub use strategy::{PollingParams, PollingParamsError, Strategy, UnknownStrategy};
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
