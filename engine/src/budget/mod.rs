@@ -9,6 +9,8 @@
 //! broker it wraps, its errors). Nothing here knows about orders being
 //! watched or executed.
 
+mod gate;
 mod limiter;
 
-pub use limiter::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
+pub use gate::{Priority, RateLimitedBroker, with_priority};
+pub use limiter::{RateLimit, RateLimiter};
