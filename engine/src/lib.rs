@@ -11,6 +11,9 @@
 //!   the Alpaca v2 order object, with quantities and prices in [`Decimal`].
 //! - [`Broker`] and [`BrokerError`]: the port and its error taxonomy, each
 //!   error classified as transient, permanent or ambiguous ([`ErrorClass`]).
+//! - [`BrokerCalls`] and [`CallError`]: the broker as the engine calls it,
+//!   through the call budget ([`RateLimitedBroker`]), where a call may end
+//!   never sent; every [`Broker`] is one whose calls are always sent.
 //! - [`FillDetectionConfig`]: timeouts, polling, retries and policies, with
 //!   the defaults of the original specification, validated on construction.
 //! - [`PollingStrategy`]: when to look next (fixed, linear-adaptive, capped
@@ -46,7 +49,9 @@ pub mod clock {
     };
 }
 
-pub use budget::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
+pub use budget::{
+    BrokerCalls, CallError, Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority,
+};
 pub use detect::{
     AbsenceProof, AdaptivePolling, Backoff, CancelOutcome, Consistency, ConsistencyConfig,
     Execution, FillDetectionConfig, FillDetector, FillResult, FillState, FillVerifier,

@@ -14,7 +14,7 @@
 //! read after the stream reconnected, to find what the stream lost) queues
 //! and is never skipped, and goes before queued submissions (but after
 //! critical calls); a submission that cannot get a turn within its
-//! longest wait is shed before it is sent ([`BrokerError::Deferred`]), and
+//! longest wait is shed before it is sent ([`CallError::NotSent`]), and
 //! so is one that more urgent calls would push back beyond it. A 429 pauses
 //! the whole budget for the wait the broker asked for: no retry storm.
 //! The turns themselves are the [`RateLimiter`]'s.
@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::budget::calls::{BrokerCalls, CallError};
 use crate::budget::limiter::{RateLimit, RateLimiter};
-use crate::port::Broker;
+use crate::port::{Broker, RateLimitState};
 use crate::port::{BrokerError, ConfigError};
 use crate::port::{Order, OrderRequest, Position};
 use crate::time::sleep;
@@ -145,12 +146,20 @@ impl<B> RateLimitedBroker<B> {
         }
     }
 
+    /// Waits for a turn for a call that settles an order (a lookup, a
+    /// cancel, a position read): it always queues.
+    async fn critical_turn(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+    }
+
     /// Waits for this call's turn, by the caller's [`Priority`].
     ///
     /// # Errors
-    /// [`BrokerError::Deferred`] when a routine poll or a submission gets
-    /// no turn within its longest wait: it is not sent.
-    async fn turn(&self) -> Result<(), BrokerError> {
+    /// [`CallError::NotSent`] when a routine poll or a submission gets no
+    /// turn within its longest wait: it is not sent.
+    async fn turn(&self) -> Result<(), CallError> {
         let priority = current_priority();
         let waited = match (&self.limiter, priority) {
             // Without a budget nothing queues.
@@ -168,14 +177,14 @@ impl<B> RateLimitedBroker<B> {
                 limiter
                     .acquire_within(max_wait)
                     .await
-                    .ok_or(BrokerError::Deferred { max_wait })?
+                    .ok_or(CallError::NotSent { max_wait })?
             }
             (Some(limiter), Priority::Submit) => {
                 let max_wait = self.submit_max_wait;
                 limiter
                     .queue_submission(max_wait)
                     .await
-                    .ok_or(BrokerError::Deferred { max_wait })?
+                    .ok_or(CallError::NotSent { max_wait })?
             }
         };
         if priority == Priority::Submit {
@@ -214,25 +223,34 @@ impl<B> RateLimitedBroker<B> {
     pub fn inner(&self) -> &B {
         &self.inner
     }
+
+    /// The rate-limit state the wrapped broker reported with its latest
+    /// answer, when it reports one.
+    pub fn rate_limit_state(&self) -> Option<RateLimitState>
+    where
+        B: Broker,
+    {
+        self.inner.rate_limit_state()
+    }
 }
 
-impl<B: Broker> Broker for RateLimitedBroker<B> {
-    async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
+impl<B: Broker> BrokerCalls for RateLimitedBroker<B> {
+    async fn submit_order(&self, request: &OrderRequest) -> Result<Order, CallError> {
         self.turn().await?;
         let answer = self
             .bounded(Box::pin(self.inner.submit_order(request)))
             .await;
-        self.heed(answer)
+        Ok(self.heed(answer)?)
     }
 
-    async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
+    async fn get_order(&self, order_id: &str) -> Result<Order, CallError> {
         self.turn().await?;
         let answer = self.bounded(Box::pin(self.inner.get_order(order_id))).await;
-        self.heed(answer)
+        Ok(self.heed(answer)?)
     }
 
     async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
-        self.turn().await?;
+        self.critical_turn().await;
         let answer = self
             .bounded(Box::pin(self.inner.get_order_by_client_id(client_order_id)))
             .await;
@@ -240,19 +258,15 @@ impl<B: Broker> Broker for RateLimitedBroker<B> {
     }
 
     async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
-        self.turn().await?;
+        self.critical_turn().await;
         let answer = self
             .bounded(Box::pin(self.inner.cancel_order(order_id)))
             .await;
         self.heed(answer)
     }
 
-    fn rate_limit_state(&self) -> Option<crate::port::RateLimitState> {
-        self.inner.rate_limit_state()
-    }
-
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
-        self.turn().await?;
+        self.critical_turn().await;
         let answer = self
             .bounded(Box::pin(self.inner.get_position(symbol)))
             .await;

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::budget::{BrokerCalls, CallError};
 use crate::budget::{Priority, with_priority};
 use crate::detect::Backoff;
 use crate::detect::PollContext;
@@ -31,7 +32,6 @@ use crate::detect::Slippage;
 use crate::detect::{AbsenceProof, FillDetectionConfig, PartialFillPolicy, PollingConfig};
 use crate::detect::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
 use crate::detect::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
-use crate::port::Broker;
 use crate::port::{BrokerError, ConfigError, ErrorClass, SubmitError};
 use crate::port::{Endpoint, EndpointCounts};
 use crate::port::{Order, OrderRequest, OrderStatus};
@@ -84,7 +84,7 @@ impl<B> Clone for FillDetector<B> {
     }
 }
 
-impl<B: Broker + 'static> FillDetector<B> {
+impl<B: BrokerCalls + 'static> FillDetector<B> {
     /// A detector with the [`RobustVerifier`] and jitter seed 0.
     ///
     /// # Errors
@@ -201,7 +201,7 @@ impl<B: Broker + 'static> FillDetector<B> {
             attempt.api_calls[Endpoint::Submit] += 1;
             let sent = with_priority(Priority::Submit, self.broker.submit_order(request)).await;
             let error = match sent {
-                Err(BrokerError::Deferred { max_wait }) => {
+                Err(CallError::NotSent { max_wait }) => {
                     // Never sent: the call budget had no turn for it.
                     warn!(target: TARGET, %client_order_id, max_wait_ms = max_wait.as_millis() as u64,
                         "submission shed: no turn under the rate limit");
@@ -215,7 +215,7 @@ impl<B: Broker + 'static> FillDetector<B> {
                         qty = %request.qty, side = %request.side, "order submitted");
                     return Ok(attempt.submission(order, false));
                 }
-                Err(error) => error,
+                Err(CallError::Broker(error)) => error,
             };
             if error.may_still_arrive() {
                 attempt.unanswered_at = Some(Instant::now());
@@ -710,7 +710,7 @@ enum LoopEnd {
     Deadline,
 }
 
-impl<B: Broker> Watch<'_, B> {
+impl<B: BrokerCalls> Watch<'_, B> {
     fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -794,7 +794,7 @@ impl<B: Broker> Watch<'_, B> {
                     self.polls += 1;
                     match with_priority(Priority::Routine, self.read()).await {
                         Ok(order) => order,
-                        Err(error) if error.class() == ErrorClass::Permanent => {
+                        Err(CallError::Broker(error)) if error.class() == ErrorClass::Permanent => {
                             return Ok(Some(self.finish(
                                 Verdict::Unresolved,
                                 None,
@@ -917,7 +917,7 @@ impl<B: Broker> Watch<'_, B> {
                         return Ok(result);
                     }
                 }
-                Err(error) if error.class() == ErrorClass::Permanent => {
+                Err(CallError::Broker(error)) if error.class() == ErrorClass::Permanent => {
                     return Ok(self.finish(
                         Verdict::Unresolved,
                         None,
@@ -932,7 +932,7 @@ impl<B: Broker> Watch<'_, B> {
 
     /// One logical read of the order, with retries on transient and
     /// ambiguous errors.
-    async fn read(&mut self) -> Result<Order, BrokerError> {
+    async fn read(&mut self) -> Result<Order, CallError> {
         self.checks += 1;
         let mut attempt = 0u32;
         let mut waits = 0u32;
@@ -940,17 +940,17 @@ impl<B: Broker> Watch<'_, B> {
             self.api_calls[Endpoint::GetOrder] += 1;
             let error = match self.broker.get_order(&self.order.id).await {
                 Ok(order) => return Ok(order),
-                Err(error @ BrokerError::Deferred { .. }) => {
+                Err(error @ CallError::NotSent { .. }) => {
                     // A poll the call budget skipped: never sent.
                     self.api_calls[Endpoint::GetOrder] -= 1;
                     return Err(error);
                 }
-                Err(error) => error,
+                Err(CallError::Broker(error)) => error,
             };
             let Some(delay) = self.retry_delay(&error, &mut attempt, &mut waits) else {
                 warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(),
                     check = self.checks, %error, "order read failed");
-                return Err(error);
+                return Err(CallError::Broker(error));
             };
             warn!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
                 attempt, delay_ms = delay.as_millis() as u64, %error, "order read failed; retrying");
