@@ -16,23 +16,28 @@
 
 mod backoff;
 mod config;
+mod consistency;
 mod detector;
+mod monitor;
 mod polling;
 mod result;
 mod slippage;
 mod strategy;
+mod submit;
 mod verify;
+mod watch;
 
 pub use backoff::Backoff;
 pub use config::{
     AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, PartialFillPolicy,
     PostCancelConfig, RetryConfig,
 };
-pub use detector::{FillDetector, Submission};
+pub use detector::FillDetector;
 pub use polling::{
     AdaptivePolling, MIN_POLL_INTERVAL, PollContext, PollingConfig, PollingStrategy,
 };
 pub use result::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
 pub use slippage::Slippage;
 pub use strategy::{PollingParams, PollingParamsError, Strategy, UnknownStrategy};
+pub use submit::Submission;
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
