@@ -55,9 +55,10 @@ pub use budget::{
 pub use detect::{
     AbsenceProof, AdaptivePolling, Backoff, CancelOutcome, Consistency, ConsistencyConfig,
     Execution, FillDetectionConfig, FillDetector, FillResult, FillState, FillVerifier,
-    MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, PartialFillPolicy, PollContext, PollingConfig,
-    PollingParams, PollingParamsError, PollingStrategy, PostCancelConfig, RetryConfig,
-    RobustVerifier, Slippage, Strategy, Submission, UnknownStrategy, Verdict, Verification,
+    MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, OrderSignal, PartialFillPolicy, PollContext,
+    PollingConfig, PollingParams, PollingParamsError, PollingStrategy, PostCancelConfig,
+    RetryConfig, RobustVerifier, Route, Slippage, Strategy, StreamRouter, Submission,
+    UnknownStrategy, Verdict, Verification,
 };
 pub use lifecycle::{
     AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,
@@ -68,9 +69,9 @@ pub use lifecycle::{
 };
 pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, Order, OrderRequest,
-    OrderSignal, OrderStatus, OrderType, Position, RateLimitState, Route, Side, StableBuildHasher,
-    StableHasher, StreamItem, StreamRouter, SubmitError, TimeInForce, Timestamp, TradeEvent,
-    TradeUpdate, TradeUpdates, derive_rng, stable_hash,
+    OrderStatus, OrderType, Position, RateLimitState, Side, StableBuildHasher, StableHasher,
+    StreamItem, SubmitError, TimeInForce, Timestamp, TradeEvent, TradeUpdate, TradeUpdates,
+    derive_rng, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

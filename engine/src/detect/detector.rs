@@ -26,10 +26,11 @@ use crate::detect::Backoff;
 use crate::detect::FillResult;
 use crate::detect::{FillDetectionConfig, PollingConfig};
 use crate::detect::{FillVerifier, RobustVerifier};
+use crate::detect::{Route, StreamRouter};
 use crate::port::EndpointCounts;
+use crate::port::TradeUpdates;
 use crate::port::{ConfigError, SubmitError};
 use crate::port::{Order, OrderRequest};
-use crate::port::{Route, StreamRouter, TradeUpdates};
 use crate::port::{derive_rng, stable_hash};
 
 use super::submit::Submission;

@@ -21,6 +21,7 @@ mod detector;
 mod monitor;
 mod polling;
 mod result;
+mod router;
 mod slippage;
 mod strategy;
 mod submit;
@@ -37,6 +38,7 @@ pub use polling::{
     AdaptivePolling, MIN_POLL_INTERVAL, PollContext, PollingConfig, PollingStrategy,
 };
 pub use result::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
+pub use router::{OrderSignal, Route, StreamRouter};
 pub use slippage::Slippage;
 pub use strategy::{PollingParams, PollingParamsError, Strategy, UnknownStrategy};
 pub use submit::Submission;

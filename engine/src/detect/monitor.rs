@@ -12,12 +12,12 @@ use tracing::{debug, info, warn};
 use crate::budget::{BrokerCalls, CallError};
 use crate::budget::{Priority, with_priority};
 use crate::detect::Methods;
+use crate::detect::OrderSignal;
 use crate::detect::PollContext;
 use crate::detect::{CancelOutcome, FillResult, Verdict};
 use crate::detect::{PartialFillPolicy, PollingConfig};
 use crate::port::Endpoint;
 use crate::port::ErrorClass;
-use crate::port::OrderSignal;
 use crate::port::{Order, OrderStatus};
 use crate::time::{sleep, sleep_until};
 

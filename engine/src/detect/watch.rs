@@ -13,13 +13,14 @@ use tracing::{debug, info, warn};
 use crate::budget::BrokerCalls;
 use crate::detect::Backoff;
 use crate::detect::FillDetectionConfig;
+use crate::detect::Route;
 use crate::detect::Slippage;
 use crate::detect::{Execution, FillResult, Verdict};
 use crate::detect::{FillState, FillVerifier, Methods, Verification};
 use crate::port::EndpointCounts;
+use crate::port::TradeUpdate;
 use crate::port::{BrokerError, ErrorClass};
 use crate::port::{Order, OrderStatus};
-use crate::port::{Route, TradeUpdate};
 
 use super::backoff::wait_before_retry;
 use super::detector::TARGET;

@@ -26,6 +26,4 @@ pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 pub use order::{
     Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
 };
-pub use stream::{
-    OrderSignal, Route, StreamItem, StreamRouter, TradeEvent, TradeUpdate, TradeUpdates,
-};
+pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
