@@ -65,7 +65,8 @@ pub use lifecycle::{
     AuditRecord, AuditSink, ChainMode, Commission, ExecutionError, ExecutorConfig, FileSink,
     GENESIS, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, MemorySink, OrderEvent, OrderExecutor,
     OrderState, PositionBook, PositionState, RiskLimits, RiskViolation, Signal, ValidationConfig,
-    ValidationError, digest_hex, export_csv, money, price_in_range, validate, verify, verify_chain,
+    ValidationError, digest_hex, export_csv, money, price_in_range, validate, verify_audit_log,
+    verify_chain,
 };
 pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, Order, OrderRequest,

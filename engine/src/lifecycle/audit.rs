@@ -748,7 +748,7 @@ impl AuditError {
 ///
 /// # Errors
 /// As [`verify_chain`].
-pub fn verify(text: &str) -> Result<u64, AuditError> {
+pub fn verify_audit_log(text: &str) -> Result<u64, AuditError> {
     verify_chain(text, None).map(|head| head.records)
 }
 
@@ -1074,7 +1074,7 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert_eq!(verify(&lines.join("\n")).map(|n| n > 0), Ok(true));
+        assert_eq!(verify_audit_log(&lines.join("\n")).map(|n| n > 0), Ok(true));
     }
 
     fn sample_log() -> Vec<String> {
@@ -1153,7 +1153,7 @@ mod tests {
     #[test]
     fn intact_log_verifies() {
         let lines = sample_log();
-        assert_eq!(verify(&lines.join("\n")), Ok(5));
+        assert_eq!(verify_audit_log(&lines.join("\n")), Ok(5));
         let record: AuditRecord = serde_json::from_str(&lines[0]).expect("record");
         assert_eq!(record.hash, record.expected_hash());
         assert_eq!(record.prev_hash, GENESIS);
@@ -1165,7 +1165,7 @@ mod tests {
         let mut lines = sample_log();
         lines[2] = lines[2].replace("\"qty\":\"10\"", "\"qty\":\"1000\"");
         assert_eq!(
-            verify(&lines.join("\n")),
+            verify_audit_log(&lines.join("\n")),
             Err(AuditError::Edited { line: 3, seq: 3 })
         );
     }
@@ -1175,7 +1175,7 @@ mod tests {
     fn removed_line_is_detected() {
         let mut lines = sample_log();
         lines.remove(1);
-        let error = verify(&lines.join("\n")).expect_err("gap");
+        let error = verify_audit_log(&lines.join("\n")).expect_err("gap");
         assert!(
             matches!(
                 error,
@@ -1194,7 +1194,7 @@ mod tests {
     fn reordered_lines_are_detected() {
         let mut lines = sample_log();
         lines.swap(3, 4);
-        let error = verify(&lines.join("\n")).expect_err("reordered");
+        let error = verify_audit_log(&lines.join("\n")).expect_err("reordered");
         assert!(
             matches!(error, AuditError::Broken { line: 4, .. }),
             "{error}"
@@ -1245,7 +1245,7 @@ mod tests {
             .expect("write");
         let on_disk = std::fs::read_to_string(&path).expect("read");
         assert_eq!(on_disk.lines().count(), 1);
-        assert_eq!(verify(&on_disk), Ok(1));
+        assert_eq!(verify_audit_log(&on_disk), Ok(1));
     }
 
     /// A line edited so that it parses to the same record, `"qty":"100"`
@@ -1262,20 +1262,20 @@ mod tests {
             log.record(e).expect("memory");
         }
         let lines = sink.lines();
-        assert_eq!(verify(&lines.join("\n")), Ok(3));
+        assert_eq!(verify_audit_log(&lines.join("\n")), Ok(3));
         let mut edited = lines.clone();
         edited[1] = edited[1].replace(r#""qty":"100""#, r#""qty":99.999999999999999999"#);
         assert_ne!(edited[1], lines[1]);
         let parsed: AuditRecord = serde_json::from_str(&edited[1]).expect("still a record");
         assert_eq!(parsed.qty, Decimal::from(100), "reads back the same");
         assert_eq!(
-            verify(&edited.join("\n")),
+            verify_audit_log(&edited.join("\n")),
             Err(AuditError::Edited { line: 2, seq: 2 })
         );
         let mut spaced = lines;
         spaced[2] = spaced[2].replacen(r#","symbol":"#, r#", "symbol":"#, 1);
         assert_eq!(
-            verify(&spaced.join("\n")),
+            verify_audit_log(&spaced.join("\n")),
             Err(AuditError::Edited { line: 3, seq: 3 })
         );
     }
@@ -1284,17 +1284,20 @@ mod tests {
     /// are bad input, each saying which; the line is named.
     #[test]
     fn empty_blank_and_non_json_logs_are_bad_input() {
-        assert_eq!(verify(""), Err(AuditError::Empty));
-        assert_eq!(verify("\n  \n"), Err(AuditError::Blank { lines: 2 }));
+        assert_eq!(verify_audit_log(""), Err(AuditError::Empty));
+        assert_eq!(
+            verify_audit_log("\n  \n"),
+            Err(AuditError::Blank { lines: 2 })
+        );
         let mut lines = sample_log();
         lines.insert(2, "not json at all".into());
-        let error = verify(&lines.join("\n")).expect_err("not JSON");
+        let error = verify_audit_log(&lines.join("\n")).expect_err("not JSON");
         assert!(
             matches!(error, AuditError::Malformed { line: 3, .. }),
             "{error}"
         );
         assert!(error.to_string().contains("not JSON"), "{error}");
-        let error = verify(r#"{"seq":1}"#).expect_err("not a record");
+        let error = verify_audit_log(r#"{"seq":1}"#).expect_err("not a record");
         assert!(
             error.to_string().contains("not an audit record") && error.to_string().contains("ts"),
             "{error}"
@@ -1398,7 +1401,11 @@ mod tests {
             out.join("\n")
         };
         let keyless = rechain(None);
-        assert_eq!(verify(&keyless), Ok(5), "keyless, anyone can recompute it");
+        assert_eq!(
+            verify_audit_log(&keyless),
+            Ok(5),
+            "keyless, anyone can recompute it"
+        );
         assert_eq!(
             verify_chain(&keyless, Some(&key)),
             Err(AuditError::NotKeyed { line: 1, seq: 1 })

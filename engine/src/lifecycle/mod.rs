@@ -16,7 +16,7 @@ mod risk;
 
 pub use audit::{
     AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
-    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify,
+    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify_audit_log,
     verify_chain,
 };
 pub use book::{Commission, PositionBook, PositionState};
