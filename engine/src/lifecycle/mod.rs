@@ -11,8 +11,11 @@
 
 mod audit;
 mod book;
+mod events;
 mod executor;
 mod risk;
+mod signal;
+mod validate;
 
 pub use audit::{
     AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
@@ -20,10 +23,11 @@ pub use audit::{
     verify_chain,
 };
 pub use book::{Commission, PositionBook, PositionState};
-pub use executor::{
-    AppliedFill, ExecutionError, ExecutorConfig, OrderEvent, OrderExecutor, OrderState,
-};
-pub use risk::{
-    MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, RiskLimits, RiskViolation, Signal, ValidationConfig,
-    ValidationError, money, price_in_range, validate,
+pub use events::{OrderEvent, OrderState};
+pub use executor::{AppliedFill, ExecutionError, ExecutorConfig, OrderExecutor};
+pub use risk::{RiskLimits, RiskViolation};
+pub use signal::Signal;
+pub use validate::{
+    MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, ValidationConfig, ValidationError, money,
+    price_in_range, validate,
 };

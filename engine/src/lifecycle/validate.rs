@@ -1,0 +1,385 @@
+//! Pre-trade validation: is the order well formed and affordable? It runs
+//! before anything reaches the broker, and says exactly what was wrong
+//! with the numbers.
+
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use crate::lifecycle::Signal;
+use crate::port::Side;
+
+/// Formats money as `$5,000.00` (or `-$10,250.00`).
+#[must_use]
+pub fn money(amount: Decimal) -> String {
+    let rounded = amount.round_dp(2).abs();
+    let text = format!("{rounded:.2}");
+    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let mut out = String::new();
+    if amount.round_dp(2).is_sign_negative() && !rounded.is_zero() {
+        out.push('-');
+    }
+    let _ = write!(out, "${grouped}.{cents}");
+    out
+}
+
+/// The smallest price the engine trades at: $0.0001, the sub-penny
+/// increment.
+pub const MIN_PRICE: Decimal = Decimal::from_parts(1, 0, 0, false, 4);
+
+/// The largest price the engine trades at: $10,000,000 a share.
+pub const MAX_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
+
+/// The largest quantity of one order: 1,000,000,000.
+pub const MAX_QTY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
+/// The largest amount of money the engine is configured with (buying
+/// power, a loss limit, a commission): $1,000,000,000,000,000. With the
+/// price and quantity bounds, no sum of a run's notionals can overflow.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
+
+/// True when `price` is one the engine trades at.
+#[must_use]
+pub fn price_in_range(price: Decimal) -> bool {
+    (MIN_PRICE..=MAX_PRICE).contains(&price)
+}
+
+/// Why validation refused a signal.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValidationError {
+    /// Quantity zero or negative.
+    #[error("Quantity must be greater than 0; got {qty}")]
+    NonPositiveQuantity {
+        /// What was asked.
+        qty: Decimal,
+    },
+    /// Quantity above [`MAX_QTY`].
+    #[error("Quantity {qty} is too large; allowed: at most {MAX_QTY}")]
+    QuantityTooLarge {
+        /// What was asked.
+        qty: Decimal,
+    },
+    /// A price outside [`MIN_PRICE`]..=[`MAX_PRICE`].
+    #[error("{what} {price} is out of range; allowed: {MIN_PRICE} to {MAX_PRICE}")]
+    PriceOutOfRange {
+        /// Which price: `Limit price` or `Reference price`.
+        what: &'static str,
+        /// The price.
+        price: Decimal,
+    },
+    /// Limit price too far from the reference price.
+    #[error(
+        "Limit price {} is {deviation_pct}% from the reference price {}; allowed: within {band_pct}%",
+        money(*price),
+        money(*reference)
+    )]
+    PriceOutsideBand {
+        /// The limit price.
+        price: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// How far off, in percent.
+        deviation_pct: Decimal,
+        /// The band, in percent.
+        band_pct: Decimal,
+    },
+    /// A buy costs more than the buying power left.
+    #[error("Insufficient funds for {} order; available: {}", money(*notional), money(*available))]
+    InsufficientFunds {
+        /// What the order would cost.
+        notional: Decimal,
+        /// Buying power left.
+        available: Decimal,
+    },
+    /// A stop loss on the wrong side of the price.
+    #[error("Stop loss {} must be {} the reference price {} for a {side}", money(*stop), if *side == Side::Buy { "below" } else { "above" }, money(*reference))]
+    StopLossWrongSide {
+        /// The stop.
+        stop: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// The order's side.
+        side: Side,
+    },
+    /// A take profit on the wrong side of the price.
+    #[error("Take profit {} must be {} the reference price {} for a {side}", money(*target), if *side == Side::Buy { "above" } else { "below" }, money(*reference))]
+    TakeProfitWrongSide {
+        /// The target.
+        target: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// The order's side.
+        side: Side,
+    },
+}
+
+/// Validation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationConfig {
+    /// A limit price must be within this many percent of the reference
+    /// price; default 5.
+    pub price_band_pct: Decimal,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            price_band_pct: Decimal::from(5),
+        }
+    }
+}
+
+/// Checks a signal against the reference price and, for buys, the buying
+/// power left (`None`: not checked). Cheap: a handful of `Decimal`
+/// operations, no allocation on success.
+///
+/// # Errors
+/// The first problem found.
+pub fn validate(
+    signal: &Signal,
+    reference: Decimal,
+    available: Option<Decimal>,
+    config: &ValidationConfig,
+) -> Result<(), ValidationError> {
+    if signal.qty <= Decimal::ZERO {
+        return Err(ValidationError::NonPositiveQuantity { qty: signal.qty });
+    }
+    if signal.qty > MAX_QTY {
+        return Err(ValidationError::QuantityTooLarge { qty: signal.qty });
+    }
+    // Within these bounds no arithmetic below, or on the order's fills,
+    // can overflow.
+    for (what, price) in [
+        ("Reference price", Some(reference)),
+        ("Limit price", signal.limit_price),
+    ] {
+        if let Some(price) = price.filter(|p| !price_in_range(*p)) {
+            return Err(ValidationError::PriceOutOfRange { what, price });
+        }
+    }
+    let price = signal.limit_price.unwrap_or(reference);
+    if let Some(limit) = signal.limit_price {
+        let deviation_pct =
+            ((limit - reference).abs() / reference * Decimal::from(100)).round_dp(2);
+        if deviation_pct > config.price_band_pct {
+            return Err(ValidationError::PriceOutsideBand {
+                price: limit,
+                reference,
+                deviation_pct,
+                band_pct: config.price_band_pct,
+            });
+        }
+    }
+    if let Some(stop) = signal.stop_loss {
+        let wrong = match signal.side {
+            Side::Buy => stop >= reference,
+            Side::Sell => stop <= reference,
+        };
+        if wrong {
+            return Err(ValidationError::StopLossWrongSide {
+                stop,
+                reference,
+                side: signal.side,
+            });
+        }
+    }
+    if let Some(target) = signal.take_profit {
+        let wrong = match signal.side {
+            Side::Buy => target <= reference,
+            Side::Sell => target >= reference,
+        };
+        if wrong {
+            return Err(ValidationError::TakeProfitWrongSide {
+                target,
+                reference,
+                side: signal.side,
+            });
+        }
+    }
+    if let (Side::Buy, Some(available)) = (signal.side, available) {
+        let notional = signal.qty * price;
+        if notional > available {
+            return Err(ValidationError::InsufficientFunds {
+                notional,
+                available,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("decimal")
+    }
+
+    fn signal(side: Side, qty: &str, limit: Option<&str>) -> Signal {
+        Signal {
+            client_order_id: "c".into(),
+            trader_id: "t".into(),
+            symbol: "SPY".into(),
+            side,
+            qty: d(qty),
+            limit_price: limit.map(d),
+            stop_loss: None,
+            take_profit: None,
+        }
+    }
+
+    /// Money is formatted with a dollar sign, thousands separators and cents.
+    #[test]
+    fn money_formats_like_the_specification() {
+        assert_eq!(money(d("5000")), "$5,000.00");
+        assert_eq!(money(d("3200")), "$3,200.00");
+        assert_eq!(money(d("1234567.891")), "$1,234,567.89");
+        assert_eq!(money(d("-10250")), "-$10,250.00");
+        assert_eq!(money(d("0.5")), "$0.50");
+    }
+
+    /// The specification's message for a buy beyond the buying power.
+    #[test]
+    fn insufficient_funds_message() {
+        let error = validate(
+            &signal(Side::Buy, "50", None),
+            d("100"),
+            Some(d("3200")),
+            &ValidationConfig::default(),
+        )
+        .expect_err("too expensive");
+        assert_eq!(
+            error.to_string(),
+            "Insufficient funds for $5,000.00 order; available: $3,200.00"
+        );
+        // A limit exactly at the edge of the band is within it.
+        validate(
+            &signal(Side::Buy, "1", Some("105")),
+            d("100"),
+            None,
+            &ValidationConfig::default(),
+        )
+        .expect("5% off is within a 5% band");
+        // Exactly the buying power left is enough.
+        validate(
+            &signal(Side::Buy, "32", None),
+            d("100"),
+            Some(d("3200")),
+            &ValidationConfig::default(),
+        )
+        .expect("exactly affordable");
+        // A sell does not need buying power.
+        assert!(
+            validate(
+                &signal(Side::Sell, "50", None),
+                d("100"),
+                Some(d("3200")),
+                &ValidationConfig::default()
+            )
+            .is_ok()
+        );
+    }
+
+    /// Quantity, price band, stop and target are each checked with a
+    /// specific message.
+    #[test]
+    fn each_rule_has_its_message() {
+        let config = ValidationConfig::default();
+        let e = validate(&signal(Side::Buy, "0", None), d("100"), None, &config).expect_err("qty");
+        assert_eq!(e.to_string(), "Quantity must be greater than 0; got 0");
+        let e = validate(
+            &signal(Side::Buy, "1", Some("110")),
+            d("100"),
+            None,
+            &config,
+        )
+        .expect_err("band");
+        assert_eq!(
+            e.to_string(),
+            "Limit price $110.00 is 10.00% from the reference price $100.00; allowed: within 5%"
+        );
+        let mut s = signal(Side::Buy, "1", None);
+        s.stop_loss = Some(d("101"));
+        let e = validate(&s, d("100"), None, &config).expect_err("stop");
+        assert_eq!(
+            e.to_string(),
+            "Stop loss $101.00 must be below the reference price $100.00 for a buy"
+        );
+        let mut s = signal(Side::Sell, "1", None);
+        s.take_profit = Some(d("101"));
+        let e = validate(&s, d("100"), None, &config).expect_err("target");
+        assert_eq!(
+            e.to_string(),
+            "Take profit $101.00 must be below the reference price $100.00 for a sell"
+        );
+        assert!(
+            validate(
+                &signal(Side::Buy, "1", Some("104")),
+                d("100"),
+                None,
+                &config
+            )
+            .is_ok()
+        );
+    }
+
+    /// Quantities and prices outside the engine's bounds are refused with
+    /// the bound, so that nothing after validation can overflow: a price of
+    /// 10^-28, a price or buying power near `Decimal::MAX`.
+    #[test]
+    fn out_of_range_figures_are_refused_with_the_bound() {
+        let tiny = "0.0000000000000000000000000001";
+        let error = validate(
+            &signal(Side::Buy, "1", None),
+            d(tiny),
+            None,
+            &ValidationConfig::default(),
+        )
+        .expect_err("tiny reference");
+        assert_eq!(
+            error.to_string(),
+            format!("Reference price {tiny} is out of range; allowed: 0.0001 to 10000000")
+        );
+        let error = validate(
+            &signal(Side::Sell, "1", Some(&Decimal::MAX.to_string())),
+            Decimal::MAX,
+            Some(Decimal::MAX),
+            &ValidationConfig::default(),
+        )
+        .expect_err("huge price");
+        assert!(
+            matches!(error, ValidationError::PriceOutOfRange { .. }),
+            "{error}"
+        );
+        let error = validate(
+            &signal(Side::Buy, "1000000001", None),
+            d("10"),
+            Some(Decimal::MAX),
+            &ValidationConfig::default(),
+        )
+        .expect_err("huge quantity");
+        assert_eq!(
+            error.to_string(),
+            "Quantity 1000000001 is too large; allowed: at most 1000000000"
+        );
+        // At the bounds, with buying power near the limit of Decimal, the
+        // largest order passes without overflow.
+        validate(
+            &signal(Side::Buy, "1000000000", Some("10000000")),
+            MAX_PRICE,
+            Some(Decimal::MAX),
+            &ValidationConfig::default(),
+        )
+        .expect("largest order");
+        assert_eq!(MAX_AMOUNT, d("1000000000000000"));
+    }
+}
