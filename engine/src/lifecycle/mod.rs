@@ -22,9 +22,9 @@ pub use audit::{
     AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify_audit_log,
     verify_chain,
 };
-pub use book::{Commission, PositionBook, PositionState};
+pub use book::{AppliedFill, Commission, PositionBook, PositionState};
 pub use events::{OrderEvent, OrderState};
-pub use executor::{AppliedFill, ExecutionError, ExecutorConfig, OrderExecutor};
+pub use executor::{ExecutionError, ExecutorConfig, OrderExecutor};
 pub use risk::{RiskLimits, RiskViolation};
 pub use signal::Signal;
 pub use validate::{
