@@ -1,5 +1,7 @@
-//! The fill detector: idempotent submission, the monitor loop, the deadline
-//! path, and the position consistency check.
+//! The fill detector: its entry points (submit, execute, monitor) over the
+//! pieces beside it: `submit.rs` (idempotent placement), `watch.rs` (one
+//! order's state and verdicts), `monitor.rs` (the awaits: loops, deadline
+//! path, cancel) and `consistency.rs` (the position check).
 //!
 //! One [`FillDetector`] serves any number of orders. Each order is watched by
 //! its own state machine (a private `Watch`) in its own task; the only things

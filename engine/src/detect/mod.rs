@@ -7,10 +7,17 @@
 //! [`PollingStrategy`], [`FillVerifier`] / [`RobustVerifier`],
 //! [`Backoff`], [`Slippage`]; the strategies' names and presets
 //! ([`Strategy`], [`PollingConfig::preset`], [`PollingConfig::from_params`]);
-//! and what it reports ([`FillResult`],
-//! [`Verdict`], [`Submission`]).
+//! and what it reports ([`FillResult`], [`Verdict`], [`Submission`]).
 //!
-//! Imports: `budget` (call priorities), `time` (timers) and `port`.
+//! Inside: `detector.rs` (the entry points), `submit.rs` (idempotent
+//! placement, reconciling an unanswered submit), `watch.rs` (pure state
+//! and verdicts), `monitor.rs` (every await), `consistency.rs`,
+//! `router.rs` (trade updates to the watching task), `config.rs`,
+//! `polling.rs` with `strategy.rs`, `verify.rs`, `backoff.rs`,
+//! `slippage.rs`, `result.rs`.
+//!
+//! Imports: `budget` (call priorities, [`BrokerCalls`](crate::budget::BrokerCalls)),
+//! `time` (timers) and `port`.
 //! Never `lifecycle`: detection knows nothing of signals, risk, books or
 //! audit logs.
 

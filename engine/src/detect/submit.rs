@@ -275,7 +275,7 @@ enum Lookup {
     Unknown(BrokerError),
 }
 
-/// One submission's budget and counters.
+/// One submission's deadline, backoff and counters.
 struct Attempt {
     backoff: Backoff,
     rng: ChaCha8Rng,

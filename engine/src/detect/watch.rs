@@ -311,3 +311,30 @@ impl<B: BrokerCalls> Watch<'_, B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: a storm of reconnects costs two reads, not one per reconnect.
+    /// Method: reconnects at 0, 300 and 600 ms, a read after the first,
+    /// then check what is due and when.
+    #[test]
+    fn a_storm_of_reconnects_is_read_once_more_after_it_ends() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut reconnects = Reconnects::default();
+        assert!(reconnects.arrived(ms(0)), "the first of a storm is read");
+        assert_eq!(reconnects.due(), None);
+        reconnects.read_done(ms(100));
+        assert!(!reconnects.arrived(ms(300)), "folded into the storm");
+        assert!(!reconnects.arrived(ms(600)), "folded into the storm");
+        assert_eq!(reconnects.due(), Some(ms(600) + RECONNECT_STORM));
+        reconnects.read_done(ms(1_600));
+        assert_eq!(reconnects.due(), None);
+        assert!(
+            reconnects.arrived(ms(1_600) + RECONNECT_STORM),
+            "a reconnect after the storm starts a new one"
+        );
+    }
+}
