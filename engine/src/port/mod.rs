@@ -18,12 +18,12 @@ mod entropy;
 mod error;
 mod order;
 mod stream;
+mod timestamp;
 
 pub use broker::{Broker, RateLimitState};
 pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
-pub use order::{
-    Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
-};
+pub use order::{Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce};
 pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
+pub use timestamp::Timestamp;
