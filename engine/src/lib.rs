@@ -11,10 +11,14 @@
 //!   the Alpaca v2 order object, with quantities and prices in [`Decimal`].
 //! - [`Broker`] and [`BrokerError`]: the port and its error taxonomy, each
 //!   error classified as transient, permanent or ambiguous ([`ErrorClass`]).
+//! - [`BrokerCalls`] and [`CallError`]: the broker as the engine calls it,
+//!   through the call budget ([`RateLimitedBroker`]), where a call may end
+//!   never sent; every [`Broker`] is one whose calls are always sent.
 //! - [`FillDetectionConfig`]: timeouts, polling, retries and policies, with
 //!   the defaults of the original specification, validated on construction.
 //! - [`PollingStrategy`]: when to look next (fixed, linear-adaptive, capped
-//!   exponential).
+//!   exponential, adaptive, stream-first hybrid), each named by a
+//!   [`Strategy`] with its preset.
 //! - [`FillVerifier`]: what an order snapshot proves; [`RobustVerifier`]
 //!   never makes a full fill out of corroborating evidence alone.
 //! - [`Backoff`]: exponential backoff with jitter from an injected RNG.
@@ -30,58 +34,46 @@
 //!
 //! [`Decimal`]: rust_decimal::Decimal
 
-mod audit;
-mod backoff;
-mod broker;
-pub mod clock;
-mod config;
-mod detector;
-mod entropy;
-mod error;
-mod executor;
-mod order;
-mod polling;
-mod positions;
-mod ratelimit;
-mod result;
-mod risk;
-mod slippage;
-mod stream;
-mod verify;
+mod budget;
+mod detect;
+mod lifecycle;
+mod port;
+mod time;
 
-pub use audit::{
-    AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
-    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify,
+/// Wall-clock stamps and the timers every wait goes through (the `time`
+/// layer, under the path callers have always used).
+pub mod clock {
+    pub use crate::time::{
+        Clock, SystemClock, Timer, TimerEnd, TimerWait, VirtualClock, record_timers, sleep,
+        sleep_until,
+    };
+}
+
+pub use budget::{
+    BrokerCalls, CallError, Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority,
+};
+pub use detect::{
+    AbsenceProof, AdaptivePolling, Backoff, CancelOutcome, Consistency, ConsistencyConfig,
+    Execution, FillDetectionConfig, FillDetector, FillResult, FillState, FillVerifier,
+    MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, OrderSignal, PartialFillPolicy, PollContext,
+    PollingConfig, PollingParams, PollingParamsError, PollingStrategy, PostCancelConfig,
+    RetryConfig, RobustVerifier, Route, Slippage, Strategy, StreamRouter, Submission,
+    UnknownStrategy, Verdict, Verification,
+};
+pub use lifecycle::{
+    AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,
+    AuditRecord, AuditSink, ChainMode, Commission, ExecutionError, ExecutorConfig, FileSink,
+    GENESIS, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, MemorySink, OrderEvent, OrderExecutor,
+    OrderState, PositionBook, PositionState, RiskLimits, RiskViolation, Signal, ValidationConfig,
+    ValidationError, digest_hex, export_csv, money, price_in_range, validate, verify_audit_log,
     verify_chain,
 };
-pub use backoff::Backoff;
-pub use broker::{Broker, RateLimitState};
-pub use clock::{Clock, SystemClock, VirtualClock};
-pub use config::{
-    AbsenceProof, ConsistencyConfig, FillDetectionConfig, MAX_DEADLINE, MIN_POLL_INTERVAL,
-    PartialFillPolicy, PollingConfig, PostCancelConfig, RetryConfig,
+pub use port::{
+    Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, Order, OrderRequest,
+    OrderStatus, OrderType, Position, RateLimitState, Side, StableBuildHasher, StableHasher,
+    StreamItem, SubmitError, TimeInForce, Timestamp, TradeEvent, TradeUpdate, TradeUpdates,
+    derive_rng, stable_hash,
 };
-pub use detector::{FillDetector, Submission};
-pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
-pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
-pub use executor::{
-    AppliedFill, ExecutionError, ExecutorConfig, OrderEvent, OrderExecutor, OrderState,
-};
-pub use order::{
-    Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce, Timestamp,
-};
-pub use polling::{AdaptivePolling, PollContext, PollingStrategy};
-pub use positions::{Commission, PositionBook, PositionState};
-pub use ratelimit::{Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority};
-pub use result::{ApiCalls, CancelOutcome, Consistency, Execution, FillResult, Verdict};
-pub use risk::{
-    MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, RiskLimits, RiskViolation, Signal, ValidationConfig,
-    ValidationError, money, price_in_range, validate,
-};
-pub use slippage::Slippage;
-pub use stream::{
-    OrderSignal, Route, StreamItem, StreamRouter, TradeEvent, TradeUpdate, TradeUpdates,
-};
-pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
+pub use time::{Clock, SystemClock, VirtualClock};
 
 pub use rust_decimal::Decimal;

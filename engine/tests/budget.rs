@@ -5,12 +5,14 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, BrokerError, FillDetectionConfig, FillDetector, Order, OrderRequest, Position,
-    Priority, RateLimit, RateLimitState, RateLimitedBroker, Verdict, with_priority,
+    Broker, BrokerCalls, BrokerError, CallError, Endpoint, FillDetectionConfig, FillDetector,
+    Order, OrderRequest, Position, Priority, RateLimit, RateLimitState, RateLimitedBroker, Verdict,
+    with_priority,
 };
 use support::{Script, ScriptedBroker, change, new_order, request};
 use tokio::time::Instant;
@@ -99,7 +101,8 @@ async fn skipped_polls_are_not_calls() {
     assert_eq!(result.verdict, Verdict::Filled);
     let reads = broker.calls().get_order_at.len();
     assert_eq!(
-        result.api_calls.get_order as usize, reads,
+        result.api_calls[Endpoint::GetOrder] as usize,
+        reads,
         "only sent reads count"
     );
     assert!(
@@ -116,7 +119,7 @@ async fn skipped_polls_are_not_calls() {
     );
     assert!(critical.is_ok());
     assert!(
-        matches!(skipped, Err(BrokerError::Deferred { .. })),
+        matches!(skipped, Err(CallError::NotSent { .. })),
         "{skipped:?}"
     );
     assert_eq!(broker.calls().get_order_at.len(), before + 1);
@@ -128,21 +131,54 @@ async fn skipped_polls_are_not_calls() {
 async fn a_deferred_poll_is_not_a_call() {
     let script = Script {
         changes: vec![change(2_000, "filled", 100, Some("590"))],
-        get_errors: [BrokerError::Deferred {
-            max_wait: Duration::from_millis(330),
-        }]
-        .into(),
         ..Script::default()
     };
     let broker = Arc::new(ScriptedBroker::new(new_order(100), script, LATENCY));
-    let detector =
-        FillDetector::new(Arc::clone(&broker), FillDetectionConfig::default()).expect("valid");
+    let skipping = Arc::new(SkipFirstRead {
+        inner: Arc::clone(&broker),
+        skipped: AtomicBool::new(false),
+    });
+    let detector = FillDetector::new(skipping, FillDetectionConfig::default()).expect("valid");
     let result = detector.monitor(new_order(100), None).await;
     assert_eq!(result.verdict, Verdict::Filled);
-    // The scripted broker notes the deferred call too; the engine does not.
+    // Every read that reached the broker is counted; the skipped one is not.
     let reached = broker.calls().get_order_at.len() as u32;
-    assert_eq!(result.api_calls.get_order, reached - 1);
+    assert_eq!(result.api_calls[Endpoint::GetOrder], reached);
     assert_eq!(result.retries, 0, "a deferred poll is not retried");
+}
+
+/// The scripted broker behind a budget that skips the first order read,
+/// as a budget with no turn for a routine poll does.
+struct SkipFirstRead {
+    inner: Arc<ScriptedBroker>,
+    skipped: AtomicBool,
+}
+
+impl BrokerCalls for SkipFirstRead {
+    async fn submit_order(&self, request: &OrderRequest) -> Result<Order, CallError> {
+        Ok(Broker::submit_order(&*self.inner, request).await?)
+    }
+
+    async fn get_order(&self, order_id: &str) -> Result<Order, CallError> {
+        if !self.skipped.swap(true, Ordering::Relaxed) {
+            return Err(CallError::NotSent {
+                max_wait: Duration::from_millis(330),
+            });
+        }
+        Ok(Broker::get_order(&*self.inner, order_id).await?)
+    }
+
+    async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
+        Broker::get_order_by_client_id(&*self.inner, client_order_id).await
+    }
+
+    async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
+        Broker::cancel_order(&*self.inner, order_id).await
+    }
+
+    async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
+        Broker::get_position(&*self.inner, symbol).await
+    }
 }
 
 /// A broker that answers at once and logs each call as it arrives: its
@@ -214,7 +250,7 @@ fn one_a_second(shed_after: Duration) -> Arc<RateLimitedBroker<Arc<LogBroker>>> 
 /// Starts a submission through `gate` now, in a task of its own.
 fn submit(
     gate: &Arc<RateLimitedBroker<Arc<LogBroker>>>,
-) -> tokio::task::JoinHandle<Result<Order, BrokerError>> {
+) -> tokio::task::JoinHandle<Result<Order, CallError>> {
     let gate = Arc::clone(gate);
     tokio::spawn(
         async move { with_priority(Priority::Submit, gate.submit_order(&request(100))).await },
@@ -275,7 +311,7 @@ async fn a_submission_pushed_past_its_wait_is_shed() {
     }
     assert!(answers[..3].iter().all(Result::is_ok), "{answers:?}");
     assert!(
-        matches!(answers[3], Err(BrokerError::Deferred { .. })),
+        matches!(answers[3], Err(CallError::NotSent { .. })),
         "{:?}",
         answers[3]
     );
@@ -303,7 +339,7 @@ async fn catch_up_reads_go_before_submissions_and_after_critical_calls() {
     tokio::task::yield_now().await;
     let skipped = with_priority(Priority::Routine, gate.get_order(support::ORDER_ID)).await;
     assert!(
-        matches!(skipped, Err(BrokerError::Deferred { .. })),
+        matches!(skipped, Err(CallError::NotSent { .. })),
         "{skipped:?}"
     );
     let catch_up = {

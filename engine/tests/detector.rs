@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::{
-    BrokerError, CancelOutcome, Consistency, Decimal, FillDetectionConfig, FillDetector,
+    BrokerError, CancelOutcome, Consistency, Decimal, Endpoint, FillDetectionConfig, FillDetector,
     FillResult, PartialFillPolicy, SubmitError, Verdict,
 };
 use support::{Script, ScriptedBroker, change, new_order, request};
@@ -117,7 +117,7 @@ async fn transient_read_errors_are_retried() {
     let result = detector.monitor(new_order(100), None).await;
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.retries, 3);
-    assert_eq!(result.api_calls.get_order, 4);
+    assert_eq!(result.api_calls[Endpoint::GetOrder], 4);
     assert_eq!(broker.calls().get_order_at.len(), 4);
 }
 
@@ -171,7 +171,7 @@ async fn monitoring_continues_after_retries_are_spent() {
     let result = detector.monitor(new_order(100), None).await;
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.checks, 2);
-    assert_eq!(result.api_calls.get_order, 5);
+    assert_eq!(result.api_calls[Endpoint::GetOrder], 5);
 }
 
 /// A script whose order fills whole at `fill_at_ms` (price 590.02) and
@@ -458,9 +458,10 @@ async fn rate_limited_submit_waits_without_spending_retries() {
     let broker = Arc::new(ScriptedBroker::empty(new_order(100), script, LATENCY));
     let detector = FillDetector::new(Arc::clone(&broker), config(60)).expect("valid");
     let submission = detector.submit(&request(100)).await.expect("placed");
-    assert_eq!(submission.api_calls.submit, 6);
+    assert_eq!(submission.api_calls[Endpoint::Submit], 6);
     assert_eq!(
-        submission.api_calls.get_order_by_client_id, 0,
+        submission.api_calls[Endpoint::GetOrderByClientId],
+        0,
         "a 429 needs no lookup"
     );
     assert_eq!(broker.calls().orders_created, 1);
@@ -663,7 +664,7 @@ async fn position_check_tolerates_lag_and_reports_discrepancy() {
     let started = tokio::time::Instant::now();
     let (consistency, calls) = detector.check_position("QQQ", qty(100)).await;
     assert_eq!(consistency, Consistency::Consistent);
-    assert_eq!(calls.get_position, 2);
+    assert_eq!(calls[Endpoint::GetPosition], 2);
     // The first read goes at once; the re-read waits one interval.
     assert_eq!(started.elapsed(), interval + LATENCY * 2);
 
@@ -729,7 +730,7 @@ async fn rate_limited_reads_do_not_spend_retries() {
     let result = detector.monitor(new_order(100), None).await;
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.checks, 1, "one logical read");
-    assert_eq!(result.api_calls.get_order, 7);
+    assert_eq!(result.api_calls[Endpoint::GetOrder], 7);
 }
 
 /// A cancel lost in an outage is sent again once reads show the order still

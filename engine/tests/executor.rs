@@ -10,7 +10,7 @@ use std::time::Duration;
 use fillproof_engine::{
     AuditEvent, AuditLog, AuditRecord, AuditSink, Decimal, ExecutionError, ExecutorConfig,
     MemorySink, OrderExecutor, OrderState, RiskLimits, RiskViolation, Side, Signal, Verdict,
-    VirtualClock, verify,
+    VirtualClock, verify_audit_log,
 };
 use support::{CLIENT_ID, Script, ScriptedBroker, change, new_order};
 
@@ -144,7 +144,7 @@ async fn events_and_positions_follow_the_order() {
     assert_eq!(position.avg_entry_price, Decimal::from(101));
     assert_eq!(executor.applied().len(), 1);
     // submit, submitted, fill
-    assert_eq!(verify(&sink.lines().join("\n")), Ok(3));
+    assert_eq!(verify_audit_log(&sink.lines().join("\n")), Ok(3));
 }
 
 /// A signal that fails validation never reaches the broker; the refusal is

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use fillproof_engine::{BrokerError, Decimal, Side};
+use fillproof_engine::{BrokerError, CallError, Decimal, Side};
 use fillproof_harness::measure::metrics::{Metrics, check_orders};
 use fillproof_harness::measure::report::{Report, ReportInput};
 use fillproof_harness::run::{RunSpec, SeedRun, run_seed, run_seeds};
@@ -199,7 +199,9 @@ fn naive_metrics_without_a_book_are_absent() {
 fn rate_limit_errors_come_from_the_error_kind() {
     let mut run = run(library("slippage.yaml"), None);
     assert_eq!(metrics(&run).rate_limit_errors_surfaced, 0);
-    run.outcomes[0].verdict.broker_error = Some(BrokerError::RateLimited { retry_after: None });
+    run.outcomes[0].verdict.broker_error = Some(CallError::Broker(BrokerError::RateLimited {
+        retry_after: None,
+    }));
     run.outcomes[1].verdict.reason = "HTTP 429 in a sentence".into();
     assert_eq!(metrics(&run).rate_limit_errors_surfaced, 1);
 }

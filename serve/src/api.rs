@@ -321,7 +321,6 @@ fn error_reply(error: &BrokerError) -> Reply {
             "client_order_id must be unique",
         ),
         BrokerError::Unprocessable { message } => Reply::error(422, code::UNPROCESSABLE, message),
-        BrokerError::Deferred { .. } => Reply::error(503, 50_300_000, "service unavailable"),
     }
 }
 

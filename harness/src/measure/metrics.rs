@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{BrokerError, Decimal, Timestamp, Verdict};
+use fillproof_engine::{BrokerError, CallError, Decimal, Timestamp, Verdict};
 use fillproof_simulator::judge::{self, Claim, ClaimCheck};
 use fillproof_simulator::{Endpoint, LedgerOrder, SubmitRefusal};
 use indexmap::IndexMap;
@@ -494,7 +494,7 @@ impl Tally {
                     let cause = submits[outcome.index as usize].cause();
                     let shed = matches!(
                         outcome.verdict.broker_error,
-                        Some(BrokerError::Deferred { .. })
+                        Some(CallError::NotSent { .. })
                     );
                     let by = &mut t.not_placed;
                     *match cause {
@@ -508,7 +508,7 @@ impl Tally {
             }
             if matches!(
                 outcome.verdict.broker_error,
-                Some(BrokerError::RateLimited { .. })
+                Some(CallError::Broker(BrokerError::RateLimited { .. }))
             ) {
                 t.rate_limit_errors_surfaced += 1;
             }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
-    AuditEvent, AuditLog, AuditRecord, AuditSink, Broker, BrokerError, Clock, Decimal,
+    AuditEvent, AuditLog, AuditRecord, AuditSink, Broker, BrokerError, CallError, Clock, Decimal,
     ExecutionError, ExecutorConfig, FillDetectionConfig, FillState, FillVerifier, Order,
     OrderExecutor, OrderRequest, OrderStatus, RobustVerifier, Signal, SubmitError, Verdict,
     Verification,
@@ -134,9 +134,10 @@ pub struct EngineVerdict {
     pub reason: String,
     /// The broker id of the order the engine watched, if it got one.
     pub order_id: Option<String>,
-    /// The broker's error that reached the trader as the outcome, when the
-    /// order ended on one (a submission that failed).
-    pub broker_error: Option<BrokerError>,
+    /// The call error that reached the trader as the outcome, when the
+    /// order ended on one (a submission that failed, or one the call
+    /// budget shed unsent).
+    pub broker_error: Option<CallError>,
     /// When the engine reached its verdict, when it says so; otherwise the
     /// verdict was reached when the engine returned it.
     pub decided_at: Option<Instant>,
@@ -267,10 +268,10 @@ impl<B: Broker + 'static> Engine<B> {
                             SubmitError::Rejected { source: last, .. }
                             | SubmitError::NotPlaced { last, .. }
                             | SubmitError::Unknown { last, .. },
-                        ) => Some(last.clone()),
+                        ) => Some(CallError::Broker(last.clone())),
                         // A shed submission carries the budget's refusal.
                         ExecutionError::Submit(SubmitError::Shed { max_wait, .. }) => {
-                            Some(BrokerError::Deferred {
+                            Some(CallError::NotSent {
                                 max_wait: *max_wait,
                             })
                         }
@@ -365,7 +366,7 @@ impl<B: Broker> NaiveEngine<B> {
             Ok(order) => order,
             Err(error) => {
                 return EngineVerdict {
-                    broker_error: Some(error),
+                    broker_error: Some(CallError::Broker(error)),
                     ..not_filled("submit failed", None, false)
                 };
             }

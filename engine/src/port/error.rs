@@ -69,14 +69,6 @@ pub enum BrokerError {
         /// What was wrong with it.
         detail: String,
     },
-    /// Not sent: the engine's call budget had no turn for this call within
-    /// the wait it may take (a routine poll skipped under pressure, or a
-    /// submission shed). The broker never saw it.
-    #[error("not sent: the call budget had no turn within {max_wait:?}")]
-    Deferred {
-        /// The longest this call could have waited for a turn.
-        max_wait: Duration,
-    },
 }
 
 impl BrokerError {
@@ -92,7 +84,7 @@ impl BrokerError {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::RateLimited { .. } | Self::Deferred { .. } => ErrorClass::Transient,
+            Self::RateLimited { .. } => ErrorClass::Transient,
             Self::Timeout | Self::ConnectionReset | Self::Server { .. } | Self::BadBody { .. } => {
                 ErrorClass::Ambiguous
             }

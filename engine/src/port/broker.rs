@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::error::BrokerError;
-use crate::order::{Order, OrderRequest, Position};
+use crate::port::BrokerError;
+use crate::port::{Order, OrderRequest, Position};
 
 /// The rate-limit state a broker reports with its answers (Alpaca sends
 /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` on

@@ -5,158 +5,14 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::error::ConfigError;
-use crate::polling::AdaptivePolling;
-
-/// How often the monitor loop reads an order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PollingConfig {
-    /// The same interval every time.
-    Fixed {
-        /// The interval; default 1 s.
-        interval: Duration,
-    },
-    /// Starts at `initial` and grows by `step` after every poll, up to `max`.
-    /// The original specification's strategy: 0.5 s, +0.1 s, 2 s.
-    Linear {
-        /// First interval; default 500 ms.
-        initial: Duration,
-        /// Growth per poll; default 100 ms.
-        step: Duration,
-        /// Cap; default 2 s.
-        max: Duration,
-    },
-    /// Starts at `initial` and multiplies by `factor` after every poll, up to
-    /// `max`.
-    Exponential {
-        /// First interval; default 250 ms.
-        initial: Duration,
-        /// Growth factor, at least 1; default 2.
-        factor: f64,
-        /// Cap; default 4 s.
-        max: Duration,
-    },
-    /// A steady cruise while fills are likely, backing off while nothing
-    /// changes, dense again before the deadline; see [`AdaptivePolling`].
-    Adaptive(AdaptivePolling),
-    /// Stream first: the broker's trade updates drive detection, and the
-    /// order is read over REST only when the stream has been quiet on it for
-    /// `safety` (a safety poll), after a reconnect, and on the deadline path.
-    /// Without a stream it is fixed polling every `safety`.
-    Hybrid {
-        /// Quiet time before a safety read; default 15 s.
-        safety: Duration,
-    },
-}
-
-impl PollingConfig {
-    /// The original specification's linear-adaptive polling: 500 ms, +100 ms
-    /// per poll, capped at 2 s.
-    #[must_use]
-    pub fn linear_default() -> Self {
-        Self::Linear {
-            initial: Duration::from_millis(500),
-            step: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-        }
-    }
-
-    /// The stream-first strategy with its default 15 s safety poll.
-    #[must_use]
-    pub fn hybrid_default() -> Self {
-        Self::Hybrid {
-            safety: Duration::from_secs(15),
-        }
-    }
-
-    /// A short name for reports: `fixed`, `linear`, `exponential`,
-    /// `adaptive`, `hybrid`.
-    #[must_use]
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Fixed { .. } => "fixed",
-            Self::Linear { .. } => "linear",
-            Self::Exponential { .. } => "exponential",
-            Self::Adaptive(_) => "adaptive",
-            Self::Hybrid { .. } => "hybrid",
-        }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        match self {
-            Self::Fixed { interval: every } => interval("polling.interval", *every),
-            Self::Hybrid { safety } => interval("polling.safety", *safety),
-            Self::Linear {
-                initial,
-                step: _,
-                max,
-            } => {
-                interval("polling.initial", *initial)?;
-                cap_at_least_initial(*initial, *max)
-            }
-            Self::Exponential {
-                initial,
-                factor,
-                max,
-            } => {
-                interval("polling.initial", *initial)?;
-                if !factor.is_finite() || *factor < 1.0 {
-                    return Err(ConfigError::new(
-                        "polling.factor",
-                        format!("is {factor}; it must be a finite number of at least 1"),
-                    ));
-                }
-                cap_at_least_initial(*initial, *max)
-            }
-            Self::Adaptive(adaptive) => {
-                interval("polling.first", adaptive.first)?;
-                interval("polling.cruise", adaptive.cruise)?;
-                interval("polling.endgame_interval", adaptive.endgame_interval)?;
-                if !adaptive.growth.is_finite() || adaptive.growth < 1.0 {
-                    return Err(ConfigError::new(
-                        "polling.growth",
-                        format!(
-                            "is {}; it must be a finite number of at least 1",
-                            adaptive.growth
-                        ),
-                    ));
-                }
-                cap_at_least_initial(adaptive.cruise, adaptive.max)
-            }
-        }
-    }
-}
-
-fn cap_at_least_initial(initial: Duration, max: Duration) -> Result<(), ConfigError> {
-    if max < initial {
-        return Err(ConfigError::new(
-            "polling.max",
-            format!(
-                "({max:?}) is below polling.initial ({initial:?}); the cap must be at least the first interval"
-            ),
-        ));
-    }
-    Ok(())
-}
+use crate::detect::polling::PollingConfig;
+use crate::port::ConfigError;
 
 fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
     if value.is_zero() {
         return Err(ConfigError::new(
             field,
             "is zero; it must be a positive duration such as 500ms",
-        ));
-    }
-    Ok(())
-}
-
-/// A polling interval: at least [`MIN_POLL_INTERVAL`].
-fn interval(field: &'static str, value: Duration) -> Result<(), ConfigError> {
-    if value < MIN_POLL_INTERVAL {
-        return Err(ConfigError::new(
-            field,
-            format!(
-                "is {value:?}; a polling interval must be at least {MIN_POLL_INTERVAL:?} (reading one order more often only burns the broker's rate limit)"
-            ),
         ));
     }
     Ok(())
@@ -340,10 +196,6 @@ pub enum AbsenceProof {
     FirstNotFound,
 }
 
-/// The shortest polling interval the engine accepts: a broker is not read
-/// more often than a hundred times a second per order.
-pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
-
 /// The longest deadline, submit deadline or reconcile horizon the engine
 /// accepts: one day, the life of a day order.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(86_400);
@@ -437,6 +289,7 @@ impl FillDetectionConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::polling::MIN_POLL_INTERVAL;
 
     /// Post-cancel waits start at the interval, grow by half and stop at
     /// the cap; the first read does not wait.

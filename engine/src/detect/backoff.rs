@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
-use crate::config::RetryConfig;
+use crate::detect::RetryConfig;
+use crate::port::BrokerError;
 
 /// Backoff before retry number `attempt` (0 for the first retry):
 /// `min(base * 2^attempt, max)`, of which the fraction `jitter` is random.
@@ -45,10 +47,22 @@ impl Backoff {
     }
 }
 
+/// The wait before retry `attempt`: the backoff, or the broker's Retry-After
+/// when that is longer.
+pub(super) fn wait_before_retry(
+    error: &BrokerError,
+    backoff: &Backoff,
+    attempt: u32,
+    rng: &mut ChaCha8Rng,
+) -> Duration {
+    let delay = backoff.delay(attempt, rng);
+    error.retry_after().map_or(delay, |after| after.max(delay))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::derive_rng;
+    use crate::port::derive_rng;
 
     /// The ceiling doubles from the base and stops at the cap.
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::order::Timestamp;
+use crate::port::Timestamp;
 
 /// A source of wall-clock stamps.
 pub trait Clock: Send + Sync {

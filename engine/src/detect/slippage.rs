@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::order::Side;
+use crate::port::Side;
 
 /// Slippage of one fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

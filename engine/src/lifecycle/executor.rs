@@ -11,7 +11,6 @@
 //! trader's recent orders) sits behind one short lock taken before
 //! submission and after the verdict; the polling loop never takes it.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,20 +20,22 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::audit::{AuditEntry, AuditEvent, AuditLog};
-use crate::broker::Broker;
-use crate::clock::Clock;
-use crate::config::FillDetectionConfig;
-use crate::detector::FillDetector;
-use crate::error::{ConfigError, SubmitError};
-use crate::order::{Order, OrderStatus, Side, Timestamp};
-use crate::positions::{Commission, PositionBook};
-use crate::ratelimit::{RateLimit, RateLimitedBroker};
-use crate::result::{CancelOutcome, FillResult, Verdict};
-use crate::risk::{
+use crate::budget::{RateLimit, RateLimitedBroker};
+use crate::detect::FillDetectionConfig;
+use crate::detect::FillDetector;
+use crate::detect::FillVerifier;
+use crate::detect::{CancelOutcome, Execution, FillResult, Route, Submission, Verdict};
+use crate::lifecycle::book::Book;
+use crate::lifecycle::{AppliedFill, Commission, PositionBook};
+use crate::lifecycle::{AuditEntry, AuditEvent, AuditLog};
+use crate::lifecycle::{OrderEvent, OrderState};
+use crate::lifecycle::{
     RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
 };
-use crate::verify::FillVerifier;
+use crate::port::Broker;
+use crate::port::{ConfigError, SubmitError};
+use crate::port::{Order, OrderStatus, Timestamp};
+use crate::time::Clock;
 
 /// Everything the executor needs to know. Defaults: the fill detector's;
 /// validation within 5% of the reference price; the default risk limits;
@@ -78,50 +79,6 @@ impl Default for ExecutorConfig {
     }
 }
 
-/// Where an order is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OrderState {
-    /// Passed the checks; recorded; about to be sent.
-    Pending,
-    /// The broker holds it.
-    Submitted,
-    /// The broker reported a change (status or filled quantity).
-    Working,
-    /// Done: filled.
-    Filled,
-    /// Done: partly filled, the rest canceled.
-    PartiallyFilled,
-    /// Done: confirmed not filled.
-    NotFilled,
-    /// Refused before sending, or rejected by the broker.
-    Rejected,
-    /// Submission failed or monitoring could not confirm an outcome.
-    Failed,
-}
-
-/// One status change, for a UI or a logger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderEvent {
-    /// The intent's id.
-    pub client_order_id: String,
-    /// Whose order.
-    pub trader_id: String,
-    /// Instrument.
-    pub symbol: String,
-    /// The broker's id, once known.
-    pub order_id: Option<String>,
-    /// The new state.
-    pub state: OrderState,
-    /// The broker's status, when the change came from the broker.
-    pub broker_status: Option<String>,
-    /// Filled quantity.
-    pub filled_qty: Decimal,
-    /// Average fill price.
-    pub avg_price: Option<Decimal>,
-    /// When (the broker's stamp for broker changes).
-    pub at: Timestamp,
-}
-
 /// How an execution ended without a fill result.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExecutionError {
@@ -137,42 +94,6 @@ pub enum ExecutionError {
     /// Submission failed.
     #[error("{0}")]
     Submit(#[from] SubmitError),
-}
-
-/// A fill applied to the positions, in the order applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedFill {
-    /// The intent's id.
-    pub client_order_id: String,
-    /// Instrument.
-    pub symbol: String,
-    /// Side.
-    pub side: Side,
-    /// Quantity.
-    pub qty: Decimal,
-    /// Price; `None` when only a cancel refused as "already filled" proved
-    /// the fill and no read showed its price.
-    pub price: Option<Decimal>,
-    /// Trading day (days since the Unix epoch, UTC) of `filled_at`.
-    pub day: i64,
-    /// When the broker filled it: its fill stamp, or the engine's clock
-    /// when the broker gave none.
-    pub filled_at: Timestamp,
-    /// Commission charged for it (an order's executions booked one by one
-    /// pay the per-order part once).
-    pub commission: Decimal,
-}
-
-#[derive(Default)]
-struct Book {
-    positions: PositionBook,
-    /// Signed quantity of orders in flight, by symbol.
-    in_flight: BTreeMap<String, Decimal>,
-    /// Buying power left, when checked.
-    available: Option<Decimal>,
-    /// Each trader's order times within the last minute.
-    recent: BTreeMap<String, VecDeque<Instant>>,
-    applied: Vec<AppliedFill>,
 }
 
 /// Takes trading signals through the whole order lifecycle.
@@ -236,11 +157,10 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             detector,
             validation: config.validation,
             risk: config.risk,
-            book: Arc::new(Mutex::new(Book {
-                positions: PositionBook::new(config.commission),
-                available: config.buying_power,
-                ..Book::default()
-            })),
+            book: Arc::new(Mutex::new(Book::new(
+                config.commission,
+                config.buying_power,
+            ))),
             audit,
             events,
             clock,
@@ -251,7 +171,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// ([`PollingConfig::Hybrid`](crate::PollingConfig::Hybrid)); call it
     /// inside the runtime the executor runs on.
     #[must_use]
-    pub fn with_trade_updates(mut self, source: &dyn crate::stream::TradeUpdates) -> Self {
+    pub fn with_trade_updates(mut self, source: &dyn crate::port::TradeUpdates) -> Self {
         self.detector = self.detector.with_trade_updates(source);
         self
     }
@@ -281,33 +201,13 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// each on the trading day of its stamp.
     #[must_use]
     pub fn positions(&self) -> PositionBook {
-        let book = self.lock();
-        let mut fills: Vec<&AppliedFill> = book.applied.iter().collect();
-        // A stable sort keeps the applied order among fills stamped alike.
-        fills.sort_by_key(|f| f.filled_at);
-        let mut positions = PositionBook::new(book.positions.commission());
-        for fill in fills {
-            match fill.price {
-                Some(price) => {
-                    positions.apply_charged(
-                        &fill.symbol,
-                        fill.side,
-                        fill.qty,
-                        price,
-                        fill.day,
-                        fill.commission,
-                    );
-                }
-                None => positions.apply_unpriced(&fill.symbol, fill.side, fill.qty, fill.day),
-            }
-        }
-        positions
+        self.lock().statement()
     }
 
     /// Every fill applied to the positions, in order.
     #[must_use]
     pub fn applied(&self) -> Vec<AppliedFill> {
-        self.lock().applied.clone()
+        self.lock().applied().to_vec()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
@@ -367,7 +267,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         (qty, price): (Decimal, Option<Decimal>),
         status: &str,
         reason: &str,
-        broker_at: Option<crate::order::Timestamp>,
+        broker_at: Option<crate::port::Timestamp>,
     ) -> std::io::Result<()> {
         self.audit.record(AuditEntry {
             event,
@@ -389,83 +289,26 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     fn admit(&self, signal: &Signal, reference: Decimal) -> Result<Decimal, ExecutionError> {
         let today = self.today();
         let mut book = self.lock();
-        validate(signal, reference, book.available, &self.validation)?;
-        if let Some(limit) = self.risk.daily_loss_limit {
-            let pnl = book.positions.daily_pnl(today);
-            if pnl <= -limit {
-                return Err(RiskViolation::DailyLoss { pnl, limit }.into());
-            }
-        }
-        if let Some(limit) = self.risk.max_position {
-            let held = book.positions.position(&signal.symbol).qty;
-            let flying = book
-                .in_flight
-                .get(&signal.symbol)
-                .copied()
-                .unwrap_or(Decimal::ZERO);
-            let projected = held
-                .saturating_add(flying)
-                .saturating_add(signal.side.sign() * signal.qty);
-            if projected.abs() > limit {
-                return Err(RiskViolation::MaxPosition {
-                    symbol: signal.symbol.clone(),
-                    projected,
-                    limit,
-                }
-                .into());
-            }
-        }
+        validate(signal, reference, book.available(), &self.validation)?;
         let now = Instant::now();
-        let window = Duration::from_secs(60);
-        let recent = book.recent.entry(signal.trader_id.clone()).or_default();
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            recent.pop_front();
-        }
-        let count = u32::try_from(recent.len()).unwrap_or(u32::MAX);
-        if count >= self.risk.max_orders_per_minute {
-            return Err(RiskViolation::OrderRate {
-                trader: signal.trader_id.clone(),
-                count,
-                limit: self.risk.max_orders_per_minute,
-            }
-            .into());
-        }
-        recent.push_back(now);
-        let flying = book
-            .in_flight
-            .entry(signal.symbol.clone())
-            .or_insert(Decimal::ZERO);
-        *flying = flying.saturating_add(signal.side.sign() * signal.qty);
-        // Bounded by validation: at most MAX_QTY x MAX_PRICE.
-        let reserved = match signal.side {
-            Side::Buy => signal.qty * signal.limit_price.unwrap_or(reference),
-            Side::Sell => Decimal::ZERO,
-        };
-        if let Some(available) = &mut book.available {
-            *available = available.saturating_sub(reserved);
-        }
-        Ok(reserved)
+        let exposure = book.exposure(signal, today, now);
+        self.risk.check(signal, &exposure)?;
+        Ok(book.reserve(signal, reference, now))
     }
 
-    /// Undoes `admit`'s bookkeeping and applies what filled: execution by
-    /// execution when every one is known (`executions`), otherwise the
-    /// whole quantity at the average price. A fill whose price is unknown
-    /// keeps a buy's reservation spent (the best estimate of its cost) and
-    /// credits a sale nothing until its price is known.
-    fn settle(
+    /// Books an order's outcome (`fill`: quantity, average price, the
+    /// broker's stamp) into the book, giving back what [`Self::admit`]
+    /// reserved. A price outside what the engine trades at is a broker's
+    /// garbage, not a price: the fill is booked with its price unknown.
+    fn book_outcome(
         &self,
         signal: &Signal,
         reserved: Decimal,
         (filled, price, filled_at): (Decimal, Option<Decimal>, Option<Timestamp>),
-        executions: &[crate::result::Execution],
+        executions: &[Execution],
     ) {
         let today = self.today();
         let filled_at = filled_at.unwrap_or_else(|| self.clock.now());
-        // A price outside what the engine trades at is a broker's garbage,
-        // not a price: the fill is booked with its price unknown.
         let price = price.filter(|p| {
             let sane = price_in_range(*p);
             if !sane {
@@ -474,73 +317,20 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             }
             sane
         });
-        let mut book = self.lock();
-        let flying = book
-            .in_flight
-            .entry(signal.symbol.clone())
-            .or_insert(Decimal::ZERO);
-        *flying = flying.saturating_sub(signal.side.sign() * signal.qty);
-        if let Some(available) = &mut book.available {
-            match price {
-                Some(price) => {
-                    let notional = filled.saturating_mul(price);
-                    let back = available.saturating_add(reserved);
-                    *available = match signal.side {
-                        Side::Buy => back.saturating_sub(notional),
-                        Side::Sell => back.saturating_add(notional),
-                    };
-                }
-                None if filled.is_zero() => *available = available.saturating_add(reserved),
-                None => {}
-            }
-        }
-        if filled.is_zero() {
-            return;
-        }
-        let commission = book.positions.commission();
-        let pieces: Vec<(Decimal, Option<Decimal>, Timestamp)> = if price.is_some()
-            && !executions.is_empty()
-            && executions.iter().all(|e| price_in_range(e.price))
-        {
-            executions
-                .iter()
-                .map(|e| (e.qty, Some(e.price), e.at))
-                .collect()
-        } else {
-            vec![(filled, price, filled_at)]
-        };
-        for (piece, (qty, price, at)) in pieces.into_iter().enumerate() {
-            let charge = commission.on_piece(qty, piece == 0);
-            match price {
-                Some(price) => {
-                    book.positions.apply_charged(
-                        &signal.symbol,
-                        signal.side,
-                        qty,
-                        price,
-                        today,
-                        charge,
-                    );
-                }
-                None => book
-                    .positions
-                    .apply_unpriced(&signal.symbol, signal.side, qty, today),
-            }
-            book.applied.push(AppliedFill {
-                client_order_id: signal.client_order_id.clone(),
-                symbol: signal.symbol.clone(),
-                side: signal.side,
-                qty,
-                price,
-                day: at.trading_day(),
-                filled_at: at,
-                commission: charge,
-            });
-        }
+        self.lock().book_outcome(
+            signal,
+            reserved,
+            (filled, price, filled_at),
+            executions,
+            today,
+        );
     }
 
     /// Takes `signal` through the lifecycle. `reference` is the price the
     /// trader expects (the market price for a market order).
+    ///
+    /// The phases: admit (validation and risk), record the intent in the
+    /// audit log, place the order, watch it, book the outcome, record it.
     ///
     /// # Errors
     /// Validation, a risk rule, the audit log, or submission refused or
@@ -551,22 +341,45 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         signal: &Signal,
         reference: Decimal,
     ) -> Result<FillResult, ExecutionError> {
-        let reserved = match self.admit(signal, reference) {
-            Ok(reserved) => reserved,
-            Err(error) => {
-                let _ = self.audit(
-                    signal,
-                    AuditEvent::Refused,
-                    None,
-                    (signal.qty, signal.limit_price),
-                    "refused",
-                    &error.to_string(),
-                );
-                info!(target: "fillproof::engine", client_order_id = %signal.client_order_id, %error, "signal refused");
-                self.emit(signal, OrderState::Rejected, None, None);
-                return Err(error);
-            }
-        };
+        let reserved = self.admit_or_refuse(signal, reference)?;
+        self.record_intent(signal, reserved)?;
+        let route = self.detector.route(&signal.client_order_id);
+        let submission = self.place(signal, reserved).await?;
+        let order_id = submission.order.id.clone();
+        let result = self.watch(signal, reference, submission, route).await;
+        self.book_outcome(
+            signal,
+            reserved,
+            (result.filled_qty, result.avg_price, result.filled_at),
+            &result.executions,
+        );
+        self.record_outcome(signal, &order_id, &result);
+        Ok(result)
+    }
+
+    /// Admission: the reservation, or the refusal audited and announced.
+    fn admit_or_refuse(
+        &self,
+        signal: &Signal,
+        reference: Decimal,
+    ) -> Result<Decimal, ExecutionError> {
+        self.admit(signal, reference).inspect_err(|error| {
+            let _ = self.audit(
+                signal,
+                AuditEvent::Refused,
+                None,
+                (signal.qty, signal.limit_price),
+                "refused",
+                &error.to_string(),
+            );
+            info!(target: "fillproof::engine", client_order_id = %signal.client_order_id, %error, "signal refused");
+            self.emit(signal, OrderState::Rejected, None, None);
+        })
+    }
+
+    /// The audit record written before anything is sent; when it cannot be
+    /// written the reservation is given back and nothing is sent.
+    fn record_intent(&self, signal: &Signal, reserved: Decimal) -> Result<(), ExecutionError> {
         if let Err(error) = self.audit(
             signal,
             AuditEvent::Submit,
@@ -575,40 +388,57 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             "pending",
             "about to send",
         ) {
-            self.settle(signal, reserved, (Decimal::ZERO, None, None), &[]);
+            self.book_outcome(signal, reserved, (Decimal::ZERO, None, None), &[]);
             self.emit(signal, OrderState::Failed, None, None);
             return Err(ExecutionError::Audit(error.to_string()));
         }
         self.emit(signal, OrderState::Pending, None, None);
+        Ok(())
+    }
+
+    /// Idempotent submission; a failure is audited, its reservation given
+    /// back and announced.
+    async fn place(
+        &self,
+        signal: &Signal,
+        reserved: Decimal,
+    ) -> Result<Submission, ExecutionError> {
         let request = signal.request();
-        let route = self.detector.route(&signal.client_order_id);
-        let submission = match self.detector.submit(&request).await {
-            Ok(submission) => submission,
-            Err(error) => {
-                let (event, state) = match error {
-                    SubmitError::Rejected { .. } => (AuditEvent::Reject, OrderState::Rejected),
-                    SubmitError::NotPlaced { .. }
-                    | SubmitError::Unknown { .. }
-                    | SubmitError::Shed { .. } => (AuditEvent::Failure, OrderState::Failed),
-                };
-                let _ = self.audit(
-                    signal,
-                    event,
-                    None,
-                    (signal.qty, None),
-                    "not placed",
-                    &error.to_string(),
-                );
-                self.settle(signal, reserved, (Decimal::ZERO, None, None), &[]);
-                self.emit(signal, state, None, None);
-                return Err(error.into());
-            }
+        let error = match self.detector.submit(&request).await {
+            Ok(submission) => return Ok(submission),
+            Err(error) => error,
         };
-        let order_id = submission.order.id.clone();
+        let (event, state) = match error {
+            SubmitError::Rejected { .. } => (AuditEvent::Reject, OrderState::Rejected),
+            SubmitError::NotPlaced { .. }
+            | SubmitError::Unknown { .. }
+            | SubmitError::Shed { .. } => (AuditEvent::Failure, OrderState::Failed),
+        };
+        let _ = self.audit(
+            signal,
+            event,
+            None,
+            (signal.qty, None),
+            "not placed",
+            &error.to_string(),
+        );
+        self.book_outcome(signal, reserved, (Decimal::ZERO, None, None), &[]);
+        self.emit(signal, state, None, None);
+        Err(error.into())
+    }
+
+    /// Records the placed order and watches it, announcing every change.
+    async fn watch(
+        &self,
+        signal: &Signal,
+        reference: Decimal,
+        submission: Submission,
+        route: Option<Route>,
+    ) -> FillResult {
         let _ = self.audit(
             signal,
             AuditEvent::Submitted,
-            Some(&order_id),
+            Some(&submission.order.id),
             (signal.qty, signal.limit_price),
             submission.order.status.as_str(),
             if submission.recovered_by_lookup {
@@ -625,63 +455,32 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         );
         let on_change =
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
-        let result = self
-            .detector
+        self.detector
             .monitor_submission(submission, Some(reference), Some(&on_change), route)
-            .await;
+            .await
+    }
 
-        self.settle(
-            signal,
-            reserved,
-            (result.filled_qty, result.avg_price, result.filled_at),
-            &result.executions,
-        );
+    /// The audit records of how the order ended (the deadline's cancel,
+    /// every fill booked, the verdict) and the last event.
+    fn record_outcome(&self, signal: &Signal, order_id: &str, result: &FillResult) {
         if let Some(cancel) = &result.cancel {
-            let how = match cancel {
-                CancelOutcome::Accepted => "cancel accepted".to_owned(),
-                CancelOutcome::AlreadyFilled => "cancel refused: already filled".to_owned(),
-                CancelOutcome::Refused(e) => format!("cancel refused: {e}"),
-                CancelOutcome::Unknown(e) => format!("cancel unanswered: {e}"),
-            };
             let _ = self.audit(
                 signal,
                 AuditEvent::Cancel,
-                Some(&order_id),
+                Some(order_id),
                 (signal.qty, None),
                 "deadline",
-                &how,
+                &cancel_note(cancel),
             );
         }
-        let (event, state, status) = match result.verdict {
-            Verdict::Filled => (AuditEvent::Fill, OrderState::Filled, OrderStatus::Filled),
-            Verdict::PartiallyFilled => (
-                AuditEvent::Fill,
-                OrderState::PartiallyFilled,
-                OrderStatus::Canceled,
-            ),
-            Verdict::NotFilled => (
-                AuditEvent::NotFilled,
-                OrderState::NotFilled,
-                OrderStatus::Canceled,
-            ),
-            Verdict::Rejected => (
-                AuditEvent::Reject,
-                OrderState::Rejected,
-                OrderStatus::Rejected,
-            ),
-            Verdict::Unresolved => (
-                AuditEvent::Failure,
-                OrderState::Failed,
-                OrderStatus::Unknown("unresolved".into()),
-            ),
-        };
+        let (event, state, status) = verdict_record(result.verdict);
         if event != AuditEvent::Fill && result.filled_qty > Decimal::ZERO {
             // The order ended otherwise, but quantity was booked: the audit
             // log records every fill the positions hold.
             let _ = self.audit_at(
                 signal,
                 AuditEvent::Fill,
-                Some(&order_id),
+                Some(order_id),
                 (result.filled_qty, result.avg_price),
                 if result.filled_qty < result.qty {
                     OrderStatus::PartiallyFilled.as_str()
@@ -695,7 +494,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let _ = self.audit_at(
             signal,
             event,
-            Some(&order_id),
+            Some(order_id),
             (result.filled_qty, result.avg_price),
             status.as_str(),
             &result.reason,
@@ -706,7 +505,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 client_order_id: signal.client_order_id.clone(),
                 trader_id: signal.trader_id.clone(),
                 symbol: signal.symbol.clone(),
-                order_id: Some(order_id),
+                order_id: Some(order_id.to_owned()),
                 state,
                 broker_status: None,
                 filled_qty: result.filled_qty,
@@ -714,6 +513,42 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 at: self.clock.now(),
             });
         }
-        Ok(result)
+    }
+}
+
+/// How the deadline's cancel went, for the audit log.
+fn cancel_note(cancel: &CancelOutcome) -> String {
+    match cancel {
+        CancelOutcome::Accepted => "cancel accepted".to_owned(),
+        CancelOutcome::AlreadyFilled => "cancel refused: already filled".to_owned(),
+        CancelOutcome::Refused(e) => format!("cancel refused: {e}"),
+        CancelOutcome::Unknown(e) => format!("cancel unanswered: {e}"),
+    }
+}
+
+/// A verdict's audit event, lifecycle state and the status recorded.
+fn verdict_record(verdict: Verdict) -> (AuditEvent, OrderState, OrderStatus) {
+    match verdict {
+        Verdict::Filled => (AuditEvent::Fill, OrderState::Filled, OrderStatus::Filled),
+        Verdict::PartiallyFilled => (
+            AuditEvent::Fill,
+            OrderState::PartiallyFilled,
+            OrderStatus::Canceled,
+        ),
+        Verdict::NotFilled => (
+            AuditEvent::NotFilled,
+            OrderState::NotFilled,
+            OrderStatus::Canceled,
+        ),
+        Verdict::Rejected => (
+            AuditEvent::Reject,
+            OrderState::Rejected,
+            OrderStatus::Rejected,
+        ),
+        Verdict::Unresolved => (
+            AuditEvent::Failure,
+            OrderState::Failed,
+            OrderStatus::Unknown("unresolved".into()),
+        ),
     }
 }

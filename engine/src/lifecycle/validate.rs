@@ -1,6 +1,5 @@
-//! Pre-trade checks: validation (is the order well formed and affordable?)
-//! and risk limits (would it take the account past a limit?). Both run
-//! before anything reaches the broker, and both say exactly what was wrong
+//! Pre-trade validation: is the order well formed and affordable? It runs
+//! before anything reaches the broker, and says exactly what was wrong
 //! with the numbers.
 
 use std::fmt::Write as _;
@@ -8,53 +7,8 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
-use crate::order::{OrderRequest, OrderType, Side, TimeInForce};
-
-/// A trading signal: what a trader wants done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signal {
-    /// Deterministic id of this intent; becomes the order's
-    /// `client_order_id`, so a retry can never place a second order.
-    pub client_order_id: String,
-    /// Who wants it.
-    pub trader_id: String,
-    /// The instrument.
-    pub symbol: String,
-    /// Buy or sell.
-    pub side: Side,
-    /// Quantity, positive.
-    pub qty: Decimal,
-    /// Limit price; `None` for a market order.
-    pub limit_price: Option<Decimal>,
-    /// Protective stop, checked to be on the losing side of the reference
-    /// price. Validated and recorded; the broker port places no bracket
-    /// orders, so it is not sent.
-    pub stop_loss: Option<Decimal>,
-    /// Profit target, checked to be on the winning side of the reference
-    /// price. Validated and recorded, not sent.
-    pub take_profit: Option<Decimal>,
-}
-
-impl Signal {
-    /// The order the signal asks the broker for: a day order, limit when it
-    /// has a limit price, market otherwise.
-    #[must_use]
-    pub fn request(&self) -> OrderRequest {
-        OrderRequest {
-            client_order_id: self.client_order_id.clone(),
-            symbol: self.symbol.clone(),
-            qty: self.qty,
-            side: self.side,
-            order_type: if self.limit_price.is_some() {
-                OrderType::Limit
-            } else {
-                OrderType::Market
-            },
-            time_in_force: TimeInForce::Day,
-            limit_price: self.limit_price,
-        }
-    }
-}
+use crate::lifecycle::Signal;
+use crate::port::Side;
 
 /// Formats money as `$5,000.00` (or `-$10,250.00`).
 #[must_use]
@@ -262,64 +216,6 @@ pub fn validate(
     Ok(())
 }
 
-/// Risk limits. Defaults: 10,000 shares per symbol, $10,000.00 daily loss,
-/// 100 orders a minute per trader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RiskLimits {
-    /// Largest absolute position per symbol, counting orders in flight;
-    /// `None`: no limit.
-    pub max_position: Option<Decimal>,
-    /// Largest realized loss in a trading day; `None`: no limit.
-    pub daily_loss_limit: Option<Decimal>,
-    /// Most orders a trader may place in any minute.
-    pub max_orders_per_minute: u32,
-}
-
-impl Default for RiskLimits {
-    fn default() -> Self {
-        Self {
-            max_position: Some(Decimal::from(10_000)),
-            daily_loss_limit: Some(Decimal::from(10_000)),
-            max_orders_per_minute: 100,
-        }
-    }
-}
-
-/// A risk rule a signal would break.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum RiskViolation {
-    /// The position would grow past the limit.
-    #[error("max position size: {symbol} position would be {projected} (limit {limit})")]
-    MaxPosition {
-        /// The symbol.
-        symbol: String,
-        /// The position after this order and those in flight.
-        projected: Decimal,
-        /// The limit.
-        limit: Decimal,
-    },
-    /// Today's realized loss is at or past the limit.
-    #[error("daily loss limit: realized P&L today is {} (limit -{})", money(*pnl), money(*limit))]
-    DailyLoss {
-        /// Today's realized P&L.
-        pnl: Decimal,
-        /// The limit.
-        limit: Decimal,
-    },
-    /// The trader placed too many orders in the last minute.
-    #[error(
-        "max orders per minute: trader {trader} placed {count} orders in the last minute (limit {limit})"
-    )]
-    OrderRate {
-        /// The trader.
-        trader: String,
-        /// Orders in the last minute.
-        count: u32,
-        /// The limit.
-        limit: u32,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,37 +329,6 @@ mod tests {
                 &config
             )
             .is_ok()
-        );
-    }
-
-    /// Risk violations carry the rule and the numbers.
-    #[test]
-    fn risk_messages_name_rule_and_numbers() {
-        let v = RiskViolation::MaxPosition {
-            symbol: "SPY".into(),
-            projected: d("12000"),
-            limit: d("10000"),
-        };
-        assert_eq!(
-            v.to_string(),
-            "max position size: SPY position would be 12000 (limit 10000)"
-        );
-        let v = RiskViolation::DailyLoss {
-            pnl: d("-10250"),
-            limit: d("10000"),
-        };
-        assert_eq!(
-            v.to_string(),
-            "daily loss limit: realized P&L today is -$10,250.00 (limit -$10,000.00)"
-        );
-        let v = RiskViolation::OrderRate {
-            trader: "t1".into(),
-            count: 100,
-            limit: 100,
-        };
-        assert_eq!(
-            v.to_string(),
-            "max orders per minute: trader t1 placed 100 orders in the last minute (limit 100)"
         );
     }
 

@@ -10,7 +10,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use crate::order::{Order, OrderStatus, Timestamp};
+use crate::port::{Order, OrderStatus, Timestamp};
 
 /// How much of the order a snapshot shows filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +176,7 @@ impl FillVerifier for RobustVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::{OrderType, Side, TimeInForce};
+    use crate::port::{OrderType, Side, TimeInForce};
 
     fn order(status: &str, qty: i64, filled: i64, price: Option<&str>, stamped: bool) -> Order {
         Order {

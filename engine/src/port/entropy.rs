@@ -1,6 +1,9 @@
 //! Seeded randomness: every stream is derived from one run seed by purpose
 //! and index, never drawn from one shared sequence and never from the
 //! operating system.
+//!
+//! A leaf of the `port` layer: it imports nothing from the crate, so every
+//! layer may use it.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::error::BrokerError;
-use crate::order::{Side, Timestamp};
-use crate::slippage::Slippage;
-use crate::verify::Methods;
+use crate::detect::Methods;
+use crate::detect::Slippage;
+use crate::port::{BrokerError, EndpointCounts};
+use crate::port::{Side, Timestamp};
 
 /// The detector's conclusion about an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,29 +61,6 @@ pub enum CancelOutcome {
     Unknown(BrokerError),
 }
 
-/// Broker calls made for one order, retries included.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ApiCalls {
-    /// `submit_order` calls.
-    pub submit: u32,
-    /// `get_order` calls.
-    pub get_order: u32,
-    /// `get_order_by_client_id` calls.
-    pub get_order_by_client_id: u32,
-    /// `cancel_order` calls.
-    pub cancel: u32,
-    /// `get_position` calls.
-    pub get_position: u32,
-}
-
-impl ApiCalls {
-    /// All calls together.
-    #[must_use]
-    pub fn total(&self) -> u32 {
-        self.submit + self.get_order + self.get_order_by_client_id + self.cancel + self.get_position
-    }
-}
-
 /// Everything the detector learned about one order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FillResult {
@@ -113,7 +90,7 @@ pub struct FillResult {
     /// Order reads made (monitor loop, final and post-cancel verification).
     pub checks: u32,
     /// Broker calls by endpoint, retries included.
-    pub api_calls: ApiCalls,
+    pub api_calls: EndpointCounts,
     /// Retries of failed calls.
     pub retries: u32,
     /// Virtual or real time from the start of monitoring to the verdict.

@@ -1,14 +1,22 @@
-//! Positions and P&L from fills, in `Decimal`, by the average-cost method:
+//! The book: positions and P&L from fills, in `Decimal`, by the
+//! average-cost method ([`PositionBook`]), inside the lifecycle's one book
+//! of the account (`Book`: positions, orders in flight, buying power,
+//! recent orders, every fill booked). The average-cost method:
 //! adding to a position moves its average entry price; reducing it
 //! realizes `(exit − entry) × quantity` (sign-aware), less commission; a
 //! fill that crosses zero closes the old position and opens the rest on
 //! the other side at the fill price.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use rust_decimal::Decimal;
+use tokio::time::Instant;
 
-use crate::order::Side;
+use crate::detect::Execution;
+use crate::lifecycle::risk::Exposure;
+use crate::lifecycle::{Signal, price_in_range};
+use crate::port::{Side, Timestamp};
 
 /// Commission charged per fill.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -223,6 +231,222 @@ impl PositionBook {
     #[must_use]
     pub fn realized_pnl(&self) -> Decimal {
         self.positions.values().map(|p| p.realized_pnl).sum()
+    }
+}
+
+/// A fill applied to the positions, in the order applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedFill {
+    /// The intent's id.
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Quantity.
+    pub qty: Decimal,
+    /// Price; `None` when only a cancel refused as "already filled" proved
+    /// the fill and no read showed its price.
+    pub price: Option<Decimal>,
+    /// Trading day (days since the Unix epoch, UTC) of `filled_at`.
+    pub day: i64,
+    /// When the broker filled it: its fill stamp, or the engine's clock
+    /// when the broker gave none.
+    pub filled_at: Timestamp,
+    /// Commission charged for it (an order's executions booked one by one
+    /// pay the per-order part once).
+    pub commission: Decimal,
+}
+
+/// The lifecycle's one book of the account: the positions and P&L the
+/// risk rules read, the orders in flight and the buying power they hold,
+/// each trader's recent orders, and every fill booked, in the order booked
+/// (from which [`Book::statement`] rebuilds the positions as the broker's
+/// statement orders them).
+#[derive(Debug, Default)]
+pub(crate) struct Book {
+    positions: PositionBook,
+    /// Signed quantity of orders in flight, by symbol.
+    in_flight: BTreeMap<String, Decimal>,
+    /// Buying power left, when checked.
+    available: Option<Decimal>,
+    /// Each trader's order times within the last minute.
+    recent: BTreeMap<String, VecDeque<Instant>>,
+    applied: Vec<AppliedFill>,
+}
+
+/// How long an order counts toward its trader's order rate.
+const ORDER_RATE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Book {
+    /// An empty book charging `commission`, with `buying_power` to spend
+    /// (`None`: not checked).
+    pub(crate) fn new(commission: Commission, buying_power: Option<Decimal>) -> Self {
+        Self {
+            positions: PositionBook::new(commission),
+            available: buying_power,
+            ..Self::default()
+        }
+    }
+
+    /// Buying power left, when checked.
+    pub(crate) fn available(&self) -> Option<Decimal> {
+        self.available
+    }
+
+    /// What the risk rules look at for `signal` at `now` on trading day
+    /// `today`. Forgets the trader's orders older than the rate window.
+    pub(crate) fn exposure(&mut self, signal: &Signal, today: i64, now: Instant) -> Exposure {
+        let recent = self.recent.entry(signal.trader_id.clone()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= ORDER_RATE_WINDOW)
+        {
+            recent.pop_front();
+        }
+        Exposure {
+            daily_pnl: self.positions.daily_pnl(today),
+            held: self.positions.position(&signal.symbol).qty,
+            in_flight: self
+                .in_flight
+                .get(&signal.symbol)
+                .copied()
+                .unwrap_or(Decimal::ZERO),
+            recent_orders: u32::try_from(recent.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Books an admitted signal: its order time, its quantity in flight,
+    /// and the buying power a buy reserves (returned).
+    pub(crate) fn reserve(&mut self, signal: &Signal, reference: Decimal, now: Instant) -> Decimal {
+        self.recent
+            .entry(signal.trader_id.clone())
+            .or_default()
+            .push_back(now);
+        let flying = self
+            .in_flight
+            .entry(signal.symbol.clone())
+            .or_insert(Decimal::ZERO);
+        *flying = flying.saturating_add(signal.side.sign() * signal.qty);
+        // Bounded by validation: at most MAX_QTY x MAX_PRICE.
+        let reserved = match signal.side {
+            Side::Buy => signal.qty * signal.limit_price.unwrap_or(reference),
+            Side::Sell => Decimal::ZERO,
+        };
+        if let Some(available) = &mut self.available {
+            *available = available.saturating_sub(reserved);
+        }
+        reserved
+    }
+
+    /// Undoes [`Book::reserve`] and books what filled (`fill`: quantity,
+    /// price if known and sane, stamp): execution by execution when every
+    /// one is known and priced, otherwise the whole quantity at the average
+    /// price, on trading day `today`. A fill whose price is unknown keeps a
+    /// buy's reservation spent (the best estimate of its cost) and credits
+    /// a sale nothing until its price is known.
+    pub(crate) fn book_outcome(
+        &mut self,
+        signal: &Signal,
+        reserved: Decimal,
+        (filled, price, filled_at): (Decimal, Option<Decimal>, Timestamp),
+        executions: &[Execution],
+        today: i64,
+    ) {
+        let flying = self
+            .in_flight
+            .entry(signal.symbol.clone())
+            .or_insert(Decimal::ZERO);
+        *flying = flying.saturating_sub(signal.side.sign() * signal.qty);
+        if let Some(available) = &mut self.available {
+            match price {
+                Some(price) => {
+                    let notional = filled.saturating_mul(price);
+                    let back = available.saturating_add(reserved);
+                    *available = match signal.side {
+                        Side::Buy => back.saturating_sub(notional),
+                        Side::Sell => back.saturating_add(notional),
+                    };
+                }
+                None if filled.is_zero() => *available = available.saturating_add(reserved),
+                None => {}
+            }
+        }
+        if filled.is_zero() {
+            return;
+        }
+        let commission = self.positions.commission();
+        let pieces: Vec<(Decimal, Option<Decimal>, Timestamp)> = if price.is_some()
+            && !executions.is_empty()
+            && executions.iter().all(|e| price_in_range(e.price))
+        {
+            executions
+                .iter()
+                .map(|e| (e.qty, Some(e.price), e.at))
+                .collect()
+        } else {
+            vec![(filled, price, filled_at)]
+        };
+        for (piece, (qty, price, at)) in pieces.into_iter().enumerate() {
+            let charge = commission.on_piece(qty, piece == 0);
+            match price {
+                Some(price) => {
+                    self.positions.apply_charged(
+                        &signal.symbol,
+                        signal.side,
+                        qty,
+                        price,
+                        today,
+                        charge,
+                    );
+                }
+                None => self
+                    .positions
+                    .apply_unpriced(&signal.symbol, signal.side, qty, today),
+            }
+            self.applied.push(AppliedFill {
+                client_order_id: signal.client_order_id.clone(),
+                symbol: signal.symbol.clone(),
+                side: signal.side,
+                qty,
+                price,
+                day: at.trading_day(),
+                filled_at: at,
+                commission: charge,
+            });
+        }
+    }
+
+    /// The positions and P&L as the broker's statement shows them: every
+    /// fill booked, applied in the order the broker stamped it (orders are
+    /// detected out of that order, and average-cost P&L depends on it),
+    /// each on the trading day of its stamp.
+    pub(crate) fn statement(&self) -> PositionBook {
+        let mut fills: Vec<&AppliedFill> = self.applied.iter().collect();
+        // A stable sort keeps the booked order among fills stamped alike.
+        fills.sort_by_key(|f| f.filled_at);
+        let mut positions = PositionBook::new(self.positions.commission());
+        for fill in fills {
+            match fill.price {
+                Some(price) => {
+                    positions.apply_charged(
+                        &fill.symbol,
+                        fill.side,
+                        fill.qty,
+                        price,
+                        fill.day,
+                        fill.commission,
+                    );
+                }
+                None => positions.apply_unpriced(&fill.symbol, fill.side, fill.qty, fill.day),
+            }
+        }
+        positions
+    }
+
+    /// Every fill booked, in order.
+    pub(crate) fn applied(&self) -> &[AppliedFill] {
+        &self.applied
     }
 }
 

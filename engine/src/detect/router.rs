@@ -1,0 +1,96 @@
+//! The trade-updates router: hands each order's events from a
+//! [`TradeUpdates`] stream to the task watching that order, by
+//! `client_order_id`, and a reconnect to every one of them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::mpsc;
+
+use crate::port::{StreamItem, TradeUpdate, TradeUpdates};
+
+/// What the router hands a watching task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderSignal {
+    /// An event of this order.
+    Update(Box<TradeUpdate>),
+    /// The stream reconnected after a gap: read the order over REST.
+    Gap,
+}
+
+// Ordered by client order id, so a reconnect wakes the watching tasks in
+// the same order on every run.
+type Routes = Arc<Mutex<BTreeMap<String, mpsc::UnboundedSender<OrderSignal>>>>;
+
+/// Hands each order's events to the task watching it, by
+/// `client_order_id`; events of orders nobody watches are dropped.
+#[derive(Clone, Default)]
+pub struct StreamRouter {
+    routes: Routes,
+}
+
+/// An order's subscription at the router; dropping it unsubscribes.
+pub struct Route {
+    routes: Routes,
+    client_order_id: String,
+    /// The order's signals.
+    pub signals: mpsc::UnboundedReceiver<OrderSignal>,
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.client_order_id);
+    }
+}
+
+impl StreamRouter {
+    /// A router fed by `source`, in a task on the current runtime; the task
+    /// ends when the source closes.
+    #[must_use]
+    pub fn start(source: &dyn TradeUpdates) -> Self {
+        let router = Self::default();
+        let mut items = source.subscribe();
+        let routes = Arc::clone(&router.routes);
+        tokio::spawn(async move {
+            while let Some(item) = items.recv().await {
+                route(&routes, item);
+            }
+        });
+        router
+    }
+
+    /// Subscribes the order `client_order_id`, before it is submitted so
+    /// that no event of it is missed.
+    #[must_use]
+    pub fn register(&self, client_order_id: &str) -> Route {
+        let (sender, signals) = mpsc::unbounded_channel();
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(client_order_id.to_owned(), sender);
+        Route {
+            routes: Arc::clone(&self.routes),
+            client_order_id: client_order_id.to_owned(),
+            signals,
+        }
+    }
+}
+
+fn route(routes: &Routes, item: StreamItem) {
+    let routes = routes.lock().unwrap_or_else(PoisonError::into_inner);
+    match item {
+        StreamItem::Update(update) => {
+            if let Some(sender) = routes.get(&update.order.client_order_id) {
+                let _ = sender.send(OrderSignal::Update(update));
+            }
+        }
+        StreamItem::Reconnected => {
+            for sender in routes.values() {
+                let _ = sender.send(OrderSignal::Gap);
+            }
+        }
+    }
+}
