@@ -1,22 +1,13 @@
 //! Named polling strategies for `--strategy` and the sweep.
 
-use std::time::Duration;
+use fillproof_engine::{AdaptivePolling, PollingConfig, Strategy};
 
-use fillproof_engine::{AdaptivePolling, PollingConfig};
-
-/// The names `--strategy` accepts; `fixed:DURATION` (e.g. `fixed:1.5s`)
-/// sets the fixed interval, and `adaptive:KEY=VALUE;...` (keys `first`,
-/// `cruise`, `patience`, `growth`, `max`, `endgame`, `endgame_interval`) tunes the
-/// adaptive one.
-pub const NAMES: &[&str] = &["fixed", "linear", "exponential", "adaptive", "hybrid"];
-
-/// The polling configuration a name stands for:
-/// - `fixed`: every 1 s (`fixed:1.5s`: every 1.5 s);
-/// - `linear`: the original specification's 500 ms, +100 ms per poll, up to 2 s;
-/// - `exponential`: 250 ms, doubling, up to 4 s;
-/// - `adaptive`: [`PollingConfig::adaptive_default`];
-/// - `hybrid`: stream first, [`PollingConfig::hybrid_default`] (needs a
-///   scenario with `broker.stream`).
+/// The polling configuration `--strategy` names: a strategy's bare name
+/// is the engine's preset for it ([`PollingConfig::preset`]); the
+/// shorthand `fixed:DURATION` (e.g. `fixed:1.5s`) sets the fixed interval,
+/// and `adaptive:KEY=VALUE;...` (the keys of [`AdaptivePolling::KEYS`])
+/// tunes the adaptive one. The names and presets are the engine's; this
+/// shorthand syntax is the command line's own.
 ///
 /// # Errors
 /// An unknown name, with the closest known one, or a bad interval.
@@ -32,24 +23,9 @@ pub fn preset(name: &str) -> Result<PollingConfig, String> {
     if let Some(settings) = name.strip_prefix("adaptive:") {
         return adaptive(name, settings);
     }
-    match name {
-        "fixed" => Ok(PollingConfig::Fixed {
-            interval: Duration::from_secs(1),
-        }),
-        "linear" => Ok(PollingConfig::linear_default()),
-        "exponential" => Ok(PollingConfig::Exponential {
-            initial: Duration::from_millis(250),
-            factor: 2.0,
-            max: Duration::from_secs(4),
-        }),
-        "adaptive" => Ok(PollingConfig::adaptive_default()),
-        "hybrid" => Ok(PollingConfig::hybrid_default()),
-        other => Err(format!(
-            "unknown strategy `{other}`{}; expected one of {} (or fixed:DURATION)",
-            fillproof_simulator::did_you_mean(other, NAMES),
-            NAMES.join(", ")
-        )),
-    }
+    Strategy::parse(name)
+        .map(PollingConfig::preset)
+        .map_err(|unknown| format!("{unknown} (or fixed:DURATION)"))
 }
 
 fn adaptive(name: &str, settings: &str) -> Result<PollingConfig, String> {
@@ -58,28 +34,9 @@ fn adaptive(name: &str, settings: &str) -> Result<PollingConfig, String> {
         let (key, value) = setting
             .split_once('=')
             .ok_or_else(|| format!("strategy `{name}`: `{setting}` is not KEY=VALUE"))?;
-        let duration = || {
-            fillproof_simulator::parse_duration(value)
-                .map_err(|e| format!("strategy `{name}`: {key}: {e}"))
-        };
-        match key {
-            "first" => adaptive.first = duration()?,
-            "cruise" => adaptive.cruise = duration()?,
-            "max" => adaptive.max = duration()?,
-            "endgame" => adaptive.endgame = duration()?,
-            "endgame_interval" => adaptive.endgame_interval = duration()?,
-            "patience" => {
-                adaptive.patience = value.parse().map_err(|_| {
-                    format!("strategy `{name}`: patience `{value}` is not a whole number")
-                })?;
-            }
-            "growth" => {
-                adaptive.growth = value
-                    .parse()
-                    .map_err(|_| format!("strategy `{name}`: growth `{value}` is not a number"))?;
-            }
-            other => return Err(format!("strategy `{name}`: unknown setting `{other}`")),
-        }
+        adaptive
+            .set(key, value, fillproof_simulator::parse_duration)
+            .map_err(|e| format!("strategy `{name}`: {e}"))?;
     }
     let config = PollingConfig::Adaptive(adaptive);
     let check = fillproof_engine::FillDetectionConfig {
@@ -90,4 +47,58 @@ fn adaptive(name: &str, settings: &str) -> Result<PollingConfig, String> {
         .validate()
         .map_err(|e| format!("strategy `{name}`: {e}"))?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Every bare name is the engine's preset; the shorthands set what they
+    /// name and nothing else.
+    #[test]
+    fn names_are_the_engines_presets_and_shorthands_tune_them() {
+        for strategy in Strategy::ALL {
+            assert_eq!(preset(strategy.name()), Ok(PollingConfig::preset(strategy)));
+        }
+        assert_eq!(
+            preset("fixed:1.5s"),
+            Ok(PollingConfig::Fixed {
+                interval: Duration::from_millis(1500)
+            })
+        );
+        let Ok(PollingConfig::Adaptive(tuned)) = preset("adaptive:first=2s;patience=3") else {
+            panic!("adaptive shorthand did not give an adaptive config");
+        };
+        assert_eq!(tuned.first, Duration::from_secs(2));
+        assert_eq!(tuned.patience, 3);
+        assert_eq!(tuned.cruise, AdaptivePolling::default().cruise);
+    }
+
+    /// A bad name or setting is refused with the name, the setting and
+    /// what would do.
+    #[test]
+    fn bad_names_and_settings_say_what_was_wrong() {
+        assert_eq!(
+            preset("linaer"),
+            Err(
+                "unknown strategy `linaer` (did you mean `linear`?); expected one of fixed, \
+                 linear, exponential, adaptive, hybrid (or fixed:DURATION)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            preset("adaptive:speed=2s"),
+            Err("strategy `adaptive:speed=2s`: unknown setting `speed`".to_owned())
+        );
+        assert_eq!(
+            preset("adaptive:patience=x"),
+            Err("strategy `adaptive:patience=x`: patience `x` is not a whole number".to_owned())
+        );
+        assert_eq!(
+            preset("fixed:0s"),
+            Err("strategy `fixed:0s`: the interval must be positive".to_owned())
+        );
+    }
 }
