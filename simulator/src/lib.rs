@@ -32,7 +32,6 @@ mod expect;
 pub mod judge;
 mod ledger;
 mod lifecycle;
-mod load;
 mod model;
 mod recover;
 mod scenario;
@@ -51,10 +50,6 @@ pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
     within_limit,
 };
-pub use load::{
-    MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
-    MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
-};
 pub use model::{
     BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, OrderTarget, PartialModel,
     StreamModel,
@@ -66,6 +61,10 @@ pub use scenario::{
     PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario,
     SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled,
     WorkloadSpec,
+};
+pub use scenario::{
+    MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
+    MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
 };
 pub use suggest::{closest, did_you_mean};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};

@@ -1,0 +1,91 @@
+//! `broker.faults` and `broker.outages`: transient errors per endpoint,
+//! and windows in which every call answers 503.
+
+use serde::Deserialize;
+
+use crate::duration::Dur;
+use crate::scenario::values::Probability;
+
+/// Transient errors of one endpoint, as the chance of each per call. Their
+/// sum must be at most 1.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// No answer and not applied; the engine sees a timeout after
+    /// `timeout_after`.
+    #[serde(default)]
+    pub timeout: Probability,
+    /// Connection reset before the broker saw the request.
+    #[serde(default)]
+    pub connection_reset: Probability,
+    /// HTTP 500, not applied.
+    #[serde(default)]
+    pub http_500: Probability,
+    /// HTTP 502, not applied.
+    #[serde(default)]
+    pub http_502: Probability,
+    /// HTTP 503, not applied.
+    #[serde(default)]
+    pub http_503: Probability,
+    /// HTTP 504: the gateway gave up, but the broker applied the request.
+    #[serde(default)]
+    pub http_504: Probability,
+    /// HTTP 429 with Retry-After `retry_after`, not applied.
+    #[serde(default)]
+    pub http_429: Probability,
+    /// Applied, but the body cannot be parsed.
+    #[serde(default)]
+    pub garbage_body: Probability,
+    /// Applied, but the answer is lost; the engine sees a timeout after
+    /// `timeout_after`.
+    #[serde(default)]
+    pub lost_response: Probability,
+    /// How long the engine waits before it sees a timeout; default 5s.
+    #[serde(default)]
+    pub timeout_after: Option<Dur>,
+    /// Retry-After sent with a 429; default 1s.
+    #[serde(default)]
+    pub retry_after: Option<Dur>,
+}
+
+/// The fault kinds of [`FaultSpec`], for messages and swarm mode.
+pub const FAULT_KINDS: &[&str] = &[
+    "timeout",
+    "connection_reset",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "http_429",
+    "garbage_body",
+    "lost_response",
+];
+
+impl FaultSpec {
+    /// The probabilities in [`FAULT_KINDS`] order.
+    #[must_use]
+    pub fn probabilities(&self) -> [f64; 9] {
+        [
+            self.timeout.0,
+            self.connection_reset.0,
+            self.http_500.0,
+            self.http_502.0,
+            self.http_503.0,
+            self.http_504.0,
+            self.http_429.0,
+            self.garbage_body.0,
+            self.lost_response.0,
+        ]
+    }
+}
+
+/// A window during which every call answers 503.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageSpec {
+    /// Start, in virtual time since the run began.
+    pub at: Dur,
+    /// Length, positive.
+    #[serde(rename = "for")]
+    pub duration: Dur,
+}

@@ -1,0 +1,68 @@
+//! The `broker:` section: how the simulated broker behaves, one file per
+//! part (endpoints, latency, fills, visibility, faults, cancels, the
+//! stream, the account).
+
+mod account;
+mod cancel;
+mod endpoint;
+mod faults;
+mod fill;
+mod latency;
+mod stream;
+mod visibility;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::values::RateLimitSpec;
+use crate::distribution::DurationDist;
+
+pub use account::AccountSpec;
+pub use cancel::{CancelSpec, WhenFilled};
+pub use endpoint::Endpoint;
+pub use faults::{FAULT_KINDS, FaultSpec, OutageSpec};
+pub use fill::{FillSpec, PartialSpec, PiecesRange, RejectionSpec};
+pub use latency::LatencySpec;
+pub(super) use stream::check_flap_rate;
+pub use stream::{DisconnectSpec, MAX_DISCONNECTS_PER_RUN, StreamSpec};
+pub use visibility::{StaleReadSpec, VisibilitySpec};
+
+/// How the broker behaves.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSpec {
+    /// Latency per endpoint; default none.
+    #[serde(default)]
+    pub latency: IndexMap<Endpoint, LatencySpec>,
+    /// When and how orders fill.
+    #[serde(default)]
+    pub fill: FillSpec,
+    /// How reads lag the truth.
+    #[serde(default)]
+    pub visibility: VisibilitySpec,
+    /// Transient errors per endpoint.
+    #[serde(default)]
+    pub faults: IndexMap<Endpoint, Spanned<FaultSpec>>,
+    /// How cancels are processed.
+    #[serde(default)]
+    pub cancel: CancelSpec,
+    /// A token bucket on all calls; default none.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Windows during which every call answers 503.
+    #[serde(default)]
+    pub outages: Vec<OutageSpec>,
+    /// How far positions lag fills; default none.
+    #[serde(default)]
+    pub position_lag: DurationDist,
+    /// Rejections of submitted orders.
+    #[serde(default)]
+    pub rejections: RejectionSpec,
+    /// The account: buying power and symbols it may not trade.
+    #[serde(default)]
+    pub account: AccountSpec,
+    /// The `trade_updates` stream; default none.
+    #[serde(default)]
+    pub stream: Option<StreamSpec>,
+}

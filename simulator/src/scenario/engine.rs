@@ -1,0 +1,430 @@
+//! The `engine:` section: how the engine under test is set up, its checks,
+//! and its one translation into the engine's configuration.
+
+use fillproof_engine::{AdaptivePolling, FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+use std::fmt;
+
+use super::Scenario;
+use super::check::Checker;
+use super::values::{Amount, Price, RateLimitSpec, Weight};
+use crate::duration::Dur;
+use crate::suggest::did_you_mean;
+
+/// Which engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// The fillproof engine.
+    Robust,
+    /// The original status-field-only detector, kept to show what it misses.
+    Naive,
+    /// The robust loop with the literal "any of four methods" verifier, kept
+    /// to show the fills it invents.
+    SeedLiteral,
+    /// The naive detector behind the Python client's own retries of 429 and
+    /// 504 on every call, kept to show the duplicate orders they make.
+    NaiveRetry,
+}
+
+impl EngineKind {
+    /// The kind's name as written in scenarios and on the command line.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Robust => "robust",
+            Self::Naive => "naive",
+            Self::SeedLiteral => "seed-literal",
+            Self::NaiveRetry => "naive-retry",
+        }
+    }
+}
+
+/// How the engine under test is set up. Every field defaults to the
+/// engine's own default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    /// Which engine; default robust.
+    #[serde(default)]
+    pub kind: Option<EngineKind>,
+    /// Monitoring deadline per order, at most 1 day.
+    #[serde(default)]
+    pub timeout: Option<Spanned<Dur>>,
+    /// The longest one broker call may take, once sent, before the engine
+    /// treats it as an ambiguous outcome; default 5s.
+    #[serde(default)]
+    pub call_timeout: Option<Spanned<Dur>>,
+    /// How long past a deadline the engine keeps working to learn an
+    /// order's fate (lookups after an unknown submit, reads through a long
+    /// `pending_cancel`); default 10m, at most 1 day.
+    #[serde(default)]
+    pub reconcile_horizon: Option<Spanned<Dur>>,
+    /// Polling strategy.
+    #[serde(default)]
+    pub polling: Option<Spanned<PollingSpec>>,
+    /// Final verification at the deadline.
+    #[serde(default)]
+    pub final_verification: Option<bool>,
+    /// Retries per failed call.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// What to do with a partial fill at the deadline.
+    #[serde(default)]
+    pub partial_fills: Option<PartialPolicySpec>,
+    /// Client-side rate limit on the engine's broker calls (its call
+    /// budget): absent, the engine's own default (180 a minute, as a bot
+    /// in production runs it); `none` for no budget at all.
+    #[serde(default)]
+    pub rate_limit: Option<EngineRateLimit>,
+    /// The longest a submission waits for a turn in the call budget before
+    /// it is shed, never sent; default 30s.
+    #[serde(default)]
+    pub shed_after: Option<Spanned<Dur>>,
+    /// Risk limits; default none (every limit off).
+    #[serde(default)]
+    pub risk: Option<RiskSpec>,
+    /// Commission deducted from realized P&L; default none.
+    #[serde(default)]
+    pub commission: Option<CommissionSpec>,
+    /// A limit price must be within this many percent of the reference
+    /// price; default 5.
+    #[serde(default)]
+    pub price_band_pct: Option<Weight>,
+}
+
+/// Risk limits; each is off when left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSpec {
+    /// Largest absolute position per symbol, in shares.
+    #[serde(default)]
+    pub max_position: Option<u64>,
+    /// Largest realized loss in a trading day, in dollars.
+    #[serde(default)]
+    pub daily_loss_limit: Option<Price>,
+    /// Most orders a trader may place in any minute.
+    #[serde(default)]
+    pub max_orders_per_minute: Option<u32>,
+}
+
+/// Commission per fill.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommissionSpec {
+    /// Per order that fills, in dollars.
+    #[serde(default)]
+    pub per_order: Option<Amount>,
+    /// Per share, in dollars.
+    #[serde(default)]
+    pub per_share: Option<Amount>,
+}
+
+/// A partial-fill policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialPolicySpec {
+    /// Cancel the remainder and keep what filled.
+    CancelRemainder,
+    /// Keep working the remainder for one more timeout, then cancel.
+    KeepWorking,
+}
+
+/// A polling strategy: `{strategy: linear, initial: 500ms, step: 100ms,
+/// max: 2s}`, `{strategy: fixed, interval: 1s}`, `{strategy: exponential,
+/// initial: 250ms, factor: 2, max: 4s}` or `{strategy: adaptive}` (with
+/// optional `first`, `cruise`, `growth`, `max`, `endgame`,
+/// `endgame_interval`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollingSpec {
+    /// `fixed`, `linear` or `exponential`.
+    pub strategy: String,
+    /// Fixed interval.
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// First interval.
+    #[serde(default)]
+    pub initial: Option<Dur>,
+    /// Linear growth per poll.
+    #[serde(default)]
+    pub step: Option<Dur>,
+    /// Exponential growth factor.
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// Cap.
+    #[serde(default)]
+    pub max: Option<Dur>,
+    /// Adaptive: first interval.
+    #[serde(default)]
+    pub first: Option<Dur>,
+    /// Adaptive: interval after the first and after any change.
+    #[serde(default)]
+    pub cruise: Option<Dur>,
+    /// Adaptive: unchanged polls at the cruise interval before it grows.
+    #[serde(default)]
+    pub patience: Option<u32>,
+    /// Adaptive: growth per unchanged poll after that.
+    #[serde(default)]
+    pub growth: Option<f64>,
+    /// Adaptive: how long before the deadline the endgame starts.
+    #[serde(default)]
+    pub endgame: Option<Dur>,
+    /// Adaptive: interval in the endgame.
+    #[serde(default)]
+    pub endgame_interval: Option<Dur>,
+    /// Hybrid: quiet time on the stream before a safety read.
+    #[serde(default)]
+    pub safety: Option<Dur>,
+}
+
+/// The engine's call budget as a scenario sets it: `none`, or a limit.
+#[derive(Debug, Clone)]
+pub enum EngineRateLimit {
+    /// `rate_limit: none`: the engine runs without a call budget.
+    Off,
+    /// `rate_limit: {requests: N, per: D}`.
+    Limit(RateLimitSpec),
+}
+
+impl EngineRateLimit {
+    /// The limit, unless the budget is off.
+    #[must_use]
+    pub fn limit(&self) -> Option<&RateLimitSpec> {
+        match self {
+            Self::Off => None,
+            Self::Limit(limit) => Some(limit),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EngineRateLimit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BudgetVisitor;
+        impl<'de> Visitor<'de> for BudgetVisitor {
+            type Value = EngineRateLimit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`none` or {requests: N, per: D}")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<EngineRateLimit, E> {
+                if value == "none" {
+                    Ok(EngineRateLimit::Off)
+                } else {
+                    Err(E::custom(format!(
+                        "`{value}` is not a call budget; write `none` for no budget, or {{requests: 180, per: 60s}}"
+                    )))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EngineRateLimit, A::Error> {
+                RateLimitSpec::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(EngineRateLimit::Limit)
+            }
+        }
+        deserializer.deserialize_any(BudgetVisitor)
+    }
+}
+
+impl Scenario {
+    /// The fill detector configuration the scenario's `engine:` section
+    /// describes, on top of the engine's defaults.
+    ///
+    /// # Errors
+    /// What is wrong with the polling section or the resulting configuration.
+    pub fn detection_config(&self) -> Result<FillDetectionConfig, String> {
+        let spec = &self.engine;
+        let mut config = FillDetectionConfig::default();
+        if let Some(timeout) = &spec.timeout {
+            config.timeout = timeout.value.0;
+        }
+        if let Some(horizon) = &spec.reconcile_horizon {
+            config.reconcile_horizon = horizon.value.0;
+        }
+        if let Some(polling) = &spec.polling {
+            config.polling = polling_config(&polling.value)?;
+        }
+        if let Some(final_verification) = spec.final_verification {
+            config.final_verification = final_verification;
+        }
+        if let Some(max_retries) = spec.max_retries {
+            config.retry.max_retries = max_retries;
+        }
+        if let Some(policy) = spec.partial_fills {
+            config.partial_fill_policy = match policy {
+                PartialPolicySpec::CancelRemainder => PartialFillPolicy::CancelRemainder,
+                PartialPolicySpec::KeepWorking => PartialFillPolicy::KeepWorking {
+                    extension: config.timeout,
+                },
+            };
+        }
+        // The field first, as the scenario spells it under `engine:`.
+        config
+            .validate()
+            .map_err(|error| format!("{} {}", error.field, error.problem))?;
+        Ok(config)
+    }
+}
+
+/// The strategies `engine.polling.strategy` accepts.
+pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential", "adaptive", "hybrid"];
+
+/// A polling configuration from its scenario spelling.
+///
+/// # Errors
+/// A missing or extra parameter, or an unknown strategy.
+pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
+    let need = |value: Option<crate::duration::Dur>, name: &str| {
+        value
+            .map(|d| d.0)
+            .ok_or_else(|| format!("strategy `{}` needs `{name}`", spec.strategy))
+    };
+    let refuse = |present: bool, name: &str| {
+        if present {
+            Err(format!(
+                "strategy `{}` does not take `{name}`",
+                spec.strategy
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let adaptive_only = [
+        (spec.first.is_some(), "first"),
+        (spec.cruise.is_some(), "cruise"),
+        (spec.growth.is_some(), "growth"),
+        (spec.patience.is_some(), "patience"),
+        (spec.endgame.is_some(), "endgame"),
+        (spec.endgame_interval.is_some(), "endgame_interval"),
+    ];
+    if spec.strategy != "adaptive" {
+        for (present, name) in adaptive_only {
+            refuse(present, name)?;
+        }
+    }
+    if spec.strategy != "hybrid" {
+        refuse(spec.safety.is_some(), "safety")?;
+    }
+    match spec.strategy.as_str() {
+        "hybrid" => {
+            for (present, name) in [
+                (spec.interval.is_some(), "interval"),
+                (spec.initial.is_some(), "initial"),
+                (spec.step.is_some(), "step"),
+                (spec.factor.is_some(), "factor"),
+                (spec.max.is_some(), "max"),
+            ] {
+                refuse(present, name)?;
+            }
+            Ok(spec
+                .safety
+                .map_or_else(PollingConfig::hybrid_default, |safety| {
+                    PollingConfig::Hybrid { safety: safety.0 }
+                }))
+        }
+        "adaptive" => {
+            refuse(spec.interval.is_some(), "interval")?;
+            refuse(spec.initial.is_some(), "initial")?;
+            refuse(spec.step.is_some(), "step")?;
+            refuse(spec.factor.is_some(), "factor")?;
+            let mut adaptive = AdaptivePolling::default();
+            if let Some(first) = spec.first {
+                adaptive.first = first.0;
+            }
+            if let Some(cruise) = spec.cruise {
+                adaptive.cruise = cruise.0;
+            }
+            if let Some(patience) = spec.patience {
+                adaptive.patience = patience;
+            }
+            if let Some(growth) = spec.growth {
+                adaptive.growth = growth;
+            }
+            if let Some(max) = spec.max {
+                adaptive.max = max.0;
+            }
+            if let Some(endgame) = spec.endgame {
+                adaptive.endgame = endgame.0;
+            }
+            if let Some(interval) = spec.endgame_interval {
+                adaptive.endgame_interval = interval.0;
+            }
+            Ok(PollingConfig::Adaptive(adaptive))
+        }
+        "fixed" => {
+            refuse(spec.initial.is_some(), "initial")?;
+            refuse(spec.step.is_some(), "step")?;
+            refuse(spec.factor.is_some(), "factor")?;
+            refuse(spec.max.is_some(), "max")?;
+            Ok(PollingConfig::Fixed {
+                interval: need(spec.interval, "interval")?,
+            })
+        }
+        "linear" => {
+            refuse(spec.interval.is_some(), "interval")?;
+            refuse(spec.factor.is_some(), "factor")?;
+            Ok(PollingConfig::Linear {
+                initial: need(spec.initial, "initial")?,
+                step: need(spec.step, "step")?,
+                max: need(spec.max, "max")?,
+            })
+        }
+        "exponential" => {
+            refuse(spec.interval.is_some(), "interval")?;
+            refuse(spec.step.is_some(), "step")?;
+            Ok(PollingConfig::Exponential {
+                initial: need(spec.initial, "initial")?,
+                factor: spec.factor.unwrap_or(2.0),
+                max: need(spec.max, "max")?,
+            })
+        }
+        other => Err(format!(
+            "unknown strategy `{other}`{}; expected one of {}",
+            did_you_mean(other, STRATEGIES),
+            STRATEGIES.join(", ")
+        )),
+    }
+}
+
+/// Warns where a wait the engine is given is longer than the order's
+/// deadline (`engine.timeout`), so that it can never take effect as meant.
+pub(super) fn warn_waits_past_deadline(scenario: &Scenario, c: &mut Checker<'_>) {
+    use crate::duration::format_duration;
+    let engine = &scenario.engine;
+    let deadline = engine
+        .timeout
+        .as_ref()
+        .map_or_else(|| FillDetectionConfig::default().timeout, |t| t.value.0);
+    if let Some(shed_after) = engine.shed_after.as_ref().filter(|s| s.value.0 > deadline) {
+        c.warn(
+            Some(shed_after.referenced),
+            "engine.shed_after",
+            format!(
+                "is {}, longer than the order's deadline (`engine.timeout`, {}): a submission \
+                 may wait for a turn longer than the order is watched once placed; make it at \
+                 most the deadline",
+                format_duration(shed_after.value.0),
+                format_duration(deadline)
+            ),
+        );
+    }
+    let safety = engine
+        .polling
+        .as_ref()
+        .filter(|p| p.value.strategy == "hybrid")
+        .and_then(|p| p.value.safety.map(|s| (p.referenced, s.0)))
+        .filter(|(_, safety)| *safety > deadline);
+    if let Some((line, safety)) = safety {
+        c.warn(
+            Some(line),
+            "engine.polling.safety",
+            format!(
+                "is {}, longer than the order's deadline (`engine.timeout`, {}): an order the \
+                 stream is quiet on gets no safety read before its deadline; make it shorter \
+                 than the deadline",
+                format_duration(safety),
+                format_duration(deadline)
+            ),
+        );
+    }
+}
