@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 use std::fmt;
 
 use super::Scenario;
-use super::check::Checker;
+use super::check::{Checker, check_amount};
 use super::values::{Amount, Price, RateLimitSpec, Weight};
 use crate::duration::Dur;
 use crate::suggest::did_you_mean;
@@ -386,9 +386,104 @@ pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
     }
 }
 
+/// Checks the `engine:` section: its polling strategy, the waits it gives
+/// the engine, the detection configuration it makes, its call timeout and
+/// its call budget.
+pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
+    check_polling(scenario, c);
+    warn_waits_past_deadline(scenario, c);
+    check_detection_config(scenario, c);
+    check_call_timeout(&scenario.engine, c);
+    let budget = scenario.engine.rate_limit.as_ref();
+    if let Some(limit) = budget.and_then(EngineRateLimit::limit) {
+        limit.check("engine", c);
+    }
+}
+
+/// Money the engine is given within its bounds (see [`check_amount`]).
+pub(super) fn check_bounds(engine: &EngineSpec, c: &mut Checker<'_>) {
+    let loss_limit = engine.risk.as_ref().and_then(|r| r.daily_loss_limit);
+    check_amount("engine.risk.daily_loss_limit", loss_limit.map(|p| p.0), c);
+    let commission = engine.commission.as_ref();
+    let per_order = commission.and_then(|c| c.per_order).map(|p| p.0);
+    check_amount("engine.commission.per_order", per_order, c);
+    let per_share = commission.and_then(|c| c.per_share).map(|p| p.0);
+    check_amount("engine.commission.per_share", per_share, c);
+}
+
+/// Refuses a polling section that makes no strategy, and the hybrid
+/// strategy without a stream to detect from.
+fn check_polling(scenario: &Scenario, c: &mut Checker<'_>) {
+    let Some(polling) = &scenario.engine.polling else {
+        return;
+    };
+    if let Err(message) = polling_config(&polling.value) {
+        c.at(Some(polling.referenced), "engine.polling", message);
+    }
+    if polling.value.strategy == "hybrid" && scenario.broker.stream.is_none() {
+        c.at(
+            Some(polling.referenced),
+            "engine.polling",
+            "strategy `hybrid` detects from the broker's trade updates; add `broker.stream` (e.g. `stream: {delay: 40ms}`) or choose another strategy",
+        );
+    }
+}
+
+/// Refuses what the engine's own validation of the detection
+/// configuration refuses, on the line of the setting at fault; a polling
+/// section already refused is not reported again.
+fn check_detection_config(scenario: &Scenario, c: &mut Checker<'_>) {
+    let Err(message) = scenario.detection_config() else {
+        return;
+    };
+    let engine = &scenario.engine;
+    if engine
+        .polling
+        .as_ref()
+        .is_none_or(|p| polling_config(&p.value).is_ok())
+    {
+        // The line of the setting at fault, when the scenario has it.
+        let line = [
+            ("polling.", engine.polling.as_ref().map(|p| p.referenced)),
+            ("timeout", engine.timeout.as_ref().map(|t| t.referenced)),
+            (
+                "reconcile_horizon",
+                engine.reconcile_horizon.as_ref().map(|t| t.referenced),
+            ),
+            (
+                "partial_fill_policy",
+                engine.timeout.as_ref().map(|t| t.referenced),
+            ),
+        ]
+        .into_iter()
+        .find(|(field, _)| message.starts_with(field))
+        .and_then(|(_, line)| line);
+        let (field, problem) = message.split_once(' ').unwrap_or(("", &message));
+        c.at(line, format!("engine.{field}"), problem);
+    }
+}
+
+/// Refuses a call timeout that is zero or longer than the submit deadline.
+fn check_call_timeout(engine: &EngineSpec, c: &mut Checker<'_>) {
+    if let Some(limit) = &engine.call_timeout {
+        let submit = FillDetectionConfig::default().submit_timeout;
+        if limit.value.0.is_zero() || limit.value.0 > submit {
+            c.at(
+                Some(limit.referenced),
+                "engine.call_timeout",
+                format!(
+                    "is {}; it must be positive and at most the submit deadline ({})",
+                    crate::duration::format_duration(limit.value.0),
+                    crate::duration::format_duration(submit)
+                ),
+            );
+        }
+    }
+}
+
 /// Warns where a wait the engine is given is longer than the order's
 /// deadline (`engine.timeout`), so that it can never take effect as meant.
-pub(super) fn warn_waits_past_deadline(scenario: &Scenario, c: &mut Checker<'_>) {
+fn warn_waits_past_deadline(scenario: &Scenario, c: &mut Checker<'_>) {
     use crate::duration::format_duration;
     let engine = &scenario.engine;
     let deadline = engine

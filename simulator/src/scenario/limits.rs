@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::check::Checker;
 use crate::duration::Dur;
 
 /// Bounds on one run, so that no scenario runs forever.
@@ -35,5 +36,24 @@ impl Default for Limits {
             settle: default_settle(),
             max_virtual_time: default_max_virtual_time(),
         }
+    }
+}
+
+/// Checks the `limits:` section: a settle window of at most a day, and a
+/// positive bound on a run.
+pub(super) fn check(limits: &Limits, c: &mut Checker<'_>) {
+    if limits.settle.0 > Duration::from_secs(86_400) {
+        c.at(
+            None,
+            "limits.settle",
+            "is over a day; the settle window is at most 1d",
+        );
+    }
+    if limits.max_virtual_time.0.is_zero() {
+        c.at(
+            None,
+            "limits.max_virtual_time",
+            "is 0s; give runs a positive bound",
+        );
     }
 }

@@ -42,9 +42,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use broker::{
-    AccountSpec, BrokerSpec, CancelSpec, DisconnectSpec, Endpoint, FAULT_KINDS, FaultSpec,
-    FillSpec, LatencySpec, MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange,
-    RejectionSpec, StaleReadSpec, VisibilitySpec, WhenFilled,
+    AccountSpec, BrokerSpec, CancelSpec, Endpoint, FAULT_KINDS, FaultSpec, FillSpec, LatencySpec,
+    MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange, RejectionSpec, StaleReadSpec,
+    VisibilitySpec, WhenFilled,
 };
 pub use engine::{
     CommissionSpec, EngineKind, EngineRateLimit, EngineSpec, PartialPolicySpec, PollingSpec,

@@ -126,10 +126,50 @@ pub enum TimelineKind {
     Fault,
 }
 
+/// Checks the `timeline:` section: each event on its own, each order's
+/// scripted story as a whole, and no rejection of an order that filled.
+pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
+    let orders = scenario.workload.orders.value;
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        check_timeline_event(i, event, orders, c);
+    }
+    check_timeline_orders(scenario, c);
+    check_rejections_after_fills(&scenario.timeline, c);
+}
+
+/// Refuses a rejection of an order with a fill at or before it: a broker
+/// never rejects an order that has filled any quantity.
+fn check_rejections_after_fills(timeline: &[TimelineEvent], c: &mut Checker<'_>) {
+    for (i, event) in timeline.iter().enumerate() {
+        if event.event.value != TimelineKind::Reject {
+            continue;
+        }
+        let filled_before = timeline.iter().find(|other| {
+            other.event.value == TimelineKind::Fill
+                && OrderTarget::of(other) == OrderTarget::of(event)
+                && other.at() <= event.at()
+        });
+        if let Some(fill) = filled_before {
+            c.at(
+                Some(event.location()),
+                format!("timeline[{i}].event"),
+                format!(
+                    "{} fills at {} and is rejected at {}; a broker never rejects an \
+                     order that has filled any quantity: use `cancel` or `expire`, or move \
+                     the rejection before the fill",
+                    event.target_name(),
+                    crate::duration::format_duration(fill.at()),
+                    crate::duration::format_duration(event.at())
+                ),
+            );
+        }
+    }
+}
+
 /// Checks each order's scripted story as a whole: none of its fills may
 /// come after the order ends, it ends once, and its fills must fit its
 /// quantity ([`check_timeline_quantities`]).
-pub(super) fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
+fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
     let mut by_order: std::collections::BTreeMap<OrderTarget, Vec<(usize, &TimelineEvent)>> =
         std::collections::BTreeMap::new();
     for (i, event) in scenario.timeline.iter().enumerate() {
@@ -250,7 +290,7 @@ fn end_word(kind: TimelineKind) -> &'static str {
 
 /// Checks one `timeline:` event: it names one order that exists, has a time
 /// unless it is a `fault`, and carries only the fields its kind takes.
-pub(super) fn check_timeline_event(
+fn check_timeline_event(
     i: usize,
     event: &crate::scenario::TimelineEvent,
     orders: u32,

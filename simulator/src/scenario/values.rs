@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_saphyr::Spanned;
 
+use super::check::Checker;
 use crate::duration::Dur;
 
 /// A weight: a finite number of zero or more.
@@ -129,4 +130,26 @@ pub struct RateLimitSpec {
     pub requests: Spanned<u32>,
     /// The window, positive.
     pub per: Dur,
+}
+
+impl RateLimitSpec {
+    /// Checks the limit set under `section` (`engine` or `broker`): the
+    /// engine's client-side limit and the broker's bucket obey the same
+    /// rules; the engine refuses at run time what is let through here.
+    pub(super) fn check(&self, section: &str, c: &mut Checker<'_>) {
+        if self.requests.value == 0 {
+            c.at(
+                Some(self.requests.referenced),
+                format!("{section}.rate_limit.requests"),
+                "is 0; allow at least 1 request per window",
+            );
+        }
+        if self.per.0.is_zero() {
+            c.at(
+                Some(self.requests.referenced),
+                format!("{section}.rate_limit.per"),
+                "is 0s; the window must be positive",
+            );
+        }
+    }
 }

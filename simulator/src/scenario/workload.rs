@@ -154,12 +154,72 @@ impl<'de> Deserialize<'de> for SideSpec {
     }
 }
 
+/// Checks the `workload:` section: how many orders, the listed orders,
+/// the traders, and a reference price for every symbol.
+pub(super) fn check(workload: &WorkloadSpec, c: &mut Checker<'_>) {
+    let orders = workload.orders.value;
+    if orders == 0 || orders > MAX_ORDERS {
+        c.at(
+            Some(workload.orders.referenced),
+            "workload.orders",
+            format!("is {orders}; allowed: 1 to {MAX_ORDERS}"),
+        );
+    }
+    check_listed_orders(workload, c);
+    if workload.traders == 0 {
+        c.at(
+            None,
+            "workload.traders",
+            "is 0; at least one trader places the orders",
+        );
+    }
+    if workload.symbols.value.is_empty() {
+        c.at(
+            Some(workload.symbols.referenced),
+            "workload.symbols",
+            "is empty; list at least one symbol",
+        );
+    }
+    let prices = &workload.reference_price.value;
+    for symbol in &workload.symbols.value {
+        if !prices.contains_key(symbol) {
+            c.at(
+                Some(workload.reference_price.referenced),
+                "workload.reference_price",
+                format!("has no price for symbol `{symbol}`; add `{symbol}: \"PRICE\"`"),
+            );
+        }
+    }
+}
+
+/// Reference prices and quantities within the engine's bounds, so that no
+/// arithmetic on them can overflow (see `fillproof_engine::MAX_PRICE` and
+/// its neighbours).
+pub(super) fn check_bounds(workload: &WorkloadSpec, c: &mut Checker<'_>) {
+    for (symbol, price) in &workload.reference_price.value {
+        if !price_in_range(price.0) {
+            c.at(
+                Some(workload.reference_price.referenced),
+                format!("workload.reference_price.{symbol}"),
+                out_of_range(price.0, MIN_PRICE, MAX_PRICE),
+            );
+        }
+    }
+    let most = workload.qty.0.upper_bound();
+    if let Some(most) = most.filter(|q| *q > 1e9) {
+        c.at(
+            None,
+            "workload.qty",
+            format!("can draw {most}, out of range; allowed: 1 to {MAX_QTY}"),
+        );
+    }
+}
+
 /// Checks a listed workload: `orders` counts the list, each order has a
 /// priced symbol, a whole positive quantity within the bounds, a limit
 /// price exactly when it is a limit order, and the list is in submission
 /// order.
-pub(super) fn check_listed_orders(scenario: &Scenario, c: &mut Checker<'_>) {
-    let workload = &scenario.workload;
+fn check_listed_orders(workload: &WorkloadSpec, c: &mut Checker<'_>) {
     let list = &workload.list;
     if list.is_empty() {
         return;

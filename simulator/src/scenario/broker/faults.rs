@@ -1,7 +1,12 @@
 //! `broker.faults` and `broker.outages`: transient errors per endpoint,
 //! and windows in which every call answers 503.
 
+use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::Endpoint;
+use crate::scenario::check::Checker;
 
 use crate::duration::Dur;
 use crate::scenario::values::Probability;
@@ -88,4 +93,31 @@ pub struct OutageSpec {
     /// Length, positive.
     #[serde(rename = "for")]
     pub duration: Dur,
+}
+
+/// Refuses an endpoint whose fault probabilities add up to more than 1.
+pub(super) fn check(faults: &IndexMap<Endpoint, Spanned<FaultSpec>>, c: &mut Checker<'_>) {
+    for (endpoint, fault) in faults {
+        let total: f64 = fault.value.probabilities().iter().sum();
+        if total > 1.0 + 1e-12 {
+            c.at(
+                Some(fault.referenced),
+                format!("broker.faults.{endpoint}"),
+                format!("fault probabilities add up to {total}; their sum must be at most 1"),
+            );
+        }
+    }
+}
+
+/// Refuses an outage of `section` that lasts no time.
+pub(super) fn check_outages(section: &str, outages: &[OutageSpec], c: &mut Checker<'_>) {
+    for (i, outage) in outages.iter().enumerate() {
+        if outage.duration.0.is_zero() {
+            c.at(
+                None,
+                format!("{section}[{i}].for"),
+                "is 0s; an outage must last a positive time",
+            );
+        }
+    }
 }

@@ -15,6 +15,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::Scenario;
+use super::check::{Checker, check_amount};
 use super::values::RateLimitSpec;
 use crate::distribution::DurationDist;
 
@@ -24,8 +26,7 @@ pub use endpoint::Endpoint;
 pub use faults::{FAULT_KINDS, FaultSpec, OutageSpec};
 pub use fill::{FillSpec, PartialSpec, PiecesRange, RejectionSpec};
 pub use latency::LatencySpec;
-pub(super) use stream::check_flap_rate;
-pub use stream::{DisconnectSpec, MAX_DISCONNECTS_PER_RUN, StreamSpec};
+pub use stream::{MAX_DISCONNECTS_PER_RUN, StreamSpec};
 pub use visibility::{StaleReadSpec, VisibilitySpec};
 
 /// How the broker behaves.
@@ -65,4 +66,28 @@ pub struct BrokerSpec {
     /// The `trade_updates` stream; default none.
     #[serde(default)]
     pub stream: Option<StreamSpec>,
+}
+
+/// Checks the `broker:` section: its stream, its faults, how reads lag,
+/// its rate limit and its outages.
+pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
+    let broker = &scenario.broker;
+    if let Some(stream) = &broker.stream {
+        stream.check(scenario.limits.max_virtual_time.0, c);
+    }
+    faults::check(&broker.faults, c);
+    broker.visibility.check(c);
+    if let Some(limit) = &broker.rate_limit {
+        limit.check("broker", c);
+    }
+    let stream_outages = broker.stream.as_ref().map_or(&[][..], |s| &s.outages[..]);
+    faults::check_outages("broker.outages", &broker.outages, c);
+    faults::check_outages("broker.stream.outages", stream_outages, c);
+}
+
+/// Money the broker is given within the engine's bounds (see
+/// [`check_amount`]).
+pub(super) fn check_bounds(broker: &BrokerSpec, c: &mut Checker<'_>) {
+    let buying_power = broker.account.buying_power.map(|p| p.0);
+    check_amount("broker.account.buying_power", buying_power, c);
 }

@@ -55,15 +55,30 @@ pub struct DisconnectSpec {
 /// millisecond for a week would make a run explode.
 pub const MAX_DISCONNECTS_PER_RUN: f64 = 1_000_000.0;
 
+impl StreamSpec {
+    /// Checks the stream's disconnects: a positive time connected between
+    /// them, and not so many that a run within `horizon` explodes.
+    pub(super) fn check(&self, horizon: Duration, c: &mut Checker<'_>) {
+        let Some(disconnects) = &self.disconnects else {
+            return;
+        };
+        if disconnects.value.every.0.upper_bound() == Some(0.0) {
+            c.at(
+                Some(disconnects.referenced),
+                "broker.stream.disconnects.every",
+                "is 0s; the stream must stay connected for a positive time between disconnects",
+            );
+        } else {
+            check_flap_rate(disconnects, horizon, c);
+        }
+    }
+}
+
 /// Refuses disconnects so frequent that a run could expect more than
 /// [`MAX_DISCONNECTS_PER_RUN`] of them: the mean of `every` plus the mean of
 /// `down_for` (one disconnect cycle) must be at least
 /// `limits.max_virtual_time` / [`MAX_DISCONNECTS_PER_RUN`].
-pub(crate) fn check_flap_rate(
-    disconnects: &serde_saphyr::Spanned<crate::scenario::DisconnectSpec>,
-    horizon: Duration,
-    c: &mut Checker<'_>,
-) {
+fn check_flap_rate(disconnects: &Spanned<DisconnectSpec>, horizon: Duration, c: &mut Checker<'_>) {
     use crate::duration::format_duration;
     let (line, disconnects) = (disconnects.referenced, &disconnects.value);
     // The stream stays connected at least 1 ms between disconnects.

@@ -4,6 +4,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::distribution::DurationDist;
+use crate::scenario::check::Checker;
 use crate::scenario::values::{Probability, Weight};
 
 /// How reads lag the truth.
@@ -29,4 +30,30 @@ pub struct StaleReadSpec {
     pub probability: Probability,
     /// How old the snapshot is.
     pub age: DurationDist,
+}
+
+impl VisibilitySpec {
+    /// Checks the status spellings: some weight, and no empty spelling.
+    pub(super) fn check(&self, c: &mut Checker<'_>) {
+        if self.status_spelling.is_empty() {
+            return;
+        }
+        let total: f64 = self.status_spelling.values().map(|w| w.0).sum();
+        if total <= 0.0 {
+            c.at(
+                None,
+                "broker.visibility.status_spelling",
+                "weights add up to 0; give at least one spelling a positive weight",
+            );
+        }
+        for spelling in self.status_spelling.keys() {
+            if spelling.trim().is_empty() {
+                c.at(
+                    None,
+                    "broker.visibility.status_spelling",
+                    "has an empty spelling",
+                );
+            }
+        }
+    }
 }
