@@ -20,9 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use tokio::time::Instant;
 
+use crate::fault::{CallRefusal, FaultKind};
 use crate::ledger::{Ledger, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
-use crate::model::{BrokerModel, FaultKind, OrderTarget, in_window};
+use crate::model::{BrokerModel, OrderTarget, in_window};
 use crate::scenario::{Endpoint, WhenFilled};
 use crate::stream::{Happening, Publisher, StreamState, StreamWorld};
 use crate::trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind};
@@ -151,6 +152,10 @@ impl StreamWorld for World {
 
 /// Why a submit the broker received did not place an order, as the broker
 /// knows it (not as the engine guessed it).
+///
+/// Not a [`CallRefusal`]: the broker's own refusal of the order
+/// (`Rejected`) is an answer, not a refusal of the call, and of a fault only
+/// whether it kept the request from the broker matters here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SubmitRefusal {
     /// The broker's rate limit answered 429.
@@ -293,9 +298,9 @@ impl SimBroker {
         self.seed
     }
 
-    /// Faults injected so far, by kind (`lost_response`, `http_504`, ...,
-    /// and `outage` and `rate_limit` for calls an outage or the rate limit
-    /// answered), in name order.
+    /// Faults injected so far, by [`CallRefusal`] name (`lost_response`,
+    /// `http_504`, ..., and `outage` and `rate_limit` for calls an outage
+    /// or the rate limit answered), in name order.
     #[must_use]
     pub fn faults_injected(&self) -> std::collections::BTreeMap<&'static str, u64> {
         self.world().faults_injected.clone()
@@ -607,21 +612,21 @@ impl SimBroker {
         if let Some(at) = landing {
             world.not_on_its_way(at);
         }
-        let (result, applied, fault_name) = match self.fate(&mut world, now, draws.fault) {
+        let (result, applied, refusal) = match self.fate(&mut world, now, draws.fault) {
             Fate::Outage => (
                 Err(BrokerError::Server {
                     status: 503,
                     message: "service unavailable".into(),
                 }),
                 false,
-                Some("outage"),
+                Some(CallRefusal::Outage),
             ),
             Fate::RateLimited(retry_after) => (
                 Err(BrokerError::RateLimited {
                     retry_after: Some(retry_after),
                 }),
                 false,
-                Some("rate_limit"),
+                Some(CallRefusal::RateLimit),
             ),
             Fate::Clean => (
                 self.apply(&mut world, now, &mut draws.rng, order, &request),
@@ -636,7 +641,7 @@ impl SimBroker {
                 (
                     Err(fault_error(fault, faults.retry_after)),
                     fault.applied(),
-                    Some(fault.name()),
+                    Some(CallRefusal::Fault(fault)),
                 )
             }
         };
@@ -647,7 +652,7 @@ impl SimBroker {
             now,
             result: &result,
             applied,
-            fault_name,
+            refusal,
             abandoned,
         };
         self.note_landed(&mut world, &landed);
@@ -688,18 +693,11 @@ impl SimBroker {
     fn note_landed(&self, world: &mut World, landed: &Landed<'_>) {
         let endpoint = landed.request.endpoint();
         let target = landed.request.target();
-        if let Some(name) = landed.fault_name {
-            *world.faults_injected.entry(name).or_insert(0) += 1;
+        if let Some(refusal) = landed.refusal {
+            *world.faults_injected.entry(refusal.as_str()).or_insert(0) += 1;
         }
         if endpoint == Endpoint::Submit {
-            note_submit(
-                world,
-                target,
-                landed.result,
-                landed.applied,
-                landed.draws.fault,
-                landed.fault_name,
-            );
+            note_submit(world, target, landed.result, landed.refusal);
         }
         let outcome = match landed.result {
             Ok(_) => std::borrow::Cow::Borrowed("ok"),
@@ -716,7 +714,7 @@ impl SimBroker {
                 call: landed.draws.number,
                 outcome,
                 applied: landed.applied,
-                fault: landed.fault_name,
+                fault: landed.refusal.map(CallRefusal::as_str),
                 seen,
                 abandoned: landed.abandoned,
             },
@@ -1081,7 +1079,7 @@ struct Landed<'a> {
     now: Duration,
     result: &'a Result<Answer, BrokerError>,
     applied: bool,
-    fault_name: Option<&'static str>,
+    refusal: Option<CallRefusal>,
     abandoned: bool,
 }
 
@@ -1145,15 +1143,14 @@ fn note_submit(
     world: &mut World,
     target: &str,
     result: &Result<Answer, BrokerError>,
-    applied: bool,
-    fault: Option<FaultKind>,
-    fault_name: Option<&'static str>,
+    refusal: Option<CallRefusal>,
 ) {
-    let refusal = match fault_name {
-        Some("outage") => Some(SubmitRefusal::Outage),
-        Some("rate_limit") => Some(SubmitRefusal::RateLimit),
-        _ if applied && result.is_err() && fault.is_none() => Some(SubmitRefusal::Rejected),
-        Some(_) if !applied => Some(SubmitRefusal::Fault),
+    let refusal = match refusal {
+        Some(CallRefusal::Outage) => Some(SubmitRefusal::Outage),
+        Some(CallRefusal::RateLimit) => Some(SubmitRefusal::RateLimit),
+        // A call with no refusal was applied: an error is the broker's own.
+        None if result.is_err() => Some(SubmitRefusal::Rejected),
+        Some(CallRefusal::Fault(fault)) if !fault.applied() => Some(SubmitRefusal::Fault),
         _ => None,
     };
     let placed = world.ledger.by_client_id(target).is_some();

@@ -29,6 +29,7 @@ mod distribution;
 mod duration;
 mod error;
 mod expect;
+mod fault;
 pub mod judge;
 mod ledger;
 mod lifecycle;
@@ -45,22 +46,21 @@ pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
+pub use fault::{CallRefusal, FAULT_KINDS, FaultKind, FaultTable, UnknownFault};
 pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
 pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
     within_limit,
 };
 pub use model::{
-    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, OrderTarget, PartialModel,
-    StreamModel,
+    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, OrderTarget, PartialModel, StreamModel,
 };
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,
-    EngineRateLimit, EngineSpec, FAULT_KINDS, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec,
-    Limits, ListedOrder, ListedSide, OrderKind, OutageSpec, PartialPolicySpec, PartialSpec,
-    PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario,
-    SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled,
-    WorkloadSpec,
+    EngineRateLimit, EngineSpec, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec, Limits,
+    ListedOrder, ListedSide, OrderKind, OutageSpec, PartialPolicySpec, PartialSpec, PiecesRange,
+    PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario, SideSpec,
+    StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
 };
 pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,

@@ -10,65 +10,8 @@ use rand::Rng;
 use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
-use crate::scenario::{Endpoint, FAULT_KINDS, Scenario, TimelineEvent, TimelineKind, WhenFilled};
-
-/// A fault a call can meet, in [`FAULT_KINDS`] order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
-    /// No answer; not applied.
-    Timeout,
-    /// Connection reset; not applied.
-    ConnectionReset,
-    /// HTTP 500; not applied.
-    Http500,
-    /// HTTP 502; not applied.
-    Http502,
-    /// HTTP 503; not applied.
-    Http503,
-    /// HTTP 504; applied.
-    Http504,
-    /// HTTP 429; not applied.
-    Http429,
-    /// Unparseable body; applied.
-    GarbageBody,
-    /// Answer lost; applied.
-    LostResponse,
-}
-
-impl FaultKind {
-    const ALL: [FaultKind; 9] = [
-        Self::Timeout,
-        Self::ConnectionReset,
-        Self::Http500,
-        Self::Http502,
-        Self::Http503,
-        Self::Http504,
-        Self::Http429,
-        Self::GarbageBody,
-        Self::LostResponse,
-    ];
-
-    /// True when the broker applies the request despite the fault.
-    #[must_use]
-    pub fn applied(self) -> bool {
-        matches!(self, Self::Http504 | Self::GarbageBody | Self::LostResponse)
-    }
-
-    /// The fault a scenario names `name`, if any.
-    #[must_use]
-    pub fn named(name: &str) -> Option<Self> {
-        FAULT_KINDS
-            .iter()
-            .position(|kind| *kind == name)
-            .map(|i| Self::ALL[i])
-    }
-
-    /// The fault's scenario name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        FAULT_KINDS[self as usize]
-    }
-}
+use crate::fault::{FaultKind, FaultTable};
+use crate::scenario::{Endpoint, Scenario, TimelineEvent, TimelineKind, WhenFilled};
 
 /// An order as a scenario's `timeline:` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,8 +38,8 @@ impl OrderTarget {
 /// Faults of one endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointFaults {
-    /// Chance of each fault per call, in [`FAULT_KINDS`] order.
-    pub probabilities: [f64; 9],
+    /// Chance of each fault per call.
+    pub probabilities: FaultTable<f64>,
     /// When the engine sees a timeout.
     pub timeout_after: Duration,
     /// Retry-After of a 429.
@@ -106,7 +49,7 @@ pub struct EndpointFaults {
 impl Default for EndpointFaults {
     fn default() -> Self {
         Self {
-            probabilities: [0.0; 9],
+            probabilities: FaultTable::default(),
             timeout_after: Duration::from_secs(5),
             retry_after: Duration::from_secs(1),
         }
@@ -118,10 +61,10 @@ impl EndpointFaults {
     #[must_use]
     pub fn pick(&self, u: f64) -> Option<FaultKind> {
         let mut cumulative = 0.0;
-        for (kind, p) in FaultKind::ALL.iter().zip(self.probabilities) {
+        for (kind, p) in self.probabilities.by_kind() {
             cumulative += p;
             if u < cumulative {
-                return Some(*kind);
+                return Some(kind);
             }
         }
         None
@@ -371,9 +314,9 @@ impl BrokerModel {
         };
         for endpoint in Endpoint::ALL {
             let faults = &mut self.faults[endpoint.index()];
-            for (i, p) in faults.probabilities.iter_mut().enumerate() {
+            for (kind, p) in faults.probabilities.by_kind_mut() {
                 if *p > 0.0 {
-                    *p *= decide(format!("faults.{endpoint}.{}", FAULT_KINDS[i]), &mut rng);
+                    *p *= decide(format!("faults.{endpoint}.{kind}"), &mut rng);
                 }
             }
         }

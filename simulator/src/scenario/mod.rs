@@ -42,7 +42,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use broker::{
-    AccountSpec, BrokerSpec, CancelSpec, Endpoint, FAULT_KINDS, FaultSpec, FillSpec, LatencySpec,
+    AccountSpec, BrokerSpec, CancelSpec, Endpoint, FaultSpec, FillSpec, LatencySpec,
     MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange, RejectionSpec, StaleReadSpec,
     VisibilitySpec, WhenFilled,
 };

@@ -8,11 +8,12 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Scenario;
-use super::broker::{Endpoint, FAULT_KINDS};
+use super::broker::Endpoint;
 use super::check::{Checker, out_of_range};
 use super::values::Price;
 use super::workload::qty_bounds;
 use crate::duration::Dur;
+use crate::fault::{FAULT_KINDS, FaultKind};
 use crate::model::OrderTarget;
 
 /// One scripted event for one order: something the broker does to it at a
@@ -352,7 +353,7 @@ fn check_timeline_event(
                     FAULT_KINDS.join(", ")
                 ),
             ),
-            Some(fault) if crate::model::FaultKind::named(&fault.value).is_none() => c.at(
+            Some(fault) if FaultKind::named(&fault.value).is_none() => c.at(
                 Some(fault.referenced),
                 format!("timeline[{i}].fault"),
                 format!(

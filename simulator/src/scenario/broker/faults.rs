@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Endpoint;
+use crate::fault::{FaultKind, FaultTable};
 use crate::scenario::check::Checker;
 
 use crate::duration::Dur;
@@ -13,6 +14,11 @@ use crate::scenario::values::Probability;
 
 /// Transient errors of one endpoint, as the chance of each per call. Their
 /// sum must be at most 1.
+///
+/// One field per [`FaultKind`], named as [`FaultKind::as_str`] names it:
+/// serde needs named fields to refuse an unknown one with the list of
+/// known ones (a new kind adds its field here and its arm in
+/// [`FaultSpec::probability`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
@@ -53,34 +59,27 @@ pub struct FaultSpec {
     pub retry_after: Option<Dur>,
 }
 
-/// The fault kinds of [`FaultSpec`], for messages and swarm mode.
-pub const FAULT_KINDS: &[&str] = &[
-    "timeout",
-    "connection_reset",
-    "http_500",
-    "http_502",
-    "http_503",
-    "http_504",
-    "http_429",
-    "garbage_body",
-    "lost_response",
-];
-
 impl FaultSpec {
-    /// The probabilities in [`FAULT_KINDS`] order.
+    /// The chance of `kind` per call.
     #[must_use]
-    pub fn probabilities(&self) -> [f64; 9] {
-        [
-            self.timeout.0,
-            self.connection_reset.0,
-            self.http_500.0,
-            self.http_502.0,
-            self.http_503.0,
-            self.http_504.0,
-            self.http_429.0,
-            self.garbage_body.0,
-            self.lost_response.0,
-        ]
+    pub fn probability(&self, kind: FaultKind) -> Probability {
+        match kind {
+            FaultKind::Timeout => self.timeout,
+            FaultKind::ConnectionReset => self.connection_reset,
+            FaultKind::Http500 => self.http_500,
+            FaultKind::Http502 => self.http_502,
+            FaultKind::Http503 => self.http_503,
+            FaultKind::Http504 => self.http_504,
+            FaultKind::Http429 => self.http_429,
+            FaultKind::GarbageBody => self.garbage_body,
+            FaultKind::LostResponse => self.lost_response,
+        }
+    }
+
+    /// The chance of every kind per call.
+    #[must_use]
+    pub fn probabilities(&self) -> FaultTable<f64> {
+        FaultTable::from_fn(|kind| self.probability(kind).0)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::distribution::DurationDist;
 pub use account::AccountSpec;
 pub use cancel::{CancelSpec, WhenFilled};
 pub use endpoint::Endpoint;
-pub use faults::{FAULT_KINDS, FaultSpec, OutageSpec};
+pub use faults::{FaultSpec, OutageSpec};
 pub use fill::{FillSpec, PartialSpec, PiecesRange, RejectionSpec};
 pub use latency::LatencySpec;
 pub use stream::{MAX_DISCONNECTS_PER_RUN, StreamSpec};
