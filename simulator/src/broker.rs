@@ -26,6 +26,7 @@ use crate::lifecycle::{draw, lifecycle_rng};
 use crate::model::{BrokerModel, OrderTarget, in_window};
 use crate::scenario::{Endpoint, WhenFilled};
 use crate::stream::{Happening, Publisher, StreamState, StreamWorld};
+use crate::time::{SimClock, trace_micros};
 use crate::trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind};
 
 tokio::task_local! {
@@ -71,7 +72,8 @@ pub struct SimBroker {
     uuid_ids: bool,
     model: Arc<BrokerModel>,
     seed: u64,
-    start: Instant,
+    /// Virtual time zero, and the stamp it stands for.
+    clock: SimClock,
     world: Arc<Mutex<World>>,
     /// The trade-updates stream, when the model has one.
     publisher: Option<Publisher<World>>,
@@ -85,7 +87,7 @@ impl Clone for SimBroker {
             uuid_ids: self.uuid_ids,
             model: Arc::clone(&self.model),
             seed: self.seed,
-            start: self.start,
+            clock: self.clock,
             world: Arc::clone(&self.world),
             publisher: self.publisher.clone(),
         }
@@ -145,7 +147,7 @@ impl StreamWorld for World {
     }
 
     fn trace(&mut self, at: Duration, kind: TraceKind) {
-        let t_us = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
+        let t_us = trace_micros(at);
         self.trace.push(TraceEvent { t_us, kind });
     }
 }
@@ -251,7 +253,7 @@ impl SimBroker {
             per_second: f64::from(requests) / per.as_secs_f64().max(1e-9),
             last: Duration::ZERO,
         });
-        let start = Instant::now();
+        let clock = SimClock::starting_now(model.time_origin());
         let world = Arc::new(Mutex::new(World {
             ledger: Ledger::default(),
             registry: indexmap::IndexMap::default(),
@@ -270,14 +272,13 @@ impl SimBroker {
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
             model: Arc::new(stream),
-            start,
-            epoch_unix_micros: model.epoch_unix_micros,
+            clock,
             seed,
         });
         Self {
             uuid_ids: false,
             seed,
-            start,
+            clock,
             world,
             publisher,
             model: Arc::new(model),
@@ -335,7 +336,7 @@ impl SimBroker {
     /// Virtual time since the broker was created.
     #[must_use]
     pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        self.clock.elapsed()
     }
 
     /// The model in force.
@@ -448,7 +449,12 @@ impl SimBroker {
     }
 
     fn micros(&self, t: Duration) -> u64 {
-        u64::try_from(t.as_micros()).unwrap_or(u64::MAX)
+        trace_micros(t)
+    }
+
+    /// The wall-clock stamp of virtual time zero, as the ledger takes it.
+    fn epoch_unix_micros(&self) -> i64 {
+        self.clock.origin().epoch_unix_micros()
     }
 
     fn key_for_client_id(world: &World, client_order_id: &str) -> (u64, Option<u32>) {
@@ -559,13 +565,13 @@ impl SimBroker {
         };
         let arrival = ARRIVAL.try_with(|arrival| *arrival).ok();
         let lands = match arrival {
-            Some(arrival) => Some(self.start + arrival + draws.request),
+            Some(arrival) => Some(self.clock.instant_at(arrival + draws.request)),
             None if !draws.request.is_zero() => Some(Instant::now() + draws.request),
             None => None,
         };
         let landing = match arrival {
             Some(arrival) => Some(arrival + draws.request),
-            None => lands.map(|lands| lands.saturating_duration_since(self.start)),
+            None => lands.map(|lands| self.clock.elapsed_at(lands)),
         };
         if let Some(at) = landing {
             *self.world().on_their_way.entry(at).or_insert(0) += 1;
@@ -762,7 +768,7 @@ impl SimBroker {
     ) -> Result<Order, BrokerError> {
         let at = self.stale_time(now, rng);
         order
-            .map(|o| o.snapshot(at.max(o.accepted_at), self.model.epoch_unix_micros))
+            .map(|o| o.snapshot(at.max(o.accepted_at), self.epoch_unix_micros()))
             .ok_or_else(not_found)
     }
 
@@ -897,7 +903,7 @@ impl SimBroker {
             status_lag: plan.status_lag,
             filled_spelling: plan.filled_spelling,
         };
-        let snapshot = order.snapshot(now, self.model.epoch_unix_micros);
+        let snapshot = order.snapshot(now, self.epoch_unix_micros());
         let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, now))
             .chain(
                 order

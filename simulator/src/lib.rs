@@ -38,6 +38,7 @@ mod recover;
 mod scenario;
 mod stream;
 mod suggest;
+mod time;
 mod trace;
 mod workload;
 
@@ -52,9 +53,7 @@ pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
     within_limit,
 };
-pub use model::{
-    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, OrderTarget, PartialModel, StreamModel,
-};
+pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,
     EngineRateLimit, EngineSpec, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec, Limits,
@@ -67,5 +66,6 @@ pub use scenario::{
     MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
 };
 pub use suggest::{closest, did_you_mean};
+pub use time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin, trace_micros};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
 pub use workload::{Intent, Workload, client_order_id, index_of_client_order_id, order_qty};

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::fault::{FaultKind, FaultTable};
 use crate::scenario::{Endpoint, Scenario, TimelineEvent, TimelineKind, WhenFilled};
+use crate::time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin};
 
 /// An order as a scenario's `timeline:` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -130,7 +131,8 @@ pub struct BrokerModel {
     pub call_faults: BTreeMap<(OrderTarget, usize, u32), FaultKind>,
     /// Reference prices by symbol.
     pub reference_prices: IndexMap<String, Decimal>,
-    /// Broker wall-clock of virtual time zero, in Unix microseconds.
+    /// Broker wall-clock of virtual time zero, in Unix microseconds (see
+    /// [`BrokerModel::time_origin`]).
     pub epoch_unix_micros: i64,
     /// The account's starting buying power, when limited.
     pub buying_power: Option<Decimal>,
@@ -166,11 +168,13 @@ pub struct StreamModel {
     pub outages: Vec<(Duration, Duration)>,
 }
 
-/// 2025-01-02T14:30:00Z, a market open: the broker's wall clock at virtual
-/// time zero.
-pub const DEFAULT_EPOCH_UNIX_MICROS: i64 = 1_735_828_200_000_000;
-
 impl BrokerModel {
+    /// The wall-clock stamp of the broker's virtual time zero.
+    #[must_use]
+    pub fn time_origin(&self) -> TimeOrigin {
+        TimeOrigin::new(self.epoch_unix_micros)
+    }
+
     /// The model a loaded scenario describes.
     #[must_use]
     pub fn from_scenario(scenario: &Scenario) -> Self {
