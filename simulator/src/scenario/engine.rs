@@ -1,7 +1,10 @@
 //! The `engine:` section: how the engine under test is set up, its checks,
 //! and its one translation into the engine's configuration.
 
-use fillproof_engine::{AdaptivePolling, FillDetectionConfig, PartialFillPolicy, PollingConfig};
+use fillproof_engine::{
+    AdaptivePolling, Commission, Decimal, ExecutorConfig, FillDetectionConfig, PartialFillPolicy,
+    PollingConfig, RateLimit, RiskLimits, ValidationConfig,
+};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -263,6 +266,107 @@ impl Scenario {
             .validate()
             .map_err(|error| format!("{} {}", error.field, error.problem))?;
         Ok(config)
+    }
+
+    /// The executor configuration the scenario's `engine:` section
+    /// describes: its fill detection configuration
+    /// ([`Scenario::detection_config`]), client-side rate limit
+    /// ([`Scenario::call_budget`]), risk limits and commission, and the
+    /// broker account's buying power. Risk limits the scenario leaves out
+    /// are off: the harness measures fill detection unless a scenario asks
+    /// for limits.
+    ///
+    /// # Errors
+    /// What is wrong with the detection configuration, or a limit out of
+    /// range.
+    pub fn executor_config(&self) -> Result<ExecutorConfig, String> {
+        self.executor_config_with(self.detection_config()?)
+    }
+
+    /// As [`Scenario::executor_config`], with the fill detection
+    /// configuration given (a run may override the scenario's polling).
+    ///
+    /// # Errors
+    /// A limit out of range, its field first as the scenario spells it
+    /// (`engine.rate_limit...`).
+    pub fn executor_config_with(
+        &self,
+        detection: FillDetectionConfig,
+    ) -> Result<ExecutorConfig, String> {
+        let engine = &self.engine;
+        let rate_limit = self.call_budget();
+        if let Some(limit) = &rate_limit {
+            limit.validate().map_err(|e| format!("engine.{e}"))?;
+        }
+        let defaults = ExecutorConfig::default();
+        Ok(ExecutorConfig {
+            detection,
+            validation: engine.validation_config(),
+            risk: engine.risk_limits(),
+            commission: engine.commission_charged(),
+            rate_limit,
+            call_timeout: engine
+                .call_timeout
+                .as_ref()
+                .map_or(defaults.call_timeout, |t| t.value.0),
+            submit_max_wait: engine
+                .shed_after
+                .as_ref()
+                .map_or(defaults.submit_max_wait, |t| t.value.0),
+            buying_power: self.broker.account.buying_power.map(|p| p.0),
+        })
+    }
+
+    /// The call budget the scenario's engine runs under: the engine's own
+    /// default (180 a minute) unless the scenario sets one, or none when it
+    /// says `rate_limit: none`, as a bot in production would run.
+    #[must_use]
+    pub fn call_budget(&self) -> Option<RateLimit> {
+        match &self.engine.rate_limit {
+            None => ExecutorConfig::default().rate_limit,
+            Some(budget) => budget.limit().map(|r| RateLimit {
+                requests: r.requests.value,
+                per: r.per.0,
+            }),
+        }
+    }
+}
+
+impl EngineSpec {
+    /// The risk limits set; each left out is off.
+    fn risk_limits(&self) -> RiskLimits {
+        self.risk.as_ref().map_or(
+            RiskLimits {
+                max_position: None,
+                daily_loss_limit: None,
+                max_orders_per_minute: u32::MAX,
+            },
+            |r| RiskLimits {
+                max_position: r.max_position.map(Decimal::from),
+                daily_loss_limit: r.daily_loss_limit.map(|p| p.0),
+                max_orders_per_minute: r.max_orders_per_minute.unwrap_or(u32::MAX),
+            },
+        )
+    }
+
+    /// The commission set; none when left out.
+    fn commission_charged(&self) -> Commission {
+        self.commission
+            .as_ref()
+            .map_or(Commission::default(), |c| Commission {
+                per_order: c.per_order.map_or(Decimal::ZERO, |p| p.0),
+                per_share: c.per_share.map_or(Decimal::ZERO, |p| p.0),
+            })
+    }
+
+    /// The pre-trade validation set: the price band, or the engine's.
+    fn validation_config(&self) -> ValidationConfig {
+        ValidationConfig {
+            price_band_pct: self
+                .price_band_pct
+                .and_then(|w| Decimal::try_from(w.0).ok())
+                .unwrap_or_else(|| ValidationConfig::default().price_band_pct),
+        }
     }
 }
 
