@@ -11,10 +11,10 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::apply::{Answer, Request};
-use super::world::{Bucket, World, note_submit};
+use super::world::{World, note_submit};
 use super::{ARRIVAL, SimBroker, unregistered_key};
 use crate::fault::{CallRefusal, FaultKind};
-use crate::model::{OrderTarget, in_window};
+use crate::model::{EndpointFaults, OrderTarget};
 use crate::scenario::Endpoint;
 use crate::trace::CallRecord;
 
@@ -169,86 +169,58 @@ impl SimBroker {
             landing,
             ..
         } = call;
-        let endpoint = request.endpoint();
-        let faults = &self.model.faults[endpoint.index()];
+        let faults = &self.model.faults[request.endpoint().index()];
         let now = arrival.map_or_else(|| self.elapsed(), |arrival| arrival + draws.request);
         let mut world = self.world();
         if let Some(at) = landing {
             world.not_on_its_way(at);
         }
-        let (result, applied, refusal) = match self.fate(&mut world, now, draws.fault) {
-            Fate::Outage => (
-                Err(BrokerError::Server {
-                    status: 503,
-                    message: "service unavailable".into(),
-                }),
-                false,
-                Some(CallRefusal::Outage),
-            ),
-            Fate::RateLimited(retry_after) => (
-                Err(BrokerError::RateLimited {
-                    retry_after: Some(retry_after),
-                }),
-                false,
-                Some(CallRefusal::RateLimit),
-            ),
-            Fate::Clean => (
-                self.apply(&mut world, now, &mut draws.rng, order, &request),
-                true,
-                None,
-            ),
-            Fate::Fault(fault) => {
-                if fault.applied() {
-                    // The broker acts; the answer is what breaks.
-                    let _ = self.apply(&mut world, now, &mut draws.rng, order, &request);
-                }
-                (
-                    Err(fault_error(fault, faults.retry_after)),
-                    fault.applied(),
-                    Some(CallRefusal::Fault(fault)),
-                )
-            }
-        };
+        let gates = world.pass_gates(now, &self.model.outages);
+        let fate = fate(gates, draws.fault);
+        let result = self.carry_out(&mut world, fate, now, &mut draws.rng, order, &request);
         let landed = Landed {
             request: &request,
             draws: &draws,
             order,
             now,
             result: &result,
-            applied,
-            refusal,
+            applied: fate.applied(),
+            refusal: fate.refusal(),
             abandoned,
         };
         self.note_landed(&mut world, &landed);
-        let wait = match draws.fault {
-            Some(FaultKind::Timeout | FaultKind::LostResponse) => {
-                faults.timeout_after.saturating_sub(draws.request)
-            }
-            _ => draws.response,
-        };
-        (result, wait)
+        (result, response_wait(&draws, faults))
     }
 
-    /// What becomes of a call arriving at `now` whose draws picked `fault`:
-    /// an outage or the rate limit answers first (the bucket spends a
-    /// token on every call it lets through), then the drawn fault, if any.
-    fn fate(&self, world: &mut World, now: Duration, fault: Option<FaultKind>) -> Fate {
-        let in_outage = !world.healed && in_window(&self.model.outages, now);
-        let limited = if in_outage || world.healed {
-            Ok(())
-        } else {
-            world.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
-        };
-        world.rate_state = if world.healed {
-            None
-        } else {
-            world.bucket.as_ref().map(Bucket::state)
-        };
-        match (in_outage, limited, fault) {
-            (true, _, _) => Fate::Outage,
-            (false, Err(retry_after), _) => Fate::RateLimited(retry_after),
-            (false, Ok(()), Some(fault)) => Fate::Fault(fault),
-            (false, Ok(()), None) => Fate::Clean,
+    /// Carries out a landed call's `fate`: the broker applies the request
+    /// when the fate lets it (a fault that applies first breaks only the
+    /// answer), and the caller gets the answer or the refusal's error.
+    fn carry_out(
+        &self,
+        world: &mut World,
+        fate: Fate,
+        now: Duration,
+        rng: &mut ChaCha8Rng,
+        order: Option<u32>,
+        request: &Request,
+    ) -> Result<Answer, BrokerError> {
+        match fate {
+            Fate::Outage => Err(BrokerError::Server {
+                status: 503,
+                message: "service unavailable".into(),
+            }),
+            Fate::RateLimited(retry_after) => Err(BrokerError::RateLimited {
+                retry_after: Some(retry_after),
+            }),
+            Fate::Clean => self.apply(world, now, rng, order, request),
+            Fate::Fault(fault) => {
+                if fault.applied() {
+                    // The broker acts; the answer is what breaks.
+                    let _ = self.apply(world, now, rng, order, request);
+                }
+                let retry_after = self.model.faults[request.endpoint().index()].retry_after;
+                Err(fault_error(fault, retry_after))
+            }
         }
     }
 
@@ -307,7 +279,43 @@ fn fault_error(fault: FaultKind, retry_after: Duration) -> BrokerError {
     }
 }
 
+/// What the broker's gates made of a call arriving: whether an outage
+/// window holds it, and the rate limit's answer (`Err` with the wait until
+/// a token is free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Gates {
+    /// An outage window holds the call.
+    pub(super) in_outage: bool,
+    /// The rate limit let it through, or says how long until it would.
+    pub(super) limited: Result<(), Duration>,
+}
+
+/// What becomes of a call the gates made `gates` of, whose draws picked
+/// `fault`: an outage or the rate limit answers first, then the drawn
+/// fault, if any. A pure decision; [`SimBroker::land`] carries it out.
+fn fate(gates: Gates, fault: Option<FaultKind>) -> Fate {
+    match (gates.in_outage, gates.limited, fault) {
+        (true, _, _) => Fate::Outage,
+        (false, Err(retry_after), _) => Fate::RateLimited(retry_after),
+        (false, Ok(()), Some(fault)) => Fate::Fault(fault),
+        (false, Ok(()), None) => Fate::Clean,
+    }
+}
+
+/// How long a landed call's answer takes to reach the caller: the drawn
+/// response leg, or, for a fault that gives no answer, until the caller
+/// sees a timeout.
+fn response_wait(draws: &CallDraws, faults: &EndpointFaults) -> Duration {
+    match draws.fault {
+        Some(FaultKind::Timeout | FaultKind::LostResponse) => {
+            faults.timeout_after.saturating_sub(draws.request)
+        }
+        _ => draws.response,
+    }
+}
+
 /// What the broker does with a call that arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     /// An outage window answers 503; nothing is applied.
     Outage,
@@ -318,6 +326,23 @@ enum Fate {
     Fault(FaultKind),
     /// The broker applies the request and answers.
     Clean,
+}
+
+impl Fate {
+    /// Why the call got no clean answer, if it did not.
+    fn refusal(self) -> Option<CallRefusal> {
+        match self {
+            Self::Outage => Some(CallRefusal::Outage),
+            Self::RateLimited(_) => Some(CallRefusal::RateLimit),
+            Self::Fault(fault) => Some(CallRefusal::Fault(fault)),
+            Self::Clean => None,
+        }
+    }
+
+    /// True when the broker applies the request.
+    fn applied(self) -> bool {
+        self.refusal().is_none_or(CallRefusal::applied)
+    }
 }
 
 /// A call that has landed, as it is counted and traced.

@@ -9,8 +9,10 @@ use fillproof_engine::{BrokerError, RateLimitState};
 use tokio::time::Instant;
 
 use super::apply::Answer;
+use super::call::Gates;
 use crate::fault::CallRefusal;
 use crate::ledger::Ledger;
+use crate::model::in_window;
 use crate::stream::{StreamState, StreamWorld};
 use crate::time::trace_micros;
 use crate::trace::{Trace, TraceEvent, TraceKind};
@@ -44,6 +46,25 @@ pub(super) struct World {
 }
 
 impl World {
+    /// Passes a call arriving at `now` through the broker's gates: an
+    /// outage window among `outages`, then the rate limit (its bucket
+    /// spends a token on every call it lets through), neither once healed;
+    /// notes the rate-limit state sent with the answer.
+    pub(super) fn pass_gates(&mut self, now: Duration, outages: &[(Duration, Duration)]) -> Gates {
+        let in_outage = !self.healed && in_window(outages, now);
+        let limited = if in_outage || self.healed {
+            Ok(())
+        } else {
+            self.bucket.as_mut().map_or(Ok(()), |b| b.take(now))
+        };
+        self.rate_state = if self.healed {
+            None
+        } else {
+            self.bucket.as_ref().map(Bucket::state)
+        };
+        Gates { in_outage, limited }
+    }
+
     /// A request that was to land at `at` has landed (or never will).
     pub(super) fn not_on_its_way(&mut self, at: Duration) {
         if let std::collections::btree_map::Entry::Occupied(mut entry) = self.on_their_way.entry(at)
