@@ -378,21 +378,6 @@ pub const STRATEGIES: &[&str] = &["fixed", "linear", "exponential", "adaptive", 
 /// # Errors
 /// A missing or extra parameter, or an unknown strategy.
 pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
-    let need = |value: Option<crate::duration::Dur>, name: &str| {
-        value
-            .map(|d| d.0)
-            .ok_or_else(|| format!("strategy `{}` needs `{name}`", spec.strategy))
-    };
-    let refuse = |present: bool, name: &str| {
-        if present {
-            Err(format!(
-                "strategy `{}` does not take `{name}`",
-                spec.strategy
-            ))
-        } else {
-            Ok(())
-        }
-    };
     let adaptive_only = [
         (spec.first.is_some(), "first"),
         (spec.cruise.is_some(), "cruise"),
@@ -403,83 +388,40 @@ pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
     ];
     if spec.strategy != "adaptive" {
         for (present, name) in adaptive_only {
-            refuse(present, name)?;
+            refuse(spec, present, name)?;
         }
     }
     if spec.strategy != "hybrid" {
-        refuse(spec.safety.is_some(), "safety")?;
+        refuse(spec, spec.safety.is_some(), "safety")?;
     }
     match spec.strategy.as_str() {
-        "hybrid" => {
-            for (present, name) in [
-                (spec.interval.is_some(), "interval"),
-                (spec.initial.is_some(), "initial"),
-                (spec.step.is_some(), "step"),
-                (spec.factor.is_some(), "factor"),
-                (spec.max.is_some(), "max"),
-            ] {
-                refuse(present, name)?;
-            }
-            Ok(spec
-                .safety
-                .map_or_else(PollingConfig::hybrid_default, |safety| {
-                    PollingConfig::Hybrid { safety: safety.0 }
-                }))
-        }
-        "adaptive" => {
-            refuse(spec.interval.is_some(), "interval")?;
-            refuse(spec.initial.is_some(), "initial")?;
-            refuse(spec.step.is_some(), "step")?;
-            refuse(spec.factor.is_some(), "factor")?;
-            let mut adaptive = AdaptivePolling::default();
-            if let Some(first) = spec.first {
-                adaptive.first = first.0;
-            }
-            if let Some(cruise) = spec.cruise {
-                adaptive.cruise = cruise.0;
-            }
-            if let Some(patience) = spec.patience {
-                adaptive.patience = patience;
-            }
-            if let Some(growth) = spec.growth {
-                adaptive.growth = growth;
-            }
-            if let Some(max) = spec.max {
-                adaptive.max = max.0;
-            }
-            if let Some(endgame) = spec.endgame {
-                adaptive.endgame = endgame.0;
-            }
-            if let Some(interval) = spec.endgame_interval {
-                adaptive.endgame_interval = interval.0;
-            }
-            Ok(PollingConfig::Adaptive(adaptive))
-        }
+        "hybrid" => hybrid_polling(spec),
+        "adaptive" => adaptive_polling(spec),
         "fixed" => {
-            refuse(spec.initial.is_some(), "initial")?;
-            refuse(spec.step.is_some(), "step")?;
-            refuse(spec.factor.is_some(), "factor")?;
-            refuse(spec.max.is_some(), "max")?;
+            refuse(spec, spec.initial.is_some(), "initial")?;
+            refuse(spec, spec.step.is_some(), "step")?;
+            refuse(spec, spec.factor.is_some(), "factor")?;
+            refuse(spec, spec.max.is_some(), "max")?;
             Ok(PollingConfig::Fixed {
-                interval: need(spec.interval, "interval")?,
+                interval: need(spec, spec.interval, "interval")?,
             })
         }
         "linear" => {
-            refuse(spec.interval.is_some(), "interval")?;
-            refuse(spec.factor.is_some(), "factor")?;
+            refuse(spec, spec.interval.is_some(), "interval")?;
+            refuse(spec, spec.factor.is_some(), "factor")?;
             Ok(PollingConfig::Linear {
-                initial: need(spec.initial, "initial")?,
-                step: need(spec.step, "step")?,
-                max: need(spec.max, "max")?,
+                initial: need(spec, spec.initial, "initial")?,
+                step: need(spec, spec.step, "step")?,
+                max: need(spec, spec.max, "max")?,
             })
         }
         "exponential" => {
-            refuse(spec.interval.is_some(), "interval")?;
-            refuse(spec.step.is_some(), "step")?;
+            refuse(spec, spec.interval.is_some(), "interval")?;
+            refuse(spec, spec.step.is_some(), "step")?;
             Ok(PollingConfig::Exponential {
-                initial: need(spec.initial, "initial")?,
+                initial: need(spec, spec.initial, "initial")?,
                 factor: spec.factor.unwrap_or(2.0),
-                max: need(spec.max, "max")?,
+                max: need(spec, spec.max, "max")?,
             })
         }
         other => Err(format!(
@@ -488,6 +430,75 @@ pub fn polling_config(spec: &PollingSpec) -> Result<PollingConfig, String> {
             STRATEGIES.join(", ")
         )),
     }
+}
+
+/// The duration `name` the strategy needs, or why it is missing.
+fn need(spec: &PollingSpec, value: Option<Dur>, name: &str) -> Result<std::time::Duration, String> {
+    value
+        .map(|d| d.0)
+        .ok_or_else(|| format!("strategy `{}` needs `{name}`", spec.strategy))
+}
+
+/// Refuses `name` when `present`: the strategy does not take it.
+fn refuse(spec: &PollingSpec, present: bool, name: &str) -> Result<(), String> {
+    if present {
+        Err(format!(
+            "strategy `{}` does not take `{name}`",
+            spec.strategy
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The hybrid strategy: only `safety`, or the engine's default.
+fn hybrid_polling(spec: &PollingSpec) -> Result<PollingConfig, String> {
+    for (present, name) in [
+        (spec.interval.is_some(), "interval"),
+        (spec.initial.is_some(), "initial"),
+        (spec.step.is_some(), "step"),
+        (spec.factor.is_some(), "factor"),
+        (spec.max.is_some(), "max"),
+    ] {
+        refuse(spec, present, name)?;
+    }
+    Ok(spec
+        .safety
+        .map_or_else(PollingConfig::hybrid_default, |safety| {
+            PollingConfig::Hybrid { safety: safety.0 }
+        }))
+}
+
+/// The adaptive strategy: the engine's defaults, with what the scenario
+/// sets.
+fn adaptive_polling(spec: &PollingSpec) -> Result<PollingConfig, String> {
+    refuse(spec, spec.interval.is_some(), "interval")?;
+    refuse(spec, spec.initial.is_some(), "initial")?;
+    refuse(spec, spec.step.is_some(), "step")?;
+    refuse(spec, spec.factor.is_some(), "factor")?;
+    let mut adaptive = AdaptivePolling::default();
+    if let Some(first) = spec.first {
+        adaptive.first = first.0;
+    }
+    if let Some(cruise) = spec.cruise {
+        adaptive.cruise = cruise.0;
+    }
+    if let Some(patience) = spec.patience {
+        adaptive.patience = patience;
+    }
+    if let Some(growth) = spec.growth {
+        adaptive.growth = growth;
+    }
+    if let Some(max) = spec.max {
+        adaptive.max = max.0;
+    }
+    if let Some(endgame) = spec.endgame {
+        adaptive.endgame = endgame.0;
+    }
+    if let Some(interval) = spec.endgame_interval {
+        adaptive.endgame_interval = interval.0;
+    }
+    Ok(PollingConfig::Adaptive(adaptive))
 }
 
 /// Checks the `engine:` section: its polling strategy, the waits it gives

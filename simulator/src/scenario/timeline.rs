@@ -291,12 +291,18 @@ fn end_word(kind: TimelineKind) -> &'static str {
 
 /// Checks one `timeline:` event: it names one order that exists, has a time
 /// unless it is a `fault`, and carries only the fields its kind takes.
-fn check_timeline_event(
-    i: usize,
-    event: &crate::scenario::TimelineEvent,
-    orders: u32,
-    c: &mut Checker<'_>,
-) {
+fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Checker<'_>) {
+    check_event_target(i, event, orders, c);
+    if event.event.value == TimelineKind::Fault {
+        check_fault_event(i, event, c);
+    } else {
+        check_timed_event(i, event, c);
+    }
+    check_fill_fields(i, event, c);
+}
+
+/// Checks that `event` names exactly one order, and one that exists.
+fn check_event_target(i: usize, event: &TimelineEvent, orders: u32, c: &mut Checker<'_>) {
     let here = Some(event.location());
     match (&event.order, &event.client_order_id) {
         (Some(order), None) if order.value >= orders => c.at(
@@ -326,61 +332,74 @@ fn check_timeline_event(
             "names no order; give `order` (the arrival index, from 0) or `client_order_id`",
         ),
     }
-    let kind = event.event.value;
-    let is_fault = kind == TimelineKind::Fault;
-    if is_fault {
-        if event.call.is_none() {
-            c.at(
-                here,
-                format!("timeline[{i}].call"),
-                "is missing; a `fault` names the endpoint whose call it strikes: submit, \
-                 get_order, get_order_by_client_id, cancel or get_position",
-            );
-        }
-        if event.attempt == Some(0) {
-            c.at(
-                here,
-                format!("timeline[{i}].attempt"),
-                "is 0; calls are counted from 1 (the first call)",
-            );
-        }
-        match &event.fault {
-            None => c.at(
-                here,
-                format!("timeline[{i}].fault"),
-                format!(
-                    "is missing; a `fault` event names one of: {}",
-                    FAULT_KINDS.join(", ")
-                ),
-            ),
-            Some(fault) if FaultKind::named(&fault.value).is_none() => c.at(
-                Some(fault.referenced),
-                format!("timeline[{i}].fault"),
-                format!(
-                    "`{}` is not a fault; use one of: {}",
-                    fault.value,
-                    FAULT_KINDS.join(", ")
-                ),
-            ),
-            Some(_) => {}
-        }
-    } else {
-        if event.at.is_none() {
-            c.at(
-                here,
-                format!("timeline[{i}].at"),
-                "is missing; say when the event happens, e.g. `at: 1.5s`",
-            );
-        }
-        if event.call.is_some() || event.attempt.is_some() || event.fault.is_some() {
-            c.at(
-                here,
-                format!("timeline[{i}]"),
-                "only `fault` events take `call`, `attempt` and `fault`",
-            );
-        }
+}
+
+/// Checks a `fault` event's fields: the endpoint, the attempt and a known
+/// fault.
+fn check_fault_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    if event.call.is_none() {
+        c.at(
+            here,
+            format!("timeline[{i}].call"),
+            "is missing; a `fault` names the endpoint whose call it strikes: submit, \
+             get_order, get_order_by_client_id, cancel or get_position",
+        );
     }
-    match kind {
+    if event.attempt == Some(0) {
+        c.at(
+            here,
+            format!("timeline[{i}].attempt"),
+            "is 0; calls are counted from 1 (the first call)",
+        );
+    }
+    match &event.fault {
+        None => c.at(
+            here,
+            format!("timeline[{i}].fault"),
+            format!(
+                "is missing; a `fault` event names one of: {}",
+                FAULT_KINDS.join(", ")
+            ),
+        ),
+        Some(fault) if FaultKind::named(&fault.value).is_none() => c.at(
+            Some(fault.referenced),
+            format!("timeline[{i}].fault"),
+            format!(
+                "`{}` is not a fault; use one of: {}",
+                fault.value,
+                FAULT_KINDS.join(", ")
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// Checks an event that happens at a time: it has one, and no `fault`
+/// fields.
+fn check_timed_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    if event.at.is_none() {
+        c.at(
+            here,
+            format!("timeline[{i}].at"),
+            "is missing; say when the event happens, e.g. `at: 1.5s`",
+        );
+    }
+    if event.call.is_some() || event.attempt.is_some() || event.fault.is_some() {
+        c.at(
+            here,
+            format!("timeline[{i}]"),
+            "only `fault` events take `call`, `attempt` and `fault`",
+        );
+    }
+}
+
+/// Checks `qty` and `price`: positive and in range on a `fill`, absent on
+/// any other event.
+fn check_fill_fields(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    match event.event.value {
         TimelineKind::Fill => {
             if event.qty == Some(0) {
                 c.at(
