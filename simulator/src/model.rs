@@ -11,7 +11,10 @@ use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::fault::{FaultKind, FaultTable};
-use crate::scenario::{Endpoint, Scenario, TimelineEvent, TimelineKind, WhenFilled};
+use crate::scenario::{
+    Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent, TimelineKind,
+    VisibilitySpec, WhenFilled,
+};
 use crate::time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin};
 
 /// An order as a scenario's `timeline:` names it.
@@ -168,6 +171,106 @@ pub struct StreamModel {
     pub outages: Vec<(Duration, Duration)>,
 }
 
+impl EndpointFaults {
+    /// The faults `spec` sets, with the defaults for what it leaves out.
+    fn from_spec(spec: &FaultSpec) -> Self {
+        let defaults = Self::default();
+        Self {
+            probabilities: spec.probabilities(),
+            timeout_after: spec.timeout_after.map_or(defaults.timeout_after, |d| d.0),
+            retry_after: spec.retry_after.map_or(defaults.retry_after, |d| d.0),
+        }
+    }
+}
+
+impl PartialModel {
+    /// The partial fills `spec` describes.
+    fn from_spec(spec: &PartialSpec) -> Self {
+        Self {
+            probability: spec.probability.0,
+            pieces_low: spec.pieces.low,
+            pieces_high: spec.pieces.high,
+            spacing: spec.spacing.clone(),
+            unfilled: spec.unfilled.0,
+        }
+    }
+}
+
+impl StreamModel {
+    /// The stream `spec` describes.
+    fn from_spec(spec: &StreamSpec) -> Self {
+        Self {
+            delay: spec.delay.clone(),
+            drop: spec.drop.0,
+            duplicate: spec.duplicate.0,
+            reorder: spec.reorder.0,
+            disconnects: spec
+                .disconnects
+                .as_ref()
+                .map(|d| (d.value.every.clone(), d.value.down_for.clone())),
+            outages: spec
+                .outages
+                .iter()
+                .map(|o| (o.at.0, o.duration.0))
+                .collect(),
+        }
+    }
+}
+
+/// The spellings of the filled status with their weights: `filled` alone
+/// unless the scenario gives some.
+fn spellings(visibility: &VisibilitySpec) -> Vec<(String, f64)> {
+    if visibility.status_spelling.is_empty() {
+        vec![("filled".to_owned(), 1.0)]
+    } else {
+        visibility
+            .status_spelling
+            .iter()
+            .map(|(s, w)| (s.clone(), w.0))
+            .collect()
+    }
+}
+
+/// Scripted events by order and at a time, each order's in time order (the
+/// order the broker applies them in), apart from the faults scripted for
+/// single calls.
+#[allow(
+    clippy::type_complexity,
+    reason = "the two maps BrokerModel holds, as it names them"
+)]
+fn scripted(
+    events: &[TimelineEvent],
+) -> (
+    BTreeMap<OrderTarget, Vec<TimelineEvent>>,
+    BTreeMap<(OrderTarget, usize, u32), FaultKind>,
+) {
+    let mut timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>> = BTreeMap::new();
+    let mut call_faults = BTreeMap::new();
+    for event in events {
+        let Some(target) = OrderTarget::of(event) else {
+            continue;
+        };
+        if event.event.value == TimelineKind::Fault {
+            // `check` refuses a fault event without a known fault or
+            // an endpoint; such an event is left out here.
+            let fault = event
+                .fault
+                .as_ref()
+                .and_then(|f| FaultKind::named(&f.value));
+            if let (Some(fault), Some(call)) = (fault, event.call) {
+                let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
+                call_faults.insert((target, call.endpoint().index(), attempt), fault);
+            }
+        } else {
+            timeline.entry(target).or_default().push(event.clone());
+        }
+    }
+    for events in timeline.values_mut() {
+        events.sort_by_key(TimelineEvent::at);
+    }
+    (timeline, call_faults)
+}
+
 impl BrokerModel {
     /// The wall-clock stamp of the broker's virtual time zero.
     #[must_use]
@@ -190,63 +293,17 @@ impl BrokerModel {
                 .faults
                 .get(&endpoint)
                 .map_or_else(EndpointFaults::default, |spec| {
-                    let defaults = EndpointFaults::default();
-                    EndpointFaults {
-                        probabilities: spec.value.probabilities(),
-                        timeout_after: spec
-                            .value
-                            .timeout_after
-                            .map_or(defaults.timeout_after, |d| d.0),
-                        retry_after: spec.value.retry_after.map_or(defaults.retry_after, |d| d.0),
-                    }
+                    EndpointFaults::from_spec(&spec.value)
                 })
         });
-        let spellings = if broker.visibility.status_spelling.is_empty() {
-            vec![("filled".to_owned(), 1.0)]
-        } else {
-            broker
-                .visibility
-                .status_spelling
-                .iter()
-                .map(|(s, w)| (s.clone(), w.0))
-                .collect()
-        };
-        let mut timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>> = BTreeMap::new();
-        let mut call_faults = BTreeMap::new();
-        for event in &scenario.timeline {
-            let Some(target) = OrderTarget::of(event) else {
-                continue;
-            };
-            if event.event.value == TimelineKind::Fault {
-                // `check` refuses a fault event without a known fault or
-                // an endpoint; such an event is left out here.
-                let fault = event
-                    .fault
-                    .as_ref()
-                    .and_then(|f| FaultKind::named(&f.value));
-                if let (Some(fault), Some(call)) = (fault, event.call) {
-                    let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
-                    call_faults.insert((target, call.endpoint().index(), attempt), fault);
-                }
-            } else {
-                timeline.entry(target).or_default().push(event.clone());
-            }
-        }
-        for events in timeline.values_mut() {
-            events.sort_by_key(TimelineEvent::at);
-        }
+        let spellings = spellings(&broker.visibility);
+        let (timeline, call_faults) = scripted(&scenario.timeline);
         Self {
             latency,
             faults,
             fill_probability: broker.fill.probability.0,
             fill_delay: broker.fill.delay.clone(),
-            partial: broker.fill.partial.as_ref().map(|p| PartialModel {
-                probability: p.probability.0,
-                pieces_low: p.pieces.low,
-                pieces_high: p.pieces.high,
-                spacing: p.spacing.clone(),
-                unfilled: p.unfilled.0,
-            }),
+            partial: broker.fill.partial.as_ref().map(PartialModel::from_spec),
             slippage_bps: broker.fill.slippage_bps.clone(),
             status_lag: broker.visibility.status_lag.clone(),
             spellings,
@@ -282,17 +339,7 @@ impl BrokerModel {
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
             buying_power: broker.account.buying_power.map(|p| p.0),
             not_tradable: broker.account.not_tradable.clone(),
-            stream: broker.stream.as_ref().map(|s| StreamModel {
-                delay: s.delay.clone(),
-                drop: s.drop.0,
-                duplicate: s.duplicate.0,
-                reorder: s.reorder.0,
-                disconnects: s
-                    .disconnects
-                    .as_ref()
-                    .map(|d| (d.value.every.clone(), d.value.down_for.clone())),
-                outages: s.outages.iter().map(|o| (o.at.0, o.duration.0)).collect(),
-            }),
+            stream: broker.stream.as_ref().map(StreamModel::from_spec),
         }
     }
 

@@ -44,7 +44,7 @@ use serde_saphyr::Spanned;
 pub use broker::{
     AccountSpec, BrokerSpec, CancelSpec, Endpoint, FaultSpec, FillSpec, LatencySpec,
     MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange, RejectionSpec, StaleReadSpec,
-    VisibilitySpec, WhenFilled,
+    StreamSpec, VisibilitySpec, WhenFilled,
 };
 pub use engine::{
     CommissionSpec, EngineKind, EngineRateLimit, EngineSpec, PartialPolicySpec, PollingSpec,
