@@ -2,13 +2,22 @@
 //! scenarios. It implements the engine's [`fillproof_engine::Broker`] port
 //! and keeps the ground truth the harness measures the engine against.
 //!
-//! - [`Scenario`]: the scenario file, loaded and checked by
-//!   [`Scenario::load`], with errors naming file, line, column and field.
+//! - [`Scenario`]: the scenario file (`scenario/`, one file per section,
+//!   each checked beside its types), loaded and checked by
+//!   [`Scenario::load`], with errors naming file, line, column and field;
+//!   [`Scenario::executor_config`] is the one translation of its `engine:`
+//!   section.
+//! - [`FaultKind`], [`FaultTable`], [`CallRefusal`]: the one vocabulary of
+//!   faults (`fault.rs`).
+//! - [`TimeOrigin`]: the one simulated time origin: virtual time to the
+//!   broker's wall-clock stamps (`time.rs`).
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
 //!   scenario files write them.
 //! - [`BrokerModel`]: the broker's behaviour compiled from a scenario, and
 //!   swarm mode's reweighting of it.
-//! - [`SimBroker`]: the broker itself, on tokio's (paused) clock.
+//! - [`SimBroker`]: the broker itself, on tokio's (paused) clock
+//!   (`broker/`: a call's pure fate decision, accepting a submit, and the
+//!   world every call shares).
 //! - [`Ledger`]: the ground truth: accepted orders, fills, positions.
 //! - [`Workload`]: the orders a run places, drawn per order from the seed.
 //! - [`Trace`]: every broker event and API call, with a running hash.
@@ -23,6 +32,14 @@
 //! accepted), `call` by order, endpoint and call number, `swarm` once per
 //! run. Nothing reads the machine's clock or entropy, so the same scenario
 //! and seed give the same trace, and the same trace hash, on any machine.
+//!
+//! # Imports
+//!
+//! The crate imports the engine (its port, order model and configuration
+//! types) and no network crate. Inside, `scenario/` reads the file and
+//! knows nothing of a run; `model` compiles it; `broker/`, `lifecycle`,
+//! `stream`, `ledger` and `trace` run it; `fault`, `time`, `distribution`
+//! and `duration` are vocabulary every layer may use.
 
 mod broker;
 mod distribution;

@@ -1,6 +1,11 @@
 //! The `broker:` section: how the simulated broker behaves, one file per
 //! part (endpoints, latency, fills, visibility, faults, cancels, the
-//! stream, the account).
+//! stream, the account), each checked beside its types.
+//!
+//! Entry points: [`BrokerSpec`] and the section's checks for the
+//! scenario's `check.rs`; `model.rs` compiles the section into the
+//! broker's model. Imports the scenario's shared values, the crate's
+//! distributions, durations and fault vocabulary.
 
 mod account;
 mod cancel;
