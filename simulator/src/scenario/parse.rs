@@ -1,11 +1,11 @@
 //! The typed parse of a scenario file, reading on past each problem (see
 //! [`crate::recover`]) to report every one.
 
-use serde_saphyr::{Budget, MessageFormatter, Options, UserMessageFormatter};
+use serde_saphyr::{Budget, MessageFormatter, Options, Spanned, UserMessageFormatter};
 
 use super::Scenario;
 use crate::error::Diagnostic;
-use crate::recover::{Rename, Step};
+use crate::recover::{Node, Rename, Step};
 use crate::suggest::did_you_mean;
 
 fn yaml_options() -> Options {
@@ -101,6 +101,41 @@ impl Parsed {
         });
     }
 
+    /// True when an error at `field` follows from a field left out (a
+    /// required field now missing): a problem already reported.
+    fn follows(&self, field: Option<&str>) -> bool {
+        field.is_some_and(|field| {
+            self.removed
+                .iter()
+                .any(|removed| crate::recover::holds(field, removed))
+        })
+    }
+
+    /// `text` patched to read on past the field at `steps` (`field_in_file`
+    /// as the file names it): a misspelt key renamed to `suggestion`, or
+    /// else the field left out; `None` when neither can be done.
+    fn patch(
+        &mut self,
+        text: &str,
+        root: &Spanned<Node>,
+        steps: &[Step],
+        suggestion: Option<String>,
+        field_in_file: String,
+    ) -> Option<String> {
+        let renamed = suggestion.and_then(|to| crate::recover::rename(text, root, steps, &to));
+        if let Some((patched, rename)) = renamed {
+            self.renames.push(rename);
+            return Some(patched);
+        }
+        let patched = crate::recover::remove(text, root, steps)?;
+        if let Some(Step::Index(index)) = steps.last() {
+            let sequence = crate::recover::field_name(&steps[..steps.len() - 1]);
+            self.items_removed.push((sequence, *index));
+        }
+        self.removed.push(field_in_file);
+        Some(patched)
+    }
+
     /// False for a diagnostic about a field left out, or one holding it or
     /// held by it: it follows from a problem already reported.
     pub(super) fn unrelated(&self, diagnostic: &Diagnostic) -> bool {
@@ -141,14 +176,7 @@ pub(super) fn parse_yaml(text: &str, file: &str) -> Parsed {
         };
         let field = failure.steps.as_deref().map(crate::recover::field_name);
         let field_in_file = field.as_deref().map(|f| parsed.field_in_file(f));
-        // An error where a field was left out (a required field now
-        // missing) follows from a problem already reported.
-        let follows = field_in_file.as_deref().is_some_and(|field| {
-            parsed
-                .removed
-                .iter()
-                .any(|removed| crate::recover::holds(field, removed))
-        });
+        let follows = parsed.follows(field_in_file.as_deref());
         if !follows {
             let diagnostic = parsed.in_file(failure.diagnostic);
             parsed.diagnostics.push(diagnostic);
@@ -172,21 +200,8 @@ pub(super) fn parse_yaml(text: &str, file: &str) -> Parsed {
                 }
             },
         };
-        let renamed = failure
-            .suggestion
-            .filter(|_| !follows)
-            .and_then(|to| crate::recover::rename(&current, &root, &steps, &to));
-        let patched = if let Some((text, rename)) = renamed {
-            parsed.renames.push(rename);
-            text
-        } else if let Some(text) = crate::recover::remove(&current, &root, &steps) {
-            if let Some(Step::Index(index)) = steps.last() {
-                let sequence = crate::recover::field_name(&steps[..steps.len() - 1]);
-                parsed.items_removed.push((sequence, *index));
-            }
-            parsed.removed.push(field_in_file);
-            text
-        } else {
+        let suggestion = failure.suggestion.filter(|_| !follows);
+        let Some(patched) = parsed.patch(&current, &root, &steps, suggestion, field_in_file) else {
             break;
         };
         // A patch that leaves no YAML (a removed anchor an alias still

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::Scenario;
-use super::broker::LatencySpec;
+use super::broker::{BrokerSpec, LatencySpec};
 use super::load::{MAX_SAMPLES_FILE_BYTES, read_bounded_text};
 use crate::distribution::Dist;
 use crate::duration::parse_duration;
@@ -19,7 +19,16 @@ fn distributions_mut(scenario: &mut Scenario) -> Vec<(String, &mut Dist, bool)> 
         out.push(("workload.arrival".into(), &mut arrival.0, true));
     }
     out.push(("workload.qty".into(), &mut workload.qty.0, false));
-    let broker = &mut scenario.broker;
+    broker_distributions(&mut scenario.broker, &mut out);
+    out
+}
+
+/// The distributions of the `broker:` section, in the order
+/// [`distributions_mut`] lists them.
+fn broker_distributions<'a>(
+    broker: &'a mut BrokerSpec,
+    out: &mut Vec<(String, &'a mut Dist, bool)>,
+) {
     for (endpoint, latency) in &mut broker.latency {
         match latency {
             LatencySpec::RoundTrip(d) => {
@@ -90,7 +99,6 @@ fn distributions_mut(scenario: &mut Scenario) -> Vec<(String, &mut Dist, bool)> 
             ));
         }
     }
-    out
 }
 
 /// Replaces every `samples_file` with the samples it holds, read relative
