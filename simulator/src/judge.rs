@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
+use crate::fault::{CallRefusal, FaultKind};
 use crate::ledger::{Fill, LedgerOrder};
 
 /// The decimal places an average fill price is compared at: those of the
@@ -316,7 +317,7 @@ pub fn price_mismatch<'a>(
 /// a call the client must make again.
 #[must_use]
 pub fn rate_limited_calls(faults_injected: &BTreeMap<&'static str, u64>) -> u64 {
-    ["rate_limit", "http_429"]
+    [CallRefusal::RateLimit.as_str(), FaultKind::Http429.as_str()]
         .iter()
         .filter_map(|kind| faults_injected.get(kind))
         .sum()

@@ -14,11 +14,11 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{
-    Order, OrderStatus, OrderType, Side, StableBuildHasher, TimeInForce, Timestamp,
-};
+use fillproof_engine::{Order, OrderStatus, OrderType, Side, StableBuildHasher, TimeInForce};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
+
+use crate::time::TimeOrigin;
 
 /// A fill, planned at acceptance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,11 +248,8 @@ impl LedgerOrder {
         spelled: bool,
         epoch_unix_micros: i64,
     ) -> Order {
-        let stamp = |t: Duration| {
-            Timestamp::from_unix_micros(
-                epoch_unix_micros.saturating_add(i64::try_from(t.as_micros()).unwrap_or(i64::MAX)),
-            )
-        };
+        let origin = TimeOrigin::new(epoch_unix_micros);
+        let stamp = |t: Duration| origin.at(t);
         let raw_status = if status_time < self.accepted_at {
             "accepted"
         } else {

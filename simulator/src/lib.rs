@@ -2,13 +2,22 @@
 //! scenarios. It implements the engine's [`fillproof_engine::Broker`] port
 //! and keeps the ground truth the harness measures the engine against.
 //!
-//! - [`Scenario`]: the scenario file, loaded and checked by
-//!   [`Scenario::load`], with errors naming file, line, column and field.
+//! - [`Scenario`]: the scenario file (`scenario/`, one file per section,
+//!   each checked beside its types), loaded and checked by
+//!   [`Scenario::load`], with errors naming file, line, column and field;
+//!   [`Scenario::executor_config`] is the one translation of its `engine:`
+//!   section.
+//! - [`FaultKind`], [`FaultTable`], [`CallRefusal`]: the one vocabulary of
+//!   faults (`fault.rs`).
+//! - [`TimeOrigin`]: the one simulated time origin: virtual time to the
+//!   broker's wall-clock stamps (`time.rs`).
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
 //!   scenario files write them.
 //! - [`BrokerModel`]: the broker's behaviour compiled from a scenario, and
 //!   swarm mode's reweighting of it.
-//! - [`SimBroker`]: the broker itself, on tokio's (paused) clock.
+//! - [`SimBroker`]: the broker itself, on tokio's (paused) clock
+//!   (`broker/`: a call's pure fate decision, accepting a submit, and the
+//!   world every call shares).
 //! - [`Ledger`]: the ground truth: accepted orders, fills, positions.
 //! - [`Workload`]: the orders a run places, drawn per order from the seed.
 //! - [`Trace`]: every broker event and API call, with a running hash.
@@ -23,21 +32,30 @@
 //! accepted), `call` by order, endpoint and call number, `swarm` once per
 //! run. Nothing reads the machine's clock or entropy, so the same scenario
 //! and seed give the same trace, and the same trace hash, on any machine.
+//!
+//! # Imports
+//!
+//! The crate imports the engine (its port, order model and configuration
+//! types) and no network crate. Inside, `scenario/` reads the file and
+//! knows nothing of a run; `model` compiles it; `broker/`, `lifecycle`,
+//! `stream`, `ledger` and `trace` run it; `fault`, `time`, `distribution`
+//! and `duration` are vocabulary every layer may use.
 
 mod broker;
 mod distribution;
 mod duration;
 mod error;
 mod expect;
+mod fault;
 pub mod judge;
 mod ledger;
 mod lifecycle;
-mod load;
 mod model;
 mod recover;
 mod scenario;
 mod stream;
 mod suggest;
+mod time;
 mod trace;
 mod workload;
 
@@ -46,27 +64,25 @@ pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
+pub use fault::{CallRefusal, FAULT_KINDS, FaultKind, FaultTable, UnknownFault};
 pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
 pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
     within_limit,
 };
-pub use load::{
+pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
+pub use scenario::{
+    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,
+    EngineRateLimit, EngineSpec, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec, Limits,
+    ListedOrder, ListedSide, OrderKind, OutageSpec, PartialPolicySpec, PartialSpec, PiecesRange,
+    PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario, SideSpec,
+    StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
+};
+pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
     MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
 };
-pub use model::{
-    BrokerModel, DEFAULT_EPOCH_UNIX_MICROS, EndpointFaults, FaultKind, OrderTarget, PartialModel,
-    StreamModel,
-};
-pub use scenario::{
-    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,
-    EngineRateLimit, EngineSpec, FAULT_KINDS, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec,
-    Limits, ListedOrder, ListedSide, OrderKind, OutageSpec, PartialPolicySpec, PartialSpec,
-    PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario,
-    SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled,
-    WorkloadSpec,
-};
 pub use suggest::{closest, did_you_mean};
+pub use time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin, trace_micros};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
 pub use workload::{Intent, Workload, client_order_id, index_of_client_order_id, order_qty};

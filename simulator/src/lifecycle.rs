@@ -17,7 +17,7 @@ use rust_decimal::prelude::FromPrimitive;
 
 use crate::ledger::{BrokerEnd, Fill};
 use crate::model::{BrokerModel, OrderTarget};
-use crate::scenario::TimelineKind;
+use crate::scenario::{TimelineEvent, TimelineKind};
 
 /// What the broker will do to one order.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,35 +54,96 @@ pub fn draw(
     request: &OrderRequest,
     accepted_at: Duration,
 ) -> Result<Plan, Overfill> {
-    // A fixed order of draws keeps each order's stream aligned whatever the
-    // knobs are set to.
-    let reject_now = rng.random::<f64>() < model.reject_probability;
-    let reject_later = rng.random::<f64>() < model.async_reject_probability;
-    let reject_delay = model.async_reject_delay.sample(rng);
-    let fills_at_all = rng.random::<f64>() < model.fill_probability;
-    let delay = model.fill_delay.sample(rng);
-    let in_pieces = rng.random::<f64>();
-    let rests = rng.random::<f64>();
-    let status_lag = model.status_lag.sample(rng);
-    let filled_spelling = pick_spelling(model, rng.random::<f64>());
+    let first = FirstDraws::take(model, rng);
     let reference = model
         .reference_prices
         .get(&request.symbol)
         .copied()
         .or(request.limit_price)
         .unwrap_or(Decimal::ONE);
-
     let mut plan = Plan {
-        reject_now,
+        reject_now: first.reject_now,
         fills: Vec::new(),
         broker_end: None,
-        status_lag,
-        filled_spelling,
+        status_lag: first.status_lag,
+        filled_spelling: first.filled_spelling,
     };
-    if reject_now {
+    if plan.reject_now {
         return Ok(plan);
     }
-    let scripted = index
+    if let Some(events) = scripted_events(model, index, request) {
+        follow_script(&mut plan, events, request, reference, accepted_at)?;
+        return Ok(plan);
+    }
+    if first.reject_later {
+        plan.broker_end = Some((accepted_at + first.reject_delay, BrokerEnd::Rejected));
+        return Ok(plan);
+    }
+    if !first.fills_at_all {
+        return Ok(plan);
+    }
+    let starts_at = accepted_at + first.delay;
+    plan.fills = random_fills(model, rng, request, reference, starts_at, first.pieces);
+    Ok(plan)
+}
+
+/// The draws every order makes first, whatever its story: a fixed order
+/// of draws keeps each order's stream aligned whatever the knobs are set
+/// to.
+struct FirstDraws {
+    reject_now: bool,
+    reject_later: bool,
+    reject_delay: Duration,
+    fills_at_all: bool,
+    delay: Duration,
+    pieces: PieceDraws,
+    status_lag: Duration,
+    filled_spelling: String,
+}
+
+impl FirstDraws {
+    /// Takes them from `rng`, in their fixed order.
+    fn take(model: &BrokerModel, rng: &mut ChaCha8Rng) -> Self {
+        let reject_now = rng.random::<f64>() < model.reject_probability;
+        let reject_later = rng.random::<f64>() < model.async_reject_probability;
+        let reject_delay = model.async_reject_delay.sample(rng);
+        let fills_at_all = rng.random::<f64>() < model.fill_probability;
+        let delay = model.fill_delay.sample(rng);
+        let pieces = PieceDraws {
+            in_pieces: rng.random::<f64>(),
+            rests: rng.random::<f64>(),
+        };
+        let status_lag = model.status_lag.sample(rng);
+        let filled_spelling = pick_spelling(model, rng.random::<f64>());
+        Self {
+            reject_now,
+            reject_later,
+            reject_delay,
+            fills_at_all,
+            delay,
+            pieces,
+            status_lag,
+            filled_spelling,
+        }
+    }
+}
+
+/// The draws that decide whether an order fills in pieces and whether its
+/// last piece rests.
+#[derive(Debug, Clone, Copy)]
+struct PieceDraws {
+    in_pieces: f64,
+    rests: f64,
+}
+
+/// The timeline's events for the order, by workload index or client
+/// order id, when it scripts any.
+fn scripted_events<'m>(
+    model: &'m BrokerModel,
+    index: Option<u32>,
+    request: &OrderRequest,
+) -> Option<&'m Vec<TimelineEvent>> {
+    index
         .and_then(|i| model.timeline.get(&OrderTarget::Index(i)))
         .or_else(|| {
             // Most scenarios have no timeline: skip the key's allocation.
@@ -93,55 +154,70 @@ pub fn draw(
                         .get(&OrderTarget::ClientOrderId(request.client_order_id.clone()))
                 })
                 .flatten()
-        });
-    if let Some(events) = scripted {
-        let takes = scripted_fills(events, request.qty)?;
-        for (event, qty) in events.iter().zip(takes) {
-            let at = event.at().max(accepted_at);
-            match event.event.value {
-                TimelineKind::Fill => {
-                    let price = event.price.map_or(reference, |p| p.0);
-                    let price = within_limit(price, request.side, request.limit_price);
-                    plan.fills.push(Fill { at, qty, price });
-                }
-                TimelineKind::Reject => {
-                    plan.broker_end.get_or_insert((at, BrokerEnd::Rejected));
-                }
-                TimelineKind::Cancel => {
-                    plan.broker_end.get_or_insert((at, BrokerEnd::Canceled));
-                }
-                TimelineKind::Expire => {
-                    plan.broker_end.get_or_insert((at, BrokerEnd::Expired));
-                }
-                // Call faults are kept apart, in the model's `call_faults`.
-                TimelineKind::Fault => {}
+        })
+}
+
+/// Writes the scripted `events` into `plan`: their fills, and the first
+/// end the broker gives the order.
+fn follow_script(
+    plan: &mut Plan,
+    events: &[TimelineEvent],
+    request: &OrderRequest,
+    reference: Decimal,
+    accepted_at: Duration,
+) -> Result<(), Overfill> {
+    let takes = scripted_fills(events, request.qty)?;
+    for (event, qty) in events.iter().zip(takes) {
+        let at = event.at().max(accepted_at);
+        match event.event.value {
+            TimelineKind::Fill => {
+                let price = event.price.map_or(reference, |p| p.0);
+                let price = within_limit(price, request.side, request.limit_price);
+                plan.fills.push(Fill { at, qty, price });
             }
+            TimelineKind::Reject => {
+                plan.broker_end.get_or_insert((at, BrokerEnd::Rejected));
+            }
+            TimelineKind::Cancel => {
+                plan.broker_end.get_or_insert((at, BrokerEnd::Canceled));
+            }
+            TimelineKind::Expire => {
+                plan.broker_end.get_or_insert((at, BrokerEnd::Expired));
+            }
+            // Call faults are kept apart, in the model's `call_faults`.
+            TimelineKind::Fault => {}
         }
-        // `check` refuses a timeline that fills an order when or after the
-        // broker rejects it, or after it ends otherwise, and one that ends
-        // an order twice: nothing scripted is dropped here.
-        debug_assert!(
-            match plan.broker_end {
-                Some((_, BrokerEnd::Rejected)) => plan.fills.is_empty(),
-                Some((end, _)) => plan
-                    .fills
-                    .iter()
-                    .all(|f| crate::ledger::fill_done_by(f.at, end)),
-                None => true,
-            },
-            "a checked timeline scripts a fill after its order ends"
-        );
-        return Ok(plan);
     }
-    if reject_later {
-        plan.broker_end = Some((accepted_at + reject_delay, BrokerEnd::Rejected));
-        return Ok(plan);
-    }
-    if !fills_at_all {
-        return Ok(plan);
-    }
+    // `check` refuses a timeline that fills an order when or after the
+    // broker rejects it, or after it ends otherwise, and one that ends
+    // an order twice: nothing scripted is dropped here.
+    debug_assert!(
+        match plan.broker_end {
+            Some((_, BrokerEnd::Rejected)) => plan.fills.is_empty(),
+            Some((end, _)) => plan
+                .fills
+                .iter()
+                .all(|f| crate::ledger::fill_done_by(f.at, end)),
+            None => true,
+        },
+        "a checked timeline scripts a fill after its order ends"
+    );
+    Ok(())
+}
+
+/// The fills the random model draws for an order that fills, the first
+/// at `starts_at`: in one piece or several (spaced, each slipped and held
+/// within the limit), the last perhaps left resting.
+fn random_fills(
+    model: &BrokerModel,
+    rng: &mut ChaCha8Rng,
+    request: &OrderRequest,
+    reference: Decimal,
+    starts_at: Duration,
+    draws: PieceDraws,
+) -> Vec<Fill> {
     let pieces = match &model.partial {
-        Some(partial) if in_pieces < partial.probability => {
+        Some(partial) if draws.in_pieces < partial.probability => {
             rng.random_range(partial.pieces_low..=partial.pieces_high)
         }
         _ => 1,
@@ -152,7 +228,8 @@ pub fn draw(
     let count: u32 = pieces.try_into().unwrap_or(1);
     let base = (whole / pieces).floor();
     let mut leftover = qty - base * pieces;
-    let mut at = accepted_at + delay;
+    let mut at = starts_at;
+    let mut fills = Vec::new();
     for piece in 0..count {
         if piece > 0 {
             at += model
@@ -169,7 +246,7 @@ pub fn draw(
             piece_qty += leftover;
         }
         let bps = model.slippage_bps.0.sample(rng);
-        plan.fills.push(Fill {
+        fills.push(Fill {
             at,
             qty: piece_qty,
             price: within_limit(
@@ -180,13 +257,13 @@ pub fn draw(
         });
     }
     let last_rests = match &model.partial {
-        Some(partial) => count > 1 && rests < partial.unfilled,
+        Some(partial) => count > 1 && draws.rests < partial.unfilled,
         None => false,
     };
     if last_rests {
-        plan.fills.pop();
+        fills.pop();
     }
-    Ok(plan)
+    fills
 }
 
 /// A timeline that fills an order with more than it orders: the run is

@@ -10,65 +10,12 @@ use rand::Rng;
 use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
-use crate::scenario::{Endpoint, FAULT_KINDS, Scenario, TimelineEvent, TimelineKind, WhenFilled};
-
-/// A fault a call can meet, in [`FAULT_KINDS`] order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
-    /// No answer; not applied.
-    Timeout,
-    /// Connection reset; not applied.
-    ConnectionReset,
-    /// HTTP 500; not applied.
-    Http500,
-    /// HTTP 502; not applied.
-    Http502,
-    /// HTTP 503; not applied.
-    Http503,
-    /// HTTP 504; applied.
-    Http504,
-    /// HTTP 429; not applied.
-    Http429,
-    /// Unparseable body; applied.
-    GarbageBody,
-    /// Answer lost; applied.
-    LostResponse,
-}
-
-impl FaultKind {
-    const ALL: [FaultKind; 9] = [
-        Self::Timeout,
-        Self::ConnectionReset,
-        Self::Http500,
-        Self::Http502,
-        Self::Http503,
-        Self::Http504,
-        Self::Http429,
-        Self::GarbageBody,
-        Self::LostResponse,
-    ];
-
-    /// True when the broker applies the request despite the fault.
-    #[must_use]
-    pub fn applied(self) -> bool {
-        matches!(self, Self::Http504 | Self::GarbageBody | Self::LostResponse)
-    }
-
-    /// The fault a scenario names `name`, if any.
-    #[must_use]
-    pub fn named(name: &str) -> Option<Self> {
-        FAULT_KINDS
-            .iter()
-            .position(|kind| *kind == name)
-            .map(|i| Self::ALL[i])
-    }
-
-    /// The fault's scenario name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        FAULT_KINDS[self as usize]
-    }
-}
+use crate::fault::{FaultKind, FaultTable};
+use crate::scenario::{
+    Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent, TimelineKind,
+    VisibilitySpec, WhenFilled,
+};
+use crate::time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin};
 
 /// An order as a scenario's `timeline:` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,8 +42,8 @@ impl OrderTarget {
 /// Faults of one endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointFaults {
-    /// Chance of each fault per call, in [`FAULT_KINDS`] order.
-    pub probabilities: [f64; 9],
+    /// Chance of each fault per call.
+    pub probabilities: FaultTable<f64>,
     /// When the engine sees a timeout.
     pub timeout_after: Duration,
     /// Retry-After of a 429.
@@ -106,7 +53,7 @@ pub struct EndpointFaults {
 impl Default for EndpointFaults {
     fn default() -> Self {
         Self {
-            probabilities: [0.0; 9],
+            probabilities: FaultTable::default(),
             timeout_after: Duration::from_secs(5),
             retry_after: Duration::from_secs(1),
         }
@@ -118,10 +65,10 @@ impl EndpointFaults {
     #[must_use]
     pub fn pick(&self, u: f64) -> Option<FaultKind> {
         let mut cumulative = 0.0;
-        for (kind, p) in FaultKind::ALL.iter().zip(self.probabilities) {
+        for (kind, p) in self.probabilities.by_kind() {
             cumulative += p;
             if u < cumulative {
-                return Some(*kind);
+                return Some(kind);
             }
         }
         None
@@ -187,7 +134,8 @@ pub struct BrokerModel {
     pub call_faults: BTreeMap<(OrderTarget, usize, u32), FaultKind>,
     /// Reference prices by symbol.
     pub reference_prices: IndexMap<String, Decimal>,
-    /// Broker wall-clock of virtual time zero, in Unix microseconds.
+    /// Broker wall-clock of virtual time zero, in Unix microseconds (see
+    /// [`BrokerModel::time_origin`]).
     pub epoch_unix_micros: i64,
     /// The account's starting buying power, when limited.
     pub buying_power: Option<Decimal>,
@@ -223,11 +171,113 @@ pub struct StreamModel {
     pub outages: Vec<(Duration, Duration)>,
 }
 
-/// 2025-01-02T14:30:00Z, a market open: the broker's wall clock at virtual
-/// time zero.
-pub const DEFAULT_EPOCH_UNIX_MICROS: i64 = 1_735_828_200_000_000;
+impl EndpointFaults {
+    /// The faults `spec` sets, with the defaults for what it leaves out.
+    fn from_spec(spec: &FaultSpec) -> Self {
+        let defaults = Self::default();
+        Self {
+            probabilities: spec.probabilities(),
+            timeout_after: spec.timeout_after.map_or(defaults.timeout_after, |d| d.0),
+            retry_after: spec.retry_after.map_or(defaults.retry_after, |d| d.0),
+        }
+    }
+}
+
+impl PartialModel {
+    /// The partial fills `spec` describes.
+    fn from_spec(spec: &PartialSpec) -> Self {
+        Self {
+            probability: spec.probability.0,
+            pieces_low: spec.pieces.low,
+            pieces_high: spec.pieces.high,
+            spacing: spec.spacing.clone(),
+            unfilled: spec.unfilled.0,
+        }
+    }
+}
+
+impl StreamModel {
+    /// The stream `spec` describes.
+    fn from_spec(spec: &StreamSpec) -> Self {
+        Self {
+            delay: spec.delay.clone(),
+            drop: spec.drop.0,
+            duplicate: spec.duplicate.0,
+            reorder: spec.reorder.0,
+            disconnects: spec
+                .disconnects
+                .as_ref()
+                .map(|d| (d.value.every.clone(), d.value.down_for.clone())),
+            outages: spec
+                .outages
+                .iter()
+                .map(|o| (o.at.0, o.duration.0))
+                .collect(),
+        }
+    }
+}
+
+/// The spellings of the filled status with their weights: `filled` alone
+/// unless the scenario gives some.
+fn spellings(visibility: &VisibilitySpec) -> Vec<(String, f64)> {
+    if visibility.status_spelling.is_empty() {
+        vec![("filled".to_owned(), 1.0)]
+    } else {
+        visibility
+            .status_spelling
+            .iter()
+            .map(|(s, w)| (s.clone(), w.0))
+            .collect()
+    }
+}
+
+/// Scripted events by order and at a time, each order's in time order (the
+/// order the broker applies them in), apart from the faults scripted for
+/// single calls.
+#[allow(
+    clippy::type_complexity,
+    reason = "the two maps BrokerModel holds, as it names them"
+)]
+fn scripted(
+    events: &[TimelineEvent],
+) -> (
+    BTreeMap<OrderTarget, Vec<TimelineEvent>>,
+    BTreeMap<(OrderTarget, usize, u32), FaultKind>,
+) {
+    let mut timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>> = BTreeMap::new();
+    let mut call_faults = BTreeMap::new();
+    for event in events {
+        let Some(target) = OrderTarget::of(event) else {
+            continue;
+        };
+        if event.event.value == TimelineKind::Fault {
+            // `check` refuses a fault event without a known fault or
+            // an endpoint; such an event is left out here.
+            let fault = event
+                .fault
+                .as_ref()
+                .and_then(|f| FaultKind::named(&f.value));
+            if let (Some(fault), Some(call)) = (fault, event.call) {
+                let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
+                call_faults.insert((target, call.endpoint().index(), attempt), fault);
+            }
+        } else {
+            timeline.entry(target).or_default().push(event.clone());
+        }
+    }
+    for events in timeline.values_mut() {
+        events.sort_by_key(TimelineEvent::at);
+    }
+    (timeline, call_faults)
+}
 
 impl BrokerModel {
+    /// The wall-clock stamp of the broker's virtual time zero.
+    #[must_use]
+    pub fn time_origin(&self) -> TimeOrigin {
+        TimeOrigin::new(self.epoch_unix_micros)
+    }
+
     /// The model a loaded scenario describes.
     #[must_use]
     pub fn from_scenario(scenario: &Scenario) -> Self {
@@ -243,63 +293,17 @@ impl BrokerModel {
                 .faults
                 .get(&endpoint)
                 .map_or_else(EndpointFaults::default, |spec| {
-                    let defaults = EndpointFaults::default();
-                    EndpointFaults {
-                        probabilities: spec.value.probabilities(),
-                        timeout_after: spec
-                            .value
-                            .timeout_after
-                            .map_or(defaults.timeout_after, |d| d.0),
-                        retry_after: spec.value.retry_after.map_or(defaults.retry_after, |d| d.0),
-                    }
+                    EndpointFaults::from_spec(&spec.value)
                 })
         });
-        let spellings = if broker.visibility.status_spelling.is_empty() {
-            vec![("filled".to_owned(), 1.0)]
-        } else {
-            broker
-                .visibility
-                .status_spelling
-                .iter()
-                .map(|(s, w)| (s.clone(), w.0))
-                .collect()
-        };
-        let mut timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>> = BTreeMap::new();
-        let mut call_faults = BTreeMap::new();
-        for event in &scenario.timeline {
-            let Some(target) = OrderTarget::of(event) else {
-                continue;
-            };
-            if event.event.value == TimelineKind::Fault {
-                // `check` refuses a fault event without a known fault or
-                // an endpoint; such an event is left out here.
-                let fault = event
-                    .fault
-                    .as_ref()
-                    .and_then(|f| FaultKind::named(&f.value));
-                if let (Some(fault), Some(call)) = (fault, event.call) {
-                    let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
-                    call_faults.insert((target, call.endpoint().index(), attempt), fault);
-                }
-            } else {
-                timeline.entry(target).or_default().push(event.clone());
-            }
-        }
-        for events in timeline.values_mut() {
-            events.sort_by_key(TimelineEvent::at);
-        }
+        let spellings = spellings(&broker.visibility);
+        let (timeline, call_faults) = scripted(&scenario.timeline);
         Self {
             latency,
             faults,
             fill_probability: broker.fill.probability.0,
             fill_delay: broker.fill.delay.clone(),
-            partial: broker.fill.partial.as_ref().map(|p| PartialModel {
-                probability: p.probability.0,
-                pieces_low: p.pieces.low,
-                pieces_high: p.pieces.high,
-                spacing: p.spacing.clone(),
-                unfilled: p.unfilled.0,
-            }),
+            partial: broker.fill.partial.as_ref().map(PartialModel::from_spec),
             slippage_bps: broker.fill.slippage_bps.clone(),
             status_lag: broker.visibility.status_lag.clone(),
             spellings,
@@ -335,17 +339,7 @@ impl BrokerModel {
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
             buying_power: broker.account.buying_power.map(|p| p.0),
             not_tradable: broker.account.not_tradable.clone(),
-            stream: broker.stream.as_ref().map(|s| StreamModel {
-                delay: s.delay.clone(),
-                drop: s.drop.0,
-                duplicate: s.duplicate.0,
-                reorder: s.reorder.0,
-                disconnects: s
-                    .disconnects
-                    .as_ref()
-                    .map(|d| (d.value.every.clone(), d.value.down_for.clone())),
-                outages: s.outages.iter().map(|o| (o.at.0, o.duration.0)).collect(),
-            }),
+            stream: broker.stream.as_ref().map(StreamModel::from_spec),
         }
     }
 
@@ -371,9 +365,9 @@ impl BrokerModel {
         };
         for endpoint in Endpoint::ALL {
             let faults = &mut self.faults[endpoint.index()];
-            for (i, p) in faults.probabilities.iter_mut().enumerate() {
+            for (kind, p) in faults.probabilities.by_kind_mut() {
                 if *p > 0.0 {
-                    *p *= decide(format!("faults.{endpoint}.{}", FAULT_KINDS[i]), &mut rng);
+                    *p *= decide(format!("faults.{endpoint}.{kind}"), &mut rng);
                 }
             }
         }

@@ -24,10 +24,10 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::ledger::{Ledger, TrueStatus};
 use crate::model::{StreamModel, in_window};
+use crate::time::{SimClock, TimeOrigin};
 use crate::trace::TraceKind;
 
 /// Something that happened to an order, for the stream.
@@ -174,10 +174,8 @@ pub(crate) struct Publisher<W> {
     pub world: Arc<Mutex<W>>,
     /// The stream's model.
     pub model: Arc<StreamModel>,
-    /// Virtual time zero.
-    pub start: Instant,
-    /// Broker wall clock of virtual time zero.
-    pub epoch_unix_micros: i64,
+    /// Virtual time zero, and the stamp it stands for.
+    pub clock: SimClock,
     /// The run's seed.
     pub seed: u64,
 }
@@ -199,8 +197,7 @@ impl<W> Clone for Publisher<W> {
         Self {
             world: Arc::clone(&self.world),
             model: Arc::clone(&self.model),
-            start: self.start,
-            epoch_unix_micros: self.epoch_unix_micros,
+            clock: self.clock,
             seed: self.seed,
         }
     }
@@ -246,13 +243,13 @@ impl<W: StreamWorld> Publisher<W> {
         for deliver_at in deliveries {
             let world = Arc::clone(&self.world);
             let model = Arc::clone(&self.model);
-            let wake = self.start + deliver_at;
-            let epoch = self.epoch_unix_micros;
+            let wake = self.clock.instant_at(deliver_at);
+            let origin = self.clock.origin();
             let order_id = order_id.to_owned();
             tokio::spawn(async move {
                 sleep_until(wake).await;
                 let mut world = lock(&world);
-                let Some(update) = trade_update(world.ledger(), &order_id, happening, at, epoch)
+                let Some(update) = trade_update(world.ledger(), &order_id, happening, at, origin)
                 else {
                     return;
                 };
@@ -287,9 +284,9 @@ impl<W: StreamWorld> Publisher<W> {
         if start_notifier {
             let world = Arc::clone(&self.world);
             let model = Arc::clone(&self.model);
-            let start = self.start;
+            let clock = self.clock;
             tokio::spawn(async move {
-                let mut now = start.elapsed();
+                let mut now = clock.elapsed();
                 loop {
                     let next = {
                         let mut world = lock(&world);
@@ -299,7 +296,7 @@ impl<W: StreamWorld> Publisher<W> {
                         world.stream().next_reconnect_after(&model, now)
                     };
                     let Some(back) = next else { return };
-                    sleep_until(start + back).await;
+                    sleep_until(clock.instant_at(back)).await;
                     now = back;
                     let mut world = lock(&world);
                     world.trace(back, TraceKind::StreamReconnected);
@@ -322,7 +319,7 @@ fn trade_update(
     order_id: &str,
     happening: Happening,
     at: Duration,
-    epoch_unix_micros: i64,
+    origin: TimeOrigin,
 ) -> Option<TradeUpdate> {
     let order = ledger.by_id(order_id)?;
     let status = order.status_at(at);
@@ -358,17 +355,16 @@ fn trade_update(
         Happening::Canceled if status == TrueStatus::Canceled && ended_here => TradeEvent::Canceled,
         Happening::PendingCancel | Happening::Canceled => return None,
     };
-    let micros = i64::try_from(at.as_micros()).unwrap_or(i64::MAX);
     Some(TradeUpdate {
         event,
-        order: order.true_snapshot(at, epoch_unix_micros),
+        order: order.true_snapshot(at, origin.epoch_unix_micros()),
         position_qty: execution
             .as_ref()
             .map(|_| ledger.position_at(&order.symbol, at)),
         execution_id: execution.as_ref().map(|(id, _, _)| id.clone()),
         qty: execution.as_ref().map(|(_, qty, _)| *qty),
         price: execution.as_ref().map(|(_, _, price)| *price),
-        at: fillproof_engine::Timestamp::from_unix_micros(epoch_unix_micros.saturating_add(micros)),
+        at: origin.at(at),
     })
 }
 

@@ -160,7 +160,7 @@ pub struct AcceptRecord<'a> {
 
 impl AcceptRecord<'_> {
     fn offset_us(&self, at: Duration) -> u64 {
-        u64::try_from(at.saturating_sub(self.accepted_at).as_micros()).unwrap_or(u64::MAX)
+        crate::time::trace_micros(at.saturating_sub(self.accepted_at))
     }
 
     fn plan_text(&self) -> String {

@@ -1,0 +1,205 @@
+//! A submit the broker received: refused (a duplicate id, bounds, an
+//! untradable symbol, buying power, the timeline or the risk check), or
+//! accepted with its lifecycle drawn and written to the ledger.
+
+use std::time::Duration;
+
+use fillproof_engine::{BrokerError, Order, OrderRequest, stable_hash};
+use rust_decimal::Decimal;
+
+use super::world::World;
+use super::{SimBroker, unregistered_key, uuid_shaped};
+use crate::ledger::LedgerOrder;
+use crate::lifecycle::{Plan, draw, lifecycle_rng};
+use crate::stream::Happening;
+use crate::trace::AcceptRecord;
+
+impl SimBroker {
+    /// A submit arriving at `now`: refused in the order a broker checks
+    /// (a duplicate id, what it cannot trade, buying power, then the
+    /// order's drawn lifecycle), or accepted and written to the ledger.
+    pub(super) fn accept(
+        &self,
+        world: &mut World,
+        now: Duration,
+        request: &OrderRequest,
+        index: Option<u32>,
+    ) -> Result<Order, BrokerError> {
+        if world
+            .ledger
+            .by_client_id(&request.client_order_id)
+            .is_some()
+        {
+            return Err(BrokerError::Unprocessable {
+                message: "client_order_id must be unique".into(),
+            });
+        }
+        self.refuse_untradable(request)?;
+        self.check_buying_power(world, now, request)?;
+        let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
+        let plan = self.plan(key, index, request, now)?;
+        let id = self.order_id(key, index, request);
+        let order = ledger_order(index, id, request, now, plan);
+        Ok(self.file(world, now, key, order))
+    }
+
+    /// Refuses what a broker cannot trade: within these bounds no sum of
+    /// the ledger's can overflow, whatever an engine sends.
+    fn refuse_untradable(&self, request: &OrderRequest) -> Result<(), BrokerError> {
+        if request.qty <= Decimal::ZERO || request.qty > fillproof_engine::MAX_QTY {
+            return Err(BrokerError::Unprocessable {
+                message: format!(
+                    "qty must be more than 0 and at most {}",
+                    fillproof_engine::MAX_QTY
+                ),
+            });
+        }
+        if let Some(limit) = request
+            .limit_price
+            .filter(|p| !fillproof_engine::price_in_range(*p))
+        {
+            return Err(BrokerError::Unprocessable {
+                message: format!(
+                    "limit_price {limit} must be from {} to {}",
+                    fillproof_engine::MIN_PRICE,
+                    fillproof_engine::MAX_PRICE
+                ),
+            });
+        }
+        if self.model.not_tradable.contains(&request.symbol) {
+            return Err(BrokerError::Unprocessable {
+                message: format!("asset {} is not tradable", request.symbol),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a buy costing more than the account's buying power at
+    /// `now`, when the scenario limits it (403).
+    fn check_buying_power(
+        &self,
+        world: &World,
+        now: Duration,
+        request: &OrderRequest,
+    ) -> Result<(), BrokerError> {
+        let (fillproof_engine::Side::Buy, Some(initial)) = (request.side, self.model.buying_power)
+        else {
+            return Ok(());
+        };
+        let reference_of = |symbol: &str, limit: Option<Decimal>| {
+            limit
+                .or_else(|| self.model.reference_prices.get(symbol).copied())
+                .unwrap_or(Decimal::ONE)
+        };
+        let available = world
+            .ledger
+            .buying_power_at(initial, now, |o| reference_of(&o.symbol, o.limit_price));
+        let cost = request.qty * reference_of(&request.symbol, request.limit_price);
+        if cost > available {
+            return Err(BrokerError::Forbidden {
+                message: format!(
+                    "insufficient buying power: order costs {cost}, available {available}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The order's lifecycle, drawn from its own stream (keyed by `key`),
+    /// or the refusal it draws.
+    fn plan(
+        &self,
+        key: u64,
+        index: Option<u32>,
+        request: &OrderRequest,
+        now: Duration,
+    ) -> Result<Plan, BrokerError> {
+        let mut rng = lifecycle_rng(self.seed, key);
+        // A harness run checks the timeline against each order's quantity
+        // before it starts; an order whose quantity only its client knows
+        // (a bot under `serve`) is refused here, never filled short.
+        let plan = draw(&self.model, &mut rng, index, request, now).map_err(|overfill| {
+            BrokerError::Unprocessable {
+                message: format!("the scenario's timeline does not fit this order: {overfill}"),
+            }
+        })?;
+        if plan.reject_now {
+            return Err(BrokerError::Unprocessable {
+                message: "order rejected by broker risk check".into(),
+            });
+        }
+        Ok(plan)
+    }
+
+    /// The broker's id for the order: UUID-shaped when asked for, else
+    /// from its workload index or a hash of its client order id.
+    fn order_id(&self, key: u64, index: Option<u32>, request: &OrderRequest) -> String {
+        match index {
+            _ if self.uuid_ids => uuid_shaped(self.seed, "order-id", key),
+            Some(index) => format!("ord-{index:07}"),
+            None => format!(
+                "ord-x{:016x}",
+                stable_hash(request.client_order_id.as_bytes())
+            ),
+        }
+    }
+
+    /// Traces the accepted `order`, writes it to the ledger and schedules
+    /// its happenings on the stream; returns its snapshot at `now`.
+    fn file(&self, world: &mut World, now: Duration, key: u64, order: LedgerOrder) -> Order {
+        world.trace.push_accept(
+            self.micros(now),
+            AcceptRecord {
+                order: order.index,
+                id: &order.id,
+                accepted_at: now,
+                fills: &order.fills,
+                broker_end: order.broker_end,
+            },
+        );
+        let snapshot = order.snapshot(now, self.epoch_unix_micros());
+        let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, now))
+            .chain(
+                order
+                    .fills
+                    .iter()
+                    .enumerate()
+                    .map(|(piece, fill)| (Happening::Fill(piece), fill.at)),
+            )
+            .chain(order.broker_end.map(|(at, _)| (Happening::BrokerEnd, at)))
+            .collect();
+        let id = order.id.clone();
+        world.ledger.insert(order);
+        self.publish(world, &id, key, happenings);
+        snapshot
+    }
+}
+
+/// The ledger's record of `request`, accepted at `now` as `id` with its
+/// drawn `plan`.
+fn ledger_order(
+    index: Option<u32>,
+    id: String,
+    request: &OrderRequest,
+    now: Duration,
+    plan: Plan,
+) -> LedgerOrder {
+    LedgerOrder {
+        index,
+        id,
+        client_order_id: request.client_order_id.clone(),
+        symbol: request.symbol.clone(),
+        side: request.side,
+        qty: request.qty,
+        order_type: request.order_type,
+        time_in_force: request.time_in_force,
+        limit_price: request.limit_price,
+        accepted_at: now,
+        fills: plan.fills,
+        broker_end: plan.broker_end,
+        cancel_requested_at: None,
+        cancel_effective_at: None,
+        status_lag: plan.status_lag,
+        filled_spelling: plan.filled_spelling,
+    }
+}

@@ -1,0 +1,209 @@
+//! What the broker does with a request that arrived: reads (possibly
+//! stale), cancels, position reads; submits go to `accept.rs`.
+
+use std::time::Duration;
+
+use fillproof_engine::{BrokerError, Order, OrderRequest, Position};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+
+use super::world::World;
+use super::{SimBroker, unregistered_key};
+use crate::ledger::{LedgerOrder, TrueStatus};
+use crate::scenario::{Endpoint, WhenFilled};
+use crate::stream::Happening;
+use crate::trace::{Seen, TraceEvent, TraceKind};
+
+impl SimBroker {
+    /// What the broker does with a request it received.
+    pub(super) fn apply(
+        &self,
+        world: &mut World,
+        now: Duration,
+        rng: &mut ChaCha8Rng,
+        index: Option<u32>,
+        request: &Request,
+    ) -> Result<Answer, BrokerError> {
+        match request {
+            Request::Submit(order) => self.accept(world, now, order, index).map(Answer::Order),
+            Request::GetOrder(id) => self
+                .read(world.ledger.by_id(id), now, rng)
+                .map(Answer::Order),
+            Request::GetOrderByClientId(id) => self
+                .read(world.ledger.by_client_id(id), now, rng)
+                .map(Answer::Order),
+            Request::Cancel(id) => self
+                .cancel_at(world, now, id, index)
+                .map(|()| Answer::Canceled),
+            Request::GetPosition(symbol) => {
+                let lag = self.model.position_lag.sample(rng);
+                let qty = world.ledger.position_at(symbol, now.saturating_sub(lag));
+                Ok(Answer::Position((qty != Decimal::ZERO).then(|| Position {
+                    symbol: symbol.clone(),
+                    qty,
+                    avg_entry_price: None,
+                })))
+            }
+        }
+    }
+
+    /// An order read at `now`: its snapshot, possibly a stale one, or 404.
+    fn read(
+        &self,
+        order: Option<&LedgerOrder>,
+        now: Duration,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Order, BrokerError> {
+        let at = self.stale_time(now, rng);
+        order
+            .map(|o| o.snapshot(at.max(o.accepted_at), self.epoch_unix_micros()))
+            .ok_or_else(not_found)
+    }
+
+    fn stale_time(&self, now: Duration, rng: &mut ChaCha8Rng) -> Duration {
+        // Draw both numbers whether or not the read is stale, so the stream
+        // stays aligned.
+        let u = rng.random::<f64>();
+        match &self.model.stale_reads {
+            Some((probability, age)) => {
+                let age = age.sample(rng);
+                if u < *probability {
+                    now.saturating_sub(age)
+                } else {
+                    now
+                }
+            }
+            None => now,
+        }
+    }
+
+    fn cancel_at(
+        &self,
+        world: &mut World,
+        now: Duration,
+        id: &str,
+        index: Option<u32>,
+    ) -> Result<(), BrokerError> {
+        let processing = self.model.cancel_processing;
+        let when_filled = self.model.when_filled;
+        let Some(order) = world.ledger.by_id_mut(id) else {
+            return Err(not_found());
+        };
+        match order.status_at(now) {
+            TrueStatus::Filled => match when_filled {
+                WhenFilled::Reject422 => Err(BrokerError::Unprocessable {
+                    message: r#"order is already in "filled" state"#.into(),
+                }),
+                WhenFilled::Accept204 => Ok(()),
+            },
+            TrueStatus::Canceled | TrueStatus::Expired | TrueStatus::Rejected => {
+                let state = match order.status_at(now) {
+                    TrueStatus::Expired => "expired",
+                    TrueStatus::Rejected => "rejected",
+                    _ => "canceled",
+                };
+                Err(BrokerError::Unprocessable {
+                    message: format!(r#"order is already in "{state}" state"#),
+                })
+            }
+            TrueStatus::PendingCancel => Ok(()),
+            TrueStatus::New | TrueStatus::PartiallyFilled => {
+                let effective = order.request_cancel(now, processing);
+                let key = order
+                    .index
+                    .map_or_else(|| unregistered_key(&order.client_order_id), u64::from);
+                self.publish(
+                    world,
+                    id,
+                    key,
+                    [
+                        (Happening::PendingCancel, now),
+                        (Happening::Canceled, effective),
+                    ],
+                );
+                let t_us = self.micros(now);
+                world.trace.push(TraceEvent {
+                    t_us,
+                    kind: TraceKind::CancelRequested {
+                        order: index,
+                        effective_us: self.micros(effective),
+                    },
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+pub(super) fn not_found() -> BrokerError {
+    BrokerError::NotFound {
+        message: "order not found".into(),
+    }
+}
+
+/// A request on its way to the broker, owning what it names, so that it
+/// can land after its caller stopped waiting.
+pub(super) enum Request {
+    Submit(OrderRequest),
+    GetOrder(String),
+    GetOrderByClientId(String),
+    Cancel(String),
+    GetPosition(String),
+}
+
+impl Request {
+    pub(super) fn endpoint(&self) -> Endpoint {
+        match self {
+            Self::Submit(_) => Endpoint::Submit,
+            Self::GetOrder(_) => Endpoint::GetOrder,
+            Self::GetOrderByClientId(_) => Endpoint::GetOrderByClientId,
+            Self::Cancel(_) => Endpoint::Cancel,
+            Self::GetPosition(_) => Endpoint::GetPosition,
+        }
+    }
+
+    /// The broker id, client id or symbol the request names.
+    pub(super) fn target(&self) -> &str {
+        match self {
+            Self::Submit(request) => &request.client_order_id,
+            Self::GetOrder(id)
+            | Self::GetOrderByClientId(id)
+            | Self::Cancel(id)
+            | Self::GetPosition(id) => id,
+        }
+    }
+}
+
+/// The broker's answer to a [`Request`] it applied.
+pub(super) enum Answer {
+    Order(Order),
+    Canceled,
+    Position(Option<Position>),
+}
+
+impl Answer {
+    /// What the answer shows the caller, for the trace.
+    pub(super) fn seen(&self) -> Option<Seen> {
+        match self {
+            Self::Order(order) => seen_order(order),
+            Self::Canceled => None,
+            Self::Position(position) => Some(Seen::Position(position.as_ref().map(|p| p.qty))),
+        }
+    }
+
+    /// An answer of another kind than the request asked for: the broker's
+    /// own bug, never the caller's.
+    pub(super) fn mismatch(&self) -> BrokerError {
+        BrokerError::BadBody {
+            detail: "the simulated broker answered with the wrong kind of answer (a fillproof bug: please report it)".into(),
+        }
+    }
+}
+
+fn seen_order(order: &Order) -> Option<Seen> {
+    Some(Seen::Order {
+        status: order.status.clone(),
+        filled_qty: order.filled_qty,
+    })
+}

@@ -1,0 +1,30 @@
+//! `broker.cancel`: how cancels are processed.
+
+use serde::Deserialize;
+
+use crate::duration::Dur;
+
+/// How cancels are processed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSpec {
+    /// What a cancel of a filled order answers; default `reject_422`.
+    #[serde(default)]
+    pub when_filled: WhenFilled,
+    /// How long an accepted cancel takes; fills during it win. Default 0.
+    #[serde(default)]
+    pub processing: Dur,
+}
+
+/// What a cancel of a filled order answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFilled {
+    /// 422 `order is already in "filled" state`.
+    #[default]
+    #[serde(rename = "reject_422")]
+    Reject422,
+    /// 204, as if the cancel were accepted; nothing changes.
+    #[serde(rename = "accept_204")]
+    Accept204,
+}

@@ -1,0 +1,429 @@
+//! The `timeline:` section: exact events for named orders, and the checks
+//! of each event and of each order's scripted story.
+
+use std::time::Duration;
+
+use fillproof_engine::{Decimal, MAX_PRICE, MIN_PRICE, price_in_range};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::Scenario;
+use super::broker::Endpoint;
+use super::check::{Checker, out_of_range};
+use super::values::Price;
+use super::workload::qty_bounds;
+use crate::duration::Dur;
+use crate::fault::{FAULT_KINDS, FaultKind};
+use crate::model::OrderTarget;
+
+/// One scripted event for one order: something the broker does to it at a
+/// time (`fill`, `reject`, `cancel`, `expire`), or a fault one of its calls
+/// meets (`fault`: "the first POST of order 3 loses its response").
+///
+/// The order is named by its workload (arrival) index, `order`, or by its
+/// `client_order_id`; exactly one of the two.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEvent {
+    /// When, in virtual time since the run began; required for every event
+    /// but `fault`, which names a call instead.
+    #[serde(default)]
+    pub at: Option<Dur>,
+    /// The workload order it applies to, numbered from 0 in arrival order.
+    #[serde(default)]
+    pub order: Option<Spanned<u32>>,
+    /// The order it applies to, by the client's id for it.
+    #[serde(default)]
+    pub client_order_id: Option<Spanned<String>>,
+    /// What happens.
+    pub event: Spanned<TimelineKind>,
+    /// Quantity filled by a `fill`; default the rest of the order.
+    #[serde(default)]
+    pub qty: Option<u32>,
+    /// Price of a `fill`; default the reference price.
+    #[serde(default)]
+    pub price: Option<Price>,
+    /// The endpoint whose call a `fault` strikes.
+    #[serde(default)]
+    pub call: Option<EndpointName>,
+    /// Which call of that endpoint for the order a `fault` strikes, from 1
+    /// (the first); default 1.
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    /// The fault a `fault` event injects, one of the fault kinds of
+    /// `broker.faults` (`timeout`, `lost_response`, `http_504`, ...).
+    #[serde(default)]
+    pub fault: Option<Spanned<String>>,
+}
+
+impl TimelineEvent {
+    /// When the event happens; a `fault` event has no time and reads 0.
+    #[must_use]
+    pub fn at(&self) -> Duration {
+        self.at.map_or(Duration::ZERO, |at| at.0)
+    }
+
+    /// Where in the file the event is, for messages.
+    #[must_use]
+    pub fn location(&self) -> serde_saphyr::Location {
+        self.event.referenced
+    }
+
+    /// The order the event names, for messages: `order 3` or
+    /// `client_order_id "abc"`.
+    #[must_use]
+    pub fn target_name(&self) -> String {
+        match (&self.order, &self.client_order_id) {
+            (Some(order), _) => format!("order {}", order.value),
+            (None, Some(id)) => format!("client_order_id {:?}", id.value),
+            (None, None) => "no order".to_owned(),
+        }
+    }
+}
+
+/// An endpoint as a scenario names it (`submit`, `get_order`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointName {
+    /// `submit`.
+    Submit,
+    /// `get_order`.
+    GetOrder,
+    /// `get_order_by_client_id`.
+    GetOrderByClientId,
+    /// `cancel`.
+    Cancel,
+    /// `get_position`.
+    GetPosition,
+}
+
+impl EndpointName {
+    /// The endpoint named.
+    #[must_use]
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            Self::Submit => Endpoint::Submit,
+            Self::GetOrder => Endpoint::GetOrder,
+            Self::GetOrderByClientId => Endpoint::GetOrderByClientId,
+            Self::Cancel => Endpoint::Cancel,
+            Self::GetPosition => Endpoint::GetPosition,
+        }
+    }
+}
+
+/// What a timeline event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// A fill of `qty` at `price`.
+    Fill,
+    /// The broker rejects the order.
+    Reject,
+    /// The broker cancels the order on its own.
+    Cancel,
+    /// The order expires.
+    Expire,
+    /// One call of the order's meets a fault (`call`, `attempt`, `fault`).
+    Fault,
+}
+
+/// Checks the `timeline:` section: each event on its own, each order's
+/// scripted story as a whole, and no rejection of an order that filled.
+pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
+    let orders = scenario.workload.orders.value;
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        check_timeline_event(i, event, orders, c);
+    }
+    check_timeline_orders(scenario, c);
+    check_rejections_after_fills(&scenario.timeline, c);
+}
+
+/// Refuses a rejection of an order with a fill at or before it: a broker
+/// never rejects an order that has filled any quantity.
+fn check_rejections_after_fills(timeline: &[TimelineEvent], c: &mut Checker<'_>) {
+    for (i, event) in timeline.iter().enumerate() {
+        if event.event.value != TimelineKind::Reject {
+            continue;
+        }
+        let filled_before = timeline.iter().find(|other| {
+            other.event.value == TimelineKind::Fill
+                && OrderTarget::of(other) == OrderTarget::of(event)
+                && other.at() <= event.at()
+        });
+        if let Some(fill) = filled_before {
+            c.at(
+                Some(event.location()),
+                format!("timeline[{i}].event"),
+                format!(
+                    "{} fills at {} and is rejected at {}; a broker never rejects an \
+                     order that has filled any quantity: use `cancel` or `expire`, or move \
+                     the rejection before the fill",
+                    event.target_name(),
+                    crate::duration::format_duration(fill.at()),
+                    crate::duration::format_duration(event.at())
+                ),
+            );
+        }
+    }
+}
+
+/// Checks each order's scripted story as a whole: none of its fills may
+/// come after the order ends, it ends once, and its fills must fit its
+/// quantity ([`check_timeline_quantities`]).
+fn check_timeline_orders(scenario: &Scenario, c: &mut Checker<'_>) {
+    let mut by_order: std::collections::BTreeMap<OrderTarget, Vec<(usize, &TimelineEvent)>> =
+        std::collections::BTreeMap::new();
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        if event.event.value == TimelineKind::Fault || event.at.is_none() {
+            continue;
+        }
+        if let Some(target) = OrderTarget::of(event) {
+            by_order.entry(target).or_default().push((i, event));
+        }
+    }
+    for (target, events) in &mut by_order {
+        // The order the broker applies them in (see `BrokerModel`).
+        events.sort_by_key(|(_, event)| event.at());
+        check_timeline_ends(events, c);
+        check_timeline_quantities(scenario, target, events, c);
+    }
+}
+
+/// Refuses a second end of one order's `events` (in time order), and any
+/// fill after its first end.
+fn check_timeline_ends(events: &[(usize, &TimelineEvent)], c: &mut Checker<'_>) {
+    let ends: Vec<&(usize, &TimelineEvent)> = events
+        .iter()
+        .filter(|(_, e)| e.event.value != TimelineKind::Fill)
+        .collect();
+    let Some(&&(first_index, first)) = ends.first() else {
+        return;
+    };
+    let ended = format!(
+        "{} is {} at {} (`timeline[{first_index}]`, line {})",
+        first.target_name(),
+        end_word(first.event.value),
+        crate::duration::format_duration(first.at()),
+        first.location().line()
+    );
+    for &&(i, end) in &ends[1..] {
+        c.at(
+            Some(end.location()),
+            format!("timeline[{i}].event"),
+            format!("ends the order again: {ended}; an order ends once, remove one"),
+        );
+    }
+    for &(i, fill) in events {
+        if fill.event.value == TimelineKind::Fill && fill.at() > first.at() {
+            c.at(
+                Some(fill.location()),
+                format!("timeline[{i}].at"),
+                format!(
+                    "fills at {}, after the order has ended: {ended}; move the fill to or \
+                     before the end, or the end after the fill",
+                    crate::duration::format_duration(fill.at())
+                ),
+            );
+        }
+    }
+}
+
+/// Refuses fills of one order's `events` (in time order) that no quantity
+/// the workload can give it holds, and warns about fills that only some
+/// drawn quantities hold (a run whose draw they do not fit is refused
+/// before it starts).
+fn check_timeline_quantities(
+    scenario: &Scenario,
+    target: &OrderTarget,
+    events: &[(usize, &TimelineEvent)],
+    c: &mut Checker<'_>,
+) {
+    let (least, most) = qty_bounds(scenario, target);
+    let scripted: Vec<TimelineEvent> = events.iter().map(|(_, e)| (*e).clone()).collect();
+    let field_of = |overfill: &crate::lifecycle::Overfill| {
+        let (i, event) = events[overfill.event];
+        let name = if event.qty.is_some() { "qty" } else { "event" };
+        (event.location(), format!("timeline[{i}].{name}"))
+    };
+    let bound = match target {
+        _ if least == most => String::new(),
+        OrderTarget::Index(_) => format!(" (`workload.qty` draws at most {most} for it)"),
+        OrderTarget::ClientOrderId(_) => " (no order is for more)".to_owned(),
+    };
+    if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(most)) {
+        let (location, field) = field_of(&overfill);
+        c.at(
+            Some(location),
+            field,
+            format!(
+                "{} for {} of {most} shares{bound}; make its scripted fills add up to at most \
+                 its quantity",
+                overfill.problem, overfill.target
+            ),
+        );
+    } else if matches!(target, OrderTarget::Index(_)) {
+        // An order named by client order id is checked when it is placed.
+        if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(least)) {
+            let (location, field) = field_of(&overfill);
+            c.warn(
+                Some(location),
+                field,
+                format!(
+                    "{} for {} when `workload.qty` draws {least} for it (it draws {least} to \
+                     {most}); a run whose draw is too small for the scripted fills is refused \
+                     before it starts",
+                    overfill.problem, overfill.target
+                ),
+            );
+        }
+    }
+}
+
+/// How a timeline end reads in a message.
+fn end_word(kind: TimelineKind) -> &'static str {
+    match kind {
+        TimelineKind::Reject => "rejected",
+        TimelineKind::Cancel => "canceled",
+        TimelineKind::Expire => "expired",
+        TimelineKind::Fill | TimelineKind::Fault => "filled",
+    }
+}
+
+/// Checks one `timeline:` event: it names one order that exists, has a time
+/// unless it is a `fault`, and carries only the fields its kind takes.
+fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Checker<'_>) {
+    check_event_target(i, event, orders, c);
+    if event.event.value == TimelineKind::Fault {
+        check_fault_event(i, event, c);
+    } else {
+        check_timed_event(i, event, c);
+    }
+    check_fill_fields(i, event, c);
+}
+
+/// Checks that `event` names exactly one order, and one that exists.
+fn check_event_target(i: usize, event: &TimelineEvent, orders: u32, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    match (&event.order, &event.client_order_id) {
+        (Some(order), None) if order.value >= orders => c.at(
+            Some(order.referenced),
+            format!("timeline[{i}].order"),
+            format!(
+                "order {} does not exist; the workload has orders 0 to {}",
+                order.value,
+                orders.saturating_sub(1)
+            ),
+        ),
+        (Some(_), None) => {}
+        (None, Some(id)) if id.value.is_empty() => c.at(
+            Some(id.referenced),
+            format!("timeline[{i}].client_order_id"),
+            "is empty; give the client's id for the order",
+        ),
+        (None, Some(_)) => {}
+        (Some(_), Some(_)) => c.at(
+            here,
+            format!("timeline[{i}]"),
+            "names its order twice; give `order` (the arrival index) or `client_order_id`, not both",
+        ),
+        (None, None) => c.at(
+            here,
+            format!("timeline[{i}]"),
+            "names no order; give `order` (the arrival index, from 0) or `client_order_id`",
+        ),
+    }
+}
+
+/// Checks a `fault` event's fields: the endpoint, the attempt and a known
+/// fault.
+fn check_fault_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    if event.call.is_none() {
+        c.at(
+            here,
+            format!("timeline[{i}].call"),
+            "is missing; a `fault` names the endpoint whose call it strikes: submit, \
+             get_order, get_order_by_client_id, cancel or get_position",
+        );
+    }
+    if event.attempt == Some(0) {
+        c.at(
+            here,
+            format!("timeline[{i}].attempt"),
+            "is 0; calls are counted from 1 (the first call)",
+        );
+    }
+    match &event.fault {
+        None => c.at(
+            here,
+            format!("timeline[{i}].fault"),
+            format!(
+                "is missing; a `fault` event names one of: {}",
+                FAULT_KINDS.join(", ")
+            ),
+        ),
+        Some(fault) if FaultKind::named(&fault.value).is_none() => c.at(
+            Some(fault.referenced),
+            format!("timeline[{i}].fault"),
+            format!(
+                "`{}` is not a fault; use one of: {}",
+                fault.value,
+                FAULT_KINDS.join(", ")
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// Checks an event that happens at a time: it has one, and no `fault`
+/// fields.
+fn check_timed_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    if event.at.is_none() {
+        c.at(
+            here,
+            format!("timeline[{i}].at"),
+            "is missing; say when the event happens, e.g. `at: 1.5s`",
+        );
+    }
+    if event.call.is_some() || event.attempt.is_some() || event.fault.is_some() {
+        c.at(
+            here,
+            format!("timeline[{i}]"),
+            "only `fault` events take `call`, `attempt` and `fault`",
+        );
+    }
+}
+
+/// Checks `qty` and `price`: positive and in range on a `fill`, absent on
+/// any other event.
+fn check_fill_fields(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    match event.event.value {
+        TimelineKind::Fill => {
+            if event.qty == Some(0) {
+                c.at(
+                    here,
+                    format!("timeline[{i}].qty"),
+                    "is 0; a fill has a positive quantity",
+                );
+            }
+            if let Some(price) = event.price.filter(|p| !price_in_range(p.0)) {
+                c.at(
+                    here,
+                    format!("timeline[{i}].price"),
+                    out_of_range(price.0, MIN_PRICE, MAX_PRICE),
+                );
+            }
+        }
+        _ => {
+            if event.qty.is_some() || event.price.is_some() {
+                c.at(
+                    here,
+                    format!("timeline[{i}]"),
+                    "only `fill` events take `qty` and `price`",
+                );
+            }
+        }
+    }
+}
