@@ -72,7 +72,7 @@ pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, Order, OrderRequest,
     OrderStatus, OrderType, Position, RateLimitState, Side, StableBuildHasher, StableHasher,
     StreamItem, SubmitError, TimeInForce, Timestamp, TradeEvent, TradeUpdate, TradeUpdates,
-    derive_rng, stable_hash,
+    closest, derive_rng, did_you_mean, edit_distance, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

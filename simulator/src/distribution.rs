@@ -423,7 +423,7 @@ pub(crate) fn dist_from_map<'de, K: Scalar, A: MapAccess<'de>>(
         other => {
             return Err(de::Error::custom(format!(
                 "unknown distribution `{other}`{}; expected one of {}",
-                crate::suggest::did_you_mean(other, KINDS),
+                fillproof_engine::did_you_mean(other, KINDS),
                 KINDS.join(", ")
             )));
         }

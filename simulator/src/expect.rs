@@ -86,7 +86,7 @@ impl Expectation {
         if !METRICS.contains(&metric) {
             return Err(format!(
                 "unknown metric `{metric}`{}; known metrics: {}",
-                crate::suggest::did_you_mean(metric, METRICS),
+                fillproof_engine::did_you_mean(metric, METRICS),
                 METRICS.join(", ")
             ));
         }

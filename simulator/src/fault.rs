@@ -16,7 +16,7 @@ use std::fmt;
 use std::ops::{Index, IndexMut};
 use std::str::FromStr;
 
-use crate::suggest::did_you_mean;
+use fillproof_engine::did_you_mean;
 
 /// A fault a call can meet, in [`FaultKind::ALL`] order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -54,7 +54,6 @@ mod model;
 mod recover;
 mod scenario;
 mod stream;
-mod suggest;
 mod time;
 mod trace;
 mod workload;
@@ -65,6 +64,7 @@ pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
 pub use fault::{CallRefusal, FAULT_KINDS, FaultKind, FaultTable, UnknownFault};
+pub use fillproof_engine::{closest, did_you_mean};
 pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
 pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
@@ -82,7 +82,6 @@ pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
     MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
 };
-pub use suggest::{closest, did_you_mean};
 pub use time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin, trace_micros};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
 pub use workload::{Intent, Workload, client_order_id, index_of_client_order_id, order_qty};

@@ -259,7 +259,7 @@ fn scripted(
                 .and_then(|f| FaultKind::named(&f.value));
             if let (Some(fault), Some(call)) = (fault, event.call) {
                 let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
-                call_faults.insert((target, call.endpoint().index(), attempt), fault);
+                call_faults.insert((target, call.index(), attempt), fault);
             }
         } else {
             timeline.entry(target).or_default().push(event.clone());

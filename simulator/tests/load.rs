@@ -195,6 +195,13 @@ fn bad_files_name_line_field_and_problem() {
         ),
         (
             "{at: 1s, order: 1, event: fill}",
+            "{order: 1, event: fault, call: get_ordr, fault: timeout}",
+            Some(12),
+            "timeline[0].call",
+            "unknown endpoint `get_ordr` (did you mean `get_order`?); expected one of submit, get_order",
+        ),
+        (
+            "{at: 1s, order: 1, event: fill}",
             "{order: 1, event: fault, fault: lost_response}",
             Some(12),
             "timeline[0].call",

@@ -90,38 +90,12 @@ impl FromStr for Strategy {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
     "unknown strategy `{name}`{}; expected one of {}",
-    did_you_mean(name),
+    crate::port::did_you_mean(name, &Strategy::names()),
     Strategy::names().join(", ")
 )]
 pub struct UnknownStrategy {
     /// The name given.
     pub name: String,
-}
-
-/// ` (did you mean `x`?)` when `name` is within a typo of a strategy's
-/// name, or nothing.
-fn did_you_mean(name: &str) -> String {
-    Strategy::names()
-        .into_iter()
-        .map(|candidate| (edit_distance(name, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(2))
-        .min_by_key(|(distance, _)| *distance)
-        .map_or_else(String::new, |(_, c)| format!(" (did you mean `{c}`?)"))
-}
-
-/// The Levenshtein distance between two strings.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b_chars.len() + 1];
-        for (j, cb) in b_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
 }
 
 /// A strategy's parameters by name, each optional: what a scenario's

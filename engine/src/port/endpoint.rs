@@ -1,7 +1,11 @@
 //! The broker port's endpoints, one per [`Broker`](super::Broker) call,
 //! and counts of calls by endpoint.
 
+use std::fmt;
 use std::ops::{Index, IndexMut};
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A broker API endpoint: one per call of the [`Broker`](super::Broker)
 /// port.
@@ -46,6 +50,57 @@ impl Endpoint {
     #[must_use]
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl Endpoint {
+    /// Every endpoint's name, in [`Endpoint::ALL`] order.
+    #[must_use]
+    pub fn names() -> [&'static str; 5] {
+        Self::ALL.map(Self::as_str)
+    }
+
+    /// The endpoint called `name` (`submit`, `get_order`, ...).
+    ///
+    /// # Errors
+    /// A message naming the closest endpoint, when `name` looks like a typo
+    /// of one, and listing them all.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown endpoint `{name}`{}; expected one of {}",
+                    super::did_you_mean(name, &Self::names()),
+                    Self::names().join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Read from a plain string (not as a serde enum) so that the message for an
+// unknown name suggests the closest one, and the field path of an error
+// under it (a scenario's `broker.faults.get_order.timeout`) names it.
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EndpointVisitor;
+        impl Visitor<'_> for EndpointVisitor {
+            type Value = Endpoint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an endpoint: one of {}", Endpoint::names().join(", "))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Endpoint, E> {
+                Endpoint::parse(value).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(EndpointVisitor)
     }
 }
 

@@ -5,7 +5,8 @@
 //! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`], ...); the
 //! port's calls by name ([`Endpoint`], counted by [`EndpointCounts`]); the
 //! error taxonomy ([`BrokerError`], [`ErrorClass`], [`ConfigError`],
-//! [`SubmitError`]); and the seeded-randomness leaf (`entropy`:
+//! [`SubmitError`]); the "did you mean" leaf ([`did_you_mean`], which
+//! every message naming a misspelt name uses); and the seeded-randomness leaf (`entropy`:
 //! [`derive_rng`], [`stable_hash`]), which every layer may use.
 //!
 //! Imports: nothing from the rest of the crate. `port` is the bottom
@@ -18,6 +19,7 @@ mod entropy;
 mod error;
 mod order;
 mod stream;
+mod suggest;
 mod timestamp;
 
 pub use broker::{Broker, RateLimitState};
@@ -26,4 +28,5 @@ pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 pub use order::{Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce};
 pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
+pub use suggest::{closest, did_you_mean, edit_distance};
 pub use timestamp::Timestamp;

@@ -6,7 +6,7 @@ use serde_saphyr::{Budget, MessageFormatter, Options, Spanned, UserMessageFormat
 use super::Scenario;
 use crate::error::Diagnostic;
 use crate::recover::{Node, Rename, Step};
-use crate::suggest::did_you_mean;
+use fillproof_engine::did_you_mean;
 
 fn yaml_options() -> Options {
     let mut options = Options::default();
@@ -270,7 +270,7 @@ fn with_suggestion(message: &str) -> (String, Option<String>) {
         .map(|s| s.trim_matches('`').to_owned())
         .collect();
     let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
-    match crate::suggest::closest(name, &known_refs) {
+    match fillproof_engine::closest(name, &known_refs) {
         Some(closest) => (
             format!("{message}{}", did_you_mean(name, &known_refs)),
             field.then(|| closest.to_owned()),

@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Scenario;
-use super::broker::Endpoint;
 use super::check::{Checker, out_of_range};
 use super::values::Price;
 use super::workload::qty_bounds;
 use crate::duration::Dur;
 use crate::fault::{FAULT_KINDS, FaultKind};
 use crate::model::OrderTarget;
+use fillproof_engine::Endpoint;
 
 /// One scripted event for one order: something the broker does to it at a
 /// time (`fill`, `reject`, `cancel`, `expire`), or a fault one of its calls
@@ -45,7 +45,7 @@ pub struct TimelineEvent {
     pub price: Option<Price>,
     /// The endpoint whose call a `fault` strikes.
     #[serde(default)]
-    pub call: Option<EndpointName>,
+    pub call: Option<Endpoint>,
     /// Which call of that endpoint for the order a `fault` strikes, from 1
     /// (the first); default 1.
     #[serde(default)]
@@ -77,36 +77,6 @@ impl TimelineEvent {
             (Some(order), _) => format!("order {}", order.value),
             (None, Some(id)) => format!("client_order_id {:?}", id.value),
             (None, None) => "no order".to_owned(),
-        }
-    }
-}
-
-/// An endpoint as a scenario names it (`submit`, `get_order`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndpointName {
-    /// `submit`.
-    Submit,
-    /// `get_order`.
-    GetOrder,
-    /// `get_order_by_client_id`.
-    GetOrderByClientId,
-    /// `cancel`.
-    Cancel,
-    /// `get_position`.
-    GetPosition,
-}
-
-impl EndpointName {
-    /// The endpoint named.
-    #[must_use]
-    pub fn endpoint(self) -> Endpoint {
-        match self {
-            Self::Submit => Endpoint::Submit,
-            Self::GetOrder => Endpoint::GetOrder,
-            Self::GetOrderByClientId => Endpoint::GetOrderByClientId,
-            Self::Cancel => Endpoint::Cancel,
-            Self::GetPosition => Endpoint::GetPosition,
         }
     }
 }

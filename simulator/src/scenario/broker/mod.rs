@@ -9,7 +9,6 @@
 
 mod account;
 mod cancel;
-mod endpoint;
 mod faults;
 mod fill;
 mod latency;
@@ -27,9 +26,9 @@ use crate::distribution::DurationDist;
 
 pub use account::AccountSpec;
 pub use cancel::{CancelSpec, WhenFilled};
-pub use endpoint::Endpoint;
 pub use faults::{FaultSpec, OutageSpec};
 pub use fill::{FillSpec, PartialSpec, PiecesRange, RejectionSpec};
+pub use fillproof_engine::Endpoint;
 pub use latency::LatencySpec;
 pub use stream::{MAX_DISCONNECTS_PER_RUN, StreamSpec};
 pub use visibility::{StaleReadSpec, VisibilitySpec};

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::duration::Dur;
 use crate::scenario::Scenario;
 use crate::scenario::check::Checker;
-use crate::suggest::did_you_mean;
+use fillproof_engine::did_you_mean;
 
 /// A polling strategy: `{strategy: linear, initial: 500ms, step: 100ms,
 /// max: 2s}`, `{strategy: fixed, interval: 1s}`, `{strategy: exponential,
