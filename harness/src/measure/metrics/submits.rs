@@ -73,6 +73,24 @@ pub(super) fn submits_by_intent(run: &SeedRun, ids: &IntentIds) -> Vec<IntentSub
     by_intent
 }
 
+/// The count of `by` an intent the broker holds no order for adds to:
+/// `shed` when the engine shed it before sending (its own word), else the
+/// broker's cause ([`IntentSubmits::cause`]); `gave_up` when there is none
+/// or it was a fault.
+pub(super) fn not_placed_count<'a>(
+    by: &'a mut NotPlaced,
+    shed: bool,
+    submits: &IntentSubmits,
+) -> &'a mut u64 {
+    match submits.cause() {
+        _ if shed => &mut by.shed,
+        Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
+        Some(SubmitRefusal::Outage) => &mut by.outage,
+        Some(SubmitRefusal::Rejected) => &mut by.rejected_by_broker,
+        Some(SubmitRefusal::Fault) | None => &mut by.gave_up,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,13 +2,12 @@
 //! tallies of seeds add up ([`Tally::add`]).
 
 use fillproof_engine::{BrokerError, Verdict};
-use fillproof_simulator::SubmitRefusal;
 use serde::{Deserialize, Serialize};
 
 use super::records::{audit_missing_count, consistency_violations, pnl_mismatch_count};
-use super::submits::submits_by_intent;
-use super::{IntentIds, NotPlaced, check_orders};
-use crate::runner::SeedRun;
+use super::submits::{not_placed_count, submits_by_intent};
+use super::{IntentIds, NotPlaced, OrderCheck, check_orders};
+use crate::runner::{OrderOutcome, SeedRun};
 
 /// How many offending orders a report names.
 const EXAMPLES: usize = 10;
@@ -103,106 +102,130 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// One seed run's tally.
+    /// One seed run's tally, by phase: each order's verdicts against the
+    /// ledger and what became of its intent; then what the run saw beyond
+    /// the workload's orders (the broker's orders of no intent, requests
+    /// left unlanded, panics, the engine's calls); then the engine's own
+    /// records against the ledger.
     #[must_use]
     pub fn of(run: &SeedRun) -> Self {
         let mut t = Self::default();
         let ids = IntentIds::new(run);
         let checks = check_orders(run);
         let submits = submits_by_intent(run, &ids);
-        let [missed_ex, fp_ex, unresolved_ex, abandoned_ex, panic_ex] = &mut t.examples;
         for (check, outcome) in checks.iter().zip(&run.outcomes) {
             let example = || format!("{}:{}", run.seed, check.index);
             t.orders += 1;
-            if check.filled() {
-                t.filled_orders += 1;
-            }
-            if check.detected() {
-                t.detected += 1;
-            }
-            if check.missed() {
-                t.missed_fills += 1;
-                note(missed_ex, example);
-            }
-            if check.false_positive() {
-                t.false_positives += 1;
-                note(fp_ex, example);
-            }
-            if check.abandoned() {
-                t.abandoned_orders += 1;
-                note(abandoned_ex, example);
-            }
-            if let Some(mismatch) = check.price_mismatch {
-                t.price_checked += 1;
-                if mismatch {
-                    t.price_mismatches += 1;
-                    note(&mut t.price_examples, example);
-                }
-            }
-            if outcome.verdict.deadline_reached {
-                t.timed_out += 1;
-            }
-            if outcome.verdict.verdict == Verdict::Unresolved {
-                t.unresolved += 1;
-                note(unresolved_ex, || {
-                    format!("{} ({})", example(), outcome.verdict.reason)
-                });
-            }
-            if outcome.verdict.refused {
-                t.risk_rejections += 1;
-            } else {
-                t.taken += 1;
-                if check.broker_orders == 0 {
-                    let cause = submits[outcome.index as usize].cause();
-                    let shed = matches!(
-                        outcome.verdict.broker_error,
-                        Some(BrokerError::Deferred { .. })
-                    );
-                    let by = &mut t.not_placed;
-                    *match cause {
-                        _ if shed => &mut by.shed,
-                        Some(SubmitRefusal::RateLimit) => &mut by.rate_limit,
-                        Some(SubmitRefusal::Outage) => &mut by.outage,
-                        Some(SubmitRefusal::Rejected) => &mut by.rejected_by_broker,
-                        Some(SubmitRefusal::Fault) | None => &mut by.gave_up,
-                    } += 1;
-                }
-            }
-            if matches!(
-                outcome.verdict.broker_error,
-                Some(BrokerError::RateLimited { .. })
-            ) {
-                t.rate_limit_errors_surfaced += 1;
-            }
-            t.duplicate_orders += u64::from(check.broker_orders.saturating_sub(1));
-            if let Some(latency) = check.latency_ms {
-                t.latencies_ms.push(latency);
+            t.add_judgement(check, example);
+            t.add_engine_verdict(outcome, example);
+            if !outcome.verdict.refused && check.broker_orders == 0 {
+                let shed = matches!(
+                    outcome.verdict.broker_error,
+                    Some(BrokerError::Deferred { .. })
+                );
+                *not_placed_count(&mut t.not_placed, shed, &submits[outcome.index as usize]) += 1;
             }
         }
         t.sent = submits.iter().filter(|s| s.sent).count() as u64;
-        t.unknown_broker_orders = run
+        t.add_run(run, &ids);
+        t.add_records(run, &checks);
+        t
+    }
+
+    /// Counts one order's verdicts against the ledger ([`OrderCheck`]),
+    /// naming it (`example`) among the offenders it is one of, with its
+    /// broker orders beyond the first and its detection latency.
+    fn add_judgement(&mut self, check: &OrderCheck, example: impl Fn() -> String) {
+        let [missed_ex, fp_ex, _, abandoned_ex, _] = &mut self.examples;
+        if check.filled() {
+            self.filled_orders += 1;
+        }
+        if check.detected() {
+            self.detected += 1;
+        }
+        if check.missed() {
+            self.missed_fills += 1;
+            note(missed_ex, &example);
+        }
+        if check.false_positive() {
+            self.false_positives += 1;
+            note(fp_ex, &example);
+        }
+        if check.abandoned() {
+            self.abandoned_orders += 1;
+            note(abandoned_ex, &example);
+        }
+        if let Some(mismatch) = check.price_mismatch {
+            self.price_checked += 1;
+            if mismatch {
+                self.price_mismatches += 1;
+                note(&mut self.price_examples, &example);
+            }
+        }
+        self.duplicate_orders += u64::from(check.broker_orders.saturating_sub(1));
+        if let Some(latency) = check.latency_ms {
+            self.latencies_ms.push(latency);
+        }
+    }
+
+    /// Counts what the engine itself said of one order: its deadline, an
+    /// unresolved verdict (named with the engine's reason), a refusal
+    /// before sending or an intent taken, a 429 that reached the trader.
+    fn add_engine_verdict(&mut self, outcome: &OrderOutcome, example: impl Fn() -> String) {
+        let verdict = &outcome.verdict;
+        if verdict.deadline_reached {
+            self.timed_out += 1;
+        }
+        if verdict.verdict == Verdict::Unresolved {
+            self.unresolved += 1;
+            let [_, _, unresolved_ex, _, _] = &mut self.examples;
+            note(unresolved_ex, || {
+                format!("{} ({})", example(), verdict.reason)
+            });
+        }
+        if verdict.refused {
+            self.risk_rejections += 1;
+        } else {
+            self.taken += 1;
+        }
+        if matches!(verdict.broker_error, Some(BrokerError::RateLimited { .. })) {
+            self.rate_limit_errors_surfaced += 1;
+        }
+    }
+
+    /// Counts what the run saw beyond the workload's orders: broker orders
+    /// of no intent, intents left unstarted and requests unlanded by the
+    /// time bound, panicked engine tasks, and the engine's calls.
+    fn add_run(&mut self, run: &SeedRun, ids: &IntentIds) {
+        self.unknown_broker_orders = run
             .ledger
             .orders()
             .iter()
             .filter(|o| ids.of_order(o).is_none())
             .count() as u64;
-        t.orders_unrun = run.unrun;
-        t.requests_unlanded = run.unlanded;
+        self.orders_unrun = run.unrun;
+        self.requests_unlanded = run.unlanded;
+        let [_, _, _, _, panic_ex] = &mut self.examples;
         for (index, message) in &run.panics {
-            t.engine_panics += 1;
+            self.engine_panics += 1;
             note(panic_ex, || format!("{}:{index} ({message})", run.seed));
         }
-        t.consistency_violations = consistency_violations(run);
-        t.pnl_mismatches = pnl_mismatch_count(run);
-        t.audit_missing = audit_missing_count(run, &checks);
-        t.position_alarms = run.position_alarms;
-        t.calls = run.calls;
-        t.rate_limited_calls = run.rate_limited;
-        t.queue_waits_ms = run
+        self.calls = run.calls;
+        self.rate_limited_calls = run.rate_limited;
+        self.queue_waits_ms = run
             .submit_waits
             .as_ref()
             .map(|waits| waits.iter().map(|w| w.as_secs_f64() * 1000.0).collect());
-        t
+    }
+
+    /// The engine's own records against the ledger: its book's positions
+    /// and P&L, its audit log, its reconciliation's alarms; each `None`
+    /// for an engine that keeps no such record.
+    fn add_records(&mut self, run: &SeedRun, checks: &[OrderCheck]) {
+        self.consistency_violations = consistency_violations(run);
+        self.pnl_mismatches = pnl_mismatch_count(run);
+        self.audit_missing = audit_missing_count(run, checks);
+        self.position_alarms = run.position_alarms;
     }
 
     /// Adds `other` (the next seed's) to this running total; `first` when
