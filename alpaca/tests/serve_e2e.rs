@@ -14,7 +14,7 @@ use fillproof_engine::PollingConfig;
 use fillproof_engine::clock::{SystemClock, sleep_until};
 use fillproof_harness::engines::Engine;
 use fillproof_harness::metrics::Tally;
-use fillproof_harness::runner::{RunSpec, executor_config, run_seed};
+use fillproof_harness::run::{RunSpec, run_seed};
 use fillproof_serve::Report;
 use fillproof_simulator::{EngineKind, Scenario, Workload};
 use serde_json::{Value, json};
@@ -69,7 +69,7 @@ fn drive(scenario: &Scenario, stream: bool) -> Report {
                 safety: Duration::from_secs(2),
             };
         }
-        let executor = executor_config(scenario, detection).expect("config");
+        let executor = scenario.executor_config_with(detection).expect("config");
         let mut engine = Engine::new(
             EngineKind::Robust,
             broker,

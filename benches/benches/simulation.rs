@@ -231,7 +231,7 @@ fn simulation(c: &mut Criterion) {
         let spec = spec(orders);
         // One run to learn how many API calls this size makes.
         let probe = run_seed(&spec, &|| {}).expect("run");
-        let calls: u64 = probe.calls.iter().sum();
+        let calls: u64 = probe.calls.total();
         group.measurement_time(Duration::from_secs(if orders >= 100_000 { 90 } else { 20 }));
 
         group.throughput(Throughput::Elements(u64::from(orders)));

@@ -47,8 +47,8 @@ mod proptests {
     use std::time::Duration;
 
     use fillproof_engine::{
-        Decimal, FillState, FillVerifier, Order, OrderStatus, OrderType, PartialFillPolicy,
-        PollingConfig, RobustVerifier, Side, TimeInForce, Timestamp, Verdict,
+        Decimal, Endpoint, FillState, FillVerifier, Order, OrderStatus, OrderType,
+        PartialFillPolicy, PollingConfig, RobustVerifier, Side, TimeInForce, Timestamp, Verdict,
     };
     use fillproof_harness::measure::metrics::{Metrics, check_orders};
     use fillproof_harness::run::{RunSpec, run_seed};
@@ -327,12 +327,12 @@ timeline:
             let adaptive = run_with(&knobs, |s| s.config.polling = PollingConfig::linear_default());
             let fixed = run_with(&knobs, |s| s.config.polling = PollingConfig::Fixed { interval: Duration::from_millis(500) });
             let (a, f) = (Metrics::over(std::slice::from_ref(&adaptive)), Metrics::over(std::slice::from_ref(&fixed)));
-            prop_assert!(adaptive.calls[1] <= fixed.calls[1], "adaptive {} reads, fixed {}", adaptive.calls[1], fixed.calls[1]);
+            prop_assert!(adaptive.calls[Endpoint::GetOrder] <= fixed.calls[Endpoint::GetOrder], "adaptive {} reads, fixed {}", adaptive.calls[Endpoint::GetOrder], fixed.calls[Endpoint::GetOrder]);
             // Where orders wait long enough for the interval to grow (more
             // than three reads each at the fixed 500 ms), growing must save
             // reads: polling that never grows reads exactly as often.
-            if fixed.calls[1] > 3 * u64::from(knobs.orders) {
-                prop_assert!(adaptive.calls[1] < fixed.calls[1], "adaptive {} reads, fixed {}", adaptive.calls[1], fixed.calls[1]);
+            if fixed.calls[Endpoint::GetOrder] > 3 * u64::from(knobs.orders) {
+                prop_assert!(adaptive.calls[Endpoint::GetOrder] < fixed.calls[Endpoint::GetOrder], "adaptive {} reads, fixed {}", adaptive.calls[Endpoint::GetOrder], fixed.calls[Endpoint::GetOrder]);
             }
             prop_assert_eq!(a.detection_rate.unwrap_or(1.0), 1.0);
             prop_assert_eq!(f.detection_rate.unwrap_or(1.0), 1.0);

@@ -225,7 +225,11 @@ fn unknown_broker_orders_are_counted() {
 fn harness_reads_are_not_engine_calls() {
     let run = run(library("incidents/incident-qqq-status-lag.yaml"), None);
     let m = metrics(&run);
-    assert_eq!(run.calls[4], 0, "position reads counted as engine calls");
+    assert_eq!(
+        run.calls[fillproof_engine::Endpoint::GetPosition],
+        0,
+        "position reads counted as engine calls"
+    );
     assert_eq!(m.api_calls_per_order, Some(3.0));
     // The fill lands 1.2 s after acceptance; the engine sees it on the
     // read after, 34 ms later.
@@ -633,7 +637,7 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
     let base = "version: 1\nname: budget\nseed: 3\nworkload:\n  orders: 2\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\n";
     let default = parse(base);
     assert_eq!(
-        fillproof_harness::run::call_budget(&default),
+        default.call_budget(),
         Some(fillproof_engine::RateLimit::DEFAULT)
     );
     let report = report_of(&default, &[run(default.clone(), None)]);
@@ -647,7 +651,7 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
     assert_eq!(json["call_budget"], "180 per 60s (the engine's default)");
 
     let none = parse(&format!("{base}engine:\n  rate_limit: none\n"));
-    assert_eq!(fillproof_harness::run::call_budget(&none), None);
+    assert_eq!(none.call_budget(), None);
     assert_eq!(
         report_of(&none, &[run(none.clone(), None)]).call_budget,
         "none (rate_limit: none)"
@@ -657,7 +661,7 @@ fn the_engines_default_budget_runs_unless_the_scenario_says_none() {
         "{base}engine:\n  rate_limit: {{requests: 50, per: 10s}}\n"
     ));
     assert_eq!(
-        fillproof_harness::run::call_budget(&set),
+        set.call_budget(),
         Some(fillproof_engine::RateLimit {
             requests: 50,
             per: std::time::Duration::from_secs(10)

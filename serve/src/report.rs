@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use fillproof_engine::clock::sleep;
-use fillproof_simulator::{Endpoint, Expectation, Ledger, LedgerOrder, judge};
+use fillproof_simulator::{Expectation, Ledger, LedgerOrder, judge};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -111,9 +111,9 @@ impl Session {
             requests: state.seq,
             orders_placed: orders.len() as u64,
             filled_orders: counts.filled,
-            calls_by_endpoint: Endpoint::ALL
+            calls_by_endpoint: calls
                 .iter()
-                .map(|e| (e.as_str().to_owned(), calls[e.index()]))
+                .map(|(e, n)| (e.as_str().to_owned(), n))
                 .collect(),
             rate_limited_calls: judge::rate_limited_calls(&faults),
             faults_injected: faults.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),

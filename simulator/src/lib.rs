@@ -80,7 +80,7 @@ pub use scenario::{
 };
 pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
-    MAX_SAMPLES_FILE_BYTES, STRATEGIES, polling_config, read_bounded, read_bounded_text,
+    MAX_SAMPLES_FILE_BYTES, polling_config, read_bounded, read_bounded_text,
 };
 pub use time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin, trace_micros};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};

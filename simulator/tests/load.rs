@@ -342,6 +342,27 @@ fn bad_files_name_line_field_and_problem() {
         ),
         (
             "broker:\n",
+            "engine:\n  polling: {strategy: linaer, initial: 1s}\nbroker:\n",
+            Some(9),
+            "engine.polling",
+            "unknown strategy `linaer` (did you mean `linear`?); expected one of fixed, linear, exponential, adaptive, hybrid",
+        ),
+        (
+            "broker:\n",
+            "engine:\n  polling: {strategy: linear, initial: 1s, max: 2s}\nbroker:\n",
+            Some(9),
+            "engine.polling",
+            "strategy `linear` needs `step`",
+        ),
+        (
+            "broker:\n",
+            "engine:\n  polling: {strategy: fixed, interval: 1s, cruise: 2s}\nbroker:\n",
+            Some(9),
+            "engine.polling",
+            "strategy `fixed` does not take `cruise`",
+        ),
+        (
+            "broker:\n",
             "engine:\n  polling: {strategy: hybrid}\nbroker:\n",
             Some(9),
             "engine.polling",

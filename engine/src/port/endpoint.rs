@@ -4,8 +4,8 @@
 use std::fmt;
 use std::ops::{Index, IndexMut};
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 
 /// A broker API endpoint: one per call of the [`Broker`](super::Broker)
 /// port.
@@ -104,42 +104,50 @@ impl<'de> Deserialize<'de> for Endpoint {
     }
 }
 
-/// Broker calls counted by endpoint (for one order: retries and lookups
-/// included). Indexed by [`Endpoint`]; iterates in [`Endpoint::ALL`]
-/// order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct EndpointCounts([u32; Endpoint::ALL.len()]);
+/// Broker calls counted by endpoint: for one order (retries and lookups
+/// included) in `u32`, the engine's default, or for a whole run in `u64`.
+/// Indexed by [`Endpoint`]; iterates in [`Endpoint::ALL`] order; written
+/// and read as a JSON array in that order, as run shards keep it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EndpointCounts<T = u32>([T; Endpoint::ALL.len()]);
 
-impl EndpointCounts {
+impl<T: Copy + std::iter::Sum<T> + std::ops::AddAssign> EndpointCounts<T> {
     /// All calls together.
     #[must_use]
-    pub fn total(&self) -> u32 {
-        self.0.iter().sum()
+    pub fn total(&self) -> T {
+        self.0.iter().copied().sum()
     }
 
     /// Adds every count of `other` to this one's.
-    pub fn add(&mut self, other: &EndpointCounts) {
+    pub fn add(&mut self, other: &EndpointCounts<T>) {
         for (mine, theirs) in self.0.iter_mut().zip(other.0) {
             *mine += theirs;
         }
     }
 
     /// Each endpoint with its count, in [`Endpoint::ALL`] order.
-    pub fn iter(&self) -> impl Iterator<Item = (Endpoint, u32)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (Endpoint, T)> + '_ {
         Endpoint::ALL.into_iter().map(|e| (e, self[e]))
+    }
+
+    /// The counts in [`Endpoint::ALL`] order.
+    #[must_use]
+    pub fn values(&self) -> &[T] {
+        &self.0
     }
 }
 
-impl Index<Endpoint> for EndpointCounts {
-    type Output = u32;
+impl<T> Index<Endpoint> for EndpointCounts<T> {
+    type Output = T;
 
-    fn index(&self, endpoint: Endpoint) -> &u32 {
+    fn index(&self, endpoint: Endpoint) -> &T {
         &self.0[endpoint.index()]
     }
 }
 
-impl IndexMut<Endpoint> for EndpointCounts {
-    fn index_mut(&mut self, endpoint: Endpoint) -> &mut u32 {
+impl<T> IndexMut<Endpoint> for EndpointCounts<T> {
+    fn index_mut(&mut self, endpoint: Endpoint) -> &mut T {
         &mut self.0[endpoint.index()]
     }
 }

@@ -232,10 +232,7 @@ pub fn budget_in_words(scenario: &Scenario, engine: &str) -> String {
             crate::measure::report::duration_words(limit.per)
         )
     };
-    match (
-        &scenario.engine.rate_limit,
-        crate::run::call_budget(scenario),
-    ) {
+    match (&scenario.engine.rate_limit, scenario.call_budget()) {
         (None, Some(limit)) => format!("{} (the engine's default)", per(&limit)),
         (_, Some(limit)) => per(&limit),
         (_, None) => "none (rate_limit: none)".into(),
@@ -249,10 +246,7 @@ pub fn budget_short(scenario: &Scenario, engine: &str) -> String {
     if engine.starts_with("naive") {
         return "none".into();
     }
-    match (
-        &scenario.engine.rate_limit,
-        crate::run::call_budget(scenario),
-    ) {
+    match (&scenario.engine.rate_limit, scenario.call_budget()) {
         (None, Some(_)) => "default".into(),
         (_, Some(limit)) => format!("{}/{}", limit.requests, duration_words(limit.per)),
         (_, None) => "none".into(),

@@ -25,6 +25,5 @@ mod simulate;
 pub mod strategies;
 
 pub use runner::{
-    OrderOutcome, RunSpec, SeedRun, call_budget, executor_config, run_seed, run_seeds,
-    run_seeds_into, simulation_runtime,
+    OrderOutcome, RunSpec, SeedRun, run_seed, run_seeds, run_seeds_into, simulation_runtime,
 };

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use fillproof_engine::{
-    AppliedFill, Commission, Decimal, ExecutorConfig, FillDetectionConfig, PollingConfig,
-    PositionBook, RateLimit, RiskLimits, Side, ValidationConfig,
+    AppliedFill, Commission, Decimal, FillDetectionConfig, PollingConfig, PositionBook, Side,
 };
 use fillproof_simulator::{EngineKind, Ledger, Scenario, SubmitRecord, Trace};
 
@@ -108,7 +107,7 @@ pub struct SeedRun {
     pub trace: Trace,
     /// Broker calls per endpoint made by the engine (the harness's own
     /// end-of-run reads are not counted).
-    pub calls: [u64; 5],
+    pub calls: fillproof_engine::EndpointCounts<u64>,
     /// What became of every submit the broker received, by client order id.
     pub submits: indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,
     /// Workload orders never started: the run's time bound came first.
@@ -139,82 +138,6 @@ pub struct SeedRun {
     pub commission: Commission,
     /// The engine's audit log, summarized (engines that keep one).
     pub audit: Option<super::engines::AuditSummary>,
-}
-
-/// The executor configuration a scenario describes: its fill detection
-/// configuration (given separately, since a run may override polling), its
-/// client-side rate limit, risk limits and commission, and the broker
-/// account's buying power. Risk limits the scenario leaves out are off:
-/// the harness measures fill detection unless a scenario asks for limits.
-///
-/// # Errors
-/// A limit out of range.
-pub fn executor_config(
-    scenario: &Scenario,
-    detection: FillDetectionConfig,
-) -> Result<ExecutorConfig> {
-    let engine = &scenario.engine;
-    let risk = engine.risk.as_ref().map_or(
-        RiskLimits {
-            max_position: None,
-            daily_loss_limit: None,
-            max_orders_per_minute: u32::MAX,
-        },
-        |r| RiskLimits {
-            max_position: r.max_position.map(Decimal::from),
-            daily_loss_limit: r.daily_loss_limit.map(|p| p.0),
-            max_orders_per_minute: r.max_orders_per_minute.unwrap_or(u32::MAX),
-        },
-    );
-    let commission = engine
-        .commission
-        .as_ref()
-        .map_or(Commission::default(), |c| Commission {
-            per_order: c.per_order.map_or(Decimal::ZERO, |p| p.0),
-            per_share: c.per_share.map_or(Decimal::ZERO, |p| p.0),
-        });
-    let rate_limit = call_budget(scenario);
-    if let Some(limit) = &rate_limit {
-        limit
-            .validate()
-            .map_err(|e| anyhow::anyhow!("engine.{e}"))?;
-    }
-    let validation = ValidationConfig {
-        price_band_pct: engine
-            .price_band_pct
-            .and_then(|w| Decimal::try_from(w.0).ok())
-            .unwrap_or_else(|| ValidationConfig::default().price_band_pct),
-    };
-    Ok(ExecutorConfig {
-        detection,
-        validation,
-        risk,
-        commission,
-        rate_limit,
-        call_timeout: engine
-            .call_timeout
-            .as_ref()
-            .map_or_else(|| ExecutorConfig::default().call_timeout, |t| t.value.0),
-        submit_max_wait: engine
-            .shed_after
-            .as_ref()
-            .map_or_else(|| ExecutorConfig::default().submit_max_wait, |t| t.value.0),
-        buying_power: scenario.broker.account.buying_power.map(|p| p.0),
-    })
-}
-
-/// The call budget the scenario's engine runs under: the engine's own
-/// default (180 a minute) unless the scenario sets one, or none when it
-/// says `rate_limit: none`, as a bot in production would run.
-#[must_use]
-pub fn call_budget(scenario: &Scenario) -> Option<RateLimit> {
-    match &scenario.engine.rate_limit {
-        None => ExecutorConfig::default().rate_limit,
-        Some(budget) => budget.limit().map(|r| RateLimit {
-            requests: r.requests.value,
-            per: r.per.0,
-        }),
-    }
 }
 
 /// Runs one seed to completion on its own paused runtime.

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use fillproof_engine::clock::sleep_until;
-use fillproof_engine::{Commission, Decimal, Verdict, VirtualClock};
+use fillproof_engine::{Commission, Decimal, EndpointCounts, Verdict, VirtualClock};
 use fillproof_simulator::{BrokerModel, Intent, SimBroker, Workload};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
 use super::engines::{Engine, EngineVerdict};
-use super::runner::{OrderOutcome, RunSpec, SeedRun, call_budget, executor_config};
+use super::runner::{OrderOutcome, RunSpec, SeedRun};
 
 /// What an engine task hands back: its workload index, the engine's
 /// verdict, and when the engine decided (virtual, since the start).
@@ -125,7 +125,9 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     fillproof_simulator::check_scripted_quantities(&model, scenario, spec.seed, orders)
         .map_err(|overfill| anyhow::anyhow!("{}, seed {}: {overfill}", scenario.name, spec.seed))?;
     let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
-    let config = executor_config(scenario, spec.config.clone())?;
+    let config = scenario
+        .executor_config_with(spec.config.clone())
+        .map_err(anyhow::Error::msg)?;
     let commission = config.commission;
     let clock = VirtualClock::new(epoch).shared();
     let engine = Engine::with_audit_key(
@@ -369,7 +371,7 @@ async fn wait_for_travelling_requests(broker: &SimBroker, settle: Duration, run_
 struct Ended {
     start: Instant,
     outcomes: Vec<OrderOutcome>,
-    calls: [u64; 5],
+    calls: EndpointCounts<u64>,
     rate_limited: u64,
     position_alarms: Option<u64>,
     unrun: u64,
@@ -410,7 +412,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
         unlanded,
         // Without a call budget nothing queues: the wait is absent, not 0.
         submit_waits: match &engine {
-            Engine::Executor(executor, _) if call_budget(&spec.scenario).is_some() => {
+            Engine::Executor(executor, _) if spec.scenario.call_budget().is_some() => {
                 Some(executor.detector().broker().submit_waits())
             }
             Engine::Executor(..) | Engine::Naive(_) => None,

@@ -68,7 +68,7 @@ impl SimBroker {
             .or_insert(0);
         let number = *slot;
         *slot += 1;
-        world.calls[endpoint.index()] += 1;
+        world.calls[endpoint] += 1;
         let mut mix = [0u8; 17];
         mix[..8].copy_from_slice(&key.to_le_bytes());
         mix[8] = endpoint.index() as u8;

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, BrokerError, Order, OrderRequest, Position, RateLimitState, StreamItem, TradeUpdates,
-    derive_rng, stable_hash,
+    Broker, BrokerError, EndpointCounts, Order, OrderRequest, Position, RateLimitState, StreamItem,
+    TradeUpdates, derive_rng, stable_hash,
 };
 use rand::Rng;
 use tokio::time::Instant;
@@ -133,7 +133,7 @@ impl SimBroker {
             bucket,
             healed: false,
             trace: Trace::new(record_trace),
-            calls: [0; 5],
+            calls: EndpointCounts::default(),
             submits: indexmap::IndexMap::default(),
             stream: StreamState::new(seed),
             rate_state: None,
@@ -306,7 +306,7 @@ impl SimBroker {
 
     /// Calls made per endpoint, in [`Endpoint::ALL`](crate::Endpoint::ALL) order.
     #[must_use]
-    pub fn calls(&self) -> [u64; 5] {
+    pub fn calls(&self) -> EndpointCounts<u64> {
         self.world().calls
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{BrokerError, RateLimitState};
+use fillproof_engine::{BrokerError, EndpointCounts, RateLimitState};
 use tokio::time::Instant;
 
 use super::apply::Answer;
@@ -28,7 +28,7 @@ pub(super) struct World {
     pub(super) healed: bool,
     pub(super) trace: Trace,
     /// Calls per endpoint, indexed by [`Endpoint::index`](crate::Endpoint::index).
-    pub(super) calls: [u64; 5],
+    pub(super) calls: EndpointCounts<u64>,
     /// What became of every submit, by client order id.
     pub(super) submits:
         indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher>,

@@ -48,7 +48,7 @@ pub use broker::{
 };
 pub use engine::{
     CommissionSpec, EngineKind, EngineRateLimit, EngineSpec, PartialPolicySpec, PollingSpec,
-    RiskSpec, STRATEGIES, polling_config,
+    RiskSpec, polling_config,
 };
 pub use limits::Limits;
 pub use load::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};

@@ -399,7 +399,10 @@ pub(super) fn totals_fit(runs: &[SeedSummary], wall_ms: f64, what: &str) -> Resu
         ("position_alarms", |t| Some(t.position_alarms.unwrap_or(0))),
         // Every endpoint's calls, so each endpoint's fits too.
         ("calls", |t| {
-            t.calls.iter().try_fold(0u64, |sum, n| sum.checked_add(*n))
+            t.calls
+                .values()
+                .iter()
+                .try_fold(0u64, |sum, n| sum.checked_add(*n))
         }),
     ];
     for (field, count) in UNBOUNDED {

@@ -25,7 +25,6 @@ mod records;
 mod submits;
 mod tally;
 
-use fillproof_simulator::Endpoint;
 use fillproof_simulator::judge;
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -154,7 +153,7 @@ impl Metrics {
             t.add(tally, n == 0);
         }
         let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
-        let calls: u64 = t.calls.iter().sum();
+        let calls: u64 = t.calls.total();
         let orders_not_placed = t.not_placed.total();
         let [missed, fp, unresolved, abandoned, panics] = t.examples.clone();
         Self {
@@ -177,12 +176,10 @@ impl Metrics {
             consistency_violations: t.consistency_violations,
             detection_latency_ms: Percentiles::of(t.latencies_ms.clone()),
             api_calls_per_order: ratio(calls, t.sent).map(round4),
-            api_calls_by_endpoint: Endpoint::ALL
+            api_calls_by_endpoint: t
+                .calls
                 .iter()
-                .map(|e| {
-                    let per = ratio(t.calls[e.index()], t.sent).map_or(0.0, round4);
-                    (e.as_str().to_owned(), per)
-                })
+                .map(|(e, n)| (e.as_str().to_owned(), ratio(n, t.sent).map_or(0.0, round4)))
                 .collect(),
             rate_limited_calls: t.rate_limited_calls,
             rate_limited_share: ratio(t.rate_limited_calls, calls).map(round4),

@@ -1,7 +1,7 @@
 //! One seed run's raw counts and samples ([`Tally::of`]) and how the
 //! tallies of seeds add up ([`Tally::add`]).
 
-use fillproof_engine::{BrokerError, CallError, Verdict};
+use fillproof_engine::{BrokerError, CallError, EndpointCounts, Verdict};
 use serde::{Deserialize, Serialize};
 
 use super::records::{audit_missing_count, consistency_violations, pnl_mismatch_count};
@@ -82,8 +82,9 @@ pub struct Tally {
     pub position_alarms: Option<u64>,
     /// Intents whose submit reached the broker.
     pub sent: u64,
-    /// The engine's calls by endpoint, indexed by `Endpoint::index`.
-    pub calls: [u64; 5],
+    /// The engine's calls by endpoint (a JSON array in `Endpoint::ALL`
+    /// order in a shard).
+    pub calls: EndpointCounts<u64>,
     /// Calls answered 429.
     pub rate_limited_calls: u64,
     /// Outcomes that reached the trader as a 429.
@@ -188,7 +189,10 @@ impl Tally {
         } else {
             self.taken += 1;
         }
-        if matches!(verdict.broker_error, Some(CallError::Broker(BrokerError::RateLimited { .. }))) {
+        if matches!(
+            verdict.broker_error,
+            Some(CallError::Broker(BrokerError::RateLimited { .. }))
+        ) {
             self.rate_limit_errors_surfaced += 1;
         }
     }
@@ -270,9 +274,7 @@ impl Tally {
         add_some(&mut self.pnl_mismatches, other.pnl_mismatches, first);
         add_some(&mut self.audit_missing, other.audit_missing, first);
         add_some(&mut self.position_alarms, other.position_alarms, first);
-        for (total, n) in self.calls.iter_mut().zip(other.calls) {
-            *total += n;
-        }
+        self.calls.add(&other.calls);
         self.latencies_ms.extend_from_slice(&other.latencies_ms);
         self.queue_waits_ms = match (first, self.queue_waits_ms.take(), &other.queue_waits_ms) {
             (true, _, more) => more.clone(),

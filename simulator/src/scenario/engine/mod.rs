@@ -27,7 +27,7 @@ use super::values::{Amount, Price, RateLimitSpec, Weight};
 use crate::duration::Dur;
 
 use polling::check_polling;
-pub use polling::{PollingSpec, STRATEGIES, polling_config};
+pub use polling::{PollingSpec, polling_config};
 
 /// Which engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
