@@ -171,7 +171,7 @@ impl Session {
                 .map(|s| s.trim().to_ascii_uppercase())
                 .collect()
         });
-        let epoch = self.broker.model().epoch_unix_micros;
+        let origin = self.broker.model().time_origin();
         let orders: Vec<Value> = self.broker.with_ledger(|ledger| {
             let mut chosen: Vec<_> = ledger
                 .orders()
@@ -193,7 +193,7 @@ impl Session {
             chosen
                 .into_iter()
                 .take(limit)
-                .map(|o| wire::order_json(&o.snapshot(now, epoch), &self.asset_id(&o.symbol)))
+                .map(|o| wire::order_json(&o.snapshot(now, origin), &self.asset_id(&o.symbol)))
                 .collect()
         });
         Reply::json(200, Value::Array(orders))

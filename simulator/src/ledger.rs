@@ -223,20 +223,15 @@ impl LedgerOrder {
     /// The order as the API shows it at `now`: `filled_qty`, price and
     /// stamps as of `now`, the status field as of `now - status_lag`.
     #[must_use]
-    pub fn snapshot(&self, now: Duration, epoch_unix_micros: i64) -> Order {
-        self.snapshot_with(
-            now,
-            now.saturating_sub(self.status_lag),
-            true,
-            epoch_unix_micros,
-        )
+    pub fn snapshot(&self, now: Duration, origin: TimeOrigin) -> Order {
+        self.snapshot_with(now, now.saturating_sub(self.status_lag), true, origin)
     }
 
     /// The order as it truly stands at `now`: no status lag, the filled
     /// status spelt `filled`. What a trade update carries.
     #[must_use]
-    pub fn true_snapshot(&self, now: Duration, epoch_unix_micros: i64) -> Order {
-        self.snapshot_with(now, now, false, epoch_unix_micros)
+    pub fn true_snapshot(&self, now: Duration, origin: TimeOrigin) -> Order {
+        self.snapshot_with(now, now, false, origin)
     }
 
     /// The order at `now` with its status as of `status_time`, the filled
@@ -246,9 +241,8 @@ impl LedgerOrder {
         now: Duration,
         status_time: Duration,
         spelled: bool,
-        epoch_unix_micros: i64,
+        origin: TimeOrigin,
     ) -> Order {
-        let origin = TimeOrigin::new(epoch_unix_micros);
         let stamp = |t: Duration| origin.at(t);
         let raw_status = if status_time < self.accepted_at {
             "accepted"
@@ -434,11 +428,11 @@ mod tests {
     #[test]
     fn status_lags_filled_qty() {
         let o = order(&[(1_300, 100, "512.35")], 70_000);
-        let between = o.snapshot(ms(5_000), 0);
+        let between = o.snapshot(ms(5_000), TimeOrigin::new(0));
         assert_eq!(between.filled_qty, Decimal::from(100));
         assert_eq!(between.status, OrderStatus::Accepted);
         assert!(between.filled_at.is_some());
-        let after = o.snapshot(ms(71_400), 0);
+        let after = o.snapshot(ms(71_400), TimeOrigin::new(0));
         assert_eq!(after.status, OrderStatus::Filled);
     }
 
@@ -446,10 +440,10 @@ mod tests {
     #[test]
     fn partial_fills_average_their_prices() {
         let o = order(&[(200, 40, "10"), (400, 60, "20")], 0);
-        let s = o.snapshot(ms(300), 0);
+        let s = o.snapshot(ms(300), TimeOrigin::new(0));
         assert_eq!(s.status, OrderStatus::PartiallyFilled);
         assert_eq!(s.filled_qty, Decimal::from(40));
-        let s = o.snapshot(ms(500), 0);
+        let s = o.snapshot(ms(500), TimeOrigin::new(0));
         assert_eq!(s.status, OrderStatus::Filled);
         assert_eq!(s.filled_avg_price, Some(Decimal::from(16)));
     }
@@ -475,12 +469,15 @@ mod tests {
     #[test]
     fn cancel_at_the_instant_of_a_fill_keeps_it() {
         let mut o = order(&[(1_000, 40, "10"), (3_000, 60, "10")], 0);
-        let read = o.snapshot(ms(1_000), 0);
+        let read = o.snapshot(ms(1_000), TimeOrigin::new(0));
         assert_eq!(read.status, OrderStatus::PartiallyFilled);
         assert_eq!(read.filled_qty, Decimal::from(40));
         o.request_cancel(ms(1_000), Duration::ZERO);
         assert_eq!(o.filled_qty_at(ms(10_000)), Decimal::from(40));
-        assert_eq!(o.snapshot(ms(1_000), 0).filled_qty, Decimal::from(40));
+        assert_eq!(
+            o.snapshot(ms(1_000), TimeOrigin::new(0)).filled_qty,
+            Decimal::from(40)
+        );
         assert_eq!(o.status_at(ms(10_000)), TrueStatus::Canceled);
 
         // With processing time, the fill landing exactly when the cancel

@@ -357,7 +357,7 @@ fn trade_update(
     };
     Some(TradeUpdate {
         event,
-        order: order.true_snapshot(at, origin.epoch_unix_micros()),
+        order: order.true_snapshot(at, origin),
         position_qty: execution
             .as_ref()
             .map(|_| ledger.position_at(&order.symbol, at)),

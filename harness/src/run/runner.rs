@@ -120,8 +120,9 @@ pub struct SeedRun {
     pub submit_waits: Option<Vec<Duration>>,
     /// Engine tasks that panicked: `(workload index, panic message)`.
     pub panics: Vec<(u32, String)>,
-    /// The broker's epoch: virtual time zero as Unix microseconds.
-    pub epoch_unix_micros: i64,
+    /// The broker's time origin: what wall-clock instant virtual time zero
+    /// stands for.
+    pub origin: fillproof_simulator::TimeOrigin,
     /// Calls the broker answered 429
     /// ([`fillproof_simulator::judge::rate_limited_calls`]).
     pub rate_limited: u64,

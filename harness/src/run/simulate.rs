@@ -89,8 +89,8 @@ struct Setup {
     engine: Engine<SimBroker>,
     /// Swarm mode's mix, when on.
     swarm: Vec<String>,
-    /// The broker's epoch: virtual time zero as Unix microseconds.
-    epoch: i64,
+    /// The broker's time origin: the instant virtual time zero stands for.
+    origin: fillproof_simulator::TimeOrigin,
     commission: Commission,
     /// The orders the run asks for.
     workload_orders: u64,
@@ -108,7 +108,7 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     } else {
         Vec::new()
     };
-    let epoch = model.epoch_unix_micros;
+    let origin = model.time_origin();
     let hybrid = matches!(
         spec.config.polling,
         fillproof_engine::PollingConfig::Hybrid { .. }
@@ -129,7 +129,8 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         .executor_config_with(spec.config.clone())
         .map_err(anyhow::Error::msg)?;
     let commission = config.commission;
-    let clock = VirtualClock::new(epoch).shared();
+    // The engine's clock reads the broker's one origin.
+    let clock = VirtualClock::new(origin.epoch_unix_micros()).shared();
     let engine = Engine::with_audit_key(
         spec.engine,
         Arc::clone(&broker),
@@ -154,7 +155,7 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         broker,
         engine,
         swarm,
-        epoch,
+        origin,
         commission,
         workload_orders,
         room,
@@ -385,7 +386,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
         broker,
         engine,
         swarm,
-        epoch,
+        origin,
         commission,
         ..
     } = setup;
@@ -418,7 +419,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
             Engine::Executor(..) | Engine::Naive(_) => None,
         },
         panics: ended.panics,
-        epoch_unix_micros: epoch,
+        origin,
         rate_limited: ended.rate_limited,
         position_alarms: ended.position_alarms,
         swarm,

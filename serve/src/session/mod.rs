@@ -123,8 +123,7 @@ impl Session {
     }
 
     pub(crate) fn stamp(&self, t: Duration) -> Timestamp {
-        let micros = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
-        Timestamp::from_unix_micros(self.broker.model().epoch_unix_micros.saturating_add(micros))
+        self.broker.model().time_origin().at(t)
     }
 
     /// The UUID-shaped id of `name` for `purpose`: the same name always

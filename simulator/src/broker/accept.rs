@@ -157,7 +157,7 @@ impl SimBroker {
                 broker_end: order.broker_end,
             },
         );
-        let snapshot = order.snapshot(now, self.epoch_unix_micros());
+        let snapshot = order.snapshot(now, self.clock.origin());
         let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, now))
             .chain(
                 order

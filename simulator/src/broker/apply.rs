@@ -57,7 +57,7 @@ impl SimBroker {
     ) -> Result<Order, BrokerError> {
         let at = self.stale_time(now, rng);
         order
-            .map(|o| o.snapshot(at.max(o.accepted_at), self.epoch_unix_micros()))
+            .map(|o| o.snapshot(at.max(o.accepted_at), self.clock.origin()))
             .ok_or_else(not_found)
     }
 

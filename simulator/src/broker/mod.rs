@@ -324,11 +324,6 @@ impl SimBroker {
         trace_micros(t)
     }
 
-    /// The wall-clock stamp of virtual time zero, as the ledger takes it.
-    fn epoch_unix_micros(&self) -> i64 {
-        self.clock.origin().epoch_unix_micros()
-    }
-
     fn key_for_client_id(world: &World, client_order_id: &str) -> (u64, Option<u32>) {
         match world.registry.get(client_order_id) {
             Some(&index) => (u64::from(index), Some(index)),

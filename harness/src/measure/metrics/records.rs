@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{Decimal, Timestamp};
+use fillproof_engine::Decimal;
 use fillproof_simulator::LedgerOrder;
 
 use super::OrderCheck;
@@ -33,9 +33,7 @@ pub(super) fn pnl_mismatch_count(run: &SeedRun) -> Option<u64> {
     let commission = run.commission;
     let mut truth = fillproof_engine::PositionBook::new(commission);
     for (at, _, piece, order, fill) in fills {
-        let micros = i64::try_from(at.as_micros()).unwrap_or(i64::MAX);
-        let day =
-            Timestamp::from_unix_micros(run.epoch_unix_micros.saturating_add(micros)).trading_day();
+        let day = run.origin.at(at).trading_day();
         let charge = commission.on_piece(fill.qty, piece == 0);
         truth.apply_charged(&order.symbol, order.side, fill.qty, fill.price, day, charge);
     }
