@@ -368,3 +368,36 @@ async fn catch_up_reads_go_before_submissions_and_after_critical_calls() {
         ]
     );
 }
+
+/// Goal: a call that settles an order (a lookup by client order id, a
+/// cancel, a position read) is never left unsent, whatever priority scope
+/// the caller wraps it in: its result type has no "not sent". Method: queue
+/// submissions at one call a second, then make each settling call inside a
+/// routine and a submission scope; each goes at the next turn, before the
+/// queued submissions, as an unscoped (critical) call does.
+#[tokio::test(start_paused = true)]
+async fn settling_calls_take_the_critical_turn_in_any_scope() {
+    let gate = one_a_second(Duration::from_secs(60));
+    let queued: Vec<_> = (0..3).map(|_| submit(&gate)).collect();
+    tokio::task::yield_now().await;
+    let position = with_priority(Priority::Routine, gate.get_position("SPY")).await;
+    assert!(position.is_ok(), "position read went unsent: {position:?}");
+    let lookup = with_priority(Priority::Submit, gate.get_order_by_client_id("c")).await;
+    assert!(lookup.is_ok(), "lookup went unsent: {lookup:?}");
+    let cancel = with_priority(Priority::Catchup, gate.cancel_order(support::ORDER_ID)).await;
+    assert!(cancel.is_ok(), "cancel went unsent: {cancel:?}");
+    for submission in queued {
+        submission.await.expect("task").expect("sent");
+    }
+    let log = gate.inner().log();
+    assert_eq!(
+        &log[..4],
+        [
+            ("submit", 0),
+            ("position", 1_000),
+            ("lookup", 2_000),
+            ("cancel", 3_000)
+        ],
+        "settling calls went after queued submissions: {log:?}"
+    );
+}

@@ -54,8 +54,13 @@ tokio::task_local! {
     static PRIORITY: Priority;
 }
 
-/// Runs `work` with its broker calls at `priority` (calls made outside any
-/// such scope are [`Priority::Critical`]).
+/// Runs `work` with its order submissions and order reads by id at
+/// `priority` (calls made outside any such scope are
+/// [`Priority::Critical`]). The calls that settle an order (a lookup by
+/// client order id, a cancel, a position read) always take the critical
+/// turn, in any scope: a settling call left unsent would leave an order's
+/// fate unknown, so [`BrokerCalls`](crate::budget::BrokerCalls) gives them
+/// no "not sent" result.
 pub fn with_priority<F: Future>(priority: Priority, work: F) -> impl Future<Output = F::Output> {
     PRIORITY.scope(priority, work)
 }
