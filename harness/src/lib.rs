@@ -27,9 +27,3 @@ pub mod commands;
 pub mod import;
 pub mod measure;
 pub mod run;
-
-// Old paths, kept as re-exports while code this crate does not own uses
-// them: alpaca's end-to-end test (`runner`, `engines`, `metrics`) and
-// `measure/metrics.rs` itself (`crate::runner`).
-pub use measure::metrics;
-pub use run::{engines, runner};

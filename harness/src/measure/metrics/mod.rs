@@ -16,7 +16,7 @@
 //! against the ledger), `percentiles.rs`, `tally.rs` (one seed's counts and
 //! how they add up); this file holds the metrics themselves.
 //!
-//! May import: `crate::runner` (the seed runs it measures),
+//! May import: `crate::run` (the seed runs it measures),
 //! `fillproof_simulator` (its judge and ledger), `fillproof_engine`.
 
 mod orders;
@@ -34,7 +34,7 @@ pub use percentiles::Percentiles;
 pub use submits::NotPlaced;
 pub use tally::Tally;
 
-use crate::runner::SeedRun;
+use crate::run::SeedRun;
 
 /// The metrics of DESIGN.md over one or more seed runs. A metric an engine
 /// cannot produce (the naive baselines keep no position book, no audit log

@@ -9,7 +9,7 @@ use fillproof_simulator::LedgerOrder;
 use fillproof_simulator::judge::{self, Claim, ClaimCheck};
 use serde::Serialize;
 
-use crate::runner::SeedRun;
+use crate::run::SeedRun;
 
 /// One order compared with the truth. The rules that judge it are
 /// [`fillproof_simulator::judge`]'s, the ones `fillproof serve` judges a

@@ -8,7 +8,7 @@ use fillproof_engine::Decimal;
 use fillproof_simulator::LedgerOrder;
 
 use super::OrderCheck;
-use crate::runner::SeedRun;
+use crate::run::SeedRun;
 
 /// Replays every fill of the ledger through a fresh book, in the ledger's
 /// order (by fill time, then acceptance order, then piece) on the trading

@@ -6,7 +6,7 @@ use fillproof_simulator::SubmitRefusal;
 use serde::{Deserialize, Serialize};
 
 use super::IntentIds;
-use crate::runner::SeedRun;
+use crate::run::SeedRun;
 
 /// Intents taken for execution that never became a broker order, by the
 /// cause the broker saw.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::records::{audit_missing_count, consistency_violations, pnl_mismatch_count};
 use super::submits::{not_placed_count, submits_by_intent};
 use super::{IntentIds, NotPlaced, OrderCheck, check_orders};
-use crate::runner::{OrderOutcome, SeedRun};
+use crate::run::{OrderOutcome, SeedRun};
 
 /// How many offending orders a report names.
 const EXAMPLES: usize = 10;
