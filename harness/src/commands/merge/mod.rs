@@ -11,6 +11,10 @@
 //! that is not as this fillproof prints it (a field unknown, a label or a
 //! metric changed), and a seed that, re-run, does not give what its shard
 //! reported ([`vouch`]).
+//!
+//! Entry point: [`run`]. The refusals live in `refuse` and the re-runs in
+//! [`vouch`]; both may import `crate::run` and `crate::measure` (and
+//! nothing of the other subcommands), as this file may.
 
 mod refuse;
 mod vouch;
