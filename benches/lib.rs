@@ -1,6 +1,8 @@
 //! Helpers shared by the criterion benchmarks in `benches/`: where the
 //! bundled scenarios are, and a broker that answers at once. The benches
-//! run on the same allocator as the `fillproof` binary.
+//! run on the same allocator as the `fillproof` binary. The bench targets
+//! (`benches/*.rs`) may import every crate of the workspace; this library
+//! imports only the engine.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -18,6 +18,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Entry points: [`AlpacaBroker`] (REST) and the stream's
+//! [`AlpacaStream`], configured by [`AlpacaConfig`]. Imports: the engine
+//! (its ports and order model) and the network crates; nothing of the
+//! simulator or the harness.
+//!
 //! [`Broker`]: fillproof_engine::Broker
 //! [`BrokerError`]: fillproof_engine::BrokerError
 

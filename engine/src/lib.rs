@@ -32,6 +32,15 @@
 //! - [`clock`]: wall-clock stamps ([`Clock`]) and the timers every wait
 //!   goes through, which a benchmark can record and replay.
 //!
+//! # Layers and imports
+//!
+//! The modules live in five folders that import one way only,
+//! `lifecycle → detect → budget → time → port` (a folder may use the
+//! folders to its right, never to its left; `tests/layers.rs` fails on an
+//! import against the direction). Each folder's `mod.rs` names its entry
+//! points. The crate imports no other fillproof crate: the simulator and
+//! the Alpaca adapter depend on it, never the other way.
+//!
 //! [`Decimal`]: rust_decimal::Decimal
 
 mod budget;

@@ -126,8 +126,8 @@ pub struct SeedRun {
     /// Calls the broker answered 429
     /// ([`fillproof_simulator::judge::rate_limited_calls`]).
     pub rate_limited: u64,
-    /// Symbols the engine's own reconciliation reported inconsistent;
-    /// `None` for an engine that does not reconcile.
+    /// Symbols the engine's own end-of-run position check reported
+    /// inconsistent; `None` for an engine that checks no positions.
     pub position_alarms: Option<u64>,
     /// Swarm mode's mix, when on.
     pub swarm: Vec<String>,

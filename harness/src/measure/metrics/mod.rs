@@ -38,7 +38,7 @@ use crate::run::SeedRun;
 
 /// The metrics of DESIGN.md over one or more seed runs. A metric an engine
 /// cannot produce (the naive baselines keep no position book, no audit log
-/// and do no reconciliation) is `None`: `null` in JSON, `n/a` in tables.
+/// and check no positions) is `None`: `null` in JSON, `n/a` in tables.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     /// Intents in the workload that the run started.
@@ -106,7 +106,7 @@ pub struct Metrics {
     /// call budget (the engine's own figure); `None` for an engine without
     /// one, or with no submission sent through it.
     pub queue_wait_ms: Option<Percentiles>,
-    /// Symbols the engine's own end-of-run reconciliation reported
+    /// Symbols the engine's own end-of-run position check reported
     /// inconsistent with the broker's positions.
     pub position_alarms: Option<u64>,
     /// Symbols whose realized P&L in the engine's book differs from the

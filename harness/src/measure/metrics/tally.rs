@@ -78,7 +78,7 @@ pub struct Tally {
     pub pnl_mismatches: Option<u64>,
     /// Audit records missing, when the engine keeps a log.
     pub audit_missing: Option<u64>,
-    /// Position alarms, when the engine reconciles.
+    /// Position alarms, when the engine checks its positions.
     pub position_alarms: Option<u64>,
     /// Intents whose submit reached the broker.
     pub sent: u64,
@@ -223,7 +223,7 @@ impl Tally {
     }
 
     /// The engine's own records against the ledger: its book's positions
-    /// and P&L, its audit log, its reconciliation's alarms; each `None`
+    /// and P&L, its audit log, its position check's alarms; each `None`
     /// for an engine that keeps no such record.
     fn add_records(&mut self, run: &SeedRun, checks: &[OrderCheck]) {
         self.consistency_violations = consistency_violations(run);
