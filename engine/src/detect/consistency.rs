@@ -10,7 +10,8 @@ use crate::port::BrokerError;
 use crate::port::{Endpoint, EndpointCounts};
 use crate::time::sleep;
 
-use super::detector::{FillDetector, TARGET};
+use super::TARGET;
+use super::detector::FillDetector;
 
 impl<B: BrokerCalls + 'static> FillDetector<B> {
     /// Compares the broker's position in `symbol` with `expected`, re-reading

@@ -35,11 +35,8 @@ use crate::port::{ConfigError, SubmitError};
 use crate::port::{Order, OrderRequest};
 use crate::port::{derive_rng, stable_hash};
 
-use super::submit::Submission;
+use super::result::Submission;
 use super::watch::Watch;
-
-/// The `tracing` target of every engine log line.
-pub(super) const TARGET: &str = "fillproof::engine";
 
 /// Watches orders until the broker confirms what happened to them.
 ///

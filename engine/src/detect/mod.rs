@@ -21,6 +21,9 @@
 //! Never `lifecycle`: detection knows nothing of signals, risk, books or
 //! audit logs.
 
+/// The `tracing` target of every engine log line.
+const TARGET: &str = "fillproof::engine";
+
 mod backoff;
 mod config;
 mod consistency;
@@ -44,9 +47,9 @@ pub use detector::FillDetector;
 pub use polling::{
     AdaptivePolling, MIN_POLL_INTERVAL, PollContext, PollingConfig, PollingStrategy,
 };
-pub use result::{CancelOutcome, Consistency, Execution, FillResult, Verdict};
+pub use result::{CancelOutcome, Consistency, Execution, FillResult, Submission, Verdict};
 pub use router::{OrderSignal, Route, StreamRouter};
 pub use slippage::Slippage;
 pub use strategy::{PollingParams, PollingParamsError, Strategy, UnknownStrategy};
-pub use submit::Submission;
+
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};

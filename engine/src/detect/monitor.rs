@@ -21,7 +21,7 @@ use crate::port::ErrorClass;
 use crate::port::{Order, OrderStatus};
 use crate::time::{sleep, sleep_until};
 
-use super::detector::TARGET;
+use super::TARGET;
 use super::watch::{EXECUTION_GRACE, Reconnects, Watch};
 
 /// What woke a stream-first watch.

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use crate::detect::Methods;
 use crate::detect::Slippage;
 use crate::port::{BrokerError, EndpointCounts};
-use crate::port::{Side, Timestamp};
+use crate::port::{Order, Side, Timestamp};
 
 /// The detector's conclusion about an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,4 +141,23 @@ pub enum Consistency {
     },
     /// The broker's position could not be read.
     Unavailable(BrokerError),
+}
+
+/// An order placed at the broker, and what it took to place it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// The broker's view of the order as placed.
+    pub order: Order,
+    /// Calls made, retries and lookups included.
+    pub api_calls: EndpointCounts,
+    /// Retries of failed calls.
+    pub retries: u32,
+    /// True when the order was found by `client_order_id` after a submit
+    /// whose answer was lost or ambiguous.
+    pub recovered_by_lookup: bool,
+    /// True when the order was found only after the submit deadline (the
+    /// broker was unreachable until then): it is overdue, so monitoring
+    /// goes straight to the deadline path (final read, cancel, reads until
+    /// the broker shows how it ended).
+    pub overdue: bool,
 }

@@ -15,27 +15,10 @@ use crate::port::{Endpoint, EndpointCounts};
 use crate::port::{Order, OrderRequest};
 use crate::time::sleep;
 
+use super::TARGET;
 use super::backoff::wait_before_retry;
-use super::detector::{FillDetector, TARGET};
-
-/// An order placed at the broker, and what it took to place it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Submission {
-    /// The broker's view of the order as placed.
-    pub order: Order,
-    /// Calls made, retries and lookups included.
-    pub api_calls: EndpointCounts,
-    /// Retries of failed calls.
-    pub retries: u32,
-    /// True when the order was found by `client_order_id` after a submit
-    /// whose answer was lost or ambiguous.
-    pub recovered_by_lookup: bool,
-    /// True when the order was found only after the submit deadline (the
-    /// broker was unreachable until then): it is overdue, so monitoring
-    /// goes straight to the deadline path (final read, cancel, reads until
-    /// the broker shows how it ended).
-    pub overdue: bool,
-}
+use super::detector::FillDetector;
+use super::result::Submission;
 
 impl<B: BrokerCalls + 'static> FillDetector<B> {
     /// Places an order without ever placing it twice.

@@ -22,8 +22,8 @@ use crate::port::TradeUpdate;
 use crate::port::{BrokerError, ErrorClass};
 use crate::port::{Order, OrderStatus};
 
+use super::TARGET;
 use super::backoff::wait_before_retry;
-use super::detector::TARGET;
 
 /// How long a stream-first verdict waits for executions still on their
 /// way, so that the fill is booked execution by execution.
