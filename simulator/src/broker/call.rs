@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::apply::{Answer, Request};
-use super::world::{World, note_submit};
+use super::world::{Gates, World, note_submit};
 use super::{ARRIVAL, SimBroker, unregistered_key};
 use crate::fault::{CallRefusal, FaultKind};
 use crate::model::{EndpointFaults, OrderTarget};
@@ -277,17 +277,6 @@ fn fault_error(fault: FaultKind, retry_after: Duration) -> BrokerError {
             detail: "expected value at line 1 column 1: <html><body>502 Bad Gateway".into(),
         },
     }
-}
-
-/// What the broker's gates made of a call arriving: whether an outage
-/// window holds it, and the rate limit's answer (`Err` with the wait until
-/// a token is free).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Gates {
-    /// An outage window holds the call.
-    pub(super) in_outage: bool,
-    /// The rate limit let it through, or says how long until it would.
-    pub(super) limited: Result<(), Duration>,
 }
 
 /// What becomes of a call the gates made `gates` of, whose draws picked

@@ -8,8 +8,6 @@ use std::time::Duration;
 use fillproof_engine::{BrokerError, EndpointCounts, RateLimitState};
 use tokio::time::Instant;
 
-use super::apply::Answer;
-use super::call::Gates;
 use crate::fault::CallRefusal;
 use crate::ledger::Ledger;
 use crate::model::in_window;
@@ -170,10 +168,10 @@ impl Bucket {
 }
 
 /// Notes what became of a submit the broker received.
-pub(super) fn note_submit(
+pub(super) fn note_submit<T>(
     world: &mut World,
     target: &str,
-    result: &Result<Answer, BrokerError>,
+    result: &Result<T, BrokerError>,
     refusal: Option<CallRefusal>,
 ) {
     let refusal = match refusal {
@@ -194,4 +192,15 @@ pub(super) fn note_submit(
         record.rejected |= refusal == SubmitRefusal::Rejected;
         record.last_refusal = Some(refusal);
     }
+}
+
+/// What the broker's gates made of a call arriving: whether an outage
+/// window holds it, and the rate limit's answer (`Err` with the wait until
+/// a token is free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Gates {
+    /// An outage window holds the call.
+    pub(super) in_outage: bool,
+    /// The rate limit let it through, or says how long until it would.
+    pub(super) limited: Result<(), Duration>,
 }

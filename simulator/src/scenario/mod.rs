@@ -32,6 +32,7 @@ mod expect;
 mod limits;
 mod load;
 mod parse;
+mod read;
 mod samples;
 mod timeline;
 mod values;
@@ -51,8 +52,8 @@ pub use engine::{
     RiskSpec, polling_config,
 };
 pub use limits::Limits;
-pub use load::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};
 pub use parse::MAX_PARSE_PROBLEMS;
+pub use read::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};
 pub use timeline::{TimelineEvent, TimelineKind};
 pub use values::{Amount, Price, Probability, RateLimitSpec, Weight};
 pub use workload::{ListedOrder, ListedSide, MAX_ORDERS, OrderKind, SideSpec, WorkloadSpec};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Scenario;
 use super::broker::{BrokerSpec, LatencySpec};
-use super::load::{MAX_SAMPLES_FILE_BYTES, read_bounded_text};
+use super::read::{MAX_SAMPLES_FILE_BYTES, read_bounded_text};
 use crate::distribution::Dist;
 use crate::duration::parse_duration;
 use crate::error::{Diagnostic, ScenarioError};
