@@ -3,7 +3,7 @@
 //! with the reason and a way out, instead of being killed by the OS or
 //! left running. The entry point is [`admit`]; [`estimate`] gives the
 //! figures. (The engine's call budget, the calls it may make to the broker
-//! in a window, is another thing: see [`super::runner::call_budget`].)
+//! in a window, is another thing: see `Scenario::call_budget`.)
 //!
 //! Memory per order was measured on the release build: 200,000 orders
 //! spaced 1 ms apart peak at about 430 MB (about 2 KB an order for the
@@ -13,7 +13,7 @@
 use anyhow::Result;
 use fillproof_engine::{PartialFillPolicy, PollContext};
 
-use super::runner::RunSpec;
+use super::seed::RunSpec;
 
 /// Memory an order holds for the whole run.
 pub const BYTES_PER_ORDER: u64 = 2_000;

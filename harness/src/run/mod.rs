@@ -7,7 +7,7 @@
 //!   the workload, settle, file outcomes, check positions, wait for the
 //!   requests still travelling, collect: `simulate.rs`); many seeds across
 //!   threads, merged in seed order. [`RunSpec`] says how,
-//!   [`SeedRun`] holds what came out.
+//!   [`SeedRun`] holds what came out (`seed.rs`).
 //! - [`engines`]: the engines under test, the fillproof engine and the
 //!   baselines kept to show what they get wrong.
 //! - [`cost::admit`]: the run's cost (memory, planned reads) estimated
@@ -21,9 +21,9 @@
 pub mod cost;
 pub mod engines;
 pub mod runner;
+mod seed;
 mod simulate;
 pub mod strategies;
 
-pub use runner::{
-    OrderOutcome, RunSpec, SeedRun, run_seed, run_seeds, run_seeds_into, simulation_runtime,
-};
+pub use runner::{run_seed, run_seeds, run_seeds_into, simulation_runtime};
+pub use seed::{OrderOutcome, RunSpec, SeedRun};

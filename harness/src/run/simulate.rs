@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
 use super::engines::{Engine, EngineVerdict};
-use super::runner::{OrderOutcome, RunSpec, SeedRun};
+use super::seed::{OrderOutcome, RunSpec, SeedRun};
 
 /// What an engine task hands back: its workload index, the engine's
 /// verdict, and when the engine decided (virtual, since the start).
