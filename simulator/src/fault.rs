@@ -10,7 +10,8 @@
 //! client sees of it in the broker's `fault_error`. The compiler points at
 //! each.
 //!
-//! This module imports nothing but the crate's `suggest`.
+//! This module imports nothing of the crate; from the engine only its
+//! did-you-mean suggestion.
 
 use std::fmt;
 use std::ops::{Index, IndexMut};
