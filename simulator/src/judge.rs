@@ -8,7 +8,13 @@
 //! Entry point: [`judge_order`], one order's claims (the engine's one
 //! verdict, or every claim a client posted) against every broker order
 //! made for it; [`detection_rate`] and [`price_mismatches`] aggregate the
-//! verdicts. Imports the ledger only.
+//! verdicts. Imports the ledger and the fault vocabulary only.
+//!
+//! The two callers differ in what an "order" is, not in how it is judged:
+//! `run` judges a workload intent (every broker order carrying its
+//! `client_order_id`, retries included, summed), `serve` judges one
+//! client's `client_order_id` against the one ledger order the broker
+//! holds for it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
