@@ -11,6 +11,8 @@
 //!   faults (`fault.rs`).
 //! - [`TimeOrigin`]: the one simulated time origin: virtual time to the
 //!   broker's wall-clock stamps (`time.rs`).
+//! - [`PricePath`], [`QuoteModel`]: the market's seeded price paths and
+//!   the quotes around them (`market/`); not yet read from scenarios.
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
 //!   scenario files write them.
 //! - [`BrokerModel`]: the broker's behaviour compiled from a scenario, and
@@ -50,6 +52,7 @@ mod fault;
 pub mod judge;
 mod ledger;
 mod lifecycle;
+mod market;
 mod model;
 mod recover;
 mod scenario;
@@ -70,6 +73,7 @@ pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
     within_limit,
 };
+pub use market::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath, Quote, QuoteModel};
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,

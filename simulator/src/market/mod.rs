@@ -1,0 +1,22 @@
+//! The market a simulated broker trades in: per symbol, a seeded price
+//! path ([`PricePath`], from a [`PathModel`]) and the quotes around it
+//! ([`QuoteModel`], [`Quote`]).
+//!
+//! The path is drawn from its own random stream (purpose `market`, keyed by
+//! the symbol), so nothing the engine does changes it, and it reads the
+//! same at any instant whatever was asked before: [`PricePath::price_at`]
+//! answers in any order, with memory bounded by checkpoints.
+//!
+//! Entry points: [`PathModel::new`], [`PricePath::new`],
+//! [`PricePath::price_at`], [`QuoteModel::quote_at`]. Imports the
+//! distributions, the price grid (`lifecycle::on_price_grid`) and the
+//! engine's seeded streams only.
+//!
+//! Not yet read from scenarios: the broker still fills at its reference
+//! prices, and no run uses this module.
+
+mod path;
+mod quote;
+
+pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
+pub use quote::{Quote, QuoteModel};
