@@ -70,8 +70,8 @@ pub use fault::{CallRefusal, FAULT_KINDS, FaultKind, FaultTable, UnknownFault};
 pub use fillproof_engine::{closest, did_you_mean};
 pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
 pub use lifecycle::{
-    Overfill, Plan, check_scripted_quantities, on_price_grid, scripted_fills, slipped_price,
-    within_limit,
+    Overfill, Plan, check_scripted_quantities, marketable, on_price_grid, scripted_fills,
+    slipped_price, within_limit,
 };
 pub use market::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath, Quote, QuoteModel};
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};

@@ -79,7 +79,8 @@ pub fn draw(
         plan.broker_end = Some((accepted_at + first.reject_delay, BrokerEnd::Rejected));
         return Ok(plan);
     }
-    if !first.fills_at_all {
+    // A limit the market's price never reaches rests: nothing fills it.
+    if !first.fills_at_all || !marketable(request.side, request.limit_price, reference) {
         return Ok(plan);
     }
     let starts_at = accepted_at + first.delay;
@@ -394,6 +395,18 @@ pub fn on_price_grid(price: Decimal) -> Decimal {
     price
         .round_dp(places)
         .clamp(fillproof_engine::MIN_PRICE, fillproof_engine::MAX_PRICE)
+}
+
+/// Whether an order can trade at the market's `price`: a buy limit at or
+/// above it, a sell limit at or below it; an order without a limit always
+/// can.
+#[must_use]
+pub fn marketable(side: Side, limit: Option<Decimal>, price: Decimal) -> bool {
+    match (side, limit) {
+        (_, None) => true,
+        (Side::Buy, Some(limit)) => limit >= price,
+        (Side::Sell, Some(limit)) => limit <= price,
+    }
 }
 
 /// A fill price that respects the order's limit: a buy never pays more

@@ -788,3 +788,69 @@ async fn timeline_overfill_is_refused_never_truncated() {
         "{refused:?}"
     );
 }
+
+/// Goal: a limit order fills only when the market's price reaches it, and
+/// then at that price, never at its limit. Method: with every order filling
+/// at once and QQQ at $100.00, send a buy limit below the price, a sell
+/// limit above it, and a buy limit above it; read them after every fill
+/// would have landed.
+#[tokio::test(start_paused = true)]
+async fn a_limit_the_price_never_reaches_never_fills() {
+    use fillproof_engine::{OrderType, Side};
+    let s = scenario(3, "  fill: {probability: 1, delay: 1s}", "");
+    let (broker, intents) = setup(&s);
+    let cases = [
+        (Side::Buy, "1.00", false),
+        (Side::Sell, "150.00", false),
+        (Side::Buy, "120.00", true),
+    ];
+    let mut orders = Vec::new();
+    for (intent, (side, limit, _)) in intents.iter().zip(cases) {
+        let mut request = intent.request.clone();
+        request.side = side;
+        request.order_type = OrderType::Limit;
+        request.limit_price = Some(limit.parse().expect("limit"));
+        orders.push(broker.submit_order(&request).await.expect("accepted"));
+    }
+    sleep(Duration::from_secs(60)).await;
+    for (order, (side, limit, fills)) in orders.iter().zip(cases) {
+        let read = broker.get_order(&order.id).await.expect("read");
+        if fills {
+            assert_eq!(read.status, OrderStatus::Filled, "{side:?} limit {limit}");
+            assert_eq!(read.filled_avg_price, Some(Decimal::new(10_000, 2)));
+        } else {
+            assert_eq!(
+                read.filled_qty,
+                Decimal::ZERO,
+                "{side:?} limit {limit} filled"
+            );
+            assert!(
+                !read.status.is_terminal(),
+                "{side:?} limit {limit}: {:?}",
+                read.status
+            );
+        }
+    }
+}
+
+/// Goal: no symbol fills at a price the scenario did not give it. Method:
+/// send an order for a symbol without a reference price, market and limit:
+/// both are refused with 422, naming the asset.
+#[tokio::test(start_paused = true)]
+async fn a_symbol_the_scenario_does_not_price_is_refused() {
+    let s = scenario(1, "  fill: {probability: 1}", "");
+    let (broker, intents) = setup(&s);
+    for limit in [None, Some(Decimal::new(100, 2))] {
+        let mut request = intents[0].request.clone();
+        request.symbol = "ZZZZ".into();
+        request.limit_price = limit;
+        if limit.is_some() {
+            request.order_type = fillproof_engine::OrderType::Limit;
+        }
+        let error = broker.submit_order(&request).await.expect_err("refused");
+        assert!(
+            matches!(&error, BrokerError::Unprocessable { message } if message == "asset ZZZZ not found"),
+            "{error}"
+        );
+    }
+}

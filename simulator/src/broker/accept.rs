@@ -43,8 +43,10 @@ impl SimBroker {
         Ok(self.file(world, now, key, order))
     }
 
-    /// Refuses what a broker cannot trade: within these bounds no sum of
-    /// the ledger's can overflow, whatever an engine sends.
+    /// Refuses what a broker cannot trade: a quantity or limit out of
+    /// bounds (within them no sum of the ledger's can overflow, whatever an
+    /// engine sends), an asset that is not tradable, or one the market
+    /// does not have (no reference price).
     fn refuse_untradable(&self, request: &OrderRequest) -> Result<(), BrokerError> {
         if request.qty <= Decimal::ZERO || request.qty > fillproof_engine::MAX_QTY {
             return Err(BrokerError::Unprocessable {
@@ -69,6 +71,13 @@ impl SimBroker {
         if self.model.not_tradable.contains(&request.symbol) {
             return Err(BrokerError::Unprocessable {
                 message: format!("asset {} is not tradable", request.symbol),
+            });
+        }
+        // A symbol the scenario gives no price is not an asset of this
+        // market: filling it would invent a price.
+        if !self.model.reference_prices.contains_key(&request.symbol) {
+            return Err(BrokerError::Unprocessable {
+                message: format!("asset {} not found", request.symbol),
             });
         }
         Ok(())
