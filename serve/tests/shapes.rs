@@ -404,3 +404,34 @@ timeline:
         .count();
     assert_eq!(canceled, 2, "{report:#?}");
 }
+
+/// Goal: over the wire, a limit the price never reaches never fills, a
+/// marketable one fills at the market's price, and a symbol the scenario
+/// does not price is refused. Method: SPY at $590.10, every order filling
+/// after 100 ms: a buy limit at $1.00, a buy limit at $600.00, and a
+/// market buy of ZZZZ; read each a minute later.
+#[tokio::test(start_paused = true)]
+async fn limits_fill_only_where_the_market_is() {
+    let session = session();
+    let limit = |id: &str, price: &str| {
+        format!(
+            r#"{{"symbol":"SPY","qty":5,"side":"buy","type":"limit","limit_price":"{price}","time_in_force":"day","client_order_id":"{id}"}}"#
+        )
+    };
+    let (status, far) = call(&session, "POST", "/v2/orders", "", &limit("far", "1.00")).await;
+    assert_eq!(status, 200);
+    let (status, near) = call(&session, "POST", "/v2/orders", "", &limit("near", "600.00")).await;
+    assert_eq!(status, 200);
+    let unknown = r#"{"symbol":"ZZZZ","qty":5,"side":"buy","type":"market","time_in_force":"day"}"#;
+    let (status, refusal) = call(&session, "POST", "/v2/orders", "", unknown).await;
+    assert_eq!(status, 422, "{refusal}");
+    assert_eq!(refusal["message"], "asset ZZZZ not found");
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let read = |order: &Value| format!("/v2/orders/{}", order["id"].as_str().expect("id"));
+    let (_, far) = call(&session, "GET", &read(&far), "", "").await;
+    assert_eq!(far["status"], "new", "{far}");
+    assert_eq!(far["filled_qty"], "0");
+    let (_, near) = call(&session, "GET", &read(&near), "", "").await;
+    assert_eq!(near["status"], "filled", "{near}");
+    assert_eq!(near["filled_avg_price"], "590.1");
+}
