@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{OrderRequest, Side, derive_rng};
+use fillproof_engine::{OrderRequest, Side, TimeInForce, derive_rng};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -79,13 +79,40 @@ pub fn draw(
         plan.broker_end = Some((accepted_at + first.reject_delay, BrokerEnd::Rejected));
         return Ok(plan);
     }
-    // A limit the market's price never reaches rests: nothing fills it.
+    let at_once = matches!(request.time_in_force, TimeInForce::Ioc | TimeInForce::Fok);
+    // A limit the market's price never reaches rests: nothing fills it (an
+    // order that must fill at once is canceled instead).
     if !first.fills_at_all || !marketable(request.side, request.limit_price, reference) {
+        if at_once {
+            plan.broker_end = Some((accepted_at, BrokerEnd::Canceled));
+        }
+        return Ok(plan);
+    }
+    if at_once {
+        let fills = random_fills(model, rng, request, reference, accepted_at, first.pieces);
+        fill_at_once(&mut plan, fills, request, accepted_at);
         return Ok(plan);
     }
     let starts_at = accepted_at + first.delay;
     plan.fills = random_fills(model, rng, request, reference, starts_at, first.pieces);
     Ok(plan)
+}
+
+/// An `ioc` or `fok` order's fills: only what fills the instant it is
+/// accepted (the drawn pieces at that instant; the delay the model draws
+/// is the market's wait, which such an order does not take). `ioc` keeps
+/// them and has the broker cancel the rest at once; `fok` keeps them only
+/// when they fill it whole, and is otherwise canceled with nothing filled.
+fn fill_at_once(plan: &mut Plan, fills: Vec<Fill>, request: &OrderRequest, accepted_at: Duration) {
+    let now: Vec<Fill> = fills.into_iter().filter(|f| f.at == accepted_at).collect();
+    let filled: Decimal = now.iter().map(|f| f.qty).sum();
+    let whole = filled >= request.qty;
+    if request.time_in_force == TimeInForce::Ioc || whole {
+        plan.fills = now;
+    }
+    if !whole {
+        plan.broker_end = Some((accepted_at, BrokerEnd::Canceled));
+    }
 }
 
 /// The draws every order makes first, whatever its story: a fixed order

@@ -854,3 +854,85 @@ async fn a_symbol_the_scenario_does_not_price_is_refused() {
         );
     }
 }
+
+/// Sends `request` altered by `edit`, waits a minute, and reads it back.
+async fn sent_and_read(
+    broker: &SimBroker,
+    intent: &Intent,
+    edit: impl FnOnce(&mut fillproof_engine::OrderRequest),
+) -> Order {
+    let mut request = intent.request.clone();
+    edit(&mut request);
+    let order = broker.submit_order(&request).await.expect("accepted");
+    sleep(Duration::from_secs(60)).await;
+    broker.get_order(&order.id).await.expect("read")
+}
+
+/// Goal: `ioc` fills what it can the instant it is accepted and the broker
+/// cancels the rest; `fok` fills whole at once or not at all. Method: QQQ at
+/// $100.00, fills that otherwise come 5 s after acceptance, and (second
+/// scenario) every fill in three pieces 1 s apart; read each order a
+/// minute later.
+#[tokio::test(start_paused = true)]
+async fn ioc_and_fok_fill_at_once_or_are_canceled() {
+    use fillproof_engine::{OrderType, TimeInForce};
+    let whole = scenario(3, "  fill: {probability: 1, delay: 5s}", "");
+    let (broker, intents) = setup(&whole);
+    let ioc = sent_and_read(&broker, &intents[0], |r| r.time_in_force = TimeInForce::Ioc).await;
+    assert_eq!(
+        ioc.status,
+        OrderStatus::Filled,
+        "a marketable ioc fills at once"
+    );
+    assert_eq!(
+        ioc.filled_at, ioc.submitted_at,
+        "at acceptance, not after the delay"
+    );
+    let far = sent_and_read(&broker, &intents[1], |r| {
+        r.time_in_force = TimeInForce::Ioc;
+        r.order_type = OrderType::Limit;
+        r.limit_price = Some(Decimal::ONE);
+    })
+    .await;
+    assert_eq!(
+        far.status,
+        OrderStatus::Canceled,
+        "an ioc that cannot fill is canceled"
+    );
+    assert_eq!(far.filled_qty, Decimal::ZERO);
+    let fok = sent_and_read(&broker, &intents[2], |r| r.time_in_force = TimeInForce::Fok).await;
+    assert_eq!(
+        fok.status,
+        OrderStatus::Filled,
+        "a fok the market fills whole"
+    );
+
+    let pieces = scenario(
+        2,
+        "  fill: {probability: 1, delay: 5s, partial: {probability: 1, pieces: [3, 3], spacing: 1s}}",
+        "",
+    );
+    let (broker, intents) = setup(&pieces);
+    let ioc = sent_and_read(&broker, &intents[0], |r| r.time_in_force = TimeInForce::Ioc).await;
+    assert_eq!(
+        ioc.status,
+        OrderStatus::Canceled,
+        "the rest of an ioc is canceled"
+    );
+    assert!(
+        ioc.filled_qty > Decimal::ZERO && ioc.filled_qty < ioc.qty,
+        "an ioc keeps what filled at once: {}",
+        ioc.filled_qty
+    );
+    let fok = sent_and_read(&broker, &intents[1], |r| r.time_in_force = TimeInForce::Fok).await;
+    assert_eq!(
+        fok.status,
+        OrderStatus::Canceled,
+        "a fok that cannot fill whole"
+    );
+    assert_eq!(
+        fok.filled_qty,
+        Decimal::ZERO,
+        "a fok fills whole or not at all"
+    );
+}
