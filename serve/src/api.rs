@@ -297,8 +297,28 @@ impl Session {
             });
             (buying_power, cash)
         });
+        // Positions marked to the market's current price: equity is cash
+        // plus what the longs are worth, less what the shorts would cost.
+        let (long, short) = self
+            .broker
+            .with_ledger(|l| l.positions_at(now))
+            .iter()
+            .map(|(symbol, qty)| *qty * self.reference_price(symbol))
+            .fold((Decimal::ZERO, Decimal::ZERO), |(long, short), value| {
+                if value > Decimal::ZERO {
+                    (long + value, short)
+                } else {
+                    (long, short + value)
+                }
+            });
         let id = uuid_shaped(self.broker.seed(), "account-id", 0);
-        Reply::json(200, wire::account_json(&id, buying_power, cash))
+        let account = wire::Account {
+            buying_power,
+            cash,
+            long_market_value: long,
+            short_market_value: short,
+        };
+        Reply::json(200, wire::account_json(&id, &account))
     }
 }
 

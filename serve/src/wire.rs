@@ -205,9 +205,38 @@ pub fn position_json(
     })
 }
 
+/// The account's figures at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// What new orders may still commit.
+    pub buying_power: Decimal,
+    /// Cash: the starting balance less what buys cost, plus what sales
+    /// brought.
+    pub cash: Decimal,
+    /// Long positions at the current price.
+    pub long_market_value: Decimal,
+    /// Short positions at the current price (zero or negative).
+    pub short_market_value: Decimal,
+}
+
+impl Account {
+    /// Cash plus the positions at the current price.
+    #[must_use]
+    pub fn equity(&self) -> Decimal {
+        self.cash + self.long_market_value + self.short_market_value
+    }
+}
+
 /// The account as Alpaca sends it.
 #[must_use]
-pub fn account_json(id: &str, buying_power: Decimal, cash: Decimal) -> Value {
+pub fn account_json(id: &str, account: &Account) -> Value {
+    let Account {
+        buying_power,
+        cash,
+        long_market_value,
+        short_market_value,
+    } = *account;
+    let equity = account.equity();
     json!({
         "id": id,
         "account_number": format!("PA{}", &id[..8].to_ascii_uppercase()),
@@ -218,8 +247,10 @@ pub fn account_json(id: &str, buying_power: Decimal, cash: Decimal) -> Value {
         "regt_buying_power": decimal(Some(buying_power)),
         "non_marginable_buying_power": decimal(Some(buying_power)),
         "cash": decimal(Some(cash)),
-        "portfolio_value": decimal(Some(cash)),
-        "equity": decimal(Some(cash)),
+        "long_market_value": decimal(Some(long_market_value)),
+        "short_market_value": decimal(Some(short_market_value)),
+        "portfolio_value": decimal(Some(equity)),
+        "equity": decimal(Some(equity)),
         "pattern_day_trader": false,
         "trading_blocked": false,
         "transfers_blocked": false,

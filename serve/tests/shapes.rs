@@ -283,7 +283,8 @@ async fn trade_update_shape() {
 
 /// The views served from the ledger say what the ledger holds: order lists
 /// by status, direction and limit (bad values refused), the positions list
-/// with each side's average entry price, cash after the fills, and
+/// with each side's average entry price, cash after the fills, equity
+/// with the positions marked to the market's price, and
 /// cancel-all cancelling the open orders only.
 #[tokio::test(start_paused = true)]
 async fn ledger_views_follow_the_ledger() {
@@ -388,6 +389,12 @@ timeline:
     let (_, account) = call(&session, "GET", "/v2/account", "", "").await;
     // 100,000 - 402 (SPY bought) + 150 (QQQ sold).
     assert_eq!(account["cash"], "99748");
+    // Positions at the market's price: 4 SPY at $100 long, 3 QQQ at $50
+    // short; equity is cash plus the one less the other.
+    assert_eq!(account["long_market_value"], "400");
+    assert_eq!(account["short_market_value"], "-150");
+    assert_eq!(account["equity"], "99998");
+    assert_eq!(account["portfolio_value"], "99998");
 
     let (status, results) = call(&session, "DELETE", "/v2/orders", "", "").await;
     assert_eq!(status, 207);
