@@ -108,6 +108,12 @@ pub struct ServeArgs {
     /// is set (replay then needs the same key).
     #[arg(long = "request-log", value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    /// The wall-clock instant the session starts at, RFC 3339
+    /// (`2026-12-07T14:30:00Z`); default now, so the broker's stamps and
+    /// clock agree with the bot's own clock. The request log keeps it, and
+    /// `replay-session` starts there too.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
 }
 
 /// `fillproof replay-session`.

@@ -558,3 +558,70 @@ fn a_submit_on_its_way_at_shutdown_lands_in_the_report_and_the_replay() {
     let replayed: Value = serde_json::from_str(&replayed).expect("report");
     assert_eq!(replayed, live);
 }
+
+/// Goal: a session started at the bot's wall-clock time replays from the
+/// same instant, because the log keeps it. Method: serve the calm session
+/// with time zero at 2026-12-07 14:30 UTC (as `serve` does with `--start`,
+/// or with the machine's clock by default), place an order and read it:
+/// its stamps are that day's, not the scenario's fixed epoch. The log
+/// replays to the live report; with the header's instant removed (and the
+/// chain recomputed, as a careful editor would), the replay's stamps differ
+/// and it names the first answer that diverges.
+#[test]
+fn a_session_started_at_the_wall_clock_replays_from_that_instant() {
+    let path = workspace().join(SCENARIO);
+    let bytes = std::fs::read(&path).expect("scenario");
+    let scenario = Scenario::load(&path).expect("scenario loads");
+    let dir = scratch("replay-session-epoch");
+    let log = dir.path().join("live.jsonl");
+    let mut header = LogHeader::new(SCENARIO, &bytes, scenario.seed);
+    let start = fillproof_engine::Timestamp::parse_rfc3339("2026-12-07T14:30:00Z").expect("time");
+    header.epoch_unix_micros = Some(start.unix_micros);
+    let sink = Box::new(std::fs::File::create(&log).expect("log"));
+    let seed = scenario.seed;
+    let (address, server) =
+        fillproof_serve::spawn_on_thread(scenario, seed, Some((sink, header))).expect("serve");
+    let body = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"bot-0"}"#;
+    let (status, answer) = http(address, "POST", "/v2/orders", body);
+    assert_eq!(status, 200, "{answer}");
+    let order: Value = serde_json::from_str(&answer).expect("order");
+    let submitted = order["submitted_at"].as_str().expect("stamp");
+    assert!(submitted.starts_with("2026-12-07T14:30:"), "{submitted}");
+    let (_, clock) = http(address, "GET", "/v2/clock", "");
+    assert!(clock.contains("\"2026-12-07T14:30:"), "{clock}");
+    http(address, "POST", "/_fillproof/shutdown", "");
+    let report = serde_json::to_value(server.join().expect("report")).expect("json");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+
+    let (code, stdout, stderr, _) = replay(&lines);
+    assert!(code == 0 || code == 1, "{stderr}");
+    let replayed: Value = serde_json::from_str(&stdout).expect("report");
+    assert_eq!(replayed, report);
+
+    let mut moved = lines.clone();
+    moved[0] = edited(&moved[0], |v| {
+        v.as_object_mut()
+            .expect("header")
+            .remove("epoch_unix_micros");
+    });
+    rechain(&mut moved);
+    assert_refused(
+        &moved,
+        2,
+        "the replay diverges from the live session at request 0 (POST /v2/orders)",
+    );
+}
+
+/// A `--start` that is not an RFC 3339 instant is refused before anything
+/// is served, saying what would do.
+#[test]
+fn a_start_that_is_not_an_instant_is_refused() {
+    let (code, stdout, stderr) = fillproof(&["serve", SCENARIO, "--start", "yesterday"]);
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stderr.contains("--start \"yesterday\" is not an RFC 3339 instant; give one such as 2026-12-07T14:30:00Z"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("listening"), "{stdout}");
+}

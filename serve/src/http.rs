@@ -498,8 +498,9 @@ pub type LogSink = (Box<dyn std::io::Write + Send>, crate::log::LogHeader);
 /// Serves `scenario` with `seed` on 127.0.0.1 (a free port) from a thread
 /// of its own with its own current-thread runtime, as `fillproof serve`
 /// does, logging requests to `log` when given: for a test suite that
-/// starts a server beside the bot it tests. The handle yields the report
-/// once a client posts `/_fillproof/shutdown`.
+/// starts a server beside the bot it tests. Time zero is the log header's
+/// `epoch_unix_micros` when it has one, else the scenario's fixed epoch.
+/// The handle yields the report once a client posts `/_fillproof/shutdown`.
 ///
 /// # Errors
 ///
@@ -521,7 +522,11 @@ pub fn spawn_on_thread(
         runtime.block_on(async move {
             let started = (|| {
                 let listener = TcpListener::from_std(listener)?;
-                let session = Session::new(&scenario, seed).map_err(std::io::Error::other)?;
+                let epoch = log
+                    .as_ref()
+                    .and_then(|(_, header)| header.epoch_unix_micros);
+                let session =
+                    Session::starting_at(&scenario, seed, epoch).map_err(std::io::Error::other)?;
                 if let Some((sink, header)) = log {
                     session.log_to(sink, &header)?;
                 }

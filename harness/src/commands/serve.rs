@@ -20,6 +20,7 @@ use crate::cli::{ReplaySessionArgs, ServeArgs};
 pub fn run(args: &ServeArgs) -> Result<Exit> {
     let scenario = load(&args.scenario)?;
     let seed = args.seed.unwrap_or(scenario.seed);
+    let epoch = start_instant(args.start.as_deref())?;
     // The log's header holds the scenario file's digest, so that a replay
     // on a scenario changed since is refused.
     let scenario_bytes = match &args.request_log {
@@ -49,10 +50,12 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
         let address = listener.local_addr().context("no local address")?;
-        let session = Session::new(&scenario, seed).map_err(|e| anyhow!("{e}"))?;
+        let session =
+            Session::starting_at(&scenario, seed, Some(epoch)).map_err(|e| anyhow!("{e}"))?;
         if let Some(file) = log {
-            let header =
+            let mut header =
                 LogHeader::new(&args.scenario.display().to_string(), &scenario_bytes, seed);
+            header.epoch_unix_micros = Some(epoch);
             session
                 .log_keyed_to(Box::new(std::io::BufWriter::new(file)), &header, key)
                 .context("cannot write the request log")?;
@@ -73,6 +76,36 @@ pub fn run(args: &ServeArgs) -> Result<Exit> {
         ),
     };
     finish(&report, args.report.as_deref(), &again)
+}
+
+/// The Unix microseconds a served session's time zero stands for: `start`
+/// read as RFC 3339, or the machine's clock now.
+///
+/// # Errors
+/// `start` is not an RFC 3339 instant.
+fn start_instant(start: Option<&str>) -> Result<i64> {
+    match start {
+        Some(text) => fillproof_engine::Timestamp::parse_rfc3339(text)
+            .map(|t| t.unix_micros)
+            .ok_or_else(|| {
+                anyhow!(
+                    "--start {text:?} is not an RFC 3339 instant; give one such as 2026-12-07T14:30:00Z"
+                )
+            }),
+        None => Ok(wall_clock_micros()),
+    }
+}
+
+/// The machine's clock, in Unix microseconds: only `serve`, on the real
+/// clock, reads it, once, to start its session where the bot's clock is.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "serve runs on the real clock: its session starts at the wall-clock time"
+)]
+fn wall_clock_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM, what `kill`, systemd and
@@ -166,7 +199,8 @@ pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
         .build()
         .context("cannot start the replay's runtime")?;
     let report = runtime.block_on(async {
-        let session = Session::new(&scenario, header.seed).map_err(|e| anyhow!("{e}"))?;
+        let session = Session::starting_at(&scenario, header.seed, header.epoch_unix_micros)
+            .map_err(|e| anyhow!("{e}"))?;
         fillproof_serve::replay(session, &log)
             .await
             .map_err(|e| anyhow!("{e}"))

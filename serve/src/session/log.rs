@@ -103,6 +103,11 @@ pub struct LogHeader {
     /// (`FILLPROOF_AUDIT_KEY`); absent for a keyless (SHA-256) chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_mode: Option<ChainMode>,
+    /// The wall-clock instant the session's time zero stood for, in Unix
+    /// microseconds; absent for a session on the scenario's fixed epoch
+    /// (and in logs written before sessions started at the wall clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_unix_micros: Option<i64>,
 }
 
 impl LogHeader {
@@ -117,6 +122,7 @@ impl LogHeader {
             seed,
             fillproof_version: FILLPROOF_VERSION.to_owned(),
             chain_mode: None,
+            epoch_unix_micros: None,
         }
     }
 }

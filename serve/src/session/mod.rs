@@ -55,7 +55,26 @@ impl Session {
     ///
     /// The scenario's `expect:` block does not parse.
     pub fn new(scenario: &Scenario, seed: u64) -> Result<Arc<Self>, String> {
-        let model = BrokerModel::from_scenario(scenario);
+        Self::starting_at(scenario, seed, None)
+    }
+
+    /// As [`Session::new`], with time zero standing for the wall-clock
+    /// instant `epoch_unix_micros` (`serve` passes the moment it starts, or
+    /// `--start`, so the broker's stamps and clock agree with the bot's);
+    /// `None` keeps the scenario's fixed epoch, as simulated runs do.
+    ///
+    /// # Errors
+    ///
+    /// The scenario's `expect:` block does not parse.
+    pub fn starting_at(
+        scenario: &Scenario,
+        seed: u64,
+        epoch_unix_micros: Option<i64>,
+    ) -> Result<Arc<Self>, String> {
+        let mut model = BrokerModel::from_scenario(scenario);
+        if let Some(epoch) = epoch_unix_micros {
+            model.epoch_unix_micros = epoch;
+        }
         let buying_power = model.buying_power.unwrap_or_else(|| Decimal::from(100_000));
         Ok(Arc::new(Self {
             broker: SimBroker::new(model, seed, false).with_uuid_ids(),
