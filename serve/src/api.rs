@@ -59,6 +59,9 @@ impl Session {
         arrival: Duration,
     ) -> Reply {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        if let Some(reply) = self.market_route(method, &segments, query, arrival) {
+            return reply;
+        }
         match (method, segments.as_slice()) {
             ("POST", ["v2", "orders"]) => self.submit(body).await,
             ("GET", ["v2", "orders"]) => self.list_orders(query, arrival),

@@ -30,6 +30,7 @@
 
 mod api;
 mod http;
+mod market;
 mod replay;
 mod report;
 mod session;

@@ -442,3 +442,93 @@ async fn limits_fill_only_where_the_market_is() {
     assert_eq!(near["status"], "filled", "{near}");
     assert_eq!(near["filled_avg_price"], "590.1");
 }
+
+/// Goal: a bot that reads a price gets the market the fills follow.
+/// Method: SPY at $590.10 with no market section: the latest quote is that
+/// price on both sides and the latest trade is at it, singly and for
+/// several symbols, stamped now; a buy at the quote it read fills there.
+/// An unpriced symbol is 404 naming it; a multi-symbol read without
+/// `symbols` is 400. The assets list holds the scenario's symbols, each
+/// readable by ticker or id; an unknown one is 404.
+#[tokio::test(start_paused = true)]
+async fn market_data_and_assets_follow_the_scenarios_prices() {
+    let session = session();
+    let (status, quote) = call(&session, "GET", "/v2/stocks/SPY/quotes/latest", "", "").await;
+    assert_eq!(status, 200, "{quote}");
+    assert_eq!(quote["symbol"], "SPY");
+    assert_eq!(quote["quote"]["ap"], 590.1);
+    assert_eq!(quote["quote"]["bp"], 590.1);
+    assert_eq!(quote["quote"]["as"], 100);
+    assert!(is_stamp(&quote["quote"]["t"]), "{quote}");
+    let (status, trade) = call(&session, "GET", "/v2/stocks/SPY/trades/latest", "", "").await;
+    assert_eq!(status, 200, "{trade}");
+    assert_eq!(trade["trade"]["p"], 590.1);
+    let (status, many) = call(
+        &session,
+        "GET",
+        "/v2/stocks/quotes/latest",
+        "symbols=SPY",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{many}");
+    assert_eq!(many["quotes"]["SPY"]["ap"], 590.1);
+    let (status, trades) = call(
+        &session,
+        "GET",
+        "/v2/stocks/trades/latest",
+        "symbols=SPY",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{trades}");
+    assert_eq!(trades["trades"]["SPY"]["p"], 590.1);
+
+    let (status, missing) = call(&session, "GET", "/v2/stocks/ZZZZ/quotes/latest", "", "").await;
+    assert_eq!(
+        (status, &missing["message"]),
+        (404, &Value::from("symbol not found: ZZZZ"))
+    );
+    let (status, many) = call(
+        &session,
+        "GET",
+        "/v2/stocks/quotes/latest",
+        "symbols=SPY,ZZZZ",
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, &many["message"]),
+        (404, &Value::from("symbol not found: ZZZZ"))
+    );
+    let (status, _) = call(&session, "GET", "/v2/stocks/trades/latest", "", "").await;
+    assert_eq!(status, 400);
+
+    let body = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"limit","limit_price":"590.10","time_in_force":"day"}"#;
+    let (status, order) = call(&session, "POST", "/v2/orders", "", body).await;
+    assert_eq!(status, 200, "{order}");
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let id = order["id"].as_str().expect("id");
+    let (_, read) = call(&session, "GET", &format!("/v2/orders/{id}"), "", "").await;
+    assert_eq!(
+        read["status"], "filled",
+        "a buy at the quote read fills: {read}"
+    );
+    assert_eq!(read["filled_avg_price"], "590.1");
+
+    let (status, assets) = call(&session, "GET", "/v2/assets", "", "").await;
+    assert_eq!(status, 200);
+    let assets = assets.as_array().expect("list");
+    assert_eq!(assets.len(), 1);
+    assert_eq!(assets[0]["symbol"], "SPY");
+    assert_eq!(assets[0]["status"], "active");
+    assert_eq!(assets[0]["tradable"], true);
+    assert!(is_uuid(&assets[0]["id"]));
+    let id = assets[0]["id"].as_str().expect("id");
+    let (status, by_id) = call(&session, "GET", &format!("/v2/assets/{id}"), "", "").await;
+    assert_eq!((status, &by_id["symbol"]), (200, &Value::from("SPY")));
+    let (status, by_symbol) = call(&session, "GET", "/v2/assets/SPY", "", "").await;
+    assert_eq!((status, &by_symbol["id"]), (200, &Value::from(id)));
+    let (status, _) = call(&session, "GET", "/v2/assets/ZZZZ", "", "").await;
+    assert_eq!(status, 404);
+}

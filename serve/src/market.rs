@@ -1,0 +1,164 @@
+//! The market on the wire: Alpaca's Market Data API v2 latest quotes and
+//! trades for stocks, and the Trading API's assets, from the scenario's
+//! prices. A scenario without a market section holds each symbol at its
+//! reference price: the quote is that price on both sides (fills happen
+//! there too, so a bot that buys at the quote it read fills where it read
+//! it), and the latest trade is at it.
+//!
+//! Entry point: [`Session::market_route`], which answers a market-data or
+//! asset request, or `None` for a path that is neither. Imports `session`
+//! and `wire`.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Map, Value, json};
+
+use crate::api::query_param;
+use crate::session::Session;
+use crate::wire::{Reply, code};
+
+/// The most symbols one multi-symbol request may name.
+pub const MAX_SYMBOLS: usize = 500;
+
+/// Shares shown on each side of a quote.
+const QUOTE_SIZE: u64 = 100;
+
+impl Session {
+    /// The answer to a market-data or asset request at `arrival`, or
+    /// `None` when `segments` name neither.
+    pub(crate) fn market_route(
+        &self,
+        method: &str,
+        segments: &[&str],
+        query: &str,
+        arrival: Duration,
+    ) -> Option<Reply> {
+        let reply = match (method, segments) {
+            ("GET", ["v2", "stocks", symbol, "quotes", "latest"]) => {
+                self.latest_one(symbol, "quote", arrival)
+            }
+            ("GET", ["v2", "stocks", symbol, "trades", "latest"]) => {
+                self.latest_one(symbol, "trade", arrival)
+            }
+            ("GET", ["v2", "stocks", "quotes", "latest"]) => {
+                self.latest_many(query, "quotes", arrival)
+            }
+            ("GET", ["v2", "stocks", "trades", "latest"]) => {
+                self.latest_many(query, "trades", arrival)
+            }
+            ("GET", ["v2", "assets"]) => Reply::json(
+                200,
+                Value::Array(self.symbols().iter().map(|s| self.asset_json(s)).collect()),
+            ),
+            ("GET", ["v2", "assets", name]) => match self.symbol_named(name) {
+                Some(symbol) => Reply::json(200, self.asset_json(&symbol)),
+                None => Reply::error(404, code::NOT_FOUND, &format!("asset not found: {name}")),
+            },
+            (_, ["v2", "stocks" | "assets", ..]) => {
+                Reply::error(405, code::BAD_REQUEST, "method not allowed")
+            }
+            _ => return None,
+        };
+        Some(reply)
+    }
+
+    /// The symbols the scenario prices, in its order.
+    fn symbols(&self) -> Vec<String> {
+        self.broker
+            .model()
+            .reference_prices
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The scenario's symbol called `name` (a ticker, or an asset id).
+    fn symbol_named(&self, name: &str) -> Option<String> {
+        self.symbols()
+            .into_iter()
+            .find(|s| s == name || self.asset_id(s) == name)
+    }
+
+    /// `{"symbol": S, "quote": {...}}` or `{"symbol": S, "trade": {...}}`.
+    fn latest_one(&self, symbol: &str, kind: &str, arrival: Duration) -> Reply {
+        match self.latest(symbol, kind, arrival) {
+            Some(value) => Reply::json(200, json!({ "symbol": symbol, kind: value })),
+            None => unknown_symbol(symbol),
+        }
+    }
+
+    /// `{"quotes": {S: {...}, ...}}` for the `symbols` the query names.
+    fn latest_many(&self, query: &str, kind: &str, arrival: Duration) -> Reply {
+        let Some(symbols) = query_param(query, "symbols").filter(|s| !s.trim().is_empty()) else {
+            return Reply::error(400, code::BAD_REQUEST, "symbols is required");
+        };
+        let names: Vec<&str> = symbols.split(',').map(str::trim).collect();
+        if names.len() > MAX_SYMBOLS {
+            return Reply::error(
+                400,
+                code::BAD_REQUEST,
+                &format!("at most {MAX_SYMBOLS} symbols per request"),
+            );
+        }
+        let one = kind.trim_end_matches('s');
+        let mut found = Map::new();
+        for name in names {
+            match self.latest(name, one, arrival) {
+                Some(value) => {
+                    found.insert(name.to_owned(), value);
+                }
+                None => return unknown_symbol(name),
+            }
+        }
+        Reply::json(200, json!({ kind: found }))
+    }
+
+    /// The latest quote or trade of `symbol` at `arrival`, or `None` when
+    /// the scenario does not price it.
+    fn latest(&self, symbol: &str, kind: &str, arrival: Duration) -> Option<Value> {
+        let price = *self.broker.model().reference_prices.get(symbol)?;
+        let at = self.stamp(arrival).to_string();
+        let price = price_number(price);
+        Some(if kind == "quote" {
+            json!({
+                "t": at, "ax": "V", "ap": price, "as": QUOTE_SIZE,
+                "bx": "V", "bp": price, "bs": QUOTE_SIZE, "c": ["R"], "z": "A",
+            })
+        } else {
+            json!({ "t": at, "x": "V", "p": price, "s": QUOTE_SIZE, "c": ["@"], "i": 1, "z": "A" })
+        })
+    }
+
+    /// An asset as the Trading API shows it: every symbol the scenario
+    /// prices is an active, tradable US equity.
+    fn asset_json(&self, symbol: &str) -> Value {
+        let tradable = !self.broker.model().not_tradable.iter().any(|s| s == symbol);
+        json!({
+            "id": self.asset_id(symbol),
+            "class": "us_equity",
+            "exchange": "NYSE",
+            "symbol": symbol,
+            "name": symbol,
+            "status": "active",
+            "tradable": tradable,
+            "marginable": true,
+            "shortable": true,
+            "easy_to_borrow": true,
+            "fractionable": false,
+            "maintenance_margin_requirement": 30,
+            "attributes": [],
+        })
+    }
+}
+
+/// A price as the data API sends it: a JSON number.
+fn price_number(price: Decimal) -> Value {
+    price.to_f64().map_or(Value::Null, Value::from)
+}
+
+/// The answer for a symbol the scenario does not price.
+fn unknown_symbol(symbol: &str) -> Reply {
+    Reply::error(404, code::NOT_FOUND, &format!("symbol not found: {symbol}"))
+}
