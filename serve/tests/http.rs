@@ -160,7 +160,9 @@ fn client_hanging_up_mid_request_loses_no_ledger_state() {
 fn a_flood_is_answered_and_the_ledger_matches_the_answers() {
     let (address, server) = start(
         scenario(
-            "  latency: {submit: {uniform: [1ms, 20ms]}}\n  rate_limit: {requests: 50, per: 1s}",
+            // An account that carries the flood ($442,575 of buys): the
+            // test is of the rate limit, not of buying power.
+            "  latency: {submit: {uniform: [1ms, 20ms]}}\n  rate_limit: {requests: 50, per: 1s}\n  account: {buying_power: \"1000000\"}",
         ),
         None,
     );

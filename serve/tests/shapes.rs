@@ -532,3 +532,32 @@ async fn market_data_and_assets_follow_the_scenarios_prices() {
     let (status, _) = call(&session, "GET", "/v2/assets/ZZZZ", "", "").await;
     assert_eq!(status, 404);
 }
+
+/// Goal: a served session without an `account:` block trades a paper
+/// account's $100,000, enforced. Method: SPY at $590.10: a buy of 200
+/// ($118,020) is refused 403; a buy of 100 ($59,010) is placed, after
+/// which another 100 is refused, and the account's buying power says
+/// what is left.
+#[tokio::test(start_paused = true)]
+async fn buying_power_is_enforced_without_an_account_block() {
+    let session = session();
+    let buy = |qty: u32| {
+        format!(
+            r#"{{"symbol":"SPY","qty":{qty},"side":"buy","type":"market","time_in_force":"day"}}"#
+        )
+    };
+    let (status, refusal) = call(&session, "POST", "/v2/orders", "", &buy(200)).await;
+    assert_eq!(status, 403, "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("insufficient buying power")),
+        "{refusal}"
+    );
+    let (status, _) = call(&session, "POST", "/v2/orders", "", &buy(100)).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&session, "POST", "/v2/orders", "", &buy(100)).await;
+    assert_eq!(status, 403);
+    let (_, account) = call(&session, "GET", "/v2/account", "", "").await;
+    assert_eq!(account["buying_power"], "40990");
+}

@@ -47,6 +47,10 @@ pub struct Session {
     pub(crate) buying_power: Decimal,
 }
 
+/// The buying power of a served session whose scenario has no `account:`
+/// block: a paper account's opening balance, in dollars.
+pub const DEFAULT_BUYING_POWER: u32 = 100_000;
+
 impl Session {
     /// A session serving `scenario` with streams derived from `seed`. Call
     /// it inside the runtime that will serve: time zero is now.
@@ -75,7 +79,12 @@ impl Session {
         if let Some(epoch) = epoch_unix_micros {
             model.epoch_unix_micros = epoch;
         }
-        let buying_power = model.buying_power.unwrap_or_else(|| Decimal::from(100_000));
+        // A bot served without an `account:` block trades a paper account's
+        // opening balance, enforced as the broker enforces it: buys beyond
+        // it are refused (403), never left to drive buying power negative.
+        let buying_power = *model
+            .buying_power
+            .get_or_insert_with(|| Decimal::from(DEFAULT_BUYING_POWER));
         Ok(Arc::new(Self {
             broker: SimBroker::new(model, seed, false).with_uuid_ids(),
             scenario: scenario.name.clone(),
