@@ -496,4 +496,22 @@ mod tests {
         assert_eq!(within_limit(above, Side::Sell, Some(limit)), above);
         assert_eq!(within_limit(above, Side::Buy, None), above);
     }
+
+    /// A limit is marketable at the market's price exactly, and on its own
+    /// side of it: a buy at or above, a sell at or below; a market order
+    /// always is.
+    #[test]
+    fn marketable_at_the_price_and_on_the_limits_side() {
+        let price: Decimal = "100.00".parse().expect("price");
+        let above: Decimal = "100.01".parse().expect("price");
+        let below: Decimal = "99.99".parse().expect("price");
+        assert!(marketable(Side::Buy, Some(price), price));
+        assert!(marketable(Side::Buy, Some(above), price));
+        assert!(!marketable(Side::Buy, Some(below), price));
+        assert!(marketable(Side::Sell, Some(price), price));
+        assert!(marketable(Side::Sell, Some(below), price));
+        assert!(!marketable(Side::Sell, Some(above), price));
+        assert!(marketable(Side::Buy, None, price));
+        assert!(marketable(Side::Sell, None, price));
+    }
 }
