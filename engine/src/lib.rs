@@ -78,10 +78,10 @@ pub use lifecycle::{
     verify_chain,
 };
 pub use port::{
-    Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, Order, OrderRequest,
-    OrderStatus, OrderType, Position, RateLimitState, Side, StableBuildHasher, StableHasher,
-    StreamItem, SubmitError, TimeInForce, Timestamp, TradeEvent, TradeUpdate, TradeUpdates,
-    closest, derive_rng, did_you_mean, edit_distance, stable_hash,
+    Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,
+    OrderRequest, OrderStatus, OrderType, Position, Quote, RateLimitState, Side, StableBuildHasher,
+    StableHasher, StreamItem, SubmitError, TimeInForce, Timestamp, Trade, TradeEvent, TradeUpdate,
+    TradeUpdates, closest, derive_rng, did_you_mean, edit_distance, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

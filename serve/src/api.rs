@@ -59,7 +59,7 @@ impl Session {
         arrival: Duration,
     ) -> Reply {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        if let Some(reply) = self.market_route(method, &segments, query, arrival) {
+        if let Some(reply) = self.market_route(method, &segments, query, arrival).await {
             return reply;
         }
         match (method, segments.as_slice()) {

@@ -1,9 +1,8 @@
 //! The market on the wire: Alpaca's Market Data API v2 latest quotes and
-//! trades for stocks, and the Trading API's assets, from the scenario's
-//! prices. A scenario without a market section holds each symbol at its
-//! reference price: the quote is that price on both sides (fills happen
-//! there too, so a bot that buys at the quote it read fills where it read
-//! it), and the latest trade is at it.
+//! trades for stocks, read from the simulated broker's market-data port
+//! (the prices its fills follow, so a bot that buys at the quote it read
+//! fills where it read it), and the Trading API's assets. Like every
+//! answer, each is stamped at the request's arrival.
 //!
 //! Entry point: [`Session::market_route`], which answers a market-data or
 //! asset request, or `None` for a path that is neither. Imports `session`
@@ -11,6 +10,7 @@
 
 use std::time::Duration;
 
+use fillproof_engine::MarketData as _;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
@@ -22,13 +22,10 @@ use crate::wire::{Reply, code};
 /// The most symbols one multi-symbol request may name.
 pub const MAX_SYMBOLS: usize = 500;
 
-/// Shares shown on each side of a quote.
-const QUOTE_SIZE: u64 = 100;
-
 impl Session {
     /// The answer to a market-data or asset request at `arrival`, or
     /// `None` when `segments` name neither.
-    pub(crate) fn market_route(
+    pub(crate) async fn market_route(
         &self,
         method: &str,
         segments: &[&str],
@@ -37,16 +34,16 @@ impl Session {
     ) -> Option<Reply> {
         let reply = match (method, segments) {
             ("GET", ["v2", "stocks", symbol, "quotes", "latest"]) => {
-                self.latest_one(symbol, "quote", arrival)
+                self.latest_one(symbol, "quote", arrival).await
             }
             ("GET", ["v2", "stocks", symbol, "trades", "latest"]) => {
-                self.latest_one(symbol, "trade", arrival)
+                self.latest_one(symbol, "trade", arrival).await
             }
             ("GET", ["v2", "stocks", "quotes", "latest"]) => {
-                self.latest_many(query, "quotes", arrival)
+                self.latest_many(query, "quotes", arrival).await
             }
             ("GET", ["v2", "stocks", "trades", "latest"]) => {
-                self.latest_many(query, "trades", arrival)
+                self.latest_many(query, "trades", arrival).await
             }
             ("GET", ["v2", "assets"]) => Reply::json(
                 200,
@@ -82,15 +79,15 @@ impl Session {
     }
 
     /// `{"symbol": S, "quote": {...}}` or `{"symbol": S, "trade": {...}}`.
-    fn latest_one(&self, symbol: &str, kind: &str, arrival: Duration) -> Reply {
-        match self.latest(symbol, kind, arrival) {
+    async fn latest_one(&self, symbol: &str, kind: &str, arrival: Duration) -> Reply {
+        match self.latest(symbol, kind, arrival).await {
             Some(value) => Reply::json(200, json!({ "symbol": symbol, kind: value })),
             None => unknown_symbol(symbol),
         }
     }
 
     /// `{"quotes": {S: {...}, ...}}` for the `symbols` the query names.
-    fn latest_many(&self, query: &str, kind: &str, arrival: Duration) -> Reply {
+    async fn latest_many(&self, query: &str, kind: &str, arrival: Duration) -> Reply {
         let Some(symbols) = query_param(query, "symbols").filter(|s| !s.trim().is_empty()) else {
             return Reply::error(400, code::BAD_REQUEST, "symbols is required");
         };
@@ -105,7 +102,7 @@ impl Session {
         let one = kind.trim_end_matches('s');
         let mut found = Map::new();
         for name in names {
-            match self.latest(name, one, arrival) {
+            match self.latest(name, one, arrival).await {
                 Some(value) => {
                     found.insert(name.to_owned(), value);
                 }
@@ -115,19 +112,24 @@ impl Session {
         Reply::json(200, json!({ kind: found }))
     }
 
-    /// The latest quote or trade of `symbol` at `arrival`, or `None` when
-    /// the scenario does not price it.
-    fn latest(&self, symbol: &str, kind: &str, arrival: Duration) -> Option<Value> {
-        let price = *self.broker.model().reference_prices.get(symbol)?;
+    /// The latest quote or trade of `symbol` at `arrival`, from the
+    /// broker's market-data port, or `None` when it does not know the
+    /// symbol.
+    async fn latest(&self, symbol: &str, kind: &str, arrival: Duration) -> Option<Value> {
         let at = self.stamp(arrival).to_string();
-        let price = price_number(price);
         Some(if kind == "quote" {
+            let quote = self.broker.latest_quote(symbol).await.ok()?;
             json!({
-                "t": at, "ax": "V", "ap": price, "as": QUOTE_SIZE,
-                "bx": "V", "bp": price, "bs": QUOTE_SIZE, "c": ["R"], "z": "A",
+                "t": at, "ax": "V", "ap": number(quote.ask), "as": number(quote.ask_size),
+                "bx": "V", "bp": number(quote.bid), "bs": number(quote.bid_size),
+                "c": ["R"], "z": "A",
             })
         } else {
-            json!({ "t": at, "x": "V", "p": price, "s": QUOTE_SIZE, "c": ["@"], "i": 1, "z": "A" })
+            let trade = self.broker.latest_trade(symbol).await.ok()?;
+            json!({
+                "t": at, "x": "V", "p": number(trade.price), "s": number(trade.size),
+                "c": ["@"], "i": 1, "z": "A",
+            })
         })
     }
 
@@ -153,9 +155,15 @@ impl Session {
     }
 }
 
-/// A price as the data API sends it: a JSON number.
-fn price_number(price: Decimal) -> Value {
-    price.to_f64().map_or(Value::Null, Value::from)
+/// A price or size as the data API sends it: a JSON number (a whole one
+/// for a whole size).
+fn number(value: Decimal) -> Value {
+    if value.fract().is_zero() {
+        if let Some(whole) = value.to_u64() {
+            return Value::from(whole);
+        }
+    }
+    value.to_f64().map_or(Value::Null, Value::from)
 }
 
 /// The answer for a symbol the scenario does not price.

@@ -73,7 +73,7 @@ pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, marketable, on_price_grid, scripted_fills,
     slipped_price, within_limit,
 };
-pub use market::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath, Quote, QuoteModel};
+pub use market::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath, QuoteModel};
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,

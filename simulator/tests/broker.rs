@@ -936,3 +936,28 @@ async fn ioc_and_fok_fill_at_once_or_are_canceled() {
         "a fok fills whole or not at all"
     );
 }
+
+/// Goal: the simulated broker is a market-data source for the engine, at
+/// the prices its fills follow. Method: QQQ held at $100.00 (no market
+/// section): its quote is $100.00 on both sides and its latest trade is at
+/// it, stamped at the broker's now; an unpriced symbol is not found.
+#[tokio::test(start_paused = true)]
+async fn the_broker_quotes_the_prices_it_fills_at() {
+    use fillproof_engine::MarketData;
+    let s = scenario(1, "  fill: {probability: 1}", "");
+    let (broker, _) = setup(&s);
+    sleep(Duration::from_secs(3)).await;
+    let quote = broker.latest_quote("QQQ").await.expect("quote");
+    assert_eq!(
+        (quote.bid, quote.ask),
+        (Decimal::new(10_000, 2), Decimal::new(10_000, 2))
+    );
+    assert_eq!(
+        quote.at,
+        Some(broker.model().time_origin().at(broker.elapsed()))
+    );
+    let trade = broker.latest_trade("QQQ").await.expect("trade");
+    assert_eq!(trade.price, Decimal::new(10_000, 2));
+    let missing = broker.latest_quote("ZZZZ").await.expect_err("unknown");
+    assert!(matches!(missing, BrokerError::NotFound { .. }), "{missing}");
+}

@@ -1,7 +1,8 @@
 //! The ports: what the engine knows of the outside world, and nothing else.
 //!
-//! Entry points: the [`Broker`] trait (the REST port) and the
-//! [`TradeUpdates`] trait (the push stream port); the order model
+//! Entry points: the [`Broker`] trait (the REST port), the
+//! [`TradeUpdates`] trait (the push stream port) and the [`MarketData`]
+//! trait (latest quote and trade); the order model
 //! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`], ...); the
 //! port's calls by name ([`Endpoint`], counted by [`EndpointCounts`]); the
 //! error taxonomy ([`BrokerError`], [`ErrorClass`], [`ConfigError`],
@@ -17,6 +18,7 @@ mod broker;
 mod endpoint;
 mod entropy;
 mod error;
+mod market;
 mod order;
 mod stream;
 mod suggest;
@@ -26,6 +28,7 @@ pub use broker::{Broker, RateLimitState};
 pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
+pub use market::{MarketData, Quote, Trade};
 pub use order::{Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce};
 pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
 pub use suggest::{closest, did_you_mean, edit_distance};

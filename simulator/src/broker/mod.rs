@@ -19,6 +19,7 @@
 mod accept;
 mod apply;
 mod call;
+mod market;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

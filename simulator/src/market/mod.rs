@@ -1,6 +1,6 @@
 //! The market a simulated broker trades in: per symbol, a seeded price
 //! path ([`PricePath`], from a [`PathModel`]) and the quotes around it
-//! ([`QuoteModel`], [`Quote`]).
+//! ([`QuoteModel`], giving the engine's `Quote`).
 //!
 //! The path is drawn from its own random stream (purpose `market`, keyed by
 //! the symbol), so nothing the engine does changes it, and it reads the
@@ -19,4 +19,4 @@ mod path;
 mod quote;
 
 pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
-pub use quote::{Quote, QuoteModel};
+pub use quote::QuoteModel;

@@ -1,27 +1,16 @@
 //! Quotes around a price path: a bid and an ask a spread apart, each with
-//! a size, on the price grid.
+//! a size, on the price grid, as the engine's market-data port's
+//! [`Quote`].
 
 use std::time::Duration;
 
+use fillproof_engine::Quote;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 use super::path::PricePath;
 use crate::distribution::Dist;
 use crate::lifecycle::on_price_grid;
-
-/// The best bid and ask at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quote {
-    /// The best bid: what a market sell fills at.
-    pub bid: Decimal,
-    /// Shares bid.
-    pub bid_size: u64,
-    /// The best ask: what a market buy fills at.
-    pub ask: Decimal,
-    /// Shares offered.
-    pub ask_size: u64,
-}
 
 /// How quotes sit around a path: the spread in basis points of the price
 /// (drawn per step, at least one tick) and the size on each side.
@@ -46,7 +35,7 @@ impl Default for QuoteModel {
 impl QuoteModel {
     /// The quote on `path` at `t`, drawn from the step's own stream (purpose
     /// `quote`, keyed by symbol and step), so a quote read twice is the
-    /// same quote.
+    /// same quote; its stamp is the caller's to set (`at` is `None`).
     pub fn quote_at(&self, path: &mut PricePath, seed: u64, symbol: &str, t: Duration) -> Quote {
         let price = path.price_at(t);
         let step = t.as_nanos() / path.step_size_nanos();
@@ -71,9 +60,9 @@ impl QuoteModel {
         let size = |rng: &mut rand_chacha::ChaCha8Rng| {
             let shares = self.size.sample(rng).round();
             if shares.is_finite() && shares >= 1.0 {
-                shares as u64
+                Decimal::from_f64(shares).unwrap_or(Decimal::ONE)
             } else {
-                1
+                Decimal::ONE
             }
         };
         Quote {
@@ -81,6 +70,7 @@ impl QuoteModel {
             bid_size: size(&mut rng),
             ask,
             ask_size: size(&mut rng),
+            at: None,
         }
     }
 }
@@ -125,7 +115,7 @@ mod tests {
                 assert!(q.ask > q.bid);
                 assert_eq!(q.bid, on_price_grid(q.bid));
                 assert_eq!(q.ask, on_price_grid(q.ask));
-                assert!(q.bid_size >= 1 && q.ask_size >= 1);
+                assert!(q.bid_size >= Decimal::ONE && q.ask_size >= Decimal::ONE);
             }
         }
     }
@@ -141,6 +131,6 @@ mod tests {
         assert_eq!(first, model.quote_at(&mut p, 4, "SPY", t));
         assert_eq!(first.ask - first.bid, Decimal::new(10, 2));
         assert_eq!(first.bid, Decimal::new(49_995, 2));
-        assert_eq!(first.bid_size, 100);
+        assert_eq!(first.bid_size, Decimal::from(100));
     }
 }

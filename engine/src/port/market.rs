@@ -1,0 +1,71 @@
+//! The market-data port: the latest quote and trade of a symbol, beside the
+//! [`Broker`](crate::Broker) REST port and the trade-updates stream. A
+//! real broker's data API is one adapter of it; the simulated broker,
+//! whose fills follow the same prices, is another.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use crate::port::{BrokerError, Timestamp};
+
+/// The best bid and ask of a symbol at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quote {
+    /// The best bid: what a market sell fills at.
+    pub bid: Decimal,
+    /// Shares bid.
+    pub bid_size: Decimal,
+    /// The best ask: what a market buy fills at.
+    pub ask: Decimal,
+    /// Shares offered.
+    pub ask_size: Decimal,
+    /// When the quote stood, when the source says.
+    pub at: Option<Timestamp>,
+}
+
+/// The last trade of a symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trade {
+    /// Its price.
+    pub price: Decimal,
+    /// Its size in shares.
+    pub size: Decimal,
+    /// When it traded, when the source says.
+    pub at: Option<Timestamp>,
+}
+
+/// Where the engine reads the market.
+pub trait MarketData: Send + Sync {
+    /// The latest quote of `symbol`.
+    ///
+    /// # Errors
+    /// [`BrokerError::NotFound`] for a symbol the source does not know;
+    /// any other [`BrokerError`] as the source fails.
+    fn latest_quote(&self, symbol: &str)
+    -> impl Future<Output = Result<Quote, BrokerError>> + Send;
+
+    /// The latest trade of `symbol`.
+    ///
+    /// # Errors
+    /// As [`MarketData::latest_quote`].
+    fn latest_trade(&self, symbol: &str)
+    -> impl Future<Output = Result<Trade, BrokerError>> + Send;
+}
+
+impl<M: MarketData> MarketData for Arc<M> {
+    fn latest_quote(
+        &self,
+        symbol: &str,
+    ) -> impl Future<Output = Result<Quote, BrokerError>> + Send {
+        (**self).latest_quote(symbol)
+    }
+
+    fn latest_trade(
+        &self,
+        symbol: &str,
+    ) -> impl Future<Output = Result<Trade, BrokerError>> + Send {
+        (**self).latest_trade(symbol)
+    }
+}
