@@ -71,7 +71,20 @@ impl AlpacaBroker {
         query: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> Result<(StatusCode, Vec<u8>), BrokerError> {
-        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        self.send_to(&self.config.base_url, method, path, query, body)
+            .await
+    }
+
+    /// As [`AlpacaBroker::send`], to the server at `base`.
+    async fn send_to(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Vec<u8>), BrokerError> {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
         let mut request = self
             .client
             .request(method, url)
@@ -293,6 +306,26 @@ impl Broker for AlpacaBroker {
             .rate_limit
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fillproof_engine::MarketData for AlpacaBroker {
+    async fn latest_quote(&self, symbol: &str) -> Result<fillproof_engine::Quote, BrokerError> {
+        let path = format!("/v2/stocks/{symbol}/quotes/latest");
+        let data_url = self.config.data_url.clone();
+        let (_, bytes) = self
+            .send_to(&data_url, Method::GET, &path, &[], None)
+            .await?;
+        wire::latest_quote(&bytes).map_err(|detail| BrokerError::BadBody { detail })
+    }
+
+    async fn latest_trade(&self, symbol: &str) -> Result<fillproof_engine::Trade, BrokerError> {
+        let path = format!("/v2/stocks/{symbol}/trades/latest");
+        let data_url = self.config.data_url.clone();
+        let (_, bytes) = self
+            .send_to(&data_url, Method::GET, &path, &[], None)
+            .await?;
+        wire::latest_trade(&bytes).map_err(|detail| BrokerError::BadBody { detail })
     }
 }
 

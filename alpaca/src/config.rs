@@ -9,6 +9,9 @@ pub const PAPER_URL: &str = "https://paper-api.alpaca.markets";
 /// The paper endpoint's trade_updates websocket.
 pub const PAPER_STREAM_URL: &str = "wss://paper-api.alpaca.markets/stream";
 
+/// Alpaca's Market Data API, for paper and live accounts alike.
+pub const DATA_URL: &str = "https://data.alpaca.markets";
+
 /// The adapter's settings.
 ///
 /// Defaults: the paper endpoint, a 10 s timeout per request (the engine
@@ -21,6 +24,8 @@ pub struct AlpacaConfig {
     pub base_url: String,
     /// The trade_updates websocket URL.
     pub stream_url: String,
+    /// The Market Data API's base URL, without `/v2`.
+    pub data_url: String,
     /// `APCA-API-KEY-ID`.
     pub key_id: String,
     secret_key: String,
@@ -33,6 +38,7 @@ impl fmt::Debug for AlpacaConfig {
         f.debug_struct("AlpacaConfig")
             .field("base_url", &self.base_url)
             .field("stream_url", &self.stream_url)
+            .field("data_url", &self.data_url)
             .field("key_id", &self.key_id)
             .field("secret_key", &"***")
             .field("request_timeout", &self.request_timeout)
@@ -67,6 +73,7 @@ impl AlpacaConfig {
         Self {
             base_url: PAPER_URL.to_owned(),
             stream_url: PAPER_STREAM_URL.to_owned(),
+            data_url: DATA_URL.to_owned(),
             key_id: key_id.into(),
             secret_key: secret_key.into(),
             request_timeout: Duration::from_secs(10),
@@ -74,7 +81,8 @@ impl AlpacaConfig {
     }
 
     /// The same keys against another server, e.g. `fillproof serve`'s
-    /// `http://127.0.0.1:PORT`; the stream is that server's `/stream`.
+    /// `http://127.0.0.1:PORT`; the stream is that server's `/stream`, and
+    /// its market data that server's too.
     ///
     /// # Errors
     ///
@@ -93,6 +101,7 @@ impl AlpacaConfig {
             });
         };
         self.base_url = base.to_owned();
+        self.data_url = base.to_owned();
         self.stream_url = stream;
         Ok(self)
     }

@@ -144,6 +144,59 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
         .map(|t| t.unix_micros.div_euclid(1_000_000))
 }
 
+/// A number of the data API (prices and sizes are JSON numbers), read
+/// exactly as written.
+fn data_number(value: &serde_json::Value, field: &str) -> Result<Decimal, String> {
+    match value {
+        serde_json::Value::Number(number) => Decimal::from_str(&number.to_string())
+            .or_else(|_| Decimal::from_scientific(&number.to_string()))
+            .map_err(|_| format!("{field}: {number} is not a number we can hold")),
+        other => Err(format!("{field}: expected a number, got {other}")),
+    }
+}
+
+/// The object under `key` of a latest-quote or latest-trade body.
+fn latest_object(body: &[u8], key: &str) -> Result<serde_json::Value, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    value
+        .get(key)
+        .cloned()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| format!("no `{key}` object in the answer"))
+}
+
+/// A latest-quote body (`{"symbol": ..., "quote": {"ap", "as", "bp", "bs",
+/// "t", ...}}`) as the engine's quote.
+///
+/// # Errors
+/// The body is not JSON, has no quote, or a field is missing or not a
+/// number.
+pub fn latest_quote(body: &[u8]) -> Result<fillproof_engine::Quote, String> {
+    let quote = latest_object(body, "quote")?;
+    Ok(fillproof_engine::Quote {
+        ask: data_number(&quote["ap"], "quote.ap")?,
+        ask_size: data_number(&quote["as"], "quote.as")?,
+        bid: data_number(&quote["bp"], "quote.bp")?,
+        bid_size: data_number(&quote["bs"], "quote.bs")?,
+        at: stamp("quote.t", quote["t"].as_str())?,
+    })
+}
+
+/// A latest-trade body (`{"symbol": ..., "trade": {"p", "s", "t", ...}}`)
+/// as the engine's trade.
+///
+/// # Errors
+/// As [`latest_quote`].
+pub fn latest_trade(body: &[u8]) -> Result<fillproof_engine::Trade, String> {
+    let trade = latest_object(body, "trade")?;
+    Ok(fillproof_engine::Trade {
+        price: data_number(&trade["p"], "trade.p")?,
+        size: data_number(&trade["s"], "trade.s")?,
+        at: stamp("trade.t", trade["t"].as_str())?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +237,21 @@ mod tests {
                 .contains("qty \"five\"")
         );
         assert!(super::order(b"<html>").is_err());
+    }
+
+    /// A data-API body without its object, or with a field that is not a
+    /// number, is refused naming what is wrong; numbers are read exactly.
+    #[test]
+    fn latest_bodies_are_read_exactly_or_refused() {
+        let quote = latest_quote(
+            br#"{"symbol":"SPY","quote":{"ap":590.13,"as":200,"bp":590.11,"bs":100,"t":"2026-12-07T14:30:00Z"}}"#,
+        )
+        .expect("quote");
+        assert_eq!(quote.ask, Decimal::new(59_013, 2));
+        assert_eq!(quote.bid_size, Decimal::from(100));
+        assert!(latest_quote(br#"{"symbol":"SPY"}"#).is_err_and(|e| e.contains("`quote`")));
+        assert!(
+            latest_trade(br#"{"trade":{"p":"590.1","s":1}}"#).is_err_and(|e| e.contains("trade.p"))
+        );
     }
 }

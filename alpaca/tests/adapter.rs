@@ -95,3 +95,44 @@ fn each_answer_maps_to_its_error_class() {
     });
     assert_eq!(server.join().expect("report").orders_placed, 2);
 }
+
+/// Goal: the adapter reads Alpaca's Market Data API into the engine's
+/// market-data port. Method: against `fillproof serve` (its base URL is the
+/// data URL too), SPY held at $590.10: the latest quote is that price on
+/// both sides with 100 shares and a stamp, the latest trade is at it, and
+/// an unpriced symbol is not found.
+#[test]
+fn market_data_reads_into_the_port() {
+    use fillproof_engine::MarketData;
+    let scenario = Scenario::parse(SCENARIO.as_bytes(), "adapter.yaml", None).expect("scenario");
+    let (address, server) = fillproof_serve::spawn_on_thread(scenario, 6, None).expect("server");
+    let base = format!("http://{address}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let config = AlpacaConfig::paper("key", "secret")
+            .with_base_url(&base)
+            .expect("url");
+        assert_eq!(config.data_url, base);
+        let broker = AlpacaBroker::new(config).expect("client");
+        let price: fillproof_engine::Decimal = "590.1".parse().expect("price");
+        let quote = broker.latest_quote("SPY").await.expect("quote");
+        assert_eq!((quote.bid, quote.ask), (price, price));
+        assert_eq!(quote.ask_size, 100.into());
+        assert!(quote.at.is_some());
+        let trade = broker.latest_trade("SPY").await.expect("trade");
+        assert_eq!(trade.price, price);
+        let missing = broker.latest_quote("ZZZZ").await.expect_err("unknown");
+        assert!(matches!(missing, BrokerError::NotFound { .. }), "{missing}");
+        let client = reqwest::Client::new();
+        let _ = client
+            .post(format!("{base}/_fillproof/shutdown"))
+            .header("APCA-API-KEY-ID", "key")
+            .header("APCA-API-SECRET-KEY", "secret")
+            .send()
+            .await;
+    });
+    server.join().expect("server stops");
+}
