@@ -35,10 +35,13 @@ fn request(client_order_id: &str) -> OrderRequest {
     }
 }
 
-/// Submit, duplicate, read, position, cancel of a filled order, cancel of
-/// an unknown one, and the rate-limit state after each answer.
-#[test]
-fn each_answer_maps_to_its_error_class() {
+/// `fillproof serve` on the adapter's scenario, on a thread of its own:
+/// its base URL, its handle, and a runtime for the client.
+fn served() -> (
+    String,
+    std::thread::JoinHandle<fillproof_serve::Report>,
+    tokio::runtime::Runtime,
+) {
     let scenario = Scenario::parse(SCENARIO.as_bytes(), "adapter.yaml", None).expect("scenario");
     let (address, server) = fillproof_serve::spawn_on_thread(scenario, 6, None).expect("server");
     let base = format!("http://{address}");
@@ -46,6 +49,14 @@ fn each_answer_maps_to_its_error_class() {
         .enable_all()
         .build()
         .expect("runtime");
+    (base, server, runtime)
+}
+
+/// Submit, duplicate, read, position, cancel of a filled order, cancel of
+/// an unknown one, and the rate-limit state after each answer.
+#[test]
+fn each_answer_maps_to_its_error_class() {
+    let (base, server, runtime) = served();
     runtime.block_on(async {
         let config = AlpacaConfig::paper("key", "secret")
             .with_base_url(&base)
@@ -104,13 +115,7 @@ fn each_answer_maps_to_its_error_class() {
 #[test]
 fn market_data_reads_into_the_port() {
     use fillproof_engine::MarketData;
-    let scenario = Scenario::parse(SCENARIO.as_bytes(), "adapter.yaml", None).expect("scenario");
-    let (address, server) = fillproof_serve::spawn_on_thread(scenario, 6, None).expect("server");
-    let base = format!("http://{address}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (base, server, runtime) = served();
     runtime.block_on(async {
         let config = AlpacaConfig::paper("key", "secret")
             .with_base_url(&base)
