@@ -286,25 +286,28 @@ impl Session {
     }
 
     fn account(&self, now: Duration) -> Reply {
-        let (buying_power, cash) = self.broker.with_ledger(|ledger| {
-            let buying_power = ledger.buying_power_at(self.buying_power, now, |o| {
-                o.limit_price
-                    .unwrap_or_else(|| self.reference_price(&o.symbol))
+        let model = self.broker.model();
+        // The opening balance: the scenario's, or the paper account's that
+        // `Session::starting_at` puts in the model.
+        let opening = model
+            .buying_power
+            .unwrap_or_else(|| Decimal::from(crate::session::DEFAULT_BUYING_POWER));
+        let (buying_power, cash, positions) = self.broker.with_ledger(|ledger| {
+            let buying_power = ledger.buying_power_at(opening, now, |o| {
+                model.commit_price(&o.symbol, o.limit_price)
             });
-            let cash = ledger.orders().iter().fold(self.buying_power, |cash, o| {
+            let cash = ledger.orders().iter().fold(opening, |cash, o| {
                 let cost: Decimal = o.fills_by(now).map(|f| f.qty * f.price).sum();
                 match o.side {
                     fillproof_engine::Side::Buy => cash - cost,
                     fillproof_engine::Side::Sell => cash + cost,
                 }
             });
-            (buying_power, cash)
+            (buying_power, cash, ledger.positions_at(now))
         });
         // Positions marked to the market's current price: equity is cash
         // plus what the longs are worth, less what the shorts would cost.
-        let (long, short) = self
-            .broker
-            .with_ledger(|l| l.positions_at(now))
+        let (long, short) = positions
             .iter()
             .map(|(symbol, qty)| *qty * self.reference_price(symbol))
             .fold((Decimal::ZERO, Decimal::ZERO), |(long, short), value| {

@@ -272,6 +272,16 @@ fn scripted(
 }
 
 impl BrokerModel {
+    /// The price an order is valued at while it commits buying power: its
+    /// limit, else the symbol's price (a dollar for a symbol without one,
+    /// which the broker refuses before it would commit anything).
+    #[must_use]
+    pub fn commit_price(&self, symbol: &str, limit: Option<Decimal>) -> Decimal {
+        limit
+            .or_else(|| self.reference_prices.get(symbol).copied())
+            .unwrap_or(Decimal::ONE)
+    }
+
     /// The wall-clock stamp of the broker's virtual time zero.
     #[must_use]
     pub fn time_origin(&self) -> TimeOrigin {

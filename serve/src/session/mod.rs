@@ -44,7 +44,6 @@ pub struct Session {
     pub(crate) expectations: Vec<Expectation>,
     state: Mutex<State>,
     log: Mutex<Option<LogWriter>>,
-    pub(crate) buying_power: Decimal,
 }
 
 /// The buying power of a served session whose scenario has no `account:`
@@ -82,7 +81,7 @@ impl Session {
         // A bot served without an `account:` block trades a paper account's
         // opening balance, enforced as the broker enforces it: buys beyond
         // it are refused (403), never left to drive buying power negative.
-        let buying_power = *model
+        model
             .buying_power
             .get_or_insert_with(|| Decimal::from(DEFAULT_BUYING_POWER));
         Ok(Arc::new(Self {
@@ -91,7 +90,6 @@ impl Session {
             expectations: scenario.expectations()?,
             state: Mutex::new(State::default()),
             log: Mutex::new(None),
-            buying_power,
         }))
     }
 

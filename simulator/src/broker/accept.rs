@@ -95,15 +95,13 @@ impl SimBroker {
         else {
             return Ok(());
         };
-        let reference_of = |symbol: &str, limit: Option<Decimal>| {
-            limit
-                .or_else(|| self.model.reference_prices.get(symbol).copied())
-                .unwrap_or(Decimal::ONE)
-        };
-        let available = world
-            .ledger
-            .buying_power_at(initial, now, |o| reference_of(&o.symbol, o.limit_price));
-        let cost = request.qty * reference_of(&request.symbol, request.limit_price);
+        let available = world.ledger.buying_power_at(initial, now, |o| {
+            self.model.commit_price(&o.symbol, o.limit_price)
+        });
+        let cost = request.qty
+            * self
+                .model
+                .commit_price(&request.symbol, request.limit_price);
         if cost > available {
             return Err(BrokerError::Forbidden {
                 message: format!(
