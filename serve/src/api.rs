@@ -241,18 +241,18 @@ impl Session {
                 })
         });
         if filled.is_zero() {
-            self.reference_price(symbol)
+            self.price_at(symbol, now)
         } else {
             (amount / filled).round_dp(4)
         }
     }
 
-    fn reference_price(&self, symbol: &str) -> Decimal {
+    /// The market's price of `symbol` at `now` (a dollar for a symbol
+    /// the market does not list, which no order of the ledger can hold).
+    fn price_at(&self, symbol: &str, now: Duration) -> Decimal {
         self.broker
-            .model()
-            .reference_prices
-            .get(symbol)
-            .copied()
+            .market()
+            .price_at(symbol, now)
             .unwrap_or(Decimal::ONE)
     }
 
@@ -262,7 +262,7 @@ impl Session {
             &self.asset_id(symbol),
             qty,
             self.entry_price(symbol, qty, now),
-            self.reference_price(symbol),
+            self.price_at(symbol, now),
         )
     }
 
@@ -287,6 +287,7 @@ impl Session {
 
     fn account(&self, now: Duration) -> Reply {
         let model = self.broker.model();
+        let market = self.broker.market();
         // The opening balance: the scenario's, or the paper account's that
         // `Session::starting_at` puts in the model.
         let opening = model
@@ -294,7 +295,7 @@ impl Session {
             .unwrap_or_else(|| Decimal::from(crate::session::DEFAULT_BUYING_POWER));
         let (buying_power, cash, positions) = self.broker.with_ledger(|ledger| {
             let buying_power = ledger.buying_power_at(opening, now, |o| {
-                model.commit_price(&o.symbol, o.limit_price)
+                market.commit_price(&o.symbol, o.limit_price, now)
             });
             let cash = ledger.orders().iter().fold(opening, |cash, o| {
                 let cost: Decimal = o.fills_by(now).map(|f| f.qty * f.price).sum();
@@ -309,7 +310,7 @@ impl Session {
         // plus what the longs are worth, less what the shorts would cost.
         let (long, short) = positions
             .iter()
-            .map(|(symbol, qty)| *qty * self.reference_price(symbol))
+            .map(|(symbol, qty)| *qty * self.price_at(symbol, now))
             .fold((Decimal::ZERO, Decimal::ZERO), |(long, short), value| {
                 if value > Decimal::ZERO {
                     (long + value, short)

@@ -61,14 +61,9 @@ impl Session {
         Some(reply)
     }
 
-    /// The symbols the scenario prices, in its order.
+    /// The symbols the market lists, in the scenario's order.
     fn symbols(&self) -> Vec<String> {
-        self.broker
-            .model()
-            .reference_prices
-            .keys()
-            .cloned()
-            .collect()
+        self.broker.market().symbols().map(str::to_owned).collect()
     }
 
     /// The scenario's symbol called `name` (a ticker, or an asset id).
@@ -133,22 +128,25 @@ impl Session {
         })
     }
 
-    /// An asset as the Trading API shows it: every symbol the scenario
-    /// prices is an active, tradable US equity.
+    /// An asset as the Trading API shows it: a US equity with the flags
+    /// the market gives it (tradable only when the account may trade it
+    /// too).
     fn asset_json(&self, symbol: &str) -> Value {
-        let tradable = !self.broker.model().not_tradable.iter().any(|s| s == symbol);
+        let asset = self.broker.market().asset(symbol).unwrap_or_default();
+        let tradable =
+            asset.tradable && !self.broker.model().not_tradable.iter().any(|s| s == symbol);
         json!({
             "id": self.asset_id(symbol),
             "class": "us_equity",
             "exchange": "NYSE",
             "symbol": symbol,
             "name": symbol,
-            "status": "active",
+            "status": if asset.active { "active" } else { "inactive" },
             "tradable": tradable,
             "marginable": true,
-            "shortable": true,
-            "easy_to_borrow": true,
-            "fractionable": false,
+            "shortable": asset.shortable,
+            "easy_to_borrow": asset.easy_to_borrow,
+            "fractionable": asset.fractionable,
             "maintenance_margin_requirement": 30,
             "attributes": [],
         })

@@ -73,7 +73,10 @@ pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, marketable, on_price_grid, scripted_fills,
     slipped_price, within_limit,
 };
-pub use market::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath, QuoteModel};
+pub use market::{
+    Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, MAX_STEPS, MIN_STEP, Market, MarketError,
+    MarketModel, PathModel, PricePath, QuoteModel,
+};
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
     AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, Endpoint, EngineKind,

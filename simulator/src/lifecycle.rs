@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::ledger::{BrokerEnd, Fill};
+use crate::market::Market;
 use crate::model::{BrokerModel, OrderTarget};
 use crate::scenario::{TimelineEvent, TimelineKind};
 
@@ -49,18 +50,13 @@ pub fn lifecycle_rng(seed: u64, order_key: u64) -> ChaCha8Rng {
 /// quantity: the order is refused rather than its fills cut short.
 pub fn draw(
     model: &BrokerModel,
+    market: &Market,
     rng: &mut ChaCha8Rng,
     index: Option<u32>,
     request: &OrderRequest,
     accepted_at: Duration,
 ) -> Result<Plan, Overfill> {
     let first = FirstDraws::take(model, rng);
-    let reference = model
-        .reference_prices
-        .get(&request.symbol)
-        .copied()
-        .or(request.limit_price)
-        .unwrap_or(Decimal::ONE);
     let mut plan = Plan {
         reject_now: first.reject_now,
         fills: Vec::new(),
@@ -72,7 +68,7 @@ pub fn draw(
         return Ok(plan);
     }
     if let Some(events) = scripted_events(model, index, request) {
-        follow_script(&mut plan, events, request, reference, accepted_at)?;
+        follow_script(&mut plan, events, request, market, accepted_at)?;
         return Ok(plan);
     }
     if first.reject_later {
@@ -80,21 +76,30 @@ pub fn draw(
         return Ok(plan);
     }
     let at_once = matches!(request.time_in_force, TimeInForce::Ioc | TimeInForce::Fok);
-    // A limit the market's price never reaches rests: nothing fills it (an
-    // order that must fill at once is canceled instead).
-    if !first.fills_at_all || !marketable(request.side, request.limit_price, reference) {
+    if !first.fills_at_all {
         if at_once {
             plan.broker_end = Some((accepted_at, BrokerEnd::Canceled));
         }
         return Ok(plan);
     }
+    let pieces = Pieces {
+        draws: first.pieces,
+        market,
+        // An order that must fill at once trades only at its acceptance;
+        // any other until the run's last instant.
+        until: if at_once {
+            accepted_at + Duration::from_nanos(1)
+        } else {
+            model.horizon
+        },
+    };
     if at_once {
-        let fills = random_fills(model, rng, request, reference, accepted_at, first.pieces);
+        let fills = random_fills(model, rng, request, accepted_at, &pieces);
         fill_at_once(&mut plan, fills, request, accepted_at);
         return Ok(plan);
     }
     let starts_at = accepted_at + first.delay;
-    plan.fills = random_fills(model, rng, request, reference, starts_at, first.pieces);
+    plan.fills = random_fills(model, rng, request, starts_at, &pieces);
     Ok(plan)
 }
 
@@ -191,7 +196,7 @@ fn follow_script(
     plan: &mut Plan,
     events: &[TimelineEvent],
     request: &OrderRequest,
-    reference: Decimal,
+    market: &Market,
     accepted_at: Duration,
 ) -> Result<(), Overfill> {
     let takes = scripted_fills(events, request.qty)?;
@@ -199,7 +204,13 @@ fn follow_script(
         let at = event.at().max(accepted_at);
         match event.event.value {
             TimelineKind::Fill => {
-                let price = event.price.map_or(reference, |p| p.0);
+                // A fill without a scripted price trades at the market's
+                // price then (the broker refused a symbol it does not list).
+                let price = event
+                    .price
+                    .map(|p| p.0)
+                    .or_else(|| market.price_at(&request.symbol, at))
+                    .unwrap_or(Decimal::ONE);
                 let price = within_limit(price, request.side, request.limit_price);
                 plan.fills.push(Fill { at, qty, price });
             }
@@ -233,34 +244,48 @@ fn follow_script(
     Ok(())
 }
 
+/// How an order's pieces meet the market: the draws that decide whether
+/// it fills in pieces, the market its pieces trade in, and the instant
+/// they must trade before.
+struct Pieces<'m> {
+    draws: PieceDraws,
+    market: &'m Market,
+    until: Duration,
+}
+
 /// The fills the random model draws for an order that fills, the first
-/// at `starts_at`: in one piece or several (spaced, each slipped and held
-/// within the limit), the last perhaps left resting.
+/// due at `starts_at`: in one piece or several (spaced, each slipped and
+/// held within the limit), the last perhaps left resting. Each piece trades
+/// at the first instant from when it is due that the market lets it (not
+/// halted, the touch at its limit or better), against the touch then; a
+/// piece the market never lets trade before `until` rests, with those
+/// after it.
 fn random_fills(
     model: &BrokerModel,
     rng: &mut ChaCha8Rng,
     request: &OrderRequest,
-    reference: Decimal,
     starts_at: Duration,
-    draws: PieceDraws,
+    pieces: &Pieces<'_>,
 ) -> Vec<Fill> {
-    let pieces = match &model.partial {
+    let draws = pieces.draws;
+    let count = match &model.partial {
         Some(partial) if draws.in_pieces < partial.probability => {
             rng.random_range(partial.pieces_low..=partial.pieces_high)
         }
         _ => 1,
     };
     let qty = request.qty;
-    let pieces = Decimal::from(pieces).min(qty).max(Decimal::ONE);
+    let count = Decimal::from(count).min(qty).max(Decimal::ONE);
     let whole = qty.trunc();
-    let count: u32 = pieces.try_into().unwrap_or(1);
-    let base = (whole / pieces).floor();
-    let mut leftover = qty - base * pieces;
-    let mut at = starts_at;
+    let base = (whole / count).floor();
+    let count: u32 = count.try_into().unwrap_or(1);
+    let mut leftover = qty - base * Decimal::from(count);
+    let mut due = starts_at;
     let mut fills = Vec::new();
+    let mut blocked = false;
     for piece in 0..count {
         if piece > 0 {
-            at += model
+            due += model
                 .partial
                 .as_ref()
                 .map_or(Duration::ZERO, |p| p.spacing.sample(rng));
@@ -274,18 +299,34 @@ fn random_fills(
             piece_qty += leftover;
         }
         let bps = model.slippage_bps.0.sample(rng);
+        // Every piece takes its draws, traded or not, so the stream stays
+        // aligned whatever the market does.
+        if blocked {
+            continue;
+        }
+        let Some((at, touch)) = pieces.market.first_fill(
+            &request.symbol,
+            request.side,
+            request.limit_price,
+            due,
+            pieces.until,
+        ) else {
+            blocked = true;
+            continue;
+        };
+        due = at;
         fills.push(Fill {
             at,
             qty: piece_qty,
             price: within_limit(
-                slipped_price(reference, bps, request.side),
+                slipped_price(touch, bps, request.side),
                 request.side,
                 request.limit_price,
             ),
         });
     }
     let last_rests = match &model.partial {
-        Some(partial) => count > 1 && draws.rests < partial.unfilled,
+        Some(partial) => count > 1 && draws.rests < partial.unfilled && !blocked,
         None => false,
     };
     if last_rests {

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fillproof_engine::derive_rng;
-use indexmap::IndexMap;
 use rand::Rng;
 use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::fault::{FaultKind, FaultTable};
+use crate::market::{Listing, MarketModel};
 use crate::scenario::{
     Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent, TimelineKind,
     VisibilitySpec, WhenFilled,
@@ -132,8 +132,11 @@ pub struct BrokerModel {
     /// Faults scripted for single calls: (order, endpoint index, call
     /// number from 0) to the fault.
     pub call_faults: BTreeMap<(OrderTarget, usize, u32), FaultKind>,
-    /// Reference prices by symbol.
-    pub reference_prices: IndexMap<String, Decimal>,
+    /// The symbols the broker lists, their prices, quotes and asset flags.
+    pub market: MarketModel,
+    /// The run's last instant (the scenario's `limits.max_virtual_time`):
+    /// no order trades later, and halts drawn at a rate stop there.
+    pub horizon: Duration,
     /// Broker wall-clock of virtual time zero, in Unix microseconds (see
     /// [`BrokerModel::time_origin`]).
     pub epoch_unix_micros: i64,
@@ -272,16 +275,6 @@ fn scripted(
 }
 
 impl BrokerModel {
-    /// The price an order is valued at while it commits buying power: its
-    /// limit, else the symbol's price (a dollar for a symbol without one,
-    /// which the broker refuses before it would commit anything).
-    #[must_use]
-    pub fn commit_price(&self, symbol: &str, limit: Option<Decimal>) -> Decimal {
-        limit
-            .or_else(|| self.reference_prices.get(symbol).copied())
-            .unwrap_or(Decimal::ONE)
-    }
-
     /// The wall-clock stamp of the broker's virtual time zero.
     #[must_use]
     pub fn time_origin(&self) -> TimeOrigin {
@@ -339,13 +332,16 @@ impl BrokerModel {
             async_reject_delay: broker.rejections.async_delay.clone(),
             timeline,
             call_faults,
-            reference_prices: scenario
-                .workload
-                .reference_price
-                .value
-                .iter()
-                .map(|(s, p)| (s.clone(), p.0))
-                .collect(),
+            market: MarketModel {
+                listings: scenario
+                    .workload
+                    .reference_price
+                    .value
+                    .iter()
+                    .map(|(s, p)| (s.clone(), Listing::flat(p.0)))
+                    .collect(),
+            },
+            horizon: scenario.limits.max_virtual_time.0,
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
             buying_power: broker.account.buying_power.map(|p| p.0),
             not_tradable: broker.account.not_tradable.clone(),

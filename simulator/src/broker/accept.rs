@@ -35,6 +35,7 @@ impl SimBroker {
             });
         }
         self.refuse_untradable(request)?;
+        self.refuse_by_asset(world, now, request)?;
         self.check_buying_power(world, now, request)?;
         let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
         let plan = self.plan(key, index, request, now)?;
@@ -73,12 +74,48 @@ impl SimBroker {
                 message: format!("asset {} is not tradable", request.symbol),
             });
         }
-        // A symbol the scenario gives no price is not an asset of this
-        // market: filling it would invent a price.
-        if !self.model.reference_prices.contains_key(&request.symbol) {
-            return Err(BrokerError::Unprocessable {
-                message: format!("asset {} not found", request.symbol),
-            });
+        Ok(())
+    }
+
+    /// Refuses what the asset's flags forbid: a symbol the market does not
+    /// list (filling it would invent a price), an inactive or untradable
+    /// asset, a fractional quantity of an asset that is not fractionable
+    /// (or not for a `day` order, or to sell short), and a sale past the
+    /// position at `now` of an asset that is not shortable.
+    fn refuse_by_asset(
+        &self,
+        world: &World,
+        now: Duration,
+        request: &OrderRequest,
+    ) -> Result<(), BrokerError> {
+        let symbol = &request.symbol;
+        let refuse = |message: String| Err(BrokerError::Unprocessable { message });
+        let Some(asset) = self.market.asset(symbol) else {
+            return refuse(format!("asset {symbol} not found"));
+        };
+        if !asset.active {
+            return refuse(format!("asset {symbol} is not active"));
+        }
+        if !asset.tradable {
+            return refuse(format!("asset {symbol} is not tradable"));
+        }
+        let fractional = !request.qty.fract().is_zero();
+        if fractional && !asset.fractionable {
+            return refuse(format!("asset {symbol} is not fractionable"));
+        }
+        if fractional && request.time_in_force != fillproof_engine::TimeInForce::Day {
+            return refuse("fractional orders must be DAY orders".into());
+        }
+        if request.side == fillproof_engine::Side::Sell && (fractional || !asset.shortable) {
+            let held = world.ledger.position_at(symbol, now);
+            if request.qty > held && fractional {
+                return refuse("fractional orders are not allowed to short".into());
+            }
+            if request.qty > held {
+                return Err(BrokerError::Forbidden {
+                    message: format!("asset {symbol} cannot be sold short"),
+                });
+            }
         }
         Ok(())
     }
@@ -96,12 +133,12 @@ impl SimBroker {
             return Ok(());
         };
         let available = world.ledger.buying_power_at(initial, now, |o| {
-            self.model.commit_price(&o.symbol, o.limit_price)
+            self.market.commit_price(&o.symbol, o.limit_price, now)
         });
         let cost = request.qty
             * self
-                .model
-                .commit_price(&request.symbol, request.limit_price);
+                .market
+                .commit_price(&request.symbol, request.limit_price, now);
         if cost > available {
             return Err(BrokerError::Forbidden {
                 message: format!(
@@ -125,11 +162,12 @@ impl SimBroker {
         // A harness run checks the timeline against each order's quantity
         // before it starts; an order whose quantity only its client knows
         // (a bot under `serve`) is refused here, never filled short.
-        let plan = draw(&self.model, &mut rng, index, request, now).map_err(|overfill| {
-            BrokerError::Unprocessable {
-                message: format!("the scenario's timeline does not fit this order: {overfill}"),
-            }
-        })?;
+        let plan =
+            draw(&self.model, &self.market, &mut rng, index, request, now).map_err(|overfill| {
+                BrokerError::Unprocessable {
+                    message: format!("the scenario's timeline does not fit this order: {overfill}"),
+                }
+            })?;
         if plan.reject_now {
             return Err(BrokerError::Unprocessable {
                 message: "order rejected by broker risk check".into(),

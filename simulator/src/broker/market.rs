@@ -1,46 +1,43 @@
 //! The simulated broker as the engine's market-data source: the latest
-//! quote and trade of each symbol, from the same prices its fills follow.
-//! A scenario without a market section holds each symbol at its reference
-//! price, quoted on both sides at it, and answers at once: market data
-//! has no latency or faults of its own yet.
+//! quote and trade of each symbol, from the same market its fills follow
+//! (a symbol without a market model is held at its reference price and
+//! quoted at it on both sides). Market data answers at once: it has no
+//! latency or faults of its own yet.
 
 use fillproof_engine::{BrokerError, Decimal, MarketData, Quote, Trade};
 
 use super::SimBroker;
+use crate::market::FLAT_SIZE;
 
-/// Shares shown on each side of a quote, and in the latest trade.
-const SIZE: u32 = 100;
-
-impl SimBroker {
-    /// The price `symbol` stands at now, or why it has none.
-    fn market_price(&self, symbol: &str) -> Result<Decimal, BrokerError> {
-        self.model()
-            .reference_prices
-            .get(symbol)
-            .copied()
-            .ok_or_else(|| BrokerError::NotFound {
-                message: format!("symbol not found: {symbol}"),
-            })
+/// The refusal for a symbol the market does not list.
+fn not_found(symbol: &str) -> BrokerError {
+    BrokerError::NotFound {
+        message: format!("symbol not found: {symbol}"),
     }
 }
 
 impl MarketData for SimBroker {
     async fn latest_quote(&self, symbol: &str) -> Result<Quote, BrokerError> {
-        let price = self.market_price(symbol)?;
+        let now = self.elapsed();
+        let quote = self
+            .market
+            .quote_at(symbol, now)
+            .ok_or_else(|| not_found(symbol))?;
         Ok(Quote {
-            bid: price,
-            bid_size: Decimal::from(SIZE),
-            ask: price,
-            ask_size: Decimal::from(SIZE),
-            at: Some(self.model().time_origin().at(self.elapsed())),
+            at: Some(self.model().time_origin().at(now)),
+            ..quote
         })
     }
 
     async fn latest_trade(&self, symbol: &str) -> Result<Trade, BrokerError> {
+        let now = self.elapsed();
         Ok(Trade {
-            price: self.market_price(symbol)?,
-            size: Decimal::from(SIZE),
-            at: Some(self.model().time_origin().at(self.elapsed())),
+            price: self
+                .market
+                .price_at(symbol, now)
+                .ok_or_else(|| not_found(symbol))?,
+            size: Decimal::from(FLAT_SIZE),
+            at: Some(self.model().time_origin().at(now)),
         })
     }
 }

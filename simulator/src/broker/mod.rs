@@ -33,6 +33,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::ledger::Ledger;
+use crate::market::Market;
 use crate::model::BrokerModel;
 use crate::stream::{Happening, Publisher, StreamState};
 use crate::time::{SimClock, trace_micros};
@@ -84,6 +85,8 @@ pub struct SimBroker {
     /// does) rather than `ord-0000001`.
     uuid_ids: bool,
     model: Arc<BrokerModel>,
+    /// The market its orders trade in, drawn from the seed.
+    market: Arc<Market>,
     seed: u64,
     /// Virtual time zero, and the stamp it stands for.
     clock: SimClock,
@@ -99,6 +102,7 @@ impl Clone for SimBroker {
         Self {
             uuid_ids: self.uuid_ids,
             model: Arc::clone(&self.model),
+            market: Arc::clone(&self.market),
             seed: self.seed,
             clock: self.clock,
             world: Arc::clone(&self.world),
@@ -154,6 +158,7 @@ impl SimBroker {
             clock,
             world,
             publisher,
+            market: Arc::new(Market::new(&model.market, seed, model.horizon)),
             model: Arc::new(model),
         }
     }
@@ -216,6 +221,12 @@ impl SimBroker {
     #[must_use]
     pub fn model(&self) -> &BrokerModel {
         &self.model
+    }
+
+    /// The market the broker's orders trade in.
+    #[must_use]
+    pub fn market(&self) -> &Market {
+        &self.market
     }
 
     /// Tells the broker that `client_order_id` is workload order `index`, so

@@ -17,6 +17,8 @@
 
 mod path;
 mod quote;
+mod venue;
 
 pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
 pub use quote::QuoteModel;
+pub use venue::{Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, Market, MarketModel};

@@ -22,7 +22,7 @@ pub const MAX_STEPS: u64 = 6_048_000;
 
 /// Steps between two checkpoints: a price is at most this many draws from
 /// one, and a path of [`MAX_STEPS`] keeps about 6,000 of them.
-const CHECKPOINT_EVERY: u64 = 1_024;
+pub(crate) const CHECKPOINT_EVERY: u64 = 1_024;
 
 /// Seconds in the year the drift and volatility are quoted over (365 days:
 /// the path moves in calendar time; sessions decide when it trades).
@@ -128,6 +128,12 @@ impl PathModel {
         self
     }
 
+    /// The halt windows, each a start and a length.
+    #[must_use]
+    pub fn halts(&self) -> &[(Duration, Duration)] {
+        &self.halts
+    }
+
     /// The time between two draws.
     #[must_use]
     pub fn step(&self) -> Duration {
@@ -150,6 +156,13 @@ pub struct PricePath {
     model: PathModel,
     /// Every [`CHECKPOINT_EVERY`]th step's state, from step 0.
     checkpoints: Vec<Checkpoint>,
+    /// The lowest and highest log-price of each block of steps between
+    /// two checkpoints (both ends included), so a search for the first
+    /// price past a level skips whole blocks that never reach it.
+    ranges: Vec<(f64, f64)>,
+    /// The last step read and its state: reads that move forward (as a
+    /// run's do) take only the draws in between.
+    cursor: Option<(u64, Checkpoint)>,
 }
 
 impl PricePath {
@@ -168,21 +181,75 @@ impl PricePath {
                 log_price: start,
                 rng,
             }],
+            ranges: Vec::new(),
+            cursor: None,
         }
     }
 
     /// The price at `t`, on the price grid: the last step at or before `t`.
     pub fn price_at(&mut self, t: Duration) -> Decimal {
         let step = self.step_of(t);
-        let log_price = self.log_price_at_step(step);
-        Decimal::from_f64(log_price.exp()).map_or(
-            if log_price > 0.0 {
-                fillproof_engine::MAX_PRICE
-            } else {
-                fillproof_engine::MIN_PRICE
-            },
-            on_price_grid,
-        )
+        grid_price(self.log_price_at_step(step))
+    }
+
+    /// True when the price never moves: no volatility and no jumps.
+    #[must_use]
+    pub fn is_still(&self) -> bool {
+        self.model.volatility == 0.0
+            && (self.model.jump_probability == 0.0 || self.model.jump_size == Dist::Fixed(0.0))
+    }
+
+    /// The start of the step after the one `t` falls in; `None` past the
+    /// path's last step, where the price holds.
+    #[must_use]
+    pub fn next_step_after(&self, t: Duration) -> Option<Duration> {
+        let step = self.step_of(t);
+        (step < MAX_STEPS).then(|| self.start_of(step + 1))
+    }
+
+    /// The lowest and highest price the path takes in the block of steps
+    /// `t` falls in, and the instant the next block starts (`None` past
+    /// the path's last step).
+    pub fn block_range(&mut self, t: Duration) -> ((Decimal, Decimal), Option<Duration>) {
+        let block = self.step_of(t) / CHECKPOINT_EVERY;
+        let index = usize::try_from(block).unwrap_or(usize::MAX);
+        self.build_to(index + 1);
+        let (low, high) = self.ranges[index];
+        let next = (block + 1)
+            .checked_mul(CHECKPOINT_EVERY)
+            .filter(|step| *step <= MAX_STEPS)
+            .map(|step| self.start_of(step));
+        ((grid_price(low), grid_price(high)), next)
+    }
+
+    /// The instant `step` starts.
+    fn start_of(&self, step: u64) -> Duration {
+        let nanos = u128::from(step).saturating_mul(self.step_size_nanos());
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// The end of the halt (or run of overlapping halts) holding trading
+    /// at `t`; `None` when trading is not halted then.
+    #[must_use]
+    pub fn halt_end(&self, t: Duration) -> Option<Duration> {
+        let mut end = None;
+        let mut at = t;
+        // Each pass moves `at` to a later window's end: at most one pass
+        // per window.
+        for _ in 0..=self.model.halts.len() {
+            let Some(&(start, length)) = self
+                .model
+                .halts
+                .iter()
+                .filter(|&&(start, length)| at >= start && at < start.saturating_add(length))
+                .max_by_key(|&&(start, length)| start.saturating_add(length))
+            else {
+                break;
+            };
+            at = start.saturating_add(length);
+            end = Some(at);
+        }
+        end
     }
 
     /// The step's length in nanoseconds (at least 1).
@@ -208,20 +275,49 @@ impl PricePath {
     /// The log-price after `step` draws, from the nearest checkpoint.
     fn log_price_at_step(&mut self, step: u64) -> f64 {
         let wanted = usize::try_from(step / CHECKPOINT_EVERY).unwrap_or(usize::MAX);
+        self.build_to(wanted);
+        let from = match self.cursor.take() {
+            Some((at, state)) if at <= step && at / CHECKPOINT_EVERY == step / CHECKPOINT_EVERY => {
+                (at, state)
+            }
+            _ => (
+                step - step % CHECKPOINT_EVERY,
+                self.checkpoints[wanted].clone(),
+            ),
+        };
+        let state = self.advance(from.1, step - from.0);
+        let log_price = state.log_price;
+        self.cursor = Some((step, state));
+        log_price
+    }
+
+    /// Draws checkpoints (and the ranges of the blocks between them) until
+    /// checkpoint `wanted` exists.
+    fn build_to(&mut self, wanted: usize) {
         while self.checkpoints.len() <= wanted {
-            let last = self
+            let start = self
                 .checkpoints
                 .last()
                 .expect("the path starts with one")
                 .clone();
-            self.checkpoints.push(self.advance(last, CHECKPOINT_EVERY));
+            let (mut low, mut high) = (start.log_price, start.log_price);
+            let state = self.walk(start, CHECKPOINT_EVERY, |log_price| {
+                low = low.min(log_price);
+                high = high.max(log_price);
+            });
+            self.ranges.push((low, high));
+            self.checkpoints.push(state);
         }
-        let from = self.checkpoints[wanted].clone();
-        self.advance(from, step % CHECKPOINT_EVERY).log_price
     }
 
     /// `state` moved on by `steps` draws.
-    fn advance(&self, mut state: Checkpoint, steps: u64) -> Checkpoint {
+    fn advance(&self, state: Checkpoint, steps: u64) -> Checkpoint {
+        self.walk(state, steps, |_| {})
+    }
+
+    /// `state` moved on by `steps` draws, showing `visit` each log-price
+    /// on the way.
+    fn walk(&self, mut state: Checkpoint, steps: u64, mut visit: impl FnMut(f64)) -> Checkpoint {
         let dt = self.model.step.as_secs_f64() / SECONDS_PER_YEAR;
         let sigma = self.model.volatility;
         let mean = (self.model.drift - sigma * sigma / 2.0) * dt;
@@ -233,9 +329,24 @@ impl PricePath {
             let jumps = state.rng.random::<f64>() < self.model.jump_probability;
             let jump = self.model.jump_size.sample(&mut state.rng);
             state.log_price += mean + spread * z + if jumps { jump } else { 0.0 };
+            visit(state.log_price);
         }
         state
     }
+}
+
+/// The price on the grid a log-price stands for; prices too large or
+/// small for a decimal hold at the grid's ends. Monotone, so the lowest
+/// log-price of a block gives its lowest price.
+fn grid_price(log_price: f64) -> Decimal {
+    Decimal::from_f64(log_price.exp()).map_or(
+        if log_price > 0.0 {
+            fillproof_engine::MAX_PRICE
+        } else {
+            fillproof_engine::MIN_PRICE
+        },
+        on_price_grid,
+    )
 }
 
 #[cfg(test)]
