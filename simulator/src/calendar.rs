@@ -569,3 +569,373 @@ static EARLY_CLOSES: &[Date] = &[
     d(2028, 11, 24),
 ];
 
+#[cfg(test)]
+mod tests {
+    use fillproof_engine::Timestamp;
+
+    use super::*;
+    use crate::DEFAULT_EPOCH_UNIX_MICROS;
+
+    /// Microseconds of an RFC 3339 time.
+    fn utc(text: &str) -> i64 {
+        Timestamp::parse_rfc3339(text).unwrap().unix_micros
+    }
+
+    fn date(text: &str) -> Date {
+        text.parse().unwrap()
+    }
+
+    fn day(text: &str) -> TradingDay {
+        Calendar::us_equities()
+            .trading_day(date(text))
+            .unwrap_or_else(|| panic!("{text} trades"))
+    }
+
+    /// The simulator's default epoch, 2025-01-02 14:30:00Z, is that day's regular open.
+    #[test]
+    fn the_default_epoch_is_a_regular_open() {
+        let calendar = Calendar::us_equities();
+        let first = day("2025-01-02");
+        assert_eq!(first.open, DEFAULT_EPOCH_UNIX_MICROS);
+        assert_eq!(first.open, utc("2025-01-02T14:30:00Z"));
+        assert_eq!(
+            calendar.session_at(DEFAULT_EPOCH_UNIX_MICROS),
+            Some(Session::Regular)
+        );
+        assert_eq!(
+            calendar.next_open(DEFAULT_EPOCH_UNIX_MICROS),
+            Some(DEFAULT_EPOCH_UNIX_MICROS)
+        );
+        assert_eq!(calendar.day_at(DEFAULT_EPOCH_UNIX_MICROS), Some(first));
+    }
+
+    /// The open is 14:30Z in winter and 13:30Z in summer, switching on the right days.
+    #[test]
+    fn opens_follow_daylight_saving() {
+        assert_eq!(day("2025-01-06").open, utc("2025-01-06T14:30:00Z"));
+        assert_eq!(day("2025-07-07").open, utc("2025-07-07T13:30:00Z"));
+        assert_eq!(day("2025-03-07").open, utc("2025-03-07T14:30:00Z"));
+        assert_eq!(day("2025-03-10").open, utc("2025-03-10T13:30:00Z"));
+        assert_eq!(day("2025-10-31").open, utc("2025-10-31T13:30:00Z"));
+        assert_eq!(day("2025-11-03").open, utc("2025-11-03T14:30:00Z"));
+        // Each covered year's switch days: the second Sunday of March at
+        // 07:00Z and the first Sunday of November at 06:00Z.
+        for (march, november) in [
+            ("2024-03-10", "2024-11-03"),
+            ("2025-03-09", "2025-11-02"),
+            ("2026-03-08", "2026-11-01"),
+            ("2027-03-14", "2027-11-07"),
+            ("2028-03-12", "2028-11-05"),
+        ] {
+            let spring = utc(&format!("{march}T07:00:00Z"));
+            let autumn = utc(&format!("{november}T06:00:00Z"));
+            assert_eq!(eastern_offset_seconds(spring - 1), -5 * 3_600, "{march}");
+            assert_eq!(eastern_offset_seconds(spring), -4 * 3_600, "{march}");
+            assert_eq!(eastern_offset_seconds(autumn - 1), -4 * 3_600, "{november}");
+            assert_eq!(eastern_offset_seconds(autumn), -5 * 3_600, "{november}");
+        }
+        // Wall times on the switch days themselves: 01:00 and 04:00 local.
+        let at = |text: &str, minute| eastern_to_utc_micros(date(text), minute);
+        assert_eq!(at("2025-03-09", 60), Some(utc("2025-03-09T06:00:00Z")));
+        assert_eq!(at("2025-03-09", 240), Some(utc("2025-03-09T08:00:00Z")));
+        assert_eq!(at("2025-11-02", 60), Some(utc("2025-11-02T05:00:00Z")));
+        assert_eq!(at("2025-11-02", 240), Some(utc("2025-11-02T09:00:00Z")));
+        // The skipped hour reads as the hour after; the switch days are
+        // Sundays, so closed.
+        assert_eq!(at("2025-03-09", 150), Some(utc("2025-03-09T07:30:00Z")));
+        let calendar = Calendar::us_equities();
+        assert_eq!(calendar.trading_day(date("2025-03-09")), None);
+        assert_eq!(calendar.trading_day(date("2025-11-02")), None);
+    }
+
+    /// Weekends and each kind of holiday are closed, and the days around them trade.
+    #[test]
+    fn weekends_and_holidays_are_closed() {
+        let calendar = Calendar::us_equities();
+        let closed = [
+            "2025-01-04", // Saturday
+            "2025-01-05", // Sunday
+            "2025-04-18", // Good Friday
+            "2025-11-27", // Thanksgiving Day
+            "2026-07-03", // Independence Day on a Saturday, observed Friday
+            "2027-07-05", // Independence Day on a Sunday, observed Monday
+            "2027-12-24", // Christmas Day on a Saturday, observed Friday
+            "2025-01-09", // National Day of Mourning
+        ];
+        for text in closed {
+            assert_eq!(calendar.trading_day(date(text)), None, "{text}");
+            let noon = utc(&format!("{text}T17:00:00Z"));
+            assert_eq!(calendar.session_at(noon), Some(Session::Closed), "{text}");
+            assert_eq!(calendar.day_at(noon), None, "{text}");
+        }
+        // New Year's Day 2028 falls on a Saturday and is not observed.
+        for text in [
+            "2025-01-08",
+            "2025-01-10",
+            "2026-07-02",
+            "2027-07-06",
+            "2027-12-31",
+        ] {
+            assert!(!day(text).early_close, "{text}");
+        }
+    }
+
+    /// Early closes end the regular session at 13:00 ET and after-hours at 17:00 ET.
+    #[test]
+    fn early_closes_end_at_one() {
+        for (text, close) in [
+            ("2025-11-28", "2025-11-28T18:00:00Z"),
+            ("2025-12-24", "2025-12-24T18:00:00Z"),
+            ("2025-07-03", "2025-07-03T17:00:00Z"),
+        ] {
+            let early = day(text);
+            assert!(early.early_close, "{text}");
+            assert_eq!(early.close, utc(close), "{text}");
+            assert_eq!(early.session_close - early.close, 4 * 3_600_000_000);
+            let shown = [early.open_et(), early.close_et()];
+            assert_eq!(shown, ["09:30", "13:00"], "{text}");
+            let session = [early.session_open_et(), early.session_close_et()];
+            assert_eq!(session, ["0400", "1700"], "{text}");
+        }
+        let regular = day("2025-11-26");
+        assert!(!regular.early_close);
+        assert_eq!(regular.close, utc("2025-11-26T21:00:00Z"));
+        let shown = [regular.open_et(), regular.close_et()];
+        assert_eq!(shown, ["09:30", "16:00"]);
+        let session = [regular.session_open_et(), regular.session_close_et()];
+        assert_eq!(session, ["0400", "2000"]);
+        // 2026 and 2027 have no early close before Independence Day: it is
+        // observed on the Friday before, or the day before is a Saturday.
+        assert!(!day("2026-07-02").early_close);
+        assert!(!day("2027-07-02").early_close);
+    }
+
+    /// Each session holds its own first instant and ends just before the next one's.
+    #[test]
+    fn session_at_each_session_and_edge() {
+        let calendar = Calendar::us_equities();
+        let at = |text| calendar.session_at(utc(text));
+        assert_eq!(at("2025-01-02T08:59:59.999999Z"), Some(Session::Closed));
+        assert_eq!(at("2025-01-02T09:00:00Z"), Some(Session::PreMarket));
+        assert_eq!(at("2025-01-02T14:29:59.999999Z"), Some(Session::PreMarket));
+        assert_eq!(at("2025-01-02T14:30:00Z"), Some(Session::Regular));
+        assert_eq!(at("2025-01-02T20:59:59.999999Z"), Some(Session::Regular));
+        assert_eq!(at("2025-01-02T21:00:00Z"), Some(Session::AfterHours));
+        assert_eq!(at("2025-01-03T00:59:59.999999Z"), Some(Session::AfterHours));
+        assert_eq!(at("2025-01-03T01:00:00Z"), Some(Session::Closed));
+        // Summer, and an early close's after-hours ending at 17:00 ET.
+        assert_eq!(at("2025-07-07T13:30:00Z"), Some(Session::Regular));
+        assert_eq!(at("2025-07-08T00:00:00Z"), Some(Session::Closed));
+        assert_eq!(at("2025-11-28T18:00:00Z"), Some(Session::AfterHours));
+        assert_eq!(at("2025-11-28T22:00:00Z"), Some(Session::Closed));
+        // `day_at` holds the same edges.
+        let first = day("2025-01-02");
+        assert_eq!(calendar.day_at(first.session_open), Some(first));
+        assert_eq!(calendar.day_at(first.session_close - 1), Some(first));
+        assert_eq!(calendar.day_at(first.session_open - 1), None);
+        assert_eq!(calendar.day_at(first.session_close), None);
+    }
+
+    /// `next_open` and `next_close` step over closed days and stop at coverage's end.
+    #[test]
+    fn next_open_and_close_skip_closed_days() {
+        let calendar = Calendar::us_equities();
+        let open = |text| calendar.next_open(utc(text));
+        let close = |text| calendar.next_close(utc(text));
+        // A weekend: Friday's close to Monday's open.
+        assert_eq!(
+            open("2025-01-03T21:00:00Z"),
+            Some(utc("2025-01-06T14:30:00Z"))
+        );
+        // A holiday: Wednesday to Friday over 2025-01-09.
+        assert_eq!(
+            open("2025-01-08T21:00:00Z"),
+            Some(utc("2025-01-10T14:30:00Z"))
+        );
+        // Good Friday and the weekend: Thursday to Monday.
+        assert_eq!(
+            open("2025-04-17T20:00:00Z"),
+            Some(utc("2025-04-21T13:30:00Z"))
+        );
+        // At an open, that open; just after it, the next day's.
+        assert_eq!(
+            open("2025-01-06T14:30:00Z"),
+            Some(utc("2025-01-06T14:30:00Z"))
+        );
+        assert_eq!(
+            open("2025-01-06T14:30:00.000001Z"),
+            Some(utc("2025-01-07T14:30:00Z"))
+        );
+        // next_close is strictly after: at a close, the next day's close.
+        assert_eq!(
+            close("2025-01-06T10:00:00Z"),
+            Some(utc("2025-01-06T21:00:00Z"))
+        );
+        assert_eq!(
+            close("2025-01-06T21:00:00Z"),
+            Some(utc("2025-01-07T21:00:00Z"))
+        );
+        assert_eq!(
+            close("2025-11-26T21:00:00Z"),
+            Some(utc("2025-11-28T18:00:00Z"))
+        );
+        // Outside coverage, and past its last open or close.
+        assert_eq!(open("2023-12-29T21:00:00Z"), None);
+        assert_eq!(close("2029-01-02T15:00:00Z"), None);
+        assert_eq!(
+            close("2028-12-29T15:00:00Z"),
+            Some(utc("2028-12-29T21:00:00Z"))
+        );
+        assert_eq!(open("2028-12-29T15:00:00Z"), None);
+        assert_eq!(close("2028-12-29T21:00:00Z"), None);
+    }
+
+    /// `days` counts each year's trading days: 2025 has 250, with 2025-01-09 closed.
+    #[test]
+    fn trading_days_per_year() {
+        let calendar = Calendar::us_equities();
+        let count = |from, to| calendar.days(date(from), date(to)).count();
+        assert_eq!(count("2024-01-01", "2024-12-31"), 252);
+        assert_eq!(count("2025-01-01", "2025-12-31"), 250);
+        assert_eq!(count("2026-01-01", "2026-12-31"), 251);
+        assert_eq!(count("2027-01-01", "2027-12-31"), 251);
+        assert_eq!(count("2028-01-01", "2028-12-31"), 251);
+        // Bounded by coverage, inclusive at both ends, empty when reversed.
+        assert_eq!(count("1900-01-01", "2100-12-31"), 1_255);
+        assert_eq!(count("2025-01-06", "2025-01-10"), 4);
+        assert_eq!(count("2025-01-10", "2025-01-06"), 0);
+        let week: Vec<String> = calendar
+            .days(date("2025-01-06"), date("2025-01-10"))
+            .map(|d| d.date.to_string())
+            .collect();
+        assert_eq!(
+            week,
+            ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10"]
+        );
+        let invalid = Date {
+            year: 2025,
+            month: 2,
+            day: 30,
+        };
+        assert_eq!(calendar.days(invalid, date("2025-12-31")).count(), 0);
+    }
+
+    /// No `i64` instant or `i32` year panics; outside coverage every answer is `None`.
+    #[test]
+    fn extreme_inputs_answer_none() {
+        let calendar = Calendar::us_equities();
+        for t in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX] {
+            assert!(!calendar.covers(t), "{t}");
+            assert_eq!(calendar.session_at(t), None, "{t}");
+            assert_eq!(calendar.day_at(t), None, "{t}");
+            assert_eq!(calendar.next_open(t), None, "{t}");
+            assert_eq!(calendar.next_close(t), None, "{t}");
+            let offset = eastern_offset_seconds(t);
+            assert!(offset == -4 * 3_600 || offset == -5 * 3_600, "{t}");
+            let _ = Date::eastern(t).to_string();
+            let odd = TradingDay {
+                date: Date::eastern(t),
+                open: t,
+                close: t,
+                session_open: t,
+                session_close: t,
+                early_close: false,
+            };
+            let _ = (odd.open_et(), odd.session_close_et(), odd.session_at(t));
+        }
+        for year in [i32::MIN, -1, 0, 2023, 2029, i32::MAX] {
+            let edge = Date {
+                year,
+                month: 12,
+                day: 31,
+            };
+            assert_eq!(calendar.trading_day(edge), None, "{year}");
+            let _ = edge.days_since_epoch();
+        }
+        let (first, last) = (
+            Date {
+                year: i32::MIN,
+                month: 1,
+                day: 1,
+            },
+            Date {
+                year: i32::MAX,
+                month: 12,
+                day: 31,
+            },
+        );
+        assert_eq!(calendar.days(first, last).count(), 1_255);
+        let nonsense = Date {
+            year: 2025,
+            month: u8::MAX,
+            day: u8::MAX,
+        };
+        assert_eq!(calendar.trading_day(nonsense), None);
+        assert_eq!(Date::from_days_since_epoch(i64::MAX), None);
+        assert_eq!(Date::from_days_since_epoch(i64::MIN), None);
+    }
+
+    /// Dates read and write YYYY-MM-DD, refuse anything else, and turn at New York midnight.
+    #[test]
+    fn dates_read_and_write_iso() {
+        assert_eq!(date("2025-01-02"), Date::new(2025, 1, 2).unwrap());
+        assert_eq!(Date::new(2025, 1, 2).unwrap().to_string(), "2025-01-02");
+        assert_eq!(date("2024-02-29").to_string(), "2024-02-29");
+        for bad in [
+            "",
+            "2025-1-02",
+            "20250102",
+            "2025-02-29",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-04-31",
+            "+025-01-02",
+            "2025-01-02T00:00:00Z",
+            " 2025-01-02",
+        ] {
+            let refused = bad.parse::<Date>().unwrap_err();
+            assert_eq!(refused.text, bad);
+        }
+        assert_eq!(Date::from_days_since_epoch(0), Date::new(1970, 1, 1));
+        assert_eq!(date("2025-01-02").days_since_epoch(), 20_090);
+        assert_eq!(
+            Date::eastern(utc("2025-01-03T04:59:59Z")),
+            date("2025-01-02")
+        );
+        assert_eq!(
+            Date::eastern(utc("2025-01-03T05:00:00Z")),
+            date("2025-01-03")
+        );
+        assert_eq!(
+            Date::eastern(utc("2025-07-04T03:59:59Z")),
+            date("2025-07-03")
+        );
+        assert_eq!(
+            Date::eastern(utc("2025-07-04T04:00:00Z")),
+            date("2025-07-04")
+        );
+    }
+
+    /// The tables hold sorted weekdays of covered years; each early close is a trading day.
+    #[test]
+    fn tables_hold_weekdays_in_order() {
+        let calendar = Calendar::us_equities();
+        for table in [calendar.holidays(), calendar.early_closes()] {
+            assert!(table.windows(2).all(|pair| pair[0] < pair[1]));
+            for entry in table {
+                assert!(calendar.covers_date(*entry), "{entry}");
+                assert!((1..=5).contains(&entry.weekday()), "{entry}");
+            }
+        }
+        for early in calendar.early_closes() {
+            assert!(calendar.trading_day(*early).unwrap().early_close, "{early}");
+        }
+        let per_year = |year| {
+            let holidays = calendar.holidays().iter().filter(|d| d.year == year);
+            let early = calendar.early_closes().iter().filter(|d| d.year == year);
+            (holidays.count(), early.count())
+        };
+        let counts: Vec<_> = (2024..=2028).map(per_year).collect();
+        assert_eq!(counts, [(10, 3), (11, 3), (10, 2), (10, 1), (9, 2)]);
+    }
+}
