@@ -81,7 +81,8 @@ pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,
     OrderRequest, OrderStatus, OrderType, Position, Quote, RateLimitState, Side, StableBuildHasher,
     StableHasher, StreamItem, SubmitError, TimeInForce, Timestamp, Trade, TradeEvent, TradeUpdate,
-    TradeUpdates, closest, derive_rng, did_you_mean, edit_distance, stable_hash,
+    TradeUpdates, civil_from_days, closest, days_from_civil, derive_rng, did_you_mean,
+    edit_distance, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

@@ -11,6 +11,10 @@
 //!   faults (`fault.rs`).
 //! - [`TimeOrigin`]: the one simulated time origin: virtual time to the
 //!   broker's wall-clock stamps (`time.rs`).
+//! - [`Calendar`]: the US equity trading calendar (NYSE and Nasdaq
+//!   holidays and early closes, 2024 to 2028) with each [`TradingDay`]'s
+//!   sessions in UTC, as Alpaca's `GET /v2/calendar` gives them
+//!   (`calendar.rs`); not yet read by the broker.
 //! - [`PricePath`], [`QuoteModel`]: the market's seeded price paths and
 //!   the quotes around them (`market/`); not yet read from scenarios.
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
@@ -40,10 +44,11 @@
 //! The crate imports the engine (its port, order model and configuration
 //! types) and no network crate. Inside, `scenario/` reads the file and
 //! knows nothing of a run; `model` compiles it; `broker/`, `lifecycle`,
-//! `stream`, `ledger` and `trace` run it; `fault`, `time`, `distribution`
-//! and `duration` are vocabulary every layer may use.
+//! `stream`, `ledger` and `trace` run it; `fault`, `time`, `calendar`,
+//! `distribution` and `duration` are vocabulary every layer may use.
 
 mod broker;
+pub mod calendar;
 mod distribution;
 mod duration;
 mod error;
@@ -62,6 +67,7 @@ mod trace;
 mod workload;
 
 pub use broker::{SimBroker, SubmitRecord, SubmitRefusal, at_arrival, uuid_shaped};
+pub use calendar::{Calendar, Date, ParseDateError, Session, TradingDay, eastern_offset_seconds};
 pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Diagnostic, ScenarioError};

@@ -3,7 +3,8 @@
 //! Entry points: the [`Broker`] trait (the REST port), the
 //! [`TradeUpdates`] trait (the push stream port) and the [`MarketData`]
 //! trait (latest quote and trade); the order model
-//! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`], ...); the
+//! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`] with its
+//! civil-date arithmetic [`days_from_civil`] and [`civil_from_days`], ...); the
 //! port's calls by name ([`Endpoint`], counted by [`EndpointCounts`]); the
 //! error taxonomy ([`BrokerError`], [`ErrorClass`], [`ConfigError`],
 //! [`SubmitError`]); the "did you mean" leaf ([`did_you_mean`], which
@@ -32,4 +33,4 @@ pub use market::{MarketData, Quote, Trade};
 pub use order::{Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce};
 pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
 pub use suggest::{closest, did_you_mean, edit_distance};
-pub use timestamp::Timestamp;
+pub use timestamp::{Timestamp, civil_from_days, days_from_civil};

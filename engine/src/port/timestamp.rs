@@ -167,9 +167,15 @@ fn put_digits(slot: &mut [u8], mut value: i64) {
     }
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+/// The proleptic Gregorian date `(year, month, day)` of a day counted from
+/// 1970-01-01 (day 0; day -1 is 1969-12-31), after Howard Hinnant's
+/// `civil_from_days`: month 1 to 12, day 1 to 31.
+///
+/// Exact for any `days` up to `i64::MAX - 719_468` (past that the
+/// arithmetic overflows); every day a [`Timestamp`] can stand for is far
+/// inside. The inverse of [`days_from_civil`].
+#[must_use]
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -182,9 +188,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date, after Howard
-/// Hinnant's `days_from_civil` (the inverse of [`civil_from_days`]).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+/// The day, counted from 1970-01-01 (day 0), of a proleptic Gregorian date,
+/// after Howard Hinnant's `days_from_civil`.
+///
+/// Meant for a real date (month 1 to 12, day 1 to the month's length); a
+/// day past the month's end counts on into the next month. Exact for years
+/// up to about ±2.5 × 10^16 (past that the arithmetic overflows). The
+/// inverse of [`civil_from_days`].
+#[must_use]
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let yoe = year.rem_euclid(400);
