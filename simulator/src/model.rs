@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::fault::{FaultKind, FaultTable};
-use crate::market::{Listing, MarketModel};
+use crate::market::MarketModel;
 use crate::scenario::{
     Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent, TimelineKind,
     VisibilitySpec, WhenFilled,
@@ -332,15 +332,7 @@ impl BrokerModel {
             async_reject_delay: broker.rejections.async_delay.clone(),
             timeline,
             call_faults,
-            market: MarketModel {
-                listings: scenario
-                    .workload
-                    .reference_price
-                    .value
-                    .iter()
-                    .map(|(s, p)| (s.clone(), Listing::flat(p.0)))
-                    .collect(),
-            },
+            market: crate::scenario::market_model(scenario),
             horizon: scenario.limits.max_virtual_time.0,
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
             buying_power: broker.account.buying_power.map(|p| p.0),

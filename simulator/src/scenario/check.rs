@@ -5,7 +5,7 @@
 use fillproof_engine::{Decimal, MAX_AMOUNT};
 use serde_saphyr::Location;
 
-use super::{FORMAT_VERSION, Scenario, broker, engine, expect, limits, timeline, workload};
+use super::{FORMAT_VERSION, Scenario, broker, engine, expect, limits, market, timeline, workload};
 use crate::error::Diagnostic;
 
 /// `value is out of range; allowed: low to high`.
@@ -75,6 +75,7 @@ pub(super) fn check<'a>(scenario: &Scenario, file: &'a str) -> Checker<'a> {
     workload::check(&scenario.workload, &mut c);
     engine::check(scenario, &mut c);
     broker::check(scenario, &mut c);
+    market::check(scenario, &mut c);
     workload::check_bounds(&scenario.workload, &mut c);
     broker::check_bounds(&scenario.broker, &mut c);
     engine::check_bounds(&scenario.engine, &mut c);

@@ -31,6 +31,7 @@ mod engine;
 mod expect;
 mod limits;
 mod load;
+mod market;
 mod parse;
 mod read;
 mod samples;
@@ -52,6 +53,10 @@ pub use engine::{
     RiskSpec, polling_config,
 };
 pub use limits::Limits;
+pub use market::{
+    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, QuoteSpec,
+    SymbolSpec, market_model,
+};
 pub use parse::MAX_PARSE_PROBLEMS;
 pub use read::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};
 pub use timeline::{TimelineEvent, TimelineKind};
@@ -83,6 +88,11 @@ pub struct Scenario {
     /// How the broker behaves.
     #[serde(default)]
     pub broker: BrokerSpec,
+    /// The market the orders trade in: hours, and how each symbol's price
+    /// moves; default none (each symbol flat at its reference price, open
+    /// at any hour).
+    #[serde(default)]
+    pub market: Option<MarketSpec>,
     /// Exact events for named orders; overrides the random model for them.
     #[serde(default)]
     pub timeline: Vec<TimelineEvent>,

@@ -1,0 +1,277 @@
+//! The market a `market:` section describes, observed through the
+//! simulated broker: fills where the path lets them happen, at the touch,
+//! halts, the asset's flags, and a path no order can move.
+
+use std::time::Duration;
+
+use fillproof_engine::clock::sleep;
+use fillproof_engine::{
+    Broker, BrokerError, MarketData, OrderRequest, OrderStatus, OrderType, Side, TimeInForce,
+};
+use fillproof_simulator::{BrokerModel, Scenario, SimBroker};
+use rust_decimal::Decimal;
+
+/// A one-symbol (QQQ at $100) scenario whose market section is `market`
+/// (indented two spaces per level), every order filling after `delay`.
+fn scenario(market: &str, delay: &str) -> Scenario {
+    let text = format!(
+        "version: 1\nname: market\nseed: 9\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {{QQQ: \"100.00\"}}\nbroker:\n  fill: {{probability: 1, delay: {delay}}}\nmarket:\n{market}\n"
+    );
+    Scenario::parse(text.as_bytes(), "market.yaml", None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn broker(s: &Scenario) -> SimBroker {
+    SimBroker::new(BrokerModel::from_scenario(s), s.seed, false)
+}
+
+fn request(id: &str, side: Side, qty: &str, limit: Option<&str>) -> OrderRequest {
+    OrderRequest {
+        client_order_id: id.into(),
+        symbol: "QQQ".into(),
+        side,
+        qty: qty.parse().expect("qty"),
+        order_type: if limit.is_some() {
+            OrderType::Limit
+        } else {
+            OrderType::Market
+        },
+        time_in_force: TimeInForce::Day,
+        limit_price: limit.map(|l| l.parse().expect("limit")),
+    }
+}
+
+fn price(text: &str) -> Decimal {
+    text.parse().expect("price")
+}
+
+/// The fills of the order the broker knows as `id`: (when, price).
+fn fills(broker: &SimBroker, id: &str) -> Vec<(Duration, Decimal)> {
+    broker.with_ledger(|ledger| {
+        ledger
+            .orders()
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| o.fills.iter().map(|f| (f.at, f.price)).collect())
+            .unwrap_or_default()
+    })
+}
+
+const VOLATILE: &str = "  hours: always\n  symbols:\n    QQQ: {volatility: 0.8, quote: {spread_bps: {uniform: [1, 6]}}}";
+
+/// Goal: a resting limit fills the first instant the market reaches it,
+/// never before. Method: on a volatile path, rest a buy 0.2% under the
+/// market and a sell 0.2% over it; each fills at a time when the touch
+/// (the ask for the buy, the bid for the sell) is at its limit or better,
+/// at that limit or better, and at no earlier step was the touch there.
+#[tokio::test(start_paused = true)]
+async fn a_resting_limit_fills_the_first_instant_the_market_reaches_it() {
+    let s = scenario(VOLATILE, "0s");
+    let broker = broker(&s);
+    let market = broker.market();
+    let cases = [(Side::Buy, "99.80"), (Side::Sell, "100.20")];
+    for (i, (side, limit)) in cases.into_iter().enumerate() {
+        let order = broker
+            .submit_order(&request(&format!("rest-{i}"), side, "10", Some(limit)))
+            .await
+            .expect("accepted");
+        let fills = fills(&broker, &order.id);
+        assert_eq!(fills.len(), 1, "{side:?} at {limit}: {fills:?}");
+        let (at, filled_at) = fills[0];
+        assert!(
+            at > Duration::ZERO,
+            "{side:?} filled at once, on a market away from it"
+        );
+        let limit = price(limit);
+        let touch = |t: Duration| {
+            let q = market.quote_at("QQQ", t).expect("quote");
+            if side == Side::Buy { q.ask } else { q.bid }
+        };
+        let better = |p: Decimal| {
+            if side == Side::Buy {
+                p <= limit
+            } else {
+                p >= limit
+            }
+        };
+        assert!(better(touch(at)), "{side:?}: touch {} at {at:?}", touch(at));
+        assert!(
+            better(filled_at),
+            "{side:?} filled at {filled_at}, past {limit}"
+        );
+        let mut t = Duration::ZERO;
+        while t < at {
+            assert!(
+                !better(touch(t)),
+                "{side:?}: the touch reached {limit} at {t:?}, before {at:?}"
+            );
+            t += Duration::from_secs(1);
+        }
+    }
+}
+
+/// Goal: a market order fills at the touch. Method: with no slippage, a
+/// buy fills at the ask and a sell at the bid of the instant each fills,
+/// and the two differ by the spread.
+#[tokio::test(start_paused = true)]
+async fn a_market_order_fills_at_the_touch() {
+    let s = scenario(VOLATILE, "3s");
+    let broker = broker(&s);
+    for (i, side) in [Side::Buy, Side::Sell].into_iter().enumerate() {
+        let order = broker
+            .submit_order(&request(&format!("mkt-{i}"), side, "10", None))
+            .await
+            .expect("accepted");
+        let (at, filled_at) = fills(&broker, &order.id)[0];
+        assert_eq!(at, Duration::from_secs(3));
+        let quote = broker.market().quote_at("QQQ", at).expect("quote");
+        let touch = if side == Side::Buy {
+            quote.ask
+        } else {
+            quote.bid
+        };
+        assert_eq!(filled_at, touch, "{side:?} at {quote:?}");
+        assert!(quote.ask > quote.bid);
+    }
+}
+
+/// Goal: a halted symbol accepts orders and fills none until the halt
+/// ends. Method: a halt from 2s for 10s; a market order due at 3s is
+/// accepted and fills at 12s, the halt's end, and the broker says it was
+/// halted in between.
+#[tokio::test(start_paused = true)]
+async fn a_halted_symbol_fills_nothing_until_the_halt_ends() {
+    let market = "  hours: always\n  symbols:\n    QQQ: {halts: {windows: [{at: 2s, for: 10s}]}}";
+    let s = scenario(market, "3s");
+    let broker = broker(&s);
+    let order = broker
+        .submit_order(&request("halted", Side::Buy, "10", None))
+        .await
+        .expect("a halted symbol accepts orders");
+    assert!(broker.market().halted_at("QQQ", Duration::from_secs(5)));
+    assert!(!broker.market().halted_at("QQQ", Duration::from_secs(12)));
+    assert_eq!(fills(&broker, &order.id)[0].0, Duration::from_secs(12));
+    sleep(Duration::from_secs(6)).await;
+    let read = broker.get_order(&order.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::New, "filled during the halt");
+}
+
+/// Goal: the path is the seed's and the symbol's, whatever the orders do.
+/// Method: two brokers on one scenario, one trading heavily and one idle,
+/// quote the same at every second of a minute.
+#[tokio::test(start_paused = true)]
+async fn orders_never_move_the_market() {
+    let s = scenario(VOLATILE, "1s");
+    let busy = broker(&s);
+    let idle = broker(&s);
+    for i in 0..20 {
+        let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+        busy.submit_order(&request(&format!("o-{i}"), side, "10", Some("100.00")))
+            .await
+            .expect("accepted");
+    }
+    for second in (0..60).rev() {
+        let t = Duration::from_secs(second);
+        assert_eq!(
+            busy.market().quote_at("QQQ", t),
+            idle.market().quote_at("QQQ", t)
+        );
+    }
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        busy.latest_quote("QQQ").await.expect("quote"),
+        idle.latest_quote("QQQ").await.expect("quote")
+    );
+}
+
+/// Goal: orders the asset's flags forbid are refused as Alpaca refuses
+/// them. Method: one symbol per flag; each refusal names the asset.
+#[tokio::test(start_paused = true)]
+async fn an_assets_flags_refuse_what_they_forbid() {
+    let market = "  hours: always\n  symbols:\n    QQQ: {status: inactive}";
+    let b = broker(&scenario(market, "0s"));
+    let refused = b.submit_order(&request("a", Side::Buy, "1", None)).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Unprocessable { ref message }) if message == "asset QQQ is not active"),
+        "{refused:?}"
+    );
+
+    let market = "  hours: always\n  symbols:\n    QQQ: {tradable: false}";
+    let b = broker(&scenario(market, "0s"));
+    let refused = b.submit_order(&request("b", Side::Buy, "1", None)).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Unprocessable { ref message }) if message == "asset QQQ is not tradable"),
+        "{refused:?}"
+    );
+
+    let market = "  hours: always\n  symbols:\n    QQQ: {fractionable: false}";
+    let b = broker(&scenario(market, "0s"));
+    let refused = b.submit_order(&request("c", Side::Buy, "1.5", None)).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Unprocessable { ref message }) if message == "asset QQQ is not fractionable"),
+        "{refused:?}"
+    );
+    assert!(
+        b.submit_order(&request("c2", Side::Buy, "2", None))
+            .await
+            .is_ok()
+    );
+
+    let market = "  hours: always\n  symbols:\n    QQQ: {shortable: false}";
+    let b = broker(&scenario(market, "0s"));
+    let refused = b.submit_order(&request("d", Side::Sell, "5", None)).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Forbidden { ref message }) if message == "asset QQQ cannot be sold short"),
+        "{refused:?}"
+    );
+    b.submit_order(&request("e", Side::Buy, "5", None))
+        .await
+        .expect("a buy");
+    assert!(
+        b.submit_order(&request("f", Side::Sell, "5", None))
+            .await
+            .is_ok(),
+        "selling what is held is not a short sale"
+    );
+}
+
+/// Goal: a market section out of range is refused with the field and the
+/// line. Method: a volatility of 12, a step under 100ms, a symbol with no
+/// price anywhere, and an unknown field.
+#[test]
+fn a_market_section_out_of_range_names_the_field() {
+    let text = |market: &str| {
+        format!(
+            "version: 1\nname: m\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 1\n  reference_price: {{QQQ: \"100.00\"}}\nmarket:\n{market}\n"
+        )
+    };
+    let cases = [
+        (
+            "  symbols:\n    QQQ: {volatility: 12}",
+            "market.symbols.QQQ.volatility",
+            "10:",
+        ),
+        (
+            "  symbols:\n    QQQ: {step: 10ms}",
+            "market.symbols.QQQ.step",
+            "10:",
+        ),
+        (
+            "  symbols:\n    SPY: {volatility: 0.2}",
+            "market.symbols.SPY.price",
+            "10:",
+        ),
+        ("  symbols:\n    QQQ: {volatilty: 0.2}", "volatilty", "10:"),
+        ("  hours: weekends", "market.hours", "9:"),
+    ];
+    for (market, field, line) in cases {
+        let body = text(market);
+        let error = Scenario::parse(body.as_bytes(), "m.yaml", None)
+            .expect_err(market)
+            .to_string();
+        assert!(error.contains(field), "{market}: {error}");
+        assert!(
+            error.contains(&format!("m.yaml:{line}")),
+            "{market}: {error}"
+        );
+    }
+}
