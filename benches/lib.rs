@@ -66,6 +66,7 @@ impl InstantBroker {
             filled_at: None,
             canceled_at: None,
             updated_at: None,
+            extended_hours: false,
         }
     }
 }

@@ -24,6 +24,8 @@ struct WireOrder {
     order_type: String,
     time_in_force: String,
     limit_price: Option<String>,
+    #[serde(default)]
+    extended_hours: Option<bool>,
     status: String,
     filled_qty: Option<String>,
     filled_avg_price: Option<String>,
@@ -98,6 +100,7 @@ pub fn order(body: &[u8]) -> Result<Order, String> {
         side,
         order_type,
         time_in_force,
+        extended_hours: wire.extended_hours.unwrap_or(false),
     })
 }
 

@@ -32,6 +32,7 @@ fn request(client_order_id: &str) -> OrderRequest {
         order_type: OrderType::Market,
         time_in_force: TimeInForce::Day,
         limit_price: None,
+        extended_hours: false,
     }
 }
 

@@ -105,6 +105,7 @@ mod proptests {
                 filled_avg_price: priced.then(|| Decimal::from(100)),
                 submitted_at: None, filled_at: stamped.then_some(Timestamp::from_unix_micros(1)),
                 canceled_at: None, updated_at: None,
+                extended_hours: false,
             };
             let v = RobustVerifier.verify(&order);
             let proven = order.status == OrderStatus::Filled || filled >= qty;

@@ -80,7 +80,10 @@ impl Session {
             ("GET", ["v2", "positions"]) => self.positions(arrival),
             ("GET", ["v2", "positions", symbol]) => self.position(symbol, arrival).await,
             ("GET", ["v2", "account"]) => self.account(arrival),
-            ("GET", ["v2", "clock"]) => Reply::json(200, wire::clock_json(self.stamp(arrival))),
+            ("GET", ["v2", "clock"]) => {
+                let calendar = self.broker.market().sessions().map(|s| s.calendar());
+                Reply::json(200, wire::clock_json(self.stamp(arrival), calendar))
+            }
             (_, ["v2", "orders" | "positions" | "account" | "clock", ..]) => {
                 Reply::error(405, code::BAD_REQUEST, "method not allowed")
             }

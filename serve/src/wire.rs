@@ -168,7 +168,7 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
         "limit_price": decimal(order.limit_price),
         "stop_price": Value::Null,
         "status": status,
-        "extended_hours": false,
+        "extended_hours": order.extended_hours,
         "legs": Value::Null,
         "trail_percent": Value::Null,
         "trail_price": Value::Null,
@@ -262,19 +262,39 @@ pub fn account_json(id: &str, account: &Account) -> Value {
     })
 }
 
-/// The market clock: the broker is always open while it serves.
+/// The market clock at `now`: from `calendar` when the market keeps
+/// regular hours, else always open.
 #[must_use]
-pub fn clock_json(now: Timestamp) -> Value {
-    let day = now.trading_day();
+pub fn clock_json(
+    now: Timestamp,
+    calendar: Option<&fillproof_simulator::calendar::Calendar>,
+) -> Value {
     let at = |micros: i64| Timestamp::from_unix_micros(micros).to_string();
-    // 13:30 and 20:00 UTC: the US session in winter.
+    let unix = now.unix_micros;
+    if let Some(calendar) = calendar {
+        // Regular hours: the calendar's sessions (past its years, the
+        // market is shown closed with no next open or close).
+        let is_open =
+            calendar.session_at(unix) == Some(fillproof_simulator::calendar::Session::Regular);
+        let next_open = calendar.next_open(unix.saturating_add(1));
+        let next_close = calendar.next_close(unix);
+        return json!({
+            "timestamp": now.to_string(),
+            "is_open": is_open,
+            "next_open": next_open.map(at),
+            "next_close": next_close.map(at),
+        });
+    }
+    // A market open at any hour: open now, with the winter session's
+    // times (13:30 and 20:00 UTC) as the next open and close.
+    let day = now.trading_day();
     let open_today = day * 86_400_000_000 + 48_600_000_000;
     let close_today = day * 86_400_000_000 + 72_000_000_000;
     json!({
         "timestamp": now.to_string(),
         "is_open": true,
         "next_open": at(open_today + 86_400_000_000),
-        "next_close": at(close_today.max(now.unix_micros + 1)),
+        "next_close": at(close_today.max(unix + 1)),
     })
 }
 
@@ -378,6 +398,15 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
         ));
     }
     let given = client_order_id_field(&body)?;
+    let extended_hours = match body.get("extended_hours") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(other) => {
+            return Err(BodyError::invalid(format!(
+                "extended_hours must be true or false, not {other}"
+            )));
+        }
+    };
     let request = OrderRequest {
         client_order_id: given.unwrap_or(generated).to_owned(),
         symbol,
@@ -386,6 +415,7 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
         order_type,
         time_in_force,
         limit_price: limit_price.filter(|_| order_type == OrderType::Limit),
+        extended_hours,
     };
     Ok((request, given.is_some()))
 }

@@ -260,6 +260,7 @@ async fn trade_update_shape() {
         updated_at: Some(fillproof_engine::Timestamp::from_unix_micros(
             1_735_828_201_100_000,
         )),
+        extended_hours: false,
     };
     engine_order.filled_qty = 5.into();
     let update = fillproof_engine::TradeUpdate {
@@ -560,4 +561,28 @@ async fn buying_power_is_enforced_without_an_account_block() {
     assert_eq!(status, 403);
     let (_, account) = call(&session, "GET", "/v2/account", "", "").await;
     assert_eq!(account["buying_power"], "40990");
+}
+
+/// Goal: a market keeping regular hours shows its clock from the
+/// calendar, and one open always says so. Method: a session started on
+/// Saturday 2025-01-04 with `market.hours` regular is closed, next opening
+/// Monday 2025-01-06 at 14:30Z; the same with `hours: always` is open.
+#[tokio::test(start_paused = true)]
+async fn the_clock_follows_the_markets_hours() {
+    let saturday = fillproof_engine::Timestamp::parse_rfc3339("2025-01-04T15:00:00Z")
+        .expect("stamp")
+        .unix_micros;
+    for (hours, open, next_open) in [
+        ("regular", false, "2025-01-06T14:30:00"),
+        ("always", true, "2025-01-05T13:30:00"),
+    ] {
+        let text = format!("{SCENARIO}market:\n  hours: {hours}\n");
+        let scenario = Scenario::parse(text.as_bytes(), "clock.yaml", None).expect("scenario");
+        let session = Session::starting_at(&scenario, 9, Some(saturday)).expect("session");
+        let (status, clock) = call(&session, "GET", "/v2/clock", "", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(clock["is_open"], Value::Bool(open), "{hours}: {clock}");
+        let next = clock["next_open"].as_str().expect("next_open");
+        assert!(next.starts_with(next_open), "{hours}: {clock}");
+    }
 }

@@ -452,6 +452,21 @@ impl Calendar {
             .map(|day| day.close)
     }
 
+    /// The first trading day whose trading ends after the instant: its
+    /// regular close, or with `extended` its after-hours end. `None`
+    /// outside the covered years or when that day is past them.
+    #[must_use]
+    pub fn day_ending_after(&self, unix_micros: i64, extended: bool) -> Option<TradingDay> {
+        self.first_day_from(unix_micros, |day| {
+            let end = if extended {
+                day.session_close
+            } else {
+                day.close
+            };
+            end > unix_micros
+        })
+    }
+
     /// The first trading day, from the instant's New York date on and
     /// within [`LOOKAHEAD_DAYS`], that `wanted` accepts.
     fn first_day_from(

@@ -451,6 +451,7 @@ mod tests {
             cancel_effective_at: None,
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
+            extended_hours: false,
         };
         let end = Duration::from_millis(3);
         assert_eq!(
@@ -486,6 +487,7 @@ mod tests {
             cancel_effective_at: None,
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
+            extended_hours: false,
         };
         let at = Duration::from_millis;
         let claim = |qty: i64, ms: u64| Claim {

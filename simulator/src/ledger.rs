@@ -63,6 +63,8 @@ pub struct LedgerOrder {
     pub time_in_force: TimeInForce,
     /// Limit price.
     pub limit_price: Option<Decimal>,
+    /// May trade in the pre- and after-hours sessions.
+    pub extended_hours: bool,
     /// When the broker accepted it.
     pub accepted_at: Duration,
     /// Fills, in time order; a cancel removes those it prevents.
@@ -282,6 +284,7 @@ impl LedgerOrder {
             filled_at: self.last_fill_at(now).map(stamp),
             canceled_at,
             updated_at: Some(stamp(updated)),
+            extended_hours: self.extended_hours,
         }
     }
 }
@@ -416,6 +419,7 @@ mod tests {
             cancel_effective_at: None,
             status_lag: Duration::from_millis(lag_ms),
             filled_spelling: "FILLED".into(),
+            extended_hours: false,
         }
     }
 

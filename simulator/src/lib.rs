@@ -80,8 +80,8 @@ pub use lifecycle::{
     slipped_price, within_limit,
 };
 pub use market::{
-    Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, MAX_STEPS, MIN_STEP, Market, MarketError,
-    MarketModel, PathModel, PricePath, QuoteModel,
+    Asset, FLAT_SIZE, HaltRate, Hours, Listing, MAX_DRAWN_HALTS, MAX_STEPS, MIN_STEP, Market,
+    MarketError, MarketModel, PathModel, PricePath, QuoteModel, Sessions,
 };
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{

@@ -76,21 +76,35 @@ pub fn draw(
         return Ok(plan);
     }
     let at_once = matches!(request.time_in_force, TimeInForce::Ioc | TimeInForce::Fok);
+    let trading_ends = trading_ends(model, market, request, accepted_at);
+    if let Some(auction) = auction_at(market, request, accepted_at) {
+        // An auction past the run (or the calendar) never comes: the order
+        // rests.
+        if auction < model.horizon {
+            plan.fills = auction_fill(market, request, auction, first.fills_at_all);
+            if plan.fills.is_empty() {
+                plan.broker_end = Some((auction, BrokerEnd::Expired));
+            }
+        }
+        return Ok(plan);
+    }
     if !first.fills_at_all {
         if at_once {
             plan.broker_end = Some((accepted_at, BrokerEnd::Canceled));
         }
+        expire_at(&mut plan, request, trading_ends, model.horizon);
         return Ok(plan);
     }
     let pieces = Pieces {
         draws: first.pieces,
         market,
         // An order that must fill at once trades only at its acceptance;
-        // any other until the run's last instant.
+        // a day order until its day's trading ends; any other until the
+        // run's last instant.
         until: if at_once {
             accepted_at + Duration::from_nanos(1)
         } else {
-            model.horizon
+            trading_ends
         },
     };
     if at_once {
@@ -100,7 +114,70 @@ pub fn draw(
     }
     let starts_at = accepted_at + first.delay;
     plan.fills = random_fills(model, rng, request, starts_at, &pieces);
+    expire_at(&mut plan, request, trading_ends, model.horizon);
     Ok(plan)
+}
+
+/// When the order's trading ends: a `day` order's at its day's close (or,
+/// trading extended hours, the after-hours end) when the market keeps
+/// regular hours; otherwise the run's last instant.
+fn trading_ends(
+    model: &BrokerModel,
+    market: &Market,
+    request: &OrderRequest,
+    accepted_at: Duration,
+) -> Duration {
+    match market.sessions() {
+        Some(sessions) if request.time_in_force == TimeInForce::Day => sessions
+            .trading_ends(accepted_at, request.extended_hours)
+            .min(model.horizon),
+        _ => model.horizon,
+    }
+}
+
+/// Expires at `ends` an order not filled whole by then, when its trading
+/// ends before the run does (a `day` order at its close).
+fn expire_at(plan: &mut Plan, request: &OrderRequest, ends: Duration, horizon: Duration) {
+    let filled: Decimal = plan.fills.iter().map(|f| f.qty).sum();
+    if ends < horizon && filled < request.qty && plan.broker_end.is_none() {
+        plan.broker_end = Some((ends, BrokerEnd::Expired));
+    }
+}
+
+/// The auction an `opg` or `cls` order trades in, when the market keeps
+/// regular hours: the next regular open, or the close of the day it was
+/// placed for. `None` for any other order, or in a market always open
+/// (where they trade as `day` orders).
+fn auction_at(market: &Market, request: &OrderRequest, accepted_at: Duration) -> Option<Duration> {
+    let sessions = market.sessions()?;
+    let day = sessions.day_of(accepted_at, false);
+    match request.time_in_force {
+        TimeInForce::Opg => Some(day.map_or(Duration::MAX, |d| sessions.elapsed(d.open))),
+        TimeInForce::Cls => Some(day.map_or(Duration::MAX, |d| sessions.elapsed(d.close))),
+        _ => None,
+    }
+}
+
+/// An auction's fill: the whole order at the price the market stands at
+/// then (the last price before the close, for the closing auction), when
+/// the order fills at all and its limit allows that price.
+fn auction_fill(market: &Market, request: &OrderRequest, at: Duration, fills: bool) -> Vec<Fill> {
+    let priced_at = if request.time_in_force == TimeInForce::Cls {
+        at.saturating_sub(Duration::from_nanos(1))
+    } else {
+        at
+    };
+    let price = market.price_at(&request.symbol, priced_at);
+    match price {
+        Some(price) if fills && marketable(request.side, request.limit_price, price) => {
+            vec![Fill {
+                at,
+                qty: request.qty,
+                price,
+            }]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// An `ioc` or `fok` order's fills: only what fills the instant it is
@@ -306,8 +383,7 @@ fn random_fills(
         }
         let Some((at, touch)) = pieces.market.first_fill(
             &request.symbol,
-            request.side,
-            request.limit_price,
+            (request.side, request.limit_price, request.extended_hours),
             due,
             pieces.until,
         ) else {

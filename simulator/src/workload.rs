@@ -134,6 +134,7 @@ impl Workload<'_> {
                 order_type,
                 time_in_force: TimeInForce::Day,
                 limit_price,
+                extended_hours: false,
             },
             reference_price,
         }
@@ -237,6 +238,7 @@ impl Iterator for Workload<'_> {
                 order_type,
                 time_in_force: TimeInForce::Day,
                 limit_price,
+                extended_hours: false,
             },
             reference_price,
         })

@@ -37,6 +37,7 @@ fn request(id: &str, side: Side, qty: &str, limit: Option<&str>) -> OrderRequest
         },
         time_in_force: TimeInForce::Day,
         limit_price: limit.map(|l| l.parse().expect("limit")),
+        extended_hours: false,
     }
 }
 
@@ -274,4 +275,175 @@ fn a_market_section_out_of_range_names_the_field() {
             "{market}: {error}"
         );
     }
+}
+
+/// A broker on a still market (QQQ at $100, quoted 99.99 / 100.01)
+/// keeping regular hours, whose virtual time zero is `start` (RFC 3339),
+/// every order filling `delay` after it may.
+fn at_hours(start: &str, delay: &str) -> SimBroker {
+    let s = scenario("  symbols:\n    QQQ: {volatility: 0}", delay);
+    let mut model = BrokerModel::from_scenario(&s);
+    model.epoch_unix_micros = fillproof_engine::Timestamp::parse_rfc3339(start)
+        .expect("start")
+        .unix_micros;
+    SimBroker::new(model, s.seed, false)
+}
+
+fn hours(h: u64, m: u64) -> Duration {
+    Duration::from_secs(h * 3_600 + m * 60)
+}
+
+fn with_tif(mut request: OrderRequest, tif: TimeInForce) -> OrderRequest {
+    request.time_in_force = tif;
+    request
+}
+
+/// Goal: orders sent while the market is closed wait for the open, and a
+/// day order expires at its day's close. Method: from 08:00 New York time
+/// (13:00Z, winter) on 2025-01-02, a market buy fills at the 09:30 open;
+/// a buy limit under the ask rests and expires at the 16:00 close, while
+/// the same as `gtc` lives on past it.
+#[tokio::test(start_paused = true)]
+async fn orders_wait_for_the_open_and_day_orders_expire_at_the_close() {
+    let broker = at_hours("2025-01-02T13:00:00Z", "0s");
+    let market = broker
+        .submit_order(&request("open", Side::Buy, "10", None))
+        .await
+        .expect("accepted while closed");
+    assert_eq!(
+        fills(&broker, &market.id),
+        vec![(hours(1, 30), price("100.01"))]
+    );
+    let day = broker
+        .submit_order(&request("day", Side::Buy, "10", Some("99.00")))
+        .await
+        .expect("accepted");
+    let gtc = broker
+        .submit_order(&with_tif(
+            request("gtc", Side::Buy, "10", Some("99.00")),
+            TimeInForce::Gtc,
+        ))
+        .await
+        .expect("accepted");
+    sleep(hours(8, 0) + Duration::from_secs(1)).await;
+    let day = broker.get_order(&day.id).await.expect("read");
+    assert_eq!(
+        day.status,
+        OrderStatus::Expired,
+        "a day order past its close"
+    );
+    let gtc = broker.get_order(&gtc.id).await.expect("read");
+    assert_eq!(gtc.status, OrderStatus::New, "a gtc order past the close");
+}
+
+/// Goal: extended-hours orders trade before the open only as limit day
+/// orders, as Alpaca requires. Method: at 08:00 New York time an
+/// extended limit buy over the ask fills at once, the same without the
+/// flag waits for the open, and an extended market order is refused.
+#[tokio::test(start_paused = true)]
+async fn extended_hours_orders_trade_before_the_open() {
+    let broker = at_hours("2025-01-02T13:00:00Z", "0s");
+    let mut extended = request("ext", Side::Buy, "10", Some("100.05"));
+    extended.extended_hours = true;
+    let order = broker.submit_order(&extended).await.expect("accepted");
+    assert_eq!(
+        fills(&broker, &order.id),
+        vec![(Duration::ZERO, price("100.01"))]
+    );
+    let regular = broker
+        .submit_order(&request("reg", Side::Buy, "10", Some("100.05")))
+        .await
+        .expect("accepted");
+    assert_eq!(fills(&broker, &regular.id)[0].0, hours(1, 30));
+    let mut market = request("ext-mkt", Side::Buy, "10", None);
+    market.extended_hours = true;
+    let refused = broker.submit_order(&market).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Unprocessable { ref message }) if message == "extended hours order must be DAY limit orders"),
+        "{refused:?}"
+    );
+}
+
+/// Goal: `opg` and `cls` trade in the auctions, whole, at the opening and
+/// closing price; sent too late for their auction they are refused; an
+/// `ioc` sent while closed is canceled unfilled. Method: from 08:00 New
+/// York time, an opg fills at 09:30 and a cls at 16:00, each at the
+/// market's price; at 10:00 an opg is refused; before the open an ioc is
+/// canceled at once.
+#[tokio::test(start_paused = true)]
+async fn auctions_fill_at_the_open_and_the_close() {
+    let broker = at_hours("2025-01-02T13:00:00Z", "0s");
+    let opg = broker
+        .submit_order(&with_tif(
+            request("opg", Side::Buy, "10", None),
+            TimeInForce::Opg,
+        ))
+        .await
+        .expect("accepted");
+    let cls = broker
+        .submit_order(&with_tif(
+            request("cls", Side::Sell, "10", None),
+            TimeInForce::Cls,
+        ))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        fills(&broker, &opg.id),
+        vec![(hours(1, 30), price("100.00"))]
+    );
+    assert_eq!(
+        fills(&broker, &cls.id),
+        vec![(hours(8, 0), price("100.00"))]
+    );
+    let ioc = broker
+        .submit_order(&with_tif(
+            request("ioc", Side::Buy, "10", None),
+            TimeInForce::Ioc,
+        ))
+        .await
+        .expect("accepted");
+    assert!(fills(&broker, &ioc.id).is_empty());
+    assert_eq!(
+        broker.get_order(&ioc.id).await.expect("read").status,
+        OrderStatus::Canceled
+    );
+    sleep(hours(2, 0)).await;
+    let late = broker
+        .submit_order(&with_tif(
+            request("late", Side::Buy, "10", None),
+            TimeInForce::Opg,
+        ))
+        .await;
+    assert!(
+        matches!(late, Err(BrokerError::Unprocessable { ref message }) if message.starts_with("opg orders are not accepted from 9:28")),
+        "{late:?}"
+    );
+}
+
+/// Goal: `hours: always` trades at any instant. Method: on Saturday
+/// 2025-01-04, a market order fills at once under `always`, and waits for
+/// Monday's open under regular hours.
+#[tokio::test(start_paused = true)]
+async fn a_market_open_always_trades_on_a_saturday() {
+    let s = scenario(
+        "  hours: always\n  symbols:\n    QQQ: {volatility: 0}",
+        "0s",
+    );
+    let mut model = BrokerModel::from_scenario(&s);
+    model.epoch_unix_micros = fillproof_engine::Timestamp::parse_rfc3339("2025-01-04T15:00:00Z")
+        .expect("start")
+        .unix_micros;
+    let always = SimBroker::new(model, s.seed, false);
+    let order = always
+        .submit_order(&request("sat", Side::Buy, "1", None))
+        .await
+        .expect("accepted");
+    assert_eq!(fills(&always, &order.id)[0].0, Duration::ZERO);
+    let regular = at_hours("2025-01-04T15:00:00Z", "0s");
+    let order = regular
+        .submit_order(&request("sat", Side::Buy, "1", None))
+        .await
+        .expect("accepted");
+    // Monday 2025-01-06 09:30 New York time is 14:30Z, 47.5 hours on.
+    assert_eq!(fills(&regular, &order.id)[0].0, hours(47, 30));
 }

@@ -195,6 +195,7 @@ mod tests {
             filled_at: stamped.then_some(Timestamp::from_unix_micros(1)),
             canceled_at: None,
             updated_at: None,
+            extended_hours: false,
         }
     }
 

@@ -47,6 +47,7 @@ impl Signal {
             },
             time_in_force: TimeInForce::Day,
             limit_price: self.limit_price,
+            extended_hours: false,
         }
     }
 }

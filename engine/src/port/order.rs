@@ -252,6 +252,10 @@ pub struct OrderRequest {
     pub time_in_force: TimeInForce,
     /// Limit price for limit orders.
     pub limit_price: Option<Decimal>,
+    /// May trade in the pre- and after-hours sessions (a limit `day` order
+    /// only, as Alpaca requires); default false.
+    #[serde(default)]
+    pub extended_hours: bool,
 }
 
 /// A broker's view of an order, shaped like the Alpaca v2 order object.
@@ -288,6 +292,9 @@ pub struct Order {
     pub canceled_at: Option<Timestamp>,
     /// When anything on the order last changed.
     pub updated_at: Option<Timestamp>,
+    /// May trade in the pre- and after-hours sessions; default false.
+    #[serde(default)]
+    pub extended_hours: bool,
 }
 
 /// A broker's position in one symbol.

@@ -111,6 +111,7 @@ pub fn new_order(qty: i64) -> Order {
         filled_at: None,
         canceled_at: None,
         updated_at: None,
+        extended_hours: false,
     }
 }
 
@@ -124,6 +125,7 @@ pub fn request(qty: i64) -> OrderRequest {
         order_type: OrderType::Market,
         time_in_force: TimeInForce::Day,
         limit_price: None,
+        extended_hours: false,
     }
 }
 

@@ -468,6 +468,7 @@ mod tests {
             cancel_effective_at: None,
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
+            extended_hours: false,
         }
     }
 

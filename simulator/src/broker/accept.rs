@@ -36,6 +36,7 @@ impl SimBroker {
         }
         self.refuse_untradable(request)?;
         self.refuse_by_asset(world, now, request)?;
+        self.refuse_auction_too_late(now, request)?;
         self.check_buying_power(world, now, request)?;
         let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
         let plan = self.plan(key, index, request, now)?;
@@ -67,6 +68,14 @@ impl SimBroker {
                     fillproof_engine::MIN_PRICE,
                     fillproof_engine::MAX_PRICE
                 ),
+            });
+        }
+        if request.extended_hours
+            && !(request.order_type == fillproof_engine::OrderType::Limit
+                && request.time_in_force == fillproof_engine::TimeInForce::Day)
+        {
+            return Err(BrokerError::Unprocessable {
+                message: "extended hours order must be DAY limit orders".into(),
             });
         }
         if self.model.not_tradable.contains(&request.symbol) {
@@ -116,6 +125,46 @@ impl SimBroker {
                     message: format!("asset {symbol} cannot be sold short"),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses an auction order placed too late for its auction, as Alpaca
+    /// does when the market keeps regular hours: `opg` from 09:28 to 19:00
+    /// New York time, `cls` from 15:50 to 19:00, on a trading day.
+    fn refuse_auction_too_late(
+        &self,
+        now: Duration,
+        request: &OrderRequest,
+    ) -> Result<(), BrokerError> {
+        let Some(sessions) = self.market.sessions() else {
+            return Ok(());
+        };
+        let (from, name) = match request.time_in_force {
+            fillproof_engine::TimeInForce::Opg => (9 * 60 + 28, "opg"),
+            fillproof_engine::TimeInForce::Cls => (15 * 60 + 50, "cls"),
+            _ => return Ok(()),
+        };
+        let unix = sessions.unix_micros(now);
+        let Some(day) = sessions
+            .calendar()
+            .trading_day(crate::calendar::Date::eastern(unix))
+        else {
+            return Ok(());
+        };
+        // Minutes since New York midnight, from the day's 09:30 open.
+        let minute = 9 * 60 + 30 + (unix - day.open).div_euclid(60_000_000);
+        if (from..19 * 60).contains(&minute) {
+            return Err(BrokerError::Unprocessable {
+                message: format!(
+                    "{name} orders are not accepted from {}:{:02} to 19:00 New York time on a \
+                     trading day; send it before {}:{:02} or after 19:00",
+                    from / 60,
+                    from % 60,
+                    from / 60,
+                    from % 60
+                ),
+            });
         }
         Ok(())
     }
@@ -239,6 +288,7 @@ fn ledger_order(
         order_type: request.order_type,
         time_in_force: request.time_in_force,
         limit_price: request.limit_price,
+        extended_hours: request.extended_hours,
         accepted_at: now,
         fills: plan.fills,
         broker_end: plan.broker_end,

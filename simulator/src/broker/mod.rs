@@ -158,7 +158,12 @@ impl SimBroker {
             clock,
             world,
             publisher,
-            market: Arc::new(Market::new(&model.market, seed, model.horizon)),
+            market: Arc::new(Market::new(
+                &model.market,
+                seed,
+                model.horizon,
+                model.time_origin(),
+            )),
             model: Arc::new(model),
         }
     }

@@ -17,8 +17,10 @@
 
 mod path;
 mod quote;
+mod sessions;
 mod venue;
 
 pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
 pub use quote::QuoteModel;
+pub use sessions::{Hours, Sessions};
 pub use venue::{Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, Market, MarketModel};

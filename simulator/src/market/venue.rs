@@ -13,8 +13,10 @@ use rust_decimal::Decimal;
 
 use super::path::{PathModel, PricePath};
 use super::quote::QuoteModel;
+use super::sessions::{Hours, Sessions};
 use crate::distribution::{Dist, DurationDist};
 use crate::lifecycle::marketable;
+use crate::time::TimeOrigin;
 
 /// Shares shown on each side of a flat quote (a symbol without a market
 /// model), and in its trades.
@@ -103,11 +105,14 @@ impl Listing {
     }
 }
 
-/// Every symbol the broker lists, in the scenario's order.
+/// Every symbol the broker lists, in the scenario's order, and when the
+/// market trades.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MarketModel {
     /// The listings by symbol.
     pub listings: IndexMap<String, Listing>,
+    /// When the market trades; default always.
+    pub hours: Hours,
 }
 
 /// A listing during a run: its path (read under a short lock: a path
@@ -125,13 +130,16 @@ struct Live {
 pub struct Market {
     seed: u64,
     live: IndexMap<String, Live>,
+    /// The sessions, when the market keeps regular hours.
+    sessions: Option<Sessions>,
 }
 
 impl Market {
     /// The market `model` describes under `seed`, with halts drawn at a
-    /// rate up to `horizon` (a run's last instant).
+    /// rate up to `horizon` (a run's last instant) and its sessions (when
+    /// it keeps regular hours) in the time of a run starting at `origin`.
     #[must_use]
-    pub fn new(model: &MarketModel, seed: u64, horizon: Duration) -> Self {
+    pub fn new(model: &MarketModel, seed: u64, horizon: Duration, origin: TimeOrigin) -> Self {
         let live = model
             .listings
             .iter()
@@ -150,7 +158,19 @@ impl Market {
                 (symbol.clone(), live)
             })
             .collect();
-        Self { seed, live }
+        let sessions = (model.hours == Hours::Regular).then(|| Sessions::new(origin));
+        Self {
+            seed,
+            live,
+            sessions,
+        }
+    }
+
+    /// The sessions, when the market keeps regular hours (`None`: it
+    /// trades at any instant).
+    #[must_use]
+    pub fn sessions(&self) -> Option<&Sessions> {
+        self.sessions.as_ref()
     }
 
     /// The listed symbols, in the scenario's order.
@@ -201,24 +221,35 @@ impl Market {
 
     /// The first instant from `from` (before `until`) at which an order on
     /// `side` with `limit` can trade `symbol`, and the touch it trades
-    /// against then (the ask for a buy, the bid for a sell): the symbol is
-    /// not halted and the touch is at the limit or better. `None` when
-    /// that never happens before `until`, or the symbol is not listed.
+    /// against then (the ask for a buy, the bid for a sell): the market is
+    /// open (with `extended`, its pre- and after-hours sessions count),
+    /// the symbol is not halted and the touch is at the limit or better.
+    /// `None` when that never happens before `until`, or the symbol is not
+    /// listed.
     #[must_use]
     pub fn first_fill(
         &self,
         symbol: &str,
-        side: Side,
-        limit: Option<Decimal>,
+        order: (Side, Option<Decimal>, bool),
         from: Duration,
         until: Duration,
     ) -> Option<(Duration, Decimal)> {
+        let (side, limit, extended) = order;
         let live = self.live.get(symbol)?;
         let mut path = lock(&live.path);
         let mut t = from;
-        // Each pass moves `t` strictly forward (past a halt, a block or a
-        // step), and `until` bounds it.
+        // The market is known open before this instant.
+        let mut open_until = Duration::ZERO;
+        // Each pass moves `t` strictly forward (to an open, past a halt, a
+        // block or a step), and `until` bounds it.
         while t < until {
+            if let Some(sessions) = self.sessions.as_ref().filter(|_| t >= open_until) {
+                if let Some(opens) = sessions.closed_until(t, extended) {
+                    t = opens;
+                    continue;
+                }
+                open_until = sessions.trading_ends(t, extended);
+            }
             if let Some(end) = path.halt_end(t) {
                 t = end;
                 continue;

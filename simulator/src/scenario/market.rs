@@ -17,7 +17,9 @@ use super::check::Checker;
 use super::values::Price;
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::duration::Dur;
-use crate::market::{Asset, HaltRate, Listing, MarketError, MarketModel, PathModel, QuoteModel};
+use crate::market::{
+    Asset, HaltRate, Hours, Listing, MarketError, MarketModel, PathModel, QuoteModel,
+};
 
 /// The most halts a symbol may draw per virtual hour.
 pub const MAX_HALTS_PER_HOUR: f64 = 60.0;
@@ -250,7 +252,12 @@ pub fn market_model(scenario: &Scenario) -> MarketModel {
         .iter()
         .map(|(symbol, price)| (symbol.clone(), Listing::flat(price.0)))
         .collect();
+    let mut hours = Hours::Always;
     if let Some(market) = &scenario.market {
+        hours = match market.hours {
+            MarketHours::Regular => Hours::Regular,
+            MarketHours::Always => Hours::Always,
+        };
         for (symbol, spec) in &market.symbols {
             let reference = references.get(symbol).map(|p| p.0);
             if let Ok(listing) = spec.value.listing(reference) {
@@ -258,7 +265,7 @@ pub fn market_model(scenario: &Scenario) -> MarketModel {
             }
         }
     }
-    MarketModel { listings }
+    MarketModel { listings, hours }
 }
 
 /// Checks the `market:` section: every symbol's settings in range and

@@ -288,6 +288,7 @@ mod tests {
             cancel_effective_at: None,
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
+            extended_hours: false,
         };
         assert_eq!(ids.of_order(&order(Some(1), "x")), Some(1));
         assert_eq!(ids.of_order(&order(Some(0), "x")), Some(0));
