@@ -192,6 +192,13 @@ impl PricePath {
         grid_price(self.log_price_at_step(step))
     }
 
+    /// The unrounded log-price at `t` (its exponent, rounded to the grid,
+    /// is [`PricePath::price_at`]).
+    pub fn log_price_at(&mut self, t: Duration) -> f64 {
+        let step = self.step_of(t);
+        self.log_price_at_step(step)
+    }
+
     /// True when the price never moves: no volatility and no jumps.
     #[must_use]
     pub fn is_still(&self) -> bool {

@@ -10,6 +10,7 @@ use fillproof_engine::{Quote, Side};
 use indexmap::IndexMap;
 use rand::Rng;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use super::path::{PathModel, PricePath};
 use super::quote::QuoteModel;
@@ -236,6 +237,17 @@ impl Market {
     ) -> Option<(Duration, Decimal)> {
         let (side, limit, extended) = order;
         let live = self.live.get(symbol)?;
+        let half_cent = Decimal::new(5, 3);
+        let log_of = |price: Decimal| {
+            price
+                .to_f64()
+                .filter(|p| *p > 0.0)
+                .map_or(f64::NEG_INFINITY, f64::ln)
+        };
+        // The log-prices a buy must be under and a sell at or over.
+        let bounds = limit.map_or((f64::INFINITY, f64::NEG_INFINITY), |limit| {
+            (log_of(limit + half_cent), log_of(limit - half_cent))
+        });
         let mut path = lock(&live.path);
         let mut t = from;
         // The market is known open before this instant.
@@ -264,6 +276,19 @@ impl Market {
                 };
                 if !can {
                     t = next?;
+                    continue;
+                }
+                // The same test on this step's log-price, before the price
+                // is rounded and its quote drawn: widened by half a cent, the
+                // most rounding to the grid moves a price, so it never
+                // skips a step the exact test would keep.
+                let log_price = path.log_price_at(t);
+                let can = match side {
+                    Side::Buy => log_price < bounds.0,
+                    Side::Sell => log_price >= bounds.1,
+                };
+                if !can {
+                    t = path.next_step_after(t)?;
                     continue;
                 }
             }
