@@ -96,6 +96,7 @@ async fn trade(
         limit_price: None,
         stop_loss: None,
         take_profit: None,
+        time_in_force: fillproof_engine::TimeInForce::Day,
     };
     let result = executor
         .execute(&signal, price)

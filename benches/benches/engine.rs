@@ -55,6 +55,7 @@ fn validation(c: &mut Criterion) {
         limit_price: Some("590.50".parse().expect("price")),
         stop_loss: Some("580.00".parse().expect("price")),
         take_profit: Some("600.00".parse().expect("price")),
+        time_in_force: fillproof_engine::TimeInForce::Day,
     };
     let reference: Decimal = "590.10".parse().expect("price");
     let available = Some(Decimal::from(1_000_000));

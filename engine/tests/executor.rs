@@ -24,6 +24,7 @@ fn signal(qty: i64) -> Signal {
         limit_price: None,
         stop_loss: None,
         take_profit: None,
+        time_in_force: fillproof_engine::TimeInForce::Day,
     }
 }
 

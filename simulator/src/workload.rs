@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{OrderRequest, OrderType, Side, TimeInForce, derive_rng};
+use fillproof_engine::{OrderRequest, OrderType, Side, derive_rng};
 use rand::Rng;
 use rust_decimal::Decimal;
 
@@ -39,6 +39,7 @@ impl Intent {
             limit_price: self.request.limit_price,
             stop_loss: None,
             take_profit: None,
+            time_in_force: self.request.time_in_force,
         }
     }
 }
@@ -132,9 +133,9 @@ impl Workload<'_> {
                     ListedSide::Sell => Side::Sell,
                 },
                 order_type,
-                time_in_force: TimeInForce::Day,
+                time_in_force: order.time_in_force.unwrap_or(spec.time_in_force),
                 limit_price,
-                extended_hours: false,
+                extended_hours: order.extended_hours,
             },
             reference_price,
         }
@@ -236,7 +237,7 @@ impl Iterator for Workload<'_> {
                 qty,
                 side,
                 order_type,
-                time_in_force: TimeInForce::Day,
+                time_in_force: spec.time_in_force,
                 limit_price,
                 extended_hours: false,
             },

@@ -183,6 +183,7 @@ mod tests {
             limit_price: None,
             stop_loss: None,
             take_profit: None,
+            time_in_force: crate::port::TimeInForce::Day,
         }
     }
 

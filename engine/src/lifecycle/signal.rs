@@ -28,11 +28,13 @@ pub struct Signal {
     /// Profit target, checked to be on the winning side of the reference
     /// price. Validated and recorded, not sent.
     pub take_profit: Option<Decimal>,
+    /// How long the order works: `day` unless the trader says otherwise.
+    pub time_in_force: TimeInForce,
 }
 
 impl Signal {
-    /// The order the signal asks the broker for: a day order, limit when it
-    /// has a limit price, market otherwise.
+    /// The order the signal asks the broker for, in its time in force:
+    /// limit when it has a limit price, market otherwise.
     #[must_use]
     pub fn request(&self) -> OrderRequest {
         OrderRequest {
@@ -45,7 +47,7 @@ impl Signal {
             } else {
                 OrderType::Market
             },
-            time_in_force: TimeInForce::Day,
+            time_in_force: self.time_in_force,
             limit_price: self.limit_price,
             extended_hours: false,
         }

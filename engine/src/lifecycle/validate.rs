@@ -234,6 +234,7 @@ mod tests {
             limit_price: limit.map(d),
             stop_loss: None,
             take_profit: None,
+            time_in_force: crate::port::TimeInForce::Day,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use fillproof_engine::{Decimal, MAX_PRICE, MAX_QTY, MIN_PRICE, price_in_range};
+use fillproof_engine::{Decimal, MAX_PRICE, MAX_QTY, MIN_PRICE, TimeInForce, price_in_range};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -39,6 +39,10 @@ pub struct WorkloadSpec {
     /// Order type; default market.
     #[serde(rename = "type", default)]
     pub order_type: OrderKind,
+    /// How long each drawn order works: `day` (the default), `gtc`,
+    /// `opg`, `cls`, `ioc` or `fok`.
+    #[serde(default = "day")]
+    pub time_in_force: TimeInForce,
     /// The price each symbol trades at, as decimal strings.
     pub reference_price: Spanned<IndexMap<String, Price>>,
     /// Traders placing orders, round robin; default 1.
@@ -70,6 +74,13 @@ pub struct ListedOrder {
     /// The limit price of a limit order, a decimal string.
     #[serde(default)]
     pub limit_price: Option<Price>,
+    /// How long it works; default the workload's `time_in_force`.
+    #[serde(default)]
+    pub time_in_force: Option<TimeInForce>,
+    /// May trade in the pre- and after-hours sessions (a limit `day`
+    /// order only); default false.
+    #[serde(default)]
+    pub extended_hours: bool,
 }
 
 /// The side of a listed order.
@@ -80,6 +91,10 @@ pub enum ListedSide {
     Buy,
     /// Sell.
     Sell,
+}
+
+fn day() -> TimeInForce {
+    TimeInForce::Day
 }
 
 fn default_traders() -> u32 {
