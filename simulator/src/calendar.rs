@@ -134,6 +134,15 @@ impl Date {
         })
     }
 
+    /// The instant (microseconds since the Unix epoch) New York's day
+    /// `self` begins: its midnight, at 05:00 UTC in standard time and 04:00
+    /// in daylight-saving time (on either switch day, midnight is before
+    /// the switch). `None` when it does not fit an `i64`.
+    #[must_use]
+    pub fn eastern_midnight(self) -> Option<i64> {
+        eastern_to_utc_micros(self, 0)
+    }
+
     /// Day of the week: 0 is Sunday, 6 is Saturday.
     fn weekday(self) -> i64 {
         // 1970-01-01 was a Thursday.
