@@ -81,9 +81,15 @@ impl Session {
             ("GET", ["v2", "positions", symbol]) => self.position(symbol, arrival).await,
             ("GET", ["v2", "account"]) => self.account(arrival),
             ("GET", ["v2", "clock"]) => Reply::json(200, wire::clock_json(self.stamp(arrival))),
-            (_, ["v2", "orders" | "positions" | "account" | "clock", ..]) => {
-                Reply::error(405, code::BAD_REQUEST, "method not allowed")
-            }
+            ("GET", ["v2", "calendar"]) => self.calendar(query),
+            (
+                _,
+                [
+                    "v2",
+                    "orders" | "positions" | "account" | "clock" | "calendar",
+                    ..,
+                ],
+            ) => Reply::error(405, code::BAD_REQUEST, "method not allowed"),
             _ => Reply::error(404, code::NOT_FOUND, "endpoint not found"),
         }
     }

@@ -13,7 +13,10 @@
 //!   (and through it `api`'s [`Session::dispatch`]), `wire`.
 //! - `api` ([`Session::dispatch`], [`Answer`], [`query_param`]): Alpaca's
 //!   routes, each endpoint's answer from the broker at the request's
-//!   arrival time. May import `session`, `wire`.
+//!   arrival time; with `market` (latest quotes and trades, assets),
+//!   `bars` (bars, latest bars, snapshots from the market's tape) and
+//!   `calendar` (`GET /v2/calendar`). May import `session`, `wire`, and
+//!   one another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
@@ -29,6 +32,8 @@
 //! simulator never link a socket.
 
 mod api;
+mod bars;
+mod calendar;
 mod http;
 mod market;
 mod replay;
