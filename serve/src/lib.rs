@@ -6,8 +6,12 @@
 //! Modules, from the edge inwards; each imports only those below it:
 //!
 //! - `http` ([`serve`], [`spawn_on_thread`]): the HTTP and websocket
-//!   front, on the real clock. May import `api`, `report`, `session`,
-//!   `wire`.
+//!   front, on the real clock: the `trade_updates` stream and the
+//!   real-time market data stream. May import `api`, `feed`, `report`,
+//!   `session`, `wire`.
+//! - `feed`: the market data stream's protocol and encodings (JSON,
+//!   MessagePack), without the socket. May import `market`, `bars`,
+//!   `session`.
 //! - `replay` ([`replay`], [`read_log`], [`read_keyed_log`]): a logged
 //!   session again, on the paused clock. May import `report`, `session`
 //!   (and through it `api`'s [`Session::dispatch`]), `wire`.
@@ -34,6 +38,7 @@
 mod api;
 mod bars;
 mod calendar;
+mod feed;
 mod http;
 mod market;
 mod replay;
