@@ -84,9 +84,15 @@ impl Session {
                 let calendar = self.broker.market().sessions().map(|s| s.calendar());
                 Reply::json(200, wire::clock_json(self.stamp(arrival), calendar))
             }
-            (_, ["v2", "orders" | "positions" | "account" | "clock", ..]) => {
-                Reply::error(405, code::BAD_REQUEST, "method not allowed")
-            }
+            ("GET", ["v2", "calendar"]) => self.calendar(query),
+            (
+                _,
+                [
+                    "v2",
+                    "orders" | "positions" | "account" | "clock" | "calendar",
+                    ..,
+                ],
+            ) => Reply::error(405, code::BAD_REQUEST, "method not allowed"),
             _ => Reply::error(404, code::NOT_FOUND, "endpoint not found"),
         }
     }

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::api::Answer;
+use crate::feed::{self, Encoding, FRAME_MESSAGES, Feed};
 use crate::report::{Report, report_reply};
 use crate::session::Session;
 use crate::wire::{self, Reply, code, error_body};
@@ -43,11 +45,16 @@ struct Dropped;
 /// How long a websocket client has to authenticate and listen.
 const STREAM_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most market data streams open at once in a session.
+const MAX_DATA_STREAMS: usize = 64;
+
 #[derive(Clone)]
 struct App {
     session: Arc<Session>,
     /// Set to the report once a shutdown was asked for.
     stop: watch::Sender<Option<Report>>,
+    /// Market data streams open now.
+    data_streams: Arc<AtomicUsize>,
 }
 
 /// Serves `session` on `listener` until `POST /_fillproof/shutdown` or
@@ -65,6 +72,7 @@ pub async fn serve(
     let app = App {
         session: Arc::clone(&session),
         stop,
+        data_streams: Arc::default(),
     };
     let router = router(app.clone());
     tokio::pin!(interrupt);
@@ -102,10 +110,14 @@ pub async fn serve(
 }
 
 /// The routes: Alpaca's API (the fallback), the `trade_updates` stream,
-/// and fillproof's own endpoints.
+/// the real-time market data stream (one path per feed, as on Alpaca's
+/// data stream host), and fillproof's own endpoints.
 fn router(app: App) -> Router {
     Router::new()
         .route("/stream", get(stream))
+        .route("/v2/iex", get(data_stream))
+        .route("/v2/sip", get(data_stream))
+        .route("/v2/delayed_sip", get(data_stream))
         .route("/_fillproof/report", get(report))
         .route("/_fillproof/claims", post(claims))
         .route("/_fillproof/shutdown", post(shutdown))
@@ -488,6 +500,151 @@ async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), 
                 Some(Ok(Message::Close(_))) => return Ok(()),
                 Some(Ok(_)) => {}
             },
+        }
+    }
+}
+
+/// The real-time market data stream (see [`crate::feed`]): MessagePack
+/// when the upgrade asks for it with its `Content-Type`, JSON otherwise.
+async fn data_stream(
+    State(app): State<App>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> impl IntoResponse {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    let encoding = Encoding::from_content_type(content_type);
+    let by_headers = authorized(&headers);
+    upgrade.on_upgrade(move |socket| async move {
+        let open = DataStreamCount::open(&app.data_streams);
+        let mut link = DataLink { socket, encoding };
+        let ended = if open.is_none() {
+            link.close_with(feed::error(406, "connection limit exceeded"))
+                .await
+        } else {
+            data_session(&mut link, &app, by_headers).await
+        };
+        if let Err(error) = ended {
+            tracing::debug!(target: "fillproof::serve", %error, "data stream ended");
+        }
+    })
+}
+
+/// One open market data stream, counted while it lives.
+struct DataStreamCount(Arc<AtomicUsize>);
+
+impl DataStreamCount {
+    /// Counts a stream in; `None` when [`MAX_DATA_STREAMS`] are open.
+    fn open(count: &Arc<AtomicUsize>) -> Option<Self> {
+        let opened = count.fetch_add(1, Ordering::SeqCst);
+        let counted = Self(Arc::clone(count));
+        (opened < MAX_DATA_STREAMS).then_some(counted)
+    }
+}
+
+impl Drop for DataStreamCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A market data stream's socket and the encoding it speaks.
+struct DataLink {
+    socket: WebSocket,
+    encoding: Encoding,
+}
+
+impl DataLink {
+    /// Sends `messages` in frames of at most [`FRAME_MESSAGES`].
+    async fn send(&mut self, messages: &[Value]) -> Result<(), axum::Error> {
+        for chunk in messages.chunks(FRAME_MESSAGES) {
+            let bytes = self.encoding.encode(chunk);
+            let message = match self.encoding {
+                Encoding::MsgPack => Message::Binary(Bytes::from(bytes)),
+                Encoding::Json => {
+                    Message::Text(String::from_utf8_lossy(&bytes).into_owned().into())
+                }
+            };
+            self.socket.send(message).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `last` and closes the socket.
+    async fn close_with(&mut self, last: Value) -> Result<(), axum::Error> {
+        self.send(&[last]).await?;
+        self.socket.send(Message::Close(None)).await
+    }
+}
+
+/// What woke a market data stream.
+enum Wake {
+    /// A client's frame, or `None` when the client went away.
+    Frame(Option<Message>),
+    /// Data is due.
+    Due,
+    /// The client did not authenticate in time.
+    AuthTimeout,
+    /// The session is over.
+    Stopped,
+}
+
+/// Serves one market data stream: the welcome, then the client's messages
+/// and the data due, until either side ends it, the client falls too far
+/// behind, or the session stops.
+async fn data_session(link: &mut DataLink, app: &App, by_headers: bool) -> Result<(), axum::Error> {
+    let session = &app.session;
+    let mut stop = app.stop.subscribe();
+    let mut feed = Feed::default();
+    link.send(&[feed::success("connected")]).await?;
+    if by_headers {
+        feed.authenticate();
+        link.send(&[feed::success("authenticated")]).await?;
+    }
+    let auth_timer = fillproof_engine::clock::sleep(STREAM_HANDSHAKE_TIMEOUT);
+    tokio::pin!(auth_timer);
+    let mut sent_up_to = session.elapsed();
+    loop {
+        let due_in = feed
+            .next_due(session, sent_up_to)
+            .map(|at| at.saturating_sub(session.elapsed()));
+        let wake = tokio::select! {
+            frame = link.socket.recv() => Wake::Frame(frame.and_then(Result::ok)),
+            () = async {
+                match due_in {
+                    Some(wait) => fillproof_engine::clock::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Due,
+            () = &mut auth_timer, if !feed.authenticated() => Wake::AuthTimeout,
+            _ = stop.changed() => Wake::Stopped,
+        };
+        // What was due before anything else happens: a change of
+        // subscription applies from now on.
+        let now = session.elapsed();
+        match feed.due(session, sent_up_to, now) {
+            Ok(messages) => link.send(&messages).await?,
+            Err(feed::SlowClient) => return link.close_with(feed::error(407, "slow client")).await,
+        }
+        sent_up_to = now;
+        let frame = match wake {
+            Wake::Due => continue,
+            Wake::AuthTimeout => return link.close_with(feed::error(404, "auth timeout")).await,
+            Wake::Stopped | Wake::Frame(None | Some(Message::Close(_))) => {
+                return link.socket.send(Message::Close(None)).await;
+            }
+            Wake::Frame(Some(frame)) => frame,
+        };
+        let message = match &frame {
+            Message::Text(text) => feed::decode(text.as_bytes(), false),
+            Message::Binary(bytes) => feed::decode(bytes, true),
+            _ => continue,
+        };
+        let answer = feed.handle(message.as_ref());
+        for reply in &answer.replies {
+            link.send(std::slice::from_ref(reply)).await?;
+        }
+        if answer.close {
+            return link.socket.send(Message::Close(None)).await;
         }
     }
 }

@@ -6,14 +6,21 @@
 //! Modules, from the edge inwards; each imports only those below it:
 //!
 //! - `http` ([`serve`], [`spawn_on_thread`]): the HTTP and websocket
-//!   front, on the real clock. May import `api`, `report`, `session`,
-//!   `wire`.
+//!   front, on the real clock: the `trade_updates` stream and the
+//!   real-time market data stream. May import `api`, `feed`, `report`,
+//!   `session`, `wire`.
+//! - `feed`: the market data stream's protocol and encodings (JSON,
+//!   MessagePack), without the socket. May import `market`, `bars`,
+//!   `session`.
 //! - `replay` ([`replay`], [`read_log`], [`read_keyed_log`]): a logged
 //!   session again, on the paused clock. May import `report`, `session`
 //!   (and through it `api`'s [`Session::dispatch`]), `wire`.
 //! - `api` ([`Session::dispatch`], [`Answer`], [`query_param`]): Alpaca's
 //!   routes, each endpoint's answer from the broker at the request's
-//!   arrival time. May import `session`, `wire`.
+//!   arrival time; with `market` (latest quotes and trades, assets),
+//!   `bars` (bars, latest bars, snapshots from the market's tape) and
+//!   `calendar` (`GET /v2/calendar`). May import `session`, `wire`, and
+//!   one another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
@@ -29,6 +36,9 @@
 //! simulator never link a socket.
 
 mod api;
+mod bars;
+mod calendar;
+mod feed;
 mod http;
 mod market;
 mod replay;

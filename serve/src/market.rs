@@ -1,16 +1,19 @@
 //! The market on the wire: Alpaca's Market Data API v2 latest quotes and
-//! trades for stocks, read from the simulated broker's market-data port
-//! (the prices its fills follow, so a bot that buys at the quote it read
-//! fills where it read it), and the Trading API's assets. Like every
-//! answer, each is stamped at the request's arrival.
+//! trades for stocks, read from the simulated broker's market (the prices
+//! its fills follow, so a bot that buys at the quote it read fills where
+//! it read it), and the Trading API's assets. A quote is stamped at the
+//! request's arrival; a trade is the tape's last print, stamped at its
+//! step. Bars and snapshots are in `bars`.
 //!
 //! Entry point: [`Session::market_route`], which answers a market-data or
-//! asset request, or `None` for a path that is neither. Imports `session`
-//! and `wire`.
+//! asset request, or `None` for a path that is neither; [`trade_json`],
+//! [`quote_json`] and [`number`] give the shapes `bars` and the data
+//! stream send too. Imports `bars`, `session` and `wire`.
 
 use std::time::Duration;
 
-use fillproof_engine::MarketData as _;
+use fillproof_engine::{MarketData as _, Quote, Timestamp};
+use fillproof_simulator::TapeTrade;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
@@ -45,6 +48,12 @@ impl Session {
             ("GET", ["v2", "stocks", "trades", "latest"]) => {
                 self.latest_many(query, "trades", arrival).await
             }
+            ("GET", ["v2", "stocks", "bars"]) => self.bars_many(query, arrival),
+            ("GET", ["v2", "stocks", symbol, "bars"]) => self.bars_one(symbol, query, arrival),
+            ("GET", ["v2", "stocks", "bars", "latest"]) => self.latest_bars(query, arrival),
+            ("GET", ["v2", "stocks", symbol, "bars", "latest"]) => self.latest_bar(symbol, arrival),
+            ("GET", ["v2", "stocks", "snapshots"]) => self.snapshots(query, arrival),
+            ("GET", ["v2", "stocks", symbol, "snapshot"]) => self.snapshot_one(symbol, arrival),
             ("GET", ["v2", "assets"]) => Reply::json(
                 200,
                 Value::Array(self.symbols().iter().map(|s| self.asset_json(s)).collect()),
@@ -83,25 +92,18 @@ impl Session {
 
     /// `{"quotes": {S: {...}, ...}}` for the `symbols` the query names.
     async fn latest_many(&self, query: &str, kind: &str, arrival: Duration) -> Reply {
-        let Some(symbols) = query_param(query, "symbols").filter(|s| !s.trim().is_empty()) else {
-            return Reply::error(400, code::BAD_REQUEST, "symbols is required");
+        let names = match symbols_param(query) {
+            Ok(names) => names,
+            Err(refusal) => return refusal,
         };
-        let names: Vec<&str> = symbols.split(',').map(str::trim).collect();
-        if names.len() > MAX_SYMBOLS {
-            return Reply::error(
-                400,
-                code::BAD_REQUEST,
-                &format!("at most {MAX_SYMBOLS} symbols per request"),
-            );
-        }
         let one = kind.trim_end_matches('s');
         let mut found = Map::new();
         for name in names {
-            match self.latest(name, one, arrival).await {
+            match self.latest(&name, one, arrival).await {
                 Some(value) => {
-                    found.insert(name.to_owned(), value);
+                    found.insert(name, value);
                 }
-                None => return unknown_symbol(name),
+                None => return unknown_symbol(&name),
             }
         }
         Reply::json(200, json!({ kind: found }))
@@ -111,21 +113,25 @@ impl Session {
     /// broker's market-data port, or `None` when it does not know the
     /// symbol.
     async fn latest(&self, symbol: &str, kind: &str, arrival: Duration) -> Option<Value> {
-        let at = self.stamp(arrival).to_string();
         Some(if kind == "quote" {
             let quote = self.broker.latest_quote(symbol).await.ok()?;
-            json!({
-                "t": at, "ax": "V", "ap": number(quote.ask), "as": number(quote.ask_size),
-                "bx": "V", "bp": number(quote.bid), "bs": number(quote.bid_size),
-                "c": ["R"], "z": "A",
-            })
+            quote_json(&quote, self.stamp(arrival))
         } else {
-            let trade = self.broker.latest_trade(symbol).await.ok()?;
-            json!({
-                "t": at, "x": "V", "p": number(trade.price), "s": number(trade.size),
-                "c": ["@"], "i": 1, "z": "A",
-            })
+            // Known to the port, so listed.
+            self.broker.latest_trade(symbol).await.ok()?;
+            self.last_trade_json(symbol, arrival)
         })
+    }
+
+    /// The tape's last print of `symbol` at `arrival`, as Alpaca's trade;
+    /// `null` when a halt has held it since the session began.
+    pub(crate) fn last_trade_json(&self, symbol: &str, arrival: Duration) -> Value {
+        self.broker
+            .market()
+            .last_trade(symbol, arrival)
+            .map_or(Value::Null, |trade| {
+                trade_json(&trade, self.stamp(trade.at))
+            })
     }
 
     /// An asset as the Trading API shows it: a US equity with the flags
@@ -153,9 +159,44 @@ impl Session {
     }
 }
 
+/// A trade as the data API sends it (the REST shape; the stream adds `T`
+/// and `S`): its step on the tape is its id.
+pub(crate) fn trade_json(trade: &TapeTrade, at: Timestamp) -> Value {
+    json!({
+        "t": at.to_string(), "x": "V", "p": number(trade.price), "s": trade.size,
+        "c": ["@"], "i": trade.step, "z": "A",
+    })
+}
+
+/// A quote as the data API sends it, stamped `at`.
+pub(crate) fn quote_json(quote: &Quote, at: Timestamp) -> Value {
+    json!({
+        "t": at.to_string(), "ax": "V", "ap": number(quote.ask), "as": number(quote.ask_size),
+        "bx": "V", "bp": number(quote.bid), "bs": number(quote.bid_size),
+        "c": ["R"], "z": "A",
+    })
+}
+
+/// The `symbols` a multi-symbol request names (at most [`MAX_SYMBOLS`]),
+/// or the refusal naming the parameter.
+pub(crate) fn symbols_param(query: &str) -> Result<Vec<String>, Reply> {
+    let Some(symbols) = query_param(query, "symbols").filter(|s| !s.trim().is_empty()) else {
+        return Err(Reply::error(400, code::BAD_REQUEST, "symbols is required"));
+    };
+    let names: Vec<String> = symbols.split(',').map(|s| s.trim().to_owned()).collect();
+    if names.len() > MAX_SYMBOLS {
+        return Err(Reply::error(
+            400,
+            code::BAD_REQUEST,
+            &format!("symbols: at most {MAX_SYMBOLS} symbols per request"),
+        ));
+    }
+    Ok(names)
+}
+
 /// A price or size as the data API sends it: a JSON number (a whole one
 /// for a whole size).
-fn number(value: Decimal) -> Value {
+pub(crate) fn number(value: Decimal) -> Value {
     if value.fract().is_zero() {
         if let Some(whole) = value.to_u64() {
             return Value::from(whole);
@@ -165,6 +206,6 @@ fn number(value: Decimal) -> Value {
 }
 
 /// The answer for a symbol the scenario does not price.
-fn unknown_symbol(symbol: &str) -> Reply {
+pub(crate) fn unknown_symbol(symbol: &str) -> Reply {
     Reply::error(404, code::NOT_FOUND, &format!("symbol not found: {symbol}"))
 }

@@ -14,7 +14,7 @@
 //! Entry points: [`Calendar::us_equities`] and its questions
 //! ([`Calendar::trading_day`], [`Calendar::session_at`],
 //! [`Calendar::day_at`], [`Calendar::next_open`], [`Calendar::next_close`],
-//! [`Calendar::days`]); [`Date`], a calendar date that reads (refusing
+//! [`Calendar::days`], [`Calendar::settlement_date`]); [`Date`], a calendar date that reads (refusing
 //! with [`ParseDateError`]) and writes `2025-01-02`; [`TradingDay`], one
 //! day's instants and their Alpaca spellings; [`eastern_offset_seconds`],
 //! New York's offset from UTC.
@@ -132,6 +132,15 @@ impl Date {
             month: 1,
             day: 1,
         })
+    }
+
+    /// The instant (microseconds since the Unix epoch) New York's day
+    /// `self` begins: its midnight, at 05:00 UTC in standard time and 04:00
+    /// in daylight-saving time (on either switch day, midnight is before
+    /// the switch). `None` when it does not fit an `i64`.
+    #[must_use]
+    pub fn eastern_midnight(self) -> Option<i64> {
+        eastern_to_utc_micros(self, 0)
     }
 
     /// Day of the week: 0 is Sunday, 6 is Saturday.
@@ -498,6 +507,74 @@ impl Calendar {
             .filter_map(Date::from_days_since_epoch)
             .filter_map(|date| self.trading_day(date))
     }
+
+    /// The date a trade on the trading day `date` settles, as Alpaca's
+    /// calendar gives its `settlement_date`: one settlement day on (T+1)
+    /// from 2024-05-28, when the US moved to T+1, two (T+2) before. A
+    /// settlement day is a weekday that is neither a market holiday nor a
+    /// Federal Reserve holiday the market trades through (Columbus Day,
+    /// Veterans Day: banks, and so settlement, are shut); past the covered
+    /// years, a weekday that is not New Year's Day (observed). `None` when
+    /// `date` is no trading day.
+    #[must_use]
+    pub fn settlement_date(&self, date: Date) -> Option<Date> {
+        self.trading_day(date)?;
+        let cycle = if date >= T_PLUS_ONE_FROM { 1 } else { 2 };
+        let mut day = date.days_since_epoch();
+        let mut counted = 0;
+        // A run of closed days is at most four long (LOOKAHEAD_DAYS).
+        for _ in 0..cycle * LOOKAHEAD_DAYS {
+            day += 1;
+            let next = Date::from_days_since_epoch(day)?;
+            if self.settles_on(next) {
+                counted += 1;
+                if counted == cycle {
+                    return Some(next);
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether trades settle on `date` (see [`Calendar::settlement_date`]).
+    fn settles_on(&self, date: Date) -> bool {
+        let weekday = date.weekday();
+        if weekday == 0 || weekday == 6 {
+            return false;
+        }
+        if !self.covers_date(date) {
+            let new_year = d(date.year, 1, 1);
+            let observed = match new_year.weekday() {
+                0 => d(date.year, 1, 2),
+                _ => new_year,
+            };
+            return date != observed;
+        }
+        self.trading_day(date).is_some() && !bank_holiday(date)
+    }
+}
+
+/// The first trade date settled T+1 (SEC rule 15c6-1 as amended).
+const T_PLUS_ONE_FROM: Date = d(2024, 5, 28);
+
+/// Whether `date` is a Federal Reserve holiday on which the market trades:
+/// Columbus Day (the second Monday of October) or Veterans Day (11
+/// November, the Monday after when it falls on a Sunday; not moved from a
+/// Saturday).
+fn bank_holiday(date: Date) -> bool {
+    let year = i64::from(date.year);
+    let first_of_october = days_from_civil(year, 10, 1);
+    // Days to the first Monday (weekday 1; 1970-01-01 was a Thursday).
+    let to_monday = (1 - (first_of_october + 4)).rem_euclid(7);
+    let columbus = first_of_october + to_monday + 7;
+    let veterans = days_from_civil(year, 11, 11);
+    let veterans = if (veterans + 4).rem_euclid(7) == 0 {
+        veterans + 1
+    } else {
+        veterans
+    };
+    let day = date.days_since_epoch();
+    day == columbus || day == veterans
 }
 
 /// A date from its parts, unchecked: for the tables below, which hold only
@@ -929,6 +1006,42 @@ mod tests {
             Date::eastern(utc("2025-07-04T04:00:00Z")),
             date("2025-07-04")
         );
+    }
+
+    /// Settlement dates: T+2 before 2024-05-28 and T+1 from it, skipping
+    /// weekends, market holidays and the bank holidays the market trades
+    /// through; none for a day that does not trade.
+    #[test]
+    fn settlement_follows_the_cycle_and_bank_holidays() {
+        let calendar = Calendar::us_equities();
+        let settles = |text: &str| calendar.settlement_date(date(text)).map(|d| d.to_string());
+        for (trade, settle) in [
+            // T+2 before 2024-05-28: Thursday to Monday.
+            ("2024-05-23", "2024-05-28"),
+            // 2024-05-24 (Friday) settles T+2 past Memorial Day.
+            ("2024-05-24", "2024-05-29"),
+            // T+1 from 2024-05-28.
+            ("2024-05-28", "2024-05-29"),
+            ("2025-01-03", "2025-01-06"),
+            // Over the 2025-01-09 closure.
+            ("2025-01-08", "2025-01-10"),
+            // Columbus Day (2025-10-13) and Veterans Day (2025-11-11): the
+            // market trades, nothing settles.
+            ("2025-10-10", "2025-10-14"),
+            ("2025-10-13", "2025-10-14"),
+            ("2025-11-10", "2025-11-12"),
+            // 2024's Columbus Day is 2024-10-14, Veterans Day 2024-11-11.
+            ("2024-10-11", "2024-10-15"),
+            ("2024-11-08", "2024-11-12"),
+            // Good Friday (2025-04-18) is shut.
+            ("2025-04-17", "2025-04-21"),
+            // Past the covered years: 2029-01-01 is New Year's Day.
+            ("2028-12-29", "2029-01-02"),
+        ] {
+            assert_eq!(settles(trade).as_deref(), Some(settle), "{trade}");
+        }
+        assert_eq!(settles("2025-01-04"), None, "a Saturday is no trading day");
+        assert_eq!(settles("2023-12-29"), None, "before the covered years");
     }
 
     /// The tables hold sorted weekdays of covered years; each early close is a trading day.

@@ -939,8 +939,9 @@ async fn ioc_and_fok_fill_at_once_or_are_canceled() {
 
 /// Goal: the simulated broker is a market-data source for the engine, at
 /// the prices its fills follow. Method: QQQ held at $100.00 (no market
-/// section): its quote is $100.00 on both sides and its latest trade is at
-/// it, stamped at the broker's now; an unpriced symbol is not found.
+/// section): its quote is $100.00 on both sides, stamped at the broker's
+/// now, and its latest trade is the tape's last print, at that price, 100
+/// shares, stamped at its step's start; an unpriced symbol is not found.
 #[tokio::test(start_paused = true)]
 async fn the_broker_quotes_the_prices_it_fills_at() {
     use fillproof_engine::MarketData;
@@ -956,8 +957,14 @@ async fn the_broker_quotes_the_prices_it_fills_at() {
         quote.at,
         Some(broker.model().time_origin().at(broker.elapsed()))
     );
+    sleep(Duration::from_millis(400)).await;
     let trade = broker.latest_trade("QQQ").await.expect("trade");
     assert_eq!(trade.price, Decimal::new(10_000, 2));
+    assert_eq!(trade.size, Decimal::from(100));
+    assert_eq!(
+        trade.at,
+        Some(broker.model().time_origin().at(Duration::from_secs(3)))
+    );
     let missing = broker.latest_quote("ZZZZ").await.expect_err("unknown");
     assert!(matches!(missing, BrokerError::NotFound { .. }), "{missing}");
 }

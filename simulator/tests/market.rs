@@ -447,3 +447,26 @@ async fn a_market_open_always_trades_on_a_saturday() {
     // Monday 2025-01-06 09:30 New York time is 14:30Z, 47.5 hours on.
     assert_eq!(fills(&regular, &order.id)[0].0, hours(47, 30));
 }
+
+/// Goal: the tape prints trades only while the market trades. Method:
+/// from Saturday 2025-01-04 15:00Z under regular hours, no trade prints
+/// over the weekend; the first is at Monday's pre-market open (04:00 New
+/// York time, 09:00Z, 42 hours on); under `hours: always` trades print
+/// from the start.
+#[test]
+fn the_tape_is_silent_while_the_market_is_closed() {
+    let weekend = Duration::ZERO..hours(43, 0);
+    let regular = at_hours("2025-01-04T15:00:00Z", "0s");
+    let trades = regular
+        .market()
+        .trades("QQQ", weekend.clone(), 10)
+        .expect("listed");
+    assert_eq!(trades.first().map(|t| t.at), Some(hours(42, 0)));
+    let s = scenario(
+        "  hours: always\n  symbols:\n    QQQ: {volatility: 0}",
+        "0s",
+    );
+    let always = broker(&s);
+    let trades = always.market().trades("QQQ", weekend, 10).expect("listed");
+    assert_eq!(trades.first().map(|t| t.at), Some(Duration::ZERO));
+}

@@ -8,19 +8,22 @@
 //! answers in any order, with memory bounded by checkpoints.
 //!
 //! Entry points: [`PathModel::new`], [`PricePath::new`],
-//! [`PricePath::price_at`], [`QuoteModel::quote_at`]. Imports the
-//! distributions, the price grid (`lifecycle::on_price_grid`) and the
-//! engine's seeded streams only.
-//!
-//! Not yet read from scenarios: the broker still fills at its reference
-//! prices, and no run uses this module.
+//! [`PricePath::price_at`], [`QuoteModel::quote_at`], and the tape a
+//! market prints ([`Market::trades`], [`Market::last_trade`],
+//! [`Market::bars`] by [`Timeframe`]). Imports the distributions, the
+//! price grid (`lifecycle::on_price_grid`), the calendar's New York dates
+//! (for day bars), the time origin and the engine's seeded streams only.
 
 mod path;
 mod quote;
 mod sessions;
+mod tape;
 mod venue;
 
 pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
 pub use quote::QuoteModel;
 pub use sessions::{Hours, Sessions};
+pub use tape::{
+    Bar, Bars, BarsError, MAX_BAR_LIMIT, MAX_BAR_STEPS, TapeTrade, Timeframe, TimeframeError,
+};
 pub use venue::{Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, Market, MarketModel};

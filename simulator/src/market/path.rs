@@ -264,6 +264,18 @@ impl PricePath {
         self.model.step.as_nanos().max(1)
     }
 
+    /// The halt windows, each a start and a length.
+    #[must_use]
+    pub fn halts(&self) -> &[(Duration, Duration)] {
+        &self.model.halts
+    }
+
+    /// The time between two draws.
+    #[must_use]
+    pub fn step(&self) -> Duration {
+        self.model.step
+    }
+
     /// True when a halt holds trading at `t`.
     #[must_use]
     pub fn halted_at(&self, t: Duration) -> bool {

@@ -117,11 +117,12 @@ pub struct MarketModel {
 }
 
 /// A listing during a run: its path (read under a short lock: a path
-/// caches what it has drawn) and its halts.
+/// caches what it has drawn) and its halts. The tape (`tape.rs`) reads the
+/// path and the quote model's sizes.
 #[derive(Debug)]
-struct Live {
-    path: Mutex<PricePath>,
-    quotes: Option<QuoteModel>,
+pub(super) struct Live {
+    pub(super) path: Mutex<PricePath>,
+    pub(super) quotes: Option<QuoteModel>,
     asset: Asset,
 }
 
@@ -177,6 +178,12 @@ impl Market {
     /// The listed symbols, in the scenario's order.
     pub fn symbols(&self) -> impl Iterator<Item = &str> {
         self.live.keys().map(String::as_str)
+    }
+
+    /// The live listing of `symbol` and the seed its draws derive from,
+    /// for the tape; `None` for a symbol not listed.
+    pub(super) fn live(&self, symbol: &str) -> Option<(&Live, u64)> {
+        self.live.get(symbol).map(|live| (live, self.seed))
     }
 
     /// The asset `symbol` is; `None` for a symbol this market does not
@@ -338,7 +345,7 @@ fn quotes_hold(quotes: Option<&QuoteModel>) -> bool {
 
 /// The path, whoever last panicked holding it: a path's cache is whole
 /// after every step, so a poisoned lock holds a usable path.
-fn lock(path: &Mutex<PricePath>) -> std::sync::MutexGuard<'_, PricePath> {
+pub(super) fn lock(path: &Mutex<PricePath>) -> std::sync::MutexGuard<'_, PricePath> {
     path.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
