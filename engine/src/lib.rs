@@ -74,15 +74,15 @@ pub use lifecycle::{
     AuditRecord, AuditSink, ChainMode, Commission, ExecutionError, ExecutorConfig, FileSink,
     GENESIS, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, MemorySink, OrderEvent, OrderExecutor,
     OrderState, PositionBook, PositionState, RiskLimits, RiskViolation, Signal, ValidationConfig,
-    ValidationError, digest_hex, export_csv, money, price_in_range, validate, verify_audit_log,
-    verify_chain,
+    ValidationError, digest_hex, export_csv, money, price_in_range, validate,
+    validate_against_quote, verify_audit_log, verify_chain,
 };
 pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,
-    OrderRequest, OrderStatus, OrderType, Position, Quote, RateLimitState, Side, StableBuildHasher,
-    StableHasher, StreamItem, SubmitError, TimeInForce, Timestamp, Trade, TradeEvent, TradeUpdate,
-    TradeUpdates, civil_from_days, closest, days_from_civil, derive_rng, did_you_mean,
-    edit_distance, stable_hash,
+    OrderRequest, OrderStatus, OrderType, Position, Quote, QuoteSource, RateLimitState, Side,
+    StableBuildHasher, StableHasher, StreamItem, SubmitError, TimeInForce, Timestamp, Trade,
+    TradeEvent, TradeUpdate, TradeUpdates, civil_from_days, closest, days_from_civil, derive_rng,
+    did_you_mean, edit_distance, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

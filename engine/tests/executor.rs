@@ -590,3 +590,122 @@ async fn submission_beyond_its_wait_is_shed_unsent() {
         Some("failure")
     );
 }
+
+/// Market data for the quote checks: QQQ quoted 99.98 / 100.02, any other
+/// symbol unknown.
+struct Quotes;
+
+impl fillproof_engine::MarketData for Quotes {
+    async fn latest_quote(
+        &self,
+        symbol: &str,
+    ) -> Result<fillproof_engine::Quote, fillproof_engine::BrokerError> {
+        if symbol != "QQQ" {
+            return Err(fillproof_engine::BrokerError::NotFound {
+                message: format!("symbol not found: {symbol}"),
+            });
+        }
+        Ok(fillproof_engine::Quote {
+            bid: "99.98".parse().expect("bid"),
+            bid_size: Decimal::from(100),
+            ask: "100.02".parse().expect("ask"),
+            ask_size: Decimal::from(100),
+            at: None,
+        })
+    }
+
+    async fn latest_trade(
+        &self,
+        _symbol: &str,
+    ) -> Result<fillproof_engine::Trade, fillproof_engine::BrokerError> {
+        Err(fillproof_engine::BrokerError::NotFound {
+            message: "no trades here".into(),
+        })
+    }
+}
+
+/// A limit signal for `symbol` on `side` at `limit`.
+fn limit_signal(symbol: &str, side: Side, limit: &str) -> Signal {
+    Signal {
+        symbol: symbol.into(),
+        side,
+        limit_price: Some(limit.parse().expect("limit")),
+        ..signal(10)
+    }
+}
+
+/// Goal: a limit price far from the latest quote is refused before
+/// anything is sent, naming the quote; one near it is sent. Method: QQQ
+/// quoted 99.98 / 100.02 and a 5% band: a buy at 106 (6% over the ask) and
+/// a sell at 94 (6% under the bid) are refused with the quote in the
+/// message and the broker sees no submit, even though both are within the
+/// band of the reference price the caller gives; a buy at 104.90 is sent.
+#[tokio::test(start_paused = true)]
+async fn a_limit_far_from_the_quote_is_refused_before_the_broker() {
+    let broker = filling_broker();
+    let (executor, sink) = executor(&broker, ExecutorConfig::default());
+    let executor = executor.with_market_data(Arc::new(Quotes));
+    let cases = [
+        (
+            Side::Buy,
+            "106",
+            "104",
+            "Limit price $106.00 is 5.98% from the latest ask $100.02 (bid $99.98 / ask $100.02); allowed: within 5%",
+        ),
+        (
+            Side::Sell,
+            "94",
+            "96",
+            "Limit price $94.00 is 5.98% from the latest bid $99.98 (bid $99.98 / ask $100.02); allowed: within 5%",
+        ),
+    ];
+    for (side, limit, reference, message) in cases {
+        let error = executor
+            .execute(
+                &limit_signal("QQQ", side, limit),
+                reference.parse().expect("reference"),
+            )
+            .await
+            .expect_err("refused");
+        assert_eq!(error.to_string(), message);
+    }
+    assert_eq!(broker.calls().submit, 0);
+    assert!(sink.lines().iter().all(|l| l.contains("\"refused\"")));
+    executor
+        .execute(
+            &limit_signal("QQQ", Side::Buy, "104.90"),
+            Decimal::from(104),
+        )
+        .await
+        .expect("a limit within the band of the ask is sent");
+    assert_eq!(broker.calls().submit, 1);
+}
+
+/// Goal: no quote, no order, when prices are checked against the market.
+/// Method: a limit signal for a symbol the market data does not know is
+/// refused naming the symbol and the reason, and nothing is sent; a market
+/// order needs no quote and is sent.
+#[tokio::test(start_paused = true)]
+async fn a_limit_without_a_quote_is_not_sent() {
+    let broker = filling_broker();
+    let (executor, _sink) = executor(&broker, ExecutorConfig::default());
+    let executor = executor.with_market_data(Arc::new(Quotes));
+    let error = executor
+        .execute(&limit_signal("ZZZZ", Side::Buy, "10"), Decimal::from(10))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        error.to_string(),
+        "No latest quote for ZZZZ to check the price against (HTTP 404 not found: symbol not found: ZZZZ); nothing was sent"
+    );
+    assert_eq!(broker.calls().submit, 0);
+    let market = Signal {
+        symbol: "ZZZZ".into(),
+        ..signal(10)
+    };
+    executor
+        .execute(&market, Decimal::from(10))
+        .await
+        .expect("a market order is sent");
+    assert_eq!(broker.calls().submit, 1);
+}

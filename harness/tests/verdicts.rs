@@ -929,3 +929,30 @@ expect:
     assert_eq!(m.requests_unlanded, 0);
     assert_eq!(m.missed_fills, 20);
 }
+
+/// Goal: the engine checks limit prices against the market the broker
+/// quotes, not only against the price the trader hands it. Method: limit
+/// orders at the workload's reference ($590.10) in a market standing at
+/// $650.00 (10% away) are all refused before they reach the broker; the
+/// same orders with the market at the reference are all placed. The naive
+/// baseline, which checks nothing, places them.
+#[test]
+fn limit_prices_are_checked_against_the_brokers_quote() {
+    let text = |price: &str| {
+        format!(
+            "version: 1\nname: far\nworkload:\n  orders: 5\n  symbols: [SPY]\n  qty: 1\n  type: limit\n  reference_price: {{SPY: \"590.10\"}}\nmarket:\n  hours: always\n  symbols:\n    SPY: {{price: \"{price}\"}}\n"
+        )
+    };
+    let far = run(parse(&text("650.00")), None);
+    let m = metrics(&far);
+    assert_eq!(m.risk_rejections, 5);
+    assert_eq!(
+        far.calls[fillproof_engine::Endpoint::Submit],
+        0,
+        "a refused signal reached the broker"
+    );
+    let near = metrics(&run(parse(&text("590.10")), None));
+    assert_eq!(near.risk_rejections, 0);
+    let naive = run(parse(&text("650.00")), Some(EngineKind::Naive));
+    assert_eq!(naive.calls[fillproof_engine::Endpoint::Submit], 5);
+}

@@ -31,8 +31,9 @@ use crate::lifecycle::{AuditEntry, AuditEvent, AuditLog};
 use crate::lifecycle::{OrderEvent, OrderState};
 use crate::lifecycle::{
     RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
+    validate_against_quote,
 };
-use crate::port::Broker;
+use crate::port::{Broker, MarketData, Quote, QuoteSource};
 use crate::port::{ConfigError, SubmitError};
 use crate::port::{Order, OrderStatus, Timestamp};
 use crate::time::Clock;
@@ -105,6 +106,8 @@ pub struct OrderExecutor<B> {
     audit: Arc<AuditLog>,
     events: broadcast::Sender<OrderEvent>,
     clock: Arc<dyn Clock>,
+    /// Where limit prices are checked against the latest quote, when set.
+    quotes: Option<Arc<dyn QuoteSource>>,
 }
 
 impl<B> Clone for OrderExecutor<B> {
@@ -117,6 +120,7 @@ impl<B> Clone for OrderExecutor<B> {
             audit: Arc::clone(&self.audit),
             events: self.events.clone(),
             clock: Arc::clone(&self.clock),
+            quotes: self.quotes.clone(),
         }
     }
 }
@@ -164,7 +168,18 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             audit,
             events,
             clock,
+            quotes: None,
         })
+    }
+
+    /// Checks every limit price against the latest quote `market` gives
+    /// before anything is sent (the seeds' "price reasonable"): a limit
+    /// beyond the validation band from the touch, or a symbol with no
+    /// quote, is refused.
+    #[must_use]
+    pub fn with_market_data<M: MarketData + 'static>(mut self, market: Arc<M>) -> Self {
+        self.quotes = Some(market);
+        self
     }
 
     /// Listens to `source`'s trade updates for stream-first detection
@@ -341,7 +356,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         signal: &Signal,
         reference: Decimal,
     ) -> Result<FillResult, ExecutionError> {
-        let reserved = self.admit_or_refuse(signal, reference)?;
+        let quote = self.latest_quote(signal).await;
+        let reserved = self.admit_or_refuse(signal, reference, quote)?;
         self.record_intent(signal, reserved)?;
         let route = self.detector.route(&signal.client_order_id);
         let submission = self.place(signal, reserved).await?;
@@ -357,13 +373,38 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         Ok(result)
     }
 
+    /// The latest quote of the signal's symbol, for a limit order when
+    /// the executor checks prices against the market (`None`: not
+    /// checked).
+    async fn latest_quote(&self, signal: &Signal) -> Option<Result<Quote, ValidationError>> {
+        let quotes = self
+            .quotes
+            .as_ref()
+            .filter(|_| signal.limit_price.is_some())?;
+        Some(quotes.quote(&signal.symbol).await.map_err(|error| {
+            ValidationError::QuoteUnavailable {
+                symbol: signal.symbol.clone(),
+                reason: error.to_string(),
+            }
+        }))
+    }
+
     /// Admission: the reservation, or the refusal audited and announced.
     fn admit_or_refuse(
         &self,
         signal: &Signal,
         reference: Decimal,
+        quote: Option<Result<Quote, ValidationError>>,
     ) -> Result<Decimal, ExecutionError> {
-        self.admit(signal, reference).inspect_err(|error| {
+        let checked = match quote {
+            Some(Ok(quote)) => validate_against_quote(signal, &quote, &self.validation),
+            Some(Err(error)) => Err(error),
+            None => Ok(()),
+        };
+        checked
+            .map_err(ExecutionError::from)
+            .and_then(|()| self.admit(signal, reference))
+            .inspect_err(|error| {
             let _ = self.audit(
                 signal,
                 AuditEvent::Refused,

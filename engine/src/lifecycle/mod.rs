@@ -29,5 +29,5 @@ pub use risk::{RiskLimits, RiskViolation};
 pub use signal::Signal;
 pub use validate::{
     MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, ValidationConfig, ValidationError, money,
-    price_in_range, validate,
+    price_in_range, validate, validate_against_quote,
 };

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use crate::lifecycle::Signal;
-use crate::port::Side;
+use crate::port::{Quote, Side};
 
 /// Formats money as `$5,000.00` (or `-$10,250.00`).
 #[must_use]
@@ -90,6 +90,37 @@ pub enum ValidationError {
         deviation_pct: Decimal,
         /// The band, in percent.
         band_pct: Decimal,
+    },
+    /// A limit price too far from the latest quote's touch (the ask for a
+    /// buy, the bid for a sell).
+    #[error(
+        "Limit price {} is {deviation_pct}% from the latest {touch_name} {} (bid {} / ask {}); allowed: within {band_pct}%",
+        money(*price),
+        money(*touch),
+        money(quote.bid),
+        money(quote.ask)
+    )]
+    PriceAwayFromQuote {
+        /// The limit price.
+        price: Decimal,
+        /// `ask` or `bid`: the side of the quote the order trades against.
+        touch_name: &'static str,
+        /// That side's price.
+        touch: Decimal,
+        /// The quote.
+        quote: Quote,
+        /// How far off, in percent.
+        deviation_pct: Decimal,
+        /// The band, in percent.
+        band_pct: Decimal,
+    },
+    /// No quote to check the price against.
+    #[error("No latest quote for {symbol} to check the price against ({reason}); nothing was sent")]
+    QuoteUnavailable {
+        /// The symbol.
+        symbol: String,
+        /// Why the market data had none.
+        reason: String,
     },
     /// A buy costs more than the buying power left.
     #[error("Insufficient funds for {} order; available: {}", money(*notional), money(*available))]
@@ -212,6 +243,42 @@ pub fn validate(
                 available,
             });
         }
+    }
+    Ok(())
+}
+
+/// Checks a limit price against the latest quote (the seeds' "price
+/// reasonable"): a buy's limit within the band of the ask, a sell's within
+/// the band of the bid. A market order, or a quote with a side at zero (no
+/// market), passes.
+///
+/// # Errors
+/// [`ValidationError::PriceAwayFromQuote`].
+pub fn validate_against_quote(
+    signal: &Signal,
+    quote: &Quote,
+    config: &ValidationConfig,
+) -> Result<(), ValidationError> {
+    let Some(limit) = signal.limit_price else {
+        return Ok(());
+    };
+    let (touch_name, touch) = match signal.side {
+        Side::Buy => ("ask", quote.ask),
+        Side::Sell => ("bid", quote.bid),
+    };
+    if touch <= Decimal::ZERO {
+        return Ok(());
+    }
+    let deviation_pct = ((limit - touch).abs() / touch * Decimal::from(100)).round_dp(2);
+    if deviation_pct > config.price_band_pct {
+        return Err(ValidationError::PriceAwayFromQuote {
+            price: limit,
+            touch_name,
+            touch,
+            quote: *quote,
+            deviation_pct,
+            band_pct: config.price_band_pct,
+        });
     }
     Ok(())
 }

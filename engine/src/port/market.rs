@@ -69,3 +69,23 @@ impl<M: MarketData> MarketData for Arc<M> {
         (**self).latest_trade(symbol)
     }
 }
+
+/// The latest quote of a symbol behind a boxed future: the side of
+/// [`MarketData`] an executor can hold whatever the source (every
+/// [`MarketData`] is one).
+pub trait QuoteSource: Send + Sync {
+    /// The latest quote of `symbol`.
+    fn quote<'a>(
+        &'a self,
+        symbol: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Quote, BrokerError>> + Send + 'a>>;
+}
+
+impl<M: MarketData> QuoteSource for M {
+    fn quote<'a>(
+        &'a self,
+        symbol: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Quote, BrokerError>> + Send + 'a>> {
+        Box::pin(self.latest_quote(symbol))
+    }
+}

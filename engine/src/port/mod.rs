@@ -29,7 +29,7 @@ pub use broker::{Broker, RateLimitState};
 pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
-pub use market::{MarketData, Quote, Trade};
+pub use market::{MarketData, Quote, QuoteSource, Trade};
 pub use order::{Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce};
 pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
 pub use suggest::{closest, did_you_mean, edit_distance};

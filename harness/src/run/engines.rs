@@ -225,6 +225,18 @@ impl<B: Broker + 'static> Engine<B> {
         }
     }
 
+    /// Has the executor check every limit price against `market`'s latest
+    /// quote before sending it (the naive baselines check nothing).
+    #[must_use]
+    pub fn reading_quotes<M: fillproof_engine::MarketData + 'static>(self, market: Arc<M>) -> Self {
+        match self {
+            Self::Executor(executor, sink) => {
+                Self::Executor(executor.with_market_data(market), sink)
+            }
+            naive @ Self::Naive(_) => naive,
+        }
+    }
+
     /// Places and watches one order.
     pub async fn execute(&self, signal: &Signal, expected_price: Decimal) -> EngineVerdict {
         match self {

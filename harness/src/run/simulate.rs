@@ -140,7 +140,8 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         spec.keep_audit_lines,
         spec.audit_key.clone(),
     )
-    .context("engine configuration")?;
+    .context("engine configuration")?
+    .reading_quotes(Arc::clone(&broker));
     let engine = if hybrid {
         engine.listening_to(&*broker)
     } else {
