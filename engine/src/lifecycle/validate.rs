@@ -97,8 +97,8 @@ pub enum ValidationError {
         "Limit price {} is {deviation_pct}% from the latest {touch_name} {} (bid {} / ask {}); allowed: within {band_pct}%",
         money(*price),
         money(*touch),
-        money(quote.bid),
-        money(quote.ask)
+        money(*bid),
+        money(*ask)
     )]
     PriceAwayFromQuote {
         /// The limit price.
@@ -107,8 +107,10 @@ pub enum ValidationError {
         touch_name: &'static str,
         /// That side's price.
         touch: Decimal,
-        /// The quote.
-        quote: Quote,
+        /// The quote's bid.
+        bid: Decimal,
+        /// The quote's ask.
+        ask: Decimal,
         /// How far off, in percent.
         deviation_pct: Decimal,
         /// The band, in percent.
@@ -275,7 +277,8 @@ pub fn validate_against_quote(
             price: limit,
             touch_name,
             touch,
-            quote: *quote,
+            bid: quote.bid,
+            ask: quote.ask,
             deviation_pct,
             band_pct: config.price_band_pct,
         });
