@@ -73,8 +73,8 @@ pub use lifecycle::{
     AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,
     AuditRecord, AuditSink, ChainMode, Commission, ExecutionError, ExecutorConfig, FileSink,
     GENESIS, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, MemorySink, OrderEvent, OrderExecutor,
-    OrderState, PositionBook, PositionState, RiskLimits, RiskViolation, Signal, ValidationConfig,
-    ValidationError, digest_hex, export_csv, money, price_in_range, validate,
+    OrderState, PositionBook, PositionState, RiskLimits, RiskViolation, Signal, SlippageGuard,
+    ValidationConfig, ValidationError, digest_hex, export_csv, money, price_in_range, validate,
     validate_against_quote, verify_audit_log, verify_chain,
 };
 pub use port::{

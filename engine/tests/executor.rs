@@ -709,3 +709,137 @@ async fn a_limit_without_a_quote_is_not_sent() {
         .expect("a market order is sent");
     assert_eq!(broker.calls().submit, 1);
 }
+
+/// Market data whose QQQ ask moves from 100.02 to 102.00 at `moves_at`
+/// after it is made (virtual time), the bid a cent under 100 throughout.
+struct MovingQuotes {
+    start: tokio::time::Instant,
+    moves_at: Duration,
+}
+
+impl fillproof_engine::MarketData for MovingQuotes {
+    async fn latest_quote(
+        &self,
+        _symbol: &str,
+    ) -> Result<fillproof_engine::Quote, fillproof_engine::BrokerError> {
+        let ask = if self.start.elapsed() >= self.moves_at {
+            "102.00"
+        } else {
+            "100.02"
+        };
+        Ok(fillproof_engine::Quote {
+            bid: "99.99".parse().expect("bid"),
+            bid_size: Decimal::from(100),
+            ask: ask.parse().expect("ask"),
+            ask_size: Decimal::from(100),
+            at: None,
+        })
+    }
+
+    async fn latest_trade(
+        &self,
+        _symbol: &str,
+    ) -> Result<fillproof_engine::Trade, fillproof_engine::BrokerError> {
+        Err(fillproof_engine::BrokerError::NotFound {
+            message: "no trades here".into(),
+        })
+    }
+}
+
+/// An executor with slippage control at 50 bps, reading the quote every
+/// second, over `broker` and a market whose ask jumps 2% at 3 s.
+fn guarded(broker: &Arc<ScriptedBroker>) -> (OrderExecutor<ScriptedBroker>, MemorySink) {
+    let config = ExecutorConfig {
+        slippage_guard: Some(fillproof_engine::SlippageGuard {
+            max_bps: Decimal::from(50),
+            every: Duration::from_secs(1),
+        }),
+        ..ExecutorConfig::default()
+    };
+    let (executor, sink) = executor(broker, config);
+    let market = MovingQuotes {
+        start: tokio::time::Instant::now(),
+        moves_at: Duration::from_secs(3),
+    };
+    (executor.with_market_data(Arc::new(market)), sink)
+}
+
+/// Goal: slippage control cancels a working order when the market moves
+/// beyond the trader's limit, through the cancel path, and says why in
+/// the result, the audit log and the event stream. Method: a buy that the
+/// broker leaves working while the ask jumps 200 bps at 3 s (limit 50):
+/// the order is canceled within the next second, long before its deadline,
+/// and confirmed not filled; the audit's cancel record and the last event
+/// give the reason.
+#[tokio::test(start_paused = true)]
+async fn slippage_control_cancels_when_the_market_moves_away() {
+    let broker = scripted(Script {
+        on_cancel: vec![change(50, "canceled", 0, None)],
+        ..Script::default()
+    });
+    let (executor, sink) = guarded(&broker);
+    let mut events = executor.subscribe();
+    let started = tokio::time::Instant::now();
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("placed");
+    let stopped = result.stopped.as_deref().expect("stopped by the guard");
+    assert!(
+        stopped.starts_with("slippage control: the ask moved to $102.00"),
+        "{stopped}"
+    );
+    assert_eq!(result.verdict, Verdict::NotFilled);
+    assert!(!result.deadline_reached);
+    assert_eq!(broker.calls().cancel, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let lines = sink.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"slippage\"") && l.contains("slippage control")),
+        "{lines:#?}"
+    );
+    let mut last = None;
+    while let Ok(event) = events.try_recv() {
+        last = Some(event);
+    }
+    let last = last.expect("events");
+    assert!(
+        last.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("slippage control")),
+        "{last:?}"
+    );
+}
+
+/// Goal: a fill that lands while slippage control cancels is still
+/// reported. Method: the order fills at 3.05 s, just after the guard
+/// fires at 3 s; the broker refuses the cancel as already filled; the
+/// engine reads the fill back and books it, with the guard's reason kept.
+#[tokio::test(start_paused = true)]
+async fn a_fill_during_the_slippage_cancel_is_still_reported() {
+    let broker = scripted(Script {
+        changes: vec![change(3_050, "filled", 100, Some("101.50"))],
+        cancel_answers: [Err(fillproof_engine::BrokerError::Unprocessable {
+            message: r#"order is already in "filled" state"#.into(),
+        })]
+        .into(),
+        ..Script::default()
+    });
+    let (executor, _sink) = guarded(&broker);
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("placed");
+    assert!(result.stopped.is_some(), "{result:?}");
+    assert_eq!(broker.calls().cancel, 1, "the fill came after the cancel was sent");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, Decimal::from(100));
+    assert_eq!(result.avg_price, Some("101.50".parse().expect("price")));
+    assert_eq!(executor.positions().position("QQQ").qty, Decimal::from(100));
+}

@@ -36,7 +36,7 @@ use crate::port::{Order, OrderRequest};
 use crate::port::{derive_rng, stable_hash};
 
 use super::result::Submission;
-use super::watch::Watch;
+use super::watch::{Guard, Watch};
 
 /// Watches orders until the broker confirms what happened to them.
 ///
@@ -163,13 +163,36 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         on_change: Option<&(dyn Fn(&Order) + Sync)>,
         route: Option<Route>,
     ) -> FillResult {
+        self.monitor_guarded(submission, expected_price, on_change, route, None)
+            .await
+    }
+
+    /// As [`FillDetector::monitor_submission`], with a `guard` that ends
+    /// the watch early when it resolves: the order then takes the
+    /// deadline's path at once (a final read, the cancel, the reads that
+    /// verify it), and the result says why in
+    /// [`FillResult::stopped`].
+    pub async fn monitor_guarded(
+        &self,
+        submission: Submission,
+        expected_price: Option<Decimal>,
+        on_change: Option<&(dyn Fn(&Order) + Sync)>,
+        route: Option<Route>,
+        guard: Option<Guard>,
+    ) -> FillResult {
         let deadline = if submission.overdue {
             Instant::now()
         } else {
             Instant::now() + self.config.timeout
         };
         let mut result = self
-            .watch(submission.order, expected_price, on_change, deadline, route)
+            .watch(
+                submission.order,
+                expected_price,
+                on_change,
+                (deadline, guard),
+                route,
+            )
             .await;
         result.api_calls.add(&submission.api_calls);
         result.retries += submission.retries;
@@ -194,7 +217,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     ) -> FillResult {
         let deadline = Instant::now() + self.config.timeout;
         let route = self.route(&order.client_order_id);
-        self.watch(order, expected_price, on_change, deadline, route)
+        self.watch(order, expected_price, on_change, (deadline, None), route)
             .await
     }
 
@@ -203,10 +226,12 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         order: Order,
         expected_price: Option<Decimal>,
         on_change: Option<&(dyn Fn(&Order) + Sync)>,
-        deadline: Instant,
+        (deadline, guard): (Instant, Option<Guard>),
         route: Option<Route>,
     ) -> FillResult {
         let mut watch = Watch {
+            guard: guard.map(std::sync::Mutex::new),
+            stopped: None,
             route,
             executions: std::collections::BTreeSet::new(),
             fills: Vec::new(),

@@ -3,6 +3,7 @@
 //! verification, cancel, reads after the cancel) and the wait for
 //! executions still on their way.
 
+use std::sync::PoisonError;
 use std::task::Poll;
 
 use rust_decimal::Decimal;
@@ -22,26 +23,55 @@ use crate::port::{Order, OrderStatus};
 use crate::time::{sleep, sleep_until};
 
 use super::TARGET;
-use super::watch::{EXECUTION_GRACE, Reconnects, Watch};
+use super::watch::{EXECUTION_GRACE, Guard, Reconnects, Watch};
 
 /// What woke a stream-first watch.
 enum Wake {
     Signal(OrderSignal),
     Timer,
     Closed,
+    /// The watch's guard resolved, with why.
+    Guard(String),
 }
 
-/// The next signal on `signals`, or the timer at `wake`.
+/// The next signal on `signals`, the guard's resolution, or the timer at
+/// `wake`.
 async fn next_signal(
     signals: &mut tokio::sync::mpsc::UnboundedReceiver<OrderSignal>,
+    guard: Option<&mut std::sync::Mutex<Guard>>,
     wake: Instant,
 ) -> Wake {
     let mut timer = std::pin::pin!(sleep_until(wake));
+    let mut guard = guard.map(|g| g.get_mut().unwrap_or_else(PoisonError::into_inner));
     std::future::poll_fn(|cx| {
+        if let Some(Poll::Ready(reason)) = guard.as_mut().map(|g| g.as_mut().poll(cx)) {
+            return Poll::Ready(Wake::Guard(reason));
+        }
         if let Poll::Ready(signal) = signals.poll_recv(cx) {
             return Poll::Ready(signal.map_or(Wake::Closed, Wake::Signal));
         }
         timer.as_mut().poll(cx).map(|()| Wake::Timer)
+    })
+    .await
+}
+
+/// Sleeps until `wake`; the guard's reason instead when it resolves
+/// first.
+async fn sleep_guarded(
+    guard: Option<&mut std::sync::Mutex<Guard>>,
+    wake: Instant,
+) -> Option<String> {
+    let Some(guard) = guard else {
+        sleep_until(wake).await;
+        return None;
+    };
+    let guard = guard.get_mut().unwrap_or_else(PoisonError::into_inner);
+    let mut timer = std::pin::pin!(sleep_until(wake));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(reason) = guard.as_mut().poll(cx) {
+            return Poll::Ready(Some(reason));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
     })
     .await
 }
@@ -87,7 +117,8 @@ impl<B: BrokerCalls> Watch<'_, B> {
             let Some(route) = self.route.as_mut() else {
                 return Ok(None);
             };
-            let order = match next_signal(&mut route.signals, wake).await {
+            let order = match next_signal(&mut route.signals, self.guard.as_mut(), wake).await {
+                Wake::Guard(reason) => return Err(self.stop(reason)),
                 Wake::Closed => {
                     warn!(target: TARGET, order_id = %self.order.id, "trade updates closed; polling instead");
                     self.route = None;
@@ -175,11 +206,14 @@ impl<B: BrokerCalls> Watch<'_, B> {
             let Some(route) = self.route.as_mut() else {
                 break;
             };
-            match next_signal(&mut route.signals, until).await {
+            // The order has a verdict: no guard can change it now.
+            match next_signal(&mut route.signals, None, until).await {
                 Wake::Signal(OrderSignal::Update(update)) => {
                     self.note_execution(&update);
                 }
-                Wake::Signal(OrderSignal::Gap) | Wake::Timer | Wake::Closed => break,
+                Wake::Signal(OrderSignal::Gap) | Wake::Timer | Wake::Closed | Wake::Guard(_) => {
+                    break;
+                }
             }
         }
         result.executions = self.executions_making(result.filled_qty);
@@ -207,7 +241,9 @@ impl<B: BrokerCalls> Watch<'_, B> {
                 polls_since_change: self.polls - self.polls_at_change,
             });
             let wake = (now + interval).min(until);
-            sleep_until(wake).await;
+            if let Some(reason) = sleep_guarded(self.guard.as_mut(), wake).await {
+                return Err(self.stop(reason));
+            }
             if wake >= until {
                 // The read at the deadline is the final verification's.
                 return Err(LoopEnd::Deadline);
@@ -260,6 +296,16 @@ impl<B: BrokerCalls> Watch<'_, B> {
         }
     }
 
+    /// The guard resolved: it is spent, and the watch takes the deadline's
+    /// path now.
+    fn stop(&mut self, reason: String) -> LoopEnd {
+        info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), %reason,
+            "stopping early");
+        self.guard = None;
+        self.stopped = Some(reason);
+        LoopEnd::Deadline
+    }
+
     async fn at_deadline(&mut self) -> FillResult {
         info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
             "deadline reached");
@@ -270,7 +316,8 @@ impl<B: BrokerCalls> Watch<'_, B> {
             }
         }
         if let PartialFillPolicy::KeepWorking { extension } = self.config.partial_fill_policy {
-            if self.best_qty() > Decimal::ZERO {
+            // An order its guard stopped does not keep working.
+            if self.best_qty() > Decimal::ZERO && self.stopped.is_none() {
                 let until = self.deadline + extension;
                 if let Ok(result) = self.poll_until(until).await {
                     return self.mark_deadline(result);

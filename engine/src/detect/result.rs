@@ -101,6 +101,10 @@ pub struct FillResult {
     pub decided_at: tokio::time::Instant,
     /// True when the deadline came before a fill was detected.
     pub deadline_reached: bool,
+    /// Why the engine stopped watching before the deadline and took the
+    /// deadline's path (cancel with verification), when a guard said so:
+    /// the market moved beyond the trader's slippage limit.
+    pub stopped: Option<String>,
     /// How the deadline's cancel went, when there was one.
     pub cancel: Option<CancelOutcome>,
     /// Slippage against the expected price, when both are known.

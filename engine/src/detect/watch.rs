@@ -107,9 +107,21 @@ pub(super) struct Watch<'a, B> {
     /// Status and filled quantity of the last snapshot, to log changes.
     pub(super) last_seen: Option<(OrderStatus, Decimal)>,
     pub(super) expected_price: Option<Decimal>,
+    /// A guard that ends the watch early when it resolves, with why (in a
+    /// mutex only so that a watch can be shared: it is polled through
+    /// `get_mut`, never locked).
+    pub(super) guard: Option<std::sync::Mutex<Guard>>,
+    /// Why the guard ended the watch, once it has.
+    pub(super) stopped: Option<String>,
     /// The latest snapshot.
     pub(super) order: Order,
 }
+
+/// A guard on a watch: resolves, with the reason, when the order should
+/// no longer work (the market moved beyond the trader's slippage limit).
+/// The watch then takes the deadline's path at once: a final read, the
+/// cancel and the reads that verify it.
+pub type Guard = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
 
 impl<B: BrokerCalls> Watch<'_, B> {
     pub(super) fn elapsed_ms(&self) -> u64 {
@@ -241,7 +253,13 @@ impl<B: BrokerCalls> Watch<'_, B> {
     }
 
     pub(super) fn mark_deadline(&self, mut result: FillResult) -> FillResult {
-        result.deadline_reached = true;
+        match &self.stopped {
+            Some(reason) => {
+                result.reason = format!("{reason}; {}", result.reason);
+                result.stopped = Some(reason.clone());
+            }
+            None => result.deadline_reached = true,
+        }
         result
     }
 
@@ -287,6 +305,7 @@ impl<B: BrokerCalls> Watch<'_, B> {
         info!(target: TARGET, order_id = %self.order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
             verdict = %verdict, filled_qty = %filled_qty, %methods, confidence, %reason, "monitoring finished");
         FillResult {
+            stopped: None,
             order_id: self.order.id.clone(),
             client_order_id: self.order.client_order_id.clone(),
             symbol: self.order.symbol.clone(),

@@ -47,4 +47,7 @@ pub struct OrderEvent {
     pub avg_price: Option<Decimal>,
     /// When (the broker's stamp for broker changes).
     pub at: Timestamp,
+    /// Why the order ended as it did, on the last event (the verdict's
+    /// reason: a slippage control's cancel says so here).
+    pub reason: Option<String>,
 }

@@ -24,8 +24,10 @@ use crate::budget::{RateLimit, RateLimitedBroker};
 use crate::detect::FillDetectionConfig;
 use crate::detect::FillDetector;
 use crate::detect::FillVerifier;
+use crate::detect::Guard;
 use crate::detect::{CancelOutcome, Execution, FillResult, Route, Submission, Verdict};
 use crate::lifecycle::book::Book;
+use crate::lifecycle::money;
 use crate::lifecycle::{AppliedFill, Commission, PositionBook};
 use crate::lifecycle::{AuditEntry, AuditEvent, AuditLog};
 use crate::lifecycle::{OrderEvent, OrderState};
@@ -33,7 +35,7 @@ use crate::lifecycle::{
     RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
     validate_against_quote,
 };
-use crate::port::{Broker, MarketData, Quote, QuoteSource};
+use crate::port::{Broker, MarketData, Quote, QuoteSource, Side};
 use crate::port::{ConfigError, SubmitError};
 use crate::port::{Order, OrderStatus, Timestamp};
 use crate::time::Clock;
@@ -63,6 +65,25 @@ pub struct ExecutorConfig {
     pub submit_max_wait: Duration,
     /// The account's buying power at the start; `None`: not checked.
     pub buying_power: Option<Decimal>,
+    /// Slippage control: cancel a working order when the market moves
+    /// too far against it (needs market data, see
+    /// [`OrderExecutor::with_market_data`]); `None`: off.
+    pub slippage_guard: Option<SlippageGuard>,
+}
+
+/// Slippage control (seed 003, US4): while an order works, the latest
+/// quote is read every `every`; when the touch it trades against (the ask
+/// for a buy, the bid for a sell) has moved more than `max_bps` against
+/// it from the signal's price, the order is canceled through the
+/// deadline's path (a final read, the cancel, the reads that verify it),
+/// so a fill that lands during the cancel is still reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlippageGuard {
+    /// The most the touch may move against the order, in basis points of
+    /// the signal's price.
+    pub max_bps: Decimal,
+    /// How often the quote is read.
+    pub every: Duration,
 }
 
 impl Default for ExecutorConfig {
@@ -76,6 +97,7 @@ impl Default for ExecutorConfig {
             call_timeout: Duration::from_secs(5),
             submit_max_wait: Duration::from_secs(30),
             buying_power: None,
+            slippage_guard: None,
         }
     }
 }
@@ -106,6 +128,7 @@ pub struct OrderExecutor<B> {
     audit: Arc<AuditLog>,
     events: broadcast::Sender<OrderEvent>,
     clock: Arc<dyn Clock>,
+    slippage_guard: Option<SlippageGuard>,
     /// Where limit prices are checked against the latest quote, when set.
     quotes: Option<Arc<dyn QuoteSource>>,
 }
@@ -120,6 +143,7 @@ impl<B> Clone for OrderExecutor<B> {
             audit: Arc::clone(&self.audit),
             events: self.events.clone(),
             clock: Arc::clone(&self.clock),
+            slippage_guard: self.slippage_guard,
             quotes: self.quotes.clone(),
         }
     }
@@ -168,6 +192,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             audit,
             events,
             clock,
+            slippage_guard: config.slippage_guard,
             quotes: None,
         })
     }
@@ -254,6 +279,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             filled_qty: order.map_or(Decimal::ZERO, |o| o.filled_qty),
             avg_price: order.and_then(|o| o.filled_avg_price),
             at: at.unwrap_or_else(|| self.clock.now()),
+            reason: None,
         });
     }
 
@@ -496,9 +522,44 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         );
         let on_change =
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
+        let guard = self.slippage_guard_for(signal, reference);
         self.detector
-            .monitor_submission(submission, Some(reference), Some(&on_change), route)
+            .monitor_guarded(submission, Some(reference), Some(&on_change), route, guard)
             .await
+    }
+
+    /// The slippage control's guard on `signal`'s order, when the executor
+    /// has one and market data to read: resolves when the touch has moved
+    /// more than the limit against the order from `reference`.
+    fn slippage_guard_for(&self, signal: &Signal, reference: Decimal) -> Option<Guard> {
+        let limits = self.slippage_guard?;
+        let quotes = Arc::clone(self.quotes.as_ref()?);
+        let symbol = signal.symbol.clone();
+        let side = signal.side;
+        Some(Box::pin(async move {
+            // Bounded by the watch: it drops the guard when it ends.
+            loop {
+                crate::time::sleep(limits.every).await;
+                // A quote that cannot be read moves nothing.
+                let Ok(quote) = quotes.quote(&symbol).await else {
+                    continue;
+                };
+                let (name, touch, against) = match side {
+                    Side::Buy => ("ask", quote.ask, quote.ask - reference),
+                    Side::Sell => ("bid", quote.bid, reference - quote.bid),
+                };
+                let moved_bps = (against / reference * Decimal::from(10_000)).round_dp(1);
+                if moved_bps > limits.max_bps {
+                    return format!(
+                        "slippage control: the {name} moved to {}, {moved_bps} bps against the \
+                         signal's {}; max_slippage is {} bps",
+                        money(touch),
+                        money(reference),
+                        limits.max_bps
+                    );
+                }
+            }
+        }))
     }
 
     /// The audit records of how the order ended (the deadline's cancel,
@@ -510,8 +571,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 AuditEvent::Cancel,
                 Some(order_id),
                 (signal.qty, None),
-                "deadline",
-                &cancel_note(cancel),
+                if result.stopped.is_some() {
+                    "slippage"
+                } else {
+                    "deadline"
+                },
+                &result.stopped.as_ref().map_or_else(
+                    || cancel_note(cancel),
+                    |why| format!("{why}; {}", cancel_note(cancel)),
+                ),
             );
         }
         let (event, state, status) = verdict_record(result.verdict);
@@ -552,6 +620,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 filled_qty: result.filled_qty,
                 avg_price: result.avg_price,
                 at: self.clock.now(),
+                reason: Some(result.reason.clone()),
             });
         }
     }

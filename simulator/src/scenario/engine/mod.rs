@@ -105,6 +105,14 @@ pub struct EngineSpec {
     /// Commission deducted from realized P&L; default none.
     #[serde(default)]
     pub commission: Option<CommissionSpec>,
+    /// Slippage control: cancel a working order when the market moves
+    /// this many basis points against it from the signal's price; default
+    /// off.
+    #[serde(default)]
+    pub max_slippage_bps: Option<Weight>,
+    /// How often slippage control reads the quote; default 1s.
+    #[serde(default)]
+    pub slippage_check_every: Option<Dur>,
     /// A limit price must be within this many percent of the reference
     /// price; default 5.
     #[serde(default)]
@@ -279,6 +287,16 @@ impl Scenario {
                 .as_ref()
                 .map_or(defaults.submit_max_wait, |t| t.value.0),
             buying_power: self.broker.account.buying_power.map(|p| p.0),
+            slippage_guard: engine
+                .max_slippage_bps
+                .map(|bps| fillproof_engine::SlippageGuard {
+                    max_bps: Decimal::from_f64_retain(bps.0)
+                        .unwrap_or(Decimal::MAX)
+                        .round_dp(2),
+                    every: engine
+                        .slippage_check_every
+                        .map_or(std::time::Duration::from_secs(1), |every| every.0),
+                }),
         })
     }
 
