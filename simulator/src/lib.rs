@@ -15,8 +15,9 @@
 //!   holidays and early closes, 2024 to 2028) with each [`TradingDay`]'s
 //!   sessions in UTC, as Alpaca's `GET /v2/calendar` gives them
 //!   (`calendar.rs`); not yet read by the broker.
-//! - [`PricePath`], [`QuoteModel`]: the market's seeded price paths and
-//!   the quotes around them (`market/`); not yet read from scenarios.
+//! - [`PricePath`], [`QuoteModel`]: the market's price paths (seeded, or
+//!   replayed from a [`Recording`] of trades or bars) and the quotes
+//!   around them (`market/`), read from a scenario's `market:` section.
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
 //!   scenario files write them.
 //! - [`BrokerModel`]: the broker's behaviour compiled from a scenario, and
@@ -80,8 +81,9 @@ pub use lifecycle::{
     slipped_price, within_limit,
 };
 pub use market::{
-    Asset, FLAT_SIZE, HaltRate, Hours, Listing, MAX_DRAWN_HALTS, MAX_STEPS, MIN_STEP, Market,
-    MarketError, MarketModel, PathModel, PricePath, QuoteModel, Sessions,
+    Asset, FLAT_SIZE, HaltRate, Hours, Listing, MAX_DRAWN_HALTS, MAX_RECORDS, MAX_STEPS, MIN_STEP,
+    Market, MarketError, MarketModel, PathModel, PricePath, QuoteModel, RecordError, RecordKind,
+    Recording, Sessions,
 };
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{

@@ -1,5 +1,6 @@
-//! The market a simulated broker trades in: per symbol, a seeded price
-//! path ([`PricePath`], from a [`PathModel`]) and the quotes around it
+//! The market a simulated broker trades in: per symbol, a price path
+//! ([`PricePath`], from a [`PathModel`]: seeded, or replayed from a
+//! [`Recording`] of trades or bars) and the quotes around it
 //! ([`QuoteModel`], giving the engine's `Quote`).
 //!
 //! The path is drawn from its own random stream (purpose `market`, keyed by
@@ -12,15 +13,17 @@
 //! distributions, the price grid (`lifecycle::on_price_grid`) and the
 //! engine's seeded streams only.
 //!
-//! Not yet read from scenarios: the broker still fills at its reference
-//! prices, and no run uses this module.
+//! Read from a scenario's `market:` section (`scenario/market.rs`); the
+//! simulated broker fills against it (`venue.rs`).
 
 mod path;
 mod quote;
+mod recorded;
 mod sessions;
 mod venue;
 
 pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
 pub use quote::QuoteModel;
+pub use recorded::{MAX_RECORDS, RecordError, RecordKind, Recording};
 pub use sessions::{Hours, Sessions};
 pub use venue::{Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, Market, MarketModel};
