@@ -94,8 +94,8 @@ pub use scenario::{
     StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
 };
 pub use scenario::{
-    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, QuoteSpec,
-    SymbolSpec, market_model,
+    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, PathFile,
+    QuoteSpec, SymbolSpec, market_model,
 };
 pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
