@@ -360,7 +360,10 @@ impl Header {
                 RecordError::at(
                     line,
                     Some(name),
-                    format!("is not a column of a recorded file; allowed: {COLUMN_NAMES}"),
+                    format!(
+                        "is not a column name (the first line is the header); \
+                         allowed: {COLUMN_NAMES}"
+                    ),
                 )
             })?;
             if let Some((_, earlier)) = columns.iter().find(|(c, _)| *c == column) {
@@ -926,6 +929,7 @@ mod tests {
     fn bad_headers_name_the_column() {
         let cases = [
             ("timestamp,vwap\n", 1, Some("vwap")),
+            ("0,100.00\n1,100.10\n", 1, Some("0")),
             ("# c\n\ntime,price,price\n", 3, Some("price")),
             ("t,price,open\n", 1, Some("open")),
             ("t,o,h,c\n", 1, Some("low")),
