@@ -837,7 +837,11 @@ async fn a_fill_during_the_slippage_cancel_is_still_reported() {
         .await
         .expect("placed");
     assert!(result.stopped.is_some(), "{result:?}");
-    assert_eq!(broker.calls().cancel, 1, "the fill came after the cancel was sent");
+    assert_eq!(
+        broker.calls().cancel,
+        1,
+        "the fill came after the cancel was sent"
+    );
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.filled_qty, Decimal::from(100));
     assert_eq!(result.avg_price, Some("101.50".parse().expect("price")));

@@ -15,9 +15,11 @@
 //!   holidays and early closes, 2024 to 2028) with each [`TradingDay`]'s
 //!   sessions in UTC, as Alpaca's `GET /v2/calendar` gives them
 //!   (`calendar.rs`); not yet read by the broker.
-//! - [`Market`], [`PricePath`], [`QuoteModel`]: the market's seeded price
-//!   paths, the quotes around them, and the tape it prints, one trade a
-//!   step, bucketed into [`Bar`]s by [`Timeframe`] (`market/`).
+//! - [`Market`], [`PricePath`], [`QuoteModel`]: the market's price paths
+//!   (seeded, or replayed from a [`Recording`] of trades or bars), the
+//!   quotes around them, and the tape it prints, one trade a step,
+//!   bucketed into [`Bar`]s by [`Timeframe`] (`market/`), read from a
+//!   scenario's `market:` section.
 //! - [`Dist`], [`DurationDist`], [`NumberDist`]: random distributions as
 //!   scenario files write them.
 //! - [`BrokerModel`]: the broker's behaviour compiled from a scenario, and
@@ -82,8 +84,9 @@ pub use lifecycle::{
 };
 pub use market::{
     Asset, Bar, Bars, BarsError, FLAT_SIZE, HaltRate, Hours, Listing, MAX_BAR_LIMIT, MAX_BAR_STEPS,
-    MAX_DRAWN_HALTS, MAX_STEPS, MIN_STEP, Market, MarketError, MarketModel, PathModel, PricePath,
-    QuoteModel, Sessions, TapeTrade, Timeframe, TimeframeError,
+    MAX_DRAWN_HALTS, MAX_RECORDS, MAX_STEPS, MIN_STEP, Market, MarketError, MarketModel, PathModel,
+    PricePath, QuoteModel, RecordError, RecordKind, Recording, Sessions, TapeTrade, Timeframe,
+    TimeframeError,
 };
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
@@ -94,8 +97,8 @@ pub use scenario::{
     StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
 };
 pub use scenario::{
-    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, QuoteSpec,
-    SymbolSpec, market_model,
+    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, PathFile,
+    QuoteSpec, SymbolSpec, market_model,
 };
 pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,

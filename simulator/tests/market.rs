@@ -2,6 +2,7 @@
 //! simulated broker: fills where the path lets them happen, at the touch,
 //! halts, the asset's flags, and a path no order can move.
 
+use std::path::Path;
 use std::time::Duration;
 
 use fillproof_engine::clock::sleep;
@@ -469,4 +470,199 @@ fn the_tape_is_silent_while_the_market_is_closed() {
     let always = broker(&s);
     let trades = always.market().trades("QQQ", weekend, 10).expect("listed");
     assert_eq!(trades.first().map(|t| t.at), Some(Duration::ZERO));
+}
+
+/// A one-symbol scenario (QQQ, open always, seed `seed`) whose QQQ is
+/// `symbol` (a flow mapping naming a file under tests/fixtures), every
+/// order filling `delay` after it may; the `QQQ:` line is line 14.
+fn recorded_text(symbol: &str, delay: &str, seed: u64) -> String {
+    format!(
+        "version: 1\nname: recorded\nseed: {seed}\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {{QQQ: \"100.00\"}}\nbroker:\n  fill: {{probability: 1, delay: {delay}}}\nmarket:\n  hours: always\n  symbols:\n    QQQ: {symbol}\n"
+    )
+}
+
+fn parse_recorded(text: &str) -> Result<Scenario, fillproof_simulator::ScenarioError> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    Scenario::parse(text.as_bytes(), "recorded.yaml", Some(&dir))
+}
+
+fn recorded(symbol: &str, delay: &str, seed: u64) -> Scenario {
+    let text = recorded_text(symbol, delay, seed);
+    parse_recorded(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+const TRADES: &str = "{file: fixtures/qqq-trades.csv}";
+
+/// Goal: a recorded path replays its records from the run's start, and a
+/// resting limit fills exactly when the recorded price crosses it, at the
+/// touch of the quote around that price. Method: QQQ replays
+/// fixtures/qqq-trades.csv (100.00, 99.90 at 5s, 99.85 at 12s, 99.95 at
+/// 12.4s, 99.75 at 20s, 99.95 at 30s; quotes 2 bps, a cent either side);
+/// the market reads each record from its instant (the 12.4s trade from
+/// the next step), and a buy limit at 99.80 fills at 20s at the ask,
+/// 99.76, not at 19s when the ask is 99.96.
+#[tokio::test(start_paused = true)]
+async fn a_resting_limit_fills_when_the_recorded_price_crosses_it() {
+    let broker = broker(&recorded(TRADES, "0s", 9));
+    let market = broker.market();
+    let seen: Vec<Decimal> = [0, 4, 5, 12, 13, 19, 20, 30, 3_600]
+        .into_iter()
+        .map(|s| {
+            market
+                .price_at("QQQ", Duration::from_secs(s))
+                .expect("listed")
+        })
+        .collect();
+    let expected = [
+        "100.00", "100.00", "99.90", "99.85", "99.95", "99.95", "99.75", "99.95", "99.95",
+    ];
+    assert_eq!(seen, expected.map(price));
+    let order = broker
+        .submit_order(&request("rest", Side::Buy, "10", Some("99.80")))
+        .await
+        .expect("accepted");
+    let at = Duration::from_secs(20);
+    assert_eq!(fills(&broker, &order.id), vec![(at, price("99.76"))]);
+    let quote = market.quote_at("QQQ", at).expect("quote");
+    assert_eq!((quote.bid, quote.ask), (price("99.74"), price("99.76")));
+    let before = market
+        .quote_at("QQQ", at - Duration::from_secs(1))
+        .expect("quote");
+    assert_eq!(before.ask, price("99.96"));
+}
+
+/// Goal: a market order on a recorded path fills at the touch around the
+/// recorded price. Method: due at 5s, when the tape reads 99.90, a buy
+/// fills at the ask 99.91 and a sell at the bid 99.89.
+#[tokio::test(start_paused = true)]
+async fn a_market_order_fills_at_the_recorded_touch() {
+    let broker = broker(&recorded(TRADES, "5s", 9));
+    let cases = [(Side::Buy, "99.91"), (Side::Sell, "99.89")];
+    for (i, (side, touch)) in cases.into_iter().enumerate() {
+        let order = broker
+            .submit_order(&request(&format!("mkt-{i}"), side, "10", None))
+            .await
+            .expect("accepted");
+        assert_eq!(
+            fills(&broker, &order.id),
+            vec![(Duration::from_secs(5), price(touch))],
+            "{side:?}"
+        );
+    }
+}
+
+/// Goal: recorded bars replay their open, the extreme nearer the open,
+/// the other extreme and the close, and limits fill at the extremes.
+/// Method: fixtures/qqq-bars.csv holds two one-minute bars; the market
+/// reads open, low, high, close at 0, 15, 30, 45s of the first (its low is
+/// nearer the open) and open, high, low, close in the second; a sell
+/// limit at 100.40 fills at the first bar's high (30s, bid 100.49) and a
+/// buy limit at 99.55 at the second bar's low (90s, ask 99.51).
+#[tokio::test(start_paused = true)]
+async fn recorded_bars_fill_at_their_extremes() {
+    let broker = broker(&recorded("{file: fixtures/qqq-bars.csv}", "0s", 9));
+    let seen: Vec<Decimal> = [0, 15, 30, 45, 60, 75, 90, 105, 600]
+        .into_iter()
+        .map(|s| {
+            broker
+                .market()
+                .price_at("QQQ", Duration::from_secs(s))
+                .expect("listed")
+        })
+        .collect();
+    let expected = [
+        "100.00", "99.90", "100.50", "100.20", "100.20", "100.30", "99.50", "99.60", "99.60",
+    ];
+    assert_eq!(seen, expected.map(price));
+    let sell = broker
+        .submit_order(&request("high", Side::Sell, "10", Some("100.40")))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        fills(&broker, &sell.id),
+        vec![(Duration::from_secs(30), price("100.49"))]
+    );
+    let buy = broker
+        .submit_order(&request("low", Side::Buy, "10", Some("99.55")))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        fills(&broker, &buy.id),
+        vec![(Duration::from_secs(90), price("99.51"))]
+    );
+}
+
+/// Goal: a run on a recorded path is the same run twice, and the path is
+/// the file's whatever the seed. Method: two brokers on one scenario take
+/// the same orders and end with the same fills and trace hash; a broker
+/// under another seed reads the same prices every second for a minute.
+#[tokio::test(start_paused = true)]
+async fn a_recorded_run_is_the_same_twice() {
+    let s = recorded(TRADES, "1s", 9);
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let broker = SimBroker::new(BrokerModel::from_scenario(&s), s.seed, true);
+        let mut ids = Vec::new();
+        for (i, limit) in [None, Some("99.80"), Some("99.90"), None]
+            .into_iter()
+            .enumerate()
+        {
+            let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+            let order = broker
+                .submit_order(&request(&format!("o-{i}"), side, "10", limit))
+                .await
+                .expect("accepted");
+            ids.push(order.id);
+        }
+        sleep(Duration::from_secs(60)).await;
+        let all: Vec<Vec<(Duration, Decimal)>> = ids.iter().map(|id| fills(&broker, id)).collect();
+        assert!(all.iter().all(|f| !f.is_empty()), "{all:?}");
+        outcomes.push((all, broker.trace_hash()));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    let other = broker(&recorded(TRADES, "1s", 10));
+    let same = broker(&s);
+    for second in 0..60 {
+        let t = Duration::from_secs(second);
+        assert_eq!(
+            other.market().price_at("QQQ", t),
+            same.market().price_at("QQQ", t)
+        );
+    }
+}
+
+/// Goal: a recorded file's problems are refused with the scenario's line
+/// and field, the recorded file, the record's line and the column.
+/// Method: a missing file, a negative price on line 4 of
+/// fixtures/qqq-bad-price.csv, and `volatility` beside `file`.
+#[test]
+fn a_recorded_files_problems_name_file_line_and_column() {
+    let cases = [
+        (
+            "{file: fixtures/missing.csv}",
+            vec!["market.symbols.QQQ.file", "missing.csv", "cannot read it"],
+        ),
+        (
+            "{file: fixtures/qqq-bad-price.csv}",
+            vec![
+                "market.symbols.QQQ.file",
+                "qqq-bad-price.csv",
+                "line 4, column `price`: is -5; prices are positive",
+            ],
+        ),
+        (
+            "{file: fixtures/qqq-trades.csv, volatility: 0.2}",
+            vec!["market.symbols.QQQ.volatility", "beside `file`"],
+        ),
+    ];
+    for (symbol, words) in cases {
+        let error = parse_recorded(&recorded_text(symbol, "0s", 9))
+            .expect_err(symbol)
+            .to_string();
+        assert!(error.contains("recorded.yaml:14"), "{symbol}: {error}");
+        for word in words {
+            assert!(error.contains(word), "{symbol}: {word} not in {error}");
+        }
+        assert_eq!(error.lines().count(), 1, "{symbol}: one problem: {error}");
+    }
 }

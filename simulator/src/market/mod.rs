@@ -1,5 +1,6 @@
-//! The market a simulated broker trades in: per symbol, a seeded price
-//! path ([`PricePath`], from a [`PathModel`]) and the quotes around it
+//! The market a simulated broker trades in: per symbol, a price path
+//! ([`PricePath`], from a [`PathModel`]: seeded, or replayed from a
+//! [`Recording`] of trades or bars) and the quotes around it
 //! ([`QuoteModel`], giving the engine's `Quote`).
 //!
 //! The path is drawn from its own random stream (purpose `market`, keyed by
@@ -13,15 +14,21 @@
 //! [`Market::bars`] by [`Timeframe`]). Imports the distributions, the
 //! price grid (`lifecycle::on_price_grid`), the calendar's New York dates
 //! (for day bars), the time origin and the engine's seeded streams only.
+//!
+//! Read from a scenario's `market:` section (`scenario/market.rs`), where
+//! a path may be replayed from a recording (`recorded.rs`); the simulated
+//! broker fills against it (`venue.rs`).
 
 mod path;
 mod quote;
+mod recorded;
 mod sessions;
 mod tape;
 mod venue;
 
 pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
 pub use quote::QuoteModel;
+pub use recorded::{MAX_RECORDS, RecordError, RecordKind, Recording};
 pub use sessions::{Hours, Sessions};
 pub use tape::{
     Bar, Bars, BarsError, MAX_BAR_LIMIT, MAX_BAR_STEPS, TapeTrade, Timeframe, TimeframeError,

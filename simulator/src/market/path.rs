@@ -1,7 +1,9 @@
-//! A seeded price path: geometric Brownian motion with drift and
-//! volatility, jumps with a probability per step and a size distribution,
-//! and trading halts as windows.
+//! A symbol's price path: either seeded (geometric Brownian motion with
+//! drift and volatility, jumps with a probability per step and a size
+//! distribution) or recorded (replayed from a file, `recorded.rs`), with
+//! trading halts as windows.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -10,6 +12,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use thiserror::Error;
 
+use super::recorded::{Recording, Replay};
 use crate::distribution::{Dist, standard_normal};
 use crate::lifecycle::on_price_grid;
 
@@ -39,7 +42,8 @@ pub struct MarketError {
 }
 
 /// How one symbol's price moves. Defaults: no drift, no volatility, a 1 s
-/// step, no jumps, no halts: a constant price.
+/// step, no jumps, no halts: a constant price. A recorded model
+/// ([`PathModel::recorded`]) replays its recording instead of drawing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathModel {
     start: Decimal,
@@ -49,6 +53,8 @@ pub struct PathModel {
     jump_probability: f64,
     jump_size: Dist,
     halts: Vec<(Duration, Duration)>,
+    /// The recording a recorded path replays; `None` for a drawn one.
+    recording: Option<Arc<Recording>>,
 }
 
 impl PathModel {
@@ -101,15 +107,34 @@ impl PathModel {
             jump_probability: 0.0,
             jump_size: Dist::Fixed(0.0),
             halts: Vec::new(),
+            recording: None,
         })
+    }
+
+    /// A path replaying `recording` on a grid of `step` (see
+    /// `market/recorded.rs`): it starts at the recording's first price.
+    ///
+    /// # Errors
+    /// A step shorter than [`MIN_STEP`].
+    pub fn recorded(recording: Arc<Recording>, step: Duration) -> Result<Self, MarketError> {
+        let mut model = Self::new(recording.first_price(), 0.0, 0.0, step)?;
+        model.recording = Some(recording);
+        Ok(model)
     }
 
     /// The same path with a jump of `size` (a log-return: -0.05 is a gap of
     /// about 5% down) drawn with `probability` at each step.
     ///
     /// # Errors
-    /// A probability outside 0..=1.
+    /// A probability outside 0..=1, or a recorded path (which takes its
+    /// moves from its recording).
     pub fn with_jumps(mut self, probability: f64, size: Dist) -> Result<Self, MarketError> {
+        if self.recording.is_some() {
+            return Err(MarketError {
+                field: "jumps",
+                problem: "a recorded path takes its moves from its file; it draws no jumps".into(),
+            });
+        }
         if !(0.0..=1.0).contains(&probability) {
             return Err(MarketError {
                 field: "jumps.probability",
@@ -148,12 +173,28 @@ struct Checkpoint {
     rng: ChaCha8Rng,
 }
 
-/// A symbol's price over virtual time, drawn step by step from its own
-/// stream. Reads are pure functions of the instant: asking in any order
-/// gives the same prices.
+/// A symbol's price over virtual time: drawn step by step from its own
+/// stream, or replayed from a recording. Reads are pure functions of the
+/// instant: asking in any order gives the same prices.
 #[derive(Debug, Clone)]
 pub struct PricePath {
     model: PathModel,
+    process: Process,
+}
+
+/// Where a path's prices come from.
+#[derive(Debug, Clone)]
+enum Process {
+    /// Drawn from the seed (boxed: its cursor holds a random stream,
+    /// ten times a replay's size).
+    Drawn(Box<Drawn>),
+    /// Replayed from a recording.
+    Recorded(Replay),
+}
+
+/// The state of a drawn path: what it has drawn so far.
+#[derive(Debug, Clone)]
+struct Drawn {
     /// Every [`CHECKPOINT_EVERY`]th step's state, from step 0.
     checkpoints: Vec<Checkpoint>,
     /// The lowest and highest log-price of each block of steps between
@@ -166,44 +207,70 @@ pub struct PricePath {
 }
 
 impl PricePath {
-    /// The path of `symbol` in the run with `seed`.
+    /// The path of `symbol` in the run with `seed` (a recorded path is
+    /// the same under every seed).
     #[must_use]
     pub fn new(model: PathModel, seed: u64, symbol: &str) -> Self {
-        let rng = fillproof_engine::derive_rng(
-            seed,
-            "market",
-            fillproof_engine::stable_hash(symbol.as_bytes()),
-        );
-        let start = model.start.to_f64().unwrap_or(1.0).ln();
-        Self {
-            model,
-            checkpoints: vec![Checkpoint {
-                log_price: start,
-                rng,
-            }],
-            ranges: Vec::new(),
-            cursor: None,
+        let process = match &model.recording {
+            Some(recording) => Process::Recorded(Replay::new(Arc::clone(recording))),
+            None => {
+                let rng = fillproof_engine::derive_rng(
+                    seed,
+                    "market",
+                    fillproof_engine::stable_hash(symbol.as_bytes()),
+                );
+                let start = model.start.to_f64().unwrap_or(1.0).ln();
+                Process::Drawn(Box::new(Drawn {
+                    checkpoints: vec![Checkpoint {
+                        log_price: start,
+                        rng,
+                    }],
+                    ranges: Vec::new(),
+                    cursor: None,
+                }))
+            }
+        };
+        Self { model, process }
+    }
+
+    /// The price at `t`, on the price grid: the last step at or before `t`
+    /// (for a recorded path, the last record at or before that step's
+    /// start).
+    pub fn price_at(&mut self, t: Duration) -> Decimal {
+        let step = self.step_of(t);
+        let step_nanos = self.step_size_nanos();
+        match &mut self.process {
+            Process::Drawn(drawn) => grid_price(drawn.log_price_at_step(&self.model, step)),
+            Process::Recorded(replay) => replay.price_at_step(step, step_nanos),
         }
     }
 
-    /// The price at `t`, on the price grid: the last step at or before `t`.
-    pub fn price_at(&mut self, t: Duration) -> Decimal {
-        let step = self.step_of(t);
-        grid_price(self.log_price_at_step(step))
-    }
-
     /// The unrounded log-price at `t` (its exponent, rounded to the grid,
-    /// is [`PricePath::price_at`]).
+    /// is [`PricePath::price_at`]; a recorded price's logarithm).
     pub fn log_price_at(&mut self, t: Duration) -> f64 {
         let step = self.step_of(t);
-        self.log_price_at_step(step)
+        let step_nanos = self.step_size_nanos();
+        match &mut self.process {
+            Process::Drawn(drawn) => drawn.log_price_at_step(&self.model, step),
+            Process::Recorded(replay) => replay
+                .price_at_step(step, step_nanos)
+                .to_f64()
+                .map_or(f64::NEG_INFINITY, f64::ln),
+        }
     }
 
-    /// True when the price never moves: no volatility and no jumps.
+    /// True when the price never moves: no volatility and no jumps, or a
+    /// recording of a single point (a single trade).
     #[must_use]
     pub fn is_still(&self) -> bool {
-        self.model.volatility == 0.0
-            && (self.model.jump_probability == 0.0 || self.model.jump_size == Dist::Fixed(0.0))
+        match &self.process {
+            Process::Recorded(replay) => replay.is_still(),
+            Process::Drawn(_) => {
+                self.model.volatility == 0.0
+                    && (self.model.jump_probability == 0.0
+                        || self.model.jump_size == Dist::Fixed(0.0))
+            }
+        }
     }
 
     /// The start of the step after the one `t` falls in; `None` past the
@@ -219,14 +286,21 @@ impl PricePath {
     /// the path's last step).
     pub fn block_range(&mut self, t: Duration) -> ((Decimal, Decimal), Option<Duration>) {
         let block = self.step_of(t) / CHECKPOINT_EVERY;
-        let index = usize::try_from(block).unwrap_or(usize::MAX);
-        self.build_to(index + 1);
-        let (low, high) = self.ranges[index];
+        let step_nanos = self.step_size_nanos();
+        let range = match &mut self.process {
+            Process::Drawn(drawn) => {
+                let index = usize::try_from(block).unwrap_or(usize::MAX);
+                drawn.build_to(&self.model, index + 1);
+                let (low, high) = drawn.ranges[index];
+                (grid_price(low), grid_price(high))
+            }
+            Process::Recorded(replay) => replay.block_range(block, step_nanos),
+        };
         let next = (block + 1)
             .checked_mul(CHECKPOINT_EVERY)
             .filter(|step| *step <= MAX_STEPS)
             .map(|step| self.start_of(step));
-        ((grid_price(low), grid_price(high)), next)
+        (range, next)
     }
 
     /// The instant `step` starts.
@@ -290,11 +364,14 @@ impl PricePath {
         let steps = t.as_nanos() / self.step_size_nanos();
         u64::try_from(steps).unwrap_or(u64::MAX).min(MAX_STEPS)
     }
+}
 
-    /// The log-price after `step` draws, from the nearest checkpoint.
-    fn log_price_at_step(&mut self, step: u64) -> f64 {
+impl Drawn {
+    /// The log-price after `step` draws of `model`, from the nearest
+    /// checkpoint.
+    fn log_price_at_step(&mut self, model: &PathModel, step: u64) -> f64 {
         let wanted = usize::try_from(step / CHECKPOINT_EVERY).unwrap_or(usize::MAX);
-        self.build_to(wanted);
+        self.build_to(model, wanted);
         let from = match self.cursor.take() {
             Some((at, state)) if at <= step && at / CHECKPOINT_EVERY == step / CHECKPOINT_EVERY => {
                 (at, state)
@@ -304,7 +381,7 @@ impl PricePath {
                 self.checkpoints[wanted].clone(),
             ),
         };
-        let state = self.advance(from.1, step - from.0);
+        let state = model.walk(from.1, step - from.0, |_| {});
         let log_price = state.log_price;
         self.cursor = Some((step, state));
         log_price
@@ -312,7 +389,7 @@ impl PricePath {
 
     /// Draws checkpoints (and the ranges of the blocks between them) until
     /// checkpoint `wanted` exists.
-    fn build_to(&mut self, wanted: usize) {
+    fn build_to(&mut self, model: &PathModel, wanted: usize) {
         while self.checkpoints.len() <= wanted {
             let start = self
                 .checkpoints
@@ -320,7 +397,7 @@ impl PricePath {
                 .expect("the path starts with one")
                 .clone();
             let (mut low, mut high) = (start.log_price, start.log_price);
-            let state = self.walk(start, CHECKPOINT_EVERY, |log_price| {
+            let state = model.walk(start, CHECKPOINT_EVERY, |log_price| {
                 low = low.min(log_price);
                 high = high.max(log_price);
             });
@@ -328,25 +405,22 @@ impl PricePath {
             self.checkpoints.push(state);
         }
     }
+}
 
-    /// `state` moved on by `steps` draws.
-    fn advance(&self, state: Checkpoint, steps: u64) -> Checkpoint {
-        self.walk(state, steps, |_| {})
-    }
-
+impl PathModel {
     /// `state` moved on by `steps` draws, showing `visit` each log-price
     /// on the way.
     fn walk(&self, mut state: Checkpoint, steps: u64, mut visit: impl FnMut(f64)) -> Checkpoint {
-        let dt = self.model.step.as_secs_f64() / SECONDS_PER_YEAR;
-        let sigma = self.model.volatility;
-        let mean = (self.model.drift - sigma * sigma / 2.0) * dt;
+        let dt = self.step.as_secs_f64() / SECONDS_PER_YEAR;
+        let sigma = self.volatility;
+        let mean = (self.drift - sigma * sigma / 2.0) * dt;
         let spread = sigma * dt.sqrt();
         for _ in 0..steps {
             // Every step draws the same numbers whatever the settings, so
             // changing one knob leaves the other draws where they were.
             let z = standard_normal(&mut state.rng);
-            let jumps = state.rng.random::<f64>() < self.model.jump_probability;
-            let jump = self.model.jump_size.sample(&mut state.rng);
+            let jumps = state.rng.random::<f64>() < self.jump_probability;
+            let jump = self.jump_size.sample(&mut state.rng);
             state.log_price += mean + spread * z + if jumps { jump } else { 0.0 };
             visit(state.log_price);
         }
@@ -444,14 +518,21 @@ mod tests {
     fn returns_have_the_volatility_asked_for() {
         let mut path = PricePath::new(spy(0.3), 11, "SPY");
         let expected = 0.3 * (1.0 / SECONDS_PER_YEAR).sqrt();
-        let mut state = path.checkpoints[0].clone();
+        let Process::Drawn(drawn) = &path.process else {
+            panic!("a drawn path");
+        };
+        let mut state = drawn.checkpoints[0].clone();
         let logs: Vec<f64> = (0..100_000u64)
             .map(|_| {
-                state = path.advance(state.clone(), 1);
+                state = path.model.walk(state.clone(), 1, |_| {});
                 state.log_price
             })
             .collect();
-        assert_eq!(logs[99], path.log_price_at_step(100), "walk and read agree");
+        assert_eq!(
+            logs[99],
+            path.log_price_at(Duration::from_secs(100)),
+            "walk and read agree"
+        );
         let returns: Vec<f64> = logs.windows(2).map(|w| w[1] - w[0]).collect();
         let n = returns.len() as f64;
         let mean = returns.iter().sum::<f64>() / n;
@@ -467,8 +548,8 @@ mod tests {
     fn a_certain_jump_moves_every_step() {
         let model = spy(0.0).with_jumps(1.0, Dist::Fixed(-0.01)).expect("jumps");
         let mut path = PricePath::new(model, 2, "SPY");
-        let start = path.log_price_at_step(0);
-        let later = path.log_price_at_step(10);
+        let start = path.log_price_at(Duration::ZERO);
+        let later = path.log_price_at(Duration::from_secs(10));
         assert!(
             (later - start + 0.1).abs() < 1e-12,
             "moved {}",

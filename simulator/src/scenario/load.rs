@@ -1,6 +1,6 @@
 //! Reading a scenario file: size and encoding guards, then the parse
-//! (`parse.rs`), the sample files (`samples.rs`) and the checks
-//! (`check.rs`).
+//! (`parse.rs`), the sample files (`samples.rs`), the recorded paths
+//! (`recorded.rs`) and the checks (`check.rs`).
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use super::Scenario;
 use super::check::check;
 use super::parse::parse_yaml;
 use super::read::{MAX_FILE_BYTES, read_bounded};
+use super::recorded::resolve_recorded_files;
 use super::samples::resolve_sample_files;
 use crate::error::{Diagnostic, ScenarioError};
 
@@ -46,7 +47,8 @@ impl Scenario {
     }
 
     /// Parses and checks scenario text. `file` names it in errors;
-    /// `base_dir` resolves `samples_file` paths.
+    /// `base_dir` resolves `samples_file` paths and recorded paths
+    /// (`market.symbols.X.file`).
     ///
     /// # Errors
     /// As [`Scenario::load`].
@@ -89,6 +91,9 @@ impl Scenario {
             return Err(in_order(diagnostics));
         };
         if let Err(error) = resolve_sample_files(&mut scenario, file, text, base_dir) {
+            diagnostics.extend(error.diagnostics);
+        }
+        if let Err(error) = resolve_recorded_files(&mut scenario, file, base_dir) {
             diagnostics.extend(error.diagnostics);
         }
         let checked = check(&scenario, file);

@@ -1,10 +1,12 @@
 //! The `market:` section: when the market trades, and per symbol how its
-//! price moves (a seeded process: drift, volatility, jumps and halts), how
-//! it is quoted, and what kind of asset it is.
+//! price moves (a seeded process: drift, volatility and jumps; or a
+//! recorded `file:` of trades or bars, read by `recorded.rs`), its halts,
+//! how it is quoted, and what kind of asset it is.
 //!
 //! A scenario without the section holds each symbol at its reference
 //! price, quoted at it on both sides, trading at any hour.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -18,7 +20,7 @@ use super::values::Price;
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::duration::Dur;
 use crate::market::{
-    Asset, HaltRate, Hours, Listing, MarketError, MarketModel, PathModel, QuoteModel,
+    Asset, HaltRate, Hours, Listing, MarketError, MarketModel, PathModel, QuoteModel, Recording,
 };
 
 /// The most halts a symbol may draw per virtual hour.
@@ -53,18 +55,28 @@ pub struct MarketSpec {
 /// reference price, no drift, no volatility, a 1 s step, no jumps or
 /// halts, a 2 bps spread with 100 shares a side, an active asset that is
 /// tradable, fractionable, shortable and easy to borrow.
+///
+/// With `file:` the price replays a recorded CSV of trades or bars from
+/// the run's start (its first record is virtual time zero; the format and
+/// the intrabar convention for bars are in `market/recorded.rs`); `price`,
+/// `drift`, `volatility` and `jumps` are then refused, while `step` (the
+/// grid the replay moves on), halts, quotes and the asset's flags apply.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolSpec {
+    /// A recorded path: a CSV file of trades or bars, relative to the
+    /// scenario's folder.
+    #[serde(default)]
+    pub file: Option<Spanned<PathFile>>,
     /// The price at the start; default the workload's reference price.
     #[serde(default)]
     pub price: Option<Price>,
-    /// Yearly drift of the log-price (0.05 is 5% a year).
+    /// Yearly drift of the log-price (0.05 is 5% a year); default 0.
     #[serde(default)]
-    pub drift: f64,
-    /// Yearly volatility (0.2 is 20% a year).
+    pub drift: Option<f64>,
+    /// Yearly volatility (0.2 is 20% a year); default 0.
     #[serde(default)]
-    pub volatility: f64,
+    pub volatility: Option<f64>,
     /// Time between two moves of the price; default 1s, at least 100ms.
     #[serde(default = "default_step")]
     pub step: Dur,
@@ -92,6 +104,27 @@ pub struct SymbolSpec {
     /// Easy to borrow for a short sale; default true.
     #[serde(default = "yes")]
     pub easy_to_borrow: bool,
+}
+
+/// The recorded file a symbol's path replays: its name as the scenario
+/// writes it, and its records once read (when the scenario is loaded).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "String")]
+pub struct PathFile {
+    /// The path, relative to the scenario's folder.
+    pub name: String,
+    /// The records, once read; `None` until then, or when the file could
+    /// not be read (which loading reports).
+    pub recording: Option<Arc<Recording>>,
+}
+
+impl From<String> for PathFile {
+    fn from(name: String) -> Self {
+        Self {
+            name,
+            recording: None,
+        }
+    }
 }
 
 /// An asset's status.
@@ -178,21 +211,13 @@ impl SymbolSpec {
     /// gives no price of its own.
     ///
     /// # Errors
-    /// The first setting out of range, or no price at all.
+    /// The first setting out of range, no price at all, or a setting
+    /// beside `file` that a recorded path takes from its file.
     pub fn listing(
         &self,
         reference: Option<rust_decimal::Decimal>,
     ) -> Result<Listing, MarketError> {
-        let start = self.price.map(|p| p.0).or(reference).ok_or(MarketError {
-            field: "price",
-            problem: "has no value; give `price: \"590.10\"` here or a \
-                      workload.reference_price for the symbol"
-                .into(),
-        })?;
-        let mut path = PathModel::new(start, self.drift, self.volatility, self.step.0)?;
-        if let Some(jumps) = &self.jumps {
-            path = path.with_jumps(jumps.probability.0, jumps.size.0.clone())?;
-        }
+        let mut path = self.path_model(reference)?;
         path = path.with_halts(
             self.halts
                 .windows
@@ -239,6 +264,53 @@ impl SymbolSpec {
             }),
         })
     }
+
+    /// How the price moves, before halts: replayed from `file`, or drawn
+    /// from `reference` (or `price`) with drift, volatility and jumps.
+    fn path_model(
+        &self,
+        reference: Option<rust_decimal::Decimal>,
+    ) -> Result<PathModel, MarketError> {
+        if let Some(file) = &self.file {
+            let given = [
+                ("price", self.price.is_some()),
+                ("drift", self.drift.is_some()),
+                ("volatility", self.volatility.is_some()),
+                ("jumps", self.jumps.is_some()),
+            ];
+            if let Some((field, _)) = given.into_iter().find(|(_, given)| *given) {
+                return Err(MarketError {
+                    field,
+                    problem: format!(
+                        "is given beside `file`; a recorded path takes its prices from \
+                         `{}`: give `{field}` or `file`, not both",
+                        file.value.name
+                    ),
+                });
+            }
+            let recording = file.value.recording.clone().ok_or_else(|| MarketError {
+                field: "file",
+                problem: format!("`{}` was not read", file.value.name),
+            })?;
+            return PathModel::recorded(recording, self.step.0);
+        }
+        let start = self.price.map(|p| p.0).or(reference).ok_or(MarketError {
+            field: "price",
+            problem: "has no value; give `price: \"590.10\"` here or a \
+                      workload.reference_price for the symbol"
+                .into(),
+        })?;
+        let mut path = PathModel::new(
+            start,
+            self.drift.unwrap_or(0.0),
+            self.volatility.unwrap_or(0.0),
+            self.step.0,
+        )?;
+        if let Some(jumps) = &self.jumps {
+            path = path.with_jumps(jumps.probability.0, jumps.size.0.clone())?;
+        }
+        Ok(path)
+    }
 }
 
 /// The market `scenario` describes: each symbol of its `market:` section
@@ -277,7 +349,17 @@ pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
     let references = &scenario.workload.reference_price.value;
     for (symbol, spec) in &market.symbols {
         let here = Some(spec.referenced);
-        if let Err(error) = spec.value.listing(references.get(symbol).map(|p| p.0)) {
+        // A file that could not be read is reported where it was read.
+        let unread = |field: &str| {
+            field == "file"
+                && spec
+                    .value
+                    .file
+                    .as_ref()
+                    .is_some_and(|f| f.value.recording.is_none())
+        };
+        let listed = spec.value.listing(references.get(symbol).map(|p| p.0));
+        if let Some(error) = listed.err().filter(|e| !unread(e.field)) {
             c.at(
                 here,
                 format!("market.symbols.{symbol}.{}", error.field),

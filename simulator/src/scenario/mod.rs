@@ -34,6 +34,7 @@ mod load;
 mod market;
 mod parse;
 mod read;
+mod recorded;
 mod samples;
 mod timeline;
 mod values;
@@ -54,8 +55,8 @@ pub use engine::{
 };
 pub use limits::Limits;
 pub use market::{
-    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, QuoteSpec,
-    SymbolSpec, market_model,
+    AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, PathFile,
+    QuoteSpec, SymbolSpec, market_model,
 };
 pub use parse::MAX_PARSE_PROBLEMS;
 pub use read::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};
