@@ -19,6 +19,17 @@
 //! a path may be replayed from a recording (`recorded.rs`); the simulated
 //! broker fills against it (`venue.rs`).
 
+/// The most steps a path takes (a week at one step a second, or 70 days at
+/// the default 10 s): beyond it the price holds. Here, beside the
+/// checkpoint spacing, because the drawn and the recorded paths share
+/// both.
+pub const MAX_STEPS: u64 = 6_048_000;
+
+/// Steps between two checkpoints (and the blocks whose ranges a search
+/// skips): a price is at most this many draws from one, and a path of
+/// [`MAX_STEPS`] keeps about 6,000 of them.
+pub(crate) const CHECKPOINT_EVERY: u64 = 1_024;
+
 mod path;
 mod quote;
 mod recorded;
@@ -26,7 +37,7 @@ mod sessions;
 mod tape;
 mod venue;
 
-pub use path::{MAX_STEPS, MIN_STEP, MarketError, PathModel, PricePath};
+pub use path::{MIN_STEP, MarketError, PathModel, PricePath};
 pub use quote::QuoteModel;
 pub use recorded::{MAX_RECORDS, RecordError, RecordKind, Recording};
 pub use sessions::{Hours, Sessions};

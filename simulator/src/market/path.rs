@@ -13,19 +13,12 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use thiserror::Error;
 
 use super::recorded::{Recording, Replay};
+use super::{CHECKPOINT_EVERY, MAX_STEPS};
 use crate::distribution::{Dist, standard_normal};
 use crate::lifecycle::on_price_grid;
 
 /// The shortest step a path takes: finer steps add draws, not realism.
 pub const MIN_STEP: Duration = Duration::from_millis(100);
-
-/// The most steps a path takes (a week at one step a second, or 70 days at
-/// the default 10 s): beyond it the price holds.
-pub const MAX_STEPS: u64 = 6_048_000;
-
-/// Steps between two checkpoints: a price is at most this many draws from
-/// one, and a path of [`MAX_STEPS`] keeps about 6,000 of them.
-pub(crate) const CHECKPOINT_EVERY: u64 = 1_024;
 
 /// Seconds in the year the drift and volatility are quoted over (365 days:
 /// the path moves in calendar time; sessions decide when it trades).

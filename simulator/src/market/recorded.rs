@@ -62,7 +62,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use thiserror::Error;
 
-use super::path::{CHECKPOINT_EVERY, MAX_STEPS};
+use super::{CHECKPOINT_EVERY, MAX_STEPS};
 use crate::lifecycle::on_price_grid;
 
 /// The most records a recorded file holds.

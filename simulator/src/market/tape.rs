@@ -23,7 +23,8 @@ use std::time::Duration;
 use fillproof_engine::Timestamp;
 use rust_decimal::Decimal;
 
-use super::path::{MAX_STEPS, PricePath};
+use super::MAX_STEPS;
+use super::path::PricePath;
 use super::sessions::Sessions;
 use super::venue::{FLAT_SIZE, Live, Market, lock};
 use crate::calendar::Date;
