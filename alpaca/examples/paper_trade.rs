@@ -97,6 +97,7 @@ async fn trade(
         stop_loss: None,
         take_profit: None,
         time_in_force: fillproof_engine::TimeInForce::Day,
+        extended_hours: false,
     };
     let result = executor
         .execute(&signal, price)

@@ -56,6 +56,7 @@ fn validation(c: &mut Criterion) {
         stop_loss: Some("580.00".parse().expect("price")),
         take_profit: Some("600.00".parse().expect("price")),
         time_in_force: fillproof_engine::TimeInForce::Day,
+        extended_hours: false,
     };
     let reference: Decimal = "590.10".parse().expect("price");
     let available = Some(Decimal::from(1_000_000));

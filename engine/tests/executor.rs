@@ -25,6 +25,7 @@ fn signal(qty: i64) -> Signal {
         stop_loss: None,
         take_profit: None,
         time_in_force: fillproof_engine::TimeInForce::Day,
+        extended_hours: false,
     }
 }
 

@@ -40,6 +40,7 @@ impl Intent {
             stop_loss: None,
             take_profit: None,
             time_in_force: self.request.time_in_force,
+            extended_hours: self.request.extended_hours,
         }
     }
 }

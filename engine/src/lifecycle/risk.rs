@@ -184,6 +184,7 @@ mod tests {
             stop_loss: None,
             take_profit: None,
             time_in_force: crate::port::TimeInForce::Day,
+            extended_hours: false,
         }
     }
 

@@ -30,6 +30,9 @@ pub struct Signal {
     pub take_profit: Option<Decimal>,
     /// How long the order works: `day` unless the trader says otherwise.
     pub time_in_force: TimeInForce,
+    /// May trade in the pre- and after-hours sessions (a limit `day`
+    /// order only, as brokers require).
+    pub extended_hours: bool,
 }
 
 impl Signal {
@@ -49,7 +52,7 @@ impl Signal {
             },
             time_in_force: self.time_in_force,
             limit_price: self.limit_price,
-            extended_hours: false,
+            extended_hours: self.extended_hours,
         }
     }
 }
