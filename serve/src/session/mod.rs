@@ -47,8 +47,9 @@ pub struct Session {
 }
 
 /// The buying power of a served session whose scenario has no `account:`
-/// block: a paper account's opening balance, in dollars.
-pub const DEFAULT_BUYING_POWER: u32 = 100_000;
+/// block: a paper account's opening balance, in dollars (the simulator's
+/// default account, which a scenario with a market section trades too).
+pub use fillproof_simulator::DEFAULT_BUYING_POWER;
 
 impl Session {
     /// A session serving `scenario` with streams derived from `seed`. Call

@@ -45,9 +45,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use broker::{
-    AccountSpec, BrokerSpec, CancelSpec, Endpoint, FaultSpec, FillSpec, LatencySpec,
-    MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange, RejectionSpec, StaleReadSpec,
-    StreamSpec, VisibilitySpec, WhenFilled,
+    AccountSpec, BrokerSpec, CancelSpec, DEFAULT_BUYING_POWER, Endpoint, FaultSpec, FillSpec,
+    LatencySpec, MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange, RejectionSpec,
+    StaleReadSpec, StreamSpec, VisibilitySpec, WhenFilled,
 };
 pub use engine::{
     CommissionSpec, EngineKind, EngineRateLimit, EngineSpec, PartialPolicySpec, PollingSpec,

@@ -24,7 +24,7 @@ use super::check::{Checker, check_amount};
 use super::values::RateLimitSpec;
 use crate::distribution::DurationDist;
 
-pub use account::AccountSpec;
+pub use account::{AccountSpec, DEFAULT_BUYING_POWER};
 pub use cancel::{CancelSpec, WhenFilled};
 pub use faults::{FaultSpec, OutageSpec};
 pub use fill::{FillSpec, PartialSpec, PiecesRange, RejectionSpec};
