@@ -586,3 +586,44 @@ async fn the_clock_follows_the_markets_hours() {
         assert!(next.starts_with(next_open), "{hours}: {clock}");
     }
 }
+
+/// Goal: positions are marked to the moving market: unrealized P&L moves
+/// with the price, and equity is cash plus what the positions are worth.
+/// Method: on a volatile SPY, buy 10 and read the position and the account
+/// at three later minutes; each read's current price is the market's then
+/// (the latest trade), its unrealized P&L is 10 × (price − entry), the
+/// price changes between reads, and equity = cash + market value.
+#[tokio::test(start_paused = true)]
+async fn positions_are_marked_to_the_moving_market() {
+    let text =
+        format!("{SCENARIO}market:\n  hours: always\n  symbols:\n    SPY: {{volatility: 1.0}}\n");
+    let scenario = Scenario::parse(text.as_bytes(), "moving.yaml", None).expect("scenario");
+    let session = Session::new(&scenario, 9).expect("session");
+    let body = r#"{"symbol":"SPY","qty":10,"side":"buy","type":"market","time_in_force":"day"}"#;
+    let (status, _) = call(&session, "POST", "/v2/orders", "", body).await;
+    assert_eq!(status, 200);
+    let mut prices = Vec::new();
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let (_, position) = call(&session, "GET", "/v2/positions/SPY", "", "").await;
+        let number = |v: &Value| -> f64 { v.as_str().expect("decimal").parse().expect("number") };
+        let current = number(&position["current_price"]);
+        let entry = number(&position["avg_entry_price"]);
+        let unrealized = number(&position["unrealized_pl"]);
+        assert!(
+            (unrealized - 10.0 * (current - entry)).abs() < 1e-6,
+            "{position}"
+        );
+        let (_, trade) = call(&session, "GET", "/v2/stocks/SPY/trades/latest", "", "").await;
+        assert_eq!(trade["trade"]["p"].as_f64(), Some(current), "{trade}");
+        let (_, account) = call(&session, "GET", "/v2/account", "", "").await;
+        let equity = number(&account["equity"]);
+        let cash = number(&account["cash"]);
+        assert!((equity - (cash + 10.0 * current)).abs() < 1e-6, "{account}");
+        prices.push(current);
+    }
+    assert!(
+        prices.windows(2).any(|w| w[0] != w[1]),
+        "the market never moved: {prices:?}"
+    );
+}
