@@ -97,6 +97,57 @@ fn replay_cancel_race() {
     );
 }
 
+/// `replay` of a scenario with a `market:` section: each acceptance and
+/// fill with the symbol's quote and price at its instant, the submit with
+/// the instant it was sent and the quote then.
+#[test]
+fn replay_beside_the_market() {
+    snapshot!(
+        "replay_market_data_bot",
+        transcript(&[
+            "replay",
+            "scenarios/wire/market-data-bot.yaml",
+            "--order",
+            "1"
+        ])
+    );
+}
+
+/// In a replay beside the market, each acceptance shows the quote the
+/// run's market gives at that instant, and each submit the engine sent
+/// shows when it was sent; a scenario without a `market:` section shows
+/// no quote.
+#[test]
+fn replay_quotes_are_the_markets() {
+    let (code, stdout, stderr) = fillproof(&["replay", "scenarios/wire/market-data-bot.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    let scenario =
+        fillproof_harness::commands::load(&workspace().join("scenarios/wire/market-data-bot.yaml"))
+            .expect("scenario");
+    let seed = scenario.seed;
+    let spec = fillproof_harness::run::RunSpec::from_scenario(scenario, seed).expect("spec");
+    let run = fillproof_harness::run::run_seed(&spec, &|| {}).expect("run");
+    assert!(!run.ledger.orders().is_empty());
+    for order in run.ledger.orders() {
+        let quote = run
+            .market
+            .quote_at(&order.symbol, order.accepted_at)
+            .expect("listed");
+        let line = format!(
+            "accepted as {} · quote {:.2}×{:.2}, price ",
+            order.id, quote.bid, quote.ask
+        );
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
+    let submits: Vec<&str> = stdout.lines().filter(|l| l.contains("submit →")).collect();
+    assert!(!submits.is_empty());
+    for line in submits {
+        assert!(line.contains(" · sent "), "{line}");
+    }
+    let (_, plain, _) = fillproof(&["replay", "scenarios/cancel-fill-race.yaml"]);
+    assert!(!plain.contains("quote"), "{plain}");
+}
+
 /// The incident's JSON shows detection rate 1 for robust and 0 for naive,
 /// with the fields DESIGN.md names at the top level.
 #[test]

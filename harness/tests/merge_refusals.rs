@@ -291,7 +291,7 @@ fn merge_refuses_impossible_tallies() {
     let swarm = Swarm::new("tallies");
     let [one, two, three] = swarm.three();
     type Change = fn(&mut Value);
-    let cases: [(&str, Change, &str); 9] = [
+    let cases: [(&str, Change, &str); 10] = [
         (
             "price-mismatches-above-judged",
             |r| {
@@ -323,6 +323,16 @@ fn merge_refuses_impossible_tallies() {
                 samples.pop();
             },
             "tally.latencies_ms holds 19 samples, and tally.detected is 20",
+        ),
+        (
+            "slippage-beyond-the-filled-orders",
+            |r| {
+                let samples = r["seed_runs"][0]["tally"]["slippage_bps"]
+                    .as_array_mut()
+                    .expect("samples");
+                samples.push(samples[0].clone());
+            },
+            "tally.slippage_bps holds 21 samples, more than the broker orders that can have filled (tally.filled_orders 20 + tally.duplicate_orders 0 + tally.unknown_broker_orders 0)",
         ),
         (
             "missed-without-example",

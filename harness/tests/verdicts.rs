@@ -444,6 +444,10 @@ fn every_expect_metric_is_produced() {
     assert_eq!(m.get("detection_latency_p95_ms"), Some(latency.p95));
     assert_eq!(m.get("detection_latency_p99_ms"), Some(latency.p99));
     assert_eq!(m.get("detection_latency_max_ms"), Some(latency.max));
+    let slippage = m.slippage_bps.expect("fills");
+    assert_eq!(m.get("slippage_p50_bps"), Some(slippage.p50));
+    assert_eq!(m.get("slippage_p95_bps"), Some(slippage.p95));
+    assert_eq!(m.get("slippage_worst_bps"), Some(slippage.worst));
     assert_eq!(m.get("orders"), Some(m.orders as f64));
     assert_eq!(m.get("filled_orders"), Some(m.filled_orders as f64));
     assert_eq!(m.get("placement_rate"), m.placement_rate);

@@ -1,12 +1,15 @@
 //! `fillproof replay`: one seed's orders side by side, at virtual-time
 //! resolution: what the broker really did, and what the engine saw and
-//! decided.
+//! decided. For a scenario with a `market:` section, the market beside
+//! them: the symbol's quote (`bid×ask`) and price at each broker line of an
+//! order, and at the instant the engine sent each submit.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use fillproof_simulator::{LedgerOrder, TraceKind};
+use fillproof_engine::Decimal;
+use fillproof_simulator::{LedgerOrder, Market, TraceKind};
 
 use super::{Exit, load, spec};
 use crate::cli::ReplayArgs;
@@ -43,7 +46,8 @@ pub fn run(args: &ReplayArgs) -> Result<Exit> {
     if let Some(order) = args.order.filter(|o| *o as usize >= run.outcomes.len()) {
         return Err(no_such_order(order, run.outcomes.len()));
     }
-    out!("{}", render(&run, args.order, spec.engine.as_str()));
+    let market = scenario.market.is_some();
+    out!("{}", render(&run, args.order, spec.engine.as_str(), market));
     Ok(Exit::Success)
 }
 
@@ -59,28 +63,34 @@ type Row = (Duration, u8, String, String);
 /// The side-by-side timeline of `only` (or every order) of `run`: for each
 /// order a heading, then the broker's rows, the engine's calls, the stream
 /// and the verdict merged by time, then the truth against the verdict.
+/// With `market` (a scenario with a `market:` section), each acceptance
+/// and fill also shows the symbol's quote and price at its instant, and
+/// each submit the engine sent those at the instant it was sent; the
+/// broker column then widens to the longest line shown.
 #[must_use]
-pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
+pub fn render(run: &SeedRun, only: Option<u32>, engine: &str, market: bool) -> String {
     let checks = check_orders(run);
     let ids = IntentIds::new(run);
+    let market = market.then_some(&*run.market);
+    let timelines: Vec<(&OrderOutcome, &OrderCheck, Vec<Row>)> = run
+        .outcomes
+        .iter()
+        .zip(&checks)
+        .filter(|(outcome, _)| only.is_none_or(|i| i == outcome.index))
+        .map(|(outcome, check)| (outcome, check, timeline(run, &ids, outcome, market)))
+        .collect();
+    let width = match market {
+        Some(_) => timelines
+            .iter()
+            .flat_map(|(_, _, rows)| rows.iter().map(|row| row.2.chars().count()))
+            .fold(BROKER_WIDTH, usize::max),
+        None => BROKER_WIDTH,
+    };
     let mut out = String::new();
-    for (outcome, check) in run.outcomes.iter().zip(&checks) {
-        if only.is_some_and(|i| i != outcome.index) {
-            continue;
-        }
-        write_heading(&mut out, run, outcome, engine);
-        let mut rows = broker_rows(run, &ids, outcome);
-        rows.extend(call_rows(run, outcome));
-        rows.extend(stream_rows(run, outcome));
-        rows.extend(verdict_row(outcome));
-        rows.sort_by_key(|row| (row.0, row.1));
+    for (outcome, check, rows) in timelines {
+        write_heading(&mut out, run, outcome, engine, width);
         for (at, _, broker, engine_text) in rows {
-            let line = format!(
-                "  {:<10} {:<BROKER_WIDTH$} {}",
-                secs(at),
-                broker,
-                engine_text
-            );
+            let line = format!("  {:<10} {:<width$} {}", secs(at), broker, engine_text);
             let _ = writeln!(out, "{}", line.trim_end());
         }
         write_truth(&mut out, outcome, check);
@@ -88,8 +98,57 @@ pub fn render(run: &SeedRun, only: Option<u32>, engine: &str) -> String {
     out
 }
 
-/// The order's heading and the column titles.
-fn write_heading(out: &mut String, run: &SeedRun, outcome: &OrderOutcome, engine: &str) {
+/// One order's rows (the broker's, the engine's calls, the stream, the
+/// verdict), merged by time.
+fn timeline(
+    run: &SeedRun,
+    ids: &IntentIds,
+    outcome: &OrderOutcome,
+    market: Option<&Market>,
+) -> Vec<Row> {
+    let mut rows = broker_rows(run, ids, outcome, market);
+    rows.extend(call_rows(run, outcome, market));
+    rows.extend(stream_rows(run, outcome));
+    rows.extend(verdict_row(outcome));
+    rows.sort_by_key(|row| (row.0, row.1));
+    rows
+}
+
+/// `symbol`'s quote and price in `market` at `t`, as a replay line shows
+/// them, each to its price grid's places: `589.99×590.01, price 590.00`;
+/// `None` for a symbol not listed.
+fn quote_words(market: &Market, symbol: &str, t: Duration) -> Option<String> {
+    let quote = market.quote_at(symbol, t)?;
+    let price = market.price_at(symbol, t)?;
+    let grid = |p: Decimal| {
+        let places = if p >= Decimal::ONE { 2 } else { 4 };
+        format!("{p:.places$}")
+    };
+    Some(format!(
+        "{}×{}, price {}",
+        grid(quote.bid),
+        grid(quote.ask),
+        grid(price)
+    ))
+}
+
+/// `text`, followed by `symbol`'s quote at `t` when `market` is shown.
+fn with_quote(text: String, market: Option<&Market>, symbol: &str, t: Duration) -> String {
+    match market.and_then(|m| quote_words(m, symbol, t)) {
+        Some(words) => format!("{text} · quote {words}"),
+        None => text,
+    }
+}
+
+/// The order's heading and the column titles, the broker column `width`
+/// wide.
+fn write_heading(
+    out: &mut String,
+    run: &SeedRun,
+    outcome: &OrderOutcome,
+    engine: &str,
+    width: usize,
+) {
     let _ = writeln!(
         out,
         "order {} · {} · {} {} {} · engine {} · seed {}",
@@ -103,32 +162,35 @@ fn write_heading(out: &mut String, run: &SeedRun, outcome: &OrderOutcome, engine
     );
     let _ = writeln!(
         out,
-        "  {:<10} {:<BROKER_WIDTH$} engine (what it saw and decided)",
+        "  {:<10} {:<width$} engine (what it saw and decided)",
         "time", "broker (ground truth)"
     );
 }
 
-/// What the broker did with the order's broker orders: acceptance, fills,
-/// the status field catching up, cancels, the broker's own ends.
-fn broker_rows(run: &SeedRun, ids: &IntentIds, outcome: &OrderOutcome) -> Vec<Row> {
+/// What the broker did with the order's broker orders: acceptance, fills
+/// (each with the quote then, when `market` is shown), the status field
+/// catching up, cancels, the broker's own ends.
+fn broker_rows(
+    run: &SeedRun,
+    ids: &IntentIds,
+    outcome: &OrderOutcome,
+    market: Option<&Market>,
+) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     let mine = |o: &&LedgerOrder| ids.of_order(o) == Some(outcome.index as usize);
     for order in run.ledger.orders().iter().filter(mine) {
+        let quoted = |text: String, t: Duration| with_quote(text, market, &order.symbol, t);
         rows.push((
             order.accepted_at,
             0,
-            format!("accepted as {}", order.id),
+            quoted(format!("accepted as {}", order.id), order.accepted_at),
             String::new(),
         ));
         let mut total = rust_decimal::Decimal::ZERO;
         for fill in order.fills_by(run.ended_at) {
             total += fill.qty;
-            rows.push((
-                fill.at,
-                1,
-                format!("fill {} @ {} (total {})", fill.qty, fill.price, total),
-                String::new(),
-            ));
+            let text = format!("fill {} @ {} (total {})", fill.qty, fill.price, total);
+            rows.push((fill.at, 1, quoted(text, fill.at), String::new()));
         }
         if let Some(done) = order.terminal_at(run.ended_at) {
             let shown = done + order.status_lag;
@@ -166,19 +228,21 @@ fn broker_rows(run: &SeedRun, ids: &IntentIds, outcome: &OrderOutcome) -> Vec<Ro
     rows
 }
 
-/// The engine's calls about the order, with what each one met.
-fn call_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
+/// The engine's calls about the order, with what each one met; a submit,
+/// when `market` is shown, with the quote at the instant it was sent.
+fn call_rows(run: &SeedRun, outcome: &OrderOutcome, market: Option<&Market>) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     for event in run.trace.events().unwrap_or_default() {
         if let TraceKind::Call {
             endpoint,
             order: Some(i),
+            target,
+            call,
             outcome: answer,
             seen,
             applied,
             fault,
             abandoned,
-            ..
         } = &event.kind
         {
             if *i != outcome.index {
@@ -198,6 +262,13 @@ fn call_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
             }
             if *abandoned {
                 text.push_str(" [arrived after the caller stopped waiting; answer went nowhere]");
+            }
+            if let Some(sent) = market.filter(|_| *endpoint == "submit").and_then(|_| {
+                let record = run.submits.get(target.as_str())?;
+                record.sent_at.iter().find(|(n, _)| n == call).map(|s| s.1)
+            }) {
+                let at = format!("sent {}", secs(sent));
+                text = format!("{text} · {}", with_quote(at, market, &outcome.symbol, sent));
             }
             rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
         }

@@ -501,6 +501,9 @@ const FILL_METRICS: &[&str] = &[
     "detection_latency_p95_ms",
     "detection_latency_p99_ms",
     "detection_latency_max_ms",
+    "slippage_p50_bps",
+    "slippage_p95_bps",
+    "slippage_worst_bps",
 ];
 
 /// Checks every `expect:` threshold against every seed. An absent metric

@@ -165,8 +165,8 @@ fn verdict_rows(m: &Metrics) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The rows of time and calls: detection latency, calls per order, 429s,
-/// the submit queue's wait.
+/// The rows of time, price and calls: detection latency, slippage, calls
+/// per order, 429s, the submit queue's wait.
 fn call_rows(m: &Metrics) -> Vec<(&'static str, String)> {
     vec![
         (
@@ -176,6 +176,12 @@ fn call_rows(m: &Metrics) -> Vec<(&'static str, String)> {
                     "p50 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0}",
                     l.p50, l.p95, l.p99, l.max
                 )
+            }),
+        ),
+        (
+            "slippage bps",
+            m.slippage_bps.map_or_else(absent, |s| {
+                format!("p50 {:.2}  p95 {:.2}  worst {:.2}", s.p50, s.p95, s.worst)
             }),
         ),
         (

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use fillproof_engine::{
     AppliedFill, Commission, Decimal, FillDetectionConfig, PollingConfig, PositionBook, Side,
 };
-use fillproof_simulator::{EngineKind, Ledger, Scenario, SubmitRecord, Trace};
+use fillproof_simulator::{EngineKind, Ledger, Market, Scenario, SubmitRecord, Trace};
 
 use super::engines::EngineVerdict;
 
@@ -99,6 +99,10 @@ pub struct SeedRun {
     pub outcomes: Vec<OrderOutcome>,
     /// The ground truth.
     pub ledger: Ledger,
+    /// The market the broker's orders traded in: each symbol's price and
+    /// quote at any instant of the run (flat at the reference price for a
+    /// scenario without a `market:` section).
+    pub market: Arc<Market>,
     /// Virtual time at the end.
     pub ended_at: Duration,
     /// The trace (events kept only when recording).

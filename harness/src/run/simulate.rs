@@ -406,6 +406,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
         seed: spec.seed,
         outcomes: ended.outcomes,
         ledger,
+        market: broker.shared_market(),
         ended_at,
         trace: broker.trace(),
         calls: ended.calls,

@@ -233,7 +233,15 @@ impl SimBroker {
             *world.faults_injected.entry(refusal.as_str()).or_insert(0) += 1;
         }
         if endpoint == Endpoint::Submit {
-            note_submit(world, target, landed.result, landed.refusal);
+            // The request left its caller one request leg before it landed.
+            let sent = landed.now.saturating_sub(landed.draws.request);
+            note_submit(
+                world,
+                target,
+                (landed.draws.number, sent),
+                landed.result,
+                landed.refusal,
+            );
         }
         let outcome = match landed.result {
             Ok(_) => std::borrow::Cow::Borrowed("ok"),

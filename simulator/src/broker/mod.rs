@@ -234,6 +234,14 @@ impl SimBroker {
         &self.market
     }
 
+    /// Another handle on the market the broker's orders trade in, to read
+    /// its prices and quotes after the broker is gone (a run's report
+    /// judges fills against them).
+    #[must_use]
+    pub fn shared_market(&self) -> Arc<Market> {
+        Arc::clone(&self.market)
+    }
+
     /// Tells the broker that `client_order_id` is workload order `index`, so
     /// that its lifecycle and timeline are the ones drawn for that index.
     pub fn register(&self, client_order_id: &str, index: u32) {

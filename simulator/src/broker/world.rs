@@ -114,10 +114,13 @@ pub enum SubmitRefusal {
 }
 
 /// Every submit the broker received for one client order id.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubmitRecord {
     /// Submit calls that reached the broker.
     pub attempts: u32,
+    /// When each of them was sent (virtual time, before its request leg),
+    /// by its call number for the order, in the order they landed.
+    pub sent_at: Vec<(u32, Duration)>,
     /// True once one of them placed an order.
     pub placed: bool,
     /// True when the broker refused the order itself at least once.
@@ -171,6 +174,7 @@ impl Bucket {
 pub(super) fn note_submit<T>(
     world: &mut World,
     target: &str,
+    sent: (u32, Duration),
     result: &Result<T, BrokerError>,
     refusal: Option<CallRefusal>,
 ) {
@@ -185,6 +189,7 @@ pub(super) fn note_submit<T>(
     let placed = world.ledger.by_client_id(target).is_some();
     let record = world.submits.entry(target.to_owned()).or_default();
     record.attempts += 1;
+    record.sent_at.push(sent);
     record.placed |= placed;
     // A refusal after the order was placed (a resubmit of the same id,
     // refused as a duplicate) says nothing of why it was not placed.

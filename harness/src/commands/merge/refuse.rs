@@ -278,7 +278,8 @@ fn order_counts(t: &Tally, workload_orders: u64) -> Result<(), String> {
 }
 
 /// Each order is taken for execution or refused before it; only a taken
-/// one can go unplaced; each detected fill has one latency sample.
+/// one can go unplaced; each detected fill has one latency sample; each
+/// broker order that filled has at most one slippage sample.
 fn taken_and_detected(t: &Tally) -> Result<(), String> {
     let orders = t.orders;
     if t.taken.checked_add(t.risk_rejections) != Some(orders) {
@@ -308,6 +309,20 @@ fn taken_and_detected(t: &Tally) -> Result<(), String> {
             "tally.latencies_ms holds {} samples, and tally.detected is {}: each detected fill has one latency",
             t.latencies_ms.len(),
             t.detected
+        ));
+    }
+    // The broker orders that can have filled: a filled intent's, its
+    // duplicates among them, and those of no intent.
+    let fillable = [t.filled_orders, t.duplicate_orders, t.unknown_broker_orders]
+        .into_iter()
+        .try_fold(0u64, u64::checked_add);
+    if fillable.is_some_and(|n| t.slippage_bps.len() as u64 > n) {
+        return Err(format!(
+            "tally.slippage_bps holds {} samples, more than the broker orders that can have filled (tally.filled_orders {} + tally.duplicate_orders {} + tally.unknown_broker_orders {}): each filled broker order has one",
+            t.slippage_bps.len(),
+            t.filled_orders,
+            t.duplicate_orders,
+            t.unknown_broker_orders
         ));
     }
     Ok(())

@@ -13,8 +13,10 @@
 //!
 //! Files: `orders.rs` (one order against the ledger), `submits.rs` (why an
 //! intent was not placed), `records.rs` (the engine's book and audit log
-//! against the ledger), `percentiles.rs`, `tally.rs` (one seed's counts and
-//! how they add up); this file holds the metrics themselves.
+//! against the ledger), `percentiles.rs`, `slippage.rs` (each filled
+//! order's price against the quote when the broker accepted it), `tally.rs`
+//! (one seed's counts and how they add up); this file holds the metrics
+//! themselves.
 //!
 //! May import: `crate::run` (the seed runs it measures),
 //! `fillproof_simulator` (its judge and ledger), `fillproof_engine`.
@@ -22,6 +24,7 @@
 mod orders;
 mod percentiles;
 mod records;
+mod slippage;
 mod submits;
 mod tally;
 
@@ -31,6 +34,7 @@ use serde::Serialize;
 
 pub use orders::{IntentIds, OrderCheck, check_orders};
 pub use percentiles::Percentiles;
+pub use slippage::{Slippage, order_slippage_bps, slippage_samples, touch_at};
 pub use submits::NotPlaced;
 pub use tally::Tally;
 
@@ -92,6 +96,11 @@ pub struct Metrics {
     pub consistency_violations: Option<u64>,
     /// Detection latency of correctly detected fills; `None` when none was.
     pub detection_latency_ms: Option<Percentiles>,
+    /// Execution slippage of the broker orders that filled, in basis
+    /// points, positive against the trader: each order's average fill
+    /// price against the touch (ask for a buy, bid for a sell) of the
+    /// market when the broker accepted it; `None` when none filled.
+    pub slippage_bps: Option<Slippage>,
     /// Engine calls to the broker, all endpoints, retries included, per
     /// order sent to the broker; `None` when none was sent.
     pub api_calls_per_order: Option<f64>,
@@ -175,6 +184,7 @@ impl Metrics {
             unknown_broker_orders: t.unknown_broker_orders,
             consistency_violations: t.consistency_violations,
             detection_latency_ms: Percentiles::of(t.latencies_ms.clone()),
+            slippage_bps: Slippage::of(t.slippage_bps.clone()),
             api_calls_per_order: ratio(calls, t.sent).map(round4),
             api_calls_by_endpoint: t
                 .calls
@@ -204,6 +214,7 @@ impl Metrics {
     pub fn get(&self, name: &str) -> Option<f64> {
         let count = |n: u64| Some(n as f64);
         let latency = |pick: fn(&Percentiles) -> f64| self.detection_latency_ms.as_ref().map(pick);
+        let slippage = |pick: fn(&Slippage) -> f64| self.slippage_bps.as_ref().map(pick);
         match name {
             "detection_rate" => self.detection_rate,
             "missed_fills" => count(self.missed_fills),
@@ -222,6 +233,9 @@ impl Metrics {
             "detection_latency_p95_ms" => latency(|p| p.p95),
             "detection_latency_p99_ms" => latency(|p| p.p99),
             "detection_latency_max_ms" => latency(|p| p.max),
+            "slippage_p50_bps" => slippage(|s| s.p50),
+            "slippage_p95_bps" => slippage(|s| s.p95),
+            "slippage_worst_bps" => slippage(|s| s.worst),
             "api_calls_per_order" => self.api_calls_per_order,
             "orders" => count(self.orders),
             "orders_unrun" => count(self.orders_unrun),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{audit_missing_count, consistency_violations, pnl_mismatch_count};
 use super::submits::{not_placed_count, submits_by_intent};
-use super::{IntentIds, NotPlaced, OrderCheck, check_orders};
+use super::{IntentIds, NotPlaced, OrderCheck, check_orders, slippage_samples};
 use crate::run::{OrderOutcome, SeedRun};
 
 /// How many offending orders a report names.
@@ -95,6 +95,10 @@ pub struct Tally {
     pub engine_panics: u64,
     /// Detection latencies, milliseconds.
     pub latencies_ms: Vec<f64>,
+    /// Slippage of each broker order that filled, basis points
+    /// ([`super::order_slippage_bps`]).
+    #[serde(default)]
+    pub slippage_bps: Vec<f64>,
     /// Submit queue waits, milliseconds; `None` for an engine without a
     /// call budget.
     pub queue_waits_ms: Option<Vec<f64>>,
@@ -128,6 +132,7 @@ impl Tally {
             }
         }
         t.sent = submits.iter().filter(|s| s.sent).count() as u64;
+        t.slippage_bps = slippage_samples(run);
         t.add_run(run, &ids);
         t.add_records(run, &checks);
         t
@@ -276,6 +281,7 @@ impl Tally {
         add_some(&mut self.position_alarms, other.position_alarms, first);
         self.calls.add(&other.calls);
         self.latencies_ms.extend_from_slice(&other.latencies_ms);
+        self.slippage_bps.extend_from_slice(&other.slippage_bps);
         self.queue_waits_ms = match (first, self.queue_waits_ms.take(), &other.queue_waits_ms) {
             (true, _, more) => more.clone(),
             (false, Some(mut waits), Some(more)) => {
