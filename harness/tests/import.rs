@@ -171,6 +171,7 @@ workload:
 engine:
   timeout: 20s
 broker:
+  account: {buying_power: "1000000000"}
   latency: {submit: 40ms, get_order: 20ms, cancel: 30ms}
   fill: {probability: 0.8, delay: {uniform: [0s, 15s]}, slippage_bps: {normal: {mean: 0, std: 3}}}
   visibility: {status_lag: 300ms}

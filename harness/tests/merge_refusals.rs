@@ -27,6 +27,7 @@ workload:
 engine:
   timeout: 10s
 broker:
+  account: {{buying_power: "1000000000"}}
   fill: {{delay: {{uniform: [100ms, 2s]}}}}
 expect:
   filled_orders: "{threshold}"

@@ -196,6 +196,7 @@ workload:
 engine:
   timeout: 10s
 broker:
+  account: {{buying_power: "1000000000"}}
   latency:
     submit: 60ms
     get_order: {{uniform: [10ms, 100ms]}}

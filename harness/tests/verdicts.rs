@@ -784,6 +784,7 @@ engine:
   timeout: 5s
   rate_limit: none
 broker:
+  account: {buying_power: "1000000000"}
   fill: {delay: {uniform: [100ms, 2s]}}
   faults:
     get_order: {http_429: 0.2}
@@ -838,6 +839,7 @@ fn requests_landing_after_the_settle_window_are_judged() {
     let scenario = parse(&format!(
         "{LATE_SUBMITS}{}",
         r#"broker:
+  account: {buying_power: "1000000000"}
   latency:
     submit: {request: 3m, response: 50ms}
     get_order: 40ms
@@ -906,6 +908,7 @@ fn requests_still_travelling_when_the_run_ends_fail_it() {
         "{LATE_SUBMITS}{}",
         r#"  rate_limit: none
 broker:
+  account: {buying_power: "1000000000"}
   latency:
     submit: {request: 3m, response: 50ms}
   fill:

@@ -335,7 +335,7 @@ impl BrokerModel {
             market: crate::scenario::market_model(scenario),
             horizon: scenario.limits.max_virtual_time.0,
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,
-            buying_power: scenario.buying_power(),
+            buying_power: Some(scenario.buying_power()),
             not_tradable: broker.account.not_tradable.clone(),
             stream: broker.stream.as_ref().map(StreamModel::from_spec),
         }

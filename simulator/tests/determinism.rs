@@ -18,6 +18,7 @@ workload:
   qty: {uniform: [1, 300]}
   reference_price: {SPY: "590.10", QQQ: "512.30"}
 broker:
+  account: {buying_power: "1000000000"}
   latency:
     submit: {lognormal: {median: 80ms, p99: 600ms}}
     get_order: {uniform: [20ms, 120ms]}

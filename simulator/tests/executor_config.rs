@@ -27,7 +27,8 @@ fn dec(text: &str) -> Decimal {
 }
 
 /// A scenario without an `engine:` section runs the engine's defaults,
-/// under its default call budget, with risk limits off.
+/// under its default call budget, with risk limits off, and knows the
+/// default paper account's buying power.
 #[test]
 fn an_absent_section_is_the_engines_defaults_with_risk_off() {
     let defaults = ExecutorConfig::default();
@@ -41,7 +42,10 @@ fn an_absent_section_is_the_engines_defaults_with_risk_off() {
         config.validation.price_band_pct,
         defaults.validation.price_band_pct
     );
-    assert_eq!(config.buying_power, None);
+    assert_eq!(
+        config.buying_power,
+        Some(Decimal::from(fillproof_simulator::DEFAULT_BUYING_POWER))
+    );
     assert_eq!(
         config.risk,
         RiskLimits {

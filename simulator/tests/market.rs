@@ -667,44 +667,35 @@ fn a_recorded_files_problems_name_file_line_and_column() {
     }
 }
 
-/// Goal: a scenario that trades in a market has a paper account's buying
-/// power unless it gives its own; one without a market keeps its
-/// unlimited account. Method: with a market section, a buy of 900 QQQ at
-/// $100 ($90,000) is accepted and a second of 200 ($20,000, past the
-/// $100,000 left) is refused with 403; the same scenario without the
-/// section accepts both, and with an account block of $1,000,000 too.
+/// Goal: a scenario without an account block trades a paper account's
+/// buying power, market or not; one with a block trades its own. Method:
+/// a buy of 900 QQQ at $100 ($90,000) is accepted and a second of 200
+/// ($20,000, past the $100,000 left) is refused with 403, with and without
+/// a market section; with an account block of $1,000,000 both are
+/// accepted.
 #[tokio::test(start_paused = true)]
-async fn a_market_scenario_trades_a_paper_account() {
-    let with_market = scenario(
-        "  hours: always\n  symbols:\n    QQQ: {volatility: 0}",
-        "1h",
-    );
-    assert_eq!(
-        with_market.buying_power(),
-        Some(Decimal::from(fillproof_simulator::DEFAULT_BUYING_POWER))
-    );
-    let b = broker(&with_market);
-    b.submit_order(&request("a", Side::Buy, "900", None))
-        .await
-        .expect("within the account");
-    let refused = b.submit_order(&request("b", Side::Buy, "200", None)).await;
-    assert!(
-        matches!(refused, Err(BrokerError::Forbidden { ref message }) if message.starts_with("insufficient buying power")),
-        "{refused:?}"
-    );
-    let text = "version: 1\nname: flat\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nbroker:\n  fill: {probability: 1, delay: 1h}\n";
-    let without = Scenario::parse(text.as_bytes(), "flat.yaml", None).expect("scenario");
-    assert_eq!(without.buying_power(), None);
-    let b = broker(&without);
-    for id in ["a", "b"] {
-        b.submit_order(&request(id, Side::Buy, "900", None))
+async fn a_scenario_without_an_account_trades_a_paper_account() {
+    let flat = "version: 1\nname: flat\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nbroker:\n  fill: {probability: 1, delay: 1h}\n";
+    let with_market = format!("{flat}market:\n  hours: always\n");
+    let own = format!("{flat}  account: {{buying_power: \"1000000\"}}\n");
+    for (text, second_accepted) in [(flat.to_owned(), false), (with_market, false), (own, true)] {
+        let s = Scenario::parse(text.as_bytes(), "account.yaml", None).expect("scenario");
+        let b = broker(&s);
+        b.submit_order(&request("a", Side::Buy, "900", None))
             .await
-            .expect("unlimited");
+            .expect("within the account");
+        let second = b.submit_order(&request("b", Side::Buy, "200", None)).await;
+        if second_accepted {
+            assert!(second.is_ok(), "{text}: {second:?}");
+        } else {
+            assert!(
+                matches!(second, Err(BrokerError::Forbidden { ref message }) if message.starts_with("insufficient buying power")),
+                "{text}: {second:?}"
+            );
+            assert_eq!(
+                s.buying_power(),
+                Decimal::from(fillproof_simulator::DEFAULT_BUYING_POWER)
+            );
+        }
     }
-    let text = format!(
-        "{}  account: {{buying_power: \"1000000\"}}\nmarket:\n  hours: always\n",
-        text
-    );
-    let own = Scenario::parse(text.as_bytes(), "own.yaml", None).expect("scenario");
-    assert_eq!(own.buying_power(), Some(Decimal::from(1_000_000)));
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 fn scenario(orders: u32, broker: &str) -> Scenario {
     let text = format!(
-        "version: 1\nname: stream\nseed: 9\nworkload:\n  orders: {orders}\n  symbols: [QQQ]\n  qty: 100\n  reference_price: {{QQQ: \"100.00\"}}\nbroker:\n{broker}\n"
+        "version: 1\nname: stream\nseed: 9\nworkload:\n  orders: {orders}\n  symbols: [QQQ]\n  qty: 100\n  reference_price: {{QQQ: \"100.00\"}}\nbroker:\n  account: {{buying_power: \"1000000000\"}}\n{broker}\n"
     );
     Scenario::parse(text.as_bytes(), "stream.yaml", None).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }

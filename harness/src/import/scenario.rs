@@ -265,6 +265,10 @@ fn write_broker(y: &mut String) {
     let _ = writeln!(y, "broker:");
     let _ = writeln!(
         y,
+        "  # The export does not record the account's buying power: a desk's, so\n  # that the broker refuses nothing for funds that the incident's accepted.\n  account: {{buying_power: \"1000000000\"}}"
+    );
+    let _ = writeln!(
+        y,
         "  # Neutral knobs: the export records what happened, not how the broker\n  # behaved on the way. Set what the incident showed (latency, faults,\n  # status lag) to reproduce it more closely."
     );
     let _ = writeln!(y, "  latency:");

@@ -72,6 +72,7 @@ workload:
 engine:
   timeout: {timeout}s
 broker:
+  account: {{buying_power: "1000000000"}}
   latency:
     submit: {{lognormal: {{median: 60ms, p99: 400ms}}}}
     get_order: {{uniform: [10ms, 150ms]}}

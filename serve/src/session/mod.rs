@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use fillproof_engine::Timestamp;
 use fillproof_simulator::{BrokerModel, Expectation, Scenario, SimBroker, uuid_shaped};
-use rust_decimal::Decimal;
 use serde_json::json;
 
 pub mod claims;
@@ -79,12 +78,6 @@ impl Session {
         if let Some(epoch) = epoch_unix_micros {
             model.epoch_unix_micros = epoch;
         }
-        // A bot served without an `account:` block trades a paper account's
-        // opening balance, enforced as the broker enforces it: buys beyond
-        // it are refused (403), never left to drive buying power negative.
-        model
-            .buying_power
-            .get_or_insert_with(|| Decimal::from(DEFAULT_BUYING_POWER));
         Ok(Arc::new(Self {
             broker: SimBroker::new(model, seed, false).with_uuid_ids(),
             scenario: scenario.name.clone(),

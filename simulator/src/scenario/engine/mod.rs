@@ -286,7 +286,7 @@ impl Scenario {
                 .shed_after
                 .as_ref()
                 .map_or(defaults.submit_max_wait, |t| t.value.0),
-            buying_power: self.buying_power(),
+            buying_power: Some(self.buying_power()),
             slippage_guard: engine
                 .max_slippage_bps
                 .map(|bps| fillproof_engine::SlippageGuard {
