@@ -592,9 +592,38 @@ async fn submission_beyond_its_wait_is_shed_unsent() {
     );
 }
 
-/// Market data for the quote checks: QQQ quoted 99.98 / 100.02, any other
-/// symbol unknown.
-struct Quotes;
+/// Market data for the quote checks: QQQ quoted `bid` / `ask`, the ask
+/// moving to `moved_ask` once `moves_at` has passed since it was made; any
+/// other symbol unknown.
+struct Quotes {
+    bid: &'static str,
+    ask: &'static str,
+    moved_ask: &'static str,
+    start: tokio::time::Instant,
+    moves_at: Duration,
+}
+
+impl Quotes {
+    /// QQQ quoted 99.98 / 100.02, still.
+    fn still() -> Self {
+        Self::moving("99.98", "100.02", "100.02", Duration::MAX)
+    }
+
+    fn moving(
+        bid: &'static str,
+        ask: &'static str,
+        moved_ask: &'static str,
+        moves_at: Duration,
+    ) -> Self {
+        Self {
+            bid,
+            ask,
+            moved_ask,
+            start: tokio::time::Instant::now(),
+            moves_at,
+        }
+    }
+}
 
 impl fillproof_engine::MarketData for Quotes {
     async fn latest_quote(
@@ -606,10 +635,15 @@ impl fillproof_engine::MarketData for Quotes {
                 message: format!("symbol not found: {symbol}"),
             });
         }
+        let ask = if self.start.elapsed() >= self.moves_at {
+            self.moved_ask
+        } else {
+            self.ask
+        };
         Ok(fillproof_engine::Quote {
-            bid: "99.98".parse().expect("bid"),
+            bid: self.bid.parse().expect("bid"),
             bid_size: Decimal::from(100),
-            ask: "100.02".parse().expect("ask"),
+            ask: ask.parse().expect("ask"),
             ask_size: Decimal::from(100),
             at: None,
         })
@@ -645,7 +679,7 @@ fn limit_signal(symbol: &str, side: Side, limit: &str) -> Signal {
 async fn a_limit_far_from_the_quote_is_refused_before_the_broker() {
     let broker = filling_broker();
     let (executor, sink) = executor(&broker, ExecutorConfig::default());
-    let executor = executor.with_market_data(Arc::new(Quotes));
+    let executor = executor.with_market_data(Arc::new(Quotes::still()));
     let cases = [
         (
             Side::Buy,
@@ -690,7 +724,7 @@ async fn a_limit_far_from_the_quote_is_refused_before_the_broker() {
 async fn a_limit_without_a_quote_is_not_sent() {
     let broker = filling_broker();
     let (executor, _sink) = executor(&broker, ExecutorConfig::default());
-    let executor = executor.with_market_data(Arc::new(Quotes));
+    let executor = executor.with_market_data(Arc::new(Quotes::still()));
     let error = executor
         .execute(&limit_signal("ZZZZ", Side::Buy, "10"), Decimal::from(10))
         .await
@@ -711,42 +745,6 @@ async fn a_limit_without_a_quote_is_not_sent() {
     assert_eq!(broker.calls().submit, 1);
 }
 
-/// Market data whose QQQ ask moves from 100.02 to 102.00 at `moves_at`
-/// after it is made (virtual time), the bid a cent under 100 throughout.
-struct MovingQuotes {
-    start: tokio::time::Instant,
-    moves_at: Duration,
-}
-
-impl fillproof_engine::MarketData for MovingQuotes {
-    async fn latest_quote(
-        &self,
-        _symbol: &str,
-    ) -> Result<fillproof_engine::Quote, fillproof_engine::BrokerError> {
-        let ask = if self.start.elapsed() >= self.moves_at {
-            "102.00"
-        } else {
-            "100.02"
-        };
-        Ok(fillproof_engine::Quote {
-            bid: "99.99".parse().expect("bid"),
-            bid_size: Decimal::from(100),
-            ask: ask.parse().expect("ask"),
-            ask_size: Decimal::from(100),
-            at: None,
-        })
-    }
-
-    async fn latest_trade(
-        &self,
-        _symbol: &str,
-    ) -> Result<fillproof_engine::Trade, fillproof_engine::BrokerError> {
-        Err(fillproof_engine::BrokerError::NotFound {
-            message: "no trades here".into(),
-        })
-    }
-}
-
 /// An executor with slippage control at 50 bps, reading the quote every
 /// second, over `broker` and a market whose ask jumps 2% at 3 s.
 fn guarded(broker: &Arc<ScriptedBroker>) -> (OrderExecutor<ScriptedBroker>, MemorySink) {
@@ -758,10 +756,7 @@ fn guarded(broker: &Arc<ScriptedBroker>) -> (OrderExecutor<ScriptedBroker>, Memo
         ..ExecutorConfig::default()
     };
     let (executor, sink) = executor(broker, config);
-    let market = MovingQuotes {
-        start: tokio::time::Instant::now(),
-        moves_at: Duration::from_secs(3),
-    };
+    let market = Quotes::moving("99.99", "100.02", "102.00", Duration::from_secs(3));
     (executor.with_market_data(Arc::new(market)), sink)
 }
 

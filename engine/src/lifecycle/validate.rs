@@ -200,8 +200,7 @@ pub fn validate(
     }
     let price = signal.limit_price.unwrap_or(reference);
     if let Some(limit) = signal.limit_price {
-        let deviation_pct =
-            ((limit - reference).abs() / reference * Decimal::from(100)).round_dp(2);
+        let deviation_pct = deviation_pct(limit, reference);
         if deviation_pct > config.price_band_pct {
             return Err(ValidationError::PriceOutsideBand {
                 price: limit,
@@ -249,6 +248,12 @@ pub fn validate(
     Ok(())
 }
 
+/// How far `price` is from `from` (positive), in percent of `from`, to the
+/// hundredth: what a price band is measured in.
+fn deviation_pct(price: Decimal, from: Decimal) -> Decimal {
+    ((price - from).abs() / from * Decimal::from(100)).round_dp(2)
+}
+
 /// Checks a limit price against the latest quote (the seeds' "price
 /// reasonable"): a buy's limit within the band of the ask, a sell's within
 /// the band of the bid. A market order, or a quote with a side at zero (no
@@ -271,7 +276,7 @@ pub fn validate_against_quote(
     if touch <= Decimal::ZERO {
         return Ok(());
     }
-    let deviation_pct = ((limit - touch).abs() / touch * Decimal::from(100)).round_dp(2);
+    let deviation_pct = deviation_pct(limit, touch);
     if deviation_pct > config.price_band_pct {
         return Err(ValidationError::PriceAwayFromQuote {
             price: limit,
