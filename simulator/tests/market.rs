@@ -699,3 +699,42 @@ async fn a_scenario_without_an_account_trades_a_paper_account() {
         }
     }
 }
+
+/// Goal: partial fills keep working on a moving market, each piece at the
+/// touch of its own instant and within the limit. Method: a volatile QQQ,
+/// every order in 3 to 5 pieces a few seconds apart; for a market buy and
+/// a marketable buy limit, every piece's price is the ask at its instant
+/// (at most the limit), and the pieces add up to the order.
+#[tokio::test(start_paused = true)]
+async fn partial_fills_follow_the_market_piece_by_piece() {
+    let text = "version: 1\nname: pieces\nseed: 9\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nbroker:\n  fill: {probability: 1, delay: 1s, partial: {probability: 1, pieces: [3, 5], spacing: {uniform: [1s, 5s]}, unfilled: 0}}\nmarket:\n  hours: always\n  symbols:\n    QQQ: {volatility: 0.8}\n";
+    let s = Scenario::parse(text.as_bytes(), "pieces.yaml", None).expect("scenario");
+    let b = broker(&s);
+    for (id, limit) in [("mkt", None), ("lmt", Some("100.50"))] {
+        let order = b
+            .submit_order(&request(id, Side::Buy, "100", limit))
+            .await
+            .expect("accepted");
+        let pieces = b.with_ledger(|l| {
+            l.orders()
+                .iter()
+                .find(|o| o.id == order.id)
+                .map(|o| o.fills.clone())
+                .expect("order")
+        });
+        assert!(pieces.len() >= 3, "{id}: {pieces:?}");
+        let total: Decimal = pieces.iter().map(|f| f.qty).sum();
+        assert_eq!(total, Decimal::from(100), "{id}");
+        for piece in &pieces {
+            let quote = b.market().quote_at("QQQ", piece.at).expect("quote");
+            assert_eq!(piece.price, quote.ask, "{id}: {piece:?} against {quote:?}");
+            if let Some(limit) = limit {
+                assert!(piece.price <= price(limit), "{id}: {piece:?}");
+            }
+        }
+        assert!(
+            pieces.windows(2).any(|w| w[0].price != w[1].price),
+            "{id}: every piece at one price on a moving market: {pieces:?}"
+        );
+    }
+}
