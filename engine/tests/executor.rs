@@ -843,3 +843,34 @@ async fn a_fill_during_the_slippage_cancel_is_still_reported() {
     assert_eq!(result.avg_price, Some("101.50".parse().expect("price")));
     assert_eq!(executor.positions().position("QQQ").qty, Decimal::from(100));
 }
+
+/// Goal: slippage control measures the market's moves from the touch the
+/// order was sent against, so a wide spread that never moves cancels
+/// nothing. Method: the ask stands 1% over the trader's price (100.00)
+/// from the start and never moves; with a 50 bps limit the order works
+/// until it fills, and nothing is canceled.
+#[tokio::test(start_paused = true)]
+async fn slippage_control_ignores_a_spread_that_never_moves() {
+    let broker = filling_broker();
+    let config = ExecutorConfig {
+        slippage_guard: Some(fillproof_engine::SlippageGuard {
+            max_bps: Decimal::from(50),
+            every: Duration::from_millis(100),
+        }),
+        ..ExecutorConfig::default()
+    };
+    let (executor, _sink) = executor(&broker, config);
+    let executor = executor.with_market_data(Arc::new(Quotes::moving(
+        "99.00",
+        "101.00",
+        "101.00",
+        Duration::MAX,
+    )));
+    let result = executor
+        .execute(&signal(100), Decimal::from(100))
+        .await
+        .expect("placed");
+    assert_eq!(result.stopped, None, "{result:?}");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(broker.calls().cancel, 0);
+}

@@ -235,3 +235,40 @@ fn a_slippage_threshold_fails_the_gate_against_a_broker_that_slips_past_it() {
     let (code, stdout, stderr) = gate("lenient", "<= 15");
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+/// Goal: an order sent while the market is closed is judged against the
+/// touch when it could first trade, not the night's move. Method: on a
+/// moving SPY keeping regular hours, market buys sent at 17:30 New York
+/// time fill at the next open at the touch, with no broker slippage: each
+/// figure is 0, where measured from the evening's quote it would be the
+/// overnight move.
+#[test]
+fn an_order_sent_while_closed_is_judged_from_the_open() {
+    let text = r#"version: 1
+name: overnight
+seed: 1
+workload:
+  orders: 3
+  symbols: [SPY]
+  qty: 10
+  reference_price: {SPY: "590.10"}
+  list:
+    - {at: 8h, symbol: SPY, side: buy, qty: 10}
+    - {at: 8h1s, symbol: SPY, side: sell, qty: 10}
+    - {at: 8h2s, symbol: SPY, side: buy, qty: 10}
+engine:
+  timeout: 20h
+  polling: {strategy: linear, initial: 1s, step: 1s, max: 60s}
+broker:
+  fill: {probability: 1, delay: 0s}
+market:
+  hours: regular
+  symbols:
+    SPY: {volatility: 0.3, quote: {spread_bps: 2}}
+"#;
+    let run = run(parse(text));
+    let m = metrics(&run);
+    assert_eq!(m.filled_orders, 3);
+    let slippage = m.slippage_bps.expect("fills");
+    assert_eq!((slippage.p50, slippage.worst), (0.0, 0.0), "{slippage:?}");
+}

@@ -260,6 +260,12 @@ impl TradingDay {
         }
     }
 
+    /// An instant's New York wall time as `"HH:MM"`.
+    #[must_use]
+    pub fn et_hhmm(unix_micros: i64) -> String {
+        eastern_hhmm(unix_micros, ":")
+    }
+
     /// The regular open as Alpaca's calendar writes it: `"09:30"`.
     #[must_use]
     pub fn open_et(&self) -> String {

@@ -106,6 +106,18 @@ impl Dist {
         }
     }
 
+    /// The smallest value a draw can take, where bounded below.
+    #[must_use]
+    pub fn lower_bound(&self) -> Option<f64> {
+        match self {
+            Self::Fixed(value) => Some(*value),
+            Self::Uniform { low, .. } => Some(*low),
+            Self::Samples(values) => values.iter().copied().reduce(f64::min),
+            Self::LogNormal { .. } | Self::Exponential { .. } => Some(0.0),
+            _ => None,
+        }
+    }
+
     /// The largest value a draw can take, where bounded.
     #[must_use]
     pub fn upper_bound(&self) -> Option<f64> {

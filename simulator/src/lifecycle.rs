@@ -167,7 +167,10 @@ fn auction_fill(market: &Market, request: &OrderRequest, at: Duration, fills: bo
     } else {
         at
     };
-    let price = market.price_at(&request.symbol, priced_at);
+    // A halted symbol has no auction: the order goes unfilled.
+    let price = market
+        .price_at(&request.symbol, priced_at)
+        .filter(|_| !market.halted_at(&request.symbol, at));
     match price {
         Some(price) if fills && marketable(request.side, request.limit_price, price) => {
             vec![Fill {

@@ -416,7 +416,7 @@ async fn auctions_fill_at_the_open_and_the_close() {
         ))
         .await;
     assert!(
-        matches!(late, Err(BrokerError::Unprocessable { ref message }) if message.starts_with("opg orders are not accepted from 9:28")),
+        matches!(late, Err(BrokerError::Unprocessable { ref message }) if message.starts_with("opg orders are not accepted from 09:28")),
         "{late:?}"
     );
 }
@@ -737,4 +737,64 @@ async fn partial_fills_follow_the_market_piece_by_piece() {
             "{id}: every piece at one price on a moving market: {pieces:?}"
         );
     }
+}
+
+/// Goal: a halted symbol has no auction, and a sub-penny limit is refused
+/// as Alpaca refuses it. Method: a cls order whose close falls in a halt
+/// expires unfilled at the close; a buy limit at 100.005 is refused with
+/// 422 naming the price.
+#[tokio::test(start_paused = true)]
+async fn a_halted_auction_fills_nothing_and_sub_penny_limits_are_refused() {
+    let s = scenario(
+        "  symbols:\n    QQQ: {volatility: 0, halts: {windows: [{at: 7h50m, for: 20m}]}}",
+        "0s",
+    );
+    let mut model = BrokerModel::from_scenario(&s);
+    model.epoch_unix_micros = fillproof_engine::Timestamp::parse_rfc3339("2025-01-02T13:00:00Z")
+        .expect("start")
+        .unix_micros;
+    let b = SimBroker::new(model, s.seed, false);
+    let cls = b
+        .submit_order(&with_tif(
+            request("cls", Side::Sell, "10", None),
+            TimeInForce::Cls,
+        ))
+        .await
+        .expect("accepted");
+    assert!(fills(&b, &cls.id).is_empty(), "filled in a halted auction");
+    sleep(hours(8, 1)).await;
+    assert_eq!(
+        b.get_order(&cls.id).await.expect("read").status,
+        OrderStatus::Expired
+    );
+    let refused = b
+        .submit_order(&request("sub", Side::Buy, "1", Some("100.005")))
+        .await;
+    assert!(
+        matches!(refused, Err(BrokerError::Unprocessable { ref message }) if message == "invalid limit_price 100.005. sub-penny increment does not fulfill minimum pricing criteria"),
+        "{refused:?}"
+    );
+}
+
+/// Goal: `check` says what a scripted fill does in a market: it takes
+/// effect as written, and a price off the grid is no execution's. Method:
+/// a scenario with a market section and a timeline fill at 100.005 loads
+/// with both warnings, naming the field.
+#[test]
+fn scripted_fills_in_a_market_are_flagged() {
+    let text = "version: 1\nname: script\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nmarket:\n  hours: always\ntimeline:\n  - {at: 1s, order: 0, event: fill, price: \"100.005\"}\n";
+    let s = Scenario::parse(text.as_bytes(), "script.yaml", None).expect("loads");
+    let warnings: Vec<String> = s.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("timeline[0].price") && w.contains("off the price grid")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("takes effect as written")),
+        "{warnings:?}"
+    );
 }

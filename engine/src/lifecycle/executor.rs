@@ -383,12 +383,24 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         reference: Decimal,
     ) -> Result<FillResult, ExecutionError> {
         let quote = self.latest_quote(signal).await;
+        // Slippage control measures the market's moves from the touch the
+        // order was sent against, or the trader's price without a quote.
+        let baseline = match &quote {
+            Some(Ok(quote)) => match signal.side {
+                Side::Buy => quote.ask,
+                Side::Sell => quote.bid,
+            },
+            _ => reference,
+        };
+        let quote = quote.filter(|_| signal.limit_price.is_some());
         let reserved = self.admit_or_refuse(signal, reference, quote)?;
         self.record_intent(signal, reserved)?;
         let route = self.detector.route(&signal.client_order_id);
         let submission = self.place(signal, reserved).await?;
         let order_id = submission.order.id.clone();
-        let result = self.watch(signal, reference, submission, route).await;
+        let result = self
+            .watch(signal, (reference, baseline), submission, route)
+            .await;
         self.book_outcome(
             signal,
             reserved,
@@ -406,7 +418,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let quotes = self
             .quotes
             .as_ref()
-            .filter(|_| signal.limit_price.is_some())?;
+            .filter(|_| signal.limit_price.is_some() || self.slippage_guard.is_some())?;
         Some(quotes.quote(&signal.symbol).await.map_err(|error| {
             ValidationError::QuoteUnavailable {
                 symbol: signal.symbol.clone(),
@@ -498,7 +510,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     async fn watch(
         &self,
         signal: &Signal,
-        reference: Decimal,
+        (reference, baseline): (Decimal, Decimal),
         submission: Submission,
         route: Option<Route>,
     ) -> FillResult {
@@ -522,7 +534,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         );
         let on_change =
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
-        let guard = self.slippage_guard_for(signal, reference);
+        let guard = self.slippage_guard_for(signal, baseline);
         self.detector
             .monitor_guarded(submission, Some(reference), Some(&on_change), route, guard)
             .await
@@ -530,7 +542,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
 
     /// The slippage control's guard on `signal`'s order, when the executor
     /// has one and market data to read: resolves when the touch has moved
-    /// more than the limit against the order from `reference`.
+    /// more than the limit against the order from `reference` (the touch it
+    /// was sent against).
     fn slippage_guard_for(&self, signal: &Signal, reference: Decimal) -> Option<Guard> {
         let limits = self.slippage_guard?;
         let quotes = Arc::clone(self.quotes.as_ref()?);
@@ -552,7 +565,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 if moved_bps > limits.max_bps {
                     return format!(
                         "slippage control: the {name} moved to {}, {moved_bps} bps against the \
-                         signal's {}; max_slippage is {} bps",
+                         {} it was sent at; max_slippage is {} bps",
                         money(touch),
                         money(reference),
                         limits.max_bps

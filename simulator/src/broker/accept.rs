@@ -70,6 +70,16 @@ impl SimBroker {
                 ),
             });
         }
+        if let Some(limit) = request
+            .limit_price
+            .filter(|p| *p != crate::lifecycle::on_price_grid(*p))
+        {
+            return Err(BrokerError::Unprocessable {
+                message: format!(
+                    "invalid limit_price {limit}. sub-penny increment does not fulfill minimum pricing criteria"
+                ),
+            });
+        }
         if request.extended_hours
             && !(request.order_type == fillproof_engine::OrderType::Limit
                 && request.time_in_force == fillproof_engine::TimeInForce::Day)
@@ -140,11 +150,6 @@ impl SimBroker {
         let Some(sessions) = self.market.sessions() else {
             return Ok(());
         };
-        let (from, name) = match request.time_in_force {
-            fillproof_engine::TimeInForce::Opg => (9 * 60 + 28, "opg"),
-            fillproof_engine::TimeInForce::Cls => (15 * 60 + 50, "cls"),
-            _ => return Ok(()),
-        };
         let unix = sessions.unix_micros(now);
         let Some(day) = sessions
             .calendar()
@@ -152,17 +157,22 @@ impl SimBroker {
         else {
             return Ok(());
         };
-        // Minutes since New York midnight, from the day's 09:30 open.
-        let minute = 9 * 60 + 30 + (unix - day.open).div_euclid(60_000_000);
-        if (from..19 * 60).contains(&minute) {
+        const MINUTE: i64 = 60_000_000;
+        // Alpaca's windows: opg from 2 minutes before the open, cls from 10
+        // minutes before the close (13:00 on a half day), each to 19:00 New
+        // York time (9.5 hours after the open).
+        let (from, name) = match request.time_in_force {
+            fillproof_engine::TimeInForce::Opg => (day.open - 2 * MINUTE, "opg"),
+            fillproof_engine::TimeInForce::Cls => (day.close - 10 * MINUTE, "cls"),
+            _ => return Ok(()),
+        };
+        let until = day.open + (9 * 60 + 30) * MINUTE;
+        if (from..until).contains(&unix) {
+            let hhmm = crate::calendar::TradingDay::et_hhmm(from);
             return Err(BrokerError::Unprocessable {
                 message: format!(
-                    "{name} orders are not accepted from {}:{:02} to 19:00 New York time on a \
-                     trading day; send it before {}:{:02} or after 19:00",
-                    from / 60,
-                    from % 60,
-                    from / 60,
-                    from % 60
+                    "{name} orders are not accepted from {hhmm} to 19:00 New York time on a \
+                     trading day; send it before {hhmm} or after 19:00"
                 ),
             });
         }

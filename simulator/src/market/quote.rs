@@ -32,7 +32,34 @@ impl Default for QuoteModel {
     }
 }
 
+/// The bid and ask around `price` at a spread of `bps` basis points: the
+/// spread in whole ticks of the grid at this price (at least one), the bid
+/// half of them (rounded down) under the price, so the ask is always above
+/// it.
+fn touches(price: Decimal, bps: f64) -> (Decimal, Decimal) {
+    let tick = if price >= Decimal::ONE {
+        Decimal::new(1, 2)
+    } else {
+        Decimal::new(1, 4)
+    };
+    let ticks = Decimal::from_f64(bps.max(0.0) / 10_000.0)
+        .and_then(|share| price.checked_mul(share))
+        .and_then(|spread| spread.checked_div(tick))
+        .map_or(Decimal::ONE, |t| t.round().max(Decimal::ONE));
+    let below = (ticks / Decimal::TWO).floor();
+    let bid = (price - below * tick).max(tick);
+    (bid, on_price_grid(bid + ticks * tick))
+}
+
 impl QuoteModel {
+    /// The best touches any quote can show around `price`: the bid and ask
+    /// at the narrowest spread the model can draw (one tick when it has no
+    /// lower bound).
+    #[must_use]
+    pub fn best_touches(&self, price: Decimal) -> (Decimal, Decimal) {
+        touches(price, self.spread_bps.lower_bound().unwrap_or(0.0))
+    }
+
     /// The quote on `path` at `t`, drawn from the step's own stream (purpose
     /// `quote`, keyed by symbol and step), so a quote read twice is the
     /// same quote; its stamp is the caller's to set (`at` is `None`).
@@ -44,19 +71,7 @@ impl QuoteModel {
         // The grid's increment at this price, and the spread in whole ticks
         // (at least one): the bid sits half of them (rounded down) under
         // the price, so the ask is always above it.
-        let tick = if price >= Decimal::ONE {
-            Decimal::new(1, 2)
-        } else {
-            Decimal::new(1, 4)
-        };
-        let bps = self.spread_bps.sample(&mut rng).max(0.0);
-        let ticks = Decimal::from_f64(bps / 10_000.0)
-            .and_then(|share| price.checked_mul(share))
-            .and_then(|spread| spread.checked_div(tick))
-            .map_or(Decimal::ONE, |t| t.round().max(Decimal::ONE));
-        let below = (ticks / Decimal::TWO).floor();
-        let bid = (price - below * tick).max(tick);
-        let ask = on_price_grid(bid + ticks * tick);
+        let (bid, ask) = touches(price, self.spread_bps.sample(&mut rng));
         let size = |rng: &mut rand_chacha::ChaCha8Rng| {
             let shares = self.size.sample(rng).round();
             if shares.is_finite() && shares >= 1.0 {

@@ -312,6 +312,14 @@ impl Market {
                 // that cannot trade now never can.
                 return None;
             }
+            if path.is_still()
+                && !can_ever_trade(live.quotes.as_ref(), side, limit, path.price_at(t))
+            {
+                // The price holds and no spread the model can draw brings
+                // the touch to the limit: walking the steps would only
+                // draw quotes that never trade.
+                return None;
+            }
             t = path.next_step_after(t)?;
         }
         None
@@ -334,6 +342,26 @@ impl Market {
             }
         }
     }
+}
+
+/// On a price that holds, whether any quote the model can draw puts the
+/// touch at the limit: the narrowest spread's ask for a buy, its bid for a
+/// sell.
+fn can_ever_trade(
+    quotes: Option<&QuoteModel>,
+    side: Side,
+    limit: Option<Decimal>,
+    price: Decimal,
+) -> bool {
+    let Some(model) = quotes else {
+        return false;
+    };
+    let (best_bid, best_ask) = model.best_touches(price);
+    let best = match side {
+        Side::Buy => best_ask,
+        Side::Sell => best_bid,
+    };
+    marketable(side, limit, best)
 }
 
 /// True when quotes never change while the price holds: flat quotes, or

@@ -106,6 +106,45 @@ pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
     }
     check_timeline_orders(scenario, c);
     check_rejections_after_fills(&scenario.timeline, c);
+    check_scripted_prices(scenario, c);
+}
+
+/// Warns of a scripted fill price off the price grid (no execution trades
+/// at $590.005), and that scripted fills in a scenario with a market
+/// take effect as written: the market's halts, sessions and touch do not
+/// apply to them.
+fn check_scripted_prices(scenario: &Scenario, c: &mut Checker<'_>) {
+    let mut warned = false;
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        if event.event.value != TimelineKind::Fill {
+            continue;
+        }
+        if let Some(price) = event
+            .price
+            .filter(|p| p.0 != crate::lifecycle::on_price_grid(p.0))
+        {
+            // An average price (an import without the fills) can sit off
+            // the grid; one execution never does.
+            c.warn(
+                Some(event.event.referenced),
+                format!("timeline[{i}].price"),
+                format!(
+                    "{} is off the price grid (whole cents from $1, hundredths of a cent \
+                     below): no single execution trades there",
+                    price.0
+                ),
+            );
+        }
+        if scenario.market.is_some() && !warned {
+            warned = true;
+            c.warn(
+                Some(event.event.referenced),
+                format!("timeline[{i}]"),
+                "a scripted fill takes effect as written: the market section's halts, sessions \
+                 and quotes do not apply to it",
+            );
+        }
+    }
 }
 
 /// Refuses a rejection of an order with a fill at or before it: a broker

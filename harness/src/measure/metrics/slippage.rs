@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{Decimal, Side};
+use fillproof_engine::{Decimal, Side, TimeInForce};
 use fillproof_simulator::{LedgerOrder, Market};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
@@ -52,10 +52,13 @@ pub fn touch_at(market: &Market, symbol: &str, side: Side, t: Duration) -> Optio
 }
 
 /// The slippage of `order` in basis points, to 4 places: (the volume-
-/// weighted average of its fills by `end` − the touch when the broker
-/// accepted it) ÷ that touch × 10,000, negated for a sell, so that paying
-/// more than the ask or receiving less than the bid is positive. `None`
-/// when nothing filled by `end`, or the market quotes no touch for it.
+/// weighted average of its fills by `end` − the touch when it could first
+/// trade) ÷ that touch × 10,000, negated for a sell, so that paying more
+/// than the ask or receiving less than the bid is positive. It could first
+/// trade when the broker accepted it, or, accepted while the market was
+/// closed to it, at the next open (the auction's instant for an `opg` or
+/// `cls` order): the night's move is not the execution's. `None` when
+/// nothing filled by `end`, or the market quotes no touch for it.
 #[must_use]
 pub fn order_slippage_bps(order: &LedgerOrder, market: &Market, end: Duration) -> Option<f64> {
     let (qty, notional) = order
@@ -66,13 +69,31 @@ pub fn order_slippage_bps(order: &LedgerOrder, market: &Market, end: Duration) -
     if qty <= Decimal::ZERO {
         return None;
     }
-    let touch = touch_at(market, &order.symbol, order.side, order.accepted_at)
-        .filter(|touch| *touch > Decimal::ZERO)?;
+    let touch = touch_at(
+        market,
+        &order.symbol,
+        order.side,
+        first_tradable(order, market),
+    )
+    .filter(|touch| *touch > Decimal::ZERO)?;
     let average = notional.checked_div(qty)?;
     let bps = (average - touch)
         .checked_div(touch)?
         .checked_mul(Decimal::from(10_000))?;
     (order.side.sign() * bps).round_dp(4).to_f64()
+}
+
+/// The first instant `order` could trade: its acceptance, the next open when
+/// the market was closed to it then, or its auction.
+fn first_tradable(order: &LedgerOrder, market: &Market) -> Duration {
+    let auction = matches!(order.time_in_force, TimeInForce::Opg | TimeInForce::Cls);
+    match market.sessions() {
+        Some(_) if auction => order.fills.first().map_or(order.accepted_at, |f| f.at),
+        Some(sessions) => sessions
+            .closed_until(order.accepted_at, order.extended_hours)
+            .unwrap_or(order.accepted_at),
+        None => order.accepted_at,
+    }
 }
 
 /// The slippage of every broker order of `run` that filled any quantity by
