@@ -5,7 +5,10 @@
 //! UUID-shaped, times RFC 3339, statuses lowercase, every required field
 //! present (nullable ones as `null`). Requests are read loosely, as Alpaca
 //! reads them: a quantity or a price may be a JSON number or a string, and
-//! is kept exact; unknown fields are ignored.
+//! is kept exact; fields Alpaca does not know are ignored, and those it
+//! takes that the simulator does not model (an order class other than
+//! simple, legs, stops, trails) are refused naming the field, never
+//! dropped.
 
 use std::str::FromStr;
 
@@ -386,6 +389,7 @@ fn text_field<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, BodyE
 /// (422), with Alpaca's code and a message naming the field.
 pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, bool), BodyError> {
     let body = json_object(bytes)?;
+    refuse_unmodelled(&body)?;
     let symbol = symbol_field(&body)?;
     let qty = qty_field(&body)?;
     let side = side_field(&body)?;
@@ -418,6 +422,42 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
         extended_hours,
     };
     Ok((request, given.is_some()))
+}
+
+/// Order fields Alpaca takes that the simulated broker does not model:
+/// an order carrying one is refused naming it, never accepted as a simple
+/// order with the field dropped (a bracket's legs would vanish and its
+/// bot believe a stop loss protects it).
+const UNMODELLED: [&str; 7] = [
+    "take_profit",
+    "stop_loss",
+    "stop_price",
+    "trail_price",
+    "trail_percent",
+    "position_intent",
+    "legs",
+];
+
+/// Refuses an order class other than `simple`, and any field of
+/// [`UNMODELLED`] that is set (null counts as absent, as Alpaca reads it).
+fn refuse_unmodelled(body: &Value) -> Result<(), BodyError> {
+    match text_field(body, "order_class")? {
+        None | Some("" | "simple") => {}
+        Some(other) => {
+            return Err(BodyError::invalid(format!(
+                "order_class \"{other}\" is not simulated; send a simple order"
+            )));
+        }
+    }
+    if let Some(field) = UNMODELLED
+        .iter()
+        .find(|field| body.get(**field).is_some_and(|v| !v.is_null()))
+    {
+        return Err(BodyError::invalid(format!(
+            "{field} is not simulated; send the order without it"
+        )));
+    }
+    Ok(())
 }
 
 /// The body as a JSON object (400 when it is not one).
@@ -555,6 +595,15 @@ mod tests {
         );
     }
 
+    /// A simple order may say so, and leave the fields it does not use
+    /// null, as alpaca-py's requests can.
+    #[test]
+    fn a_simple_order_may_name_its_class_and_null_fields() {
+        let body = br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"simple","take_profit":null,"stop_loss":null,"trail_price":null}"#;
+        let (request, _) = order_request(body, "gen").expect("accepted");
+        assert_eq!(request.symbol, "SPY");
+    }
+
     /// Each bad body is refused with the status, code and field Alpaca
     /// would name.
     #[test]
@@ -570,6 +619,13 @@ mod tests {
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","time_in_force":"day"}"#, 422, "limit_price is required"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market"}"#, 422, "time_in_force is required"),
             (br#"{"symbol":"SPY","notional":10,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "notional"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":{"limit_price":"600"},"stop_loss":{"stop_price":"580"}}"#, 422, "order_class \"bracket\" is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"oco"}"#, 422, "order_class \"oco\""),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","take_profit":{"limit_price":"600"}}"#, 422, "take_profit is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","stop_loss":{"stop_price":"580"}}"#, 422, "stop_loss is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","limit_price":"590","time_in_force":"day","stop_price":"580"}"#, 422, "stop_price is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","trail_percent":"1"}"#, 422, "trail_percent is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","position_intent":"buy_to_open"}"#, 422, "position_intent is not simulated"),
         ] {
             let error = order_request(body, "gen").expect_err("refused");
             assert_eq!(error.status, status, "{error:?}");
