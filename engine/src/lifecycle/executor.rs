@@ -35,7 +35,7 @@ use crate::lifecycle::{
     RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
     validate_against_quote,
 };
-use crate::port::{Broker, MarketData, Quote, QuoteSource, Side};
+use crate::port::{Broker, MarketData, Quote, QuoteSource};
 use crate::port::{ConfigError, SubmitError};
 use crate::port::{Order, OrderStatus, Timestamp};
 use crate::time::Clock;
@@ -386,10 +386,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         // Slippage control measures the market's moves from the touch the
         // order was sent against, or the trader's price without a quote.
         let baseline = match &quote {
-            Some(Ok(quote)) => match signal.side {
-                Side::Buy => quote.ask,
-                Side::Sell => quote.bid,
-            },
+            Some(Ok(quote)) => quote.touch(signal.side),
             _ => reference,
         };
         let quote = quote.filter(|_| signal.limit_price.is_some());
@@ -557,10 +554,9 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 let Ok(quote) = quotes.quote(&symbol).await else {
                     continue;
                 };
-                let (name, touch, against) = match side {
-                    Side::Buy => ("ask", quote.ask, quote.ask - reference),
-                    Side::Sell => ("bid", quote.bid, reference - quote.bid),
-                };
+                let (name, touch) = (Quote::touch_name(side), quote.touch(side));
+                // Up for a buy, down for a sell: against the order.
+                let against = side.sign() * (touch - reference);
                 let moved_bps = (against / reference * Decimal::from(10_000)).round_dp(1);
                 if moved_bps > limits.max_bps {
                     return format!(

@@ -269,10 +269,7 @@ pub fn validate_against_quote(
     let Some(limit) = signal.limit_price else {
         return Ok(());
     };
-    let (touch_name, touch) = match signal.side {
-        Side::Buy => ("ask", quote.ask),
-        Side::Sell => ("bid", quote.bid),
-    };
+    let (touch_name, touch) = (Quote::touch_name(signal.side), quote.touch(signal.side));
     if touch <= Decimal::ZERO {
         return Ok(());
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::port::{BrokerError, Timestamp};
+use crate::port::{BrokerError, Side, Timestamp};
 
 /// The best bid and ask of a symbol at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,27 @@ pub struct Quote {
     pub ask_size: Decimal,
     /// When the quote stood, when the source says.
     pub at: Option<Timestamp>,
+}
+
+impl Quote {
+    /// The side of the quote an order on `side` trades against: the ask
+    /// for a buy, the bid for a sell.
+    #[must_use]
+    pub fn touch(&self, side: Side) -> Decimal {
+        match side {
+            Side::Buy => self.ask,
+            Side::Sell => self.bid,
+        }
+    }
+
+    /// The name of that side, for messages: `ask` or `bid`.
+    #[must_use]
+    pub fn touch_name(side: Side) -> &'static str {
+        match side {
+            Side::Buy => "ask",
+            Side::Sell => "bid",
+        }
+    }
 }
 
 /// The last trade of a symbol.

@@ -300,10 +300,7 @@ impl Market {
                 }
             }
             let quote = self.quote(symbol, live, &mut path, t);
-            let touch = match side {
-                Side::Buy => quote.ask,
-                Side::Sell => quote.bid,
-            };
+            let touch = quote.touch(side);
             if marketable(side, limit, touch) {
                 return Some((t, touch));
             }

@@ -44,11 +44,7 @@ impl Slippage {
 /// ask for a buy, the bid for a sell; `None` for a symbol not listed.
 #[must_use]
 pub fn touch_at(market: &Market, symbol: &str, side: Side, t: Duration) -> Option<Decimal> {
-    let quote = market.quote_at(symbol, t)?;
-    Some(match side {
-        Side::Buy => quote.ask,
-        Side::Sell => quote.bid,
-    })
+    Some(market.quote_at(symbol, t)?.touch(side))
 }
 
 /// The slippage of `order` in basis points, to 4 places: (the volume-
