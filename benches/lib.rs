@@ -67,6 +67,13 @@ impl InstantBroker {
             canceled_at: None,
             updated_at: None,
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            hwm: None,
+            order_class: fillproof_engine::OrderClass::Simple,
+            legs: Vec::new(),
+            replaces: None,
+            replaced_by: None,
         }
     }
 }

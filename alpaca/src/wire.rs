@@ -101,6 +101,13 @@ pub fn order(body: &[u8]) -> Result<Order, String> {
         order_type,
         time_in_force,
         extended_hours: wire.extended_hours.unwrap_or(false),
+        stop_price: None,
+        trail: None,
+        hwm: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        legs: Vec::new(),
+        replaces: None,
+        replaced_by: None,
     })
 }
 

@@ -33,6 +33,11 @@ fn request(client_order_id: &str) -> OrderRequest {
         time_in_force: TimeInForce::Day,
         limit_price: None,
         extended_hours: false,
+        stop_price: None,
+        trail: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        take_profit: None,
+        stop_loss: None,
     }
 }
 

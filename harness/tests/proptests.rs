@@ -106,6 +106,7 @@ mod proptests {
                 submitted_at: None, filled_at: stamped.then_some(Timestamp::from_unix_micros(1)),
                 canceled_at: None, updated_at: None,
                 extended_hours: false,
+                stop_price: None, trail: None, hwm: None, order_class: fillproof_engine::OrderClass::Simple, legs: Vec::new(), replaces: None, replaced_by: None,
             };
             let v = RobustVerifier.verify(&order);
             let proven = order.status == OrderStatus::Filled || filled >= qty;

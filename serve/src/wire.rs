@@ -420,6 +420,11 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
         time_in_force,
         limit_price: limit_price.filter(|_| order_type == OrderType::Limit),
         extended_hours,
+        stop_price: None,
+        trail: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        take_profit: None,
+        stop_loss: None,
     };
     Ok((request, given.is_some()))
 }

@@ -261,6 +261,13 @@ async fn trade_update_shape() {
             1_735_828_201_100_000,
         )),
         extended_hours: false,
+        stop_price: None,
+        trail: None,
+        hwm: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        legs: Vec::new(),
+        replaces: None,
+        replaced_by: None,
     };
     engine_order.filled_qty = 5.into();
     let update = fillproof_engine::TradeUpdate {

@@ -285,6 +285,13 @@ impl LedgerOrder {
             canceled_at,
             updated_at: Some(stamp(updated)),
             extended_hours: self.extended_hours,
+            stop_price: None,
+            trail: None,
+            hwm: None,
+            order_class: fillproof_engine::OrderClass::Simple,
+            legs: Vec::new(),
+            replaces: None,
+            replaced_by: None,
         }
     }
 }

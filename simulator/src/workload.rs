@@ -137,6 +137,11 @@ impl Workload<'_> {
                 time_in_force: order.time_in_force.unwrap_or(spec.time_in_force),
                 limit_price,
                 extended_hours: order.extended_hours,
+                stop_price: None,
+                trail: None,
+                order_class: fillproof_engine::OrderClass::Simple,
+                take_profit: None,
+                stop_loss: None,
             },
             reference_price,
         }
@@ -241,6 +246,11 @@ impl Iterator for Workload<'_> {
                 time_in_force: spec.time_in_force,
                 limit_price,
                 extended_hours: false,
+                stop_price: None,
+                trail: None,
+                order_class: fillproof_engine::OrderClass::Simple,
+                take_profit: None,
+                stop_loss: None,
             },
             reference_price,
         })

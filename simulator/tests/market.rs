@@ -39,6 +39,11 @@ fn request(id: &str, side: Side, qty: &str, limit: Option<&str>) -> OrderRequest
         time_in_force: TimeInForce::Day,
         limit_price: limit.map(|l| l.parse().expect("limit")),
         extended_hours: false,
+        stop_price: None,
+        trail: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        take_profit: None,
+        stop_loss: None,
     }
 }
 

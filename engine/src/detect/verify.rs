@@ -196,6 +196,13 @@ mod tests {
             canceled_at: None,
             updated_at: None,
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            hwm: None,
+            order_class: crate::OrderClass::Simple,
+            legs: Vec::new(),
+            replaces: None,
+            replaced_by: None,
         }
     }
 

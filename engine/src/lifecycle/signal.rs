@@ -53,6 +53,11 @@ impl Signal {
             time_in_force: self.time_in_force,
             limit_price: self.limit_price,
             extended_hours: self.extended_hours,
+            stop_price: None,
+            trail: None,
+            order_class: crate::OrderClass::Simple,
+            take_profit: None,
+            stop_loss: None,
         }
     }
 }

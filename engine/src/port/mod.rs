@@ -16,6 +16,7 @@
 //! REST client, the simulator and the engine all meet here.
 
 mod broker;
+mod class;
 mod endpoint;
 mod entropy;
 mod error;
@@ -26,6 +27,7 @@ mod suggest;
 mod timestamp;
 
 pub use broker::{Broker, RateLimitState};
+pub use class::{OrderClass, StopLoss, Trail};
 pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};

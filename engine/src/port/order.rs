@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::port::Timestamp;
+use crate::port::class::{OrderClass, StopLoss, Trail};
 
 /// Buy or sell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -256,6 +257,21 @@ pub struct OrderRequest {
     /// only, as Alpaca requires); default false.
     #[serde(default)]
     pub extended_hours: bool,
+    /// The price that triggers a stop or stop-limit order.
+    #[serde(default)]
+    pub stop_price: Option<Decimal>,
+    /// How far a trailing stop trails.
+    #[serde(default)]
+    pub trail: Option<Trail>,
+    /// Simple, or a bracket, OCO or OTO carrying exit legs.
+    #[serde(default)]
+    pub order_class: OrderClass,
+    /// The take-profit leg's limit price (bracket, OCO, OTO).
+    #[serde(default)]
+    pub take_profit: Option<Decimal>,
+    /// The stop-loss leg (bracket, OCO, OTO).
+    #[serde(default)]
+    pub stop_loss: Option<StopLoss>,
 }
 
 /// A broker's view of an order, shaped like the Alpaca v2 order object.
@@ -295,6 +311,29 @@ pub struct Order {
     /// May trade in the pre- and after-hours sessions; default false.
     #[serde(default)]
     pub extended_hours: bool,
+    /// The price that triggers a stop, stop-limit or trailing-stop order
+    /// (for a trailing stop, where the trail stands now).
+    #[serde(default)]
+    pub stop_price: Option<Decimal>,
+    /// How far a trailing stop trails.
+    #[serde(default)]
+    pub trail: Option<Trail>,
+    /// A trailing stop's high-water mark: the best price since it was
+    /// placed (the highest for a sell, the lowest for a buy).
+    #[serde(default)]
+    pub hwm: Option<Decimal>,
+    /// Simple, or the class of the group this order heads or belongs to.
+    #[serde(default)]
+    pub order_class: OrderClass,
+    /// The exit legs of a bracket, OCO or OTO, when listed nested.
+    #[serde(default)]
+    pub legs: Vec<Order>,
+    /// The order this one replaced.
+    #[serde(default)]
+    pub replaces: Option<String>,
+    /// The order that replaced this one.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
 }
 
 /// A broker's position in one symbol.

@@ -112,6 +112,13 @@ pub fn new_order(qty: i64) -> Order {
         canceled_at: None,
         updated_at: None,
         extended_hours: false,
+        stop_price: None,
+        trail: None,
+        hwm: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        legs: Vec::new(),
+        replaces: None,
+        replaced_by: None,
     }
 }
 
@@ -126,6 +133,11 @@ pub fn request(qty: i64) -> OrderRequest {
         time_in_force: TimeInForce::Day,
         limit_price: None,
         extended_hours: false,
+        stop_price: None,
+        trail: None,
+        order_class: fillproof_engine::OrderClass::Simple,
+        take_profit: None,
+        stop_loss: None,
     }
 }
 
