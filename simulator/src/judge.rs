@@ -452,6 +452,11 @@ mod tests {
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            triggered_at: None,
+            notional: None,
+            links: Default::default(),
         };
         let end = Duration::from_millis(3);
         assert_eq!(
@@ -488,6 +493,11 @@ mod tests {
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            triggered_at: None,
+            notional: None,
+            links: Default::default(),
         };
         let at = Duration::from_millis;
         let claim = |qty: i64, ms: u64| Claim {

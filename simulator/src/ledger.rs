@@ -14,7 +14,9 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{Order, OrderStatus, OrderType, Side, StableBuildHasher, TimeInForce};
+use fillproof_engine::{
+    Order, OrderClass, OrderStatus, OrderType, Side, StableBuildHasher, TimeInForce, Trail,
+};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
@@ -40,6 +42,8 @@ pub enum BrokerEnd {
     Canceled,
     /// It expired.
     Expired,
+    /// A replacing order took its place.
+    Replaced,
 }
 
 /// One order the broker accepted.
@@ -79,6 +83,49 @@ pub struct LedgerOrder {
     pub status_lag: Duration,
     /// How the filled status is spelt for this order.
     pub filled_spelling: String,
+    /// The price that triggers a stop or stop-limit order.
+    pub stop_price: Option<Decimal>,
+    /// How far a trailing stop trails.
+    pub trail: Option<Trail>,
+    /// When a stop order triggered, if it does.
+    pub triggered_at: Option<Duration>,
+    /// The dollar amount of a notional order (its `qty` is the shares
+    /// the amount bought at acceptance).
+    pub notional: Option<Decimal>,
+    /// Its group and its replace chain.
+    pub links: Links,
+}
+
+/// How an order is tied to others: the group it belongs to (a bracket,
+/// OCO or OTO) and the replace chain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Links {
+    /// Simple, or the class of its group.
+    pub class: OrderClass,
+    /// For a leg: the id of the order that heads its group (a bracket's or
+    /// an OTO's entry, an OCO's take profit) and the leg's role.
+    pub parent: Option<(String, LegRole)>,
+    /// For the head of a group: its legs' ids.
+    pub legs: Vec<String>,
+    /// For a leg: held before this instant (`Duration::MAX`: held until
+    /// it ends); `None` for an order never held.
+    pub held_until: Option<Duration>,
+    /// The order this one replaced.
+    pub replaces: Option<String>,
+    /// The order that replaces this one, once the replace is requested.
+    pub replaced_by: Option<String>,
+    /// When a replace request reached the broker, and when it takes
+    /// effect (the order is `pending_replace` between the two).
+    pub replace_requested: Option<(Duration, Duration)>,
+}
+
+/// A leg's part in its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LegRole {
+    /// The take-profit limit.
+    TakeProfit,
+    /// The stop loss (stop or stop limit).
+    StopLoss,
 }
 
 /// The true state of an order at one time.
@@ -92,6 +139,12 @@ pub enum TrueStatus {
     Filled,
     /// A cancel is being processed.
     PendingCancel,
+    /// A replace is being processed.
+    PendingReplace,
+    /// A leg waiting for its entry to fill.
+    Held,
+    /// Replaced by another order.
+    Replaced,
     /// Canceled (by request or by the broker).
     Canceled,
     /// Expired.
@@ -111,6 +164,9 @@ impl TrueStatus {
             Self::PartiallyFilled => "partially_filled",
             Self::Filled => "filled",
             Self::PendingCancel => "pending_cancel",
+            Self::PendingReplace => "pending_replace",
+            Self::Held => "held",
+            Self::Replaced => "replaced",
             Self::Canceled => "canceled",
             Self::Expired => "expired",
             Self::Rejected => "rejected",
@@ -122,7 +178,7 @@ impl TrueStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Filled | Self::Canceled | Self::Expired | Self::Rejected
+            Self::Filled | Self::Canceled | Self::Expired | Self::Rejected | Self::Replaced
         )
     }
 }
@@ -173,6 +229,7 @@ impl LedgerOrder {
                     _ if self.filled_qty_at(t) >= self.qty => TrueStatus::Filled,
                     BrokerEnd::Canceled => TrueStatus::Canceled,
                     BrokerEnd::Expired => TrueStatus::Expired,
+                    BrokerEnd::Replaced => TrueStatus::Replaced,
                 };
             }
         }
@@ -185,6 +242,12 @@ impl LedgerOrder {
         }
         if self.cancel_requested_at.is_some_and(|at| at <= t) {
             return TrueStatus::PendingCancel;
+        }
+        if self.links.replace_requested.is_some_and(|(at, _)| at <= t) {
+            return TrueStatus::PendingReplace;
+        }
+        if self.links.held_until.is_some_and(|until| t < until) {
+            return TrueStatus::Held;
         }
         if filled > Decimal::ZERO {
             TrueStatus::PartiallyFilled
@@ -265,7 +328,12 @@ impl LedgerOrder {
         if let Some(last) = self.last_fill_at(now) {
             updated = updated.max(last);
         }
-        if let Some(at) = self.cancel_requested_at.filter(|at| *at <= now) {
+        let requests = [
+            self.cancel_requested_at,
+            self.links.replace_requested.map(|(at, _)| at),
+            self.links.held_until,
+        ];
+        for at in requests.into_iter().flatten().filter(|at| *at <= now) {
             updated = updated.max(at);
         }
         Order {
@@ -285,13 +353,15 @@ impl LedgerOrder {
             canceled_at,
             updated_at: Some(stamp(updated)),
             extended_hours: self.extended_hours,
-            stop_price: None,
-            trail: None,
+            // A trailing stop's stop price and mark move with the market:
+            // the broker, which has it, writes them.
+            stop_price: self.stop_price,
+            trail: self.trail,
             hwm: None,
-            order_class: fillproof_engine::OrderClass::Simple,
+            order_class: self.links.class,
             legs: Vec::new(),
-            replaces: None,
-            replaced_by: None,
+            replaces: self.links.replaces.clone(),
+            replaced_by: self.links.replaced_by.clone(),
         }
     }
 }
@@ -427,6 +497,11 @@ mod tests {
             status_lag: Duration::from_millis(lag_ms),
             filled_spelling: "FILLED".into(),
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            triggered_at: None,
+            notional: None,
+            links: Default::default(),
         }
     }
 

@@ -67,6 +67,7 @@ mod scenario;
 mod stream;
 mod time;
 mod trace;
+mod view;
 mod workload;
 
 pub use broker::{SimBroker, SubmitRecord, SubmitRefusal, at_arrival, uuid_shaped};
@@ -77,7 +78,7 @@ pub use error::{Diagnostic, ScenarioError};
 pub use expect::{Comparison, Expectation, METRICS};
 pub use fault::{CallRefusal, FAULT_KINDS, FaultKind, FaultTable, UnknownFault};
 pub use fillproof_engine::{closest, did_you_mean};
-pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, TrueStatus, fill_done_by};
+pub use ledger::{BrokerEnd, Fill, Ledger, LedgerOrder, LegRole, Links, TrueStatus, fill_done_by};
 pub use lifecycle::{
     Overfill, Plan, check_scripted_quantities, marketable, on_price_grid, scripted_fills,
     slipped_price, within_limit,
@@ -85,8 +86,8 @@ pub use lifecycle::{
 pub use market::{
     Asset, Bar, Bars, BarsError, FLAT_SIZE, HaltRate, Hours, Listing, MAX_BAR_LIMIT, MAX_BAR_STEPS,
     MAX_DRAWN_HALTS, MAX_RECORDS, MAX_STEPS, MIN_STEP, Market, MarketError, MarketModel, PathModel,
-    PricePath, QuoteModel, RecordError, RecordKind, Recording, Sessions, TapeTrade, Timeframe,
-    TimeframeError,
+    PricePath, QuoteModel, RecordError, RecordKind, Recording, Sessions, Stop, TapeTrade,
+    Timeframe, TimeframeError, Triggered,
 };
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
@@ -107,4 +108,5 @@ pub use scenario::{
 };
 pub use time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin, trace_micros};
 pub use trace::{AcceptRecord, CallRecord, Seen, Trace, TraceEvent, TraceKind, first_divergence};
+pub use view::{Look, order_view};
 pub use workload::{Intent, Workload, client_order_id, index_of_client_order_id, order_qty};

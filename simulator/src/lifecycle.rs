@@ -9,14 +9,14 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{OrderRequest, Side, TimeInForce, derive_rng};
+use fillproof_engine::{OrderRequest, OrderType, Side, TimeInForce, derive_rng};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 use crate::ledger::{BrokerEnd, Fill};
-use crate::market::Market;
+use crate::market::{Market, Stop};
 use crate::model::{BrokerModel, OrderTarget};
 use crate::scenario::{TimelineEvent, TimelineKind};
 
@@ -33,6 +33,8 @@ pub struct Plan {
     pub status_lag: Duration,
     /// Spelling of the filled status.
     pub filled_spelling: String,
+    /// When a stop order triggered (`None`: not a stop, or it never does).
+    pub triggered_at: Option<Duration>,
 }
 
 /// The stream an order's lifecycle is drawn from.
@@ -63,6 +65,7 @@ pub fn draw(
         broker_end: None,
         status_lag: first.status_lag,
         filled_spelling: first.filled_spelling,
+        triggered_at: None,
     };
     if plan.reject_now {
         return Ok(plan);
@@ -112,10 +115,61 @@ pub fn draw(
         fill_at_once(&mut plan, fills, request, accepted_at);
         return Ok(plan);
     }
-    let starts_at = accepted_at + first.delay;
+    // A stop trades from the instant it triggers, as a market order (a
+    // stop or trailing stop) or at its limit (a stop limit).
+    let active_from = match stop_of(request) {
+        None => accepted_at,
+        Some(stop) => {
+            let triggered = market.first_trigger(
+                &request.symbol,
+                request.side,
+                stop,
+                accepted_at,
+                trading_ends,
+            );
+            let Some(triggered) = triggered else {
+                expire_at(&mut plan, request, trading_ends, model.horizon);
+                return Ok(plan);
+            };
+            plan.triggered_at = Some(triggered.at);
+            triggered.at
+        }
+    };
+    let starts_at = active_from + first.delay;
+    let collared = collar(request);
+    let request = collared.as_ref().unwrap_or(request);
     plan.fills = random_fills(model, rng, request, starts_at, &pieces);
     expire_at(&mut plan, request, trading_ends, model.horizon);
     Ok(plan)
+}
+
+/// A buy stop as Alpaca trades it once triggered: a limit 4% over its
+/// stop (2.5% from a $50 stop up), so a gap cannot fill it at any price.
+/// `None` for any other order.
+fn collar(request: &OrderRequest) -> Option<OrderRequest> {
+    let stop = request
+        .stop_price
+        .filter(|_| request.order_type == OrderType::Stop && request.side == Side::Buy)?;
+    let factor = if stop < Decimal::from(50) {
+        Decimal::new(104, 2)
+    } else {
+        Decimal::new(1025, 3)
+    };
+    Some(OrderRequest {
+        limit_price: Some(on_price_grid(stop * factor)),
+        ..request.clone()
+    })
+}
+
+/// What a stop, stop-limit or trailing-stop order waits for; `None` for
+/// an order that trades from its acceptance.
+#[must_use]
+pub fn stop_of(request: &OrderRequest) -> Option<Stop> {
+    match request.order_type {
+        OrderType::Stop | OrderType::StopLimit => request.stop_price.map(Stop::Level),
+        OrderType::TrailingStop => request.trail.map(Stop::Trailing),
+        OrderType::Market | OrderType::Limit => None,
+    }
 }
 
 /// When the order's trading ends: a `day` order's at its day's close (or,

@@ -115,6 +115,9 @@ pub struct BrokerModel {
     pub when_filled: WhenFilled,
     /// How long an accepted cancel takes.
     pub cancel_processing: Duration,
+    /// How long the broker takes to cancel the other exit of a bracket or
+    /// OCO once one fills.
+    pub oco_cancel_delay: DurationDist,
     /// Token bucket: calls per window.
     pub rate_limit: Option<(u32, Duration)>,
     /// Outage windows: start and length.
@@ -317,6 +320,7 @@ impl BrokerModel {
                 .map(|s| (s.probability.0, s.age.clone())),
             when_filled: broker.cancel.when_filled,
             cancel_processing: broker.cancel.processing.0,
+            oco_cancel_delay: broker.cancel.oco_delay.clone(),
             rate_limit: broker
                 .rate_limit
                 .as_ref()

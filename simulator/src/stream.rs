@@ -26,6 +26,7 @@ use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
 use crate::ledger::{Ledger, TrueStatus};
+use crate::market::Market;
 use crate::model::{StreamModel, in_window};
 use crate::time::{SimClock, TimeOrigin};
 use crate::trace::TraceKind;
@@ -43,6 +44,8 @@ pub(crate) enum Happening {
     PendingCancel,
     /// That cancel took effect.
     Canceled,
+    /// A cancel was refused (the order waits on a replace).
+    CancelRejected,
 }
 
 impl Happening {
@@ -54,6 +57,7 @@ impl Happening {
             Self::BrokerEnd => 1_000_000,
             Self::PendingCancel => 1_000_001,
             Self::Canceled => 1_000_002,
+            Self::CancelRejected => 1_000_003,
         }
     }
 }
@@ -178,6 +182,9 @@ pub(crate) struct Publisher<W> {
     pub clock: SimClock,
     /// The run's seed.
     pub seed: u64,
+    /// The market, for what only it knows of an order (a trailing stop's
+    /// mark).
+    pub market: Arc<Market>,
 }
 
 /// The parts of the broker's state the stream reads and writes.
@@ -199,6 +206,7 @@ impl<W> Clone for Publisher<W> {
             model: Arc::clone(&self.model),
             clock: self.clock,
             seed: self.seed,
+            market: Arc::clone(&self.market),
         }
     }
 }
@@ -243,13 +251,15 @@ impl<W: StreamWorld> Publisher<W> {
         for deliver_at in deliveries {
             let world = Arc::clone(&self.world);
             let model = Arc::clone(&self.model);
+            let market = Arc::clone(&self.market);
             let wake = self.clock.instant_at(deliver_at);
             let origin = self.clock.origin();
             let order_id = order_id.to_owned();
             tokio::spawn(async move {
                 sleep_until(wake).await;
                 let mut world = lock(&world);
-                let Some(update) = trade_update(world.ledger(), &order_id, happening, at, origin)
+                let Some(update) =
+                    trade_update(world.ledger(), &market, &order_id, happening, at, origin)
                 else {
                     return;
                 };
@@ -316,6 +326,7 @@ impl<W: StreamWorld> Publisher<W> {
 /// ledger still holds it.
 fn trade_update(
     ledger: &Ledger,
+    market: &Market,
     order_id: &str,
     happening: Happening,
     at: Duration,
@@ -326,7 +337,11 @@ fn trade_update(
     let ended_here = order.terminal_at(at) == Some(at);
     let mut execution = None;
     let event = match happening {
-        Happening::New => TradeEvent::New,
+        // A leg's `new` is its activation, at the instant its entry filled.
+        Happening::New if at == order.links.held_until.unwrap_or(order.accepted_at) => {
+            TradeEvent::New
+        }
+        Happening::New => return None,
         Happening::Fill(piece) => {
             let fill = order.fills.get(piece).filter(|f| f.at == at)?;
             let cumulative: Decimal = order.fills[..=piece].iter().map(|f| f.qty).sum();
@@ -346,9 +361,11 @@ fn trade_update(
                 TrueStatus::Rejected => TradeEvent::Rejected,
                 TrueStatus::Canceled => TradeEvent::Canceled,
                 TrueStatus::Expired => TradeEvent::Expired,
+                TrueStatus::Replaced => TradeEvent::Replaced,
                 _ => return None,
             }
         }
+        Happening::CancelRejected => TradeEvent::CancelRejected,
         Happening::PendingCancel if status == TrueStatus::PendingCancel => {
             TradeEvent::PendingCancel
         }
@@ -357,7 +374,15 @@ fn trade_update(
     };
     Some(TradeUpdate {
         event,
-        order: order.true_snapshot(at, origin),
+        order: crate::view::order_view(
+            ledger,
+            market,
+            order,
+            at,
+            crate::view::Look::True,
+            true,
+            origin,
+        ),
         position_qty: execution
             .as_ref()
             .map(|_| ledger.position_at(&order.symbol, at)),

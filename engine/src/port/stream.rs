@@ -36,6 +36,14 @@ pub enum TradeEvent {
     Rejected,
     /// The order expired.
     Expired,
+    /// A replace is being processed.
+    PendingReplace,
+    /// The order was replaced by another.
+    Replaced,
+    /// A replace was refused (the order filled, or ended, first).
+    ReplaceRejected,
+    /// A cancel was refused.
+    CancelRejected,
     /// Any other event, as the broker spells it.
     Other(String),
 }
@@ -52,6 +60,10 @@ impl TradeEvent {
             Self::Canceled => "canceled",
             Self::Rejected => "rejected",
             Self::Expired => "expired",
+            Self::PendingReplace => "pending_replace",
+            Self::Replaced => "replaced",
+            Self::ReplaceRejected => "order_replace_rejected",
+            Self::CancelRejected => "order_cancel_rejected",
             Self::Other(name) => name,
         }
     }
@@ -67,6 +79,10 @@ impl TradeEvent {
             "canceled" => Self::Canceled,
             "rejected" => Self::Rejected,
             "expired" => Self::Expired,
+            "pending_replace" => Self::PendingReplace,
+            "replaced" => Self::Replaced,
+            "order_replace_rejected" => Self::ReplaceRejected,
+            "order_cancel_rejected" => Self::CancelRejected,
             other => Self::Other(other.to_owned()),
         }
     }

@@ -469,6 +469,11 @@ mod tests {
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            triggered_at: None,
+            notional: None,
+            links: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::world::World;
 use super::{SimBroker, unregistered_key, uuid_shaped};
-use crate::ledger::LedgerOrder;
+use crate::ledger::{LedgerOrder, Links};
 use crate::lifecycle::{Plan, draw, lifecycle_rng};
 use crate::stream::Happening;
 use crate::trace::AcceptRecord;
@@ -35,14 +35,60 @@ impl SimBroker {
             });
         }
         self.refuse_untradable(request)?;
+        super::terms::check_type(request)?;
         self.refuse_by_asset(world, now, request)?;
+        self.refuse_by_class(world, now, request)?;
         self.refuse_auction_too_late(now, request)?;
         self.check_buying_power(world, now, request)?;
+        let request = &super::terms::normalized(request);
         let key = index.map_or_else(|| unregistered_key(&request.client_order_id), u64::from);
         let plan = self.plan(key, index, request, now)?;
         let id = self.order_id(key, index, request);
-        let order = ledger_order(index, id, request, now, plan);
-        Ok(self.file(world, now, key, order))
+        let order = ledger_order(index, id.clone(), request, now, plan);
+        let snapshot = self.file(world, now, key, order);
+        if request.order_class == fillproof_engine::OrderClass::Simple {
+            return Ok(snapshot);
+        }
+        self.file_legs(world, now, key, request, &id);
+        Ok(self.view_at(world, &id, now))
+    }
+
+    /// Refuses a bracket, OCO or OTO Alpaca would refuse (see
+    /// `terms::check_class`), a bracket or OTO whose entry would close a
+    /// position (it must open one) and an OCO that would not close one.
+    fn refuse_by_class(
+        &self,
+        world: &World,
+        now: Duration,
+        request: &OrderRequest,
+    ) -> Result<(), BrokerError> {
+        let touch = self
+            .market
+            .quote_at(&request.symbol, now)
+            .map_or(Decimal::ONE, |q| q.touch(request.side));
+        super::terms::check_class(request, touch)?;
+        let held = world.ledger.position_at(&request.symbol, now) * request.side.sign();
+        let refuse = |message: String| Err(BrokerError::Unprocessable { message });
+        match request.order_class {
+            fillproof_engine::OrderClass::Bracket | fillproof_engine::OrderClass::Oto
+                if held < Decimal::ZERO =>
+            {
+                refuse(format!(
+                    "{} orders must be entry orders: this {} would close part of the {} position",
+                    request.order_class.as_str(),
+                    request.side,
+                    request.symbol
+                ))
+            }
+            fillproof_engine::OrderClass::Oco if -held < request.qty => refuse(format!(
+                "oco orders must be exit orders: a {} of {} closes at most {} of the {} position",
+                request.side,
+                request.qty,
+                (-held).max(Decimal::ZERO),
+                request.symbol
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Refuses what a broker cannot trade: a quantity or limit out of
@@ -306,5 +352,13 @@ fn ledger_order(
         cancel_effective_at: None,
         status_lag: plan.status_lag,
         filled_spelling: plan.filled_spelling,
+        stop_price: request.stop_price,
+        trail: request.trail,
+        triggered_at: plan.triggered_at,
+        notional: None,
+        links: Links {
+            class: request.order_class,
+            ..Links::default()
+        },
     }
 }

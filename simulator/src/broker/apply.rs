@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{BrokerError, Order, OrderRequest, Position};
+use fillproof_engine::{BrokerError, Order, OrderClass, OrderRequest, Position};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 
+use super::SimBroker;
 use super::world::World;
-use super::{SimBroker, unregistered_key};
 use crate::ledger::{LedgerOrder, TrueStatus};
 use crate::scenario::{Endpoint, WhenFilled};
 use crate::stream::Happening;
@@ -26,13 +26,15 @@ impl SimBroker {
         request: &Request,
     ) -> Result<Answer, BrokerError> {
         match request {
-            Request::Submit(order) => self.accept(world, now, order, index).map(Answer::Order),
+            Request::Submit(order) => self
+                .accept(world, now, order, index)
+                .map(|o| Answer::Order(Box::new(o))),
             Request::GetOrder(id) => self
-                .read(world.ledger.by_id(id), now, rng)
-                .map(Answer::Order),
+                .read(&world.ledger, world.ledger.by_id(id), now, rng)
+                .map(|o| Answer::Order(Box::new(o))),
             Request::GetOrderByClientId(id) => self
-                .read(world.ledger.by_client_id(id), now, rng)
-                .map(Answer::Order),
+                .read(&world.ledger, world.ledger.by_client_id(id), now, rng)
+                .map(|o| Answer::Order(Box::new(o))),
             Request::Cancel(id) => self
                 .cancel_at(world, now, id, index)
                 .map(|()| Answer::Canceled),
@@ -51,13 +53,24 @@ impl SimBroker {
     /// An order read at `now`: its snapshot, possibly a stale one, or 404.
     fn read(
         &self,
+        ledger: &crate::ledger::Ledger,
         order: Option<&LedgerOrder>,
         now: Duration,
         rng: &mut ChaCha8Rng,
     ) -> Result<Order, BrokerError> {
         let at = self.stale_time(now, rng);
         order
-            .map(|o| o.snapshot(at.max(o.accepted_at), self.clock.origin()))
+            .map(|o| {
+                crate::view::order_view(
+                    ledger,
+                    &self.market,
+                    o,
+                    at.max(o.accepted_at),
+                    crate::view::Look::Read,
+                    true,
+                    self.clock.origin(),
+                )
+            })
             .ok_or_else(not_found)
     }
 
@@ -78,6 +91,10 @@ impl SimBroker {
         }
     }
 
+    /// A cancel of `id` reaching the broker at `now`: refused when the
+    /// order cannot be canceled (filled, ended, or waiting on a replace),
+    /// else applied to it and, in a group, to every open order of the
+    /// group, which is then settled.
     fn cancel_at(
         &self,
         world: &mut World,
@@ -85,54 +102,96 @@ impl SimBroker {
         id: &str,
         index: Option<u32>,
     ) -> Result<(), BrokerError> {
-        let processing = self.model.cancel_processing;
-        let when_filled = self.model.when_filled;
-        let Some(order) = world.ledger.by_id_mut(id) else {
+        let Some(order) = world.ledger.by_id(id) else {
             return Err(not_found());
         };
+        let refuse = |state: &str| {
+            Err(BrokerError::Unprocessable {
+                message: format!(r#"order is already in "{state}" state"#),
+            })
+        };
         match order.status_at(now) {
-            TrueStatus::Filled => match when_filled {
-                WhenFilled::Reject422 => Err(BrokerError::Unprocessable {
-                    message: r#"order is already in "filled" state"#.into(),
-                }),
-                WhenFilled::Accept204 => Ok(()),
+            TrueStatus::Filled => match self.model.when_filled {
+                WhenFilled::Reject422 => return refuse("filled"),
+                WhenFilled::Accept204 => return Ok(()),
             },
-            TrueStatus::Canceled | TrueStatus::Expired | TrueStatus::Rejected => {
-                let state = match order.status_at(now) {
-                    TrueStatus::Expired => "expired",
-                    TrueStatus::Rejected => "rejected",
-                    _ => "canceled",
-                };
-                Err(BrokerError::Unprocessable {
-                    message: format!(r#"order is already in "{state}" state"#),
-                })
-            }
-            TrueStatus::PendingCancel => Ok(()),
-            TrueStatus::New | TrueStatus::PartiallyFilled => {
-                let effective = order.request_cancel(now, processing);
-                let key = order
-                    .index
-                    .map_or_else(|| unregistered_key(&order.client_order_id), u64::from);
-                self.publish(
-                    world,
-                    id,
-                    key,
-                    [
-                        (Happening::PendingCancel, now),
-                        (Happening::Canceled, effective),
-                    ],
-                );
-                let t_us = self.micros(now);
-                world.trace.push(TraceEvent {
-                    t_us,
-                    kind: TraceKind::CancelRequested {
-                        order: index,
-                        effective_us: self.micros(effective),
-                    },
+            status @ (TrueStatus::Canceled
+            | TrueStatus::Expired
+            | TrueStatus::Rejected
+            | TrueStatus::Replaced) => return refuse(status.as_str()),
+            TrueStatus::PendingReplace => {
+                let key = super::group::order_key(order);
+                let id = id.to_owned();
+                self.publish(world, &id, key, [(Happening::CancelRejected, now)]);
+                return Err(BrokerError::Unprocessable {
+                    message: "order is pending replace and cannot be canceled until the \
+                              replace is done"
+                        .into(),
                 });
-                Ok(())
+            }
+            TrueStatus::PendingCancel => return Ok(()),
+            TrueStatus::New | TrueStatus::PartiallyFilled | TrueStatus::Held => {}
+        }
+        let head = order
+            .links
+            .parent
+            .as_ref()
+            .map_or_else(|| id.to_owned(), |(head, _)| head.clone());
+        // A cancel of an exit (a leg, or an OCO's head) cancels the whole
+        // group; one of a bracket's or OTO's entry cancels the entry, and
+        // its legs end with it only if it ends unfilled (settled below).
+        let group = world
+            .ledger
+            .by_id(&head)
+            .map_or_else(Vec::new, |h| h.links.legs.clone());
+        let exit = order.links.parent.is_some() || order.links.class == OrderClass::Oco;
+        let mut members = vec![id.to_owned()];
+        if exit {
+            members = std::iter::once(head.clone())
+                .chain(group.iter().cloned())
+                .collect();
+        }
+        for member in &members {
+            let open = world.ledger.by_id(member).is_some_and(|o| {
+                !o.status_at(now).is_terminal() && o.status_at(now) != TrueStatus::PendingCancel
+            });
+            if open {
+                self.cancel_one(world, now, member, if member == id { index } else { None });
             }
         }
+        if !group.is_empty() {
+            let head_key = world.ledger.by_id(&head).map_or(0, super::group::order_key);
+            self.settle(world, &head, head_key);
+        }
+        Ok(())
+    }
+
+    /// Applies a cancel of the open order `id` at `now`: it takes the
+    /// model's processing time, and the stream hears of it.
+    fn cancel_one(&self, world: &mut World, now: Duration, id: &str, index: Option<u32>) {
+        let processing = self.model.cancel_processing;
+        let Some(order) = world.ledger.by_id_mut(id) else {
+            return;
+        };
+        let effective = order.request_cancel(now, processing);
+        let key = super::group::order_key(order);
+        self.publish(
+            world,
+            id,
+            key,
+            [
+                (Happening::PendingCancel, now),
+                (Happening::Canceled, effective),
+            ],
+        );
+        let t_us = self.micros(now);
+        world.trace.push(TraceEvent {
+            t_us,
+            kind: TraceKind::CancelRequested {
+                order: index,
+                effective_us: self.micros(effective),
+            },
+        });
     }
 }
 
@@ -177,7 +236,7 @@ impl Request {
 
 /// The broker's answer to a [`Request`] it applied.
 pub(super) enum Answer {
-    Order(Order),
+    Order(Box<Order>),
     Canceled,
     Position(Option<Position>),
 }

@@ -19,7 +19,9 @@
 mod accept;
 mod apply;
 mod call;
+mod group;
 mod market;
+mod terms;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -146,11 +148,18 @@ impl SimBroker {
             travelling: (0, None),
             on_their_way: std::collections::BTreeMap::new(),
         }));
+        let market = Arc::new(Market::new(
+            &model.market,
+            seed,
+            model.horizon,
+            model.time_origin(),
+        ));
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
             model: Arc::new(stream),
             clock,
             seed,
+            market: Arc::clone(&market),
         });
         Self {
             uuid_ids: false,
@@ -158,12 +167,7 @@ impl SimBroker {
             clock,
             world,
             publisher,
-            market: Arc::new(Market::new(
-                &model.market,
-                seed,
-                model.horizon,
-                model.time_origin(),
-            )),
+            market,
             model: Arc::new(model),
         }
     }
@@ -385,14 +389,14 @@ impl Broker for SimBroker {
 
     async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
         match self.call(Request::Submit(request.clone())).await? {
-            Answer::Order(order) => Ok(order),
+            Answer::Order(order) => Ok(*order),
             other => Err(other.mismatch()),
         }
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
         match self.call(Request::GetOrder(order_id.to_owned())).await? {
-            Answer::Order(order) => Ok(order),
+            Answer::Order(order) => Ok(*order),
             other => Err(other.mismatch()),
         }
     }
@@ -400,7 +404,7 @@ impl Broker for SimBroker {
     async fn get_order_by_client_id(&self, client_order_id: &str) -> Result<Order, BrokerError> {
         let request = Request::GetOrderByClientId(client_order_id.to_owned());
         match self.call(request).await? {
-            Answer::Order(order) => Ok(order),
+            Answer::Order(order) => Ok(*order),
             other => Err(other.mismatch()),
         }
     }

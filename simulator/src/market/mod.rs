@@ -35,6 +35,7 @@ mod quote;
 mod recorded;
 mod sessions;
 mod tape;
+mod trigger;
 mod venue;
 
 pub use path::{MIN_STEP, MarketError, PathModel, PricePath};
@@ -44,4 +45,5 @@ pub use sessions::{Hours, Sessions};
 pub use tape::{
     Bar, Bars, BarsError, MAX_BAR_LIMIT, MAX_BAR_STEPS, TapeTrade, Timeframe, TimeframeError,
 };
+pub use trigger::{Stop, Triggered};
 pub use venue::{Asset, FLAT_SIZE, HaltRate, Listing, MAX_DRAWN_HALTS, Market, MarketModel};

@@ -289,6 +289,11 @@ mod tests {
             status_lag: Duration::ZERO,
             filled_spelling: "filled".into(),
             extended_hours: false,
+            stop_price: None,
+            trail: None,
+            triggered_at: None,
+            notional: None,
+            links: Default::default(),
         };
         assert_eq!(ids.of_order(&order(Some(1), "x")), Some(1));
         assert_eq!(ids.of_order(&order(Some(0), "x")), Some(0));

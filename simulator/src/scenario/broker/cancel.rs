@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::distribution::DurationDist;
 use crate::duration::Dur;
 
 /// How cancels are processed.
@@ -14,6 +15,11 @@ pub struct CancelSpec {
     /// How long an accepted cancel takes; fills during it win. Default 0.
     #[serde(default)]
     pub processing: Dur,
+    /// How long, after one exit of a bracket or OCO fills, the broker
+    /// takes to cancel the other (a reader sees both open meanwhile; the
+    /// other never fills). Default 0.
+    #[serde(default)]
+    pub oco_delay: DurationDist,
 }
 
 /// What a cancel of a filled order answers.

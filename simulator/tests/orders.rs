@@ -1,0 +1,494 @@
+//! Every order a bot sends, on a market that moves: stops, stop limits and
+//! trailing stops triggered by the tape; brackets, OCO and OTO with their
+//! legs held, activated and one canceling the other; cancels across a
+//! group; and Alpaca's refusals, each naming the field.
+
+use std::time::Duration;
+
+use fillproof_engine::clock::sleep;
+use fillproof_engine::{
+    Broker, BrokerError, Order, OrderClass, OrderRequest, OrderStatus, OrderType, Side, StopLoss,
+    TimeInForce, Trail,
+};
+use fillproof_simulator::{BrokerModel, LedgerOrder, Scenario, SimBroker, TrueStatus};
+use rust_decimal::Decimal;
+
+/// A one-symbol (QQQ at $100) scenario on a market that moves (always
+/// open), each order filling `delay` after it may, with `broker` lines
+/// added to the broker section.
+fn scenario(volatility: &str, delay: &str, broker: &str) -> Scenario {
+    let text = format!(
+        "version: 1\nname: orders\nseed: 21\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {{QQQ: \"100.00\"}}\nbroker:\n  fill: {{probability: 1, delay: {delay}}}\n{broker}market:\n  hours: always\n  symbols:\n    QQQ: {{volatility: {volatility}, quote: {{spread_bps: 2}}}}\n"
+    );
+    Scenario::parse(text.as_bytes(), "orders.yaml", None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn broker(s: &Scenario) -> SimBroker {
+    SimBroker::new(BrokerModel::from_scenario(s), s.seed, false)
+}
+
+fn price(text: &str) -> Decimal {
+    text.parse().expect("price")
+}
+
+fn order(id: &str, side: Side, order_type: OrderType) -> OrderRequest {
+    OrderRequest {
+        client_order_id: id.into(),
+        symbol: "QQQ".into(),
+        qty: Decimal::from(10),
+        side,
+        order_type,
+        time_in_force: TimeInForce::Gtc,
+        limit_price: None,
+        extended_hours: false,
+        stop_price: None,
+        trail: None,
+        order_class: OrderClass::Simple,
+        take_profit: None,
+        stop_loss: None,
+    }
+}
+
+fn stop(id: &str, side: Side, at: &str) -> OrderRequest {
+    OrderRequest {
+        stop_price: Some(price(at)),
+        ..order(id, side, OrderType::Stop)
+    }
+}
+
+/// A market-entry bracket buying 10 with a take profit and a stop loss.
+fn bracket(id: &str, take_profit: &str, stop_loss: &str) -> OrderRequest {
+    OrderRequest {
+        order_class: OrderClass::Bracket,
+        take_profit: Some(price(take_profit)),
+        stop_loss: Some(StopLoss {
+            stop_price: price(stop_loss),
+            limit_price: None,
+        }),
+        ..order(id, Side::Buy, OrderType::Market)
+    }
+}
+
+fn ledger_order(broker: &SimBroker, id: &str) -> LedgerOrder {
+    broker.with_ledger(|l| l.by_id(id).cloned().expect("in the ledger"))
+}
+
+/// The instant of every second of `[from, to)` at which the tape's price
+/// `hits`.
+fn first_second(
+    broker: &SimBroker,
+    from: Duration,
+    to: Duration,
+    mut hits: impl FnMut(Decimal) -> bool,
+) -> Option<Duration> {
+    let mut t = from;
+    while t < to {
+        if hits(broker.market().price_at("QQQ", t).expect("listed")) {
+            return Some(t);
+        }
+        t += Duration::from_secs(1);
+    }
+    None
+}
+
+/// Goal: a stop waits for the tape to reach its stop price, then trades
+/// as a market order. Method: on a moving market, a sell stop 0.3% under
+/// and a buy stop 0.3% over the price; each triggers at the first second
+/// the price is at or through its stop (never before), its fill comes at
+/// or after that instant, and a buy stop never pays more than Alpaca's
+/// 2.5% collar over its stop.
+#[tokio::test(start_paused = true)]
+async fn a_stop_triggers_when_the_tape_reaches_it() {
+    let s = scenario("0.8", "0s", "");
+    let b = broker(&s);
+    let cases = [(Side::Sell, "99.70"), (Side::Buy, "100.30")];
+    for (i, (side, at)) in cases.into_iter().enumerate() {
+        let placed = b
+            .submit_order(&stop(&format!("stop-{i}"), side, at))
+            .await
+            .expect("accepted");
+        assert_eq!(placed.stop_price, Some(price(at)));
+        let filed = ledger_order(&b, &placed.id);
+        let triggered = filed
+            .triggered_at
+            .expect("the path reaches it within the run");
+        let level = price(at);
+        let sets_off = |p: Decimal| match side {
+            Side::Sell => p <= level,
+            Side::Buy => p >= level,
+        };
+        let first = first_second(
+            &b,
+            Duration::ZERO,
+            triggered + Duration::from_secs(1),
+            sets_off,
+        );
+        assert_eq!(first, Some(triggered), "{side:?} stop at {at}");
+        let fill = filed.fills.first().expect("a triggered stop fills");
+        assert!(fill.at >= triggered);
+        if side == Side::Buy {
+            assert!(fill.price <= level * price("1.025"), "{fill:?}");
+        }
+    }
+}
+
+/// Goal: a stop limit becomes a limit when triggered and never fills past
+/// it. Method: a sell stop limit at 99.70 with a 99.65 limit: it fills
+/// after triggering, at 99.65 or better.
+#[tokio::test(start_paused = true)]
+async fn a_stop_limit_trades_at_its_limit_or_better_once_triggered() {
+    let b = broker(&scenario("0.8", "0s", ""));
+    let request = OrderRequest {
+        stop_price: Some(price("99.70")),
+        limit_price: Some(price("99.65")),
+        ..order("stop-limit", Side::Sell, OrderType::StopLimit)
+    };
+    let placed = b.submit_order(&request).await.expect("accepted");
+    let filed = ledger_order(&b, &placed.id);
+    let triggered = filed.triggered_at.expect("triggered");
+    for fill in &filed.fills {
+        assert!(
+            fill.at >= triggered && fill.price >= price("99.65"),
+            "{fill:?}"
+        );
+    }
+}
+
+/// Goal: a trailing stop's stop price trails the best price since it was
+/// placed, and the order shows both as Alpaca does. Method: a sell
+/// trailing stop with a $0.50 trail; at each second before it triggers its
+/// read shows `hwm` = the highest price so far and `stop_price` = hwm -
+/// 0.50; it triggers at the first second the price falls to that stop.
+#[tokio::test(start_paused = true)]
+async fn a_trailing_stop_trails_its_high_water_mark() {
+    let b = broker(&scenario("0.8", "0s", ""));
+    let request = OrderRequest {
+        trail: Some(Trail::Price(price("0.50"))),
+        ..order("trail", Side::Sell, OrderType::TrailingStop)
+    };
+    let placed = b.submit_order(&request).await.expect("accepted");
+    let triggered = ledger_order(&b, &placed.id)
+        .triggered_at
+        .expect("a $0.50 trail triggers on this path");
+    let mut high = Decimal::ZERO;
+    let mut t = Duration::ZERO;
+    while t < triggered {
+        let p = b.market().price_at("QQQ", t).expect("listed");
+        high = high.max(p);
+        assert!(p > high - price("0.50"), "should have triggered at {t:?}");
+        t += Duration::from_secs(1);
+    }
+    let p = b.market().price_at("QQQ", triggered).expect("listed");
+    assert!(
+        p <= high.max(p) - price("0.50"),
+        "triggered at {p}, high {high}"
+    );
+    let read = b.get_order(&placed.id).await.expect("read");
+    assert_eq!(read.trail, Some(Trail::Price(price("0.50"))));
+    let hwm = read.hwm.expect("a trailing stop shows its mark");
+    assert_eq!(read.stop_price, Some(hwm - price("0.50")));
+}
+
+/// Goal: a bracket's legs wait for the entry, then the first exit to fill
+/// cancels the other. Method: a market-entry bracket (take profit +0.4%,
+/// stop loss -0.4%) whose entry fills after 5 s: at 1 s both legs read
+/// `held`; once the entry fills, exactly one leg fills and the other is
+/// canceled at that instant; the position is flat after.
+#[tokio::test(start_paused = true)]
+async fn a_brackets_legs_wait_for_the_entry_then_one_cancels_the_other() {
+    let b = broker(&scenario("0.8", "5s", ""));
+    let placed = b
+        .submit_order(&bracket("bracket", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    assert_eq!(placed.order_class, OrderClass::Bracket);
+    assert_eq!(placed.legs.len(), 2, "{placed:?}");
+    sleep(Duration::from_secs(1)).await;
+    let read = b.get_order(&placed.id).await.expect("read");
+    for leg in &read.legs {
+        assert_eq!(leg.status, OrderStatus::Held, "{leg:?}");
+        assert_eq!(leg.side, Side::Sell);
+    }
+    let entry = ledger_order(&b, &placed.id);
+    let filled_at = entry.fills.last().expect("the entry fills").at;
+    let legs: Vec<LedgerOrder> = read.legs.iter().map(|l| ledger_order(&b, &l.id)).collect();
+    let winners: Vec<&LedgerOrder> = legs.iter().filter(|l| !l.fills.is_empty()).collect();
+    assert_eq!(winners.len(), 1, "exactly one exit fills: {legs:?}");
+    let won_at = winners[0].fills[0].at;
+    assert!(won_at >= filled_at);
+    let loser = legs.iter().find(|l| l.fills.is_empty()).expect("a loser");
+    assert_eq!(loser.status_at(won_at), TrueStatus::Canceled);
+    let end = won_at + Duration::from_secs(3_600);
+    let flat = b.with_ledger(|l| l.position_at("QQQ", end));
+    assert_eq!(flat, Decimal::ZERO);
+}
+
+/// Goal: the other exit is canceled after the model's OCO delay, and a
+/// reader sees both open meanwhile. Method: `oco_delay: 2s`; at the
+/// winner's fill the loser still reads open (held or new), and canceled
+/// 2 s later.
+#[tokio::test(start_paused = true)]
+async fn the_other_exit_is_canceled_after_the_oco_delay() {
+    let b = broker(&scenario("0.8", "0s", "  cancel: {oco_delay: 2s}\n"));
+    let placed = b
+        .submit_order(&bracket("slow-oco", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    let legs: Vec<LedgerOrder> = placed
+        .legs
+        .iter()
+        .map(|l| ledger_order(&b, &l.id))
+        .collect();
+    let winner = legs.iter().find(|l| !l.fills.is_empty()).expect("a winner");
+    let loser = legs.iter().find(|l| l.fills.is_empty()).expect("a loser");
+    let won_at = winner.fills[0].at;
+    assert!(!loser.status_at(won_at).is_terminal());
+    assert_eq!(
+        loser.status_at(won_at + Duration::from_secs(2)),
+        TrueStatus::Canceled
+    );
+}
+
+/// Goal: canceling any order of a group cancels the whole group. Method:
+/// a bracket whose entry waits 60 s: a cancel of its stop-loss leg at 1 s
+/// cancels the entry and both legs, nothing fills.
+#[tokio::test(start_paused = true)]
+async fn canceling_a_leg_cancels_the_group() {
+    let b = broker(&scenario("0.8", "60s", ""));
+    let placed = b
+        .submit_order(&bracket("cancel-leg", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(1)).await;
+    b.cancel_order(&placed.legs[1].id).await.expect("canceled");
+    sleep(Duration::from_secs(1)).await;
+    let read = b.get_order(&placed.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::Canceled);
+    for leg in &read.legs {
+        assert_eq!(leg.status, OrderStatus::Canceled, "{leg:?}");
+    }
+    let end = Duration::from_secs(86_400);
+    assert_eq!(b.with_ledger(|l| l.position_at("QQQ", end)), Decimal::ZERO);
+}
+
+/// Goal: an entry canceled before it fills cancels its held legs, and a
+/// cancel that loses to the entry's fill leaves the legs to protect the
+/// position. Method: two brackets; the first's entry (due at 60 s) is
+/// canceled at 1 s: its legs end canceled unfilled. The second's entry
+/// fills at 1 s, before a 5 s cancel processing ends: its legs go on and
+/// one exit fills.
+#[tokio::test(start_paused = true)]
+async fn an_entry_canceled_in_time_takes_its_legs_and_one_too_late_does_not() {
+    let b = broker(&scenario("0.8", "60s", ""));
+    let early = b
+        .submit_order(&bracket("early", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(1)).await;
+    b.cancel_order(&early.id).await.expect("canceled");
+    for leg in &early.legs {
+        let leg = ledger_order(&b, &leg.id);
+        assert!(leg.fills.is_empty());
+        assert_eq!(leg.status_at(Duration::from_secs(2)), TrueStatus::Canceled);
+    }
+
+    let b = broker(&scenario("0.8", "1s", "  cancel: {processing: 5s}\n"));
+    let late = b
+        .submit_order(&bracket("late", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    b.cancel_order(&late.id).await.expect("cancel accepted");
+    let entry = ledger_order(&b, &late.id);
+    assert_eq!(
+        entry.filled_qty_at(Duration::from_secs(10)),
+        Decimal::from(10)
+    );
+    let exits: Decimal = late
+        .legs
+        .iter()
+        .map(|l| ledger_order(&b, &l.id).filled_qty_at(Duration::from_secs(86_400)))
+        .sum();
+    assert_eq!(exits, Decimal::from(10), "one exit closes the position");
+}
+
+/// Goal: an OCO exits a position: its take profit is the order itself,
+/// its stop loss a leg, and the first to fill cancels the other. Method:
+/// buy 10, then an OCO selling 10 (take profit 100.40, stop 99.60): one
+/// fills, the position ends flat. An OCO with no position to close is
+/// refused, naming why.
+#[tokio::test(start_paused = true)]
+async fn an_oco_closes_a_position_one_exit_only() {
+    let b = broker(&scenario("0.8", "0s", ""));
+    let refused = b.submit_order(&oco("naked")).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("oco orders must be exit orders")),
+        "{refused:?}"
+    );
+    b.submit_order(&order("long", Side::Buy, OrderType::Market))
+        .await
+        .expect("bought");
+    sleep(Duration::from_secs(1)).await;
+    let placed = b.submit_order(&oco("exit")).await.expect("accepted");
+    assert_eq!(placed.order_type, OrderType::Limit);
+    assert_eq!(placed.limit_price, Some(price("100.40")));
+    assert_eq!(placed.legs.len(), 1);
+    let head = ledger_order(&b, &placed.id);
+    let leg = ledger_order(&b, &placed.legs[0].id);
+    assert_eq!(
+        head.fills.is_empty(),
+        !leg.fills.is_empty(),
+        "exactly one fills"
+    );
+    let end = Duration::from_secs(86_400);
+    assert_eq!(b.with_ledger(|l| l.position_at("QQQ", end)), Decimal::ZERO);
+}
+
+fn oco(id: &str) -> OrderRequest {
+    OrderRequest {
+        order_class: OrderClass::Oco,
+        take_profit: Some(price("100.40")),
+        stop_loss: Some(StopLoss {
+            stop_price: price("99.60"),
+            limit_price: None,
+        }),
+        ..order(id, Side::Sell, OrderType::Limit)
+    }
+}
+
+/// The refusal of `request` by a fresh broker, as text.
+async fn refusal(request: OrderRequest) -> String {
+    let b = broker(&scenario("0.8", "0s", ""));
+    match b.submit_order(&request).await {
+        Err(BrokerError::Unprocessable { message }) => message,
+        other => panic!("expected a 422, got {other:?}"),
+    }
+}
+
+/// Goal: what Alpaca refuses, the broker refuses, naming the field.
+/// Method: one request per rule; each refusal names the field or rule.
+#[tokio::test(start_paused = true)]
+async fn alpacas_rules_refuse_each_order_naming_the_field() {
+    let limit_entry = |tp: &str, sl: &str| OrderRequest {
+        limit_price: Some(price("100.00")),
+        order_type: OrderType::Limit,
+        ..bracket("b", tp, sl)
+    };
+    let cases: Vec<(OrderRequest, &str)> = vec![
+        (order("s", Side::Sell, OrderType::Stop), "stop_price"),
+        (
+            OrderRequest {
+                stop_price: Some(price("99")),
+                ..order("sl", Side::Sell, OrderType::StopLimit)
+            },
+            "stop limit orders require both stop and limit price",
+        ),
+        (
+            order("t", Side::Sell, OrderType::TrailingStop),
+            "trail_price or trail_percent",
+        ),
+        (
+            OrderRequest {
+                trail: Some(Trail::Percent(price("0.05"))),
+                ..order("tp", Side::Sell, OrderType::TrailingStop)
+            },
+            "trail_percent",
+        ),
+        (
+            OrderRequest {
+                stop_price: Some(price("99")),
+                ..order("m", Side::Sell, OrderType::Market)
+            },
+            "market orders must not have stop_price",
+        ),
+        (
+            OrderRequest {
+                time_in_force: TimeInForce::Ioc,
+                ..stop("ioc", Side::Sell, "99")
+            },
+            "time_in_force",
+        ),
+        (
+            OrderRequest {
+                stop_price: Some(price("99.001")),
+                ..order("penny", Side::Sell, OrderType::Stop)
+            },
+            "invalid stop_price 99.001",
+        ),
+        (
+            limit_entry("99.50", "99.00"),
+            "take_profit.limit_price must be >= base_price + 0.01",
+        ),
+        (
+            limit_entry("101.00", "100.50"),
+            "stop_loss.stop_price must be <= base_price - 0.01",
+        ),
+        (
+            OrderRequest {
+                time_in_force: TimeInForce::Ioc,
+                ..bracket("ioc", "101", "99")
+            },
+            "time_in_force",
+        ),
+        (
+            OrderRequest {
+                stop_loss: None,
+                ..bracket("half", "101", "99")
+            },
+            "stop_loss.stop_price",
+        ),
+        (
+            OrderRequest {
+                order_type: OrderType::Stop,
+                stop_price: Some(price("100.50")),
+                ..bracket("stop-entry", "101", "99")
+            },
+            "bracket orders must be market or limit orders",
+        ),
+        (
+            OrderRequest {
+                order_class: OrderClass::Simple,
+                ..bracket("simple-with-legs", "101", "99")
+            },
+            "take_profit and stop_loss need order_class",
+        ),
+        (
+            OrderRequest {
+                qty: price("1.5"),
+                time_in_force: TimeInForce::Day,
+                ..bracket("fractional", "101", "99")
+            },
+            "fractional orders must be simple orders",
+        ),
+    ];
+    for (request, expected) in cases {
+        let id = request.client_order_id.clone();
+        let message = refusal(request).await;
+        assert!(message.contains(expected), "{id}: {message}");
+    }
+}
+
+/// Goal: a bracket's legs are listed as Alpaca lists them. Method: the
+/// answer to the submit nests both legs, each with its own id, the
+/// bracket's class, the exit side and its prices.
+#[tokio::test(start_paused = true)]
+async fn a_bracket_shows_its_legs_nested() {
+    let b = broker(&scenario("0.8", "60s", ""));
+    let placed: Order = b
+        .submit_order(&bracket("nested", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    let [take_profit, stop_loss] = placed.legs.as_slice() else {
+        panic!("two legs: {placed:?}");
+    };
+    assert_ne!(take_profit.id, stop_loss.id);
+    assert_eq!(take_profit.order_type, OrderType::Limit);
+    assert_eq!(take_profit.limit_price, Some(price("100.40")));
+    assert_eq!(stop_loss.order_type, OrderType::Stop);
+    assert_eq!(stop_loss.stop_price, Some(price("99.60")));
+    for leg in [take_profit, stop_loss] {
+        assert_eq!(leg.order_class, OrderClass::Bracket);
+        assert_eq!(leg.side, Side::Sell);
+        assert_eq!(leg.qty, Decimal::from(10));
+        assert!(leg.legs.is_empty());
+    }
+}
