@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
-use fillproof_simulator::{at_arrival, uuid_shaped};
+use fillproof_simulator::{Look, at_arrival, order_view, uuid_shaped};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -68,11 +68,15 @@ impl Session {
             ("DELETE", ["v2", "orders"]) => self.cancel_all(arrival).await,
             ("GET", ["v2", "orders:by_client_order_id"]) => {
                 match query_param(query, "client_order_id") {
-                    Some(id) => self.read(self.broker.get_order_by_client_id(&id).await),
+                    Some(id) => {
+                        self.read(self.broker.get_order_by_client_id(&id).await, nested(query))
+                    }
                     None => Reply::error(422, code::BAD_REQUEST, "client_order_id is required"),
                 }
             }
-            ("GET", ["v2", "orders", id]) => self.read(self.broker.get_order(id).await),
+            ("GET", ["v2", "orders", id]) => {
+                self.read(self.broker.get_order(id).await, nested(query))
+            }
             ("DELETE", ["v2", "orders", id]) => match self.broker.cancel_order(id).await {
                 Ok(()) => Reply::NoContent,
                 Err(error) => error_reply(&error),
@@ -97,9 +101,16 @@ impl Session {
         }
     }
 
-    fn read(&self, result: Result<Order, BrokerError>) -> Reply {
+    /// An order answered, its legs nested when `nested` (a submit's answer
+    /// always nests them, as Alpaca's does).
+    fn read(&self, result: Result<Order, BrokerError>, nested: bool) -> Reply {
         match result {
-            Ok(order) => Reply::json(200, wire::order_json(&order, &self.asset_id(&order.symbol))),
+            Ok(mut order) => {
+                if !nested {
+                    order.legs.clear();
+                }
+                Reply::json(200, wire::order_json(&order, &self.asset_id(&order.symbol)))
+            }
             Err(error) => error_reply(&error),
         }
     }
@@ -136,7 +147,7 @@ impl Session {
         if !given {
             self.note_placement(&request, result.is_ok());
         }
-        self.read(result)
+        self.read(result, true)
     }
 
     /// Tells a resend from a new order, for a submit that sent no client id
@@ -184,11 +195,15 @@ impl Session {
                 .collect()
         });
         let origin = self.broker.model().time_origin();
+        let nested = nested(query);
+        let market = self.broker.market();
         let orders: Vec<Value> = self.broker.with_ledger(|ledger| {
             let mut chosen: Vec<_> = ledger
                 .orders()
                 .iter()
                 .filter(|o| o.accepted_at <= now)
+                // Nested, a group is listed under its head.
+                .filter(|o| !nested || o.links.parent.is_none())
                 .filter(|o| {
                     let terminal = o.status_at(now).is_terminal();
                     match status.as_str() {
@@ -205,7 +220,10 @@ impl Session {
             chosen
                 .into_iter()
                 .take(limit)
-                .map(|o| wire::order_json(&o.snapshot(now, origin), &self.asset_id(&o.symbol)))
+                .map(|o| {
+                    let shown = order_view(ledger, market, o, now, Look::Read, nested, origin);
+                    wire::order_json(&shown, &self.asset_id(&o.symbol))
+                })
                 .collect()
         });
         Reply::json(200, Value::Array(orders))
@@ -358,6 +376,12 @@ fn error_reply(error: &BrokerError) -> Reply {
         ),
         BrokerError::Unprocessable { message } => Reply::error(422, code::UNPROCESSABLE, message),
     }
+}
+
+/// True when the query asks for legs nested (`nested=true`, in any case:
+/// alpaca-py sends Python's `True`).
+fn nested(query: &str) -> bool {
+    query_param(query, "nested").is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// The value of `name` in a query string, percent-decoded.

@@ -6,9 +6,8 @@
 //! present (nullable ones as `null`). Requests are read loosely, as Alpaca
 //! reads them: a quantity or a price may be a JSON number or a string, and
 //! is kept exact; fields Alpaca does not know are ignored, and those it
-//! takes that the simulator does not model (an order class other than
-//! simple, legs, stops, trails) are refused naming the field, never
-//! dropped.
+//! takes that the simulator does not model (notional amounts, a position
+//! intent, options legs) are refused naming the field, never dropped.
 
 use std::str::FromStr;
 
@@ -143,6 +142,23 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
     } else {
         Value::Null
     };
+    let replaced_at = match order.status {
+        fillproof_engine::OrderStatus::Replaced => stamp(order.updated_at),
+        _ => Value::Null,
+    };
+    // Legs are shown only when the caller asked for them nested (it
+    // strips them otherwise); an order with none shows null, as Alpaca's.
+    let legs = if order.legs.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(
+            order
+                .legs
+                .iter()
+                .map(|leg| order_json(leg, asset_id))
+                .collect(),
+        )
+    };
     json!({
         "id": order.id,
         "client_order_id": order.client_order_id,
@@ -153,9 +169,9 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
         "expired_at": expired_at,
         "canceled_at": canceled_at,
         "failed_at": Value::Null,
-        "replaced_at": Value::Null,
-        "replaced_by": Value::Null,
-        "replaces": Value::Null,
+        "replaced_at": replaced_at,
+        "replaced_by": order.replaced_by,
+        "replaces": order.replaces,
         "asset_id": asset_id,
         "symbol": order.symbol,
         "asset_class": "us_equity",
@@ -163,19 +179,28 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
         "qty": decimal(Some(order.qty)),
         "filled_qty": decimal(Some(order.filled_qty)),
         "filled_avg_price": filled_avg_price,
-        "order_class": "",
+        "order_class": match order.order_class {
+            fillproof_engine::OrderClass::Simple => "",
+            class => class.as_str(),
+        },
         "order_type": order_type(order.order_type),
         "type": order_type(order.order_type),
         "side": order.side.to_string(),
         "time_in_force": time_in_force(order.time_in_force),
         "limit_price": decimal(order.limit_price),
-        "stop_price": Value::Null,
+        "stop_price": decimal(order.stop_price),
         "status": status,
         "extended_hours": order.extended_hours,
-        "legs": Value::Null,
-        "trail_percent": Value::Null,
-        "trail_price": Value::Null,
-        "hwm": Value::Null,
+        "legs": legs,
+        "trail_percent": decimal(match order.trail {
+            Some(fillproof_engine::Trail::Percent(pct)) => Some(pct),
+            _ => None,
+        }),
+        "trail_price": decimal(match order.trail {
+            Some(fillproof_engine::Trail::Price(price)) => Some(price),
+            _ => None,
+        }),
+        "hwm": decimal(order.hwm),
     })
 }
 
@@ -395,8 +420,12 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
     let side = side_field(&body)?;
     let order_type = order_type_field(&body)?;
     let time_in_force = time_in_force_field(&body)?;
+    let order_class = order_class_field(&body)?;
     let limit_price = decimal_field(&body, "limit_price")?;
-    if order_type == OrderType::Limit && limit_price.is_none() {
+    if order_type == OrderType::Limit
+        && limit_price.is_none()
+        && order_class != fillproof_engine::OrderClass::Oco
+    {
         return Err(BodyError::invalid(
             "limit_price is required for limit orders",
         ));
@@ -411,6 +440,7 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
             )));
         }
     };
+    let (take_profit, stop_loss) = legs_fields(&body)?;
     let request = OrderRequest {
         client_order_id: given.unwrap_or(generated).to_owned(),
         symbol,
@@ -418,42 +448,25 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
         side,
         order_type,
         time_in_force,
-        limit_price: limit_price.filter(|_| order_type == OrderType::Limit),
+        limit_price,
         extended_hours,
-        stop_price: None,
-        trail: None,
-        order_class: fillproof_engine::OrderClass::Simple,
-        take_profit: None,
-        stop_loss: None,
+        stop_price: decimal_field(&body, "stop_price")?,
+        trail: trail_field(&body)?,
+        order_class,
+        take_profit,
+        stop_loss,
     };
     Ok((request, given.is_some()))
 }
 
 /// Order fields Alpaca takes that the simulated broker does not model:
-/// an order carrying one is refused naming it, never accepted as a simple
-/// order with the field dropped (a bracket's legs would vanish and its
-/// bot believe a stop loss protects it).
-const UNMODELLED: [&str; 7] = [
-    "take_profit",
-    "stop_loss",
-    "stop_price",
-    "trail_price",
-    "trail_percent",
-    "position_intent",
-    "legs",
-];
+/// an order carrying one is refused naming it, never accepted with the
+/// field dropped.
+const UNMODELLED: [&str; 2] = ["position_intent", "legs"];
 
-/// Refuses an order class other than `simple`, and any field of
-/// [`UNMODELLED`] that is set (null counts as absent, as Alpaca reads it).
+/// Refuses any field of [`UNMODELLED`] that is set (null counts as
+/// absent, as Alpaca reads it).
 fn refuse_unmodelled(body: &Value) -> Result<(), BodyError> {
-    match text_field(body, "order_class")? {
-        None | Some("" | "simple") => {}
-        Some(other) => {
-            return Err(BodyError::invalid(format!(
-                "order_class \"{other}\" is not simulated; send a simple order"
-            )));
-        }
-    }
     if let Some(field) = UNMODELLED
         .iter()
         .find(|field| body.get(**field).is_some_and(|v| !v.is_null()))
@@ -463,6 +476,80 @@ fn refuse_unmodelled(body: &Value) -> Result<(), BodyError> {
         )));
     }
     Ok(())
+}
+
+/// `order_class`: simple (or empty, or absent), bracket, oco or oto;
+/// `mleg` (options) is refused as not simulated.
+fn order_class_field(body: &Value) -> Result<fillproof_engine::OrderClass, BodyError> {
+    let text = text_field(body, "order_class")?.unwrap_or("");
+    fillproof_engine::OrderClass::parse(text).ok_or_else(|| {
+        BodyError::invalid(format!(
+            "order_class \"{text}\" is not simulated; use simple, bracket, oco or oto"
+        ))
+    })
+}
+
+/// `trail_price` or `trail_percent` (not both).
+fn trail_field(body: &Value) -> Result<Option<fillproof_engine::Trail>, BodyError> {
+    match (
+        decimal_field(body, "trail_price")?,
+        decimal_field(body, "trail_percent")?,
+    ) {
+        (Some(_), Some(_)) => Err(BodyError::invalid(
+            "only one of trail_price or trail_percent may be given",
+        )),
+        (Some(price), None) => Ok(Some(fillproof_engine::Trail::Price(price))),
+        (None, Some(pct)) => Ok(Some(fillproof_engine::Trail::Percent(pct))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `take_profit {limit_price}` and `stop_loss {stop_price, limit_price}`:
+/// objects whose every field is read (one Alpaca does not take is
+/// refused, naming it).
+fn legs_fields(
+    body: &Value,
+) -> Result<(Option<Decimal>, Option<fillproof_engine::StopLoss>), BodyError> {
+    let take_profit = match leg_object(body, "take_profit", &["limit_price"])? {
+        None => None,
+        Some(leg) => Some(decimal_field(leg, "limit_price")?.ok_or_else(|| {
+            BodyError::invalid("take_profit.limit_price is required with take_profit")
+        })?),
+    };
+    let stop_loss = match leg_object(body, "stop_loss", &["stop_price", "limit_price"])? {
+        None => None,
+        Some(leg) => Some(fillproof_engine::StopLoss {
+            stop_price: decimal_field(leg, "stop_price")?.ok_or_else(|| {
+                BodyError::invalid("stop_loss.stop_price is required with stop_loss")
+            })?,
+            limit_price: decimal_field(leg, "limit_price")?,
+        }),
+    };
+    Ok((take_profit, stop_loss))
+}
+
+/// The object `body[field]` (absent or null: `None`), whose keys must be
+/// among `known`.
+fn leg_object<'a>(
+    body: &'a Value,
+    field: &str,
+    known: &[&str],
+) -> Result<Option<&'a Value>, BodyError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(leg @ Value::Object(map)) => {
+            if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+                return Err(BodyError::invalid(format!(
+                    "{field}.{key} is not a field Alpaca takes; use {}",
+                    known.join(" or ")
+                )));
+            }
+            Ok(Some(leg))
+        }
+        Some(other) => Err(BodyError::invalid(format!(
+            "{field} must be an object, not {other}"
+        ))),
+    }
 }
 
 /// The body as a JSON object (400 when it is not one).
@@ -516,16 +603,16 @@ fn side_field(body: &Value) -> Result<Side, BodyError> {
     }
 }
 
-/// `type` (or `order_type`): market or limit; the other kinds Alpaca
-/// takes are refused as not simulated.
+/// `type` (or `order_type`): market, limit, stop, stop_limit or
+/// trailing_stop.
 fn order_type_field(body: &Value) -> Result<OrderType, BodyError> {
     let kind = text_field(body, "type")?.or(text_field(body, "order_type")?);
     match kind {
         Some("market") => Ok(OrderType::Market),
         Some("limit") => Ok(OrderType::Limit),
-        Some(other @ ("stop" | "stop_limit" | "trailing_stop")) => Err(BodyError::invalid(
-            format!("{other} orders are not simulated; send market or limit"),
-        )),
+        Some("stop") => Ok(OrderType::Stop),
+        Some("stop_limit") => Ok(OrderType::StopLimit),
+        Some("trailing_stop") => Ok(OrderType::TrailingStop),
         Some(other) => Err(BodyError::invalid(format!(
             "invalid order type \"{other}\""
         ))),
@@ -609,6 +696,29 @@ mod tests {
         assert_eq!(request.symbol, "SPY");
     }
 
+    /// A bracket's body carries its class and both legs; a trailing stop
+    /// its trail; an OCO may leave its limit to its take profit.
+    #[test]
+    fn brackets_stops_and_trails_are_read_whole() {
+        let body = br#"{"symbol":"SPY","qty":2,"side":"buy","type":"limit","limit_price":590,"time_in_force":"gtc","order_class":"bracket","take_profit":{"limit_price":600},"stop_loss":{"stop_price":"580","limit_price":"579.5"}}"#;
+        let (request, _) = order_request(body, "gen").expect("accepted");
+        assert_eq!(request.order_class, fillproof_engine::OrderClass::Bracket);
+        assert_eq!(request.take_profit, Some(Decimal::from(600)));
+        let stop_loss = request.stop_loss.expect("stop loss");
+        assert_eq!(stop_loss.stop_price, Decimal::from(580));
+        assert_eq!(stop_loss.limit_price, Some(Decimal::new(5795, 1)));
+        let body = br#"{"symbol":"SPY","qty":2,"side":"sell","type":"trailing_stop","trail_percent":1.5,"time_in_force":"day"}"#;
+        let (request, _) = order_request(body, "gen").expect("accepted");
+        assert_eq!(request.order_type, OrderType::TrailingStop);
+        assert_eq!(
+            request.trail,
+            Some(fillproof_engine::Trail::Percent(Decimal::new(15, 1)))
+        );
+        let body = br#"{"symbol":"SPY","qty":2,"side":"sell","type":"limit","time_in_force":"gtc","order_class":"oco","take_profit":{"limit_price":"600"},"stop_loss":{"stop_price":"580"}}"#;
+        let (request, _) = order_request(body, "gen").expect("an oco may omit limit_price");
+        assert_eq!(request.limit_price, None);
+    }
+
     /// Each bad body is refused with the status, code and field Alpaca
     /// would name.
     #[test]
@@ -624,12 +734,13 @@ mod tests {
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","time_in_force":"day"}"#, 422, "limit_price is required"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market"}"#, 422, "time_in_force is required"),
             (br#"{"symbol":"SPY","notional":10,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "notional"),
-            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":{"limit_price":"600"},"stop_loss":{"stop_price":"580"}}"#, 422, "order_class \"bracket\" is not simulated"),
-            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"oco"}"#, 422, "order_class \"oco\""),
-            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","take_profit":{"limit_price":"600"}}"#, 422, "take_profit is not simulated"),
-            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","stop_loss":{"stop_price":"580"}}"#, 422, "stop_loss is not simulated"),
-            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","limit_price":"590","time_in_force":"day","stop_price":"580"}"#, 422, "stop_price is not simulated"),
-            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","trail_percent":"1"}"#, 422, "trail_percent is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"mleg"}"#, 422, "order_class \"mleg\" is not simulated"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":"600"}"#, 422, "take_profit must be an object"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":{"limit_price":"600","stop_price":"1"}}"#, 422, "take_profit.stop_price is not a field"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":{}}"#, 422, "take_profit.limit_price is required"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","stop_loss":{"limit_price":"570"}}"#, 422, "stop_loss.stop_price is required"),
+            (br#"{"symbol":"SPY","qty":1,"side":"sell","type":"trailing_stop","time_in_force":"day","trail_percent":"1","trail_price":"2"}"#, 422, "only one of trail_price or trail_percent"),
+            (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","legs":[{"symbol":"SPY","ratio_qty":1}]}"#, 422, "legs is not simulated"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","position_intent":"buy_to_open"}"#, 422, "position_intent is not simulated"),
         ] {
             let error = order_request(body, "gen").expect_err("refused");

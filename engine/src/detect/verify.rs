@@ -199,7 +199,7 @@ mod tests {
             stop_price: None,
             trail: None,
             hwm: None,
-            order_class: crate::OrderClass::Simple,
+            order_class: crate::port::OrderClass::Simple,
             legs: Vec::new(),
             replaces: None,
             replaced_by: None,

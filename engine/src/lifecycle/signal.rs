@@ -55,7 +55,7 @@ impl Signal {
             extended_hours: self.extended_hours,
             stop_price: None,
             trail: None,
-            order_class: crate::OrderClass::Simple,
+            order_class: crate::port::OrderClass::Simple,
             take_profit: None,
             stop_loss: None,
         }

@@ -64,7 +64,7 @@ impl Trail {
     /// price so far is `hwm` (the highest for a sell, the lowest for a
     /// buy): below it for a sell, above it for a buy, to the cent.
     #[must_use]
-    pub fn stop_price(self, side: crate::Side, hwm: Decimal) -> Decimal {
+    pub fn stop_price(self, side: crate::port::Side, hwm: Decimal) -> Decimal {
         let distance = match self {
             Self::Price(price) => price,
             Self::Percent(pct) => hwm * pct / Decimal::ONE_HUNDRED,

@@ -45,11 +45,10 @@ impl SimBroker {
         let plan = self.plan(key, index, request, now)?;
         let id = self.order_id(key, index, request);
         let order = ledger_order(index, id.clone(), request, now, plan);
-        let snapshot = self.file(world, now, key, order);
-        if request.order_class == fillproof_engine::OrderClass::Simple {
-            return Ok(snapshot);
+        self.file(world, now, key, order);
+        if request.order_class != fillproof_engine::OrderClass::Simple {
+            self.file_legs(world, now, key, request, &id);
         }
-        self.file_legs(world, now, key, request, &id);
         Ok(self.view_at(world, &id, now))
     }
 
@@ -295,8 +294,8 @@ impl SimBroker {
     }
 
     /// Traces the accepted `order`, writes it to the ledger and schedules
-    /// its happenings on the stream; returns its snapshot at `now`.
-    fn file(&self, world: &mut World, now: Duration, key: u64, order: LedgerOrder) -> Order {
+    /// its happenings on the stream.
+    fn file(&self, world: &mut World, now: Duration, key: u64, order: LedgerOrder) {
         world.trace.push_accept(
             self.micros(now),
             AcceptRecord {
@@ -307,7 +306,6 @@ impl SimBroker {
                 broker_end: order.broker_end,
             },
         );
-        let snapshot = order.snapshot(now, self.clock.origin());
         let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, now))
             .chain(
                 order
@@ -321,7 +319,6 @@ impl SimBroker {
         let id = order.id.clone();
         world.ledger.insert(order);
         self.publish(world, &id, key, happenings);
-        snapshot
     }
 }
 

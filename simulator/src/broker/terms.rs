@@ -47,6 +47,9 @@ pub(super) fn check_type(request: &OrderRequest) -> Result<(), BrokerError> {
     let stop = request.stop_price;
     let trail = request.trail;
     match request.order_type {
+        OrderType::Market if request.limit_price.is_some() => {
+            return refuse("market orders require no stop or limit price (limit_price)");
+        }
         OrderType::Market | OrderType::Limit if stop.is_some() => {
             return refuse(format!(
                 "{} orders must not have stop_price",

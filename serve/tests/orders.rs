@@ -1,0 +1,147 @@
+//! Brackets, OCO, OTO, stops and trailing stops over the wire, shown as
+//! Alpaca shows them: legs nested on request, each with its own UUID and
+//! status; a trailing stop's mark and stop; Alpaca's refusals naming the
+//! field.
+
+use std::time::Duration;
+
+use fillproof_serve::{Reply, Session};
+use fillproof_simulator::Scenario;
+use serde_json::Value;
+
+const SCENARIO: &str = r#"
+version: 1
+name: orders
+seed: 9
+workload:
+  orders: 1
+  symbols: [SPY]
+  qty: 5
+  reference_price: {SPY: "590.10"}
+broker:
+  fill: {probability: 1, delay: 100ms}
+"#;
+
+fn session() -> std::sync::Arc<Session> {
+    let scenario = Scenario::parse(SCENARIO.as_bytes(), "orders.yaml", None).expect("scenario");
+    Session::new(&scenario, 9).expect("session")
+}
+
+async fn call(
+    session: &Session,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &str,
+) -> (u16, Value) {
+    let at = session.elapsed();
+    session.record(method, path, query, body.as_bytes(), at);
+    match session
+        .dispatch(method, path, query, body.as_bytes(), at)
+        .await
+        .reply
+    {
+        Reply::Json { status, body } => (status, body),
+        Reply::NoContent => (204, Value::Null),
+        other => panic!("{method} {path}: {other:?}"),
+    }
+}
+
+const BRACKET: &str = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"gtc","order_class":"bracket","take_profit":{"limit_price":600},"stop_loss":{"stop_price":580,"limit_price":579.5}}"#;
+
+/// Goal: a bracket is accepted whole and its legs shown as Alpaca shows
+/// them. Method: post a bracket: the answer nests two legs (a sell limit
+/// at 600 and a sell stop limit at 580/579.50, each a UUID, `held`, class
+/// `bracket`); a read without `nested` shows `legs: null`, with
+/// `nested=true` both legs, `new` and `held` once the entry filled (the
+/// take profit works, the stop waits for its trigger); the list shows
+/// three orders flat and one nested.
+#[tokio::test(start_paused = true)]
+async fn a_bracket_is_shown_with_its_legs() {
+    let s = session();
+    let (status, placed) = call(&s, "POST", "/v2/orders", "", BRACKET).await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["order_class"], "bracket");
+    let legs = placed["legs"]
+        .as_array()
+        .expect("legs nested in the answer");
+    assert_eq!(legs.len(), 2);
+    assert_eq!(legs[0]["type"], "limit");
+    assert_eq!(legs[0]["limit_price"], "600");
+    assert_eq!(legs[1]["type"], "stop_limit");
+    assert_eq!(legs[1]["stop_price"], "580");
+    assert_eq!(legs[1]["limit_price"], "579.5");
+    for leg in legs {
+        assert_eq!(leg["status"], "held", "{leg}");
+        assert_eq!(leg["side"], "sell");
+        assert_eq!(leg["order_class"], "bracket");
+        assert_eq!(leg["id"].as_str().map(str::len), Some(36), "{leg}");
+        assert!(leg["legs"].is_null());
+    }
+    let id = placed["id"].as_str().expect("id").to_owned();
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    let (_, flat) = call(&s, "GET", &format!("/v2/orders/{id}"), "", "").await;
+    assert!(flat["legs"].is_null(), "{flat}");
+    let (_, nested) = call(&s, "GET", &format!("/v2/orders/{id}"), "nested=True", "").await;
+    assert_eq!(nested["status"], "filled");
+    let statuses: Vec<&str> = nested["legs"]
+        .as_array()
+        .expect("legs")
+        .iter()
+        .filter_map(|l| l["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["new", "new"]);
+    let (_, all) = call(&s, "GET", "/v2/orders", "status=all", "").await;
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    let (_, heads) = call(&s, "GET", "/v2/orders", "status=all&nested=true", "").await;
+    assert_eq!(heads.as_array().map(Vec::len), Some(1));
+    assert_eq!(heads[0]["legs"].as_array().map(Vec::len), Some(2));
+}
+
+/// Goal: a trailing stop shows its trail, mark and stop. Method: post a
+/// sell trailing stop with a 1% trail on a still market at 590.10: it
+/// shows trail_percent 1, hwm 590.1 and stop_price 584.2 (590.10 × 0.99
+/// to the cent).
+#[tokio::test(start_paused = true)]
+async fn a_trailing_stop_shows_its_mark_and_stop() {
+    let s = session();
+    let body = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day"}"#;
+    assert_eq!(call(&s, "POST", "/v2/orders", "", body).await.0, 200);
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    let body = r#"{"symbol":"SPY","qty":5,"side":"sell","type":"trailing_stop","trail_percent":"1","time_in_force":"gtc"}"#;
+    let (status, placed) = call(&s, "POST", "/v2/orders", "", body).await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["type"], "trailing_stop");
+    assert_eq!(placed["trail_percent"], "1");
+    assert!(placed["trail_price"].is_null());
+    assert_eq!(placed["hwm"], "590.1");
+    assert_eq!(placed["stop_price"], "584.2");
+    assert_eq!(placed["status"], "new");
+}
+
+/// Goal: Alpaca's refusals of groups and stops reach the client as 422s
+/// naming the field. Method: a take profit under the entry's base price,
+/// a bracket in `ioc`, a stop without its price.
+#[tokio::test(start_paused = true)]
+async fn bad_groups_and_stops_are_refused_naming_the_field() {
+    let s = session();
+    for (body, needle) in [
+        (
+            r#"{"symbol":"SPY","qty":5,"side":"buy","type":"limit","limit_price":590,"time_in_force":"gtc","order_class":"bracket","take_profit":{"limit_price":589},"stop_loss":{"stop_price":580}}"#,
+            "take_profit.limit_price must be >= base_price + 0.01",
+        ),
+        (
+            r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"ioc","order_class":"bracket","take_profit":{"limit_price":600},"stop_loss":{"stop_price":580}}"#,
+            "time_in_force",
+        ),
+        (
+            r#"{"symbol":"SPY","qty":5,"side":"sell","type":"stop","time_in_force":"day"}"#,
+            "stop_price",
+        ),
+    ] {
+        let (status, answer) = call(&s, "POST", "/v2/orders", "", body).await;
+        assert_eq!(status, 422, "{answer}");
+        let message = answer["message"].as_str().expect("message");
+        assert!(message.contains(needle), "{message}");
+    }
+}
