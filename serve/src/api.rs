@@ -14,7 +14,7 @@ use fillproof_simulator::{Look, at_arrival, order_view, uuid_shaped};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::session::{Intent, Session};
+use crate::session::{Intent, Session, State};
 use crate::wire::{self, Reply, code, error_body};
 
 /// The most orders one session holds: past it a submit is refused (403),
@@ -82,6 +82,10 @@ impl Session {
                 Err(error) => error_reply(&error),
             },
             ("GET", ["v2", "positions"]) => self.positions(arrival),
+            ("DELETE", ["v2", "positions"]) => self.close_all_positions(query, arrival).await,
+            ("DELETE", ["v2", "positions", symbol]) => {
+                self.close_position(symbol, query, arrival).await
+            }
             ("GET", ["v2", "positions", symbol]) => self.position(symbol, arrival).await,
             ("GET", ["v2", "account"]) => self.account(arrival),
             ("GET", ["v2", "clock"]) => {
@@ -103,7 +107,7 @@ impl Session {
 
     /// An order answered, its legs nested when `nested` (a submit's answer
     /// always nests them, as Alpaca's does).
-    fn read(&self, result: Result<Order, BrokerError>, nested: bool) -> Reply {
+    pub(crate) fn read(&self, result: Result<Order, BrokerError>, nested: bool) -> Reply {
         match result {
             Ok(mut order) => {
                 if !nested {
@@ -126,26 +130,59 @@ impl Session {
             if !parsed.1 {
                 state.generated += 1;
             }
-            let orders = self.broker.with_ledger(|l| l.orders().len());
-            if orders >= MAX_ORDERS {
-                return Reply::error(
-                    403,
-                    code::FORBIDDEN,
-                    &format!("fillproof serve holds at most {MAX_ORDERS} orders a session"),
-                );
-            }
-            let (index, new) = state.arrivals.insert_full(parsed.0.client_order_id.clone());
-            if new {
-                self.broker.register(
-                    &parsed.0.client_order_id,
-                    u32::try_from(index).unwrap_or(u32::MAX),
-                );
+            if let Some(refusal) = self.admit(&mut state, &parsed.0) {
+                return refusal;
             }
             parsed
         };
-        let result = self.broker.submit_order(&request).await;
+        self.place(&request, given).await
+    }
+
+    /// The order the session places for the client (closing a position):
+    /// named with a client order id made up as Alpaca makes one, admitted
+    /// under the same lock, then placed.
+    pub(crate) async fn place_for_client(&self, mut request: OrderRequest) -> Reply {
+        {
+            let mut state = self.state();
+            request.client_order_id =
+                uuid_shaped(self.broker.seed(), "client-order-id", state.generated);
+            state.generated += 1;
+            if let Some(refusal) = self.admit(&mut state, &request) {
+                return refusal;
+            }
+        }
+        self.place(&request, false).await
+    }
+
+    /// Admits `request` to the session, under the state's lock (so the
+    /// arrival order is the order requests were read in): refused past the
+    /// session's bound on orders, else its client order id registered with
+    /// the broker by arrival index.
+    fn admit(&self, state: &mut State, request: &OrderRequest) -> Option<Reply> {
+        let orders = self.broker.with_ledger(|l| l.orders().len());
+        if orders >= MAX_ORDERS {
+            return Some(Reply::error(
+                403,
+                code::FORBIDDEN,
+                &format!("fillproof serve holds at most {MAX_ORDERS} orders a session"),
+            ));
+        }
+        let (index, new) = state.arrivals.insert_full(request.client_order_id.clone());
+        if new {
+            self.broker.register(
+                &request.client_order_id,
+                u32::try_from(index).unwrap_or(u32::MAX),
+            );
+        }
+        None
+    }
+
+    /// Places an admitted `request` with the broker (its client order id
+    /// the client's own when `given`) and answers the order, legs nested.
+    async fn place(&self, request: &OrderRequest, given: bool) -> Reply {
+        let result = self.broker.submit_order(request).await;
         if !given {
-            self.note_placement(&request, result.is_ok());
+            self.note_placement(request, result.is_ok());
         }
         self.read(result, true)
     }
@@ -229,7 +266,7 @@ impl Session {
         Reply::json(200, Value::Array(orders))
     }
 
-    async fn cancel_all(&self, now: Duration) -> Reply {
+    pub(crate) async fn cancel_all(&self, now: Duration) -> Reply {
         let open: Vec<String> = self.broker.with_ledger(|ledger| {
             ledger
                 .orders()

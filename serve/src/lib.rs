@@ -19,8 +19,8 @@
 //!   routes, each endpoint's answer from the broker at the request's
 //!   arrival time; with `market` (latest quotes and trades, assets),
 //!   `bars` (bars, latest bars, snapshots from the market's tape) and
-//!   `calendar` (`GET /v2/calendar`). May import `session`, `wire`, and
-//!   one another.
+//!   `calendar` (`GET /v2/calendar`) and `positions` (closing one
+//!   position or all). May import `session`, `wire`, and one another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
@@ -41,6 +41,7 @@ mod calendar;
 mod feed;
 mod http;
 mod market;
+mod positions;
 mod replay;
 mod report;
 mod session;
