@@ -102,6 +102,14 @@ impl Broker for InstantBroker {
         Ok(())
     }
 
+    async fn replace_order(
+        &self,
+        _order_id: &str,
+        _replace: &fillproof_engine::ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        Ok(Self::order())
+    }
+
     async fn get_position(&self, _symbol: &str) -> Result<Option<Position>, BrokerError> {
         Ok(None)
     }

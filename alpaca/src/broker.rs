@@ -9,7 +9,10 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, Position, RateLimitState};
+use fillproof_engine::{
+    Broker, BrokerError, Order, OrderClass, OrderRequest, Position, RateLimitState, ReplaceRequest,
+    Trail,
+};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
@@ -233,20 +236,103 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A decimal as Alpaca reads it: a string, exact.
+fn text(d: Decimal) -> serde_json::Value {
+    d.normalize().to_string().into()
+}
+
+/// The body of `POST /v2/orders` for `request`: every field the request
+/// carries, none dropped.
+fn order_body(request: &OrderRequest) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    body.insert("symbol".into(), request.symbol.clone().into());
+    body.insert("qty".into(), text(request.qty));
+    body.insert("side".into(), request.side.to_string().into());
+    body.insert(
+        "type".into(),
+        serde_json::to_value(request.order_type).unwrap_or_default(),
+    );
+    body.insert(
+        "time_in_force".into(),
+        serde_json::to_value(request.time_in_force).unwrap_or_default(),
+    );
+    body.insert(
+        "client_order_id".into(),
+        request.client_order_id.clone().into(),
+    );
+    if request.extended_hours {
+        body.insert("extended_hours".into(), true.into());
+    }
+    let prices = [
+        ("limit_price", request.limit_price),
+        ("stop_price", request.stop_price),
+    ];
+    for (field, value) in prices {
+        if let Some(value) = value {
+            body.insert(field.into(), text(value));
+        }
+    }
+    match request.trail {
+        Some(Trail::Price(price)) => body.insert("trail_price".into(), text(price)),
+        Some(Trail::Percent(pct)) => body.insert("trail_percent".into(), text(pct)),
+        None => None,
+    };
+    if request.order_class != OrderClass::Simple {
+        body.insert("order_class".into(), request.order_class.as_str().into());
+    }
+    if let Some(limit) = request.take_profit {
+        body.insert("take_profit".into(), json!({ "limit_price": text(limit) }));
+    }
+    if let Some(stop_loss) = request.stop_loss {
+        let mut leg = serde_json::Map::new();
+        leg.insert("stop_price".into(), text(stop_loss.stop_price));
+        if let Some(limit) = stop_loss.limit_price {
+            leg.insert("limit_price".into(), text(limit));
+        }
+        body.insert("stop_loss".into(), leg.into());
+    }
+    body.into()
+}
+
+/// The body of `PATCH /v2/orders/{id}`: the fields `replace` changes.
+fn replace_body(replace: &ReplaceRequest) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    let prices = [
+        ("qty", replace.qty),
+        ("limit_price", replace.limit_price),
+        ("stop_price", replace.stop_price),
+        ("trail", replace.trail),
+    ];
+    for (field, value) in prices {
+        if let Some(value) = value {
+            body.insert(field.into(), text(value));
+        }
+    }
+    if let Some(tif) = replace.time_in_force {
+        body.insert(
+            "time_in_force".into(),
+            serde_json::to_value(tif).unwrap_or_default(),
+        );
+    }
+    if let Some(id) = &replace.client_order_id {
+        body.insert("client_order_id".into(), id.clone().into());
+    }
+    body.into()
+}
+
 impl Broker for AlpacaBroker {
     async fn submit_order(&self, request: &OrderRequest) -> Result<Order, BrokerError> {
-        let mut body = json!({
-            "symbol": request.symbol,
-            "qty": request.qty.normalize().to_string(),
-            "side": request.side.to_string(),
-            "type": serde_json::to_value(request.order_type).unwrap_or_default(),
-            "time_in_force": serde_json::to_value(request.time_in_force).unwrap_or_default(),
-            "client_order_id": request.client_order_id,
-        });
-        if let (Some(limit), Some(map)) = (request.limit_price, body.as_object_mut()) {
-            map.insert("limit_price".into(), limit.normalize().to_string().into());
-        }
-        self.order_call(Method::POST, "/v2/orders", &[], Some(body))
+        self.order_call(Method::POST, "/v2/orders", &[], Some(order_body(request)))
+            .await
+    }
+
+    async fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        let path = format!("/v2/orders/{order_id}");
+        self.order_call(Method::PATCH, &path, &[], Some(replace_body(replace)))
             .await
     }
 

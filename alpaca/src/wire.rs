@@ -8,7 +8,9 @@
 
 use std::str::FromStr;
 
-use fillproof_engine::{Order, OrderStatus, OrderType, Side, TimeInForce, Timestamp};
+use fillproof_engine::{
+    Order, OrderClass, OrderStatus, OrderType, Side, TimeInForce, Timestamp, Trail,
+};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -33,6 +35,22 @@ struct WireOrder {
     filled_at: Option<String>,
     canceled_at: Option<String>,
     updated_at: Option<String>,
+    #[serde(default)]
+    stop_price: Option<String>,
+    #[serde(default)]
+    trail_price: Option<String>,
+    #[serde(default)]
+    trail_percent: Option<String>,
+    #[serde(default)]
+    hwm: Option<String>,
+    #[serde(default)]
+    order_class: Option<String>,
+    #[serde(default)]
+    legs: Option<Vec<WireOrder>>,
+    #[serde(default)]
+    replaces: Option<String>,
+    #[serde(default)]
+    replaced_by: Option<String>,
 }
 
 fn decimal(field: &str, text: Option<&str>) -> Result<Option<Decimal>, String> {
@@ -61,6 +79,11 @@ fn stamp(field: &str, text: Option<&str>) -> Result<Option<Timestamp>, String> {
 /// names the field.
 pub fn order(body: &[u8]) -> Result<Order, String> {
     let wire: WireOrder = serde_json::from_slice(body).map_err(|e| format!("not an order: {e}"))?;
+    from_wire(wire)
+}
+
+/// The order `wire` stands for, its legs read the same way.
+fn from_wire(wire: WireOrder) -> Result<Order, String> {
     let side = match wire.side.as_str() {
         "buy" => Side::Buy,
         "sell" => Side::Sell,
@@ -101,13 +124,30 @@ pub fn order(body: &[u8]) -> Result<Order, String> {
         order_type,
         time_in_force,
         extended_hours: wire.extended_hours.unwrap_or(false),
-        stop_price: None,
-        trail: None,
-        hwm: None,
-        order_class: fillproof_engine::OrderClass::Simple,
-        legs: Vec::new(),
-        replaces: None,
-        replaced_by: None,
+        stop_price: decimal("stop_price", wire.stop_price.as_deref())?,
+        trail: match (
+            decimal("trail_price", wire.trail_price.as_deref())?,
+            decimal("trail_percent", wire.trail_percent.as_deref())?,
+        ) {
+            (Some(price), _) => Some(Trail::Price(price)),
+            (None, Some(pct)) => Some(Trail::Percent(pct)),
+            (None, None) => None,
+        },
+        hwm: decimal("hwm", wire.hwm.as_deref())?,
+        order_class: match wire.order_class.as_deref() {
+            None => OrderClass::Simple,
+            Some(text) => OrderClass::parse(text)
+                .ok_or_else(|| format!("order_class \"{text}\" is not an order class"))?,
+        },
+        legs: wire
+            .legs
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_wire)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("a leg: {e}"))?,
+        replaces: wire.replaces,
+        replaced_by: wire.replaced_by,
     })
 }
 

@@ -80,9 +80,9 @@ pub use lifecycle::{
 pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,
     OrderClass, OrderRequest, OrderStatus, OrderType, Position, Quote, QuoteSource, RateLimitState,
-    Side, StableBuildHasher, StableHasher, StopLoss, StreamItem, SubmitError, TimeInForce,
-    Timestamp, Trade, TradeEvent, TradeUpdate, TradeUpdates, Trail, civil_from_days, closest,
-    days_from_civil, derive_rng, did_you_mean, edit_distance, stable_hash,
+    ReplaceRequest, Side, StableBuildHasher, StableHasher, StopLoss, StreamItem, SubmitError,
+    TimeInForce, Timestamp, Trade, TradeEvent, TradeUpdate, TradeUpdates, Trail, civil_from_days,
+    closest, days_from_civil, derive_rng, did_you_mean, edit_distance, stable_hash,
 };
 pub use time::{Clock, SystemClock, VirtualClock};
 

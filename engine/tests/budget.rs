@@ -176,6 +176,14 @@ impl BrokerCalls for SkipFirstRead {
         Broker::cancel_order(&*self.inner, order_id).await
     }
 
+    async fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &fillproof_engine::ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        Broker::replace_order(&*self.inner, order_id, replace).await
+    }
+
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
         Broker::get_position(&*self.inner, symbol).await
     }
@@ -225,6 +233,15 @@ impl Broker for LogBroker {
     async fn cancel_order(&self, _order_id: &str) -> Result<(), BrokerError> {
         self.note("cancel");
         Ok(())
+    }
+
+    async fn replace_order(
+        &self,
+        _order_id: &str,
+        _replace: &fillproof_engine::ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        self.note("replace");
+        Ok(new_order(100))
     }
 
     async fn get_position(&self, _symbol: &str) -> Result<Option<Position>, BrokerError> {

@@ -77,6 +77,10 @@ impl Session {
             ("GET", ["v2", "orders", id]) => {
                 self.read(self.broker.get_order(id).await, nested(query))
             }
+            ("PATCH", ["v2", "orders", id]) => match wire::replace_request(body) {
+                Ok(replace) => self.read(self.broker.replace_order(id, &replace).await, true),
+                Err(error) => Reply::error(error.status, error.code, &error.message),
+            },
             ("DELETE", ["v2", "orders", id]) => match self.broker.cancel_order(id).await {
                 Ok(()) => Reply::NoContent,
                 Err(error) => error_reply(&error),

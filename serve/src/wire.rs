@@ -459,6 +459,43 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
     Ok((request, given.is_some()))
 }
 
+/// The changes a `PATCH /v2/orders/{id}` body asks for: `qty`,
+/// `time_in_force`, `limit_price`, `stop_price`, `trail`,
+/// `client_order_id`, each optional (an empty body changes nothing, which
+/// the broker refuses).
+///
+/// # Errors
+/// A body that is not a JSON object (400), a field that does not parse,
+/// or one Alpaca takes that is not simulated (`notional`,
+/// `advanced_instructions`), each naming the field (422).
+pub fn replace_request(bytes: &[u8]) -> Result<fillproof_engine::ReplaceRequest, BodyError> {
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(serde_json::Map::new())
+    } else {
+        json_object(bytes)?
+    };
+    for field in ["notional", "advanced_instructions"] {
+        if body.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(BodyError::invalid(format!(
+                "{field} is not simulated on a replace; send the replace without it"
+            )));
+        }
+    }
+    let time_in_force = match body.get("time_in_force") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(time_in_force_field(&body)?),
+    };
+    let client_order_id = client_order_id_field(&body)?.map(str::to_owned);
+    Ok(fillproof_engine::ReplaceRequest {
+        qty: decimal_field(&body, "qty")?,
+        time_in_force,
+        limit_price: decimal_field(&body, "limit_price")?,
+        stop_price: decimal_field(&body, "stop_price")?,
+        trail: decimal_field(&body, "trail")?,
+        client_order_id,
+    })
+}
+
 /// Order fields Alpaca takes that the simulated broker does not model:
 /// an order carrying one is refused naming it, never accepted with the
 /// field dropped.

@@ -217,3 +217,39 @@ async fn a_brackets_exits_hold_its_shares_until_canceled() {
     fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
     assert_eq!(position(&s).await, "0");
 }
+
+/// Goal: `PATCH /v2/orders/{id}` replaces an order as Alpaca does.
+/// Method: a buy resting at 580 replaced with a 585 limit: 200 with the
+/// new order (`replaces` the old id, limit 585); the old reads
+/// `replaced` with `replaced_by`; an empty body is 403 `order parameters
+/// are not changed`; `notional` is refused naming it.
+#[tokio::test(start_paused = true)]
+async fn patch_replaces_an_order() {
+    let s = session();
+    let body = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"limit","limit_price":"580","time_in_force":"gtc"}"#;
+    let (_, old) = call(&s, "POST", "/v2/orders", "", body).await;
+    let old_id = old["id"].as_str().expect("id").to_owned();
+    let path = format!("/v2/orders/{old_id}");
+    let (status, new) = call(&s, "PATCH", &path, "", r#"{"limit_price":585}"#).await;
+    assert_eq!(status, 200, "{new}");
+    assert_eq!(new["replaces"], old_id.as_str());
+    assert_eq!(new["limit_price"], "585");
+    assert_ne!(new["id"], old["id"]);
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    let (_, read) = call(&s, "GET", &path, "", "").await;
+    assert_eq!(read["status"], "replaced");
+    assert_eq!(read["replaced_by"], new["id"]);
+    let new_path = format!("/v2/orders/{}", new["id"].as_str().expect("id"));
+    let (status, refused) = call(&s, "PATCH", &new_path, "", "").await;
+    assert_eq!(
+        (status, refused["message"].as_str()),
+        (403, Some("order parameters are not changed"))
+    );
+    let (status, refused) = call(&s, "PATCH", &new_path, "", r#"{"notional":"10"}"#).await;
+    assert_eq!(status, 422);
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("notional"))
+    );
+}

@@ -94,9 +94,9 @@ pub struct PartialModel {
 #[derive(Debug, Clone)]
 pub struct BrokerModel {
     /// Request and response legs per endpoint, indexed by [`Endpoint::index`].
-    pub latency: [(DurationDist, DurationDist); 5],
+    pub latency: [(DurationDist, DurationDist); Endpoint::ALL.len()],
     /// Faults per endpoint, indexed by [`Endpoint::index`].
-    pub faults: [EndpointFaults; 5],
+    pub faults: [EndpointFaults; Endpoint::ALL.len()],
     /// Chance an order fills.
     pub fill_probability: f64,
     /// Acceptance to first fill.

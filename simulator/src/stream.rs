@@ -46,6 +46,10 @@ pub(crate) enum Happening {
     Canceled,
     /// A cancel was refused (the order waits on a replace).
     CancelRejected,
+    /// A replace request reached the broker.
+    PendingReplace,
+    /// That replace was refused: the order filled first.
+    ReplaceRejected,
 }
 
 impl Happening {
@@ -58,6 +62,8 @@ impl Happening {
             Self::PendingCancel => 1_000_001,
             Self::Canceled => 1_000_002,
             Self::CancelRejected => 1_000_003,
+            Self::PendingReplace => 1_000_004,
+            Self::ReplaceRejected => 1_000_005,
         }
     }
 }
@@ -366,6 +372,11 @@ fn trade_update(
             }
         }
         Happening::CancelRejected => TradeEvent::CancelRejected,
+        Happening::PendingReplace if status == TrueStatus::PendingReplace => {
+            TradeEvent::PendingReplace
+        }
+        Happening::PendingReplace => return None,
+        Happening::ReplaceRejected => TradeEvent::ReplaceRejected,
         Happening::PendingCancel if status == TrueStatus::PendingCancel => {
             TradeEvent::PendingCancel
         }

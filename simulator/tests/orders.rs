@@ -492,3 +492,199 @@ async fn a_bracket_shows_its_legs_nested() {
         assert!(leg.legs.is_empty());
     }
 }
+
+fn limit(id: &str, side: Side, at: &str) -> OrderRequest {
+    OrderRequest {
+        limit_price: Some(price(at)),
+        ..order(id, side, OrderType::Limit)
+    }
+}
+
+/// Goal: a replace puts a new order in the old one's place, through
+/// `pending_replace`, and the fills follow the new order. Method: a buy
+/// resting 2% under the market; replaced at 1 s (2 s processing) by one at
+/// the market's level: the answer is a new order (`replaces` the old),
+/// accepted until 3 s; the old reads `pending_replace`, then `replaced`
+/// with `replaced_by`; the new one fills, the old never does.
+#[tokio::test(start_paused = true)]
+async fn a_replace_takes_the_old_orders_place() {
+    let b = broker(&scenario("0.8", "0s", "  cancel: {processing: 2s}\n"));
+    let old = b
+        .submit_order(&limit("far", Side::Buy, "98.00"))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(1)).await;
+    let change = fillproof_engine::ReplaceRequest {
+        limit_price: Some(price("100.50")),
+        client_order_id: Some("near".into()),
+        ..Default::default()
+    };
+    let new = b.replace_order(&old.id, &change).await.expect("replaced");
+    assert_ne!(new.id, old.id);
+    assert_eq!(new.client_order_id, "near");
+    assert_eq!(new.replaces.as_deref(), Some(old.id.as_str()));
+    assert_eq!(new.limit_price, Some(price("100.50")));
+    assert_eq!(new.status, OrderStatus::Accepted);
+    let read = b.get_order(&old.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::PendingReplace);
+    sleep(Duration::from_secs(3)).await;
+    let read = b.get_order(&old.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::Replaced);
+    assert_eq!(read.replaced_by.as_deref(), Some(new.id.as_str()));
+    assert_eq!(read.filled_qty, Decimal::ZERO);
+    let filed = ledger_order(&b, &new.id);
+    assert_eq!(filed.accepted_at, Duration::from_secs(3));
+    assert!(filed.fills.iter().all(|f| f.at >= Duration::from_secs(3)));
+    assert_eq!(filed.qty, Decimal::from(10), "the remainder of the old");
+}
+
+/// Goal: a replace that loses to a fill is rejected and the fill stands.
+/// Method: a marketable buy filling at 1 s, replaced at once with 5 s of
+/// processing: the old order fills, the new one ends `rejected` with
+/// nothing filled, the old one never reads `replaced`.
+#[tokio::test(start_paused = true)]
+async fn a_replace_that_loses_to_a_fill_is_rejected() {
+    let b = broker(&scenario("0.8", "1s", "  cancel: {processing: 5s}\n"));
+    let old = b
+        .submit_order(&limit("marketable", Side::Buy, "101.00"))
+        .await
+        .expect("accepted");
+    let change = fillproof_engine::ReplaceRequest {
+        limit_price: Some(price("100.90")),
+        ..Default::default()
+    };
+    let new = b.replace_order(&old.id, &change).await.expect("answered");
+    sleep(Duration::from_secs(6)).await;
+    let new = b.get_order(&new.id).await.expect("read");
+    assert_eq!(new.status, OrderStatus::Rejected);
+    assert_eq!(new.filled_qty, Decimal::ZERO);
+    let old = b.get_order(&old.id).await.expect("read");
+    assert_eq!(old.status, OrderStatus::Filled);
+    assert_eq!(old.replaced_by, None);
+}
+
+/// Goal: a retried replace never places a second order. Method: the same
+/// replace (naming its new client order id) sent twice: the second is
+/// refused while the first is pending, and again once it took effect;
+/// the ledger holds one order with that client order id.
+#[tokio::test(start_paused = true)]
+async fn a_retried_replace_never_places_a_second_order() {
+    let b = broker(&scenario("0.8", "0s", "  cancel: {processing: 2s}\n"));
+    let old = b
+        .submit_order(&limit("rest", Side::Buy, "98.00"))
+        .await
+        .expect("accepted");
+    let change = fillproof_engine::ReplaceRequest {
+        limit_price: Some(price("97.50")),
+        client_order_id: Some("once".into()),
+        ..Default::default()
+    };
+    b.replace_order(&old.id, &change).await.expect("first");
+    let again = b.replace_order(&old.id, &change).await;
+    assert!(
+        matches!(again, Err(BrokerError::Unprocessable { .. })),
+        "{again:?}"
+    );
+    sleep(Duration::from_secs(3)).await;
+    let later = b.replace_order(&old.id, &change).await;
+    assert!(
+        matches!(later, Err(BrokerError::Unprocessable { .. })),
+        "{later:?}"
+    );
+    let copies = b.with_ledger(|l| {
+        l.orders()
+            .iter()
+            .filter(|o| o.client_order_id == "once")
+            .count()
+    });
+    assert_eq!(copies, 1);
+}
+
+/// Goal: a bracket's stop can be moved with a replace and the group
+/// follows the new leg. Method: once the entry filled, replace the stop
+/// loss's stop_price: the new leg takes the old one's place under the
+/// entry (nested), the old one reads `replaced`; the group still fills
+/// exactly one exit and ends flat.
+#[tokio::test(start_paused = true)]
+async fn moving_a_brackets_stop_replaces_its_leg_in_the_group() {
+    let b = broker(&scenario("0.8", "0s", ""));
+    let placed = b
+        .submit_order(&bracket("move", "101.00", "99.00"))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(1)).await;
+    let old_stop = placed.legs[1].id.clone();
+    let change = fillproof_engine::ReplaceRequest {
+        stop_price: Some(price("99.50")),
+        ..Default::default()
+    };
+    let new_stop = b.replace_order(&old_stop, &change).await.expect("moved");
+    assert_eq!(new_stop.stop_price, Some(price("99.50")));
+    let read = b.get_order(&placed.id).await.expect("read");
+    assert_eq!(read.legs[1].id, new_stop.id, "{read:?}");
+    assert_eq!(
+        b.get_order(&old_stop).await.expect("read").status,
+        OrderStatus::Replaced
+    );
+    let end = Duration::from_secs(86_400);
+    let exits: Decimal = [read.legs[0].id.clone(), new_stop.id.clone(), old_stop]
+        .iter()
+        .map(|id| ledger_order(&b, id).filled_qty_at(end))
+        .sum();
+    assert_eq!(exits, Decimal::from(10));
+    assert_eq!(b.with_ledger(|l| l.position_at("QQQ", end)), Decimal::ZERO);
+}
+
+/// Goal: replaces Alpaca refuses are refused, naming why. Method: a
+/// replace changing nothing (403 `order parameters are not changed`), a
+/// stop price on a limit order, a bracket's entry, a filled order.
+#[tokio::test(start_paused = true)]
+async fn replaces_alpaca_refuses_are_refused() {
+    let b = broker(&scenario("0.8", "60s", ""));
+    let resting = b
+        .submit_order(&limit("r", Side::Buy, "98.00"))
+        .await
+        .expect("accepted");
+    let same = fillproof_engine::ReplaceRequest {
+        limit_price: Some(price("98.00")),
+        ..Default::default()
+    };
+    let refused = b.replace_order(&resting.id, &same).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Forbidden { message }) if message == "order parameters are not changed"),
+        "{refused:?}"
+    );
+    let stop = fillproof_engine::ReplaceRequest {
+        stop_price: Some(price("97.00")),
+        ..Default::default()
+    };
+    let refused = b.replace_order(&resting.id, &stop).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("stop_price")),
+        "{refused:?}"
+    );
+    let group = b
+        .submit_order(&bracket("entry", "101.00", "99.00"))
+        .await
+        .expect("accepted");
+    let qty = fillproof_engine::ReplaceRequest {
+        qty: Some(Decimal::from(5)),
+        ..Default::default()
+    };
+    let refused = b.replace_order(&group.id, &qty).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("cannot be replaced")),
+        "{refused:?}"
+    );
+    let b = broker(&scenario("0.8", "0s", ""));
+    let filled = b
+        .submit_order(&order("m", Side::Buy, OrderType::Market))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(1)).await;
+    let refused = b.replace_order(&filled.id, &qty).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("order is not open")),
+        "{refused:?}"
+    );
+}

@@ -9,14 +9,14 @@
 //! [`RateLimitedBroker`](crate::budget::RateLimitedBroker) is the one whose
 //! routine polls and submissions may not be. Lookups, cancels and position
 //! reads settle orders, so they always wait for a turn and return a plain
-//! [`BrokerError`].
+//! [`BrokerError`], as do replaces.
 
 use std::future::Future;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::port::{Broker, BrokerError, Order, OrderRequest, Position};
+use crate::port::{Broker, BrokerError, Order, OrderRequest, Position, ReplaceRequest};
 
 /// How a call through the call budget failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,6 +61,14 @@ pub trait BrokerCalls: Send + Sync {
         &self,
         symbol: &str,
     ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send;
+
+    /// Asks the broker to replace a working order; always sent (a trader
+    /// asked for it, and its outcome settles the order).
+    fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send;
 }
 
 impl<B: Broker> BrokerCalls for B {
@@ -88,5 +96,13 @@ impl<B: Broker> BrokerCalls for B {
         symbol: &str,
     ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send {
         Broker::get_position(self, symbol)
+    }
+
+    fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send {
+        Broker::replace_order(self, order_id, replace)
     }
 }

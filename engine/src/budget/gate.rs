@@ -30,7 +30,7 @@ use crate::budget::calls::{BrokerCalls, CallError};
 use crate::budget::limiter::{RateLimit, RateLimiter};
 use crate::port::{Broker, RateLimitState};
 use crate::port::{BrokerError, ConfigError};
-use crate::port::{Order, OrderRequest, Position};
+use crate::port::{Order, OrderRequest, Position, ReplaceRequest};
 use crate::time::sleep;
 
 /// How urgent a call is, for the call budget.
@@ -274,6 +274,18 @@ impl<B: Broker> BrokerCalls for RateLimitedBroker<B> {
         self.critical_turn().await;
         let answer = self
             .bounded(Box::pin(self.inner.get_position(symbol)))
+            .await;
+        self.heed(answer)
+    }
+
+    async fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        self.critical_turn().await;
+        let answer = self
+            .bounded(Box::pin(self.inner.replace_order(order_id, replace)))
             .await;
         self.heed(answer)
     }

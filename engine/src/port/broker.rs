@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::port::BrokerError;
-use crate::port::{Order, OrderRequest, Position};
+use crate::port::{Order, OrderRequest, Position, ReplaceRequest};
 
 /// The rate-limit state a broker reports with its answers (Alpaca sends
 /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` on
@@ -57,6 +57,16 @@ pub trait Broker: Send + Sync {
         symbol: &str,
     ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send;
 
+    /// Replaces the working order `order_id` with a new one carrying
+    /// `replace`'s changes; answers the new order. A success does not mean
+    /// the old order was replaced: if it filled first, the new order is
+    /// rejected (`order_replace_rejected` on the stream).
+    fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send;
+
     /// The rate-limit state reported with the latest answer, when the broker
     /// reports one: a REST adapter keeps the headers of its latest response.
     /// The engine's call budget learns from it.
@@ -86,6 +96,14 @@ impl<B: Broker + ?Sized> Broker for Arc<B> {
 
     fn cancel_order(&self, order_id: &str) -> impl Future<Output = Result<(), BrokerError>> + Send {
         (**self).cancel_order(order_id)
+    }
+
+    fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> impl Future<Output = Result<Order, BrokerError>> + Send {
+        (**self).replace_order(order_id, replace)
     }
 
     fn get_position(

@@ -21,16 +21,19 @@ pub enum Endpoint {
     Cancel,
     /// `get_position`.
     GetPosition,
+    /// `replace_order`.
+    Replace,
 }
 
 impl Endpoint {
     /// Every endpoint, in a fixed order.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Self::Submit,
         Self::GetOrder,
         Self::GetOrderByClientId,
         Self::Cancel,
         Self::GetPosition,
+        Self::Replace,
     ];
 
     /// The endpoint's name as written in scenarios and reports.
@@ -42,6 +45,7 @@ impl Endpoint {
             Self::GetOrderByClientId => "get_order_by_client_id",
             Self::Cancel => "cancel",
             Self::GetPosition => "get_position",
+            Self::Replace => "replace",
         }
     }
 
@@ -56,7 +60,7 @@ impl Endpoint {
 impl Endpoint {
     /// Every endpoint's name, in [`Endpoint::ALL`] order.
     #[must_use]
-    pub fn names() -> [&'static str; 5] {
+    pub fn names() -> [&'static str; 6] {
         Self::ALL.map(Self::as_str)
     }
 
@@ -168,7 +172,8 @@ mod tests {
                 "get_order",
                 "get_order_by_client_id",
                 "cancel",
-                "get_position"
+                "get_position",
+                "replace"
             ]
         );
         for (i, endpoint) in Endpoint::ALL.into_iter().enumerate() {
@@ -198,6 +203,7 @@ mod tests {
                 (Endpoint::GetOrderByClientId, 0),
                 (Endpoint::Cancel, 0),
                 (Endpoint::GetPosition, 4),
+                (Endpoint::Replace, 0),
             ]
         );
     }

@@ -32,7 +32,9 @@ pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
 pub use market::{MarketData, Quote, QuoteSource, Trade};
-pub use order::{Order, OrderRequest, OrderStatus, OrderType, Position, Side, TimeInForce};
+pub use order::{
+    Order, OrderRequest, OrderStatus, OrderType, Position, ReplaceRequest, Side, TimeInForce,
+};
 pub use stream::{StreamItem, TradeEvent, TradeUpdate, TradeUpdates};
 pub use suggest::{closest, did_you_mean, edit_distance};
 pub use timestamp::{Timestamp, civil_from_days, days_from_civil};

@@ -274,6 +274,34 @@ pub struct OrderRequest {
     pub stop_loss: Option<StopLoss>,
 }
 
+/// What a replace changes (`PATCH /v2/orders/{id}`): each field given
+/// overrides the old order's, the rest stay. The broker answers the new
+/// order, which takes the old one's place once the replace is processed,
+/// unless the old one filled first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplaceRequest {
+    /// The new quantity.
+    #[serde(default)]
+    pub qty: Option<Decimal>,
+    /// The new time in force.
+    #[serde(default)]
+    pub time_in_force: Option<TimeInForce>,
+    /// The new limit price.
+    #[serde(default)]
+    pub limit_price: Option<Decimal>,
+    /// The new stop price.
+    #[serde(default)]
+    pub stop_price: Option<Decimal>,
+    /// A trailing stop's new trail, in its own unit (dollars or percent).
+    #[serde(default)]
+    pub trail: Option<Decimal>,
+    /// The new order's client order id; the broker makes one up when it
+    /// is not given, and a retried replace naming the same one is refused
+    /// as a duplicate, never placed twice.
+    #[serde(default)]
+    pub client_order_id: Option<String>,
+}
+
 /// A broker's view of an order, shaped like the Alpaca v2 order object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {

@@ -313,6 +313,18 @@ impl Broker for ScriptedBroker {
         answer
     }
 
+    /// The scripted broker answers no replace: the engine's tests that
+    /// replace run against the simulated broker.
+    async fn replace_order(
+        &self,
+        _order_id: &str,
+        _replace: &fillproof_engine::ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        Err(BrokerError::Unprocessable {
+            message: "the scripted broker does not replace orders".into(),
+        })
+    }
+
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
         sleep(self.latency).await;
         let mut state = self.state.lock().expect("lock");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{BrokerError, Order, OrderClass, OrderRequest, Position};
+use fillproof_engine::{BrokerError, Order, OrderClass, OrderRequest, Position, ReplaceRequest};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -34,6 +34,9 @@ impl SimBroker {
                 .map(|o| Answer::Order(Box::new(o))),
             Request::GetOrderByClientId(id) => self
                 .read(&world.ledger, world.ledger.by_client_id(id), now, rng)
+                .map(|o| Answer::Order(Box::new(o))),
+            Request::Replace(id, replace) => self
+                .replace_at(world, now, id, replace)
                 .map(|o| Answer::Order(Box::new(o))),
             Request::Cancel(id) => self
                 .cancel_at(world, now, id, index)
@@ -209,6 +212,7 @@ pub(super) enum Request {
     GetOrderByClientId(String),
     Cancel(String),
     GetPosition(String),
+    Replace(String, ReplaceRequest),
 }
 
 impl Request {
@@ -219,6 +223,7 @@ impl Request {
             Self::GetOrderByClientId(_) => Endpoint::GetOrderByClientId,
             Self::Cancel(_) => Endpoint::Cancel,
             Self::GetPosition(_) => Endpoint::GetPosition,
+            Self::Replace(..) => Endpoint::Replace,
         }
     }
 
@@ -229,7 +234,8 @@ impl Request {
             Self::GetOrder(id)
             | Self::GetOrderByClientId(id)
             | Self::Cancel(id)
-            | Self::GetPosition(id) => id,
+            | Self::GetPosition(id)
+            | Self::Replace(id, _) => id,
         }
     }
 }

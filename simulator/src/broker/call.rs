@@ -45,7 +45,7 @@ impl SimBroker {
         }
         let client_order_id = match endpoint {
             Endpoint::Submit | Endpoint::GetOrderByClientId => Some(target),
-            Endpoint::GetOrder | Endpoint::Cancel => world
+            Endpoint::GetOrder | Endpoint::Cancel | Endpoint::Replace => world
                 .ledger
                 .by_id(target)
                 .map(|o| o.client_order_id.as_str()),
@@ -109,7 +109,9 @@ impl SimBroker {
             let (key, order) = match &request {
                 Request::Submit(r) => Self::key_for_client_id(&world, &r.client_order_id),
                 Request::GetOrderByClientId(id) => Self::key_for_client_id(&world, id),
-                Request::GetOrder(id) | Request::Cancel(id) => Self::key_for_id(&world, id),
+                Request::GetOrder(id) | Request::Cancel(id) | Request::Replace(id, _) => {
+                    Self::key_for_id(&world, id)
+                }
                 Request::GetPosition(symbol) => {
                     (unregistered_key(&format!("position/{symbol}")), None)
                 }

@@ -267,7 +267,8 @@ impl SimBroker {
         oco: bool,
     ) -> Settled {
         let from = match active_from {
-            Ok(at) => at,
+            // A leg that replaced another works from the replace.
+            Ok(at) => at.max(exit.accepted_at),
             Err(entry_end) => {
                 // The entry never filled whole: the leg is held until the
                 // entry ends, and canceled with it.

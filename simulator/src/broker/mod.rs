@@ -21,6 +21,7 @@ mod apply;
 mod call;
 mod group;
 mod market;
+mod replace;
 mod terms;
 mod world;
 
@@ -28,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, BrokerError, EndpointCounts, Order, OrderRequest, Position, RateLimitState, StreamItem,
-    TradeUpdates, derive_rng, stable_hash,
+    Broker, BrokerError, EndpointCounts, Order, OrderRequest, Position, RateLimitState,
+    ReplaceRequest, StreamItem, TradeUpdates, derive_rng, stable_hash,
 };
 use rand::Rng;
 use tokio::time::Instant;
@@ -412,6 +413,18 @@ impl Broker for SimBroker {
     async fn cancel_order(&self, order_id: &str) -> Result<(), BrokerError> {
         match self.call(Request::Cancel(order_id.to_owned())).await? {
             Answer::Canceled => Ok(()),
+            other => Err(other.mismatch()),
+        }
+    }
+
+    async fn replace_order(
+        &self,
+        order_id: &str,
+        replace: &ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        let request = Request::Replace(order_id.to_owned(), replace.clone());
+        match self.call(request).await? {
+            Answer::Order(order) => Ok(*order),
             other => Err(other.mismatch()),
         }
     }
