@@ -337,7 +337,9 @@ impl Broker for AlpacaBroker {
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, BrokerError> {
-        self.order_call(Method::GET, &format!("/v2/orders/{order_id}"), &[], None)
+        // Nested: a bracket's legs come with it.
+        let path = format!("/v2/orders/{order_id}");
+        self.order_call(Method::GET, &path, &[("nested", "true")], None)
             .await
     }
 
@@ -345,7 +347,7 @@ impl Broker for AlpacaBroker {
         self.order_call(
             Method::GET,
             "/v2/orders:by_client_order_id",
-            &[("client_order_id", client_order_id)],
+            &[("client_order_id", client_order_id), ("nested", "true")],
             None,
         )
         .await

@@ -17,6 +17,7 @@
 //! never does, the verdict is [`Verdict::Unresolved`], never `NotFilled`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -256,6 +257,23 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             order,
         };
         watch.run().await
+    }
+
+    /// Watches an exit leg `order` (a bracket's take profit or stop loss,
+    /// working or held) for up to `watch_for`, the stream through `route`:
+    /// it ends when the broker confirms the leg ended, or earlier through
+    /// the deadline's path (a final read, the cancel, the reads that
+    /// verify it) when `guard` resolves.
+    pub async fn monitor_exit(
+        &self,
+        order: Order,
+        route: Option<Route>,
+        watch_for: Duration,
+        guard: Option<Guard>,
+    ) -> FillResult {
+        let deadline = Instant::now() + watch_for;
+        self.watch(order, None, None, (deadline, guard), route)
+            .await
     }
 
     /// Watches `order` in a task of its own.

@@ -115,6 +115,9 @@ pub struct FillResult {
     /// stamp, when the trade-updates stream delivered every one of them;
     /// empty otherwise (then only the average price is known).
     pub executions: Vec<Execution>,
+    /// For a bracket's or OTO's entry that filled: what became of each of
+    /// its exit legs, watched until it ended (empty for any other order).
+    pub exits: Vec<FillResult>,
 }
 
 /// One execution of an order, as a trade update reported it.

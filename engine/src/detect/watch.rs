@@ -327,6 +327,7 @@ impl<B: BrokerCalls> Watch<'_, B> {
             slippage,
             reason,
             executions: self.executions_making(filled_qty),
+            exits: Vec::new(),
         }
     }
 }

@@ -339,6 +339,16 @@ impl Book {
         reserved
     }
 
+    /// Counts an exit leg's quantity in flight, as [`Book::reserve`] does
+    /// a signal's, so that booking its outcome gives it back.
+    pub(crate) fn expect_exit(&mut self, leg: &Signal) {
+        let flying = self
+            .in_flight
+            .entry(leg.symbol.clone())
+            .or_insert(Decimal::ZERO);
+        *flying = flying.saturating_add(leg.side.sign() * leg.qty);
+    }
+
     /// Undoes [`Book::reserve`] and books what filled (`fill`: quantity,
     /// price if known and sane, stamp): execution by execution when every
     /// one is known and priced, otherwise the whole quantity at the average

@@ -69,6 +69,14 @@ pub struct ExecutorConfig {
     /// too far against it (needs market data, see
     /// [`OrderExecutor::with_market_data`]); `None`: off.
     pub slippage_guard: Option<SlippageGuard>,
+    /// How long a bracket's or OTO's exits are watched once its entry
+    /// filled (the deadline's path cancels one still working then);
+    /// default a day.
+    pub exits_watched_for: Duration,
+    /// How long the other exit may stay working after one filled whole
+    /// (the broker cancels it) before the engine cancels it itself;
+    /// default 5 s.
+    pub exit_grace: Duration,
 }
 
 /// Slippage control (seed 003, US4): while an order works, the latest
@@ -98,6 +106,8 @@ impl Default for ExecutorConfig {
             submit_max_wait: Duration::from_secs(30),
             buying_power: None,
             slippage_guard: None,
+            exits_watched_for: super::exits::EXITS_WATCHED_FOR,
+            exit_grace: super::exits::EXIT_GRACE,
         }
     }
 }
@@ -121,7 +131,7 @@ pub enum ExecutionError {
 
 /// Takes trading signals through the whole order lifecycle.
 pub struct OrderExecutor<B> {
-    detector: FillDetector<RateLimitedBroker<Arc<B>>>,
+    pub(super) detector: FillDetector<RateLimitedBroker<Arc<B>>>,
     validation: ValidationConfig,
     risk: RiskLimits,
     book: Arc<Mutex<Book>>,
@@ -131,6 +141,8 @@ pub struct OrderExecutor<B> {
     slippage_guard: Option<SlippageGuard>,
     /// Where limit prices are checked against the latest quote, when set.
     quotes: Option<Arc<dyn QuoteSource>>,
+    pub(super) exits_watched_for: Duration,
+    pub(super) exit_grace: Duration,
 }
 
 impl<B> Clone for OrderExecutor<B> {
@@ -145,6 +157,8 @@ impl<B> Clone for OrderExecutor<B> {
             clock: Arc::clone(&self.clock),
             slippage_guard: self.slippage_guard,
             quotes: self.quotes.clone(),
+            exits_watched_for: self.exits_watched_for,
+            exit_grace: self.exit_grace,
         }
     }
 }
@@ -194,6 +208,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             clock,
             slippage_guard: config.slippage_guard,
             quotes: None,
+            exits_watched_for: config.exits_watched_for,
+            exit_grace: config.exit_grace,
         })
     }
 
@@ -250,7 +266,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.lock().applied().to_vec()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -341,7 +357,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// broker's stamp) into the book, giving back what [`Self::admit`]
     /// reserved. A price outside what the engine trades at is a broker's
     /// garbage, not a price: the fill is booked with its price unknown.
-    fn book_outcome(
+    pub(super) fn book_outcome(
         &self,
         signal: &Signal,
         reserved: Decimal,
@@ -395,7 +411,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let route = self.detector.route(&signal.client_order_id);
         let submission = self.place(signal, reserved).await?;
         let order_id = submission.order.id.clone();
-        let result = self
+        let legs = submission.order.legs.clone();
+        let mut result = self
             .watch(signal, (reference, baseline), submission, route)
             .await;
         self.book_outcome(
@@ -405,6 +422,10 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             &result.executions,
         );
         self.record_outcome(signal, &order_id, &result);
+        // A bracket's or OTO's exits work once its entry filled whole.
+        if signal.has_exits() && result.verdict == Verdict::Filled {
+            result.exits = self.watch_exits(signal, &order_id, legs).await;
+        }
         Ok(result)
     }
 
@@ -573,7 +594,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
 
     /// The audit records of how the order ended (the deadline's cancel,
     /// every fill booked, the verdict) and the last event.
-    fn record_outcome(&self, signal: &Signal, order_id: &str, result: &FillResult) {
+    pub(super) fn record_outcome(&self, signal: &Signal, order_id: &str, result: &FillResult) {
         if let Some(cancel) = &result.cancel {
             let _ = self.audit(
                 signal,

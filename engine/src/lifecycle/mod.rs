@@ -13,6 +13,7 @@ mod audit;
 mod book;
 mod events;
 mod executor;
+mod exits;
 mod risk;
 mod signal;
 mod validate;

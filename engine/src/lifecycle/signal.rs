@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::port::{OrderRequest, OrderType, Side, TimeInForce};
+use crate::port::{OrderClass, OrderRequest, OrderType, Side, StopLoss, TimeInForce};
 
 /// A trading signal: what a trader wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +22,11 @@ pub struct Signal {
     /// Limit price; `None` for a market order.
     pub limit_price: Option<Decimal>,
     /// Protective stop, checked to be on the losing side of the reference
-    /// price. Validated and recorded; the broker port places no bracket
-    /// orders, so it is not sent.
+    /// price; sent as the stop-loss leg of a bracket (with a take profit)
+    /// or an OTO (alone).
     pub stop_loss: Option<Decimal>,
     /// Profit target, checked to be on the winning side of the reference
-    /// price. Validated and recorded, not sent.
+    /// price; sent as the take-profit leg of a bracket or an OTO.
     pub take_profit: Option<Decimal>,
     /// How long the order works: `day` unless the trader says otherwise.
     pub time_in_force: TimeInForce,
@@ -36,10 +36,23 @@ pub struct Signal {
 }
 
 impl Signal {
+    /// True when the signal carries a stop loss or a take profit: its
+    /// order is a bracket (both) or an OTO (one), with exit legs.
+    #[must_use]
+    pub fn has_exits(&self) -> bool {
+        self.stop_loss.is_some() || self.take_profit.is_some()
+    }
+
     /// The order the signal asks the broker for, in its time in force:
-    /// limit when it has a limit price, market otherwise.
+    /// limit when it has a limit price, market otherwise; a bracket when
+    /// it carries both a stop loss and a take profit, an OTO with one.
     #[must_use]
     pub fn request(&self) -> OrderRequest {
+        let order_class = match (self.stop_loss, self.take_profit) {
+            (Some(_), Some(_)) => OrderClass::Bracket,
+            (None, None) => OrderClass::Simple,
+            _ => OrderClass::Oto,
+        };
         OrderRequest {
             client_order_id: self.client_order_id.clone(),
             symbol: self.symbol.clone(),
@@ -55,9 +68,12 @@ impl Signal {
             extended_hours: self.extended_hours,
             stop_price: None,
             trail: None,
-            order_class: crate::port::OrderClass::Simple,
-            take_profit: None,
-            stop_loss: None,
+            order_class,
+            take_profit: self.take_profit,
+            stop_loss: self.stop_loss.map(|stop_price| StopLoss {
+                stop_price,
+                limit_price: None,
+            }),
         }
     }
 }

@@ -117,6 +117,14 @@ pub struct EngineSpec {
     /// price; default 5.
     #[serde(default)]
     pub price_band_pct: Option<Weight>,
+    /// How long a bracket's exits are watched once its entry filled;
+    /// default a day.
+    #[serde(default)]
+    pub exits_watched_for: Option<Dur>,
+    /// How long the other exit may stay working after one filled before
+    /// the engine cancels it; default 5s.
+    #[serde(default)]
+    pub exit_grace: Option<Dur>,
 }
 
 /// Risk limits; each is off when left out.
@@ -297,6 +305,10 @@ impl Scenario {
                         .slippage_check_every
                         .map_or(std::time::Duration::from_secs(1), |every| every.0),
                 }),
+            exits_watched_for: engine
+                .exits_watched_for
+                .map_or(defaults.exits_watched_for, |d| d.0),
+            exit_grace: engine.exit_grace.map_or(defaults.exit_grace, |d| d.0),
         })
     }
 

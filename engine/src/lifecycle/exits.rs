@@ -1,0 +1,112 @@
+//! A bracket's or OTO's exits, once its entry filled: every leg watched
+//! (stream first, and by reading it) until the broker ends it, each leg's
+//! fills booked into the positions and P&L and audited under the leg's
+//! own `client_order_id`.
+//!
+//! One exit filling whole closes the position the group protected: the
+//! broker cancels the other (one cancels other). The engine never leaves
+//! that other exit working on a flat position: if it still works
+//! [`ExecutorConfig::exit_grace`](crate::ExecutorConfig) later, the
+//! engine cancels it itself, through the deadline's path (a final read,
+//! the cancel, the reads that verify it), so a fill that wins that race
+//! is booked, not lost.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::budget::BrokerCalls;
+use crate::detect::{FillResult, Guard, Verdict};
+use crate::lifecycle::{OrderExecutor, Signal};
+use crate::port::{Broker, Order};
+
+/// `future`'s output, when there is a future.
+async fn maybe<T>(future: Option<impl Future<Output = T>>) -> Option<T> {
+    match future {
+        Some(future) => Some(future.await),
+        None => None,
+    }
+}
+
+impl<B: Broker + 'static> OrderExecutor<B> {
+    /// Watches the exit `legs` of `signal`'s entry (the broker's id
+    /// `entry_id`; read again, nested, when the submit's answer carried
+    /// none) until each ends, booking and auditing each as it does.
+    pub(super) async fn watch_exits(
+        &self,
+        signal: &Signal,
+        entry_id: &str,
+        legs: Vec<Order>,
+    ) -> Vec<FillResult> {
+        let legs = if legs.is_empty() {
+            match self.detector.broker().get_order(entry_id).await {
+                Ok(entry) => entry.legs,
+                Err(_) => Vec::new(),
+            }
+        } else {
+            legs
+        };
+        let (closed, _) = tokio::sync::watch::channel(false);
+        let watch_leg = |leg: Order| {
+            let mut flat = closed.subscribe();
+            let grace = self.exit_grace;
+            let guard: Guard = Box::pin(async move {
+                let _ = flat.wait_for(|closed| *closed).await;
+                crate::time::sleep(grace).await;
+                "the other exit filled: the position it protected is closed, so this exit is \
+                 canceled"
+                    .to_owned()
+            });
+            let route = self.detector.route(&leg.client_order_id);
+            let closed = &closed;
+            async move {
+                let result = self
+                    .detector
+                    .monitor_exit(leg, route, self.exits_watched_for, Some(guard))
+                    .await;
+                if result.verdict == Verdict::Filled {
+                    closed.send_replace(true);
+                }
+                self.book_exit(signal, &result);
+                result
+            }
+        };
+        let mut legs = legs.into_iter();
+        let (first, second) = (legs.next(), legs.next());
+        let (a, b) = tokio::join!(maybe(first.map(watch_leg)), maybe(second.map(watch_leg)));
+        a.into_iter().chain(b).collect()
+    }
+
+    /// Books an exit leg's outcome (its fills, on its own side) and
+    /// audits it under the leg's `client_order_id`.
+    fn book_exit(&self, signal: &Signal, leg: &FillResult) {
+        let leg_signal = Signal {
+            client_order_id: leg.client_order_id.clone(),
+            trader_id: signal.trader_id.clone(),
+            symbol: leg.symbol.clone(),
+            side: leg.side,
+            qty: leg.qty,
+            limit_price: None,
+            stop_loss: None,
+            take_profit: None,
+            time_in_force: signal.time_in_force,
+            extended_hours: false,
+        };
+        self.lock().expect_exit(&leg_signal);
+        self.book_outcome(
+            &leg_signal,
+            Decimal::ZERO,
+            (leg.filled_qty, leg.avg_price, leg.filled_at),
+            &leg.executions,
+        );
+        self.record_outcome(&leg_signal, &leg.order_id, leg);
+    }
+}
+
+/// How long the engine watches exits by default: a day.
+pub(super) const EXITS_WATCHED_FOR: Duration = Duration::from_secs(24 * 3_600);
+
+/// How long, by default, the other exit may stay working after one
+/// filled before the engine cancels it.
+pub(super) const EXIT_GRACE: Duration = Duration::from_secs(5);
