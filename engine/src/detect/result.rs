@@ -118,6 +118,52 @@ pub struct FillResult {
     /// For a bracket's or OTO's entry that filled: what became of each of
     /// its exit legs, watched until it ended (empty for any other order).
     pub exits: Vec<FillResult>,
+    /// The order that replaced this one, when the broker shows it
+    /// `replaced` (its fills are the replacement's to report).
+    pub replaced_by: Option<String>,
+}
+
+impl FillResult {
+    /// This result followed by `next`'s, the order that replaced this
+    /// one: one intent's fills across its replace chain. Quantities,
+    /// executions and calls add up; the price is the volume-weighted
+    /// average of both; the verdict, the order and the rest are `next`'s
+    /// (a remainder not filled after a fill is a partial fill).
+    #[must_use]
+    pub fn followed_by(self, next: FillResult) -> FillResult {
+        let filled_qty = self.filled_qty + next.filled_qty;
+        let notional = |r: &FillResult| r.avg_price.map(|p| p * r.filled_qty);
+        let avg_price = match (notional(&self), notional(&next)) {
+            _ if filled_qty.is_zero() => None,
+            (Some(a), Some(b)) => Some((a + b) / filled_qty),
+            (None, Some(_)) if self.filled_qty.is_zero() => next.avg_price,
+            (Some(_), None) if next.filled_qty.is_zero() => self.avg_price,
+            _ => None,
+        };
+        let verdict = match next.verdict {
+            Verdict::NotFilled if !filled_qty.is_zero() => Verdict::PartiallyFilled,
+            Verdict::Filled if filled_qty < self.qty => Verdict::PartiallyFilled,
+            other => other,
+        };
+        let mut api_calls = self.api_calls;
+        api_calls.add(&next.api_calls);
+        let mut executions = self.executions;
+        executions.extend(next.executions);
+        FillResult {
+            verdict,
+            filled_qty,
+            avg_price,
+            filled_at: next.filled_at.or(self.filled_at),
+            checks: self.checks + next.checks,
+            api_calls,
+            retries: self.retries + next.retries,
+            elapsed: self.elapsed + next.elapsed,
+            executions,
+            qty: self.qty,
+            reason: format!("{} (after a replace)", next.reason),
+            ..next
+        }
+    }
 }
 
 /// One execution of an order, as a trade update reported it.

@@ -245,7 +245,11 @@ impl<B: BrokerCalls> Watch<'_, B> {
             ),
             _ => return None,
         };
-        Some(self.finish(verdict, None, reason))
+        let mut result = self.finish(verdict, None, reason);
+        if status == OrderStatus::Replaced {
+            result.replaced_by = self.order.replaced_by.clone();
+        }
+        Some(result)
     }
 
     pub(super) fn best_qty(&self) -> Decimal {
@@ -328,6 +332,7 @@ impl<B: BrokerCalls> Watch<'_, B> {
             reason,
             executions: self.executions_making(filled_qty),
             exits: Vec::new(),
+            replaced_by: None,
         }
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::budget::{RateLimit, RateLimitedBroker};
+use crate::budget::{BrokerCalls, RateLimit, RateLimitedBroker};
 use crate::detect::FillDetectionConfig;
 use crate::detect::FillDetector;
 use crate::detect::FillVerifier;
@@ -143,6 +143,8 @@ pub struct OrderExecutor<B> {
     quotes: Option<Arc<dyn QuoteSource>>,
     pub(super) exits_watched_for: Duration,
     pub(super) exit_grace: Duration,
+    /// Orders a trader may still cancel or replace.
+    pub(super) working: Arc<super::trader::Working>,
 }
 
 impl<B> Clone for OrderExecutor<B> {
@@ -159,6 +161,7 @@ impl<B> Clone for OrderExecutor<B> {
             quotes: self.quotes.clone(),
             exits_watched_for: self.exits_watched_for,
             exit_grace: self.exit_grace,
+            working: Arc::clone(&self.working),
         }
     }
 }
@@ -210,6 +213,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             quotes: None,
             exits_watched_for: config.exits_watched_for,
             exit_grace: config.exit_grace,
+            working: Arc::default(),
         })
     }
 
@@ -299,7 +303,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         });
     }
 
-    fn audit(
+    pub(super) fn audit(
         &self,
         signal: &Signal,
         event: AuditEvent,
@@ -412,9 +416,13 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let submission = self.place(signal, reserved).await?;
         let order_id = submission.order.id.clone();
         let legs = submission.order.legs.clone();
-        let mut result = self
+        self.working.working(signal, &order_id);
+        let result = self
             .watch(signal, (reference, baseline), submission, route)
             .await;
+        let mut result = self.follow_replacements(signal, reference, result).await;
+        self.working.done(&signal.client_order_id);
+        let order_id = result.order_id.clone();
         self.book_outcome(
             signal,
             reserved,
@@ -552,10 +560,60 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         );
         let on_change =
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
-        let guard = self.slippage_guard_for(signal, baseline);
+        let guard = super::trader::either(
+            self.slippage_guard_for(signal, baseline),
+            self.working.cancel_guard(&signal.client_order_id),
+        );
         self.detector
             .monitor_guarded(submission, Some(reference), Some(&on_change), route, guard)
             .await
+    }
+
+    /// The replacement `order_id`, read (a few tries: its read may be
+    /// skipped under the call budget, or fail for a moment).
+    async fn read_replacement(&self, order_id: &str) -> Option<Order> {
+        for attempt in 0..5u32 {
+            if let Ok(order) = self.detector.broker().get_order(order_id).await {
+                return Some(order);
+            }
+            crate::time::sleep(Duration::from_millis(200) * (attempt + 1)).await;
+        }
+        None
+    }
+
+    /// Follows `result`'s order across its replace chain: while the
+    /// broker shows the order watched `replaced`, its replacement is
+    /// watched in its place (a trader's cancel still reaches it), and the
+    /// results are added up.
+    async fn follow_replacements(
+        &self,
+        signal: &Signal,
+        reference: Decimal,
+        mut result: FillResult,
+    ) -> FillResult {
+        while let Some(next) = result.replaced_by.clone() {
+            let Some(order) = self.read_replacement(&next).await else {
+                // The replacement cannot be read: the intent stays
+                // unresolved rather than concluded.
+                break;
+            };
+            self.working.working(signal, &order.id);
+            let route = self.detector.route(&order.client_order_id);
+            let submission = Submission {
+                order,
+                api_calls: crate::port::EndpointCounts::default(),
+                retries: 0,
+                recovered_by_lookup: false,
+                overdue: false,
+            };
+            let guard = self.working.cancel_guard(&signal.client_order_id);
+            let next_result = self
+                .detector
+                .monitor_guarded(submission, Some(reference), None, route, guard)
+                .await;
+            result = result.followed_by(next_result);
+        }
+        result
     }
 
     /// The slippage control's guard on `signal`'s order, when the executor

@@ -16,6 +16,7 @@ mod executor;
 mod exits;
 mod risk;
 mod signal;
+mod trader;
 mod validate;
 
 pub use audit::{

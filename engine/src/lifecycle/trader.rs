@@ -1,0 +1,174 @@
+//! What a trader may ask of a working order at any time: cancel it, or
+//! replace it.
+//!
+//! A cancel goes through the watch's deadline path (a final read, the
+//! cancel, the reads that verify it), so a fill that wins the race is
+//! reported, not lost. A replace sends the broker's replace with a new
+//! `client_order_id` derived from the intent's (`{id}-v{n}`): a retried
+//! replace names the same one, and the broker refuses a second order under
+//! it, so a replace is never placed twice; an ambiguous answer is settled
+//! by looking that id up. The watch then follows the fills across the
+//! replace chain: when the old order ends `replaced`, the replacement is
+//! watched in its place.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::watch;
+
+use crate::budget::BrokerCalls;
+use crate::detect::Guard;
+use crate::lifecycle::{AuditEvent, OrderExecutor, Signal};
+use crate::port::{Broker, BrokerError, ErrorClass, Order, ReplaceRequest};
+
+/// How many times a replace whose answer was lost is tried again.
+const REPLACE_ATTEMPTS: u32 = 3;
+
+/// The orders a trader may still change, by the intent's
+/// `client_order_id`.
+#[derive(Default)]
+pub(crate) struct Working {
+    orders: Mutex<BTreeMap<String, WorkingOrder>>,
+}
+
+/// One intent's order as it works now.
+struct WorkingOrder {
+    /// The signal it stands for.
+    signal: Signal,
+    /// The broker's id of the order working for it now.
+    order_id: String,
+    /// Replaces sent so far.
+    replaces: u32,
+    /// Set when the trader asks for a cancel.
+    cancel: watch::Sender<bool>,
+}
+
+impl Working {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, WorkingOrder>> {
+        self.orders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that `signal`'s order now works as `order_id`.
+    pub(crate) fn working(&self, signal: &Signal, order_id: &str) {
+        let mut orders = self.lock();
+        match orders.get_mut(&signal.client_order_id) {
+            Some(order) => order.order_id = order_id.to_owned(),
+            None => {
+                orders.insert(
+                    signal.client_order_id.clone(),
+                    WorkingOrder {
+                        signal: signal.clone(),
+                        order_id: order_id.to_owned(),
+                        replaces: 0,
+                        cancel: watch::channel(false).0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Forgets `client_order_id`: its order ended.
+    pub(crate) fn done(&self, client_order_id: &str) {
+        self.lock().remove(client_order_id);
+    }
+
+    /// A guard that resolves when the trader cancels `client_order_id`
+    /// (at once when it already did).
+    pub(crate) fn cancel_guard(&self, client_order_id: &str) -> Option<Guard> {
+        let mut asked = self.lock().get(client_order_id)?.cancel.subscribe();
+        Some(Box::pin(async move {
+            let _ = asked.wait_for(|asked| *asked).await;
+            "the trader canceled the order".to_owned()
+        }))
+    }
+}
+
+/// `a` or `b`, whichever resolves first (`a` when both are ready).
+pub(crate) fn either(a: Option<Guard>, b: Option<Guard>) -> Option<Guard> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Box::pin(async move {
+            tokio::select! {
+                biased;
+                reason = a => reason,
+                reason = b => reason,
+            }
+        })),
+        (a, b) => a.or(b),
+    }
+}
+
+impl<B: Broker + 'static> OrderExecutor<B> {
+    /// Asks for the working order of `client_order_id` to be canceled:
+    /// its watch takes the cancel path at once, and its result says how
+    /// the order ended (a fill that won the race included). False when no
+    /// order of that id is working.
+    pub fn cancel(&self, client_order_id: &str) -> bool {
+        self.working
+            .lock()
+            .get(client_order_id)
+            .map(|order| order.cancel.send_replace(true))
+            .is_some()
+    }
+
+    /// Replaces the working order of `client_order_id` with `change`
+    /// (its `client_order_id` is set here: `{id}-v{n}`); answers the new
+    /// order. The watch of the intent follows the replacement once the
+    /// broker has replaced the old order; if the old one filled first,
+    /// the broker rejects the new one and the fill is reported.
+    ///
+    /// # Errors
+    /// No such working order (a `NotFound`), the broker refused the
+    /// replace, or its answer was lost every time and no order under the
+    /// new id could be found.
+    pub async fn replace(
+        &self,
+        client_order_id: &str,
+        mut change: ReplaceRequest,
+    ) -> Result<Order, BrokerError> {
+        let (order_id, n, signal) = {
+            let mut orders = self.working.lock();
+            let order = orders
+                .get_mut(client_order_id)
+                .ok_or_else(|| BrokerError::NotFound {
+                    message: format!("no working order for {client_order_id}"),
+                })?;
+            order.replaces += 1;
+            (order.order_id.clone(), order.replaces, order.signal.clone())
+        };
+        let new_id = format!("{client_order_id}-v{n}");
+        change.client_order_id = Some(new_id.clone());
+        // Written before the replace is sent, as every order is.
+        let _ = self.audit(
+            &Signal {
+                client_order_id: new_id.clone(),
+                qty: change.qty.unwrap_or(signal.qty),
+                ..signal
+            },
+            AuditEvent::Submit,
+            None,
+            (
+                change.qty.unwrap_or(rust_decimal::Decimal::ZERO),
+                change.limit_price,
+            ),
+            "pending_replace",
+            &format!("replaces {order_id} of {client_order_id}"),
+        );
+        let broker = self.detector.broker();
+        let mut last = None;
+        for _ in 0..REPLACE_ATTEMPTS {
+            match broker.replace_order(&order_id, &change).await {
+                Ok(order) => return Ok(order),
+                Err(error) if error.class() == ErrorClass::Permanent => return Err(error),
+                Err(error) => {
+                    // The answer was lost or refused for now: the replace
+                    // may have been applied. Look its new id up first.
+                    if let Ok(order) = broker.get_order_by_client_id(&new_id).await {
+                        return Ok(order);
+                    }
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.unwrap_or(BrokerError::Timeout))
+    }
+}
