@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import requests
@@ -26,8 +26,11 @@ from alpaca.data.live import StockDataStream
 from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+from alpaca.trading.enums import (OrderClass, OrderSide, OrderStatus, OrderType,
+                                  QueryOrderStatus, TimeInForce)
+from alpaca.trading.requests import (GetOrderByIdRequest, GetOrdersRequest, LimitOrderRequest,
+                                     MarketOrderRequest, ReplaceOrderRequest, StopLossRequest,
+                                     TakeProfitRequest)
 from alpaca.trading.stream import TradingStream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +39,8 @@ KEY, SECRET = "PKFILLPROOF", "fillproof-secret"
 
 class Served:
     """`fillproof serve` in a child process, with its report at the end."""
+
+    running = []  # servers a failed case left running, stopped by main()
 
     def __init__(self, fillproof, scenario):
         self.dir = tempfile.TemporaryDirectory()
@@ -51,6 +56,7 @@ class Served:
             raise RuntimeError(f"serve printed {first!r}, not its address")
         self.url = first[len(prefix):]
         self.summary = ""
+        Served.running.append(self)
 
     def claim(self, filled, avg_price=None):
         body = {"filled_qty": filled}
@@ -63,6 +69,7 @@ class Served:
         requests.post(f"{self.url}/_fillproof/shutdown", timeout=10)
         self.summary = self.process.stdout.read()
         code = self.process.wait(timeout=30)
+        Served.running.remove(self)
         report = json.loads(self.report_path.read_text())
         self.dir.cleanup()
         return code, report
@@ -91,6 +98,62 @@ def price(value):
     """A price as alpaca-py gives it (a float from the data API, a string
     from the trading API) as the exact decimal it was sent as."""
     return Decimal(str(value))
+
+
+def cents(value):
+    """A price rounded to the cent, as a bot sends it."""
+    return Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def wait_for_status(client, order_id, status, deadline_s=3.0):
+    """Polls the order until it reads `status`; returns it as read."""
+    read = {}
+
+    def reached():
+        read["order"] = client.get_order_by_id(order_id)
+        return read["order"].status == status
+
+    wait_until(reached, deadline_s, f"{status.value} for order {order_id}")
+    return read["order"]
+
+
+def claim_every_order(served, client):
+    """Claims, for every order the broker lists (each leg on its own),
+    the quantity the bot read as filled; returns the claims."""
+    listed = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))
+    filled = {o.client_order_id: str(o.filled_qty) for o in listed}
+    served.claim(filled)
+    return filled
+
+
+class TradeUpdates:
+    """alpaca-py's TradingStream on the served /stream, keeping every
+    event as (event name, order id); an event alpaca-py's enum does not
+    know arrives as its plain name."""
+
+    def __init__(self, served):
+        self.events = []
+        self.stream = TradingStream(KEY, SECRET, paper=True,
+                                    url_override=served.url.replace("http://", "ws://") + "/stream")
+        self.stream.subscribe_trade_updates(self.on_update)
+        self.thread = threading.Thread(target=self.stream.run, daemon=True)
+        self.thread.start()
+        time.sleep(0.5)
+
+    async def on_update(self, update):
+        event = getattr(update.event, "value", update.event)
+        self.events.append((str(event), str(update.order.id)))
+
+    def saw(self, event, order_id):
+        return (event, str(order_id)) in self.events
+
+    def of(self, order_id):
+        return [event for event, oid in self.events if oid == str(order_id)]
+
+    def stop(self):
+        """Asks the stream to stop; alpaca-py's thread ends on its own at
+        its next receive timeout (up to 5 s), not waited for here."""
+        self.stream.stop()
 
 
 def case_documented_bot(fillproof):
@@ -310,10 +373,88 @@ def case_market_data_bot(fillproof):
     print("      " + served.summary.replace("\n", "\n      ").rstrip())
 
 
+def case_bracket_bot(fillproof):
+    """A bracket placed off the latest quote, its stop moved up by a
+    replace, its take profit canceled. The entry fills; both exits rest on
+    the still market; the replace answers a new stop leg that `replaces`
+    the old one, which goes pending_replace and then replaced and leaves
+    the group, the new leg taking its place; canceling the take profit
+    cancels the group. The stream carries each step, and the report is
+    clean: the entry's fill claimed, the legs claimed at nothing."""
+    served = Served(fillproof, "scenarios/wire/bracket-bot.yaml")
+    trading = TradingClient(KEY, SECRET, paper=True, url_override=served.url)
+    data = StockHistoricalDataClient(KEY, SECRET, url_override=served.url)
+    updates = TradeUpdates(served)
+
+    quote = data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="SPY"))["SPY"]
+    take_profit = cents(price(quote.ask_price) * Decimal("1.01"))
+    stop = cents(price(quote.bid_price) * Decimal("0.99"))
+    entry = trading.submit_order(MarketOrderRequest(
+        symbol="SPY", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
+        order_class=OrderClass.BRACKET, client_order_id="bracket-0",
+        take_profit=TakeProfitRequest(limit_price=float(take_profit)),
+        stop_loss=StopLossRequest(stop_price=float(stop))))
+    assert entry.order_class == OrderClass.BRACKET, entry.order_class
+    assert entry.legs and len(entry.legs) == 2, entry.legs
+    final = wait_for_fill(trading, entry.id)
+    assert final.status == OrderStatus.FILLED and price(final.filled_qty) == 5, final
+
+    nested = trading.get_order_by_id(entry.id, GetOrderByIdRequest(nested=True))
+    assert nested.legs and len(nested.legs) == 2, nested.legs
+    (take_leg,) = [leg for leg in nested.legs if leg.type == OrderType.LIMIT]
+    (stop_leg,) = [leg for leg in nested.legs if leg.type == OrderType.STOP]
+    assert take_leg.status == OrderStatus.NEW, take_leg.status
+    assert price(take_leg.limit_price) == take_profit, take_leg.limit_price
+    assert take_leg.side == OrderSide.SELL and stop_leg.side == OrderSide.SELL
+    assert price(stop_leg.stop_price) == stop, stop_leg.stop_price
+    assert stop_leg.status in (OrderStatus.NEW, OrderStatus.HELD), stop_leg.status
+
+    # Move the stop up a dollar: still under the price, so it keeps resting.
+    moved = stop + 1
+    new_stop = trading.replace_order_by_id(
+        stop_leg.id, ReplaceOrderRequest(stop_price=float(moved)))
+    assert str(new_stop.replaces) == str(stop_leg.id), new_stop.replaces
+    assert str(new_stop.id) != str(stop_leg.id)
+    assert price(new_stop.stop_price) == moved, new_stop.stop_price
+    assert new_stop.type == OrderType.STOP and new_stop.order_class == OrderClass.BRACKET, new_stop
+    old = wait_for_status(trading, stop_leg.id, OrderStatus.REPLACED)
+    assert str(old.replaced_by) == str(new_stop.id), old.replaced_by
+    nested = trading.get_order_by_id(entry.id, GetOrderByIdRequest(nested=True))
+    assert {str(leg.id) for leg in nested.legs} == {str(take_leg.id), str(new_stop.id)}, nested.legs
+
+    # Canceling one exit cancels the group.
+    trading.cancel_order_by_id(take_leg.id)
+    wait_for_status(trading, take_leg.id, OrderStatus.CANCELED)
+    wait_for_status(trading, new_stop.id, OrderStatus.CANCELED)
+    wait_until(lambda: updates.saw("replaced", stop_leg.id) and updates.saw("canceled", take_leg.id)
+               and updates.saw("canceled", new_stop.id), 3, "replace and cancels on the stream")
+    updates.stop()
+    assert updates.saw("pending_replace", stop_leg.id), updates.of(stop_leg.id)
+    assert updates.saw("fill", entry.id), updates.of(entry.id)
+    position = trading.get_open_position("SPY")
+    assert price(position.qty) == 5, position.qty
+
+    filled = claim_every_order(served, trading)
+    assert filled == {"bracket-0": "5", take_leg.client_order_id: "0",
+                      stop_leg.client_order_id: "0", new_stop.client_order_id: "0"}, filled
+    code, report = served.shutdown()
+    assert code == 0, served.summary
+    assert report["orders_placed"] == 4, report
+    assert report["missed_fills"] == 0, report
+    assert report["false_positives"] == 0, report
+    assert report["duplicate_orders"] == 0, report
+    print(f"      entry {final.filled_qty} filled at {final.filled_avg_price}; take profit "
+          f"{take_profit} ({take_leg.status.value}), stop {stop} "
+          f"({stop_leg.status.value}) moved to {moved}; stream for the old stop: "
+          f"{updates.of(stop_leg.id)}, take profit: {updates.of(take_leg.id)}, "
+          f"new stop: {updates.of(new_stop.id)}")
+
+
 def main():
     fillproof = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/fillproof")
     cases = [case_documented_bot, case_504_retry_duplicates_without_client_id,
-             case_504_retry_refused_with_client_id, case_market_data_bot]
+             case_504_retry_refused_with_client_id, case_market_data_bot,
+             case_bracket_bot]
     failed = 0
     for case in cases:
         started = time.monotonic()
@@ -323,6 +464,10 @@ def main():
         except Exception as error:  # a case's failure is reported, then the rest run
             failed += 1
             print(f"FAIL  {case.__name__}: {error!r}")
+        for served in Served.running:
+            served.process.kill()
+            served.process.wait()
+        Served.running.clear()
     print(f"alpaca-py end to end: {len(cases) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
