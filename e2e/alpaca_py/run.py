@@ -28,9 +28,10 @@ from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import (OrderClass, OrderSide, OrderStatus, OrderType,
                                   QueryOrderStatus, TimeInForce)
-from alpaca.trading.requests import (GetOrderByIdRequest, GetOrdersRequest, LimitOrderRequest,
-                                     MarketOrderRequest, ReplaceOrderRequest, StopLossRequest,
-                                     TakeProfitRequest)
+from alpaca.trading.models import Order
+from alpaca.trading.requests import (ClosePositionRequest, GetOrderByIdRequest, GetOrdersRequest,
+                                     LimitOrderRequest, MarketOrderRequest, ReplaceOrderRequest,
+                                     StopLossRequest, TakeProfitRequest)
 from alpaca.trading.stream import TradingStream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -450,11 +451,68 @@ def case_bracket_bot(fillproof):
           f"new stop: {updates.of(new_stop.id)}")
 
 
+def case_close_positions_bot(fillproof):
+    """Buys SPY and QQQ, closes half the SPY position by percentage (a
+    market sell of half), rests a sell limit on QQQ that holds its shares,
+    then closes every position with cancel_orders: the limit is canceled,
+    each symbol gets a 200 with its closing order, and the account ends
+    flat. Every fill claimed; the report is clean."""
+    served = Served(fillproof, "scenarios/wire/bracket-bot.yaml")
+    trading = TradingClient(KEY, SECRET, paper=True, url_override=served.url)
+    bought = {"SPY": 4, "QQQ": 6}
+    buys = [trading.submit_order(MarketOrderRequest(
+        symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+        client_order_id=f"close-bot-{symbol}")) for symbol, qty in bought.items()]
+    for order in buys:
+        final = wait_for_fill(trading, order.id)
+        assert final.status == OrderStatus.FILLED, final.status
+
+    half = trading.close_position("SPY", ClosePositionRequest(percentage="50"))
+    assert (half.symbol, half.side, half.type) == ("SPY", OrderSide.SELL, OrderType.MARKET), half
+    assert price(half.qty) == 2, half.qty
+    assert wait_for_fill(trading, half.id).status == OrderStatus.FILLED
+    assert price(trading.get_open_position("SPY").qty) == 2
+
+    resting = trading.submit_order(LimitOrderRequest(
+        symbol="QQQ", qty=6, side=OrderSide.SELL, time_in_force=TimeInForce.GTC,
+        limit_price=600, client_order_id="close-bot-exit"))
+    closed = trading.close_all_positions(cancel_orders=True)
+    assert sorted(c.symbol for c in closed) == ["QQQ", "SPY"], closed
+    closing = {}
+    for answer in closed:
+        # SERVE BUG (reported, not worked around): with cancel_orders the
+        # open orders are to be canceled before the positions are closed,
+        # but serve closes at once, while the sell limit it is canceling
+        # (its cancel's latency and broker.cancel.processing still to run)
+        # holds QQQ's shares: QQQ is answered 403 "insufficient qty
+        # available for order (requested: 6, available: 0)", the limit
+        # ends canceled all the same, and the position stays open.
+        assert answer.status == 200, answer
+        assert isinstance(answer.body, Order), answer.body
+        assert (answer.body.side, answer.body.type) == (OrderSide.SELL, OrderType.MARKET)
+        closing[answer.symbol] = answer.body
+    assert price(closing["SPY"].qty) == 2 and price(closing["QQQ"].qty) == 6, closing
+    for order in closing.values():
+        assert wait_for_fill(trading, order.id).status == OrderStatus.FILLED
+    wait_for_status(trading, resting.id, OrderStatus.CANCELED)
+    wait_until(lambda: not trading.get_all_positions(), 3, "flat account")
+
+    filled = claim_every_order(served, trading)
+    assert filled["close-bot-exit"] == "0" and len(filled) == 6, filled
+    code, report = served.shutdown()
+    assert code == 0, served.summary
+    assert report["missed_fills"] == 0, report
+    assert report["false_positives"] == 0, report
+    assert report["duplicate_orders"] == 0, report
+    print(f"      closed {half.qty} of 4 SPY by percentage, then {closing['SPY'].qty} SPY "
+          f"and {closing['QQQ'].qty} QQQ with cancel_orders; the resting exit canceled")
+
+
 def main():
     fillproof = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/fillproof")
     cases = [case_documented_bot, case_504_retry_duplicates_without_client_id,
              case_504_retry_refused_with_client_id, case_market_data_bot,
-             case_bracket_bot]
+             case_bracket_bot, case_close_positions_bot]
     failed = 0
     for case in cases:
         started = time.monotonic()
