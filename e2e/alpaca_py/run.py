@@ -482,13 +482,10 @@ def case_close_positions_bot(fillproof):
     assert sorted(c.symbol for c in closed) == ["QQQ", "SPY"], closed
     closing = {}
     for answer in closed:
-        # SERVE BUG (reported, not worked around): with cancel_orders the
-        # open orders are to be canceled before the positions are closed,
-        # but serve closes at once, while the sell limit it is canceling
-        # (its cancel's latency and broker.cancel.processing still to run)
-        # holds QQQ's shares: QQQ is answered 403 "insufficient qty
-        # available for order (requested: 6, available: 0)", the limit
-        # ends canceled all the same, and the position stays open.
+        # With cancel_orders the open orders are canceled before the
+        # positions are closed: the sell limit resting on QQQ (its cancel
+        # taking the scenario's latency and processing) no longer holds
+        # QQQ's shares when they are sold.
         assert answer.status == 200, answer
         assert isinstance(answer.body, Order), answer.body
         assert (answer.body.side, answer.body.type) == (OrderSide.SELL, OrderType.MARKET)

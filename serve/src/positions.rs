@@ -67,10 +67,20 @@ impl Session {
 
     /// `DELETE /v2/positions`: every open order canceled first when
     /// `cancel_orders` is true (any case), then each position closed whole.
-    pub(crate) async fn close_all_positions(&self, query: &str, now: Duration) -> Reply {
+    pub(crate) async fn close_all_positions(&self, query: &str, arrival: Duration) -> Reply {
+        let mut now = arrival;
         if query_param(query, "cancel_orders").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             self.cancel_all(now).await;
+            // Alpaca cancels the orders before it liquidates: the closing
+            // orders arrive once every cancel took effect, and a fill that
+            // won its cancel's race is in the position closed.
+            now = self.cancels_effective(now);
         }
+        fillproof_simulator::at_arrival(now, self.close_each(now)).await
+    }
+
+    /// Closes every position open at `now`, whole: one entry per symbol.
+    async fn close_each(&self, now: Duration) -> Reply {
         let positions = self.broker.with_ledger(|l| l.positions_at(now));
         let mut results = Vec::new();
         for (symbol, qty) in positions.into_iter().filter(|(_, q)| !q.is_zero()) {
@@ -89,6 +99,18 @@ impl Session {
             results.push(json!({ "symbol": symbol, "status": status, "body": body }));
         }
         Reply::json(207, Value::Array(results))
+    }
+
+    /// The instant every cancel requested so far has taken effect (its
+    /// latency and the broker's processing), from `now` on.
+    fn cancels_effective(&self, now: Duration) -> Duration {
+        self.broker.with_ledger(|ledger| {
+            ledger
+                .orders()
+                .iter()
+                .filter_map(|o| o.cancel_effective_at)
+                .fold(now, Duration::max)
+        })
     }
 
     /// The position in `symbol` at `now` and the shares open orders on

@@ -53,9 +53,9 @@ const BRACKET: &str = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","t
 /// them. Method: post a bracket: the answer nests two legs (a sell limit
 /// at 600 and a sell stop limit at 580/579.50, each a UUID, `held`, class
 /// `bracket`); a read without `nested` shows `legs: null`, with
-/// `nested=true` both legs, `new` and `held` once the entry filled (the
-/// take profit works, the stop waits for its trigger); the list shows
-/// three orders flat and one nested.
+/// `nested=true` both legs, `new` once the entry filled (the take profit
+/// works; the stop reads `new` until it triggers); the list shows three
+/// orders flat and one nested.
 #[tokio::test(start_paused = true)]
 async fn a_bracket_is_shown_with_its_legs() {
     let s = session();
@@ -252,4 +252,33 @@ async fn patch_replaces_an_order() {
             .as_str()
             .is_some_and(|m| m.contains("notional"))
     );
+}
+
+/// Goal: closing everything with `cancel_orders` waits for the cancels
+/// it sends, as Alpaca cancels before it liquidates. Method: a broker
+/// that takes 10 ms to hear a cancel and 200 ms to process it; buy 6,
+/// rest a sell limit of all 6 (it holds them), then `DELETE
+/// /v2/positions?cancel_orders=true`: the limit ends canceled and the
+/// 6 are sold (200), not refused as held.
+#[tokio::test(start_paused = true)]
+async fn closing_all_waits_for_its_cancels() {
+    let text = SCENARIO.replace(
+        "broker:\n",
+        "broker:\n  latency: {cancel: 10ms}\n  cancel: {processing: 200ms}\n",
+    );
+    let scenario = Scenario::parse(text.as_bytes(), "orders.yaml", None).expect("scenario");
+    let s = Session::new(&scenario, 9).expect("session");
+    let buy = r#"{"symbol":"SPY","qty":6,"side":"buy","type":"market","time_in_force":"day"}"#;
+    assert_eq!(call(&s, "POST", "/v2/orders", "", buy).await.0, 200);
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    let rest = r#"{"symbol":"SPY","qty":6,"side":"sell","type":"limit","limit_price":"600","time_in_force":"gtc"}"#;
+    let (_, resting) = call(&s, "POST", "/v2/orders", "", rest).await;
+    let (status, closed) = call(&s, "DELETE", "/v2/positions", "cancel_orders=true", "").await;
+    assert_eq!(status, 207);
+    assert_eq!(closed[0]["status"], 200, "{closed}");
+    assert_eq!(closed[0]["body"]["qty"], "6");
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    let path = format!("/v2/orders/{}", resting["id"].as_str().expect("id"));
+    assert_eq!(call(&s, "GET", &path, "", "").await.1["status"], "canceled");
+    assert_eq!(position(&s).await, "0");
 }
