@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fillproof_engine::{BrokerError, CallError, Decimal, Side};
-use fillproof_harness::measure::metrics::{Metrics, check_orders};
+use fillproof_harness::measure::metrics::{Metrics, Tally, check_orders};
 use fillproof_harness::measure::report::{Report, ReportInput};
 use fillproof_harness::run::{RunSpec, SeedRun, run_seed, run_seeds};
 use fillproof_simulator::{EngineKind, Scenario};
@@ -429,15 +429,45 @@ fn pooled_counts_are_sums_over_seeds() {
     assert_eq!(pooled.pnl_mismatches, None);
 }
 
+/// The metrics only a run of brackets, replaces or a trader's cancels
+/// can produce, each with the library scenario that produces it.
+const GROUP_METRICS: [(&str, &str); 5] = [
+    ("leg_fills_missed", "orders/bracket-day.yaml"),
+    ("orphaned_legs", "orders/bracket-day.yaml"),
+    ("replace_races_lost", "orders/replace-race.yaml"),
+    ("cancel_latency_p50_ms", "orders/trader-cancels.yaml"),
+    ("cancel_latency_p95_ms", "orders/trader-cancels.yaml"),
+];
+
 /// Every metric a scenario may set a threshold on is one the report
 /// produces: a robust run with fills, under a call budget (without one
 /// the queue wait is absent), has a value for each, and each reads back as
-/// the field it names.
+/// the field it names; those of brackets, replaces and cancels from the
+/// scenario that has them, and none from a run without them.
 #[test]
 fn every_expect_metric_is_produced() {
     let m = metrics(&run(library("late-requests.yaml"), None));
+    let group = |name: &str| GROUP_METRICS.iter().any(|(n, _)| *n == name);
     for name in fillproof_simulator::METRICS {
-        assert!(m.get(name).is_some(), "{name} has no value");
+        if group(name) {
+            assert_eq!(m.get(name), None, "{name} without a group");
+        } else {
+            assert!(m.get(name).is_some(), "{name} has no value");
+        }
+    }
+    for (name, file) in GROUP_METRICS {
+        let m = metrics(&run(library(file), None));
+        let read = m
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} has no value in {file}"));
+        let field = match name {
+            "leg_fills_missed" => m.leg_fills_missed.map(|n| n as f64),
+            "orphaned_legs" => m.orphaned_legs.map(|n| n as f64),
+            "replace_races_lost" => m.replace_races_lost.map(|n| n as f64),
+            "cancel_latency_p50_ms" => m.cancel_latency_ms.map(|p| p.p50),
+            _ => m.cancel_latency_ms.map(|p| p.p95),
+        };
+        assert_eq!(Some(read), field, "{name}");
     }
     let latency = m.detection_latency_ms.expect("fills");
     assert_eq!(m.get("detection_latency_p50_ms"), Some(latency.p50));
@@ -962,4 +992,87 @@ fn limit_prices_are_checked_against_the_brokers_quote() {
     assert_eq!(near.risk_rejections, 0);
     let naive = run(parse(&text("650.00")), Some(EngineKind::Naive));
     assert_eq!(naive.calls[fillproof_engine::Endpoint::Submit], 5);
+}
+
+/// Goal: `leg_fills_missed` catches an engine that forgets its exits.
+/// Method: the robust run of orders/bracket-day.yaml misses no leg fill;
+/// the same run with every exit the engine reported taken out of its
+/// verdicts (as an engine that never watched its legs would report)
+/// misses every leg that filled.
+#[test]
+fn leg_fills_missed_catches_an_engine_that_forgets_its_exits() {
+    let mut run = run(library("orders/bracket-day.yaml"), None);
+    assert_eq!(metrics(&run).leg_fills_missed, Some(0));
+    let filled_legs = run
+        .ledger
+        .orders()
+        .iter()
+        .filter(|o| o.links.parent.is_some() && !o.fills.is_empty())
+        .count() as u64;
+    assert!(filled_legs > 0);
+    for outcome in &mut run.outcomes {
+        outcome.verdict.exits.clear();
+    }
+    assert_eq!(metrics(&run).leg_fills_missed, Some(filled_legs));
+}
+
+/// Goal: `replace_races_lost` catches an engine that does not follow a
+/// replace. Method: the robust run of orders/replace-race.yaml loses
+/// none; reporting, for each replaced intent, only what its first order
+/// filled (as an engine that stops at the replaced order would) loses
+/// every replaced intent whose replacement filled.
+#[test]
+fn replace_races_lost_catches_an_engine_that_stops_at_the_old_order() {
+    let mut run = run(library("orders/replace-race.yaml"), None);
+    assert_eq!(metrics(&run).replace_races_lost, Some(0));
+    let end = run.ended_at;
+    let mut lost = 0;
+    for outcome in &mut run.outcomes {
+        let first = run.ledger.by_client_id(&outcome.client_order_id);
+        let replacement_filled = run.ledger.orders().iter().any(|o| {
+            o.links.replaces.as_deref() == first.map(|f| f.id.as_str())
+                && o.filled_qty_at(end) > Decimal::ZERO
+        });
+        if replacement_filled {
+            lost += 1;
+            outcome.verdict.filled_qty = first.map_or(Decimal::ZERO, |f| f.filled_qty_at(end));
+        }
+    }
+    assert!(lost > 0, "no replacement filled in this run");
+    assert_eq!(metrics(&run).replace_races_lost, Some(lost));
+}
+
+/// Goal: a cancel confirmed before the broker ended the order is not a
+/// fast cancel. Method: the robust run of orders/trader-cancels.yaml
+/// abandons nothing; claiming each canceled order concluded the instant
+/// its trader asked (while the broker still had it open) makes those
+/// orders abandoned and drops their samples from `cancel_latency_ms`.
+#[test]
+fn a_premature_cancel_confirmation_is_abandoned_not_fast() {
+    let mut run = run(library("orders/trader-cancels.yaml"), None);
+    let honest = metrics(&run);
+    assert_eq!(honest.abandoned_orders, 0);
+    let samples = Tally::of(&run).legs.cancel_latencies_ms.len();
+    let mut premature = 0;
+    for outcome in &mut run.outcomes {
+        let Some(asked) = outcome.cancel_requested_at else {
+            continue;
+        };
+        let open = run
+            .ledger
+            .by_client_id(&outcome.client_order_id)
+            .is_some_and(|o| !o.status_at(asked).is_terminal());
+        if open {
+            outcome.concluded_at = Some(asked);
+            premature += 1;
+        }
+    }
+    assert!(premature > 0);
+    assert_eq!(metrics(&run).abandoned_orders, premature as u64);
+    let kept = Tally::of(&run).legs.cancel_latencies_ms.len();
+    assert_eq!(
+        kept,
+        samples - premature,
+        "the premature confirmations left the samples"
+    );
 }

@@ -40,6 +40,11 @@ pub const METRICS: &[&str] = &[
     "audit_missing",
     "rate_limit_errors_surfaced",
     "risk_rejections",
+    "leg_fills_missed",
+    "orphaned_legs",
+    "replace_races_lost",
+    "cancel_latency_p50_ms",
+    "cancel_latency_p95_ms",
 ];
 
 /// A comparison.

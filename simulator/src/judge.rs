@@ -139,7 +139,10 @@ impl ClaimCheck {
     pub fn add_order(&mut self, order: &LedgerOrder, claimed_at: Duration, end: Duration) {
         self.filled += filled_by(&[order], end);
         self.filled_when_claimed += filled_by(&[order], claimed_at);
-        self.open_when_claimed |= !order.status_at(claimed_at).is_terminal();
+        // A replacement not yet in effect is no working order: if its
+        // replace wins, the order it replaces is still open then.
+        self.open_when_claimed |=
+            order.accepted_at <= claimed_at && !order.status_at(claimed_at).is_terminal();
     }
 
     /// The broker filled some quantity ([`filled`]).

@@ -103,6 +103,10 @@ pub use scenario::{
     QuoteSpec, SymbolSpec, market_model,
 };
 pub use scenario::{
+    ExitsSpec, TraderActions, TraderCancelSpec, TraderReplaceSpec, TraderSpec, exits,
+    trader_actions,
+};
+pub use scenario::{
     MAX_DISCONNECTS_PER_RUN, MAX_FILE_BYTES, MAX_ORDERS, MAX_PARSE_PROBLEMS,
     MAX_SAMPLES_FILE_BYTES, polling_config, read_bounded, read_bounded_text,
 };

@@ -23,9 +23,29 @@ pub struct Intent {
     pub request: OrderRequest,
     /// The symbol's reference price: what the trader expects to pay.
     pub reference_price: Decimal,
+    /// What its trader does after placing it (a cancel, a replace).
+    pub actions: crate::scenario::TraderActions,
+    /// How far its bracket's exits are from the price it is placed at,
+    /// when it is one ([`Intent::signal_at`]).
+    pub exits: Option<crate::scenario::ExitsSpec>,
 }
 
 impl Intent {
+    /// The trading signal this order stands for when its trader places it
+    /// with the market at `price`: a bracket's exits (when the workload
+    /// asks for them) are that far from this price, as a trader sets them
+    /// from the market it sees.
+    #[must_use]
+    pub fn signal_at(&self, price: Decimal) -> fillproof_engine::Signal {
+        let mut signal = self.signal();
+        if let Some(exits) = &self.exits {
+            let (take_profit, stop_loss) = crate::scenario::exits(exits, self.request.side, price);
+            signal.take_profit = Some(take_profit);
+            signal.stop_loss = Some(stop_loss);
+        }
+        signal
+    }
+
     /// The trading signal this order stands for, as its trader
     /// (`trader-N`) hands it to an engine.
     #[must_use]
@@ -37,8 +57,8 @@ impl Intent {
             side: self.request.side,
             qty: self.request.qty,
             limit_price: self.request.limit_price,
-            stop_loss: None,
-            take_profit: None,
+            stop_loss: self.request.stop_loss.map(|s| s.stop_price),
+            take_profit: self.request.take_profit,
             time_in_force: self.request.time_in_force,
             extended_hours: self.request.extended_hours,
         }
@@ -144,6 +164,8 @@ impl Workload<'_> {
                 stop_loss: None,
             },
             reference_price,
+            actions: crate::scenario::TraderActions::default(),
+            exits: None,
         }
     }
 }
@@ -233,6 +255,13 @@ impl Iterator for Workload<'_> {
             OrderKind::Limit => (OrderType::Limit, Some(reference_price)),
         };
         let traders = spec.traders.max(1);
+        let actions = crate::scenario::trader_actions(
+            spec.trader.as_ref(),
+            self.seed,
+            index,
+            side,
+            limit_price,
+        );
         Some(Intent {
             index,
             trader: index % traders,
@@ -253,6 +282,8 @@ impl Iterator for Workload<'_> {
                 stop_loss: None,
             },
             reference_price,
+            actions,
+            exits: spec.exits,
         })
     }
 }

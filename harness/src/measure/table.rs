@@ -47,6 +47,7 @@ impl Report {
         let mut rows = verdict_rows(m);
         rows.extend(call_rows(m));
         rows.extend(book_rows(m));
+        rows.extend(group_rows(m));
         rows.push(("trace hash", self.trace_hash.clone()));
         rows.push((
             "time",
@@ -233,6 +234,26 @@ fn book_rows(m: &Metrics) -> Vec<(&'static str, String)> {
             with_examples(m.engine_panics, &m.panic_examples),
         ),
     ]
+}
+
+/// The rows of brackets, replaces and a trader's cancels, when the run
+/// had any (a run of simple orders shows none of them).
+fn group_rows(m: &Metrics) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    if m.leg_fills_missed.is_some() {
+        rows.push(("leg fills missed", count(m.leg_fills_missed)));
+        rows.push(("orphaned legs", count(m.orphaned_legs)));
+    }
+    if m.replace_races_lost.is_some() {
+        rows.push(("replace races lost", count(m.replace_races_lost)));
+    }
+    if let Some(l) = m.cancel_latency_ms {
+        rows.push((
+            "cancel latency ms",
+            format!("p50 {:.0}  p95 {:.0}  max {:.0}", l.p50, l.p95, l.max),
+        ));
+    }
+    rows
 }
 
 /// A count, with the `seed:order` examples behind it.

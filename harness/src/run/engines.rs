@@ -141,6 +141,27 @@ pub struct EngineVerdict {
     /// When the engine reached its verdict, when it says so; otherwise the
     /// verdict was reached when the engine returned it.
     pub decided_at: Option<Instant>,
+    /// What the engine reported of each exit leg of a bracket whose entry
+    /// filled (empty for any other order, and for an engine that watches
+    /// no legs).
+    pub exits: Vec<ExitClaim>,
+}
+
+/// What an engine reported of one exit leg.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExitClaim {
+    /// The leg's broker id.
+    pub order_id: String,
+    /// The leg's side (the other side from its entry's, for a bracket).
+    pub side: fillproof_engine::Side,
+    /// Filled quantity the engine reports.
+    pub filled_qty: Decimal,
+    /// Average price the engine reports.
+    pub avg_price: Option<Decimal>,
+    /// When the engine concluded about the leg, since the run began.
+    pub concluded_at: Option<Duration>,
+    /// When it concluded, on the runtime's clock.
+    pub decided_at: Instant,
 }
 
 /// An engine ready to execute orders against broker `B`.
@@ -198,6 +219,7 @@ impl<B: Broker + 'static> Engine<B> {
                 broker,
                 config: config.detection,
                 retry: kind == EngineKind::NaiveRetry,
+                placed: Arc::default(),
             }));
         }
         let sink = AuditCollector::new(keep_audit_lines);
@@ -251,6 +273,18 @@ impl<B: Broker + 'static> Engine<B> {
                     order_id: Some(result.order_id),
                     broker_error: None,
                     decided_at: Some(result.decided_at),
+                    exits: result
+                        .exits
+                        .iter()
+                        .map(|exit| ExitClaim {
+                            order_id: exit.order_id.clone(),
+                            side: exit.side,
+                            filled_qty: exit.filled_qty,
+                            avg_price: exit.avg_price,
+                            concluded_at: None,
+                            decided_at: exit.decided_at,
+                        })
+                        .collect(),
                 },
                 Err(error) => EngineVerdict {
                     verdict: match &error {
@@ -290,10 +324,55 @@ impl<B: Broker + 'static> Engine<B> {
                         _ => None,
                     },
                     decided_at: None,
+                    exits: Vec::new(),
                 },
             },
             Self::Naive(naive) => naive.execute(&signal.request()).await,
         }
+    }
+}
+
+impl<B: Broker + 'static> Engine<B> {
+    /// The trader cancels the working order of `client_order_id`: the
+    /// executor verifies it; the naive baseline sends the cancel once and
+    /// reads on. False when the engine has no such working order.
+    pub async fn cancel(&self, client_order_id: &str) -> bool {
+        match self {
+            Self::Executor(executor, _) => executor.cancel(client_order_id),
+            Self::Naive(naive) => match naive.placed_id(client_order_id) {
+                Some(id) => naive.broker.cancel_order(&id).await.is_ok(),
+                None => false,
+            },
+        }
+    }
+
+    /// The trader replaces the working order of `client_order_id` with a
+    /// new limit: the executor makes it idempotent and follows the chain;
+    /// the naive baseline sends it once, blindly, and watches the old
+    /// order on. True when the broker answered the replace.
+    pub async fn replace(&self, client_order_id: &str, limit_price: Decimal) -> bool {
+        let change = fillproof_engine::ReplaceRequest {
+            limit_price: Some(limit_price),
+            ..fillproof_engine::ReplaceRequest::default()
+        };
+        match self {
+            Self::Executor(executor, _) => executor.replace(client_order_id, change).await.is_ok(),
+            Self::Naive(naive) => match naive.placed_id(client_order_id) {
+                Some(id) => naive.broker.replace_order(&id, &change).await.is_ok(),
+                None => false,
+            },
+        }
+    }
+}
+
+impl<B> NaiveEngine<B> {
+    /// The broker id `client_order_id` was placed under.
+    fn placed_id(&self, client_order_id: &str) -> Option<String> {
+        self.placed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(client_order_id)
+            .cloned()
     }
 }
 
@@ -303,6 +382,9 @@ pub struct NaiveEngine<B> {
     broker: Arc<B>,
     config: FillDetectionConfig,
     retry: bool,
+    /// The broker id each order was placed under, by client order id, for
+    /// the trader's cancels and replaces.
+    placed: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 impl<B> Clone for NaiveEngine<B> {
@@ -311,6 +393,7 @@ impl<B> Clone for NaiveEngine<B> {
             broker: Arc::clone(&self.broker),
             config: self.config.clone(),
             retry: self.retry,
+            placed: Arc::clone(&self.placed),
         }
     }
 }
@@ -361,6 +444,7 @@ impl<B: Broker> NaiveEngine<B> {
                 order_id,
                 broker_error: None,
                 decided_at: None,
+                exits: Vec::new(),
             };
         let submitted = self
             .call(|attempt| {
@@ -375,7 +459,13 @@ impl<B: Broker> NaiveEngine<B> {
             })
             .await;
         let order = match submitted {
-            Ok(order) => order,
+            Ok(order) => {
+                self.placed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(request.client_order_id.clone(), order.id.clone());
+                order
+            }
             Err(error) => {
                 return EngineVerdict {
                     broker_error: Some(CallError::Broker(error)),
@@ -414,6 +504,7 @@ impl<B: Broker> NaiveEngine<B> {
                             order_id: Some(order.id),
                             broker_error: None,
                             decided_at: None,
+                            exits: Vec::new(),
                         };
                     }
                     OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected => {

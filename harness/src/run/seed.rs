@@ -89,6 +89,9 @@ pub struct OrderOutcome {
     /// When the engine concluded, virtual; `None` when it never did within
     /// the run's bounds.
     pub concluded_at: Option<Duration>,
+    /// When the trader asked the engine to cancel the order, virtual, when
+    /// it did and the engine had the order working.
+    pub cancel_requested_at: Option<Duration>,
 }
 
 /// Everything one seed produced.

@@ -17,11 +17,11 @@ use super::seed::{OrderOutcome, RunSpec, SeedRun};
 
 /// What an engine task hands back: its workload index, the engine's
 /// verdict, and when the engine decided (virtual, since the start).
-type Finished = (u32, EngineVerdict, Duration);
+type Finished = (u32, EngineVerdict, Duration, Option<Duration>);
 
-/// A finished order as filed: the verdict, and when the engine concluded
-/// (`None` when it never did).
-type Filed = (EngineVerdict, Option<Duration>);
+/// A finished order as filed: the verdict, when the engine concluded
+/// (`None` when it never did), and when its trader asked for a cancel.
+type Filed = (EngineVerdict, Option<Duration>, Option<Duration>);
 
 /// Runs one seed on the current (paused) runtime. The phases, in order:
 /// set up the broker and the engine, submit the workload, give the settle
@@ -197,9 +197,9 @@ impl<'a> Filing<'a> {
     /// unfinished order.
     fn file(&mut self, joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>) {
         let (index, entry) = match joined {
-            Ok((id, (index, verdict, at))) => {
+            Ok((id, (index, verdict, at, cancel_at))) => {
                 self.task_index.swap_remove(&id);
-                (index, (verdict, Some(at)))
+                (index, (verdict, Some(at), cancel_at))
             }
             Err(error) => {
                 let Some(index) = self.task_index.swap_remove(&error.id()) else {
@@ -209,7 +209,11 @@ impl<'a> Filing<'a> {
                 self.panics.push((index, message.clone()));
                 (
                     index,
-                    (unfinished(format!("engine task panicked: {message}")), None),
+                    (
+                        unfinished(format!("engine task panicked: {message}")),
+                        None,
+                        None,
+                    ),
                 )
             }
         };
@@ -252,19 +256,39 @@ async fn submit_workload(
         }
         last_submit = intent.submit_at;
         let engine = setup.engine.clone();
-        let signal = intent.signal();
-        let expected = intent.reference_price;
+        // A trader sets a bracket's exits from the market it sees.
+        let price = setup
+            .broker
+            .market()
+            .price_at(&intent.request.symbol, intent.submit_at)
+            .unwrap_or(intent.reference_price);
+        let signal = intent.signal_at(price);
+        // The price a bracket's exits are set from is the one its trader
+        // expects to trade at (its stop loss and take profit are checked
+        // against it).
+        let expected = if intent.exits.is_some() {
+            price
+        } else {
+            intent.reference_price
+        };
+
         let index = intent.index;
+        let actions = intent.actions;
         let abort = tasks.spawn(async move {
             // Boxed, the order's (large) state is allocated once where it
             // runs, and the task the runtime moves about stays small.
-            let verdict = Box::pin(engine.execute(&signal, expected)).await;
+            let execute = Box::pin(engine.execute(&signal, expected));
+            let (mut verdict, cancel_at) =
+                with_trader(execute, &engine, &signal.client_order_id, actions, start).await;
             // Judged at the moment the engine decided, not when it was done
             // collecting what followed (executions still on their way).
             let decided = verdict
                 .decided_at
                 .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
-            (index, verdict, decided)
+            for exit in &mut verdict.exits {
+                exit.concluded_at = Some(exit.decided_at.duration_since(start));
+            }
+            (index, verdict, decided, cancel_at)
         });
         filing.started(abort.id(), index);
         intents.push(intent);
@@ -274,6 +298,61 @@ async fn submit_workload(
         intents,
         last_submit,
     }
+}
+
+/// Runs `execute` (the engine placing and watching `client_order_id`'s
+/// order) while its trader acts on it: a replace, then a cancel, each at
+/// its time after the order was handed over. Returns the engine's verdict
+/// and when the cancel was asked for (`None`: none, or nothing was
+/// working to cancel). The trader stops when the engine concludes.
+async fn with_trader(
+    execute: impl std::future::Future<Output = EngineVerdict>,
+    engine: &Engine<SimBroker>,
+    client_order_id: &str,
+    actions: fillproof_simulator::TraderActions,
+    start: Instant,
+) -> (EngineVerdict, Option<Duration>) {
+    if actions == fillproof_simulator::TraderActions::default() {
+        return (execute.await, None);
+    }
+    let handed = Instant::now();
+    let cancel_at = std::sync::Mutex::new(None);
+    let trader = async {
+        let mut steps: Vec<(Duration, Option<Decimal>)> = actions
+            .replace
+            .map(|(after, limit)| (after, Some(limit)))
+            .into_iter()
+            .chain(actions.cancel_after.map(|after| (after, None)))
+            .collect();
+        steps.sort_by_key(|(after, _)| *after);
+        for (after, limit) in steps {
+            sleep_until(handed + after).await;
+            match limit {
+                Some(limit) => {
+                    engine.replace(client_order_id, limit).await;
+                }
+                None => {
+                    let asked = start.elapsed();
+                    if engine.cancel(client_order_id).await {
+                        *cancel_at
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(asked);
+                    }
+                }
+            }
+        }
+        // Done: the engine's verdict is what ends the wait.
+        std::future::pending::<EngineVerdict>().await
+    };
+    let verdict = tokio::select! {
+        biased;
+        verdict = execute => verdict,
+        verdict = trader => verdict,
+    };
+    let asked = *cancel_at
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (verdict, asked)
 }
 
 /// When the workload is over and when the settle window closes.
@@ -333,14 +412,14 @@ fn file_outcomes(
 ) -> Vec<OrderOutcome> {
     let mut outcomes = Vec::with_capacity(intents.len());
     for (intent, result) in intents.into_iter().zip(results) {
-        let (verdict, concluded_at) = result.unwrap_or_else(|| {
+        let (verdict, concluded_at, cancel_requested_at) = result.unwrap_or_else(|| {
             on_order_done();
             let reason = if cut_short {
                 "engine still working when limits.max_virtual_time ended the run"
             } else {
                 "engine still working when the settle window closed"
             };
-            (unfinished(reason.to_owned()), None)
+            (unfinished(reason.to_owned()), None, None)
         });
         outcomes.push(OrderOutcome {
             index: intent.index,
@@ -351,6 +430,7 @@ fn file_outcomes(
             submitted_at: intent.submit_at,
             verdict,
             concluded_at,
+            cancel_requested_at,
         });
     }
     outcomes
@@ -443,9 +523,15 @@ async fn check_positions(engine: &Engine<SimBroker>, outcomes: &[OrderOutcome]) 
     let detector = executor.detector();
     let mut expected: indexmap::IndexMap<&str, Decimal> = indexmap::IndexMap::new();
     for outcome in outcomes {
+        let exits: Decimal = outcome
+            .verdict
+            .exits
+            .iter()
+            .map(|exit| exit.side.sign() * exit.filled_qty)
+            .sum();
         *expected
             .entry(outcome.symbol.as_str())
-            .or_insert(Decimal::ZERO) += outcome.side.sign() * outcome.verdict.filled_qty;
+            .or_insert(Decimal::ZERO) += outcome.side.sign() * outcome.verdict.filled_qty + exits;
     }
     let mut alarms = 0;
     for (symbol, qty) in expected {
@@ -484,5 +570,6 @@ fn unfinished(reason: String) -> EngineVerdict {
         order_id: None,
         broker_error: None,
         decided_at: None,
+        exits: Vec::new(),
     }
 }

@@ -37,6 +37,7 @@ mod read;
 mod recorded;
 mod samples;
 mod timeline;
+mod trading;
 mod values;
 mod workload;
 
@@ -61,6 +62,10 @@ pub use market::{
 pub use parse::MAX_PARSE_PROBLEMS;
 pub use read::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};
 pub use timeline::{TimelineEvent, TimelineKind};
+pub use trading::{
+    ExitsSpec, TraderActions, TraderCancelSpec, TraderReplaceSpec, TraderSpec, exits,
+    trader_actions,
+};
 pub use values::{Amount, Price, Probability, RateLimitSpec, Weight};
 pub use workload::{ListedOrder, ListedSide, MAX_ORDERS, OrderKind, SideSpec, WorkloadSpec};
 

@@ -54,6 +54,14 @@ pub struct WorkloadSpec {
     /// from; default none.
     #[serde(default)]
     pub list: Vec<Spanned<ListedOrder>>,
+    /// Every drawn order a bracket: a take profit and a stop loss this
+    /// many basis points from its reference price; default none.
+    #[serde(default)]
+    pub exits: Option<super::trading::ExitsSpec>,
+    /// What traders do after placing an order: a cancel, or a replace
+    /// moving its limit; default nothing.
+    #[serde(default)]
+    pub trader: Option<super::trading::TraderSpec>,
 }
 
 /// One order of a listed workload.
@@ -181,6 +189,12 @@ pub(super) fn check(workload: &WorkloadSpec, c: &mut Checker<'_>) {
         );
     }
     check_listed_orders(workload, c);
+    super::trading::check(
+        workload.exits.as_ref(),
+        workload.trader.as_ref(),
+        workload.order_type == OrderKind::Limit,
+        c,
+    );
     if workload.traders == 0 {
         c.at(
             None,

@@ -21,6 +21,7 @@
 //! May import: `crate::run` (the seed runs it measures),
 //! `fillproof_simulator` (its judge and ledger), `fillproof_engine`.
 
+mod legs;
 mod orders;
 mod percentiles;
 mod records;
@@ -32,6 +33,7 @@ use fillproof_simulator::judge;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+pub use legs::LegFigures;
 pub use orders::{IntentIds, OrderCheck, check_orders};
 pub use percentiles::Percentiles;
 pub use slippage::{Slippage, order_slippage_bps, slippage_samples, touch_at};
@@ -130,6 +132,19 @@ pub struct Metrics {
     pub risk_rejections: u64,
     /// Engine tasks that panicked.
     pub engine_panics: u64,
+    /// Exit legs of brackets the broker filled for more than the engine
+    /// reported of them; `None` when the run placed no bracket.
+    pub leg_fills_missed: Option<u64>,
+    /// Exit legs still working when the run ended while the position
+    /// their bracket opened was closed; `None` when the run placed no
+    /// bracket.
+    pub orphaned_legs: Option<u64>,
+    /// Replaced orders whose fills across the replace chain the engine did
+    /// not all report; `None` when nothing was replaced.
+    pub replace_races_lost: Option<u64>,
+    /// A trader's cancel to the engine's conclusion, for orders the broker
+    /// had ended by then; `None` when no trader canceled.
+    pub cancel_latency_ms: Option<Percentiles>,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
     /// Up to ten orders (seed:index) with an invented or premature fill.
@@ -200,6 +215,10 @@ impl Metrics {
             rate_limit_errors_surfaced: t.rate_limit_errors_surfaced,
             risk_rejections: t.risk_rejections,
             engine_panics: t.engine_panics,
+            leg_fills_missed: (t.legs.legs > 0).then_some(t.legs.leg_fills_missed),
+            orphaned_legs: (t.legs.legs > 0).then_some(t.legs.orphaned_legs),
+            replace_races_lost: (t.legs.replaced > 0).then_some(t.legs.replace_races_lost),
+            cancel_latency_ms: Percentiles::of(t.legs.cancel_latencies_ms.clone()),
             missed_examples: missed,
             false_positive_examples: fp,
             unresolved_examples: unresolved,
@@ -251,6 +270,11 @@ impl Metrics {
             "queue_wait_p50_ms" => self.queue_wait_ms.map(|p| p.p50),
             "queue_wait_p95_ms" => self.queue_wait_ms.map(|p| p.p95),
             "engine_panics" => count(self.engine_panics),
+            "leg_fills_missed" => self.leg_fills_missed.map(|n| n as f64),
+            "orphaned_legs" => self.orphaned_legs.map(|n| n as f64),
+            "replace_races_lost" => self.replace_races_lost.map(|n| n as f64),
+            "cancel_latency_p50_ms" => self.cancel_latency_ms.map(|p| p.p50),
+            "cancel_latency_p95_ms" => self.cancel_latency_ms.map(|p| p.p95),
             _ => None,
         }
     }

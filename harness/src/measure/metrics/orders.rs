@@ -103,16 +103,32 @@ fn intent_of(client_order_id: &str, prefix: &str) -> Option<u32> {
 pub struct IntentIds {
     prefix: String,
     count: usize,
+    /// Replacement orders (by broker id) and the intent of the order they
+    /// replace, whatever client order id they carry.
+    replacements: indexmap::IndexMap<String, usize, fillproof_engine::StableBuildHasher>,
 }
 
 impl IntentIds {
     /// The mapping for `run`.
     #[must_use]
     pub fn new(run: &SeedRun) -> Self {
-        Self {
+        let mut ids = Self {
             prefix: format!("fp-{:x}-", run.seed),
             count: run.outcomes.len(),
+            replacements: indexmap::IndexMap::default(),
+        };
+        // A replacement is filed after the order it replaces: one pass
+        // follows every chain.
+        for order in run.ledger.orders() {
+            let Some(old) = &order.links.replaces else {
+                continue;
+            };
+            let slot = run.ledger.by_id(old).and_then(|old| ids.of_order(old));
+            if let Some(slot) = slot {
+                ids.replacements.insert(order.id.clone(), slot);
+            }
         }
+        ids
     }
 
     /// The intent of a client order id, when it is one of this run's.
@@ -123,16 +139,50 @@ impl IntentIds {
             .filter(|i| *i < self.count)
     }
 
-    /// The intent of a broker order: its registered index, or its client
-    /// order id.
+    /// The intent of a broker order: the one of the order it replaced, its
+    /// registered index, or its client order id. A bracket's exit leg
+    /// belongs to none ([`Self::of_leg`]).
     #[must_use]
     pub fn of_order(&self, order: &fillproof_simulator::LedgerOrder) -> Option<usize> {
+        if order.links.parent.is_some() {
+            return None;
+        }
+        if let Some(slot) = self.replacements.get(&order.id) {
+            return Some(*slot);
+        }
         order
             .index
             .map(|i| i as usize)
             .filter(|i| *i < self.count)
             .or_else(|| self.of_client_id(&order.client_order_id))
     }
+
+    /// The intent whose bracket an exit leg belongs to.
+    #[must_use]
+    pub fn of_leg(
+        &self,
+        ledger: &fillproof_simulator::Ledger,
+        leg: &fillproof_simulator::LedgerOrder,
+    ) -> Option<usize> {
+        let (head, _) = leg.links.parent.as_ref()?;
+        self.of_order(ledger.by_id(head)?)
+    }
+}
+
+/// How many orders `orders` (one intent's) placed: the orders not
+/// replacing another, and a replace's orders beyond the first (a
+/// replace placed twice). A replacement in a chain is not a duplicate.
+fn placements(orders: &[&LedgerOrder]) -> u32 {
+    let mut replaced: Vec<&str> = Vec::new();
+    let mut count = 0u32;
+    for order in orders {
+        match &order.links.replaces {
+            None => count += 1,
+            Some(old) if replaced.contains(&old.as_str()) => count += 1,
+            Some(old) => replaced.push(old),
+        }
+    }
+    count
 }
 
 /// Compares every order of a seed run with its ledger: the engine's
@@ -173,7 +223,7 @@ pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
                 ledger_qty: check.filled,
                 ledger_qty_at_conclusion: check.filled_when_claimed,
                 engine_qty: check.claimed,
-                broker_orders: u32::try_from(orders.len()).unwrap_or(u32::MAX),
+                broker_orders: placements(orders),
                 filled_at: judged.last_fill_at,
                 latency_ms: judged.latency_ms(outcome.concluded_at),
                 open_at_conclusion: check.open_when_claimed,
@@ -267,6 +317,7 @@ mod tests {
         let ids = IntentIds {
             prefix: "fp-7-".into(),
             count: 3,
+            replacements: indexmap::IndexMap::default(),
         };
         assert_eq!(ids.of_client_id("fp-7-2"), Some(2));
         assert_eq!(ids.of_client_id("fp-7-3"), None);

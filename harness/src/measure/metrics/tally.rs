@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{audit_missing_count, consistency_violations, pnl_mismatch_count};
 use super::submits::{not_placed_count, submits_by_intent};
-use super::{IntentIds, NotPlaced, OrderCheck, check_orders, slippage_samples};
+use super::{IntentIds, LegFigures, NotPlaced, OrderCheck, check_orders, slippage_samples};
 use crate::run::{OrderOutcome, SeedRun};
 
 /// How many offending orders a report names.
@@ -104,6 +104,9 @@ pub struct Tally {
     pub queue_waits_ms: Option<Vec<f64>>,
     /// Examples: missed, false positive, unresolved, abandoned, panicked.
     pub examples: [Vec<String>; 5],
+    /// Bracket legs, replaces and a trader's cancels.
+    #[serde(default)]
+    pub legs: LegFigures,
 }
 
 impl Tally {
@@ -135,6 +138,7 @@ impl Tally {
         t.slippage_bps = slippage_samples(run);
         t.add_run(run, &ids);
         t.add_records(run, &checks);
+        t.legs = LegFigures::of(run, &ids, &checks);
         t
     }
 
@@ -210,7 +214,7 @@ impl Tally {
             .ledger
             .orders()
             .iter()
-            .filter(|o| ids.of_order(o).is_none())
+            .filter(|o| ids.of_order(o).is_none() && ids.of_leg(&run.ledger, o).is_none())
             .count() as u64;
         self.orders_unrun = run.unrun;
         self.requests_unlanded = run.unlanded;
@@ -280,6 +284,7 @@ impl Tally {
         add_some(&mut self.audit_missing, other.audit_missing, first);
         add_some(&mut self.position_alarms, other.position_alarms, first);
         self.calls.add(&other.calls);
+        self.legs.add(&other.legs);
         self.latencies_ms.extend_from_slice(&other.latencies_ms);
         self.slippage_bps.extend_from_slice(&other.slippage_bps);
         self.queue_waits_ms = match (first, self.queue_waits_ms.take(), &other.queue_waits_ms) {
