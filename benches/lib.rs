@@ -74,6 +74,7 @@ impl InstantBroker {
             legs: Vec::new(),
             replaces: None,
             replaced_by: None,
+            notional: None,
         }
     }
 }

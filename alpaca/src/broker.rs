@@ -246,7 +246,10 @@ fn text(d: Decimal) -> serde_json::Value {
 fn order_body(request: &OrderRequest) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     body.insert("symbol".into(), request.symbol.clone().into());
-    body.insert("qty".into(), text(request.qty));
+    match request.notional {
+        Some(notional) => body.insert("notional".into(), text(notional)),
+        None => body.insert("qty".into(), text(request.qty)),
+    };
     body.insert("side".into(), request.side.to_string().into());
     body.insert(
         "type".into(),

@@ -51,6 +51,8 @@ struct WireOrder {
     replaces: Option<String>,
     #[serde(default)]
     replaced_by: Option<String>,
+    #[serde(default)]
+    notional: Option<String>,
 }
 
 fn decimal(field: &str, text: Option<&str>) -> Result<Option<Decimal>, String> {
@@ -107,8 +109,13 @@ fn from_wire(wire: WireOrder) -> Result<Order, String> {
         other => return Err(format!("time_in_force \"{other}\" is not known")),
     };
     Ok(Order {
-        qty: decimal("qty", wire.qty.as_deref())?
-            .ok_or("qty is missing (notional orders are not supported)")?,
+        // A notional order shows its amount and no quantity.
+        qty: match decimal("qty", wire.qty.as_deref())? {
+            Some(qty) => qty,
+            None if wire.notional.is_some() => Decimal::ZERO,
+            None => return Err("qty is missing, and no notional amount either".into()),
+        },
+        notional: decimal("notional", wire.notional.as_deref())?,
         filled_qty: decimal("filled_qty", wire.filled_qty.as_deref())?.unwrap_or(Decimal::ZERO),
         filled_avg_price: decimal("filled_avg_price", wire.filled_avg_price.as_deref())?,
         limit_price: decimal("limit_price", wire.limit_price.as_deref())?,

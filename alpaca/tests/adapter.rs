@@ -38,6 +38,7 @@ fn request(client_order_id: &str) -> OrderRequest {
         order_class: fillproof_engine::OrderClass::Simple,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     }
 }
 

@@ -511,7 +511,7 @@ def case_every_order_field(fillproof):
     """Every field alpaca-py's order request models carry, each sent in an
     order that sets it with values valid by Alpaca's rules: it works (200,
     and the order read back shows it) or it is refused with a 4xx naming
-    the field (notional, position_intent, options legs). The same for
+    the field (position_intent, options legs). The same for
     each field of ReplaceOrderRequest, against an order of a type that
     takes it, and for ClosePositionRequest by qty and by percentage. The
     table of (model, field, outcome) is printed; then every order is
@@ -641,9 +641,12 @@ def case_every_order_field(fillproof):
             take_profit=TakeProfitRequest(limit_price=600),
             stop_loss=StopLossRequest(stop_price=580, limit_price=579.5)), oco))
 
-    row("MarketOrderRequest", "notional", refused(MarketOrderRequest(
+    def notional(order):
+        assert price(order.notional) == 500 and order.qty is None, order
+        return f"notional {order.notional}, qty None (the shares $500 buy at the ask)"
+    row("MarketOrderRequest", "notional", works(MarketOrderRequest(
         symbol="SPY", notional=500, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
-        client_order_id=next_id()), "notional"))
+        client_order_id=next_id()), notional))
     row("MarketOrderRequest", "position_intent", refused(MarketOrderRequest(
         symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
         position_intent=PositionIntent.BUY_TO_OPEN, client_order_id=next_id()),

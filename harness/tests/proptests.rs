@@ -107,6 +107,7 @@ mod proptests {
                 canceled_at: None, updated_at: None,
                 extended_hours: false,
                 stop_price: None, trail: None, hwm: None, order_class: fillproof_engine::OrderClass::Simple, legs: Vec::new(), replaces: None, replaced_by: None,
+                notional: None,
             };
             let v = RobustVerifier.verify(&order);
             let proven = order.status == OrderStatus::Filled || filled >= qty;

@@ -219,5 +219,6 @@ fn closing_order(symbol: &str, qty: Decimal, wanted: Decimal) -> OrderRequest {
         order_class: OrderClass::Simple,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     }
 }

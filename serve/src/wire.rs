@@ -6,8 +6,8 @@
 //! present (nullable ones as `null`). Requests are read loosely, as Alpaca
 //! reads them: a quantity or a price may be a JSON number or a string, and
 //! is kept exact; fields Alpaca does not know are ignored, and those it
-//! takes that the simulator does not model (notional amounts, a position
-//! intent, options legs) are refused naming the field, never dropped.
+//! takes that the simulator does not model (a position intent, options
+//! legs) are refused naming the field, never dropped.
 
 use std::str::FromStr;
 
@@ -175,8 +175,13 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
         "asset_id": asset_id,
         "symbol": order.symbol,
         "asset_class": "us_equity",
-        "notional": Value::Null,
-        "qty": decimal(Some(order.qty)),
+        "notional": decimal(order.notional),
+        // A notional order shows its amount and no quantity, as Alpaca's.
+        "qty": if order.notional.is_some() {
+            Value::Null
+        } else {
+            decimal(Some(order.qty))
+        },
         "filled_qty": decimal(Some(order.filled_qty)),
         "filled_avg_price": filled_avg_price,
         "order_class": match order.order_class {
@@ -416,7 +421,7 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
     let body = json_object(bytes)?;
     refuse_unmodelled(&body)?;
     let symbol = symbol_field(&body)?;
-    let qty = qty_field(&body)?;
+    let (qty, notional) = qty_field(&body)?;
     let side = side_field(&body)?;
     let order_type = order_type_field(&body)?;
     let time_in_force = time_in_force_field(&body)?;
@@ -455,6 +460,7 @@ pub fn order_request(bytes: &[u8], generated: &str) -> Result<(OrderRequest, boo
         order_class,
         take_profit,
         stop_loss,
+        notional,
     };
     Ok((request, given.is_some()))
 }
@@ -614,18 +620,25 @@ fn symbol_field(body: &Value) -> Result<String, BodyError> {
     Ok(symbol.trim().to_ascii_uppercase())
 }
 
-/// The quantity: required and positive; a notional order is refused.
-fn qty_field(body: &Value) -> Result<Decimal, BodyError> {
-    if decimal_field(body, "notional")?.is_some() {
-        return Err(BodyError::invalid(
-            "notional orders are not simulated; send qty",
-        ));
+/// The quantity, or the dollar amount of a notional order (the quantity
+/// then zero, for the broker to work out): one of them, positive.
+fn qty_field(body: &Value) -> Result<(Decimal, Option<Decimal>), BodyError> {
+    let notional = decimal_field(body, "notional")?;
+    let qty = decimal_field(body, "qty")?;
+    match (qty, notional) {
+        (Some(_), Some(_)) => Err(BodyError {
+            status: 400,
+            code: code::BAD_REQUEST,
+            message: "only one of qty or notional is accepted".into(),
+        }),
+        (None, None) => Err(BodyError::invalid("qty is required (or notional)")),
+        (Some(qty), None) if qty <= Decimal::ZERO => Err(BodyError::invalid("qty must be > 0")),
+        (None, Some(notional)) if notional <= Decimal::ZERO => {
+            Err(BodyError::invalid("notional must be > 0"))
+        }
+        (Some(qty), None) => Ok((qty, None)),
+        (None, Some(notional)) => Ok((Decimal::ZERO, Some(notional))),
     }
-    let qty = decimal_field(body, "qty")?.ok_or_else(|| BodyError::invalid("qty is required"))?;
-    if qty <= Decimal::ZERO {
-        return Err(BodyError::invalid("qty must be > 0"));
-    }
-    Ok(qty)
 }
 
 /// `buy` or `sell`; required.
@@ -770,7 +783,7 @@ mod tests {
             (br#"{"symbol":"SPY","qty":1,"side":"hold","type":"market","time_in_force":"day"}"#, 422, "invalid side"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","time_in_force":"day"}"#, 422, "limit_price is required"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market"}"#, 422, "time_in_force is required"),
-            (br#"{"symbol":"SPY","notional":10,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "notional"),
+            (br#"{"symbol":"SPY","notional":10,"qty":1,"side":"buy","type":"market","time_in_force":"day"}"#, 400, "only one of qty or notional"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"mleg"}"#, 422, "order_class \"mleg\" is not simulated"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":"600"}"#, 422, "take_profit must be an object"),
             (br#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day","order_class":"bracket","take_profit":{"limit_price":"600","stop_price":"1"}}"#, 422, "take_profit.stop_price is not a field"),

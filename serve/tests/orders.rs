@@ -282,3 +282,22 @@ async fn closing_all_waits_for_its_cancels() {
     assert_eq!(call(&s, "GET", &path, "", "").await.1["status"], "canceled");
     assert_eq!(position(&s).await, "0");
 }
+
+/// Goal: a notional order over the wire, as Alpaca shows it. Method: a
+/// $500 market buy of SPY (held at 590.10): 200 with `notional` "500" and
+/// `qty` null; it fills 500 ÷ 590.10 shares, to 9 places rounded down.
+#[tokio::test(start_paused = true)]
+async fn a_notional_order_shows_its_amount() {
+    let s = session();
+    let body =
+        r#"{"symbol":"SPY","notional":500,"side":"buy","type":"market","time_in_force":"day"}"#;
+    let (status, placed) = call(&s, "POST", "/v2/orders", "", body).await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["notional"], "500");
+    assert!(placed["qty"].is_null(), "{placed}");
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    let path = format!("/v2/orders/{}", placed["id"].as_str().expect("id"));
+    let (_, read) = call(&s, "GET", &path, "", "").await;
+    assert_eq!(read["status"], "filled");
+    assert_eq!(read["filled_qty"], "0.847314014");
+}

@@ -268,6 +268,7 @@ async fn trade_update_shape() {
         legs: Vec::new(),
         replaces: None,
         replaced_by: None,
+        notional: None,
     };
     engine_order.filled_qty = 5.into();
     let update = fillproof_engine::TradeUpdate {

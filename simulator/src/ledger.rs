@@ -362,6 +362,7 @@ impl LedgerOrder {
             legs: Vec::new(),
             replaces: self.links.replaces.clone(),
             replaced_by: self.links.replaced_by.clone(),
+            notional: self.notional,
         }
     }
 }

@@ -44,6 +44,7 @@ fn request(id: &str, side: Side, qty: &str, limit: Option<&str>) -> OrderRequest
         order_class: fillproof_engine::OrderClass::Simple,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn order(id: &str, side: Side, order_type: OrderType) -> OrderRequest {
         order_class: OrderClass::Simple,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     }
 }
 
@@ -432,6 +433,7 @@ async fn alpacas_rules_refuse_each_order_naming_the_field() {
         (
             OrderRequest {
                 stop_loss: None,
+                notional: None,
                 ..bracket("half", "101", "99")
             },
             "stop_loss.stop_price",
@@ -685,6 +687,80 @@ async fn replaces_alpaca_refuses_are_refused() {
     let refused = b.replace_order(&filled.id, &qty).await;
     assert!(
         matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("order is not open")),
+        "{refused:?}"
+    );
+}
+
+/// Goal: a notional order buys what its dollars buy, at the market.
+/// Method: a $1,000 market buy of QQQ (about $100): its quantity is
+/// $1,000 over the ask at acceptance, to 9 places rounded down; it fills
+/// that quantity; it shows its amount. A limit notional, one with a qty
+/// too, and one under a dollar are refused naming why; so is one in an
+/// asset that is not fractionable.
+#[tokio::test(start_paused = true)]
+async fn a_notional_order_buys_what_its_dollars_buy() {
+    let b = broker(&scenario("0.8", "0s", ""));
+    let dollars = OrderRequest {
+        qty: Decimal::ZERO,
+        notional: Some(Decimal::from(1_000)),
+        time_in_force: TimeInForce::Day,
+        ..order("dollars", Side::Buy, OrderType::Market)
+    };
+    let ask = b
+        .market()
+        .quote_at("QQQ", Duration::ZERO)
+        .expect("quote")
+        .ask;
+    let placed = b.submit_order(&dollars).await.expect("accepted");
+    let expected = (Decimal::from(1_000) / ask)
+        .round_dp_with_strategy(9, rust_decimal::RoundingStrategy::ToZero);
+    assert_eq!(placed.qty, expected);
+    assert_eq!(placed.notional, Some(Decimal::from(1_000)));
+    sleep(Duration::from_secs(1)).await;
+    let read = b.get_order(&placed.id).await.expect("read");
+    assert_eq!(read.status, OrderStatus::Filled);
+    assert_eq!(read.filled_qty, expected);
+    for (request, needle) in [
+        (
+            OrderRequest {
+                order_type: OrderType::Limit,
+                limit_price: Some(price("100")),
+                ..dollars.clone()
+            },
+            "type market",
+        ),
+        (
+            OrderRequest {
+                qty: Decimal::ONE,
+                ..dollars.clone()
+            },
+            "only one of qty or notional",
+        ),
+        (
+            OrderRequest {
+                notional: Some(price("0.50")),
+                ..dollars.clone()
+            },
+            "must be >= 1.00",
+        ),
+    ] {
+        let refused = b
+            .submit_order(&OrderRequest {
+                client_order_id: format!("refused-{needle}"),
+                ..request
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains(needle)),
+            "{needle}: {refused:?}"
+        );
+    }
+    let text = "version: 1\nname: n\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 1\n  reference_price: {QQQ: \"100.00\"}\nmarket:\n  symbols:\n    QQQ: {fractionable: false}\n";
+    let s = Scenario::parse(text.as_bytes(), "n.yaml", None).expect("scenario");
+    let whole_shares = broker(&s);
+    let refused = whole_shares.submit_order(&dollars).await;
+    assert!(
+        matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("not fractionable")),
         "{refused:?}"
     );
 }

@@ -203,6 +203,7 @@ mod tests {
             legs: Vec::new(),
             replaces: None,
             replaced_by: None,
+            notional: None,
         }
     }
 

@@ -74,6 +74,7 @@ impl Signal {
                 stop_price,
                 limit_price: None,
             }),
+            notional: None,
         }
     }
 }

@@ -272,6 +272,11 @@ pub struct OrderRequest {
     /// The stop-loss leg (bracket, OCO, OTO).
     #[serde(default)]
     pub stop_loss: Option<StopLoss>,
+    /// A dollar amount to trade instead of a quantity (a market `day`
+    /// order in a fractionable asset): the broker buys or sells what it
+    /// buys at the touch; `qty` is then ignored.
+    #[serde(default)]
+    pub notional: Option<Decimal>,
 }
 
 /// What a replace changes (`PATCH /v2/orders/{id}`): each field given
@@ -362,6 +367,10 @@ pub struct Order {
     /// The order that replaced this one.
     #[serde(default)]
     pub replaced_by: Option<String>,
+    /// The dollar amount of a notional order (its `qty` is the shares the
+    /// amount came to).
+    #[serde(default)]
+    pub notional: Option<Decimal>,
 }
 
 /// A broker's position in one symbol.

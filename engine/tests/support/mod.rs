@@ -119,6 +119,7 @@ pub fn new_order(qty: i64) -> Order {
         legs: Vec::new(),
         replaces: None,
         replaced_by: None,
+        notional: None,
     }
 }
 
@@ -138,6 +139,7 @@ pub fn request(qty: i64) -> OrderRequest {
         order_class: fillproof_engine::OrderClass::Simple,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     }
 }
 

@@ -34,6 +34,22 @@ impl SimBroker {
                 message: "client_order_id must be unique".into(),
             });
         }
+        let touch = self
+            .market
+            .quote_at(&request.symbol, now)
+            .map_or(Decimal::ONE, |q| q.touch(request.side));
+        let priced = super::terms::with_notional_qty(request, touch)?;
+        if priced.is_some()
+            && self
+                .market
+                .asset(&request.symbol)
+                .is_some_and(|a| !a.fractionable)
+        {
+            return Err(BrokerError::Unprocessable {
+                message: format!("asset {} is not fractionable", request.symbol),
+            });
+        }
+        let request = priced.as_ref().unwrap_or(request);
         self.refuse_untradable(request)?;
         super::terms::check_type(request)?;
         self.refuse_by_asset(world, now, request)?;
@@ -352,7 +368,7 @@ fn ledger_order(
         stop_price: request.stop_price,
         trail: request.trail,
         triggered_at: plan.triggered_at,
-        notional: None,
+        notional: request.notional,
         links: Links {
             class: request.order_class,
             ..Links::default()

@@ -69,6 +69,7 @@ fn leg_requests(head: &OrderRequest) -> Vec<(LegRole, OrderRequest)> {
         order_class: head.order_class,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     };
     let mut legs = Vec::new();
     if let Some(limit) = head
@@ -115,6 +116,7 @@ fn request_of(order: &LedgerOrder) -> OrderRequest {
         order_class: OrderClass::Simple,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     }
 }
 

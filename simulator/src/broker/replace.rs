@@ -328,5 +328,6 @@ fn replaced_request(
         order_class: old.links.class,
         take_profit: None,
         stop_loss: None,
+        notional: None,
     })
 }

@@ -275,3 +275,43 @@ pub(super) fn normalized(request: &OrderRequest) -> OrderRequest {
     }
     filed
 }
+
+/// A notional order as the broker fills it: its quantity the shares its
+/// dollar amount buys (or sells) at `touch`, to 9 decimal places, rounded
+/// down. `None` for an order that names its quantity.
+///
+/// # Errors
+/// Alpaca's refusals of a notional order: with a quantity too, not a
+/// market `day` simple order, under a dollar.
+pub(super) fn with_notional_qty(
+    request: &OrderRequest,
+    touch: Decimal,
+) -> Result<Option<OrderRequest>, BrokerError> {
+    let Some(notional) = request.notional else {
+        return Ok(None);
+    };
+    if !request.qty.is_zero() {
+        return refuse("only one of qty or notional is accepted");
+    }
+    if request.order_type != OrderType::Market || request.time_in_force != TimeInForce::Day {
+        return refuse("notional orders require type market and time_in_force day");
+    }
+    if request.order_class != OrderClass::Simple {
+        return refuse("fractional orders must be simple orders");
+    }
+    if notional < Decimal::ONE {
+        return refuse(format!("notional {notional} must be >= 1.00"));
+    }
+    if notional > fillproof_engine::MAX_AMOUNT {
+        return refuse(format!(
+            "notional {notional} must be at most {}",
+            fillproof_engine::MAX_AMOUNT
+        ));
+    }
+    let qty = (notional / touch.max(fillproof_engine::MIN_PRICE))
+        .round_dp_with_strategy(9, rust_decimal::RoundingStrategy::ToZero);
+    Ok(Some(OrderRequest {
+        qty,
+        ..request.clone()
+    }))
+}
