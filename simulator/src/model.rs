@@ -118,6 +118,9 @@ pub struct BrokerModel {
     /// How long the broker takes to cancel the other exit of a bracket or
     /// OCO once one fills.
     pub oco_cancel_delay: DurationDist,
+    /// The chance both exits of a group are touched in the instant the
+    /// first fills.
+    pub both_exits_touched: f64,
     /// Token bucket: calls per window.
     pub rate_limit: Option<(u32, Duration)>,
     /// Outage windows: start and length.
@@ -321,6 +324,7 @@ impl BrokerModel {
             when_filled: broker.cancel.when_filled,
             cancel_processing: broker.cancel.processing.0,
             oco_cancel_delay: broker.cancel.oco_delay.clone(),
+            both_exits_touched: broker.cancel.both_exits_touched.0,
             rate_limit: broker
                 .rate_limit
                 .as_ref()

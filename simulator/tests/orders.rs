@@ -764,3 +764,51 @@ async fn a_notional_order_buys_what_its_dollars_buy() {
         "{refused:?}"
     );
 }
+
+/// Goal: both exits touched in one instant fill exactly one. Method:
+/// twenty brackets, once with `both_exits_touched: 1` and once without,
+/// on one seed: in every group exactly one exit fills and at the same
+/// instant either way; with both touched, the coin gives the fill to the
+/// exit that would not have won in some groups, and the other exit reads
+/// open until the OCO delay has passed.
+#[tokio::test(start_paused = true)]
+async fn both_exits_touched_at_once_fill_exactly_one() {
+    let winners = |touched: &'static str| async move {
+        let b = broker(&scenario(
+            "0.8",
+            "0s",
+            &format!("  cancel: {{oco_delay: 1s, both_exits_touched: {touched}}}\n"),
+        ));
+        let mut outcome = Vec::new();
+        for i in 0..20 {
+            let placed = b
+                .submit_order(&bracket(&format!("both-{i}"), "100.40", "99.60"))
+                .await
+                .expect("accepted");
+            let legs: Vec<LedgerOrder> = placed
+                .legs
+                .iter()
+                .map(|l| ledger_order(&b, &l.id))
+                .collect();
+            let filled: Vec<&LedgerOrder> = legs.iter().filter(|l| !l.fills.is_empty()).collect();
+            assert_eq!(filled.len(), 1, "{legs:?}");
+            let at = filled[0].fills[0].at;
+            let loser = legs.iter().find(|l| l.fills.is_empty()).expect("a loser");
+            assert!(!loser.status_at(at).is_terminal());
+            assert_eq!(
+                loser.status_at(at + Duration::from_secs(1)),
+                TrueStatus::Canceled
+            );
+            outcome.push((at, filled[0].order_type));
+        }
+        outcome
+    };
+    let natural = winners("0").await;
+    let touched = winners("1").await;
+    let instants = |o: &[(Duration, OrderType)]| o.iter().map(|(at, _)| *at).collect::<Vec<_>>();
+    assert_eq!(instants(&natural), instants(&touched));
+    assert!(
+        natural.iter().zip(&touched).any(|(n, t)| n.1 != t.1),
+        "the coin never turned"
+    );
+}

@@ -9,6 +9,10 @@
 //! expired, rejected) cancels its held legs at once; a cancel of any
 //! order of a group cancels every open order of it, as Alpaca does.
 //!
+//! With `broker.cancel.both_exits_touched`, a group's own draw may have
+//! both exits touched in the instant the first fills; exactly one of them
+//! fills all the same, the coin picking which.
+//!
 //! A group is settled, whole, whenever it changes (accepted, a cancel
 //! reached it): each exit's lifecycle is drawn from its own stream from
 //! the instant it becomes active, so settling twice draws the same; the
@@ -234,10 +238,13 @@ impl SimBroker {
             .iter()
             .map(|(exit, key)| self.settle_exit(exit, *key, active_from, oco))
             .collect();
-        if let [a, b] = settled.as_mut_slice() {
+        if let ([a, b], [(exit_a, _), (exit_b, _)]) = (settled.as_mut_slice(), exits.as_slice()) {
             let mut rng = derive_rng(self.seed, "one-cancels-other", head_key);
             let delay = self.model.oco_cancel_delay.sample(&mut rng);
             let coin = rng.random::<bool>();
+            if rng.random::<f64>() < self.model.both_exits_touched {
+                self.touch_both((a, exit_a), (b, exit_b));
+            }
             one_cancels_other(a, b, delay, coin);
         }
         for ((exit, _), now) in exits.iter().zip(settled) {
@@ -255,6 +262,42 @@ impl SimBroker {
             let fresh: Vec<_> = after.into_iter().filter(|h| !before.contains(h)).collect();
             let (id, key) = (exit.id.clone(), order_key(exit));
             self.publish(world, &id, key, fresh);
+        }
+    }
+
+    /// Both exits touched in the instant the first one fills (a print
+    /// through both in one volatile instant): the other gets its whole
+    /// quantity at that instant too (a take profit at its limit, a stop
+    /// at the touch then, within its limit), so that one cancels other
+    /// picks between two fills of one instant. Nothing when neither fills.
+    fn touch_both(&self, a: (&mut Settled, &LedgerOrder), b: (&mut Settled, &LedgerOrder)) {
+        let first = |s: &Settled| s.fills.first().map(|f| f.at);
+        let Some(at) = [first(a.0), first(b.0)].into_iter().flatten().min() else {
+            return;
+        };
+        for (settled, exit) in [a, b] {
+            // Only an exit still working then can be touched.
+            let ended = settled.broker_end.is_some_and(|(end, _)| end < at)
+                || exit.cancel_effective_at.is_some_and(|end| end < at);
+            if first(settled) == Some(at) || ended {
+                continue;
+            }
+            let touch = self
+                .market
+                .quote_at(&exit.symbol, at)
+                .map(|q| q.touch(exit.side));
+            let price = match (exit.order_type, exit.limit_price) {
+                (OrderType::Limit, Some(limit)) => Some(limit),
+                (_, limit) => touch.map(|t| crate::lifecycle::within_limit(t, exit.side, limit)),
+            };
+            if let Some(price) = price {
+                settled.fills = vec![Fill {
+                    at,
+                    qty: exit.qty,
+                    price,
+                }];
+                settled.triggered_at = settled.triggered_at.or(Some(at));
+            }
         }
     }
 

@@ -20,6 +20,12 @@ pub struct CancelSpec {
     /// other never fills). Default 0.
     #[serde(default)]
     pub oco_delay: DurationDist,
+    /// The chance, per bracket or OCO, that both exits are touched in the
+    /// instant the first one fills (a print through both in one volatile
+    /// instant): exactly one of them fills, picked by the group's own
+    /// draw, the other is canceled `oco_delay` later. Default 0.
+    #[serde(default)]
+    pub both_exits_touched: crate::scenario::Probability,
 }
 
 /// What a cancel of a filled order answers.
