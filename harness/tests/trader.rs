@@ -159,3 +159,33 @@ async fn a_replace_is_followed_and_never_placed_twice() {
     assert_eq!(result.avg_price, price);
     assert_eq!(executor.positions().position("QQQ").qty, Decimal::from(10));
 }
+
+/// Goal: a cancel sent before the submit is answered is not dropped.
+/// Method: a submit that takes 500 ms to reach the broker; the trader
+/// cancels 10 ms after handing the order over: the engine cancels it as
+/// soon as it is placed, and the ledger shows it canceled unfilled.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_before_the_submit_is_answered_is_kept() {
+    let broker = broker(
+        "2s",
+        "  latency: {submit: {request: 500ms, response: 10ms}}\n",
+    );
+    let executor = executor(&broker);
+    let run = {
+        let executor = Arc::clone(&executor);
+        tokio::spawn(async move {
+            executor
+                .execute(&limit_buy("early", "101.00"), Decimal::from(100))
+                .await
+        })
+    };
+    sleep(Duration::from_millis(10)).await;
+    assert!(executor.cancel("early"), "handed over, so cancelable");
+    let result = run.await.expect("joined").expect("placed");
+    assert_eq!(result.verdict, Verdict::NotFilled, "{result:?}");
+    let filled = broker.with_ledger(|l| {
+        l.by_client_id("early")
+            .map(|o| o.filled_qty_at(broker.elapsed()))
+    });
+    assert_eq!(filled, Some(Decimal::ZERO));
+}

@@ -1076,3 +1076,30 @@ fn a_premature_cancel_confirmation_is_abandoned_not_fast() {
         "the premature confirmations left the samples"
     );
 }
+
+/// Goal: an exit leg the engine invents is a false positive. Method: the
+/// robust run of orders/bracket-day.yaml has none; reporting the exit the
+/// broker canceled as filled whole, in every bracket, adds one false
+/// positive per bracket, each named as an exit leg.
+#[test]
+fn an_invented_exit_fill_is_a_false_positive() {
+    let mut run = run(library("orders/bracket-day.yaml"), None);
+    assert_eq!(metrics(&run).false_positives, 0);
+    let mut invented = 0;
+    for outcome in &mut run.outcomes {
+        for exit in &mut outcome.verdict.exits {
+            if exit.filled_qty.is_zero() {
+                exit.filled_qty = outcome.qty;
+                invented += 1;
+            }
+        }
+    }
+    assert!(invented > 0);
+    let m = metrics(&run);
+    assert_eq!(m.false_positives, invented);
+    assert!(
+        m.false_positive_examples
+            .iter()
+            .all(|e| e.ends_with("(an exit leg)"))
+    );
+}

@@ -413,7 +413,14 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let reserved = self.admit_or_refuse(signal, reference, quote)?;
         self.record_intent(signal, reserved)?;
         let route = self.detector.route(&signal.client_order_id);
-        let submission = self.place(signal, reserved).await?;
+        self.working.handed_over(signal);
+        let submission = match self.place(signal, reserved).await {
+            Ok(submission) => submission,
+            Err(error) => {
+                self.working.done(&signal.client_order_id);
+                return Err(error);
+            }
+        };
         let order_id = submission.order.id.clone();
         let legs = submission.order.legs.clone();
         self.working.working(signal, &order_id);

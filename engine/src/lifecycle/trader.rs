@@ -35,8 +35,8 @@ pub(crate) struct Working {
 struct WorkingOrder {
     /// The signal it stands for.
     signal: Signal,
-    /// The broker's id of the order working for it now.
-    order_id: String,
+    /// The broker's id of the order working for it now, once placed.
+    order_id: watch::Sender<Option<String>>,
     /// Replaces sent so far.
     replaces: u32,
     /// Set when the trader asks for a cancel.
@@ -48,22 +48,24 @@ impl Working {
         self.orders.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Notes that `signal` was handed over: from now on its trader may
+    /// cancel or replace it, even before the broker answered its submit.
+    pub(crate) fn handed_over(&self, signal: &Signal) {
+        self.lock()
+            .entry(signal.client_order_id.clone())
+            .or_insert_with(|| WorkingOrder {
+                signal: signal.clone(),
+                order_id: watch::channel(None).0,
+                replaces: 0,
+                cancel: watch::channel(false).0,
+            });
+    }
+
     /// Notes that `signal`'s order now works as `order_id`.
     pub(crate) fn working(&self, signal: &Signal, order_id: &str) {
-        let mut orders = self.lock();
-        match orders.get_mut(&signal.client_order_id) {
-            Some(order) => order.order_id = order_id.to_owned(),
-            None => {
-                orders.insert(
-                    signal.client_order_id.clone(),
-                    WorkingOrder {
-                        signal: signal.clone(),
-                        order_id: order_id.to_owned(),
-                        replaces: 0,
-                        cancel: watch::channel(false).0,
-                    },
-                );
-            }
+        self.handed_over(signal);
+        if let Some(order) = self.lock().get(&signal.client_order_id) {
+            order.order_id.send_replace(Some(order_id.to_owned()));
         }
     }
 
@@ -99,9 +101,10 @@ pub(crate) fn either(a: Option<Guard>, b: Option<Guard>) -> Option<Guard> {
 
 impl<B: Broker + 'static> OrderExecutor<B> {
     /// Asks for the working order of `client_order_id` to be canceled:
-    /// its watch takes the cancel path at once, and its result says how
-    /// the order ended (a fill that won the race included). False when no
-    /// order of that id is working.
+    /// its watch takes the cancel path at once (or as soon as the submit
+    /// is answered, for an order still being placed), and its result says
+    /// how the order ended (a fill that won the race included). False when
+    /// no order of that id was handed over, or it has ended.
     pub fn cancel(&self, client_order_id: &str) -> bool {
         self.working
             .lock()
@@ -112,7 +115,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
 
     /// Replaces the working order of `client_order_id` with `change`
     /// (its `client_order_id` is set here: `{id}-v{n}`); answers the new
-    /// order. The watch of the intent follows the replacement once the
+    /// order. An order still being placed is replaced once its submit is
+    /// answered. The watch of the intent follows the replacement once the
     /// broker has replaced the old order; if the old one filled first,
     /// the broker rejects the new one and the fill is reported.
     ///
@@ -125,15 +129,28 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         client_order_id: &str,
         mut change: ReplaceRequest,
     ) -> Result<Order, BrokerError> {
-        let (order_id, n, signal) = {
+        let not_working = || BrokerError::NotFound {
+            message: format!("no working order for {client_order_id}"),
+        };
+        let (mut placed, signal) = {
+            let orders = self.working.lock();
+            let order = orders.get(client_order_id).ok_or_else(not_working)?;
+            (order.order_id.subscribe(), order.signal.clone())
+        };
+        // Handed over but not yet placed: the replace waits for the
+        // submit's answer (bounded by the submission's own deadline).
+        let wait = self.detector.config().submit_timeout;
+        let order_id = tokio::select! {
+            biased;
+            placed = placed.wait_for(Option::is_some) => placed.ok().and_then(|id| id.clone()),
+            () = crate::time::sleep(wait) => None,
+        }
+        .ok_or_else(not_working)?;
+        let n = {
             let mut orders = self.working.lock();
-            let order = orders
-                .get_mut(client_order_id)
-                .ok_or_else(|| BrokerError::NotFound {
-                    message: format!("no working order for {client_order_id}"),
-                })?;
+            let order = orders.get_mut(client_order_id).ok_or_else(not_working)?;
             order.replaces += 1;
-            (order.order_id.clone(), order.replaces, order.signal.clone())
+            order.replaces
         };
         let new_id = format!("{client_order_id}-v{n}");
         change.client_order_id = Some(new_id.clone());

@@ -90,7 +90,7 @@ pub struct OrderOutcome {
     /// the run's bounds.
     pub concluded_at: Option<Duration>,
     /// When the trader asked the engine to cancel the order, virtual, when
-    /// it did and the engine had the order working.
+    /// it did (whether or not the engine took it).
     pub cancel_requested_at: Option<Duration>,
 }
 

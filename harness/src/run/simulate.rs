@@ -256,12 +256,14 @@ async fn submit_workload(
         }
         last_submit = intent.submit_at;
         let engine = setup.engine.clone();
-        // A trader sets a bracket's exits from the market it sees.
+        // A trader sets a bracket's exits from the touch it would trade
+        // at (the ask for a buy, the bid for a sell): the broker checks
+        // them against it.
         let price = setup
             .broker
             .market()
-            .price_at(&intent.request.symbol, intent.submit_at)
-            .unwrap_or(intent.reference_price);
+            .quote_at(&intent.request.symbol, intent.submit_at)
+            .map_or(intent.reference_price, |q| q.touch(intent.request.side));
         let signal = intent.signal_at(price);
         // The price a bracket's exits are set from is the one its trader
         // expects to trade at (its stop loss and take profit are checked
@@ -303,8 +305,8 @@ async fn submit_workload(
 /// Runs `execute` (the engine placing and watching `client_order_id`'s
 /// order) while its trader acts on it: a replace, then a cancel, each at
 /// its time after the order was handed over. Returns the engine's verdict
-/// and when the cancel was asked for (`None`: none, or nothing was
-/// working to cancel). The trader stops when the engine concludes.
+/// and when the cancel was asked for (`None`: none), whether or not the
+/// engine took it. The trader stops when the engine concludes.
 async fn with_trader(
     execute: impl std::future::Future<Output = EngineVerdict>,
     engine: &Engine<SimBroker>,
@@ -332,12 +334,12 @@ async fn with_trader(
                     engine.replace(client_order_id, limit).await;
                 }
                 None => {
+                    // The trader asked, whether or not the engine takes it.
                     let asked = start.elapsed();
-                    if engine.cancel(client_order_id).await {
-                        *cancel_at
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(asked);
-                    }
+                    *cancel_at
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(asked);
+                    engine.cancel(client_order_id).await;
                 }
             }
         }

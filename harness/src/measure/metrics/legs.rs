@@ -3,7 +3,8 @@
 //!
 //! - a leg fill missed: an exit leg the broker filled for more than the
 //!   engine reported of it when it concluded about it (an engine that
-//!   watches no legs reports none);
+//!   watches no legs reports none); a leg reported beyond what the broker
+//!   had filled then is a false positive, counted with the run's;
 //! - an orphaned leg: an exit leg still working when the run ended while
 //!   the position its group opened is closed (the entry filled and the
 //!   exits filled as much);
@@ -30,6 +31,11 @@ pub struct LegFigures {
     pub legs: u64,
     /// Legs whose fills the engine did not all report.
     pub leg_fills_missed: u64,
+    /// Legs the engine reported more of than the broker had filled when
+    /// it concluded about them (invented or premature): counted among
+    /// the run's `false_positives`, by the intent (`slot`) they belong to.
+    #[serde(default)]
+    pub leg_false_positives: Vec<usize>,
     /// Legs left working on a closed position.
     pub orphaned_legs: u64,
     /// Intents with a replacement order.
@@ -86,6 +92,9 @@ impl LegFigures {
             if judged.check.missed() {
                 figures.leg_fills_missed += 1;
             }
+            if judged.check.false_positive() {
+                figures.leg_false_positives.push(slot);
+            }
             if orphaned(run, leg, end) {
                 figures.orphaned_legs += 1;
             }
@@ -123,6 +132,9 @@ impl LegFigures {
             let Some(asked) = outcome.cancel_requested_at else {
                 continue;
             };
+            // Every cancel a trader asked for, whether or not the engine
+            // took it: one it dropped shows as a slow conclusion, or as an
+            // order the broker filled.
             self.cancels += 1;
             if let Some(concluded) = outcome.concluded_at.filter(|_| !check.open_at_conclusion) {
                 let latency = concluded.saturating_sub(asked);
@@ -136,6 +148,8 @@ impl LegFigures {
     pub fn add(&mut self, other: &Self) {
         self.legs += other.legs;
         self.leg_fills_missed += other.leg_fills_missed;
+        self.leg_false_positives
+            .extend_from_slice(&other.leg_false_positives);
         self.orphaned_legs += other.orphaned_legs;
         self.replaced += other.replaced;
         self.replace_races_lost += other.replace_races_lost;

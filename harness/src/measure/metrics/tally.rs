@@ -139,6 +139,14 @@ impl Tally {
         t.add_run(run, &ids);
         t.add_records(run, &checks);
         t.legs = LegFigures::of(run, &ids, &checks);
+        // A leg's invented or premature fill is the run's false positive.
+        for slot in &t.legs.leg_false_positives {
+            t.false_positives += 1;
+            let [_, fp_ex, _, _, _] = &mut t.examples;
+            note(fp_ex, || {
+                format!("{}:{} (an exit leg)", run.seed, checks[*slot].index)
+            });
+        }
         t
     }
 
