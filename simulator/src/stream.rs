@@ -50,6 +50,13 @@ pub(crate) enum Happening {
     PendingReplace,
     /// That replace was refused: the order filled first.
     ReplaceRejected,
+    /// Accepted while the market is closed to it (`new` follows at the
+    /// open).
+    Accepted,
+    /// A replacement received, waiting for its replace to take effect.
+    PendingNew,
+    /// A `gtc` order still working at its first session's close.
+    DoneForDay,
 }
 
 impl Happening {
@@ -64,6 +71,9 @@ impl Happening {
             Self::CancelRejected => 1_000_003,
             Self::PendingReplace => 1_000_004,
             Self::ReplaceRejected => 1_000_005,
+            Self::Accepted => 1_000_006,
+            Self::PendingNew => 1_000_007,
+            Self::DoneForDay => 1_000_008,
         }
     }
 }
@@ -343,11 +353,21 @@ fn trade_update(
     let ended_here = order.terminal_at(at) == Some(at);
     let mut execution = None;
     let event = match happening {
-        // A leg's `new` is its activation, at the instant its entry filled.
-        Happening::New if at == order.links.held_until.unwrap_or(order.accepted_at) => {
+        // A leg's `new` is its activation, at the instant its entry filled;
+        // an order accepted while the market was closed is `new` at the
+        // open.
+        Happening::New
+            if at == order.links.held_until.unwrap_or(order.accepted_at)
+                || Some(at) == routed_at(market, order) =>
+        {
             TradeEvent::New
         }
         Happening::New => return None,
+        Happening::Accepted => TradeEvent::Accepted,
+        Happening::PendingNew if at < order.accepted_at => TradeEvent::PendingNew,
+        Happening::PendingNew => return None,
+        Happening::DoneForDay if !status.is_terminal() => TradeEvent::DoneForDay,
+        Happening::DoneForDay => return None,
         Happening::Fill(piece) => {
             let fill = order.fills.get(piece).filter(|f| f.at == at)?;
             let cumulative: Decimal = order.fills[..=piece].iter().map(|f| f.qty).sum();
@@ -402,6 +422,17 @@ fn trade_update(
         price: execution.as_ref().map(|(_, _, price)| *price),
         at: origin.at(at),
     })
+}
+
+/// When an order accepted while its market was closed reaches it: the
+/// next open (of the extended session, for an order that trades in it);
+/// `None` when its market was open then, or keeps no hours.
+#[must_use]
+pub(crate) fn routed_at(market: &Market, order: &crate::ledger::LedgerOrder) -> Option<Duration> {
+    market
+        .sessions()?
+        .closed_until(order.accepted_at, order.extended_hours)
+        .filter(|open| *open != Duration::MAX)
 }
 
 #[cfg(test)]

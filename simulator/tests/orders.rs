@@ -812,3 +812,62 @@ async fn both_exits_touched_at_once_fill_exactly_one() {
         "the coin never turned"
     );
 }
+
+/// The trade updates `items` delivered, as (event, order id).
+fn events(
+    items: &mut tokio::sync::mpsc::UnboundedReceiver<fillproof_engine::StreamItem>,
+) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    while let Ok(item) = items.try_recv() {
+        if let fillproof_engine::StreamItem::Update(update) = item {
+            seen.push((update.event.as_str().to_owned(), update.order.id.clone()));
+        }
+    }
+    seen
+}
+
+/// Goal: the stream sends `accepted`, `done_for_day` and `pending_new`
+/// when Alpaca does. Method: a market keeping regular hours, the run
+/// starting at 08:00 New York time: a `gtc` buy resting far under the
+/// market is `accepted` at once, `new` at the 09:30 open and
+/// `done_for_day` at the 16:00 close; replaced in the session (200 ms of
+/// processing), its replacement is `pending_new`, then `new`, and the old
+/// one `pending_replace`, then `replaced`.
+#[tokio::test(start_paused = true)]
+async fn the_stream_tells_accepted_done_for_day_and_pending_new() {
+    use fillproof_engine::TradeUpdates;
+    let text = "version: 1\nname: events\nseed: 3\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nbroker:\n  fill: {probability: 1, delay: 0s}\n  cancel: {processing: 200ms}\n  stream: {delay: 1ms}\nmarket:\n  hours: regular\n  symbols:\n    QQQ: {volatility: 0}\n";
+    let s = Scenario::parse(text.as_bytes(), "events.yaml", None).expect("scenario");
+    let mut model = BrokerModel::from_scenario(&s);
+    model.epoch_unix_micros = fillproof_engine::Timestamp::parse_rfc3339("2025-01-02T13:00:00Z")
+        .expect("start")
+        .unix_micros;
+    let b = SimBroker::new(model, s.seed, false);
+    let mut items = b.subscribe();
+    let placed = b
+        .submit_order(&limit("night", Side::Buy, "90.00"))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(2 * 3_600)).await;
+    let change = fillproof_engine::ReplaceRequest {
+        limit_price: Some(price("91.00")),
+        ..Default::default()
+    };
+    let new = b
+        .replace_order(&placed.id, &change)
+        .await
+        .expect("replaced");
+    sleep(Duration::from_secs(7 * 3_600)).await;
+    let seen = events(&mut items);
+    let of = |id: &str| {
+        seen.iter()
+            .filter(|(_, order)| order == id)
+            .map(|(event, _)| event.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of(&placed.id),
+        ["accepted", "new", "pending_replace", "replaced"]
+    );
+    assert_eq!(of(&new.id), ["pending_new", "new", "done_for_day"]);
+}

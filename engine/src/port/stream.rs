@@ -44,6 +44,12 @@ pub enum TradeEvent {
     ReplaceRejected,
     /// A cancel was refused.
     CancelRejected,
+    /// Accepted, not yet routed (the market is closed to it).
+    Accepted,
+    /// Received, not yet accepted (a replacement waiting for its replace).
+    PendingNew,
+    /// Done for the day: it works again at the next session.
+    DoneForDay,
     /// Any other event, as the broker spells it.
     Other(String),
 }
@@ -64,6 +70,9 @@ impl TradeEvent {
             Self::Replaced => "replaced",
             Self::ReplaceRejected => "order_replace_rejected",
             Self::CancelRejected => "order_cancel_rejected",
+            Self::Accepted => "accepted",
+            Self::PendingNew => "pending_new",
+            Self::DoneForDay => "done_for_day",
             Self::Other(name) => name,
         }
     }
@@ -83,6 +92,9 @@ impl TradeEvent {
             "replaced" => Self::Replaced,
             "order_replace_rejected" => Self::ReplaceRejected,
             "order_cancel_rejected" => Self::CancelRejected,
+            "accepted" => Self::Accepted,
+            "pending_new" => Self::PendingNew,
+            "done_for_day" => Self::DoneForDay,
             other => Self::Other(other.to_owned()),
         }
     }

@@ -309,6 +309,21 @@ impl SimBroker {
         }
     }
 
+    /// A `gtc` order's `done_for_day`: at the close of the session it
+    /// works in from `from`, when its market keeps hours.
+    pub(super) fn done_for_day(
+        &self,
+        order: &LedgerOrder,
+        from: Duration,
+    ) -> Option<(Happening, Duration)> {
+        self.market
+            .sessions()
+            .filter(|_| order.time_in_force == fillproof_engine::TimeInForce::Gtc)
+            .map(|sessions| sessions.trading_ends(from, order.extended_hours))
+            .filter(|close| *close != Duration::MAX)
+            .map(|close| (Happening::DoneForDay, close))
+    }
+
     /// Traces the accepted `order`, writes it to the ledger and schedules
     /// its happenings on the stream.
     fn file(&self, world: &mut World, now: Duration, key: u64, order: LedgerOrder) {
@@ -322,7 +337,18 @@ impl SimBroker {
                 broker_end: order.broker_end,
             },
         );
-        let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, now))
+        // Accepted while the market is closed to it: `accepted` now, `new`
+        // at the open; a `gtc` order still working at its first close is
+        // `done_for_day` then.
+        let routed = crate::stream::routed_at(&self.market, &order);
+        let opening = match routed {
+            Some(open) => vec![(Happening::Accepted, now), (Happening::New, open)],
+            None => vec![(Happening::New, now)],
+        };
+        let close = self.done_for_day(&order, routed.unwrap_or(now));
+        let happenings: Vec<(Happening, Duration)> = opening
+            .into_iter()
+            .chain(close)
             .chain(
                 order
                     .fills

@@ -77,7 +77,7 @@ impl SimBroker {
                 super::unregistered_key(&old.id) ^ n,
             );
         }
-        let new_id = self.file_replacement(world, effective, &old, request, filled_first);
+        let new_id = self.file_replacement(world, (now, effective), &old, request, filled_first);
         self.publish(
             world,
             id,
@@ -106,13 +106,14 @@ impl SimBroker {
         Ok(self.view_at(world, &new_id, now))
     }
 
-    /// Writes the new order of a replace taking effect at `effective`:
-    /// rejected then when the old order `filled_first`,
+    /// Writes the new order of a replace received at `now` and taking
+    /// effect at `effective` (`pending_new` until then): rejected then
+    /// when the old order `filled_first`,
     /// else working from then. Returns its id.
     fn file_replacement(
         &self,
         world: &mut World,
-        effective: Duration,
+        (now, effective): (Duration, Duration),
         old: &LedgerOrder,
         mut request: OrderRequest,
         filled_first: bool,
@@ -198,8 +199,11 @@ impl SimBroker {
             notional: None,
             links,
         };
-        let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::New, effective))
-            .filter(|_| !filled_first && order.links.parent.is_none())
+        let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::PendingNew, now))
+            .chain(
+                std::iter::once((Happening::New, effective))
+                    .filter(|_| !filled_first && order.links.parent.is_none()),
+            )
             .chain(
                 order
                     .fills
@@ -208,6 +212,7 @@ impl SimBroker {
                     .map(|(piece, f)| (Happening::Fill(piece), f.at)),
             )
             .chain(order.broker_end.map(|(at, _)| (Happening::BrokerEnd, at)))
+            .chain(self.done_for_day(&order, effective))
             .collect();
         world.ledger.insert(order);
         self.publish(world, &id, key, happenings);
