@@ -138,3 +138,69 @@ async fn the_engine_cancels_an_exit_the_broker_leaves_working() {
     assert_eq!(loser_status, TrueStatus::Canceled, "won at {won_at:?}");
     assert_eq!(executor.positions().position("QQQ").qty, Decimal::ZERO);
 }
+
+/// Goal: a short bracket's exits hold buying power while they work, as
+/// the broker's do. Method: $2,000 of buying power; a short bracket
+/// sells 10 QQQ at $100 (its exits are buys, the stop at $100.40, on a
+/// market that holds still, so they work on); meanwhile a buy of 20 at
+/// $100 ($2,000) is refused for want of buying power, which without the
+/// exits' hold the sale's proceeds would cover; once the exits are
+/// canceled, the same buy is admitted.
+#[tokio::test(start_paused = true)]
+async fn a_short_brackets_exits_hold_buying_power() {
+    let text = "version: 1\nname: hold\nseed: 4\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nbroker:\n  fill: {probability: 1, delay: 100ms}\nmarket:\n  hours: always\n  symbols:\n    QQQ: {volatility: 0, quote: {spread_bps: 2}}\n";
+    let s = Scenario::parse(text.as_bytes(), "hold.yaml", None).expect("scenario");
+    let broker = Arc::new(SimBroker::new(
+        BrokerModel::from_scenario(&s),
+        s.seed,
+        false,
+    ));
+    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
+    let audit = Arc::new(AuditLog::new(
+        Box::new(MemorySink::default()),
+        Arc::clone(&clock),
+    ));
+    let config = ExecutorConfig {
+        buying_power: Some(Decimal::from(2_000)),
+        exits_watched_for: Duration::from_secs(30),
+        ..ExecutorConfig::default()
+    };
+    let executor =
+        Arc::new(OrderExecutor::new(Arc::clone(&broker), config, audit, clock, 1).expect("config"));
+    let short = Signal {
+        side: Side::Sell,
+        stop_loss: Some("100.40".parse().expect("price")),
+        take_profit: Some("99.60".parse().expect("price")),
+        ..signal("short")
+    };
+    let run = {
+        let executor = Arc::clone(&executor);
+        tokio::spawn(async move { executor.execute(&short, Decimal::from(100)).await })
+    };
+    fillproof_engine::clock::sleep(Duration::from_secs(5)).await;
+    let buy = |id: &str| Signal {
+        qty: Decimal::from(20),
+        limit_price: Some(Decimal::from(100)),
+        stop_loss: None,
+        take_profit: None,
+        ..signal(id)
+    };
+    let refused = executor
+        .execute(&buy("while-held"), Decimal::from(100))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(fillproof_engine::ExecutionError::Validation(_))
+        ),
+        "{refused:?}"
+    );
+    let result = run.await.expect("joined").expect("placed");
+    assert!(
+        result.exits.iter().all(|e| e.verdict != Verdict::Filled),
+        "{:?}",
+        result.exits
+    );
+    let admitted = executor.execute(&buy("after"), Decimal::from(100)).await;
+    assert!(admitted.is_ok(), "{admitted:?}");
+}

@@ -339,6 +339,22 @@ impl Book {
         reserved
     }
 
+    /// Sets `amount` of buying power aside while a buy exit leg works (a
+    /// short bracket's stop loss or take profit), as the broker does;
+    /// [`Book::release`] gives it back.
+    pub(crate) fn hold(&mut self, amount: Decimal) {
+        if let Some(available) = &mut self.available {
+            *available = available.saturating_sub(amount);
+        }
+    }
+
+    /// Gives back what [`Book::hold`] set aside.
+    pub(crate) fn release(&mut self, amount: Decimal) {
+        if let Some(available) = &mut self.available {
+            *available = available.saturating_add(amount);
+        }
+    }
+
     /// Counts an exit leg's quantity in flight, as [`Book::reserve`] does
     /// a signal's, so that booking its outcome gives it back.
     pub(crate) fn expect_exit(&mut self, leg: &Signal) {

@@ -47,6 +47,17 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         } else {
             legs
         };
+        // A short bracket's exits are buys: while they work they hold
+        // buying power, as the broker's do, once for the pair (the larger
+        // of their prices), so that new buys are checked against what is
+        // left.
+        let held = legs
+            .iter()
+            .filter(|leg| leg.side == crate::port::Side::Buy)
+            .filter_map(|leg| leg.stop_price.or(leg.limit_price).map(|p| p * leg.qty))
+            .max()
+            .unwrap_or(Decimal::ZERO);
+        self.lock().hold(held);
         let (closed, _) = tokio::sync::watch::channel(false);
         let watch_leg = |leg: Order| {
             let mut flat = closed.subscribe();
@@ -75,6 +86,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let mut legs = legs.into_iter();
         let (first, second) = (legs.next(), legs.next());
         let (a, b) = tokio::join!(maybe(first.map(watch_leg)), maybe(second.map(watch_leg)));
+        self.lock().release(held);
         a.into_iter().chain(b).collect()
     }
 
