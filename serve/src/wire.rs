@@ -142,6 +142,11 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
     } else {
         Value::Null
     };
+    let (trail_price, trail_percent) = match order.trail {
+        Some(fillproof_engine::Trail::Price(price)) => (Some(price), None),
+        Some(fillproof_engine::Trail::Percent(pct)) => (None, Some(pct)),
+        None => (None, None),
+    };
     let replaced_at = match order.status {
         fillproof_engine::OrderStatus::Replaced => stamp(order.updated_at),
         _ => Value::Null,
@@ -197,14 +202,8 @@ pub fn order_json(order: &Order, asset_id: &str) -> Value {
         "status": status,
         "extended_hours": order.extended_hours,
         "legs": legs,
-        "trail_percent": decimal(match order.trail {
-            Some(fillproof_engine::Trail::Percent(pct)) => Some(pct),
-            _ => None,
-        }),
-        "trail_price": decimal(match order.trail {
-            Some(fillproof_engine::Trail::Price(price)) => Some(price),
-            _ => None,
-        }),
+        "trail_percent": decimal(trail_percent),
+        "trail_price": decimal(trail_price),
         "hwm": decimal(order.hwm),
     })
 }

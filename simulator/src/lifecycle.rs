@@ -115,25 +115,10 @@ pub fn draw(
         fill_at_once(&mut plan, fills, request, accepted_at);
         return Ok(plan);
     }
-    // A stop trades from the instant it triggers, as a market order (a
-    // stop or trailing stop) or at its limit (a stop limit).
-    let active_from = match stop_of(request) {
-        None => accepted_at,
-        Some(stop) => {
-            let triggered = market.first_trigger(
-                &request.symbol,
-                request.side,
-                stop,
-                accepted_at,
-                trading_ends,
-            );
-            let Some(triggered) = triggered else {
-                expire_at(&mut plan, request, trading_ends, model.horizon);
-                return Ok(plan);
-            };
-            plan.triggered_at = Some(triggered.at);
-            triggered.at
-        }
+    let Some(active_from) = active_from(&mut plan, market, request, (accepted_at, trading_ends))
+    else {
+        expire_at(&mut plan, request, trading_ends, model.horizon);
+        return Ok(plan);
     };
     let starts_at = active_from + first.delay;
     let collared = collar(request);
@@ -141,6 +126,29 @@ pub fn draw(
     plan.fills = random_fills(model, rng, request, starts_at, &pieces);
     expire_at(&mut plan, request, trading_ends, model.horizon);
     Ok(plan)
+}
+
+/// When `request` may start trading, accepted at `accepted_at`: then, or
+/// for a stop the instant it triggers before `trading_ends` (noted in
+/// `plan`), after which it trades as a market order (a stop, a trailing
+/// stop) or at its limit (a stop limit); `None` when it never triggers.
+fn active_from(
+    plan: &mut Plan,
+    market: &Market,
+    request: &OrderRequest,
+    (accepted_at, trading_ends): (Duration, Duration),
+) -> Option<Duration> {
+    let Some(stop) = stop_of(request) else {
+        return Some(accepted_at);
+    };
+    let triggered = market.first_trigger(
+        &request.symbol,
+        request.side,
+        stop,
+        accepted_at,
+        trading_ends,
+    )?;
+    Some(*plan.triggered_at.insert(triggered.at))
 }
 
 /// A buy stop as Alpaca trades it once triggered: a limit 4% over its

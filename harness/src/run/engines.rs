@@ -366,6 +366,16 @@ impl<B: Broker + 'static> Engine<B> {
 }
 
 impl<B> NaiveEngine<B> {
+    /// Notes the broker id `client_order_id` was placed under, for its
+    /// trader; gives the order back.
+    fn note_placed(&self, client_order_id: &str, order: Order) -> Order {
+        self.placed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(client_order_id.to_owned(), order.id.clone());
+        order
+    }
+
     /// The broker id `client_order_id` was placed under.
     fn placed_id(&self, client_order_id: &str) -> Option<String> {
         self.placed
@@ -459,13 +469,7 @@ impl<B: Broker> NaiveEngine<B> {
             })
             .await;
         let order = match submitted {
-            Ok(order) => {
-                self.placed
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(request.client_order_id.clone(), order.id.clone());
-                order
-            }
+            Ok(order) => self.note_placed(&request.client_order_id, order),
             Err(error) => {
                 return EngineVerdict {
                     broker_error: Some(CallError::Broker(error)),

@@ -25,18 +25,22 @@ use fillproof_engine::{
 };
 use rust_decimal::Decimal;
 
+use super::terms::refuse;
 use super::world::World;
 use super::{SimBroker, uuid_shaped};
 use crate::ledger::{BrokerEnd, LedgerOrder, TrueStatus};
 use crate::lifecycle::{draw, lifecycle_rng};
 use crate::stream::Happening;
 
-/// A 422 with `message`.
-fn refuse<T>(message: impl Into<String>) -> Result<T, BrokerError> {
-    Err(BrokerError::Unprocessable {
-        message: message.into(),
-    })
-}
+/// A replacement's fills, broker end, trigger, status lag and filled
+/// spelling.
+type ReplacementPlan = (
+    Vec<crate::ledger::Fill>,
+    Option<(Duration, BrokerEnd)>,
+    Option<Duration>,
+    Duration,
+    String,
+);
 
 impl SimBroker {
     /// A replace of `id` reaching the broker at `now`; answers the new
@@ -126,50 +130,8 @@ impl SimBroker {
         } else {
             format!("{}-r{}", old.id, world.ledger.orders().len())
         };
-        let (fills, broker_end, triggered_at, status_lag, spelling) = if filled_first {
-            (
-                Vec::new(),
-                Some((effective, BrokerEnd::Rejected)),
-                None,
-                Duration::ZERO,
-                String::from("filled"),
-            )
-        } else if old.links.parent.is_some() {
-            // A leg's lifecycle is its group's to settle.
-            (
-                Vec::new(),
-                None,
-                None,
-                Duration::ZERO,
-                String::from("filled"),
-            )
-        } else {
-            request.order_class = OrderClass::Simple;
-            let mut rng = lifecycle_rng(self.seed, key);
-            match draw(
-                &self.model,
-                &self.market,
-                &mut rng,
-                index,
-                &request,
-                effective,
-            ) {
-                Ok(plan) if !plan.reject_now => (
-                    plan.fills,
-                    plan.broker_end,
-                    plan.triggered_at,
-                    plan.status_lag,
-                    plan.filled_spelling,
-                ),
-                _ => (
-                    Vec::new(),
-                    Some((effective, BrokerEnd::Rejected)),
-                    None,
-                    Duration::ZERO,
-                    String::from("filled"),
-                ),
-            }
-        };
+        let (fills, broker_end, triggered_at, status_lag, spelling) =
+            self.replacement_plan(key, index, &mut request, effective, (old, filled_first));
         let mut links = old.links.clone();
         links.legs = Vec::new();
         links.replaces = Some(old.id.clone());
@@ -217,6 +179,63 @@ impl SimBroker {
         world.ledger.insert(order);
         self.publish(world, &id, key, happenings);
         id
+    }
+
+    /// The replacement's lifecycle, drawn from its own stream from
+    /// `effective`: rejected then when the old order filled first, none
+    /// for a leg (its group settles it), else drawn as a simple order.
+    fn replacement_plan(
+        &self,
+        key: u64,
+        index: Option<u32>,
+        request: &mut OrderRequest,
+        effective: Duration,
+        (old, filled_first): (&LedgerOrder, bool),
+    ) -> ReplacementPlan {
+        if filled_first {
+            (
+                Vec::new(),
+                Some((effective, BrokerEnd::Rejected)),
+                None,
+                Duration::ZERO,
+                String::from("filled"),
+            )
+        } else if old.links.parent.is_some() {
+            // A leg's lifecycle is its group's to settle.
+            (
+                Vec::new(),
+                None,
+                None,
+                Duration::ZERO,
+                String::from("filled"),
+            )
+        } else {
+            request.order_class = OrderClass::Simple;
+            let mut rng = lifecycle_rng(self.seed, key);
+            match draw(
+                &self.model,
+                &self.market,
+                &mut rng,
+                index,
+                request,
+                effective,
+            ) {
+                Ok(plan) if !plan.reject_now => (
+                    plan.fills,
+                    plan.broker_end,
+                    plan.triggered_at,
+                    plan.status_lag,
+                    plan.filled_spelling,
+                ),
+                _ => (
+                    Vec::new(),
+                    Some((effective, BrokerEnd::Rejected)),
+                    None,
+                    Duration::ZERO,
+                    String::from("filled"),
+                ),
+            }
+        }
     }
 
     /// Puts the new leg `new_id` in the place of `old` in its group, and

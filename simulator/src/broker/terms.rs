@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use crate::lifecycle::on_price_grid;
 
 /// A 422 with `message`.
-fn refuse<T>(message: impl Into<String>) -> Result<T, BrokerError> {
+pub(super) fn refuse<T>(message: impl Into<String>) -> Result<T, BrokerError> {
     Err(BrokerError::Unprocessable {
         message: message.into(),
     })
