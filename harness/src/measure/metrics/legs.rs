@@ -136,8 +136,13 @@ impl LegFigures {
             // took it: one it dropped shows as a slow conclusion, or as an
             // order the broker filled.
             self.cancels += 1;
-            if let Some(concluded) = outcome.concluded_at.filter(|_| !check.open_at_conclusion) {
-                let latency = concluded.saturating_sub(asked);
+            // A cancel asked after the engine had concluded (a bracket's
+            // exits still watched) reached nothing: no sample.
+            let concluded = outcome
+                .concluded_at
+                .filter(|c| *c >= asked && !check.open_at_conclusion);
+            if let Some(concluded) = concluded {
+                let latency = concluded - asked;
                 self.cancel_latencies_ms
                     .push(latency.as_secs_f64() * 1_000.0);
             }
