@@ -312,6 +312,7 @@ impl<B: BrokerCalls> Watch<'_, B> {
         self.horizon = Instant::now() + self.config.reconcile_horizon;
         if self.config.final_verification {
             if let Some(result) = self.verify_once().await {
+                let result = self.collect_executions(result).await;
                 return self.mark_deadline(result);
             }
         }
@@ -329,6 +330,9 @@ impl<B: BrokerCalls> Watch<'_, B> {
             CancelOutcome::AlreadyFilled => self.confirm_refused_cancel().await,
             other => self.after_cancel(other).await,
         };
+        // The cancel path reads over REST: executions the stream sent
+        // meanwhile are collected now, so a fill is booked piece by piece.
+        let result = self.collect_executions(result).await;
         self.mark_deadline(result)
     }
 
