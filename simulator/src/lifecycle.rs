@@ -37,6 +37,23 @@ pub struct Plan {
     pub triggered_at: Option<Duration>,
 }
 
+impl Plan {
+    /// A plan with nothing drawn: no fill, no status lag, the filled
+    /// status spelt `filled`, and `broker_end` if any (a leg its group
+    /// settles later; a replacement rejected at once).
+    #[must_use]
+    pub fn idle(broker_end: Option<(Duration, BrokerEnd)>) -> Self {
+        Self {
+            reject_now: false,
+            fills: Vec::new(),
+            broker_end,
+            status_lag: Duration::ZERO,
+            filled_spelling: "filled".into(),
+            triggered_at: None,
+        }
+    }
+}
+
 /// The stream an order's lifecycle is drawn from.
 #[must_use]
 pub fn lifecycle_rng(seed: u64, order_key: u64) -> ChaCha8Rng {

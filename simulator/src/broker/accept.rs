@@ -53,7 +53,7 @@ impl SimBroker {
         self.refuse_untradable(request)?;
         super::terms::check_type(request)?;
         self.refuse_by_asset(world, now, request)?;
-        self.refuse_by_class(world, now, request)?;
+        self.refuse_by_class(world, now, request, touch)?;
         self.refuse_auction_too_late(now, request)?;
         self.check_buying_power(world, now, request)?;
         let request = &super::terms::normalized(request);
@@ -68,19 +68,16 @@ impl SimBroker {
         Ok(self.view_at(world, &id, now))
     }
 
-    /// Refuses a bracket, OCO or OTO Alpaca would refuse (see
-    /// `terms::check_class`), a bracket or OTO whose entry would close a
+    /// Refuses a bracket, OCO or OTO Alpaca would refuse against the
+    /// `touch` it would trade at (see `terms::check_class`), a bracket or OTO whose entry would close a
     /// position (it must open one) and an OCO that would not close one.
     fn refuse_by_class(
         &self,
         world: &World,
         now: Duration,
         request: &OrderRequest,
+        touch: Decimal,
     ) -> Result<(), BrokerError> {
-        let touch = self
-            .market
-            .quote_at(&request.symbol, now)
-            .map_or(Decimal::ONE, |q| q.touch(request.side));
         super::terms::check_class(request, touch)?;
         let held = world.ledger.position_at(&request.symbol, now) * request.side.sign();
         let refuse = |message: String| Err(BrokerError::Unprocessable { message });
@@ -365,8 +362,9 @@ impl SimBroker {
 }
 
 /// The ledger's record of `request`, accepted at `now` as `id` with its
-/// drawn `plan`.
-fn ledger_order(
+/// drawn `plan`: a simple order, or the head of its group (a leg or a
+/// replacement sets its links after).
+pub(super) fn ledger_order(
     index: Option<u32>,
     id: String,
     request: &OrderRequest,

@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use super::world::World;
 use super::{SimBroker, uuid_shaped};
 use crate::ledger::{BrokerEnd, Fill, LedgerOrder, LegRole, Links};
-use crate::lifecycle::{draw, lifecycle_rng};
+use crate::lifecycle::{Plan, draw, lifecycle_rng};
 use crate::stream::Happening;
 
 /// The stream key of leg `role` of the group whose head is keyed `head`.
@@ -173,34 +173,17 @@ impl SimBroker {
             } else {
                 format!("{head_id}-{}", role_suffix(role))
             };
-            let leg = LedgerOrder {
-                index: None,
-                id: id.clone(),
+            let request = OrderRequest {
                 client_order_id: uuid_shaped(self.seed, "leg-client-order-id", key),
-                symbol: request.symbol.clone(),
-                side: request.side,
-                qty: request.qty,
-                order_type: request.order_type,
-                time_in_force: request.time_in_force,
-                limit_price: request.limit_price,
-                extended_hours: false,
-                accepted_at: now,
-                fills: Vec::new(),
-                broker_end: None,
-                cancel_requested_at: None,
-                cancel_effective_at: None,
-                status_lag: Duration::ZERO,
-                filled_spelling: "filled".into(),
-                stop_price: request.stop_price,
-                trail: None,
-                triggered_at: None,
-                notional: None,
-                links: Links {
-                    class: head_request.order_class,
-                    parent: Some((head_id.to_owned(), role)),
-                    held_until: Some(Duration::MAX),
-                    ..Links::default()
-                },
+                ..request
+            };
+            let mut leg =
+                super::accept::ledger_order(None, id.clone(), &request, now, Plan::idle(None));
+            leg.links = Links {
+                class: head_request.order_class,
+                parent: Some((head_id.to_owned(), role)),
+                held_until: Some(Duration::MAX),
+                ..Links::default()
             };
             world.ledger.insert(leg);
             ids.push(id);

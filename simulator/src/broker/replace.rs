@@ -28,19 +28,9 @@ use rust_decimal::Decimal;
 use super::terms::refuse;
 use super::world::World;
 use super::{SimBroker, uuid_shaped};
-use crate::ledger::{BrokerEnd, LedgerOrder, TrueStatus};
-use crate::lifecycle::{draw, lifecycle_rng};
+use crate::ledger::{BrokerEnd, LedgerOrder, Links, TrueStatus};
+use crate::lifecycle::{Plan, draw, lifecycle_rng};
 use crate::stream::Happening;
-
-/// A replacement's fills, broker end, trigger, status lag and filled
-/// spelling.
-type ReplacementPlan = (
-    Vec<crate::ledger::Fill>,
-    Option<(Duration, BrokerEnd)>,
-    Option<Duration>,
-    Duration,
-    String,
-);
 
 impl SimBroker {
     /// A replace of `id` reaching the broker at `now`; answers the new
@@ -130,36 +120,14 @@ impl SimBroker {
         } else {
             format!("{}-r{}", old.id, world.ledger.orders().len())
         };
-        let (fills, broker_end, triggered_at, status_lag, spelling) =
-            self.replacement_plan(key, index, &mut request, effective, (old, filled_first));
-        let mut links = old.links.clone();
-        links.legs = Vec::new();
-        links.replaces = Some(old.id.clone());
-        links.replaced_by = None;
-        links.replace_requested = None;
-        let order = LedgerOrder {
-            index,
-            id: id.clone(),
-            client_order_id: request.client_order_id.clone(),
-            symbol: request.symbol.clone(),
-            side: request.side,
-            qty: request.qty,
-            order_type: request.order_type,
-            time_in_force: request.time_in_force,
-            limit_price: request.limit_price,
-            extended_hours: request.extended_hours,
-            accepted_at: effective,
-            fills,
-            broker_end,
-            cancel_requested_at: None,
-            cancel_effective_at: None,
-            status_lag,
-            filled_spelling: spelling,
-            stop_price: request.stop_price,
-            trail: request.trail,
-            triggered_at,
-            notional: None,
-            links,
+        let plan = self.replacement_plan(key, index, &mut request, effective, (old, filled_first));
+        let mut order = super::accept::ledger_order(index, id.clone(), &request, effective, plan);
+        order.links = Links {
+            legs: Vec::new(),
+            replaces: Some(old.id.clone()),
+            replaced_by: None,
+            replace_requested: None,
+            ..old.links.clone()
         };
         let happenings: Vec<(Happening, Duration)> = std::iter::once((Happening::PendingNew, now))
             .chain(
@@ -191,50 +159,26 @@ impl SimBroker {
         request: &mut OrderRequest,
         effective: Duration,
         (old, filled_first): (&LedgerOrder, bool),
-    ) -> ReplacementPlan {
+    ) -> Plan {
         if filled_first {
-            (
-                Vec::new(),
-                Some((effective, BrokerEnd::Rejected)),
-                None,
-                Duration::ZERO,
-                String::from("filled"),
-            )
-        } else if old.links.parent.is_some() {
+            return Plan::idle(Some((effective, BrokerEnd::Rejected)));
+        }
+        if old.links.parent.is_some() {
             // A leg's lifecycle is its group's to settle.
-            (
-                Vec::new(),
-                None,
-                None,
-                Duration::ZERO,
-                String::from("filled"),
-            )
-        } else {
-            request.order_class = OrderClass::Simple;
-            let mut rng = lifecycle_rng(self.seed, key);
-            match draw(
-                &self.model,
-                &self.market,
-                &mut rng,
-                index,
-                request,
-                effective,
-            ) {
-                Ok(plan) if !plan.reject_now => (
-                    plan.fills,
-                    plan.broker_end,
-                    plan.triggered_at,
-                    plan.status_lag,
-                    plan.filled_spelling,
-                ),
-                _ => (
-                    Vec::new(),
-                    Some((effective, BrokerEnd::Rejected)),
-                    None,
-                    Duration::ZERO,
-                    String::from("filled"),
-                ),
-            }
+            return Plan::idle(None);
+        }
+        request.order_class = OrderClass::Simple;
+        let mut rng = lifecycle_rng(self.seed, key);
+        match draw(
+            &self.model,
+            &self.market,
+            &mut rng,
+            index,
+            request,
+            effective,
+        ) {
+            Ok(plan) if !plan.reject_now => plan,
+            _ => Plan::idle(Some((effective, BrokerEnd::Rejected))),
         }
     }
 
