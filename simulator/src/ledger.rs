@@ -119,8 +119,10 @@ pub struct Links {
     pub replace_requested: Option<(Duration, Duration)>,
 }
 
-/// A leg's part in its group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A leg's part in its group; a scenario's `timeline:` names it
+/// `take_profit` or `stop_loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LegRole {
     /// The take-profit limit.
     TakeProfit,

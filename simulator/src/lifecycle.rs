@@ -75,6 +75,25 @@ pub fn draw(
     request: &OrderRequest,
     accepted_at: Duration,
 ) -> Result<Plan, Overfill> {
+    let script = scripted_events(model, index, request);
+    draw_scripted(model, market, rng, script, request, accepted_at)
+}
+
+/// As [`draw`], with the timeline's events for the order given: `script`
+/// (a leg's, named by its entry) replaces the random fill model when there
+/// is one.
+///
+/// # Errors
+/// An [`Overfill`] when `script` fills the order with more than its
+/// quantity.
+pub fn draw_scripted(
+    model: &BrokerModel,
+    market: &Market,
+    rng: &mut ChaCha8Rng,
+    script: Option<&Vec<TimelineEvent>>,
+    request: &OrderRequest,
+    accepted_at: Duration,
+) -> Result<Plan, Overfill> {
     let first = FirstDraws::take(model, rng);
     let mut plan = Plan {
         reject_now: first.reject_now,
@@ -87,7 +106,7 @@ pub fn draw(
     if plan.reject_now {
         return Ok(plan);
     }
-    if let Some(events) = scripted_events(model, index, request) {
+    if let Some(events) = script {
         follow_script(&mut plan, events, request, market, accepted_at)?;
         return Ok(plan);
     }
@@ -349,6 +368,25 @@ fn scripted_events<'m>(
         })
 }
 
+/// The timeline's events for leg `role` of the group whose head is the
+/// workload's order `index` or the client's `client_order_id`, when it
+/// scripts any.
+#[must_use]
+pub fn leg_script<'m>(
+    model: &'m BrokerModel,
+    index: Option<u32>,
+    client_order_id: &str,
+    role: crate::ledger::LegRole,
+) -> Option<&'m Vec<TimelineEvent>> {
+    if model.timeline.is_empty() {
+        return None;
+    }
+    let leg = |head| model.timeline.get(&OrderTarget::Leg(Box::new(head), role));
+    index
+        .and_then(|i| leg(OrderTarget::Index(i)))
+        .or_else(|| leg(OrderTarget::ClientOrderId(client_order_id.to_owned())))
+}
+
 /// Writes the scripted `events` into `plan`: their fills, and the first
 /// end the broker gives the order.
 fn follow_script(
@@ -527,9 +565,11 @@ pub fn check_scripted_quantities(
     orders: u32,
 ) -> Result<(), Overfill> {
     for (target, events) in &model.timeline {
-        let index = match target {
+        // A leg is for its entry's quantity.
+        let index = match target.head() {
             OrderTarget::Index(index) => Some(*index),
             OrderTarget::ClientOrderId(id) => crate::workload::index_of_client_order_id(seed, id),
+            OrderTarget::Leg(..) => None,
         };
         let Some(index) = index.filter(|i| *i < orders) else {
             continue;

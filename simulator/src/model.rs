@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::distribution::{Dist, DurationDist, NumberDist};
 use crate::fault::{FaultKind, FaultTable};
+use crate::ledger::LegRole;
 use crate::market::MarketModel;
 use crate::scenario::{
     Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent, TimelineKind,
@@ -24,17 +25,32 @@ pub enum OrderTarget {
     Index(u32),
     /// By the client's id for it.
     ClientOrderId(String),
+    /// An exit leg of the order named.
+    Leg(Box<OrderTarget>, LegRole),
 }
 
 impl OrderTarget {
-    /// The order `event` names; `None` for an event that names none, which
-    /// `check` refuses.
+    /// The order `event` names (its leg, when it names one); `None` for an
+    /// event that names none, which `check` refuses.
     #[must_use]
     pub fn of(event: &TimelineEvent) -> Option<Self> {
-        match (&event.order, &event.client_order_id) {
-            (Some(order), _) => Some(Self::Index(order.value)),
-            (None, Some(id)) => Some(Self::ClientOrderId(id.value.clone())),
-            (None, None) => None,
+        let order = match (&event.order, &event.client_order_id) {
+            (Some(order), _) => Self::Index(order.value),
+            (None, Some(id)) => Self::ClientOrderId(id.value.clone()),
+            (None, None) => return None,
+        };
+        Some(match event.leg {
+            Some(role) => Self::Leg(Box::new(order), role),
+            None => order,
+        })
+    }
+
+    /// The order that heads the target: the order itself, or a leg's.
+    #[must_use]
+    pub fn head(&self) -> &Self {
+        match self {
+            Self::Leg(head, _) => head.head(),
+            order => order,
         }
     }
 }

@@ -871,3 +871,137 @@ async fn the_stream_tells_accepted_done_for_day_and_pending_new() {
     );
     assert_eq!(of(&new.id), ["pending_new", "new", "done_for_day"]);
 }
+
+/// The scenario of [`scenario`] (a still market, fills drawn 60 s after
+/// they may) with `broker` lines and the `timeline` events given.
+fn scripted(broker: &str, timeline: &str) -> Scenario {
+    let base = "version: 1\nname: orders\nseed: 21\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\n";
+    let text = format!(
+        "{base}broker:\n  fill: {{probability: 1, delay: 60s}}\n{broker}market:\n  hours: always\n  symbols:\n    QQQ: {{volatility: 0, quote: {{spread_bps: 2}}}}\ntimeline:\n{timeline}"
+    );
+    Scenario::parse(text.as_bytes(), "orders.yaml", None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Goal: a timeline scripts both exits of a bracket touched in one
+/// instant: exactly one fills, the other reads open until the OCO delay
+/// has passed and is canceled then. Method: twelve brackets, each with
+/// its entry scripted to fill at 1 s and both legs at 30 s, a 2 s OCO
+/// delay: in every group one leg fills (whole, at 30 s, at its price),
+/// the other is open at 30 s and 31.9 s and canceled at 32 s; the
+/// group's own coin gives the fill to the take profit in some groups and
+/// to the stop loss in others.
+#[tokio::test(start_paused = true)]
+async fn a_timeline_scripts_both_exits_touched_in_one_instant() {
+    let mut timeline = String::new();
+    for i in 0..12 {
+        timeline += &format!(
+            "  - {{at: 1s, client_order_id: both-{i}, event: fill}}\n  - {{at: 30s, client_order_id: both-{i}, leg: take_profit, event: fill}}\n  - {{at: 30s, client_order_id: both-{i}, leg: stop_loss, event: fill, price: \"99.50\"}}\n"
+        );
+    }
+    let b = broker(&scripted("  cancel: {oco_delay: 2s}\n", &timeline));
+    let at = Duration::from_secs(30);
+    let mut winners = Vec::new();
+    for i in 0..12 {
+        let placed = b
+            .submit_order(&bracket(&format!("both-{i}"), "100.40", "99.60"))
+            .await
+            .expect("accepted");
+        let legs: Vec<LedgerOrder> = placed
+            .legs
+            .iter()
+            .map(|l| ledger_order(&b, &l.id))
+            .collect();
+        let (filled, open): (Vec<&LedgerOrder>, Vec<&LedgerOrder>) =
+            legs.iter().partition(|l| !l.fills.is_empty());
+        assert_eq!((filled.len(), open.len()), (1, 1), "{legs:?}");
+        let (winner, loser) = (filled[0], open[0]);
+        assert_eq!(winner.fills.len(), 1);
+        assert_eq!(winner.fills[0].at, at);
+        assert_eq!(winner.fills[0].qty, Decimal::from(10));
+        let expected = match winner.order_type {
+            OrderType::Limit => price("100.40"),
+            _ => price("99.50"),
+        };
+        assert_eq!(winner.fills[0].price, expected);
+        for open_at in [at, at + Duration::from_millis(1_900)] {
+            assert!(!loser.status_at(open_at).is_terminal(), "{loser:?}");
+        }
+        assert_eq!(
+            loser.status_at(at + Duration::from_secs(2)),
+            TrueStatus::Canceled
+        );
+        winners.push(winner.order_type);
+    }
+    assert!(
+        winners.contains(&OrderType::Limit) && winners.contains(&OrderType::Stop),
+        "the coin always chose one role: {winners:?}"
+    );
+}
+
+/// Goal: a timeline scripts a leg filling while the entry's unfilled
+/// remainder is being canceled. Method: a bracket whose entry fills 4 at
+/// 1 s and the rest at 2.5 s; its client cancels it at 2 s and the broker
+/// takes 2 s to process a cancel. The entry fills whole before the cancel
+/// would take effect (4 s; it reads `pending_cancel` from 2 s), so its
+/// legs work, and the take profit scripted at 3 s fills then, at its
+/// limit; the stop loss is canceled after the OCO delay.
+#[tokio::test(start_paused = true)]
+async fn a_timeline_scripts_a_leg_filling_while_the_entry_is_canceled() {
+    let timeline = "  - {at: 1s, client_order_id: race, event: fill, qty: 4}\n  - {at: 2.5s, client_order_id: race, event: fill}\n  - {at: 3s, client_order_id: race, leg: take_profit, event: fill}\n";
+    let b = broker(&scripted(
+        "  cancel: {processing: 2s, oco_delay: 100ms}\n",
+        timeline,
+    ));
+    let placed = b
+        .submit_order(&bracket("race", "100.40", "99.60"))
+        .await
+        .expect("accepted");
+    sleep(Duration::from_secs(2)).await;
+    b.cancel_order(&placed.id).await.expect("cancel accepted");
+    let entry = ledger_order(&b, &placed.id);
+    assert_eq!(
+        entry.status_at(Duration::from_millis(2_100)),
+        TrueStatus::PendingCancel
+    );
+    assert_eq!(entry.status_at(Duration::from_secs(5)), TrueStatus::Filled);
+    let legs: Vec<LedgerOrder> = placed
+        .legs
+        .iter()
+        .map(|l| ledger_order(&b, &l.id))
+        .collect();
+    let take_profit = legs
+        .iter()
+        .find(|l| l.order_type == OrderType::Limit)
+        .expect("a take profit");
+    let stop_loss = legs
+        .iter()
+        .find(|l| l.order_type == OrderType::Stop)
+        .expect("a stop loss");
+    assert_eq!(take_profit.fills.len(), 1);
+    assert_eq!(take_profit.fills[0].at, Duration::from_secs(3));
+    assert_eq!(take_profit.fills[0].price, price("100.40"));
+    assert_eq!(
+        stop_loss.status_at(Duration::from_millis(3_100)),
+        TrueStatus::Canceled
+    );
+    assert!(stop_loss.fills.is_empty());
+}
+
+/// Goal: `check` refuses a `leg` it cannot apply, naming the field.
+/// Method: a leg on a `fault`, and a leg of a workload order when the
+/// workload's orders are simple.
+#[test]
+fn a_leg_the_timeline_cannot_apply_is_refused() {
+    let text = "version: 1\nname: legs\nseed: 1\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {at: 1s, order: 0, leg: stop_loss, event: fill}\n  - {client_order_id: x, leg: take_profit, event: fault, call: get_order, fault: timeout}\n";
+    let error = Scenario::parse(text.as_bytes(), "legs.yaml", None)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("timeline[0].leg") && error.contains("order 0 has no legs"),
+        "{error}"
+    );
+    assert!(
+        error.contains("timeline[1].leg") && error.contains("a `fault` strikes a call"),
+        "{error}"
+    );
+}

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use fillproof_engine::{BrokerError, Order, OrderRequest, stable_hash};
+use fillproof_engine::{BrokerError, Order, OrderClass, OrderRequest, stable_hash};
 use rust_decimal::Decimal;
 
 use super::world::World;
 use super::{SimBroker, unregistered_key, uuid_shaped};
-use crate::ledger::{LedgerOrder, Links};
+use crate::ledger::{LedgerOrder, LegRole, Links};
 use crate::lifecycle::{Plan, draw, lifecycle_rng};
 use crate::stream::Happening;
 use crate::trace::AcceptRecord;
@@ -278,13 +278,20 @@ impl SimBroker {
         let mut rng = lifecycle_rng(self.seed, key);
         // A harness run checks the timeline against each order's quantity
         // before it starts; an order whose quantity only its client knows
-        // (a bot under `serve`) is refused here, never filled short.
+        // (a bot under `serve`) is refused here, never filled short, and
+        // so is a group whose legs' scripted fills do not fit it.
+        let misfit = |overfill: crate::lifecycle::Overfill| BrokerError::Unprocessable {
+            message: format!("the scenario's timeline does not fit this order: {overfill}"),
+        };
+        for role in [LegRole::TakeProfit, LegRole::StopLoss] {
+            let script =
+                crate::lifecycle::leg_script(&self.model, index, &request.client_order_id, role);
+            if let (Some(script), false) = (script, request.order_class == OrderClass::Simple) {
+                crate::lifecycle::scripted_fills(script, request.qty).map_err(misfit)?;
+            }
+        }
         let plan =
-            draw(&self.model, &self.market, &mut rng, index, request, now).map_err(|overfill| {
-                BrokerError::Unprocessable {
-                    message: format!("the scenario's timeline does not fit this order: {overfill}"),
-                }
-            })?;
+            draw(&self.model, &self.market, &mut rng, index, request, now).map_err(misfit)?;
         if plan.reject_now {
             return Err(BrokerError::Unprocessable {
                 message: "order rejected by broker risk check".into(),

@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use super::world::World;
 use super::{SimBroker, uuid_shaped};
 use crate::ledger::{BrokerEnd, Fill, LedgerOrder, LegRole, Links};
-use crate::lifecycle::{Plan, draw, lifecycle_rng};
+use crate::lifecycle::{Plan, draw, draw_scripted, leg_script, lifecycle_rng};
 use crate::stream::Happening;
 
 /// The stream key of leg `role` of the group whose head is keyed `head`.
@@ -219,7 +219,12 @@ impl SimBroker {
         };
         let mut settled: Vec<Settled> = exits
             .iter()
-            .map(|(exit, key)| self.settle_exit(exit, *key, active_from, oco))
+            .map(|(exit, key)| {
+                let script = exit.links.parent.as_ref().and_then(|(_, role)| {
+                    leg_script(&self.model, head.index, &head.client_order_id, *role)
+                });
+                self.settle_exit(exit, (*key, script), active_from, oco)
+            })
             .collect();
         if let ([a, b], [(exit_a, _), (exit_b, _)]) = (settled.as_mut_slice(), exits.as_slice()) {
             let mut rng = derive_rng(self.seed, "one-cancels-other", head_key);
@@ -290,7 +295,7 @@ impl SimBroker {
     fn settle_exit(
         &self,
         exit: &LedgerOrder,
-        key: u64,
+        (key, script): (u64, Option<&Vec<crate::scenario::TimelineEvent>>),
         active_from: Result<Duration, Option<Duration>>,
         oco: bool,
     ) -> Settled {
@@ -309,15 +314,23 @@ impl SimBroker {
             }
         };
         let mut rng = lifecycle_rng(self.seed, key);
-        let index = if oco { exit.index } else { None };
-        let plan = draw(
-            &self.model,
-            &self.market,
-            &mut rng,
-            index,
-            &request_of(exit),
-            from,
-        );
+        let request = request_of(exit);
+        let plan = match script {
+            // A leg the timeline names through its entry.
+            Some(script) => draw_scripted(
+                &self.model,
+                &self.market,
+                &mut rng,
+                Some(script),
+                &request,
+                from,
+            ),
+            // An OCO's head is a workload order: its own script, if any.
+            None => {
+                let index = if oco { exit.index } else { None };
+                draw(&self.model, &self.market, &mut rng, index, &request, from)
+            }
+        };
         let mut settled = match plan {
             Ok(plan) if !plan.reject_now => Settled {
                 fills: plan.fills,

@@ -13,6 +13,7 @@ use super::values::Price;
 use super::workload::qty_bounds;
 use crate::duration::Dur;
 use crate::fault::{FAULT_KINDS, FaultKind};
+use crate::ledger::LegRole;
 use crate::model::OrderTarget;
 use fillproof_engine::Endpoint;
 
@@ -35,6 +36,13 @@ pub struct TimelineEvent {
     /// The order it applies to, by the client's id for it.
     #[serde(default)]
     pub client_order_id: Option<Spanned<String>>,
+    /// The exit leg of that order the event applies to, `take_profit` or
+    /// `stop_loss`, when the order heads a bracket or an OTO: a leg's
+    /// scripted fill happens at `at` or when the leg becomes active (its
+    /// entry filled whole), whichever is later; a leg of an entry that
+    /// never fills whole is canceled with it, script or not.
+    #[serde(default)]
+    pub leg: Option<LegRole>,
     /// What happens.
     pub event: Spanned<TimelineKind>,
     /// Quantity filled by a `fill`; default the rest of the order.
@@ -73,10 +81,15 @@ impl TimelineEvent {
     /// `client_order_id "abc"`.
     #[must_use]
     pub fn target_name(&self) -> String {
-        match (&self.order, &self.client_order_id) {
+        let order = match (&self.order, &self.client_order_id) {
             (Some(order), _) => format!("order {}", order.value),
             (None, Some(id)) => format!("client_order_id {:?}", id.value),
             (None, None) => "no order".to_owned(),
+        };
+        match self.leg {
+            Some(LegRole::TakeProfit) => format!("the take-profit leg of {order}"),
+            Some(LegRole::StopLoss) => format!("the stop-loss leg of {order}"),
+            None => order,
         }
     }
 }
@@ -103,6 +116,7 @@ pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
     let orders = scenario.workload.orders.value;
     for (i, event) in scenario.timeline.iter().enumerate() {
         check_timeline_event(i, event, orders, c);
+        check_leg(i, event, scenario, c);
     }
     check_timeline_orders(scenario, c);
     check_rejections_after_fills(&scenario.timeline, c);
@@ -254,10 +268,10 @@ fn check_timeline_quantities(
         let name = if event.qty.is_some() { "qty" } else { "event" };
         (event.location(), format!("timeline[{i}].{name}"))
     };
-    let bound = match target {
+    let bound = match target.head() {
         _ if least == most => String::new(),
         OrderTarget::Index(_) => format!(" (`workload.qty` draws at most {most} for it)"),
-        OrderTarget::ClientOrderId(_) => " (no order is for more)".to_owned(),
+        _ => " (no order is for more)".to_owned(),
     };
     if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(most)) {
         let (location, field) = field_of(&overfill);
@@ -270,7 +284,7 @@ fn check_timeline_quantities(
                 overfill.problem, overfill.target
             ),
         );
-    } else if matches!(target, OrderTarget::Index(_)) {
+    } else if matches!(target.head(), OrderTarget::Index(_)) {
         // An order named by client order id is checked when it is placed.
         if let Err(overfill) = crate::lifecycle::scripted_fills(&scripted, Decimal::from(least)) {
             let (location, field) = field_of(&overfill);
@@ -308,6 +322,33 @@ fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Ch
         check_timed_event(i, event, c);
     }
     check_fill_fields(i, event, c);
+}
+
+/// Checks an event's `leg`: only for an event the broker does to an order
+/// (a leg's calls are the client's, named by the leg's own order), and,
+/// for a workload order, only when the workload's orders have legs.
+fn check_leg(i: usize, event: &TimelineEvent, scenario: &Scenario, c: &mut Checker<'_>) {
+    if event.leg.is_none() {
+        return;
+    }
+    if event.event.value == TimelineKind::Fault {
+        c.at(
+            Some(event.location()),
+            format!("timeline[{i}].leg"),
+            "a `fault` strikes a call the client makes for the order it names, and a leg's \
+             calls cannot be named by its entry; remove `leg`",
+        );
+    } else if let (Some(order), None) = (&event.order, &scenario.workload.exits) {
+        c.at(
+            Some(event.location()),
+            format!("timeline[{i}].leg"),
+            format!(
+                "order {} has no legs: the workload's orders are simple orders; add \
+                 `workload.exits` to make each a bracket, or remove `leg`",
+                order.value
+            ),
+        );
+    }
 }
 
 /// Checks that `event` names exactly one order, and one that exists.

@@ -327,7 +327,8 @@ fn check_listed_orders(workload: &WorkloadSpec, c: &mut Checker<'_>) {
 pub(super) fn qty_bounds(scenario: &Scenario, target: &OrderTarget) -> (u64, u64) {
     const MOST: u64 = 1_000_000_000;
     let workload = &scenario.workload;
-    let OrderTarget::Index(index) = target else {
+    // A leg is for its entry's quantity.
+    let OrderTarget::Index(index) = target.head() else {
         return (1, MOST);
     };
     if let Some(order) = workload.list.get(*index as usize) {
