@@ -74,7 +74,8 @@ fn ledger_pnl(broker: &SimBroker, t: Duration) -> Decimal {
 /// Goal: a bracket's exit is watched and booked, and the book equals the
 /// ledger. Method: a buy signal with a stop loss and a take profit
 /// becomes a bracket; the engine's result lists both exits, exactly one
-/// filled and the other ended unfilled; the engine's position is flat and
+/// filled (its slippage measured against its own stop or limit) and the
+/// other ended unfilled; the engine's position is flat and
 /// its realized P&L equals the ledger's; no leg is left working.
 #[tokio::test(start_paused = true)]
 async fn a_brackets_exit_is_booked_and_the_book_equals_the_ledger() {
@@ -93,6 +94,16 @@ async fn a_brackets_exit_is_booked_and_the_book_equals_the_ledger() {
         .collect();
     assert_eq!(filled.len(), 1, "{:?}", result.exits);
     assert!(result.exits.iter().any(|e| e.verdict == Verdict::NotFilled));
+    // The exit's slippage is against its own price: the stop's, or the
+    // take profit's limit.
+    let exit = filled[0];
+    let slippage = exit.slippage.expect("a filled exit's slippage");
+    let own_price: Decimal = match exit.avg_price {
+        Some(p) if p < Decimal::from(100) => "99.60".parse().expect("price"),
+        _ => "100.40".parse().expect("price"),
+    };
+    assert_eq!(slippage.expected_price, own_price, "{exit:?}");
+    assert_eq!(Some(slippage.fill_price), exit.avg_price);
     let book = executor.positions();
     assert_eq!(book.position("QQQ").qty, Decimal::ZERO);
     let now = broker.elapsed();
@@ -139,15 +150,10 @@ async fn the_engine_cancels_an_exit_the_broker_leaves_working() {
     assert_eq!(executor.positions().position("QQQ").qty, Decimal::ZERO);
 }
 
-/// Goal: a short bracket's exits hold buying power while they work, as
-/// the broker's do. Method: $2,000 of buying power; a short bracket
-/// sells 10 QQQ at $100 (its exits are buys, the stop at $100.40, on a
-/// market that holds still, so they work on); meanwhile a buy of 20 at
-/// $100 ($2,000) is refused for want of buying power, which without the
-/// exits' hold the sale's proceeds would cover; once the exits are
-/// canceled, the same buy is admitted.
-#[tokio::test(start_paused = true)]
-async fn a_short_brackets_exits_hold_buying_power() {
+/// An executor under `config` (with a 30 s watch of exits) on a broker
+/// filling every order in 100 ms on a QQQ market that holds still at
+/// $100, so that a bracket's exits work on until the watch ends.
+fn still_market_executor(config: ExecutorConfig) -> Arc<OrderExecutor<SimBroker>> {
     let text = "version: 1\nname: hold\nseed: 4\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\nbroker:\n  fill: {probability: 1, delay: 100ms}\nmarket:\n  hours: always\n  symbols:\n    QQQ: {volatility: 0, quote: {spread_bps: 2}}\n";
     let s = Scenario::parse(text.as_bytes(), "hold.yaml", None).expect("scenario");
     let broker = Arc::new(SimBroker::new(
@@ -161,12 +167,25 @@ async fn a_short_brackets_exits_hold_buying_power() {
         Arc::clone(&clock),
     ));
     let config = ExecutorConfig {
-        buying_power: Some(Decimal::from(2_000)),
         exits_watched_for: Duration::from_secs(30),
-        ..ExecutorConfig::default()
+        ..config
     };
-    let executor =
-        Arc::new(OrderExecutor::new(Arc::clone(&broker), config, audit, clock, 1).expect("config"));
+    Arc::new(OrderExecutor::new(broker, config, audit, clock, 1).expect("config"))
+}
+
+/// Goal: a short bracket's exits hold buying power while they work, as
+/// the broker's do. Method: $2,000 of buying power; a short bracket
+/// sells 10 QQQ at $100 (its exits are buys, the stop at $100.40, on a
+/// market that holds still, so they work on); meanwhile a buy of 20 at
+/// $100 ($2,000) is refused for want of buying power, which without the
+/// exits' hold the sale's proceeds would cover; once the exits are
+/// canceled, the same buy is admitted.
+#[tokio::test(start_paused = true)]
+async fn a_short_brackets_exits_hold_buying_power() {
+    let executor = still_market_executor(ExecutorConfig {
+        buying_power: Some(Decimal::from(2_000)),
+        ..ExecutorConfig::default()
+    });
     let short = Signal {
         side: Side::Sell,
         stop_loss: Some("100.40".parse().expect("price")),
@@ -203,4 +222,154 @@ async fn a_short_brackets_exits_hold_buying_power() {
     );
     let admitted = executor.execute(&buy("after"), Decimal::from(100)).await;
     assert!(admitted.is_ok(), "{admitted:?}");
+}
+
+/// Goal: a long bracket's working stop loss counts against the position
+/// limit, as the broker holds the shares for it. Method: a limit of 10
+/// shares; a bracket buys 10 QQQ (its exits, sells of 10, work on a
+/// market that holds still); meanwhile a sale of 15 is refused by the
+/// position limit (short 15 if the stop loss filled too), which without
+/// the exits counted would end short 5 and pass; once the exits are
+/// canceled, the same sale passes the risk rules.
+#[tokio::test(start_paused = true)]
+async fn a_long_brackets_stop_loss_counts_against_the_position_limit() {
+    let mut config = ExecutorConfig::default();
+    config.risk.max_position = Some(Decimal::from(10));
+    let executor = still_market_executor(config);
+    let long = Signal {
+        stop_loss: Some("99.60".parse().expect("price")),
+        take_profit: Some("100.40".parse().expect("price")),
+        ..signal("long")
+    };
+    let run = {
+        let executor = Arc::clone(&executor);
+        tokio::spawn(async move { executor.execute(&long, Decimal::from(100)).await })
+    };
+    fillproof_engine::clock::sleep(Duration::from_secs(5)).await;
+    let sell = |id: &str| Signal {
+        side: Side::Sell,
+        qty: Decimal::from(15),
+        stop_loss: None,
+        take_profit: None,
+        ..signal(id)
+    };
+    let refused = executor
+        .execute(&sell("while-working"), Decimal::from(100))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(fillproof_engine::ExecutionError::Risk(
+                fillproof_engine::RiskViolation::MaxPosition { projected, .. }
+            )) if *projected == Decimal::from(-15)
+        ),
+        "{refused:?}"
+    );
+    let result = run.await.expect("joined").expect("placed");
+    assert!(
+        result.exits.iter().all(|e| e.verdict != Verdict::Filled),
+        "{:?}",
+        result.exits
+    );
+    let after = executor.execute(&sell("after"), Decimal::from(100)).await;
+    assert!(
+        !matches!(&after, Err(fillproof_engine::ExecutionError::Risk(_))),
+        "{after:?}"
+    );
+}
+
+/// The slippage figure's own arithmetic, for `order` against the touch
+/// at `from`: (average fill − touch) ÷ touch × 10,000, adverse positive.
+fn slippage_from(
+    broker: &SimBroker,
+    order: &fillproof_simulator::LedgerOrder,
+    from: Duration,
+) -> f64 {
+    let touch = fillproof_harness::measure::metrics::touch_at(
+        broker.market(),
+        &order.symbol,
+        order.side,
+        from,
+    )
+    .expect("quoted");
+    let qty: Decimal = order.fills.iter().map(|f| f.qty).sum();
+    let average = order.fills.iter().map(|f| f.qty * f.price).sum::<Decimal>() / qty;
+    let bps = (average - touch) / touch * Decimal::from(10_000) * order.side.sign();
+    rust_decimal::prelude::ToPrimitive::to_f64(&bps.round_dp(4)).expect("finite")
+}
+
+/// Goal: the slippage figure measures a stop from its trigger and a
+/// bracket's leg from its activation, not from when the broker accepted
+/// it (the move to the stop, or the entry's wait, is not the exit's
+/// execution). Method: on a moving market, a bracket whose exits both
+/// fill in time, and a sell stop 0.3% under the market: the stop's
+/// figure is its fill against the bid when it triggered (differing by
+/// more than 10 bps from one taken at acceptance), and the filled leg's
+/// against the touch when the entry filled (a stop leg's, at its
+/// trigger).
+#[tokio::test(start_paused = true)]
+async fn slippage_measures_a_stop_from_its_trigger_and_a_leg_from_its_activation() {
+    use fillproof_engine::{Broker, OrderClass, OrderRequest, OrderType, StopLoss};
+    let broker = broker("0s");
+    let request = |id: &str, order_type| OrderRequest {
+        client_order_id: id.into(),
+        symbol: "QQQ".into(),
+        qty: Decimal::from(10),
+        side: Side::Sell,
+        order_type,
+        time_in_force: TimeInForce::Gtc,
+        limit_price: None,
+        extended_hours: false,
+        stop_price: None,
+        trail: None,
+        order_class: OrderClass::Simple,
+        take_profit: None,
+        stop_loss: None,
+        notional: None,
+    };
+    let stop = broker
+        .submit_order(&OrderRequest {
+            stop_price: Some("99.70".parse().expect("price")),
+            ..request("stop", OrderType::Stop)
+        })
+        .await
+        .expect("accepted");
+    let bracket = broker
+        .submit_order(&OrderRequest {
+            side: Side::Buy,
+            order_class: OrderClass::Bracket,
+            take_profit: Some("100.40".parse().expect("price")),
+            stop_loss: Some(StopLoss {
+                stop_price: "99.60".parse().expect("price"),
+                limit_price: None,
+            }),
+            ..request("bracket", OrderType::Market)
+        })
+        .await
+        .expect("accepted");
+    let end = Duration::from_secs(30 * 86_400);
+    let measured = |order: &fillproof_simulator::LedgerOrder| {
+        fillproof_harness::measure::metrics::order_slippage_bps(order, broker.market(), end)
+            .expect("filled")
+    };
+    let stop = broker.with_ledger(|l| l.by_id(&stop.id).cloned().expect("stop"));
+    let triggered = stop.triggered_at.expect("the stop triggered");
+    assert_eq!(measured(&stop), slippage_from(&broker, &stop, triggered));
+    let at_acceptance = slippage_from(&broker, &stop, stop.accepted_at);
+    assert!(
+        (measured(&stop) - at_acceptance).abs() > 10.0,
+        "{} vs {at_acceptance}",
+        measured(&stop)
+    );
+    let entry = broker.with_ledger(|l| l.by_id(&bracket.id).cloned().expect("entry"));
+    let activated = entry.fills.last().expect("the entry filled").at;
+    let leg = bracket
+        .legs
+        .iter()
+        .map(|l| broker.with_ledger(|ledger| ledger.by_id(&l.id).cloned().expect("leg")))
+        .find(|l| !l.fills.is_empty())
+        .expect("an exit filled");
+    let from = leg.triggered_at.unwrap_or(activated);
+    assert!(from >= activated);
+    assert_eq!(measured(&leg), slippage_from(&broker, &leg, from));
 }

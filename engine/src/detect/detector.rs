@@ -263,7 +263,9 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     /// working or held) for up to `watch_for`, the stream through `route`:
     /// it ends when the broker confirms the leg ended, or earlier through
     /// the deadline's path (a final read, the cancel, the reads that
-    /// verify it) when `guard` resolves.
+    /// verify it) when `guard` resolves. Its slippage is measured against
+    /// the price the trader set for it: a stop loss's stop (what a stop
+    /// gives up past it is its slippage), a take profit's limit.
     pub async fn monitor_exit(
         &self,
         order: Order,
@@ -272,7 +274,8 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         guard: Option<Guard>,
     ) -> FillResult {
         let deadline = Instant::now() + watch_for;
-        self.watch(order, None, None, (deadline, guard), route)
+        let expected = order.stop_price.or(order.limit_price);
+        self.watch(order, expected, None, (deadline, guard), route)
             .await
     }
 

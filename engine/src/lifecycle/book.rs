@@ -266,13 +266,47 @@ pub struct AppliedFill {
 #[derive(Debug, Default)]
 pub(crate) struct Book {
     positions: PositionBook,
-    /// Signed quantity of orders in flight, by symbol.
-    in_flight: BTreeMap<String, Decimal>,
+    /// Quantity of orders in flight by symbol, each side on its own.
+    in_flight: BTreeMap<String, Flying>,
     /// Buying power left, when checked.
     available: Option<Decimal>,
     /// Each trader's order times within the last minute.
     recent: BTreeMap<String, VecDeque<Instant>>,
     applied: Vec<AppliedFill>,
+}
+
+/// The quantity of one symbol's orders in flight, each side on its own:
+/// the worst case either way is what the position limit must hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Flying {
+    buying: Decimal,
+    selling: Decimal,
+}
+
+impl Flying {
+    /// The quantity in flight on `side`.
+    fn side(&mut self, side: Side) -> &mut Decimal {
+        match side {
+            Side::Buy => &mut self.buying,
+            Side::Sell => &mut self.selling,
+        }
+    }
+}
+
+/// What a bracket's working exits hold, from when its entry filled until
+/// both ended: their quantity in flight on the exit side, counted once
+/// for the pair (only one can fill), and, for buy exits, the buying power
+/// the broker sets aside for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExitHold {
+    /// The symbol.
+    pub symbol: String,
+    /// The exits' side.
+    pub side: Side,
+    /// The largest exit's quantity.
+    pub qty: Decimal,
+    /// Buying power set aside.
+    pub amount: Decimal,
 }
 
 /// How long an order counts toward its trader's order rate.
@@ -304,14 +338,16 @@ impl Book {
         {
             recent.pop_front();
         }
+        let flying = self
+            .in_flight
+            .get(&signal.symbol)
+            .copied()
+            .unwrap_or_default();
         Exposure {
             daily_pnl: self.positions.daily_pnl(today),
             held: self.positions.position(&signal.symbol).qty,
-            in_flight: self
-                .in_flight
-                .get(&signal.symbol)
-                .copied()
-                .unwrap_or(Decimal::ZERO),
+            buying: flying.buying,
+            selling: flying.selling,
             recent_orders: u32::try_from(recent.len()).unwrap_or(u32::MAX),
         }
     }
@@ -323,11 +359,7 @@ impl Book {
             .entry(signal.trader_id.clone())
             .or_default()
             .push_back(now);
-        let flying = self
-            .in_flight
-            .entry(signal.symbol.clone())
-            .or_insert(Decimal::ZERO);
-        *flying = flying.saturating_add(signal.side.sign() * signal.qty);
+        self.fly(&signal.symbol, signal.side, signal.qty);
         // Bounded by validation: at most MAX_QTY x MAX_PRICE.
         let reserved = match signal.side {
             Side::Buy => signal.qty * signal.limit_price.unwrap_or(reference),
@@ -339,30 +371,40 @@ impl Book {
         reserved
     }
 
-    /// Sets `amount` of buying power aside while a buy exit leg works (a
-    /// short bracket's stop loss or take profit), as the broker does;
-    /// [`Book::release`] gives it back.
-    pub(crate) fn hold(&mut self, amount: Decimal) {
+    /// Adds `qty` (negative: takes it back) to `symbol`'s orders in
+    /// flight on `side`.
+    fn fly(&mut self, symbol: &str, side: Side, qty: Decimal) {
+        let flying = self
+            .in_flight
+            .entry(symbol.to_owned())
+            .or_default()
+            .side(side);
+        *flying = flying.saturating_add(qty);
+    }
+
+    /// Counts a bracket's working exits, as the broker does: their
+    /// quantity in flight (so the position limit sees what they may still
+    /// do) and the buying power buy exits hold; [`Book::release`] undoes
+    /// it when both ended.
+    pub(crate) fn hold(&mut self, exits: &ExitHold) {
+        self.fly(&exits.symbol, exits.side, exits.qty);
         if let Some(available) = &mut self.available {
-            *available = available.saturating_sub(amount);
+            *available = available.saturating_sub(exits.amount);
         }
     }
 
-    /// Gives back what [`Book::hold`] set aside.
-    pub(crate) fn release(&mut self, amount: Decimal) {
+    /// Undoes [`Book::hold`].
+    pub(crate) fn release(&mut self, exits: &ExitHold) {
+        self.fly(&exits.symbol, exits.side, -exits.qty);
         if let Some(available) = &mut self.available {
-            *available = available.saturating_add(amount);
+            *available = available.saturating_add(exits.amount);
         }
     }
 
     /// Counts an exit leg's quantity in flight, as [`Book::reserve`] does
     /// a signal's, so that booking its outcome gives it back.
     pub(crate) fn expect_exit(&mut self, leg: &Signal) {
-        let flying = self
-            .in_flight
-            .entry(leg.symbol.clone())
-            .or_insert(Decimal::ZERO);
-        *flying = flying.saturating_add(leg.side.sign() * leg.qty);
+        self.fly(&leg.symbol, leg.side, leg.qty);
     }
 
     /// Undoes [`Book::reserve`] and books what filled (`fill`: quantity,
@@ -379,11 +421,7 @@ impl Book {
         executions: &[Execution],
         today: i64,
     ) {
-        let flying = self
-            .in_flight
-            .entry(signal.symbol.clone())
-            .or_insert(Decimal::ZERO);
-        *flying = flying.saturating_sub(signal.side.sign() * signal.qty);
+        self.fly(&signal.symbol, signal.side, -signal.qty);
         if let Some(available) = &mut self.available {
             match price {
                 Some(price) => {

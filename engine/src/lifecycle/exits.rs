@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 
 use crate::budget::BrokerCalls;
 use crate::detect::{FillResult, Guard, Verdict};
+use crate::lifecycle::book::ExitHold;
 use crate::lifecycle::{OrderExecutor, Signal};
 use crate::port::{Broker, Order};
 
@@ -47,17 +48,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         } else {
             legs
         };
-        // A short bracket's exits are buys: while they work they hold
-        // buying power, as the broker's do, once for the pair (the larger
-        // of their prices), so that new buys are checked against what is
-        // left.
-        let held = legs
-            .iter()
-            .filter(|leg| leg.side == crate::port::Side::Buy)
-            .filter_map(|leg| leg.stop_price.or(leg.limit_price).map(|p| p * leg.qty))
-            .max()
-            .unwrap_or(Decimal::ZERO);
-        self.lock().hold(held);
+        let held = exit_hold(signal, &legs);
+        self.lock().hold(&held);
         let (closed, _) = tokio::sync::watch::channel(false);
         let watch_leg = |leg: Order| {
             let mut flat = closed.subscribe();
@@ -86,7 +78,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let mut legs = legs.into_iter();
         let (first, second) = (legs.next(), legs.next());
         let (a, b) = tokio::join!(maybe(first.map(watch_leg)), maybe(second.map(watch_leg)));
-        self.lock().release(held);
+        self.lock().release(&held);
         a.into_iter().chain(b).collect()
     }
 
@@ -113,6 +105,33 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             &leg.executions,
         );
         self.record_outcome(&leg_signal, &leg.order_id, leg);
+    }
+}
+
+/// What `signal`'s working exit `legs` hold, as the broker counts them:
+/// their quantity in flight on the exit side, once for the pair (only one
+/// can fill), so that the position limit sees what they may still do;
+/// and, for a short bracket's buy exits, buying power, once for the pair
+/// at the larger of their prices, so that new buys are checked against
+/// what is left.
+fn exit_hold(signal: &Signal, legs: &[Order]) -> ExitHold {
+    let side = legs.first().map_or(signal.side, |leg| leg.side);
+    let qty = legs
+        .iter()
+        .map(|leg| leg.qty)
+        .max()
+        .unwrap_or(Decimal::ZERO);
+    let amount = legs
+        .iter()
+        .filter(|leg| leg.side == crate::port::Side::Buy)
+        .filter_map(|leg| leg.stop_price.or(leg.limit_price).map(|p| p * leg.qty))
+        .max()
+        .unwrap_or(Decimal::ZERO);
+    ExitHold {
+        symbol: signal.symbol.clone(),
+        side,
+        qty,
+        amount,
     }
 }
 

@@ -73,8 +73,12 @@ pub(crate) struct Exposure {
     pub daily_pnl: Decimal,
     /// The position held in the signal's symbol.
     pub held: Decimal,
-    /// Signed quantity of the symbol's orders in flight.
-    pub in_flight: Decimal,
+    /// Quantity of the symbol's buy orders in flight (a short bracket's
+    /// working exits among them, the pair counted once).
+    pub buying: Decimal,
+    /// Quantity of its sell orders in flight (a long bracket's working
+    /// exits among them, the pair counted once).
+    pub selling: Decimal,
     /// The trader's orders in the last minute.
     pub recent_orders: u32,
 }
@@ -97,8 +101,11 @@ fn daily_loss(limit: Option<Decimal>, pnl: Decimal) -> Result<(), RiskViolation>
     }
 }
 
-/// Refuses when the position, with the orders in flight and this one,
-/// would exceed `limit` either way.
+/// Refuses when the position would exceed `limit` if this order and
+/// every order in flight on its side filled: a sell counts the sells in
+/// flight (a long bracket's stop loss among them, as the broker holds
+/// those shares for it), a buy the buys; orders on the other side may
+/// never fill, so they do not offset it.
 fn max_position(
     limit: Option<Decimal>,
     signal: &Signal,
@@ -107,10 +114,13 @@ fn max_position(
     let Some(limit) = limit else {
         return Ok(());
     };
+    let same_side = match signal.side {
+        crate::port::Side::Buy => exposure.buying,
+        crate::port::Side::Sell => exposure.selling,
+    };
     let projected = exposure
         .held
-        .saturating_add(exposure.in_flight)
-        .saturating_add(signal.side.sign() * signal.qty);
+        .saturating_add(signal.side.sign() * same_side.saturating_add(signal.qty));
     if projected.abs() > limit {
         return Err(RiskViolation::MaxPosition {
             symbol: signal.symbol.clone(),
@@ -192,7 +202,8 @@ mod tests {
         Exposure {
             daily_pnl: Decimal::ZERO,
             held: Decimal::ZERO,
-            in_flight: Decimal::ZERO,
+            buying: Decimal::ZERO,
+            selling: Decimal::ZERO,
             recent_orders: 0,
         }
     }
@@ -219,7 +230,7 @@ mod tests {
         // Held and in flight both count toward the position.
         let loaded = Exposure {
             held: d("6000"),
-            in_flight: d("3000"),
+            buying: d("3000"),
             ..flat()
         };
         assert_eq!(limits.check(&buy("1000"), &loaded), Ok(()));
@@ -241,6 +252,53 @@ mod tests {
         ));
     }
 
+    /// Goal: the position limit holds the worst case on the order's own
+    /// side: what is in flight on the other side (which may never fill)
+    /// offsets nothing, and a long bracket's working stop loss counts as a
+    /// sale in flight. Method: a limit of 100; long 100 with its exits
+    /// (sell 100) working, a sale of 150 (meant to end short 50) would end
+    /// short 150 if the stop loss filled too, and is refused; a sale of 50
+    /// passes (short 50 at worst). 100 bought in flight do not make room
+    /// for a sale of 150 from flat.
+    #[test]
+    fn the_position_limit_counts_working_exits_on_the_orders_side() {
+        let limits = RiskLimits {
+            max_position: Some(d("100")),
+            ..RiskLimits::default()
+        };
+        let mut sell = buy("150");
+        sell.side = crate::port::Side::Sell;
+        let protected = Exposure {
+            held: d("100"),
+            selling: d("100"),
+            ..flat()
+        };
+        assert_eq!(
+            limits.check(&sell, &protected),
+            Err(RiskViolation::MaxPosition {
+                symbol: "SPY".into(),
+                projected: d("-150"),
+                limit: d("100"),
+            })
+        );
+        let unprotected = Exposure {
+            selling: Decimal::ZERO,
+            ..protected
+        };
+        assert_eq!(limits.check(&sell, &unprotected), Ok(()));
+        sell.qty = d("50");
+        assert_eq!(limits.check(&sell, &protected), Ok(()));
+        sell.qty = d("150");
+        let buys_flying = Exposure {
+            buying: d("100"),
+            ..flat()
+        };
+        assert!(matches!(
+            limits.check(&sell, &buys_flying),
+            Err(RiskViolation::MaxPosition { .. })
+        ));
+    }
+
     /// Goal: the rules are checked in a fixed order and absent limits are
     /// not checked. Method: an exposure breaking every rule.
     #[test]
@@ -248,7 +306,8 @@ mod tests {
         let everything = Exposure {
             daily_pnl: d("-20000"),
             held: d("20000"),
-            in_flight: Decimal::ZERO,
+            buying: Decimal::ZERO,
+            selling: Decimal::ZERO,
             recent_orders: 500,
         };
         let mut limits = RiskLimits::default();

@@ -70,7 +70,8 @@ pub enum ValidationError {
     /// A price outside [`MIN_PRICE`]..=[`MAX_PRICE`].
     #[error("{what} {price} is out of range; allowed: {MIN_PRICE} to {MAX_PRICE}")]
     PriceOutOfRange {
-        /// Which price: `Limit price` or `Reference price`.
+        /// Which price: `Limit price`, `Reference price`, `Stop loss` or
+        /// `Take profit`.
         what: &'static str,
         /// The price.
         price: Decimal,
@@ -132,22 +133,28 @@ pub enum ValidationError {
         /// Buying power left.
         available: Decimal,
     },
-    /// A stop loss on the wrong side of the price.
-    #[error("Stop loss {} must be {} the reference price {} for a {side}", money(*stop), if *side == Side::Buy { "below" } else { "above" }, money(*reference))]
+    /// A stop loss on the wrong side of the price the position opens at.
+    #[error("Stop loss {} must be {} the {against} {} for a {side}", money(*stop), if *side == Side::Buy { "below" } else { "above" }, money(*reference))]
     StopLossWrongSide {
         /// The stop.
         stop: Decimal,
-        /// The reference price.
+        /// Which price it was checked against: `reference price` or
+        /// `limit price`.
+        against: &'static str,
+        /// That price.
         reference: Decimal,
         /// The order's side.
         side: Side,
     },
-    /// A take profit on the wrong side of the price.
-    #[error("Take profit {} must be {} the reference price {} for a {side}", money(*target), if *side == Side::Buy { "above" } else { "below" }, money(*reference))]
+    /// A take profit on the wrong side of the price the position opens at.
+    #[error("Take profit {} must be {} the {against} {} for a {side}", money(*target), if *side == Side::Buy { "above" } else { "below" }, money(*reference))]
     TakeProfitWrongSide {
         /// The target.
         target: Decimal,
-        /// The reference price.
+        /// Which price it was checked against: `reference price` or
+        /// `limit price`.
+        against: &'static str,
+        /// That price.
         reference: Decimal,
         /// The order's side.
         side: Side,
@@ -193,6 +200,8 @@ pub fn validate(
     for (what, price) in [
         ("Reference price", Some(reference)),
         ("Limit price", signal.limit_price),
+        ("Stop loss", signal.stop_loss),
+        ("Take profit", signal.take_profit),
     ] {
         if let Some(price) = price.filter(|p| !price_in_range(*p)) {
             return Err(ValidationError::PriceOutOfRange { what, price });
@@ -210,32 +219,7 @@ pub fn validate(
             });
         }
     }
-    if let Some(stop) = signal.stop_loss {
-        let wrong = match signal.side {
-            Side::Buy => stop >= reference,
-            Side::Sell => stop <= reference,
-        };
-        if wrong {
-            return Err(ValidationError::StopLossWrongSide {
-                stop,
-                reference,
-                side: signal.side,
-            });
-        }
-    }
-    if let Some(target) = signal.take_profit {
-        let wrong = match signal.side {
-            Side::Buy => target <= reference,
-            Side::Sell => target >= reference,
-        };
-        if wrong {
-            return Err(ValidationError::TakeProfitWrongSide {
-                target,
-                reference,
-                side: signal.side,
-            });
-        }
-    }
+    check_exits(signal, reference)?;
     if let (Side::Buy, Some(available)) = (signal.side, available) {
         let notional = signal.qty * price;
         if notional > available {
@@ -243,6 +227,49 @@ pub fn validate(
                 notional,
                 available,
             });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a signal's exits against each price its position may open at
+/// (the reference price, and the limit price when it has one): a stop loss
+/// on the losing side of both, a take profit on the winning side of both,
+/// as the broker checks a bracket's legs against its entry.
+fn check_exits(signal: &Signal, reference: Decimal) -> Result<(), ValidationError> {
+    let opens_at = [
+        ("reference price", Some(reference)),
+        ("limit price", signal.limit_price),
+    ];
+    for (against, price) in opens_at {
+        let Some(price) = price else { continue };
+        if let Some(stop) = signal.stop_loss {
+            let wrong = match signal.side {
+                Side::Buy => stop >= price,
+                Side::Sell => stop <= price,
+            };
+            if wrong {
+                return Err(ValidationError::StopLossWrongSide {
+                    stop,
+                    against,
+                    reference: price,
+                    side: signal.side,
+                });
+            }
+        }
+        if let Some(target) = signal.take_profit {
+            let wrong = match signal.side {
+                Side::Buy => target <= price,
+                Side::Sell => target >= price,
+            };
+            if wrong {
+                return Err(ValidationError::TakeProfitWrongSide {
+                    target,
+                    against,
+                    reference: price,
+                    side: signal.side,
+                });
+            }
         }
     }
     Ok(())
@@ -403,6 +430,48 @@ mod tests {
                 &config
             )
             .is_ok()
+        );
+    }
+
+    /// Goal: a signal's exits are checked against the limit price its
+    /// position opens at too, and each exit's price against the engine's
+    /// bounds. Method: a buy limited at $103 (reference $100) with a take
+    /// profit of $102 is refused naming the limit price, with one of $104
+    /// passes; a stop loss of -1 or 0 and a take profit of 10^12 are
+    /// refused as out of range, naming the exit.
+    #[test]
+    fn exits_are_checked_against_the_limit_and_the_bounds() {
+        let config = ValidationConfig::default();
+        let mut s = signal(Side::Buy, "1", Some("103"));
+        s.take_profit = Some(d("102"));
+        let e = validate(&s, d("100"), None, &config).expect_err("target under the limit");
+        assert_eq!(
+            e.to_string(),
+            "Take profit $102.00 must be above the limit price $103.00 for a buy"
+        );
+        s.take_profit = Some(d("104"));
+        s.stop_loss = Some(d("101"));
+        validate(&s, d("100"), None, &config).expect_err("stop over the reference");
+        s.stop_loss = Some(d("99"));
+        validate(&s, d("100"), None, &config).expect("a bracket that fits");
+        let mut s = signal(Side::Sell, "1", Some("98"));
+        s.stop_loss = Some(d("99"));
+        let e = validate(&s, d("100"), None, &config).expect_err("stop under the reference");
+        assert!(e.to_string().contains("reference price $100.00"), "{e}");
+        for stop in ["-1", "0"] {
+            let mut s = signal(Side::Buy, "1", None);
+            s.stop_loss = Some(d(stop));
+            let e = validate(&s, d("100"), None, &config).expect_err("stop out of range");
+            assert!(e.to_string().starts_with("Stop loss"), "{e}");
+            assert!(matches!(e, ValidationError::PriceOutOfRange { .. }), "{e}");
+        }
+        let mut s = signal(Side::Buy, "1", None);
+        s.take_profit = Some(d("1000000000000"));
+        let e = validate(&s, d("100"), None, &config).expect_err("target out of range");
+        assert!(
+            e.to_string()
+                .starts_with("Take profit 1000000000000 is out of range"),
+            "{e}"
         );
     }
 

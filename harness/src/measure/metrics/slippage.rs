@@ -1,8 +1,9 @@
 //! Execution slippage against the quote at submission: each broker order
 //! that filled, its average fill price against the touch of the market
-//! (the ask for a buy, the bid for a sell) at the instant the broker
-//! accepted it, from the ledger and the run's market, never from what the
-//! engine believed.
+//! (the ask for a buy, the bid for a sell) at the instant it could first
+//! trade (its acceptance; a stop's trigger; a bracket leg's activation),
+//! from the ledger and the run's market, never from what the engine
+//! believed.
 
 use std::time::Duration;
 
@@ -53,7 +54,9 @@ pub fn touch_at(market: &Market, symbol: &str, side: Side, t: Duration) -> Optio
 /// than the ask or receiving less than the bid is positive. It could first
 /// trade when the broker accepted it, or, accepted while the market was
 /// closed to it, at the next open (the auction's instant for an `opg` or
-/// `cls` order): the night's move is not the execution's. `None` when
+/// `cls` order): the night's move is not the execution's; a stop when it
+/// triggered (the move to its stop is not the execution's either), and a
+/// bracket's leg once its entry filled. `None` when
 /// nothing filled by `end`, or the market quotes no touch for it.
 #[must_use]
 pub fn order_slippage_bps(order: &LedgerOrder, market: &Market, end: Duration) -> Option<f64> {
@@ -79,16 +82,27 @@ pub fn order_slippage_bps(order: &LedgerOrder, market: &Market, end: Duration) -
     (order.side.sign() * bps).round_dp(4).to_f64()
 }
 
-/// The first instant `order` could trade: its acceptance, the next open when
-/// the market was closed to it then, or its auction.
+/// The first instant `order` could trade: a stop's (or trailing stop's)
+/// trigger, when it became a market or limit order; otherwise when it
+/// became active (its acceptance, or for a bracket's leg its entry's
+/// fill), the next open when the market was closed to it then, or its
+/// auction.
 fn first_tradable(order: &LedgerOrder, market: &Market) -> Duration {
+    if let Some(triggered) = order.triggered_at {
+        return triggered;
+    }
+    let active = order
+        .links
+        .held_until
+        .filter(|until| *until != Duration::MAX)
+        .map_or(order.accepted_at, |until| until.max(order.accepted_at));
     let auction = matches!(order.time_in_force, TimeInForce::Opg | TimeInForce::Cls);
     match market.sessions() {
-        Some(_) if auction => order.fills.first().map_or(order.accepted_at, |f| f.at),
+        Some(_) if auction => order.fills.first().map_or(active, |f| f.at),
         Some(sessions) => sessions
-            .closed_until(order.accepted_at, order.extended_hours)
-            .unwrap_or(order.accepted_at),
-        None => order.accepted_at,
+            .closed_until(active, order.extended_hours)
+            .unwrap_or(active),
+        None => active,
     }
 }
 
