@@ -88,6 +88,8 @@ async fn trade(
         .map_err(|e| e.to_string())?
         .with_trade_updates(&stream);
     let signal = Signal {
+        stop_price: None,
+        trail: None,
         client_order_id: format!("fillproof-example-{}", std::process::id()),
         trader_id: "example".into(),
         symbol: symbol.clone(),

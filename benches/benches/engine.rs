@@ -47,6 +47,8 @@ fn per_poll(c: &mut Criterion) {
 
 fn validation(c: &mut Criterion) {
     let signal = Signal {
+        stop_price: None,
+        trail: None,
         client_order_id: "c-1".into(),
         trader_id: "t-1".into(),
         symbol: "SPY".into(),

@@ -16,6 +16,8 @@ use support::{CLIENT_ID, Script, ScriptedBroker, change, new_order};
 
 fn signal(qty: i64) -> Signal {
     Signal {
+        stop_price: None,
+        trail: None,
         client_order_id: CLIENT_ID.into(),
         trader_id: "alice".into(),
         symbol: "QQQ".into(),
@@ -873,4 +875,41 @@ async fn slippage_control_ignores_a_spread_that_never_moves() {
     assert_eq!(result.stopped, None, "{result:?}");
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(broker.calls().cancel, 0);
+}
+
+/// Goal: slippage control measures a stop from its stop, not from the
+/// touch it was sent against, and leaves a trailing stop alone (its stop
+/// moves with the market). Method: the ask jumps from $100.02 to $102.00
+/// at 3 s (limit 50 bps), the broker leaving every order working: a buy
+/// stop at $101.00 (the jump 99 bps past it) is canceled by the guard,
+/// naming its stop; one at $101.80 (20 bps past it) and a trailing stop
+/// are not.
+#[tokio::test(start_paused = true)]
+async fn slippage_control_measures_a_stop_from_its_stop() {
+    let outcome = |stop: Option<&'static str>, trail: Option<fillproof_engine::Trail>| async move {
+        let broker = scripted(Script {
+            on_cancel: vec![change(50, "canceled", 0, None)],
+            ..Script::default()
+        });
+        let (executor, _sink) = guarded(&broker);
+        let signal = Signal {
+            stop_price: stop.map(|s| s.parse().expect("price")),
+            trail,
+            ..signal(10)
+        };
+        executor
+            .execute(&signal, Decimal::from(100))
+            .await
+            .expect("placed")
+    };
+    let gapped = outcome(Some("101.00"), None).await;
+    let stopped = gapped.stopped.as_deref().expect("stopped by the guard");
+    assert!(
+        stopped.contains("moved to $102.00") && stopped.contains("against the $101.00"),
+        "{stopped}"
+    );
+    let near = outcome(Some("101.80"), None).await;
+    assert_eq!(near.stopped, None, "{near:?}");
+    let trailing = outcome(None, Some(fillproof_engine::Trail::Percent(Decimal::ONE))).await;
+    assert_eq!(trailing.stopped, None, "{trailing:?}");
 }

@@ -50,6 +50,8 @@ fn executor(broker: &Arc<SimBroker>) -> Arc<OrderExecutor<SimBroker>> {
 
 fn limit_buy(id: &str, limit: &str) -> Signal {
     Signal {
+        stop_price: None,
+        trail: None,
         client_order_id: id.into(),
         trader_id: "t".into(),
         symbol: "QQQ".into(),

@@ -51,6 +51,8 @@ impl Intent {
     #[must_use]
     pub fn signal(&self) -> fillproof_engine::Signal {
         fillproof_engine::Signal {
+            stop_price: None,
+            trail: None,
             client_order_id: self.request.client_order_id.clone(),
             trader_id: format!("trader-{}", self.trader),
             symbol: self.request.symbol.clone(),

@@ -362,7 +362,7 @@ impl Book {
         self.fly(&signal.symbol, signal.side, signal.qty);
         // Bounded by validation: at most MAX_QTY x MAX_PRICE.
         let reserved = match signal.side {
-            Side::Buy => signal.qty * signal.limit_price.unwrap_or(reference),
+            Side::Buy => signal.qty * signal.unit_cost(reference),
             Side::Sell => Decimal::ZERO,
         };
         if let Some(available) = &mut self.available {

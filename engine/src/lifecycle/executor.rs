@@ -37,7 +37,7 @@ use crate::lifecycle::{
 };
 use crate::port::{Broker, MarketData, Quote, QuoteSource};
 use crate::port::{ConfigError, SubmitError};
-use crate::port::{Order, OrderStatus, Timestamp};
+use crate::port::{Order, OrderStatus, OrderType, Timestamp};
 use crate::time::Clock;
 
 /// Everything the executor needs to know. Defaults: the fill detector's;
@@ -572,7 +572,13 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             self.working.cancel_guard(&signal.client_order_id),
         );
         self.detector
-            .monitor_guarded(submission, Some(reference), Some(&on_change), route, guard)
+            .monitor_guarded(
+                submission,
+                signal.expected_price(reference),
+                Some(&on_change),
+                route,
+                guard,
+            )
             .await
     }
 
@@ -616,7 +622,13 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             let guard = self.working.cancel_guard(&signal.client_order_id);
             let next_result = self
                 .detector
-                .monitor_guarded(submission, Some(reference), None, route, guard)
+                .monitor_guarded(
+                    submission,
+                    signal.expected_price(reference),
+                    None,
+                    route,
+                    guard,
+                )
                 .await;
             result = result.followed_by(next_result);
         }
@@ -626,9 +638,16 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// The slippage control's guard on `signal`'s order, when the executor
     /// has one and market data to read: resolves when the touch has moved
     /// more than the limit against the order from `reference` (the touch it
-    /// was sent against).
+    /// was sent against), or, for a stop or stop limit, from its stop (the
+    /// market moving to the stop is what the order waits for; past it, the
+    /// gap is its slippage). A trailing stop has none: its stop moves.
     fn slippage_guard_for(&self, signal: &Signal, reference: Decimal) -> Option<Guard> {
         let limits = self.slippage_guard?;
+        let reference = match signal.order_type() {
+            OrderType::TrailingStop => return None,
+            OrderType::Stop | OrderType::StopLimit => signal.stop_price?,
+            _ => reference,
+        };
         let quotes = Arc::clone(self.quotes.as_ref()?);
         let symbol = signal.symbol.clone();
         let side = signal.side;

@@ -86,6 +86,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// audits it under the leg's `client_order_id`.
     fn book_exit(&self, signal: &Signal, leg: &FillResult) {
         let leg_signal = Signal {
+            stop_price: None,
+            trail: None,
             client_order_id: leg.client_order_id.clone(),
             trader_id: signal.trader_id.clone(),
             symbol: leg.symbol.clone(),

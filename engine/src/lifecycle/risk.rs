@@ -185,6 +185,8 @@ mod tests {
 
     fn buy(qty: &str) -> Signal {
         Signal {
+            stop_price: None,
+            trail: None,
             client_order_id: "c".into(),
             trader_id: "t1".into(),
             symbol: "SPY".into(),

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::port::{OrderClass, OrderRequest, OrderType, Side, StopLoss, TimeInForce};
+use crate::port::{OrderClass, OrderRequest, OrderType, Side, StopLoss, TimeInForce, Trail};
 
 /// A trading signal: what a trader wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,14 @@ pub struct Signal {
     /// May trade in the pre- and after-hours sessions (a limit `day`
     /// order only, as brokers require).
     pub extended_hours: bool,
+    /// Stop price: the order waits until the market trades at or through
+    /// it (at or above for a buy, at or below for a sell), then trades as
+    /// a market order, or as a limit order when it has a limit price (a
+    /// stop limit).
+    pub stop_price: Option<Decimal>,
+    /// Trail of a trailing stop: its stop follows the best price since it
+    /// was placed by this much (a price, or a percent of it).
+    pub trail: Option<Trail>,
 }
 
 impl Signal {
@@ -43,9 +51,58 @@ impl Signal {
         self.stop_loss.is_some() || self.take_profit.is_some()
     }
 
-    /// The order the signal asks the broker for, in its time in force:
-    /// limit when it has a limit price, market otherwise; a bracket when
-    /// it carries both a stop loss and a take profit, an OTO with one.
+    /// The order's type: a trailing stop when it has a trail; a stop
+    /// limit with a stop and a limit price; a stop with a stop price; a
+    /// limit with a limit price; a market order otherwise.
+    #[must_use]
+    pub fn order_type(&self) -> OrderType {
+        match (self.trail, self.stop_price, self.limit_price) {
+            (Some(_), _, _) => OrderType::TrailingStop,
+            (None, Some(_), Some(_)) => OrderType::StopLimit,
+            (None, Some(_), None) => OrderType::Stop,
+            (None, None, Some(_)) => OrderType::Limit,
+            (None, None, None) => OrderType::Market,
+        }
+    }
+
+    /// The price the engine measures the order's slippage from, given
+    /// the market's `reference` price when it is sent: a stop's stop
+    /// (what it gives up past its stop is its slippage), the market's
+    /// price for a market or limit order. `None` for a trailing stop: its
+    /// stop is not known until it triggers.
+    #[must_use]
+    pub fn expected_price(&self, reference: Decimal) -> Option<Decimal> {
+        match self.order_type() {
+            OrderType::TrailingStop => None,
+            OrderType::Stop | OrderType::StopLimit => self.stop_price,
+            _ => Some(reference),
+        }
+    }
+
+    /// The most a share may cost as far as the engine can tell when it is
+    /// sent, for the buying power a buy sets aside: its limit; a stop's
+    /// stop; a trailing stop's first stop (the reference price and its
+    /// trail); the `reference` price for a market order.
+    #[must_use]
+    pub fn unit_cost(&self, reference: Decimal) -> Decimal {
+        if let Some(limit) = self.limit_price {
+            return limit;
+        }
+        if let Some(stop) = self.stop_price {
+            return stop;
+        }
+        match self.trail {
+            Some(Trail::Price(amount)) => reference.saturating_add(amount),
+            Some(Trail::Percent(pct)) => {
+                reference.saturating_add(reference.saturating_mul(pct) / Decimal::from(100))
+            }
+            None => reference,
+        }
+    }
+
+    /// The order the signal asks the broker for, in its time in force, of
+    /// its [`Signal::order_type`]; a bracket when it carries both a stop
+    /// loss and a take profit, an OTO with one.
     #[must_use]
     pub fn request(&self) -> OrderRequest {
         let order_class = match (self.stop_loss, self.take_profit) {
@@ -58,16 +115,12 @@ impl Signal {
             symbol: self.symbol.clone(),
             qty: self.qty,
             side: self.side,
-            order_type: if self.limit_price.is_some() {
-                OrderType::Limit
-            } else {
-                OrderType::Market
-            },
+            order_type: self.order_type(),
             time_in_force: self.time_in_force,
             limit_price: self.limit_price,
             extended_hours: self.extended_hours,
-            stop_price: None,
-            trail: None,
+            stop_price: self.stop_price,
+            trail: self.trail,
             order_class,
             take_profit: self.take_profit,
             stop_loss: self.stop_loss.map(|stop_price| StopLoss {

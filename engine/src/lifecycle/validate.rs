@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use crate::lifecycle::Signal;
-use crate::port::{Quote, Side};
+use crate::port::{Quote, Side, TimeInForce, Trail};
 
 /// Formats money as `$5,000.00` (or `-$10,250.00`).
 #[must_use]
@@ -133,6 +133,30 @@ pub enum ValidationError {
         /// Buying power left.
         available: Decimal,
     },
+    /// A stop order's stop at or through the market: it would trigger at
+    /// once.
+    #[error("Stop price {} must be {} the reference price {} for a {side} stop; at or {} it, it triggers at once", money(*stop), if *side == Side::Buy { "above" } else { "below" }, money(*reference), if *side == Side::Buy { "below" } else { "above" })]
+    StopWrongSide {
+        /// The stop.
+        stop: Decimal,
+        /// The reference price.
+        reference: Decimal,
+        /// The order's side.
+        side: Side,
+    },
+    /// A trailing stop's trail outside what can work: a percent not
+    /// strictly between 0 and 100, a price not strictly between $0 and the
+    /// reference price.
+    #[error("Trail {trail} is out of range; allowed: more than 0 and less than {bound}")]
+    TrailOutOfRange {
+        /// The trail as given: `1.5%` or `$2.00`.
+        trail: String,
+        /// The bound it must stay under: `100%` or the reference price.
+        bound: String,
+    },
+    /// A combination of order fields no broker takes.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// A stop loss on the wrong side of the price the position opens at.
     #[error("Stop loss {} must be {} the {against} {} for a {side}", money(*stop), if *side == Side::Buy { "below" } else { "above" }, money(*reference))]
     StopLossWrongSide {
@@ -202,12 +226,12 @@ pub fn validate(
         ("Limit price", signal.limit_price),
         ("Stop loss", signal.stop_loss),
         ("Take profit", signal.take_profit),
+        ("Stop price", signal.stop_price),
     ] {
         if let Some(price) = price.filter(|p| !price_in_range(*p)) {
             return Err(ValidationError::PriceOutOfRange { what, price });
         }
     }
-    let price = signal.limit_price.unwrap_or(reference);
     if let Some(limit) = signal.limit_price {
         let deviation_pct = deviation_pct(limit, reference);
         if deviation_pct > config.price_band_pct {
@@ -219,15 +243,76 @@ pub fn validate(
             });
         }
     }
+    check_stop(signal, reference)?;
     check_exits(signal, reference)?;
     if let (Side::Buy, Some(available)) = (signal.side, available) {
-        let notional = signal.qty * price;
+        let notional = signal.qty * signal.unit_cost(reference);
         if notional > available {
             return Err(ValidationError::InsufficientFunds {
                 notional,
                 available,
             });
         }
+    }
+    Ok(())
+}
+
+/// Checks a stop, stop-limit or trailing-stop signal: a stop on the far
+/// side of the reference price (a buy's above it, a sell's below: at or
+/// through it, it would trigger at once), a trail that can work, a
+/// trailing stop with no limit or stop price of its own and a `day` or
+/// `gtc` time in force, and no exits (a bracket's entry is a market or
+/// limit order).
+fn check_stop(signal: &Signal, reference: Decimal) -> Result<(), ValidationError> {
+    if signal.stop_price.is_none() && signal.trail.is_none() {
+        return Ok(());
+    }
+    if signal.has_exits() {
+        return Err(ValidationError::Unsupported(
+            "A stop loss or take profit needs a market or limit entry; a stop or trailing \
+             stop cannot head a bracket",
+        ));
+    }
+    if let Some(stop) = signal.stop_price {
+        let wrong = match signal.side {
+            Side::Buy => stop <= reference,
+            Side::Sell => stop >= reference,
+        };
+        if wrong {
+            return Err(ValidationError::StopWrongSide {
+                stop,
+                reference,
+                side: signal.side,
+            });
+        }
+    }
+    let Some(trail) = signal.trail else {
+        return Ok(());
+    };
+    if signal.stop_price.is_some() || signal.limit_price.is_some() {
+        return Err(ValidationError::Unsupported(
+            "A trailing stop takes no stop or limit price: its stop follows the market",
+        ));
+    }
+    if !matches!(signal.time_in_force, TimeInForce::Day | TimeInForce::Gtc) {
+        return Err(ValidationError::Unsupported(
+            "A trailing stop works `day` or `gtc` only",
+        ));
+    }
+    let (value, bound, shown, bound_shown) = match trail {
+        Trail::Percent(pct) => (
+            pct,
+            Decimal::ONE_HUNDRED,
+            format!("{pct}%"),
+            "100%".to_owned(),
+        ),
+        Trail::Price(price) => (price, reference, money(price), money(reference)),
+    };
+    if value <= Decimal::ZERO || value >= bound {
+        return Err(ValidationError::TrailOutOfRange {
+            trail: shown,
+            bound: bound_shown,
+        });
     }
     Ok(())
 }
@@ -325,6 +410,8 @@ mod tests {
 
     fn signal(side: Side, qty: &str, limit: Option<&str>) -> Signal {
         Signal {
+            stop_price: None,
+            trail: None,
             client_order_id: "c".into(),
             trader_id: "t".into(),
             symbol: "SPY".into(),
@@ -473,6 +560,73 @@ mod tests {
                 .starts_with("Take profit 1000000000000 is out of range"),
             "{e}"
         );
+    }
+
+    /// Goal: stop, stop-limit and trailing-stop signals are checked as a
+    /// broker would need them, each refusal naming the field and the
+    /// bound, and a buy stop costs its stop. Method: each rule at and
+    /// around its edge, with $1,050 of buying power and the market at $100.
+    #[test]
+    fn stop_and_trailing_stop_signals_are_checked() {
+        let config = ValidationConfig::default();
+        let check =
+            |s: &Signal| validate(s, d("100"), Some(d("1050")), &config).map_err(|e| e.to_string());
+        let mut stop = signal(Side::Buy, "10", None);
+        stop.stop_price = Some(d("100"));
+        assert_eq!(
+            check(&stop),
+            Err(
+                "Stop price $100.00 must be above the reference price $100.00 for a buy stop; \
+                 at or below it, it triggers at once"
+                    .to_owned()
+            )
+        );
+        stop.stop_price = Some(d("104"));
+        assert_eq!(check(&stop), Ok(()), "10 at the $104 stop fits $1,050");
+        stop.stop_price = Some(d("106"));
+        assert_eq!(
+            check(&stop),
+            Err("Insufficient funds for $1,060.00 order; available: $1,050.00".to_owned())
+        );
+        stop.stop_price = Some(d("0"));
+        assert!(check(&stop).is_err_and(|e| e.starts_with("Stop price 0 is out of range")));
+        let mut sell_stop = signal(Side::Sell, "10", Some("98"));
+        sell_stop.stop_price = Some(d("100.5"));
+        assert!(check(&sell_stop).is_err_and(|e| e.contains("below the reference price")));
+        sell_stop.stop_price = Some(d("99"));
+        assert_eq!(check(&sell_stop), Ok(()), "a stop limit under the market");
+        sell_stop.take_profit = Some(d("90"));
+        assert!(check(&sell_stop).is_err_and(|e| e.contains("cannot head a bracket")));
+
+        let mut trailing = signal(Side::Sell, "10", None);
+        for (trail, refused) in [
+            (
+                Trail::Percent(d("0")),
+                Some("Trail 0% is out of range; allowed: more than 0 and less than 100%"),
+            ),
+            (
+                Trail::Percent(d("100")),
+                Some("Trail 100% is out of range; allowed: more than 0 and less than 100%"),
+            ),
+            (Trail::Percent(d("1.5")), None),
+            (
+                Trail::Price(d("100")),
+                Some("Trail $100.00 is out of range; allowed: more than 0 and less than $100.00"),
+            ),
+            (Trail::Price(d("2")), None),
+        ] {
+            trailing.trail = Some(trail);
+            assert_eq!(
+                check(&trailing),
+                refused.map(str::to_owned).map_or(Ok(()), Err),
+                "{trail:?}"
+            );
+        }
+        trailing.limit_price = Some(d("99"));
+        assert!(check(&trailing).is_err_and(|e| e.contains("takes no stop or limit price")));
+        trailing.limit_price = None;
+        trailing.time_in_force = TimeInForce::Ioc;
+        assert!(check(&trailing).is_err_and(|e| e.contains("`day` or `gtc` only")));
     }
 
     /// Quantities and prices outside the engine's bounds are refused with
