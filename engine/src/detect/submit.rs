@@ -138,7 +138,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     async fn absent(
         &self,
         request: &OrderRequest,
-        mut attempt: Attempt,
+        attempt: Attempt,
         last: BrokerError,
     ) -> Result<Submission, SubmitError> {
         let client_order_id = &request.client_order_id;
@@ -149,11 +149,61 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             return Err(attempt.not_placed(client_order_id, last));
         };
         let submit_deadline = attempt.deadline;
-        let horizon = unanswered_at + self.config.reconcile_horizon;
-        attempt.deadline = horizon;
         warn!(target: TARGET, %client_order_id, %last,
             horizon_ms = self.config.reconcile_horizon.as_millis() as u64,
             "no order found, but a submit without an answer may still arrive; reconciling by client_order_id");
+        self.await_arrival(request, attempt, (unanswered_at, submit_deadline), last)
+            .await
+    }
+
+    /// The order of an intent whose submit may have been sent when the
+    /// engine crashed (its journal holds the intent and no verdict): it is
+    /// looked up by `client_order_id`, with backoff, until
+    /// `reconcile_horizon` from now (a submit sent just before the crash
+    /// may still be on its way), never sent again.
+    ///
+    /// # Errors
+    /// [`SubmitError::NotPlaced`] when no order turned up by the horizon;
+    /// [`SubmitError::Unknown`] when the broker could not be reached.
+    pub async fn locate(&self, request: &OrderRequest) -> Result<Submission, SubmitError> {
+        let now = Instant::now();
+        let attempt = Attempt {
+            backoff: Backoff::new(&self.config.retry),
+            rng: self.rng_for(&request.client_order_id),
+            api_calls: EndpointCounts::default(),
+            retries: 0,
+            deadline: now + self.config.reconcile_horizon,
+            failed_lookups: 0,
+            unanswered_at: Some(now),
+        };
+        let last = BrokerError::NotFound {
+            message: "the engine restarted; its journal holds the intent and no verdict".into(),
+        };
+        // Found before its horizon, the order is watched to its full
+        // deadline from now.
+        self.await_arrival(
+            request,
+            attempt,
+            (now, Instant::now() + self.config.timeout),
+            last,
+        )
+        .await
+    }
+
+    /// Looks `request`'s order up until `reconcile_horizon` after
+    /// `unanswered_at`, the last instant a submit of it may have left: an
+    /// order found then is returned (overdue when `submit_deadline` has
+    /// passed); one still absent at the horizon was never placed.
+    async fn await_arrival(
+        &self,
+        request: &OrderRequest,
+        mut attempt: Attempt,
+        (unanswered_at, submit_deadline): (Instant, Instant),
+        last: BrokerError,
+    ) -> Result<Submission, SubmitError> {
+        let client_order_id = &request.client_order_id;
+        let horizon = unanswered_at + self.config.reconcile_horizon;
+        attempt.deadline = horizon;
         let mut absent_reads = 0u32;
         loop {
             match self.look_up(request, &mut attempt).await {

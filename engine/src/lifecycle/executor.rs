@@ -278,6 +278,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.clock.now().trading_day()
     }
 
+    /// Announces `state` for `signal`, with no order to show.
+    pub(super) fn emit_state(&self, signal: &Signal, state: OrderState) {
+        self.emit(signal, state, None, None);
+    }
+
     fn emit(
         &self,
         signal: &Signal,
@@ -421,13 +426,32 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 return Err(error);
             }
         };
+        let prices = (signal.expected_price(reference), Some(baseline));
+        Ok(self
+            .see_through(signal, reserved, prices, submission, route)
+            .await)
+    }
+
+    /// Watches the order `submission` placed (or found) for `signal` to
+    /// its end, across its replace chain, then books and records the
+    /// outcome and, for a bracket's entry that filled, watches its exits.
+    /// `expected` is the price its slippage is measured from, `baseline`
+    /// the touch slippage control measures moves from (`None`: neither).
+    pub(super) async fn see_through(
+        &self,
+        signal: &Signal,
+        reserved: Decimal,
+        (expected, baseline): (Option<Decimal>, Option<Decimal>),
+        submission: Submission,
+        route: Option<Route>,
+    ) -> FillResult {
         let order_id = submission.order.id.clone();
         let legs = submission.order.legs.clone();
         self.working.working(signal, &order_id);
         let result = self
-            .watch(signal, (reference, baseline), submission, route)
+            .watch(signal, (expected, baseline), submission, route)
             .await;
-        let mut result = self.follow_replacements(signal, reference, result).await;
+        let mut result = self.follow_replacements(signal, expected, result).await;
         self.working.done(&signal.client_order_id);
         let order_id = result.order_id.clone();
         self.book_outcome(
@@ -441,7 +465,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         if signal.has_exits() && result.verdict == Verdict::Filled {
             result.exits = self.watch_exits(signal, &order_id, legs).await;
         }
-        Ok(result)
+        result
     }
 
     /// The latest quote of the signal's symbol, for a limit order when
@@ -543,7 +567,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     async fn watch(
         &self,
         signal: &Signal,
-        (reference, baseline): (Decimal, Decimal),
+        (expected, baseline): (Option<Decimal>, Option<Decimal>),
         submission: Submission,
         route: Option<Route>,
     ) -> FillResult {
@@ -568,17 +592,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let on_change =
             |order: &Order| self.emit(signal, OrderState::Working, Some(order), order.updated_at);
         let guard = super::trader::either(
-            self.slippage_guard_for(signal, baseline),
+            baseline.and_then(|baseline| self.slippage_guard_for(signal, baseline)),
             self.working.cancel_guard(&signal.client_order_id),
         );
         self.detector
-            .monitor_guarded(
-                submission,
-                signal.expected_price(reference),
-                Some(&on_change),
-                route,
-                guard,
-            )
+            .monitor_guarded(submission, expected, Some(&on_change), route, guard)
             .await
     }
 
@@ -601,7 +619,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     async fn follow_replacements(
         &self,
         signal: &Signal,
-        reference: Decimal,
+        expected: Option<Decimal>,
         mut result: FillResult,
     ) -> FillResult {
         while let Some(next) = result.replaced_by.clone() {
@@ -622,13 +640,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             let guard = self.working.cancel_guard(&signal.client_order_id);
             let next_result = self
                 .detector
-                .monitor_guarded(
-                    submission,
-                    signal.expected_price(reference),
-                    None,
-                    route,
-                    guard,
-                )
+                .monitor_guarded(submission, expected, None, route, guard)
                 .await;
             result = result.followed_by(next_result);
         }

@@ -14,6 +14,7 @@ mod book;
 mod events;
 mod executor;
 mod exits;
+mod recover;
 mod risk;
 mod signal;
 mod trader;
@@ -21,12 +22,13 @@ mod validate;
 
 pub use audit::{
     AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
-    AuditSink, ChainMode, FileSink, GENESIS, MemorySink, digest_hex, export_csv, verify_audit_log,
-    verify_chain,
+    AuditSink, ChainMode, Durability, FileSink, GENESIS, Journal, JournaledIntent, MemorySink,
+    TornTail, digest_hex, export_csv, verify_audit_log, verify_chain,
 };
 pub use book::{AppliedFill, Commission, PositionBook, PositionState};
 pub use events::{OrderEvent, OrderState};
 pub use executor::{ExecutionError, ExecutorConfig, OrderExecutor, SlippageGuard};
+pub use recover::Located;
 pub use risk::{RiskLimits, RiskViolation};
 pub use signal::Signal;
 pub use validate::{

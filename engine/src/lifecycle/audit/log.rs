@@ -47,6 +47,29 @@ impl AuditLog {
         }
     }
 
+    /// A log that goes on from `journal`, read back after a crash: new
+    /// records follow its last whole record, so the chain holds across the
+    /// restart. The writer must drop a torn tail from the sink first
+    /// ([`FileSink::open_after`] does).
+    #[must_use]
+    pub fn resume(
+        sink: Box<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+        key: Option<AuditKey>,
+        journal: &Journal,
+    ) -> Self {
+        let (seq, last_hash) = journal.end();
+        Self {
+            chain: Mutex::new(Chain {
+                sink,
+                seq,
+                last_hash,
+            }),
+            clock,
+            key,
+        }
+    }
+
     /// The chain's head so far: records written and the last one's hash,
     /// sealed when keyed. Kept beside the log, it detects a cut tail.
     #[must_use]

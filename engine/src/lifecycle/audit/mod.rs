@@ -17,6 +17,7 @@
 
 mod chain;
 mod export;
+mod journal;
 mod log;
 mod record;
 mod sink;
@@ -27,10 +28,11 @@ mod tests;
 
 pub use chain::{AUDIT_KEY_ENV, AuditHead, AuditKey, ChainMode, GENESIS, digest_hex};
 pub use export::export_csv;
+pub use journal::{Journal, JournaledIntent, TornTail};
 pub use log::AuditLog;
 pub use record::{AuditEntry, AuditEvent, AuditRecord};
-pub use sink::{AuditSink, FileSink, MemorySink};
+pub use sink::{AuditSink, Durability, FileSink, MemorySink};
 pub use verify::{AuditError, verify_audit_log, verify_chain};
 
 use chain::{chain_hash, same};
-use verify::parse_record;
+use verify::{check_line, parse_record};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::*;
 
 /// Where records go. `append` returns once the line is written and
-/// flushed.
+/// flushed (and, under [`Durability::EveryRecord`], on disk).
 pub trait AuditSink: Send {
     /// Appends one record: `line` is its JSON form (without a newline),
     /// which is what a log holds; `record` is the same, parsed.
@@ -17,32 +17,107 @@ pub trait AuditSink: Send {
     fn append(&mut self, record: &AuditRecord, line: &str) -> std::io::Result<()>;
 }
 
-/// A file opened for appending; each line is flushed as it is written.
+/// When a file's records reach the disk (`fsync`), as opposed to the
+/// operating system's cache, which a power cut loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every record is synced before `append` returns: a crash loses at
+    /// most the write it interrupts (a torn tail).
+    #[default]
+    EveryRecord,
+    /// Records are synced in groups of this many; a `submit` record (the
+    /// one written before an order is sent) is always synced before the
+    /// order goes, with whatever waits before it. A crash may lose the
+    /// verdicts not yet synced: recovery then looks those orders up again,
+    /// which costs calls but never an order.
+    Batched(u32),
+}
+
+/// A file opened for appending; each line is flushed as it is written,
+/// and synced as its [`Durability`] says.
 pub struct FileSink {
     file: std::fs::File,
+    durability: Durability,
+    unsynced: u32,
 }
 
 impl FileSink {
-    /// Opens (or creates) `path` for appending.
+    /// Opens (or creates) `path` for appending, every record synced.
     ///
     /// # Errors
     /// The file system's error.
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        Self::open_with(path, Durability::EveryRecord)
+    }
+
+    /// Opens (or creates) `path` for appending under `durability`.
+    ///
+    /// # Errors
+    /// The file system's error.
+    pub fn open_with(path: &Path, durability: Durability) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)?;
-        Ok(Self { file })
+        Ok(Self {
+            file,
+            durability,
+            unsynced: 0,
+        })
+    }
+
+    /// Reads the journal at `path` back after a crash (keyed with `key`),
+    /// cuts a torn tail off the file, and opens it to append after the
+    /// last whole record. A missing file is a fresh start.
+    ///
+    /// # Errors
+    /// The file system's error, or a journal damaged before its last line
+    /// (see [`Journal::read`]), as an `InvalidData` error naming the line.
+    pub fn open_after(
+        path: &Path,
+        key: Option<&AuditKey>,
+        durability: Durability,
+    ) -> std::io::Result<(Self, Journal)> {
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(error),
+        };
+        let journal = Journal::read(&text, key).map_err(|error| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {error}", path.display()),
+            )
+        })?;
+        if let Some(torn) = journal.torn() {
+            let keep = text.len() - torn.bytes;
+            let file = std::fs::OpenOptions::new().write(true).open(path)?;
+            file.set_len(keep as u64)?;
+            file.sync_all()?;
+        }
+        Ok((Self::open_with(path, durability)?, journal))
     }
 }
 
 impl AuditSink for FileSink {
-    fn append(&mut self, _record: &AuditRecord, line: &str) -> std::io::Result<()> {
+    fn append(&mut self, record: &AuditRecord, line: &str) -> std::io::Result<()> {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
         self.file.write_all(&bytes)?;
-        self.file.flush()
+        self.file.flush()?;
+        self.unsynced += 1;
+        let sync = match self.durability {
+            Durability::EveryRecord => true,
+            Durability::Batched(group) => {
+                record.event == AuditEvent::Submit || self.unsynced >= group.max(1)
+            }
+        };
+        if sync {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,122 @@
+//! Recovery after a crash: a fresh executor, its audit log resumed after
+//! the journal's last whole record ([`AuditLog::resume`]), rebuilds its
+//! book from the journal and finds out what became of every intent the
+//! crash left in flight.
+//!
+//! The rule that keeps it safe: an intent whose `submit` record is in the
+//! journal may have reached the broker, so it is never sent again. It is
+//! looked up by its `client_order_id` (for `reconcile_horizon`: a submit
+//! sent just before the crash may still be on its way) and, found, watched
+//! to its end like any order (stream first when the executor listens, by
+//! polling otherwise), its outcome booked and recorded; still absent at
+//! the horizon, it was never placed, and is concluded so.
+//!
+//! [`AuditLog::resume`]: crate::lifecycle::AuditLog::resume
+
+use rust_decimal::Decimal;
+use tokio::time::Instant;
+
+use crate::detect::{FillResult, Submission};
+use crate::lifecycle::audit::{AuditEvent, Journal};
+use crate::lifecycle::events::OrderState;
+use crate::lifecycle::{ExecutionError, OrderExecutor, Signal};
+use crate::port::{Broker, SubmitError};
+
+/// An intent left in flight by a crash, once looked up.
+#[derive(Debug)]
+pub struct Located {
+    /// The intent, as the journal gives it.
+    pub signal: Signal,
+    /// Buying power set aside for it while it is watched.
+    reserved: Decimal,
+    /// The order found, or why none was.
+    found: Result<Submission, SubmitError>,
+}
+
+impl Located {
+    /// True when the broker holds an order for the intent.
+    #[must_use]
+    pub fn found(&self) -> bool {
+        self.found.is_ok()
+    }
+}
+
+impl<B: Broker + 'static> OrderExecutor<B> {
+    /// Rebuilds the book from `journal`, which this executor's audit log
+    /// goes on from: every concluded intent's fill is booked (its
+    /// quantity at its average price, on its side), so positions, realized
+    /// P&L and buying power are as the engine left them. Returns the
+    /// intents still in flight, in journal order, for [`Self::locate`];
+    /// nothing is sent.
+    pub fn restore(&self, journal: &Journal) -> Vec<Signal> {
+        let mut in_flight = Vec::new();
+        for intent in journal.intents() {
+            if intent.in_flight() {
+                in_flight.push(intent.signal);
+                continue;
+            }
+            let Some((qty, price, at)) = intent.filled.filter(|_| intent.concluded.is_some())
+            else {
+                continue;
+            };
+            // Counted in flight, then settled: booking gives back what
+            // it counted, and nothing else moves.
+            self.lock().expect_exit(&intent.signal);
+            self.book_outcome(&intent.signal, Decimal::ZERO, (qty, price, at), &[]);
+        }
+        in_flight
+    }
+
+    /// Looks up the order of `signal`, an intent the crash left in flight,
+    /// by its `client_order_id`, never sending it again, and counts it in
+    /// flight meanwhile (its buying power at its limit, when it has one).
+    pub async fn locate(&self, signal: Signal) -> Located {
+        let reference = signal.limit_price.unwrap_or(Decimal::ZERO);
+        let reserved = self.lock().reserve(&signal, reference, Instant::now());
+        self.working.handed_over(&signal);
+        let found = self.detector.locate(&signal.request()).await;
+        Located {
+            signal,
+            reserved,
+            found,
+        }
+    }
+
+    /// Watches a located intent's order to its end, books and records it,
+    /// as for an order this executor placed (no slippage figure and no
+    /// slippage control: the touch it was sent against is not known); an
+    /// intent whose order never turned up is concluded not placed.
+    ///
+    /// # Errors
+    /// [`SubmitError::NotPlaced`] when the broker holds no such order
+    /// past the horizon; [`SubmitError::Unknown`] when it could not be
+    /// reached.
+    pub async fn resume(&self, located: Located) -> Result<FillResult, ExecutionError> {
+        let Located {
+            signal,
+            reserved,
+            found,
+        } = located;
+        let submission = match found {
+            Ok(submission) => submission,
+            Err(error) => {
+                self.working.done(&signal.client_order_id);
+                let _ = self.audit(
+                    &signal,
+                    AuditEvent::Failure,
+                    None,
+                    (signal.qty, None),
+                    "not placed",
+                    &format!("recovered after a restart: {error}"),
+                );
+                self.book_outcome(&signal, reserved, (Decimal::ZERO, None, None), &[]);
+                self.emit_state(&signal, OrderState::Failed);
+                return Err(error.into());
+            }
+        };
+        let route = self.detector.route(&signal.client_order_id);
+        Ok(self
+            .see_through(&signal, reserved, (None, None), submission, route)
+            .await)
+    }
+}
