@@ -371,7 +371,10 @@ async fn slippage_measures_a_stop_from_its_trigger_and_a_leg_from_its_activation
         .map(|l| broker.with_ledger(|ledger| ledger.by_id(&l.id).cloned().expect("leg")))
         .find(|l| !l.fills.is_empty())
         .expect("an exit filled");
-    let from = leg.triggered_at.unwrap_or(activated);
+    let from = match leg.order_type {
+        fillproof_engine::OrderType::Limit => activated,
+        _ => leg.triggered_at.expect("a stop leg that filled triggered"),
+    };
     assert!(from >= activated);
     assert_eq!(measured(&leg), slippage_from(&broker, &leg, from));
 }

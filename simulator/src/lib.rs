@@ -91,12 +91,12 @@ pub use market::{
 };
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
-    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, DEFAULT_BUYING_POWER, Endpoint,
-    EngineKind, EngineRateLimit, EngineSpec, FORMAT_VERSION, FaultSpec, FillSpec, LatencySpec,
-    Limits, ListedOrder, ListedSide, OrderKind, OutageSpec, PartialPolicySpec, PartialSpec,
-    PiecesRange, PollingSpec, Price, Probability, RateLimitSpec, RejectionSpec, RiskSpec, Scenario,
-    SideSpec, StaleReadSpec, TimelineEvent, TimelineKind, VisibilitySpec, Weight, WhenFilled,
-    WorkloadSpec,
+    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, CrashAt, CrashesSpec,
+    DEFAULT_BUYING_POWER, Endpoint, EngineKind, EngineRateLimit, EngineSpec, FORMAT_VERSION,
+    FaultSpec, FillSpec, JournalSync, LatencySpec, Limits, ListedOrder, ListedSide, OrderKind,
+    OutageSpec, PartialPolicySpec, PartialSpec, PiecesRange, PollingSpec, Price, Probability,
+    RateLimitSpec, RejectionSpec, RiskSpec, Scenario, SideSpec, StaleReadSpec, TimelineEvent,
+    TimelineKind, VisibilitySpec, Weight, WhenFilled, WorkloadSpec,
 };
 pub use scenario::{
     AssetStatus, HaltSpec, JumpSpec, MAX_HALTS_PER_HOUR, MarketHours, MarketSpec, PathFile,

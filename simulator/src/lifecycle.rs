@@ -96,7 +96,9 @@ pub fn draw_scripted(
 ) -> Result<Plan, Overfill> {
     let first = FirstDraws::take(model, rng);
     let mut plan = Plan {
-        reject_now: first.reject_now,
+        // A scripted order's story is its script's (which can reject
+        // it): no drawn rejection cuts a scripted fill.
+        reject_now: first.reject_now && script.is_none(),
         fills: Vec::new(),
         broker_end: None,
         status_lag: first.status_lag,
@@ -423,6 +425,13 @@ fn follow_script(
             // Call faults are kept apart, in the model's `call_faults`.
             TimelineKind::Fault => {}
         }
+    }
+    // A scripted fill of a stop is its trigger: it trades from then.
+    if matches!(
+        request.order_type,
+        OrderType::Stop | OrderType::StopLimit | OrderType::TrailingStop
+    ) {
+        plan.triggered_at = plan.fills.first().map(|f| f.at);
     }
     // `check` refuses a timeline that fills an order when or after the
     // broker rejects it, or after it ends otherwise, and one that ends

@@ -923,6 +923,10 @@ async fn a_timeline_scripts_both_exits_touched_in_one_instant() {
             _ => price("99.50"),
         };
         assert_eq!(winner.fills[0].price, expected);
+        // A scripted stop's fill is its trigger.
+        if winner.order_type == OrderType::Stop {
+            assert_eq!(winner.triggered_at, Some(at));
+        }
         for open_at in [at, at + Duration::from_millis(1_900)] {
             assert!(!loser.status_at(open_at).is_terminal(), "{loser:?}");
         }
@@ -992,7 +996,7 @@ async fn a_timeline_scripts_a_leg_filling_while_the_entry_is_canceled() {
 /// workload's orders are simple.
 #[test]
 fn a_leg_the_timeline_cannot_apply_is_refused() {
-    let text = "version: 1\nname: legs\nseed: 1\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {at: 1s, order: 0, leg: stop_loss, event: fill}\n  - {client_order_id: x, leg: take_profit, event: fault, call: get_order, fault: timeout}\n";
+    let text = "version: 1\nname: legs\nseed: 1\nworkload:\n  orders: 2\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {at: 1s, order: 0, leg: stop_loss, event: fill}\n  - {client_order_id: x, leg: take_profit, event: fault, call: get_order, fault: timeout}\n  - {at: 1s, client_order_id: fp-1-1, leg: stop_loss, event: fill}\n";
     let error = Scenario::parse(text.as_bytes(), "legs.yaml", None)
         .expect_err("refused")
         .to_string();
@@ -1004,4 +1008,71 @@ fn a_leg_the_timeline_cannot_apply_is_refused() {
         error.contains("timeline[1].leg") && error.contains("a `fault` strikes a call"),
         "{error}"
     );
+    assert!(
+        error.contains("timeline[2].leg") && error.contains("order 1 has no legs"),
+        "the workload's own id names order 1: {error}"
+    );
+    let listed = "version: 1\nname: legs\nseed: 1\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  list:\n    - {at: 0s, symbol: QQQ, side: buy, qty: 10}\n  reference_price: {QQQ: \"100.00\"}\n  exits: {take_profit_bps: 30, stop_loss_bps: 30}\ntimeline:\n  - {at: 1s, order: 0, leg: stop_loss, event: fill}\n";
+    let error = Scenario::parse(listed.as_bytes(), "legs.yaml", None)
+        .map(|_| ())
+        .expect_err("a listed order has no legs")
+        .to_string();
+    assert!(error.contains("is a listed order"), "{error}");
+    let apart = "version: 1\nname: legs\nseed: 1\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\n  exits: {take_profit_bps: 30, stop_loss_bps: 30}\ntimeline:\n  - {at: 20s, order: 0, leg: take_profit, event: fill, qty: 4}\n  - {at: 21s, order: 0, leg: stop_loss, event: fill}\n";
+    let error = Scenario::parse(apart.as_bytes(), "legs.yaml", None)
+        .map(|_| ())
+        .expect_err("the later leg never fills")
+        .to_string();
+    assert!(
+        error.contains("timeline[1].at") && error.contains("one cancels the other"),
+        "{error}"
+    );
+}
+
+/// Goal: a bot's order whose scripted leg it does not have is refused
+/// at submit, naming the line, never left unscripted in silence; one
+/// whose script fits is accepted, and a scripted fill is never cut by a
+/// drawn rejection. Method: a scenario rejecting every order it draws,
+/// scripting a take-profit leg for an OCO (its take profit is the order
+/// itself), for an OTO with only a stop loss and for a simple order, and
+/// a stop-loss leg for another OTO: the first three are refused with a
+/// 422 naming the leg and line; the last is accepted and its scripted
+/// leg fills.
+#[tokio::test(start_paused = true)]
+async fn a_scripted_leg_the_order_does_not_have_is_refused_at_submit() {
+    let timeline = "  - {at: 0s, client_order_id: position, event: fill}\n  - {at: 5s, client_order_id: oco1, leg: take_profit, event: fill}\n  - {at: 5s, client_order_id: oto1, leg: take_profit, event: fill}\n  - {at: 5s, client_order_id: simple1, leg: stop_loss, event: fill}\n  - {at: 1s, client_order_id: oto2, event: fill}\n  - {at: 5s, client_order_id: oto2, leg: stop_loss, event: fill}\n";
+    let b = broker(&scripted("  rejections: {probability: 1}\n", timeline));
+    let oto = |id: &str| OrderRequest {
+        order_class: OrderClass::Oto,
+        stop_loss: Some(StopLoss {
+            stop_price: price("99.60"),
+            limit_price: None,
+        }),
+        ..order(id, Side::Buy, OrderType::Market)
+    };
+    // A position for the OCO to close.
+    b.submit_order(&order("position", Side::Buy, OrderType::Market))
+        .await
+        .expect("scripted: no drawn rejection cuts it");
+    b.submit_order(&order("unscripted", Side::Buy, OrderType::Market))
+        .await
+        .expect_err("a drawn rejection");
+    for (request, says) in [
+        (oco("oco1"), "script it without `leg`"),
+        (
+            oto("oto1"),
+            "the take-profit leg of client_order_id \"oto1\" (line 19)",
+        ),
+        (
+            order("simple1", Side::Buy, OrderType::Market),
+            "simple order has no such leg",
+        ),
+    ] {
+        let refused = b.submit_order(&request).await.expect_err("refused");
+        assert!(refused.to_string().contains(says), "{refused}");
+    }
+    let placed = b.submit_order(&oto("oto2")).await.expect("its script fits");
+    let leg = ledger_order(&b, &placed.legs[0].id);
+    assert_eq!(leg.fills.len(), 1, "{leg:?}");
+    assert_eq!(leg.fills[0].at, Duration::from_secs(5));
 }

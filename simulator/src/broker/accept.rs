@@ -284,11 +284,32 @@ impl SimBroker {
             message: format!("the scenario's timeline does not fit this order: {overfill}"),
         };
         for role in [LegRole::TakeProfit, LegRole::StopLoss] {
-            let script =
-                crate::lifecycle::leg_script(&self.model, index, &request.client_order_id, role);
-            if let (Some(script), false) = (script, request.order_class == OrderClass::Simple) {
-                crate::lifecycle::scripted_fills(script, request.qty).map_err(misfit)?;
+            let Some(script) =
+                crate::lifecycle::leg_script(&self.model, index, &request.client_order_id, role)
+            else {
+                continue;
+            };
+            if !has_leg(request, role) {
+                // Never dropped in silence: the script names a leg this
+                // order does not have.
+                let oco_head =
+                    request.order_class == OrderClass::Oco && role == LegRole::TakeProfit;
+                return Err(BrokerError::Unprocessable {
+                    message: format!(
+                        "the scenario's timeline scripts {} (line {}), and this {} order has no \
+                         such leg{}",
+                        script[0].target_name(),
+                        script[0].location().line(),
+                        request.order_class.as_str(),
+                        if oco_head {
+                            ": an OCO's take profit is the order itself; script it without `leg`"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
             }
+            crate::lifecycle::scripted_fills(script, request.qty).map_err(misfit)?;
         }
         let plan =
             draw(&self.model, &self.market, &mut rng, index, request, now).map_err(misfit)?;
@@ -404,5 +425,17 @@ pub(super) fn ledger_order(
             class: request.order_class,
             ..Links::default()
         },
+    }
+}
+
+/// Whether `request` files a leg in `role`: a bracket both, an OTO the
+/// one it names, an OCO its stop loss (its take profit is the order
+/// itself).
+fn has_leg(request: &OrderRequest, role: LegRole) -> bool {
+    match (request.order_class, role) {
+        (OrderClass::Bracket, _) => true,
+        (OrderClass::Oto, LegRole::TakeProfit) => request.take_profit.is_some(),
+        (OrderClass::Oto | OrderClass::Oco, LegRole::StopLoss) => request.stop_loss.is_some(),
+        _ => false,
     }
 }

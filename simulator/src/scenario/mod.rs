@@ -27,6 +27,7 @@
 
 mod broker;
 mod check;
+mod crashes;
 mod engine;
 mod expect;
 mod limits;
@@ -50,6 +51,7 @@ pub use broker::{
     LatencySpec, MAX_DISCONNECTS_PER_RUN, OutageSpec, PartialSpec, PiecesRange, RejectionSpec,
     StaleReadSpec, StreamSpec, VisibilitySpec, WhenFilled,
 };
+pub use crashes::{CrashAt, CrashesSpec, JournalSync};
 pub use engine::{
     CommissionSpec, EngineKind, EngineRateLimit, EngineSpec, PartialPolicySpec, PollingSpec,
     RiskSpec, polling_config,
@@ -102,6 +104,10 @@ pub struct Scenario {
     /// Exact events for named orders; overrides the random model for them.
     #[serde(default)]
     pub timeline: Vec<TimelineEvent>,
+    /// Crashes of the engine under test, and its restarts from its
+    /// journal.
+    #[serde(default)]
+    pub crashes: Option<CrashesSpec>,
     /// Metric thresholds: `detection_rate: ">= 0.999"`.
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<String>>,

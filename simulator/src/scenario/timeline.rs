@@ -119,6 +119,7 @@ pub(super) fn check(scenario: &Scenario, c: &mut Checker<'_>) {
         check_leg(i, event, scenario, c);
     }
     check_timeline_orders(scenario, c);
+    check_leg_pairs(scenario, c);
     check_rejections_after_fills(&scenario.timeline, c);
     check_scripted_prices(scenario, c);
 }
@@ -326,28 +327,94 @@ fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Ch
 
 /// Checks an event's `leg`: only for an event the broker does to an order
 /// (a leg's calls are the client's, named by the leg's own order), and,
-/// for a workload order, only when the workload's orders have legs.
+/// for a workload order (named by index, or by the id the workload gives
+/// it), only when that order is a bracket: the workload's drawn orders
+/// with `workload.exits`, never a listed one.
 fn check_leg(i: usize, event: &TimelineEvent, scenario: &Scenario, c: &mut Checker<'_>) {
     if event.leg.is_none() {
         return;
     }
+    let field = format!("timeline[{i}].leg");
     if event.event.value == TimelineKind::Fault {
         c.at(
             Some(event.location()),
-            format!("timeline[{i}].leg"),
+            field,
             "a `fault` strikes a call the client makes for the order it names, and a leg's \
              calls cannot be named by its entry; remove `leg`",
         );
-    } else if let (Some(order), None) = (&event.order, &scenario.workload.exits) {
+        return;
+    }
+    let workload_index = match (&event.order, &event.client_order_id) {
+        (Some(order), _) => Some(order.value),
+        (None, Some(id)) => crate::workload::index_of_client_order_id(scenario.seed, &id.value),
+        (None, None) => None,
+    };
+    let Some(index) = workload_index else {
+        // A bot's order: checked when it is placed.
+        return;
+    };
+    let why = if scenario.workload.list.get(index as usize).is_some() {
+        Some("is a listed order, and listed orders are simple orders; remove `leg`")
+    } else if scenario.workload.exits.is_none() {
+        Some(
+            "has no legs: the workload's orders are simple orders; add `workload.exits` to \
+             make each a bracket, or remove `leg`",
+        )
+    } else {
+        None
+    };
+    if let Some(why) = why {
         c.at(
             Some(event.location()),
-            format!("timeline[{i}].leg"),
-            format!(
-                "order {} has no legs: the workload's orders are simple orders; add \
-                 `workload.exits` to make each a bracket, or remove `leg`",
-                order.value
-            ),
+            field,
+            format!("order {index} {why}"),
         );
+    }
+}
+
+/// Refuses a leg's scripted fill after the other leg of its group filled:
+/// one cancels the other at the first fill, so the later one never
+/// happens. Both legs scripted at one instant are both touched then, and
+/// exactly one fills.
+fn check_leg_pairs(scenario: &Scenario, c: &mut Checker<'_>) {
+    let first_fill = |target: &OrderTarget| {
+        scenario
+            .timeline
+            .iter()
+            .filter(|e| {
+                e.event.value == TimelineKind::Fill && OrderTarget::of(e).as_ref() == Some(target)
+            })
+            .map(TimelineEvent::at)
+            .min()
+    };
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        let (Some(role), TimelineKind::Fill) = (event.leg, event.event.value) else {
+            continue;
+        };
+        let Some(OrderTarget::Leg(head, _)) = OrderTarget::of(event) else {
+            continue;
+        };
+        let other = match role {
+            LegRole::TakeProfit => LegRole::StopLoss,
+            LegRole::StopLoss => LegRole::TakeProfit,
+        };
+        let Some(other_at) = first_fill(&OrderTarget::Leg(head, other)) else {
+            continue;
+        };
+        if other_at < event.at() {
+            c.at(
+                Some(event.location()),
+                format!("timeline[{i}].at"),
+                format!(
+                    "{} fills at {}, after the other leg's first fill at {}: one cancels the \
+                     other then, so this fill never happens; script both legs at one instant \
+                     (both touched: exactly one fills) or remove one",
+                    event.target_name(),
+                    crate::duration::format_duration(event.at()),
+                    crate::duration::format_duration(other_at)
+                ),
+            );
+        }
     }
 }
 

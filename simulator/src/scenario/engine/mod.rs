@@ -43,6 +43,11 @@ pub enum EngineKind {
     /// The naive detector behind the Python client's own retries of 429 and
     /// 504 on every call, kept to show the duplicate orders they make.
     NaiveRetry,
+    /// The fillproof engine keeping its state only in memory: after a
+    /// crash it reads no journal, and sends again, under new ids, the
+    /// orders it had not concluded; kept to show the orphans and
+    /// duplicates a restart costs without a journal.
+    MemoryOnly,
 }
 
 impl EngineKind {
@@ -54,6 +59,7 @@ impl EngineKind {
             Self::Naive => "naive",
             Self::SeedLiteral => "seed-literal",
             Self::NaiveRetry => "naive-retry",
+            Self::MemoryOnly => "memory-only",
         }
     }
 }
