@@ -363,6 +363,8 @@ pub enum EngineArg {
     SeedLiteral,
     /// The naive detector behind the Python client's retries of 429 and 504.
     NaiveRetry,
+    /// The fillproof engine keeping its state only in memory across crashes.
+    MemoryOnly,
 }
 
 /// Flags shared by commands that run scenarios.

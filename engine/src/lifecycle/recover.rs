@@ -34,10 +34,10 @@ pub struct Located {
 }
 
 impl Located {
-    /// True when the broker holds an order for the intent.
+    /// The broker's id of the order found, when the broker holds one.
     #[must_use]
-    pub fn found(&self) -> bool {
-        self.found.is_ok()
+    pub fn order_id(&self) -> Option<&str> {
+        self.found.as_ref().ok().map(|s| s.order.id.as_str())
     }
 }
 

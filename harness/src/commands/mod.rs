@@ -143,6 +143,7 @@ pub fn engine_kind(arg: EngineArg) -> EngineKind {
         EngineArg::Naive => EngineKind::Naive,
         EngineArg::SeedLiteral => EngineKind::SeedLiteral,
         EngineArg::NaiveRetry => EngineKind::NaiveRetry,
+        EngineArg::MemoryOnly => EngineKind::MemoryOnly,
     }
 }
 

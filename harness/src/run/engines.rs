@@ -67,10 +67,25 @@ pub struct AuditSummary {
 }
 
 /// An audit sink that keeps the summary (and the lines on request) in
-/// memory: a simulated run writes no files while it runs.
+/// memory: a simulated run writes no files while it runs. As a crashing
+/// run's journal, it keeps every line and what of them is durable.
 #[derive(Debug, Clone, Default)]
 pub struct AuditCollector {
     summary: Arc<std::sync::Mutex<AuditSummary>>,
+    disk: Arc<std::sync::Mutex<Disk>>,
+}
+
+/// What of the journal a crash would keep: the lines synced, under the
+/// journal's sync policy.
+#[derive(Debug, Clone, Copy, Default)]
+struct Disk {
+    /// Synced every this many records (and before every submit); `None`:
+    /// every record.
+    batched: Option<u32>,
+    /// Lines synced.
+    durable: usize,
+    /// Lines written since the last sync.
+    unsynced: u32,
 }
 
 impl AuditCollector {
@@ -82,13 +97,79 @@ impl AuditCollector {
                 lines: keep_lines.then(Vec::new),
                 ..AuditSummary::default()
             })),
+            disk: Arc::default(),
         }
+    }
+
+    /// A collector kept as a journal a crash can cut: every line kept,
+    /// synced every `batched` records and before every submit (`None`:
+    /// every record).
+    #[must_use]
+    pub fn journal(batched: Option<u32>) -> Self {
+        let collector = Self::new(true);
+        collector.disk().batched = batched;
+        collector
+    }
+
+    fn disk(&self) -> std::sync::MutexGuard<'_, Disk> {
+        self.disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// What was collected.
     #[must_use]
     pub fn summary(&self) -> AuditSummary {
         self.summary.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// A crash: the lines not yet synced are lost, and with `torn` the
+    /// write under way is cut short (half a line, no newline). Returns the
+    /// journal as the restarted engine reads it; the collector keeps the
+    /// lines that survived (the restarted engine's log cuts the torn write
+    /// off before it appends).
+    #[must_use]
+    pub fn crash(&self, torn: bool) -> String {
+        let durable = self.disk().durable;
+        let mut summary = self
+            .summary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lines = summary.lines.get_or_insert_with(Vec::new);
+        let interrupted = lines.get(durable).or(lines.last()).cloned();
+        lines.truncate(durable);
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        if let Some(line) = interrupted.filter(|_| torn) {
+            let cut = line.len() / 2;
+            text.push_str(line.get(..cut).unwrap_or_default());
+        }
+        let records: Vec<AuditRecord> = lines
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        summary.submitted.clear();
+        summary.filled.clear();
+        for record in records {
+            note_record(&mut summary, &record);
+        }
+        self.disk().unsynced = 0;
+        text
+    }
+}
+
+/// Notes in `summary` which intents `record` says were submitted or filled.
+fn note_record(summary: &mut AuditSummary, record: &AuditRecord) {
+    match record.event {
+        AuditEvent::Submit => {
+            summary.submitted.insert(record.client_order_id.clone());
+        }
+        AuditEvent::Fill => {
+            summary.filled.insert(record.client_order_id.clone());
+        }
+        _ => {}
     }
 }
 
@@ -98,17 +179,19 @@ impl AuditSink for AuditCollector {
             .summary
             .lock()
             .map_err(|_| std::io::Error::other("audit collector poisoned"))?;
-        match record.event {
-            AuditEvent::Submit => {
-                summary.submitted.insert(record.client_order_id.clone());
-            }
-            AuditEvent::Fill => {
-                summary.filled.insert(record.client_order_id.clone());
-            }
-            _ => {}
-        }
+        note_record(&mut summary, record);
         if let Some(lines) = &mut summary.lines {
             lines.push(line.to_owned());
+            let written = lines.len();
+            let mut disk = self.disk();
+            disk.unsynced += 1;
+            let sync = disk.batched.is_none_or(|group| {
+                record.event == AuditEvent::Submit || disk.unsynced >= group.max(1)
+            });
+            if sync {
+                disk.durable = written;
+                disk.unsynced = 0;
+            }
         }
         Ok(())
     }
@@ -213,6 +296,25 @@ impl<B: Broker + 'static> Engine<B> {
         keep_audit_lines: bool,
         audit_key: Option<fillproof_engine::AuditKey>,
     ) -> Result<Self, fillproof_engine::ConfigError> {
+        let sink = AuditCollector::new(keep_audit_lines);
+        Self::build(kind, broker, config, (clock, seed), (sink, audit_key), None)
+    }
+
+    /// The engine of `kind` over `broker`, with `config`, stamping with
+    /// the clock and drawing jitter from the seed, writing its audit log
+    /// to `sink` (chained under the key, when given): after `journal`,
+    /// when it restarts from one.
+    ///
+    /// # Errors
+    /// A configuration out of range.
+    pub fn build(
+        kind: EngineKind,
+        broker: Arc<B>,
+        config: ExecutorConfig,
+        (clock, seed): (Arc<dyn Clock>, u64),
+        (sink, audit_key): (AuditCollector, Option<fillproof_engine::AuditKey>),
+        journal: Option<&fillproof_engine::Journal>,
+    ) -> Result<Self, fillproof_engine::ConfigError> {
         if matches!(kind, EngineKind::Naive | EngineKind::NaiveRetry) {
             config.detection.validate()?;
             return Ok(Self::Naive(NaiveEngine {
@@ -222,12 +324,15 @@ impl<B: Broker + 'static> Engine<B> {
                 placed: Arc::default(),
             }));
         }
-        let sink = AuditCollector::new(keep_audit_lines);
-        let audit = Arc::new(AuditLog::with_key(
-            Box::new(sink.clone()),
-            Arc::clone(&clock),
-            audit_key,
-        ));
+        let audit = Arc::new(match journal {
+            Some(journal) => AuditLog::resume(
+                Box::new(sink.clone()),
+                Arc::clone(&clock),
+                audit_key,
+                journal,
+            ),
+            None => AuditLog::with_key(Box::new(sink.clone()), Arc::clone(&clock), audit_key),
+        });
         let mut executor = OrderExecutor::new(broker, config, audit, clock, seed)?;
         if kind == EngineKind::SeedLiteral {
             executor = executor.with_verifier(Arc::new(LiteralVerifier));
@@ -262,73 +367,82 @@ impl<B: Broker + 'static> Engine<B> {
     /// Places and watches one order.
     pub async fn execute(&self, signal: &Signal, expected_price: Decimal) -> EngineVerdict {
         match self {
-            Self::Executor(executor, _) => match executor.execute(signal, expected_price).await {
-                Ok(result) => EngineVerdict {
-                    verdict: result.verdict,
-                    filled_qty: result.filled_qty,
-                    avg_price: result.avg_price,
-                    deadline_reached: result.deadline_reached,
-                    refused: false,
-                    reason: result.reason,
-                    order_id: Some(result.order_id),
-                    broker_error: None,
-                    decided_at: Some(result.decided_at),
-                    exits: result
-                        .exits
-                        .iter()
-                        .map(|exit| ExitClaim {
-                            order_id: exit.order_id.clone(),
-                            side: exit.side,
-                            filled_qty: exit.filled_qty,
-                            avg_price: exit.avg_price,
-                            concluded_at: None,
-                            decided_at: exit.decided_at,
-                        })
-                        .collect(),
-                },
-                Err(error) => EngineVerdict {
-                    verdict: match &error {
-                        ExecutionError::Validation(_) | ExecutionError::Risk(_) => {
-                            Verdict::Rejected
-                        }
-                        ExecutionError::Submit(SubmitError::Rejected { .. }) => Verdict::Rejected,
-                        // The broker confirmed it holds no such order, or the
-                        // engine shed it unsent.
-                        ExecutionError::Submit(
-                            SubmitError::NotPlaced { .. } | SubmitError::Shed { .. },
-                        ) => Verdict::NotFilled,
-                        ExecutionError::Submit(SubmitError::Unknown { .. })
-                        | ExecutionError::Audit(_) => Verdict::Unresolved,
-                    },
-                    filled_qty: Decimal::ZERO,
-                    avg_price: None,
-                    deadline_reached: false,
-                    refused: matches!(
-                        error,
-                        ExecutionError::Validation(_) | ExecutionError::Risk(_)
-                    ),
-                    reason: error.to_string(),
-                    order_id: None,
-                    broker_error: match &error {
-                        ExecutionError::Submit(
-                            SubmitError::Rejected { source: last, .. }
-                            | SubmitError::NotPlaced { last, .. }
-                            | SubmitError::Unknown { last, .. },
-                        ) => Some(CallError::Broker(last.clone())),
-                        // A shed submission carries the budget's refusal.
-                        ExecutionError::Submit(SubmitError::Shed { max_wait, .. }) => {
-                            Some(CallError::NotSent {
-                                max_wait: *max_wait,
-                            })
-                        }
-                        _ => None,
-                    },
-                    decided_at: None,
-                    exits: Vec::new(),
-                },
-            },
+            Self::Executor(executor, _) => {
+                verdict_of(executor.execute(signal, expected_price).await)
+            }
             Self::Naive(naive) => naive.execute(&signal.request()).await,
         }
+    }
+}
+
+/// What the executor's outcome for one intent says, as the harness files
+/// it: a signal refused before sending, or an order the broker refused, is
+/// `Rejected`; one never placed `NotFilled`; one whose fate is unknown
+/// `Unresolved`.
+pub fn verdict_of(outcome: Result<fillproof_engine::FillResult, ExecutionError>) -> EngineVerdict {
+    match outcome {
+        Ok(result) => EngineVerdict {
+            verdict: result.verdict,
+            filled_qty: result.filled_qty,
+            avg_price: result.avg_price,
+            deadline_reached: result.deadline_reached,
+            refused: false,
+            reason: result.reason,
+            order_id: Some(result.order_id),
+            broker_error: None,
+            decided_at: Some(result.decided_at),
+            exits: result
+                .exits
+                .iter()
+                .map(|exit| ExitClaim {
+                    order_id: exit.order_id.clone(),
+                    side: exit.side,
+                    filled_qty: exit.filled_qty,
+                    avg_price: exit.avg_price,
+                    concluded_at: None,
+                    decided_at: exit.decided_at,
+                })
+                .collect(),
+        },
+        Err(error) => EngineVerdict {
+            verdict: match &error {
+                ExecutionError::Validation(_) | ExecutionError::Risk(_) => Verdict::Rejected,
+                ExecutionError::Submit(SubmitError::Rejected { .. }) => Verdict::Rejected,
+                // The broker confirmed it holds no such order, or the
+                // engine shed it unsent.
+                ExecutionError::Submit(
+                    SubmitError::NotPlaced { .. } | SubmitError::Shed { .. },
+                ) => Verdict::NotFilled,
+                ExecutionError::Submit(SubmitError::Unknown { .. }) | ExecutionError::Audit(_) => {
+                    Verdict::Unresolved
+                }
+            },
+            filled_qty: Decimal::ZERO,
+            avg_price: None,
+            deadline_reached: false,
+            refused: matches!(
+                error,
+                ExecutionError::Validation(_) | ExecutionError::Risk(_)
+            ),
+            reason: error.to_string(),
+            order_id: None,
+            broker_error: match &error {
+                ExecutionError::Submit(
+                    SubmitError::Rejected { source: last, .. }
+                    | SubmitError::NotPlaced { last, .. }
+                    | SubmitError::Unknown { last, .. },
+                ) => Some(CallError::Broker(last.clone())),
+                // A shed submission carries the budget's refusal.
+                ExecutionError::Submit(SubmitError::Shed { max_wait, .. }) => {
+                    Some(CallError::NotSent {
+                        max_wait: *max_wait,
+                    })
+                }
+                _ => None,
+            },
+            decided_at: None,
+            exits: Vec::new(),
+        },
     }
 }
 

@@ -10,6 +10,8 @@
 //!   [`SeedRun`] holds what came out (`seed.rs`).
 //! - [`engines`]: the engines under test, the fillproof engine and the
 //!   baselines kept to show what they get wrong.
+//! - `crash.rs`: the scenario's crashes of the engine under test, and the
+//!   restarts after them ([`CrashRecord`]).
 //! - [`cost::admit`]: the run's cost (memory, planned reads) estimated
 //!   before it starts, and a run the machine cannot carry refused.
 //! - [`strategies`]: the polling strategies `--strategy` and the sweep name.
@@ -19,11 +21,13 @@
 //! elsewhere.
 
 pub mod cost;
+mod crash;
 pub mod engines;
 pub mod runner;
 mod seed;
 mod simulate;
 pub mod strategies;
 
+pub use crash::CrashRecord;
 pub use runner::{run_seed, run_seeds, run_seeds_into, simulation_runtime};
 pub use seed::{OrderOutcome, RunSpec, SeedRun};

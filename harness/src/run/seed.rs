@@ -144,4 +144,7 @@ pub struct SeedRun {
     pub commission: Commission,
     /// The engine's audit log, summarized (engines that keep one).
     pub audit: Option<super::engines::AuditSummary>,
+    /// The engine's crashes and restarts, when the scenario has a
+    /// `crashes:` section.
+    pub crashes: Option<Vec<super::crash::CrashRecord>>,
 }

@@ -12,12 +12,13 @@ use fillproof_simulator::{BrokerModel, Intent, SimBroker, Workload};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
-use super::engines::{Engine, EngineVerdict};
+use super::crash::{CrashRecord, Crashes, Rebuild, Running};
+use super::engines::{AuditCollector, Engine, EngineVerdict};
 use super::seed::{OrderOutcome, RunSpec, SeedRun};
 
 /// What an engine task hands back: its workload index, the engine's
 /// verdict, and when the engine decided (virtual, since the start).
-type Finished = (u32, EngineVerdict, Duration, Option<Duration>);
+pub(super) type Finished = (u32, EngineVerdict, Duration, Option<Duration>);
 
 /// A finished order as filed: the verdict, when the engine concluded
 /// (`None` when it never did), and when its trader asked for a cancel.
@@ -29,17 +30,39 @@ type Filed = (EngineVerdict, Option<Duration>, Option<Duration>);
 /// outcome, let the engine check its positions, wait for the requests
 /// still travelling to the broker, and collect what the run produced.
 pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) -> Result<SeedRun> {
-    let setup = set_up(spec)?;
+    let mut setup = set_up(spec)?;
     let scenario = &spec.scenario;
     let start = Instant::now();
     let run_limit = start + scenario.limits.max_virtual_time.0;
 
     let mut filing = Filing::new(setup.room, on_order_done);
-    let submitted = submit_workload(spec, &setup, start, run_limit, &mut filing).await;
+    let mut crashes = setup.crashes.take();
+    let mut engine = setup.engine.clone();
+    let mut submitted = submit_workload(
+        spec,
+        &setup,
+        (start, run_limit),
+        (&mut filing, &mut engine, &mut crashes),
+    )
+    .await?;
 
     let window = Window::after(spec, start, submitted.last_submit, run_limit);
     let healer = heal_at(&setup.broker, window.workload_end);
-    settle(submitted.tasks, window.settle_end, &mut filing).await;
+    let mut running = Running {
+        tasks: &mut submitted.tasks,
+        filing: &mut filing,
+        engine: &mut engine,
+        intents: &submitted.intents,
+        start,
+    };
+    settle(&mut running, window.settle_end, crashes.as_mut()).await?;
+    setup.engine = engine;
+    let crash_records = crashes.map(|c| {
+        c.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    });
     let cut_short = window.settle_end >= run_limit;
     let unrun = setup
         .workload_orders
@@ -79,6 +102,7 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
             position_alarms,
             unrun,
             panics: filing.panics,
+            crashes: crash_records,
         },
     ))
 }
@@ -87,6 +111,8 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
 struct Setup {
     broker: Arc<SimBroker>,
     engine: Engine<SimBroker>,
+    /// The engine's crashes, when the scenario has any.
+    crashes: Option<Crashes>,
     /// Swarm mode's mix, when on.
     swarm: Vec<String>,
     /// The broker's time origin: the instant virtual time zero stands for.
@@ -130,15 +156,35 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         .map_err(anyhow::Error::msg)?;
     let commission = config.commission;
     // The engine's clock reads the broker's one origin.
-    let clock = VirtualClock::new(origin.epoch_unix_micros()).shared();
-    let engine = Engine::with_audit_key(
+    let clock: Arc<dyn fillproof_engine::Clock> =
+        VirtualClock::new(origin.epoch_unix_micros()).shared();
+    // A run that crashes its engine keeps the whole journal, and what of
+    // it is durable.
+    let collector = match &scenario.crashes {
+        Some(crashes) => AuditCollector::journal(match crashes.journal {
+            fillproof_simulator::JournalSync::EveryRecord => None,
+            fillproof_simulator::JournalSync::Batched(n) => Some(n),
+        }),
+        None => AuditCollector::new(spec.keep_audit_lines),
+    };
+    let rebuild = Rebuild {
+        kind: spec.engine,
+        broker: Arc::clone(&broker),
+        config: config.clone(),
+        clock: Arc::clone(&clock),
+        seed: spec.seed,
+        key: spec.audit_key.clone(),
+        collector: collector.clone(),
+        hybrid,
+        origin_micros: origin.epoch_unix_micros(),
+    };
+    let engine = Engine::build(
         spec.engine,
         Arc::clone(&broker),
         config,
-        clock,
-        spec.seed,
-        spec.keep_audit_lines,
-        spec.audit_key.clone(),
+        (clock, spec.seed),
+        (collector, spec.audit_key.clone()),
+        None,
     )
     .context("engine configuration")?
     .reading_quotes(Arc::clone(&broker));
@@ -152,9 +198,14 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     // the tables grow as they go).
     let room = usize::try_from(workload_orders.min(1 << 20)).unwrap_or(1 << 20);
     broker.reserve(room);
+    let crashes = scenario.crashes.as_ref().map(|crashes| {
+        let plan = crashes.plan(spec.seed, scenario.limits.max_virtual_time.0);
+        Crashes::new(plan, rebuild)
+    });
     Ok(Setup {
         broker,
         engine,
+        crashes,
         swarm,
         origin,
         commission,
@@ -167,7 +218,7 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
 /// run goes, so that a run of many orders holds only the tasks still
 /// working; results are filed by workload index, so reaping order never
 /// shows.
-struct Filing<'a> {
+pub(super) struct Filing<'a> {
     /// Per workload order submitted, its result once its task ended.
     results: Vec<Option<Filed>>,
     /// The workload index of each task still working.
@@ -191,6 +242,36 @@ impl<'a> Filing<'a> {
     fn started(&mut self, id: tokio::task::Id, index: u32) {
         self.task_index.insert(id, index);
         self.results.push(None);
+    }
+
+    /// A task started again for the order at workload `index`, after a
+    /// crash: a recovery, or the signal delivered again.
+    pub(super) fn resumed(&mut self, id: tokio::task::Id, index: u32) {
+        self.task_index.insert(id, index);
+    }
+
+    /// Files what a task ended with when the engine crashed: the index of
+    /// a task the crash stopped, or `None` when it had ended (filed).
+    pub(super) fn crashed(
+        &mut self,
+        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) -> Option<u32> {
+        match joined {
+            Err(error) if error.is_cancelled() => self.task_index.swap_remove(&error.id()),
+            joined => {
+                self.file(joined);
+                None
+            }
+        }
+    }
+
+    /// Files the verdict the engine had concluded for `index` before a
+    /// crash stopped its task (its journal says so), at `at`.
+    pub(super) fn concluded(&mut self, index: u32, verdict: EngineVerdict, at: Duration) {
+        if let Some(slot) = self.results.get_mut(index as usize).filter(|s| s.is_none()) {
+            *slot = Some((verdict, Some(at), None));
+            (self.on_order_done)();
+        }
     }
 
     /// Files what a task ended with: its verdict, or a panic as an
@@ -217,8 +298,12 @@ impl<'a> Filing<'a> {
                 )
             }
         };
-        self.results[index as usize] = Some(entry);
-        (self.on_order_done)();
+        // The first conclusion stands: a recovery that watches an order
+        // again after a crash lost its verdict record changes no claim.
+        if self.results[index as usize].is_none() {
+            self.results[index as usize] = Some(entry);
+            (self.on_order_done)();
+        }
     }
 }
 
@@ -235,10 +320,13 @@ struct Submitted {
 async fn submit_workload(
     spec: &RunSpec,
     setup: &Setup,
-    start: Instant,
-    run_limit: Instant,
-    filing: &mut Filing<'_>,
-) -> Submitted {
+    (start, run_limit): (Instant, Instant),
+    (filing, engine, crashes): (
+        &mut Filing<'_>,
+        &mut Engine<SimBroker>,
+        &mut Option<Crashes>,
+    ),
+) -> Result<Submitted> {
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut intents: Vec<Intent> = Vec::with_capacity(setup.room);
     let mut last_submit = Duration::ZERO;
@@ -250,56 +338,80 @@ async fn submit_workload(
         if at >= run_limit {
             break;
         }
+        while let Some(crashes) = crashes
+            .as_mut()
+            .filter(|c| c.next_before(intent.submit_at).is_some())
+        {
+            let mut running = Running {
+                tasks: &mut tasks,
+                filing,
+                engine,
+                intents: &intents,
+                start,
+            };
+            crashes.crash(&mut running).await?;
+        }
         sleep_until(at).await;
         while let Some(joined) = tasks.try_join_next_with_id() {
             filing.file(joined);
         }
         last_submit = intent.submit_at;
-        let engine = setup.engine.clone();
-        // A trader sets a bracket's exits from the touch it would trade
-        // at (the ask for a buy, the bid for a sell): the broker checks
-        // them against it.
-        let price = setup
-            .broker
-            .market()
-            .quote_at(&intent.request.symbol, intent.submit_at)
-            .map_or(intent.reference_price, |q| q.touch(intent.request.side));
-        let signal = intent.signal_at(price);
-        // The price a bracket's exits are set from is the one its trader
-        // expects to trade at (its stop loss and take profit are checked
-        // against it).
-        let expected = if intent.exits.is_some() {
-            price
-        } else {
-            intent.reference_price
-        };
-
-        let index = intent.index;
-        let actions = intent.actions;
-        let abort = tasks.spawn(async move {
-            // Boxed, the order's (large) state is allocated once where it
-            // runs, and the task the runtime moves about stays small.
-            let execute = Box::pin(engine.execute(&signal, expected));
-            let (mut verdict, cancel_at) =
-                with_trader(execute, &engine, &signal.client_order_id, actions, start).await;
-            // Judged at the moment the engine decided, not when it was done
-            // collecting what followed (executions still on their way).
-            let decided = verdict
-                .decided_at
-                .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
-            for exit in &mut verdict.exits {
-                exit.concluded_at = Some(exit.decided_at.duration_since(start));
-            }
-            (index, verdict, decided, cancel_at)
-        });
-        filing.started(abort.id(), index);
+        let id = spawn_order(&mut tasks, engine, &setup.broker, &intent, start);
+        filing.started(id, intent.index);
         intents.push(intent);
     }
-    Submitted {
+    Ok(Submitted {
         tasks,
         intents,
         last_submit,
-    }
+    })
+}
+
+/// Spawns the engine task placing and watching `intent`'s order, its
+/// trader acting on it; returns the task's id.
+pub(super) fn spawn_order(
+    tasks: &mut JoinSet<Finished>,
+    engine: &Engine<SimBroker>,
+    broker: &SimBroker,
+    intent: &Intent,
+    start: Instant,
+) -> tokio::task::Id {
+    let engine = engine.clone();
+    // A trader sets a bracket's exits from the touch it would trade at
+    // (the ask for a buy, the bid for a sell): the broker checks them
+    // against it.
+    let price = broker
+        .market()
+        .quote_at(&intent.request.symbol, intent.submit_at)
+        .map_or(intent.reference_price, |q| q.touch(intent.request.side));
+    let signal = intent.signal_at(price);
+    // The price a bracket's exits are set from is the one its trader
+    // expects to trade at (its stop loss and take profit are checked
+    // against it).
+    let expected = if intent.exits.is_some() {
+        price
+    } else {
+        intent.reference_price
+    };
+    let index = intent.index;
+    let actions = intent.actions;
+    let abort = tasks.spawn(async move {
+        // Boxed, the order's (large) state is allocated once where it
+        // runs, and the task the runtime moves about stays small.
+        let execute = Box::pin(engine.execute(&signal, expected));
+        let (mut verdict, cancel_at) =
+            with_trader(execute, &engine, &signal.client_order_id, actions, start).await;
+        // Judged at the moment the engine decided, not when it was done
+        // collecting what followed (executions still on their way).
+        let decided = verdict
+            .decided_at
+            .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+        for exit in &mut verdict.exits {
+            exit.concluded_at = Some(exit.decided_at.duration_since(start));
+        }
+        (index, verdict, decided, cancel_at)
+    });
+    abort.id()
 }
 
 /// Runs `execute` (the engine placing and watching `client_order_id`'s
@@ -394,14 +506,30 @@ fn heal_at(broker: &Arc<SimBroker>, at: Instant) -> tokio::task::JoinHandle<()> 
     })
 }
 
-/// Files tasks as they finish until `settle_end`; whatever is still working
-/// when the settle window closes is stopped.
-async fn settle(mut tasks: JoinSet<Finished>, settle_end: Instant, filing: &mut Filing<'_>) {
-    while let Ok(Some(joined)) = timeout_at(settle_end, tasks.join_next_with_id()).await {
-        filing.file(joined);
+/// Files tasks as they finish until `settle_end`, crashing the engine
+/// when a crash comes before then; whatever is still working when the
+/// settle window closes is stopped.
+async fn settle(
+    run: &mut Running<'_, '_>,
+    settle_end: Instant,
+    mut crashes: Option<&mut Crashes>,
+) -> Result<()> {
+    loop {
+        let crash = crashes
+            .as_deref()
+            .and_then(|c| c.next_before(settle_end.duration_since(run.start)));
+        let until = crash.map_or(settle_end, |c| run.start + c.at);
+        while let Ok(Some(joined)) = timeout_at(until, run.tasks.join_next_with_id()).await {
+            run.filing.file(joined);
+        }
+        match (crash, crashes.as_deref_mut()) {
+            (Some(_), Some(crashes)) => crashes.crash(run).await?,
+            _ => break,
+        }
     }
-    tasks.abort_all();
-    drop(tasks);
+    run.tasks.abort_all();
+    while run.tasks.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// Every submitted order's outcome, in workload order; an order whose
@@ -460,6 +588,7 @@ struct Ended {
     position_alarms: Option<u64>,
     unrun: u64,
     panics: Vec<(u32, String)>,
+    crashes: Option<Vec<CrashRecord>>,
 }
 
 /// Collects what the run produced: the requests never landed, the ledger,
@@ -503,6 +632,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
             Engine::Executor(..) | Engine::Naive(_) => None,
         },
         panics: ended.panics,
+        crashes: ended.crashes,
         origin,
         rate_limited: ended.rate_limited,
         position_alarms: ended.position_alarms,

@@ -48,6 +48,8 @@ pub struct JournaledIntent {
     pub filled: Option<(Decimal, Option<Decimal>, Option<Timestamp>)>,
     /// The record that concluded it, when the engine did.
     pub concluded: Option<AuditEvent>,
+    /// When the engine concluded, by its clock.
+    pub concluded_at: Option<Timestamp>,
 }
 
 impl JournaledIntent {
@@ -160,6 +162,7 @@ impl Journal {
                         order_id: None,
                         filled: None,
                         concluded: None,
+                        concluded_at: None,
                     });
                     intents.len() - 1
                 });
@@ -180,6 +183,7 @@ impl Journal {
             }
             if concludes(record) {
                 intent.concluded = Some(record.event);
+                intent.concluded_at = Timestamp::parse_rfc3339(&record.ts);
             }
         }
         intents

@@ -1,0 +1,325 @@
+//! Crashes of the engine under test, and its restarts (the scenario's
+//! `crashes:` section).
+//!
+//! At a crash every task of the engine is dropped at once: the calls it
+//! had in flight still reach the broker (the simulated network delivers
+//! them), and its journal keeps what its sync policy made durable, with
+//! a torn write at its end when the crash says so. After the downtime a
+//! fresh engine starts:
+//! - an engine that keeps a journal (`robust`, `seed-literal`) reads it
+//!   back, rebuilds its book, and recovers every intent in flight: located
+//!   by `client_order_id` and watched to its end, or concluded never
+//!   placed; a signal the crash stopped before its `submit` record is
+//!   delivered again (it was never sent); one whose verdict is in the
+//!   journal is filed with it;
+//! - one that keeps its state only in memory (`memory-only` and the naive
+//!   baselines) knows nothing of the orders it had in flight: their
+//!   signals are delivered again and it sends them under new ids.
+//!
+//! Each crash is recorded (when, the intents in flight, what recovery
+//! found and when it had found everything) for the metrics that judge
+//! restarts against the ledger.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use fillproof_engine::clock::{sleep, sleep_until};
+use fillproof_engine::{
+    AuditEvent, AuditKey, Clock, Decimal, ExecutorConfig, Journal, JournaledIntent, Verdict,
+};
+use fillproof_simulator::{CrashAt, EngineKind, Intent, SimBroker};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::engines::{AuditCollector, Engine, EngineVerdict, verdict_of};
+use super::simulate::{Filing, Finished, spawn_order};
+
+/// One crash of a run and the restart after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashRecord {
+    /// When the engine crashed, virtual, since the run began.
+    pub at: Duration,
+    /// When the fresh engine started.
+    pub restarted_at: Duration,
+    /// When recovery had located every intent in flight (found at the
+    /// broker or concluded never placed); `None` while it had not.
+    pub recovered_at: Option<Duration>,
+    /// The workload intents whose engine task the crash stopped.
+    pub in_flight: Vec<u32>,
+    /// The broker ids of the orders recovery found.
+    pub located: Vec<String>,
+    /// Whether the crash tore the journal's last write.
+    pub torn: bool,
+    /// Lookups still under way.
+    pending: usize,
+}
+
+/// What builds the engine again after a crash.
+pub(super) struct Rebuild {
+    pub(super) kind: EngineKind,
+    pub(super) broker: Arc<SimBroker>,
+    pub(super) config: ExecutorConfig,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) seed: u64,
+    pub(super) key: Option<AuditKey>,
+    pub(super) collector: AuditCollector,
+    pub(super) hybrid: bool,
+    /// The virtual-time origin's wall-clock stamp, in microseconds.
+    pub(super) origin_micros: i64,
+}
+
+/// The run's crashes still to come, and those that came.
+pub(super) struct Crashes {
+    plan: VecDeque<CrashAt>,
+    pub(super) records: Arc<Mutex<Vec<CrashRecord>>>,
+    rebuild: Rebuild,
+}
+
+/// The run's state a crash acts on.
+pub(super) struct Running<'r, 'f> {
+    pub(super) tasks: &'r mut JoinSet<Finished>,
+    pub(super) filing: &'r mut Filing<'f>,
+    pub(super) engine: &'r mut Engine<SimBroker>,
+    pub(super) intents: &'r [Intent],
+    pub(super) start: Instant,
+}
+
+/// Locks `records`, whatever a panicking task left.
+fn lock(records: &Mutex<Vec<CrashRecord>>) -> std::sync::MutexGuard<'_, Vec<CrashRecord>> {
+    records.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Crashes {
+    /// The crashes `plan` lists, the engine rebuilt by `rebuild`.
+    pub(super) fn new(plan: Vec<CrashAt>, rebuild: Rebuild) -> Self {
+        Self {
+            plan: plan.into(),
+            records: Arc::default(),
+            rebuild,
+        }
+    }
+
+    /// The next crash, when it comes before `t` (virtual, since the run
+    /// began).
+    pub(super) fn next_before(&self, t: Duration) -> Option<CrashAt> {
+        self.plan.front().copied().filter(|crash| crash.at < t)
+    }
+
+    /// Crashes the engine at the next crash's instant, keeps it down, and
+    /// starts a fresh one that recovers as its kind does.
+    ///
+    /// # Errors
+    /// A journal the harness kept that the engine cannot read back, or an
+    /// engine that cannot be built again: fillproof's own bugs.
+    pub(super) async fn crash(&mut self, run: &mut Running<'_, '_>) -> Result<()> {
+        let Some(crash) = self.plan.pop_front() else {
+            return Ok(());
+        };
+        sleep_until(run.start + crash.at).await;
+        run.tasks.abort_all();
+        let mut in_flight = Vec::new();
+        while let Some(joined) = run.tasks.join_next_with_id().await {
+            in_flight.extend(run.filing.crashed(joined));
+        }
+        in_flight.sort_unstable();
+        let text = self.rebuild.collector.crash(crash.torn);
+        sleep(crash.downtime).await;
+        let restarted_at = run.start.elapsed();
+        let reads_journal = matches!(
+            self.rebuild.kind,
+            EngineKind::Robust | EngineKind::SeedLiteral
+        );
+        let journal = if reads_journal {
+            Some(
+                Journal::read(&text, self.rebuild.key.as_ref())
+                    .context("the engine's journal, read back after a crash")?,
+            )
+        } else {
+            None
+        };
+        *run.engine = self.engine(journal.as_ref())?;
+        let number = {
+            let mut records = lock(&self.records);
+            records.push(CrashRecord {
+                at: crash.at,
+                restarted_at,
+                recovered_at: None,
+                in_flight: in_flight.clone(),
+                located: Vec::new(),
+                torn: crash.torn,
+                pending: 0,
+            });
+            records.len() - 1
+        };
+        match &journal {
+            Some(journal) => self.recover(run, journal, &in_flight, number),
+            None => self.deliver_again(run, &in_flight, number),
+        }
+        let mut records = lock(&self.records);
+        if records[number].pending == 0 {
+            records[number].recovered_at = Some(restarted_at);
+        }
+        Ok(())
+    }
+
+    /// A fresh engine, its log going on after `journal` when it reads one.
+    fn engine(&self, journal: Option<&Journal>) -> Result<Engine<SimBroker>> {
+        let r = &self.rebuild;
+        let engine = Engine::build(
+            r.kind,
+            Arc::clone(&r.broker),
+            r.config.clone(),
+            (Arc::clone(&r.clock), r.seed),
+            (r.collector.clone(), r.key.clone()),
+            journal,
+        )
+        .context("the engine, built again after a crash")?
+        .reading_quotes(Arc::clone(&r.broker));
+        Ok(if r.hybrid {
+            engine.listening_to(&*r.broker)
+        } else {
+            engine
+        })
+    }
+
+    /// Recovery from the journal: the book rebuilt, every intent in
+    /// flight located and watched (one task each), every concluded one
+    /// the crash stopped filed with its journaled verdict, and every
+    /// signal stopped before its `submit` record delivered again.
+    fn recover(
+        &self,
+        run: &mut Running<'_, '_>,
+        journal: &Journal,
+        stopped: &[u32],
+        number: usize,
+    ) {
+        let Engine::Executor(executor, _) = &*run.engine else {
+            return;
+        };
+        let in_flight = executor.restore(journal);
+        let journaled: std::collections::BTreeMap<String, JournaledIntent> = journal
+            .intents()
+            .into_iter()
+            .map(|intent| (intent.signal.client_order_id.clone(), intent))
+            .collect();
+        lock(&self.records)[number].pending = in_flight.len();
+        for signal in in_flight {
+            let Some(intent) = run
+                .intents
+                .iter()
+                .find(|i| i.request.client_order_id == signal.client_order_id)
+            else {
+                continue;
+            };
+            let index = intent.index;
+            let executor = executor.clone();
+            let records = Arc::clone(&self.records);
+            let start = run.start;
+            let id = run
+                .tasks
+                .spawn(async move {
+                    let located = executor.locate(signal).await;
+                    {
+                        let mut records = lock(&records);
+                        let record = &mut records[number];
+                        record.located.extend(located.order_id().map(str::to_owned));
+                        record.pending = record.pending.saturating_sub(1);
+                        if record.pending == 0 {
+                            record.recovered_at = Some(start.elapsed());
+                        }
+                    }
+                    let verdict = verdict_of(executor.resume(located).await);
+                    let decided = verdict
+                        .decided_at
+                        .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+                    (index, verdict, decided, None)
+                })
+                .id();
+            run.filing.resumed(id, index);
+        }
+        for &index in stopped {
+            let Some(intent) = run.intents.get(index as usize) else {
+                continue;
+            };
+            match journaled.get(&intent.request.client_order_id) {
+                Some(journaled) if journaled.in_flight() => {}
+                Some(journaled) if journaled.concluded.is_some() => {
+                    let at = self.virtual_at(journaled, run.start);
+                    run.filing
+                        .concluded(index, journaled_verdict(journaled), at);
+                }
+                _ => {
+                    let id = spawn_order(
+                        run.tasks,
+                        run.engine,
+                        &self.rebuild.broker,
+                        intent,
+                        run.start,
+                    );
+                    run.filing.resumed(id, index);
+                }
+            }
+        }
+    }
+
+    /// An engine without a journal: every signal the crash stopped is
+    /// delivered again, and sent under a new id (`-r<crash>`).
+    fn deliver_again(&self, run: &mut Running<'_, '_>, stopped: &[u32], number: usize) {
+        for &index in stopped {
+            let Some(intent) = run.intents.get(index as usize) else {
+                continue;
+            };
+            let mut again = intent.clone();
+            again.request.client_order_id =
+                format!("{}-r{}", intent.request.client_order_id, number + 1);
+            let id = spawn_order(
+                run.tasks,
+                run.engine,
+                &self.rebuild.broker,
+                &again,
+                run.start,
+            );
+            run.filing.resumed(id, index);
+        }
+    }
+
+    /// When the journal says the engine concluded about `intent`, as
+    /// virtual time since the run began (the crash, when unknown).
+    fn virtual_at(&self, intent: &JournaledIntent, start: Instant) -> Duration {
+        intent
+            .concluded_at
+            .map(|at| at.unix_micros.saturating_sub(self.rebuild.origin_micros))
+            .and_then(|micros| u64::try_from(micros).ok())
+            .map_or_else(|| start.elapsed(), Duration::from_micros)
+    }
+}
+
+/// The verdict a journal records for a concluded intent: its fill
+/// (filled whole, or in part), never filled, refused or rejected, or
+/// unresolved.
+fn journaled_verdict(intent: &JournaledIntent) -> EngineVerdict {
+    let (filled_qty, avg_price) = intent
+        .filled
+        .map_or((Decimal::ZERO, None), |(qty, price, _)| (qty, price));
+    let verdict = match intent.concluded {
+        Some(AuditEvent::Fill) if filled_qty >= intent.signal.qty => Verdict::Filled,
+        Some(AuditEvent::Fill) => Verdict::PartiallyFilled,
+        Some(AuditEvent::NotFilled) => Verdict::NotFilled,
+        Some(AuditEvent::Refused | AuditEvent::Reject) => Verdict::Rejected,
+        _ => Verdict::Unresolved,
+    };
+    EngineVerdict {
+        verdict,
+        filled_qty,
+        avg_price,
+        deadline_reached: false,
+        refused: intent.concluded == Some(AuditEvent::Refused),
+        reason: "concluded before the crash, as the journal records".to_owned(),
+        order_id: intent.order_id.clone(),
+        broker_error: None,
+        decided_at: None,
+        exits: Vec::new(),
+    }
+}
