@@ -431,12 +431,24 @@ fn pooled_counts_are_sums_over_seeds() {
 
 /// The metrics only a run of brackets, replaces or a trader's cancels
 /// can produce, each with the library scenario that produces it.
-const GROUP_METRICS: [(&str, &str); 5] = [
+const GROUP_METRICS: [(&str, &str); 11] = [
     ("leg_fills_missed", "orders/bracket-day.yaml"),
     ("orphaned_legs", "orders/bracket-day.yaml"),
     ("replace_races_lost", "orders/replace-race.yaml"),
     ("cancel_latency_p50_ms", "orders/trader-cancels.yaml"),
     ("cancel_latency_p95_ms", "orders/trader-cancels.yaml"),
+    ("crashes", "crashes/crash-during-submit.yaml"),
+    ("orders_orphaned", "crashes/crash-during-submit.yaml"),
+    (
+        "duplicates_across_restarts",
+        "crashes/crash-during-submit.yaml",
+    ),
+    (
+        "missed_fills_across_restarts",
+        "crashes/crash-during-submit.yaml",
+    ),
+    ("recovery_p50_ms", "crashes/crash-during-submit.yaml"),
+    ("recovery_p95_ms", "crashes/crash-during-submit.yaml"),
 ];
 
 /// Every metric a scenario may set a threshold on is one the report
@@ -465,7 +477,13 @@ fn every_expect_metric_is_produced() {
             "orphaned_legs" => m.orphaned_legs.map(|n| n as f64),
             "replace_races_lost" => m.replace_races_lost.map(|n| n as f64),
             "cancel_latency_p50_ms" => m.cancel_latency_ms.map(|p| p.p50),
-            _ => m.cancel_latency_ms.map(|p| p.p95),
+            "cancel_latency_p95_ms" => m.cancel_latency_ms.map(|p| p.p95),
+            "crashes" => m.crashes.map(|n| n as f64),
+            "orders_orphaned" => m.orders_orphaned.map(|n| n as f64),
+            "duplicates_across_restarts" => m.duplicates_across_restarts.map(|n| n as f64),
+            "missed_fills_across_restarts" => m.missed_fills_across_restarts.map(|n| n as f64),
+            "recovery_p50_ms" => m.recovery_ms.map(|p| p.p50),
+            _ => m.recovery_ms.map(|p| p.p95),
         };
         assert_eq!(Some(read), field, "{name}");
     }
@@ -1102,4 +1120,40 @@ fn an_invented_exit_fill_is_a_false_positive() {
             .iter()
             .all(|e| e.ends_with("(an exit leg)"))
     );
+}
+
+/// Goal: the restart figures catch an engine that forgets its orders
+/// across a crash, and clear one that recovers them. Method:
+/// crashes/crash-during-submit.yaml (ten crashes while submits travel),
+/// run with the robust engine (journal read back, every order in flight
+/// located: no orphan, no duplicate, no missed fill; each recovery found
+/// its order with one lookup, 40 ms) and with the memory-only engine
+/// (nothing read back: the orders in flight are left working unwatched
+/// and sent again under new ids, and their fills go unreported).
+#[test]
+fn restart_figures_catch_an_engine_that_forgets_its_orders() {
+    let scenario = library("crashes/crash-during-submit.yaml");
+    let robust = metrics(&run(Arc::clone(&scenario), None));
+    assert_eq!(robust.crashes, Some(10));
+    assert_eq!(robust.orders_orphaned, Some(0));
+    assert_eq!(robust.duplicates_across_restarts, Some(0));
+    assert_eq!(robust.missed_fills_across_restarts, Some(0));
+    let recovery = robust.recovery_ms.expect("recoveries");
+    assert_eq!((recovery.p50, recovery.max), (40.0, 40.0));
+    let forgetful = metrics(&run(scenario, Some(EngineKind::MemoryOnly)));
+    assert_eq!(forgetful.crashes, Some(10));
+    for (name, figure) in [
+        ("orders_orphaned", forgetful.orders_orphaned),
+        (
+            "duplicates_across_restarts",
+            forgetful.duplicates_across_restarts,
+        ),
+        (
+            "missed_fills_across_restarts",
+            forgetful.missed_fills_across_restarts,
+        ),
+    ] {
+        assert!(figure.is_some_and(|n| n > 0), "{name}: {figure:?}");
+    }
+    assert!(forgetful.duplicate_orders > 0 && forgetful.missed_fills > 0);
 }

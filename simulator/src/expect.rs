@@ -45,6 +45,12 @@ pub const METRICS: &[&str] = &[
     "replace_races_lost",
     "cancel_latency_p50_ms",
     "cancel_latency_p95_ms",
+    "crashes",
+    "orders_orphaned",
+    "duplicates_across_restarts",
+    "missed_fills_across_restarts",
+    "recovery_p50_ms",
+    "recovery_p95_ms",
 ];
 
 /// A comparison.

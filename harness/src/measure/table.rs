@@ -253,6 +253,22 @@ fn group_rows(m: &Metrics) -> Vec<(&'static str, String)> {
             format!("p50 {:.0}  p95 {:.0}  max {:.0}", l.p50, l.p95, l.max),
         ));
     }
+    if let Some(crashes) = m.crashes {
+        rows.push(("crashes", crashes.to_string()));
+        rows.push(("orders orphaned", count(m.orders_orphaned)));
+        rows.push(("restart duplicates", count(m.duplicates_across_restarts)));
+        rows.push((
+            "restart missed fills",
+            count(m.missed_fills_across_restarts),
+        ));
+        rows.push((
+            "recovery ms",
+            m.recovery_ms.map_or_else(
+                || "n/a".to_owned(),
+                |r| format!("p50 {:.0}  p95 {:.0}  max {:.0}", r.p50, r.p95, r.max),
+            ),
+        ));
+    }
     rows
 }
 

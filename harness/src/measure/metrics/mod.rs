@@ -25,6 +25,7 @@ mod legs;
 mod orders;
 mod percentiles;
 mod records;
+mod restarts;
 mod slippage;
 mod submits;
 mod tally;
@@ -36,6 +37,7 @@ use serde::Serialize;
 pub use legs::LegFigures;
 pub use orders::{IntentIds, OrderCheck, check_orders};
 pub use percentiles::Percentiles;
+pub use restarts::RestartFigures;
 pub use slippage::{Slippage, order_slippage_bps, slippage_samples, touch_at};
 pub use submits::NotPlaced;
 pub use tally::Tally;
@@ -145,6 +147,18 @@ pub struct Metrics {
     /// A trader's cancel to the engine's conclusion, for orders the broker
     /// had ended by then; `None` when no trader canceled.
     pub cancel_latency_ms: Option<Percentiles>,
+    /// The engine's crashes; `None` when the scenario has none.
+    pub crashes: Option<u64>,
+    /// Broker orders no running engine watched after a restart; `None`
+    /// when no crash came (nor for the three figures below).
+    pub orders_orphaned: Option<u64>,
+    /// Broker orders beyond one of intents a crash left in flight.
+    pub duplicates_across_restarts: Option<u64>,
+    /// Intents a crash left in flight whose fills the engine did not all
+    /// report.
+    pub missed_fills_across_restarts: Option<u64>,
+    /// From a restart to every intent in flight located, virtual.
+    pub recovery_ms: Option<Percentiles>,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
     /// Up to ten orders (seed:index) with an invented or premature fill.
@@ -219,6 +233,14 @@ impl Metrics {
             orphaned_legs: (t.legs.legs > 0).then_some(t.legs.orphaned_legs),
             replace_races_lost: (t.legs.replaced > 0).then_some(t.legs.replace_races_lost),
             cancel_latency_ms: Percentiles::of(t.legs.cancel_latencies_ms.clone()),
+            crashes: t.restarts.as_ref().map(|r| r.crashes),
+            orders_orphaned: came(&t.restarts, |r| r.orders_orphaned),
+            duplicates_across_restarts: came(&t.restarts, |r| r.duplicates_across_restarts),
+            missed_fills_across_restarts: came(&t.restarts, |r| r.missed_fills_across_restarts),
+            recovery_ms: t
+                .restarts
+                .as_ref()
+                .and_then(|r| Percentiles::of(r.recovery_ms.clone())),
             missed_examples: missed,
             false_positive_examples: fp,
             unresolved_examples: unresolved,
@@ -273,6 +295,12 @@ impl Metrics {
             "leg_fills_missed" => self.leg_fills_missed.map(|n| n as f64),
             "orphaned_legs" => self.orphaned_legs.map(|n| n as f64),
             "replace_races_lost" => self.replace_races_lost.map(|n| n as f64),
+            "crashes" => self.crashes.map(|n| n as f64),
+            "orders_orphaned" => self.orders_orphaned.map(|n| n as f64),
+            "duplicates_across_restarts" => self.duplicates_across_restarts.map(|n| n as f64),
+            "missed_fills_across_restarts" => self.missed_fills_across_restarts.map(|n| n as f64),
+            "recovery_p50_ms" => self.recovery_ms.map(|p| p.p50),
+            "recovery_p95_ms" => self.recovery_ms.map(|p| p.p95),
             "cancel_latency_p50_ms" => self.cancel_latency_ms.map(|p| p.p50),
             "cancel_latency_p95_ms" => self.cancel_latency_ms.map(|p| p.p95),
             _ => None,
@@ -282,4 +310,10 @@ impl Metrics {
 
 fn round4(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
+}
+
+/// A restart figure, when a crash came: with none, a figure about
+/// restarts cannot be produced, and is absent rather than 0.
+fn came(restarts: &Option<RestartFigures>, figure: fn(&RestartFigures) -> u64) -> Option<u64> {
+    restarts.as_ref().filter(|r| r.crashes > 0).map(figure)
 }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{audit_missing_count, consistency_violations, pnl_mismatch_count};
 use super::submits::{not_placed_count, submits_by_intent};
-use super::{IntentIds, LegFigures, NotPlaced, OrderCheck, check_orders, slippage_samples};
+use super::{
+    IntentIds, LegFigures, NotPlaced, OrderCheck, RestartFigures, check_orders, slippage_samples,
+};
 use crate::run::{OrderOutcome, SeedRun};
 
 /// How many offending orders a report names.
@@ -107,6 +109,9 @@ pub struct Tally {
     /// Bracket legs, replaces and a trader's cancels.
     #[serde(default)]
     pub legs: LegFigures,
+    /// Crashes and restarts; `None` when the scenario has none.
+    #[serde(default)]
+    pub restarts: Option<RestartFigures>,
 }
 
 impl Tally {
@@ -139,6 +144,7 @@ impl Tally {
         t.add_run(run, &ids);
         t.add_records(run, &checks);
         t.legs = LegFigures::of(run, &ids, &checks);
+        t.restarts = RestartFigures::of(run, &ids, &checks);
         // A leg's invented or premature fill is the run's false positive.
         for slot in &t.legs.leg_false_positives {
             t.false_positives += 1;
@@ -293,6 +299,11 @@ impl Tally {
         add_some(&mut self.position_alarms, other.position_alarms, first);
         self.calls.add(&other.calls);
         self.legs.add(&other.legs);
+        match (&mut self.restarts, &other.restarts) {
+            (Some(mine), Some(more)) => mine.add(more),
+            (mine @ None, Some(more)) if first => *mine = Some(more.clone()),
+            _ => {}
+        }
         self.latencies_ms.extend_from_slice(&other.latencies_ms);
         self.slippage_bps.extend_from_slice(&other.slippage_bps);
         self.queue_waits_ms = match (first, self.queue_waits_ms.take(), &other.queue_waits_ms) {

@@ -1,0 +1,94 @@
+//! What the engine's crashes and restarts add to the verdicts (a
+//! scenario's `crashes:` section), each against the ledger:
+//!
+//! - an orphaned order: a broker order of an intent a crash left in
+//!   flight, still working when the fresh engine had finished recovering,
+//!   that the recovery did not find and the fresh engine did not place:
+//!   an order no running engine watches;
+//! - a duplicate across a restart: a broker order beyond one of an intent
+//!   a crash left in flight;
+//! - a fill missed across a restart: an intent a crash left in flight
+//!   whose fills the engine did not all report (the run's own rule);
+//! - recovery time: from the fresh engine's start to the instant it had
+//!   located every intent in flight (found at the broker, or concluded
+//!   never placed), virtual; a recovery that never finished gives none.
+
+use serde::{Deserialize, Serialize};
+
+use super::{IntentIds, OrderCheck};
+use crate::run::SeedRun;
+
+/// One seed run's figures on crashes and restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestartFigures {
+    /// Crashes that came.
+    pub crashes: u64,
+    /// Broker orders no running engine watched after a restart.
+    pub orders_orphaned: u64,
+    /// Broker orders beyond one of intents a crash left in flight.
+    pub duplicates_across_restarts: u64,
+    /// Intents a crash left in flight whose fills the engine did not all
+    /// report.
+    pub missed_fills_across_restarts: u64,
+    /// Each finished recovery's time, milliseconds.
+    pub recovery_ms: Vec<f64>,
+}
+
+impl RestartFigures {
+    /// The figures of `run`; `None` when its scenario has no crashes.
+    #[must_use]
+    pub fn of(run: &SeedRun, ids: &IntentIds, checks: &[OrderCheck]) -> Option<Self> {
+        let records = run.crashes.as_ref()?;
+        let mut figures = Self {
+            crashes: records.len() as u64,
+            ..Self::default()
+        };
+        let mut interrupted = vec![false; checks.len()];
+        let mut orphaned = std::collections::BTreeSet::new();
+        for (number, record) in records.iter().enumerate() {
+            for &index in &record.in_flight {
+                if let Some(slot) = interrupted.get_mut(index as usize) {
+                    *slot = true;
+                }
+            }
+            let Some(recovered) = record.recovered_at else {
+                continue;
+            };
+            figures
+                .recovery_ms
+                .push((recovered - record.restarted_at).as_secs_f64() * 1_000.0);
+            // Sent again under a new id by this engine: watched by it.
+            let resent = format!("-r{}", number + 1);
+            for order in run.ledger.orders() {
+                let Some(slot) = ids.of_order(order) else {
+                    continue;
+                };
+                let stopped = record.in_flight.contains(&(slot as u32));
+                let working =
+                    order.accepted_at <= recovered && !order.status_at(recovered).is_terminal();
+                if stopped
+                    && working
+                    && !order.client_order_id.ends_with(&resent)
+                    && !record.located.contains(&order.id)
+                {
+                    orphaned.insert(order.id.clone());
+                }
+            }
+        }
+        figures.orders_orphaned = orphaned.len() as u64;
+        for (check, _) in checks.iter().zip(&interrupted).filter(|(_, i)| **i) {
+            figures.duplicates_across_restarts += u64::from(check.broker_orders.saturating_sub(1));
+            figures.missed_fills_across_restarts += u64::from(check.missed());
+        }
+        Some(figures)
+    }
+
+    /// Adds another seed's figures.
+    pub fn add(&mut self, other: &Self) {
+        self.crashes += other.crashes;
+        self.orders_orphaned += other.orders_orphaned;
+        self.duplicates_across_restarts += other.duplicates_across_restarts;
+        self.missed_fills_across_restarts += other.missed_fills_across_restarts;
+        self.recovery_ms.extend_from_slice(&other.recovery_ms);
+    }
+}
