@@ -50,6 +50,9 @@ pub struct CrashRecord {
     pub in_flight: Vec<u32>,
     /// The broker ids of the orders recovery found.
     pub located: Vec<String>,
+    /// The intents in flight whose signal the fresh engine was given
+    /// again under the same id: its journal shows them never sent.
+    pub delivered_again: Vec<u32>,
     /// Whether the crash tore the journal's last write.
     pub torn: bool,
     /// Lookups still under way.
@@ -148,6 +151,7 @@ impl Crashes {
                 recovered_at: None,
                 in_flight: in_flight.clone(),
                 located: Vec::new(),
+                delivered_again: Vec::new(),
                 torn: crash.torn,
                 pending: 0,
             });
@@ -259,6 +263,7 @@ impl Crashes {
                         run.start,
                     );
                     run.filing.resumed(id, index);
+                    lock(&self.records)[number].delivered_again.push(index);
                 }
             }
         }

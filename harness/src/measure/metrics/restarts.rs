@@ -3,8 +3,10 @@
 //!
 //! - an orphaned order: a broker order of an intent a crash left in
 //!   flight, still working when the fresh engine had finished recovering,
-//!   that the recovery did not find and the fresh engine did not place:
-//!   an order no running engine watches;
+//!   that the recovery did not find and the fresh engine did not place
+//!   (an intent the journal shows never sent is sent by the fresh engine
+//!   under its own id; one sent again under a new id leaves the first
+//!   order to nobody): an order no running engine watches;
 //! - a duplicate across a restart: a broker order beyond one of an intent
 //!   a crash left in flight;
 //! - a fill missed across a restart: an intent a crash left in flight
@@ -63,7 +65,10 @@ impl RestartFigures {
                 let Some(slot) = ids.of_order(order) else {
                     continue;
                 };
-                let stopped = record.in_flight.contains(&(slot as u32));
+                // An intent the journal shows never sent is sent by the
+                // fresh engine, under its own id, and watched by it.
+                let stopped = record.in_flight.contains(&(slot as u32))
+                    && !record.delivered_again.contains(&(slot as u32));
                 let working =
                     order.accepted_at <= recovered && !order.status_at(recovered).is_terminal();
                 if stopped
