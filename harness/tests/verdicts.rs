@@ -1124,7 +1124,9 @@ fn an_invented_exit_fill_is_a_false_positive() {
 
 /// Goal: the restart figures catch an engine that forgets its orders
 /// across a crash, and clear one that recovers them. Method:
-/// crashes/crash-during-submit.yaml (ten crashes while submits travel),
+/// crashes/crash-during-submit.yaml (ten crashes while submits travel)
+/// and crashes/crash-points.yaml (a crash at each point of an order's
+/// life),
 /// run with the robust engine (journal read back, every order in flight
 /// located: no orphan, no duplicate, no missed fill; each recovery found
 /// its order with one lookup, 40 ms) and with the memory-only engine
@@ -1156,4 +1158,13 @@ fn restart_figures_catch_an_engine_that_forgets_its_orders() {
         assert!(figure.is_some_and(|n| n > 0), "{name}: {figure:?}");
     }
     assert!(forgetful.duplicate_orders > 0 && forgetful.missed_fills > 0);
+    // A crash at each point of an order's life, scripted: the same.
+    let points = library("crashes/crash-points.yaml");
+    let robust = metrics(&run(Arc::clone(&points), None));
+    assert_eq!(robust.crashes, Some(4));
+    assert_eq!(robust.orders_orphaned, Some(0));
+    assert_eq!(robust.missed_fills_across_restarts, Some(0));
+    let forgetful = metrics(&run(points, Some(EngineKind::MemoryOnly)));
+    assert!(forgetful.orders_orphaned.is_some_and(|n| n > 0));
+    assert!(forgetful.duplicates_across_restarts.is_some_and(|n| n > 0));
 }

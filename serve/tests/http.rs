@@ -326,3 +326,24 @@ fn a_request_in_flight_at_shutdown_lands_before_the_report() {
     assert_eq!(replayed, live);
     assert!(!replayed.partial);
 }
+
+/// Goal: serve refuses a scenario that crashes the engine (it drives no
+/// engine, and a crash point would hold a bot's call forever), naming
+/// what to remove. Method: a scenario with a `crashes:` section, and one
+/// with a timeline `crash` event.
+#[tokio::test]
+async fn serve_refuses_a_scenario_that_crashes_the_engine() {
+    for extra in [
+        "crashes:\n  at: [5s]\n",
+        "timeline:\n  - {order: 0, event: crash, point: during_submit}\n",
+    ] {
+        let text = format!(
+            "version: 1\nname: crashes\nseed: 1\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: 1\n  reference_price: {{SPY: \"590.10\"}}\n{extra}"
+        );
+        let s = Scenario::parse(text.as_bytes(), "crashes.yaml", None).expect("scenario");
+        let error = Session::starting_at(&s, 1, None)
+            .map(|_| ())
+            .expect_err("refused");
+        assert!(error.contains("serve drives no engine"), "{error}");
+    }
+}

@@ -91,7 +91,7 @@ pub use market::{
 };
 pub use model::{BrokerModel, EndpointFaults, OrderTarget, PartialModel, StreamModel};
 pub use scenario::{
-    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, CrashAt, CrashesSpec,
+    AccountSpec, Amount, BrokerSpec, CancelSpec, CommissionSpec, CrashAt, CrashPoint, CrashesSpec,
     DEFAULT_BUYING_POWER, Endpoint, EngineKind, EngineRateLimit, EngineSpec, FORMAT_VERSION,
     FaultSpec, FillSpec, JournalSync, LatencySpec, Limits, ListedOrder, ListedSide, OrderKind,
     OutageSpec, PartialPolicySpec, PartialSpec, PiecesRange, PollingSpec, Price, Probability,

@@ -423,7 +423,7 @@ fn follow_script(
                 plan.broker_end.get_or_insert((at, BrokerEnd::Expired));
             }
             // Call faults are kept apart, in the model's `call_faults`.
-            TimelineKind::Fault => {}
+            TimelineKind::Fault | TimelineKind::Crash => {}
         }
     }
     // A scripted fill of a stop is its trigger: it trades from then.

@@ -13,8 +13,8 @@ use crate::fault::{FaultKind, FaultTable};
 use crate::ledger::LegRole;
 use crate::market::MarketModel;
 use crate::scenario::{
-    Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent, TimelineKind,
-    VisibilitySpec, WhenFilled,
+    CrashPoint, Endpoint, FaultSpec, PartialSpec, Scenario, StreamSpec, TimelineEvent,
+    TimelineKind, VisibilitySpec, WhenFilled,
 };
 use crate::time::{DEFAULT_EPOCH_UNIX_MICROS, TimeOrigin};
 
@@ -154,6 +154,9 @@ pub struct BrokerModel {
     /// Faults scripted for single calls: (order, endpoint index, call
     /// number from 0) to the fault.
     pub call_faults: BTreeMap<(OrderTarget, usize, u32), FaultKind>,
+    /// The timeline's crashes of the engine under test: where, by order,
+    /// endpoint index and call number from 0.
+    pub crash_points: BTreeMap<(OrderTarget, usize, u32), CrashPoint>,
     /// The symbols the broker lists, their prices, quotes and asset flags.
     pub market: MarketModel,
     /// The run's last instant (the scenario's `limits.max_virtual_time`):
@@ -256,44 +259,58 @@ fn spellings(visibility: &VisibilitySpec) -> Vec<(String, f64)> {
     }
 }
 
-/// Scripted events by order and at a time, each order's in time order (the
-/// order the broker applies them in), apart from the faults scripted for
-/// single calls.
-#[allow(
-    clippy::type_complexity,
-    reason = "the two maps BrokerModel holds, as it names them"
-)]
-fn scripted(
-    events: &[TimelineEvent],
-) -> (
-    BTreeMap<OrderTarget, Vec<TimelineEvent>>,
-    BTreeMap<(OrderTarget, usize, u32), FaultKind>,
-) {
-    let mut timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>> = BTreeMap::new();
-    let mut call_faults = BTreeMap::new();
+/// What a timeline scripts for the broker to do, apart from its random
+/// model: events by order, each order's in time order (the order the
+/// broker applies them in); faults of single calls; crashes of the engine
+/// at single calls.
+#[derive(Debug, Default)]
+struct Scripted {
+    timeline: BTreeMap<OrderTarget, Vec<TimelineEvent>>,
+    call_faults: BTreeMap<(OrderTarget, usize, u32), FaultKind>,
+    crash_points: BTreeMap<(OrderTarget, usize, u32), CrashPoint>,
+}
+
+/// Sorts a scenario's timeline into what the broker model holds.
+fn scripted(events: &[TimelineEvent]) -> Scripted {
+    let mut scripted = Scripted::default();
     for event in events {
         let Some(target) = OrderTarget::of(event) else {
             continue;
         };
-        if event.event.value == TimelineKind::Fault {
-            // `check` refuses a fault event without a known fault or
-            // an endpoint; such an event is left out here.
-            let fault = event
-                .fault
-                .as_ref()
-                .and_then(|f| FaultKind::named(&f.value));
-            if let (Some(fault), Some(call)) = (fault, event.call) {
-                let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
-                call_faults.insert((target, call.index(), attempt), fault);
+        let attempt = event.attempt.unwrap_or(1).saturating_sub(1);
+        match event.event.value {
+            TimelineKind::Fault => {
+                // `check` refuses a fault event without a known fault or
+                // an endpoint; such an event is left out here.
+                let fault = event
+                    .fault
+                    .as_ref()
+                    .and_then(|f| FaultKind::named(&f.value));
+                if let (Some(fault), Some(call)) = (fault, event.call) {
+                    scripted
+                        .call_faults
+                        .insert((target, call.index(), attempt), fault);
+                }
             }
-        } else {
-            timeline.entry(target).or_default().push(event.clone());
+            TimelineKind::Crash => {
+                // `check` refuses a crash without a point.
+                if let Some(point) = event.point {
+                    scripted
+                        .crash_points
+                        .insert((target, point.endpoint().index(), attempt), point);
+                }
+            }
+            _ => scripted
+                .timeline
+                .entry(target)
+                .or_default()
+                .push(event.clone()),
         }
     }
-    for events in timeline.values_mut() {
+    for events in scripted.timeline.values_mut() {
         events.sort_by_key(TimelineEvent::at);
     }
-    (timeline, call_faults)
+    scripted
 }
 
 impl BrokerModel {
@@ -322,7 +339,11 @@ impl BrokerModel {
                 })
         });
         let spellings = spellings(&broker.visibility);
-        let (timeline, call_faults) = scripted(&scenario.timeline);
+        let Scripted {
+            timeline,
+            call_faults,
+            crash_points,
+        } = scripted(&scenario.timeline);
         Self {
             latency,
             faults,
@@ -356,6 +377,7 @@ impl BrokerModel {
             async_reject_delay: broker.rejections.async_delay.clone(),
             timeline,
             call_faults,
+            crash_points,
             market: crate::scenario::market_model(scenario),
             horizon: scenario.limits.max_virtual_time.0,
             epoch_unix_micros: DEFAULT_EPOCH_UNIX_MICROS,

@@ -1076,3 +1076,26 @@ async fn a_scripted_leg_the_order_does_not_have_is_refused_at_submit() {
     assert_eq!(leg.fills.len(), 1, "{leg:?}");
     assert_eq!(leg.fills[0].at, Duration::from_secs(5));
 }
+
+/// Goal: `check` refuses a `crash` event it cannot apply, naming the
+/// field: one without a point, one with an instant (instants belong in
+/// `crashes.at`), one on attempt 0, and a point on another event.
+#[test]
+fn a_crash_event_the_timeline_cannot_apply_is_refused() {
+    let text = "version: 1\nname: crash\nseed: 1\nworkload:\n  orders: 2\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {order: 0, event: crash}\n  - {order: 1, event: crash, point: during_poll, at: 1s}\n  - {order: 1, event: crash, point: during_submit, attempt: 0}\n  - {order: 0, event: fill, at: 2s, point: during_poll}\n";
+    let error = Scenario::parse(text.as_bytes(), "crash.yaml", None)
+        .map(|_| ())
+        .expect_err("refused")
+        .to_string();
+    for (field, says) in [
+        ("timeline[0].point", "is missing"),
+        ("timeline[1]", "a `crash` takes `point` and `attempt` only"),
+        ("timeline[2].attempt", "is 0"),
+        ("timeline[3].point", "only `crash` events take `point`"),
+    ] {
+        assert!(
+            error.contains(&format!("`{field}`: {says}")),
+            "{field}: {error}"
+        );
+    }
+}

@@ -29,7 +29,7 @@ use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
     AuditEvent, AuditKey, Clock, Decimal, ExecutorConfig, Journal, JournaledIntent, Verdict,
 };
-use fillproof_simulator::{CrashAt, EngineKind, Intent, SimBroker};
+use fillproof_simulator::{CrashAt, CrashesSpec, EngineKind, Intent, SimBroker};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -75,7 +75,11 @@ pub(super) struct Rebuild {
 
 /// The run's crashes still to come, and those that came.
 pub(super) struct Crashes {
+    settings: CrashesSpec,
+    seed: u64,
     plan: VecDeque<CrashAt>,
+    /// Crashes at scripted crash points so far.
+    at_points: u64,
     pub(super) records: Arc<Mutex<Vec<CrashRecord>>>,
     rebuild: Rebuild,
 }
@@ -95,13 +99,23 @@ fn lock(records: &Mutex<Vec<CrashRecord>>) -> std::sync::MutexGuard<'_, Vec<Cras
 }
 
 impl Crashes {
-    /// The crashes `plan` lists, the engine rebuilt by `rebuild`.
-    pub(super) fn new(plan: Vec<CrashAt>, rebuild: Rebuild) -> Self {
+    /// The crashes `settings` plan for seed `seed` before `until`, and
+    /// those at the timeline's crash points; the engine rebuilt by
+    /// `rebuild`.
+    pub(super) fn new(settings: CrashesSpec, seed: u64, until: Duration, rebuild: Rebuild) -> Self {
         Self {
-            plan: plan.into(),
+            plan: settings.plan(seed, until).into(),
+            settings,
+            seed,
+            at_points: 0,
             records: Arc::default(),
             rebuild,
         }
+    }
+
+    /// The broker whose calls reach the timeline's crash points.
+    pub(super) fn broker(&self) -> &SimBroker {
+        &self.rebuild.broker
     }
 
     /// The next crash, when it comes before `t` (virtual, since the run
@@ -110,15 +124,28 @@ impl Crashes {
         self.plan.front().copied().filter(|crash| crash.at < t)
     }
 
-    /// Crashes the engine at the next crash's instant, keeps it down, and
-    /// starts a fresh one that recovers as its kind does.
+    /// Crashes the engine at the next crash's instant (or now, `at_point`,
+    /// when a call reached a crash point the timeline scripts), keeps it
+    /// down, and starts a fresh one that recovers as its kind does. A
+    /// planned crash that would come while the engine is down is dropped.
     ///
     /// # Errors
     /// A journal the harness kept that the engine cannot read back, or an
     /// engine that cannot be built again: fillproof's own bugs.
-    pub(super) async fn crash(&mut self, run: &mut Running<'_, '_>) -> Result<()> {
-        let Some(crash) = self.plan.pop_front() else {
-            return Ok(());
+    pub(super) async fn crash(
+        &mut self,
+        run: &mut Running<'_, '_>,
+        at_point: Option<Duration>,
+    ) -> Result<()> {
+        let crash = match at_point {
+            Some(now) => {
+                self.at_points += 1;
+                self.settings.at_point(self.seed, self.at_points, now)
+            }
+            None => match self.plan.pop_front() {
+                Some(crash) => crash,
+                None => return Ok(()),
+            },
         };
         sleep_until(run.start + crash.at).await;
         run.tasks.abort_all();
@@ -130,6 +157,10 @@ impl Crashes {
         let text = self.rebuild.collector.crash(crash.torn);
         sleep(crash.downtime).await;
         let restarted_at = run.start.elapsed();
+        // The engine was down: no crash of it came meanwhile.
+        while self.plan.front().is_some_and(|next| next.at < restarted_at) {
+            self.plan.pop_front();
+        }
         let reads_journal = matches!(
             self.rebuild.kind,
             EngineKind::Robust | EngineKind::SeedLiteral

@@ -160,7 +160,8 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         VirtualClock::new(origin.epoch_unix_micros()).shared();
     // A run that crashes its engine keeps the whole journal, and what of
     // it is durable.
-    let collector = match &scenario.crashes {
+    let crash_settings = scenario.crash_settings();
+    let collector = match &crash_settings {
         Some(crashes) => AuditCollector::journal(match crashes.journal {
             fillproof_simulator::JournalSync::EveryRecord => None,
             fillproof_simulator::JournalSync::Batched(n) => Some(n),
@@ -198,9 +199,13 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     // the tables grow as they go).
     let room = usize::try_from(workload_orders.min(1 << 20)).unwrap_or(1 << 20);
     broker.reserve(room);
-    let crashes = scenario.crashes.as_ref().map(|crashes| {
-        let plan = crashes.plan(spec.seed, scenario.limits.max_virtual_time.0);
-        Crashes::new(plan, rebuild)
+    let crashes = crash_settings.map(|settings| {
+        Crashes::new(
+            settings,
+            spec.seed,
+            scenario.limits.max_virtual_time.0,
+            rebuild,
+        )
     });
     Ok(Setup {
         broker,
@@ -338,10 +343,10 @@ async fn submit_workload(
         if at >= run_limit {
             break;
         }
-        while let Some(crashes) = crashes
-            .as_mut()
-            .filter(|c| c.next_before(intent.submit_at).is_some())
-        {
+        // Crashes come first: at their instants, and whenever a call
+        // reaches a crash point the timeline scripts.
+        while let Some(crashes) = crashes.as_mut() {
+            let planned = crashes.next_before(intent.submit_at).is_some();
             let mut running = Running {
                 tasks: &mut tasks,
                 filing,
@@ -349,7 +354,17 @@ async fn submit_workload(
                 intents: &intents,
                 start,
             };
-            crashes.crash(&mut running).await?;
+            if planned {
+                crashes.crash(&mut running, None).await?;
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = setup.broker.crash_point_reached() => {
+                    crashes.crash(&mut running, Some(start.elapsed())).await?;
+                }
+                () = sleep_until(at) => break,
+            }
         }
         sleep_until(at).await;
         while let Some(joined) = tasks.try_join_next_with_id() {
@@ -519,11 +534,25 @@ async fn settle(
             .as_deref()
             .and_then(|c| c.next_before(settle_end.duration_since(run.start)));
         let until = crash.map_or(settle_end, |c| run.start + c.at);
-        while let Ok(Some(joined)) = timeout_at(until, run.tasks.join_next_with_id()).await {
-            run.filing.file(joined);
+        let point = crashes.as_deref().map(Crashes::broker);
+        let mut at_point = false;
+        loop {
+            let joined = tokio::select! {
+                biased;
+                () = async { point.expect("checked").crash_point_reached().await }, if point.is_some() => {
+                    at_point = true;
+                    break;
+                }
+                joined = timeout_at(until, run.tasks.join_next_with_id()) => joined,
+            };
+            match joined {
+                Ok(Some(joined)) => run.filing.file(joined),
+                _ => break,
+            }
         }
-        match (crash, crashes.as_deref_mut()) {
-            (Some(_), Some(crashes)) => crashes.crash(run).await?,
+        match crashes.as_deref_mut() {
+            Some(crashes) if at_point => crashes.crash(run, Some(run.start.elapsed())).await?,
+            Some(crashes) if crash.is_some() => crashes.crash(run, None).await?,
             _ => break,
         }
     }

@@ -74,6 +74,16 @@ impl Session {
         seed: u64,
         epoch_unix_micros: Option<i64>,
     ) -> Result<Arc<Self>, String> {
+        if scenario.crash_settings().is_some() {
+            // A crash point would hold a bot's call forever, and no engine
+            // here restarts: refused, never ignored.
+            return Err(format!(
+                "scenario {}: `crashes:` and the timeline's `crash` events crash the engine a \
+                 harness run drives (`fillproof run`); serve drives no engine, so remove them \
+                 and restart the bot yourself to test its recovery",
+                scenario.name
+            ));
+        }
         let mut model = BrokerModel::from_scenario(scenario);
         if let Some(epoch) = epoch_unix_micros {
             model.epoch_unix_micros = epoch;

@@ -15,7 +15,7 @@ use super::world::{Gates, World, note_submit};
 use super::{ARRIVAL, SimBroker, unregistered_key};
 use crate::fault::{CallRefusal, FaultKind};
 use crate::model::{EndpointFaults, OrderTarget};
-use crate::scenario::Endpoint;
+use crate::scenario::{CrashPoint, Endpoint};
 use crate::trace::CallRecord;
 
 /// Per-call draws, made before the call starts.
@@ -25,21 +25,21 @@ pub(super) struct CallDraws {
     pub(super) response: Duration,
     pub(super) fault: Option<FaultKind>,
     pub(super) rng: ChaCha8Rng,
+    /// The engine crashes at this call (the timeline says so).
+    pub(super) crash: Option<CrashPoint>,
 }
 
 impl SimBroker {
-    /// The fault the scenario's `timeline:` scripts for call `number` of
-    /// `endpoint` on the order `order` (by index) or `target` names.
-    fn scripted_fault(
-        &self,
+    /// What the scenario's `timeline:` scripts in `scripts` for call
+    /// `number` of `endpoint` on the order `order` (by index) or `target`
+    /// names: a fault, or a crash point.
+    fn scripted_at<T: Copy>(
+        scripts: &std::collections::BTreeMap<(OrderTarget, usize, u32), T>,
         world: &World,
-        endpoint: Endpoint,
-        order: Option<u32>,
-        target: &str,
+        (endpoint, order, target): (Endpoint, Option<u32>, &str),
         number: u32,
-    ) -> Option<FaultKind> {
-        let faults = &self.model.call_faults;
-        let at = |target: OrderTarget| faults.get(&(target, endpoint.index(), number)).copied();
+    ) -> Option<T> {
+        let at = |target: OrderTarget| scripts.get(&(target, endpoint.index(), number)).copied();
         if let Some(fault) = order.and_then(|index| at(OrderTarget::Index(index))) {
             return Some(fault);
         }
@@ -78,20 +78,25 @@ impl SimBroker {
         let request = request_leg.sample(&mut rng);
         let response = response_leg.sample(&mut rng);
         let u = rng.random::<f64>();
+        let call = (endpoint, order, target);
         let fault = if world.healed {
             None
         } else {
             (!self.model.call_faults.is_empty())
-                .then(|| self.scripted_fault(world, endpoint, order, target, number))
+                .then(|| Self::scripted_at(&self.model.call_faults, world, call, number))
                 .flatten()
                 .or_else(|| self.model.faults[endpoint.index()].pick(u))
         };
+        let crash = (!self.model.crash_points.is_empty())
+            .then(|| Self::scripted_at(&self.model.crash_points, world, call, number))
+            .flatten();
         CallDraws {
             number,
             request,
             response,
             fault,
             rng,
+            crash,
         }
     }
 
@@ -117,8 +122,20 @@ impl SimBroker {
                 }
             };
             let draws = self.draws(&mut world, endpoint, key, order, request.target());
+            if draws.crash == Some(CrashPoint::BeforeSubmit) {
+                // The engine crashes before the submit leaves: the broker
+                // never hears of it.
+                world.calls[endpoint] -= 1;
+            }
             (draws, order)
         };
+        let crash = draws.crash;
+        if let Some(point) = crash {
+            self.crash_points.notify_one();
+            if point == CrashPoint::BeforeSubmit {
+                return std::future::pending().await;
+            }
+        }
         let arrival = ARRIVAL.try_with(|arrival| *arrival).ok();
         let lands = match arrival {
             Some(arrival) => Some(self.clock.instant_at(arrival + draws.request)),
@@ -150,6 +167,10 @@ impl SimBroker {
             unreachable!("a call lands once, and only here or when its caller is gone");
         };
         let (result, wait) = self.land(call, false);
+        if crash.is_some() {
+            // The engine crashed with this call on its way: no answer.
+            return std::future::pending().await;
+        }
         if !wait.is_zero() {
             sleep(wait).await;
         }

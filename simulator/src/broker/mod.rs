@@ -96,6 +96,9 @@ pub struct SimBroker {
     world: Arc<Mutex<World>>,
     /// The trade-updates stream, when the model has one.
     publisher: Option<Publisher<World>>,
+    /// Told when a call reaches a crash point the timeline scripts: the
+    /// harness crashes the engine then.
+    crash_points: Arc<tokio::sync::Notify>,
 }
 
 impl Clone for SimBroker {
@@ -110,6 +113,7 @@ impl Clone for SimBroker {
             clock: self.clock,
             world: Arc::clone(&self.world),
             publisher: self.publisher.clone(),
+            crash_points: Arc::clone(&self.crash_points),
         }
     }
 }
@@ -121,6 +125,14 @@ fn unregistered_key(name: &str) -> u64 {
 }
 
 impl SimBroker {
+    /// Resolves when a call of the engine under test has reached a crash
+    /// point the scenario's timeline scripts (at once, when one was
+    /// reached since the last wait): the harness crashes the engine then.
+    /// The call itself never answers.
+    pub async fn crash_point_reached(&self) {
+        self.crash_points.notified().await;
+    }
+
     /// A broker following `model` with streams derived from `seed`. Call it
     /// inside the runtime that will run the simulation: virtual time zero is
     /// now. With `record_trace` the trace keeps every event, otherwise only
@@ -168,6 +180,7 @@ impl SimBroker {
             clock,
             world,
             publisher,
+            crash_points: Arc::default(),
             market,
             model: Arc::new(model),
         }

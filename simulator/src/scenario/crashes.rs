@@ -55,6 +55,28 @@ pub enum JournalSync {
     Batched(u32),
 }
 
+impl super::Scenario {
+    /// How the engine under test crashes: the `crashes:` section, or, for
+    /// a timeline with `crash` events and no section, its defaults (down
+    /// 1 s, every record synced, no torn write); `None` when nothing
+    /// crashes it.
+    #[must_use]
+    pub fn crash_settings(&self) -> Option<CrashesSpec> {
+        self.crashes.clone().or_else(|| {
+            self.timeline
+                .iter()
+                .any(|e| e.event.value == super::TimelineKind::Crash)
+                .then(|| CrashesSpec {
+                    rate_per_minute: 0.0,
+                    at: Vec::new(),
+                    downtime: default_downtime(),
+                    torn: Probability(0.0),
+                    journal: JournalSync::EveryRecord,
+                })
+        })
+    }
+}
+
 /// One crash of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrashAt {
@@ -67,6 +89,18 @@ pub struct CrashAt {
 }
 
 impl CrashesSpec {
+    /// The downtime and torn write of the `n`-th crash at a scripted
+    /// crash point, each from a stream of its own.
+    #[must_use]
+    pub fn at_point(&self, seed: u64, n: u64, at: Duration) -> CrashAt {
+        let mut rng = derive_rng(seed, "crash-point", n);
+        CrashAt {
+            at,
+            downtime: self.downtime.sample(&mut rng),
+            torn: rng.random::<f64>() < self.torn.0,
+        }
+    }
+
     /// The run's crashes before `until`, in time order: the instants
     /// listed and those drawn from `seed` (exponential gaps at the rate),
     /// each with its downtime and torn write drawn from a stream of its

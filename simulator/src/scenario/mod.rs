@@ -63,7 +63,7 @@ pub use market::{
 };
 pub use parse::MAX_PARSE_PROBLEMS;
 pub use read::{MAX_FILE_BYTES, MAX_SAMPLES_FILE_BYTES, read_bounded, read_bounded_text};
-pub use timeline::{TimelineEvent, TimelineKind};
+pub use timeline::{CrashPoint, TimelineEvent, TimelineKind};
 pub use trading::{
     ExitsSpec, TraderActions, TraderCancelSpec, TraderReplaceSpec, TraderSpec, exits,
     trader_actions,

@@ -62,6 +62,40 @@ pub struct TimelineEvent {
     /// `broker.faults` (`timeout`, `lost_response`, `http_504`, ...).
     #[serde(default)]
     pub fault: Option<Spanned<String>>,
+    /// Where a `crash` event crashes the engine: at one of its calls for
+    /// the order (`attempt`, default the first).
+    #[serde(default)]
+    pub point: Option<CrashPoint>,
+}
+
+/// Where in an order's life a `crash` event crashes the engine under
+/// test (a harness run; `serve` runs no engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashPoint {
+    /// After the journal's `submit` record, before the submit leaves: the
+    /// broker never hears of it.
+    BeforeSubmit,
+    /// The submit has left and reaches the broker; its answer never
+    /// comes back.
+    DuringSubmit,
+    /// A read of the order (`get_order`) has left; no answer comes back.
+    DuringPoll,
+    /// A cancel of the order has left and reaches the broker; no answer
+    /// comes back.
+    DuringCancel,
+}
+
+impl CrashPoint {
+    /// The endpoint whose call the point is at.
+    #[must_use]
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            Self::BeforeSubmit | Self::DuringSubmit => Endpoint::Submit,
+            Self::DuringPoll => Endpoint::GetOrder,
+            Self::DuringCancel => Endpoint::Cancel,
+        }
+    }
 }
 
 impl TimelineEvent {
@@ -108,6 +142,9 @@ pub enum TimelineKind {
     Expire,
     /// One call of the order's meets a fault (`call`, `attempt`, `fault`).
     Fault,
+    /// The engine under test crashes at one of its calls for the order
+    /// (`point`, `attempt`), as the `crashes:` section says it restarts.
+    Crash,
 }
 
 /// Checks the `timeline:` section: each event on its own, each order's
@@ -309,7 +346,7 @@ fn end_word(kind: TimelineKind) -> &'static str {
         TimelineKind::Reject => "rejected",
         TimelineKind::Cancel => "canceled",
         TimelineKind::Expire => "expired",
-        TimelineKind::Fill | TimelineKind::Fault => "filled",
+        TimelineKind::Fill | TimelineKind::Fault | TimelineKind::Crash => "filled",
     }
 }
 
@@ -317,10 +354,10 @@ fn end_word(kind: TimelineKind) -> &'static str {
 /// unless it is a `fault`, and carries only the fields its kind takes.
 fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Checker<'_>) {
     check_event_target(i, event, orders, c);
-    if event.event.value == TimelineKind::Fault {
-        check_fault_event(i, event, c);
-    } else {
-        check_timed_event(i, event, c);
+    match event.event.value {
+        TimelineKind::Fault => check_fault_event(i, event, c),
+        TimelineKind::Crash => check_crash_event(i, event, c),
+        _ => check_timed_event(i, event, c),
     }
     check_fill_fields(i, event, c);
 }
@@ -331,7 +368,7 @@ fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Ch
 /// it), only when that order is a bracket: the workload's drawn orders
 /// with `workload.exits`, never a listed one.
 fn check_leg(i: usize, event: &TimelineEvent, scenario: &Scenario, c: &mut Checker<'_>) {
-    if event.leg.is_none() {
+    if event.leg.is_none() || event.event.value == TimelineKind::Crash {
         return;
     }
     let field = format!("timeline[{i}].leg");
@@ -494,6 +531,35 @@ fn check_fault_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
 
 /// Checks an event that happens at a time: it has one, and no `fault`
 /// fields.
+/// Checks a `crash` event's fields: a point, an attempt from 1, and
+/// nothing a crash does not take.
+fn check_crash_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let here = Some(event.location());
+    if event.point.is_none() {
+        c.at(
+            here,
+            format!("timeline[{i}].point"),
+            "is missing; a `crash` names where: before_submit, during_submit, during_poll or \
+             during_cancel",
+        );
+    }
+    if event.attempt == Some(0) {
+        c.at(
+            here,
+            format!("timeline[{i}].attempt"),
+            "is 0; calls are counted from 1 (the first call)",
+        );
+    }
+    if event.at.is_some() || event.call.is_some() || event.fault.is_some() || event.leg.is_some() {
+        c.at(
+            here,
+            format!("timeline[{i}]"),
+            "a `crash` takes `point` and `attempt` only (for a crash at an instant, list it in \
+             `crashes.at`)",
+        );
+    }
+}
+
 fn check_timed_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
     let here = Some(event.location());
     if event.at.is_none() {
@@ -508,6 +574,13 @@ fn check_timed_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
             here,
             format!("timeline[{i}]"),
             "only `fault` events take `call`, `attempt` and `fault`",
+        );
+    }
+    if event.point.is_some() {
+        c.at(
+            here,
+            format!("timeline[{i}].point"),
+            "only `crash` events take `point`",
         );
     }
 }
