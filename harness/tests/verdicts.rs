@@ -1168,3 +1168,40 @@ fn restart_figures_catch_an_engine_that_forgets_its_orders() {
     assert!(forgetful.orders_orphaned.is_some_and(|n| n > 0));
     assert!(forgetful.duplicates_across_restarts.is_some_and(|n| n > 0));
 }
+
+/// Goal: a replay marks each crash and restart on both sides of the
+/// orders it caught in flight, and says what the fresh engine did of
+/// each. Method: crashes/crash-points.yaml, order 1 (a crash while its
+/// submit travels): the robust engine's replay shows the crash, the
+/// broker going on, and the order found by client_order_id after the
+/// restart; the memory-only engine's, that it knows nothing of it; an
+/// order no crash caught shows no crash row.
+#[test]
+fn replay_marks_the_crash_and_the_recovery() {
+    let scenario = library("crashes/crash-points.yaml");
+    let robust = fillproof_harness::commands::replay::render(
+        &run(Arc::clone(&scenario), None),
+        Some(1),
+        "robust",
+        false,
+    );
+    assert!(
+        robust.contains("engine crash 2: the broker goes on")
+            && robust.contains("CRASH 2: task dropped, down until 11.000s")
+            && robust.contains("RESTART 2: in the journal; found ord-0000001 by client_order_id"),
+        "{robust}"
+    );
+    let forgetful = fillproof_harness::commands::replay::render(
+        &run(Arc::clone(&scenario), Some(EngineKind::MemoryOnly)),
+        Some(1),
+        "memory-only",
+        false,
+    );
+    assert!(
+        forgetful.contains("RESTART 2: no journal; the fresh engine knows nothing of it"),
+        "{forgetful}"
+    );
+    let untouched =
+        fillproof_harness::commands::replay::render(&run(scenario, None), Some(5), "robust", false);
+    assert!(!untouched.contains("CRASH"), "{untouched}");
+}

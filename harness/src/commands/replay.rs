@@ -109,6 +109,7 @@ fn timeline(
     let mut rows = broker_rows(run, ids, outcome, market);
     rows.extend(call_rows(run, outcome, market));
     rows.extend(stream_rows(run, outcome));
+    rows.extend(crash_rows(run, outcome));
     rows.extend(verdict_row(outcome));
     rows.sort_by_key(|row| (row.0, row.1));
     rows
@@ -307,6 +308,55 @@ fn stream_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
             _ => continue,
         };
         rows.push((Duration::from_micros(event.t_us), 2, String::new(), text));
+    }
+    rows
+}
+
+/// The engine's crashes that caught the order in flight, on both sides:
+/// the broker goes on (calls in flight still land); the engine's task is
+/// dropped, and after the downtime a fresh engine recovers it as its kind
+/// does (found by `client_order_id` from the journal, delivered again, or
+/// forgotten).
+fn crash_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
+    let Some(records) = &run.crashes else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for (number, record) in records.iter().enumerate() {
+        if !record.in_flight.contains(&outcome.index) {
+            continue;
+        }
+        let n = number + 1;
+        rows.push((
+            record.at,
+            2,
+            format!("engine crash {n}: the broker goes on"),
+            format!(
+                "CRASH {n}: task dropped, down until {}",
+                secs(record.restarted_at)
+            ),
+        ));
+        let found = run
+            .ledger
+            .orders()
+            .iter()
+            .find(|o| {
+                o.client_order_id == outcome.client_order_id && record.located.contains(&o.id)
+            })
+            .map(|o| o.id.clone());
+        let recovered = match (found, record.delivered_again.contains(&outcome.index)) {
+            (Some(id), _) => format!("RESTART {n}: in the journal; found {id} by client_order_id"),
+            (None, true) => {
+                format!("RESTART {n}: the journal shows it never sent; its signal is sent now")
+            }
+            (None, false) if record.reads_journal => {
+                format!("RESTART {n}: in the journal; looking it up by client_order_id")
+            }
+            (None, false) => {
+                format!("RESTART {n}: no journal; the fresh engine knows nothing of it")
+            }
+        };
+        rows.push((record.restarted_at, 2, String::new(), recovered));
     }
     rows
 }

@@ -55,6 +55,9 @@ pub struct CrashRecord {
     pub delivered_again: Vec<u32>,
     /// Whether the crash tore the journal's last write.
     pub torn: bool,
+    /// Whether the fresh engine read a journal back (a memory-only
+    /// engine, or a naive baseline, has none).
+    pub reads_journal: bool,
     /// Lookups still under way.
     pending: usize,
 }
@@ -184,6 +187,7 @@ impl Crashes {
                 located: Vec::new(),
                 delivered_again: Vec::new(),
                 torn: crash.torn,
+                reads_journal,
                 pending: 0,
             });
             records.len() - 1
