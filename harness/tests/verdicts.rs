@@ -431,7 +431,7 @@ fn pooled_counts_are_sums_over_seeds() {
 
 /// The metrics only a run of brackets, replaces or a trader's cancels
 /// can produce, each with the library scenario that produces it.
-const GROUP_METRICS: [(&str, &str); 11] = [
+const GROUP_METRICS: [(&str, &str); 12] = [
     ("leg_fills_missed", "orders/bracket-day.yaml"),
     ("orphaned_legs", "orders/bracket-day.yaml"),
     ("replace_races_lost", "orders/replace-race.yaml"),
@@ -445,6 +445,10 @@ const GROUP_METRICS: [(&str, &str); 11] = [
     ),
     (
         "missed_fills_across_restarts",
+        "crashes/crash-during-submit.yaml",
+    ),
+    (
+        "recovery_position_alarms",
         "crashes/crash-during-submit.yaml",
     ),
     ("recovery_p50_ms", "crashes/crash-during-submit.yaml"),
@@ -482,6 +486,7 @@ fn every_expect_metric_is_produced() {
             "orders_orphaned" => m.orders_orphaned.map(|n| n as f64),
             "duplicates_across_restarts" => m.duplicates_across_restarts.map(|n| n as f64),
             "missed_fills_across_restarts" => m.missed_fills_across_restarts.map(|n| n as f64),
+            "recovery_position_alarms" => m.recovery_position_alarms.map(|n| n as f64),
             "recovery_p50_ms" => m.recovery_ms.map(|p| p.p50),
             _ => m.recovery_ms.map(|p| p.p95),
         };
@@ -1140,6 +1145,7 @@ fn restart_figures_catch_an_engine_that_forgets_its_orders() {
     assert_eq!(robust.orders_orphaned, Some(0));
     assert_eq!(robust.duplicates_across_restarts, Some(0));
     assert_eq!(robust.missed_fills_across_restarts, Some(0));
+    assert_eq!(robust.recovery_position_alarms, Some(0));
     let recovery = robust.recovery_ms.expect("recoveries");
     assert_eq!((recovery.p50, recovery.max), (40.0, 40.0));
     let forgetful = metrics(&run(scenario, Some(EngineKind::MemoryOnly)));
@@ -1204,4 +1210,96 @@ fn replay_marks_the_crash_and_the_recovery() {
     let untouched =
         fillproof_harness::commands::replay::render(&run(scenario, None), Some(5), "robust", false);
     assert!(!untouched.contains("CRASH"), "{untouched}");
+}
+
+/// Goal: a fresh engine's reconciliation at recovery catches a book its
+/// journal rebuilt wrong. Method: an executor fills two buys of 10 SPY
+/// on a simulated broker, writing its journal; a second executor
+/// recovers from the whole journal (its book holds 20: consistent with
+/// the broker's position), and a third from the journal cut after the
+/// first order's records (a tampered file: still a valid chain, the
+/// second fill gone): its book holds 10 against the broker's 20, and
+/// reconciliation reports the discrepancy.
+#[tokio::test(start_paused = true)]
+async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
+    use fillproof_engine::{
+        AuditLog, Consistency, ExecutorConfig, Journal, MemorySink, OrderExecutor, Signal,
+        TimeInForce, VirtualClock,
+    };
+    use fillproof_simulator::{BrokerModel, SimBroker};
+    let text = "version: 1\nname: journal\nseed: 2\nworkload:\n  orders: 2\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\nbroker:\n  account: {buying_power: \"1000000000\"}\n  fill: {probability: 1, delay: 100ms}\n";
+    let s = Scenario::parse(text.as_bytes(), "journal.yaml", None).expect("scenario");
+    let broker = Arc::new(SimBroker::new(
+        BrokerModel::from_scenario(&s),
+        s.seed,
+        false,
+    ));
+    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
+    let executor = |log: AuditLog| {
+        OrderExecutor::new(
+            Arc::clone(&broker),
+            ExecutorConfig::default(),
+            Arc::new(log),
+            Arc::clone(&clock),
+            1,
+        )
+        .expect("config")
+    };
+    let sink = MemorySink::default();
+    let first = executor(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock)));
+    for n in 0..2 {
+        let signal = Signal {
+            client_order_id: format!("buy-{n}"),
+            trader_id: "t".into(),
+            symbol: "SPY".into(),
+            side: Side::Buy,
+            qty: Decimal::from(10),
+            limit_price: None,
+            stop_loss: None,
+            take_profit: None,
+            time_in_force: TimeInForce::Day,
+            extended_hours: false,
+            stop_price: None,
+            trail: None,
+        };
+        first
+            .execute(&signal, "590.10".parse().expect("price"))
+            .await
+            .expect("filled");
+    }
+    let lines = sink.lines();
+    let recovered = |lines: &[String]| {
+        let journal = Journal::read(&(lines.join("\n") + "\n"), None).expect("whole");
+        let fresh = executor(AuditLog::resume(
+            Box::new(MemorySink::default()),
+            Arc::clone(&clock),
+            None,
+            &journal,
+        ));
+        let in_flight = fresh.restore(&journal);
+        (fresh, in_flight)
+    };
+    let (whole, in_flight) = recovered(&lines);
+    assert!(in_flight.is_empty());
+    assert_eq!(whole.positions().position("SPY").qty, Decimal::from(20));
+    let found = whole.reconcile(&in_flight).await;
+    assert!(
+        matches!(found.as_slice(), [(_, Consistency::Consistent)]),
+        "{found:?}"
+    );
+    let first_order = lines
+        .iter()
+        .rposition(|l| l.contains("\"buy-0\""))
+        .expect("the first order's records");
+    let (cut, in_flight) = recovered(&lines[..=first_order]);
+    assert_eq!(cut.positions().position("SPY").qty, Decimal::from(10));
+    let found = cut.reconcile(&in_flight).await;
+    assert!(
+        matches!(
+            found.as_slice(),
+            [(symbol, Consistency::Discrepancy { expected, broker })]
+                if symbol == "SPY" && *expected == Decimal::from(10) && *broker == Decimal::from(20)
+        ),
+        "{found:?}"
+    );
 }

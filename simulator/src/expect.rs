@@ -49,6 +49,7 @@ pub const METRICS: &[&str] = &[
     "orders_orphaned",
     "duplicates_across_restarts",
     "missed_fills_across_restarts",
+    "recovery_position_alarms",
     "recovery_p50_ms",
     "recovery_p95_ms",
 ];

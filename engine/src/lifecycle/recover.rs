@@ -9,14 +9,16 @@
 //! sent just before the crash may still be on its way) and, found, watched
 //! to its end like any order (stream first when the executor listens, by
 //! polling otherwise), its outcome booked and recorded; still absent at
-//! the horizon, it was never placed, and is concluded so.
+//! the horizon, it was never placed, and is concluded so. The rebuilt
+//! book is reconciled with the broker's positions where no order in
+//! flight can move them ([`OrderExecutor::reconcile`]).
 //!
 //! [`AuditLog::resume`]: crate::lifecycle::AuditLog::resume
 
 use rust_decimal::Decimal;
 use tokio::time::Instant;
 
-use crate::detect::{FillResult, Submission};
+use crate::detect::{Consistency, FillResult, Submission};
 use crate::lifecycle::audit::{AuditEvent, Journal};
 use crate::lifecycle::events::OrderState;
 use crate::lifecycle::{ExecutionError, OrderExecutor, Signal};
@@ -65,6 +67,27 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             self.book_outcome(&intent.signal, Decimal::ZERO, (qty, price, at), &[]);
         }
         in_flight
+    }
+
+    /// Reconciles the rebuilt book with the broker: each symbol of the
+    /// book that no intent in flight (`in_flight`) trades, its position
+    /// read from the broker (through position lag, as the end-of-run
+    /// check reads it) against the book's. A symbol an intent in flight
+    /// trades is left out: its position moves while that order is found.
+    /// Returns each symbol checked and what the reads found.
+    pub async fn reconcile(&self, in_flight: &[Signal]) -> Vec<(String, Consistency)> {
+        let book = self.positions();
+        let symbols: Vec<(String, Decimal)> = book
+            .positions()
+            .filter(|(symbol, _)| !in_flight.iter().any(|s| s.symbol == *symbol))
+            .map(|(symbol, state)| (symbol.to_owned(), state.qty))
+            .collect();
+        let mut found = Vec::with_capacity(symbols.len());
+        for (symbol, expected) in symbols {
+            let (consistency, _) = self.detector.check_position(&symbol, expected).await;
+            found.push((symbol, consistency));
+        }
+        found
     }
 
     /// Looks up the order of `signal`, an intent the crash left in flight,

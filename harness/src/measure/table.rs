@@ -261,6 +261,7 @@ fn group_rows(m: &Metrics) -> Vec<(&'static str, String)> {
             "restart missed fills",
             count(m.missed_fills_across_restarts),
         ));
+        rows.push(("recovery pos. alarms", count(m.recovery_position_alarms)));
         rows.push((
             "recovery ms",
             m.recovery_ms.map_or_else(

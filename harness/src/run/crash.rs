@@ -58,6 +58,10 @@ pub struct CrashRecord {
     /// Whether the fresh engine read a journal back (a memory-only
     /// engine, or a naive baseline, has none).
     pub reads_journal: bool,
+    /// Symbols whose broker position disagreed with the book the fresh
+    /// engine rebuilt from its journal (those no order in flight trades);
+    /// `None` when it did not check (no journal, or a crash came first).
+    pub position_alarms: Option<u64>,
     /// Lookups still under way.
     pending: usize,
 }
@@ -83,6 +87,9 @@ pub(super) struct Crashes {
     plan: VecDeque<CrashAt>,
     /// Crashes at scripted crash points so far.
     at_points: u64,
+    /// The engine's own tasks beside the orders' (a recovery's position
+    /// check), stopped with it at a crash.
+    side_tasks: Vec<tokio::task::AbortHandle>,
     pub(super) records: Arc<Mutex<Vec<CrashRecord>>>,
     rebuild: Rebuild,
 }
@@ -111,6 +118,7 @@ impl Crashes {
             settings,
             seed,
             at_points: 0,
+            side_tasks: Vec::new(),
             records: Arc::default(),
             rebuild,
         }
@@ -152,6 +160,9 @@ impl Crashes {
         };
         sleep_until(run.start + crash.at).await;
         run.tasks.abort_all();
+        for task in self.side_tasks.drain(..) {
+            task.abort();
+        }
         let mut in_flight = Vec::new();
         while let Some(joined) = run.tasks.join_next_with_id().await {
             in_flight.extend(run.filing.crashed(joined));
@@ -188,6 +199,7 @@ impl Crashes {
                 delivered_again: Vec::new(),
                 torn: crash.torn,
                 reads_journal,
+                position_alarms: None,
                 pending: 0,
             });
             records.len() - 1
@@ -228,7 +240,7 @@ impl Crashes {
     /// the crash stopped filed with its journaled verdict, and every
     /// signal stopped before its `submit` record delivered again.
     fn recover(
-        &self,
+        &mut self,
         run: &mut Running<'_, '_>,
         journal: &Journal,
         stopped: &[u32],
@@ -238,6 +250,24 @@ impl Crashes {
             return;
         };
         let in_flight = executor.restore(journal);
+        // The book rebuilt, checked against the broker's positions where
+        // no order in flight moves them: in a task of its own, so that
+        // the signals to come are not held up by the reads; a crash
+        // stops it with the engine.
+        let reconciling = {
+            let executor = executor.clone();
+            let records = Arc::clone(&self.records);
+            let in_flight = in_flight.clone();
+            tokio::spawn(async move {
+                let found = executor.reconcile(&in_flight).await;
+                let alarms = found
+                    .iter()
+                    .filter(|(_, c)| matches!(c, fillproof_engine::Consistency::Discrepancy { .. }))
+                    .count();
+                lock(&records)[number].position_alarms = Some(alarms as u64);
+            })
+        };
+        self.side_tasks.push(reconciling.abort_handle());
         let journaled: std::collections::BTreeMap<String, JournaledIntent> = journal
             .intents()
             .into_iter()

@@ -159,6 +159,9 @@ pub struct Metrics {
     pub missed_fills_across_restarts: Option<u64>,
     /// From a restart to every intent in flight located, virtual.
     pub recovery_ms: Option<Percentiles>,
+    /// Symbols whose broker position disagreed with a book rebuilt from
+    /// the journal; `None` when no crash came.
+    pub recovery_position_alarms: Option<u64>,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
     /// Up to ten orders (seed:index) with an invented or premature fill.
@@ -237,6 +240,7 @@ impl Metrics {
             orders_orphaned: came(&t.restarts, |r| r.orders_orphaned),
             duplicates_across_restarts: came(&t.restarts, |r| r.duplicates_across_restarts),
             missed_fills_across_restarts: came(&t.restarts, |r| r.missed_fills_across_restarts),
+            recovery_position_alarms: came(&t.restarts, |r| r.recovery_position_alarms),
             recovery_ms: t
                 .restarts
                 .as_ref()
@@ -299,6 +303,7 @@ impl Metrics {
             "orders_orphaned" => self.orders_orphaned.map(|n| n as f64),
             "duplicates_across_restarts" => self.duplicates_across_restarts.map(|n| n as f64),
             "missed_fills_across_restarts" => self.missed_fills_across_restarts.map(|n| n as f64),
+            "recovery_position_alarms" => self.recovery_position_alarms.map(|n| n as f64),
             "recovery_p50_ms" => self.recovery_ms.map(|p| p.p50),
             "recovery_p95_ms" => self.recovery_ms.map(|p| p.p95),
             "cancel_latency_p50_ms" => self.cancel_latency_ms.map(|p| p.p50),

@@ -11,6 +11,9 @@
 //!   a crash left in flight;
 //! - a fill missed across a restart: an intent a crash left in flight
 //!   whose fills the engine did not all report (the run's own rule);
+//! - a recovery position alarm: a symbol whose broker position disagreed
+//!   with the book the fresh engine rebuilt from its journal (its own
+//!   check, where no order in flight moves the position);
 //! - recovery time: from the fresh engine's start to the instant it had
 //!   located every intent in flight (found at the broker, or concluded
 //!   never placed), virtual; a recovery that never finished gives none.
@@ -34,6 +37,10 @@ pub struct RestartFigures {
     pub missed_fills_across_restarts: u64,
     /// Each finished recovery's time, milliseconds.
     pub recovery_ms: Vec<f64>,
+    /// Symbols whose broker position disagreed with a book rebuilt from
+    /// the journal (the engine's own check at recovery).
+    #[serde(default)]
+    pub recovery_position_alarms: u64,
 }
 
 impl RestartFigures {
@@ -53,6 +60,7 @@ impl RestartFigures {
                     *slot = true;
                 }
             }
+            figures.recovery_position_alarms += record.position_alarms.unwrap_or(0);
             let Some(recovered) = record.recovered_at else {
                 continue;
             };
@@ -95,5 +103,6 @@ impl RestartFigures {
         self.duplicates_across_restarts += other.duplicates_across_restarts;
         self.missed_fills_across_restarts += other.missed_fills_across_restarts;
         self.recovery_ms.extend_from_slice(&other.recovery_ms);
+        self.recovery_position_alarms += other.recovery_position_alarms;
     }
 }
