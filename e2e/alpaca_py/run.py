@@ -811,11 +811,53 @@ def case_every_order_field(fillproof):
     print(f"      {len(filled)} orders claimed as read; report clean")
 
 
+def restarted_bot(fillproof, recovery):
+    """Runs restart_bot.py's first process until its order is placed,
+    kills it, tells serve the bot restarted, runs the `recovery` process to
+    its end, posts its belief, and returns serve's exit code and report."""
+    served = Served(fillproof, "scenarios/wire/restart-bot.yaml")
+    bot = [sys.executable, str(Path(__file__).with_name("restart_bot.py")), served.url]
+    first = subprocess.Popen(bot + ["first"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "placed"
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+    answer = requests.post(f"{served.url}/_fillproof/restart", timeout=10)
+    assert answer.json() == {"restarts": 1}, answer.text
+    done = subprocess.run(bot + [recovery], capture_output=True, text=True, timeout=60, check=True)
+    belief = [line for line in done.stdout.splitlines() if line.startswith("belief ")]
+    assert belief, done.stdout + done.stderr
+    served.claim(json.loads(belief[-1][len("belief "):]))
+    return served.shutdown() + (served,)
+
+
+def case_restart_bot(fillproof):
+    """A bot killed while its order works, restarted: one that finds its
+    order by client_order_id (as alpaca-py allows) leaves nothing orphaned
+    and sends nothing twice; one that kept its ids in memory and sends the
+    order again under a new id is caught: a duplicate across the restart,
+    and the first order's fill missed."""
+    code, report, served = restarted_bot(fillproof, "recover")
+    assert code == 0, served.summary
+    assert report["restarts"] == 1, report
+    assert report["orders_placed"] == 1, report
+    assert report["orders_orphaned"] == 0, report
+    assert report["duplicates_across_restarts"] == 0, report
+    assert report["missed_fills"] == 0, report
+    code, report, served = restarted_bot(fillproof, "naive")
+    assert code == 1, served.summary
+    assert report["orders_placed"] == 2, report
+    assert report["duplicates_across_restarts"] == 1, report
+    assert report["missed_fills"] == 1, report
+
+
 def main():
     fillproof = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/fillproof")
     cases = [case_documented_bot, case_504_retry_duplicates_without_client_id,
              case_504_retry_refused_with_client_id, case_market_data_bot,
-             case_bracket_bot, case_close_positions_bot, case_every_order_field]
+             case_bracket_bot, case_close_positions_bot, case_every_order_field,
+             case_restart_bot]
     failed = 0
     for case in cases:
         started = time.monotonic()

@@ -120,6 +120,7 @@ fn router(app: App) -> Router {
         .route("/v2/delayed_sip", get(data_stream))
         .route("/_fillproof/report", get(report))
         .route("/_fillproof/claims", post(claims))
+        .route("/_fillproof/restart", post(restart))
         .route("/_fillproof/shutdown", post(shutdown))
         .fallback(api)
         .method_not_allowed_fallback(|| async {
@@ -311,6 +312,19 @@ async fn claims(State(app): State<App>, body: Body) -> Response<Body> {
         return shutting_down();
     };
     let reply = app.session.claims_reply(&body, at);
+    app.session.answered(seq, &reply);
+    answer_json(&reply)
+}
+
+async fn restart(State(app): State<App>, body: Body) -> Response<Body> {
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let Some((seq, at)) = app.session.arrive("POST", "/_fillproof/restart", "", &body) else {
+        return shutting_down();
+    };
+    let reply = app.session.restart_reply(at);
     app.session.answered(seq, &reply);
     answer_json(&reply)
 }

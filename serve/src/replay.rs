@@ -470,6 +470,9 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
                 work.push((index, Replayed::Now(answer)));
                 break;
             }
+            ("POST", "/_fillproof/restart") => {
+                Replayed::Now(LiveAnswer::of(&session.restart_reply(at)))
+            }
             ("POST", "/_fillproof/claims") => {
                 Replayed::Now(LiveAnswer::of(&session.claims_reply(body, at)))
             }

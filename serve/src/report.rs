@@ -48,6 +48,14 @@ impl Session {
             (orders, counts)
         });
         let mut report = self.summary(now, &state, orders, &counts);
+        if !state.restarts.is_empty() {
+            let (orphaned, duplicates) = self
+                .broker
+                .with_ledger(|ledger| restart_figures(ledger, &state, now));
+            report.restarts = Some(state.restarts.len() as u64);
+            report.orders_orphaned = Some(orphaned);
+            report.duplicates_across_restarts = Some(duplicates);
+        }
         report.judge(&self.expectations);
         report
     }
@@ -125,6 +133,9 @@ impl Session {
             detection_rate: claimed
                 .then(|| judge::detection_rate(counts.detected, counts.filled))
                 .flatten(),
+            restarts: None,
+            orders_orphaned: None,
+            duplicates_across_restarts: None,
             orders,
             requests_in_flight_at_shutdown: 0,
             expectations: Vec::new(),
@@ -311,6 +322,23 @@ pub struct Report {
     /// `detection_rate`, judged on the latest claim per order; absent
     /// before any claim, or when nothing filled.
     pub detection_rate: Option<f64>,
+    /// Restarts the bot reported (`POST /_fillproof/restart`); absent
+    /// when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u64>,
+    /// Orders placed before the bot's last restart, still working when
+    /// the report is taken, that no claim posted since the restart
+    /// covers: orders the restarted bot does not know it has. Absent
+    /// without a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders_orphaned: Option<u64>,
+    /// Orders placed after a restart with the body (symbol, side,
+    /// quantity, limit) of an order placed before it, still working then
+    /// and not claimed since (one the bot did not know it had), under
+    /// another client order id, each paired with one such order: the bot
+    /// sent again what it had in flight. Absent without a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicates_across_restarts: Option<u64>,
     /// Every order.
     pub orders: Vec<OrderReport>,
     /// Requests still on their way to the broker when the session shut
@@ -345,6 +373,8 @@ impl Report {
             "filled_orders" => count(self.filled_orders),
             "orders" => count(self.orders_placed),
             "rate_limited_calls" => count(self.rate_limited_calls),
+            "orders_orphaned" => self.orders_orphaned.and_then(count),
+            "duplicates_across_restarts" => self.duplicates_across_restarts.and_then(count),
             _ => None,
         }
     }
@@ -380,4 +410,60 @@ fn is_zero(n: &u64) -> bool {
 #[must_use]
 pub fn report_reply(report: &Report) -> Reply {
     Reply::json(200, serde_json::to_value(report).unwrap_or(Value::Null))
+}
+
+/// The restart figures of a session whose bot reported restarts, at
+/// `now`: orders orphaned, and orders sent again across a restart (see
+/// [`Report::orders_orphaned`], [`Report::duplicates_across_restarts`]).
+/// A bracket's legs are the broker's, not the bot's sending: left out.
+fn restart_figures(
+    ledger: &fillproof_simulator::Ledger,
+    state: &State,
+    now: Duration,
+) -> (u64, u64) {
+    let orders: Vec<&fillproof_simulator::LedgerOrder> = ledger
+        .orders()
+        .iter()
+        .filter(|o| o.links.parent.is_none() && o.accepted_at <= now)
+        .collect();
+    let last = state.restarts.iter().copied().max().unwrap_or_default();
+    let orphaned = orders
+        .iter()
+        .filter(|o| o.accepted_at <= last && !o.status_at(now).is_terminal())
+        .filter(|o| {
+            state
+                .claims
+                .get(&o.client_order_id)
+                .is_none_or(|claims| claims.latest.at < last)
+        })
+        .count() as u64;
+    // Each order sent after a restart is the resend of at most one order
+    // the bot had working then and has not claimed since (one it does not
+    // know it has), with the same body, paired in the order they came.
+    let mut resent = std::collections::BTreeSet::new();
+    let mut resends = std::collections::BTreeSet::new();
+    for &restart in &state.restarts {
+        let unknown = orders.iter().filter(|o| {
+            o.accepted_at <= restart
+                && !o.status_at(restart).is_terminal()
+                && state
+                    .claims
+                    .get(&o.client_order_id)
+                    .is_none_or(|claims| claims.latest.at < restart)
+        });
+        for before in unknown {
+            let again = orders.iter().find(|after| {
+                after.accepted_at > restart
+                    && after.links.replaces.is_none()
+                    && !resends.contains(&after.id)
+                    && after.client_order_id != before.client_order_id
+                    && (&after.symbol, after.side, after.qty, after.limit_price)
+                        == (&before.symbol, before.side, before.qty, before.limit_price)
+            });
+            if let Some(again) = again.filter(|_| resent.insert(before.id.clone())) {
+                resends.insert(again.id.clone());
+            }
+        }
+    }
+    (orphaned, resent.len() as u64)
 }

@@ -347,3 +347,51 @@ async fn serve_refuses_a_scenario_that_crashes_the_engine() {
         assert!(error.contains("serve drives no engine"), "{error}");
     }
 }
+
+/// Goal: serve's report judges a bot's restart: orders it left working
+/// that no claim since covers are orphaned, and an order sent again under
+/// a new id is a duplicate across the restart; a bot that finds its
+/// order by client id and claims it leaves neither. Method: orders that
+/// rest a minute before filling; a bot places `r-0` and `r-1`, reports a
+/// restart, then finds `r-0` and claims it, and sends `r-1` again as
+/// `r-1b`: one orphaned order (`r-1`, unclaimed and working), one
+/// duplicate; before the restart, neither figure is in the report.
+#[test]
+fn a_restart_report_counts_orphans_and_orders_sent_again() {
+    let (address, server) = start(scenario("  fill: {probability: 1, delay: 60s}"), None);
+    client(async {
+        for id in ["r-0", "r-1"] {
+            let placed = http(address, "POST", "/v2/orders", &order_body(id)).await;
+            assert_eq!(placed.map(|a| a.0), Some(200));
+        }
+        let report = http(address, "GET", "/_fillproof/report", "")
+            .await
+            .expect("report");
+        assert!(!report.1.contains("orders_orphaned"), "{}", report.1);
+        let restarted = http(address, "POST", "/_fillproof/restart", "").await;
+        assert_eq!(restarted, Some((200, r#"{"restarts":1}"#.to_owned())));
+        let found = http(
+            address,
+            "GET",
+            "/v2/orders:by_client_order_id?client_order_id=r-0",
+            "",
+        )
+        .await;
+        assert_eq!(found.map(|a| a.0), Some(200));
+        let claimed = http(
+            address,
+            "POST",
+            "/_fillproof/claims",
+            r#"{"filled_qty":{"r-0":"0"}}"#,
+        )
+        .await;
+        assert_eq!(claimed.map(|a| a.0), Some(200));
+        let again = http(address, "POST", "/v2/orders", &order_body("r-1b")).await;
+        assert_eq!(again.map(|a| a.0), Some(200));
+        shutdown(address).await;
+    });
+    let report = server.join().expect("server");
+    assert_eq!(report.restarts, Some(1));
+    assert_eq!(report.orders_orphaned, Some(1));
+    assert_eq!(report.duplicates_across_restarts, Some(1));
+}

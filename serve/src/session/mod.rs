@@ -294,6 +294,17 @@ impl Session {
         self.state().claims.take(body, at)
     }
 
+    /// The answer to `POST /_fillproof/restart` arriving at `at`: the bot
+    /// says it restarted (its process, and whatever it kept in memory).
+    /// The report then counts the orders it left working that no claim
+    /// posted since covers, and the orders it sent again. Answers
+    /// `{"restarts": n}`.
+    pub fn restart_reply(&self, at: Duration) -> Reply {
+        let mut state = self.state();
+        state.restarts.push(at);
+        Reply::json(200, json!({ "restarts": state.restarts.len() }))
+    }
+
     /// The answer to a claims body posted at `at`: `{"claims": n}`, or the
     /// refusal.
     pub fn claims_reply(&self, body: &[u8], at: Duration) -> Reply {

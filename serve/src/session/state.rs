@@ -42,6 +42,9 @@ pub(crate) struct State {
     /// Order id to the order it duplicates.
     pub(crate) duplicates: IndexMap<String, String>,
     pub(crate) claims: ClaimBook,
+    /// When the bot said it restarted (`POST /_fillproof/restart`),
+    /// session time.
+    pub(crate) restarts: Vec<std::time::Duration>,
     /// A shutdown has arrived: the session takes no request after it.
     pub(crate) closed: bool,
 }
