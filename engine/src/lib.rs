@@ -74,9 +74,9 @@ pub use lifecycle::{
     AuditRecord, AuditSink, ChainMode, Commission, Durability, ExecutionError, ExecutorConfig,
     FileSink, GENESIS, Journal, JournaledIntent, Located, MAX_AMOUNT, MAX_PRICE, MAX_QTY,
     MIN_PRICE, MemorySink, OrderEvent, OrderExecutor, OrderState, PositionBook, PositionState,
-    RiskLimits, RiskViolation, Signal, SlippageGuard, TornTail, ValidationConfig, ValidationError,
-    digest_hex, export_csv, money, price_in_range, validate, validate_against_quote,
-    verify_audit_log, verify_chain,
+    Recovery, RiskLimits, RiskViolation, Signal, SlippageGuard, TornTail, ValidationConfig,
+    ValidationError, digest_hex, export_csv, money, price_in_range, validate,
+    validate_against_quote, verify_audit_log, verify_chain,
 };
 pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,

@@ -1303,3 +1303,80 @@ async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
         "{found:?}"
     );
 }
+
+/// Goal: `OrderExecutor::recover`, for an engine restarting on its own,
+/// finds an order the crash left working and watches it to its fill,
+/// sending nothing again. Method: an executor sends a buy that fills two
+/// seconds after it lands, and is dropped (its task aborted) half a
+/// second in; a fresh executor recovers from its journal: one intent in
+/// flight, found and filled with the ledger's quantity, the broker holding
+/// one order, the book holding the position.
+#[tokio::test(start_paused = true)]
+async fn recover_watches_an_order_the_crash_left_working() {
+    use fillproof_engine::{
+        AuditLog, ExecutorConfig, Journal, MemorySink, OrderExecutor, Signal, TimeInForce, Verdict,
+        VirtualClock,
+    };
+    use fillproof_simulator::{BrokerModel, SimBroker};
+    let text = "version: 1\nname: journal\nseed: 2\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\nbroker:\n  account: {buying_power: \"1000000000\"}\n  latency: {submit: 50ms, get_order: 20ms, get_order_by_client_id: 20ms}\n  fill: {probability: 1, delay: 2s}\n";
+    let s = Scenario::parse(text.as_bytes(), "journal.yaml", None).expect("scenario");
+    let broker = Arc::new(SimBroker::new(
+        BrokerModel::from_scenario(&s),
+        s.seed,
+        false,
+    ));
+    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
+    let sink = MemorySink::default();
+    let first = OrderExecutor::new(
+        Arc::clone(&broker),
+        ExecutorConfig::default(),
+        Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock))),
+        Arc::clone(&clock),
+        1,
+    )
+    .expect("config");
+    let signal = Signal {
+        client_order_id: "crash-0".into(),
+        trader_id: "t".into(),
+        symbol: "SPY".into(),
+        side: Side::Buy,
+        qty: Decimal::from(10),
+        limit_price: None,
+        stop_loss: None,
+        take_profit: None,
+        time_in_force: TimeInForce::Day,
+        extended_hours: false,
+        stop_price: None,
+        trail: None,
+    };
+    let task = tokio::spawn(async move {
+        first
+            .execute(&signal, "590.10".parse().expect("price"))
+            .await
+    });
+    fillproof_engine::clock::sleep(std::time::Duration::from_millis(500)).await;
+    task.abort();
+    let journal = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    let fresh = OrderExecutor::new(
+        Arc::clone(&broker),
+        ExecutorConfig::default(),
+        Arc::new(AuditLog::resume(
+            Box::new(sink.clone()),
+            Arc::clone(&clock),
+            None,
+            &journal,
+        )),
+        Arc::clone(&clock),
+        1,
+    )
+    .expect("config");
+    let recovery = fresh.recover(&journal).await;
+    assert_eq!(recovery.outcomes.len(), 1, "{recovery:?}");
+    let (id, outcome) = &recovery.outcomes[0];
+    assert_eq!(id, "crash-0");
+    let result = outcome.as_ref().expect("found and watched");
+    assert_eq!(result.verdict, Verdict::Filled);
+    assert_eq!(result.filled_qty, Decimal::from(10));
+    assert_eq!(broker.with_ledger(|l| l.orders().len()), 1);
+    assert_eq!(fresh.positions().position("SPY").qty, Decimal::from(10));
+}

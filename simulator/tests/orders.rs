@@ -1078,24 +1078,41 @@ async fn a_scripted_leg_the_order_does_not_have_is_refused_at_submit() {
 }
 
 /// Goal: `check` refuses a `crash` event it cannot apply, naming the
-/// field: one without a point, one with an instant (instants belong in
-/// `crashes.at`), one on attempt 0, and a point on another event.
+/// field: one naming an order without a point, one naming an order with
+/// an instant too, one on attempt 0, a point on another event, and a crash
+/// at an instant with a field it does not take. A crash at an instant
+/// naming no order is taken, and joins the crashes' instants.
 #[test]
 fn a_crash_event_the_timeline_cannot_apply_is_refused() {
-    let text = "version: 1\nname: crash\nseed: 1\nworkload:\n  orders: 2\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {order: 0, event: crash}\n  - {order: 1, event: crash, point: during_poll, at: 1s}\n  - {order: 1, event: crash, point: during_submit, attempt: 0}\n  - {order: 0, event: fill, at: 2s, point: during_poll}\n";
+    let text = "version: 1\nname: crash\nseed: 1\nworkload:\n  orders: 2\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ntimeline:\n  - {order: 0, event: crash}\n  - {order: 1, event: crash, point: during_poll, at: 1s}\n  - {order: 1, event: crash, point: during_submit, attempt: 0}\n  - {order: 0, event: fill, at: 2s, point: during_poll}\n  - {at: 3s, event: crash, qty: 1}\n";
     let error = Scenario::parse(text.as_bytes(), "crash.yaml", None)
         .map(|_| ())
         .expect_err("refused")
         .to_string();
     for (field, says) in [
         ("timeline[0].point", "is missing"),
-        ("timeline[1]", "a `crash` takes `point` and `attempt` only"),
+        (
+            "timeline[1]",
+            "a crash at one of an order's calls takes `point` and `attempt` only",
+        ),
         ("timeline[2].attempt", "is 0"),
         ("timeline[3].point", "only `crash` events take `point`"),
+        ("timeline[4]", "a crash at an instant takes `at` only"),
     ] {
         assert!(
             error.contains(&format!("`{field}`: {says}")),
             "{field}: {error}"
         );
     }
+    let instant = "version: 1\nname: crash\nseed: 1\nworkload:\n  orders: 1\n  symbols: [QQQ]\n  qty: 10\n  reference_price: {QQQ: \"100.00\"}\ncrashes: {downtime: 2s}\ntimeline:\n  - {at: 3s, event: crash}\n";
+    let s = Scenario::parse(instant.as_bytes(), "crash.yaml", None).expect("a crash at an instant");
+    let settings = s.crash_settings().expect("it crashes");
+    assert_eq!(
+        settings
+            .plan(1, Duration::from_secs(60))
+            .iter()
+            .map(|c| c.at)
+            .collect::<Vec<_>>(),
+        [Duration::from_secs(3)]
+    );
 }

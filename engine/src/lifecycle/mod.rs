@@ -28,7 +28,7 @@ pub use audit::{
 pub use book::{AppliedFill, Commission, PositionBook, PositionState};
 pub use events::{OrderEvent, OrderState};
 pub use executor::{ExecutionError, ExecutorConfig, OrderExecutor, SlippageGuard};
-pub use recover::Located;
+pub use recover::{Located, Recovery};
 pub use risk::{RiskLimits, RiskViolation};
 pub use signal::Signal;
 pub use validate::{

@@ -43,7 +43,53 @@ impl Located {
     }
 }
 
+/// What [`OrderExecutor::recover`] found and did.
+#[derive(Debug)]
+pub struct Recovery {
+    /// Each intent the journal held in flight, by `client_order_id`, in
+    /// journal order, with how it ended: watched to its end, or never
+    /// placed.
+    pub outcomes: Vec<(String, Result<FillResult, ExecutionError>)>,
+    /// The rebuilt book against the broker's positions, for the symbols
+    /// no intent in flight trades.
+    pub positions: Vec<(String, Consistency)>,
+}
+
 impl<B: Broker + 'static> OrderExecutor<B> {
+    /// Recovers from `journal` in one call, for an engine restarting on
+    /// its own: rebuilds the book ([`Self::restore`]), reconciles it with
+    /// the broker ([`Self::reconcile`]), then locates and watches every
+    /// intent in flight to its end, all at once ([`Self::locate`],
+    /// [`Self::resume`]); never sends one again. Returns when every one
+    /// has ended.
+    pub async fn recover(&self, journal: &Journal) -> Recovery {
+        let in_flight = self.restore(journal);
+        let positions = self.reconcile(&in_flight).await;
+        let mut watches = tokio::task::JoinSet::new();
+        for (place, signal) in in_flight.into_iter().enumerate() {
+            let executor = self.clone();
+            watches.spawn(async move {
+                let client_order_id = signal.client_order_id.clone();
+                let located = executor.locate(signal).await;
+                (place, client_order_id, executor.resume(located).await)
+            });
+        }
+        let mut outcomes = Vec::with_capacity(watches.len());
+        while let Some(joined) = watches.join_next().await {
+            if let Ok(outcome) = joined {
+                outcomes.push(outcome);
+            }
+        }
+        outcomes.sort_by_key(|(place, _, _)| *place);
+        Recovery {
+            outcomes: outcomes
+                .into_iter()
+                .map(|(_, id, outcome)| (id, outcome))
+                .collect(),
+            positions,
+        }
+    }
+
     /// Rebuilds the book from `journal`, which this executor's audit log
     /// goes on from: every concluded intent's fill is booked (its
     /// quantity at its average price, on its side), so positions, realized

@@ -80,7 +80,7 @@ pub(super) fn check<'a>(scenario: &Scenario, file: &'a str) -> Checker<'a> {
     broker::check_bounds(&scenario.broker, &mut c);
     engine::check_bounds(&scenario.engine, &mut c);
     timeline::check(scenario, &mut c);
-    super::crashes::check(scenario.crashes.as_ref(), &mut c);
+    super::crashes::check(scenario, &mut c);
     expect::check(&scenario.expect, &mut c);
     limits::check(&scenario.limits, &mut c);
     c

@@ -26,7 +26,8 @@ pub struct CrashesSpec {
     /// average (exponential gaps); 0 to 60, default 0.
     #[serde(default)]
     pub rate_per_minute: f64,
-    /// Crashes at these instants, virtual time since the run began.
+    /// Crashes at these instants, virtual time since the run began (the
+    /// timeline's `{at: 90s, event: crash}` join them).
     #[serde(default)]
     pub at: Vec<Dur>,
     /// How long the engine stays down after each; default 1 s.
@@ -62,18 +63,27 @@ impl super::Scenario {
     /// crashes it.
     #[must_use]
     pub fn crash_settings(&self) -> Option<CrashesSpec> {
-        self.crashes.clone().or_else(|| {
+        let crashes_here = self
+            .timeline
+            .iter()
+            .any(|e| e.event.value == super::TimelineKind::Crash);
+        let mut settings = self.crashes.clone().or_else(|| {
+            crashes_here.then(|| CrashesSpec {
+                rate_per_minute: 0.0,
+                at: Vec::new(),
+                downtime: default_downtime(),
+                torn: Probability(0.0),
+                journal: JournalSync::EveryRecord,
+            })
+        })?;
+        // The timeline's crashes at an instant join the section's.
+        settings.at.extend(
             self.timeline
                 .iter()
-                .any(|e| e.event.value == super::TimelineKind::Crash)
-                .then(|| CrashesSpec {
-                    rate_per_minute: 0.0,
-                    at: Vec::new(),
-                    downtime: default_downtime(),
-                    torn: Probability(0.0),
-                    journal: JournalSync::EveryRecord,
-                })
-        })
+                .filter(|e| e.is_instant_crash())
+                .filter_map(|e| e.at),
+        );
+        Some(settings)
     }
 }
 
@@ -149,11 +159,15 @@ fn default_downtime() -> DurationDist {
 }
 
 /// Checks the section: a rate in range, a batch size in range, and at
-/// least one crash asked for.
-pub(super) fn check(crashes: Option<&CrashesSpec>, c: &mut Checker<'_>) {
-    let Some(crashes) = crashes else {
+/// least one crash asked for (here or in the timeline).
+pub(super) fn check(scenario: &super::Scenario, c: &mut Checker<'_>) {
+    let Some(crashes) = scenario.crashes.as_ref() else {
         return;
     };
+    let in_timeline = scenario
+        .timeline
+        .iter()
+        .any(|e| e.event.value == super::TimelineKind::Crash);
     if !(crashes.rate_per_minute.is_finite() && (0.0..=60.0).contains(&crashes.rate_per_minute)) {
         c.at(
             None,
@@ -170,12 +184,12 @@ pub(super) fn check(crashes: Option<&CrashesSpec>, c: &mut Checker<'_>) {
             format!("is {n}; allowed: 1 to 10000"),
         );
     }
-    if crashes.rate_per_minute == 0.0 && crashes.at.is_empty() {
+    if crashes.rate_per_minute == 0.0 && crashes.at.is_empty() && !in_timeline {
         c.at(
             None,
             "crashes",
             "asks for no crash; give `rate_per_minute` (crashes drawn from the seed) or `at` \
-             (instants), or remove the section",
+             (instants), script crashes in the timeline, or remove the section",
         );
     }
 }

@@ -99,6 +99,16 @@ impl CrashPoint {
 }
 
 impl TimelineEvent {
+    /// True for a crash of the engine at an instant (`{at: 90s, event:
+    /// crash}`): it names no order and no point.
+    #[must_use]
+    pub fn is_instant_crash(&self) -> bool {
+        self.event.value == TimelineKind::Crash
+            && self.order.is_none()
+            && self.client_order_id.is_none()
+            && self.point.is_none()
+    }
+
     /// When the event happens; a `fault` event has no time and reads 0.
     #[must_use]
     pub fn at(&self) -> Duration {
@@ -353,6 +363,10 @@ fn end_word(kind: TimelineKind) -> &'static str {
 /// Checks one `timeline:` event: it names one order that exists, has a time
 /// unless it is a `fault`, and carries only the fields its kind takes.
 fn check_timeline_event(i: usize, event: &TimelineEvent, orders: u32, c: &mut Checker<'_>) {
+    if event.is_instant_crash() {
+        check_instant_crash(i, event, c);
+        return;
+    }
     check_event_target(i, event, orders, c);
     match event.event.value {
         TimelineKind::Fault => check_fault_event(i, event, c),
@@ -531,6 +545,25 @@ fn check_fault_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
 
 /// Checks an event that happens at a time: it has one, and no `fault`
 /// fields.
+/// Checks a crash at an instant (`{at: 90s, event: crash}`): it names no
+/// order and takes nothing but its instant.
+fn check_instant_crash(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
+    let extra = event.call.is_some()
+        || event.attempt.is_some()
+        || event.fault.is_some()
+        || event.leg.is_some()
+        || event.qty.is_some()
+        || event.price.is_some();
+    if extra {
+        c.at(
+            Some(event.location()),
+            format!("timeline[{i}]"),
+            "a crash at an instant takes `at` only; a crash at one of an order's calls names \
+             the order and a `point`",
+        );
+    }
+}
+
 /// Checks a `crash` event's fields: a point, an attempt from 1, and
 /// nothing a crash does not take.
 fn check_crash_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
@@ -554,8 +587,8 @@ fn check_crash_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
         c.at(
             here,
             format!("timeline[{i}]"),
-            "a `crash` takes `point` and `attempt` only (for a crash at an instant, list it in \
-             `crashes.at`)",
+            "a crash at one of an order's calls takes `point` and `attempt` only; a crash at an \
+             instant takes `at` and names no order",
         );
     }
 }
