@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::engines::{AuditCollector, Engine, EngineVerdict, verdict_of};
-use super::simulate::{Filing, Finished, spawn_order};
+use super::tasks::{Filing, Finished, spawn_order};
 
 /// One crash of a run and the restart after it.
 #[derive(Debug, Clone, PartialEq, Eq)]

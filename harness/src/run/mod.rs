@@ -10,6 +10,7 @@
 //!   [`SeedRun`] holds what came out (`seed.rs`).
 //! - [`engines`]: the engines under test, the fillproof engine and the
 //!   baselines kept to show what they get wrong.
+//! - `tasks.rs`: the engine tasks, one per order, and their filing.
 //! - `crash.rs`: the scenario's crashes of the engine under test, and the
 //!   restarts after them ([`CrashRecord`]).
 //! - [`cost::admit`]: the run's cost (memory, planned reads) estimated
@@ -27,6 +28,7 @@ pub mod runner;
 mod seed;
 mod simulate;
 pub mod strategies;
+mod tasks;
 
 pub use crash::CrashRecord;
 pub use runner::{run_seed, run_seeds, run_seeds_into, simulation_runtime};

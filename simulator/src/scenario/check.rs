@@ -5,7 +5,9 @@
 use fillproof_engine::{Decimal, MAX_AMOUNT};
 use serde_saphyr::Location;
 
-use super::{FORMAT_VERSION, Scenario, broker, engine, expect, limits, market, timeline, workload};
+use super::{
+    FORMAT_VERSION, Scenario, broker, crashes, engine, expect, limits, market, timeline, workload,
+};
 use crate::error::Diagnostic;
 
 /// `value is out of range; allowed: low to high`.
@@ -80,7 +82,7 @@ pub(super) fn check<'a>(scenario: &Scenario, file: &'a str) -> Checker<'a> {
     broker::check_bounds(&scenario.broker, &mut c);
     engine::check_bounds(&scenario.engine, &mut c);
     timeline::check(scenario, &mut c);
-    super::crashes::check(scenario, &mut c);
+    crashes::check(scenario, &mut c);
     expect::check(&scenario.expect, &mut c);
     limits::check(&scenario.limits, &mut c);
     c
