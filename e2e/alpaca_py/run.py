@@ -815,7 +815,7 @@ def restarted_bot(fillproof, recovery):
     """Runs restart_bot.py's first process until its order is placed,
     kills it, tells serve the bot restarted, runs the `recovery` process to
     its end, posts its belief, and returns serve's exit code and report."""
-    served = Served(fillproof, "scenarios/wire/restart-bot.yaml")
+    served = Served(fillproof, "e2e/alpaca_py/restart-bot.yaml")
     bot = [sys.executable, str(Path(__file__).with_name("restart_bot.py")), served.url]
     first = subprocess.Popen(bot + ["first"], stdout=subprocess.PIPE, text=True)
     try:
