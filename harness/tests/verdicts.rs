@@ -1380,3 +1380,60 @@ async fn recover_watches_an_order_the_crash_left_working() {
     assert_eq!(broker.with_ledger(|l| l.orders().len()), 1);
     assert_eq!(fresh.positions().position("SPY").qty, Decimal::from(10));
 }
+
+/// A crash case of `harness/tests/crashes/`.
+fn crash_case(file: &str) -> Arc<Scenario> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/crashes")
+        .join(file);
+    Arc::new(Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Goal: every crash a scenario scripts happens, or the run fails naming
+/// it. Method: two crash points reached while the harness waits for a
+/// planned crash (at 50 s): three crashes, none unreached; crash points
+/// at calls the orders never make (a cancel of an order that fills, a
+/// second submit never sent, a 500th read): no crash, three unreached,
+/// and the report's standing check fails.
+#[test]
+fn every_scripted_crash_happens_or_fails_the_run() {
+    let waited = run(crash_case("crash-point-during-planned-wait.yaml"), None);
+    let m = metrics(&waited);
+    assert_eq!((m.crashes, m.crash_points_unreached), (Some(3), 0));
+    let never = crash_case("crash-points-never-reached.yaml");
+    let runs = [run(Arc::clone(&never), None)];
+    let m = metrics(&runs[0]);
+    assert_eq!((m.crashes, m.crash_points_unreached), (Some(0), 3));
+    let report = report_of(&never, &runs);
+    assert!(
+        report
+            .shortfalls()
+            .any(|c| c.metric == "crash_points_unreached"),
+        "{:?}",
+        report.expectations
+    );
+}
+
+/// Goal: the restart figures hold where the review broke them. Method:
+/// a crash while a trader's replace is processed (the fresh engine
+/// follows the replace chain: nothing orphaned, the recovery timed); a
+/// memory-only engine whose submit lands after its restart (the order is
+/// orphaned); a trader's cancel due after a crash (it still reaches the
+/// order: its latency is measured, nothing fills).
+#[test]
+fn restart_figures_hold_across_replaces_late_landings_and_trader_cancels() {
+    let m = metrics(&run(crash_case("crash-during-replace.yaml"), None));
+    assert_eq!(m.orders_orphaned, Some(0));
+    assert!(m.recovery_ms.is_some(), "{:?}", m.recovery_ms);
+    let m = metrics(&run(crash_case("memory-only-late-landing.yaml"), None));
+    assert_eq!(m.orders_orphaned, Some(1));
+    assert_eq!(
+        m.recovery_position_alarms, None,
+        "an engine without a journal checks nothing"
+    );
+    let canceled = run(crash_case("trader-cancel-after-crash.yaml"), None);
+    let m = metrics(&canceled);
+    assert!(m.cancel_latency_ms.is_some(), "the cancel came");
+    assert_eq!(m.filled_orders, 0);
+    assert_eq!(m.orders_orphaned, Some(0));
+}

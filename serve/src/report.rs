@@ -333,10 +333,12 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orders_orphaned: Option<u64>,
     /// Orders placed after a restart with the body (symbol, side,
-    /// quantity, limit) of an order placed before it, still working then
-    /// and not claimed since (one the bot did not know it had), under
-    /// another client order id, each paired with one such order: the bot
-    /// sent again what it had in flight. Absent without a restart.
+    /// quantity, limit) of an order placed before it and not claimed
+    /// since (one the bot does not know it has: still working, or filled
+    /// while it was down), under another client order id, each paired
+    /// with one such order: the bot sent again what it had sent. A bot
+    /// tells serve what it recovered by claiming it. Absent without a
+    /// restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicates_across_restarts: Option<u64>,
     /// Every order.
@@ -416,12 +418,12 @@ pub fn report_reply(report: &Report) -> Reply {
 /// `now`: orders orphaned, and orders sent again across a restart (see
 /// [`Report::orders_orphaned`], [`Report::duplicates_across_restarts`]).
 /// A bracket's legs are the broker's, not the bot's sending: left out.
-fn restart_figures(
-    ledger: &fillproof_simulator::Ledger,
+fn restart_figures<'a>(
+    ledger: &'a fillproof_simulator::Ledger,
     state: &State,
     now: Duration,
 ) -> (u64, u64) {
-    let orders: Vec<&fillproof_simulator::LedgerOrder> = ledger
+    let orders: Vec<&'a fillproof_simulator::LedgerOrder> = ledger
         .orders()
         .iter()
         .filter(|o| o.links.parent.is_none() && o.accepted_at <= now)
@@ -438,32 +440,47 @@ fn restart_figures(
         })
         .count() as u64;
     // Each order sent after a restart is the resend of at most one order
-    // the bot had working then and has not claimed since (one it does not
-    // know it has), with the same body, paired in the order they came.
-    let mut resent = std::collections::BTreeSet::new();
-    let mut resends = std::collections::BTreeSet::new();
+    // sent before it that the bot has not claimed since (one it does not
+    // know it has: still working, or filled while it was down), with the
+    // same body, paired in the order they came.
+    type Body<'a> = (&'a str, fillproof_engine::Side, Decimal, Option<Decimal>);
+    let body = |o: &'a fillproof_simulator::LedgerOrder| -> Body<'a> {
+        (o.symbol.as_str(), o.side, o.qty, o.limit_price)
+    };
+    let mut resent = 0u64;
+    let mut paired: std::collections::BTreeSet<&'a str> = std::collections::BTreeSet::new();
     for &restart in &state.restarts {
+        let mut after: std::collections::BTreeMap<
+            Body<'a>,
+            std::collections::VecDeque<&'a fillproof_simulator::LedgerOrder>,
+        > = std::collections::BTreeMap::new();
+        for order in orders
+            .iter()
+            .filter(|o| o.accepted_at > restart && o.links.replaces.is_none())
+            .filter(|o| !paired.contains(o.id.as_str()))
+        {
+            after.entry(body(order)).or_default().push_back(order);
+        }
         let unknown = orders.iter().filter(|o| {
             o.accepted_at <= restart
-                && !o.status_at(restart).is_terminal()
                 && state
                     .claims
                     .get(&o.client_order_id)
                     .is_none_or(|claims| claims.latest.at < restart)
         });
         for before in unknown {
-            let again = orders.iter().find(|after| {
-                after.accepted_at > restart
-                    && after.links.replaces.is_none()
-                    && !resends.contains(&after.id)
-                    && after.client_order_id != before.client_order_id
-                    && (&after.symbol, after.side, after.qty, after.limit_price)
-                        == (&before.symbol, before.side, before.qty, before.limit_price)
-            });
-            if let Some(again) = again.filter(|_| resent.insert(before.id.clone())) {
-                resends.insert(again.id.clone());
+            let Some(queue) = after.get_mut(&body(before)) else {
+                continue;
+            };
+            if let Some(slot) = queue
+                .iter()
+                .position(|o| o.client_order_id != before.client_order_id)
+                && let Some(again) = queue.remove(slot)
+            {
+                paired.insert(again.id.as_str());
+                resent += 1;
             }
         }
     }
-    (orphaned, resent.len() as u64)
+    (orphaned, resent)
 }

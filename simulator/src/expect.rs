@@ -33,6 +33,7 @@ pub const METRICS: &[&str] = &[
     "orders",
     "orders_unrun",
     "requests_unlanded",
+    "crash_points_unreached",
     "filled_orders",
     "position_alarms",
     "rate_limited_calls",

@@ -2,6 +2,8 @@
 //! and the lookups by `client_order_id` that resolve a submit which got no
 //! answer (reconciling it, until `reconcile_horizon` if need be).
 
+use std::time::Duration;
+
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -157,24 +159,36 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     }
 
     /// The order of an intent whose submit may have been sent when the
-    /// engine crashed (its journal holds the intent and no verdict): it is
-    /// looked up by `client_order_id`, with backoff, until
-    /// `reconcile_horizon` from now (a submit sent just before the crash
-    /// may still be on its way), never sent again.
+    /// engine crashed (its journal holds the intent, recorded
+    /// `recorded_ago`, and no verdict): it is looked up by
+    /// `client_order_id`, with backoff, until `reconcile_horizon` after
+    /// the last instant a submit of it may have left (the submit deadline
+    /// after it was recorded; a submit sent just before the crash may
+    /// still be on its way), never sent again.
     ///
     /// # Errors
     /// [`SubmitError::NotPlaced`] when no order turned up by the horizon;
     /// [`SubmitError::Unknown`] when the broker could not be reached.
-    pub async fn locate(&self, request: &OrderRequest) -> Result<Submission, SubmitError> {
+    pub async fn locate(
+        &self,
+        request: &OrderRequest,
+        recorded_ago: Option<Duration>,
+    ) -> Result<Submission, SubmitError> {
         let now = Instant::now();
+        // Its submits were sent from when the intent was recorded until
+        // the submit deadline after: the horizon runs from the last of
+        // them, whatever restarts came since (unknown: from now).
+        let last_sent = recorded_ago.map_or(now, |ago| {
+            now.checked_sub(ago).unwrap_or(now) + self.config.submit_timeout
+        });
         let attempt = Attempt {
             backoff: Backoff::new(&self.config.retry),
             rng: self.rng_for(&request.client_order_id),
             api_calls: EndpointCounts::default(),
             retries: 0,
-            deadline: now + self.config.reconcile_horizon,
+            deadline: last_sent + self.config.reconcile_horizon,
             failed_lookups: 0,
-            unanswered_at: Some(now),
+            unanswered_at: Some(last_sent),
         };
         let last = BrokerError::NotFound {
             message: "the engine restarted; its journal holds the intent and no verdict".into(),
@@ -184,7 +198,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         self.await_arrival(
             request,
             attempt,
-            (now, Instant::now() + self.config.timeout),
+            (last_sent, now + self.config.timeout),
             last,
         )
         .await

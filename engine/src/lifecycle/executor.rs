@@ -137,7 +137,7 @@ pub struct OrderExecutor<B> {
     book: Arc<Mutex<Book>>,
     audit: Arc<AuditLog>,
     events: broadcast::Sender<OrderEvent>,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     slippage_guard: Option<SlippageGuard>,
     /// Where limit prices are checked against the latest quote, when set.
     quotes: Option<Arc<dyn QuoteSource>>,

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use tokio::time::Instant;
 
 use crate::detect::{Consistency, FillResult, Submission};
-use crate::lifecycle::audit::{AuditEvent, Journal};
+use crate::lifecycle::audit::{AuditEvent, Journal, JournaledIntent};
 use crate::lifecycle::events::OrderState;
 use crate::lifecycle::{ExecutionError, OrderExecutor, Signal};
 use crate::port::{Broker, SubmitError};
@@ -66,11 +66,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let in_flight = self.restore(journal);
         let positions = self.reconcile(&in_flight).await;
         let mut watches = tokio::task::JoinSet::new();
-        for (place, signal) in in_flight.into_iter().enumerate() {
+        for (place, intent) in in_flight.into_iter().enumerate() {
             let executor = self.clone();
             watches.spawn(async move {
-                let client_order_id = signal.client_order_id.clone();
-                let located = executor.locate(signal).await;
+                let client_order_id = intent.signal.client_order_id.clone();
+                let located = executor.locate(intent).await;
                 (place, client_order_id, executor.resume(located).await)
             });
         }
@@ -96,11 +96,20 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// P&L and buying power are as the engine left them. Returns the
     /// intents still in flight, in journal order, for [`Self::locate`];
     /// nothing is sent.
-    pub fn restore(&self, journal: &Journal) -> Vec<Signal> {
+    pub fn restore(&self, journal: &Journal) -> Vec<JournaledIntent> {
+        let intents = journal.intents();
+        let ids: std::collections::BTreeSet<&str> = intents
+            .iter()
+            .map(|i| i.signal.client_order_id.as_str())
+            .collect();
         let mut in_flight = Vec::new();
-        for intent in journal.intents() {
+        for intent in &intents {
             if intent.in_flight() {
-                in_flight.push(intent.signal);
+                // A replace of an intent is found with it: watching the
+                // intent's order follows its replace chain.
+                if !replaces_one_of(&intent.signal.client_order_id, &ids) {
+                    in_flight.push(intent.clone());
+                }
                 continue;
             }
             let Some((qty, price, at)) = intent.filled.filter(|_| intent.concluded.is_some())
@@ -121,11 +130,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// check reads it) against the book's. A symbol an intent in flight
     /// trades is left out: its position moves while that order is found.
     /// Returns each symbol checked and what the reads found.
-    pub async fn reconcile(&self, in_flight: &[Signal]) -> Vec<(String, Consistency)> {
+    pub async fn reconcile(&self, in_flight: &[JournaledIntent]) -> Vec<(String, Consistency)> {
         let book = self.positions();
         let symbols: Vec<(String, Decimal)> = book
             .positions()
-            .filter(|(symbol, _)| !in_flight.iter().any(|s| s.symbol == *symbol))
+            .filter(|(symbol, _)| !in_flight.iter().any(|i| i.signal.symbol == *symbol))
             .map(|(symbol, state)| (symbol.to_owned(), state.qty))
             .collect();
         let mut found = Vec::with_capacity(symbols.len());
@@ -136,14 +145,22 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         found
     }
 
-    /// Looks up the order of `signal`, an intent the crash left in flight,
-    /// by its `client_order_id`, never sending it again, and counts it in
-    /// flight meanwhile (its buying power at its limit, when it has one).
-    pub async fn locate(&self, signal: Signal) -> Located {
+    /// Looks up the order of `intent`, one the crash left in flight, by
+    /// its `client_order_id`, never sending it again, until no submit of
+    /// it can still arrive (the reconcile horizon after the submit
+    /// deadline that followed its record), and counts it in flight
+    /// meanwhile (its buying power at its limit, when it has one).
+    pub async fn locate(&self, intent: JournaledIntent) -> Located {
+        let signal = intent.signal;
         let reference = signal.limit_price.unwrap_or(Decimal::ZERO);
         let reserved = self.lock().reserve(&signal, reference, Instant::now());
         self.working.handed_over(&signal);
-        let found = self.detector.locate(&signal.request()).await;
+        // How long ago it was recorded, by the engine's clock.
+        let recorded_ago = intent.recorded_at.map(|at| {
+            let micros = self.clock.now().unix_micros.saturating_sub(at.unix_micros);
+            std::time::Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+        });
+        let found = self.detector.locate(&signal.request(), recorded_ago).await;
         Located {
             signal,
             reserved,
@@ -188,4 +205,12 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             .see_through(&signal, reserved, (None, None), submission, route)
             .await)
     }
+}
+
+/// Whether `client_order_id` names a replace of one of `ids`: the
+/// executor sends a replace as `<id>-v<n>`.
+fn replaces_one_of(client_order_id: &str, ids: &std::collections::BTreeSet<&str>) -> bool {
+    client_order_id.rsplit_once("-v").is_some_and(|(base, n)| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && ids.contains(base)
+    })
 }

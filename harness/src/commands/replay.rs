@@ -344,7 +344,11 @@ fn crash_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
                 o.client_order_id == outcome.client_order_id && record.located.contains(&o.id)
             })
             .map(|o| o.id.clone());
+        let concluded = record.concluded.contains(&outcome.index);
         let recovered = match (found, record.delivered_again.contains(&outcome.index)) {
+            (_, _) if concluded => {
+                format!("RESTART {n}: its verdict is in the journal; nothing to recover")
+            }
             (Some(id), _) => format!("RESTART {n}: in the journal; found {id} by client_order_id"),
             (None, true) => {
                 format!("RESTART {n}: the journal shows it never sent; its signal is sent now")

@@ -448,6 +448,15 @@ fn standing_checks(scenario: &Scenario, runs: &[SeedSummary]) -> Vec<Check> {
             |t| t.requests_unlanded,
         );
     }
+    // A crash the timeline scripts at a call that never came did not
+    // happen: the run did not test what the scenario says.
+    if !scenario.expect.contains_key("crash_points_unreached") {
+        must_be_zero(
+            "crash_points_unreached",
+            "== 0 (a crash point in the timeline names a call the order never made, so that crash never happened; name a call it makes, or accept it with a crash_points_unreached expectation)",
+            |t| t.crash_points_unreached,
+        );
+    }
     if !scenario.expect.contains_key("orders_unrun") {
         must_be_zero(
             "orders_unrun",

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::engines::{AuditCollector, Engine, EngineVerdict, verdict_of};
-use super::tasks::{Filing, Finished, spawn_order};
+use super::tasks::{Filing, Finished, spawn_order, with_trader};
 
 /// One crash of a run and the restart after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub struct CrashRecord {
     /// The intents in flight whose signal the fresh engine was given
     /// again under the same id: its journal shows them never sent.
     pub delivered_again: Vec<u32>,
+    /// The intents in flight whose verdict the journal already held (the
+    /// crash stopped their task after it was written).
+    pub concluded: Vec<u32>,
     /// Whether the crash tore the journal's last write.
     pub torn: bool,
     /// Whether the fresh engine read a journal back (a memory-only
@@ -87,9 +90,6 @@ pub(super) struct Crashes {
     plan: VecDeque<CrashAt>,
     /// Crashes at scripted crash points so far.
     at_points: u64,
-    /// The engine's own tasks beside the orders' (a recovery's position
-    /// check), stopped with it at a crash.
-    side_tasks: Vec<tokio::task::AbortHandle>,
     pub(super) records: Arc<Mutex<Vec<CrashRecord>>>,
     rebuild: Rebuild,
 }
@@ -118,7 +118,6 @@ impl Crashes {
             settings,
             seed,
             at_points: 0,
-            side_tasks: Vec::new(),
             records: Arc::default(),
             rebuild,
         }
@@ -149,20 +148,28 @@ impl Crashes {
         at_point: Option<Duration>,
     ) -> Result<()> {
         let crash = match at_point {
-            Some(now) => {
-                self.at_points += 1;
-                self.settings.at_point(self.seed, self.at_points, now)
-            }
-            None => match self.plan.pop_front() {
-                Some(crash) => crash,
+            Some(now) => self.at_point(now),
+            None => match self.plan.front().copied() {
+                Some(planned) => {
+                    // A call reaching a crash point before the planned
+                    // instant crashes the engine first; the planned crash
+                    // stays planned.
+                    tokio::select! {
+                        biased;
+                        () = self.rebuild.broker.crash_point_reached() => {
+                            self.at_point(run.start.elapsed())
+                        }
+                        () = sleep_until(run.start + planned.at) => {
+                            self.plan.pop_front();
+                            planned
+                        }
+                    }
+                }
                 None => return Ok(()),
             },
         };
         sleep_until(run.start + crash.at).await;
         run.tasks.abort_all();
-        for task in self.side_tasks.drain(..) {
-            task.abort();
-        }
         let mut in_flight = Vec::new();
         while let Some(joined) = run.tasks.join_next_with_id().await {
             in_flight.extend(run.filing.crashed(joined));
@@ -197,6 +204,7 @@ impl Crashes {
                 in_flight: in_flight.clone(),
                 located: Vec::new(),
                 delivered_again: Vec::new(),
+                concluded: Vec::new(),
                 torn: crash.torn,
                 reads_journal,
                 position_alarms: None,
@@ -205,14 +213,23 @@ impl Crashes {
             records.len() - 1
         };
         match &journal {
-            Some(journal) => self.recover(run, journal, &in_flight, number),
+            Some(journal) => {
+                self.recover(run, journal, (&in_flight, number, crash.at))
+                    .await;
+            }
             None => self.deliver_again(run, &in_flight, number),
         }
         let mut records = lock(&self.records);
         if records[number].pending == 0 {
-            records[number].recovered_at = Some(restarted_at);
+            records[number].recovered_at = Some(run.start.elapsed());
         }
         Ok(())
+    }
+
+    /// The crash at a scripted crash point reached at `now`.
+    fn at_point(&mut self, now: Duration) -> CrashAt {
+        self.at_points += 1;
+        self.settings.at_point(self.seed, self.at_points, now)
     }
 
     /// A fresh engine, its log going on after `journal` when it reads one.
@@ -235,75 +252,70 @@ impl Crashes {
         })
     }
 
-    /// Recovery from the journal: the book rebuilt, every intent in
-    /// flight located and watched (one task each), every concluded one
-    /// the crash stopped filed with its journaled verdict, and every
-    /// signal stopped before its `submit` record delivered again.
-    fn recover(
+    /// Recovery from the journal: the book rebuilt and checked against
+    /// the broker's positions where no order in flight moves them (before
+    /// any signal to come is taken), every intent in flight located and
+    /// watched (one task each, its trader's actions still to come acting
+    /// on it), every concluded one the crash stopped filed with its
+    /// journaled verdict, and every signal stopped before its `submit`
+    /// record delivered again.
+    async fn recover(
         &mut self,
         run: &mut Running<'_, '_>,
         journal: &Journal,
-        stopped: &[u32],
-        number: usize,
+        (stopped, number, crashed_at): (&[u32], usize, Duration),
     ) {
         let Engine::Executor(executor, _) = &*run.engine else {
             return;
         };
+        let executor = executor.clone();
         let in_flight = executor.restore(journal);
-        // The book rebuilt, checked against the broker's positions where
-        // no order in flight moves them: in a task of its own, so that
-        // the signals to come are not held up by the reads; a crash
-        // stops it with the engine.
-        let reconciling = {
-            let executor = executor.clone();
-            let records = Arc::clone(&self.records);
-            let in_flight = in_flight.clone();
-            tokio::spawn(async move {
-                let found = executor.reconcile(&in_flight).await;
-                let alarms = found
-                    .iter()
-                    .filter(|(_, c)| matches!(c, fillproof_engine::Consistency::Discrepancy { .. }))
-                    .count();
-                lock(&records)[number].position_alarms = Some(alarms as u64);
-            })
-        };
-        self.side_tasks.push(reconciling.abort_handle());
+        let alarms = executor
+            .reconcile(&in_flight)
+            .await
+            .iter()
+            .filter(|(_, c)| matches!(c, fillproof_engine::Consistency::Discrepancy { .. }))
+            .count();
+        lock(&self.records)[number].position_alarms = Some(alarms as u64);
         let journaled: std::collections::BTreeMap<String, JournaledIntent> = journal
             .intents()
             .into_iter()
             .map(|intent| (intent.signal.client_order_id.clone(), intent))
             .collect();
-        lock(&self.records)[number].pending = in_flight.len();
-        for signal in in_flight {
-            let Some(intent) = run
-                .intents
-                .iter()
-                .find(|i| i.request.client_order_id == signal.client_order_id)
-            else {
-                continue;
-            };
+        let watched: Vec<(JournaledIntent, &Intent)> = in_flight
+            .into_iter()
+            .filter_map(|journaled| {
+                let cid = &journaled.signal.client_order_id;
+                let intent = run
+                    .intents
+                    .iter()
+                    .find(|i| &i.request.client_order_id == cid)?;
+                Some((journaled, intent))
+            })
+            .collect();
+        lock(&self.records)[number].pending = watched.len();
+        for (journaled, intent) in watched {
             let index = intent.index;
+            let actions = still_to_come(intent, crashed_at, run.start.elapsed());
+            let engine = run.engine.clone();
             let executor = executor.clone();
             let records = Arc::clone(&self.records);
             let start = run.start;
             let id = run
                 .tasks
                 .spawn(async move {
-                    let located = executor.locate(signal).await;
-                    {
-                        let mut records = lock(&records);
-                        let record = &mut records[number];
-                        record.located.extend(located.order_id().map(str::to_owned));
-                        record.pending = record.pending.saturating_sub(1);
-                        if record.pending == 0 {
-                            record.recovered_at = Some(start.elapsed());
-                        }
-                    }
-                    let verdict = verdict_of(executor.resume(located).await);
+                    let cid = journaled.signal.client_order_id.clone();
+                    let watch = async {
+                        let located = executor.locate(journaled).await;
+                        note_located(&records, number, located.order_id(), start);
+                        verdict_of(executor.resume(located).await)
+                    };
+                    let (verdict, cancel_at) =
+                        with_trader(Box::pin(watch), &engine, &cid, actions, start).await;
                     let decided = verdict
                         .decided_at
                         .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
-                    (index, verdict, decided, None)
+                    (index, verdict, decided, cancel_at)
                 })
                 .id();
             run.filing.resumed(id, index);
@@ -318,6 +330,7 @@ impl Crashes {
                     let at = self.virtual_at(journaled, run.start);
                     run.filing
                         .concluded(index, journaled_verdict(journaled), at);
+                    lock(&self.records)[number].concluded.push(index);
                 }
                 _ => {
                     let id = spawn_order(
@@ -335,7 +348,7 @@ impl Crashes {
     }
 
     /// An engine without a journal: every signal the crash stopped is
-    /// delivered again, and sent under a new id (`-r<crash>`).
+    /// delivered again, and sent under a new id (`-restart<crash>`).
     fn deliver_again(&self, run: &mut Running<'_, '_>, stopped: &[u32], number: usize) {
         for &index in stopped {
             let Some(intent) = run.intents.get(index as usize) else {
@@ -343,7 +356,7 @@ impl Crashes {
             };
             let mut again = intent.clone();
             again.request.client_order_id =
-                format!("{}-r{}", intent.request.client_order_id, number + 1);
+                format!("{}-restart{}", intent.request.client_order_id, number + 1);
             let id = spawn_order(
                 run.tasks,
                 run.engine,
@@ -391,5 +404,44 @@ fn journaled_verdict(intent: &JournaledIntent) -> EngineVerdict {
         broker_error: None,
         decided_at: None,
         exits: Vec::new(),
+    }
+}
+
+/// Notes that recovery `number` located an order (`order_id`, when the
+/// broker held one); the last of its lookups finishes the recovery.
+fn note_located(
+    records: &Mutex<Vec<CrashRecord>>,
+    number: usize,
+    order_id: Option<&str>,
+    start: Instant,
+) {
+    let mut records = lock(records);
+    let record = &mut records[number];
+    record.located.extend(order_id.map(str::to_owned));
+    record.pending = record.pending.saturating_sub(1);
+    if record.pending == 0 {
+        record.recovered_at = Some(start.elapsed());
+    }
+}
+
+/// The actions of `intent`'s trader still to come when an engine that
+/// crashed at `crashed_at` restarts at `now` (virtual, since the run
+/// began), timed from now: one due during the downtime comes at once,
+/// one due before the crash was taken by the engine that crashed.
+fn still_to_come(
+    intent: &Intent,
+    crashed_at: Duration,
+    now: Duration,
+) -> fillproof_simulator::TraderActions {
+    let from_now = |after: Duration| {
+        let due = intent.submit_at + after;
+        (due >= crashed_at).then(|| due.saturating_sub(now))
+    };
+    fillproof_simulator::TraderActions {
+        cancel_after: intent.actions.cancel_after.and_then(from_now),
+        replace: intent
+            .actions
+            .replace
+            .and_then(|(after, limit)| from_now(after).map(|after| (after, limit))),
     }
 }

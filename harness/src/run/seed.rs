@@ -144,7 +144,9 @@ pub struct SeedRun {
     pub commission: Commission,
     /// The engine's audit log, summarized (engines that keep one).
     pub audit: Option<super::engines::AuditSummary>,
-    /// The engine's crashes and restarts, when the scenario has a
-    /// `crashes:` section.
+    /// The engine's crashes and restarts, when the scenario crashes it.
     pub crashes: Option<Vec<super::crash::CrashRecord>>,
+    /// Crash points the timeline scripts that no call reached: crashes
+    /// that never happened.
+    pub crash_points_unreached: u64,
 }

@@ -460,6 +460,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
         },
         panics: ended.panics,
         crashes: ended.crashes,
+        crash_points_unreached: broker.crash_points_unreached(),
         origin,
         rate_limited: ended.rate_limited,
         position_alarms: ended.position_alarms,

@@ -168,7 +168,7 @@ pub(super) fn spawn_order(
 /// its time after the order was handed over. Returns the engine's verdict
 /// and when the cancel was asked for (`None`: none), whether or not the
 /// engine took it. The trader stops when the engine concludes.
-async fn with_trader(
+pub(super) async fn with_trader(
     execute: impl std::future::Future<Output = EngineVerdict>,
     engine: &Engine<SimBroker>,
     client_order_id: &str,

@@ -36,6 +36,10 @@ use crate::claims::ClaimRefused;
 use crate::log::{LiveAnswer, LogHeader, LogWriter, LoggedRequest};
 use crate::wire::{Reply, code};
 
+/// The most restarts a session takes: each costs the report a pass over
+/// the orders.
+pub const MAX_RESTARTS: usize = 1_000;
+
 /// A serving session over one scenario and seed.
 pub struct Session {
     pub(crate) broker: SimBroker,
@@ -301,6 +305,13 @@ impl Session {
     /// `{"restarts": n}`.
     pub fn restart_reply(&self, at: Duration) -> Reply {
         let mut state = self.state();
+        if state.restarts.len() >= MAX_RESTARTS {
+            return Reply::error(
+                422,
+                code::BAD_REQUEST,
+                &format!("a session takes at most {MAX_RESTARTS} restarts"),
+            );
+        }
         state.restarts.push(at);
         Reply::json(200, json!({ "restarts": state.restarts.len() }))
     }

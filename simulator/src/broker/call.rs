@@ -90,6 +90,9 @@ impl SimBroker {
         let crash = (!self.model.crash_points.is_empty())
             .then(|| Self::scripted_at(&self.model.crash_points, world, call, number))
             .flatten();
+        if crash.is_some() {
+            world.crash_points_reached += 1;
+        }
         CallDraws {
             number,
             request,
@@ -131,7 +134,7 @@ impl SimBroker {
         };
         let crash = draws.crash;
         if let Some(point) = crash {
-            self.crash_points.notify_one();
+            self.crash_points.add_permits(1);
             if point == CrashPoint::BeforeSubmit {
                 return std::future::pending().await;
             }

@@ -96,9 +96,10 @@ pub struct SimBroker {
     world: Arc<Mutex<World>>,
     /// The trade-updates stream, when the model has one.
     publisher: Option<Publisher<World>>,
-    /// Told when a call reaches a crash point the timeline scripts: the
-    /// harness crashes the engine then.
-    crash_points: Arc<tokio::sync::Notify>,
+    /// A permit for each call that reached a crash point the timeline
+    /// scripts and has not been waited for: the harness crashes the
+    /// engine once for each.
+    crash_points: Arc<tokio::sync::Semaphore>,
 }
 
 impl Clone for SimBroker {
@@ -127,10 +128,19 @@ fn unregistered_key(name: &str) -> u64 {
 impl SimBroker {
     /// Resolves when a call of the engine under test has reached a crash
     /// point the scenario's timeline scripts (at once, when one was
-    /// reached since the last wait): the harness crashes the engine then.
-    /// The call itself never answers.
+    /// reached and not yet waited for: each is waited for once): the
+    /// harness crashes the engine then. The call itself never answers.
     pub async fn crash_point_reached(&self) {
-        self.crash_points.notified().await;
+        if let Ok(permit) = self.crash_points.acquire().await {
+            permit.forget();
+        }
+    }
+
+    /// The timeline's crash points no call has reached (so far): a crash
+    /// scripted there has not happened.
+    #[must_use]
+    pub fn crash_points_unreached(&self) -> u64 {
+        (self.model.crash_points.len() as u64).saturating_sub(self.world().crash_points_reached)
     }
 
     /// A broker following `model` with streams derived from `seed`. Call it
@@ -159,6 +169,7 @@ impl SimBroker {
             rate_state: None,
             faults_injected: std::collections::BTreeMap::new(),
             travelling: (0, None),
+            crash_points_reached: 0,
             on_their_way: std::collections::BTreeMap::new(),
         }));
         let market = Arc::new(Market::new(
@@ -180,7 +191,7 @@ impl SimBroker {
             clock,
             world,
             publisher,
-            crash_points: Arc::default(),
+            crash_points: Arc::new(tokio::sync::Semaphore::new(0)),
             market,
             model: Arc::new(model),
         }

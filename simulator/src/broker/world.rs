@@ -38,6 +38,8 @@ pub(super) struct World {
     /// Requests whose caller stopped waiting, still on their way: how many,
     /// and when the last of them lands.
     pub(super) travelling: (u64, Option<Instant>),
+    /// Calls that reached a crash point the timeline scripts.
+    pub(super) crash_points_reached: u64,
     /// Every request sent and not yet applied, whether or not its caller
     /// still waits: how many land at each virtual time.
     pub(super) on_their_way: std::collections::BTreeMap<Duration, u32>,

@@ -154,6 +154,9 @@ impl CrashesSpec {
     }
 }
 
+/// The longest downtime a crash may draw, in seconds: an hour.
+const MAX_DOWNTIME_S: f64 = 3_600.0;
+
 fn default_downtime() -> DurationDist {
     DurationDist::fixed(std::time::Duration::from_secs(1))
 }
@@ -182,6 +185,18 @@ pub(super) fn check(scenario: &super::Scenario, c: &mut Checker<'_>) {
             None,
             "crashes.journal.batched",
             format!("is {n}; allowed: 1 to 10000"),
+        );
+    }
+    if crashes
+        .downtime
+        .0
+        .upper_bound()
+        .is_some_and(|most| most > MAX_DOWNTIME_S)
+    {
+        c.at(
+            None,
+            "crashes.downtime",
+            format!("can be longer than an hour; allowed: at most {MAX_DOWNTIME_S} s"),
         );
     }
     if crashes.rate_per_minute == 0.0 && crashes.at.is_empty() && !in_timeline {

@@ -41,6 +41,9 @@ pub struct JournaledIntent {
     pub signal: Signal,
     /// True when a `submit` record says the order may have been sent.
     pub submitted: bool,
+    /// When the (last) `submit` record was written, by the engine's
+    /// clock: the order was sent no earlier.
+    pub recorded_at: Option<Timestamp>,
     /// The broker's id, once a record holds it.
     pub order_id: Option<String>,
     /// What filled, as the last fill record says: quantity, average price
@@ -159,6 +162,7 @@ impl Journal {
                     intents.push(JournaledIntent {
                         signal: signal_of(record),
                         submitted: false,
+                        recorded_at: None,
                         order_id: None,
                         filled: None,
                         concluded: None,
@@ -170,6 +174,7 @@ impl Journal {
             if record.event == AuditEvent::Submit {
                 intent.signal = signal_of(record);
                 intent.submitted = true;
+                intent.recorded_at = Timestamp::parse_rfc3339(&record.ts);
             }
             if record.order_id.is_some() {
                 intent.order_id.clone_from(&record.order_id);

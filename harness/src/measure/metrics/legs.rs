@@ -38,6 +38,10 @@ pub struct LegFigures {
     pub leg_false_positives: Vec<usize>,
     /// Legs left working on a closed position.
     pub orphaned_legs: u64,
+    /// The intent (`slot`) of each leg whose fills the engine did not
+    /// all report, for the figures of restarts.
+    #[serde(default)]
+    pub leg_misses: Vec<usize>,
     /// Intents with a replacement order.
     pub replaced: u64,
     /// Those whose fills across the chain the engine did not all report.
@@ -91,6 +95,7 @@ impl LegFigures {
             let judged = judge::judge_order(&[leg], Some(leg), &[], Some(&claim), end);
             if judged.check.missed() {
                 figures.leg_fills_missed += 1;
+                figures.leg_misses.push(slot);
             }
             if judged.check.false_positive() {
                 figures.leg_false_positives.push(slot);

@@ -58,6 +58,10 @@ pub struct Metrics {
     /// when `limits.max_virtual_time` ended the run: the ledger cannot say
     /// what they would have done.
     pub requests_unlanded: u64,
+    /// Crash points the timeline scripts that no call reached: crashes
+    /// that never happened (any fails the run unless expected).
+    #[serde(default)]
+    pub crash_points_unreached: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,
     /// Filled orders whose engine quantity equals the ledger's and was not
@@ -201,6 +205,7 @@ impl Metrics {
             orders: t.orders,
             orders_unrun: t.orders_unrun,
             requests_unlanded: t.requests_unlanded,
+            crash_points_unreached: t.crash_points_unreached,
             filled_orders: t.filled_orders,
             detection_rate: judge::detection_rate(t.detected, t.filled_orders),
             missed_fills: t.missed_fills,
@@ -240,7 +245,11 @@ impl Metrics {
             orders_orphaned: came(&t.restarts, |r| r.orders_orphaned),
             duplicates_across_restarts: came(&t.restarts, |r| r.duplicates_across_restarts),
             missed_fills_across_restarts: came(&t.restarts, |r| r.missed_fills_across_restarts),
-            recovery_position_alarms: came(&t.restarts, |r| r.recovery_position_alarms),
+            recovery_position_alarms: t
+                .restarts
+                .as_ref()
+                .filter(|r| r.crashes > 0)
+                .and_then(|r| r.recovery_position_alarms),
             recovery_ms: t
                 .restarts
                 .as_ref()
@@ -285,6 +294,7 @@ impl Metrics {
             "orders" => count(self.orders),
             "orders_unrun" => count(self.orders_unrun),
             "requests_unlanded" => count(self.requests_unlanded),
+            "crash_points_unreached" => count(self.crash_points_unreached),
             "filled_orders" => count(self.filled_orders),
             "position_alarms" => self.position_alarms.map(|n| n as f64),
             "pnl_mismatches" => self.pnl_mismatches.map(|n| n as f64),

@@ -2,15 +2,18 @@
 //! scenario's `crashes:` section), each against the ledger:
 //!
 //! - an orphaned order: a broker order of an intent a crash left in
-//!   flight, still working when the fresh engine had finished recovering,
+//!   flight, still working when the fresh engine had finished recovering
+//!   (or landing after it),
 //!   that the recovery did not find and the fresh engine did not place
-//!   (an intent the journal shows never sent is sent by the fresh engine
+//!   (a bracket's exit leg counts with its entry's intent; an intent the
+//!   journal shows never sent is sent by the fresh engine
 //!   under its own id; one sent again under a new id leaves the first
 //!   order to nobody): an order no running engine watches;
 //! - a duplicate across a restart: a broker order beyond one of an intent
 //!   a crash left in flight;
 //! - a fill missed across a restart: an intent a crash left in flight
-//!   whose fills the engine did not all report (the run's own rule);
+//!   whose fills the engine did not all report (the run's own rule), or
+//!   an exit leg of one whose fills it did not all report;
 //! - a recovery position alarm: a symbol whose broker position disagreed
 //!   with the book the fresh engine rebuilt from its journal (its own
 //!   check, where no order in flight moves the position);
@@ -20,7 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{IntentIds, OrderCheck};
+use super::{IntentIds, LegFigures, OrderCheck};
 use crate::run::SeedRun;
 
 /// One seed run's figures on crashes and restarts.
@@ -38,15 +41,21 @@ pub struct RestartFigures {
     /// Each finished recovery's time, milliseconds.
     pub recovery_ms: Vec<f64>,
     /// Symbols whose broker position disagreed with a book rebuilt from
-    /// the journal (the engine's own check at recovery).
+    /// the journal (the engine's own check at recovery); `None` when no
+    /// recovery checked (an engine without a journal).
     #[serde(default)]
-    pub recovery_position_alarms: u64,
+    pub recovery_position_alarms: Option<u64>,
 }
 
 impl RestartFigures {
     /// The figures of `run`; `None` when its scenario has no crashes.
     #[must_use]
-    pub fn of(run: &SeedRun, ids: &IntentIds, checks: &[OrderCheck]) -> Option<Self> {
+    pub fn of(
+        run: &SeedRun,
+        ids: &IntentIds,
+        checks: &[OrderCheck],
+        legs: &LegFigures,
+    ) -> Option<Self> {
         let records = run.crashes.as_ref()?;
         let mut figures = Self {
             crashes: records.len() as u64,
@@ -60,7 +69,9 @@ impl RestartFigures {
                     *slot = true;
                 }
             }
-            figures.recovery_position_alarms += record.position_alarms.unwrap_or(0);
+            if let Some(alarms) = record.position_alarms {
+                *figures.recovery_position_alarms.get_or_insert(0) += alarms;
+            }
             let Some(recovered) = record.recovered_at else {
                 continue;
             };
@@ -68,21 +79,38 @@ impl RestartFigures {
                 .recovery_ms
                 .push((recovered - record.restarted_at).as_secs_f64() * 1_000.0);
             // Sent again under a new id by this engine: watched by it.
-            let resent = format!("-r{}", number + 1);
+            let resent = format!("-restart{}", number + 1);
             for order in run.ledger.orders() {
-                let Some(slot) = ids.of_order(order) else {
+                // A bracket's exit leg belongs to its entry's intent; a
+                // leg the crash left working is watched only if recovery
+                // found it.
+                let Some(slot) = ids
+                    .of_order(order)
+                    .or_else(|| ids.of_leg(&run.ledger, order))
+                else {
                     continue;
                 };
                 // An intent the journal shows never sent is sent by the
                 // fresh engine, under its own id, and watched by it.
                 let stopped = record.in_flight.contains(&(slot as u32))
                     && !record.delivered_again.contains(&(slot as u32));
+                // A leg held until its entry fills works from then.
+                let held = order
+                    .links
+                    .held_until
+                    .is_some_and(|until| until > recovered && order.accepted_at <= recovered);
+                // Working when recovery had finished, or landing after it
+                // (a submit from before the crash, still on its way).
                 let working =
-                    order.accepted_at <= recovered && !order.status_at(recovered).is_terminal();
+                    order.accepted_at > recovered || !order.status_at(recovered).is_terminal();
+                // A replacement of an order recovery found is watched
+                // with it: the watch follows the replace chain.
+                let found =
+                    chain(&run.ledger, order).any(|id| record.located.iter().any(|l| l == id));
                 if stopped
-                    && working
+                    && (working || held)
                     && !order.client_order_id.ends_with(&resent)
-                    && !record.located.contains(&order.id)
+                    && !found
                 {
                     orphaned.insert(order.id.clone());
                 }
@@ -93,6 +121,12 @@ impl RestartFigures {
             figures.duplicates_across_restarts += u64::from(check.broker_orders.saturating_sub(1));
             figures.missed_fills_across_restarts += u64::from(check.missed());
         }
+        // An exit leg's fills missed count for its entry's intent.
+        figures.missed_fills_across_restarts += legs
+            .leg_misses
+            .iter()
+            .filter(|slot| interrupted.get(**slot).copied().unwrap_or(false))
+            .count() as u64;
         Some(figures)
     }
 
@@ -103,6 +137,20 @@ impl RestartFigures {
         self.duplicates_across_restarts += other.duplicates_across_restarts;
         self.missed_fills_across_restarts += other.missed_fills_across_restarts;
         self.recovery_ms.extend_from_slice(&other.recovery_ms);
-        self.recovery_position_alarms += other.recovery_position_alarms;
+        if let Some(more) = other.recovery_position_alarms {
+            *self.recovery_position_alarms.get_or_insert(0) += more;
+        }
     }
+}
+
+/// The ids of `order` and of every order it replaced, back to the first.
+fn chain<'a>(
+    ledger: &'a fillproof_simulator::Ledger,
+    order: &'a fillproof_simulator::LedgerOrder,
+) -> impl Iterator<Item = &'a str> {
+    std::iter::successors(Some(order), move |o| {
+        o.links.replaces.as_deref().and_then(|id| ledger.by_id(id))
+    })
+    .map(|o| o.id.as_str())
+    .take(64)
 }

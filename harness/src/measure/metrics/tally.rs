@@ -43,6 +43,9 @@ pub struct Tally {
     /// the run.
     #[serde(default)]
     pub requests_unlanded: u64,
+    /// Crash points the timeline scripts that no call reached.
+    #[serde(default)]
+    pub crash_points_unreached: u64,
     /// Orders the broker filled, any quantity.
     pub filled_orders: u64,
     /// Filled orders detected correctly.
@@ -144,7 +147,7 @@ impl Tally {
         t.add_run(run, &ids);
         t.add_records(run, &checks);
         t.legs = LegFigures::of(run, &ids, &checks);
-        t.restarts = RestartFigures::of(run, &ids, &checks);
+        t.restarts = RestartFigures::of(run, &ids, &checks, &t.legs);
         // A leg's invented or premature fill is the run's false positive.
         for slot in &t.legs.leg_false_positives {
             t.false_positives += 1;
@@ -232,6 +235,7 @@ impl Tally {
             .count() as u64;
         self.orders_unrun = run.unrun;
         self.requests_unlanded = run.unlanded;
+        self.crash_points_unreached = run.crash_points_unreached;
         let [_, _, _, _, panic_ex] = &mut self.examples;
         for (index, message) in &run.panics {
             self.engine_panics += 1;
@@ -265,6 +269,7 @@ impl Tally {
             orders,
             orders_unrun,
             requests_unlanded,
+            crash_points_unreached,
             filled_orders,
             detected,
             missed_fills,
