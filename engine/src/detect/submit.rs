@@ -186,7 +186,9 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             rng: self.rng_for(&request.client_order_id),
             api_calls: EndpointCounts::default(),
             retries: 0,
-            deadline: last_sent + self.config.reconcile_horizon,
+            // A broker that cannot be reached is tried for a horizon
+            // from now, however old the intent.
+            deadline: now + self.config.reconcile_horizon,
             failed_lookups: 0,
             unanswered_at: Some(last_sent),
         };
@@ -217,7 +219,10 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     ) -> Result<Submission, SubmitError> {
         let client_order_id = &request.client_order_id;
         let horizon = unanswered_at + self.config.reconcile_horizon;
-        attempt.deadline = horizon;
+        // Lookups that fail go on at least to the horizon (longer when the
+        // caller allows it: a restarted engine keeps trying to reach the
+        // broker about an old intent).
+        attempt.deadline = attempt.deadline.max(horizon);
         let mut absent_reads = 0u32;
         loop {
             match self.look_up(request, &mut attempt).await {
