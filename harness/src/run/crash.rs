@@ -37,7 +37,7 @@ use super::engines::{AuditCollector, Engine, EngineVerdict, verdict_of};
 use super::tasks::{Filing, Finished, spawn_order, with_trader};
 
 /// One crash of a run and the restart after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CrashRecord {
     /// When the engine crashed, virtual, since the run began.
     pub at: Duration,
@@ -147,26 +147,8 @@ impl Crashes {
         run: &mut Running<'_, '_>,
         at_point: Option<Duration>,
     ) -> Result<()> {
-        let crash = match at_point {
-            Some(now) => self.at_point(now),
-            None => match self.plan.front().copied() {
-                Some(planned) => {
-                    // A call reaching a crash point before the planned
-                    // instant crashes the engine first; the planned crash
-                    // stays planned.
-                    tokio::select! {
-                        biased;
-                        () = self.rebuild.broker.crash_point_reached() => {
-                            self.at_point(run.start.elapsed())
-                        }
-                        () = sleep_until(run.start + planned.at) => {
-                            self.plan.pop_front();
-                            planned
-                        }
-                    }
-                }
-                None => return Ok(()),
-            },
+        let Some(crash) = self.next_crash(run.start, at_point).await else {
+            return Ok(());
         };
         sleep_until(run.start + crash.at).await;
         run.tasks.abort_all();
@@ -200,15 +182,10 @@ impl Crashes {
             records.push(CrashRecord {
                 at: crash.at,
                 restarted_at,
-                recovered_at: None,
                 in_flight: in_flight.clone(),
-                located: Vec::new(),
-                delivered_again: Vec::new(),
-                concluded: Vec::new(),
                 torn: crash.torn,
                 reads_journal,
-                position_alarms: None,
-                pending: 0,
+                ..CrashRecord::default()
             });
             records.len() - 1
         };
@@ -224,6 +201,22 @@ impl Crashes {
             records[number].recovered_at = Some(run.start.elapsed());
         }
         Ok(())
+    }
+
+    /// The crash to come: at a crash point reached at `at_point`, or the
+    /// next planned one (unless a call reaches a crash point first: that
+    /// crash comes then, and the planned one stays planned); `None` when
+    /// none is left.
+    async fn next_crash(&mut self, start: Instant, at_point: Option<Duration>) -> Option<CrashAt> {
+        if let Some(now) = at_point {
+            return Some(self.at_point(now));
+        }
+        let planned = self.plan.front().copied()?;
+        tokio::select! {
+            biased;
+            () = self.rebuild.broker.crash_point_reached() => Some(self.at_point(start.elapsed())),
+            () = sleep_until(start + planned.at) => self.plan.pop_front(),
+        }
     }
 
     /// The crash at a scripted crash point reached at `now`.
@@ -320,6 +313,19 @@ impl Crashes {
                 .id();
             run.filing.resumed(id, index);
         }
+        self.settle_stopped(run, &journaled, stopped, number);
+    }
+
+    /// The intents the crash stopped that no recovery watches: one whose
+    /// verdict the journal holds is filed with it; one stopped before its
+    /// `submit` record is delivered again (it was never sent).
+    fn settle_stopped(
+        &self,
+        run: &mut Running<'_, '_>,
+        journaled: &std::collections::BTreeMap<String, JournaledIntent>,
+        stopped: &[u32],
+        number: usize,
+    ) {
         for &index in stopped {
             let Some(intent) = run.intents.get(index as usize) else {
                 continue;

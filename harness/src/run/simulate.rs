@@ -117,6 +117,44 @@ struct Setup {
     room: usize,
 }
 
+/// Refuses, before any work, a strategy the scenario cannot serve (stream
+/// first without a stream) and a timeline that fills an order past the
+/// quantity drawn for it (never cut short). Returns whether the engine
+/// detects stream first.
+fn refuse_what_cannot_run(spec: &RunSpec, model: &BrokerModel) -> Result<bool> {
+    let scenario = &spec.scenario;
+    let hybrid = matches!(
+        spec.config.polling,
+        fillproof_engine::PollingConfig::Hybrid { .. }
+    );
+    if hybrid && model.stream.is_none() {
+        anyhow::bail!(
+            "{}: strategy `hybrid` detects from the broker's trade updates, and this scenario has no `broker.stream`; add one or choose another strategy",
+            scenario.name
+        );
+    }
+    let orders = Workload::new(scenario, spec.seed, spec.orders).len();
+    fillproof_simulator::check_scripted_quantities(model, scenario, spec.seed, orders)
+        .map_err(|overfill| anyhow::anyhow!("{}, seed {}: {overfill}", scenario.name, spec.seed))?;
+    Ok(hybrid)
+}
+
+/// Where the engine's audit log goes: a journal a crash can cut, kept
+/// whole with what of it is durable, when the scenario crashes the
+/// engine; otherwise a summary (with the lines when asked for).
+fn collector_for(
+    spec: &RunSpec,
+    crashes: Option<&fillproof_simulator::CrashesSpec>,
+) -> AuditCollector {
+    match crashes {
+        Some(crashes) => AuditCollector::journal(match crashes.journal {
+            fillproof_simulator::JournalSync::EveryRecord => None,
+            fillproof_simulator::JournalSync::Batched(n) => Some(n),
+        }),
+        None => AuditCollector::new(spec.keep_audit_lines),
+    }
+}
+
 /// Sets up the broker and the engine: refuses a strategy the scenario
 /// cannot serve and a timeline that overfills an order, before any work.
 fn set_up(spec: &RunSpec) -> Result<Setup> {
@@ -128,21 +166,7 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         Vec::new()
     };
     let origin = model.time_origin();
-    let hybrid = matches!(
-        spec.config.polling,
-        fillproof_engine::PollingConfig::Hybrid { .. }
-    );
-    if hybrid && model.stream.is_none() {
-        anyhow::bail!(
-            "{}: strategy `hybrid` detects from the broker's trade updates, and this scenario has no `broker.stream`; add one or choose another strategy",
-            scenario.name
-        );
-    }
-    // A timeline that fills an order past the quantity drawn for it is
-    // refused before any work, never cut short.
-    let orders = Workload::new(scenario, spec.seed, spec.orders).len();
-    fillproof_simulator::check_scripted_quantities(&model, scenario, spec.seed, orders)
-        .map_err(|overfill| anyhow::anyhow!("{}, seed {}: {overfill}", scenario.name, spec.seed))?;
+    let hybrid = refuse_what_cannot_run(spec, &model)?;
     let broker = Arc::new(SimBroker::new(model, spec.seed, spec.record_trace));
     let config = scenario
         .executor_config_with(spec.config.clone())
@@ -154,13 +178,7 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     // A run that crashes its engine keeps the whole journal, and what of
     // it is durable.
     let crash_settings = scenario.crash_settings();
-    let collector = match &crash_settings {
-        Some(crashes) => AuditCollector::journal(match crashes.journal {
-            fillproof_simulator::JournalSync::EveryRecord => None,
-            fillproof_simulator::JournalSync::Batched(n) => Some(n),
-        }),
-        None => AuditCollector::new(spec.keep_audit_lines),
-    };
+    let collector = collector_for(spec, crash_settings.as_ref());
     let rebuild = Rebuild {
         kind: spec.engine,
         broker: Arc::clone(&broker),
