@@ -140,16 +140,23 @@ mod proptests {
             let spec = RunSpec::from_scenario(scenario, knobs.seed).expect("spec");
             let run = run_seed(&spec, &|| {}).expect("run");
             let m = Metrics::over(std::slice::from_ref(&run));
-            prop_assert!(m.crashes.is_some_and(|n| n >= 1), "{:?}", m.crashes);
-            prop_assert_eq!(m.orders_orphaned, Some(0));
-            prop_assert_eq!(m.duplicates_across_restarts, Some(0));
-            prop_assert_eq!(m.missed_fills_across_restarts, Some(0));
-            prop_assert_eq!(m.missed_fills, 0, "{:?}", m.missed_examples);
+            lost_nothing_across_crashes(&m)?;
             prop_assert_eq!(m.duplicate_orders, 0);
             prop_assert_eq!(m.consistency_violations, Some(0), "{:?}", m.unresolved_examples);
             prop_assert_eq!(m.pnl_mismatches, Some(0));
             prop_assert!(confident_verdicts_are_right(&run).is_ok(), "{:?}", confident_verdicts_are_right(&run));
         }
+    }
+
+    /// What every crash property holds of a run: a crash came, and none
+    /// left an order orphaned, placed one twice or missed a fill.
+    fn lost_nothing_across_crashes(m: &Metrics) -> Result<(), TestCaseError> {
+        prop_assert!(m.crashes.is_some_and(|n| n >= 1), "{:?}", m.crashes);
+        prop_assert_eq!(m.orders_orphaned, Some(0));
+        prop_assert_eq!(m.duplicates_across_restarts, Some(0));
+        prop_assert_eq!(m.missed_fills_across_restarts, Some(0));
+        prop_assert_eq!(m.missed_fills, 0, "{:?}", m.missed_examples);
+        Ok(())
     }
 
     /// The library's fault mixes a crash property runs under: every
@@ -227,11 +234,7 @@ mod proptests {
             spec.orders = Some(orders);
             let run = run_seed(&spec, &|| {}).expect("run");
             let m = Metrics::over(std::slice::from_ref(&run));
-            prop_assert!(m.crashes.is_some_and(|n| n >= 1), "{:?}", m.crashes);
-            prop_assert_eq!(m.orders_orphaned, Some(0));
-            prop_assert_eq!(m.duplicates_across_restarts, Some(0));
-            prop_assert_eq!(m.missed_fills_across_restarts, Some(0));
-            prop_assert_eq!(m.missed_fills, 0, "{:?}", m.missed_examples);
+            lost_nothing_across_crashes(&m)?;
             prop_assert_eq!(m.false_positives, 0, "{:?}", m.false_positive_examples);
             prop_assert_eq!(m.duplicate_orders, 0);
             let book: std::collections::BTreeMap<String, Decimal> = run

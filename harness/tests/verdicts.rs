@@ -1212,6 +1212,65 @@ fn replay_marks_the_crash_and_the_recovery() {
     assert!(!untouched.contains("CRASH"), "{untouched}");
 }
 
+/// A simulated broker for one symbol, SPY at $590.10, with `broker`'s
+/// lines (after a large account) in its scenario, and the clock its
+/// executors stamp with.
+struct JournalDesk {
+    broker: Arc<fillproof_simulator::SimBroker>,
+    clock: Arc<dyn fillproof_engine::Clock>,
+}
+
+impl JournalDesk {
+    fn new(broker: &str) -> Self {
+        let text = format!(
+            "version: 1\nname: journal\nseed: 2\nworkload:\n  orders: 2\n  symbols: [SPY]\n  qty: 10\n  reference_price: {{SPY: \"590.10\"}}\nbroker:\n  account: {{buying_power: \"1000000000\"}}\n{broker}"
+        );
+        let s = Scenario::parse(text.as_bytes(), "journal.yaml", None).expect("scenario");
+        let broker = Arc::new(fillproof_simulator::SimBroker::new(
+            fillproof_simulator::BrokerModel::from_scenario(&s),
+            s.seed,
+            false,
+        ));
+        let clock =
+            fillproof_engine::VirtualClock::new(broker.model().time_origin().epoch_unix_micros())
+                .shared();
+        Self { broker, clock }
+    }
+
+    /// An executor with the default configuration, auditing to `log`.
+    fn executor(
+        &self,
+        log: fillproof_engine::AuditLog,
+    ) -> fillproof_engine::OrderExecutor<fillproof_simulator::SimBroker> {
+        fillproof_engine::OrderExecutor::new(
+            Arc::clone(&self.broker),
+            fillproof_engine::ExecutorConfig::default(),
+            Arc::new(log),
+            Arc::clone(&self.clock),
+            1,
+        )
+        .expect("config")
+    }
+}
+
+/// A market buy of 10 SPY, `id` its client order id.
+fn buy_spy(id: &str) -> fillproof_engine::Signal {
+    fillproof_engine::Signal {
+        client_order_id: id.into(),
+        trader_id: "t".into(),
+        symbol: "SPY".into(),
+        side: Side::Buy,
+        qty: Decimal::from(10),
+        limit_price: None,
+        stop_loss: None,
+        take_profit: None,
+        time_in_force: fillproof_engine::TimeInForce::Day,
+        extended_hours: false,
+        stop_price: None,
+        trail: None,
+    }
+}
+
 /// Goal: a fresh engine's reconciliation at recovery catches a book its
 /// journal rebuilt wrong. Method: an executor fills two buys of 10 SPY
 /// on a simulated broker, writing its journal; a second executor
@@ -1222,57 +1281,28 @@ fn replay_marks_the_crash_and_the_recovery() {
 /// reconciliation reports the discrepancy.
 #[tokio::test(start_paused = true)]
 async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
-    use fillproof_engine::{
-        AuditLog, Consistency, ExecutorConfig, Journal, MemorySink, OrderExecutor, Signal,
-        TimeInForce, VirtualClock,
-    };
-    use fillproof_simulator::{BrokerModel, SimBroker};
-    let text = "version: 1\nname: journal\nseed: 2\nworkload:\n  orders: 2\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\nbroker:\n  account: {buying_power: \"1000000000\"}\n  fill: {probability: 1, delay: 100ms}\n";
-    let s = Scenario::parse(text.as_bytes(), "journal.yaml", None).expect("scenario");
-    let broker = Arc::new(SimBroker::new(
-        BrokerModel::from_scenario(&s),
-        s.seed,
-        false,
-    ));
-    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
-    let executor = |log: AuditLog| {
-        OrderExecutor::new(
-            Arc::clone(&broker),
-            ExecutorConfig::default(),
-            Arc::new(log),
-            Arc::clone(&clock),
-            1,
-        )
-        .expect("config")
-    };
+    use fillproof_engine::{AuditLog, Consistency, Journal, MemorySink};
+    let desk = JournalDesk::new("  fill: {probability: 1, delay: 100ms}\n");
     let sink = MemorySink::default();
-    let first = executor(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock)));
+    let first = desk.executor(AuditLog::new(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+    ));
     for n in 0..2 {
-        let signal = Signal {
-            client_order_id: format!("buy-{n}"),
-            trader_id: "t".into(),
-            symbol: "SPY".into(),
-            side: Side::Buy,
-            qty: Decimal::from(10),
-            limit_price: None,
-            stop_loss: None,
-            take_profit: None,
-            time_in_force: TimeInForce::Day,
-            extended_hours: false,
-            stop_price: None,
-            trail: None,
-        };
         first
-            .execute(&signal, "590.10".parse().expect("price"))
+            .execute(
+                &buy_spy(&format!("buy-{n}")),
+                "590.10".parse().expect("price"),
+            )
             .await
             .expect("filled");
     }
     let lines = sink.lines();
     let recovered = |lines: &[String]| {
         let journal = Journal::read(&(lines.join("\n") + "\n"), None).expect("whole");
-        let fresh = executor(AuditLog::resume(
+        let fresh = desk.executor(AuditLog::resume(
             Box::new(MemorySink::default()),
-            Arc::clone(&clock),
+            Arc::clone(&desk.clock),
             None,
             &journal,
         ));
@@ -1313,63 +1343,29 @@ async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
 /// one order, the book holding the position.
 #[tokio::test(start_paused = true)]
 async fn recover_watches_an_order_the_crash_left_working() {
-    use fillproof_engine::{
-        AuditLog, ExecutorConfig, Journal, MemorySink, OrderExecutor, Signal, TimeInForce, Verdict,
-        VirtualClock,
-    };
-    use fillproof_simulator::{BrokerModel, SimBroker};
-    let text = "version: 1\nname: journal\nseed: 2\nworkload:\n  orders: 1\n  symbols: [SPY]\n  qty: 10\n  reference_price: {SPY: \"590.10\"}\nbroker:\n  account: {buying_power: \"1000000000\"}\n  latency: {submit: 50ms, get_order: 20ms, get_order_by_client_id: 20ms}\n  fill: {probability: 1, delay: 2s}\n";
-    let s = Scenario::parse(text.as_bytes(), "journal.yaml", None).expect("scenario");
-    let broker = Arc::new(SimBroker::new(
-        BrokerModel::from_scenario(&s),
-        s.seed,
-        false,
-    ));
-    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
+    use fillproof_engine::{AuditLog, Journal, MemorySink, Verdict};
+    let desk = JournalDesk::new(
+        "  latency: {submit: 50ms, get_order: 20ms, get_order_by_client_id: 20ms}\n  fill: {probability: 1, delay: 2s}\n",
+    );
     let sink = MemorySink::default();
-    let first = OrderExecutor::new(
-        Arc::clone(&broker),
-        ExecutorConfig::default(),
-        Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(&clock))),
-        Arc::clone(&clock),
-        1,
-    )
-    .expect("config");
-    let signal = Signal {
-        client_order_id: "crash-0".into(),
-        trader_id: "t".into(),
-        symbol: "SPY".into(),
-        side: Side::Buy,
-        qty: Decimal::from(10),
-        limit_price: None,
-        stop_loss: None,
-        take_profit: None,
-        time_in_force: TimeInForce::Day,
-        extended_hours: false,
-        stop_price: None,
-        trail: None,
-    };
+    let first = desk.executor(AuditLog::new(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+    ));
     let task = tokio::spawn(async move {
         first
-            .execute(&signal, "590.10".parse().expect("price"))
+            .execute(&buy_spy("crash-0"), "590.10".parse().expect("price"))
             .await
     });
     fillproof_engine::clock::sleep(std::time::Duration::from_millis(500)).await;
     task.abort();
     let journal = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
-    let fresh = OrderExecutor::new(
-        Arc::clone(&broker),
-        ExecutorConfig::default(),
-        Arc::new(AuditLog::resume(
-            Box::new(sink.clone()),
-            Arc::clone(&clock),
-            None,
-            &journal,
-        )),
-        Arc::clone(&clock),
-        1,
-    )
-    .expect("config");
+    let fresh = desk.executor(AuditLog::resume(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+        None,
+        &journal,
+    ));
     let recovery = fresh.recover(&journal).await;
     assert_eq!(recovery.outcomes.len(), 1, "{recovery:?}");
     let (id, outcome) = &recovery.outcomes[0];
@@ -1377,7 +1373,7 @@ async fn recover_watches_an_order_the_crash_left_working() {
     let result = outcome.as_ref().expect("found and watched");
     assert_eq!(result.verdict, Verdict::Filled);
     assert_eq!(result.filled_qty, Decimal::from(10));
-    assert_eq!(broker.with_ledger(|l| l.orders().len()), 1);
+    assert_eq!(desk.broker.with_ledger(|l| l.orders().len()), 1);
     assert_eq!(fresh.positions().position("SPY").qty, Decimal::from(10));
 }
 
