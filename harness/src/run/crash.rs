@@ -69,7 +69,7 @@ pub struct CrashRecord {
     pending: usize,
 }
 
-/// What builds the engine again after a crash.
+/// What builds the run's engine, at the start and again after a crash.
 pub(super) struct Rebuild {
     pub(super) kind: EngineKind,
     pub(super) broker: Arc<SimBroker>,
@@ -81,6 +81,34 @@ pub(super) struct Rebuild {
     pub(super) hybrid: bool,
     /// The virtual-time origin's wall-clock stamp, in microseconds.
     pub(super) origin_micros: i64,
+}
+
+impl Rebuild {
+    /// The engine of the run: reading the broker's quotes, listening to
+    /// its trade updates when it detects stream first, its log going on
+    /// after `journal` when it restarts from one.
+    ///
+    /// # Errors
+    /// A configuration out of range.
+    pub(super) fn engine(
+        &self,
+        journal: Option<&Journal>,
+    ) -> Result<Engine<SimBroker>, fillproof_engine::ConfigError> {
+        let engine = Engine::build(
+            self.kind,
+            Arc::clone(&self.broker),
+            self.config.clone(),
+            (Arc::clone(&self.clock), self.seed),
+            (self.collector.clone(), self.key.clone()),
+            journal,
+        )?
+        .reading_quotes(Arc::clone(&self.broker));
+        Ok(if self.hybrid {
+            engine.listening_to(&*self.broker)
+        } else {
+            engine
+        })
+    }
 }
 
 /// The run's crashes still to come, and those that came.
@@ -176,7 +204,10 @@ impl Crashes {
         } else {
             None
         };
-        *run.engine = self.engine(journal.as_ref())?;
+        *run.engine = self
+            .rebuild
+            .engine(journal.as_ref())
+            .context("the engine, built again after a crash")?;
         let number = {
             let mut records = lock(&self.records);
             records.push(CrashRecord {
@@ -223,26 +254,6 @@ impl Crashes {
     fn at_point(&mut self, now: Duration) -> CrashAt {
         self.at_points += 1;
         self.settings.at_point(self.seed, self.at_points, now)
-    }
-
-    /// A fresh engine, its log going on after `journal` when it reads one.
-    fn engine(&self, journal: Option<&Journal>) -> Result<Engine<SimBroker>> {
-        let r = &self.rebuild;
-        let engine = Engine::build(
-            r.kind,
-            Arc::clone(&r.broker),
-            r.config.clone(),
-            (Arc::clone(&r.clock), r.seed),
-            (r.collector.clone(), r.key.clone()),
-            journal,
-        )
-        .context("the engine, built again after a crash")?
-        .reading_quotes(Arc::clone(&r.broker));
-        Ok(if r.hybrid {
-            engine.listening_to(&*r.broker)
-        } else {
-            engine
-        })
     }
 
     /// Recovery from the journal: the book rebuilt and checked against

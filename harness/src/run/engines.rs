@@ -79,9 +79,8 @@ pub struct AuditCollector {
 /// journal's sync policy.
 #[derive(Debug, Clone, Copy, Default)]
 struct Disk {
-    /// Synced every this many records (and before every submit); `None`:
-    /// every record.
-    batched: Option<u32>,
+    /// When records are synced.
+    durability: fillproof_engine::Durability,
     /// Lines synced.
     durable: usize,
     /// Lines written since the last sync.
@@ -102,12 +101,11 @@ impl AuditCollector {
     }
 
     /// A collector kept as a journal a crash can cut: every line kept,
-    /// synced every `batched` records and before every submit (`None`:
-    /// every record).
+    /// synced as `durability` says.
     #[must_use]
-    pub fn journal(batched: Option<u32>) -> Self {
+    pub fn journal(durability: fillproof_engine::Durability) -> Self {
         let collector = Self::new(true);
-        collector.disk().batched = batched;
+        collector.disk().durability = durability;
         collector
     }
 
@@ -185,10 +183,7 @@ impl AuditSink for AuditCollector {
             let written = lines.len();
             let mut disk = self.disk();
             disk.unsynced += 1;
-            let sync = disk.batched.is_none_or(|group| {
-                record.event == AuditEvent::Submit || disk.unsynced >= group.max(1)
-            });
-            if sync {
+            if disk.durability.syncs(record.event, disk.unsynced) {
                 disk.durable = written;
                 disk.unsynced = 0;
             }

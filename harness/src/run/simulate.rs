@@ -148,8 +148,12 @@ fn collector_for(
 ) -> AuditCollector {
     match crashes {
         Some(crashes) => AuditCollector::journal(match crashes.journal {
-            fillproof_simulator::JournalSync::EveryRecord => None,
-            fillproof_simulator::JournalSync::Batched(n) => Some(n),
+            fillproof_simulator::JournalSync::EveryRecord => {
+                fillproof_engine::Durability::EveryRecord
+            }
+            fillproof_simulator::JournalSync::Batched(n) => {
+                fillproof_engine::Durability::Batched(n)
+            }
         }),
         None => AuditCollector::new(spec.keep_audit_lines),
     }
@@ -182,29 +186,15 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     let rebuild = Rebuild {
         kind: spec.engine,
         broker: Arc::clone(&broker),
-        config: config.clone(),
-        clock: Arc::clone(&clock),
+        config,
+        clock,
         seed: spec.seed,
         key: spec.audit_key.clone(),
-        collector: collector.clone(),
+        collector,
         hybrid,
         origin_micros: origin.epoch_unix_micros(),
     };
-    let engine = Engine::build(
-        spec.engine,
-        Arc::clone(&broker),
-        config,
-        (clock, spec.seed),
-        (collector, spec.audit_key.clone()),
-        None,
-    )
-    .context("engine configuration")?
-    .reading_quotes(Arc::clone(&broker));
-    let engine = if hybrid {
-        engine.listening_to(&*broker)
-    } else {
-        engine
-    };
+    let engine = rebuild.engine(None).context("engine configuration")?;
     let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
     // Room for the run's orders up front (at most a million: beyond that
     // the tables grow as they go).

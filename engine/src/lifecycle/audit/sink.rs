@@ -33,6 +33,18 @@ pub enum Durability {
     Batched(u32),
 }
 
+impl Durability {
+    /// Whether a record of `event`, written with `unsynced` records (it
+    /// included) not yet synced, is synced now.
+    #[must_use]
+    pub fn syncs(self, event: AuditEvent, unsynced: u32) -> bool {
+        match self {
+            Self::EveryRecord => true,
+            Self::Batched(group) => event == AuditEvent::Submit || unsynced >= group.max(1),
+        }
+    }
+}
+
 /// A file opened for appending; each line is flushed as it is written,
 /// and synced as its [`Durability`] says.
 pub struct FileSink {
@@ -107,13 +119,7 @@ impl AuditSink for FileSink {
         self.file.write_all(&bytes)?;
         self.file.flush()?;
         self.unsynced += 1;
-        let sync = match self.durability {
-            Durability::EveryRecord => true,
-            Durability::Batched(group) => {
-                record.event == AuditEvent::Submit || self.unsynced >= group.max(1)
-            }
-        };
-        if sync {
+        if self.durability.syncs(record.event, self.unsynced) {
             self.file.sync_data()?;
             self.unsynced = 0;
         }
