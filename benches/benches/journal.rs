@@ -47,6 +47,9 @@ fn entry(n: u64) -> AuditEntry {
         status: "new".into(),
         reason: "bench".into(),
         broker_at: None,
+        exits: fillproof_engine::ExitPrices::default(),
+        exit_of: None,
+        executions: Vec::new(),
     }
 }
 

@@ -62,21 +62,21 @@ pub use budget::{
     BrokerCalls, CallError, Priority, RateLimit, RateLimitedBroker, RateLimiter, with_priority,
 };
 pub use detect::{
-    AbsenceProof, AdaptivePolling, Backoff, CancelOutcome, Consistency, ConsistencyConfig,
-    Execution, FillDetectionConfig, FillDetector, FillResult, FillState, FillVerifier,
-    MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, OrderSignal, PartialFillPolicy, PollContext,
-    PollingConfig, PollingParams, PollingParamsError, PollingStrategy, PostCancelConfig,
-    RetryConfig, RobustVerifier, Route, Slippage, Strategy, StreamRouter, Submission,
-    UnknownStrategy, Verdict, Verification,
+    AbsenceProof, AdaptivePolling, Backoff, BeforeCancel, CancelHook, CancelOutcome, Consistency,
+    ConsistencyConfig, Execution, FillDetectionConfig, FillDetector, FillResult, FillState,
+    FillVerifier, MAX_DEADLINE, MIN_POLL_INTERVAL, Methods, OrderSignal, PartialFillPolicy,
+    PollContext, PollingConfig, PollingParams, PollingParamsError, PollingStrategy,
+    PostCancelConfig, RetryConfig, RobustVerifier, Route, Slippage, Strategy, StreamRouter,
+    Submission, UnknownStrategy, Verdict, Verification,
 };
 pub use lifecycle::{
     AUDIT_KEY_ENV, AppliedFill, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog,
     AuditRecord, AuditSink, ChainMode, Commission, Durability, ExecutionError, ExecutorConfig,
-    FileSink, GENESIS, Journal, JournaledIntent, Located, MAX_AMOUNT, MAX_PRICE, MAX_QTY,
-    MIN_PRICE, MemorySink, OrderEvent, OrderExecutor, OrderState, PositionBook, PositionState,
-    Recovery, RiskLimits, RiskViolation, Signal, SlippageGuard, TornTail, ValidationConfig,
-    ValidationError, digest_hex, export_csv, money, price_in_range, validate,
-    validate_against_quote, verify_audit_log, verify_chain,
+    ExitPrices, FileSink, GENESIS, Journal, JournaledIntent, Located, LocatedExits, MAX_AMOUNT,
+    MAX_PRICE, MAX_QTY, MIN_PRICE, MemorySink, OpenExits, OrderEvent, OrderExecutor, OrderState,
+    PositionBook, PositionState, Recovery, RiskLimits, RiskViolation, Signal, SlippageGuard,
+    TornTail, ValidationConfig, ValidationError, digest_hex, export_csv, money, price_in_range,
+    validate, validate_against_quote, verify_audit_log, verify_chain,
 };
 pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,

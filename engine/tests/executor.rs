@@ -799,7 +799,7 @@ async fn slippage_control_cancels_when_the_market_moves_away() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("\"slippage\"") && l.contains("slippage control")),
+            .any(|l| l.contains("\"status\":\"stopped\"") && l.contains("slippage control")),
         "{lines:#?}"
     );
     let mut last = None;

@@ -223,6 +223,9 @@ fn export_neutralises_formula_cells() {
         status: "-cmd".into(),
         reason: "\tindented".into(),
         broker_at: None,
+        exits: fillproof_engine::ExitPrices::default(),
+        exit_of: None,
+        executions: Vec::new(),
     })
     .expect("memory");
     let folder = scratch("audit-formula");

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fillproof_engine::{
-    AuditLog, ExecutorConfig, MemorySink, OrderExecutor, Side, Signal, TimeInForce, Verdict,
-    VirtualClock,
+    AuditLog, ExecutorConfig, Journal, MemorySink, OrderExecutor, Side, Signal, TimeInForce,
+    Verdict, VirtualClock,
 };
 use fillproof_simulator::{BrokerModel, Scenario, SimBroker, TrueStatus};
 use rust_decimal::Decimal;
@@ -418,4 +418,151 @@ async fn a_stop_signal_is_sent_as_a_stop_and_measured_from_its_stop() {
     assert_eq!(slippage.expected_price, stop);
     let past = (slippage.fill_price - stop) / stop * Decimal::from(10_000);
     assert_eq!(slippage.bps, past.round_dp(4));
+}
+
+/// A bracket on `broker` placed by an executor auditing to `sink`, which
+/// a crash stops once the entry has filled and its exits work: returns
+/// the journal as the crash left it. Checks that it did leave the exits
+/// working (else the caller would prove nothing).
+async fn crash_while_exits_work(
+    broker: &Arc<SimBroker>,
+    sink: &MemorySink,
+    clock: &Arc<dyn fillproof_engine::Clock>,
+) -> Journal {
+    let audit = Arc::new(AuditLog::new(Box::new(sink.clone()), Arc::clone(clock)));
+    let first = OrderExecutor::new(
+        Arc::clone(broker),
+        ExecutorConfig::default(),
+        audit,
+        Arc::clone(clock),
+        1,
+    )
+    .expect("config")
+    .with_trade_updates(&**broker);
+    let task = tokio::spawn(async move {
+        first
+            .execute(&signal("crash-bracket"), Decimal::from(100))
+            .await
+    });
+    fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
+    task.abort();
+    let _ = task.await;
+    let now = broker.elapsed();
+    let working_legs = broker.with_ledger(|l| {
+        l.orders()
+            .iter()
+            .filter(|o| o.links.parent.is_some() && !o.status_at(now).is_terminal())
+            .count()
+    });
+    assert_eq!(working_legs, 2, "the crash came while both exits worked");
+    Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole")
+}
+
+/// A fresh executor on `broker` going on from `journal` in `sink`.
+fn restarted(
+    broker: &Arc<SimBroker>,
+    sink: &MemorySink,
+    clock: &Arc<dyn fillproof_engine::Clock>,
+    journal: &Journal,
+) -> OrderExecutor<SimBroker> {
+    let audit = AuditLog::resume(Box::new(sink.clone()), Arc::clone(clock), None, journal);
+    OrderExecutor::new(
+        Arc::clone(broker),
+        ExecutorConfig::default(),
+        Arc::new(audit),
+        Arc::clone(clock),
+        1,
+    )
+    .expect("config")
+    .with_trade_updates(&**broker)
+}
+
+/// Goal: a bracket's exits that a crash left working are found and
+/// watched by the fresh engine, and its book ends as the ledger's.
+/// Method: the engine crashes a second after placing a bracket (the
+/// entry filled, both exits working); its journal's `submit` record gives
+/// the entry's exits, so `open_exits` lists the entry; the fresh engine's
+/// `recover` reads the entry again with its legs and watches both: one
+/// fills, the other is canceled, each booked and audited under the
+/// entry (`exit_of`); the position is flat, realized P&L is the ledger's,
+/// no order works, and the journal shows nothing left open.
+#[tokio::test(start_paused = true)]
+async fn a_brackets_exits_a_crash_left_working_are_watched_again() {
+    let broker = broker("0s");
+    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
+    let sink = MemorySink::default();
+    let journal = crash_while_exits_work(&broker, &sink, &clock).await;
+    let open = journal.open_exits();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].entry.signal.client_order_id, "crash-bracket");
+    assert!(open[0].ended.is_empty());
+    let fresh = restarted(&broker, &sink, &clock, &journal);
+    let recovery = fresh.recover(&journal).await;
+    assert!(recovery.outcomes.is_empty(), "{recovery:?}");
+    let [(entry, legs)] = recovery.exits.as_slice() else {
+        panic!("one entry's exits: {recovery:?}");
+    };
+    assert_eq!(entry, "crash-bracket");
+    assert_eq!(legs.len(), 2, "{legs:?}");
+    assert_eq!(
+        legs.iter().filter(|l| l.verdict == Verdict::Filled).count(),
+        1,
+        "{legs:?}"
+    );
+    let now = broker.elapsed();
+    assert_eq!(fresh.positions().position("QQQ").qty, Decimal::ZERO);
+    assert_eq!(fresh.positions().realized_pnl(), ledger_pnl(&broker, now));
+    let working = broker.with_ledger(|l| {
+        l.orders()
+            .iter()
+            .filter(|o| !o.status_at(now).is_terminal())
+            .count()
+    });
+    assert_eq!(working, 0);
+    let after = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    assert!(after.open_exits().is_empty());
+    let legs_recorded = after
+        .intents()
+        .into_iter()
+        .filter(|i| i.exit_of.as_deref() == Some("crash-bracket") && i.concluded.is_some())
+        .count();
+    assert_eq!(legs_recorded, 2);
+}
+
+/// Goal: watching exits again rests on the journal's record of them: a
+/// journal whose `submit` record lost the entry's exits leaves the legs
+/// to nobody (the sabotage the restart figures must catch). Method: the
+/// crash above; the journal's `submit` record stripped of its stop loss
+/// and take profit and the chain sealed again; the fresh engine then has
+/// no exits to find, and both legs still work after its recovery.
+#[tokio::test(start_paused = true)]
+async fn a_journal_without_the_entrys_exits_leaves_its_legs_unwatched() {
+    let broker = broker("0s");
+    let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
+    let sink = MemorySink::default();
+    let journal = crash_while_exits_work(&broker, &sink, &clock).await;
+    let mut previous = fillproof_engine::GENESIS.to_owned();
+    let mut lines = Vec::new();
+    for record in journal.records() {
+        let mut record = record.clone();
+        record.stop_loss = None;
+        record.take_profit = None;
+        record.prev_hash.clone_from(&previous);
+        record.hash = record.expected_hash();
+        previous.clone_from(&record.hash);
+        lines.push(serde_json::to_string(&record).expect("serializes"));
+    }
+    let tampered = Journal::read(&(lines.join("\n") + "\n"), None).expect("a valid chain");
+    assert!(tampered.open_exits().is_empty());
+    let fresh = restarted(&broker, &MemorySink::default(), &clock, &tampered);
+    let recovery = fresh.recover(&tampered).await;
+    assert!(recovery.exits.is_empty(), "{recovery:?}");
+    let now = broker.elapsed();
+    let working_legs = broker.with_ledger(|l| {
+        l.orders()
+            .iter()
+            .filter(|o| o.links.parent.is_some() && !o.status_at(now).is_terminal())
+            .count()
+    });
+    assert_eq!(working_legs, 2);
 }

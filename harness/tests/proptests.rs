@@ -160,8 +160,11 @@ mod proptests {
     }
 
     /// The library's fault mixes a crash property runs under: every
-    /// library scenario at the top level without a timeline of its own.
-    const FAULT_MIXES: [&str; 16] = [
+    /// library scenario at the top level without a timeline of its own,
+    /// and the bracket day (every order a bracket, its exit legs working
+    /// across crashes).
+    const FAULT_MIXES: [&str; 17] = [
+        "orders/bracket-day.yaml",
         "cancel-accept-204.yaml",
         "keep-working.yaml",
         "last-second-fills.yaml",

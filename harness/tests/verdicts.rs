@@ -1377,6 +1377,158 @@ async fn recover_watches_an_order_the_crash_left_working() {
     assert_eq!(fresh.positions().position("SPY").qty, Decimal::from(10));
 }
 
+/// An executor of `desk` that places one order with a 30 s fill and
+/// whose trader cancels it after a second; the engine crashes 5 ms later,
+/// before the watch's cancel leaves. Returns the journal as the crash
+/// left it.
+async fn crash_after_a_trader_cancel(
+    desk: &JournalDesk,
+    sink: &fillproof_engine::MemorySink,
+) -> fillproof_engine::Journal {
+    use fillproof_engine::{AuditLog, Journal};
+    let first = desk.executor(AuditLog::new(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+    ));
+    let trader = first.clone();
+    let task = tokio::spawn(async move {
+        first
+            .execute(&buy_spy("cancel-0"), "590.10".parse().expect("price"))
+            .await
+    });
+    fillproof_engine::clock::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(trader.cancel("cancel-0"), "the order works");
+    fillproof_engine::clock::sleep(std::time::Duration::from_millis(5)).await;
+    task.abort();
+    let _ = task.await;
+    let cancels_sent = desk.broker.with_ledger(|l| {
+        l.orders()
+            .iter()
+            .filter(|o| o.cancel_requested_at.is_some())
+            .count()
+    });
+    assert_eq!(cancels_sent, 0, "the crash came before the cancel left");
+    Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole")
+}
+
+/// Goal: a trader's cancel the crash interrupted is carried out by the
+/// fresh engine, because it was journaled before it was sent; without
+/// that record (the sabotage) the order works on and fills. Method: a
+/// market buy that fills after 30 s, its trader's cancel at 1 s, a crash
+/// 5 ms later (the cancel never left): the journal holds a `cancel`
+/// record, status `pending_cancel`; the fresh engine finds the order and
+/// cancels it at once: not filled, the ledger's order canceled, the book
+/// flat. The same journal with that record cut (the chain sealed again)
+/// lets the order fill.
+#[tokio::test(start_paused = true)]
+async fn a_trader_cancel_the_crash_interrupted_is_carried_out_after_the_restart() {
+    use fillproof_engine::{AuditLog, Journal, MemorySink, Verdict};
+    let broker = "  latency: {submit: 50ms, get_order: 20ms, get_order_by_client_id: 20ms, cancel: 20ms}\n  fill: {probability: 1, delay: 30s}\n";
+    let desk = JournalDesk::new(broker);
+    let sink = MemorySink::default();
+    let journal = crash_after_a_trader_cancel(&desk, &sink).await;
+    let intents = journal.intents();
+    assert!(intents[0].in_flight(), "{intents:?}");
+    assert_eq!(
+        intents[0].cancel_asked.as_deref(),
+        Some("the trader asked for a cancel")
+    );
+    let fresh = desk.executor(AuditLog::resume(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+        None,
+        &journal,
+    ));
+    let recovery = fresh.recover(&journal).await;
+    let result = recovery.outcomes[0].1.as_ref().expect("found and watched");
+    assert_eq!(result.verdict, Verdict::NotFilled, "{result:?}");
+    let status = desk
+        .broker
+        .with_ledger(|l| l.orders()[0].status_at(desk.broker.elapsed()));
+    assert_eq!(status, fillproof_simulator::TrueStatus::Canceled);
+    assert_eq!(fresh.positions().position("SPY").qty, Decimal::ZERO);
+
+    // The sabotage: the same crash, its journal without the cancel record.
+    let desk = JournalDesk::new(broker);
+    let sink = MemorySink::default();
+    let journal = crash_after_a_trader_cancel(&desk, &sink).await;
+    let mut previous = fillproof_engine::GENESIS.to_owned();
+    let mut lines = Vec::new();
+    for record in journal
+        .records()
+        .iter()
+        .filter(|r| r.status != "pending_cancel")
+    {
+        let mut record = record.clone();
+        record.seq = lines.len() as u64 + 1;
+        record.prev_hash.clone_from(&previous);
+        record.hash = record.expected_hash();
+        previous.clone_from(&record.hash);
+        lines.push(serde_json::to_string(&record).expect("serializes"));
+    }
+    let cut = Journal::read(&(lines.join("\n") + "\n"), None).expect("a valid chain");
+    assert_eq!(cut.intents()[0].cancel_asked, None);
+    let fresh = desk.executor(AuditLog::resume(
+        Box::new(MemorySink::default()),
+        Arc::clone(&desk.clock),
+        None,
+        &cut,
+    ));
+    let recovery = fresh.recover(&cut).await;
+    let result = recovery.outcomes[0].1.as_ref().expect("found and watched");
+    assert_eq!(result.verdict, Verdict::Filled, "{result:?}");
+}
+
+/// Goal: the engine journals every cancel before it leaves, its own
+/// (the deadline's) as a trader's. Method: a market buy the broker never
+/// fills, watched to the default deadline: the journal holds a `cancel`
+/// record, status `pending_cancel` ("the deadline passed"), stamped no
+/// later than the instant the broker received the cancel, and followed by
+/// the cancel's outcome and the verdict.
+#[tokio::test(start_paused = true)]
+async fn the_deadlines_cancel_is_journaled_before_it_leaves() {
+    use fillproof_engine::{AuditEvent, AuditLog, MemorySink, Timestamp, Verdict};
+    let desk = JournalDesk::new("  latency: {cancel: 40ms}\n  fill: {probability: 0}\n");
+    let sink = MemorySink::default();
+    let executor = desk.executor(AuditLog::new(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+    ));
+    let result = executor
+        .execute(&buy_spy("never-0"), "590.10".parse().expect("price"))
+        .await
+        .expect("placed");
+    assert_eq!(result.verdict, Verdict::NotFilled);
+    let journal =
+        fillproof_engine::Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    let records = journal.records();
+    let pending = records
+        .iter()
+        .position(|r| r.event == AuditEvent::Cancel && r.status == "pending_cancel")
+        .expect("the cancel journaled");
+    assert!(
+        records[pending].reason.contains("the deadline passed"),
+        "{:?}",
+        records[pending]
+    );
+    let later: Vec<&str> = records[pending + 1..]
+        .iter()
+        .map(|r| r.event.as_str())
+        .collect();
+    assert_eq!(later, ["cancel", "not_filled"]);
+    let received = desk
+        .broker
+        .with_ledger(|l| l.orders()[0].cancel_requested_at)
+        .expect("the broker received the cancel");
+    let origin = desk.broker.model().time_origin().epoch_unix_micros();
+    let written = Timestamp::parse_rfc3339(&records[pending].ts).expect("stamp");
+    let received_at = origin + i64::try_from(received.as_micros()).expect("micros");
+    assert!(
+        written.unix_micros <= received_at,
+        "{written:?} after {received_at}"
+    );
+}
+
 /// A crash case of `harness/tests/crashes/`.
 fn crash_case(file: &str) -> Arc<Scenario> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1432,4 +1584,46 @@ fn restart_figures_hold_across_replaces_late_landings_and_trader_cancels() {
     assert!(m.cancel_latency_ms.is_some(), "the cancel came");
     assert_eq!(m.filled_orders, 0);
     assert_eq!(m.orders_orphaned, Some(0));
+}
+
+/// Goal: the restart figures follow a bracket's exit legs across
+/// crashes: a fresh engine that reads its journal finds the legs a crash
+/// left working and watches them (nothing orphaned, no leg's fill
+/// missed); one that keeps nothing leaves them to nobody. Method:
+/// crashes/crash-with-brackets.yaml (every order a bracket, a crash a
+/// minute) with the robust engine: recoveries found legs on their own
+/// (the entry concluded in the journal, its legs working), and every
+/// restart figure and leg figure is clean; with the memory-only engine,
+/// orders are orphaned.
+#[test]
+fn restart_figures_follow_a_brackets_legs_across_crashes() {
+    let scenario = library("crashes/crash-with-brackets.yaml");
+    let robust = run(Arc::clone(&scenario), None);
+    let legs_found = robust
+        .crashes
+        .as_ref()
+        .expect("crash records")
+        .iter()
+        .flat_map(|record| &record.located)
+        .filter(|id| {
+            robust
+                .ledger
+                .by_id(id)
+                .is_some_and(|order| order.links.parent.is_some())
+        })
+        .count();
+    assert!(legs_found > 0, "no recovery watched a leg again");
+    let m = metrics(&robust);
+    assert!(m.crashes.is_some_and(|n| n >= 15), "{:?}", m.crashes);
+    assert_eq!(m.orders_orphaned, Some(0));
+    assert_eq!(m.duplicates_across_restarts, Some(0));
+    assert_eq!(m.missed_fills_across_restarts, Some(0));
+    assert_eq!(m.leg_fills_missed, Some(0));
+    assert_eq!(m.orphaned_legs, Some(0));
+    let forgetful = metrics(&run(scenario, Some(EngineKind::MemoryOnly)));
+    assert!(
+        forgetful.orders_orphaned.is_some_and(|n| n > 0),
+        "{:?}",
+        forgetful.orders_orphaned
+    );
 }

@@ -37,7 +37,7 @@ use crate::port::{Order, OrderRequest};
 use crate::port::{derive_rng, stable_hash};
 
 use super::result::Submission;
-use super::watch::{Guard, Watch};
+use super::watch::{BeforeCancel, Guard, Watch};
 
 /// Watches orders until the broker confirms what happened to them.
 ///
@@ -48,6 +48,7 @@ pub struct FillDetector<B> {
     pub(super) verifier: Arc<dyn FillVerifier>,
     pub(super) jitter_seed: u64,
     pub(super) router: Option<StreamRouter>,
+    pub(super) before_cancel: Option<BeforeCancel>,
 }
 
 impl<B> Clone for FillDetector<B> {
@@ -58,6 +59,7 @@ impl<B> Clone for FillDetector<B> {
             verifier: Arc::clone(&self.verifier),
             jitter_seed: self.jitter_seed,
             router: self.router.clone(),
+            before_cancel: self.before_cancel.clone(),
         }
     }
 }
@@ -75,6 +77,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             verifier: Arc::new(RobustVerifier),
             jitter_seed: 0,
             router: None,
+            before_cancel: None,
         })
     }
 
@@ -112,6 +115,14 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     #[must_use]
     pub fn with_jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = seed;
+        self
+    }
+
+    /// Calls `hook` with the order and why before every cancel a watch
+    /// sends (the journal's record of it).
+    #[must_use]
+    pub fn before_cancel(mut self, hook: BeforeCancel) -> Self {
+        self.before_cancel = Some(hook);
         self
     }
 
@@ -237,6 +248,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             executions: std::collections::BTreeSet::new(),
             fills: Vec::new(),
             on_change,
+            before_cancel: self.before_cancel.as_deref(),
             broker: &*self.broker,
             config: &self.config,
             verifier: &*self.verifier,

@@ -53,4 +53,4 @@ pub use slippage::Slippage;
 pub use strategy::{PollingParams, PollingParamsError, Strategy, UnknownStrategy};
 
 pub use verify::{FillState, FillVerifier, Methods, RobustVerifier, Verification};
-pub use watch::Guard;
+pub use watch::{BeforeCancel, CancelHook, Guard};

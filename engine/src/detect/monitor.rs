@@ -345,6 +345,12 @@ impl<B: BrokerCalls> Watch<'_, B> {
     }
 
     async fn cancel(&mut self) -> CancelOutcome {
+        if let Some(journal) = self.before_cancel {
+            journal(
+                &self.order,
+                self.stopped.as_deref().unwrap_or("the deadline passed"),
+            );
+        }
         let mut attempt = 0u32;
         let mut waits = 0u32;
         loop {

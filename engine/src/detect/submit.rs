@@ -206,6 +206,37 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         .await
     }
 
+    /// Reads the order `order_id`, with its legs, for a restarted engine
+    /// (a bracket's entry whose exits it must find again): a read that
+    /// fails for now is tried again, with backoff, for
+    /// `reconcile_horizon` from now. The read settles orders, so it always
+    /// waits for a turn under the call budget.
+    ///
+    /// # Errors
+    /// The last failure, once it is permanent or the horizon passed.
+    pub async fn read_after_restart(&self, order_id: &str) -> Result<Order, BrokerError> {
+        let deadline = Instant::now() + self.config.reconcile_horizon;
+        let backoff = Backoff::new(&self.config.retry);
+        let mut rng = self.rng_for(order_id);
+        let mut tries = 0u32;
+        loop {
+            let error =
+                match with_priority(Priority::Critical, self.broker.get_order(order_id)).await {
+                    Ok(order) => return Ok(order),
+                    Err(CallError::Broker(error)) => error,
+                    Err(CallError::NotSent { .. }) => BrokerError::Timeout,
+                };
+            let delay = wait_before_retry(&error, &backoff, tries, &mut rng);
+            if error.class() == ErrorClass::Permanent || Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            warn!(target: TARGET, %order_id, attempt = tries + 1, delay_ms = delay.as_millis() as u64,
+                %error, "read after a restart failed; retrying");
+            sleep(delay).await;
+            tries += 1;
+        }
+    }
+
     /// Looks `request`'s order up until `reconcile_horizon` after
     /// `unanswered_at`, the last instant a submit of it may have left: an
     /// order found then is returned (overdue when `submit_deadline` has

@@ -81,6 +81,8 @@ pub(super) struct Watch<'a, B> {
     /// Those executions, in the order they arrived.
     pub(super) fills: Vec<Execution>,
     pub(super) on_change: Option<&'a (dyn Fn(&Order) + Sync)>,
+    /// Called before the cancel is sent.
+    pub(super) before_cancel: Option<&'a CancelHook>,
     pub(super) broker: &'a B,
     pub(super) config: &'a FillDetectionConfig,
     pub(super) verifier: &'a dyn FillVerifier,
@@ -122,6 +124,14 @@ pub(super) struct Watch<'a, B> {
 /// The watch then takes the deadline's path at once: a final read, the
 /// cancel and the reads that verify it.
 pub type Guard = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
+
+/// Called with the order and why, before a watch sends its cancel (the
+/// deadline's, or a guard's): a journal records the cancel before it
+/// leaves.
+pub type BeforeCancel = std::sync::Arc<CancelHook>;
+
+/// What [`BeforeCancel`] calls: the order, and why it is canceled.
+pub type CancelHook = dyn Fn(&Order, &str) + Send + Sync;
 
 impl<B: BrokerCalls> Watch<'_, B> {
     pub(super) fn elapsed_ms(&self) -> u64 {

@@ -22,14 +22,15 @@ use tracing::{info, warn};
 
 use crate::budget::{BrokerCalls, RateLimit, RateLimitedBroker};
 use crate::detect::FillDetectionConfig;
-use crate::detect::FillDetector;
 use crate::detect::FillVerifier;
 use crate::detect::Guard;
+use crate::detect::{BeforeCancel, FillDetector};
 use crate::detect::{CancelOutcome, Execution, FillResult, Route, Submission, Verdict};
 use crate::lifecycle::book::Book;
 use crate::lifecycle::money;
+use crate::lifecycle::trader::{PENDING_CANCEL, Working};
 use crate::lifecycle::{AppliedFill, Commission, PositionBook};
-use crate::lifecycle::{AuditEntry, AuditEvent, AuditLog};
+use crate::lifecycle::{AuditEntry, AuditEvent, AuditLog, ExitPrices};
 use crate::lifecycle::{OrderEvent, OrderState};
 use crate::lifecycle::{
     RiskLimits, RiskViolation, Signal, ValidationConfig, ValidationError, price_in_range, validate,
@@ -144,7 +145,7 @@ pub struct OrderExecutor<B> {
     pub(super) exits_watched_for: Duration,
     pub(super) exit_grace: Duration,
     /// Orders a trader may still cancel or replace.
-    pub(super) working: Arc<super::trader::Working>,
+    pub(super) working: Arc<Working>,
 }
 
 impl<B> Clone for OrderExecutor<B> {
@@ -196,7 +197,10 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 .with_call_timeout(config.call_timeout)?
                 .with_submit_max_wait(config.submit_max_wait),
         );
-        let detector = FillDetector::new(limited, config.detection)?.with_jitter_seed(seed);
+        let working: Arc<Working> = Arc::default();
+        let detector = FillDetector::new(limited, config.detection)?
+            .with_jitter_seed(seed)
+            .before_cancel(cancel_journal(Arc::clone(&audit), Arc::clone(&working)));
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(Self {
             detector,
@@ -213,7 +217,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             quotes: None,
             exits_watched_for: config.exits_watched_for,
             exit_grace: config.exit_grace,
-            working: Arc::default(),
+            working,
         })
     }
 
@@ -317,10 +321,20 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         status: &str,
         reason: &str,
     ) -> std::io::Result<()> {
-        self.audit_at(signal, event, order_id, fill, status, reason, None)
+        self.audit_at(
+            signal,
+            event,
+            order_id,
+            fill,
+            status,
+            reason,
+            Stamps::default(),
+        )
     }
 
-    /// [`Self::audit`], with the broker's stamp of a fill.
+    /// [`Self::audit`], with the broker's stamp of a fill and, for an exit
+    /// leg, the entry it protects. A `submit` record of an order with
+    /// exits carries them, for a restarted engine to watch.
     #[expect(
         clippy::too_many_arguments,
         reason = "one record's fields, named at each call; a struct would only rename them"
@@ -333,21 +347,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         (qty, price): (Decimal, Option<Decimal>),
         status: &str,
         reason: &str,
-        broker_at: Option<crate::port::Timestamp>,
+        stamps: Stamps<'_>,
     ) -> std::io::Result<()> {
-        self.audit.record(AuditEntry {
-            event,
-            trader_id: signal.trader_id.clone(),
-            client_order_id: signal.client_order_id.clone(),
-            order_id: order_id.map(str::to_owned),
-            symbol: signal.symbol.clone(),
-            side: signal.side,
-            qty,
-            price,
-            status: status.to_owned(),
-            reason: reason.to_owned(),
-            broker_at,
-        })
+        self.audit.record(audit_entry(
+            signal,
+            (event, order_id),
+            (qty, price),
+            (status, reason),
+            stamps,
+        ))
     }
 
     /// Validation and risk checks; on success the order is counted in
@@ -460,10 +468,10 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             (result.filled_qty, result.avg_price, result.filled_at),
             &result.executions,
         );
-        self.record_outcome(signal, &order_id, &result);
+        self.record_outcome(signal, None, &order_id, &result);
         // A bracket's or OTO's exits work once its entry filled whole.
         if signal.has_exits() && result.verdict == Verdict::Filled {
-            result.exits = self.watch_exits(signal, &order_id, legs).await;
+            result.exits = self.watch_exits(signal, &order_id, legs, false).await;
         }
         result
     }
@@ -688,25 +696,56 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         }))
     }
 
+    /// The record of how the cancel that ended the watch went: sent
+    /// early (a trader's cancel, slippage control, the other exit's fill:
+    /// the reason says which), or at the deadline.
+    fn record_cancel(
+        &self,
+        signal: &Signal,
+        order_id: &str,
+        result: &FillResult,
+        cancel: &CancelOutcome,
+        stamps: Stamps<'_>,
+    ) {
+        let _ = self.audit_at(
+            signal,
+            AuditEvent::Cancel,
+            Some(order_id),
+            (signal.qty, None),
+            if result.stopped.is_some() {
+                "stopped"
+            } else {
+                "deadline"
+            },
+            &result.stopped.as_ref().map_or_else(
+                || cancel_note(cancel),
+                |why| format!("{why}; {}", cancel_note(cancel)),
+            ),
+            stamps,
+        );
+    }
+
     /// The audit records of how the order ended (the deadline's cancel,
-    /// every fill booked, the verdict) and the last event.
-    pub(super) fn record_outcome(&self, signal: &Signal, order_id: &str, result: &FillResult) {
+    /// every fill booked, the verdict) and the last event; an exit leg's
+    /// records name the entry it protects (`exit_of`).
+    pub(super) fn record_outcome(
+        &self,
+        signal: &Signal,
+        exit_of: Option<&str>,
+        order_id: &str,
+        result: &FillResult,
+    ) {
+        let stamps = |broker_at| Stamps {
+            broker_at,
+            exit_of,
+            executions: &[],
+        };
+        let fill_stamps = |broker_at| Stamps {
+            executions: &result.executions,
+            ..stamps(broker_at)
+        };
         if let Some(cancel) = &result.cancel {
-            let _ = self.audit(
-                signal,
-                AuditEvent::Cancel,
-                Some(order_id),
-                (signal.qty, None),
-                if result.stopped.is_some() {
-                    "slippage"
-                } else {
-                    "deadline"
-                },
-                &result.stopped.as_ref().map_or_else(
-                    || cancel_note(cancel),
-                    |why| format!("{why}; {}", cancel_note(cancel)),
-                ),
-            );
+            self.record_cancel(signal, order_id, result, cancel, stamps(None));
         }
         let (event, state, status) = verdict_record(result.verdict);
         if event != AuditEvent::Fill && result.filled_qty > Decimal::ZERO {
@@ -723,7 +762,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                     OrderStatus::Filled.as_str()
                 },
                 &result.reason,
-                result.filled_at,
+                fill_stamps(result.filled_at),
             );
         }
         let _ = self.audit_at(
@@ -733,7 +772,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             (result.filled_qty, result.avg_price),
             status.as_str(),
             &result.reason,
-            result.filled_at.filter(|_| event == AuditEvent::Fill),
+            if event == AuditEvent::Fill {
+                fill_stamps(result.filled_at)
+            } else {
+                stamps(None)
+            },
         );
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(OrderEvent {
@@ -750,6 +793,78 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             });
         }
     }
+}
+
+/// The record of `event` about `signal`'s order (`order_id`, once
+/// known): what filled (or was ordered) and at what price, its status and
+/// why, and what it carries beside. A `submit` record of an order with
+/// exits carries them, for a restarted engine to watch.
+fn audit_entry(
+    signal: &Signal,
+    (event, order_id): (AuditEvent, Option<&str>),
+    (qty, price): (Decimal, Option<Decimal>),
+    (status, reason): (&str, &str),
+    stamps: Stamps<'_>,
+) -> AuditEntry {
+    let exits = if event == AuditEvent::Submit {
+        ExitPrices {
+            stop_loss: signal.stop_loss,
+            take_profit: signal.take_profit,
+        }
+    } else {
+        ExitPrices::default()
+    };
+    AuditEntry {
+        event,
+        trader_id: signal.trader_id.clone(),
+        client_order_id: signal.client_order_id.clone(),
+        order_id: order_id.map(str::to_owned),
+        symbol: signal.symbol.clone(),
+        side: signal.side,
+        qty,
+        price,
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        broker_at: stamps.broker_at,
+        exits,
+        exit_of: stamps.exit_of.map(str::to_owned),
+        executions: match stamps.executions {
+            [_, _, ..] => stamps.executions.iter().map(|e| (e.qty, e.price)).collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// The hook that journals every cancel a watch sends, before it leaves
+/// (a `cancel` record, status `pending_cancel`, saying why), under the
+/// intent (or exit leg) the order works for.
+fn cancel_journal(audit: Arc<AuditLog>, working: Arc<Working>) -> BeforeCancel {
+    Arc::new(move |order: &Order, why: &str| {
+        let Some((signal, exit_of)) = working.signal_of(&order.client_order_id) else {
+            return;
+        };
+        let _ = audit.record(audit_entry(
+            &signal,
+            (AuditEvent::Cancel, Some(&order.id)),
+            (order.qty, None),
+            (PENDING_CANCEL, &format!("about to send a cancel: {why}")),
+            Stamps {
+                exit_of: exit_of.as_deref(),
+                ..Stamps::default()
+            },
+        ));
+    })
+}
+
+/// What a record carries beside its fields: the broker's stamp of a
+/// fill and its executions, and for an exit leg the `client_order_id` of
+/// its entry.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stamps<'a> {
+    broker_at: Option<crate::port::Timestamp>,
+    exit_of: Option<&'a str>,
+    /// A fill record's executions (written when there are more than one).
+    executions: &'a [Execution],
 }
 
 /// How the deadline's cancel went, for the audit log.

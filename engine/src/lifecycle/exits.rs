@@ -18,9 +18,12 @@ use rust_decimal::Decimal;
 
 use crate::budget::BrokerCalls;
 use crate::detect::{FillResult, Guard, Verdict};
+use tracing::warn;
+
+use crate::lifecycle::audit::{AuditEvent, OpenExits};
 use crate::lifecycle::book::ExitHold;
 use crate::lifecycle::{OrderExecutor, Signal};
-use crate::port::{Broker, Order};
+use crate::port::{Broker, Order, Side};
 
 /// `future`'s output, when there is a future.
 async fn maybe<T>(future: Option<impl Future<Output = T>>) -> Option<T> {
@@ -34,11 +37,14 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// Watches the exit `legs` of `signal`'s entry (the broker's id
     /// `entry_id`; read again, nested, when the submit's answer carried
     /// none) until each ends, booking and auditing each as it does.
+    /// `closed`: another exit of the group already filled (before a
+    /// restart), so a leg still working is canceled after the grace.
     pub(super) async fn watch_exits(
         &self,
         signal: &Signal,
         entry_id: &str,
         legs: Vec<Order>,
+        closed: bool,
     ) -> Vec<FillResult> {
         let legs = if legs.is_empty() {
             match self.detector.broker().get_order(entry_id).await {
@@ -50,7 +56,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         };
         let held = exit_hold(signal, &legs);
         self.lock().hold(&held);
-        let (closed, _) = tokio::sync::watch::channel(false);
+        let (closed, _) = tokio::sync::watch::channel(closed);
         let watch_leg = |leg: Order| {
             let mut flat = closed.subscribe();
             let grace = self.exit_grace;
@@ -63,6 +69,9 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             });
             let route = self.detector.route(&leg.client_order_id);
             let closed = &closed;
+            let leg_signal = exit_signal(signal, &leg.client_order_id, leg.side, leg.qty);
+            self.working
+                .watching_exit(&leg_signal, &signal.client_order_id);
             async move {
                 let result = self
                     .detector
@@ -72,6 +81,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                     closed.send_replace(true);
                 }
                 self.book_exit(signal, &result);
+                self.working.exit_done(&leg_signal.client_order_id);
                 result
             }
         };
@@ -85,20 +95,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// Books an exit leg's outcome (its fills, on its own side) and
     /// audits it under the leg's `client_order_id`.
     fn book_exit(&self, signal: &Signal, leg: &FillResult) {
-        let leg_signal = Signal {
-            stop_price: None,
-            trail: None,
-            client_order_id: leg.client_order_id.clone(),
-            trader_id: signal.trader_id.clone(),
-            symbol: leg.symbol.clone(),
-            side: leg.side,
-            qty: leg.qty,
-            limit_price: None,
-            stop_loss: None,
-            take_profit: None,
-            time_in_force: signal.time_in_force,
-            extended_hours: false,
-        };
+        let leg_signal = exit_signal(signal, &leg.client_order_id, leg.side, leg.qty);
         self.lock().expect_exit(&leg_signal);
         self.book_outcome(
             &leg_signal,
@@ -106,7 +103,107 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             (leg.filled_qty, leg.avg_price, leg.filled_at),
             &leg.executions,
         );
-        self.record_outcome(&leg_signal, &leg.order_id, leg);
+        self.record_outcome(
+            &leg_signal,
+            Some(&signal.client_order_id),
+            &leg.order_id,
+            leg,
+        );
+    }
+}
+
+/// The exit legs of an entry a crash left working, once read again: the
+/// legs to watch, for [`OrderExecutor::resume_exits`].
+#[derive(Debug, Clone)]
+pub struct LocatedExits {
+    /// The entry's signal (its exits, trader and symbol).
+    entry: Signal,
+    /// The entry's broker id.
+    entry_id: String,
+    /// Its legs the journal does not show ended, as the broker shows them.
+    legs: Vec<Order>,
+    /// Whether a leg the journal shows ended filled whole: the position
+    /// the group protected is closed.
+    closed: bool,
+}
+
+impl LocatedExits {
+    /// The broker ids of the legs to watch.
+    pub fn leg_ids(&self) -> impl Iterator<Item = &str> {
+        self.legs.iter().map(|leg| leg.id.as_str())
+    }
+}
+
+impl<B: Broker + 'static> OrderExecutor<B> {
+    /// Reads again the entry of exits a crash left working
+    /// ([`Journal::open_exits`]), with its legs (retried for the
+    /// reconcile horizon), and keeps each leg the journal does not show
+    /// ended, for [`Self::resume_exits`]. `None` when the entry could not
+    /// be read (the journal still shows its exits open, for the next
+    /// restart).
+    ///
+    /// [`Journal::open_exits`]: crate::lifecycle::Journal::open_exits
+    pub async fn locate_exits(&self, open: OpenExits) -> Option<LocatedExits> {
+        let OpenExits { entry, ended } = open;
+        let entry_id = entry.order_id?;
+        let order = match self.detector.read_after_restart(&entry_id).await {
+            Ok(order) => order,
+            Err(error) => {
+                warn!(target: "fillproof::engine", client_order_id = %entry.signal.client_order_id,
+                    %error, "the exits of an entry could not be read after a restart");
+                return None;
+            }
+        };
+        let is_ended = |leg: &Order| {
+            ended
+                .iter()
+                .any(|e| e.signal.client_order_id == leg.client_order_id)
+        };
+        Some(LocatedExits {
+            entry: entry.signal,
+            entry_id,
+            legs: order.legs.into_iter().filter(|l| !is_ended(l)).collect(),
+            closed: ended
+                .iter()
+                .any(|leg| leg.filled_whole && leg.concluded == Some(AuditEvent::Fill)),
+        })
+    }
+
+    /// Watches located exit legs to their ends, booking and auditing each,
+    /// as [`Self::watch_exits`] does for an entry it saw fill; a leg still
+    /// working after another filled is canceled after the grace. Returns
+    /// what each leg came to.
+    pub async fn resume_exits(&self, located: LocatedExits) -> Vec<FillResult> {
+        let LocatedExits {
+            entry,
+            entry_id,
+            legs,
+            closed,
+        } = located;
+        if legs.is_empty() {
+            return Vec::new();
+        }
+        self.watch_exits(&entry, &entry_id, legs, closed).await
+    }
+}
+
+/// The signal an exit leg of `entry` stands for in the book and the
+/// journal: its own id, side and quantity, its entry's trader, symbol and
+/// time in force.
+fn exit_signal(entry: &Signal, client_order_id: &str, side: Side, qty: Decimal) -> Signal {
+    Signal {
+        stop_price: None,
+        trail: None,
+        client_order_id: client_order_id.to_owned(),
+        trader_id: entry.trader_id.clone(),
+        symbol: entry.symbol.clone(),
+        side,
+        qty,
+        limit_price: None,
+        stop_loss: None,
+        take_profit: None,
+        time_in_force: entry.time_in_force,
+        extended_hours: false,
     }
 }
 
@@ -125,7 +222,7 @@ fn exit_hold(signal: &Signal, legs: &[Order]) -> ExitHold {
         .unwrap_or(Decimal::ZERO);
     let amount = legs
         .iter()
-        .filter(|leg| leg.side == crate::port::Side::Buy)
+        .filter(|leg| leg.side == Side::Buy)
         .filter_map(|leg| leg.stop_price.or(leg.limit_price).map(|p| p * leg.qty))
         .max()
         .unwrap_or(Decimal::ZERO);

@@ -22,12 +22,13 @@ mod validate;
 
 pub use audit::{
     AUDIT_KEY_ENV, AuditEntry, AuditError, AuditEvent, AuditHead, AuditKey, AuditLog, AuditRecord,
-    AuditSink, ChainMode, Durability, FileSink, GENESIS, Journal, JournaledIntent, MemorySink,
-    TornTail, digest_hex, export_csv, verify_audit_log, verify_chain,
+    AuditSink, ChainMode, Durability, ExitPrices, FileSink, GENESIS, Journal, JournaledIntent,
+    MemorySink, OpenExits, TornTail, digest_hex, export_csv, verify_audit_log, verify_chain,
 };
 pub use book::{AppliedFill, Commission, PositionBook, PositionState};
 pub use events::{OrderEvent, OrderState};
 pub use executor::{ExecutionError, ExecutorConfig, OrderExecutor, SlippageGuard};
+pub use exits::LocatedExits;
 pub use recover::{Located, Recovery};
 pub use risk::{RiskLimits, RiskViolation};
 pub use signal::Signal;

@@ -18,7 +18,7 @@
 use rust_decimal::Decimal;
 use tokio::time::Instant;
 
-use crate::detect::{Consistency, FillResult, Submission};
+use crate::detect::{Consistency, Execution, FillResult, Submission};
 use crate::lifecycle::audit::{AuditEvent, Journal, JournaledIntent};
 use crate::lifecycle::events::OrderState;
 use crate::lifecycle::{ExecutionError, OrderExecutor, Signal};
@@ -31,6 +31,9 @@ pub struct Located {
     pub signal: Signal,
     /// Buying power set aside for it while it is watched.
     reserved: Decimal,
+    /// Why, when a cancel of it is journaled: the order found is canceled
+    /// at once.
+    cancel_asked: Option<String>,
     /// The order found, or why none was.
     found: Result<Submission, SubmitError>,
 }
@@ -53,6 +56,10 @@ pub struct Recovery {
     /// The rebuilt book against the broker's positions, for the symbols
     /// no intent in flight trades.
     pub positions: Vec<(String, Consistency)>,
+    /// Each entry whose exit legs the crash left working, by
+    /// `client_order_id`, in journal order, with what each leg watched
+    /// again came to.
+    pub exits: Vec<(String, Vec<FillResult>)>,
 }
 
 impl<B: Broker + 'static> OrderExecutor<B> {
@@ -60,11 +67,25 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// its own: rebuilds the book ([`Self::restore`]), reconciles it with
     /// the broker ([`Self::reconcile`]), then locates and watches every
     /// intent in flight to its end, all at once ([`Self::locate`],
-    /// [`Self::resume`]); never sends one again. Returns when every one
-    /// has ended.
+    /// [`Self::resume`]), and every exit leg the crash left working
+    /// ([`Self::locate_exits`], [`Self::resume_exits`]); never sends one
+    /// again. Returns when
+    /// every one has ended.
     pub async fn recover(&self, journal: &Journal) -> Recovery {
         let in_flight = self.restore(journal);
         let positions = self.reconcile(&in_flight).await;
+        let mut exits = tokio::task::JoinSet::new();
+        for (place, open) in journal.open_exits().into_iter().enumerate() {
+            let executor = self.clone();
+            exits.spawn(async move {
+                let client_order_id = open.entry.signal.client_order_id.clone();
+                let watched = match executor.locate_exits(open).await {
+                    Some(located) => executor.resume_exits(located).await,
+                    None => Vec::new(),
+                };
+                (place, client_order_id, watched)
+            });
+        }
         let mut watches = tokio::task::JoinSet::new();
         for (place, intent) in in_flight.into_iter().enumerate() {
             let executor = self.clone();
@@ -80,13 +101,16 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 outcomes.push(outcome);
             }
         }
-        outcomes.sort_by_key(|(place, _, _)| *place);
+        let mut watched = Vec::with_capacity(exits.len());
+        while let Some(joined) = exits.join_next().await {
+            if let Ok(legs) = joined {
+                watched.push(legs);
+            }
+        }
         Recovery {
-            outcomes: outcomes
-                .into_iter()
-                .map(|(_, id, outcome)| (id, outcome))
-                .collect(),
+            outcomes: in_order(outcomes),
             positions,
+            exits: in_order(watched),
         }
     }
 
@@ -104,22 +128,38 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             .collect();
         let mut in_flight = Vec::new();
         for intent in &intents {
-            if intent.in_flight() {
-                // A replace of an intent is found with it: watching the
-                // intent's order follows its replace chain.
-                if !replaces_one_of(&intent.signal.client_order_id, &ids) {
-                    in_flight.push(intent.clone());
-                }
-                continue;
+            // A replace of an intent is found with it: watching the
+            // intent's order follows its replace chain.
+            if intent.in_flight() && !replaces_one_of(&intent.signal.client_order_id, &ids) {
+                in_flight.push(intent.clone());
             }
-            let Some((qty, price, at)) = intent.filled.filter(|_| intent.concluded.is_some())
-            else {
+        }
+        // Booked in the order the engine concluded (average cost depends
+        // on the order fills are booked in).
+        let mut concluded: Vec<&JournaledIntent> = intents
+            .iter()
+            .filter(|intent| intent.concluded_seq.is_some())
+            .collect();
+        concluded.sort_by_key(|intent| intent.concluded_seq);
+        for intent in concluded {
+            let Some((qty, price, at)) = intent.filled else {
                 continue;
             };
             // Counted in flight, then settled: booking gives back what
             // it counted, and nothing else moves.
             self.lock().expect_exit(&intent.signal);
-            self.book_outcome(&intent.signal, Decimal::ZERO, (qty, price, at), &[]);
+            let at_fill = at.unwrap_or_else(|| self.clock.now());
+            let executions: Vec<Execution> = intent
+                .executions
+                .iter()
+                .map(|&(qty, price)| Execution {
+                    id: String::new(),
+                    qty,
+                    price,
+                    at: at_fill,
+                })
+                .collect();
+            self.book_outcome(&intent.signal, Decimal::ZERO, (qty, price, at), &executions);
         }
         in_flight
     }
@@ -164,13 +204,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         Located {
             signal,
             reserved,
+            cancel_asked: intent.cancel_asked,
             found,
         }
     }
 
     /// Watches a located intent's order to its end, books and records it,
     /// as for an order this executor placed (no slippage figure and no
-    /// slippage control: the touch it was sent against is not known); an
+    /// slippage control: the touch it was sent against is not known), and
+    /// cancels it at once when a cancel of it is journaled; an
     /// intent whose order never turned up is concluded not placed.
     ///
     /// # Errors
@@ -181,6 +223,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let Located {
             signal,
             reserved,
+            cancel_asked,
             found,
         } = located;
         let submission = match found {
@@ -200,11 +243,26 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 return Err(error.into());
             }
         };
+        if let Some(why) = cancel_asked {
+            // A cancel journaled before the crash: the watch takes the
+            // cancel path at once.
+            let why = format!("a cancel journaled before a restart ({why})");
+            self.working.ask_cancel(&signal.client_order_id, &why);
+        }
         let route = self.detector.route(&signal.client_order_id);
         Ok(self
             .see_through(&signal, reserved, (None, None), submission, route)
             .await)
     }
+}
+
+/// Results as `(place, id, result)`, in place order, without the place.
+fn in_order<T>(mut results: Vec<(usize, String, T)>) -> Vec<(String, T)> {
+    results.sort_by_key(|(place, _, _)| *place);
+    results
+        .into_iter()
+        .map(|(_, id, result)| (id, result))
+        .collect()
 }
 
 /// Whether `client_order_id` names a replace of one of `ids`: the

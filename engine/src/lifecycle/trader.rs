@@ -21,6 +21,10 @@ use crate::detect::Guard;
 use crate::lifecycle::{AuditEvent, OrderExecutor, Signal};
 use crate::port::{Broker, BrokerError, ErrorClass, Order, ReplaceRequest};
 
+/// The status of the record that journals a trader's cancel before it is
+/// sent.
+pub(crate) const PENDING_CANCEL: &str = "pending_cancel";
+
 /// How many times a replace whose answer was lost is tried again.
 const REPLACE_ATTEMPTS: u32 = 3;
 
@@ -29,6 +33,9 @@ const REPLACE_ATTEMPTS: u32 = 3;
 #[derive(Default)]
 pub(crate) struct Working {
     orders: Mutex<BTreeMap<String, WorkingOrder>>,
+    /// The exit legs being watched, by the leg's `client_order_id`: the
+    /// leg's signal and its entry's `client_order_id`.
+    exits: Mutex<BTreeMap<String, (Signal, String)>>,
 }
 
 /// One intent's order as it works now.
@@ -39,8 +46,9 @@ struct WorkingOrder {
     order_id: watch::Sender<Option<String>>,
     /// Replaces sent so far.
     replaces: u32,
-    /// Set when the trader asks for a cancel.
-    cancel: watch::Sender<bool>,
+    /// Set, with why, when a cancel is asked for (by the trader, or
+    /// journaled before a crash).
+    cancel: watch::Sender<Option<String>>,
 }
 
 impl Working {
@@ -57,7 +65,7 @@ impl Working {
                 signal: signal.clone(),
                 order_id: watch::channel(None).0,
                 replaces: 0,
-                cancel: watch::channel(false).0,
+                cancel: watch::channel(None).0,
             });
     }
 
@@ -74,13 +82,62 @@ impl Working {
         self.lock().remove(client_order_id);
     }
 
+    fn lock_exits(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (Signal, String)>> {
+        self.exits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that exit leg `leg` of entry `entry` is being watched.
+    pub(crate) fn watching_exit(&self, leg: &Signal, entry: &str) {
+        self.lock_exits()
+            .insert(leg.client_order_id.clone(), (leg.clone(), entry.to_owned()));
+    }
+
+    /// Forgets exit leg `client_order_id`: it ended.
+    pub(crate) fn exit_done(&self, client_order_id: &str) {
+        self.lock_exits().remove(client_order_id);
+    }
+
+    /// The signal an order of `client_order_id` works for (an intent's,
+    /// or a replacement's `{id}-v{n}`, or an exit leg's), and for a leg
+    /// its entry's `client_order_id`.
+    pub(crate) fn signal_of(&self, client_order_id: &str) -> Option<(Signal, Option<String>)> {
+        let orders = self.lock();
+        let intent = orders.get(client_order_id).or_else(|| {
+            let (base, _) = client_order_id.rsplit_once("-v")?;
+            orders.get(base)
+        });
+        if let Some(order) = intent {
+            return Some((order.signal.clone(), None));
+        }
+        drop(orders);
+        self.lock_exits()
+            .get(client_order_id)
+            .map(|(leg, entry)| (leg.clone(), Some(entry.clone())))
+    }
+
+    /// Asks for `client_order_id`'s cancel, saying why; false when no
+    /// such order works.
+    pub(crate) fn ask_cancel(&self, client_order_id: &str, why: &str) -> bool {
+        self.lock()
+            .get(client_order_id)
+            .map(|order| order.cancel.send_replace(Some(why.to_owned())))
+            .is_some()
+    }
+
     /// A guard that resolves when the trader cancels `client_order_id`
     /// (at once when it already did).
     pub(crate) fn cancel_guard(&self, client_order_id: &str) -> Option<Guard> {
         let mut asked = self.lock().get(client_order_id)?.cancel.subscribe();
         Some(Box::pin(async move {
-            let _ = asked.wait_for(|asked| *asked).await;
-            "the trader canceled the order".to_owned()
+            let why = match asked.wait_for(Option::is_some).await {
+                Ok(why) => why.clone(),
+                // The order was forgotten: it ended.
+                Err(_) => None,
+            };
+            match why {
+                Some(why) => why,
+                None => std::future::pending().await,
+            }
         }))
     }
 }
@@ -105,12 +162,31 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// is answered, for an order still being placed), and its result says
     /// how the order ended (a fill that won the race included). False when
     /// no order of that id was handed over, or it has ended.
+    ///
+    /// The first ask is journaled before the watch acts on it (a `cancel`
+    /// record, status `pending_cancel`): an engine restarted after a
+    /// crash cancels the order it finds, rather than let it work on.
     pub fn cancel(&self, client_order_id: &str) -> bool {
+        let asked = self.working.lock().get(client_order_id).map(|order| {
+            let asked_before = order.cancel.borrow().is_some();
+            let order_id = order.order_id.borrow().clone();
+            (asked_before, order.signal.clone(), order_id)
+        });
+        let Some((asked_before, signal, order_id)) = asked else {
+            return false;
+        };
+        if !asked_before {
+            let _ = self.audit(
+                &signal,
+                AuditEvent::Cancel,
+                order_id.as_deref(),
+                (signal.qty, None),
+                PENDING_CANCEL,
+                "the trader asked for a cancel",
+            );
+        }
         self.working
-            .lock()
-            .get(client_order_id)
-            .map(|order| order.cancel.send_replace(true))
-            .is_some()
+            .ask_cancel(client_order_id, "the trader canceled the order")
     }
 
     /// Replaces the working order of `client_order_id` with `change`

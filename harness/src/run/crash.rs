@@ -27,14 +27,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
-    AuditEvent, AuditKey, Clock, Decimal, ExecutorConfig, Journal, JournaledIntent, Verdict,
+    AuditEvent, AuditKey, Clock, Decimal, ExecutorConfig, Journal, JournaledIntent, OpenExits,
+    OrderExecutor, Verdict,
 };
 use fillproof_simulator::{CrashAt, CrashesSpec, EngineKind, Intent, SimBroker};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::engines::{AuditCollector, Engine, EngineVerdict, verdict_of};
-use super::tasks::{Filing, Finished, spawn_order, with_trader};
+use super::engines::{AuditCollector, Engine, EngineVerdict, ExitClaim, verdict_of};
+use super::tasks::{Filing, Finished, finished, spawn_order, with_trader};
 
 /// One crash of a run and the restart after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -281,11 +282,7 @@ impl Crashes {
             .filter(|(_, c)| matches!(c, fillproof_engine::Consistency::Discrepancy { .. }))
             .count();
         lock(&self.records)[number].position_alarms = Some(alarms as u64);
-        let journaled: std::collections::BTreeMap<String, JournaledIntent> = journal
-            .intents()
-            .into_iter()
-            .map(|intent| (intent.signal.client_order_id.clone(), intent))
-            .collect();
+        let view = JournalView::of(journal);
         let watched: Vec<(JournaledIntent, &Intent)> = in_flight
             .into_iter()
             .filter_map(|journaled| {
@@ -316,24 +313,23 @@ impl Crashes {
                     };
                     let (verdict, cancel_at) =
                         with_trader(Box::pin(watch), &engine, &cid, actions, start).await;
-                    let decided = verdict
-                        .decided_at
-                        .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
-                    (index, verdict, decided, cancel_at)
+                    finished(index, verdict, cancel_at, start)
                 })
                 .id();
             run.filing.resumed(id, index);
         }
-        self.settle_stopped(run, &journaled, stopped, number);
+        self.settle_stopped(run, (&executor, &view), stopped, number);
     }
 
     /// The intents the crash stopped that no recovery watches: one whose
-    /// verdict the journal holds is filed with it; one stopped before its
-    /// `submit` record is delivered again (it was never sent).
+    /// verdict the journal holds is filed with it (and with its exit legs
+    /// the journal shows ended), its exit legs still working watched
+    /// again first; one stopped before its `submit` record is delivered
+    /// again (it was never sent).
     fn settle_stopped(
         &self,
         run: &mut Running<'_, '_>,
-        journaled: &std::collections::BTreeMap<String, JournaledIntent>,
+        (executor, view): (&OrderExecutor<SimBroker>, &JournalView),
         stopped: &[u32],
         number: usize,
     ) {
@@ -341,13 +337,30 @@ impl Crashes {
             let Some(intent) = run.intents.get(index as usize) else {
                 continue;
             };
-            match journaled.get(&intent.request.client_order_id) {
+            let cid = &intent.request.client_order_id;
+            match view.intents.get(cid) {
                 Some(journaled) if journaled.in_flight() => {}
                 Some(journaled) if journaled.concluded.is_some() => {
-                    let at = self.virtual_at(journaled, run.start);
-                    run.filing
-                        .concluded(index, journaled_verdict(journaled), at);
                     lock(&self.records)[number].concluded.push(index);
+                    let at = self.virtual_at(journaled, run.start);
+                    let mut verdict = journaled_verdict(journaled);
+                    verdict.decided_at = Some(run.start + at);
+                    verdict.exits = view
+                        .ended_legs(cid)
+                        .map(|leg| self.journaled_exit(leg, run.start))
+                        .collect();
+                    match view.open_exits.get(cid) {
+                        Some(open) => {
+                            let id = self.watch_exits_again(
+                                run,
+                                executor,
+                                (index, verdict),
+                                (open, number),
+                            );
+                            run.filing.resumed(id, index);
+                        }
+                        None => run.filing.concluded(index, verdict, at),
+                    }
                 }
                 _ => {
                     let id = spawn_order(
@@ -361,6 +374,49 @@ impl Crashes {
                     lock(&self.records)[number].delivered_again.push(index);
                 }
             }
+        }
+    }
+
+    /// Spawns the task that watches again the exit legs of a concluded
+    /// entry (`open`) a crash left working, and files the entry's
+    /// journaled verdict with every leg's outcome; returns the task's id.
+    fn watch_exits_again(
+        &self,
+        run: &mut Running<'_, '_>,
+        executor: &OrderExecutor<SimBroker>,
+        (index, mut verdict): (u32, EngineVerdict),
+        (open, number): (&OpenExits, usize),
+    ) -> tokio::task::Id {
+        let executor = executor.clone();
+        let open = open.clone();
+        let records = Arc::clone(&self.records);
+        let start = run.start;
+        run.tasks
+            .spawn(async move {
+                if let Some(located) = executor.locate_exits(open).await {
+                    note_found(&records, number, located.leg_ids());
+                    let watched = executor.resume_exits(located).await;
+                    verdict.exits.extend(watched.iter().map(ExitClaim::of));
+                }
+                finished(index, verdict, None, start)
+            })
+            .id()
+    }
+
+    /// What the journal says the engine reported of an exit leg that
+    /// ended before the crash.
+    fn journaled_exit(&self, leg: &JournaledIntent, start: Instant) -> ExitClaim {
+        let (filled_qty, avg_price) = leg
+            .filled
+            .map_or((Decimal::ZERO, None), |(qty, price, _)| (qty, price));
+        let at = self.virtual_at(leg, start);
+        ExitClaim {
+            order_id: leg.order_id.clone().unwrap_or_default(),
+            side: leg.signal.side,
+            filled_qty,
+            avg_price,
+            concluded_at: Some(at),
+            decided_at: start + at,
         }
     }
 
@@ -422,6 +478,54 @@ fn journaled_verdict(intent: &JournaledIntent) -> EngineVerdict {
         decided_at: None,
         exits: Vec::new(),
     }
+}
+
+/// The journal as recovery reads it.
+struct JournalView {
+    /// Each intent, by `client_order_id`.
+    intents: std::collections::BTreeMap<String, JournaledIntent>,
+    /// The entries whose exit legs the crash may have left working, by
+    /// `client_order_id`.
+    open_exits: std::collections::BTreeMap<String, OpenExits>,
+}
+
+impl JournalView {
+    fn of(journal: &Journal) -> Self {
+        Self {
+            intents: journal
+                .intents()
+                .into_iter()
+                .map(|intent| (intent.signal.client_order_id.clone(), intent))
+                .collect(),
+            open_exits: journal
+                .open_exits()
+                .into_iter()
+                .map(|open| (open.entry.signal.client_order_id.clone(), open))
+                .collect(),
+        }
+    }
+
+    /// The exit legs of entry `client_order_id` the journal shows ended.
+    fn ended_legs<'a>(
+        &'a self,
+        client_order_id: &'a str,
+    ) -> impl Iterator<Item = &'a JournaledIntent> {
+        self.intents.values().filter(move |leg| {
+            leg.concluded.is_some() && leg.exit_of.as_deref() == Some(client_order_id)
+        })
+    }
+}
+
+/// Notes the exit legs the fresh engine of recovery `number` found to
+/// watch again (`leg_ids`): no longer orphaned.
+fn note_found<'a>(
+    records: &Mutex<Vec<CrashRecord>>,
+    number: usize,
+    leg_ids: impl Iterator<Item = &'a str>,
+) {
+    lock(records)[number]
+        .located
+        .extend(leg_ids.map(str::to_owned));
 }
 
 /// Notes that recovery `number` located an order (`order_id`, when the

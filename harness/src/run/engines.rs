@@ -183,7 +183,7 @@ impl AuditSink for AuditCollector {
             let written = lines.len();
             let mut disk = self.disk();
             disk.unsynced += 1;
-            if disk.durability.syncs(record.event, disk.unsynced) {
+            if disk.durability.syncs(record, disk.unsynced) {
                 disk.durable = written;
                 disk.unsynced = 0;
             }
@@ -240,6 +240,21 @@ pub struct ExitClaim {
     pub concluded_at: Option<Duration>,
     /// When it concluded, on the runtime's clock.
     pub decided_at: Instant,
+}
+
+impl ExitClaim {
+    /// What the engine reported of the exit leg `exit`.
+    #[must_use]
+    pub fn of(exit: &fillproof_engine::FillResult) -> Self {
+        Self {
+            order_id: exit.order_id.clone(),
+            side: exit.side,
+            filled_qty: exit.filled_qty,
+            avg_price: exit.avg_price,
+            concluded_at: None,
+            decided_at: exit.decided_at,
+        }
+    }
 }
 
 /// An engine ready to execute orders against broker `B`.
@@ -386,18 +401,7 @@ pub fn verdict_of(outcome: Result<fillproof_engine::FillResult, ExecutionError>)
             order_id: Some(result.order_id),
             broker_error: None,
             decided_at: Some(result.decided_at),
-            exits: result
-                .exits
-                .iter()
-                .map(|exit| ExitClaim {
-                    order_id: exit.order_id.clone(),
-                    side: exit.side,
-                    filled_qty: exit.filled_qty,
-                    avg_price: exit.avg_price,
-                    concluded_at: None,
-                    decided_at: exit.decided_at,
-                })
-                .collect(),
+            exits: result.exits.iter().map(ExitClaim::of).collect(),
         },
         Err(error) => EngineVerdict {
             verdict: match &error {

@@ -148,19 +148,30 @@ pub(super) fn spawn_order(
         // Boxed, the order's (large) state is allocated once where it
         // runs, and the task the runtime moves about stays small.
         let execute = Box::pin(engine.execute(&signal, expected));
-        let (mut verdict, cancel_at) =
+        let (verdict, cancel_at) =
             with_trader(execute, &engine, &signal.client_order_id, actions, start).await;
-        // Judged at the moment the engine decided, not when it was done
-        // collecting what followed (executions still on their way).
-        let decided = verdict
-            .decided_at
-            .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
-        for exit in &mut verdict.exits {
-            exit.concluded_at = Some(exit.decided_at.duration_since(start));
-        }
-        (index, verdict, decided, cancel_at)
+        finished(index, verdict, cancel_at, start)
     });
     abort.id()
+}
+
+/// A task's result for workload order `index`: judged at the moment the
+/// engine decided (and each exit leg when it concluded about it), not
+/// when it was done collecting what followed (executions still on their
+/// way); a verdict without its moment was decided now.
+pub(super) fn finished(
+    index: u32,
+    mut verdict: EngineVerdict,
+    cancel_at: Option<Duration>,
+    start: Instant,
+) -> Finished {
+    let decided = verdict
+        .decided_at
+        .map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+    for exit in &mut verdict.exits {
+        exit.concluded_at = Some(exit.decided_at.duration_since(start));
+    }
+    (index, verdict, decided, cancel_at)
 }
 
 /// Runs `execute` (the engine placing and watching `client_order_id`'s

@@ -12,7 +12,8 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::lifecycle::Signal;
-use crate::port::{TimeInForce, Timestamp};
+use crate::lifecycle::trader::PENDING_CANCEL;
+use crate::port::{OrderStatus, TimeInForce, Timestamp};
 
 /// A last line a crash cut short.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +50,38 @@ pub struct JournaledIntent {
     /// What filled, as the last fill record says: quantity, average price
     /// and the broker's stamp.
     pub filled: Option<(Decimal, Option<Decimal>, Option<Timestamp>)>,
+    /// The pieces it filled in, quantity and price, as the last fill
+    /// record gives them (none when it filled in one).
+    pub executions: Vec<(Decimal, Decimal)>,
     /// The record that concluded it, when the engine did.
     pub concluded: Option<AuditEvent>,
     /// When the engine concluded, by its clock.
     pub concluded_at: Option<Timestamp>,
+    /// The concluding record's number in the log: the engine booked
+    /// intents in this order.
+    pub concluded_seq: Option<u64>,
+    /// Why its order was to be canceled, when a cancel of it is journaled
+    /// (a `cancel` record, status `pending_cancel`: the trader's, or one
+    /// the engine was about to send) and no verdict followed: a restarted
+    /// engine cancels the order it finds.
+    pub cancel_asked: Option<String>,
+    /// True when the record that concluded it says the order filled
+    /// whole (a bracket's exits work from then).
+    pub filled_whole: bool,
+    /// For an exit leg: the `client_order_id` of the entry it protects.
+    pub exit_of: Option<String>,
+}
+
+/// A bracket's or OTO's entry the journal shows filled whole, and not
+/// every exit leg of it ended: a crash may have left legs working, for a
+/// restarted engine to find and watch again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenExits {
+    /// The entry: its signal carries its exits, its order id names the
+    /// order whose legs to read.
+    pub entry: JournaledIntent,
+    /// Its legs the journal shows ended, with what each filled.
+    pub ended: Vec<JournaledIntent>,
 }
 
 impl JournaledIntent {
@@ -129,6 +158,37 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Every bracket's or OTO's entry that filled whole and has exit
+    /// legs the journal does not show ended (an entry has one leg per
+    /// exit its `submit` record gives), in journal order.
+    #[must_use]
+    pub fn open_exits(&self) -> Vec<OpenExits> {
+        let intents = self.intents();
+        let mut ended: std::collections::BTreeMap<&str, Vec<&JournaledIntent>> =
+            std::collections::BTreeMap::new();
+        for leg in &intents {
+            if let (Some(entry), Some(_)) = (&leg.exit_of, leg.concluded) {
+                ended.entry(entry.as_str()).or_default().push(leg);
+            }
+        }
+        intents
+            .iter()
+            .filter(|entry| entry.filled_whole && entry.exit_of.is_none())
+            .filter_map(|entry| {
+                let signal = &entry.signal;
+                let legs = usize::from(signal.stop_loss.is_some())
+                    + usize::from(signal.take_profit.is_some());
+                let done = ended
+                    .get(signal.client_order_id.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                (done.len() < legs).then(|| OpenExits {
+                    entry: entry.clone(),
+                    ended: done.iter().map(|&leg| leg.clone()).collect(),
+                })
+            })
+            .collect()
+    }
+
     /// The whole records, in order.
     #[must_use]
     pub fn records(&self) -> &[AuditRecord] {
@@ -165,8 +225,13 @@ impl Journal {
                         recorded_at: None,
                         order_id: None,
                         filled: None,
+                        executions: Vec::new(),
                         concluded: None,
                         concluded_at: None,
+                        concluded_seq: None,
+                        cancel_asked: None,
+                        filled_whole: false,
+                        exit_of: None,
                     });
                     intents.len() - 1
                 });
@@ -179,16 +244,26 @@ impl Journal {
             if record.order_id.is_some() {
                 intent.order_id.clone_from(&record.order_id);
             }
+            if record.event == AuditEvent::Cancel && record.status == PENDING_CANCEL {
+                intent.cancel_asked = Some(record.reason.clone());
+            }
+            if record.exit_of.is_some() {
+                intent.exit_of.clone_from(&record.exit_of);
+            }
             if record.event == AuditEvent::Fill {
                 let broker_at = record
                     .broker_at
                     .as_deref()
                     .and_then(Timestamp::parse_rfc3339);
                 intent.filled = Some((record.qty, record.price, broker_at));
+                intent.executions.clone_from(&record.executions);
             }
             if concludes(record) {
+                intent.filled_whole = record.event == AuditEvent::Fill
+                    && record.status == OrderStatus::Filled.as_str();
                 intent.concluded = Some(record.event);
                 intent.concluded_at = Timestamp::parse_rfc3339(&record.ts);
+                intent.concluded_seq = Some(record.seq);
             }
         }
         intents
@@ -196,18 +271,18 @@ impl Journal {
 }
 
 /// The signal a record stands for: a `submit` record holds the ordered
-/// quantity and the limit price.
+/// quantity, the limit price and the exits of a bracket or an OTO.
 fn signal_of(record: &AuditRecord) -> Signal {
     let submit = record.event == AuditEvent::Submit;
     Signal {
+        stop_loss: record.stop_loss.filter(|_| submit),
+        take_profit: record.take_profit.filter(|_| submit),
         client_order_id: record.client_order_id.clone(),
         trader_id: record.trader_id.clone(),
         symbol: record.symbol.clone(),
         side: record.side,
         qty: record.qty,
         limit_price: if submit { record.price } else { None },
-        stop_loss: None,
-        take_profit: None,
         time_in_force: TimeInForce::Day,
         extended_hours: false,
         stop_price: None,

@@ -28,9 +28,9 @@ mod tests;
 
 pub use chain::{AUDIT_KEY_ENV, AuditHead, AuditKey, ChainMode, GENESIS, digest_hex};
 pub use export::export_csv;
-pub use journal::{Journal, JournaledIntent, TornTail};
+pub use journal::{Journal, JournaledIntent, OpenExits, TornTail};
 pub use log::AuditLog;
-pub use record::{AuditEntry, AuditEvent, AuditRecord};
+pub use record::{AuditEntry, AuditEvent, AuditRecord, ExitPrices};
 pub use sink::{AuditSink, Durability, FileSink, MemorySink};
 pub use verify::{AuditError, verify_audit_log, verify_chain};
 

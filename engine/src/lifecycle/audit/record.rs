@@ -57,6 +57,26 @@ pub struct AuditEntry {
     /// stamp), which the record's own `ts`, the engine's clock when it
     /// learned of the fill, follows.
     pub broker_at: Option<crate::port::Timestamp>,
+    /// For a `submit` record of an order with exits (a bracket or an
+    /// OTO): its stop loss and take profit, so that a restarted engine
+    /// knows the order has exit legs to watch.
+    pub exits: ExitPrices,
+    /// For a record of an exit leg: the `client_order_id` of the entry it
+    /// protects.
+    pub exit_of: Option<String>,
+    /// For a fill record of an order filled in more than one piece: each
+    /// piece's quantity and price, in order (the average alone cannot
+    /// rebuild average-cost P&L to the cent).
+    pub executions: Vec<(Decimal, Decimal)>,
+}
+
+/// An entry's exits, as its `submit` record gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExitPrices {
+    /// The stop loss's stop price.
+    pub stop_loss: Option<Decimal>,
+    /// The take profit's limit price.
+    pub take_profit: Option<Decimal>,
 }
 
 /// One line of the log.
@@ -92,6 +112,22 @@ pub struct AuditRecord {
     /// unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_at: Option<String>,
+    /// For a `submit` record of a bracket or an OTO: its stop loss's stop
+    /// price. Absent otherwise (and in logs written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Decimal>,
+    /// For a `submit` record of a bracket or an OTO: its take profit's
+    /// limit price. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Decimal>,
+    /// For a record of an exit leg: the `client_order_id` of the entry it
+    /// protects. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_of: Option<String>,
+    /// For a fill record of an order filled in more than one piece: each
+    /// piece's quantity and price, in order. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executions: Vec<(Decimal, Decimal)>,
     /// `hmac-sha256` in a keyed log's records; absent in a keyless one
     /// (so keyless records are written as before the field existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +211,25 @@ impl AuditRecord {
         if let Some(at) = &self.broker_at {
             out.push_str(",\"broker_at\":");
             push_json_str(out, at);
+        }
+        for (name, price) in [
+            ("stop_loss", self.stop_loss),
+            ("take_profit", self.take_profit),
+        ] {
+            if let Some(price) = price {
+                let _ = write!(out, ",\"{name}\":\"{price}\"");
+            }
+        }
+        if let Some(entry) = &self.exit_of {
+            out.push_str(",\"exit_of\":");
+            push_json_str(out, entry);
+        }
+        for (n, (qty, price)) in self.executions.iter().enumerate() {
+            out.push_str(if n == 0 { ",\"executions\":[" } else { "," });
+            let _ = write!(out, "[\"{qty}\",\"{price}\"]");
+            if n + 1 == self.executions.len() {
+                out.push(']');
+            }
         }
         if let Some(mode) = self.chain {
             out.push_str(",\"chain\":\"");

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::*;
+use crate::lifecycle::trader::PENDING_CANCEL;
 
 /// Where records go. `append` returns once the line is written and
 /// flushed (and, under [`Durability::EveryRecord`], on disk).
@@ -34,13 +35,19 @@ pub enum Durability {
 }
 
 impl Durability {
-    /// Whether a record of `event`, written with `unsynced` records (it
-    /// included) not yet synced, is synced now.
+    /// Whether `record`, written with `unsynced` records (it included)
+    /// not yet synced, is synced now: batched, a record that goes before
+    /// a call asking the broker to act (a `submit`, a `pending_cancel`)
+    /// is synced at once, as the call waits for it.
     #[must_use]
-    pub fn syncs(self, event: AuditEvent, unsynced: u32) -> bool {
+    pub fn syncs(self, record: &AuditRecord, unsynced: u32) -> bool {
         match self {
             Self::EveryRecord => true,
-            Self::Batched(group) => event == AuditEvent::Submit || unsynced >= group.max(1),
+            Self::Batched(group) => {
+                record.event == AuditEvent::Submit
+                    || (record.event == AuditEvent::Cancel && record.status == PENDING_CANCEL)
+                    || unsynced >= group.max(1)
+            }
         }
     }
 }
@@ -119,7 +126,7 @@ impl AuditSink for FileSink {
         self.file.write_all(&bytes)?;
         self.file.flush()?;
         self.unsynced += 1;
-        if self.durability.syncs(record.event, self.unsynced) {
+        if self.durability.syncs(record, self.unsynced) {
             self.file.sync_data()?;
             self.unsynced = 0;
         }

@@ -58,6 +58,9 @@ proptest! {
         buy in any::<bool>(),
         qty in any_decimal(),
         price in prop::option::of(any_decimal()),
+        exits in (prop::option::of(any_decimal()), prop::option::of(any_decimal())),
+        exit_of in any::<bool>(),
+        executions in prop::collection::vec((any_decimal(), any_decimal()), 0..4),
     ) {
         let record = AuditRecord {
             seq,
@@ -73,6 +76,10 @@ proptest! {
             status: texts[5].clone(),
             reason: texts[6].clone(),
             broker_at: broker_at.then(|| texts[7].clone()),
+            stop_loss: exits.0,
+            take_profit: exits.1,
+            exit_of: exit_of.then(|| texts[6].clone()),
+            executions,
             chain,
             prev_hash: texts[7].clone(),
             hash: String::new(),
@@ -105,6 +112,9 @@ fn entry(trader: &str, event: AuditEvent, n: u32) -> AuditEntry {
         reason: "fill confirmed, by status".into(),
         broker_at: (event == AuditEvent::Fill)
             .then(|| Timestamp::from_unix_micros(1_735_828_199_500_000)),
+        exits: ExitPrices::default(),
+        exit_of: None,
+        executions: Vec::new(),
     }
 }
 

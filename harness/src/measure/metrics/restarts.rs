@@ -5,7 +5,9 @@
 //!   flight, still working when the fresh engine had finished recovering
 //!   (or landing after it),
 //!   that the recovery did not find and the fresh engine did not place
-//!   (a bracket's exit leg counts with its entry's intent; an intent the
+//!   (a bracket's exit leg counts with its entry's intent, and is found
+//!   with its entry, or on its own when recovery reads an entry the
+//!   journal shows filled and watches its legs again; an intent the
 //!   journal shows never sent is sent by the fresh engine
 //!   under its own id; one sent again under a new id leaves the first
 //!   order to nobody): an order no running engine watches;
@@ -104,9 +106,18 @@ impl RestartFigures {
                 let working =
                     order.accepted_at > recovered || !order.status_at(recovered).is_terminal();
                 // A replacement of an order recovery found is watched
-                // with it: the watch follows the replace chain.
-                let found =
-                    chain(&run.ledger, order).any(|id| record.located.iter().any(|l| l == id));
+                // with it: the watch follows the replace chain. An exit
+                // leg of an entry recovery found is watched once the
+                // entry fills, as the first engine would have (one it
+                // then drops shows as its fills missed).
+                let located =
+                    |o| chain(&run.ledger, o).any(|id| record.located.iter().any(|l| l == id));
+                let head = order
+                    .links
+                    .parent
+                    .as_ref()
+                    .and_then(|(head, _)| run.ledger.by_id(head));
+                let found = located(order) || head.is_some_and(located);
                 if stopped
                     && (working || held)
                     && !order.client_order_id.ends_with(&resent)
