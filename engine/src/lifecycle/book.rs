@@ -401,10 +401,11 @@ impl Book {
         }
     }
 
-    /// Counts an exit leg's quantity in flight, as [`Book::reserve`] does
-    /// a signal's, so that booking its outcome gives it back.
-    pub(crate) fn expect_exit(&mut self, leg: &Signal) {
-        self.fly(&leg.symbol, leg.side, leg.qty);
+    /// Counts `signal`'s quantity in flight, as [`Book::reserve`] does
+    /// (without reserving buying power), so that booking its outcome gives
+    /// it back: an exit leg's, or a journaled intent's being rebuilt.
+    pub(crate) fn count_in_flight(&mut self, signal: &Signal) {
+        self.fly(&signal.symbol, signal.side, signal.qty);
     }
 
     /// Undoes [`Book::reserve`] and books what filled (`fill`: quantity,

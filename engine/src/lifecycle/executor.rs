@@ -282,11 +282,6 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.clock.now().trading_day()
     }
 
-    /// Announces `state` for `signal`, with no order to show.
-    pub(super) fn emit_state(&self, signal: &Signal, state: OrderState) {
-        self.emit(signal, state, None, None);
-    }
-
     fn emit(
         &self,
         signal: &Signal,
@@ -427,13 +422,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.record_intent(signal, reserved)?;
         let route = self.detector.route(&signal.client_order_id);
         self.working.handed_over(signal);
-        let submission = match self.place(signal, reserved).await {
-            Ok(submission) => submission,
-            Err(error) => {
-                self.working.done(&signal.client_order_id);
-                return Err(error);
-            }
-        };
+        let submission = self.place(signal, reserved).await?;
         let prices = (signal.expected_price(reference), Some(baseline));
         Ok(self
             .see_through(signal, reserved, prices, submission, route)
@@ -548,10 +537,25 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         reserved: Decimal,
     ) -> Result<Submission, ExecutionError> {
         let request = signal.request();
-        let error = match self.detector.submit(&request).await {
-            Ok(submission) => return Ok(submission),
-            Err(error) => error,
-        };
+        match self.detector.submit(&request).await {
+            Ok(submission) => Ok(submission),
+            Err(error) => {
+                self.working.done(&signal.client_order_id);
+                Err(self.fail_submission(signal, reserved, error, ""))
+            }
+        }
+    }
+
+    /// An intent whose order was never placed (or whose placing could
+    /// not be confirmed): the end audited (`context` before the error),
+    /// its reservation given back, the end announced; returns the error.
+    pub(super) fn fail_submission(
+        &self,
+        signal: &Signal,
+        reserved: Decimal,
+        error: SubmitError,
+        context: &str,
+    ) -> ExecutionError {
         let (event, state) = match error {
             SubmitError::Rejected { .. } => (AuditEvent::Reject, OrderState::Rejected),
             SubmitError::NotPlaced { .. }
@@ -564,11 +568,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             None,
             (signal.qty, None),
             "not placed",
-            &error.to_string(),
+            &format!("{context}{error}"),
         );
         self.book_outcome(signal, reserved, (Decimal::ZERO, None, None), &[]);
         self.emit(signal, state, None, None);
-        Err(error.into())
+        error.into()
     }
 
     /// Records the placed order and watches it, announcing every change.
@@ -829,7 +833,11 @@ fn audit_entry(
         exits,
         exit_of: stamps.exit_of.map(str::to_owned),
         executions: match stamps.executions {
-            [_, _, ..] => stamps.executions.iter().map(|e| (e.qty, e.price)).collect(),
+            [_, _, ..] => stamps
+                .executions
+                .iter()
+                .map(|e| (e.qty, e.price, e.at))
+                .collect(),
             _ => Vec::new(),
         },
     }

@@ -96,7 +96,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// audits it under the leg's `client_order_id`.
     fn book_exit(&self, signal: &Signal, leg: &FillResult) {
         let leg_signal = exit_signal(signal, &leg.client_order_id, leg.side, leg.qty);
-        self.lock().expect_exit(&leg_signal);
+        self.lock().count_in_flight(&leg_signal);
         self.book_outcome(
             &leg_signal,
             Decimal::ZERO,

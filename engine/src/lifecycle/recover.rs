@@ -19,8 +19,7 @@ use rust_decimal::Decimal;
 use tokio::time::Instant;
 
 use crate::detect::{Consistency, Execution, FillResult, Submission};
-use crate::lifecycle::audit::{AuditEvent, Journal, JournaledIntent};
-use crate::lifecycle::events::OrderState;
+use crate::lifecycle::audit::{Journal, JournaledIntent, OpenExits};
 use crate::lifecycle::{ExecutionError, OrderExecutor, Signal};
 use crate::port::{Broker, SubmitError};
 
@@ -73,9 +72,10 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// every one has ended.
     pub async fn recover(&self, journal: &Journal) -> Recovery {
         let in_flight = self.restore(journal);
-        let positions = self.reconcile(&in_flight).await;
+        let open_exits = journal.open_exits();
+        let positions = self.reconcile(&in_flight, &open_exits).await;
         let mut exits = tokio::task::JoinSet::new();
-        for (place, open) in journal.open_exits().into_iter().enumerate() {
+        for (place, open) in open_exits.into_iter().enumerate() {
             let executor = self.clone();
             exits.spawn(async move {
                 let client_order_id = open.entry.signal.client_order_id.clone();
@@ -147,16 +147,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             };
             // Counted in flight, then settled: booking gives back what
             // it counted, and nothing else moves.
-            self.lock().expect_exit(&intent.signal);
-            let at_fill = at.unwrap_or_else(|| self.clock.now());
+            self.lock().count_in_flight(&intent.signal);
             let executions: Vec<Execution> = intent
                 .executions
                 .iter()
-                .map(|&(qty, price)| Execution {
+                .map(|&(qty, price, at)| Execution {
                     id: String::new(),
                     qty,
                     price,
-                    at: at_fill,
+                    at,
                 })
                 .collect();
             self.book_outcome(&intent.signal, Decimal::ZERO, (qty, price, at), &executions);
@@ -165,16 +164,25 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     }
 
     /// Reconciles the rebuilt book with the broker: each symbol of the
-    /// book that no intent in flight (`in_flight`) trades, its position
-    /// read from the broker (through position lag, as the end-of-run
-    /// check reads it) against the book's. A symbol an intent in flight
-    /// trades is left out: its position moves while that order is found.
-    /// Returns each symbol checked and what the reads found.
-    pub async fn reconcile(&self, in_flight: &[JournaledIntent]) -> Vec<(String, Consistency)> {
+    /// book that no intent in flight (`in_flight`) and no exit leg left
+    /// open (`open_exits`) trades, its position read from the broker
+    /// (through position lag, as the end-of-run check reads it) against
+    /// the book's. A symbol one of those trades is left out: its position
+    /// moves while that order is found. Returns each symbol checked and
+    /// what the reads found.
+    pub async fn reconcile(
+        &self,
+        in_flight: &[JournaledIntent],
+        open_exits: &[OpenExits],
+    ) -> Vec<(String, Consistency)> {
+        let moving = |symbol: &str| {
+            in_flight.iter().any(|i| i.signal.symbol == symbol)
+                || open_exits.iter().any(|o| o.entry.signal.symbol == symbol)
+        };
         let book = self.positions();
         let symbols: Vec<(String, Decimal)> = book
             .positions()
-            .filter(|(symbol, _)| !in_flight.iter().any(|i| i.signal.symbol == *symbol))
+            .filter(|(symbol, _)| !moving(symbol))
             .map(|(symbol, state)| (symbol.to_owned(), state.qty))
             .collect();
         let mut found = Vec::with_capacity(symbols.len());
@@ -230,17 +238,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             Ok(submission) => submission,
             Err(error) => {
                 self.working.done(&signal.client_order_id);
-                let _ = self.audit(
-                    &signal,
-                    AuditEvent::Failure,
-                    None,
-                    (signal.qty, None),
-                    "not placed",
-                    &format!("recovered after a restart: {error}"),
-                );
-                self.book_outcome(&signal, reserved, (Decimal::ZERO, None, None), &[]);
-                self.emit_state(&signal, OrderState::Failed);
-                return Err(error.into());
+                let context = "recovered after a restart: ";
+                return Err(self.fail_submission(&signal, reserved, error, context));
             }
         };
         if let Some(why) = cancel_asked {

@@ -101,18 +101,16 @@ impl Working {
     /// or a replacement's `{id}-v{n}`, or an exit leg's), and for a leg
     /// its entry's `client_order_id`.
     pub(crate) fn signal_of(&self, client_order_id: &str) -> Option<(Signal, Option<String>)> {
-        let orders = self.lock();
-        let intent = orders.get(client_order_id).or_else(|| {
-            let (base, _) = client_order_id.rsplit_once("-v")?;
-            orders.get(base)
-        });
-        if let Some(order) = intent {
+        if let Some(order) = self.lock().get(client_order_id) {
             return Some((order.signal.clone(), None));
         }
-        drop(orders);
-        self.lock_exits()
-            .get(client_order_id)
-            .map(|(leg, entry)| (leg.clone(), Some(entry.clone())))
+        if let Some((leg, entry)) = self.lock_exits().get(client_order_id) {
+            return Some((leg.clone(), Some(entry.clone())));
+        }
+        let (base, _) = client_order_id.rsplit_once("-v")?;
+        self.lock()
+            .get(base)
+            .map(|order| (order.signal.clone(), None))
     }
 
     /// Asks for `client_order_id`'s cancel, saying why; false when no

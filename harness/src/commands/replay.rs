@@ -345,7 +345,12 @@ fn crash_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
             })
             .map(|o| o.id.clone());
         let concluded = record.concluded.contains(&outcome.index);
+        let legs = legs_found(run, outcome, &record.located);
         let recovered = match (found, record.delivered_again.contains(&outcome.index)) {
+            (_, _) if concluded && !legs.is_empty() => format!(
+                "RESTART {n}: its verdict is in the journal; its exit legs {} read again and watched",
+                legs.join(", ")
+            ),
             (_, _) if concluded => {
                 format!("RESTART {n}: its verdict is in the journal; nothing to recover")
             }
@@ -363,6 +368,23 @@ fn crash_rows(run: &SeedRun, outcome: &OrderOutcome) -> Vec<Row> {
         rows.push((record.restarted_at, 2, String::new(), recovered));
     }
     rows
+}
+
+/// The exit legs of `outcome`'s order that a recovery found (`located`).
+fn legs_found(run: &SeedRun, outcome: &OrderOutcome, located: &[String]) -> Vec<String> {
+    run.ledger
+        .orders()
+        .iter()
+        .filter(|leg| located.contains(&leg.id))
+        .filter(|leg| {
+            leg.links
+                .parent
+                .as_ref()
+                .and_then(|(head, _)| run.ledger.by_id(head))
+                .is_some_and(|head| head.client_order_id == outcome.client_order_id)
+        })
+        .map(|leg| leg.id.clone())
+        .collect()
 }
 
 /// The engine's verdict, when it concluded.

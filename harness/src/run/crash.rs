@@ -27,8 +27,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use fillproof_engine::clock::{sleep, sleep_until};
 use fillproof_engine::{
-    AuditEvent, AuditKey, Clock, Decimal, ExecutorConfig, Journal, JournaledIntent, OpenExits,
-    OrderExecutor, Verdict,
+    AuditEvent, AuditKey, Clock, Decimal, ExecutorConfig, Journal, JournaledIntent, LocatedExits,
+    OpenExits, OrderExecutor, Verdict,
 };
 use fillproof_simulator::{CrashAt, CrashesSpec, EngineKind, Intent, SimBroker};
 use tokio::task::JoinSet;
@@ -45,7 +45,8 @@ pub struct CrashRecord {
     /// When the fresh engine started.
     pub restarted_at: Duration,
     /// When recovery had located every intent in flight (found at the
-    /// broker or concluded never placed); `None` while it had not.
+    /// broker or concluded never placed) and read again every entry whose
+    /// exit legs the journal shows open; `None` while it had not.
     pub recovered_at: Option<Duration>,
     /// The workload intents whose engine task the crash stopped.
     pub in_flight: Vec<u32>,
@@ -180,6 +181,9 @@ impl Crashes {
             return Ok(());
         };
         sleep_until(run.start + crash.at).await;
+        // When it came: later than planned when the engine was busy
+        // recovering from the one before.
+        let crashed_at = run.start.elapsed();
         run.tasks.abort_all();
         let mut in_flight = Vec::new();
         while let Some(joined) = run.tasks.join_next_with_id().await {
@@ -212,7 +216,7 @@ impl Crashes {
         let number = {
             let mut records = lock(&self.records);
             records.push(CrashRecord {
-                at: crash.at,
+                at: crashed_at,
                 restarted_at,
                 in_flight: in_flight.clone(),
                 torn: crash.torn,
@@ -223,7 +227,7 @@ impl Crashes {
         };
         match &journal {
             Some(journal) => {
-                self.recover(run, journal, (&in_flight, number, crash.at))
+                self.recover(run, journal, (&in_flight, number, crashed_at))
                     .await;
             }
             None => self.deliver_again(run, &in_flight, number),
@@ -275,14 +279,15 @@ impl Crashes {
         };
         let executor = executor.clone();
         let in_flight = executor.restore(journal);
+        let view = JournalView::of(journal);
+        let open: Vec<OpenExits> = view.open_exits.values().cloned().collect();
         let alarms = executor
-            .reconcile(&in_flight)
+            .reconcile(&in_flight, &open)
             .await
             .iter()
             .filter(|(_, c)| matches!(c, fillproof_engine::Consistency::Discrepancy { .. }))
             .count();
         lock(&self.records)[number].position_alarms = Some(alarms as u64);
-        let view = JournalView::of(journal);
         let watched: Vec<(JournaledIntent, &Intent)> = in_flight
             .into_iter()
             .filter_map(|journaled| {
@@ -318,18 +323,19 @@ impl Crashes {
                 .id();
             run.filing.resumed(id, index);
         }
-        self.settle_stopped(run, (&executor, &view), stopped, number);
+        self.settle_stopped(run, &view, stopped, number);
+        self.watch_open_exits(run, (&executor, &view), number);
     }
 
     /// The intents the crash stopped that no recovery watches: one whose
     /// verdict the journal holds is filed with it (and with its exit legs
-    /// the journal shows ended), its exit legs still working watched
-    /// again first; one stopped before its `submit` record is delivered
-    /// again (it was never sent).
+    /// the journal shows ended) unless exit legs of it are still open
+    /// ([`Self::watch_open_exits`] files it); one stopped before its
+    /// `submit` record is delivered again (it was never sent).
     fn settle_stopped(
         &self,
         run: &mut Running<'_, '_>,
-        (executor, view): (&OrderExecutor<SimBroker>, &JournalView),
+        view: &JournalView,
         stopped: &[u32],
         number: usize,
     ) {
@@ -342,24 +348,14 @@ impl Crashes {
                 Some(journaled) if journaled.in_flight() => {}
                 Some(journaled) if journaled.concluded.is_some() => {
                     lock(&self.records)[number].concluded.push(index);
-                    let at = self.virtual_at(journaled, run.start);
-                    let mut verdict = journaled_verdict(journaled);
-                    verdict.decided_at = Some(run.start + at);
-                    verdict.exits = view
-                        .ended_legs(cid)
-                        .map(|leg| self.journaled_exit(leg, run.start))
-                        .collect();
-                    match view.open_exits.get(cid) {
-                        Some(open) => {
-                            let id = self.watch_exits_again(
-                                run,
-                                executor,
-                                (index, verdict),
-                                (open, number),
-                            );
-                            run.filing.resumed(id, index);
-                        }
-                        None => run.filing.concluded(index, verdict, at),
+                    // One with exit legs open is filed when they end.
+                    if !view.open_exits.contains_key(cid) {
+                        let at = self.virtual_at(journaled, run.start);
+                        run.filing.concluded(
+                            index,
+                            self.journaled_verdict(view, journaled, run.start),
+                            at,
+                        );
                     }
                 }
                 _ => {
@@ -377,6 +373,48 @@ impl Crashes {
         }
     }
 
+    /// Watches again the exit legs of every entry the journal shows open,
+    /// as the engine's own recovery does: those of an intent the crash
+    /// stopped, and those whose records a batched journal lost (the
+    /// intent's task had ended: what it reported stands).
+    fn watch_open_exits(
+        &self,
+        run: &mut Running<'_, '_>,
+        (executor, view): (&OrderExecutor<SimBroker>, &JournalView),
+        number: usize,
+    ) {
+        for (cid, open) in &view.open_exits {
+            let Some(intent) = run
+                .intents
+                .iter()
+                .find(|i| &i.request.client_order_id == cid)
+            else {
+                continue;
+            };
+            let verdict = self.journaled_verdict(view, &open.entry, run.start);
+            let id = self.watch_exits_again(run, executor, (intent.index, verdict), (open, number));
+            run.filing.resumed(id, intent.index);
+        }
+    }
+
+    /// The verdict the journal holds of concluded `journaled`, with its
+    /// exit legs the journal shows ended.
+    fn journaled_verdict(
+        &self,
+        view: &JournalView,
+        journaled: &JournaledIntent,
+        start: Instant,
+    ) -> EngineVerdict {
+        let at = self.virtual_at(journaled, start);
+        let mut verdict = journaled_verdict(journaled);
+        verdict.decided_at = Some(start + at);
+        verdict.exits = view
+            .ended_legs(&journaled.signal.client_order_id)
+            .map(|leg| self.journaled_exit(leg, start))
+            .collect();
+        verdict
+    }
+
     /// Spawns the task that watches again the exit legs of a concluded
     /// entry (`open`) a crash left working, and files the entry's
     /// journaled verdict with every leg's outcome; returns the task's id.
@@ -391,10 +429,15 @@ impl Crashes {
         let open = open.clone();
         let records = Arc::clone(&self.records);
         let start = run.start;
+        // Recovery is done when the entry's legs are found, too.
+        lock(&records)[number].pending += 1;
         run.tasks
             .spawn(async move {
-                if let Some(located) = executor.locate_exits(open).await {
-                    note_found(&records, number, located.leg_ids());
+                let located = executor.locate_exits(open).await;
+                let legs = located.iter().flat_map(LocatedExits::leg_ids);
+                note_found(&records, number, legs);
+                note_located(&records, number, None, start);
+                if let Some(located) = located {
                     let watched = executor.resume_exits(located).await;
                     verdict.exits.extend(watched.iter().map(ExitClaim::of));
                 }

@@ -50,9 +50,11 @@ pub struct JournaledIntent {
     /// What filled, as the last fill record says: quantity, average price
     /// and the broker's stamp.
     pub filled: Option<(Decimal, Option<Decimal>, Option<Timestamp>)>,
-    /// The pieces it filled in, quantity and price, as the last fill
-    /// record gives them (none when it filled in one).
-    pub executions: Vec<(Decimal, Decimal)>,
+    /// The pieces it filled in, quantity, price and broker stamp, as the
+    /// last fill record gives them; none when it filled in one, or when
+    /// the pieces do not add up to the record's quantity or a stamp is not
+    /// one (the record's total is booked then).
+    pub executions: Vec<(Decimal, Decimal, Timestamp)>,
     /// The record that concluded it, when the engine did.
     pub concluded: Option<AuditEvent>,
     /// When the engine concluded, by its clock.
@@ -256,7 +258,7 @@ impl Journal {
                     .as_deref()
                     .and_then(Timestamp::parse_rfc3339);
                 intent.filled = Some((record.qty, record.price, broker_at));
-                intent.executions.clone_from(&record.executions);
+                intent.executions = pieces_of(record);
             }
             if concludes(record) {
                 intent.filled_whole = record.event == AuditEvent::Fill
@@ -268,6 +270,19 @@ impl Journal {
         }
         intents
     }
+}
+
+/// The pieces a fill record lists, each with its stamp; none unless they
+/// add up to the record's quantity and every stamp reads.
+fn pieces_of(record: &AuditRecord) -> Vec<(Decimal, Decimal, Timestamp)> {
+    let pieces: Option<Vec<(Decimal, Decimal, Timestamp)>> = record
+        .executions
+        .iter()
+        .map(|(qty, price, at)| Some((*qty, *price, Timestamp::parse_rfc3339(at)?)))
+        .collect();
+    pieces
+        .filter(|p| p.iter().map(|(qty, _, _)| *qty).sum::<Decimal>() == record.qty)
+        .unwrap_or_default()
 }
 
 /// The signal a record stands for: a `submit` record holds the ordered

@@ -101,7 +101,11 @@ impl AuditLog {
             stop_loss: entry.exits.stop_loss,
             take_profit: entry.exits.take_profit,
             exit_of: entry.exit_of,
-            executions: entry.executions,
+            executions: entry
+                .executions
+                .into_iter()
+                .map(|(qty, price, at)| (qty, price, at.to_string()))
+                .collect(),
             chain: self.key.as_ref().map(|_| ChainMode::HmacSha256),
             prev_hash: chain.last_hash.clone(),
             hash: String::new(),

@@ -65,9 +65,10 @@ pub struct AuditEntry {
     /// protects.
     pub exit_of: Option<String>,
     /// For a fill record of an order filled in more than one piece: each
-    /// piece's quantity and price, in order (the average alone cannot
-    /// rebuild average-cost P&L to the cent).
-    pub executions: Vec<(Decimal, Decimal)>,
+    /// piece's quantity, price and broker stamp, in order (the average
+    /// alone cannot rebuild average-cost P&L to the cent, nor book each
+    /// piece when it happened).
+    pub executions: Vec<(Decimal, Decimal, crate::port::Timestamp)>,
 }
 
 /// An entry's exits, as its `submit` record gives them.
@@ -125,9 +126,10 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_of: Option<String>,
     /// For a fill record of an order filled in more than one piece: each
-    /// piece's quantity and price, in order. Absent otherwise.
+    /// piece's quantity, price and broker stamp (RFC 3339 UTC), in order.
+    /// Absent otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub executions: Vec<(Decimal, Decimal)>,
+    pub executions: Vec<(Decimal, Decimal, String)>,
     /// `hmac-sha256` in a keyed log's records; absent in a keyless one
     /// (so keyless records are written as before the field existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,9 +226,11 @@ impl AuditRecord {
             out.push_str(",\"exit_of\":");
             push_json_str(out, entry);
         }
-        for (n, (qty, price)) in self.executions.iter().enumerate() {
+        for (n, (qty, price, at)) in self.executions.iter().enumerate() {
             out.push_str(if n == 0 { ",\"executions\":[" } else { "," });
-            let _ = write!(out, "[\"{qty}\",\"{price}\"]");
+            let _ = write!(out, "[\"{qty}\",\"{price}\",");
+            push_json_str(out, at);
+            out.push(']');
             if n + 1 == self.executions.len() {
                 out.push(']');
             }

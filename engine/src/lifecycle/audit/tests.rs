@@ -60,7 +60,7 @@ proptest! {
         price in prop::option::of(any_decimal()),
         exits in (prop::option::of(any_decimal()), prop::option::of(any_decimal())),
         exit_of in any::<bool>(),
-        executions in prop::collection::vec((any_decimal(), any_decimal()), 0..4),
+        executions in prop::collection::vec((any_decimal(), any_decimal(), any_text()), 0..4),
     ) {
         let record = AuditRecord {
             seq,
@@ -638,4 +638,119 @@ fn a_resumed_log_continues_the_chain_after_a_torn_tail() {
     assert_eq!(verify_audit_log(&text), Ok(8));
     let intents = Journal::read(&text, None).expect("whole").intents();
     assert_eq!(intents[1].concluded, Some(AuditEvent::NotFilled));
+}
+
+/// A record of `event` about `id`, as `entry` gives it, changed by `edit`.
+fn record_of(log: &AuditLog, event: AuditEvent, id: &str, edit: impl FnOnce(&mut AuditEntry)) {
+    let mut record = entry("t", event, 0);
+    record.client_order_id = id.to_owned();
+    record.broker_at = None;
+    edit(&mut record);
+    log.record(record).expect("memory never fails");
+}
+
+/// Goal: the journal tells which entries' exit legs a crash may have
+/// left working, and only those. Method: four entries written as the
+/// executor writes them: a bracket filled whole with one leg ended (open,
+/// that leg listed), a bracket filled whole with both legs ended (not
+/// open), an OTO filled whole with no leg ended (open), a bracket that
+/// ended with part filled (its legs never worked: not open); the legs'
+/// records name their entry, and the entries' `submit` records their
+/// exits.
+#[test]
+fn the_journal_lists_the_exit_legs_a_crash_left_open() {
+    let sink = MemorySink::default();
+    let log = AuditLog::new(Box::new(sink.clone()), Arc::new(FixedClock));
+    let price = |p: &str| Some(p.parse::<Decimal>().expect("price"));
+    let bracket = ExitPrices {
+        stop_loss: price("580"),
+        take_profit: price("600"),
+    };
+    for (id, exits) in [
+        ("b-1", bracket),
+        ("b-2", bracket),
+        (
+            "oto-3",
+            ExitPrices {
+                take_profit: None,
+                ..bracket
+            },
+        ),
+        ("b-4", bracket),
+    ] {
+        record_of(&log, AuditEvent::Submit, id, |r| r.exits = exits);
+    }
+    for id in ["b-1", "b-2", "oto-3"] {
+        record_of(&log, AuditEvent::Fill, id, |_| {});
+    }
+    record_of(&log, AuditEvent::Fill, "b-4", |r| {
+        r.qty = Decimal::from(4);
+        r.status = "canceled".into();
+    });
+    for (leg, of) in [("b-1-tp", "b-1"), ("b-2-tp", "b-2"), ("b-2-sl", "b-2")] {
+        record_of(&log, AuditEvent::NotFilled, leg, |r| {
+            r.exit_of = Some(of.into());
+            r.status = "canceled".into();
+        });
+    }
+    let journal = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    let submitted = &journal.intents()[0].signal;
+    assert_eq!(
+        (submitted.stop_loss, submitted.take_profit),
+        (price("580"), price("600"))
+    );
+    let open = journal.open_exits();
+    let found: Vec<(&str, Vec<&str>)> = open
+        .iter()
+        .map(|o| {
+            let ended = o.ended.iter().map(|l| l.signal.client_order_id.as_str());
+            (o.entry.signal.client_order_id.as_str(), ended.collect())
+        })
+        .collect();
+    assert_eq!(found, [("b-1", vec!["b-1-tp"]), ("oto-3", vec![])]);
+}
+
+/// Goal: a fill record's pieces rebuild the book only when they are its
+/// fill: each with a stamp that reads, adding up to the record's
+/// quantity; otherwise the record's total stands. A journaled cancel is
+/// told with why. Method: three fill records, pieces adding up (kept,
+/// stamps parsed), pieces short of the total (dropped), a stamp that is
+/// not one (dropped); a `pending_cancel` record on an intent in flight.
+#[test]
+fn a_fill_records_pieces_count_only_when_they_are_its_fill() {
+    let sink = MemorySink::default();
+    let log = AuditLog::new(Box::new(sink.clone()), Arc::new(FixedClock));
+    let at = Timestamp::from_unix_micros(1_735_828_199_000_000);
+    let piece = |qty: i64, price: &str| (Decimal::from(qty), price.parse().expect("price"), at);
+    record_of(&log, AuditEvent::Fill, "whole", |r| {
+        r.executions = vec![piece(4, "590"), piece(6, "591")];
+    });
+    record_of(&log, AuditEvent::Fill, "short", |r| {
+        r.executions = vec![piece(4, "590"), piece(5, "591")];
+    });
+    record_of(&log, AuditEvent::Submit, "asked", |_| {});
+    record_of(&log, AuditEvent::Cancel, "asked", |r| {
+        r.status = "pending_cancel".into();
+        r.reason = "the trader asked for a cancel".into();
+    });
+    let mut lines = sink.lines();
+    let unstamped = lines[0].replace("2025-01-02T14:29:59.000000Z", "yesterday");
+    let mut record: AuditRecord = serde_json::from_str(&unstamped).expect("a record");
+    record.client_order_id = "unstamped".into();
+    record.seq = 5;
+    record.prev_hash = serde_json::from_str::<AuditRecord>(&lines[3])
+        .expect("a record")
+        .hash;
+    record.hash = record.expected_hash();
+    lines.push(serde_json::to_string(&record).expect("serializes"));
+    let journal = Journal::read(&(lines.join("\n") + "\n"), None).expect("whole");
+    let intents = journal.intents();
+    let pieces: Vec<usize> = intents.iter().map(|i| i.executions.len()).collect();
+    assert_eq!(pieces, [2, 0, 0, 0]);
+    assert_eq!(intents[0].executions[1], piece(6, "591"));
+    assert_eq!(
+        intents[2].cancel_asked.as_deref(),
+        Some("the trader asked for a cancel")
+    );
+    assert!(intents[2].in_flight());
 }

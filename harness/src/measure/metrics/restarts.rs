@@ -6,8 +6,9 @@
 //!   (or landing after it),
 //!   that the recovery did not find and the fresh engine did not place
 //!   (a bracket's exit leg counts with its entry's intent, and is found
-//!   with its entry, or on its own when recovery reads an entry the
-//!   journal shows filled and watches its legs again; an intent the
+//!   with its entry when the engine goes on to report the leg, or on its
+//!   own when recovery reads an entry the journal shows filled and
+//!   watches its legs again; an intent the
 //!   journal shows never sent is sent by the fresh engine
 //!   under its own id; one sent again under a new id leaves the first
 //!   order to nobody): an order no running engine watches;
@@ -21,12 +22,13 @@
 //!   check, where no order in flight moves the position);
 //! - recovery time: from the fresh engine's start to the instant it had
 //!   located every intent in flight (found at the broker, or concluded
-//!   never placed), virtual; a recovery that never finished gives none.
+//!   never placed) and read again every entry whose exit legs the journal
+//!   shows open, virtual; a recovery that never finished gives none.
 
 use serde::{Deserialize, Serialize};
 
 use super::{IntentIds, LegFigures, OrderCheck};
-use crate::run::SeedRun;
+use crate::run::{CrashRecord, SeedRun};
 
 /// One seed run's figures on crashes and restarts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -80,52 +82,7 @@ impl RestartFigures {
             figures
                 .recovery_ms
                 .push((recovered - record.restarted_at).as_secs_f64() * 1_000.0);
-            // Sent again under a new id by this engine: watched by it.
-            let resent = format!("-restart{}", number + 1);
-            for order in run.ledger.orders() {
-                // A bracket's exit leg belongs to its entry's intent; a
-                // leg the crash left working is watched only if recovery
-                // found it.
-                let Some(slot) = ids
-                    .of_order(order)
-                    .or_else(|| ids.of_leg(&run.ledger, order))
-                else {
-                    continue;
-                };
-                // An intent the journal shows never sent is sent by the
-                // fresh engine, under its own id, and watched by it.
-                let stopped = record.in_flight.contains(&(slot as u32))
-                    && !record.delivered_again.contains(&(slot as u32));
-                // A leg held until its entry fills works from then.
-                let held = order
-                    .links
-                    .held_until
-                    .is_some_and(|until| until > recovered && order.accepted_at <= recovered);
-                // Working when recovery had finished, or landing after it
-                // (a submit from before the crash, still on its way).
-                let working =
-                    order.accepted_at > recovered || !order.status_at(recovered).is_terminal();
-                // A replacement of an order recovery found is watched
-                // with it: the watch follows the replace chain. An exit
-                // leg of an entry recovery found is watched once the
-                // entry fills, as the first engine would have (one it
-                // then drops shows as its fills missed).
-                let located =
-                    |o| chain(&run.ledger, o).any(|id| record.located.iter().any(|l| l == id));
-                let head = order
-                    .links
-                    .parent
-                    .as_ref()
-                    .and_then(|(head, _)| run.ledger.by_id(head));
-                let found = located(order) || head.is_some_and(located);
-                if stopped
-                    && (working || held)
-                    && !order.client_order_id.ends_with(&resent)
-                    && !found
-                {
-                    orphaned.insert(order.id.clone());
-                }
-            }
+            orphaned.extend(orphans_after(run, ids, (number, record), recovered));
         }
         figures.orders_orphaned = orphaned.len() as u64;
         for (check, _) in checks.iter().zip(&interrupted).filter(|(_, i)| **i) {
@@ -152,6 +109,63 @@ impl RestartFigures {
             *self.recovery_position_alarms.get_or_insert(0) += more;
         }
     }
+}
+
+/// The broker orders crash `number` (`record`) left to nobody: of an
+/// intent the crash stopped, working when its recovery had finished
+/// (`recovered`) or landing after, neither found by that recovery nor
+/// sent again by the fresh engine.
+fn orphans_after(
+    run: &SeedRun,
+    ids: &IntentIds,
+    (number, record): (usize, &CrashRecord),
+    recovered: std::time::Duration,
+) -> Vec<String> {
+    // Sent again under a new id by this engine: watched by it.
+    let resent = format!("-restart{}", number + 1);
+    let mut orphaned = Vec::new();
+    for order in run.ledger.orders() {
+        // A bracket's exit leg belongs to its entry's intent; a
+        // leg the crash left working is watched only if recovery
+        // found it.
+        let Some(slot) = ids
+            .of_order(order)
+            .or_else(|| ids.of_leg(&run.ledger, order))
+        else {
+            continue;
+        };
+        // An intent the journal shows never sent is sent by the
+        // fresh engine, under its own id, and watched by it.
+        let stopped = record.in_flight.contains(&(slot as u32))
+            && !record.delivered_again.contains(&(slot as u32));
+        // A leg held until its entry fills works from then.
+        let held = order
+            .links
+            .held_until
+            .is_some_and(|until| until > recovered && order.accepted_at <= recovered);
+        // Working when recovery had finished, or landing after it
+        // (a submit from before the crash, still on its way).
+        let working = order.accepted_at > recovered || !order.status_at(recovered).is_terminal();
+        // A replacement of an order recovery found is watched
+        // with it: the watch follows the replace chain. An exit
+        // leg of an entry recovery found is watched when the
+        // entry's watch goes on to it: the engine reports the leg.
+        let located = |o| chain(&run.ledger, o).any(|id| record.located.iter().any(|l| l == id));
+        let head = order
+            .links
+            .parent
+            .as_ref()
+            .and_then(|(head, _)| run.ledger.by_id(head));
+        let reported = run
+            .outcomes
+            .get(slot)
+            .is_some_and(|outcome| outcome.verdict.exits.iter().any(|e| e.order_id == order.id));
+        let found = located(order) || (reported && head.is_some_and(located));
+        if stopped && (working || held) && !order.client_order_id.ends_with(&resent) && !found {
+            orphaned.push(order.id.clone());
+        }
+    }
+    orphaned
 }
 
 /// The ids of `order` and of every order it replaced, back to the first.
