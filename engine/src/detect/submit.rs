@@ -250,10 +250,12 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     ) -> Result<Submission, SubmitError> {
         let client_order_id = &request.client_order_id;
         let horizon = unanswered_at + self.config.reconcile_horizon;
-        // Lookups that fail go on at least to the horizon (longer when the
-        // caller allows it: a restarted engine keeps trying to reach the
-        // broker about an old intent).
-        attempt.deadline = attempt.deadline.max(horizon);
+        // Lookups that fail go on past the horizon: the lookup made there
+        // decides, and one the broker turns away for now (a 429, an
+        // outage) is tried again for a submit deadline more (longer when
+        // the caller allows it: a restarted engine keeps trying to reach
+        // the broker about an old intent).
+        attempt.deadline = attempt.deadline.max(horizon + self.config.submit_timeout);
         let mut absent_reads = 0u32;
         loop {
             match self.look_up(request, &mut attempt).await {
