@@ -1659,3 +1659,44 @@ fn restart_figures_hold_for_legs_in_pieces_lost_records_and_double_crashes() {
     assert_eq!(twice.recovery_position_alarms, Some(0));
     assert_eq!(twice.missed_fills_across_restarts, Some(0));
 }
+
+/// Goal: restarts neither stretch an exit's watch nor bend the figures
+/// judging them, in the cases a second review found wrong. Method: four
+/// crash cases of `harness/tests/crashes/`: legs watched for a window
+/// across crashes every 20 s (the entry's fill is reported, no leg left
+/// working or unresolved); the held legs of a limit bracket that never
+/// fills, recovered through their entry (not orphaned); a memory-only
+/// engine that sends a bracket again and watches its legs (not
+/// orphaned); a trader's cancel asked just before a crash (its latency
+/// runs from the ask, 21.12 s).
+#[test]
+fn restart_figures_hold_for_watch_windows_held_legs_resends_and_cancels() {
+    let window = metrics(&run(
+        crash_case("legs-watched-for-a-window-across-crashes.yaml"),
+        None,
+    ));
+    assert!(
+        window.crashes.is_some_and(|n| n > 1),
+        "{:?}",
+        window.crashes
+    );
+    assert_eq!(window.detection_rate, Some(1.0));
+    assert_eq!((window.missed_fills, window.unresolved), (0, 0));
+    assert_eq!(window.orders_orphaned, Some(0));
+    let held = metrics(&run(
+        crash_case("legs-held-by-an-entry-that-never-fills.yaml"),
+        None,
+    ));
+    assert_eq!(held.crashes, Some(1));
+    assert_eq!(held.orders_orphaned, Some(0));
+    let resent = metrics(&run(
+        crash_case("memory-only-resends-a-bracket.yaml"),
+        Some(EngineKind::MemoryOnly),
+    ));
+    assert_eq!(resent.crashes, Some(1));
+    assert_eq!(resent.orders_orphaned, Some(0));
+    let canceled = metrics(&run(crash_case("trader-cancel-before-a-crash.yaml"), None));
+    assert_eq!(canceled.crashes, Some(1));
+    let latency = canceled.cancel_latency_ms.expect("the cancel is measured");
+    assert_eq!(latency.max, 21_120.0);
+}

@@ -460,7 +460,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         self.record_outcome(signal, None, &order_id, &result);
         // A bracket's or OTO's exits work once its entry filled whole.
         if signal.has_exits() && result.verdict == Verdict::Filled {
-            result.exits = self.watch_exits(signal, &order_id, legs, false).await;
+            let watch = (false, self.exits_watched_for);
+            result.exits = self.watch_exits(signal, &order_id, legs, watch).await;
         }
         result
     }

@@ -38,13 +38,15 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     /// `entry_id`; read again, nested, when the submit's answer carried
     /// none) until each ends, booking and auditing each as it does.
     /// `closed`: another exit of the group already filled (before a
-    /// restart), so a leg still working is canceled after the grace.
+    /// restart), so a leg still working is canceled after the grace;
+    /// `watch_for`: how long the legs are watched before the engine
+    /// cancels them (what is left of `exits_watched_for` after a restart).
     pub(super) async fn watch_exits(
         &self,
         signal: &Signal,
         entry_id: &str,
         legs: Vec<Order>,
-        closed: bool,
+        (closed, watch_for): (bool, Duration),
     ) -> Vec<FillResult> {
         let legs = if legs.is_empty() {
             match self.detector.broker().get_order(entry_id).await {
@@ -75,7 +77,7 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             async move {
                 let result = self
                     .detector
-                    .monitor_exit(leg, route, self.exits_watched_for, Some(guard))
+                    .monitor_exit(leg, route, watch_for, Some(guard))
                     .await;
                 if result.verdict == Verdict::Filled {
                     closed.send_replace(true);
@@ -125,6 +127,9 @@ pub struct LocatedExits {
     /// Whether a leg the journal shows ended filled whole: the position
     /// the group protected is closed.
     closed: bool,
+    /// What is left of the exits' watch, counted from when the engine
+    /// concluded the entry filled.
+    watch_for: Duration,
 }
 
 impl LocatedExits {
@@ -159,7 +164,14 @@ impl<B: Broker + 'static> OrderExecutor<B> {
                 .iter()
                 .any(|e| e.signal.client_order_id == leg.client_order_id)
         };
+        // The legs are watched for `exits_watched_for` from the entry's
+        // fill, however many restarts came since.
+        let since_fill = entry.concluded_at.map_or(Duration::ZERO, |at| {
+            let micros = self.clock.now().unix_micros.saturating_sub(at.unix_micros);
+            Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+        });
         Some(LocatedExits {
+            watch_for: self.exits_watched_for.saturating_sub(since_fill),
             entry: entry.signal,
             entry_id,
             legs: order.legs.into_iter().filter(|l| !is_ended(l)).collect(),
@@ -179,11 +191,13 @@ impl<B: Broker + 'static> OrderExecutor<B> {
             entry_id,
             legs,
             closed,
+            watch_for,
         } = located;
         if legs.is_empty() {
             return Vec::new();
         }
-        self.watch_exits(&entry, &entry_id, legs, closed).await
+        self.watch_exits(&entry, &entry_id, legs, (closed, watch_for))
+            .await
     }
 }
 

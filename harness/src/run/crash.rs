@@ -164,6 +164,16 @@ impl Crashes {
         self.plan.front().copied().filter(|crash| crash.at < t)
     }
 
+    /// The next crash, when the engine would be back up from it before
+    /// `t`, the run's end: a crash whose restart comes after the run
+    /// ended would leave a book judged in the middle of its recovery.
+    pub(super) fn next_back_before(&self, t: Duration) -> Option<CrashAt> {
+        self.plan
+            .front()
+            .copied()
+            .filter(|crash| crash.at + crash.downtime < t)
+    }
+
     /// Crashes the engine at the next crash's instant (or now, `at_point`,
     /// when a call reached a crash point the timeline scripts), keeps it
     /// down, and starts a fresh one that recovers as its kind does. A
@@ -303,6 +313,7 @@ impl Crashes {
         for (journaled, intent) in watched {
             let index = intent.index;
             let actions = still_to_come(intent, crashed_at, run.start.elapsed());
+            let asked = cancel_asked_before(intent, crashed_at);
             let engine = run.engine.clone();
             let executor = executor.clone();
             let records = Arc::clone(&self.records);
@@ -318,26 +329,26 @@ impl Crashes {
                     };
                     let (verdict, cancel_at) =
                         with_trader(Box::pin(watch), &engine, &cid, actions, start).await;
-                    finished(index, verdict, cancel_at, start)
+                    finished(index, verdict, cancel_at.or(asked), start)
                 })
                 .id();
             run.filing.resumed(id, index);
         }
-        self.settle_stopped(run, &view, stopped, number);
+        self.settle_stopped(run, &view, stopped, (number, crashed_at));
         self.watch_open_exits(run, (&executor, &view), number);
     }
 
     /// The intents the crash stopped that no recovery watches: one whose
     /// verdict the journal holds is filed with it (and with its exit legs
-    /// the journal shows ended) unless exit legs of it are still open
-    /// ([`Self::watch_open_exits`] files it); one stopped before its
-    /// `submit` record is delivered again (it was never sent).
+    /// the journal shows ended; [`Self::watch_open_exits`] adds those it
+    /// watches again); one stopped before its `submit` record is
+    /// delivered again (it was never sent).
     fn settle_stopped(
         &self,
         run: &mut Running<'_, '_>,
         view: &JournalView,
         stopped: &[u32],
-        number: usize,
+        (number, crashed_at): (usize, Duration),
     ) {
         for &index in stopped {
             let Some(intent) = run.intents.get(index as usize) else {
@@ -348,15 +359,12 @@ impl Crashes {
                 Some(journaled) if journaled.in_flight() => {}
                 Some(journaled) if journaled.concluded.is_some() => {
                     lock(&self.records)[number].concluded.push(index);
-                    // One with exit legs open is filed when they end.
-                    if !view.open_exits.contains_key(cid) {
-                        let at = self.virtual_at(journaled, run.start);
-                        run.filing.concluded(
-                            index,
-                            self.journaled_verdict(view, journaled, run.start),
-                            at,
-                        );
-                    }
+                    // Filed now, with the legs the journal shows ended;
+                    // what a leg watched again comes to joins it then.
+                    let at = self.virtual_at(journaled, run.start);
+                    let verdict = self.journaled_verdict(view, journaled, run.start);
+                    let asked = cancel_asked_before(intent, crashed_at);
+                    run.filing.concluded(index, verdict, (at, asked));
                 }
                 _ => {
                     let id = spawn_order(
@@ -586,6 +594,17 @@ fn note_located(
     if record.pending == 0 {
         record.recovered_at = Some(start.elapsed());
     }
+}
+
+/// When `intent`'s trader asked for its cancel, if it did before the
+/// crash at `crashed_at` (the engine that crashed took it), since the run
+/// began.
+fn cancel_asked_before(intent: &Intent, crashed_at: Duration) -> Option<Duration> {
+    intent
+        .actions
+        .cancel_after
+        .map(|after| intent.submit_at + after)
+        .filter(|due| *due < crashed_at)
 }
 
 /// The actions of `intent`'s trader still to come when an engine that

@@ -338,7 +338,7 @@ async fn settle(
     loop {
         let crash = crashes
             .as_deref()
-            .and_then(|c| c.next_before(settle_end.duration_since(run.start)));
+            .and_then(|c| c.next_back_before(settle_end.duration_since(run.start)));
         let until = crash.map_or(settle_end, |c| run.start + c.at);
         let point = crashes.as_deref().map(Crashes::broker);
         let mut at_point = false;

@@ -72,10 +72,16 @@ impl<'a> Filing<'a> {
     }
 
     /// Files the verdict the engine had concluded for `index` before a
-    /// crash stopped its task (its journal says so), at `at`.
-    pub(super) fn concluded(&mut self, index: u32, verdict: EngineVerdict, at: Duration) {
+    /// crash stopped its task (its journal says so), at `at`, with when
+    /// its trader had asked for a cancel (`cancel_at`: `None`, never).
+    pub(super) fn concluded(
+        &mut self,
+        index: u32,
+        verdict: EngineVerdict,
+        (at, cancel_at): (Duration, Option<Duration>),
+    ) {
         if let Some(slot) = self.results.get_mut(index as usize).filter(|s| s.is_none()) {
-            *slot = Some((verdict, Some(at), None));
+            *slot = Some((verdict, Some(at), cancel_at));
             (self.on_order_done)();
         }
     }
@@ -108,10 +114,20 @@ impl<'a> Filing<'a> {
             }
         };
         // The first conclusion stands: a recovery that watches an order
-        // again after a crash lost its verdict record changes no claim.
-        if self.results[index as usize].is_none() {
-            self.results[index as usize] = Some(entry);
-            (self.on_order_done)();
+        // again after a crash lost its verdict record changes no claim;
+        // what it reports of exit legs the first did not is added.
+        match &mut self.results[index as usize] {
+            None => {
+                self.results[index as usize] = Some(entry);
+                (self.on_order_done)();
+            }
+            Some((filed, _, _)) => {
+                for exit in entry.0.exits {
+                    if !filed.exits.iter().any(|e| e.order_id == exit.order_id) {
+                        filed.exits.push(exit);
+                    }
+                }
+            }
         }
     }
 }

@@ -25,6 +25,7 @@
 //!   never placed) and read again every entry whose exit legs the journal
 //!   shows open, virtual; a recovery that never finished gives none.
 
+use fillproof_engine::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{IntentIds, LegFigures, OrderCheck};
@@ -160,8 +161,18 @@ fn orphans_after(
             .outcomes
             .get(slot)
             .is_some_and(|outcome| outcome.verdict.exits.iter().any(|e| e.order_id == order.id));
-        let found = located(order) || (reported && head.is_some_and(located));
-        if stopped && (working || held) && !order.client_order_id.ends_with(&resent) && !found {
+        // A leg of an entry that never filled whole never worked: the
+        // entry's watch ends it with the entry.
+        let never_worked = head.is_some_and(|head| {
+            head.fills_by(run.ended_at).map(|f| f.qty).sum::<Decimal>() < head.qty
+        });
+        let found = located(order) || ((reported || never_worked) && head.is_some_and(located));
+        // The fresh engine sent it again under its own id (an exit leg: its
+        // entry): it watches it.
+        let resent_here = std::iter::once(order)
+            .chain(head)
+            .any(|o| o.client_order_id.ends_with(&resent));
+        if stopped && (working || held) && !resent_here && !found {
             orphaned.push(order.id.clone());
         }
     }
