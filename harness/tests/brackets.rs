@@ -61,6 +61,22 @@ fn signal(id: &str) -> Signal {
     }
 }
 
+/// The orders `which` picks that still work at the broker now.
+fn working(broker: &SimBroker, which: impl Fn(&fillproof_simulator::LedgerOrder) -> bool) -> usize {
+    let now = broker.elapsed();
+    broker.with_ledger(|l| {
+        l.orders()
+            .iter()
+            .filter(|o| which(o) && !o.status_at(now).is_terminal())
+            .count()
+    })
+}
+
+/// True for a bracket's exit leg.
+fn is_leg(order: &fillproof_simulator::LedgerOrder) -> bool {
+    order.links.parent.is_some()
+}
+
 /// Realized P&L of QQQ in the ledger by `t`: sells' proceeds less buys'
 /// cost, for a position that ends flat.
 fn ledger_pnl(broker: &SimBroker, t: Duration) -> Decimal {
@@ -110,13 +126,7 @@ async fn a_brackets_exit_is_booked_and_the_book_equals_the_ledger() {
     assert_eq!(book.position("QQQ").qty, Decimal::ZERO);
     let now = broker.elapsed();
     assert_eq!(book.realized_pnl(), ledger_pnl(&broker, now));
-    let open_legs = broker.with_ledger(|l| {
-        l.orders()
-            .iter()
-            .filter(|o| !o.status_at(now).is_terminal())
-            .count()
-    });
-    assert_eq!(open_legs, 0);
+    assert_eq!(working(&broker, |_| true), 0);
 }
 
 /// Goal: the engine never leaves an exit working on a flat position, even
@@ -447,14 +457,11 @@ async fn crash_while_exits_work(
     fillproof_engine::clock::sleep(Duration::from_secs(1)).await;
     task.abort();
     let _ = task.await;
-    let now = broker.elapsed();
-    let working_legs = broker.with_ledger(|l| {
-        l.orders()
-            .iter()
-            .filter(|o| o.links.parent.is_some() && !o.status_at(now).is_terminal())
-            .count()
-    });
-    assert_eq!(working_legs, 2, "the crash came while both exits worked");
+    assert_eq!(
+        working(broker, is_leg),
+        2,
+        "the crash came while both exits worked"
+    );
     Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole")
 }
 
@@ -512,13 +519,7 @@ async fn a_brackets_exits_a_crash_left_working_are_watched_again() {
     let now = broker.elapsed();
     assert_eq!(fresh.positions().position("QQQ").qty, Decimal::ZERO);
     assert_eq!(fresh.positions().realized_pnl(), ledger_pnl(&broker, now));
-    let working = broker.with_ledger(|l| {
-        l.orders()
-            .iter()
-            .filter(|o| !o.status_at(now).is_terminal())
-            .count()
-    });
-    assert_eq!(working, 0);
+    assert_eq!(working(&broker, |_| true), 0);
     let after = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
     assert!(after.open_exits().is_empty());
     let legs_recorded = after
@@ -557,12 +558,5 @@ async fn a_journal_without_the_entrys_exits_leaves_its_legs_unwatched() {
     let fresh = restarted(&broker, &MemorySink::default(), &clock, &tampered);
     let recovery = fresh.recover(&tampered).await;
     assert!(recovery.exits.is_empty(), "{recovery:?}");
-    let now = broker.elapsed();
-    let working_legs = broker.with_ledger(|l| {
-        l.orders()
-            .iter()
-            .filter(|o| o.links.parent.is_some() && !o.status_at(now).is_terminal())
-            .count()
-    });
-    assert_eq!(working_legs, 2);
+    assert_eq!(working(&broker, is_leg), 2);
 }
