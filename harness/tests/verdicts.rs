@@ -1529,6 +1529,64 @@ async fn the_deadlines_cancel_is_journaled_before_it_leaves() {
     );
 }
 
+/// Goal: a restarted engine names its next replace of a recovered order
+/// after those the crashed engine sent. Method: a limit buy under
+/// the market (never fills) replaced once (`-v1`), then a crash; the
+/// journal counts the replace, and the fresh engine, having found the
+/// order, replaces it again as `-v2`, which the broker takes (`-v1` again
+/// would be refused as a duplicate client order id).
+#[tokio::test(start_paused = true)]
+async fn a_replace_after_a_restart_follows_the_crashed_engines_replaces() {
+    use fillproof_engine::{AuditLog, Journal, MemorySink, ReplaceRequest};
+    let desk = JournalDesk::new(
+        "  latency: {submit: 20ms, get_order: 10ms, get_order_by_client_id: 10ms}\n  fill: {probability: 0}\n",
+    );
+    let sink = MemorySink::default();
+    let first = desk.executor(AuditLog::new(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+    ));
+    let mut buy = buy_spy("low-0");
+    buy.limit_price = Some("585.00".parse().expect("price"));
+    let trader = first.clone();
+    let task =
+        tokio::spawn(async move { first.execute(&buy, "590.10".parse().expect("price")).await });
+    fillproof_engine::clock::sleep(std::time::Duration::from_secs(1)).await;
+    let change = |limit: &str| ReplaceRequest {
+        limit_price: Some(limit.parse().expect("price")),
+        ..ReplaceRequest::default()
+    };
+    let v1 = trader
+        .replace("low-0", change("585.50"))
+        .await
+        .expect("replaced");
+    assert_eq!(v1.client_order_id, "low-0-v1");
+    fillproof_engine::clock::sleep(std::time::Duration::from_secs(1)).await;
+    task.abort();
+    let _ = task.await;
+    let journal = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    assert_eq!(journal.intents()[0].replaces, 1);
+    let fresh = desk.executor(AuditLog::resume(
+        Box::new(sink.clone()),
+        Arc::clone(&desk.clock),
+        None,
+        &journal,
+    ));
+    let in_flight = fresh.restore(&journal);
+    assert_eq!(in_flight.len(), 1, "{in_flight:?}");
+    let located = fresh.locate(in_flight[0].clone()).await;
+    assert!(located.order_id().is_some(), "found: {located:?}");
+    let watcher = fresh.clone();
+    let watch = tokio::spawn(async move { watcher.resume(located).await });
+    fillproof_engine::clock::sleep(std::time::Duration::from_secs(1)).await;
+    let v2 = fresh
+        .replace("low-0", change("586.00"))
+        .await
+        .expect("replaced again");
+    assert_eq!(v2.client_order_id, "low-0-v2");
+    watch.abort();
+}
+
 /// A crash case of `harness/tests/crashes/`.
 fn crash_case(file: &str) -> Arc<Scenario> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -182,9 +182,11 @@ impl<B: Broker + 'static> OrderExecutor<B> {
     }
 
     /// Watches located exit legs to their ends, booking and auditing each,
-    /// as [`Self::watch_exits`] does for an entry it saw fill; a leg still
-    /// working after another filled is canceled after the grace. Returns
-    /// what each leg came to.
+    /// as [`Self::watch_exits`] does for an entry it saw fill, for what is
+    /// left of `exits_watched_for` since the entry filled (then they are
+    /// canceled: at once when none is left); a leg still working after
+    /// another filled is canceled after the grace. Returns what each leg
+    /// came to.
     pub async fn resume_exits(&self, located: LocatedExits) -> Vec<FillResult> {
         let LocatedExits {
             entry,

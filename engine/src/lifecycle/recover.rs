@@ -203,6 +203,8 @@ impl<B: Broker + 'static> OrderExecutor<B> {
         let reference = signal.limit_price.unwrap_or(Decimal::ZERO);
         let reserved = self.lock().reserve(&signal, reference, Instant::now());
         self.working.handed_over(&signal);
+        self.working
+            .replaced_before(&signal.client_order_id, intent.replaces);
         // How long ago it was recorded, by the engine's clock.
         let recorded_ago = intent.recorded_at.map(|at| {
             let micros = self.clock.now().unix_micros.saturating_sub(at.unix_micros);

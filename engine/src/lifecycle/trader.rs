@@ -69,6 +69,14 @@ impl Working {
             });
     }
 
+    /// Notes that `client_order_id` was replaced `n` times before (by an
+    /// engine that crashed): its next replace is `{id}-v{n+1}`.
+    pub(crate) fn replaced_before(&self, client_order_id: &str, n: u32) {
+        if let Some(order) = self.lock().get_mut(client_order_id) {
+            order.replaces = order.replaces.max(n);
+        }
+    }
+
     /// Notes that `signal`'s order now works as `order_id`.
     pub(crate) fn working(&self, signal: &Signal, order_id: &str) {
         self.handed_over(signal);

@@ -72,6 +72,9 @@ pub struct JournaledIntent {
     pub filled_whole: bool,
     /// For an exit leg: the `client_order_id` of the entry it protects.
     pub exit_of: Option<String>,
+    /// How many replaces of it the journal holds (`{id}-v1` … `{id}-vN`):
+    /// a restarted engine names its next replace `{id}-v{N+1}`.
+    pub replaces: u32,
 }
 
 /// A bracket's or OTO's entry the journal shows filled whole, and not
@@ -234,6 +237,7 @@ impl Journal {
                         cancel_asked: None,
                         filled_whole: false,
                         exit_of: None,
+                        replaces: 0,
                     });
                     intents.len() - 1
                 });
@@ -267,6 +271,17 @@ impl Journal {
                 intent.concluded_at = Timestamp::parse_rfc3339(&record.ts);
                 intent.concluded_seq = Some(record.seq);
             }
+        }
+        // Each replace `{id}-vN` counts for the intent it replaces.
+        let counts: Vec<(usize, u32)> = intents
+            .iter()
+            .filter_map(|intent| {
+                let (base, n) = intent.signal.client_order_id.rsplit_once("-v")?;
+                Some((*place.get(base)?, n.parse::<u32>().ok()?))
+            })
+            .collect();
+        for (at, n) in counts {
+            intents[at].replaces = intents[at].replaces.max(n);
         }
         intents
     }
