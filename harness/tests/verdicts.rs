@@ -1695,7 +1695,8 @@ fn restart_figures_follow_a_brackets_legs_across_crashes() {
 /// entry again and books the fill: positions consistent, P&L exact); two
 /// crashes a second apart while legs work (the first recovery, cut short
 /// before it found the legs, does not count them orphaned; no position
-/// alarm for a symbol whose exits were open).
+/// alarm for a symbol whose exits were open; the replay says each
+/// recovery read the legs again).
 #[test]
 fn restart_figures_hold_for_legs_in_pieces_lost_records_and_double_crashes() {
     let pieces = metrics(&run(crash_case("legs-pieces-around-a-crash.yaml"), None));
@@ -1711,7 +1712,15 @@ fn restart_figures_hold_for_legs_in_pieces_lost_records_and_double_crashes() {
     assert_eq!(lost.pnl_mismatches, Some(0));
     assert_eq!(lost.orders_orphaned, Some(0));
     assert_eq!(lost.leg_fills_missed, Some(0));
-    let twice = metrics(&run(crash_case("legs-across-two-crashes.yaml"), None));
+    let twice_run = run(crash_case("legs-across-two-crashes.yaml"), None);
+    let replay = fillproof_harness::commands::replay::render(&twice_run, Some(0), "robust", false);
+    assert!(
+        replay.contains(
+            "RESTART 2: its verdict is in the journal; its exit legs ord-0000000-tp, ord-0000000-sl read again and watched"
+        ),
+        "{replay}"
+    );
+    let twice = metrics(&twice_run);
     assert_eq!(twice.crashes, Some(2));
     assert_eq!(twice.orders_orphaned, Some(0));
     assert_eq!(twice.recovery_position_alarms, Some(0));
