@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::detect::{Consistency, Execution, FillResult, Submission};
 use crate::lifecycle::audit::{Journal, JournaledIntent, OpenExits};
+use crate::lifecycle::trader::replace_of;
 use crate::lifecycle::{ExecutionError, OrderExecutor, Signal};
 use crate::port::{Broker, SubmitError};
 
@@ -269,7 +270,5 @@ fn in_order<T>(mut results: Vec<(usize, String, T)>) -> Vec<(String, T)> {
 /// Whether `client_order_id` names a replace of one of `ids`: the
 /// executor sends a replace as `<id>-v<n>`.
 fn replaces_one_of(client_order_id: &str, ids: &std::collections::BTreeSet<&str>) -> bool {
-    client_order_id.rsplit_once("-v").is_some_and(|(base, n)| {
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && ids.contains(base)
-    })
+    replace_of(client_order_id).is_some_and(|(base, _)| ids.contains(base))
 }

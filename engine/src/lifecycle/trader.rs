@@ -25,6 +25,17 @@ use crate::port::{Broker, BrokerError, ErrorClass, Order, ReplaceRequest};
 /// sent.
 pub(crate) const PENDING_CANCEL: &str = "pending_cancel";
 
+/// The intent `{id}` and the number `n` a replace's `client_order_id`
+/// (`{id}-v{n}`, as [`OrderExecutor::replace`] names it) carries; `None`
+/// for any other id.
+pub(crate) fn replace_of(client_order_id: &str) -> Option<(&str, u32)> {
+    let (base, n) = client_order_id.rsplit_once("-v")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((base, n.parse().ok()?))
+}
+
 /// How many times a replace whose answer was lost is tried again.
 const REPLACE_ATTEMPTS: u32 = 3;
 
@@ -115,7 +126,7 @@ impl Working {
         if let Some((leg, entry)) = self.lock_exits().get(client_order_id) {
             return Some((leg.clone(), Some(entry.clone())));
         }
-        let (base, _) = client_order_id.rsplit_once("-v")?;
+        let (base, _) = replace_of(client_order_id)?;
         self.lock()
             .get(base)
             .map(|order| (order.signal.clone(), None))

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::lifecycle::Signal;
-use crate::lifecycle::trader::PENDING_CANCEL;
+use crate::lifecycle::trader::{PENDING_CANCEL, replace_of};
 use crate::port::{OrderStatus, TimeInForce, Timestamp};
 
 /// A last line a crash cut short.
@@ -276,8 +276,8 @@ impl Journal {
         let counts: Vec<(usize, u32)> = intents
             .iter()
             .filter_map(|intent| {
-                let (base, n) = intent.signal.client_order_id.rsplit_once("-v")?;
-                Some((*place.get(base)?, n.parse::<u32>().ok()?))
+                let (base, n) = replace_of(&intent.signal.client_order_id)?;
+                Some((*place.get(base)?, n))
             })
             .collect();
         for (at, n) in counts {
