@@ -11,6 +11,9 @@ use fillproof_engine::{
     Verdict, VirtualClock,
 };
 use fillproof_simulator::{BrokerModel, Scenario, SimBroker, TrueStatus};
+
+mod journals;
+use journals::{journal_of, resealed};
 use rust_decimal::Decimal;
 
 /// QQQ at $100 on a moving market (always open), fills after `delay`,
@@ -462,7 +465,7 @@ async fn crash_while_exits_work(
         2,
         "the crash came while both exits worked"
     );
-    Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole")
+    journal_of(sink)
 }
 
 /// A fresh executor on `broker` going on from `journal` in `sink`.
@@ -520,7 +523,7 @@ async fn a_brackets_exits_a_crash_left_working_are_watched_again() {
     assert_eq!(fresh.positions().position("QQQ").qty, Decimal::ZERO);
     assert_eq!(fresh.positions().realized_pnl(), ledger_pnl(&broker, now));
     assert_eq!(working(&broker, |_| true), 0);
-    let after = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    let after = journal_of(&sink);
     assert!(after.open_exits().is_empty());
     let legs_recorded = after
         .intents()
@@ -542,18 +545,14 @@ async fn a_journal_without_the_entrys_exits_leaves_its_legs_unwatched() {
     let clock = VirtualClock::new(broker.model().time_origin().epoch_unix_micros()).shared();
     let sink = MemorySink::default();
     let journal = crash_while_exits_work(&broker, &sink, &clock).await;
-    let mut previous = fillproof_engine::GENESIS.to_owned();
-    let mut lines = Vec::new();
-    for record in journal.records() {
-        let mut record = record.clone();
-        record.stop_loss = None;
-        record.take_profit = None;
-        record.prev_hash.clone_from(&previous);
-        record.hash = record.expected_hash();
-        previous.clone_from(&record.hash);
-        lines.push(serde_json::to_string(&record).expect("serializes"));
-    }
-    let tampered = Journal::read(&(lines.join("\n") + "\n"), None).expect("a valid chain");
+    let tampered = resealed(
+        &journal,
+        |_| true,
+        |record| {
+            record.stop_loss = None;
+            record.take_profit = None;
+        },
+    );
     assert!(tampered.open_exits().is_empty());
     let fresh = restarted(&broker, &MemorySink::default(), &clock, &tampered);
     let recovery = fresh.recover(&tampered).await;

@@ -13,6 +13,9 @@ use fillproof_harness::measure::report::{Report, ReportInput};
 use fillproof_harness::run::{RunSpec, SeedRun, run_seed, run_seeds};
 use fillproof_simulator::{EngineKind, Scenario};
 
+mod journals;
+use journals::{journal_of, resealed};
+
 fn library(file: &str) -> Arc<Scenario> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios")
@@ -1237,6 +1240,30 @@ impl JournalDesk {
         Self { broker, clock }
     }
 
+    /// An executor writing its journal to `sink`, from its start.
+    fn writing(
+        &self,
+        sink: &fillproof_engine::MemorySink,
+    ) -> fillproof_engine::OrderExecutor<fillproof_simulator::SimBroker> {
+        let log = fillproof_engine::AuditLog::new(Box::new(sink.clone()), Arc::clone(&self.clock));
+        self.executor(log)
+    }
+
+    /// A fresh executor whose log goes on after `journal`, in `sink`.
+    fn going_on(
+        &self,
+        sink: &fillproof_engine::MemorySink,
+        journal: &fillproof_engine::Journal,
+    ) -> fillproof_engine::OrderExecutor<fillproof_simulator::SimBroker> {
+        let log = fillproof_engine::AuditLog::resume(
+            Box::new(sink.clone()),
+            Arc::clone(&self.clock),
+            None,
+            journal,
+        );
+        self.executor(log)
+    }
+
     /// An executor with the default configuration, auditing to `log`.
     fn executor(
         &self,
@@ -1281,13 +1308,10 @@ fn buy_spy(id: &str) -> fillproof_engine::Signal {
 /// reconciliation reports the discrepancy.
 #[tokio::test(start_paused = true)]
 async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
-    use fillproof_engine::{AuditLog, Consistency, Journal, MemorySink};
+    use fillproof_engine::{Consistency, Journal, MemorySink};
     let desk = JournalDesk::new("  fill: {probability: 1, delay: 100ms}\n");
     let sink = MemorySink::default();
-    let first = desk.executor(AuditLog::new(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-    ));
+    let first = desk.writing(&sink);
     for n in 0..2 {
         first
             .execute(
@@ -1300,12 +1324,7 @@ async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
     let lines = sink.lines();
     let recovered = |lines: &[String]| {
         let journal = Journal::read(&(lines.join("\n") + "\n"), None).expect("whole");
-        let fresh = desk.executor(AuditLog::resume(
-            Box::new(MemorySink::default()),
-            Arc::clone(&desk.clock),
-            None,
-            &journal,
-        ));
+        let fresh = desk.going_on(&MemorySink::default(), &journal);
         let in_flight = fresh.restore(&journal);
         (fresh, in_flight)
     };
@@ -1343,15 +1362,12 @@ async fn recovery_reconciliation_catches_a_book_the_journal_rebuilt_wrong() {
 /// one order, the book holding the position.
 #[tokio::test(start_paused = true)]
 async fn recover_watches_an_order_the_crash_left_working() {
-    use fillproof_engine::{AuditLog, Journal, MemorySink, Verdict};
+    use fillproof_engine::{MemorySink, Verdict};
     let desk = JournalDesk::new(
         "  latency: {submit: 50ms, get_order: 20ms, get_order_by_client_id: 20ms}\n  fill: {probability: 1, delay: 2s}\n",
     );
     let sink = MemorySink::default();
-    let first = desk.executor(AuditLog::new(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-    ));
+    let first = desk.writing(&sink);
     let task = tokio::spawn(async move {
         first
             .execute(&buy_spy("crash-0"), "590.10".parse().expect("price"))
@@ -1359,13 +1375,8 @@ async fn recover_watches_an_order_the_crash_left_working() {
     });
     fillproof_engine::clock::sleep(std::time::Duration::from_millis(500)).await;
     task.abort();
-    let journal = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
-    let fresh = desk.executor(AuditLog::resume(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-        None,
-        &journal,
-    ));
+    let journal = journal_of(&sink);
+    let fresh = desk.going_on(&sink, &journal);
     let recovery = fresh.recover(&journal).await;
     assert_eq!(recovery.outcomes.len(), 1, "{recovery:?}");
     let (id, outcome) = &recovery.outcomes[0];
@@ -1385,11 +1396,7 @@ async fn crash_after_a_trader_cancel(
     desk: &JournalDesk,
     sink: &fillproof_engine::MemorySink,
 ) -> fillproof_engine::Journal {
-    use fillproof_engine::{AuditLog, Journal};
-    let first = desk.executor(AuditLog::new(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-    ));
+    let first = desk.writing(sink);
     let trader = first.clone();
     let task = tokio::spawn(async move {
         first
@@ -1408,7 +1415,7 @@ async fn crash_after_a_trader_cancel(
             .count()
     });
     assert_eq!(cancels_sent, 0, "the crash came before the cancel left");
-    Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole")
+    journal_of(sink)
 }
 
 /// Goal: a trader's cancel the crash interrupted is carried out by the
@@ -1422,7 +1429,7 @@ async fn crash_after_a_trader_cancel(
 /// lets the order fill.
 #[tokio::test(start_paused = true)]
 async fn a_trader_cancel_the_crash_interrupted_is_carried_out_after_the_restart() {
-    use fillproof_engine::{AuditLog, Journal, MemorySink, Verdict};
+    use fillproof_engine::{MemorySink, Verdict};
     let broker = "  latency: {submit: 50ms, get_order: 20ms, get_order_by_client_id: 20ms, cancel: 20ms}\n  fill: {probability: 1, delay: 30s}\n";
     let desk = JournalDesk::new(broker);
     let sink = MemorySink::default();
@@ -1433,12 +1440,7 @@ async fn a_trader_cancel_the_crash_interrupted_is_carried_out_after_the_restart(
         intents[0].cancel_asked.as_deref(),
         Some("the trader asked for a cancel")
     );
-    let fresh = desk.executor(AuditLog::resume(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-        None,
-        &journal,
-    ));
+    let fresh = desk.going_on(&sink, &journal);
     let recovery = fresh.recover(&journal).await;
     let result = recovery.outcomes[0].1.as_ref().expect("found and watched");
     assert_eq!(result.verdict, Verdict::NotFilled, "{result:?}");
@@ -1452,28 +1454,9 @@ async fn a_trader_cancel_the_crash_interrupted_is_carried_out_after_the_restart(
     let desk = JournalDesk::new(broker);
     let sink = MemorySink::default();
     let journal = crash_after_a_trader_cancel(&desk, &sink).await;
-    let mut previous = fillproof_engine::GENESIS.to_owned();
-    let mut lines = Vec::new();
-    for record in journal
-        .records()
-        .iter()
-        .filter(|r| r.status != "pending_cancel")
-    {
-        let mut record = record.clone();
-        record.seq = lines.len() as u64 + 1;
-        record.prev_hash.clone_from(&previous);
-        record.hash = record.expected_hash();
-        previous.clone_from(&record.hash);
-        lines.push(serde_json::to_string(&record).expect("serializes"));
-    }
-    let cut = Journal::read(&(lines.join("\n") + "\n"), None).expect("a valid chain");
+    let cut = resealed(&journal, |r| r.status != "pending_cancel", |_| {});
     assert_eq!(cut.intents()[0].cancel_asked, None);
-    let fresh = desk.executor(AuditLog::resume(
-        Box::new(MemorySink::default()),
-        Arc::clone(&desk.clock),
-        None,
-        &cut,
-    ));
+    let fresh = desk.going_on(&MemorySink::default(), &cut);
     let recovery = fresh.recover(&cut).await;
     let result = recovery.outcomes[0].1.as_ref().expect("found and watched");
     assert_eq!(result.verdict, Verdict::Filled, "{result:?}");
@@ -1487,20 +1470,16 @@ async fn a_trader_cancel_the_crash_interrupted_is_carried_out_after_the_restart(
 /// the cancel's outcome and the verdict.
 #[tokio::test(start_paused = true)]
 async fn the_deadlines_cancel_is_journaled_before_it_leaves() {
-    use fillproof_engine::{AuditEvent, AuditLog, MemorySink, Timestamp, Verdict};
+    use fillproof_engine::{AuditEvent, MemorySink, Timestamp, Verdict};
     let desk = JournalDesk::new("  latency: {cancel: 40ms}\n  fill: {probability: 0}\n");
     let sink = MemorySink::default();
-    let executor = desk.executor(AuditLog::new(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-    ));
+    let executor = desk.writing(&sink);
     let result = executor
         .execute(&buy_spy("never-0"), "590.10".parse().expect("price"))
         .await
         .expect("placed");
     assert_eq!(result.verdict, Verdict::NotFilled);
-    let journal =
-        fillproof_engine::Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    let journal = journal_of(&sink);
     let records = journal.records();
     let pending = records
         .iter()
@@ -1537,15 +1516,12 @@ async fn the_deadlines_cancel_is_journaled_before_it_leaves() {
 /// would be refused as a duplicate client order id).
 #[tokio::test(start_paused = true)]
 async fn a_replace_after_a_restart_follows_the_crashed_engines_replaces() {
-    use fillproof_engine::{AuditLog, Journal, MemorySink, ReplaceRequest};
+    use fillproof_engine::{MemorySink, ReplaceRequest};
     let desk = JournalDesk::new(
         "  latency: {submit: 20ms, get_order: 10ms, get_order_by_client_id: 10ms}\n  fill: {probability: 0}\n",
     );
     let sink = MemorySink::default();
-    let first = desk.executor(AuditLog::new(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-    ));
+    let first = desk.writing(&sink);
     let mut buy = buy_spy("low-0");
     buy.limit_price = Some("585.00".parse().expect("price"));
     let trader = first.clone();
@@ -1564,14 +1540,9 @@ async fn a_replace_after_a_restart_follows_the_crashed_engines_replaces() {
     fillproof_engine::clock::sleep(std::time::Duration::from_secs(1)).await;
     task.abort();
     let _ = task.await;
-    let journal = Journal::read(&(sink.lines().join("\n") + "\n"), None).expect("whole");
+    let journal = journal_of(&sink);
     assert_eq!(journal.intents()[0].replaces, 1);
-    let fresh = desk.executor(AuditLog::resume(
-        Box::new(sink.clone()),
-        Arc::clone(&desk.clock),
-        None,
-        &journal,
-    ));
+    let fresh = desk.going_on(&sink, &journal);
     let in_flight = fresh.restore(&journal);
     assert_eq!(in_flight.len(), 1, "{in_flight:?}");
     let located = fresh.locate(in_flight[0].clone()).await;
