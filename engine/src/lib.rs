@@ -79,6 +79,10 @@ pub use lifecycle::{
     validate, validate_against_quote, verify_audit_log, verify_chain,
 };
 pub use port::{
+    ActivityQuery, Direction, FillActivity, FillKind, MAX_ACTIVITY_PAGE, MAX_LIST_LIMIT,
+    OrderQuery, StatusFilter,
+};
+pub use port::{
     Broker, BrokerError, ConfigError, Endpoint, EndpointCounts, ErrorClass, MarketData, Order,
     OrderClass, OrderRequest, OrderStatus, OrderType, Position, Quote, QuoteSource, RateLimitState,
     ReplaceRequest, Side, StableBuildHasher, StableHasher, StopLoss, StreamItem, SubmitError,

@@ -187,6 +187,20 @@ impl BrokerCalls for SkipFirstRead {
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
         Broker::get_position(&*self.inner, symbol).await
     }
+
+    async fn list_orders(
+        &self,
+        query: &fillproof_engine::OrderQuery,
+    ) -> Result<Vec<Order>, CallError> {
+        Ok(Broker::list_orders(&*self.inner, query).await?)
+    }
+
+    async fn fill_activities(
+        &self,
+        query: &fillproof_engine::ActivityQuery,
+    ) -> Result<Vec<fillproof_engine::FillActivity>, CallError> {
+        Ok(Broker::fill_activities(&*self.inner, query).await?)
+    }
 }
 
 /// A broker that answers at once and logs each call as it arrives: its

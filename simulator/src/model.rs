@@ -324,8 +324,20 @@ impl BrokerModel {
     #[must_use]
     pub fn from_scenario(scenario: &Scenario) -> Self {
         let broker = &scenario.broker;
+        // The batched reads are reads of the same API: unless the scenario
+        // gives them their own, they take the single-order read's latency
+        // and faults.
+        let given = |endpoint: Endpoint| match endpoint {
+            Endpoint::ListOrders | Endpoint::FillActivities
+                if !broker.latency.contains_key(&endpoint)
+                    && !broker.faults.contains_key(&endpoint) =>
+            {
+                Endpoint::GetOrder
+            }
+            other => other,
+        };
         let latency = Endpoint::ALL.map(|endpoint| {
-            broker.latency.get(&endpoint).map_or_else(
+            broker.latency.get(&given(endpoint)).map_or_else(
                 || (DurationDist::default(), DurationDist::default()),
                 |l| l.legs(),
             )
@@ -333,7 +345,7 @@ impl BrokerModel {
         let faults = Endpoint::ALL.map(|endpoint| {
             broker
                 .faults
-                .get(&endpoint)
+                .get(&given(endpoint))
                 .map_or_else(EndpointFaults::default, |spec| {
                     EndpointFaults::from_spec(&spec.value)
                 })

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::port::{ActivityQuery, FillActivity, OrderQuery};
 use crate::port::{Broker, BrokerError, Order, OrderRequest, Position, ReplaceRequest};
 
 /// How a call through the call budget failed.
@@ -69,6 +70,20 @@ pub trait BrokerCalls: Send + Sync {
         order_id: &str,
         replace: &ReplaceRequest,
     ) -> impl Future<Output = Result<Order, BrokerError>> + Send;
+
+    /// Reads a page of orders in one call; at routine priority it may be
+    /// skipped unsent, as a poll may.
+    fn list_orders(
+        &self,
+        query: &OrderQuery,
+    ) -> impl Future<Output = Result<Vec<Order>, CallError>> + Send;
+
+    /// Reads a page of fill activities in one call; at routine priority
+    /// it may be skipped unsent.
+    fn fill_activities(
+        &self,
+        query: &ActivityQuery,
+    ) -> impl Future<Output = Result<Vec<FillActivity>, CallError>> + Send;
 }
 
 impl<B: Broker> BrokerCalls for B {
@@ -104,5 +119,13 @@ impl<B: Broker> BrokerCalls for B {
         replace: &ReplaceRequest,
     ) -> impl Future<Output = Result<Order, BrokerError>> + Send {
         Broker::replace_order(self, order_id, replace)
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, CallError> {
+        Ok(Broker::list_orders(self, query).await?)
+    }
+
+    async fn fill_activities(&self, query: &ActivityQuery) -> Result<Vec<FillActivity>, CallError> {
+        Ok(Broker::fill_activities(self, query).await?)
     }
 }

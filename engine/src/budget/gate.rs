@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::budget::calls::{BrokerCalls, CallError};
 use crate::budget::limiter::{RateLimit, RateLimiter};
+use crate::port::{ActivityQuery, FillActivity, OrderQuery};
 use crate::port::{Broker, RateLimitState};
 use crate::port::{BrokerError, ConfigError};
 use crate::port::{Order, OrderRequest, Position, ReplaceRequest};
@@ -288,6 +289,20 @@ impl<B: Broker> BrokerCalls for RateLimitedBroker<B> {
             .bounded(Box::pin(self.inner.replace_order(order_id, replace)))
             .await;
         self.heed(answer)
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, CallError> {
+        self.turn().await?;
+        let answer = self.bounded(Box::pin(self.inner.list_orders(query))).await;
+        Ok(self.heed(answer)?)
+    }
+
+    async fn fill_activities(&self, query: &ActivityQuery) -> Result<Vec<FillActivity>, CallError> {
+        self.turn().await?;
+        let answer = self
+            .bounded(Box::pin(self.inner.fill_activities(query)))
+            .await;
+        Ok(self.heed(answer)?)
     }
 }
 

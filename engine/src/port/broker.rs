@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::port::BrokerError;
+use crate::port::{ActivityQuery, FillActivity, OrderQuery};
 use crate::port::{Order, OrderRequest, Position, ReplaceRequest};
 
 /// The rate-limit state a broker reports with its answers (Alpaca sends
@@ -67,6 +68,34 @@ pub trait Broker: Send + Sync {
         replace: &ReplaceRequest,
     ) -> impl Future<Output = Result<Order, BrokerError>> + Send;
 
+    /// Reads the orders `query` selects, in one call: one page of at most
+    /// `query.limit`. A broker that serves no list read answers
+    /// [`BrokerError::NotFound`], as a server without the route does; the
+    /// engine then reads each order on its own.
+    fn list_orders(
+        &self,
+        query: &OrderQuery,
+    ) -> impl Future<Output = Result<Vec<Order>, BrokerError>> + Send {
+        let _ = query;
+        std::future::ready(Err(BrokerError::NotFound {
+            message: "this broker serves no order list".into(),
+        }))
+    }
+
+    /// Reads one page of the account's fill activities, one record per
+    /// execution. A broker that serves none answers
+    /// [`BrokerError::NotFound`]; the engine then books a fill at the
+    /// order's average price.
+    fn fill_activities(
+        &self,
+        query: &ActivityQuery,
+    ) -> impl Future<Output = Result<Vec<FillActivity>, BrokerError>> + Send {
+        let _ = query;
+        std::future::ready(Err(BrokerError::NotFound {
+            message: "this broker serves no fill activities".into(),
+        }))
+    }
+
     /// The rate-limit state reported with the latest answer, when the broker
     /// reports one: a REST adapter keeps the headers of its latest response.
     /// The engine's call budget learns from it.
@@ -111,6 +140,20 @@ impl<B: Broker + ?Sized> Broker for Arc<B> {
         symbol: &str,
     ) -> impl Future<Output = Result<Option<Position>, BrokerError>> + Send {
         (**self).get_position(symbol)
+    }
+
+    fn list_orders(
+        &self,
+        query: &OrderQuery,
+    ) -> impl Future<Output = Result<Vec<Order>, BrokerError>> + Send {
+        (**self).list_orders(query)
+    }
+
+    fn fill_activities(
+        &self,
+        query: &ActivityQuery,
+    ) -> impl Future<Output = Result<Vec<FillActivity>, BrokerError>> + Send {
+        (**self).fill_activities(query)
     }
 
     fn rate_limit_state(&self) -> Option<RateLimitState> {

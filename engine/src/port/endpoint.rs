@@ -23,17 +23,23 @@ pub enum Endpoint {
     GetPosition,
     /// `replace_order`.
     Replace,
+    /// `list_orders`.
+    ListOrders,
+    /// `fill_activities`.
+    FillActivities,
 }
 
 impl Endpoint {
     /// Every endpoint, in a fixed order.
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 8] = [
         Self::Submit,
         Self::GetOrder,
         Self::GetOrderByClientId,
         Self::Cancel,
         Self::GetPosition,
         Self::Replace,
+        Self::ListOrders,
+        Self::FillActivities,
     ];
 
     /// The endpoint's name as written in scenarios and reports.
@@ -46,6 +52,8 @@ impl Endpoint {
             Self::Cancel => "cancel",
             Self::GetPosition => "get_position",
             Self::Replace => "replace",
+            Self::ListOrders => "list_orders",
+            Self::FillActivities => "fill_activities",
         }
     }
 
@@ -60,7 +68,7 @@ impl Endpoint {
 impl Endpoint {
     /// Every endpoint's name, in [`Endpoint::ALL`] order.
     #[must_use]
-    pub fn names() -> [&'static str; 6] {
+    pub fn names() -> [&'static str; 8] {
         Self::ALL.map(Self::as_str)
     }
 
@@ -173,7 +181,9 @@ mod tests {
                 "get_order_by_client_id",
                 "cancel",
                 "get_position",
-                "replace"
+                "replace",
+                "list_orders",
+                "fill_activities"
             ]
         );
         for (i, endpoint) in Endpoint::ALL.into_iter().enumerate() {
@@ -204,6 +214,8 @@ mod tests {
                 (Endpoint::Cancel, 0),
                 (Endpoint::GetPosition, 4),
                 (Endpoint::Replace, 0),
+                (Endpoint::ListOrders, 0),
+                (Endpoint::FillActivities, 0),
             ]
         );
     }

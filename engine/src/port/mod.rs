@@ -2,7 +2,8 @@
 //!
 //! Entry points: the [`Broker`] trait (the REST port), the
 //! [`TradeUpdates`] trait (the push stream port) and the [`MarketData`]
-//! trait (latest quote and trade); the order model
+//! trait (latest quote and trade); the batched reads' queries and records
+//! ([`OrderQuery`], [`ActivityQuery`], [`FillActivity`]); the order model
 //! ([`Order`], [`OrderRequest`], [`OrderStatus`], [`Timestamp`] with its
 //! civil-date arithmetic [`days_from_civil`] and [`civil_from_days`], ...); the
 //! port's calls by name ([`Endpoint`], counted by [`EndpointCounts`]); the
@@ -20,6 +21,7 @@ mod class;
 mod endpoint;
 mod entropy;
 mod error;
+mod list;
 mod market;
 mod order;
 mod stream;
@@ -31,6 +33,10 @@ pub use class::{OrderClass, StopLoss, Trail};
 pub use endpoint::{Endpoint, EndpointCounts};
 pub use entropy::{StableBuildHasher, StableHasher, derive_rng, stable_hash};
 pub use error::{BrokerError, ConfigError, ErrorClass, SubmitError};
+pub use list::{
+    ActivityQuery, Direction, FillActivity, FillKind, MAX_ACTIVITY_PAGE, MAX_LIST_LIMIT,
+    OrderQuery, StatusFilter,
+};
 pub use market::{MarketData, Quote, QuoteSource, Trade};
 pub use order::{
     Order, OrderRequest, OrderStatus, OrderType, Position, ReplaceRequest, Side, TimeInForce,

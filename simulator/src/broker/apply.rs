@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use fillproof_engine::{ActivityQuery, FillActivity, OrderQuery};
 use fillproof_engine::{BrokerError, Order, OrderClass, OrderRequest, Position, ReplaceRequest};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -50,6 +51,12 @@ impl SimBroker {
                     avg_entry_price: None,
                 })))
             }
+            Request::ListOrders(query) => self
+                .list_at(&world.ledger, now, rng, query)
+                .map(Answer::Orders),
+            Request::FillActivities(query) => self
+                .activities_at(&world.ledger, now, rng, query)
+                .map(Answer::Activities),
         }
     }
 
@@ -77,7 +84,7 @@ impl SimBroker {
             .ok_or_else(not_found)
     }
 
-    fn stale_time(&self, now: Duration, rng: &mut ChaCha8Rng) -> Duration {
+    pub(super) fn stale_time(&self, now: Duration, rng: &mut ChaCha8Rng) -> Duration {
         // Draw both numbers whether or not the read is stale, so the stream
         // stays aligned.
         let u = rng.random::<f64>();
@@ -213,6 +220,8 @@ pub(super) enum Request {
     Cancel(String),
     GetPosition(String),
     Replace(String, ReplaceRequest),
+    ListOrders(OrderQuery),
+    FillActivities(ActivityQuery),
 }
 
 impl Request {
@@ -224,6 +233,8 @@ impl Request {
             Self::Cancel(_) => Endpoint::Cancel,
             Self::GetPosition(_) => Endpoint::GetPosition,
             Self::Replace(..) => Endpoint::Replace,
+            Self::ListOrders(_) => Endpoint::ListOrders,
+            Self::FillActivities(_) => Endpoint::FillActivities,
         }
     }
 
@@ -236,6 +247,8 @@ impl Request {
             | Self::Cancel(id)
             | Self::GetPosition(id)
             | Self::Replace(id, _) => id,
+            Self::ListOrders(_) => "orders",
+            Self::FillActivities(_) => "activities/FILL",
         }
     }
 }
@@ -245,6 +258,8 @@ pub(super) enum Answer {
     Order(Box<Order>),
     Canceled,
     Position(Option<Position>),
+    Orders(Vec<Order>),
+    Activities(Vec<FillActivity>),
 }
 
 impl Answer {
@@ -254,6 +269,7 @@ impl Answer {
             Self::Order(order) => seen_order(order),
             Self::Canceled => None,
             Self::Position(position) => Some(Seen::Position(position.as_ref().map(|p| p.qty))),
+            Self::Orders(_) | Self::Activities(_) => None,
         }
     }
 

@@ -49,7 +49,7 @@ impl SimBroker {
                 .ledger
                 .by_id(target)
                 .map(|o| o.client_order_id.as_str()),
-            Endpoint::GetPosition => None,
+            Endpoint::GetPosition | Endpoint::ListOrders | Endpoint::FillActivities => None,
         }?;
         at(OrderTarget::ClientOrderId(client_order_id.to_owned()))
     }
@@ -122,6 +122,9 @@ impl SimBroker {
                 }
                 Request::GetPosition(symbol) => {
                     (unregistered_key(&format!("position/{symbol}")), None)
+                }
+                Request::ListOrders(_) | Request::FillActivities(_) => {
+                    (unregistered_key(request.target()), None)
                 }
             };
             let draws = self.draws(&mut world, endpoint, key, order, request.target());

@@ -20,6 +20,7 @@ mod accept;
 mod apply;
 mod call;
 mod group;
+mod list;
 mod market;
 mod replace;
 mod terms;
@@ -28,6 +29,7 @@ mod world;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use fillproof_engine::{ActivityQuery, FillActivity, OrderQuery};
 use fillproof_engine::{
     Broker, BrokerError, EndpointCounts, Order, OrderRequest, Position, RateLimitState,
     ReplaceRequest, StreamItem, TradeUpdates, derive_rng, stable_hash,
@@ -456,6 +458,23 @@ impl Broker for SimBroker {
     async fn get_position(&self, symbol: &str) -> Result<Option<Position>, BrokerError> {
         match self.call(Request::GetPosition(symbol.to_owned())).await? {
             Answer::Position(position) => Ok(position),
+            other => Err(other.mismatch()),
+        }
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, BrokerError> {
+        match self.call(Request::ListOrders(query.clone())).await? {
+            Answer::Orders(orders) => Ok(orders),
+            other => Err(other.mismatch()),
+        }
+    }
+
+    async fn fill_activities(
+        &self,
+        query: &ActivityQuery,
+    ) -> Result<Vec<FillActivity>, BrokerError> {
+        match self.call(Request::FillActivities(query.clone())).await? {
+            Answer::Activities(records) => Ok(records),
             other => Err(other.mismatch()),
         }
     }
