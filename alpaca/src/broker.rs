@@ -5,13 +5,19 @@
 //! answer is mapped by HTTP status and Alpaca code first, message second;
 //! a request that times out, a connection that drops and a body that does
 //! not parse are ambiguous outcomes (the order may exist), never failures.
+//!
+//! The batched reads are `GET /v2/orders` (the order list, read with the
+//! single order's parser) and `GET /v2/account/activities/FILL` (one
+//! record per execution); a query outside Alpaca's bounds (a list limit
+//! of 1 to 500, a page of 1 to 100) is refused before it is sent, as the
+//! simulated broker refuses it.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::{
-    Broker, BrokerError, Order, OrderClass, OrderRequest, Position, RateLimitState, ReplaceRequest,
-    Trail,
+    ActivityQuery, Broker, BrokerError, FillActivity, MAX_ACTIVITY_PAGE, MAX_LIST_LIMIT, Order,
+    OrderClass, OrderQuery, OrderRequest, Position, RateLimitState, ReplaceRequest, Trail,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -297,6 +303,75 @@ fn order_body(request: &OrderRequest) -> serde_json::Value {
     body.into()
 }
 
+/// A query field out of Alpaca's range, refused before any request is
+/// sent (it would cost a rate-limit place for Alpaca's 422), worded as the
+/// simulated broker words it.
+fn out_of_range(field: &str, value: u32, most: u32) -> BrokerError {
+    BrokerError::Unprocessable {
+        message: format!("invalid {field}: {value} is not from 1 to {most}"),
+    }
+}
+
+/// The query string of `GET /v2/orders` for `query`: every filter it
+/// sets, the window's ends in RFC 3339, the symbols comma-joined.
+///
+/// # Errors
+/// `limit` outside 1 to [`MAX_LIST_LIMIT`].
+fn list_params(query: &OrderQuery) -> Result<Vec<(&'static str, String)>, BrokerError> {
+    if !(1..=MAX_LIST_LIMIT).contains(&query.limit) {
+        return Err(out_of_range("limit", query.limit, MAX_LIST_LIMIT));
+    }
+    let mut params = vec![
+        ("status", query.status.as_str().to_owned()),
+        ("limit", query.limit.to_string()),
+        ("direction", query.direction.as_str().to_owned()),
+        ("nested", query.nested.to_string()),
+    ];
+    if let Some(after) = query.after {
+        params.push(("after", after.to_string()));
+    }
+    if let Some(until) = query.until {
+        params.push(("until", until.to_string()));
+    }
+    if !query.symbols.is_empty() {
+        params.push(("symbols", query.symbols.join(",")));
+    }
+    Ok(params)
+}
+
+/// The query string of `GET /v2/account/activities/FILL` for `query`.
+///
+/// # Errors
+/// `page_size` outside 1 to [`MAX_ACTIVITY_PAGE`].
+fn activity_params(query: &ActivityQuery) -> Result<Vec<(&'static str, String)>, BrokerError> {
+    if !(1..=MAX_ACTIVITY_PAGE).contains(&query.page_size) {
+        return Err(out_of_range(
+            "page_size",
+            query.page_size,
+            MAX_ACTIVITY_PAGE,
+        ));
+    }
+    let mut params = vec![
+        ("direction", query.direction.as_str().to_owned()),
+        ("page_size", query.page_size.to_string()),
+    ];
+    if let Some(after) = query.after {
+        params.push(("after", after.to_string()));
+    }
+    if let Some(until) = query.until {
+        params.push(("until", until.to_string()));
+    }
+    if let Some(token) = &query.page_token {
+        params.push(("page_token", token.clone()));
+    }
+    Ok(params)
+}
+
+/// `params` as the pairs [`AlpacaBroker::send`] takes.
+fn borrowed<'a>(params: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    params.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// The body of `PATCH /v2/orders/{id}`: the fields `replace` changes.
 fn replace_body(replace: &ReplaceRequest) -> serde_json::Value {
     let mut body = serde_json::Map::new();
@@ -390,6 +465,26 @@ impl Broker for AlpacaBroker {
             Err(BrokerError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, BrokerError> {
+        let params = list_params(query)?;
+        let (_, bytes) = self
+            .send(Method::GET, "/v2/orders", &borrowed(&params), None)
+            .await?;
+        wire::orders(&bytes).map_err(|detail| BrokerError::BadBody { detail })
+    }
+
+    async fn fill_activities(
+        &self,
+        query: &ActivityQuery,
+    ) -> Result<Vec<FillActivity>, BrokerError> {
+        let params = activity_params(query)?;
+        let path = "/v2/account/activities/FILL";
+        let (_, bytes) = self
+            .send(Method::GET, path, &borrowed(&params), None)
+            .await?;
+        wire::fill_activities(&bytes).map_err(|detail| BrokerError::BadBody { detail })
     }
 
     fn rate_limit_state(&self) -> Option<RateLimitState> {
@@ -528,6 +623,86 @@ mod tests {
         assert!(
             (Duration::from_secs(29)..=Duration::from_secs(30)).contains(&state.reset_in),
             "{state:?}"
+        );
+    }
+
+    /// Goal: a list read sends every filter Alpaca takes, and a limit out
+    /// of range is refused before anything is sent. Method: the default
+    /// query, one setting every filter, limits 0 and 501.
+    #[test]
+    fn list_queries_name_every_filter() {
+        let defaults = list_params(&OrderQuery::default()).expect("in range");
+        assert_eq!(
+            borrowed(&defaults),
+            [
+                ("status", "open"),
+                ("limit", "50"),
+                ("direction", "desc"),
+                ("nested", "false")
+            ]
+        );
+        let query = OrderQuery {
+            status: fillproof_engine::StatusFilter::All,
+            after: fillproof_engine::Timestamp::parse_rfc3339("2025-01-02T14:30:00Z"),
+            until: fillproof_engine::Timestamp::parse_rfc3339("2025-01-02T15:30:00.5Z"),
+            direction: fillproof_engine::Direction::Asc,
+            symbols: vec!["SPY".into(), "QQQ".into()],
+            nested: true,
+            limit: 500,
+        };
+        let params = list_params(&query).expect("in range");
+        assert_eq!(
+            borrowed(&params),
+            [
+                ("status", "all"),
+                ("limit", "500"),
+                ("direction", "asc"),
+                ("nested", "true"),
+                ("after", "2025-01-02T14:30:00.000000Z"),
+                ("until", "2025-01-02T15:30:00.500000Z"),
+                ("symbols", "SPY,QQQ"),
+            ]
+        );
+        for limit in [0, 501] {
+            let refused = list_params(&OrderQuery {
+                limit,
+                ..OrderQuery::default()
+            });
+            assert!(
+                matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("limit")),
+                "{refused:?}"
+            );
+        }
+    }
+
+    /// Goal: an activities read sends its window, order, page size and
+    /// token; a page size out of range is refused before anything is
+    /// sent.
+    #[test]
+    fn activity_queries_name_their_page() {
+        let query = ActivityQuery {
+            after: fillproof_engine::Timestamp::parse_rfc3339("2025-01-02T14:30:00Z"),
+            page_token: Some("20250102143000000::x".into()),
+            page_size: 10,
+            ..ActivityQuery::default()
+        };
+        let params = activity_params(&query).expect("in range");
+        assert_eq!(
+            borrowed(&params),
+            [
+                ("direction", "desc"),
+                ("page_size", "10"),
+                ("after", "2025-01-02T14:30:00.000000Z"),
+                ("page_token", "20250102143000000::x"),
+            ]
+        );
+        let refused = activity_params(&ActivityQuery {
+            page_size: 101,
+            ..ActivityQuery::default()
+        });
+        assert!(
+            matches!(&refused, Err(BrokerError::Unprocessable { message }) if message.contains("page_size")),
+            "{refused:?}"
         );
     }
 

@@ -1,5 +1,6 @@
-//! What Alpaca sends, read into the engine's order model: the order JSON,
-//! error bodies, RFC 3339 stamps and the `Date` header.
+//! What Alpaca sends, read into the engine's order model: the order JSON
+//! (one order or a list), the `FILL` account activities, error bodies,
+//! RFC 3339 stamps and the `Date` header.
 //!
 //! Reading is strict where the engine's safety depends on it (an order
 //! without an id or a parseable quantity is a bad body, an ambiguous
@@ -9,7 +10,8 @@
 use std::str::FromStr;
 
 use fillproof_engine::{
-    Order, OrderClass, OrderStatus, OrderType, Side, TimeInForce, Timestamp, Trail,
+    FillActivity, FillKind, Order, OrderClass, OrderStatus, OrderType, Side, TimeInForce,
+    Timestamp, Trail,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -84,6 +86,26 @@ pub fn order(body: &[u8]) -> Result<Order, String> {
     from_wire(wire)
 }
 
+/// Reads a list of orders (`GET /v2/orders`), each as [`order`] reads one.
+///
+/// # Errors
+///
+/// The body is not a JSON array, or an order in it does not read: the
+/// message names its place in the list (from 0) and the field.
+pub fn orders(body: &[u8]) -> Result<Vec<Order>, String> {
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| format!("not a list of orders: {e}"))?;
+    list.into_iter()
+        .enumerate()
+        .map(|(n, value)| {
+            serde_json::from_value::<WireOrder>(value)
+                .map_err(|e| e.to_string())
+                .and_then(from_wire)
+                .map_err(|e| format!("order {n} of the list: {e}"))
+        })
+        .collect()
+}
+
 /// The order `wire` stands for, its legs read the same way.
 fn from_wire(wire: WireOrder) -> Result<Order, String> {
     let side = match wire.side.as_str() {
@@ -155,6 +177,105 @@ fn from_wire(wire: WireOrder) -> Result<Order, String> {
             .map_err(|e| format!("a leg: {e}"))?,
         replaces: wire.replaces,
         replaced_by: wire.replaced_by,
+    })
+}
+
+/// Reads a page of `FILL` account activities (`GET
+/// /v2/account/activities/FILL`), one record per execution. Alpaca sends
+/// each record's numbers as strings (a JSON number is read exactly too);
+/// `side` `sell_short` is a sell; `execution_id` is read when a record
+/// carries one, and is `None` otherwise (Alpaca's records name an
+/// execution by the activity's `id`).
+///
+/// # Errors
+///
+/// The body is not a JSON array of objects, or a record lacks a field,
+/// carries another `activity_type`, or has a number, stamp, `type` or
+/// `side` that does not read: the message names the record's place in the
+/// page (from 0) and the field.
+pub fn fill_activities(body: &[u8]) -> Result<Vec<FillActivity>, String> {
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| format!("not a list of activities: {e}"))?;
+    list.iter()
+        .enumerate()
+        .map(|(n, value)| {
+            fill_activity(value).map_err(|e| format!("activity {n} of the page: {e}"))
+        })
+        .collect()
+}
+
+/// A field of an activity record, present and not null.
+fn present<'a>(
+    record: &'a serde_json::Value,
+    field: &str,
+) -> Result<&'a serde_json::Value, String> {
+    record
+        .get(field)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| format!("{field} is missing"))
+}
+
+/// A text field of an activity record.
+fn text_of<'a>(record: &'a serde_json::Value, field: &str) -> Result<&'a str, String> {
+    let value = present(record, field)?;
+    value
+        .as_str()
+        .ok_or_else(|| format!("{field} {value} is not a string"))
+}
+
+/// A decimal field of an activity record: a string, or a JSON number read
+/// as written.
+fn decimal_of(record: &serde_json::Value, field: &str) -> Result<Decimal, String> {
+    match present(record, field)? {
+        serde_json::Value::String(text) => {
+            decimal(field, Some(text)).map(Option::unwrap_or_default)
+        }
+        serde_json::Value::Number(number) => {
+            decimal(field, Some(&number.to_string())).map(Option::unwrap_or_default)
+        }
+        other => Err(format!("{field} {other} is not a decimal")),
+    }
+}
+
+/// One `FILL` activity record.
+fn fill_activity(record: &serde_json::Value) -> Result<FillActivity, String> {
+    if !record.is_object() {
+        return Err(format!("{record} is not an object"));
+    }
+    let activity_type = text_of(record, "activity_type")?;
+    if activity_type != "FILL" {
+        return Err(format!("activity_type \"{activity_type}\" is not FILL"));
+    }
+    let kind = match text_of(record, "type")? {
+        "fill" => FillKind::Fill,
+        "partial_fill" => FillKind::PartialFill,
+        other => return Err(format!("type \"{other}\" is neither fill nor partial_fill")),
+    };
+    let side = match text_of(record, "side")? {
+        "buy" => Side::Buy,
+        "sell" | "sell_short" => Side::Sell,
+        other => return Err(format!("side \"{other}\" is not buy, sell or sell_short")),
+    };
+    let transaction_time = text_of(record, "transaction_time")?;
+    let execution_id = match record.get("execution_id") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => Some(text_of(record, "execution_id")?.to_owned()),
+    };
+    Ok(FillActivity {
+        id: text_of(record, "id")?.to_owned(),
+        execution_id,
+        order_id: text_of(record, "order_id")?.to_owned(),
+        symbol: text_of(record, "symbol")?.to_owned(),
+        side,
+        qty: decimal_of(record, "qty")?,
+        price: decimal_of(record, "price")?,
+        cum_qty: decimal_of(record, "cum_qty")?,
+        leaves_qty: decimal_of(record, "leaves_qty")?,
+        order_status: OrderStatus::parse(text_of(record, "order_status")?),
+        kind,
+        transaction_time: Timestamp::parse_rfc3339(transaction_time).ok_or_else(|| {
+            format!("transaction_time \"{transaction_time}\" is not an RFC 3339 time")
+        })?,
     })
 }
 
@@ -294,6 +415,115 @@ mod tests {
                 .contains("qty \"five\"")
         );
         assert!(super::order(b"<html>").is_err());
+    }
+
+    /// A FILL record as Alpaca sends it (alpaca-py's test data, reworded).
+    const FILL_RECORD: &str = r#"{"id":"20220304095318500::092cd749-b783-49cb-a36e-4d8666be201f","account_id":"6e8cb861-e8b9-4278-8ed2-c8452535a165","activity_type":"FILL","transaction_time":"2022-03-04T14:53:18.500245Z","type":"partial_fill","price":"2630.95","qty":"9","side":"sell_short","symbol":"GOOGL","leaves_qty":"1","order_id":"b677e464-c2d0-4fdd-a4b1-8830b386aa50","cum_qty":"9","order_status":"partially_filled"}"#;
+
+    /// Goal: a FILL record reads into the engine's activity, exactly.
+    /// Method: a record as Alpaca sends it, and one with an execution id
+    /// and a number sent as a JSON number.
+    #[test]
+    fn a_fill_record_reads_exactly() {
+        let page = fill_activities(format!("[{FILL_RECORD}]").as_bytes()).expect("a page");
+        assert_eq!(page.len(), 1);
+        let record = &page[0];
+        assert_eq!(
+            record.id,
+            "20220304095318500::092cd749-b783-49cb-a36e-4d8666be201f"
+        );
+        assert_eq!(record.execution_id, None);
+        assert_eq!(record.execution_key(), record.id);
+        assert_eq!(record.order_id, "b677e464-c2d0-4fdd-a4b1-8830b386aa50");
+        assert_eq!(record.symbol, "GOOGL");
+        assert_eq!(record.side, Side::Sell, "sell_short is a sell");
+        assert_eq!(record.qty, Decimal::from(9));
+        assert_eq!(record.price, Decimal::new(263_095, 2));
+        assert_eq!((record.cum_qty, record.leaves_qty), (9.into(), 1.into()));
+        assert_eq!(record.order_status, OrderStatus::PartiallyFilled);
+        assert_eq!(record.kind, FillKind::PartialFill);
+        assert_eq!(record.transaction_time.unix_micros, 1_646_405_598_500_245);
+        let with_id = FILL_RECORD
+            .replace(r#""qty":"9""#, r#""qty":9.5,"execution_id":"e-1""#)
+            .replace(r#""type":"partial_fill""#, r#""type":"fill""#);
+        let page = fill_activities(format!("[{with_id}]").as_bytes()).expect("a page");
+        assert_eq!(page[0].execution_id.as_deref(), Some("e-1"));
+        assert_eq!(page[0].execution_key(), "e-1");
+        assert_eq!(page[0].qty, Decimal::new(95, 1));
+        assert_eq!(page[0].kind, FillKind::Fill);
+    }
+
+    /// Goal: a record without a field is refused naming the record and the
+    /// field. Method: the second record of a page lacks `order_id`; another
+    /// page's record has `price` null.
+    #[test]
+    fn a_record_missing_a_field_is_refused_naming_it() {
+        let missing =
+            FILL_RECORD.replace(r#""order_id":"b677e464-c2d0-4fdd-a4b1-8830b386aa50","#, "");
+        let error = fill_activities(format!("[{FILL_RECORD},{missing}]").as_bytes())
+            .expect_err("no order_id");
+        assert_eq!(error, "activity 1 of the page: order_id is missing");
+        let null = FILL_RECORD.replace(r#""price":"2630.95""#, r#""price":null"#);
+        let error = fill_activities(format!("[{null}]").as_bytes()).expect_err("null price");
+        assert_eq!(error, "activity 0 of the page: price is missing");
+    }
+
+    /// Goal: a garbage number, stamp, type or activity type is refused
+    /// naming the record and the field. Method: one spoiled field per
+    /// page; a body that is not a list.
+    #[test]
+    fn a_garbage_number_is_refused_naming_the_field() {
+        for (from, to, named) in [
+            (
+                r#""qty":"9""#,
+                r#""qty":"nine""#,
+                r#"qty "nine" is not a decimal"#,
+            ),
+            (
+                r#""cum_qty":"9""#,
+                r#""cum_qty":true"#,
+                "cum_qty true is not a decimal",
+            ),
+            (
+                r#""transaction_time":"2022-03-04T14:53:18.500245Z""#,
+                r#""transaction_time":"yesterday""#,
+                r#"transaction_time "yesterday""#,
+            ),
+            (
+                r#""type":"partial_fill""#,
+                r#""type":"trade""#,
+                r#"type "trade""#,
+            ),
+            (
+                r#""activity_type":"FILL""#,
+                r#""activity_type":"DIV""#,
+                r#"activity_type "DIV""#,
+            ),
+        ] {
+            let spoiled = FILL_RECORD.replace(from, to);
+            assert_ne!(spoiled, FILL_RECORD, "{from}");
+            let error = fill_activities(format!("[{spoiled}]").as_bytes()).expect_err(to);
+            assert!(error.starts_with("activity 0 of the page: "), "{error}");
+            assert!(error.contains(named), "{error}");
+        }
+        assert!(fill_activities(b"{}").is_err_and(|e| e.contains("not a list")));
+    }
+
+    /// Goal: a list of orders reads each as a single order reads; a broken
+    /// one is refused naming its place. Method: two orders, then a list
+    /// whose second order has no id.
+    #[test]
+    fn order_lists_read_each_order_or_name_the_broken_one() {
+        let one = r#"{"id":"1","client_order_id":"c-1","symbol":"SPY","qty":"5","side":"buy","type":"market","time_in_force":"day","status":"filled","filled_qty":"5"}"#;
+        let two = one.replace(r#""id":"1""#, r#""id":"2""#);
+        let list = orders(format!("[{one},{two}]").as_bytes()).expect("a list");
+        let ids: Vec<&str> = list.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(orders(b"[]"), Ok(Vec::new()));
+        let broken = one.replace(r#""id":"1","#, "");
+        let error = orders(format!("[{one},{broken}]").as_bytes()).expect_err("no id");
+        assert!(error.starts_with("order 1 of the list: "), "{error}");
+        assert!(error.contains("id"), "{error}");
     }
 
     /// A data-API body without its object, or with a field that is not a

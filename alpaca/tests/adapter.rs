@@ -49,7 +49,18 @@ fn served() -> (
     std::thread::JoinHandle<fillproof_serve::Report>,
     tokio::runtime::Runtime,
 ) {
-    let scenario = Scenario::parse(SCENARIO.as_bytes(), "adapter.yaml", None).expect("scenario");
+    served_on(SCENARIO)
+}
+
+/// [`served`], on the scenario `text`.
+fn served_on(
+    text: &str,
+) -> (
+    String,
+    std::thread::JoinHandle<fillproof_serve::Report>,
+    tokio::runtime::Runtime,
+) {
+    let scenario = Scenario::parse(text.as_bytes(), "adapter.yaml", None).expect("scenario");
     let (address, server) = fillproof_serve::spawn_on_thread(scenario, 6, None).expect("server");
     let base = format!("http://{address}");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -147,4 +158,119 @@ fn market_data_reads_into_the_port() {
             .await;
     });
     server.join().expect("server stops");
+}
+
+/// The adapter's scenario with every order filling in two pieces, 20 ms
+/// apart.
+const PIECES: &str = r#"
+version: 1
+name: adapter-pieces
+seed: 6
+workload:
+  orders: 2
+  symbols: [SPY]
+  qty: 5
+  reference_price: {SPY: "590.10"}
+broker:
+  fill: {probability: 1, delay: 50ms, partial: {probability: 1, pieces: [2, 2], spacing: 20ms}}
+"#;
+
+/// Asserts that `records` hold two executions of the order `id` (SPY,
+/// bought): a partial fill, then the fill completing its 5 shares.
+fn assert_filled_in_two_pieces(records: &[fillproof_engine::FillActivity], id: &str) {
+    use fillproof_engine::{FillKind, OrderStatus};
+    let own: Vec<_> = records.iter().filter(|r| r.order_id == id).collect();
+    let kinds: Vec<FillKind> = own.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [FillKind::PartialFill, FillKind::Fill], "{own:?}");
+    let total: fillproof_engine::Decimal = own.iter().map(|r| r.qty).sum();
+    assert_eq!(total, 5.into());
+    assert_eq!((own[1].cum_qty, own[1].leaves_qty), (5.into(), 0.into()));
+    assert_eq!(own[1].order_status, OrderStatus::Filled);
+    assert!(own.iter().all(|r| r.symbol == "SPY" && r.side == Side::Buy));
+    assert!(own.iter().all(|r| r.execution_id.is_none()));
+}
+
+/// Goal: the adapter's list read and fill activities read what `fillproof
+/// serve` answers on Alpaca's routes into the engine's model. Method: two
+/// orders, each filling in two pieces; the list of all orders (oldest
+/// first) holds both filled, the open list none, the list after the
+/// first's submission the second only; the activities hold four
+/// executions, each order's a partial fill then a fill adding up to its
+/// quantity; a page of one then the page after it (by its token) give the
+/// first two records.
+#[test]
+fn lists_orders_and_reads_fill_activities() {
+    use fillproof_engine::{ActivityQuery, Direction, OrderQuery, OrderStatus, StatusFilter};
+    let (base, server, runtime) = served_on(PIECES);
+    runtime.block_on(async {
+        let config = AlpacaConfig::paper("key", "secret")
+            .with_base_url(&base)
+            .expect("url");
+        let broker = AlpacaBroker::new(config).expect("client");
+        let a = broker.submit_order(&request("a")).await.expect("placed");
+        fillproof_engine::clock::sleep(Duration::from_millis(10)).await;
+        let b = broker.submit_order(&request("b")).await.expect("placed");
+        let every = OrderQuery {
+            status: StatusFilter::All,
+            direction: Direction::Asc,
+            ..OrderQuery::default()
+        };
+        // The fills land 50 to 70 ms after each submit, on the real clock:
+        // read until both show filled (a busy machine may take longer), at
+        // most 10 s.
+        let mut listed = Vec::new();
+        for _ in 0..100 {
+            fillproof_engine::clock::sleep(Duration::from_millis(100)).await;
+            listed = broker.list_orders(&every).await.expect("listed");
+            if listed.iter().all(|o| o.status == OrderStatus::Filled) {
+                break;
+            }
+        }
+        let ids: Vec<&str> = listed.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, [a.id.as_str(), b.id.as_str()]);
+        assert!(
+            listed
+                .iter()
+                .all(|o| o.status == OrderStatus::Filled && o.filled_qty == 5.into()),
+            "{listed:?}"
+        );
+        let open = broker.list_orders(&OrderQuery::default()).await;
+        assert_eq!(open, Ok(Vec::new()), "every order filled");
+        let later = OrderQuery {
+            after: a.submitted_at,
+            ..every.clone()
+        };
+        let later = broker.list_orders(&later).await.expect("listed");
+        assert_eq!(later.iter().map(|o| &o.id).collect::<Vec<_>>(), [&b.id]);
+
+        let oldest_first = ActivityQuery {
+            direction: Direction::Asc,
+            ..ActivityQuery::default()
+        };
+        let records = broker.fill_activities(&oldest_first).await.expect("read");
+        assert_eq!(records.len(), 4, "{records:?}");
+        for order in [&a, &b] {
+            assert_filled_in_two_pieces(&records, &order.id);
+        }
+        let first = ActivityQuery {
+            page_size: 1,
+            ..oldest_first.clone()
+        };
+        let page = broker.fill_activities(&first).await.expect("read");
+        assert_eq!(page, records[..1]);
+        let next = ActivityQuery {
+            page_token: Some(page[0].id.clone()),
+            ..first
+        };
+        let page = broker.fill_activities(&next).await.expect("read");
+        assert_eq!(page, records[1..2]);
+        let shutdown = reqwest::Client::new()
+            .post(format!("{base}/_fillproof/shutdown"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("shutdown");
+        assert_eq!(shutdown.status().as_u16(), 200);
+    });
+    assert_eq!(server.join().expect("report").orders_placed, 2);
 }

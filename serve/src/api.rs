@@ -2,15 +2,22 @@
 //! session's broker, at the request's arrival time.
 //!
 //! Entry point: [`Session::dispatch`], which routes a request and returns
-//! its [`Answer`]. Orders (submit, read, list, cancel), positions, the
-//! account and the clock each have their handler here; a broker error
-//! becomes Alpaca's answer to it (`error_reply`). Imports `session` and
-//! `wire`.
+//! its [`Answer`]. Orders (submit, read, cancel), positions, the account
+//! and the clock each have their handler here, the order list and the
+//! fill activities theirs in `lists`; a broker error becomes Alpaca's
+//! answer to it (`error_reply`). Each trading read (an order, the order
+//! list, the fill activities, a position, the positions, the account,
+//! the clock) goes through one of the simulated broker's calls, so it
+//! meets its endpoint's latency, faults and rate-limit place: the
+//! positions, the account and the clock through
+//! [`SimBroker::land_read`](fillproof_simulator::SimBroker::land_read),
+//! then answered from the ledger at the instant the call landed. Imports
+//! `session`, `lists` and `wire`.
 
 use std::time::Duration;
 
 use fillproof_engine::{Broker, BrokerError, Order, OrderRequest, RateLimitState, Timestamp};
-use fillproof_simulator::{Look, at_arrival, order_view, uuid_shaped};
+use fillproof_simulator::{LedgerRead, at_arrival, uuid_shaped};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -64,7 +71,7 @@ impl Session {
         }
         match (method, segments.as_slice()) {
             ("POST", ["v2", "orders"]) => self.submit(body).await,
-            ("GET", ["v2", "orders"]) => self.list_orders(query, arrival),
+            ("GET", ["v2", "orders"]) => self.list_orders(query).await,
             ("DELETE", ["v2", "orders"]) => self.cancel_all(arrival).await,
             ("GET", ["v2", "orders:by_client_order_id"]) => {
                 match query_param(query, "client_order_id") {
@@ -85,17 +92,24 @@ impl Session {
                 Ok(()) => Reply::NoContent,
                 Err(error) => error_reply(&error),
             },
-            ("GET", ["v2", "positions"]) => self.positions(arrival),
+            ("GET", ["v2", "positions"]) => {
+                self.landed(LedgerRead::Positions, |at| self.positions(at))
+                    .await
+            }
             ("DELETE", ["v2", "positions"]) => self.close_all_positions(query, arrival).await,
             ("DELETE", ["v2", "positions", symbol]) => {
                 self.close_position(symbol, query, arrival).await
             }
             ("GET", ["v2", "positions", symbol]) => self.position(symbol, arrival).await,
-            ("GET", ["v2", "account"]) => self.account(arrival),
-            ("GET", ["v2", "clock"]) => {
-                let calendar = self.broker.market().sessions().map(|s| s.calendar());
-                Reply::json(200, wire::clock_json(self.stamp(arrival), calendar))
+            ("GET", ["v2", "account"]) => {
+                self.landed(LedgerRead::Account, |at| self.account(at))
+                    .await
             }
+            ("GET", ["v2", "account", "activities"]) => self.activities(None, query).await,
+            ("GET", ["v2", "account", "activities", kind]) => {
+                self.activities(Some(kind), query).await
+            }
+            ("GET", ["v2", "clock"]) => self.landed(LedgerRead::Clock, |at| self.clock(at)).await,
             ("GET", ["v2", "calendar"]) => self.calendar(query),
             (
                 _,
@@ -213,63 +227,6 @@ impl Session {
         }
     }
 
-    fn list_orders(&self, query: &str, now: Duration) -> Reply {
-        let status = query_param(query, "status").unwrap_or_else(|| "open".into());
-        if !matches!(status.as_str(), "open" | "closed" | "all") {
-            return Reply::error(
-                422,
-                code::BAD_REQUEST,
-                &format!("invalid status \"{status}\": use open, closed or all"),
-            );
-        }
-        let limit = match query_param(query, "limit").map(|l| l.parse::<usize>()) {
-            None => 50,
-            Some(Ok(limit)) if (1..=500).contains(&limit) => limit,
-            Some(_) => {
-                return Reply::error(422, code::BAD_REQUEST, "limit must be from 1 to 500");
-            }
-        };
-        let ascending = query_param(query, "direction").as_deref() == Some("asc");
-        let symbols: Option<Vec<String>> = query_param(query, "symbols").map(|s| {
-            s.split(',')
-                .map(|s| s.trim().to_ascii_uppercase())
-                .collect()
-        });
-        let origin = self.broker.model().time_origin();
-        let nested = nested(query);
-        let market = self.broker.market();
-        let orders: Vec<Value> = self.broker.with_ledger(|ledger| {
-            let mut chosen: Vec<_> = ledger
-                .orders()
-                .iter()
-                .filter(|o| o.accepted_at <= now)
-                // Nested, a group is listed under its head.
-                .filter(|o| !nested || o.links.parent.is_none())
-                .filter(|o| {
-                    let terminal = o.status_at(now).is_terminal();
-                    match status.as_str() {
-                        "open" => !terminal,
-                        "closed" => terminal,
-                        _ => true,
-                    }
-                })
-                .filter(|o| symbols.as_ref().is_none_or(|s| s.contains(&o.symbol)))
-                .collect();
-            if !ascending {
-                chosen.reverse();
-            }
-            chosen
-                .into_iter()
-                .take(limit)
-                .map(|o| {
-                    let shown = order_view(ledger, market, o, now, Look::Read, nested, origin);
-                    wire::order_json(&shown, &self.asset_id(&o.symbol))
-                })
-                .collect()
-        });
-        Reply::json(200, Value::Array(orders))
-    }
-
     pub(crate) async fn cancel_all(&self, now: Duration) -> Reply {
         let open: Vec<String> = self.broker.with_ledger(|ledger| {
             ledger
@@ -343,6 +300,26 @@ impl Session {
         }
     }
 
+    /// Sends `read` to the broker and, once it landed, answers `answer` of
+    /// the landing instant; what the call met instead, as Alpaca answers it.
+    async fn landed(&self, read: LedgerRead, answer: impl FnOnce(Duration) -> Reply) -> Reply {
+        match self.broker.land_read(read).await {
+            Ok(at) => answer(at),
+            Err(error) => error_reply(&error),
+        }
+    }
+
+    /// The market clock at `now`.
+    fn clock(&self, now: Duration) -> Reply {
+        let calendar = self.broker.market().sessions().map(|s| s.calendar());
+        Reply::json(200, wire::clock_json(self.stamp(now), calendar))
+    }
+
+    /// The account's id (a UUID derived from the seed).
+    pub(crate) fn account_id(&self) -> String {
+        uuid_shaped(self.broker.seed(), "account-id", 0)
+    }
+
     fn positions(&self, now: Duration) -> Reply {
         let positions = self.broker.with_ledger(|l| l.positions_at(now));
         let list = positions
@@ -386,7 +363,7 @@ impl Session {
                     (long, short + value)
                 }
             });
-        let id = uuid_shaped(self.broker.seed(), "account-id", 0);
+        let id = self.account_id();
         let account = wire::Account {
             buying_power,
             cash,
@@ -398,7 +375,7 @@ impl Session {
 }
 
 /// The reply to a broker error, as Alpaca answers it.
-fn error_reply(error: &BrokerError) -> Reply {
+pub(crate) fn error_reply(error: &BrokerError) -> Reply {
     match error {
         BrokerError::Timeout | BrokerError::ConnectionReset => Reply::Close,
         BrokerError::BadBody { .. } => Reply::Garbage,

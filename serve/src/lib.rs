@@ -19,8 +19,10 @@
 //!   routes, each endpoint's answer from the broker at the request's
 //!   arrival time; with `market` (latest quotes and trades, assets),
 //!   `bars` (bars, latest bars, snapshots from the market's tape) and
-//!   `calendar` (`GET /v2/calendar`) and `positions` (closing one
-//!   position or all). May import `session`, `wire`, and one another.
+//!   `calendar` (`GET /v2/calendar`), `positions` (closing one
+//!   position or all) and `lists` (the order list and the fill
+//!   activities, through the broker's batched reads). May import
+//!   `session`, `wire`, and one another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
@@ -40,6 +42,7 @@ mod bars;
 mod calendar;
 mod feed;
 mod http;
+mod lists;
 mod market;
 mod positions;
 mod replay;

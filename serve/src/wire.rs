@@ -237,6 +237,35 @@ pub fn position_json(
     })
 }
 
+/// A fill activity as Alpaca sends a `FILL` record of `GET
+/// /v2/account/activities`: decimals as strings, the execution's
+/// `transaction_time` in RFC 3339, `type` `fill` when it completed the
+/// order and `partial_fill` otherwise. `account_id` is the account's id
+/// (`GET /v2/account`'s). Alpaca's records carry no execution id of their
+/// own: the activity's `id` (a stamp, `::`, and a key) names it, and is
+/// the `page_token` of the page after it.
+#[must_use]
+pub fn fill_activity_json(activity: &fillproof_engine::FillActivity, account_id: &str) -> Value {
+    json!({
+        "id": activity.id,
+        "account_id": account_id,
+        "activity_type": "FILL",
+        "transaction_time": activity.transaction_time.to_string(),
+        "type": match activity.kind {
+            fillproof_engine::FillKind::Fill => "fill",
+            fillproof_engine::FillKind::PartialFill => "partial_fill",
+        },
+        "price": decimal(Some(activity.price)),
+        "qty": decimal(Some(activity.qty)),
+        "side": activity.side.to_string(),
+        "symbol": activity.symbol,
+        "leaves_qty": decimal(Some(activity.leaves_qty)),
+        "cum_qty": decimal(Some(activity.cum_qty)),
+        "order_id": activity.order_id,
+        "order_status": activity.order_status.as_str(),
+    })
+}
+
 /// The account's figures at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Account {

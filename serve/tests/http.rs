@@ -395,3 +395,232 @@ fn a_restart_report_counts_orphans_and_orders_sent_again() {
     assert_eq!(report.orders_orphaned, Some(1));
     assert_eq!(report.duplicates_across_restarts, Some(1));
 }
+
+/// The JSON body of an answer.
+fn json_of(answer: &(u16, String)) -> serde_json::Value {
+    serde_json::from_str(&answer.1).unwrap_or_else(|e| panic!("{e}: {answer:?}"))
+}
+
+/// Goal: `GET /v2/orders` goes through the broker's `list_orders` call and
+/// meets that endpoint's faults, and only its. Method: a scenario whose
+/// order list always answers 503; the list answers 503 with Alpaca's
+/// code, while an order read and the account answer 200.
+#[test]
+fn a_fault_on_list_orders_answers_the_order_list_503() {
+    let (address, server) = start(scenario("  faults:\n    list_orders: {http_503: 1}"), None);
+    client(async {
+        let placed = http(address, "POST", "/v2/orders", &order_body("l-0"))
+            .await
+            .expect("answered");
+        assert_eq!(placed.0, 200, "{placed:?}");
+        let id = json_of(&placed)["id"].as_str().expect("id").to_owned();
+        let listed = http(address, "GET", "/v2/orders?status=all", "")
+            .await
+            .expect("answered");
+        assert_eq!(listed.0, 503, "{listed:?}");
+        assert_eq!(json_of(&listed)["code"], 50_300_000);
+        let read = http(address, "GET", &format!("/v2/orders/{id}"), "").await;
+        assert_eq!(read.map(|a| a.0), Some(200));
+        let account = http(address, "GET", "/v2/account", "").await;
+        assert_eq!(account.map(|a| a.0), Some(200));
+        shutdown(address).await;
+    });
+    let report = server.join().expect("report");
+    assert_eq!(report.faults_injected.get("http_503"), Some(&1));
+}
+
+/// Goal: the order list takes a place under the rate limit like any call.
+/// Method: a limit of 3 requests a minute; three lists answer 200, the
+/// fourth 429 with Alpaca's code.
+#[test]
+fn the_order_list_past_the_rate_limit_answers_429() {
+    let (address, server) = start(scenario("  rate_limit: {requests: 3, per: 60s}"), None);
+    client(async {
+        for n in 0..3 {
+            let listed = http(address, "GET", "/v2/orders", "").await;
+            assert_eq!(listed.map(|a| a.0), Some(200), "list {n}");
+        }
+        let limited = http(address, "GET", "/v2/orders", "")
+            .await
+            .expect("answered");
+        assert_eq!(limited.0, 429, "{limited:?}");
+        assert_eq!(json_of(&limited)["code"], 42_910_000);
+        shutdown(address).await;
+    });
+    assert_eq!(server.join().expect("report").rate_limited_calls, 1);
+}
+
+/// Goal: the account, positions and clock reads go through the broker's
+/// calls and take a place under the rate limit each. Method: a limit of 3
+/// requests a minute; the account, the positions and the clock answer
+/// 200, then the account answers 429.
+#[test]
+fn account_positions_and_clock_reads_take_rate_limit_places() {
+    let (address, server) = start(scenario("  rate_limit: {requests: 3, per: 60s}"), None);
+    client(async {
+        for path in ["/v2/account", "/v2/positions", "/v2/clock"] {
+            let read = http(address, "GET", path, "").await;
+            assert_eq!(read.map(|a| a.0), Some(200), "{path}");
+        }
+        let limited = http(address, "GET", "/v2/account", "").await;
+        assert_eq!(limited.map(|a| a.0), Some(429));
+        shutdown(address).await;
+    });
+    assert_eq!(server.join().expect("report").rate_limited_calls, 1);
+}
+
+/// Goal: the order list honours `after` and `until`, both exclusive, on
+/// the orders' submission stamps. Method: three orders placed 20 ms
+/// apart; the window after the first and until the third lists the
+/// second only; after the first alone lists the other two, oldest first
+/// with `direction=asc`; a malformed `after` is 422 naming it.
+#[test]
+fn the_order_list_honours_after_and_until() {
+    let (address, server) = start(scenario("  fill: {probability: 0}"), None);
+    client(async {
+        let mut stamps = Vec::new();
+        for n in 0..3 {
+            let placed = http(
+                address,
+                "POST",
+                "/v2/orders",
+                &order_body(&format!("w-{n}")),
+            )
+            .await
+            .expect("answered");
+            assert_eq!(placed.0, 200, "{placed:?}");
+            stamps.push(
+                json_of(&placed)["submitted_at"]
+                    .as_str()
+                    .expect("stamp")
+                    .to_owned(),
+            );
+            fillproof_engine::clock::sleep(Duration::from_millis(20)).await;
+        }
+        let ids = |answer: &(u16, String)| -> Vec<String> {
+            json_of(answer)
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|o| o["client_order_id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        let window = format!(
+            "/v2/orders?status=all&after={}&until={}",
+            stamps[0], stamps[2]
+        );
+        let between = http(address, "GET", &window, "").await.expect("answered");
+        assert_eq!(between.0, 200, "{between:?}");
+        assert_eq!(ids(&between), ["w-1"]);
+        let after = format!("/v2/orders?status=all&direction=asc&after={}", stamps[0]);
+        let later = http(address, "GET", &after, "").await.expect("answered");
+        assert_eq!(ids(&later), ["w-1", "w-2"]);
+        let bad = http(address, "GET", "/v2/orders?after=yesterday", "")
+            .await
+            .expect("answered");
+        assert_eq!(bad.0, 422, "{bad:?}");
+        let message = json_of(&bad)["message"].as_str().unwrap_or("").to_owned();
+        assert!(message.contains("after"), "{message}");
+        shutdown(address).await;
+    });
+    server.join().expect("report");
+}
+
+/// The status order `id` reads once it reads filled, polled every 50 ms
+/// on the real clock (a busy machine may take longer), or the last one
+/// read after 2.5 s.
+async fn status_once_filled(address: SocketAddr, id: &str) -> String {
+    let mut status = String::new();
+    for _ in 0..50 {
+        fillproof_engine::clock::sleep(Duration::from_millis(50)).await;
+        let read = http(address, "GET", &format!("/v2/orders/{id}"), "")
+            .await
+            .expect("answered");
+        status = json_of(&read)["status"].as_str().unwrap_or("").to_owned();
+        if status == "filled" {
+            break;
+        }
+    }
+    status
+}
+
+/// Goal: the fill activities list one record per execution, as Alpaca
+/// renders `FILL` activities. Method: an order that fills in three pieces;
+/// once it reads filled, `GET /v2/account/activities/FILL?direction=asc`
+/// holds three records of it: two `partial_fill` then a `fill`, their
+/// quantities adding up to the order's with `cum_qty` and `leaves_qty`
+/// following, numbers as strings; the `activity_types=FILL` form answers
+/// the same, and another type is refused naming it.
+#[test]
+fn fill_activities_list_one_record_per_execution() {
+    let (address, server) = start(
+        scenario(
+            "  fill: {probability: 1, delay: 50ms, partial: {probability: 1, pieces: [3, 3], spacing: 20ms}}",
+        ),
+        None,
+    );
+    client(async {
+        let placed = http(address, "POST", "/v2/orders", &order_body("p-0"))
+            .await
+            .expect("answered");
+        let id = json_of(&placed)["id"].as_str().expect("id").to_owned();
+        assert_eq!(status_once_filled(address, &id).await, "filled");
+        let path = "/v2/account/activities/FILL?direction=asc";
+        let answer = http(address, "GET", path, "").await.expect("answered");
+        assert_eq!(answer.0, 200, "{answer:?}");
+        let records = json_of(&answer);
+        let records = records.as_array().expect("a list");
+        assert_eq!(records.len(), 3, "{records:?}");
+        let kinds: Vec<&str> = records
+            .iter()
+            .map(|r| r["type"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(kinds, ["partial_fill", "partial_fill", "fill"]);
+        let number = |r: &serde_json::Value, field: &str| -> rust_decimal::Decimal {
+            r[field]
+                .as_str()
+                .expect("a string")
+                .parse()
+                .expect("a decimal")
+        };
+        let mut cum = rust_decimal::Decimal::ZERO;
+        for record in records {
+            assert_eq!(record["activity_type"], "FILL");
+            assert_eq!(record["order_id"], id.as_str());
+            assert_eq!(
+                (&record["symbol"], &record["side"]),
+                (&"SPY".into(), &"buy".into())
+            );
+            cum += number(record, "qty");
+            assert_eq!(number(record, "cum_qty"), cum, "{record}");
+            assert_eq!(
+                number(record, "leaves_qty"),
+                rust_decimal::Decimal::from(5) - cum
+            );
+            assert!(number(record, "price") > rust_decimal::Decimal::ZERO);
+            assert!(
+                record["transaction_time"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with('Z'))
+            );
+        }
+        assert_eq!(cum, rust_decimal::Decimal::from(5));
+        assert_eq!(records[2]["order_status"], "filled");
+        let listed = http(
+            address,
+            "GET",
+            "/v2/account/activities?activity_types=FILL&direction=asc",
+            "",
+        )
+        .await
+        .expect("answered");
+        assert_eq!(json_of(&listed), json_of(&answer));
+        let other = http(address, "GET", "/v2/account/activities/DIV", "")
+            .await
+            .expect("answered");
+        assert_eq!(other.0, 422, "{other:?}");
+        assert!(other.1.contains("DIV"), "{other:?}");
+        shutdown(address).await;
+    });
+    server.join().expect("report");
+}

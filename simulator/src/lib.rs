@@ -70,7 +70,7 @@ mod trace;
 mod view;
 mod workload;
 
-pub use broker::{SimBroker, SubmitRecord, SubmitRefusal, at_arrival, uuid_shaped};
+pub use broker::{LedgerRead, SimBroker, SubmitRecord, SubmitRefusal, at_arrival, uuid_shaped};
 pub use calendar::{Calendar, Date, ParseDateError, Session, TradingDay, eastern_offset_seconds};
 pub use distribution::{Dist, DurationDist, Number, NumberDist, Scalar, Seconds};
 pub use duration::{Dur, format_duration, parse_duration};

@@ -324,11 +324,15 @@ impl BrokerModel {
     #[must_use]
     pub fn from_scenario(scenario: &Scenario) -> Self {
         let broker = &scenario.broker;
-        // The batched reads are reads of the same API: unless the scenario
-        // gives them their own, they take the single-order read's latency
-        // and faults.
+        // The batched reads and the account, positions and clock reads are
+        // reads of the same API: unless the scenario gives them their own,
+        // they take the single-order read's latency and faults.
         let given = |endpoint: Endpoint| match endpoint {
-            Endpoint::ListOrders | Endpoint::FillActivities
+            Endpoint::ListOrders
+            | Endpoint::FillActivities
+            | Endpoint::Account
+            | Endpoint::Positions
+            | Endpoint::Clock
                 if !broker.latency.contains_key(&endpoint)
                     && !broker.faults.contains_key(&endpoint) =>
             {

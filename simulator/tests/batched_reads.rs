@@ -220,3 +220,57 @@ async fn batched_reads_have_their_own_latency_and_faults() {
     );
     assert_eq!(own.calls()[fillproof_engine::Endpoint::ListOrders], 1);
 }
+
+/// Goal: the reads a front end answers from the ledger itself (account,
+/// positions, clock) travel as calls of their own endpoints: they take
+/// get_order's latency and faults unless the scenario gives them their
+/// own, they are counted, and each answers the instant it landed. Method:
+/// under a 40 ms get_order, each read lands 20 ms after it left and
+/// answers 20 ms later; `account` with its own 300 ms lands at 150 ms;
+/// get_order's 503 fails `clock`, while `positions`, named with a
+/// fault-free line of its own, is clean; a rate limit of one call refuses
+/// the second read.
+#[tokio::test(start_paused = true)]
+async fn ledger_reads_travel_as_calls_of_their_own_endpoints() {
+    use fillproof_engine::Endpoint;
+    use fillproof_simulator::LedgerRead;
+    let inherits = broker(&scenario(1, "  latency:\n    get_order: 40ms\n"));
+    let start = Instant::now();
+    for (n, read) in [
+        LedgerRead::Account,
+        LedgerRead::Positions,
+        LedgerRead::Clock,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let landed = inherits.land_read(read).await.unwrap();
+        let n = u32::try_from(n).unwrap();
+        assert_eq!(
+            landed,
+            Duration::from_millis(40) * n + Duration::from_millis(20)
+        );
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(120));
+    for endpoint in [Endpoint::Account, Endpoint::Positions, Endpoint::Clock] {
+        assert_eq!(inherits.calls()[endpoint], 1, "{endpoint}");
+    }
+    let own = broker(&scenario(
+        1,
+        "  latency:\n    get_order: 40ms\n    account: 300ms\n  faults:\n    get_order: {http_503: 1}\n    positions: {http_500: 0}\n",
+    ));
+    assert_eq!(
+        own.land_read(LedgerRead::Account).await,
+        Ok(Duration::from_millis(150))
+    );
+    let error = own.land_read(LedgerRead::Clock).await.unwrap_err();
+    assert!(
+        matches!(error, BrokerError::Server { status: 503, .. }),
+        "{error}"
+    );
+    assert!(own.land_read(LedgerRead::Positions).await.is_ok());
+    let limited = broker(&scenario(1, "  rate_limit: {requests: 1, per: 60s}\n"));
+    assert!(limited.land_read(LedgerRead::Account).await.is_ok());
+    let error = limited.land_read(LedgerRead::Clock).await.unwrap_err();
+    assert!(matches!(error, BrokerError::RateLimited { .. }), "{error}");
+}

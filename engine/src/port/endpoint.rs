@@ -1,5 +1,6 @@
-//! The broker port's endpoints, one per [`Broker`](super::Broker) call,
-//! and counts of calls by endpoint.
+//! The broker API's endpoints, one per call the simulator models (each
+//! [`Broker`](super::Broker) call, and the account, positions and clock
+//! reads `fillproof serve` answers), and counts of calls by endpoint.
 
 use std::fmt;
 use std::ops::{Index, IndexMut};
@@ -7,8 +8,12 @@ use std::ops::{Index, IndexMut};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-/// A broker API endpoint: one per call of the [`Broker`](super::Broker)
-/// port.
+/// A broker API endpoint: one per broker API call the simulator models.
+/// The first eight are the calls of the [`Broker`](super::Broker) port;
+/// [`Account`](Self::Account), [`Positions`](Self::Positions) and
+/// [`Clock`](Self::Clock) are reads the engine never makes, which
+/// `fillproof serve` answers through the simulated broker so that they
+/// meet the scenario's latency, faults and rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
     /// `submit_order`.
@@ -27,11 +32,17 @@ pub enum Endpoint {
     ListOrders,
     /// `fill_activities`.
     FillActivities,
+    /// `account`: the account's figures (Alpaca's `GET /v2/account`).
+    Account,
+    /// `positions`: every open position (Alpaca's `GET /v2/positions`).
+    Positions,
+    /// `clock`: the market clock (Alpaca's `GET /v2/clock`).
+    Clock,
 }
 
 impl Endpoint {
     /// Every endpoint, in a fixed order.
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 11] = [
         Self::Submit,
         Self::GetOrder,
         Self::GetOrderByClientId,
@@ -40,6 +51,9 @@ impl Endpoint {
         Self::Replace,
         Self::ListOrders,
         Self::FillActivities,
+        Self::Account,
+        Self::Positions,
+        Self::Clock,
     ];
 
     /// The endpoint's name as written in scenarios and reports.
@@ -54,6 +68,9 @@ impl Endpoint {
             Self::Replace => "replace",
             Self::ListOrders => "list_orders",
             Self::FillActivities => "fill_activities",
+            Self::Account => "account",
+            Self::Positions => "positions",
+            Self::Clock => "clock",
         }
     }
 
@@ -68,7 +85,7 @@ impl Endpoint {
 impl Endpoint {
     /// Every endpoint's name, in [`Endpoint::ALL`] order.
     #[must_use]
-    pub fn names() -> [&'static str; 8] {
+    pub fn names() -> [&'static str; Self::ALL.len()] {
         Self::ALL.map(Self::as_str)
     }
 
@@ -183,7 +200,10 @@ mod tests {
                 "get_position",
                 "replace",
                 "list_orders",
-                "fill_activities"
+                "fill_activities",
+                "account",
+                "positions",
+                "clock"
             ]
         );
         for (i, endpoint) in Endpoint::ALL.into_iter().enumerate() {
@@ -216,6 +236,9 @@ mod tests {
                 (Endpoint::Replace, 0),
                 (Endpoint::ListOrders, 0),
                 (Endpoint::FillActivities, 0),
+                (Endpoint::Account, 0),
+                (Endpoint::Positions, 0),
+                (Endpoint::Clock, 0),
             ]
         );
     }

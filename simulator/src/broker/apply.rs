@@ -9,8 +9,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 
-use super::SimBroker;
 use super::world::World;
+use super::{LedgerRead, SimBroker};
 use crate::ledger::{LedgerOrder, TrueStatus};
 use crate::scenario::{Endpoint, WhenFilled};
 use crate::stream::Happening;
@@ -57,6 +57,8 @@ impl SimBroker {
             Request::FillActivities(query) => self
                 .activities_at(&world.ledger, now, rng, query)
                 .map(Answer::Activities),
+            // The front end reads the ledger itself, at this instant.
+            Request::Read(_) => Ok(Answer::Landed(now)),
         }
     }
 
@@ -222,6 +224,9 @@ pub(super) enum Request {
     Replace(String, ReplaceRequest),
     ListOrders(OrderQuery),
     FillActivities(ActivityQuery),
+    /// A read the front end answers from the ledger itself, once the call
+    /// has landed.
+    Read(LedgerRead),
 }
 
 impl Request {
@@ -235,6 +240,7 @@ impl Request {
             Self::Replace(..) => Endpoint::Replace,
             Self::ListOrders(_) => Endpoint::ListOrders,
             Self::FillActivities(_) => Endpoint::FillActivities,
+            Self::Read(read) => read.endpoint(),
         }
     }
 
@@ -249,6 +255,7 @@ impl Request {
             | Self::Replace(id, _) => id,
             Self::ListOrders(_) => "orders",
             Self::FillActivities(_) => "activities/FILL",
+            Self::Read(read) => read.endpoint().as_str(),
         }
     }
 }
@@ -260,6 +267,9 @@ pub(super) enum Answer {
     Position(Option<Position>),
     Orders(Vec<Order>),
     Activities(Vec<FillActivity>),
+    /// A [`Request::Read`] landed at this instant (virtual time since the
+    /// broker was created).
+    Landed(Duration),
 }
 
 impl Answer {
@@ -269,7 +279,7 @@ impl Answer {
             Self::Order(order) => seen_order(order),
             Self::Canceled => None,
             Self::Position(position) => Some(Seen::Position(position.as_ref().map(|p| p.qty))),
-            Self::Orders(_) | Self::Activities(_) => None,
+            Self::Orders(_) | Self::Activities(_) | Self::Landed(_) => None,
         }
     }
 

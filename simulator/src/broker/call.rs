@@ -49,7 +49,12 @@ impl SimBroker {
                 .ledger
                 .by_id(target)
                 .map(|o| o.client_order_id.as_str()),
-            Endpoint::GetPosition | Endpoint::ListOrders | Endpoint::FillActivities => None,
+            Endpoint::GetPosition
+            | Endpoint::ListOrders
+            | Endpoint::FillActivities
+            | Endpoint::Account
+            | Endpoint::Positions
+            | Endpoint::Clock => None,
         }?;
         at(OrderTarget::ClientOrderId(client_order_id.to_owned()))
     }
@@ -123,7 +128,7 @@ impl SimBroker {
                 Request::GetPosition(symbol) => {
                     (unregistered_key(&format!("position/{symbol}")), None)
                 }
-                Request::ListOrders(_) | Request::FillActivities(_) => {
+                Request::ListOrders(_) | Request::FillActivities(_) | Request::Read(_) => {
                     (unregistered_key(request.target()), None)
                 }
             };

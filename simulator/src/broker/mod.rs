@@ -8,8 +8,9 @@
 //! no lock is held across an `await`.
 //!
 //! Entry points: [`SimBroker`] (the engine's `Broker` and `TradeUpdates`
-//! ports), [`at_arrival`] for a front end on the real clock, and
-//! [`uuid_shaped`]. The files: `call.rs` (a call's draws, its journey and
+//! ports, and [`SimBroker::land_read`] for the [`LedgerRead`]s a front end
+//! answers from the ledger itself), [`at_arrival`] for a front end on the
+//! real clock, and [`uuid_shaped`]. The files: `call.rs` (a call's draws, its journey and
 //! its fate), `apply.rs` (what the broker does with a request that
 //! arrived), `accept.rs` (a submit the broker accepts or refuses),
 //! `world.rs` (the state every call shares: ledger, wire state, tally).
@@ -82,6 +83,32 @@ pub fn uuid_shaped(seed: u64, purpose: &str, key: u64) -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// A read a front end answers from the ledger itself, after its call has
+/// travelled to the broker and landed (see [`SimBroker::land_read`]): the
+/// simulated broker has no answer of its own for these, only the call's
+/// latency, faults, outages and rate-limit place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LedgerRead {
+    /// The account's figures (`GET /v2/account`).
+    Account,
+    /// Every open position (`GET /v2/positions`).
+    Positions,
+    /// The market clock (`GET /v2/clock`).
+    Clock,
+}
+
+impl LedgerRead {
+    /// The endpoint whose latency, faults and call count the read takes.
+    #[must_use]
+    pub fn endpoint(self) -> crate::Endpoint {
+        match self {
+            Self::Account => crate::Endpoint::Account,
+            Self::Positions => crate::Endpoint::Positions,
+            Self::Clock => crate::Endpoint::Clock,
+        }
+    }
 }
 
 /// The seeded mock broker.
@@ -374,6 +401,23 @@ impl SimBroker {
         &self,
     ) -> indexmap::IndexMap<String, SubmitRecord, fillproof_engine::StableBuildHasher> {
         std::mem::take(&mut self.world().submits)
+    }
+
+    /// Sends `read` to the broker as a call of its endpoint: its request
+    /// leg, then the outage, rate-limit and fault draw that call meets,
+    /// then its response leg, exactly as a [`Broker`] call's. Answers the
+    /// instant the call landed (virtual time since the broker was
+    /// created), at which the caller computes its answer from the ledger
+    /// (a lagged view it draws itself, if any).
+    ///
+    /// # Errors
+    /// What the call met instead of a clean answer: an outage's or a
+    /// fault's error, or the rate limit's 429.
+    pub async fn land_read(&self, read: LedgerRead) -> Result<Duration, BrokerError> {
+        match self.call(Request::Read(read)).await? {
+            Answer::Landed(at) => Ok(at),
+            other => Err(other.mismatch()),
+        }
     }
 
     fn micros(&self, t: Duration) -> u64 {
