@@ -36,6 +36,7 @@ use crate::port::{ConfigError, SubmitError};
 use crate::port::{Order, OrderRequest};
 use crate::port::{derive_rng, stable_hash};
 
+use super::batch::Desk;
 use super::result::Submission;
 use super::watch::{BeforeCancel, Guard, Watch};
 
@@ -49,6 +50,8 @@ pub struct FillDetector<B> {
     pub(super) jitter_seed: u64,
     pub(super) router: Option<StreamRouter>,
     pub(super) before_cancel: Option<BeforeCancel>,
+    /// The batched reads' desk, for the batched strategy.
+    pub(super) desk: Option<Arc<Desk>>,
 }
 
 impl<B> Clone for FillDetector<B> {
@@ -60,6 +63,7 @@ impl<B> Clone for FillDetector<B> {
             jitter_seed: self.jitter_seed,
             router: self.router.clone(),
             before_cancel: self.before_cancel.clone(),
+            desk: self.desk.clone(),
         }
     }
 }
@@ -71,6 +75,8 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     /// A [`ConfigError`] when a configuration value is out of range.
     pub fn new(broker: Arc<B>, config: FillDetectionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        let desk = matches!(config.polling, PollingConfig::Batched { .. })
+            .then(|| Arc::new(Desk::default()));
         Ok(Self {
             broker,
             config: Arc::new(config),
@@ -78,6 +84,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             jitter_seed: 0,
             router: None,
             before_cancel: None,
+            desk,
         })
     }
 
@@ -90,14 +97,20 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         self
     }
 
-    /// The stream subscription of the order `client_order_id`, when the
-    /// detector detects stream-first: take it before submitting, so that
-    /// no event of the order is missed, and hand it to
+    /// The subscription of the order `client_order_id`, when the detector
+    /// detects stream-first (its trade updates) or batched (its snapshots
+    /// and executions from the batched reads): take it before
+    /// submitting, so that no event of it is missed, and hand it to
     /// [`FillDetector::monitor_submission`].
     #[must_use]
     pub fn route(&self, client_order_id: &str) -> Option<Route> {
         match (&self.router, &self.config.polling) {
             (Some(router), PollingConfig::Hybrid { .. }) => Some(router.register(client_order_id)),
+            (_, &PollingConfig::Batched { interval, safety }) => {
+                let desk = self.desk.as_ref()?;
+                desk.start(Arc::clone(&self.broker), (interval, safety));
+                Some(desk.register(client_order_id))
+            }
             _ => None,
         }
     }

@@ -9,7 +9,9 @@
 //! ([`Strategy`], [`PollingConfig::preset`], [`PollingConfig::from_params`]);
 //! and what it reports ([`FillResult`], [`Verdict`], [`Submission`]).
 //!
-//! Inside: `detector.rs` (the entry points), `submit.rs` (idempotent
+//! Inside: `detector.rs` (the entry points), `batch.rs` (one list read
+//! for every open order, the fill activities for their executions),
+//! `submit.rs` (idempotent
 //! placement, reconciling an unanswered submit), `watch.rs` (pure state
 //! and verdicts), `monitor.rs` (every await), `consistency.rs`,
 //! `router.rs` (trade updates to the watching task), `config.rs`,
@@ -25,6 +27,7 @@
 const TARGET: &str = "fillproof::engine";
 
 mod backoff;
+mod batch;
 mod config;
 mod consistency;
 mod detector;

@@ -14,9 +14,10 @@ use crate::budget::{BrokerCalls, CallError};
 use crate::budget::{Priority, with_priority};
 use crate::detect::Methods;
 use crate::detect::OrderSignal;
+use crate::detect::PartialFillPolicy;
 use crate::detect::PollContext;
+use crate::detect::Route;
 use crate::detect::{CancelOutcome, FillResult, Verdict};
-use crate::detect::{PartialFillPolicy, PollingConfig};
 use crate::port::Endpoint;
 use crate::port::ErrorClass;
 use crate::port::{Order, OrderStatus};
@@ -85,6 +86,9 @@ impl<B: BrokerCalls> Watch<'_, B> {
     pub(super) async fn run(&mut self) -> FillResult {
         info!(target: TARGET, order_id = %self.order.id, symbol = %self.order.symbol, qty = %self.order.qty,
             timeout_ms = self.config.timeout.as_millis() as u64, "monitoring started");
+        if let Some(route) = &self.route {
+            route.watching(&self.order);
+        }
         let snapshot = self.order.clone();
         if let Some(result) = self.observe(snapshot) {
             return self.collect_executions(result).await;
@@ -96,13 +100,14 @@ impl<B: BrokerCalls> Watch<'_, B> {
         self.at_deadline().await
     }
 
-    /// Stream first: takes the order's trade updates as they come, reads
-    /// it over REST after a reconnect (once per storm of reconnects, see
-    /// [`Reconnects`]) and when the stream has been quiet on it for the
+    /// Stream first (or batched): takes the order's trade updates (or the
+    /// batched reads' snapshots and executions) as they come, reads it
+    /// over REST after a reconnect (once per storm of reconnects, see
+    /// [`Reconnects`]) and when its route has been quiet on it for the
     /// safety interval, until a verdict or `until`. `Ok(None)` when the
-    /// stream closed: polling takes over.
+    /// route closed: polling takes over.
     async fn listen_until(&mut self, until: Instant) -> Result<Option<FillResult>, LoopEnd> {
-        let PollingConfig::Hybrid { safety } = self.config.polling else {
+        let Some(safety) = self.config.polling.safety() else {
             return Ok(None);
         };
         let mut quiet_since = Instant::now();
@@ -133,6 +138,15 @@ impl<B: BrokerCalls> Watch<'_, B> {
                         "trade update");
                     update.order
                 }
+                Wake::Signal(OrderSignal::Snapshot(order)) => {
+                    quiet_since = Instant::now();
+                    *order
+                }
+                Wake::Signal(OrderSignal::Execution(execution)) => {
+                    quiet_since = Instant::now();
+                    self.note_piece(execution);
+                    continue;
+                }
                 Wake::Signal(OrderSignal::Gap) => {
                     if !reconnects.arrived(Instant::now()) {
                         // Folded into the storm's read.
@@ -159,23 +173,34 @@ impl<B: BrokerCalls> Watch<'_, B> {
                 }
                 Wake::Timer => {
                     quiet_since = Instant::now();
-                    self.polls += 1;
-                    match with_priority(Priority::Routine, self.read()).await {
-                        Ok(order) => order,
-                        Err(CallError::Broker(error)) if error.class() == ErrorClass::Permanent => {
-                            return Ok(Some(self.finish(
-                                Verdict::Unresolved,
-                                None,
-                                format!("reading the order failed permanently: {error}"),
-                            )));
-                        }
-                        Err(_) => continue,
+                    match self.safety_read().await {
+                        Ok(Some(order)) => order,
+                        Ok(None) => continue,
+                        Err(result) => return Ok(Some(result)),
                     }
                 }
             };
             if let Some(result) = self.observe(order) {
                 return Ok(Some(self.collect_executions(result).await));
             }
+        }
+    }
+
+    /// The order's own read when its route has been quiet for the safety
+    /// interval: the snapshot, `None` when the read failed (the next
+    /// comes after another quiet interval), or the verdict when it failed
+    /// for good.
+    async fn safety_read(&mut self) -> Result<Option<Order>, FillResult> {
+        self.polls += 1;
+        match with_priority(Priority::Routine, self.read()).await {
+            Ok(order) => Ok(Some(order)),
+            Err(CallError::Broker(error)) if error.class() == ErrorClass::Permanent => Err(self
+                .finish(
+                    Verdict::Unresolved,
+                    None,
+                    format!("reading the order failed permanently: {error}"),
+                )),
+            Err(_) => Ok(None),
         }
     }
 
@@ -197,20 +222,22 @@ impl<B: BrokerCalls> Watch<'_, B> {
         // Events already delivered (while the submission was being
         // resolved, say) are read first, without waiting.
         while let Some(Ok(signal)) = self.route.as_mut().map(|r| r.signals.try_recv()) {
-            if let OrderSignal::Update(update) = signal {
-                self.note_execution(&update);
-            }
+            self.note_signal(signal);
         }
+        // The batched reads bring a fill's executions on their next turn
+        // when this one missed them: worth the wait even with none yet.
+        let batched = self.route.as_ref().is_some_and(Route::brings_executions);
         let until = Instant::now() + EXECUTION_GRACE;
-        while !self.fills.is_empty() && self.executions_qty() < result.filled_qty {
+        while (batched || !self.fills.is_empty()) && self.executions_qty() < result.filled_qty {
             let Some(route) = self.route.as_mut() else {
                 break;
             };
             // The order has a verdict: no guard can change it now.
             match next_signal(&mut route.signals, None, until).await {
-                Wake::Signal(OrderSignal::Update(update)) => {
-                    self.note_execution(&update);
+                Wake::Signal(signal @ (OrderSignal::Update(_) | OrderSignal::Execution(_))) => {
+                    self.note_signal(signal);
                 }
+                Wake::Signal(OrderSignal::Snapshot(_)) => {}
                 Wake::Signal(OrderSignal::Gap) | Wake::Timer | Wake::Closed | Wake::Guard(_) => {
                     break;
                 }

@@ -15,6 +15,12 @@ use crate::port::ConfigError;
 /// more often than a hundred times a second per order.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The batched strategy's default interval between list reads.
+pub(crate) const BATCH_INTERVAL: Duration = Duration::from_millis(700);
+
+/// The batched strategy's default quiet time before an order's own read.
+pub(crate) const BATCH_SAFETY: Duration = Duration::from_secs(10);
+
 /// How often the monitor loop reads an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollingConfig {
@@ -54,6 +60,16 @@ pub enum PollingConfig {
         /// Quiet time before a safety read; default 15 s.
         safety: Duration,
     },
+    /// Batched: one list read every `interval` settles every open order
+    /// the detector watches, and the fill activities give each execution
+    /// of the fills it shows; an order reads itself only when no list read
+    /// has shown it for `safety` (outside the page, the list failing).
+    Batched {
+        /// Between list reads while orders are open; default 700 ms.
+        interval: Duration,
+        /// Quiet time before an order's own read; default 10 s.
+        safety: Duration,
+    },
 }
 
 impl PollingConfig {
@@ -76,8 +92,29 @@ impl PollingConfig {
         }
     }
 
+    /// The batched strategy with its defaults: a list read every 700 ms,
+    /// an order's own read after 10 s unseen.
+    #[must_use]
+    pub fn batched_default() -> Self {
+        Self::Batched {
+            interval: BATCH_INTERVAL,
+            safety: BATCH_SAFETY,
+        }
+    }
+
+    /// The quiet time after which a watch that takes its news from a
+    /// route (the stream, or the batched reads) reads its order itself;
+    /// `None` for strategies that only poll.
+    #[must_use]
+    pub fn safety(&self) -> Option<Duration> {
+        match *self {
+            Self::Hybrid { safety } | Self::Batched { safety, .. } => Some(safety),
+            _ => None,
+        }
+    }
+
     /// A short name for reports: `fixed`, `linear`, `exponential`,
-    /// `adaptive`, `hybrid`.
+    /// `adaptive`, `hybrid`, `batched`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.strategy().name()
@@ -88,6 +125,13 @@ impl PollingConfig {
         match self {
             Self::Fixed { interval: every } => interval("polling.interval", *every),
             Self::Hybrid { safety } => interval("polling.safety", *safety),
+            Self::Batched {
+                interval: every,
+                safety,
+            } => {
+                interval("polling.interval", *every)?;
+                interval("polling.safety", *safety)
+            }
             Self::Linear {
                 initial,
                 step: _,
@@ -326,6 +370,9 @@ impl PollingConfig {
             Self::Adaptive(adaptive) => Box::new(adaptive),
             // The safety poll's schedule; the stream does the rest.
             Self::Hybrid { safety } => Box::new(Fixed { interval: safety }),
+            // Without the batched reads, each order reads itself as
+            // seldom as the safety read.
+            Self::Batched { safety, .. } => Box::new(Fixed { interval: safety }),
         }
     }
 }

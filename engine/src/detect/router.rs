@@ -1,13 +1,16 @@
 //! The trade-updates router: hands each order's events from a
 //! [`TradeUpdates`] stream to the task watching that order, by
-//! `client_order_id`, and a reconnect to every one of them.
+//! `client_order_id`, and a reconnect to every one of them. A [`Route`]
+//! is also how the batched reads (`batch.rs`) reach a watching task.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
-use crate::port::{StreamItem, TradeUpdate, TradeUpdates};
+use crate::detect::Execution;
+use crate::detect::batch::Desk;
+use crate::port::{Order, StreamItem, TradeUpdate, TradeUpdates};
 
 /// What the router hands a watching task.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +19,10 @@ pub enum OrderSignal {
     Update(Box<TradeUpdate>),
     /// The stream reconnected after a gap: read the order over REST.
     Gap,
+    /// The order as a list read showed it.
+    Snapshot(Box<Order>),
+    /// One of the order's executions, from the fill activities.
+    Execution(Execution),
 }
 
 // Ordered by client order id, so a reconnect wakes the watching tasks in
@@ -29,20 +36,61 @@ pub struct StreamRouter {
     routes: Routes,
 }
 
-/// An order's subscription at the router; dropping it unsubscribes.
+/// Where a [`Route`] is registered.
+enum Home {
+    Stream(Routes),
+    Batch(Arc<Desk>),
+}
+
+/// An order's subscription at the router or at the batched reads;
+/// dropping it unsubscribes.
 pub struct Route {
-    routes: Routes,
+    home: Home,
     client_order_id: String,
     /// The order's signals.
     pub signals: mpsc::UnboundedReceiver<OrderSignal>,
 }
 
+impl Route {
+    /// A subscription at the batched reads' desk.
+    pub(crate) fn batched(
+        desk: Arc<Desk>,
+        client_order_id: &str,
+        signals: mpsc::UnboundedReceiver<OrderSignal>,
+    ) -> Self {
+        Self {
+            home: Home::Batch(desk),
+            client_order_id: client_order_id.to_owned(),
+            signals,
+        }
+    }
+
+    /// True when the route brings the order's executions from the fill
+    /// activities: a fill it shows is worth waiting on for its pieces.
+    pub(crate) fn brings_executions(&self) -> bool {
+        matches!(self.home, Home::Batch(_))
+    }
+
+    /// The order is watched now, as `order` shows it: the batched reads
+    /// read it from its submission on.
+    pub(crate) fn watching(&self, order: &Order) {
+        if let Home::Batch(desk) = &self.home {
+            desk.watching(&self.client_order_id, order);
+        }
+    }
+}
+
 impl Drop for Route {
     fn drop(&mut self) {
-        self.routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.client_order_id);
+        match &self.home {
+            Home::Stream(routes) => {
+                routes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&self.client_order_id);
+            }
+            Home::Batch(desk) => desk.leave(&self.client_order_id),
+        }
     }
 }
 
@@ -72,7 +120,7 @@ impl StreamRouter {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(client_order_id.to_owned(), sender);
         Route {
-            routes: Arc::clone(&self.routes),
+            home: Home::Stream(Arc::clone(&self.routes)),
             client_order_id: client_order_id.to_owned(),
             signals,
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::detect::polling::{BATCH_INTERVAL, BATCH_SAFETY};
 use crate::detect::{AdaptivePolling, PollingConfig};
 
 /// A polling strategy, by name.
@@ -26,20 +27,23 @@ pub enum Strategy {
     Adaptive,
     /// [`PollingConfig::Hybrid`].
     Hybrid,
+    /// [`PollingConfig::Batched`].
+    Batched,
 }
 
 impl Strategy {
     /// Every strategy, in the order messages list them.
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Self::Fixed,
         Self::Linear,
         Self::Exponential,
         Self::Adaptive,
         Self::Hybrid,
+        Self::Batched,
     ];
 
     /// The strategy's name: `fixed`, `linear`, `exponential`, `adaptive`,
-    /// `hybrid`.
+    /// `hybrid`, `batched`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -48,12 +52,13 @@ impl Strategy {
             Self::Exponential => "exponential",
             Self::Adaptive => "adaptive",
             Self::Hybrid => "hybrid",
+            Self::Batched => "batched",
         }
     }
 
     /// Every strategy's name, in [`Strategy::ALL`] order.
     #[must_use]
-    pub fn names() -> [&'static str; 5] {
+    pub fn names() -> [&'static str; 6] {
         Self::ALL.map(Self::name)
     }
 
@@ -103,7 +108,7 @@ pub struct UnknownStrategy {
 /// refuses is [`PollingConfig::from_params`]'s to check.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PollingParams {
-    /// Fixed: the interval.
+    /// Fixed: the interval; batched: between list reads.
     pub interval: Option<Duration>,
     /// Linear, exponential: the first interval.
     pub initial: Option<Duration>,
@@ -125,7 +130,8 @@ pub struct PollingParams {
     pub endgame: Option<Duration>,
     /// Adaptive: the interval in the endgame.
     pub endgame_interval: Option<Duration>,
-    /// Hybrid: quiet time on the stream before a safety read.
+    /// Hybrid: quiet time on the stream before a safety read; batched:
+    /// quiet time before an order's own read.
     pub safety: Option<Duration>,
 }
 
@@ -199,7 +205,8 @@ impl PollingConfig {
     ///   poll, up to 2 s);
     /// - `exponential`: 250 ms, doubling, up to 4 s;
     /// - `adaptive`: [`PollingConfig::adaptive_default`];
-    /// - `hybrid`: [`PollingConfig::hybrid_default`] (stream first).
+    /// - `hybrid`: [`PollingConfig::hybrid_default`] (stream first);
+    /// - `batched`: [`PollingConfig::batched_default`] (list reads).
     #[must_use]
     pub fn preset(strategy: Strategy) -> Self {
         match strategy {
@@ -214,6 +221,7 @@ impl PollingConfig {
             },
             Strategy::Adaptive => Self::adaptive_default(),
             Strategy::Hybrid => Self::hybrid_default(),
+            Strategy::Batched => Self::batched_default(),
         }
     }
 
@@ -226,6 +234,7 @@ impl PollingConfig {
             Self::Exponential { .. } => Strategy::Exponential,
             Self::Adaptive(_) => Strategy::Adaptive,
             Self::Hybrid { .. } => Strategy::Hybrid,
+            Self::Batched { .. } => Strategy::Batched,
         }
     }
 
@@ -256,7 +265,7 @@ impl PollingConfig {
                 ],
             )?;
         }
-        if strategy != Strategy::Hybrid.name() {
+        if strategy != Strategy::Hybrid.name() && strategy != Strategy::Batched.name() {
             PollingParams::refuse(strategy, &[(p.safety.is_some(), "safety")])?;
         }
         let refuse = |present: &[(bool, &'static str)]| PollingParams::refuse(strategy, present);
@@ -275,6 +284,18 @@ impl PollingConfig {
                 ])?;
                 Ok(p.safety
                     .map_or_else(Self::hybrid_default, |safety| Self::Hybrid { safety }))
+            }
+            Strategy::Batched => {
+                refuse(&[
+                    (initial, "initial"),
+                    (step, "step"),
+                    (factor, "factor"),
+                    (max, "max"),
+                ])?;
+                Ok(Self::Batched {
+                    interval: p.interval.unwrap_or(BATCH_INTERVAL),
+                    safety: p.safety.unwrap_or(BATCH_SAFETY),
+                })
             }
             Strategy::Adaptive => {
                 refuse(&[
@@ -393,11 +414,11 @@ mod tests {
         }
         assert_eq!(
             Strategy::parse("lienar").unwrap_err().to_string(),
-            "unknown strategy `lienar` (did you mean `linear`?); expected one of fixed, linear, exponential, adaptive, hybrid"
+            "unknown strategy `lienar` (did you mean `linear`?); expected one of fixed, linear, exponential, adaptive, hybrid, batched"
         );
         assert_eq!(
             Strategy::parse("banana").unwrap_err().to_string(),
-            "unknown strategy `banana`; expected one of fixed, linear, exponential, adaptive, hybrid"
+            "unknown strategy `banana`; expected one of fixed, linear, exponential, adaptive, hybrid, batched"
         );
     }
 
@@ -518,7 +539,7 @@ mod tests {
         );
         assert_eq!(
             error("expnential", none),
-            "unknown strategy `expnential` (did you mean `exponential`?); expected one of fixed, linear, exponential, adaptive, hybrid"
+            "unknown strategy `expnential` (did you mean `exponential`?); expected one of fixed, linear, exponential, adaptive, hybrid, batched"
         );
     }
 

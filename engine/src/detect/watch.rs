@@ -13,10 +13,10 @@ use tracing::{debug, info, warn};
 use crate::budget::BrokerCalls;
 use crate::detect::Backoff;
 use crate::detect::FillDetectionConfig;
-use crate::detect::Route;
 use crate::detect::Slippage;
 use crate::detect::{Execution, FillResult, Verdict};
 use crate::detect::{FillState, FillVerifier, Methods, Verification};
+use crate::detect::{OrderSignal, Route};
 use crate::port::EndpointCounts;
 use crate::port::TradeUpdate;
 use crate::port::{BrokerError, ErrorClass};
@@ -157,6 +157,25 @@ impl<B: BrokerCalls> Watch<'_, B> {
             });
         }
         true
+    }
+
+    /// Notes an execution the fill activities reported, once.
+    pub(super) fn note_piece(&mut self, execution: Execution) {
+        if self.executions.insert(execution.id.clone()) {
+            self.fills.push(execution);
+        }
+    }
+
+    /// Notes the executions a signal brings; a snapshot or a gap brings
+    /// none.
+    pub(super) fn note_signal(&mut self, signal: OrderSignal) {
+        match signal {
+            OrderSignal::Update(update) => {
+                self.note_execution(&update);
+            }
+            OrderSignal::Execution(execution) => self.note_piece(execution),
+            OrderSignal::Snapshot(_) | OrderSignal::Gap => {}
+        }
     }
 
     pub(super) fn executions_qty(&self) -> Decimal {

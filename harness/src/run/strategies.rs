@@ -84,7 +84,7 @@ mod tests {
             preset("linaer"),
             Err(
                 "unknown strategy `linaer` (did you mean `linear`?); expected one of fixed, \
-                 linear, exponential, adaptive, hybrid (or fixed:DURATION)"
+                 linear, exponential, adaptive, hybrid, batched (or fixed:DURATION)"
                     .to_owned()
             )
         );

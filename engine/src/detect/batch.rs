@@ -1,0 +1,382 @@
+//! The batched reads: one list read per interval for every order the
+//! detector watches, and one read of the fill activities when the list
+//! shows a fill whose executions are not yet known, instead of a read per
+//! order. Each watching task gets its order's snapshot and executions
+//! through its [`Route`], as the stream's events come.
+//!
+//! The [`Desk`] keeps who is watched (by `client_order_id`), from when,
+//! and which executions each has been handed; one task per detector reads
+//! for them all, at [`Priority::Routine`] (a read the call budget has no
+//! turn for is skipped, and the next waits half as long again, up to the
+//! safety read's quiet time). The interval stretches with the pages a
+//! read took: a thousand open orders cost two calls a turn, not one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tokio::sync::{Notify, mpsc};
+use tracing::debug;
+
+use crate::budget::{BrokerCalls, CallError, Priority, with_priority};
+use crate::detect::{Execution, OrderSignal, Route};
+use crate::port::{ActivityQuery, Direction, FillActivity, MAX_ACTIVITY_PAGE, MAX_LIST_LIMIT};
+use crate::port::{Order, OrderQuery, StatusFilter, Timestamp};
+use crate::time::sleep;
+
+use super::TARGET;
+
+/// The most list pages one turn reads: past them, orders outside the
+/// pages read themselves after their quiet time.
+const MAX_LIST_PAGES: u32 = 4;
+
+/// The most activity pages one turn reads.
+const MAX_ACTIVITY_PAGES: u32 = 10;
+
+/// One watched order.
+struct Entry {
+    signals: mpsc::UnboundedSender<OrderSignal>,
+    /// Its broker id and submission stamp, once its watch started.
+    order: Option<(String, Option<Timestamp>)>,
+    /// The executions handed to it, by key.
+    executions: BTreeSet<String>,
+    /// Their quantity.
+    executed: Decimal,
+}
+
+/// Who the batched reads read for.
+#[derive(Default)]
+pub(crate) struct Desk {
+    entries: Mutex<BTreeMap<String, Entry>>,
+    wake: Arc<Notify>,
+    started: AtomicBool,
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        // The reading task wakes, finds the desk gone, and ends.
+        self.wake.notify_one();
+    }
+}
+
+/// The window of one turn's list read.
+struct Window {
+    /// Orders submitted after this (exclusive); `None` when a watched
+    /// order's submission stamp is unknown: then the newest orders.
+    after: Option<Timestamp>,
+}
+
+impl Desk {
+    fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Subscribes the order `client_order_id`.
+    pub(crate) fn register(self: &Arc<Self>, client_order_id: &str) -> Route {
+        let (sender, signals) = mpsc::unbounded_channel();
+        self.entries().insert(
+            client_order_id.to_owned(),
+            Entry {
+                signals: sender,
+                order: None,
+                executions: BTreeSet::new(),
+                executed: Decimal::ZERO,
+            },
+        );
+        Route::batched(Arc::clone(self), client_order_id, signals)
+    }
+
+    /// The order's watch started with `order`: read for it from now on.
+    pub(crate) fn watching(&self, client_order_id: &str, order: &Order) {
+        if let Some(entry) = self.entries().get_mut(client_order_id) {
+            entry.order = Some((order.id.clone(), order.submitted_at));
+        }
+        self.wake.notify_one();
+    }
+
+    /// The order's watch ended.
+    pub(crate) fn leave(&self, client_order_id: &str) {
+        self.entries().remove(client_order_id);
+    }
+
+    /// Starts the reading task on the current runtime, once.
+    pub(crate) fn start<B: BrokerCalls + 'static>(
+        self: &Arc<Self>,
+        broker: Arc<B>,
+        (interval, longest): (Duration, Duration),
+    ) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let desk = Arc::downgrade(self);
+        let wake = Arc::clone(&self.wake);
+        tokio::spawn(read_for_the_desk(desk, wake, broker, (interval, longest)));
+    }
+
+    /// The window of the next list read; `None` when no watch has
+    /// started.
+    fn window(&self) -> Option<Window> {
+        let entries = self.entries();
+        let mut started = entries.values().filter_map(|e| e.order.as_ref()).peekable();
+        started.peek()?;
+        let mut after: Option<Timestamp> = None;
+        for (_, since) in started {
+            let Some(since) = since else {
+                return Some(Window { after: None });
+            };
+            after = Some(after.map_or(*since, |a| a.min(*since)));
+        }
+        // `after` is exclusive: start a microsecond before the oldest.
+        Some(Window {
+            after: after.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1)),
+        })
+    }
+
+    /// The orders of `listed` whose fill the desk has not handed all the
+    /// executions of, by broker id, with the oldest one's submission
+    /// stamp.
+    fn wanting_executions(&self, listed: &[Order]) -> (BTreeSet<String>, Option<Timestamp>) {
+        let entries = self.entries();
+        let mut wanting = BTreeSet::new();
+        let mut oldest: Option<Timestamp> = None;
+        for order in listed {
+            let Some(entry) = entries.get(&order.client_order_id) else {
+                continue;
+            };
+            if entry.order.is_some() && order.filled_qty > entry.executed {
+                wanting.insert(order.id.clone());
+                if let Some(at) = order.submitted_at {
+                    oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                }
+            }
+        }
+        (wanting, oldest)
+    }
+
+    /// Hands each new execution of `records` to the watch of its order.
+    fn hand_executions(&self, records: &[FillActivity], owners: &BTreeMap<&str, &str>) {
+        let mut entries = self.entries();
+        for record in records {
+            let Some(entry) = owners
+                .get(record.order_id.as_str())
+                .and_then(|owner| entries.get_mut(*owner))
+            else {
+                continue;
+            };
+            let key = record.execution_key();
+            if !entry.executions.insert(key.to_owned()) {
+                continue;
+            }
+            entry.executed += record.qty;
+            let _ = entry.signals.send(OrderSignal::Execution(Execution {
+                id: key.to_owned(),
+                qty: record.qty,
+                price: record.price,
+                at: record.transaction_time,
+            }));
+        }
+    }
+
+    /// Hands each watched order of `listed` its snapshot.
+    fn hand_snapshots(&self, listed: Vec<Order>) {
+        let entries = self.entries();
+        for order in listed {
+            if let Some(entry) = entries.get(&order.client_order_id) {
+                let _ = entry.signals.send(OrderSignal::Snapshot(Box::new(order)));
+            }
+        }
+    }
+
+    fn watching_any(&self) -> bool {
+        self.entries().values().any(|e| e.order.is_some())
+    }
+}
+
+/// The most turns in flight at once: a read that hangs until its timeout
+/// holds up no later turn.
+const MAX_TURNS_IN_FLIGHT: usize = 3;
+
+/// How a turn ended.
+enum Turned {
+    /// The list read took this many pages.
+    Read(u32),
+    /// The call budget had no turn for the list read: it was not sent.
+    NotSent,
+    /// The list read failed, or no watch had started.
+    Failed,
+}
+
+/// The reading task: a turn every interval while some order is watched,
+/// asleep while none is; it ends when the desk is gone. Turns overlap (up
+/// to [`MAX_TURNS_IN_FLIGHT`]), so one read hanging until its timeout
+/// delays no order. A turn the call budget did not send lengthens the
+/// wait by half (up to `longest`, the safety read's quiet time), each
+/// turn read shortens it by a quarter back to the interval; a list read
+/// of many pages stretches it by as many intervals.
+async fn read_for_the_desk<B: BrokerCalls + 'static>(
+    desk: Weak<Desk>,
+    wake: Arc<Notify>,
+    broker: Arc<B>,
+    (interval, longest): (Duration, Duration),
+) {
+    let mut wait = interval;
+    let mut turns = tokio::task::JoinSet::new();
+    loop {
+        let Some(watching) = desk.upgrade().map(|d| d.watching_any()) else {
+            return;
+        };
+        if !watching {
+            wake.notified().await;
+            continue;
+        }
+        sleep(wait).await;
+        while turns.len() >= MAX_TURNS_IN_FLIGHT {
+            turns.join_next().await;
+        }
+        let Some(desk) = desk.upgrade() else {
+            return;
+        };
+        let broker = Arc::clone(&broker);
+        turns.spawn(async move { turn(&*broker, &desk).await });
+        // The next wait starts when this turn ends, or, when it hangs,
+        // after one wait more, beside it.
+        let hung = sleep(wait);
+        tokio::pin!(hung);
+        let turned = tokio::select! {
+            biased;
+            Some(Ok(turned)) = turns.join_next() => Some(turned),
+            () = &mut hung => None,
+        };
+        let Some(turned) = turned else {
+            continue;
+        };
+        wait = match turned {
+            // Back toward the interval a quarter at a time.
+            Turned::Read(pages) => (wait.mul_f64(0.75))
+                .max(interval.saturating_mul(pages.max(1)))
+                .min(longest),
+            Turned::NotSent => wait.mul_f64(1.5).min(longest),
+            Turned::Failed => wait,
+        };
+    }
+}
+
+/// One turn: the list read, the activities read when the list shows
+/// fills with executions unknown, then every watch handed its news
+/// (executions first, so a fill's pieces are there when its snapshot
+/// settles it).
+async fn turn<B: BrokerCalls>(broker: &B, desk: &Desk) -> Turned {
+    let Some(window) = desk.window() else {
+        return Turned::Failed;
+    };
+    let (listed, pages) = match list(broker, &window).await {
+        Ok(read) => read,
+        Err(CallError::NotSent { .. }) => return Turned::NotSent,
+        Err(CallError::Broker(_)) => return Turned::Failed,
+    };
+    // A group's legs are watched on their own: each gets its snapshot.
+    let listed: Vec<Order> = listed
+        .into_iter()
+        .flat_map(|head| {
+            let legs = head.legs.clone();
+            std::iter::once(head).chain(legs)
+        })
+        .collect();
+    let (wanting, oldest) = desk.wanting_executions(&listed);
+    if !wanting.is_empty() {
+        let owners: BTreeMap<&str, &str> = listed
+            .iter()
+            .filter(|o| wanting.contains(&o.id))
+            .map(|o| (o.id.as_str(), o.client_order_id.as_str()))
+            .collect();
+        let after = oldest.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1));
+        if let Some(records) = activities(broker, after).await {
+            desk.hand_executions(&records, &owners);
+        }
+    }
+    desk.hand_snapshots(listed);
+    Turned::Read(pages)
+}
+
+/// The list read of one turn, page after page (at most
+/// [`MAX_LIST_PAGES`]); the orders and the pages read, or why the first
+/// page failed.
+async fn list<B: BrokerCalls>(broker: &B, window: &Window) -> Result<(Vec<Order>, u32), CallError> {
+    let mut query = OrderQuery {
+        status: StatusFilter::All,
+        after: window.after,
+        until: None,
+        direction: if window.after.is_some() {
+            Direction::Asc
+        } else {
+            Direction::Desc
+        },
+        symbols: Vec::new(),
+        nested: true,
+        limit: MAX_LIST_LIMIT,
+    };
+    let mut orders: Vec<Order> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for page in 1..=MAX_LIST_PAGES {
+        let read = with_priority(Priority::Routine, broker.list_orders(&query)).await;
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(error) if page == 1 => {
+                debug!(target: TARGET, %error, "list read failed");
+                return Err(error);
+            }
+            Err(_) => return Ok((orders, page - 1)),
+        };
+        let full = batch.len() >= MAX_LIST_LIMIT as usize;
+        let last = batch.last().and_then(|o| o.submitted_at);
+        let fresh = batch.into_iter().filter(|o| seen.insert(o.id.clone()));
+        let before = orders.len();
+        orders.extend(fresh);
+        // Newest first has no next page to ask for; a page with nothing
+        // new, or no stamp to go on from, ends the read.
+        let next = last.filter(|_| query.direction == Direction::Asc);
+        if !full || orders.len() == before || next.is_none() {
+            return Ok((orders, page));
+        }
+        // Orders sharing the last stamp may straddle the pages: ask from
+        // just before it, and drop the repeats.
+        query.after = next.map(|t| Timestamp::from_unix_micros(t.unix_micros - 1));
+    }
+    Ok((orders, MAX_LIST_PAGES))
+}
+
+/// The fill activities after `after`, oldest first, page after page (at
+/// most [`MAX_ACTIVITY_PAGES`]); `None` when the first read failed.
+async fn activities<B: BrokerCalls>(
+    broker: &B,
+    after: Option<Timestamp>,
+) -> Option<Vec<FillActivity>> {
+    let mut query = ActivityQuery {
+        after,
+        until: None,
+        direction: Direction::Asc,
+        page_size: MAX_ACTIVITY_PAGE,
+        page_token: None,
+    };
+    let mut records = Vec::new();
+    for page in 1..=MAX_ACTIVITY_PAGES {
+        let read = with_priority(Priority::Routine, broker.fill_activities(&query)).await;
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(error) if page == 1 => {
+                debug!(target: TARGET, %error, "fill activities read failed");
+                return None;
+            }
+            Err(_) => return Some(records),
+        };
+        let full = batch.len() >= MAX_ACTIVITY_PAGE as usize;
+        query.page_token = batch.last().map(|r| r.id.clone());
+        records.extend(batch);
+        if !full {
+            return Some(records);
+        }
+    }
+    Some(records)
+}
