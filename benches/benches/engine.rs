@@ -5,7 +5,12 @@
 //!   an order that sits for most of a long deadline), so the time per
 //!   element is the engine's cost of one poll;
 //! - pre-trade validation of one signal (the lifecycle specification asks
-//!   for well under 100 µs per order).
+//!   for well under 100 µs per order);
+//! - the engine's work per order under load (seed 003's criterion 8): the
+//!   library's concurrent-traders flow with one trader and with a
+//!   hundred, run whole on virtual time, so the time per element is the
+//!   wall-clock work of one order (the engine's and the simulated
+//!   broker's, the broker's the same in both).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +21,7 @@ use fillproof_engine::{
     Decimal, FillDetectionConfig, FillDetector, PollingConfig, Side, Signal, ValidationConfig,
     validate,
 };
-use fillproof_harness::run::simulation_runtime;
+use fillproof_harness::run::{RunSpec, run_seed, simulation_runtime};
 
 /// Polls per monitored order, as described in the header.
 const SIZES: [u32; 3] = [10, 100, 1_000];
@@ -29,7 +34,7 @@ fn per_poll(c: &mut Criterion) {
         let config = FillDetectionConfig {
             timeout: Duration::from_secs(3_600),
             polling: PollingConfig::Fixed {
-                interval: Duration::from_millis(1),
+                interval: fillproof_engine::MIN_POLL_INTERVAL,
             },
             ..FillDetectionConfig::default()
         };
@@ -71,5 +76,27 @@ fn validation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_poll, validation);
+/// Orders of the concurrent-traders flow each iteration runs.
+const FLOW_ORDERS: u32 = 300;
+
+fn traders(c: &mut Criterion) {
+    let path = fillproof_benches::scenarios_dir().join("targets/concurrent-traders.yaml");
+    let scenario = fillproof_simulator::Scenario::load(&path).expect("bundled scenario");
+    let mut group = c.benchmark_group("traders");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(u64::from(FLOW_ORDERS)));
+    for count in [1, 100] {
+        let mut flow = scenario.clone();
+        flow.workload.traders = count;
+        let seed = flow.seed;
+        let mut spec = RunSpec::from_scenario(Arc::new(flow), seed).expect("spec");
+        spec.orders = Some(FLOW_ORDERS);
+        group.bench_with_input(BenchmarkId::new("orders", count), &spec, |b, spec| {
+            b.iter(|| run_seed(spec, &|| {}).expect("run"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_poll, validation, traders);
 criterion_main!(benches);

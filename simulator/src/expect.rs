@@ -53,6 +53,16 @@ pub const METRICS: &[&str] = &[
     "recovery_position_alarms",
     "recovery_p50_ms",
     "recovery_p95_ms",
+    "submit_to_ack_p50_ms",
+    "submit_to_ack_p95_ms",
+    "submit_to_ack_p99_ms",
+    "submit_to_terminal_p50_ms",
+    "submit_to_terminal_p95_ms",
+    "submit_to_terminal_p99_ms",
+    "status_update_latency_p50_ms",
+    "status_update_latency_p95_ms",
+    "status_update_latency_p99_ms",
+    "status_updates_ahead_of_broker",
 ];
 
 /// A comparison.

@@ -273,6 +273,43 @@ pub fn price_mismatches(checked: u64, mismatched: u64) -> Option<u64> {
     (checked > 0).then_some(mismatched)
 }
 
+/// What an engine's status update says the broker reached for one order:
+/// the order accepted, a quantity filled, a cancel asked for, the order
+/// ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// The broker holds the order.
+    Accepted,
+    /// This much of the order is filled (none: accepted).
+    Filled(Decimal),
+    /// A cancel of it reached the broker (`pending_cancel`).
+    CancelAsked,
+    /// It ended: filled, canceled, expired, rejected or replaced.
+    Ended,
+}
+
+/// When the broker reached what an update says of `order`, judged at
+/// `by`, the instant the engine reported it: `None` when the ledger had
+/// not reached it by then (an update ahead of the broker, or one about
+/// something that never happened).
+#[must_use]
+pub fn reached_at(order: &LedgerOrder, reached: Reached, by: Duration) -> Option<Duration> {
+    let at = match reached {
+        Reached::Accepted => Some(order.accepted_at),
+        Reached::Filled(qty) if qty <= Decimal::ZERO => Some(order.accepted_at),
+        Reached::Filled(qty) => {
+            let mut cum = Decimal::ZERO;
+            order.fills.iter().find_map(|fill| {
+                cum += fill.qty;
+                (cum >= qty).then_some(fill.at)
+            })
+        }
+        Reached::CancelAsked => order.cancel_requested_at,
+        Reached::Ended => order.terminal_at(by),
+    };
+    at.filter(|at| *at <= by)
+}
+
 /// Detection latency in milliseconds: from the last fill of a correctly
 /// detected order to the claim; signed, never clamped.
 #[must_use]

@@ -253,6 +253,18 @@ fn group_rows(m: &Metrics) -> Vec<(&'static str, String)> {
             format!("p50 {:.0}  p95 {:.0}  max {:.0}", l.p50, l.p95, l.max),
         ));
     }
+    let percentiles = |p: Option<crate::measure::metrics::Percentiles>| {
+        p.map_or_else(
+            || "n/a".to_owned(),
+            |p| format!("p50 {:.0}  p95 {:.0}  p99 {:.0}", p.p50, p.p95, p.p99),
+        )
+    };
+    if m.status_updates_ahead_of_broker.is_some() {
+        rows.push(("submit to ack ms", percentiles(m.submit_to_ack_ms)));
+        rows.push(("submit to end ms", percentiles(m.submit_to_terminal_ms)));
+        rows.push(("status update ms", percentiles(m.status_update_latency_ms)));
+        rows.push(("updates ahead", count(m.status_updates_ahead_of_broker)));
+    }
     if let Some(crashes) = m.crashes {
         rows.push(("crashes", crashes.to_string()));
         rows.push(("orders orphaned", count(m.orders_orphaned)));

@@ -83,6 +83,8 @@ pub(super) struct Rebuild {
     pub(super) hybrid: bool,
     /// The virtual-time origin's wall-clock stamp, in microseconds.
     pub(super) origin_micros: i64,
+    /// Where each engine's status updates are heard.
+    pub(super) status: super::status::StatusLog,
 }
 
 impl Rebuild {
@@ -105,6 +107,9 @@ impl Rebuild {
             journal,
         )?
         .reading_quotes(Arc::clone(&self.broker));
+        if let Some(events) = engine.events() {
+            self.status.listen(events, Arc::clone(&self.broker));
+        }
         Ok(if self.hybrid {
             engine.listening_to(&*self.broker)
         } else {

@@ -266,6 +266,17 @@ pub enum Engine<B> {
     Naive(NaiveEngine<B>),
 }
 
+impl<B: fillproof_engine::Broker + 'static> Engine<B> {
+    /// The engine's event stream, for an engine that has one.
+    #[must_use]
+    pub fn events(&self) -> Option<tokio::sync::broadcast::Receiver<fillproof_engine::OrderEvent>> {
+        match self {
+            Self::Executor(executor, _) => Some(executor.subscribe()),
+            Self::Naive(_) => None,
+        }
+    }
+}
+
 impl<B> Clone for Engine<B> {
     fn clone(&self) -> Self {
         match self {

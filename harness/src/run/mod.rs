@@ -16,6 +16,7 @@
 //! - [`cost::admit`]: the run's cost (memory, planned reads) estimated
 //!   before it starts, and a run the machine cannot carry refused.
 //! - [`strategies`]: the polling strategies `--strategy` and the sweep name.
+//! - `status.rs`: the engine's status updates as heard ([`StatusEvents`]).
 //!
 //! May import: `fillproof_engine`, `fillproof_simulator`. Nothing from
 //! `measure/`, `commands/` or the CLI: what a run produced is judged
@@ -27,9 +28,11 @@ pub mod engines;
 pub mod runner;
 mod seed;
 mod simulate;
+mod status;
 pub mod strategies;
 mod tasks;
 
 pub use crash::CrashRecord;
 pub use runner::{run_seed, run_seeds, run_seeds_into, simulation_runtime};
 pub use seed::{OrderOutcome, RunSpec, SeedRun};
+pub use status::{Heard, StatusEvents};

@@ -149,4 +149,7 @@ pub struct SeedRun {
     /// Crash points the timeline scripts that no call reached: crashes
     /// that never happened.
     pub crash_points_unreached: u64,
+    /// The status updates the engine's event stream sent, as heard
+    /// (engines with an event stream).
+    pub status: Option<super::status::StatusEvents>,
 }

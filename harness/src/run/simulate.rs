@@ -15,6 +15,7 @@ use tokio::time::{Instant, timeout_at};
 use super::crash::{CrashRecord, Crashes, Rebuild, Running};
 use super::engines::{AuditCollector, Engine};
 use super::seed::{OrderOutcome, RunSpec, SeedRun};
+use super::status::StatusLog;
 use super::tasks::{Filed, Filing, Finished, spawn_order, unfinished};
 
 /// Runs one seed on the current (paused) runtime. The phases, in order:
@@ -104,6 +105,8 @@ pub(super) async fn simulate(spec: &RunSpec, on_order_done: &(dyn Fn() + Sync)) 
 struct Setup {
     broker: Arc<SimBroker>,
     engine: Engine<SimBroker>,
+    /// What the engines' event streams said, and when.
+    status: StatusLog,
     /// The engine's crashes, when the scenario has any.
     crashes: Option<Crashes>,
     /// Swarm mode's mix, when on.
@@ -193,7 +196,9 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
         collector,
         hybrid,
         origin_micros: origin.epoch_unix_micros(),
+        status: StatusLog::default(),
     };
+    let status = rebuild.status.clone();
     let engine = rebuild.engine(None).context("engine configuration")?;
     let workload_orders = u64::from(spec.orders.unwrap_or(scenario.workload.orders.value));
     // Room for the run's orders up front (at most a million: beyond that
@@ -211,6 +216,7 @@ fn set_up(spec: &RunSpec) -> Result<Setup> {
     Ok(Setup {
         broker,
         engine,
+        status,
         crashes,
         swarm,
         origin,
@@ -435,18 +441,20 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
         swarm,
         origin,
         commission,
+        status,
         ..
     } = setup;
     let unlanded = broker.requests_travelling();
     let ended_at = ended.start.elapsed();
     let ledger = broker.take_ledger();
-    let (book, applied, audit) = match &engine {
+    let (book, applied, audit, status) = match &engine {
         Engine::Executor(executor, sink) => (
             Some(executor.positions()),
             executor.applied(),
             Some(sink.summary()),
+            Some(status.take()),
         ),
-        Engine::Naive(_) => (None, Vec::new(), None),
+        Engine::Naive(_) => (None, Vec::new(), None, None),
     };
     SeedRun {
         seed: spec.seed,
@@ -477,6 +485,7 @@ fn collect(spec: &RunSpec, setup: Setup, ended: Ended) -> SeedRun {
         applied,
         commission,
         audit,
+        status,
     }
 }
 

@@ -29,6 +29,7 @@ mod restarts;
 mod slippage;
 mod submits;
 mod tally;
+mod updates;
 
 use fillproof_simulator::judge;
 use indexmap::IndexMap;
@@ -41,6 +42,7 @@ pub use restarts::RestartFigures;
 pub use slippage::{Slippage, order_slippage_bps, slippage_samples, touch_at};
 pub use submits::NotPlaced;
 pub use tally::Tally;
+pub use updates::UpdateFigures;
 
 use crate::run::SeedRun;
 
@@ -166,6 +168,17 @@ pub struct Metrics {
     /// Symbols whose broker position disagreed with a book rebuilt from
     /// the journal; `None` when no crash came.
     pub recovery_position_alarms: Option<u64>,
+    /// From an intent's first submit leaving to the engine's `submitted`
+    /// update; `None` for an engine without an event stream, or when an
+    /// update was lost.
+    pub submit_to_ack_ms: Option<Percentiles>,
+    /// From an intent's first submit leaving to the engine's final update.
+    pub submit_to_terminal_ms: Option<Percentiles>,
+    /// From the broker reaching what an update says to the update.
+    pub status_update_latency_ms: Option<Percentiles>,
+    /// Updates saying what the broker had not reached when they were
+    /// heard.
+    pub status_updates_ahead_of_broker: Option<u64>,
     /// Up to ten orders (seed:index) that missed a fill.
     pub missed_examples: Vec<String>,
     /// Up to ten orders (seed:index) with an invented or premature fill.
@@ -201,6 +214,7 @@ impl Metrics {
         let calls: u64 = t.calls.total();
         let orders_not_placed = t.not_placed.total();
         let [missed, fp, unresolved, abandoned, panics] = t.examples.clone();
+        let updates = t.updates.as_ref().and_then(UpdateFigures::whole);
         Self {
             orders: t.orders,
             orders_unrun: t.orders_unrun,
@@ -254,6 +268,11 @@ impl Metrics {
                 .restarts
                 .as_ref()
                 .and_then(|r| Percentiles::of(r.recovery_ms.clone())),
+            submit_to_ack_ms: updates.and_then(|u| Percentiles::of(u.submit_to_ack_ms.clone())),
+            submit_to_terminal_ms: updates
+                .and_then(|u| Percentiles::of(u.submit_to_terminal_ms.clone())),
+            status_update_latency_ms: updates.and_then(|u| Percentiles::of(u.update_ms.clone())),
+            status_updates_ahead_of_broker: updates.map(|u| u.ahead_of_broker),
             missed_examples: missed,
             false_positive_examples: fp,
             unresolved_examples: unresolved,
@@ -316,6 +335,18 @@ impl Metrics {
             "recovery_position_alarms" => self.recovery_position_alarms.map(|n| n as f64),
             "recovery_p50_ms" => self.recovery_ms.map(|p| p.p50),
             "recovery_p95_ms" => self.recovery_ms.map(|p| p.p95),
+            "submit_to_ack_p50_ms" => self.submit_to_ack_ms.map(|p| p.p50),
+            "submit_to_ack_p95_ms" => self.submit_to_ack_ms.map(|p| p.p95),
+            "submit_to_ack_p99_ms" => self.submit_to_ack_ms.map(|p| p.p99),
+            "submit_to_terminal_p50_ms" => self.submit_to_terminal_ms.map(|p| p.p50),
+            "submit_to_terminal_p95_ms" => self.submit_to_terminal_ms.map(|p| p.p95),
+            "submit_to_terminal_p99_ms" => self.submit_to_terminal_ms.map(|p| p.p99),
+            "status_update_latency_p50_ms" => self.status_update_latency_ms.map(|p| p.p50),
+            "status_update_latency_p95_ms" => self.status_update_latency_ms.map(|p| p.p95),
+            "status_update_latency_p99_ms" => self.status_update_latency_ms.map(|p| p.p99),
+            "status_updates_ahead_of_broker" => {
+                self.status_updates_ahead_of_broker.map(|n| n as f64)
+            }
             "cancel_latency_p50_ms" => self.cancel_latency_ms.map(|p| p.p50),
             "cancel_latency_p95_ms" => self.cancel_latency_ms.map(|p| p.p95),
             _ => None,

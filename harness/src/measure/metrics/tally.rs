@@ -115,6 +115,10 @@ pub struct Tally {
     /// Crashes and restarts; `None` when the scenario has none.
     #[serde(default)]
     pub restarts: Option<RestartFigures>,
+    /// The engine's status updates against the ledger; `None` for an
+    /// engine without an event stream.
+    #[serde(default)]
+    pub updates: Option<super::UpdateFigures>,
 }
 
 impl Tally {
@@ -148,6 +152,7 @@ impl Tally {
         t.add_records(run, &checks);
         t.legs = LegFigures::of(run, &ids, &checks);
         t.restarts = RestartFigures::of(run, &ids, &checks, &t.legs);
+        t.updates = super::UpdateFigures::of(run);
         // A leg's invented or premature fill is the run's false positive.
         for slot in &t.legs.leg_false_positives {
             t.false_positives += 1;
@@ -305,6 +310,11 @@ impl Tally {
         self.calls.add(&other.calls);
         self.legs.add(&other.legs);
         match (&mut self.restarts, &other.restarts) {
+            (Some(mine), Some(more)) => mine.add(more),
+            (mine @ None, Some(more)) if first => *mine = Some(more.clone()),
+            _ => {}
+        }
+        match (&mut self.updates, &other.updates) {
             (Some(mine), Some(more)) => mine.add(more),
             (mine @ None, Some(more)) if first => *mine = Some(more.clone()),
             _ => {}
