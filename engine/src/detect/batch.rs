@@ -8,8 +8,9 @@
 //! and which executions each has been handed; one task per detector reads
 //! for them all, at [`Priority::Routine`] (a read the call budget has no
 //! turn for is skipped, and the next waits half as long again, up to the
-//! safety read's quiet time). The interval stretches with the pages a
-//! read took: a thousand open orders cost two calls a turn, not one.
+//! safety read's quiet time, and queues for its turn). The interval
+//! stretches with the pages a read took: a thousand open orders cost two
+//! calls a turn, not one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -211,10 +212,13 @@ enum Turned {
 /// The reading task: a turn every interval while some order is watched,
 /// asleep while none is; it ends when the desk is gone. Turns overlap (up
 /// to [`MAX_TURNS_IN_FLIGHT`]), so one read hanging until its timeout
-/// delays no order. A turn the call budget did not send lengthens the
-/// wait by half (up to `longest`, the safety read's quiet time), each
-/// turn read shortens it by a quarter back to the interval; a list read
-/// of many pages stretches it by as many intervals.
+/// delays no order. Turns read at [`Priority::Routine`]; one the call
+/// budget did not send lengthens the wait by half (up to `longest`, the
+/// safety read's quiet time) and the next turn queues for its calls
+/// ([`Priority::Catchup`]), so a budget busy with submissions slows the
+/// reads without starving them; each turn read shortens the wait by a
+/// quarter back to the interval; a list read of many pages stretches it
+/// by as many intervals.
 async fn read_for_the_desk<B: BrokerCalls + 'static>(
     desk: Weak<Desk>,
     wake: Arc<Notify>,
@@ -222,6 +226,7 @@ async fn read_for_the_desk<B: BrokerCalls + 'static>(
     (interval, longest): (Duration, Duration),
 ) {
     let mut wait = interval;
+    let mut priority = Priority::Routine;
     let mut turns = tokio::task::JoinSet::new();
     loop {
         let Some(watching) = desk.upgrade().map(|d| d.watching_any()) else {
@@ -239,7 +244,9 @@ async fn read_for_the_desk<B: BrokerCalls + 'static>(
             return;
         };
         let broker = Arc::clone(&broker);
-        turns.spawn(async move { turn(&*broker, &desk).await });
+        turns.spawn(with_priority(priority, async move {
+            turn(&*broker, &desk).await
+        }));
         // The next wait starts when this turn ends, or, when it hangs,
         // after one wait more, beside it.
         let hung = sleep(wait);
@@ -252,13 +259,19 @@ async fn read_for_the_desk<B: BrokerCalls + 'static>(
         let Some(turned) = turned else {
             continue;
         };
-        wait = match turned {
+        (wait, priority) = match turned {
             // Back toward the interval a quarter at a time.
-            Turned::Read(pages) => (wait.mul_f64(0.75))
-                .max(interval.saturating_mul(pages.max(1)))
-                .min(longest),
-            Turned::NotSent => wait.mul_f64(1.5).min(longest),
-            Turned::Failed => wait,
+            Turned::Read(pages) => (
+                (wait.mul_f64(0.75))
+                    .max(interval.saturating_mul(pages.max(1)))
+                    .min(longest),
+                Priority::Routine,
+            ),
+            // Starved: the next turn waits longer, and queues for its
+            // call (one read settles every open order: worth more than
+            // any one submission).
+            Turned::NotSent => (wait.mul_f64(1.5).min(longest), Priority::Catchup),
+            Turned::Failed => (wait, priority),
         };
     }
 }
@@ -320,7 +333,7 @@ async fn list<B: BrokerCalls>(broker: &B, window: &Window) -> Result<(Vec<Order>
     let mut orders: Vec<Order> = Vec::new();
     let mut seen = BTreeSet::new();
     for page in 1..=MAX_LIST_PAGES {
-        let read = with_priority(Priority::Routine, broker.list_orders(&query)).await;
+        let read = broker.list_orders(&query).await;
         let batch = match read {
             Ok(batch) => batch,
             Err(error) if page == 1 => {
@@ -362,7 +375,7 @@ async fn activities<B: BrokerCalls>(
     };
     let mut records = Vec::new();
     for page in 1..=MAX_ACTIVITY_PAGES {
-        let read = with_priority(Priority::Routine, broker.fill_activities(&query)).await;
+        let read = broker.fill_activities(&query).await;
         let batch = match read {
             Ok(batch) => batch,
             Err(error) if page == 1 => {
