@@ -374,7 +374,7 @@ pub struct SetupArgs {
     #[arg(long, value_enum)]
     pub engine: Option<EngineArg>,
     /// Polling strategy, overriding the scenario's: fixed, linear,
-    /// exponential.
+    /// exponential, adaptive, hybrid, batched (or fixed:DURATION).
     #[arg(long, value_name = "NAME")]
     pub strategy: Option<String>,
     /// Number of orders, overriding the scenario's.
