@@ -144,3 +144,30 @@ fn orders_read_themselves_when_the_list_always_fails() {
         failing.api_calls_by_endpoint
     );
 }
+
+/// Goal: stream-first detection reads after a reconnect, and when the
+/// stream goes quiet, through one list read shared by every order asking,
+/// never one read per order. Method: the library's stream outage under
+/// one key's budget (a thousand orders, the stream down for 20 s): every
+/// fill the stream lost is found, no order reads itself, and the list
+/// reads number a small fraction of the orders.
+#[test]
+fn stream_first_shares_one_list_read_after_a_reconnect() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stream-outage-under-budget.yaml");
+    let scenario = Arc::new(Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")));
+    let m = metrics(scenario, None);
+    assert_eq!(m.missed_fills, 0);
+    assert_eq!(m.false_positives, 0);
+    assert_eq!(
+        per_order(&m, "get_order"),
+        0.0,
+        "{:?}",
+        m.api_calls_by_endpoint
+    );
+    assert!(
+        per_order(&m, "list_orders") < 0.1,
+        "{:?}",
+        m.api_calls_by_endpoint
+    );
+}

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
 use tracing::debug;
 
 use crate::budget::{BrokerCalls, CallError, Priority, with_priority};
@@ -38,7 +39,9 @@ const MAX_ACTIVITY_PAGES: u32 = 10;
 
 /// One watched order.
 struct Entry {
-    signals: mpsc::UnboundedSender<OrderSignal>,
+    /// Where its snapshots and executions go; `None` for a stream-first
+    /// watch, which asks for a shared read instead ([`Desk::read_for`]).
+    signals: Option<mpsc::UnboundedSender<OrderSignal>>,
     /// Its broker id and submission stamp, once its watch started.
     order: Option<(String, Option<Timestamp>)>,
     /// The executions handed to it, by key.
@@ -47,12 +50,19 @@ struct Entry {
     executed: Decimal,
 }
 
+/// The orders one shared list read showed, by `client_order_id`; `None`
+/// when the read failed.
+type Shared = Option<Arc<BTreeMap<String, Order>>>;
+
 /// Who the batched reads read for.
 #[derive(Default)]
 pub(crate) struct Desk {
     entries: Mutex<BTreeMap<String, Entry>>,
     wake: Arc<Notify>,
     started: AtomicBool,
+    /// The latest shared list read (under way or done) and when it
+    /// started, for stream-first watches.
+    latest: Mutex<Option<(Instant, Arc<tokio::sync::OnceCell<Shared>>)>>,
 }
 
 impl Drop for Desk {
@@ -77,16 +87,68 @@ impl Desk {
     /// Subscribes the order `client_order_id`.
     pub(crate) fn register(self: &Arc<Self>, client_order_id: &str) -> Route {
         let (sender, signals) = mpsc::unbounded_channel();
+        self.enter(client_order_id, Some(sender));
+        Route::batched(Arc::clone(self), client_order_id, signals)
+    }
+
+    /// Enters the order `client_order_id` on the desk, its news going to
+    /// `signals` (none: a stream-first watch's).
+    pub(crate) fn enter(
+        &self,
+        client_order_id: &str,
+        signals: Option<mpsc::UnboundedSender<OrderSignal>>,
+    ) {
         self.entries().insert(
             client_order_id.to_owned(),
             Entry {
-                signals: sender,
+                signals,
                 order: None,
                 executions: BTreeSet::new(),
                 executed: Decimal::ZERO,
             },
         );
-        Route::batched(Arc::clone(self), client_order_id, signals)
+    }
+
+    /// The order `client_order_id` as one list read shows it, for a
+    /// stream-first watch's read after a reconnect or its safety read:
+    /// any read of every order the desk watches that started at `since`
+    /// or later serves (the watches asking after one reconnect share one
+    /// read); else a new one starts, at the caller's priority. `None` when
+    /// the read failed or did not show the order: the watch then reads
+    /// its order itself.
+    pub(crate) async fn read_for<B: BrokerCalls>(
+        &self,
+        broker: &B,
+        client_order_id: &str,
+        since: Instant,
+    ) -> Option<Order> {
+        let cell = {
+            let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+            match latest.as_ref() {
+                Some((started, cell)) if *started >= since => Arc::clone(cell),
+                _ => {
+                    let cell = Arc::new(tokio::sync::OnceCell::new());
+                    *latest = Some((Instant::now(), Arc::clone(&cell)));
+                    cell
+                }
+            }
+        };
+        let shared = cell
+            .get_or_init(|| async {
+                let window = self.window()?;
+                let (listed, _) = list(broker, &window).await.ok()?;
+                let by_id = listed
+                    .into_iter()
+                    .flat_map(|head| {
+                        let legs = head.legs.clone();
+                        std::iter::once(head).chain(legs)
+                    })
+                    .map(|o| (o.client_order_id.clone(), o))
+                    .collect();
+                Some(Arc::new(by_id))
+            })
+            .await;
+        shared.as_ref()?.get(client_order_id).cloned()
     }
 
     /// The order's watch started with `order`: read for it from now on.
@@ -171,7 +233,10 @@ impl Desk {
                 continue;
             }
             entry.executed += record.qty;
-            let _ = entry.signals.send(OrderSignal::Execution(Execution {
+            let Some(signals) = &entry.signals else {
+                continue;
+            };
+            let _ = signals.send(OrderSignal::Execution(Execution {
                 id: key.to_owned(),
                 qty: record.qty,
                 price: record.price,
@@ -184,8 +249,11 @@ impl Desk {
     fn hand_snapshots(&self, listed: Vec<Order>) {
         let entries = self.entries();
         for order in listed {
-            if let Some(entry) = entries.get(&order.client_order_id) {
-                let _ = entry.signals.send(OrderSignal::Snapshot(Box::new(order)));
+            if let Some(signals) = entries
+                .get(&order.client_order_id)
+                .and_then(|e| e.signals.as_ref())
+            {
+                let _ = signals.send(OrderSignal::Snapshot(Box::new(order)));
             }
         }
     }

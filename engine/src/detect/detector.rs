@@ -75,8 +75,13 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     /// A [`ConfigError`] when a configuration value is out of range.
     pub fn new(broker: Arc<B>, config: FillDetectionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let desk = matches!(config.polling, PollingConfig::Batched { .. })
-            .then(|| Arc::new(Desk::default()));
+        // The batched strategy reads through the desk; stream first shares
+        // its reads after a reconnect and its safety reads through it.
+        let desk = matches!(
+            config.polling,
+            PollingConfig::Batched { .. } | PollingConfig::Hybrid { .. }
+        )
+        .then(|| Arc::new(Desk::default()));
         Ok(Self {
             broker,
             config: Arc::new(config),
@@ -105,7 +110,13 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
     #[must_use]
     pub fn route(&self, client_order_id: &str) -> Option<Route> {
         match (&self.router, &self.config.polling) {
-            (Some(router), PollingConfig::Hybrid { .. }) => Some(router.register(client_order_id)),
+            (Some(router), PollingConfig::Hybrid { .. }) => {
+                let route = router.register(client_order_id);
+                Some(match &self.desk {
+                    Some(desk) => route.sharing_reads(Arc::clone(desk)),
+                    None => route,
+                })
+            }
             (_, &PollingConfig::Batched { interval, safety }) => {
                 let desk = self.desk.as_ref()?;
                 desk.start(Arc::clone(&self.broker), (interval, safety));

@@ -3,7 +3,7 @@
 //! verification, cancel, reads after the cancel) and the wait for
 //! executions still on their way.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 use std::task::Poll;
 
 use rust_decimal::Decimal;
@@ -76,6 +76,10 @@ async fn sleep_guarded(
     })
     .await
 }
+
+/// How old a shared list read may be for a safety read to take it: the
+/// safety reads of orders gone quiet within this of each other share one.
+const SHARED_READ_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the monitor loop stopped without a verdict.
 enum LoopEnd {
@@ -186,12 +190,19 @@ impl<B: BrokerCalls> Watch<'_, B> {
         }
     }
 
-    /// The order's own read when its route has been quiet for the safety
-    /// interval: the snapshot, `None` when the read failed (the next
+    /// The order's read when its route has been quiet for the safety
+    /// interval (a shared list read at most [`SHARED_READ_AGE`] old, else
+    /// its own): the snapshot, `None` when the read failed (the next
     /// comes after another quiet interval), or the verdict when it failed
     /// for good.
     async fn safety_read(&mut self) -> Result<Option<Order>, FillResult> {
         self.polls += 1;
+        let since = Instant::now()
+            .checked_sub(SHARED_READ_AGE)
+            .unwrap_or_else(Instant::now);
+        if let Some(order) = self.shared_read(Priority::Routine, since).await {
+            return Ok(Some(order));
+        }
         match with_priority(Priority::Routine, self.read()).await {
             Ok(order) => Ok(Some(order)),
             Err(CallError::Broker(error)) if error.class() == ErrorClass::Permanent => Err(self
@@ -209,9 +220,26 @@ impl<B: BrokerCalls> Watch<'_, B> {
     /// surfaces as soon as the turn comes.
     async fn catch_up(&mut self, reconnects: &mut Reconnects) -> Option<Order> {
         debug!(target: TARGET, order_id = %self.order.id, "reading after a reconnect");
-        let read = with_priority(Priority::Catchup, self.read()).await;
+        let since = reconnects.last().unwrap_or_else(Instant::now);
+        let read = match self.shared_read(Priority::Catchup, since).await {
+            Some(order) => Ok(order),
+            None => with_priority(Priority::Catchup, self.read()).await,
+        };
         reconnects.read_done(Instant::now());
         read.ok()
+    }
+
+    /// The order from a list read the watches of a stream-first detector
+    /// share (any that started at `since` or later); `None` without one,
+    /// or when it did not show the order.
+    async fn shared_read(&mut self, priority: Priority, since: Instant) -> Option<Order> {
+        let desk = Arc::clone(self.route.as_ref()?.shared_reads()?);
+        let client_order_id = self.order.client_order_id.clone();
+        let read = desk.read_for(self.broker, &client_order_id, since);
+        let order = with_priority(priority, read).await;
+        // A replaced order shows under its own id: only the same order
+        // answers for it.
+        order.filter(|o| o.id == self.order.id)
     }
 
     /// A verdict reached while some of the order's executions are still on

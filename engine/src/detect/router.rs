@@ -36,16 +36,14 @@ pub struct StreamRouter {
     routes: Routes,
 }
 
-/// Where a [`Route`] is registered.
-enum Home {
-    Stream(Routes),
-    Batch(Arc<Desk>),
-}
-
-/// An order's subscription at the router or at the batched reads;
+/// An order's subscription at the router, at the batched reads' desk, or
+/// both (a stream-first watch that shares the desk's list reads);
 /// dropping it unsubscribes.
 pub struct Route {
-    home: Home,
+    stream: Option<Routes>,
+    desk: Option<Arc<Desk>>,
+    /// True when the desk, not the stream, brings the order's news.
+    batched: bool,
     client_order_id: String,
     /// The order's signals.
     pub signals: mpsc::UnboundedReceiver<OrderSignal>,
@@ -59,22 +57,37 @@ impl Route {
         signals: mpsc::UnboundedReceiver<OrderSignal>,
     ) -> Self {
         Self {
-            home: Home::Batch(desk),
+            stream: None,
+            desk: Some(desk),
+            batched: true,
             client_order_id: client_order_id.to_owned(),
             signals,
         }
     }
 
+    /// This stream subscription, its reads after a reconnect and its
+    /// safety reads shared through `desk`.
+    pub(crate) fn sharing_reads(mut self, desk: Arc<Desk>) -> Self {
+        desk.enter(&self.client_order_id, None);
+        self.desk = Some(desk);
+        self
+    }
+
     /// True when the route brings the order's executions from the fill
     /// activities: a fill it shows is worth waiting on for its pieces.
     pub(crate) fn brings_executions(&self) -> bool {
-        matches!(self.home, Home::Batch(_))
+        self.batched
     }
 
-    /// The order is watched now, as `order` shows it: the batched reads
-    /// read it from its submission on.
+    /// The desk a stream-first watch shares its reads through.
+    pub(crate) fn shared_reads(&self) -> Option<&Arc<Desk>> {
+        self.desk.as_ref().filter(|_| !self.batched)
+    }
+
+    /// The order is watched now, as `order` shows it: the desk's reads
+    /// cover it from its submission on.
     pub(crate) fn watching(&self, order: &Order) {
-        if let Home::Batch(desk) = &self.home {
+        if let Some(desk) = &self.desk {
             desk.watching(&self.client_order_id, order);
         }
     }
@@ -82,14 +95,14 @@ impl Route {
 
 impl Drop for Route {
     fn drop(&mut self) {
-        match &self.home {
-            Home::Stream(routes) => {
-                routes
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&self.client_order_id);
-            }
-            Home::Batch(desk) => desk.leave(&self.client_order_id),
+        if let Some(routes) = &self.stream {
+            routes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.client_order_id);
+        }
+        if let Some(desk) = &self.desk {
+            desk.leave(&self.client_order_id);
         }
     }
 }
@@ -120,7 +133,9 @@ impl StreamRouter {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(client_order_id.to_owned(), sender);
         Route {
-            home: Home::Stream(Arc::clone(&self.routes)),
+            stream: Some(Arc::clone(&self.routes)),
+            desk: None,
+            batched: false,
             client_order_id: client_order_id.to_owned(),
             signals,
         }

@@ -65,6 +65,11 @@ impl Reconnects {
             .map(|last| last + RECONNECT_STORM)
     }
 
+    /// The last reconnect, or the end of the last read after one.
+    pub(super) fn last(&self) -> Option<Instant> {
+        self.last
+    }
+
     /// A read after a reconnect ended at `now`.
     pub(super) fn read_done(&mut self, now: Instant) {
         self.last = Some(now);
