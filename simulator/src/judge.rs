@@ -288,18 +288,24 @@ pub enum Reached {
     Ended,
 }
 
-/// When the broker reached what an update says of `order`, judged at
-/// `by`, the instant the engine reported it: `None` when the ledger had
-/// not reached it by then (an update ahead of the broker, or one about
-/// something that never happened).
+/// When the broker reached what an update says of `chain[0]` (with the
+/// orders it replaced after it, newest first), judged at `by`, the
+/// instant the engine reported it: a quantity filled counts the chain's
+/// fills together; acceptance, a cancel and the end are the named
+/// order's own. `None` when the ledger had not reached it by then (an
+/// update ahead of the broker, or one about something that never
+/// happened, or no order named).
 #[must_use]
-pub fn reached_at(order: &LedgerOrder, reached: Reached, by: Duration) -> Option<Duration> {
+pub fn reached_at(chain: &[&LedgerOrder], reached: Reached, by: Duration) -> Option<Duration> {
+    let order = chain.first()?;
     let at = match reached {
         Reached::Accepted => Some(order.accepted_at),
         Reached::Filled(qty) if qty <= Decimal::ZERO => Some(order.accepted_at),
         Reached::Filled(qty) => {
+            let mut fills: Vec<&Fill> = chain.iter().flat_map(|o| &o.fills).collect();
+            fills.sort_by_key(|f| f.at);
             let mut cum = Decimal::ZERO;
-            order.fills.iter().find_map(|fill| {
+            fills.into_iter().find_map(|fill| {
                 cum += fill.qty;
                 (cum >= qty).then_some(fill.at)
             })

@@ -2,25 +2,26 @@
 //! harness heard them, each judged against the ledger at the instant it
 //! was heard ([`fillproof_simulator::judge::reached_at`]):
 //!
-//! - submit to acknowledgement: from the intent's first submit leaving
-//!   the engine (the broker's record of it) to the engine's `submitted`
-//!   update, once per intent;
-//! - submit to the end: from the same submit to the engine's final
+//! - submit to acknowledgement: from the trader handing the intent to the
+//!   engine (its wait in the engine's submit queue included) to the
+//!   engine's `submitted` update, once per intent;
+//! - submit to the end: from the same instant to the engine's final
 //!   update (filled, partly filled, not filled), once per intent;
 //! - status update latency: from the broker reaching what an update says
-//!   (the order accepted, a quantity filled, a cancel asked for, the
-//!   order ended) to the update;
+//!   (the order accepted, a quantity filled across its replace chain, a
+//!   cancel asked for, the order ended) to the update;
 //! - updates ahead of the broker: updates saying what the ledger had not
 //!   reached when they were heard (none of them is a latency).
 //!
 //! An update the listener lost leaves the figures absent: what is left
 //! would be a sample chosen by the loss.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use fillproof_engine::{OrderEvent, OrderState, OrderStatus};
 use fillproof_simulator::judge::{Reached, reached_at};
+use fillproof_simulator::{Ledger, LedgerOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::run::SeedRun;
@@ -28,7 +29,8 @@ use crate::run::SeedRun;
 /// The status-update samples of one or more seed runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateFigures {
-    /// Submit to acknowledgement, milliseconds, one per intent.
+    /// The trader's submission to acknowledgement, milliseconds, one per
+    /// intent.
     pub submit_to_ack_ms: Vec<f64>,
     /// Submit to the final update, milliseconds, one per intent.
     pub submit_to_terminal_ms: Vec<f64>,
@@ -42,15 +44,18 @@ pub struct UpdateFigures {
 
 /// What an update says the broker reached; `None` for an update that
 /// reports no broker change (a signal refused, a submission that failed).
+/// A working order's update says what its broker status says: a cancel
+/// asked for, the order ended (canceled, expired, replaced, rejected), or
+/// else the quantity filled.
 fn reached_of(event: &OrderEvent) -> Option<Reached> {
     match event.state {
         OrderState::Submitted => Some(Reached::Accepted),
         OrderState::Working => Some(
             match event.broker_status.as_deref().map(OrderStatus::parse) {
-                Some(OrderStatus::PendingCancel) if event.filled_qty.is_zero() => {
-                    Reached::CancelAsked
-                }
-                _ => Reached::Filled(event.filled_qty),
+                Some(OrderStatus::PendingCancel) => Reached::CancelAsked,
+                Some(OrderStatus::Filled) | None => Reached::Filled(event.filled_qty),
+                Some(status) if status.is_terminal() => Reached::Ended,
+                Some(_) => Reached::Filled(event.filled_qty),
             },
         ),
         OrderState::Filled => Some(Reached::Filled(event.filled_qty)),
@@ -58,6 +63,29 @@ fn reached_of(event: &OrderEvent) -> Option<Reached> {
         OrderState::Pending | OrderState::Rejected | OrderState::Failed => None,
     }
 }
+
+/// The order `id` names and the orders it replaced, newest first: a
+/// replace chain's fills add up across it.
+fn chain<'a>(ledger: &'a Ledger, id: &str) -> Vec<&'a LedgerOrder> {
+    let mut chain = Vec::new();
+    let mut next = ledger.by_id(id);
+    while let Some(order) = next {
+        if chain.len() > MAX_CHAIN {
+            break;
+        }
+        chain.push(order);
+        next = order
+            .links
+            .replaces
+            .as_deref()
+            .and_then(|id| ledger.by_id(id));
+    }
+    chain
+}
+
+/// The longest replace chain followed (a bound against a ledger whose
+/// links loop).
+const MAX_CHAIN: usize = 1_000;
 
 fn ms(from: Duration, to: Duration) -> f64 {
     (to.as_secs_f64() - from.as_secs_f64()) * 1000.0
@@ -74,25 +102,28 @@ impl UpdateFigures {
             ..Self::default()
         };
         let (mut acked, mut ended) = (BTreeSet::new(), BTreeSet::new());
+        // When the trader handed each intent to the engine: a wait in the
+        // engine's own submit queue is part of the trader's.
+        let handed: BTreeMap<&str, Duration> = run
+            .outcomes
+            .iter()
+            .map(|o| (o.client_order_id.as_str(), o.submitted_at))
+            .collect();
         for heard in &status.heard {
             let event = &heard.event;
             let Some(reached) = reached_of(event) else {
                 continue;
             };
-            let order = event
+            let orders = event
                 .order_id
                 .as_deref()
-                .and_then(|id| run.ledger.by_id(id));
-            let Some(moment) = order.and_then(|o| reached_at(o, reached, heard.at)) else {
+                .map_or_else(Vec::new, |id| chain(&run.ledger, id));
+            let Some(moment) = reached_at(&orders, reached, heard.at) else {
                 figures.ahead_of_broker += 1;
                 continue;
             };
             figures.update_ms.push(ms(moment, heard.at));
-            let sent = run
-                .submits
-                .get(&event.client_order_id)
-                .and_then(|r| r.sent_at.iter().map(|(_, at)| *at).min());
-            let Some(sent) = sent else {
+            let Some(&sent) = handed.get(event.client_order_id.as_str()) else {
                 continue;
             };
             let id = event.client_order_id.as_str();
