@@ -209,13 +209,16 @@ pub fn check_orders(run: &SeedRun) -> Vec<OrderCheck> {
                 at: outcome.concluded_at.unwrap_or(run.ended_at),
             };
             // The order the engine watched names the fills its price is
-            // judged against, when it is one of the intent's.
+            // judged against, when it is one of the intent's; a
+            // replacement's claim covers its replace chain (the engine
+            // reports the chain's fills together), judged against every
+            // fill of the intent.
             let watched = outcome
                 .verdict
                 .order_id
                 .as_deref()
                 .and_then(|id| run.ledger.by_id(id))
-                .filter(|o| ids.of_order(o) == Some(slot));
+                .filter(|o| ids.of_order(o) == Some(slot) && o.links.replaces.is_none());
             let judged = judge::judge_order(orders, watched, &[], Some(&claim), run.ended_at);
             let check = judged.check;
             OrderCheck {
