@@ -232,7 +232,11 @@ impl<B: BrokerCalls> Watch<'_, B> {
         debug!(target: TARGET, order_id = %order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
             status = %order.status, filled_qty = %order.filled_qty, methods = %verification.methods, "order checked");
         let seen = (order.status.clone(), order.filled_qty);
-        if self.last_seen.as_ref() != Some(&seen) {
+        // A snapshot showing less filled than one seen before is a stale
+        // read: not a change to report (the trader would hear a fill go
+        // backwards).
+        let stale = order.filled_qty < self.best_qty();
+        if !stale && self.last_seen.as_ref() != Some(&seen) {
             info!(target: TARGET, order_id = %order.id, elapsed_ms = self.elapsed_ms(), check = self.checks,
                 status = %order.status, filled_qty = %order.filled_qty, "order changed");
             self.last_seen = Some(seen);
