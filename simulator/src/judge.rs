@@ -276,7 +276,7 @@ pub fn price_mismatches(checked: u64, mismatched: u64) -> Option<u64> {
 /// What an engine's status update says the broker reached for one order:
 /// the order accepted, a quantity filled, a cancel asked for, the order
 /// ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reached {
     /// The broker holds the order.
     Accepted,

@@ -30,10 +30,6 @@ use crate::time::sleep;
 
 use super::TARGET;
 
-/// The most list pages one turn reads: past them, orders outside the
-/// pages read themselves after their quiet time.
-const MAX_LIST_PAGES: u32 = 4;
-
 /// The most activity pages one turn reads.
 const MAX_ACTIVITY_PAGES: u32 = 10;
 
@@ -60,6 +56,8 @@ pub(crate) struct Desk {
     entries: Mutex<BTreeMap<String, Entry>>,
     wake: Arc<Notify>,
     started: AtomicBool,
+    /// When a turn last read the open orders beside the newest.
+    open_read: Mutex<Option<Instant>>,
     /// The latest shared list read (under way or done) and when it
     /// started, for stream-first watches.
     latest: Mutex<Option<(Instant, Arc<tokio::sync::OnceCell<Shared>>)>>,
@@ -77,6 +75,8 @@ struct Window {
     /// Orders submitted after this (exclusive); `None` when a watched
     /// order's submission stamp is unknown: then the newest orders.
     after: Option<Timestamp>,
+    /// The watched orders, by `client_order_id`.
+    watched: BTreeSet<String>,
 }
 
 impl Desk {
@@ -136,13 +136,9 @@ impl Desk {
         let shared = cell
             .get_or_init(|| async {
                 let window = self.window()?;
-                let (listed, _) = list(broker, &window).await.ok()?;
+                let (listed, _) = list(broker, self, &window).await.ok()?;
                 let by_id = listed
                     .into_iter()
-                    .flat_map(|head| {
-                        let legs = head.legs.clone();
-                        std::iter::once(head).chain(legs)
-                    })
                     .map(|o| (o.client_order_id.clone(), o))
                     .collect();
                 Some(Arc::new(by_id))
@@ -182,40 +178,61 @@ impl Desk {
     /// started.
     fn window(&self) -> Option<Window> {
         let entries = self.entries();
-        let mut started = entries.values().filter_map(|e| e.order.as_ref()).peekable();
-        started.peek()?;
-        let mut after: Option<Timestamp> = None;
-        for (_, since) in started {
-            let Some(since) = since else {
-                return Some(Window { after: None });
-            };
-            after = Some(after.map_or(*since, |a| a.min(*since)));
+        let started: Vec<(&String, Option<Timestamp>)> = entries
+            .iter()
+            .filter_map(|(id, e)| e.order.as_ref().map(|(_, since)| (id, *since)))
+            .collect();
+        if started.is_empty() {
+            return None;
         }
-        // `after` is exclusive: start a microsecond before the oldest.
+        let oldest = started
+            .iter()
+            .map(|(_, since)| *since)
+            .try_fold(None::<Timestamp>, |oldest, since| {
+                since.map(|s| Some(oldest.map_or(s, |o| o.min(s))))
+            })
+            .flatten();
         Some(Window {
-            after: after.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1)),
+            // `after` is exclusive: start a microsecond before the oldest.
+            after: oldest.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1)),
+            watched: started.into_iter().map(|(id, _)| id.clone()).collect(),
         })
     }
 
     /// The orders of `listed` whose fill the desk has not handed all the
-    /// executions of, by broker id, with the oldest one's submission
-    /// stamp.
-    fn wanting_executions(&self, listed: &[Order]) -> (BTreeSet<String>, Option<Timestamp>) {
+    /// executions of: by broker id, the quantity still to find, with the
+    /// oldest one's submission stamp.
+    fn wanting_executions(
+        &self,
+        listed: &[Order],
+    ) -> (BTreeMap<String, Decimal>, Option<Timestamp>) {
         let entries = self.entries();
-        let mut wanting = BTreeSet::new();
+        let mut wanting = BTreeMap::new();
         let mut oldest: Option<Timestamp> = None;
         for order in listed {
             let Some(entry) = entries.get(&order.client_order_id) else {
                 continue;
             };
             if entry.order.is_some() && order.filled_qty > entry.executed {
-                wanting.insert(order.id.clone());
+                wanting.insert(order.id.clone(), order.filled_qty - entry.executed);
                 if let Some(at) = order.submitted_at {
                     oldest = Some(oldest.map_or(at, |o| o.min(at)));
                 }
             }
         }
         (wanting, oldest)
+    }
+
+    /// True when `record` is an execution the desk has not handed yet.
+    fn is_new(&self, record: &FillActivity, owners: &BTreeMap<&str, &str>) -> bool {
+        owners
+            .get(record.order_id.as_str())
+            .and_then(|owner| {
+                self.entries()
+                    .get(*owner)
+                    .map(|e| !e.executions.contains(record.execution_key()))
+            })
+            .unwrap_or(false)
     }
 
     /// Hands each new execution of `records` to the watch of its order.
@@ -246,6 +263,7 @@ impl Desk {
     }
 
     /// Hands each watched order of `listed` its snapshot.
+    /// Hands each watched order of `listed` its snapshot.
     fn hand_snapshots(&self, listed: Vec<Order>) {
         let entries = self.entries();
         for order in listed {
@@ -269,7 +287,7 @@ const MAX_TURNS_IN_FLIGHT: usize = 3;
 
 /// How a turn ended.
 enum Turned {
-    /// The list read took this many pages.
+    /// The list read took this many calls.
     Read(u32),
     /// The call budget had no turn for the list read: it was not sent.
     NotSent,
@@ -347,33 +365,28 @@ async fn read_for_the_desk<B: BrokerCalls + 'static>(
 /// One turn: the list read, the activities read when the list shows
 /// fills with executions unknown, then every watch handed its news
 /// (executions first, so a fill's pieces are there when its snapshot
-/// settles it).
+/// settles it). The activities read queues for its calls
+/// ([`Priority::Catchup`]): without it a fill is booked at its average
+/// price.
 async fn turn<B: BrokerCalls>(broker: &B, desk: &Desk) -> Turned {
     let Some(window) = desk.window() else {
         return Turned::Failed;
     };
-    let (listed, pages) = match list(broker, &window).await {
+    let (listed, pages) = match list(broker, desk, &window).await {
         Ok(read) => read,
         Err(CallError::NotSent { .. }) => return Turned::NotSent,
         Err(CallError::Broker(_)) => return Turned::Failed,
     };
-    // A group's legs are watched on their own: each gets its snapshot.
-    let listed: Vec<Order> = listed
-        .into_iter()
-        .flat_map(|head| {
-            let legs = head.legs.clone();
-            std::iter::once(head).chain(legs)
-        })
-        .collect();
     let (wanting, oldest) = desk.wanting_executions(&listed);
     if !wanting.is_empty() {
         let owners: BTreeMap<&str, &str> = listed
             .iter()
-            .filter(|o| wanting.contains(&o.id))
+            .filter(|o| wanting.contains_key(&o.id))
             .map(|o| (o.id.as_str(), o.client_order_id.as_str()))
             .collect();
         let after = oldest.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1));
-        if let Some(records) = activities(broker, after).await {
+        let read = activities(broker, desk, after, (wanting, &owners));
+        if let Some(records) = with_priority(Priority::Catchup, read).await {
             desk.hand_executions(&records, &owners);
         }
     }
@@ -381,82 +394,117 @@ async fn turn<B: BrokerCalls>(broker: &B, desk: &Desk) -> Turned {
     Turned::Read(pages)
 }
 
-/// The list read of one turn, page after page (at most
-/// [`MAX_LIST_PAGES`]); the orders and the pages read, or why the first
-/// page failed.
-async fn list<B: BrokerCalls>(broker: &B, window: &Window) -> Result<(Vec<Order>, u32), CallError> {
-    let mut query = OrderQuery {
+/// How often a turn whose newest page leaves watched orders out also
+/// reads the open orders: orders working that long are seldom about to
+/// change, and each read of them is a call more.
+const OPEN_READ_EVERY: Duration = Duration::from_secs(3);
+
+/// The list read of one turn: every order since the oldest watched,
+/// newest first, one page; when the page is full and leaves out orders
+/// watched, the open orders too, newest first (an order working for long
+/// is open: it is among them), at most every [`OPEN_READ_EVERY`]. The
+/// orders (each group's legs listed after its head) and the calls made,
+/// or why the first failed.
+async fn list<B: BrokerCalls>(
+    broker: &B,
+    desk: &Desk,
+    window: &Window,
+) -> Result<(Vec<Order>, u32), CallError> {
+    let query = OrderQuery {
         status: StatusFilter::All,
         after: window.after,
         until: None,
-        direction: if window.after.is_some() {
-            Direction::Asc
-        } else {
-            Direction::Desc
-        },
+        direction: Direction::Desc,
         symbols: Vec::new(),
         nested: true,
         limit: MAX_LIST_LIMIT,
     };
-    let mut orders: Vec<Order> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for page in 1..=MAX_LIST_PAGES {
-        let read = broker.list_orders(&query).await;
-        let batch = match read {
-            Ok(batch) => batch,
-            Err(error) if page == 1 => {
-                debug!(target: TARGET, %error, "list read failed");
-                return Err(error);
-            }
-            Err(_) => return Ok((orders, page - 1)),
-        };
-        let full = batch.len() >= MAX_LIST_LIMIT as usize;
-        let last = batch.last().and_then(|o| o.submitted_at);
-        let fresh = batch.into_iter().filter(|o| seen.insert(o.id.clone()));
-        let before = orders.len();
-        orders.extend(fresh);
-        // Newest first has no next page to ask for; a page with nothing
-        // new, or no stamp to go on from, ends the read.
-        let next = last.filter(|_| query.direction == Direction::Asc);
-        if !full || orders.len() == before || next.is_none() {
-            return Ok((orders, page));
+    let mut orders = flatten(broker.list_orders(&query).await.inspect_err(|error| {
+        debug!(target: TARGET, %error, "list read failed");
+    })?);
+    let full = orders.len() >= MAX_LIST_LIMIT as usize;
+    let shown: BTreeSet<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
+    let left_out = window.watched.iter().any(|id| !shown.contains(id.as_str()));
+    let now = Instant::now();
+    let due = {
+        let mut last = desk
+            .open_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = full && left_out && last.is_none_or(|at| now >= at + OPEN_READ_EVERY);
+        if due {
+            *last = Some(now);
         }
-        // Orders sharing the last stamp may straddle the pages: ask from
-        // just before it, and drop the repeats.
-        query.after = next.map(|t| Timestamp::from_unix_micros(t.unix_micros - 1));
+        due
+    };
+    if !due {
+        return Ok((orders, 1));
     }
-    Ok((orders, MAX_LIST_PAGES))
+    let open = OrderQuery {
+        status: StatusFilter::Open,
+        after: None,
+        ..query
+    };
+    let seen: BTreeSet<String> = orders.iter().map(|o| o.id.clone()).collect();
+    if let Ok(more) = broker.list_orders(&open).await {
+        orders.extend(flatten(more).into_iter().filter(|o| !seen.contains(&o.id)));
+    }
+    Ok((orders, 2))
 }
 
-/// The fill activities after `after`, oldest first, page after page (at
-/// most [`MAX_ACTIVITY_PAGES`]); `None` when the first read failed.
+/// Each head followed by its legs: a group's legs are watched on their
+/// own, and each gets its snapshot.
+fn flatten(listed: Vec<Order>) -> Vec<Order> {
+    listed
+        .into_iter()
+        .flat_map(|head| {
+            let legs = head.legs.clone();
+            std::iter::once(head).chain(legs)
+        })
+        .collect()
+}
+
+/// The fill activities after `after`, newest first (an execution the list
+/// just showed is among the newest), page after page until every order
+/// `wanting` (by broker id, the quantity of executions still to find) has
+/// its executions, or [`MAX_ACTIVITY_PAGES`] were read; `None` when the
+/// first read failed.
 async fn activities<B: BrokerCalls>(
     broker: &B,
+    desk: &Desk,
     after: Option<Timestamp>,
+    (mut wanting, owners): (BTreeMap<String, Decimal>, &BTreeMap<&str, &str>),
 ) -> Option<Vec<FillActivity>> {
     let mut query = ActivityQuery {
         after,
         until: None,
-        direction: Direction::Asc,
+        direction: Direction::Desc,
         page_size: MAX_ACTIVITY_PAGE,
         page_token: None,
     };
     let mut records = Vec::new();
     for page in 1..=MAX_ACTIVITY_PAGES {
-        let read = broker.fill_activities(&query).await;
-        let batch = match read {
+        let batch = match broker.fill_activities(&query).await {
             Ok(batch) => batch,
             Err(error) if page == 1 => {
                 debug!(target: TARGET, %error, "fill activities read failed");
                 return None;
             }
-            Err(_) => return Some(records),
+            Err(_) => break,
         };
         let full = batch.len() >= MAX_ACTIVITY_PAGE as usize;
         query.page_token = batch.last().map(|r| r.id.clone());
+        for record in &batch {
+            if desk.is_new(record, owners) {
+                if let Some(left) = wanting.get_mut(&record.order_id) {
+                    *left -= record.qty;
+                }
+            }
+        }
         records.extend(batch);
-        if !full {
-            return Some(records);
+        wanting.retain(|_, left| *left > Decimal::ZERO);
+        if !full || wanting.is_empty() {
+            break;
         }
     }
     Some(records)

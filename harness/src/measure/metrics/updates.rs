@@ -9,7 +9,7 @@
 //!   update (filled, partly filled, not filled), once per intent;
 //! - status update latency: from the broker reaching what an update says
 //!   (the order accepted, a quantity filled across its replace chain, a
-//!   cancel asked for, the order ended) to the update;
+//!   cancel asked for, the order ended) to the first update saying it;
 //! - updates ahead of the broker: updates saying what the ledger had not
 //!   reached when they were heard (none of them is a latency).
 //!
@@ -87,8 +87,11 @@ fn chain<'a>(ledger: &'a Ledger, id: &str) -> Vec<&'a LedgerOrder> {
 /// links loop).
 const MAX_CHAIN: usize = 1_000;
 
+/// Milliseconds from `from` to `to`, to the microsecond (the ledger's
+/// own precision: a sample written in a report or shard stays short).
 fn ms(from: Duration, to: Duration) -> f64 {
-    (to.as_secs_f64() - from.as_secs_f64()) * 1000.0
+    let micros = to.as_micros() as f64 - from.as_micros() as f64;
+    micros / 1000.0
 }
 
 impl UpdateFigures {
@@ -102,6 +105,7 @@ impl UpdateFigures {
             ..Self::default()
         };
         let (mut acked, mut ended) = (BTreeSet::new(), BTreeSet::new());
+        let mut heard_of = BTreeSet::new();
         // When the trader handed each intent to the engine: a wait in the
         // engine's own submit queue is part of the trader's.
         let handed: BTreeMap<&str, Duration> = run
@@ -122,7 +126,13 @@ impl UpdateFigures {
                 figures.ahead_of_broker += 1;
                 continue;
             };
-            figures.update_ms.push(ms(moment, heard.at));
+            // The first update of a change is when the trader heard of
+            // it; one repeating it (the watch's first look after the
+            // acknowledgement, the verdict after the fill's update) adds
+            // no sample.
+            if heard_of.insert((event.order_id.as_deref(), reached)) {
+                figures.update_ms.push(ms(moment, heard.at));
+            }
             let Some(&sent) = handed.get(event.client_order_id.as_str()) else {
                 continue;
             };
