@@ -42,6 +42,17 @@ fn request(client_order_id: &str) -> OrderRequest {
     }
 }
 
+/// Asks `serve` at `base` to shut down, and checks it agreed.
+async fn shut_down(base: &str) {
+    let shutdown = reqwest::Client::new()
+        .post(format!("{base}/_fillproof/shutdown"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("shutdown");
+    assert_eq!(shutdown.status().as_u16(), 200);
+}
+
 /// `fillproof serve` on the adapter's scenario, on a thread of its own:
 /// its base URL, its handle, and a runtime for the client.
 fn served() -> (
@@ -114,13 +125,7 @@ fn each_answer_maps_to_its_error_class() {
         let open = broker.submit_order(&request("b")).await.expect("placed");
         assert_eq!(broker.cancel_order(&open.id).await, Ok(()), "a 204");
         assert!(broker.rate_limit_state().expect("state").remaining < 99);
-        let shutdown = reqwest::Client::new()
-            .post(format!("{base}/_fillproof/shutdown"))
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("shutdown");
-        assert_eq!(shutdown.status().as_u16(), 200);
+        shut_down(&base).await;
     });
     assert_eq!(server.join().expect("report").orders_placed, 2);
 }
@@ -264,13 +269,7 @@ fn lists_orders_and_reads_fill_activities() {
         };
         let page = broker.fill_activities(&next).await.expect("read");
         assert_eq!(page, records[1..2]);
-        let shutdown = reqwest::Client::new()
-            .post(format!("{base}/_fillproof/shutdown"))
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("shutdown");
-        assert_eq!(shutdown.status().as_u16(), 200);
+        shut_down(&base).await;
     });
     assert_eq!(server.join().expect("report").orders_placed, 2);
 }

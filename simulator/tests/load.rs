@@ -202,6 +202,13 @@ fn bad_files_name_line_field_and_problem() {
         ),
         (
             "{at: 1s, order: 1, event: fill}",
+            "{order: 1, event: fault, call: list_orders, fault: timeout}",
+            Some(12),
+            "timeline[0].call",
+            "is `list_orders`, a read of the whole account that strikes no one order",
+        ),
+        (
+            "{at: 1s, order: 1, event: fill}",
             "{order: 1, event: fault, fault: lost_response}",
             Some(12),
             "timeline[0].call",

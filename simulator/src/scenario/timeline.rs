@@ -514,6 +514,25 @@ fn check_fault_event(i: usize, event: &TimelineEvent, c: &mut Checker<'_>) {
              get_order, get_order_by_client_id, cancel or get_position",
         );
     }
+    if let Some(
+        endpoint @ (Endpoint::ListOrders
+        | Endpoint::FillActivities
+        | Endpoint::Account
+        | Endpoint::Positions
+        | Endpoint::Clock),
+    ) = event.call
+    {
+        c.at(
+            here,
+            format!("timeline[{i}].call"),
+            format!(
+                "is `{endpoint}`, a read of the whole account that strikes no one order: a \
+                 timeline fault names an order's call (submit, get_order, \
+                 get_order_by_client_id, cancel or get_position); give `{endpoint}` a fault \
+                 rate under `broker.faults` instead"
+            ),
+        );
+    }
     if event.attempt == Some(0) {
         c.at(
             here,
