@@ -1738,3 +1738,20 @@ fn restart_figures_hold_for_watch_windows_held_legs_resends_and_cancels() {
     let latency = canceled.cancel_latency_ms.expect("the cancel is measured");
     assert_eq!(latency.max, 21_120.0);
 }
+
+/// Goal: a resubmit the call budget does not send, after a submit that
+/// went unanswered, leaves the engine looking for the first submit's
+/// order (it may still land) instead of reporting nothing placed. Method:
+/// the late-requests scenario at seed 21, where nine first submits time
+/// out, their resubmits find no turn, and the first submits land and
+/// fill later: none of those fills is missed.
+#[test]
+fn a_resubmit_the_budget_drops_still_watches_the_first_submit() {
+    let scenario = library("late-requests.yaml");
+    let mut spec = RunSpec::from_scenario(scenario, 21).expect("spec");
+    spec.engine = EngineKind::Robust;
+    let run = run_seed(&spec, &|| {}).expect("run");
+    let m = metrics(&run);
+    assert_eq!(m.missed_fills, 0, "{:?}", m.missed_examples);
+    assert_eq!(m.consistency_violations, Some(0));
+}

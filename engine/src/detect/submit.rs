@@ -63,12 +63,21 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
         let client_order_id = &request.client_order_id;
         let mut resubmits = 0u32;
         let mut waits = 0u32;
+        // The last error of a submit that may still land.
+        let mut unanswered: Option<BrokerError> = None;
         loop {
             attempt.api_calls[Endpoint::Submit] += 1;
             let sent = with_priority(Priority::Submit, self.broker.submit_order(request)).await;
             let error = match sent {
                 Err(CallError::NotSent { max_wait }) => {
-                    // Never sent: the call budget had no turn for it.
+                    // Never sent: the call budget had no turn for it. An
+                    // earlier submit left without an answer may still
+                    // land: the order may be placed, and is looked for.
+                    if let Some(last) = unanswered.take() {
+                        warn!(target: TARGET, %client_order_id, max_wait_ms = max_wait.as_millis() as u64,
+                            "resubmit not sent: no turn under the rate limit; an earlier submit may still arrive");
+                        return self.absent(request, attempt, last).await;
+                    }
                     warn!(target: TARGET, %client_order_id, max_wait_ms = max_wait.as_millis() as u64,
                         "submission shed: no turn under the rate limit");
                     return Err(SubmitError::Shed {
@@ -85,6 +94,7 @@ impl<B: BrokerCalls + 'static> FillDetector<B> {
             };
             if error.may_still_arrive() {
                 attempt.unanswered_at = Some(Instant::now());
+                unanswered = Some(error.clone());
             }
             if error.class() == ErrorClass::Permanent && !error.is_duplicate_client_order_id() {
                 info!(target: TARGET, %client_order_id, %error, "order rejected");
