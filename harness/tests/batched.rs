@@ -171,3 +171,18 @@ fn stream_first_shares_one_list_read_after_a_reconnect() {
         m.api_calls_by_endpoint
     );
 }
+
+/// Goal: a fill a watch learns of by its own read (its order left out of
+/// the list's newest page) still gets its executions, so P&L stays
+/// exact. Method: fills spread up to 25 minutes after their orders, so
+/// that some fill while older than the newest 500 orders; the engine's
+/// P&L is the ledger's (asked only of the list's fills, one symbol's
+/// P&L differed).
+#[test]
+fn fills_read_outside_the_list_still_get_their_executions() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/batched/late-closers.yaml");
+    let scenario = Arc::new(Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")));
+    let m = metrics(scenario, None);
+    assert_eq!(m.missed_fills, 0);
+    assert_eq!(m.pnl_mismatches, Some(0));
+}

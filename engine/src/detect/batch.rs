@@ -44,6 +44,9 @@ struct Entry {
     executions: BTreeSet<String>,
     /// Their quantity.
     executed: Decimal,
+    /// A fill its watch learned of by its own read, whose executions it
+    /// waits for: the broker id, the quantity filled, the submission stamp.
+    wanted: Option<(String, Decimal, Option<Timestamp>)>,
 }
 
 /// The orders one shared list read showed, by `client_order_id`; `None`
@@ -69,6 +72,10 @@ impl Drop for Desk {
         self.wake.notify_one();
     }
 }
+
+/// Fills whose executions a turn looks for: by broker id, the owner's
+/// `client_order_id` and the quantity of executions still to find.
+type Wanting = BTreeMap<String, (String, Decimal)>;
 
 /// The window of one turn's list read.
 struct Window {
@@ -105,6 +112,7 @@ impl Desk {
                 order: None,
                 executions: BTreeSet::new(),
                 executed: Decimal::ZERO,
+                wanted: None,
             },
         );
     }
@@ -199,49 +207,68 @@ impl Desk {
         })
     }
 
-    /// The orders of `listed` whose fill the desk has not handed all the
-    /// executions of: by broker id, the quantity still to find, with the
-    /// oldest one's submission stamp.
-    fn wanting_executions(
-        &self,
-        listed: &[Order],
-    ) -> (BTreeMap<String, Decimal>, Option<Timestamp>) {
+    /// The orders whose fill the desk has not handed all the executions
+    /// of: those `listed` shows so, and those whose watch asked
+    /// ([`Desk::want_executions`]). By broker id, the owner's
+    /// `client_order_id` and the quantity still to find; with the oldest
+    /// one's submission stamp.
+    fn wanting_executions(&self, listed: &[Order]) -> (Wanting, Option<Timestamp>) {
         let entries = self.entries();
-        let mut wanting = BTreeMap::new();
+        let mut wanting = Wanting::new();
         let mut oldest: Option<Timestamp> = None;
+        let mut since_of = |since: Option<Timestamp>| {
+            if let Some(at) = since {
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+        };
         for order in listed {
             let Some(entry) = entries.get(&order.client_order_id) else {
                 continue;
             };
             if entry.order.is_some() && order.filled_qty > entry.executed {
-                wanting.insert(order.id.clone(), order.filled_qty - entry.executed);
-                if let Some(at) = order.submitted_at {
-                    oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                let left = order.filled_qty - entry.executed;
+                wanting.insert(order.id.clone(), (order.client_order_id.clone(), left));
+                since_of(order.submitted_at);
+            }
+        }
+        for (owner, entry) in entries.iter() {
+            if let Some((id, filled, since)) = &entry.wanted {
+                if *filled > entry.executed && !wanting.contains_key(id) {
+                    wanting.insert(id.clone(), (owner.clone(), *filled - entry.executed));
+                    since_of(*since);
                 }
             }
         }
         (wanting, oldest)
     }
 
+    /// The watch of `client_order_id` read a fill of `order` itself and
+    /// waits for its executions: the next turn reads them.
+    pub(crate) fn want_executions(&self, client_order_id: &str, order: &Order) {
+        if let Some(entry) = self.entries().get_mut(client_order_id) {
+            entry.wanted = Some((order.id.clone(), order.filled_qty, order.submitted_at));
+        }
+    }
+
     /// True when `record` is an execution the desk has not handed yet.
-    fn is_new(&self, record: &FillActivity, owners: &BTreeMap<&str, &str>) -> bool {
-        owners
-            .get(record.order_id.as_str())
-            .and_then(|owner| {
+    fn is_new(&self, record: &FillActivity, wanting: &Wanting) -> bool {
+        wanting
+            .get(&record.order_id)
+            .and_then(|(owner, _)| {
                 self.entries()
-                    .get(*owner)
+                    .get(owner)
                     .map(|e| !e.executions.contains(record.execution_key()))
             })
             .unwrap_or(false)
     }
 
     /// Hands each new execution of `records` to the watch of its order.
-    fn hand_executions(&self, records: &[FillActivity], owners: &BTreeMap<&str, &str>) {
+    fn hand_executions(&self, records: &[FillActivity], wanting: &Wanting) {
         let mut entries = self.entries();
         for record in records {
-            let Some(entry) = owners
-                .get(record.order_id.as_str())
-                .and_then(|owner| entries.get_mut(*owner))
+            let Some(entry) = wanting
+                .get(&record.order_id)
+                .and_then(|(owner, _)| entries.get_mut(owner))
             else {
                 continue;
             };
@@ -379,15 +406,10 @@ async fn turn<B: BrokerCalls>(broker: &B, desk: &Desk) -> Turned {
     };
     let (wanting, oldest) = desk.wanting_executions(&listed);
     if !wanting.is_empty() {
-        let owners: BTreeMap<&str, &str> = listed
-            .iter()
-            .filter(|o| wanting.contains_key(&o.id))
-            .map(|o| (o.id.as_str(), o.client_order_id.as_str()))
-            .collect();
         let after = oldest.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1));
-        let read = activities(broker, desk, after, (wanting, &owners));
+        let read = activities(broker, desk, after, &wanting);
         if let Some(records) = with_priority(Priority::Catchup, read).await {
-            desk.hand_executions(&records, &owners);
+            desk.hand_executions(&records, &wanting);
         }
     }
     desk.hand_snapshots(listed);
@@ -473,7 +495,7 @@ async fn activities<B: BrokerCalls>(
     broker: &B,
     desk: &Desk,
     after: Option<Timestamp>,
-    (mut wanting, owners): (BTreeMap<String, Decimal>, &BTreeMap<&str, &str>),
+    wanting: &Wanting,
 ) -> Option<Vec<FillActivity>> {
     let mut query = ActivityQuery {
         after,
@@ -482,6 +504,10 @@ async fn activities<B: BrokerCalls>(
         page_size: MAX_ACTIVITY_PAGE,
         page_token: None,
     };
+    let mut left: BTreeMap<&str, Decimal> = wanting
+        .iter()
+        .map(|(id, (_, qty))| (id.as_str(), *qty))
+        .collect();
     let mut records = Vec::new();
     for page in 1..=MAX_ACTIVITY_PAGES {
         let batch = match broker.fill_activities(&query).await {
@@ -495,15 +521,15 @@ async fn activities<B: BrokerCalls>(
         let full = batch.len() >= MAX_ACTIVITY_PAGE as usize;
         query.page_token = batch.last().map(|r| r.id.clone());
         for record in &batch {
-            if desk.is_new(record, owners) {
-                if let Some(left) = wanting.get_mut(&record.order_id) {
-                    *left -= record.qty;
+            if desk.is_new(record, wanting) {
+                if let Some(qty) = left.get_mut(record.order_id.as_str()) {
+                    *qty -= record.qty;
                 }
             }
         }
         records.extend(batch);
-        wanting.retain(|_, left| *left > Decimal::ZERO);
-        if !full || wanting.is_empty() {
+        left.retain(|_, qty| *qty > Decimal::ZERO);
+        if !full || left.is_empty() {
             break;
         }
     }

@@ -84,6 +84,14 @@ impl Route {
         self.desk.as_ref().filter(|_| !self.batched)
     }
 
+    /// The watch read a fill of `order` itself and waits for its
+    /// executions: the desk's next turn reads them.
+    pub(crate) fn want_executions(&self, order: &Order) {
+        if let Some(desk) = self.desk.as_ref().filter(|_| self.batched) {
+            desk.want_executions(&self.client_order_id, order);
+        }
+    }
+
     /// The order is watched now, as `order` shows it: the desk's reads
     /// cover it from its submission on.
     pub(crate) fn watching(&self, order: &Order) {
