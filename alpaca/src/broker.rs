@@ -16,8 +16,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use fillproof_engine::{
-    ActivityQuery, Broker, BrokerError, FillActivity, MAX_ACTIVITY_PAGE, MAX_LIST_LIMIT, Order,
-    OrderClass, OrderQuery, OrderRequest, Position, RateLimitState, ReplaceRequest, Trail,
+    ActivityQuery, Broker, BrokerError, FillActivity, Order, OrderClass, OrderQuery, OrderRequest,
+    Position, RateLimitState, ReplaceRequest, Trail,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -303,24 +303,15 @@ fn order_body(request: &OrderRequest) -> serde_json::Value {
     body.into()
 }
 
-/// A query field out of Alpaca's range, refused before any request is
-/// sent (it would cost a rate-limit place for Alpaca's 422), worded as the
-/// simulated broker words it.
-fn out_of_range(field: &str, value: u32, most: u32) -> BrokerError {
-    BrokerError::Unprocessable {
-        message: format!("invalid {field}: {value} is not from 1 to {most}"),
-    }
-}
-
 /// The query string of `GET /v2/orders` for `query`: every filter it
-/// sets, the window's ends in RFC 3339, the symbols comma-joined.
+/// sets, the window's ends in RFC 3339, the symbols comma-joined. A query
+/// out of Alpaca's bounds is refused before any request is sent (it would
+/// cost a rate-limit place for Alpaca's 422).
 ///
 /// # Errors
-/// `limit` outside 1 to [`MAX_LIST_LIMIT`].
+/// `limit` out of bounds ([`OrderQuery::check`]).
 fn list_params(query: &OrderQuery) -> Result<Vec<(&'static str, String)>, BrokerError> {
-    if !(1..=MAX_LIST_LIMIT).contains(&query.limit) {
-        return Err(out_of_range("limit", query.limit, MAX_LIST_LIMIT));
-    }
+    query.check()?;
     let mut params = vec![
         ("status", query.status.as_str().to_owned()),
         ("limit", query.limit.to_string()),
@@ -342,15 +333,9 @@ fn list_params(query: &OrderQuery) -> Result<Vec<(&'static str, String)>, Broker
 /// The query string of `GET /v2/account/activities/FILL` for `query`.
 ///
 /// # Errors
-/// `page_size` outside 1 to [`MAX_ACTIVITY_PAGE`].
+/// `page_size` out of bounds ([`ActivityQuery::check`]).
 fn activity_params(query: &ActivityQuery) -> Result<Vec<(&'static str, String)>, BrokerError> {
-    if !(1..=MAX_ACTIVITY_PAGE).contains(&query.page_size) {
-        return Err(out_of_range(
-            "page_size",
-            query.page_size,
-            MAX_ACTIVITY_PAGE,
-        ));
-    }
+    query.check()?;
     let mut params = vec![
         ("direction", query.direction.as_str().to_owned()),
         ("page_size", query.page_size.to_string()),

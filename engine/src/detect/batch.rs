@@ -38,8 +38,9 @@ struct Entry {
     /// Where its snapshots and executions go; `None` for a stream-first
     /// watch, which asks for a shared read instead ([`Desk::read_for`]).
     signals: Option<mpsc::UnboundedSender<OrderSignal>>,
-    /// Its broker id and submission stamp, once its watch started.
-    order: Option<(String, Option<Timestamp>)>,
+    /// Once its watch started: its submission stamp, when the broker
+    /// gave one.
+    started: Option<Option<Timestamp>>,
     /// The executions handed to it, by key.
     executions: BTreeSet<String>,
     /// Their quantity.
@@ -109,7 +110,7 @@ impl Desk {
             client_order_id.to_owned(),
             Entry {
                 signals,
-                order: None,
+                started: None,
                 executions: BTreeSet::new(),
                 executed: Decimal::ZERO,
                 wanted: None,
@@ -158,7 +159,7 @@ impl Desk {
     /// The order's watch started with `order`: read for it from now on.
     pub(crate) fn watching(&self, client_order_id: &str, order: &Order) {
         if let Some(entry) = self.entries().get_mut(client_order_id) {
-            entry.order = Some((order.id.clone(), order.submitted_at));
+            entry.started = Some(order.submitted_at);
         }
         self.wake.notify_one();
     }
@@ -188,7 +189,7 @@ impl Desk {
         let entries = self.entries();
         let started: Vec<(&String, Option<Timestamp>)> = entries
             .iter()
-            .filter_map(|(id, e)| e.order.as_ref().map(|(_, since)| (id, *since)))
+            .filter_map(|(id, e)| e.started.map(|since| (id, since)))
             .collect();
         if started.is_empty() {
             return None;
@@ -201,8 +202,7 @@ impl Desk {
             })
             .flatten();
         Some(Window {
-            // `after` is exclusive: start a microsecond before the oldest.
-            after: oldest.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1)),
+            after: oldest.map(just_before),
             watched: started.into_iter().map(|(id, _)| id.clone()).collect(),
         })
     }
@@ -225,7 +225,7 @@ impl Desk {
             let Some(entry) = entries.get(&order.client_order_id) else {
                 continue;
             };
-            if entry.order.is_some() && order.filled_qty > entry.executed {
+            if entry.started.is_some() && order.filled_qty > entry.executed {
                 let left = order.filled_qty - entry.executed;
                 wanting.insert(order.id.clone(), (order.client_order_id.clone(), left));
                 since_of(order.submitted_at);
@@ -290,7 +290,6 @@ impl Desk {
     }
 
     /// Hands each watched order of `listed` its snapshot.
-    /// Hands each watched order of `listed` its snapshot.
     fn hand_snapshots(&self, listed: Vec<Order>) {
         let entries = self.entries();
         for order in listed {
@@ -304,8 +303,14 @@ impl Desk {
     }
 
     fn watching_any(&self) -> bool {
-        self.entries().values().any(|e| e.order.is_some())
+        self.entries().values().any(|e| e.started.is_some())
     }
+}
+
+/// The microsecond before `stamp`: a read's `after` is exclusive, and
+/// the order (or execution) at `stamp` must be in it.
+fn just_before(stamp: Timestamp) -> Timestamp {
+    Timestamp::from_unix_micros(stamp.unix_micros - 1)
 }
 
 /// The most turns in flight at once: a read that hangs until its timeout
@@ -406,7 +411,7 @@ async fn turn<B: BrokerCalls>(broker: &B, desk: &Desk) -> Turned {
     };
     let (wanting, oldest) = desk.wanting_executions(&listed);
     if !wanting.is_empty() {
-        let after = oldest.map(|a| Timestamp::from_unix_micros(a.unix_micros - 1));
+        let after = oldest.map(just_before);
         let read = activities(broker, desk, after, &wanting);
         if let Some(records) = with_priority(Priority::Catchup, read).await {
             desk.hand_executions(&records, &wanting);

@@ -255,10 +255,12 @@ impl<B: BrokerCalls> Watch<'_, B> {
         // The batched reads bring a fill's executions on their next turn
         // when this one missed them: worth the wait even with none yet.
         let batched = self.route.as_ref().is_some_and(Route::brings_executions);
-        if batched && self.executions_qty() < result.filled_qty {
-            if let Some(route) = &self.route {
-                route.want_executions(&self.order);
-            }
+        if let Some(route) = self
+            .route
+            .as_ref()
+            .filter(|_| self.executions_qty() < result.filled_qty)
+        {
+            route.want_executions(&self.order);
         }
         let until = Instant::now() + EXECUTION_GRACE;
         while (batched || !self.fills.is_empty()) && self.executions_qty() < result.filled_qty {

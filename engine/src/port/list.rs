@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::port::{OrderStatus, Side, Timestamp};
+use crate::port::{BrokerError, OrderStatus, Side, Timestamp};
 
 /// Which orders a list read returns, by status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -95,6 +95,28 @@ impl Default for OrderQuery {
     }
 }
 
+/// A 422 for a query field outside 1 to `most`, worded as Alpaca's
+/// refusal reads: `invalid limit: 501 is not from 1 to 500`.
+fn out_of_range(field: &str, value: u32, most: u32) -> Result<(), BrokerError> {
+    if (1..=most).contains(&value) {
+        return Ok(());
+    }
+    Err(BrokerError::Unprocessable {
+        message: format!("invalid {field}: {value} is not from 1 to {most}"),
+    })
+}
+
+impl OrderQuery {
+    /// Checks the query against Alpaca's bounds.
+    ///
+    /// # Errors
+    /// [`BrokerError::Unprocessable`] naming `limit` when it is outside 1
+    /// to [`MAX_LIST_LIMIT`].
+    pub fn check(&self) -> Result<(), BrokerError> {
+        out_of_range("limit", self.limit, MAX_LIST_LIMIT)
+    }
+}
+
 /// A read of the account's fill activities: `GET
 /// /v2/account/activities/FILL`, one record per execution.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -121,6 +143,17 @@ impl Default for ActivityQuery {
             page_size: MAX_ACTIVITY_PAGE,
             page_token: None,
         }
+    }
+}
+
+impl ActivityQuery {
+    /// Checks the query against Alpaca's bounds.
+    ///
+    /// # Errors
+    /// [`BrokerError::Unprocessable`] naming `page_size` when it is
+    /// outside 1 to [`MAX_ACTIVITY_PAGE`].
+    pub fn check(&self) -> Result<(), BrokerError> {
+        out_of_range("page_size", self.page_size, MAX_ACTIVITY_PAGE)
     }
 }
 

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use fillproof_engine::{
-    ActivityQuery, BrokerError, Direction, FillActivity, FillKind, MAX_ACTIVITY_PAGE,
-    MAX_LIST_LIMIT, Order, OrderQuery, OrderStatus, StatusFilter, Timestamp,
+    ActivityQuery, BrokerError, Direction, FillActivity, FillKind, Order, OrderQuery, OrderStatus,
+    StatusFilter, Timestamp,
 };
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -38,12 +38,7 @@ impl SimBroker {
         rng: &mut ChaCha8Rng,
         query: &OrderQuery,
     ) -> Result<Vec<Order>, BrokerError> {
-        if !(1..=MAX_LIST_LIMIT).contains(&query.limit) {
-            return Err(refuse(
-                "limit",
-                &format!("{} is not from 1 to {MAX_LIST_LIMIT}", query.limit),
-            ));
-        }
+        query.check()?;
         let at = self.stale_time(now, rng);
         let origin = self.clock.origin();
         let shown = |o: &LedgerOrder| {
@@ -88,12 +83,7 @@ impl SimBroker {
         rng: &mut ChaCha8Rng,
         query: &ActivityQuery,
     ) -> Result<Vec<FillActivity>, BrokerError> {
-        if !(1..=MAX_ACTIVITY_PAGE).contains(&query.page_size) {
-            return Err(refuse(
-                "page_size",
-                &format!("{} is not from 1 to {MAX_ACTIVITY_PAGE}", query.page_size),
-            ));
-        }
+        query.check()?;
         let at = self.stale_time(now, rng);
         let origin = self.clock.origin();
         let mut all: Vec<(Duration, usize, usize, &LedgerOrder)> = Vec::new();
