@@ -52,9 +52,13 @@ impl SimBroker {
                 origin,
             )
         };
-        let mut chosen: Vec<Order> = ledger
-            .orders()
-            .iter()
+        // In the direction asked for, and lazily: a page of the newest
+        // orders views no more orders than it returns.
+        let orders: Box<dyn Iterator<Item = &LedgerOrder>> = match query.direction {
+            Direction::Asc => Box::new(ledger.orders().iter()),
+            Direction::Desc => Box::new(ledger.orders().iter().rev()),
+        };
+        let chosen = orders
             .filter(|o| o.accepted_at <= at)
             // Nested, a group's legs are listed under its head only.
             .filter(|o| !query.nested || o.links.parent.is_none())
@@ -66,11 +70,8 @@ impl SimBroker {
                 StatusFilter::Closed => o.status.is_terminal(),
                 StatusFilter::All => true,
             })
+            .take(query.limit as usize)
             .collect();
-        if query.direction == Direction::Desc {
-            chosen.reverse();
-        }
-        chosen.truncate(query.limit as usize);
         Ok(chosen)
     }
 
@@ -102,8 +103,10 @@ impl SimBroker {
         let records = all
             .into_iter()
             .map(|(_, _, piece, order)| activity(order, piece, origin));
-        let mut records: Vec<FillActivity> = match &query.page_token {
-            None => records.collect(),
+        // Only the page's records are made.
+        let page = query.page_size as usize;
+        let records: Vec<FillActivity> = match &query.page_token {
+            None => records.take(page).collect(),
             Some(token) => {
                 let mut records = records.skip_while(|r| &r.id != token);
                 if records.next().is_none() {
@@ -112,10 +115,9 @@ impl SimBroker {
                         &format!("`{token}` names no activity of this account"),
                     ));
                 }
-                records.collect()
+                records.take(page).collect()
             }
         };
-        records.truncate(query.page_size as usize);
         Ok(records)
     }
 }
