@@ -69,6 +69,9 @@ impl Session {
         if let Some(reply) = self.market_route(method, &segments, query, arrival).await {
             return reply;
         }
+        if let Some(reply) = self.surface_route(method, &segments, query, body).await {
+            return reply;
+        }
         match (method, segments.as_slice()) {
             ("POST", ["v2", "orders"]) => self.submit(body).await,
             ("GET", ["v2", "orders"]) => self.list_orders(query).await,
@@ -177,6 +180,15 @@ impl Session {
     /// session's bound on orders, else its client order id registered with
     /// the broker by arrival index.
     fn admit(&self, state: &mut State, request: &OrderRequest) -> Option<Reply> {
+        if state.surface.configs.suspend_trade {
+            // Alpaca's refusal of any order while trading is suspended.
+            return Some(Reply::error(
+                403,
+                code::FORBIDDEN,
+                "new orders are rejected: trading is suspended by the account's suspend_trade \
+                 configuration",
+            ));
+        }
         let orders = self.broker.with_ledger(|l| l.orders().len());
         if orders >= MAX_ORDERS {
             return Some(Reply::error(
@@ -302,7 +314,11 @@ impl Session {
 
     /// Sends `read` to the broker and, once it landed, answers `answer` of
     /// the landing instant; what the call met instead, as Alpaca answers it.
-    async fn landed(&self, read: LedgerRead, answer: impl FnOnce(Duration) -> Reply) -> Reply {
+    pub(crate) async fn landed(
+        &self,
+        read: LedgerRead,
+        answer: impl FnOnce(Duration) -> Reply,
+    ) -> Reply {
         match self.broker.land_read(read).await {
             Ok(at) => answer(at),
             Err(error) => error_reply(&error),
@@ -328,49 +344,6 @@ impl Session {
             .map(|(symbol, qty)| self.position_reply(symbol, *qty, now))
             .collect();
         Reply::json(200, Value::Array(list))
-    }
-
-    fn account(&self, now: Duration) -> Reply {
-        let model = self.broker.model();
-        let market = self.broker.market();
-        // The opening balance: the scenario's, or the paper account's that
-        // `Session::starting_at` puts in the model.
-        let opening = model
-            .buying_power
-            .unwrap_or_else(|| Decimal::from(crate::session::DEFAULT_BUYING_POWER));
-        let (buying_power, cash, positions) = self.broker.with_ledger(|ledger| {
-            let buying_power = ledger.buying_power_at(opening, now, |o| {
-                market.commit_price(&o.symbol, o.limit_price, now)
-            });
-            let cash = ledger.orders().iter().fold(opening, |cash, o| {
-                let cost: Decimal = o.fills_by(now).map(|f| f.qty * f.price).sum();
-                match o.side {
-                    fillproof_engine::Side::Buy => cash - cost,
-                    fillproof_engine::Side::Sell => cash + cost,
-                }
-            });
-            (buying_power, cash, ledger.positions_at(now))
-        });
-        // Positions marked to the market's current price: equity is cash
-        // plus what the longs are worth, less what the shorts would cost.
-        let (long, short) = positions
-            .iter()
-            .map(|(symbol, qty)| *qty * self.price_at(symbol, now))
-            .fold((Decimal::ZERO, Decimal::ZERO), |(long, short), value| {
-                if value > Decimal::ZERO {
-                    (long + value, short)
-                } else {
-                    (long, short + value)
-                }
-            });
-        let id = self.account_id();
-        let account = wire::Account {
-            buying_power,
-            cash,
-            long_market_value: long,
-            short_market_value: short,
-        };
-        Reply::json(200, wire::account_json(&id, &account))
     }
 }
 

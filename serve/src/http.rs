@@ -48,9 +48,33 @@ const STREAM_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most market data streams open at once in a session.
 const MAX_DATA_STREAMS: usize = 64;
 
+/// How long `serve` waits on a client before it lets go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A connection with no request under way (idle, or sending a
+    /// request's head too slowly) is closed after this long.
+    pub idle: Duration,
+    /// A request whose body has not all arrived this long after its head
+    /// is answered 408 and its connection closed.
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    /// 60 s idle, 30 s for a body: far longer than a bot waits between
+    /// requests on a kept-alive connection, and a small order body takes
+    /// milliseconds.
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(60),
+            body: Duration::from_secs(30),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct App {
     session: Arc<Session>,
+    timeouts: Timeouts,
     /// Set to the report once a shutdown was asked for.
     stop: watch::Sender<Option<Report>>,
     /// Market data streams open now.
@@ -68,9 +92,20 @@ pub async fn serve(
     session: Arc<Session>,
     interrupt: impl Future<Output = ()>,
 ) -> Report {
+    serve_with(listener, session, interrupt, Timeouts::default()).await
+}
+
+/// [`serve`], letting go of slow and idle clients after `timeouts`.
+pub async fn serve_with(
+    listener: TcpListener,
+    session: Arc<Session>,
+    interrupt: impl Future<Output = ()>,
+    timeouts: Timeouts,
+) -> Report {
     let (stop, mut stopped) = watch::channel(None);
     let app = App {
         session: Arc::clone(&session),
+        timeouts,
         stop,
         data_streams: Arc::default(),
     };
@@ -103,7 +138,7 @@ pub async fn serve(
             }
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
-                tokio::spawn(serve_connection(stream, router.clone()));
+                tokio::spawn(serve_connection(stream, router.clone(), timeouts.idle));
             }
         }
     }
@@ -115,6 +150,8 @@ pub async fn serve(
 fn router(app: App) -> Router {
     Router::new()
         .route("/stream", get(stream))
+        // The legacy Python SDK connects to `/stream/`.
+        .route("/stream/", get(stream))
         .route("/v2/iex", get(data_stream))
         .route("/v2/sip", get(data_stream))
         .route("/v2/delayed_sip", get(data_stream))
@@ -130,9 +167,10 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Serves one connection with hyper until it ends; a response marked
+/// Serves one connection with hyper until it ends, or until it has sent
+/// no whole request head for `idle`; a response marked
 /// [`CloseConnection`] closes it without an answer.
-async fn serve_connection(stream: tokio::net::TcpStream, router: Router) {
+async fn serve_connection(stream: tokio::net::TcpStream, router: Router, idle: Duration) {
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let router = router.clone();
         async move {
@@ -149,6 +187,8 @@ async fn serve_connection(stream: tokio::net::TcpStream, router: Router) {
         }
     });
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     if let Err(error) = connection.await {
@@ -156,15 +196,35 @@ async fn serve_connection(stream: tokio::net::TcpStream, router: Router) {
     }
 }
 
+/// The account a request's credentials name, in each form the SDKs
+/// send: the `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` headers (the key
+/// id names the account), or `Authorization: Bearer <token>` (an OAuth
+/// token: a digest of it names the account, so the request log never
+/// holds the token). `None` when neither form is complete.
+fn credentials(headers: &HeaderMap) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if let (Some(key), Some(_secret)) = (header("apca-api-key-id"), header("apca-api-secret-key")) {
+        return Some(key.to_owned());
+    }
+    let token = header("authorization")?;
+    let (scheme, token) = token.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| oauth_account(token))
+}
+
+/// The account name an OAuth token stands for.
+fn oauth_account(token: &str) -> String {
+    format!("oauth:{}", &crate::log::sha256_hex(token.as_bytes())[..16])
+}
+
 fn authorized(headers: &HeaderMap) -> bool {
-    ["apca-api-key-id", "apca-api-secret-key"]
-        .iter()
-        .all(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| !v.trim().is_empty())
-        })
+    credentials(headers).is_some()
 }
 
 fn json_response(status: u16, body: &Value) -> Response<Body> {
@@ -184,23 +244,40 @@ fn unauthorized() -> Response<Body> {
     )
 }
 
-/// The largest request body read: an order is a few hundred bytes, a
-/// claims body about 60 bytes an order.
-const MAX_REQUEST_BYTES: usize = 64 << 20;
+/// The largest API request body read: an order is a few hundred bytes,
+/// a watchlist of a thousand symbols some ten kilobytes.
+const MAX_API_BODY_BYTES: usize = 1 << 20;
 
-/// A request's body, or the Alpaca-shaped error that refuses it.
-async fn read_body(body: Body) -> Result<Bytes, Response<Body>> {
-    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
-        .await
-        .map_err(|error| {
-            json_response(
-                413,
-                &error_body(
-                    code::BAD_REQUEST,
-                    &format!("request body unreadable or over {MAX_REQUEST_BYTES} bytes: {error}"),
-                ),
-            )
-        })
+/// The largest claims body read: about 60 bytes an order, for a session
+/// of a million orders.
+const MAX_CLAIMS_BODY_BYTES: usize = 64 << 20;
+
+/// A request's body of at most `limit` bytes, all of it arrived within
+/// `timeout`, or the Alpaca-shaped error that refuses it (413 over the
+/// limit, 408 too slow; hyper then closes the connection, which still
+/// holds the rest of the body).
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, Response<Body>> {
+    let refuse = |status: u16, message: String| {
+        let mut response = json_response(status, &error_body(code::BAD_REQUEST, &message));
+        response
+            .headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+        response
+    };
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(refuse(
+            413,
+            format!("request body unreadable or over {limit} bytes: {error}"),
+        )),
+        Err(_) => Err(refuse(
+            408,
+            format!(
+                "request body not received within {} s of the request's head",
+                timeout.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 /// Alpaca's API: logged, then answered by the session at its arrival time.
@@ -211,17 +288,20 @@ async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let body = match read_body(body).await {
+    let body = match read_body(body, MAX_API_BODY_BYTES, app.timeouts.body).await {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    if !uri.path().starts_with("/v2/") {
+    if !uri.path().starts_with("/v2/") && !uri.path().starts_with("/v3/") {
         return json_response(404, &error_body(code::NOT_FOUND, "endpoint not found"));
     }
-    if !authorized(&headers) {
+    let Some(key) = credentials(&headers) else {
         return unauthorized();
-    }
-    let session = Arc::clone(&app.session);
+    };
+    let session = match app.session.for_key(Some(&key)) {
+        Ok(account) => account,
+        Err(refusal) => return answer_json(&refusal),
+    };
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
     // The broker's work runs apart from the connection: a client that
@@ -303,29 +383,40 @@ async fn report(State(app): State<App>) -> Response<Body> {
     json_response(200, &serde_json::to_value(&report).unwrap_or(Value::Null))
 }
 
-async fn claims(State(app): State<App>, body: Body) -> Response<Body> {
-    let body = match read_body(body).await {
+/// A bot's claims, for the account its credentials name (the one
+/// account keys have traded when it sends none).
+async fn claims(State(app): State<App>, headers: HeaderMap, body: Body) -> Response<Body> {
+    let body = match read_body(body, MAX_CLAIMS_BODY_BYTES, app.timeouts.body).await {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let Some((seq, at)) = app.session.arrive("POST", "/_fillproof/claims", "", &body) else {
+    let account = match app.session.for_key(credentials(&headers).as_deref()) {
+        Ok(account) => account,
+        Err(refusal) => return answer_json(&refusal),
+    };
+    let Some((seq, at)) = account.arrive("POST", "/_fillproof/claims", "", &body) else {
         return shutting_down();
     };
-    let reply = app.session.claims_reply(&body, at);
-    app.session.answered(seq, &reply);
+    let reply = account.claims_reply(&body, at);
+    account.answered(seq, &reply);
     answer_json(&reply)
 }
 
-async fn restart(State(app): State<App>, body: Body) -> Response<Body> {
-    let body = match read_body(body).await {
+/// A bot's restart, for the account its credentials name (as `claims`).
+async fn restart(State(app): State<App>, headers: HeaderMap, body: Body) -> Response<Body> {
+    let body = match read_body(body, MAX_API_BODY_BYTES, app.timeouts.body).await {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let Some((seq, at)) = app.session.arrive("POST", "/_fillproof/restart", "", &body) else {
+    let account = match app.session.for_key(credentials(&headers).as_deref()) {
+        Ok(account) => account,
+        Err(refusal) => return answer_json(&refusal),
+    };
+    let Some((seq, at)) = account.arrive("POST", "/_fillproof/restart", "", &body) else {
         return shutting_down();
     };
-    let reply = app.session.restart_reply(at);
-    app.session.answered(seq, &reply);
+    let reply = account.restart_reply(at);
+    account.answered(seq, &reply);
     answer_json(&reply)
 }
 
@@ -410,20 +501,35 @@ fn frame(value: &Value) -> Message {
     Message::Binary(Bytes::from(value.to_string()))
 }
 
-/// Authentication in either form clients send: `{"action":"authenticate",
-/// "data":{"key_id","secret_key"}}` (alpaca-py) or `{"action":"auth",
-/// "key","secret"}`.
-fn authenticates(value: &Value) -> Option<bool> {
-    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+/// The account a stream's authentication names, in each form clients
+/// send: `{"action":"authenticate","data":{"key_id","secret_key"}}`
+/// (alpaca-py, the legacy SDKs), `{"action":"auth","key","secret"}`
+/// (newer clients), or `{"action":"authenticate","data":{"oauth_token"}}`.
+/// `None` when the message is no authentication; `Some(None)` when it is
+/// one without complete credentials.
+fn stream_credentials(value: &Value) -> Option<Option<String>> {
+    fn text(v: Option<&Value>) -> Option<&str> {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
     match value.get("action").and_then(Value::as_str)? {
         "authenticate" => {
             let data = value.get("data");
+            let field = |name: &str| text(data.and_then(|d| d.get(name)));
             Some(
-                non_empty(data.and_then(|d| d.get("key_id")))
-                    && non_empty(data.and_then(|d| d.get("secret_key"))),
+                match (field("key_id"), field("secret_key"), field("oauth_token")) {
+                    (Some(key), Some(_), _) => Some(key.to_owned()),
+                    (_, _, Some(token)) => Some(oauth_account(token)),
+                    _ => None,
+                },
             )
         }
-        "auth" => Some(non_empty(value.get("key")) && non_empty(value.get("secret"))),
+        "auth" => Some(
+            text(value.get("key"))
+                .filter(|_| text(value.get("secret")).is_some())
+                .map(str::to_owned),
+        ),
         _ => None,
     }
 }
@@ -445,7 +551,7 @@ async fn next_json(socket: &mut WebSocket) -> Result<Option<Value>, axum::Error>
     }
 }
 
-async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), axum::Error> {
+async fn stream_session(mut socket: WebSocket, front: &Arc<Session>) -> Result<(), axum::Error> {
     // Authenticate.
     let Some(auth) = next_json(&mut socket).await? else {
         return Ok(());
@@ -455,7 +561,10 @@ async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), 
         .and_then(Value::as_str)
         .unwrap_or("authenticate")
         .to_owned();
-    let ok = authenticates(&auth) == Some(true);
+    let account = stream_credentials(&auth)
+        .flatten()
+        .and_then(|key| front.for_key(Some(&key)).ok());
+    let ok = account.is_some();
     let status = if ok { "authorized" } else { "unauthorized" };
     socket
         .send(frame(&json!({
@@ -463,9 +572,9 @@ async fn stream_session(mut socket: WebSocket, session: &Session) -> Result<(), 
             "data": { "status": status, "action": action },
         })))
         .await?;
-    if !ok {
+    let Some(session) = account else {
         return socket.send(Message::Close(None)).await;
-    }
+    };
     // Listen.
     loop {
         let Some(listen) = next_json(&mut socket).await? else {
@@ -682,6 +791,21 @@ pub fn spawn_on_thread(
     seed: u64,
     log: Option<LogSink>,
 ) -> std::io::Result<(std::net::SocketAddr, std::thread::JoinHandle<Report>)> {
+    spawn_on_thread_with(scenario, seed, log, Timeouts::default())
+}
+
+/// [`spawn_on_thread`], letting go of slow and idle clients after
+/// `timeouts`.
+///
+/// # Errors
+///
+/// As [`spawn_on_thread`].
+pub fn spawn_on_thread_with(
+    scenario: fillproof_simulator::Scenario,
+    seed: u64,
+    log: Option<LogSink>,
+    timeouts: Timeouts,
+) -> std::io::Result<(std::net::SocketAddr, std::thread::JoinHandle<Report>)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
@@ -706,7 +830,7 @@ pub fn spawn_on_thread(
             match started {
                 Ok((listener, session)) => {
                     let _ = ready_tx.send(Ok(()));
-                    serve(listener, session, std::future::pending()).await
+                    serve_with(listener, session, std::future::pending(), timeouts).await
                 }
                 Err(error) => {
                     let _ = ready_tx.send(Err(error));

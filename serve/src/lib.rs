@@ -21,8 +21,11 @@
 //!   `bars` (bars, latest bars, snapshots from the market's tape) and
 //!   `calendar` (`GET /v2/calendar`), `positions` (closing one
 //!   position or all) and `lists` (the order list and the fill
-//!   activities, through the broker's batched reads). May import
-//!   `session`, `wire`, and one another.
+//!   activities, through the broker's batched reads), `portfolio` (the
+//!   account and its history), and `surface` (watchlists in
+//!   `watchlists`, configurations in `configs`, corporate announcements,
+//!   options, `GET /v3/clock`). May import `session`, `wire`, and one
+//!   another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
@@ -40,25 +43,31 @@
 mod api;
 mod bars;
 mod calendar;
+mod configs;
 mod feed;
 mod http;
 mod lists;
 mod market;
+mod portfolio;
 mod positions;
 mod replay;
 mod report;
 mod session;
+mod surface;
+mod watchlists;
 pub mod wire;
 
 pub use session::{claims, log};
 
 pub use api::{Answer, MAX_ORDERS, query_param};
 pub use claims::{ClaimRefused, MAX_CLAIMS};
-pub use http::{LogSink, serve, spawn_on_thread};
+pub use http::{LogSink, Timeouts, serve, serve_with, spawn_on_thread, spawn_on_thread_with};
 pub use log::{LiveAnswer, LogHeader, LoggedRequest};
+pub use portfolio::MAX_HISTORY_POINTS;
 pub use replay::{
     Divergence, LogLine, ReplayError, RequestLog, Shown, read_keyed_log, read_log, replay,
 };
 pub use report::{FillReport, Judged, OrderReport, Report, report_reply};
-pub use session::Session;
+pub use session::{MAX_ACCOUNTS, Session};
+pub use watchlists::{MAX_WATCHLIST_SYMBOLS, MAX_WATCHLISTS};
 pub use wire::Reply;

@@ -8,13 +8,15 @@
 //!   most orders one read returns (500) and filtered here, then cut at the
 //!   client's `limit`, which is exact unless more than 500 orders of both
 //!   sides fall in the query's window.
-//! - `GET /v2/account/activities/FILL` and `GET /v2/account/activities`
-//!   (with `activity_types=FILL`, or none: the simulated account has no
-//!   activity but its fills) are the broker's `fill_activities`, one
-//!   record per execution, paged by `page_token` (`after`, `until`,
-//!   `direction`, `page_size`). Any other activity type is refused (422,
-//!   naming it) rather than answered with an empty list that would read as
-//!   "none happened".
+//! - `GET /v2/account/activities/{type}` and `GET /v2/account/activities`
+//!   (`activity_types=FILL,DIV,...`, or none for every type): fills are
+//!   the broker's `fill_activities`, one record per execution, paged by
+//!   `page_token` (`after`, `until`, `date`, `direction`, `page_size`).
+//!   The simulated account has no activity of any other of Alpaca's types
+//!   (it receives no dividends, moves no money, pays no fees), so a
+//!   request for those types only is an empty list, still a call of the
+//!   broker's `account` endpoint; a type Alpaca does not have is 422
+//!   naming it.
 //!
 //! A malformed parameter is 422 naming it, as Alpaca answers. Entry
 //! points: [`Session::list_orders`], [`Session::activities`]. Imports
@@ -171,52 +173,92 @@ pub(crate) fn list_request(query: &str) -> Result<ListRequest, Reply> {
     })
 }
 
+/// Every account activity type Alpaca has (alpaca-py's `ActivityType`).
+pub(crate) const ACTIVITY_TYPES: [&str; 37] = [
+    "FILL", "ACATC", "ACATS", "CFEE", "CIL", "CSD", "CSW", "DIV", "DIVCGL", "DIVCGS", "DIVNRA",
+    "DIVROC", "DIVTXEX", "DIVWH", "EXTRD", "FEE", "FXTRD", "INT", "INTPNL", "JNLC", "JNLS", "MA",
+    "MEM", "NC", "OCT", "OPASN", "OPCSH", "OPEXC", "OPEXP", "OPTRD", "PTC", "REORG", "SPIN",
+    "SPLIT", "SWP", "VOF", "WH",
+];
+
+/// The types an activities request asks for: the path's, or those
+/// `activity_types` lists (every type when neither names one).
+fn activity_types(kind: Option<&str>, query: &str) -> Result<Vec<String>, Reply> {
+    let listed: Vec<String> = match kind {
+        Some(kind) => vec![kind.to_owned()],
+        None => query_param(query, "activity_types")
+            .unwrap_or_default()
+            .split(',')
+            .map(|t| t.trim().to_ascii_uppercase())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    };
+    if let Some(unknown) = listed
+        .iter()
+        .find(|t| !ACTIVITY_TYPES.contains(&t.as_str()))
+    {
+        return Err(Reply::error(
+            422,
+            code::BAD_REQUEST,
+            &format!("invalid activity type \"{unknown}\": use one of Alpaca's activity types"),
+        ));
+    }
+    Ok(listed)
+}
+
+/// `date` as the window from its New York midnight to the next, when
+/// given (and then without `after` or `until`).
+fn date_window(query: &str) -> Result<Option<(Timestamp, Timestamp)>, Reply> {
+    let Some(text) = query_param(query, "date") else {
+        return Ok(None);
+    };
+    if query_param(query, "after").is_some() || query_param(query, "until").is_some() {
+        return Err(refuse(
+            "date",
+            &text,
+            "either date or after and until, not both",
+        ));
+    }
+    let midnight = |date: fillproof_simulator::Date| date.eastern_midnight();
+    let date: fillproof_simulator::Date = text
+        .trim()
+        .get(..10)
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| refuse("date", &text, "a date such as 2025-01-02"))?;
+    let next = fillproof_simulator::Date::from_days_since_epoch(date.days_since_epoch() + 1);
+    match (midnight(date), next.and_then(midnight)) {
+        (Some(start), Some(end)) => Ok(Some((
+            Timestamp::from_unix_micros(start - 1),
+            Timestamp::from_unix_micros(end),
+        ))),
+        _ => Err(refuse("date", &text, "a date such as 2025-01-02")),
+    }
+}
+
 /// Reads an activities query string; `kind` is the type the path names
 /// (`/v2/account/activities/{kind}`), `None` for the path without one,
-/// where `activity_types` may list them.
+/// where `activity_types` may list them. `None` when the types asked for
+/// exclude `FILL`: the simulated account has no activity of any other
+/// type (no dividends, transfers, fees or corporate actions), so those
+/// answer an empty list.
 ///
 /// # Errors
 /// The refusal (422) naming the first parameter that does not read, or
-/// the activity type that is not simulated.
-pub(crate) fn activity_query(kind: Option<&str>, query: &str) -> Result<ActivityQuery, Reply> {
-    let not_simulated = |kind: &str| {
-        Reply::error(
-            422,
-            code::BAD_REQUEST,
-            &format!(
-                "activity type \"{kind}\" is not simulated: fillproof serve's account has \
-                 {FILL} activities only"
-            ),
-        )
-    };
-    match kind {
-        Some(kind) if kind != FILL => return Err(not_simulated(kind)),
-        Some(_) => {}
-        None => {
-            let listed = query_param(query, "activity_types").unwrap_or_default();
-            if let Some(other) = listed
-                .split(',')
-                .map(str::trim)
-                .find(|t| !t.is_empty() && *t != FILL)
-            {
-                return Err(not_simulated(other));
-            }
-        }
-    }
-    if let Some(date) = query_param(query, "date") {
-        return Err(refuse(
-            "date",
-            &date,
-            "after and until: fillproof serve does not read date",
-        ));
-    }
-    Ok(ActivityQuery {
-        after: instant(query, "after")?,
-        until: instant(query, "until")?,
+/// the activity type Alpaca does not have.
+pub(crate) fn activity_query(
+    kind: Option<&str>,
+    query: &str,
+) -> Result<Option<ActivityQuery>, Reply> {
+    let types = activity_types(kind, query)?;
+    let window = date_window(query)?;
+    let query = ActivityQuery {
+        after: window.map_or(instant(query, "after"), |w| Ok(Some(w.0)))?,
+        until: window.map_or(instant(query, "until"), |w| Ok(Some(w.1)))?,
         direction: direction(query)?,
         page_size: bounded(query, "page_size", MAX_ACTIVITY_PAGE, MAX_ACTIVITY_PAGE)?,
         page_token: query_param(query, "page_token").filter(|t| !t.is_empty()),
-    })
+    };
+    Ok((types.is_empty() || types.iter().any(|t| t == FILL)).then_some(query))
 }
 
 impl Session {
@@ -251,7 +293,14 @@ impl Session {
     /// activities, each as Alpaca sends a `FILL` activity.
     pub(crate) async fn activities(&self, kind: Option<&str>, query: &str) -> Reply {
         let query = match activity_query(kind, query) {
-            Ok(query) => query,
+            Ok(Some(query)) => query,
+            Ok(None) => {
+                return self
+                    .landed(fillproof_simulator::LedgerRead::Account, |_| {
+                        Reply::json(200, Value::Array(Vec::new()))
+                    })
+                    .await;
+            }
             Err(refusal) => return refusal,
         };
         match self.broker.fill_activities(&query).await {
@@ -358,31 +407,47 @@ mod tests {
         }
     }
 
-    /// Goal: an activities query reads its parameters, and any type but
-    /// FILL is refused naming it. Method: the path's type, the list's
-    /// types, a page past the most, a `date`.
+    /// Goal: an activities query reads its parameters; Alpaca's other
+    /// types ask for no fills and an unknown type is refused naming it.
+    /// Method: the path's type, the list's types, `date`, a page past the
+    /// most, a type Alpaca does not have.
     #[test]
-    fn activity_queries_read_fill_and_refuse_other_types() {
+    fn activity_queries_read_every_type_and_refuse_unknown_ones() {
         assert_eq!(
             activity_query(Some("FILL"), ""),
-            Ok(ActivityQuery::default())
+            Ok(Some(ActivityQuery::default()))
         );
-        assert_eq!(activity_query(None, ""), Ok(ActivityQuery::default()));
+        assert_eq!(activity_query(None, ""), Ok(Some(ActivityQuery::default())));
+        assert_eq!(activity_query(Some("DIV"), ""), Ok(None));
+        assert_eq!(activity_query(None, "activity_types=DIV,CSD"), Ok(None));
         let query = activity_query(
             None,
-            "activity_types=FILL&direction=asc&page_size=5&page_token=abc&after=2025-01-02T14:30:00Z",
+            "activity_types=FILL,DIV&direction=asc&page_size=5&page_token=abc&after=2025-01-02T14:30:00Z",
         )
-        .expect("reads");
+        .expect("reads")
+        .expect("asks for fills");
         assert_eq!(query.direction, Direction::Asc);
         assert_eq!(query.page_size, 5);
         assert_eq!(query.page_token.as_deref(), Some("abc"));
         assert!(query.after.is_some() && query.until.is_none());
+        let day = activity_query(Some("FILL"), "date=2025-01-02")
+            .expect("reads")
+            .expect("asks for fills");
+        assert_eq!(
+            day.until.map(|t| t.to_string()).as_deref(),
+            Some("2025-01-03T05:00:00.000000Z")
+        );
         for (kind, query, named) in [
-            (Some("DIV"), "", "\"DIV\""),
-            (None, "activity_types=FILL,CSD", "\"CSD\""),
+            (Some("DIVIDEND"), "", "\"DIVIDEND\""),
+            (None, "activity_types=FILL,XYZ", "\"XYZ\""),
             (Some("FILL"), "page_size=101", "page_size"),
             (Some("FILL"), "direction=sideways", "direction"),
-            (Some("FILL"), "date=2025-01-02", "date"),
+            (Some("FILL"), "date=someday", "date"),
+            (
+                Some("FILL"),
+                "date=2025-01-02&after=2025-01-02T14:30:00Z",
+                "date",
+            ),
         ] {
             let refusal = activity_query(kind, query).expect_err(query);
             assert_eq!(status_of(&refusal), 422, "{query}");

@@ -137,7 +137,7 @@ impl Session {
     /// An asset as the Trading API shows it: a US equity with the flags
     /// the market gives it (tradable only when the account may trade it
     /// too).
-    fn asset_json(&self, symbol: &str) -> Value {
+    pub(crate) fn asset_json(&self, symbol: &str) -> Value {
         let asset = self.broker.market().asset(symbol).unwrap_or_default();
         let tradable =
             asset.tradable && !self.broker.model().not_tradable.iter().any(|s| s == symbol);

@@ -461,7 +461,17 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
             sleep(at - now).await;
         }
         let body = entry.body.as_bytes();
-        let seq = session.record(&entry.method, &entry.path, &entry.query, body, at);
+        let account = match session.for_logged(entry.key.as_deref()) {
+            Ok(account) => account,
+            Err(refusal) => {
+                // Live, no request past the accounts' bound was logged:
+                // this one diverges, in its place in the sequence.
+                session.record(&entry.method, &entry.path, &entry.query, body, at);
+                work.push((index, Replayed::Now(LiveAnswer::of(&refusal))));
+                continue;
+            }
+        };
+        let seq = account.record(&entry.method, &entry.path, &entry.query, body, at);
         let answer = match (entry.method.as_str(), entry.path.as_str()) {
             ("POST", SHUTDOWN) => {
                 let taken = session.shut_down(seq, at).await;
@@ -471,16 +481,15 @@ pub async fn replay(session: Arc<Session>, log: &RequestLog) -> Result<Report, R
                 break;
             }
             ("POST", "/_fillproof/restart") => {
-                Replayed::Now(LiveAnswer::of(&session.restart_reply(at)))
+                Replayed::Now(LiveAnswer::of(&account.restart_reply(at)))
             }
             ("POST", "/_fillproof/claims") => {
-                Replayed::Now(LiveAnswer::of(&session.claims_reply(body, at)))
+                Replayed::Now(LiveAnswer::of(&account.claims_reply(body, at)))
             }
             _ => {
-                let session = Arc::clone(&session);
                 let entry = entry.clone();
                 Replayed::Later(tokio::spawn(async move {
-                    session
+                    account
                         .dispatch(
                             &entry.method,
                             &entry.path,

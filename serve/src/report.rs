@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::claims::{ClaimBook, ClaimHistory, Verdict, judge_claims};
+use std::sync::Arc;
+
+use fillproof_simulator::SimBroker;
+
 use crate::session::{Session, State};
 use crate::wire::Reply;
 
@@ -25,8 +29,37 @@ impl Session {
     /// The report at virtual time `now`: per order what the broker did,
     /// calls by endpoint, 429s, faults by kind, duplicate orders, and once
     /// claims were posted the fills missed and invented against the ledger.
+    ///
+    /// Over every account: with more than one (API keys trading accounts
+    /// of their own), the figures are the accounts' together, each order
+    /// names its account, and [`Report::accounts`] gives each account's
+    /// own figures.
     #[must_use]
-    pub fn report(&self, now: Duration) -> Report {
+    pub fn report(self: &Arc<Self>, now: Duration) -> Report {
+        let mut parts: Vec<Report> = self
+            .all_accounts()
+            .iter()
+            .map(|account| account.account_report(now))
+            .collect();
+        let requests = self.requests_received();
+        let mut report = if parts.len() == 1 {
+            parts.pop().unwrap_or_default()
+        } else {
+            let mut total = Report::total(&self.scenario, self.broker.seed(), now, &parts);
+            for part in &mut parts {
+                part.orders.clear();
+            }
+            total.accounts = parts;
+            total
+        };
+        report.key = None;
+        report.requests = requests;
+        report.judge(&self.expectations);
+        report
+    }
+
+    /// This account's report at `now`, its thresholds judged.
+    fn account_report(&self, now: Duration) -> Report {
         let state = self.state();
         let claimed = !state.claims.is_empty();
         let (orders, counts) = self.broker.with_ledger(|ledger| {
@@ -39,7 +72,9 @@ impl Session {
                     let claims = state.claims.get(&o.client_order_id);
                     let verdict = claimed.then(|| judge_claims(claims, Some(o), now));
                     counts.add(o.filled_qty_at(now), verdict);
-                    order_report(o, claims, &state, now)
+                    let mut order = order_report(o, claims, &state, now);
+                    order.account = self.key().map(str::to_owned);
+                    order
                 })
                 .collect();
             if claimed {
@@ -47,7 +82,7 @@ impl Session {
             }
             (orders, counts)
         });
-        let mut report = self.summary(now, &state, orders, &counts);
+        let mut report = self.summary(now, &state, orders, counts);
         if !state.restarts.is_empty() {
             let (orphaned, duplicates) = self
                 .broker
@@ -71,7 +106,7 @@ impl Session {
     /// The wait is bounded by the requests' drawn request legs, and is in
     /// virtual time: the report's time is the last landing, so a replay
     /// takes the very same report.
-    pub async fn shut_down(&self, seq: u64, at: Duration) -> Report {
+    pub async fn shut_down(self: &Arc<Self>, seq: u64, at: Duration) -> Report {
         let (in_flight, until) = self.let_land(at).await;
         let mut report = self.report(until);
         report.requests_in_flight_at_shutdown = in_flight;
@@ -82,15 +117,25 @@ impl Session {
     /// Waits until no request is on its way to the broker. Returns how
     /// many were still on their way at `at` (landing after it), and the
     /// time the last of them landed (`at` when none).
-    async fn let_land(&self, at: Duration) -> (u64, Duration) {
+    async fn let_land(self: &Arc<Self>, at: Duration) -> (u64, Duration) {
         // A request that arrived in the same instant as the shutdown may
         // not have left for the broker yet (a replay hands it to a task
         // of its own): let it leave first.
         tokio::task::yield_now().await;
-        let on_their_way = self.broker.requests_on_their_way();
-        let in_flight = on_their_way.iter().filter(|lands| **lands > at).count() as u64;
+        let brokers = self.brokers();
+        let in_flight = brokers
+            .iter()
+            .flat_map(SimBroker::requests_on_their_way)
+            .filter(|lands| *lands > at)
+            .count() as u64;
         let mut until = at;
-        while let Some(&last) = self.broker.requests_on_their_way().last() {
+        let last_on_the_way = || {
+            brokers
+                .iter()
+                .filter_map(|b| b.requests_on_their_way().last().copied())
+                .max()
+        };
+        while let Some(last) = last_on_the_way() {
             until = until.max(last);
             let now = self.broker.elapsed();
             // Past its time and not landed yet: its task has not run; give
@@ -107,7 +152,7 @@ impl Session {
         now: Duration,
         state: &State,
         orders: Vec<OrderReport>,
-        counts: &Counts,
+        counts: Counts,
     ) -> Report {
         let claimed = !state.claims.is_empty();
         let faults = self.broker.faults_injected();
@@ -116,7 +161,8 @@ impl Session {
             scenario: self.scenario.clone(),
             seed: self.broker.seed(),
             at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
-            requests: state.seq,
+            key: self.key().map(str::to_owned),
+            requests: state.requests,
             orders_placed: orders.len() as u64,
             filled_orders: counts.filled,
             calls_by_endpoint: calls
@@ -141,13 +187,15 @@ impl Session {
             expectations: Vec::new(),
             partial: false,
             passed: true,
+            accounts: Vec::new(),
+            counts,
         }
     }
 }
 
 /// The verdicts of a report's orders, counted.
-#[derive(Debug, Default)]
-struct Counts {
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Counts {
     filled: u64,
     detected: u64,
     missed: u64,
@@ -170,6 +218,16 @@ impl Counts {
             }
         }
         self.filled += u64::from(judge::filled(filled_qty));
+    }
+
+    /// Adds another account's counts.
+    fn add_counts(&mut self, other: &Counts) {
+        self.filled += other.filled;
+        self.detected += other.detected;
+        self.missed += other.missed;
+        self.false_positives += other.false_positives;
+        self.priced += other.priced;
+        self.price_mismatches += other.price_mismatches;
     }
 }
 
@@ -194,6 +252,7 @@ fn order_report(
 ) -> OrderReport {
     let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
     OrderReport {
+        account: None,
         arrival_index: state
             .arrivals
             .get_index_of(&o.client_order_id)
@@ -224,6 +283,10 @@ fn order_report(
 /// An order as the report shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderReport {
+    /// The API key of the account that placed it, in a session where
+    /// keys trade accounts of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Its arrival index (the `order` a timeline names), when a submit
     /// carried its client id.
     pub arrival_index: Option<u32>,
@@ -284,6 +347,9 @@ pub struct Judged {
 pub struct Report {
     /// The scenario's name.
     pub scenario: String,
+    /// The API key of the account, in an entry of [`Report::accounts`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// The seed.
     pub seed: u64,
     /// The report's virtual time, milliseconds since the session began:
@@ -359,6 +425,14 @@ pub struct Report {
     pub partial: bool,
     /// True when every threshold held (never for a partial report).
     pub passed: bool,
+    /// Each account's own report, by key, when more than one account
+    /// took part (its `orders` empty: the session's list names each
+    /// order's account); absent with one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<Report>,
+    /// The verdict counts behind the claims figures, to sum accounts by.
+    #[serde(skip)]
+    pub(crate) counts: Counts,
 }
 
 impl Report {
@@ -386,6 +460,66 @@ impl Report {
     pub fn mark_partial(&mut self) {
         self.partial = true;
         self.passed = false;
+    }
+
+    /// The session's report over the accounts' `parts`: counts summed,
+    /// rates from the summed counts, every order listed. A claims figure
+    /// is there only when every account that placed an order claimed
+    /// (before then no total can be told), a restart figure when any
+    /// account's bot restarted.
+    fn total(scenario: &str, seed: u64, now: Duration, parts: &[Report]) -> Report {
+        let sum = |f: fn(&Report) -> u64| parts.iter().map(f).sum::<u64>();
+        let all_claimed = parts
+            .iter()
+            .all(|p| p.claims.is_some() || p.orders_placed == 0);
+        let claimed_sum = |f: fn(&Report) -> Option<u64>| {
+            all_claimed.then(|| parts.iter().filter_map(f).sum::<u64>())
+        };
+        let any_sum =
+            |f: fn(&Report) -> Option<u64>| parts.iter().filter_map(f).reduce(|a, b| a + b);
+        let mut counts = Counts::default();
+        for part in parts.iter().filter(|p| p.claims.is_some()) {
+            counts.add_counts(&part.counts);
+        }
+        let mut calls_by_endpoint = IndexMap::new();
+        let mut faults_injected = IndexMap::new();
+        for part in parts {
+            for (endpoint, n) in &part.calls_by_endpoint {
+                *calls_by_endpoint.entry(endpoint.clone()).or_insert(0) += n;
+            }
+            for (kind, n) in &part.faults_injected {
+                *faults_injected.entry(kind.clone()).or_insert(0) += n;
+            }
+        }
+        Report {
+            scenario: scenario.to_owned(),
+            seed,
+            at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+            orders_placed: sum(|p| p.orders_placed),
+            filled_orders: sum(|p| p.filled_orders),
+            calls_by_endpoint,
+            rate_limited_calls: sum(|p| p.rate_limited_calls),
+            faults_injected,
+            duplicate_orders: sum(|p| p.duplicate_orders),
+            claims: claimed_sum(|p| p.claims),
+            missed_fills: claimed_sum(|p| p.missed_fills),
+            false_positives: claimed_sum(|p| p.false_positives),
+            price_mismatches: all_claimed
+                .then(|| judge::price_mismatches(counts.priced, counts.price_mismatches))
+                .flatten(),
+            detection_rate: all_claimed
+                .then(|| judge::detection_rate(counts.detected, counts.filled))
+                .flatten(),
+            restarts: any_sum(|p| p.restarts),
+            orders_orphaned: any_sum(|p| p.orders_orphaned),
+            duplicates_across_restarts: any_sum(|p| p.duplicates_across_restarts),
+            orders: parts
+                .iter()
+                .flat_map(|p| p.orders.iter().cloned())
+                .collect(),
+            counts,
+            ..Report::default()
+        }
     }
 
     fn judge(&mut self, expectations: &[Expectation]) {

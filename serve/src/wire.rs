@@ -22,6 +22,10 @@ pub mod code {
     pub const BAD_REQUEST: u32 = 40_010_000;
     /// 422: a second order with a `client_order_id` already used.
     pub const DUPLICATE_CLIENT_ORDER_ID: u32 = 40_010_001;
+    /// 422: a field's value is refused (an unknown symbol, a name in use):
+    /// Alpaca's validation code, the same number as a used
+    /// `client_order_id`'s.
+    pub const INVALID_FIELD: u32 = 40_010_001;
     /// 401: missing or wrong keys.
     pub const UNAUTHORIZED: u32 = 40_110_000;
     /// 403: insufficient buying power, or another refusal.
@@ -278,7 +282,21 @@ pub struct Account {
     pub long_market_value: Decimal,
     /// Short positions at the current price (zero or negative).
     pub short_market_value: Decimal,
+    /// Equity at the previous trading day's close (16:00 New York).
+    pub last_equity: Decimal,
+    /// Maintenance margin at the previous trading day's close.
+    pub last_maintenance_margin: Decimal,
+    /// The account's `suspend_trade` configuration.
+    pub trade_suspended_by_user: bool,
+    /// Not the account's `no_shorting` configuration.
+    pub shorting_enabled: bool,
 }
+
+/// Regulation T's initial margin, a share of each position's value.
+const INITIAL_MARGIN_RATE: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
+/// The maintenance margin of every asset `GET /v2/assets` lists
+/// (`maintenance_margin_requirement: 30`).
+pub const MAINTENANCE_MARGIN_RATE: Decimal = Decimal::from_parts(3, 0, 0, false, 1);
 
 impl Account {
     /// Cash plus the positions at the current price.
@@ -286,39 +304,56 @@ impl Account {
     pub fn equity(&self) -> Decimal {
         self.cash + self.long_market_value + self.short_market_value
     }
+
+    /// The positions' gross value: longs plus the shorts' absolute value.
+    #[must_use]
+    pub fn gross_market_value(&self) -> Decimal {
+        self.long_market_value - self.short_market_value
+    }
 }
 
-/// The account as Alpaca sends it.
+/// The account as Alpaca sends it (alpaca-py's `TradeAccount`). The
+/// pattern-day-trading fields (`pattern_day_trader`, `daytrade_count`,
+/// `daytrading_buying_power`) are absent: Alpaca removed them from the
+/// account on 2026-07-06 (its changelog "Pattern day trading fields and
+/// configurations removed"; alpaca-py's models default them to `None`).
+/// The account trades no options and moves no money: options levels 0,
+/// fees, transfers and the SMA zero.
 #[must_use]
 pub fn account_json(id: &str, account: &Account) -> Value {
-    let Account {
-        buying_power,
-        cash,
-        long_market_value,
-        short_market_value,
-    } = *account;
     let equity = account.equity();
+    let money = |d: Decimal| decimal(Some(d));
     json!({
         "id": id,
-        "account_number": format!("PA{}", &id[..8].to_ascii_uppercase()),
+        "account_number": format!("PA{}", id.get(..8).unwrap_or(id).to_ascii_uppercase()),
         "status": "ACTIVE",
         "crypto_status": "INACTIVE",
         "currency": "USD",
-        "buying_power": decimal(Some(buying_power)),
-        "regt_buying_power": decimal(Some(buying_power)),
-        "non_marginable_buying_power": decimal(Some(buying_power)),
-        "cash": decimal(Some(cash)),
-        "long_market_value": decimal(Some(long_market_value)),
-        "short_market_value": decimal(Some(short_market_value)),
-        "portfolio_value": decimal(Some(equity)),
-        "equity": decimal(Some(equity)),
-        "pattern_day_trader": false,
+        "buying_power": money(account.buying_power),
+        "regt_buying_power": money(account.buying_power),
+        "non_marginable_buying_power": money(account.buying_power),
+        "options_buying_power": money(account.buying_power),
+        "cash": money(account.cash),
+        "accrued_fees": "0",
+        "pending_transfer_out": "0",
+        "pending_transfer_in": "0",
+        "long_market_value": money(account.long_market_value),
+        "short_market_value": money(account.short_market_value),
+        "portfolio_value": money(equity),
+        "equity": money(equity),
+        "last_equity": money(account.last_equity),
+        "initial_margin": money(account.gross_market_value() * INITIAL_MARGIN_RATE),
+        "maintenance_margin": money(account.gross_market_value() * MAINTENANCE_MARGIN_RATE),
+        "last_maintenance_margin": money(account.last_maintenance_margin),
+        "sma": "0",
         "trading_blocked": false,
         "transfers_blocked": false,
         "account_blocked": false,
-        "trade_suspended_by_user": false,
-        "shorting_enabled": true,
+        "trade_suspended_by_user": account.trade_suspended_by_user,
+        "shorting_enabled": account.shorting_enabled,
         "multiplier": "1",
+        "options_approved_level": 0,
+        "options_trading_level": 0,
         "created_at": "2024-01-02T14:30:00Z",
     })
 }

@@ -618,8 +618,9 @@ fn fill_activities_list_one_record_per_execution() {
         let other = http(address, "GET", "/v2/account/activities/DIV", "")
             .await
             .expect("answered");
-        assert_eq!(other.0, 422, "{other:?}");
-        assert!(other.1.contains("DIV"), "{other:?}");
+        // The simulated account has no dividends: Alpaca's empty list.
+        assert_eq!(other.0, 200, "{other:?}");
+        assert_eq!(other.1.trim(), "[]", "{other:?}");
         shutdown(address).await;
     });
     server.join().expect("report");

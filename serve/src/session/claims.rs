@@ -29,6 +29,10 @@ use std::marker::PhantomData;
 /// whole (413), so a client cannot exhaust the server's memory.
 pub const MAX_CLAIMS: usize = 1_000_000;
 
+/// The longest client order id a claim names: the broker's bound on a
+/// client order id (Alpaca takes at most 128 characters).
+pub const MAX_CLAIM_ID_CHARS: usize = 128;
+
 /// A client's claim: the quantity it believes filled, maybe the average
 /// price it believes it filled at, and when it said so (the judge's
 /// [`Claim`](fillproof_simulator::judge::Claim)).
@@ -258,6 +262,13 @@ fn parse(body: &[u8]) -> Result<Vec<(String, Decimal, Option<Decimal>)>, ClaimRe
     }
     let mut parsed = Vec::with_capacity(map.0.len());
     for (id, qty) in &map.0 {
+        if id.is_empty() || id.chars().count() > MAX_CLAIM_ID_CHARS {
+            let shown: String = id.chars().take(40).collect();
+            return Err(ClaimRefused::bad(format!(
+                "filled_qty names \"{shown}…\" ({} characters): a client order id is 1 to {MAX_CLAIM_ID_CHARS} characters, as the broker takes one; nothing of this body was taken",
+                id.chars().count()
+            )));
+        }
         let qty = non_negative(&format!("filled_qty.{id}"), qty)?;
         let price = prices
             .as_ref()

@@ -5,7 +5,8 @@
 //!   scenario file as given and the SHA-256 of its bytes, the seed, and
 //!   the version of fillproof that served.
 //! - One line per request in sequence order (`seq` 0, 1, 2, …, arrival
-//!   times never decreasing): the request, its virtual arrival time, and
+//!   times never decreasing): the request, its virtual arrival time, the
+//!   key of the account it was for (absent for the session's own), and
 //!   the live answer (its status and the SHA-256 of its body). A line is
 //!   written once its request is answered; only a request still in flight
 //!   at shutdown is written unanswered, with `null`.
@@ -36,7 +37,7 @@ use crate::wire;
 use crate::wire::Reply;
 
 /// The version of the request log format this fillproof writes and reads.
-pub const LOG_VERSION: u32 = 2;
+pub const LOG_VERSION: u32 = 3;
 
 /// The version of fillproof, as the log's header records it: a session
 /// replays faithfully only on the fillproof that served it.
@@ -176,6 +177,11 @@ pub struct LoggedRequest {
     pub query: String,
     /// The body, as UTF-8 text (a body that is not UTF-8 is kept lossily).
     pub body: String,
+    /// The API key of the account the request was for (`APCA-API-KEY-ID`,
+    /// or a digest of an OAuth token); absent for a request to the
+    /// session's own account (a log with one keyless account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// The live answer; `None` when the request was still in flight at
     /// shutdown (the end line lists it).
     pub answer: Option<LiveAnswer>,

@@ -26,10 +26,13 @@ use fillproof_engine::Timestamp;
 use fillproof_simulator::{BrokerModel, Expectation, Scenario, SimBroker, uuid_shaped};
 use serde_json::json;
 
+mod accounts;
 pub mod claims;
 pub mod log;
 mod state;
 
+pub(crate) use accounts::Journal;
+pub use accounts::MAX_ACCOUNTS;
 pub(crate) use state::{Intent, State};
 
 use crate::claims::ClaimRefused;
@@ -40,13 +43,26 @@ use crate::wire::{Reply, code};
 /// the orders.
 pub const MAX_RESTARTS: usize = 1_000;
 
-/// A serving session over one scenario and seed.
+/// A serving session over one scenario and seed: one account at the
+/// simulated broker, and, on the session a server starts with, the
+/// accounts of the API keys that trade ([`Session::for_key`]), which share
+/// its clock, market, arrival order and request log.
 pub struct Session {
     pub(crate) broker: SimBroker,
     pub(crate) scenario: String,
     pub(crate) expectations: Vec<Expectation>,
     state: Mutex<State>,
-    log: Mutex<Option<LogWriter>>,
+    /// What every account of the session shares: the sequence, the
+    /// session's end, the request log.
+    journal: Arc<Journal>,
+    /// The API key this account belongs to; `None` for the session a
+    /// server starts with.
+    key: Option<String>,
+    /// Whether each API key is an account of its own (the scenario's
+    /// `account.per_key`); else every key trades this one.
+    per_key: bool,
+    /// The keys' accounts, on the session a server starts with.
+    accounts: Mutex<indexmap::IndexMap<String, Arc<Session>>>,
 }
 
 /// The buying power of a served session whose scenario has no `account:`
@@ -97,7 +113,10 @@ impl Session {
             scenario: scenario.name.clone(),
             expectations: scenario.expectations()?,
             state: Mutex::new(State::default()),
-            log: Mutex::new(None),
+            journal: Arc::default(),
+            key: None,
+            per_key: scenario.account_per_key(),
+            accounts: Mutex::default(),
         }))
     }
 
@@ -135,7 +154,7 @@ impl Session {
     }
 
     fn log(&self) -> MutexGuard<'_, Option<LogWriter>> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+        self.journal.log()
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -231,13 +250,14 @@ impl Session {
     ) -> Option<(u64, Duration)> {
         let mut log = self.log();
         let (seq, t) = {
-            let mut state = self.state();
-            if state.closed && at.is_none() {
+            let mut book = self.journal.book();
+            if book.closed && at.is_none() {
                 return None;
             }
-            state.closed |= closing;
-            let seq = state.seq;
-            state.seq += 1;
+            book.closed |= closing;
+            let seq = book.seq;
+            book.seq += 1;
+            self.state().requests += 1;
             (seq, at.unwrap_or_else(|| self.elapsed()))
         };
         if let Some(writer) = log.as_mut() {
@@ -248,6 +268,7 @@ impl Session {
                 path: path.to_owned(),
                 query: query.to_owned(),
                 body: String::from_utf8_lossy(body).into_owned(),
+                key: self.key.clone(),
                 answer: None,
             });
         }

@@ -30,7 +30,9 @@ impl Intent {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub(crate) seq: u64,
+    /// Requests this account received (the session's sequence counts
+    /// every account's).
+    pub(crate) requests: u64,
     /// Client order ids seen in submits, in arrival order: an order's
     /// arrival index is its place here.
     pub(crate) arrivals: IndexSet<String>,
@@ -45,6 +47,6 @@ pub(crate) struct State {
     /// When the bot said it restarted (`POST /_fillproof/restart`),
     /// session time.
     pub(crate) restarts: Vec<std::time::Duration>,
-    /// A shutdown has arrived: the session takes no request after it.
-    pub(crate) closed: bool,
+    /// Watchlists and account configurations (`surface`).
+    pub(crate) surface: crate::surface::SurfaceState,
 }

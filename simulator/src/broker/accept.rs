@@ -325,7 +325,7 @@ impl SimBroker {
     /// from its workload index or a hash of its client order id.
     fn order_id(&self, key: u64, index: Option<u32>, request: &OrderRequest) -> String {
         match index {
-            _ if self.uuid_ids => uuid_shaped(self.seed, "order-id", key),
+            _ if self.uuid_ids.is_some() => uuid_shaped(self.id_seed(), "order-id", key),
             Some(index) => format!("ord-{index:07}"),
             None => format!(
                 "ord-x{:016x}",

@@ -168,13 +168,13 @@ impl SimBroker {
         let mut ids = Vec::new();
         for (role, request) in leg_requests(head_request) {
             let key = leg_key(head_key, role);
-            let id = if self.uuid_ids {
-                uuid_shaped(self.seed, "order-id", key)
+            let id = if self.uuid_ids.is_some() {
+                uuid_shaped(self.id_seed(), "order-id", key)
             } else {
                 format!("{head_id}-{}", role_suffix(role))
             };
             let request = OrderRequest {
-                client_order_id: uuid_shaped(self.seed, "leg-client-order-id", key),
+                client_order_id: uuid_shaped(self.id_seed(), "leg-client-order-id", key),
                 ..request
             };
             let mut leg =

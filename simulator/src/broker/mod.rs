@@ -114,8 +114,9 @@ impl LedgerRead {
 /// The seeded mock broker.
 pub struct SimBroker {
     /// Order ids are UUID-shaped (for clients that check, as alpaca-py
-    /// does) rather than `ord-0000001`.
-    uuid_ids: bool,
+    /// does) rather than `ord-0000001`, derived from this seed when set:
+    /// the broker's own, or its account's ([`SimBroker::account`]).
+    uuid_ids: Option<u64>,
     model: Arc<BrokerModel>,
     /// The market its orders trade in, drawn from the seed.
     market: Arc<Market>,
@@ -178,13 +179,30 @@ impl SimBroker {
     /// its hash.
     #[must_use]
     pub fn new(model: BrokerModel, seed: u64, record_trace: bool) -> Self {
+        let clock = SimClock::starting_now(model.time_origin());
+        let market = Arc::new(Market::new(
+            &model.market,
+            seed,
+            model.horizon,
+            model.time_origin(),
+        ));
+        Self::trading_in(Arc::new(model), market, clock, seed, record_trace)
+    }
+
+    /// A broker with a ledger of its own over `market`, on `clock`.
+    fn trading_in(
+        model: Arc<BrokerModel>,
+        market: Arc<Market>,
+        clock: SimClock,
+        seed: u64,
+        record_trace: bool,
+    ) -> Self {
         let bucket = model.rate_limit.map(|(requests, per)| Bucket {
             capacity: f64::from(requests),
             tokens: f64::from(requests),
             per_second: f64::from(requests) / per.as_secs_f64().max(1e-9),
             last: Duration::ZERO,
         });
-        let clock = SimClock::starting_now(model.time_origin());
         let world = Arc::new(Mutex::new(World {
             ledger: Ledger::default(),
             registry: indexmap::IndexMap::default(),
@@ -201,12 +219,6 @@ impl SimBroker {
             crash_points_reached: 0,
             on_their_way: std::collections::BTreeMap::new(),
         }));
-        let market = Arc::new(Market::new(
-            &model.market,
-            seed,
-            model.horizon,
-            model.time_origin(),
-        ));
         let publisher = model.stream.clone().map(|stream| Publisher {
             world: Arc::clone(&world),
             model: Arc::new(stream),
@@ -215,23 +227,51 @@ impl SimBroker {
             market: Arc::clone(&market),
         });
         Self {
-            uuid_ids: false,
+            uuid_ids: None,
             seed,
             clock,
             world,
             publisher,
             crash_points: Arc::new(tokio::sync::Semaphore::new(0)),
             market,
-            model: Arc::new(model),
+            model,
         }
+    }
+
+    /// Another account at this broker: the same model, market and clock
+    /// (time zero and prices are the broker's, not the account's), and a
+    /// ledger, rate limit, stream and call numbering of its own. The
+    /// scenario's draws are the same for every account, so each account
+    /// meets the scenario as a lone trader would; its order ids are
+    /// UUID-shaped and derived from the seed and `name`, so no two
+    /// accounts share one.
+    #[must_use]
+    pub fn account(&self, name: &str) -> Self {
+        let mut account = Self::trading_in(
+            Arc::clone(&self.model),
+            Arc::clone(&self.market),
+            self.clock,
+            self.seed,
+            false,
+        );
+        account.uuid_ids =
+            Some(derive_rng(self.seed, "account", stable_hash(name.as_bytes())).random());
+        account
     }
 
     /// The same broker, giving its orders UUID-shaped ids derived from the
     /// seed, as a broker on the wire must (alpaca-py refuses any other id).
     #[must_use]
     pub fn with_uuid_ids(mut self) -> Self {
-        self.uuid_ids = true;
+        self.uuid_ids = Some(self.seed);
         self
+    }
+
+    /// The seed the broker's order ids and the client order ids it makes
+    /// up derive from: its account's when it is one, else its own.
+    #[must_use]
+    pub fn id_seed(&self) -> u64 {
+        self.uuid_ids.unwrap_or(self.seed)
     }
 
     /// The seed the broker's streams derive from.

@@ -115,8 +115,8 @@ impl SimBroker {
         let key = super::unregistered_key(&request.client_order_id);
         let index = world.registry.get(&request.client_order_id).copied();
         let key = index.map_or(key, u64::from);
-        let id = if self.uuid_ids {
-            uuid_shaped(self.seed, "order-id", key)
+        let id = if self.uuid_ids.is_some() {
+            uuid_shaped(self.id_seed(), "order-id", key)
         } else {
             format!("{}-r{}", old.id, world.ledger.orders().len())
         };

@@ -1,4 +1,5 @@
-//! `broker.account`: buying power and symbols the account may not trade.
+//! `broker.account`: buying power, symbols the account may not trade, and
+//! whether each API key is an account of its own.
 
 use serde::Deserialize;
 
@@ -16,6 +17,13 @@ pub struct AccountSpec {
     /// 422. Default none.
     #[serde(default)]
     pub not_tradable: Vec<String>,
+    /// Whether each API key that trades over `fillproof serve` is an
+    /// account of its own (its orders, positions, activities, stream and
+    /// rate limit its own; another key's order ids answer 404), as at
+    /// Alpaca, where a key belongs to one account. `false`: every key
+    /// trades this one account. Default `true`.
+    #[serde(default)]
+    pub per_key: Option<bool>,
 }
 
 /// The opening balance of an account the scenario does not describe: a
@@ -23,6 +31,13 @@ pub struct AccountSpec {
 pub const DEFAULT_BUYING_POWER: u32 = 100_000;
 
 impl super::super::Scenario {
+    /// Whether each API key is an account of its own (`account.per_key`,
+    /// default `true`).
+    #[must_use]
+    pub fn account_per_key(&self) -> bool {
+        self.broker.account.per_key.unwrap_or(true)
+    }
+
     /// The account's buying power: the `account:` block's, else the
     /// default paper account's ([`DEFAULT_BUYING_POWER`]), enforced by
     /// the broker and known to the engine: no account is unlimited (a
