@@ -47,6 +47,10 @@ pub enum Command {
     /// Replay a `serve` session's request log on virtual time: the same
     /// ledger and the same report, in a moment.
     ReplaySession(ReplaySessionArgs),
+    /// Many bots, one broker: drive `serve` with 1, then N bots at once
+    /// (each its own API key), report the request latency each stage saw
+    /// and check the ledger against what the bots saw.
+    Crowd(CrowdArgs),
     /// Turn an incident (Alpaca's order export, or the engine's audit log)
     /// into a regression scenario.
     #[command(subcommand)]
@@ -114,6 +118,30 @@ pub struct ServeArgs {
     /// `replay-session` starts there too.
     #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
+}
+
+/// `fillproof crowd`.
+#[derive(Debug, Args)]
+pub struct CrowdArgs {
+    /// The scenario whose broker to serve.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// Seed; default the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Bots at once, stage by stage, comma-separated.
+    #[arg(long, default_value = "1,100", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub bots: Vec<u32>,
+    /// Seconds each stage trades.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+    /// Milliseconds a bot waits between two requests (400: 150 a minute,
+    /// inside Alpaca's 200 a minute per key).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub pace_ms: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 /// `fillproof replay-session`.

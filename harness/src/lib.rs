@@ -24,6 +24,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod crowd;
 pub mod import;
 pub mod measure;
 pub mod run;

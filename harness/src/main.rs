@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => commands::merge::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::ReplaySession(args) => commands::serve::replay_session(args),
+        Command::Crowd(args) => commands::crowd::run(args),
         Command::Import(command) => commands::import::run(command),
         Command::Gate(args) => commands::gate::run(args).map(|(exit, bad_input)| {
             if bad_input {

@@ -36,16 +36,16 @@ impl Session {
     /// own figures.
     #[must_use]
     pub fn report(self: &Arc<Self>, now: Duration) -> Report {
-        let mut parts: Vec<Report> = self
+        let (mut parts, counts): (Vec<Report>, Vec<Counts>) = self
             .all_accounts()
             .iter()
             .map(|account| account.account_report(now))
-            .collect();
+            .unzip();
         let requests = self.requests_received();
         let mut report = if parts.len() == 1 {
             parts.pop().unwrap_or_default()
         } else {
-            let mut total = Report::total(&self.scenario, self.broker.seed(), now, &parts);
+            let mut total = Report::total(&self.scenario, self.broker.seed(), now, &parts, &counts);
             for part in &mut parts {
                 part.orders.clear();
             }
@@ -58,8 +58,9 @@ impl Session {
         report
     }
 
-    /// This account's report at `now`, its thresholds judged.
-    fn account_report(&self, now: Duration) -> Report {
+    /// This account's report at `now`, its thresholds judged, and the
+    /// verdict counts behind its claims figures.
+    fn account_report(&self, now: Duration) -> (Report, Counts) {
         let state = self.state();
         let claimed = !state.claims.is_empty();
         let (orders, counts) = self.broker.with_ledger(|ledger| {
@@ -82,7 +83,7 @@ impl Session {
             }
             (orders, counts)
         });
-        let mut report = self.summary(now, &state, orders, counts);
+        let mut report = self.summary(now, &state, orders, &counts);
         if !state.restarts.is_empty() {
             let (orphaned, duplicates) = self
                 .broker
@@ -92,7 +93,7 @@ impl Session {
             report.duplicates_across_restarts = Some(duplicates);
         }
         report.judge(&self.expectations);
-        report
+        (report, counts)
     }
 
     /// Ends the session whose shutdown request `seq` arrived at `at`:
@@ -152,7 +153,7 @@ impl Session {
         now: Duration,
         state: &State,
         orders: Vec<OrderReport>,
-        counts: Counts,
+        counts: &Counts,
     ) -> Report {
         let claimed = !state.claims.is_empty();
         let faults = self.broker.faults_injected();
@@ -188,14 +189,13 @@ impl Session {
             partial: false,
             passed: true,
             accounts: Vec::new(),
-            counts,
         }
     }
 }
 
 /// The verdicts of a report's orders, counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Counts {
+struct Counts {
     filled: u64,
     detected: u64,
     missed: u64,
@@ -430,9 +430,6 @@ pub struct Report {
     /// order's account); absent with one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<Report>,
-    /// The verdict counts behind the claims figures, to sum accounts by.
-    #[serde(skip)]
-    pub(crate) counts: Counts,
 }
 
 impl Report {
@@ -467,7 +464,13 @@ impl Report {
     /// is there only when every account that placed an order claimed
     /// (before then no total can be told), a restart figure when any
     /// account's bot restarted.
-    fn total(scenario: &str, seed: u64, now: Duration, parts: &[Report]) -> Report {
+    fn total(
+        scenario: &str,
+        seed: u64,
+        now: Duration,
+        parts: &[Report],
+        part_counts: &[Counts],
+    ) -> Report {
         let sum = |f: fn(&Report) -> u64| parts.iter().map(f).sum::<u64>();
         let all_claimed = parts
             .iter()
@@ -478,8 +481,12 @@ impl Report {
         let any_sum =
             |f: fn(&Report) -> Option<u64>| parts.iter().filter_map(f).reduce(|a, b| a + b);
         let mut counts = Counts::default();
-        for part in parts.iter().filter(|p| p.claims.is_some()) {
-            counts.add_counts(&part.counts);
+        for (_, part) in parts
+            .iter()
+            .zip(part_counts)
+            .filter(|(p, _)| p.claims.is_some())
+        {
+            counts.add_counts(part);
         }
         let mut calls_by_endpoint = IndexMap::new();
         let mut faults_injected = IndexMap::new();
@@ -517,7 +524,6 @@ impl Report {
                 .iter()
                 .flat_map(|p| p.orders.iter().cloned())
                 .collect(),
-            counts,
             ..Report::default()
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Entry points: each subcommand's `run` (`run::run`, `gate::run`,
 //! `replay::run`, `sweep::run`, `merge::run`, `import::run`, `audit::run`,
-//! `check::run`, `serve::run` and `serve::replay_session`), called by
+//! `check::run`, `serve::run`, `serve::replay_session` and `crowd::run`), called by
 //! `main.rs` with the parsed [`crate::cli`] arguments; and what they share:
 //! [`load`] / [`load_digested`] (a scenario and its warnings),
 //! [`scenario_files`], [`spec`] (a run's setup from the flags), the seed
@@ -33,6 +33,7 @@ macro_rules! out {
 
 pub mod audit;
 pub mod check;
+pub mod crowd;
 pub mod gate;
 pub mod import;
 pub mod merge;
