@@ -15,7 +15,12 @@
 //! unreadable `start`, `end` or `date_type` is 400; an `end` before
 //! `start` is 422.
 //!
-//! Entry point: [`Session::calendar`]. Imports `api`'s query reading and
+//! `GET /v3/calendar/{market}` (the newer JS SDK's) answers the same days
+//! as `{"market": {...}, "calendar": [{"date", "pre_start", "pre_end",
+//! "core_start", "core_end", "post_start", "post_end",
+//! "settlement_date"}]}`, each phase an RFC 3339 instant.
+//!
+//! Entry points: [`Session::calendar`], [`Session::calendar_v3`]. Imports `api`'s query reading and
 //! `wire`.
 
 use fillproof_engine::Timestamp;
@@ -56,57 +61,109 @@ fn day_json(calendar: &Calendar, day: &TradingDay) -> Value {
     })
 }
 
+/// The trading days `query` asks for (`start`, `end`, `date_type`), or
+/// the refusal naming the parameter.
+fn days_asked(calendar: &Calendar, query: &str) -> Result<Vec<TradingDay>, Reply> {
+    let first = Date::new(calendar.first_year(), 1, 1);
+    let last = Date::new(calendar.last_year(), 12, 31);
+    let start = date_param(query, "start")?;
+    let end = date_param(query, "end")?;
+    if let (Some(start), Some(end)) = (start, end) {
+        if end < start {
+            return Err(Reply::error(
+                422,
+                code::UNPROCESSABLE,
+                &format!("end {end} is before start {start}"),
+            ));
+        }
+    }
+    let (Some(start), Some(end)) = (start.or(first), end.or(last)) else {
+        return Ok(Vec::new());
+    };
+    let by_settlement = match query_param(query, "date_type").as_deref() {
+        None | Some("TRADING") => false,
+        Some("SETTLEMENT") => true,
+        Some(other) => {
+            return Err(Reply::error(
+                400,
+                code::BAD_REQUEST,
+                &format!("invalid date_type \"{other}\": use TRADING or SETTLEMENT"),
+            ));
+        }
+    };
+    if !by_settlement {
+        return Ok(calendar.days(start, end).collect());
+    }
+    // A day settles at most a week after it trades.
+    let before = Date::from_days_since_epoch(start.days_since_epoch() - 7).unwrap_or(start);
+    Ok(calendar
+        .days(before, end)
+        .filter(|day| {
+            calendar
+                .settlement_date(day.date)
+                .is_some_and(|settles| settles >= start && settles <= end)
+        })
+        .collect())
+}
+
+/// One trading day as `GET /v3/calendar/{market}` lists it: each phase's
+/// start and end as RFC 3339 instants.
+fn day_json_v3(calendar: &Calendar, day: &TradingDay) -> Value {
+    let at = |micros: i64| Timestamp::from_unix_micros(micros).to_string();
+    json!({
+        "date": day.date.to_string(),
+        "pre_start": at(day.session_open),
+        "pre_end": at(day.open),
+        "core_start": at(day.open),
+        "core_end": at(day.close),
+        "post_start": at(day.close),
+        "post_end": at(day.session_close),
+        "settlement_date": calendar.settlement_date(day.date).map(|d| d.to_string()),
+    })
+}
+
+/// The market the bundled calendar is, as the v3 endpoints name it.
+pub(crate) fn nyse_json() -> Value {
+    json!({
+        "mic": "XNYS", "bic": Value::Null, "acronym": "NYSE",
+        "name": "New York Stock Exchange", "timezone": "America/New_York",
+    })
+}
+
 impl Session {
     /// `GET /v2/calendar` with its `query`.
     pub(crate) fn calendar(&self, query: &str) -> Reply {
         let calendar = Calendar::us_equities();
-        let first = Date::new(calendar.first_year(), 1, 1);
-        let last = Date::new(calendar.last_year(), 12, 31);
-        let (start, end) = match (date_param(query, "start"), date_param(query, "end")) {
-            (Ok(start), Ok(end)) => (start, end),
-            (Err(refusal), _) | (_, Err(refusal)) => return refusal,
-        };
-        if let (Some(start), Some(end)) = (start, end) {
-            if end < start {
-                return Reply::error(
-                    422,
-                    code::UNPROCESSABLE,
-                    &format!("end {end} is before start {start}"),
-                );
-            }
+        match days_asked(&calendar, query) {
+            Ok(days) => Reply::json(
+                200,
+                Value::Array(days.iter().map(|d| day_json(&calendar, d)).collect()),
+            ),
+            Err(refusal) => refusal,
         }
-        let (Some(start), Some(end)) = (start.or(first), end.or(last)) else {
-            return Reply::json(200, Value::Array(Vec::new()));
-        };
-        let by_settlement = match query_param(query, "date_type").as_deref() {
-            None | Some("TRADING") => false,
-            Some("SETTLEMENT") => true,
-            Some(other) => {
-                return Reply::error(
-                    400,
-                    code::BAD_REQUEST,
-                    &format!("invalid date_type \"{other}\": use TRADING or SETTLEMENT"),
-                );
-            }
-        };
-        let days: Vec<Value> = if by_settlement {
-            // A day settles at most a week after it trades.
-            let before = Date::from_days_since_epoch(start.days_since_epoch() - 7).unwrap_or(start);
-            calendar
-                .days(before, end)
-                .filter(|day| {
-                    calendar
-                        .settlement_date(day.date)
-                        .is_some_and(|settles| settles >= start && settles <= end)
-                })
-                .map(|day| day_json(&calendar, &day))
-                .collect()
-        } else {
-            calendar
-                .days(start, end)
-                .map(|day| day_json(&calendar, &day))
-                .collect()
-        };
-        Reply::json(200, Value::Array(days))
+    }
+
+    /// `GET /v3/calendar/{market}` with its `query`: the bundled calendar
+    /// is the NYSE's (`NYSE` or its MIC `XNYS`); another market is
+    /// refused naming it (serve has no calendar for it).
+    pub(crate) fn calendar_v3(&self, market: &str, query: &str) -> Reply {
+        if !matches!(market, "NYSE" | "XNYS") {
+            return Reply::error(
+                400,
+                code::BAD_REQUEST,
+                &format!("invalid market \"{market}\": fillproof serve's calendar is the NYSE's"),
+            );
+        }
+        let calendar = Calendar::us_equities();
+        match days_asked(&calendar, query) {
+            Ok(days) => Reply::json(
+                200,
+                json!({
+                    "market": nyse_json(),
+                    "calendar": days.iter().map(|d| day_json_v3(&calendar, d)).collect::<Vec<_>>(),
+                }),
+            ),
+            Err(refusal) => refusal,
+        }
     }
 }

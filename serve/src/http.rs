@@ -534,6 +534,14 @@ fn stream_credentials(value: &Value) -> Option<Option<String>> {
     }
 }
 
+/// Answers a client's close frame, as the protocol asks (a client left
+/// without one sees the connection fail, 1006): the websocket queues the
+/// answer when the close arrives and writes it on the next read, which
+/// then finds the connection closed.
+async fn answer_close(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.recv()).await;
+}
+
 async fn next_json(socket: &mut WebSocket) -> Result<Option<Value>, axum::Error> {
     loop {
         match tokio::time::timeout(STREAM_HANDSHAKE_TIMEOUT, socket.recv()).await {
@@ -541,6 +549,7 @@ async fn next_json(socket: &mut WebSocket) -> Result<Option<Value>, axum::Error>
             Ok(Some(message)) => {
                 let message = message?;
                 if matches!(message, Message::Close(_)) {
+                    answer_close(socket).await;
                     return Ok(None);
                 }
                 if let Some(value) = frame_json(&message) {
@@ -620,7 +629,10 @@ async fn stream_session(mut socket: WebSocket, front: &Arc<Session>) -> Result<(
             },
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) => return Ok(()),
-                Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Ok(Message::Close(_))) => {
+                    answer_close(&mut socket).await;
+                    return Ok(());
+                }
                 Some(Ok(_)) => {}
             },
         }
@@ -752,7 +764,11 @@ async fn data_session(link: &mut DataLink, app: &App, by_headers: bool) -> Resul
         let frame = match wake {
             Wake::Due => continue,
             Wake::AuthTimeout => return link.close_with(feed::error(404, "auth timeout")).await,
-            Wake::Stopped | Wake::Frame(None | Some(Message::Close(_))) => {
+            Wake::Frame(Some(Message::Close(_))) => {
+                answer_close(&mut link.socket).await;
+                return Ok(());
+            }
+            Wake::Stopped | Wake::Frame(None) => {
                 return link.socket.send(Message::Close(None)).await;
             }
             Wake::Frame(Some(frame)) => frame,

@@ -128,7 +128,9 @@ impl Session {
             ("GET", ["v2", "options", "contracts", ..])
             | ("POST", ["v2", "positions", _, "exercise"]) => no_options(),
             ("GET", ["v3", "clock"]) => self.clock_v3(query, at),
-            (_, ["v3", "clock"]) | (_, ["v2", "account" | "corporate_actions" | "options", ..]) => {
+            ("GET", ["v3", "calendar", market]) => self.calendar_v3(market, query),
+            (_, ["v3", "clock" | "calendar", ..])
+            | (_, ["v2", "account" | "corporate_actions" | "options", ..]) => {
                 Reply::error(405, code::BAD_REQUEST, "method not allowed")
             }
             _ => Reply::error(404, code::NOT_FOUND, "endpoint not found"),
@@ -197,10 +199,7 @@ impl Session {
             }
         };
         let mut clock = clock;
-        clock["market"] = json!({
-            "mic": "XNYS", "bic": Value::Null, "acronym": "NYSE",
-            "name": "New York Stock Exchange", "timezone": "America/New_York",
-        });
+        clock["market"] = crate::calendar::nyse_json();
         Reply::json(200, json!({ "clocks": [clock] }))
     }
 }

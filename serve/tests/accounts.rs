@@ -590,3 +590,43 @@ fn bodies_and_claim_ids_are_bounded() {
     });
     let _ = server.join();
 }
+
+/// A client that closes its trade_updates stream is answered with a close
+/// frame, as the websocket protocol asks (a client left without one sees
+/// the connection fail, and some wait on it), during the handshake and
+/// while listening.
+#[test]
+fn the_stream_answers_a_close_with_a_close() {
+    let (address, server) = start(scenario("  stream: {}"));
+    client(async move {
+        for listening in [false, true] {
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async(format!("ws://{address}/stream"))
+                    .await
+                    .expect("connects");
+            if listening {
+                let auth = json!({"action": "auth", "key": "k", "secret": "s"});
+                socket
+                    .send(Message::text(auth.to_string()))
+                    .await
+                    .expect("send");
+                let listen = json!({"action": "listen", "data": {"streams": ["trade_updates"]}});
+                socket
+                    .send(Message::text(listen.to_string()))
+                    .await
+                    .expect("send");
+                for _ in 0..2 {
+                    let _ = socket.next().await;
+                }
+            }
+            socket.send(Message::Close(None)).await.expect("close");
+            let answer = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+            assert!(
+                matches!(answer, Ok(Some(Ok(Message::Close(_))))),
+                "listening {listening}: {answer:?}"
+            );
+        }
+        shutdown(address).await;
+    });
+    let _ = server.join();
+}

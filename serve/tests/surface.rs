@@ -437,3 +437,45 @@ async fn the_new_endpoints_take_their_place_in_the_rate_limit() {
         );
     }
 }
+
+/// Goal: `GET /v3/calendar/{market}` (the JS SDK's `calendar()`) lists
+/// the same trading days as `/v2/calendar`, each phase an instant.
+/// Method: one week with a holiday, by both versions; another market
+/// refused naming it.
+#[tokio::test(start_paused = true)]
+async fn the_v3_calendar_lists_the_v2_calendars_days() {
+    let session = session_with("");
+    let range = "start=2025-07-01T00:00:00.000Z&end=2025-07-07T00:00:00.000Z";
+    let (status, v2) = call(&session, "GET", "/v2/calendar", range, "").await;
+    assert_eq!(status, 200, "{v2}");
+    let (status, v3) = call(&session, "GET", "/v3/calendar/NYSE", range, "").await;
+    assert_eq!(status, 200, "{v3}");
+    assert_eq!(v3["market"]["mic"], "XNYS");
+    let dates = |days: &Value, field: &str| -> Vec<String> {
+        days.as_array()
+            .expect("days")
+            .iter()
+            .map(|d| d[field].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let days = dates(&v2, "date");
+    assert_eq!(days, dates(&v3["calendar"], "date"));
+    assert!(
+        !days.contains(&"2025-07-04".to_owned()),
+        "Independence Day: {days:?}"
+    );
+    let early = v3["calendar"]
+        .as_array()
+        .and_then(|days| days.iter().find(|d| d["date"] == "2025-07-03"))
+        .expect("July 3rd trades");
+    assert_eq!(early["core_start"], "2025-07-03T13:30:00.000000Z");
+    assert_eq!(
+        early["core_end"], "2025-07-03T17:00:00.000000Z",
+        "an early close at 13:00"
+    );
+    assert_eq!(early["post_start"], early["core_end"]);
+    assert_eq!(early["pre_end"], early["core_start"]);
+    let (status, body) = call(&session, "GET", "/v3/calendar/LSE", "", "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("LSE"), "{body}");
+}
