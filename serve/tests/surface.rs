@@ -479,3 +479,96 @@ async fn the_v3_calendar_lists_the_v2_calendars_days() {
     assert_eq!(status, 400, "{body}");
     assert!(message(&body).contains("LSE"), "{body}");
 }
+
+/// Goal: `GET /v2/orders` honours every filter alpaca-py's `get_orders`
+/// sends: `status`, `side`, `symbols`, `after`, `until`, `limit`,
+/// `direction` and `nested`. Method: four orders a second apart (a
+/// bracket among them), each filter alone against the list it must give.
+#[tokio::test(start_paused = true)]
+async fn the_order_list_honours_every_filter() {
+    let session = session_with("");
+    let body = |symbol: &str, side: &str, cid: &str| {
+        format!(
+            r#"{{"symbol":"{symbol}","qty":5,"side":"{side}","type":"market","time_in_force":"day","client_order_id":"{cid}"}}"#
+        )
+    };
+    let bracket = r#"{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"gtc","order_class":"bracket","take_profit":{"limit_price":600},"stop_loss":{"stop_price":580,"limit_price":579.5},"client_order_id":"d"}"#;
+    let mut stamps = Vec::new();
+    for order in [
+        body("SPY", "buy", "a"),
+        body("QQQ", "buy", "b"),
+        body("SPY", "sell", "c"),
+        bracket.to_owned(),
+    ] {
+        let (status, placed) = call(&session, "POST", "/v2/orders", "", &order).await;
+        assert_eq!(status, 200, "{placed}");
+        stamps.push(
+            placed["submitted_at"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        fillproof_engine::clock::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let cids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .map(|o| o["client_order_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let list = |query: String| {
+        let session = std::sync::Arc::clone(&session);
+        async move {
+            let (status, body) = call(&session, "GET", "/v2/orders", &query, "").await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body
+        }
+    };
+    // Nested, a bracket's legs roll up under it; flat, they are listed
+    // as orders of their own, as on Alpaca.
+    let all = "status=all&nested=true".to_owned();
+    let nested = list(all.clone()).await;
+    assert_eq!(
+        cids(&nested),
+        ["d", "c", "b", "a"],
+        "newest first by default"
+    );
+    assert_eq!(
+        nested[0]["legs"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        nested[0]
+    );
+    let flat = list("status=all".to_owned()).await;
+    assert_eq!(flat.as_array().map(Vec::len), Some(6), "{flat}");
+    assert!(
+        flat.as_array()
+            .expect("list")
+            .iter()
+            .all(|o| o["legs"].is_null()),
+        "{flat}"
+    );
+    assert_eq!(
+        cids(&list(format!("{all}&direction=asc")).await),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(cids(&list(format!("{all}&side=sell")).await), ["c"]);
+    assert_eq!(cids(&list(format!("{all}&symbols=QQQ")).await), ["b"]);
+    assert_eq!(
+        cids(&list(format!("{all}&symbols=QQQ,SPY&side=buy")).await),
+        ["d", "b", "a"]
+    );
+    assert_eq!(cids(&list(format!("{all}&limit=2")).await), ["d", "c"]);
+    assert_eq!(
+        cids(&list(format!("{all}&after={}", stamps[1])).await),
+        ["d", "c"]
+    );
+    assert_eq!(
+        cids(&list(format!("{all}&until={}", stamps[1])).await),
+        ["a"]
+    );
+    let (status, body) = call(&session, "GET", "/v2/orders", "status=all&side=up", "").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(message(&body).contains("side"), "{body}");
+}
