@@ -139,6 +139,10 @@ pub struct CrowdArgs {
     /// inside Alpaca's 200 a minute per key).
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub pace_ms: u64,
+    /// Seconds past each stage's end a bot goes on reading its orders
+    /// until each has ended; an order it never saw end fails the check.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub drain_seconds: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

@@ -27,11 +27,12 @@ fn every_order_the_bots_were_told_of_is_in_its_own_account() {
         bots: vec![1, 8],
         stage: Duration::from_secs(2),
         pace: Duration::from_millis(300),
+        drain: Duration::from_secs(10),
     };
     let report = run_crowd(many_bots(), 3, &spec).expect("crowd runs");
     assert_eq!(report.stages.len(), 2);
     for stage in &report.stages {
-        assert_eq!(stage.lost, 0, "{stage:?}");
+        assert_eq!((stage.lost, stage.refused), (0, 0), "{stage:?}");
         assert!(
             stage.orders >= stage.bots as u64,
             "each bot placed an order: {stage:?}"
@@ -102,7 +103,7 @@ fn a_ledger_that_differs_from_what_the_bots_saw_is_caught() {
     };
     let bots = vec![
         bot("a", &[("1", "a-0", "filled", "1")]),
-        bot("b", &[("2", "b-0", "new", "0")]),
+        bot("b", &[("2", "b-0", "filled", "1")]),
     ];
     let truth = vec![order("a", "1", "a-0", 1), order("b", "2", "b-0", 1)];
     assert!(check_ledger(&ledger(truth.clone()), &bots).holds());
@@ -141,7 +142,61 @@ fn a_ledger_that_differs_from_what_the_bots_saw_is_caught() {
         found
             .mismatches
             .iter()
-            .any(|m| m.contains("1 filled to the bot, 0 in the ledger")),
+            .any(|m| m.contains("1 filled to the bot, filled with 0 in the ledger")),
         "{found:?}"
+    );
+
+    let mut canceled = truth.clone();
+    canceled[1].status = "canceled".to_owned();
+    let found = check_ledger(&ledger(canceled), &bots);
+    assert_eq!(found.mismatches.len(), 1, "the status differs: {found:?}");
+
+    let unseen = vec![
+        bot("a", &[("1", "a-0", "filled", "1")]),
+        bot("b", &[("2", "b-0", "new", "0")]),
+    ];
+    let found = check_ledger(&ledger(truth), &unseen);
+    assert!(
+        found
+            .mismatches
+            .iter()
+            .any(|m| m.contains("never saw it end")),
+        "{found:?}"
+    );
+}
+
+/// Sabotage: a broker whose every order read fails. The bots never see
+/// their orders end: every read is counted refused, and the check fails
+/// on each order rather than vouching for what the bots never saw.
+#[test]
+fn bots_that_never_see_their_fills_fail_the_check() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/wire/many-bots.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("scenario").replace(
+        "  fill:\n",
+        "  faults:\n    get_order: {http_503: 1.0}\n  fill:\n",
+    );
+    let scenario =
+        Scenario::parse(text.as_bytes(), "blind.yaml", None).unwrap_or_else(|e| panic!("{e}"));
+    let spec = CrowdSpec {
+        bots: vec![1, 2],
+        stage: Duration::from_secs(1),
+        pace: Duration::from_millis(200),
+        drain: Duration::from_secs(1),
+    };
+    let report = run_crowd(scenario, 3, &spec).expect("crowd runs");
+    assert!(
+        report.stages.iter().all(|s| s.refused > 0),
+        "{:?}",
+        report.stages
+    );
+    assert!(!report.ledger.holds());
+    assert_eq!(
+        report.ledger.mismatches.len() as u64,
+        report.ledger.orders,
+        "{:?}",
+        report.ledger
     );
 }

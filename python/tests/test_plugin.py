@@ -173,3 +173,28 @@ def test_bot(fillproof_serve, fillproof_factory):
     for pid in started:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_an_account_that_missed_a_fill_fails_the_test(pytester, fillproof_bin):
+    # Each API key trades an account of its own. Here the scenario
+    # expects only no duplicates, and the session's claims figures are
+    # absent (the second bot never claimed): the first bot's account,
+    # which claimed its fill as nothing, still fails the test.
+    text = CALM.read_text()
+    text = text[:text.index("expect:")] + 'expect:\n  duplicate_orders: "== 0"\n'
+    pytester.makefile(".yaml", dup=text)
+    result = run(pytester, fillproof_bin, '''
+import types
+
+@pytest.mark.fillproof("dup.yaml")
+def test_bot(fillproof_serve):
+    buy_and_wait(fillproof_serve, "bot-0")
+    other = types.SimpleNamespace(trading_url=fillproof_serve.trading_url, key="other-bot",
+                                  secret=fillproof_serve.secret)
+    buy_and_wait(other, "bot-1")
+    fillproof_serve.claim(filled_qty={"bot-0": "0"})
+''')
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*claims judged against the ledger (account PK*): missed_fills 1*",
+    ])

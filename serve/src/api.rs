@@ -66,6 +66,9 @@ impl Session {
         arrival: Duration,
     ) -> Reply {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        if let Some(reply) = self.data_route(method, &segments, query, arrival).await {
+            return reply;
+        }
         if let Some(reply) = self.market_route(method, &segments, query, arrival).await {
             return reply;
         }
@@ -143,7 +146,7 @@ impl Session {
     async fn submit(&self, body: &[u8]) -> Reply {
         let (request, given) = {
             let mut state = self.state();
-            let generated = uuid_shaped(self.broker.seed(), "client-order-id", state.generated);
+            let generated = uuid_shaped(self.broker.id_seed(), "client-order-id", state.generated);
             let parsed = match wire::order_request(body, &generated) {
                 Ok(parsed) => parsed,
                 Err(error) => return Reply::error(error.status, error.code, &error.message),
@@ -166,7 +169,7 @@ impl Session {
         {
             let mut state = self.state();
             request.client_order_id =
-                uuid_shaped(self.broker.seed(), "client-order-id", state.generated);
+                uuid_shaped(self.broker.id_seed(), "client-order-id", state.generated);
             state.generated += 1;
             if let Some(refusal) = self.admit(&mut state, &request) {
                 return refusal;
@@ -189,8 +192,7 @@ impl Session {
                  configuration",
             ));
         }
-        let orders = self.broker.with_ledger(|l| l.orders().len());
-        if orders >= MAX_ORDERS {
+        if !self.admit_order() {
             return Some(Reply::error(
                 403,
                 code::FORBIDDEN,
@@ -331,9 +333,10 @@ impl Session {
         Reply::json(200, wire::clock_json(self.stamp(now), calendar))
     }
 
-    /// The account's id (a UUID derived from the seed).
+    /// The account's id (a UUID derived from the seed, and the key of a
+    /// key's account).
     pub(crate) fn account_id(&self) -> String {
-        uuid_shaped(self.broker.seed(), "account-id", 0)
+        uuid_shaped(self.broker.id_seed(), "account-id", 0)
     }
 
     fn positions(&self, now: Duration) -> Reply {

@@ -53,14 +53,14 @@ use crate::wire::{Reply, code};
 pub const DEFAULT_BAR_LIMIT: usize = 1_000;
 
 /// The feeds Alpaca serves stocks from; every one answers the same tape.
-const FEEDS: &[&str] = &["iex", "sip", "delayed_sip", "otc", "boats", "overnight"];
+pub(crate) const FEEDS: &[&str] = &["iex", "sip", "delayed_sip", "otc", "boats", "overnight"];
 
 /// The corporate-action adjustments Alpaca takes (alone or joined by
 /// commas); the tape has no corporate actions, so each reads it raw.
 const ADJUSTMENTS: &[&str] = &["raw", "split", "dividend", "spin-off", "all"];
 
 /// A bars request as read from its query, in wall-clock microseconds.
-struct BarRequest {
+pub(crate) struct BarRequest {
     timeframe: Timeframe,
     /// The first bucket listed: the first bucket start at or after `start`.
     from: i64,
@@ -75,18 +75,18 @@ struct BarRequest {
 }
 
 /// A 400 naming what is wrong.
-fn bad(message: &str) -> Reply {
+pub(crate) fn bad(message: &str) -> Reply {
     Reply::error(400, code::BAD_REQUEST, message)
 }
 
 /// A 422 naming what is wrong.
-fn unprocessable(message: &str) -> Reply {
+pub(crate) fn unprocessable(message: &str) -> Reply {
     Reply::error(422, code::UNPROCESSABLE, message)
 }
 
 /// `name`'s value as an instant: RFC 3339, or a date (its New York
 /// midnight for `start`; for `end`, the last microsecond of that day).
-fn instant(name: &str, text: &str) -> Result<i64, Reply> {
+pub(crate) fn instant(name: &str, text: &str) -> Result<i64, Reply> {
     if let Some(stamp) = Timestamp::parse_rfc3339(text) {
         return Ok(stamp.unix_micros);
     }
@@ -111,7 +111,12 @@ fn instant(name: &str, text: &str) -> Result<i64, Reply> {
 
 /// The value of `name` when it is one of `allowed` (each part of a
 /// comma-separated list when `list`), or the refusal naming it.
-fn one_of(query: &str, name: &str, allowed: &[&str], list: bool) -> Result<Option<String>, Reply> {
+pub(crate) fn one_of(
+    query: &str,
+    name: &str,
+    allowed: &[&str],
+    list: bool,
+) -> Result<Option<String>, Reply> {
     let Some(value) = query_param(query, name) else {
         return Ok(None);
     };
@@ -131,7 +136,7 @@ fn one_of(query: &str, name: &str, allowed: &[&str], list: bool) -> Result<Optio
 }
 
 /// `limit`: 1 to [`MAX_BAR_LIMIT`], [`DEFAULT_BAR_LIMIT`] when absent.
-fn limit(query: &str) -> Result<usize, Reply> {
+pub(crate) fn limit(query: &str) -> Result<usize, Reply> {
     let Some(text) = query_param(query, "limit") else {
         return Ok(DEFAULT_BAR_LIMIT);
     };
@@ -150,7 +155,7 @@ fn limit(query: &str) -> Result<usize, Reply> {
 }
 
 /// A page token: the symbol and instant to resume from, hex-encoded.
-fn token(symbol: &str, at: i64) -> String {
+pub(crate) fn token(symbol: &str, at: i64) -> String {
     format!("{symbol}\n{at}")
         .bytes()
         .map(|b| format!("{b:02x}"))
@@ -159,7 +164,7 @@ fn token(symbol: &str, at: i64) -> String {
 
 /// The symbol and instant of a page token, or `None` for a token this
 /// server did not make.
-fn read_token(text: &str) -> Option<(String, i64)> {
+pub(crate) fn read_token(text: &str) -> Option<(String, i64)> {
     let bytes = text.as_bytes();
     if bytes.len() % 2 != 0 || bytes.len() > 256 {
         return None;
@@ -174,7 +179,7 @@ fn read_token(text: &str) -> Option<(String, i64)> {
 }
 
 /// Reads a bars request's query at `now` (wall-clock microseconds).
-fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
+pub(crate) fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
     let timeframe: Timeframe = query_param(query, "timeframe")
         .ok_or_else(|| bad("timeframe is required: 1Min, 5Min, 15Min, 1Hour or 1Day"))?
         .parse()
@@ -239,7 +244,7 @@ type Pages = (Vec<(String, Vec<Bar>)>, Option<String>);
 impl Session {
     /// The virtual time of the wall-clock instant `wall`, zero before the
     /// session began.
-    fn virtual_at(&self, wall: i64) -> Duration {
+    pub(crate) fn virtual_at(&self, wall: i64) -> Duration {
         let origin = self.broker.model().time_origin();
         origin
             .elapsed_of(Timestamp::from_unix_micros(wall))
@@ -313,7 +318,11 @@ impl Session {
 
     /// The bars of `symbols` (sorted) for `request`: each symbol's bars, and
     /// the token of the next page.
-    fn collect_bars(&self, symbols: &[String], request: &BarRequest) -> Result<Pages, Reply> {
+    pub(crate) fn collect_bars(
+        &self,
+        symbols: &[String],
+        request: &BarRequest,
+    ) -> Result<Pages, Reply> {
         let invalid = || bad("invalid page_token: it does not belong to this request");
         let first = match &request.token {
             Some((symbol, at)) => {
@@ -407,7 +416,7 @@ impl Session {
 
     /// The `symbols` of a multi-symbol request, sorted and each once, or
     /// the refusal (none named, too many, one not listed).
-    fn listed_symbols(&self, query: &str) -> Result<Vec<String>, Reply> {
+    pub(crate) fn listed_symbols(&self, query: &str) -> Result<Vec<String>, Reply> {
         let mut symbols = symbols_param(query)?;
         symbols.sort();
         symbols.dedup();
@@ -422,7 +431,7 @@ impl Session {
 
     /// The bar of `symbol` at `timeframe` whose bucket holds the wall-clock
     /// instant `at`, over its trades up to `until`; `None` when it has none.
-    fn bar_holding(
+    pub(crate) fn bar_holding(
         &self,
         symbol: &str,
         timeframe: Timeframe,
@@ -441,7 +450,7 @@ impl Session {
 
     /// The latest minute bar of `symbol` at `arrival` (the one in
     /// progress), as JSON or `null`.
-    fn minute_bar(&self, symbol: &str, arrival: Duration) -> Result<Value, Reply> {
+    pub(crate) fn minute_bar(&self, symbol: &str, arrival: Duration) -> Result<Value, Reply> {
         let now = self.stamp(arrival).unix_micros;
         let bar = self.bar_holding(symbol, Timeframe::Minutes(1), now, now + 1)?;
         Ok(bar.as_ref().map_or(Value::Null, bar_json))
@@ -477,7 +486,7 @@ impl Session {
     }
 
     /// `symbol`'s snapshot at `arrival`, without the symbol.
-    fn snapshot(&self, symbol: &str, arrival: Duration) -> Result<Value, Reply> {
+    pub(crate) fn snapshot(&self, symbol: &str, arrival: Duration) -> Result<Value, Reply> {
         let now = self.stamp(arrival).unix_micros;
         let today = Timeframe::Day.bucket_start(now);
         let daily = self.bar_holding(symbol, Timeframe::Day, now, now + 1)?;
@@ -498,7 +507,11 @@ impl Session {
 
     /// The refusal of snapshots of `symbols` whose day bars would walk
     /// more than [`MAX_BAR_STEPS`] steps in all.
-    fn snapshot_budget(&self, symbols: &[String], arrival: Duration) -> Result<(), Reply> {
+    pub(crate) fn snapshot_budget(
+        &self,
+        symbols: &[String],
+        arrival: Duration,
+    ) -> Result<(), Reply> {
         let now = self.stamp(arrival).unix_micros;
         let from = Timeframe::Day.previous_bucket(now);
         let steps: u64 = symbols

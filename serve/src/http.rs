@@ -210,12 +210,23 @@ fn credentials(headers: &HeaderMap) -> Option<String> {
             .filter(|v| !v.is_empty())
     };
     if let (Some(key), Some(_secret)) = (header("apca-api-key-id"), header("apca-api-secret-key")) {
-        return Some(key.to_owned());
+        return account_key(key);
     }
     let token = header("authorization")?;
     let (scheme, token) = token.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| oauth_account(token))
+}
+
+/// The longest key id taken (Alpaca's are 20 characters): the key names
+/// its account in every log line and report.
+const MAX_KEY_CHARS: usize = 128;
+
+/// The account a key id names; `None` (not authorized) for one longer
+/// than [`MAX_KEY_CHARS`], or one in the `oauth:` form OAuth tokens'
+/// accounts are named by, which no key id may take.
+fn account_key(key: &str) -> Option<String> {
+    (key.chars().count() <= MAX_KEY_CHARS && !key.starts_with("oauth:")).then(|| key.to_owned())
 }
 
 /// The account name an OAuth token stands for.
@@ -292,7 +303,9 @@ async fn api(
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    if !uri.path().starts_with("/v2/") && !uri.path().starts_with("/v3/") {
+    // The Trading API's versions and the Market Data API's.
+    let versions = ["/v1/", "/v1beta1/", "/v1beta3/", "/v2/", "/v3/"];
+    if !versions.iter().any(|v| uri.path().starts_with(v)) {
         return json_response(404, &error_body(code::NOT_FOUND, "endpoint not found"));
     }
     let Some(key) = credentials(&headers) else {
@@ -519,7 +532,7 @@ fn stream_credentials(value: &Value) -> Option<Option<String>> {
             let field = |name: &str| text(data.and_then(|d| d.get(name)));
             Some(
                 match (field("key_id"), field("secret_key"), field("oauth_token")) {
-                    (Some(key), Some(_), _) => Some(key.to_owned()),
+                    (Some(key), Some(_), _) => account_key(key),
                     (_, _, Some(token)) => Some(oauth_account(token)),
                     _ => None,
                 },
@@ -528,7 +541,7 @@ fn stream_credentials(value: &Value) -> Option<Option<String>> {
         "auth" => Some(
             text(value.get("key"))
                 .filter(|_| text(value.get("secret")).is_some())
-                .map(str::to_owned),
+                .and_then(account_key),
         ),
         _ => None,
     }

@@ -24,15 +24,20 @@
 //!   activities, through the broker's batched reads), `portfolio` (the
 //!   account and its history), and `surface` (watchlists in
 //!   `watchlists`, configurations in `configs`, corporate announcements,
-//!   options, `GET /v3/clock`). May import `session`, `wire`, and one
-//!   another.
+//!   options, `GET /v3/clock`, `GET /v3/calendar/{market}`), and `data`
+//!   (the Market Data API beyond bars and latest quotes: historical
+//!   quotes and trades in `history`, crypto in `crypto`, options data in
+//!   `options`, the screener in `screener`, news, corporate actions,
+//!   auctions, and the exchange and condition tables in `tables`). May
+//!   import `session`, `wire`, and one another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
 //! - `session` ([`Session`], [`claims`], [`log`]): the session's state:
-//!   the simulated broker, the request log (hash-chained, with each
-//!   request's live answer), clients' claims, the account's starting
-//!   buying power; it knows nothing of HTTP. May import `wire`.
+//!   its accounts (one per API key, each a simulated broker account over
+//!   one clock and market), the request log (hash-chained, with each
+//!   request's live answer and account), clients' claims, the bounds the
+//!   accounts share; it knows nothing of HTTP. May import `wire`.
 //! - [`wire`] ([`Reply`]): Alpaca's JSON shapes, error codes, the order
 //!   body, and the reply a request gets. Imports no other module.
 //!
@@ -44,16 +49,22 @@ mod api;
 mod bars;
 mod calendar;
 mod configs;
+mod crypto;
+mod data;
 mod feed;
+mod history;
 mod http;
 mod lists;
 mod market;
+mod options;
 mod portfolio;
 mod positions;
 mod replay;
 mod report;
+mod screener;
 mod session;
 mod surface;
+mod tables;
 mod watchlists;
 pub mod wire;
 
@@ -68,6 +79,6 @@ pub use replay::{
     Divergence, LogLine, ReplayError, RequestLog, Shown, read_keyed_log, read_log, replay,
 };
 pub use report::{FillReport, Judged, OrderReport, Report, report_reply};
-pub use session::{MAX_ACCOUNTS, Session};
+pub use session::{MAX_ACCOUNTS, MAX_RESTARTS, Session};
 pub use watchlists::{MAX_WATCHLIST_SYMBOLS, MAX_WATCHLISTS};
 pub use wire::Reply;

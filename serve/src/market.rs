@@ -54,14 +54,15 @@ impl Session {
             ("GET", ["v2", "stocks", symbol, "bars", "latest"]) => self.latest_bar(symbol, arrival),
             ("GET", ["v2", "stocks", "snapshots"]) => self.snapshots(query, arrival),
             ("GET", ["v2", "stocks", symbol, "snapshot"]) => self.snapshot_one(symbol, arrival),
-            ("GET", ["v2", "assets"]) => Reply::json(
-                200,
-                Value::Array(self.symbols().iter().map(|s| self.asset_json(s)).collect()),
-            ),
-            ("GET", ["v2", "assets", name]) => match self.symbol_named(name) {
-                Some(symbol) => Reply::json(200, self.asset_json(&symbol)),
-                None => Reply::error(404, code::NOT_FOUND, &format!("asset not found: {name}")),
-            },
+            ("GET", ["v2", "assets"]) => self.assets(query),
+            ("GET", ["v2", "assets", name @ ..]) if !name.is_empty() => {
+                // A crypto pair's slash is sent unencoded: `/v2/assets/BTC/USD`.
+                let name = name.join("/");
+                match self.symbol_named(&name) {
+                    Some(symbol) => Reply::json(200, self.asset_json(&symbol)),
+                    None => Reply::error(404, code::NOT_FOUND, &format!("asset not found: {name}")),
+                }
+            }
             (_, ["v2", "stocks" | "assets", ..]) => {
                 Reply::error(405, code::BAD_REQUEST, "method not allowed")
             }
@@ -75,11 +76,41 @@ impl Session {
         self.broker.market().symbols().map(str::to_owned).collect()
     }
 
-    /// The scenario's symbol called `name` (a ticker, or an asset id).
+    /// The scenario's symbol called `name` (a ticker, a crypto pair with
+    /// or without its slash, or an asset id).
     fn symbol_named(&self, name: &str) -> Option<String> {
-        self.symbols()
-            .into_iter()
-            .find(|s| s == name || self.asset_id(s) == name)
+        self.symbols().into_iter().find(|s| {
+            s == name || (s.contains('/') && s.replace('/', "") == name) || self.asset_id(s) == name
+        })
+    }
+
+    /// `GET /v2/assets`: the listed assets of the `status` and
+    /// `asset_class` asked for (any when not named), in the scenario's
+    /// order; an unknown value is 422 naming it.
+    fn assets(&self, query: &str) -> Reply {
+        let filter = |name: &str, allowed: &[&str]| match query_param(query, name) {
+            Some(value) if !allowed.contains(&value.as_str()) => Err(Reply::error(
+                422,
+                code::UNPROCESSABLE,
+                &format!("invalid {name} \"{value}\": use {}", allowed.join(", ")),
+            )),
+            value => Ok(value),
+        };
+        let (status, class) = match (
+            filter("status", &["active", "inactive"]),
+            filter("asset_class", &["us_equity", "us_option", "crypto"]),
+        ) {
+            (Ok(status), Ok(class)) => (status, class),
+            (Err(refusal), _) | (_, Err(refusal)) => return refusal,
+        };
+        let assets = self
+            .symbols()
+            .iter()
+            .map(|s| self.asset_json(s))
+            .filter(|a| status.as_ref().is_none_or(|s| a["status"] == s.as_str()))
+            .filter(|a| class.as_ref().is_none_or(|c| a["class"] == c.as_str()))
+            .collect();
+        Reply::json(200, Value::Array(assets))
     }
 
     /// `{"symbol": S, "quote": {...}}` or `{"symbol": S, "trade": {...}}`.
@@ -91,7 +122,7 @@ impl Session {
     }
 
     /// `{"quotes": {S: {...}, ...}}` for the `symbols` the query names.
-    async fn latest_many(&self, query: &str, kind: &str, arrival: Duration) -> Reply {
+    pub(crate) async fn latest_many(&self, query: &str, kind: &str, arrival: Duration) -> Reply {
         let names = match symbols_param(query) {
             Ok(names) => names,
             Err(refusal) => return refusal,
@@ -134,22 +165,24 @@ impl Session {
             })
     }
 
-    /// An asset as the Trading API shows it: a US equity with the flags
-    /// the market gives it (tradable only when the account may trade it
-    /// too).
+    /// An asset as the Trading API shows it: a US equity, or a crypto
+    /// pair (a symbol with a slash: class `crypto`, exchange `CRYPTO`, not
+    /// marginable), with the flags the market gives it (tradable only
+    /// when the account may trade it too).
     pub(crate) fn asset_json(&self, symbol: &str) -> Value {
         let asset = self.broker.market().asset(symbol).unwrap_or_default();
         let tradable =
             asset.tradable && !self.broker.model().not_tradable.iter().any(|s| s == symbol);
+        let crypto = symbol.contains('/');
         json!({
             "id": self.asset_id(symbol),
-            "class": "us_equity",
-            "exchange": "NYSE",
+            "class": if crypto { "crypto" } else { "us_equity" },
+            "exchange": if crypto { "CRYPTO" } else { "NYSE" },
             "symbol": symbol,
             "name": symbol,
             "status": if asset.active { "active" } else { "inactive" },
             "tradable": tradable,
-            "marginable": true,
+            "marginable": !crypto,
             "shortable": asset.shortable,
             "easy_to_borrow": asset.easy_to_borrow,
             "fractionable": asset.fractionable,

@@ -55,6 +55,10 @@ impl Session {
         report.key = None;
         report.requests = requests;
         report.judge(&self.expectations);
+        // Each account is judged on its own too: a bot that misses every
+        // fill fails the session, however well the others did (a rate
+        // over the pooled accounts would hide it).
+        report.passed &= report.accounts.iter().all(|account| account.passed);
         report
     }
 
@@ -427,7 +431,9 @@ pub struct Report {
     pub passed: bool,
     /// Each account's own report, by key, when more than one account
     /// took part (its `orders` empty: the session's list names each
-    /// order's account); absent with one.
+    /// order's account), its thresholds judged on its own figures; absent
+    /// with one. The session passes only when the total and every account
+    /// pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<Report>,
 }

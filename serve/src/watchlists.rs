@@ -187,7 +187,7 @@ impl Session {
             return invalid(&format!("watchlist name \"{name}\" is already in use"));
         }
         let list = Watchlist {
-            id: uuid_shaped(self.broker.seed(), "watchlist-id", watchlists.made),
+            id: uuid_shaped(self.broker.id_seed(), "watchlist-id", watchlists.made),
             name,
             symbols,
             created_at: at,

@@ -630,3 +630,184 @@ fn the_stream_answers_a_close_with_a_close() {
     });
     let _ = server.join();
 }
+
+/// The session passes only when every account does: a bot that missed
+/// its one fill fails it, though pooled with a bot that saw ten its
+/// detection rate would pass (10 of 11 against `>= 0.9`).
+#[test]
+fn one_failing_account_fails_the_session() {
+    let (address, server) = start(scenario("expect:\n  detection_rate: \">= 0.9\""));
+    let report = client(async move {
+        submit(address, Auth::Key("alice"), "a-0").await;
+        let mut bobs = Vec::new();
+        for i in 0..10 {
+            let cid = format!("b-{i}");
+            submit(address, Auth::Key("bob"), &cid).await;
+            bobs.push(format!("\"{cid}\": 5"));
+        }
+        fillproof_engine::clock::sleep(Duration::from_millis(300)).await;
+        let alice = r#"{"filled_qty": {"a-0": 0}}"#;
+        http(
+            address,
+            Auth::Key("alice"),
+            "POST",
+            "/_fillproof/claims",
+            alice,
+        )
+        .await;
+        let bob = format!(r#"{{"filled_qty": {{{}}}}}"#, bobs.join(","));
+        http(
+            address,
+            Auth::Key("bob"),
+            "POST",
+            "/_fillproof/claims",
+            &bob,
+        )
+        .await;
+        shutdown(address).await
+    });
+    let _ = server.join();
+    let detection = report["detection_rate"].as_f64().unwrap_or_default();
+    assert!((detection - 10.0 / 11.0).abs() < 1e-9, "{report}");
+    assert_eq!(
+        report["expectations"][0]["ok"], true,
+        "the pooled rate holds"
+    );
+    assert_eq!(report["accounts"][0]["passed"], false, "alice's does not");
+    assert_eq!(report["passed"], false, "so the session fails");
+}
+
+/// A key that only opened a stream, or whose request came during the
+/// shutdown, left nothing in the request log: it takes no part in the
+/// report, a keyless claim still finds the one account that traded, and
+/// the session replays to the same report.
+#[test]
+fn a_key_that_only_opened_a_stream_takes_no_part() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("session.jsonl");
+    let (address, server) = start_with(
+        scenario("  stream: {}"),
+        Some(path.clone()),
+        Timeouts::default(),
+    );
+    client(async move {
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/stream"))
+            .await
+            .expect("connects");
+        let auth = json!({"action": "auth", "key": "watcher", "secret": "s"});
+        socket
+            .send(Message::text(auth.to_string()))
+            .await
+            .expect("send");
+        let _ = socket.next().await;
+        submit(address, Auth::Key("trader"), "t-0").await;
+        fillproof_engine::clock::sleep(Duration::from_millis(200)).await;
+        let claims = r#"{"filled_qty": {"t-0": 5}}"#;
+        let (status, body) = http(address, Auth::None, "POST", "/_fillproof/claims", claims).await;
+        assert_eq!(status, 200, "one account traded: {body}");
+        shutdown(address).await;
+    });
+    let live = server.join().expect("server");
+    assert!(live.accounts.is_empty(), "{:?}", live.accounts);
+    assert_eq!(live.missed_fills, Some(0));
+    let log = fillproof_serve::read_log(&path).expect("log reads");
+    let replayed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let session =
+                Session::new(&scenario("  stream: {}"), log.header.seed).expect("session");
+            fillproof_serve::replay(Arc::clone(&session), &log)
+                .await
+                .expect("replays")
+        });
+    assert_eq!(replayed, live);
+}
+
+/// Every id an account is given is its own: the account's id and number,
+/// its watchlists' ids, the client order ids serve makes up; another
+/// key's watchlist id answers 404 as an unknown one does.
+#[test]
+fn every_id_an_account_is_given_is_its_own() {
+    let (address, server) = start(scenario(""));
+    client(async move {
+        let (_, a) = http(address, Auth::Key("alice"), "GET", "/v2/account", "").await;
+        let (_, b) = http(address, Auth::Key("bob"), "GET", "/v2/account", "").await;
+        assert_ne!(a["id"], b["id"]);
+        assert_ne!(a["account_number"], b["account_number"]);
+        let list = r#"{"name":"mine","symbols":["SPY"]}"#;
+        let (_, a_list) = http(address, Auth::Key("alice"), "POST", "/v2/watchlists", list).await;
+        let (_, b_list) = http(address, Auth::Key("bob"), "POST", "/v2/watchlists", list).await;
+        assert_ne!(a_list["id"], b_list["id"]);
+        let a_id = a_list["id"].as_str().expect("id");
+        let (status, _) = http(
+            address,
+            Auth::Key("bob"),
+            "DELETE",
+            &format!("/v2/watchlists/{a_id}"),
+            "",
+        )
+        .await;
+        assert_eq!(status, 404);
+        let body = r#"{"symbol":"SPY","qty":1,"side":"buy","type":"market","time_in_force":"day"}"#;
+        let (_, a_order) = http(address, Auth::Key("alice"), "POST", "/v2/orders", body).await;
+        let (_, b_order) = http(address, Auth::Key("bob"), "POST", "/v2/orders", body).await;
+        assert_ne!(a_order["client_order_id"], b_order["client_order_id"]);
+        shutdown(address).await;
+    });
+    let _ = server.join();
+}
+
+/// A session's bounds are the session's, whichever accounts spend them:
+/// restarts from two keys count against the one bound.
+#[test]
+fn the_sessions_bounds_count_every_account() {
+    let (address, server) = start(scenario(""));
+    client(async move {
+        for i in 0..fillproof_serve::MAX_RESTARTS {
+            let key = if i % 2 == 0 { "alice" } else { "bob" };
+            let (status, _) =
+                http(address, Auth::Key(key), "POST", "/_fillproof/restart", "").await;
+            assert_eq!(status, 200, "restart {i}");
+        }
+        let (status, body) = http(
+            address,
+            Auth::Key("carol"),
+            "POST",
+            "/_fillproof/restart",
+            "",
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        shutdown(address).await;
+    });
+    let _ = server.join();
+}
+
+/// A key id longer than 128 characters, or in the form OAuth tokens'
+/// accounts are named by, is not authorized: no key id can reach a
+/// token's account.
+#[test]
+fn key_ids_are_bounded_and_cannot_take_a_tokens_account() {
+    let (address, server) = start(scenario(""));
+    client(async move {
+        let long = "k".repeat(129);
+        let (status, _) = http(address, Auth::Key(&long), "GET", "/v2/clock", "").await;
+        assert_eq!(status, 401);
+        let (status, _) = http(address, Auth::Key(&"k".repeat(128)), "GET", "/v2/clock", "").await;
+        assert_eq!(status, 200);
+        let (status, _) = http(
+            address,
+            Auth::Key("oauth:0123456789abcdef"),
+            "GET",
+            "/v2/clock",
+            "",
+        )
+        .await;
+        assert_eq!(status, 401);
+        shutdown(address).await;
+    });
+    let _ = server.join();
+}

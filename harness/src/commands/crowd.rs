@@ -13,9 +13,9 @@ use crate::crowd::{CrowdReport, CrowdSpec, run_crowd};
 /// 003's criterion 8 allows: less than 5%.
 const P95_RATIO_TARGET: f64 = 1.05;
 
-/// Runs `crowd`: exit 1 when the ledger is not what the bots saw or a
-/// request went unanswered (the latency figures are the machine's, and
-/// reported, not judged).
+/// Runs `crowd`: exit 1 when the ledger is not what the bots saw, or a
+/// request went unanswered or was answered other than 2xx (the latency
+/// figures are the machine's, and reported, not judged).
 ///
 /// # Errors
 /// The scenario does not load, or the server cannot start.
@@ -26,13 +26,14 @@ pub fn run(args: &CrowdArgs) -> Result<Exit> {
         bots: args.bots.iter().map(|&n| n as usize).collect(),
         stage: Duration::from_secs(args.seconds),
         pace: Duration::from_millis(args.pace_ms),
+        drain: Duration::from_secs(args.drain_seconds),
     };
     let report = run_crowd((*scenario).clone(), seed, &spec)?;
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string(&report)?),
         Format::Table => print_table(&report)?,
     }
-    let lost: u64 = report.stages.iter().map(|s| s.lost).sum();
+    let lost: u64 = report.stages.iter().map(|s| s.lost + s.refused).sum();
     Ok(if report.ledger.holds() && lost == 0 {
         Exit::Success
     } else {
@@ -73,11 +74,12 @@ fn print_table(report: &CrowdReport) -> Result<()> {
             .map(|(s, n)| format!("{s}: {n}"))
             .collect();
         outln!(
-            "{:>5} {:>9} {:>7} {:>5} {p50:>9} {p95:>9} {p99:>9}  {}",
+            "{:>5} {:>9} {:>7} {:>5} {:>7} {p50:>9} {p95:>9} {p99:>9}  {}",
             stage.bots,
             stage.requests,
             stage.orders,
             stage.lost,
+            stage.refused,
             answers.join(", ")
         );
     }

@@ -218,13 +218,25 @@ pub fn replay_session(args: &ReplaySessionArgs) -> Result<Exit> {
 }
 
 /// Writes `report` to `path` (if any) and prints its summary.
+/// A report's claims figures in words, `absent` for each it has not.
+fn claims_line(report: &Report, absent: &str) -> String {
+    let count = |n: Option<u64>| n.map_or_else(|| absent.to_owned(), |n| n.to_string());
+    format!(
+        "missed fills {}, false positives {}, detection rate {}",
+        count(report.missed_fills),
+        count(report.false_positives),
+        report
+            .detection_rate
+            .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}"))
+    )
+}
+
 fn finish(report: &Report, path: Option<&Path>, command: &str) -> Result<Exit> {
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(report)?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    let count = |n: Option<u64>| n.map_or_else(|| "n/a (no claims)".to_owned(), |n| n.to_string());
     outln!(
         "{}: seed {}, {} requests, {} orders, {} filled, {} duplicate orders, {} 429s served",
         report.scenario,
@@ -235,14 +247,34 @@ fn finish(report: &Report, path: Option<&Path>, command: &str) -> Result<Exit> {
         report.duplicate_orders,
         report.rate_limited_calls
     );
-    outln!(
-        "claims: missed fills {}, false positives {}, detection rate {}",
-        count(report.missed_fills),
-        count(report.false_positives),
-        report
-            .detection_rate
-            .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.4}"))
-    );
+    // The session's claims figures are absent until every account that
+    // traded has claimed: say which it is.
+    let absent = if report.accounts.is_empty() {
+        "n/a (no claims)"
+    } else {
+        "n/a (not every account claimed)"
+    };
+    outln!("claims: {}", claims_line(report, absent));
+    for account in &report.accounts {
+        let failed: Vec<&str> = account
+            .expectations
+            .iter()
+            .filter(|j| !j.ok)
+            .map(|j| j.expectation.as_str())
+            .collect();
+        outln!(
+            "  account {}: {} orders, {} filled; claims: {}{}",
+            account.key.as_deref().unwrap_or("(keyless)"),
+            account.orders_placed,
+            account.filled_orders,
+            claims_line(account, "n/a (no claims)"),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; FAIL {}", failed.join(", "))
+            }
+        );
+    }
     if report.requests_in_flight_at_shutdown > 0 {
         outln!(
             "{} requests were still on their way to the broker at shutdown: the report waited for them to land, and is taken at {} ms",

@@ -1,6 +1,8 @@
 //! The broker's ledger against what the bots saw: every order a bot was
-//! told it had is in its own account, nothing else is, and an order a bot
-//! saw end ended with the quantity the bot saw filled.
+//! told it had is in its own account, nothing else is, and each ended as
+//! the bot saw it end: the same status, the same quantity filled. An
+//! order the bot never saw end is a mismatch: what it saw cannot be
+//! checked.
 
 use std::collections::BTreeMap;
 
@@ -55,10 +57,16 @@ pub fn check_ledger(report: &Report, logs: &[BotLog]) -> LedgerCheck {
                     log.key, order.client_order_id, seen.client_order_id
                 ));
             }
-            if super::is_terminal(&seen.status) && order.filled_qty.to_string() != seen.filled_qty {
+            if !super::is_terminal(&seen.status) {
                 check.mismatches.push(format!(
-                    "{}: order {id} ended {} with {} filled to the bot, {} in the ledger",
-                    log.key, seen.status, seen.filled_qty, order.filled_qty
+                    "{}: order {id} was last seen {} with {} filled: the bot never saw it end, so what it saw cannot be checked",
+                    log.key, seen.status, seen.filled_qty
+                ));
+            } else if order.status != seen.status || order.filled_qty.to_string() != seen.filled_qty
+            {
+                check.mismatches.push(format!(
+                    "{}: order {id} ended {} with {} filled to the bot, {} with {} in the ledger",
+                    log.key, seen.status, seen.filled_qty, order.status, order.filled_qty
                 ));
             }
         }

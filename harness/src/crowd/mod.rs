@@ -42,6 +42,10 @@ pub struct CrowdSpec {
     /// A bot's wait between two requests: 400 ms is 150 a minute, inside
     /// Alpaca's 200 a minute per key.
     pub pace: Duration,
+    /// How long past a stage's end a bot goes on reading the orders it
+    /// holds until each has ended (it submits no more): an order it never
+    /// saw end cannot be checked, and fails the check.
+    pub drain: Duration,
 }
 
 /// What one order looked like to the bot that placed it, last it read.
@@ -63,7 +67,8 @@ pub struct Seen {
 pub struct BotLog {
     /// The bot's API key.
     pub key: String,
-    /// Each answered request's latency, milliseconds.
+    /// Each request answered 2xx: its latency, milliseconds (a refusal
+    /// is often answered faster than the work, and would flatter them).
     pub latencies_ms: Vec<f64>,
     /// Answers by HTTP status.
     pub statuses: BTreeMap<u16, u64>,
@@ -78,15 +83,20 @@ pub struct BotLog {
 pub struct Stage {
     /// Bots trading at once.
     pub bots: usize,
-    /// Requests answered.
+    /// Requests answered 2xx (the latency figures are theirs).
     pub requests: u64,
+    /// Requests answered otherwise (a 429, a fault, a refusal): each
+    /// fails the run, since a bot that was refused did not trade as it
+    /// meant to.
+    pub refused: u64,
     /// Requests that got no answer.
     pub lost: u64,
     /// Answers by HTTP status.
     pub statuses: BTreeMap<u16, u64>,
     /// Orders placed.
     pub orders: u64,
-    /// Request latency, milliseconds; absent when nothing was answered.
+    /// Latency of the requests answered 2xx, milliseconds; absent when
+    /// none was.
     pub latency_ms: Option<Percentiles>,
 }
 
@@ -161,8 +171,12 @@ async fn run_stage(
     let tasks: Vec<_> = (0..bots)
         .map(|bot| {
             let key = format!("crowd-{index}-{bot}");
-            let pace = spec.pace;
-            tokio::spawn(trade(address, key, pace, deadline))
+            let times = Times {
+                pace: spec.pace,
+                deadline,
+                drained: deadline + spec.drain,
+            };
+            tokio::spawn(trade(address, key, times))
         })
         .collect();
     let mut logs = Vec::with_capacity(bots);
@@ -174,9 +188,26 @@ async fn run_stage(
     logs
 }
 
+/// When a bot acts.
+#[derive(Clone, Copy)]
+struct Times {
+    /// Between two requests.
+    pace: Duration,
+    /// It submits nothing after this.
+    deadline: Instant,
+    /// It reads nothing after this.
+    drained: Instant,
+}
+
 /// One bot until `deadline`: submit, read every `pace` until the order
-/// ends, submit the next.
-async fn trade(address: SocketAddr, key: String, pace: Duration, deadline: Instant) -> BotLog {
+/// ends, submit the next; the order working at the deadline it reads on
+/// until it ends or the drain is over.
+async fn trade(address: SocketAddr, key: String, times: Times) -> BotLog {
+    let Times {
+        pace,
+        deadline,
+        drained,
+    } = times;
     let mut connection = Connection::new(address, Some(key.clone()));
     let mut log = BotLog {
         key: key.clone(),
@@ -198,7 +229,7 @@ async fn trade(address: SocketAddr, key: String, pace: Duration, deadline: Insta
             continue;
         };
         let mut seen = seen_of(&id, &client_order_id, &order);
-        while !is_terminal(&seen.status) && Instant::now() < deadline {
+        while !is_terminal(&seen.status) && Instant::now() < drained {
             fillproof_engine::clock::sleep(pace).await;
             let path = format!("/v2/orders/{id}");
             if let Some(order) = call(&mut connection, &mut log, "GET", &path, "").await {
@@ -221,7 +252,9 @@ async fn call(
 ) -> Option<Value> {
     match connection.request(method, path, body).await {
         Ok((status, json, took)) => {
-            log.latencies_ms.push(took.as_secs_f64() * 1e3);
+            if (200..300).contains(&status) {
+                log.latencies_ms.push(took.as_secs_f64() * 1e3);
+            }
             *log.statuses.entry(status).or_insert(0) += 1;
             (status == 200).then_some(json)
         }
@@ -268,9 +301,15 @@ fn stage_of(bots: usize, logs: &[BotLog]) -> Stage {
         .iter()
         .flat_map(|l| l.latencies_ms.iter().copied())
         .collect();
+    let refused = statuses
+        .iter()
+        .filter(|(status, _)| !(200..300).contains(*status))
+        .map(|(_, n)| n)
+        .sum();
     Stage {
         bots,
         requests: latencies.len() as u64,
+        refused,
         lost: logs.iter().map(|l| l.lost).sum(),
         statuses,
         orders: logs.iter().map(|l| l.orders.len() as u64).sum(),

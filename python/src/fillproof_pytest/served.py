@@ -143,8 +143,11 @@ class Report(dict):
 
     def claims_wrong(self) -> bool:
         """Whether the claims judged show a fill missed or invented, or a
-        price that is not the broker's."""
-        return any((self.get(m) or 0) > 0
+        price that is not the broker's: in the session's figures, or in
+        any account's (each API key trading an account of its own, the
+        session's figures wait until every account has claimed)."""
+        parts = [self] + list(self.get("accounts") or [])
+        return any((part.get(m) or 0) > 0 for part in parts
                    for m in ("missed_fills", "false_positives", "price_mismatches"))
 
     def findings(self) -> List[str]:
@@ -159,13 +162,24 @@ class Report(dict):
                 lines.append(f"expect `{expectation}`: not measured ({self._why_unmeasured(expectation)})")
             else:
                 lines.append(f"expect `{expectation}` fell short: actual {_number(actual)}")
+        for account in self.get("accounts") or []:
+            for judged in account.get("expectations", []):
+                if not judged.get("ok"):
+                    actual = judged.get("actual")
+                    lines.append(f"account {account.get('key')}: expect "
+                                 f"`{judged.get('expectation', '?')}` fell short: "
+                                 + ("not measured" if actual is None else
+                                    f"actual {_number(actual)}"))
         if self.get("partial"):
             lines.append("the report is of part of a session (partial), which never passes")
         if self.claims_wrong():
-            lines.append("claims judged against the ledger: "
-                         + ", ".join(f"{m} {self.get(m)}" for m in
-                                     ("missed_fills", "false_positives", "price_mismatches")
-                                     if self.get(m) is not None))
+            for part in [self] + list(self.get("accounts") or []):
+                figures = ", ".join(f"{m} {part.get(m)}" for m in
+                                    ("missed_fills", "false_positives", "price_mismatches")
+                                    if part.get(m) is not None)
+                if figures:
+                    whose = f" (account {part.get('key')})" if part is not self else ""
+                    lines.append(f"claims judged against the ledger{whose}: {figures}")
             lines.extend("  " + line for line in self._claim_details())
         return lines
 
@@ -336,10 +350,14 @@ class Served:
         if first.startswith(prefix):
             self.url = first[len(prefix):].rstrip("/")
             return
-        if not self._lines and self.process.poll() is None:
-            problem = f"printed no address within {timeout:g} s"
-        elif not self._lines:
-            problem = f"exited with status {self.process.wait()} before listening"
+        if not self._lines:
+            # Its output ended (it is exiting: give it a moment to be
+            # reaped, its status known), or the wait ran out.
+            try:
+                status = self.process.wait(timeout=5 if self._first.is_set() else 0)
+                problem = f"exited with status {status} before listening"
+            except subprocess.TimeoutExpired:
+                problem = f"printed no address within {timeout:g} s"
         else:
             problem = f"printed {first!r}, not `listening on http://...`"
         self.process.kill()

@@ -26,6 +26,19 @@ pub const MAX_ACCOUNTS: usize = 1_000;
 pub(crate) struct Journal {
     book: Mutex<Book>,
     log: Mutex<Option<LogWriter>>,
+    tallies: Mutex<Tallies>,
+}
+
+/// What the session's bounds count, over every account: memory is the
+/// session's, whichever accounts spend it.
+#[derive(Debug, Default)]
+pub(crate) struct Tallies {
+    /// Submits admitted ([`crate::MAX_ORDERS`]).
+    pub(crate) orders: usize,
+    /// Claims kept ([`crate::MAX_CLAIMS`]).
+    pub(crate) claims: usize,
+    /// Restarts reported ([`super::MAX_RESTARTS`]).
+    pub(crate) restarts: usize,
 }
 
 /// The session's sequence of arrivals, and whether it has ended.
@@ -44,6 +57,10 @@ impl Journal {
 
     pub(crate) fn log(&self) -> MutexGuard<'_, Option<LogWriter>> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn tallies(&self) -> MutexGuard<'_, Tallies> {
+        self.tallies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -66,19 +83,21 @@ impl Session {
         }
         let mut accounts = self.accounts();
         let Some(key) = key else {
-            return match accounts.len() {
-                0 => Ok(Arc::clone(self)),
-                1 => Ok(accounts
-                    .values()
-                    .next()
-                    .map_or_else(|| Arc::clone(self), Arc::clone)),
-                n => Err(Reply::error(
+            // Only accounts that took part count: a key that only opened
+            // a stream, or whose request was refused before it was logged,
+            // left nothing a replay could know of.
+            let trading: Vec<&Arc<Session>> = accounts.values().filter(|a| a.took_part()).collect();
+            return match trading.as_slice() {
+                [] => Ok(Arc::clone(self)),
+                [only] => Ok(Arc::clone(only)),
+                several => Err(Reply::error(
                     422,
                     code::BAD_REQUEST,
                     &format!(
-                        "{n} API keys trade in this session, each its own account: send the \
+                        "{} API keys trade in this session, each its own account: send the \
                          APCA-API-KEY-ID header (or Authorization: Bearer) of the account this \
-                         request is for"
+                         request is for",
+                        several.len()
                     ),
                 )),
             };
@@ -129,12 +148,26 @@ impl Session {
         self.key.as_deref()
     }
 
+    /// Whether a request of this account's was logged: an account made
+    /// for a key that only opened a stream, or whose request was refused
+    /// before it was logged (the session shutting down), left nothing in
+    /// the log, so it takes no part in the report or a replay.
+    fn took_part(&self) -> bool {
+        self.state().requests > 0
+    }
+
     /// Every account that has taken part, in order of key: the keys'
-    /// accounts, and this session's own when it holds an order, a claim
-    /// or a restart, or no key has traded (the shutdown, which names no
-    /// account, is logged on it and makes no account of it).
+    /// accounts with a logged request, and this session's own when it
+    /// holds an order, a claim or a restart, or no key has traded (the
+    /// shutdown, which names no account, is logged on it and makes no
+    /// account of it).
     pub(crate) fn all_accounts(self: &Arc<Self>) -> Vec<Arc<Session>> {
-        let mut accounts: Vec<Arc<Session>> = self.accounts().values().cloned().collect();
+        let mut accounts: Vec<Arc<Session>> = self
+            .accounts()
+            .values()
+            .filter(|a| a.took_part())
+            .cloned()
+            .collect();
         accounts.sort_by(|a, b| a.key.cmp(&b.key));
         let used = || {
             let state = self.state();
@@ -146,6 +179,18 @@ impl Session {
             accounts.insert(0, Arc::clone(self));
         }
         accounts
+    }
+
+    /// Counts a submit into the session's bound on orders
+    /// ([`crate::MAX_ORDERS`], every account's together); `false`, and
+    /// nothing counted, when the session is at it.
+    pub(crate) fn admit_order(&self) -> bool {
+        let mut tallies = self.journal.tallies();
+        if tallies.orders >= crate::MAX_ORDERS {
+            return false;
+        }
+        tallies.orders += 1;
+        true
     }
 
     /// Requests the session received, every account's.

@@ -92,6 +92,12 @@ pub struct ClaimBook {
 }
 
 impl ClaimBook {
+    /// Claims kept (the raises: what the session's bound counts).
+    #[must_use]
+    pub fn kept(&self) -> usize {
+        self.kept
+    }
+
     /// Whether any claim was taken.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -129,17 +135,33 @@ impl ClaimBook {
     /// names an id the body claims no quantity for, or the session would
     /// hold too many claims.
     pub fn take(&mut self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
+        self.take_beside(body, at, 0)
+    }
+
+    /// [`ClaimBook::take`] in a session whose other accounts keep
+    /// `others` claims: the session's bound is on every account's claims
+    /// together.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClaimBook::take`].
+    pub fn take_beside(
+        &mut self,
+        body: &[u8],
+        at: Duration,
+        others: usize,
+    ) -> Result<usize, ClaimRefused> {
         let parsed = parse(body)?;
         let raises = parsed
             .iter()
             .filter(|(id, qty, _)| self.by_order.get(id).is_none_or(|h| *qty > h.highest()))
             .count();
-        if self.kept.saturating_add(raises) > MAX_CLAIMS {
+        let kept = self.kept.saturating_add(others);
+        if kept.saturating_add(raises) > MAX_CLAIMS {
             return Err(ClaimRefused {
                 status: 413,
                 message: format!(
-                    "a session keeps at most {MAX_CLAIMS} claims; {} are kept and this body adds {raises}: nothing of it was taken",
-                    self.kept
+                    "a session keeps at most {MAX_CLAIMS} claims; {kept} are kept and this body adds {raises}: nothing of it was taken"
                 ),
             });
         }
@@ -418,6 +440,25 @@ mod tests {
 
     fn at(ms: u64) -> Duration {
         Duration::from_millis(ms)
+    }
+
+    /// The session's bound counts every account's claims: a body that
+    /// fits this account's book is refused whole when the other accounts
+    /// keep the rest of the room.
+    #[test]
+    fn the_bound_counts_the_other_accounts_claims() {
+        let mut book = ClaimBook::default();
+        let body = br#"{"filled_qty": {"a": 1, "b": 1}}"#;
+        let refused = book
+            .take_beside(body, Duration::ZERO, MAX_CLAIMS - 1)
+            .expect_err("two claims do not fit in one place");
+        assert_eq!(refused.status, 413);
+        assert!(book.is_empty(), "nothing of a refused body is taken");
+        assert_eq!(
+            book.take_beside(body, Duration::ZERO, MAX_CLAIMS - 2),
+            Ok(2)
+        );
+        assert_eq!(book.kept(), 2);
     }
 
     /// A claim no higher than an earlier one is not kept among the raises,

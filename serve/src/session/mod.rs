@@ -179,11 +179,11 @@ impl Session {
         self.broker.model().time_origin().at(t)
     }
 
-    /// The UUID-shaped id of `name` for `purpose`: the same name always
-    /// maps to the same UUID in a session with this seed.
-    fn derived_id(&self, purpose: &str, name: &str) -> String {
+    /// The UUID-shaped id of `name` for `purpose` under `seed`: the same
+    /// name always maps to the same UUID.
+    fn derived_id(&self, seed: u64, purpose: &str, name: &str) -> String {
         uuid_shaped(
-            self.broker.seed(),
+            seed,
             purpose,
             fillproof_engine::stable_hash(name.as_bytes()),
         )
@@ -192,14 +192,16 @@ impl Session {
     /// The id Alpaca gives the asset `symbol`.
     #[must_use]
     pub fn asset_id(&self, symbol: &str) -> String {
-        self.derived_id("asset-id", symbol)
+        // An asset is the market's: the same id in every account.
+        self.derived_id(self.broker.seed(), "asset-id", symbol)
     }
 
     /// The UUID-shaped execution id a client sees for the simulator's
     /// execution `id`.
     #[must_use]
     pub fn execution_id(&self, id: &str) -> String {
-        self.derived_id("execution-id", id)
+        // An execution is the account's.
+        self.derived_id(self.broker.id_seed(), "execution-id", id)
     }
 
     /// Records a request that arrived at `t` in the log, giving it its
@@ -316,7 +318,13 @@ impl Session {
     /// [`MAX_CLAIMS`](crate::MAX_CLAIMS) claims; a refused body changes
     /// nothing.
     pub fn claim(&self, body: &[u8], at: Duration) -> Result<usize, ClaimRefused> {
-        self.state().claims.take(body, at)
+        let mut tallies = self.journal.tallies();
+        let mut state = self.state();
+        let mine = state.claims.kept();
+        let others = tallies.claims.saturating_sub(mine);
+        let taken = state.claims.take_beside(body, at, others)?;
+        tallies.claims = others + state.claims.kept();
+        Ok(taken)
     }
 
     /// The answer to `POST /_fillproof/restart` arriving at `at`: the bot
@@ -325,14 +333,16 @@ impl Session {
     /// posted since covers, and the orders it sent again. Answers
     /// `{"restarts": n}`.
     pub fn restart_reply(&self, at: Duration) -> Reply {
+        let mut tallies = self.journal.tallies();
         let mut state = self.state();
-        if state.restarts.len() >= MAX_RESTARTS {
+        if tallies.restarts >= MAX_RESTARTS {
             return Reply::error(
                 422,
                 code::BAD_REQUEST,
                 &format!("a session takes at most {MAX_RESTARTS} restarts"),
             );
         }
+        tallies.restarts += 1;
         state.restarts.push(at);
         Reply::json(200, json!({ "restarts": state.restarts.len() }))
     }

@@ -243,8 +243,8 @@ impl SimBroker {
     /// ledger, rate limit, stream and call numbering of its own. The
     /// scenario's draws are the same for every account, so each account
     /// meets the scenario as a lone trader would; its order ids are
-    /// UUID-shaped and derived from the seed and `name`, so no two
-    /// accounts share one.
+    /// UUID-shaped and derived from the seed and `name` by SHA-256, so no
+    /// two accounts share one.
     #[must_use]
     pub fn account(&self, name: &str) -> Self {
         let mut account = Self::trading_in(
@@ -254,8 +254,11 @@ impl SimBroker {
             self.seed,
             false,
         );
-        account.uuid_ids =
-            Some(derive_rng(self.seed, "account", stable_hash(name.as_bytes())).random());
+        // SHA-256 of the seed and the name, not the 64-bit hash streams
+        // are keyed by: two names sharing an id seed would share ids.
+        let digest =
+            fillproof_engine::digest_hex(None, [&self.seed.to_le_bytes()[..], name.as_bytes()]);
+        account.uuid_ids = Some(u64::from_str_radix(&digest[..16], 16).unwrap_or(self.seed));
         account
     }
 
