@@ -48,11 +48,12 @@ fn print_table(report: &CrowdReport) -> Result<()> {
         report.seed
     );
     outln!(
-        "{:>5} {:>9} {:>7} {:>5} {:>9} {:>9} {:>9}  answers",
+        "{:>5} {:>9} {:>7} {:>5} {:>7} {:>9} {:>9} {:>9}  answers",
         "bots",
-        "requests",
+        "2xx",
         "orders",
         "lost",
+        "refused",
         "p50 ms",
         "p95 ms",
         "p99 ms"
