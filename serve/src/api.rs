@@ -66,6 +66,9 @@ impl Session {
         arrival: Duration,
     ) -> Reply {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        if let Some(reply) = crate::unoffered::unoffered(&segments) {
+            return reply;
+        }
         if let Some(reply) = self.data_route(method, &segments, query, arrival).await {
             return reply;
         }

@@ -304,16 +304,30 @@ async fn api(
         Err(refusal) => return refusal,
     };
     // The Trading API's versions and the Market Data API's.
-    let versions = ["/v1/", "/v1beta1/", "/v1beta3/", "/v2/", "/v3/"];
+    let versions = [
+        "/v1/",
+        "/v1beta1/",
+        "/v1beta3/",
+        "/v2/",
+        "/v2beta1/",
+        "/v3/",
+    ];
     if !versions.iter().any(|v| uri.path().starts_with(v)) {
         return json_response(404, &error_body(code::NOT_FOUND, "endpoint not found"));
     }
-    let Some(key) = credentials(&headers) else {
+    // Crypto market data needs no keys on Alpaca (the JS SDK sends none):
+    // keyless, it is read through the session's own account, as market
+    // data is the same in every account.
+    let key = credentials(&headers);
+    if key.is_none() && !uri.path().starts_with("/v1beta3/crypto/") {
         return unauthorized();
-    };
-    let session = match app.session.for_key(Some(&key)) {
-        Ok(account) => account,
-        Err(refusal) => return answer_json(&refusal),
+    }
+    let session = match key {
+        Some(key) => match app.session.for_key(Some(&key)) {
+            Ok(account) => account,
+            Err(refusal) => return answer_json(&refusal),
+        },
+        None => Arc::clone(&app.session),
     };
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();

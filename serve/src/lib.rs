@@ -28,8 +28,9 @@
 //!   (the Market Data API beyond bars and latest quotes: historical
 //!   quotes and trades in `history`, crypto in `crypto`, options data in
 //!   `options`, the screener in `screener`, news, corporate actions,
-//!   auctions, and the exchange and condition tables in `tables`). May
-//!   import `session`, `wire`, and one another.
+//!   auctions, and the exchange and condition tables in `tables`), and
+//!   `unoffered` (what Alpaca offers and serve does not model, refused
+//!   403 naming it). May import `session`, `wire`, and one another.
 //! - `report` ([`Session::report`], [`Session::shut_down`], [`Report`]):
 //!   the report, its claim-versus-ledger figures through
 //!   [`fillproof_simulator::judge`]. May import `session`, `wire`.
@@ -65,6 +66,7 @@ mod screener;
 mod session;
 mod surface;
 mod tables;
+mod unoffered;
 mod watchlists;
 pub mod wire;
 

@@ -65,7 +65,7 @@ fn is_surface(segments: &[&str]) -> bool {
             | ["v2", "account", "configurations" | "portfolio", ..]
             | ["v2", "corporate_actions", ..]
             | ["v2", "options", ..]
-            | ["v2", "positions", _, "exercise"]
+            | ["v2", "positions", _, "exercise" | "do-not-exercise"]
             | ["v3", ..]
     )
 }
@@ -126,7 +126,7 @@ impl Session {
                 "corporate action announcement not found",
             ),
             ("GET", ["v2", "options", "contracts", ..])
-            | ("POST", ["v2", "positions", _, "exercise"]) => no_options(),
+            | ("POST", ["v2", "positions", _, "exercise" | "do-not-exercise"]) => no_options(),
             ("GET", ["v3", "clock"]) => self.clock_v3(query, at),
             ("GET", ["v3", "calendar", market]) => self.calendar_v3(market, query),
             (_, ["v3", "clock" | "calendar", ..])

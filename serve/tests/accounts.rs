@@ -811,3 +811,46 @@ fn key_ids_are_bounded_and_cannot_take_a_tokens_account() {
     });
     let _ = server.join();
 }
+
+/// Crypto market data needs no keys, as on Alpaca (the JS SDK sends
+/// none); every other route still does. A feature serve does not model
+/// is refused 403 naming it, never a 404.
+#[test]
+fn crypto_data_needs_no_keys_and_unmodelled_features_are_refused() {
+    let text = "version: 1\nname: crypto\nseed: 4\nworkload:\n  orders: 2\n  symbols: [SPY, BTC/USD]\n  qty: 1\n  type: market\n  reference_price: {SPY: \"590.10\", BTC/USD: \"97000\"}\n";
+    let scenario =
+        Scenario::parse(text.as_bytes(), "crypto.yaml", None).unwrap_or_else(|e| panic!("{e}"));
+    let (address, server) = start(scenario);
+    client(async move {
+        let path = "/v1beta3/crypto/us/latest/quotes?symbols=BTC%2FUSD";
+        let (status, quotes) = http(address, Auth::None, "GET", path, "").await;
+        assert_eq!(status, 200, "{quotes}");
+        assert!(quotes["quotes"]["BTC/USD"]["ap"].is_number(), "{quotes}");
+        let (status, _) = http(
+            address,
+            Auth::None,
+            "GET",
+            "/v2/stocks/SPY/quotes/latest",
+            "",
+        )
+        .await;
+        assert_eq!(status, 401, "stock data needs keys");
+        let (status, _) = http(address, Auth::None, "GET", "/v2/orders", "").await;
+        assert_eq!(status, 401);
+        for (method, path) in [
+            ("GET", "/v2/wallets"),
+            ("GET", "/v2beta1/events/activities"),
+            ("POST", "/v2/positions/SPY261218C00600000/do-not-exercise"),
+            ("GET", "/v1beta1/forex/latest/rates?currency_pairs=USDJPY"),
+        ] {
+            let (status, body) = http(address, Auth::Key("k"), method, path, "").await;
+            assert_eq!(
+                (status, body["code"].as_i64()),
+                (403, Some(40_310_000)),
+                "{path}: {body}"
+            );
+        }
+        shutdown(address).await;
+    });
+    let _ = server.join();
+}
