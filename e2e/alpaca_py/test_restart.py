@@ -39,6 +39,7 @@ def test_restart_recovered_by_client_id(fillproof_factory):
     assert report.exit_code == 0, report.summary
     assert report["restarts"] == 1, report
     assert report["orders_placed"] == 1, report
+    assert report["filled_orders"] == 1, report
     assert report["orders_orphaned"] == 0, report
     assert report["duplicates_across_restarts"] == 0, report
     assert report["missed_fills"] == 0, report

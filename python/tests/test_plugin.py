@@ -198,3 +198,44 @@ def test_bot(fillproof_serve):
     result.stdout.fnmatch_lines([
         "*claims judged against the ledger (account PK*): missed_fills 1*",
     ])
+
+
+def test_claims_on_orders_still_working_fail_the_test(pytester, fillproof_bin):
+    # A bot that claims what its submits answered and never watches its
+    # orders: the session ends before the broker fills them. Its claims
+    # were true at that instant only; the test fails, saying so.
+    result = run(pytester, fillproof_bin, '''
+@pytest.mark.fillproof(CALM)
+def test_bot(fillproof_serve):
+    order = call(fillproof_serve, "POST", "/v2/orders", {
+        "symbol": "SPY", "qty": "5", "side": "buy", "type": "market",
+        "time_in_force": "day", "client_order_id": "bot-0"})
+    fillproof_serve.claim(filled_qty={"bot-0": order["filled_qty"]})
+''')
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*1 claimed orders were still working when the session ended: bot-0 (*)*",
+    ])
+
+
+def test_an_account_that_never_claimed_fails_the_test_once_another_did(pytester, fillproof_bin):
+    # A scenario with no claims threshold: one bot claims its fill, the
+    # other, trading its own account, never claims. With one account a
+    # fill left out of the claims is a missed fill; a whole account left
+    # out fails the test too.
+    text = CALM.read_text()
+    text = text[:text.index("expect:")] + 'expect:\n  duplicate_orders: "== 0"\n'
+    pytester.makefile(".yaml", dup=text)
+    result = run(pytester, fillproof_bin, '''
+import types
+
+@pytest.mark.fillproof("dup.yaml")
+def test_bot(fillproof_serve):
+    mine = buy_and_wait(fillproof_serve, "bot-0")
+    other = types.SimpleNamespace(trading_url=fillproof_serve.trading_url, key="other-bot",
+                                  secret=fillproof_serve.secret)
+    buy_and_wait(other, "bot-1")
+    fillproof_serve.claim(filled_qty={"bot-0": mine["filled_qty"]})
+''')
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*account other-bot: 1 orders filled and it posted no claims*"])

@@ -319,7 +319,8 @@ async fn api(
     // keyless, it is read through the session's own account, as market
     // data is the same in every account.
     let key = credentials(&headers);
-    if key.is_none() && !uri.path().starts_with("/v1beta3/crypto/") {
+    let keyless = ["/v1beta3/crypto/", "/v1beta1/crypto-perps/"];
+    if key.is_none() && !keyless.iter().any(|p| uri.path().starts_with(p)) {
         return unauthorized();
     }
     let session = match key {

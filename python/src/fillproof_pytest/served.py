@@ -15,7 +15,9 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import urllib.error
@@ -52,6 +54,24 @@ def kill_all() -> None:
 
 
 atexit.register(kill_all)
+
+
+#: Statuses an order leaves no more.
+TERMINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced",
+                               "done_for_day"})
+
+
+def _die_with_parent() -> None:
+    """Run in the child before it starts serve (Linux): serve gets SIGTERM
+    when the process that started it dies, however it dies (a SIGTERM or
+    SIGKILL to pytest runs none of pytest's cleanup), and ends with its
+    report as it does on any SIGTERM."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class FillproofError(RuntimeError):
@@ -172,6 +192,8 @@ class Report(dict):
                                     f"actual {_number(actual)}"))
         if self.get("partial"):
             lines.append("the report is of part of a session (partial), which never passes")
+        lines.extend(self._unclaimed_accounts())
+        lines.extend(self._claimed_while_working())
         if self.claims_wrong():
             for part in [self] + list(self.get("accounts") or []):
                 figures = ", ".join(f"{m} {part.get(m)}" for m in
@@ -182,6 +204,34 @@ class Report(dict):
                     lines.append(f"claims judged against the ledger{whose}: {figures}")
             lines.extend("  " + line for line in self._claim_details())
         return lines
+
+    def _unclaimed_accounts(self) -> List[str]:
+        """Once any account claimed, each account whose orders filled and
+        that claimed nothing: with one account a fill left out of the
+        claims is a missed fill, and a whole account left out is no less."""
+        accounts = self.get("accounts") or []
+        if not any(a.get("claims") is not None for a in accounts):
+            return []
+        return [f"account {a.get('key')}: {a.get('filled_orders')} orders filled and it "
+                "posted no claims (claim(..., key=...) for each bot's account)"
+                for a in accounts
+                if a.get("claims") is None and (a.get("filled_orders") or 0) > 0]
+
+    def _claimed_while_working(self) -> List[str]:
+        """Claimed orders the broker had not ended when the session did: a
+        claim on one is judged only at that instant, before the fills the
+        bot was to see, so the bot's handling of them was never tested.
+        A test lets its orders end (fill, or cancel and wait) first."""
+        working = [o for o in self.get("orders", [])
+                   if o.get("claimed_qty") is not None
+                   and o.get("status") not in TERMINAL_STATUSES]
+        if not working:
+            return []
+        named = ", ".join(f"{o.get('client_order_id')} ({o.get('status')})" for o in working[:5])
+        more = f" and {len(working) - 5} more" if len(working) > 5 else ""
+        return [f"{len(working)} claimed orders were still working when the session ended: "
+                f"{named}{more}; their claims could not be checked against what the broker "
+                "went on to do: let every order end before the test returns"]
 
     def _why_unmeasured(self, expectation: str) -> str:
         metric = expectation.split()[0] if expectation.split() else expectation
@@ -320,7 +370,8 @@ class Served:
         try:
             self.process = subprocess.Popen(
                 self.command, stdout=subprocess.PIPE, stderr=self._stderr,
-                stdin=subprocess.DEVNULL, text=True, cwd=cwd)
+                stdin=subprocess.DEVNULL, text=True, cwd=cwd,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         except OSError as error:
             self._stderr.close()
             raise FillproofError(f"cannot run {self.command[0]}: {error}") from error
