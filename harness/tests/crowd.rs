@@ -66,6 +66,7 @@ fn order(account: &str, id: &str, client_order_id: &str, filled: u32) -> OrderRe
         filled_qty: Decimal::from(filled),
         fills: Vec::new(),
         cancel_requested_at_ms: None,
+        fills_due: 0,
         claimed_qty: None,
         claimed_avg_price: None,
         duplicate_of: None,

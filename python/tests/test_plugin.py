@@ -214,7 +214,7 @@ def test_bot(fillproof_serve):
 ''')
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*1 claimed orders were still working when the session ended: bot-0 (*)*",
+        "*1 claimed orders were still to be filled when the session ended: bot-0 (*)*",
     ])
 
 

@@ -278,6 +278,7 @@ fn order_report(
             })
             .collect(),
         cancel_requested_at_ms: o.cancel_requested_at.filter(|t| *t <= now).map(ms),
+        fills_due: o.fills.iter().filter(|f| f.at > now).count() as u64,
         claimed_qty: claims.map(|c| c.latest.qty),
         claimed_avg_price: claims.and_then(|c| c.latest.avg_price),
         duplicate_of: state.duplicates.get(&o.id).cloned(),
@@ -314,6 +315,11 @@ pub struct OrderReport {
     pub fills: Vec<FillReport>,
     /// When a cancel was first asked for.
     pub cancel_requested_at_ms: Option<u64>,
+    /// Executions the broker had set for after the report's time (its
+    /// fill was on its way when the session ended): a claim on the order
+    /// was judged before the fills the bot was to see.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fills_due: u64,
     /// What the client claimed filled last, if it claimed.
     pub claimed_qty: Option<Decimal>,
     /// The average price that claim gave, if any.

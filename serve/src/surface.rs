@@ -11,15 +11,13 @@
 //! What the simulated broker cannot have it answers as Alpaca answers an
 //! account without it:
 //!
-//! - Corporate announcements: Alpaca answers a list query matching none
-//!   with `[]` (alpaca-py reads the list with `TypeAdapter(List[...])`,
-//!   and an empty one is what any account sees for a window without
-//!   actions), so a well-formed query answers `[]`: the scenario's market
-//!   has no corporate actions. `ca_types`, `since` and `until` are
-//!   required and the range is at most 90 days (alpaca-py's
-//!   `GetCorporateAnnouncementsRequest`); a missing or bad one is 422
-//!   naming it. An announcement by id is 404, as for any id Alpaca does
-//!   not hold.
+//! - Corporate announcements: the simulated market has no corporate
+//!   actions, so the announcements endpoints are refused as Alpaca
+//!   refuses a feature the account does not have: 403 (`40310000`)
+//!   naming them. A malformed query is still refused first by name, as
+//!   Alpaca checks a query before the account: `ca_types`, `since` and
+//!   `until` are required and the range is at most 90 days (alpaca-py's
+//!   `GetCorporateAnnouncementsRequest`), a missing or bad one 422.
 //! - Options: the account's `options_approved_level` is 0 and the market
 //!   lists no option contracts, so option contracts, one contract, and
 //!   exercise are refused 403 (`40310000`, the code Alpaca gives an
@@ -120,11 +118,7 @@ impl Session {
             }
             ("GET", ["v2", "account", "portfolio", "history"]) => self.portfolio_history(query, at),
             ("GET", ["v2", "corporate_actions", "announcements"]) => announcements(query),
-            ("GET", ["v2", "corporate_actions", "announcements", _]) => Reply::error(
-                404,
-                code::NOT_FOUND,
-                "corporate action announcement not found",
-            ),
+            ("GET", ["v2", "corporate_actions", "announcements", _]) => no_announcements(),
             ("GET", ["v2", "options", "contracts", ..])
             | ("POST", ["v2", "positions", _, "exercise" | "do-not-exercise"]) => no_options(),
             ("GET", ["v3", "clock"]) => self.clock_v3(query, at),
@@ -204,8 +198,9 @@ impl Session {
     }
 }
 
-/// `GET /v2/corporate_actions/announcements`: `[]` for a well-formed
-/// query (the scenario's market has no corporate actions).
+/// `GET /v2/corporate_actions/announcements`: a well-formed query is
+/// refused as the feature is (the scenario's market has no corporate
+/// actions), a malformed one by the parameter.
 fn announcements(query: &str) -> Reply {
     let refuse = |name: &str, text: &str, expected: &str| {
         Reply::error(
@@ -250,7 +245,17 @@ fn announcements(query: &str) -> Reply {
             return refuse("date_type", &kind, &allowed.join(", "));
         }
     }
-    Reply::json(200, Value::Array(Vec::new()))
+    no_announcements()
+}
+
+/// The refusal of the corporate announcements endpoints.
+fn no_announcements() -> Reply {
+    Reply::error(
+        403,
+        code::FORBIDDEN,
+        "corporate announcements are not enabled for this account: fillproof serve's market \
+         has no corporate actions",
+    )
 }
 
 /// The refusal of every options request.

@@ -330,10 +330,12 @@ async fn every_activity_type_is_answered_and_unknown_ones_refused() {
     assert!(message(&body).contains("BONUS"), "{body}");
 }
 
-/// Goal: announcements answer none for a good query and refuse by name;
-/// options are refused naming them. Method: each route once.
+/// Goal: announcements and options, which the simulated market has none
+/// of, are refused as Alpaca refuses an account without them (403
+/// `40310000`) naming them; a malformed announcements query by the
+/// parameter. Method: each route once.
 #[tokio::test(start_paused = true)]
-async fn announcements_are_empty_and_options_refused() {
+async fn announcements_and_options_are_refused() {
     let session = session_with("");
     let query = "ca_types=dividend,split&since=2025-01-01&until=2025-02-01";
     let (status, body) = call(
@@ -344,7 +346,12 @@ async fn announcements_are_empty_and_options_refused() {
         "",
     )
     .await;
-    assert_eq!((status, body), (200, json!([])));
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (403, Some(40_310_000)),
+        "{body}"
+    );
+    assert!(message(&body).contains("corporate announcements"), "{body}");
     for (query, name) in [
         ("since=2025-01-01&until=2025-02-01", "ca_types"),
         ("ca_types=dividend&until=2025-02-01", "since"),
@@ -372,7 +379,7 @@ async fn announcements_are_empty_and_options_refused() {
         "",
     )
     .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 403);
     for (method, path) in [
         ("GET", "/v2/options/contracts"),
         ("GET", "/v2/options/contracts/SPY250117C00500000"),
