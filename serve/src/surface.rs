@@ -31,7 +31,7 @@
 use std::time::Duration;
 
 use fillproof_simulator::{LedgerRead, calendar::Session as Phase};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::api::query_param;
 use crate::configs::Configs;
