@@ -178,12 +178,10 @@ pub(crate) fn read_token(text: &str) -> Option<(String, i64)> {
     Some((symbol.to_owned(), at.parse().ok()?))
 }
 
-/// Reads a bars request's query at `now` (wall-clock microseconds).
-pub(crate) fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
-    let timeframe: Timeframe = query_param(query, "timeframe")
-        .ok_or_else(|| bad("timeframe is required: 1Min, 5Min, 15Min, 1Hour or 1Day"))?
-        .parse()
-        .map_err(|error: fillproof_simulator::TimeframeError| bad(&error.to_string()))?;
+/// A data request's `start` and `end` at `now` (wall-clock
+/// microseconds): `start` defaults to New York's midnight, `end` to now;
+/// an `end` before `start` is 422.
+pub(crate) fn read_window(query: &str, now: i64) -> Result<(i64, i64), Reply> {
     let start = match query_param(query, "start") {
         Some(text) => instant("start", &text)?,
         None => Date::eastern(now).eastern_midnight().unwrap_or(now),
@@ -199,6 +197,16 @@ pub(crate) fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
             Timestamp::from_unix_micros(start)
         )));
     }
+    Ok((start, end))
+}
+
+/// Reads a bars request's query at `now` (wall-clock microseconds).
+pub(crate) fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
+    let timeframe: Timeframe = query_param(query, "timeframe")
+        .ok_or_else(|| bad("timeframe is required: 1Min, 5Min, 15Min, 1Hour or 1Day"))?
+        .parse()
+        .map_err(|error: fillproof_simulator::TimeframeError| bad(&error.to_string()))?;
+    let (start, end) = read_window(query, now)?;
     let descending = one_of(query, "sort", &["asc", "desc"], false)?.as_deref() == Some("desc");
     one_of(query, "feed", FEEDS, false)?;
     one_of(query, "adjustment", ADJUSTMENTS, true)?;

@@ -28,11 +28,11 @@
 
 use std::time::Duration;
 
-use fillproof_simulator::{Date, TapeTrade};
+use fillproof_simulator::TapeTrade;
 use serde_json::{Map, Value, json};
 
 use crate::api::query_param;
-use crate::bars::{FEEDS, bad, instant, limit, one_of, read_token, token, unprocessable};
+use crate::bars::{FEEDS, bad, limit, one_of, read_token, token};
 use crate::market::{quote_json, trade_json, unknown_symbol};
 use crate::session::Session;
 use crate::wire::Reply;
@@ -73,21 +73,7 @@ pub(crate) struct TickRequest {
 /// Reads a quotes or trades request's query at `now` (wall-clock
 /// microseconds); `feeds` are the feeds the route takes (none for crypto).
 pub(crate) fn read_ticks(query: &str, now: i64, feeds: &[&str]) -> Result<TickRequest, Reply> {
-    let start = match query_param(query, "start") {
-        Some(text) => instant("start", &text)?,
-        None => Date::eastern(now).eastern_midnight().unwrap_or(now),
-    };
-    let end = match query_param(query, "end") {
-        Some(text) => instant("end", &text)?,
-        None => now,
-    };
-    if end < start {
-        return Err(unprocessable(&format!(
-            "end {} is before start {}",
-            fillproof_engine::Timestamp::from_unix_micros(end),
-            fillproof_engine::Timestamp::from_unix_micros(start)
-        )));
-    }
+    let (start, end) = crate::bars::read_window(query, now)?;
     let descending = one_of(query, "sort", &["asc", "desc"], false)?.as_deref() == Some("desc");
     if feeds.is_empty() {
         if let Some(feed) = query_param(query, "feed") {

@@ -90,6 +90,23 @@ async fn http(
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// The request log at `path` replayed on virtual time against a fresh
+/// session of `scenario`: the report it gives.
+fn replay(path: &std::path::Path, scenario: &Scenario) -> Report {
+    let log = fillproof_serve::read_log(path).expect("log reads");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let session = Session::new(scenario, log.header.seed).expect("session");
+            fillproof_serve::replay(Arc::clone(&session), &log)
+                .await
+                .expect("replays")
+        })
+}
+
 fn order_body(client_order_id: &str) -> String {
     format!(
         r#"{{"symbol":"SPY","qty":5,"side":"buy","type":"market","time_in_force":"day","client_order_id":"{client_order_id}"}}"#
@@ -462,18 +479,7 @@ fn a_session_of_several_keys_replays_to_the_same_report() {
         shutdown(address).await;
     });
     let live = server.join().expect("server");
-    let log = fillproof_serve::read_log(&path).expect("log reads");
-    let replayed = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let session = Session::new(&scenario(""), log.header.seed).expect("session");
-            fillproof_serve::replay(Arc::clone(&session), &log)
-                .await
-                .expect("replays")
-        });
+    let replayed = replay(&path, &scenario(""));
     assert_eq!(replayed, live);
     assert_eq!(live.accounts.len(), 2);
 }
@@ -710,19 +716,7 @@ fn a_key_that_only_opened_a_stream_takes_no_part() {
     let live = server.join().expect("server");
     assert!(live.accounts.is_empty(), "{:?}", live.accounts);
     assert_eq!(live.missed_fills, Some(0));
-    let log = fillproof_serve::read_log(&path).expect("log reads");
-    let replayed = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-        .block_on(async {
-            let session =
-                Session::new(&scenario("  stream: {}"), log.header.seed).expect("session");
-            fillproof_serve::replay(Arc::clone(&session), &log)
-                .await
-                .expect("replays")
-        });
+    let replayed = replay(&path, &scenario("  stream: {}"));
     assert_eq!(replayed, live);
 }
 
