@@ -375,6 +375,10 @@ pub struct Ledger {
     orders: Vec<LedgerOrder>,
     by_id: IndexMap<String, usize, StableBuildHasher>,
     by_client_id: IndexMap<String, usize, StableBuildHasher>,
+    /// Some order was inserted accepted before the one inserted before it:
+    /// the orders are not in order of acceptance time, and a read cannot
+    /// stop at the first order outside its window.
+    out_of_order: bool,
 }
 
 impl Ledger {
@@ -389,10 +393,22 @@ impl Ledger {
     /// Records an accepted order.
     pub fn insert(&mut self, order: LedgerOrder) {
         let slot = self.orders.len();
+        self.out_of_order |= self
+            .orders
+            .last()
+            .is_some_and(|last| order.accepted_at < last.accepted_at);
         self.by_id.insert(order.id.clone(), slot);
         self.by_client_id
             .insert(order.client_order_id.clone(), slot);
         self.orders.push(order);
+    }
+
+    /// Whether the orders' acceptance times never decrease along
+    /// [`Ledger::orders`] (as inserted), so that a read walking them may
+    /// stop at the first order outside its window of acceptance times.
+    #[must_use]
+    pub fn accepted_in_time_order(&self) -> bool {
+        !self.out_of_order
     }
 
     /// Every order, in acceptance order.
@@ -510,6 +526,34 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    /// The ledger knows whether its orders are in order of acceptance
+    /// time (a list read may then stop at its window's far end), and stops
+    /// claiming it once one is inserted out of order.
+    #[test]
+    fn the_ledger_knows_when_its_orders_are_out_of_time_order() {
+        let accepted = |n: usize, at: u64| LedgerOrder {
+            id: format!("ord-{n}"),
+            client_order_id: format!("c-{n}"),
+            accepted_at: ms(at),
+            ..order(&[], 0)
+        };
+        let mut ledger = Ledger::default();
+        for (n, at) in [(0, 100), (1, 100), (2, 250)] {
+            ledger.insert(accepted(n, at));
+        }
+        assert!(
+            ledger.accepted_in_time_order(),
+            "equal times keep the order"
+        );
+        ledger.insert(accepted(3, 200));
+        assert!(!ledger.accepted_in_time_order());
+        ledger.insert(accepted(4, 300));
+        assert!(
+            !ledger.accepted_in_time_order(),
+            "once out of order, always"
+        );
     }
 
     /// With a status lag, a read between the fill and the catch-up shows the

@@ -53,10 +53,26 @@ impl SimBroker {
             )
         };
         // In the direction asked for, and lazily: a page of the newest
-        // orders views no more orders than it returns.
+        // orders views no more orders than it returns, and, the orders
+        // being in acceptance order, the walk stops at the first order
+        // past the window's far end (a turn's read of the orders since the
+        // oldest one watched walks those, not the whole day).
+        let ordered = ledger.accepted_in_time_order();
+        let stamp = move |o: &LedgerOrder| origin.at(o.accepted_at);
         let orders: Box<dyn Iterator<Item = &LedgerOrder>> = match query.direction {
-            Direction::Asc => Box::new(ledger.orders().iter()),
-            Direction::Desc => Box::new(ledger.orders().iter().rev()),
+            Direction::Asc => Box::new(
+                ledger
+                    .orders()
+                    .iter()
+                    .take_while(move |o| !ordered || query.until.is_none_or(|u| stamp(o) < u)),
+            ),
+            Direction::Desc => Box::new(
+                ledger
+                    .orders()
+                    .iter()
+                    .rev()
+                    .take_while(move |o| !ordered || query.after.is_none_or(|a| stamp(o) > a)),
+            ),
         };
         let chosen = orders
             .filter(|o| o.accepted_at <= at)
