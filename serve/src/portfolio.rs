@@ -201,8 +201,8 @@ impl Session {
         let book = self.book(now);
         let now_micros = self.stamp(now).unix_micros;
         let mut holdings = Holdings::new(&book);
-        let (last_equity, last_gross) =
-            self.value_at(&mut holdings, self.previous_close(now_micros));
+        let last_close = self.previous_close(now_micros);
+        let (last_equity, last_gross) = self.value_at(&mut holdings, last_close);
         holdings.advance_to(now);
         let (long, short) = self.marked(&holdings.positions, now);
         let configs = self.state().surface.configs.clone();
@@ -213,6 +213,7 @@ impl Session {
             short_market_value: short,
             last_equity,
             last_maintenance_margin: last_gross * wire::MAINTENANCE_MARGIN_RATE,
+            balance_asof: Date::eastern(last_close),
             trade_suspended_by_user: configs.suspend_trade,
             shorting_enabled: !configs.no_shorting,
         };

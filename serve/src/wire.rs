@@ -286,6 +286,8 @@ pub struct Account {
     pub last_equity: Decimal,
     /// Maintenance margin at the previous trading day's close.
     pub last_maintenance_margin: Decimal,
+    /// The day of that close: what `last_equity` is as of.
+    pub balance_asof: fillproof_simulator::Date,
     /// The account's `suspend_trade` configuration.
     pub trade_suspended_by_user: bool,
     /// Not the account's `no_shorting` configuration.
@@ -345,6 +347,9 @@ pub fn account_json(id: &str, account: &Account) -> Value {
         "initial_margin": money(account.gross_market_value() * INITIAL_MARGIN_RATE),
         "maintenance_margin": money(account.gross_market_value() * MAINTENANCE_MARGIN_RATE),
         "last_maintenance_margin": money(account.last_maintenance_margin),
+        "balance_asof": account.balance_asof.to_string(),
+        "intraday_adjustments": "0",
+        "pending_reg_taf_fees": "0",
         "sma": "0",
         "trading_blocked": false,
         "transfers_blocked": false,

@@ -228,6 +228,9 @@ async fn the_account_has_every_field_alpaca_has() {
         "initial_margin",
         "maintenance_margin",
         "last_maintenance_margin",
+        "balance_asof",
+        "intraday_adjustments",
+        "pending_reg_taf_fees",
         "sma",
         "multiplier",
     ] {
