@@ -164,7 +164,7 @@ pub(crate) fn token(symbol: &str, at: i64) -> String {
 
 /// The symbol and instant of a page token, or `None` for a token this
 /// server did not make.
-pub(crate) fn read_token(text: &str) -> Option<(String, i64)> {
+fn read_token(text: &str) -> Option<(String, i64)> {
     let bytes = text.as_bytes();
     if bytes.len() % 2 != 0 || bytes.len() > 256 {
         return None;
@@ -200,6 +200,18 @@ pub(crate) fn read_window(query: &str, now: i64) -> Result<(i64, i64), Reply> {
     Ok((start, end))
 }
 
+/// A request's `page_token`, when it has one: where the page resumes.
+pub(crate) fn page_token(query: &str) -> Result<Option<(String, i64)>, Reply> {
+    match query_param(query, "page_token").filter(|t| !t.is_empty()) {
+        Some(text) => read_token(&text).map(Some).ok_or_else(|| {
+            bad(&format!(
+                "invalid page_token \"{text}\": pass next_page_token as it was sent"
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Reads a bars request's query at `now` (wall-clock microseconds).
 pub(crate) fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
     let timeframe: Timeframe = query_param(query, "timeframe")
@@ -211,14 +223,7 @@ pub(crate) fn read_request(query: &str, now: i64) -> Result<BarRequest, Reply> {
     one_of(query, "feed", FEEDS, false)?;
     one_of(query, "adjustment", ADJUSTMENTS, true)?;
     let limit = limit(query)?;
-    let token = match query_param(query, "page_token").filter(|t| !t.is_empty()) {
-        Some(text) => Some(read_token(&text).ok_or_else(|| {
-            bad(&format!(
-                "invalid page_token \"{text}\": pass next_page_token as it was sent"
-            ))
-        })?),
-        None => None,
-    };
+    let token = page_token(query)?;
     let from = if timeframe.bucket_start(start) == start {
         start
     } else {

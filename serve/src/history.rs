@@ -32,7 +32,7 @@ use fillproof_simulator::TapeTrade;
 use serde_json::{Map, Value, json};
 
 use crate::api::query_param;
-use crate::bars::{FEEDS, bad, limit, one_of, read_token, token};
+use crate::bars::{FEEDS, bad, limit, one_of, page_token, token};
 use crate::market::{quote_json, trade_json, unknown_symbol};
 use crate::session::Session;
 use crate::wire::Reply;
@@ -85,14 +85,7 @@ pub(crate) fn read_ticks(query: &str, now: i64, feeds: &[&str]) -> Result<TickRe
         one_of(query, "feed", feeds, false)?;
     }
     let limit = limit(query)?;
-    let token = match query_param(query, "page_token").filter(|t| !t.is_empty()) {
-        Some(text) => Some(read_token(&text).ok_or_else(|| {
-            bad(&format!(
-                "invalid page_token \"{text}\": pass next_page_token as it was sent"
-            ))
-        })?),
-        None => None,
-    };
+    let token = page_token(query)?;
     Ok(TickRequest {
         from: start,
         until: end.saturating_add(1).min(now.saturating_add(1)),
