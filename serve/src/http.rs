@@ -414,36 +414,53 @@ async fn report(State(app): State<App>) -> Response<Body> {
 /// A bot's claims, for the account its credentials name (the one
 /// account keys have traded when it sends none).
 async fn claims(State(app): State<App>, headers: HeaderMap, body: Body) -> Response<Body> {
-    let body = match read_body(body, MAX_CLAIMS_BODY_BYTES, app.timeouts.body).await {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
-    };
-    let account = match app.session.for_key(credentials(&headers).as_deref()) {
-        Ok(account) => account,
-        Err(refusal) => return answer_json(&refusal),
-    };
-    let Some((seq, at)) = account.arrive("POST", "/_fillproof/claims", "", &body) else {
-        return shutting_down();
-    };
-    let reply = account.claims_reply(&body, at);
-    account.answered(seq, &reply);
-    answer_json(&reply)
+    own_endpoint(
+        &app,
+        &headers,
+        body,
+        "/_fillproof/claims",
+        MAX_CLAIMS_BODY_BYTES,
+        |a, b, at| a.claims_reply(b, at),
+    )
+    .await
 }
 
 /// A bot's restart, for the account its credentials name (as `claims`).
 async fn restart(State(app): State<App>, headers: HeaderMap, body: Body) -> Response<Body> {
-    let body = match read_body(body, MAX_API_BODY_BYTES, app.timeouts.body).await {
+    own_endpoint(
+        &app,
+        &headers,
+        body,
+        "/_fillproof/restart",
+        MAX_API_BODY_BYTES,
+        |a, _, at| a.restart_reply(at),
+    )
+    .await
+}
+
+/// A POST to one of fillproof's own per-account endpoints at `path`: its
+/// body read (at most `limit` bytes), its account found, the request
+/// logged, `answer` given and logged.
+async fn own_endpoint(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    path: &str,
+    limit: usize,
+    answer: impl FnOnce(&Session, &[u8], Duration) -> Reply,
+) -> Response<Body> {
+    let body = match read_body(body, limit, app.timeouts.body).await {
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
-    let account = match app.session.for_key(credentials(&headers).as_deref()) {
+    let account = match app.session.for_key(credentials(headers).as_deref()) {
         Ok(account) => account,
         Err(refusal) => return answer_json(&refusal),
     };
-    let Some((seq, at)) = account.arrive("POST", "/_fillproof/restart", "", &body) else {
+    let Some((seq, at)) = account.arrive("POST", path, "", &body) else {
         return shutting_down();
     };
-    let reply = account.restart_reply(at);
+    let reply = answer(&account, &body, at);
     account.answered(seq, &reply);
     answer_json(&reply)
 }
