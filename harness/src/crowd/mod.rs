@@ -281,12 +281,11 @@ fn seen_of(id: &str, client_order_id: &str, order: &Value) -> Seen {
     }
 }
 
-/// Whether an order in `status` can change no more.
+/// Whether an order in `status` can change no more: the engine's own
+/// reading of a status (`done_for_day` is not an end: fills may come on
+/// a later day).
 fn is_terminal(status: &str) -> bool {
-    matches!(
-        status,
-        "filled" | "canceled" | "expired" | "rejected" | "replaced" | "done_for_day"
-    )
+    fillproof_engine::OrderStatus::parse(status).is_terminal()
 }
 
 /// A stage's figures from its bots' records.

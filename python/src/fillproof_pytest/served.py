@@ -188,7 +188,7 @@ class Report(dict):
         if self.get("partial"):
             lines.append("the report is of part of a session (partial), which never passes")
         lines.extend(self._unclaimed_accounts())
-        lines.extend(self._claimed_while_working())
+        lines.extend(self._claimed_before_due_fills())
         if self.claims_wrong():
             for part in [self] + list(self.get("accounts") or []):
                 figures = ", ".join(f"{m} {part.get(m)}" for m in
@@ -212,7 +212,7 @@ class Report(dict):
                 for a in accounts
                 if a.get("claims") is None and (a.get("filled_orders") or 0) > 0]
 
-    def _claimed_while_working(self) -> List[str]:
+    def _claimed_before_due_fills(self) -> List[str]:
         """Claimed orders the broker was still to fill when the session
         ended (their executions set for after it: `fills_due`): a claim
         on one was judged before the fills the bot was to see, so the
